@@ -1,0 +1,4 @@
+/* actuators.h — the proof loop and actuator drivers. */
+#ifndef HEMS_ACTUATORS_H
+#define HEMS_ACTUATORS_H
+#endif

@@ -1,0 +1,522 @@
+/*
+ * journal.h — the hems system of record.
+ *
+ * Design overview
+ * ---------------
+ * Every record is one deterministic-CBOR envelope (RFC 8949 §4.2) carrying a schema version,
+ * a gapless `seq` (from 1, +1 per record, forever), the BLAKE2b-256 hash of its predecessor,
+ * monotonic and wall time, a time-quality flag, the boot id, a record type, a source and a
+ * typed body. Records are committed to LMDB in groups; every group ends with a `seal` record
+ * in the same LMDB transaction that signs (seq, head hash, time, key id, reducer state hash)
+ * with Ed25519. A record is durable when its group's transaction commits.
+ *
+ * The on-disk and bundle formats are specified byte by byte in docs/journal.md; the record
+ * schema in schemas/hems.cddl. Bodies are described by field tables (record_types.c) so one
+ * generic codec encodes, decodes and renders every record type.
+ *
+ * Errors: every function that can fail returns 0 or a negative code — a negated errno or one
+ * of JOURNAL_E* below; journal_strerror() names it. The library never prints or logs.
+ *
+ * Threads: a struct journal (the writer) is used from one thread; it owns a writer thread
+ * that commits sealed groups to LMDB and runs the durable callback there. Readers
+ * (struct journal_reader) may be opened by any number of processes while a writer runs.
+ * Never fork() while a journal or reader is open (LMDB forbids it).
+ */
+#ifndef HEMS_JOURNAL_H
+#define HEMS_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- errors */
+
+#define JOURNAL_ERRNO_MAP(X)                                                              \
+  X(ECORRUPT, -30900, "record or store is corrupt")                                        \
+  X(EBADSIG, -30901, "bad signature")                                                      \
+  X(EBADCHAIN, -30902, "hash chain broken")                                                \
+  X(EGAP, -30903, "sequence gap or reorder")                                               \
+  X(EROLLBACK, -30904, "journal rollback")                                                 \
+  X(EVERSION, -30905, "unsupported schema or format version")                              \
+  X(EINUSE, -30906, "data dir in use by another writer")                                   \
+  X(EKEYPERM, -30907, "signing key readable by group or others")                           \
+  X(ENOKEY, -30908, "signing key missing")                                                 \
+  X(ETRUNC, -30909, "truncated")                                                           \
+  X(ENOTFOUND, -30910, "no such record")                                                   \
+  X(EFULL, -30911, "storage full")                                                         \
+  X(ETOOBIG, -30912, "record too large")                                                   \
+  X(EBADREC, -30913, "malformed record")                                                   \
+  X(EUNSEALED, -30914, "records not covered by a seal")                                    \
+  X(ENOJOURNAL, -30915, "no journal in data dir")                                          \
+  X(EEXIST, -30916, "journal already exists")                                              \
+  X(EBADKEY, -30917, "malformed key file")                                                 \
+  X(EBUNDLE, -30918, "malformed bundle")
+
+enum {
+#define JOURNAL__ERR_ENUM(name, code, text) JOURNAL_##name = code,
+  JOURNAL_ERRNO_MAP(JOURNAL__ERR_ENUM)
+#undef JOURNAL__ERR_ENUM
+};
+
+/* Returns a static string for a code from this header or a negated errno. */
+const char *journal_strerror(int err);
+
+/* ---------------------------------------------------------------- constants */
+
+#define JOURNAL_SCHEMA_VERSION 1u
+#define JOURNAL_HASH_BYTES 32
+#define JOURNAL_SIG_BYTES 64
+#define JOURNAL_PUBKEY_BYTES 32
+#define JOURNAL_KEYID_BYTES 16     /* fingerprint: first 16 bytes of BLAKE2b-256(pubkey) */
+#define JOURNAL_BOOTID_BYTES 16
+#define JOURNAL_RECORD_MAX 65536   /* one encoded record, bytes */
+#define JOURNAL_GROUP_RECORDS_MAX 1000
+#define JOURNAL_GROUP_SPAN_NS 1000000000ull
+
+/* Record types; numbers are part of the on-disk format (schemas/hems.cddl). */
+enum journal_type {
+  JOURNAL_T_BOOT = 1,
+  JOURNAL_T_CONFIG = 2,
+  JOURNAL_T_NOTE = 3,
+  JOURNAL_T_WINDOW = 4,
+  JOURNAL_T_PQ_EVENT = 5,
+  JOURNAL_T_REQUEST = 6,
+  JOURNAL_T_COMMAND = 7,
+  JOURNAL_T_REFUSAL = 8,
+  JOURNAL_T_ACTUATION = 9,
+  JOURNAL_T_SENSE_BACK = 10,
+  JOURNAL_T_TRIP_TAP = 11,
+  JOURNAL_T_DER = 12,
+  JOURNAL_T_FAULT = 13,
+  JOURNAL_T_SEAL = 14,
+  JOURNAL_T_KEY = 15,
+  JOURNAL_T_RETENTION = 16,
+  JOURNAL_T__MAX = 17
+};
+
+/* "boot", "config", … ; NULL for an unknown number. */
+const char *journal_type_name(unsigned type);
+/* Inverse of journal_type_name; returns 0 for an unknown name. */
+unsigned journal_type_from_name(const char *name);
+/* Critical records end a commit group (DESIGN.md invariant 3). */
+bool journal_type_is_critical(unsigned type);
+
+enum journal_time_quality { JOURNAL_TQ_SYNCED = 0, JOURNAL_TQ_UNSYNCED = 1, JOURNAL_TQ_STEPPED = 2 };
+
+/* ---------------------------------------------------------------- sources */
+
+enum journal_source_kind {
+  JOURNAL_SRC_PANEL = 0, /* "panel" */
+  JOURNAL_SRC_BRANCH,    /* "branch:7"   index = branch number */
+  JOURNAL_SRC_AFE,       /* "afe:2"      index = AFE number */
+  JOURNAL_SRC_DER,       /* "der:pv"     sub = journal_der_source */
+  JOURNAL_SRC_TAP,       /* "tap:rcd:3"  sub = journal_tap_kind, index = branch (0 = panel) */
+  JOURNAL_SRC_OPERATOR,  /* "operator" */
+  JOURNAL_SRC_REMOTE,    /* "remote:<issuer>" name = issuer */
+  JOURNAL_SRC__MAX
+};
+enum journal_der_source { JOURNAL_DER_PV = 0, JOURNAL_DER_ESS = 1, JOURNAL_DER_ATS = 2 };
+enum journal_tap_kind {
+  JOURNAL_TAP_RCD = 0, JOURNAL_TAP_MCB, JOURNAL_TAP_AFCI, JOURNAL_TAP_LEAKAGE,
+  JOURNAL_TAP_TEMPERATURE, JOURNAL_TAP_TAMPER, JOURNAL_TAP_POWER_FAIL
+};
+
+struct journal_source {
+  uint8_t kind;   /* enum journal_source_kind */
+  uint8_t sub;    /* DER source or tap kind */
+  uint16_t index; /* branch / AFE number; 0 where none */
+  char name[32];  /* remote issuer, NUL-terminated */
+};
+
+/* Formats "branch:7" etc. into buf (NUL-terminated); returns the length or -ENOSPC. */
+int journal_source_format(const struct journal_source *s, char *buf, size_t cap);
+/* Parses the text form; 0 or JOURNAL_EBADREC. */
+int journal_source_parse(const char *text, size_t len, struct journal_source *out);
+
+/* ---------------------------------------------------------------- bodies */
+
+/* A borrowed byte range. In a decoded record it points into the buffer that was decoded and
+ * is valid exactly as long as that buffer; in a record to encode, the caller owns it. */
+struct journal_slice {
+  const uint8_t *ptr;
+  uint32_t len;
+};
+
+enum journal_shutdown { JOURNAL_SHUTDOWN_CLEAN = 0, JOURNAL_SHUTDOWN_UNCLEAN = 1, JOURNAL_SHUTDOWN_FIRST = 2 };
+
+struct journal_boot {
+  uint8_t boot_id[JOURNAL_BOOTID_BYTES];
+  struct journal_slice reset_reason;     /* text: "power_on", "watchdog", "sim", … */
+  uint8_t previous_shutdown;             /* enum journal_shutdown: clean|unclean|first */
+  struct journal_slice firmware_version; /* text */
+  struct journal_slice rail_status;      /* text, e.g. "ok" or "3v3_low" */
+  uint32_t config_version;
+};
+
+struct journal_config {
+  uint32_t config_version;
+  uint8_t config_hash[JOURNAL_HASH_BYTES]; /* BLAKE2b-256 of json */
+  struct journal_slice json;               /* the panel config, raw JSON bytes */
+};
+
+struct journal_note {
+  struct journal_slice who;  /* text: user name or uid */
+  struct journal_slice text; /* text */
+};
+
+struct journal_fault {
+  struct journal_slice code;   /* text: spi_crc, gpio_overflow, late_window, rollback_accepted,
+                                  time_step, suspected_ct_polarity, disk_pressure, … */
+  struct journal_slice detail; /* text, human readable */
+  int64_t value;               /* code-specific number (lag in ms, count, seq, …) */
+  uint16_t branch;             /* 0 = not branch specific */
+};
+
+struct journal_seal {
+  uint64_t sealed_seq;                      /* last record covered = this seal's seq - 1 */
+  uint8_t head_hash[JOURNAL_HASH_BYTES];    /* hash of record sealed_seq (== envelope prev) */
+  uint8_t state_hash[JOURNAL_HASH_BYTES];   /* live reducer state after folding 1..sealed_seq */
+  uint8_t key_id[JOURNAL_KEYID_BYTES];
+  uint32_t group_records;                   /* records in the group, this seal excluded */
+  uint8_t sig[JOURNAL_SIG_BYTES];           /* Ed25519 over journal_seal_message() */
+};
+
+struct journal_key {
+  uint8_t key_id[JOURNAL_KEYID_BYTES];
+  uint8_t pubkey[JOURNAL_PUBKEY_BYTES];
+  uint8_t prev_key_id[JOURNAL_KEYID_BYTES]; /* all zero for the first key (self-certified) */
+  uint8_t cert[JOURNAL_SIG_BYTES];          /* by the previous key (or itself, first key) over
+                                               "hems-key-v1" || pubkey || key_id || prev_key_id */
+  struct journal_slice algorithm;           /* "ed25519" */
+};
+
+struct journal_retention {
+  uint64_t cut_seq;                        /* records 1..cut_seq were archived and removed */
+  uint8_t cut_hash[JOURNAL_HASH_BYTES];    /* hash of record cut_seq */
+  struct journal_slice archive;            /* archive file name under DIR/archive/ */
+  uint8_t archive_hash[JOURNAL_HASH_BYTES];/* BLAKE2b-256 of the archive file */
+};
+
+/* Other record types are added by the subsystems that produce them; until then their body is
+ * kept as raw CBOR (a map) so every record still decodes, renders and verifies. */
+struct journal_raw_body {
+  struct journal_slice cbor;
+};
+
+union journal_body {
+  struct journal_boot boot;
+  struct journal_config config;
+  struct journal_note note;
+  struct journal_fault fault;
+  struct journal_seal seal;
+  struct journal_key key;
+  struct journal_retention retention;
+  struct journal_raw_body raw;
+};
+
+/* One record, decoded (or to be encoded). */
+struct journal_record {
+  uint64_t seq;
+  uint8_t prev[JOURNAL_HASH_BYTES];
+  uint32_t version;     /* schema version */
+  uint16_t type;        /* enum journal_type */
+  uint8_t time_quality; /* enum journal_time_quality */
+  uint64_t mono_ns;
+  int64_t wall_ns;
+  uint8_t boot_id[JOURNAL_BOOTID_BYTES];
+  struct journal_source source;
+  union journal_body body;
+};
+
+/* ---------------------------------------------------------------- codec */
+
+/* Encodes r as deterministic CBOR into buf[0..cap). Returns 0 and *out_len, -ENOSPC when it
+ * does not fit, JOURNAL_EBADREC for an unknown type or an invalid field. */
+int journal_record_encode(const struct journal_record *r, uint8_t *buf, size_t cap, size_t *out_len);
+
+/* Decodes one record; slices in *out borrow buf. Rejects anything that is not the canonical
+ * encoding (non-shortest integers, unsorted or duplicate keys, trailing bytes, unknown required
+ * fields, a version above JOURNAL_SCHEMA_VERSION → JOURNAL_EVERSION). */
+int journal_record_decode(const uint8_t *buf, size_t len, struct journal_record *out);
+
+/* Fast path for verification: seq, type and prev of an encoded record without a full decode. */
+int journal_record_peek(const uint8_t *buf, size_t len, uint64_t *out_seq, unsigned *out_type,
+                        uint8_t out_prev[JOURNAL_HASH_BYTES]);
+
+/* hash = BLAKE2b-256("hems.record.v1\0" || bytes) — the chain link. */
+void journal_record_hash(const uint8_t *buf, size_t len, uint8_t out[JOURNAL_HASH_BYTES]);
+
+/* The exact bytes an Ed25519 seal signature covers (docs/journal.md): fills msg, returns its
+ * length (always JOURNAL_SEAL_MESSAGE_BYTES). */
+#define JOURNAL_SEAL_MESSAGE_BYTES (16 + 8 + 8 + 32 + 32 + 16 + 8 + 8 + 4)
+size_t journal_seal_message(uint64_t seal_seq, int64_t wall_ns, uint64_t mono_ns,
+                            const struct journal_seal *s, uint8_t msg[JOURNAL_SEAL_MESSAGE_BYTES]);
+
+/* Renders a record (bytes as given) as a JSON object text {seq,type,time,source,body,…}.
+ * Returns a malloc'd NUL-terminated string the caller frees, or NULL (bad record / OOM).
+ * Byte strings render as lowercase hex; times as RFC 3339 with milliseconds. */
+char *journal_record_to_json(const uint8_t *buf, size_t len, int flags);
+#define JOURNAL_JSON_COMPACT 0x1
+#define JOURNAL_JSON_WITH_HASH 0x2 /* adds "hash" and "prev" */
+
+/* RFC 3339 UTC with milliseconds: "2026-11-21T14:02:00.123Z". buf needs 32 bytes. */
+void journal_format_time(int64_t wall_ns, char buf[32]);
+
+/* Lowercase hex of n bytes into out (2n+1 bytes). */
+void journal_hex(const uint8_t *bytes, size_t n, char *out);
+
+/* ---------------------------------------------------------------- keys and signer */
+
+/* One signer interface, so a PKCS#11 token or a secure element can hold a non-exportable key
+ * later. sign() must be deterministic for a given message (Ed25519 is). */
+struct journal_signer {
+  int (*sign)(void *ctx, const uint8_t *msg, size_t len, uint8_t sig[JOURNAL_SIG_BYTES]);
+  uint8_t pubkey[JOURNAL_PUBKEY_BYTES];
+  uint8_t key_id[JOURNAL_KEYID_BYTES];
+  void *ctx;
+};
+
+/* The file-backed signer: DIR/keys/signing.key (64-byte libsodium secret key, mode 0600). */
+struct journal_file_signer {
+  struct journal_signer signer;
+  uint8_t sk[64];
+};
+
+/* Creates DIR/keys/ (0700), signing.key (0600) and signing.pub; -EEXIST if a key exists.
+ * seed (32 bytes) may be NULL for a random key; tests pass one for reproducible keys. */
+int journal_keys_create(const char *dir, const uint8_t *seed);
+/* Loads the signing key: JOURNAL_ENOKEY if missing, JOURNAL_EKEYPERM if group/world can
+ * read it, JOURNAL_EBADKEY if malformed. */
+int journal_file_signer_load(struct journal_file_signer *fs, const char *dir);
+void journal_file_signer_wipe(struct journal_file_signer *fs);
+
+/* Reads a public key file ("ed25519 <base64>") into pk. */
+int journal_pubkey_load(const char *path, uint8_t pk[JOURNAL_PUBKEY_BYTES]);
+/* fingerprint = first 16 bytes of BLAKE2b-256(pk); fp_hex gets 33 bytes (32 hex + NUL). */
+void journal_key_id(const uint8_t pk[JOURNAL_PUBKEY_BYTES], uint8_t out[JOURNAL_KEYID_BYTES]);
+void journal_fingerprint_hex(const uint8_t pk[JOURNAL_PUBKEY_BYTES], char fp_hex[33]);
+
+/* ---------------------------------------------------------------- counter store */
+
+/* Anti-rollback counter: highest committed seq and head hash, written after each commit.
+ * The file implementation keeps two checksummed slots and alternates, so a torn write leaves
+ * the other slot intact. A TPM NV counter or a secure element implements the same ops. */
+struct journal_counter_ops {
+  /* 0 and *seq/hash, or -ENOENT if never written. */
+  int (*read)(void *ctx, uint64_t *seq, uint8_t hash[JOURNAL_HASH_BYTES]);
+  int (*write)(void *ctx, uint64_t seq, const uint8_t hash[JOURNAL_HASH_BYTES]);
+  void *ctx;
+};
+
+/* ---------------------------------------------------------------- the writer */
+
+/* Clock interface: the journal stamps every record (and every seal) from it. Live: the real
+ * clocks and adjtimex(); under simulation: the virtual clock. */
+struct journal_clock {
+  void (*now)(void *ctx, uint64_t *mono_ns, int64_t *wall_ns, uint8_t *time_quality);
+  void *ctx;
+};
+
+/* Called on the writer thread after a group's transaction commits: records up to
+ * durable_seq are durable. Must not call back into the journal. */
+typedef void (*journal_durable_cb)(void *ctx, uint64_t durable_seq);
+
+/* Supplies the live reducer state hash after folding every record appended so far (called on
+ * the appending thread when a seal is built). NULL → all zero. */
+typedef void (*journal_state_hash_cb)(void *ctx, uint8_t out[JOURNAL_HASH_BYTES]);
+
+struct journal_options {
+  const char *dir;              /* data dir (required) */
+  const char *counter_path;     /* NULL → DIR/counter */
+  const struct journal_counter_ops *counter; /* overrides counter_path when set */
+  bool accept_rollback;         /* proceed behind the counter; appends fault{rollback_accepted} */
+  bool virtual_clock;           /* append of a group-ending record waits until durable */
+  uint64_t map_size;            /* initial LMDB map size; 0 → 64 MiB; grows when full */
+  uint64_t map_size_max;        /* 0 → 1 TiB; beyond it appends fail with JOURNAL_EFULL */
+  uint32_t group_records_max;   /* 0 → 1000 */
+  uint64_t group_span_ns;       /* 0 → 1 s of record time */
+  struct journal_clock clock;   /* .now NULL → real clocks */
+  uint8_t boot_id[JOURNAL_BOOTID_BYTES]; /* all zero → read /proc/sys/kernel/random/boot_id */
+  journal_durable_cb on_durable;
+  journal_state_hash_cb state_hash;
+  void *ctx;                    /* passed to on_durable and state_hash */
+  const struct journal_signer *signer; /* NULL → the file signer of DIR */
+};
+
+struct journal; /* opaque: owns the LMDB env, the lock, the writer thread */
+
+struct journal_open_info {
+  uint64_t head_seq;
+  uint8_t head_hash[JOURNAL_HASH_BYTES];
+  uint64_t counter_seq;     /* what the counter store held on open */
+  bool counter_repaired;    /* journal was ahead by one group (the normal crash window) */
+  bool rollback_accepted;   /* fault{rollback_accepted} was appended */
+  bool last_shutdown_clean; /* the previous writer closed cleanly */
+  bool created;             /* journal_create made it just now */
+};
+
+/* Creates DIR/journal (LMDB), keys and counter and appends boot, key, config — the first group.
+ * JOURNAL_EEXIST if DIR already holds a journal. config_json may be NULL (an empty panel). */
+int journal_create(const struct journal_options *o, const char *config_json, size_t config_len,
+                   const char *firmware_version);
+
+/* Opens DIR's journal for writing. Takes the writer lock (JOURNAL_EINUSE with *out_pid set
+ * when another process holds it), clears stale LMDB readers, checks the counter
+ * (JOURNAL_EROLLBACK with info->head_seq/counter_seq set, unless accept_rollback). */
+int journal_open(struct journal **out, const struct journal_options *o,
+                 struct journal_open_info *info, int *out_pid);
+
+/* Appends a record: the journal sets version, seq, prev, times and boot id; the caller sets
+ * type, source and body (borrowed only for the duration of the call). Returns the new seq in
+ * *out_seq. Never waits on fsync (unless virtual_clock and the record ends a group); may wait
+ * when more than a few sealed groups are still queued for the writer thread (bounded memory).
+ * After a failure (storage full beyond map_size_max, I/O error) the writer is failed: every
+ * later append returns the same error; what was durable stays durable. */
+int journal_append(struct journal *j, const struct journal_record *r, uint64_t *out_seq);
+
+/* Ends the current group with a seal now (flush timer, shutdown). No-op if the group is empty. */
+int journal_flush(struct journal *j);
+
+/* Waits until every record appended so far is durable. */
+int journal_sync(struct journal *j);
+
+/* Head as appended (not necessarily durable yet). */
+uint64_t journal_head_seq(const struct journal *j);
+void journal_head_hash(const struct journal *j, uint8_t out[JOURNAL_HASH_BYTES]);
+uint64_t journal_durable_seq(struct journal *j);
+
+/* Stores a content-addressed blob (zstd-compressed at rest) in the same transaction as the
+ * records around it: hash = BLAKE2b-256 of the uncompressed bytes. */
+int journal_put_blob(struct journal *j, const uint8_t *data, size_t len,
+                     uint8_t out_hash[JOURNAL_HASH_BYTES]);
+
+/* Writer statistics. */
+struct journal_stats {
+  uint64_t groups_committed;
+  uint64_t records_committed;
+  uint64_t bytes_committed;      /* record + index + blob value bytes put */
+  uint64_t map_grows;
+};
+void journal_get_stats(struct journal *j, struct journal_stats *out);
+
+/* Seals, commits, stops the writer thread, records a clean shutdown, releases the lock. */
+int journal_close(struct journal *j);
+
+/* ---------------------------------------------------------------- reading */
+
+struct journal_reader; /* opaque: a read-only LMDB env; never blocks the writer */
+
+/* Opens DIR's journal read-only and checks it against the counter (as journal_open does; a
+ * reader cannot repair or accept — JOURNAL_EROLLBACK unless allow_rollback). */
+int journal_reader_open(struct journal_reader **out, const char *dir, const char *counter_path,
+                        bool allow_rollback);
+void journal_reader_close(struct journal_reader *r);
+
+/* First and last seq present (after retention the first may be > 1); 0,0 when empty. */
+int journal_reader_bounds(struct journal_reader *r, uint64_t *first, uint64_t *last);
+
+/* Iteration inside one read transaction (a consistent snapshot). Borrowed bytes stay valid
+ * until the next call on the iterator or journal_iter_end. */
+struct journal_iter;
+int journal_iter_begin(struct journal_reader *r, uint64_t from_seq, struct journal_iter **out);
+/* 1 and the record, 0 at the end, <0 on error. */
+int journal_iter_next(struct journal_iter *it, uint64_t *seq, const uint8_t **bytes, size_t *len);
+/* Looks up one seq inside the iterator's snapshot (JOURNAL_ENOTFOUND). */
+int journal_iter_get(struct journal_iter *it, uint64_t seq, const uint8_t **bytes, size_t *len);
+/* Looks up a blob by hash; *data is malloc'd (caller frees). */
+int journal_iter_get_blob(struct journal_iter *it, const uint8_t hash[JOURNAL_HASH_BYTES],
+                          uint8_t **data, size_t *len);
+void journal_iter_end(struct journal_iter *it);
+
+/* Index queries: the first seq of each commit group that holds a record matching the key,
+ * in ascending order, starting at from_seq. Keys: type, source, branch. */
+enum journal_index_kind { JOURNAL_IDX_TYPE = 'T', JOURNAL_IDX_SOURCE = 'S', JOURNAL_IDX_BRANCH = 'B' };
+/* Fills up to cap group start seqs (>= from_seq's group) into out; returns the count or <0. */
+int journal_index_groups(struct journal_iter *it, int kind, uint32_t value, uint64_t from_seq,
+                         uint64_t *out, int cap);
+/* Group containing seq: its first and last (seal) seq. */
+int journal_group_of(struct journal_iter *it, uint64_t seq, uint64_t *first, uint64_t *last);
+/* First seq of the first group whose records' wall time reaches >= wall_ns (0 if none). */
+int journal_seek_time(struct journal_iter *it, int64_t wall_ns, uint64_t *out_seq);
+
+/* ---------------------------------------------------------------- verification */
+
+/* A source of records in seq order (a data dir or a bundle). next() returns 1 with a record,
+ * 0 at a clean end, or <0 on damage (with *why set). */
+struct journal_record_source {
+  int (*next)(void *ctx, uint64_t *seq, const uint8_t **bytes, size_t *len, const char **why);
+  /* optional: fetch a blob (verification checks content hashes). */
+  int (*get_blob)(void *ctx, const uint8_t hash[JOURNAL_HASH_BYTES], uint8_t **data, size_t *len);
+  void *ctx;
+};
+
+struct journal_verify_result {
+  uint64_t records;         /* records checked */
+  uint64_t seals;
+  uint64_t first_seq, last_seq;
+  uint64_t last_sealed_seq; /* highest seq covered by a valid seal */
+  uint64_t bad_seq;         /* first bad seq (0 if none) */
+  bool truncated;           /* the source ended early: "truncated after seq last_sealed_seq" */
+  char reason[160];         /* why bad_seq is bad */
+};
+
+typedef void (*journal_progress_cb)(void *ctx, uint64_t seq);
+
+/* Checks order, gaps, the hash chain, every seal (Ed25519 with a trusted key, following key
+ * rotation records certified by the previous key), blob hashes, and that no record is left
+ * unsealed. trusted_pk: the auditor's public key. expect_prev: hash the first record's prev
+ * must equal (NULL: all zero when first is seq 1; otherwise taken from a retention cut or
+ * the bundle). Returns 0 when intact; JOURNAL_EBADCHAIN etc. with res->bad_seq / reason. */
+int journal_verify(const struct journal_record_source *src,
+                   const uint8_t trusted_pk[JOURNAL_PUBKEY_BYTES],
+                   const uint8_t *expect_prev, struct journal_verify_result *res,
+                   journal_progress_cb progress, void *pctx);
+
+/* A record source over a reader's snapshot, from from_seq. */
+struct journal_dir_source {
+  struct journal_record_source src;
+  struct journal_iter *it;
+  uint64_t expect_seq;
+};
+int journal_dir_source_init(struct journal_dir_source *ds, struct journal_reader *r, uint64_t from_seq);
+void journal_dir_source_deinit(struct journal_dir_source *ds);
+
+/* ---------------------------------------------------------------- bundles */
+
+/* Writes a self-contained bundle of whole commit groups covering [since_seq, until_seq]
+ * (0 = open end) to path: signed header, public keys, zstd frames of whole groups with their
+ * blobs. The signer signs the header. */
+struct journal_export_info { uint64_t first_seq, last_seq, records, frames, bytes; };
+int journal_export(struct journal_reader *r, const struct journal_signer *signer,
+                   uint64_t since_seq, uint64_t until_seq, const char *path,
+                   struct journal_export_info *info, journal_progress_cb progress, void *pctx);
+
+/* Reading a bundle: the header is checked on open (signature with a key it lists); records
+ * come through the record source. Damage after the header ends the source with <0 and why. */
+struct journal_bundle;
+int journal_bundle_open(const char *path, struct journal_bundle **out, char *why, size_t why_cap);
+void journal_bundle_close(struct journal_bundle *b);
+struct journal_record_source *journal_bundle_source(struct journal_bundle *b);
+/* The first key the header lists (the signing key at export) and the device id. */
+const uint8_t *journal_bundle_pubkey(const struct journal_bundle *b);
+const char *journal_bundle_device_id(const struct journal_bundle *b);
+/* Hash the first record's prev is expected to equal (all zero from seq 1). */
+const uint8_t *journal_bundle_first_prev(const struct journal_bundle *b);
+/* Does the path look like a bundle (magic)? */
+bool journal_is_bundle(const char *path);
+
+/* ---------------------------------------------------------------- retention */
+
+/* Archives whole groups of records whose wall time is older than keep_ns before the head's
+ * wall time into DIR/archive/<name>.hems (a bundle), removes them from LMDB and appends a
+ * `retention` record. *out_cut_seq = 0 when nothing is old enough. */
+int journal_retention_run(struct journal *j, int64_t keep_ns, uint64_t *out_cut_seq);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
