@@ -415,6 +415,11 @@ struct journal_reader; /* opaque: a read-only LMDB env; never blocks the writer 
 int journal_reader_open(struct journal_reader **out, const char *dir, const char *counter_path,
                         bool allow_rollback);
 void journal_reader_close(struct journal_reader *r);
+/* A reader over a writer's own environment (LMDB forbids opening one env twice in a process).
+ * Valid until journal_close(j); close it with journal_reader_close first. */
+int journal_reader_attach(struct journal_reader **out, struct journal *j);
+/* Head and counter seq of a dir, for the rollback message (no checks). */
+int journal_rollback_info(const char *dir, const char *counter_path, uint64_t *head, uint64_t *counter_seq);
 
 /* First and last seq present (after retention the first may be > 1); 0,0 when empty. */
 int journal_reader_bounds(struct journal_reader *r, uint64_t *first, uint64_t *last);

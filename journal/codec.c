@@ -1,0 +1,491 @@
+/*
+ * codec.c — the record codec: deterministic CBOR (RFC 8949 §4.2) through libcbor's
+ * allocation-free encoders and its streaming decoder.
+ *
+ * Envelope (a map with integer keys, in canonical order):
+ *   0 prev (bstr 32)  1 seq (uint)  2 v (uint)  3 type (uint)  4 mono_ns (uint)
+ *   5 wall_ns (int)   6 tq (uint)   7 boot (bstr 16)  8 source (tstr)  9 body (map)
+ * Key 0 first means `prev` always sits at byte offset 4 (0xAA 0x00 0x58 0x20 …) — the
+ * verifier's fast path relies on it.
+ *
+ * Decoding is strict: shortest-form heads only, definite lengths only, no tags or floats,
+ * strictly ascending keys, nothing after the envelope. Anything else is JOURNAL_EBADREC, so
+ * exactly one byte string encodes a given record (the hash chain depends on it).
+ */
+#include <errno.h>
+#include <string.h>
+#include <cbor.h>
+#include <sodium.h>
+#include "codec_internal.h"
+
+/* ------------------------------------------------------------------ writer */
+
+static void cw_put(struct cw *w, size_t (*enc)(uint64_t, unsigned char *, size_t), uint64_t v)
+{
+  if (w->err) return;
+  size_t n = enc(v, w->buf + w->len, w->cap - w->len);
+  if (n == 0) { w->err = -ENOSPC; return; }
+  w->len += n;
+}
+
+static size_t enc_uint(uint64_t v, unsigned char *b, size_t c) { return cbor_encode_uint(v, b, c); }
+static size_t enc_negint(uint64_t v, unsigned char *b, size_t c) { return cbor_encode_negint(v, b, c); }
+static size_t enc_map(uint64_t v, unsigned char *b, size_t c) { return cbor_encode_map_start((size_t)v, b, c); }
+static size_t enc_array(uint64_t v, unsigned char *b, size_t c) { return cbor_encode_array_start((size_t)v, b, c); }
+static size_t enc_text(uint64_t v, unsigned char *b, size_t c) { return cbor_encode_string_start((size_t)v, b, c); }
+static size_t enc_bytes(uint64_t v, unsigned char *b, size_t c) { return cbor_encode_bytestring_start((size_t)v, b, c); }
+static size_t enc_bool(uint64_t v, unsigned char *b, size_t c) { return cbor_encode_bool(v != 0, b, c); }
+
+void journal__cw_uint(struct cw *w, uint64_t v) { cw_put(w, enc_uint, v); }
+void journal__cw_int(struct cw *w, int64_t v)
+{
+  if (v >= 0) cw_put(w, enc_uint, (uint64_t)v);
+  else cw_put(w, enc_negint, (uint64_t)(-(v + 1)));
+}
+void journal__cw_map(struct cw *w, size_t n) { cw_put(w, enc_map, n); }
+void journal__cw_array(struct cw *w, size_t n) { cw_put(w, enc_array, n); }
+void journal__cw_bool(struct cw *w, int v) { cw_put(w, enc_bool, (uint64_t)v); }
+
+void journal__cw_raw(struct cw *w, const void *p, size_t n)
+{
+  if (w->err) return;
+  if (w->cap - w->len < n) { w->err = -ENOSPC; return; }
+  if (n) memcpy(w->buf + w->len, p, n);
+  w->len += n;
+}
+void journal__cw_text(struct cw *w, const void *p, size_t n) { cw_put(w, enc_text, n); journal__cw_raw(w, p, n); }
+void journal__cw_bytes(struct cw *w, const void *p, size_t n) { cw_put(w, enc_bytes, n); journal__cw_raw(w, p, n); }
+
+/* ------------------------------------------------------------------ reader */
+
+struct tokctx {
+  struct ctok *t;
+  int bad;
+};
+
+static void t_uint8(void *c, uint8_t v) { struct tokctx *x = c; x->t->kind = CT_UINT; x->t->u = v; }
+static void t_uint16(void *c, uint16_t v) { struct tokctx *x = c; x->t->kind = CT_UINT; x->t->u = v; }
+static void t_uint32(void *c, uint32_t v) { struct tokctx *x = c; x->t->kind = CT_UINT; x->t->u = v; }
+static void t_uint64(void *c, uint64_t v) { struct tokctx *x = c; x->t->kind = CT_UINT; x->t->u = v; }
+static void t_neg8(void *c, uint8_t v) { struct tokctx *x = c; x->t->kind = CT_NEGINT; x->t->u = v; }
+static void t_neg16(void *c, uint16_t v) { struct tokctx *x = c; x->t->kind = CT_NEGINT; x->t->u = v; }
+static void t_neg32(void *c, uint32_t v) { struct tokctx *x = c; x->t->kind = CT_NEGINT; x->t->u = v; }
+static void t_neg64(void *c, uint64_t v) { struct tokctx *x = c; x->t->kind = CT_NEGINT; x->t->u = v; }
+static void t_bytes(void *c, cbor_data d, size_t n)
+{ struct tokctx *x = c; x->t->kind = CT_BYTES; x->t->ptr = d; x->t->len = n; x->t->u = n; }
+static void t_text(void *c, cbor_data d, size_t n)
+{ struct tokctx *x = c; x->t->kind = CT_TEXT; x->t->ptr = d; x->t->len = n; x->t->u = n; }
+static void t_array(void *c, size_t n) { struct tokctx *x = c; x->t->kind = CT_ARRAY; x->t->u = n; }
+static void t_map(void *c, size_t n) { struct tokctx *x = c; x->t->kind = CT_MAP; x->t->u = n; }
+static void t_bool(void *c, bool v) { struct tokctx *x = c; x->t->kind = CT_BOOL; x->t->u = v; }
+static void t_null(void *c) { struct tokctx *x = c; x->t->kind = CT_NULL; }
+static void t_bad(void *c) { struct tokctx *x = c; x->bad = 1; }
+static void t_badu64(void *c, uint64_t v) { (void)v; t_bad(c); }
+static void t_badf(void *c, float v) { (void)v; t_bad(c); }
+static void t_badd(void *c, double v) { (void)v; t_bad(c); }
+
+static const struct cbor_callbacks tok_callbacks = {
+  .uint8 = t_uint8, .uint16 = t_uint16, .uint32 = t_uint32, .uint64 = t_uint64,
+  .negint8 = t_neg8, .negint16 = t_neg16, .negint32 = t_neg32, .negint64 = t_neg64,
+  .byte_string_start = t_bad, .byte_string = t_bytes,
+  .string_start = t_bad, .string = t_text,
+  .indef_array_start = t_bad, .array_start = t_array,
+  .indef_map_start = t_bad, .map_start = t_map,
+  .tag = t_badu64, .float2 = t_badf, .float4 = t_badf, .float8 = t_badd,
+  .undefined = t_bad, .null = t_null, .boolean = t_bool, .indef_break = t_bad,
+};
+
+/* Length of the shortest head for argument v. */
+static size_t head_len(uint64_t v)
+{
+  if (v < 24) return 1;
+  if (v <= 0xff) return 2;
+  if (v <= 0xffff) return 3;
+  if (v <= 0xffffffffu) return 5;
+  return 9;
+}
+
+int journal__cr_next(struct cr *r, struct ctok *t)
+{
+  if (r->pos >= r->len) return JOURNAL_ETRUNC;
+  memset(t, 0, sizeof *t);
+  t->kind = CT_OTHER;
+  struct tokctx x = { t, 0 };
+  struct cbor_decoder_result res = cbor_stream_decode(r->buf + r->pos, r->len - r->pos, &tok_callbacks, &x);
+  if (res.status == CBOR_DECODER_NEDATA) return JOURNAL_ETRUNC;
+  if (res.status != CBOR_DECODER_FINISHED || x.bad || t->kind == CT_OTHER) return JOURNAL_EBADREC;
+  /* Canonical form: the head must be the shortest for its argument. */
+  size_t want = head_len(t->u);
+  if (t->kind == CT_BYTES || t->kind == CT_TEXT) want += t->len;
+  if (t->kind == CT_BOOL || t->kind == CT_NULL) want = 1;
+  if (res.read != want) return JOURNAL_EBADREC;
+  t->start = r->pos;
+  r->pos += res.read;
+  t->end = r->pos;
+  return 0;
+}
+
+int journal__cr_skip(struct cr *r, int depth)
+{
+  if (depth > 16) return JOURNAL_EBADREC;
+  struct ctok t;
+  int rc = journal__cr_next(r, &t);
+  if (rc) return rc;
+  if (t.kind == CT_ARRAY || t.kind == CT_MAP) {
+    uint64_t n = t.kind == CT_MAP ? t.u * 2 : t.u;
+    if (n > r->len) return JOURNAL_EBADREC;
+    for (uint64_t i = 0; i < n; i++)
+      if ((rc = journal__cr_skip(r, depth + 1))) return rc;
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------ bodies */
+
+static uint64_t get_unsigned(const void *p, unsigned kind)
+{
+  switch (kind) {
+  case JF_U8: case JF_BOOL: case JF_ENUM: return *(const uint8_t *)p;
+  case JF_U16: { uint16_t v; memcpy(&v, p, 2); return v; }
+  case JF_U32: { uint32_t v; memcpy(&v, p, 4); return v; }
+  default: { uint64_t v; memcpy(&v, p, 8); return v; }
+  }
+}
+
+int journal__encode_body(struct cw *w, const struct jdesc *d, const void *base)
+{
+  const uint8_t *b = base;
+  journal__cw_map(w, d->n);
+  for (unsigned i = 0; i < d->n; i++) {
+    const struct jfield *f = &d->fields[i];
+    const uint8_t *p = b + f->offset;
+    journal__cw_text(w, f->name, strlen(f->name));
+    switch (f->kind) {
+    case JF_U8: case JF_U16: case JF_U32: case JF_U64:
+      journal__cw_uint(w, get_unsigned(p, f->kind));
+      break;
+    case JF_I32: { int32_t v; memcpy(&v, p, 4); journal__cw_int(w, v); break; }
+    case JF_I64: { int64_t v; memcpy(&v, p, 8); journal__cw_int(w, v); break; }
+    case JF_BOOL: journal__cw_bool(w, *p != 0); break;
+    case JF_ENUM: {
+      unsigned v = *p, k = 0;
+      while (f->enum_names[k] && k < v) k++;
+      if (!f->enum_names[k]) return JOURNAL_EBADREC;
+      journal__cw_text(w, f->enum_names[v], strlen(f->enum_names[v]));
+      break;
+    }
+    case JF_TEXT: case JF_BYTES: {
+      struct journal_slice s;
+      memcpy(&s, p, sizeof s);
+      if (s.len && !s.ptr) return JOURNAL_EBADREC;
+      if (f->kind == JF_TEXT) journal__cw_text(w, s.ptr, s.len);
+      else journal__cw_bytes(w, s.ptr, s.len);
+      break;
+    }
+    case JF_FIXED: journal__cw_bytes(w, p, f->size); break;
+    case JF_ARRAY: {
+      uint16_t n;
+      memcpy(&n, b + f->count_offset, 2);
+      if (n > f->max) return JOURNAL_EBADREC;
+      journal__cw_array(w, n);
+      for (unsigned k = 0; k < n; k++) {
+        int rc = journal__encode_body(w, f->sub, p + (size_t)k * f->stride);
+        if (rc) return rc;
+      }
+      break;
+    }
+    default: return JOURNAL_EBADREC;
+    }
+  }
+  return w->err;
+}
+
+/* Canonical key order: shorter first, then bytewise. */
+static int key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+  if (an != bn) return an < bn ? -1 : 1;
+  return memcmp(a, b, an);
+}
+
+static int put_unsigned(void *p, unsigned kind, uint64_t v)
+{
+  switch (kind) {
+  case JF_U8: if (v > 0xff) return JOURNAL_EBADREC; *(uint8_t *)p = (uint8_t)v; return 0;
+  case JF_U16: { if (v > 0xffff) return JOURNAL_EBADREC; uint16_t x = (uint16_t)v; memcpy(p, &x, 2); return 0; }
+  case JF_U32: { if (v > 0xffffffffu) return JOURNAL_EBADREC; uint32_t x = (uint32_t)v; memcpy(p, &x, 4); return 0; }
+  default: memcpy(p, &v, 8); return 0;
+  }
+}
+
+static int tok_to_i64(const struct ctok *t, int64_t *out)
+{
+  if (t->kind == CT_UINT) {
+    if (t->u > (uint64_t)INT64_MAX) return JOURNAL_EBADREC;
+    *out = (int64_t)t->u;
+    return 0;
+  }
+  if (t->kind == CT_NEGINT) {
+    if (t->u > (uint64_t)INT64_MAX) return JOURNAL_EBADREC;
+    *out = -1 - (int64_t)t->u;
+    return 0;
+  }
+  return JOURNAL_EBADREC;
+}
+
+int journal__decode_body(struct cr *r, const struct jdesc *d, void *base, int depth)
+{
+  uint8_t *b = base;
+  struct ctok t;
+  int rc;
+  if (depth > 4) return JOURNAL_EBADREC;
+  if ((rc = journal__cr_next(r, &t))) return rc;
+  if (t.kind != CT_MAP) return JOURNAL_EBADREC;
+  uint64_t n = t.u;
+  const uint8_t *prev_key = NULL;
+  size_t prev_len = 0;
+  unsigned fi = 0;
+  for (uint64_t i = 0; i < n; i++) {
+    struct ctok k;
+    if ((rc = journal__cr_next(r, &k))) return rc;
+    if (k.kind != CT_TEXT) return JOURNAL_EBADREC;
+    if (prev_key && key_cmp(prev_key, prev_len, k.ptr, k.len) >= 0) return JOURNAL_EBADREC;
+    prev_key = k.ptr;
+    prev_len = k.len;
+    /* Tables are in canonical order too, so one forward scan finds the field. */
+    while (fi < d->n && key_cmp((const uint8_t *)d->fields[fi].name, strlen(d->fields[fi].name), k.ptr, k.len) < 0) fi++;
+    if (fi >= d->n || key_cmp((const uint8_t *)d->fields[fi].name, strlen(d->fields[fi].name), k.ptr, k.len) != 0) {
+      /* A field this version does not know: a compatible addition; skip it. */
+      if ((rc = journal__cr_skip(r, depth + 1))) return rc;
+      continue;
+    }
+    const struct jfield *f = &d->fields[fi];
+    uint8_t *p = b + f->offset;
+    if (f->kind == JF_ARRAY) {
+      struct ctok a;
+      if ((rc = journal__cr_next(r, &a))) return rc;
+      if (a.kind != CT_ARRAY || a.u > f->max) return JOURNAL_EBADREC;
+      uint16_t cnt = (uint16_t)a.u;
+      memcpy(b + f->count_offset, &cnt, 2);
+      for (unsigned e = 0; e < cnt; e++)
+        if ((rc = journal__decode_body(r, f->sub, p + (size_t)e * f->stride, depth + 1))) return rc;
+      continue;
+    }
+    struct ctok v;
+    if ((rc = journal__cr_next(r, &v))) return rc;
+    switch (f->kind) {
+    case JF_U8: case JF_U16: case JF_U32: case JF_U64:
+      if (v.kind != CT_UINT) return JOURNAL_EBADREC;
+      if ((rc = put_unsigned(p, f->kind, v.u))) return rc;
+      break;
+    case JF_I32: case JF_I64: {
+      int64_t x;
+      if ((rc = tok_to_i64(&v, &x))) return rc;
+      if (f->kind == JF_I32) {
+        if (x < INT32_MIN || x > INT32_MAX) return JOURNAL_EBADREC;
+        int32_t y = (int32_t)x;
+        memcpy(p, &y, 4);
+      } else {
+        memcpy(p, &x, 8);
+      }
+      break;
+    }
+    case JF_BOOL:
+      if (v.kind != CT_BOOL) return JOURNAL_EBADREC;
+      *p = (uint8_t)v.u;
+      break;
+    case JF_ENUM: {
+      if (v.kind != CT_TEXT) return JOURNAL_EBADREC;
+      unsigned e = 0;
+      while (f->enum_names[e] && !(strlen(f->enum_names[e]) == v.len && memcmp(f->enum_names[e], v.ptr, v.len) == 0)) e++;
+      if (!f->enum_names[e]) return JOURNAL_EBADREC;
+      *p = (uint8_t)e;
+      break;
+    }
+    case JF_TEXT: case JF_BYTES: {
+      if (v.kind != (f->kind == JF_TEXT ? CT_TEXT : CT_BYTES)) return JOURNAL_EBADREC;
+      if (v.len > UINT32_MAX) return JOURNAL_EBADREC;
+      struct journal_slice s = { v.ptr, (uint32_t)v.len };
+      memcpy(p, &s, sizeof s);
+      break;
+    }
+    case JF_FIXED:
+      if (v.kind != CT_BYTES || v.len != f->size) return JOURNAL_EBADREC;
+      memcpy(p, v.ptr, f->size);
+      break;
+    default: return JOURNAL_EBADREC;
+    }
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------ envelope */
+
+enum { K_PREV = 0, K_SEQ, K_V, K_TYPE, K_MONO, K_WALL, K_TQ, K_BOOT, K_SOURCE, K_BODY, K__N };
+
+int journal_record_encode(const struct journal_record *r, uint8_t *buf, size_t cap, size_t *out_len)
+{
+  struct cw w = { buf, cap, 0, 0 };
+  char src[64];
+  int n = journal_source_format(&r->source, src, sizeof src);
+  if (n < 0) return JOURNAL_EBADREC;
+  if (r->type == 0 || r->type >= JOURNAL_T__MAX || r->time_quality > JOURNAL_TQ_STEPPED) return JOURNAL_EBADREC;
+  journal__cw_map(&w, K__N);
+  journal__cw_uint(&w, K_PREV); journal__cw_bytes(&w, r->prev, JOURNAL_HASH_BYTES);
+  journal__cw_uint(&w, K_SEQ); journal__cw_uint(&w, r->seq);
+  journal__cw_uint(&w, K_V); journal__cw_uint(&w, r->version);
+  journal__cw_uint(&w, K_TYPE); journal__cw_uint(&w, r->type);
+  journal__cw_uint(&w, K_MONO); journal__cw_uint(&w, r->mono_ns);
+  journal__cw_uint(&w, K_WALL); journal__cw_int(&w, r->wall_ns);
+  journal__cw_uint(&w, K_TQ); journal__cw_uint(&w, r->time_quality);
+  journal__cw_uint(&w, K_BOOT); journal__cw_bytes(&w, r->boot_id, JOURNAL_BOOTID_BYTES);
+  journal__cw_uint(&w, K_SOURCE); journal__cw_text(&w, src, (size_t)n);
+  journal__cw_uint(&w, K_BODY);
+  const struct jdesc *d = journal__body_desc(r->type);
+  if (d) {
+    int rc = journal__encode_body(&w, d, &r->body);
+    if (rc) return rc == -ENOSPC ? -ENOSPC : rc;
+  } else {
+    /* Raw body: must itself be one canonical CBOR map. */
+    struct cr chk = { r->body.raw.cbor.ptr, r->body.raw.cbor.len, 0 };
+    struct ctok t;
+    if (!r->body.raw.cbor.ptr || journal__cr_next(&chk, &t) || t.kind != CT_MAP) return JOURNAL_EBADREC;
+    chk.pos = 0;
+    if (journal__cr_skip(&chk, 0) || chk.pos != chk.len) return JOURNAL_EBADREC;
+    journal__cw_raw(&w, r->body.raw.cbor.ptr, r->body.raw.cbor.len);
+  }
+  if (w.err) return w.err;
+  if (w.len > JOURNAL_RECORD_MAX) return JOURNAL_ETOOBIG;
+  *out_len = w.len;
+  return 0;
+}
+
+int journal_record_decode(const uint8_t *buf, size_t len, struct journal_record *out)
+{
+  struct cr r = { buf, len, 0 };
+  struct ctok t;
+  int rc;
+  memset(out, 0, sizeof *out);
+  if (len > JOURNAL_RECORD_MAX) return JOURNAL_ETOOBIG;
+  if ((rc = journal__cr_next(&r, &t))) return rc == JOURNAL_ETRUNC ? JOURNAL_EBADREC : rc;
+  if (t.kind != CT_MAP || t.u != K__N) return JOURNAL_EBADREC;
+  for (unsigned k = 0; k < K__N; k++) {
+    struct ctok key, v;
+    if ((rc = journal__cr_next(&r, &key))) goto bad;
+    if (key.kind != CT_UINT || key.u != k) return JOURNAL_EBADREC;
+    if (k == K_BODY) {
+      size_t start = r.pos;
+      const struct jdesc *d = out->type < JOURNAL_T__MAX ? journal__body_desc(out->type) : NULL;
+      if (d) {
+        if ((rc = journal__decode_body(&r, d, &out->body, 0))) goto bad;
+      } else {
+        struct cr peek = r;
+        if ((rc = journal__cr_next(&peek, &v))) goto bad;
+        if (v.kind != CT_MAP) return JOURNAL_EBADREC;
+        if ((rc = journal__cr_skip(&r, 0))) goto bad;
+        out->body.raw.cbor.ptr = buf + start;
+        out->body.raw.cbor.len = (uint32_t)(r.pos - start);
+      }
+      continue;
+    }
+    if ((rc = journal__cr_next(&r, &v))) goto bad;
+    switch (k) {
+    case K_PREV:
+      if (v.kind != CT_BYTES || v.len != JOURNAL_HASH_BYTES) return JOURNAL_EBADREC;
+      memcpy(out->prev, v.ptr, JOURNAL_HASH_BYTES);
+      break;
+    case K_SEQ:
+      if (v.kind != CT_UINT || v.u == 0) return JOURNAL_EBADREC;
+      out->seq = v.u;
+      break;
+    case K_V:
+      if (v.kind != CT_UINT) return JOURNAL_EBADREC;
+      if (v.u == 0 || v.u > JOURNAL_SCHEMA_VERSION) return JOURNAL_EVERSION;
+      out->version = (uint32_t)v.u;
+      break;
+    case K_TYPE:
+      if (v.kind != CT_UINT || v.u == 0 || v.u >= JOURNAL_T__MAX) return JOURNAL_EBADREC;
+      out->type = (uint16_t)v.u;
+      break;
+    case K_MONO:
+      if (v.kind != CT_UINT) return JOURNAL_EBADREC;
+      out->mono_ns = v.u;
+      break;
+    case K_WALL:
+      if ((rc = tok_to_i64(&v, &out->wall_ns))) return rc;
+      break;
+    case K_TQ:
+      if (v.kind != CT_UINT || v.u > JOURNAL_TQ_STEPPED) return JOURNAL_EBADREC;
+      out->time_quality = (uint8_t)v.u;
+      break;
+    case K_BOOT:
+      if (v.kind != CT_BYTES || v.len != JOURNAL_BOOTID_BYTES) return JOURNAL_EBADREC;
+      memcpy(out->boot_id, v.ptr, JOURNAL_BOOTID_BYTES);
+      break;
+    case K_SOURCE:
+      if (v.kind != CT_TEXT) return JOURNAL_EBADREC;
+      if ((rc = journal_source_parse((const char *)v.ptr, v.len, &out->source))) return rc;
+      break;
+    }
+  }
+  if (r.pos != len) return JOURNAL_EBADREC;
+  return 0;
+bad:
+  return rc == JOURNAL_ETRUNC ? JOURNAL_EBADREC : rc;
+}
+
+int journal_record_peek(const uint8_t *buf, size_t len, uint64_t *out_seq, unsigned *out_type,
+                        uint8_t out_prev[JOURNAL_HASH_BYTES])
+{
+  /* Fixed prefix: map(10), key 0, bstr(32) → prev at offset 4. */
+  if (len < 40 || buf[0] != 0xaa || buf[1] != 0x00 || buf[2] != 0x58 || buf[3] != 0x20) return JOURNAL_EBADREC;
+  memcpy(out_prev, buf + 4, JOURNAL_HASH_BYTES);
+  struct cr r = { buf, len, 36 };
+  struct ctok k, v;
+  if (journal__cr_next(&r, &k) || k.kind != CT_UINT || k.u != K_SEQ) return JOURNAL_EBADREC;
+  if (journal__cr_next(&r, &v) || v.kind != CT_UINT) return JOURNAL_EBADREC;
+  *out_seq = v.u;
+  if (journal__cr_next(&r, &k) || k.kind != CT_UINT || k.u != K_V) return JOURNAL_EBADREC;
+  if (journal__cr_next(&r, &v) || v.kind != CT_UINT) return JOURNAL_EBADREC;
+  if (v.u == 0 || v.u > JOURNAL_SCHEMA_VERSION) return JOURNAL_EVERSION;
+  if (journal__cr_next(&r, &k) || k.kind != CT_UINT || k.u != K_TYPE) return JOURNAL_EBADREC;
+  if (journal__cr_next(&r, &v) || v.kind != CT_UINT || v.u == 0 || v.u >= JOURNAL_T__MAX) return JOURNAL_EBADREC;
+  *out_type = (unsigned)v.u;
+  return 0;
+}
+
+static const uint8_t record_domain[] = "hems.record.v1"; /* hashed with its NUL */
+
+void journal_record_hash(const uint8_t *buf, size_t len, uint8_t out[JOURNAL_HASH_BYTES])
+{
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, NULL, 0, JOURNAL_HASH_BYTES);
+  crypto_generichash_update(&st, record_domain, sizeof record_domain);
+  crypto_generichash_update(&st, buf, len);
+  crypto_generichash_final(&st, out, JOURNAL_HASH_BYTES);
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+  for (int i = 7; i >= 0; i--) { p[i] = (uint8_t)v; v >>= 8; }
+}
+static void put_be32(uint8_t *p, uint32_t v)
+{
+  for (int i = 3; i >= 0; i--) { p[i] = (uint8_t)v; v >>= 8; }
+}
+
+size_t journal_seal_message(uint64_t seal_seq, int64_t wall_ns, uint64_t mono_ns,
+                            const struct journal_seal *s, uint8_t msg[JOURNAL_SEAL_MESSAGE_BYTES])
+{
+  static const char dom[16] = "hems.seal.v1";
+  uint8_t *p = msg;
+  memcpy(p, dom, 16); p += 16;
+  put_be64(p, seal_seq); p += 8;
+  put_be64(p, s->sealed_seq); p += 8;
+  memcpy(p, s->head_hash, 32); p += 32;
+  memcpy(p, s->state_hash, 32); p += 32;
+  memcpy(p, s->key_id, 16); p += 16;
+  put_be64(p, (uint64_t)wall_ns); p += 8;
+  put_be64(p, mono_ns); p += 8;
+  put_be32(p, s->group_records); p += 4;
+  return (size_t)(p - msg);
+}

@@ -1,0 +1,88 @@
+/*
+ * codec_internal.h — private to journal/: the field tables that describe record bodies and
+ * the CBOR token reader/writer shared by the codec, the JSON renderer and the store.
+ *
+ * Invariant: every field table lists its fields in RFC 8949 §4.2.1 canonical key order
+ * (shorter key first, then bytewise), so encoding in table order is deterministic CBOR.
+ * tests/journal/test_codec.c checks every table.
+ */
+#ifndef HEMS_JOURNAL_CODEC_INTERNAL_H
+#define HEMS_JOURNAL_CODEC_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "journal.h"
+
+enum jf_kind {
+  JF_U8, JF_U16, JF_U32, JF_U64, JF_I32, JF_I64, JF_BOOL,
+  JF_ENUM,  /* uint8_t, encoded as one of enum_names (text) */
+  JF_TEXT,  /* struct journal_slice, text string */
+  JF_BYTES, /* struct journal_slice, byte string */
+  JF_FIXED, /* uint8_t[size], byte string of exactly size bytes */
+  JF_ARRAY  /* array of sub-structs: count (uint16_t at count_offset), up to max, stride */
+};
+
+struct jdesc;
+
+struct jfield {
+  const char *name;
+  uint8_t kind;
+  uint16_t offset;
+  uint16_t size;
+  const char *const *enum_names; /* JF_ENUM: NULL-terminated */
+  const struct jdesc *sub;       /* JF_ARRAY */
+  uint16_t count_offset;         /* JF_ARRAY */
+  uint16_t max;                  /* JF_ARRAY */
+  uint16_t stride;               /* JF_ARRAY */
+};
+
+struct jdesc {
+  const struct jfield *fields;
+  unsigned n;
+};
+
+/* The body table for a record type, or NULL when the type's body is kept raw. */
+const struct jdesc *journal__body_desc(unsigned type);
+
+/* Every table (for the canonical-order test): returns the count, fills up to cap. */
+int journal__all_descs(const struct jdesc **out, const char **names, int cap);
+
+/* ---- CBOR writer (thin layer over libcbor's allocation-free encoders) */
+struct cw {
+  uint8_t *buf;
+  size_t cap, len;
+  int err; /* sticky: -ENOSPC */
+};
+void journal__cw_uint(struct cw *w, uint64_t v);
+void journal__cw_int(struct cw *w, int64_t v);
+void journal__cw_map(struct cw *w, size_t n);
+void journal__cw_array(struct cw *w, size_t n);
+void journal__cw_text(struct cw *w, const void *p, size_t n);
+void journal__cw_bytes(struct cw *w, const void *p, size_t n);
+void journal__cw_bool(struct cw *w, int v);
+void journal__cw_raw(struct cw *w, const void *p, size_t n);
+
+/* ---- CBOR token reader (over libcbor's streaming decoder) */
+enum ct_kind { CT_UINT, CT_NEGINT, CT_BYTES, CT_TEXT, CT_ARRAY, CT_MAP, CT_BOOL, CT_NULL, CT_OTHER };
+struct ctok {
+  uint8_t kind;
+  uint64_t u;          /* value, or the count for arrays/maps; NEGINT: value is -1 - u */
+  const uint8_t *ptr;  /* strings */
+  size_t len;          /* strings */
+  size_t start, end;   /* byte range of this item's head (and string data) */
+};
+struct cr {
+  const uint8_t *buf;
+  size_t len, pos;
+};
+/* Reads the next item head; rejects non-canonical heads, indefinite lengths, tags, floats.
+ * 0 or JOURNAL_EBADREC / JOURNAL_ETRUNC. */
+int journal__cr_next(struct cr *r, struct ctok *t);
+/* Skips one complete item (with nested content), depth-limited. */
+int journal__cr_skip(struct cr *r, int depth);
+
+/* Encodes/decodes a body by table. */
+int journal__encode_body(struct cw *w, const struct jdesc *d, const void *base);
+int journal__decode_body(struct cr *r, const struct jdesc *d, void *base, int depth);
+
+#endif

@@ -1,0 +1,143 @@
+/*
+ * keys.c — Ed25519 keys (libsodium) and the file-backed signer.
+ *
+ * DIR/keys/signing.key: one line "ed25519-seed <base64 of the 32-byte seed>", mode 0600,
+ * created with O_EXCL so an existing key is never overwritten, refused when group or others
+ * may read it. DIR/keys/signing.pub: one line "ed25519 <base64 of the 32-byte public key>".
+ * The fingerprint (key id) is the first 16 bytes of BLAKE2b-256(public key).
+ * Signing goes through struct journal_signer so a token can hold a non-exportable key.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sodium.h>
+#include "journal.h"
+
+void journal_key_id(const uint8_t pk[JOURNAL_PUBKEY_BYTES], uint8_t out[JOURNAL_KEYID_BYTES])
+{
+  uint8_t h[32];
+  crypto_generichash(h, sizeof h, pk, JOURNAL_PUBKEY_BYTES, NULL, 0);
+  memcpy(out, h, JOURNAL_KEYID_BYTES);
+}
+
+void journal_fingerprint_hex(const uint8_t pk[JOURNAL_PUBKEY_BYTES], char fp_hex[33])
+{
+  uint8_t id[JOURNAL_KEYID_BYTES];
+  journal_key_id(pk, id);
+  journal_hex(id, sizeof id, fp_hex);
+}
+
+static int write_all(int fd, const char *s, size_t n)
+{
+  while (n) {
+    ssize_t w = write(fd, s, n);
+    if (w < 0) { if (errno == EINTR) continue; return -errno; }
+    s += w; n -= (size_t)w;
+  }
+  return 0;
+}
+
+static int write_file_excl(const char *path, mode_t mode, const char *text)
+{
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) return -errno;
+  int rc = write_all(fd, text, strlen(text));
+  if (!rc && fchmod(fd, mode) != 0) rc = -errno; /* umask must not widen or narrow it */
+  if (!rc && fsync(fd) != 0) rc = -errno;
+  close(fd);
+  if (rc) unlink(path);
+  return rc;
+}
+
+int journal_keys_create(const char *dir, const uint8_t *seed)
+{
+  char kdir[4096], path[4200];
+  uint8_t sd[32], pk[32], sk[64];
+  char b64[128], line[256];
+  if (sodium_init() < 0) return -EIO;
+  snprintf(kdir, sizeof kdir, "%s/keys", dir);
+  if (mkdir(kdir, 0700) != 0 && errno != EEXIST) return -errno;
+  if (seed) memcpy(sd, seed, 32);
+  else randombytes_buf(sd, 32);
+  crypto_sign_seed_keypair(pk, sk, sd);
+
+  snprintf(path, sizeof path, "%s/signing.key", kdir);
+  sodium_bin2base64(b64, sizeof b64, sd, 32, sodium_base64_VARIANT_ORIGINAL);
+  snprintf(line, sizeof line, "ed25519-seed %s\n", b64);
+  int rc = write_file_excl(path, 0600, line);
+  sodium_memzero(sd, sizeof sd);
+  sodium_memzero(sk, sizeof sk);
+  sodium_memzero(line, sizeof line);
+  if (rc) return rc;
+
+  snprintf(path, sizeof path, "%s/signing.pub", kdir);
+  sodium_bin2base64(b64, sizeof b64, pk, 32, sodium_base64_VARIANT_ORIGINAL);
+  snprintf(line, sizeof line, "ed25519 %s\n", b64);
+  unlink(path); /* a stale .pub without its key would be a lie */
+  return write_file_excl(path, 0644, line);
+}
+
+/* Reads "<prefix> <base64>" from path into out[n]. */
+static int read_b64_line(const char *path, const char *prefix, uint8_t *out, size_t n, int *out_errno_fd)
+{
+  char buf[256];
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) { *out_errno_fd = errno; return -errno; }
+  ssize_t r = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (r < 0) return -EIO;
+  buf[r] = 0;
+  size_t pl = strlen(prefix);
+  if (strncmp(buf, prefix, pl) != 0 || buf[pl] != ' ') return JOURNAL_EBADKEY;
+  char *b = buf + pl + 1;
+  size_t bl = strcspn(b, "\r\n");
+  size_t got = 0;
+  if (sodium_base642bin(out, n, b, bl, NULL, &got, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 || got != n)
+    return JOURNAL_EBADKEY;
+  return 0;
+}
+
+int journal_pubkey_load(const char *path, uint8_t pk[JOURNAL_PUBKEY_BYTES])
+{
+  int e = 0;
+  int rc = read_b64_line(path, "ed25519", pk, JOURNAL_PUBKEY_BYTES, &e);
+  if (rc < 0 && e == ENOENT) return -ENOENT;
+  return rc;
+}
+
+static int file_sign(void *ctx, const uint8_t *msg, size_t len, uint8_t sig[JOURNAL_SIG_BYTES])
+{
+  struct journal_file_signer *fs = ctx;
+  crypto_sign_detached(sig, NULL, msg, len, fs->sk);
+  return 0;
+}
+
+int journal_file_signer_load(struct journal_file_signer *fs, const char *dir)
+{
+  char path[4200];
+  struct stat st;
+  uint8_t seed[32];
+  memset(fs, 0, sizeof *fs);
+  if (sodium_init() < 0) return -EIO;
+  snprintf(path, sizeof path, "%s/keys/signing.key", dir);
+  if (stat(path, &st) != 0) return errno == ENOENT ? JOURNAL_ENOKEY : -errno;
+  if (!S_ISREG(st.st_mode)) return JOURNAL_EBADKEY;
+  if (st.st_mode & 077) return JOURNAL_EKEYPERM;
+  int e = 0;
+  int rc = read_b64_line(path, "ed25519-seed", seed, sizeof seed, &e);
+  if (rc) return rc == -ENOENT ? JOURNAL_ENOKEY : rc;
+  crypto_sign_seed_keypair(fs->signer.pubkey, fs->sk, seed);
+  sodium_memzero(seed, sizeof seed);
+  journal_key_id(fs->signer.pubkey, fs->signer.key_id);
+  fs->signer.sign = file_sign;
+  fs->signer.ctx = fs;
+  return 0;
+}
+
+void journal_file_signer_wipe(struct journal_file_signer *fs)
+{
+  sodium_memzero(fs, sizeof *fs);
+}

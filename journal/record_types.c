@@ -1,0 +1,228 @@
+/*
+ * record_types.c — record type names, sources, and the field tables of record bodies.
+ *
+ * Each table lists a body struct's fields in canonical CBOR key order (shorter names first,
+ * then bytewise); field names are the CDDL names of schemas/hems.cddl and the JSON names that
+ * `hems timeline` prints. Types without a table keep their body as raw CBOR until the
+ * subsystem that produces them adds one.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stddef.h>
+#include <string.h>
+#include "codec_internal.h"
+
+static const char *const type_names[JOURNAL_T__MAX] = {
+  NULL, "boot", "config", "note", "window", "pq_event", "request", "command", "refusal",
+  "actuation", "sense_back", "trip_tap", "der", "fault", "seal", "key", "retention",
+};
+
+const char *journal_type_name(unsigned type)
+{
+  return type < JOURNAL_T__MAX ? type_names[type] : NULL;
+}
+
+unsigned journal_type_from_name(const char *name)
+{
+  for (unsigned t = 1; t < JOURNAL_T__MAX; t++)
+    if (strcmp(type_names[t], name) == 0) return t;
+  return 0;
+}
+
+bool journal_type_is_critical(unsigned type)
+{
+  switch (type) {
+  case JOURNAL_T_REQUEST: case JOURNAL_T_COMMAND: case JOURNAL_T_REFUSAL:
+  case JOURNAL_T_SENSE_BACK: case JOURNAL_T_TRIP_TAP: case JOURNAL_T_BOOT:
+  case JOURNAL_T_CONFIG: case JOURNAL_T_KEY: case JOURNAL_T_NOTE:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* ------------------------------------------------------------------ sources */
+
+static const char *const der_names[] = { "pv", "ess", "ats", NULL };
+static const char *const tap_names[] = { "rcd", "mcb", "afci", "leakage", "temperature", "tamper", "power_fail", NULL };
+
+int journal_source_format(const struct journal_source *s, char *buf, size_t cap)
+{
+  int n;
+  switch (s->kind) {
+  case JOURNAL_SRC_PANEL: n = snprintf(buf, cap, "panel"); break;
+  case JOURNAL_SRC_BRANCH: n = snprintf(buf, cap, "branch:%u", s->index); break;
+  case JOURNAL_SRC_AFE: n = snprintf(buf, cap, "afe:%u", s->index); break;
+  case JOURNAL_SRC_DER:
+    if (s->sub > JOURNAL_DER_ATS) return JOURNAL_EBADREC;
+    n = snprintf(buf, cap, "der:%s", der_names[s->sub]);
+    break;
+  case JOURNAL_SRC_TAP:
+    if (s->sub > JOURNAL_TAP_POWER_FAIL) return JOURNAL_EBADREC;
+    n = s->index ? snprintf(buf, cap, "tap:%s:%u", tap_names[s->sub], s->index)
+                 : snprintf(buf, cap, "tap:%s", tap_names[s->sub]);
+    break;
+  case JOURNAL_SRC_OPERATOR: n = snprintf(buf, cap, "operator"); break;
+  case JOURNAL_SRC_REMOTE:
+    if (!s->name[0] || memchr(s->name, '\0', sizeof s->name) == NULL) return JOURNAL_EBADREC;
+    n = snprintf(buf, cap, "remote:%s", s->name);
+    break;
+  default: return JOURNAL_EBADREC;
+  }
+  if (n < 0 || (size_t)n >= cap) return -ENOSPC;
+  return n;
+}
+
+/* Parses a decimal 1..65535 that fills [p, e) exactly, without leading zeros. */
+static int parse_index(const char *p, const char *e, uint16_t *out)
+{
+  if (p >= e || e - p > 5 || (*p == '0')) return JOURNAL_EBADREC;
+  unsigned v = 0;
+  for (; p < e; p++) {
+    if (*p < '0' || *p > '9') return JOURNAL_EBADREC;
+    v = v * 10 + (unsigned)(*p - '0');
+  }
+  if (v == 0 || v > 65535) return JOURNAL_EBADREC;
+  *out = (uint16_t)v;
+  return 0;
+}
+
+static int match_name(const char *const *names, const char *p, size_t n)
+{
+  for (int i = 0; names[i]; i++)
+    if (strlen(names[i]) == n && memcmp(names[i], p, n) == 0) return i;
+  return -1;
+}
+
+int journal_source_parse(const char *text, size_t len, struct journal_source *out)
+{
+  memset(out, 0, sizeof *out);
+  const char *e = text + len;
+  const char *colon = memchr(text, ':', len);
+  size_t head = colon ? (size_t)(colon - text) : len;
+  if (memchr(text, '\0', len)) return JOURNAL_EBADREC;
+#define IS(word) (head == sizeof(word) - 1 && memcmp(text, word, head) == 0)
+  if (IS("panel") && !colon) { out->kind = JOURNAL_SRC_PANEL; return 0; }
+  if (IS("operator") && !colon) { out->kind = JOURNAL_SRC_OPERATOR; return 0; }
+  if (!colon) return JOURNAL_EBADREC;
+  const char *rest = colon + 1;
+  if (IS("branch")) { out->kind = JOURNAL_SRC_BRANCH; return parse_index(rest, e, &out->index); }
+  if (IS("afe")) { out->kind = JOURNAL_SRC_AFE; return parse_index(rest, e, &out->index); }
+  if (IS("der")) {
+    int i = match_name(der_names, rest, (size_t)(e - rest));
+    if (i < 0) return JOURNAL_EBADREC;
+    out->kind = JOURNAL_SRC_DER;
+    out->sub = (uint8_t)i;
+    return 0;
+  }
+  if (IS("tap")) {
+    const char *c2 = memchr(rest, ':', (size_t)(e - rest));
+    int i = match_name(tap_names, rest, (size_t)((c2 ? c2 : e) - rest));
+    if (i < 0) return JOURNAL_EBADREC;
+    out->kind = JOURNAL_SRC_TAP;
+    out->sub = (uint8_t)i;
+    return c2 ? parse_index(c2 + 1, e, &out->index) : 0;
+  }
+  if (IS("remote")) {
+    size_t n = (size_t)(e - rest);
+    if (n == 0 || n >= sizeof out->name) return JOURNAL_EBADREC;
+    out->kind = JOURNAL_SRC_REMOTE;
+    memcpy(out->name, rest, n);
+    return 0;
+  }
+#undef IS
+  return JOURNAL_EBADREC;
+}
+
+/* ------------------------------------------------------------------ body tables */
+
+#define FLD(S, name, kind, member) { name, kind, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, 0, 0, 0 }
+#define ENUMF(S, name, member, names) { name, JF_ENUM, offsetof(S, member), 1, names, NULL, 0, 0, 0 }
+#define DESC(arr) { arr, sizeof(arr) / sizeof(arr[0]) }
+
+static const char *const shutdown_names[] = { "clean", "unclean", "first", NULL };
+
+static const struct jfield boot_fields[] = {
+  FLD(struct journal_boot, "boot_id", JF_FIXED, boot_id),
+  FLD(struct journal_boot, "rail_status", JF_TEXT, rail_status),
+  FLD(struct journal_boot, "reset_reason", JF_TEXT, reset_reason),
+  FLD(struct journal_boot, "config_version", JF_U32, config_version),
+  FLD(struct journal_boot, "firmware_version", JF_TEXT, firmware_version),
+  ENUMF(struct journal_boot, "previous_shutdown", previous_shutdown, shutdown_names),
+};
+
+static const struct jfield config_fields[] = {
+  FLD(struct journal_config, "json", JF_BYTES, json),
+  FLD(struct journal_config, "config_hash", JF_FIXED, config_hash),
+  FLD(struct journal_config, "config_version", JF_U32, config_version),
+};
+
+static const struct jfield note_fields[] = {
+  FLD(struct journal_note, "who", JF_TEXT, who),
+  FLD(struct journal_note, "text", JF_TEXT, text),
+};
+
+static const struct jfield fault_fields[] = {
+  FLD(struct journal_fault, "code", JF_TEXT, code),
+  FLD(struct journal_fault, "value", JF_I64, value),
+  FLD(struct journal_fault, "branch", JF_U16, branch),
+  FLD(struct journal_fault, "detail", JF_TEXT, detail),
+};
+
+static const struct jfield seal_fields[] = {
+  FLD(struct journal_seal, "sig", JF_FIXED, sig),
+  FLD(struct journal_seal, "key_id", JF_FIXED, key_id),
+  FLD(struct journal_seal, "head_hash", JF_FIXED, head_hash),
+  FLD(struct journal_seal, "sealed_seq", JF_U64, sealed_seq),
+  FLD(struct journal_seal, "state_hash", JF_FIXED, state_hash),
+  FLD(struct journal_seal, "group_records", JF_U32, group_records),
+};
+
+static const struct jfield key_fields[] = {
+  FLD(struct journal_key, "cert", JF_FIXED, cert),
+  FLD(struct journal_key, "key_id", JF_FIXED, key_id),
+  FLD(struct journal_key, "pubkey", JF_FIXED, pubkey),
+  FLD(struct journal_key, "algorithm", JF_TEXT, algorithm),
+  FLD(struct journal_key, "prev_key_id", JF_FIXED, prev_key_id),
+};
+
+static const struct jfield retention_fields[] = {
+  FLD(struct journal_retention, "archive", JF_TEXT, archive),
+  FLD(struct journal_retention, "cut_seq", JF_U64, cut_seq),
+  FLD(struct journal_retention, "cut_hash", JF_FIXED, cut_hash),
+  FLD(struct journal_retention, "archive_hash", JF_FIXED, archive_hash),
+};
+
+static const struct jdesc boot_desc = DESC(boot_fields);
+static const struct jdesc config_desc = DESC(config_fields);
+static const struct jdesc note_desc = DESC(note_fields);
+static const struct jdesc fault_desc = DESC(fault_fields);
+static const struct jdesc seal_desc = DESC(seal_fields);
+static const struct jdesc key_desc = DESC(key_fields);
+static const struct jdesc retention_desc = DESC(retention_fields);
+
+const struct jdesc *journal__body_desc(unsigned type)
+{
+  switch (type) {
+  case JOURNAL_T_BOOT: return &boot_desc;
+  case JOURNAL_T_CONFIG: return &config_desc;
+  case JOURNAL_T_NOTE: return &note_desc;
+  case JOURNAL_T_FAULT: return &fault_desc;
+  case JOURNAL_T_SEAL: return &seal_desc;
+  case JOURNAL_T_KEY: return &key_desc;
+  case JOURNAL_T_RETENTION: return &retention_desc;
+  default: return NULL;
+  }
+}
+
+int journal__all_descs(const struct jdesc **out, const char **names, int cap)
+{
+  int n = 0;
+  for (unsigned t = 1; t < JOURNAL_T__MAX; t++) {
+    const struct jdesc *d = journal__body_desc(t);
+    if (!d) continue;
+    if (n < cap) { out[n] = d; names[n] = type_names[t]; }
+    n++;
+  }
+  return n;
+}

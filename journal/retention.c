@@ -1,0 +1,172 @@
+/*
+ * retention.c — archive a prefix of whole commit groups and cut it from LMDB.
+ *
+ * Order (each step durable before the next): 1. export the prefix as a bundle under
+ * DIR/archive/ (fsync'd, renamed into place); 2. append and seal a `retention` record naming
+ * the cut (seq, hash) and the archive's hash; 3. delete the prefix's records, group, index and
+ * time entries in one LMDB transaction. A crash between 2 and 3 leaves the records in place
+ * (still verifiable); the journal never loses a record that is not already in an archive, and
+ * verification of the remaining journal starts from the cut the retention record attests.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sodium.h>
+#include "codec_internal.h"
+#include "store_internal.h"
+
+int journal_reader_attach(struct journal_reader **out, struct journal *j)
+{
+  struct journal_reader *r = calloc(1, sizeof *r);
+  if (!r) return -ENOMEM;
+  r->env = j->env;
+  r->db = j->db;
+  r->owns_env = false;
+  *out = r;
+  return 0;
+}
+
+static int hash_file(const char *path, uint8_t out[32])
+{
+  FILE *f = fopen(path, "rb");
+  if (!f) return -errno;
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, NULL, 0, 32);
+  uint8_t buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) crypto_generichash_update(&st, buf, n);
+  int err = ferror(f);
+  fclose(f);
+  if (err) return -EIO;
+  crypto_generichash_final(&st, out, 32);
+  return 0;
+}
+
+/* Deletes every dup of db whose value (u64 BE group seq) is <= cut: collect, then delete,
+ * so no cursor is walked while the tree under it changes. */
+static int prune_dups(MDB_txn *txn, MDB_dbi dbi, uint64_t cut)
+{
+  MDB_cursor *c;
+  MDB_val k, v;
+  struct kv { uint8_t key[16]; size_t klen; uint8_t val[8]; } *del = NULL;
+  size_t n = 0, cap = 0;
+  int rc = mdb_cursor_open(txn, dbi, &c);
+  if (rc) return rc;
+  for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    if (v.mv_size != 8 || k.mv_size > 16 || journal__rd64(v.mv_data) > cut) continue;
+    if (n == cap) {
+      size_t nc = cap ? cap * 2 : 1024;
+      struct kv *q = realloc(del, nc * sizeof *q);
+      if (!q) { rc = ENOMEM; break; }
+      del = q;
+      cap = nc;
+    }
+    memcpy(del[n].key, k.mv_data, k.mv_size);
+    del[n].klen = k.mv_size;
+    memcpy(del[n].val, v.mv_data, 8);
+    n++;
+  }
+  mdb_cursor_close(c);
+  if (rc == MDB_NOTFOUND) rc = 0;
+  for (size_t i = 0; i < n && !rc; i++) {
+    MDB_val dk = { del[i].klen, del[i].key }, dv = { 8, del[i].val };
+    rc = mdb_del(txn, dbi, &dk, &dv);
+  }
+  free(del);
+  return rc;
+}
+
+static int prune_prefix(MDB_txn *txn, MDB_dbi dbi, uint64_t cut)
+{
+  MDB_cursor *c;
+  MDB_val k, v;
+  int rc = mdb_cursor_open(txn, dbi, &c);
+  if (rc) return rc;
+  while ((rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
+    if (k.mv_size != 8 || journal__rd64(k.mv_data) > cut) break;
+    if ((rc = mdb_cursor_del(c, 0))) break;
+  }
+  mdb_cursor_close(c);
+  return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int journal_retention_run(struct journal *j, int64_t keep_ns, uint64_t *out_cut_seq)
+{
+  *out_cut_seq = 0;
+  int rc = journal_sync(j);
+  if (rc) return rc;
+  MDB_txn *txn;
+  if ((rc = journal__lmdb_err(mdb_txn_begin(j->env, NULL, MDB_RDONLY, &txn)))) return rc;
+  MDB_cursor *c;
+  MDB_val k, v;
+  uint64_t first = 0, cut = 0;
+  int64_t head_wall = INT64_MIN;
+  rc = mdb_cursor_open(txn, j->db.groups, &c);
+  if (!rc) {
+    if (mdb_cursor_get(c, &k, &v, MDB_LAST) == 0) head_wall = (int64_t)journal__rd64((uint8_t *)v.mv_data + 16);
+    int64_t threshold = head_wall - keep_ns;
+    int g = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    if (g == 0) first = journal__rd64(k.mv_data);
+    /* The newest group is never archived: the journal keeps a head. */
+    uint64_t last_group_first = 0;
+    MDB_val lk, lv;
+    if (mdb_cursor_get(c, &lk, &lv, MDB_LAST) == 0) last_group_first = journal__rd64(lk.mv_data);
+    g = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    while (g == 0) {
+      uint64_t gfirst = journal__rd64(k.mv_data);
+      int64_t wmax = (int64_t)journal__rd64((uint8_t *)v.mv_data + 16);
+      if (gfirst == last_group_first || wmax >= threshold) break;
+      cut = journal__rd64(v.mv_data);
+      g = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+  }
+  uint8_t cut_hash[32];
+  if (!rc && cut) {
+    MDB_val rk, rv;
+    uint8_t kb[8];
+    journal__be64(kb, cut);
+    rk.mv_size = 8; rk.mv_data = kb;
+    rc = journal__lmdb_err(mdb_get(txn, j->db.records, &rk, &rv));
+    if (!rc) journal_record_hash(rv.mv_data, rv.mv_size, cut_hash);
+  }
+  mdb_txn_abort(txn);
+  if (rc || !cut) return journal__lmdb_err(rc);
+
+  char adir[4200], name[96], path[4400];
+  snprintf(adir, sizeof adir, "%s/archive", j->dir);
+  if (mkdir(adir, 0750) != 0 && errno != EEXIST) return -errno;
+  snprintf(name, sizeof name, "%020llu-%020llu.hems", (unsigned long long)first, (unsigned long long)cut);
+  snprintf(path, sizeof path, "%s/%s", adir, name);
+  struct journal_reader *r;
+  if ((rc = journal_reader_attach(&r, j))) return rc;
+  rc = journal_export(r, j->signer, first, cut, path, NULL, NULL, NULL);
+  journal_reader_close(r);
+  if (rc) return rc;
+  uint8_t ah[32];
+  if ((rc = hash_file(path, ah))) return rc;
+
+  struct journal_record rec;
+  memset(&rec, 0, sizeof rec);
+  rec.type = JOURNAL_T_RETENTION;
+  rec.source.kind = JOURNAL_SRC_PANEL;
+  rec.body.retention.cut_seq = cut;
+  memcpy(rec.body.retention.cut_hash, cut_hash, 32);
+  rec.body.retention.archive = (struct journal_slice){ (const uint8_t *)name, (uint32_t)strlen(name) };
+  memcpy(rec.body.retention.archive_hash, ah, 32);
+  if ((rc = journal_append(j, &rec, NULL)) || (rc = journal_sync(j))) return rc;
+
+  /* The writer thread is idle after sync and this thread owns appends, so this write
+   * transaction cannot interleave with a group commit. */
+  if ((rc = journal__lmdb_err(mdb_txn_begin(j->env, NULL, 0, &txn)))) return rc;
+  int lr = prune_prefix(txn, j->db.records, cut);
+  if (!lr) lr = prune_prefix(txn, j->db.groups, cut);
+  if (!lr) lr = prune_dups(txn, j->db.index, cut);
+  if (!lr) lr = prune_dups(txn, j->db.times, cut);
+  if (lr) { mdb_txn_abort(txn); return journal__lmdb_err(lr); }
+  if ((rc = journal__lmdb_err(mdb_txn_commit(txn)))) return rc;
+  *out_cut_seq = cut;
+  return 0;
+}

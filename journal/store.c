@@ -1,0 +1,1173 @@
+/*
+ * store.c — the LMDB store and the writer: commit groups, seals, the writer thread, the
+ * writer lock, the anti-rollback check, readers and index queries.
+ *
+ * Invariants kept here:
+ * - seq is gapless from 1; `records` is only ever written with MDB_APPEND (never rewritten;
+ *   retention deletes whole prefixes in retention.c).
+ * - Every group ends with a seal in the same LMDB transaction; a group is reported durable
+ *   (on_durable, durable_seq) only after mdb_txn_commit returned 0, and the counter store is
+ *   written after that commit.
+ * - Group boundaries are a pure function of the record stream and the journal clock: a
+ *   critical record, JOURNAL_GROUP_RECORDS_MAX records, or a record >= span after the group's
+ *   first record ends it; journal_flush() ends it explicitly.
+ * - Index entries are per group, not per record: one dup entry (key -> group first seq) per
+ *   distinct key in the group, so indexing costs O(distinct keys), not O(records).
+ * - One writer per data dir: flock(DIR/lock), released by the kernel when the process dies.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/timex.h>
+#include <time.h>
+#include <unistd.h>
+#include <sodium.h>
+#include <zstd.h>
+#include "codec_internal.h"
+#include "store_internal.h"
+
+/* ------------------------------------------------------------------ helpers */
+
+void journal__be64(uint8_t *p, uint64_t v)
+{
+  for (int i = 7; i >= 0; i--) { p[i] = (uint8_t)v; v >>= 8; }
+}
+
+uint64_t journal__rd64(const uint8_t *p)
+{
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v = (v << 8) | p[i];
+  return v;
+}
+
+int journal__lmdb_err(int rc)
+{
+  switch (rc) {
+  case 0: return 0;
+  case MDB_MAP_FULL: return JOURNAL_EFULL;
+  case MDB_NOTFOUND: return JOURNAL_ENOTFOUND;
+  case MDB_CORRUPTED: case MDB_PAGE_NOTFOUND: case MDB_INVALID: return JOURNAL_ECORRUPT;
+  case MDB_VERSION_MISMATCH: return JOURNAL_EVERSION;
+  default: return rc > 0 ? -rc : JOURNAL_ECORRUPT;
+  }
+}
+
+int journal__read_txn(MDB_env *env, MDB_txn **out)
+{
+  for (int tries = 0; tries < 3; tries++) {
+    int rc = mdb_txn_begin(env, NULL, MDB_RDONLY, out);
+    if (rc == MDB_MAP_RESIZED) { mdb_env_set_mapsize(env, 0); continue; }
+    return journal__lmdb_err(rc);
+  }
+  return JOURNAL_ECORRUPT;
+}
+
+int journal__open_dbs(MDB_txn *txn, struct journal_dbs *db, bool create)
+{
+  unsigned c = create ? MDB_CREATE : 0;
+  int rc;
+  if ((rc = mdb_dbi_open(txn, "records", c, &db->records)) ||
+      (rc = mdb_dbi_open(txn, "groups", c, &db->groups)) ||
+      (rc = mdb_dbi_open(txn, "index", c | MDB_DUPSORT | MDB_DUPFIXED, &db->index)) ||
+      (rc = mdb_dbi_open(txn, "times", c | MDB_DUPSORT | MDB_DUPFIXED, &db->times)) ||
+      (rc = mdb_dbi_open(txn, "blobs", c, &db->blobs)) ||
+      (rc = mdb_dbi_open(txn, "meta", c, &db->meta)) ||
+      (rc = mdb_dbi_open(txn, "checkpoints", c, &db->checkpoints)))
+    return rc == MDB_NOTFOUND ? JOURNAL_ECORRUPT : journal__lmdb_err(rc);
+  return 0;
+}
+
+int journal__meta_get(MDB_txn *txn, const struct journal_dbs *db, const char *key, void *buf, size_t cap)
+{
+  MDB_val k = { strlen(key), (void *)key }, v;
+  int rc = mdb_get(txn, db->meta, &k, &v);
+  if (rc) return journal__lmdb_err(rc);
+  size_t n = v.mv_size < cap ? v.mv_size : cap;
+  memcpy(buf, v.mv_data, n);
+  return (int)n;
+}
+
+static int meta_put(MDB_txn *txn, const struct journal_dbs *db, const char *key, const void *val, size_t n)
+{
+  MDB_val k = { strlen(key), (void *)key }, v = { n, (void *)val };
+  return journal__lmdb_err(mdb_put(txn, db->meta, &k, &v, 0));
+}
+
+static void real_clock(void *ctx, uint64_t *mono, int64_t *wall, uint8_t *tq)
+{
+  (void)ctx;
+  struct timespec m, w;
+  clock_gettime(CLOCK_BOOTTIME, &m);
+  clock_gettime(CLOCK_REALTIME, &w);
+  *mono = (uint64_t)m.tv_sec * 1000000000ull + (uint64_t)m.tv_nsec;
+  *wall = (int64_t)w.tv_sec * 1000000000ll + w.tv_nsec;
+  struct timex tx = { 0 };
+  int state = adjtimex(&tx);
+  *tq = (state == TIME_ERROR || (tx.status & STA_UNSYNC)) ? JOURNAL_TQ_UNSYNCED : JOURNAL_TQ_SYNCED;
+}
+
+static void read_boot_id(uint8_t out[16])
+{
+  char buf[64] = { 0 };
+  memset(out, 0, 16);
+  int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  int k = 0;
+  for (ssize_t i = 0; i < n && k < 32; i++) {
+    char c = buf[i];
+    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (v < 0) continue;
+    out[k / 2] = (uint8_t)(out[k / 2] << 4 | v);
+    k++;
+  }
+}
+
+/* ------------------------------------------------------------------ index keys */
+
+static int add_key(struct index_key *out, int n, int cap, uint8_t kind, uint32_t value)
+{
+  for (int i = 0; i < n; i++)
+    if (out[i].kind == kind && out[i].value == value) return n;
+  if (n < cap) { out[n].kind = kind; out[n].value = value; n++; }
+  return n;
+}
+
+static int branch_key_value(const struct ctok *v, uint32_t *out)
+{
+  if (v->kind != CT_UINT || v->u == 0 || v->u > 0xffff) return 0;
+  *out = (uint32_t)v->u;
+  return 1;
+}
+
+/* Index keys of a record: its type, its source, and the branches its body names through the
+ * top-level keys "branch", "target" (a branch number) or "branches" (an array of them) —
+ * a generic rule so every record type is indexed without per-type code. */
+int journal__record_index_keys(const uint8_t *buf, size_t len, struct index_key *out, int cap)
+{
+  uint64_t seq;
+  unsigned type;
+  uint8_t prev[32];
+  if (journal_record_peek(buf, len, &seq, &type, prev)) return JOURNAL_EBADREC;
+  int n = 0;
+  n = add_key(out, n, cap, JOURNAL_IDX_TYPE, type);
+  struct cr r = { buf, len, 0 };
+  struct ctok t;
+  if (journal__cr_next(&r, &t)) return JOURNAL_EBADREC;
+  struct journal_source src;
+  memset(&src, 0, sizeof src);
+  for (int k = 0; k < 10; k++) {
+    if (journal__cr_next(&r, &t)) return JOURNAL_EBADREC;
+    if (k == 8) {
+      struct ctok v;
+      if (journal__cr_next(&r, &v) || v.kind != CT_TEXT) return JOURNAL_EBADREC;
+      if (journal_source_parse((const char *)v.ptr, v.len, &src)) return JOURNAL_EBADREC;
+      n = add_key(out, n, cap, JOURNAL_IDX_SOURCE, (uint32_t)src.kind << 24 | (uint32_t)src.sub << 16 | src.index);
+      if (src.kind == JOURNAL_SRC_BRANCH || (src.kind == JOURNAL_SRC_TAP && src.index))
+        n = add_key(out, n, cap, JOURNAL_IDX_BRANCH, src.index);
+      continue;
+    }
+    if (k == 9) break;
+    if (journal__cr_skip(&r, 0)) return JOURNAL_EBADREC;
+  }
+  /* body */
+  if (journal__cr_next(&r, &t) || t.kind != CT_MAP) return n;
+  for (uint64_t i = 0; i < t.u; i++) {
+    struct ctok key, v;
+    if (journal__cr_next(&r, &key)) break;
+    size_t save = r.pos;
+    if (key.kind == CT_TEXT && ((key.len == 6 && !memcmp(key.ptr, "branch", 6)) ||
+                                (key.len == 6 && !memcmp(key.ptr, "target", 6)))) {
+      uint32_t b;
+      if (!journal__cr_next(&r, &v) && branch_key_value(&v, &b)) n = add_key(out, n, cap, JOURNAL_IDX_BRANCH, b);
+      r.pos = save;
+    } else if (key.kind == CT_TEXT && key.len == 8 && !memcmp(key.ptr, "branches", 8)) {
+      if (!journal__cr_next(&r, &v) && v.kind == CT_ARRAY) {
+        for (uint64_t e = 0; e < v.u && e < 256; e++) {
+          struct ctok x;
+          uint32_t b;
+          if (journal__cr_next(&r, &x)) break;
+          if (branch_key_value(&x, &b)) n = add_key(out, n, cap, JOURNAL_IDX_BRANCH, b);
+        }
+      }
+      r.pos = save;
+    }
+    if (journal__cr_skip(&r, 0)) break;
+  }
+  return n;
+}
+
+/* ------------------------------------------------------------------ groups */
+
+static struct group *group_get(struct journal *j)
+{
+  struct group *g;
+  pthread_mutex_lock(&j->mu);
+  g = j->free_list;
+  if (g) j->free_list = g->next;
+  pthread_mutex_unlock(&j->mu);
+  if (!g) {
+    g = calloc(1, sizeof *g);
+    if (!g) return NULL;
+  }
+  g->len = 0;
+  g->n = 0;
+  g->nkeys = 0;
+  g->blen = 0;
+  g->next = NULL;
+  g->first_seq = 0;
+  return g;
+}
+
+static void group_free(struct group *g)
+{
+  if (!g) return;
+  free(g->bytes);
+  free(g->offs);
+  free(g->keys);
+  free(g->blobs);
+  free(g);
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+  if (need <= *cap) return 0;
+  size_t nc = *cap ? *cap : 64;
+  while (nc < need) nc *= 2;
+  void *q = realloc(*p, nc * elem);
+  if (!q) return -ENOMEM;
+  *p = q;
+  *cap = nc;
+  return 0;
+}
+
+static int group_add(struct group *g, const uint8_t *rec, size_t len, uint64_t seq, int64_t wall, uint64_t mono)
+{
+  size_t ncap = g->ncap;
+  if (grow((void **)&g->bytes, &g->cap, g->len + len, 1) ||
+      grow((void **)&g->offs, &ncap, (size_t)g->n + 2, sizeof(uint32_t)))
+    return -ENOMEM;
+  g->ncap = (uint32_t)ncap;
+  if (g->n == 0) {
+    g->first_seq = seq;
+    g->wall_min = g->wall_max = wall;
+    g->mono_first = mono;
+    g->offs[0] = 0;
+  }
+  if (wall < g->wall_min) g->wall_min = wall;
+  if (wall > g->wall_max) g->wall_max = wall;
+  memcpy(g->bytes + g->len, rec, len);
+  g->len += len;
+  g->n++;
+  g->offs[g->n] = (uint32_t)g->len;
+  struct index_key ks[64];
+  int nk = journal__record_index_keys(rec, len, ks, 64);
+  for (int i = 0; i < nk; i++) {
+    uint32_t k;
+    for (k = 0; k < g->nkeys; k++)
+      if (g->keys[k].kind == ks[i].kind && g->keys[k].value == ks[i].value) break;
+    if (k < g->nkeys) continue;
+    size_t kc = g->kcap;
+    if (grow((void **)&g->keys, &kc, (size_t)g->nkeys + 1, sizeof *g->keys)) return -ENOMEM;
+    g->kcap = (uint32_t)kc;
+    g->keys[g->nkeys++] = ks[i];
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------ the writer thread */
+
+static int grow_map(struct journal *j)
+{
+  uint64_t max = j->opt.map_size_max ? j->opt.map_size_max : (1ull << 40);
+  if (j->map_size >= max) return JOURNAL_EFULL;
+  uint64_t ns = j->map_size * 2;
+  if (ns > max) ns = max;
+  int rc = mdb_env_set_mapsize(j->env, ns);
+  if (rc) return journal__lmdb_err(rc);
+  j->map_size = ns;
+  j->stats.map_grows++;
+  return 0;
+}
+
+static int commit_group_txn(struct journal *j, struct group *g)
+{
+  MDB_txn *txn;
+  int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
+  if (rc) return journal__lmdb_err(rc);
+  uint8_t kb[8], vb[GROUP_ENTRY_BYTES];
+  uint64_t bytes = 0;
+  for (uint32_t i = 0; i < g->n && !rc; i++) {
+    journal__be64(kb, g->first_seq + i);
+    MDB_val k = { 8, kb }, v = { g->offs[i + 1] - g->offs[i], g->bytes + g->offs[i] };
+    rc = mdb_put(txn, j->db.records, &k, &v, MDB_APPEND);
+    bytes += v.mv_size + 8;
+  }
+  uint64_t last = g->first_seq + g->n - 1;
+  uint8_t fs[8];
+  journal__be64(fs, g->first_seq);
+  if (!rc) {
+    journal__be64(vb, last);
+    journal__be64(vb + 8, (uint64_t)g->wall_min);
+    journal__be64(vb + 16, (uint64_t)g->wall_max);
+    journal__be64(vb + 24, g->mono_first);
+    MDB_val k = { 8, fs }, v = { sizeof vb, vb };
+    rc = mdb_put(txn, j->db.groups, &k, &v, MDB_APPEND);
+    bytes += 8 + sizeof vb;
+  }
+  for (uint32_t i = 0; i < g->nkeys && !rc; i++) {
+    uint8_t ik[5];
+    ik[0] = g->keys[i].kind;
+    ik[1] = (uint8_t)(g->keys[i].value >> 24); ik[2] = (uint8_t)(g->keys[i].value >> 16);
+    ik[3] = (uint8_t)(g->keys[i].value >> 8); ik[4] = (uint8_t)g->keys[i].value;
+    MDB_val k = { 5, ik }, v = { 8, fs };
+    rc = mdb_put(txn, j->db.index, &k, &v, MDB_NODUPDATA);
+    if (rc == MDB_KEYEXIST) rc = 0;
+    bytes += 13;
+  }
+  if (!rc) {
+    uint8_t tk[8];
+    journal__be64(tk, (uint64_t)g->wall_min ^ (1ull << 63));
+    MDB_val k = { 8, tk }, v = { 8, fs };
+    rc = mdb_put(txn, j->db.times, &k, &v, MDB_NODUPDATA);
+    if (rc == MDB_KEYEXIST) rc = 0;
+    bytes += 16;
+  }
+  for (size_t off = 0; off < g->blen && !rc;) {
+    uint32_t bl;
+    memcpy(&bl, g->blobs + off + 32, 4);
+    MDB_val k = { 32, g->blobs + off }, v = { bl, g->blobs + off + 36 };
+    rc = mdb_put(txn, j->db.blobs, &k, &v, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST) rc = 0; /* content addressed: same hash, same content */
+    bytes += 32 + bl;
+    off += 36 + bl;
+  }
+  if (rc) {
+    mdb_txn_abort(txn);
+    return rc == MDB_MAP_FULL ? JOURNAL_EFULL : journal__lmdb_err(rc);
+  }
+  rc = mdb_txn_commit(txn);
+  if (rc) return rc == MDB_MAP_FULL ? JOURNAL_EFULL : journal__lmdb_err(rc);
+  j->stats.bytes_committed += bytes;
+  return 0;
+}
+
+static int commit_group(struct journal *j, struct group *g)
+{
+  for (;;) {
+    int rc = commit_group_txn(j, g);
+    if (rc != JOURNAL_EFULL) return rc;
+    if ((rc = grow_map(j))) return rc;
+  }
+}
+
+static void *writer_main(void *arg)
+{
+  struct journal *j = arg;
+  pthread_mutex_lock(&j->mu);
+  for (;;) {
+    while (!j->q_head && !j->stop) pthread_cond_wait(&j->cv, &j->mu);
+    if (!j->q_head && j->stop) break;
+    struct group *g = j->q_head;
+    pthread_mutex_unlock(&j->mu);
+
+    int rc = j->failed ? j->failed : commit_group(j, g);
+    uint64_t last = g->first_seq + g->n - 1;
+    if (rc == 0) {
+      if (j->opt.on_durable) j->opt.on_durable(j->opt.ctx, last);
+      /* After the commit: a crash between the two leaves the journal one group ahead of
+       * its counter, which the next open repairs silently. */
+      int crc = j->counter->write(j->counter->ctx, last, g->last_hash);
+      if (crc) rc = crc;
+    }
+
+    pthread_mutex_lock(&j->mu);
+    j->q_head = g->next;
+    if (!j->q_head) j->q_tail = NULL;
+    j->q_len--;
+    if (rc == 0) {
+      j->durable_seq = last;
+      j->stats.groups_committed++;
+      j->stats.records_committed += g->n;
+    } else if (!j->failed) {
+      j->failed = rc;
+    }
+    g->next = j->free_list;
+    j->free_list = g;
+    pthread_cond_broadcast(&j->cv);
+  }
+  pthread_mutex_unlock(&j->mu);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------ appending */
+
+static void stamp(struct journal *j, struct journal_record *r)
+{
+  if (j->opt.clock.now) j->opt.clock.now(j->opt.clock.ctx, &r->mono_ns, &r->wall_ns, &r->time_quality);
+  else real_clock(NULL, &r->mono_ns, &r->wall_ns, &r->time_quality);
+  memcpy(r->boot_id, j->opt.boot_id, JOURNAL_BOOTID_BYTES);
+  r->version = JOURNAL_SCHEMA_VERSION;
+  r->seq = j->head_seq + 1;
+  memcpy(r->prev, j->head_hash, JOURNAL_HASH_BYTES);
+}
+
+/* Encodes, hashes and adds one stamped record to the current group. */
+static int add_record(struct journal *j, const struct journal_record *r)
+{
+  size_t len;
+  int rc = journal_record_encode(r, j->scratch, sizeof j->scratch, &len);
+  if (rc) return rc == -ENOSPC ? JOURNAL_ETOOBIG : rc;
+  if (!j->cur && !(j->cur = group_get(j))) return -ENOMEM;
+  if ((rc = group_add(j->cur, j->scratch, len, r->seq, r->wall_ns, r->mono_ns))) return rc;
+  journal_record_hash(j->scratch, len, j->head_hash);
+  j->head_seq = r->seq;
+  memcpy(j->cur->last_hash, j->head_hash, JOURNAL_HASH_BYTES);
+  return 0;
+}
+
+static int wait_durable(struct journal *j, uint64_t seq)
+{
+  pthread_mutex_lock(&j->mu);
+  while (j->durable_seq < seq && !j->failed) pthread_cond_wait(&j->cv, &j->mu);
+  int rc = j->durable_seq >= seq ? 0 : j->failed;
+  pthread_mutex_unlock(&j->mu);
+  return rc;
+}
+
+/* Seals the current group and hands it to the writer thread. */
+static int seal_group(struct journal *j)
+{
+  struct group *g = j->cur;
+  if (!g || g->n == 0) return 0;
+  struct journal_record s;
+  memset(&s, 0, sizeof s);
+  s.type = JOURNAL_T_SEAL;
+  s.source.kind = JOURNAL_SRC_PANEL;
+  stamp(j, &s);
+  struct journal_seal *b = &s.body.seal;
+  b->sealed_seq = j->head_seq;
+  memcpy(b->head_hash, j->head_hash, JOURNAL_HASH_BYTES);
+  if (j->opt.state_hash) j->opt.state_hash(j->opt.ctx, b->state_hash);
+  memcpy(b->key_id, j->signer->key_id, JOURNAL_KEYID_BYTES);
+  b->group_records = g->n;
+  uint8_t msg[JOURNAL_SEAL_MESSAGE_BYTES];
+  size_t mlen = journal_seal_message(s.seq, s.wall_ns, s.mono_ns, b, msg);
+  int rc = j->signer->sign(j->signer->ctx, msg, mlen, b->sig);
+  if (rc) return rc;
+  if ((rc = add_record(j, &s))) return rc;
+
+  pthread_mutex_lock(&j->mu);
+  while (j->q_len >= JOURNAL_QUEUE_MAX && !j->failed) pthread_cond_wait(&j->cv, &j->mu);
+  if (j->failed) { rc = j->failed; pthread_mutex_unlock(&j->mu); return rc; }
+  if (j->q_tail) j->q_tail->next = g; else j->q_head = g;
+  j->q_tail = g;
+  j->q_len++;
+  pthread_cond_broadcast(&j->cv);
+  pthread_mutex_unlock(&j->mu);
+  j->cur = NULL;
+  if (j->opt.virtual_clock) return wait_durable(j, j->head_seq);
+  return 0;
+}
+
+static int check_failed(struct journal *j)
+{
+  pthread_mutex_lock(&j->mu);
+  int rc = j->failed;
+  pthread_mutex_unlock(&j->mu);
+  return rc;
+}
+
+int journal_append(struct journal *j, const struct journal_record *in, uint64_t *out_seq)
+{
+  int rc = check_failed(j);
+  if (rc) return rc;
+  if (in->type == JOURNAL_T_SEAL || in->type == 0 || in->type >= JOURNAL_T__MAX) return JOURNAL_EBADREC;
+  struct journal_record r = *in;
+  stamp(j, &r);
+  if ((rc = add_record(j, &r))) {
+    /* Nothing was added (encode failed before the group changed). */
+    return rc;
+  }
+  if (out_seq) *out_seq = r.seq;
+  struct group *g = j->cur;
+  uint32_t max = j->opt.group_records_max ? j->opt.group_records_max : JOURNAL_GROUP_RECORDS_MAX;
+  uint64_t span = j->opt.group_span_ns ? j->opt.group_span_ns : JOURNAL_GROUP_SPAN_NS;
+  if (journal_type_is_critical(r.type) || g->n >= max || r.mono_ns - g->mono_first >= span)
+    return seal_group(j);
+  return 0;
+}
+
+int journal_flush(struct journal *j)
+{
+  int rc = check_failed(j);
+  return rc ? rc : seal_group(j);
+}
+
+int journal_sync(struct journal *j)
+{
+  int rc = journal_flush(j);
+  if (rc) return rc;
+  return wait_durable(j, j->head_seq);
+}
+
+uint64_t journal_head_seq(const struct journal *j) { return j->head_seq; }
+void journal_head_hash(const struct journal *j, uint8_t out[JOURNAL_HASH_BYTES]) { memcpy(out, j->head_hash, 32); }
+
+uint64_t journal_durable_seq(struct journal *j)
+{
+  pthread_mutex_lock(&j->mu);
+  uint64_t s = j->durable_seq;
+  pthread_mutex_unlock(&j->mu);
+  return s;
+}
+
+void journal_get_stats(struct journal *j, struct journal_stats *out)
+{
+  pthread_mutex_lock(&j->mu);
+  *out = j->stats;
+  pthread_mutex_unlock(&j->mu);
+}
+
+int journal_put_blob(struct journal *j, const uint8_t *data, size_t len, uint8_t out_hash[JOURNAL_HASH_BYTES])
+{
+  crypto_generichash(out_hash, JOURNAL_HASH_BYTES, data, len, NULL, 0);
+  size_t bound = ZSTD_compressBound(len);
+  if (!j->cur && !(j->cur = group_get(j))) return -ENOMEM;
+  struct group *g = j->cur;
+  if (grow((void **)&g->blobs, &g->bcap, g->blen + 36 + bound, 1)) return -ENOMEM;
+  size_t c = ZSTD_compress(g->blobs + g->blen + 36, bound, data, len, 3);
+  if (ZSTD_isError(c)) return -EIO;
+  uint32_t cl = (uint32_t)c;
+  memcpy(g->blobs + g->blen, out_hash, 32);
+  memcpy(g->blobs + g->blen + 32, &cl, 4);
+  g->blen += 36 + c;
+  return 0;
+}
+
+/* ------------------------------------------------------------------ open / create / close */
+
+static int take_lock(const char *dir, int *out_fd, int *out_pid)
+{
+  char path[4200];
+  snprintf(path, sizeof path, "%s/lock", dir);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return -errno;
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno;
+    if (e == EWOULDBLOCK) {
+      char buf[32] = { 0 };
+      ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+      if (out_pid) *out_pid = n > 0 ? atoi(buf) : 0;
+      close(fd);
+      return JOURNAL_EINUSE;
+    }
+    close(fd);
+    return -e;
+  }
+  char buf[32];
+  int n = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n) { close(fd); return -EIO; }
+  *out_fd = fd;
+  return 0;
+}
+
+static int env_open(const char *dir, bool rdonly, uint64_t map_size, MDB_env **out)
+{
+  char path[4200];
+  snprintf(path, sizeof path, "%s/journal", dir);
+  struct stat st;
+  char data[4300];
+  snprintf(data, sizeof data, "%s/data.mdb", path);
+  if (stat(data, &st) != 0) return errno == ENOENT ? JOURNAL_ENOJOURNAL : -errno;
+  if (st.st_size < 8192) return JOURNAL_ECORRUPT;
+  MDB_env *env;
+  int rc = mdb_env_create(&env);
+  if (rc) return journal__lmdb_err(rc);
+  mdb_env_set_maxdbs(env, 16);
+  mdb_env_set_maxreaders(env, 126);
+  uint64_t ms = map_size ? map_size : (64ull << 20);
+  if ((uint64_t)st.st_size > ms) ms = (uint64_t)st.st_size;
+  mdb_env_set_mapsize(env, ms);
+  rc = mdb_env_open(env, path, (rdonly ? MDB_RDONLY : 0) | MDB_NOTLS, rdonly ? 0444 : 0600);
+  if (rc) {
+    mdb_env_close(env);
+    if (rc == EACCES) return -EACCES;
+    return rc == ENOENT ? JOURNAL_ENOJOURNAL : journal__lmdb_err(rc);
+  }
+  int dead = 0;
+  mdb_reader_check(env, &dead);
+  *out = env;
+  return 0;
+}
+
+/* Head of the journal: last seq and its record hash (0 and zero hash when empty). */
+static int read_head(MDB_txn *txn, const struct journal_dbs *db, uint64_t *seq, uint8_t hash[32])
+{
+  MDB_cursor *c;
+  MDB_val k, v;
+  *seq = 0;
+  memset(hash, 0, 32);
+  int rc = mdb_cursor_open(txn, db->records, &c);
+  if (rc) return journal__lmdb_err(rc);
+  rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+  if (rc == 0) {
+    if (k.mv_size != 8) { mdb_cursor_close(c); return JOURNAL_ECORRUPT; }
+    *seq = journal__rd64(k.mv_data);
+    journal_record_hash(v.mv_data, v.mv_size, hash);
+    rc = 0;
+  } else if (rc == MDB_NOTFOUND) {
+    rc = 0;
+  } else {
+    rc = journal__lmdb_err(rc);
+  }
+  mdb_cursor_close(c);
+  return rc;
+}
+
+static int check_format(MDB_txn *txn, const struct journal_dbs *db)
+{
+  uint8_t b[8];
+  int n = journal__meta_get(txn, db, "format", b, sizeof b);
+  if (n != 4) return JOURNAL_ECORRUPT;
+  uint32_t v = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+  if (v != JOURNAL_FORMAT_VERSION) return JOURNAL_EVERSION;
+  n = journal__meta_get(txn, db, "features_incompat", b, sizeof b);
+  if (n == 4) {
+    uint32_t f = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+    if (f & ~JOURNAL_FEATURES_INCOMPAT_KNOWN) return JOURNAL_EVERSION;
+  }
+  return 0;
+}
+
+/* Where does the group holding seq start? */
+static int group_start_of(MDB_txn *txn, const struct journal_dbs *db, uint64_t seq, uint64_t *first, uint64_t *last)
+{
+  MDB_cursor *c;
+  uint8_t kb[8];
+  journal__be64(kb, seq);
+  MDB_val k = { 8, kb }, v;
+  int rc = mdb_cursor_open(txn, db->groups, &c);
+  if (rc) return journal__lmdb_err(rc);
+  rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+  if (rc == 0 && journal__rd64(k.mv_data) == seq) {
+    /* exact */
+  } else {
+    rc = rc == 0 ? mdb_cursor_get(c, &k, &v, MDB_PREV) : mdb_cursor_get(c, &k, &v, MDB_LAST);
+  }
+  if (rc == 0 && v.mv_size == GROUP_ENTRY_BYTES) {
+    *first = journal__rd64(k.mv_data);
+    *last = journal__rd64(v.mv_data);
+    if (seq < *first || seq > *last) rc = MDB_NOTFOUND;
+  } else if (rc == 0) {
+    rc = MDB_CORRUPTED;
+  }
+  mdb_cursor_close(c);
+  return journal__lmdb_err(rc);
+}
+
+static int record_hash_at(MDB_txn *txn, const struct journal_dbs *db, uint64_t seq, uint8_t hash[32])
+{
+  uint8_t kb[8];
+  journal__be64(kb, seq);
+  MDB_val k = { 8, kb }, v;
+  int rc = mdb_get(txn, db->records, &k, &v);
+  if (rc) return journal__lmdb_err(rc);
+  journal_record_hash(v.mv_data, v.mv_size, hash);
+  return 0;
+}
+
+enum counter_verdict { CV_OK, CV_REPAIR, CV_ROLLBACK, CV_MISSING };
+
+/* The anti-rollback rule (DESIGN.md invariant 5). */
+static int counter_check(MDB_txn *txn, const struct journal_dbs *db, const struct journal_counter_ops *ctr,
+                         uint64_t head, const uint8_t head_hash[32], uint64_t *out_cseq, int *verdict)
+{
+  uint64_t cseq;
+  uint8_t chash[32], h[32];
+  int rc = ctr->read(ctr->ctx, &cseq, chash);
+  *out_cseq = 0;
+  if (rc == -ENOENT) { *verdict = head ? CV_MISSING : CV_OK; return 0; }
+  if (rc) return rc;
+  *out_cseq = cseq;
+  if (cseq > head) { *verdict = CV_ROLLBACK; return 0; }
+  if (cseq == head) {
+    *verdict = memcmp(chash, head_hash, 32) == 0 ? CV_OK : CV_ROLLBACK;
+    return 0;
+  }
+  /* Journal ahead: the normal crash window only if the counter names the end of the group
+   * just before the last one and its hash matches. */
+  if (cseq == 0 || record_hash_at(txn, db, cseq, h) != 0 || memcmp(h, chash, 32) != 0) {
+    *verdict = CV_ROLLBACK;
+    return 0;
+  }
+  uint64_t f, l;
+  if (group_start_of(txn, db, head, &f, &l) == 0 && f == cseq + 1) *verdict = CV_REPAIR;
+  else *verdict = CV_ROLLBACK;
+  return 0;
+}
+
+static void journal_free(struct journal *j)
+{
+  if (!j) return;
+  if (j->thread_started) {
+    pthread_mutex_lock(&j->mu);
+    j->stop = true;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    pthread_join(j->thread, NULL);
+  }
+  group_free(j->cur);
+  while (j->free_list) { struct group *g = j->free_list; j->free_list = g->next; group_free(g); }
+  while (j->q_head) { struct group *g = j->q_head; j->q_head = g->next; group_free(g); }
+  if (j->env) mdb_env_close(j->env);
+  journal__file_counter_deinit(&j->fcounter);
+  journal_file_signer_wipe(&j->fsigner);
+  if (j->lock_fd >= 0) close(j->lock_fd); /* releases the flock */
+  pthread_mutex_destroy(&j->mu);
+  pthread_cond_destroy(&j->cv);
+  free(j);
+}
+
+static int set_clean(struct journal *j, uint8_t v)
+{
+  MDB_txn *txn;
+  int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
+  if (rc) return journal__lmdb_err(rc);
+  rc = meta_put(txn, &j->db, "clean_shutdown", &v, 1);
+  if (rc) { mdb_txn_abort(txn); return rc; }
+  return journal__lmdb_err(mdb_txn_commit(txn));
+}
+
+static int do_open(struct journal **out, const struct journal_options *o, struct journal_open_info *info,
+                   int *out_pid, bool creating)
+{
+  struct journal_open_info dummy;
+  if (!info) info = &dummy;
+  memset(info, 0, sizeof *info);
+  if (sodium_init() < 0) return -EIO;
+  struct stat st;
+  if (stat(o->dir, &st) != 0) return errno == ENOENT ? JOURNAL_ENOJOURNAL : -errno;
+  struct journal *j = calloc(1, sizeof *j);
+  if (!j) return -ENOMEM;
+  j->lock_fd = -1;
+  j->fcounter.fd = -1;
+  pthread_mutex_init(&j->mu, NULL);
+  pthread_cond_init(&j->cv, NULL);
+  j->opt = *o;
+  snprintf(j->dir, sizeof j->dir, "%s", o->dir);
+  j->opt.dir = j->dir;
+  int rc = take_lock(j->dir, &j->lock_fd, out_pid);
+  if (rc) goto fail;
+  bool zero_boot = true;
+  for (int i = 0; i < JOURNAL_BOOTID_BYTES; i++) if (o->boot_id[i]) zero_boot = false;
+  if (zero_boot) read_boot_id(j->opt.boot_id);
+
+  if (o->signer) {
+    j->signer = o->signer;
+  } else {
+    if ((rc = journal_file_signer_load(&j->fsigner, j->dir))) goto fail;
+    j->signer = &j->fsigner.signer;
+  }
+  if (o->counter) {
+    j->counter = o->counter;
+  } else {
+    char cp[4200];
+    if (o->counter_path) snprintf(cp, sizeof cp, "%s", o->counter_path);
+    else snprintf(cp, sizeof cp, "%s/counter", j->dir);
+    journal__file_counter_init(&j->fcounter, cp);
+    j->counter = &j->fcounter.ops;
+  }
+
+  if ((rc = env_open(j->dir, false, o->map_size, &j->env))) goto fail;
+  MDB_envinfo ei;
+  mdb_env_info(j->env, &ei);
+  j->map_size = ei.me_mapsize;
+
+  MDB_txn *txn;
+  if ((rc = journal__lmdb_err(mdb_txn_begin(j->env, NULL, MDB_RDONLY, &txn)))) goto fail;
+  rc = journal__open_dbs(txn, &j->db, false);
+  if (!rc) rc = check_format(txn, &j->db);
+  if (!rc) rc = read_head(txn, &j->db, &j->head_seq, j->head_hash);
+  uint8_t clean = 0;
+  int had_clean = rc ? -1 : journal__meta_get(txn, &j->db, "clean_shutdown", &clean, 1);
+  uint64_t cseq = 0;
+  int verdict = CV_OK;
+  if (!rc && !creating) rc = counter_check(txn, &j->db, j->counter, j->head_seq, j->head_hash, &cseq, &verdict);
+  mdb_txn_commit(txn);
+  if (rc) goto fail;
+  info->head_seq = j->head_seq;
+  memcpy(info->head_hash, j->head_hash, 32);
+  info->counter_seq = cseq;
+  info->last_shutdown_clean = had_clean == 1 && clean == 1;
+  j->durable_seq = j->head_seq;
+
+  if ((verdict == CV_ROLLBACK || verdict == CV_MISSING) && !o->accept_rollback) {
+    rc = JOURNAL_EROLLBACK;
+    goto fail;
+  }
+  if ((rc = set_clean(j, 0))) goto fail;
+  if (pthread_create(&j->thread, NULL, writer_main, j) != 0) { rc = -EAGAIN; goto fail; }
+  j->thread_started = true;
+
+  if (verdict == CV_REPAIR) {
+    if ((rc = j->counter->write(j->counter->ctx, j->head_seq, j->head_hash))) goto fail;
+    info->counter_repaired = true;
+  } else if (verdict == CV_ROLLBACK || verdict == CV_MISSING) {
+    /* Accepted: reset both counter slots to the journal's head, then journal the fact. */
+    if ((rc = j->counter->write(j->counter->ctx, j->head_seq, j->head_hash)) ||
+        (rc = j->counter->write(j->counter->ctx, j->head_seq, j->head_hash)))
+      goto fail;
+    struct journal_record f;
+    char detail[160];
+    memset(&f, 0, sizeof f);
+    f.type = JOURNAL_T_FAULT;
+    f.source.kind = JOURNAL_SRC_PANEL;
+    int n = verdict == CV_MISSING
+              ? snprintf(detail, sizeof detail, "counter store missing; journal head seq %llu accepted",
+                         (unsigned long long)j->head_seq)
+              : snprintf(detail, sizeof detail, "journal head seq %llu behind counter seq %llu accepted",
+                         (unsigned long long)j->head_seq, (unsigned long long)cseq);
+    f.body.fault.code.ptr = (const uint8_t *)"rollback_accepted";
+    f.body.fault.code.len = 17;
+    f.body.fault.detail.ptr = (const uint8_t *)detail;
+    f.body.fault.detail.len = (uint32_t)n;
+    f.body.fault.value = (int64_t)cseq;
+    if ((rc = journal_append(j, &f, NULL)) || (rc = journal_sync(j))) goto fail;
+    info->rollback_accepted = true;
+  }
+  *out = j;
+  return 0;
+fail:
+  if (rc == JOURNAL_EROLLBACK) {
+    info->head_seq = j->head_seq;
+    info->counter_seq = cseq;
+  }
+  journal_free(j);
+  return rc;
+}
+
+int journal_open(struct journal **out, const struct journal_options *o, struct journal_open_info *info, int *out_pid)
+{
+  return do_open(out, o, info, out_pid, false);
+}
+
+int journal_close(struct journal *j)
+{
+  if (!j) return 0;
+  int rc = journal_sync(j);
+  if (!rc) rc = set_clean(j, 1);
+  journal_free(j);
+  return rc;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+  p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+
+int journal_create(const struct journal_options *o, const char *config_json, size_t config_len,
+                   const char *firmware_version)
+{
+  char path[4200];
+  struct stat st;
+  if (sodium_init() < 0) return -EIO;
+  if (mkdir(o->dir, 0750) != 0 && errno != EEXIST) return -errno;
+  snprintf(path, sizeof path, "%s/journal/data.mdb", o->dir);
+  if (stat(path, &st) == 0) return JOURNAL_EEXIST;
+  snprintf(path, sizeof path, "%s/journal", o->dir);
+  if (mkdir(path, 0750) != 0 && errno != EEXIST) return -errno;
+  int rc;
+  if (!o->signer) {
+    rc = journal_keys_create(o->dir, NULL);
+    if (rc && rc != -EEXIST) return rc;
+  }
+  MDB_env *env;
+  if ((rc = journal__lmdb_err(mdb_env_create(&env)))) return rc;
+  mdb_env_set_maxdbs(env, 16);
+  mdb_env_set_mapsize(env, o->map_size ? o->map_size : (64ull << 20));
+  rc = mdb_env_open(env, path, MDB_NOTLS, 0600);
+  if (rc) { mdb_env_close(env); return journal__lmdb_err(rc); }
+  MDB_txn *txn;
+  struct journal_dbs db;
+  rc = journal__lmdb_err(mdb_txn_begin(env, NULL, 0, &txn));
+  if (!rc) {
+    rc = journal__open_dbs(txn, &db, true);
+    uint8_t b[4], id[16];
+    char idhex[33];
+    put_be32(b, JOURNAL_FORMAT_VERSION);
+    if (!rc) rc = meta_put(txn, &db, "format", b, 4);
+    put_be32(b, 0);
+    if (!rc) rc = meta_put(txn, &db, "features_compat", b, 4);
+    if (!rc) rc = meta_put(txn, &db, "features_incompat", b, 4);
+    randombytes_buf(id, sizeof id);
+    journal_hex(id, sizeof id, idhex);
+    if (!rc) rc = meta_put(txn, &db, "device_id", idhex, 32);
+    if (rc) mdb_txn_abort(txn);
+    else rc = journal__lmdb_err(mdb_txn_commit(txn));
+  }
+  mdb_env_close(env);
+  if (rc) return rc;
+
+  struct journal *j;
+  struct journal_open_info info;
+  if ((rc = do_open(&j, o, &info, NULL, true))) return rc;
+
+  struct journal_record r;
+  memset(&r, 0, sizeof r);
+  r.type = JOURNAL_T_BOOT;
+  r.source.kind = JOURNAL_SRC_PANEL;
+  memcpy(r.body.boot.boot_id, j->opt.boot_id, 16);
+  r.body.boot.reset_reason = (struct journal_slice){ (const uint8_t *)"init", 4 };
+  r.body.boot.previous_shutdown = JOURNAL_SHUTDOWN_FIRST;
+  const char *fw = firmware_version ? firmware_version : "";
+  r.body.boot.firmware_version = (struct journal_slice){ (const uint8_t *)fw, (uint32_t)strlen(fw) };
+  r.body.boot.rail_status = (struct journal_slice){ (const uint8_t *)"ok", 2 };
+  r.body.boot.config_version = 1;
+  rc = journal_append(j, &r, NULL);
+
+  if (!rc) {
+    memset(&r, 0, sizeof r);
+    r.type = JOURNAL_T_CONFIG;
+    r.source.kind = JOURNAL_SRC_PANEL;
+    const char *cj = config_json ? config_json : "{}";
+    size_t cl = config_json ? config_len : 2;
+    r.body.config.config_version = 1;
+    crypto_generichash(r.body.config.config_hash, 32, (const uint8_t *)cj, cl, NULL, 0);
+    r.body.config.json = (struct journal_slice){ (const uint8_t *)cj, (uint32_t)cl };
+    rc = journal_append(j, &r, NULL);
+  }
+  if (!rc) {
+    memset(&r, 0, sizeof r);
+    r.type = JOURNAL_T_KEY;
+    r.source.kind = JOURNAL_SRC_PANEL;
+    struct journal_key *k = &r.body.key;
+    memcpy(k->pubkey, j->signer->pubkey, 32);
+    memcpy(k->key_id, j->signer->key_id, 16);
+    k->algorithm = (struct journal_slice){ (const uint8_t *)"ed25519", 7 };
+    uint8_t msg[11 + 32 + 16 + 16];
+    memcpy(msg, "hems-key-v1", 11);
+    memcpy(msg + 11, k->pubkey, 32);
+    memcpy(msg + 43, k->key_id, 16);
+    memcpy(msg + 59, k->prev_key_id, 16);
+    rc = j->signer->sign(j->signer->ctx, msg, sizeof msg, k->cert);
+    if (!rc) rc = journal_append(j, &r, NULL);
+  }
+  int crc = journal_close(j);
+  return rc ? rc : crc;
+}
+
+/* ------------------------------------------------------------------ readers */
+
+int journal_reader_open(struct journal_reader **out, const char *dir, const char *counter_path, bool allow_rollback)
+{
+  struct journal_reader *r = calloc(1, sizeof *r);
+  if (!r) return -ENOMEM;
+  r->owns_env = true;
+  int rc = env_open(dir, true, 0, &r->env);
+  if (rc) { free(r); return rc; }
+  MDB_txn *txn;
+  if ((rc = journal__read_txn(r->env, &txn))) goto fail;
+  rc = journal__open_dbs(txn, &r->db, false);
+  if (!rc) rc = check_format(txn, &r->db);
+  if (!rc && !allow_rollback) {
+    struct journal_file_counter fc;
+    char cp[4200];
+    if (counter_path) snprintf(cp, sizeof cp, "%s", counter_path);
+    else snprintf(cp, sizeof cp, "%s/counter", dir);
+    journal__file_counter_init(&fc, cp);
+    uint64_t head, cseq;
+    uint8_t hh[32];
+    int verdict;
+    rc = read_head(txn, &r->db, &head, hh);
+    if (!rc) rc = counter_check(txn, &r->db, &fc.ops, head, hh, &cseq, &verdict);
+    if (!rc && verdict == CV_ROLLBACK) rc = JOURNAL_EROLLBACK;
+  }
+  mdb_txn_abort(txn);
+  if (rc) goto fail;
+  *out = r;
+  return 0;
+fail:
+  mdb_env_close(r->env);
+  free(r);
+  return rc;
+}
+
+/* For the rollback message: head and counter seq without refusing. */
+int journal_rollback_info(const char *dir, const char *counter_path, uint64_t *head, uint64_t *cseq)
+{
+  MDB_env *env;
+  int rc = env_open(dir, true, 0, &env);
+  if (rc) return rc;
+  MDB_txn *txn;
+  struct journal_dbs db;
+  uint8_t hh[32], ch[32];
+  if ((rc = journal__read_txn(env, &txn)) == 0) {
+    rc = journal__open_dbs(txn, &db, false);
+    if (!rc) rc = read_head(txn, &db, head, hh);
+    mdb_txn_abort(txn);
+  }
+  mdb_env_close(env);
+  if (rc) return rc;
+  struct journal_file_counter fc;
+  char cp[4200];
+  if (counter_path) snprintf(cp, sizeof cp, "%s", counter_path);
+  else snprintf(cp, sizeof cp, "%s/counter", dir);
+  journal__file_counter_init(&fc, cp);
+  *cseq = 0;
+  rc = fc.ops.read(fc.ops.ctx, cseq, ch);
+  return rc == -ENOENT ? 0 : rc;
+}
+
+void journal_reader_close(struct journal_reader *r)
+{
+  if (!r) return;
+  if (r->owns_env) mdb_env_close(r->env);
+  free(r);
+}
+
+int journal_reader_bounds(struct journal_reader *r, uint64_t *first, uint64_t *last)
+{
+  MDB_txn *txn;
+  MDB_cursor *c;
+  MDB_val k, v;
+  *first = *last = 0;
+  int rc = journal__read_txn(r->env, &txn);
+  if (rc) return rc;
+  rc = mdb_cursor_open(txn, r->db.records, &c);
+  if (!rc) {
+    if (mdb_cursor_get(c, &k, &v, MDB_FIRST) == 0) *first = journal__rd64(k.mv_data);
+    if (mdb_cursor_get(c, &k, &v, MDB_LAST) == 0) *last = journal__rd64(k.mv_data);
+    mdb_cursor_close(c);
+  }
+  mdb_txn_abort(txn);
+  return journal__lmdb_err(rc);
+}
+
+int journal_iter_begin(struct journal_reader *r, uint64_t from_seq, struct journal_iter **out)
+{
+  struct journal_iter *it = calloc(1, sizeof *it);
+  if (!it) return -ENOMEM;
+  it->r = r;
+  it->from = from_seq;
+  int rc = journal__read_txn(r->env, &it->txn);
+  if (rc) { free(it); return rc; }
+  rc = mdb_cursor_open(it->txn, r->db.records, &it->cur);
+  if (rc) { mdb_txn_abort(it->txn); free(it); return journal__lmdb_err(rc); }
+  *out = it;
+  return 0;
+}
+
+int journal_iter_next(struct journal_iter *it, uint64_t *seq, const uint8_t **bytes, size_t *len)
+{
+  MDB_val k, v;
+  int rc;
+  if (!it->started) {
+    uint8_t kb[8];
+    journal__be64(kb, it->from);
+    k.mv_size = 8;
+    k.mv_data = kb;
+    rc = mdb_cursor_get(it->cur, &k, &v, MDB_SET_RANGE);
+    it->started = true;
+  } else {
+    rc = mdb_cursor_get(it->cur, &k, &v, MDB_NEXT);
+  }
+  if (rc == MDB_NOTFOUND) return 0;
+  if (rc) return journal__lmdb_err(rc);
+  if (k.mv_size != 8) return JOURNAL_ECORRUPT;
+  *seq = journal__rd64(k.mv_data);
+  *bytes = v.mv_data;
+  *len = v.mv_size;
+  return 1;
+}
+
+int journal_iter_get(struct journal_iter *it, uint64_t seq, const uint8_t **bytes, size_t *len)
+{
+  uint8_t kb[8];
+  journal__be64(kb, seq);
+  MDB_val k = { 8, kb }, v;
+  int rc = mdb_get(it->txn, it->r->db.records, &k, &v);
+  if (rc) return journal__lmdb_err(rc);
+  *bytes = v.mv_data;
+  *len = v.mv_size;
+  return 0;
+}
+
+int journal_iter_get_blob(struct journal_iter *it, const uint8_t hash[JOURNAL_HASH_BYTES], uint8_t **data, size_t *len)
+{
+  MDB_val k = { 32, (void *)hash }, v;
+  int rc = mdb_get(it->txn, it->r->db.blobs, &k, &v);
+  if (rc) return journal__lmdb_err(rc);
+  unsigned long long raw = ZSTD_getFrameContentSize(v.mv_data, v.mv_size);
+  if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN || raw > (1ull << 30)) return JOURNAL_ECORRUPT;
+  uint8_t *out = malloc(raw ? raw : 1);
+  if (!out) return -ENOMEM;
+  size_t n = ZSTD_decompress(out, raw, v.mv_data, v.mv_size);
+  if (ZSTD_isError(n) || n != raw) { free(out); return JOURNAL_ECORRUPT; }
+  uint8_t h[32];
+  crypto_generichash(h, 32, out, n, NULL, 0);
+  if (memcmp(h, hash, 32) != 0) { free(out); return JOURNAL_ECORRUPT; }
+  *data = out;
+  *len = n;
+  return 0;
+}
+
+void journal_iter_end(struct journal_iter *it)
+{
+  if (!it) return;
+  mdb_cursor_close(it->cur);
+  mdb_txn_abort(it->txn);
+  free(it);
+}
+
+int journal_index_groups(struct journal_iter *it, int kind, uint32_t value, uint64_t from_seq, uint64_t *out, int cap)
+{
+  uint8_t ik[5] = { (uint8_t)kind, (uint8_t)(value >> 24), (uint8_t)(value >> 16), (uint8_t)(value >> 8), (uint8_t)value };
+  uint64_t gf = 0, gl;
+  if (from_seq > 1 && group_start_of(it->txn, &it->r->db, from_seq, &gf, &gl) != 0) gf = from_seq;
+  uint8_t db8[8];
+  journal__be64(db8, gf);
+  MDB_cursor *c;
+  int rc = mdb_cursor_open(it->txn, it->r->db.index, &c);
+  if (rc) return journal__lmdb_err(rc);
+  MDB_val k = { 5, ik }, v = { 8, db8 };
+  rc = mdb_cursor_get(c, &k, &v, MDB_GET_BOTH_RANGE);
+  int n = 0;
+  while (rc == 0 && n < cap) {
+    out[n++] = journal__rd64(v.mv_data);
+    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP);
+  }
+  mdb_cursor_close(c);
+  if (rc && rc != MDB_NOTFOUND) return journal__lmdb_err(rc);
+  return n;
+}
+
+int journal_group_of(struct journal_iter *it, uint64_t seq, uint64_t *first, uint64_t *last)
+{
+  return group_start_of(it->txn, &it->r->db, seq, first, last);
+}
+
+int journal_seek_time(struct journal_iter *it, int64_t wall_ns, uint64_t *out_seq)
+{
+  /* Groups are indexed by their earliest wall time; the group holding the first record at or
+   * after wall_ns starts at or before the first index entry >= wall_ns, so step back one. */
+  uint8_t tk[8];
+  journal__be64(tk, (uint64_t)wall_ns ^ (1ull << 63));
+  MDB_cursor *c;
+  int rc = mdb_cursor_open(it->txn, it->r->db.times, &c);
+  if (rc) return journal__lmdb_err(rc);
+  MDB_val k = { 8, tk }, v;
+  *out_seq = 0;
+  rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+  if (rc == 0) rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
+  else if (rc == MDB_NOTFOUND) rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+  if (rc == 0) *out_seq = journal__rd64(v.mv_data);
+  else if (rc == MDB_NOTFOUND) { *out_seq = 1; rc = 0; }
+  mdb_cursor_close(c);
+  return journal__lmdb_err(rc);
+}

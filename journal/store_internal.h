@@ -1,0 +1,118 @@
+/*
+ * store_internal.h — private to journal/: the writer, reader and group structures shared by
+ * store.c, verify.c, bundle.c and retention.c.
+ */
+#ifndef HEMS_JOURNAL_STORE_INTERNAL_H
+#define HEMS_JOURNAL_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <lmdb.h>
+#include "journal.h"
+
+struct journal_file_counter {
+  struct journal_counter_ops ops;
+  char path[4200];
+  int fd;
+  int next_slot;
+};
+void journal__file_counter_init(struct journal_file_counter *c, const char *path);
+void journal__file_counter_deinit(struct journal_file_counter *c);
+
+/* Named databases of DIR/journal (docs/journal.md). */
+struct journal_dbs {
+  MDB_dbi records;  /* u64 BE seq -> record bytes */
+  MDB_dbi groups;   /* u64 BE first seq -> struct group_entry (BE) */
+  MDB_dbi index;    /* DUPSORT|DUPFIXED: kind(1)+value(u32 BE) -> u64 BE group first seq */
+  MDB_dbi times;    /* DUPSORT|DUPFIXED: wall ns (u64 BE, offset by 2^63) -> u64 BE group first seq */
+  MDB_dbi blobs;    /* 32-byte content hash -> zstd frame */
+  MDB_dbi meta;     /* text key -> value */
+  MDB_dbi checkpoints; /* u64 BE seq -> checkpoint bytes (replay) */
+};
+
+#define JOURNAL_FORMAT_VERSION 1u
+/* Format feature flags (meta "features_compat" / "features_incompat", u32 BE). An opener
+ * refuses a journal with an incompatible feature it does not know. */
+#define JOURNAL_FEATURES_INCOMPAT_KNOWN 0u
+#define JOURNAL_FEATURES_COMPAT_KNOWN 0u
+
+#define GROUP_ENTRY_BYTES 32 /* last seq, wall min, wall max, mono first: u64 BE each */
+
+struct index_key { uint8_t kind; uint32_t value; };
+
+/* A commit group being built by the appending thread, then committed by the writer thread. */
+struct group {
+  uint8_t *bytes;      /* concatenated record bytes */
+  size_t len, cap;
+  uint32_t *offs;      /* record i spans offs[i]..offs[i+1] */
+  uint32_t n, ncap;
+  uint64_t first_seq;
+  int64_t wall_min, wall_max;
+  uint64_t mono_first;
+  struct index_key *keys; /* distinct index keys of the group */
+  uint32_t nkeys, kcap;
+  uint8_t *blobs;      /* (hash 32 | u32 len | zstd bytes)* */
+  size_t blen, bcap;
+  uint8_t last_hash[JOURNAL_HASH_BYTES];
+  struct group *next;
+};
+
+#define JOURNAL_QUEUE_MAX 4
+
+struct journal {
+  char dir[4096];
+  MDB_env *env;
+  struct journal_dbs db;
+  int lock_fd;
+  struct journal_options opt;
+  struct journal_file_counter fcounter;
+  const struct journal_counter_ops *counter;
+  struct journal_file_signer fsigner;
+  const struct journal_signer *signer;
+
+  /* appending thread */
+  uint64_t head_seq;
+  uint8_t head_hash[JOURNAL_HASH_BYTES];
+  struct group *cur;
+  uint8_t scratch[JOURNAL_RECORD_MAX];
+
+  /* shared with the writer thread, under mu */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  struct group *q_head, *q_tail, *free_list;
+  int q_len;
+  uint64_t durable_seq;
+  int failed;
+  bool stop;
+  pthread_t thread;
+  bool thread_started;
+  uint64_t map_size;
+  struct journal_stats stats;
+};
+
+struct journal_reader {
+  MDB_env *env;
+  struct journal_dbs db;
+  bool owns_env;
+};
+
+struct journal_iter {
+  struct journal_reader *r;
+  MDB_txn *txn;
+  MDB_cursor *cur;
+  bool started;
+  uint64_t from;
+  uint8_t *blob_scratch;
+};
+
+void journal__be64(uint8_t *p, uint64_t v);
+uint64_t journal__rd64(const uint8_t *p);
+int journal__lmdb_err(int rc);
+/* Begins a read txn, handling MDB_MAP_RESIZED. */
+int journal__read_txn(MDB_env *env, MDB_txn **out);
+int journal__open_dbs(MDB_txn *txn, struct journal_dbs *db, bool create);
+/* Reads meta key into buf; returns its length or <0. */
+int journal__meta_get(MDB_txn *txn, const struct journal_dbs *db, const char *key, void *buf, size_t cap);
+/* Index keys a record contributes (type, source, branches named in the body). */
+int journal__record_index_keys(const uint8_t *buf, size_t len, struct index_key *out, int cap);
+
+#endif

@@ -1,0 +1,288 @@
+/*
+ * verify.c — chain, order, seal and key verification over any record source (a data dir or a
+ * bundle), needing only a trusted public key.
+ *
+ * Records are checked group by group. Within a group the link hashes are only trusted once
+ * the group's seal verifies; then the group is walked backwards from the signed head hash, so
+ * the record whose bytes changed (not merely its successor) is named as the first bad seq.
+ * Gaps, reorders and swaps are caught by comparing each record's own seq with its position.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include "codec_internal.h"
+#include "store_internal.h"
+
+struct link { uint64_t seq; uint8_t hash[32]; uint8_t prev[32]; };
+
+#define MAX_KEYS 16
+
+struct vstate {
+  struct journal_verify_result *res;
+  uint8_t keys[MAX_KEYS][32];
+  uint8_t key_ids[MAX_KEYS][16];
+  int nkeys;
+  struct link *grp;
+  size_t n, cap;
+  uint8_t anchor[32];      /* what the group's first prev must equal */
+  uint64_t anchor_seq;     /* seq whose hash the anchor is (0 = before the first record) */
+  bool anchor_from_record; /* first prev was taken from the record itself (a cut, no proof yet) */
+  uint64_t first_seq;
+  uint8_t first_prev[32];
+};
+
+static int fail(struct vstate *v, uint64_t seq, int code, const char *fmt, unsigned long long a)
+{
+  v->res->bad_seq = seq;
+  snprintf(v->res->reason, sizeof v->res->reason, fmt, a);
+  return code;
+}
+
+static int trust_key(struct vstate *v, const uint8_t pk[32])
+{
+  uint8_t id[16];
+  journal_key_id(pk, id);
+  for (int i = 0; i < v->nkeys; i++)
+    if (memcmp(v->key_ids[i], id, 16) == 0) return 0;
+  if (v->nkeys >= MAX_KEYS) return -ENOSPC;
+  memcpy(v->keys[v->nkeys], pk, 32);
+  memcpy(v->key_ids[v->nkeys], id, 16);
+  v->nkeys++;
+  return 0;
+}
+
+static const uint8_t *find_key(struct vstate *v, const uint8_t id[16])
+{
+  for (int i = 0; i < v->nkeys; i++)
+    if (memcmp(v->key_ids[i], id, 16) == 0) return v->keys[i];
+  return NULL;
+}
+
+static int on_key(struct vstate *v, uint64_t seq, const struct journal_key *k)
+{
+  uint8_t id[16], msg[11 + 32 + 16 + 16];
+  journal_key_id(k->pubkey, id);
+  if (memcmp(id, k->key_id, 16) != 0) return fail(v, seq, JOURNAL_EBADSIG, "key record: key_id does not match pubkey%.0llu", 0);
+  memcpy(msg, "hems-key-v1", 11);
+  memcpy(msg + 11, k->pubkey, 32);
+  memcpy(msg + 43, k->key_id, 16);
+  memcpy(msg + 59, k->prev_key_id, 16);
+  static const uint8_t zero[16];
+  const uint8_t *signer_pk;
+  if (memcmp(k->prev_key_id, zero, 16) == 0) {
+    /* Self-certified first key: acceptable only if it is already trusted. */
+    if (!find_key(v, k->key_id)) return 0; /* not ours to trust; seals will tell */
+    signer_pk = k->pubkey;
+  } else {
+    signer_pk = find_key(v, k->prev_key_id);
+    if (!signer_pk) return fail(v, seq, JOURNAL_EBADSIG, "key record certified by an untrusted key%.0llu", 0);
+  }
+  if (crypto_sign_verify_detached(k->cert, msg, sizeof msg, signer_pk) != 0)
+    return fail(v, seq, JOURNAL_EBADSIG, "key record certificate invalid%.0llu", 0);
+  return trust_key(v, k->pubkey) == 0 ? 0 : fail(v, seq, JOURNAL_EBADSIG, "too many keys%.0llu", 0);
+}
+
+/* The group in v->grp ends with a seal at v->grp[n-1] that has verified; find the first
+ * record of the group whose bytes are not what was sealed. */
+static int check_group_links(struct vstate *v, const uint8_t head_hash[32])
+{
+  const uint8_t *expect = head_hash;
+  for (size_t i = v->n - 1; i-- > 0;) {
+    if (memcmp(v->grp[i].hash, expect, 32) != 0)
+      return fail(v, v->grp[i].seq, JOURNAL_EBADCHAIN, "record hash does not match the sealed chain%.0llu", 0);
+    expect = v->grp[i].prev;
+  }
+  if (v->n == 1) expect = v->grp[0].prev;
+  if (memcmp(expect, v->anchor, 32) != 0) {
+    if (v->anchor_seq) return fail(v, v->anchor_seq, JOURNAL_EBADCHAIN, "record hash does not match its successor's prev%.0llu", 0);
+    return fail(v, v->grp[0].seq, JOURNAL_EBADCHAIN, "prev hash does not match the expected start of the chain%.0llu", 0);
+  }
+  return 0;
+}
+
+static int on_seal(struct vstate *v, const uint8_t *bytes, size_t len)
+{
+  struct journal_record r;
+  struct link *me = &v->grp[v->n - 1];
+  int rc = journal_record_decode(bytes, len, &r);
+  if (rc) return fail(v, me->seq, JOURNAL_ECORRUPT, "seal does not decode%.0llu", 0);
+  const struct journal_seal *s = &r.body.seal;
+  if (s->sealed_seq + 1 != r.seq) return fail(v, r.seq, JOURNAL_EBADCHAIN, "seal names sealed_seq %llu", (unsigned long long)s->sealed_seq);
+  if (s->group_records != v->n - 1) return fail(v, r.seq, JOURNAL_EBADCHAIN, "seal covers %llu records but the group holds a different number", s->group_records);
+  const uint8_t *pk = find_key(v, s->key_id);
+  if (!pk) return fail(v, r.seq, JOURNAL_EBADSIG, "seal signed by an untrusted key%.0llu", 0);
+  uint8_t msg[JOURNAL_SEAL_MESSAGE_BYTES];
+  size_t mlen = journal_seal_message(r.seq, r.wall_ns, r.mono_ns, s, msg);
+  if (crypto_sign_verify_detached(s->sig, msg, mlen, pk) != 0)
+    return fail(v, r.seq, JOURNAL_EBADSIG, "seal signature invalid%.0llu", 0);
+  if (memcmp(r.prev, s->head_hash, 32) != 0)
+    return fail(v, r.seq, JOURNAL_EBADCHAIN, "seal prev differs from its signed head hash%.0llu", 0);
+  if ((rc = check_group_links(v, s->head_hash))) return rc;
+  /* Group proven: everything up to this seal is intact. */
+  v->res->seals++;
+  v->res->last_sealed_seq = r.seq;
+  memcpy(v->anchor, me->hash, 32);
+  v->anchor_seq = r.seq;
+  v->n = 0;
+  return 0;
+}
+
+static int check_blobs(struct vstate *v, const struct journal_record_source *src, uint64_t seq,
+                       const uint8_t *bytes, size_t len)
+{
+  if (!src->get_blob) return 0;
+  /* Generic rule: a top-level body key "capture" holding 32 bytes names a blob. */
+  struct cr r = { bytes, len, 0 };
+  struct ctok t;
+  if (journal__cr_next(&r, &t)) return 0;
+  for (int k = 0; k < 9; k++) if (journal__cr_next(&r, &t) || journal__cr_skip(&r, 0)) return 0;
+  if (journal__cr_next(&r, &t) || journal__cr_next(&r, &t) || t.kind != CT_MAP) return 0;
+  for (uint64_t i = 0; i < t.u; i++) {
+    struct ctok key, val;
+    if (journal__cr_next(&r, &key)) return 0;
+    size_t save = r.pos;
+    if (key.kind == CT_TEXT && key.len == 7 && memcmp(key.ptr, "capture", 7) == 0 &&
+        journal__cr_next(&r, &val) == 0 && val.kind == CT_BYTES && val.len == 32) {
+      uint8_t *data = NULL;
+      size_t dl = 0;
+      int rc = src->get_blob(src->ctx, val.ptr, &data, &dl);
+      if (rc) { free(data); return fail(v, seq, JOURNAL_ECORRUPT, "capture blob missing or damaged%.0llu", 0); }
+      uint8_t h[32];
+      crypto_generichash(h, 32, data, dl, NULL, 0);
+      free(data);
+      if (memcmp(h, val.ptr, 32) != 0) return fail(v, seq, JOURNAL_ECORRUPT, "capture blob hash mismatch%.0llu", 0);
+    }
+    r.pos = save;
+    if (journal__cr_skip(&r, 0)) return 0;
+  }
+  return 0;
+}
+
+int journal_verify(const struct journal_record_source *src, const uint8_t trusted_pk[JOURNAL_PUBKEY_BYTES],
+                   const uint8_t *expect_prev, struct journal_verify_result *res,
+                   journal_progress_cb progress, void *pctx)
+{
+  struct vstate v;
+  memset(&v, 0, sizeof v);
+  memset(res, 0, sizeof *res);
+  v.res = res;
+  if (sodium_init() < 0) return -EIO;
+  trust_key(&v, trusted_pk);
+  uint64_t expect_seq = 0;
+  int rc = 0;
+  for (;;) {
+    uint64_t seq;
+    const uint8_t *bytes;
+    size_t len;
+    const char *why = NULL;
+    int got = src->next(src->ctx, &seq, &bytes, &len, &why);
+    if (got < 0) {
+      if (got == JOURNAL_ETRUNC) {
+        res->truncated = true;
+        snprintf(res->reason, sizeof res->reason, "%s", why ? why : "truncated");
+        rc = JOURNAL_ETRUNC;
+      } else {
+        res->bad_seq = expect_seq ? expect_seq : 1;
+        snprintf(res->reason, sizeof res->reason, "%s", why ? why : journal_strerror(got));
+        rc = got;
+      }
+      break;
+    }
+    if (got == 0) break;
+    uint64_t inner;
+    unsigned type;
+    uint8_t prev[32];
+    if (expect_seq == 0) {
+      expect_seq = seq;
+      v.first_seq = seq;
+      res->first_seq = seq;
+      if (expect_prev) memcpy(v.anchor, expect_prev, 32);
+      else if (seq != 1) { v.anchor_from_record = true; }
+    }
+    if (seq != expect_seq) {
+      rc = seq > expect_seq ? fail(&v, expect_seq, JOURNAL_EGAP, "record missing (next present is seq %llu)", (unsigned long long)seq)
+                            : fail(&v, seq, JOURNAL_EGAP, "out of order after seq %llu", (unsigned long long)(expect_seq - 1));
+      break;
+    }
+    int prc = journal_record_peek(bytes, len, &inner, &type, prev);
+    if (prc) { rc = fail(&v, seq, prc == JOURNAL_EVERSION ? JOURNAL_EVERSION : JOURNAL_ECORRUPT,
+                          prc == JOURNAL_EVERSION ? "unsupported schema version%.0llu" : "record does not decode%.0llu", 0); break; }
+    if (inner != seq) { rc = fail(&v, seq, JOURNAL_EGAP, "record at this position holds seq %llu", (unsigned long long)inner); break; }
+    if (seq == v.first_seq) {
+      memcpy(v.first_prev, prev, 32);
+      if (v.anchor_from_record) memcpy(v.anchor, prev, 32);
+    }
+    if (v.n == v.cap) {
+      size_t nc = v.cap ? v.cap * 2 : 1024;
+      struct link *g = realloc(v.grp, nc * sizeof *g);
+      if (!g) { rc = -ENOMEM; break; }
+      v.grp = g;
+      v.cap = nc;
+    }
+    struct link *l = &v.grp[v.n++];
+    l->seq = seq;
+    memcpy(l->prev, prev, 32);
+    journal_record_hash(bytes, len, l->hash);
+    res->records++;
+    res->last_seq = seq;
+    expect_seq = seq + 1;
+    if (type == JOURNAL_T_SEAL) {
+      if ((rc = on_seal(&v, bytes, len))) break;
+    } else if (type == JOURNAL_T_KEY || type == JOURNAL_T_RETENTION) {
+      struct journal_record r;
+      if (journal_record_decode(bytes, len, &r)) { rc = fail(&v, seq, JOURNAL_ECORRUPT, "record does not decode%.0llu", 0); break; }
+      if (type == JOURNAL_T_KEY && (rc = on_key(&v, seq, &r.body.key))) break;
+      if (type == JOURNAL_T_RETENTION && v.anchor_from_record && r.body.retention.cut_seq + 1 == v.first_seq) {
+        /* The cut this journal starts from is attested here (and sealed with this group). */
+        if (memcmp(r.body.retention.cut_hash, v.first_prev, 32) != 0) {
+          rc = fail(&v, v.first_seq, JOURNAL_EBADCHAIN, "first record does not continue the retention cut%.0llu", 0);
+          break;
+        }
+        v.anchor_from_record = false;
+      }
+    } else if ((rc = check_blobs(&v, src, seq, bytes, len))) {
+      break;
+    }
+    if (progress && (res->records & 0xffff) == 0) progress(pctx, seq);
+  }
+  if (rc == 0 && v.n > 0)
+    rc = fail(&v, v.grp[0].seq, JOURNAL_EUNSEALED, "records from here on are not covered by a seal%.0llu", 0);
+  if (rc == 0 && res->records == 0) snprintf(res->reason, sizeof res->reason, "no records");
+  free(v.grp);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ dir source */
+
+static int dir_next(void *ctx, uint64_t *seq, const uint8_t **bytes, size_t *len, const char **why)
+{
+  struct journal_dir_source *ds = ctx;
+  int rc = journal_iter_next(ds->it, seq, bytes, len);
+  if (rc < 0) *why = journal_strerror(rc);
+  return rc;
+}
+
+static int dir_blob(void *ctx, const uint8_t hash[32], uint8_t **data, size_t *len)
+{
+  struct journal_dir_source *ds = ctx;
+  return journal_iter_get_blob(ds->it, hash, data, len);
+}
+
+int journal_dir_source_init(struct journal_dir_source *ds, struct journal_reader *r, uint64_t from_seq)
+{
+  memset(ds, 0, sizeof *ds);
+  int rc = journal_iter_begin(r, from_seq, &ds->it);
+  if (rc) return rc;
+  ds->src.next = dir_next;
+  ds->src.get_blob = dir_blob;
+  ds->src.ctx = ds;
+  return 0;
+}
+
+void journal_dir_source_deinit(struct journal_dir_source *ds)
+{
+  journal_iter_end(ds->it);
+  ds->it = NULL;
+}
