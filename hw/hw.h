@@ -294,6 +294,7 @@ struct hw_ade9000_wfb_half {
   int half;            /* 0 or 1 */
   uint32_t overruns;   /* halves lost before this one */
   int32_t code[HW_ADE9000_WFB_SETS_PER_HALF][7]; /* IA VA IB VB IC VC IN, 8 kSPS codes */
+  uint8_t raw[4096];   /* the burst as received (big-endian words) */
 };
 /* If STATUS0.PAGE_FULL is set: clears it, burst-reads the completed half (header as a TX-only
  * transfer, 4096 data bytes) and decodes it. HW_ENOTREADY if nothing new. */

@@ -1,0 +1,47 @@
+/*
+ * emul.h — private to hw/: the ADE9000 emulator and the simulated gpiochip as the simulator
+ * drives them. Not part of the public API (hw.h is); tests include it to inject faults and to
+ * feed known signals into one emulated chip.
+ */
+#ifndef HEMS_HW_SIM_EMUL_H
+#define HEMS_HW_SIM_EMUL_H
+
+#include "hw.h"
+
+/* ---- ADE9000 emulator ---- */
+struct ade_emul {
+  struct hw_spi spi;          /* transport; ctx = this */
+  uint32_t reg[0x500];        /* register file 0x000..0x4FF */
+  int32_t wfb[2048];          /* waveform buffer 0x800..0xFFF */
+  unsigned wfb_pos;           /* next word to fill */
+  /* block (10/12 cycles) accumulators */
+  unsigned blk_n, blk_len;
+  double s_vv[3], s_ii[4], s_vi[3], s_vqi[3];
+  double vdelay[3][64];
+  unsigned vd_pos, vd_len;
+  /* zero crossings per phase within the block */
+  double prev_v[3], zc_first[3], zc_last[3];
+  unsigned zc_count[3];
+  uint64_t sample_no;
+  /* one-cycle rms for dip/swell */
+  unsigned cyc_n, cyc_acc;
+  double c_vv[3];
+  unsigned dip_run[3], swell_run[3];
+  int64_t dip_min[3], swell_max[3];
+  /* energy */
+  int64_t egy_acc[3];
+  unsigned egy_n;
+  /* injected faults */
+  unsigned crc_burst;         /* corrupt CRC of the next N reads */
+  uint8_t stuck_miso;         /* OR'ed into every MISO byte (stuck-at-1 bits) */
+  bool missing;               /* MISO floats high: every byte 0xFF */
+  bool wrong_part;            /* PART_ID of another part */
+  uint64_t reads, writes;
+};
+
+void ade_emul_init(struct ade_emul *e);
+/* One 8 kSPS sample: pin voltages (V) of VA,VB,VC and IA,IB,IC,IN. */
+void ade_emul_push(struct ade_emul *e, const double v_pin[3], const double i_pin[4]);
+bool ade_emul_irq0(const struct ade_emul *e); /* true = asserted (pin driven low) */
+uint16_t ade_emul_crc(const uint8_t *d, size_t n);
+#endif
