@@ -1,0 +1,175 @@
+/*
+ * internal.h — private declarations shared by the ingest/ translation units (not installed,
+ * not included outside ingest/). The engine state lives here so each concern (zero crossings,
+ * window DSP, PQ state machine, captures) can sit in its own file.
+ *
+ * Invariants: every array is allocated in ingest_engine_init() and sized from the config;
+ * per-sample code paths never allocate. Sample indices are uint64 counts since init; times
+ * inside a sample are fractional sample indices (double), exact to far below a ns for 30 days.
+ */
+#ifndef HEMS_INGEST_INTERNAL_H
+#define HEMS_INGEST_INTERNAL_H
+
+#include "ingest.h"
+
+#include <kiss_fftr.h>
+
+#define INGEST__RS_HALF 12      /* windowed-sinc half width (taps each side) */
+#define INGEST__RS_PHASES 1024  /* fractional-delay phases in the table */
+#define INGEST__RS_BETA 9.0     /* Kaiser beta: ≤ 0.007 % ripple up to 0.375·fs */
+#define INGEST__BLOCK 256       /* frames stored before trackers run */
+
+/* ---- resampler + spectrum (dsp.c) ---- */
+struct ingest__dsp {
+  float *table;            /* RS_PHASES+1 rows × 2·RS_HALF taps */
+  kiss_fftr_cfg fft;
+  float *seg;              /* scratch: one channel's raw window segment, physical units */
+  size_t seg_cap;
+  float *y[2];             /* resampled window (N) of the current channel and of its voltage */
+  float *ybuf;             /* all channels' resampled windows: nch × N */
+  kiss_fft_cpx *spec;      /* nch × (N/2+1) */
+};
+int ingest__dsp_init(struct ingest__dsp *d, unsigned nch, size_t seg_cap);
+void ingest__dsp_deinit(struct ingest__dsp *d);
+/* Band-limited interpolation of x[0..len) at positions t0 + k·step, k = 0..N-1. */
+void ingest__resample(const struct ingest__dsp *d, const float *x, size_t len, double t0,
+                      double step, float *out, unsigned n);
+/* Harmonic groups (IEC 61000-4-7) from a spectrum of a window holding `cycles` cycles. */
+void ingest__groups(const kiss_fft_cpx *X, unsigned n, unsigned cycles, float *group_rms,
+                    unsigned hmax);
+
+/* ---- zero-crossing / half-cycle tracker (zc.c) ---- */
+struct ingest__zc {
+  int ch;
+  double scale, offset;
+  double h;               /* hysteresis, physical units */
+  bool adaptive;          /* h follows 10 % of the tracked peak (non-voltage reference) */
+  double peak;            /* tracked |x| peak (adaptive only) */
+  bool arm_pos, arm_neg;
+  double prev;            /* previous sample value */
+  double last_b;          /* last boundary, fractional sample index */
+  bool last_real;         /* last boundary was a real crossing */
+  bool started;           /* a valid boundary exists (not just the start-of-run pseudo one) */
+  int last_pol;           /* +1 positive-going, -1 negative-going */
+  double half_est, half_nom;
+  /* Urms(1/2): Σx² of the open half cycle and of the previous one */
+  double seg_sum, prev_sum, prev_start;
+  bool prev_valid, seg_valid;
+};
+struct ingest__zc_out {
+  int n;                  /* boundaries found on this sample: 0 or 1 */
+  double t;               /* boundary time */
+  int pol;
+  bool real;
+  bool urms_valid;        /* a one-cycle rms ending at t is available */
+  double urms, urms_start;
+};
+void ingest__zc_init(struct ingest__zc *z, int ch, double scale, double offset, double h,
+                     bool adaptive, double half_nom);
+void ingest__zc_step(struct ingest__zc *z, double x, uint64_t n, struct ingest__zc_out *o);
+
+/* ---- PQ state machine (pq.c) ---- */
+struct ingest__pq_kind_state {
+  bool active;
+  double start_t, start_ns_t;
+  uint32_t mask;
+  double extreme;
+  double vmin[INGEST_VPHASES_MAX], vmax[INGEST_VPHASES_MAX];
+  bool at_start;
+  uint64_t capture_id;
+  bool no_capture;
+  /* interruption nested in a dip */
+  bool had_intr;
+  double intr_start, intr_end;
+  double intr_extreme;
+};
+struct ingest__pq {
+  unsigned nv;
+  int vch[INGEST_VPHASES_MAX];
+  char label[INGEST_VPHASES_MAX][INGEST_PHASE_MAX];
+  double last[INGEST_VPHASES_MAX];   /* latest Urms(1/2), NaN before the first */
+  bool seen[INGEST_VPHASES_MAX];
+  double first_end[INGEST_VPHASES_MAX];
+  double dip_thr, swell_thr, intr_thr, hyst, declared;
+  struct ingest__pq_kind_state dip, swell;
+  bool intr_active;
+  double intr_start;
+  double intr_min;
+};
+/* Engine callbacks used by the state machine. */
+struct ingest__engine;
+void ingest__pq_init(struct ingest__pq *pq, const struct ingest_config *cfg, const int *vch,
+                     unsigned nv);
+void ingest__pq_update(struct ingest__engine *E, unsigned v, double urms, double ta, double tb);
+void ingest__pq_finish(struct ingest__engine *E, double t_end);
+
+/* ---- the engine ---- */
+#define INGEST__PENDING_MAX 8
+struct ingest__pending_window { double ta, tb; uint32_t flags; };
+
+struct ingest__engine {
+  struct ingest_config cfg;
+  struct ingest_sink sink;
+  unsigned nch;
+  uint32_t ring_len, ring_mask;
+  int32_t *ring;               /* nch × ring_len, channel-major */
+  uint64_t n;                  /* frames pushed */
+  bool finished;
+  size_t alloc_bytes;
+
+  unsigned ntr;                /* trackers: voltage channels (PQ) + reference if not voltage */
+  struct ingest__zc tr[INGEST_VPHASES_MAX + 1];
+  int ref_tr;                  /* index into tr[] of the reference */
+  unsigned nv;                 /* first nv trackers are the PQ voltage channels */
+
+  /* basic window scheduling */
+  unsigned cycles;             /* 10 or 12 */
+  bool have_start;
+  unsigned pos_count;
+  double win_start;
+  uint32_t win_flags;
+  uint64_t win_seq;
+  unsigned npend;
+  struct ingest__pending_window pend[INGEST__PENDING_MAX];
+  double max_window_samples;
+  double last_pos_b;           /* last reference positive boundary (signature cycles) */
+  bool have_pos_b;
+
+  struct ingest__dsp dsp;
+  struct ingest_window win;
+
+  /* PQ */
+  struct ingest__pq pq;
+  uint64_t next_event_id;
+  bool ev_active;
+  double ev_active_start, ev_last_start, ev_last_end;
+  unsigned nev;
+  struct ingest_pq_event evq[INGEST__PENDING_MAX];
+
+  /* capture */
+  bool cap_enabled, cap_active;
+  int32_t *cap_buf;            /* nch × cap_frames, channel-major */
+  uint32_t cap_frames, pre_frames;
+  uint64_t cap_start, cap_end, cap_filled; /* sample indices */
+  uint64_t cap_trigger;
+  uint64_t cap_id, next_cap_id;
+  uint32_t cap_reason;
+
+  /* signature rings: one per channel (used for current channels) */
+  struct ingest_sigring *sig;
+  struct ingest_sigring_cycle *sig_store;
+};
+
+int64_t ingest__t_ns(const struct ingest__engine *E, double t);
+/* Start a capture whose trigger is at fractional sample t; returns capture id or 0. */
+uint64_t ingest__capture_start(struct ingest__engine *E, double t, uint32_t reason);
+/* Queue a finished event; emitted once its capture has been delivered. */
+void ingest__event_done(struct ingest__engine *E, const struct ingest_pq_event *ev);
+void ingest__window_compute(struct ingest__engine *E, double ta, double tb, uint32_t flags);
+void ingest__signature_cycle(struct ingest__engine *E, double ta, double tb);
+
+/* ---- small helpers ---- */
+void ingest__msg(char *msg, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,112 @@
+/*
+ * window.c — metrics of one basic window (10 cycles at 50 Hz, 12 at 60 Hz) between two
+ * positive zero crossings of the reference channel.
+ *
+ * Every channel's samples over [ta, tb) (fractional sample indices) are resampled to
+ * INGEST_FFT_N points spanning exactly the window (dsp.c), so the window holds an integer
+ * number of cycles of a band-limited signal. Then, per channel: rms = sqrt(mean y²) (DC and
+ * harmonics included), mean, spectrum, IEC 61000-4-7 harmonic groups and THD (2..40, 2..50);
+ * min/max come from the raw samples. Per current channel paired with a voltage channel:
+ * P = mean(v·i), S = Urms·Irms, PF = P/S (negative only when P < 0), and Q = the reactive
+ * power of the fundamental, Im(V1·I1*) from the spectrum (positive when the current lags:
+ * inductive). Frequency = cycles / window duration.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+void ingest__window_compute(struct ingest__engine *E, double ta, double tb, uint32_t flags)
+{
+  struct ingest__dsp *d = &E->dsp;
+  struct ingest_window *w = &E->win;
+  const unsigned N = INGEST_FFT_N;
+  const double fs = E->cfg.sample_rate_hz;
+  double M = tb - ta;
+  int64_t i0 = (int64_t)floor(ta) - INGEST__RS_HALF - 1;
+  int64_t i1 = (int64_t)ceil(tb) + INGEST__RS_HALF + 1;
+  if (i0 < 0 || (uint64_t)i1 >= E->n || (size_t)(i1 - i0 + 1) > d->seg_cap) return;
+  size_t L = (size_t)(i1 - i0 + 1);
+  double step = M / N;
+  int64_t m0 = (int64_t)ceil(ta), m1 = (int64_t)ceil(tb); /* raw samples inside [ta, tb) */
+
+  w->seq = E->win_seq++;
+  w->start_sample = ta;
+  w->length_samples = M;
+  w->start_ns = ingest__t_ns(E, ta);
+  w->end_ns = ingest__t_ns(E, tb);
+  w->duration_s = M / fs;
+  w->cycles = E->cycles;
+  w->freq_hz = E->cycles / w->duration_s;
+  w->flags = flags;
+  w->nch = E->nch;
+
+  for (unsigned c = 0; c < E->nch; c++) {
+    const int32_t *rc = E->ring + (size_t)c * E->ring_len;
+    const float sc = (float)E->cfg.ch[c].scale, of = (float)E->cfg.ch[c].offset;
+    float mn = INFINITY, mx = -INFINITY;
+    for (size_t j = 0; j < L; j++) {
+      float x = sc * (float)rc[(uint64_t)(i0 + (int64_t)j) & E->ring_mask] + of;
+      d->seg[j] = x;
+    }
+    for (int64_t m = m0; m < m1; m++) {
+      float x = d->seg[m - i0];
+      if (x < mn) mn = x;
+      if (x > mx) mx = x;
+    }
+    float *y = d->ybuf + (size_t)c * N;
+    ingest__resample(d, d->seg, L, ta - (double)i0, step, y, N);
+    double s1 = 0.0, s2 = 0.0;
+    for (unsigned k = 0; k < N; k++) {
+      s1 += y[k];
+      s2 += (double)y[k] * y[k];
+    }
+    struct ingest_channel_metrics *cm = &w->ch[c];
+    cm->rms = sqrt(s2 / N);
+    cm->dc = s1 / N;
+    cm->min = mn;
+    cm->max = mx;
+    kiss_fft_cpx *X = d->spec + (size_t)c * (N / 2 + 1);
+    kiss_fftr(d->fft, y, X);
+    ingest__groups(X, N, E->cycles, cm->group_rms, INGEST_HARMONICS_MAX);
+    double g1 = cm->group_rms[1];
+    double d40 = 0.0, d50 = 0.0;
+    for (unsigned h = 2; h <= INGEST_HARMONICS_MAX; h++) {
+      double g = (double)cm->group_rms[h] * cm->group_rms[h];
+      if (h <= 40) d40 += g;
+      d50 += g;
+    }
+    cm->h1_rms = g1;
+    cm->thd_pct = g1 > 0 ? 100.0 * sqrt(d40) / g1 : 0.0;
+    cm->thd50_pct = g1 > 0 ? 100.0 * sqrt(d50) / g1 : 0.0;
+    cm->h1_phase_rad = atan2((double)X[E->cycles].i, (double)X[E->cycles].r);
+  }
+
+  unsigned np = 0;
+  for (unsigned c = 0; c < E->nch; c++) {
+    const struct ingest_channel_cfg *cc = &E->cfg.ch[c];
+    if (cc->kind != INGEST_KIND_CURRENT || cc->voltage_ch < 0 ||
+        (unsigned)cc->voltage_ch >= E->nch)
+      continue;
+    unsigned v = (unsigned)cc->voltage_ch;
+    const float *yi = d->ybuf + (size_t)c * N, *yv = d->ybuf + (size_t)v * N;
+    double p = 0.0;
+    for (unsigned k = 0; k < N; k++) p += (double)yi[k] * yv[k];
+    p /= N;
+    const kiss_fft_cpx *Xi = d->spec + (size_t)c * (N / 2 + 1) + E->cycles;
+    const kiss_fft_cpx *Xv = d->spec + (size_t)v * (N / 2 + 1) + E->cycles;
+    double q = ((double)Xv->i * Xi->r - (double)Xv->r * Xi->i) * 2.0 / ((double)N * N);
+    struct ingest_power_metrics *pm = &w->pow[np++];
+    pm->ich = (int)c;
+    pm->vch = (int)v;
+    pm->p_w = p;
+    pm->q_var = q;
+    pm->s_va = w->ch[v].rms * w->ch[c].rms;
+    pm->pf = pm->s_va > 0 ? p / pm->s_va : 0.0;
+    if (pm->pf > 1.0) pm->pf = 1.0;
+    if (pm->pf < -1.0) pm->pf = -1.0;
+    pm->energy_j = p * w->duration_s;
+  }
+  w->npow = np;
+  if (E->sink.window) E->sink.window(E->sink.ctx, w);
+}
