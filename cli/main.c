@@ -1,3 +1,103 @@
-/* main.c — placeholder entry until the CLI lands. */
-#include <stdio.h>
-int main(void) { fputs("hems: not built yet\n", stderr); return 3; }
+/*
+ * main.c — the `hems` program: subcommand dispatch and the usage texts (CLI.md).
+ */
+#include <string.h>
+#include "cli.h"
+
+static const char main_usage[] =
+  "usage: hems <command> [options]\n"
+  "\n"
+  "The home energy management panel controller: a signed, hash-chained journal of everything\n"
+  "the panel sees, is asked and does.\n"
+  "\n"
+  "commands:\n"
+  "  init       create a data dir: keys, counter, journal (boot/config/key records)\n"
+  "  note       append an operator note\n"
+  "  verify     check chain, seals, gaps and order of a data dir or bundle\n"
+  "  export     write a self-contained verifiable bundle\n"
+  "  show       print one record\n"
+  "  timeline   list records, filtered through indexes\n"
+  "  bench      measure journal and verification performance\n"
+  "\n"
+  "common options: --dir DIR (default $HEMS_DIR, else ./hems-data), --counter PATH,\n"
+  "--accept-rollback, --help. Exit codes: 0 ok, 1 check failed or refused, 2 usage,\n"
+  "3 I/O or environment. 'hems <command> --help' for details.\n";
+
+static const struct cli_cmd cmds[] = {
+  { "init", cli_cmd_init,
+    "usage: hems init [--dir DIR] [--config PANEL.json] [--counter PATH] [--force]\n"
+    "\n"
+    "Create the data dir: DIR/keys/signing.key (0600) and signing.pub, DIR/counter (or --counter),\n"
+    "DIR/config.json and DIR/journal/ with boot, config and key records; prints the public key\n"
+    "fingerprint. On a dir that already holds a journal it refuses (exit 1) unless --force, which\n"
+    "moves the old dir aside to DIR.bak-<time> (nothing is deleted).\n" },
+  { "note", cli_cmd_note,
+    "usage: hems note [--dir DIR] [--counter PATH] [--accept-rollback] [--who NAME] TEXT\n"
+    "\n"
+    "Append an operator note record (who, text). 'who' defaults to the login name.\n" },
+  { "verify", cli_cmd_verify,
+    "usage: hems verify [--dir DIR | BUNDLE] [--pubkey FILE | --fingerprint FP] [--from SEQ]\n"
+    "\n"
+    "Check the hash chain, every seal's signature, gaps and order. With a data dir the key is\n"
+    "DIR/keys/signing.pub unless --pubkey; with a bundle, --pubkey or --fingerprint pins the key\n"
+    "(otherwise the bundle's own key is used and said so). Exit 0 intact; 1 prints\n"
+    "'first bad seq N: <reason>' or 'truncated after seq N'.\n" },
+  { "export", cli_cmd_export,
+    "usage: hems export [--dir DIR] --out FILE [--since SEQ|T] [--until SEQ|T]\n"
+    "\n"
+    "Write a self-contained, verifiable bundle of whole commit groups: signed header, public key,\n"
+    "zstd frames of records and their blobs, signed end. Times: RFC 3339, @UNIX or -15m/-2h/-7d.\n" },
+  { "show", cli_cmd_show,
+    "usage: hems show [--dir DIR | BUNDLE] [--format text|json] SEQ\n"
+    "\n"
+    "Print one record, decoded. Exit 1 if there is no such seq.\n" },
+  { "timeline", cli_cmd_timeline,
+    "usage: hems timeline [--dir DIR | BUNDLE] [--branch N] [--type T[,T...]] [--since SEQ|T]\n"
+    "                     [--until SEQ|T] [--format table|jsonl|csv] [--limit N]\n"
+    "\n"
+    "Records in seq order, filtered through the type/source/branch and time indexes.\n"
+    "--format defaults to table on a TTY (limit 100), jsonl otherwise (no limit).\n" },
+  { "bench", cli_cmd_bench,
+    "usage: hems bench journal|verify [--dir DIR] [--format text|json] [--records N]\n"
+    "                  [--record-bytes N]\n"
+    "\n"
+    "journal: durable signed appends/s of N records of --record-bytes (default 200) in groups of\n"
+    "  1000 with production indexes and seals, against raw unsigned LMDB MDB_APPEND of the same\n"
+    "  bytes in the same run (ratio), mean group size, p50/p99 latency from a critical record's\n"
+    "  append to durable at 1 k records/s offered, bytes written to storage per record.\n"
+    "verify: records/s verifying the bench journal (chain + seals).\n"
+    "--dir says where to build the data (default: a temporary dir, removed afterwards).\n" },
+};
+
+const struct cli_cmd *cli_find(const char *name)
+{
+  for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+    if (strcmp(cmds[i].name, name) == 0) return &cmds[i];
+  return NULL;
+}
+
+int main(int argc, char **argv)
+{
+  if (argc < 2) {
+    fputs(main_usage, stderr);
+    return CLI_USAGE;
+  }
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    fputs(main_usage, stdout);
+    return CLI_OK;
+  }
+  if (!strcmp(argv[1], "--version")) {
+    puts(HEMS_FIRMWARE_VERSION);
+    return CLI_OK;
+  }
+  const struct cli_cmd *c = cli_find(argv[1]);
+  if (!c) {
+    cli_err("%s: unknown command (see 'hems --help')", argv[1]);
+    return CLI_USAGE;
+  }
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "--")) break;
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return cli_usage(c, true);
+  }
+  return c->run(argc - 1, argv + 1);
+}

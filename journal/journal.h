@@ -160,7 +160,7 @@ struct journal_boot {
 struct journal_config {
   uint32_t config_version;
   uint8_t config_hash[JOURNAL_HASH_BYTES]; /* BLAKE2b-256 of json */
-  struct journal_slice json;               /* the panel config, raw JSON bytes */
+  struct journal_slice json;               /* the panel config, raw JSON text (UTF-8) */
 };
 
 struct journal_note {
@@ -242,6 +242,10 @@ int journal_record_encode(const struct journal_record *r, uint8_t *buf, size_t c
  * encoding (non-shortest integers, unsorted or duplicate keys, trailing bytes, unknown required
  * fields, a version above JOURNAL_SCHEMA_VERSION → JOURNAL_EVERSION). */
 int journal_record_decode(const uint8_t *buf, size_t len, struct journal_record *out);
+
+/* Branches a record concerns: its source (branch, or a tap's branch) and the body's top-level
+ * "branch", "target" or "branches" fields. Returns the count (<= cap) or <0. */
+int journal_record_branches(const uint8_t *buf, size_t len, uint16_t *out, int cap);
 
 /* Fast path for verification: seq, type and prev of an encoded record without a full decode. */
 int journal_record_peek(const uint8_t *buf, size_t len, uint64_t *out_seq, unsigned *out_type,
@@ -339,6 +343,8 @@ struct journal_options {
   uint64_t map_size_max;        /* 0 → 1 TiB; beyond it appends fail with JOURNAL_EFULL */
   uint32_t group_records_max;   /* 0 → 1000 */
   uint64_t group_span_ns;       /* 0 → 1 s of record time */
+  uint32_t commit_batch_max;    /* sealed groups one LMDB transaction may carry when several are
+                                   queued (group commit under load); 0 → 16, 1 → one per commit */
   struct journal_clock clock;   /* .now NULL → real clocks */
   uint8_t boot_id[JOURNAL_BOOTID_BYTES]; /* all zero → read /proc/sys/kernel/random/boot_id */
   journal_durable_cb on_durable;
@@ -397,6 +403,7 @@ int journal_put_blob(struct journal *j, const uint8_t *data, size_t len,
 /* Writer statistics. */
 struct journal_stats {
   uint64_t groups_committed;
+  uint64_t commits;              /* LMDB transactions (several queued groups may share one) */
   uint64_t records_committed;
   uint64_t bytes_committed;      /* record + index + blob value bytes put */
   uint64_t map_grows;

@@ -46,13 +46,28 @@ bool journal_type_is_critical(unsigned type)
 static const char *const der_names[] = { "pv", "ess", "ats", NULL };
 static const char *const tap_names[] = { "rcd", "mcb", "afci", "leakage", "temperature", "tamper", "power_fail", NULL };
 
+/* "word:index" without printf: this runs once per appended record. */
+static int fmt_indexed(char *buf, size_t cap, const char *word, size_t wl, unsigned index)
+{
+  char digits[8];
+  int nd = 0;
+  do { digits[nd++] = (char)('0' + index % 10); index /= 10; } while (index);
+  size_t n = wl + 1 + (size_t)nd;
+  if (n >= cap) return -ENOSPC;
+  memcpy(buf, word, wl);
+  buf[wl] = ':';
+  for (int i = 0; i < nd; i++) buf[wl + 1 + i] = digits[nd - 1 - i];
+  buf[n] = 0;
+  return (int)n;
+}
+
 int journal_source_format(const struct journal_source *s, char *buf, size_t cap)
 {
   int n;
   switch (s->kind) {
   case JOURNAL_SRC_PANEL: n = snprintf(buf, cap, "panel"); break;
-  case JOURNAL_SRC_BRANCH: n = snprintf(buf, cap, "branch:%u", s->index); break;
-  case JOURNAL_SRC_AFE: n = snprintf(buf, cap, "afe:%u", s->index); break;
+  case JOURNAL_SRC_BRANCH: return fmt_indexed(buf, cap, "branch", 6, s->index);
+  case JOURNAL_SRC_AFE: return fmt_indexed(buf, cap, "afe", 3, s->index);
   case JOURNAL_SRC_DER:
     if (s->sub > JOURNAL_DER_ATS) return JOURNAL_EBADREC;
     n = snprintf(buf, cap, "der:%s", der_names[s->sub]);
@@ -152,7 +167,7 @@ static const struct jfield boot_fields[] = {
 };
 
 static const struct jfield config_fields[] = {
-  FLD(struct journal_config, "json", JF_BYTES, json),
+  FLD(struct journal_config, "json", JF_TEXT, json),
   FLD(struct journal_config, "config_hash", JF_FIXED, config_hash),
   FLD(struct journal_config, "config_version", JF_U32, config_version),
 };

@@ -105,9 +105,17 @@ static void real_clock(void *ctx, uint64_t *mono, int64_t *wall, uint8_t *tq)
   clock_gettime(CLOCK_REALTIME, &w);
   *mono = (uint64_t)m.tv_sec * 1000000000ull + (uint64_t)m.tv_nsec;
   *wall = (int64_t)w.tv_sec * 1000000000ll + w.tv_nsec;
-  struct timex tx = { 0 };
-  int state = adjtimex(&tx);
-  *tq = (state == TIME_ERROR || (tx.status & STA_UNSYNC)) ? JOURNAL_TQ_UNSYNCED : JOURNAL_TQ_SYNCED;
+  /* adjtimex() is a costly syscall (it stirs the kernel's entropy pool): ask at most once per
+   * second of monotonic time. The flag describes the clock's discipline, which changes slowly. */
+  static __thread uint64_t tq_checked_ns;
+  static __thread uint8_t tq_cached = JOURNAL_TQ_UNSYNCED;
+  if (tq_checked_ns == 0 || *mono - tq_checked_ns >= 1000000000ull) {
+    struct timex tx = { 0 };
+    int state = adjtimex(&tx);
+    tq_cached = (state == TIME_ERROR || (tx.status & STA_UNSYNC)) ? JOURNAL_TQ_UNSYNCED : JOURNAL_TQ_SYNCED;
+    tq_checked_ns = *mono;
+  }
+  *tq = tq_cached;
 }
 
 static void read_boot_id(uint8_t out[16])
@@ -202,6 +210,17 @@ int journal__record_index_keys(const uint8_t *buf, size_t len, struct index_key 
   return n;
 }
 
+int journal_record_branches(const uint8_t *buf, size_t len, uint16_t *out, int cap)
+{
+  struct index_key ks[64];
+  int n = journal__record_index_keys(buf, len, ks, 64);
+  if (n < 0) return n;
+  int m = 0;
+  for (int i = 0; i < n && m < cap; i++)
+    if (ks[i].kind == JOURNAL_IDX_BRANCH) out[m++] = (uint16_t)ks[i].value;
+  return m;
+}
+
 /* ------------------------------------------------------------------ groups */
 
 static struct group *group_get(struct journal *j)
@@ -218,6 +237,7 @@ static struct group *group_get(struct journal *j)
   g->len = 0;
   g->n = 0;
   g->nkeys = 0;
+  memset(g->keyset, 0, sizeof g->keyset);
   g->blen = 0;
   g->next = NULL;
   g->first_seq = 0;
@@ -246,8 +266,40 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
   return 0;
 }
 
-static int group_add(struct group *g, const uint8_t *rec, size_t len, uint64_t seq, int64_t wall, uint64_t mono)
+/* Index keys from the decoded struct (no re-parse): type, source, and for typed bodies the
+ * fields named "branch"/"target"; raw bodies fall back to scanning their CBOR. */
+static int struct_index_keys(const struct journal_record *r, const uint8_t *rec, size_t len,
+                             struct index_key *out, int cap)
 {
+  const struct jdesc *d = journal__body_desc(r->type);
+  if (!d) return journal__record_index_keys(rec, len, out, cap);
+  int n = 0;
+  n = add_key(out, n, cap, JOURNAL_IDX_TYPE, r->type);
+  const struct journal_source *src = &r->source;
+  n = add_key(out, n, cap, JOURNAL_IDX_SOURCE, (uint32_t)src->kind << 24 | (uint32_t)src->sub << 16 | src->index);
+  if (src->kind == JOURNAL_SRC_BRANCH || (src->kind == JOURNAL_SRC_TAP && src->index))
+    n = add_key(out, n, cap, JOURNAL_IDX_BRANCH, src->index);
+  for (unsigned i = 0; i < d->n; i++) {
+    const struct jfield *f = &d->fields[i];
+    if (f->name[0] != 'b' && f->name[0] != 't') continue;
+    if (strcmp(f->name, "branch") != 0 && strcmp(f->name, "target") != 0) continue;
+    const uint8_t *p = (const uint8_t *)&r->body + f->offset;
+    uint32_t v = 0;
+    if (f->kind == JF_U8) v = *p;
+    else if (f->kind == JF_U16) { uint16_t x; memcpy(&x, p, 2); v = x; }
+    else if (f->kind == JF_U32) memcpy(&v, p, 4);
+    else continue;
+    if (v && v <= 0xffff) n = add_key(out, n, cap, JOURNAL_IDX_BRANCH, v);
+  }
+  return n;
+}
+
+static uint32_t key_hash(struct index_key k) { return (k.value * 2654435761u) ^ (uint32_t)k.kind * 40503u; }
+
+static int group_add(struct group *g, const struct journal_record *r, const uint8_t *rec, size_t len)
+{
+  uint64_t seq = r->seq, mono = r->mono_ns;
+  int64_t wall = r->wall_ns;
   size_t ncap = g->ncap;
   if (grow((void **)&g->bytes, &g->cap, g->len + len, 1) ||
       grow((void **)&g->offs, &ncap, (size_t)g->n + 2, sizeof(uint32_t)))
@@ -266,16 +318,23 @@ static int group_add(struct group *g, const uint8_t *rec, size_t len, uint64_t s
   g->n++;
   g->offs[g->n] = (uint32_t)g->len;
   struct index_key ks[64];
-  int nk = journal__record_index_keys(rec, len, ks, 64);
+  int nk = struct_index_keys(r, rec, len, ks, 64);
   for (int i = 0; i < nk; i++) {
-    uint32_t k;
-    for (k = 0; k < g->nkeys; k++)
-      if (g->keys[k].kind == ks[i].kind && g->keys[k].value == ks[i].value) break;
-    if (k < g->nkeys) continue;
+    /* Distinct keys of the group through a small open-addressing set of key indexes + 1. */
+    uint32_t h = key_hash(ks[i]) & (GROUP_KEYSET - 1);
+    for (;;) {
+      uint32_t slot = g->keyset[h];
+      if (slot == 0) break;
+      if (g->keys[slot - 1].kind == ks[i].kind && g->keys[slot - 1].value == ks[i].value) break;
+      h = (h + 1) & (GROUP_KEYSET - 1);
+    }
+    if (g->keyset[h]) continue;
+    if (g->nkeys >= GROUP_KEYSET / 2) return JOURNAL_ETOOBIG;
     size_t kc = g->kcap;
     if (grow((void **)&g->keys, &kc, (size_t)g->nkeys + 1, sizeof *g->keys)) return -ENOMEM;
     g->kcap = (uint32_t)kc;
     g->keys[g->nkeys++] = ks[i];
+    g->keyset[h] = g->nkeys;
   }
   return 0;
 }
@@ -295,13 +354,11 @@ static int grow_map(struct journal *j)
   return 0;
 }
 
-static int commit_group_txn(struct journal *j, struct group *g)
+static int put_group(struct journal *j, MDB_txn *txn, struct group *g, uint64_t *bytes_out)
 {
-  MDB_txn *txn;
-  int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
-  if (rc) return journal__lmdb_err(rc);
   uint8_t kb[8], vb[GROUP_ENTRY_BYTES];
   uint64_t bytes = 0;
+  int rc = 0;
   for (uint32_t i = 0; i < g->n && !rc; i++) {
     journal__be64(kb, g->first_seq + i);
     MDB_val k = { 8, kb }, v = { g->offs[i + 1] - g->offs[i], g->bytes + g->offs[i] };
@@ -347,6 +404,29 @@ static int commit_group_txn(struct journal *j, struct group *g)
     bytes += 32 + bl;
     off += 36 + bl;
   }
+  *bytes_out += bytes;
+  return rc;
+}
+
+/* Commits `count` sealed groups from `first` in one transaction (group commit under load: the
+ * groups stay separately sealed, they only share the fsync). The transaction also records the
+ * head that preceded it ("commit_base"), which is what the counter store holds if the process
+ * dies between this commit and the counter write — the crash window the next open repairs. */
+static int commit_batch_txn(struct journal *j, struct group *first, int count)
+{
+  MDB_txn *txn;
+  int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
+  if (rc) return journal__lmdb_err(rc);
+  uint64_t bytes = 0;
+  struct group *g = first;
+  for (int i = 0; i < count && !rc; i++, g = g->next) rc = put_group(j, txn, g, &bytes);
+  if (!rc) {
+    uint8_t base[40];
+    journal__be64(base, j->base_seq);
+    memcpy(base + 8, j->base_hash, 32);
+    MDB_val k = { 11, "commit_base" }, v = { sizeof base, base };
+    rc = mdb_put(txn, j->db.meta, &k, &v, 0);
+  }
   if (rc) {
     mdb_txn_abort(txn);
     return rc == MDB_MAP_FULL ? JOURNAL_EFULL : journal__lmdb_err(rc);
@@ -357,14 +437,16 @@ static int commit_group_txn(struct journal *j, struct group *g)
   return 0;
 }
 
-static int commit_group(struct journal *j, struct group *g)
+static int commit_batch(struct journal *j, struct group *first, int count)
 {
   for (;;) {
-    int rc = commit_group_txn(j, g);
+    int rc = commit_batch_txn(j, first, count);
     if (rc != JOURNAL_EFULL) return rc;
     if ((rc = grow_map(j))) return rc;
   }
 }
+
+#define JOURNAL_BATCH_MAX 16
 
 static void *writer_main(void *arg)
 {
@@ -373,32 +455,44 @@ static void *writer_main(void *arg)
   for (;;) {
     while (!j->q_head && !j->stop) pthread_cond_wait(&j->cv, &j->mu);
     if (!j->q_head && j->stop) break;
-    struct group *g = j->q_head;
+    struct group *first = j->q_head, *lastg = first;
+    int count = 1;
+    int batch_max = j->opt.commit_batch_max ? (int)j->opt.commit_batch_max : JOURNAL_BATCH_MAX;
+    while (lastg->next && count < batch_max) { lastg = lastg->next; count++; }
+    int failed = j->failed;
     pthread_mutex_unlock(&j->mu);
 
-    int rc = j->failed ? j->failed : commit_group(j, g);
-    uint64_t last = g->first_seq + g->n - 1;
+    int rc = failed ? failed : commit_batch(j, first, count);
+    uint64_t last = lastg->first_seq + lastg->n - 1;
     if (rc == 0) {
+      j->base_seq = last;
+      memcpy(j->base_hash, lastg->last_hash, JOURNAL_HASH_BYTES);
       if (j->opt.on_durable) j->opt.on_durable(j->opt.ctx, last);
-      /* After the commit: a crash between the two leaves the journal one group ahead of
-       * its counter, which the next open repairs silently. */
-      int crc = j->counter->write(j->counter->ctx, last, g->last_hash);
+      /* After the commit: a crash between the two leaves the journal one commit ahead of its
+       * counter (the counter equals commit_base), which the next open repairs silently. */
+      int crc = j->counter->write(j->counter->ctx, last, lastg->last_hash);
       if (crc) rc = crc;
     }
 
     pthread_mutex_lock(&j->mu);
-    j->q_head = g->next;
+    uint64_t recs = 0;
+    for (int i = 0; i < count; i++) {
+      struct group *g = j->q_head;
+      recs += g->n;
+      j->q_head = g->next;
+      j->q_len--;
+      g->next = j->free_list;
+      j->free_list = g;
+    }
     if (!j->q_head) j->q_tail = NULL;
-    j->q_len--;
     if (rc == 0) {
       j->durable_seq = last;
-      j->stats.groups_committed++;
-      j->stats.records_committed += g->n;
+      j->stats.groups_committed += (uint64_t)count;
+      j->stats.records_committed += recs;
+      j->stats.commits++;
     } else if (!j->failed) {
       j->failed = rc;
     }
-    g->next = j->free_list;
-    j->free_list = g;
     pthread_cond_broadcast(&j->cv);
   }
   pthread_mutex_unlock(&j->mu);
@@ -424,7 +518,7 @@ static int add_record(struct journal *j, const struct journal_record *r)
   int rc = journal_record_encode(r, j->scratch, sizeof j->scratch, &len);
   if (rc) return rc == -ENOSPC ? JOURNAL_ETOOBIG : rc;
   if (!j->cur && !(j->cur = group_get(j))) return -ENOMEM;
-  if ((rc = group_add(j->cur, j->scratch, len, r->seq, r->wall_ns, r->mono_ns))) return rc;
+  if ((rc = group_add(j->cur, r, j->scratch, len))) return rc;
   journal_record_hash(j->scratch, len, j->head_hash);
   j->head_seq = r->seq;
   memcpy(j->cur->last_hash, j->head_hash, JOURNAL_HASH_BYTES);
@@ -692,7 +786,16 @@ static int counter_check(MDB_txn *txn, const struct journal_dbs *db, const struc
   uint8_t chash[32], h[32];
   int rc = ctr->read(ctr->ctx, &cseq, chash);
   *out_cseq = 0;
-  if (rc == -ENOENT) { *verdict = head ? CV_MISSING : CV_OK; return 0; }
+  if (rc == -ENOENT) {
+    /* Never written: fine for an empty journal or one whose first commit is its only one
+     * (the crash window of the very first commit); otherwise the store is missing. */
+    uint8_t base[40];
+    if (head == 0 || (journal__meta_get(txn, db, "commit_base", base, sizeof base) == 40 && journal__rd64(base) == 0))
+      *verdict = head ? CV_REPAIR : CV_OK;
+    else
+      *verdict = CV_MISSING;
+    return 0;
+  }
   if (rc) return rc;
   *out_cseq = cseq;
   if (cseq > head) { *verdict = CV_ROLLBACK; return 0; }
@@ -700,15 +803,14 @@ static int counter_check(MDB_txn *txn, const struct journal_dbs *db, const struc
     *verdict = memcmp(chash, head_hash, 32) == 0 ? CV_OK : CV_ROLLBACK;
     return 0;
   }
-  /* Journal ahead: the normal crash window only if the counter names the end of the group
-   * just before the last one and its hash matches. */
-  if (cseq == 0 || record_hash_at(txn, db, cseq, h) != 0 || memcmp(h, chash, 32) != 0) {
+  /* Journal ahead: the normal crash window only if the counter holds exactly the head that
+   * preceded the last commit (meta commit_base). */
+  uint8_t base[40];
+  if (journal__meta_get(txn, db, "commit_base", base, sizeof base) == 40 && journal__rd64(base) == cseq &&
+      memcmp(base + 8, chash, 32) == 0 && record_hash_at(txn, db, cseq, h) == 0 && memcmp(h, chash, 32) == 0)
+    *verdict = CV_REPAIR;
+  else
     *verdict = CV_ROLLBACK;
-    return 0;
-  }
-  uint64_t f, l;
-  if (group_start_of(txn, db, head, &f, &l) == 0 && f == cseq + 1) *verdict = CV_REPAIR;
-  else *verdict = CV_ROLLBACK;
   return 0;
 }
 
@@ -806,6 +908,8 @@ static int do_open(struct journal **out, const struct journal_options *o, struct
   info->counter_seq = cseq;
   info->last_shutdown_clean = had_clean == 1 && clean == 1;
   j->durable_seq = j->head_seq;
+  j->base_seq = j->head_seq;
+  memcpy(j->base_hash, j->head_hash, JOURNAL_HASH_BYTES);
 
   if ((verdict == CV_ROLLBACK || verdict == CV_MISSING) && !o->accept_rollback) {
     rc = JOURNAL_EROLLBACK;
@@ -988,7 +1092,8 @@ int journal_reader_open(struct journal_reader **out, const char *dir, const char
     if (!rc) rc = counter_check(txn, &r->db, &fc.ops, head, hh, &cseq, &verdict);
     if (!rc && verdict == CV_ROLLBACK) rc = JOURNAL_EROLLBACK;
   }
-  mdb_txn_abort(txn);
+  /* Commit, not abort: DBI handles opened in an aborted txn are closed with it. */
+  mdb_txn_commit(txn);
   if (rc) goto fail;
   *out = r;
   return 0;

@@ -39,6 +39,8 @@ struct journal_dbs {
 
 struct index_key { uint8_t kind; uint32_t value; };
 
+#define GROUP_KEYSET 16384 /* at most 8192 distinct index keys per group */
+
 /* A commit group being built by the appending thread, then committed by the writer thread. */
 struct group {
   uint8_t *bytes;      /* concatenated record bytes */
@@ -50,6 +52,7 @@ struct group {
   uint64_t mono_first;
   struct index_key *keys; /* distinct index keys of the group */
   uint32_t nkeys, kcap;
+  uint32_t keyset[GROUP_KEYSET]; /* open addressing over keys: index + 1, 0 = empty */
   uint8_t *blobs;      /* (hash 32 | u32 len | zstd bytes)* */
   size_t blen, bcap;
   uint8_t last_hash[JOURNAL_HASH_BYTES];
@@ -87,6 +90,9 @@ struct journal {
   bool thread_started;
   uint64_t map_size;
   struct journal_stats stats;
+  /* writer thread only: the durable head before the next commit */
+  uint64_t base_seq;
+  uint8_t base_hash[JOURNAL_HASH_BYTES];
 };
 
 struct journal_reader {

@@ -1,0 +1,465 @@
+/*
+ * bench.c — `hems bench journal|verify`: the DESIGN.md performance figures, each beside its
+ * same-run baseline. Figures are measured here and now; nothing is assumed.
+ *
+ * journal: the production append path (encode, chain hash, per-group index entries, Ed25519
+ *   seal, LMDB commit with fsync on the writer thread) against raw unsigned MDB_APPEND of the
+ *   very same record bytes, commit every 1000, no indexes — alternating, 3 rounds each, median.
+ *   Latency: critical records (1 in 10) at 1000 records/s offered, append → durable callback.
+ *   Bytes written: /proc/self/io write_bytes over one production round (the kernel's count of
+ *   bytes this process sent to storage), else data.mdb growth.
+ * verify: chain + seals over the journal the production rounds built.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <jansson.h>
+#include <lmdb.h>
+#include <sodium.h>
+#include "cli.h"
+
+static double now_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+  (void)sb; (void)flag; (void)ftw;
+  return remove(p);
+}
+
+static void rm_rf(const char *path) { nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
+
+static uint64_t io_write_bytes(void)
+{
+  FILE *f = fopen("/proc/self/io", "r");
+  if (!f) return 0;
+  char line[128];
+  unsigned long long v = 0;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "write_bytes: %llu", &v) == 1) break;
+  fclose(f);
+  return v;
+}
+
+/* A non-critical record of exactly `bytes` encoded bytes: a fault whose detail pads it. */
+struct rec_gen {
+  struct journal_record r;
+  char pad[JOURNAL_RECORD_MAX];
+  uint32_t detail_len;
+};
+
+static int gen_init(struct rec_gen *g, size_t bytes)
+{
+  memset(g, 0, sizeof *g);
+  memset(g->pad, 'x', sizeof g->pad);
+  g->r.type = JOURNAL_T_FAULT;
+  g->r.source.kind = JOURNAL_SRC_BRANCH;
+  g->r.source.index = 48;
+  g->r.seq = 1000000;
+  g->r.mono_ns = 1ull << 50;
+  g->r.wall_ns = 1ll << 60;
+  g->r.version = JOURNAL_SCHEMA_VERSION;
+  g->r.body.fault.code = (struct journal_slice){ (const uint8_t *)"late_window", 11 };
+  g->r.body.fault.branch = 48;
+  g->r.body.fault.value = 123456;
+  uint8_t buf[JOURNAL_RECORD_MAX];
+  for (uint32_t d = 0; d < 60000; d++) {
+    g->r.body.fault.detail = (struct journal_slice){ (const uint8_t *)g->pad, d };
+    size_t len;
+    if (journal_record_encode(&g->r, buf, sizeof buf, &len)) return -EINVAL;
+    if (len == bytes) { g->detail_len = d; return 0; }
+    if (len > bytes) return -EINVAL;
+  }
+  return -EINVAL;
+}
+
+static void gen_at(struct rec_gen *g, uint64_t i)
+{
+  g->r.source.index = (uint16_t)(1 + i % 48);
+  g->r.body.fault.branch = g->r.source.index;
+  g->r.body.fault.detail = (struct journal_slice){ (const uint8_t *)g->pad, g->detail_len };
+}
+
+struct bench_opts {
+  const char *dir;
+  uint64_t records;
+  size_t record_bytes;
+  bool json;
+};
+
+/* ---- raw LMDB baseline */
+static double raw_round(const char *dir, const uint8_t *recs, size_t rb, uint64_t n)
+{
+  char path[4400];
+  snprintf(path, sizeof path, "%s/raw", dir);
+  rm_rf(path);
+  mkdir(path, 0700);
+  MDB_env *env;
+  MDB_dbi dbi;
+  MDB_txn *txn;
+  mdb_env_create(&env);
+  mdb_env_set_maxdbs(env, 4);
+  mdb_env_set_mapsize(env, (size_t)(n * (rb + 64) * 3 + (64u << 20)));
+  if (mdb_env_open(env, path, MDB_NOTLS, 0600)) { mdb_env_close(env); return -1; }
+  mdb_txn_begin(env, NULL, 0, &txn);
+  mdb_dbi_open(txn, "records", MDB_CREATE, &dbi);
+  mdb_txn_commit(txn);
+  double t0 = now_s();
+  uint8_t kb[8];
+  int rc = 0;
+  for (uint64_t i = 0; i < n && !rc; i += 1000) {
+    rc = mdb_txn_begin(env, NULL, 0, &txn);
+    for (uint64_t k = i; k < i + 1000 && k < n && !rc; k++) {
+      uint64_t s = k + 1;
+      for (int b = 7; b >= 0; b--) { kb[b] = (uint8_t)s; s >>= 8; }
+      MDB_val key = { 8, kb }, val = { rb, (void *)(recs + k * rb) };
+      rc = mdb_put(txn, dbi, &key, &val, MDB_APPEND);
+    }
+    if (rc) mdb_txn_abort(txn);
+    else rc = mdb_txn_commit(txn);
+  }
+  double dt = now_s() - t0;
+  mdb_env_close(env);
+  rm_rf(path);
+  return rc ? -1 : (double)n / dt;
+}
+
+/* ---- production path */
+struct prod_result { double rate; double mean_group; double groups_per_commit; uint64_t bytes_written; uint64_t mdb_bytes; };
+
+static int make_journal(const char *dir)
+{
+  struct journal_options o;
+  memset(&o, 0, sizeof o);
+  o.dir = dir;
+  o.map_size = 1ull << 30;
+  return journal_create(&o, "{}", 2, HEMS_FIRMWARE_VERSION);
+}
+
+static int prod_round(const char *dir, struct rec_gen *g, uint64_t n, bool keep, uint32_t batch, struct prod_result *out)
+{
+  rm_rf(dir);
+  int rc = make_journal(dir);
+  if (rc) return rc;
+  struct journal_options o;
+  memset(&o, 0, sizeof o);
+  o.dir = dir;
+  o.map_size = 1ull << 30;
+  o.commit_batch_max = batch;
+  struct journal *j;
+  if ((rc = journal_open(&j, &o, NULL, NULL))) return rc;
+  struct journal_stats st0, st1;
+  journal_get_stats(j, &st0);
+  uint64_t w0 = io_write_bytes();
+  double t0 = now_s();
+  for (uint64_t i = 0; i < n && !rc; i++) {
+    gen_at(g, i);
+    rc = journal_append(j, &g->r, NULL);
+  }
+  if (!rc) rc = journal_sync(j);
+  double dt = now_s() - t0;
+  uint64_t w1 = io_write_bytes();
+  journal_get_stats(j, &st1);
+  int crc = journal_close(j);
+  if (rc || crc) return rc ? rc : crc;
+  char path[4400];
+  struct stat sb;
+  snprintf(path, sizeof path, "%s/journal/data.mdb", dir);
+  out->mdb_bytes = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+  out->rate = (double)n / dt;
+  uint64_t groups = st1.groups_committed - st0.groups_committed;
+  out->mean_group = groups ? (double)(st1.records_committed - st0.records_committed) / (double)groups : 0;
+  uint64_t commits = st1.commits - st0.commits;
+  out->groups_per_commit = commits ? (double)groups / (double)commits : 0;
+  out->bytes_written = w1 - w0;
+  if (!keep) rm_rf(dir);
+  return 0;
+}
+
+/* ---- latency */
+struct lat {
+  pthread_mutex_t mu;
+  uint64_t seqs[8192];
+  double t_append[8192];
+  double lat_ms[8192];
+  int n, head, nlat;
+};
+
+static void lat_durable(void *ctx, uint64_t seq)
+{
+  struct lat *l = ctx;
+  double t = now_s();
+  pthread_mutex_lock(&l->mu);
+  while (l->head < l->n && l->seqs[l->head] <= seq) {
+    l->lat_ms[l->nlat++] = (t - l->t_append[l->head]) * 1e3;
+    l->head++;
+  }
+  pthread_mutex_unlock(&l->mu);
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static int latency_round(const char *dir, struct rec_gen *g, double *p50, double *p99, int *samples)
+{
+  rm_rf(dir);
+  int rc = make_journal(dir);
+  if (rc) return rc;
+  static struct lat l;
+  memset(&l, 0, sizeof l);
+  pthread_mutex_init(&l.mu, NULL);
+  struct journal_options o;
+  memset(&o, 0, sizeof o);
+  o.dir = dir;
+  o.on_durable = lat_durable;
+  o.ctx = &l;
+  struct journal *j;
+  if ((rc = journal_open(&j, &o, NULL, NULL))) return rc;
+  struct journal_record note;
+  memset(&note, 0, sizeof note);
+  note.type = JOURNAL_T_NOTE;
+  note.source.kind = JOURNAL_SRC_OPERATOR;
+  note.body.note.who = (struct journal_slice){ (const uint8_t *)"bench", 5 };
+  note.body.note.text = (struct journal_slice){ (const uint8_t *)"critical record latency probe", 29 };
+  struct timespec next;
+  clock_gettime(CLOCK_MONOTONIC, &next);
+  for (int i = 0; i < 5000 && !rc; i++) {
+    next.tv_nsec += 1000000; /* 1 k records/s offered */
+    if (next.tv_nsec >= 1000000000) { next.tv_nsec -= 1000000000; next.tv_sec++; }
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+    if (i % 10 == 9) {
+      uint64_t seq;
+      double t = now_s();
+      pthread_mutex_lock(&l.mu);
+      rc = journal_append(j, &note, &seq);
+      if (!rc && l.n < 8192) { l.seqs[l.n] = seq; l.t_append[l.n] = t; l.n++; }
+      pthread_mutex_unlock(&l.mu);
+    } else {
+      gen_at(g, (uint64_t)i);
+      rc = journal_append(j, &g->r, NULL);
+    }
+  }
+  if (!rc) rc = journal_sync(j);
+  journal_close(j);
+  rm_rf(dir);
+  if (rc) return rc;
+  qsort(l.lat_ms, (size_t)l.nlat, sizeof l.lat_ms[0], cmp_d);
+  *samples = l.nlat;
+  *p50 = l.nlat ? l.lat_ms[l.nlat / 2] : 0;
+  *p99 = l.nlat ? l.lat_ms[(int)(l.nlat * 0.99)] : 0;
+  return 0;
+}
+
+static double fsync_ms(const char *dir)
+{
+  char path[4400];
+  snprintf(path, sizeof path, "%s/fsync-probe", dir);
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return -1;
+  char buf[4096];
+  memset(buf, 1, sizeof buf);
+  double t0 = now_s();
+  for (int i = 0; i < 200; i++) {
+    if (pwrite(fd, buf, sizeof buf, 0) != (ssize_t)sizeof buf) break;
+    fdatasync(fd);
+  }
+  double dt = now_s() - t0;
+  close(fd);
+  unlink(path);
+  return dt / 200 * 1e3;
+}
+
+static int cmp_double(const void *a, const void *b) { return cmp_d(a, b); }
+
+static const char *base_dir(const struct bench_opts *o, char *buf, size_t cap, bool *tmp)
+{
+  if (o->dir) {
+    mkdir(o->dir, 0700);
+    *tmp = false;
+    return o->dir;
+  }
+  const char *t = getenv("TMPDIR");
+  snprintf(buf, cap, "%s/hems-bench-XXXXXX", t && *t ? t : "/tmp");
+  *tmp = true;
+  return mkdtemp(buf);
+}
+
+static void emit(json_t *o, bool as_json)
+{
+  if (as_json) {
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+    puts(s);
+    free(s);
+    return;
+  }
+  const char *k;
+  json_t *v;
+  json_object_foreach(o, k, v) {
+    if (json_is_real(v)) printf("%-26s %.4g\n", k, json_real_value(v));
+    else if (json_is_integer(v)) printf("%-26s %lld\n", k, (long long)json_integer_value(v));
+    else if (json_is_string(v)) printf("%-26s %s\n", k, json_string_value(v));
+  }
+}
+
+static int bench_journal(const struct bench_opts *o, bool also_verify)
+{
+  char tbuf[4200], jdir[4300];
+  bool tmp;
+  const char *base = base_dir(o, tbuf, sizeof tbuf, &tmp);
+  if (!base) { cli_err("bench: cannot create a working dir: %s", strerror(errno)); return CLI_ENV; }
+  snprintf(jdir, sizeof jdir, "%s/journal-bench", base);
+  static struct rec_gen g;
+  if (gen_init(&g, o->record_bytes)) { cli_err("bench: --record-bytes %zu: cannot build records of that size", o->record_bytes); return CLI_USAGE; }
+  uint64_t n = o->records;
+  /* The same bytes for the raw baseline: encode what the production path appends. */
+  uint8_t *recs = malloc(n * o->record_bytes);
+  if (!recs) { cli_err("bench: out of memory"); return CLI_ENV; }
+  for (uint64_t i = 0; i < n; i++) {
+    gen_at(&g, i);
+    g.r.seq = i + 1;
+    size_t len;
+    journal_record_encode(&g.r, recs + i * o->record_bytes, o->record_bytes, &len);
+  }
+  double raw[3], prod[3], strict[3];
+  struct prod_result pr[3], sr;
+  int rc = 0;
+  for (int round = 0; round < 3 && !rc; round++) {
+    if (isatty(STDERR_FILENO)) fprintf(stderr, "\rbench journal: round %d/3", round + 1);
+    raw[round] = raw_round(base, recs, o->record_bytes, n);
+    /* strict: exactly one sealed group of 1000 per LMDB commit, like the raw baseline */
+    rc = prod_round(jdir, &g, n, false, 1, &sr);
+    strict[round] = sr.rate;
+    /* production: queued sealed groups may share a commit (group commit) */
+    if (!rc) rc = prod_round(jdir, &g, n, round == 2, 0, &pr[round]);
+    prod[round] = pr[round].rate;
+    if (raw[round] < 0) rc = -EIO;
+  }
+  if (isatty(STDERR_FILENO)) fprintf(stderr, "\r\033[K");
+  free(recs);
+  if (rc) { cli_err("bench journal: %s", journal_strerror(rc)); if (tmp) rm_rf(base); return CLI_ENV; }
+  double rs[3], ps[3], ss[3];
+  memcpy(rs, raw, sizeof rs);
+  memcpy(ps, prod, sizeof ps);
+  memcpy(ss, strict, sizeof ss);
+  qsort(rs, 3, sizeof rs[0], cmp_double);
+  qsort(ps, 3, sizeof ps[0], cmp_double);
+  qsort(ss, 3, sizeof ss[0], cmp_double);
+  double p50 = 0, p99 = 0;
+  int samples = 0;
+  char ldir[4300];
+  snprintf(ldir, sizeof ldir, "%s/latency-bench", base);
+  rc = latency_round(ldir, &g, &p50, &p99, &samples);
+  if (rc) { cli_err("bench journal: latency: %s", journal_strerror(rc)); if (tmp) rm_rf(base); return CLI_ENV; }
+  double fs = fsync_ms(base);
+  uint64_t bw = pr[2].bytes_written;
+  json_t *out = json_object();
+  json_object_set_new(out, "bench", json_string("journal"));
+  json_object_set_new(out, "records", json_integer((json_int_t)n));
+  json_object_set_new(out, "record_bytes", json_integer((json_int_t)o->record_bytes));
+  json_object_set_new(out, "appends_per_s", json_real(ps[1]));
+  json_object_set_new(out, "raw_lmdb_appends_per_s", json_real(rs[1]));
+  json_object_set_new(out, "ratio", json_real(ps[1] / rs[1]));
+  json_object_set_new(out, "mean_group_size", json_real(pr[2].mean_group));
+  json_object_set_new(out, "groups_per_commit", json_real(pr[2].groups_per_commit));
+  json_object_set_new(out, "one_group_per_commit_appends_per_s", json_real(ss[1]));
+  json_object_set_new(out, "one_group_per_commit_ratio", json_real(ss[1] / rs[1]));
+  json_object_set_new(out, "p50_ms", json_real(p50));
+  json_object_set_new(out, "p99_ms", json_real(p99));
+  json_object_set_new(out, "latency_samples", json_integer(samples));
+  json_object_set_new(out, "fsync_ms", json_real(fs));
+  json_object_set_new(out, "p99_target_ms", json_real(2.0 + fs));
+  json_object_set_new(out, "bytes_per_record", json_real(bw ? (double)bw / (double)n : (double)pr[2].mdb_bytes / (double)n));
+  json_object_set_new(out, "bytes_source", json_string(bw ? "proc_io_write_bytes" : "data_mdb_size"));
+  json_object_set_new(out, "rounds", json_integer(3));
+  if (also_verify) {
+    struct journal_reader *r;
+    rc = journal_reader_open(&r, jdir, NULL, false);
+    uint8_t pk[32];
+    char pkp[4400];
+    snprintf(pkp, sizeof pkp, "%s/keys/signing.pub", jdir);
+    if (!rc) rc = journal_pubkey_load(pkp, pk);
+    double best = 0;
+    struct journal_verify_result res;
+    for (int round = 0; round < 3 && !rc; round++) {
+      struct journal_dir_source ds;
+      if ((rc = journal_dir_source_init(&ds, r, 1))) break;
+      double t0 = now_s();
+      rc = journal_verify(&ds.src, pk, NULL, &res, NULL, NULL);
+      double dt = now_s() - t0;
+      journal_dir_source_deinit(&ds);
+      double rate = (double)res.records / dt;
+      if (rate > best) best = rate;
+    }
+    if (r) journal_reader_close(r);
+    if (rc) { cli_err("bench verify: %s (first bad seq %llu: %s)", journal_strerror(rc), (unsigned long long)res.bad_seq, res.reason); json_decref(out); if (tmp) rm_rf(base); return CLI_FAIL; }
+    json_t *v = json_object();
+    json_object_set_new(v, "bench", json_string("verify"));
+    json_object_set_new(v, "records", json_integer((json_int_t)res.records));
+    json_object_set_new(v, "seals", json_integer((json_int_t)res.seals));
+    json_object_set_new(v, "records_per_seal", json_real((double)res.records / (double)(res.seals ? res.seals : 1)));
+    json_object_set_new(v, "records_per_s", json_real(best));
+    json_object_set_new(v, "target_records_per_s", json_real(1e6));
+    json_decref(out);
+    out = v;
+  }
+  emit(out, o->json);
+  json_decref(out);
+  rm_rf(jdir);
+  if (tmp) rm_rf(base);
+  return CLI_OK;
+}
+
+int cli_cmd_bench(int argc, char **argv)
+{
+  enum { O_DIR = 1000, O_FORMAT, O_RECORDS, O_BYTES };
+  static const struct option lo[] = { { "dir", required_argument, NULL, O_DIR }, { "format", required_argument, NULL, O_FORMAT },
+                                      { "records", required_argument, NULL, O_RECORDS },
+                                      { "record-bytes", required_argument, NULL, O_BYTES }, { 0 } };
+  struct bench_opts o = { NULL, 200000, 200, false };
+  int opt;
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    uint64_t v;
+    switch (opt) {
+    case O_DIR: o.dir = optarg; break;
+    case O_FORMAT:
+      if (!strcmp(optarg, "json")) o.json = true;
+      else if (!strcmp(optarg, "text")) o.json = false;
+      else { cli_err("bench: --format takes text or json"); return CLI_USAGE; }
+      break;
+    case O_RECORDS:
+      if (cli_parse_u64(optarg, &v) || v < 1000 || v > 100000000) { cli_err("bench: --records takes 1000..100000000"); return CLI_USAGE; }
+      o.records = v;
+      break;
+    case O_BYTES:
+      if (cli_parse_u64(optarg, &v) || v < 120 || v > 60000) { cli_err("bench: --record-bytes takes 120..60000"); return CLI_USAGE; }
+      o.record_bytes = (size_t)v;
+      break;
+    default: return cli_usage(cli_find("bench"), false);
+    }
+  }
+  if (optind != argc - 1) return cli_usage(cli_find("bench"), false);
+  const char *what = argv[optind];
+  if (sodium_init() < 0) return CLI_ENV;
+  if (!strcmp(what, "journal")) return bench_journal(&o, false);
+  if (!strcmp(what, "verify")) {
+    if (o.records == 200000) o.records = 1000000;
+    return bench_journal(&o, true);
+  }
+  cli_err("bench: %s: unknown benchmark (journal, verify)", what);
+  return CLI_USAGE;
+}

@@ -1,0 +1,94 @@
+/*
+ * cli.h — shared parts of the `hems` program: exit codes, option helpers, time parsing,
+ * opening data dirs and bundles with the contract's error lines, progress bars.
+ *
+ * Exit codes (CLI.md): 0 success · 1 check failed / refused · 2 usage · 3 I/O or environment.
+ * Every error is one line on stderr, "hems: <what>: <why>", details after.
+ */
+#ifndef HEMS_CLI_H
+#define HEMS_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "journal.h"
+
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_ENV = 3 };
+
+#define HEMS_FIRMWARE_VERSION "hems " HEMS_VERSION_STRING
+#ifndef HEMS_VERSION_STRING
+#define HEMS_VERSION_STRING "0.1.0"
+#endif
+
+struct cli_cmd {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *usage; /* full --help text */
+};
+
+/* Common options every data-dir command accepts. */
+struct cli_common {
+  const char *dir;
+  const char *counter;
+  bool accept_rollback;
+  const char *bundle; /* positional path when it is a bundle */
+};
+
+/* Prints "hems: <fmt>" and a newline to stderr. */
+void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints usage text for a command to stdout (help) and returns 0, or a one-line pointer to
+ * --help on stderr and returns CLI_USAGE. */
+int cli_usage(const struct cli_cmd *cmd, bool help);
+const struct cli_cmd *cli_find(const char *name);
+
+/* $HEMS_DIR, else ./hems-data */
+const char *cli_default_dir(void);
+
+/* Maps a journal error from opening DIR to the contract's message and exit code. */
+int cli_open_error(const char *dir, const char *counter, int rc, int pid);
+
+/* Opens DIR read-only, mapping errors (prints them). */
+int cli_open_reader(const struct cli_common *c, struct journal_reader **out);
+/* Opens DIR for writing (prints errors). */
+int cli_open_writer(const struct cli_common *c, struct journal **out, struct journal_open_info *info);
+
+/* Parses RFC 3339, @UNIX or relative (-15m, -2h, -7d) into wall ns. 0 or -EINVAL. */
+int cli_parse_time(const char *s, int64_t now_ns, int64_t *out_ns);
+/* "SEQ|T": a bare integer is a seq (is_seq=1), otherwise a time. */
+int cli_parse_seq_or_time(const char *s, int64_t now_ns, uint64_t *seq, int64_t *t, bool *is_seq);
+/* Durations: "5m", "30s", "24h", "7d", "250ms". */
+int cli_parse_duration_ns(const char *s, int64_t *out_ns);
+int64_t cli_now_ns(void);
+int cli_parse_u64(const char *s, uint64_t *out);
+
+/* Progress bar on stderr when stderr is a TTY. */
+struct cli_progress { bool on; uint64_t total; const char *what; };
+void cli_progress_init(struct cli_progress *p, const char *what, uint64_t total);
+void cli_progress_cb(void *ctx, uint64_t done);
+void cli_progress_done(struct cli_progress *p);
+
+/* Verifies a data dir or bundle and, for readers of bundles, the seq up to which records are
+ * proven. Prints nothing; fills res. trusted_pk: from --pubkey/--fingerprint or the dir. */
+struct cli_source {
+  struct journal_reader *reader;
+  struct journal_bundle *bundle;
+  struct journal_dir_source dir_src;
+  uint8_t pubkey[JOURNAL_PUBKEY_BYTES];
+  bool pinned; /* the key came from the user or the dir, not only the bundle */
+};
+/* Opens whichever the arguments name (bundle path or dir). */
+int cli_source_open(const struct cli_common *c, const char *pubkey_file, const char *fingerprint,
+                    struct cli_source *s);
+void cli_source_close(struct cli_source *s);
+struct journal_record_source *cli_source_records(struct cli_source *s, uint64_t from_seq);
+
+/* Subcommands */
+int cli_cmd_init(int argc, char **argv);
+int cli_cmd_note(int argc, char **argv);
+int cli_cmd_verify(int argc, char **argv);
+int cli_cmd_export(int argc, char **argv);
+int cli_cmd_show(int argc, char **argv);
+int cli_cmd_timeline(int argc, char **argv);
+int cli_cmd_bench(int argc, char **argv);
+
+#endif

@@ -1,0 +1,346 @@
+/*
+ * cmd_journal.c — `hems init`, `hems note`, `hems verify`, `hems export`.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <jansson.h>
+#include "cli.h"
+
+enum { O_DIR = 1000, O_COUNTER, O_ACCEPT, O_CONFIG, O_FORCE, O_PUBKEY, O_FP, O_FROM, O_OUT,
+       O_SINCE, O_UNTIL, O_WHO };
+
+#define COMMON_OPTS \
+  { "dir", required_argument, NULL, O_DIR }, \
+  { "counter", required_argument, NULL, O_COUNTER }, \
+  { "accept-rollback", no_argument, NULL, O_ACCEPT }
+
+static bool common_opt(struct cli_common *c, int opt)
+{
+  switch (opt) {
+  case O_DIR: c->dir = optarg; return true;
+  case O_COUNTER: c->counter = optarg; return true;
+  case O_ACCEPT: c->accept_rollback = true; return true;
+  default: return false;
+  }
+}
+
+/* A positional DIR-or-BUNDLE argument. */
+static int positional_source(struct cli_common *c, const char *arg)
+{
+  struct stat st;
+  if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) { c->dir = arg; return 0; }
+  if (journal_is_bundle(arg)) { c->bundle = arg; return 0; }
+  if (stat(arg, &st) != 0) { cli_err("%s: %s", arg, strerror(errno)); return CLI_ENV; }
+  cli_err("%s: not a data dir or a hems bundle", arg);
+  return CLI_FAIL;
+}
+
+static int read_file(const char *path, char **out, size_t *len)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f) return -errno;
+  size_t cap = 4096, n = 0;
+  char *b = malloc(cap + 1);
+  size_t r;
+  while (b && (r = fread(b + n, 1, cap - n, f)) > 0) {
+    n += r;
+    if (n == cap) {
+      if (cap >= (16u << 20)) { free(b); fclose(f); return -EFBIG; }
+      cap *= 2;
+      char *q = realloc(b, cap + 1);
+      if (!q) { free(b); b = NULL; break; }
+      b = q;
+    }
+  }
+  int err = ferror(f);
+  fclose(f);
+  if (!b) return -ENOMEM;
+  if (err) { free(b); return -EIO; }
+  b[n] = 0;
+  *out = b;
+  *len = n;
+  return 0;
+}
+
+/* ------------------------------------------------------------------ init */
+
+int cli_cmd_init(int argc, char **argv)
+{
+  static const struct option lo[] = { COMMON_OPTS, { "config", required_argument, NULL, O_CONFIG },
+                                      { "force", no_argument, NULL, O_FORCE }, { 0 } };
+  struct cli_common c = { cli_default_dir(), NULL, false, NULL };
+  const char *config = NULL;
+  bool force = false;
+  int opt;
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    if (common_opt(&c, opt)) continue;
+    if (opt == O_CONFIG) config = optarg;
+    else if (opt == O_FORCE) force = true;
+    else return cli_usage(cli_find("init"), false);
+  }
+  if (optind != argc) return cli_usage(cli_find("init"), false);
+
+  char *json = NULL;
+  size_t jlen = 0;
+  if (config) {
+    int rc = read_file(config, &json, &jlen);
+    if (rc) { cli_err("%s: %s", config, strerror(-rc)); return CLI_ENV; }
+    json_error_t je;
+    json_t *root = json_loadb(json, jlen, 0, &je);
+    if (!root || !json_is_object(root)) {
+      if (root) cli_err("%s: the panel config must be a JSON object", config);
+      else cli_err("%s:%d:%d: %s", config, je.line, je.column, je.text);
+      json_decref(root);
+      free(json);
+      return CLI_USAGE;
+    }
+    json_decref(root);
+  }
+
+  char path[4200];
+  struct stat st;
+  snprintf(path, sizeof path, "%s/journal/data.mdb", c.dir);
+  if (stat(path, &st) == 0) {
+    if (!force) {
+      cli_err("%s: already holds a journal (use --force to move it aside)", c.dir);
+      free(json);
+      return CLI_FAIL;
+    }
+    char bak[4300], ts[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof ts, "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(bak, sizeof bak, "%s.bak-%s", c.dir, ts);
+    for (int i = 1; stat(bak, &st) == 0 && i < 100; i++) snprintf(bak, sizeof bak, "%s.bak-%s-%d", c.dir, ts, i);
+    if (rename(c.dir, bak) != 0) {
+      cli_err("%s: cannot move aside to %s: %s", c.dir, bak, strerror(errno));
+      free(json);
+      return CLI_ENV;
+    }
+    fprintf(stderr, "hems: moved the old data dir to %s\n", bak);
+  }
+
+  struct journal_options o;
+  memset(&o, 0, sizeof o);
+  o.dir = c.dir;
+  o.counter_path = c.counter;
+  int rc = journal_create(&o, json, jlen, HEMS_FIRMWARE_VERSION);
+  if (rc) {
+    free(json);
+    if (rc == JOURNAL_EEXIST) { cli_err("%s: already holds a journal", c.dir); return CLI_FAIL; }
+    return cli_open_error(c.dir, c.counter, rc, 0);
+  }
+  snprintf(path, sizeof path, "%s/config.json", c.dir);
+  FILE *f = fopen(path, "wx");
+  if (f) {
+    fputs(json ? json : "{}\n", f);
+    fclose(f);
+  }
+  free(json);
+  uint8_t pk[32];
+  char fp[33];
+  snprintf(path, sizeof path, "%s/keys/signing.pub", c.dir);
+  if ((rc = journal_pubkey_load(path, pk))) { cli_err("%s: unreadable after init", path); return CLI_ENV; }
+  journal_fingerprint_hex(pk, fp);
+  printf("initialised %s\nfingerprint %s\n", c.dir, fp);
+  return CLI_OK;
+}
+
+/* ------------------------------------------------------------------ note */
+
+int cli_cmd_note(int argc, char **argv)
+{
+  static const struct option lo[] = { COMMON_OPTS, { "who", required_argument, NULL, O_WHO }, { 0 } };
+  struct cli_common c = { cli_default_dir(), NULL, false, NULL };
+  const char *who = NULL;
+  int opt;
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    if (common_opt(&c, opt)) continue;
+    if (opt == O_WHO) who = optarg;
+    else return cli_usage(cli_find("note"), false);
+  }
+  if (optind != argc - 1 || !argv[optind][0]) return cli_usage(cli_find("note"), false);
+  const char *text = argv[optind];
+  if (strlen(text) > 4096) { cli_err("note: text longer than 4096 bytes"); return CLI_USAGE; }
+  char whobuf[64];
+  if (!who) {
+    struct passwd *pw = getpwuid(getuid());
+    if (pw) snprintf(whobuf, sizeof whobuf, "%s", pw->pw_name);
+    else snprintf(whobuf, sizeof whobuf, "uid:%u", (unsigned)getuid());
+    who = whobuf;
+  }
+  struct journal *j;
+  struct journal_open_info info;
+  int rc = cli_open_writer(&c, &j, &info);
+  if (rc) return rc;
+  struct journal_record r;
+  memset(&r, 0, sizeof r);
+  r.type = JOURNAL_T_NOTE;
+  r.source.kind = JOURNAL_SRC_OPERATOR;
+  r.body.note.who = (struct journal_slice){ (const uint8_t *)who, (uint32_t)strlen(who) };
+  r.body.note.text = (struct journal_slice){ (const uint8_t *)text, (uint32_t)strlen(text) };
+  uint64_t seq;
+  rc = journal_append(j, &r, &seq);
+  int crc = journal_close(j);
+  if (rc || crc) {
+    cli_err("note: not recorded: %s", journal_strerror(rc ? rc : crc));
+    return CLI_ENV;
+  }
+  printf("%llu\n", (unsigned long long)seq);
+  return CLI_OK;
+}
+
+/* ------------------------------------------------------------------ verify */
+
+int cli_cmd_verify(int argc, char **argv)
+{
+  static const struct option lo[] = { COMMON_OPTS, { "pubkey", required_argument, NULL, O_PUBKEY },
+                                      { "fingerprint", required_argument, NULL, O_FP },
+                                      { "from", required_argument, NULL, O_FROM }, { 0 } };
+  struct cli_common c = { cli_default_dir(), NULL, false, NULL };
+  const char *pubkey = NULL, *fpr = NULL;
+  uint64_t from = 0;
+  int opt;
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    if (common_opt(&c, opt)) continue;
+    if (opt == O_PUBKEY) pubkey = optarg;
+    else if (opt == O_FP) fpr = optarg;
+    else if (opt == O_FROM) { if (cli_parse_u64(optarg, &from) || from == 0) { cli_err("verify: --from takes a seq (1 or more)"); return CLI_USAGE; } }
+    else return cli_usage(cli_find("verify"), false);
+  }
+  if (pubkey && fpr) { cli_err("verify: give --pubkey or --fingerprint, not both"); return CLI_USAGE; }
+  if (optind < argc - 1) return cli_usage(cli_find("verify"), false);
+  if (optind == argc - 1) {
+    int rc = positional_source(&c, argv[optind]);
+    if (rc) return rc;
+  }
+  struct cli_source s;
+  int rc = cli_source_open(&c, pubkey, fpr, &s);
+  if (rc) return rc;
+  if (s.bundle && !s.pinned) {
+    char fp[33];
+    journal_fingerprint_hex(s.pubkey, fp);
+    fprintf(stderr, "hems: note: checked against the bundle's own key %s; pin it with --pubkey or --fingerprint\n", fp);
+  }
+  struct journal_record_source *src = cli_source_records(&s, from);
+  if (!src) { cli_err("verify: cannot read the journal"); cli_source_close(&s); return CLI_ENV; }
+  const uint8_t *expect_prev = s.bundle ? journal_bundle_first_prev(s.bundle) : NULL;
+  struct journal_verify_result res;
+  struct cli_progress prog;
+  uint64_t first = 0, last = 0;
+  if (s.reader) journal_reader_bounds(s.reader, &first, &last);
+  cli_progress_init(&prog, "verify", last);
+  rc = journal_verify(src, s.pubkey, expect_prev, &res, cli_progress_cb, &prog);
+  cli_progress_done(&prog);
+  char fp[33];
+  journal_fingerprint_hex(s.pubkey, fp);
+  int exit_code = CLI_OK;
+  if (rc == 0) {
+    printf("ok: seq %llu..%llu intact: %llu records, %llu seals, key %s\n", (unsigned long long)res.first_seq,
+           (unsigned long long)res.last_seq, (unsigned long long)res.records, (unsigned long long)res.seals, fp);
+  } else if (rc == JOURNAL_ETRUNC || (s.bundle && res.bad_seq == 0)) {
+    printf("truncated after seq %llu\n", (unsigned long long)res.last_sealed_seq);
+    cli_err("bundle damaged after seq %llu: %s", (unsigned long long)res.last_sealed_seq, res.reason);
+    exit_code = CLI_FAIL;
+  } else if (res.bad_seq) {
+    printf("first bad seq %llu: %s\n", (unsigned long long)res.bad_seq, res.reason);
+    if (s.bundle) cli_err("bundle damaged after seq %llu: first bad seq %llu: %s", (unsigned long long)res.last_sealed_seq,
+                          (unsigned long long)res.bad_seq, res.reason);
+    else cli_err("verify failed: first bad seq %llu: %s", (unsigned long long)res.bad_seq, res.reason);
+    exit_code = CLI_FAIL;
+  } else {
+    cli_err("verify: %s", journal_strerror(rc));
+    exit_code = CLI_ENV;
+  }
+  cli_source_close(&s);
+  return exit_code;
+}
+
+/* ------------------------------------------------------------------ export */
+
+/* Resolves SEQ|T into a seq bound. until: the last record at or before T. */
+static int resolve_bound(struct journal_reader *r, const char *arg, bool until, uint64_t *out)
+{
+  uint64_t seq;
+  int64_t t;
+  bool is_seq;
+  if (cli_parse_seq_or_time(arg, cli_now_ns(), &seq, &t, &is_seq)) return -EINVAL;
+  if (is_seq) { *out = seq; return 0; }
+  struct journal_iter *it;
+  int rc = journal_iter_begin(r, 1, &it);
+  if (rc) return rc;
+  uint64_t start;
+  rc = journal_seek_time(it, t, &start);
+  if (rc) { journal_iter_end(it); return rc; }
+  journal_iter_end(it);
+  if ((rc = journal_iter_begin(r, start ? start : 1, &it))) return rc;
+  const uint8_t *b;
+  size_t len;
+  uint64_t s, found = until ? (start > 1 ? start - 1 : 0) : UINT64_MAX;
+  while ((rc = journal_iter_next(it, &s, &b, &len)) == 1) {
+    struct journal_record rec;
+    if (journal_record_decode(b, len, &rec)) continue;
+    if (until) { if (rec.wall_ns <= t) found = s; else if (s > start + 2000) break; }
+    else if (rec.wall_ns >= t) { found = s; break; }
+  }
+  journal_iter_end(it);
+  *out = found;
+  return rc < 0 ? rc : 0;
+}
+
+int cli_cmd_export(int argc, char **argv)
+{
+  static const struct option lo[] = { COMMON_OPTS, { "out", required_argument, NULL, O_OUT },
+                                      { "since", required_argument, NULL, O_SINCE },
+                                      { "until", required_argument, NULL, O_UNTIL }, { 0 } };
+  struct cli_common c = { cli_default_dir(), NULL, false, NULL };
+  const char *out = NULL, *since = NULL, *until = NULL;
+  int opt;
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    if (common_opt(&c, opt)) continue;
+    if (opt == O_OUT) out = optarg;
+    else if (opt == O_SINCE) since = optarg;
+    else if (opt == O_UNTIL) until = optarg;
+    else return cli_usage(cli_find("export"), false);
+  }
+  if (!out || optind != argc) return cli_usage(cli_find("export"), false);
+  struct journal_reader *r;
+  int rc = cli_open_reader(&c, &r);
+  if (rc) return rc;
+  uint64_t s = 0, u = 0;
+  if ((since && resolve_bound(r, since, false, &s)) || (until && resolve_bound(r, until, true, &u))) {
+    cli_err("export: --since/--until take a seq, an RFC 3339 time, @UNIX or -15m/-2h/-7d");
+    journal_reader_close(r);
+    return CLI_USAGE;
+  }
+  if (since && s == UINT64_MAX) { cli_err("export: no records since %s", since); journal_reader_close(r); return CLI_FAIL; }
+  if (until && u == 0) { cli_err("export: no records until %s", until); journal_reader_close(r); return CLI_FAIL; }
+  struct journal_file_signer fs;
+  if ((rc = journal_file_signer_load(&fs, c.dir))) { journal_reader_close(r); return cli_open_error(c.dir, c.counter, rc, 0); }
+  struct journal_export_info info;
+  struct cli_progress prog;
+  uint64_t first, last;
+  journal_reader_bounds(r, &first, &last);
+  cli_progress_init(&prog, "export", last);
+  rc = journal_export(r, &fs.signer, s, u, out, &info, cli_progress_cb, &prog);
+  cli_progress_done(&prog);
+  journal_file_signer_wipe(&fs);
+  journal_reader_close(r);
+  if (rc == JOURNAL_ENOTFOUND) { cli_err("export: no records in that range"); return CLI_FAIL; }
+  if (rc) { cli_err("export: %s: %s", out, journal_strerror(rc)); return CLI_ENV; }
+  printf("exported seq %llu..%llu: %llu records, %llu frames, %llu bytes to %s\n", (unsigned long long)info.first_seq,
+         (unsigned long long)info.last_seq, (unsigned long long)info.records, (unsigned long long)info.frames,
+         (unsigned long long)info.bytes, out);
+  return CLI_OK;
+}

@@ -1,0 +1,388 @@
+/*
+ * cmd_read.c — `hems show` and `hems timeline`: reading records from a data dir (through the
+ * indexes) or from a bundle (checked as it is read: only records proven by a seal are printed,
+ * then the damage line).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <jansson.h>
+#include "cli.h"
+
+enum { O_DIR = 1000, O_COUNTER, O_ACCEPT, O_FORMAT, O_LIMIT, O_BRANCH, O_TYPE, O_SINCE, O_UNTIL };
+
+enum fmt { F_TABLE, F_JSONL, F_CSV, F_TEXT, F_JSON };
+
+static int parse_fmt(const char *s, int *out, bool listing)
+{
+  if (listing) {
+    if (!strcmp(s, "table")) *out = F_TABLE;
+    else if (!strcmp(s, "jsonl")) *out = F_JSONL;
+    else if (!strcmp(s, "csv")) *out = F_CSV;
+    else return -EINVAL;
+  } else {
+    if (!strcmp(s, "text")) *out = F_TEXT;
+    else if (!strcmp(s, "json")) *out = F_JSON;
+    else return -EINVAL;
+  }
+  return 0;
+}
+
+static int positional(struct cli_common *c, const char *arg)
+{
+  struct stat st;
+  if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) { c->dir = arg; return 0; }
+  if (journal_is_bundle(arg)) { c->bundle = arg; return 0; }
+  if (stat(arg, &st) != 0) { cli_err("%s: %s", arg, strerror(errno)); return CLI_ENV; }
+  cli_err("%s: not a data dir or a hems bundle", arg);
+  return CLI_FAIL;
+}
+
+/* Checks a bundle completely first; *proven = last seq covered by a seal. Returns 0, or 1 when
+ * damaged (why filled). */
+static int bundle_precheck(struct cli_source *s, uint64_t *proven, char *why, size_t cap)
+{
+  struct journal_verify_result res;
+  int rc = journal_verify(journal_bundle_source(s->bundle), s->pubkey, journal_bundle_first_prev(s->bundle), &res, NULL, NULL);
+  *proven = res.last_sealed_seq;
+  if (rc == 0) return 0;
+  if (res.bad_seq) snprintf(why, cap, "first bad seq %llu: %s", (unsigned long long)res.bad_seq, res.reason);
+  else snprintf(why, cap, "%s", res.reason);
+  return 1;
+}
+
+static int reopen_bundle(struct cli_source *s, const char *path)
+{
+  journal_bundle_close(s->bundle);
+  s->bundle = NULL;
+  char why[160];
+  return journal_bundle_open(path, &s->bundle, why, sizeof why);
+}
+
+/* ------------------------------------------------------------------ show */
+
+static void print_text(const char *json)
+{
+  json_error_t je;
+  json_t *o = json_loads(json, 0, &je);
+  if (!o) { puts(json); return; }
+  printf("seq %lld  %s  %s  %s\n", (long long)json_integer_value(json_object_get(o, "seq")),
+         json_string_value(json_object_get(o, "type")), json_string_value(json_object_get(o, "time")),
+         json_string_value(json_object_get(o, "source")));
+  const char *k;
+  json_t *v;
+  json_object_foreach(json_object_get(o, "body"), k, v) {
+    char *s = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    printf("  %s: %s\n", k, s ? s : json_string_value(v));
+    free(s);
+  }
+  printf("  (mono_ns %lld, time quality %s, boot %s, hash %s)\n", (long long)json_integer_value(json_object_get(o, "mono_ns")),
+         json_string_value(json_object_get(o, "time_quality")), json_string_value(json_object_get(o, "boot_id")),
+         json_string_value(json_object_get(o, "hash")));
+  json_decref(o);
+}
+
+int cli_cmd_show(int argc, char **argv)
+{
+  static const struct option lo[] = { { "dir", required_argument, NULL, O_DIR }, { "counter", required_argument, NULL, O_COUNTER },
+                                      { "accept-rollback", no_argument, NULL, O_ACCEPT },
+                                      { "format", required_argument, NULL, O_FORMAT }, { 0 } };
+  struct cli_common c = { cli_default_dir(), NULL, false, NULL };
+  int fmt = F_TEXT, opt;
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    if (opt == O_DIR) c.dir = optarg;
+    else if (opt == O_COUNTER) c.counter = optarg;
+    else if (opt == O_ACCEPT) c.accept_rollback = true;
+    else if (opt == O_FORMAT) { if (parse_fmt(optarg, &fmt, false)) { cli_err("show: --format takes text or json"); return CLI_USAGE; } }
+    else return cli_usage(cli_find("show"), false);
+  }
+  int npos = argc - optind;
+  if (npos < 1 || npos > 2) return cli_usage(cli_find("show"), false);
+  if (npos == 2) { int rc = positional(&c, argv[optind]); if (rc) return rc; optind++; }
+  uint64_t want;
+  if (cli_parse_u64(argv[optind], &want) || want == 0) { cli_err("show: SEQ must be a positive integer"); return CLI_USAGE; }
+  struct cli_source s;
+  int rc = cli_source_open(&c, NULL, NULL, &s);
+  if (rc) return rc;
+  char *json = NULL;
+  int exit_code = CLI_OK;
+  if (s.reader) {
+    struct journal_iter *it;
+    if ((rc = journal_iter_begin(s.reader, want, &it))) { cli_source_close(&s); return cli_open_error(c.dir, c.counter, rc, 0); }
+    const uint8_t *b;
+    size_t len;
+    rc = journal_iter_get(it, want, &b, &len);
+    if (rc == 0) {
+      json = journal_record_to_json(b, len, JOURNAL_JSON_WITH_HASH | (fmt == F_JSON ? 0 : JOURNAL_JSON_COMPACT));
+      if (!json) { cli_err("show: seq %llu: record does not decode", (unsigned long long)want); exit_code = CLI_FAIL; }
+    } else {
+      uint64_t first, last;
+      journal_iter_end(it);
+      it = NULL;
+      journal_reader_bounds(s.reader, &first, &last);
+      cli_err("show: no record with seq %llu (the journal holds %llu..%llu)", (unsigned long long)want,
+              (unsigned long long)first, (unsigned long long)last);
+      exit_code = CLI_FAIL;
+    }
+    if (it) journal_iter_end(it);
+  } else {
+    uint64_t proven;
+    char why[200];
+    int damaged = bundle_precheck(&s, &proven, why, sizeof why);
+    if (reopen_bundle(&s, c.bundle)) { cli_source_close(&s); return CLI_ENV; }
+    struct journal_record_source *src = journal_bundle_source(s.bundle);
+    uint64_t seq;
+    const uint8_t *b;
+    size_t len;
+    const char *w;
+    while (want <= proven && src->next(src->ctx, &seq, &b, &len, &w) == 1) {
+      if (seq == want) {
+        json = journal_record_to_json(b, len, JOURNAL_JSON_WITH_HASH | (fmt == F_JSON ? 0 : JOURNAL_JSON_COMPACT));
+        break;
+      }
+    }
+    if (damaged) {
+      if (json) { if (fmt == F_JSON) puts(json); else print_text(json); free(json); json = NULL; }
+      cli_err("bundle damaged after seq %llu: %s", (unsigned long long)proven, why);
+      exit_code = CLI_FAIL;
+    } else if (!json) {
+      cli_err("show: no record with seq %llu in the bundle", (unsigned long long)want);
+      exit_code = CLI_FAIL;
+    }
+  }
+  if (json) {
+    if (fmt == F_JSON) puts(json);
+    else print_text(json);
+    free(json);
+  }
+  cli_source_close(&s);
+  return exit_code;
+}
+
+/* ------------------------------------------------------------------ timeline */
+
+struct filter {
+  bool types[JOURNAL_T__MAX];
+  bool any_type;
+  uint16_t branch;
+  bool have_since_t, have_until_t;
+  int64_t since_t, until_t;
+  uint64_t since_seq, until_seq;
+};
+
+static bool matches(const struct filter *f, const uint8_t *b, size_t len, uint64_t seq)
+{
+  if (seq < f->since_seq || (f->until_seq && seq > f->until_seq)) return false;
+  struct journal_record r;
+  if (journal_record_decode(b, len, &r)) return false;
+  if (f->any_type && !f->types[r.type]) return false;
+  if (f->have_since_t && r.wall_ns < f->since_t) return false;
+  if (f->have_until_t && r.wall_ns > f->until_t) return false;
+  if (f->branch) {
+    uint16_t br[64];
+    int n = journal_record_branches(b, len, br, 64);
+    bool hit = false;
+    for (int i = 0; i < n; i++) if (br[i] == f->branch) hit = true;
+    if (!hit) return false;
+  }
+  return true;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static void csv_field(const char *s)
+{
+  putchar('"');
+  for (; *s; s++) { if (*s == '"') putchar('"'); putchar(*s); }
+  putchar('"');
+}
+
+/* Prints one record; returns 0 or -1 when stdout failed (a closed pipe ends the listing). */
+static int emit(int fmt, const uint8_t *b, size_t len)
+{
+  char *json = journal_record_to_json(b, len, JOURNAL_JSON_COMPACT);
+  if (!json) return 0;
+  if (fmt == F_JSONL) {
+    puts(json);
+  } else {
+    json_t *o = json_loads(json, 0, NULL);
+    char *body = o ? json_dumps(json_object_get(o, "body"), JSON_COMPACT) : NULL;
+    const char *t = json_string_value(json_object_get(o, "time"));
+    const char *ty = json_string_value(json_object_get(o, "type"));
+    const char *src = json_string_value(json_object_get(o, "source"));
+    long long seq = json_integer_value(json_object_get(o, "seq"));
+    if (fmt == F_CSV) {
+      printf("%lld,%s,%s,%s,", seq, t, ty, src);
+      csv_field(body ? body : "");
+      putchar('\n');
+    } else {
+      char sum[61];
+      snprintf(sum, sizeof sum, "%s", body ? body : "");
+      printf("%8lld  %s  %-10s  %-14s  %s%s\n", seq, t, ty, src, sum, body && strlen(body) > 60 ? "…" : "");
+    }
+    free(body);
+    json_decref(o);
+  }
+  free(json);
+  return ferror(stdout) ? -1 : 0;
+}
+
+int cli_cmd_timeline(int argc, char **argv)
+{
+  static const struct option lo[] = { { "dir", required_argument, NULL, O_DIR }, { "counter", required_argument, NULL, O_COUNTER },
+                                      { "accept-rollback", no_argument, NULL, O_ACCEPT },
+                                      { "format", required_argument, NULL, O_FORMAT }, { "limit", required_argument, NULL, O_LIMIT },
+                                      { "branch", required_argument, NULL, O_BRANCH }, { "type", required_argument, NULL, O_TYPE },
+                                      { "since", required_argument, NULL, O_SINCE }, { "until", required_argument, NULL, O_UNTIL },
+                                      { 0 } };
+  struct cli_common c = { cli_default_dir(), NULL, false, NULL };
+  int fmt = isatty(STDOUT_FILENO) ? F_TABLE : F_JSONL, opt;
+  uint64_t limit = 0;
+  bool have_limit = false;
+  struct filter f;
+  memset(&f, 0, sizeof f);
+  const char *since = NULL, *until = NULL;
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    switch (opt) {
+    case O_DIR: c.dir = optarg; break;
+    case O_COUNTER: c.counter = optarg; break;
+    case O_ACCEPT: c.accept_rollback = true; break;
+    case O_FORMAT:
+      if (parse_fmt(optarg, &fmt, true)) { cli_err("timeline: --format takes table, jsonl or csv"); return CLI_USAGE; }
+      break;
+    case O_LIMIT:
+      if (cli_parse_u64(optarg, &limit)) { cli_err("timeline: --limit takes a number"); return CLI_USAGE; }
+      have_limit = true;
+      break;
+    case O_BRANCH: {
+      uint64_t b;
+      if (cli_parse_u64(optarg, &b) || b == 0 || b > 65535) { cli_err("timeline: --branch %s: not a branch number", optarg); return CLI_USAGE; }
+      f.branch = (uint16_t)b;
+      break;
+    }
+    case O_TYPE: {
+      char buf[512];
+      snprintf(buf, sizeof buf, "%s", optarg);
+      for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        unsigned ty = journal_type_from_name(t);
+        if (!ty) { cli_err("timeline: --type %s: unknown record type", t); return CLI_USAGE; }
+        f.types[ty] = true;
+        f.any_type = true;
+      }
+      break;
+    }
+    case O_SINCE: since = optarg; break;
+    case O_UNTIL: until = optarg; break;
+    default: return cli_usage(cli_find("timeline"), false);
+    }
+  }
+  if (argc - optind > 1) return cli_usage(cli_find("timeline"), false);
+  if (argc - optind == 1) { int rc = positional(&c, argv[optind]); if (rc) return rc; }
+  if (!have_limit) limit = fmt == F_TABLE ? 100 : 0;
+  int64_t now = cli_now_ns();
+  bool is_seq;
+  if (since && cli_parse_seq_or_time(since, now, &f.since_seq, &f.since_t, &is_seq)) {
+    cli_err("timeline: --since %s: not a seq, RFC 3339 time, @UNIX or -15m/-2h/-7d", since); return CLI_USAGE;
+  } else if (since) f.have_since_t = !is_seq;
+  if (until && cli_parse_seq_or_time(until, now, &f.until_seq, &f.until_t, &is_seq)) {
+    cli_err("timeline: --until %s: not a seq, RFC 3339 time, @UNIX or -15m/-2h/-7d", until); return CLI_USAGE;
+  } else if (until) f.have_until_t = !is_seq;
+
+  struct cli_source s;
+  int rc = cli_source_open(&c, NULL, NULL, &s);
+  if (rc) return rc;
+  if (fmt == F_CSV) puts("seq,time,type,source,body");
+  else if (fmt == F_TABLE) printf("%8s  %-24s  %-10s  %-14s  %s\n", "SEQ", "TIME", "TYPE", "SOURCE", "BODY");
+  uint64_t printed = 0;
+  int exit_code = CLI_OK;
+  const uint8_t *b;
+  size_t len;
+  uint64_t seq;
+
+  if (s.bundle) {
+    uint64_t proven;
+    char why[200];
+    int damaged = bundle_precheck(&s, &proven, why, sizeof why);
+    if (reopen_bundle(&s, c.bundle)) { cli_source_close(&s); return CLI_ENV; }
+    struct journal_record_source *src = journal_bundle_source(s.bundle);
+    const char *w;
+    while ((!limit || printed < limit) && src->next(src->ctx, &seq, &b, &len, &w) == 1 && seq <= proven) {
+      if (!matches(&f, b, len, seq)) continue;
+      if (emit(fmt, b, len)) break;
+      printed++;
+    }
+    if (damaged) {
+      fflush(stdout);
+      cli_err("bundle damaged after seq %llu: %s", (unsigned long long)proven, why);
+      exit_code = CLI_FAIL;
+    }
+    cli_source_close(&s);
+    return exit_code;
+  }
+
+  struct journal_iter *it;
+  if ((rc = journal_iter_begin(s.reader, 1, &it))) { cli_source_close(&s); return cli_open_error(c.dir, c.counter, rc, 0); }
+  uint64_t start = f.since_seq ? f.since_seq : 1;
+  if (f.have_since_t) {
+    uint64_t ts;
+    if (journal_seek_time(it, f.since_t, &ts) == 0 && ts > start) start = ts;
+  }
+  bool indexed = f.branch || f.any_type;
+  if (!indexed) {
+    journal_iter_end(it);
+    if ((rc = journal_iter_begin(s.reader, start, &it))) { cli_source_close(&s); return CLI_ENV; }
+    while ((!limit || printed < limit) && journal_iter_next(it, &seq, &b, &len) == 1) {
+      if (f.until_seq && seq > f.until_seq) break;
+      if (!matches(&f, b, len, seq)) continue;
+      if (emit(fmt, b, len)) break;
+      printed++;
+    }
+  } else {
+    /* Candidate groups from the most selective index: the branch, else the union of types. */
+    uint64_t from = start;
+    bool done = false;
+    while (!done && (!limit || printed < limit)) {
+      uint64_t groups[256];
+      int n = 0;
+      if (f.branch) {
+        n = journal_index_groups(it, JOURNAL_IDX_BRANCH, f.branch, from, groups, 256);
+      } else {
+        /* merge per-type lists: the smallest group seqs across the types, deduplicated */
+        static uint64_t best[256 * JOURNAL_T__MAX];
+        int nb = 0;
+        for (unsigned t = 1; t < JOURNAL_T__MAX; t++) {
+          if (!f.types[t]) continue;
+          int k = journal_index_groups(it, JOURNAL_IDX_TYPE, t, from, best + nb, 256);
+          if (k > 0) nb += k;
+        }
+        qsort(best, (size_t)nb, sizeof best[0], cmp_u64);
+        for (int i = 0; i < nb && n < 256; i++) if (n == 0 || groups[n - 1] != best[i]) groups[n++] = best[i];
+      }
+      if (n <= 0) break;
+      for (int gi = 0; gi < n && !done; gi++) {
+        uint64_t gf, gl;
+        if (journal_group_of(it, groups[gi], &gf, &gl)) continue;
+        for (uint64_t q = gf > start ? gf : start; q <= gl; q++) {
+          if (f.until_seq && q > f.until_seq) { done = true; break; }
+          if (journal_iter_get(it, q, &b, &len)) continue;
+          if (!matches(&f, b, len, q)) continue;
+          if (emit(fmt, b, len)) { done = true; break; }
+          if (limit && ++printed >= limit) { done = true; break; }
+        }
+        from = gl + 1;
+      }
+    }
+  }
+  journal_iter_end(it);
+  cli_source_close(&s);
+  return exit_code;
+}

@@ -1,0 +1,298 @@
+/*
+ * util.c — helpers shared by the subcommands: error lines, exit-code mapping, opening dirs
+ * and bundles, time and duration parsing, progress bars.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "cli.h"
+
+void cli_err(const char *fmt, ...)
+{
+  va_list ap;
+  fputs("hems: ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+}
+
+int cli_usage(const struct cli_cmd *cmd, bool help)
+{
+  if (help) {
+    fputs(cmd->usage, stdout);
+    return CLI_OK;
+  }
+  cli_err("%s: bad usage (see 'hems %s --help')", cmd->name, cmd->name);
+  return CLI_USAGE;
+}
+
+const char *cli_default_dir(void)
+{
+  const char *d = getenv("HEMS_DIR");
+  return d && *d ? d : "./hems-data";
+}
+
+int cli_open_error(const char *dir, const char *counter, int rc, int pid)
+{
+  switch (rc) {
+  case JOURNAL_EROLLBACK: {
+    uint64_t head = 0, cseq = 0;
+    journal_rollback_info(dir, counter, &head, &cseq);
+    if (cseq == 0)
+      cli_err("journal rollback: counter store missing for head seq %llu (%s); use --accept-rollback to proceed",
+              (unsigned long long)head, counter ? counter : "DIR/counter");
+    else if (head >= cseq)
+      cli_err("journal rollback: head seq %llu does not continue counter seq %llu (journal replaced)",
+              (unsigned long long)head, (unsigned long long)cseq);
+    else
+      cli_err("journal rollback: head seq %llu < counter seq %llu", (unsigned long long)head, (unsigned long long)cseq);
+    return CLI_FAIL;
+  }
+  case JOURNAL_EINUSE:
+    cli_err("%s: in use by pid %d", dir, pid);
+    return CLI_ENV;
+  case JOURNAL_ENOJOURNAL:
+    cli_err("%s: no journal here (create one with 'hems init --dir %s')", dir, dir);
+    return CLI_ENV;
+  case JOURNAL_EKEYPERM:
+    cli_err("%s/keys/signing.key: readable by group or others; refusing to use it (chmod 600)", dir);
+    return CLI_ENV;
+  case JOURNAL_ENOKEY:
+    cli_err("%s/keys/signing.key: missing; the journal cannot be sealed without it", dir);
+    return CLI_ENV;
+  case JOURNAL_EBADKEY:
+    cli_err("%s/keys/signing.key: malformed", dir);
+    return CLI_ENV;
+  case JOURNAL_EVERSION:
+    cli_err("%s/journal: unsupported format or schema version", dir);
+    return CLI_ENV;
+  case JOURNAL_ECORRUPT:
+    cli_err("%s/journal: store is corrupt or not an LMDB environment", dir);
+    return CLI_ENV;
+  case JOURNAL_EFULL:
+    cli_err("%s/journal: storage full", dir);
+    return CLI_ENV;
+  default:
+    cli_err("%s: %s", dir, journal_strerror(rc));
+    return CLI_ENV;
+  }
+}
+
+int cli_open_reader(const struct cli_common *c, struct journal_reader **out)
+{
+  int rc = journal_reader_open(out, c->dir, c->counter, c->accept_rollback);
+  return rc ? cli_open_error(c->dir, c->counter, rc, 0) : 0;
+}
+
+int cli_open_writer(const struct cli_common *c, struct journal **out, struct journal_open_info *info)
+{
+  struct journal_options o;
+  memset(&o, 0, sizeof o);
+  o.dir = c->dir;
+  o.counter_path = c->counter;
+  o.accept_rollback = c->accept_rollback;
+  int pid = 0;
+  int rc = journal_open(out, &o, info, &pid);
+  if (rc == 0 && info && info->rollback_accepted)
+    fprintf(stderr, "hems: rollback accepted: journal continues at seq %llu (fault rollback_accepted journaled)\n",
+            (unsigned long long)info->head_seq + 1);
+  return rc ? cli_open_error(c->dir, c->counter, rc, pid) : 0;
+}
+
+int64_t cli_now_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+int cli_parse_u64(const char *s, uint64_t *out)
+{
+  if (!s || !*s || !isdigit((unsigned char)*s)) return -EINVAL;
+  char *e;
+  errno = 0;
+  unsigned long long v = strtoull(s, &e, 10);
+  if (errno || *e) return -EINVAL;
+  *out = v;
+  return 0;
+}
+
+int cli_parse_duration_ns(const char *s, int64_t *out_ns)
+{
+  if (!s || !*s) return -EINVAL;
+  char *e;
+  errno = 0;
+  double v = strtod(s, &e);
+  if (errno || e == s || v < 0) return -EINVAL;
+  double mul;
+  if (!strcmp(e, "ms")) mul = 1e6;
+  else if (!strcmp(e, "s") || !*e) mul = 1e9;
+  else if (!strcmp(e, "m")) mul = 60e9;
+  else if (!strcmp(e, "h")) mul = 3600e9;
+  else if (!strcmp(e, "d")) mul = 86400e9;
+  else return -EINVAL;
+  double ns = v * mul;
+  if (ns > 9.2e18) return -EINVAL;
+  *out_ns = (int64_t)ns;
+  return 0;
+}
+
+int cli_parse_time(const char *s, int64_t now_ns, int64_t *out_ns)
+{
+  if (!s || !*s) return -EINVAL;
+  if (s[0] == '@') {
+    char *e;
+    errno = 0;
+    double v = strtod(s + 1, &e);
+    if (errno || e == s + 1 || *e) return -EINVAL;
+    *out_ns = (int64_t)(v * 1e9);
+    return 0;
+  }
+  if (s[0] == '-') {
+    int64_t d;
+    if (cli_parse_duration_ns(s + 1, &d)) return -EINVAL;
+    *out_ns = now_ns - d;
+    return 0;
+  }
+  struct tm tm;
+  memset(&tm, 0, sizeof tm);
+  const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+  if (!p) p = strptime(s, "%Y-%m-%d %H:%M:%S", &tm);
+  if (!p) return -EINVAL;
+  int64_t frac = 0;
+  if (*p == '.') {
+    p++;
+    int digits = 0;
+    while (isdigit((unsigned char)*p)) {
+      if (digits < 9) { frac = frac * 10 + (*p - '0'); digits++; }
+      p++;
+    }
+    if (digits == 0) return -EINVAL;
+    while (digits < 9) { frac *= 10; digits++; }
+  }
+  int64_t off = 0;
+  if (*p == 'Z' || *p == 'z') {
+    p++;
+  } else if (*p == '+' || *p == '-') {
+    int sign = *p == '-' ? -1 : 1;
+    int hh, mm;
+    if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2) return -EINVAL;
+    off = sign * (int64_t)(hh * 3600 + mm * 60);
+    p += 6;
+  } else {
+    return -EINVAL;
+  }
+  if (*p) return -EINVAL;
+  time_t t = timegm(&tm);
+  *out_ns = ((int64_t)t - off) * 1000000000ll + frac;
+  return 0;
+}
+
+int cli_parse_seq_or_time(const char *s, int64_t now_ns, uint64_t *seq, int64_t *t, bool *is_seq)
+{
+  if (cli_parse_u64(s, seq) == 0) { *is_seq = true; return 0; }
+  *is_seq = false;
+  return cli_parse_time(s, now_ns, t);
+}
+
+void cli_progress_init(struct cli_progress *p, const char *what, uint64_t total)
+{
+  p->on = isatty(STDERR_FILENO);
+  p->total = total;
+  p->what = what;
+}
+
+void cli_progress_cb(void *ctx, uint64_t done)
+{
+  struct cli_progress *p = ctx;
+  if (!p || !p->on) return;
+  if (p->total) {
+    int pct = (int)(done * 100 / p->total);
+    if (pct > 100) pct = 100;
+    char bar[41];
+    int n = pct * 40 / 100;
+    for (int i = 0; i < 40; i++) bar[i] = i < n ? '#' : '.';
+    bar[40] = 0;
+    fprintf(stderr, "\r%s [%s] %3d%% seq %llu", p->what, bar, pct, (unsigned long long)done);
+  } else {
+    fprintf(stderr, "\r%s seq %llu", p->what, (unsigned long long)done);
+  }
+}
+
+void cli_progress_done(struct cli_progress *p)
+{
+  if (p->on) fprintf(stderr, "\r\033[K");
+}
+
+/* ------------------------------------------------------------------ sources */
+
+int cli_source_open(const struct cli_common *c, const char *pubkey_file, const char *fingerprint,
+                    struct cli_source *s)
+{
+  memset(s, 0, sizeof *s);
+  if (pubkey_file) {
+    int rc = journal_pubkey_load(pubkey_file, s->pubkey);
+    if (rc) {
+      cli_err("%s: %s", pubkey_file, rc == -ENOENT ? "no such public key file" : "not a public key file ('ed25519 <base64>')");
+      return rc == -ENOENT ? CLI_ENV : CLI_USAGE;
+    }
+    s->pinned = true;
+  }
+  if (c->bundle) {
+    char why[160] = "";
+    int rc = journal_bundle_open(c->bundle, &s->bundle, why, sizeof why);
+    if (rc) {
+      if (rc == -ENOENT || rc == -EACCES) { cli_err("%s: %s", c->bundle, why); return CLI_ENV; }
+      cli_err("bundle damaged after seq 0: %s", why);
+      return CLI_FAIL;
+    }
+    if (!pubkey_file) memcpy(s->pubkey, journal_bundle_pubkey(s->bundle), 32);
+  } else {
+    int rc = cli_open_reader(c, &s->reader);
+    if (rc) return rc;
+    if (!pubkey_file) {
+      char path[4200];
+      snprintf(path, sizeof path, "%s/keys/signing.pub", c->dir);
+      rc = journal_pubkey_load(path, s->pubkey);
+      if (rc) {
+        cli_err("%s: %s", path, rc == -ENOENT ? "missing (pass --pubkey FILE)" : "malformed");
+        cli_source_close(s);
+        return CLI_ENV;
+      }
+      s->pinned = true;
+    }
+  }
+  if (fingerprint) {
+    char fp[33];
+    journal_fingerprint_hex(s->pubkey, fp);
+    size_t n = strlen(fingerprint);
+    if (n < 8 || n > 32 || strncasecmp(fp, fingerprint, n) != 0) {
+      cli_err("key fingerprint mismatch: expected %s, the %s key is %s", fingerprint,
+              c->bundle ? "bundle's" : "data dir's", fp);
+      cli_source_close(s);
+      return CLI_FAIL;
+    }
+    s->pinned = true;
+  }
+  return 0;
+}
+
+void cli_source_close(struct cli_source *s)
+{
+  if (s->dir_src.it) journal_dir_source_deinit(&s->dir_src);
+  journal_reader_close(s->reader);
+  journal_bundle_close(s->bundle);
+  memset(s, 0, sizeof *s);
+}
+
+struct journal_record_source *cli_source_records(struct cli_source *s, uint64_t from_seq)
+{
+  if (s->bundle) return journal_bundle_source(s->bundle);
+  if (journal_dir_source_init(&s->dir_src, s->reader, from_seq ? from_seq : 1)) return NULL;
+  return &s->dir_src.src;
+}
