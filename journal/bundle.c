@@ -90,7 +90,8 @@ static int add_blobs(struct journal_iter *it, const uint8_t *bytes, size_t len, 
     if (journal__cr_next(&r, &key)) return 0;
     size_t save = r.pos;
     if (key.kind == CT_TEXT && key.len == 7 && memcmp(key.ptr, "capture", 7) == 0 &&
-        journal__cr_next(&r, &val) == 0 && val.kind == CT_BYTES && val.len == 32) {
+        journal__cr_next(&r, &val) == 0 && val.kind == CT_BYTES && val.len == 32 &&
+        !sodium_is_zero(val.ptr, 32)) {
       uint8_t *data;
       size_t dl;
       if (journal_iter_get_blob(it, val.ptr, &data, &dl) == 0) {

@@ -183,6 +183,20 @@ int journal__encode_body(struct cw *w, const struct jdesc *d, const void *base)
       break;
     }
     case JF_FIXED: journal__cw_bytes(w, p, f->size); break;
+    case JF_U16ARR: {
+      uint16_t n;
+      memcpy(&n, b + f->count_offset, 2);
+      if (n > f->max) return JOURNAL_EBADREC;
+      journal__cw_array(w, n);
+      for (unsigned k = 0; k < n; k++) { uint16_t x; memcpy(&x, p + 2 * k, 2); journal__cw_uint(w, x); }
+      break;
+    }
+    case JF_CHARS: {
+      size_t n = strnlen((const char *)p, f->size);
+      if (n >= f->size) return JOURNAL_EBADREC;
+      journal__cw_text(w, p, n);
+      break;
+    }
     case JF_ARRAY: {
       uint16_t n;
       memcpy(&n, b + f->count_offset, 2);
@@ -260,6 +274,21 @@ int journal__decode_body(struct cr *r, const struct jdesc *d, void *base, int de
     }
     const struct jfield *f = &d->fields[fi];
     uint8_t *p = b + f->offset;
+    if (f->kind == JF_U16ARR) {
+      struct ctok a;
+      if ((rc = journal__cr_next(r, &a))) return rc;
+      if (a.kind != CT_ARRAY || a.u > f->max) return JOURNAL_EBADREC;
+      uint16_t cnt = (uint16_t)a.u;
+      memcpy(b + f->count_offset, &cnt, 2);
+      for (unsigned e = 0; e < cnt; e++) {
+        struct ctok x;
+        if ((rc = journal__cr_next(r, &x))) return rc;
+        if (x.kind != CT_UINT || x.u > 0xffff) return JOURNAL_EBADREC;
+        uint16_t v16 = (uint16_t)x.u;
+        memcpy(p + 2 * e, &v16, 2);
+      }
+      continue;
+    }
     if (f->kind == JF_ARRAY) {
       struct ctok a;
       if ((rc = journal__cr_next(r, &a))) return rc;
@@ -311,6 +340,11 @@ int journal__decode_body(struct cr *r, const struct jdesc *d, void *base, int de
     case JF_FIXED:
       if (v.kind != CT_BYTES || v.len != f->size) return JOURNAL_EBADREC;
       memcpy(p, v.ptr, f->size);
+      break;
+    case JF_CHARS:
+      if (v.kind != CT_TEXT || v.len >= f->size || memchr(v.ptr, 0, v.len)) return JOURNAL_EBADREC;
+      memcpy(p, v.ptr, v.len);
+      p[v.len] = 0;
       break;
     default: return JOURNAL_EBADREC;
     }

@@ -19,7 +19,9 @@ enum jf_kind {
   JF_TEXT,  /* struct journal_slice, text string */
   JF_BYTES, /* struct journal_slice, byte string */
   JF_FIXED, /* uint8_t[size], byte string of exactly size bytes */
-  JF_ARRAY  /* array of sub-structs: count (uint16_t at count_offset), up to max, stride */
+  JF_ARRAY, /* array of sub-structs: count (uint16_t at count_offset), up to max, stride */
+  JF_U16ARR,/* uint16_t[max] with its count (uint16_t at count_offset): array of uints */
+  JF_CHARS  /* char[size], NUL-terminated, encoded as text */
 };
 
 struct jdesc;

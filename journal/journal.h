@@ -201,6 +201,68 @@ struct journal_retention {
   uint8_t archive_hash[JOURNAL_HASH_BYTES];/* BLAKE2b-256 of the archive file */
 };
 
+/* window: one per AFE per aggregation period (ingest). Integer fixed point throughout so the
+ * reducers stay integer-only: mV, mA, mW, mvar, mVA, milli-percent, mHz, µWh. */
+#define JOURNAL_WINDOW_CHANNELS 16
+enum journal_channel_kind { JOURNAL_CH_VOLTAGE = 0, JOURNAL_CH_CURRENT = 1, JOURNAL_CH_NEUTRAL = 2 };
+enum journal_phase { JOURNAL_PHASE_A = 0, JOURNAL_PHASE_B, JOURNAL_PHASE_C, JOURNAL_PHASE_N };
+struct journal_window_channel {
+  uint8_t ch;          /* AFE channel index */
+  uint8_t kind;        /* enum journal_channel_kind: "voltage" | "current" | "neutral" */
+  uint8_t phase;       /* enum journal_phase: "A" | "B" | "C" | "N" */
+  uint16_t branch;     /* current channels: branch number; 0 = none */
+  int32_t rms_m;       /* mV or mA */
+  int32_t min_m, max_m;/* instantaneous extremes, mV or mA */
+  int32_t thd_mpct;    /* THD (harmonics 2..40), milli-percent */
+};
+struct journal_window_power {
+  uint8_t ich, vch;    /* current and voltage channel */
+  uint8_t phase;
+  uint16_t branch;
+  int64_t p_mw, q_mvar, s_mva;
+  int32_t pf_mpct;     /* P/S, milli-percent, negative only when power flows backwards */
+  int64_t import_uwh;  /* energy completed in this window, µWh (remainder carried upstream) */
+  int64_t export_uwh;
+};
+struct journal_window {
+  uint16_t afe;
+  int64_t start_ns;    /* wall time of the first sample */
+  uint32_t duration_us;
+  uint32_t freq_mhz;
+  uint16_t basic_windows;
+  uint16_t flags;      /* 1 event-flagged (IEC 61000-4-30), 2 time unsynced, 4 register path */
+  uint16_t nbranches;
+  uint16_t branches[JOURNAL_WINDOW_CHANNELS]; /* branches this window measures (indexed) */
+  uint16_t nch;
+  struct journal_window_channel ch[JOURNAL_WINDOW_CHANNELS];
+  uint16_t npow;
+  struct journal_window_power pow[JOURNAL_WINDOW_CHANNELS];
+};
+
+/* pq_event: one per polyphase disturbance (IEC 61000-4-30). */
+enum journal_pq_kind { JOURNAL_PQ_DIP = 0, JOURNAL_PQ_SWELL, JOURNAL_PQ_INTERRUPTION, JOURNAL_PQ_RVC };
+enum journal_ieee1159 { JOURNAL_IEEE1159_INSTANTANEOUS = 0, JOURNAL_IEEE1159_MOMENTARY,
+                        JOURNAL_IEEE1159_TEMPORARY, JOURNAL_IEEE1159_SUSTAINED };
+struct journal_pq_phase {
+  uint8_t ch, phase;
+  int32_t min_mv, max_mv; /* extremes of Urms(1/2) on this phase during the event */
+};
+struct journal_pq_event {
+  uint16_t afe;
+  uint8_t kind;        /* "dip" | "swell" | "interruption" | "rvc" */
+  uint8_t category;    /* IEEE 1159: "instantaneous" | "momentary" | "temporary" | "sustained" */
+  uint8_t flags;       /* 1 in progress at start of record/run */
+  char phases[8];      /* e.g. "A", "ABC" */
+  int64_t start_ns;
+  uint64_t duration_us;
+  int32_t extreme_mv;  /* residual (dip, interruption) or peak (swell) Urms(1/2) */
+  int32_t extreme_mpct;/* of the declared voltage */
+  int32_t declared_mv;
+  uint16_t nph;
+  struct journal_pq_phase ph[4];
+  uint8_t capture[JOURNAL_HASH_BYTES]; /* blob hash of the waveform capture; all zero = none */
+};
+
 /* Other record types are added by the subsystems that produce them; until then their body is
  * kept as raw CBOR (a map) so every record still decodes, renders and verifies. */
 struct journal_raw_body {
@@ -215,6 +277,8 @@ union journal_body {
   struct journal_seal seal;
   struct journal_key key;
   struct journal_retention retention;
+  struct journal_window window;
+  struct journal_pq_event pq_event;
   struct journal_raw_body raw;
 };
 

@@ -208,6 +208,81 @@ static const struct jfield retention_fields[] = {
   FLD(struct journal_retention, "archive_hash", JF_FIXED, archive_hash),
 };
 
+#define ARRF(S, name, member, count, SUB, subdesc) \
+  { name, JF_ARRAY, offsetof(S, member), sizeof(((S *)0)->member), NULL, &subdesc, offsetof(S, count), \
+    sizeof(((S *)0)->member) / sizeof(SUB), sizeof(SUB) }
+#define U16ARRF(S, name, member, count) \
+  { name, JF_U16ARR, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, offsetof(S, count), \
+    sizeof(((S *)0)->member) / sizeof(uint16_t), 2 }
+
+static const char *const chkind_names[] = { "voltage", "current", "neutral", NULL };
+static const char *const phase_names[] = { "A", "B", "C", "N", NULL };
+static const char *const pqkind_names[] = { "dip", "swell", "interruption", "rvc", NULL };
+static const char *const ieee1159_names[] = { "instantaneous", "momentary", "temporary", "sustained", NULL };
+
+static const struct jfield window_channel_fields[] = {
+  FLD(struct journal_window_channel, "ch", JF_U8, ch),
+  ENUMF(struct journal_window_channel, "kind", kind, chkind_names),
+  FLD(struct journal_window_channel, "max_m", JF_I32, max_m),
+  FLD(struct journal_window_channel, "min_m", JF_I32, min_m),
+  ENUMF(struct journal_window_channel, "phase", phase, phase_names),
+  FLD(struct journal_window_channel, "rms_m", JF_I32, rms_m),
+  FLD(struct journal_window_channel, "branch", JF_U16, branch),
+  FLD(struct journal_window_channel, "thd_mpct", JF_I32, thd_mpct),
+};
+static const struct jdesc window_channel_desc = DESC(window_channel_fields);
+
+static const struct jfield window_power_fields[] = {
+  FLD(struct journal_window_power, "ich", JF_U8, ich),
+  FLD(struct journal_window_power, "vch", JF_U8, vch),
+  FLD(struct journal_window_power, "p_mw", JF_I64, p_mw),
+  ENUMF(struct journal_window_power, "phase", phase, phase_names),
+  FLD(struct journal_window_power, "s_mva", JF_I64, s_mva),
+  FLD(struct journal_window_power, "branch", JF_U16, branch),
+  FLD(struct journal_window_power, "q_mvar", JF_I64, q_mvar),
+  FLD(struct journal_window_power, "pf_mpct", JF_I32, pf_mpct),
+  FLD(struct journal_window_power, "export_uwh", JF_I64, export_uwh),
+  FLD(struct journal_window_power, "import_uwh", JF_I64, import_uwh),
+};
+static const struct jdesc window_power_desc = DESC(window_power_fields);
+
+static const struct jfield window_fields[] = {
+  FLD(struct journal_window, "afe", JF_U16, afe),
+  FLD(struct journal_window, "flags", JF_U16, flags),
+  ARRF(struct journal_window, "powers", pow, npow, struct journal_window_power, window_power_desc),
+  U16ARRF(struct journal_window, "branches", branches, nbranches),
+  ARRF(struct journal_window, "channels", ch, nch, struct journal_window_channel, window_channel_desc),
+  FLD(struct journal_window, "freq_mhz", JF_U32, freq_mhz),
+  FLD(struct journal_window, "start_ns", JF_I64, start_ns),
+  FLD(struct journal_window, "duration_us", JF_U32, duration_us),
+  FLD(struct journal_window, "basic_windows", JF_U16, basic_windows),
+};
+
+static const struct jfield pq_phase_fields[] = {
+  FLD(struct journal_pq_phase, "ch", JF_U8, ch),
+  ENUMF(struct journal_pq_phase, "phase", phase, phase_names),
+  FLD(struct journal_pq_phase, "max_mv", JF_I32, max_mv),
+  FLD(struct journal_pq_phase, "min_mv", JF_I32, min_mv),
+};
+static const struct jdesc pq_phase_desc = DESC(pq_phase_fields);
+
+static const struct jfield pq_event_fields[] = {
+  FLD(struct journal_pq_event, "afe", JF_U16, afe),
+  ENUMF(struct journal_pq_event, "kind", kind, pqkind_names),
+  FLD(struct journal_pq_event, "flags", JF_U8, flags),
+  FLD(struct journal_pq_event, "phases", JF_CHARS, phases),
+  FLD(struct journal_pq_event, "capture", JF_FIXED, capture),
+  ENUMF(struct journal_pq_event, "category", category, ieee1159_names),
+  FLD(struct journal_pq_event, "start_ns", JF_I64, start_ns),
+  FLD(struct journal_pq_event, "extreme_mv", JF_I32, extreme_mv),
+  FLD(struct journal_pq_event, "declared_mv", JF_I32, declared_mv),
+  FLD(struct journal_pq_event, "duration_us", JF_U64, duration_us),
+  FLD(struct journal_pq_event, "extreme_mpct", JF_I32, extreme_mpct),
+  ARRF(struct journal_pq_event, "phase_detail", ph, nph, struct journal_pq_phase, pq_phase_desc),
+};
+
+static const struct jdesc window_desc = DESC(window_fields);
+static const struct jdesc pq_event_desc = DESC(pq_event_fields);
 static const struct jdesc boot_desc = DESC(boot_fields);
 static const struct jdesc config_desc = DESC(config_fields);
 static const struct jdesc note_desc = DESC(note_fields);
@@ -226,6 +301,8 @@ const struct jdesc *journal__body_desc(unsigned type)
   case JOURNAL_T_SEAL: return &seal_desc;
   case JOURNAL_T_KEY: return &key_desc;
   case JOURNAL_T_RETENTION: return &retention_desc;
+  case JOURNAL_T_WINDOW: return &window_desc;
+  case JOURNAL_T_PQ_EVENT: return &pq_event_desc;
   default: return NULL;
   }
 }

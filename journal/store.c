@@ -282,8 +282,18 @@ static int struct_index_keys(const struct journal_record *r, const uint8_t *rec,
   for (unsigned i = 0; i < d->n; i++) {
     const struct jfield *f = &d->fields[i];
     if (f->name[0] != 'b' && f->name[0] != 't') continue;
-    if (strcmp(f->name, "branch") != 0 && strcmp(f->name, "target") != 0) continue;
     const uint8_t *p = (const uint8_t *)&r->body + f->offset;
+    if (f->kind == JF_U16ARR && strcmp(f->name, "branches") == 0) {
+      uint16_t cnt;
+      memcpy(&cnt, (const uint8_t *)&r->body + f->count_offset, 2);
+      for (unsigned e = 0; e < cnt && e < f->max; e++) {
+        uint16_t b16;
+        memcpy(&b16, p + 2 * e, 2);
+        if (b16) n = add_key(out, n, cap, JOURNAL_IDX_BRANCH, b16);
+      }
+      continue;
+    }
+    if (strcmp(f->name, "branch") != 0 && strcmp(f->name, "target") != 0) continue;
     uint32_t v = 0;
     if (f->kind == JF_U8) v = *p;
     else if (f->kind == JF_U16) { uint16_t x; memcpy(&x, p, 2); v = x; }

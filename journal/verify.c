@@ -144,7 +144,8 @@ static int check_blobs(struct vstate *v, const struct journal_record_source *src
     if (journal__cr_next(&r, &key)) return 0;
     size_t save = r.pos;
     if (key.kind == CT_TEXT && key.len == 7 && memcmp(key.ptr, "capture", 7) == 0 &&
-        journal__cr_next(&r, &val) == 0 && val.kind == CT_BYTES && val.len == 32) {
+        journal__cr_next(&r, &val) == 0 && val.kind == CT_BYTES && val.len == 32 &&
+        !sodium_is_zero(val.ptr, 32)) {
       uint8_t *data = NULL;
       size_t dl = 0;
       int rc = src->get_blob(src->ctx, val.ptr, &data, &dl);
