@@ -464,6 +464,11 @@ uint64_t journal_durable_seq(struct journal *j);
 int journal_put_blob(struct journal *j, const uint8_t *data, size_t len,
                      uint8_t out_hash[JOURNAL_HASH_BYTES]);
 
+/* Checkpoint store (for replay): stores opaque checkpoint bytes under seq (the last record
+ * folded into it) in the same transaction as the current group; durable with that group.
+ * A later put for the same seq replaces the earlier one. */
+int journal_checkpoint_put(struct journal *j, uint64_t seq, const uint8_t *data, size_t len);
+
 /* Writer statistics. */
 struct journal_stats {
   uint64_t groups_committed;
@@ -507,6 +512,11 @@ int journal_iter_get(struct journal_iter *it, uint64_t seq, const uint8_t **byte
 int journal_iter_get_blob(struct journal_iter *it, const uint8_t hash[JOURNAL_HASH_BYTES],
                           uint8_t **data, size_t *len);
 void journal_iter_end(struct journal_iter *it);
+/* The newest checkpoint with seq <= at_most (UINT64_MAX: the newest of all): 0 with *out_seq and
+ * a malloc'd copy of its bytes, or JOURNAL_ENOTFOUND. To skip one that fails validation, call
+ * again with at_most = *out_seq - 1. */
+int journal_checkpoint_get(struct journal_iter *it, uint64_t at_most, uint64_t *out_seq,
+                           uint8_t **data, size_t *len);
 
 /* Index queries: the first seq of each commit group that holds a record matching the key,
  * in ascending order, starting at from_seq. Keys: type, source, branch. */

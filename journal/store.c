@@ -239,6 +239,7 @@ static struct group *group_get(struct journal *j)
   g->nkeys = 0;
   memset(g->keyset, 0, sizeof g->keyset);
   g->blen = 0;
+  g->clen = 0;
   g->next = NULL;
   g->first_seq = 0;
   return g;
@@ -251,6 +252,7 @@ static void group_free(struct group *g)
   free(g->offs);
   free(g->keys);
   free(g->blobs);
+  free(g->ckpts);
   free(g);
 }
 
@@ -413,6 +415,18 @@ static int put_group(struct journal *j, MDB_txn *txn, struct group *g, uint64_t 
     if (rc == MDB_KEYEXIST) rc = 0; /* content addressed: same hash, same content */
     bytes += 32 + bl;
     off += 36 + bl;
+  }
+  for (size_t off = 0; off < g->clen && !rc;) {
+    uint32_t cl;
+    memcpy(&cl, g->ckpts + off + 8, 4);
+    uint8_t kb8[8];
+    uint64_t cs;
+    memcpy(&cs, g->ckpts + off, 8);
+    journal__be64(kb8, cs);
+    MDB_val k = { 8, kb8 }, v = { cl, g->ckpts + off + 12 };
+    rc = mdb_put(txn, j->db.checkpoints, &k, &v, 0);
+    bytes += 8 + cl;
+    off += 12 + cl;
   }
   *bytes_out += bytes;
   return rc;
@@ -651,6 +665,20 @@ int journal_put_blob(struct journal *j, const uint8_t *data, size_t len, uint8_t
   memcpy(g->blobs + g->blen, out_hash, 32);
   memcpy(g->blobs + g->blen + 32, &cl, 4);
   g->blen += 36 + c;
+  return 0;
+}
+
+int journal_checkpoint_put(struct journal *j, uint64_t seq, const uint8_t *data, size_t len)
+{
+  if (len > (64u << 20)) return JOURNAL_ETOOBIG;
+  if (!j->cur && !(j->cur = group_get(j))) return -ENOMEM;
+  struct group *g = j->cur;
+  if (grow((void **)&g->ckpts, &g->ccap, g->clen + 12 + len, 1)) return -ENOMEM;
+  uint32_t l32 = (uint32_t)len;
+  memcpy(g->ckpts + g->clen, &seq, 8);
+  memcpy(g->ckpts + g->clen + 8, &l32, 4);
+  memcpy(g->ckpts + g->clen + 12, data, len);
+  g->clen += 12 + len;
   return 0;
 }
 
@@ -1230,6 +1258,27 @@ int journal_iter_get_blob(struct journal_iter *it, const uint8_t hash[JOURNAL_HA
   *data = out;
   *len = n;
   return 0;
+}
+
+int journal_checkpoint_get(struct journal_iter *it, uint64_t at_most, uint64_t *out_seq, uint8_t **data, size_t *len)
+{
+  MDB_cursor *c;
+  uint8_t kb[8];
+  journal__be64(kb, at_most);
+  int rc = mdb_cursor_open(it->txn, it->r->db.checkpoints, &c);
+  if (rc) return journal__lmdb_err(rc);
+  MDB_val k = { 8, kb }, v;
+  rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+  if (rc == 0 && journal__rd64(k.mv_data) > at_most) rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
+  else if (rc == MDB_NOTFOUND) rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+  if (rc == 0 && k.mv_size == 8) {
+    *out_seq = journal__rd64(k.mv_data);
+    *data = malloc(v.mv_size ? v.mv_size : 1);
+    if (!*data) rc = ENOMEM;
+    else { memcpy(*data, v.mv_data, v.mv_size); *len = v.mv_size; }
+  }
+  mdb_cursor_close(c);
+  return journal__lmdb_err(rc);
 }
 
 void journal_iter_end(struct journal_iter *it)

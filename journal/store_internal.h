@@ -55,6 +55,8 @@ struct group {
   uint32_t keyset[GROUP_KEYSET]; /* open addressing over keys: index + 1, 0 = empty */
   uint8_t *blobs;      /* (hash 32 | u32 len | zstd bytes)* */
   size_t blen, bcap;
+  uint8_t *ckpts;      /* (u64 seq | u32 len | bytes)* */
+  size_t clen, ccap;
   uint8_t last_hash[JOURNAL_HASH_BYTES];
   struct group *next;
 };
