@@ -237,7 +237,7 @@ static int32_t to_code(double pin_v, double fs)
   double c = pin_v * fs;
   if (c > 134217727.0) c = 134217727.0;
   if (c < -134217728.0) c = -134217728.0;
-  return (int32_t)lrint(c);
+  return (int32_t)(c >= 0 ? c + 0.5 : c - 0.5); /* round half away; inline, no libm call */
 }
 
 static void end_block(struct ade_emul *e)
@@ -355,7 +355,10 @@ void ade_emul_push(struct ade_emul *e, const double v[3], const double i[4])
   /* energy: AWATT summed at 8 kSPS, 2^-13 into xWATTHR_HI at each EGY_TIME+1 samples */
   if (e->reg[A_EP_CFG] & 1) {
     const double pfs = FS_POWER / (FS_PIN_RMS * FS_PIN_RMS);
-    for (int p = 0; p < 3; p++) e->egy_acc[p] += (int64_t)llrint(v[p] * i[p] * pfs);
+    for (int p = 0; p < 3; p++) {
+      double x = v[p] * i[p] * pfs;
+      e->egy_acc[p] += (int64_t)(x >= 0 ? x + 0.5 : x - 0.5);
+    }
     if (++e->egy_n >= e->reg[A_EGY_TIME] + 1) {
       for (int p = 0; p < 3; p++) {
         unsigned a = A_WATTHR_LO + (unsigned)p * A_ENERGY_PHASE_STEP;

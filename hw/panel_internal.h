@@ -1,0 +1,39 @@
+/*
+ * panel_internal.h — private to hw/: JSON field helpers shared by the panel and scenario
+ * loaders. Each helper names the failing field as "<what>: <path>.<key>: <why>" in the caller's
+ * error buffer and returns the loader's error code (HW_ECONFIG or HW_ESCENARIO).
+ */
+#ifndef HEMS_HW_PANEL_INTERNAL_H
+#define HEMS_HW_PANEL_INTERNAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "hw.h"
+
+struct hw__ctx {
+  const char *what;
+  char *err;
+  size_t err_len;
+  int code;
+};
+
+int hw__fail(struct hw__ctx *c, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int hw__check_keys(struct hw__ctx *c, json_t *obj, const char *path, const char *const *allowed);
+int hw__get_num(struct hw__ctx *c, json_t *o, const char *path, const char *key, bool required,
+                double lo, double hi, double def, double *out);
+int hw__get_uint(struct hw__ctx *c, json_t *o, const char *path, const char *key, bool required,
+                 unsigned lo, unsigned hi, unsigned def, unsigned *out);
+int hw__get_bool(struct hw__ctx *c, json_t *o, const char *path, const char *key, bool def, bool *out);
+int hw__get_str(struct hw__ctx *c, json_t *o, const char *path, const char *key, bool required,
+                const char *def, char *out, size_t cap);
+int hw__get_enum(struct hw__ctx *c, json_t *o, const char *path, const char *key, bool required,
+                 const char *const *names, unsigned n, unsigned def, unsigned *out);
+int hw__parse_text(struct hw__ctx *c, const char *text, size_t len, json_t **out);
+int hw__panel_from_json(struct hw__ctx *c, struct hw_panel *p, json_t *root);
+json_t *hw__panel_to_json(const struct hw_panel *p);
+int hw__read_file(const char *path, char **out, size_t *out_len);
+
+#endif
