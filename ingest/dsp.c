@@ -39,7 +39,9 @@ int ingest__dsp_init(struct ingest__dsp *d, unsigned nch, size_t seg_cap)
   d->seg_cap = seg_cap;
   d->ybuf = malloc(sizeof(float) * (size_t)nch * INGEST_FFT_N);
   d->spec = malloc(sizeof(kiss_fft_cpx) * (size_t)nch * (INGEST_FFT_N / 2 + 1));
-  if (!d->table || !d->fft || !d->seg || !d->ybuf || !d->spec) {
+  d->idx = malloc(sizeof(int32_t) * INGEST_FFT_N);
+  d->taps = malloc(sizeof(float *) * INGEST_FFT_N);
+  if (!d->idx || !d->taps || !d->table || !d->fft || !d->seg || !d->ybuf || !d->spec) {
     ingest__dsp_deinit(d);
     return -ENOMEM;
   }
@@ -67,31 +69,44 @@ void ingest__dsp_deinit(struct ingest__dsp *d)
   free(d->seg);
   free(d->ybuf);
   free(d->spec);
+  free(d->idx);
+  free(d->taps);
   memset(d, 0, sizeof *d);
 }
 
-void ingest__resample(const struct ingest__dsp *d, const float *x, size_t len, double t0,
-                      double step, float *out, unsigned n)
+void ingest__resample_plan(const struct ingest__dsp *d, size_t len, double t0, double step,
+                           unsigned n, int32_t *idx, const float **taps)
 {
-  const int taps = 2 * INGEST__RS_HALF;
+  const int ntaps = 2 * INGEST__RS_HALF;
   for (unsigned k = 0; k < n; k++) {
     double t = t0 + step * k;
     double fl = floor(t);
     long i = (long)fl;
-    int p = (int)lrint((t - fl) * INGEST__RS_PHASES);
-    /* taps cover x[i-H+1 .. i+H]; the caller guarantees the margin */
-    const float *h = d->table + (size_t)p * taps;
-    const float *xs = x + (i - INGEST__RS_HALF + 1);
-    float acc = 0.0f;
-    if (i - INGEST__RS_HALF + 1 < 0 || (size_t)(i + INGEST__RS_HALF) >= len) {
-      for (int j = 0; j < taps; j++) {
-        long m = i - INGEST__RS_HALF + 1 + j;
-        if (m >= 0 && (size_t)m < len) acc += h[j] * x[m];
-      }
-    } else {
-      for (int j = 0; j < taps; j++) acc += h[j] * xs[j];
+    long p = lrint((t - fl) * INGEST__RS_PHASES);
+    long first = i - INGEST__RS_HALF + 1;
+    /* the caller guarantees the margin; clamp anyway so a bad plan cannot read outside */
+    if (first < 0) first = 0;
+    if ((size_t)(first + ntaps) > len) first = (long)len - ntaps;
+    idx[k] = (int32_t)first;
+    taps[k] = d->table + (size_t)p * ntaps;
+  }
+}
+
+void ingest__resample_run(const float *x, unsigned n, const int32_t *idx,
+                          const float *const *taps, float *out)
+{
+  /* four partial sums in a fixed order: deterministic (no reassociation by the compiler)
+   * and easy for it to keep in one vector register */
+  for (unsigned k = 0; k < n; k++) {
+    const float *h = taps[k], *xs = x + idx[k];
+    float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+    for (int j = 0; j < 2 * INGEST__RS_HALF; j += 4) {
+      a0 += h[j] * xs[j];
+      a1 += h[j + 1] * xs[j + 1];
+      a2 += h[j + 2] * xs[j + 2];
+      a3 += h[j + 3] * xs[j + 3];
     }
-    out[k] = acc;
+    out[k] = (a0 + a1) + (a2 + a3);
   }
 }
 

@@ -28,12 +28,18 @@ struct ingest__dsp {
   float *y[2];             /* resampled window (N) of the current channel and of its voltage */
   float *ybuf;             /* all channels' resampled windows: nch × N */
   kiss_fft_cpx *spec;      /* nch × (N/2+1) */
+  int32_t *idx;            /* resampling plan of the current window: first tap index … */
+  const float **taps;      /* … and tap row, per output point */
 };
 int ingest__dsp_init(struct ingest__dsp *d, unsigned nch, size_t seg_cap);
 void ingest__dsp_deinit(struct ingest__dsp *d);
-/* Band-limited interpolation of x[0..len) at positions t0 + k·step, k = 0..N-1. */
-void ingest__resample(const struct ingest__dsp *d, const float *x, size_t len, double t0,
-                      double step, float *out, unsigned n);
+/* Band-limited interpolation of x[0..len) at positions t0 + k·step, k = 0..n-1: the plan
+ * (first tap index and tap row per point) is the same for every channel of a window. The
+ * caller guarantees RS_HALF samples of margin on both sides. */
+void ingest__resample_plan(const struct ingest__dsp *d, size_t len, double t0, double step,
+                           unsigned n, int32_t *idx, const float **taps);
+void ingest__resample_run(const float *x, unsigned n, const int32_t *idx,
+                          const float *const *taps, float *out);
 /* Harmonic groups (IEC 61000-4-7) from a spectrum of a window holding `cycles` cycles. */
 void ingest__groups(const kiss_fft_cpx *X, unsigned n, unsigned cycles, float *group_rms,
                     unsigned hmax);

@@ -41,6 +41,7 @@ void ingest__window_compute(struct ingest__engine *E, double ta, double tb, uint
   w->flags = flags;
   w->nch = E->nch;
 
+  ingest__resample_plan(d, L, ta - (double)i0, step, N, d->idx, d->taps);
   for (unsigned c = 0; c < E->nch; c++) {
     const int32_t *rc = E->ring + (size_t)c * E->ring_len;
     const float sc = (float)E->cfg.ch[c].scale, of = (float)E->cfg.ch[c].offset;
@@ -55,7 +56,7 @@ void ingest__window_compute(struct ingest__engine *E, double ta, double tb, uint
       if (x > mx) mx = x;
     }
     float *y = d->ybuf + (size_t)c * N;
-    ingest__resample(d, d->seg, L, ta - (double)i0, step, y, N);
+    ingest__resample_run(d->seg, N, d->idx, (const float *const *)d->taps, y);
     double s1 = 0.0, s2 = 0.0;
     for (unsigned k = 0; k < N; k++) {
       s1 += y[k];
