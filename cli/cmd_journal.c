@@ -344,3 +344,58 @@ int cli_cmd_export(int argc, char **argv)
          (unsigned long long)info.bytes, out);
   return CLI_OK;
 }
+
+/* ------------------------------------------------------------------ retention */
+
+int cli_cmd_retention(int argc, char **argv)
+{
+  enum { O_KEEP = 2000, O_RUN };
+  static const struct option lo[] = { COMMON_OPTS, { "keep", required_argument, NULL, O_KEEP },
+                                      { "run", no_argument, NULL, O_RUN }, { 0 } };
+  struct cli_common c = { cli_default_dir(), NULL, false, NULL };
+  const char *keep = "30d";
+  bool run = false;
+  int opt;
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    if (common_opt(&c, opt)) continue;
+    if (opt == O_KEEP) keep = optarg;
+    else if (opt == O_RUN) run = true;
+    else return cli_usage(cli_find("retention"), false);
+  }
+  if (optind != argc) return cli_usage(cli_find("retention"), false);
+  int64_t keep_ns;
+  if (cli_parse_duration_ns(keep, &keep_ns) || keep_ns <= 0) { cli_err("retention: --keep %s: not a duration (e.g. 30d, 12h)", keep); return CLI_USAGE; }
+  if (!run) {
+    struct journal_reader *r;
+    int rc = cli_open_reader(&c, &r);
+    if (rc) return rc;
+    uint64_t first, last;
+    journal_reader_bounds(r, &first, &last);
+    struct journal_iter *it;
+    const uint8_t *b;
+    size_t len;
+    char t0[32] = "-", t1[32] = "-";
+    if (journal_iter_begin(r, first, &it) == 0) {
+      struct journal_record rec;
+      if (journal_iter_get(it, first, &b, &len) == 0 && journal_record_decode(b, len, &rec) == 0) journal_format_time(rec.wall_ns, t0);
+      if (journal_iter_get(it, last, &b, &len) == 0 && journal_record_decode(b, len, &rec) == 0) journal_format_time(rec.wall_ns, t1);
+      journal_iter_end(it);
+    }
+    journal_reader_close(r);
+    printf("journal holds seq %llu..%llu (%s .. %s); policy: keep %s; 'hems retention --run' archives older groups to %s/archive/\n",
+           (unsigned long long)first, (unsigned long long)last, t0, t1, keep, c.dir);
+    return CLI_OK;
+  }
+  struct journal *j;
+  struct journal_open_info info;
+  int rc = cli_open_writer(&c, &j, &info);
+  if (rc) return rc;
+  uint64_t cut = 0;
+  rc = journal_retention_run(j, keep_ns, &cut);
+  int crc = journal_close(j);
+  if (rc || crc) { cli_err("retention: %s", journal_strerror(rc ? rc : crc)); return CLI_ENV; }
+  if (cut) printf("archived seq ..%llu to %s/archive/ and cut it from the journal\n", (unsigned long long)cut, c.dir);
+  else printf("nothing older than %s to archive\n", keep);
+  return CLI_OK;
+}

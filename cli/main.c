@@ -17,6 +17,7 @@ static const char main_usage[] =
   "  export     write a self-contained verifiable bundle\n"
   "  show       print one record\n"
   "  timeline   list records, filtered through indexes\n"
+  "  retention  show or apply retention (archive, then cut)\n"
   "  bench      measure journal and verification performance\n"
   "\n"
   "common options: --dir DIR (default $HEMS_DIR, else ./hems-data), --counter PATH,\n"
@@ -57,6 +58,12 @@ static const struct cli_cmd cmds[] = {
     "\n"
     "Records in seq order, filtered through the type/source/branch and time indexes.\n"
     "--format defaults to table on a TTY (limit 100), jsonl otherwise (no limit).\n" },
+  { "retention", cli_cmd_retention,
+    "usage: hems retention [--dir DIR] [--keep 30d] [--run]\n"
+    "\n"
+    "Show the journal's extent and the retention policy; with --run, archive whole commit groups\n"
+    "older than --keep (relative to the newest record) to DIR/archive/<first>-<cut>.hems (a\n"
+    "verifiable bundle), append a sealed retention record attesting the cut, then remove them.\n" },
   { "bench", cli_cmd_bench,
     "usage: hems bench journal|verify [--dir DIR] [--format text|json] [--records N]\n"
     "                  [--record-bytes N]\n"
