@@ -172,6 +172,9 @@ enum ingest_ieee1159 {
 };
 /* "instantaneous_sag", … ; "none" for NONE or unknown values. */
 const char *ingest_ieee1159_name(int category);
+/* The duration class alone: "instantaneous" | "momentary" | "temporary" | "sustained" (the
+ * record's `category` field; kind + class name the full IEEE 1159 category). */
+const char *ingest_ieee1159_class(int category);
 /* Category from kind, duration and magnitude (per unit of declared voltage). */
 int ingest_ieee1159_classify(int kind, double duration_s, double magnitude_pu, double nominal_hz);
 
@@ -302,12 +305,15 @@ int64_t ingest_energy_nj(double p_w, double duration_s);
 struct ingest_rec_channel {
   uint8_t ch;            /* channel index */
   uint8_t kind;          /* enum ingest_kind: values below are mV (voltage) or mA (current) */
+  char phase[INGEST_PHASE_MAX];
+  uint16_t branch;       /* from the channel config; 0 = none */
   int32_t rms_m;         /* rms, mV | mA */
   int32_t min_m, max_m;  /* instantaneous extremes, mV | mA */
   int32_t thd_mpct;      /* THD 2..40, milli-percent */
 };
 struct ingest_rec_power {
   uint8_t ich, vch;
+  char phase[INGEST_PHASE_MAX]; /* of the current channel */
   uint16_t branch;
   int64_t p_mw;          /* mean active power */
   int64_t q_mvar;        /* mean fundamental reactive power */
@@ -346,7 +352,8 @@ struct ingest_aggregator {
   int64_t imp_uwh[INGEST_CHANNELS_MAX], exp_uwh[INGEST_CHANNELS_MAX];
   struct ingest_energy energy[INGEST_CHANNELS_MAX]; /* per power pair, running */
   uint8_t pow_ich[INGEST_CHANNELS_MAX], pow_vch[INGEST_CHANNELS_MAX];
-  uint16_t pow_branch[INGEST_CHANNELS_MAX];
+  uint16_t pow_branch[INGEST_CHANNELS_MAX], ch_branch[INGEST_CHANNELS_MAX];
+  char ch_phase[INGEST_CHANNELS_MAX][INGEST_PHASE_MAX];
 };
 /* period_ms in 1 … 3 600 000. */
 int ingest_aggregator_init(struct ingest_aggregator *a, uint32_t period_ms);

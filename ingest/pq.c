@@ -39,6 +39,20 @@ const char *ingest_ieee1159_name(int c)
   }
 }
 
+const char *ingest_ieee1159_class(int c)
+{
+  switch (c) {
+  case INGEST_1159_INSTANTANEOUS_SAG: case INGEST_1159_INSTANTANEOUS_SWELL: return "instantaneous";
+  case INGEST_1159_MOMENTARY_SAG: case INGEST_1159_MOMENTARY_SWELL:
+  case INGEST_1159_MOMENTARY_INTERRUPTION: return "momentary";
+  case INGEST_1159_TEMPORARY_SAG: case INGEST_1159_TEMPORARY_SWELL:
+  case INGEST_1159_TEMPORARY_INTERRUPTION: return "temporary";
+  case INGEST_1159_UNDERVOLTAGE: case INGEST_1159_OVERVOLTAGE:
+  case INGEST_1159_SUSTAINED_INTERRUPTION: return "sustained";
+  default: return "none";
+  }
+}
+
 int ingest_ieee1159_classify(int kind, double duration_s, double pu, double nominal_hz)
 {
   double cyc = duration_s * (nominal_hz > 0 ? nominal_hz : 50.0);

@@ -70,6 +70,8 @@ static void fill(struct ingest_aggregator *a, struct ingest_rec_window *out)
     struct ingest_rec_channel *rc = &out->ch[c];
     rc->ch = (uint8_t)c;
     rc->kind = a->ch_kind[c];
+    memcpy(rc->phase, a->ch_phase[c], INGEST_PHASE_MAX);
+    rc->branch = a->ch_branch[c];
     rc->rms_m = clamp32(sqrt(a->ch_sq[c] / T) * 1000.0);
     rc->min_m = clamp32(a->ch_min[c] * 1000.0);
     rc->max_m = clamp32(a->ch_max[c] * 1000.0);
@@ -81,6 +83,7 @@ static void fill(struct ingest_aggregator *a, struct ingest_rec_window *out)
     rp->ich = a->pow_ich[k];
     rp->vch = a->pow_vch[k];
     rp->branch = a->pow_branch[k];
+    memcpy(rp->phase, a->ch_phase[rp->ich], INGEST_PHASE_MAX);
     double p = a->p_ws[k] / T, q = a->q_ws[k] / T, s = a->s_ws[k] / T;
     rp->p_mw = clamp64(p * 1000.0);
     rp->q_mvar = clamp64(q * 1000.0);
@@ -108,7 +111,12 @@ int ingest_aggregator_add(struct ingest_aggregator *a, const struct ingest_confi
       a->pow_vch[k] = (uint8_t)w->pow[k].vch;
       a->pow_branch[k] = cfg ? cfg->ch[w->pow[k].ich].branch : 0;
     }
-    for (unsigned c = 0; c < w->nch; c++) a->ch_kind[c] = cfg ? cfg->ch[c].kind : 0;
+    for (unsigned c = 0; c < w->nch; c++) {
+      a->ch_kind[c] = cfg ? cfg->ch[c].kind : 0;
+      a->ch_branch[c] = cfg ? cfg->ch[c].branch : 0;
+      memset(a->ch_phase[c], 0, INGEST_PHASE_MAX);
+      if (cfg) memcpy(a->ch_phase[c], cfg->ch[c].phase, INGEST_PHASE_MAX - 1);
+    }
   }
   double d = w->duration_s;
   a->dur_s += d;

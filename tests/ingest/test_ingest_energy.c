@@ -83,6 +83,10 @@ static void on_window(void *ctx, const struct ingest_window *w)
   if (ingest_aggregator_add(&s->agg, s->cfg, w, &rec) == 1) {
     s->nrec++;
     assert_int_equal(rec.npow, 1);
+    assert_int_equal(rec.pow[0].branch, 7);
+    assert_string_equal(rec.pow[0].phase, "A");
+    assert_int_equal(rec.ch[1].branch, 7);
+    assert_true(rec.pow[0].pf_mpct > -100001 && rec.pow[0].pf_mpct < 100001);
     s->rec_imp_uwh += rec.pow[0].import_uwh;
     s->rec_exp_uwh += rec.pow[0].export_uwh;
   }

@@ -278,6 +278,8 @@ static void t_ieee1159(void **st)
   assert_int_equal(ingest_ieee1159_classify(INGEST_PQ_INTERRUPTION, 30, 0, 50), INGEST_1159_TEMPORARY_INTERRUPTION);
   assert_int_equal(ingest_ieee1159_classify(INGEST_PQ_INTERRUPTION, 300, 0, 50), INGEST_1159_SUSTAINED_INTERRUPTION);
   assert_string_equal(ingest_ieee1159_name(INGEST_1159_MOMENTARY_SAG), "momentary_sag");
+  assert_string_equal(ingest_ieee1159_class(INGEST_1159_MOMENTARY_SAG), "momentary");
+  assert_string_equal(ingest_ieee1159_class(INGEST_1159_SUSTAINED_INTERRUPTION), "sustained");
 }
 
 int main(void)
