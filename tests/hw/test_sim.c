@@ -410,6 +410,49 @@ static void reversed_ct_reads_negative(void **st)
   hw_sim_destroy(s);
 }
 
+static void service_overload_and_sag(void **st)
+{
+  struct hw_sim *s = make("service-overload", 1);
+  const struct hw_panel *p = hw_sim_panel(s);
+  hw_sim_advance(s, 120000000000ull);
+  double l1 = 0;
+  struct hw_sim_branch_truth t;
+  for (unsigned i = 0; i < p->num_branches; i++)
+    if (p->branch[i].phase == HW_PHASE_L1) {
+      assert_int_equal(hw_sim_branch_truth(s, p->branch[i].number, &t), 0);
+      l1 += t.current_rms_a;
+    }
+  assert_true(l1 > 1.25 * p->service_limit_a); /* > 125 % by minute 2 */
+  hw_sim_destroy(s);
+  /* the sag is deep enough for the mains AFE to flag a dip on every phase */
+  s = make("sag-and-inrush", 1);
+  p = hw_sim_panel(s);
+  assert_true(p->afe[0].mains);
+  struct hw_ade9000 dev;
+  struct hw_ade9000_config cfg;
+  hw_panel_ade9000_config(p, 0, &cfg);
+  assert_true(cfg.waveform);
+  assert_int_equal(hw_ade9000_init(&dev, hw_sim_afe_spi(s, 0), &cfg), 0);
+  struct hw_ade9000_wfb_half *h = malloc(sizeof *h);
+  struct hw_ade9000_metrics m;
+  for (unsigned k = 0; k < 19 * 125; k++) { /* stream until 19 s: no dip yet */
+    hw_sim_advance(s, 8000000);
+    int r = hw_ade9000_wfb_poll(&dev, h);
+    assert_true(r == 0 || r == HW_ENOTREADY);
+  }
+  assert_int_equal(dev.count.wfb_overruns, 0);
+  assert_int_equal(hw_ade9000_read_metrics(&dev, &m), 0);
+  assert_false(m.ph[0].dip);
+  hw_sim_advance(s, 2000000000ull);
+  assert_int_equal(hw_ade9000_read_metrics(&dev, &m), 0);
+  for (int ph = 0; ph < 3; ph++) {
+    assert_true(m.ph[ph].dip);
+    assert_true(fabs(m.ph[ph].dip_v - 115) < 10);
+  }
+  free(h);
+  hw_sim_destroy(s);
+}
+
 static void bench_runs(void **st)
 {
   struct hw_bench_result r;
@@ -431,6 +474,7 @@ int main(void)
     cmocka_unit_test(gpio_debounce_order_and_gaps),
     cmocka_unit_test(outputs_initial_values_and_revert),
     cmocka_unit_test(reversed_ct_reads_negative),
+    cmocka_unit_test(service_overload_and_sag),
     cmocka_unit_test(bench_runs),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
