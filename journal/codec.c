@@ -131,11 +131,28 @@ int journal__cr_skip(struct cr *r, int depth)
   struct ctok t;
   int rc = journal__cr_next(r, &t);
   if (rc) return rc;
-  if (t.kind == CT_ARRAY || t.kind == CT_MAP) {
-    uint64_t n = t.kind == CT_MAP ? t.u * 2 : t.u;
-    if (n > r->len) return JOURNAL_EBADREC;
-    for (uint64_t i = 0; i < n; i++)
+  if (t.kind == CT_ARRAY) {
+    if (t.u > r->len) return JOURNAL_EBADREC;
+    for (uint64_t i = 0; i < t.u; i++)
       if ((rc = journal__cr_skip(r, depth + 1))) return rc;
+  } else if (t.kind == CT_MAP) {
+    /* Deterministic CBOR (RFC 8949 §4.2.1): keys strictly ascending in the bytewise order of
+     * their encodings, so no duplicates either. Raw bodies are only canonical with this. */
+    if (t.u > r->len) return JOURNAL_EBADREC;
+    size_t pk = 0, pklen = 0;
+    for (uint64_t i = 0; i < t.u; i++) {
+      size_t ks = r->pos;
+      if ((rc = journal__cr_skip(r, depth + 1))) return rc;
+      size_t kl = r->pos - ks;
+      if (i > 0) {
+        size_t m = pklen < kl ? pklen : kl;
+        int c = memcmp(r->buf + pk, r->buf + ks, m);
+        if (c > 0 || (c == 0 && pklen >= kl)) return JOURNAL_EBADREC;
+      }
+      pk = ks;
+      pklen = kl;
+      if ((rc = journal__cr_skip(r, depth + 1))) return rc;
+    }
   }
   return 0;
 }

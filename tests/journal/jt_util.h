@@ -1,0 +1,369 @@
+/*
+ * jt_util.h — helpers shared by the journal tests (header-only, static functions): temp dirs,
+ * a fake clock, record builders, running the `hems` binary with captured output, verifying a
+ * dir, and direct LMDB access to a journal's `records` database for tampering.
+ *
+ * Rule kept by every helper: no LMDB environment is open in this process while it forks
+ * (jt_run forks the CLI; callers close their journals first).
+ */
+#ifndef HEMS_TESTS_JT_UTIL_H
+#define HEMS_TESTS_JT_UTIL_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <lmdb.h>
+#include "journal.h"
+
+/* ------------------------------------------------------------------ files */
+
+static inline char *jt_mkdtemp(void)
+{
+  const char *base = getenv("TMPDIR");
+  char *p = malloc(4096);
+  snprintf(p, 4096, "%s/hems-jt-XXXXXX", base && *base ? base : "/tmp");
+  if (!mkdtemp(p)) { perror("mkdtemp"); abort(); }
+  return p;
+}
+
+static inline int jt_rm_cb(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+  (void)st; (void)flag; (void)f;
+  return remove(path);
+}
+
+static inline void jt_rm_rf(const char *path) { nftw(path, jt_rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
+
+static inline char *jt_path(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline char *jt_path(const char *fmt, ...)
+{
+  static char bufs[8][4200];
+  static int k;
+  char *b = bufs[k++ & 7];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(b, 4200, fmt, ap);
+  va_end(ap);
+  return b;
+}
+
+static inline int jt_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Runs a shell command (cp -a, chmod, …); returns its exit status. */
+static inline int jt_sh(const char *fmt, ...)
+{
+  char cmd[9000];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof cmd, fmt, ap);
+  va_end(ap);
+  int st = system(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static uint8_t *jt_read_file(const char *path, size_t *len)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  uint8_t *b = malloc((size_t)n + 1);
+  if (fread(b, 1, (size_t)n, f) != (size_t)n) { fclose(f); free(b); return NULL; }
+  b[n] = 0;
+  fclose(f);
+  *len = (size_t)n;
+  return b;
+}
+
+static inline int jt_write_file(const char *path, const void *p, size_t n)
+{
+  FILE *f = fopen(path, "wb");
+  if (!f) return -1;
+  int ok = fwrite(p, 1, n, f) == n;
+  return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------ running programs */
+
+struct jt_out {
+  int status; /* exit code, or 128 + signal */
+  char *out, *err;
+  size_t outlen, errlen;
+};
+
+static inline void jt_out_free(struct jt_out *o) { free(o->out); free(o->err); memset(o, 0, sizeof *o); }
+
+/* Runs argv (NULL-terminated) with stdout/stderr captured. */
+static inline int jt_runv(char *const argv[], struct jt_out *o)
+{
+  char *tmp = jt_mkdtemp();
+  char op[4200], ep[4200];
+  snprintf(op, sizeof op, "%s/out", tmp);
+  snprintf(ep, sizeof ep, "%s/err", tmp);
+  fflush(stdout); fflush(stderr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fo = open(op, O_WRONLY | O_CREAT | O_TRUNC, 0600), fe = open(ep, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int fi = open("/dev/null", O_RDONLY);
+    dup2(fi, 0); dup2(fo, 1); dup2(fe, 2);
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+  memset(o, 0, sizeof *o);
+  o->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  o->out = (char *)jt_read_file(op, &o->outlen);
+  o->err = (char *)jt_read_file(ep, &o->errlen);
+  if (!o->out) o->out = calloc(1, 1);
+  if (!o->err) o->err = calloc(1, 1);
+  jt_rm_rf(tmp);
+  free(tmp);
+  return o->status;
+}
+
+static inline const char *jt_hems_bin(void)
+{
+  const char *b = getenv("HEMS_BIN");
+  if (!b || !*b) { fprintf(stderr, "HEMS_BIN not set (run through ctest)\n"); abort(); }
+  return b;
+}
+
+/* jt_hems(&out, "verify", "--dir", d, NULL) */
+static inline int jt_hems(struct jt_out *o, ...)
+{
+  char *argv[32];
+  int n = 0;
+  argv[n++] = (char *)jt_hems_bin();
+  va_list ap;
+  va_start(ap, o);
+  char *a;
+  while ((a = va_arg(ap, char *)) && n < 31) argv[n++] = a;
+  va_end(ap);
+  argv[n] = NULL;
+  return jt_runv(argv, o);
+}
+
+/* Number of lines in s. */
+static inline int jt_lines(const char *s)
+{
+  int n = 0;
+  for (const char *p = s; *p; p++) if (*p == '\n') n++;
+  if (*s && s[strlen(s) - 1] != '\n') n++;
+  return n;
+}
+
+/* ------------------------------------------------------------------ clock, records */
+
+struct jt_clock {
+  uint64_t mono;
+  int64_t wall;
+  uint64_t step; /* advance per call */
+};
+
+static inline void jt_clock_now(void *ctx, uint64_t *mono, int64_t *wall, uint8_t *tq)
+{
+  struct jt_clock *c = ctx;
+  c->mono += c->step;
+  c->wall += (int64_t)c->step;
+  *mono = c->mono;
+  *wall = c->wall;
+  *tq = JOURNAL_TQ_SYNCED;
+}
+
+static inline void jt_clock_init(struct jt_clock *c, uint64_t step)
+{
+  c->mono = 1000000000ull;
+  c->wall = 1763733720000000000ll; /* 2025-11-21 */
+  c->step = step;
+}
+
+static const uint8_t jt_boot_id[16] = { 0xb0, 0x07, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14 };
+
+static inline void jt_opts(struct journal_options *o, const char *dir, struct jt_clock *clk)
+{
+  memset(o, 0, sizeof *o);
+  o->dir = dir;
+  memcpy(o->boot_id, jt_boot_id, 16);
+  if (clk) { o->clock.now = jt_clock_now; o->clock.ctx = clk; }
+}
+
+static inline void jt_note_rec(struct journal_record *r, const char *text)
+{
+  memset(r, 0, sizeof *r);
+  r->type = JOURNAL_T_NOTE;
+  r->source.kind = JOURNAL_SRC_OPERATOR;
+  r->body.note.who = (struct journal_slice){ (const uint8_t *)"tester", 6 };
+  r->body.note.text = (struct journal_slice){ (const uint8_t *)text, (uint32_t)strlen(text) };
+}
+
+/* A non-critical record (fault) — does not end a group. */
+static inline void jt_fault_rec(struct journal_record *r, const char *code, int64_t value)
+{
+  memset(r, 0, sizeof *r);
+  r->type = JOURNAL_T_FAULT;
+  r->source.kind = JOURNAL_SRC_BRANCH;
+  r->source.index = (uint16_t)(1 + (value % 12));
+  r->body.fault.code = (struct journal_slice){ (const uint8_t *)code, (uint32_t)strlen(code) };
+  r->body.fault.detail = (struct journal_slice){ (const uint8_t *)"test detail", 11 };
+  r->body.fault.value = value;
+  r->body.fault.branch = (uint16_t)(1 + (value % 12));
+}
+
+/* Raw CBOR body {"i": n, "pad": bstr(padlen)} for a type without a table (window etc.). */
+static inline size_t jt_raw_body(uint8_t *buf, uint64_t n, size_t padlen)
+{
+  size_t k = 0;
+  buf[k++] = 0xa2;
+  buf[k++] = 0x61; buf[k++] = 'i';
+  if (n < 24) buf[k++] = (uint8_t)n;
+  else if (n < 256) { buf[k++] = 0x18; buf[k++] = (uint8_t)n; }
+  else if (n < 65536) { buf[k++] = 0x19; buf[k++] = (uint8_t)(n >> 8); buf[k++] = (uint8_t)n; }
+  else { buf[k++] = 0x1a; for (int i = 3; i >= 0; i--) buf[k++] = (uint8_t)(n >> (8 * i)); }
+  buf[k++] = 0x63; buf[k++] = 'p'; buf[k++] = 'a'; buf[k++] = 'd';
+  if (padlen < 24) buf[k++] = (uint8_t)(0x40 + padlen);
+  else if (padlen < 256) { buf[k++] = 0x58; buf[k++] = (uint8_t)padlen; }
+  else { buf[k++] = 0x59; buf[k++] = (uint8_t)(padlen >> 8); buf[k++] = (uint8_t)padlen; }
+  for (size_t i = 0; i < padlen; i++) buf[k++] = (uint8_t)(i * 7 + n);
+  return k;
+}
+
+/* ------------------------------------------------------------------ keys, verification */
+
+static inline int jt_pubkey(const char *dir, uint8_t pk[32])
+{
+  char p[4200];
+  snprintf(p, sizeof p, "%s/keys/signing.pub", dir);
+  return journal_pubkey_load(p, pk);
+}
+
+/* Verifies DIR (reader opened allowing rollback: tampered copies may be behind the counter). */
+static inline int jt_verify_dir(const char *dir, struct journal_verify_result *res)
+{
+  uint8_t pk[32];
+  int rc = jt_pubkey(dir, pk);
+  if (rc) return rc;
+  struct journal_reader *r;
+  if ((rc = journal_reader_open(&r, dir, NULL, true))) return rc;
+  struct journal_dir_source ds;
+  if ((rc = journal_dir_source_init(&ds, r, 0)) == 0) {
+    rc = journal_verify(&ds.src, pk, NULL, res, NULL, NULL);
+    journal_dir_source_deinit(&ds);
+  }
+  journal_reader_close(r);
+  return rc;
+}
+
+/* Verifies a bundle against a trusted key: the open error, or journal_verify's result. */
+static inline int jt_verify_bundle(const char *path, const uint8_t pk[32], struct journal_verify_result *res)
+{
+  struct journal_bundle *b;
+  char why[160];
+  memset(res, 0, sizeof *res);
+  int rc = journal_bundle_open(path, &b, why, sizeof why);
+  if (rc) { snprintf(res->reason, sizeof res->reason, "%s", why); return rc; }
+  rc = journal_verify(journal_bundle_source(b), pk, journal_bundle_first_prev(b), res, NULL, NULL);
+  journal_bundle_close(b);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ raw LMDB */
+
+struct jt_lmdb {
+  MDB_env *env;
+  MDB_dbi records;
+};
+
+static inline int jt_lmdb_open(struct jt_lmdb *l, const char *dir)
+{
+  char p[4200];
+  snprintf(p, sizeof p, "%s/journal", dir);
+  int rc = mdb_env_create(&l->env);
+  if (rc) return rc;
+  mdb_env_set_maxdbs(l->env, 16);
+  mdb_env_set_mapsize(l->env, 1ull << 30);
+  if ((rc = mdb_env_open(l->env, p, MDB_NOTLS, 0600))) { mdb_env_close(l->env); return rc; }
+  MDB_txn *t;
+  if ((rc = mdb_txn_begin(l->env, NULL, 0, &t))) return rc;
+  if ((rc = mdb_dbi_open(t, "records", 0, &l->records))) { mdb_txn_abort(t); return rc; }
+  return mdb_txn_commit(t);
+}
+
+static inline void jt_lmdb_close(struct jt_lmdb *l) { mdb_env_close(l->env); }
+
+static inline void jt_be64(uint8_t *p, uint64_t v) { for (int i = 7; i >= 0; i--) { p[i] = (uint8_t)v; v >>= 8; } }
+
+/* Copies record seq into *out (malloc'd). */
+static inline int jt_get(MDB_txn *t, MDB_dbi db, uint64_t seq, uint8_t **out, size_t *len)
+{
+  uint8_t kb[8];
+  jt_be64(kb, seq);
+  MDB_val k = { 8, kb }, v;
+  int rc = mdb_get(t, db, &k, &v);
+  if (rc) return rc;
+  *out = malloc(v.mv_size);
+  memcpy(*out, v.mv_data, v.mv_size);
+  *len = v.mv_size;
+  return 0;
+}
+
+static inline int jt_put(MDB_txn *t, MDB_dbi db, uint64_t seq, const uint8_t *p, size_t len)
+{
+  uint8_t kb[8];
+  jt_be64(kb, seq);
+  MDB_val k = { 8, kb }, v = { len, (void *)p };
+  return mdb_put(t, db, &k, &v, 0);
+}
+
+static inline int jt_del(MDB_txn *t, MDB_dbi db, uint64_t seq)
+{
+  uint8_t kb[8];
+  jt_be64(kb, seq);
+  MDB_val k = { 8, kb };
+  return mdb_del(t, db, &k, NULL);
+}
+
+/* A journal_record_source over a raw txn (so edits inside an uncommitted txn can be verified
+ * and then rolled back with mdb_txn_abort). */
+struct jt_txn_src {
+  struct journal_record_source src;
+  MDB_cursor *c;
+  bool started;
+};
+
+static inline int jt_txn_next(void *ctx, uint64_t *seq, const uint8_t **bytes, size_t *len, const char **why)
+{
+  struct jt_txn_src *s = ctx;
+  MDB_val k, v;
+  int rc = mdb_cursor_get(s->c, &k, &v, s->started ? MDB_NEXT : MDB_FIRST);
+  s->started = true;
+  if (rc == MDB_NOTFOUND) return 0;
+  if (rc || k.mv_size != 8) { *why = "lmdb"; return JOURNAL_ECORRUPT; }
+  uint64_t q = 0;
+  for (int i = 0; i < 8; i++) q = q << 8 | ((const uint8_t *)k.mv_data)[i];
+  *seq = q;
+  *bytes = v.mv_data;
+  *len = v.mv_size;
+  return 1;
+}
+
+static inline int jt_verify_txn(MDB_txn *t, MDB_dbi db, const uint8_t pk[32], struct journal_verify_result *res)
+{
+  struct jt_txn_src s;
+  memset(&s, 0, sizeof s);
+  s.src.next = jt_txn_next;
+  s.src.ctx = &s;
+  if (mdb_cursor_open(t, db, &s.c)) return -EIO;
+  int rc = journal_verify(&s.src, pk, NULL, res, NULL, NULL);
+  mdb_cursor_close(s.c);
+  return rc;
+}
+
+#endif
