@@ -24,6 +24,8 @@
 #include <lmdb.h>
 #include <sodium.h>
 #include "cli.h"
+#include "hw.h"
+#include "ingest.h"
 
 static double now_s(void)
 {
@@ -423,6 +425,59 @@ static int bench_journal(const struct bench_opts *o, bool also_verify)
   return CLI_OK;
 }
 
+/* sim: the simulated panel plus the emulated SPI path through the real ADE9000 driver,
+ * full-panel (48 current + 3 voltage channels at 8 kSPS), one core; baseline = real time. */
+static int bench_sim(const struct bench_opts *o)
+{
+  struct hw_bench_result r;
+  struct timespec c0, c1;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+  int rc = hw_bench_sim(20.0, 1, &r);
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+  if (rc) { cli_err("bench sim: %s", hw_strerror(rc)); return CLI_ENV; }
+  /* One core: the thread's CPU time, so other load on a shared machine does not count. */
+  double cpu_s = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
+  json_t *out = json_object();
+  json_object_set_new(out, "bench", json_string("sim"));
+  json_object_set_new(out, "channels", json_integer(r.channels));
+  json_object_set_new(out, "virtual_s", json_real(r.virtual_s));
+  json_object_set_new(out, "wall_s", json_real(r.wall_s));
+  json_object_set_new(out, "cpu_s", json_real(cpu_s));
+  json_object_set_new(out, "realtime_factor", json_real(r.virtual_s / cpu_s));
+  json_object_set_new(out, "wall_realtime_factor", json_real(r.realtime_factor));
+  json_object_set_new(out, "target_realtime_factor", json_real(50));
+  json_object_set_new(out, "channel_samples", json_integer((json_int_t)r.samples));
+  emit(out, o->json);
+  json_decref(out);
+  return CLI_OK;
+}
+
+/* ingest: 48 current + 3 voltage channels at 8 kSPS through the whole waveform pipeline
+ * (windows, harmonics, Urms(1/2), PQ, capture and signature rings), one core. */
+static int bench_ingest(const struct bench_opts *o)
+{
+  struct ingest_bench_result r;
+  int rc = ingest_bench(20.0, &r);
+  if (rc) { cli_err("bench ingest: %s", ingest_strerror(rc)); return CLI_ENV; }
+  json_t *out = json_object();
+  json_object_set_new(out, "bench", json_string("ingest"));
+  json_object_set_new(out, "channels", json_integer(r.channels));
+  json_object_set_new(out, "sample_rate_hz", json_real(r.sample_rate_hz));
+  json_object_set_new(out, "seconds_simulated", json_real(r.seconds_simulated));
+  json_object_set_new(out, "cpu_s", json_real(r.cpu_s));
+  json_object_set_new(out, "realtime_factor", json_real(r.realtime_factor));
+  json_object_set_new(out, "target_realtime_factor", json_real(50));
+  json_object_set_new(out, "capture_ring_bytes", json_integer((json_int_t)r.capture_ring_bytes));
+  json_object_set_new(out, "engine_bytes", json_integer((json_int_t)r.engine_bytes));
+  json_object_set_new(out, "windows", json_integer((json_int_t)r.windows));
+  json_object_set_new(out, "pq_events", json_integer((json_int_t)r.events));
+  json_object_set_new(out, "captures", json_integer((json_int_t)r.captures));
+  if (r.blob_bytes) json_object_set_new(out, "capture_delta_coding_ratio", json_real((double)r.blob_bytes_raw / (double)r.blob_bytes));
+  emit(out, o->json);
+  json_decref(out);
+  return CLI_OK;
+}
+
 int cli_cmd_bench(int argc, char **argv)
 {
   enum { O_DIR = 1000, O_FORMAT, O_RECORDS, O_BYTES };
@@ -460,6 +515,8 @@ int cli_cmd_bench(int argc, char **argv)
     if (o.records == 200000) o.records = 1000000;
     return bench_journal(&o, true);
   }
-  cli_err("bench: %s: unknown benchmark (journal, verify)", what);
+  if (!strcmp(what, "sim")) return bench_sim(&o);
+  if (!strcmp(what, "ingest")) return bench_ingest(&o);
+  cli_err("bench: %s: unknown benchmark (journal, verify, sim, ingest)", what);
   return CLI_USAGE;
 }

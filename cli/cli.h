@@ -91,5 +91,6 @@ int cli_cmd_show(int argc, char **argv);
 int cli_cmd_timeline(int argc, char **argv);
 int cli_cmd_bench(int argc, char **argv);
 int cli_cmd_retention(int argc, char **argv);
+int cli_cmd_run(int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@ static const char main_usage[] =
   "the panel sees, is asked and does.\n"
   "\n"
   "commands:\n"
+  "  run        the panel controller (simulated panel by default)\n"
   "  init       create a data dir: keys, counter, journal (boot/config/key records)\n"
   "  note       append an operator note\n"
   "  verify     check chain, seals, gaps and order of a data dir or bundle\n"
@@ -64,8 +65,19 @@ static const struct cli_cmd cmds[] = {
     "Show the journal's extent and the retention policy; with --run, archive whole commit groups\n"
     "older than --keep (relative to the newest record) to DIR/archive/<first>-<cut>.hems (a\n"
     "verifiable bundle), append a sealed retention record attesting the cut, then remove them.\n" },
+  { "run", cli_cmd_run,
+    "usage: hems run [--dir DIR] [--sim SCENARIO|PATH.json] [--hw PANEL.json] [--for DURATION]\n"
+    "                [--speed X|max] [--seed N] [--window 200|1000|10000] [--socket PATH]\n"
+    "                [--counter PATH] [--accept-rollback]\n"
+    "\n"
+    "The panel controller. Without --sim or --hw: the simulated panel, 'default' scenario, real\n"
+    "time, until stopped (Ctrl-C / SIGTERM: flush, seal, exit 0). Shipped scenarios: default,\n"
+    "sag-and-inrush, welded-relay, grid-outage-transfer, reversed-ct, service-overload,\n"
+    "full-panel; a path loads a scenario file (docs/scenarios.md). --for is panel (virtual) time;\n"
+    "--speed max runs as fast as possible and is deterministic for a given dir, scenario and seed\n"
+    "(default seed 1). The control socket is DIR/control.sock (docs/cli.md).\n" },
   { "bench", cli_cmd_bench,
-    "usage: hems bench journal|verify [--dir DIR] [--format text|json] [--records N]\n"
+    "usage: hems bench journal|verify|sim|ingest [--dir DIR] [--format text|json] [--records N]\n"
     "                  [--record-bytes N]\n"
     "\n"
     "journal: durable signed appends/s of N records of --record-bytes (default 200) in groups of\n"
@@ -73,6 +85,10 @@ static const struct cli_cmd cmds[] = {
     "  bytes in the same run (ratio), mean group size, p50/p99 latency from a critical record's\n"
     "  append to durable at 1 k records/s offered, bytes written to storage per record.\n"
     "verify: records/s verifying the bench journal (chain + seals).\n"
+    "sim: the simulated full-panel (48 current + 3 voltage channels at 8 kSPS) through the emulated\n"
+    "  SPI and the real ADE9000 driver, as a multiple of real time on one core (target 50).\n"
+    "ingest: the same channels through the waveform pipeline (windows, harmonics, Urms(1/2), PQ\n"
+    "  events, capture rings), multiple of real time on one core (target 50), ring memory.\n"
     "--dir says where to build the data (default: a temporary dir, removed afterwards).\n" },
 };
 

@@ -1,0 +1,873 @@
+/*
+ * run.c — `hems run`: the panel controller daemon on one libuv loop.
+ *
+ * Per tick (16 ms of panel time, one half of the ADE9000 waveform buffer):
+ *   1. read hardware: advance the simulated panel (or, on hardware, wake on the AFE's IRQ
+ *      line), drain the mains AFE's waveform buffer into the ingest engine, drain GPIO edges;
+ *   2. build records: every window period the branch AFEs' DSP registers (register path) and the
+ *      mains engine's aggregated windows become `window` records; finished power-quality events
+ *      become `pq_event` records with their capture blob; scenario stimuli become `note` /
+ *      `request` records;
+ *   3. append them (the journal seals groups; the state hash of each seal comes from the fold);
+ *   4. fold them and execute effects (the proof loop lives in actuators/).
+ * Time: under simulation every record time, the boot id and all randomness come from the
+ * virtual clock and the seed. --speed max runs ticks back to back (virtual time stops while an
+ * append awaits durability); --speed X paces ticks against the real clock.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <uv.h>
+#include "cli.h"
+#include "daemon.h"
+#include "hw.h"
+#include "ingest.h"
+
+#define TICK_NS (HW_SIM_WFB_HALF_NS)          /* 16 ms */
+#define FLUSH_IDLE_NS 1000000000ull           /* the flush timer: 1 s with no new record */
+
+struct run_opts {
+  struct cli_common c;
+  const char *sim;       /* scenario name or path */
+  const char *hw;        /* panel config for real hardware */
+  const char *socket;
+  int64_t for_ns;        /* 0 = until stopped */
+  double speed;          /* 0 = max */
+  uint64_t seed;
+  uint32_t window_ms;
+};
+
+struct capture_slot { uint64_t id; uint8_t hash[32]; };
+
+struct daemon {
+  struct run_opts o;
+  struct hw_scenario *sc;
+  struct hw_sim *sim;
+  const struct hw_panel *panel;
+  struct journal *j;
+  struct journal_open_info info;
+  uint8_t boot_id[16];
+  int64_t wall_base_ns;      /* wall time of virtual t = 0 */
+  uint64_t sim_wall0;        /* hw_sim_wall_ns at t = 0 (so injected clock steps show) */
+
+  /* AFEs */
+  struct hw_ade9000 afe[HW_MAX_AFES];
+  bool afe_ok[HW_MAX_AFES];
+  int64_t energy_prev_nj[HW_MAX_AFES][3];
+  struct ingest_energy energy[HW_MAX_BRANCHES + 1];
+  int mains;                 /* AFE index streaming the waveform path, or -1 */
+  struct ingest_config icfg;
+  struct ingest_engine eng;
+  bool eng_ok;
+  struct ingest_aggregator agg;
+  struct hw_ade9000_wfb_half half;
+  int32_t frames[HW_ADE9000_WFB_SETS_PER_HALF * 6];
+  struct capture_slot caps[8];
+  unsigned ncaps;
+  uint64_t next_window_ns;
+
+  /* what the status shows (derived from the records this run made) */
+  int64_t phase_p_mw[4];
+  int64_t branch_p_mw[HW_MAX_BRANCHES + 1];
+  uint64_t windows, pq_events, notes, requests, faults, stimuli;
+  uint64_t last_append_mono;
+  uint64_t afe_crc_faults_seen[HW_MAX_AFES];
+
+  /* loop */
+  uv_loop_t loop;
+  uv_signal_t sig_int, sig_term, sig_hup;
+  uv_timer_t tick_timer, status_timer;
+  uv_idle_t idle;
+  struct daemon_socket sock;
+  bool stopping;
+  int exit_code;
+  bool tty;
+  double t_start_real;
+  int append_err;
+};
+
+static double real_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ------------------------------------------------------------------ clock and appends */
+
+static void sim_clock(void *ctx, uint64_t *mono, int64_t *wall, uint8_t *tq)
+{
+  struct daemon *d = ctx;
+  *mono = hw_sim_now_ns(d->sim);
+  *wall = d->wall_base_ns + (int64_t)(hw_sim_wall_ns(d->sim) - d->sim_wall0);
+  *tq = JOURNAL_TQ_SYNCED;
+}
+
+static int append(struct daemon *d, struct journal_record *r)
+{
+  if (d->append_err) return d->append_err;
+  int rc = journal_append(d->j, r, NULL);
+  if (rc) {
+    d->append_err = rc;
+    cli_err("run: append failed: %s; stopping", journal_strerror(rc));
+    d->stopping = true;
+    d->exit_code = CLI_ENV;
+    return rc;
+  }
+  d->last_append_mono = hw_sim_now_ns(d->sim);
+  return 0;
+}
+
+static void append_fault(struct daemon *d, const char *code, int64_t value, uint16_t branch, const char *detail)
+{
+  struct journal_record r;
+  memset(&r, 0, sizeof r);
+  r.type = JOURNAL_T_FAULT;
+  r.source.kind = JOURNAL_SRC_PANEL;
+  r.body.fault.code = (struct journal_slice){ (const uint8_t *)code, (uint32_t)strlen(code) };
+  r.body.fault.detail = (struct journal_slice){ (const uint8_t *)detail, (uint32_t)strlen(detail) };
+  r.body.fault.value = value;
+  r.body.fault.branch = branch;
+  if (append(d, &r) == 0) d->faults++;
+}
+
+static uint8_t journal_phase_of(enum hw_phase p)
+{
+  switch (p) {
+  case HW_PHASE_L2: return JOURNAL_PHASE_B;
+  case HW_PHASE_L3: return JOURNAL_PHASE_C;
+  default: return JOURNAL_PHASE_A;
+  }
+}
+
+/* ------------------------------------------------------------------ register path */
+
+/* One `window` record per branch AFE from its DSP registers: rms, powers, PF, frequency, and
+ * energy from the AFE's own accumulators (integer µWh with the remainder carried). */
+static void register_window(struct daemon *d, unsigned a)
+{
+  const struct hw_panel *p = d->panel;
+  struct hw_ade9000_metrics m;
+  int rc = hw_ade9000_read_metrics(&d->afe[a], &m);
+  if (d->afe[a].count.crc_faults != d->afe_crc_faults_seen[a]) {
+    char detail[96];
+    snprintf(detail, sizeof detail, "afe %u: SPI CRC errors persisted after retries", a);
+    append_fault(d, "spi_crc", (int64_t)(d->afe[a].count.crc_faults - d->afe_crc_faults_seen[a]), 0, detail);
+    d->afe_crc_faults_seen[a] = d->afe[a].count.crc_faults;
+  }
+  if (rc) return;
+  struct journal_record r;
+  memset(&r, 0, sizeof r);
+  r.type = JOURNAL_T_WINDOW;
+  r.source.kind = JOURNAL_SRC_AFE;
+  r.source.index = (uint16_t)(a + 1);
+  struct journal_window *w = &r.body.window;
+  w->afe = (uint16_t)(a + 1);
+  w->start_ns = d->wall_base_ns + (int64_t)(hw_sim_wall_ns(d->sim) - d->sim_wall0) - (int64_t)d->o.window_ms * 1000000;
+  w->duration_us = d->o.window_ms * 1000;
+  w->freq_mhz = (uint32_t)llround(m.ph[0].freq_hz * 1000.0);
+  w->basic_windows = (uint16_t)(d->o.window_ms / 200 ? d->o.window_ms / 200 : 1);
+  w->flags = 4; /* register path */
+  for (unsigned k = 0; k < 3; k++) {
+    struct journal_window_channel *c = &w->ch[w->nch++];
+    c->ch = (uint8_t)(4 + k);
+    c->kind = JOURNAL_CH_VOLTAGE;
+    c->phase = journal_phase_of(p->afe[a].v_phase[k]);
+    c->rms_m = (int32_t)llround(m.ph[k].vrms_v * 1000.0);
+  }
+  for (unsigned b = 0; b < p->num_branches; b++) {
+    const struct hw_panel_branch *br = &p->branch[b];
+    if (br->afe != a || br->channel > 2) continue;
+    unsigned k = br->channel;
+    const struct hw_ade9000_phase *ph = &m.ph[k];
+    double sign = br->polarity < 0 ? -1.0 : 1.0;
+    struct journal_window_channel *c = &w->ch[w->nch++];
+    c->ch = (uint8_t)k;
+    c->kind = JOURNAL_CH_CURRENT;
+    c->phase = journal_phase_of(br->phase);
+    c->branch = (uint16_t)br->number;
+    c->rms_m = (int32_t)llround(ph->irms_a * 1000.0);
+    struct journal_window_power *pw = &w->pow[w->npow++];
+    pw->ich = (uint8_t)k;
+    pw->vch = (uint8_t)(4 + k);
+    pw->phase = c->phase;
+    pw->branch = (uint16_t)br->number;
+    pw->p_mw = llround(sign * ph->p_w * 1000.0);
+    pw->q_mvar = llround(sign * ph->q_var * 1000.0);
+    pw->s_mva = llround(ph->s_va * 1000.0);
+    pw->pf_mpct = (int32_t)llround(sign * ph->pf * 100000.0);
+    int64_t cum_nj = llround(sign * ph->energy_j * 1e9);
+    int64_t delta = cum_nj - d->energy_prev_nj[a][k];
+    d->energy_prev_nj[a][k] = cum_nj;
+    int64_t imp = 0, exp = 0;
+    ingest_energy_add(&d->energy[br->number], delta, &imp, &exp);
+    pw->import_uwh = imp;
+    pw->export_uwh = exp;
+    w->branches[w->nbranches++] = (uint16_t)br->number;
+    d->branch_p_mw[br->number] = pw->p_mw;
+    d->phase_p_mw[pw->phase] += pw->p_mw;
+  }
+  if (append(d, &r) == 0) d->windows++;
+}
+
+/* ------------------------------------------------------------------ waveform path (mains) */
+
+static void eng_window(void *ctx, const struct ingest_window *iw)
+{
+  struct daemon *d = ctx;
+  struct ingest_rec_window rw;
+  if (ingest_aggregator_add(&d->agg, &d->icfg, iw, &rw) != 1) return;
+  struct journal_record r;
+  memset(&r, 0, sizeof r);
+  r.type = JOURNAL_T_WINDOW;
+  r.source.kind = JOURNAL_SRC_AFE;
+  r.source.index = (uint16_t)(d->mains + 1);
+  struct journal_window *w = &r.body.window;
+  w->afe = (uint16_t)(d->mains + 1);
+  w->start_ns = rw.start_ns;
+  w->duration_us = rw.duration_us;
+  w->freq_mhz = rw.freq_mhz;
+  w->basic_windows = rw.basic_windows;
+  w->flags = rw.flags & 3;
+  for (unsigned i = 0; i < rw.nch && w->nch < JOURNAL_WINDOW_CHANNELS; i++) {
+    struct journal_window_channel *c = &w->ch[w->nch++];
+    const struct ingest_channel_cfg *cc = &d->icfg.ch[rw.ch[i].ch];
+    c->ch = rw.ch[i].ch;
+    c->kind = rw.ch[i].kind == INGEST_KIND_VOLTAGE ? JOURNAL_CH_VOLTAGE : JOURNAL_CH_CURRENT;
+    c->phase = cc->phase[0] == 'B' ? JOURNAL_PHASE_B : cc->phase[0] == 'C' ? JOURNAL_PHASE_C : JOURNAL_PHASE_A;
+    c->rms_m = rw.ch[i].rms_m;
+    c->min_m = rw.ch[i].min_m;
+    c->max_m = rw.ch[i].max_m;
+    c->thd_mpct = rw.ch[i].thd_mpct;
+  }
+  for (unsigned i = 0; i < rw.npow && w->npow < JOURNAL_WINDOW_CHANNELS; i++) {
+    struct journal_window_power *pw = &w->pow[w->npow++];
+    pw->ich = rw.pow[i].ich;
+    pw->vch = rw.pow[i].vch;
+    const struct ingest_channel_cfg *cc = &d->icfg.ch[rw.pow[i].ich];
+    pw->phase = cc->phase[0] == 'B' ? JOURNAL_PHASE_B : cc->phase[0] == 'C' ? JOURNAL_PHASE_C : JOURNAL_PHASE_A;
+    pw->p_mw = rw.pow[i].p_mw;
+    pw->q_mvar = rw.pow[i].q_mvar;
+    pw->s_mva = rw.pow[i].s_mva;
+    pw->pf_mpct = rw.pow[i].pf_mpct;
+    pw->import_uwh = rw.pow[i].import_uwh;
+    pw->export_uwh = rw.pow[i].export_uwh;
+  }
+  if (append(d, &r) == 0) d->windows++;
+}
+
+static void eng_capture(void *ctx, const struct ingest_capture_view *c)
+{
+  struct daemon *d = ctx;
+  size_t cap = ingest_capture_blob_bound(c->nch, c->nframes);
+  uint8_t *buf = malloc(cap);
+  size_t len;
+  if (!buf) return;
+  if (ingest_capture_encode(c, buf, cap, &len) == 0) {
+    struct capture_slot *s = &d->caps[d->ncaps++ % 8];
+    s->id = c->id;
+    if (journal_put_blob(d->j, buf, len, s->hash)) memset(s->hash, 0, 32);
+  }
+  free(buf);
+}
+
+static void eng_pq(void *ctx, const struct ingest_pq_event *e)
+{
+  struct daemon *d = ctx;
+  struct journal_record r;
+  memset(&r, 0, sizeof r);
+  r.type = JOURNAL_T_PQ_EVENT;
+  r.source.kind = JOURNAL_SRC_AFE;
+  r.source.index = (uint16_t)(d->mains + 1);
+  struct journal_pq_event *pq = &r.body.pq_event;
+  pq->afe = (uint16_t)(d->mains + 1);
+  pq->kind = e->kind == INGEST_PQ_SWELL ? JOURNAL_PQ_SWELL : e->kind == INGEST_PQ_INTERRUPTION ? JOURNAL_PQ_INTERRUPTION : JOURNAL_PQ_DIP;
+  const char *cls = ingest_ieee1159_class(e->category);
+  pq->category = !strcmp(cls, "momentary") ? JOURNAL_IEEE1159_MOMENTARY : !strcmp(cls, "temporary") ? JOURNAL_IEEE1159_TEMPORARY
+               : !strcmp(cls, "sustained") ? JOURNAL_IEEE1159_SUSTAINED : JOURNAL_IEEE1159_INSTANTANEOUS;
+  pq->flags = (uint8_t)(e->flags & 0xff);
+  size_t pl = strnlen(e->phases, sizeof pq->phases - 1);
+  memcpy(pq->phases, e->phases, pl);
+  pq->phases[pl] = 0;
+  pq->start_ns = e->start_ns;
+  pq->duration_us = (uint64_t)llround(e->duration_s * 1e6);
+  pq->extreme_mv = (int32_t)llround(e->extreme_v * 1000.0);
+  pq->extreme_mpct = (int32_t)llround(e->extreme_pct * 1000.0);
+  pq->declared_mv = (int32_t)llround(e->declared_v * 1000.0);
+  for (unsigned i = 0; i < e->nv && pq->nph < 4; i++) {
+    struct journal_pq_phase *ph = &pq->ph[pq->nph++];
+    ph->ch = (uint8_t)e->vch[i];
+    const char *lab = d->icfg.ch[e->vch[i]].phase;
+    ph->phase = lab[0] == 'B' ? JOURNAL_PHASE_B : lab[0] == 'C' ? JOURNAL_PHASE_C : JOURNAL_PHASE_A;
+    ph->min_mv = (int32_t)llround(e->vmin_v[i] * 1000.0);
+    ph->max_mv = (int32_t)llround(e->vmax_v[i] * 1000.0);
+  }
+  for (unsigned i = 0; i < 8 && e->capture_id; i++)
+    if (d->caps[i].id == e->capture_id) memcpy(pq->capture, d->caps[i].hash, 32);
+  if (append(d, &r) == 0) d->pq_events++;
+}
+
+static int mains_init(struct daemon *d)
+{
+  const struct hw_panel *p = d->panel;
+  d->mains = -1;
+  for (unsigned a = 0; a < p->num_afes; a++)
+    if (p->afe[a].mains && d->afe_ok[a]) { d->mains = (int)a; break; }
+  if (d->mains < 0) return 0;
+  struct ingest_config *c = &d->icfg;
+  ingest_config_defaults(c);
+  c->sample_rate_hz = 8000;
+  c->nominal_hz = p->freq_hz;
+  c->pq.declared_v = p->nominal_v;
+  c->t0_ns = d->wall_base_ns;
+  c->nch = 6;
+  static const char *const ph[3] = { "A", "B", "C" };
+  for (unsigned k = 0; k < 3; k++) {
+    struct ingest_channel_cfg *v = &c->ch[k], *i = &c->ch[3 + k];
+    snprintf(v->name, sizeof v->name, "V%s", ph[k]);
+    snprintf(v->phase, sizeof v->phase, "%s", ph[k]);
+    v->kind = INGEST_KIND_VOLTAGE;
+    v->scale = hw_ade9000_wfb_volts_per_code(&d->afe[d->mains], k);
+    v->voltage_ch = -1;
+    snprintf(i->name, sizeof i->name, "I%s", ph[k]);
+    snprintf(i->phase, sizeof i->phase, "%s", ph[k]);
+    i->kind = INGEST_KIND_CURRENT;
+    i->scale = hw_ade9000_wfb_amps_per_code(&d->afe[d->mains], k);
+    i->voltage_ch = (int16_t)k;
+  }
+  c->ref_ch = 0;
+  struct ingest_sink sink = { d, eng_window, eng_pq, eng_capture };
+  int rc = ingest_engine_init(&d->eng, c, &sink);
+  if (rc) return rc;
+  d->eng_ok = true;
+  return ingest_aggregator_init(&d->agg, d->o.window_ms);
+}
+
+static void drain_waveform(struct daemon *d)
+{
+  if (d->mains < 0 || !d->eng_ok) return;
+  for (int guard = 0; guard < 4; guard++) {
+    int rc = hw_ade9000_wfb_poll(&d->afe[d->mains], &d->half);
+    if (rc) break;
+    if (d->half.overruns) {
+      char detail[96];
+      snprintf(detail, sizeof detail, "mains afe: %u waveform buffer halves lost", d->half.overruns);
+      append_fault(d, "late_window", d->half.overruns, 0, detail);
+    }
+    /* WFB order IA VA IB VB IC VC IN → engine order VA VB VC IA IB IC */
+    for (unsigned n = 0; n < HW_ADE9000_WFB_SETS_PER_HALF; n++) {
+      int32_t *f = &d->frames[n * 6];
+      const int32_t *c = d->half.code[n];
+      f[0] = c[1]; f[1] = c[3]; f[2] = c[5];
+      f[3] = c[0]; f[4] = c[2]; f[5] = c[4];
+    }
+    ingest_engine_push(&d->eng, d->frames, HW_ADE9000_WFB_SETS_PER_HALF);
+  }
+}
+
+/* ------------------------------------------------------------------ stimuli */
+
+static void do_stimuli(struct daemon *d)
+{
+  struct hw_stimulus st[16];
+  unsigned n;
+  do {
+    n = hw_sim_poll_stimuli(d->sim, st, 16);
+    for (unsigned i = 0; i < n; i++) {
+      const struct hw_scenario_event *e = &st[i].ev;
+      d->stimuli++;
+      if (e->kind == HW_EV_NOTE) {
+        struct journal_record r;
+        memset(&r, 0, sizeof r);
+        r.type = JOURNAL_T_NOTE;
+        r.source.kind = JOURNAL_SRC_OPERATOR;
+        const char *who = e->who[0] ? e->who : "scenario";
+        r.body.note.who = (struct journal_slice){ (const uint8_t *)who, (uint32_t)strlen(who) };
+        r.body.note.text = (struct journal_slice){ (const uint8_t *)e->text, (uint32_t)strlen(e->text) };
+        if (append(d, &r) == 0) d->notes++;
+      }
+    }
+  } while (n == 16);
+}
+
+/* ------------------------------------------------------------------ the tick */
+
+static void tick(struct daemon *d)
+{
+  if (d->stopping) return;
+  int rc = hw_sim_advance(d->sim, TICK_NS);
+  if (rc) {
+    cli_err("run: simulated panel: %s", hw_strerror(rc));
+    d->stopping = true;
+    d->exit_code = CLI_ENV;
+    return;
+  }
+  uint64_t now = hw_sim_now_ns(d->sim);
+  drain_waveform(d);
+  do_stimuli(d);
+  if (now >= d->next_window_ns) {
+    memset(d->phase_p_mw, 0, sizeof d->phase_p_mw);
+    for (unsigned a = 0; a < d->panel->num_afes; a++)
+      if (d->afe_ok[a] && (int)a != d->mains) register_window(d, a);
+    d->next_window_ns += (uint64_t)d->o.window_ms * 1000000ull;
+  }
+  if (now - d->last_append_mono >= FLUSH_IDLE_NS) {
+    journal_flush(d->j);
+    d->last_append_mono = now;
+  }
+  if (d->o.for_ns && now >= (uint64_t)d->o.for_ns) d->stopping = true;
+}
+
+/* ------------------------------------------------------------------ status */
+
+static json_t *status_json(struct daemon *d)
+{
+  json_t *o = json_object();
+  uint8_t h[32], sh[32] = { 0 };
+  char hex[65];
+  journal_head_hash(d->j, h);
+  journal_hex(h, 32, hex);
+  json_object_set_new(o, "head_seq", json_integer((json_int_t)journal_head_seq(d->j)));
+  json_object_set_new(o, "head_hash", json_string(hex));
+  journal_hex(sh, 32, hex);
+  json_object_set_new(o, "state_hash", json_string(hex));
+  json_object_set_new(o, "durable_seq", json_integer((json_int_t)journal_durable_seq(d->j)));
+  json_object_set_new(o, "source", json_string("daemon"));
+  json_object_set_new(o, "scenario", json_string(d->sc->name));
+  json_object_set_new(o, "virtual_s", json_real((double)hw_sim_now_ns(d->sim) / 1e9));
+  json_t *ph = json_object();
+  static const char *const names[] = { "A", "B", "C" };
+  for (int k = 0; k < 3; k++) json_object_set_new(ph, names[k], json_integer(d->phase_p_mw[k] / 1000));
+  json_object_set_new(o, "phase_power_w", ph);
+  json_t *br = json_array();
+  for (unsigned b = 0; b < d->panel->num_branches; b++) {
+    const struct hw_panel_branch *pb = &d->panel->branch[b];
+    json_t *x = json_object();
+    json_object_set_new(x, "branch", json_integer(pb->number));
+    json_object_set_new(x, "name", json_string(pb->name));
+    json_object_set_new(x, "power_w", json_integer(d->branch_p_mw[pb->number] / 1000));
+    json_object_set_new(x, "import_wh", json_real((double)d->energy[pb->number].import_uwh / 1e6));
+    json_object_set_new(x, "export_wh", json_real((double)d->energy[pb->number].export_uwh / 1e6));
+    json_array_append_new(br, x);
+  }
+  json_object_set_new(o, "branches", br);
+  json_t *cnt = json_object();
+  json_object_set_new(cnt, "windows", json_integer((json_int_t)d->windows));
+  json_object_set_new(cnt, "pq_events", json_integer((json_int_t)d->pq_events));
+  json_object_set_new(cnt, "notes", json_integer((json_int_t)d->notes));
+  json_object_set_new(cnt, "faults", json_integer((json_int_t)d->faults));
+  json_object_set_new(o, "counts", cnt);
+  return o;
+}
+
+static void status_line(struct daemon *d)
+{
+  if (!d->tty) return;
+  double vs = (double)hw_sim_now_ns(d->sim) / 1e9;
+  double rs = real_s() - d->t_start_real;
+  fprintf(stderr, "\r\033[K%s t=%02d:%02d:%02d x%.0f  A %.1f kW  B %.1f kW  C %.1f kW  seq %llu  pq %llu  faults %llu",
+          d->sc->name, (int)vs / 3600, (int)vs / 60 % 60, (int)vs % 60, rs > 0 ? vs / rs : 0,
+          d->phase_p_mw[0] / 1e6, d->phase_p_mw[1] / 1e6, d->phase_p_mw[2] / 1e6,
+          (unsigned long long)journal_head_seq(d->j), (unsigned long long)d->pq_events, (unsigned long long)d->faults);
+}
+
+/* ------------------------------------------------------------------ requests on the socket */
+
+static int role_of(struct daemon_client *c)
+{
+  if (!c->have_cred) return ROLE_VIEWER;
+  if (c->uid == 0 || c->uid == (uint32_t)getuid()) return ROLE_ADMIN;
+  /* Members of group "hems" are operators (CLI.md); the config's roles section refines this. */
+  return ROLE_VIEWER;
+}
+
+static char *reply_error(const char *msg)
+{
+  json_t *o = json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+  char *s = json_dumps(o, JSON_COMPACT);
+  json_decref(o);
+  return s;
+}
+
+char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const char *line, size_t len)
+{
+  json_error_t je;
+  json_t *req = json_loadb(line, len, 0, &je);
+  if (!req || !json_is_object(req)) {
+    json_decref(req);
+    return reply_error("malformed request: expected one JSON object per line");
+  }
+  const char *op = json_string_value(json_object_get(req, "op"));
+  char *out = NULL;
+  int role = role_of(c);
+  if (!op) {
+    out = reply_error("malformed request: missing \"op\"");
+  } else if (!strcmp(op, "status")) {
+    json_t *o = status_json(d);
+    json_object_set_new(o, "ok", json_true());
+    out = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+  } else if (!strcmp(op, "note")) {
+    const char *text = json_string_value(json_object_get(req, "text"));
+    const char *who = json_string_value(json_object_get(req, "who"));
+    if (role < ROLE_OPERATOR) out = reply_error("refused: role viewer may not append notes");
+    else if (!text || !*text || strlen(text) > 4096) out = reply_error("malformed request: note needs \"text\" (1..4096 bytes)");
+    else {
+      struct journal_record r;
+      memset(&r, 0, sizeof r);
+      r.type = JOURNAL_T_NOTE;
+      r.source.kind = JOURNAL_SRC_OPERATOR;
+      char whobuf[64];
+      if (!who) { snprintf(whobuf, sizeof whobuf, "uid:%u", c->uid); who = whobuf; }
+      r.body.note.who = (struct journal_slice){ (const uint8_t *)who, (uint32_t)strnlen(who, 63) };
+      r.body.note.text = (struct journal_slice){ (const uint8_t *)text, (uint32_t)strlen(text) };
+      uint64_t seq = 0;
+      int rc = d->append_err ? d->append_err : journal_append(d->j, &r, &seq);
+      if (rc == 0) rc = journal_sync(d->j);
+      if (rc) out = reply_error(journal_strerror(rc));
+      else {
+        d->notes++;
+        json_t *o = json_pack("{s:b, s:I}", "ok", 1, "seq", (json_int_t)seq);
+        out = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+      }
+    }
+  } else {
+    out = reply_error("unknown op");
+  }
+  json_decref(req);
+  return out;
+}
+
+/* ------------------------------------------------------------------ loop glue */
+
+static void stop_loop(struct daemon *d)
+{
+  d->stopping = true;
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+  struct daemon *d = h->data;
+  if (signum == SIGHUP) return; /* config reload arrives with the panel-config issue's SIGHUP handling */
+  stop_loop(d);
+}
+
+static void on_tick_timer(uv_timer_t *t)
+{
+  struct daemon *d = t->data;
+  /* Pace virtual time against the real clock: run the ticks that are due. */
+  double target_ns = (real_s() - d->t_start_real) * d->o.speed * 1e9;
+  int budget = 64;
+  while (!d->stopping && (double)hw_sim_now_ns(d->sim) + TICK_NS <= target_ns && budget-- > 0) tick(d);
+  if (d->stopping) uv_stop(&d->loop);
+}
+
+static void on_idle(uv_idle_t *h)
+{
+  struct daemon *d = h->data;
+  for (int i = 0; i < 8 && !d->stopping; i++) tick(d);
+  if (d->stopping) uv_stop(&d->loop);
+}
+
+static void on_status_timer(uv_timer_t *t)
+{
+  status_line(t->data);
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+  (void)arg;
+  if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+/* ------------------------------------------------------------------ setup */
+
+static void seed_boot_id(struct daemon *d, uint64_t head)
+{
+  uint8_t in[16];
+  for (int i = 0; i < 8; i++) { in[i] = (uint8_t)(d->o.seed >> (8 * i)); in[8 + i] = (uint8_t)(head >> (8 * i)); }
+  crypto_generichash(d->boot_id, 16, in, sizeof in, (const uint8_t *)"hems.boot", 9);
+}
+
+/* Wall time and config of the journal's head region, for a deterministic virtual epoch and the
+ * "config differs" check. */
+static int journal_tail_facts(struct daemon *d, uint64_t *head, int64_t *last_wall, uint8_t cfg_hash[32],
+                              uint32_t *cfg_version, bool *have_cfg)
+{
+  struct journal_reader *r;
+  /* Read before the writer opens (LMDB: one env per process at a time); the writer's own
+   * rollback check follows. */
+  int rc = journal_reader_open(&r, d->o.c.dir, d->o.c.counter, true);
+  if (rc) return rc;
+  struct journal_iter *it;
+  if ((rc = journal_iter_begin(r, 1, &it))) { journal_reader_close(r); return rc; }
+  uint64_t first, last;
+  journal_reader_bounds(r, &first, &last);
+  *head = last;
+  const uint8_t *b;
+  size_t len;
+  struct journal_record rec;
+  *last_wall = 0;
+  if (last && journal_iter_get(it, last, &b, &len) == 0 && journal_record_decode(b, len, &rec) == 0) *last_wall = rec.wall_ns;
+  *have_cfg = false;
+  uint64_t groups[4096];
+  int n = journal_index_groups(it, JOURNAL_IDX_TYPE, JOURNAL_T_CONFIG, 1, groups, 4096);
+  if (n > 0) {
+    uint64_t gf, gl;
+    if (journal_group_of(it, groups[n - 1], &gf, &gl) == 0) {
+      for (uint64_t s = gf; s <= gl; s++) {
+        if (journal_iter_get(it, s, &b, &len) || journal_record_decode(b, len, &rec)) continue;
+        if (rec.type != JOURNAL_T_CONFIG) continue;
+        memcpy(cfg_hash, rec.body.config.config_hash, 32);
+        *cfg_version = rec.body.config.config_version;
+        *have_cfg = true;
+      }
+    }
+  }
+  journal_iter_end(it);
+  journal_reader_close(r);
+  return 0;
+}
+
+static int parse_opts(int argc, char **argv, struct run_opts *o)
+{
+  enum { O_DIR = 1000, O_COUNTER, O_ACCEPT, O_SIM, O_HW, O_FOR, O_SPEED, O_SEED, O_SOCKET, O_WINDOW };
+  static const struct option lo[] = {
+    { "dir", required_argument, NULL, O_DIR }, { "counter", required_argument, NULL, O_COUNTER },
+    { "accept-rollback", no_argument, NULL, O_ACCEPT }, { "sim", required_argument, NULL, O_SIM },
+    { "hw", required_argument, NULL, O_HW }, { "for", required_argument, NULL, O_FOR },
+    { "speed", required_argument, NULL, O_SPEED }, { "seed", required_argument, NULL, O_SEED },
+    { "socket", required_argument, NULL, O_SOCKET }, { "window", required_argument, NULL, O_WINDOW }, { 0 } };
+  memset(o, 0, sizeof *o);
+  o->c.dir = cli_default_dir();
+  o->speed = 1.0;
+  o->seed = 1;
+  o->window_ms = 1000;
+  int opt;
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    switch (opt) {
+    case O_DIR: o->c.dir = optarg; break;
+    case O_COUNTER: o->c.counter = optarg; break;
+    case O_ACCEPT: o->c.accept_rollback = true; break;
+    case O_SIM: o->sim = optarg; break;
+    case O_HW: o->hw = optarg; break;
+    case O_SOCKET: o->socket = optarg; break;
+    case O_FOR:
+      if (cli_parse_duration_ns(optarg, &o->for_ns) || o->for_ns <= 0) { cli_err("run: --for %s: not a duration (e.g. 5m, 30s, 2h)", optarg); return CLI_USAGE; }
+      break;
+    case O_SPEED:
+      if (!strcmp(optarg, "max")) o->speed = 0;
+      else {
+        char *e;
+        o->speed = strtod(optarg, &e);
+        if (*e || !(o->speed > 0) || o->speed > 1e6) { cli_err("run: --speed %s: a factor > 0 or 'max'", optarg); return CLI_USAGE; }
+      }
+      break;
+    case O_SEED:
+      if (cli_parse_u64(optarg, &o->seed)) { cli_err("run: --seed %s: not a number", optarg); return CLI_USAGE; }
+      break;
+    case O_WINDOW: {
+      uint64_t v;
+      if (cli_parse_u64(optarg, &v) || (v != 200 && v != 1000 && v != 10000)) { cli_err("run: --window takes 200, 1000 or 10000 (ms)"); return CLI_USAGE; }
+      o->window_ms = (uint32_t)v;
+      break;
+    }
+    default: return cli_usage(cli_find("run"), false);
+    }
+  }
+  if (optind != argc) return cli_usage(cli_find("run"), false);
+  if (o->sim && o->hw) { cli_err("run: give --sim or --hw, not both"); return CLI_USAGE; }
+  return 0;
+}
+
+int cli_cmd_run(int argc, char **argv)
+{
+  static struct daemon dd;
+  struct daemon *d = &dd;
+  memset(d, 0, sizeof *d);
+  int rc = parse_opts(argc, argv, &d->o);
+  if (rc) return rc;
+  if (d->o.hw) {
+    struct hw_panel panel;
+    char err[256];
+    if (hw_panel_load_file(&panel, d->o.hw, err, sizeof err)) { cli_err("%s", err); return CLI_USAGE; }
+    cli_err("run: --hw %s: running on real hardware is not available in this build yet; use --sim", d->o.hw);
+    return CLI_ENV;
+  }
+  if (sodium_init() < 0) return CLI_ENV;
+  d->sc = calloc(1, sizeof *d->sc);
+  if (!d->sc) return CLI_ENV;
+  char err[512];
+  const char *scen = d->o.sim ? d->o.sim : "default";
+  if ((rc = hw_scenario_load(d->sc, scen, err, sizeof err))) {
+    if (rc == HW_ENOSCENARIO) {
+      char names[512] = "";
+      for (const char *const *n = hw_scenario_names(); *n; n++) { strcat(names, " "); strcat(names, *n); }
+      cli_err("run: --sim %s: no such shipped scenario or file (shipped:%s)", scen, names);
+    } else {
+      cli_err("%s", err);
+    }
+    free(d->sc);
+    return CLI_USAGE;
+  }
+  if ((rc = hw_sim_create(&d->sim, d->sc, d->o.seed, err, sizeof err))) {
+    cli_err("run: %s", err);
+    free(d->sc);
+    return CLI_USAGE;
+  }
+  d->panel = hw_sim_panel(d->sim);
+  d->sim_wall0 = hw_sim_wall_ns(d->sim);
+
+  /* Facts from the journal's tail fix the virtual epoch and the boot id before anything is
+   * appended (deterministic for a given dir, scenario and seed). */
+  int64_t last_wall = 0;
+  uint8_t cfg_hash[32];
+  uint32_t cfg_version = 0;
+  bool have_cfg = false;
+  uint64_t head = 0;
+  if ((rc = journal_tail_facts(d, &head, &last_wall, cfg_hash, &cfg_version, &have_cfg))) {
+    hw_sim_destroy(d->sim);
+    free(d->sc);
+    return cli_open_error(d->o.c.dir, d->o.c.counter, rc, 0);
+  }
+  if (d->o.speed == 0) {
+    d->wall_base_ns = last_wall + 1000000000ll; /* one second after the newest record */
+  } else {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    d->wall_base_ns = (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+    if (d->wall_base_ns <= last_wall) d->wall_base_ns = last_wall + 1;
+  }
+  seed_boot_id(d, head);
+
+  struct journal_options jo;
+  memset(&jo, 0, sizeof jo);
+  jo.dir = d->o.c.dir;
+  jo.counter_path = d->o.c.counter;
+  jo.accept_rollback = d->o.c.accept_rollback;
+  jo.clock.now = sim_clock;
+  jo.clock.ctx = d;
+  jo.virtual_clock = d->o.speed == 0;
+  memcpy(jo.boot_id, d->boot_id, sizeof jo.boot_id);
+  int pid = 0;
+  rc = journal_open(&d->j, &jo, &d->info, &pid);
+  if (rc) {
+    hw_sim_destroy(d->sim);
+    free(d->sc);
+    return cli_open_error(d->o.c.dir, d->o.c.counter, rc, pid);
+  }
+
+  /* boot, then config if the scenario's panel differs from the journal's */
+  struct journal_record r;
+  memset(&r, 0, sizeof r);
+  r.type = JOURNAL_T_BOOT;
+  r.source.kind = JOURNAL_SRC_PANEL;
+  memcpy(r.body.boot.boot_id, d->boot_id, 16);
+  const char *reason = d->o.sim || !d->o.hw ? "sim" : "power_on";
+  r.body.boot.reset_reason = (struct journal_slice){ (const uint8_t *)reason, (uint32_t)strlen(reason) };
+  r.body.boot.previous_shutdown = d->info.last_shutdown_clean ? JOURNAL_SHUTDOWN_CLEAN : JOURNAL_SHUTDOWN_UNCLEAN;
+  const char *fw = HEMS_FIRMWARE_VERSION;
+  r.body.boot.firmware_version = (struct journal_slice){ (const uint8_t *)fw, (uint32_t)strlen(fw) };
+  r.body.boot.rail_status = (struct journal_slice){ (const uint8_t *)"ok", 2 };
+  static char cjson[256 * 1024];
+  size_t clen = 0;
+  uint8_t new_hash[32];
+  bool cfg_differs = false;
+  if (hw_panel_canonical_json(d->panel, cjson, sizeof cjson, &clen) == 0) {
+    crypto_generichash(new_hash, 32, (const uint8_t *)cjson, clen, NULL, 0);
+    cfg_differs = !have_cfg || memcmp(new_hash, cfg_hash, 32) != 0;
+  }
+  r.body.boot.config_version = cfg_differs ? cfg_version + 1 : cfg_version;
+  rc = append(d, &r);
+  if (!rc && cfg_differs) {
+    memset(&r, 0, sizeof r);
+    r.type = JOURNAL_T_CONFIG;
+    r.source.kind = JOURNAL_SRC_PANEL;
+    r.body.config.config_version = cfg_version + 1;
+    memcpy(r.body.config.config_hash, new_hash, 32);
+    r.body.config.json = (struct journal_slice){ (const uint8_t *)cjson, (uint32_t)clen };
+    rc = append(d, &r);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", d->o.c.dir);
+    FILE *f = fopen(path, "w");
+    if (f) { fwrite(cjson, 1, clen, f); fputc('\n', f); fclose(f); }
+  }
+
+  /* AFEs through the real driver over the (emulated) SPI transport */
+  for (unsigned a = 0; a < d->panel->num_afes && !rc; a++) {
+    struct hw_ade9000_config ac;
+    hw_panel_ade9000_config(d->panel, a, &ac);
+    int arc = hw_ade9000_init(&d->afe[a], hw_sim_afe_spi(d->sim, a), &ac);
+    d->afe_ok[a] = arc == 0;
+    if (arc) {
+      char detail[128];
+      snprintf(detail, sizeof detail, "afe %u: %s", a + 1, hw_strerror(arc));
+      append_fault(d, arc == HW_ECRC ? "spi_crc" : "afe_missing", arc, 0, detail);
+    }
+  }
+  if (!rc && (rc = mains_init(d)) != 0) cli_err("run: mains ingest: %s", ingest_strerror(rc));
+  d->next_window_ns = (uint64_t)d->o.window_ms * 1000000ull;
+
+  /* loop */
+  uv_loop_init(&d->loop);
+  d->loop.data = d;
+  char spath[4200];
+  daemon_socket_path(d->o.c.dir, d->o.socket, spath);
+  int src = daemon_socket_listen(&d->loop, &d->sock, spath);
+  if (src) cli_err("run: control socket %s: %s (continuing without it)", spath, uv_strerror(src));
+  uv_signal_init(&d->loop, &d->sig_int);
+  uv_signal_init(&d->loop, &d->sig_term);
+  uv_signal_init(&d->loop, &d->sig_hup);
+  d->sig_int.data = d->sig_term.data = d->sig_hup.data = d;
+  uv_signal_start(&d->sig_int, on_signal, SIGINT);
+  uv_signal_start(&d->sig_term, on_signal, SIGTERM);
+  uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
+  d->tty = isatty(STDERR_FILENO);
+  d->t_start_real = real_s();
+  if (d->tty) {
+    uv_timer_init(&d->loop, &d->status_timer);
+    d->status_timer.data = d;
+    uv_timer_start(&d->status_timer, on_status_timer, 250, 500);
+  }
+  if (d->o.speed == 0) {
+    uv_idle_init(&d->loop, &d->idle);
+    d->idle.data = d;
+    uv_idle_start(&d->idle, on_idle);
+  } else {
+    uv_timer_init(&d->loop, &d->tick_timer);
+    d->tick_timer.data = d;
+    uv_timer_start(&d->tick_timer, on_tick_timer, 0, 4);
+  }
+  if (!rc) {
+    while (!d->stopping) uv_run(&d->loop, UV_RUN_DEFAULT);
+  } else {
+    d->exit_code = CLI_ENV;
+  }
+  if (d->tty) { status_line(d); fputc('\n', stderr); }
+
+  /* shutdown: stop accepting work, flush, seal, exit */
+  daemon_socket_stop(&d->sock);
+  uv_walk(&d->loop, close_walk, NULL);
+  uv_run(&d->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&d->loop);
+  if (d->eng_ok) ingest_engine_deinit(&d->eng);
+  int crc = journal_close(d->j);
+  if (crc && !d->exit_code) { cli_err("run: closing the journal: %s", journal_strerror(crc)); d->exit_code = CLI_ENV; }
+  for (unsigned a = 0; a < d->panel->num_afes; a++) if (d->afe_ok[a]) hw_ade9000_deinit(&d->afe[a]);
+  fprintf(stderr, "hems: run: %s: %.1f s of panel time, %llu windows, %llu pq events, %llu faults; head seq %llu\n",
+          d->sc->name, (double)hw_sim_now_ns(d->sim) / 1e9, (unsigned long long)d->windows,
+          (unsigned long long)d->pq_events, (unsigned long long)d->faults, (unsigned long long)d->info.head_seq);
+  hw_sim_destroy(d->sim);
+  free(d->sc);
+  return d->exit_code;
+}
