@@ -200,6 +200,13 @@ int journal__encode_body(struct cw *w, const struct jdesc *d, const void *base)
       break;
     }
     case JF_FIXED: journal__cw_bytes(w, p, f->size); break;
+    case JF_TARGET: {
+      uint16_t t;
+      memcpy(&t, p, 2);
+      if (t == JOURNAL_TARGET_SERVICE) journal__cw_text(w, "service", 7);
+      else journal__cw_uint(w, t);
+      break;
+    }
     case JF_U16ARR: {
       uint16_t n;
       memcpy(&n, b + f->count_offset, 2);
@@ -358,6 +365,14 @@ int journal__decode_body(struct cr *r, const struct jdesc *d, void *base, int de
       if (v.kind != CT_BYTES || v.len != f->size) return JOURNAL_EBADREC;
       memcpy(p, v.ptr, f->size);
       break;
+    case JF_TARGET: {
+      uint16_t t16;
+      if (v.kind == CT_TEXT && v.len == 7 && memcmp(v.ptr, "service", 7) == 0) t16 = JOURNAL_TARGET_SERVICE;
+      else if (v.kind == CT_UINT && v.u >= 1 && v.u <= 0xffff) t16 = (uint16_t)v.u;
+      else return JOURNAL_EBADREC;
+      memcpy(p, &t16, 2);
+      break;
+    }
     case JF_CHARS:
       if (v.kind != CT_TEXT || v.len >= f->size || memchr(v.ptr, 0, v.len)) return JOURNAL_EBADREC;
       memcpy(p, v.ptr, v.len);

@@ -21,7 +21,8 @@ enum jf_kind {
   JF_FIXED, /* uint8_t[size], byte string of exactly size bytes */
   JF_ARRAY, /* array of sub-structs: count (uint16_t at count_offset), up to max, stride */
   JF_U16ARR,/* uint16_t[max] with its count (uint16_t at count_offset): array of uints */
-  JF_CHARS  /* char[size], NUL-terminated, encoded as text */
+  JF_CHARS, /* char[size], NUL-terminated, encoded as text */
+  JF_TARGET /* uint16_t: 1..65535 encodes as a uint (a branch), 0 as the text "service" */
 };
 
 struct jdesc;

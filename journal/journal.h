@@ -201,6 +201,84 @@ struct journal_retention {
   uint8_t archive_hash[JOURNAL_HASH_BYTES];/* BLAKE2b-256 of the archive file */
 };
 
+/* actuation / sense_back / trip_tap / der (actuators issue; schemas/actuators.cddl). Integer
+ * units: mA, mV, ns, µs, milli-units. `target` is a branch number or 0 = the service
+ * disconnect (encoded "service"). */
+enum journal_actuator { JOURNAL_ACTR_MONOSTABLE = 0, JOURNAL_ACTR_LATCHING, JOURNAL_ACTR_CONTACTOR,
+                        JOURNAL_ACTR_SSR, JOURNAL_ACTR_EFUSE, JOURNAL_ACTR_SERVICE };
+enum journal_act_action { JOURNAL_ACTION_NONE = 0, JOURNAL_ACTION_COIL_ON, JOURNAL_ACTION_COIL_OFF,
+                          JOURNAL_ACTION_PULSE_SET, JOURNAL_ACTION_PULSE_RESET, JOURNAL_ACTION_GATE_ON,
+                          JOURNAL_ACTION_GATE_OFF, JOURNAL_ACTION_ENABLE_ON, JOURNAL_ACTION_ENABLE_OFF };
+enum journal_act_result { JOURNAL_ACTRES_OK = 0, JOURNAL_ACTRES_NO_OP, JOURNAL_ACTRES_FAILED };
+struct journal_actuation {
+  uint16_t target;                 /* branch, or 0 = "service" */
+  uint8_t actuator;                /* enum journal_actuator */
+  uint8_t action;                  /* enum journal_act_action: physical line action; "none" = held */
+  uint8_t desired;                 /* "off" | "on" */
+  uint8_t result;                  /* enum journal_act_result: "ok" | "no_op" | "failed" */
+  int32_t error;                   /* driver error code when failed, else 0 */
+  uint32_t line;                   /* GPIO line offset driven; 0xffffffff none */
+  uint32_t pulse_us;               /* latching coil pulse width; 0 otherwise */
+  uint64_t t_ns;                   /* monotonic time the output changed (or was found held) */
+  uint64_t command_seq;            /* the durable command record executed */
+  struct journal_slice request_id; /* text, copied from the command */
+};
+enum journal_verdict { JOURNAL_VERDICT_CONFIRMED = 0, JOURNAL_VERDICT_WELDED, JOURNAL_VERDICT_STUCK_OPEN,
+                       JOURNAL_VERDICT_LEAKAGE, JOURNAL_VERDICT_NO_FEEDBACK, JOURNAL_VERDICT_CHATTER };
+enum journal_sensed { JOURNAL_SENSED_OFF = 0, JOURNAL_SENSED_ON, JOURNAL_SENSED_UNKNOWN };
+enum journal_aux { JOURNAL_AUX_OPEN = 0, JOURNAL_AUX_CLOSED, JOURNAL_AUX_NOT_WIRED };
+enum journal_load_v { JOURNAL_LOADV_ABSENT = 0, JOURNAL_LOADV_PRESENT, JOURNAL_LOADV_NOT_WIRED };
+struct journal_sense_back {
+  uint16_t target;
+  uint8_t actuator;                /* enum journal_actuator */
+  uint8_t commanded;               /* "off" | "on" */
+  uint8_t sensed;                  /* enum journal_sensed */
+  uint8_t verdict;                 /* enum journal_verdict */
+  uint8_t aux;                     /* enum journal_aux: debounced aux / power-good at the verdict */
+  uint16_t aux_edges;              /* debounced aux transitions since the actuation */
+  uint8_t load_v;                  /* enum journal_load_v: load-side voltage sense */
+  uint8_t metered;                 /* bool: current samples covered the window */
+  uint8_t moved;                   /* bool: the driver performed a mechanical action */
+  int32_t current_ma;              /* rms at the verdict (latest sample) */
+  int32_t supply_mv;               /* supply-side rms voltage if the caller fed it, else 0 */
+  int32_t inrush_peak_ma;          /* close: max |i| in the window; 0 otherwise */
+  uint32_t crest_milli;            /* close: inrush peak / settled rms, milli-units; 0 if unknown */
+  uint32_t elapsed_us;             /* actuation to verdict */
+  uint64_t t_ns;                   /* monotonic time of the verdict */
+  uint64_t command_seq;
+  struct journal_slice request_id;
+};
+enum journal_edge { JOURNAL_EDGE_RISING = 0, JOURNAL_EDGE_FALLING = 1 };
+struct journal_trip_tap {
+  uint8_t kind;                    /* enum journal_tap_kind */
+  uint8_t edge;                    /* enum journal_edge (logical, after active_low): rising = asserted */
+  uint16_t tap;                    /* index into the panel config's taps */
+  uint16_t branch;                 /* 0 = panel-wide */
+  uint32_t line;                   /* GPIO line offset */
+  uint64_t kernel_ns;              /* the kernel's event timestamp of the (debounced) edge */
+  uint32_t line_seqno;
+  uint32_t dropped;                /* events lost (overflow) before this one on its request */
+  int32_t rms_ma, peak_ma;         /* pre-trigger signature of the branch (0 if none) */
+  uint32_t crest_milli;
+};
+enum journal_der_state { JOURNAL_DERST_OFF = 0, JOURNAL_DERST_GRID_TIED, JOURNAL_DERST_FAULT,
+                         JOURNAL_DERST_IDLE, JOURNAL_DERST_CHARGING, JOURNAL_DERST_DISCHARGING,
+                         JOURNAL_DERST_ALARM, JOURNAL_DERST_ON_GRID, JOURNAL_DERST_ON_BACKUP,
+                         JOURNAL_DERST_NO_SUPPLY };
+enum journal_der_reason { JOURNAL_DERR_INITIAL = 0, JOURNAL_DERR_EDGE, JOURNAL_DERR_RESYNC, JOURNAL_DERR_STALE };
+enum journal_transfer { JOURNAL_XFER_GRID = 0, JOURNAL_XFER_BACKUP, JOURNAL_XFER_NONE };
+struct journal_der {
+  uint8_t source;                  /* enum journal_der_source */
+  uint8_t state;                   /* enum journal_der_state */
+  uint8_t reason;                  /* enum journal_der_reason */
+  uint8_t interlock_ok;            /* bool: ATS interlock line (true when no ATS) */
+  uint8_t transfer;                /* enum journal_transfer: sensed ATS position */
+  uint8_t grid_present;            /* bool */
+  uint8_t fresh;                   /* bool: levels read from live lines, none lost */
+  uint16_t branch;                 /* branch the source feeds; 0 none */
+  uint64_t kernel_ns;
+};
+
 /* window: one per AFE per aggregation period (ingest). Integer fixed point throughout so the
  * reducers stay integer-only: mV, mA, mW, mvar, mVA, milli-percent, mHz, µWh. */
 #define JOURNAL_WINDOW_CHANNELS 16
@@ -263,6 +341,49 @@ struct journal_pq_event {
   uint8_t capture[JOURNAL_HASH_BYTES]; /* blob hash of the waveform capture; all zero = none */
 };
 
+/* request / command / refusal (replay issue): intent and the reducer's decision on it.
+ * `target` is a branch number (1..65535) or 0 for the service disconnect; it encodes as a uint
+ * or as the text "service". Times are wall ns of the record clock. */
+#define JOURNAL_TARGET_SERVICE 0u
+enum journal_desired { JOURNAL_DESIRED_OFF = 0, JOURNAL_DESIRED_ON = 1 };
+enum journal_role { JOURNAL_ROLE_VIEWER = 0, JOURNAL_ROLE_OPERATOR, JOURNAL_ROLE_ADMIN, JOURNAL_ROLE_UTILITY };
+enum journal_origin { JOURNAL_ORIGIN_OPERATOR = 0, JOURNAL_ORIGIN_REMOTE, JOURNAL_ORIGIN_DEMAND_RESPONSE,
+                      JOURNAL_ORIGIN_AUTOMATION };
+enum journal_command_reason {
+  JOURNAL_CMD_OPERATOR = 0, JOURNAL_CMD_LOAD_SHED, JOURNAL_CMD_RESTORE, JOURNAL_CMD_DEMAND_RESPONSE,
+  JOURNAL_CMD_INTERLOCK, JOURNAL_CMD_FAIL_SAFE, JOURNAL_CMD_REMOTE
+};
+enum journal_refusal_reason {
+  JOURNAL_REF_BACKFEED = 0, JOURNAL_REF_BREAKER_OPEN, JOURNAL_REF_RCD_TRIPPED, JOURNAL_REF_RATE_LIMIT,
+  JOURNAL_REF_ROLE, JOURNAL_REF_CONFLICT, JOURNAL_REF_EXPIRED, JOURNAL_REF_UNKNOWN_TARGET,
+  JOURNAL_REF_INVALID, JOURNAL_REF_INTERLOCK
+};
+struct journal_request {
+  uint16_t target;                /* branch number, or JOURNAL_TARGET_SERVICE */
+  uint8_t desired;                /* enum journal_desired: "off" | "on" */
+  uint8_t role;                   /* enum journal_role of the requester: "viewer" | "operator" | "admin" | "utility" */
+  uint8_t origin;                 /* enum journal_origin: "operator" | "remote" | "demand_response" | "automation" */
+  uint32_t uid;                   /* local requester's uid (SO_PEERCRED); 0 for remote */
+  struct journal_slice request_id;/* text, as given (<= 64 bytes to be decided) */
+  struct journal_slice issuer;    /* text: remote issuer or DR event id; empty for local */
+  struct journal_slice reason;    /* text: the requester's free-form reason */
+  int64_t expiry_ns;              /* wall ns after which the request is refused `expired`; 0 none */
+};
+struct journal_command {
+  uint16_t target;
+  uint8_t desired;
+  uint8_t reason;                 /* enum journal_command_reason */
+  uint64_t cause_seq;             /* the request (or other record) that caused it; 0 none */
+  struct journal_slice request_id;/* text; empty when not caused by a request */
+};
+struct journal_refusal {
+  uint16_t target;
+  uint8_t desired;
+  uint8_t reason;                 /* enum journal_refusal_reason */
+  uint64_t cause_seq;             /* the refused request */
+  struct journal_slice request_id;
+};
+
 /* Other record types are added by the subsystems that produce them; until then their body is
  * kept as raw CBOR (a map) so every record still decodes, renders and verifies. */
 struct journal_raw_body {
@@ -277,8 +398,15 @@ union journal_body {
   struct journal_seal seal;
   struct journal_key key;
   struct journal_retention retention;
+  struct journal_actuation actuation;
+  struct journal_sense_back sense_back;
+  struct journal_trip_tap trip_tap;
+  struct journal_der der;
   struct journal_window window;
   struct journal_pq_event pq_event;
+  struct journal_request request;
+  struct journal_command command;
+  struct journal_refusal refusal;
   struct journal_raw_body raw;
 };
 

@@ -208,6 +208,88 @@ static const struct jfield retention_fields[] = {
   FLD(struct journal_retention, "archive_hash", JF_FIXED, archive_hash),
 };
 
+/* actuation / sense_back / trip_tap / der (actuators issue; schemas/actuators.cddl). */
+static const char *const act_onoff_names[] = { "off", "on", NULL };
+static const char *const actuator_names[] = { "monostable", "latching", "contactor", "ssr", "efuse", "service", NULL };
+static const char *const act_action_names[] = { "none", "coil_on", "coil_off", "pulse_set", "pulse_reset",
+                                                "gate_on", "gate_off", "enable_on", "enable_off", NULL };
+static const char *const act_result_names[] = { "ok", "no_op", "failed", NULL };
+static const char *const verdict_names[] = { "confirmed", "welded", "stuck_open", "leakage", "no_feedback",
+                                             "chatter", NULL };
+static const char *const sensed_names[] = { "off", "on", "unknown", NULL };
+static const char *const aux_names[] = { "open", "closed", "not_wired", NULL };
+static const char *const load_v_names[] = { "absent", "present", "not_wired", NULL };
+static const char *const edge_names[] = { "rising", "falling", NULL };
+static const char *const der_state_names[] = { "off", "grid_tied", "fault", "idle", "charging", "discharging",
+                                               "alarm", "on_grid", "on_backup", "no_supply", NULL };
+static const char *const der_reason_names[] = { "initial", "edge", "resync", "stale", NULL };
+static const char *const transfer_names[] = { "grid", "backup", "none", NULL };
+
+static const struct jfield actuation_fields[] = {
+  FLD(struct journal_actuation, "line", JF_U32, line),
+  FLD(struct journal_actuation, "t_ns", JF_U64, t_ns),
+  FLD(struct journal_actuation, "error", JF_I32, error),
+  ENUMF(struct journal_actuation, "action", action, act_action_names),
+  ENUMF(struct journal_actuation, "result", result, act_result_names),
+  FLD(struct journal_actuation, "target", JF_TARGET, target),
+  ENUMF(struct journal_actuation, "desired", desired, act_onoff_names),
+  ENUMF(struct journal_actuation, "actuator", actuator, actuator_names),
+  FLD(struct journal_actuation, "pulse_us", JF_U32, pulse_us),
+  FLD(struct journal_actuation, "request_id", JF_TEXT, request_id),
+  FLD(struct journal_actuation, "command_seq", JF_U64, command_seq),
+};
+
+static const struct jfield sense_back_fields[] = {
+  ENUMF(struct journal_sense_back, "aux", aux, aux_names),
+  FLD(struct journal_sense_back, "t_ns", JF_U64, t_ns),
+  FLD(struct journal_sense_back, "moved", JF_BOOL, moved),
+  ENUMF(struct journal_sense_back, "load_v", load_v, load_v_names),
+  ENUMF(struct journal_sense_back, "sensed", sensed, sensed_names),
+  FLD(struct journal_sense_back, "target", JF_TARGET, target),
+  FLD(struct journal_sense_back, "metered", JF_BOOL, metered),
+  ENUMF(struct journal_sense_back, "verdict", verdict, verdict_names),
+  ENUMF(struct journal_sense_back, "actuator", actuator, actuator_names),
+  FLD(struct journal_sense_back, "aux_edges", JF_U16, aux_edges),
+  ENUMF(struct journal_sense_back, "commanded", commanded, act_onoff_names),
+  FLD(struct journal_sense_back, "supply_mv", JF_I32, supply_mv),
+  FLD(struct journal_sense_back, "current_ma", JF_I32, current_ma),
+  FLD(struct journal_sense_back, "elapsed_us", JF_U32, elapsed_us),
+  FLD(struct journal_sense_back, "request_id", JF_TEXT, request_id),
+  FLD(struct journal_sense_back, "command_seq", JF_U64, command_seq),
+  FLD(struct journal_sense_back, "crest_milli", JF_U32, crest_milli),
+  FLD(struct journal_sense_back, "inrush_peak_ma", JF_I32, inrush_peak_ma),
+};
+
+static const struct jfield trip_tap_fields[] = {
+  FLD(struct journal_trip_tap, "tap", JF_U16, tap),
+  ENUMF(struct journal_trip_tap, "edge", edge, edge_names),
+  ENUMF(struct journal_trip_tap, "kind", kind, tap_names),
+  FLD(struct journal_trip_tap, "line", JF_U32, line),
+  FLD(struct journal_trip_tap, "branch", JF_U16, branch),
+  FLD(struct journal_trip_tap, "rms_ma", JF_I32, rms_ma),
+  FLD(struct journal_trip_tap, "dropped", JF_U32, dropped),
+  FLD(struct journal_trip_tap, "peak_ma", JF_I32, peak_ma),
+  FLD(struct journal_trip_tap, "kernel_ns", JF_U64, kernel_ns),
+  FLD(struct journal_trip_tap, "line_seqno", JF_U32, line_seqno),
+  FLD(struct journal_trip_tap, "crest_milli", JF_U32, crest_milli),
+};
+
+static const struct jfield der_fields[] = {
+  FLD(struct journal_der, "fresh", JF_BOOL, fresh),
+  ENUMF(struct journal_der, "state", state, der_state_names),
+  FLD(struct journal_der, "branch", JF_U16, branch),
+  ENUMF(struct journal_der, "reason", reason, der_reason_names),
+  ENUMF(struct journal_der, "source", source, der_names),
+  ENUMF(struct journal_der, "transfer", transfer, transfer_names),
+  FLD(struct journal_der, "kernel_ns", JF_U64, kernel_ns),
+  FLD(struct journal_der, "grid_present", JF_BOOL, grid_present),
+  FLD(struct journal_der, "interlock_ok", JF_BOOL, interlock_ok),
+};
+static const struct jdesc actuation_desc = DESC(actuation_fields);
+static const struct jdesc sense_back_desc = DESC(sense_back_fields);
+static const struct jdesc trip_tap_desc = DESC(trip_tap_fields);
+static const struct jdesc der_desc = DESC(der_fields);
+
 #define ARRF(S, name, member, count, SUB, subdesc) \
   { name, JF_ARRAY, offsetof(S, member), sizeof(((S *)0)->member), NULL, &subdesc, offsetof(S, count), \
     sizeof(((S *)0)->member) / sizeof(SUB), sizeof(SUB) }
@@ -281,6 +363,47 @@ static const struct jfield pq_event_fields[] = {
   ARRF(struct journal_pq_event, "phase_detail", ph, nph, struct journal_pq_phase, pq_phase_desc),
 };
 
+/* request / command / refusal (replay issue; schemas/replay.cddl). */
+static const char *const desired_names[] = { "off", "on", NULL };
+static const char *const role_names[] = { "viewer", "operator", "admin", "utility", NULL };
+static const char *const origin_names[] = { "operator", "remote", "demand_response", "automation", NULL };
+static const char *const command_reason_names[] = { "operator", "load_shed", "restore", "demand_response",
+                                                    "interlock", "fail_safe", "remote", NULL };
+static const char *const refusal_reason_names[] = { "backfeed", "breaker_open", "rcd_tripped", "rate_limit", "role",
+                                                    "conflict", "expired", "unknown_target", "invalid",
+                                                    "interlock", NULL };
+
+static const struct jfield request_fields[] = {
+  FLD(struct journal_request, "uid", JF_U32, uid),
+  ENUMF(struct journal_request, "role", role, role_names),
+  FLD(struct journal_request, "issuer", JF_TEXT, issuer),
+  ENUMF(struct journal_request, "origin", origin, origin_names),
+  FLD(struct journal_request, "reason", JF_TEXT, reason),
+  FLD(struct journal_request, "target", JF_TARGET, target),
+  ENUMF(struct journal_request, "desired", desired, desired_names),
+  FLD(struct journal_request, "expiry_ns", JF_I64, expiry_ns),
+  FLD(struct journal_request, "request_id", JF_TEXT, request_id),
+};
+
+static const struct jfield command_fields[] = {
+  ENUMF(struct journal_command, "reason", reason, command_reason_names),
+  FLD(struct journal_command, "target", JF_TARGET, target),
+  ENUMF(struct journal_command, "desired", desired, desired_names),
+  FLD(struct journal_command, "cause_seq", JF_U64, cause_seq),
+  FLD(struct journal_command, "request_id", JF_TEXT, request_id),
+};
+
+static const struct jfield refusal_fields[] = {
+  ENUMF(struct journal_refusal, "reason", reason, refusal_reason_names),
+  FLD(struct journal_refusal, "target", JF_TARGET, target),
+  ENUMF(struct journal_refusal, "desired", desired, desired_names),
+  FLD(struct journal_refusal, "cause_seq", JF_U64, cause_seq),
+  FLD(struct journal_refusal, "request_id", JF_TEXT, request_id),
+};
+
+static const struct jdesc request_desc = DESC(request_fields);
+static const struct jdesc command_desc = DESC(command_fields);
+static const struct jdesc refusal_desc = DESC(refusal_fields);
 static const struct jdesc window_desc = DESC(window_fields);
 static const struct jdesc pq_event_desc = DESC(pq_event_fields);
 static const struct jdesc boot_desc = DESC(boot_fields);
@@ -301,8 +424,15 @@ const struct jdesc *journal__body_desc(unsigned type)
   case JOURNAL_T_SEAL: return &seal_desc;
   case JOURNAL_T_KEY: return &key_desc;
   case JOURNAL_T_RETENTION: return &retention_desc;
+  case JOURNAL_T_ACTUATION: return &actuation_desc;
+  case JOURNAL_T_SENSE_BACK: return &sense_back_desc;
+  case JOURNAL_T_TRIP_TAP: return &trip_tap_desc;
+  case JOURNAL_T_DER: return &der_desc;
   case JOURNAL_T_WINDOW: return &window_desc;
   case JOURNAL_T_PQ_EVENT: return &pq_event_desc;
+  case JOURNAL_T_REQUEST: return &request_desc;
+  case JOURNAL_T_COMMAND: return &command_desc;
+  case JOURNAL_T_REFUSAL: return &refusal_desc;
   default: return NULL;
   }
 }

@@ -1,4 +1,476 @@
-/* replay.c — placeholder translation unit until replay lands. */
+/*
+ * replay.c — checkpoints, offline replay (with --check comparison) and the live harness.
+ *
+ * Checkpoint format (all integers little-endian):
+ *   0  "hemsckpt"            8
+ *   8  format (1)            u32
+ *  12  reducer version       u32
+ *  16  config version        u32
+ *  20  sizeof(replay_state)  u32
+ *  24  seq                   u64   last record folded into the state
+ *  32  canonical state hash  32
+ *  64  zero                  8
+ *  72  struct replay_state   raw bytes (this build's layout; validated via the state hash)
+ *  ..  BLAKE2b-256 of every byte before it
+ * The raw struct is a local cache format: a checkpoint from another layout fails the size or
+ * the recomputed canonical hash and is skipped.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sodium.h>
 #include "replay.h"
-int replay__placeholder(void);
-int replay__placeholder(void) { return 0; }
+
+/* ------------------------------------------------------------------ checkpoints */
+
+static void le32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) { p[i] = (uint8_t)v; v >>= 8; } }
+static void le64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) { p[i] = (uint8_t)v; v >>= 8; } }
+static uint32_t rd32(const uint8_t *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = v << 8 | p[i]; return v; }
+static uint64_t rd64(const uint8_t *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = v << 8 | p[i]; return v; }
+
+void replay_checkpoint_encode(const struct replay_state *s, uint64_t seq, uint8_t *buf)
+{
+  memset(buf, 0, REPLAY_CHECKPOINT_HEADER);
+  memcpy(buf, "hemsckpt", 8);
+  le32(buf + 8, REPLAY_CHECKPOINT_FORMAT);
+  le32(buf + 12, s->reducer_version);
+  le32(buf + 16, s->config_version);
+  le32(buf + 20, (uint32_t)sizeof *s);
+  le64(buf + 24, seq);
+  replay_state_hash(s, buf + 32);
+  memcpy(buf + REPLAY_CHECKPOINT_HEADER, s, sizeof *s);
+  size_t n = REPLAY_CHECKPOINT_HEADER + sizeof *s;
+  crypto_generichash(buf + n, 32, buf, n, NULL, 0);
+}
+
+int replay_checkpoint_decode(const uint8_t *buf, size_t len, uint32_t expect_config_version,
+                             struct replay_state *out, uint64_t *out_seq)
+{
+  if (len < REPLAY_CHECKPOINT_HEADER + 32 || memcmp(buf, "hemsckpt", 8) != 0) return JOURNAL_ECORRUPT;
+  if (rd32(buf + 8) != REPLAY_CHECKPOINT_FORMAT) return JOURNAL_EVERSION;
+  if (len != REPLAY_CHECKPOINT_BYTES || rd32(buf + 20) != sizeof *out) return JOURNAL_ECORRUPT;
+  size_t n = REPLAY_CHECKPOINT_HEADER + sizeof *out;
+  uint8_t h[32];
+  crypto_generichash(h, 32, buf, n, NULL, 0);
+  if (sodium_memcmp(h, buf + n, 32) != 0) return JOURNAL_ECORRUPT;
+  if (rd32(buf + 12) != REPLAY_REDUCER_VERSION) return JOURNAL_EVERSION;
+  uint32_t cv = rd32(buf + 16);
+  if (expect_config_version && cv != expect_config_version) return JOURNAL_EVERSION;
+  memcpy(out, buf + REPLAY_CHECKPOINT_HEADER, sizeof *out);
+  /* Never trust the payload's own fields blindly: ranges, versions, and the canonical hash. */
+  if (out->reducer_version != REPLAY_REDUCER_VERSION || out->config_version != cv) return JOURNAL_EVERSION;
+  if (out->req_head >= REPLAY_REQ_WINDOW_IDS || out->req_count > REPLAY_REQ_WINDOW_IDS ||
+      out->nbranches > REPLAY_BRANCHES_MAX || out->seq > rd64(buf + 24))
+    return JOURNAL_ECORRUPT;
+  replay_state_hash(out, h);
+  if (memcmp(h, buf + 32, 32) != 0) return JOURNAL_ECORRUPT;
+  *out_seq = rd64(buf + 24);
+  return 0;
+}
+
+int replay_checkpoint_load(struct journal_iter *it, uint64_t at_most, uint32_t expect_config_version,
+                           struct replay_state *out, uint64_t *out_seq, unsigned *out_skipped)
+{
+  unsigned skipped = 0;
+  uint64_t bound = at_most;
+  int rc = JOURNAL_ENOTFOUND;
+  while (bound > 0) {
+    uint64_t seq;
+    uint8_t *data;
+    size_t len;
+    rc = journal_checkpoint_get(it, bound, &seq, &data, &len);
+    if (rc) break;
+    uint64_t inner;
+    rc = replay_checkpoint_decode(data, len, expect_config_version, out, &inner);
+    free(data);
+    if (rc == 0 && inner == seq) {
+      *out_seq = seq;
+      if (out_skipped) *out_skipped = skipped;
+      return 0;
+    }
+    skipped++;
+    bound = seq - 1;
+    rc = JOURNAL_ENOTFOUND;
+  }
+  replay_state_init(out);
+  *out_seq = 0;
+  if (out_skipped) *out_skipped = skipped;
+  return rc == 0 || rc == JOURNAL_ENOTFOUND ? JOURNAL_ENOTFOUND : rc;
+}
+
+/* ------------------------------------------------------------------ offline fold */
+
+#define EXPECT_MAX 16
+
+struct fold_ctx {
+  const struct replay_options *o;
+  struct replay_result *res;
+  struct replay_effect expect[EXPECT_MAX];
+  unsigned nexpect;
+  uint64_t reply_seqs[EXPECT_MAX]; /* requests answered by REPLY: no record may follow */
+  unsigned nreply;
+};
+
+static void diverge(struct fold_ctx *c, uint64_t seq, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#include <stdarg.h>
+#include <stdio.h>
+static void diverge(struct fold_ctx *c, uint64_t seq, const char *fmt, ...)
+{
+  struct replay_divergence d;
+  d.seq = seq;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(d.what, sizeof d.what, fmt, ap);
+  va_end(ap);
+  c->res->divergences++;
+  if (!c->res->first_divergence_seq) c->res->first_divergence_seq = seq;
+  if (c->o->on_divergence) c->o->on_divergence(c->o->ctx, &d);
+}
+
+static void fmt_target(uint16_t t, char buf[16])
+{
+  if (t == JOURNAL_TARGET_SERVICE) snprintf(buf, 16, "service");
+  else snprintf(buf, 16, "%u", t);
+}
+
+static void describe_effect(const struct replay_effect *e, char *buf, size_t cap)
+{
+  char t[16];
+  fmt_target(e->target, t);
+  if (e->kind == REPLAY_EFFECT_COMMAND)
+    snprintf(buf, cap, "command %s %s (%s)", t, e->desired ? "on" : "off", replay_command_reason_name(e->reason));
+  else if (e->kind == REPLAY_EFFECT_REFUSAL)
+    snprintf(buf, cap, "refusal %s %s (%s)", t, e->desired ? "on" : "off", replay_refusal_reason_name(e->reason));
+  else
+    snprintf(buf, cap, "reply with the stored outcome of seq %llu", (unsigned long long)e->stored_seq);
+}
+
+/* A recorded command/refusal against what the fold decided for its request. */
+static void check_outcome(struct fold_ctx *c, const struct journal_record *r)
+{
+  bool is_cmd = r->type == JOURNAL_T_COMMAND;
+  uint64_t cause = is_cmd ? r->body.command.cause_seq : r->body.refusal.cause_seq;
+  if (!cause) return; /* a command not caused by a request (load shed, fail-safe: actuators issue) */
+  uint16_t target = is_cmd ? r->body.command.target : r->body.refusal.target;
+  uint8_t desired = is_cmd ? r->body.command.desired : r->body.refusal.desired;
+  uint8_t reason = is_cmd ? r->body.command.reason : r->body.refusal.reason;
+  struct journal_slice id = is_cmd ? r->body.command.request_id : r->body.refusal.request_id;
+  char t[16], want[120];
+  fmt_target(target, t);
+  const char *got_reason = is_cmd ? replay_command_reason_name(reason) : replay_refusal_reason_name(reason);
+  for (unsigned i = 0; i < c->nreply; i++)
+    if (c->reply_seqs[i] == cause) {
+      diverge(c, r->seq, "recorded %s %s %s (%s) for request seq %llu, which the reducer answers from the request-id window without a new record",
+              is_cmd ? "command" : "refusal", t, desired ? "on" : "off", got_reason, (unsigned long long)cause);
+      return;
+    }
+  for (unsigned i = 0; i < c->nexpect; i++) {
+    struct replay_effect *e = &c->expect[i];
+    if (e->cause_seq != cause) continue;
+    c->res->effects_checked++;
+    bool same = (e->kind == REPLAY_EFFECT_COMMAND) == is_cmd && e->target == target && e->desired == desired &&
+                e->reason == reason && e->request_id_len == id.len &&
+                (id.len == 0 || memcmp(e->request_id, id.ptr, id.len) == 0);
+    if (!same) {
+      describe_effect(e, want, sizeof want);
+      diverge(c, r->seq, "recorded %s %s %s (%s) for request seq %llu, the reducer decides %s",
+              is_cmd ? "command" : "refusal", t, desired ? "on" : "off", got_reason, (unsigned long long)cause, want);
+    }
+    c->expect[i] = c->expect[--c->nexpect];
+    return;
+  }
+  diverge(c, r->seq, "recorded %s %s %s (%s) names request seq %llu, for which the reducer decided nothing",
+          is_cmd ? "command" : "refusal", t, desired ? "on" : "off", got_reason, (unsigned long long)cause);
+}
+
+static void flush_unanswered(struct fold_ctx *c)
+{
+  char want[120];
+  for (unsigned i = 0; i < c->nexpect; i++) {
+    describe_effect(&c->expect[i], want, sizeof want);
+    diverge(c, c->expect[i].cause_seq, "request decided as %s, but no command/refusal record answers it", want);
+  }
+  c->nexpect = 0;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+  uint8_t acc = 0;
+  for (size_t i = 0; i < n; i++) acc |= p[i];
+  return acc == 0;
+}
+
+int replay_fold(struct replay_state *s, const struct journal_record_source *src,
+                const struct replay_options *o, struct replay_result *res)
+{
+  static const struct replay_options none;
+  if (!o) o = &none;
+  struct fold_ctx c;
+  memset(&c, 0, sizeof c);
+  c.o = o;
+  c.res = res;
+  uint8_t *last = malloc(JOURNAL_RECORD_MAX);
+  if (!last) return -ENOMEM;
+  size_t last_len = 0;
+  struct journal_record rec;
+  struct replay_effects fx;
+  int rc = 0;
+  for (;;) {
+    uint64_t seq;
+    const uint8_t *bytes;
+    size_t len;
+    const char *why = NULL;
+    int n = src->next(src->ctx, &seq, &bytes, &len, &why);
+    if (n == 0) break;
+    if (n < 0) {
+      rc = n;
+      res->bad_seq = res->last_seq + 1;
+      snprintf(res->why, sizeof res->why, "%s", why ? why : journal_strerror(n));
+      break;
+    }
+    if (o->until_seq && seq > o->until_seq) break;
+    if ((rc = journal_record_decode(bytes, len, &rec))) {
+      res->bad_seq = seq;
+      snprintf(res->why, sizeof res->why, "record does not decode: %s", journal_strerror(rc));
+      break;
+    }
+    if (o->until_wall_ns && rec.wall_ns > o->until_wall_ns && rec.type != JOURNAL_T_SEAL) break;
+    if (!res->first_seq) res->first_seq = seq;
+    if (o->check && rec.type == JOURNAL_T_SEAL) {
+      if (all_zero(rec.body.seal.state_hash, 32)) {
+        res->seals_unhashed++;
+      } else {
+        uint8_t h[32];
+        replay_state_hash(s, h);
+        res->seals_checked++;
+        if (memcmp(h, rec.body.seal.state_hash, 32) != 0) {
+          char a[65], b[65];
+          journal_hex(rec.body.seal.state_hash, 32, a);
+          journal_hex(h, 32, b);
+          diverge(&c, seq, "seal state_hash %.16s… differs from the recomputed %.16s… (state after seq %llu)", a, b,
+                  (unsigned long long)rec.body.seal.sealed_seq);
+        }
+      }
+    }
+    if (o->check && rec.type == JOURNAL_T_REQUEST) { flush_unanswered(&c); c.nreply = 0; }
+    if (o->check && (rec.type == JOURNAL_T_COMMAND || rec.type == JOURNAL_T_REFUSAL)) check_outcome(&c, &rec);
+    replay_apply(s, &rec, &fx);
+    if (o->check)
+      for (uint32_t i = 0; i < fx.n; i++) {
+        if (fx.e[i].kind == REPLAY_EFFECT_REPLY) { if (c.nreply < EXPECT_MAX) c.reply_seqs[c.nreply++] = fx.e[i].cause_seq; }
+        else if (c.nexpect < EXPECT_MAX) c.expect[c.nexpect++] = fx.e[i];
+      }
+    if (o->on_record) o->on_record(o->ctx, &rec, s, &fx);
+    memcpy(last, bytes, len);
+    last_len = len;
+    res->last_seq = seq;
+    res->records++;
+    if (o->progress && (res->records & 0xffff) == 0) o->progress(o->pctx, seq);
+  }
+  res->effects_unanswered = c.nexpect; /* the journal ends between a request and its answer */
+  if (last_len) journal_record_hash(last, last_len, res->head_hash);
+  free(last);
+  replay_state_hash(s, res->state_hash);
+  return rc;
+}
+
+int replay_dir(struct journal_reader *rd, const struct replay_options *o, struct replay_state *s,
+               struct replay_result *res)
+{
+  memset(res, 0, sizeof *res);
+  uint64_t from = 1;
+  replay_state_init(s);
+  if (o->use_checkpoints && !o->check) {
+    struct journal_iter *it;
+    int rc = journal_iter_begin(rd, 1, &it);
+    if (rc) return rc;
+    uint64_t at_most = o->until_seq ? o->until_seq : UINT64_MAX;
+    uint64_t cseq = 0;
+    if (o->until_wall_ns) {
+      uint64_t tseq = 0;
+      /* a checkpoint strictly before the first group reaching the time is safe */
+      if (journal_seek_time(it, o->until_wall_ns, &tseq) == 0 && tseq > 1 && tseq - 1 < at_most) at_most = tseq - 1;
+    }
+    if (replay_checkpoint_load(it, at_most, o->config_version, s, &cseq, &res->checkpoints_skipped) == 0) {
+      from = cseq + 1;
+      res->start_seq = cseq;
+    }
+    journal_iter_end(it);
+  }
+  struct journal_dir_source ds;
+  int rc = journal_dir_source_init(&ds, rd, from);
+  if (rc) return rc;
+  rc = replay_fold(s, &ds.src, o, res);
+  journal_dir_source_deinit(&ds);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ live harness */
+
+static void real_now(uint64_t *mono, int64_t *wall, uint8_t *tq)
+{
+  struct timespec m, w;
+  clock_gettime(CLOCK_BOOTTIME, &m);
+  clock_gettime(CLOCK_REALTIME, &w);
+  *mono = (uint64_t)m.tv_sec * 1000000000ull + (uint64_t)m.tv_nsec;
+  *wall = (int64_t)w.tv_sec * 1000000000ll + w.tv_nsec;
+  *tq = JOURNAL_TQ_SYNCED;
+}
+
+static void h_clock(void *ctx, uint64_t *mono, int64_t *wall, uint8_t *tq)
+{
+  struct replay_harness *h = ctx;
+  if (h->user_clock.now) h->user_clock.now(h->user_clock.ctx, mono, wall, tq);
+  else real_now(mono, wall, tq);
+  if (h->in_append && !h->pending_stamped) {
+    /* The first stamp during an append is the record's own (the seal's comes after). */
+    h->pending.mono_ns = *mono;
+    h->pending.wall_ns = *wall;
+    h->pending.time_quality = *tq;
+    h->pending_stamped = true;
+  }
+}
+
+static void fold_pending(struct replay_harness *h, uint64_t seq)
+{
+  h->pending.seq = seq;
+  h->pending.version = JOURNAL_SCHEMA_VERSION;
+  replay_apply(&h->state, &h->pending, &h->pending_fx);
+  h->pending_folded = true;
+}
+
+static void h_state_hash(void *ctx, uint8_t out[JOURNAL_HASH_BYTES])
+{
+  struct replay_harness *h = ctx;
+  if (!h->j) { memset(out, 0, JOURNAL_HASH_BYTES); return; } /* not attached: "not supplied" */
+  if (h->in_append && h->pending_stamped && !h->pending_folded) fold_pending(h, journal_head_seq(h->j));
+  replay_state_hash(&h->state, out);
+}
+
+static void h_durable(void *ctx, uint64_t seq)
+{
+  struct replay_harness *h = ctx;
+  if (h->user_durable) h->user_durable(h->user_ctx, seq);
+}
+
+void replay_harness_init(struct replay_harness *h, const struct replay_harness_options *o,
+                         struct journal_options *jo)
+{
+  memset(h, 0, sizeof *h);
+  replay_state_init(&h->state);
+  if (o) h->opt = *o;
+  if (!h->opt.checkpoint_every_records) h->opt.checkpoint_every_records = 100000;
+  if (!h->opt.checkpoint_every_ns) h->opt.checkpoint_every_ns = 300ll * 1000000000ll;
+  h->user_clock = jo->clock;
+  h->user_durable = jo->on_durable;
+  h->user_ctx = jo->ctx;
+  jo->clock.now = h_clock;
+  jo->clock.ctx = h;
+  jo->state_hash = h_state_hash;
+  jo->on_durable = h->user_durable ? h_durable : NULL;
+  jo->ctx = h;
+}
+
+int replay_harness_attach(struct replay_harness *h, struct journal *j)
+{
+  struct journal_reader *rd;
+  int rc = journal_reader_attach(&rd, j);
+  if (rc) return rc;
+  struct replay_options o;
+  memset(&o, 0, sizeof o);
+  o.use_checkpoints = true;
+  struct replay_result res;
+  rc = replay_dir(rd, &o, &h->state, &res);
+  journal_reader_close(rd);
+  if (rc) return rc;
+  h->j = j;
+  h->ckpt_last_seq = h->state.seq;
+  h->ckpt_last_wall_ns = h->state.wall_ns;
+  return 0;
+}
+
+int replay_harness_checkpoint(struct replay_harness *h)
+{
+  replay_checkpoint_encode(&h->state, h->state.seq, h->ckpt_buf);
+  int rc = journal_checkpoint_put(h->j, h->state.seq, h->ckpt_buf, REPLAY_CHECKPOINT_BYTES);
+  if (rc) return rc;
+  h->ckpt_last_seq = h->state.seq;
+  h->ckpt_last_wall_ns = h->state.wall_ns;
+  h->checkpoints_written++;
+  return 0;
+}
+
+static int append_one(struct replay_harness *h, const struct journal_record *r, uint64_t *out_seq,
+                      struct replay_effects *fx)
+{
+  if (!h->j) return -EINVAL;
+  h->pending = *r;
+  h->pending_stamped = false;
+  h->pending_folded = false;
+  h->pending_fx.n = 0;
+  h->in_append = true;
+  uint64_t seq = 0;
+  int rc = journal_append(h->j, r, &seq);
+  h->in_append = false;
+  if (rc) {
+    /* A record the journal refused was never stamped, or — when the seal after it failed — is
+     * stamped but may not be durable; the writer is failed then and every later append fails. */
+    if (h->pending_folded) *fx = h->pending_fx;
+    return rc;
+  }
+  if (!h->pending_folded) fold_pending(h, seq);
+  *fx = h->pending_fx;
+  if (out_seq) *out_seq = seq;
+  return 0;
+}
+
+int replay_harness_append_effect(struct replay_harness *h, const struct replay_effect *e, uint64_t *out_seq)
+{
+  if (out_seq) *out_seq = 0;
+  if (e->kind != REPLAY_EFFECT_COMMAND && e->kind != REPLAY_EFFECT_REFUSAL) return 0;
+  struct journal_record r;
+  memset(&r, 0, sizeof r);
+  r.source.kind = JOURNAL_SRC_PANEL;
+  struct journal_slice id = { (const uint8_t *)e->request_id, e->request_id_len };
+  if (e->kind == REPLAY_EFFECT_COMMAND) {
+    r.type = JOURNAL_T_COMMAND;
+    r.body.command.target = e->target;
+    r.body.command.desired = e->desired;
+    r.body.command.reason = e->reason;
+    r.body.command.cause_seq = e->cause_seq;
+    r.body.command.request_id = id;
+  } else {
+    r.type = JOURNAL_T_REFUSAL;
+    r.body.refusal.target = e->target;
+    r.body.refusal.desired = e->desired;
+    r.body.refusal.reason = e->reason;
+    r.body.refusal.cause_seq = e->cause_seq;
+    r.body.refusal.request_id = id;
+  }
+  struct replay_effects fx;
+  return append_one(h, &r, out_seq, &fx);
+}
+
+static int maybe_checkpoint(struct replay_harness *h)
+{
+  if (h->opt.no_checkpoints) return 0;
+  bool due = h->state.seq - h->ckpt_last_seq >= h->opt.checkpoint_every_records ||
+             h->state.wall_ns - h->ckpt_last_wall_ns >= h->opt.checkpoint_every_ns;
+  return due ? replay_harness_checkpoint(h) : 0;
+}
+
+int replay_harness_append(struct replay_harness *h, const struct journal_record *r, uint64_t *out_seq,
+                          struct replay_effects *out_fx, uint64_t out_fx_seqs[REPLAY_EFFECTS_MAX])
+{
+  struct replay_effects fx;
+  int rc = append_one(h, r, out_seq, &fx);
+  if (rc) return rc;
+  for (uint32_t i = 0; i < fx.n; i++) {
+    uint64_t s = 0;
+    if ((rc = replay_harness_append_effect(h, &fx.e[i], &s))) return rc;
+    if (out_fx_seqs) out_fx_seqs[i] = s;
+  }
+  if (out_fx) *out_fx = fx;
+  return maybe_checkpoint(h);
+}

@@ -1,4 +1,163 @@
-/* replay.h — checkpoints and offline replay. */
+/*
+ * replay.h — checkpoints, offline replay and the minimal live harness on top of the pure
+ * reducers (reduce.h) and the journal (journal.h).
+ *
+ * Design overview
+ * ---------------
+ * - Offline replay folds records from a data dir or a bundle (any journal_record_source)
+ *   through replay_apply(). With `check`, every effect the fold recomputes for a `request` is
+ *   compared with the command/refusal record the live run wrote (matched by cause_seq), and
+ *   every seal's live state_hash with the recomputed state hash at that point (the state after
+ *   every record before the seal). Each difference is reported with its seq.
+ * - Checkpoints are the raw (memcpy-able) state plus a header: format, reducer version, config
+ *   version, state size, seq, canonical state hash, and a BLAKE2b-256 over all of it. Loading
+ *   validates every field and recomputes the canonical state hash; anything that fails is
+ *   skipped (the next older checkpoint, or seq 1) — never trusted blindly. A checkpoint made on
+ *   another architecture fails the size or hash check and is simply skipped.
+ * - The harness is the smallest live loop: it appends records through the journal, folds them,
+ *   appends the command/refusal record for each decision, supplies the live state hash to every
+ *   seal (journal_options.state_hash) and writes checkpoints every N records or T seconds of
+ *   record time. The actuators issue builds the proof loop on it.
+ *
+ * Errors: 0 or a negative code (journal_strerror names it). Nothing here prints or logs.
+ * Threads: one thread per harness or replay; the harness's journal callbacks run on the
+ * appending thread (state_hash) and the writer thread (on_durable, forwarded untouched).
+ */
 #ifndef HEMS_REPLAY_H
 #define HEMS_REPLAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "journal.h"
+#include "reduce.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- checkpoints */
+
+#define REPLAY_CHECKPOINT_FORMAT 1u
+#define REPLAY_CHECKPOINT_HEADER 72   /* magic 8, format 4, reducer 4, config 4, size 4, seq 8, hash 32, pad 8 */
+#define REPLAY_CHECKPOINT_BYTES (REPLAY_CHECKPOINT_HEADER + sizeof(struct replay_state) + 32)
+
+/* Encodes s (folded through seq) into buf (REPLAY_CHECKPOINT_BYTES). */
+void replay_checkpoint_encode(const struct replay_state *s, uint64_t seq, uint8_t *buf);
+
+/* Validates and decodes a checkpoint. expect_config_version 0 accepts any. Returns 0 with *out
+ * and *out_seq; JOURNAL_ECORRUPT (size, magic, checksum, state hash, fields out of range) or
+ * JOURNAL_EVERSION (format, reducer or config version differ). *out is undefined on error. */
+int replay_checkpoint_decode(const uint8_t *buf, size_t len, uint32_t expect_config_version,
+                             struct replay_state *out, uint64_t *out_seq);
+
+/* The newest valid checkpoint with seq <= at_most from the journal's checkpoint store. Returns
+ * 0 with *out and *out_seq, or JOURNAL_ENOTFOUND (then *out is the initial state, *out_seq 0).
+ * *out_skipped counts checkpoints that failed validation. */
+int replay_checkpoint_load(struct journal_iter *it, uint64_t at_most, uint32_t expect_config_version,
+                           struct replay_state *out, uint64_t *out_seq, unsigned *out_skipped);
+
+/* ---------------------------------------------------------------- offline replay */
+
+struct replay_divergence {
+  uint64_t seq;      /* the record that differs (the seal, the command/refusal, or the request) */
+  char what[200];
+};
+
+struct replay_options {
+  uint64_t until_seq;          /* fold 1..until_seq inclusive; 0 = to the end */
+  int64_t until_wall_ns;       /* stop before the first record whose wall time is later; 0 = none */
+  bool check;                  /* compare effects and seal state hashes */
+  bool use_checkpoints;        /* replay_dir only: start at the newest valid checkpoint (not with check) */
+  uint32_t config_version;     /* checkpoints must carry it; 0 = any */
+  journal_progress_cb progress;
+  void *pctx;
+  /* each divergence (check mode) */
+  void (*on_divergence)(void *ctx, const struct replay_divergence *d);
+  /* each record after it is folded, with the effects it asked for (incident timelines) */
+  void (*on_record)(void *ctx, const struct journal_record *r, const struct replay_state *s,
+                    const struct replay_effects *fx);
+  void *ctx;
+};
+
+struct replay_result {
+  uint64_t start_seq;          /* checkpoint seq the fold started from (0: initial state) */
+  unsigned checkpoints_skipped;
+  uint64_t first_seq, last_seq;/* records read from the source (last_seq: last folded, seals included) */
+  uint64_t records;            /* records read and folded (seals included) */
+  uint64_t seals_checked, seals_unhashed, effects_checked, effects_unanswered;
+  uint64_t divergences;
+  uint64_t first_divergence_seq;
+  uint8_t head_hash[JOURNAL_HASH_BYTES]; /* hash of record last_seq */
+  uint8_t state_hash[JOURNAL_HASH_BYTES];
+  uint64_t bad_seq;            /* a record that did not decode / source damage (then rc < 0) */
+  char why[160];
+};
+
+/* Folds every record the source yields (in seq order) into *s, which holds the state after
+ * s's own records (replay_state_init for seq 1, or a loaded checkpoint). Returns 0 (check the
+ * divergence count), or <0 when the source is damaged or a record does not decode (res->bad_seq,
+ * res->why; *s then holds the state after the last good record). */
+int replay_fold(struct replay_state *s, const struct journal_record_source *src,
+                const struct replay_options *o, struct replay_result *res);
+
+/* Replays a data dir: from the newest valid checkpoint when o->use_checkpoints (and not
+ * o->check), else from seq 1 (or the first seq retention left, with the initial state). */
+int replay_dir(struct journal_reader *rd, const struct replay_options *o, struct replay_state *s,
+               struct replay_result *res);
+
+/* ---------------------------------------------------------------- the live harness */
+
+struct replay_harness_options {
+  uint64_t checkpoint_every_records; /* 0 → 100000; UINT64_MAX → never by count */
+  int64_t checkpoint_every_ns;       /* record time; 0 → 300 s; INT64_MAX → never by time */
+  bool no_checkpoints;
+};
+
+/* Caller-owned (about 300 KB: keep it off small stacks). */
+struct replay_harness {
+  struct replay_state state;
+  struct replay_harness_options opt;
+  struct journal *j;
+  /* the caller's journal callbacks, forwarded */
+  struct journal_clock user_clock;
+  journal_durable_cb user_durable;
+  void *user_ctx;
+  /* the record being appended: folded when its seal asks for the hash, else after append */
+  struct journal_record pending;
+  bool in_append, pending_stamped, pending_folded;
+  struct replay_effects pending_fx;
+  uint64_t ckpt_last_seq;
+  int64_t ckpt_last_wall_ns;
+  uint64_t checkpoints_written;
+  uint8_t ckpt_buf[REPLAY_CHECKPOINT_BYTES];
+};
+
+/* Prepares h and hooks it into *jo (clock, state_hash, on_durable/ctx are wrapped; set the
+ * caller's own clock/on_durable/ctx in *jo before calling). Then journal_open(jo) and
+ * replay_harness_attach(). */
+void replay_harness_init(struct replay_harness *h, const struct replay_harness_options *o,
+                         struct journal_options *jo);
+
+/* Folds the journal's existing records (from the newest valid checkpoint) so the state is
+ * current, and binds h to j. Returns 0 or <0. */
+int replay_harness_attach(struct replay_harness *h, struct journal *j);
+
+/* Appends r (type, source and body as for journal_append), folds it and, for every command or
+ * refusal decision, appends that record too (write-ahead: the caller actuates only after the
+ * command is durable — journal_sync). *out_seq: r's seq; *out_fx: r's effects, with
+ * effect seqs in *out_fx_seqs[i] (the appended command/refusal seq; 0 for a reply). Writes a
+ * checkpoint when one is due. */
+int replay_harness_append(struct replay_harness *h, const struct journal_record *r, uint64_t *out_seq,
+                          struct replay_effects *out_fx, uint64_t out_fx_seqs[REPLAY_EFFECTS_MAX]);
+
+/* Appends the command/refusal record for one effect (COMMAND/REFUSAL; REPLY appends nothing). */
+int replay_harness_append_effect(struct replay_harness *h, const struct replay_effect *e, uint64_t *out_seq);
+
+/* Writes a checkpoint of the current state now (durable with the current group). */
+int replay_harness_checkpoint(struct replay_harness *h);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -1,4 +1,181 @@
-/* reduce.h — pure reducers: state' = reduce(state, record). */
+/*
+ * reduce.h — the pure reducers: state' = reduce(state, record), plus the effects a record asks
+ * for. Everything the panel believes (energy, branch states, interlocks, DER freshness, alarms,
+ * the request-id window) and everything it decides (a `request` becomes a command or a refusal)
+ * is a deterministic fold over journal records.
+ *
+ * Invariants (DESIGN.md 6, STYLE.md "Reducers"):
+ * - No clock, file, socket, allocator, logging or floating point; time comes from the record
+ *   (`wall_ns`). The library links nothing but libc memory functions and BLAKE2b (libsodium's
+ *   crypto_generichash_*); tests/replay/test_reduce_symbols checks `nm -u`.
+ * - struct replay_state is fixed size and holds no pointers: memcpy it to checkpoint it.
+ * - The state hash is BLAKE2b-256 over a canonical, explicitly little-endian serialisation of
+ *   the state (never raw struct bytes); same records ⇒ same hash on any architecture.
+ * - `seal` records are ignored entirely (the live daemon never folds its own seals), so a
+ *   seal's state_hash equals replay_state_hash() after folding every record before it.
+ * - A change that alters any state or hash for the same records bumps REPLAY_REDUCER_VERSION
+ *   (and the golden hash in tests/replay/test_reduce.c with it).
+ *
+ * Threads: none; a state is used by one thread at a time.
+ */
 #ifndef HEMS_REDUCE_H
 #define HEMS_REDUCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "journal.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define REPLAY_REDUCER_VERSION 1u
+
+#define REPLAY_BRANCHES_MAX 48        /* the full-panel configuration */
+#define REPLAY_PHASES 4               /* A, B, C, N */
+#define REPLAY_DER_SOURCES 3          /* pv, ess, ats */
+#define REPLAY_REQUEST_ID_MAX 64      /* bytes; a longer id is refused `invalid` */
+#define REPLAY_REQ_WINDOW_IDS 4096    /* request-id window: at most this many ids … */
+#define REPLAY_REQ_WINDOW_NS (24ll * 3600 * 1000000000ll) /* … and none older than this */
+#define REPLAY_EFFECTS_MAX 4
+#define REPLAY_DER_MAX_AGE_NS (10ll * 1000000000ll)       /* default DER freshness limit */
+#define REPLAY_TRIP_EVIDENCE_NS (10ll * 1000000000ll)     /* evidence must precede a trip by ≤ this */
+#define REPLAY_OVERLOAD_MA 16000      /* rms above this in a window is overload evidence */
+
+/* Branch / service state values. */
+enum replay_onoff { REPLAY_UNKNOWN = 0, REPLAY_OFF = 1, REPLAY_ON = 2 };
+
+/* Sense-back verdicts (CLI.md `sense_back.body.verdict`); also the branch `fault`. */
+enum replay_verdict {
+  REPLAY_V_NONE = 0, REPLAY_V_CONFIRMED, REPLAY_V_WELDED, REPLAY_V_STUCK_OPEN, REPLAY_V_LEAKAGE,
+  REPLAY_V_NO_FEEDBACK, REPLAY_V_CHATTER
+};
+
+/* Alarm bits (branch alarms and panel alarms share the numbering). */
+enum replay_alarm {
+  REPLAY_ALARM_WELDED = 1u << 0,
+  REPLAY_ALARM_CT_POLARITY = 1u << 1,   /* fault{suspected_ct_polarity} or a negative energy delta */
+  REPLAY_ALARM_PHASE_MAP = 1u << 2,     /* a branch measured on another phase than first seen */
+  REPLAY_ALARM_UNEXPLAINED_TRIP = 1u << 3,
+  REPLAY_ALARM_STALE_DER = 1u << 4,
+  REPLAY_ALARM_BACKFEED_RISK = 1u << 5
+};
+
+/* One branch: what was commanded, what was sensed, whether the last command is proven. */
+struct replay_branch {
+  uint8_t commanded;      /* enum replay_onoff */
+  uint8_t sensed;         /* enum replay_onoff */
+  uint8_t proven;         /* 1: the last sense-back confirmed the commanded state */
+  uint8_t fault;          /* enum replay_verdict of the last non-confirmed sense-back, else NONE */
+  uint8_t breaker_open;   /* an mcb/afci trip tap, cleared by a sense-back that reads on */
+  uint8_t rcd_tripped;    /* an rcd/leakage trip tap, cleared likewise */
+  uint8_t phase;          /* enum journal_phase + 1; 0 = not yet measured */
+  uint8_t reserved;
+  uint32_t alarms;        /* enum replay_alarm bits */
+  uint32_t trips;
+  int64_t import_uwh;     /* never decreases */
+  int64_t export_uwh;     /* never decreases */
+  int64_t p_mw;           /* last window's active power */
+  int32_t irms_ma;        /* last window's current */
+  uint64_t pending_seq;   /* command seq still awaiting its sense-back; 0 none */
+  uint64_t last_command_seq;
+  int64_t evidence_wall_ns; /* last overload / inrush / leakage evidence; 0 none */
+};
+
+/* A DER source (pv, ess, ats) as last reported, with freshness judged on record time. */
+struct replay_der {
+  uint8_t seen;
+  uint8_t interlock_ok;
+  uint8_t fresh;          /* the source's own flag AND not older than max_age */
+  uint8_t stale;          /* judged by the reducer from record time */
+  uint32_t state_code;    /* hash-free small code of the state text (first 4 bytes, LE) */
+  uint64_t last_seq;
+  int64_t last_wall_ns;
+  int64_t max_age_ns;
+};
+
+/* One request id in the bounded window: the outcome a repeat gets. */
+struct replay_req_entry {
+  uint8_t id_hash[16];    /* BLAKE2b-128 of the request id text */
+  uint8_t body_hash[16];  /* BLAKE2b-128 of the decision-relevant body (target, desired, expiry) */
+  uint64_t request_seq;
+  uint64_t outcome_seq;   /* the command/refusal record that answered it; 0 not yet folded */
+  int64_t wall_ns;
+  uint8_t outcome;        /* enum replay_effect_kind: COMMAND or REFUSAL */
+  uint8_t reason;         /* journal_command_reason or journal_refusal_reason */
+  uint8_t reserved[6];
+};
+
+struct replay_state {
+  uint32_t reducer_version;     /* REPLAY_REDUCER_VERSION at init */
+  uint32_t config_version;      /* from the last boot/config record */
+  uint64_t seq;                 /* last non-seal record folded */
+  int64_t wall_ns;              /* its wall time */
+  uint64_t records, windows, requests, commands, refusals, faults, sense_backs, trip_taps, der_updates;
+  uint16_t nbranches;           /* highest branch number seen (<= REPLAY_BRANCHES_MAX) */
+  uint8_t service_commanded;    /* enum replay_onoff of the service disconnect */
+  uint8_t grid_present;         /* 0 unknown, 1 absent, 2 present (ats der / pq interruption) */
+  uint8_t transfer_state;       /* ats state code (0 unknown) */
+  uint8_t backfeed_risk;        /* a DER is on without interlock_ok */
+  uint8_t reserved[2];
+  uint32_t alarms;              /* panel alarms (enum replay_alarm) */
+  uint64_t service_pending_seq;
+  int64_t phase_import_uwh[REPLAY_PHASES];
+  int64_t phase_export_uwh[REPLAY_PHASES];
+  struct replay_branch br[REPLAY_BRANCHES_MAX]; /* br[n-1] is branch n */
+  struct replay_der der[REPLAY_DER_SOURCES];
+  uint32_t req_head;            /* ring index of the oldest entry */
+  uint32_t req_count;
+  struct replay_req_entry req[REPLAY_REQ_WINDOW_IDS];
+};
+
+/* Effects: what the fold asks the I/O shell to do (live) or what replay compares (offline). */
+enum replay_effect_kind {
+  REPLAY_EFFECT_COMMAND = 1, /* append a command record, then actuate */
+  REPLAY_EFFECT_REFUSAL = 2, /* append a refusal record */
+  REPLAY_EFFECT_REPLY = 3    /* a repeat of a known request: answer the stored outcome, nothing new */
+};
+struct replay_effect {
+  uint8_t kind;              /* enum replay_effect_kind */
+  uint8_t reason;            /* command or refusal reason (REPLY: the stored one) */
+  uint8_t desired;           /* enum journal_desired */
+  uint8_t stored_kind;       /* REPLY: the stored outcome's kind */
+  uint16_t target;           /* branch or JOURNAL_TARGET_SERVICE */
+  uint64_t cause_seq;        /* the request's seq */
+  uint64_t stored_seq;       /* REPLY: the original request's seq; its outcome record's seq if known */
+  uint64_t stored_outcome_seq;
+  uint8_t request_id_len;
+  char request_id[REPLAY_REQUEST_ID_MAX];
+};
+struct replay_effects {
+  uint32_t n;
+  struct replay_effect e[REPLAY_EFFECTS_MAX];
+};
+
+/* Fills *s with the initial state (every byte defined, padding included, so two states that
+ * compare equal by replay_state_hash also memcmp equal). */
+void replay_state_init(struct replay_state *s);
+
+/* Folds one decoded record into s and fills *out (out->n = 0 when nothing is asked).
+ * Records must be folded in seq order; seals are ignored (out->n = 0, s unchanged). Unknown
+ * or malformed bodies are counted and otherwise ignored — the fold never fails. out may be NULL. */
+void replay_apply(struct replay_state *s, const struct journal_record *r, struct replay_effects *out);
+
+/* BLAKE2b-256 over the canonical little-endian serialisation of s. */
+void replay_state_hash(const struct replay_state *s, uint8_t out[32]);
+
+/* Bytes of the canonical serialisation (for the state-memory report and tests). */
+size_t replay_state_serialised_len(const struct replay_state *s);
+
+/* Names for printing (static strings). */
+const char *replay_onoff_name(unsigned v);
+const char *replay_verdict_name(unsigned v);
+const char *replay_command_reason_name(unsigned v);
+const char *replay_refusal_reason_name(unsigned v);
+/* Writes alarm names ("welded,ct_polarity") into buf; returns buf. */
+const char *replay_alarm_names(uint32_t bits, char *buf, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
 #endif
