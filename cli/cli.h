@@ -92,5 +92,7 @@ int cli_cmd_timeline(int argc, char **argv);
 int cli_cmd_bench(int argc, char **argv);
 int cli_cmd_retention(int argc, char **argv);
 int cli_cmd_run(int argc, char **argv);
+int cli_cmd_analyze(int argc, char **argv);
+int cli_cmd_capture(int argc, char **argv);
 
 #endif

@@ -19,6 +19,8 @@ static const char main_usage[] =
   "  show       print one record\n"
   "  timeline   list records, filtered through indexes\n"
   "  retention  show or apply retention (archive, then cut)\n"
+  "  analyze    run a COMTRADE file through the ingest pipeline\n"
+  "  capture    export an event's waveform capture as COMTRADE\n"
   "  bench      measure journal and verification performance\n"
   "\n"
   "common options: --dir DIR (default $HEMS_DIR, else ./hems-data), --counter PATH,\n"
@@ -76,6 +78,18 @@ static const struct cli_cmd cmds[] = {
     "full-panel; a path loads a scenario file (docs/scenarios.md). --for is panel (virtual) time;\n"
     "--speed max runs as fast as possible and is deterministic for a given dir, scenario and seed\n"
     "(default seed 1). The control socket is DIR/control.sock (docs/cli.md).\n" },
+  { "analyze", cli_cmd_analyze,
+    "usage: hems analyze FILE.cfg|FILE.cff [--declared-voltage V] [--format jsonl]\n"
+    "\n"
+    "Run a COMTRADE waveform (IEEE C37.111 1999/2013; ASCII, BINARY, BINARY32, FLOAT32) through\n"
+    "the ingest pipeline; print one JSON object per basic window and per pq_event. Events are\n"
+    "judged against the declared voltage (default: the standard nominal voltage nearest the\n"
+    "median RMS, said on stderr). Malformed files: one error naming file, line and field, exit 1.\n" },
+  { "capture", cli_cmd_capture,
+    "usage: hems capture [--dir DIR | BUNDLE] SEQ --comtrade OUT [--binary32]\n"
+    "\n"
+    "Write the waveform capture of event SEQ as COMTRADE 2013 (OUT.cfg + OUT.dat, BINARY int16;\n"
+    "--binary32 for lossless int32).\n" },
   { "bench", cli_cmd_bench,
     "usage: hems bench journal|verify|sim|ingest [--dir DIR] [--format text|json] [--records N]\n"
     "                  [--record-bytes N]\n"
