@@ -235,6 +235,21 @@ int cli_cmd_verify(int argc, char **argv)
   struct journal_record_source *src = cli_source_records(&s, from);
   if (!src) { cli_err("verify: cannot read the journal"); cli_source_close(&s); return CLI_ENV; }
   const uint8_t *expect_prev = s.bundle ? journal_bundle_first_prev(s.bundle) : NULL;
+  /* --from N on a dir: N's prev must be the hash of record N-1 when that is present (the
+   * verifier otherwise demands a retention record attesting a cut at N-1). */
+  uint8_t from_prev[JOURNAL_HASH_BYTES];
+  if (!s.bundle && from > 1) {
+    struct journal_iter *fit;
+    const uint8_t *fb;
+    size_t fl;
+    if (journal_iter_begin(s.reader, from - 1, &fit) == 0) {
+      if (journal_iter_get(fit, from - 1, &fb, &fl) == 0) {
+        journal_record_hash(fb, fl, from_prev);
+        expect_prev = from_prev;
+      }
+      journal_iter_end(fit);
+    }
+  }
   struct journal_verify_result res;
   struct cli_progress prog;
   uint64_t first = 0, last = 0;

@@ -250,6 +250,11 @@ int journal_verify(const struct journal_record_source *src, const uint8_t truste
   }
   if (rc == 0 && v.n > 0)
     rc = fail(&v, v.grp[0].seq, JOURNAL_EUNSEALED, "records from here on are not covered by a seal%.0llu", 0);
+  /* A start after seq 1 with no anchor given is only legitimate as a retention cut that a
+   * later retention record attests; otherwise the records before it were removed. */
+  if (rc == 0 && v.anchor_from_record)
+    rc = fail(&v, 1, JOURNAL_EGAP, "records 1..%llu missing (no retention record attests a cut)",
+              (unsigned long long)(v.first_seq - 1));
   if (rc == 0 && res->records == 0) snprintf(res->reason, sizeof res->reason, "no records");
   free(v.grp);
   return rc;

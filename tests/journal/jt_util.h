@@ -217,6 +217,15 @@ static inline void jt_fault_rec(struct journal_record *r, const char *code, int6
   r->body.fault.branch = (uint16_t)(1 + (value % 12));
 }
 
+/* A non-critical fault record whose detail is padlen bytes of text (padbuf must hold them):
+ * a large typed record whose layout no other subsystem changes. */
+static inline void jt_big_rec(struct journal_record *r, char *padbuf, uint64_t n, size_t padlen)
+{
+  for (size_t i = 0; i < padlen; i++) padbuf[i] = (char)('a' + (i * 7 + n) % 26);
+  jt_fault_rec(r, "bulk", (int64_t)n);
+  r->body.fault.detail = (struct journal_slice){ (const uint8_t *)padbuf, (uint32_t)padlen };
+}
+
 /* Raw CBOR body {"i": n, "pad": bstr(padlen)} for a type without a table (window etc.). */
 static inline size_t jt_raw_body(uint8_t *buf, uint64_t n, size_t padlen)
 {
@@ -304,6 +313,8 @@ static inline void jt_be64(uint8_t *p, uint64_t v) { for (int i = 7; i >= 0; i--
 static inline int jt_get(MDB_txn *t, MDB_dbi db, uint64_t seq, uint8_t **out, size_t *len)
 {
   uint8_t kb[8];
+  *out = NULL;
+  *len = 0;
   jt_be64(kb, seq);
   MDB_val k = { 8, kb }, v;
   int rc = mdb_get(t, db, &k, &v);

@@ -336,13 +336,9 @@ static void test_map_growth(void **state)
   assert_int_equal(journal_open(&j, &o, NULL, NULL), 0);
   static uint8_t raw[2100];
   struct journal_record r;
-  memset(&r, 0, sizeof r);
-  r.type = JOURNAL_T_ACTUATION;
-  r.source.kind = JOURNAL_SRC_PANEL;
   uint64_t s;
   for (int i = 0; i < 3000; i++) {
-    size_t n = jt_raw_body(raw, (uint64_t)i, 2000);
-    r.body.raw.cbor = (struct journal_slice){ raw, (uint32_t)n };
+    jt_big_rec(&r, (char *)raw, (uint64_t)i, 2000);
     assert_int_equal(journal_append(j, &r, &s), 0);
   }
   assert_int_equal(journal_sync(j), 0);
@@ -376,14 +372,10 @@ static void test_disk_full(void **state)
   assert_int_equal(journal_open(&j, &o, NULL, NULL), 0);
   static uint8_t raw[4200];
   struct journal_record r;
-  memset(&r, 0, sizeof r);
-  r.type = JOURNAL_T_ACTUATION;
-  r.source.kind = JOURNAL_SRC_PANEL;
   uint64_t s;
   int rc = 0, i;
   for (i = 0; i < 100000 && rc == 0; i++) {
-    size_t n = jt_raw_body(raw, (uint64_t)i, 4000);
-    r.body.raw.cbor = (struct journal_slice){ raw, (uint32_t)n };
+    jt_big_rec(&r, (char *)raw, (uint64_t)i, 4000);
     rc = journal_append(j, &r, &s);
     if (rc == 0 && i % 50 == 49) rc = journal_sync(j);
   }
