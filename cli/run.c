@@ -63,6 +63,7 @@ struct daemon {
   bool afe_ok[HW_MAX_AFES];
   int64_t energy_prev_nj[HW_MAX_AFES][3];
   struct ingest_energy energy[HW_MAX_BRANCHES + 1];
+  struct ingest_polarity polarity[HW_MAX_BRANCHES + 1];
   int mains;                 /* AFE index streaming the waveform path, or -1 */
   struct ingest_config icfg;
   struct ingest_engine eng;
@@ -156,6 +157,8 @@ static void register_window(struct daemon *d, unsigned a)
 {
   const struct hw_panel *p = d->panel;
   struct hw_ade9000_metrics m;
+  struct { uint16_t branch; int verdict; int64_t p_mw; double angle, pf; unsigned channel; } pending_pol[3];
+  unsigned npol = 0;
   int rc = hw_ade9000_read_metrics(&d->afe[a], &m);
   if (d->afe[a].count.crc_faults != d->afe_crc_faults_seen[a]) {
     char detail[96];
@@ -213,9 +216,33 @@ static void register_window(struct daemon *d, unsigned a)
     pw->export_uwh = exp;
     w->branches[w->nbranches++] = (uint16_t)br->number;
     d->branch_p_mw[br->number] = pw->p_mw;
+    int pol = ingest_polarity_update(&d->polarity[br->number], br->load_only, sign * ph->p_w, sign * ph->q_var, ph->s_va, 5);
+    if (pol != INGEST_POL_NONE) {
+      pending_pol[npol].branch = (uint16_t)br->number;
+      pending_pol[npol].verdict = pol;
+      pending_pol[npol].p_mw = pw->p_mw;
+      pending_pol[npol].angle = d->polarity[br->number].last_angle_deg;
+      pending_pol[npol].pf = d->polarity[br->number].last_pf;
+      pending_pol[npol].channel = k;
+      npol++;
+    }
     d->phase_p_mw[pw->phase] += pw->p_mw;
   }
   if (append(d, &r) == 0) d->windows++;
+  /* Installation faults after the window that completed their evidence. */
+  for (unsigned i = 0; i < npol; i++) {
+    char detail[200];
+    static const char *const ph[] = { "A", "B", "C" };
+    if (pending_pol[i].verdict == INGEST_POL_REVERSED) {
+      snprintf(detail, sizeof detail, "load-only branch %u reads %.0f W for 5 windows: sign follows afe %u channel I%s, PF magnitude normal (%.2f, angle %.0f deg)",
+               pending_pol[i].branch, pending_pol[i].p_mw / 1000.0, a + 1, ph[pending_pol[i].channel], pending_pol[i].pf, pending_pol[i].angle);
+      append_fault(d, "suspected_ct_polarity", pending_pol[i].p_mw, pending_pol[i].branch, detail);
+    } else {
+      snprintf(detail, sizeof detail, "branch %u current sits %.0f deg from its configured voltage (PF %.2f) for 5 windows: it correlates with another phase",
+               pending_pol[i].branch, pending_pol[i].angle, pending_pol[i].pf);
+      append_fault(d, "phase_map_mismatch", (int64_t)llround(pending_pol[i].angle), pending_pol[i].branch, detail);
+    }
+  }
 }
 
 /* ------------------------------------------------------------------ waveform path (mains) */

@@ -382,6 +382,22 @@ struct ingest_rec_pq_event {
 };
 void ingest_rec_pq_event_fill(const struct ingest_pq_event *e, struct ingest_rec_pq_event *out);
 
+/* Installation checks per branch from its window powers (polarity.c): a reversed CT on a
+ * load-only branch, and a current mapped to the wrong phase. Caller-owned, one per branch. */
+#define INGEST_POLARITY_MIN_VA 20.0  /* below this apparent power nothing is judged */
+enum ingest_polarity_verdict { INGEST_POL_NONE = 0, INGEST_POL_REVERSED = 1, INGEST_POL_PHASE_MAP = 2 };
+struct ingest_polarity {
+  unsigned reversed_run, swap_run;     /* consecutive windows with the evidence */
+  bool reported_reversed, reported_swap;
+  double last_angle_deg, last_pf;      /* evidence of the last window (for the fault record) */
+};
+void ingest_polarity_init(struct ingest_polarity *st);
+/* Feed one window's P, Q (fundamental) and S of the branch, after the configured polarity is
+ * applied. Returns INGEST_POL_REVERSED or INGEST_POL_PHASE_MAP once, on the window the evidence
+ * has held for windows_needed (0 → 5) consecutive windows; else INGEST_POL_NONE. */
+int ingest_polarity_update(struct ingest_polarity *st, bool load_only, double p_w, double q_var,
+                           double s_va, unsigned windows_needed);
+
 /* ------------------------------------------------------------------------------------------ */
 /* 3. Capture blobs                                                                            */
 
