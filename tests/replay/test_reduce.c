@@ -1,0 +1,337 @@
+/*
+ * test_reduce.c — the pure reducers: golden state hash, seal indifference, split folds through
+ * checkpoint encode/decode (property test over random valid record streams), request
+ * decisions (role, idempotency, conflict, expiry, window bounds, breaker state), energy signs.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include "replay.h"
+#include "rp_util.h"
+
+/* Golden value: seed 42, 20000 records, folded into 0xA5-poisoned memory. A reducer change that
+ * alters it must bump REPLAY_REDUCER_VERSION and update both together. */
+#define GOLDEN_VERSION 1u
+#define GOLDEN_HASH "f7f65865aab87917fa7e968fac44c54e13f1cd5c18984ac303bd094a953f036c"
+
+static struct replay_state *poisoned(int byte)
+{
+  struct replay_state *s = malloc(sizeof *s);
+  memset(s, byte, sizeof *s);
+  replay_state_init(s);
+  return s;
+}
+
+static void fold_stream(struct replay_state *s, uint64_t seed, unsigned n, unsigned from, unsigned to)
+{
+  struct rp_gen *g = malloc(sizeof *g);
+  rp_gen_init(g, seed);
+  struct journal_record r;
+  struct replay_effects fx;
+  for (unsigned i = 0; i < n; i++) {
+    rp_gen_next(g, &r);
+    if (i >= from && i < to) replay_apply(s, &r, &fx);
+  }
+  free(g);
+}
+
+static void hex(const uint8_t *h, char out[65]) { journal_hex(h, 32, out); }
+
+static void test_golden_hash(void **st)
+{
+  (void)st;
+  struct replay_state *a = poisoned(0xA5), *b = poisoned(0x00);
+  fold_stream(a, 42, 20000, 0, 20000);
+  fold_stream(b, 42, 20000, 0, 20000);
+  uint8_t ha[32], hb[32];
+  char hx[65];
+  replay_state_hash(a, ha);
+  replay_state_hash(b, hb);
+  hex(ha, hx);
+  printf("golden state hash (reducer v%u): %s\n", REPLAY_REDUCER_VERSION, hx);
+  assert_memory_equal(ha, hb, 32);
+  assert_int_equal(REPLAY_REDUCER_VERSION, GOLDEN_VERSION);
+  assert_string_equal(hx, GOLDEN_HASH);
+  /* the fold did real work */
+  assert_true(a->windows > 10000 && a->requests > 1000 && a->commands + a->refusals > 100);
+  free(a);
+  free(b);
+}
+
+static void test_seals_ignored(void **st)
+{
+  (void)st;
+  struct replay_state *a = poisoned(0), *b = poisoned(0);
+  struct journal_record r;
+  memset(&r, 0, sizeof r);
+  r.type = JOURNAL_T_SEAL;
+  r.seq = 99;
+  r.wall_ns = 12345;
+  memset(r.body.seal.state_hash, 7, 32);
+  struct replay_effects fx;
+  replay_apply(a, &r, &fx);
+  assert_int_equal(fx.n, 0);
+  uint8_t ha[32], hb[32];
+  replay_state_hash(a, ha);
+  replay_state_hash(b, hb);
+  assert_memory_equal(ha, hb, 32);
+  free(a);
+  free(b);
+}
+
+/* Property: for random streams and random split points, fold(0..k) → checkpoint → decode into
+ * poisoned memory → fold(k..n) equals fold(0..n). */
+static void test_split_fold_property(void **st)
+{
+  (void)st;
+  uint64_t rs = 7;
+  uint8_t *buf = malloc(REPLAY_CHECKPOINT_BYTES);
+  for (int round = 0; round < 25; round++) {
+    uint64_t seed = rp_rand(&rs);
+    unsigned n = 500 + rp_below(&rs, 4000);
+    unsigned k = rp_below(&rs, n + 1);
+    struct replay_state *full = poisoned(0x33), *part = poisoned(0x5c), *resumed = malloc(sizeof *resumed);
+    fold_stream(full, seed, n, 0, n);
+    fold_stream(part, seed, n, 0, k);
+    replay_checkpoint_encode(part, part->seq, buf);
+    memset(resumed, 0xEE, sizeof *resumed);
+    uint64_t cseq;
+    assert_int_equal(replay_checkpoint_decode(buf, REPLAY_CHECKPOINT_BYTES, 0, resumed, &cseq), 0);
+    assert_int_equal(cseq, part->seq);
+    fold_stream(resumed, seed, n, k, n);
+    uint8_t h1[32], h2[32];
+    replay_state_hash(full, h1);
+    replay_state_hash(resumed, h2);
+    assert_memory_equal(h1, h2, 32);
+    free(full);
+    free(part);
+    free(resumed);
+  }
+  free(buf);
+}
+
+static void test_checkpoint_rejects(void **st)
+{
+  (void)st;
+  struct replay_state *s = poisoned(0), *out = malloc(sizeof *out);
+  fold_stream(s, 5, 2000, 0, 2000);
+  uint8_t *buf = malloc(REPLAY_CHECKPOINT_BYTES);
+  uint64_t seq;
+  replay_checkpoint_encode(s, s->seq, buf);
+  assert_int_equal(replay_checkpoint_decode(buf, REPLAY_CHECKPOINT_BYTES, 0, out, &seq), 0);
+  assert_int_equal(replay_checkpoint_decode(buf, REPLAY_CHECKPOINT_BYTES - 1, 0, out, &seq), JOURNAL_ECORRUPT);
+  assert_int_equal(replay_checkpoint_decode(buf, REPLAY_CHECKPOINT_BYTES, s->config_version + 1, out, &seq), JOURNAL_EVERSION);
+  buf[REPLAY_CHECKPOINT_HEADER + 100] ^= 0x01; /* flipped byte in the state */
+  assert_int_equal(replay_checkpoint_decode(buf, REPLAY_CHECKPOINT_BYTES, 0, out, &seq), JOURNAL_ECORRUPT);
+  free(buf);
+  free(s);
+  free(out);
+}
+
+/* ---- decisions */
+
+static struct journal_record req(uint64_t seq, int64_t wall, uint16_t target, uint8_t desired, uint8_t role,
+                                 const char *id)
+{
+  struct journal_record r;
+  memset(&r, 0, sizeof r);
+  r.type = JOURNAL_T_REQUEST;
+  r.seq = seq;
+  r.wall_ns = wall;
+  r.source.kind = JOURNAL_SRC_OPERATOR;
+  r.body.request.target = target;
+  r.body.request.desired = desired;
+  r.body.request.role = role;
+  r.body.request.origin = JOURNAL_ORIGIN_OPERATOR;
+  r.body.request.request_id = rp_lit(id);
+  return r;
+}
+
+static struct replay_effect decide(struct replay_state *s, struct journal_record r)
+{
+  struct replay_effects fx;
+  replay_apply(s, &r, &fx);
+  assert_int_equal(fx.n, 1);
+  return fx.e[0];
+}
+
+static void answer(struct replay_state *s, uint64_t seq, const struct replay_effect *e)
+{
+  struct journal_record r;
+  memset(&r, 0, sizeof r);
+  r.seq = seq;
+  r.wall_ns = s->wall_ns;
+  r.type = e->kind == REPLAY_EFFECT_COMMAND ? JOURNAL_T_COMMAND : JOURNAL_T_REFUSAL;
+  r.body.command.target = e->target; /* command and refusal share the leading layout */
+  r.body.command.desired = e->desired;
+  r.body.command.reason = e->reason;
+  r.body.command.cause_seq = e->cause_seq;
+  if (r.type == JOURNAL_T_REFUSAL) {
+    memset(&r.body, 0, sizeof r.body);
+    r.body.refusal.target = e->target;
+    r.body.refusal.desired = e->desired;
+    r.body.refusal.reason = e->reason;
+    r.body.refusal.cause_seq = e->cause_seq;
+  }
+  replay_apply(s, &r, NULL);
+}
+
+static void test_requests(void **st)
+{
+  (void)st;
+  struct replay_state *s = poisoned(0xA5);
+  int64_t t = 1000000000000ll;
+  /* a viewer may not switch */
+  struct replay_effect e = decide(s, req(1, t, 7, 1, JOURNAL_ROLE_VIEWER, "v-1"));
+  assert_int_equal(e.kind, REPLAY_EFFECT_REFUSAL);
+  assert_int_equal(e.reason, JOURNAL_REF_ROLE);
+  answer(s, 2, &e);
+  /* an operator may; the command names the request */
+  e = decide(s, req(3, t + 1, 7, 1, JOURNAL_ROLE_OPERATOR, "bar-1"));
+  assert_int_equal(e.kind, REPLAY_EFFECT_COMMAND);
+  assert_int_equal(e.reason, JOURNAL_CMD_OPERATOR);
+  assert_int_equal(e.target, 7);
+  assert_int_equal(e.cause_seq, 3);
+  assert_int_equal(e.request_id_len, 5);
+  assert_memory_equal(e.request_id, "bar-1", 5);
+  answer(s, 4, &e);
+  assert_int_equal(s->br[6].commanded, REPLAY_ON);
+  uint64_t commands = s->commands;
+  /* the same id and body again: the stored outcome, no second command */
+  e = decide(s, req(5, t + 2, 7, 1, JOURNAL_ROLE_OPERATOR, "bar-1"));
+  assert_int_equal(e.kind, REPLAY_EFFECT_REPLY);
+  assert_int_equal(e.stored_kind, REPLAY_EFFECT_COMMAND);
+  assert_int_equal(e.stored_seq, 3);
+  assert_int_equal(e.stored_outcome_seq, 4);
+  assert_int_equal(s->commands, commands);
+  /* the viewer's id repeated gets its stored refusal */
+  e = decide(s, req(6, t + 3, 7, 1, JOURNAL_ROLE_VIEWER, "v-1"));
+  assert_int_equal(e.kind, REPLAY_EFFECT_REPLY);
+  assert_int_equal(e.stored_kind, REPLAY_EFFECT_REFUSAL);
+  assert_int_equal(e.reason, JOURNAL_REF_ROLE);
+  /* the same id with another body: conflict */
+  e = decide(s, req(7, t + 4, 7, 0, JOURNAL_ROLE_OPERATOR, "bar-1"));
+  assert_int_equal(e.kind, REPLAY_EFFECT_REFUSAL);
+  assert_int_equal(e.reason, JOURNAL_REF_CONFLICT);
+  /* expired */
+  struct journal_record x = req(8, t + 5, 8, 1, JOURNAL_ROLE_OPERATOR, "exp-1");
+  x.body.request.expiry_ns = t + 4;
+  e = decide(s, x);
+  assert_int_equal(e.kind, REPLAY_EFFECT_REFUSAL);
+  assert_int_equal(e.reason, JOURNAL_REF_EXPIRED);
+  /* service needs admin or utility */
+  e = decide(s, req(9, t + 6, JOURNAL_TARGET_SERVICE, 0, JOURNAL_ROLE_OPERATOR, "svc-1"));
+  assert_int_equal(e.reason, JOURNAL_REF_ROLE);
+  e = decide(s, req(10, t + 7, JOURNAL_TARGET_SERVICE, 0, JOURNAL_ROLE_UTILITY, "svc-2"));
+  assert_int_equal(e.kind, REPLAY_EFFECT_COMMAND);
+  /* unknown branch */
+  e = decide(s, req(11, t + 8, 49, 1, JOURNAL_ROLE_ADMIN, "x-49"));
+  assert_int_equal(e.reason, JOURNAL_REF_UNKNOWN_TARGET);
+  free(s);
+}
+
+static void test_request_window_bounds(void **st)
+{
+  (void)st;
+  struct replay_state *s = poisoned(0);
+  int64_t t = 5000000000000ll;
+  uint64_t seq = 1;
+  struct replay_effect e = decide(s, req(seq++, t, 3, 1, JOURNAL_ROLE_OPERATOR, "old"));
+  assert_int_equal(e.kind, REPLAY_EFFECT_COMMAND);
+  /* 4096 other ids push "old" out: it is unknown again (a new decision, not a reply) */
+  char id[32];
+  for (int i = 0; i < REPLAY_REQ_WINDOW_IDS; i++) {
+    snprintf(id, sizeof id, "fill-%d", i);
+    decide(s, req(seq++, t + 1, 4, 1, JOURNAL_ROLE_OPERATOR, id));
+  }
+  assert_int_equal(s->req_count, REPLAY_REQ_WINDOW_IDS);
+  e = decide(s, req(seq++, t + 2, 3, 0, JOURNAL_ROLE_OPERATOR, "old"));
+  assert_int_equal(e.kind, REPLAY_EFFECT_COMMAND); /* not conflict: the id left the window */
+  /* and by age: 24 h later every id is unknown again */
+  e = decide(s, req(seq++, t + 3, 3, 1, JOURNAL_ROLE_OPERATOR, "fill-4095"));
+  assert_int_equal(e.kind, REPLAY_EFFECT_REFUSAL); /* still known: other body → conflict */
+  e = decide(s, req(seq++, t + 3 + REPLAY_REQ_WINDOW_NS + 10, 3, 1, JOURNAL_ROLE_OPERATOR, "fill-4095"));
+  assert_int_equal(e.kind, REPLAY_EFFECT_COMMAND);
+  assert_int_equal(s->req_count, 1);
+  free(s);
+}
+
+static struct journal_record raw_rec(uint64_t seq, int64_t wall, unsigned type, struct journal_source src,
+                                     struct rp_cbor *c)
+{
+  struct journal_record r;
+  memset(&r, 0, sizeof r);
+  r.seq = seq;
+  r.wall_ns = wall;
+  r.type = (uint16_t)type;
+  r.source = src;
+  r.body.raw.cbor = (struct journal_slice){ c->b, (uint32_t)c->n };
+  return r;
+}
+
+static void test_breaker_and_alarms(void **st)
+{
+  (void)st;
+  struct replay_state *s = poisoned(0);
+  int64_t t = 9000000000000ll;
+  struct rp_cbor c = { .n = 0 };
+  rp_head(&c, 5, 2);
+  rp_text(&c, "edge"); rp_text(&c, "rise");
+  rp_text(&c, "kind"); rp_text(&c, "mcb");
+  struct journal_source tap = { JOURNAL_SRC_TAP, JOURNAL_TAP_MCB, 5, "" };
+  struct journal_record r = raw_rec(1, t, JOURNAL_T_TRIP_TAP, tap, &c);
+  replay_apply(s, &r, NULL);
+  assert_int_equal(s->br[4].breaker_open, 1);
+  assert_true(s->br[4].alarms & REPLAY_ALARM_UNEXPLAINED_TRIP); /* no evidence before it */
+  struct replay_effect e = decide(s, req(2, t + 1, 5, 1, JOURNAL_ROLE_OPERATOR, "b5"));
+  assert_int_equal(e.kind, REPLAY_EFFECT_REFUSAL);
+  assert_int_equal(e.reason, JOURNAL_REF_BREAKER_OPEN);
+  /* welded sense-back */
+  struct rp_cbor w = { .n = 0 };
+  rp_head(&w, 5, 1);
+  rp_text(&w, "verdict"); rp_text(&w, "welded");
+  struct journal_source br = { JOURNAL_SRC_BRANCH, 0, 9, "" };
+  r = raw_rec(3, t + 2, JOURNAL_T_SENSE_BACK, br, &w);
+  replay_apply(s, &r, NULL);
+  assert_int_equal(s->br[8].fault, REPLAY_V_WELDED);
+  assert_true(s->br[8].alarms & REPLAY_ALARM_WELDED);
+  /* stale DER: a pv update, then windows 11 s later */
+  struct rp_cbor d = { .n = 0 };
+  rp_head(&d, 5, 2);
+  rp_text(&d, "fresh"); rp_bool(&d, 1);
+  rp_text(&d, "interlock_ok"); rp_bool(&d, 1);
+  struct journal_source pv = { JOURNAL_SRC_DER, JOURNAL_DER_PV, 0, "" };
+  r = raw_rec(4, t + 3, JOURNAL_T_DER, pv, &d);
+  replay_apply(s, &r, NULL);
+  assert_false(s->alarms & REPLAY_ALARM_STALE_DER);
+  struct journal_record win;
+  memset(&win, 0, sizeof win);
+  win.type = JOURNAL_T_WINDOW;
+  win.seq = 5;
+  win.wall_ns = t + 3 + 11000000000ll;
+  win.body.window.npow = 1;
+  win.body.window.pow[0].branch = 2;
+  win.body.window.pow[0].import_uwh = -40; /* sign error: never reduces the total */
+  win.body.window.pow[0].export_uwh = 10;
+  replay_apply(s, &win, NULL);
+  assert_true(s->alarms & REPLAY_ALARM_STALE_DER);
+  assert_int_equal(s->br[1].import_uwh, 0);
+  assert_int_equal(s->br[1].export_uwh, 10);
+  assert_true(s->br[1].alarms & REPLAY_ALARM_CT_POLARITY);
+  free(s);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_golden_hash),
+    cmocka_unit_test(test_seals_ignored),
+    cmocka_unit_test(test_split_fold_property),
+    cmocka_unit_test(test_checkpoint_rejects),
+    cmocka_unit_test(test_requests),
+    cmocka_unit_test(test_request_window_bounds),
+    cmocka_unit_test(test_breaker_and_alarms),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,53 @@
+/*
+ * test_reduce_symbols.c — the reducers link nothing but libc memory functions and BLAKE2b:
+ * `nm -u` on libhems_reduce.a must list only allowlisted symbols (no clock, file, socket,
+ * allocator, logging, floating-point helpers or journal functions).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+static const char *const allow[] = {
+  "memcpy", "memset", "memcmp", "memmove", "strlen", /* gcc turns byte loops into these */
+  "crypto_generichash", "crypto_generichash_init", "crypto_generichash_update", "crypto_generichash_final",
+  "__stack_chk_fail", "__stack_chk_guard",
+  NULL
+};
+
+static int allowed(const char *sym)
+{
+  if (!strncmp(sym, "__asan_", 7) || !strncmp(sym, "__ubsan_", 8) || !strncmp(sym, "__sanitizer_", 12))
+    return 1; /* sanitizer builds instrument every function */
+  for (int i = 0; allow[i]; i++)
+    if (!strcmp(sym, allow[i])) return 1;
+  return 0;
+}
+
+static void test_nm_undefined(void **st)
+{
+  (void)st;
+  FILE *p = popen("nm -u " REDUCE_LIB, "r");
+  assert_non_null(p);
+  char line[512];
+  int n = 0, bad = 0;
+  while (fgets(line, sizeof line, p)) {
+    char kind[8], sym[400];
+    if (sscanf(line, " %7s %399s", kind, sym) != 2 || strcmp(kind, "U") != 0) continue;
+    char *at = strchr(sym, '@');
+    if (at) *at = 0;
+    n++;
+    if (!allowed(sym)) { printf("reduce library needs a forbidden symbol: %s\n", sym); bad++; }
+  }
+  assert_int_equal(pclose(p), 0);
+  assert_true(n > 0); /* nm ran and saw the library */
+  assert_int_equal(bad, 0);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = { cmocka_unit_test(test_nm_undefined) };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
