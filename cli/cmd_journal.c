@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <jansson.h>
 #include "cli.h"
+#include "daemon.h"
 
 enum { O_DIR = 1000, O_COUNTER, O_ACCEPT, O_CONFIG, O_FORCE, O_PUBKEY, O_FP, O_FROM, O_OUT,
        O_SINCE, O_UNTIL, O_WHO };
@@ -178,10 +179,40 @@ int cli_cmd_note(int argc, char **argv)
     else snprintf(whobuf, sizeof whobuf, "uid:%u", (unsigned)getuid());
     who = whobuf;
   }
+  /* A running daemon holds the writer lock: ask it over the control socket. */
+  struct journal_options probe;
+  memset(&probe, 0, sizeof probe);
+  probe.dir = c.dir;
+  probe.counter_path = c.counter;
+  probe.accept_rollback = c.accept_rollback;
   struct journal *j;
   struct journal_open_info info;
-  int rc = cli_open_writer(&c, &j, &info);
-  if (rc) return rc;
+  int pid = 0;
+  int rc = journal_open(&j, &probe, &info, &pid);
+  if (rc == JOURNAL_EINUSE) {
+    json_t *req = json_pack("{s:s, s:s, s:s}", "op", "note", "text", text, "who", who);
+    char *line = json_dumps(req, JSON_COMPACT), *resp = NULL;
+    json_decref(req);
+    int crc = daemon_call(c.dir, NULL, line, &resp, 10000);
+    free(line);
+    if (crc) { cli_err("%s: in use by pid %d and its control socket does not answer (%s)", c.dir, pid, strerror(-crc)); return CLI_ENV; }
+    json_t *o = json_loads(resp, 0, NULL);
+    free(resp);
+    if (!o || !json_is_true(json_object_get(o, "ok"))) {
+      const char *e = o ? json_string_value(json_object_get(o, "error")) : NULL;
+      cli_err("note: refused by the daemon: %s", e ? e : "malformed answer");
+      int code = e && !strncmp(e, "refused", 7) ? CLI_FAIL : CLI_ENV;
+      json_decref(o);
+      return code;
+    }
+    printf("%lld\n", (long long)json_integer_value(json_object_get(o, "seq")));
+    json_decref(o);
+    return CLI_OK;
+  }
+  if (rc) return cli_open_error(c.dir, c.counter, rc, pid);
+  if (info.rollback_accepted)
+    fprintf(stderr, "hems: rollback accepted: journal continues at seq %llu (fault rollback_accepted journaled)\n",
+            (unsigned long long)info.head_seq + 1);
   struct journal_record r;
   memset(&r, 0, sizeof r);
   r.type = JOURNAL_T_NOTE;

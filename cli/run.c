@@ -22,6 +22,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <grp.h>
+#include <pwd.h>
 #include <unistd.h>
 #include <jansson.h>
 #include <sodium.h>
@@ -93,6 +95,12 @@ struct daemon {
   bool tty;
   double t_start_real;
   int append_err;
+  json_t *roles;
+  double last_watchdog_s;
+  uint8_t cfg_hash[32];
+  uint32_t cfg_version;
+  bool watchdog;             /* live only: off under --sim (DESIGN.md) */
+  bool reload;               /* SIGHUP seen; handled between ticks */
 };
 
 static double real_s(void)
@@ -508,12 +516,61 @@ static void status_line(struct daemon *d)
 
 /* ------------------------------------------------------------------ requests on the socket */
 
-static int role_of(struct daemon_client *c)
+/* Is the peer (uid, gid, user name) a member of group name? */
+static bool in_group(const char *group, uint32_t uid, uint32_t gid, const char *user)
+{
+  struct group *g = getgrnam(group);
+  if (!g) return false;
+  if (g->gr_gid == gid) return true;
+  if (!user) return false;
+  for (char **m = g->gr_mem; *m; m++) if (!strcmp(*m, user)) return true;
+  struct passwd *pw = getpwuid(uid);
+  return pw && pw->pw_gid == g->gr_gid;
+}
+
+/* An entry of the roles section: a uid number, a user name, or "@group". */
+static bool role_entry_matches(json_t *e, uint32_t uid, uint32_t gid, const char *user)
+{
+  if (json_is_integer(e)) return json_integer_value(e) == (json_int_t)uid;
+  const char *s = json_string_value(e);
+  if (!s) return false;
+  if (s[0] == '@') return in_group(s + 1, uid, gid, user);
+  return user && !strcmp(s, user);
+}
+
+/* SO_PEERCRED → role (CLI.md): root and the daemon's own uid are admin; then the config's
+ * "roles" section ({"admin": [...], "operator": [...], "viewer": [...]}, highest match wins);
+ * then members of group "hems" are operators; everyone else is a viewer. */
+static int role_of(struct daemon *d, struct daemon_client *c)
 {
   if (!c->have_cred) return ROLE_VIEWER;
   if (c->uid == 0 || c->uid == (uint32_t)getuid()) return ROLE_ADMIN;
-  /* Members of group "hems" are operators (CLI.md); the config's roles section refines this. */
+  struct passwd *pw = getpwuid(c->uid);
+  const char *user = pw ? pw->pw_name : NULL;
+  static const char *const names[] = { "admin", "operator", "viewer" };
+  static const int roles[] = { ROLE_ADMIN, ROLE_OPERATOR, ROLE_VIEWER };
+  for (int i = 0; i < 3 && d->roles; i++) {
+    json_t *list = json_object_get(d->roles, names[i]);
+    size_t k;
+    json_t *e;
+    json_array_foreach(list, k, e) if (role_entry_matches(e, c->uid, c->gid, user)) return roles[i];
+  }
+  if (in_group("hems", c->uid, c->gid, user)) return ROLE_OPERATOR;
   return ROLE_VIEWER;
+}
+
+/* The roles section: DIR/config.json's, else the panel config's. */
+static void load_roles(struct daemon *d)
+{
+  char path[4200];
+  snprintf(path, sizeof path, "%s/config.json", d->o.c.dir);
+  json_t *root = json_load_file(path, 0, NULL);
+  json_t *r = root ? json_object_get(root, "roles") : NULL;
+  json_decref(d->roles);
+  d->roles = NULL;
+  if (json_is_object(r)) d->roles = json_incref(r);
+  else if (d->panel->roles_json[0]) d->roles = json_loads(d->panel->roles_json, 0, NULL);
+  json_decref(root);
 }
 
 static char *reply_error(const char *msg)
@@ -534,7 +591,7 @@ char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const cha
   }
   const char *op = json_string_value(json_object_get(req, "op"));
   char *out = NULL;
-  int role = role_of(c);
+  int role = role_of(d, c);
   if (!op) {
     out = reply_error("malformed request: missing \"op\"");
   } else if (!strcmp(op, "status")) {
@@ -584,23 +641,68 @@ static void stop_loop(struct daemon *d)
 static void on_signal(uv_signal_t *h, int signum)
 {
   struct daemon *d = h->data;
-  if (signum == SIGHUP) return; /* config reload arrives with the panel-config issue's SIGHUP handling */
+  if (signum == SIGHUP) { d->reload = true; return; }
   stop_loop(d);
+}
+
+/* SIGHUP: re-read DIR/config.json. Valid and different → a `config` record (the simulated
+ * hardware keeps its wiring; the journal says what the operator configured). Invalid → keep
+ * the old one and journal a fault naming the file, field and why. */
+static void reload_config(struct daemon *d)
+{
+  d->reload = false;
+  char path[4200], err[320];
+  snprintf(path, sizeof path, "%s/config.json", d->o.c.dir);
+  static struct hw_panel np;
+  if (hw_panel_load_file(&np, path, err, sizeof err)) {
+    append_fault(d, "config_invalid", 0, 0, err);
+    fprintf(stderr, "hems: run: SIGHUP: %s (keeping the current config)\n", err);
+    return;
+  }
+  static char cj[256 * 1024];
+  size_t cl;
+  if (hw_panel_canonical_json(&np, cj, sizeof cj, &cl)) return;
+  uint8_t h[32];
+  crypto_generichash(h, 32, (const uint8_t *)cj, cl, NULL, 0);
+  load_roles(d);
+  if (!memcmp(h, d->cfg_hash, 32)) return;
+  struct journal_record r;
+  memset(&r, 0, sizeof r);
+  r.type = JOURNAL_T_CONFIG;
+  r.source.kind = JOURNAL_SRC_PANEL;
+  r.body.config.config_version = d->cfg_version + 1;
+  memcpy(r.body.config.config_hash, h, 32);
+  r.body.config.json = (struct journal_slice){ (const uint8_t *)cj, (uint32_t)cl };
+  if (append(d, &r) == 0) {
+    d->cfg_version++;
+    memcpy(d->cfg_hash, h, 32);
+  }
 }
 
 static void on_tick_timer(uv_timer_t *t)
 {
   struct daemon *d = t->data;
   /* Pace virtual time against the real clock: run the ticks that are due. */
-  double target_ns = (real_s() - d->t_start_real) * d->o.speed * 1e9;
+  if (d->reload) reload_config(d);
+  double now_real = real_s();
+  double target_ns = (now_real - d->t_start_real) * d->o.speed * 1e9;
   int budget = 64;
   while (!d->stopping && (double)hw_sim_now_ns(d->sim) + TICK_NS <= target_ns && budget-- > 0) tick(d);
+  /* Watchdog (live only): the loop fell behind the panel's clock by more than half a second. */
+  double lag_ms = (target_ns - (double)hw_sim_now_ns(d->sim)) / 1e6 / d->o.speed;
+  if (d->watchdog && lag_ms > 500 && now_real - d->last_watchdog_s > 10) {
+    char detail[96];
+    snprintf(detail, sizeof detail, "loop %.0f ms behind the sample cadence", lag_ms);
+    append_fault(d, "late_window", (int64_t)lag_ms, 0, detail);
+    d->last_watchdog_s = now_real;
+  }
   if (d->stopping) uv_stop(&d->loop);
 }
 
 static void on_idle(uv_idle_t *h)
 {
   struct daemon *d = h->data;
+  if (d->reload) reload_config(d);
   for (int i = 0; i < 8 && !d->stopping; i++) tick(d);
   if (d->stopping) uv_stop(&d->loop);
 }
@@ -815,6 +917,8 @@ int cli_cmd_run(int argc, char **argv)
     cfg_differs = !have_cfg || memcmp(new_hash, cfg_hash, 32) != 0;
   }
   r.body.boot.config_version = cfg_differs ? cfg_version + 1 : cfg_version;
+  d->cfg_version = r.body.boot.config_version;
+  memcpy(d->cfg_hash, cfg_differs ? new_hash : cfg_hash, 32);
   rc = append(d, &r);
   if (!rc && cfg_differs) {
     memset(&r, 0, sizeof r);
@@ -845,6 +949,8 @@ int cli_cmd_run(int argc, char **argv)
   if (!rc && (rc = mains_init(d)) != 0) cli_err("run: mains ingest: %s", ingest_strerror(rc));
   d->next_window_ns = (uint64_t)d->o.window_ms * 1000000ull;
 
+  load_roles(d);
+
   /* loop */
   uv_loop_init(&d->loop);
   d->loop.data = d;
@@ -860,6 +966,7 @@ int cli_cmd_run(int argc, char **argv)
   uv_signal_start(&d->sig_term, on_signal, SIGTERM);
   uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
   d->tty = isatty(STDERR_FILENO);
+  d->watchdog = !d->o.sim && d->o.speed != 0;
   d->t_start_real = real_s();
   if (d->tty) {
     uv_timer_init(&d->loop, &d->status_timer);
@@ -895,6 +1002,7 @@ int cli_cmd_run(int argc, char **argv)
           d->sc->name, (double)hw_sim_now_ns(d->sim) / 1e9, (unsigned long long)d->windows,
           (unsigned long long)d->pq_events, (unsigned long long)d->faults, (unsigned long long)d->info.head_seq);
   hw_sim_destroy(d->sim);
+  json_decref(d->roles);
   free(d->sc);
   return d->exit_code;
 }
