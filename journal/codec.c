@@ -105,6 +105,30 @@ static size_t head_len(uint64_t v)
   return 9;
 }
 
+/* RFC 3629 UTF-8 (no overlongs, no surrogates, <= U+10FFFF): CBOR text strings must be. */
+static int utf8_valid(const uint8_t *p, size_t n)
+{
+  size_t i = 0;
+  while (i < n) {
+    uint8_t c = p[i];
+    if (c < 0x80) { i++; continue; }
+    size_t k;
+    uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) { k = 1; cp = c & 0x1f; }
+    else if (c >= 0xe0 && c <= 0xef) { k = 2; cp = c & 0x0f; }
+    else if (c >= 0xf0 && c <= 0xf4) { k = 3; cp = c & 0x07; }
+    else return 0;
+    if (n - i <= k) return 0;
+    for (size_t m = 1; m <= k; m++) {
+      if ((p[i + m] & 0xc0) != 0x80) return 0;
+      cp = cp << 6 | (p[i + m] & 0x3f);
+    }
+    if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    i += k + 1;
+  }
+  return 1;
+}
+
 int journal__cr_next(struct cr *r, struct ctok *t)
 {
   if (r->pos >= r->len) return JOURNAL_ETRUNC;
@@ -119,6 +143,7 @@ int journal__cr_next(struct cr *r, struct ctok *t)
   if (t->kind == CT_BYTES || t->kind == CT_TEXT) want += t->len;
   if (t->kind == CT_BOOL || t->kind == CT_NULL) want = 1;
   if (res.read != want) return JOURNAL_EBADREC;
+  if (t->kind == CT_TEXT && !utf8_valid(t->ptr, t->len)) return JOURNAL_EBADREC;
   t->start = r->pos;
   r->pos += res.read;
   t->end = r->pos;
@@ -195,6 +220,7 @@ int journal__encode_body(struct cw *w, const struct jdesc *d, const void *base)
       struct journal_slice s;
       memcpy(&s, p, sizeof s);
       if (s.len && !s.ptr) return JOURNAL_EBADREC;
+      if (f->kind == JF_TEXT && !utf8_valid(s.ptr, s.len)) return JOURNAL_EBADREC;
       if (f->kind == JF_TEXT) journal__cw_text(w, s.ptr, s.len);
       else journal__cw_bytes(w, s.ptr, s.len);
       break;

@@ -279,6 +279,25 @@ static void test_encode_rejects_bad_records(void **state)
   static const uint8_t map_unsorted[] = { 0xa2, 0x62, 'b', 'b', 1, 0x61, 'a', 2 };
   r.body.raw.cbor = (struct journal_slice){ map_unsorted, sizeof map_unsorted };
   assert_int_equal(journal_record_encode(&r, buf, sizeof buf, &len), JOURNAL_EBADREC);
+  /* Text must be UTF-8: encoder and decoder refuse anything else (cbor2 and JSON would). */
+  make_record(JOURNAL_T_NOTE, 5, &r, raw, &rawlen);
+  static const char *bad_utf8[] = { "\xff", "a\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82" };
+  for (size_t i = 0; i < sizeof bad_utf8 / sizeof bad_utf8[0]; i++) {
+    r.body.note.text = (struct journal_slice){ (const uint8_t *)bad_utf8[i], (uint32_t)strlen(bad_utf8[i]) };
+    assert_int_equal(journal_record_encode(&r, buf, sizeof buf, &len), JOURNAL_EBADREC);
+  }
+  r.body.note.text = (struct journal_slice){ (const uint8_t *)"\xff\xfe", 2 };
+  r.body.note.who = (struct journal_slice){ (const uint8_t *)"ok", 2 };
+  {
+    /* Hand-patch valid bytes into invalid ones of the same length: the decoder refuses. */
+    r.body.note.text = (struct journal_slice){ (const uint8_t *)"zz", 2 };
+    assert_int_equal(journal_record_encode(&r, buf, sizeof buf, &len), 0);
+    assert_memory_equal(buf + len - 2, "zz", 2);
+    buf[len - 2] = 0xff;
+    buf[len - 1] = 0xfe;
+    struct journal_record d;
+    assert_int_equal(journal_record_decode(buf, len, &d), JOURNAL_EBADREC);
+  }
   /* Oversized record. */
   make_record(JOURNAL_T_NOTE, 5, &r, raw, &rawlen);
   static uint8_t big[JOURNAL_RECORD_MAX + 16];
