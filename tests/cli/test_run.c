@@ -1,0 +1,314 @@
+/*
+ * test_run.c — the `hems run` daemon end to end, through the real binary (HEMS_BIN):
+ * determinism of --speed max runs on copies of one data dir, SIGTERM during a busy run,
+ * kill -9 and restart, the control socket (notes, malformed and oversized requests, roles).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "journal.h"
+
+static char tmp[256];
+static const char *bin;
+
+static int sh(const char *fmt, ...)
+{
+  char cmd[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof cmd, fmt, ap);
+  va_end(ap);
+  int st = system(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int setup(void **state)
+{
+  (void)state;
+  bin = getenv("HEMS_BIN");
+  if (!bin) return -1;
+  snprintf(tmp, sizeof tmp, "/tmp/hems-test-run-XXXXXX");
+  if (!mkdtemp(tmp)) return -1;
+  /* group-traversable, so a process with the socket's group (the viewer test) can reach it */
+  return chmod(tmp, 0750);
+}
+
+static int teardown(void **state)
+{
+  (void)state;
+  sh("rm -rf %s", tmp);
+  return 0;
+}
+
+/* Head seq and hash of a data dir, read through the library. */
+static void head_of(const char *dir, uint64_t *seq, uint8_t hash[32])
+{
+  struct journal_reader *r;
+  assert_int_equal(journal_reader_open(&r, dir, NULL, false), 0);
+  uint64_t first, last;
+  assert_int_equal(journal_reader_bounds(r, &first, &last), 0);
+  struct journal_iter *it;
+  assert_int_equal(journal_iter_begin(r, last, &it), 0);
+  const uint8_t *b;
+  size_t len;
+  assert_int_equal(journal_iter_get(it, last, &b, &len), 0);
+  journal_record_hash(b, len, hash);
+  *seq = last;
+  journal_iter_end(it);
+  journal_reader_close(r);
+}
+
+static int verify_dir(const char *dir, uint64_t *records)
+{
+  struct journal_reader *r;
+  if (journal_reader_open(&r, dir, NULL, false)) return -1;
+  uint8_t pk[32];
+  char path[512];
+  snprintf(path, sizeof path, "%s/keys/signing.pub", dir);
+  assert_int_equal(journal_pubkey_load(path, pk), 0);
+  struct journal_dir_source ds;
+  assert_int_equal(journal_dir_source_init(&ds, r, 1), 0);
+  struct journal_verify_result res;
+  int rc = journal_verify(&ds.src, pk, NULL, &res, NULL, NULL);
+  if (rc) fprintf(stderr, "verify: first bad seq %llu: %s\n", (unsigned long long)res.bad_seq, res.reason);
+  if (records) *records = res.records;
+  journal_dir_source_deinit(&ds);
+  journal_reader_close(r);
+  return rc;
+}
+
+static pid_t spawn_run(const char *dir, const char *const extra[])
+{
+  pid_t pid = fork();
+  if (pid == 0) {
+    const char *argv[32] = { bin, "run", "--dir", dir };
+    int n = 4;
+    for (int i = 0; extra && extra[i] && n < 30; i++) argv[n++] = extra[i];
+    argv[n] = NULL;
+    int devnull = open("/dev/null", O_WRONLY);
+    if (devnull >= 0) { dup2(devnull, 1); dup2(devnull, 2); }
+    execv(bin, (char *const *)argv);
+    _exit(127);
+  }
+  return pid;
+}
+
+static void wait_for_socket(const char *dir)
+{
+  char path[512];
+  snprintf(path, sizeof path, "%s/control.sock", dir);
+  struct stat st;
+  for (int i = 0; i < 200; i++) {
+    if (stat(path, &st) == 0) return;
+    usleep(50000);
+  }
+  fail_msg("daemon socket %s never appeared", path);
+}
+
+/* One request line over the control socket; returns the response line (malloc'd) or NULL. */
+static char *call(const char *dir, const char *req, size_t len)
+{
+  char path[512];
+  snprintf(path, sizeof path, "%s/control.sock", dir);
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  if (strlen(path) >= sizeof sa.sun_path) { close(fd); return NULL; }
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) { close(fd); return NULL; }
+  size_t off = 0;
+  while (off < len) {
+    ssize_t w = write(fd, req + off, len - off);
+    if (w <= 0) break;
+    off += (size_t)w;
+  }
+  char *buf = calloc(1, 1 << 16);
+  size_t n = 0;
+  struct timeval tv = { 10, 0 };
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  while (n < (1 << 16) - 1) {
+    ssize_t r = read(fd, buf + n, (1 << 16) - 1 - n);
+    if (r <= 0) break;
+    n += (size_t)r;
+    if (memchr(buf, '\n', n)) break;
+  }
+  close(fd);
+  if (n == 0) { free(buf); return NULL; }
+  return buf;
+}
+
+static void deterministic_runs_on_copies(void **state)
+{
+  (void)state;
+  char a[300], b[300], c[300];
+  snprintf(a, sizeof a, "%s/det-a", tmp);
+  snprintf(b, sizeof b, "%s/det-b", tmp);
+  snprintf(c, sizeof c, "%s/det-c", tmp);
+  assert_int_equal(sh("%s init --dir %s >/dev/null", bin, a), 0);
+  assert_int_equal(sh("cp -a %s %s && cp -a %s %s", a, b, a, c), 0);
+  assert_int_equal(sh("%s run --dir %s --sim default --for 1m --speed max --seed 4 2>/dev/null", bin, a), 0);
+  assert_int_equal(sh("%s run --dir %s --sim default --for 1m --speed max --seed 4 2>/dev/null", bin, b), 0);
+  assert_int_equal(sh("%s run --dir %s --sim default --for 1m --speed max --seed 5 2>/dev/null", bin, c), 0);
+  uint64_t sa, sb, sc;
+  uint8_t ha[32], hb[32], hc[32];
+  head_of(a, &sa, ha);
+  head_of(b, &sb, hb);
+  head_of(c, &sc, hc);
+  assert_true(sa > 100);
+  assert_int_equal(sa, sb);
+  assert_memory_equal(ha, hb, 32);
+  assert_memory_not_equal(ha, hc, 32); /* another seed, another panel history */
+  assert_int_equal(verify_dir(a, NULL), 0);
+}
+
+static void sigterm_during_busy_run(void **state)
+{
+  (void)state;
+  char d[300];
+  snprintf(d, sizeof d, "%s/term", tmp);
+  assert_int_equal(sh("%s init --dir %s >/dev/null", bin, d), 0);
+  const char *extra[] = { "--sim", "full-panel", "--speed", "max", "--for", "1h", NULL };
+  pid_t pid = spawn_run(d, extra);
+  wait_for_socket(d);
+  usleep(800000);
+  assert_int_equal(kill(pid, SIGTERM), 0);
+  int st;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 0);
+  uint64_t recs = 0;
+  assert_int_equal(verify_dir(d, &recs), 0); /* contiguous, chained, every group sealed */
+  uint64_t seq;
+  uint8_t h[32];
+  head_of(d, &seq, h);
+  assert_int_equal(recs, seq);
+  assert_true(seq > 50);
+  /* the last record is a seal (final flush) */
+  assert_int_equal(sh("%s show --dir %s --format json %llu | grep -q '\"type\": \"seal\"'", bin, d, (unsigned long long)seq), 0);
+}
+
+static void kill9_then_restart_is_unclean(void **state)
+{
+  (void)state;
+  char d[300];
+  snprintf(d, sizeof d, "%s/k9", tmp);
+  assert_int_equal(sh("%s init --dir %s >/dev/null", bin, d), 0);
+  pid_t pid = spawn_run(d, NULL); /* real time, default scenario */
+  wait_for_socket(d);
+  usleep(1500000);
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  uint64_t before;
+  uint8_t h[32];
+  head_of(d, &before, h);
+  assert_int_equal(verify_dir(d, NULL), 0); /* what was durable is intact */
+  assert_int_equal(sh("%s run --dir %s --for 5s --speed max 2>/dev/null", bin, d), 0);
+  /* The new boot record is the next seq and says the previous shutdown was unclean. */
+  assert_int_equal(sh("%s show --dir %s --format json %llu | grep -q '\"previous_shutdown\": \"unclean\"'", bin, d,
+                      (unsigned long long)before + 1), 0);
+  assert_int_equal(verify_dir(d, NULL), 0);
+  /* a clean stop, then another start: clean */
+  uint64_t mid;
+  head_of(d, &mid, h);
+  assert_int_equal(sh("%s run --dir %s --for 2s --speed max 2>/dev/null", bin, d), 0);
+  assert_int_equal(sh("%s show --dir %s --format json %llu | grep -q '\"previous_shutdown\": \"clean\"'", bin, d,
+                      (unsigned long long)mid + 1), 0);
+}
+
+static void control_socket(void **state)
+{
+  (void)state;
+  char d[300];
+  snprintf(d, sizeof d, "%s/sock", tmp);
+  assert_int_equal(sh("%s init --dir %s >/dev/null", bin, d), 0);
+  pid_t pid = spawn_run(d, NULL);
+  wait_for_socket(d);
+  char path[512];
+  struct stat st;
+  snprintf(path, sizeof path, "%s/control.sock", d);
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0660);
+  /* a second writer is refused with the holder's pid */
+  assert_int_equal(sh("%s run --dir %s --for 1s 2>%s/second.err", bin, d, tmp), 3);
+  assert_int_equal(sh("grep -q 'in use by pid %d' %s/second.err", (int)pid, tmp), 0);
+  /* notes go through the socket while the daemon runs */
+  assert_int_equal(sh("%s note --dir %s 'through the daemon' >/dev/null", bin, d), 0);
+  /* malformed and oversized requests get an error; the daemon keeps answering */
+  char *r = call(d, "{not json\n", 10);
+  assert_non_null(r);
+  assert_non_null(strstr(r, "\"ok\":false"));
+  free(r);
+  r = call(d, "{\"op\":\"frobnicate\"}\n", 20);
+  assert_non_null(r);
+  assert_non_null(strstr(r, "unknown op"));
+  free(r);
+  size_t big = 70000;
+  char *huge = malloc(big + 1);
+  memset(huge, 'x', big);
+  huge[big] = '\n';
+  r = call(d, huge, big + 1);
+  free(huge);
+  assert_non_null(r);
+  assert_non_null(strstr(r, "too large"));
+  free(r);
+  r = call(d, "{\"op\":\"status\"}\n", 16);
+  assert_non_null(r);
+  assert_non_null(strstr(r, "\"head_seq\""));
+  assert_non_null(strstr(r, "\"state_hash\""));
+  free(r);
+  /* a viewer (uid nobody, allowed to connect through the socket's group) may not append */
+  pid_t child = fork();
+  if (child == 0) {
+    if (setgid(0) != 0 || setuid(65534) != 0) _exit(2);
+    char *resp = call(d, "{\"op\":\"note\",\"text\":\"from a viewer\"}\n", 38);
+    _exit(resp && strstr(resp, "refused") ? 0 : 1);
+  }
+  int cst;
+  waitpid(child, &cst, 0);
+  assert_true(WIFEXITED(cst));
+  assert_int_equal(WEXITSTATUS(cst), 0);
+  kill(pid, SIGTERM);
+  waitpid(pid, &cst, 0);
+  assert_int_equal(WEXITSTATUS(cst), 0);
+  assert_int_equal(sh("%s timeline --dir %s --type note --format jsonl | grep -q 'through the daemon'", bin, d), 0);
+  assert_int_not_equal(sh("%s timeline --dir %s --type note --format jsonl | grep -q 'from a viewer'", bin, d), 0);
+  assert_int_equal(stat(path, &st), -1); /* socket removed on a clean stop */
+}
+
+static void bad_arguments(void **state)
+{
+  (void)state;
+  char d[300];
+  snprintf(d, sizeof d, "%s/args", tmp);
+  assert_int_equal(sh("%s init --dir %s >/dev/null", bin, d), 0);
+  assert_int_equal(sh("%s run --dir %s --speed fast 2>/dev/null", bin, d), 2);
+  assert_int_equal(sh("%s run --dir %s --for soon 2>/dev/null", bin, d), 2);
+  assert_int_equal(sh("%s run --dir %s --sim no-such-scenario 2>/dev/null", bin, d), 2);
+  assert_int_equal(sh("%s run --dir %s/missing --for 1s 2>/dev/null", bin, d), 3);
+  assert_int_equal(sh("echo '{\"name\":1}' > %s/bad.json && %s run --dir %s --sim %s/bad.json 2>%s/bad.err", tmp, bin, d, tmp, tmp), 2);
+  assert_int_equal(sh("grep -q 'bad.json' %s/bad.err", tmp), 0);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(deterministic_runs_on_copies),
+    cmocka_unit_test(sigterm_during_busy_run),
+    cmocka_unit_test(kill9_then_restart_is_unclean),
+    cmocka_unit_test(control_socket),
+    cmocka_unit_test(bad_arguments),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
