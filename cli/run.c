@@ -59,6 +59,13 @@ struct daemon {
   uint8_t boot_id[16];
   int64_t wall_base_ns;      /* wall time of virtual t = 0 */
   uint64_t sim_wall0;        /* hw_sim_wall_ns at t = 0 (so injected clock steps show) */
+  /* real hardware (--hw): spidev per AFE, one gpiochip, real clocks */
+  bool hw;
+  struct hw_panel hwpanel;
+  struct hw_spidev spidev[HW_MAX_AFES];
+  struct hw_gpiochip gpiochip;
+  uint64_t hw_t0_boottime;
+  const char *name;          /* scenario or panel name */
 
   /* AFEs */
   struct hw_ade9000 afe[HW_MAX_AFES];
@@ -110,13 +117,37 @@ static double real_s(void)
   return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static uint64_t boottime_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Panel time since start: virtual under simulation, CLOCK_BOOTTIME on hardware. */
+static uint64_t now_ns(const struct daemon *d)
+{
+  return d->hw ? boottime_ns() - d->hw_t0_boottime : hw_sim_now_ns(d->sim);
+}
+
+/* Wall time of "now" on the records' clock. */
+static int64_t wall_now_ns(const struct daemon *d)
+{
+  if (d->hw) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+  }
+  return d->wall_base_ns + (int64_t)(hw_sim_wall_ns(d->sim) - d->sim_wall0);
+}
+
 /* ------------------------------------------------------------------ clock and appends */
 
 static void sim_clock(void *ctx, uint64_t *mono, int64_t *wall, uint8_t *tq)
 {
   struct daemon *d = ctx;
   *mono = hw_sim_now_ns(d->sim);
-  *wall = d->wall_base_ns + (int64_t)(hw_sim_wall_ns(d->sim) - d->sim_wall0);
+  *wall = wall_now_ns(d);
   *tq = JOURNAL_TQ_SYNCED;
 }
 
@@ -131,7 +162,7 @@ static int append(struct daemon *d, struct journal_record *r)
     d->exit_code = CLI_ENV;
     return rc;
   }
-  d->last_append_mono = hw_sim_now_ns(d->sim);
+  d->last_append_mono = now_ns(d);
   return 0;
 }
 
@@ -182,7 +213,7 @@ static void register_window(struct daemon *d, unsigned a)
   r.source.index = (uint16_t)(a + 1);
   struct journal_window *w = &r.body.window;
   w->afe = (uint16_t)(a + 1);
-  w->start_ns = d->wall_base_ns + (int64_t)(hw_sim_wall_ns(d->sim) - d->sim_wall0) - (int64_t)d->o.window_ms * 1000000;
+  w->start_ns = wall_now_ns(d) - (int64_t)d->o.window_ms * 1000000;
   w->duration_us = d->o.window_ms * 1000;
   w->freq_mhz = (uint32_t)llround(m.ph[0].freq_hz * 1000.0);
   w->basic_windows = (uint16_t)(d->o.window_ms / 200 ? d->o.window_ms / 200 : 1);
@@ -414,6 +445,7 @@ static void do_stimuli(struct daemon *d)
 {
   struct hw_stimulus st[16];
   unsigned n;
+  if (d->hw) return; /* scripted stimuli exist only in scenarios */
   do {
     n = hw_sim_poll_stimuli(d->sim, st, 16);
     for (unsigned i = 0; i < n; i++) {
@@ -438,14 +470,14 @@ static void do_stimuli(struct daemon *d)
 static void tick(struct daemon *d)
 {
   if (d->stopping) return;
-  int rc = hw_sim_advance(d->sim, TICK_NS);
+  int rc = d->hw ? 0 : hw_sim_advance(d->sim, TICK_NS);
   if (rc) {
     cli_err("run: simulated panel: %s", hw_strerror(rc));
     d->stopping = true;
     d->exit_code = CLI_ENV;
     return;
   }
-  uint64_t now = hw_sim_now_ns(d->sim);
+  uint64_t now = now_ns(d);
   drain_waveform(d);
   do_stimuli(d);
   if (now >= d->next_window_ns) {
@@ -476,8 +508,8 @@ static json_t *status_json(struct daemon *d)
   json_object_set_new(o, "state_hash", json_string(hex));
   json_object_set_new(o, "durable_seq", json_integer((json_int_t)journal_durable_seq(d->j)));
   json_object_set_new(o, "source", json_string("daemon"));
-  json_object_set_new(o, "scenario", json_string(d->sc->name));
-  json_object_set_new(o, "virtual_s", json_real((double)hw_sim_now_ns(d->sim) / 1e9));
+  json_object_set_new(o, d->hw ? "panel" : "scenario", json_string(d->name));
+  json_object_set_new(o, "uptime_s", json_real((double)now_ns(d) / 1e9));
   json_t *ph = json_object();
   static const char *const names[] = { "A", "B", "C" };
   for (int k = 0; k < 3; k++) json_object_set_new(ph, names[k], json_integer(d->phase_p_mw[k] / 1000));
@@ -506,10 +538,10 @@ static json_t *status_json(struct daemon *d)
 static void status_line(struct daemon *d)
 {
   if (!d->tty) return;
-  double vs = (double)hw_sim_now_ns(d->sim) / 1e9;
+  double vs = (double)now_ns(d) / 1e9;
   double rs = real_s() - d->t_start_real;
   fprintf(stderr, "\r\033[K%s t=%02d:%02d:%02d x%.0f  A %.1f kW  B %.1f kW  C %.1f kW  seq %llu  pq %llu  faults %llu",
-          d->sc->name, (int)vs / 3600, (int)vs / 60 % 60, (int)vs % 60, rs > 0 ? vs / rs : 0,
+          d->name, (int)vs / 3600, (int)vs / 60 % 60, (int)vs % 60, rs > 0 ? vs / rs : 0,
           d->phase_p_mw[0] / 1e6, d->phase_p_mw[1] / 1e6, d->phase_p_mw[2] / 1e6,
           (unsigned long long)journal_head_seq(d->j), (unsigned long long)d->pq_events, (unsigned long long)d->faults);
 }
@@ -687,9 +719,14 @@ static void on_tick_timer(uv_timer_t *t)
   double now_real = real_s();
   double target_ns = (now_real - d->t_start_real) * d->o.speed * 1e9;
   int budget = 64;
+  if (d->hw) {
+    tick(d); /* hardware: one pass per timer period; time passes by itself */
+    if (d->stopping) uv_stop(&d->loop);
+    return;
+  }
   while (!d->stopping && (double)hw_sim_now_ns(d->sim) + TICK_NS <= target_ns && budget-- > 0) tick(d);
   /* Watchdog (live only): the loop fell behind the panel's clock by more than half a second. */
-  double lag_ms = (target_ns - (double)hw_sim_now_ns(d->sim)) / 1e6 / d->o.speed;
+  double lag_ms = (target_ns - (double)now_ns(d)) / 1e6 / d->o.speed;
   if (d->watchdog && lag_ms > 500 && now_real - d->last_watchdog_s > 10) {
     char detail[96];
     snprintf(detail, sizeof detail, "loop %.0f ms behind the sample cadence", lag_ms);
@@ -719,6 +756,13 @@ static void close_walk(uv_handle_t *h, void *arg)
 }
 
 /* ------------------------------------------------------------------ setup */
+
+static void sleep_ns(void *user, uint64_t ns)
+{
+  (void)user;
+  struct timespec ts = { (time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull) };
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
 
 static void seed_boot_id(struct daemon *d, uint64_t head)
 {
@@ -826,36 +870,53 @@ int cli_cmd_run(int argc, char **argv)
   memset(d, 0, sizeof *d);
   int rc = parse_opts(argc, argv, &d->o);
   if (rc) return rc;
-  if (d->o.hw) {
-    struct hw_panel panel;
-    char err[256];
-    if (hw_panel_load_file(&panel, d->o.hw, err, sizeof err)) { cli_err("%s", err); return CLI_USAGE; }
-    cli_err("run: --hw %s: running on real hardware is not available in this build yet; use --sim", d->o.hw);
-    return CLI_ENV;
-  }
   if (sodium_init() < 0) return CLI_ENV;
-  d->sc = calloc(1, sizeof *d->sc);
-  if (!d->sc) return CLI_ENV;
   char err[512];
-  const char *scen = d->o.sim ? d->o.sim : "default";
-  if ((rc = hw_scenario_load(d->sc, scen, err, sizeof err))) {
-    if (rc == HW_ENOSCENARIO) {
-      char names[512] = "";
-      for (const char *const *n = hw_scenario_names(); *n; n++) { strcat(names, " "); strcat(names, *n); }
-      cli_err("run: --sim %s: no such shipped scenario or file (shipped:%s)", scen, names);
-    } else {
-      cli_err("%s", err);
+  if (d->o.hw) {
+    /* Real hardware: the panel config names the spidev nodes and the gpiochip. */
+    if (hw_panel_load_file(&d->hwpanel, d->o.hw, err, sizeof err)) { cli_err("%s", err); return CLI_USAGE; }
+    if (d->o.speed != 1.0) { cli_err("run: --speed applies to simulation only; hardware runs in real time"); return CLI_USAGE; }
+    d->hw = true;
+    d->panel = &d->hwpanel;
+    d->name = d->hwpanel.name;
+    for (unsigned a = 0; a < d->panel->num_afes; a++) {
+      rc = hw_spidev_open(&d->spidev[a], d->panel->afe[a].spidev, NULL);
+      if (rc) {
+        cli_err("run: afe %u: %s: %s", a + 1, d->panel->afe[a].spidev, hw_strerror(rc));
+        for (unsigned k = 0; k < a; k++) hw_spidev_close(&d->spidev[k]);
+        return CLI_ENV;
+      }
     }
-    free(d->sc);
-    return CLI_USAGE;
+    if (d->panel->gpiochip[0] && (rc = hw_gpiochip_open(&d->gpiochip, d->panel->gpiochip, NULL))) {
+      cli_err("run: %s: %s", d->panel->gpiochip, hw_strerror(rc));
+      for (unsigned k = 0; k < d->panel->num_afes; k++) hw_spidev_close(&d->spidev[k]);
+      return CLI_ENV;
+    }
+    d->hw_t0_boottime = boottime_ns();
+  } else {
+    d->sc = calloc(1, sizeof *d->sc);
+    if (!d->sc) return CLI_ENV;
+    const char *scen = d->o.sim ? d->o.sim : "default";
+    if ((rc = hw_scenario_load(d->sc, scen, err, sizeof err))) {
+      if (rc == HW_ENOSCENARIO) {
+        char names[512] = "";
+        for (const char *const *n = hw_scenario_names(); *n; n++) { strcat(names, " "); strcat(names, *n); }
+        cli_err("run: --sim %s: no such shipped scenario or file (shipped:%s)", scen, names);
+      } else {
+        cli_err("%s", err);
+      }
+      free(d->sc);
+      return CLI_USAGE;
+    }
+    if ((rc = hw_sim_create(&d->sim, d->sc, d->o.seed, err, sizeof err))) {
+      cli_err("run: %s", err);
+      free(d->sc);
+      return CLI_USAGE;
+    }
+    d->panel = hw_sim_panel(d->sim);
+    d->name = d->sc->name;
+    d->sim_wall0 = hw_sim_wall_ns(d->sim);
   }
-  if ((rc = hw_sim_create(&d->sim, d->sc, d->o.seed, err, sizeof err))) {
-    cli_err("run: %s", err);
-    free(d->sc);
-    return CLI_USAGE;
-  }
-  d->panel = hw_sim_panel(d->sim);
-  d->sim_wall0 = hw_sim_wall_ns(d->sim);
 
   /* Facts from the journal's tail fix the virtual epoch and the boot id before anything is
    * appended (deterministic for a given dir, scenario and seed). */
@@ -884,10 +945,14 @@ int cli_cmd_run(int argc, char **argv)
   jo.dir = d->o.c.dir;
   jo.counter_path = d->o.c.counter;
   jo.accept_rollback = d->o.c.accept_rollback;
-  jo.clock.now = sim_clock;
-  jo.clock.ctx = d;
-  jo.virtual_clock = d->o.speed == 0;
-  memcpy(jo.boot_id, d->boot_id, sizeof jo.boot_id);
+  if (!d->hw) {
+    /* Under simulation every envelope time and the boot id come from the virtual clock and
+     * the seed; on hardware the journal reads the real clocks and the kernel's boot id. */
+    jo.clock.now = sim_clock;
+    jo.clock.ctx = d;
+    jo.virtual_clock = d->o.speed == 0;
+    memcpy(jo.boot_id, d->boot_id, sizeof jo.boot_id);
+  }
   int pid = 0;
   rc = journal_open(&d->j, &jo, &d->info, &pid);
   if (rc) {
@@ -902,7 +967,7 @@ int cli_cmd_run(int argc, char **argv)
   r.type = JOURNAL_T_BOOT;
   r.source.kind = JOURNAL_SRC_PANEL;
   memcpy(r.body.boot.boot_id, d->boot_id, 16);
-  const char *reason = d->o.sim || !d->o.hw ? "sim" : "power_on";
+  const char *reason = d->hw ? "power_on" : "sim";
   r.body.boot.reset_reason = (struct journal_slice){ (const uint8_t *)reason, (uint32_t)strlen(reason) };
   r.body.boot.previous_shutdown = d->info.last_shutdown_clean ? JOURNAL_SHUTDOWN_CLEAN : JOURNAL_SHUTDOWN_UNCLEAN;
   const char *fw = HEMS_FIRMWARE_VERSION;
@@ -938,7 +1003,8 @@ int cli_cmd_run(int argc, char **argv)
   for (unsigned a = 0; a < d->panel->num_afes && !rc; a++) {
     struct hw_ade9000_config ac;
     hw_panel_ade9000_config(d->panel, a, &ac);
-    int arc = hw_ade9000_init(&d->afe[a], hw_sim_afe_spi(d->sim, a), &ac);
+    if (d->hw) ac.delay_ns = sleep_ns;
+    int arc = hw_ade9000_init(&d->afe[a], d->hw ? &d->spidev[a].spi : hw_sim_afe_spi(d->sim, a), &ac);
     d->afe_ok[a] = arc == 0;
     if (arc) {
       char detail[128];
@@ -980,7 +1046,7 @@ int cli_cmd_run(int argc, char **argv)
   } else {
     uv_timer_init(&d->loop, &d->tick_timer);
     d->tick_timer.data = d;
-    uv_timer_start(&d->tick_timer, on_tick_timer, 0, 4);
+    uv_timer_start(&d->tick_timer, on_tick_timer, 0, d->hw ? 16 : 4);
   }
   if (!rc) {
     while (!d->stopping) uv_run(&d->loop, UV_RUN_DEFAULT);
@@ -999,9 +1065,11 @@ int cli_cmd_run(int argc, char **argv)
   if (crc && !d->exit_code) { cli_err("run: closing the journal: %s", journal_strerror(crc)); d->exit_code = CLI_ENV; }
   for (unsigned a = 0; a < d->panel->num_afes; a++) if (d->afe_ok[a]) hw_ade9000_deinit(&d->afe[a]);
   fprintf(stderr, "hems: run: %s: %.1f s of panel time, %llu windows, %llu pq events, %llu faults; head seq %llu\n",
-          d->sc->name, (double)hw_sim_now_ns(d->sim) / 1e9, (unsigned long long)d->windows,
+          d->name, (double)now_ns(d) / 1e9, (unsigned long long)d->windows,
           (unsigned long long)d->pq_events, (unsigned long long)d->faults, (unsigned long long)d->info.head_seq);
   hw_sim_destroy(d->sim);
+  for (unsigned a = 0; d->hw && a < d->panel->num_afes; a++) hw_spidev_close(&d->spidev[a]);
+  if (d->hw && d->panel->gpiochip[0]) hw_gpiochip_close(&d->gpiochip);
   json_decref(d->roles);
   free(d->sc);
   return d->exit_code;
