@@ -19,6 +19,9 @@
 
 #define NS_PER_MS 1000000ull
 
+/* Event timestamps are outside input: never let a huge one wrap a deadline into the past. */
+static uint64_t sat_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+
 void actuator_thresholds_default(struct actuator_thresholds *t)
 {
   memset(t, 0, sizeof *t);
@@ -49,10 +52,10 @@ static void input_init(struct actuator__input *in, uint32_t line)
 static void input_settle(struct actuator__input *in, uint64_t t, uint64_t debounce_ns)
 {
   if (in->line == HW_LINE_NONE || in->raw == in->level) return;
-  if (t >= in->raw_since_ns + debounce_ns) {
+  if (t >= sat_add(in->raw_since_ns, debounce_ns)) {
     in->level = in->raw;
     in->edges++;
-    in->changed_ns = in->raw_since_ns + debounce_ns;
+    in->changed_ns = sat_add(in->raw_since_ns, debounce_ns);
   }
 }
 
@@ -420,7 +423,7 @@ static bool can_confirm_early(const struct actuator_set *s, const struct actuato
   if (e->verdict != JOURNAL_VERDICT_CONFIRMED || u->pulse_line_idx >= 0) return false;
   uint64_t settle = (uint64_t)s->th.settle_ms * NS_PER_MS;
   uint64_t q = quiet_since(u);
-  if (now < q + settle) return false;
+  if (now < sat_add(q, settle)) return false;
   /* debounce still pending on an input: not quiet */
   if (u->aux.line != HW_LINE_NONE && u->aux.raw != u->aux.level) return false;
   if (u->sense.line != HW_LINE_NONE && u->sense.raw != u->sense.level) return false;
@@ -531,12 +534,12 @@ uint64_t actuator_next_due_ns(const struct actuator_set *s)
 #define MIN_DUE(t) do { uint64_t t_ = (t); if (t_ < due) due = t_; } while (0)
   for (unsigned i = 0; i < s->num_units; i++) {
     const struct actuator__unit *u = &s->unit[i];
-    if (u->aux.line != HW_LINE_NONE && u->aux.raw != u->aux.level) MIN_DUE(u->aux.raw_since_ns + db);
-    if (u->sense.line != HW_LINE_NONE && u->sense.raw != u->sense.level) MIN_DUE(u->sense.raw_since_ns + db);
+    if (u->aux.line != HW_LINE_NONE && u->aux.raw != u->aux.level) MIN_DUE(sat_add(u->aux.raw_since_ns, db));
+    if (u->sense.line != HW_LINE_NONE && u->sense.raw != u->sense.level) MIN_DUE(sat_add(u->sense.raw_since_ns, db));
     if (!u->window) continue;
     if (u->pulse_line_idx >= 0) MIN_DUE(u->pulse_end_ns);
     MIN_DUE(u->deadline_ns);
-    MIN_DUE(quiet_since(u) + (uint64_t)s->th.settle_ms * NS_PER_MS);
+    MIN_DUE(sat_add(quiet_since(u), (uint64_t)s->th.settle_ms * NS_PER_MS));
   }
 #undef MIN_DUE
   return due;

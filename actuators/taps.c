@@ -22,6 +22,9 @@ enum { DL_PV_GRID_TIED = 0, DL_PV_FAULT, DL_ESS_CHARGING, DL_ESS_DISCHARGING, DL
 
 #define ROOM_PER_EVENT 4 /* one trip_tap + up to three der records */
 
+/* Timestamps are outside input: a huge one must not wrap a deadline into the past. */
+static uint64_t sat_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+
 static bool line_level(const struct actuator_taps *t, int i)
 {
   return t->der_line[i] != HW_LINE_NONE && t->der_level[i];
@@ -95,7 +98,7 @@ static void tap_settle(struct actuator_taps *t, unsigned i, uint64_t now, struct
 {
   struct actuator__tap *tp = &t->tap[i];
   if (!tp->pending || tp->raw == tp->level) { tp->pending = false; return; }
-  if (now < tp->raw_since_ns + tp->debounce_ns || *n >= max) return;
+  if (now < sat_add(tp->raw_since_ns, tp->debounce_ns) || *n >= max) return;
   tp->level = tp->raw;
   tp->pending = false;
   const struct hw_panel_tap *cfg = &t->panel->tap[i];
@@ -179,8 +182,8 @@ uint64_t actuator_taps_next_due_ns(const struct actuator_taps *t)
 {
   uint64_t due = UINT64_MAX;
   for (unsigned i = 0; i < t->num_taps; i++)
-    if (t->tap[i].pending && t->tap[i].raw_since_ns + t->tap[i].debounce_ns < due)
-      due = t->tap[i].raw_since_ns + t->tap[i].debounce_ns;
+    if (t->tap[i].pending && sat_add(t->tap[i].raw_since_ns, t->tap[i].debounce_ns) < due)
+      due = sat_add(t->tap[i].raw_since_ns, t->tap[i].debounce_ns);
   return due;
 }
 
