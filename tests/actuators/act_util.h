@@ -10,6 +10,7 @@
 #ifndef HEMS_TESTS_ACT_UTIL_H
 #define HEMS_TESTS_ACT_UTIL_H
 
+#include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -345,8 +345,15 @@ static void test_sense_back_latency_by_type(void **state)
   (void)state;
   struct fx *f = fx_new(act_scenario(act_panel_json), NULL, NULL);
   for (int round = 0; round < 20; round++) {
-    for (uint16_t b = 1; b <= 6; b++) cmd(f, b, round & 1, "lat");
-    cmd(f, JOURNAL_TARGET_SERVICE, round & 1, "lat");
+    bool on = round & 1;
+    /* the service disconnect closes first and opens last, so every branch has supply */
+    struct actuator_harness_step st;
+    if (on) assert_int_equal(cmd(f, JOURNAL_TARGET_SERVICE, true, "lat").sense_back.verdict, JOURNAL_VERDICT_CONFIRMED);
+    for (uint16_t b = 1; b <= 6; b++) {
+      st = cmd(f, b, on, "lat");
+      assert_int_equal(st.sense_back.verdict, JOURNAL_VERDICT_CONFIRMED);
+    }
+    if (!on) assert_int_equal(cmd(f, JOURNAL_TARGET_SERVICE, false, "lat").sense_back.verdict, JOURNAL_VERDICT_CONFIRMED);
     assert_int_equal(actuator_harness_run(&f->h, (uint64_t)(37 + 11 * round) * MS), 0); /* vary phase */
   }
   static const char *const names[] = { "monostable", "latching", "contactor", "ssr", "efuse", "service" };
