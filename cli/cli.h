@@ -90,6 +90,10 @@ int cli_cmd_export(int argc, char **argv);
 int cli_cmd_show(int argc, char **argv);
 int cli_cmd_timeline(int argc, char **argv);
 int cli_cmd_bench(int argc, char **argv);
+int cli_cmd_replay(int argc, char **argv);
+int cli_cmd_status(int argc, char **argv);
+/* `hems bench replay` (cli/bench_replay.c); argv as given to `hems bench`. */
+int cli_bench_replay(int argc, char **argv);
 int cli_cmd_retention(int argc, char **argv);
 int cli_cmd_run(int argc, char **argv);
 int cli_cmd_analyze(int argc, char **argv);

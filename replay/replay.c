@@ -360,8 +360,8 @@ void replay_harness_init(struct replay_harness *h, const struct replay_harness_o
   memset(h, 0, sizeof *h);
   replay_state_init(&h->state);
   if (o) h->opt = *o;
-  if (!h->opt.checkpoint_every_records) h->opt.checkpoint_every_records = 100000;
-  if (!h->opt.checkpoint_every_ns) h->opt.checkpoint_every_ns = 300ll * 1000000000ll;
+  if (!h->opt.checkpoint_every_records) h->opt.checkpoint_every_records = 1000000;
+  if (!h->opt.checkpoint_every_ns) h->opt.checkpoint_every_ns = 3600ll * 1000000000ll;
   h->user_clock = jo->clock;
   h->user_durable = jo->on_durable;
   h->user_ctx = jo->ctx;

@@ -109,8 +109,8 @@ int replay_dir(struct journal_reader *rd, const struct replay_options *o, struct
 /* ---------------------------------------------------------------- the live harness */
 
 struct replay_harness_options {
-  uint64_t checkpoint_every_records; /* 0 → 100000; UINT64_MAX → never by count */
-  int64_t checkpoint_every_ns;       /* record time; 0 → 300 s; INT64_MAX → never by time */
+  uint64_t checkpoint_every_records; /* 0 → 1000000; UINT64_MAX → never by count */
+  int64_t checkpoint_every_ns;       /* record time; 0 → 3600 s; INT64_MAX → never by time */
   bool no_checkpoints;
 };
 

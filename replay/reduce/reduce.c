@@ -5,11 +5,8 @@
  * and BLAKE2b. Integer arithmetic everywhere, saturating where a sum could overflow. Every
  * branch of the fold is a function of (state, record) only, and seals are ignored.
  *
- * Record bodies for sense_back, trip_tap and der are not typed by the journal yet (the
- * actuators issue adds them); until then they arrive as raw canonical CBOR maps and this file
- * reads the few fields it needs (verdict, sensed, kind, edge, source, state, interlock_ok,
- * fresh, max_age_ms, branch/target) with a tiny bounded reader of its own — the reduce
- * library must not link the journal's codec.
+ * sense_back, trip_tap and der are the actuators issue's typed bodies (journal.h); their
+ * enums map onto the reducer's own (verdict + 1 = enum replay_verdict).
  */
 #include <string.h>
 #include <sodium/crypto_generichash.h>
@@ -46,101 +43,6 @@ static int slice_eq(struct journal_slice sl, const char *lit, size_t n)
 static void hash128(const uint8_t *parts, size_t n, uint8_t out[16])
 {
   crypto_generichash(out, 16, parts, n, NULL, 0);
-}
-
-/* ------------------------------------------------------------------ raw CBOR (bounded) */
-
-enum { RV_NONE = 0, RV_UINT, RV_NEG, RV_TEXT, RV_BOOL };
-struct rv {
-  int kind;
-  uint64_t u;
-  const uint8_t *ptr;
-  size_t len;
-};
-
-/* Reads one head at *pos: major type, argument. Returns 0 or -1. */
-static int cb_head(const uint8_t *p, size_t n, size_t *pos, unsigned *major, uint64_t *arg)
-{
-  if (*pos >= n) return -1;
-  uint8_t ib = p[(*pos)++];
-  *major = ib >> 5;
-  unsigned ai = ib & 31;
-  if (ai < 24) { *arg = ai; return 0; }
-  unsigned len = ai == 24 ? 1 : ai == 25 ? 2 : ai == 26 ? 4 : ai == 27 ? 8 : 0;
-  if (!len || n - *pos < len) return -1;
-  uint64_t v = 0;
-  for (unsigned i = 0; i < len; i++) v = v << 8 | p[(*pos)++];
-  *arg = v;
-  return 0;
-}
-
-static int cb_skip(const uint8_t *p, size_t n, size_t *pos, int depth)
-{
-  unsigned major;
-  uint64_t arg;
-  if (depth > 8 || cb_head(p, n, pos, &major, &arg)) return -1;
-  switch (major) {
-  case 0: case 1: case 7: return 0;
-  case 2: case 3:
-    if (arg > n - *pos) return -1;
-    *pos += (size_t)arg;
-    return 0;
-  case 4: case 5: {
-    uint64_t items = major == 5 ? arg * 2 : arg;
-    if (items > n) return -1;
-    for (uint64_t i = 0; i < items; i++)
-      if (cb_skip(p, n, pos, depth + 1)) return -1;
-    return 0;
-  }
-  default: return -1;
-  }
-}
-
-/* Finds a top-level text key in a CBOR map; fills *out for scalar values. */
-static int raw_get(struct journal_slice body, const char *key, struct rv *out)
-{
-  const uint8_t *p = body.ptr;
-  size_t n = body.len, pos = 0, kl = cstr_len(key);
-  unsigned major;
-  uint64_t arg;
-  memset(out, 0, sizeof *out);
-  if (!p || cb_head(p, n, &pos, &major, &arg) || major != 5 || arg > n) return 0;
-  for (uint64_t i = 0; i < arg; i++) {
-    unsigned km;
-    uint64_t ka;
-    if (cb_head(p, n, &pos, &km, &ka) || km != 3 || ka > n - pos) return 0;
-    int match = ka == kl && memcmp(p + pos, key, kl) == 0;
-    pos += (size_t)ka;
-    if (!match) {
-      if (cb_skip(p, n, &pos, 1)) return 0;
-      continue;
-    }
-    unsigned vm;
-    uint64_t va;
-    if (cb_head(p, n, &pos, &vm, &va)) return 0;
-    if (vm == 0) { out->kind = RV_UINT; out->u = va; }
-    else if (vm == 1) { out->kind = RV_NEG; out->u = va; }
-    else if (vm == 3 && va <= n - pos) { out->kind = RV_TEXT; out->ptr = p + pos; out->len = (size_t)va; }
-    else if (vm == 7 && (va == 20 || va == 21)) { out->kind = RV_BOOL; out->u = va == 21; }
-    return out->kind != RV_NONE;
-  }
-  return 0;
-}
-
-static int rv_is(const struct rv *v, const char *lit)
-{
-  size_t n = cstr_len(lit);
-  return v->kind == RV_TEXT && v->len == n && memcmp(v->ptr, lit, n) == 0;
-}
-
-/* The branch a raw body concerns: its "branch" or "target" field, else the source's. */
-static uint32_t raw_branch(const struct journal_record *r)
-{
-  struct rv v;
-  if (raw_get(r->body.raw.cbor, "branch", &v) && v.kind == RV_UINT && v.u <= 0xffff) return (uint32_t)v.u;
-  if (raw_get(r->body.raw.cbor, "target", &v) && v.kind == RV_UINT && v.u <= 0xffff) return (uint32_t)v.u;
-  if (r->source.kind == JOURNAL_SRC_BRANCH || r->source.kind == JOURNAL_SRC_TAP) return r->source.index;
-  return 0;
 }
 
 static const char *const verdict_names[] = { "none", "confirmed", "welded", "stuck_open", "leakage",
@@ -443,91 +345,67 @@ static void fold_refusal(struct replay_state *s, const struct journal_record *r)
 
 static void fold_sense_back(struct replay_state *s, const struct journal_record *r)
 {
+  const struct journal_sense_back *sb = &r->body.sense_back;
   s->sense_backs++;
-  struct rv v;
-  uint8_t verdict = REPLAY_V_NONE;
-  if (raw_get(r->body.raw.cbor, "verdict", &v))
-    for (uint8_t i = 1; i < sizeof verdict_names / sizeof verdict_names[0]; i++)
-      if (rv_is(&v, verdict_names[i])) verdict = i;
-  uint8_t sensed = REPLAY_UNKNOWN;
-  if (raw_get(r->body.raw.cbor, "sensed", &v)) sensed = rv_is(&v, "on") ? REPLAY_ON : rv_is(&v, "off") ? REPLAY_OFF : REPLAY_UNKNOWN;
-  uint32_t target = 0;
-  int service = raw_get(r->body.raw.cbor, "target", &v) && rv_is(&v, "service");
-  if (service) {
+  uint8_t verdict = sb->verdict <= JOURNAL_VERDICT_CHATTER ? (uint8_t)(sb->verdict + 1) : REPLAY_V_NONE;
+  uint8_t sensed = sb->sensed == JOURNAL_SENSED_ON ? REPLAY_ON : sb->sensed == JOURNAL_SENSED_OFF ? REPLAY_OFF : REPLAY_UNKNOWN;
+  if (sb->target == JOURNAL_TARGET_SERVICE) {
     s->service_pending_seq = 0;
     return;
   }
-  target = raw_branch(r);
-  struct replay_branch *b = branch_of(s, target);
+  struct replay_branch *b = branch_of(s, sb->target);
   if (!b) return;
-  if (sensed == REPLAY_UNKNOWN && verdict == REPLAY_V_CONFIRMED) sensed = b->commanded;
   if (sensed != REPLAY_UNKNOWN) b->sensed = sensed;
-  b->pending_seq = 0;
+  if (b->pending_seq && (!sb->command_seq || sb->command_seq == b->pending_seq)) b->pending_seq = 0;
   b->proven = verdict == REPLAY_V_CONFIRMED && b->sensed == b->commanded;
   if (verdict == REPLAY_V_CONFIRMED) b->fault = REPLAY_V_NONE;
   else if (verdict != REPLAY_V_NONE) b->fault = verdict;
   if (verdict == REPLAY_V_WELDED) b->alarms |= REPLAY_ALARM_WELDED;
-  if (verdict == REPLAY_V_LEAKAGE) b->evidence_wall_ns = r->wall_ns;
+  if (verdict == REPLAY_V_LEAKAGE || sb->inrush_peak_ma > 0) b->evidence_wall_ns = r->wall_ns;
   if (b->sensed == REPLAY_ON) { b->breaker_open = 0; b->rcd_tripped = 0; }
 }
 
 static void fold_trip_tap(struct replay_state *s, const struct journal_record *r)
 {
+  const struct journal_trip_tap *t = &r->body.trip_tap;
   s->trip_taps++;
-  struct rv v;
-  int kind = -1;
-  if (raw_get(r->body.raw.cbor, "kind", &v)) {
-    static const char *const k[] = { "rcd", "mcb", "afci", "leakage", "temperature", "tamper", "power_fail" };
-    for (int i = 0; i < 7; i++)
-      if (rv_is(&v, k[i])) kind = i;
-  } else if (r->source.kind == JOURNAL_SRC_TAP) {
-    kind = r->source.sub;
+  struct replay_branch *b = branch_of(s, t->branch);
+  if (t->edge == JOURNAL_EDGE_FALLING) { /* the tap is no longer asserted: reset by hand */
+    if (t->kind == JOURNAL_TAP_POWER_FAIL) s->grid_present = 2;
+    if (b && (t->kind == JOURNAL_TAP_MCB || t->kind == JOURNAL_TAP_AFCI)) b->breaker_open = 0;
+    if (b && t->kind == JOURNAL_TAP_RCD) b->rcd_tripped = 0;
+    return;
   }
-  if (raw_get(r->body.raw.cbor, "edge", &v) && (rv_is(&v, "fall") || rv_is(&v, "clear"))) return;
-  if (kind == JOURNAL_TAP_POWER_FAIL) { s->grid_present = 1; return; }
-  struct replay_branch *b = branch_of(s, raw_branch(r));
+  if (t->kind == JOURNAL_TAP_POWER_FAIL) { s->grid_present = 1; return; }
   if (!b) return;
-  if (kind == JOURNAL_TAP_LEAKAGE) { b->evidence_wall_ns = r->wall_ns; return; }
-  if (kind != JOURNAL_TAP_RCD && kind != JOURNAL_TAP_MCB && kind != JOURNAL_TAP_AFCI) return;
+  if (t->kind == JOURNAL_TAP_LEAKAGE) { b->evidence_wall_ns = r->wall_ns; return; }
+  if (t->kind != JOURNAL_TAP_RCD && t->kind != JOURNAL_TAP_MCB && t->kind != JOURNAL_TAP_AFCI) return;
   b->trips++;
-  if (kind == JOURNAL_TAP_RCD) b->rcd_tripped = 1;
+  if (t->kind == JOURNAL_TAP_RCD) b->rcd_tripped = 1;
   else b->breaker_open = 1;
   b->sensed = REPLAY_OFF;
   b->proven = 0;
+  /* The tap's own pre-trigger signature counts as evidence (overload or a fault current). */
+  if (t->rms_ma > REPLAY_OVERLOAD_MA || t->peak_ma > 4 * REPLAY_OVERLOAD_MA) b->evidence_wall_ns = r->wall_ns;
   int explained = b->evidence_wall_ns && r->wall_ns - b->evidence_wall_ns <= REPLAY_TRIP_EVIDENCE_NS;
   if (!explained) b->alarms |= REPLAY_ALARM_UNEXPLAINED_TRIP;
 }
 
 static void fold_der(struct replay_state *s, const struct journal_record *r)
 {
+  const struct journal_der *dr = &r->body.der;
   s->der_updates++;
-  struct rv v;
-  int src = -1;
-  if (raw_get(r->body.raw.cbor, "source", &v)) {
-    if (rv_is(&v, "pv")) src = JOURNAL_DER_PV;
-    else if (rv_is(&v, "ess")) src = JOURNAL_DER_ESS;
-    else if (rv_is(&v, "ats")) src = JOURNAL_DER_ATS;
-  } else if (r->source.kind == JOURNAL_SRC_DER) {
-    src = r->source.sub;
-  }
-  if (src < 0 || src >= REPLAY_DER_SOURCES) return;
-  struct replay_der *d = &s->der[src];
+  if (dr->source >= REPLAY_DER_SOURCES) return;
+  struct replay_der *d = &s->der[dr->source];
   d->seen = 1;
   d->last_seq = r->seq;
   d->last_wall_ns = r->wall_ns;
-  d->interlock_ok = raw_get(r->body.raw.cbor, "interlock_ok", &v) && v.kind == RV_BOOL ? (uint8_t)v.u : 0;
-  d->fresh = raw_get(r->body.raw.cbor, "fresh", &v) && v.kind == RV_BOOL ? (uint8_t)v.u : 1;
-  if (raw_get(r->body.raw.cbor, "max_age_ms", &v) && v.kind == RV_UINT && v.u > 0 && v.u < 86400000ull)
-    d->max_age_ns = (int64_t)v.u * 1000000;
-  d->state_code = 0;
-  if (raw_get(r->body.raw.cbor, "state", &v) && v.kind == RV_TEXT) {
-    uint8_t c[4] = { 0, 0, 0, 0 };
-    memcpy(c, v.ptr, v.len < 4 ? v.len : 4);
-    d->state_code = (uint32_t)c[0] | (uint32_t)c[1] << 8 | (uint32_t)c[2] << 16 | (uint32_t)c[3] << 24;
-    if (src == JOURNAL_DER_ATS) {
-      s->transfer_state = c[0];
-      s->grid_present = rv_is(&v, "grid") || rv_is(&v, "utility") ? 2 : 1;
-    }
+  d->interlock_ok = dr->interlock_ok != 0;
+  d->fresh = dr->fresh != 0;
+  d->state_code = dr->state;
+  if (dr->source == JOURNAL_DER_ATS) {
+    s->transfer_state = (uint8_t)(dr->transfer + 1);
+    s->grid_present = dr->grid_present ? 2 : 1;
   }
   der_freshness(s);
 }

@@ -29,7 +29,7 @@
 extern "C" {
 #endif
 
-#define REPLAY_REDUCER_VERSION 1u
+#define REPLAY_REDUCER_VERSION 2u
 
 #define REPLAY_BRANCHES_MAX 48        /* the full-panel configuration */
 #define REPLAY_PHASES 4               /* A, B, C, N */
@@ -88,7 +88,7 @@ struct replay_der {
   uint8_t interlock_ok;
   uint8_t fresh;          /* the source's own flag AND not older than max_age */
   uint8_t stale;          /* judged by the reducer from record time */
-  uint32_t state_code;    /* hash-free small code of the state text (first 4 bytes, LE) */
+  uint32_t state_code;    /* enum journal_der_state */
   uint64_t last_seq;
   int64_t last_wall_ns;
   int64_t max_age_ns;
@@ -115,7 +115,7 @@ struct replay_state {
   uint16_t nbranches;           /* highest branch number seen (<= REPLAY_BRANCHES_MAX) */
   uint8_t service_commanded;    /* enum replay_onoff of the service disconnect */
   uint8_t grid_present;         /* 0 unknown, 1 absent, 2 present (ats der / pq interruption) */
-  uint8_t transfer_state;       /* ats state code (0 unknown) */
+  uint8_t transfer_state;       /* enum journal_transfer + 1 (0 unknown) */
   uint8_t backfeed_risk;        /* a DER is on without interlock_ok */
   uint8_t reserved[2];
   uint32_t alarms;              /* panel alarms (enum replay_alarm) */

@@ -1,8 +1,7 @@
 /*
  * rp_util.h — helpers for the replay tests (header-only): a seeded PRNG, a generator of random
  * valid records of every type the reducers fold (bodies point at static or generator-owned
- * memory that lives as long as the generator), raw CBOR bodies for the types the journal does
- * not type yet (sense_back, trip_tap, der), temp dirs and running the hems binary.
+ * memory that lives as long as the generator), temp dirs and running the hems binary.
  */
 #ifndef HEMS_TESTS_RP_UTIL_H
 #define HEMS_TESTS_RP_UTIL_H
@@ -27,31 +26,11 @@ static inline uint64_t rp_rand(uint64_t *s)
 }
 static inline uint32_t rp_below(uint64_t *s, uint32_t n) { return (uint32_t)(rp_rand(s) % n); }
 
-/* ---- tiny canonical CBOR writer for raw bodies (keys given in canonical order) */
-struct rp_cbor { uint8_t b[256]; size_t n; };
-static inline void rp_head(struct rp_cbor *c, unsigned major, uint64_t v)
-{
-  if (v < 24) c->b[c->n++] = (uint8_t)(major << 5 | v);
-  else if (v < 256) { c->b[c->n++] = (uint8_t)(major << 5 | 24); c->b[c->n++] = (uint8_t)v; }
-  else { c->b[c->n++] = (uint8_t)(major << 5 | 25); c->b[c->n++] = (uint8_t)(v >> 8); c->b[c->n++] = (uint8_t)v; }
-}
-static inline void rp_text(struct rp_cbor *c, const char *s)
-{
-  size_t n = strlen(s);
-  rp_head(c, 3, n);
-  memcpy(c->b + c->n, s, n);
-  c->n += n;
-}
-static inline void rp_bool(struct rp_cbor *c, int v) { c->b[c->n++] = v ? 0xf5 : 0xf4; }
-
 /* ---- random record generator */
-#define RP_POOL 64
 struct rp_gen {
   uint64_t seed;
   int64_t wall_ns;
   uint64_t seq;
-  struct rp_cbor raw[RP_POOL]; /* raw bodies, ring */
-  unsigned raw_next;
   char ids[32][16];
 };
 
@@ -69,9 +48,6 @@ static inline struct journal_slice rp_lit(const char *s) { return (struct journa
  * r->seq is set to the generator's count for pure-reducer tests). */
 static inline void rp_gen_next(struct rp_gen *g, struct journal_record *r)
 {
-  static const char *const verdicts[] = { "confirmed", "confirmed", "confirmed", "welded", "stuck_open", "leakage", "no_feedback", "chatter" };
-  static const char *const kinds[] = { "rcd", "mcb", "afci", "leakage", "power_fail" };
-  static const char *const ders[] = { "pv", "ess", "ats" };
   memset(r, 0, sizeof *r);
   uint64_t *s = &g->seed;
   g->wall_ns += 1000000 * (int64_t)(1 + rp_below(s, 200));
@@ -132,37 +108,43 @@ static inline void rp_gen_next(struct rp_gen *g, struct journal_record *r)
       r->body.refusal.cause_seq = r->seq - 1;
     }
   } else if (pick < 84) {
-    struct rp_cbor *c = &g->raw[g->raw_next++ % RP_POOL];
-    c->n = 0;
     unsigned k = rp_below(s, 3);
     if (k == 0) {
       r->type = JOURNAL_T_SENSE_BACK;
       r->source.kind = JOURNAL_SRC_BRANCH;
       r->source.index = (uint16_t)(1 + rp_below(s, 48));
-      rp_head(c, 5, 2);
-      rp_text(c, "sensed"); rp_text(c, rp_below(s, 2) ? "on" : "off");
-      rp_text(c, "verdict"); rp_text(c, verdicts[rp_below(s, 8)]);
+      struct journal_sense_back *b = &r->body.sense_back;
+      b->target = r->source.index;
+      b->commanded = (uint8_t)rp_below(s, 2);
+      b->sensed = (uint8_t)rp_below(s, 3);
+      unsigned v = rp_below(s, 8);
+      b->verdict = (uint8_t)(v < 3 ? JOURNAL_VERDICT_CONFIRMED : v - 2);
+      b->inrush_peak_ma = b->commanded ? (int32_t)rp_below(s, 40000) : 0;
+      b->command_seq = r->seq - 1;
     } else if (k == 1) {
       r->type = JOURNAL_T_TRIP_TAP;
       unsigned kk = rp_below(s, 5);
+      struct journal_trip_tap *t = &r->body.trip_tap;
+      t->kind = (uint8_t)(kk == 4 ? JOURNAL_TAP_POWER_FAIL : kk);
+      t->edge = (uint8_t)(rp_below(s, 4) ? JOURNAL_EDGE_RISING : JOURNAL_EDGE_FALLING);
+      t->branch = (uint16_t)(kk == 4 ? 0 : 1 + rp_below(s, 48));
+      t->rms_ma = (int32_t)rp_below(s, 30000);
+      t->peak_ma = t->rms_ma * 14 / 10;
       r->source.kind = JOURNAL_SRC_TAP;
-      r->source.sub = (uint8_t)(kk == 4 ? JOURNAL_TAP_POWER_FAIL : kk);
-      r->source.index = (uint16_t)(kk == 4 ? 0 : 1 + rp_below(s, 48));
-      rp_head(c, 5, 2);
-      rp_text(c, "edge"); rp_text(c, rp_below(s, 4) ? "rise" : "fall");
-      rp_text(c, "kind"); rp_text(c, kinds[kk]);
+      r->source.sub = t->kind;
+      r->source.index = t->branch;
     } else {
       r->type = JOURNAL_T_DER;
-      unsigned d = rp_below(s, 3);
+      struct journal_der *d = &r->body.der;
+      d->source = (uint8_t)rp_below(s, 3);
+      d->state = (uint8_t)rp_below(s, 10);
+      d->fresh = rp_below(s, 6) != 0;
+      d->interlock_ok = rp_below(s, 5) != 0;
+      d->transfer = (uint8_t)rp_below(s, 3);
+      d->grid_present = rp_below(s, 4) != 0;
       r->source.kind = JOURNAL_SRC_DER;
-      r->source.sub = (uint8_t)d;
-      rp_head(c, 5, 4);
-      rp_text(c, "fresh"); rp_bool(c, rp_below(s, 6) != 0);
-      rp_text(c, "state"); rp_text(c, d == 2 ? (rp_below(s, 2) ? "grid" : "island") : "on");
-      rp_text(c, "source"); rp_text(c, ders[d]);
-      rp_text(c, "interlock_ok"); rp_bool(c, rp_below(s, 5) != 0);
+      r->source.sub = d->source;
     }
-    r->body.raw.cbor = (struct journal_slice){ c->b, (uint32_t)c->n };
   } else if (pick < 88) {
     r->type = JOURNAL_T_FAULT;
     r->source.kind = JOURNAL_SRC_PANEL;
