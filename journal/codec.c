@@ -556,28 +556,17 @@ void journal_record_hash(const uint8_t *buf, size_t len, uint8_t out[JOURNAL_HAS
   crypto_generichash_final(&st, out, JOURNAL_HASH_BYTES);
 }
 
-static void put_be64(uint8_t *p, uint64_t v)
-{
-  for (int i = 7; i >= 0; i--) { p[i] = (uint8_t)v; v >>= 8; }
-}
-static void put_be32(uint8_t *p, uint32_t v)
-{
-  for (int i = 3; i >= 0; i--) { p[i] = (uint8_t)v; v >>= 8; }
-}
-
-size_t journal_seal_message(uint64_t seal_seq, int64_t wall_ns, uint64_t mono_ns,
-                            const struct journal_seal *s, uint8_t msg[JOURNAL_SEAL_MESSAGE_BYTES])
+int journal_seal_message(const struct journal_record *seal, uint8_t msg[JOURNAL_SEAL_MESSAGE_BYTES])
 {
   static const char dom[16] = "hems.seal.v1";
-  uint8_t *p = msg;
-  memcpy(p, dom, 16); p += 16;
-  put_be64(p, seal_seq); p += 8;
-  put_be64(p, s->sealed_seq); p += 8;
-  memcpy(p, s->head_hash, 32); p += 32;
-  memcpy(p, s->state_hash, 32); p += 32;
-  memcpy(p, s->key_id, 16); p += 16;
-  put_be64(p, (uint64_t)wall_ns); p += 8;
-  put_be64(p, mono_ns); p += 8;
-  put_be32(p, s->group_records); p += 4;
-  return (size_t)(p - msg);
+  if (seal->type != JOURNAL_T_SEAL) return JOURNAL_EBADREC;
+  struct journal_record z = *seal;
+  memset(z.body.seal.sig, 0, JOURNAL_SIG_BYTES);
+  uint8_t buf[1024];
+  size_t len;
+  int rc = journal_record_encode(&z, buf, sizeof buf, &len);
+  if (rc) return rc;
+  memcpy(msg, dom, 16);
+  crypto_generichash(msg + 16, 32, buf, len, NULL, 0);
+  return 0;
 }

@@ -182,7 +182,7 @@ struct journal_seal {
   uint8_t state_hash[JOURNAL_HASH_BYTES];   /* live reducer state after folding 1..sealed_seq */
   uint8_t key_id[JOURNAL_KEYID_BYTES];
   uint32_t group_records;                   /* records in the group, this seal excluded */
-  uint8_t sig[JOURNAL_SIG_BYTES];           /* Ed25519 over journal_seal_message() */
+  uint8_t sig[JOURNAL_SIG_BYTES];           /* Ed25519 over journal_seal_message(): the whole seal */
 };
 
 struct journal_key {
@@ -446,11 +446,14 @@ int journal_record_peek(const uint8_t *buf, size_t len, uint64_t *out_seq, unsig
 /* hash = BLAKE2b-256("hems.record.v1\0" || bytes) — the chain link. */
 void journal_record_hash(const uint8_t *buf, size_t len, uint8_t out[JOURNAL_HASH_BYTES]);
 
-/* The exact bytes an Ed25519 seal signature covers (docs/journal.md): fills msg, returns its
- * length (always JOURNAL_SEAL_MESSAGE_BYTES). */
-#define JOURNAL_SEAL_MESSAGE_BYTES (16 + 8 + 8 + 32 + 32 + 16 + 8 + 8 + 4)
-size_t journal_seal_message(uint64_t seal_seq, int64_t wall_ns, uint64_t mono_ns,
-                            const struct journal_seal *s, uint8_t msg[JOURNAL_SEAL_MESSAGE_BYTES]);
+/* The exact bytes an Ed25519 seal signature covers (docs/journal.md): "hems.seal.v1" padded
+ * with zero bytes to 16, then BLAKE2b-256 of the seal record as encoded with its `sig` field set
+ * to 64 zero bytes. So every byte of the seal — envelope (seq, prev, times, time quality, boot
+ * id, source) and body (sealed_seq, head_hash, state_hash, key_id, group_records) — is signed.
+ * seal must be a complete seal record (as decoded or about to be encoded); returns 0 or the
+ * encoder's error. */
+#define JOURNAL_SEAL_MESSAGE_BYTES 48
+int journal_seal_message(const struct journal_record *seal, uint8_t msg[JOURNAL_SEAL_MESSAGE_BYTES]);
 
 /* Renders a record (bytes as given) as a JSON object text {seq,type,time,source,body,…}.
  * Returns a malloc'd NUL-terminated string the caller frees, or NULL (bad record / OOM).
@@ -575,6 +578,11 @@ int journal_open(struct journal **out, const struct journal_options *o,
  * After a failure (storage full beyond map_size_max, I/O error) the writer is failed: every
  * later append returns the same error; what was durable stays durable. */
 int journal_append(struct journal *j, const struct journal_record *r, uint64_t *out_seq);
+
+/* As journal_append, but stamps r in place (version, seq, prev, times, boot id), so the caller
+ * can fold exactly the record that was appended. r->seq is set even when sealing the group
+ * afterwards failed (the record is then in the failed writer's group, not durable). */
+int journal_append_stamped(struct journal *j, struct journal_record *r);
 
 /* Ends the current group with a seal now (flush timer, shutdown). No-op if the group is empty. */
 int journal_flush(struct journal *j);

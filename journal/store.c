@@ -575,8 +575,8 @@ static int seal_group(struct journal *j)
   memcpy(b->key_id, j->signer->key_id, JOURNAL_KEYID_BYTES);
   b->group_records = g->n;
   uint8_t msg[JOURNAL_SEAL_MESSAGE_BYTES];
-  size_t mlen = journal_seal_message(s.seq, s.wall_ns, s.mono_ns, b, msg);
-  int rc = j->signer->sign(j->signer->ctx, msg, mlen, b->sig);
+  int rc = journal_seal_message(&s, msg);
+  if (!rc) rc = j->signer->sign(j->signer->ctx, msg, sizeof msg, b->sig);
   if (rc) return rc;
   if ((rc = add_record(j, &s))) return rc;
 
@@ -601,24 +601,31 @@ static int check_failed(struct journal *j)
   return rc;
 }
 
-int journal_append(struct journal *j, const struct journal_record *in, uint64_t *out_seq)
+int journal_append_stamped(struct journal *j, struct journal_record *r)
 {
   int rc = check_failed(j);
   if (rc) return rc;
-  if (in->type == JOURNAL_T_SEAL || in->type == 0 || in->type >= JOURNAL_T__MAX) return JOURNAL_EBADREC;
-  struct journal_record r = *in;
-  stamp(j, &r);
-  if ((rc = add_record(j, &r))) {
+  if (r->type == JOURNAL_T_SEAL || r->type == 0 || r->type >= JOURNAL_T__MAX) return JOURNAL_EBADREC;
+  stamp(j, r);
+  if ((rc = add_record(j, r))) {
     /* Nothing was added (encode failed before the group changed). */
     return rc;
   }
-  if (out_seq) *out_seq = r.seq;
   struct group *g = j->cur;
   uint32_t max = j->opt.group_records_max ? j->opt.group_records_max : JOURNAL_GROUP_RECORDS_MAX;
   uint64_t span = j->opt.group_span_ns ? j->opt.group_span_ns : JOURNAL_GROUP_SPAN_NS;
-  if (journal_type_is_critical(r.type) || g->n >= max || r.mono_ns - g->mono_first >= span)
+  if (journal_type_is_critical(r->type) || g->n >= max || r->mono_ns - g->mono_first >= span)
     return seal_group(j);
   return 0;
+}
+
+int journal_append(struct journal *j, const struct journal_record *in, uint64_t *out_seq)
+{
+  struct journal_record r = *in;
+  uint64_t next = j->head_seq + 1;
+  int rc = journal_append_stamped(j, &r);
+  if (out_seq && j->head_seq >= next) *out_seq = next; /* added (even if sealing then failed) */
+  return rc;
 }
 
 int journal_flush(struct journal *j)

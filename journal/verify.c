@@ -114,8 +114,7 @@ static int on_seal(struct vstate *v, const uint8_t *bytes, size_t len)
   const uint8_t *pk = find_key(v, s->key_id);
   if (!pk) return fail(v, r.seq, JOURNAL_EBADSIG, "seal signed by an untrusted key%.0llu", 0);
   uint8_t msg[JOURNAL_SEAL_MESSAGE_BYTES];
-  size_t mlen = journal_seal_message(r.seq, r.wall_ns, r.mono_ns, s, msg);
-  if (crypto_sign_verify_detached(s->sig, msg, mlen, pk) != 0)
+  if (journal_seal_message(&r, msg) != 0 || crypto_sign_verify_detached(s->sig, msg, sizeof msg, pk) != 0)
     return fail(v, r.seq, JOURNAL_EBADSIG, "seal signature invalid%.0llu", 0);
   if (memcmp(r.prev, s->head_hash, 32) != 0)
     return fail(v, r.seq, JOURNAL_EBADCHAIN, "seal prev differs from its signed head hash%.0llu", 0);
