@@ -82,6 +82,11 @@ int cli_source_open(const struct cli_common *c, const char *pubkey_file, const c
 void cli_source_close(struct cli_source *s);
 struct journal_record_source *cli_source_records(struct cli_source *s, uint64_t from_seq);
 
+/* Sends one request (ownership of req taken) to the daemon of dir; prints the error line and
+ * returns CLI_ENV when no daemon answers, else 0 with the answer object in *out. */
+#include <jansson.h>
+int cli_daemon_request(const char *dir, json_t *req, int timeout_ms, json_t **out);
+
 /* Subcommands */
 int cli_cmd_init(int argc, char **argv);
 int cli_cmd_note(int argc, char **argv);
@@ -96,6 +101,7 @@ int cli_cmd_status(int argc, char **argv);
 int cli_bench_replay(int argc, char **argv);
 int cli_cmd_retention(int argc, char **argv);
 int cli_cmd_run(int argc, char **argv);
+int cli_cmd_switch(int argc, char **argv);
 int cli_cmd_analyze(int argc, char **argv);
 int cli_cmd_capture(int argc, char **argv);
 

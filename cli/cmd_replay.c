@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <jansson.h>
 #include "cli.h"
+#include "daemon.h"
 #include "replay.h"
 
 enum { O_DIR = 1000, O_COUNTER, O_ACCEPT, O_FORMAT, O_UNTIL, O_CHECK, O_INCIDENT, O_NO_CKPT };
@@ -614,6 +615,46 @@ int cli_cmd_status(int argc, char **argv)
   a.status = true;
   int rc = parse(argc, argv, &a, "status");
   if (rc) return rc;
-  /* No daemon socket yet: fold the journal (from the newest valid checkpoint). */
+  /* From the daemon if one answers on the socket; if it is absent or refuses, by folding the
+   * journal (from the newest valid checkpoint). */
+  if (!a.c.bundle) {
+    char *resp = NULL;
+    if (daemon_call(a.c.dir, NULL, "{\"op\":\"status\"}", &resp, 5000) == 0) {
+      json_t *o = json_loads(resp, 0, NULL);
+      free(resp);
+      if (o && json_is_true(json_object_get(o, "ok"))) {
+        json_object_del(o, "ok");
+        if (a.json) {
+          char *txt = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+          puts(txt);
+          free(txt);
+        } else {
+          printf("daemon: %s %s, uptime %.0f s\n", json_object_get(o, "scenario") ? "scenario" : "panel",
+                 json_string_value(json_object_get(o, json_object_get(o, "scenario") ? "scenario" : "panel")),
+                 json_real_value(json_object_get(o, "uptime_s")));
+          printf("head seq %lld  head hash %s\nstate hash %s  (reducer v%lld)\n",
+                 (long long)json_integer_value(json_object_get(o, "head_seq")), json_string_value(json_object_get(o, "head_hash")),
+                 json_string_value(json_object_get(o, "state_hash")), (long long)json_integer_value(json_object_get(o, "reducer_version")));
+          json_t *ph = json_object_get(o, "phase_power_w");
+          printf("power: A %lld W  B %lld W  C %lld W;  alarms: %s\n", (long long)json_integer_value(json_object_get(ph, "A")),
+                 (long long)json_integer_value(json_object_get(ph, "B")), (long long)json_integer_value(json_object_get(ph, "C")),
+                 json_string_value(json_object_get(o, "alarms"))[0] ? json_string_value(json_object_get(o, "alarms")) : "none");
+          printf("%-6s %-16s %-9s %-8s %-6s %-12s %10s %12s  %s\n", "branch", "name", "commanded", "sensed", "proven", "fault", "p_w", "import_wh", "alarms");
+          size_t i;
+          json_t *b;
+          json_array_foreach(json_object_get(o, "branches"), i, b) {
+            printf("%-6lld %-16s %-9s %-8s %-6s %-12s %10lld %12.3f  %s\n", (long long)json_integer_value(json_object_get(b, "branch")),
+                   json_string_value(json_object_get(b, "name")), json_string_value(json_object_get(b, "commanded")),
+                   json_string_value(json_object_get(b, "sensed")), json_is_true(json_object_get(b, "proven")) ? "yes" : "no",
+                   json_string_value(json_object_get(b, "fault")), (long long)json_integer_value(json_object_get(b, "power_w")),
+                   json_real_value(json_object_get(b, "import_wh")), json_string_value(json_object_get(b, "alarms")));
+          }
+        }
+        json_decref(o);
+        return CLI_OK;
+      }
+      json_decref(o);
+    }
+  }
   return run_replay(&a, "status");
 }

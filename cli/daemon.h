@@ -29,6 +29,7 @@ struct daemon_client {
   size_t len;
   uint32_t uid, gid;
   bool have_cred;
+  unsigned gen;   /* bumped per connection, so a late answer never reaches a newer client */
   bool closing;
   bool in_use;
 };
@@ -52,6 +53,10 @@ void daemon_socket_stop(struct daemon_socket *s);
 /* Handles one request line from a client; writes one response line (JSON) into *out
  * (malloc'd). Implemented in run.c (it needs the daemon state). */
 char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const char *line, size_t len);
+
+/* Sends one response line later (the answer to a request that had to wait); takes ownership of
+ * line_owned. Dropped if the client has gone. */
+void daemon_client_send(struct daemon_client *c, char *line_owned);
 
 /* Client side: sends one request line to the daemon of dir and reads one response line.
  * 0 and *out (malloc'd), -ENOENT/-ECONNREFUSED when no daemon answers, other <0 on errors. */

@@ -60,6 +60,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 }
 
 struct write_req { uv_write_t req; char *data; };
+static void send_line(struct daemon_client *c, char *line_owned);
 
 static void on_written(uv_write_t *req, int status)
 {
@@ -67,6 +68,12 @@ static void on_written(uv_write_t *req, int status)
   struct write_req *w = (struct write_req *)req;
   free(w->data);
   free(w);
+}
+
+void daemon_client_send(struct daemon_client *c, char *line_owned)
+{
+  if (!c->in_use || c->closing) { free(line_owned); return; }
+  send_line(c, line_owned);
 }
 
 static void send_line(struct daemon_client *c, char *line_owned)
@@ -126,7 +133,9 @@ static void on_connection(uv_stream_t *server, int status)
     if (uv_accept(server, (uv_stream_t *)&tmp) == 0) uv_close((uv_handle_t *)&tmp, NULL);
     return;
   }
+  unsigned gen = c->gen + 1;
   memset(c, 0, sizeof *c);
+  c->gen = gen;
   c->in_use = true;
   c->d = server->loop->data; /* run.c sets loop->data to the daemon */
   uv_pipe_init(server->loop, &c->pipe, 0);

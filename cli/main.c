@@ -14,6 +14,7 @@ static const char main_usage[] =
   "  run        the panel controller (simulated panel by default)\n"
   "  init       create a data dir: keys, counter, journal (boot/config/key records)\n"
   "  note       append an operator note\n"
+  "  switch     ask the daemon to switch a branch on or off\n"
   "  verify     check chain, seals, gaps and order of a data dir or bundle\n"
   "  export     write a self-contained verifiable bundle\n"
   "  show       print one record\n"
@@ -80,6 +81,15 @@ static const struct cli_cmd cmds[] = {
     "full-panel; a path loads a scenario file (docs/scenarios.md). --for is panel (virtual) time;\n"
     "--speed max runs as fast as possible and is deterministic for a given dir, scenario and seed\n"
     "(default seed 1). The control socket is DIR/control.sock (docs/cli.md).\n" },
+  { "switch", cli_cmd_switch,
+    "usage: hems switch [--dir DIR] BRANCH on|off [--request-id ID] [--reason TEXT]\n"
+    "\n"
+    "Ask the running daemon to switch a branch (number or configured name). The request is\n"
+    "journaled; the fold decides: a command (then actuation and sense-back) or a refusal with its\n"
+    "reason (role, breaker_open, rcd_tripped, backfeed, rate_limit, conflict, expired, ...).\n"
+    "Prints the outcome. Exit 0 only when the sense-back is 'confirmed'; 1 on a refusal or any\n"
+    "other verdict; 3 when no daemon answers. The same --request-id with the same body returns\n"
+    "the stored outcome without a second actuation; with another body it is refused (conflict).\n" },
   { "analyze", cli_cmd_analyze,
     "usage: hems analyze FILE.cfg|FILE.cff [--declared-voltage V] [--format jsonl]\n"
     "\n"

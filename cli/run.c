@@ -30,8 +30,10 @@
 #include <uv.h>
 #include "cli.h"
 #include "daemon.h"
+#include "actuators.h"
 #include "hw.h"
 #include "ingest.h"
+#include "replay.h"
 
 #define TICK_NS (HW_SIM_WFB_HALF_NS)          /* 16 ms */
 #define FLUSH_IDLE_NS 1000000000ull           /* the flush timer: 1 s with no new record */
@@ -48,6 +50,14 @@ struct run_opts {
 };
 
 struct capture_slot { uint64_t id; uint8_t hash[32]; };
+
+/* A decided command waiting for its record to be durable (write-ahead) and its actuator free. */
+struct pending_cmd { uint64_t seq; uint16_t target; bool on; char request_id[65]; };
+#define PENDING_MAX 128
+
+/* A socket client waiting for the outcome of its switch request. */
+struct waiter { struct daemon_client *c; unsigned gen; uint64_t request_seq, command_seq; bool used; };
+#define WAITERS_MAX 32
 
 struct daemon {
   struct run_opts o;
@@ -90,6 +100,18 @@ struct daemon {
   uint64_t windows, pq_events, notes, requests, faults, stimuli;
   uint64_t last_append_mono;
   uint64_t afe_crc_faults_seen[HW_MAX_AFES];
+
+  /* the fold and the proof loop */
+  struct replay_harness h;
+  struct actuator_set act;
+  bool act_ok;
+  struct actuator_taps taps;
+  bool taps_ok;
+  struct pending_cmd pending[PENDING_MAX];
+  unsigned npending;
+  struct waiter waiters[WAITERS_MAX];
+  uint64_t gpio_overflow_seen;
+  uint64_t commands, refusals, sense_backs, taps_seen, der_seen, actuations;
 
   /* loop */
   uv_loop_t loop;
@@ -151,10 +173,18 @@ static void sim_clock(void *ctx, uint64_t *mono, int64_t *wall, uint8_t *tq)
   *tq = JOURNAL_TQ_SYNCED;
 }
 
-static int append(struct daemon *d, struct journal_record *r)
+static void wake_waiters(struct daemon *d, uint64_t request_seq, uint64_t command_seq, const char *json_line);
+
+/* Every record goes through the replay harness: appended, folded (so each seal carries the
+ * live state hash), and each decision it asks for is appended too (command / refusal). A
+ * command is queued here and actuated only once its record is durable. */
+static int append_fx(struct daemon *d, struct journal_record *r, uint64_t *out_seq, struct replay_effects *out_fx,
+                     uint64_t fx_seqs[REPLAY_EFFECTS_MAX])
 {
   if (d->append_err) return d->append_err;
-  int rc = journal_append(d->j, r, NULL);
+  struct replay_effects fx;
+  uint64_t seqs[REPLAY_EFFECTS_MAX] = { 0 }, seq = 0;
+  int rc = replay_harness_append(&d->h, r, &seq, &fx, seqs);
   if (rc) {
     d->append_err = rc;
     cli_err("run: append failed: %s; stopping", journal_strerror(rc));
@@ -163,7 +193,57 @@ static int append(struct daemon *d, struct journal_record *r)
     return rc;
   }
   d->last_append_mono = now_ns(d);
+  for (uint32_t i = 0; i < fx.n; i++) {
+    const struct replay_effect *e = &fx.e[i];
+    if (e->kind == REPLAY_EFFECT_COMMAND) {
+      d->commands++;
+      if (d->npending < PENDING_MAX) {
+        struct pending_cmd *p = &d->pending[d->npending++];
+        p->seq = seqs[i];
+        p->target = e->target;
+        p->on = e->desired == JOURNAL_DESIRED_ON;
+        size_t n = e->request_id_len < 64 ? e->request_id_len : 64;
+        memcpy(p->request_id, e->request_id, n);
+        p->request_id[n] = 0;
+      } else {
+        char detail[96];
+        snprintf(detail, sizeof detail, "command seq %llu not executed: pending queue full", (unsigned long long)seqs[i]);
+        struct journal_record f;
+        memset(&f, 0, sizeof f);
+        f.type = JOURNAL_T_FAULT;
+        f.body.fault.code = (struct journal_slice){ (const uint8_t *)"command_overflow", 16 };
+        f.body.fault.detail = (struct journal_slice){ (const uint8_t *)detail, (uint32_t)strlen(detail) };
+        replay_harness_append(&d->h, &f, NULL, NULL, NULL);
+      }
+    } else if (e->kind == REPLAY_EFFECT_REFUSAL) {
+      d->refusals++;
+      char line[256];
+      snprintf(line, sizeof line, "{\"ok\":true,\"outcome\":\"refusal\",\"reason\":\"%s\",\"request_seq\":%llu,\"refusal_seq\":%llu}",
+               replay_refusal_reason_name(e->reason), (unsigned long long)seq, (unsigned long long)seqs[i]);
+      wake_waiters(d, seq, 0, line);
+    } else if (e->kind == REPLAY_EFFECT_REPLY) {
+      /* A repeated request id: the stored outcome, nothing new happens. */
+      char line[320];
+      if (e->stored_kind == REPLAY_EFFECT_REFUSAL)
+        snprintf(line, sizeof line, "{\"ok\":true,\"outcome\":\"refusal\",\"reason\":\"%s\",\"repeat\":true,\"request_seq\":%llu,\"original_request_seq\":%llu}",
+                 replay_refusal_reason_name(e->reason), (unsigned long long)seq, (unsigned long long)e->stored_seq);
+      else
+        snprintf(line, sizeof line, "{\"ok\":true,\"outcome\":\"command\",\"repeat\":true,\"verdict\":\"%s\",\"request_seq\":%llu,\"original_request_seq\":%llu,\"command_seq\":%llu}",
+                 e->target && e->target <= REPLAY_BRANCHES_MAX && d->h.state.br[e->target - 1].proven ? "confirmed"
+                   : replay_verdict_name(e->target && e->target <= REPLAY_BRANCHES_MAX ? d->h.state.br[e->target - 1].fault : 0),
+                 (unsigned long long)seq, (unsigned long long)e->stored_seq, (unsigned long long)e->stored_outcome_seq);
+      wake_waiters(d, seq, 0, line);
+    }
+  }
+  if (out_seq) *out_seq = seq;
+  if (out_fx) *out_fx = fx;
+  if (fx_seqs) memcpy(fx_seqs, seqs, sizeof seqs);
   return 0;
+}
+
+static int append(struct daemon *d, struct journal_record *r)
+{
+  return append_fx(d, r, NULL, NULL, NULL);
 }
 
 static void append_fault(struct daemon *d, const char *code, int64_t value, uint16_t branch, const char *detail)
@@ -439,6 +519,176 @@ static void drain_waveform(struct daemon *d)
   }
 }
 
+/* ------------------------------------------------------------------ the proof loop */
+
+static void wake_waiters(struct daemon *d, uint64_t request_seq, uint64_t command_seq, const char *json_line)
+{
+  for (int i = 0; i < WAITERS_MAX; i++) {
+    struct waiter *w = &d->waiters[i];
+    if (!w->used) continue;
+    bool hit = (request_seq && w->request_seq == request_seq) || (command_seq && w->command_seq == command_seq);
+    if (!hit) continue;
+    if (w->c->in_use && w->c->gen == w->gen) daemon_client_send(w->c, strdup(json_line));
+    w->used = false;
+  }
+}
+
+/* A command decided for a waiting client: wait on its sense-back instead of the request. */
+static void waiter_follow_command(struct daemon *d, uint64_t request_seq, uint64_t command_seq)
+{
+  for (int i = 0; i < WAITERS_MAX; i++)
+    if (d->waiters[i].used && d->waiters[i].request_seq == request_seq) {
+      d->waiters[i].request_seq = 0;
+      d->waiters[i].command_seq = command_seq;
+    }
+}
+
+static void source_for_target(struct journal_source *src, uint16_t target)
+{
+  memset(src, 0, sizeof *src);
+  if (target == JOURNAL_TARGET_SERVICE) src->kind = JOURNAL_SRC_PANEL;
+  else { src->kind = JOURNAL_SRC_BRANCH; src->index = target; }
+}
+
+/* Write-ahead: a command is actuated only when its record is durable; then its `actuation`. */
+static void execute_pending(struct daemon *d)
+{
+  if (!d->act_ok || d->npending == 0) return;
+  uint64_t durable = journal_durable_seq(d->j);
+  unsigned keep = 0;
+  for (unsigned i = 0; i < d->npending; i++) {
+    struct pending_cmd *p = &d->pending[i];
+    if (p->seq > durable) { d->pending[keep++] = *p; continue; }
+    struct actuator_command cmd = { p->target, p->on, p->request_id };
+    struct journal_record r;
+    memset(&r, 0, sizeof r);
+    int rc = actuator_execute(&d->act, &cmd, p->seq, durable, now_ns(d), &r.body.actuation);
+    if (rc == ACTUATOR_EBUSY) { d->pending[keep++] = *p; continue; }
+    if (rc == ACTUATOR_ESTALE) continue; /* already executed (never twice) */
+    if (rc) {
+      char detail[160];
+      snprintf(detail, sizeof detail, "command seq %llu (target %u): %s", (unsigned long long)p->seq, p->target, actuator_strerror(rc));
+      append_fault(d, "actuation_refused", rc, p->target, detail);
+      continue;
+    }
+    r.type = JOURNAL_T_ACTUATION;
+    source_for_target(&r.source, p->target);
+    if (append(d, &r) == 0) d->actuations++;
+  }
+  d->npending = keep;
+}
+
+/* Current evidence for open sense windows: read the AFEs of those branches now. */
+static void feed_sense_currents(struct daemon *d)
+{
+  if (!d->act_ok) return;
+  bool read[HW_MAX_AFES] = { false };
+  for (unsigned b = 0; b < d->panel->num_branches; b++) {
+    const struct hw_panel_branch *br = &d->panel->branch[b];
+    struct actuator_status st;
+    if (actuator_status(&d->act, (uint16_t)br->number, &st) || !st.window_open) continue;
+    if (br->afe >= HW_MAX_AFES || !d->afe_ok[br->afe] || (int)br->afe == d->mains || read[br->afe]) continue;
+    read[br->afe] = true;
+    double irms[3], vrms[3];
+    if (hw_ade9000_read_rms_one(&d->afe[br->afe], irms, vrms)) continue;
+    for (unsigned k = 0; k < d->panel->num_branches; k++) {
+      const struct hw_panel_branch *o = &d->panel->branch[k];
+      if (o->afe != br->afe || o->channel > 2) continue;
+      int32_t rms = (int32_t)llround(irms[o->channel] * 1000.0);
+      actuator_feed_current(&d->act, o->number, now_ns(d), rms, (int32_t)llround(irms[o->channel] * 1414.2),
+                            (int32_t)llround(vrms[o->channel] * 1000.0));
+    }
+  }
+}
+
+static void poll_actuators(struct daemon *d)
+{
+  if (!d->act_ok) return;
+  struct actuator_sense_result res[8];
+  unsigned n;
+  do {
+    n = 0;
+    if (actuator_poll(&d->act, now_ns(d), res, 8, &n)) break;
+    for (unsigned i = 0; i < n; i++) {
+      struct journal_record r;
+      memset(&r, 0, sizeof r);
+      r.type = JOURNAL_T_SENSE_BACK;
+      r.source = res[i].source;
+      r.body.sense_back = res[i].body;
+      uint64_t seq = 0;
+      if (append_fx(d, &r, &seq, NULL, NULL) != 0) return;
+      d->sense_backs++;
+      static const char *const verdicts[] = { "confirmed", "welded", "stuck_open", "leakage", "no_feedback", "chatter" };
+      const struct journal_sense_back *sb = &res[i].body;
+      char line[256];
+      snprintf(line, sizeof line, "{\"ok\":true,\"outcome\":\"command\",\"command_seq\":%llu,\"sense_back_seq\":%llu,\"verdict\":\"%s\",\"target\":%u}",
+               (unsigned long long)sb->command_seq, (unsigned long long)seq, sb->verdict < 6 ? verdicts[sb->verdict] : "unknown", sb->target);
+      wake_waiters(d, 0, sb->command_seq, line);
+    }
+  } while (n == 8);
+}
+
+static void poll_taps(struct daemon *d)
+{
+  if (!d->taps_ok) return;
+  struct actuator_tap_record tr[8];
+  unsigned n;
+  do {
+    n = 0;
+    if (actuator_taps_poll(&d->taps, now_ns(d), tr, 8, &n)) break;
+    for (unsigned i = 0; i < n; i++) {
+      struct journal_record r;
+      memset(&r, 0, sizeof r);
+      r.type = tr[i].type;
+      r.source = tr[i].source;
+      if (tr[i].type == JOURNAL_T_TRIP_TAP) { r.body.trip_tap = tr[i].body.trip_tap; d->taps_seen++; }
+      else { r.body.der = tr[i].body.der; d->der_seen++; }
+      append(d, &r);
+    }
+  } while (n == 8);
+  uint64_t ov = d->taps.gpio_overflow + (d->act_ok ? d->act.gpio_overflow : 0);
+  if (ov != d->gpio_overflow_seen) {
+    char detail[96];
+    snprintf(detail, sizeof detail, "%llu GPIO events lost (kernel buffer overflow); inputs resynced",
+             (unsigned long long)(ov - d->gpio_overflow_seen));
+    append_fault(d, "gpio_overflow", (int64_t)(ov - d->gpio_overflow_seen), 0, detail);
+    d->gpio_overflow_seen = ov;
+  }
+}
+
+/* Pre-trigger signature for a trip tap: the branch's last window current (register path). */
+static bool tap_signature(void *ctx, unsigned branch, uint64_t t_ns, int32_t *rms_ma, int32_t *peak_ma)
+{
+  struct daemon *d = ctx;
+  (void)t_ns;
+  if (branch == 0 || branch > REPLAY_BRANCHES_MAX) return false;
+  int32_t rms = d->h.state.br[branch - 1].irms_ma;
+  if (rms <= 0) return false;
+  *rms_ma = rms;
+  *peak_ma = (int32_t)((int64_t)rms * 1414 / 1000);
+  return true;
+}
+
+/* A switch request (socket or scenario) as a `request` record; the fold decides. */
+static int request_switch(struct daemon *d, uint16_t target, bool on, const char *request_id, const char *reason,
+                          uint8_t role, uint32_t uid, uint64_t *out_seq, struct replay_effects *fx, uint64_t fx_seqs[])
+{
+  struct journal_record r;
+  memset(&r, 0, sizeof r);
+  r.type = JOURNAL_T_REQUEST;
+  r.source.kind = JOURNAL_SRC_OPERATOR;
+  struct journal_request *q = &r.body.request;
+  q->target = target;
+  q->desired = on ? JOURNAL_DESIRED_ON : JOURNAL_DESIRED_OFF;
+  q->role = role;
+  q->origin = JOURNAL_ORIGIN_OPERATOR;
+  q->uid = uid;
+  q->request_id = (struct journal_slice){ (const uint8_t *)request_id, (uint32_t)strlen(request_id) };
+  if (reason) q->reason = (struct journal_slice){ (const uint8_t *)reason, (uint32_t)strlen(reason) };
+  d->requests++;
+  return append_fx(d, &r, out_seq, fx, fx_seqs);
+}
+
 /* ------------------------------------------------------------------ stimuli */
 
 static void do_stimuli(struct daemon *d)
@@ -460,6 +710,12 @@ static void do_stimuli(struct daemon *d)
         r.body.note.who = (struct journal_slice){ (const uint8_t *)who, (uint32_t)strlen(who) };
         r.body.note.text = (struct journal_slice){ (const uint8_t *)e->text, (uint32_t)strlen(e->text) };
         if (append(d, &r) == 0) d->notes++;
+      } else if (e->kind == HW_EV_SWITCH) {
+        char rid[72];
+        if (e->id[0]) snprintf(rid, sizeof rid, "%s", e->id);
+        else snprintf(rid, sizeof rid, "scenario-%llu", (unsigned long long)st[i].t_ns);
+        request_switch(d, (uint16_t)e->branch, e->on, rid, e->text[0] ? e->text : "scenario", JOURNAL_ROLE_OPERATOR, 0,
+                       NULL, NULL, NULL);
       }
     }
   } while (n == 16);
@@ -479,7 +735,11 @@ static void tick(struct daemon *d)
   }
   uint64_t now = now_ns(d);
   drain_waveform(d);
+  poll_taps(d);
   do_stimuli(d);
+  execute_pending(d);
+  feed_sense_currents(d);
+  poll_actuators(d);
   if (now >= d->next_window_ns) {
     memset(d->phase_p_mw, 0, sizeof d->phase_p_mw);
     for (unsigned a = 0; a < d->panel->num_afes; a++)
@@ -497,15 +757,18 @@ static void tick(struct daemon *d)
 
 static json_t *status_json(struct daemon *d)
 {
+  const struct replay_state *st = &d->h.state;
   json_t *o = json_object();
-  uint8_t h[32], sh[32] = { 0 };
-  char hex[65];
+  uint8_t h[32], sh[32];
+  char hex[65], buf[128];
   journal_head_hash(d->j, h);
   journal_hex(h, 32, hex);
   json_object_set_new(o, "head_seq", json_integer((json_int_t)journal_head_seq(d->j)));
   json_object_set_new(o, "head_hash", json_string(hex));
+  replay_state_hash(st, sh);
   journal_hex(sh, 32, hex);
   json_object_set_new(o, "state_hash", json_string(hex));
+  json_object_set_new(o, "reducer_version", json_integer(st->reducer_version));
   json_object_set_new(o, "durable_seq", json_integer((json_int_t)journal_durable_seq(d->j)));
   json_object_set_new(o, "source", json_string("daemon"));
   json_object_set_new(o, d->hw ? "panel" : "scenario", json_string(d->name));
@@ -514,21 +777,35 @@ static json_t *status_json(struct daemon *d)
   static const char *const names[] = { "A", "B", "C" };
   for (int k = 0; k < 3; k++) json_object_set_new(ph, names[k], json_integer(d->phase_p_mw[k] / 1000));
   json_object_set_new(o, "phase_power_w", ph);
+  json_object_set_new(o, "alarms", json_string(replay_alarm_names(st->alarms, buf, sizeof buf)));
   json_t *br = json_array();
   for (unsigned b = 0; b < d->panel->num_branches; b++) {
     const struct hw_panel_branch *pb = &d->panel->branch[b];
+    if (pb->number == 0 || pb->number > REPLAY_BRANCHES_MAX) continue;
+    const struct replay_branch *rb = &st->br[pb->number - 1];
     json_t *x = json_object();
     json_object_set_new(x, "branch", json_integer(pb->number));
     json_object_set_new(x, "name", json_string(pb->name));
-    json_object_set_new(x, "power_w", json_integer(d->branch_p_mw[pb->number] / 1000));
-    json_object_set_new(x, "import_wh", json_real((double)d->energy[pb->number].import_uwh / 1e6));
-    json_object_set_new(x, "export_wh", json_real((double)d->energy[pb->number].export_uwh / 1e6));
+    json_object_set_new(x, "commanded", json_string(replay_onoff_name(rb->commanded)));
+    json_object_set_new(x, "sensed", json_string(replay_onoff_name(rb->sensed)));
+    json_object_set_new(x, "proven", json_boolean(rb->proven));
+    json_object_set_new(x, "fault", json_string(replay_verdict_name(rb->fault)));
+    json_object_set_new(x, "power_w", json_integer(rb->p_mw / 1000));
+    json_object_set_new(x, "import_wh", json_real((double)rb->import_uwh / 1e6));
+    json_object_set_new(x, "export_wh", json_real((double)rb->export_uwh / 1e6));
+    json_object_set_new(x, "alarms", json_string(replay_alarm_names(rb->alarms, buf, sizeof buf)));
     json_array_append_new(br, x);
   }
   json_object_set_new(o, "branches", br);
   json_t *cnt = json_object();
   json_object_set_new(cnt, "windows", json_integer((json_int_t)d->windows));
   json_object_set_new(cnt, "pq_events", json_integer((json_int_t)d->pq_events));
+  json_object_set_new(cnt, "requests", json_integer((json_int_t)d->requests));
+  json_object_set_new(cnt, "commands", json_integer((json_int_t)d->commands));
+  json_object_set_new(cnt, "refusals", json_integer((json_int_t)d->refusals));
+  json_object_set_new(cnt, "sense_backs", json_integer((json_int_t)d->sense_backs));
+  json_object_set_new(cnt, "trip_taps", json_integer((json_int_t)d->taps_seen));
+  json_object_set_new(cnt, "der", json_integer((json_int_t)d->der_seen));
   json_object_set_new(cnt, "notes", json_integer((json_int_t)d->notes));
   json_object_set_new(cnt, "faults", json_integer((json_int_t)d->faults));
   json_object_set_new(o, "counts", cnt);
@@ -646,7 +923,7 @@ char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const cha
       r.body.note.who = (struct journal_slice){ (const uint8_t *)who, (uint32_t)strnlen(who, 63) };
       r.body.note.text = (struct journal_slice){ (const uint8_t *)text, (uint32_t)strlen(text) };
       uint64_t seq = 0;
-      int rc = d->append_err ? d->append_err : journal_append(d->j, &r, &seq);
+      int rc = append_fx(d, &r, &seq, NULL, NULL);
       if (rc == 0) rc = journal_sync(d->j);
       if (rc) out = reply_error(journal_strerror(rc));
       else {
@@ -654,6 +931,50 @@ char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const cha
         json_t *o = json_pack("{s:b, s:I}", "ok", 1, "seq", (json_int_t)seq);
         out = json_dumps(o, JSON_COMPACT);
         json_decref(o);
+      }
+    }
+  } else if (!strcmp(op, "switch")) {
+    json_t *jb = json_object_get(req, "branch");
+    const char *desired = json_string_value(json_object_get(req, "desired"));
+    const char *rid = json_string_value(json_object_get(req, "request_id"));
+    const char *reason = json_string_value(json_object_get(req, "reason"));
+    unsigned target = 0;
+    if (json_is_integer(jb) && json_integer_value(jb) > 0 && json_integer_value(jb) <= 65535) target = (unsigned)json_integer_value(jb);
+    else if (json_is_string(jb)) {
+      for (unsigned b = 0; b < d->panel->num_branches; b++)
+        if (!strcmp(d->panel->branch[b].name, json_string_value(jb))) target = d->panel->branch[b].number;
+    }
+    char ridbuf[48];
+    if (!rid) { snprintf(ridbuf, sizeof ridbuf, "sock-%llu", (unsigned long long)journal_head_seq(d->j) + 1); rid = ridbuf; }
+    if (!target) out = reply_error("malformed request: \"branch\" must be a branch number or a configured name");
+    else if (!desired || (strcmp(desired, "on") && strcmp(desired, "off"))) out = reply_error("malformed request: \"desired\" must be \"on\" or \"off\"");
+    else if (strlen(rid) > 64) out = reply_error("malformed request: request_id longer than 64 bytes");
+    else {
+      /* The request is journaled whatever the role: the fold refuses a viewer (`role`). */
+      uint8_t jrole = role == ROLE_ADMIN ? JOURNAL_ROLE_ADMIN : role == ROLE_OPERATOR ? JOURNAL_ROLE_OPERATOR : JOURNAL_ROLE_VIEWER;
+      int wi = -1;
+      for (int i = 0; i < WAITERS_MAX; i++) if (!d->waiters[i].used) { wi = i; break; }
+      if (wi < 0) out = reply_error("busy: too many switch requests waiting");
+      else {
+        struct waiter *w = &d->waiters[wi];
+        w->used = true;
+        w->c = c;
+        w->gen = c->gen;
+        w->request_seq = journal_head_seq(d->j) + 1; /* the request's own seq, answered by the fold */
+        w->command_seq = 0;
+        uint64_t seq = 0, fxs[REPLAY_EFFECTS_MAX] = { 0 };
+        struct replay_effects fx;
+        int rc = request_switch(d, (uint16_t)target, !strcmp(desired, "on"), rid, reason, jrole, c->uid, &seq, &fx, fxs);
+        if (rc) { w->used = false; out = reply_error(journal_strerror(rc)); }
+        else {
+          for (uint32_t i = 0; i < fx.n; i++)
+            if (fx.e[i].kind == REPLAY_EFFECT_COMMAND) waiter_follow_command(d, seq, fxs[i]);
+          /* refusal / reply already answered through wake_waiters; a command answers at its sense-back */
+          if (w->used && w->request_seq == seq && w->command_seq == 0) {
+            w->used = false;
+            out = reply_error("no decision for this request");
+          }
+        }
       }
     }
   } else {
@@ -953,12 +1274,23 @@ int cli_cmd_run(int argc, char **argv)
     jo.virtual_clock = d->o.speed == 0;
     memcpy(jo.boot_id, d->boot_id, sizeof jo.boot_id);
   }
+  /* The fold: every record is folded as it is appended and each seal carries its state hash;
+   * checkpoints every 100 000 records or hour of record time. */
+  struct replay_harness_options ho = { 100000, 3600ll * 1000000000ll, false };
+  replay_harness_init(&d->h, &ho, &jo);
   int pid = 0;
   rc = journal_open(&d->j, &jo, &d->info, &pid);
   if (rc) {
     hw_sim_destroy(d->sim);
     free(d->sc);
     return cli_open_error(d->o.c.dir, d->o.c.counter, rc, pid);
+  }
+  if ((rc = replay_harness_attach(&d->h, d->j))) {
+    cli_err("run: rebuilding state from the journal: %s", journal_strerror(rc));
+    journal_close(d->j);
+    hw_sim_destroy(d->sim);
+    free(d->sc);
+    return CLI_ENV;
   }
 
   /* boot, then config if the scenario's panel differs from the journal's */
@@ -1013,6 +1345,62 @@ int cli_cmd_run(int argc, char **argv)
     }
   }
   if (!rc && (rc = mains_init(d)) != 0) cli_err("run: mains ingest: %s", ingest_strerror(rc));
+
+  /* Outputs come up in the state rebuilt from the journal (they revert when a line fd closes,
+   * so a restarted daemon must never request them blind); unknown → the branch's fail-safe. */
+  struct hw_gpio_chip *chip = d->hw ? (d->panel->gpiochip[0] ? &d->gpiochip.chip : NULL) : hw_sim_gpio_chip(d->sim);
+  if (!rc && chip) {
+    struct actuator_initial init;
+    memset(&init, 0, sizeof init);
+    for (unsigned b = 0; b < d->panel->num_branches; b++) {
+      const struct hw_panel_branch *pb = &d->panel->branch[b];
+      const struct replay_branch *rb = pb->number <= REPLAY_BRANCHES_MAX ? &d->h.state.br[pb->number - 1] : NULL;
+      uint8_t known = rb ? (rb->commanded ? rb->commanded : rb->sensed) : REPLAY_UNKNOWN;
+      if (pb->fail_safe == HW_FAILSAFE_LAST_PROVEN && rb && rb->sensed) known = rb->sensed;
+      if (known == REPLAY_ON) init.branch_on[b] = true;
+      else if (known == REPLAY_OFF) init.branch_on[b] = false;
+      else init.branch_on[b] = pb->fail_safe != HW_FAILSAFE_OPEN;
+    }
+    init.service_connected = d->h.state.service_commanded != REPLAY_OFF;
+    int arc = actuator_set_init(&d->act, chip, d->panel, &init, NULL, now_ns(d));
+    d->act_ok = arc == 0;
+    if (arc) {
+      char detail[128];
+      snprintf(detail, sizeof detail, "actuator outputs: %s", actuator_strerror(arc));
+      append_fault(d, "gpio_request", arc, 0, detail);
+    }
+    arc = actuator_taps_init(&d->taps, chip, d->panel, tap_signature, d, now_ns(d));
+    d->taps_ok = arc == 0;
+    if (arc) {
+      char detail[128];
+      snprintf(detail, sizeof detail, "tap inputs: %s", actuator_strerror(arc));
+      append_fault(d, "gpio_request", arc, 0, detail);
+    }
+    /* A command journaled but not proven before the last stop is re-driven now (it is durable). */
+    for (unsigned n = 1; d->act_ok && n <= REPLAY_BRANCHES_MAX; n++) {
+      uint64_t cs = d->h.state.br[n - 1].pending_seq;
+      if (!cs || d->npending >= PENDING_MAX) continue;
+      struct journal_reader *rd;
+      struct journal_iter *it;
+      if (journal_reader_attach(&rd, d->j)) continue;
+      if (journal_iter_begin(rd, cs, &it) == 0) {
+        const uint8_t *b;
+        size_t len;
+        struct journal_record cr;
+        if (journal_iter_get(it, cs, &b, &len) == 0 && journal_record_decode(b, len, &cr) == 0 && cr.type == JOURNAL_T_COMMAND) {
+          struct pending_cmd *p = &d->pending[d->npending++];
+          p->seq = cs;
+          p->target = cr.body.command.target;
+          p->on = cr.body.command.desired == JOURNAL_DESIRED_ON;
+          size_t rl = cr.body.command.request_id.len < 64 ? cr.body.command.request_id.len : 64;
+          memcpy(p->request_id, cr.body.command.request_id.ptr, rl);
+          p->request_id[rl] = 0;
+        }
+        journal_iter_end(it);
+      }
+      journal_reader_close(rd);
+    }
+  }
   d->next_window_ns = (uint64_t)d->o.window_ms * 1000000ull;
 
   load_roles(d);
@@ -1061,6 +1449,8 @@ int cli_cmd_run(int argc, char **argv)
   uv_run(&d->loop, UV_RUN_DEFAULT);
   uv_loop_close(&d->loop);
   if (d->eng_ok) ingest_engine_deinit(&d->eng);
+  if (d->taps_ok) actuator_taps_deinit(&d->taps);
+  if (d->act_ok) actuator_set_deinit(&d->act);
   int crc = journal_close(d->j);
   if (crc && !d->exit_code) { cli_err("run: closing the journal: %s", journal_strerror(crc)); d->exit_code = CLI_ENV; }
   for (unsigned a = 0; a < d->panel->num_afes; a++) if (d->afe_ok[a]) hw_ade9000_deinit(&d->afe[a]);

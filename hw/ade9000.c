@@ -22,7 +22,7 @@
 /* Registers (phase B/C results at +0x20/+0x40; energy registers at +0x3C/+0x78). */
 enum {
   R_AIRMS = 0x20C, R_AVRMS = 0x20D, R_AWATT = 0x210, R_AVAR = 0x211, R_AVA = 0x212,
-  R_APF = 0x216, R_NIRMS = 0x266, R_AWATTHR_HI = 0x2E7,
+  R_APF = 0x216, R_AIRMSONE = 0x219, R_AVRMSONE = 0x21A, R_NIRMS = 0x266, R_AWATTHR_HI = 0x2E7,
   R_STATUS0 = 0x402, R_STATUS1 = 0x403, R_MASK0 = 0x405, R_MASK1 = 0x406, R_EVENT_MASK = 0x407,
   R_VLEVEL = 0x40F, R_DIP_LVL = 0x410, R_DIPA = 0x411, R_SWELL_LVL = 0x414, R_SWELLA = 0x415,
   R_APERIOD = 0x418, R_PART_ID = 0x472, R_DICOEFF = 0x072, R_CONFIG0 = 0x060,
@@ -253,6 +253,19 @@ int hw_ade9000_read_metrics(struct hw_ade9000 *dev, struct hw_ade9000_metrics *o
   out->in_rms_a = nirms * PIN_FS_RMS_V / RMS_FS_CODE * i_scale(dev, 3);
   uint32_t clr = st1 & ((7u << ST1_SWELL0) | (7u << ST1_DIP0));
   if (clr && (r = hw_ade9000_write(dev, R_STATUS1, clr)) < 0) return r;
+  return 0;
+}
+
+int hw_ade9000_read_rms_one(struct hw_ade9000 *dev, double irms_a[3], double vrms_v[3])
+{
+  int r;
+  for (unsigned ph = 0; ph < 3; ph++) {
+    uint16_t o = (uint16_t)(ph * PHASE_STRIDE);
+    int32_t ione, vone;
+    if ((r = rd_s32(dev, R_AIRMSONE + o, &ione)) < 0 || (r = rd_s32(dev, R_AVRMSONE + o, &vone)) < 0) return r;
+    irms_a[ph] = ione * PIN_FS_RMS_V / RMS_FS_CODE * i_scale(dev, ph);
+    vrms_v[ph] = vone * PIN_FS_RMS_V / RMS_FS_CODE * v_scale(dev, ph);
+  }
   return 0;
 }
 

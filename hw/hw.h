@@ -287,6 +287,11 @@ int hw_ade9000_write_verify(struct hw_ade9000 *dev, uint16_t addr, uint32_t valu
  * energy, all scaled to primary units. Call once per window (>= every 1 s). */
 int hw_ade9000_read_metrics(struct hw_ade9000 *dev, struct hw_ade9000_metrics *out);
 
+/* Fast path: the one-cycle RMS registers (xIRMSONE 0x219, xVRMSONE 0x21A, refreshed every line
+ * cycle), in primary units — what a sense-back needs within its deadline, where the 200 ms
+ * block results of read_metrics would still show the current from before a switch moved. */
+int hw_ade9000_read_rms_one(struct hw_ade9000 *dev, double irms_a[3], double vrms_v[3]);
+
 /* Waveform path. One half of the buffer = 128 sample sets of 8 words
  * (IA, VA, IB, VB, IC, VC, IN, spare) = 16 ms at 8 kSPS. */
 #define HW_ADE9000_WFB_SETS_PER_HALF 128

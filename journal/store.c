@@ -298,7 +298,7 @@ static int struct_index_keys(const struct journal_record *r, const uint8_t *rec,
     if (strcmp(f->name, "branch") != 0 && strcmp(f->name, "target") != 0) continue;
     uint32_t v = 0;
     if (f->kind == JF_U8) v = *p;
-    else if (f->kind == JF_U16) { uint16_t x; memcpy(&x, p, 2); v = x; }
+    else if (f->kind == JF_U16 || f->kind == JF_TARGET) { uint16_t x; memcpy(&x, p, 2); v = x; }
     else if (f->kind == JF_U32) memcpy(&v, p, 4);
     else continue;
     if (v && v <= 0xffff) n = add_key(out, n, cap, JOURNAL_IDX_BRANCH, v);

@@ -28,6 +28,7 @@
 #define A_VAR 0x211
 #define A_VA 0x212
 #define A_PF 0x216
+#define A_IRMSONE 0x219
 #define A_VRMSONE 0x21A
 #define A_NIRMS 0x266
 #define A_WATTHR_LO 0x2E6
@@ -105,7 +106,7 @@ static void reset_regs(struct ade_emul *e)
   e->blk_n = e->cyc_n = e->egy_n = 0;
   memset(e->s_vv, 0, sizeof e->s_vv); memset(e->s_ii, 0, sizeof e->s_ii);
   memset(e->s_vi, 0, sizeof e->s_vi); memset(e->s_vqi, 0, sizeof e->s_vqi);
-  memset(e->c_vv, 0, sizeof e->c_vv); memset(e->egy_acc, 0, sizeof e->egy_acc);
+  memset(e->c_vv, 0, sizeof e->c_vv); memset(e->c_ii, 0, sizeof e->c_ii); memset(e->egy_acc, 0, sizeof e->egy_acc);
   for (int p = 0; p < 3; p++) {
     e->zc_count[p] = 0; e->dip_run[p] = e->swell_run[p] = 0;
     e->dip_min[p] = INT64_MAX; e->swell_max[p] = INT64_MIN;
@@ -274,6 +275,8 @@ static void end_cycle(struct ade_emul *e)
     double one = sqrt(e->c_vv[p] / e->cyc_n) / FS_PIN_RMS * FS_RMS;
     int64_t code = (int64_t)lrint(one);
     e->reg[A_VRMSONE + (unsigned)p * A_RESULTS_PHASE_STEP] = (uint32_t)code;
+    e->reg[A_IRMSONE + (unsigned)p * A_RESULTS_PHASE_STEP] =
+        (uint32_t)lrint(sqrt(e->c_ii[p] / e->cyc_n) / FS_PIN_RMS * FS_RMS);
     int64_t cmp = code >> 5;
     uint32_t dl = e->reg[A_DIP_LVL], sl = e->reg[A_SWELL_LVL];
     if (dl && cmp < dl) {
@@ -297,6 +300,7 @@ static void end_cycle(struct ade_emul *e)
       e->swell_max[p] = INT64_MIN;
     }
     e->c_vv[p] = 0;
+    e->c_ii[p] = 0;
   }
   e->cyc_n = 0;
 }
@@ -341,6 +345,7 @@ void ade_emul_push(struct ade_emul *e, const double v[3], const double i[4])
     e->s_vi[p] += v[p] * i[p];
     e->s_vqi[p] += vq * i[p];
     e->c_vv[p] += v[p] * v[p];
+    e->c_ii[p] += i[p] * i[p];
     e->vdelay[p][e->vd_pos & 63] = v[p];
     if (e->prev_v[p] < 0 && v[p] >= 0) { /* positive-going zero crossing, interpolated */
       double t = (double)e->sample_no - 1 + (-e->prev_v[p]) / (v[p] - e->prev_v[p]);

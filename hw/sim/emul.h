@@ -26,6 +26,7 @@ struct ade_emul {
   /* one-cycle rms for dip/swell */
   unsigned cyc_n, cyc_acc;
   double c_vv[3];
+  double c_ii[3];   /* per-cycle sum of i^2 (IRMSONE) */
   unsigned dip_run[3], swell_run[3];
   int64_t dip_min[3], swell_max[3];
   /* energy */

@@ -281,6 +281,30 @@ static void roundtrip_register_path(void **st)
   free(e);
 }
 
+/* The one-cycle RMS registers follow a switch within a cycle, where the 200 ms block results
+ * still average the current from before: the sense-back's fast path. */
+static void rms_one_follows_within_a_cycle(void **st)
+{
+  (void)st;
+  struct ade_emul *e = calloc(1, sizeof *e);
+  ade_emul_init(e);
+  struct hw_ade9000 dev;
+  struct hw_ade9000_config c = base_cfg(false);
+  assert_int_equal(hw_ade9000_init(&dev, &e->spi, &c), 0);
+  push_load(e, 0.5, 230, 10, 0, 50, 1);
+  double i[3], v[3];
+  assert_int_equal(hw_ade9000_read_rms_one(&dev, i, v), 0);
+  for (int p = 0; p < 3; p++) {
+    assert_true(fabs(v[p] - 230) / 230 < 0.002);
+    assert_true(fabs(i[p] - 10.0 * (p + 1)) / (10.0 * (p + 1)) < 0.002);
+  }
+  /* the load drops to zero; two cycles later the one-cycle value says so */
+  push_load(e, 0.04, 230, 0, 0, 50, 1);
+  assert_int_equal(hw_ade9000_read_rms_one(&dev, i, v), 0);
+  for (int p = 0; p < 3; p++) assert_true(i[p] < 0.05);
+  free(e);
+}
+
 static void dip_detected(void **st)
 {
   struct ade_emul *e = calloc(1, sizeof *e);
@@ -363,6 +387,7 @@ int main(void)
     cmocka_unit_test(crc_retry_then_fault),
     cmocka_unit_test(init_and_identify),
     cmocka_unit_test(roundtrip_register_path),
+    cmocka_unit_test(rms_one_follows_within_a_cycle),
     cmocka_unit_test(dip_detected),
     cmocka_unit_test(roundtrip_waveform_path),
   };
