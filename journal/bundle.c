@@ -80,7 +80,7 @@ static int flush_frame(FILE *f, struct buf *content, struct buf *z, struct journ
 /* Appends the blobs a record names (top-level "capture" key) to the frame content. */
 static int add_blobs(struct journal_iter *it, const uint8_t *bytes, size_t len, struct buf *content)
 {
-  struct cr r = { bytes, len, 0 };
+  struct cr r = { bytes, len, 0, false };
   struct ctok t;
   if (journal__cr_next(&r, &t)) return 0;
   for (int k = 0; k < 9; k++) if (journal__cr_next(&r, &t) || journal__cr_skip(&r, 0)) return 0;
@@ -265,7 +265,7 @@ bool journal_is_bundle(const char *path)
 
 static int parse_header(struct journal_bundle *b, const uint8_t *h, size_t n)
 {
-  struct cr r = { h, n, 0 };
+  struct cr r = { h, n, 0, false };
   struct ctok t, k, v;
   if (journal__cr_next(&r, &t) || t.kind != CT_MAP) return JOURNAL_EBUNDLE;
   bool have_key = false;

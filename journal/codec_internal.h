@@ -10,6 +10,7 @@
 #define HEMS_JOURNAL_CODEC_INTERNAL_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include "journal.h"
 
@@ -37,7 +38,13 @@ struct jfield {
   uint16_t count_offset;         /* JF_ARRAY */
   uint16_t max;                  /* JF_ARRAY */
   uint16_t stride;               /* JF_ARRAY */
+  uint8_t namelen;               /* strlen(name); 0 = not given (then computed) */
 };
+
+static inline size_t journal__fname_len(const struct jfield *f)
+{
+  return f->namelen ? f->namelen : __builtin_strlen(f->name);
+}
 
 struct jdesc {
   const struct jfield *fields;
@@ -77,10 +84,13 @@ struct ctok {
 struct cr {
   const uint8_t *buf;
   size_t len, pos;
+  bool raw_text;   /* decoder-internal: skip UTF-8 validation of the next text (map keys) */
 };
 /* Reads the next item head; rejects non-canonical heads, indefinite lengths, tags, floats.
  * 0 or JOURNAL_EBADREC / JOURNAL_ETRUNC. */
 int journal__cr_next(struct cr *r, struct ctok *t);
+/* The same through libcbor's streaming decoder: the reference the fast path is held to. */
+int journal__cr_next_libcbor(struct cr *r, struct ctok *t);
 /* Skips one complete item (with nested content), depth-limited. */
 int journal__cr_skip(struct cr *r, int depth);
 

@@ -94,7 +94,7 @@ char *journal_record_to_json(const uint8_t *buf, size_t len, int flags)
   struct journal_record rec;
   if (journal_record_decode(buf, len, &rec)) return NULL;
   /* Find the body's bytes: skip the envelope up to key 9 and render it generically. */
-  struct cr r = { buf, len, 0 };
+  struct cr r = { buf, len, 0, false };
   struct ctok t;
   if (journal__cr_next(&r, &t)) return NULL;
   for (int k = 0; k < 9; k++) {

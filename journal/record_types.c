@@ -151,8 +151,9 @@ int journal_source_parse(const char *text, size_t len, struct journal_source *ou
 
 /* ------------------------------------------------------------------ body tables */
 
-#define FLD(S, name, kind, member) { name, kind, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, 0, 0, 0 }
-#define ENUMF(S, name, member, names) { name, JF_ENUM, offsetof(S, member), 1, names, NULL, 0, 0, 0 }
+/* namelen is the name's length (the decoder compares keys without strlen). */
+#define FLD(S, name, kind, member) { name, kind, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, 0, 0, 0, sizeof(name) - 1 }
+#define ENUMF(S, name, member, names) { name, JF_ENUM, offsetof(S, member), 1, names, NULL, 0, 0, 0, sizeof(name) - 1 }
 #define DESC(arr) { arr, sizeof(arr) / sizeof(arr[0]) }
 
 static const char *const shutdown_names[] = { "clean", "unclean", "first", NULL };
@@ -292,10 +293,10 @@ static const struct jdesc der_desc = DESC(der_fields);
 
 #define ARRF(S, name, member, count, SUB, subdesc) \
   { name, JF_ARRAY, offsetof(S, member), sizeof(((S *)0)->member), NULL, &subdesc, offsetof(S, count), \
-    sizeof(((S *)0)->member) / sizeof(SUB), sizeof(SUB) }
+    sizeof(((S *)0)->member) / sizeof(SUB), sizeof(SUB), sizeof(name) - 1 }
 #define U16ARRF(S, name, member, count) \
   { name, JF_U16ARR, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, offsetof(S, count), \
-    sizeof(((S *)0)->member) / sizeof(uint16_t), 2 }
+    sizeof(((S *)0)->member) / sizeof(uint16_t), 2, sizeof(name) - 1 }
 
 static const char *const chkind_names[] = { "voltage", "current", "neutral", NULL };
 static const char *const phase_names[] = { "A", "B", "C", "N", NULL };
@@ -371,18 +372,33 @@ static const char *const command_reason_names[] = { "operator", "load_shed", "re
                                                     "interlock", "fail_safe", "remote", NULL };
 static const char *const refusal_reason_names[] = { "backfeed", "breaker_open", "rcd_tripped", "rate_limit", "role",
                                                     "conflict", "expired", "unknown_target", "invalid",
-                                                    "interlock", NULL };
+                                                    "interlock", "mode", "mandatory", "superseded",
+                                                    "unknown_event", NULL };
 
+static const char *const request_kind_names[] = { "switch", "service", "dr_start", "dr_cancel", "dr_opt_out", NULL };
+static const char *const service_action_names[] = { "none", "disconnect", "reconnect", "confirm", "set_mode", NULL };
 static const struct jfield request_fields[] = {
   FLD(struct journal_request, "uid", JF_U32, uid),
+  ENUMF(struct journal_request, "kind", kind, request_kind_names),
   ENUMF(struct journal_request, "role", role, role_names),
+  FLD(struct journal_request, "event", JF_TEXT, event),
+  ENUMF(struct journal_request, "action", action, service_action_names),
   FLD(struct journal_request, "issuer", JF_TEXT, issuer),
   ENUMF(struct journal_request, "origin", origin, origin_names),
   FLD(struct journal_request, "reason", JF_TEXT, reason),
   FLD(struct journal_request, "target", JF_TARGET, target),
   ENUMF(struct journal_request, "desired", desired, desired_names),
+  FLD(struct journal_request, "reduce_w", JF_U32, reduce_w),
+  FLD(struct journal_request, "start_ns", JF_I64, start_ns),
   FLD(struct journal_request, "expiry_ns", JF_I64, expiry_ns),
+  FLD(struct journal_request, "mandatory", JF_BOOL, mandatory),
+  FLD(struct journal_request, "dtstart_ns", JF_I64, dtstart_ns),
   FLD(struct journal_request, "request_id", JF_TEXT, request_id),
+  FLD(struct journal_request, "branch_mask", JF_U64, branch_mask),
+  FLD(struct journal_request, "duration_ns", JF_U64, duration_ns),
+  FLD(struct journal_request, "control_mode", JF_U8, control_mode),
+  FLD(struct journal_request, "modification", JF_U32, modification),
+  FLD(struct journal_request, "randomize_ns", JF_U64, randomize_ns),
 };
 
 static const struct jfield command_fields[] = {

@@ -164,7 +164,7 @@ int journal__record_index_keys(const uint8_t *buf, size_t len, struct index_key 
   if (journal_record_peek(buf, len, &seq, &type, prev)) return JOURNAL_EBADREC;
   int n = 0;
   n = add_key(out, n, cap, JOURNAL_IDX_TYPE, type);
-  struct cr r = { buf, len, 0 };
+  struct cr r = { buf, len, 0, false };
   struct ctok t;
   if (journal__cr_next(&r, &t)) return JOURNAL_EBADREC;
   struct journal_source src;

@@ -133,7 +133,7 @@ static int check_blobs(struct vstate *v, const struct journal_record_source *src
 {
   if (!src->get_blob) return 0;
   /* Generic rule: a top-level body key "capture" holding 32 bytes names a blob. */
-  struct cr r = { bytes, len, 0 };
+  struct cr r = { bytes, len, 0, false };
   struct ctok t;
   if (journal__cr_next(&r, &t)) return 0;
   for (int k = 0; k < 9; k++) if (journal__cr_next(&r, &t) || journal__cr_skip(&r, 0)) return 0;

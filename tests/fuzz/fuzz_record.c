@@ -2,15 +2,35 @@
  * fuzz_record.c — fuzz target for the record decoder (journal_record_decode) and the code
  * that reads outside record bytes: the verifier's fast path, the JSON renderer and the
  * branch extractor. Properties: no crash or sanitizer report; a record that decodes re-encodes
- * (within the size limit) and agrees with journal_record_peek on seq and type.
+ * (within the size limit) and agrees with journal_record_peek on seq and type; and the hot-path
+ * tokenizer (journal__cr_next) gives exactly the answers of the libcbor reference
+ * (journal__cr_next_libcbor) — kind, value, string, length and error — item by item.
  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "journal.h"
+#include "codec_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Walks the input as a flat sequence of items with both tokenizers; any disagreement aborts. */
+static void tokenizers_agree(const uint8_t *buf, size_t size)
+{
+  struct cr a = { buf, size, 0, false }, b = { buf, size, 0, false };
+  for (int n = 0; n < 4096; n++) {
+    struct ctok ta, tb;
+    memset(&ta, 0, sizeof ta);
+    memset(&tb, 0, sizeof tb);
+    int ra = journal__cr_next(&a, &ta), rb = journal__cr_next_libcbor(&b, &tb);
+    if (ra != rb) abort();
+    if (ra) return;
+    if (ta.kind != tb.kind || ta.u != tb.u || ta.len != tb.len || ta.start != tb.start || ta.end != tb.end) abort();
+    if (ta.len && memcmp(ta.ptr, tb.ptr, ta.len) != 0) abort();
+    if (a.pos != b.pos) abort();
+  }
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -18,6 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   uint8_t *buf = malloc(size ? size : 1);
   if (!buf) return 0;
   if (size) memcpy(buf, data, size);
+  tokenizers_agree(buf, size);
   struct journal_record r;
   int rc = journal_record_decode(buf, size, &r);
   uint64_t ps;
