@@ -356,8 +356,20 @@ enum journal_command_reason {
 enum journal_refusal_reason {
   JOURNAL_REF_BACKFEED = 0, JOURNAL_REF_BREAKER_OPEN, JOURNAL_REF_RCD_TRIPPED, JOURNAL_REF_RATE_LIMIT,
   JOURNAL_REF_ROLE, JOURNAL_REF_CONFLICT, JOURNAL_REF_EXPIRED, JOURNAL_REF_UNKNOWN_TARGET,
-  JOURNAL_REF_INVALID, JOURNAL_REF_INTERLOCK
+  JOURNAL_REF_INVALID, JOURNAL_REF_INTERLOCK,
+  /* policy issue (docs/policy.md) */
+  JOURNAL_REF_MODE,           /* the service disconnect's control_mode forbids the transition */
+  JOURNAL_REF_MANDATORY,      /* opting out of a mandatory demand-response event */
+  JOURNAL_REF_SUPERSEDED,     /* a DR event with a lower modification number than the stored one */
+  JOURNAL_REF_UNKNOWN_EVENT   /* cancel / opt-out of a DR event the panel does not hold */
 };
+/* What a request asks (policy issue). `switch` is the declarative "set target to desired". */
+enum journal_request_kind { JOURNAL_REQ_SWITCH = 0, JOURNAL_REQ_SERVICE, JOURNAL_REQ_DR_START,
+                            JOURNAL_REQ_DR_CANCEL, JOURNAL_REQ_DR_OPT_OUT };
+/* Service disconnect actions (COSEM class 70): remote/manual disconnect and reconnect, the local
+ * confirmation of an armed reconnect, and writing control_mode. */
+enum journal_service_action { JOURNAL_SVC_NONE = 0, JOURNAL_SVC_DISCONNECT, JOURNAL_SVC_RECONNECT,
+                              JOURNAL_SVC_CONFIRM, JOURNAL_SVC_SET_MODE };
 struct journal_request {
   uint16_t target;                /* branch number, or JOURNAL_TARGET_SERVICE */
   uint8_t desired;                /* enum journal_desired: "off" | "on" */
@@ -368,6 +380,20 @@ struct journal_request {
   struct journal_slice issuer;    /* text: remote issuer or DR event id; empty for local */
   struct journal_slice reason;    /* text: the requester's free-form reason */
   int64_t expiry_ns;              /* wall ns after which the request is refused `expired`; 0 none */
+  /* policy issue: every field below is absent (zero) in older records, which are switches. */
+  uint8_t kind;                   /* enum journal_request_kind: "switch" | "service" | "dr_start" | "dr_cancel" | "dr_opt_out" */
+  uint8_t action;                 /* service: enum journal_service_action: "none" | "disconnect" | "reconnect" | "confirm" | "set_mode" */
+  uint8_t control_mode;           /* service set_mode: COSEM class 70 control_mode 0..6 */
+  uint8_t mandatory;              /* dr_start: bool */
+  struct journal_slice event;     /* dr_*: the DR event id (text) */
+  uint32_t modification;          /* dr_start: modification number (higher replaces) */
+  int64_t dtstart_ns;             /* dr_start: the event's requested start (wall ns) */
+  int64_t start_ns;               /* dr_start: the start actually used: dtstart + a randomisation drawn
+                                     by the daemon from its seed, in [dtstart, dtstart + randomize] */
+  uint64_t randomize_ns;          /* dr_start: the start randomisation window */
+  uint64_t duration_ns;           /* dr_start: active period */
+  uint32_t reduce_w;              /* dr_start: target reduction in W (0: use branch_mask) */
+  uint64_t branch_mask;           /* dr_start: bit n-1 = branch n to open */
 };
 struct journal_command {
   uint16_t target;
