@@ -83,6 +83,10 @@ struct daemon {
   int64_t energy_prev_nj[HW_MAX_AFES][3];
   struct ingest_energy energy[HW_MAX_BRANCHES + 1];
   struct ingest_polarity polarity[HW_MAX_BRANCHES + 1];
+  /* register-path power quality (panels without a streaming mains AFE): the reference AFE's
+   * latched dip/swell registers, window by window */
+  int pq_afe;
+  struct { bool active; int kind; unsigned phases; int64_t start_ns; double extreme_v; double min_v[3], max_v[3]; } rpq;
   int mains;                 /* AFE index streaming the waveform path, or -1 */
   struct ingest_config icfg;
   struct ingest_engine eng;
@@ -270,6 +274,82 @@ static uint8_t journal_phase_of(enum hw_phase p)
 
 /* ------------------------------------------------------------------ register path */
 
+static void emit_register_pq(struct daemon *d, int64_t end_ns)
+{
+  struct journal_record r;
+  memset(&r, 0, sizeof r);
+  r.type = JOURNAL_T_PQ_EVENT;
+  r.source.kind = JOURNAL_SRC_AFE;
+  r.source.index = (uint16_t)(d->pq_afe + 1);
+  struct journal_pq_event *pq = &r.body.pq_event;
+  pq->afe = (uint16_t)(d->pq_afe + 1);
+  pq->kind = d->rpq.kind == INGEST_PQ_SWELL ? JOURNAL_PQ_SWELL : JOURNAL_PQ_DIP;
+  pq->flags = 8; /* register path: latched AFE dip/swell registers, window resolution, no capture */
+  int n = 0;
+  static const char names[3] = { 'A', 'B', 'C' };
+  for (int k = 0; k < 3; k++) {
+    if (!(d->rpq.phases & (1u << k))) continue;
+    pq->phases[n++] = names[k];
+    struct journal_pq_phase *ph = &pq->ph[pq->nph++];
+    ph->ch = (uint8_t)(4 + k);
+    ph->phase = (uint8_t)k;
+    ph->min_mv = (int32_t)llround(d->rpq.min_v[k] * 1000.0);
+    ph->max_mv = (int32_t)llround(d->rpq.max_v[k] * 1000.0);
+  }
+  pq->phases[n] = 0;
+  pq->start_ns = d->rpq.start_ns;
+  double dur_s = (double)(end_ns - d->rpq.start_ns) / 1e9;
+  pq->duration_us = (uint64_t)llround(dur_s * 1e6);
+  pq->declared_mv = (int32_t)llround(d->panel->nominal_v * 1000.0);
+  pq->extreme_mv = (int32_t)llround(d->rpq.extreme_v * 1000.0);
+  pq->extreme_mpct = (int32_t)llround(d->rpq.extreme_v / d->panel->nominal_v * 100000.0);
+  int cat = ingest_ieee1159_classify(d->rpq.kind, dur_s, d->rpq.extreme_v / d->panel->nominal_v, d->panel->freq_hz);
+  const char *cls = ingest_ieee1159_class(cat);
+  pq->category = !strcmp(cls, "momentary") ? JOURNAL_IEEE1159_MOMENTARY : !strcmp(cls, "temporary") ? JOURNAL_IEEE1159_TEMPORARY
+               : !strcmp(cls, "sustained") ? JOURNAL_IEEE1159_SUSTAINED : JOURNAL_IEEE1159_INSTANTANEOUS;
+  if (append(d, &r) == 0) d->pq_events++;
+}
+
+/* One event per polyphase disturbance from the AFE's own dip/swell detection (DIP_LVL /
+ * SWELL_LVL on the one-cycle RMS): it starts at the first window whose read shows a latched
+ * flag on any phase and ends at the first window with none. */
+static void register_pq(struct daemon *d, const struct hw_ade9000_metrics *m, int64_t window_end_ns)
+{
+  unsigned dips = 0, swells = 0;
+  for (int k = 0; k < 3; k++) {
+    if (m->ph[k].dip) dips |= 1u << k;
+    if (m->ph[k].swell) swells |= 1u << k;
+  }
+  unsigned any = dips | swells;
+  if (!d->rpq.active) {
+    if (!any) return;
+    d->rpq.active = true;
+    d->rpq.kind = dips ? INGEST_PQ_DIP : INGEST_PQ_SWELL;
+    d->rpq.phases = 0;
+    d->rpq.start_ns = window_end_ns - (int64_t)d->o.window_ms * 1000000;
+    d->rpq.extreme_v = d->rpq.kind == INGEST_PQ_DIP ? 1e9 : 0;
+    for (int k = 0; k < 3; k++) { d->rpq.min_v[k] = 1e9; d->rpq.max_v[k] = 0; }
+  }
+  if (any) {
+    for (int k = 0; k < 3; k++) {
+      if (d->rpq.kind == INGEST_PQ_DIP && (dips & (1u << k))) {
+        d->rpq.phases |= 1u << k;
+        if (m->ph[k].dip_v < d->rpq.min_v[k]) d->rpq.min_v[k] = m->ph[k].dip_v;
+        if (m->ph[k].dip_v < d->rpq.extreme_v) d->rpq.extreme_v = m->ph[k].dip_v;
+        if (m->ph[k].vrms_v > d->rpq.max_v[k]) d->rpq.max_v[k] = m->ph[k].vrms_v;
+      } else if (d->rpq.kind == INGEST_PQ_SWELL && (swells & (1u << k))) {
+        d->rpq.phases |= 1u << k;
+        if (m->ph[k].swell_v > d->rpq.max_v[k]) d->rpq.max_v[k] = m->ph[k].swell_v;
+        if (m->ph[k].swell_v > d->rpq.extreme_v) d->rpq.extreme_v = m->ph[k].swell_v;
+        if (m->ph[k].vrms_v < d->rpq.min_v[k]) d->rpq.min_v[k] = m->ph[k].vrms_v;
+      }
+    }
+    return;
+  }
+  emit_register_pq(d, window_end_ns - (int64_t)d->o.window_ms * 1000000);
+  d->rpq.active = false;
+}
+
 /* One `window` record per branch AFE from its DSP registers: rms, powers, PF, frequency, and
  * energy from the AFE's own accumulators (integer µWh with the remainder carried). */
 static void register_window(struct daemon *d, unsigned a)
@@ -348,6 +428,7 @@ static void register_window(struct daemon *d, unsigned a)
     d->phase_p_mw[pw->phase] += pw->p_mw;
   }
   if (append(d, &r) == 0) d->windows++;
+  if ((int)a == d->pq_afe) register_pq(d, &m, w->start_ns + (int64_t)w->duration_us * 1000);
   /* Installation faults after the window that completed their evidence. */
   for (unsigned i = 0; i < npol; i++) {
     char detail[200];
@@ -1402,6 +1483,11 @@ int cli_cmd_run(int argc, char **argv)
     }
   }
   d->next_window_ns = (uint64_t)d->o.window_ms * 1000000ull;
+  /* Without a streaming mains AFE, power quality comes from the first working AFE's own
+   * dip/swell registers (register path). */
+  d->pq_afe = -1;
+  for (unsigned a = 0; d->mains < 0 && a < d->panel->num_afes; a++)
+    if (d->afe_ok[a]) { d->pq_afe = (int)a; break; }
 
   load_roles(d);
 
