@@ -259,6 +259,7 @@ int replay_fold(struct replay_state *s, const struct journal_record_source *src,
     if (o->check)
       for (uint32_t i = 0; i < fx.n; i++) {
         if (fx.e[i].kind == REPLAY_EFFECT_REPLY) { if (c.nreply < EXPECT_MAX) c.reply_seqs[c.nreply++] = fx.e[i].cause_seq; }
+        else if (fx.e[i].kind == REPLAY_EFFECT_DEFERRED) continue; /* accepted, no record (policy) */
         else if (c.nexpect < EXPECT_MAX) c.expect[c.nexpect++] = fx.e[i];
       }
     if (o->on_record) o->on_record(o->ctx, &rec, s, &fx);

@@ -29,7 +29,7 @@
 extern "C" {
 #endif
 
-#define REPLAY_REDUCER_VERSION 2u
+#define REPLAY_REDUCER_VERSION 3u
 
 #define REPLAY_BRANCHES_MAX 48        /* the full-panel configuration */
 #define REPLAY_PHASES 4               /* A, B, C, N */
@@ -41,6 +41,35 @@ extern "C" {
 #define REPLAY_DER_MAX_AGE_NS (10ll * 1000000000ll)       /* default DER freshness limit */
 #define REPLAY_TRIP_EVIDENCE_NS (10ll * 1000000000ll)     /* evidence must precede a trip by ≤ this */
 #define REPLAY_OVERLOAD_MA 16000      /* rms above this in a window is overload evidence */
+
+/* Policy (docs/policy.md): defaults; the per-branch fields come from `config` records. */
+#define REPLAY_DR_EVENTS 8                /* DR events held at once */
+#define REPLAY_OPS_RING 8                 /* command times kept per branch for the rate limit */
+#define REPLAY_DEFAULT_OPS_PER_MIN 6      /* rated operations per minute (rate_limit above) */
+#define REPLAY_DEFAULT_STAGGER_NS (2ll * 1000000000ll)   /* between two closes of a rolling restore */
+#define REPLAY_DEFAULT_RESTORE_PERMILLE 900              /* restore only while load + branch <= 90 % */
+#define REPLAY_DEFAULT_MIN_UNDER_NS (10ll * 1000000000ll) /* … for this long (class 71 min_under) */
+#define REPLAY_DEFAULT_SERVICE_MODE 1     /* COSEM class 70 control_mode */
+#define REPLAY_ALLOWANCE_LEVELS 4
+
+/* Arbitration layers that demand OFF (a set bit). The operator / automation layer is the
+ * branch's `want`; the service disconnect is its own target with its own state machine. */
+enum replay_layer {
+  REPLAY_LAYER_FAIL_SAFE = 1u << 0,  /* safety: grid lost, fail-open branch held open until restore */
+  REPLAY_LAYER_DR = 1u << 1,         /* demand response (time-bounded, auto-revert) */
+  REPLAY_LAYER_SHED = 1u << 2        /* service-limit load shedding (auto-revert with hysteresis) */
+};
+
+/* COSEM class 70 control_state. */
+enum replay_service_state { REPLAY_SVC_DISCONNECTED = 0, REPLAY_SVC_CONNECTED = 1, REPLAY_SVC_READY = 2 };
+
+/* DR event status (IEEE 2030.5 EndDeviceControl words). */
+enum replay_dr_status { REPLAY_DR_FREE = 0, REPLAY_DR_SCHEDULED, REPLAY_DR_ACTIVE, REPLAY_DR_COMPLETED,
+                        REPLAY_DR_CANCELLED, REPLAY_DR_OPTED_OUT };
+
+/* Why a DEFERRED effect holds a request without a command now. */
+enum replay_defer_reason { REPLAY_DEFER_ACCEPTED = 0, REPLAY_DEFER_OVERRIDDEN, REPLAY_DEFER_SUPPLY_LOW,
+                           REPLAY_DEFER_ARMED };
 
 /* Branch / service state values. */
 enum replay_onoff { REPLAY_UNKNOWN = 0, REPLAY_OFF = 1, REPLAY_ON = 2 };
@@ -80,6 +109,60 @@ struct replay_branch {
   uint64_t pending_seq;   /* command seq still awaiting its sense-back; 0 none */
   uint64_t last_command_seq;
   int64_t evidence_wall_ns; /* last overload / inrush / leakage evidence; 0 none */
+  /* policy */
+  uint8_t want;           /* operator / automation layer: enum replay_onoff (UNKNOWN: none yet) */
+  uint8_t layers;         /* enum replay_layer bits demanding OFF */
+  uint8_t priority;       /* config: 0 = shed first */
+  uint8_t critical;       /* config: never shed, never DR */
+  uint8_t fail_safe;      /* config: 0 open, 1 closed, 2 last_proven */
+  uint8_t exports;        /* config (!load_only) or a DER feeds it: closing it with the grid absent backfeeds */
+  uint8_t deferred;       /* the operator's `want` waits (supply low): its command cites want_seq */
+  uint8_t load_v;         /* last sense-back saw load-side voltage while the branch was open */
+  uint8_t restore_due;    /* the last layer let go: revert to `want` (rolling restore) */
+  uint8_t reserved2;
+  uint16_t breaker_a;     /* config */
+  uint8_t want_id_len;
+  uint8_t ops_head;       /* ring index of the oldest entry of ops_ns */
+  int32_t shed_ma;        /* its current when shed (restore predicts with it) */
+  uint64_t want_seq;      /* the request that set `want` */
+  char want_id[REPLAY_REQUEST_ID_MAX];
+  int64_t ops_ns[REPLAY_OPS_RING]; /* wall times of its last commands (rate limit) */
+};
+
+/* One demand-response event (OpenADR event id + modification number). */
+struct replay_dr_event {
+  uint8_t id_hash[16];
+  uint8_t status;         /* enum replay_dr_status */
+  uint8_t mandatory;
+  uint8_t reserved[2];
+  uint32_t modification;
+  uint32_t reduce_w;
+  int64_t start_ns, end_ns;
+  uint64_t branch_mask;   /* as requested */
+  uint64_t applied_mask;  /* branches it holds open while active */
+  uint64_t request_seq;   /* the dr_start that set it (an equal modification replies with it) */
+};
+
+/* Panel-wide policy state: service disconnect, supply, outage, limiter, rolling restore, DR. */
+struct replay_policy {
+  uint8_t svc_state;      /* enum replay_service_state */
+  uint8_t svc_mode;       /* control_mode 0..6 */
+  uint8_t supply_low;     /* actuation impossible: commands wait */
+  uint8_t outage;         /* grid lost: fail-open branches held open */
+  uint8_t shedding;       /* the allowance ran out: shed until < 100 % */
+  uint8_t ops_per_min;
+  uint16_t service_limit_a; /* main breaker rating (config) */
+  int32_t load_ma;        /* highest phase: sum of its branch currents */
+  uint32_t load_permille; /* load_ma / service limit */
+  int64_t over_since_ns[REPLAY_ALLOWANCE_LEVELS]; /* load >= level since (0: below) */
+  uint32_t level_permille[REPLAY_ALLOWANCE_LEVELS];
+  int64_t allowance_ns[REPLAY_ALLOWANCE_LEVELS];
+  int64_t under_since_ns; /* a shed branch fits back since (0: not) */
+  int64_t last_close_ns;  /* the last policy close (stagger) */
+  int64_t stagger_ns, min_under_ns;
+  uint32_t restore_permille;
+  uint64_t sheds, restores;
+  struct replay_dr_event dr[REPLAY_DR_EVENTS];
 };
 
 /* A DER source (pv, ess, ats) as last reported, with freshness judged on record time. */
@@ -124,6 +207,7 @@ struct replay_state {
   int64_t phase_export_uwh[REPLAY_PHASES];
   struct replay_branch br[REPLAY_BRANCHES_MAX]; /* br[n-1] is branch n */
   struct replay_der der[REPLAY_DER_SOURCES];
+  struct replay_policy pol;
   uint32_t req_head;            /* ring index of the oldest entry */
   uint32_t req_count;
   struct replay_req_entry req[REPLAY_REQ_WINDOW_IDS];
@@ -133,7 +217,10 @@ struct replay_state {
 enum replay_effect_kind {
   REPLAY_EFFECT_COMMAND = 1, /* append a command record, then actuate */
   REPLAY_EFFECT_REFUSAL = 2, /* append a refusal record */
-  REPLAY_EFFECT_REPLY = 3    /* a repeat of a known request: answer the stored outcome, nothing new */
+  REPLAY_EFFECT_REPLY = 3,   /* a repeat of a known request: answer the stored outcome, nothing new */
+  REPLAY_EFFECT_DEFERRED = 4 /* a request accepted without a command now (reason: enum
+                                replay_defer_reason); no record is appended for it — a later
+                                record's command carries the request's seq as cause_seq */
 };
 struct replay_effect {
   uint8_t kind;              /* enum replay_effect_kind */
@@ -172,6 +259,9 @@ const char *replay_onoff_name(unsigned v);
 const char *replay_verdict_name(unsigned v);
 const char *replay_command_reason_name(unsigned v);
 const char *replay_refusal_reason_name(unsigned v);
+const char *replay_defer_reason_name(unsigned v);
+const char *replay_service_state_name(unsigned v);
+const char *replay_dr_status_name(unsigned v);
 /* Writes alarm names ("welded,ct_polarity") into buf; returns buf. */
 const char *replay_alarm_names(uint32_t bits, char *buf, size_t cap);
 
