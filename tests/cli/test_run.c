@@ -287,6 +287,137 @@ static void control_socket(void **state)
   assert_int_equal(stat(path, &st), -1); /* socket removed on a clean stop */
 }
 
+/* Reads one line of a command's stdout into buf. */
+static int sh_line(char *buf, size_t cap, const char *fmt, ...)
+{
+  char cmd[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof cmd, fmt, ap);
+  va_end(ap);
+  FILE *f = popen(cmd, "r");
+  if (!f) return -1;
+  buf[0] = 0;
+  char *ok = fgets(buf, (int)cap, f);
+  int st = pclose(f);
+  if (!ok) return -1;
+  buf[strcspn(buf, "\n")] = 0;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* init → run → status, timeline, verify, export, replay --check agree; the bundle verifies with
+ * only the public key and replays to the same state hash. */
+static void end_to_end_agreement(void **state)
+{
+  (void)state;
+  char d[300], b[400];
+  snprintf(d, sizeof d, "%s/e2e", tmp);
+  snprintf(b, sizeof b, "%s/e2e.hems", tmp);
+  assert_int_equal(sh("%s init --dir %s >/dev/null", bin, d), 0);
+  assert_int_equal(sh("%s run --dir %s --sim sag-and-inrush --for 5m --speed max 2>/dev/null", bin, d), 0);
+  char st_seq[64], st_head[128], st_state[128], tl_last[64], rp_state[128], rp_head[128], bl_state[128];
+  const char *py = "/usr/bin/python3 -c \"import json,sys; print(json.load(sys.stdin)%s)\"";
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, py, "['head_seq']");
+  assert_int_equal(sh_line(st_seq, sizeof st_seq, "%s status --dir %s --format json | %s", bin, d, cmd), 0);
+  snprintf(cmd, sizeof cmd, py, "['head_hash']");
+  assert_int_equal(sh_line(st_head, sizeof st_head, "%s status --dir %s --format json | %s", bin, d, cmd), 0);
+  snprintf(cmd, sizeof cmd, py, "['state_hash']");
+  assert_int_equal(sh_line(st_state, sizeof st_state, "%s status --dir %s --format json | %s", bin, d, cmd), 0);
+  assert_int_equal(sh_line(tl_last, sizeof tl_last, "%s timeline --dir %s --format jsonl | tail -n 1 | /usr/bin/python3 -c \"import json,sys; print(json.loads(sys.stdin.read())['seq'])\"", bin, d), 0);
+  assert_string_equal(st_seq, tl_last);
+  snprintf(cmd, sizeof cmd, py, "['state_hash']");
+  assert_int_equal(sh_line(rp_state, sizeof rp_state, "%s replay --dir %s --format json | %s", bin, d, cmd), 0);
+  snprintf(cmd, sizeof cmd, py, "['head_hash']");
+  assert_int_equal(sh_line(rp_head, sizeof rp_head, "%s replay --dir %s --format json | %s", bin, d, cmd), 0);
+  assert_string_equal(st_state, rp_state);
+  assert_string_equal(st_head, rp_head);
+  assert_int_equal(sh("%s verify --dir %s >/dev/null", bin, d), 0);
+  assert_int_equal(sh("%s replay --dir %s --check >/dev/null", bin, d), 0);
+  assert_int_equal(sh("%s export --dir %s --out %s >/dev/null", bin, d, b), 0);
+  assert_int_equal(sh("cp %s/keys/signing.pub %s/only.pub", d, tmp), 0);
+  assert_int_equal(sh("%s verify %s --pubkey %s/only.pub >/dev/null 2>&1", bin, b, tmp), 0);
+  snprintf(cmd, sizeof cmd, py, "['state_hash']");
+  assert_int_equal(sh_line(bl_state, sizeof bl_state, "%s replay %s --format json | %s", bin, b, cmd), 0);
+  assert_string_equal(bl_state, st_state);
+  assert_int_equal(sh("%s replay %s --check >/dev/null", bin, b), 0);
+}
+
+/* After kill -9 the restarted daemon requests its outputs in the state rebuilt from the
+ * journal: a branch switched off before the crash is off from the first window on. */
+static void outputs_come_up_in_the_rebuilt_state(void **state)
+{
+  (void)state;
+  char d[300];
+  snprintf(d, sizeof d, "%s/rebuilt", tmp);
+  assert_int_equal(sh("%s init --dir %s >/dev/null", bin, d), 0);
+  pid_t pid = spawn_run(d, NULL);
+  wait_for_socket(d);
+  assert_int_equal(sh("%s switch --dir %s 2 off --request-id rb-1 >/dev/null", bin, d), 0);
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  uint64_t before;
+  uint8_t h[32];
+  head_of(d, &before, h);
+  assert_int_equal(sh("%s run --dir %s --for 3s --speed max 2>/dev/null", bin, d), 0);
+  /* every window after the restart shows branch 2 without power */
+  char out[64];
+  assert_int_equal(sh_line(out, sizeof out,
+    "%s timeline --dir %s --type window --since %llu --branch 2 --format jsonl | /usr/bin/python3 -c \""
+    "import json,sys\n"
+    "ps=[p['p_mw'] for l in sys.stdin for p in json.loads(l)['body']['powers'] if p['branch']==2]\n"
+    "print(len(ps), max(abs(x) for x in ps) if ps else -1)\"", bin, d, (unsigned long long)before + 1), 0);
+  unsigned n = 0;
+  long long maxp = -1;
+  assert_int_equal(sscanf(out, "%u %lld", &n, &maxp), 2);
+  assert_true(n >= 2);
+  assert_true(maxp < 5000); /* < 5 W: the heater (1500 W) stays off */
+  /* and the fold agrees: branch 2 commanded off */
+  assert_int_equal(sh("%s status --dir %s --format json | grep -q '\"commanded\": \"off\"'", bin, d), 0);
+}
+
+/* Roles on the socket: a viewer's switch is refused (and the refusal journaled); a uid the
+ * config's roles section makes an operator may switch. */
+static void viewer_refused_operator_allowed(void **state)
+{
+  (void)state;
+  char d[300];
+  snprintf(d, sizeof d, "%s/roles", tmp);
+  assert_int_equal(sh("%s init --dir %s >/dev/null", bin, d), 0);
+  pid_t pid = spawn_run(d, NULL);
+  wait_for_socket(d);
+  pid_t child = fork();
+  if (child == 0) {
+    if (setgid(0) != 0 || setuid(65534) != 0) _exit(2);
+    char *resp = call(d, "{\"op\":\"switch\",\"branch\":3,\"desired\":\"off\",\"request_id\":\"v-1\"}\n", 71);
+    _exit(resp && strstr(resp, "\"refusal\"") && strstr(resp, "\"role\"") ? 0 : 1);
+  }
+  int cst;
+  waitpid(child, &cst, 0);
+  assert_true(WIFEXITED(cst));
+  assert_int_equal(WEXITSTATUS(cst), 0);
+  kill(pid, SIGTERM);
+  waitpid(pid, NULL, 0);
+  assert_int_equal(sh("%s timeline --dir %s --type refusal --format jsonl | grep -q '\"reason\":\"role\"'", bin, d), 0);
+  assert_int_not_equal(sh("%s timeline --dir %s --type command --format jsonl | grep -q '\"v-1\"'", bin, d), 0);
+  /* the config's roles section makes uid 65534 an operator */
+  assert_int_equal(sh("echo '{\"roles\":{\"operator\":[65534]}}' > %s/config.json", d), 0);
+  pid = spawn_run(d, NULL);
+  wait_for_socket(d);
+  child = fork();
+  if (child == 0) {
+    if (setgid(0) != 0 || setuid(65534) != 0) _exit(2);
+    char *resp = call(d, "{\"op\":\"switch\",\"branch\":3,\"desired\":\"off\",\"request_id\":\"o-1\"}\n", 71);
+    _exit(resp && strstr(resp, "\"confirmed\"") ? 0 : 1);
+  }
+  waitpid(child, &cst, 0);
+  assert_true(WIFEXITED(cst));
+  assert_int_equal(WEXITSTATUS(cst), 0);
+  kill(pid, SIGTERM);
+  waitpid(pid, NULL, 0);
+  assert_int_equal(sh("%s timeline --dir %s --type command --format jsonl | grep -q '\"o-1\"'", bin, d), 0);
+}
+
 static void bad_arguments(void **state)
 {
   (void)state;
@@ -308,6 +439,9 @@ int main(void)
     cmocka_unit_test(sigterm_during_busy_run),
     cmocka_unit_test(kill9_then_restart_is_unclean),
     cmocka_unit_test(control_socket),
+    cmocka_unit_test(end_to_end_agreement),
+    cmocka_unit_test(outputs_come_up_in_the_rebuilt_state),
+    cmocka_unit_test(viewer_refused_operator_allowed),
     cmocka_unit_test(bad_arguments),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
