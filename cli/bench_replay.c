@@ -13,7 +13,9 @@
  * restart_s: open the reader, load and validate the newest checkpoint, fold the tail.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <sys/wait.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,56 +91,12 @@ static void window(struct journal_record *r, unsigned afe, uint64_t *rng, int64_
   }
 }
 
-int cli_bench_replay(int argc, char **argv)
+/* Writes `days` of a 48-branch panel into dir through the replay harness (records as described
+ * at the top). group_span_ns: how much record time one commit group may span. */
+struct synth_result { uint64_t appended, checkpoints; double gen_s; };
+static int synth_journal(const char *dir, double days, uint64_t max_records, uint64_t group_span_ns,
+                         const char *what, struct synth_result *out)
 {
-  enum { O_DIR = 1000, O_FORMAT, O_DAYS, O_RECORDS, O_BYTES };
-  static const struct option lo[] = { { "dir", required_argument, NULL, O_DIR }, { "format", required_argument, NULL, O_FORMAT },
-                                      { "days", required_argument, NULL, O_DAYS }, { "records", required_argument, NULL, O_RECORDS },
-                                      { "record-bytes", required_argument, NULL, O_BYTES }, { 0 } };
-  const char *dir_opt = NULL;
-  bool json = false;
-  double days = 1;
-  uint64_t max_records = 0;
-  int opt;
-  optind = 1;
-  while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-    uint64_t v;
-    switch (opt) {
-    case O_DIR: dir_opt = optarg; break;
-    case O_FORMAT:
-      if (!strcmp(optarg, "json")) json = true;
-      else if (!strcmp(optarg, "text")) json = false;
-      else { cli_err("bench: --format takes text or json"); return CLI_USAGE; }
-      break;
-    case O_DAYS: {
-      char *e;
-      days = strtod(optarg, &e);
-      if (*e || days <= 0 || days > 366) { cli_err("bench: --days takes a number of days, 0 < D <= 366"); return CLI_USAGE; }
-      break;
-    }
-    case O_RECORDS:
-      if (cli_parse_u64(optarg, &v) || v < 1000) { cli_err("bench: --records takes >= 1000"); return CLI_USAGE; }
-      max_records = v;
-      break;
-    case O_BYTES: break; /* journal option; not used here */
-    default: return cli_usage(cli_find("bench"), false);
-    }
-  }
-  if (sodium_init() < 0) return CLI_ENV;
-  char tmpl[4200];
-  const char *base;
-  if (dir_opt) {
-    if (mkdir(dir_opt, 0750) != 0 && errno != EEXIST) { cli_err("bench: %s: %s", dir_opt, strerror(errno)); return CLI_ENV; }
-    snprintf(tmpl, sizeof tmpl, "%s/bench-replay-XXXXXX", dir_opt);
-  } else {
-    const char *t = getenv("TMPDIR");
-    snprintf(tmpl, sizeof tmpl, "%s/hems-bench-replay-XXXXXX", t && *t ? t : "/tmp");
-  }
-  if (!(base = mkdtemp(tmpl))) { cli_err("bench: %s: %s", tmpl, strerror(errno)); return CLI_ENV; }
-  char dir[4300];
-  snprintf(dir, sizeof dir, "%s/data", base);
-
-  /* ---- synthesise the journal */
   struct vclock vc = { 1000000000ull, 1763733720ll * 1000000000ll };
   struct journal_options jo;
   memset(&jo, 0, sizeof jo);
@@ -147,12 +105,12 @@ int cli_bench_replay(int argc, char **argv)
   jo.clock.ctx = &vc;
   memset(jo.boot_id, 0x42, sizeof jo.boot_id);
   jo.map_size = 256u << 20;
-  /* Full groups (1000 records) instead of one per second of record time: the bench measures
-   * replay, and per-second fsyncs would make writing a 30-day journal take hours. */
-  jo.group_span_ns = 3600ull * 1000000000ull;
+  jo.group_span_ns = group_span_ns;
+  jo.unsafe_no_sync = true; /* synthesis only: the journal is synced at close, before measuring */
   int rc = journal_create(&jo, "{\"branches\":48}", 15, HEMS_FIRMWARE_VERSION);
   struct replay_harness *h = calloc(1, sizeof *h);
   struct journal *j = NULL;
+  if (!h) return -ENOMEM;
   if (!rc) {
     replay_harness_init(h, NULL, &jo);
     struct journal_open_info info;
@@ -160,12 +118,12 @@ int cli_bench_replay(int argc, char **argv)
     rc = journal_open(&j, &jo, &info, &pid);
   }
   if (!rc) rc = replay_harness_attach(h, j);
-  if (rc) { cli_err("bench: %s: %s", dir, journal_strerror(rc)); free(h); nftw(base, rm_cb, 16, FTW_DEPTH | FTW_PHYS); return CLI_ENV; }
+  if (rc) { free(h); return rc; }
   uint64_t seconds = (uint64_t)(days * 86400.0);
   uint64_t rng = 0x9e3779b97f4a7c15ull, appended = 0;
   struct journal_record r;
   struct cli_progress prog;
-  cli_progress_init(&prog, "bench replay: writing", seconds * 17);
+  cli_progress_init(&prog, what, seconds * 17);
   double t0 = mono_s();
   char idbuf[32];
   for (uint64_t s = 0; s < seconds && !rc; s++) {
@@ -222,13 +180,73 @@ int cli_bench_replay(int argc, char **argv)
     if (max_records && appended >= max_records) break;
   }
   if (!rc) rc = journal_sync(j);
-  double gen_s = mono_s() - t0;
-  uint64_t ckpts = h->checkpoints_written;
+  out->gen_s = mono_s() - t0;
+  out->checkpoints = h->checkpoints_written;
+  out->appended = appended;
   int crc = journal_close(j);
   if (!rc) rc = crc;
   cli_progress_done(&prog);
   free(h);
+  return rc;
+}
+
+int cli_bench_replay(int argc, char **argv)
+{
+  enum { O_DIR = 1000, O_FORMAT, O_DAYS, O_RECORDS, O_BYTES };
+  static const struct option lo[] = { { "dir", required_argument, NULL, O_DIR }, { "format", required_argument, NULL, O_FORMAT },
+                                      { "days", required_argument, NULL, O_DAYS }, { "records", required_argument, NULL, O_RECORDS },
+                                      { "record-bytes", required_argument, NULL, O_BYTES }, { 0 } };
+  const char *dir_opt = NULL;
+  bool json = false;
+  double days = 1;
+  uint64_t max_records = 0;
+  int opt;
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    uint64_t v;
+    switch (opt) {
+    case O_DIR: dir_opt = optarg; break;
+    case O_FORMAT:
+      if (!strcmp(optarg, "json")) json = true;
+      else if (!strcmp(optarg, "text")) json = false;
+      else { cli_err("bench: --format takes text or json"); return CLI_USAGE; }
+      break;
+    case O_DAYS: {
+      char *e;
+      days = strtod(optarg, &e);
+      if (*e || days <= 0 || days > 366) { cli_err("bench: --days takes a number of days, 0 < D <= 366"); return CLI_USAGE; }
+      break;
+    }
+    case O_RECORDS:
+      if (cli_parse_u64(optarg, &v) || v < 1000) { cli_err("bench: --records takes >= 1000"); return CLI_USAGE; }
+      max_records = v;
+      break;
+    case O_BYTES: break; /* journal option; not used here */
+    default: return cli_usage(cli_find("bench"), false);
+    }
+  }
+  if (sodium_init() < 0) return CLI_ENV;
+  char tmpl[4200];
+  const char *base;
+  if (dir_opt) {
+    if (mkdir(dir_opt, 0750) != 0 && errno != EEXIST) { cli_err("bench: %s: %s", dir_opt, strerror(errno)); return CLI_ENV; }
+    snprintf(tmpl, sizeof tmpl, "%s/bench-replay-XXXXXX", dir_opt);
+  } else {
+    const char *t = getenv("TMPDIR");
+    snprintf(tmpl, sizeof tmpl, "%s/hems-bench-replay-XXXXXX", t && *t ? t : "/tmp");
+  }
+  if (!(base = mkdtemp(tmpl))) { cli_err("bench: %s: %s", tmpl, strerror(errno)); return CLI_ENV; }
+  char dir[4300];
+  snprintf(dir, sizeof dir, "%s/data", base);
+
+  /* ---- synthesise the journal. Full groups (1000 records) instead of one per second of record
+   * time: the bench measures replay, and per-second fsyncs would make writing a 30-day journal
+   * take hours. */
+  struct synth_result sr;
+  int rc = synth_journal(dir, days, max_records, 3600ull * 1000000000ull, "bench replay: writing", &sr);
   if (rc) { cli_err("bench: writing the journal: %s", journal_strerror(rc)); nftw(base, rm_cb, 16, FTW_DEPTH | FTW_PHYS); return CLI_ENV; }
+  uint64_t appended = sr.appended, ckpts = sr.checkpoints;
+  double gen_s = sr.gen_s;
 
   /* ---- full replay from seq 1 (decode + fold), then restart from the newest checkpoint */
   struct replay_state *st = malloc(sizeof *st);
@@ -284,4 +302,114 @@ int cli_bench_replay(int argc, char **argv)
     printf("  writing the journal through the harness: %.0f records/s\n", gen_s > 0 ? (double)appended / gen_s : 0);
   }
   return same ? CLI_OK : CLI_FAIL;
+}
+
+/* ------------------------------------------------------------------ bench query */
+
+/* Runs this very binary as `hems timeline ...` with stdout discarded; wall milliseconds. */
+static double timed_cli(const char *const argv[])
+{
+  double t0 = mono_s();
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open("/dev/null", O_WRONLY);
+    if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); }
+    execv("/proc/self/exe", (char *const *)argv);
+    _exit(127);
+  }
+  int st;
+  if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) return -1;
+  return (mono_s() - t0) * 1e3;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* `hems bench query`: the first page (100 records) of one branch's timeline on a synthesised
+ * journal of `--days` (default 30) of a 48-branch panel with production commit groups (one per
+ * second of record time), through the indexes — measured as the whole `hems timeline` command
+ * (process start, open, index walk, decode, JSON out), median of 5 runs per branch, worst branch
+ * reported; also the first page of the newest hour (`--since`, time index). */
+int cli_bench_query(int argc, char **argv)
+{
+  enum { O_DIR = 1000, O_FORMAT, O_DAYS };
+  static const struct option lo[] = { { "dir", required_argument, NULL, O_DIR }, { "format", required_argument, NULL, O_FORMAT },
+                                      { "days", required_argument, NULL, O_DAYS }, { 0 } };
+  const char *dir_opt = NULL;
+  bool json = false;
+  double days = 30;
+  int opt;
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    if (opt == O_DIR) dir_opt = optarg;
+    else if (opt == O_FORMAT) json = !strcmp(optarg, "json");
+    else if (opt == O_DAYS) {
+      char *e;
+      days = strtod(optarg, &e);
+      if (*e || days <= 0 || days > 366) { cli_err("bench: --days takes a number of days, 0 < D <= 366"); return CLI_USAGE; }
+    } else return cli_usage(cli_find("bench"), false);
+  }
+  if (sodium_init() < 0) return CLI_ENV;
+  char tmpl[4200];
+  if (dir_opt) {
+    if (mkdir(dir_opt, 0750) != 0 && errno != EEXIST) { cli_err("bench: %s: %s", dir_opt, strerror(errno)); return CLI_ENV; }
+    snprintf(tmpl, sizeof tmpl, "%s/bench-query-XXXXXX", dir_opt);
+  } else {
+    const char *t = getenv("TMPDIR");
+    snprintf(tmpl, sizeof tmpl, "%s/hems-bench-query-XXXXXX", t && *t ? t : "/tmp");
+  }
+  const char *base = mkdtemp(tmpl);
+  if (!base) { cli_err("bench: %s: %s", tmpl, strerror(errno)); return CLI_ENV; }
+  char dir[4300];
+  snprintf(dir, sizeof dir, "%s/data", base);
+  struct synth_result sr;
+  int rc = synth_journal(dir, days, 0, 1000000000ull, "bench query: writing", &sr);
+  if (rc) { cli_err("bench: writing the journal: %s", journal_strerror(rc)); nftw(base, rm_cb, 16, FTW_DEPTH | FTW_PHYS); return CLI_ENV; }
+  struct stat sb;
+  char data[4400];
+  snprintf(data, sizeof data, "%s/journal/data.mdb", dir);
+  uint64_t bytes = stat(data, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+  static const char *const branches[] = { "1", "7", "24", "48" };
+  double worst = 0, worst_recent = 0;
+  char since[64];
+  int64_t end_s = 1763733720ll + (int64_t)(days * 86400.0);
+  snprintf(since, sizeof since, "@%lld", (long long)(end_s - 3600));
+  for (unsigned bi = 0; bi < 4; bi++) {
+    double t[5], tr[5];
+    for (int k = 0; k < 5; k++) {
+      const char *const a1[] = { "hems", "timeline", "--dir", dir, "--branch", branches[bi], "--limit", "100", "--format", "jsonl", NULL };
+      const char *const a2[] = { "hems", "timeline", "--dir", dir, "--branch", branches[bi], "--since", since, "--limit", "100", "--format", "jsonl", NULL };
+      t[k] = timed_cli(a1);
+      tr[k] = timed_cli(a2);
+      if (t[k] < 0 || tr[k] < 0) { cli_err("bench query: the timeline command failed"); nftw(base, rm_cb, 16, FTW_DEPTH | FTW_PHYS); return CLI_ENV; }
+    }
+    qsort(t, 5, sizeof t[0], cmp_dbl);
+    qsort(tr, 5, sizeof tr[0], cmp_dbl);
+    if (t[2] > worst) worst = t[2];
+    if (tr[2] > worst_recent) worst_recent = tr[2];
+  }
+  json_t *out = json_object();
+  json_object_set_new(out, "bench", json_string("query"));
+  json_object_set_new(out, "days", json_real(days));
+  json_object_set_new(out, "records", json_integer((json_int_t)sr.appended));
+  json_object_set_new(out, "journal_bytes", json_integer((json_int_t)bytes));
+  json_object_set_new(out, "first_page_ms", json_real(worst));
+  json_object_set_new(out, "first_page_newest_hour_ms", json_real(worst_recent));
+  json_object_set_new(out, "target_ms", json_real(50));
+  json_object_set_new(out, "page_records", json_integer(100));
+  if (json) {
+    char *txt = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    puts(txt);
+    free(txt);
+  } else {
+    printf("query bench: %.1f days of a 48-branch panel, %llu records, %.1f GB\n", days, (unsigned long long)sr.appended, bytes / 1e9);
+    printf("  first page (100 records) of one branch, whole `hems timeline` command: %.1f ms worst median (target 50)\n", worst);
+    printf("  first page of the newest hour (--since, time index): %.1f ms\n", worst_recent);
+  }
+  json_decref(out);
+  nftw(base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+  return CLI_OK;
 }

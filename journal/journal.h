@@ -564,6 +564,9 @@ struct journal_options {
   uint64_t map_size_max;        /* 0 → 1 TiB; beyond it appends fail with JOURNAL_EFULL */
   uint32_t group_records_max;   /* 0 → 1000 */
   uint64_t group_span_ns;       /* 0 → 1 s of record time */
+  bool unsafe_no_sync;          /* benchmarks that synthesise large journals only: commits and the
+                                   counter are not fsync'd (the journal is synced at close). A
+                                   crash may then lose committed groups: never in production. */
   uint32_t commit_batch_max;    /* sealed groups one LMDB transaction may carry when several are
                                    queued (group commit under load); 0 → 16, 1 → one per commit */
   struct journal_clock clock;   /* .now NULL → real clocks */

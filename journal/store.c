@@ -716,7 +716,7 @@ static int take_lock(const char *dir, int *out_fd, int *out_pid)
   return 0;
 }
 
-static int env_open(const char *dir, bool rdonly, uint64_t map_size, MDB_env **out)
+static int env_open(const char *dir, bool rdonly, uint64_t map_size, MDB_env **out, bool no_sync)
 {
   char path[4200];
   snprintf(path, sizeof path, "%s/journal", dir);
@@ -733,7 +733,7 @@ static int env_open(const char *dir, bool rdonly, uint64_t map_size, MDB_env **o
   uint64_t ms = map_size ? map_size : (64ull << 20);
   if ((uint64_t)st.st_size > ms) ms = (uint64_t)st.st_size;
   mdb_env_set_mapsize(env, ms);
-  rc = mdb_env_open(env, path, (rdonly ? MDB_RDONLY : 0) | MDB_NOTLS, rdonly ? 0444 : 0600);
+  rc = mdb_env_open(env, path, (rdonly ? MDB_RDONLY : 0) | MDB_NOTLS | (no_sync ? MDB_NOSYNC : 0), rdonly ? 0444 : 0600);
   if (rc) {
     mdb_env_close(env);
     if (rc == EACCES) return -EACCES;
@@ -931,7 +931,8 @@ static int do_open(struct journal **out, const struct journal_options *o, struct
     j->counter = &j->fcounter.ops;
   }
 
-  if ((rc = env_open(j->dir, false, o->map_size, &j->env))) goto fail;
+  if ((rc = env_open(j->dir, false, o->map_size, &j->env, o->unsafe_no_sync))) goto fail;
+  j->fcounter.no_sync = o->unsafe_no_sync;
   MDB_envinfo ei;
   mdb_env_info(j->env, &ei);
   j->map_size = ei.me_mapsize;
@@ -1010,6 +1011,7 @@ int journal_close(struct journal *j)
 {
   if (!j) return 0;
   int rc = journal_sync(j);
+  if (!rc && j->opt.unsafe_no_sync) rc = journal__lmdb_err(mdb_env_sync(j->env, 1));
   if (!rc) rc = set_clean(j, 1);
   journal_free(j);
   return rc;
@@ -1118,7 +1120,7 @@ int journal_reader_open(struct journal_reader **out, const char *dir, const char
   struct journal_reader *r = calloc(1, sizeof *r);
   if (!r) return -ENOMEM;
   r->owns_env = true;
-  int rc = env_open(dir, true, 0, &r->env);
+  int rc = env_open(dir, true, 0, &r->env, false);
   if (rc) { free(r); return rc; }
   MDB_txn *txn;
   if ((rc = journal__read_txn(r->env, &txn))) goto fail;
@@ -1152,7 +1154,7 @@ fail:
 int journal_rollback_info(const char *dir, const char *counter_path, uint64_t *head, uint64_t *cseq)
 {
   MDB_env *env;
-  int rc = env_open(dir, true, 0, &env);
+  int rc = env_open(dir, true, 0, &env, false);
   if (rc) return rc;
   MDB_txn *txn;
   struct journal_dbs db;

@@ -14,6 +14,7 @@ struct journal_file_counter {
   char path[4200];
   int fd;
   int next_slot;
+  bool no_sync;  /* benchmarks only (journal_options.unsafe_no_sync) */
 };
 void journal__file_counter_init(struct journal_file_counter *c, const char *path);
 void journal__file_counter_deinit(struct journal_file_counter *c);
