@@ -482,8 +482,9 @@ int cli_cmd_bench(int argc, char **argv)
 {
   for (int i = 1; i < argc; i++) /* `bench replay` has options of its own: cli/bench_replay.c */
     if (!strcmp(argv[i], "replay")) return cli_bench_replay(argc, argv);
-  for (int i = 1; i < argc; i++) /* `bench query` too */
+  for (int i = 1; i < argc; i++) /* `bench query` and `bench daemon` too */
     if (!strcmp(argv[i], "query")) return cli_bench_query(argc, argv);
+    else if (!strcmp(argv[i], "daemon")) return cli_bench_daemon(argc, argv);
   enum { O_DIR = 1000, O_FORMAT, O_RECORDS, O_BYTES };
   static const struct option lo[] = { { "dir", required_argument, NULL, O_DIR }, { "format", required_argument, NULL, O_FORMAT },
                                       { "records", required_argument, NULL, O_RECORDS },

@@ -225,6 +225,15 @@ static int append_fx(struct daemon *d, struct journal_record *r, uint64_t *out_s
       snprintf(line, sizeof line, "{\"ok\":true,\"outcome\":\"refusal\",\"reason\":\"%s\",\"request_seq\":%llu,\"refusal_seq\":%llu}",
                replay_refusal_reason_name(e->reason), (unsigned long long)seq, (unsigned long long)seqs[i]);
       wake_waiters(d, seq, 0, line);
+    } else if (e->kind == REPLAY_EFFECT_DEFERRED ||
+               (e->kind == REPLAY_EFFECT_REPLY && e->stored_kind == REPLAY_EFFECT_DEFERRED)) {
+      /* Accepted without a command now (policy: DR scheduled, reconnect armed, overridden,
+       * supply low): a later record's command cites the request. */
+      char line[256];
+      snprintf(line, sizeof line, "{\"ok\":true,\"outcome\":\"accepted\",\"held\":\"%s\",\"request_seq\":%llu%s}",
+               replay_defer_reason_name(e->reason), (unsigned long long)seq,
+               e->kind == REPLAY_EFFECT_REPLY ? ",\"repeat\":true" : "");
+      wake_waiters(d, seq, 0, line);
     } else if (e->kind == REPLAY_EFFECT_REPLY) {
       /* A repeated request id: the stored outcome, nothing new happens. */
       char line[320];
@@ -770,13 +779,50 @@ static int request_switch(struct daemon *d, uint16_t target, bool on, const char
   return append_fx(d, &r, out_seq, fx, fx_seqs);
 }
 
+/* A policy request (service disconnect, demand response) as a `request` record; the fold
+ * decides. A DR start's randomised start is drawn here from the seed (BLAKE2b of seed, event,
+ * modification and the request's seq) and written into the record, so the fold stays pure. */
+static int request_policy(struct daemon *d, struct journal_request *q, uint64_t *out_seq, struct replay_effects *fx,
+                          uint64_t fx_seqs[])
+{
+  struct journal_record r;
+  memset(&r, 0, sizeof r);
+  r.type = JOURNAL_T_REQUEST;
+  r.source.kind = JOURNAL_SRC_OPERATOR;
+  if (q->kind == JOURNAL_REQ_DR_START) {
+    if (!q->dtstart_ns) q->dtstart_ns = wall_now_ns(d);
+    uint64_t draw = 0;
+    if (q->randomize_ns) {
+      uint8_t in[8 + 64 + 4 + 8], h[8];
+      uint64_t next = journal_head_seq(d->j) + 1;
+      size_t el = q->event.len < 64 ? q->event.len : 64;
+      memset(in, 0, sizeof in);
+      for (int i = 0; i < 8; i++) { in[i] = (uint8_t)(d->o.seed >> (8 * i)); in[76 + i] = (uint8_t)(next >> (8 * i)); }
+      memcpy(in + 8, q->event.ptr, el);
+      for (int i = 0; i < 4; i++) in[72 + i] = (uint8_t)(q->modification >> (8 * i));
+      crypto_generichash(h, sizeof h, in, sizeof in, NULL, 0);
+      for (int i = 0; i < 8; i++) draw |= (uint64_t)h[i] << (8 * i);
+      draw %= q->randomize_ns + 1;
+    }
+    q->start_ns = q->dtstart_ns + (int64_t)draw;
+  }
+  r.body.request = *q;
+  d->requests++;
+  return append_fx(d, &r, out_seq, fx, fx_seqs);
+}
+
 /* ------------------------------------------------------------------ stimuli */
 
 static void do_stimuli(struct daemon *d)
 {
   struct hw_stimulus st[16];
   unsigned n;
+  static uint64_t supply_low_until; /* one daemon per process */
   if (d->hw) return; /* scripted stimuli exist only in scenarios */
+  if (supply_low_until && now_ns(d) >= supply_low_until) {
+    supply_low_until = 0;
+    append_fault(d, "supply_restored", 0, 0, "actuator supply back in range");
+  }
   do {
     n = hw_sim_poll_stimuli(d->sim, st, 16);
     for (unsigned i = 0; i < n; i++) {
@@ -797,6 +843,49 @@ static void do_stimuli(struct daemon *d)
         else snprintf(rid, sizeof rid, "scenario-%llu", (unsigned long long)st[i].t_ns);
         request_switch(d, (uint16_t)e->branch, e->on, rid, e->text[0] ? e->text : "scenario", JOURNAL_ROLE_OPERATOR, 0,
                        NULL, NULL, NULL);
+      } else if (e->kind == HW_EV_DR_START || e->kind == HW_EV_DR_CANCEL || e->kind == HW_EV_DR_OPT_OUT) {
+        /* the utility's head-end (start, cancel) or the homeowner (opt-out) */
+        struct journal_request q;
+        memset(&q, 0, sizeof q);
+        char rid[96];
+        static const char *const verb[] = { "start", "cancel", "opt-out" };
+        unsigned k = e->kind == HW_EV_DR_START ? 0 : e->kind == HW_EV_DR_CANCEL ? 1 : 2;
+        snprintf(rid, sizeof rid, "dr-%.60s-%s-%d", e->id, verb[k], (int)e->modification);
+        q.kind = k == 0 ? JOURNAL_REQ_DR_START : k == 1 ? JOURNAL_REQ_DR_CANCEL : JOURNAL_REQ_DR_OPT_OUT;
+        q.role = k == 2 ? JOURNAL_ROLE_OPERATOR : JOURNAL_ROLE_UTILITY;
+        q.origin = k == 2 ? JOURNAL_ORIGIN_OPERATOR : JOURNAL_ORIGIN_DEMAND_RESPONSE;
+        q.request_id = (struct journal_slice){ (const uint8_t *)rid, (uint32_t)strlen(rid) };
+        q.event = (struct journal_slice){ (const uint8_t *)e->id, (uint32_t)strlen(e->id) };
+        q.modification = e->modification > 0 ? (uint32_t)e->modification : 0;
+        q.duration_ns = e->duration_ns;
+        q.reduce_w = (uint32_t)llround(e->reduce_kw * 1000.0);
+        q.branch_mask = e->branches_mask;
+        q.mandatory = e->mandatory;
+        q.reason = (struct journal_slice){ (const uint8_t *)"scenario", 8 };
+        request_policy(d, &q, NULL, NULL, NULL);
+      } else if (e->kind == HW_EV_SERVICE) {
+        /* disconnect / reconnect: the utility, remotely; confirm: the panel's local button */
+        struct journal_request q;
+        memset(&q, 0, sizeof q);
+        char rid[72];
+        if (e->id[0]) snprintf(rid, sizeof rid, "%s", e->id);
+        else snprintf(rid, sizeof rid, "service-%llu", (unsigned long long)st[i].t_ns);
+        q.kind = JOURNAL_REQ_SERVICE;
+        q.action = e->sub == HW_SERVICE_DISCONNECT ? JOURNAL_SVC_DISCONNECT
+                 : e->sub == HW_SERVICE_RECONNECT ? JOURNAL_SVC_RECONNECT : JOURNAL_SVC_CONFIRM;
+        bool local = e->sub == HW_SERVICE_CONFIRM;
+        q.desired = local || e->sub == HW_SERVICE_RECONNECT ? JOURNAL_DESIRED_ON : JOURNAL_DESIRED_OFF;
+        q.role = local ? JOURNAL_ROLE_OPERATOR : JOURNAL_ROLE_UTILITY;
+        q.origin = local ? JOURNAL_ORIGIN_OPERATOR : JOURNAL_ORIGIN_REMOTE;
+        q.request_id = (struct journal_slice){ (const uint8_t *)rid, (uint32_t)strlen(rid) };
+        q.reason = (struct journal_slice){ (const uint8_t *)(local ? "local button" : "scenario"), local ? 12 : 8 };
+        request_policy(d, &q, NULL, NULL, NULL);
+      } else if (e->kind == HW_EV_SUPPLY_LOW) {
+        /* actuation impossible: the fold holds commands until the supply_restored record */
+        char detail[96];
+        snprintf(detail, sizeof detail, "actuator supply too low for %.1f s", (double)e->duration_ns / 1e9);
+        append_fault(d, "supply_low", (int64_t)(e->duration_ns / 1000000u), 0, detail);
+        supply_low_until = st[i].t_ns + e->duration_ns;
       }
     }
   } while (n == 16);
@@ -971,6 +1060,33 @@ static char *reply_error(const char *msg)
   return s;
 }
 
+/* service / dr ops: journal the request with a waiter on it; the fold's answer (refusal,
+ * accepted, reply) wakes it at once, a service command at its sense-back. */
+static char *policy_op(struct daemon *d, struct daemon_client *c, struct journal_request *q)
+{
+  int wi = -1;
+  for (int i = 0; i < WAITERS_MAX; i++) if (!d->waiters[i].used) { wi = i; break; }
+  if (wi < 0) return reply_error("busy: too many requests waiting");
+  struct waiter *w = &d->waiters[wi];
+  w->used = true;
+  w->c = c;
+  w->gen = c->gen;
+  w->request_seq = journal_head_seq(d->j) + 1;
+  w->command_seq = 0;
+  uint64_t seq = 0, fxs[REPLAY_EFFECTS_MAX] = { 0 };
+  struct replay_effects fx;
+  int rc = request_policy(d, q, &seq, &fx, fxs);
+  if (rc) { w->used = false; return reply_error(journal_strerror(rc)); }
+  for (uint32_t i = 0; i < fx.n; i++)
+    if (fx.e[i].kind == REPLAY_EFFECT_COMMAND && fx.e[i].target == JOURNAL_TARGET_SERVICE && fx.e[i].cause_seq == seq)
+      waiter_follow_command(d, seq, fxs[i]);
+  if (w->used && w->request_seq == seq && w->command_seq == 0) {
+    w->used = false;
+    return reply_error("no decision for this request");
+  }
+  return NULL;
+}
+
 char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const char *line, size_t len)
 {
   json_error_t je;
@@ -1058,6 +1174,66 @@ char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const cha
         }
       }
     }
+  } else if (!strcmp(op, "service") || !strcmp(op, "dr")) {
+    bool svc = !strcmp(op, "service");
+    const char *action = json_string_value(json_object_get(req, "action"));
+    const char *rid = json_string_value(json_object_get(req, "request_id"));
+    const char *reason = json_string_value(json_object_get(req, "reason"));
+    const char *event = json_string_value(json_object_get(req, "event"));
+    char ridbuf[48];
+    if (!rid) { snprintf(ridbuf, sizeof ridbuf, "sock-%llu", (unsigned long long)journal_head_seq(d->j) + 1); rid = ridbuf; }
+    struct journal_request q;
+    memset(&q, 0, sizeof q);
+    /* roles: admin acts as the utility head-end (remote); an operator presses confirm and opts out */
+    q.role = role == ROLE_ADMIN ? JOURNAL_ROLE_ADMIN : role == ROLE_OPERATOR ? JOURNAL_ROLE_OPERATOR : JOURNAL_ROLE_VIEWER;
+    q.origin = JOURNAL_ORIGIN_OPERATOR;
+    q.uid = c->uid;
+    q.request_id = (struct journal_slice){ (const uint8_t *)rid, (uint32_t)strlen(rid) };
+    if (reason) q.reason = (struct journal_slice){ (const uint8_t *)reason, (uint32_t)strnlen(reason, 256) };
+    const char *bad = NULL;
+    if (!action) bad = "malformed request: missing \"action\"";
+    else if (strlen(rid) > 64) bad = "malformed request: request_id longer than 64 bytes";
+    else if (svc) {
+      q.kind = JOURNAL_REQ_SERVICE;
+      if (!strcmp(action, "disconnect")) { q.action = JOURNAL_SVC_DISCONNECT; q.origin = JOURNAL_ORIGIN_REMOTE; }
+      else if (!strcmp(action, "reconnect")) { q.action = JOURNAL_SVC_RECONNECT; q.desired = JOURNAL_DESIRED_ON; q.origin = JOURNAL_ORIGIN_REMOTE; }
+      else if (!strcmp(action, "confirm")) { q.action = JOURNAL_SVC_CONFIRM; q.desired = JOURNAL_DESIRED_ON; }
+      else if (!strcmp(action, "set-mode")) {
+        json_t *m = json_object_get(req, "mode");
+        q.action = JOURNAL_SVC_SET_MODE;
+        q.origin = JOURNAL_ORIGIN_REMOTE;
+        if (!json_is_integer(m) || json_integer_value(m) < 0 || json_integer_value(m) > 6) bad = "malformed request: \"mode\" must be 0..6";
+        else q.control_mode = (uint8_t)json_integer_value(m);
+      } else bad = "malformed request: service action must be disconnect, reconnect, confirm or set-mode";
+    } else {
+      if (!strcmp(action, "start")) q.kind = JOURNAL_REQ_DR_START;
+      else if (!strcmp(action, "cancel")) q.kind = JOURNAL_REQ_DR_CANCEL;
+      else if (!strcmp(action, "opt-out")) q.kind = JOURNAL_REQ_DR_OPT_OUT;
+      else bad = "malformed request: dr action must be start, cancel or opt-out";
+      if (q.kind != JOURNAL_REQ_DR_OPT_OUT) q.origin = JOURNAL_ORIGIN_DEMAND_RESPONSE;
+      if (!event || !*event || strlen(event) > 64) bad = bad ? bad : "malformed request: \"event\" must be 1..64 bytes";
+      else q.event = (struct journal_slice){ (const uint8_t *)event, (uint32_t)strlen(event) };
+      json_t *v;
+      if ((v = json_object_get(req, "modification")) && json_is_integer(v) && json_integer_value(v) >= 0) q.modification = (uint32_t)json_integer_value(v);
+      if ((v = json_object_get(req, "start_ns")) && json_is_integer(v)) q.dtstart_ns = (int64_t)json_integer_value(v);
+      if ((v = json_object_get(req, "start_in_ns")) && json_is_integer(v)) q.dtstart_ns = wall_now_ns(d) + (int64_t)json_integer_value(v);
+      if ((v = json_object_get(req, "duration_ns")) && json_is_integer(v) && json_integer_value(v) > 0) q.duration_ns = (uint64_t)json_integer_value(v);
+      if ((v = json_object_get(req, "randomize_ns")) && json_is_integer(v) && json_integer_value(v) > 0) q.randomize_ns = (uint64_t)json_integer_value(v);
+      if ((v = json_object_get(req, "reduce_w")) && json_is_integer(v) && json_integer_value(v) > 0) q.reduce_w = (uint32_t)json_integer_value(v);
+      q.mandatory = json_is_true(json_object_get(req, "mandatory"));
+      json_t *br = json_object_get(req, "branches");
+      for (size_t k = 0; json_is_array(br) && k < json_array_size(br); k++) {
+        json_t *x = json_array_get(br, k);
+        unsigned n = 0;
+        if (json_is_integer(x)) n = (unsigned)json_integer_value(x);
+        else if (json_is_string(x))
+          for (unsigned b = 0; b < d->panel->num_branches; b++)
+            if (!strcmp(d->panel->branch[b].name, json_string_value(x))) n = d->panel->branch[b].number;
+        if (n < 1 || n > 64) { bad = "malformed request: \"branches\" holds an unknown branch"; break; }
+        q.branch_mask |= 1ull << (n - 1);
+      }
+    }
+    out = bad ? reply_error(bad) : policy_op(d, c, &q);
   } else {
     out = reply_error("unknown op");
   }
@@ -1537,12 +1713,23 @@ int cli_cmd_run(int argc, char **argv)
   if (d->eng_ok) ingest_engine_deinit(&d->eng);
   if (d->taps_ok) actuator_taps_deinit(&d->taps);
   if (d->act_ok) actuator_set_deinit(&d->act);
+  uint64_t final_head = journal_head_seq(d->j);
   int crc = journal_close(d->j);
   if (crc && !d->exit_code) { cli_err("run: closing the journal: %s", journal_strerror(crc)); d->exit_code = CLI_ENV; }
   for (unsigned a = 0; a < d->panel->num_afes; a++) if (d->afe_ok[a]) hw_ade9000_deinit(&d->afe[a]);
-  fprintf(stderr, "hems: run: %s: %.1f s of panel time, %llu windows, %llu pq events, %llu faults; head seq %llu\n",
-          d->name, (double)now_ns(d) / 1e9, (unsigned long long)d->windows,
-          (unsigned long long)d->pq_events, (unsigned long long)d->faults, (unsigned long long)d->info.head_seq);
+  unsigned long long wbytes = 0;
+  FILE *io = fopen("/proc/self/io", "r");
+  if (io) {
+    char line[128];
+    while (fgets(line, sizeof line, io))
+      if (sscanf(line, "write_bytes: %llu", &wbytes) == 1) break;
+    fclose(io);
+  }
+  fprintf(stderr, "hems: run: %s: %.1f s of panel time, %llu windows, %llu pq events, %llu requests, %llu commands, "
+          "%llu refusals, %llu faults; head seq %llu; storage_write_bytes %llu\n",
+          d->name, (double)now_ns(d) / 1e9, (unsigned long long)d->windows, (unsigned long long)d->pq_events,
+          (unsigned long long)d->requests, (unsigned long long)d->commands, (unsigned long long)d->refusals,
+          (unsigned long long)d->faults, (unsigned long long)final_head, wbytes);
   hw_sim_destroy(d->sim);
   for (unsigned a = 0; d->hw && a < d->panel->num_afes; a++) hw_spidev_close(&d->spidev[a]);
   if (d->hw && d->panel->gpiochip[0]) hw_gpiochip_close(&d->gpiochip);
