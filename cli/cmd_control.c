@@ -1,12 +1,14 @@
 /*
- * cmd_control.c — commands that ask the running daemon to act: `hems switch` (and the helper
- * the service / demand-response commands share). The daemon journals the request, the fold
+ * cmd_control.c — commands that ask the running daemon to act: `hems switch`, `hems service`
+ * and `hems dr` (docs/policy.md). The daemon journals the request, the fold
  * decides (command or refusal), and for a command the answer waits for the sense-back.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <jansson.h>
 #include "cli.h"
 #include "daemon.h"
@@ -88,6 +90,175 @@ int cli_cmd_switch(int argc, char **argv)
       else cli_err("switch %s %s: sense-back %s", branch, state, verdict ? verdict : "unknown");
     }
   }
+  json_decref(o);
+  return code;
+}
+
+/* Prints a policy outcome (refusal / accepted / command + sense-back); returns the exit code. */
+static int policy_outcome(const char *what, json_t *o)
+{
+  int code = CLI_FAIL;
+  if (!json_is_true(json_object_get(o, "ok"))) {
+    const char *e = json_string_value(json_object_get(o, "error"));
+    cli_err("%s: %s", what, e ? e : "failed");
+    return e && !strncmp(e, "malformed", 9) ? CLI_USAGE : CLI_FAIL;
+  }
+  const char *outcome = json_string_value(json_object_get(o, "outcome"));
+  bool repeat = json_is_true(json_object_get(o, "repeat"));
+  long long rseq = (long long)json_integer_value(json_object_get(o, "request_seq"));
+  if (outcome && !strcmp(outcome, "refusal")) {
+    const char *why = json_string_value(json_object_get(o, "reason"));
+    printf("refused: %s%s (request seq %lld)\n", why ? why : "?", repeat ? ", repeated request id" : "", rseq);
+    cli_err("%s: refused: %s", what, why ? why : "?");
+  } else if (outcome && !strcmp(outcome, "accepted")) {
+    const char *held = json_string_value(json_object_get(o, "held"));
+    printf("accepted (%s) request seq %lld%s\n", held ? held : "?", rseq, repeat ? " (repeated: stored reply)" : "");
+    code = CLI_OK;
+  } else {
+    const char *verdict = json_string_value(json_object_get(o, "verdict"));
+    printf("command seq %lld: sense-back %s%s\n", (long long)json_integer_value(json_object_get(o, "command_seq")),
+           verdict ? verdict : "?", repeat ? " (repeated request id: stored outcome, no new actuation)" : "");
+    if (verdict && !strcmp(verdict, "confirmed")) code = CLI_OK;
+    else cli_err("%s: sense-back %s", what, verdict ? verdict : "unknown");
+  }
+  return code;
+}
+
+int cli_cmd_service(int argc, char **argv)
+{
+  enum { O_DIR = 1000, O_RID, O_REASON, O_MODE, O_COUNTER, O_ACCEPT };
+  static const struct option lo[] = { { "dir", required_argument, NULL, O_DIR }, { "request-id", required_argument, NULL, O_RID },
+                                      { "reason", required_argument, NULL, O_REASON }, { "mode", required_argument, NULL, O_MODE },
+                                      { "counter", required_argument, NULL, O_COUNTER },
+                                      { "accept-rollback", no_argument, NULL, O_ACCEPT }, { 0 } };
+  const char *dir = cli_default_dir(), *rid = NULL, *reason = NULL;
+  uint64_t mode = 0;
+  bool have_mode = false;
+  int opt;
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    if (opt == O_DIR) dir = optarg;
+    else if (opt == O_RID) rid = optarg;
+    else if (opt == O_REASON) reason = optarg;
+    else if (opt == O_MODE) {
+      if (cli_parse_u64(optarg, &mode) || mode > 6) { cli_err("service: --mode must be 0..6"); return CLI_USAGE; }
+      have_mode = true;
+    } else if (opt == O_COUNTER || opt == O_ACCEPT) continue;
+    else return cli_usage(cli_find("service"), false);
+  }
+  if (argc - optind != 1) return cli_usage(cli_find("service"), false);
+  const char *action = argv[optind];
+  if (strcmp(action, "disconnect") && strcmp(action, "reconnect") && strcmp(action, "confirm") && strcmp(action, "set-mode")) {
+    cli_err("service: action must be disconnect, reconnect, confirm or set-mode, not '%s'", action);
+    return CLI_USAGE;
+  }
+  if (!strcmp(action, "set-mode") && !have_mode) { cli_err("service: set-mode needs --mode N"); return CLI_USAGE; }
+  if (rid && (!*rid || strlen(rid) > 64)) { cli_err("service: --request-id must be 1..64 bytes"); return CLI_USAGE; }
+  json_t *req = json_pack("{s:s, s:s}", "op", "service", "action", action);
+  if (rid) json_object_set_new(req, "request_id", json_string(rid));
+  if (reason) json_object_set_new(req, "reason", json_string(reason));
+  if (have_mode) json_object_set_new(req, "mode", json_integer((json_int_t)mode));
+  json_t *o;
+  int rc = cli_daemon_request(dir, req, 30000, &o);
+  if (rc) return rc;
+  char what[48];
+  snprintf(what, sizeof what, "service %s", action);
+  int code = policy_outcome(what, o);
+  json_decref(o);
+  return code;
+}
+
+int cli_cmd_dr(int argc, char **argv)
+{
+  enum { O_DIR = 1000, O_RID, O_EVENT, O_MOD, O_START, O_DUR, O_RAND, O_KW, O_BRANCHES, O_MAND, O_COUNTER, O_ACCEPT };
+  static const struct option lo[] = {
+    { "dir", required_argument, NULL, O_DIR }, { "request-id", required_argument, NULL, O_RID },
+    { "event", required_argument, NULL, O_EVENT }, { "modification", required_argument, NULL, O_MOD },
+    { "start", required_argument, NULL, O_START }, { "duration", required_argument, NULL, O_DUR },
+    { "randomize", required_argument, NULL, O_RAND }, { "reduce-kw", required_argument, NULL, O_KW },
+    { "branches", required_argument, NULL, O_BRANCHES }, { "mandatory", no_argument, NULL, O_MAND },
+    { "counter", required_argument, NULL, O_COUNTER }, { "accept-rollback", no_argument, NULL, O_ACCEPT }, { 0 } };
+  const char *dir = cli_default_dir(), *rid = NULL, *event = NULL, *start = NULL, *branches = NULL;
+  uint64_t mod = 0;
+  int64_t dur = 0, rnd = 0;
+  double kw = 0;
+  bool mandatory = false;
+  int opt;
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    switch (opt) {
+    case O_DIR: dir = optarg; break;
+    case O_RID: rid = optarg; break;
+    case O_EVENT: event = optarg; break;
+    case O_MOD: if (cli_parse_u64(optarg, &mod) || mod > UINT32_MAX) { cli_err("dr: --modification must be 0..4294967295"); return CLI_USAGE; } break;
+    case O_START: start = optarg; break;
+    case O_DUR: if (cli_parse_duration_ns(optarg, &dur) || dur <= 0) { cli_err("dr: --duration: '%s' is not a duration", optarg); return CLI_USAGE; } break;
+    case O_RAND: if (cli_parse_duration_ns(optarg, &rnd) || rnd < 0) { cli_err("dr: --randomize: '%s' is not a duration", optarg); return CLI_USAGE; } break;
+    case O_KW: {
+      char *end;
+      kw = strtod(optarg, &end);
+      if (*end || !(kw > 0) || kw > 1e6) { cli_err("dr: --reduce-kw must be a positive number"); return CLI_USAGE; }
+      break;
+    }
+    case O_BRANCHES: branches = optarg; break;
+    case O_MAND: mandatory = true; break;
+    case O_COUNTER: case O_ACCEPT: break;
+    default: return cli_usage(cli_find("dr"), false);
+    }
+  }
+  if (argc - optind != 1) return cli_usage(cli_find("dr"), false);
+  const char *action = argv[optind];
+  if (strcmp(action, "start") && strcmp(action, "cancel") && strcmp(action, "opt-out")) {
+    cli_err("dr: action must be start, cancel or opt-out, not '%s'", action);
+    return CLI_USAGE;
+  }
+  if (!event || !*event || strlen(event) > 64) { cli_err("dr: --event ID (1..64 bytes) is required"); return CLI_USAGE; }
+  bool is_start = !strcmp(action, "start");
+  if (is_start && !dur) { cli_err("dr start: --duration is required"); return CLI_USAGE; }
+  if (is_start && (kw > 0) == (branches != NULL)) { cli_err("dr start: give exactly one of --reduce-kw or --branches"); return CLI_USAGE; }
+  if (rid && (!*rid || strlen(rid) > 64)) { cli_err("dr: --request-id must be 1..64 bytes"); return CLI_USAGE; }
+  json_t *req = json_pack("{s:s, s:s, s:s}", "op", "dr", "action", action, "event", event);
+  if (rid) json_object_set_new(req, "request_id", json_string(rid));
+  if (is_start) {
+    json_object_set_new(req, "modification", json_integer((json_int_t)mod));
+    json_object_set_new(req, "duration_ns", json_integer(dur));
+    if (rnd) json_object_set_new(req, "randomize_ns", json_integer(rnd));
+    if (kw > 0) json_object_set_new(req, "reduce_w", json_integer((json_int_t)(kw * 1000.0 + 0.5)));
+    if (mandatory) json_object_set_new(req, "mandatory", json_true());
+    if (start) {
+      /* relative times are relative to the panel's clock: passed as an offset */
+      int64_t off;
+      if (start[0] == '+' && cli_parse_duration_ns(start + 1, &off) == 0) json_object_set_new(req, "start_in_ns", json_integer(off));
+      else {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t t;
+        if (cli_parse_time(start, (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec, &t)) {
+          json_decref(req);
+          cli_err("dr: --start: '%s' is not a time (RFC 3339, @UNIX, or +DURATION from now on the panel clock)", start);
+          return CLI_USAGE;
+        }
+        json_object_set_new(req, "start_ns", json_integer(t));
+      }
+    }
+    if (branches) {
+      json_t *arr = json_array();
+      char buf[512];
+      snprintf(buf, sizeof buf, "%s", branches);
+      for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        uint64_t n;
+        if (cli_parse_u64(tok, &n) == 0) json_array_append_new(arr, json_integer((json_int_t)n));
+        else json_array_append_new(arr, json_string(tok));
+      }
+      json_object_set_new(req, "branches", arr);
+    }
+  }
+  json_t *o;
+  int rc = cli_daemon_request(dir, req, 30000, &o);
+  if (rc) return rc;
+  char what[48];
+  snprintf(what, sizeof what, "dr %s", action);
+  int code = policy_outcome(what, o);
   json_decref(o);
   return code;
 }

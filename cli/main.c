@@ -15,6 +15,8 @@ static const char main_usage[] =
   "  init       create a data dir: keys, counter, journal (boot/config/key records)\n"
   "  note       append an operator note\n"
   "  switch     ask the daemon to switch a branch on or off\n"
+  "  service    the service disconnect: disconnect, reconnect, confirm (COSEM class 70)\n"
+  "  dr         demand-response events: start, cancel, opt-out\n"
   "  verify     check chain, seals, gaps and order of a data dir or bundle\n"
   "  export     write a self-contained verifiable bundle\n"
   "  show       print one record\n"
@@ -90,6 +92,32 @@ static const struct cli_cmd cmds[] = {
     "Prints the outcome. Exit 0 only when the sense-back is 'confirmed'; 1 on a refusal or any\n"
     "other verdict; 3 when no daemon answers. The same --request-id with the same body returns\n"
     "the stored outcome without a second actuation; with another body it is refused (conflict).\n" },
+  { "service", cli_cmd_service,
+    "usage: hems service disconnect|reconnect|confirm [--dir DIR] [--request-id ID] [--reason TEXT]\n"
+    "       hems service set-mode --mode N [--dir DIR] [--request-id ID]\n"
+    "\n"
+    "The service disconnect, with DLMS/COSEM disconnect-control (class 70) semantics: states\n"
+    "connected, disconnected, ready_for_reconnection; control_mode 0..6 (default 1). disconnect\n"
+    "and reconnect are the utility head-end's remote methods (role admin); in an arming mode\n"
+    "(1, 3, 5, 6) a reconnect only arms (ready_for_reconnection, output still open) and the local\n"
+    "confirmation -- 'confirm' (role operator) or the panel's button -- closes. set-mode writes\n"
+    "control_mode. Prints the outcome: accepted (armed), a command with its sense-back, or a\n"
+    "refusal with its reason (role, mode, backfeed, ...). Exit 0 on accepted or a 'confirmed'\n"
+    "sense-back; 1 on a refusal or another verdict; 2 usage; 3 when no daemon answers.\n" },
+  { "dr", cli_cmd_dr,
+    "usage: hems dr start|cancel|opt-out [--dir DIR] --event ID [--modification N] [--start T]\n"
+    "          [--duration D] [--randomize D] [--reduce-kw X | --branches LIST] [--mandatory]\n"
+    "          [--request-id ID]\n"
+    "\n"
+    "Demand-response events (OpenADR 2.0b semantics). start (role admin: the utility) schedules\n"
+    "event ID: active from --start (RFC 3339, @UNIX, or +DURATION from now; default now) plus a\n"
+    "start randomisation drawn by the daemon from its seed within --randomize, for --duration;\n"
+    "it opens the branches in LIST (numbers or names, comma separated) or enough of the\n"
+    "lowest-priority non-critical branches to shed --reduce-kw; the end restores them (staggered).\n"
+    "A higher --modification replaces the event, an equal one gets the stored reply, a lower one\n"
+    "is refused (superseded). cancel (admin) ends it; opt-out (role operator) leaves a\n"
+    "non-mandatory event (a mandatory one is refused: mandatory). Exit 0 accepted, 1 refused,\n"
+    "2 usage, 3 when no daemon answers.\n" },
   { "analyze", cli_cmd_analyze,
     "usage: hems analyze FILE.cfg|FILE.cff [--declared-voltage V] [--format jsonl]\n"
     "\n"

@@ -624,8 +624,26 @@ static void reconcile(struct replay_state *s, const struct journal_record *r, st
   dr_update(s, now);
   if (r->type == JOURNAL_T_WINDOW) limiter(s, r);
   if (p->supply_low) return;
-  int closed = 0;
-  for (unsigned n = 1; n <= REPLAY_BRANCHES_MAX && out->n < REPLAY_EFFECTS_MAX; n++) {
+  int closed = 0, any = 0;
+  for (unsigned n = 0; n < REPLAY_BRANCHES_MAX && !any; n++)
+    any = s->br[n].layers || s->br[n].deferred || s->br[n].restore_due;
+  if (!any) return;
+  /* opens lowest priority first, closes highest priority first */
+  uint8_t order[REPLAY_BRANCHES_MAX];
+  for (unsigned i = 0; i < REPLAY_BRANCHES_MAX; i++) {
+    unsigned j = i;
+    uint8_t key = s->br[i].layers ? s->br[i].priority : (uint8_t)(255 - s->br[i].priority);
+    while (j > 0) {
+      const struct replay_branch *o = &s->br[order[j - 1]];
+      uint8_t ok = o->layers ? o->priority : (uint8_t)(255 - o->priority);
+      if (ok <= key) break;
+      order[j] = order[j - 1];
+      j--;
+    }
+    order[j] = (uint8_t)i;
+  }
+  for (unsigned k = 0; k < REPLAY_BRANCHES_MAX && out->n < REPLAY_EFFECTS_MAX; k++) {
+    unsigned n = order[k] + 1u;
     struct replay_branch *b = &s->br[n - 1];
     if (!b->layers && !b->deferred && !b->restore_due) continue; /* the operator's own commands are direct */
     uint8_t d = desired_of(b);
