@@ -633,6 +633,76 @@ static void control_socket_policy(void **st)
   free(v);
 }
 
+/* Power loss between a command record and its sense-back: a child appends a switch request
+ * through the replay harness (the fold decides, the command record is durable) and is killed
+ * (SIGKILL) before anything executes it. The restarted daemon shows the command's resolution
+ * (actuation + sense-back citing it) and the branch comes up in the rebuilt state. */
+static void power_loss_mid_command(void **st)
+{
+  (void)st;
+  char d[300];
+  snprintf(d, sizeof d, "%s/powerloss", tmp);
+  assert_int_equal(sh("%s init --dir %s >/dev/null", bin, d), 0);
+  assert_int_equal(sh("%s run --dir %s --sim default --for 3s --speed max 2>/dev/null", bin, d), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    struct replay_harness *h = calloc(1, sizeof *h);
+    struct journal_options jo;
+    memset(&jo, 0, sizeof jo);
+    jo.dir = d;
+    struct replay_harness_options ho = { 0, 0, true };
+    replay_harness_init(h, &ho, &jo);
+    struct journal *j;
+    if (journal_open(&j, &jo, NULL, NULL) || replay_harness_attach(h, j)) _exit(2);
+    struct journal_record r;
+    memset(&r, 0, sizeof r);
+    r.type = JOURNAL_T_REQUEST;
+    r.source.kind = JOURNAL_SRC_OPERATOR;
+    r.body.request.target = 2;
+    r.body.request.desired = JOURNAL_DESIRED_OFF;
+    r.body.request.role = JOURNAL_ROLE_OPERATOR;
+    r.body.request.request_id = lit("pl-1");
+    struct replay_effects fx;
+    uint64_t seqs[REPLAY_EFFECTS_MAX];
+    if (replay_harness_append(h, &r, NULL, &fx, seqs) || fx.n != 1 || fx.e[0].kind != REPLAY_EFFECT_COMMAND) _exit(3);
+    if (journal_sync(j)) _exit(4);
+    raise(SIGKILL); /* the power goes: no actuation, no sense-back */
+    _exit(5);
+  }
+  int wst;
+  assert_int_equal(waitpid(pid, &wst, 0), pid);
+  assert_true(WIFSIGNALED(wst) && WTERMSIG(wst) == SIGKILL);
+  struct seen *v = calloc(1, sizeof *v);
+  fold_dir(d, v);
+  assert_int_equal(v->ncmd, 1);
+  uint64_t cseq = v->cmd[0].seq;
+  unsigned act_before = v->actuations;
+  assert_int_equal(sh("%s run --dir %s --sim default --for 3s --speed max 2>/dev/null", bin, d), 0);
+  assert_int_equal(sh("%s timeline --dir %s --type boot --format jsonl | tail -1 | grep -q unclean", bin, d), 0);
+  assert_int_equal(sh("%s timeline --dir %s --type sense_back --format jsonl | grep -q '\"command_seq\":%llu'", bin, d,
+                      (unsigned long long)cseq), 0);
+  fold_dir(d, v);
+  assert_int_equal(v->ncmd, 1); /* resolved, not re-decided */
+  assert_true(v->actuations > act_before);
+  /* the rebuilt state: branch 2 commanded and sensed off */
+  assert_int_equal(sh("%s status --dir %s --format json | grep -q .", bin, d), 0);
+  struct journal_reader *rd;
+  assert_int_equal(journal_reader_open(&rd, d, NULL, false), 0);
+  struct replay_state *s = malloc(sizeof *s);
+  replay_state_init(s);
+  struct replay_options o;
+  memset(&o, 0, sizeof o);
+  struct replay_result res;
+  memset(&res, 0, sizeof res);
+  assert_int_equal(replay_dir(rd, &o, s, &res), 0);
+  assert_int_equal(s->br[1].commanded, REPLAY_OFF);
+  assert_int_equal(s->br[1].sensed, REPLAY_OFF);
+  assert_int_equal(s->br[1].pending_seq, 0);
+  free(s);
+  journal_reader_close(rd);
+  free(v);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -646,6 +716,7 @@ int main(void)
     cmocka_unit_test(scenario_service_overload),
     cmocka_unit_test(scenario_grid_outage),
     cmocka_unit_test(control_socket_policy),
+    cmocka_unit_test(power_loss_mid_command),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
