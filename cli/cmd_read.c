@@ -354,14 +354,14 @@ int cli_cmd_timeline(int argc, char **argv)
       uint64_t groups[256];
       int n = 0;
       if (f.branch) {
-        n = journal_index_groups(it, JOURNAL_IDX_BRANCH, f.branch, from, groups, 256);
+        n = journal_index_blocks(it, JOURNAL_IDX_BRANCH, f.branch, from, groups, 256);
       } else {
         /* merge per-type lists: the smallest group seqs across the types, deduplicated */
         static uint64_t best[256 * JOURNAL_T__MAX];
         int nb = 0;
         for (unsigned t = 1; t < JOURNAL_T__MAX; t++) {
           if (!f.types[t]) continue;
-          int k = journal_index_groups(it, JOURNAL_IDX_TYPE, t, from, best + nb, 256);
+          int k = journal_index_blocks(it, JOURNAL_IDX_TYPE, t, from, best + nb, 256);
           if (k > 0) nb += k;
         }
         qsort(best, (size_t)nb, sizeof best[0], cmp_u64);
@@ -370,7 +370,7 @@ int cli_cmd_timeline(int argc, char **argv)
       if (n <= 0) break;
       for (int gi = 0; gi < n && !done; gi++) {
         uint64_t gf, gl;
-        if (journal_group_of(it, groups[gi], &gf, &gl)) continue;
+        if (journal_index_block_range(it, groups[gi], &gf, &gl)) continue;
         for (uint64_t q = gf > start ? gf : start; q <= gl; q++) {
           if (f.until_seq && q > f.until_seq) { done = true; break; }
           if (journal_iter_get(it, q, &b, &len)) continue;

@@ -272,13 +272,30 @@ static uint64_t get_unsigned(const void *p, unsigned kind)
   }
 }
 
+static bool is_omitted(const struct jfield *f, const uint8_t *base)
+{
+  if (!f->omit_zero) return false;
+  const uint8_t *p = base + f->offset;
+  switch (f->kind) {
+  case JF_U8: case JF_U16: case JF_U32: case JF_U64: return get_unsigned(p, f->kind) == 0;
+  case JF_I32: { int32_t v; memcpy(&v, p, 4); return v == 0; }
+  case JF_I64: { int64_t v; memcpy(&v, p, 8); return v == 0; }
+  default: return false;
+  }
+}
+
 int journal__encode_body(struct cw *w, const struct jdesc *d, const void *base)
 {
   const uint8_t *b = base;
-  journal__cw_map(w, d->n);
+  /* Integer fields marked omit_zero are left out when 0: a deterministic function of the
+   * value, so the encoding stays canonical. */
+  unsigned present = 0;
+  for (unsigned i = 0; i < d->n; i++) present += !is_omitted(&d->fields[i], b);
+  journal__cw_map(w, present);
   for (unsigned i = 0; i < d->n; i++) {
     const struct jfield *f = &d->fields[i];
     const uint8_t *p = b + f->offset;
+    if (is_omitted(f, b)) continue;
     journal__cw_text(w, f->name, journal__fname_len(f));
     switch (f->kind) {
     case JF_U8: case JF_U16: case JF_U32: case JF_U64:

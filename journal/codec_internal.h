@@ -39,6 +39,8 @@ struct jfield {
   uint16_t max;                  /* JF_ARRAY */
   uint16_t stride;               /* JF_ARRAY */
   uint8_t namelen;               /* strlen(name); 0 = not given (then computed) */
+  uint8_t omit_zero;             /* integer fields only: left out of the encoding when 0 (CDDL
+                                    `? name`); decoding a missing field gives 0 */
 };
 
 static inline size_t journal__fname_len(const struct jfield *f)

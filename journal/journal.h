@@ -568,7 +568,11 @@ struct journal_options {
                                    counter are not fsync'd (the journal is synced at close). A
                                    crash may then lose committed groups: never in production. */
   uint32_t commit_batch_max;    /* sealed groups one LMDB transaction may carry when several are
-                                   queued (group commit under load); 0 → 16, 1 → one per commit */
+                                   queued (group commit under load); 0 → 64, 1 → one per commit */
+  uint64_t commit_hold_ns;      /* flash wear: sealed groups holding no critical record may wait up
+                                   to this long (record time, and as long in wall time) to share one
+                                   commit; a critical group, journal_sync() or close commits at once.
+                                   0 → commit every sealed group at once (the library default) */
   struct journal_clock clock;   /* .now NULL → real clocks */
   uint8_t boot_id[JOURNAL_BOOTID_BYTES]; /* all zero → read /proc/sys/kernel/random/boot_id */
   journal_durable_cb on_durable;
@@ -683,12 +687,16 @@ void journal_iter_end(struct journal_iter *it);
 int journal_checkpoint_get(struct journal_iter *it, uint64_t at_most, uint64_t *out_seq,
                            uint8_t **data, size_t *len);
 
-/* Index queries: the first seq of each commit group that holds a record matching the key,
- * in ascending order, starting at from_seq. Keys: type, source, branch. */
+/* Index queries. Index entries are kept per index block (a run of up to 64 commit groups or
+ * 4096 records — written once per key per block, which keeps flash writes low): fills up to
+ * cap first seqs of the blocks holding a record that matches the key (type, source or branch),
+ * ascending, starting with the block that holds from_seq; returns the count or <0. Scan a block
+ * with journal_index_block_range and filter its records. */
 enum journal_index_kind { JOURNAL_IDX_TYPE = 'T', JOURNAL_IDX_SOURCE = 'S', JOURNAL_IDX_BRANCH = 'B' };
-/* Fills up to cap group start seqs (>= from_seq's group) into out; returns the count or <0. */
-int journal_index_groups(struct journal_iter *it, int kind, uint32_t value, uint64_t from_seq,
+int journal_index_blocks(struct journal_iter *it, int kind, uint32_t value, uint64_t from_seq,
                          uint64_t *out, int cap);
+/* The seq range of the index block starting at block_first (its last seq so far). */
+int journal_index_block_range(struct journal_iter *it, uint64_t block_first, uint64_t *first, uint64_t *last);
 /* Group containing seq: its first and last (seal) seq. */
 int journal_group_of(struct journal_iter *it, uint64_t seq, uint64_t *first, uint64_t *last);
 /* First seq of the first group whose records' wall time reaches >= wall_ns (0 if none). */

@@ -152,8 +152,11 @@ int journal_source_parse(const char *text, size_t len, struct journal_source *ou
 /* ------------------------------------------------------------------ body tables */
 
 /* namelen is the name's length (the decoder compares keys without strlen). */
-#define FLD(S, name, kind, member) { name, kind, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, 0, 0, 0, sizeof(name) - 1 }
-#define ENUMF(S, name, member, names) { name, JF_ENUM, offsetof(S, member), 1, names, NULL, 0, 0, 0, sizeof(name) - 1 }
+#define FLD(S, name, kind, member) { name, kind, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, 0, 0, 0, sizeof(name) - 1, 0 }
+/* An integer field left out of the encoding when 0 (flash wear: windows on the register path
+ * carry no instantaneous extremes or THD). */
+#define FLDZ(S, name, kind, member) { name, kind, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, 0, 0, 0, sizeof(name) - 1, 1 }
+#define ENUMF(S, name, member, names) { name, JF_ENUM, offsetof(S, member), 1, names, NULL, 0, 0, 0, sizeof(name) - 1, 0 }
 #define DESC(arr) { arr, sizeof(arr) / sizeof(arr[0]) }
 
 static const char *const shutdown_names[] = { "clean", "unclean", "first", NULL };
@@ -293,10 +296,10 @@ static const struct jdesc der_desc = DESC(der_fields);
 
 #define ARRF(S, name, member, count, SUB, subdesc) \
   { name, JF_ARRAY, offsetof(S, member), sizeof(((S *)0)->member), NULL, &subdesc, offsetof(S, count), \
-    sizeof(((S *)0)->member) / sizeof(SUB), sizeof(SUB), sizeof(name) - 1 }
+    sizeof(((S *)0)->member) / sizeof(SUB), sizeof(SUB), sizeof(name) - 1, 0 }
 #define U16ARRF(S, name, member, count) \
   { name, JF_U16ARR, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, offsetof(S, count), \
-    sizeof(((S *)0)->member) / sizeof(uint16_t), 2, sizeof(name) - 1 }
+    sizeof(((S *)0)->member) / sizeof(uint16_t), 2, sizeof(name) - 1, 0 }
 
 static const char *const chkind_names[] = { "voltage", "current", "neutral", NULL };
 static const char *const phase_names[] = { "A", "B", "C", "N", NULL };
@@ -306,12 +309,12 @@ static const char *const ieee1159_names[] = { "instantaneous", "momentary", "tem
 static const struct jfield window_channel_fields[] = {
   FLD(struct journal_window_channel, "ch", JF_U8, ch),
   ENUMF(struct journal_window_channel, "kind", kind, chkind_names),
-  FLD(struct journal_window_channel, "max_m", JF_I32, max_m),
-  FLD(struct journal_window_channel, "min_m", JF_I32, min_m),
+  FLDZ(struct journal_window_channel, "max_m", JF_I32, max_m),
+  FLDZ(struct journal_window_channel, "min_m", JF_I32, min_m),
   ENUMF(struct journal_window_channel, "phase", phase, phase_names),
   FLD(struct journal_window_channel, "rms_m", JF_I32, rms_m),
-  FLD(struct journal_window_channel, "branch", JF_U16, branch),
-  FLD(struct journal_window_channel, "thd_mpct", JF_I32, thd_mpct),
+  FLDZ(struct journal_window_channel, "branch", JF_U16, branch),
+  FLDZ(struct journal_window_channel, "thd_mpct", JF_I32, thd_mpct),
 };
 static const struct jdesc window_channel_desc = DESC(window_channel_fields);
 
@@ -322,10 +325,10 @@ static const struct jfield window_power_fields[] = {
   ENUMF(struct journal_window_power, "phase", phase, phase_names),
   FLD(struct journal_window_power, "s_mva", JF_I64, s_mva),
   FLD(struct journal_window_power, "branch", JF_U16, branch),
-  FLD(struct journal_window_power, "q_mvar", JF_I64, q_mvar),
+  FLDZ(struct journal_window_power, "q_mvar", JF_I64, q_mvar),
   FLD(struct journal_window_power, "pf_mpct", JF_I32, pf_mpct),
-  FLD(struct journal_window_power, "export_uwh", JF_I64, export_uwh),
-  FLD(struct journal_window_power, "import_uwh", JF_I64, import_uwh),
+  FLDZ(struct journal_window_power, "export_uwh", JF_I64, export_uwh),
+  FLDZ(struct journal_window_power, "import_uwh", JF_I64, import_uwh),
 };
 static const struct jdesc window_power_desc = DESC(window_power_fields);
 

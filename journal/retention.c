@@ -163,7 +163,24 @@ int journal_retention_run(struct journal *j, int64_t keep_ns, uint64_t *out_cut_
   if ((rc = journal__lmdb_err(mdb_txn_begin(j->env, NULL, 0, &txn)))) return rc;
   int lr = prune_prefix(txn, j->db.records, cut);
   if (!lr) lr = prune_prefix(txn, j->db.groups, cut);
-  if (!lr) lr = prune_dups(txn, j->db.index, cut);
+  /* Index entries name blocks; a block that straddles the cut keeps its entries (its surviving
+   * records are still found; the archived ones are simply gone). */
+  uint64_t idx_cut = cut;
+  if (!lr) {
+    MDB_cursor *bc;
+    uint8_t kb[8];
+    journal__be64(kb, cut);
+    MDB_val bk = { 8, kb }, bv;
+    if (mdb_cursor_open(txn, j->db.blocks, &bc) == 0) {
+      int g = mdb_cursor_get(bc, &bk, &bv, MDB_SET_RANGE);
+      if (g == 0 && journal__rd64(bk.mv_data) != cut) g = mdb_cursor_get(bc, &bk, &bv, MDB_PREV);
+      else if (g == MDB_NOTFOUND) g = mdb_cursor_get(bc, &bk, &bv, MDB_LAST);
+      if (g == 0 && bv.mv_size == 8 && journal__rd64(bv.mv_data) > cut) idx_cut = journal__rd64(bk.mv_data) - 1;
+      mdb_cursor_close(bc);
+    }
+  }
+  if (!lr) lr = prune_dups(txn, j->db.index, idx_cut);
+  if (!lr) lr = prune_prefix(txn, j->db.blocks, idx_cut);
   if (!lr) lr = prune_dups(txn, j->db.times, cut);
   if (lr) { mdb_txn_abort(txn); return journal__lmdb_err(lr); }
   if ((rc = journal__lmdb_err(mdb_txn_commit(txn)))) return rc;

@@ -76,7 +76,8 @@ int journal__open_dbs(MDB_txn *txn, struct journal_dbs *db, bool create)
       (rc = mdb_dbi_open(txn, "times", c | MDB_DUPSORT | MDB_DUPFIXED, &db->times)) ||
       (rc = mdb_dbi_open(txn, "blobs", c, &db->blobs)) ||
       (rc = mdb_dbi_open(txn, "meta", c, &db->meta)) ||
-      (rc = mdb_dbi_open(txn, "checkpoints", c, &db->checkpoints)))
+      (rc = mdb_dbi_open(txn, "checkpoints", c, &db->checkpoints)) ||
+      (rc = mdb_dbi_open(txn, "blocks", c, &db->blocks)))
     return rc == MDB_NOTFOUND ? JOURNAL_ECORRUPT : journal__lmdb_err(rc);
   return 0;
 }
@@ -240,6 +241,8 @@ static struct group *group_get(struct journal *j)
   memset(g->keyset, 0, sizeof g->keyset);
   g->blen = 0;
   g->clen = 0;
+  g->critical = false;
+  g->mono_last = 0;
   g->next = NULL;
   g->first_seq = 0;
   return g;
@@ -328,6 +331,8 @@ static int group_add(struct group *g, const struct journal_record *r, const uint
   memcpy(g->bytes + g->len, rec, len);
   g->len += len;
   g->n++;
+  g->mono_last = mono;
+  if (journal_type_is_critical(r->type)) g->critical = true;
   g->offs[g->n] = (uint32_t)g->len;
   struct index_key ks[64];
   int nk = struct_index_keys(r, rec, len, ks, 64);
@@ -389,15 +394,40 @@ static int put_group(struct journal *j, MDB_txn *txn, struct group *g, uint64_t 
     rc = mdb_put(txn, j->db.groups, &k, &v, MDB_APPEND);
     bytes += 8 + sizeof vb;
   }
+  /* Index entries: once per key per index block (see store_internal.h). */
+  struct index_block *bk = &j->blk;
+  if (!bk->first || bk->groups >= INDEX_BLOCK_GROUPS || bk->records >= INDEX_BLOCK_RECORDS) {
+    bk->first = g->first_seq;
+    bk->groups = bk->records = bk->nkeys = bk->committed = 0;
+    memset(bk->set, 0, sizeof bk->set);
+  }
+  uint8_t bf[8];
+  journal__be64(bf, bk->first);
   for (uint32_t i = 0; i < g->nkeys && !rc; i++) {
+    struct index_key key = g->keys[i];
+    uint32_t h = key_hash(key) & (GROUP_KEYSET - 1);
+    while (bk->set[h] && !(bk->keys[bk->set[h] - 1].kind == key.kind && bk->keys[bk->set[h] - 1].value == key.value))
+      h = (h + 1) & (GROUP_KEYSET - 1);
+    if (bk->set[h]) continue; /* already indexed in this block */
+    if (bk->nkeys >= GROUP_KEYSET / 2) { rc = MDB_BAD_VALSIZE; break; }
+    bk->keys[bk->nkeys++] = key;
+    bk->set[h] = bk->nkeys;
     uint8_t ik[5];
-    ik[0] = g->keys[i].kind;
-    ik[1] = (uint8_t)(g->keys[i].value >> 24); ik[2] = (uint8_t)(g->keys[i].value >> 16);
-    ik[3] = (uint8_t)(g->keys[i].value >> 8); ik[4] = (uint8_t)g->keys[i].value;
-    MDB_val k = { 5, ik }, v = { 8, fs };
+    ik[0] = key.kind;
+    ik[1] = (uint8_t)(key.value >> 24); ik[2] = (uint8_t)(key.value >> 16);
+    ik[3] = (uint8_t)(key.value >> 8); ik[4] = (uint8_t)key.value;
+    MDB_val k = { 5, ik }, v = { 8, bf };
     rc = mdb_put(txn, j->db.index, &k, &v, MDB_NODUPDATA);
     if (rc == MDB_KEYEXIST) rc = 0;
     bytes += 13;
+  }
+  if (!rc) {
+    bk->groups++;
+    bk->records += g->n;
+    uint8_t bl[8];
+    journal__be64(bl, last);
+    MDB_val k = { 8, bf }, v = { 8, bl };
+    rc = mdb_put(txn, j->db.blocks, &k, &v, 0);
   }
   if (!rc) {
     uint8_t tk[8];
@@ -461,16 +491,47 @@ static int commit_batch_txn(struct journal *j, struct group *first, int count)
   return 0;
 }
 
+/* The index block state changes inside a transaction; an aborted transaction must not leave it
+ * claiming entries that were never written. */
+static void blk_save(struct journal *j)
+{
+  j->blk_saved.first = j->blk.first;
+  j->blk_saved.groups = j->blk.groups;
+  j->blk_saved.records = j->blk.records;
+  j->blk_saved.nkeys = j->blk.nkeys;
+}
+
+static void blk_restore(struct journal *j)
+{
+  struct index_block *bk = &j->blk;
+  if (bk->first != j->blk_saved.first) {
+    /* a new block was opened inside the failed transaction: start it again next time */
+    bk->first = 0;
+    return;
+  }
+  bk->groups = j->blk_saved.groups;
+  bk->records = j->blk_saved.records;
+  bk->nkeys = j->blk_saved.nkeys;
+  memset(bk->set, 0, sizeof bk->set);
+  for (uint32_t i = 0; i < bk->nkeys; i++) {
+    uint32_t h = key_hash(bk->keys[i]) & (GROUP_KEYSET - 1);
+    while (bk->set[h]) h = (h + 1) & (GROUP_KEYSET - 1);
+    bk->set[h] = i + 1;
+  }
+}
+
 static int commit_batch(struct journal *j, struct group *first, int count)
 {
   for (;;) {
+    blk_save(j);
     int rc = commit_batch_txn(j, first, count);
+    if (rc) blk_restore(j);
     if (rc != JOURNAL_EFULL) return rc;
     if ((rc = grow_map(j))) return rc;
   }
 }
 
-#define JOURNAL_BATCH_MAX 16
+#define JOURNAL_BATCH_MAX 64
 
 static void *writer_main(void *arg)
 {
@@ -479,6 +540,25 @@ static void *writer_main(void *arg)
   for (;;) {
     while (!j->q_head && !j->stop) pthread_cond_wait(&j->cv, &j->mu);
     if (!j->q_head && j->stop) break;
+    /* Flash wear: non-critical groups may wait to share a commit (commit_hold_ns). */
+    uint64_t hold = j->opt.commit_hold_ns;
+    if (hold && !j->stop && !j->urgent && !j->failed && j->q_len < JOURNAL_QUEUE_MAX / 2) {
+      bool critical = false;
+      for (struct group *g = j->q_head; g; g = g->next) critical |= g->critical;
+      uint64_t span = j->q_tail->mono_last - j->q_head->mono_first;
+      if (!critical && span < hold) {
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        uint64_t left = hold - span;
+        dl.tv_sec += (time_t)(left / 1000000000ull);
+        dl.tv_nsec += (long)(left % 1000000000ull);
+        if (dl.tv_nsec >= 1000000000) { dl.tv_sec++; dl.tv_nsec -= 1000000000; }
+        struct group *tail = j->q_tail;
+        int w = 0;
+        while (!j->stop && !j->urgent && j->q_tail == tail && w == 0) w = pthread_cond_timedwait(&j->cv, &j->mu, &dl);
+        if (w == 0) continue; /* something changed: judge again */
+      }
+    }
     struct group *first = j->q_head, *lastg = first;
     int count = 1;
     int batch_max = j->opt.commit_batch_max ? (int)j->opt.commit_batch_max : JOURNAL_BATCH_MAX;
@@ -508,7 +588,7 @@ static void *writer_main(void *arg)
       g->next = j->free_list;
       j->free_list = g;
     }
-    if (!j->q_head) j->q_tail = NULL;
+    if (!j->q_head) { j->q_tail = NULL; j->urgent = false; }
     if (rc == 0) {
       j->durable_seq = last;
       j->stats.groups_committed += (uint64_t)count;
@@ -552,6 +632,7 @@ static int add_record(struct journal *j, const struct journal_record *r)
 static int wait_durable(struct journal *j, uint64_t seq)
 {
   pthread_mutex_lock(&j->mu);
+  if (j->durable_seq < seq) { j->urgent = true; pthread_cond_broadcast(&j->cv); }
   while (j->durable_seq < seq && !j->failed) pthread_cond_wait(&j->cv, &j->mu);
   int rc = j->durable_seq >= seq ? 0 : j->failed;
   pthread_mutex_unlock(&j->mu);
@@ -579,6 +660,7 @@ static int seal_group(struct journal *j)
   if (!rc) rc = j->signer->sign(j->signer->ctx, msg, sizeof msg, b->sig);
   if (rc) return rc;
   if ((rc = add_record(j, &s))) return rc;
+  bool crit = g->critical; /* g belongs to the writer thread once queued */
 
   pthread_mutex_lock(&j->mu);
   while (j->q_len >= JOURNAL_QUEUE_MAX && !j->failed) pthread_cond_wait(&j->cv, &j->mu);
@@ -589,7 +671,9 @@ static int seal_group(struct journal *j)
   pthread_cond_broadcast(&j->cv);
   pthread_mutex_unlock(&j->mu);
   j->cur = NULL;
-  if (j->opt.virtual_clock) return wait_durable(j, j->head_seq);
+  /* Virtual clock: the appender waits for durability — for every group, or with a commit hold
+   * for critical ones only (what they start, an actuation, must not run ahead of durability). */
+  if (j->opt.virtual_clock && (!j->opt.commit_hold_ns || crit)) return wait_durable(j, j->head_seq);
   return 0;
 }
 
@@ -1298,13 +1382,36 @@ void journal_iter_end(struct journal_iter *it)
   free(it);
 }
 
-int journal_index_groups(struct journal_iter *it, int kind, uint32_t value, uint64_t from_seq, uint64_t *out, int cap)
+/* The index block holding seq: [first, last]. */
+static int block_of(MDB_txn *txn, const struct journal_dbs *db, uint64_t seq, uint64_t *first, uint64_t *last)
+{
+  MDB_cursor *c;
+  uint8_t kb[8];
+  journal__be64(kb, seq);
+  MDB_val k = { 8, kb }, v;
+  int rc = mdb_cursor_open(txn, db->blocks, &c);
+  if (rc) return journal__lmdb_err(rc);
+  rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+  if (rc == 0 && journal__rd64(k.mv_data) != seq) rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
+  else if (rc == MDB_NOTFOUND) rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+  if (rc == 0 && v.mv_size == 8 && k.mv_size == 8) {
+    *first = journal__rd64(k.mv_data);
+    *last = journal__rd64(v.mv_data);
+    if (seq < *first || seq > *last) rc = MDB_NOTFOUND;
+  } else if (rc == 0) {
+    rc = MDB_CORRUPTED;
+  }
+  mdb_cursor_close(c);
+  return journal__lmdb_err(rc);
+}
+
+int journal_index_blocks(struct journal_iter *it, int kind, uint32_t value, uint64_t from_seq, uint64_t *out, int cap)
 {
   uint8_t ik[5] = { (uint8_t)kind, (uint8_t)(value >> 24), (uint8_t)(value >> 16), (uint8_t)(value >> 8), (uint8_t)value };
-  uint64_t gf = 0, gl;
-  if (from_seq > 1 && group_start_of(it->txn, &it->r->db, from_seq, &gf, &gl) != 0) gf = from_seq;
+  uint64_t bf = 0, bl;
+  if (from_seq > 1 && block_of(it->txn, &it->r->db, from_seq, &bf, &bl) != 0) bf = from_seq;
   uint8_t db8[8];
-  journal__be64(db8, gf);
+  journal__be64(db8, bf);
   MDB_cursor *c;
   int rc = mdb_cursor_open(it->txn, it->r->db.index, &c);
   if (rc) return journal__lmdb_err(rc);
@@ -1318,6 +1425,11 @@ int journal_index_groups(struct journal_iter *it, int kind, uint32_t value, uint
   mdb_cursor_close(c);
   if (rc && rc != MDB_NOTFOUND) return journal__lmdb_err(rc);
   return n;
+}
+
+int journal_index_block_range(struct journal_iter *it, uint64_t block_first, uint64_t *first, uint64_t *last)
+{
+  return block_of(it->txn, &it->r->db, block_first, first, last);
 }
 
 int journal_group_of(struct journal_iter *it, uint64_t seq, uint64_t *first, uint64_t *last)

@@ -28,6 +28,7 @@ struct journal_dbs {
   MDB_dbi blobs;    /* 32-byte content hash -> zstd frame */
   MDB_dbi meta;     /* text key -> value */
   MDB_dbi checkpoints; /* u64 BE seq -> checkpoint bytes (replay) */
+  MDB_dbi blocks;   /* u64 BE first seq of an index block -> u64 BE its last seq so far */
 };
 
 #define JOURNAL_FORMAT_VERSION 1u
@@ -41,6 +42,19 @@ struct journal_dbs {
 struct index_key { uint8_t kind; uint32_t value; };
 
 #define GROUP_KEYSET 16384 /* at most 8192 distinct index keys per group */
+
+/* Index blocks (flash wear): an index entry names the block of commit groups holding a match,
+ * written once per key per block, instead of once per key per group. A block closes after
+ * INDEX_BLOCK_GROUPS groups or INDEX_BLOCK_RECORDS records. */
+#define INDEX_BLOCK_GROUPS 64
+#define INDEX_BLOCK_RECORDS 4096
+struct index_block {
+  uint64_t first;            /* first seq of the block; 0 = none open */
+  uint32_t groups, records;
+  uint32_t nkeys, committed; /* keys indexed in this block; the first `committed` are durable */
+  struct index_key keys[GROUP_KEYSET / 2];
+  uint32_t set[GROUP_KEYSET];/* open addressing over keys: index + 1 */
+};
 
 /* A commit group being built by the appending thread, then committed by the writer thread. */
 struct group {
@@ -59,10 +73,12 @@ struct group {
   uint8_t *ckpts;      /* (u64 seq | u32 len | bytes)* */
   size_t clen, ccap;
   uint8_t last_hash[JOURNAL_HASH_BYTES];
+  bool critical;       /* holds a critical record: committed without delay */
+  uint64_t mono_last;  /* record time of its last record */
   struct group *next;
 };
 
-#define JOURNAL_QUEUE_MAX 4
+#define JOURNAL_QUEUE_MAX 64
 
 struct journal {
   char dir[4096];
@@ -89,10 +105,13 @@ struct journal {
   uint64_t durable_seq;
   int failed;
   bool stop;
+  bool urgent;         /* someone waits for durability: commit what is queued now */
   pthread_t thread;
   bool thread_started;
   uint64_t map_size;
   struct journal_stats stats;
+  /* writer thread only: the open index block */
+  struct index_block blk, blk_saved;
   /* writer thread only: the durable head before the next commit */
   uint64_t base_seq;
   uint8_t base_hash[JOURNAL_HASH_BYTES];
