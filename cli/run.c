@@ -51,6 +51,10 @@ struct run_opts {
 
 struct capture_slot { uint64_t id; uint8_t hash[32]; };
 
+/* A trip tap waiting for its waveform capture (≤ the capture's post-trigger time). */
+struct pending_tap { bool used; uint64_t capture_id; uint64_t deadline_ns; struct actuator_tap_record rec; };
+#define PENDING_TAPS 8
+
 /* A decided command waiting for its record to be durable (write-ahead) and its actuator free. */
 struct pending_cmd { uint64_t seq; uint16_t target; bool on; char request_id[65]; };
 #define PENDING_MAX 128
@@ -111,6 +115,7 @@ struct daemon {
   bool act_ok;
   struct actuator_taps taps;
   bool taps_ok;
+  struct pending_tap ptaps[PENDING_TAPS];
   struct pending_cmd pending[PENDING_MAX];
   unsigned npending;
   struct waiter waiters[WAITERS_MAX];
@@ -500,6 +505,8 @@ static void eng_window(void *ctx, const struct ingest_window *iw)
   if (append(d, &r) == 0) d->windows++;
 }
 
+static void tap_capture_done(struct daemon *d, uint64_t id, const uint8_t hash[32]);
+
 static void eng_capture(void *ctx, const struct ingest_capture_view *c)
 {
   struct daemon *d = ctx;
@@ -511,6 +518,7 @@ static void eng_capture(void *ctx, const struct ingest_capture_view *c)
     struct capture_slot *s = &d->caps[d->ncaps++ % 8];
     s->id = c->id;
     if (journal_put_blob(d->j, buf, len, s->hash)) memset(s->hash, 0, 32);
+    if (c->reason) tap_capture_done(d, c->id, s->hash);
   }
   free(buf);
 }
@@ -718,6 +726,31 @@ static void poll_actuators(struct daemon *d)
   } while (n == 8);
 }
 
+static void append_pending_tap(struct daemon *d, struct pending_tap *p, const uint8_t *hash)
+{
+  struct journal_record r;
+  memset(&r, 0, sizeof r);
+  r.type = JOURNAL_T_TRIP_TAP;
+  r.source = p->rec.source;
+  r.body.trip_tap = p->rec.body.trip_tap;
+  if (hash) memcpy(r.body.trip_tap.capture, hash, 32);
+  p->used = false;
+  append(d, &r);
+}
+
+static void tap_capture_done(struct daemon *d, uint64_t id, const uint8_t hash[32])
+{
+  for (int k = 0; k < PENDING_TAPS; k++)
+    if (d->ptaps[k].used && d->ptaps[k].capture_id == id) append_pending_tap(d, &d->ptaps[k], hash);
+}
+
+/* Taps whose capture never came (engine stopped): journaled without one. */
+static void flush_pending_taps(struct daemon *d, bool all)
+{
+  for (int k = 0; k < PENDING_TAPS; k++)
+    if (d->ptaps[k].used && (all || now_ns(d) >= d->ptaps[k].deadline_ns)) append_pending_tap(d, &d->ptaps[k], NULL);
+}
+
 static void poll_taps(struct daemon *d)
 {
   if (!d->taps_ok) return;
@@ -731,8 +764,25 @@ static void poll_taps(struct daemon *d)
       memset(&r, 0, sizeof r);
       r.type = tr[i].type;
       r.source = tr[i].source;
-      if (tr[i].type == JOURNAL_T_TRIP_TAP) { r.body.trip_tap = tr[i].body.trip_tap; d->taps_seen++; }
-      else { r.body.der = tr[i].body.der; d->der_seen++; }
+      if (tr[i].type == JOURNAL_T_TRIP_TAP) {
+        d->taps_seen++;
+        /* A waveform capture around the edge (the ingest hook): the record waits for it, at
+         * most its post-trigger time, and then names the blob. */
+        int64_t cid = d->eng_ok ? ingest_engine_trigger(&d->eng, 1u + tr[i].body.trip_tap.tap) : -1;
+        int slot = -1;
+        for (int k = 0; k < PENDING_TAPS && cid > 0; k++) if (!d->ptaps[k].used) { slot = k; break; }
+        if (slot >= 0) {
+          d->ptaps[slot].used = true;
+          d->ptaps[slot].capture_id = (uint64_t)cid;
+          d->ptaps[slot].deadline_ns = now_ns(d) + 2000000000ull;
+          d->ptaps[slot].rec = tr[i];
+          continue;
+        }
+        r.body.trip_tap = tr[i].body.trip_tap;
+      } else {
+        r.body.der = tr[i].body.der;
+        d->der_seen++;
+      }
       append(d, &r);
     }
   } while (n == 8);
@@ -906,6 +956,7 @@ static void tick(struct daemon *d)
   uint64_t now = now_ns(d);
   drain_waveform(d);
   poll_taps(d);
+  flush_pending_taps(d, false);
   do_stimuli(d);
   execute_pending(d);
   feed_sense_currents(d);
@@ -1709,6 +1760,7 @@ int cli_cmd_run(int argc, char **argv)
   if (d->tty) { status_line(d); fputc('\n', stderr); }
 
   /* shutdown: stop accepting work, flush, seal, exit */
+  flush_pending_taps(d, true);
   daemon_socket_stop(&d->sock);
   uv_walk(&d->loop, close_walk, NULL);
   uv_run(&d->loop, UV_RUN_DEFAULT);

@@ -260,6 +260,8 @@ struct journal_trip_tap {
   uint32_t dropped;                /* events lost (overflow) before this one on its request */
   int32_t rms_ma, peak_ma;         /* pre-trigger signature of the branch (0 if none) */
   uint32_t crest_milli;
+  uint8_t capture[JOURNAL_HASH_BYTES]; /* blob hash of the waveform capture around the edge;
+                                          all zero = none (no streaming AFE, or it was busy) */
 };
 enum journal_der_state { JOURNAL_DERST_OFF = 0, JOURNAL_DERST_GRID_TIED, JOURNAL_DERST_FAULT,
                          JOURNAL_DERST_IDLE, JOURNAL_DERST_CHARGING, JOURNAL_DERST_DISCHARGING,

@@ -271,6 +271,7 @@ static const struct jfield trip_tap_fields[] = {
   FLD(struct journal_trip_tap, "line", JF_U32, line),
   FLD(struct journal_trip_tap, "branch", JF_U16, branch),
   FLD(struct journal_trip_tap, "rms_ma", JF_I32, rms_ma),
+  FLD(struct journal_trip_tap, "capture", JF_FIXED, capture),
   FLD(struct journal_trip_tap, "dropped", JF_U32, dropped),
   FLD(struct journal_trip_tap, "peak_ma", JF_I32, peak_ma),
   FLD(struct journal_trip_tap, "kernel_ns", JF_U64, kernel_ns),
