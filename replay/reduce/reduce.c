@@ -560,7 +560,8 @@ static void limiter(struct replay_state *s, const struct journal_record *r)
   }
   if (trip) p->shedding = 1;
   if (p->shedding) {
-    /* lowest priority first (then the highest number), on the overloaded phases, never critical */
+    /* lowest priority first (then the highest number), on the overloaded phases, never a
+     * critical or fail-closed branch (fail_safe "closed": it must stay on whatever happens) */
     for (;;) {
       int worst = 0;
       for (int i = 1; i < REPLAY_PHASES; i++) if (ph[i] > ph[worst]) worst = i;
@@ -568,7 +569,7 @@ static void limiter(struct replay_state *s, const struct journal_record *r)
       struct replay_branch *pick = NULL;
       for (int i = REPLAY_BRANCHES_MAX; i-- > 0;) {
         struct replay_branch *b = &s->br[i];
-        if (b->critical || b->phase != worst + 1 || b->irms_ma <= 0 || (b->layers & REPLAY_LAYER_SHED)) continue;
+        if (b->critical || b->fail_safe == 1 || b->phase != worst + 1 || b->irms_ma <= 0 || (b->layers & REPLAY_LAYER_SHED)) continue;
         if (held_of(b) == REPLAY_OFF) continue;
         if (!pick || b->priority < pick->priority) pick = b;
       }

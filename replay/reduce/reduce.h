@@ -29,7 +29,7 @@
 extern "C" {
 #endif
 
-#define REPLAY_REDUCER_VERSION 3u
+#define REPLAY_REDUCER_VERSION 4u
 
 #define REPLAY_BRANCHES_MAX 48        /* the full-panel configuration */
 #define REPLAY_PHASES 4               /* A, B, C, N */

@@ -275,6 +275,25 @@ static void shed_order_restore_stagger(void **st)
   free(f);
 }
 
+/* Overload carried only by a fail-closed branch and a critical one: nothing may be shed, however
+ * long it lasts (the breaker may trip; the panel never opens those branches itself). */
+static void never_shed_fail_closed(void **st)
+{
+  (void)st;
+  struct fold *f = fold_new();
+  config(f, PANEL4);
+  int32_t ma[4] = { 30000, 0, 25000, 0 }; /* branch 1 fail-closed, branch 3 critical: 137.5 % */
+  for (int i = 0; i < 1000; i++) { window(f, ma, 4); f->t += 200000000; }
+  assert_int_equal(f->ncmd, 0);
+  /* the same load on the fail-open branch 2 is shed */
+  int32_t mb[4] = { 0, 30000, 25000, 0 };
+  for (int i = 0; i < 1000; i++) { window(f, mb, 4); f->t += 200000000; }
+  assert_int_equal(f->ncmd, 1);
+  assert_int_equal(f->cmd[0].target, 2);
+  assert_int_equal(f->cmd[0].reason, JOURNAL_CMD_LOAD_SHED);
+  free(f);
+}
+
 static void dr_branches(struct journal_request *q)
 {
   q->event = lit("evt-1");
@@ -710,6 +729,7 @@ int main(void)
     cmocka_unit_test(service_disconnect_modes),
     cmocka_unit_test(limiter_levels),
     cmocka_unit_test(shed_order_restore_stagger),
+    cmocka_unit_test(never_shed_fail_closed),
     cmocka_unit_test(demand_response),
     cmocka_unit_test(rate_limit_and_supply),
     cmocka_unit_test(outage_backfeed_restore),
