@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include "cli.h"
 #include "daemon.h"
+#include "hw.h"
 
 enum { O_DIR = 1000, O_COUNTER, O_ACCEPT, O_CONFIG, O_FORCE, O_PUBKEY, O_FP, O_FROM, O_OUT,
        O_SINCE, O_UNTIL, O_WHO };
@@ -103,6 +104,15 @@ int cli_cmd_init(int argc, char **argv)
       return CLI_USAGE;
     }
     json_decref(root);
+    /* A panel config proper (branches, AFEs, taps, …): checked field by field now, so a bad
+     * file is refused at init rather than at the first `hems run`. */
+    static struct hw_panel panel;
+    char err[320];
+    if (hw_panel_parse(&panel, json, jlen, config, err, sizeof err)) {
+      cli_err("%s", err);
+      free(json);
+      return CLI_USAGE;
+    }
   }
 
   char path[4200];
