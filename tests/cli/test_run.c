@@ -440,6 +440,9 @@ static void bad_arguments(void **state)
   assert_int_equal(sh("%s run --dir %s/missing --for 1s 2>/dev/null", bin, d), 3);
   assert_int_equal(sh("echo '{\"name\":1}' > %s/bad.json && %s run --dir %s --sim %s/bad.json 2>%s/bad.err", tmp, bin, d, tmp, tmp), 2);
   assert_int_equal(sh("grep -q 'bad.json' %s/bad.err", tmp), 0);
+  /* init refuses a panel config that is not one, naming the file and the field */
+  assert_int_equal(sh("echo '{\"branches\":[]}' > %s/panel.json && %s init --dir %s/p1 --config %s/panel.json 2>%s/panel.err", tmp, bin, tmp, tmp, tmp), 2);
+  assert_int_equal(sh("grep -q 'panel.json: mains' %s/panel.err", tmp), 0);
 }
 
 int main(void)
