@@ -27,20 +27,8 @@
 #include "hw.h"
 #include "ingest.h"
 
-static double now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-  (void)sb; (void)flag; (void)ftw;
-  return remove(p);
-}
 
-static void rm_rf(const char *path) { nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
 
 static uint64_t io_write_bytes(void)
 {
@@ -105,7 +93,7 @@ static double raw_round(const char *dir, const uint8_t *recs, size_t rb, uint64_
 {
   char path[4400];
   snprintf(path, sizeof path, "%s/raw", dir);
-  rm_rf(path);
+  cli_rm_rf(path);
   mkdir(path, 0700);
   MDB_env *env;
   MDB_dbi dbi;
@@ -117,7 +105,7 @@ static double raw_round(const char *dir, const uint8_t *recs, size_t rb, uint64_
   mdb_txn_begin(env, NULL, 0, &txn);
   mdb_dbi_open(txn, "records", MDB_CREATE, &dbi);
   mdb_txn_commit(txn);
-  double t0 = now_s();
+  double t0 = cli_mono_s();
   uint8_t kb[8];
   int rc = 0;
   for (uint64_t i = 0; i < n && !rc; i += 1000) {
@@ -131,9 +119,9 @@ static double raw_round(const char *dir, const uint8_t *recs, size_t rb, uint64_
     if (rc) mdb_txn_abort(txn);
     else rc = mdb_txn_commit(txn);
   }
-  double dt = now_s() - t0;
+  double dt = cli_mono_s() - t0;
   mdb_env_close(env);
-  rm_rf(path);
+  cli_rm_rf(path);
   return rc ? -1 : (double)n / dt;
 }
 
@@ -151,7 +139,7 @@ static int make_journal(const char *dir)
 
 static int prod_round(const char *dir, struct rec_gen *g, uint64_t n, bool keep, uint32_t batch, struct prod_result *out)
 {
-  rm_rf(dir);
+  cli_rm_rf(dir);
   int rc = make_journal(dir);
   if (rc) return rc;
   struct journal_options o;
@@ -164,13 +152,13 @@ static int prod_round(const char *dir, struct rec_gen *g, uint64_t n, bool keep,
   struct journal_stats st0, st1;
   journal_get_stats(j, &st0);
   uint64_t w0 = io_write_bytes();
-  double t0 = now_s();
+  double t0 = cli_mono_s();
   for (uint64_t i = 0; i < n && !rc; i++) {
     gen_at(g, i);
     rc = journal_append(j, &g->r, NULL);
   }
   if (!rc) rc = journal_sync(j);
-  double dt = now_s() - t0;
+  double dt = cli_mono_s() - t0;
   uint64_t w1 = io_write_bytes();
   journal_get_stats(j, &st1);
   int crc = journal_close(j);
@@ -185,7 +173,7 @@ static int prod_round(const char *dir, struct rec_gen *g, uint64_t n, bool keep,
   uint64_t commits = st1.commits - st0.commits;
   out->groups_per_commit = commits ? (double)groups / (double)commits : 0;
   out->bytes_written = w1 - w0;
-  if (!keep) rm_rf(dir);
+  if (!keep) cli_rm_rf(dir);
   return 0;
 }
 
@@ -201,7 +189,7 @@ struct lat {
 static void lat_durable(void *ctx, uint64_t seq)
 {
   struct lat *l = ctx;
-  double t = now_s();
+  double t = cli_mono_s();
   pthread_mutex_lock(&l->mu);
   while (l->head < l->n && l->seqs[l->head] <= seq) {
     l->lat_ms[l->nlat++] = (t - l->t_append[l->head]) * 1e3;
@@ -218,7 +206,7 @@ static int cmp_d(const void *a, const void *b)
 
 static int latency_round(const char *dir, struct rec_gen *g, double *p50, double *p99, int *samples)
 {
-  rm_rf(dir);
+  cli_rm_rf(dir);
   int rc = make_journal(dir);
   if (rc) return rc;
   static struct lat l;
@@ -245,7 +233,7 @@ static int latency_round(const char *dir, struct rec_gen *g, double *p50, double
     clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
     if (i % 10 == 9) {
       uint64_t seq;
-      double t = now_s();
+      double t = cli_mono_s();
       pthread_mutex_lock(&l.mu);
       rc = journal_append(j, &note, &seq);
       if (!rc && l.n < 8192) { l.seqs[l.n] = seq; l.t_append[l.n] = t; l.n++; }
@@ -257,7 +245,7 @@ static int latency_round(const char *dir, struct rec_gen *g, double *p50, double
   }
   if (!rc) rc = journal_sync(j);
   journal_close(j);
-  rm_rf(dir);
+  cli_rm_rf(dir);
   if (rc) return rc;
   qsort(l.lat_ms, (size_t)l.nlat, sizeof l.lat_ms[0], cmp_d);
   *samples = l.nlat;
@@ -274,12 +262,12 @@ static double fsync_ms(const char *dir)
   if (fd < 0) return -1;
   char buf[4096];
   memset(buf, 1, sizeof buf);
-  double t0 = now_s();
+  double t0 = cli_mono_s();
   for (int i = 0; i < 200; i++) {
     if (pwrite(fd, buf, sizeof buf, 0) != (ssize_t)sizeof buf) break;
     fdatasync(fd);
   }
-  double dt = now_s() - t0;
+  double dt = cli_mono_s() - t0;
   close(fd);
   unlink(path);
   return dt / 200 * 1e3;
@@ -352,7 +340,7 @@ static int bench_journal(const struct bench_opts *o, bool also_verify)
   }
   if (isatty(STDERR_FILENO)) fprintf(stderr, "\r\033[K");
   free(recs);
-  if (rc) { cli_err("bench journal: %s", journal_strerror(rc)); if (tmp) rm_rf(base); return CLI_ENV; }
+  if (rc) { cli_err("bench journal: %s", journal_strerror(rc)); if (tmp) cli_rm_rf(base); return CLI_ENV; }
   double rs[3], ps[3], ss[3];
   memcpy(rs, raw, sizeof rs);
   memcpy(ps, prod, sizeof ps);
@@ -365,7 +353,7 @@ static int bench_journal(const struct bench_opts *o, bool also_verify)
   char ldir[4300];
   snprintf(ldir, sizeof ldir, "%s/latency-bench", base);
   rc = latency_round(ldir, &g, &p50, &p99, &samples);
-  if (rc) { cli_err("bench journal: latency: %s", journal_strerror(rc)); if (tmp) rm_rf(base); return CLI_ENV; }
+  if (rc) { cli_err("bench journal: latency: %s", journal_strerror(rc)); if (tmp) cli_rm_rf(base); return CLI_ENV; }
   double fs = fsync_ms(base);
   uint64_t bw = pr[2].bytes_written;
   json_t *out = json_object();
@@ -399,15 +387,15 @@ static int bench_journal(const struct bench_opts *o, bool also_verify)
     for (int round = 0; round < 3 && !rc; round++) {
       struct journal_dir_source ds;
       if ((rc = journal_dir_source_init(&ds, r, 1))) break;
-      double t0 = now_s();
+      double t0 = cli_mono_s();
       rc = journal_verify(&ds.src, pk, NULL, &res, NULL, NULL);
-      double dt = now_s() - t0;
+      double dt = cli_mono_s() - t0;
       journal_dir_source_deinit(&ds);
       double rate = (double)res.records / dt;
       if (rate > best) best = rate;
     }
     if (r) journal_reader_close(r);
-    if (rc) { cli_err("bench verify: %s (first bad seq %llu: %s)", journal_strerror(rc), (unsigned long long)res.bad_seq, res.reason); json_decref(out); if (tmp) rm_rf(base); return CLI_FAIL; }
+    if (rc) { cli_err("bench verify: %s (first bad seq %llu: %s)", journal_strerror(rc), (unsigned long long)res.bad_seq, res.reason); json_decref(out); if (tmp) cli_rm_rf(base); return CLI_FAIL; }
     json_t *v = json_object();
     json_object_set_new(v, "bench", json_string("verify"));
     json_object_set_new(v, "records", json_integer((json_int_t)res.records));
@@ -420,8 +408,8 @@ static int bench_journal(const struct bench_opts *o, bool also_verify)
   }
   emit(out, o->json);
   json_decref(out);
-  rm_rf(jdir);
-  if (tmp) rm_rf(base);
+  cli_rm_rf(jdir);
+  if (tmp) cli_rm_rf(base);
   return CLI_OK;
 }
 

@@ -25,18 +25,7 @@
 #include <jansson.h>
 #include "cli.h"
 
-static double now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-  (void)sb; (void)flag; (void)ftw;
-  return remove(p);
-}
 
 struct child_result { double wall_s, cpu_s; long hwm_kb; unsigned long long write_bytes; int status; };
 
@@ -44,7 +33,7 @@ struct child_result { double wall_s, cpu_s; long hwm_kb; unsigned long long writ
 static int run_child(const char *const argv[], const char *err_path, struct child_result *out)
 {
   memset(out, 0, sizeof *out);
-  double t0 = now_s();
+  double t0 = cli_mono_s();
   pid_t pid = fork();
   if (pid < 0) return -errno;
   if (pid == 0) {
@@ -72,7 +61,7 @@ static int run_child(const char *const argv[], const char *err_path, struct chil
     }
     usleep(100000);
   }
-  out->wall_s = now_s() - t0;
+  out->wall_s = cli_mono_s() - t0;
   out->cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
   if (ru.ru_maxrss > out->hwm_kb) out->hwm_kb = ru.ru_maxrss;
   out->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
@@ -165,7 +154,7 @@ int cli_bench_daemon(int argc, char **argv)
     }
   }
   json_decref(out);
-  nftw(base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+  cli_rm_rf(base);
   return CLI_OK;
 fail:
   cli_err("bench daemon: a child run failed (%s); its stderr is in %s", rc ? strerror(-rc) : "non-zero exit", err);

@@ -20,12 +20,6 @@
 #include "cli.h"
 #include "replay.h"
 
-static double mono_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -116,13 +110,13 @@ int cli_bench_decision(int argc, char **argv)
     }
     struct replay_effects fx;
     uint64_t seqs[REPLAY_EFFECTS_MAX] = { 0 };
-    double t0 = mono_s();
+    double t0 = cli_mono_s();
     rc = replay_harness_append(h, &r, NULL, &fx, seqs);
     unsigned cmds = 0;
     for (uint32_t k = 0; k < fx.n; k++) cmds += fx.e[k].kind == REPLAY_EFFECT_COMMAND;
     if (!rc && cmds) {
       rc = journal_sync(j);
-      double dt = (mono_s() - t0) * 1e3;
+      double dt = (cli_mono_s() - t0) * 1e3;
       for (unsigned k = 0; k < cmds && nlat < cap; k++) lat[nlat++] = dt;
     }
   }

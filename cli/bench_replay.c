@@ -27,18 +27,7 @@
 #include "cli.h"
 #include "replay.h"
 
-static double mono_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-  (void)sb; (void)flag; (void)ftw;
-  return remove(p);
-}
 
 struct vclock { uint64_t mono; int64_t wall; };
 static void vclock_now(void *ctx, uint64_t *mono, int64_t *wall, uint8_t *tq)
@@ -124,7 +113,7 @@ static int synth_journal(const char *dir, double days, uint64_t max_records, uin
   struct journal_record r;
   struct cli_progress prog;
   cli_progress_init(&prog, what, seconds * 17);
-  double t0 = mono_s();
+  double t0 = cli_mono_s();
   char idbuf[32];
   for (uint64_t s = 0; s < seconds && !rc; s++) {
     for (unsigned afe = 1; afe <= 17 && !rc; afe++) {
@@ -180,7 +169,7 @@ static int synth_journal(const char *dir, double days, uint64_t max_records, uin
     if (max_records && appended >= max_records) break;
   }
   if (!rc) rc = journal_sync(j);
-  out->gen_s = mono_s() - t0;
+  out->gen_s = cli_mono_s() - t0;
   out->checkpoints = h->checkpoints_written;
   out->appended = appended;
   int crc = journal_close(j);
@@ -244,7 +233,7 @@ int cli_bench_replay(int argc, char **argv)
    * take hours. */
   struct synth_result sr;
   int rc = synth_journal(dir, days, max_records, 3600ull * 1000000000ull, "bench replay: writing", &sr);
-  if (rc) { cli_err("bench: writing the journal: %s", journal_strerror(rc)); nftw(base, rm_cb, 16, FTW_DEPTH | FTW_PHYS); return CLI_ENV; }
+  if (rc) { cli_err("bench: writing the journal: %s", journal_strerror(rc)); cli_rm_rf(base); return CLI_ENV; }
   uint64_t appended = sr.appended, ckpts = sr.checkpoints;
   double gen_s = sr.gen_s;
 
@@ -255,18 +244,18 @@ int cli_bench_replay(int argc, char **argv)
   struct replay_options o;
   memset(&o, 0, sizeof o);
   if ((rc = journal_reader_open(&rd, dir, NULL, false))) { cli_err("bench: %s", journal_strerror(rc)); free(st); return CLI_ENV; }
-  double t1 = mono_s();
+  double t1 = cli_mono_s();
   rc = replay_dir(rd, &o, st, &full);
-  double fold_s = mono_s() - t1;
+  double fold_s = cli_mono_s() - t1;
   journal_reader_close(rd);
   size_t ser = replay_state_serialised_len(st);
-  double t2 = mono_s();
+  double t2 = cli_mono_s();
   o.use_checkpoints = true;
   if (!rc) rc = journal_reader_open(&rd, dir, NULL, false);
   if (!rc) { rc = replay_dir(rd, &o, st, &restart); journal_reader_close(rd); }
-  double restart_s = mono_s() - t2;
+  double restart_s = cli_mono_s() - t2;
   free(st);
-  nftw(base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+  cli_rm_rf(base);
   if (rc) { cli_err("bench: replay: %s", journal_strerror(rc)); return CLI_ENV; }
   bool same = memcmp(full.state_hash, restart.state_hash, 32) == 0;
   double rps = fold_s > 0 ? (double)full.records / fold_s : 0;
@@ -309,7 +298,7 @@ int cli_bench_replay(int argc, char **argv)
 /* Runs this very binary as `hems timeline ...` with stdout discarded; wall milliseconds. */
 static double timed_cli(const char *const argv[])
 {
-  double t0 = mono_s();
+  double t0 = cli_mono_s();
   pid_t pid = fork();
   if (pid == 0) {
     int fd = open("/dev/null", O_WRONLY);
@@ -319,7 +308,7 @@ static double timed_cli(const char *const argv[])
   }
   int st;
   if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) return -1;
-  return (mono_s() - t0) * 1e3;
+  return (cli_mono_s() - t0) * 1e3;
 }
 
 static int cmp_dbl(const void *a, const void *b)
@@ -367,7 +356,7 @@ int cli_bench_query(int argc, char **argv)
   snprintf(dir, sizeof dir, "%s/data", base);
   struct synth_result sr;
   int rc = synth_journal(dir, days, 0, 1000000000ull, "bench query: writing", &sr);
-  if (rc) { cli_err("bench: writing the journal: %s", journal_strerror(rc)); nftw(base, rm_cb, 16, FTW_DEPTH | FTW_PHYS); return CLI_ENV; }
+  if (rc) { cli_err("bench: writing the journal: %s", journal_strerror(rc)); cli_rm_rf(base); return CLI_ENV; }
   struct stat sb;
   char data[4400];
   snprintf(data, sizeof data, "%s/journal/data.mdb", dir);
@@ -384,7 +373,7 @@ int cli_bench_query(int argc, char **argv)
       const char *const a2[] = { "hems", "timeline", "--dir", dir, "--branch", branches[bi], "--since", since, "--limit", "100", "--format", "jsonl", NULL };
       t[k] = timed_cli(a1);
       tr[k] = timed_cli(a2);
-      if (t[k] < 0 || tr[k] < 0) { cli_err("bench query: the timeline command failed"); nftw(base, rm_cb, 16, FTW_DEPTH | FTW_PHYS); return CLI_ENV; }
+      if (t[k] < 0 || tr[k] < 0) { cli_err("bench query: the timeline command failed"); cli_rm_rf(base); return CLI_ENV; }
     }
     qsort(t, 5, sizeof t[0], cmp_dbl);
     qsort(tr, 5, sizeof tr[0], cmp_dbl);
@@ -410,6 +399,6 @@ int cli_bench_query(int argc, char **argv)
     printf("  first page of the newest hour (--since, time index): %.1f ms\n", worst_recent);
   }
   json_decref(out);
-  nftw(base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+  cli_rm_rf(base);
   return CLI_OK;
 }

@@ -59,6 +59,10 @@ int cli_parse_seq_or_time(const char *s, int64_t now_ns, uint64_t *seq, int64_t 
 /* Durations: "5m", "30s", "24h", "7d", "250ms". */
 int cli_parse_duration_ns(const char *s, int64_t *out_ns);
 int64_t cli_now_ns(void);
+/* CLOCK_MONOTONIC in seconds (benchmarks). */
+double cli_mono_s(void);
+/* Removes a directory tree (benchmark scratch dirs). */
+void cli_rm_rf(const char *path);
 int cli_parse_u64(const char *s, uint64_t *out);
 
 /* Progress bar on stderr when stderr is a TTY. */

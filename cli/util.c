@@ -4,6 +4,8 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,4 +297,22 @@ struct journal_record_source *cli_source_records(struct cli_source *s, uint64_t 
   if (s->bundle) return journal_bundle_source(s->bundle);
   if (journal_dir_source_init(&s->dir_src, s->reader, from_seq ? from_seq : 1)) return NULL;
   return &s->dir_src.src;
+}
+
+double cli_mono_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+  (void)sb; (void)flag; (void)ftw;
+  return remove(p);
+}
+
+void cli_rm_rf(const char *path)
+{
+  nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }

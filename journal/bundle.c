@@ -77,38 +77,22 @@ static int flush_frame(FILE *f, struct buf *content, struct buf *z, struct journ
   return rc;
 }
 
-/* Appends the blobs a record names (top-level "capture" key) to the frame content. */
+/* Appends the blob a record names (its "capture") to the frame content, before the record. */
 static int add_blobs(struct journal_iter *it, const uint8_t *bytes, size_t len, struct buf *content)
 {
-  struct cr r = { bytes, len, 0, false };
-  struct ctok t;
-  if (journal__cr_next(&r, &t)) return 0;
-  for (int k = 0; k < 9; k++) if (journal__cr_next(&r, &t) || journal__cr_skip(&r, 0)) return 0;
-  if (journal__cr_next(&r, &t) || journal__cr_next(&r, &t) || t.kind != CT_MAP) return 0;
-  for (uint64_t i = 0; i < t.u; i++) {
-    struct ctok key, val;
-    if (journal__cr_next(&r, &key)) return 0;
-    size_t save = r.pos;
-    if (key.kind == CT_TEXT && key.len == 7 && memcmp(key.ptr, "capture", 7) == 0 &&
-        journal__cr_next(&r, &val) == 0 && val.kind == CT_BYTES && val.len == 32 &&
-        !sodium_is_zero(val.ptr, 32)) {
-      uint8_t *data;
-      size_t dl;
-      if (journal_iter_get_blob(it, val.ptr, &data, &dl) == 0) {
-        uint8_t h[5];
-        h[0] = 2;
-        be32(h + 1, (uint32_t)(32 + dl));
-        int rc = buf_put(content, h, 5);
-        if (!rc) rc = buf_put(content, val.ptr, 32);
-        if (!rc) rc = buf_put(content, data, dl);
-        free(data);
-        if (rc) return rc;
-      }
-    }
-    r.pos = save;
-    if (journal__cr_skip(&r, 0)) return 0;
-  }
-  return 0;
+  const uint8_t *hash;
+  if (!journal__record_capture(bytes, len, &hash)) return 0;
+  uint8_t *data;
+  size_t dl;
+  if (journal_iter_get_blob(it, hash, &data, &dl) != 0) return 0; /* verify reports it missing */
+  uint8_t h[5];
+  h[0] = 2;
+  be32(h + 1, (uint32_t)(32 + dl));
+  int rc = buf_put(content, h, 5);
+  if (!rc) rc = buf_put(content, hash, 32);
+  if (!rc) rc = buf_put(content, data, dl);
+  free(data);
+  return rc;
 }
 
 int journal_export(struct journal_reader *rd, const struct journal_signer *signer, uint64_t since_seq,

@@ -690,3 +690,28 @@ int journal_seal_message(const struct journal_record *seal, uint8_t msg[JOURNAL_
   crypto_generichash(msg + 16, 32, buf, len, NULL, 0);
   return 0;
 }
+
+int journal__record_capture(const uint8_t *buf, size_t len, const uint8_t **out_hash)
+{
+  /* The body is envelope key 9; a top-level "capture" of 32 bytes, not all zero, names a blob. */
+  struct cr r = { buf, len, 0, false };
+  struct ctok t;
+  *out_hash = NULL;
+  if (journal__cr_next(&r, &t)) return 0;
+  for (int k = 0; k < 9; k++) if (journal__cr_next(&r, &t) || journal__cr_skip(&r, 0)) return 0;
+  if (journal__cr_next(&r, &t) || journal__cr_next(&r, &t) || t.kind != CT_MAP) return 0;
+  for (uint64_t i = 0; i < t.u; i++) {
+    struct ctok key, val;
+    if (journal__cr_next(&r, &key)) return 0;
+    size_t save = r.pos;
+    if (key.kind == CT_TEXT && key.len == 7 && memcmp(key.ptr, "capture", 7) == 0 &&
+        journal__cr_next(&r, &val) == 0 && val.kind == CT_BYTES && val.len == 32 &&
+        !sodium_is_zero(val.ptr, 32)) {
+      *out_hash = val.ptr;
+      return 1;
+    }
+    r.pos = save;
+    if (journal__cr_skip(&r, 0)) return 0;
+  }
+  return 0;
+}

@@ -96,6 +96,10 @@ int journal__cr_next_libcbor(struct cr *r, struct ctok *t);
 /* Skips one complete item (with nested content), depth-limited. */
 int journal__cr_skip(struct cr *r, int depth);
 
+/* The blob a record's body names (top-level "capture", 32 bytes, not all zero): 1 and
+ * *out_hash (borrowing buf), or 0 when it names none. */
+int journal__record_capture(const uint8_t *buf, size_t len, const uint8_t **out_hash);
+
 /* Encodes/decodes a body by table. */
 int journal__encode_body(struct cw *w, const struct jdesc *d, const void *base);
 int journal__decode_body(struct cr *r, const struct jdesc *d, void *base, int depth);

@@ -131,32 +131,16 @@ static int on_seal(struct vstate *v, const uint8_t *bytes, size_t len)
 static int check_blobs(struct vstate *v, const struct journal_record_source *src, uint64_t seq,
                        const uint8_t *bytes, size_t len)
 {
-  if (!src->get_blob) return 0;
-  /* Generic rule: a top-level body key "capture" holding 32 bytes names a blob. */
-  struct cr r = { bytes, len, 0, false };
-  struct ctok t;
-  if (journal__cr_next(&r, &t)) return 0;
-  for (int k = 0; k < 9; k++) if (journal__cr_next(&r, &t) || journal__cr_skip(&r, 0)) return 0;
-  if (journal__cr_next(&r, &t) || journal__cr_next(&r, &t) || t.kind != CT_MAP) return 0;
-  for (uint64_t i = 0; i < t.u; i++) {
-    struct ctok key, val;
-    if (journal__cr_next(&r, &key)) return 0;
-    size_t save = r.pos;
-    if (key.kind == CT_TEXT && key.len == 7 && memcmp(key.ptr, "capture", 7) == 0 &&
-        journal__cr_next(&r, &val) == 0 && val.kind == CT_BYTES && val.len == 32 &&
-        !sodium_is_zero(val.ptr, 32)) {
-      uint8_t *data = NULL;
-      size_t dl = 0;
-      int rc = src->get_blob(src->ctx, val.ptr, &data, &dl);
-      if (rc) { free(data); return fail(v, seq, JOURNAL_ECORRUPT, "capture blob missing or damaged%.0llu", 0); }
-      uint8_t h[32];
-      crypto_generichash(h, 32, data, dl, NULL, 0);
-      free(data);
-      if (memcmp(h, val.ptr, 32) != 0) return fail(v, seq, JOURNAL_ECORRUPT, "capture blob hash mismatch%.0llu", 0);
-    }
-    r.pos = save;
-    if (journal__cr_skip(&r, 0)) return 0;
-  }
+  const uint8_t *hash;
+  if (!src->get_blob || !journal__record_capture(bytes, len, &hash)) return 0;
+  uint8_t *data = NULL;
+  size_t dl = 0;
+  int rc = src->get_blob(src->ctx, hash, &data, &dl);
+  if (rc) { free(data); return fail(v, seq, JOURNAL_ECORRUPT, "capture blob missing or damaged%.0llu", 0); }
+  uint8_t h[32];
+  crypto_generichash(h, 32, data, dl, NULL, 0);
+  free(data);
+  if (memcmp(h, hash, 32) != 0) return fail(v, seq, JOURNAL_ECORRUPT, "capture blob hash mismatch%.0llu", 0);
   return 0;
 }
 
