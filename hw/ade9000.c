@@ -28,7 +28,7 @@ enum {
   R_APERIOD = 0x418, R_PART_ID = 0x472, R_DICOEFF = 0x072, R_CONFIG0 = 0x060,
   R_RUN = 0x480, R_CONFIG1 = 0x481, R_DIP_CYC = 0x48B, R_SWELL_CYC = 0x48C, R_ACCMODE = 0x492,
   R_CONFIG3 = 0x493, R_ZX_LP_SEL = 0x49A, R_WFB_CFG = 0x4A0, R_WFB_PG_IRQEN = 0x4A1,
-  R_WFB_TRG_STAT = 0x4A3, R_CONFIG2 = 0x4AF, R_EP_CFG = 0x4B0, R_EGY_TIME = 0x4B2,
+  R_WFB_TRG_CFG = 0x4A2, R_WFB_TRG_STAT = 0x4A3, R_CRC_SPI = 0x4A9, R_CONFIG2 = 0x4AF, R_EP_CFG = 0x4B0, R_EGY_TIME = 0x4B2,
   R_PGA_GAIN = 0x4B9, R_VERSION = 0x4FE, R_WFB_BASE = 0x800,
 };
 enum {
@@ -40,7 +40,14 @@ enum {
   EP_CFG_1S = 0x0011, EGY_TIME_1S = 7999,
   /* BURST_CHAN 0 (all), WF_CAP_EN, WF_CAP_SEL fixed rate, WF_MODE 3 continuous, WF_SRC 2 (8k) */
   WFB_CFG_STREAM = (1u << 4) | (1u << 5) | (3u << 6) | (2u << 8),
-  WFB_PG_PINGPONG = (1u << 7) | (1u << 15),
+  WFB_PG_PINGPONG = (1u << 7) | (1u << 15), WFB_PG_LAST = 1u << 15,
+  /* Triggered capture: BURST_CHAN 0, WF_CAP_SEL fixed rate, WF_MODE 2 centre, WF_SRC 2 (8k);
+   * WF_CAP_EN (bit 4) is set last, its 0 -> 1 edge restarts the fill at 0x800. */
+  WFB_CFG_CAP_EN = 1u << 4, WFB_CFG_CAPTURE = (1u << 5) | (2u << 6) | (2u << 8),
+  WFB_TRG_FORCE = 1u << 10, WFB_TRG_EVENTS = 0x3, /* DIP bit 0, SWELL bit 1 */
+  ST0_WFB_TRIG_IRQ = 1u << 16,
+  WFB_WORDS = 2048, WFB_SETS = 256, SET_WORDS = 8, HALF_SETS = 128, POST_SETS = 128,
+  BURST_MAX_WORDS = 1024, /* 4096 bytes: spidev's default bufsiz */
   VLEVEL_DEFAULT = 0x0022EA28,
 };
 /* Full-scale codes for a ±1 V peak (0.707 V rms) input at PGA gain 1. */
@@ -74,34 +81,46 @@ static bool all_same(const uint8_t *b, size_t n, uint8_t v)
   return true;
 }
 
-int hw_ade9000_read(struct hw_ade9000 *dev, uint16_t addr, uint32_t *out)
+/* One read transaction: 0, HW_ECRC (mismatch, counted; *stuck tells whether MISO looked stuck)
+ * or a transport error. */
+static int read_once(struct hw_ade9000 *dev, uint16_t addr, uint32_t *out, bool *stuck)
 {
   unsigned w = is_16bit(addr) ? 2 : 4;
-  uint8_t tx[8] = { 0 }, rx[8];
+  uint8_t tx[8] = { 0 }, rx[8] = { 0 };
   uint16_t h = hw_ade9000_cmd_header(addr, true);
   tx[0] = (uint8_t)(h >> 8);
   tx[1] = (uint8_t)h;
-  unsigned attempts = 1 + (dev->cfg.crc_retries ? dev->cfg.crc_retries : 2);
-  bool stuck = true;
+  struct hw_spi_xfer x = { tx, rx, 2 + w + 2 };
+  int r = hw_spi_transfer(dev->spi, &x, 1);
+  if (r < 0) return r;
+  dev->count.reads++;
+  uint16_t crc = (uint16_t)(rx[2 + w] << 8 | rx[3 + w]);
+  if (crc == hw_ade9000_crc16(rx + 2, w)) {
+    uint32_t v = 0;
+    for (unsigned i = 0; i < w; i++) v = v << 8 | rx[2 + i];
+    *out = v;
+    return 0;
+  }
+  dev->count.crc_errors++;
+  if (stuck) *stuck = all_same(rx + 2, w + 2, 0xFF) || all_same(rx + 2, w + 2, 0x00);
+  return HW_ECRC;
+}
+
+static unsigned attempts_of(const struct hw_ade9000 *dev) { return 1 + (dev->cfg.crc_retries ? dev->cfg.crc_retries : 2); }
+
+int hw_ade9000_read(struct hw_ade9000 *dev, uint16_t addr, uint32_t *out)
+{
+  unsigned attempts = attempts_of(dev);
+  bool stuck_all = true;
   for (unsigned a = 0; a < attempts; a++) {
-    memset(rx, 0, sizeof rx);
-    struct hw_spi_xfer x = { tx, rx, 2 + w + 2 };
-    int r = hw_spi_transfer(dev->spi, &x, 1);
-    if (r < 0) return r;
-    dev->count.reads++;
-    uint16_t crc = (uint16_t)(rx[2 + w] << 8 | rx[3 + w]);
-    if (crc == hw_ade9000_crc16(rx + 2, w)) {
-      uint32_t v = 0;
-      for (unsigned i = 0; i < w; i++) v = v << 8 | rx[2 + i];
-      *out = v;
-      return 0;
-    }
-    dev->count.crc_errors++;
+    bool stuck = false;
+    int r = read_once(dev, addr, out, &stuck);
+    if (r != HW_ECRC) return r;
     if (a + 1 < attempts) dev->count.crc_retries++;
-    if (!all_same(rx + 2, w + 2, 0xFF) && !all_same(rx + 2, w + 2, 0x00)) stuck = false;
+    if (!stuck) stuck_all = false;
   }
   dev->count.crc_faults++;
-  return stuck ? HW_ENOCHIP : HW_ECRC;
+  return stuck_all ? HW_ENOCHIP : HW_ECRC;
 }
 
 int hw_ade9000_write(struct hw_ade9000 *dev, uint16_t addr, uint32_t v)
@@ -305,4 +324,176 @@ double hw_ade9000_wfb_volts_per_code(const struct hw_ade9000 *dev, unsigned ph)
 double hw_ade9000_wfb_amps_per_code(const struct hw_ade9000 *dev, unsigned ch)
 {
   return i_scale(dev, ch) / WFB_FS_CODE;
+}
+
+/* ---- triggered captures ---- */
+
+/* One verified burst of nwords (<= BURST_MAX_WORDS, not crossing the end of the buffer) from
+ * word index w0: header as a TX-only transfer, data RX-only, CS held; then CRC_SPI (the CRC of
+ * the MISO data of that burst) is read once and compared. A mismatch repeats the whole burst
+ * (re-reading CRC_SPI alone would return the CRC of the failed CRC_SPI read), up to the same
+ * bounded number of attempts as register reads; then HW_ECRC and count.crc_faults. */
+static int burst_verified(struct hw_ade9000 *dev, unsigned w0, unsigned nwords, uint8_t *buf)
+{
+  uint16_t h = hw_ade9000_cmd_header((uint16_t)(R_WFB_BASE + w0), true);
+  uint8_t hdr[2] = { (uint8_t)(h >> 8), (uint8_t)h };
+  unsigned attempts = attempts_of(dev);
+  for (unsigned a = 0; a < attempts; a++) {
+    struct hw_spi_xfer x[2] = { { hdr, NULL, 2 }, { NULL, buf, nwords * 4 } };
+    int r = hw_spi_transfer(dev->spi, x, 2);
+    if (r < 0) return r;
+    uint32_t crc = 0;
+    r = read_once(dev, R_CRC_SPI, &crc, NULL);
+    if (r < 0 && r != HW_ECRC) return r;
+    if (r == 0) {
+      if ((uint16_t)crc == hw_ade9000_crc16(buf, (size_t)nwords * 4)) return 0;
+      dev->count.crc_errors++; /* the burst itself was corrupted */
+    }
+    if (a + 1 < attempts) dev->count.crc_retries++;
+  }
+  dev->count.crc_faults++;
+  return HW_ECRC;
+}
+
+static void decode_sets(const uint8_t *buf, unsigned nsets, int32_t (*dst)[7])
+{
+  for (unsigned s = 0; s < nsets; s++) {
+    const uint8_t *p = buf + s * SET_WORDS * 4;
+    for (unsigned k = 0; k < 7; k++, p += 4)
+      dst[s][k] = (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
+  }
+}
+
+int hw_ade9000_capture_disarm(struct hw_ade9000 *dev)
+{
+  if (dev->capture.state == 0) return 0;
+  memset(&dev->capture, 0, sizeof dev->capture);
+  int r = hw_ade9000_write(dev, R_WFB_CFG, WFB_CFG_CAPTURE); /* WF_CAP_EN = 0: stop filling */
+  if (r == 0) r = hw_ade9000_write(dev, R_WFB_TRG_CFG, 0);
+  if (r == 0) r = hw_ade9000_write(dev, R_WFB_PG_IRQEN, 0);
+  return r;
+}
+
+int hw_ade9000_capture_arm(struct hw_ade9000 *dev, const struct hw_ade9000_capture_config *cfg)
+{
+  if (dev->capture.state != 0 || dev->cfg.waveform) return HW_EBUSY;
+  if (cfg->triggers & ~(uint32_t)WFB_TRG_EVENTS) return HW_ERANGE;
+  bool drain = cfg->pre_sets > HW_ADE9000_CAPTURE_CHIP_PRE_SETS;
+  if (drain && (!cfg->ring || cfg->ring_sets < cfg->pre_sets)) return HW_ERANGE;
+  int r;
+  /* Stop any fill, then triggers, page interrupts, clear stale status, and start (0 -> 1). */
+  if ((r = hw_ade9000_write_verify(dev, R_WFB_CFG, WFB_CFG_CAPTURE)) < 0) return r;
+  if ((r = hw_ade9000_write_verify(dev, R_WFB_TRG_CFG, cfg->triggers)) < 0) return r;
+  if ((r = hw_ade9000_write_verify(dev, R_WFB_PG_IRQEN, drain ? WFB_PG_PINGPONG : WFB_PG_LAST)) < 0) return r;
+  if ((r = hw_ade9000_write(dev, R_STATUS0, ST0_WFB_TRIG_IRQ | ST0_PAGE_FULL)) < 0) return r;
+  if ((r = hw_ade9000_write_verify(dev, R_WFB_CFG, WFB_CFG_CAPTURE | WFB_CFG_CAP_EN)) < 0) return r;
+  memset(&dev->capture, 0, sizeof dev->capture);
+  dev->capture.state = 1;
+  dev->capture.cfg = *cfg;
+  dev->capture.drain = drain;
+  return 0;
+}
+
+int hw_ade9000_capture_trigger(struct hw_ade9000 *dev)
+{
+  if (dev->capture.state == 0) return HW_ENOTARMED;
+  if (dev->capture.state == 2) return 0; /* already stopped: the capture stands */
+  /* TRIG_FORCE; written without read-back (it acts, it is not configuration). */
+  return hw_ade9000_write(dev, R_WFB_TRG_CFG, dev->capture.cfg.triggers | WFB_TRG_FORCE);
+}
+
+static int drain_half(struct hw_ade9000 *dev, int half)
+{
+  struct hw_ade9000_capture_state *c = &dev->capture;
+  uint8_t buf[BURST_MAX_WORDS * 4];
+  int r = burst_verified(dev, (unsigned)half * BURST_MAX_WORDS, BURST_MAX_WORDS, buf);
+  if (r < 0) return r;
+  int32_t set[HALF_SETS][7];
+  decode_sets(buf, HALF_SETS, set);
+  for (unsigned s = 0; s < HALF_SETS; s++)
+    memcpy(c->cfg.ring[(c->drained_sets + s) % c->cfg.ring_sets], set[s], sizeof set[s]);
+  c->drained_sets += HALF_SETS;
+  c->next_half ^= 1;
+  dev->count.wfb_halves++;
+  return 0;
+}
+
+int hw_ade9000_capture_poll(struct hw_ade9000 *dev)
+{
+  struct hw_ade9000_capture_state *c = &dev->capture;
+  if (c->state == 0) return HW_ENOTARMED;
+  if (c->state == 2) return 0;
+  int r;
+  uint32_t st0, trg;
+  if ((r = hw_ade9000_read(dev, R_STATUS0, &st0)) < 0) return r;
+  if (st0 & ST0_WFB_TRIG_IRQ) {
+    /* Stopped: the half in flight (if any) stays in the chip and is read with the rest. */
+    if ((r = hw_ade9000_read(dev, R_WFB_TRG_STAT, &trg)) < 0) return r;
+    if ((r = hw_ade9000_write(dev, R_STATUS0, ST0_WFB_TRIG_IRQ | ST0_PAGE_FULL)) < 0) return r;
+    if (st0 & ST0_PAGE_FULL) c->wrapped = true;
+    c->trigger_addr = (uint16_t)(trg & 0x7FF);
+    c->state = 2;
+    return 0;
+  }
+  if (!(st0 & ST0_PAGE_FULL)) return HW_ENOTREADY;
+  if ((r = hw_ade9000_write(dev, R_STATUS0, ST0_PAGE_FULL)) < 0) return r;
+  if (!c->drain) { c->wrapped = true; return HW_ENOTREADY; } /* the buffer has filled once */
+  if ((r = hw_ade9000_read(dev, R_WFB_TRG_STAT, &trg)) < 0) return r;
+  int half = ((trg >> 12) & 0xF) < 8 ? 0 : 1;
+  if (half != c->next_half) { /* a half was overwritten unread: the history has a gap */
+    dev->count.wfb_overruns++;
+    (void)hw_ade9000_capture_disarm(dev);
+    return HW_EOVERRUN;
+  }
+  if ((r = drain_half(dev, half)) < 0) return r;
+  return HW_ENOTREADY;
+}
+
+int hw_ade9000_capture_read(struct hw_ade9000 *dev, struct hw_ade9000_capture *out)
+{
+  struct hw_ade9000_capture_state *c = &dev->capture;
+  if (c->state == 0) return HW_ENOTARMED;
+  if (c->state != 2) return HW_ENOTREADY;
+  /* Absolute set numbers count from the arming (the fill restarted at word 0, so set a sits in
+   * slot a % 256). The chip stopped POST_SETS after the trigger set; its buffer holds sets
+   * end-255..end, the drained ring the ones before. */
+  int64_t trig_slot = c->trigger_addr / SET_WORDS, stop_slot = (trig_slot + POST_SETS) % WFB_SETS;
+  int64_t end, oldest;
+  if (c->drain) {
+    int64_t d = (int64_t)c->drained_sets; /* the chip wrote at least sets 0..d-1 */
+    end = d - 1 + ((stop_slot - (d - 1)) % WFB_SETS + WFB_SETS) % WFB_SETS;
+    int64_t ring_first = d - (int64_t)(d < c->cfg.ring_sets ? d : c->cfg.ring_sets);
+    oldest = ring_first < end - (WFB_SETS - 1) ? ring_first : end - (WFB_SETS - 1);
+  } else {
+    end = c->wrapped ? WFB_SETS + stop_slot : stop_slot;
+    oldest = end - (WFB_SETS - 1);
+  }
+  if (oldest < 0) oldest = 0;
+  int64_t trig = end - POST_SETS;
+  int64_t first = trig - (int64_t)c->cfg.pre_sets;
+  if (first < oldest) first = oldest;
+  unsigned n = (unsigned)(end - first + 1);
+  if (!out->code || out->cap < n) { out->n = n; return HW_ETRUNC; }
+  unsigned k = 0;
+  /* history older than the chip buffer, from the ring */
+  for (int64_t a = first; a <= end - WFB_SETS; a++, k++)
+    memcpy(out->code[k], c->cfg.ring[a % c->cfg.ring_sets], sizeof out->code[k]);
+  /* the chip part, in bursts of <= 1024 words that do not cross the end of the buffer */
+  uint8_t buf[BURST_MAX_WORDS * 4];
+  int64_t a = first > end - (WFB_SETS - 1) ? first : end - (WFB_SETS - 1);
+  while (a <= end) {
+    unsigned slot = (unsigned)(a % WFB_SETS);
+    unsigned sets = (unsigned)(end - a + 1);
+    if (sets > BURST_MAX_WORDS / SET_WORDS) sets = BURST_MAX_WORDS / SET_WORDS;
+    if (sets > WFB_SETS - slot) sets = WFB_SETS - slot;
+    int r = burst_verified(dev, slot * SET_WORDS, sets * SET_WORDS, buf);
+    if (r < 0) return r; /* still complete: the caller may read again or disarm */
+    decode_sets(buf, sets, out->code + k);
+    k += sets;
+    a += sets;
+  }
+  out->n = n;
+  out->trigger_index = (unsigned)(trig - first);
+  out->trigger_addr = c->trigger_addr;
+  return hw_ade9000_capture_disarm(dev);
 }

@@ -48,7 +48,9 @@ struct pollfd;
   X(HW_EOVERRUN,    -30009, "waveform buffer overrun: a half was overwritten unread") \
   X(HW_ENOTREADY,   -30010, "no data ready")                                          \
   X(HW_ETOOMANY,    -30011, "too many lines or attributes for one request")           \
-  X(HW_ETRUNC,      -30012, "output buffer too small")
+  X(HW_ETRUNC,      -30012, "output buffer too small")                               \
+  X(HW_EBUSY,       -30013, "a waveform capture is already armed (or the AFE streams)") \
+  X(HW_ENOTARMED,   -30014, "no waveform capture is armed")
 
 enum hw_error {
 #define HW__ENUM(n, v, m) n = v,
@@ -246,6 +248,33 @@ struct hw_ade9000_counters {
   uint64_t reads, writes, crc_errors, crc_retries, crc_faults, wfb_halves, wfb_overruns;
 };
 
+/* Triggered waveform captures (see hw_ade9000_capture_arm). */
+#define HW_ADE9000_TRIG_DIP   0x1u /* chip event: one-cycle rms below DIP_LVL (any phase) */
+#define HW_ADE9000_TRIG_SWELL 0x2u /* chip event: one-cycle rms above SWELL_LVL (any phase) */
+#define HW_ADE9000_CAPTURE_POST_SETS 128     /* after the trigger set: half the buffer (chip) */
+#define HW_ADE9000_CAPTURE_CHIP_PRE_SETS 127 /* before it, held by the chip buffer alone */
+
+struct hw_ade9000_capture_config {
+  uint32_t triggers;        /* HW_ADE9000_TRIG_* (0 = software trigger only) */
+  unsigned pre_sets;        /* sample sets wanted before the trigger set (8 kSPS: 160 per cycle at
+                               50 Hz, 133.3 at 60 Hz; 10 cycles = 1600 / 1334) */
+  /* Needed when pre_sets > HW_ADE9000_CAPTURE_CHIP_PRE_SETS: a history ring of >= pre_sets sets
+   * the driver fills while armed by draining each completed half (ping-pong), so the caller must
+   * then call hw_ade9000_capture_poll at least every 16 ms (HW_SIM_WFB_HALF_NS). Owned by the
+   * driver until the capture is read or disarmed. NULL/0 otherwise. */
+  int32_t (*ring)[7];
+  unsigned ring_sets;
+};
+
+struct hw_ade9000_capture_state {
+  int state;                /* 0 idle, 1 armed, 2 complete (ready to read) */
+  struct hw_ade9000_capture_config cfg;
+  bool drain, wrapped;
+  int next_half;
+  uint64_t drained_sets;    /* sets drained into cfg.ring since arming */
+  uint16_t trigger_addr;    /* WFB_TRIG_ADDR latched at completion */
+};
+
 struct hw_ade9000 {
   struct hw_spi *spi;       /* borrowed; must outlive the driver */
   struct hw_ade9000_config cfg;
@@ -254,6 +283,7 @@ struct hw_ade9000 {
   int last_half;            /* last waveform half read: -1 none, 0, 1 */
   int64_t energy_wh_acc[3]; /* raw xWATTHR accumulation, codes (see hw_ade9000_metrics) */
   struct hw_ade9000_counters count;
+  struct hw_ade9000_capture_state capture;
 };
 
 struct hw_ade9000_phase {
@@ -307,6 +337,35 @@ int hw_ade9000_wfb_poll(struct hw_ade9000 *dev, struct hw_ade9000_wfb_half *out)
 /* Scale factors for waveform codes: primary volts/amperes per code. ch 0..2 = A..C, 3 = IN. */
 double hw_ade9000_wfb_volts_per_code(const struct hw_ade9000 *dev, unsigned phase);
 double hw_ade9000_wfb_amps_per_code(const struct hw_ade9000 *dev, unsigned ch);
+
+/* Triggered captures (waveform path, for AFEs that do not stream). The chip fills its buffer
+ * continuously with fixed-rate 8 kSPS sets of all channels (WF_MODE 2, "centre on trigger");
+ * a trigger — a chip event in cfg->triggers (WFB_TRG_CFG) or hw_ade9000_capture_trigger (the
+ * TRIG_FORCE bit, for trip taps) — lets it fill HW_ADE9000_CAPTURE_POST_SETS more sets and stop
+ * (STATUS0.WFB_TRIG_IRQ). The 2048-word buffer holds 256 sets = 32 ms; a longer pre-trigger
+ * part (>= 10 cycles) comes from the history ring drained while armed (see the config).
+ * Sequence: arm -> [trigger] -> poll until 0 -> read (which disarms). Errors: HW_EBUSY (armed
+ * already, or the AFE streams: cfg.waveform), HW_ENOTARMED, HW_ENOTREADY (poll: not complete;
+ * read: before completion), HW_EOVERRUN (a drained half was lost: the capture is disarmed),
+ * HW_ERANGE (pre_sets needs a ring of >= pre_sets sets), HW_ECRC after the bounded retry (reads
+ * and bursts: each burst is verified against CRC_SPI and repeated), HW_ETRUNC (out->cap). */
+int hw_ade9000_capture_arm(struct hw_ade9000 *dev, const struct hw_ade9000_capture_config *cfg);
+int hw_ade9000_capture_trigger(struct hw_ade9000 *dev);
+/* 0 when the capture is complete, HW_ENOTREADY while waiting; drains halves when needed. */
+int hw_ade9000_capture_poll(struct hw_ade9000 *dev);
+struct hw_ade9000_capture {
+  int32_t (*code)[7];       /* caller memory: IA VA IB VB IC VC IN codes per set, oldest first */
+  unsigned cap;             /* sets code can hold (pre_sets + 1 + 128 suffices) */
+  unsigned n;               /* sets written */
+  unsigned trigger_index;   /* code[trigger_index] is the trigger set; fewer than pre_sets before
+                               it only if the AFE was armed too shortly before the trigger */
+  uint16_t trigger_addr;    /* WFB_TRIG_ADDR (word 0..2047) as read */
+};
+/* Reads the buffer around the trigger (burst reads of <= 1024 words, header TX-only), merges the
+ * drained history and disarms. Scale with hw_ade9000_wfb_volts_per_code / _amps_per_code. */
+int hw_ade9000_capture_read(struct hw_ade9000 *dev, struct hw_ade9000_capture *out);
+/* Stops filling and forgets the capture (also after errors). Idle is not an error. */
+int hw_ade9000_capture_disarm(struct hw_ade9000 *dev);
 
 /* Golden-vector helpers (pure, exposed for tests and ingest). */
 uint16_t hw_ade9000_crc16(const uint8_t *data, size_t len);   /* CRC-16/CCITT-FALSE */

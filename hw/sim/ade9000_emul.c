@@ -10,8 +10,13 @@
  * in docs/hardware.md): PGA gain 1 only; results are block averages over 1600 samples (10
  * cycles at 50 Hz, 12 at 60 Hz) rather than the chip's low-pass filters; the waveform buffer is
  * always filled with all channels (BURST_CHAN 0) at the fixed 8 kSPS rate; reset is immediate.
+ * Waveform modes: 0 stops when full, 1 stops at a trigger, 2 fills 1024 more words (128 sets)
+ * after it and stops (STATUS0.WFB_TRIG_IRQ), 3 keeps filling and saves the event address;
+ * triggers are DIP/SWELL (WFB_TRG_CFG bits 0/1, at the cycle the event is declared) and
+ * TRIG_FORCE (bit 10). CRC_SPI after a burst covers the burst's MISO data.
  *
- * Faults: crc_burst corrupts the CRC of the next N reads; stuck_miso ORs bits into every MISO
+ * Faults: crc_burst corrupts the CRC of the next N reads; burst_corrupt flips a data bit of the
+ * next N buffer bursts; stuck_miso ORs bits into every MISO
  * byte; missing makes MISO read 0xFF and ignores writes; wrong_part changes PART_ID.
  */
 #include "emul.h"
@@ -48,6 +53,7 @@
 #define A_ACCMODE 0x492
 #define A_WFB_CFG 0x4A0
 #define A_WFB_PG_IRQEN 0x4A1
+#define A_WFB_TRG_CFG 0x4A2
 #define A_WFB_TRG_STAT 0x4A3
 #define A_CRC_SPI 0x4A9
 #define A_LAST_CMD 0x4AE
@@ -56,6 +62,16 @@
 #define A_RUN 0x480
 #define A_VERSION 0x4FE
 #define A_WFB_FIRST 0x800
+
+/* WFB_CFG fields, WFB_TRG_CFG events, STATUS0 bits (facts/ade9000.md; written separately) */
+#define WFCFG_CAP_EN 0x0010u
+#define WFCFG_MODE(v) (((v) >> 6) & 3u)
+#define TRGCFG_DIP 0x0001u
+#define TRGCFG_SWELL 0x0002u
+#define TRGCFG_FORCE 0x0400u
+#define S0_WFB_TRIG_IRQ (1u << 16)
+#define S0_PAGE_FULL (1u << 17)
+#define WFB_POST_TRIGGER_WORDS 1024 /* mode 2: half the buffer after the trigger */
 
 /* scaling: ±1 V peak at a pin is full scale */
 #define FS_PIN_RMS 0.707
@@ -103,6 +119,9 @@ static void reset_regs(struct ade_emul *e)
   e->reg[A_STATUS1] = 1u << 16; /* RSTDONE */
   memset(e->wfb, 0, sizeof e->wfb);
   e->wfb_pos = 0;
+  e->wfb_stopped = e->wfb_triggered = false;
+  e->wfb_post_left = 0;
+  e->burst_crc_pending = false;
   e->blk_n = e->cyc_n = e->egy_n = 0;
   memset(e->s_vv, 0, sizeof e->s_vv); memset(e->s_ii, 0, sizeof e->s_ii);
   memset(e->s_vi, 0, sizeof e->s_vi); memset(e->s_vqi, 0, sizeof e->s_vqi);
@@ -113,6 +132,46 @@ static void reset_regs(struct ade_emul *e)
   }
 }
 
+/* Word index of the last word put into the buffer. */
+static unsigned wfb_last_word(const struct ade_emul *e) { return (e->wfb_pos + 2047) & 2047; }
+
+static void wfb_stop(struct ade_emul *e)
+{
+  e->wfb_stopped = true;
+  e->wfb_triggered = false;
+  unsigned last = wfb_last_word(e);
+  e->reg[A_WFB_TRG_STAT] = (e->reg[A_WFB_TRG_STAT] & 0x07FF) | ((last / 128) << 12);
+  e->reg[A_STATUS0] |= S0_WFB_TRIG_IRQ;
+}
+
+/* An enabled trigger event (chip event or TRIG_FORCE) at the current fill position. */
+static void wfb_trigger(struct ade_emul *e)
+{
+  uint32_t cfg = e->reg[A_WFB_CFG];
+  if (!(cfg & WFCFG_CAP_EN) || e->wfb_stopped || e->wfb_triggered) return;
+  unsigned mode = WFCFG_MODE(cfg);
+  if (mode == 0) return;
+  /* WFB_TRIG_ADDR: the last sample put into the buffer when the event occurred */
+  e->reg[A_WFB_TRG_STAT] = (e->reg[A_WFB_TRG_STAT] & 0xF000) | wfb_last_word(e);
+  if (mode == 1) wfb_stop(e);
+  else if (mode == 2) { e->wfb_triggered = true; e->wfb_post_left = WFB_POST_TRIGGER_WORDS / 8; }
+  /* mode 3 keeps filling: only the event address is saved */
+}
+
+static void burst_crc_resolve(struct ade_emul *e)
+{
+  if (!e->burst_crc_pending) return;
+  crc_table_init();
+  uint16_t c = 0xFFFF;
+  for (unsigned b = 0; b < e->burst_nbytes; b++) {
+    uint32_t v = (uint32_t)e->wfb[(e->burst_w0 + b / 4) & 2047];
+    uint8_t byte = (uint8_t)(v >> (8 * (3 - b % 4)));
+    c = (uint16_t)((c << 8) ^ crc_table[((c >> 8) ^ byte) & 0xFF]);
+  }
+  e->reg[A_CRC_SPI] = c;
+  e->burst_crc_pending = false;
+}
+
 static void do_write(struct ade_emul *e, unsigned a, uint32_t v)
 {
   e->writes++;
@@ -120,11 +179,23 @@ static void do_write(struct ade_emul *e, unsigned a, uint32_t v)
   if (reg_bytes(a) == 2) v &= 0xFFFF;
   if (a == A_STATUS0 || a == A_STATUS1) { e->reg[a] &= ~v; return; }
   if (a == A_CONFIG1 && (v & 1)) { reset_regs(e); e->reg[A_CONFIG1] = v & ~1u; return; }
+  if (a == A_WFB_CFG && !(e->reg[a] & WFCFG_CAP_EN) && (v & WFCFG_CAP_EN)) {
+    /* WF_CAP_EN 0 -> 1: the fill (re)starts at 0x800 */
+    e->wfb_pos = 0;
+    e->wfb_stopped = e->wfb_triggered = false;
+    e->wfb_post_left = 0;
+  }
+  if (a == A_WFB_TRG_CFG) {
+    e->reg[a] = v & ~TRGCFG_FORCE; /* TRIG_FORCE acts once */
+    if (v & TRGCFG_FORCE) wfb_trigger(e);
+    return;
+  }
   e->reg[a] = v;
 }
 
-static uint32_t read_value(const struct ade_emul *e, unsigned a)
+static uint32_t read_value(struct ade_emul *e, unsigned a)
 {
+  if (a == A_CRC_SPI) burst_crc_resolve(e);
   if (a < 0x500) return e->reg[a];
   return 0;
 }
@@ -147,6 +218,7 @@ static int emul_transfer(void *ctx, const struct hw_spi_xfer *x, unsigned n)
   uint16_t hdr = 0;
   uint8_t resp[6] = { 0 }, wbuf[4] = { 0 };
   unsigned wn = 0;
+  bool corrupt = false;
   for (unsigned t = 0; t < n; t++) {
     const uint8_t *tx = x[t].tx;
     uint8_t *rx = x[t].rx;
@@ -160,6 +232,7 @@ static int emul_transfer(void *ctx, const struct hw_spi_xfer *x, unsigned n)
           addr = hdr >> 4;
           rd = (hdr >> 3) & 1;
           width = reg_bytes(addr);
+          if (rd && addr >= A_WFB_FIRST && e->burst_corrupt) { corrupt = true; e->burst_corrupt--; }
           if (rd && addr < A_WFB_FIRST) {
             uint32_t v = read_value(e, addr);
             for (unsigned i = 0; i < width; i++) resp[i] = (uint8_t)(v >> (8 * (width - 1 - i)));
@@ -186,13 +259,14 @@ static int emul_transfer(void *ctx, const struct hw_spi_xfer *x, unsigned n)
             uint32_t v = (uint32_t)e->wfb[w];
             rx[k] = (uint8_t)(v >> 24); rx[k + 1] = (uint8_t)(v >> 16);
             rx[k + 2] = (uint8_t)(v >> 8); rx[k + 3] = (uint8_t)v;
+            if (off == 0 && corrupt) rx[k] ^= 0x01;
             k += 4, pos += 4, off += 4;
           }
           if (k == len) continue;
         }
         unsigned w = ((addr - A_WFB_FIRST) + off / 4) & 2047;
         uint32_t v = (uint32_t)e->wfb[w];
-        if (rx) rx[k] = miso(e, (uint8_t)(v >> (8 * (3 - off % 4))));
+        if (rx) rx[k] = miso(e, (uint8_t)((v >> (8 * (3 - off % 4))) ^ (off == 0 && corrupt ? 1u : 0u)));
         pos++, k++;
         continue;
       }
@@ -205,7 +279,14 @@ static int emul_transfer(void *ctx, const struct hw_spi_xfer *x, unsigned n)
   if (rd) {
     e->reads++;
     if (addr < A_WFB_FIRST && pos >= 2 + width) {
+      e->burst_crc_pending = false;
       e->reg[A_CRC_SPI] = ade_emul_crc(resp, width);
+      e->reg[A_LAST_CMD] = hdr;
+    } else if (addr >= A_WFB_FIRST) {
+      /* CRC_SPI covers the MISO data of the burst (as the chip sent it, before line faults) */
+      e->burst_crc_pending = true;
+      e->burst_w0 = addr - A_WFB_FIRST;
+      e->burst_nbytes = pos - 2;
       e->reg[A_LAST_CMD] = hdr;
     }
   } else if (wn >= width) {
@@ -281,7 +362,8 @@ static void end_cycle(struct ade_emul *e)
     uint32_t dl = e->reg[A_DIP_LVL], sl = e->reg[A_SWELL_LVL];
     if (dl && cmp < dl) {
       if (cmp < e->dip_min[p]) e->dip_min[p] = cmp;
-      if (++e->dip_run[p] >= dip_cyc) {
+      if (++e->dip_run[p] == dip_cyc && (e->reg[A_WFB_TRG_CFG] & TRGCFG_DIP)) wfb_trigger(e);
+      if (e->dip_run[p] >= dip_cyc) {
         e->reg[A_STATUS1] |= 1u << (23 + p);
         e->reg[A_DIP_A + p] = (uint32_t)e->dip_min[p];
       }
@@ -291,7 +373,8 @@ static void end_cycle(struct ade_emul *e)
     }
     if (sl && cmp > sl) {
       if (cmp > e->swell_max[p]) e->swell_max[p] = cmp;
-      if (++e->swell_run[p] >= swell_cyc) {
+      if (++e->swell_run[p] == swell_cyc && (e->reg[A_WFB_TRG_CFG] & TRGCFG_SWELL)) wfb_trigger(e);
+      if (e->swell_run[p] >= swell_cyc) {
         e->reg[A_STATUS1] |= 1u << (20 + p);
         e->reg[A_SWELL_A + p] = (uint32_t)e->swell_max[p];
       }
@@ -312,7 +395,10 @@ void ade_emul_push(struct ade_emul *e, const double v[3], const double i[4])
   e->sample_no++;
   /* waveform buffer: fixed-rate sets IA VA IB VB IC VC IN spare; 4 LSBs of each code dropped */
   uint32_t wcfg = e->reg[A_WFB_CFG];
-  if (wcfg & (1u << 4)) {
+  if ((wcfg & WFCFG_CAP_EN) && !e->wfb_stopped) {
+    if (e->burst_crc_pending && e->wfb_pos < e->burst_w0 + (e->burst_nbytes + 3) / 4 &&
+        e->burst_w0 < e->wfb_pos + 8)
+      burst_crc_resolve(e); /* the words of the last burst are about to change */
     int32_t *s = &e->wfb[e->wfb_pos];
     int32_t c;
     c = to_code(i[0], FS_SAMPLE_8K); s[0] = c - (c & 15);
@@ -327,11 +413,16 @@ void ade_emul_push(struct ade_emul *e, const double v[3], const double i[4])
     if (e->wfb_pos % 128 == 0) {
       unsigned page = e->wfb_pos / 128 - 1;
       if ((e->reg[A_WFB_PG_IRQEN] >> page) & 1) {
-        e->reg[A_STATUS0] |= 1u << 17;
-        e->reg[A_WFB_TRG_STAT] = (page << 12) | ((e->wfb_pos - 1) & 0x7FF);
+        e->reg[A_STATUS0] |= S0_PAGE_FULL;
+        /* last page in [15:12]; [10:0] keeps the trigger address */
+        e->reg[A_WFB_TRG_STAT] = (e->reg[A_WFB_TRG_STAT] & 0x07FF) | (page << 12);
       }
-      if (e->wfb_pos == 2048) e->wfb_pos = 0;
+      if (e->wfb_pos == 2048) {
+        e->wfb_pos = 0;
+        if (WFCFG_MODE(wcfg) == 0) { e->wfb_stopped = true; } /* stop when full */
+      }
     }
+    if (e->wfb_triggered && --e->wfb_post_left == 0) wfb_stop(e);
   }
   /* quarter-cycle delayed voltage for reactive power (linear interpolation at 60 Hz) */
   double dq = hz60 ? 8000.0 / 240.0 : 8000.0 / 200.0;

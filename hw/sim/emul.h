@@ -32,7 +32,15 @@ struct ade_emul {
   /* energy */
   int64_t egy_acc[3];
   unsigned egy_n;
+  /* triggered capture (WFB_CFG WF_MODE 1/2 stop, 3 saves the event address) */
+  bool wfb_stopped;           /* filling stopped (mode 0 full, modes 1/2 after a trigger) */
+  bool wfb_triggered;         /* mode 2: trigger seen, post-trigger fill running */
+  unsigned wfb_post_left;     /* mode 2: sets still to fill after the trigger */
+  /* CRC_SPI of the last waveform burst, computed lazily from the buffer when needed */
+  bool burst_crc_pending;
+  unsigned burst_w0, burst_nbytes;
   /* injected faults */
+  unsigned burst_corrupt;     /* flip one MISO data bit in each of the next N buffer bursts */
   unsigned crc_burst;         /* corrupt CRC of the next N reads */
   uint8_t stuck_miso;         /* OR'ed into every MISO byte (stuck-at-1 bits) */
   bool missing;               /* MISO floats high: every byte 0xFF */
