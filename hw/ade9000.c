@@ -379,7 +379,9 @@ int hw_ade9000_capture_arm(struct hw_ade9000 *dev, const struct hw_ade9000_captu
   if (dev->capture.state != 0 || dev->cfg.waveform) return HW_EBUSY;
   if (cfg->triggers & ~(uint32_t)WFB_TRG_EVENTS) return HW_ERANGE;
   bool drain = cfg->pre_sets > HW_ADE9000_CAPTURE_CHIP_PRE_SETS;
-  if (drain && (!cfg->ring || cfg->ring_sets < cfg->pre_sets)) return HW_ERANGE;
+  /* the ring must reach back pre_sets before the trigger while up to two halves after it were
+   * drained already */
+  if (drain && (!cfg->ring || cfg->ring_sets < cfg->pre_sets + 2 * HALF_SETS)) return HW_ERANGE;
   int r;
   /* Stop any fill, then triggers, page interrupts, clear stale status, and start (0 -> 1). */
   if ((r = hw_ade9000_write_verify(dev, R_WFB_CFG, WFB_CFG_CAPTURE)) < 0) return r;

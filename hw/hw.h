@@ -259,7 +259,7 @@ struct hw_ade9000_capture_config {
   unsigned pre_sets;        /* sample sets wanted before the trigger set (8 kSPS: 160 per cycle at
                                50 Hz, 133.3 at 60 Hz; 10 cycles = 1600 / 1334) */
   /* Needed when pre_sets > HW_ADE9000_CAPTURE_CHIP_PRE_SETS: a history ring of >= pre_sets sets
-   * the driver fills while armed by draining each completed half (ping-pong), so the caller must
+   * (>= pre_sets + 256) the driver fills while armed by draining each completed half (ping-pong), so the caller must
    * then call hw_ade9000_capture_poll at least every 16 ms (HW_SIM_WFB_HALF_NS). Owned by the
    * driver until the capture is read or disarmed. NULL/0 otherwise. */
   int32_t (*ring)[7];
@@ -347,7 +347,7 @@ double hw_ade9000_wfb_amps_per_code(const struct hw_ade9000 *dev, unsigned ch);
  * Sequence: arm -> [trigger] -> poll until 0 -> read (which disarms). Errors: HW_EBUSY (armed
  * already, or the AFE streams: cfg.waveform), HW_ENOTARMED, HW_ENOTREADY (poll: not complete;
  * read: before completion), HW_EOVERRUN (a drained half was lost: the capture is disarmed),
- * HW_ERANGE (pre_sets needs a ring of >= pre_sets sets), HW_ECRC after the bounded retry (reads
+ * HW_ERANGE (pre_sets > 127 needs a ring of >= pre_sets + 256 sets), HW_ECRC after the bounded retry (reads
  * and bursts: each burst is verified against CRC_SPI and repeated), HW_ETRUNC (out->cap). */
 int hw_ade9000_capture_arm(struct hw_ade9000 *dev, const struct hw_ade9000_capture_config *cfg);
 int hw_ade9000_capture_trigger(struct hw_ade9000 *dev);
