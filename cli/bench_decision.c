@@ -49,12 +49,12 @@ int cli_bench_decision(int argc, char **argv)
     if (!mkdtemp(dir)) { cli_err("bench decision: mkdtemp: %s", strerror(errno)); return CLI_ENV; }
     strncat(dir, "/d", sizeof dir - strlen(dir) - 1);
   }
-  char self[4096], cmd[8600];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) return CLI_ENV;
-  self[n] = 0;
-  snprintf(cmd, sizeof cmd, "rm -rf '%s' && '%s' init --dir '%s' >/dev/null", dir, self, dir);
-  if (system(cmd) != 0) { cli_err("bench decision: hems init failed"); return CLI_ENV; }
+  cli_rm_rf(dir);
+  struct journal_options co;
+  memset(&co, 0, sizeof co);
+  co.dir = dir;
+  int crc = journal_create(&co, "{}", 2, HEMS_FIRMWARE_VERSION);
+  if (crc) { cli_err("bench decision: %s: %s", dir, journal_strerror(crc)); return CLI_ENV; }
 
   struct replay_harness *h = calloc(1, sizeof *h);
   struct journal_options jo;
@@ -72,8 +72,8 @@ int cli_bench_decision(int argc, char **argv)
   static char cfg[8192];
   size_t off = (size_t)snprintf(cfg, sizeof cfg, "{\"name\":\"bench\",\"service_limit_a\":40,\"branches\":[");
   for (unsigned b = 1; b <= REPLAY_BRANCHES_MAX; b++)
-    off += (size_t)snprintf(cfg + off, sizeof cfg - off, "%s{\"number\":%u,\"priority\":%u,\"critical\":%s,\"fail_safe\":\"closed\",\"load_only\":true}",
-                            b > 1 ? "," : "", b, b % 8, b == 1 ? "true" : "false");
+    off += (size_t)snprintf(cfg + off, sizeof cfg - off, "%s{\"number\":%u,\"priority\":%u,\"critical\":%s,\"fail_safe\":\"%s\",\"load_only\":true}",
+                            b > 1 ? "," : "", b, b % 8, b == 1 ? "true" : "false", b == 1 ? "closed" : "last_proven");
   snprintf(cfg + off, sizeof cfg - off, "]}");
   struct journal_record r;
   memset(&r, 0, sizeof r);
@@ -120,13 +120,12 @@ int cli_bench_decision(int argc, char **argv)
       for (unsigned k = 0; k < cmds && nlat < cap; k++) lat[nlat++] = dt;
     }
   }
-  int crc = journal_close(j);
-  if (!rc) rc = crc;
+  int close_rc = journal_close(j);
+  if (!rc) rc = close_rc;
   free(h);
   if (!base) {
     dir[strlen(dir) - 2] = 0; /* the mkdtemp dir around "/d" */
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) cli_err("bench decision: could not remove %s", dir);
+    cli_rm_rf(dir);
   }
   if (rc) { free(lat); cli_err("bench decision: %s", journal_strerror(rc)); return CLI_ENV; }
   qsort(lat, nlat, sizeof *lat, cmp_d);
