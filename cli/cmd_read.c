@@ -174,14 +174,23 @@ struct filter {
   uint64_t since_seq, until_seq;
 };
 
+/* Cheapest test first: seq, then the type from the envelope's fixed prefix, then the branches
+ * the record names, and only for a time filter a full decode. (An undecodable record that
+ * passes is skipped by emit().) */
 static bool matches(const struct filter *f, const uint8_t *b, size_t len, uint64_t seq)
 {
   if (seq < f->since_seq || (f->until_seq && seq > f->until_seq)) return false;
-  struct journal_record r;
-  if (journal_record_decode(b, len, &r)) return false;
-  if (f->any_type && !f->types[r.type]) return false;
-  if (f->have_since_t && r.wall_ns < f->since_t) return false;
-  if (f->have_until_t && r.wall_ns > f->until_t) return false;
+  uint64_t pseq;
+  unsigned type;
+  uint8_t prev[32];
+  if (journal_record_peek(b, len, &pseq, &type, prev)) return false;
+  if (f->any_type && !f->types[type]) return false;
+  if (f->have_since_t || f->have_until_t) {
+    static struct journal_record r;
+    if (journal_record_decode(b, len, &r)) return false;
+    if (f->have_since_t && r.wall_ns < f->since_t) return false;
+    if (f->have_until_t && r.wall_ns > f->until_t) return false;
+  }
   if (f->branch) {
     uint16_t br[64];
     int n = journal_record_branches(b, len, br, 64);

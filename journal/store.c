@@ -70,12 +70,21 @@ int journal__open_dbs(MDB_txn *txn, struct journal_dbs *db, bool create)
 {
   unsigned c = create ? MDB_CREATE : 0;
   int rc;
+  /* meta first: a journal of another format version is named as such, not as corrupt */
+  if ((rc = mdb_dbi_open(txn, "meta", c, &db->meta))) return rc == MDB_NOTFOUND ? JOURNAL_ECORRUPT : journal__lmdb_err(rc);
+  if (!create) {
+    MDB_val k = { 6, "format" }, v;
+    if (mdb_get(txn, db->meta, &k, &v) == 0 && v.mv_size == 4) {
+      const uint8_t *f = v.mv_data;
+      uint32_t ver = (uint32_t)f[0] << 24 | (uint32_t)f[1] << 16 | (uint32_t)f[2] << 8 | f[3];
+      if (ver != JOURNAL_FORMAT_VERSION) return JOURNAL_EVERSION;
+    }
+  }
   if ((rc = mdb_dbi_open(txn, "records", c, &db->records)) ||
       (rc = mdb_dbi_open(txn, "groups", c, &db->groups)) ||
       (rc = mdb_dbi_open(txn, "index", c | MDB_DUPSORT | MDB_DUPFIXED, &db->index)) ||
       (rc = mdb_dbi_open(txn, "times", c | MDB_DUPSORT | MDB_DUPFIXED, &db->times)) ||
       (rc = mdb_dbi_open(txn, "blobs", c, &db->blobs)) ||
-      (rc = mdb_dbi_open(txn, "meta", c, &db->meta)) ||
       (rc = mdb_dbi_open(txn, "checkpoints", c, &db->checkpoints)) ||
       (rc = mdb_dbi_open(txn, "blocks", c, &db->blocks)))
     return rc == MDB_NOTFOUND ? JOURNAL_ECORRUPT : journal__lmdb_err(rc);

@@ -31,7 +31,7 @@ struct journal_dbs {
   MDB_dbi blocks;   /* u64 BE first seq of an index block -> u64 BE its last seq so far */
 };
 
-#define JOURNAL_FORMAT_VERSION 1u
+#define JOURNAL_FORMAT_VERSION 2u /* 2: index blocks (named db `blocks`) */
 /* Format feature flags (meta "features_compat" / "features_incompat", u32 BE). An opener
  * refuses a journal with an incompatible feature it does not know. */
 #define JOURNAL_FEATURES_INCOMPAT_KNOWN 0u
