@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <lmdb.h>
 #include "journal.h"
 
 static char tmp[256];
@@ -428,6 +429,33 @@ static void viewer_refused_operator_allowed(void **state)
   assert_int_equal(sh("%s timeline --dir %s --type command --format jsonl | grep -q '\"o-1\"'", bin, d), 0);
 }
 
+/* A journal of another format version (here the earlier format 1, without index blocks) is
+ * refused as such — exit 3 naming the version problem — never taken for corrupt or rewritten. */
+static void other_format_version_refused(void **state)
+{
+  (void)state;
+  char d[300], env_path[320];
+  snprintf(d, sizeof d, "%s/fmt1", tmp);
+  snprintf(env_path, sizeof env_path, "%s/journal", d);
+  assert_int_equal(sh("%s init --dir %s >/dev/null", bin, d), 0);
+  MDB_env *env;
+  MDB_txn *txn;
+  MDB_dbi meta;
+  assert_int_equal(mdb_env_create(&env), 0);
+  mdb_env_set_maxdbs(env, 16);
+  assert_int_equal(mdb_env_open(env, env_path, 0, 0600), 0);
+  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+  assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+  uint8_t one[4] = { 0, 0, 0, 1 };
+  MDB_val k = { 6, "format" }, v = { 4, one };
+  assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
+  assert_int_equal(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+  assert_int_equal(sh("%s verify --dir %s >/dev/null 2>%s/fmt.err", bin, d, tmp), 3);
+  assert_int_equal(sh("grep -q 'unsupported format' %s/fmt.err", tmp), 0);
+  assert_int_equal(sh("%s note --dir %s x >/dev/null 2>&1", bin, d), 3);
+}
+
 static void bad_arguments(void **state)
 {
   (void)state;
@@ -455,6 +483,7 @@ int main(void)
     cmocka_unit_test(end_to_end_agreement),
     cmocka_unit_test(outputs_come_up_in_the_rebuilt_state),
     cmocka_unit_test(viewer_refused_operator_allowed),
+    cmocka_unit_test(other_format_version_refused),
     cmocka_unit_test(bad_arguments),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
