@@ -228,16 +228,19 @@ int journal__cr_next(struct cr *r, struct ctok *t)
   return 0;
 }
 
-int journal__cr_skip(struct cr *r, int depth)
+typedef int (*cr_next_fn)(struct cr *, struct ctok *);
+
+/* Skips one item with the given tokenizer (the hot one, or libcbor for the reference decode). */
+static int cr_skip_with(struct cr *r, int depth, cr_next_fn next)
 {
   if (depth > 16) return JOURNAL_EBADREC;
   struct ctok t;
-  int rc = journal__cr_next(r, &t);
+  int rc = next(r, &t);
   if (rc) return rc;
   if (t.kind == CT_ARRAY) {
     if (t.u > r->len) return JOURNAL_EBADREC;
     for (uint64_t i = 0; i < t.u; i++)
-      if ((rc = journal__cr_skip(r, depth + 1))) return rc;
+      if ((rc = cr_skip_with(r, depth + 1, next))) return rc;
   } else if (t.kind == CT_MAP) {
     /* Deterministic CBOR (RFC 8949 §4.2.1): keys strictly ascending in the bytewise order of
      * their encodings, so no duplicates either. Raw bodies are only canonical with this. */
@@ -245,7 +248,7 @@ int journal__cr_skip(struct cr *r, int depth)
     size_t pk = 0, pklen = 0;
     for (uint64_t i = 0; i < t.u; i++) {
       size_t ks = r->pos;
-      if ((rc = journal__cr_skip(r, depth + 1))) return rc;
+      if ((rc = cr_skip_with(r, depth + 1, next))) return rc;
       size_t kl = r->pos - ks;
       if (i > 0) {
         size_t m = pklen < kl ? pklen : kl;
@@ -254,11 +257,13 @@ int journal__cr_skip(struct cr *r, int depth)
       }
       pk = ks;
       pklen = kl;
-      if ((rc = journal__cr_skip(r, depth + 1))) return rc;
+      if ((rc = cr_skip_with(r, depth + 1, next))) return rc;
     }
   }
   return 0;
 }
+
+int journal__cr_skip(struct cr *r, int depth) { return cr_skip_with(r, depth, journal__cr_next); }
 
 /* ------------------------------------------------------------------ bodies */
 
@@ -400,13 +405,15 @@ static int tok_to_i64(const struct ctok *t, int64_t *out)
   return JOURNAL_EBADREC;
 }
 
-int journal__decode_body(struct cr *r, const struct jdesc *d, void *base, int depth)
+/* The table walk over a tokenizer: the reference decode (with libcbor's tokenizer) that the fast
+ * decoder below is held to. */
+static int decode_body_with(struct cr *r, const struct jdesc *d, void *base, int depth, cr_next_fn next)
 {
   uint8_t *b = base;
   struct ctok t;
   int rc;
   if (depth > 4) return JOURNAL_EBADREC;
-  if ((rc = journal__cr_next(r, &t))) return rc;
+  if ((rc = next(r, &t))) return rc;
   if (t.kind != CT_MAP) return JOURNAL_EBADREC;
   uint64_t n = t.u;
   const uint8_t *prev_key = NULL;
@@ -417,7 +424,7 @@ int journal__decode_body(struct cr *r, const struct jdesc *d, void *base, int de
     /* Keys are read unvalidated: one equal to a field name is ASCII by construction, any other
      * is validated below before it is skipped. */
     r->raw_text = true;
-    rc = journal__cr_next(r, &k);
+    rc = next(r, &k);
     r->raw_text = false;
     if (rc) return rc;
     if (k.kind != CT_TEXT) return JOURNAL_EBADREC;
@@ -438,20 +445,20 @@ int journal__decode_body(struct cr *r, const struct jdesc *d, void *base, int de
     if (fi >= d->n || c != 0) {
       if (!utf8_valid(k.ptr, k.len)) return JOURNAL_EBADREC;
       /* A field this version does not know: a compatible addition; skip it. */
-      if ((rc = journal__cr_skip(r, depth + 1))) return rc;
+      if ((rc = cr_skip_with(r, depth + 1, next))) return rc;
       continue;
     }
     const struct jfield *f = &d->fields[fi];
     uint8_t *p = b + f->offset;
     if (f->kind == JF_U16ARR) {
       struct ctok a;
-      if ((rc = journal__cr_next(r, &a))) return rc;
+      if ((rc = next(r, &a))) return rc;
       if (a.kind != CT_ARRAY || a.u > f->max) return JOURNAL_EBADREC;
       uint16_t cnt = (uint16_t)a.u;
       memcpy(b + f->count_offset, &cnt, 2);
       for (unsigned e = 0; e < cnt; e++) {
         struct ctok x;
-        if ((rc = journal__cr_next(r, &x))) return rc;
+        if ((rc = next(r, &x))) return rc;
         if (x.kind != CT_UINT || x.u > 0xffff) return JOURNAL_EBADREC;
         uint16_t v16 = (uint16_t)x.u;
         memcpy(p + 2 * e, &v16, 2);
@@ -460,16 +467,16 @@ int journal__decode_body(struct cr *r, const struct jdesc *d, void *base, int de
     }
     if (f->kind == JF_ARRAY) {
       struct ctok a;
-      if ((rc = journal__cr_next(r, &a))) return rc;
+      if ((rc = next(r, &a))) return rc;
       if (a.kind != CT_ARRAY || a.u > f->max) return JOURNAL_EBADREC;
       uint16_t cnt = (uint16_t)a.u;
       memcpy(b + f->count_offset, &cnt, 2);
       for (unsigned e = 0; e < cnt; e++)
-        if ((rc = journal__decode_body(r, f->sub, p + (size_t)e * f->stride, depth + 1))) return rc;
+        if ((rc = decode_body_with(r, f->sub, p + (size_t)e * f->stride, depth + 1, next))) return rc;
       continue;
     }
     struct ctok v;
-    if ((rc = journal__cr_next(r, &v))) return rc;
+    if ((rc = next(r, &v))) return rc;
     switch (f->kind) {
     case JF_U8: case JF_U16: case JF_U32: case JF_U64:
       if (v.kind != CT_UINT) return JOURNAL_EBADREC;
@@ -530,6 +537,297 @@ int journal__decode_body(struct cr *r, const struct jdesc *d, void *base, int de
   return 0;
 }
 
+int journal__decode_body(struct cr *r, const struct jdesc *d, void *base, int depth)
+{
+  return decode_body_with(r, d, base, depth, journal__cr_next);
+}
+
+/* ------------------------------------------------------------------ fast decoder
+ *
+ * journal_record_decode's own walk: the same tables and the same acceptance rules as the
+ * reference walk above (decode_body_with / record_decode_with over libcbor's tokenizer), but
+ * reading item heads inline from a byte pointer instead of one tokenizer call and one struct
+ * ctok per item, and matching a key against the next table field by its length and bytes
+ * (a key equal to a field at or after the scan position is strictly above the previous key,
+ * so the order check is only needed for keys the table does not know). Every failure inside a
+ * body is JOURNAL_EBADREC at the record level, so the walk only says accept or reject.
+ * tests/fuzz/fuzz_record.c holds it to journal__record_decode_ref on every input: the same
+ * return code, and on success the same decoded record byte for byte. */
+
+struct fr {
+  const uint8_t *p, *e; /* next byte, end */
+  const uint8_t *buf;   /* the record (for the struct cr of the rare paths) */
+};
+
+/* The argument of a head with additional information ai >= 24, shortest form only: 1, 2, 4 or 8
+ * big-endian bytes, at least 24, 0x100, 0x10000 or 2^32 respectively. */
+static inline bool fr_head_long(struct fr *r, unsigned ai, uint64_t *v)
+{
+  if (ai > 27) return false; /* 28..30 reserved, 31 indefinite */
+  const uint8_t *p = r->p;
+  size_t nb = (size_t)1 << (ai - 24), left = (size_t)(r->e - p);
+  uint64_t x;
+  if (left < 1 + nb) return false;
+  if (left >= 9) {
+    memcpy(&x, p + 1, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    x = __builtin_bswap64(x);
+#endif
+    x >>= 64 - 8 * nb;
+  } else {
+    x = 0;
+    for (size_t k = 1; k <= nb; k++) x = x << 8 | p[k];
+  }
+  if (x < (nb == 1 ? 24 : (uint64_t)1 << (4 * nb))) return false;
+  r->p = p + 1 + nb;
+  *v = x;
+  return true;
+}
+
+/* Per additional information (0..31): the head's length (0: not allowed here) and the smallest
+ * argument its length may carry (shortest form). */
+static const uint8_t head_bytes[32] = {
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 3, 5, 9, 0, 0, 0, 0,
+};
+static const uint64_t head_min[32] = {
+  [24] = 24, [25] = 0x100, [26] = 0x10000, [27] = 0x100000000ull,
+};
+
+/* Reads the head of an item of major type mt (0..5); false when the next item is anything else
+ * or not a well-formed shortest head. Strings: *v is the length, checked against the bytes left.
+ * With 9 bytes left (nearly always) the argument is extracted without branching on its size. */
+static inline bool fr_head(struct fr *r, unsigned mt, uint64_t *v)
+{
+  const uint8_t *p = r->p;
+  size_t left = (size_t)(r->e - p);
+  if (left == 0 || (unsigned)(*p >> 5) != mt) return false;
+  unsigned ai = *p & 31;
+  if (left >= 9) {
+    unsigned n = head_bytes[ai];
+    uint64_t w;
+    memcpy(&w, p + 1, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    /* n - 1 argument bytes: the top ones of w (n == 9 keeps all; n <= 1 is handled below) */
+    unsigned sh = n > 1 ? 64 - 8 * (n - 1) : 0;
+    uint64_t x = ai < 24 ? ai : w >> sh;
+    if (n == 0 || x < head_min[ai]) return false;
+    r->p = p + n;
+    *v = x;
+  } else if (ai < 24) {
+    *v = ai;
+    r->p++;
+  } else if (!fr_head_long(r, ai, v)) {
+    return false;
+  }
+  if ((mt == 2 || mt == 3) && *v > (uint64_t)(r->e - r->p)) return false;
+  return true;
+}
+
+/* An integer (major type 0 or 1) within int64_t. */
+static inline bool fr_int(struct fr *r, int64_t *out)
+{
+  if (r->p >= r->e) return false;
+  unsigned mt = *r->p >> 5;
+  uint64_t v;
+  if (mt > 1 || !fr_head(r, mt, &v) || v > (uint64_t)INT64_MAX) return false;
+  *out = mt ? -1 - (int64_t)v : (int64_t)v;
+  return true;
+}
+
+/* The skip of an unknown field's value (rare): the shared skipper on the same bytes. */
+static bool fr_skip(struct fr *r, int depth)
+{
+  struct cr c = { r->buf, (size_t)(r->e - r->buf), (size_t)(r->p - r->buf), false };
+  if (journal__cr_skip(&c, depth)) return false;
+  r->p = r->buf + c.pos;
+  return true;
+}
+
+/* The first n (0..8) bytes of a word loaded with memcpy. */
+static inline uint64_t first_bytes(size_t n)
+{
+  uint64_t m = n >= 8 ? ~0ull : ((uint64_t)1 << (8 * n)) - 1;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  return m;
+#else
+  return n >= 8 ? ~0ull : ~(~0ull >> (8 * n));
+#endif
+}
+
+/* Whether the key [kp, kp+kl) is field f's name (kl == its length); avail: bytes from kp to the
+ * end of the record. Names of up to 16 bytes: two 8-byte compares against the padded copy. */
+static inline bool key_eq(const struct jfield *f, const uint8_t *kp, size_t kl, size_t avail)
+{
+  if (kl <= 16 && avail >= 16) {
+    uint64_t a0, a1, b0, b1;
+    memcpy(&a0, kp, 8);
+    memcpy(&a1, kp + 8, 8);
+    memcpy(&b0, f->key, 8);
+    memcpy(&b1, f->key + 8, 8);
+    return ((a0 ^ b0) & first_bytes(kl < 8 ? kl : 8)) == 0 && ((a1 ^ b1) & first_bytes(kl > 8 ? kl - 8 : 0)) == 0;
+  }
+  return memcmp(f->name, kp, kl) == 0;
+}
+
+/* Whether text [p, p+n) is exactly the NUL-terminated name. */
+static inline bool name_is(const char *name, const uint8_t *p, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    if ((uint8_t)name[i] != p[i] || !name[i]) return false;
+  return name[n] == 0;
+}
+
+static bool fast_body(struct fr *r, const struct jdesc *d, uint8_t *b, int depth)
+{
+  uint64_t n;
+  if (depth > 4 || !fr_head(r, 5, &n)) return false;
+  const struct jfield *fields = d->fields;
+  const unsigned nf = d->n;
+  const uint8_t *prev_key = NULL;
+  size_t prev_len = 0;
+  unsigned fi = 0;
+  for (uint64_t i = 0; i < n; i++) {
+    uint64_t kl64;
+    if (!fr_head(r, 3, &kl64)) return false;
+    const uint8_t *kp = r->p;
+    size_t kl = (size_t)kl64;
+    r->p += kl;
+    /* Forward scan from fi: the first field not below the key (canonical order). */
+    unsigned j = fi;
+    const struct jfield *f = NULL;
+    for (; j < nf; j++) {
+      const struct jfield *ff = &fields[j];
+      size_t fl = journal__fname_len(ff);
+      if (fl < kl) continue;
+      if (fl > kl) break;
+      if (key_eq(ff, kp, kl, (size_t)(r->e - kp))) { f = ff; break; }
+      if (memcmp(ff->name, kp, kl) > 0) break;
+    }
+    if (!f) {
+      /* Unknown: strictly above the previous key, valid UTF-8, and its value skipped. */
+      if (prev_key && key_cmp(prev_key, prev_len, kp, kl) >= 0) return false;
+      if (!utf8_valid(kp, kl)) return false;
+      prev_key = kp;
+      prev_len = kl;
+      fi = j;
+      if (!fr_skip(r, depth + 1)) return false;
+      continue;
+    }
+    prev_key = kp;
+    prev_len = kl;
+    fi = j + 1;
+    uint8_t *p = b + f->offset;
+    uint64_t v;
+    switch (f->kind) {
+    case JF_U8:
+      if (!fr_head(r, 0, &v) || v > 0xff) return false;
+      *p = (uint8_t)v;
+      break;
+    case JF_U16: {
+      if (!fr_head(r, 0, &v) || v > 0xffff) return false;
+      uint16_t x = (uint16_t)v;
+      memcpy(p, &x, 2);
+      break;
+    }
+    case JF_U32: {
+      if (!fr_head(r, 0, &v) || v > 0xffffffffu) return false;
+      uint32_t x = (uint32_t)v;
+      memcpy(p, &x, 4);
+      break;
+    }
+    case JF_U64:
+      if (!fr_head(r, 0, &v)) return false;
+      memcpy(p, &v, 8);
+      break;
+    case JF_I32: {
+      int64_t x;
+      if (!fr_int(r, &x) || x < INT32_MIN || x > INT32_MAX) return false;
+      int32_t y = (int32_t)x;
+      memcpy(p, &y, 4);
+      break;
+    }
+    case JF_I64: {
+      int64_t x;
+      if (!fr_int(r, &x)) return false;
+      memcpy(p, &x, 8);
+      break;
+    }
+    case JF_BOOL:
+      if (r->p >= r->e || (*r->p != 0xf4 && *r->p != 0xf5)) return false;
+      *p = *r->p == 0xf5;
+      r->p++;
+      break;
+    case JF_ENUM: {
+      /* A match is ASCII, so no UTF-8 check is needed: anything else is rejected either way. */
+      if (!fr_head(r, 3, &v)) return false;
+      const uint8_t *s = r->p;
+      r->p += v;
+      unsigned e = 0;
+      while (f->enum_names[e] && !name_is(f->enum_names[e], s, (size_t)v)) e++;
+      if (!f->enum_names[e]) return false;
+      *p = (uint8_t)e;
+      break;
+    }
+    case JF_TEXT: case JF_BYTES: {
+      if (!fr_head(r, f->kind == JF_TEXT ? 3 : 2, &v) || v > UINT32_MAX) return false;
+      if (f->kind == JF_TEXT && !utf8_valid(r->p, (size_t)v)) return false;
+      struct journal_slice sl = { r->p, (uint32_t)v };
+      memcpy(p, &sl, sizeof sl);
+      r->p += v;
+      break;
+    }
+    case JF_FIXED:
+      if (!fr_head(r, 2, &v) || v != f->size) return false;
+      memcpy(p, r->p, f->size);
+      r->p += v;
+      break;
+    case JF_TARGET: {
+      uint16_t t16;
+      if (r->p < r->e && *r->p >> 5 == 3) {
+        if (!fr_head(r, 3, &v) || v != 7 || memcmp(r->p, "service", 7) != 0) return false;
+        r->p += 7;
+        t16 = JOURNAL_TARGET_SERVICE;
+      } else {
+        if (!fr_head(r, 0, &v) || v < 1 || v > 0xffff) return false;
+        t16 = (uint16_t)v;
+      }
+      memcpy(p, &t16, 2);
+      break;
+    }
+    case JF_CHARS:
+      if (!fr_head(r, 3, &v) || v >= f->size || memchr(r->p, 0, (size_t)v) || !utf8_valid(r->p, (size_t)v)) return false;
+      memcpy(p, r->p, (size_t)v);
+      p[v] = 0;
+      r->p += v;
+      break;
+    case JF_U16ARR: {
+      if (!fr_head(r, 4, &v) || v > f->max) return false;
+      uint16_t cnt = (uint16_t)v;
+      memcpy(b + f->count_offset, &cnt, 2);
+      for (unsigned e = 0; e < cnt; e++) {
+        uint64_t x;
+        if (!fr_head(r, 0, &x) || x > 0xffff) return false;
+        uint16_t x16 = (uint16_t)x;
+        memcpy(p + 2 * e, &x16, 2);
+      }
+      break;
+    }
+    case JF_ARRAY: {
+      if (!fr_head(r, 4, &v) || v > f->max) return false;
+      uint16_t cnt = (uint16_t)v;
+      memcpy(b + f->count_offset, &cnt, 2);
+      for (unsigned e = 0; e < cnt; e++)
+        if (!fast_body(r, f->sub, p + (size_t)e * f->stride, depth + 1)) return false;
+      break;
+    }
+    default: return false;
+    }
+  }
+  return true;
+}
+
 /* ------------------------------------------------------------------ envelope */
 
 enum { K_PREV = 0, K_SEQ, K_V, K_TYPE, K_MONO, K_WALL, K_TQ, K_BOOT, K_SOURCE, K_BODY, K__N };
@@ -571,35 +869,35 @@ int journal_record_encode(const struct journal_record *r, uint8_t *buf, size_t c
   return 0;
 }
 
-int journal_record_decode(const uint8_t *buf, size_t len, struct journal_record *out)
+static int record_decode_with(const uint8_t *buf, size_t len, struct journal_record *out, cr_next_fn next)
 {
   struct cr r = { buf, len, 0, false };
   struct ctok t;
   int rc;
   memset(out, 0, sizeof *out);
   if (len > JOURNAL_RECORD_MAX) return JOURNAL_ETOOBIG;
-  if ((rc = journal__cr_next(&r, &t))) return rc == JOURNAL_ETRUNC ? JOURNAL_EBADREC : rc;
+  if ((rc = next(&r, &t))) return rc == JOURNAL_ETRUNC ? JOURNAL_EBADREC : rc;
   if (t.kind != CT_MAP || t.u != K__N) return JOURNAL_EBADREC;
   for (unsigned k = 0; k < K__N; k++) {
     struct ctok key, v;
-    if ((rc = journal__cr_next(&r, &key))) goto bad;
+    if ((rc = next(&r, &key))) goto bad;
     if (key.kind != CT_UINT || key.u != k) return JOURNAL_EBADREC;
     if (k == K_BODY) {
       size_t start = r.pos;
       const struct jdesc *d = out->type < JOURNAL_T__MAX ? journal__body_desc(out->type) : NULL;
       if (d) {
-        if ((rc = journal__decode_body(&r, d, &out->body, 0))) goto bad;
+        if ((rc = decode_body_with(&r, d, &out->body, 0, next))) goto bad;
       } else {
         struct cr peek = r;
-        if ((rc = journal__cr_next(&peek, &v))) goto bad;
+        if ((rc = next(&peek, &v))) goto bad;
         if (v.kind != CT_MAP) return JOURNAL_EBADREC;
-        if ((rc = journal__cr_skip(&r, 0))) goto bad;
+        if ((rc = cr_skip_with(&r, 0, next))) goto bad;
         out->body.raw.cbor.ptr = buf + start;
         out->body.raw.cbor.len = (uint32_t)(r.pos - start);
       }
       continue;
     }
-    if ((rc = journal__cr_next(&r, &v))) goto bad;
+    if ((rc = next(&r, &v))) goto bad;
     switch (k) {
     case K_PREV:
       if (v.kind != CT_BYTES || v.len != JOURNAL_HASH_BYTES) return JOURNAL_EBADREC;
@@ -643,6 +941,68 @@ int journal_record_decode(const uint8_t *buf, size_t len, struct journal_record 
   return 0;
 bad:
   return rc == JOURNAL_ETRUNC ? JOURNAL_EBADREC : rc;
+}
+
+int journal__record_decode_ref(const uint8_t *buf, size_t len, struct journal_record *out)
+{
+  return record_decode_with(buf, len, out, journal__cr_next_libcbor);
+}
+
+/* The envelope for the fast decoder: the same checks as record_decode_with, in the same order
+ * (so the same one of JOURNAL_EBADREC / JOURNAL_EVERSION / JOURNAL_ETOOBIG comes out). */
+int journal_record_decode(const uint8_t *buf, size_t len, struct journal_record *out)
+{
+  struct fr r = { buf, buf + len, buf };
+  uint64_t v;
+  memset(out, 0, sizeof *out);
+  if (len > JOURNAL_RECORD_MAX) return JOURNAL_ETOOBIG;
+  if (!fr_head(&r, 5, &v) || v != K__N) return JOURNAL_EBADREC;
+  /* keys 0..8 are one byte each (0x00..0x08) */
+#define KEY(k) do { if (r.p >= r.e || *r.p != (k)) return JOURNAL_EBADREC; r.p++; } while (0)
+  KEY(K_PREV);
+  if (!fr_head(&r, 2, &v) || v != JOURNAL_HASH_BYTES) return JOURNAL_EBADREC;
+  memcpy(out->prev, r.p, JOURNAL_HASH_BYTES);
+  r.p += JOURNAL_HASH_BYTES;
+  KEY(K_SEQ);
+  if (!fr_head(&r, 0, &v) || v == 0) return JOURNAL_EBADREC;
+  out->seq = v;
+  KEY(K_V);
+  if (!fr_head(&r, 0, &v)) return JOURNAL_EBADREC;
+  if (v == 0 || v > JOURNAL_SCHEMA_VERSION) return JOURNAL_EVERSION;
+  out->version = (uint32_t)v;
+  KEY(K_TYPE);
+  if (!fr_head(&r, 0, &v) || v == 0 || v >= JOURNAL_T__MAX) return JOURNAL_EBADREC;
+  out->type = (uint16_t)v;
+  KEY(K_MONO);
+  if (!fr_head(&r, 0, &v)) return JOURNAL_EBADREC;
+  out->mono_ns = v;
+  KEY(K_WALL);
+  if (!fr_int(&r, &out->wall_ns)) return JOURNAL_EBADREC;
+  KEY(K_TQ);
+  if (!fr_head(&r, 0, &v) || v > JOURNAL_TQ_STEPPED) return JOURNAL_EBADREC;
+  out->time_quality = (uint8_t)v;
+  KEY(K_BOOT);
+  if (!fr_head(&r, 2, &v) || v != JOURNAL_BOOTID_BYTES) return JOURNAL_EBADREC;
+  memcpy(out->boot_id, r.p, JOURNAL_BOOTID_BYTES);
+  r.p += JOURNAL_BOOTID_BYTES;
+  KEY(K_SOURCE);
+  if (!fr_head(&r, 3, &v) || !utf8_valid(r.p, (size_t)v)) return JOURNAL_EBADREC;
+  int rc = journal_source_parse((const char *)r.p, (size_t)v, &out->source);
+  if (rc) return rc;
+  r.p += v;
+  KEY(K_BODY);
+#undef KEY
+  const struct jdesc *d = journal__body_desc(out->type);
+  if (d) {
+    if (!fast_body(&r, d, (uint8_t *)&out->body, 0)) return JOURNAL_EBADREC;
+  } else {
+    const uint8_t *start = r.p;
+    if (r.p >= r.e || *r.p >> 5 != 5 || !fr_skip(&r, 0)) return JOURNAL_EBADREC;
+    out->body.raw.cbor.ptr = start;
+    out->body.raw.cbor.len = (uint32_t)(r.p - start);
+  }
+  if (r.p != r.e) return JOURNAL_EBADREC;
+  return 0;
 }
 
 int journal_record_peek(const uint8_t *buf, size_t len, uint64_t *out_seq, unsigned *out_type,
