@@ -560,14 +560,13 @@ struct fr {
 };
 
 /* The argument of a head with additional information ai >= 24, shortest form only: 1, 2, 4 or 8
- * big-endian bytes, at least 24, 0x100, 0x10000 or 2^32 respectively. */
-static inline bool fr_head_long(struct fr *r, unsigned ai, uint64_t *v)
+ * big-endian bytes, at least 24, 0x100, 0x10000 or 2^32 respectively. The head's length, or 0. */
+static inline size_t head_long(const uint8_t *p, size_t left, unsigned ai, uint64_t *v)
 {
-  if (ai > 27) return false; /* 28..30 reserved, 31 indefinite */
-  const uint8_t *p = r->p;
-  size_t nb = (size_t)1 << (ai - 24), left = (size_t)(r->e - p);
+  if (ai > 27) return 0; /* 28..30 reserved, 31 indefinite */
+  size_t nb = (size_t)1 << (ai - 24);
   uint64_t x;
-  if (left < 1 + nb) return false;
+  if (left < 1 + nb) return 0;
   if (left >= 9) {
     memcpy(&x, p + 1, 8);
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -578,10 +577,9 @@ static inline bool fr_head_long(struct fr *r, unsigned ai, uint64_t *v)
     x = 0;
     for (size_t k = 1; k <= nb; k++) x = x << 8 | p[k];
   }
-  if (x < (nb == 1 ? 24 : (uint64_t)1 << (4 * nb))) return false;
-  r->p = p + 1 + nb;
+  if (x < (nb == 1 ? 24 : (uint64_t)1 << (4 * nb))) return 0;
   *v = x;
-  return true;
+  return 1 + nb;
 }
 
 /* Per additional information (0..31): the head's length (0: not allowed here) and the smallest
@@ -595,46 +593,53 @@ static const uint64_t head_min[32] = {
 
 /* Reads the head of an item of major type mt (0..5); false when the next item is anything else
  * or not a well-formed shortest head. Strings: *v is the length, checked against the bytes left.
- * With 9 bytes left (nearly always) the argument is extracted without branching on its size. */
-static inline bool fr_head(struct fr *r, unsigned mt, uint64_t *v)
+ * With 9 bytes left (nearly always) a longer argument is extracted without branching on its size. */
+#define FR_INLINE static inline __attribute__((always_inline))
+
+FR_INLINE bool rd_head(const uint8_t **pp, const uint8_t *e, unsigned mt, uint64_t *v)
 {
-  const uint8_t *p = r->p;
-  size_t left = (size_t)(r->e - p);
+  const uint8_t *p = *pp;
+  size_t left = (size_t)(e - p);
   if (left == 0 || (unsigned)(*p >> 5) != mt) return false;
   unsigned ai = *p & 31;
-  if (left >= 9) {
-    unsigned n = head_bytes[ai];
+  size_t n;
+  if (ai < 24) {
+    *v = ai;
+    n = 1;
+  } else if (left >= 9) {
+    n = head_bytes[ai];
     uint64_t w;
     memcpy(&w, p + 1, 8);
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     w = __builtin_bswap64(w);
 #endif
-    /* n - 1 argument bytes: the top ones of w (n == 9 keeps all; n <= 1 is handled below) */
-    unsigned sh = n > 1 ? 64 - 8 * (n - 1) : 0;
-    uint64_t x = ai < 24 ? ai : w >> sh;
+    /* the n - 1 argument bytes are the top ones of w */
+    uint64_t x = n > 1 ? w >> (64 - 8 * (n - 1)) : 0;
     if (n == 0 || x < head_min[ai]) return false;
-    r->p = p + n;
     *v = x;
-  } else if (ai < 24) {
-    *v = ai;
-    r->p++;
-  } else if (!fr_head_long(r, ai, v)) {
+  } else if (!(n = head_long(p, left, ai, v))) {
     return false;
   }
-  if ((mt == 2 || mt == 3) && *v > (uint64_t)(r->e - r->p)) return false;
+  p += n;
+  if ((mt == 2 || mt == 3) && *v > (uint64_t)(e - p)) return false;
+  *pp = p;
   return true;
 }
 
+static inline bool fr_head(struct fr *r, unsigned mt, uint64_t *v) { return rd_head(&r->p, r->e, mt, v); }
+
 /* An integer (major type 0 or 1) within int64_t. */
-static inline bool fr_int(struct fr *r, int64_t *out)
+FR_INLINE bool rd_int(const uint8_t **pp, const uint8_t *e, int64_t *out)
 {
-  if (r->p >= r->e) return false;
-  unsigned mt = *r->p >> 5;
+  if (*pp >= e) return false;
+  unsigned mt = **pp >> 5;
   uint64_t v;
-  if (mt > 1 || !fr_head(r, mt, &v) || v > (uint64_t)INT64_MAX) return false;
+  if (mt > 1 || !rd_head(pp, e, mt, &v) || v > (uint64_t)INT64_MAX) return false;
   *out = mt ? -1 - (int64_t)v : (int64_t)v;
   return true;
 }
+
+static inline bool fr_int(struct fr *r, int64_t *out) { return rd_int(&r->p, r->e, out); }
 
 /* The skip of an unknown field's value (rare): the shared skipper on the same bytes. */
 static bool fr_skip(struct fr *r, int depth)
@@ -679,152 +684,189 @@ static inline bool name_is(const char *name, const uint8_t *p, size_t n)
   return name[n] == 0;
 }
 
+/* A key that is not simply the table's next field: read in full and looked up by a forward
+ * scan from *fi (canonical order). Returns the field, or NULL with r->p left after the value of
+ * an unknown field that was skipped, or NULL with r->p == NULL when the map is to be rejected. */
+static const struct jfield *fast_key(struct fr *r, const struct jfield *fields, unsigned nf, unsigned *fi,
+                                     const uint8_t **prev_key, size_t *prev_len, int depth)
+{
+  uint64_t kl64;
+  if (!fr_head(r, 3, &kl64)) { r->p = NULL; return NULL; }
+  const uint8_t *kp = r->p;
+  size_t kl = (size_t)kl64;
+  r->p += kl;
+  unsigned j = *fi;
+  for (; j < nf; j++) {
+    const struct jfield *ff = &fields[j];
+    size_t fl = journal__fname_len(ff);
+    if (fl < kl) continue;
+    if (fl > kl) break;
+    if (key_eq(ff, kp, kl, (size_t)(r->e - kp))) {
+      *prev_key = kp;
+      *prev_len = kl;
+      *fi = j + 1;
+      return ff;
+    }
+    if (memcmp(ff->name, kp, kl) > 0) break;
+  }
+  /* Unknown: strictly above the previous key, valid UTF-8, and its value skipped. */
+  if ((*prev_key && key_cmp(*prev_key, *prev_len, kp, kl) >= 0) || !utf8_valid(kp, kl)) { r->p = NULL; return NULL; }
+  *prev_key = kp;
+  *prev_len = kl;
+  *fi = j;
+  if (!fr_skip(r, depth + 1)) r->p = NULL;
+  return NULL;
+}
+
 static bool fast_body(struct fr *r, const struct jdesc *d, uint8_t *b, int depth)
 {
+  /* The position lives in a register: r->p is read here and written back only around calls. */
+  const uint8_t *p = r->p, *const e = r->e;
   uint64_t n;
-  if (depth > 4 || !fr_head(r, 5, &n)) return false;
+  if (depth > 4 || !rd_head(&p, e, 5, &n)) return false;
   const struct jfield *fields = d->fields;
   const unsigned nf = d->n;
   const uint8_t *prev_key = NULL;
   size_t prev_len = 0;
   unsigned fi = 0;
   for (uint64_t i = 0; i < n; i++) {
-    uint64_t kl64;
-    if (!fr_head(r, 3, &kl64)) return false;
-    const uint8_t *kp = r->p;
-    size_t kl = (size_t)kl64;
-    r->p += kl;
-    /* Forward scan from fi: the first field not below the key (canonical order). */
-    unsigned j = fi;
     const struct jfield *f = NULL;
-    for (; j < nf; j++) {
-      const struct jfield *ff = &fields[j];
-      size_t fl = journal__fname_len(ff);
-      if (fl < kl) continue;
-      if (fl > kl) break;
-      if (key_eq(ff, kp, kl, (size_t)(r->e - kp))) { f = ff; break; }
-      if (memcmp(ff->name, kp, kl) > 0) break;
+    /* Common case first: the key is the table's next field, compared as encoded bytes (head,
+     * then the name 16 bytes at a time under its mask). A key equal to field fi is strictly
+     * above the previous key, as fields from fi on are. */
+    if (fi < nf && e - p >= 17) {
+      const struct jfield *ff = &fields[fi];
+      uint64_t a0, a1, b0, b1;
+      memcpy(&a0, p + 1, 8);
+      memcpy(&a1, p + 9, 8);
+      memcpy(&b0, ff->key, 8);
+      memcpy(&b1, ff->key + 8, 8);
+      if (p[0] == ff->khead && ff->namelen <= 16 && (((a0 ^ b0) & ff->kmask[0]) | ((a1 ^ b1) & ff->kmask[1])) == 0) {
+        f = ff;
+        prev_key = p + 1;
+        prev_len = ff->namelen;
+        p += 1 + ff->namelen;
+        fi++;
+      }
     }
     if (!f) {
-      /* Unknown: strictly above the previous key, valid UTF-8, and its value skipped. */
-      if (prev_key && key_cmp(prev_key, prev_len, kp, kl) >= 0) return false;
-      if (!utf8_valid(kp, kl)) return false;
-      prev_key = kp;
-      prev_len = kl;
-      fi = j;
-      if (!fr_skip(r, depth + 1)) return false;
-      continue;
+      r->p = p;
+      f = fast_key(r, fields, nf, &fi, &prev_key, &prev_len, depth);
+      p = r->p;
+      if (!p) return false;
+      if (!f) continue; /* an unknown field, skipped */
     }
-    prev_key = kp;
-    prev_len = kl;
-    fi = j + 1;
-    uint8_t *p = b + f->offset;
+    uint8_t *o = b + f->offset;
     uint64_t v;
     switch (f->kind) {
     case JF_U8:
-      if (!fr_head(r, 0, &v) || v > 0xff) return false;
-      *p = (uint8_t)v;
+      if (!rd_head(&p, e, 0, &v) || v > 0xff) return false;
+      *o = (uint8_t)v;
       break;
     case JF_U16: {
-      if (!fr_head(r, 0, &v) || v > 0xffff) return false;
+      if (!rd_head(&p, e, 0, &v) || v > 0xffff) return false;
       uint16_t x = (uint16_t)v;
-      memcpy(p, &x, 2);
+      memcpy(o, &x, 2);
       break;
     }
     case JF_U32: {
-      if (!fr_head(r, 0, &v) || v > 0xffffffffu) return false;
+      if (!rd_head(&p, e, 0, &v) || v > 0xffffffffu) return false;
       uint32_t x = (uint32_t)v;
-      memcpy(p, &x, 4);
+      memcpy(o, &x, 4);
       break;
     }
     case JF_U64:
-      if (!fr_head(r, 0, &v)) return false;
-      memcpy(p, &v, 8);
+      if (!rd_head(&p, e, 0, &v)) return false;
+      memcpy(o, &v, 8);
       break;
     case JF_I32: {
       int64_t x;
-      if (!fr_int(r, &x) || x < INT32_MIN || x > INT32_MAX) return false;
+      if (!rd_int(&p, e, &x) || x < INT32_MIN || x > INT32_MAX) return false;
       int32_t y = (int32_t)x;
-      memcpy(p, &y, 4);
+      memcpy(o, &y, 4);
       break;
     }
     case JF_I64: {
       int64_t x;
-      if (!fr_int(r, &x)) return false;
-      memcpy(p, &x, 8);
+      if (!rd_int(&p, e, &x)) return false;
+      memcpy(o, &x, 8);
       break;
     }
     case JF_BOOL:
-      if (r->p >= r->e || (*r->p != 0xf4 && *r->p != 0xf5)) return false;
-      *p = *r->p == 0xf5;
-      r->p++;
+      if (p >= e || (*p != 0xf4 && *p != 0xf5)) return false;
+      *o = *p == 0xf5;
+      p++;
       break;
     case JF_ENUM: {
       /* A match is ASCII, so no UTF-8 check is needed: anything else is rejected either way. */
-      if (!fr_head(r, 3, &v)) return false;
-      const uint8_t *s = r->p;
-      r->p += v;
-      unsigned e = 0;
-      while (f->enum_names[e] && !name_is(f->enum_names[e], s, (size_t)v)) e++;
-      if (!f->enum_names[e]) return false;
-      *p = (uint8_t)e;
+      if (!rd_head(&p, e, 3, &v)) return false;
+      const uint8_t *s = p;
+      p += v;
+      unsigned k = 0;
+      while (f->enum_names[k] && !name_is(f->enum_names[k], s, (size_t)v)) k++;
+      if (!f->enum_names[k]) return false;
+      *o = (uint8_t)k;
       break;
     }
     case JF_TEXT: case JF_BYTES: {
-      if (!fr_head(r, f->kind == JF_TEXT ? 3 : 2, &v) || v > UINT32_MAX) return false;
-      if (f->kind == JF_TEXT && !utf8_valid(r->p, (size_t)v)) return false;
-      struct journal_slice sl = { r->p, (uint32_t)v };
-      memcpy(p, &sl, sizeof sl);
-      r->p += v;
+      if (!rd_head(&p, e, f->kind == JF_TEXT ? 3 : 2, &v) || v > UINT32_MAX) return false;
+      if (f->kind == JF_TEXT && !utf8_valid(p, (size_t)v)) return false;
+      struct journal_slice sl = { p, (uint32_t)v };
+      memcpy(o, &sl, sizeof sl);
+      p += v;
       break;
     }
     case JF_FIXED:
-      if (!fr_head(r, 2, &v) || v != f->size) return false;
-      memcpy(p, r->p, f->size);
-      r->p += v;
+      if (!rd_head(&p, e, 2, &v) || v != f->size) return false;
+      memcpy(o, p, f->size);
+      p += v;
       break;
     case JF_TARGET: {
       uint16_t t16;
-      if (r->p < r->e && *r->p >> 5 == 3) {
-        if (!fr_head(r, 3, &v) || v != 7 || memcmp(r->p, "service", 7) != 0) return false;
-        r->p += 7;
+      if (p < e && *p >> 5 == 3) {
+        if (!rd_head(&p, e, 3, &v) || v != 7 || memcmp(p, "service", 7) != 0) return false;
+        p += 7;
         t16 = JOURNAL_TARGET_SERVICE;
       } else {
-        if (!fr_head(r, 0, &v) || v < 1 || v > 0xffff) return false;
+        if (!rd_head(&p, e, 0, &v) || v < 1 || v > 0xffff) return false;
         t16 = (uint16_t)v;
       }
-      memcpy(p, &t16, 2);
+      memcpy(o, &t16, 2);
       break;
     }
     case JF_CHARS:
-      if (!fr_head(r, 3, &v) || v >= f->size || memchr(r->p, 0, (size_t)v) || !utf8_valid(r->p, (size_t)v)) return false;
-      memcpy(p, r->p, (size_t)v);
-      p[v] = 0;
-      r->p += v;
+      if (!rd_head(&p, e, 3, &v) || v >= f->size || memchr(p, 0, (size_t)v) || !utf8_valid(p, (size_t)v)) return false;
+      memcpy(o, p, (size_t)v);
+      o[v] = 0;
+      p += v;
       break;
     case JF_U16ARR: {
-      if (!fr_head(r, 4, &v) || v > f->max) return false;
+      if (!rd_head(&p, e, 4, &v) || v > f->max) return false;
       uint16_t cnt = (uint16_t)v;
       memcpy(b + f->count_offset, &cnt, 2);
-      for (unsigned e = 0; e < cnt; e++) {
+      for (unsigned k = 0; k < cnt; k++) {
         uint64_t x;
-        if (!fr_head(r, 0, &x) || x > 0xffff) return false;
+        if (!rd_head(&p, e, 0, &x) || x > 0xffff) return false;
         uint16_t x16 = (uint16_t)x;
-        memcpy(p + 2 * e, &x16, 2);
+        memcpy(o + 2 * k, &x16, 2);
       }
       break;
     }
     case JF_ARRAY: {
-      if (!fr_head(r, 4, &v) || v > f->max) return false;
+      if (!rd_head(&p, e, 4, &v) || v > f->max) return false;
       uint16_t cnt = (uint16_t)v;
       memcpy(b + f->count_offset, &cnt, 2);
-      for (unsigned e = 0; e < cnt; e++)
-        if (!fast_body(r, f->sub, p + (size_t)e * f->stride, depth + 1)) return false;
+      for (unsigned k = 0; k < cnt; k++) {
+        r->p = p;
+        if (!fast_body(r, f->sub, o + (size_t)k * f->stride, depth + 1)) return false;
+        p = r->p;
+      }
       break;
     }
     default: return false;
     }
   }
+  r->p = p;
   return true;
 }
 

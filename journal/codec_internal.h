@@ -43,7 +43,19 @@ struct jfield {
                                     `? name`); decoding a missing field gives 0 */
   char key[24];                  /* name again, NUL-padded to 24 bytes: the fast decoder compares
                                     a key with it 8 bytes at a time (names up to 23 bytes) */
+  uint8_t khead;                 /* the key's encoded head: 0x60 | namelen (text, namelen < 24) */
+  uint64_t kmask[2];             /* which bytes of key[0..7] and key[8..15] are the name's, as
+                                    words loaded with memcpy (JF_KMASK) */
 };
+
+/* The mask of the first n (0..8) bytes of a word loaded with memcpy: a constant expression. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define JF_MASK8(n) ((n) >= 8 ? ~0ull : ((1ull << (8 * ((n) & 7))) - 1))
+#else
+#define JF_MASK8(n) ((n) >= 8 ? ~0ull : (n) == 0 ? 0ull : ~(~0ull >> (8 * ((n) & 7))))
+#endif
+/* khead and kmask for a name of n bytes. */
+#define JF_KEYENC(n) (uint8_t)(0x60 | ((n) & 31)), { JF_MASK8(n), (n) > 8 ? JF_MASK8((n) - 8) : 0ull }
 
 static inline size_t journal__fname_len(const struct jfield *f)
 {

@@ -152,11 +152,11 @@ int journal_source_parse(const char *text, size_t len, struct journal_source *ou
 /* ------------------------------------------------------------------ body tables */
 
 /* namelen is the name's length (the decoder compares keys without strlen). */
-#define FLD(S, name, kind, member) { name, kind, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, 0, 0, 0, sizeof(name) - 1, 0, name }
+#define FLD(S, name, kind, member) { name, kind, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, 0, 0, 0, sizeof(name) - 1, 0, name, JF_KEYENC(sizeof(name) - 1) }
 /* An integer field left out of the encoding when 0 (flash wear: windows on the register path
  * carry no instantaneous extremes or THD). */
-#define FLDZ(S, name, kind, member) { name, kind, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, 0, 0, 0, sizeof(name) - 1, 1, name }
-#define ENUMF(S, name, member, names) { name, JF_ENUM, offsetof(S, member), 1, names, NULL, 0, 0, 0, sizeof(name) - 1, 0, name }
+#define FLDZ(S, name, kind, member) { name, kind, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, 0, 0, 0, sizeof(name) - 1, 1, name, JF_KEYENC(sizeof(name) - 1) }
+#define ENUMF(S, name, member, names) { name, JF_ENUM, offsetof(S, member), 1, names, NULL, 0, 0, 0, sizeof(name) - 1, 0, name, JF_KEYENC(sizeof(name) - 1) }
 #define DESC(arr) { arr, sizeof(arr) / sizeof(arr[0]) }
 
 static const char *const shutdown_names[] = { "clean", "unclean", "first", NULL };
@@ -297,10 +297,10 @@ static const struct jdesc der_desc = DESC(der_fields);
 
 #define ARRF(S, name, member, count, SUB, subdesc) \
   { name, JF_ARRAY, offsetof(S, member), sizeof(((S *)0)->member), NULL, &subdesc, offsetof(S, count), \
-    sizeof(((S *)0)->member) / sizeof(SUB), sizeof(SUB), sizeof(name) - 1, 0, name }
+    sizeof(((S *)0)->member) / sizeof(SUB), sizeof(SUB), sizeof(name) - 1, 0, name, JF_KEYENC(sizeof(name) - 1) }
 #define U16ARRF(S, name, member, count) \
   { name, JF_U16ARR, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, offsetof(S, count), \
-    sizeof(((S *)0)->member) / sizeof(uint16_t), 2, sizeof(name) - 1, 0, name }
+    sizeof(((S *)0)->member) / sizeof(uint16_t), 2, sizeof(name) - 1, 0, name, JF_KEYENC(sizeof(name) - 1) }
 
 static const char *const chkind_names[] = { "voltage", "current", "neutral", NULL };
 static const char *const phase_names[] = { "A", "B", "C", "N", NULL };

@@ -516,11 +516,22 @@ static void test_tables_canonical(void **state)
     assert_true(nl < sizeof jf->key);
     assert_string_equal(jf->key, jf->name);
     for (size_t k = nl; k < sizeof jf->key; k++) assert_int_equal(jf->key[k], 0);
+    assert_int_equal(jf->khead, 0x60 | nl);
+    /* kmask selects exactly the name's bytes of key[0..15] */
+    uint8_t m[16];
+    memcpy(m, &jf->kmask[0], 8);
+    memcpy(m + 8, &jf->kmask[1], 8);
+    for (size_t k = 0; k < 16; k++) assert_int_equal(m[k], k < nl ? 0xff : 0);
     if (jf->kind == JF_ARRAY) for (unsigned g = 0; g < jf->sub->n; g++) {
       const struct jfield *sf = &jf->sub->fields[g];
       assert_int_equal(journal__fname_len(sf), strlen(sf->name));
       assert_true(strlen(sf->name) < sizeof sf->key);
       assert_string_equal(sf->key, sf->name);
+      assert_int_equal(sf->khead, 0x60 | strlen(sf->name));
+      uint8_t sm[16];
+      memcpy(sm, &sf->kmask[0], 8);
+      memcpy(sm + 8, &sf->kmask[1], 8);
+      for (size_t k = 0; k < 16; k++) assert_int_equal(sm[k], k < strlen(sf->name) ? 0xff : 0);
     }
   }
   for (int i = 0; i < n; i++) {
