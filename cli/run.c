@@ -999,6 +999,31 @@ static json_t *status_json(struct daemon *d)
   for (int k = 0; k < 3; k++) json_object_set_new(ph, names[k], json_integer(d->phase_p_mw[k] / 1000));
   json_object_set_new(o, "phase_power_w", ph);
   json_object_set_new(o, "alarms", json_string(replay_alarm_names(st->alarms, buf, sizeof buf)));
+  /* the policy: service disconnect, limiter, supply, outage, demand response */
+  const struct replay_policy *pol = &st->pol;
+  json_t *pj = json_object();
+  json_object_set_new(pj, "service", json_string(replay_service_state_name(pol->svc_state)));
+  json_object_set_new(pj, "service_mode", json_integer(pol->svc_mode));
+  json_object_set_new(pj, "service_limit_a", json_integer(pol->service_limit_a));
+  json_object_set_new(pj, "load_permille", json_integer(pol->load_permille));
+  json_object_set_new(pj, "shedding", json_boolean(pol->shedding));
+  json_object_set_new(pj, "sheds", json_integer((json_int_t)pol->sheds));
+  json_object_set_new(pj, "restores", json_integer((json_int_t)pol->restores));
+  json_object_set_new(pj, "supply_low", json_boolean(pol->supply_low));
+  json_object_set_new(pj, "outage", json_boolean(pol->outage));
+  json_t *dr = json_array();
+  for (unsigned i = 0; i < REPLAY_DR_EVENTS; i++) {
+    const struct replay_dr_event *e = &pol->dr[i];
+    if (!e->request_seq) continue;
+    char start[32], end[32];
+    journal_format_time(e->start_ns, start);
+    journal_format_time(e->end_ns, end);
+    json_array_append_new(dr, json_pack("{s:s, s:I, s:s, s:s, s:b, s:I}", "status", replay_dr_status_name(e->status),
+                                        "modification", (json_int_t)e->modification, "start", start, "end", end,
+                                        "mandatory", e->mandatory, "request_seq", (json_int_t)e->request_seq));
+  }
+  json_object_set_new(pj, "dr_events", dr);
+  json_object_set_new(o, "policy", pj);
   json_t *br = json_array();
   for (unsigned b = 0; b < d->panel->num_branches; b++) {
     const struct hw_panel_branch *pb = &d->panel->branch[b];
@@ -1015,6 +1040,11 @@ static json_t *status_json(struct daemon *d)
     json_object_set_new(x, "import_wh", json_real((double)rb->import_uwh / 1e6));
     json_object_set_new(x, "export_wh", json_real((double)rb->export_uwh / 1e6));
     json_object_set_new(x, "alarms", json_string(replay_alarm_names(rb->alarms, buf, sizeof buf)));
+    json_t *layers = json_array();
+    if (rb->layers & REPLAY_LAYER_FAIL_SAFE) json_array_append_new(layers, json_string("fail_safe"));
+    if (rb->layers & REPLAY_LAYER_DR) json_array_append_new(layers, json_string("demand_response"));
+    if (rb->layers & REPLAY_LAYER_SHED) json_array_append_new(layers, json_string("load_shed"));
+    json_object_set_new(x, "held_off_by", layers);
     json_array_append_new(br, x);
   }
   json_object_set_new(o, "branches", br);
