@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "daemon.h"
 #include "hw.h"
+#include "replay.h"
 
 enum { O_DIR = 1000, O_COUNTER, O_ACCEPT, O_CONFIG, O_FORCE, O_PUBKEY, O_FP, O_FROM, O_OUT,
        O_SINCE, O_UNTIL, O_WHO };
@@ -403,6 +404,35 @@ int cli_cmd_export(int argc, char **argv)
 
 /* ------------------------------------------------------------------ retention */
 
+/* Before the prefix goes: a checkpoint of the derived state at the cut (folded from the newest
+ * checkpoint before it), so offline replay and `replay --check` of the remaining journal start
+ * from the state the panel had there. */
+static int checkpoint_at_cut(void *ctx, struct journal *j, uint64_t cut)
+{
+  (void)ctx;
+  struct journal_reader *rd;
+  int rc = journal_reader_attach(&rd, j);
+  if (rc) return rc;
+  struct replay_state *st = malloc(sizeof *st);
+  uint8_t *buf = malloc(REPLAY_CHECKPOINT_BYTES);
+  struct replay_options o;
+  struct replay_result res;
+  memset(&o, 0, sizeof o);
+  o.until_seq = cut;
+  o.use_checkpoints = true;
+  if (!st || !buf) rc = -ENOMEM;
+  if (!rc) rc = replay_dir(rd, &o, st, &res);
+  if (!rc && res.last_seq != cut) rc = JOURNAL_ECORRUPT;
+  if (!rc) {
+    replay_checkpoint_encode(st, cut, buf);
+    rc = journal_checkpoint_put(j, cut, buf, REPLAY_CHECKPOINT_BYTES);
+  }
+  journal_reader_close(rd);
+  free(st);
+  free(buf);
+  return rc;
+}
+
 int cli_cmd_retention(int argc, char **argv)
 {
   enum { O_KEEP = 2000, O_RUN };
@@ -448,7 +478,7 @@ int cli_cmd_retention(int argc, char **argv)
   int rc = cli_open_writer(&c, &j, &info);
   if (rc) return rc;
   uint64_t cut = 0;
-  rc = journal_retention_run(j, keep_ns, &cut);
+  rc = journal_retention_run(j, keep_ns, checkpoint_at_cut, NULL, &cut);
   int crc = journal_close(j);
   if (rc || crc) { cli_err("retention: %s", journal_strerror(rc ? rc : crc)); return CLI_ENV; }
   if (cut) printf("archived seq ..%llu to %s/archive/ and cut it from the journal\n", (unsigned long long)cut, c.dir);

@@ -502,7 +502,7 @@ static int run_replay(struct args *a, const char *name)
     exit_code = CLI_ENV;
     goto out;
   }
-  if (a->check && res.first_seq > 1) {
+  if (a->check && res.first_seq > 1 && res.start_seq + 1 != res.first_seq) {
     cli_err("%s: --check needs the journal from seq 1; this source starts at seq %llu", name, (unsigned long long)res.first_seq);
     exit_code = CLI_FAIL;
   }

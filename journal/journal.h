@@ -775,7 +775,15 @@ bool journal_is_bundle(const char *path);
 /* Archives whole groups of records whose wall time is older than keep_ns before the head's
  * wall time into DIR/archive/<name>.hems (a bundle), removes them from LMDB and appends a
  * `retention` record. *out_cut_seq = 0 when nothing is old enough. */
-int journal_retention_run(struct journal *j, int64_t keep_ns, uint64_t *out_cut_seq);
+/* before_cut (may be NULL) runs after the archive is written, before the retention record is
+ * appended (its writes are committed with that record's group) and before anything is removed,
+ * with the cut seq: the place to store what later readers
+ * need from the archived prefix (the replay layer stores a checkpoint of the state at the cut,
+ * so `replay --check` still starts from a known state). A non-zero return stops the cut (the
+ * records stay) and is returned. */
+typedef int (*journal_retention_cb)(void *ctx, struct journal *j, uint64_t cut_seq);
+int journal_retention_run(struct journal *j, int64_t keep_ns, journal_retention_cb before_cut, void *ctx,
+                          uint64_t *out_cut_seq);
 
 #ifdef __cplusplus
 }

@@ -299,6 +299,26 @@ int replay_dir(struct journal_reader *rd, const struct replay_options *o, struct
     }
     journal_iter_end(it);
   }
+  if (o->check || !o->use_checkpoints) {
+    /* A journal cut by retention starts after seq 1: its fold starts from the checkpoint the
+     * cut left at first-1 (validated like any other), so seals can still be checked. */
+    uint64_t first, last;
+    if (journal_reader_bounds(rd, &first, &last) == 0 && first > 1) {
+      struct journal_iter *it;
+      if (journal_iter_begin(rd, 1, &it) == 0) {
+        uint64_t cseq = 0;
+        unsigned skipped = 0;
+        if (replay_checkpoint_load(it, first - 1, 0, s, &cseq, &skipped) == 0 && cseq == first - 1) {
+          from = first;
+          res->start_seq = cseq;
+        } else {
+          replay_state_init(s);
+        }
+        res->checkpoints_skipped += skipped;
+        journal_iter_end(it);
+      }
+    }
+  }
   struct journal_dir_source ds;
   int rc = journal_dir_source_init(&ds, rd, from);
   if (rc) return rc;

@@ -37,7 +37,7 @@ int main(int argc, char **argv)
   journal_put_blob(j, blob, sizeof blob, h);
   uint64_t cut;
   journal_flush(j);
-  journal_retention_run(j, 0, &cut);
+  journal_retention_run(j, 0, NULL, NULL, &cut);
   if (journal_close(j)) return 1;
   /* records: every stored record (boot, key, config, note, fault, seal, retention), plus
    * truncated and flipped versions of some */

@@ -431,7 +431,7 @@ static void test_retention(void **state)
   }
   assert_int_equal(journal_sync(j), 0);
   uint64_t cut = 0;
-  assert_int_equal(journal_retention_run(j, 1800ll * 1000000000ll, &cut), 0);
+  assert_int_equal(journal_retention_run(j, 1800ll * 1000000000ll, NULL, NULL, &cut), 0);
   assert_true(cut > 100);
   assert_true(cut < s);
   assert_int_equal(journal_close(j), 0);
