@@ -404,33 +404,13 @@ int cli_cmd_export(int argc, char **argv)
 
 /* ------------------------------------------------------------------ retention */
 
-/* Before the prefix goes: a checkpoint of the derived state at the cut (folded from the newest
- * checkpoint before it), so offline replay and `replay --check` of the remaining journal start
- * from the state the panel had there. */
-static int checkpoint_at_cut(void *ctx, struct journal *j, uint64_t cut)
+/* Before the prefix goes: a checkpoint of the derived state at the cut, committed with the
+ * retention record. */
+static int append_retention(void *ctx, struct journal *j, const struct journal_record *rec)
 {
   (void)ctx;
-  struct journal_reader *rd;
-  int rc = journal_reader_attach(&rd, j);
-  if (rc) return rc;
-  struct replay_state *st = malloc(sizeof *st);
-  uint8_t *buf = malloc(REPLAY_CHECKPOINT_BYTES);
-  struct replay_options o;
-  struct replay_result res;
-  memset(&o, 0, sizeof o);
-  o.until_seq = cut;
-  o.use_checkpoints = true;
-  if (!st || !buf) rc = -ENOMEM;
-  if (!rc) rc = replay_dir(rd, &o, st, &res);
-  if (!rc && res.last_seq != cut) rc = JOURNAL_ECORRUPT;
-  if (!rc) {
-    replay_checkpoint_encode(st, cut, buf);
-    rc = journal_checkpoint_put(j, cut, buf, REPLAY_CHECKPOINT_BYTES);
-  }
-  journal_reader_close(rd);
-  free(st);
-  free(buf);
-  return rc;
+  int rc = replay_checkpoint_at(j, rec->body.retention.cut_seq);
+  return rc ? rc : journal_append(j, rec, NULL);
 }
 
 int cli_cmd_retention(int argc, char **argv)
@@ -478,7 +458,7 @@ int cli_cmd_retention(int argc, char **argv)
   int rc = cli_open_writer(&c, &j, &info);
   if (rc) return rc;
   uint64_t cut = 0;
-  rc = journal_retention_run(j, keep_ns, checkpoint_at_cut, NULL, &cut);
+  rc = journal_retention_run(j, keep_ns, append_retention, NULL, &cut);
   int crc = journal_close(j);
   if (rc || crc) { cli_err("retention: %s", journal_strerror(rc ? rc : crc)); return CLI_ENV; }
   if (cut) printf("archived seq ..%llu to %s/archive/ and cut it from the journal\n", (unsigned long long)cut, c.dir);

@@ -139,6 +139,8 @@ struct daemon {
   uint32_t cfg_version;
   bool watchdog;             /* live only: off under --sim (DESIGN.md) */
   bool reload;               /* SIGHUP seen; handled between ticks */
+  int64_t retention_keep_ns; /* DIR/config.json "retention": {"keep": "30d"}; 0 = off */
+  uint64_t next_retention_ns;
 };
 
 static double real_s(void)
@@ -941,6 +943,32 @@ static void do_stimuli(struct daemon *d)
   } while (n == 16);
 }
 
+/* ------------------------------------------------------------------ retention timer */
+
+/* The retention record (with a checkpoint of the state at the cut) goes through the fold like
+ * every other record. */
+static int retention_append(void *ctx, struct journal *j, const struct journal_record *rec)
+{
+  struct daemon *d = ctx;
+  int rc = replay_checkpoint_at(j, rec->body.retention.cut_seq);
+  if (rc) return rc;
+  struct journal_record r = *rec;
+  return append(d, &r);
+}
+
+/* Hourly: archive and cut what is older than the configured keep, so each pass is small. */
+static void run_retention(struct daemon *d)
+{
+  d->next_retention_ns = now_ns(d) + 3600ull * 1000000000ull;
+  uint64_t cut = 0;
+  int rc = journal_retention_run(d->j, d->retention_keep_ns, retention_append, d, &cut);
+  if (rc) {
+    char detail[160];
+    snprintf(detail, sizeof detail, "retention: %s (records kept)", journal_strerror(rc));
+    append_fault(d, "retention_failed", rc, 0, detail);
+  }
+}
+
 /* ------------------------------------------------------------------ the tick */
 
 static void tick(struct daemon *d)
@@ -971,6 +999,7 @@ static void tick(struct daemon *d)
     journal_flush(d->j);
     d->last_append_mono = now;
   }
+  if (d->retention_keep_ns && now >= d->next_retention_ns) run_retention(d);
   if (d->o.for_ns && now >= (uint64_t)d->o.for_ns) d->stopping = true;
 }
 
@@ -1130,6 +1159,16 @@ static void load_roles(struct daemon *d)
   d->roles = NULL;
   if (json_is_object(r)) d->roles = json_incref(r);
   else if (d->panel->roles_json[0]) d->roles = json_loads(d->panel->roles_json, 0, NULL);
+  /* "retention": {"keep": "30d"} — the daemon archives and cuts hourly (docs/operations.md) */
+  const char *keep = json_string_value(json_object_get(json_object_get(root, "retention"), "keep"));
+  int64_t kn = 0;
+  if (keep && (cli_parse_duration_ns(keep, &kn) || kn <= 0)) {
+    char detail[4400];
+    snprintf(detail, sizeof detail, "%.4000s: retention.keep \"%.64s\": not a duration (e.g. 30d); retention stays off", path, keep);
+    append_fault(d, "config_invalid", 0, 0, detail);
+    kn = 0;
+  }
+  d->retention_keep_ns = kn;
   json_decref(root);
 }
 
@@ -1666,10 +1705,22 @@ int cli_cmd_run(int argc, char **argv)
     memcpy(r.body.config.config_hash, new_hash, 32);
     r.body.config.json = (struct journal_slice){ (const uint8_t *)cjson, (uint32_t)clen };
     rc = append(d, &r);
-    char path[4200];
+    /* DIR/config.json follows the panel now in use; the dir's own local settings (roles,
+     * retention) are kept. Written to a temporary file and renamed. */
+    char path[4200], tmpp[4300];
     snprintf(path, sizeof path, "%s/config.json", d->o.c.dir);
-    FILE *f = fopen(path, "w");
-    if (f) { fwrite(cjson, 1, clen, f); fputc('\n', f); fclose(f); }
+    snprintf(tmpp, sizeof tmpp, "%s.tmp", path);
+    json_t *old = json_load_file(path, 0, NULL), *neu = json_loadb(cjson, clen, 0, NULL);
+    if (neu) {
+      static const char *const keep[] = { "roles", "retention" };
+      for (int i = 0; i < 2; i++) {
+        json_t *v = old ? json_object_get(old, keep[i]) : NULL;
+        if (v) json_object_set(neu, keep[i], v);
+      }
+      if (json_dump_file(neu, tmpp, JSON_SORT_KEYS | JSON_INDENT(1)) == 0) rename(tmpp, path);
+    }
+    json_decref(old);
+    json_decref(neu);
   }
 
   /* AFEs through the real driver over the (emulated) SPI transport */
@@ -1750,6 +1801,7 @@ int cli_cmd_run(int argc, char **argv)
     if (d->afe_ok[a]) { d->pq_afe = (int)a; break; }
 
   load_roles(d);
+  d->next_retention_ns = 60ull * 1000000000ull; /* first pass a minute after start */
 
   /* loop */
   uv_loop_init(&d->loop);

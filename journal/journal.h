@@ -775,14 +775,13 @@ bool journal_is_bundle(const char *path);
 /* Archives whole groups of records whose wall time is older than keep_ns before the head's
  * wall time into DIR/archive/<name>.hems (a bundle), removes them from LMDB and appends a
  * `retention` record. *out_cut_seq = 0 when nothing is old enough. */
-/* before_cut (may be NULL) runs after the archive is written, before the retention record is
- * appended (its writes are committed with that record's group) and before anything is removed,
- * with the cut seq: the place to store what later readers
- * need from the archived prefix (the replay layer stores a checkpoint of the state at the cut,
- * so `replay --check` still starts from a known state). A non-zero return stops the cut (the
- * records stay) and is returned. */
-typedef int (*journal_retention_cb)(void *ctx, struct journal *j, uint64_t cut_seq);
-int journal_retention_run(struct journal *j, int64_t keep_ns, journal_retention_cb before_cut, void *ctx,
+/* appender (may be NULL: journal_append) appends the `retention` record it is given — after the
+ * archive is written, before anything is removed — together with whatever must be committed
+ * with it: the replay layer stores a checkpoint of the state at the cut first, so `replay
+ * --check` of the remaining journal starts from a known state, and a daemon appends through its
+ * fold. A non-zero return stops the cut (the records stay) and is returned. */
+typedef int (*journal_retention_cb)(void *ctx, struct journal *j, const struct journal_record *retention);
+int journal_retention_run(struct journal *j, int64_t keep_ns, journal_retention_cb appender, void *ctx,
                           uint64_t *out_cut_seq);
 
 #ifdef __cplusplus

@@ -92,7 +92,7 @@ static int prune_prefix(MDB_txn *txn, MDB_dbi dbi, uint64_t cut)
   return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-int journal_retention_run(struct journal *j, int64_t keep_ns, journal_retention_cb before_cut, void *ctx,
+int journal_retention_run(struct journal *j, int64_t keep_ns, journal_retention_cb appender, void *ctx,
                           uint64_t *out_cut_seq)
 {
   *out_cut_seq = 0;
@@ -157,9 +157,10 @@ int journal_retention_run(struct journal *j, int64_t keep_ns, journal_retention_
   memcpy(rec.body.retention.cut_hash, cut_hash, 32);
   rec.body.retention.archive = (struct journal_slice){ (const uint8_t *)name, (uint32_t)strlen(name) };
   memcpy(rec.body.retention.archive_hash, ah, 32);
-  /* The hook's writes (a checkpoint) go into the group the retention record seals. */
-  if (before_cut && (rc = before_cut(ctx, j, cut))) return rc;
-  if ((rc = journal_append(j, &rec, NULL)) || (rc = journal_sync(j))) return rc;
+  /* The hook appends the record (and whatever must be committed with it, e.g. a checkpoint of
+   * the state at the cut) its own way — a live daemon through its fold. */
+  rc = appender ? appender(ctx, j, &rec) : journal_append(j, &rec, NULL);
+  if (rc || (rc = journal_sync(j))) return rc;
 
   /* The writer thread is idle after sync and this thread owns appends, so this write
    * transaction cannot interleave with a group commit. */

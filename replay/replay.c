@@ -495,3 +495,30 @@ int replay_harness_append(struct replay_harness *h, const struct journal_record 
   if (out_fx) *out_fx = fx;
   return maybe_checkpoint(h);
 }
+
+/* ------------------------------------------------------------------ retention */
+
+int replay_checkpoint_at(struct journal *j, uint64_t cut_seq)
+{
+  struct journal_reader *rd;
+  int rc = journal_reader_attach(&rd, j);
+  if (rc) return rc;
+  struct replay_state *st = malloc(sizeof *st);
+  uint8_t *buf = malloc(REPLAY_CHECKPOINT_BYTES);
+  struct replay_options o;
+  struct replay_result res;
+  memset(&o, 0, sizeof o);
+  o.until_seq = cut_seq;
+  o.use_checkpoints = true;
+  if (!st || !buf) rc = -ENOMEM;
+  if (!rc) rc = replay_dir(rd, &o, st, &res);
+  if (!rc && res.last_seq != cut_seq) rc = JOURNAL_ECORRUPT;
+  if (!rc) {
+    replay_checkpoint_encode(st, cut_seq, buf);
+    rc = journal_checkpoint_put(j, cut_seq, buf, REPLAY_CHECKPOINT_BYTES);
+  }
+  journal_reader_close(rd);
+  free(st);
+  free(buf);
+  return rc;
+}

@@ -157,6 +157,14 @@ int replay_harness_append_effect(struct replay_harness *h, const struct replay_e
 /* Writes a checkpoint of the current state now (durable with the current group). */
 int replay_harness_checkpoint(struct replay_harness *h);
 
+/* ---------------------------------------------------------------- retention */
+
+/* Stores, in the writer's current group, a checkpoint of the state folded through cut_seq
+ * (from the newest checkpoint before it): what a journal cut at cut_seq needs so that replay
+ * and `replay --check` of the rest start from the state the panel had there. Call it from a
+ * journal_retention_cb before appending the retention record. */
+int replay_checkpoint_at(struct journal *j, uint64_t cut_seq);
+
 #ifdef __cplusplus
 }
 #endif

@@ -472,6 +472,17 @@ static void retention_keeps_replay_checkable(void **state)
   assert_int_equal(sh("%s replay --dir %s --check >/dev/null 2>&1", bin, d), 0);
   /* the journal really starts after seq 1 now */
   assert_int_not_equal(sh("%s show --dir %s 1 >/dev/null 2>&1", bin, d), 0);
+  /* the daemon's own retention timer ("retention": {"keep": …} in DIR/config.json), which the
+   * daemon keeps when it rewrites config.json for the panel in use */
+  char d2[300];
+  snprintf(d2, sizeof d2, "%s/ret2", tmp);
+  assert_int_equal(sh("%s init --dir %s >/dev/null", bin, d2), 0);
+  assert_int_equal(sh("echo '{\"retention\":{\"keep\":\"30s\"}}' > %s/config.json", d2), 0);
+  assert_int_equal(sh("%s run --dir %s --sim default --for 3m --speed max 2>/dev/null", bin, d2), 0);
+  assert_int_equal(sh("%s timeline --dir %s --type retention --format jsonl | grep -q cut_seq", bin, d2), 0);
+  assert_int_equal(sh("grep -q retention %s/config.json", d2), 0);
+  assert_int_equal(sh("%s verify --dir %s >/dev/null", bin, d2), 0);
+  assert_int_equal(sh("%s replay --dir %s --check >/dev/null 2>&1", bin, d2), 0);
 }
 
 static void bad_arguments(void **state)
