@@ -150,6 +150,11 @@ static char *call(const char *dir, const char *req, size_t len)
   return buf;
 }
 
+static char *call_str(const char *dir, const char *req)
+{
+  return call(dir, req, strlen(req));
+}
+
 static void deterministic_runs_on_copies(void **state)
 {
   (void)state;
@@ -187,7 +192,7 @@ static void sigterm_during_busy_run(void **state)
    * slow, so poll instead of sleeping a fixed time) */
   long long head = 0;
   for (int i = 0; i < 600 && head <= 200; i++) {
-    char *r = call(d, "{\"op\":\"status\"}\n", 16);
+    char *r = call_str(d, "{\"op\":\"status\"}\n");
     const char *h = r ? strstr(r, "\"head_seq\":") : NULL;
     if (h) head = atoll(h + 11);
     free(r);
@@ -257,11 +262,11 @@ static void control_socket(void **state)
   /* notes go through the socket while the daemon runs */
   assert_int_equal(sh("%s note --dir %s 'through the daemon' >/dev/null", bin, d), 0);
   /* malformed and oversized requests get an error; the daemon keeps answering */
-  char *r = call(d, "{not json\n", 10);
+  char *r = call_str(d, "{not json\n");
   assert_non_null(r);
   assert_non_null(strstr(r, "\"ok\":false"));
   free(r);
-  r = call(d, "{\"op\":\"frobnicate\"}\n", 20);
+  r = call_str(d, "{\"op\":\"frobnicate\"}\n");
   assert_non_null(r);
   assert_non_null(strstr(r, "unknown op"));
   free(r);
@@ -274,7 +279,7 @@ static void control_socket(void **state)
   assert_non_null(r);
   assert_non_null(strstr(r, "too large"));
   free(r);
-  r = call(d, "{\"op\":\"status\"}\n", 16);
+  r = call_str(d, "{\"op\":\"status\"}\n");
   assert_non_null(r);
   assert_non_null(strstr(r, "\"head_seq\""));
   assert_non_null(strstr(r, "\"state_hash\""));
@@ -283,7 +288,7 @@ static void control_socket(void **state)
   pid_t child = fork();
   if (child == 0) {
     if (setgid(0) != 0 || setuid(65534) != 0) _exit(2);
-    char *resp = call(d, "{\"op\":\"note\",\"text\":\"from a viewer\"}\n", 38);
+    char *resp = call_str(d, "{\"op\":\"note\",\"text\":\"from a viewer\"}\n");
     _exit(resp && strstr(resp, "refused") ? 0 : 1);
   }
   int cst;
@@ -400,7 +405,7 @@ static void viewer_refused_operator_allowed(void **state)
   pid_t child = fork();
   if (child == 0) {
     if (setgid(0) != 0 || setuid(65534) != 0) _exit(2);
-    char *resp = call(d, "{\"op\":\"switch\",\"branch\":3,\"desired\":\"off\",\"request_id\":\"v-1\"}\n", 71);
+    char *resp = call_str(d, "{\"op\":\"switch\",\"branch\":3,\"desired\":\"off\",\"request_id\":\"v-1\"}\n");
     _exit(resp && strstr(resp, "\"refusal\"") && strstr(resp, "\"role\"") ? 0 : 1);
   }
   int cst;
@@ -418,7 +423,7 @@ static void viewer_refused_operator_allowed(void **state)
   child = fork();
   if (child == 0) {
     if (setgid(0) != 0 || setuid(65534) != 0) _exit(2);
-    char *resp = call(d, "{\"op\":\"switch\",\"branch\":3,\"desired\":\"off\",\"request_id\":\"o-1\"}\n", 71);
+    char *resp = call_str(d, "{\"op\":\"switch\",\"branch\":3,\"desired\":\"off\",\"request_id\":\"o-1\"}\n");
     _exit(resp && strstr(resp, "\"confirmed\"") ? 0 : 1);
   }
   waitpid(child, &cst, 0);
