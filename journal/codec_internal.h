@@ -111,7 +111,8 @@ int journal__cr_next_libcbor(struct cr *r, struct ctok *t);
 int journal__cr_skip(struct cr *r, int depth);
 
 /* The blob a record's body names (top-level "capture", 32 bytes, not all zero): 1 and
- * *out_hash (borrowing buf), or 0 when it names none. */
+ * *out_hash (borrowing buf), or 0 when it names none. Only pq_event and trip_tap bodies have
+ * a capture; callers skip other types by their envelope type. */
 int journal__record_capture(const uint8_t *buf, size_t len, const uint8_t **out_hash);
 
 /* Encodes/decodes a body by table. */

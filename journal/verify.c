@@ -226,7 +226,8 @@ int journal_verify(const struct journal_record_source *src, const uint8_t truste
         }
         v.anchor_from_record = false;
       }
-    } else if ((rc = check_blobs(&v, src, seq, bytes, len))) {
+    } else if ((type == JOURNAL_T_PQ_EVENT || type == JOURNAL_T_TRIP_TAP) && /* the types that name blobs */
+               (rc = check_blobs(&v, src, seq, bytes, len))) {
       break;
     }
     if (progress && (res->records & 0xffff) == 0) progress(pctx, seq);
