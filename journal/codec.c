@@ -626,6 +626,34 @@ FR_INLINE bool rd_head(const uint8_t **pp, const uint8_t *e, unsigned mt, uint64
   return true;
 }
 
+/* The shortest-form minimum of a 1, 2, 4 or 8 byte argument (ai 24..27). */
+static const uint64_t arg_min[4] = { 24, 0x100, 0x10000, 0x100000000ull };
+
+/* An unsigned integer (major type 0): one compare for 0..23, one more for the long forms. */
+FR_INLINE bool rd_uint(const uint8_t **pp, const uint8_t *e, uint64_t *v)
+{
+  const uint8_t *p = *pp;
+  if (e - p < 9) return rd_head(pp, e, 0, v);
+  unsigned b = *p;
+  if (b < 24) {
+    *v = b;
+    *pp = p + 1;
+    return true;
+  }
+  if (b > 27) return false;
+  size_t nb = (size_t)1 << (b - 24);
+  uint64_t w;
+  memcpy(&w, p + 1, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  w = __builtin_bswap64(w);
+#endif
+  uint64_t x = w >> (64 - 8 * nb);
+  if (x < arg_min[b - 24]) return false;
+  *v = x;
+  *pp = p + 1 + nb;
+  return true;
+}
+
 static inline bool fr_head(struct fr *r, unsigned mt, uint64_t *v) { return rd_head(&r->p, r->e, mt, v); }
 
 /* An integer (major type 0 or 1) within int64_t. */
@@ -634,7 +662,30 @@ FR_INLINE bool rd_int(const uint8_t **pp, const uint8_t *e, int64_t *out)
   if (*pp >= e) return false;
   unsigned mt = **pp >> 5;
   uint64_t v;
-  if (mt > 1 || !rd_arg(pp, e, &v) || v > (uint64_t)INT64_MAX) return false;
+  if (mt > 1) return false;
+  if (e - *pp >= 9) {
+    /* major type 1 shares type 0's argument forms: read it as one */
+    const uint8_t *p = *pp;
+    unsigned b = *p & 31;
+    if (b < 24) {
+      v = b;
+      *pp = p + 1;
+    } else {
+      if (b > 27) return false;
+      size_t nb = (size_t)1 << (b - 24);
+      uint64_t w;
+      memcpy(&w, p + 1, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+      w = __builtin_bswap64(w);
+#endif
+      v = w >> (64 - 8 * nb);
+      if (v < arg_min[b - 24]) return false;
+      *pp = p + 1 + nb;
+    }
+  } else if (!rd_arg(pp, e, &v)) {
+    return false;
+  }
+  if (v > (uint64_t)INT64_MAX) return false;
   *out = mt ? -1 - (int64_t)v : (int64_t)v;
   return true;
 }
@@ -768,23 +819,23 @@ static bool fast_body(struct fr *r, const struct jdesc *d, uint8_t *b, int depth
     uint64_t v;
     switch (f->kind) {
     case JF_U8:
-      if (!rd_head(&p, e, 0, &v) || v > 0xff) return false;
+      if (!rd_uint(&p, e, &v) || v > 0xff) return false;
       *o = (uint8_t)v;
       break;
     case JF_U16: {
-      if (!rd_head(&p, e, 0, &v) || v > 0xffff) return false;
+      if (!rd_uint(&p, e, &v) || v > 0xffff) return false;
       uint16_t x = (uint16_t)v;
       memcpy(o, &x, 2);
       break;
     }
     case JF_U32: {
-      if (!rd_head(&p, e, 0, &v) || v > 0xffffffffu) return false;
+      if (!rd_uint(&p, e, &v) || v > 0xffffffffu) return false;
       uint32_t x = (uint32_t)v;
       memcpy(o, &x, 4);
       break;
     }
     case JF_U64:
-      if (!rd_head(&p, e, 0, &v)) return false;
+      if (!rd_uint(&p, e, &v)) return false;
       memcpy(o, &v, 8);
       break;
     case JF_I32: {
@@ -854,7 +905,7 @@ static bool fast_body(struct fr *r, const struct jdesc *d, uint8_t *b, int depth
       memcpy(b + f->count_offset, &cnt, 2);
       for (unsigned k = 0; k < cnt; k++) {
         uint64_t x;
-        if (!rd_head(&p, e, 0, &x) || x > 0xffff) return false;
+        if (!rd_uint(&p, e, &x) || x > 0xffff) return false;
         uint16_t x16 = (uint16_t)x;
         memcpy(o + 2 * k, &x16, 2);
       }
