@@ -735,36 +735,47 @@ static inline bool name_is(const char *name, const uint8_t *p, size_t n)
   return name[n] == 0;
 }
 
+/* The previous key of a map, when it was one the table does not know (rare): kept out of the
+ * hot loop. A known previous key is the field just before the scan position. */
+struct funk {
+  const uint8_t *key;
+  size_t len;
+  uint64_t left; /* the loop's count of keys still to read when it was read */
+};
+
 /* A key that is not simply the table's next field: read in full and looked up by a forward
- * scan from *fi (canonical order). Returns the field, or NULL with r->p left after the value of
- * an unknown field that was skipped, or NULL with r->p == NULL when the map is to be rejected. */
-static const struct jfield *fast_key(struct fr *r, const struct jfield *fields, unsigned nf, unsigned *fi,
-                                     const uint8_t **prev_key, size_t *prev_len, int depth)
+ * scan from *next (canonical order). left: keys still to read, this one included; n: the map's
+ * count. Returns the field, or NULL with r->p left after the value of an unknown field that was
+ * skipped, or NULL with r->p == NULL when the map is to be rejected. */
+static const struct jfield *fast_key(struct fr *r, const struct jfield **next, const struct jfield *fields,
+                                     const struct jfield *end, uint64_t left, uint64_t n, struct funk *u, int depth)
 {
   uint64_t kl64;
   if (!fr_head(r, 3, &kl64)) { r->p = NULL; return NULL; }
   const uint8_t *kp = r->p;
   size_t kl = (size_t)kl64;
   r->p += kl;
-  unsigned j = *fi;
-  for (; j < nf; j++) {
-    const struct jfield *ff = &fields[j];
+  const struct jfield *ff = *next;
+  for (; ff < end; ff++) {
     size_t fl = journal__fname_len(ff);
     if (fl < kl) continue;
     if (fl > kl) break;
     if (key_eq(ff, kp, kl, (size_t)(r->e - kp))) {
-      *prev_key = kp;
-      *prev_len = kl;
-      *fi = j + 1;
+      *next = ff + 1;
       return ff;
     }
     if (memcmp(ff->name, kp, kl) > 0) break;
   }
   /* Unknown: strictly above the previous key, valid UTF-8, and its value skipped. */
-  if ((*prev_key && key_cmp(*prev_key, *prev_len, kp, kl) >= 0) || !utf8_valid(kp, kl)) { r->p = NULL; return NULL; }
-  *prev_key = kp;
-  *prev_len = kl;
-  *fi = j;
+  bool above;
+  if (left == n) above = true; /* the first key */
+  else if (u->key && u->left == left + 1) above = key_cmp(u->key, u->len, kp, kl) < 0; /* after an unknown */
+  else above = key_cmp((const uint8_t *)(*next)[-1].name, journal__fname_len(&(*next)[-1]), kp, kl) < 0;
+  if (!above || !utf8_valid(kp, kl)) { r->p = NULL; return NULL; }
+  u->key = kp;
+  u->len = kl;
+  u->left = left;
+  *next = ff;
   if (!fr_skip(r, depth + 1)) r->p = NULL;
   return NULL;
 }
@@ -775,42 +786,34 @@ static bool fast_body(struct fr *r, const struct jdesc *d, uint8_t *b, int depth
   const uint8_t *p = r->p, *const e = r->e;
   uint64_t n;
   if (depth > 4 || !rd_head(&p, e, 5, &n)) return false;
-  const struct jfield *fields = d->fields;
-  const unsigned nf = d->n;
-  const uint8_t *prev_key = NULL;
-  size_t prev_len = 0;
-  unsigned fi = 0;
-  for (uint64_t i = 0; i < n; i++) {
+  const struct jfield *const fields = d->fields, *const end = fields + d->n;
+  const struct jfield *next = fields; /* the scan position: every field from here on is above the
+                                         previous key */
+  struct funk u = { NULL, 0, 0 };
+  for (uint64_t left = n; left; left--) {
     const struct jfield *f = NULL;
     /* Common case first: the key is the table's next field, compared as encoded bytes (head,
-     * then the name 16 bytes at a time under its mask). A key equal to field fi is strictly
-     * above the previous key, as fields from fi on are. */
-    if (fi < nf && e - p >= 17) {
-      const struct jfield *ff = &fields[fi];
+     * then the name 16 bytes at a time under its mask). A key equal to it is strictly above the
+     * previous key, as every field from the scan position on is. */
+    if (next < end && e - p >= 17) {
       uint64_t a0, a1, b0, b1;
       memcpy(&a0, p + 1, 8);
       memcpy(&a1, p + 9, 8);
-      memcpy(&b0, ff->key, 8);
-      memcpy(&b1, ff->key + 8, 8);
-      if (p[0] == ff->khead && ff->namelen <= 16 && (((a0 ^ b0) & ff->kmask[0]) | ((a1 ^ b1) & ff->kmask[1])) == 0) {
-        f = ff;
-        prev_key = p + 1;
-        prev_len = ff->namelen;
-        p += 1 + ff->namelen;
-        fi++;
+      memcpy(&b0, next->key, 8);
+      memcpy(&b1, next->key + 8, 8);
+      if (p[0] == next->khead && next->namelen <= 16 && (((a0 ^ b0) & next->kmask[0]) | ((a1 ^ b1) & next->kmask[1])) == 0) {
+        f = next++;
+        p += 1 + f->namelen;
       }
-    } else if (fi < nf && p < e && p[0] == fields[fi].khead && fields[fi].namelen < 24 && fields[fi].namelen < e - p &&
-               same_bytes(fields[fi].key, p + 1, fields[fi].namelen)) {
+    } else if (next < end && p < e && p[0] == next->khead && next->namelen < 24 && next->namelen < e - p &&
+               same_bytes(next->key, p + 1, next->namelen)) {
       /* the same near the end of the record, byte by byte */
-      f = &fields[fi];
-      prev_key = p + 1;
-      prev_len = f->namelen;
+      f = next++;
       p += 1 + f->namelen;
-      fi++;
     }
     if (!f) {
       r->p = p;
-      f = fast_key(r, fields, nf, &fi, &prev_key, &prev_len, depth);
+      f = fast_key(r, &next, fields, end, left, n, &u, depth);
       p = r->p;
       if (!p) return false;
       if (!f) continue; /* an unknown field, skipped */

@@ -365,6 +365,53 @@ static void build_note(struct hb *h, enum variant v)
   if (v == V_TRAILING) h->b[h->n++] = 0x00;
 }
 
+/* Keys the table does not know, at every place in a body: accepted exactly when all keys are
+ * strictly ascending (RFC 8949 §4.2.1) and valid UTF-8, by the fast decoder and the reference
+ * alike. Bodies are notes (who, text), every value the text "v". */
+static void test_unknown_keys(void **state)
+{
+  (void)state;
+  static const char long_key[] = "an_unknown_key_of_thirty_bytes";
+  static const struct { const char *keys[5]; int ok; } cases[] = {
+    { { "a", "who", "text" }, 1 },            /* unknown first */
+    { { "who", "wz", "text" }, 0 },           /* shorter after longer */
+    { { "who", "wzz", "text" }, 1 },          /* between two known */
+    { { "who", "wzz", "wzz", "text" }, 0 },   /* duplicate unknown */
+    { { "who", "wzz", "wza", "text" }, 0 },   /* descending unknowns */
+    { { "who", "text", "zzzzz" }, 1 },        /* unknown last */
+    { { "who", "text", "tex" }, 0 },          /* unknown below the previous known */
+    { { "a", "b", "who" }, 1 },               /* two unknowns, then known */
+    { { "b", "a", "who" }, 0 },
+    { { "who", "aaa", "text" }, 0 },
+    { { "wzz", "who" }, 0 },                  /* known below the previous unknown */
+    { { "text" }, 1 },                        /* a field left out */
+    { { "who", "who" }, 0 },
+    { { "text", "who" }, 0 },
+    { { "who", "text", long_key }, 1 },       /* a key with a long head */
+    { { "who", "text", "\xff" }, 0 },         /* not UTF-8 */
+    { { "\xc3\xa9", "who" }, 1 },             /* UTF-8, unknown */
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    struct hb h;
+    build_note(&h, V_OK);
+    /* the V_OK body is the last thing: map(2) "who" "bob" "text" "hello" (20 bytes) */
+    h.n -= 1 + 4 + 4 + 5 + 6;
+    unsigned nk = 0;
+    while (nk < 5 && cases[c].keys[nk]) nk++;
+    h_head(&h, 5, nk, 0);
+    for (unsigned k = 0; k < nk; k++) { h_text(&h, cases[c].keys[k]); h_text(&h, "v"); }
+    struct journal_record a, b;
+    int ra = journal_record_decode(h.b, h.n, &a), rb = journal__record_decode_ref(h.b, h.n, &b);
+    if (ra != rb) fail_msg("case %zu: fast %d, reference %d", c, ra, rb);
+    if (cases[c].ok) {
+      if (ra != 0) fail_msg("case %zu: rejected (%d)", c, ra);
+      assert_memory_equal(&a, &b, sizeof a);
+    } else if (ra != JOURNAL_EBADREC) {
+      fail_msg("case %zu: accepted", c);
+    }
+  }
+}
+
 static void test_hand_encoding_matches(void **state)
 {
   (void)state;
@@ -699,6 +746,7 @@ int main(void)
     cmocka_unit_test(test_sources),
     cmocka_unit_test(test_tables_canonical),
     cmocka_unit_test(test_fast_decode_matches_reference),
+    cmocka_unit_test(test_unknown_keys),
     cmocka_unit_test(test_python_cbor2),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
