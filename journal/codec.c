@@ -13,10 +13,20 @@
  * exactly one byte string encodes a given record (the hash chain depends on it).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <cbor.h>
 #include <sodium.h>
 #include "codec_internal.h"
+
+/* Stores a slice into a decoded record field member by member: the record was zeroed, so its
+ * padding stays zero and two decodes of the same bytes compare equal byte for byte (a local
+ * struct copied whole would carry indeterminate padding). */
+static inline void put_slice(void *field, const uint8_t *ptr, uint32_t len)
+{
+  memcpy((uint8_t *)field + offsetof(struct journal_slice, ptr), &ptr, sizeof ptr);
+  memcpy((uint8_t *)field + offsetof(struct journal_slice, len), &len, sizeof len);
+}
 
 /* ------------------------------------------------------------------ writer */
 
@@ -510,8 +520,7 @@ static int decode_body_with(struct cr *r, const struct jdesc *d, void *base, int
     case JF_TEXT: case JF_BYTES: {
       if (v.kind != (f->kind == JF_TEXT ? CT_TEXT : CT_BYTES)) return JOURNAL_EBADREC;
       if (v.len > UINT32_MAX) return JOURNAL_EBADREC;
-      struct journal_slice s = { v.ptr, (uint32_t)v.len };
-      memcpy(p, &s, sizeof s);
+      put_slice(p, v.ptr, (uint32_t)v.len);
       break;
     }
     case JF_FIXED:
@@ -873,8 +882,7 @@ static bool fast_body(struct fr *r, const struct jdesc *d, uint8_t *b, int depth
     case JF_TEXT: case JF_BYTES: {
       if (!rd_head(&p, e, f->kind == JF_TEXT ? 3 : 2, &v) || v > UINT32_MAX) return false;
       if (f->kind == JF_TEXT && !utf8_valid(p, (size_t)v)) return false;
-      struct journal_slice sl = { p, (uint32_t)v };
-      memcpy(o, &sl, sizeof sl);
+      put_slice(o, p, (uint32_t)v);
       p += v;
       break;
     }

@@ -68,16 +68,28 @@ static json_t *cbor_to_json(struct cr *r, int depth)
     json_t *o = json_object();
     for (uint64_t i = 0; i < t.u; i++) {
       struct ctok k;
-      char kb[128];
+      /* JSON keys are text: text keys as they are, integers in decimal, anything else (bytes,
+       * simple values, nested items — valid CBOR a later schema or a foreign writer may use in
+       * an unknown field) as "cbor:" and the hex of the key's encoding. */
+      char kb[160];
+      size_t kstart = r->pos;
       if (journal__cr_next(r, &k)) { json_decref(o); return NULL; }
       if (k.kind == CT_TEXT && k.len < sizeof kb) {
         memcpy(kb, k.ptr, k.len);
         kb[k.len] = 0;
       } else if (k.kind == CT_UINT) {
         snprintf(kb, sizeof kb, "%llu", (unsigned long long)k.u);
+      } else if (k.kind == CT_NEGINT && k.u <= (uint64_t)INT64_MAX) {
+        snprintf(kb, sizeof kb, "%lld", -1 - (long long)k.u);
       } else {
-        json_decref(o);
-        return NULL;
+        if (k.kind == CT_ARRAY || k.kind == CT_MAP) {
+          r->pos = kstart;
+          if (journal__cr_skip(r, depth + 1)) { json_decref(o); return NULL; }
+        }
+        size_t kl = r->pos - kstart;
+        if (kl > (sizeof kb - 6) / 2) kl = (sizeof kb - 6) / 2; /* long keys: a prefix names it */
+        memcpy(kb, "cbor:", 5);
+        journal_hex(r->buf + kstart, kl, kb + 5);
       }
       json_t *v = cbor_to_json(r, depth + 1);
       if (!v) { json_decref(o); return NULL; }
