@@ -137,6 +137,54 @@ static void scenario_reversed_ct(void **s) { (void)s; run_scenario("reversed-ct"
 static void scenario_service_overload(void **s) { (void)s; run_scenario("service-overload"); }
 static void scenario_full_panel(void **s) { (void)s; run_scenario("full-panel"); }
 
+/* Service overload, then relief, through the daemon (tests/data/scenarios/overload-relief.json):
+ * the lowest-priority branches are shed (sauna, then the EV charger), the fail-closed critical
+ * fridge never; when the oven stops, both come back highest priority first, a stagger apart,
+ * and nothing oscillates afterwards. */
+static void overload_then_relief_restores_staggered(void **s)
+{
+  (void)s;
+  char dir[400], scen[512];
+  snprintf(dir, sizeof dir, "%s/relief", tmp);
+  snprintf(scen, sizeof scen, "%s/tests/data/scenarios/overload-relief.json", HEMS_SOURCE_DIR);
+  assert_int_equal(sh("%s init --dir %s >/dev/null", bin, dir), 0);
+  assert_int_equal(sh("%s run --dir %s --sim %s --for 5m --speed max 2>/dev/null", bin, dir, scen), 0);
+  struct journal_reader *r;
+  assert_int_equal(journal_reader_open(&r, dir, NULL, false), 0);
+  struct journal_iter *it;
+  assert_int_equal(journal_iter_begin(r, 1, &it), 0);
+  struct { uint16_t target; uint8_t desired, reason; int64_t wall; } cmd[16];
+  int n = 0;
+  uint64_t seq;
+  const uint8_t *b;
+  size_t len;
+  static struct journal_record rec;
+  while (journal_iter_next(it, &seq, &b, &len) == 1) {
+    if (journal_record_decode(b, len, &rec) || rec.type != JOURNAL_T_COMMAND) continue;
+    assert_true(n < 16);
+    cmd[n].target = rec.body.command.target;
+    cmd[n].desired = rec.body.command.desired;
+    cmd[n].reason = rec.body.command.reason;
+    cmd[n].wall = rec.wall_ns;
+    n++;
+  }
+  journal_iter_end(it);
+  journal_reader_close(r);
+  assert_int_equal(n, 4); /* two sheds, two restores, no oscillation */
+  assert_int_equal(cmd[0].target, 7); /* sauna, priority 0 */
+  assert_int_equal(cmd[0].desired, JOURNAL_DESIRED_OFF);
+  assert_int_equal(cmd[0].reason, JOURNAL_CMD_LOAD_SHED);
+  assert_int_equal(cmd[1].target, 4); /* EV charger, priority 1 */
+  assert_int_equal(cmd[1].reason, JOURNAL_CMD_LOAD_SHED);
+  assert_int_equal(cmd[2].target, 4); /* back highest priority first */
+  assert_int_equal(cmd[2].desired, JOURNAL_DESIRED_ON);
+  assert_int_equal(cmd[2].reason, JOURNAL_CMD_RESTORE);
+  assert_int_equal(cmd[3].target, 7);
+  assert_int_equal(cmd[3].reason, JOURNAL_CMD_RESTORE);
+  assert_true(cmd[3].wall - cmd[2].wall >= 2000000000ll); /* at least the 2 s stagger */
+  assert_int_equal(sh("%s replay --dir %s --check >/dev/null", bin, dir), 0);
+}
+
 /* Every shipped scenario has a test above. */
 static void every_shipped_scenario_is_covered(void **s)
 {
@@ -161,6 +209,7 @@ int main(void)
     cmocka_unit_test(scenario_reversed_ct),
     cmocka_unit_test(scenario_service_overload),
     cmocka_unit_test(scenario_full_panel),
+    cmocka_unit_test(overload_then_relief_restores_staggered),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
