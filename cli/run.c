@@ -1744,6 +1744,11 @@ int cli_cmd_run(int argc, char **argv)
   if (!rc && chip) {
     struct actuator_initial init;
     memset(&init, 0, sizeof init);
+    /* A branch the journal knows nothing of (first boot, or added by a config change) comes
+     * up at its fail-safe state — by a durable `command` (reason fail_safe) that is then
+     * executed like any other, so its actuation and sense-back are journaled too. */
+    struct pending_cmd boot_cmd[HW_MAX_BRANCHES + 1];
+    unsigned nboot = 0;
     for (unsigned b = 0; b < d->panel->num_branches; b++) {
       const struct hw_panel_branch *pb = &d->panel->branch[b];
       const struct replay_branch *rb = pb->number <= REPLAY_BRANCHES_MAX ? &d->h.state.br[pb->number - 1] : NULL;
@@ -1751,9 +1756,25 @@ int cli_cmd_run(int argc, char **argv)
       if (pb->fail_safe == HW_FAILSAFE_LAST_PROVEN && rb && rb->sensed) known = rb->sensed;
       if (known == REPLAY_ON) init.branch_on[b] = true;
       else if (known == REPLAY_OFF) init.branch_on[b] = false;
-      else init.branch_on[b] = pb->fail_safe != HW_FAILSAFE_OPEN;
+      else {
+        init.branch_on[b] = pb->fail_safe != HW_FAILSAFE_OPEN;
+        if (rb) boot_cmd[nboot++] = (struct pending_cmd){ .target = (uint16_t)pb->number, .on = init.branch_on[b] };
+      }
     }
     init.service_connected = d->h.state.service_commanded != REPLAY_OFF;
+    if (d->panel->line_service_coil != HW_LINE_NONE && d->h.state.service_commanded == REPLAY_UNKNOWN)
+      boot_cmd[nboot++] = (struct pending_cmd){ .target = JOURNAL_TARGET_SERVICE, .on = true };
+    for (unsigned i = 0; i < nboot && !rc; i++) {
+      struct journal_record cr;
+      memset(&cr, 0, sizeof cr);
+      cr.type = JOURNAL_T_COMMAND;
+      source_for_target(&cr.source, boot_cmd[i].target);
+      cr.body.command.target = boot_cmd[i].target;
+      cr.body.command.desired = boot_cmd[i].on ? JOURNAL_DESIRED_ON : JOURNAL_DESIRED_OFF;
+      cr.body.command.reason = JOURNAL_CMD_FAIL_SAFE;
+      if ((rc = append_fx(d, &cr, &boot_cmd[i].seq, NULL, NULL)) == 0) d->commands++;
+    }
+    if (!rc && nboot && (rc = journal_sync(d->j)) != 0) cli_err("run: journal sync: %s", journal_strerror(rc));
     int arc = actuator_set_init(&d->act, chip, d->panel, &init, NULL, now_ns(d));
     d->act_ok = arc == 0;
     if (arc) {
@@ -1768,6 +1789,7 @@ int cli_cmd_run(int argc, char **argv)
       snprintf(detail, sizeof detail, "tap inputs: %s", actuator_strerror(arc));
       append_fault(d, "gpio_request", arc, 0, detail);
     }
+    for (unsigned i = 0; i < nboot && d->act_ok && d->npending < PENDING_MAX; i++) d->pending[d->npending++] = boot_cmd[i];
     /* A command journaled but not proven before the last stop is re-driven now (it is durable). */
     for (unsigned n = 1; d->act_ok && n <= REPLAY_BRANCHES_MAX; n++) {
       uint64_t cs = d->h.state.br[n - 1].pending_seq;

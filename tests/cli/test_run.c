@@ -190,15 +190,16 @@ static void sigterm_during_busy_run(void **state)
   wait_for_socket(d);
   /* busy: wait until the daemon has appended a good number of records (sanitizer builds are
    * slow, so poll instead of sleeping a fixed time) */
-  long long head = 0;
-  for (int i = 0; i < 600 && head <= 200; i++) {
+  long long head = 0, first = -1;
+  for (int i = 0; i < 600 && (first < 0 || head <= first + 200); i++) {
     char *r = call_str(d, "{\"op\":\"status\"}\n");
     const char *h = r ? strstr(r, "\"head_seq\":") : NULL;
     if (h) head = atoll(h + 11);
+    if (h && first < 0) first = head;
     free(r);
-    if (head <= 200) usleep(100000);
+    if (first < 0 || head <= first + 200) usleep(100000);
   }
-  assert_true(head > 200);
+  assert_true(first >= 0 && head > first + 200); /* windows keep coming after the boot records */
   assert_int_equal(kill(pid, SIGTERM), 0);
   int st;
   assert_int_equal(waitpid(pid, &st, 0), pid);
@@ -210,7 +211,7 @@ static void sigterm_during_busy_run(void **state)
   uint8_t h[32];
   head_of(d, &seq, h);
   assert_int_equal(recs, seq);
-  assert_true(seq > (uint64_t)head);
+  assert_true(seq >= (uint64_t)head); /* nothing seen through the socket is lost */
   /* the last record is a seal (final flush) */
   assert_int_equal(sh("%s show --dir %s --format json %llu | grep -q '\"type\": \"seal\"'", bin, d, (unsigned long long)seq), 0);
 }

@@ -448,6 +448,9 @@ struct seen {
   struct { uint64_t seq; uint8_t reason; uint16_t target; } ref[64];
   struct { uint64_t seq; uint8_t kind; int64_t dtstart, start; uint64_t rnd; } req[64];
   unsigned actuations, sense_backs;
+  /* fail-safe commands at a branch's first boot (cause 0): kept apart from policy decisions */
+  unsigned nboot, boot_proven;
+  uint64_t boot_seq[64];
   int64_t first_at_ns[REPLAY_ALLOWANCE_LEVELS]; /* first window at each overload level */
 };
 
@@ -455,7 +458,10 @@ static void on_record(void *ctx, const struct journal_record *r, const struct re
 {
   (void)fx;
   struct seen *v = ctx;
-  if (r->type == JOURNAL_T_COMMAND && v->ncmd < 512) {
+  if (r->type == JOURNAL_T_COMMAND && r->body.command.reason == JOURNAL_CMD_FAIL_SAFE && !r->body.command.cause_seq) {
+    if (v->nboot < 64) v->boot_seq[v->nboot] = r->seq;
+    v->nboot++;
+  } else if (r->type == JOURNAL_T_COMMAND && v->ncmd < 512) {
     v->cmd[v->ncmd].seq = r->seq;
     v->cmd[v->ncmd].cause = r->body.command.cause_seq;
     v->cmd[v->ncmd].target = r->body.command.target;
@@ -476,7 +482,11 @@ static void on_record(void *ctx, const struct journal_record *r, const struct re
     v->req[v->nreq].rnd = r->body.request.randomize_ns;
     v->nreq++;
   } else if (r->type == JOURNAL_T_ACTUATION) v->actuations++;
-  else if (r->type == JOURNAL_T_SENSE_BACK) v->sense_backs++;
+  else if (r->type == JOURNAL_T_SENSE_BACK) {
+    v->sense_backs++;
+    for (unsigned i = 0; i < v->nboot && i < 64; i++)
+      if (v->boot_seq[i] == r->body.sense_back.command_seq && r->body.sense_back.verdict == JOURNAL_VERDICT_CONFIRMED) v->boot_proven++;
+  }
   else if (r->type == JOURNAL_T_WINDOW && s->pol.service_limit_a)
     for (int k = 0; k < REPLAY_ALLOWANCE_LEVELS; k++)
       if (!v->first_at_ns[k] && s->pol.load_permille >= s->pol.level_permille[k])
@@ -694,6 +704,11 @@ static void power_loss_mid_command(void **st)
   struct seen *v = calloc(1, sizeof *v);
   fold_dir(d, v);
   assert_int_equal(v->ncmd, 1);
+  /* the first boot brought every branch and the service disconnect up at its fail-safe state
+   * by journaled commands, each proven by a sense-back */
+  unsigned nboot = v->nboot;
+  assert_true(nboot > 1);
+  assert_int_equal(v->boot_proven, nboot);
   uint64_t cseq = v->cmd[0].seq;
   unsigned act_before = v->actuations;
   assert_int_equal(sh("%s run --dir %s --sim default --for 3s --speed max 2>/dev/null", bin, d), 0);
@@ -702,6 +717,7 @@ static void power_loss_mid_command(void **st)
                       (unsigned long long)cseq), 0);
   fold_dir(d, v);
   assert_int_equal(v->ncmd, 1); /* resolved, not re-decided */
+  assert_int_equal(v->nboot, nboot); /* the restart knows every branch: no new fail-safe commands */
   assert_true(v->actuations > act_before);
   /* the rebuilt state: branch 2 commanded and sensed off */
   assert_int_equal(sh("%s status --dir %s --format json | grep -q .", bin, d), 0);
