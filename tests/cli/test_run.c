@@ -22,36 +22,14 @@
 #include <lmdb.h>
 #include "journal.h"
 
-static char tmp[256];
-static const char *bin;
-
-static int sh(const char *fmt, ...)
-{
-  char cmd[4096];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  int st = system(cmd);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+#include "cli_test.h"
 
 static int setup(void **state)
 {
   (void)state;
-  bin = getenv("HEMS_BIN");
-  if (!bin) return -1;
-  snprintf(tmp, sizeof tmp, "/tmp/hems-test-run-XXXXXX");
-  if (!mkdtemp(tmp)) return -1;
+  if (cli_test_setup("run")) return -1;
   /* group-traversable, so a process with the socket's group (the viewer test) can reach it */
   return chmod(tmp, 0750);
-}
-
-static int teardown(void **state)
-{
-  (void)state;
-  sh("rm -rf %s", tmp);
-  return 0;
 }
 
 /* Head seq and hash of a data dir, read through the library. */

@@ -428,19 +428,7 @@ static void outage_backfeed_restore(void **st)
 
 /* ------------------------------------------------------------------ the daemon */
 
-static char tmp[256];
-static const char *bin;
-
-static int sh(const char *fmt, ...)
-{
-  char cmd[4096];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  int st = system(cmd);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+#include "cli_test.h"
 
 struct seen {
   unsigned ncmd, nref, nreq;
@@ -518,17 +506,7 @@ static void fold_dir(const char *dir, struct seen *v)
 static int setup(void **state)
 {
   (void)state;
-  bin = getenv("HEMS_BIN");
-  if (!bin) return -1;
-  snprintf(tmp, sizeof tmp, "/tmp/hems-test-policy-XXXXXX");
-  return mkdtemp(tmp) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-  (void)state;
-  sh("rm -rf %s", tmp);
-  return 0;
+  return cli_test_setup("policy");
 }
 
 static void scenario_service_overload(void **st)
