@@ -507,17 +507,24 @@ struct journal_signer {
   void *ctx;
 };
 
-/* The file-backed signer: DIR/keys/signing.key (64-byte libsodium secret key, mode 0600). */
+/* The file-backed signer: DIR/keys/signing.key (mode 0600). The 64-byte libsodium secret key
+ * lives in sodium_malloc'ed memory (guard pages, mlock'ed, read-only after load, excluded from
+ * core dumps where the kernel allows), never in the struct itself; wipe frees and zeroes it.
+ * sk_locked says whether mlock succeeded (RLIMIT_MEMLOCK may refuse it). */
 struct journal_file_signer {
   struct journal_signer signer;
-  uint8_t sk[64];
+  uint8_t *sk;
+  bool sk_locked;
 };
 
 /* Creates DIR/keys/ (0700), signing.key (0600) and signing.pub; -EEXIST if a key exists.
  * seed (32 bytes) may be NULL for a random key; tests pass one for reproducible keys. */
 int journal_keys_create(const char *dir, const uint8_t *seed);
 /* Loads the signing key: JOURNAL_ENOKEY if missing, JOURNAL_EKEYPERM if group/world can
- * read it, JOURNAL_EBADKEY if malformed. */
+ * read it, JOURNAL_EBADKEY if malformed or not a regular file (a symlink is refused: the file
+ * is opened O_NOFOLLOW and its mode checked with fstat on the open descriptor), -ENOMEM if
+ * the guarded allocation fails. Call journal_file_signer_wipe when done (also after a failed
+ * load). */
 int journal_file_signer_load(struct journal_file_signer *fs, const char *dir);
 void journal_file_signer_wipe(struct journal_file_signer *fs);
 

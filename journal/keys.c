@@ -3,7 +3,8 @@
  *
  * DIR/keys/signing.key: one line "ed25519-seed <base64 of the 32-byte seed>", mode 0600,
  * created with O_EXCL so an existing key is never overwritten, refused when group or others
- * may read it. DIR/keys/signing.pub: one line "ed25519 <base64 of the 32-byte public key>".
+ * may read it, opened O_NOFOLLOW and checked with fstat on the open descriptor. The secret key
+ * in memory lives in sodium_malloc'ed, mlock'ed, read-only pages; text copies are wiped. DIR/keys/signing.pub: one line "ed25519 <base64 of the 32-byte public key>".
  * The fingerprint (key id) is the first 16 bytes of BLAKE2b-256(public key).
  * Signing goes through struct journal_signer so a token can hold a non-exportable key.
  */
@@ -11,6 +12,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <sodium.h>
@@ -68,6 +70,7 @@ int journal_keys_create(const char *dir, const uint8_t *seed)
   sodium_bin2base64(b64, sizeof b64, sd, 32, sodium_base64_VARIANT_ORIGINAL);
   snprintf(line, sizeof line, "ed25519-seed %s\n", b64);
   int rc = write_file_excl(path, 0600, line);
+  sodium_memzero(b64, sizeof b64);
   sodium_memzero(sd, sizeof sd);
   sodium_memzero(sk, sizeof sk);
   sodium_memzero(line, sizeof line);
@@ -80,24 +83,43 @@ int journal_keys_create(const char *dir, const uint8_t *seed)
   return write_file_excl(path, 0644, line);
 }
 
+/* Parses "<prefix> <base64>" from the text buf into out[n]. */
+static int parse_b64_line(const char *buf, const char *prefix, uint8_t *out, size_t n)
+{
+  size_t pl = strlen(prefix);
+  if (strncmp(buf, prefix, pl) != 0 || buf[pl] != ' ') return JOURNAL_EBADKEY;
+  const char *b = buf + pl + 1;
+  size_t bl = strcspn(b, "\r\n");
+  size_t got = 0;
+  if (sodium_base642bin(out, n, b, bl, NULL, &got, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 || got != n)
+    return JOURNAL_EBADKEY;
+  return 0;
+}
+
+/* Reads at most cap-1 bytes of the open fd into buf (NUL-terminated). */
+static int read_small(int fd, char *buf, size_t cap)
+{
+  size_t have = 0;
+  while (have < cap - 1) {
+    ssize_t r = read(fd, buf + have, cap - 1 - have);
+    if (r < 0) { if (errno == EINTR) continue; return -EIO; }
+    if (r == 0) break;
+    have += (size_t)r;
+  }
+  buf[have] = 0;
+  return 0;
+}
+
 /* Reads "<prefix> <base64>" from path into out[n]. */
 static int read_b64_line(const char *path, const char *prefix, uint8_t *out, size_t n, int *out_errno_fd)
 {
   char buf[256];
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) { *out_errno_fd = errno; return -errno; }
-  ssize_t r = read(fd, buf, sizeof buf - 1);
+  int rc = read_small(fd, buf, sizeof buf);
   close(fd);
-  if (r < 0) return -EIO;
-  buf[r] = 0;
-  size_t pl = strlen(prefix);
-  if (strncmp(buf, prefix, pl) != 0 || buf[pl] != ' ') return JOURNAL_EBADKEY;
-  char *b = buf + pl + 1;
-  size_t bl = strcspn(b, "\r\n");
-  size_t got = 0;
-  if (sodium_base642bin(out, n, b, bl, NULL, &got, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 || got != n)
-    return JOURNAL_EBADKEY;
-  return 0;
+  if (!rc) rc = parse_b64_line(buf, prefix, out, n);
+  return rc;
 }
 
 int journal_pubkey_load(const char *path, uint8_t pk[JOURNAL_PUBKEY_BYTES])
@@ -115,22 +137,52 @@ static int file_sign(void *ctx, const uint8_t *msg, size_t len, uint8_t sig[JOUR
   return 0;
 }
 
+/* Opens the key file without following a link and checks what was opened (no check/use race:
+ * the mode and type are those of the descriptor that is then read). The base64 text is wiped
+ * from the stack before returning. */
+static int read_seed(const char *path, uint8_t seed[32])
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) {
+    if (errno == ENOENT) return JOURNAL_ENOKEY;
+    if (errno == ELOOP) return JOURNAL_EBADKEY; /* a symlink where the key should be */
+    return -errno;
+  }
+  struct stat st;
+  int rc = 0;
+  if (fstat(fd, &st) != 0) rc = -errno;
+  else if (!S_ISREG(st.st_mode)) rc = JOURNAL_EBADKEY;
+  else if (st.st_mode & 077) rc = JOURNAL_EKEYPERM;
+  char buf[256];
+  if (!rc) rc = read_small(fd, buf, sizeof buf);
+  close(fd);
+  if (!rc) rc = parse_b64_line(buf, "ed25519-seed", seed, 32);
+  sodium_memzero(buf, sizeof buf);
+  return rc;
+}
+
 int journal_file_signer_load(struct journal_file_signer *fs, const char *dir)
 {
   char path[4200];
-  struct stat st;
   uint8_t seed[32];
   memset(fs, 0, sizeof *fs);
   if (sodium_init() < 0) return -EIO;
   snprintf(path, sizeof path, "%s/keys/signing.key", dir);
-  if (stat(path, &st) != 0) return errno == ENOENT ? JOURNAL_ENOKEY : -errno;
-  if (!S_ISREG(st.st_mode)) return JOURNAL_EBADKEY;
-  if (st.st_mode & 077) return JOURNAL_EKEYPERM;
-  int e = 0;
-  int rc = read_b64_line(path, "ed25519-seed", seed, sizeof seed, &e);
-  if (rc) return rc == -ENOENT ? JOURNAL_ENOKEY : rc;
+  int rc = read_seed(path, seed);
+  if (rc) { sodium_memzero(seed, sizeof seed); return rc; }
+  fs->sk = sodium_malloc(crypto_sign_SECRETKEYBYTES);
+  if (!fs->sk) { sodium_memzero(seed, sizeof seed); return -ENOMEM; }
+  fs->sk_locked = sodium_mlock(fs->sk, crypto_sign_SECRETKEYBYTES) == 0;
+#ifdef MADV_DONTDUMP
+  /* sodium_malloc places the key at the end of its own page(s): keep them out of core dumps. */
+  uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t lo = (uintptr_t)fs->sk & ~(pg - 1);
+  uintptr_t hi = ((uintptr_t)fs->sk + crypto_sign_SECRETKEYBYTES + pg - 1) & ~(pg - 1);
+  (void)madvise((void *)lo, hi - lo, MADV_DONTDUMP);
+#endif
   crypto_sign_seed_keypair(fs->signer.pubkey, fs->sk, seed);
   sodium_memzero(seed, sizeof seed);
+  sodium_mprotect_readonly(fs->sk);
   journal_key_id(fs->signer.pubkey, fs->signer.key_id);
   fs->signer.sign = file_sign;
   fs->signer.ctx = fs;
@@ -139,5 +191,10 @@ int journal_file_signer_load(struct journal_file_signer *fs, const char *dir)
 
 void journal_file_signer_wipe(struct journal_file_signer *fs)
 {
+  if (fs->sk) {
+    sodium_mprotect_readwrite(fs->sk);
+    if (fs->sk_locked) sodium_munlock(fs->sk, crypto_sign_SECRETKEYBYTES); /* zeroes, then unlocks */
+    sodium_free(fs->sk); /* zeroes the region before unmapping it */
+  }
   sodium_memzero(fs, sizeof *fs);
 }
