@@ -59,6 +59,9 @@ int cli_parse_seq_or_time(const char *s, int64_t now_ns, uint64_t *seq, int64_t 
 /* Durations: "5m", "30s", "24h", "7d", "250ms". */
 int cli_parse_duration_ns(const char *s, int64_t *out_ns);
 int64_t cli_now_ns(void);
+/* The kernel's count of bytes this process caused to be sent to storage (/proc/self/io
+ * write_bytes; includes reaped children's), 0 if unavailable. */
+uint64_t cli_proc_write_bytes(void);
 /* CLOCK_MONOTONIC in seconds (benchmarks). */
 double cli_mono_s(void);
 /* Removes a directory tree (benchmark scratch dirs). */

@@ -514,6 +514,8 @@ static int run_replay(struct args *a, const char *name)
     json_t *out = json_object();
     json_object_set_new(out, "head_seq", json_integer((json_int_t)res.last_seq));
     json_object_set_new(out, "head_hash", json_string(hh));
+    /* read from committed LMDB transactions (or a bundle): every record read is durable */
+    json_object_set_new(out, "durable_seq", json_integer((json_int_t)res.last_seq));
     json_object_set_new(out, "state_hash", json_string(sh));
     json_object_set_new(out, "reducer_version", json_integer(REPLAY_REDUCER_VERSION));
     json_object_set_new(out, "config_version", json_integer(st->config_version));
@@ -566,7 +568,8 @@ static int run_replay(struct args *a, const char *name)
     printf("\nderived state right after seq %llu (reducer v%u):\n", (unsigned long long)inc.seq, REPLAY_REDUCER_VERSION);
     print_state_text(inc.at);
   } else {
-    printf("head seq %llu  head hash %s\n", (unsigned long long)res.last_seq, hh);
+    printf("head seq %llu (durable %llu)  head hash %s\n", (unsigned long long)res.last_seq,
+           (unsigned long long)res.last_seq, hh);
     printf("state hash %s  (reducer v%u, config v%u, %s)\n", sh, REPLAY_REDUCER_VERSION, st->config_version,
            res.start_seq ? "from a checkpoint" : "from seq 1");
     if (res.start_seq) printf("started at checkpoint seq %llu", (unsigned long long)res.start_seq);
@@ -632,8 +635,10 @@ int cli_cmd_status(int argc, char **argv)
           printf("daemon: %s %s, uptime %.0f s\n", json_object_get(o, "scenario") ? "scenario" : "panel",
                  json_string_value(json_object_get(o, json_object_get(o, "scenario") ? "scenario" : "panel")),
                  json_real_value(json_object_get(o, "uptime_s")));
-          printf("head seq %lld  head hash %s\nstate hash %s  (reducer v%lld)\n",
-                 (long long)json_integer_value(json_object_get(o, "head_seq")), json_string_value(json_object_get(o, "head_hash")),
+          /* head_seq may be ahead of what a kill -9 or power cut would leave: say both */
+          printf("head seq %lld (durable %lld)  head hash %s\nstate hash %s  (reducer v%lld)\n",
+                 (long long)json_integer_value(json_object_get(o, "head_seq")),
+                 (long long)json_integer_value(json_object_get(o, "durable_seq")), json_string_value(json_object_get(o, "head_hash")),
                  json_string_value(json_object_get(o, "state_hash")), (long long)json_integer_value(json_object_get(o, "reducer_version")));
           json_t *ph = json_object_get(o, "phase_power_w");
           printf("power: A %lld W  B %lld W  C %lld W;  alarms: %s\n", (long long)json_integer_value(json_object_get(ph, "A")),

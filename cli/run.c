@@ -65,6 +65,7 @@ struct waiter { struct daemon_client *c; unsigned gen; uint64_t request_seq, com
 
 struct daemon {
   struct run_opts o;
+  uint64_t io_write_bytes0; /* the process's write_bytes at start: reaped children of whoever exec'd us are in it */
   struct hw_scenario *sc;
   struct hw_sim *sim;
   const struct hw_panel *panel;
@@ -1566,6 +1567,7 @@ int cli_cmd_run(int argc, char **argv)
   static struct daemon dd;
   struct daemon *d = &dd;
   memset(d, 0, sizeof *d);
+  d->io_write_bytes0 = cli_proc_write_bytes();
   int rc = parse_opts(argc, argv, &d->o);
   if (rc) return rc;
   if (sodium_init() < 0) return CLI_ENV;
@@ -1876,14 +1878,10 @@ int cli_cmd_run(int argc, char **argv)
   int crc = journal_close(d->j);
   if (crc && !d->exit_code) { cli_err("run: closing the journal: %s", journal_strerror(crc)); d->exit_code = CLI_ENV; }
   for (unsigned a = 0; a < d->panel->num_afes; a++) if (d->afe_ok[a]) hw_ade9000_deinit(&d->afe[a]);
-  unsigned long long wbytes = 0;
-  FILE *io = fopen("/proc/self/io", "r");
-  if (io) {
-    char line[128];
-    while (fgets(line, sizeof line, io))
-      if (sscanf(line, "write_bytes: %llu", &wbytes) == 1) break;
-    fclose(io);
-  }
+  /* Our own storage writes only: /proc/self/io also counts the I/O of children reaped by
+   * whoever exec'd this process (e.g. a build run by the shell that then exec'd hems). */
+  uint64_t wnow = cli_proc_write_bytes();
+  unsigned long long wbytes = wnow > d->io_write_bytes0 ? (unsigned long long)(wnow - d->io_write_bytes0) : 0;
   fprintf(stderr, "hems: run: %s: %.1f s of panel time, %llu windows, %llu pq events, %llu requests, %llu commands, "
           "%llu refusals, %llu faults; head seq %llu; storage_write_bytes %llu\n",
           d->name, (double)now_ns(d) / 1e9, (unsigned long long)d->windows, (unsigned long long)d->pq_events,

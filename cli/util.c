@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
@@ -129,8 +130,9 @@ int cli_parse_duration_ns(const char *s, int64_t *out_ns)
   if (!s || !*s) return -EINVAL;
   char *e;
   errno = 0;
+  if (!isdigit((unsigned char)s[0]) && s[0] != '.') return -EINVAL; /* no sign, inf, nan */
   double v = strtod(s, &e);
-  if (errno || e == s || v < 0) return -EINVAL;
+  if (errno || e == s || !isfinite(v) || v < 0) return -EINVAL;
   double mul;
   if (!strcmp(e, "ms")) mul = 1e6;
   else if (!strcmp(e, "s") || !*e) mul = 1e9;
@@ -144,17 +146,36 @@ int cli_parse_duration_ns(const char *s, int64_t *out_ns)
   return 0;
 }
 
+/* "@UNIX": [-]digits[.digits], within the int64 nanosecond range (±292 years from 1970).
+ * strtod alone would take nan, inf, hex floats and 1e30, whose cast to int64 is undefined. */
+static int parse_unix_seconds(const char *s, int64_t *out_ns)
+{
+  const char *p = s;
+  bool neg = *p == '-';
+  if (neg) p++;
+  int64_t sec = 0, frac = 0;
+  int digits = 0, fdigits = 0;
+  for (; isdigit((unsigned char)*p); p++, digits++) {
+    if (sec > 9000000000ll) return -EINVAL; /* 9e9 s ≈ 285 years: beyond int64 ns */
+    sec = sec * 10 + (*p - '0');
+  }
+  if (*p == '.') {
+    for (p++; isdigit((unsigned char)*p); p++, fdigits++)
+      if (fdigits < 9) frac = frac * 10 + (*p - '0');
+    if (!fdigits) return -EINVAL;
+  }
+  if (!digits || *p) return -EINVAL;
+  for (int k = fdigits; k < 9; k++) frac *= 10;
+  if (sec > 9000000000ll) return -EINVAL;
+  int64_t ns = sec * 1000000000ll + frac;
+  *out_ns = neg ? -ns : ns;
+  return 0;
+}
+
 int cli_parse_time(const char *s, int64_t now_ns, int64_t *out_ns)
 {
   if (!s || !*s) return -EINVAL;
-  if (s[0] == '@') {
-    char *e;
-    errno = 0;
-    double v = strtod(s + 1, &e);
-    if (errno || e == s + 1 || *e) return -EINVAL;
-    *out_ns = (int64_t)(v * 1e9);
-    return 0;
-  }
+  if (s[0] == '@') return parse_unix_seconds(s + 1, out_ns);
   if (s[0] == '-') {
     int64_t d;
     if (cli_parse_duration_ns(s + 1, &d)) return -EINVAL;
@@ -181,16 +202,22 @@ int cli_parse_time(const char *s, int64_t now_ns, int64_t *out_ns)
   if (*p == 'Z' || *p == 'z') {
     p++;
   } else if (*p == '+' || *p == '-') {
+    /* exactly ±HH:MM (RFC 3339 time-offset), nothing read past the string's end */
     int sign = *p == '-' ? -1 : 1;
-    int hh, mm;
-    if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2) return -EINVAL;
+    const char *q = p + 1;
+    for (int k = 0; k < 5; k++)
+      if (k == 2 ? q[k] != ':' : !isdigit((unsigned char)q[k])) return -EINVAL;
+    int hh = (q[0] - '0') * 10 + (q[1] - '0'), mm = (q[3] - '0') * 10 + (q[4] - '0');
+    if (hh > 23 || mm > 59) return -EINVAL;
     off = sign * (int64_t)(hh * 3600 + mm * 60);
-    p += 6;
+    p = q + 5;
   } else {
     return -EINVAL;
   }
   if (*p) return -EINVAL;
   time_t t = timegm(&tm);
+  if (t == (time_t)-1 && tm.tm_year != 69) return -EINVAL;
+  if (t > 9000000000ll || t < -9000000000ll) return -EINVAL; /* beyond int64 nanoseconds */
   *out_ns = ((int64_t)t - off) * 1000000000ll + frac;
   return 0;
 }
@@ -315,4 +342,16 @@ static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw
 void cli_rm_rf(const char *path)
 {
   nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+uint64_t cli_proc_write_bytes(void)
+{
+  unsigned long long v = 0;
+  FILE *f = fopen("/proc/self/io", "r");
+  if (!f) return 0;
+  char line[128];
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "write_bytes: %llu", &v) == 1) break;
+  fclose(f);
+  return v;
 }
