@@ -69,6 +69,7 @@ static void test_key_in_locked_memory(void **state)
   assert_true(vm_locked_kb() <= during - 4);
   sodium_memzero(sk, sizeof sk);
   jt_rm_rf(d);
+  free(d);
 }
 
 static void test_key_file_checks(void **state)
@@ -108,6 +109,7 @@ static void test_key_file_checks(void **state)
   assert_int_equal(journal_file_signer_load(&fs, d), JOURNAL_ENOKEY);
   journal_file_signer_wipe(&fs);
   jt_rm_rf(d);
+  free(d);
 }
 
 int main(void)
