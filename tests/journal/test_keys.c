@@ -57,7 +57,13 @@ static void test_key_in_locked_memory(void **state)
   assert_true(fs.sk_locked);
   long during = vm_locked_kb();
   fprintf(stderr, "VmLck before %ld kB, with the key loaded %ld kB\n", before, during);
+#ifdef __SANITIZE_ADDRESS__
+  /* AddressSanitizer replaces mlock/munlock with no-ops, so the kernel's count cannot move in
+   * this build; the normal build checks it. */
+  fprintf(stderr, "ASan build: mlock is a no-op here, VmLck not checked\n");
+#else
   assert_true(during >= before + 4);
+#endif
 
   uint8_t sig[64];
   static const uint8_t msg[] = "hems key hygiene";
@@ -66,7 +72,9 @@ static void test_key_in_locked_memory(void **state)
 
   journal_file_signer_wipe(&fs);
   assert_null(fs.sk);
+#ifndef __SANITIZE_ADDRESS__
   assert_true(vm_locked_kb() <= during - 4);
+#endif
   sodium_memzero(sk, sizeof sk);
   jt_rm_rf(d);
   free(d);
