@@ -80,6 +80,7 @@ struct cli_source {
   struct journal_reader *reader;
   struct journal_bundle *bundle;
   struct journal_dir_source dir_src;
+  struct journal_checked *checked; /* a bundle's records, checked as they are read */
   uint8_t pubkey[JOURNAL_PUBKEY_BYTES];
   bool pinned; /* the key came from the user or the dir, not only the bundle */
 };
@@ -87,7 +88,12 @@ struct cli_source {
 int cli_source_open(const struct cli_common *c, const char *pubkey_file, const char *fingerprint,
                     struct cli_source *s);
 void cli_source_close(struct cli_source *s);
+/* The records: a dir's from from_seq, or a bundle's through a checked source (only records a
+ * verified seal proves, against s->pubkey; damage ends it with <0 and why). NULL: no memory. */
 struct journal_record_source *cli_source_records(struct cli_source *s, uint64_t from_seq);
+/* After a bundle's records ended with <0: "hems: bundle damaged after seq N: why" (N: the last
+ * proven seq, everything up to it was handed out). Returns CLI_FAIL. */
+int cli_source_damaged(const struct cli_source *s, const char *why);
 
 /* Sends one request (ownership of req taken) to the daemon of dir; prints the error line and
  * returns CLI_ENV when no daemon answers, else 0 with the answer object in *out. */

@@ -57,13 +57,19 @@ static int fetch_capture(struct cli_source *s, uint64_t want, uint8_t **blob, si
     if ((rc = journal_iter_begin(s->reader, want, &it))) return rc;
     if ((rc = journal_iter_get(it, want, &b, &len))) { journal_iter_end(it); cli_err("capture: no record with seq %llu", (unsigned long long)want); return CLI_FAIL; }
   } else {
-    src = journal_bundle_source(s->bundle);
+    /* checked as it is read: the record is proven by its group's seal before it comes */
+    src = cli_source_records(s, 0);
     uint64_t seq;
-    const char *why;
+    const char *why = NULL;
+    const uint8_t *rb;
+    size_t rl;
+    int got = 0;
+    static uint8_t found[JOURNAL_RECORD_MAX];
     b = NULL;
-    while (src->next(src->ctx, &seq, &b, &len, &why) == 1)
-      if (seq == want) break;
-      else b = NULL;
+    /* to the end: the bundle as a whole (its end frame, its signer) is checked too */
+    while (src && (got = src->next(src->ctx, &seq, &rb, &rl, &why)) == 1)
+      if (seq == want && rl <= sizeof found) { memcpy(found, rb, rl); b = found; len = rl; }
+    if (got < 0 || !src) return cli_source_damaged(s, why);
     if (!b) { cli_err("capture: no record with seq %llu in the bundle", (unsigned long long)want); return CLI_FAIL; }
   }
   struct journal_record rec;

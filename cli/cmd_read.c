@@ -1,7 +1,7 @@
 /*
  * cmd_read.c — `hems show` and `hems timeline`: reading records from a data dir (through the
  * indexes) or from a bundle (checked as it is read: only records proven by a seal are printed,
- * then the damage line).
+ * then, on damage, the line "bundle damaged after seq N: why" and exit 1).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -12,7 +12,10 @@
 #include <jansson.h>
 #include "cli.h"
 
-enum { O_DIR = 1000, O_COUNTER, O_ACCEPT, O_FORMAT, O_LIMIT, O_BRANCH, O_TYPE, O_SINCE, O_UNTIL };
+enum { O_DIR = 1000, O_COUNTER, O_ACCEPT, O_FORMAT, O_LIMIT, O_BRANCH, O_TYPE, O_SINCE, O_UNTIL, O_PUBKEY, O_FP };
+
+/* A bundle's key pin (--pubkey FILE | --fingerprint FP), as `verify` takes it. */
+#define PIN_OPTS { "pubkey", required_argument, NULL, O_PUBKEY }, { "fingerprint", required_argument, NULL, O_FP }
 
 enum fmt { F_TABLE, F_JSONL, F_CSV, F_TEXT, F_JSON };
 
@@ -39,27 +42,6 @@ static int positional(struct cli_common *c, const char *arg)
   if (stat(arg, &st) != 0) { cli_err("%s: %s", arg, strerror(errno)); return CLI_ENV; }
   cli_err("%s: not a data dir or a hems bundle", arg);
   return CLI_FAIL;
-}
-
-/* Checks a bundle completely first; *proven = last seq covered by a seal. Returns 0, or 1 when
- * damaged (why filled). */
-static int bundle_precheck(struct cli_source *s, uint64_t *proven, char *why, size_t cap)
-{
-  struct journal_verify_result res;
-  int rc = journal_verify(journal_bundle_source(s->bundle), s->pubkey, journal_bundle_first_prev(s->bundle), &res, NULL, NULL);
-  *proven = res.last_sealed_seq;
-  if (rc == 0) return 0;
-  if (res.bad_seq) snprintf(why, cap, "first bad seq %llu: %s", (unsigned long long)res.bad_seq, res.reason);
-  else snprintf(why, cap, "%s", res.reason);
-  return 1;
-}
-
-static int reopen_bundle(struct cli_source *s, const char *path)
-{
-  journal_bundle_close(s->bundle);
-  s->bundle = NULL;
-  char why[160];
-  return journal_bundle_open(path, &s->bundle, why, sizeof why);
 }
 
 /* ------------------------------------------------------------------ show */
@@ -89,8 +71,9 @@ int cli_cmd_show(int argc, char **argv)
 {
   static const struct option lo[] = { { "dir", required_argument, NULL, O_DIR }, { "counter", required_argument, NULL, O_COUNTER },
                                       { "accept-rollback", no_argument, NULL, O_ACCEPT },
-                                      { "format", required_argument, NULL, O_FORMAT }, { 0 } };
+                                      { "format", required_argument, NULL, O_FORMAT }, PIN_OPTS, { 0 } };
   struct cli_common c = { cli_default_dir(), NULL, false, NULL };
+  const char *pubkey = NULL, *fpr = NULL;
   int fmt = F_TEXT, opt;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -98,6 +81,8 @@ int cli_cmd_show(int argc, char **argv)
     else if (opt == O_COUNTER) c.counter = optarg;
     else if (opt == O_ACCEPT) c.accept_rollback = true;
     else if (opt == O_FORMAT) { if (parse_fmt(optarg, &fmt, false)) { cli_err("show: --format takes text or json"); return CLI_USAGE; } }
+    else if (opt == O_PUBKEY) pubkey = optarg;
+    else if (opt == O_FP) fpr = optarg;
     else return cli_usage(cli_find("show"), false);
   }
   int npos = argc - optind;
@@ -105,8 +90,9 @@ int cli_cmd_show(int argc, char **argv)
   if (npos == 2) { int rc = positional(&c, argv[optind]); if (rc) return rc; optind++; }
   uint64_t want;
   if (cli_parse_u64(argv[optind], &want) || want == 0) { cli_err("show: SEQ must be a positive integer"); return CLI_USAGE; }
+  if (pubkey && fpr) { cli_err("show: give --pubkey or --fingerprint, not both"); return CLI_USAGE; }
   struct cli_source s;
-  int rc = cli_source_open(&c, NULL, NULL, &s);
+  int rc = cli_source_open(&c, pubkey, fpr, &s);
   if (rc) return rc;
   char *json = NULL;
   int exit_code = CLI_OK;
@@ -130,25 +116,19 @@ int cli_cmd_show(int argc, char **argv)
     }
     if (it) journal_iter_end(it);
   } else {
-    uint64_t proven;
-    char why[200];
-    int damaged = bundle_precheck(&s, &proven, why, sizeof why);
-    if (reopen_bundle(&s, c.bundle)) { cli_source_close(&s); return CLI_ENV; }
-    struct journal_record_source *src = journal_bundle_source(s.bundle);
+    /* The whole bundle is read (and so checked) even when the record comes early. */
+    struct journal_record_source *src = cli_source_records(&s, 0);
+    if (!src) { cli_source_close(&s); return CLI_ENV; }
     uint64_t seq;
     const uint8_t *b;
     size_t len;
-    const char *w;
-    while (want <= proven && src->next(src->ctx, &seq, &b, &len, &w) == 1) {
-      if (seq == want) {
-        json = journal_record_to_json(b, len, JOURNAL_JSON_WITH_HASH | (fmt == F_JSON ? 0 : JOURNAL_JSON_COMPACT));
-        break;
-      }
-    }
-    if (damaged) {
+    const char *why = NULL;
+    int got;
+    while ((got = src->next(src->ctx, &seq, &b, &len, &why)) == 1)
+      if (seq == want && !json) json = journal_record_to_json(b, len, JOURNAL_JSON_WITH_HASH | (fmt == F_JSON ? 0 : JOURNAL_JSON_COMPACT));
+    if (got < 0) {
       if (json) { if (fmt == F_JSON) puts(json); else print_text(json); free(json); json = NULL; }
-      cli_err("bundle damaged after seq %llu: %s", (unsigned long long)proven, why);
-      exit_code = CLI_FAIL;
+      exit_code = cli_source_damaged(&s, why);
     } else if (!json) {
       cli_err("show: no record with seq %llu in the bundle", (unsigned long long)want);
       exit_code = CLI_FAIL;
@@ -251,14 +231,14 @@ int cli_cmd_timeline(int argc, char **argv)
                                       { "format", required_argument, NULL, O_FORMAT }, { "limit", required_argument, NULL, O_LIMIT },
                                       { "branch", required_argument, NULL, O_BRANCH }, { "type", required_argument, NULL, O_TYPE },
                                       { "since", required_argument, NULL, O_SINCE }, { "until", required_argument, NULL, O_UNTIL },
-                                      { 0 } };
+                                      PIN_OPTS, { 0 } };
   struct cli_common c = { cli_default_dir(), NULL, false, NULL };
   int fmt = isatty(STDOUT_FILENO) ? F_TABLE : F_JSONL, opt;
   uint64_t limit = 0;
   bool have_limit = false;
   struct filter f;
   memset(&f, 0, sizeof f);
-  const char *since = NULL, *until = NULL;
+  const char *since = NULL, *until = NULL, *pubkey = NULL, *fpr = NULL;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
     switch (opt) {
@@ -291,6 +271,8 @@ int cli_cmd_timeline(int argc, char **argv)
     }
     case O_SINCE: since = optarg; break;
     case O_UNTIL: until = optarg; break;
+    case O_PUBKEY: pubkey = optarg; break;
+    case O_FP: fpr = optarg; break;
     default: return cli_usage(cli_find("timeline"), false);
     }
   }
@@ -306,8 +288,9 @@ int cli_cmd_timeline(int argc, char **argv)
     cli_err("timeline: --until %s: not a seq, RFC 3339 time, @UNIX or -15m/-2h/-7d", until); return CLI_USAGE;
   } else if (until) f.have_until_t = !is_seq;
 
+  if (pubkey && fpr) { cli_err("timeline: give --pubkey or --fingerprint, not both"); return CLI_USAGE; }
   struct cli_source s;
-  int rc = cli_source_open(&c, NULL, NULL, &s);
+  int rc = cli_source_open(&c, pubkey, fpr, &s);
   if (rc) return rc;
   if (fmt == F_CSV) puts("seq,time,type,source,body");
   else if (fmt == F_TABLE) printf("%8s  %-24s  %-10s  %-14s  %s\n", "SEQ", "TIME", "TYPE", "SOURCE", "BODY");
@@ -318,22 +301,18 @@ int cli_cmd_timeline(int argc, char **argv)
   uint64_t seq;
 
   if (s.bundle) {
-    uint64_t proven;
-    char why[200];
-    int damaged = bundle_precheck(&s, &proven, why, sizeof why);
-    if (reopen_bundle(&s, c.bundle)) { cli_source_close(&s); return CLI_ENV; }
-    struct journal_record_source *src = journal_bundle_source(s.bundle);
-    const char *w;
-    while ((!limit || printed < limit) && src->next(src->ctx, &seq, &b, &len, &w) == 1 && seq <= proven) {
-      if (!matches(&f, b, len, seq)) continue;
-      if (emit(fmt, b, len)) break;
-      printed++;
+    struct journal_record_source *src = cli_source_records(&s, 0);
+    if (!src) { cli_source_close(&s); return CLI_ENV; }
+    const char *why = NULL;
+    int got;
+    bool out_done = false;
+    /* Read to the end even past --limit: the listing's exit status says the bundle is whole. */
+    while ((got = src->next(src->ctx, &seq, &b, &len, &why)) == 1) {
+      if (out_done || (limit && printed >= limit) || !matches(&f, b, len, seq)) continue;
+      if (emit(fmt, b, len)) out_done = true;
+      else printed++;
     }
-    if (damaged) {
-      fflush(stdout);
-      cli_err("bundle damaged after seq %llu: %s", (unsigned long long)proven, why);
-      exit_code = CLI_FAIL;
-    }
+    if (got < 0) exit_code = cli_source_damaged(&s, why);
     cli_source_close(&s);
     return exit_code;
   }

@@ -6,6 +6,11 @@
  *
  * `replay --until SEQ` folds 1..SEQ inclusive (seals are ignored by the fold), so a seal at seq
  * N carries the state hash that `replay --until N-1` prints.
+ *
+ * A bundle is read through a checked source (only records proven by a verified seal reach the
+ * fold). A bundle that starts after seq 1 brings the checkpoint of the state before its first
+ * record; the fold starts there, and the checkpoint is trusted only once the first seal that
+ * carries a state hash reproduces it (else: "bundle damaged after seq <checkpoint>", exit 1).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -17,7 +22,7 @@
 #include "daemon.h"
 #include "replay.h"
 
-enum { O_DIR = 1000, O_COUNTER, O_ACCEPT, O_FORMAT, O_UNTIL, O_CHECK, O_INCIDENT, O_NO_CKPT };
+enum { O_DIR = 1000, O_COUNTER, O_ACCEPT, O_FORMAT, O_UNTIL, O_CHECK, O_INCIDENT, O_NO_CKPT, O_PUBKEY, O_FP };
 
 #define INCIDENT_BEFORE_NS (120ll * 1000000000ll)
 #define INCIDENT_AFTER_NS (30ll * 1000000000ll)
@@ -343,6 +348,7 @@ struct args {
   struct cli_common c;
   bool json, check, no_ckpt, status;
   const char *until, *incident;
+  const char *pubkey, *fingerprint; /* a bundle's key pin */
 };
 
 static int positional(struct cli_common *c, const char *arg)
@@ -361,7 +367,8 @@ static int parse(int argc, char **argv, struct args *a, const char *name)
     { "dir", required_argument, NULL, O_DIR }, { "counter", required_argument, NULL, O_COUNTER },
     { "accept-rollback", no_argument, NULL, O_ACCEPT }, { "format", required_argument, NULL, O_FORMAT },
     { "until", required_argument, NULL, O_UNTIL }, { "check", no_argument, NULL, O_CHECK },
-    { "incident", required_argument, NULL, O_INCIDENT }, { "no-checkpoints", no_argument, NULL, O_NO_CKPT }, { 0 } };
+    { "incident", required_argument, NULL, O_INCIDENT }, { "no-checkpoints", no_argument, NULL, O_NO_CKPT },
+    { "pubkey", required_argument, NULL, O_PUBKEY }, { "fingerprint", required_argument, NULL, O_FP }, { 0 } };
   int opt;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -374,8 +381,14 @@ static int parse(int argc, char **argv, struct args *a, const char *name)
       else if (!strcmp(optarg, "text")) a->json = false;
       else { cli_err("%s: --format takes text or json", name); return CLI_USAGE; }
       break;
-    case O_UNTIL: case O_CHECK: case O_INCIDENT: case O_NO_CKPT:
+    case O_UNTIL: case O_CHECK: case O_INCIDENT: case O_NO_CKPT: case O_PUBKEY: case O_FP:
       if (a->status) return cli_usage(cli_find(name), false);
+      if (opt == O_PUBKEY || opt == O_FP) {
+        if (opt == O_PUBKEY) a->pubkey = optarg;
+        else a->fingerprint = optarg;
+        if (a->pubkey && a->fingerprint) { cli_err("%s: give --pubkey or --fingerprint, not both", name); return CLI_USAGE; }
+        break;
+      }
       if (opt == O_UNTIL) a->until = optarg;
       else if (opt == O_CHECK) a->check = true;
       else if (opt == O_INCIDENT) a->incident = optarg;
@@ -403,11 +416,11 @@ static int find_incident(struct cli_source *s, struct incident *inc)
       return -1;
     }
   } else {
-    struct journal_record_source *src = journal_bundle_source(s->bundle);
+    struct journal_record_source *src = cli_source_records(s, 0);
     uint64_t seq;
     const char *why;
-    while (src->next(src->ctx, &seq, &b, &len, &why) == 1)
-      if (seq == inc->seq) { copy = malloc(len); memcpy(copy, b, len); b = copy; break; }
+    while (src && src->next(src->ctx, &seq, &b, &len, &why) == 1)
+      if (seq == inc->seq) { copy = malloc(len); if (copy) memcpy(copy, b, len); b = copy; break; }
     if (!copy) return -1;
   }
   struct journal_record r;
@@ -425,6 +438,75 @@ static int find_incident(struct cli_source *s, struct incident *inc)
   if (it) journal_iter_end(it);
   free(copy);
   return rc;
+}
+
+/* Confirms a bundle's start checkpoint: hands the records on, and at the first seal carrying a
+ * state hash compares it with the hash of the state folded so far (the fold applies a record
+ * after next() returns it, so *st is then the state after every record before the seal). */
+struct confirm {
+  struct journal_record_source src;
+  const struct journal_record_source *in;
+  const struct replay_state *st;
+  uint64_t ckpt_seq, by_seal; /* by_seal: the seal that confirmed it (0: not yet) */
+  bool failed;
+  char why[200];
+};
+
+static int confirm_next(void *ctx, uint64_t *seq, const uint8_t **bytes, size_t *len, const char **why)
+{
+  struct confirm *c = ctx;
+  int rc = c->in->next(c->in->ctx, seq, bytes, len, why);
+  if (rc != 1 || c->by_seal) return rc;
+  uint64_t inner;
+  unsigned type;
+  uint8_t prev[JOURNAL_HASH_BYTES], h[JOURNAL_HASH_BYTES];
+  static const uint8_t zero[JOURNAL_HASH_BYTES];
+  struct journal_record r;
+  if (journal_record_peek(*bytes, *len, &inner, &type, prev) || type != JOURNAL_T_SEAL) return rc;
+  if (journal_record_decode(*bytes, *len, &r) || !memcmp(r.body.seal.state_hash, zero, sizeof zero)) return rc;
+  replay_state_hash(c->st, h);
+  if (memcmp(h, r.body.seal.state_hash, sizeof h) == 0) { c->by_seal = *seq; return rc; }
+  snprintf(c->why, sizeof c->why, "its checkpoint of the state after seq %llu does not reproduce the state hash the seal at seq %llu signs",
+           (unsigned long long)c->ckpt_seq, (unsigned long long)*seq);
+  c->failed = true;
+  *why = c->why;
+  return JOURNAL_EBADCHAIN;
+}
+
+/* The state a bundle's fold starts from: its checkpoint (wrapped for confirmation) or the
+ * initial state. 0, or CLI_FAIL after printing the damage line. */
+static int bundle_start(struct cli_source *s, struct replay_state *st, struct confirm *c,
+                        const struct journal_record_source **src, struct replay_result *res)
+{
+  uint64_t cseq = 0;
+  const uint8_t *data;
+  size_t len;
+  char why[160] = "";
+  replay_state_init(st);
+  int rc = journal_bundle_checkpoint(s->bundle, &cseq, &data, &len, why, sizeof why);
+  if (rc && rc != JOURNAL_ENOTFOUND) return cli_source_damaged(s, why);
+  if (rc == 0) {
+    uint64_t inner = 0;
+    rc = replay_checkpoint_decode(data, len, 0, st, &inner);
+    if (rc || inner != cseq) {
+      cli_err("bundle damaged after seq 0: its checkpoint of the state after seq %llu %s", (unsigned long long)cseq,
+              rc == JOURNAL_EVERSION ? "was made by another reducer or checkpoint version" : "does not decode");
+      return CLI_FAIL;
+    }
+    res->start_seq = cseq;
+  }
+  *src = cli_source_records(s, 0);
+  if (!*src) return cli_source_damaged(s, strerror(ENOMEM));
+  if (cseq) {
+    memset(c, 0, sizeof *c);
+    c->in = *src;
+    c->st = st;
+    c->ckpt_seq = cseq;
+    c->src.next = confirm_next;
+    c->src.ctx = c;
+    *src = &c->src;
+  }
+  return 0;
 }
 
 static int run_replay(struct args *a, const char *name)
@@ -462,7 +544,7 @@ static int run_replay(struct args *a, const char *name)
   o.on_divergence = on_divergence;
   o.ctx = &rn;
   struct cli_source s;
-  int rc = cli_source_open(&a->c, NULL, NULL, &s);
+  int rc = cli_source_open(&a->c, a->pubkey, a->fingerprint, &s);
   if (rc) { json_decref(rn.divs); return rc; }
   if (a->incident) {
     if (find_incident(&s, &inc) != 0) {
@@ -473,7 +555,7 @@ static int run_replay(struct args *a, const char *name)
     }
     if (s.bundle) {
       cli_source_close(&s);
-      if ((rc = cli_source_open(&a->c, NULL, NULL, &s))) { json_decref(rn.divs); return rc; }
+      if ((rc = cli_source_open(&a->c, a->pubkey, a->fingerprint, &s))) { json_decref(rn.divs); return rc; }
     }
     inc.lines = calloc(INCIDENT_LINES_MAX, sizeof *inc.lines);
     inc.at = malloc(sizeof *inc.at);
@@ -489,14 +571,24 @@ static int run_replay(struct args *a, const char *name)
   cli_progress_init(&rn.prog, name, o.until_seq ? o.until_seq : last);
   o.progress = cli_progress_cb;
   o.pctx = &rn.prog;
+  struct confirm conf;
+  memset(&conf, 0, sizeof conf);
+  int exit_code = CLI_OK;
   if (s.reader) {
     rc = replay_dir(s.reader, &o, st, &res);
   } else {
-    replay_state_init(st);
-    rc = replay_fold(st, journal_bundle_source(s.bundle), &o, &res);
+    const struct journal_record_source *src = NULL;
+    if ((exit_code = bundle_start(&s, st, &conf, &src, &res))) goto out;
+    rc = replay_fold(st, src, &o, &res);
+    if (conf.failed) {
+      cli_progress_done(&rn.prog);
+      /* Every state from the checkpoint on is unproven: print none of it. */
+      cli_err("bundle damaged after seq %llu: %s", (unsigned long long)conf.ckpt_seq, conf.why);
+      exit_code = CLI_FAIL;
+      goto out;
+    }
   }
   cli_progress_done(&rn.prog);
-  int exit_code = CLI_OK;
   if (rc < 0 && !res.bad_seq) {
     cli_err("%s: %s", name, journal_strerror(rc));
     exit_code = CLI_ENV;
@@ -521,6 +613,7 @@ static int run_replay(struct args *a, const char *name)
     json_object_set_new(out, "config_version", json_integer(st->config_version));
     json_object_set_new(out, "state_seq", json_integer((json_int_t)st->seq));
     json_object_set_new(out, "from_checkpoint_seq", json_integer((json_int_t)res.start_seq));
+    if (conf.ckpt_seq) json_object_set_new(out, "checkpoint_confirmed_by_seal", conf.by_seal ? json_integer((json_int_t)conf.by_seal) : json_null());
     json_object_set_new(out, "checkpoints_skipped", json_integer(res.checkpoints_skipped));
     json_object_set_new(out, "records_folded", json_integer((json_int_t)res.records));
     json_object_set_new(out, "state", state_json(st));
@@ -573,6 +666,8 @@ static int run_replay(struct args *a, const char *name)
     printf("state hash %s  (reducer v%u, config v%u, %s)\n", sh, REPLAY_REDUCER_VERSION, st->config_version,
            res.start_seq ? "from a checkpoint" : "from seq 1");
     if (res.start_seq) printf("started at checkpoint seq %llu", (unsigned long long)res.start_seq);
+    if (conf.ckpt_seq && conf.by_seal) printf(" (the bundle's, confirmed by the seal at seq %llu)", (unsigned long long)conf.by_seal);
+    else if (conf.ckpt_seq) printf(" (the bundle's, confirmed by no seal: none after it carries a state hash)");
     if (res.checkpoints_skipped) printf("%s%u invalid checkpoint(s) skipped", res.start_seq ? "; " : "", res.checkpoints_skipped);
     if (res.start_seq || res.checkpoints_skipped) printf("\n");
     print_state_text(st);
@@ -582,7 +677,7 @@ static int run_replay(struct args *a, const char *name)
              (unsigned long long)res.effects_checked, (unsigned long long)res.divergences);
   }
   if (rc < 0 && res.bad_seq) {
-    if (s.bundle) cli_err("bundle damaged after seq %llu: %s", (unsigned long long)res.last_seq, res.why);
+    if (s.bundle) cli_source_damaged(&s, res.why);
     else cli_err("%s: seq %llu: %s", name, (unsigned long long)res.bad_seq, res.why);
     exit_code = CLI_FAIL;
   }

@@ -49,22 +49,31 @@ static const struct cli_cmd cmds[] = {
     "\n"
     "Check the hash chain, every seal's signature, gaps and order. With a data dir the key is\n"
     "DIR/keys/signing.pub unless --pubkey; with a bundle, --pubkey or --fingerprint pins the key\n"
-    "(otherwise the bundle's own key is used and said so). Exit 0 intact; 1 prints\n"
+    "(otherwise the bundle's own key is used and said so); the header and end frame must be\n"
+    "signed by the pinned key or one it certified. FP is the full 32 hex digits (anything else:\n"
+    "exit 2). Exit 0 intact; 1 prints\n"
     "'first bad seq N: <reason>' or 'truncated after seq N'.\n" },
   { "export", cli_cmd_export,
     "usage: hems export [--dir DIR] --out FILE [--since SEQ|T] [--until SEQ|T]\n"
     "\n"
-    "Write a self-contained, verifiable bundle of whole commit groups: signed header, public key,\n"
-    "zstd frames of records and their blobs, signed end. Times: RFC 3339, @UNIX or -15m/-2h/-7d.\n" },
+    "Write a self-contained, verifiable bundle (format 2) of whole commit groups: signed header,\n"
+    "zstd frames of records and their blobs, an end frame signing a hash of every byte. A bundle\n"
+    "that starts after seq 1 carries the replay checkpoint of the state before its first record.\n"
+    "Times: RFC 3339, @UNIX or -15m/-2h/-7d.\n" },
   { "show", cli_cmd_show,
-    "usage: hems show [--dir DIR | BUNDLE] [--format text|json] SEQ\n"
+    "usage: hems show [--dir DIR | BUNDLE] [--pubkey FILE | --fingerprint FP] [--format text|json] SEQ\n"
     "\n"
-    "Print one record, decoded. Exit 1 if there is no such seq.\n" },
+    "Print one record, decoded. Exit 1 if there is no such seq. A bundle is checked as it is read\n"
+    "(against the pinned key, else its own key and said so); on damage the record is printed only\n"
+    "if a seal proved it, then 'bundle damaged after seq N: <why>', exit 1.\n" },
   { "timeline", cli_cmd_timeline,
     "usage: hems timeline [--dir DIR | BUNDLE] [--branch N] [--type T[,T...]] [--since SEQ|T]\n"
     "                     [--until SEQ|T] [--format table|jsonl|csv] [--limit N]\n"
+    "                     [--pubkey FILE | --fingerprint FP]\n"
     "\n"
-    "Records in seq order, filtered through the type/source/branch and time indexes.\n"
+    "Records in seq order, filtered through the type/source/branch and time indexes. A bundle is\n"
+    "checked as it is read (pin its key with --pubkey/--fingerprint): only records a seal proved\n"
+    "are listed, then on damage 'bundle damaged after seq N: <why>', exit 1.\n"
     "--format defaults to table on a TTY (limit 100), jsonl otherwise (no limit).\n" },
   { "retention", cli_cmd_retention,
     "usage: hems retention [--dir DIR] [--keep 30d] [--run]\n"
@@ -139,7 +148,7 @@ static const struct cli_cmd cmds[] = {
     "state_hash, head_hash (lowercase hex), head_seq, reducer_version and state.\n" },
   { "replay", cli_cmd_replay,
     "usage: hems replay [--dir DIR | BUNDLE] [--until SEQ|T] [--check] [--incident SEQ]\n"
-    "                   [--no-checkpoints] [--format text|json]\n"
+    "                   [--no-checkpoints] [--format text|json] [--pubkey FILE | --fingerprint FP]\n"
     "\n"
     "Rebuild the derived state offline with the reducers and print it with its state hash.\n"
     "--until SEQ folds records 1..SEQ inclusive (seals are not folded), so a seal at seq N carries\n"
@@ -152,6 +161,9 @@ static const struct cli_cmd cmds[] = {
     "--incident SEQ prints the causal timeline around a record: the windows before it, requests\n"
     "  with the decision taken, commands and refusals with reasons, sense-backs, trip taps, DER\n"
     "  transitions, faults; then the derived state of its branches right after it.\n"
+    "A bundle is checked as it is folded (pin its key with --pubkey/--fingerprint); one that\n"
+    "  starts after seq 1 starts from the checkpoint it carries, trusted once the first seal with\n"
+    "  a state hash reproduces it ('bundle damaged after seq N: its checkpoint ...' otherwise).\n"
     "The output names the reducer version used. Exit 0 ok, 1 divergence or damaged source,\n"
     "2 usage, 3 I/O.\n" },
   { "bench", cli_cmd_bench,

@@ -260,10 +260,23 @@ void cli_progress_done(struct cli_progress *p)
 
 /* ------------------------------------------------------------------ sources */
 
+/* A pin is the full fingerprint: 32 hex digits (a prefix would be a pin of fewer bits). */
+static bool fingerprint_wellformed(const char *fp)
+{
+  size_t n = 0;
+  for (; fp[n]; n++)
+    if (!strchr("0123456789abcdefABCDEF", fp[n])) return false;
+  return n == 32;
+}
+
 int cli_source_open(const struct cli_common *c, const char *pubkey_file, const char *fingerprint,
                     struct cli_source *s)
 {
   memset(s, 0, sizeof *s);
+  if (fingerprint && !fingerprint_wellformed(fingerprint)) {
+    cli_err("--fingerprint %s: not a key fingerprint (it is 32 hex digits, as 'hems init' prints)", fingerprint);
+    return CLI_USAGE;
+  }
   if (pubkey_file) {
     int rc = journal_pubkey_load(pubkey_file, s->pubkey);
     if (rc) {
@@ -299,8 +312,7 @@ int cli_source_open(const struct cli_common *c, const char *pubkey_file, const c
   if (fingerprint) {
     char fp[33];
     journal_fingerprint_hex(s->pubkey, fp);
-    size_t n = strlen(fingerprint);
-    if (n < 8 || n > 32 || strncasecmp(fp, fingerprint, n) != 0) {
+    if (strcasecmp(fp, fingerprint) != 0) {
       cli_err("key fingerprint mismatch: expected %s, the %s key is %s", fingerprint,
               c->bundle ? "bundle's" : "data dir's", fp);
       cli_source_close(s);
@@ -308,12 +320,18 @@ int cli_source_open(const struct cli_common *c, const char *pubkey_file, const c
     }
     s->pinned = true;
   }
+  if (s->bundle && !s->pinned) {
+    char fp[33];
+    journal_fingerprint_hex(s->pubkey, fp);
+    fprintf(stderr, "hems: note: checked against the bundle's own key %s; pin it with --pubkey or --fingerprint\n", fp);
+  }
   return 0;
 }
 
 void cli_source_close(struct cli_source *s)
 {
   if (s->dir_src.it) journal_dir_source_deinit(&s->dir_src);
+  journal_checked_close(s->checked);
   journal_reader_close(s->reader);
   journal_bundle_close(s->bundle);
   memset(s, 0, sizeof *s);
@@ -321,9 +339,22 @@ void cli_source_close(struct cli_source *s)
 
 struct journal_record_source *cli_source_records(struct cli_source *s, uint64_t from_seq)
 {
-  if (s->bundle) return journal_bundle_source(s->bundle);
+  if (s->bundle) {
+    if (!s->checked &&
+        journal_checked_open(&s->checked, journal_bundle_source(s->bundle), s->pubkey, journal_bundle_first_prev(s->bundle)))
+      return NULL;
+    return journal_checked_source(s->checked);
+  }
   if (journal_dir_source_init(&s->dir_src, s->reader, from_seq ? from_seq : 1)) return NULL;
   return &s->dir_src.src;
+}
+
+int cli_source_damaged(const struct cli_source *s, const char *why)
+{
+  fflush(stdout);
+  uint64_t proven = s->checked ? journal_checked_result(s->checked)->last_sealed_seq : 0;
+  cli_err("bundle damaged after seq %llu: %s", (unsigned long long)proven, why ? why : "unreadable");
+  return CLI_FAIL;
 }
 
 double cli_mono_s(void)

@@ -1,217 +1,41 @@
 /*
- * bundle.c — export bundles: one self-describing, verifiable file.
+ * bundle.c — reading export bundles: one self-describing, verifiable file (written by
+ * bundle_write.c).
  *
- * Layout (all integers big-endian; docs/journal.md has the byte-level table):
- *   "HEMSBNDL" | u32 format (1) | u32 header_len | header (deterministic CBOR map) |
+ * Layout, format 2 (all integers big-endian; docs/journal.md has the byte-level table):
+ *   "HEMSBNDL" | u32 format (2) | u32 header_len | header (deterministic CBOR map) |
  *   signature (64, Ed25519 by header.keys[0] over "hems.bundle.v1\0" || header) |
  *   frame* | end frame
  *   frame     = u32 compressed_len | zstd frame; its content is entries:
  *               u8 kind | u32 len | payload
  *               kind 1 record: u64 seq | record bytes      kind 2 blob: 32-byte hash | data
+ *               kind 3 checkpoint: u64 seq | replay checkpoint bytes (only as the first entry
+ *               of the first frame, seq = first_seq - 1, and only when the header names it)
  *   end frame = u32 0 | u64 last_seq | u64 records | 32-byte last record hash |
- *               signature (64) over "hems.bundle.end.v1\0" || those 48 bytes || header hash
+ *               32-byte content hash (BLAKE2b-256 of every byte from the magic through the
+ *               end frame's u32 0) |
+ *               signature (64) over "hems.bundle.end.v2\0" || those 80 bytes || header hash
+ * Format 1 (still read): no checkpoint entries, no content hash (end frame of 48 bytes, domain
+ * "hems.bundle.end.v1").
  * Each frame holds whole commit groups, so a bundle cut anywhere verifies up to the seal that
  * ends its last whole frame. Records are covered by the chain and seals, blobs by their
- * content hash, header and end by signatures, frame lengths by the decoder failing.
+ * content hash, the checkpoint by the seals whose state_hash it must reproduce, and every byte
+ * (header, lengths, entry kinds) by the content hash the end frame signs. The header and end
+ * signatures are checked here with header.keys[0]; whether that key is trusted is decided by
+ * the verifier (the source's signer_pk), against the pinned key.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 #include <sodium.h>
 #include <zstd.h>
+#include "bundle_format.h"
 #include "codec_internal.h"
+#include "grow_internal.h"
 #include "store_internal.h"
 
-#define BUNDLE_MAGIC "HEMSBNDL"
-#define BUNDLE_FORMAT 1u
-#define FRAME_TARGET (256u * 1024u)
-#define FRAME_MAX (64u << 20)
-
-static const uint8_t header_domain[] = "hems.bundle.v1";
-static const uint8_t end_domain[] = "hems.bundle.end.v1";
-
-static void be32(uint8_t *p, uint32_t v) { p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v; }
-static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
-
-struct buf { uint8_t *p; size_t len, cap; };
-
-static int buf_put(struct buf *b, const void *d, size_t n)
-{
-  if (b->len + n > b->cap) {
-    size_t nc = b->cap ? b->cap : 65536;
-    while (nc < b->len + n) nc *= 2;
-    uint8_t *q = realloc(b->p, nc);
-    if (!q) return -ENOMEM;
-    b->p = q;
-    b->cap = nc;
-  }
-  memcpy(b->p + b->len, d, n);
-  b->len += n;
-  return 0;
-}
-
-static int write_all(FILE *f, const void *p, size_t n) { return fwrite(p, 1, n, f) == n ? 0 : -EIO; }
-
-static int flush_frame(FILE *f, struct buf *content, struct buf *z, struct journal_export_info *info)
-{
-  if (content->len == 0) return 0;
-  size_t bound = ZSTD_compressBound(content->len);
-  if (z->cap < bound) {
-    uint8_t *q = realloc(z->p, bound);
-    if (!q) return -ENOMEM;
-    z->p = q;
-    z->cap = bound;
-  }
-  size_t c = ZSTD_compress(z->p, bound, content->p, content->len, 3);
-  if (ZSTD_isError(c)) return -EIO;
-  uint8_t l[4];
-  be32(l, (uint32_t)c);
-  int rc = write_all(f, l, 4);
-  if (!rc) rc = write_all(f, z->p, c);
-  info->frames++;
-  info->bytes += 4 + c;
-  content->len = 0;
-  return rc;
-}
-
-/* Appends the blob a record names (its "capture") to the frame content, before the record. */
-static int add_blobs(struct journal_iter *it, const uint8_t *bytes, size_t len, struct buf *content)
-{
-  const uint8_t *hash;
-  if (!journal__record_capture(bytes, len, &hash)) return 0;
-  uint8_t *data;
-  size_t dl;
-  if (journal_iter_get_blob(it, hash, &data, &dl) != 0) return 0; /* verify reports it missing */
-  uint8_t h[5];
-  h[0] = 2;
-  be32(h + 1, (uint32_t)(32 + dl));
-  int rc = buf_put(content, h, 5);
-  if (!rc) rc = buf_put(content, hash, 32);
-  if (!rc) rc = buf_put(content, data, dl);
-  free(data);
-  return rc;
-}
-
-int journal_export(struct journal_reader *rd, const struct journal_signer *signer, uint64_t since_seq,
-                   uint64_t until_seq, const char *path, struct journal_export_info *info,
-                   journal_progress_cb progress, void *pctx)
-{
-  struct journal_export_info dummy;
-  if (!info) info = &dummy;
-  memset(info, 0, sizeof *info);
-  struct journal_iter *it;
-  int rc = journal_iter_begin(rd, 1, &it);
-  if (rc) return rc;
-  uint64_t first, last, gl;
-  MDB_cursor *c;
-  MDB_val k, v;
-  /* Bounds: whole groups covering [since, until]. */
-  rc = mdb_cursor_open(it->txn, rd->db.records, &c);
-  if (rc) { journal_iter_end(it); return journal__lmdb_err(rc); }
-  first = mdb_cursor_get(c, &k, &v, MDB_FIRST) == 0 ? journal__rd64(k.mv_data) : 0;
-  last = mdb_cursor_get(c, &k, &v, MDB_LAST) == 0 ? journal__rd64(k.mv_data) : 0;
-  mdb_cursor_close(c);
-  if (!first) { journal_iter_end(it); return JOURNAL_ENOTFOUND; }
-  uint64_t from = since_seq > first ? since_seq : first;
-  uint64_t to = until_seq && until_seq < last ? until_seq : last;
-  if (from > to) { journal_iter_end(it); return JOURNAL_ENOTFOUND; }
-  if (journal_group_of(it, from, &from, &gl) != 0) { journal_iter_end(it); return JOURNAL_ECORRUPT; }
-  if (journal_group_of(it, to, &gl, &to) != 0) { journal_iter_end(it); return JOURNAL_ECORRUPT; }
-
-  const uint8_t *bytes;
-  size_t len;
-  uint8_t first_prev[32];
-  if ((rc = journal_iter_get(it, from, &bytes, &len))) { journal_iter_end(it); return rc; }
-  { uint64_t s; unsigned t; if (journal_record_peek(bytes, len, &s, &t, first_prev)) { journal_iter_end(it); return JOURNAL_ECORRUPT; } }
-
-  char device_id[40] = { 0 };
-  journal__meta_get(it->txn, &rd->db, "device_id", device_id, 32);
-
-  /* Header */
-  uint8_t hdr[512];
-  struct cw w = { hdr, sizeof hdr, 0, 0 };
-  struct timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  journal__cw_map(&w, 6);
-  journal__cw_text(&w, "keys", 4); journal__cw_array(&w, 1); journal__cw_bytes(&w, signer->pubkey, 32);
-  journal__cw_text(&w, "format", 6); journal__cw_uint(&w, BUNDLE_FORMAT);
-  journal__cw_text(&w, "schema", 6); journal__cw_uint(&w, JOURNAL_SCHEMA_VERSION);
-  journal__cw_text(&w, "device_id", 9); journal__cw_text(&w, device_id, strlen(device_id));
-  journal__cw_text(&w, "first_seq", 9); journal__cw_uint(&w, from);
-  journal__cw_text(&w, "first_prev", 10); journal__cw_bytes(&w, first_prev, 32);
-  if (w.err) { journal_iter_end(it); return w.err; }
-  (void)now;
-
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "wb");
-  if (!f) { journal_iter_end(it); return -errno; }
-  uint8_t pre[16], sig[64];
-  memcpy(pre, BUNDLE_MAGIC, 8);
-  be32(pre + 8, BUNDLE_FORMAT);
-  be32(pre + 12, (uint32_t)w.len);
-  struct buf signed_hdr = { 0 };
-  buf_put(&signed_hdr, header_domain, sizeof header_domain);
-  buf_put(&signed_hdr, hdr, w.len);
-  rc = signer->sign(signer->ctx, signed_hdr.p, signed_hdr.len, sig);
-  uint8_t hdr_hash[32];
-  crypto_generichash(hdr_hash, 32, hdr, w.len, NULL, 0);
-  free(signed_hdr.p);
-  if (!rc) rc = write_all(f, pre, 16);
-  if (!rc) rc = write_all(f, hdr, w.len);
-  if (!rc) rc = write_all(f, sig, 64);
-  info->bytes = 16 + w.len + 64;
-
-  struct buf content = { 0 }, z = { 0 };
-  uint64_t seq = 0;
-  uint8_t last_hash[32] = { 0 };
-  it->from = from;
-  it->started = false;
-  while (!rc) {
-    int got = journal_iter_next(it, &seq, &bytes, &len);
-    if (got < 0) { rc = got; break; }
-    if (got == 0 || seq > to) break;
-    if ((rc = add_blobs(it, bytes, len, &content))) break;
-    uint8_t h[13];
-    h[0] = 1;
-    be32(h + 1, (uint32_t)(8 + len));
-    journal__be64(h + 5, seq);
-    if ((rc = buf_put(&content, h, 13)) || (rc = buf_put(&content, bytes, len))) break;
-    journal_record_hash(bytes, len, last_hash);
-    info->records++;
-    if (!info->first_seq) info->first_seq = seq;
-    info->last_seq = seq;
-    uint64_t s2; unsigned type; uint8_t pv[32];
-    journal_record_peek(bytes, len, &s2, &type, pv);
-    if (type == JOURNAL_T_SEAL && content.len >= FRAME_TARGET) rc = flush_frame(f, &content, &z, info);
-    if (progress && (info->records & 0xffff) == 0) progress(pctx, seq);
-  }
-  if (!rc) rc = flush_frame(f, &content, &z, info);
-  if (!rc) {
-    uint8_t end[4 + 48 + 64], msg[sizeof end_domain + 48 + 32];
-    be32(end, 0);
-    journal__be64(end + 4, info->last_seq);
-    journal__be64(end + 12, info->records);
-    memcpy(end + 20, last_hash, 32);
-    memcpy(msg, end_domain, sizeof end_domain);
-    memcpy(msg + sizeof end_domain, end + 4, 48);
-    memcpy(msg + sizeof end_domain + 48, hdr_hash, 32);
-    rc = signer->sign(signer->ctx, msg, sizeof msg, end + 52);
-    if (!rc) rc = write_all(f, end, sizeof end);
-    info->bytes += sizeof end;
-  }
-  free(content.p);
-  free(z.p);
-  journal_iter_end(it);
-  if (fflush(f) != 0 || fsync(fileno(f)) != 0) rc = rc ? rc : -EIO;
-  fclose(f);
-  if (!rc && rename(tmp, path) != 0) rc = -errno;
-  if (rc) unlink(tmp);
-  return rc;
-}
+#define BLOB_BYTES_MAX (1ull << 30) /* all blobs of one bundle held in memory */
 
 /* ------------------------------------------------------------------ reading */
 
@@ -219,19 +43,28 @@ struct blob_entry { uint8_t hash[32]; uint8_t *data; size_t len; };
 
 struct journal_bundle {
   FILE *f;
+  uint32_t format;
   char device_id[64];
   uint8_t pubkey[32];
   uint8_t first_prev[32];
   uint8_t hdr_hash[32];
   uint64_t first_seq;
+  uint64_t checkpoint_seq;   /* named by the header (format 2); 0 = none */
+  uint8_t *ckpt;             /* its bytes once read */
+  size_t ckpt_len;
+  bool ckpt_taken;
+  crypto_generichash_state content;
   struct journal_record_source src;
   uint8_t *frame;      /* decompressed content of the current frame */
   size_t flen, fpos, fcap;
   uint8_t *z;
   size_t zcap;
+  uint64_t frames;
   struct blob_entry *blobs;
   size_t nblobs, bcap;
+  uint64_t blob_bytes;
   bool ended;
+  int failed;          /* the first damage, returned again by every later call */
   uint64_t records, last_seq;
   uint8_t last_hash[32];
   char why[160];
@@ -252,7 +85,7 @@ static int parse_header(struct journal_bundle *b, const uint8_t *h, size_t n)
   struct cr r = { h, n, 0, false };
   struct ctok t, k, v;
   if (journal__cr_next(&r, &t) || t.kind != CT_MAP) return JOURNAL_EBUNDLE;
-  bool have_key = false;
+  bool have_key = false, have_format = false;
   for (uint64_t i = 0; i < t.u; i++) {
     if (journal__cr_next(&r, &k) || k.kind != CT_TEXT) return JOURNAL_EBUNDLE;
 #define KEY(s) (k.len == sizeof(s) - 1 && memcmp(k.ptr, s, k.len) == 0)
@@ -266,59 +99,82 @@ static int parse_header(struct journal_bundle *b, const uint8_t *h, size_t n)
       continue;
     }
     if (journal__cr_next(&r, &v)) return JOURNAL_EBUNDLE;
-    if (KEY("format")) { if (v.kind != CT_UINT || v.u != BUNDLE_FORMAT) return JOURNAL_EVERSION; }
+    if (KEY("format")) { if (v.kind != CT_UINT || v.u != b->format) return JOURNAL_EBUNDLE; have_format = true; }
     else if (KEY("schema")) { if (v.kind != CT_UINT || v.u > JOURNAL_SCHEMA_VERSION) return JOURNAL_EVERSION; }
     else if (KEY("device_id")) { if (v.kind != CT_TEXT || v.len >= sizeof b->device_id) return JOURNAL_EBUNDLE; memcpy(b->device_id, v.ptr, v.len); }
-    else if (KEY("first_seq")) { if (v.kind != CT_UINT || v.u == 0) return JOURNAL_EBUNDLE; b->first_seq = v.u; }
+    else if (KEY("first_seq")) { if (v.kind != CT_UINT || v.u == 0 || v.u == UINT64_MAX) return JOURNAL_EBUNDLE; b->first_seq = v.u; }
     else if (KEY("first_prev")) { if (v.kind != CT_BYTES || v.len != 32) return JOURNAL_EBUNDLE; memcpy(b->first_prev, v.ptr, 32); }
+    else if (KEY("checkpoint_seq") && b->format >= 2) { if (v.kind != CT_UINT || v.u == 0) return JOURNAL_EBUNDLE; b->checkpoint_seq = v.u; }
 #undef KEY
   }
-  if (r.pos != n || !have_key || !b->first_seq) return JOURNAL_EBUNDLE;
+  if (r.pos != n || !have_key || !have_format || !b->first_seq) return JOURNAL_EBUNDLE;
+  if (b->checkpoint_seq && b->checkpoint_seq + 1 != b->first_seq) return JOURNAL_EBUNDLE;
   return 0;
 }
 
 static int set_why(struct journal_bundle *b, const char **why, int code, const char *text)
 {
-  snprintf(b->why, sizeof b->why, "%s", text);
-  *why = b->why;
-  return code;
+  if (!b->failed) {
+    snprintf(b->why, sizeof b->why, "%s", text);
+    b->failed = code;
+  }
+  if (why) *why = b->why;
+  return b->failed;
+}
+
+static size_t read_hashed(struct journal_bundle *b, void *p, size_t n)
+{
+  size_t got = fread(p, 1, n, b->f);
+  crypto_generichash_update(&b->content, p, got);
+  return got;
+}
+
+static int end_frame(struct journal_bundle *b, const char **why)
+{
+  size_t body = b->format >= 2 ? BUNDLE_END_V2 : BUNDLE_END_V1;
+  uint8_t end[BUNDLE_END_V2 + 64], msg[sizeof BUNDLE_END_DOMAIN_V2 + BUNDLE_END_V2 + 32];
+  if (fread(end, 1, body + 64, b->f) != body + 64) return set_why(b, why, JOURNAL_ETRUNC, "end frame cut short");
+  const char *domain = b->format >= 2 ? BUNDLE_END_DOMAIN_V2 : BUNDLE_END_DOMAIN_V1;
+  size_t dl = strlen(domain) + 1;
+  memcpy(msg, domain, dl);
+  memcpy(msg + dl, end, body);
+  memcpy(msg + dl + body, b->hdr_hash, 32);
+  if (crypto_sign_verify_detached(end + body, msg, dl + body + 32, b->pubkey) != 0)
+    return set_why(b, why, JOURNAL_EBUNDLE, "end frame signature invalid");
+  if (journal__rd64(end) != b->last_seq || journal__rd64(end + 8) != b->records || memcmp(end + 16, b->last_hash, 32) != 0)
+    return set_why(b, why, JOURNAL_EBUNDLE, "end frame does not match the records read");
+  if (b->format >= 2) {
+    uint8_t h[32];
+    crypto_generichash_final(&b->content, h, 32);
+    if (memcmp(h, end + 48, 32) != 0) return set_why(b, why, JOURNAL_EBUNDLE, "bundle bytes differ from the content hash the end frame signs");
+  }
+  uint8_t extra;
+  if (fread(&extra, 1, 1, b->f) != 0) return set_why(b, why, JOURNAL_EBUNDLE, "bytes after the end frame");
+  b->ended = true;
+  return 0;
 }
 
 /* Loads the next frame; 1 loaded, 0 clean end (signed end frame), <0 damage. */
 static int next_frame(struct journal_bundle *b, const char **why)
 {
   uint8_t l[4];
-  size_t got = fread(l, 1, 4, b->f);
+  size_t got = read_hashed(b, l, 4);
   if (got == 0) return set_why(b, why, JOURNAL_ETRUNC, "bundle ends without its end frame");
   if (got < 4) return set_why(b, why, JOURNAL_ETRUNC, "frame length cut short");
-  uint32_t n = rd32(l);
-  if (n == 0) {
-    uint8_t end[48 + 64], msg[sizeof end_domain + 48 + 32];
-    if (fread(end, 1, sizeof end, b->f) != sizeof end) return set_why(b, why, JOURNAL_ETRUNC, "end frame cut short");
-    memcpy(msg, end_domain, sizeof end_domain);
-    memcpy(msg + sizeof end_domain, end, 48);
-    memcpy(msg + sizeof end_domain + 48, b->hdr_hash, 32);
-    if (crypto_sign_verify_detached(end + 48, msg, sizeof msg, b->pubkey) != 0)
-      return set_why(b, why, JOURNAL_EBUNDLE, "end frame signature invalid");
-    if (journal__rd64(end) != b->last_seq || journal__rd64(end + 8) != b->records || memcmp(end + 16, b->last_hash, 32) != 0)
-      return set_why(b, why, JOURNAL_EBUNDLE, "end frame does not match the records read");
-    uint8_t extra;
-    if (fread(&extra, 1, 1, b->f) != 0) return set_why(b, why, JOURNAL_EBUNDLE, "bytes after the end frame");
-    b->ended = true;
-    return 0;
-  }
-  if (n > FRAME_MAX) return set_why(b, why, JOURNAL_EBUNDLE, "frame length implausible");
+  uint32_t n = bundle_rd32(l);
+  if (n == 0) return end_frame(b, why);
+  if (n > BUNDLE_FRAME_MAX) return set_why(b, why, JOURNAL_EBUNDLE, "frame length implausible");
   if (b->zcap < n) {
     uint8_t *q = realloc(b->z, n);
     if (!q) return -ENOMEM;
     b->z = q;
     b->zcap = n;
   }
-  if (fread(b->z, 1, n, b->f) != n) return set_why(b, why, JOURNAL_ETRUNC, "frame cut short");
+  if (read_hashed(b, b->z, n) != n) return set_why(b, why, JOURNAL_ETRUNC, "frame cut short");
   unsigned long long raw = ZSTD_getFrameContentSize(b->z, n);
-  if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN || raw > FRAME_MAX)
+  if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN || raw > BUNDLE_FRAME_MAX)
     return set_why(b, why, JOURNAL_EBUNDLE, "frame is not a valid zstd frame");
-  if (b->fcap < raw) {
+  if (b->fcap < raw || !b->frame) {
     uint8_t *q = realloc(b->frame, raw ? raw : 1);
     if (!q) return -ENOMEM;
     b->frame = q;
@@ -328,45 +184,80 @@ static int next_frame(struct journal_bundle *b, const char **why)
   if (ZSTD_isError(d) || d != raw) return set_why(b, why, JOURNAL_EBUNDLE, "frame does not decompress");
   b->flen = d;
   b->fpos = 0;
+  b->frames++;
   return 1;
+}
+
+/* The next entry of the current or next frame: 1 with kind and payload, 0 at the end, <0. */
+static int next_entry(struct journal_bundle *b, uint8_t *kind, const uint8_t **p, uint32_t *n, const char **why)
+{
+  while (b->fpos >= b->flen) {
+    if (b->ended) return 0;
+    int rc = next_frame(b, why);
+    if (rc <= 0) return rc;
+  }
+  if (b->flen - b->fpos < 5) return set_why(b, why, JOURNAL_EBUNDLE, "entry header cut short");
+  *kind = b->frame[b->fpos];
+  *n = bundle_rd32(b->frame + b->fpos + 1);
+  if (*n > b->flen - b->fpos - 5) return set_why(b, why, JOURNAL_EBUNDLE, "entry longer than its frame");
+  *p = b->frame + b->fpos + 5;
+  b->fpos += 5 + (size_t)*n;
+  return 1;
+}
+
+static int keep_blob(struct journal_bundle *b, const uint8_t *p, uint32_t n, const char **why)
+{
+  if (n < 32) return set_why(b, why, JOURNAL_EBUNDLE, "blob entry too short");
+  if (b->blob_bytes + n > BLOB_BYTES_MAX) return set_why(b, why, JOURNAL_EBUNDLE, "blobs larger than 1 GiB in all");
+  struct blob_entry *q = journal__grow(b->blobs, &b->bcap, b->nblobs + 1, sizeof *q, 16);
+  if (!q) return -ENOMEM;
+  b->blobs = q;
+  struct blob_entry *e = &b->blobs[b->nblobs];
+  e->data = malloc(n - 32 ? n - 32 : 1);
+  if (!e->data) return -ENOMEM;
+  memcpy(e->hash, p, 32);
+  memcpy(e->data, p + 32, n - 32);
+  e->len = n - 32;
+  b->blob_bytes += n;
+  b->nblobs++;
+  return 0;
+}
+
+static int keep_checkpoint(struct journal_bundle *b, const uint8_t *p, uint32_t n, const char **why)
+{
+  if (b->format < 2 || !b->checkpoint_seq || b->ckpt_taken || b->records || b->nblobs || b->frames != 1)
+    return set_why(b, why, JOURNAL_EBUNDLE, "checkpoint entry out of place");
+  if (n < 8 || journal__rd64(p) != b->checkpoint_seq) return set_why(b, why, JOURNAL_EBUNDLE, "checkpoint entry names another seq");
+  b->ckpt = malloc(n - 8 ? n - 8 : 1);
+  if (!b->ckpt) return -ENOMEM;
+  memcpy(b->ckpt, p + 8, n - 8);
+  b->ckpt_len = n - 8;
+  b->ckpt_taken = true;
+  return 0;
 }
 
 static int bundle_next(void *ctx, uint64_t *seq, const uint8_t **bytes, size_t *len, const char **why)
 {
   struct journal_bundle *b = ctx;
   for (;;) {
-    if (b->ended) return 0;
-    if (b->fpos >= b->flen) {
-      int rc = next_frame(b, why);
-      if (rc <= 0) return rc;
+    if (b->failed) return set_why(b, why, b->failed, b->why);
+    uint8_t kind;
+    const uint8_t *p;
+    uint32_t n;
+    int rc = next_entry(b, &kind, &p, &n, why);
+    if (rc <= 0) return rc;
+    if (kind == BUNDLE_E_BLOB) {
+      if ((rc = keep_blob(b, p, n, why))) return rc;
       continue;
     }
-    if (b->flen - b->fpos < 5) return set_why(b, why, JOURNAL_EBUNDLE, "entry header cut short");
-    uint8_t kind = b->frame[b->fpos];
-    uint32_t n = rd32(b->frame + b->fpos + 1);
-    if (n > b->flen - b->fpos - 5) return set_why(b, why, JOURNAL_EBUNDLE, "entry longer than its frame");
-    const uint8_t *p = b->frame + b->fpos + 5;
-    b->fpos += 5 + (size_t)n;
-    if (kind == 2) {
-      if (n < 32) return set_why(b, why, JOURNAL_EBUNDLE, "blob entry too short");
-      if (b->nblobs == b->bcap) {
-        size_t nc = b->bcap ? b->bcap * 2 : 16;
-        struct blob_entry *q = realloc(b->blobs, nc * sizeof *q);
-        if (!q) return -ENOMEM;
-        b->blobs = q;
-        b->bcap = nc;
-      }
-      struct blob_entry *e = &b->blobs[b->nblobs];
-      e->data = malloc(n - 32 ? n - 32 : 1);
-      if (!e->data) return -ENOMEM;
-      memcpy(e->hash, p, 32);
-      memcpy(e->data, p + 32, n - 32);
-      e->len = n - 32;
-      b->nblobs++;
+    if (kind == BUNDLE_E_CHECKPOINT) {
+      if ((rc = keep_checkpoint(b, p, n, why))) return rc;
       continue;
     }
-    if (kind != 1 || n < 8) return set_why(b, why, JOURNAL_EBUNDLE, "unknown entry kind");
+    if (kind != BUNDLE_E_RECORD || n < 8) return set_why(b, why, JOURNAL_EBUNDLE, "unknown entry kind");
+    if (b->checkpoint_seq && !b->ckpt_taken) return set_why(b, why, JOURNAL_EBUNDLE, "the checkpoint the header names is missing");
     *seq = journal__rd64(p);
+    if (b->records == 0 && *seq != b->first_seq) return set_why(b, why, JOURNAL_EBUNDLE, "first record is not the header's first_seq");
     *bytes = p + 8;
     *len = n - 8;
     b->records++;
@@ -391,45 +282,78 @@ static int bundle_blob(void *ctx, const uint8_t hash[32], uint8_t **data, size_t
   return JOURNAL_ENOTFOUND;
 }
 
+int journal_bundle_checkpoint(struct journal_bundle *b, uint64_t *seq, const uint8_t **data, size_t *len,
+                              char *why, size_t why_cap)
+{
+  if (!b->checkpoint_seq) return JOURNAL_ENOTFOUND;
+  int rc = 0;
+  const char *w = NULL;
+  if (!b->ckpt_taken && !b->failed) {
+    uint8_t kind;
+    const uint8_t *p;
+    uint32_t n;
+    rc = next_entry(b, &kind, &p, &n, &w);
+    if (rc == 1 && kind == BUNDLE_E_CHECKPOINT) rc = keep_checkpoint(b, p, n, &w);
+    else if (rc >= 0) rc = set_why(b, &w, JOURNAL_EBUNDLE, "the checkpoint the header names is missing");
+  }
+  if (b->failed) {
+    snprintf(why, why_cap, "%s", b->why);
+    return b->failed;
+  }
+  if (rc) return rc;
+  *seq = b->checkpoint_seq;
+  *data = b->ckpt;
+  *len = b->ckpt_len;
+  return 0;
+}
+
 int journal_bundle_open(const char *path, struct journal_bundle **out, char *why, size_t why_cap)
 {
   if (sodium_init() < 0) return -EIO;
   struct journal_bundle *b = calloc(1, sizeof *b);
   if (!b) return -ENOMEM;
+  crypto_generichash_init(&b->content, NULL, 0, 32);
   int rc = 0;
-  uint8_t *hdr = NULL;
+  uint8_t *hdr = NULL, *msg = NULL;
   b->f = fopen(path, "rb");
   if (!b->f) { rc = -errno; snprintf(why, why_cap, "%s", strerror(errno)); goto fail; }
   uint8_t pre[16];
-  if (fread(pre, 1, 16, b->f) != 16 || memcmp(pre, BUNDLE_MAGIC, 8) != 0) {
+  if (read_hashed(b, pre, 16) != 16 || memcmp(pre, BUNDLE_MAGIC, 8) != 0) {
     rc = JOURNAL_EBUNDLE; snprintf(why, why_cap, "not a hems bundle (bad magic)"); goto fail;
   }
-  if (rd32(pre + 8) != BUNDLE_FORMAT) { rc = JOURNAL_EVERSION; snprintf(why, why_cap, "bundle format %u not supported", rd32(pre + 8)); goto fail; }
-  uint32_t hl = rd32(pre + 12);
-  if (hl == 0 || hl > 65536) { rc = JOURNAL_EBUNDLE; snprintf(why, why_cap, "header length implausible"); goto fail; }
+  b->format = bundle_rd32(pre + 8);
+  if (b->format != 1 && b->format != BUNDLE_FORMAT) {
+    rc = JOURNAL_EVERSION;
+    snprintf(why, why_cap, "bundle format %u not supported (this hems reads formats 1 and %u)", b->format, BUNDLE_FORMAT);
+    goto fail;
+  }
+  uint32_t hl = bundle_rd32(pre + 12);
+  if (hl == 0 || hl > BUNDLE_HEADER_MAX) { rc = JOURNAL_EBUNDLE; snprintf(why, why_cap, "header length implausible"); goto fail; }
   hdr = malloc(hl);
+  msg = malloc(sizeof BUNDLE_HEADER_DOMAIN + hl);
   uint8_t sig[64];
-  if (!hdr) { rc = -ENOMEM; goto fail; }
-  if (fread(hdr, 1, hl, b->f) != hl || fread(sig, 1, 64, b->f) != 64) {
+  if (!hdr || !msg) { rc = -ENOMEM; goto fail; }
+  if (read_hashed(b, hdr, hl) != hl || read_hashed(b, sig, 64) != 64) {
     rc = JOURNAL_ETRUNC; snprintf(why, why_cap, "header cut short"); goto fail;
   }
   if ((rc = parse_header(b, hdr, hl))) { snprintf(why, why_cap, "header malformed"); goto fail; }
-  uint8_t *msg = malloc(sizeof header_domain + hl);
-  if (!msg) { rc = -ENOMEM; goto fail; }
-  memcpy(msg, header_domain, sizeof header_domain);
-  memcpy(msg + sizeof header_domain, hdr, hl);
-  int bad = crypto_sign_verify_detached(sig, msg, sizeof header_domain + hl, b->pubkey);
-  free(msg);
-  if (bad) { rc = JOURNAL_EBADSIG; snprintf(why, why_cap, "header signature invalid"); goto fail; }
+  memcpy(msg, BUNDLE_HEADER_DOMAIN, sizeof BUNDLE_HEADER_DOMAIN);
+  memcpy(msg + sizeof BUNDLE_HEADER_DOMAIN, hdr, hl);
+  if (crypto_sign_verify_detached(sig, msg, sizeof BUNDLE_HEADER_DOMAIN + hl, b->pubkey) != 0) {
+    rc = JOURNAL_EBADSIG; snprintf(why, why_cap, "header signature invalid"); goto fail;
+  }
   crypto_generichash(b->hdr_hash, 32, hdr, hl, NULL, 0);
   free(hdr);
+  free(msg);
   b->src.next = bundle_next;
   b->src.get_blob = bundle_blob;
   b->src.ctx = b;
+  b->src.signer_pk = b->pubkey;
   *out = b;
   return 0;
 fail:
   free(hdr);
+  free(msg);
   journal_bundle_close(b);
   return rc;
 }
@@ -442,6 +366,7 @@ void journal_bundle_close(struct journal_bundle *b)
   free(b->blobs);
   free(b->frame);
   free(b->z);
+  free(b->ckpt);
   free(b);
 }
 

@@ -720,6 +720,11 @@ struct journal_record_source {
   /* optional: fetch a blob (verification checks content hashes). */
   int (*get_blob)(void *ctx, const uint8_t hash[JOURNAL_HASH_BYTES], uint8_t **data, size_t *len);
   void *ctx;
+  /* optional (bundles): the key whose signatures cover the source's own framing (a bundle's
+   * header and end frame, checked by the source with this key). The verifier demands that it
+   * be the trusted key or one certified from it through `key` records, so framing re-signed
+   * by another key is refused. NULL: the source has no signed framing (a data dir). */
+  const uint8_t *signer_pk;
 };
 
 struct journal_verify_result {
@@ -744,6 +749,21 @@ int journal_verify(const struct journal_record_source *src,
                    const uint8_t *expect_prev, struct journal_verify_result *res,
                    journal_progress_cb progress, void *pctx);
 
+/* Checking as reading: a record source over another (a bundle) that runs journal_verify's
+ * checks as it goes and yields a record only once the seal ending its group has verified, so a
+ * reader prints or folds nothing that is not proven. On damage next() returns <0 with why
+ * ("first bad seq N: …" or the source's own reason); journal_checked_result() then holds the
+ * verification result (last_sealed_seq: the last seq yielded). get_blob is forwarded (blobs
+ * named by yielded records have been checked against their hashes). A group is buffered
+ * until its seal (bounded: JOURNAL_ECORRUPT "group too large" beyond 64 MiB or 2^20 records).
+ * The inner source must outlive the checked one. */
+struct journal_checked;
+int journal_checked_open(struct journal_checked **out, const struct journal_record_source *inner,
+                         const uint8_t trusted_pk[JOURNAL_PUBKEY_BYTES], const uint8_t *expect_prev);
+struct journal_record_source *journal_checked_source(struct journal_checked *c);
+const struct journal_verify_result *journal_checked_result(const struct journal_checked *c);
+void journal_checked_close(struct journal_checked *c);
+
 /* A record source over a reader's snapshot, from from_seq. */
 struct journal_dir_source {
   struct journal_record_source src;
@@ -755,16 +775,37 @@ void journal_dir_source_deinit(struct journal_dir_source *ds);
 
 /* ---------------------------------------------------------------- bundles */
 
-/* Writes a self-contained bundle of whole commit groups covering [since_seq, until_seq]
- * (0 = open end) to path: signed header, public keys, zstd frames of whole groups with their
- * blobs. The signer signs the header. */
-struct journal_export_info { uint64_t first_seq, last_seq, records, frames, bytes; };
-int journal_export(struct journal_reader *r, const struct journal_signer *signer,
-                   uint64_t since_seq, uint64_t until_seq, const char *path,
-                   struct journal_export_info *info, journal_progress_cb progress, void *pctx);
+/* Supplies the replay checkpoint of the state after seq (the seal before a bundle's first
+ * record) as malloc'd bytes (the caller of the callback frees them). JOURNAL_ENOTFOUND: none
+ * (the bundle is written without one). Called inside journal_export's read snapshot. */
+typedef int (*journal_export_checkpoint_cb)(void *ctx, struct journal_reader *r, uint64_t seq,
+                                            uint8_t **data, size_t *len);
 
-/* Reading a bundle: the header is checked on open (signature with a key it lists); records
- * come through the record source. Damage after the header ends the source with <0 and why. */
+struct journal_export_options {
+  uint64_t since_seq, until_seq;           /* 0 = open end */
+  /* A bundle that starts after seq 1 carries the checkpoint of the state before its first
+   * record, so a replay of it can start there; its readers accept it only once a signed seal
+   * state_hash confirms it. NULL: the checkpoint stored at exactly first-1, if any. */
+  journal_export_checkpoint_cb checkpoint;
+  void *checkpoint_ctx;
+  journal_progress_cb progress;
+  void *pctx;
+};
+
+/* Writes a self-contained bundle (format 2, docs/journal.md) of whole commit groups covering
+ * [since_seq, until_seq] to path: signed header, zstd frames of whole groups with their blobs
+ * (and the start checkpoint), an end frame signing the count, the last hash and a hash of
+ * every byte before it. Every length read from the store is bounded (JOURNAL_ECORRUPT). */
+struct journal_export_info { uint64_t first_seq, last_seq, records, frames, bytes, checkpoint_seq; };
+int journal_export(struct journal_reader *r, const struct journal_signer *signer,
+                   const struct journal_export_options *o, const char *path,
+                   struct journal_export_info *info);
+
+/* Reading a bundle (format 1 or 2): the header's signature is checked on open with the key it
+ * lists first, the end frame with the same key; whether that key is trusted is the verifier's
+ * question (journal_record_source.signer_pk). Records come through the record source; damage
+ * after the header ends it with <0 and why. Read it through journal_checked_open (or
+ * journal_verify) — the raw source proves nothing by itself. */
 struct journal_bundle;
 int journal_bundle_open(const char *path, struct journal_bundle **out, char *why, size_t why_cap);
 void journal_bundle_close(struct journal_bundle *b);
@@ -774,6 +815,12 @@ const uint8_t *journal_bundle_pubkey(const struct journal_bundle *b);
 const char *journal_bundle_device_id(const struct journal_bundle *b);
 /* Hash the first record's prev is expected to equal (all zero from seq 1). */
 const uint8_t *journal_bundle_first_prev(const struct journal_bundle *b);
+/* The start checkpoint a bundle carries (format 2, starting after seq 1): 0 with its seq
+ * (first seq - 1) and bytes borrowed until journal_bundle_close; JOURNAL_ENOTFOUND when the
+ * bundle has none; <0 on damage (why filled). Reads the first frame; call it before the
+ * source's first next(). The bytes are only as good as the seal that later confirms them. */
+int journal_bundle_checkpoint(struct journal_bundle *b, uint64_t *seq, const uint8_t **data, size_t *len,
+                              char *why, size_t why_cap);
 /* Does the path look like a bundle (magic)? */
 bool journal_is_bundle(const char *path);
 

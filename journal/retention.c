@@ -143,7 +143,10 @@ int journal_retention_run(struct journal *j, int64_t keep_ns, journal_retention_
   snprintf(path, sizeof path, "%s/%s", adir, name);
   struct journal_reader *r;
   if ((rc = journal_reader_attach(&r, j))) return rc;
-  rc = journal_export(r, j->signer, first, cut, path, NULL, NULL, NULL);
+  /* An archive of a journal cut before starts after seq 1: it carries the checkpoint the
+   * earlier cut stored at first-1 (journal_export's default). */
+  struct journal_export_options eo = { .since_seq = first, .until_seq = cut };
+  rc = journal_export(r, j->signer, &eo, path, NULL);
   journal_reader_close(r);
   if (rc) return rc;
   uint8_t ah[32];

@@ -6,6 +6,12 @@
  * the group's seal verifies; then the group is walked backwards from the signed head hash, so
  * the record whose bytes changed (not merely its successor) is named as the first bad seq.
  * Gaps, reorders and swaps are caught by comparing each record's own seq with its position.
+ * A source with signed framing (a bundle) names the key that signed it; that key must be the
+ * trusted one or certified from it, by the end of the source at the latest.
+ *
+ * The checks run record by record (vcheck_push); journal_verify drains a source through them,
+ * and the checked source (journal_checked_*) keeps each group's bytes until its seal verifies
+ * and only then hands the group on, so readers of a bundle never see an unproven record.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,11 +19,14 @@
 #include <string.h>
 #include <sodium.h>
 #include "codec_internal.h"
+#include "grow_internal.h"
 #include "store_internal.h"
 
-struct link { uint64_t seq; uint8_t hash[32]; uint8_t prev[32]; };
+struct link { uint64_t seq; uint8_t hash[32]; uint8_t prev[32]; size_t off, len; };
 
 #define MAX_KEYS 16
+#define GROUP_RECORDS_MAX (1u << 20)
+#define GROUP_BYTES_MAX (64u << 20)
 
 struct vstate {
   struct journal_verify_result *res;
@@ -31,6 +40,12 @@ struct vstate {
   bool anchor_from_record; /* first prev was taken from the record itself (a cut, no proof yet) */
   uint64_t first_seq;
   uint8_t first_prev[32];
+  const struct journal_record_source *src;
+  uint64_t expect_seq;
+  bool signer_trusted;     /* the source's framing key is trusted (or it has none) */
+  bool keep_bytes;         /* copy each group's bytes (the checked source) */
+  uint8_t *arena;          /* the current group's record bytes when keep_bytes */
+  size_t alen, acap;
 };
 
 static int fail(struct vstate *v, uint64_t seq, int code, const char *fmt, unsigned long long a)
@@ -144,104 +159,246 @@ static int check_blobs(struct vstate *v, const struct journal_record_source *src
   return 0;
 }
 
+static void check_signer(struct vstate *v)
+{
+  if (v->signer_trusted) return;
+  uint8_t id[16];
+  journal_key_id(v->src->signer_pk, id);
+  v->signer_trusted = find_key(v, id) != NULL;
+}
+
+static int vcheck_init(struct vstate *v, const struct journal_record_source *src, const uint8_t trusted_pk[32],
+                       const uint8_t *expect_prev, struct journal_verify_result *res)
+{
+  memset(v, 0, sizeof *v);
+  memset(res, 0, sizeof *res);
+  v->res = res;
+  v->src = src;
+  if (sodium_init() < 0) return -EIO;
+  trust_key(v, trusted_pk);
+  if (expect_prev) memcpy(v->anchor, expect_prev, 32);
+  v->anchor_from_record = !expect_prev; /* decided at the first record */
+  v->signer_trusted = !src->signer_pk;
+  check_signer(v);
+  return 0;
+}
+
+static int keep(struct vstate *v, struct link *l, const uint8_t *bytes, size_t len)
+{
+  if (!v->keep_bytes) return 0;
+  if (len > GROUP_BYTES_MAX - v->alen) return fail(v, l->seq, JOURNAL_ECORRUPT, "group too large (no seal within %llu bytes)", GROUP_BYTES_MAX);
+  uint8_t *q = journal__grow(v->arena, &v->acap, v->alen + len, 1, 65536);
+  if (!q) return -ENOMEM;
+  v->arena = q;
+  memcpy(v->arena + v->alen, bytes, len);
+  l->off = v->alen;
+  l->len = len;
+  v->alen += len;
+  return 0;
+}
+
+/* One record: 0 taken, 1 taken and it completed a proven group (v->grp[0..n) until the next
+ * push), <0 bad (v->res filled). */
+static int vcheck_push(struct vstate *v, uint64_t seq, const uint8_t *bytes, size_t len)
+{
+  struct journal_verify_result *res = v->res;
+  uint64_t inner;
+  unsigned type;
+  uint8_t prev[32];
+  int rc;
+  if (v->expect_seq == 0) {
+    v->expect_seq = seq;
+    v->first_seq = seq;
+    res->first_seq = seq;
+    if (v->anchor_from_record && seq == 1) v->anchor_from_record = false; /* all-zero anchor */
+  }
+  if (seq != v->expect_seq)
+    return seq > v->expect_seq ? fail(v, v->expect_seq, JOURNAL_EGAP, "record missing (next present is seq %llu)", (unsigned long long)seq)
+                               : fail(v, seq, JOURNAL_EGAP, "out of order after seq %llu", (unsigned long long)(v->expect_seq - 1));
+  int prc = journal_record_peek(bytes, len, &inner, &type, prev);
+  if (prc) return fail(v, seq, prc == JOURNAL_EVERSION ? JOURNAL_EVERSION : JOURNAL_ECORRUPT,
+                       prc == JOURNAL_EVERSION ? "unsupported schema version%.0llu" : "record does not decode%.0llu", 0);
+  if (inner != seq) return fail(v, seq, JOURNAL_EGAP, "record at this position holds seq %llu", (unsigned long long)inner);
+  if (seq == v->first_seq) {
+    memcpy(v->first_prev, prev, 32);
+    if (v->anchor_from_record) memcpy(v->anchor, prev, 32);
+  }
+  if (v->n >= GROUP_RECORDS_MAX) return fail(v, seq, JOURNAL_ECORRUPT, "group too large (no seal within %llu records)", GROUP_RECORDS_MAX);
+  struct link *g = journal__grow(v->grp, &v->cap, v->n + 1, sizeof *g, 1024);
+  if (!g) return -ENOMEM;
+  v->grp = g;
+  struct link *l = &v->grp[v->n++];
+  l->seq = seq;
+  memcpy(l->prev, prev, 32);
+  journal_record_hash(bytes, len, l->hash);
+  if ((rc = keep(v, l, bytes, len))) return rc;
+  res->records++;
+  res->last_seq = seq;
+  v->expect_seq = seq + 1;
+  if (type == JOURNAL_T_SEAL) {
+    size_t n = v->n;
+    if ((rc = on_seal(v, bytes, len))) return rc;
+    v->n = n; /* on_seal emptied the group; the caller takes it, then vcheck_next_group resets */
+    return 1;
+  }
+  if (type == JOURNAL_T_KEY || type == JOURNAL_T_RETENTION) {
+    struct journal_record r;
+    if (journal_record_decode(bytes, len, &r)) return fail(v, seq, JOURNAL_ECORRUPT, "record does not decode%.0llu", 0);
+    if (type == JOURNAL_T_KEY) {
+      if ((rc = on_key(v, seq, &r.body.key))) return rc;
+      check_signer(v);
+    }
+    if (type == JOURNAL_T_RETENTION && v->anchor_from_record && r.body.retention.cut_seq + 1 == v->first_seq) {
+      /* The cut this journal starts from is attested here (and sealed with this group). */
+      if (memcmp(r.body.retention.cut_hash, v->first_prev, 32) != 0)
+        return fail(v, v->first_seq, JOURNAL_EBADCHAIN, "first record does not continue the retention cut%.0llu", 0);
+      v->anchor_from_record = false;
+    }
+  } else if (type == JOURNAL_T_PQ_EVENT || type == JOURNAL_T_TRIP_TAP) { /* the types that name blobs */
+    if ((rc = check_blobs(v, v->src, seq, bytes, len))) return rc;
+  }
+  return 0;
+}
+
+static void vcheck_next_group(struct vstate *v)
+{
+  v->n = 0;
+  v->alen = 0;
+}
+
+/* The source's reason for stopping (<0) or its clean end (0). */
+static int vcheck_end(struct vstate *v, int got, const char *why)
+{
+  struct journal_verify_result *res = v->res;
+  if (got < 0) {
+    if (got == JOURNAL_ETRUNC) {
+      res->truncated = true;
+      snprintf(res->reason, sizeof res->reason, "%s", why ? why : "truncated");
+    } else {
+      res->bad_seq = v->expect_seq ? v->expect_seq : 1;
+      snprintf(res->reason, sizeof res->reason, "%s", why ? why : journal_strerror(got));
+    }
+    return got;
+  }
+  if (v->n > 0)
+    return fail(v, v->grp[0].seq, JOURNAL_EUNSEALED, "records from here on are not covered by a seal%.0llu", 0);
+  /* A start after seq 1 with no anchor given is only legitimate as a retention cut that a
+   * later retention record attests; otherwise the records before it were removed. */
+  if (v->anchor_from_record && v->first_seq > 1)
+    return fail(v, 1, JOURNAL_EGAP, "records 1..%llu missing (no retention record attests a cut)",
+                (unsigned long long)(v->first_seq - 1));
+  if (!v->signer_trusted) {
+    char fp[33];
+    journal_fingerprint_hex(v->src->signer_pk, fp);
+    res->bad_seq = 0;
+    snprintf(res->reason, sizeof res->reason, "bundle header and end frame are signed by key %s, which the trusted key does not certify", fp);
+    return JOURNAL_EBADSIG;
+  }
+  if (res->records == 0) snprintf(res->reason, sizeof res->reason, "no records");
+  return 0;
+}
+
 int journal_verify(const struct journal_record_source *src, const uint8_t trusted_pk[JOURNAL_PUBKEY_BYTES],
                    const uint8_t *expect_prev, struct journal_verify_result *res,
                    journal_progress_cb progress, void *pctx)
 {
   struct vstate v;
-  memset(&v, 0, sizeof v);
-  memset(res, 0, sizeof *res);
-  v.res = res;
-  if (sodium_init() < 0) return -EIO;
-  trust_key(&v, trusted_pk);
-  uint64_t expect_seq = 0;
-  int rc = 0;
-  for (;;) {
+  int rc = vcheck_init(&v, src, trusted_pk, expect_prev, res);
+  while (rc == 0) {
     uint64_t seq;
     const uint8_t *bytes;
     size_t len;
     const char *why = NULL;
     int got = src->next(src->ctx, &seq, &bytes, &len, &why);
-    if (got < 0) {
-      if (got == JOURNAL_ETRUNC) {
-        res->truncated = true;
-        snprintf(res->reason, sizeof res->reason, "%s", why ? why : "truncated");
-        rc = JOURNAL_ETRUNC;
-      } else {
-        res->bad_seq = expect_seq ? expect_seq : 1;
-        snprintf(res->reason, sizeof res->reason, "%s", why ? why : journal_strerror(got));
-        rc = got;
-      }
-      break;
-    }
-    if (got == 0) break;
-    uint64_t inner;
-    unsigned type;
-    uint8_t prev[32];
-    if (expect_seq == 0) {
-      expect_seq = seq;
-      v.first_seq = seq;
-      res->first_seq = seq;
-      if (expect_prev) memcpy(v.anchor, expect_prev, 32);
-      else if (seq != 1) { v.anchor_from_record = true; }
-    }
-    if (seq != expect_seq) {
-      rc = seq > expect_seq ? fail(&v, expect_seq, JOURNAL_EGAP, "record missing (next present is seq %llu)", (unsigned long long)seq)
-                            : fail(&v, seq, JOURNAL_EGAP, "out of order after seq %llu", (unsigned long long)(expect_seq - 1));
-      break;
-    }
-    int prc = journal_record_peek(bytes, len, &inner, &type, prev);
-    if (prc) { rc = fail(&v, seq, prc == JOURNAL_EVERSION ? JOURNAL_EVERSION : JOURNAL_ECORRUPT,
-                          prc == JOURNAL_EVERSION ? "unsupported schema version%.0llu" : "record does not decode%.0llu", 0); break; }
-    if (inner != seq) { rc = fail(&v, seq, JOURNAL_EGAP, "record at this position holds seq %llu", (unsigned long long)inner); break; }
-    if (seq == v.first_seq) {
-      memcpy(v.first_prev, prev, 32);
-      if (v.anchor_from_record) memcpy(v.anchor, prev, 32);
-    }
-    if (v.n == v.cap) {
-      size_t nc = v.cap ? v.cap * 2 : 1024;
-      struct link *g = realloc(v.grp, nc * sizeof *g);
-      if (!g) { rc = -ENOMEM; break; }
-      v.grp = g;
-      v.cap = nc;
-    }
-    struct link *l = &v.grp[v.n++];
-    l->seq = seq;
-    memcpy(l->prev, prev, 32);
-    journal_record_hash(bytes, len, l->hash);
-    res->records++;
-    res->last_seq = seq;
-    expect_seq = seq + 1;
-    if (type == JOURNAL_T_SEAL) {
-      if ((rc = on_seal(&v, bytes, len))) break;
-    } else if (type == JOURNAL_T_KEY || type == JOURNAL_T_RETENTION) {
-      struct journal_record r;
-      if (journal_record_decode(bytes, len, &r)) { rc = fail(&v, seq, JOURNAL_ECORRUPT, "record does not decode%.0llu", 0); break; }
-      if (type == JOURNAL_T_KEY && (rc = on_key(&v, seq, &r.body.key))) break;
-      if (type == JOURNAL_T_RETENTION && v.anchor_from_record && r.body.retention.cut_seq + 1 == v.first_seq) {
-        /* The cut this journal starts from is attested here (and sealed with this group). */
-        if (memcmp(r.body.retention.cut_hash, v.first_prev, 32) != 0) {
-          rc = fail(&v, v.first_seq, JOURNAL_EBADCHAIN, "first record does not continue the retention cut%.0llu", 0);
-          break;
-        }
-        v.anchor_from_record = false;
-      }
-    } else if ((type == JOURNAL_T_PQ_EVENT || type == JOURNAL_T_TRIP_TAP) && /* the types that name blobs */
-               (rc = check_blobs(&v, src, seq, bytes, len))) {
-      break;
-    }
+    if (got <= 0) { rc = vcheck_end(&v, got, why); break; }
+    rc = vcheck_push(&v, seq, bytes, len);
+    if (rc == 1) { vcheck_next_group(&v); rc = 0; }
     if (progress && (res->records & 0xffff) == 0) progress(pctx, seq);
   }
-  if (rc == 0 && v.n > 0)
-    rc = fail(&v, v.grp[0].seq, JOURNAL_EUNSEALED, "records from here on are not covered by a seal%.0llu", 0);
-  /* A start after seq 1 with no anchor given is only legitimate as a retention cut that a
-   * later retention record attests; otherwise the records before it were removed. */
-  if (rc == 0 && v.anchor_from_record)
-    rc = fail(&v, 1, JOURNAL_EGAP, "records 1..%llu missing (no retention record attests a cut)",
-              (unsigned long long)(v.first_seq - 1));
-  if (rc == 0 && res->records == 0) snprintf(res->reason, sizeof res->reason, "no records");
   free(v.grp);
   return rc;
+}
+
+/* ------------------------------------------------------------------ checked source */
+
+struct journal_checked {
+  struct vstate v;
+  struct journal_verify_result res;
+  struct journal_record_source src;
+  size_t next_out;  /* index in v.grp of the next proven record to hand on */
+  size_t ready;     /* records of the proven group (0: none) */
+  int failed;       /* the first error, returned again on every later call */
+  char why[200];
+};
+
+static int checked_fail(struct journal_checked *c, int rc, const char **why)
+{
+  if (!c->failed) {
+    if (c->res.bad_seq) snprintf(c->why, sizeof c->why, "first bad seq %llu: %s", (unsigned long long)c->res.bad_seq, c->res.reason);
+    else snprintf(c->why, sizeof c->why, "%s", c->res.reason);
+    c->failed = rc;
+  }
+  *why = c->why;
+  return c->failed;
+}
+
+static int checked_next(void *ctx, uint64_t *seq, const uint8_t **bytes, size_t *len, const char **why)
+{
+  struct journal_checked *c = ctx;
+  if (c->failed) return checked_fail(c, c->failed, why);
+  for (;;) {
+    if (c->next_out < c->ready) {
+      struct link *l = &c->v.grp[c->next_out++];
+      *seq = l->seq;
+      *bytes = c->v.arena + l->off;
+      *len = l->len;
+      return 1;
+    }
+    if (c->ready) { vcheck_next_group(&c->v); c->ready = 0; c->next_out = 0; }
+    const struct journal_record_source *in = c->v.src;
+    uint64_t s;
+    const uint8_t *b;
+    size_t n;
+    const char *w = NULL;
+    int got = in->next(in->ctx, &s, &b, &n, &w);
+    int rc = got <= 0 ? vcheck_end(&c->v, got, w) : vcheck_push(&c->v, s, b, n);
+    if (rc < 0) return checked_fail(c, rc, why);
+    if (got == 0) return 0;
+    if (rc == 1) c->ready = c->v.n;
+  }
+}
+
+static int checked_blob(void *ctx, const uint8_t hash[32], uint8_t **data, size_t *len)
+{
+  struct journal_checked *c = ctx;
+  const struct journal_record_source *in = c->v.src;
+  return in->get_blob ? in->get_blob(in->ctx, hash, data, len) : JOURNAL_ENOTFOUND;
+}
+
+int journal_checked_open(struct journal_checked **out, const struct journal_record_source *inner,
+                         const uint8_t trusted_pk[JOURNAL_PUBKEY_BYTES], const uint8_t *expect_prev)
+{
+  struct journal_checked *c = calloc(1, sizeof *c);
+  if (!c) return -ENOMEM;
+  int rc = vcheck_init(&c->v, inner, trusted_pk, expect_prev, &c->res);
+  if (rc) { free(c); return rc; }
+  c->v.keep_bytes = true;
+  c->src.next = checked_next;
+  c->src.get_blob = checked_blob;
+  c->src.ctx = c;
+  *out = c;
+  return 0;
+}
+
+struct journal_record_source *journal_checked_source(struct journal_checked *c) { return &c->src; }
+const struct journal_verify_result *journal_checked_result(const struct journal_checked *c) { return &c->res; }
+
+void journal_checked_close(struct journal_checked *c)
+{
+  if (!c) return;
+  free(c->v.grp);
+  free(c->v.arena);
+  free(c);
 }
 
 /* ------------------------------------------------------------------ dir source */

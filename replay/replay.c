@@ -498,27 +498,32 @@ int replay_harness_append(struct replay_harness *h, const struct journal_record 
 
 /* ------------------------------------------------------------------ retention */
 
+int replay_checkpoint_fold(struct journal_reader *rd, uint64_t seq, uint8_t *buf)
+{
+  struct replay_state *st = malloc(sizeof *st);
+  struct replay_options o;
+  struct replay_result res;
+  memset(&o, 0, sizeof o);
+  o.until_seq = seq;
+  o.use_checkpoints = true;
+  int rc = st ? replay_dir(rd, &o, st, &res) : -ENOMEM;
+  /* exactly seq: folded to it, or the checkpoint stored there (a retention cut at seq) */
+  if (!rc && res.last_seq != seq && !(res.last_seq == 0 && res.start_seq == seq)) rc = JOURNAL_ENOTFOUND;
+  if (!rc) replay_checkpoint_encode(st, seq, buf);
+  free(st);
+  return rc;
+}
+
 int replay_checkpoint_at(struct journal *j, uint64_t cut_seq)
 {
   struct journal_reader *rd;
   int rc = journal_reader_attach(&rd, j);
   if (rc) return rc;
-  struct replay_state *st = malloc(sizeof *st);
   uint8_t *buf = malloc(REPLAY_CHECKPOINT_BYTES);
-  struct replay_options o;
-  struct replay_result res;
-  memset(&o, 0, sizeof o);
-  o.until_seq = cut_seq;
-  o.use_checkpoints = true;
-  if (!st || !buf) rc = -ENOMEM;
-  if (!rc) rc = replay_dir(rd, &o, st, &res);
-  if (!rc && res.last_seq != cut_seq) rc = JOURNAL_ECORRUPT;
-  if (!rc) {
-    replay_checkpoint_encode(st, cut_seq, buf);
-    rc = journal_checkpoint_put(j, cut_seq, buf, REPLAY_CHECKPOINT_BYTES);
-  }
+  rc = buf ? replay_checkpoint_fold(rd, cut_seq, buf) : -ENOMEM;
+  if (rc == JOURNAL_ENOTFOUND) rc = JOURNAL_ECORRUPT;
+  if (!rc) rc = journal_checkpoint_put(j, cut_seq, buf, REPLAY_CHECKPOINT_BYTES);
   journal_reader_close(rd);
-  free(st);
   free(buf);
   return rc;
 }

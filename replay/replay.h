@@ -165,6 +165,11 @@ int replay_harness_checkpoint(struct replay_harness *h);
  * journal_retention_cb before appending the retention record. */
 int replay_checkpoint_at(struct journal *j, uint64_t cut_seq);
 
+/* Encodes into buf (REPLAY_CHECKPOINT_BYTES) the state after seq, folded from the newest valid
+ * checkpoint at or before it: a bundle's start checkpoint. JOURNAL_ENOTFOUND when the reader
+ * holds neither the records up to seq nor a checkpoint at exactly seq. */
+int replay_checkpoint_fold(struct journal_reader *rd, uint64_t seq, uint8_t *buf);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,6 +10,17 @@ static void put(const char *dir, const char *name, const uint8_t *b, size_t n)
   if (jt_write_file(jt_path("%s/%s", dir, name), b, n)) { perror(name); exit(1); }
 }
 
+/* A stand-in start checkpoint: the bundle reader treats its bytes as opaque. */
+static int fake_checkpoint(void *ctx, struct journal_reader *r, uint64_t seq, uint8_t **data, size_t *len)
+{
+  (void)ctx; (void)r;
+  *data = malloc(64);
+  if (!*data) return -ENOMEM;
+  for (int i = 0; i < 64; i++) (*data)[i] = (uint8_t)(seq + (uint64_t)i);
+  *len = 64;
+  return 0;
+}
+
 int main(int argc, char **argv)
 {
   if (argc != 2) { fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]); return 2; }
@@ -91,35 +102,47 @@ int main(int argc, char **argv)
       put(rdir, name, out, len);
     }
   }
-  /* bundles */
+  /* bundles (format 2, named v2-*; the format-1 files of the corpus came from the format-1
+   * writer and stay as they are) */
   struct journal_reader *rd;
   if (journal_reader_open(&rd, d, NULL, false)) return 1;
   struct journal_file_signer fs;
   if (journal_file_signer_load(&fs, d)) return 1;
   char *bp = strdup(jt_path("%s/b.hems", base));
-  if (journal_export(rd, &fs.signer, 0, 0, bp, NULL, NULL, NULL)) return 1;
+  if (journal_export(rd, &fs.signer, NULL, bp, NULL)) return 1;
+  /* one that starts mid-journal, with a start checkpoint entry (opaque to the reader) */
+  char *cp = strdup(jt_path("%s/c.hems", base));
+  uint64_t first = 0, last = 0;
+  journal_reader_bounds(rd, &first, &last);
+  struct journal_export_options co = { .since_seq = last / 2, .checkpoint = fake_checkpoint };
+  if (journal_export(rd, &fs.signer, &co, cp, NULL)) return 1;
   journal_reader_close(rd);
+  size_t cn = 0;
+  uint8_t *cb = jt_read_file(cp, &cn);
+  if (!cb) return 1;
+  put(bdir, "v2-checkpoint", cb, cn);
+  free(cb);
   size_t bn = 0;
   uint8_t *b = jt_read_file(bp, &bn);
   if (!b || bn < 200) return 1;
-  put(bdir, "valid", b, bn);
+  put(bdir, "v2-valid", b, bn);
   size_t cuts[] = { 10, 20, 100, bn / 2, bn - 120, bn - 60, bn - 1 };
   for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
     char name[32];
-    snprintf(name, sizeof name, "trunc-%zu", cuts[i]);
+    snprintf(name, sizeof name, "v2-trunc-%zu", cuts[i]);
     put(bdir, name, b, cuts[i]);
   }
   size_t flips[] = { 3, 12, 30, 150, bn / 2, bn - 100, bn - 10 };
   for (size_t i = 0; i < sizeof flips / sizeof flips[0]; i++) {
     char name[32];
     b[flips[i]] ^= 0x10;
-    snprintf(name, sizeof name, "flip-%zu", flips[i]);
+    snprintf(name, sizeof name, "v2-flip-%zu", flips[i]);
     put(bdir, name, b, bn);
     b[flips[i]] ^= 0x10;
   }
   /* an archive bundle (retention) when one was written */
   free(b);
-  jt_sh("cp %s/archive/*.hems %s/archive-0 2>/dev/null", d, bdir);
+  jt_sh("cp %s/archive/*.hems %s/v2-archive-0 2>/dev/null", d, bdir);
   journal_file_signer_wipe(&fs);
   jt_rm_rf(base);
   printf("corpus written to %s\n", argv[1]);
