@@ -54,7 +54,9 @@ extern "C" {
   X(ENOJOURNAL, -30915, "no journal in data dir")                                          \
   X(EEXIST, -30916, "journal already exists")                                              \
   X(EBADKEY, -30917, "malformed key file")                                                 \
-  X(EBUNDLE, -30918, "malformed bundle")
+  X(EBUNDLE, -30918, "malformed bundle")                                                   \
+  X(EPROOF, -30919, "Merkle proof does not verify")                                        \
+  X(ENOTE, -30920, "malformed checkpoint or signed note")
 
 enum {
 #define JOURNAL__ERR_ENUM(name, code, text) JOURNAL_##name = code,
@@ -837,6 +839,212 @@ bool journal_is_bundle(const char *path);
 typedef int (*journal_retention_cb)(void *ctx, struct journal *j, const struct journal_record *retention);
 int journal_retention_run(struct journal *j, int64_t keep_ns, journal_retention_cb appender, void *ctx,
                           uint64_t *out_cut_seq);
+
+/* ================================================================ transparency log
+ * The RFC 9162 Merkle tree over the records, its C2SP tlog-tiles and the C2SP signed-note
+ * checkpoints (docs/journal.md, "Merkle tree, tiles and checkpoints"). Self-contained: nothing
+ * here touches the store; the store feeds leaves in and keeps the tiles the appender emits. */
+
+/* ---------------------------------------------------------------- Merkle tree (merkle.c) */
+
+/* Leaf i (i = seq - 1) = SHA-256(0x00 || record bytes); node = SHA-256(0x01 || left || right);
+ * the root of n leaves is RFC 9162 MTH (SHA-256 of nothing for n = 0). Heights count from the
+ * leaves (height 0); the node at height h, index i covers leaves [i·2^h, (i+1)·2^h).
+ * Tiles (C2SP tlog-tiles): tile level L holds the hashes at height 8L, 256 per tile; tile
+ * (L, N) holds positions N·256 … N·256+255 of that height; the rightmost tile of each level
+ * is partial (1..255 hashes) and grows until it is full. */
+#define JOURNAL_MERKLE_TILE_HEIGHT 8
+#define JOURNAL_MERKLE_TILE_WIDTH 256
+#define JOURNAL_MERKLE_TILE_LEVELS 8   /* levels 0..7 hold every height of a tree < 2^64 */
+#define JOURNAL_MERKLE_PROOF_MAX 64    /* hashes in any inclusion or consistency proof */
+
+/* SHA-256 through OpenSSL's libcrypto (SHA-NI / ARMv8 crypto extensions where the CPU has
+ * them). One hasher per thread. A hasher whose digest ever failed stays failed: every function
+ * below that was given it returns -EIO. */
+struct journal_merkle_hasher {
+  void *md;    /* EVP_MD * */
+  void *ctx;   /* EVP_MD_CTX * */
+  bool failed;
+};
+/* 0 or -ENOMEM. deinit accepts a zeroed struct. */
+int journal_merkle_hasher_init(struct journal_merkle_hasher *h);
+void journal_merkle_hasher_deinit(struct journal_merkle_hasher *h);
+void journal_merkle_leaf_hash(struct journal_merkle_hasher *h, const uint8_t *record, size_t len,
+                              uint8_t out[JOURNAL_HASH_BYTES]);
+void journal_merkle_node_hash(struct journal_merkle_hasher *h, const uint8_t left[JOURNAL_HASH_BYTES],
+                              const uint8_t right[JOURNAL_HASH_BYTES], uint8_t out[JOURNAL_HASH_BYTES]);
+
+/* Reads stored tiles. read() copies hashes first … first+count-1 (count ≥ 1, first + count ≤
+ * 256) of tile (level, index) into out (32·count bytes). The caller only asks for hashes inside
+ * the tree it names, so a partial tile as wide as that tree needs (or wider: tiles only grow)
+ * must answer. Returns 0, JOURNAL_ENOTFOUND when the tile is not held (e.g. its leaves were
+ * cut), or another negative code, which is passed through. Level 0 may be served by hashing the
+ * records themselves (the store does not keep level-0 tiles; docs/journal.md). */
+struct journal_merkle_tile_reader {
+  int (*read)(void *ctx, unsigned level, uint64_t index, unsigned first, unsigned count, uint8_t *out);
+  void *ctx;
+};
+
+/* Called with every tile that became full (width 256) and, from journal_merkle_flush, every
+ * partial tile that grew since the last flush; hashes (32·width bytes) are valid during the
+ * call. Store it under (level, index), replacing a narrower version. Non-zero aborts and is
+ * returned by the append or flush. */
+typedef int (*journal_merkle_tile_cb)(void *ctx, unsigned level, uint64_t index, const uint8_t *hashes,
+                                      unsigned width);
+
+/* The incremental tree: the right edge (one hash per set bit of size) and the rightmost tile
+ * of each level (~64 KiB; caller-owned, no allocation). After an error from on_tile the
+ * appender holds the new leaf but the tile was not stored: treat it as failed. */
+struct journal_merkle_appender {
+  struct journal_merkle_hasher *h;   /* borrowed, for the appender's lifetime */
+  journal_merkle_tile_cb on_tile;    /* may be NULL */
+  void *ctx;
+  uint64_t size;                     /* leaves appended */
+  uint8_t edge[64][JOURNAL_HASH_BYTES];  /* edge[k]: the complete subtree of height k ending at
+                                            the right edge, valid when bit k of size is set */
+  uint16_t flushed[JOURNAL_MERKLE_TILE_LEVELS]; /* partial widths handed to on_tile */
+  uint8_t tiles[JOURNAL_MERKLE_TILE_LEVELS][JOURNAL_MERKLE_TILE_WIDTH][JOURNAL_HASH_BYTES];
+};
+/* An empty tree. */
+void journal_merkle_appender_init(struct journal_merkle_appender *a, struct journal_merkle_hasher *h,
+                                  journal_merkle_tile_cb on_tile, void *ctx);
+/* Resumes a tree of `size` leaves from stored tiles (the edge and the partial tiles are read
+ * back; nothing is emitted until they grow). 0, or the reader's error. */
+int journal_merkle_appender_restore(struct journal_merkle_appender *a, const struct journal_merkle_tile_reader *r,
+                                    uint64_t size);
+/* Appends one leaf hash (journal_merkle_leaf_hash of the record). Emits the tiles it fills. */
+int journal_merkle_append(struct journal_merkle_appender *a, const uint8_t leaf[JOURNAL_HASH_BYTES]);
+/* Emits the partial tiles that grew since the last flush (call when a checkpoint is made, so
+ * the tiles of its size are stored with it). */
+int journal_merkle_flush(struct journal_merkle_appender *a);
+/* Root of the leaves appended so far. 0 or -EIO. */
+int journal_merkle_appender_root(struct journal_merkle_appender *a, uint8_t out[JOURNAL_HASH_BYTES]);
+
+/* From stored tiles (Go sumdb/tlog's tile hash lookup): the hash of the complete subtree at
+ * (height, index). Reads one run of 2^(height mod 8) hashes of one tile and hashes them up. */
+int journal_merkle_stored_hash(struct journal_merkle_hasher *h, const struct journal_merkle_tile_reader *r,
+                               unsigned height, uint64_t index, uint8_t out[JOURNAL_HASH_BYTES]);
+/* The root of the first `size` leaves, from tiles (at most 64 stored hashes). */
+int journal_merkle_root(struct journal_merkle_hasher *h, const struct journal_merkle_tile_reader *r,
+                        uint64_t size, uint8_t out[JOURNAL_HASH_BYTES]);
+/* RFC 9162 §2.1.3.1 inclusion proof (PATH) of leaf `index` in the tree of `size` leaves,
+ * leaf to root, into out (JOURNAL_MERKLE_PROOF_MAX hashes); -EINVAL unless index < size. */
+int journal_merkle_prove_inclusion(struct journal_merkle_hasher *h, const struct journal_merkle_tile_reader *r,
+                                   uint64_t index, uint64_t size,
+                                   uint8_t out[][JOURNAL_HASH_BYTES], unsigned *out_n);
+/* RFC 9162 §2.1.4.1 consistency proof (PROOF = SUBPROOF(m, D[n], true)) from old_size to
+ * new_size; -EINVAL unless 1 ≤ old_size ≤ new_size (old = new: the empty proof). */
+int journal_merkle_prove_consistency(struct journal_merkle_hasher *h, const struct journal_merkle_tile_reader *r,
+                                     uint64_t old_size, uint64_t new_size,
+                                     uint8_t out[][JOURNAL_HASH_BYTES], unsigned *out_n);
+/* RFC 9162 §2.1.3.2 and §2.1.4.2 verification — written from the RFC's verification
+ * algorithms, sharing no code with the generators above. 0 when the proof holds,
+ * JOURNAL_EPROOF when it does not (including bad sizes or proof length), -EIO. */
+int journal_merkle_verify_inclusion(struct journal_merkle_hasher *h, const uint8_t leaf[JOURNAL_HASH_BYTES],
+                                    uint64_t index, uint64_t size, const uint8_t root[JOURNAL_HASH_BYTES],
+                                    const uint8_t proof[][JOURNAL_HASH_BYTES], unsigned n);
+int journal_merkle_verify_consistency(struct journal_merkle_hasher *h,
+                                      uint64_t old_size, const uint8_t old_root[JOURNAL_HASH_BYTES],
+                                      uint64_t new_size, const uint8_t new_root[JOURNAL_HASH_BYTES],
+                                      const uint8_t proof[][JOURNAL_HASH_BYTES], unsigned n);
+
+/* An in-memory tile store (merkle_mem.c): put is a journal_merkle_tile_cb (ctx = the store);
+ * the reader serves what was put. For trees held in memory (bundles, tests, benchmarks). */
+struct journal_merkle_memtiles {
+  uint8_t *hashes[JOURNAL_MERKLE_TILE_LEVELS]; /* cap[l] slots of 256 hashes */
+  uint16_t *width[JOURNAL_MERKLE_TILE_LEVELS];
+  uint64_t cap[JOURNAL_MERKLE_TILE_LEVELS];
+};
+void journal_merkle_memtiles_init(struct journal_merkle_memtiles *m);
+void journal_merkle_memtiles_deinit(struct journal_merkle_memtiles *m);
+/* 0, -EINVAL or -ENOMEM. */
+int journal_merkle_memtiles_put(void *ctx, unsigned level, uint64_t index, const uint8_t *hashes, unsigned width);
+struct journal_merkle_tile_reader journal_merkle_memtiles_reader(struct journal_merkle_memtiles *m);
+
+/* ---------------------------------------------------------------- checkpoints (checkpoint.c) */
+
+/* A C2SP tlog-checkpoint body: "<origin>\n<size>\n<base64 root>\n" then extension lines, each
+ * non-empty and ending in '\n'. hems checkpoints have origin "hems/<device id hex>" and the
+ * extension lines "state <hex>\nhead <hex>\ntime <RFC 3339>\n" (journal_tlog_hems_*). Parsing
+ * is strict: the text must be exactly what format would write (canonical size and base64,
+ * UTF-8 without control characters other than '\n', no empty lines). */
+#define JOURNAL_TLOG_NAME_MAX 255    /* origin / key name bytes */
+#define JOURNAL_TLOG_EXT_MAX 1024    /* extension lines, bytes */
+#define JOURNAL_TLOG_BODY_MAX 2048   /* a checkpoint body, bytes */
+#define JOURNAL_TLOG_NOTE_MAX 8192   /* a signed note we accept, bytes */
+#define JOURNAL_TLOG_SIGS_MAX 32     /* signature lines in a note (C2SP asks for at least 16) */
+#define JOURNAL_TLOG_SIGLINE_MAX (JOURNAL_TLOG_NAME_MAX + 120)
+#define JOURNAL_TLOG_VKEY_MAX (JOURNAL_TLOG_NAME_MAX + 60)
+
+struct journal_tlog_checkpoint {
+  char origin[JOURNAL_TLOG_NAME_MAX + 1];
+  uint64_t size;                       /* ≤ 2^63 - 1 */
+  uint8_t root[JOURNAL_HASH_BYTES];
+  char ext[JOURNAL_TLOG_EXT_MAX + 1];  /* extension lines verbatim, each ending in '\n'; "" none */
+};
+/* Writes the body (NUL-terminated) and returns its length; JOURNAL_ENOTE when a field is not
+ * valid, -ENOSPC when cap is too small. */
+int journal_tlog_checkpoint_format(const struct journal_tlog_checkpoint *c, char *out, size_t cap);
+/* 0 or JOURNAL_ENOTE. */
+int journal_tlog_checkpoint_parse(const char *body, size_t len, struct journal_tlog_checkpoint *out);
+
+/* The hems extension lines. */
+struct journal_tlog_hems {
+  uint8_t state_hash[JOURNAL_HASH_BYTES]; /* the seal's state_hash */
+  uint8_t head_hash[JOURNAL_HASH_BYTES];  /* the seal's head_hash (chain hash of the last leaf) */
+  int64_t time_ns;                        /* the seal's wall time; "time" is UTC, RFC 3339, with
+                                             a 9-digit fraction unless it is zero */
+};
+int journal_tlog_hems_format(const struct journal_tlog_hems *e, char *out, size_t cap);
+/* ext must be exactly the three lines, in that order, canonical. 0 or JOURNAL_ENOTE. */
+int journal_tlog_hems_parse(const char *ext, struct journal_tlog_hems *out);
+/* "hems/<device id>" for a 32-hex device id; JOURNAL_ENOTE if the id is not 32 lowercase hex. */
+int journal_tlog_origin(const char *device_id_hex, char *out, size_t cap);
+
+/* Signed notes (C2SP signed-note). Key hash = big-endian first 4 bytes of SHA-256(name ||
+ * '\n' || type || public key); type 0x01 = Ed25519 note signature, 0x04 = Ed25519 timestamped
+ * cosignature (C2SP tlog-cosignature). */
+#define JOURNAL_TLOG_ED25519 0x01
+#define JOURNAL_TLOG_COSIG_V1 0x04
+struct journal_tlog_verifier {
+  char name[JOURNAL_TLOG_NAME_MAX + 1];
+  uint8_t type;
+  uint32_t key_hash;
+  uint8_t pubkey[JOURNAL_PUBKEY_BYTES];
+};
+/* Fills v (computes the key hash); JOURNAL_ENOTE for an invalid name (empty, too long, a
+ * Unicode space, '+', a control character or bad UTF-8) or type. */
+int journal_tlog_verifier_init(struct journal_tlog_verifier *v, const char *name, uint8_t type,
+                               const uint8_t pubkey[JOURNAL_PUBKEY_BYTES]);
+/* The verifier key text "<name>+<8 lowercase hex key hash>+<base64(type || public key)>" (what
+ * Go's golang.org/x/mod/sumdb/note reads for type 0x01). Returns the length or -ENOSPC. */
+int journal_tlog_verifier_format(const struct journal_tlog_verifier *v, char *out, size_t cap);
+/* Parses and checks (hash matches) a verifier key. 0 or JOURNAL_ENOTE. */
+int journal_tlog_verifier_parse(const char *text, size_t len, struct journal_tlog_verifier *out);
+
+/* Signs body (which must end in '\n') with s under key_name (type 0x01) and writes the note:
+ * body, '\n', "— <key_name> <base64(key hash || signature)>\n". Returns its length, -ENOSPC,
+ * JOURNAL_ENOTE (bad body or name) or the signer's error. */
+int journal_tlog_sign(const char *body, size_t len, const char *key_name, const struct journal_signer *s,
+                      char *out, size_t cap);
+/* A C2SP tlog-cosignature/v1 signature line for the checkpoint body: Ed25519 by s over
+ * "cosignature/v1\ntime <timestamp>\n" || body, key hash with type 0x04, the line
+ * "— <name> <base64(key hash || u64 BE timestamp || signature)>\n". Append it to the note's
+ * signature lines. Returns its length, -ENOSPC, JOURNAL_ENOTE or the signer's error. */
+int journal_tlog_cosign(const char *body, size_t len, const char *name, const struct journal_signer *s,
+                        uint64_t timestamp, char *out, size_t cap);
+/* Opens a signed note: checks its form (≤ JOURNAL_TLOG_NOTE_MAX bytes, UTF-8 without control
+ * characters but '\n', body ending at the last blank line, 1..JOURNAL_TLOG_SIGS_MAX well-formed
+ * signature lines) and that v signed it: lines whose name and key hash are not v's are ignored
+ * (C2SP); every line that is v's must verify. *body_len gets the body's length (the body is
+ * note[0 .. body_len)); for a cosignature verifier *timestamp (may be NULL) gets its time.
+ * 0, JOURNAL_ENOTE (malformed) or JOURNAL_EBADSIG (no valid signature by v, or a bad one). */
+int journal_tlog_open(const char *note, size_t len, const struct journal_tlog_verifier *v,
+                      size_t *body_len, uint64_t *timestamp);
+
+/* The device id of a data dir (meta "device_id": 32 lowercase hex + NUL). JOURNAL_ENOTFOUND
+ * when the journal has none; JOURNAL_ECORRUPT when it is not 32 lowercase hex. */
+int journal_reader_device_id(struct journal_reader *r, char out[33]);
 
 #ifdef __cplusplus
 }
