@@ -471,6 +471,7 @@ int cli_cmd_bench(int argc, char **argv)
   for (int i = 1; i < argc; i++) /* `bench replay` has options of its own: cli/bench_replay.c */
     if (!strcmp(argv[i], "replay")) return cli_bench_replay(argc, argv);
     else if (!strcmp(argv[i], "decision")) return cli_bench_decision(argc, argv); /* cli/bench_decision.c */
+    else if (!strcmp(argv[i], "merkle")) return cli_bench_merkle(argc, argv); /* cli/bench_merkle.c */
   for (int i = 1; i < argc; i++) /* `bench query` and `bench daemon` too */
     if (!strcmp(argv[i], "query")) return cli_bench_query(argc, argv);
     else if (!strcmp(argv[i], "daemon")) return cli_bench_daemon(argc, argv);

@@ -122,5 +122,7 @@ int cli_cmd_dr(int argc, char **argv);
 int cli_bench_decision(int argc, char **argv);
 int cli_cmd_analyze(int argc, char **argv);
 int cli_cmd_capture(int argc, char **argv);
+int cli_cmd_key(int argc, char **argv);           /* cli/cmd_key.c */
+int cli_bench_merkle(int argc, char **argv);      /* cli/bench_merkle.c */
 
 #endif

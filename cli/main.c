@@ -27,6 +27,7 @@ static const char main_usage[] =
   "  status     head, state hash, branch states, energy and alarms (folds the journal)\n"
   "  replay     rebuild derived state offline; --check against the live run; --incident\n"
   "  bench      measure journal and verification performance\n"
+  "  key        the journal's keys: verifier (the checkpoint verifier key)\n"
   "\n"
   "common options: --dir DIR (default $HEMS_DIR, else ./hems-data), --counter PATH,\n"
   "--accept-rollback, --help. Exit codes: 0 ok, 1 check failed or refused, 2 usage,\n"
@@ -166,8 +167,16 @@ static const struct cli_cmd cmds[] = {
     "  a state hash reproduces it ('bundle damaged after seq N: its checkpoint ...' otherwise).\n"
     "The output names the reducer version used. Exit 0 ok, 1 divergence or damaged source,\n"
     "2 usage, 3 I/O.\n" },
+  { "key", cli_cmd_key,
+    "usage: hems key verifier [--dir DIR | BUNDLE]\n"
+    "\n"
+    "verifier: print the note verifier key of the journal's signing key, the line that checks its\n"
+    "  checkpoints (C2SP signed notes; Go's golang.org/x/mod/sumdb/note reads it):\n"
+    "  hems/<device id>+<8 hex key hash>+<base64(0x01 || Ed25519 public key)>. The name is the\n"
+    "  checkpoint origin: 'hems/' and the data dir's device id. For a bundle the key is the bundle's\n"
+    "  own (said on stderr with its fingerprint: compare it with the panel's).\n" },
   { "bench", cli_cmd_bench,
-    "usage: hems bench journal|verify|sim|ingest|replay [--dir DIR] [--format text|json] [--records N]\n"
+    "usage: hems bench journal|verify|sim|ingest|replay|merkle [--dir DIR] [--format text|json] [--records N]\n"
     "                  [--record-bytes N]\n"
     "\n"
     "journal: durable signed appends/s of N records of --record-bytes (default 200) in groups of\n"
@@ -182,6 +191,9 @@ static const struct cli_cmd cmds[] = {
     "  SPI and the real ADE9000 driver, as a multiple of real time on one core (target 50).\n"
     "ingest: the same channels through the waveform pipeline (windows, harmonics, Urms(1/2), PQ\n"
     "  events, capture rings), multiple of real time on one core (target 50), ring memory.\n"
+    "merkle [--records N] [--record-bytes N]: Merkle leaf hashes/s (SHA-256 of 0x00 || record) with\n"
+    "  OpenSSL's libcrypto beside libsodium's crypto_hash_sha256 in the same run, and tree appends/s\n"
+    "  (leaf hash + right edge + tiles) — one core.\n"
     "--dir says where to build the data (default: a temporary dir, removed afterwards).\n" },
 };
 

@@ -11,6 +11,10 @@
  * verifies all of it and that one-byte changes are rejected (exit 0), then writes
  * tlog.ProveRecord / tlog.ProveTree's proofs for the same questions; here those must equal ours,
  * verify with journal_merkle_verify_*, and fail after a one-byte change.
+ *
+ * test_key_verifier: `hems key verifier` of a fresh data dir (and of its bundle) is accepted by
+ * Go's note.NewVerifier, carries DIR/keys/signing.pub and is named "hems/" + the device id that
+ * LMDB's own mdb_dump reads from the journal's meta database.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,6 +30,7 @@
 #include <jansson.h>
 #include <sodium.h>
 #include "journal.h"
+#include "cli_test.h"
 
 #define HB JOURNAL_HASH_BYTES
 #define NCKPT 12
@@ -315,9 +320,64 @@ static void test_go_cross_check(void **state)
   rm_dir(dir);
 }
 
+static void read_line(const char *path, char *out, size_t cap)
+{
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  assert_non_null(fgets(out, (int)cap, f));
+  fclose(f);
+  size_t n = strlen(out);
+  assert_true(n > 0 && out[n - 1] == '\n');
+  out[n - 1] = 0;
+}
+
+static void test_key_verifier(void **state)
+{
+  (void)state;
+  assert_int_equal(cli_test_setup("keyverifier"), 0);
+  assert_int_equal(sh("'%s' init --dir %s/d >/dev/null 2>&1", bin, tmp), 0);
+  assert_int_equal(sh("'%s' key verifier --dir %s/d > %s/vkey", bin, tmp, tmp), 0);
+  char vkey[512], line[512], path[512], want[600];
+  snprintf(path, sizeof path, "%s/vkey", tmp);
+  read_line(path, vkey, sizeof vkey);
+  struct journal_tlog_verifier v;
+  assert_int_equal(journal_tlog_verifier_parse(vkey, strlen(vkey), &v), 0);
+  assert_int_equal(v.type, JOURNAL_TLOG_ED25519);
+  uint8_t pk[32];
+  snprintf(path, sizeof path, "%s/d/keys/signing.pub", tmp);
+  assert_int_equal(journal_pubkey_load(path, pk), 0);
+  assert_memory_equal(v.pubkey, pk, 32);
+  /* the device id, as LMDB's mdb_dump prints the meta database (printable keys and values) */
+  assert_int_equal(sh("mdb_dump -p -s meta %s/d/journal | grep -A1 '^ device_id$' | tail -1 | tr -d ' ' > %s/id", tmp, tmp), 0);
+  snprintf(path, sizeof path, "%s/id", tmp);
+  read_line(path, line, sizeof line);
+  assert_int_equal(strlen(line), 32);
+  snprintf(want, sizeof want, "hems/%s", line);
+  assert_string_equal(v.name, want);
+  /* Go reads it */
+  assert_int_equal(sh("'%s' vkey '%s' > %s/go", HEMS_TLOGCHECK, vkey, tmp), 0);
+  snprintf(path, sizeof path, "%s/go", tmp);
+  read_line(path, line, sizeof line);
+  snprintf(want, sizeof want, "%s %08x", v.name, (unsigned)v.key_hash);
+  assert_string_equal(line, want);
+  /* a bundle of the dir names the same key */
+  assert_int_equal(sh("'%s' export --dir %s/d --out %s/b.hems >/dev/null 2>&1", bin, tmp, tmp), 0);
+  assert_int_equal(sh("'%s' key verifier %s/b.hems > %s/vkey2 2>/dev/null", bin, tmp, tmp), 0);
+  snprintf(path, sizeof path, "%s/vkey2", tmp);
+  read_line(path, line, sizeof line);
+  assert_string_equal(line, vkey);
+  /* exit codes: no journal 3, not a dir or bundle 1, usage 2 */
+  assert_int_equal(sh("'%s' key verifier --dir %s/none 2>/dev/null", bin, tmp), 3);
+  assert_int_equal(sh("'%s' key verifier %s/vkey 2>/dev/null", bin, tmp), 1);
+  assert_int_equal(sh("'%s' key 2>/dev/null", bin), 2);
+  assert_int_equal(sh("'%s' key frob 2>/dev/null", bin), 2);
+  assert_int_equal(sh("'%s' key verifier --dir %s/d extra 2>/dev/null", bin, tmp), 2);
+  teardown(NULL);
+}
+
 int main(void)
 {
   if (sodium_init() < 0) return 1;
-  const struct CMUnitTest tests[] = { cmocka_unit_test(test_go_cross_check) };
+  const struct CMUnitTest tests[] = { cmocka_unit_test(test_go_cross_check), cmocka_unit_test(test_key_verifier) };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

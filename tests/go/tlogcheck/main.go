@@ -3,6 +3,7 @@
 // checkpoints and proofs our C code wrote, and writes its own proofs for the C verifier.
 //
 //	tlogcheck DIR
+//	tlogcheck vkey KEY     note.NewVerifier(KEY); prints "<name> <8 hex key hash>"
 //
 // DIR (written by tests/journal/test_tlog_go.c) holds:
 //
@@ -187,8 +188,16 @@ func checkBody(text, origin string, treeHash func(int64) tlog.Hash) (int64, erro
 }
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "vkey" {
+		v, err := note.NewVerifier(os.Args[2])
+		if err != nil {
+			fail("note.NewVerifier: %v", err)
+		}
+		fmt.Printf("%s %08x\n", v.Name(), v.KeyHash())
+		return
+	}
 	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: tlogcheck DIR")
+		fmt.Fprintln(os.Stderr, "usage: tlogcheck DIR | tlogcheck vkey KEY")
 		os.Exit(2)
 	}
 	dir := os.Args[1]
