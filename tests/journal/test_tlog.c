@@ -319,6 +319,45 @@ static void test_cosignature(void **state)
   assert_int_equal(journal_tlog_cosign(peter_text, strlen(peter_text), "w", &w.s, 1, line, sizeof line), JOURNAL_ENOTE);
 }
 
+static size_t slurp(const char *rel, char *out, size_t cap)
+{
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", HEMS_SOURCE_DIR, rel);
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  size_t n = fread(out, 1, cap - 1, f);
+  fclose(f);
+  out[n] = 0;
+  return n;
+}
+
+/* The example in docs/journal.md is the fuzz corpus's cosigned checkpoint, byte for byte, and
+ * it opens under both verifier keys the docs give (also the corpus's). */
+static void test_docs_example(void **state)
+{
+  (void)state;
+  static char doc[200000], note[JOURNAL_TLOG_NOTE_MAX + 1], vkey[512], wkey[512];
+  slurp("docs/journal.md", doc, sizeof doc);
+  size_t n = slurp("tests/fuzz/corpus/checkpoint/note-cosigned", note, sizeof note);
+  slurp("tests/fuzz/corpus/checkpoint/vkey", vkey, sizeof vkey);
+  slurp("tests/fuzz/corpus/checkpoint/vkey-cosig", wkey, sizeof wkey);
+  assert_non_null(strstr(doc, note));
+  assert_non_null(strstr(doc, vkey));
+  assert_non_null(strstr(doc, wkey));
+  struct journal_tlog_verifier v, w;
+  assert_int_equal(journal_tlog_verifier_parse(vkey, strlen(vkey), &v), 0);
+  assert_int_equal(journal_tlog_verifier_parse(wkey, strlen(wkey), &w), 0);
+  size_t bl;
+  uint64_t t;
+  assert_int_equal(journal_tlog_open(note, n, &v, &bl, NULL), 0);
+  assert_int_equal(journal_tlog_open(note, n, &w, &bl, &t), 0);
+  struct journal_tlog_checkpoint c;
+  struct journal_tlog_hems e;
+  assert_int_equal(journal_tlog_checkpoint_parse(note, bl, &c), 0);
+  assert_string_equal(c.origin, v.name);
+  assert_int_equal(journal_tlog_hems_parse(c.ext, &e), 0);
+}
+
 int main(void)
 {
   if (sodium_init() < 0) return 1;
@@ -328,6 +367,7 @@ int main(void)
     cmocka_unit_test(test_checkpoint_body),
     cmocka_unit_test(test_hems_lines),
     cmocka_unit_test(test_cosignature),
+    cmocka_unit_test(test_docs_example),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
