@@ -199,6 +199,7 @@ static int range_hash(struct journal_merkle_hasher *h, const struct journal_merk
   uint8_t parts[64][HB];
   unsigned np = 0;
   uint64_t pos = lo, n = hi - lo;
+  if (hi <= lo) return -EINVAL;
   for (int k = 63; k >= 0; k--) {
     if (!((n >> k) & 1)) continue;
     if (pos & ((1ull << k) - 1)) return -EINVAL; /* not an aligned range: a bug in the caller */
