@@ -948,6 +948,19 @@ int journal_merkle_verify_consistency(struct journal_merkle_hasher *h,
                                       uint64_t new_size, const uint8_t new_root[JOURNAL_HASH_BYTES],
                                       const uint8_t proof[][JOURNAL_HASH_BYTES], unsigned n);
 
+/* The store keeps no level-0 tiles (32 bytes a record; docs/journal.md): a level-0 tile is the
+ * leaf hashes of 256 consecutive records, so this reader hashes the records get() returns for
+ * level 0 and passes every other level to `upper`. get() returns JOURNAL_ENOTFOUND for a leaf it
+ * does not hold (cut by retention); its bytes stay valid until the next get. The struct must
+ * outlive the reader journal_merkle_records_reader returns. */
+struct journal_merkle_records {
+  struct journal_merkle_hasher *h;
+  int (*get)(void *ctx, uint64_t leaf_index, const uint8_t **bytes, size_t *len);
+  void *ctx;
+  struct journal_merkle_tile_reader upper;
+};
+struct journal_merkle_tile_reader journal_merkle_records_reader(struct journal_merkle_records *s);
+
 /* An in-memory tile store (merkle_mem.c): put is a journal_merkle_tile_cb (ctx = the store);
  * the reader serves what was put. For trees held in memory (bundles, tests, benchmarks). */
 struct journal_merkle_memtiles {

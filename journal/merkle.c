@@ -190,6 +190,25 @@ int journal_merkle_stored_hash(struct journal_merkle_hasher *h, const struct jou
   return hasher_rc(h);
 }
 
+static int records_read(void *ctx, unsigned level, uint64_t index, unsigned first, unsigned count, uint8_t *out)
+{
+  struct journal_merkle_records *s = ctx;
+  if (level) return s->upper.read(s->upper.ctx, level, index, first, count, out);
+  for (unsigned i = 0; i < count; i++) {
+    const uint8_t *b;
+    size_t len;
+    int rc = s->get(s->ctx, index * JOURNAL_MERKLE_TILE_WIDTH + first + i, &b, &len);
+    if (rc) return rc;
+    journal_merkle_leaf_hash(s->h, b, len, out + (size_t)i * HB);
+  }
+  return hasher_rc(s->h);
+}
+
+struct journal_merkle_tile_reader journal_merkle_records_reader(struct journal_merkle_records *s)
+{
+  return (struct journal_merkle_tile_reader){ records_read, s };
+}
+
 /* MTH(D[lo:hi]) for 0 < hi - lo, lo a multiple of the smallest power of two ≥ hi - lo (every
  * range of the RFC recursions is): the right fold of the complete subtrees that the binary
  * digits of hi - lo cut it into. */
