@@ -10,13 +10,15 @@
 #include <sys/stat.h>
 #include "cli.h"
 
-enum { O_DIR = 1000, O_COUNTER, O_ACCEPT };
+enum { O_DIR = 1000, O_COUNTER, O_ACCEPT, O_FINGERPRINT };
 
 static int key_verifier(int argc, char **argv)
 {
   static const struct option lo[] = { { "dir", required_argument, NULL, O_DIR },
                                       { "counter", required_argument, NULL, O_COUNTER },
-                                      { "accept-rollback", no_argument, NULL, O_ACCEPT }, { 0 } };
+                                      { "accept-rollback", no_argument, NULL, O_ACCEPT },
+                                      { "fingerprint", required_argument, NULL, O_FINGERPRINT }, { 0 } };
+  const char *fingerprint = NULL;
   struct cli_common c = { cli_default_dir(), NULL, false, NULL };
   int opt;
   bool dir_given = false;
@@ -25,6 +27,7 @@ static int key_verifier(int argc, char **argv)
     if (opt == O_DIR) c.dir = optarg, dir_given = true;
     else if (opt == O_COUNTER) c.counter = optarg;
     else if (opt == O_ACCEPT) c.accept_rollback = true;
+    else if (opt == O_FINGERPRINT) fingerprint = optarg;
     else return cli_usage(cli_find("key"), false);
   }
   if (argc - optind > 1 || (dir_given && argc - optind == 1)) return cli_usage(cli_find("key"), false);
@@ -36,16 +39,13 @@ static int key_verifier(int argc, char **argv)
     else { cli_err("key verifier: %s: not a data dir or a hems bundle", argv[optind]); return CLI_FAIL; }
   }
   struct cli_source s;
-  int rc = cli_source_open(&c, NULL, NULL, &s);
+  int rc = cli_source_open(&c, NULL, fingerprint, &s); /* says so when a bundle's key is not pinned */
   if (rc) return rc;
   char id[33] = "", origin[64];
   const char *where = c.bundle ? c.bundle : c.dir;
   if (s.bundle) {
     const char *bid = journal_bundle_device_id(s.bundle);
     snprintf(id, sizeof id, "%s", strlen(bid) < sizeof id ? bid : "(too long)");
-    char fp[33];
-    journal_fingerprint_hex(s.pubkey, fp);
-    fprintf(stderr, "hems: key verifier: the key is the bundle's own (fingerprint %s): compare it with the panel's\n", fp);
   } else if ((rc = journal_reader_device_id(s.reader, id))) {
     cli_err("key verifier: %s: %s", where, rc == JOURNAL_ENOTFOUND ? "the journal has no device id" : "the journal's device id is not 32 lowercase hex");
     cli_source_close(&s);

@@ -168,13 +168,13 @@ static const struct cli_cmd cmds[] = {
     "The output names the reducer version used. Exit 0 ok, 1 divergence or damaged source,\n"
     "2 usage, 3 I/O.\n" },
   { "key", cli_cmd_key,
-    "usage: hems key verifier [--dir DIR | BUNDLE]\n"
+    "usage: hems key verifier [--dir DIR | BUNDLE] [--fingerprint FP]\n"
     "\n"
     "verifier: print the note verifier key of the journal's signing key, the line that checks its\n"
     "  checkpoints (C2SP signed notes; Go's golang.org/x/mod/sumdb/note reads it):\n"
     "  hems/<device id>+<8 hex key hash>+<base64(0x01 || Ed25519 public key)>. The name is the\n"
     "  checkpoint origin: 'hems/' and the data dir's device id. For a bundle the key is the bundle's\n"
-    "  own (said on stderr with its fingerprint: compare it with the panel's).\n" },
+    "  own: --fingerprint FP refuses (exit 1) unless it is the panel's; without it stderr says so.\n" },
   { "bench", cli_cmd_bench,
     "usage: hems bench journal|verify|sim|ingest|replay|merkle [--dir DIR] [--format text|json] [--records N]\n"
     "                  [--record-bytes N]\n"

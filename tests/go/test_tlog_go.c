@@ -366,6 +366,15 @@ static void test_key_verifier(void **state)
   snprintf(path, sizeof path, "%s/vkey2", tmp);
   read_line(path, line, sizeof line);
   assert_string_equal(line, vkey);
+  /* pinned: the panel's fingerprint passes, another is refused */
+  char fp[33];
+  journal_fingerprint_hex(pk, fp);
+  assert_int_equal(sh("'%s' key verifier %s/b.hems --fingerprint %s > %s/vkey3 2>/dev/null", bin, tmp, fp, tmp), 0);
+  snprintf(path, sizeof path, "%s/vkey3", tmp);
+  read_line(path, line, sizeof line);
+  assert_string_equal(line, vkey);
+  fp[0] = fp[0] == '0' ? '1' : '0';
+  assert_int_equal(sh("'%s' key verifier %s/b.hems --fingerprint %s 2>/dev/null", bin, tmp, fp), 1);
   /* exit codes: no journal 3, not a dir or bundle 1, usage 2 */
   assert_int_equal(sh("'%s' key verifier --dir %s/none 2>/dev/null", bin, tmp), 3);
   assert_int_equal(sh("'%s' key verifier %s/vkey 2>/dev/null", bin, tmp), 1);
