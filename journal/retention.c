@@ -2,17 +2,20 @@
  * retention.c — archive a prefix of whole commit groups and cut it from LMDB.
  *
  * Order (each step durable before the next): 1. export the prefix as a bundle under
- * DIR/archive/ (fsync'd, renamed into place); 2. append and seal a `retention` record naming
+ * DIR/archive/ (fsync'd, renamed into place, and the directories holding its name fsync'd:
+ * without that the name may not survive a power cut that the pruning transaction does); 2. append and seal a `retention` record naming
  * the cut (seq, hash) and the archive's hash; 3. delete the prefix's records, group, index and
  * time entries in one LMDB transaction. A crash between 2 and 3 leaves the records in place
  * (still verifiable); the journal never loses a record that is not already in an archive, and
  * verification of the remaining journal starts from the cut the retention record attests.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <sodium.h>
 #include "codec_internal.h"
 #include "store_internal.h"
@@ -26,6 +29,16 @@ int journal_reader_attach(struct journal_reader **out, struct journal *j)
   r->owns_env = false;
   *out = r;
   return 0;
+}
+
+/* A new or renamed name is durable only once its directory is synced. */
+static int sync_dir(const char *path)
+{
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  int rc = fsync(fd) == 0 ? 0 : -errno;
+  close(fd);
+  return rc;
 }
 
 static int hash_file(const char *path, uint8_t out[32])
@@ -138,7 +151,11 @@ int journal_retention_run(struct journal *j, int64_t keep_ns, journal_retention_
 
   char adir[4200], name[96], path[4400];
   snprintf(adir, sizeof adir, "%s/archive", j->dir);
-  if (mkdir(adir, 0750) != 0 && errno != EEXIST) return -errno;
+  if (mkdir(adir, 0750) != 0) {
+    if (errno != EEXIST) return -errno;
+  } else if ((rc = sync_dir(j->dir))) {
+    return rc;
+  }
   snprintf(name, sizeof name, "%020llu-%020llu.hems", (unsigned long long)first, (unsigned long long)cut);
   snprintf(path, sizeof path, "%s/%s", adir, name);
   struct journal_reader *r;
@@ -148,7 +165,7 @@ int journal_retention_run(struct journal *j, int64_t keep_ns, journal_retention_
   struct journal_export_options eo = { .since_seq = first, .until_seq = cut };
   rc = journal_export(r, j->signer, &eo, path, NULL);
   journal_reader_close(r);
-  if (rc) return rc;
+  if (rc || (rc = sync_dir(adir))) return rc;
   uint8_t ah[32];
   if ((rc = hash_file(path, ah))) return rc;
 
