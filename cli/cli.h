@@ -66,6 +66,9 @@ uint64_t cli_proc_write_bytes(void);
 double cli_mono_s(void);
 /* Removes a directory tree (benchmark scratch dirs). */
 void cli_rm_rf(const char *path);
+/* Rename tmp over path durably (fsync tmp, rename, fsync dir); tmp is removed on failure.
+ * Returns 0 or -errno. */
+int cli_replace_durably(const char *tmp, const char *path, const char *dir);
 int cli_parse_u64(const char *s, uint64_t *out);
 
 /* Progress bar on stderr when stderr is a TTY. */

@@ -1708,7 +1708,7 @@ int cli_cmd_run(int argc, char **argv)
     r.body.config.json = (struct journal_slice){ (const uint8_t *)cjson, (uint32_t)clen };
     rc = append(d, &r);
     /* DIR/config.json follows the panel now in use; the dir's own local settings (roles,
-     * retention) are kept. Written to a temporary file and renamed. */
+     * retention) are kept, and held nowhere else: written to a temporary file, synced, renamed. */
     char path[4200], tmpp[4300];
     snprintf(path, sizeof path, "%s/config.json", d->o.c.dir);
     snprintf(tmpp, sizeof tmpp, "%s.tmp", path);
@@ -1719,7 +1719,7 @@ int cli_cmd_run(int argc, char **argv)
         json_t *v = old ? json_object_get(old, keep[i]) : NULL;
         if (v) json_object_set(neu, keep[i], v);
       }
-      if (json_dump_file(neu, tmpp, JSON_SORT_KEYS | JSON_INDENT(1)) == 0) rename(tmpp, path);
+      if (json_dump_file(neu, tmpp, JSON_SORT_KEYS | JSON_INDENT(1)) == 0) cli_replace_durably(tmpp, path, d->o.c.dir);
     }
     json_decref(old);
     json_decref(neu);

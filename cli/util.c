@@ -4,6 +4,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <sys/stat.h>
 #include <stdarg.h>
@@ -385,4 +386,20 @@ uint64_t cli_proc_write_bytes(void)
     if (sscanf(line, "write_bytes: %llu", &v) == 1) break;
   fclose(f);
   return v;
+}
+
+/* tmp → path so that a power cut leaves the old file or the new one: the data is synced before
+ * the rename, and the directory after it (the rename itself is otherwise not durable). */
+int cli_replace_durably(const char *tmp, const char *path, const char *dir)
+{
+  int rc = 0, fd = open(tmp, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  if (fsync(fd) != 0) rc = -errno;
+  close(fd);
+  if (!rc && rename(tmp, path) != 0) rc = -errno;
+  if (rc) { unlink(tmp); return rc; }
+  if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) return -errno;
+  if (fsync(fd) != 0) rc = -errno;
+  close(fd);
+  return rc;
 }

@@ -23,6 +23,7 @@
  *         verified range or in a verified archive bundle (`hems verify BUNDLE`);
  *       - the counter (read through the journal library, not its bytes) is never ahead of the
  *         head, and at most one commit behind (the documented crash window);
+ *       - DIR/config.json (local settings kept nowhere else) is whole JSON, old or new;
  *       - `hems show` of the head and `hems timeline` work; every 10th cut `hems run` continues
  *         on the image and `hems verify` passes again.
  * Exit 0 when every cut passes; 1 otherwise (the failing images are kept with --keep-failures).
@@ -45,6 +46,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <jansson.h>
 #include "journal.h"
 #include "pl_image.h"
 #include "pl_proc.h"
@@ -163,10 +165,10 @@ static void workloads(void)
 
 /* ---------------------------------------------------------------- checks */
 
-enum outcome { O_AT_HEAD, O_ONE_BEHIND, O_LOST, O_REFUSED, O_SIGNAL, O_COUNTER, O_TOOLS, O_COUNT };
+enum outcome { O_AT_HEAD, O_ONE_BEHIND, O_LOST, O_REFUSED, O_SIGNAL, O_COUNTER, O_TOOLS, O_CONFIG, O_COUNT };
 static const char *const oname[O_COUNT] = { "verified, counter at head", "verified, counter one commit behind (repaired on open)",
                                             "LOST acknowledged records", "REFUSED", "KILLED BY SIGNAL", "COUNTER AHEAD OR FAR BEHIND",
-                                            "show/timeline/run FAILED" };
+                                            "show/timeline/run FAILED", "CONFIG.JSON DAMAGED" };
 
 /* Seqs 1..want are in the journal range [a, b] or in verified archive bundles. */
 static uint64_t missing(const char *img, uint64_t a, uint64_t b, uint64_t want)
@@ -217,6 +219,14 @@ static enum outcome check_cut(const char *img, uint64_t acked, bool run, char *w
     snprintf(why, why_cap, "counter seq %" PRIu64 ", head %" PRIu64 " (verify said ..%" PRIu64 "): %s", cseq, head, b, rc ? journal_strerror(rc) : "ahead");
     return O_COUNTER;
   }
+  /* DIR/config.json holds local settings (roles, retention) that are nowhere else: it is the
+   * old file or the new one, never a torn mix. */
+  char cfg[4300];
+  snprintf(cfg, sizeof cfg, "%s/config.json", img);
+  json_error_t jerr;
+  json_t *cj = json_load_file(cfg, 0, &jerr);
+  if (!cj) { snprintf(why, why_cap, "config.json: %s", jerr.text); return O_CONFIG; }
+  json_decref(cj);
   char seq[32];
   snprintf(seq, sizeof seq, "%" PRIu64, b);
   const char *show[] = { pl_hems(), "show", "--dir", img, seq, NULL };
