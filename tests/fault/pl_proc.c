@@ -54,7 +54,10 @@ static pid_t start(const char *const *argv, bool shim, int out_fd, int err_fd, u
     setenv("HEMS_PL_LOG", g_logp, 1);
     setenv("HEMS_PL_ROOT", g_root, 1);
     /* a sanitizer build must accept a preload ahead of its runtime */
-    setenv("ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=0", 1);
+    const char *ao = getenv("ASAN_OPTIONS");
+    char opts[1024];
+    snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0", ao ? ao : "", ao && *ao ? ":" : "");
+    setenv("ASAN_OPTIONS", opts, 1);
   } else {
     unsetenv("LD_PRELOAD");
   }
