@@ -79,7 +79,8 @@ int pl_model_init(struct pl_model **out, const uint8_t *log, size_t len, char *w
   for (size_t off = 0; off < len;) {
     const struct pl_rec *r = (const struct pl_rec *)(log + off);
     if (len - off < sizeof *r || r->magic != PL_MAGIC || r->plen > len - off - sizeof *r ||
-        r->len > len - off - sizeof *r - r->plen || (r->plen && ((const char *)(r + 1))[r->plen - 1] != 0)) {
+        r->len > len - off - sizeof *r - r->plen || len - off < PL_ALIGN(sizeof *r + r->plen + r->len) ||
+        (r->plen && ((const char *)(r + 1))[r->plen - 1] != 0)) {
       snprintf(why, why_cap, "malformed record at byte %zu", off);
       pl_model_free(m);
       return -1;
@@ -91,7 +92,7 @@ int pl_model_init(struct pl_model **out, const uint8_t *log, size_t len, char *w
     }
     m->rec = grow(m->rec, &cap, m->nrec + 1, sizeof *m->rec);
     m->rec[m->nrec++] = r;
-    off += sizeof *r + r->plen + r->len;
+    off += PL_ALIGN(sizeof *r + r->plen + r->len);
   }
   *out = m;
   return 0;

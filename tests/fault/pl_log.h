@@ -3,7 +3,8 @@
  *
  * A log is a sequence of records, each a struct pl_rec header (host byte order: writer and
  * reader are the same machine) followed by `plen` bytes of NUL-terminated path(s) and `len`
- * bytes of data. `ino` names a file by inode in the live data dir; paths are relative to the
+ * bytes of data, then zero bytes up to a multiple of 8 (so every header is aligned when the
+ * log is read in place). `ino` names a file by inode in the live data dir; paths are relative to the
  * data dir. Record kinds:
  *   INIT    ino, path, data      the file as it was (durable) before the workloads ran
  *   INITDIR path                 a directory that existed before
@@ -22,6 +23,7 @@
  */
 #ifndef HEMS_PL_LOG_H
 #define HEMS_PL_LOG_H
+#include <stddef.h>
 #include <stdint.h>
 
 #define PL_MAGIC 0x504c4f47u /* "PLOG" */
@@ -36,5 +38,7 @@ struct pl_rec {
   uint64_t ino, off, len;
 };
 _Static_assert(sizeof(struct pl_rec) == 40, "pl_rec is 40 bytes");
+
+#define PL_ALIGN(n) (((n) + 7u) & ~(size_t)7u)
 
 #endif

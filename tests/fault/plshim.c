@@ -99,7 +99,7 @@ static int log_fd(void)
   return g_log;
 }
 
-/* One record, one write(2): header, then the path bytes, then the data. */
+/* One record, one write(2): header, then the path bytes, then the data, then zero padding. */
 static void emit(uint32_t op, uint64_t ino, uint64_t off, const char *path, const struct iovec *iov, int iovcnt)
 {
   int lf = log_fd();
@@ -108,8 +108,8 @@ static void emit(uint32_t op, uint64_t ino, uint64_t off, const char *path, cons
   for (int i = 0; i < iovcnt; i++) len += iov[i].iov_len;
   size_t plen = path ? strlen(path) + 1 : 0;
   struct pl_rec h = { PL_MAGIC, op, (uint32_t)plen, 0, ino, off, len };
-  size_t total = sizeof h + plen + len;
-  char *buf = malloc(total);
+  size_t total = PL_ALIGN(sizeof h + plen + len);
+  char *buf = calloc(1, total);
   if (!buf) abort();
   memcpy(buf, &h, sizeof h);
   if (plen) memcpy(buf + sizeof h, path, plen);
