@@ -14,7 +14,8 @@
  *
  * test_key_verifier: `hems key verifier` of a fresh data dir (and of its bundle) is accepted by
  * Go's note.NewVerifier, carries DIR/keys/signing.pub and is named "hems/" + the device id that
- * LMDB's own mdb_dump reads from the journal's meta database.
+ * LMDB's own mdb_dump reads from the journal's meta database. test_bench_merkle: `hems bench
+ * merkle` runs (its OpenSSL and libsodium digests agree, else exit 1) and prints its fields.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -384,9 +385,33 @@ static void test_key_verifier(void **state)
   teardown(NULL);
 }
 
+static void test_bench_merkle(void **state)
+{
+  (void)state;
+  assert_int_equal(cli_test_setup("benchmerkle"), 0);
+  assert_int_equal(sh("'%s' bench merkle --records 2000 --format json > %s/b.json", bin, tmp), 0);
+  char path[512];
+  snprintf(path, sizeof path, "%s/b.json", tmp);
+  json_error_t err;
+  json_t *o = json_load_file(path, 0, &err);
+  assert_non_null(o);
+  assert_string_equal(json_string_value(json_object_get(o, "bench")), "merkle");
+  assert_int_equal(json_integer_value(json_object_get(o, "records")), 2000);
+  assert_int_equal(json_integer_value(json_object_get(o, "record_bytes")), 200);
+  static const char *const rates[] = { "openssl_leaf_hashes_per_s", "sodium_leaf_hashes_per_s", "openssl_speedup",
+                                       "tree_appends_per_s" };
+  for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++) assert_true(json_number_value(json_object_get(o, rates[i])) > 0);
+  assert_true(json_is_boolean(json_object_get(o, "cpu_sha_extensions")));
+  json_decref(o);
+  assert_int_equal(sh("'%s' bench merkle --records 5 2>/dev/null", bin), 2);
+  assert_int_equal(sh("'%s' bench merkle --format xml 2>/dev/null", bin), 2);
+  teardown(NULL);
+}
+
 int main(void)
 {
   if (sodium_init() < 0) return 1;
-  const struct CMUnitTest tests[] = { cmocka_unit_test(test_go_cross_check), cmocka_unit_test(test_key_verifier) };
+  const struct CMUnitTest tests[] = { cmocka_unit_test(test_go_cross_check), cmocka_unit_test(test_key_verifier),
+                                      cmocka_unit_test(test_bench_merkle) };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
