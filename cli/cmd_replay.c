@@ -403,7 +403,8 @@ static int parse(int argc, char **argv, struct args *a, const char *name)
   return 0;
 }
 
-/* Reads the incident record (dir: by seq; bundle: a first pass). */
+/* Reads the incident record (dir: by seq; bundle: a first pass, checked). 0, -1 when there is
+ * no such record, -2 when a bundle is damaged before it (the damage line printed). */
 static int find_incident(struct cli_source *s, struct incident *inc)
 {
   const uint8_t *b = NULL;
@@ -418,9 +419,11 @@ static int find_incident(struct cli_source *s, struct incident *inc)
   } else {
     struct journal_record_source *src = cli_source_records(s, 0);
     uint64_t seq;
-    const char *why;
-    while (src && src->next(src->ctx, &seq, &b, &len, &why) == 1)
+    const char *why = NULL;
+    int got = 0;
+    while (src && (got = src->next(src->ctx, &seq, &b, &len, &why)) == 1)
       if (seq == inc->seq) { copy = malloc(len); if (copy) memcpy(copy, b, len); b = copy; break; }
+    if (!copy && got < 0) { cli_source_damaged(s, why); return -2; } /* damaged before it */
     if (!copy) return -1;
   }
   struct journal_record r;
@@ -547,8 +550,9 @@ static int run_replay(struct args *a, const char *name)
   int rc = cli_source_open(&a->c, a->pubkey, a->fingerprint, &s);
   if (rc) { json_decref(rn.divs); return rc; }
   if (a->incident) {
-    if (find_incident(&s, &inc) != 0) {
-      cli_err("%s: --incident %llu: no such record", name, (unsigned long long)inc.seq);
+    int found = find_incident(&s, &inc);
+    if (found != 0) {
+      if (found != -2) cli_err("%s: --incident %llu: no such record", name, (unsigned long long)inc.seq);
       cli_source_close(&s);
       json_decref(rn.divs);
       return CLI_FAIL;
@@ -580,6 +584,22 @@ static int run_replay(struct args *a, const char *name)
     const struct journal_record_source *src = NULL;
     if ((exit_code = bundle_start(&s, st, &conf, &src, &res))) goto out;
     rc = replay_fold(st, src, &o, &res);
+    if (rc == 0 && !conf.failed) {
+      /* --until/--incident stop the fold early; the bundle is still checked to its end (past
+       * the fold, the checkpoint is no longer compared: the state stopped moving) */
+      const struct journal_record_source *rest = conf.in ? conf.in : src;
+      uint64_t q;
+      const uint8_t *qb;
+      size_t ql;
+      const char *w = NULL;
+      int got;
+      while ((got = rest->next(rest->ctx, &q, &qb, &ql, &w)) == 1) {}
+      if (got < 0) {
+        rc = got;
+        res.bad_seq = res.last_seq + 1;
+        snprintf(res.why, sizeof res.why, "%s", w ? w : journal_strerror(got));
+      }
+    }
     if (conf.failed) {
       cli_progress_done(&rn.prog);
       /* Every state from the checkpoint on is unproven: print none of it. */
