@@ -16,8 +16,8 @@
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_ENV = 3 };
 
 #define HEMS_FIRMWARE_VERSION "hems " HEMS_VERSION_STRING
-#ifndef HEMS_VERSION_STRING
-#define HEMS_VERSION_STRING "0.1.0"
+#ifndef HEMS_VERSION_STRING /* one place: project(hems VERSION …) in CMakeLists.txt */
+#error "HEMS_VERSION_STRING comes from the CMake project version (cli/CMakeLists.txt)"
 #endif
 
 struct cli_cmd {

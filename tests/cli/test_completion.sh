@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The bash completion offers every subcommand the binary lists and each subcommand's options
+# as its --help names them; run by CTest with HEMS_BIN and the completion script's path.
+set -euo pipefail
+script="$1"
+dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
+ln -s "$HEMS_BIN" "$dir/hems"
+PATH="$dir:$PATH"
+source "$script"
+complete_words() { COMP_WORDS=("$@"); COMP_CWORD=$(( $# - 1 )); COMPREPLY=(); _hems; printf '%s\n' "${COMPREPLY[@]}"; }
+fail=0
+cmds=$(hems --help | sed -n '/^commands:/,/^$/{s/^  \([a-z][a-z-]*\) .*/\1/p}')
+[ "$(echo "$cmds" | wc -l)" -ge 15 ] || { echo "only $(echo "$cmds" | wc -l) commands parsed from hems --help"; exit 1; }
+offered=$(complete_words hems "")
+for c in $cmds; do grep -qx "$c" <<<"$offered" || { echo "subcommand $c not offered"; fail=1; }; done
+# a prefix narrows: "ti" → timeline only
+[ "$(complete_words hems ti)" = "timeline" ] || { echo "'hems ti' completes to '$(complete_words hems ti)'"; fail=1; }
+# options of a subcommand come from its --help
+grep -qx -- "--since" <<<"$(complete_words hems timeline --s)" || { echo "--since not offered for timeline"; fail=1; }
+grep -qx "jsonl" <<<"$(complete_words hems timeline --format j)" || { echo "jsonl not offered after --format"; fail=1; }
+[ $fail = 0 ] && echo "completion: $(echo "$cmds" | wc -l) subcommands offered"
+exit $fail
