@@ -76,7 +76,10 @@ static int fetch_capture(struct cli_source *s, uint64_t want, uint8_t **blob, si
   rc = journal_record_decode(b, len, &rec);
   const uint8_t *hash = NULL;
   static const uint8_t zero[32];
-  if (rc == 0 && rec.type == JOURNAL_T_PQ_EVENT && memcmp(rec.body.pq_event.capture, zero, 32) != 0) hash = rec.body.pq_event.capture;
+  /* every record type that can name a capture: pq events and trip taps */
+  if (rc == 0 && rec.type == JOURNAL_T_PQ_EVENT) hash = rec.body.pq_event.capture;
+  else if (rc == 0 && rec.type == JOURNAL_T_TRIP_TAP) hash = rec.body.trip_tap.capture;
+  if (hash && memcmp(hash, zero, 32) == 0) hash = NULL;
   if (!hash) {
     if (it) journal_iter_end(it);
     cli_err("capture: seq %llu (%s) has no waveform capture", (unsigned long long)want,
