@@ -281,6 +281,37 @@ int ingest_sigring_query(const struct ingest_sigring *r, int64_t t_ns, unsigned 
                          struct ingest_signature *out);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Flicker (IEC 61000-4-15), one voltage channel; flicker.c. Caller-owned, no allocation.      */
+
+enum ingest_lamp { INGEST_LAMP_230V = 0, INGEST_LAMP_120V = 1 }; /* 230 V/50 Hz, 120 V/60 Hz */
+#define INGEST_FLICKER_CLASSES 2048
+struct ingest_flicker {
+  double fs, gain;
+  int lamp;
+  double ms;                  /* mean square of the input (block 1 reference) */
+  double ms_a;
+  unsigned ms_n, ms_need;
+  bool ready;
+  double q[7][7];             /* HP, 3 × LP, 2 × weighting, 300 ms smoothing: b0 b1 b2 a1 a2 z1 z2 */
+  double pinst, pinst_max;    /* latest Pinst; maximum since the last reset_stats */
+  uint64_t n, settle;
+  unsigned dec, dec_n;
+  uint64_t nclass;
+  uint32_t hist[INGEST_FLICKER_CLASSES];
+};
+/* fs ≥ 400 Hz; nominal_hz sets the first-cycle length of the input adaptor. INGEST_ECONFIG. */
+int ingest_flicker_init(struct ingest_flicker *f, double fs, double nominal_hz, int lamp);
+/* One sample (volts, any scale); returns Pinst. */
+double ingest_flicker_step(struct ingest_flicker *f, double x);
+/* Pst of the samples classified since init or the last reset (NAN when none). */
+double ingest_flicker_pst(const struct ingest_flicker *f);
+void ingest_flicker_reset_stats(struct ingest_flicker *f);
+/* Plt = cube root of the mean of Pst³ (n = 12 for 2 hours); NAN when n is 0. */
+double ingest_flicker_plt(const double *pst, unsigned n);
+/* Block 4 gain: peak Pinst 1.0 for 8.8 Hz sinusoidal ΔV/V = 0.25 % (230 V lamp). */
+double ingest_flicker_gain(void);
+
+/* ------------------------------------------------------------------------------------------ */
 /* 2. Records (integer fixed point; schemas/ingest.cddl)                                       */
 
 /* Energy of one direction pair, in µWh with the sub-µWh remainder carried in nJ.
