@@ -1,16 +1,26 @@
 /*
  * analyze.c — `hems analyze FILE.cfg`: a COMTRADE file through the same engine as live
- * samples, printed as JSON lines (CLI.md "hems analyze objects").
+ * samples, printed as JSON lines (analyze_json.c), streamed block by block so memory stays
+ * flat with the file's length.
  *
  * Channels whose unit is V/kV/mV or A/kA/mA take part (others, and status channels, are
- * ignored); currents pair with the voltage of the same `ph`. Integer files feed their raw
- * codes with scale a (lossless); FLOAT32 and fractional ASCII are quantised to 2^23 steps of
- * the channel's largest magnitude. Missing samples repeat the previous value. Each sampling-
- * rate segment runs through its own engine (a window never spans a rate change); nrates 0
- * takes the median timestamp step. Nominal frequency: lf rounded to 50 or 60 Hz. Declared
- * voltage, when not given: the standard nominal voltage nearest the median one-cycle RMS of
- * all voltage channels. Times: the file's clock; 2013 files with a time_code print that
- * offset, others print Z. Captures are off (nothing to store).
+ * ignored); currents pair with the voltage of the same `ph`. Integer files (BINARY, BINARY32,
+ * integer ASCII) feed their raw codes with scale a (lossless); FLOAT32 and fractional ASCII
+ * are quantised to 2^23 steps of the channel's largest magnitude (found by a first pass).
+ * Missing samples repeat the previous value. Each sampling-rate segment runs through its own
+ * engine (a window never spans a rate change); nrates 0 takes the median timestamp step of the
+ * first block. Nominal frequency: lf rounded to 50 or 60 Hz. Captures are off.
+ *
+ * Declared voltage, when not given, in this order:
+ *   1. the .cfg: the voltage channels' transformer rating — `primary` when the values are
+ *      primary (PS = P), `secondary` when secondary — if a ratio is stated (both > 0, not 1:1);
+ *      a rating above the channel's range (a·max + b as a peak, over √2) is a line-to-line
+ *      rating of a phase channel and is divided by √3; then the nearest standard nominal;
+ *   2. else the standard nominal nearest the median one-cycle RMS of the voltage channels,
+ *      counting only cycles above 10 % of the largest (an outage in the recording does not
+ *      drag the median down to a transformer secondary's value). The median comes from a
+ *      logarithmic histogram (0.2 % bins), so the first pass holds no samples.
+ * msg then says which (the CLI prints it on stderr).
  */
 #include "internal.h"
 
@@ -41,118 +51,9 @@ static int64_t days_from_civil(int y, int m, int d)
   return era * 146097 + doe - 719468;
 }
 
-struct actx {
-  FILE *out;
-  const struct ingest_config *cfg;
-  int offset_min;
-  bool has_offset;
-  int err;
-};
-
-static void rfc3339(const struct actx *a, int64_t ns_utc, char *buf, size_t cap)
+static int cmp_i64(const void *x, const void *y)
 {
-  int64_t ns = ns_utc + (int64_t)a->offset_min * 60000000000LL;
-  int64_t s = ns >= 0 ? ns / 1000000000 : -((-ns + 999999999) / 1000000000);
-  int64_t ms = (ns - s * 1000000000) / 1000000;
-  int64_t days = s >= 0 ? s / 86400 : -((-s + 86399) / 86400);
-  int64_t sod = s - days * 86400;
-  /* civil from days */
-  int64_t z = days + 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  int64_t doe = z - era * 146097;
-  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  int64_t mp = (5 * doy + 2) / 153;
-  int d = (int)(doy - (153 * mp + 2) / 5 + 1);
-  int m = (int)(mp < 10 ? mp + 3 : mp - 9);
-  int y = (int)(yoe + era * 400 + (m <= 2));
-  char tz[16];
-  if (!a->has_offset || a->offset_min == 0) snprintf(tz, sizeof tz, "Z");
-  else {
-    int o = a->offset_min < 0 ? -a->offset_min : a->offset_min;
-    snprintf(tz, sizeof tz, "%c%02d:%02d", a->offset_min < 0 ? '-' : '+', o / 60, o % 60);
-  }
-  snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03d%s", y, m, d, (int)(sod / 3600),
-           (int)(sod / 60 % 60), (int)(sod % 60), (int)ms, tz);
-}
-
-static double r4(double x) { return round(x * 1e4) / 1e4; }
-
-static void emit(struct actx *a, json_t *o)
-{
-  if (!o) { a->err = -ENOMEM; return; }
-  if (json_dumpf(o, a->out, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12)) != 0 ||
-      fputc('\n', a->out) == EOF)
-    a->err = -EIO;
-  json_decref(o);
-}
-
-static void on_window(void *ctx, const struct ingest_window *w)
-{
-  struct actx *a = ctx;
-  char t[64];
-  rfc3339(a, w->start_ns, t, sizeof t);
-  json_t *o = json_object();
-  json_object_set_new(o, "type", json_string("window"));
-  json_object_set_new(o, "start", json_string(t));
-  json_object_set_new(o, "duration_ms", json_real(r4(w->duration_s * 1000.0)));
-  json_t *chs = json_array();
-  for (unsigned c = 0; c < w->nch; c++) {
-    const struct ingest_channel_cfg *cc = &a->cfg->ch[c];
-    const struct ingest_channel_metrics *m = &w->ch[c];
-    json_t *x = json_object();
-    json_object_set_new(x, "name", json_string(cc->name));
-    json_object_set_new(x, "phase", json_string(cc->phase));
-    json_object_set_new(x, "unit", json_string(cc->kind == INGEST_KIND_VOLTAGE ? "V" : "A"));
-    json_object_set_new(x, "rms", json_real(r4(m->rms)));
-    json_object_set_new(x, "thd_pct", json_real(round(m->thd_pct * 1000) / 1000));
-    json_object_set_new(x, "min", json_real(r4(m->min)));
-    json_object_set_new(x, "max", json_real(r4(m->max)));
-    json_array_append_new(chs, x);
-  }
-  json_object_set_new(o, "channels", chs);
-  json_t *pw = json_array();
-  for (unsigned k = 0; k < w->npow; k++) {
-    const struct ingest_power_metrics *p = &w->pow[k];
-    json_t *x = json_object();
-    json_object_set_new(x, "current", json_string(a->cfg->ch[p->ich].name));
-    json_object_set_new(x, "voltage", json_string(a->cfg->ch[p->vch].name));
-    json_object_set_new(x, "p_w", json_real(r4(p->p_w)));
-    json_object_set_new(x, "q_var", json_real(r4(p->q_var)));
-    json_object_set_new(x, "s_va", json_real(r4(p->s_va)));
-    json_object_set_new(x, "pf", json_real(round(p->pf * 1e5) / 1e5));
-    json_array_append_new(pw, x);
-  }
-  json_object_set_new(o, "powers", pw);
-  json_object_set_new(o, "freq_hz", json_real(round(w->freq_hz * 1e4) / 1e4));
-  if (w->flags & INGEST_WF_EVENT) json_object_set_new(o, "flagged", json_true());
-  emit(a, o);
-}
-
-static void on_event(void *ctx, const struct ingest_pq_event *e)
-{
-  struct actx *a = ctx;
-  char t[64];
-  rfc3339(a, e->start_ns, t, sizeof t);
-  static const char *kinds[] = {"", "dip", "swell", "interruption"};
-  json_t *o = json_object();
-  json_object_set_new(o, "type", json_string("pq_event"));
-  json_object_set_new(o, "kind", json_string(kinds[e->kind & 3]));
-  json_object_set_new(o, "phases", json_string(e->phases));
-  json_object_set_new(o, "start", json_string(t));
-  json_object_set_new(o, "duration_ms", json_real(r4(e->duration_s * 1000.0)));
-  json_object_set_new(o, "extreme_pct", json_real(round(e->extreme_pct * 1000) / 1000));
-  json_object_set_new(o, "extreme_v", json_real(r4(e->extreme_v)));
-  json_object_set_new(o, "declared_v", json_real(e->declared_v));
-  json_object_set_new(o, "category", json_string(ingest_ieee1159_name(e->category)));
-  if (e->flags & INGEST_PQF_AT_START) json_object_set_new(o, "in_progress_at_start", json_true());
-  if (e->flags & INGEST_PQF_AT_END) json_object_set_new(o, "in_progress_at_end", json_true());
-  emit(a, o);
-}
-
-static int cmp_double(const void *x, const void *y)
-{
-  double a = *(const double *)x, b = *(const double *)y;
+  int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
   return a < b ? -1 : a > b;
 }
 
@@ -171,179 +72,294 @@ static bool unit_of(const char *uu, uint8_t *kind, double *mult)
   return false;
 }
 
-int ingest_analyze_file(const char *cfg_path, double declared_v, FILE *out, char *msg,
-                        size_t msg_cap)
+#define HBINS 4000
+#define HLOG_MIN (-2.0)
+#define HLOG_SPAN 8.0
+
+struct plan {
+  struct ingest_config cfg;
+  int src[INGEST_CHANNELS_MAX];
+  double mult[INGEST_CHANNELS_MAX];
+  double maxabs[INGEST_CHANNELS_MAX];
+  bool use_raw;
+  unsigned nv;
+  unsigned nseg;
+  double seg_fs[INGEST_CT_RATES_MAX];
+  uint64_t seg_end[INGEST_CT_RATES_MAX];
+  uint32_t hist[HBINS];
+  uint64_t hcount;
+};
+
+/* Declared voltage from the .cfg's transformer rating; 0 when it states none. */
+static double declared_from_cfg(const struct ingest_ct_file *f, const struct plan *P, char *how,
+                                size_t cap)
 {
-  struct ingest_ct_cfg ct;
-  struct ingest_ct_data dat;
-  if (msg && msg_cap) msg[0] = 0;
-  int rc = ingest_ct_read(cfg_path, &ct, &dat, msg, msg_cap);
-  if (rc) return rc;
-  struct ingest_config *cfg = malloc(sizeof *cfg);
-  int *src = malloc(sizeof(int) * INGEST_CHANNELS_MAX);
-  double *qscale = malloc(sizeof(double) * INGEST_CHANNELS_MAX);
-  double *cyc_rms = NULL;
-  int32_t *frames = NULL;
-  if (!cfg || !src || !qscale) { rc = -ENOMEM; goto done; }
+  for (unsigned c = 0; c < P->cfg.nch; c++) {
+    if (P->cfg.ch[c].kind != INGEST_KIND_VOLTAGE) continue;
+    const struct ingest_ct_analog *an = &f->cfg.an[P->src[c]];
+    if (!(an->primary > 0 && an->secondary > 0) || an->primary == an->secondary) continue;
+    double rating = (an->ps == 'S' || an->ps == 's' ? an->secondary : an->primary) * P->mult[c];
+    double range = fmax(fabs(an->a * an->max + an->b), fabs(an->a * an->min + an->b)) * P->mult[c];
+    bool ll = range > 0 && rating > range / M_SQRT2 * 1.001;
+    double v = ingest_nominal_voltage(ll ? rating / sqrt(3.0) : rating);
+    snprintf(how, cap, "from the .cfg: channel %s transformer %g:%g, %s values%s", an->id,
+             an->primary, an->secondary, an->ps == 'S' || an->ps == 's' ? "secondary" : "primary",
+             ll ? ", line-to-line rating above the channel range (÷√3)" : "");
+    return v;
+  }
+  return 0.0;
+}
+
+static void hist_add(struct plan *P, double v)
+{
+  if (!(v > 0)) return;
+  double x = (log10(v) - HLOG_MIN) / HLOG_SPAN * HBINS;
+  int k = x < 0 ? 0 : x >= HBINS ? HBINS - 1 : (int)x;
+  P->hist[k]++;
+  P->hcount++;
+}
+
+static double hist_value(int k) { return pow(10.0, ((double)k + 0.5) / HBINS * HLOG_SPAN + HLOG_MIN); }
+
+/* median of the cycles above 10 % of the largest */
+static double hist_energised_median(const struct plan *P)
+{
+  int top = -1;
+  for (int k = HBINS - 1; k >= 0 && top < 0; k--)
+    if (P->hist[k]) top = k;
+  if (top < 0) return 0.0;
+  double floor_v = 0.1 * hist_value(top);
+  uint64_t n = 0;
+  for (int k = 0; k <= top; k++)
+    if (hist_value(k) >= floor_v) n += P->hist[k];
+  uint64_t half = (n + 1) / 2, seen = 0;
+  for (int k = 0; k <= top; k++) {
+    if (hist_value(k) < floor_v) continue;
+    seen += P->hist[k];
+    if (seen >= half) return hist_value(k);
+  }
+  return hist_value(top);
+}
+
+/* First pass: largest magnitudes (quantisation of non-integer files) and one-cycle RMS
+ * histogram of the voltage channels (declared voltage). */
+static int prepass(struct ingest_ct_file *f, struct plan *P, bool want_hist, char *msg, size_t cap)
+{
+  const unsigned na = f->cfg.na, nch = P->cfg.nch;
+  uint64_t cyc = (uint64_t)llround(P->seg_fs[0] / P->cfg.nominal_hz);
+  if (cyc < 1) cyc = 1;
+  double acc[INGEST_CHANNELS_MAX] = {0};
+  uint64_t inc = 0;
+  struct ingest_ct_block b;
+  int rc;
+  ingest_ct_reader_rewind(f->rd);
+  while ((rc = ingest_ct_reader_next(f->rd, &b, msg, cap)) > 0) {
+    for (size_t s = 0; s < b.n; s++) {
+      const double *v = b.value + s * na;
+      for (unsigned c = 0; c < nch; c++) {
+        double x = fabs(v[P->src[c]]);
+        if (x > P->maxabs[c]) P->maxabs[c] = x;
+        acc[c] += x * x;
+      }
+      if (++inc == cyc) {
+        for (unsigned c = 0; c < nch; c++) {
+          if (want_hist && P->cfg.ch[c].kind == INGEST_KIND_VOLTAGE)
+            hist_add(P, sqrt(acc[c] / (double)cyc) * P->mult[c]);
+          acc[c] = 0;
+        }
+        inc = 0;
+      }
+    }
+  }
+  if (rc < 0) return rc;
+  P->use_raw = ingest_ct_reader_integral(f->rd);
+  ingest_ct_reader_rewind(f->rd);
+  return 0;
+}
+
+/* Channels, rates and nominal frequency from the .cfg (and the first block for nrates 0). */
+static int plan_channels(struct ingest_ct_file *f, struct plan *P, const char *path, char *msg,
+                         size_t cap)
+{
+  struct ingest_config *cfg = &P->cfg;
   ingest_config_defaults(cfg);
-  unsigned nch = 0, nv = 0;
-  for (unsigned k = 0; k < ct.na && nch < INGEST_CHANNELS_MAX; k++) {
+  unsigned nch = 0;
+  for (unsigned k = 0; k < f->cfg.na && nch < INGEST_CHANNELS_MAX; k++) {
     uint8_t kind;
     double mult;
-    if (!unit_of(ct.an[k].uu, &kind, &mult)) continue;
+    if (!unit_of(f->cfg.an[k].uu, &kind, &mult)) continue;
     struct ingest_channel_cfg *cc = &cfg->ch[nch];
-    snprintf(cc->name, sizeof cc->name, "%s", ct.an[k].id);
-    snprintf(cc->phase, sizeof cc->phase, "%s", ct.an[k].ph);
+    snprintf(cc->name, sizeof cc->name, "%s", f->cfg.an[k].id);
+    snprintf(cc->phase, sizeof cc->phase, "%s", f->cfg.an[k].ph);
     cc->kind = kind;
     cc->voltage_ch = -1;
-    if (dat.raw) {
-      cc->scale = ct.an[k].a * mult;
-      cc->offset = ct.an[k].b * mult;
-      if (cc->scale == 0.0) cc->scale = 1e-12;
-    } else {
-      double mx = 0;
-      for (uint64_t n = 0; n < dat.nsamples; n++) {
-        double v = fabs(dat.value[(size_t)k * dat.nsamples + n]);
-        if (v > mx) mx = v;
-      }
-      cc->scale = (mx > 0 ? mx / 8388608.0 : 1e-6) * mult;
-      cc->offset = 0.0;
-    }
-    qscale[nch] = mult;
-    src[nch] = (int)k;
-    if (kind == INGEST_KIND_VOLTAGE) nv++;
+    P->mult[nch] = mult;
+    P->src[nch] = (int)k;
+    if (kind == INGEST_KIND_VOLTAGE) P->nv++;
     nch++;
   }
   if (nch == 0) {
-    ingest__msg(msg, msg_cap, "%s: no analog channel in V or A", cfg_path);
-    rc = INGEST_ENOSIGNAL;
-    goto done;
+    ingest__msg(msg, cap, "%s: no analog channel in V or A", path);
+    return INGEST_ENOSIGNAL;
   }
   cfg->nch = nch;
   ingest_config_pair_by_phase(cfg);
-  cfg->nominal_hz = (ct.lf > 0 && fabs(ct.lf - 60.0) < fabs(ct.lf - 50.0)) ? 60.0 : 50.0;
+  cfg->nominal_hz = (f->cfg.lf > 0 && fabs(f->cfg.lf - 60.0) < fabs(f->cfg.lf - 50.0)) ? 60.0 : 50.0;
   cfg->capture_post_ms = 0;
-
-  /* sampling rate(s) */
-  unsigned nseg = ct.nrates ? ct.nrates : 1;
-  double seg_fs[INGEST_CT_RATES_MAX];
-  uint64_t seg_end[INGEST_CT_RATES_MAX];
-  if (ct.nrates) {
-    for (unsigned r = 0; r < nseg; r++) {
-      seg_fs[r] = ct.samp[r];
-      seg_end[r] = ct.endsamp[r] < dat.nsamples ? ct.endsamp[r] : dat.nsamples;
+  const uint64_t ns = f->cfg.total_samples;
+  if (f->cfg.nrates) {
+    P->nseg = f->cfg.nrates;
+    for (unsigned r = 0; r < P->nseg; r++) {
+      P->seg_fs[r] = f->cfg.samp[r];
+      P->seg_end[r] = f->cfg.endsamp[r] < ns ? f->cfg.endsamp[r] : ns;
     }
-  } else {
-    uint64_t nd = dat.nsamples > 1 ? dat.nsamples - 1 : 0;
-    if (nd == 0) {
-      ingest__msg(msg, msg_cap, "%s: fewer than two samples", cfg_path);
-      rc = INGEST_ENOSIGNAL;
-      goto done;
-    }
-    cyc_rms = malloc(sizeof(double) * nd);
-    if (!cyc_rms) { rc = -ENOMEM; goto done; }
-    for (uint64_t n = 0; n < nd; n++) cyc_rms[n] = (double)(dat.t_us[n + 1] - dat.t_us[n]);
-    qsort(cyc_rms, nd, sizeof(double), cmp_double);
-    double step = cyc_rms[nd / 2];
-    free(cyc_rms);
-    cyc_rms = NULL;
-    if (!(step > 0)) {
-      ingest__msg(msg, msg_cap, "%s: timestamps do not increase", cfg_path);
-      rc = INGEST_ESYNTAX;
-      goto done;
-    }
-    seg_fs[0] = 1e6 / step;
-    seg_end[0] = dat.nsamples;
+    return 0;
   }
+  struct ingest_ct_block b;
+  int rc = ingest_ct_reader_next(f->rd, &b, msg, cap);
+  if (rc < 0) return rc;
+  if (b.n < 2) {
+    ingest__msg(msg, cap, "%s: fewer than two samples", path);
+    return INGEST_ENOSIGNAL;
+  }
+  static int64_t steps[INGEST_CT_BLOCK];
+  for (size_t k = 0; k + 1 < b.n; k++) steps[k] = b.t_us[k + 1] - b.t_us[k];
+  qsort(steps, b.n - 1, sizeof steps[0], cmp_i64);
+  int64_t step = steps[(b.n - 1) / 2];
+  if (step <= 0) {
+    ingest__msg(msg, cap, "%s: timestamps do not increase", path);
+    return INGEST_ESYNTAX;
+  }
+  P->nseg = 1;
+  P->seg_fs[0] = 1e6 / (double)step;
+  P->seg_end[0] = ns;
+  ingest_ct_reader_rewind(f->rd);
+  return 0;
+}
 
-  /* declared voltage */
-  if (declared_v <= 0.0) {
-    if (nv == 0) {
-      declared_v = 230.0;
+/* Feed every segment through its own engine. */
+static int run_segments(struct ingest_ct_file *f, struct plan *P, struct ingest__actx *a,
+                        int64_t start_utc_ns, const char *path, char *msg, size_t cap)
+{
+  struct ingest_config *cfg = &P->cfg;
+  const unsigned nch = cfg->nch, na = f->cfg.na;
+  struct ingest_sink sink = {.ctx = a, .window = ingest__json_window, .pq_event = ingest__json_event};
+  struct ingest_sink_class_a sink_a = {.pq_event_ext = ingest__json_event, .aggregate = ingest__json_aggregate};
+  double inv[INGEST_CHANNELS_MAX];
+  for (unsigned c = 0; c < nch; c++) {
+    const struct ingest_ct_analog *an = &f->cfg.an[P->src[c]];
+    if (P->use_raw) {
+      cfg->ch[c].scale = an->a * P->mult[c];
+      cfg->ch[c].offset = an->b * P->mult[c];
+      if (cfg->ch[c].scale == 0.0) cfg->ch[c].scale = 1e-12;
     } else {
-      uint64_t cyc = (uint64_t)llround(seg_fs[0] / cfg->nominal_hz);
-      if (cyc < 1) cyc = 1;
-      uint64_t ncyc = dat.nsamples / cyc;
-      size_t cnt = 0;
-      cyc_rms = malloc(sizeof(double) * (size_t)(ncyc * nv + 1));
-      if (!cyc_rms) { rc = -ENOMEM; goto done; }
-      for (unsigned c = 0; c < nch; c++) {
-        if (cfg->ch[c].kind != INGEST_KIND_VOLTAGE) continue;
-        const double *v = dat.value + (size_t)src[c] * dat.nsamples;
-        for (uint64_t k = 0; k < ncyc; k++) {
-          double s = 0;
-          for (uint64_t n = k * cyc; n < (k + 1) * cyc; n++) s += v[n] * v[n];
-          cyc_rms[cnt++] = sqrt(s / cyc) * qscale[c];
-        }
-      }
-      double med = 0;
-      if (cnt) {
-        qsort(cyc_rms, cnt, sizeof(double), cmp_double);
-        med = cyc_rms[cnt / 2];
-      }
-      declared_v = ingest_nominal_voltage(med);
-      ingest__msg(msg, msg_cap,
-                  "declared voltage not given: using %g V, the standard nominal voltage nearest "
-                  "the median RMS %.1f V", declared_v, med);
+      cfg->ch[c].scale = (P->maxabs[c] > 0 ? P->maxabs[c] / 8388608.0 : 1e-6) * P->mult[c];
+      cfg->ch[c].offset = 0.0;
     }
+    inv[c] = P->mult[c] / cfg->ch[c].scale;
   }
-  cfg->pq.declared_v = declared_v;
-
-  struct actx a = {.out = out, .cfg = cfg, .offset_min = ct.utc_offset_min,
-                   .has_offset = ct.rev_year == 2013 && ct.time_code[0] != 0};
-  int64_t start_utc_ns = (days_from_civil(ct.start.year, ct.start.month, ct.start.day) * 86400 +
-                          ct.start.hour * 3600 + ct.start.minute * 60) * 1000000000LL +
-                         ct.start.sec_ns - (int64_t)ct.utc_offset_min * 60000000000LL;
-  struct ingest_sink sink = {.ctx = &a, .window = on_window, .pq_event = on_event};
-  const size_t chunk = 1024;
-  frames = malloc(sizeof(int32_t) * chunk * nch);
-  if (!frames) { rc = -ENOMEM; goto done; }
+  int32_t *frames = malloc(sizeof(int32_t) * INGEST_CT_BLOCK * nch);
+  if (!frames) return -ENOMEM;
   int32_t last[INGEST_CHANNELS_MAX] = {0};
+  struct ingest_ct_block b = {0};
+  size_t bpos = 0;
+  int rc = 0;
   uint64_t first = 0;
-  for (unsigned s = 0; s < nseg && rc == 0; s++) {
-    uint64_t end = seg_end[s];
+  ingest_ct_reader_rewind(f->rd);
+  for (unsigned s = 0; s < P->nseg && rc == 0; s++) {
+    uint64_t end = P->seg_end[s];
     if (end <= first) continue;
-    cfg->sample_rate_hz = seg_fs[s];
-    cfg->t0_ns = start_utc_ns + dat.t_us[first] * 1000;
+    cfg->sample_rate_hz = P->seg_fs[s];
+    if (bpos == b.n) {
+      int r = ingest_ct_reader_next(f->rd, &b, msg, cap);
+      if (r <= 0) { rc = r < 0 ? r : INGEST_ETRUNC; break; }
+      bpos = 0;
+    }
+    /* the engine's clock starts at this segment's first sample */
+    cfg->t0_ns = start_utc_ns + b.t_us[bpos] * 1000;
     struct ingest_engine e;
     rc = ingest_engine_init(&e, cfg, &sink);
     if (rc) {
-      ingest__msg(msg, msg_cap, "%s: sampling rate %g Hz not usable (segment %u)", cfg_path,
-                  seg_fs[s], s + 1);
+      ingest__msg(msg, cap, "%s: sampling rate %g Hz not usable (segment %u)", path, P->seg_fs[s], s + 1);
       if (rc == INGEST_ECONFIG) rc = INGEST_EUNSUPPORTED;
       break;
     }
-    for (uint64_t n0 = first; n0 < end && a.err == 0; n0 += chunk) {
-      size_t nb = (size_t)((end - n0) < chunk ? (end - n0) : chunk);
-      for (unsigned c = 0; c < nch; c++) {
-        size_t base = (size_t)src[c] * dat.nsamples;
-        for (size_t f = 0; f < nb; f++) {
-          size_t idx = base + n0 + f;
+    ingest_engine_set_class_a(&e, &sink_a);
+    for (uint64_t k = first; k < end && rc == 0 && a->err == 0;) {
+      if (bpos == b.n) {
+        int r = ingest_ct_reader_next(f->rd, &b, msg, cap);
+        if (r <= 0) { rc = r < 0 ? r : INGEST_ETRUNC; break; }
+        bpos = 0;
+      }
+      size_t nb = b.n - bpos;
+      if ((uint64_t)nb > end - k) nb = (size_t)(end - k);
+      for (size_t i = 0; i < nb; i++) {
+        const size_t row = (bpos + i) * na;
+        int32_t *fr = frames + i * nch;
+        for (unsigned c = 0; c < nch; c++) {
+          const size_t x = row + (size_t)P->src[c];
           int32_t code;
-          if (dat.missing[idx]) code = last[c];
-          else if (dat.raw) code = dat.raw[idx];
-          else code = (int32_t)lrint(dat.value[idx] * qscale[c] / cfg->ch[c].scale);
-          frames[f * nch + c] = code;
+          if (b.missing[x]) code = last[c];
+          else if (P->use_raw) code = b.raw[x];
+          else code = (int32_t)lrint(b.value[x] * inv[c]);
+          fr[c] = code;
           last[c] = code;
         }
       }
       ingest_engine_push(&e, frames, nb);
+      bpos += nb;
+      k += nb;
     }
     ingest_engine_finish(&e);
     ingest_engine_deinit(&e);
     first = end;
   }
-  if (!rc && a.err) {
-    rc = a.err;
-    ingest__msg(msg, msg_cap, "write error on output");
-  }
-done:
   free(frames);
-  free(cyc_rms);
-  free(cfg);
-  free(src);
-  free(qscale);
-  ingest_ct_cfg_free(&ct);
-  ingest_ct_data_free(&dat);
+  return rc;
+}
+
+int ingest_analyze_file(const char *cfg_path, double declared_v, FILE *out, char *msg,
+                        size_t msg_cap)
+{
+  if (msg && msg_cap) msg[0] = 0;
+  struct ingest_ct_file f;
+  int rc = ingest_ct_file_open(cfg_path, &f, msg, msg_cap);
+  if (rc) return rc;
+  struct plan *P = calloc(1, sizeof *P);
+  if (!P) { ingest_ct_file_close(&f); return -ENOMEM; }
+  rc = plan_channels(&f, P, cfg_path, msg, msg_cap);
+  char how[256] = "";
+  if (!rc && declared_v <= 0.0 && P->nv) declared_v = declared_from_cfg(&f, P, how, sizeof how);
+  bool want_hist = declared_v <= 0.0 && P->nv;
+  P->use_raw = f.cfg.ft == INGEST_CT_BINARY || f.cfg.ft == INGEST_CT_BINARY32;
+  if (!rc && (!P->use_raw || want_hist)) rc = prepass(&f, P, want_hist, msg, msg_cap);
+  if (!rc && declared_v <= 0.0) {
+    if (P->nv == 0) {
+      declared_v = 230.0;
+    } else {
+      double med = hist_energised_median(P);
+      declared_v = ingest_nominal_voltage(med);
+      snprintf(how, sizeof how, "the standard nominal voltage nearest the median RMS %.1f V", med);
+    }
+  }
+  if (!rc && how[0]) ingest__msg(msg, msg_cap, "declared voltage not given: using %g V, %s", declared_v, how);
+  if (!rc) {
+    P->cfg.pq.declared_v = declared_v;
+    const struct ingest_ct_cfg *ct = &f.cfg;
+    struct ingest__actx a = {.out = out, .cfg = &P->cfg, .offset_min = ct->utc_offset_min,
+                             .has_offset = ct->rev_year == 2013 && ct->time_code[0] != 0};
+    int64_t start_utc_ns = (days_from_civil(ct->start.year, ct->start.month, ct->start.day) * 86400 +
+                            ct->start.hour * 3600 + ct->start.minute * 60) * 1000000000LL +
+                           ct->start.sec_ns - (int64_t)ct->utc_offset_min * 60000000000LL;
+    char emsg[512] = "";
+    rc = run_segments(&f, P, &a, start_utc_ns, cfg_path, emsg, sizeof emsg);
+    if (rc) ingest__msg(msg, msg_cap, "%s", emsg);
+    if (!rc && a.err) {
+      rc = a.err;
+      ingest__msg(msg, msg_cap, "write error on output");
+    }
+  }
+  free(P);
+  ingest_ct_file_close(&f);
   return rc;
 }

@@ -129,3 +129,26 @@ void ingest__groups(const kiss_fft_cpx *X, unsigned n, unsigned cycles, float *g
     group_rms[h] = (float)sqrt(g);
   }
 }
+
+void ingest__subgroups(const kiss_fft_cpx *X, unsigned n, unsigned cycles, float *sg, float *ig,
+                       float *isg, unsigned hmax)
+{
+  const double norm = 2.0 / ((double)n * (double)n);
+  const long top = (long)n / 2;
+#define BIN(k) ((k) <= 0 || (k) >= top ? 0.0 : ((double)X[k].r * X[k].r + (double)X[k].i * X[k].i) * norm)
+  for (unsigned h = 0; h <= hmax; h++) {
+    long c = (long)h * cycles;
+    double s = 0.0, g = 0.0, gi = 0.0;
+    if (h > 0)
+      for (long k = c - 1; k <= c + 1; k++) s += BIN(k);
+    for (long i = 1; i < (long)cycles; i++) {
+      double m = BIN(c + i);
+      g += m;
+      if (i >= 2 && i <= (long)cycles - 2) gi += m;
+    }
+    sg[h] = (float)sqrt(s);
+    ig[h] = (float)sqrt(g);
+    isg[h] = (float)sqrt(gi);
+  }
+#undef BIN
+}

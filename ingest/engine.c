@@ -36,6 +36,12 @@ void ingest_config_defaults(struct ingest_config *cfg)
   cfg->capture_pre_cycles = 12;
   cfg->capture_post_ms = 500;
   cfg->signature_cycles = 64;
+  cfg->flicker = true;
+  cfg->lamp = -1;
+  cfg->unbalance = true;
+  cfg->rvc_pct = 5.0;
+  cfg->rvc_hysteresis_pct = 2.5;
+  cfg->freq_band_pct = 1.0;
 }
 
 void ingest_config_pair_by_phase(struct ingest_config *cfg)
@@ -75,6 +81,9 @@ static int validate(const struct ingest_config *cfg)
   if (cfg->capture_post_ms > 0 && cfg->capture_pre_cycles < 10) return INGEST_ECONFIG;
   if (cfg->capture_pre_cycles > 600 || cfg->capture_post_ms > 60000) return INGEST_ECONFIG;
   if (cfg->signature_cycles > 100000) return INGEST_ECONFIG;
+  if (cfg->lamp > INGEST_LAMP_120V || !(cfg->rvc_pct >= 0 && cfg->rvc_pct < 50) ||
+      !(cfg->rvc_hysteresis_pct <= cfg->rvc_pct) || !(cfg->freq_band_pct >= 0 && cfg->freq_band_pct < 50))
+    return INGEST_ECONFIG;
   if (!(cfg->pq.declared_v >= 0.0) || !(cfg->pq.hysteresis_pct >= 0.0)) return INGEST_ECONFIG;
   for (unsigned c = 0; c < cfg->nch; c++) {
     const struct ingest_channel_cfg *ch = &cfg->ch[c];
@@ -84,6 +93,67 @@ static int validate(const struct ingest_config *cfg)
     if (ch->kind == INGEST_KIND_CURRENT && ch->voltage_ch >= (int)cfg->nch) return INGEST_ECONFIG;
   }
   return 0;
+}
+
+/* Phase A, B, C of the unbalance: labels A/B/C, L1/L2/L3, R/S/T or 1/2/3 (any case); else
+ * the first three voltage channels in order. */
+static void unbalance_channels(struct ingest__engine *E, const int *vch, unsigned nv)
+{
+  static const char *const names[4][3] = {{"A", "B", "C"}, {"L1", "L2", "L3"}, {"R", "S", "T"}, {"1", "2", "3"}};
+  E->ub_ok = false;
+  if (!E->cfg.unbalance || nv < 3) return;
+  for (unsigned s = 0; s < 4 && !E->ub_ok; s++) {
+    int found = 0;
+    for (unsigned p = 0; p < 3; p++)
+      for (unsigned i = 0; i < nv; i++)
+        if (strcasecmp(E->cfg.ch[vch[i]].phase, names[s][p]) == 0) { E->ub_ch[p] = vch[i]; found++; break; }
+    E->ub_ok = found == 3;
+  }
+  if (!E->ub_ok) {
+    for (unsigned p = 0; p < 3; p++) E->ub_ch[p] = vch[p];
+    E->ub_ok = true;
+  }
+}
+
+static void next_tick(struct ingest__engine *E, uint64_t n)
+{
+  const int64_t P = 600000000000LL;
+  int64_t t = ingest__t_ns(E, (double)n);
+  int64_t k = t >= 0 ? t / P + 1 : -((-t) / P);
+  E->tick_ns = k * P;
+  double dn = (double)(E->tick_ns - E->cfg.t0_ns) * E->cfg.sample_rate_hz / 1e9;
+  E->tick_n = (uint64_t)ceil(dn - 1e-9);
+  if (E->tick_n <= n) E->tick_n = n + 1;
+}
+
+static int class_a_init(struct ingest__engine *E, const int *vch, unsigned nv)
+{
+  const struct ingest_config *cfg = &E->cfg;
+  unbalance_channels(E, vch, nv);
+  if (ingest__agg_init(&E->agg, cfg, vch, nv, &E->alloc_bytes)) return -ENOMEM;
+  if (!cfg->flicker || nv == 0) return 0;
+  E->fl = calloc(nv, sizeof *E->fl);
+  if (!E->fl) return -ENOMEM;
+  E->alloc_bytes += nv * sizeof *E->fl;
+  int lamp = cfg->lamp >= 0 ? cfg->lamp : cfg->pq.declared_v > 0 && cfg->pq.declared_v < 170 ? INGEST_LAMP_120V : INGEST_LAMP_230V;
+  for (unsigned i = 0; i < nv; i++)
+    if (ingest_flicker_init(&E->fl[i], cfg->sample_rate_hz, cfg->nominal_hz, lamp)) return -ENOMEM;
+  next_tick(E, 0);
+  return 0;
+}
+
+/* A 10-minute tick passed before sample n: each flickermeter's Pst of the interval. */
+static void flicker_tick(struct ingest__engine *E, uint64_t n)
+{
+  struct ingest__agg *a = &E->agg;
+  a->pst_valid = true;
+  a->pst_end_ns = E->tick_ns;
+  for (unsigned i = 0; i < E->nv; i++) {
+    a->pst[i] = ingest_flicker_pst(&E->fl[i]);
+    if (isnan(a->pst[i])) a->pst_valid = false;
+    ingest_flicker_reset_stats(&E->fl[i]);
+  }
+  next_tick(E, n);
 }
 
 int ingest_engine_init(struct ingest_engine *e, const struct ingest_config *cfg,
@@ -158,6 +228,12 @@ int ingest_engine_init(struct ingest_engine *e, const struct ingest_config *cfg,
     E->ntr++;
   }
   ingest__pq_init(&E->pq, cfg, vch, nv);
+  ingest__rvc_init(&E->rvc, cfg, vch, nv, E->cycles);
+  if (class_a_init(E, vch, nv)) {
+    struct ingest_engine tmp = {E};
+    ingest_engine_deinit(&tmp);
+    return -ENOMEM;
+  }
   e->p = E;
   return 0;
 }
@@ -171,8 +247,15 @@ void ingest_engine_deinit(struct ingest_engine *e)
   free(E->sig);
   free(E->sig_store);
   ingest__dsp_deinit(&E->dsp);
+  free(E->fl);
+  ingest__agg_deinit(&E->agg);
   free(E);
   e->p = NULL;
+}
+
+void ingest_engine_set_class_a(struct ingest_engine *e, const struct ingest_sink_class_a *s)
+{
+  if (e->p && s) e->p->sink_a = *s;
 }
 
 uint64_t ingest_engine_samples(const struct ingest_engine *e) { return e->p ? e->p->n : 0; }
@@ -359,12 +442,22 @@ int ingest_engine_push(struct ingest_engine *e, const int32_t *codes, size_t nfr
     E->n = base + nb;
     for (size_t f = 0; f < nb; f++) {
       const uint64_t n = base + f;
+      if (E->fl) {
+        if (n == E->tick_n) flicker_tick(E, n);
+        for (unsigned k = 0; k < E->nv; k++) {
+          const struct ingest__zc *z = &E->tr[k];
+          ingest_flicker_step(&E->fl[k], (double)in[f * nch + (unsigned)z->ch] * z->scale + z->offset);
+        }
+      }
       for (unsigned k = 0; k < E->ntr; k++) {
         struct ingest__zc *z = &E->tr[k];
         struct ingest__zc_out o;
         ingest__zc_step(z, (double)in[f * nch + (unsigned)z->ch], n, &o);
         if (!o.n) continue;
-        if (k < E->nv && o.urms_valid) ingest__pq_update(E, k, o.urms, o.urms_start, o.t);
+        if (k < E->nv && o.urms_valid) {
+          ingest__pq_update(E, k, o.urms, o.urms_start, o.t);
+          ingest__rvc_update(E, k, o.urms, o.urms_start, o.t);
+        }
         if ((int)k == E->ref_tr) ref_boundary(E, &o);
       }
     }
@@ -383,6 +476,9 @@ int ingest_engine_finish(struct ingest_engine *e)
   if (E->finished) return 0;
   process_pending(E);
   ingest__pq_finish(E, (double)E->n - 0.5);
+  ingest__rvc_finish(E, (double)E->n - 0.5);
+  if (E->fl && E->n == E->tick_n) flicker_tick(E, E->n);
+  ingest__agg_finish(E);
   if (E->cap_active) {
     capture_copy(E, E->n);
     capture_deliver(E);

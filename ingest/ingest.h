@@ -107,6 +107,16 @@ struct ingest_config {
   unsigned capture_pre_cycles;   /* cycles kept before a trigger; ≥ 10 (default 12) */
   unsigned capture_post_ms;      /* time kept after a trigger (default 500); 0 = no captures */
   unsigned signature_cycles;     /* per-branch signature ring depth in cycles (default 64) */
+  /* Class A additions (IEC 61000-4-30 Ed. 3); see docs/ingest.md */
+  bool flicker;                  /* IEC 61000-4-15 flickermeter per voltage channel (default on) */
+  int lamp;                      /* enum ingest_lamp, or -1 (default): 120 V lamp when the
+                                    declared voltage is below 170 V, else 230 V */
+  bool unbalance;                /* u0, u2 per basic window (default on) */
+  double rvc_pct;                /* rapid voltage change threshold, % of declared (default 5;
+                                    0 = off) */
+  double rvc_hysteresis_pct;     /* default 2.5 (half the threshold) */
+  double freq_band_pct;          /* frequency deviation events when a 10-s frequency leaves
+                                    nominal ± this % (default 1; 0 = off) */
   int64_t t0_ns;                 /* time of sample 0 (any clock; results are on that clock) */
 };
 
@@ -128,6 +138,12 @@ struct ingest_channel_metrics {
   double h1_rms;      /* harmonic group 1 rms */
   double h1_phase_rad;/* phase of the fundamental bin, relative to the window start */
   float group_rms[INGEST_HARMONICS_MAX + 1]; /* harmonic groups G0 (DC) … G50, rms */
+  /* IEC 61000-4-7, rms: harmonic subgroups (h·C ± 1 bins), interharmonic groups and centred
+   * subgroups between h and h+1 (index h, 0 … 50; C = cycles per window, 5 Hz bins) */
+  float subgroup_rms[INGEST_HARMONICS_MAX + 1];
+  float ih_group_rms[INGEST_HARMONICS_MAX + 1];
+  float ih_subgroup_rms[INGEST_HARMONICS_MAX + 1];
+  double h1_re, h1_im;         /* fundamental bin as an rms phasor (window start = phase 0) */
 };
 
 /* Power of one current channel against its paired voltage over one basic window. */
@@ -152,13 +168,18 @@ struct ingest_window {
   double freq_hz;            /* cycles / duration */
   unsigned cycles;           /* 10 or 12 */
   uint32_t flags;            /* INGEST_WF_* */
+  bool has_unbalance;        /* three voltage phases found and cfg.unbalance */
+  double u2_pct, u0_pct;     /* negative / zero sequence over positive sequence, % */
   unsigned nch;
   struct ingest_channel_metrics ch[INGEST_CHANNELS_MAX];
   unsigned npow;
   struct ingest_power_metrics pow[INGEST_CHANNELS_MAX];
 };
 
-enum ingest_pq_kind { INGEST_PQ_DIP = 1, INGEST_PQ_SWELL = 2, INGEST_PQ_INTERRUPTION = 3 };
+enum ingest_pq_kind { INGEST_PQ_DIP = 1, INGEST_PQ_SWELL = 2, INGEST_PQ_INTERRUPTION = 3,
+                     /* delivered only through ingest_sink.pq_event_ext (the journal's
+                        pq_event record does not carry these kinds yet) */
+                     INGEST_PQ_RVC = 4, INGEST_PQ_FREQ = 5 };
 
 /* IEEE 1159 category of an event (duration × magnitude). */
 enum ingest_ieee1159 {
@@ -195,6 +216,8 @@ struct ingest_pq_event {
   double extreme_v;          /* residual (dip, interruption) or peak (swell) Urms(1/2) */
   double extreme_pct;        /* extreme_v in percent of the declared voltage */
   double declared_v;
+  double delta_umax_pct, delta_uss_pct; /* RVC: of the declared voltage */
+  double freq_extreme_hz;    /* frequency deviation: the 10-s value furthest from nominal */
   int category;              /* enum ingest_ieee1159 */
   uint32_t flags;            /* INGEST_PQF_* */
   uint64_t capture_id;       /* 0 = none; else the id passed to the capture callback */
@@ -217,11 +240,46 @@ struct ingest_capture_view {
   const int32_t *codes;
 };
 
+/* An aggregated interval (IEC 61000-4-30 §4.5). 150/180 cycles: 15 basic windows, restarted
+ * at every 10-minute tick; 10 s: frequency only; 10 min and 2 h: clock aligned, `start` is the
+ * tick that opens the interval. Values are sqrt(mean of squares) of the basic windows' (2 h:
+ * of the 10-minute) values; frequency = cycles / their duration. `flagged`: a dip, swell or
+ * interruption touched the interval (marked, not dropped). `partial`: the run did not cover
+ * the whole interval (start or end of input); Pst only for a complete 10 minutes, Plt only for
+ * twelve complete Pst. */
+enum ingest_agg_kind { INGEST_AGG_CYC150 = 1, INGEST_AGG_10S = 2, INGEST_AGG_10MIN = 3, INGEST_AGG_2H = 4 };
+struct ingest_pq_aggregate {
+  int kind;                  /* enum ingest_agg_kind */
+  int64_t start_ns, end_ns;  /* nominal interval (CYC150: first window start, last end) */
+  double covered_s;          /* time of the windows inside */
+  uint32_t nwin;             /* basic windows (2 h: 10-minute intervals) */
+  bool partial, flagged;
+  double freq_hz;
+  unsigned nch;
+  double rms[INGEST_CHANNELS_MAX], thd_pct[INGEST_CHANNELS_MAX];
+  float group_rms[INGEST_CHANNELS_MAX][INGEST_HARMONICS_MAX + 1];
+  float subgroup_rms[INGEST_CHANNELS_MAX][INGEST_HARMONICS_MAX + 1];
+  float ih_group_rms[INGEST_CHANNELS_MAX][INGEST_HARMONICS_MAX + 1];
+  float ih_subgroup_rms[INGEST_CHANNELS_MAX][INGEST_HARMONICS_MAX + 1];
+  bool has_unbalance;
+  double u2_pct, u0_pct;
+  unsigned nv;               /* voltage channels (engine order, as pq_event vch[]) */
+  int vch[INGEST_VPHASES_MAX];
+  bool has_pst, has_plt;
+  double pst[INGEST_VPHASES_MAX], plt[INGEST_VPHASES_MAX];
+};
+
 struct ingest_sink {
   void *ctx;
   void (*window)(void *ctx, const struct ingest_window *w);
   void (*pq_event)(void *ctx, const struct ingest_pq_event *e);
   void (*capture)(void *ctx, const struct ingest_capture_view *c);
+};
+/* Class A additions, called with the sink's ctx; NULL = not delivered. A separate struct so
+ * existing sink initialisers stay complete. */
+struct ingest_sink_class_a {
+  void (*pq_event_ext)(void *ctx, const struct ingest_pq_event *e);  /* RVC, frequency */
+  void (*aggregate)(void *ctx, const struct ingest_pq_aggregate *a);
 };
 
 struct ingest__engine;
@@ -231,6 +289,8 @@ struct ingest_engine { struct ingest__engine *p; };
  * may have NULL callbacks. Returns 0, -ENOMEM or INGEST_ECONFIG. On error nothing is held. */
 int ingest_engine_init(struct ingest_engine *e, const struct ingest_config *cfg,
                        const struct ingest_sink *sink);
+/* Set (copied) the Class A callbacks; call before the first push. */
+void ingest_engine_set_class_a(struct ingest_engine *e, const struct ingest_sink_class_a *s);
 /* Push nframes interleaved frames (codes[n * nch + c]). Calls the sink synchronously. No
  * allocation. Returns 0. */
 int ingest_engine_push(struct ingest_engine *e, const int32_t *codes, size_t nframes);
@@ -294,7 +354,9 @@ struct ingest_flicker {
   bool ready;
   double q[7][7];             /* HP, 3 × LP, 2 × weighting, 300 ms smoothing: b0 b1 b2 a1 a2 z1 z2 */
   double pinst, pinst_max;    /* latest Pinst; maximum since the last reset_stats */
-  uint64_t n, settle;
+  uint64_t n, settle;          /* blocks 2–4 steps run; steps not classified at the start */
+  unsigned D, acc_n;           /* input samples averaged per step of blocks 2–4 */
+  double acc;
   unsigned dec, dec_n;
   uint64_t nclass;
   uint32_t hist[INGEST_FLICKER_CLASSES];
@@ -520,6 +582,44 @@ struct ingest_ct_data {
 int ingest_ct_dat_parse(const struct ingest_ct_cfg *cfg, const uint8_t *dat, size_t len,
                         const char *name, struct ingest_ct_data *out, char *msg, size_t msg_cap);
 void ingest_ct_data_free(struct ingest_ct_data *d);
+
+/* Streaming: a reader hands out the samples block by block (frame-major, storage owned by the
+ * reader, valid until the next call), so memory does not grow with the file. */
+#define INGEST_CT_BLOCK 4096
+struct ingest_ct_block {
+  uint64_t first;              /* index of the block's first sample */
+  size_t n;                    /* samples in the block */
+  const int32_t *raw;          /* n × na: raw integers (meaningful while the reader is integral) */
+  const double *value;         /* n × na: a·raw + b */
+  const uint8_t *missing;      /* n × na */
+  const int64_t *t_us;         /* n: time from the start, µs */
+  const uint16_t *digital;     /* n × ceil(nd/16), or NULL */
+};
+struct ingest_ct_reader;
+/* Over dat[len] (borrowed; mapped = it is a file mapping whose consumed pages may be released).
+ * Checks the sample count (binary: byte length; ASCII: non-blank lines) before anything else.
+ * cfg is borrowed for the reader's life. */
+int ingest_ct_reader_open(const struct ingest_ct_cfg *cfg, const uint8_t *dat, size_t len,
+                          const char *name, bool mapped, struct ingest_ct_reader **out, char *msg,
+                          size_t msg_cap);
+/* Next block: returns its sample count, 0 at the end, or a negative error (msg says where). */
+int ingest_ct_reader_next(struct ingest_ct_reader *r, struct ingest_ct_block *b, char *msg,
+                          size_t msg_cap);
+void ingest_ct_reader_rewind(struct ingest_ct_reader *r);
+/* Every analog value read so far was an integer (BINARY, BINARY32, integer ASCII). */
+bool ingest_ct_reader_integral(const struct ingest_ct_reader *r);
+void ingest_ct_reader_close(struct ingest_ct_reader *r);
+
+/* A COMTRADE file opened for streaming: FILE.cfg (+ FILE.dat) or FILE.cff, the data mapped
+ * read-only. */
+struct ingest_ct_file {
+  struct ingest_ct_cfg cfg;
+  struct ingest_ct_reader *rd;
+  void *map;
+  size_t map_len;
+};
+int ingest_ct_file_open(const char *path, struct ingest_ct_file *f, char *msg, size_t msg_cap);
+void ingest_ct_file_close(struct ingest_ct_file *f);
 
 /* Read FILE.cfg (+ FILE.dat next to it, any case of the extension) or FILE.cff. */
 int ingest_ct_read(const char *path, struct ingest_ct_cfg *cfg, struct ingest_ct_data *data,

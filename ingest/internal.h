@@ -43,6 +43,14 @@ void ingest__resample_run(const float *x, unsigned n, const int32_t *idx,
 /* Harmonic groups (IEC 61000-4-7) from a spectrum of a window holding `cycles` cycles. */
 void ingest__groups(const kiss_fft_cpx *X, unsigned n, unsigned cycles, float *group_rms,
                     unsigned hmax);
+/* IEC 61000-4-7 harmonic subgroups sg[h] (bins h·C−1 … h·C+1), interharmonic groups ig[h]
+ * (bins between h·C and (h+1)·C) and centred subgroups isg[h] (without the bins next to the
+ * harmonics), h = 0 … hmax, as rms. */
+void ingest__subgroups(const kiss_fft_cpx *X, unsigned n, unsigned cycles, float *sg, float *ig,
+                       float *isg, unsigned hmax);
+/* Symmetrical components of three fundamental phasors (unbalance.c). */
+int ingest__unbalance(const double re[3], const double im[3], double *out_u2_pct,
+                      double *out_u0_pct);
 
 /* ---- zero-crossing / half-cycle tracker (zc.c) ---- */
 struct ingest__zc {
@@ -109,6 +117,60 @@ void ingest__pq_init(struct ingest__pq *pq, const struct ingest_config *cfg, con
 void ingest__pq_update(struct ingest__engine *E, unsigned v, double urms, double ta, double tb);
 void ingest__pq_finish(struct ingest__engine *E, double t_end);
 
+/* ---- rapid voltage change (rvc.c) ---- */
+#define INGEST__RVC_N_MAX 120
+struct ingest__rvc_ch { double v[INGEST__RVC_N_MAX], ta[INGEST__RVC_N_MAX], sum; unsigned head, count; };
+struct ingest__rvc {
+  bool on, active;
+  unsigned N, nv;
+  int vch[INGEST_VPHASES_MAX];
+  double declared, thr, thr_end;
+  struct ingest__rvc_ch ch[INGEST_VPHASES_MAX];
+  double start_t, min_end, dmax, dmax_v;
+  uint32_t mask;
+  double pre_mean[INGEST_VPHASES_MAX], vmin[INGEST_VPHASES_MAX], vmax[INGEST_VPHASES_MAX];
+};
+void ingest__rvc_init(struct ingest__rvc *r, const struct ingest_config *cfg, const int *vch,
+                      unsigned nv, unsigned cycles_per_window);
+void ingest__rvc_update(struct ingest__engine *E, unsigned k, double urms, double ta, double tb);
+void ingest__rvc_finish(struct ingest__engine *E, double t_end);
+void ingest__phases_string(const struct ingest__pq *pq, uint32_t mask, char *out, size_t cap);
+
+/* ---- aggregation (aggregate.c) ---- */
+struct ingest__acc {
+  bool open;
+  int64_t start_ns, end_ns;     /* nominal interval */
+  int64_t first_ns, last_ns;    /* first window start, last window end */
+  uint32_t n;
+  double dur, cycles;
+  bool flagged, partial;
+  double u2sq, u0sq;
+  uint32_t nub;
+  double *sq;                   /* nch × (1 + 4·51): rms², then the four group arrays' squares */
+  double pst[INGEST_VPHASES_MAX][12];
+  unsigned npst;                /* 2 h: complete Pst values collected */
+};
+struct ingest__agg {
+  unsigned nch, nv;
+  int vch[INGEST_VPHASES_MAX];
+  double f0, band_hz;
+  struct ingest__acc c150, s10, m10, h2;
+  struct ingest_pq_aggregate *out;
+  /* Pst of the 10 minutes that ended at pst_end_ns (engine, from the flickermeters) */
+  bool pst_valid;
+  int64_t pst_end_ns;
+  double pst[INGEST_VPHASES_MAX];
+  /* frequency deviation event */
+  bool fev_active;
+  int64_t fev_start_ns, fev_end_ns;
+  double fev_extreme;
+};
+int ingest__agg_init(struct ingest__agg *a, const struct ingest_config *cfg, const int *vch,
+                     unsigned nv, size_t *bytes);
+void ingest__agg_deinit(struct ingest__agg *a);
+void ingest__agg_window(struct ingest__engine *E, const struct ingest_window *w);
+void ingest__agg_finish(struct ingest__engine *E);
+
 /* ---- the engine ---- */
 #define INGEST__PENDING_MAX 8
 struct ingest__pending_window { double ta, tb; uint32_t flags; };
@@ -116,6 +178,7 @@ struct ingest__pending_window { double ta, tb; uint32_t flags; };
 struct ingest__engine {
   struct ingest_config cfg;
   struct ingest_sink sink;
+  struct ingest_sink_class_a sink_a;
   unsigned nch;
   uint32_t ring_len, ring_mask;
   int32_t *ring;               /* nch × ring_len, channel-major */
@@ -161,6 +224,15 @@ struct ingest__engine {
   uint64_t cap_id, next_cap_id;
   uint32_t cap_reason;
 
+  /* Class A additions */
+  struct ingest_flicker *fl;   /* one per PQ voltage channel (nv), or NULL */
+  uint64_t tick_n;             /* first sample at or after the next 10-minute tick */
+  int64_t tick_ns;
+  struct ingest__rvc rvc;
+  struct ingest__agg agg;
+  bool ub_ok;                  /* unbalance: channels of phases A, B, C */
+  int ub_ch[3];
+
   /* signature rings: one per channel (used for current channels) */
   struct ingest_sigring *sig;
   struct ingest_sigring_cycle *sig_store;
@@ -173,6 +245,18 @@ uint64_t ingest__capture_start(struct ingest__engine *E, double t, uint32_t reas
 void ingest__event_done(struct ingest__engine *E, const struct ingest_pq_event *ev);
 void ingest__window_compute(struct ingest__engine *E, double ta, double tb, uint32_t flags);
 void ingest__signature_cycle(struct ingest__engine *E, double ta, double tb);
+
+/* ---- `hems analyze` output (analyze_json.c) ---- */
+struct ingest__actx {
+  FILE *out;
+  const struct ingest_config *cfg;
+  int offset_min;
+  bool has_offset;
+  int err;
+};
+void ingest__json_window(void *ctx, const struct ingest_window *w);
+void ingest__json_event(void *ctx, const struct ingest_pq_event *e);
+void ingest__json_aggregate(void *ctx, const struct ingest_pq_aggregate *g);
 
 /* ---- small helpers ---- */
 void ingest__msg(char *msg, size_t cap, const char *fmt, ...)

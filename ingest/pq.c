@@ -121,7 +121,7 @@ static void kind_start(struct ingest__engine *E, struct ingest__pq_kind_state *k
   }
 }
 
-static void phases_string(const struct ingest__pq *pq, uint32_t mask, char *out, size_t cap)
+void ingest__phases_string(const struct ingest__pq *pq, uint32_t mask, char *out, size_t cap)
 {
   size_t o = 0;
   out[0] = 0;
@@ -155,7 +155,7 @@ static void kind_emit(struct ingest__engine *E, struct ingest__pq_kind_state *k,
     ev.extreme_v = k->intr_extreme < k->extreme ? k->intr_extreme : k->extreme;
     ev.phase_mask = (pq->nv >= 32) ? 0xffffffffu : ((1u << pq->nv) - 1u);
   }
-  phases_string(pq, ev.phase_mask, ev.phases, sizeof ev.phases);
+  ingest__phases_string(pq, ev.phase_mask, ev.phases, sizeof ev.phases);
   ev.start_ns = ingest__t_ns(E, ev.start_sample);
   ev.end_ns = ingest__t_ns(E, ev.end_sample);
   ev.duration_s = (ev.end_sample - ev.start_sample) / E->cfg.sample_rate_hz;

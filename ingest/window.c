@@ -81,6 +81,10 @@ void ingest__window_compute(struct ingest__engine *E, double ta, double tb, uint
     cm->thd_pct = g1 > 0 ? 100.0 * sqrt(d40) / g1 : 0.0;
     cm->thd50_pct = g1 > 0 ? 100.0 * sqrt(d50) / g1 : 0.0;
     cm->h1_phase_rad = atan2((double)X[E->cycles].i, (double)X[E->cycles].r);
+    cm->h1_re = (double)X[E->cycles].r * M_SQRT2 / N;
+    cm->h1_im = (double)X[E->cycles].i * M_SQRT2 / N;
+    ingest__subgroups(X, N, E->cycles, cm->subgroup_rms, cm->ih_group_rms, cm->ih_subgroup_rms,
+                      INGEST_HARMONICS_MAX);
   }
 
   unsigned np = 0;
@@ -109,5 +113,15 @@ void ingest__window_compute(struct ingest__engine *E, double ta, double tb, uint
     pm->energy_j = p * w->duration_s;
   }
   w->npow = np;
+  w->has_unbalance = false;
+  if (E->ub_ok) {
+    double re[3], im[3];
+    for (int p = 0; p < 3; p++) {
+      re[p] = w->ch[E->ub_ch[p]].h1_re;
+      im[p] = w->ch[E->ub_ch[p]].h1_im;
+    }
+    w->has_unbalance = ingest__unbalance(re, im, &w->u2_pct, &w->u0_pct) == 0;
+  }
   if (E->sink.window) E->sink.window(E->sink.ctx, w);
+  ingest__agg_window(E, w);
 }
