@@ -2,7 +2,9 @@
  * bench.c — `hems bench ingest`: 48 current + 3 voltage channels at 8 kSPS, 60 Hz, through the
  * whole waveform path (ring store, zero crossings and Urms(1/2) on the three voltages, PQ state
  * machine, basic windows with resampling + FFT + harmonic groups + powers for all 51 channels,
- * per-cycle signature rings, capture rings, and the blob encoding of each capture).
+ * per-cycle signature rings, capture rings, and the blob encoding of each capture; and, as
+ * ingest_config_defaults() leaves them on, the flickermeters, unbalance, RVC detection and the
+ * Class A aggregation).
  *
  * The signal is generated before timing starts: one second of a three-phase supply with 48
  * branch currents of different loads, PFs and harmonic content (exactly 60 cycles, so it

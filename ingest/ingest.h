@@ -15,6 +15,9 @@
  *       - one `struct ingest_capture_view` per waveform capture (≥ 10 cycles before the
  *         trigger, a configurable time after, every channel).
  *     Pointers handed to callbacks are borrowed: valid only until the callback returns.
+ *     The IEC 61000-4-30 Class A additions (flicker, unbalance, rapid voltage changes,
+ *     frequency deviation events, 150/180-cycle / 10 s / 10 min / 2 h aggregation) come
+ *     through a second sink, ingest_engine_set_class_a().
  *  2. Records: the integer fixed-point bodies of the `window` and `pq_event` journal records
  *     (schemas/ingest.cddl) and the functions that fill them (aggregation into 200 ms / 1 s /
  *     10 s records, energy with the remainder carried so totals never drift).
@@ -634,10 +637,11 @@ int ingest_ct_write(const char *base, const struct ingest_capture_view *c, int f
 /* ------------------------------------------------------------------------------------------ */
 /* `hems analyze` and `hems bench ingest`                                                      */
 
-/* Run a COMTRADE file through the engine and print one JSON object per line per basic window
- * and per pq_event (CLI.md "hems analyze objects"). declared_v 0 = auto: the standard nominal
- * voltage nearest the median one-cycle RMS of the voltage channels; then msg says so (the CLI
- * prints it on stderr). On error msg holds the reason (file, line, field). Returns 0,
+/* Stream a COMTRADE file through the engine and print one JSON object per line per basic
+ * window, per pq_event (also rvc and frequency) and per 10-minute aggregate (CLI.md "hems
+ * analyze objects" and "Power quality (Class A additions)"). declared_v 0 = auto: from the
+ * .cfg's transformer rating, else the standard nominal voltage nearest the median one-cycle RMS
+ * of the energised cycles; then msg says which (the CLI prints it on stderr). On error msg holds the reason (file, line, field). Returns 0,
  * INGEST_E*, or negative errno (-ENOENT: file missing…). */
 int ingest_analyze_file(const char *cfg_path, double declared_v, FILE *out, char *msg,
                         size_t msg_cap);

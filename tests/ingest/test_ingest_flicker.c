@@ -79,6 +79,13 @@ static void table5_rectangular_pst(void **st)
       assert_true(fabs(pst - 1.0) <= 0.05);
     }
   }
+  /* at the engine's 8 kSPS (u² averaged over 8 samples before block 2) */
+  for (size_t k = 3; k < sizeof t / sizeof t[0]; k += 2) {
+    double pst = run(INGEST_LAMP_230V, 50, 8000, RECT, t[k][0] / 120.0, t[k][1], 600, false);
+    printf("rect 230V/50Hz at 8 kSPS %6.0f cpm dV/V %.3f %%: Pst %.4f\n", t[k][0], t[k][1], pst);
+    if (fabs(pst - 1) > worst) worst = fabs(pst - 1);
+    assert_true(fabs(pst - 1.0) <= 0.05);
+  }
   printf("Table 5: worst |Pst - 1| = %.2f %%\n", 100 * worst);
 }
 

@@ -1,0 +1,196 @@
+/*
+ * test_ingest_analyze.c — `hems analyze` end to end on COMTRADE files written here (three
+ * phases at 230 V, 8 kSPS, BINARY):
+ *  - the declared voltage comes from the .cfg's transformer rating before any guess: a
+ *    recording that starts with 20 s of grid outage (primary values, VT 230:57.7) is judged
+ *    against 230 V — no phantom swell when the supply returns, the outage reported as an
+ *    interruption in progress at the start; a line-to-line rating above the channel's range
+ *    is divided by √3;
+ *  - without a ratio, the median of the energised cycles (not of the outage) gives 230 V;
+ *  - a 30 s file from 12:00:03 prints one clock-aligned `aggregate` (start 12:00:00, partial,
+ *    no Pst) and a +6 % step prints one `rvc` pq_event with ΔUss ≈ 6 %.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ingest.h"
+
+static char dir[256];
+
+struct spec {
+  double seconds, outage_s, step_t, step_level;
+  char ps;
+  double primary, secondary, range;  /* range: the channel's max code (0 → 32767) */
+  const char *start;
+};
+
+static void write_ct(const char *base, const struct spec *sp)
+{
+  const double fs = 8000, va = 0.02;
+  uint64_t ns = (uint64_t)llround(sp->seconds * fs);
+  char p[512];
+  snprintf(p, sizeof p, "%s/%s.cfg", dir, base);
+  FILE *c = fopen(p, "wb");
+  assert_non_null(c);
+  int mx = sp->range > 0 ? (int)sp->range : 32767;
+  fprintf(c, "t,hems,2013\r\n3,3A,0D\r\n");
+  for (int k = 0; k < 3; k++)
+    fprintf(c, "%d,V%c,%c,,V,%g,0,0,%d,%d,%g,%g,%c\r\n", k + 1, 'A' + k, 'A' + k, va, -mx, mx, sp->primary,
+            sp->secondary, sp->ps);
+  fprintf(c, "50\r\n1\r\n8000,%llu\r\n%s\r\n%s\r\nBINARY\r\n1\r\n0,0\r\n0,0\r\n", (unsigned long long)ns,
+          sp->start, sp->start);
+  fclose(c);
+  snprintf(p, sizeof p, "%s/%s.dat", dir, base);
+  FILE *d = fopen(p, "wb");
+  assert_non_null(d);
+  for (uint64_t n = 0; n < ns; n++) {
+    double t = (double)n / fs;
+    uint8_t r[14];
+    uint32_t sn = (uint32_t)(n + 1), ts = (uint32_t)llround(t * 1e6);
+    memcpy(r, &sn, 4);
+    memcpy(r + 4, &ts, 4);
+    double env = t < sp->outage_s ? 0.0 : (sp->step_t > 0 && t >= sp->step_t ? sp->step_level : 1.0);
+    for (int k = 0; k < 3; k++) {
+      int16_t v = (int16_t)lrint(env * 230 * M_SQRT2 * sin(2 * M_PI * 50 * t - 2 * M_PI / 3 * k) / va);
+      memcpy(r + 8 + 2 * k, &v, 2);
+    }
+    assert_int_equal(fwrite(r, 1, sizeof r, d), sizeof r);
+  }
+  fclose(d);
+}
+
+struct result { char msg[512]; unsigned nwin, nagg, nrvc, nswell, nintr; json_t *agg, *rvc, *intr; };
+
+static void analyze(const char *base, double declared_v, struct result *res)
+{
+  memset(res, 0, sizeof *res);
+  char p[512];
+  snprintf(p, sizeof p, "%s/%s.cfg", dir, base);
+  FILE *out = tmpfile();
+  assert_non_null(out);
+  int rc = ingest_analyze_file(p, declared_v, out, res->msg, sizeof res->msg);
+  if (rc) fprintf(stderr, "%s\n", res->msg);
+  assert_int_equal(rc, 0);
+  rewind(out);
+  char line[65536];
+  while (fgets(line, sizeof line, out)) {
+    json_t *o = json_loads(line, 0, NULL);
+    assert_non_null(o);
+    const char *type = json_string_value(json_object_get(o, "type"));
+    const char *kind = json_string_value(json_object_get(o, "kind"));
+    if (strcmp(type, "window") == 0) res->nwin++;
+    else if (strcmp(type, "aggregate") == 0) { res->nagg++; json_decref(res->agg); res->agg = json_incref(o); }
+    else if (kind && strcmp(kind, "rvc") == 0) { res->nrvc++; json_decref(res->rvc); res->rvc = json_incref(o); }
+    else if (kind && strcmp(kind, "swell") == 0) res->nswell++;
+    else if (kind && strcmp(kind, "interruption") == 0) { res->nintr++; json_decref(res->intr); res->intr = json_incref(o); }
+    json_decref(o);
+  }
+  fclose(out);
+}
+
+static void result_free(struct result *r)
+{
+  json_decref(r->agg);
+  json_decref(r->rvc);
+  json_decref(r->intr);
+}
+
+static double num(json_t *o, const char *k) { return json_number_value(json_object_get(o, k)); }
+
+static void declared_from_cfg(void **st)
+{
+  (void)st;
+  struct spec sp = {.seconds = 30, .outage_s = 20, .ps = 'P', .primary = 230, .secondary = 57.7,
+                    .start = "04/12/2026,12:00:03.000000"};
+  write_ct("outage_vt", &sp);
+  struct result r;
+  analyze("outage_vt", 0, &r);
+  printf("%s\n", r.msg);
+  assert_non_null(strstr(r.msg, "using 230 V"));
+  assert_non_null(strstr(r.msg, "from the .cfg"));
+  assert_int_equal(r.nswell, 0);
+  assert_int_equal(r.nintr, 1);
+  assert_true(json_is_true(json_object_get(r.intr, "in_progress_at_start")));
+  result_free(&r);
+  /* no ratio stated: the median of the energised cycles, not of the outage */
+  sp.primary = sp.secondary = 1;
+  write_ct("outage", &sp);
+  analyze("outage", 0, &r);
+  printf("%s\n", r.msg);
+  assert_non_null(strstr(r.msg, "using 230 V"));
+  assert_non_null(strstr(r.msg, "median RMS"));
+  assert_int_equal(r.nswell, 0);
+  result_free(&r);
+  /* 400:100 VT on phase channels whose range (±17000 codes × 0.02 V = 340 V peak) cannot
+   * hold 400 V rms: a line-to-line rating, 400/√3 → 230 V */
+  sp.outage_s = 0;
+  sp.primary = 400;
+  sp.secondary = 100;
+  sp.range = 17000;
+  sp.seconds = 5;
+  write_ct("ll", &sp);
+  analyze("ll", 0, &r);
+  printf("%s\n", r.msg);
+  assert_non_null(strstr(r.msg, "using 230 V"));
+  assert_non_null(strstr(r.msg, "line-to-line"));
+  result_free(&r);
+}
+
+static void aggregate_and_rvc(void **st)
+{
+  (void)st;
+  struct spec sp = {.seconds = 30, .step_t = 10, .step_level = 1.06, .ps = 'P', .primary = 1,
+                    .secondary = 1, .start = "04/12/2026,12:00:03.000000"};
+  write_ct("step", &sp);
+  struct result r;
+  analyze("step", 230, &r);
+  assert_int_equal(r.nagg, 1);
+  assert_string_equal(json_string_value(json_object_get(r.agg, "start")), "2026-12-04T12:00:00.000Z");
+  assert_int_equal(json_integer_value(json_object_get(r.agg, "interval_s")), 600);
+  assert_true(json_is_true(json_object_get(r.agg, "partial")));
+  assert_true(json_is_false(json_object_get(r.agg, "flagged")));
+  assert_null(json_object_get(r.agg, "pst"));
+  assert_true(num(r.agg, "u2_pct") < 0.05);
+  assert_true(fabs(num(r.agg, "freq_hz") - 50) < 1e-3);
+  /* rms over 10 s at 230 V and 20 s at 243.8 V */
+  double want = sqrt((10 * 230.0 * 230.0 + 20 * pow(230 * 1.06, 2)) / 30);
+  assert_true(fabs(num(json_object_get(r.agg, "urms"), "A") - want) < 0.5);
+  assert_int_equal(r.nrvc, 1);
+  char *txt = json_dumps(r.rvc, JSON_COMPACT);
+  printf("rvc: %s\n", txt);
+  free(txt);
+  assert_true(fabs(num(r.rvc, "delta_uss_pct") - 6) < 0.1);
+  assert_true(num(r.rvc, "delta_umax_pct") >= num(r.rvc, "delta_uss_pct") - 1e-9);
+  assert_int_equal(r.nswell, 0);
+  result_free(&r);
+}
+
+static int setup(void **st)
+{
+  (void)st;
+  const char *b = getenv("TMPDIR");
+  snprintf(dir, sizeof dir, "%s/hems-analyze-XXXXXX", b && *b ? b : "/tmp");
+  return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **st)
+{
+  (void)st;
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+  const struct CMUnitTest t[] = { cmocka_unit_test(declared_from_cfg), cmocka_unit_test(aggregate_and_rvc) };
+  return cmocka_run_group_tests(t, setup, teardown);
+}
