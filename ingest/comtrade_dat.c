@@ -194,6 +194,11 @@ static int map_file(const char *path, void **out, size_t *out_len, char *msg, si
     ingest__msg(msg, cap, "%s: not a regular file", path);
     return -e;
   }
+  if ((uint64_t)st.st_size > (uint64_t)(SIZE_MAX / 2)) { /* 32-bit boards: beyond the address space */
+    close(fd);
+    ingest__msg(msg, cap, "%s: too large to map on this machine", path);
+    return INGEST_ELIMIT;
+  }
   *out = NULL;
   *out_len = (size_t)st.st_size;
   if (st.st_size > 0) {
