@@ -355,9 +355,9 @@ static int resolve_bound(struct journal_reader *r, const char *arg, bool until, 
  * newest checkpoint at or before it: the bundle's start checkpoint. */
 static int export_checkpoint(void *ctx, struct journal_reader *r, uint64_t seq, uint8_t **data, size_t *len)
 {
-  (void)ctx;
+  const uint8_t *pk = ctx; /* the signer's public key: its seals authenticate checkpoints */
   uint8_t *buf = malloc(REPLAY_CHECKPOINT_BYTES);
-  int rc = buf ? replay_checkpoint_fold(r, seq, buf) : -ENOMEM;
+  int rc = buf ? replay_checkpoint_fold(r, seq, pk, buf) : -ENOMEM;
   if (rc) { free(buf); return rc; }
   *data = buf;
   *len = REPLAY_CHECKPOINT_BYTES;
@@ -400,7 +400,7 @@ int cli_cmd_export(int argc, char **argv)
   journal_reader_bounds(r, &first, &last);
   cli_progress_init(&prog, "export", last);
   struct journal_export_options eo = { .since_seq = s, .until_seq = u, .checkpoint = export_checkpoint,
-                                       .progress = cli_progress_cb, .pctx = &prog };
+                                       .checkpoint_ctx = fs.signer.pubkey, .progress = cli_progress_cb, .pctx = &prog };
   rc = journal_export(r, &fs.signer, &eo, out, &info);
   cli_progress_done(&prog);
   journal_file_signer_wipe(&fs);

@@ -579,7 +579,14 @@ static int run_replay(struct args *a, const char *name)
   memset(&conf, 0, sizeof conf);
   int exit_code = CLI_OK;
   if (s.reader) {
+    o.trusted_pk = s.pubkey; /* seals by this key authenticate checkpoints */
     rc = replay_dir(s.reader, &o, st, &res);
+    if (res.checkpoints_rejected)
+      cli_err("%s: warning: replay checkpoint at seq %llu rejected: %s (%u rejected; folded without them)", name,
+              (unsigned long long)res.checkpoint_rejected_seq, res.checkpoint_why, res.checkpoints_rejected);
+    if (res.start_unproven && !a->check)
+      cli_err("%s: warning: the journal starts at seq %llu and no checkpoint proven by a seal holds the state at the cut: "
+              "what came before it is missing from this state", name, (unsigned long long)res.first_seq);
   } else {
     const struct journal_record_source *src = NULL;
     if ((exit_code = bundle_start(&s, st, &conf, &src, &res))) goto out;

@@ -1668,11 +1668,12 @@ int cli_cmd_run(int argc, char **argv)
     return cli_open_error(d->o.c.dir, d->o.c.counter, rc, pid);
   }
   if ((rc = replay_harness_attach(&d->h, d->j))) {
-    cli_err("run: rebuilding state from the journal: %s", journal_strerror(rc));
+    if (rc == JOURNAL_EUNSEALED) cli_err("run: rebuilding state from the journal: %s", d->h.attach_why);
+    else cli_err("run: rebuilding state from the journal: %s", journal_strerror(rc));
     journal_close(d->j);
     hw_sim_destroy(d->sim);
     free(d->sc);
-    return CLI_ENV;
+    return rc == JOURNAL_EUNSEALED ? CLI_FAIL : CLI_ENV;
   }
 
   /* boot, then config if the scenario's panel differs from the journal's */
@@ -1723,6 +1724,14 @@ int cli_cmd_run(int argc, char **argv)
     }
     json_decref(old);
     json_decref(neu);
+  }
+
+  if (!rc && d->h.attach_rejected) {
+    /* a checkpoint not proven by a signed seal was not used: say so in the journal */
+    char detail[200];
+    snprintf(detail, sizeof detail, "replay checkpoint at seq %llu rejected: %.150s", (unsigned long long)d->h.attach_rejected_seq,
+             d->h.attach_why);
+    append_fault(d, "checkpoint_rejected", (int64_t)d->h.attach_rejected_seq, 0, detail);
   }
 
   /* AFEs through the real driver over the (emulated) SPI transport */

@@ -562,7 +562,9 @@ struct journal_clock {
 typedef void (*journal_durable_cb)(void *ctx, uint64_t durable_seq);
 
 /* Supplies the live reducer state hash after folding every record appended so far (called on
- * the appending thread when a seal is built). NULL → all zero. */
+ * the appending thread when a seal is built, after seq head; the seal gets head + 1). It may call
+ * journal_checkpoint_put (the checkpoint joins the group being sealed), nothing else of the
+ * journal. NULL → all zero. */
 typedef void (*journal_state_hash_cb)(void *ctx, uint8_t out[JOURNAL_HASH_BYTES]);
 
 struct journal_options {
@@ -638,6 +640,8 @@ int journal_sync(struct journal *j);
 uint64_t journal_head_seq(const struct journal *j);
 void journal_head_hash(const struct journal *j, uint8_t out[JOURNAL_HASH_BYTES]);
 uint64_t journal_durable_seq(struct journal *j);
+/* The public key of the writer's signer (what its seals verify with); valid until journal_close. */
+const uint8_t *journal_signer_pubkey(const struct journal *j);
 
 /* Stores a content-addressed blob (zstd-compressed at rest) in the same transaction as the
  * records around it: hash = BLAKE2b-256 of the uncompressed bytes. */

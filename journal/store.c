@@ -736,6 +736,7 @@ int journal_sync(struct journal *j)
 
 uint64_t journal_head_seq(const struct journal *j) { return j->head_seq; }
 void journal_head_hash(const struct journal *j, uint8_t out[JOURNAL_HASH_BYTES]) { memcpy(out, j->head_hash, 32); }
+const uint8_t *journal_signer_pubkey(const struct journal *j) { return j->signer->pubkey; }
 
 uint64_t journal_durable_seq(struct journal *j)
 {

@@ -70,9 +70,12 @@ int replay_checkpoint_decode(const uint8_t *buf, size_t len, uint32_t expect_con
 }
 
 int replay_checkpoint_load(struct journal_iter *it, uint64_t at_most, uint32_t expect_config_version,
-                           struct replay_state *out, uint64_t *out_seq, unsigned *out_skipped)
+                           const uint8_t *trusted_pk, struct replay_state *out, uint64_t *out_seq,
+                           struct replay_checkpoint_report *rep)
 {
-  unsigned skipped = 0;
+  struct replay_checkpoint_report local;
+  if (!rep) rep = &local;
+  memset(rep, 0, sizeof *rep);
   uint64_t bound = at_most;
   int rc = JOURNAL_ENOTFOUND;
   while (bound > 0) {
@@ -81,21 +84,28 @@ int replay_checkpoint_load(struct journal_iter *it, uint64_t at_most, uint32_t e
     size_t len;
     rc = journal_checkpoint_get(it, bound, &seq, &data, &len);
     if (rc) break;
-    uint64_t inner;
+    uint64_t inner = 0;
+    char why[160] = "";
     rc = replay_checkpoint_decode(data, len, expect_config_version, out, &inner);
     free(data);
-    if (rc == 0 && inner == seq) {
+    if (rc == 0 && inner != seq) rc = JOURNAL_ECORRUPT;
+    if (rc == JOURNAL_ECORRUPT) snprintf(why, sizeof why, "damaged (size, checksum, fields or state hash)");
+    if (rc == 0) rc = replay_checkpoint_authenticate(it, trusted_pk, seq, out, why, sizeof why);
+    if (rc == 0) {
       *out_seq = seq;
-      if (out_skipped) *out_skipped = skipped;
       return 0;
     }
-    skipped++;
+    if (rc == -ENOMEM) break;
+    rep->skipped++;
+    if (rc != JOURNAL_EVERSION) {
+      if (!rep->rejected) { rep->rejected_seq = seq; snprintf(rep->why, sizeof rep->why, "%s", why); }
+      rep->rejected++;
+    }
     bound = seq - 1;
     rc = JOURNAL_ENOTFOUND;
   }
   replay_state_init(out);
   *out_seq = 0;
-  if (out_skipped) *out_skipped = skipped;
   return rc == 0 || rc == JOURNAL_ENOTFOUND ? JOURNAL_ENOTFOUND : rc;
 }
 
@@ -276,51 +286,60 @@ int replay_fold(struct replay_state *s, const struct journal_record_source *src,
   return rc;
 }
 
+/* The start of a fold over rd: the newest authenticated checkpoint at or before at_most that
+ * is not older than the cut (records before first are gone), else the initial state at first. */
+static int pick_start(struct journal_reader *rd, const struct replay_options *o, uint64_t at_most, uint64_t first,
+                      struct replay_state *s, struct replay_result *res, uint64_t *from)
+{
+  struct journal_iter *it;
+  int rc = journal_iter_begin(rd, 1, &it);
+  if (rc) return rc;
+  if (o->until_wall_ns) {
+    uint64_t tseq = 0;
+    /* a checkpoint strictly before the first group reaching the time is safe */
+    if (journal_seek_time(it, o->until_wall_ns, &tseq) == 0 && tseq > 1 && tseq - 1 < at_most) at_most = tseq - 1;
+  }
+  uint64_t cseq = 0;
+  struct replay_checkpoint_report rep;
+  rc = replay_checkpoint_load(it, at_most, o->config_version, o->trusted_pk, s, &cseq, &rep);
+  journal_iter_end(it);
+  res->checkpoints_skipped += rep.skipped;
+  res->checkpoints_rejected += rep.rejected;
+  if (rep.rejected && !res->checkpoint_rejected_seq) {
+    res->checkpoint_rejected_seq = rep.rejected_seq;
+    memcpy(res->checkpoint_why, rep.why, sizeof res->checkpoint_why);
+  }
+  if (rc == 0 && cseq + 1 >= first) {
+    *from = cseq + 1;
+    res->start_seq = cseq;
+    return 0;
+  }
+  replay_state_init(s);
+  *from = first;
+  return rc == JOURNAL_ENOTFOUND || rc == 0 ? 0 : rc;
+}
+
 int replay_dir(struct journal_reader *rd, const struct replay_options *o, struct replay_state *s,
                struct replay_result *res)
 {
   memset(res, 0, sizeof *res);
-  uint64_t from = 1;
   replay_state_init(s);
+  uint64_t first = 1, last = 0;
+  if (journal_reader_bounds(rd, &first, &last) != 0 || first == 0) first = 1;
+  uint64_t from = first;
+  int rc = 0;
   if (o->use_checkpoints && !o->check) {
-    struct journal_iter *it;
-    int rc = journal_iter_begin(rd, 1, &it);
-    if (rc) return rc;
-    uint64_t at_most = o->until_seq ? o->until_seq : UINT64_MAX;
-    uint64_t cseq = 0;
-    if (o->until_wall_ns) {
-      uint64_t tseq = 0;
-      /* a checkpoint strictly before the first group reaching the time is safe */
-      if (journal_seek_time(it, o->until_wall_ns, &tseq) == 0 && tseq > 1 && tseq - 1 < at_most) at_most = tseq - 1;
-    }
-    if (replay_checkpoint_load(it, at_most, o->config_version, s, &cseq, &res->checkpoints_skipped) == 0) {
-      from = cseq + 1;
-      res->start_seq = cseq;
-    }
-    journal_iter_end(it);
-  }
-  if (o->check || !o->use_checkpoints) {
+    rc = pick_start(rd, o, o->until_seq ? o->until_seq : UINT64_MAX, first, s, res, &from);
+  } else if (first > 1) {
     /* A journal cut by retention starts after seq 1: its fold starts from the checkpoint the
-     * cut left at first-1 (validated like any other), so seals can still be checked. */
-    uint64_t first, last;
-    if (journal_reader_bounds(rd, &first, &last) == 0 && first > 1) {
-      struct journal_iter *it;
-      if (journal_iter_begin(rd, 1, &it) == 0) {
-        uint64_t cseq = 0;
-        unsigned skipped = 0;
-        if (replay_checkpoint_load(it, first - 1, 0, s, &cseq, &skipped) == 0 && cseq == first - 1) {
-          from = first;
-          res->start_seq = cseq;
-        } else {
-          replay_state_init(s);
-        }
-        res->checkpoints_skipped += skipped;
-        journal_iter_end(it);
-      }
-    }
+     * cut left at first-1 (validated and authenticated like any other), so seals can still be
+     * checked. */
+    rc = pick_start(rd, o, first - 1, first, s, res, &from);
   }
+  if (rc) return rc;
+  res->start_unproven = first > 1 && !res->start_seq;
   struct journal_dir_source ds;
-  int rc = journal_dir_source_init(&ds, rd, from);
+  rc = journal_dir_source_init(&ds, rd, from);
   if (rc) return rc;
   rc = replay_fold(s, &ds.src, o, res);
   journal_dir_source_deinit(&ds);
@@ -361,12 +380,31 @@ static void fold_pending(struct replay_harness *h, uint64_t seq)
   h->pending_folded = true;
 }
 
+static int put_checkpoint(struct replay_harness *h)
+{
+  replay_checkpoint_encode(&h->state, h->state.seq, h->ckpt_buf);
+  int rc = journal_checkpoint_put(h->j, h->state.seq, h->ckpt_buf, REPLAY_CHECKPOINT_BYTES);
+  if (rc) return rc;
+  h->ckpt_due = false;
+  h->ckpt_last_seq = h->state.seq;
+  h->ckpt_last_wall_ns = h->state.wall_ns;
+  h->checkpoints_written++;
+  return 0;
+}
+
 static void h_state_hash(void *ctx, uint8_t out[JOURNAL_HASH_BYTES])
 {
   struct replay_harness *h = ctx;
   if (!h->j) { memset(out, 0, JOURNAL_HASH_BYTES); return; } /* not attached: "not supplied" */
   if (h->in_append && h->pending_stamped && !h->pending_folded) fold_pending(h, journal_head_seq(h->j));
   replay_state_hash(&h->state, out);
+  /* A due checkpoint is taken here, at the seal boundary: the seal being built signs exactly
+   * this state, which is what makes the checkpoint trustworthy later (checkpoint_auth.c). Only
+   * when every record so far is folded (a record appended past the harness would break that). */
+  if (h->ckpt_due && h->state.seq == journal_head_seq(h->j)) {
+    int rc = put_checkpoint(h);
+    if (rc && !h->ckpt_err) h->ckpt_err = rc;
+  }
 }
 
 static void h_durable(void *ctx, uint64_t seq)
@@ -401,10 +439,20 @@ int replay_harness_attach(struct replay_harness *h, struct journal *j)
   struct replay_options o;
   memset(&o, 0, sizeof o);
   o.use_checkpoints = true;
+  o.trusted_pk = journal_signer_pubkey(j);
   struct replay_result res;
   rc = replay_dir(rd, &o, &h->state, &res);
   journal_reader_close(rd);
   if (rc) return rc;
+  h->attach_rejected = res.checkpoints_rejected;
+  h->attach_rejected_seq = res.checkpoint_rejected_seq;
+  memcpy(h->attach_why, res.checkpoint_why, sizeof h->attach_why);
+  if (res.start_unproven) {
+    snprintf(h->attach_why, sizeof h->attach_why,
+             "the journal starts at seq %llu (cut by retention) and no checkpoint at the cut is proven by a signed seal",
+             (unsigned long long)res.first_seq);
+    return JOURNAL_EUNSEALED;
+  }
   h->j = j;
   h->ckpt_last_seq = h->state.seq;
   h->ckpt_last_wall_ns = h->state.wall_ns;
@@ -413,13 +461,13 @@ int replay_harness_attach(struct replay_harness *h, struct journal *j)
 
 int replay_harness_checkpoint(struct replay_harness *h)
 {
-  replay_checkpoint_encode(&h->state, h->state.seq, h->ckpt_buf);
-  int rc = journal_checkpoint_put(h->j, h->state.seq, h->ckpt_buf, REPLAY_CHECKPOINT_BYTES);
-  if (rc) return rc;
-  h->ckpt_last_seq = h->state.seq;
-  h->ckpt_last_wall_ns = h->state.wall_ns;
-  h->checkpoints_written++;
-  return 0;
+  h->ckpt_due = true;
+  int rc = journal_flush(h->j); /* the seal's state hash callback takes it */
+  if (!rc && h->ckpt_err) { rc = h->ckpt_err; h->ckpt_err = 0; }
+  /* Nothing to seal (the head is a seal): store it at the head; the next seal with a state
+   * hash authenticates it by folding forward. */
+  if (!rc && h->ckpt_due) rc = put_checkpoint(h);
+  return rc;
 }
 
 static int append_one(struct replay_harness *h, const struct journal_record *r, uint64_t *out_seq,
@@ -473,12 +521,14 @@ int replay_harness_append_effect(struct replay_harness *h, const struct replay_e
   return append_one(h, &r, out_seq, &fx);
 }
 
+/* A due checkpoint waits for the next seal (h_state_hash), so no extra seal is forced. */
 static int maybe_checkpoint(struct replay_harness *h)
 {
-  if (h->opt.no_checkpoints) return 0;
-  bool due = h->state.seq - h->ckpt_last_seq >= h->opt.checkpoint_every_records ||
-             h->state.wall_ns - h->ckpt_last_wall_ns >= h->opt.checkpoint_every_ns;
-  return due ? replay_harness_checkpoint(h) : 0;
+  if (h->ckpt_err) { int rc = h->ckpt_err; h->ckpt_err = 0; return rc; }
+  if (h->opt.no_checkpoints || h->ckpt_due) return 0;
+  h->ckpt_due = h->state.seq - h->ckpt_last_seq >= h->opt.checkpoint_every_records ||
+                h->state.wall_ns - h->ckpt_last_wall_ns >= h->opt.checkpoint_every_ns;
+  return 0;
 }
 
 int replay_harness_append(struct replay_harness *h, const struct journal_record *r, uint64_t *out_seq,
@@ -498,7 +548,7 @@ int replay_harness_append(struct replay_harness *h, const struct journal_record 
 
 /* ------------------------------------------------------------------ retention */
 
-int replay_checkpoint_fold(struct journal_reader *rd, uint64_t seq, uint8_t *buf)
+int replay_checkpoint_fold(struct journal_reader *rd, uint64_t seq, const uint8_t *trusted_pk, uint8_t *buf)
 {
   struct replay_state *st = malloc(sizeof *st);
   struct replay_options o;
@@ -506,7 +556,10 @@ int replay_checkpoint_fold(struct journal_reader *rd, uint64_t seq, uint8_t *buf
   memset(&o, 0, sizeof o);
   o.until_seq = seq;
   o.use_checkpoints = true;
+  o.trusted_pk = trusted_pk;
   int rc = st ? replay_dir(rd, &o, st, &res) : -ENOMEM;
+  /* never encode (and so launder) a state nothing signed */
+  if (!rc && res.start_unproven) rc = JOURNAL_EUNSEALED;
   /* exactly seq: folded to it, or the checkpoint stored there (a retention cut at seq) */
   if (!rc && res.last_seq != seq && !(res.last_seq == 0 && res.start_seq == seq)) rc = JOURNAL_ENOTFOUND;
   if (!rc) replay_checkpoint_encode(st, seq, buf);
@@ -520,7 +573,7 @@ int replay_checkpoint_at(struct journal *j, uint64_t cut_seq)
   int rc = journal_reader_attach(&rd, j);
   if (rc) return rc;
   uint8_t *buf = malloc(REPLAY_CHECKPOINT_BYTES);
-  rc = buf ? replay_checkpoint_fold(rd, cut_seq, buf) : -ENOMEM;
+  rc = buf ? replay_checkpoint_fold(rd, cut_seq, journal_signer_pubkey(j), buf) : -ENOMEM;
   if (rc == JOURNAL_ENOTFOUND) rc = JOURNAL_ECORRUPT;
   if (!rc) rc = journal_checkpoint_put(j, cut_seq, buf, REPLAY_CHECKPOINT_BYTES);
   journal_reader_close(rd);

@@ -11,9 +11,11 @@
  *   every record before the seal). Each difference is reported with its seq.
  * - Checkpoints are the raw (memcpy-able) state plus a header: format, reducer version, config
  *   version, state size, seq, canonical state hash, and a BLAKE2b-256 over all of it. Loading
- *   validates every field and recomputes the canonical state hash; anything that fails is
- *   skipped (the next older checkpoint, or seq 1) — never trusted blindly. A checkpoint made on
- *   another architecture fails the size or hash check and is simply skipped.
+ *   validates every field and recomputes the canonical state hash, then authenticates the state
+ *   against the first signed seal after it (checkpoint_auth.c); anything that fails is skipped
+ *   (the next older checkpoint, or seq 1) — never trusted blindly. A checkpoint made on another
+ *   architecture fails the size or hash check and is simply skipped. The harness takes its
+ *   checkpoints while a seal is built, so the seal right after signs exactly their state.
  * - The harness is the smallest live loop: it appends records through the journal, folds them,
  *   appends the command/refusal record for each decision, supplies the live state hash to every
  *   seal (journal_options.state_hash) and writes checkpoints every N records or T seconds of
@@ -51,11 +53,30 @@ void replay_checkpoint_encode(const struct replay_state *s, uint64_t seq, uint8_
 int replay_checkpoint_decode(const uint8_t *buf, size_t len, uint32_t expect_config_version,
                              struct replay_state *out, uint64_t *out_seq);
 
-/* The newest valid checkpoint with seq <= at_most from the journal's checkpoint store. Returns
- * 0 with *out and *out_seq, or JOURNAL_ENOTFOUND (then *out is the initial state, *out_seq 0).
- * *out_skipped counts checkpoints that failed validation. */
+/* Authenticates the state s of a checkpoint at cseq against the journal in it's snapshot: the
+ * first seal after cseq with a state hash must be chained to the records around it, be signed by
+ * trusted_pk (its Ed25519 signature is verified), and sign the state s folds to just before it
+ * (checkpoint_auth.c says exactly what is checked). Returns 0, or JOURNAL_EBADSIG,
+ * JOURNAL_EBADCHAIN, JOURNAL_ECORRUPT (state differs), JOURNAL_ENOTFOUND (no such seal) with a
+ * reason in why. trusted_pk NULL: nothing authenticates. */
+int replay_checkpoint_authenticate(struct journal_iter *it, const uint8_t trusted_pk[JOURNAL_PUBKEY_BYTES],
+                                   uint64_t cseq, const struct replay_state *s, char *why, size_t why_cap);
+
+/* What loading skipped: checkpoints of another reducer/config version are skipped quietly;
+ * damaged or unauthenticated ones are `rejected` (a fault: someone or something wrote them). */
+struct replay_checkpoint_report {
+  unsigned skipped;          /* every checkpoint not used, rejected ones included */
+  unsigned rejected;
+  uint64_t rejected_seq;     /* the newest rejected checkpoint's seq (0: none) */
+  char why[160];             /* why it was rejected */
+};
+
+/* The newest valid and authenticated (trusted_pk, see above) checkpoint with seq <= at_most from
+ * the journal's checkpoint store. Returns 0 with *out and *out_seq, or JOURNAL_ENOTFOUND (then
+ * *out is the initial state, *out_seq 0). rep (may be NULL) says what was skipped. */
 int replay_checkpoint_load(struct journal_iter *it, uint64_t at_most, uint32_t expect_config_version,
-                           struct replay_state *out, uint64_t *out_seq, unsigned *out_skipped);
+                           const uint8_t *trusted_pk, struct replay_state *out, uint64_t *out_seq,
+                           struct replay_checkpoint_report *rep);
 
 /* ---------------------------------------------------------------- offline replay */
 
@@ -69,6 +90,8 @@ struct replay_options {
   int64_t until_wall_ns;       /* stop before the first record whose wall time is later; 0 = none */
   bool check;                  /* compare effects and seal state hashes */
   bool use_checkpoints;        /* replay_dir only: start at the newest valid checkpoint (not with check) */
+  const uint8_t *trusted_pk;   /* replay_dir only: the key whose seals authenticate checkpoints;
+                                  NULL: no checkpoint is used (a cut journal starts unproven) */
   uint32_t config_version;     /* checkpoints must carry it; 0 = any */
   journal_progress_cb progress;
   void *pctx;
@@ -83,6 +106,12 @@ struct replay_options {
 struct replay_result {
   uint64_t start_seq;          /* checkpoint seq the fold started from (0: initial state) */
   unsigned checkpoints_skipped;
+  unsigned checkpoints_rejected; /* damaged or not proven by a signed seal (a fault) */
+  uint64_t checkpoint_rejected_seq;
+  char checkpoint_why[160];    /* why the newest rejected checkpoint was refused */
+  bool start_unproven;         /* the journal was cut (first seq > 1) and no authenticated
+                                  checkpoint holds the state at the cut: the fold started from
+                                  the initial state at the first kept record */
   uint64_t first_seq, last_seq;/* records read from the source (last_seq: last folded, seals included) */
   uint64_t records;            /* records read and folded (seals included) */
   uint64_t seals_checked, seals_unhashed, effects_checked, effects_unanswered;
@@ -101,8 +130,10 @@ struct replay_result {
 int replay_fold(struct replay_state *s, const struct journal_record_source *src,
                 const struct replay_options *o, struct replay_result *res);
 
-/* Replays a data dir: from the newest valid checkpoint when o->use_checkpoints (and not
- * o->check), else from seq 1 (or the first seq retention left, with the initial state). */
+/* Replays a data dir: from the newest valid, authenticated checkpoint when o->use_checkpoints
+ * (and not o->check), else from seq 1; a journal cut by retention from the authenticated
+ * checkpoint at (or after) the cut, else from its first record with the initial state
+ * (res->start_unproven). */
 int replay_dir(struct journal_reader *rd, const struct replay_options *o, struct replay_state *s,
                struct replay_result *res);
 
@@ -130,6 +161,12 @@ struct replay_harness {
   uint64_t ckpt_last_seq;
   int64_t ckpt_last_wall_ns;
   uint64_t checkpoints_written;
+  bool ckpt_due;                      /* take one while the next seal is built */
+  int ckpt_err;                       /* a checkpoint put that failed inside the seal callback */
+  /* what attach found: a rejected checkpoint (the caller journals a fault) */
+  uint64_t attach_rejected_seq;
+  unsigned attach_rejected;
+  char attach_why[160];
   uint8_t ckpt_buf[REPLAY_CHECKPOINT_BYTES];
 };
 
@@ -139,8 +176,11 @@ struct replay_harness {
 void replay_harness_init(struct replay_harness *h, const struct replay_harness_options *o,
                          struct journal_options *jo);
 
-/* Folds the journal's existing records (from the newest valid checkpoint) so the state is
- * current, and binds h to j. Returns 0 or <0. */
+/* Folds the journal's existing records (from the newest checkpoint proven by a seal signed with
+ * the journal's own key) so the state is current, and binds h to j. Rejected checkpoints are
+ * left in h->attach_* for the caller to journal. Returns 0 or <0; JOURNAL_EUNSEALED when the
+ * journal was cut and no authenticated checkpoint holds the state at the cut (a daemon never
+ * starts from a state nothing signed; h->attach_why says why). */
 int replay_harness_attach(struct replay_harness *h, struct journal *j);
 
 /* Appends r (type, source and body as for journal_append), folds it and, for every command or
@@ -154,7 +194,8 @@ int replay_harness_append(struct replay_harness *h, const struct journal_record 
 /* Appends the command/refusal record for one effect (COMMAND/REFUSAL; REPLY appends nothing). */
 int replay_harness_append_effect(struct replay_harness *h, const struct replay_effect *e, uint64_t *out_seq);
 
-/* Writes a checkpoint of the current state now (durable with the current group). */
+/* Writes a checkpoint of the current state now: ends the current group with a seal (which then
+ * signs exactly that state) and stores the checkpoint with it. */
 int replay_harness_checkpoint(struct replay_harness *h);
 
 /* ---------------------------------------------------------------- retention */
@@ -166,9 +207,11 @@ int replay_harness_checkpoint(struct replay_harness *h);
 int replay_checkpoint_at(struct journal *j, uint64_t cut_seq);
 
 /* Encodes into buf (REPLAY_CHECKPOINT_BYTES) the state after seq, folded from the newest valid
- * checkpoint at or before it: a bundle's start checkpoint. JOURNAL_ENOTFOUND when the reader
- * holds neither the records up to seq nor a checkpoint at exactly seq. */
-int replay_checkpoint_fold(struct journal_reader *rd, uint64_t seq, uint8_t *buf);
+ * checkpoint at or before it that a seal signed by trusted_pk authenticates: a bundle's start
+ * checkpoint. JOURNAL_ENOTFOUND when the reader holds neither the records up to seq nor a
+ * checkpoint at exactly seq; JOURNAL_EUNSEALED when the journal was cut and no authenticated
+ * checkpoint holds the state at the cut. */
+int replay_checkpoint_fold(struct journal_reader *rd, uint64_t seq, const uint8_t *trusted_pk, uint8_t *buf);
 
 #ifdef __cplusplus
 }

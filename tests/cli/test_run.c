@@ -456,6 +456,11 @@ static void retention_keeps_replay_checkable(void **state)
   assert_int_equal(sh("%s replay --dir %s --check >/dev/null 2>&1", bin, d), 0);
   /* the journal really starts after seq 1 now */
   assert_int_not_equal(sh("%s show --dir %s 1 >/dev/null 2>&1", bin, d), 0);
+  /* a daemon restarts from the checkpoint at the cut, proven by the first seal after it (no
+   * checkpoint_rejected fault), and what it then seals still checks */
+  assert_int_equal(sh("%s run --dir %s --sim default --for 10s --speed max 2>/dev/null", bin, d), 0);
+  assert_int_not_equal(sh("%s timeline --dir %s --type fault --format jsonl | grep -q checkpoint_rejected", bin, d), 0);
+  assert_int_equal(sh("%s replay --dir %s --check >/dev/null 2>&1", bin, d), 0);
   /* the daemon's own retention timer ("retention": {"keep": …} in DIR/config.json), which the
    * daemon keeps when it rewrites config.json for the panel in use */
   char d2[300];

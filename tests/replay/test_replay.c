@@ -33,6 +33,24 @@ struct live {
   struct journal *j;
 };
 
+static void note_rec(struct journal_record *r, const char *text)
+{
+  memset(r, 0, sizeof *r);
+  r->type = JOURNAL_T_NOTE;
+  r->source.kind = JOURNAL_SRC_OPERATOR;
+  r->body.note.who = rp_lit("test");
+  r->body.note.text = rp_lit(text);
+}
+
+/* A fresh scratch dir and virtual clock (the journal is made by live_open(…, true, …)). */
+static void live_new(struct live *l)
+{
+  memset(l, 0, sizeof *l);
+  l->dir = rp_mkdtemp();
+  l->vc.mono = 1000000000ull;
+  l->vc.wall = 1763733720ll * 1000000000ll;
+}
+
 static void live_open(struct live *l, bool create, const struct replay_harness_options *ho)
 {
   memset(&l->jo, 0, sizeof l->jo);
@@ -163,6 +181,13 @@ static uint64_t simulate(struct live *l, unsigned seconds, int perturb_at)
 }
 
 static struct live L;
+
+static void load_pk(const char *dir, uint8_t pk[JOURNAL_PUBKEY_BYTES])
+{
+  char path[4200];
+  snprintf(path, sizeof path, "%s/keys/signing.pub", dir);
+  assert_int_equal(journal_pubkey_load(path, pk), 0);
+}
 static uint8_t full_hash[32];
 
 static int setup(void **st)
@@ -233,16 +258,18 @@ static void test_every_checkpoint(void **st)
   }
   journal_iter_end(it);
   printf("%d checkpoints\n", n);
+  uint8_t pk[JOURNAL_PUBKEY_BYTES];
+  load_pk(L.dir, pk);
   assert_true(n >= 5);
   struct replay_state *s = malloc(sizeof *s), *ref = malloc(sizeof *ref);
   for (int i = 0; i < n; i++) {
     assert_int_equal(journal_iter_begin(rd, 1, &it), 0);
     uint64_t cseq;
-    unsigned skipped;
-    assert_int_equal(replay_checkpoint_load(it, seqs[i], 0, s, &cseq, &skipped), 0);
+    struct replay_checkpoint_report rep;
+    assert_int_equal(replay_checkpoint_load(it, seqs[i], 0, pk, s, &cseq, &rep), 0);
     journal_iter_end(it);
     assert_int_equal(cseq, seqs[i]);
-    assert_int_equal(skipped, 0);
+    assert_int_equal(rep.skipped, 0);
     /* the checkpoint equals the fold from seq 1 up to it … */
     struct replay_options o;
     memset(&o, 0, sizeof o);
@@ -287,11 +314,7 @@ static void test_corrupt_checkpoints_skipped(void **st)
                      REPLAY_CHECKPOINT_HEADER + sizeof(struct replay_state), NULL, 0);
   assert_int_equal(journal_checkpoint_put(L.j, head - 2, b, REPLAY_CHECKPOINT_BYTES), 0);
   struct journal_record r;
-  memset(&r, 0, sizeof r);
-  r.type = JOURNAL_T_NOTE;
-  r.source.kind = JOURNAL_SRC_OPERATOR;
-  r.body.note.who = rp_lit("test");
-  r.body.note.text = rp_lit("bad checkpoints above");
+  note_rec(&r, "bad checkpoints above");
   append(&L, &r, NULL, NULL);
   live_close(&L);
   free(b);
@@ -305,12 +328,120 @@ static void test_corrupt_checkpoints_skipped(void **st)
   struct replay_result from1, fromck;
   assert_int_equal(replay_dir(rd, &o, s, &from1), 0);
   o.use_checkpoints = true;
+  uint8_t pk[JOURNAL_PUBKEY_BYTES];
+  load_pk(L.dir, pk);
+  o.trusted_pk = pk;
   assert_int_equal(replay_dir(rd, &o, s, &fromck), 0);
   assert_int_equal(fromck.checkpoints_skipped, 3);
+  assert_int_equal(fromck.checkpoints_rejected, 2); /* the other version is skipped quietly */
   assert_true(fromck.start_seq > 0 && fromck.start_seq < head - 2);
   assert_memory_equal(from1.state_hash, fromck.state_hash, 32);
   journal_reader_close(rd);
   free(s);
+}
+
+/* Trust issue item 10: a checkpoint with a valid serialization but a state nothing signed (an
+ * attacker's edit of the `checkpoints` database) is never used — not by replay/status, not by a
+ * daemon, whose later seals would otherwise sign the forged state while `verify` passes. */
+static void test_forged_checkpoint_rejected(void **st)
+{
+  (void)st;
+  struct live f;
+  live_new(&f);
+  struct replay_harness_options ho = { 500, INT64_MAX, false };
+  live_open(&f, true, &ho);
+  simulate(&f, 600, -1);
+  live_close(&f);
+
+  /* the newest checkpoint, re-encoded around a different state (checksum and hash recomputed) */
+  struct journal_reader *rd;
+  assert_int_equal(journal_reader_open(&rd, f.dir, NULL, false), 0);
+  struct journal_iter *it;
+  assert_int_equal(journal_iter_begin(rd, 1, &it), 0);
+  uint64_t cseq, inner;
+  uint8_t *data;
+  size_t len;
+  assert_int_equal(journal_checkpoint_get(it, UINT64_MAX, &cseq, &data, &len), 0);
+  journal_iter_end(it);
+  journal_reader_close(rd);
+  struct replay_state *forged = malloc(sizeof *forged);
+  assert_int_equal(replay_checkpoint_decode(data, len, 0, forged, &inner), 0);
+  assert_int_equal(inner, cseq);
+  forged->br[2].import_uwh += 5000000000ll; /* 5 kWh nobody used */
+  forged->br[4].breaker_open = 1;
+  replay_checkpoint_encode(forged, cseq, data);
+  struct journal *j;
+  struct journal_options jo;
+  memset(&jo, 0, sizeof jo);
+  jo.dir = f.dir;
+  jo.clock = f.jo.clock;
+  assert_int_equal(journal_open(&j, &jo, NULL, NULL), 0);
+  assert_int_equal(journal_checkpoint_put(j, cseq, data, len), 0);
+  struct journal_record r;
+  note_rec(&r, "the checkpoint under this group is forged");
+  assert_int_equal(journal_append(j, &r, NULL), 0);
+  assert_int_equal(journal_close(j), 0);
+  free(data);
+
+  /* the library: the forged one is rejected (named), an older proven one is used, same state */
+  uint8_t pk[JOURNAL_PUBKEY_BYTES];
+  load_pk(f.dir, pk);
+  assert_int_equal(journal_reader_open(&rd, f.dir, NULL, false), 0);
+  struct replay_state *s = malloc(sizeof *s);
+  struct replay_options o;
+  memset(&o, 0, sizeof o);
+  struct replay_result full, ck;
+  assert_int_equal(replay_dir(rd, &o, s, &full), 0);
+  o.use_checkpoints = true;
+  o.trusted_pk = pk;
+  assert_int_equal(replay_dir(rd, &o, s, &ck), 0);
+  assert_memory_equal(ck.state_hash, full.state_hash, 32);
+  assert_int_equal(ck.checkpoints_rejected, 1);
+  assert_int_equal(ck.checkpoint_rejected_seq, cseq);
+  assert_true(ck.start_seq > 0 && ck.start_seq < cseq);
+  /* a key that signed nothing here authenticates nothing */
+  uint8_t other[JOURNAL_PUBKEY_BYTES];
+  memcpy(other, pk, sizeof other);
+  other[0] ^= 1;
+  o.trusted_pk = other;
+  assert_int_equal(replay_dir(rd, &o, s, &ck), 0);
+  assert_int_equal(ck.start_seq, 0);
+  assert_memory_equal(ck.state_hash, full.state_hash, 32);
+  journal_reader_close(rd);
+  char want[65];
+  journal_hex(full.state_hash, 32, want);
+
+  /* status: the full fold's state, and a warning naming the checkpoint */
+  char *out;
+  assert_int_equal(rp_run(&out, "status --dir %s --format json 2>%s/status.err", f.dir, f.dir), 0);
+  json_t *jo2 = json_loads(out, 0, NULL);
+  assert_non_null(jo2);
+  assert_string_equal(json_string_value(json_object_get(jo2, "state_hash")), want);
+  json_decref(jo2);
+  free(out);
+  char needle[96];
+  snprintf(needle, sizeof needle, "checkpoint at seq %llu rejected", (unsigned long long)cseq);
+  assert_int_equal(rp_run(&out, "status --dir %s 2>&1 >/dev/null", f.dir), 0);
+  assert_non_null(strstr(out, needle));
+  free(out);
+
+  /* a daemon: starts from the proven state, journals the fault, and its seals sign the truth */
+  assert_int_equal(rp_run(&out, "run --dir %s --sim default --for 5s --speed max >/dev/null 2>&1", f.dir), 0);
+  free(out);
+  assert_int_equal(rp_run(&out, "timeline --dir %s --type fault --format jsonl", f.dir), 0);
+  assert_non_null(strstr(out, "\"code\":\"checkpoint_rejected\""));
+  snprintf(needle, sizeof needle, "\"value\":%llu", (unsigned long long)cseq);
+  assert_non_null(strstr(out, needle));
+  free(out);
+  assert_int_equal(rp_run(&out, "replay --dir %s --check 2>&1", f.dir), 0);
+  assert_non_null(strstr(out, " 0 divergence(s)"));
+  free(out);
+  assert_int_equal(rp_run(&out, "verify --dir %s >/dev/null 2>&1", f.dir), 0);
+  free(out);
+  free(s);
+  free(forged);
+  rp_rm_rf(f.dir);
+  free(f.dir);
 }
 
 static void test_cli(void **st)
@@ -376,10 +507,7 @@ static void test_check_names_divergence(void **st)
 {
   (void)st;
   struct live v;
-  memset(&v, 0, sizeof v);
-  v.dir = rp_mkdtemp();
-  v.vc.mono = 1000000000ull;
-  v.vc.wall = 1763733720ll * 1000000000ll;
+  live_new(&v);
   live_open(&v, true, NULL);
   uint64_t bad = simulate(&v, 400, 37 * 5);
   live_close(&v);
@@ -420,6 +548,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_live_equals_offline),
     cmocka_unit_test(test_every_checkpoint),
+    cmocka_unit_test(test_forged_checkpoint_rejected),
     cmocka_unit_test(test_cli),
     cmocka_unit_test(test_corrupt_checkpoints_skipped),
     cmocka_unit_test(test_check_names_divergence),
