@@ -251,6 +251,11 @@ int cli_bench_replay(int argc, char **argv)
   size_t ser = replay_state_serialised_len(st);
   double t2 = cli_mono_s();
   o.use_checkpoints = true;
+  /* as `hems status` restarts: checkpoints authenticated by seals of the dir's key */
+  uint8_t pk[JOURNAL_PUBKEY_BYTES];
+  char pkpath[4400];
+  snprintf(pkpath, sizeof pkpath, "%s/keys/signing.pub", dir);
+  if (journal_pubkey_load(pkpath, pk) == 0) o.trusted_pk = pk;
   if (!rc) rc = journal_reader_open(&rd, dir, NULL, false);
   if (!rc) { rc = replay_dir(rd, &o, st, &restart); journal_reader_close(rd); }
   double restart_s = cli_mono_s() - t2;

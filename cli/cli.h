@@ -103,8 +103,13 @@ int cli_source_damaged(const struct cli_source *s, const char *why);
 #include <jansson.h>
 int cli_daemon_request(const char *dir, json_t *req, int timeout_ms, json_t **out);
 
+/* `hems verify --dir`: the full index check (cmd_reindex.c); prints the outcome and returns
+ * 0, 1 (index damaged) or 3. */
+int cli_verify_indexes(struct journal_reader *r, const char *dir);
+
 /* Subcommands */
 int cli_cmd_init(int argc, char **argv);
+int cli_cmd_reindex(int argc, char **argv);
 int cli_cmd_note(int argc, char **argv);
 int cli_cmd_verify(int argc, char **argv);
 int cli_cmd_export(int argc, char **argv);

@@ -301,6 +301,7 @@ int cli_cmd_verify(int argc, char **argv)
   if (rc == 0) {
     printf("ok: seq %llu..%llu intact: %llu records, %llu seals, key %s\n", (unsigned long long)res.first_seq,
            (unsigned long long)res.last_seq, (unsigned long long)res.records, (unsigned long long)res.seals, fp);
+    if (s.reader && !from) exit_code = cli_verify_indexes(s.reader, c.dir);
   } else if (rc == JOURNAL_ETRUNC || (s.bundle && res.bad_seq == 0)) {
     printf("truncated after seq %llu\n", (unsigned long long)res.last_sealed_seq);
     cli_err("bundle damaged after seq %llu: %s", (unsigned long long)res.last_sealed_seq, res.reason);

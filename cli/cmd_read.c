@@ -12,7 +12,7 @@
 #include <jansson.h>
 #include "cli.h"
 
-enum { O_DIR = 1000, O_COUNTER, O_ACCEPT, O_FORMAT, O_LIMIT, O_BRANCH, O_TYPE, O_SINCE, O_UNTIL, O_PUBKEY, O_FP };
+enum { O_DIR = 1000, O_COUNTER, O_ACCEPT, O_FORMAT, O_LIMIT, O_BRANCH, O_TYPE, O_SINCE, O_UNTIL, O_PUBKEY, O_FP, O_SOURCE };
 
 /* A bundle's key pin (--pubkey FILE | --fingerprint FP), as `verify` takes it. */
 #define PIN_OPTS { "pubkey", required_argument, NULL, O_PUBKEY }, { "fingerprint", required_argument, NULL, O_FP }
@@ -149,13 +149,15 @@ struct filter {
   bool types[JOURNAL_T__MAX];
   bool any_type;
   uint16_t branch;
+  bool have_source;
+  struct journal_source source;
   bool have_since_t, have_until_t;
   int64_t since_t, until_t;
   uint64_t since_seq, until_seq;
 };
 
 /* Cheapest test first: seq, then the type from the envelope's fixed prefix, then the branches
- * the record names, and only for a time filter a full decode. (An undecodable record that
+ * the record names, and only for a time or source filter a full decode. (An undecodable record that
  * passes is skipped by emit().) */
 static bool matches(const struct filter *f, const uint8_t *b, size_t len, uint64_t seq)
 {
@@ -165,11 +167,14 @@ static bool matches(const struct filter *f, const uint8_t *b, size_t len, uint64
   uint8_t prev[32];
   if (journal_record_peek(b, len, &pseq, &type, prev)) return false;
   if (f->any_type && !f->types[type]) return false;
-  if (f->have_since_t || f->have_until_t) {
+  if (f->have_since_t || f->have_until_t || f->have_source) {
     static struct journal_record r;
     if (journal_record_decode(b, len, &r)) return false;
     if (f->have_since_t && r.wall_ns < f->since_t) return false;
     if (f->have_until_t && r.wall_ns > f->until_t) return false;
+    if (f->have_source && (r.source.kind != f->source.kind || r.source.sub != f->source.sub ||
+                           r.source.index != f->source.index || strcmp(r.source.name, f->source.name) != 0))
+      return false;
   }
   if (f->branch) {
     uint16_t br[64];
@@ -231,7 +236,7 @@ int cli_cmd_timeline(int argc, char **argv)
                                       { "format", required_argument, NULL, O_FORMAT }, { "limit", required_argument, NULL, O_LIMIT },
                                       { "branch", required_argument, NULL, O_BRANCH }, { "type", required_argument, NULL, O_TYPE },
                                       { "since", required_argument, NULL, O_SINCE }, { "until", required_argument, NULL, O_UNTIL },
-                                      PIN_OPTS, { 0 } };
+                                      { "source", required_argument, NULL, O_SOURCE }, PIN_OPTS, { 0 } };
   struct cli_common c = { cli_default_dir(), NULL, false, NULL };
   int fmt = isatty(STDOUT_FILENO) ? F_TABLE : F_JSONL, opt;
   uint64_t limit = 0;
@@ -269,6 +274,14 @@ int cli_cmd_timeline(int argc, char **argv)
       }
       break;
     }
+    case O_SOURCE:
+      memset(&f.source, 0, sizeof f.source);
+      if (journal_source_parse(optarg, strlen(optarg), &f.source)) {
+        cli_err("timeline: --source %s: not a source (panel, branch:7, afe:2, der:pv, tap:rcd:3, operator, remote:NAME)", optarg);
+        return CLI_USAGE;
+      }
+      f.have_source = true;
+      break;
     case O_SINCE: since = optarg; break;
     case O_UNTIL: until = optarg; break;
     case O_PUBKEY: pubkey = optarg; break;
@@ -324,7 +337,14 @@ int cli_cmd_timeline(int argc, char **argv)
     uint64_t ts;
     if (journal_seek_time(it, f.since_t, &ts) == 0 && ts > start) start = ts;
   }
-  bool indexed = f.branch || f.any_type;
+  bool indexed = f.branch || f.any_type || f.have_source;
+  char why[200];
+  if (indexed && journal_index_coverage(it, why, sizeof why) != 0) {
+    /* the index is a derived file: an incomplete one must not make records vanish */
+    cli_err("timeline: warning: %s: index incomplete (%s); listing by a full scan ('hems reindex --dir %s' rebuilds it)",
+            c.dir, why, c.dir);
+    indexed = false;
+  }
   if (!indexed) {
     journal_iter_end(it);
     if ((rc = journal_iter_begin(s.reader, start, &it))) { cli_source_close(&s); return CLI_ENV; }
@@ -335,7 +355,8 @@ int cli_cmd_timeline(int argc, char **argv)
       printed++;
     }
   } else {
-    /* Candidate groups from the most selective index: the branch, else the union of types. */
+    /* Candidate groups from the most selective index: the branch, the source, else the union
+     * of types. */
     uint64_t from = start;
     bool done = false;
     while (!done && (!limit || printed < limit)) {
@@ -343,6 +364,8 @@ int cli_cmd_timeline(int argc, char **argv)
       int n = 0;
       if (f.branch) {
         n = journal_index_blocks(it, JOURNAL_IDX_BRANCH, f.branch, from, groups, 256);
+      } else if (f.have_source) {
+        n = journal_index_blocks(it, JOURNAL_IDX_SOURCE, journal_index_source_value(&f.source), from, groups, 256);
       } else {
         /* merge per-type lists: the smallest group seqs across the types, deduplicated */
         static uint64_t best[256 * JOURNAL_T__MAX];

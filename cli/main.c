@@ -22,6 +22,7 @@ static const char main_usage[] =
   "  show       print one record\n"
   "  timeline   list records, filtered through indexes\n"
   "  retention  show or apply retention (archive, then cut)\n"
+  "  reindex    rebuild the indexes from the records (never while a daemon runs)\n"
   "  analyze    run a COMTRADE file through the ingest pipeline\n"
   "  capture    export an event's waveform capture as COMTRADE\n"
   "  status     head, state hash, branch states, energy and alarms (folds the journal)\n"
@@ -53,7 +54,8 @@ static const struct cli_cmd cmds[] = {
     "(otherwise the bundle's own key is used and said so); the header and end frame must be\n"
     "signed by the pinned key or one it certified. FP is the full 32 hex digits (anything else:\n"
     "exit 2). Exit 0 intact; 1 prints\n"
-    "'first bad seq N: <reason>' or 'truncated after seq N'.\n" },
+    "'first bad seq N: <reason>' or 'truncated after seq N'. A data dir's indexes are checked\n"
+    "too (every record's keys present, every entry justified): 1 prints 'index damaged: <why>'.\n" },
   { "export", cli_cmd_export,
     "usage: hems export [--dir DIR] --out FILE [--since SEQ|T] [--until SEQ|T]\n"
     "\n"
@@ -68,11 +70,13 @@ static const struct cli_cmd cmds[] = {
     "(against the pinned key, else its own key and said so); on damage the record is printed only\n"
     "if a seal proved it, then 'bundle damaged after seq N: <why>', exit 1.\n" },
   { "timeline", cli_cmd_timeline,
-    "usage: hems timeline [--dir DIR | BUNDLE] [--branch N] [--type T[,T...]] [--since SEQ|T]\n"
-    "                     [--until SEQ|T] [--format table|jsonl|csv] [--limit N]\n"
+    "usage: hems timeline [--dir DIR | BUNDLE] [--branch N] [--type T[,T...]] [--source SRC]\n"
+    "                     [--since SEQ|T] [--until SEQ|T] [--format table|jsonl|csv] [--limit N]\n"
     "                     [--pubkey FILE | --fingerprint FP]\n"
     "\n"
-    "Records in seq order, filtered through the type/source/branch and time indexes. A bundle is\n"
+    "Records in seq order, filtered through the type/source/branch and time indexes. SRC as in\n"
+    "records: panel, branch:7, afe:2, der:pv, tap:rcd:3, operator, remote:NAME. An index whose\n"
+    "blocks do not cover the journal is not trusted: a warning, then a full scan. A bundle is\n"
     "checked as it is read (pin its key with --pubkey/--fingerprint): only records a seal proved\n"
     "are listed, then on damage 'bundle damaged after seq N: <why>', exit 1.\n"
     "--format defaults to table on a TTY (limit 100), jsonl otherwise (no limit).\n" },
@@ -82,6 +86,12 @@ static const struct cli_cmd cmds[] = {
     "Show the journal's extent and the retention policy; with --run, archive whole commit groups\n"
     "older than --keep (relative to the newest record) to DIR/archive/<first>-<cut>.hems (a\n"
     "verifiable bundle), append a sealed retention record attesting the cut, then remove them.\n" },
+  { "reindex", cli_cmd_reindex,
+    "usage: hems reindex [--dir DIR] [--counter PATH] [--accept-rollback]\n"
+    "\n"
+    "Rebuild the derived tables (groups, times, index, index blocks) from the records alone, in\n"
+    "one transaction under the writer lock: refused while a daemon runs (exit 3). Says first what\n"
+    "was wrong with the old index; 'hems verify --dir DIR' checks it without changing anything.\n" },
   { "run", cli_cmd_run,
     "usage: hems run [--dir DIR] [--sim SCENARIO|PATH.json] [--hw PANEL.json] [--for DURATION]\n"
     "                [--speed X|max] [--seed N] [--window 200|1000|10000] [--socket PATH]\n"

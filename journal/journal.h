@@ -710,6 +710,32 @@ int journal_checkpoint_get(struct journal_iter *it, uint64_t at_most, uint64_t *
 enum journal_index_kind { JOURNAL_IDX_TYPE = 'T', JOURNAL_IDX_SOURCE = 'S', JOURNAL_IDX_BRANCH = 'B' };
 int journal_index_blocks(struct journal_iter *it, int kind, uint32_t value, uint64_t from_seq,
                          uint64_t *out, int cap);
+/* The value a source is indexed under (JOURNAL_IDX_SOURCE): kind, sub and index packed; a
+ * remote source's issuer name is not part of it (filter the records by their source). */
+uint32_t journal_index_source_value(const struct journal_source *s);
+/* Index checks (index_check.c). The indexes are derived from the records and can be damaged or
+ * edited like any file; these say whether they can be believed.
+ * journal_index_coverage: cheap, for every indexed query — the index blocks are contiguous,
+ * cover the first record to the head, and none has lost its entries (each lists its `seal`).
+ * 0, or JOURNAL_ECORRUPT with why filled. An entry deleted for one key only is not seen here. */
+int journal_index_coverage(struct journal_iter *it, char *why, size_t why_cap);
+/* journal_index_check: complete — every record's keys are present for its block, and every
+ * entry names a block holding a record with that key (a block that straddles a retention cut
+ * keeps entries for its archived records; those pass). O(records). 0 when intact, else
+ * JOURNAL_ECORRUPT with the report filled (or another <0 on I/O error). */
+struct journal_index_report {
+  uint64_t records, blocks, entries; /* checked */
+  uint64_t missing;                  /* expected entries absent */
+  uint64_t wrong;                    /* entries no record of their block justifies */
+  uint64_t bad_seq;                  /* first record whose entry is missing (0: none) */
+  char reason[200];                  /* the first problem found, "" when none */
+};
+int journal_index_check(struct journal_iter *it, struct journal_index_report *rep);
+/* Rebuilds every derived table — `groups`, `times`, `index`, `blocks` — from the records, in one
+ * transaction, on an open writer (the lock is held; appends must not run meanwhile). */
+struct journal_reindex_info { uint64_t records, groups, blocks, entries; };
+int journal_reindex(struct journal *j, struct journal_reindex_info *info);
+
 /* The seq range of the index block starting at block_first (its last seq so far). */
 int journal_index_block_range(struct journal_iter *it, uint64_t block_first, uint64_t *first, uint64_t *last);
 /* Group containing seq: its first and last (seal) seq. */

@@ -146,91 +146,6 @@ static void read_boot_id(uint8_t out[16])
   }
 }
 
-/* ------------------------------------------------------------------ index keys */
-
-static int add_key(struct index_key *out, int n, int cap, uint8_t kind, uint32_t value)
-{
-  for (int i = 0; i < n; i++)
-    if (out[i].kind == kind && out[i].value == value) return n;
-  if (n < cap) { out[n].kind = kind; out[n].value = value; n++; }
-  return n;
-}
-
-static int branch_key_value(const struct ctok *v, uint32_t *out)
-{
-  if (v->kind != CT_UINT || v->u == 0 || v->u > 0xffff) return 0;
-  *out = (uint32_t)v->u;
-  return 1;
-}
-
-/* Index keys of a record: its type, its source, and the branches its body names through the
- * top-level keys "branch", "target" (a branch number) or "branches" (an array of them) —
- * a generic rule so every record type is indexed without per-type code. */
-int journal__record_index_keys(const uint8_t *buf, size_t len, struct index_key *out, int cap)
-{
-  uint64_t seq;
-  unsigned type;
-  uint8_t prev[32];
-  if (journal_record_peek(buf, len, &seq, &type, prev)) return JOURNAL_EBADREC;
-  int n = 0;
-  n = add_key(out, n, cap, JOURNAL_IDX_TYPE, type);
-  struct cr r = { buf, len, 0, false };
-  struct ctok t;
-  if (journal__cr_next(&r, &t)) return JOURNAL_EBADREC;
-  struct journal_source src;
-  memset(&src, 0, sizeof src);
-  for (int k = 0; k < 10; k++) {
-    if (journal__cr_next(&r, &t)) return JOURNAL_EBADREC;
-    if (k == 8) {
-      struct ctok v;
-      if (journal__cr_next(&r, &v) || v.kind != CT_TEXT) return JOURNAL_EBADREC;
-      if (journal_source_parse((const char *)v.ptr, v.len, &src)) return JOURNAL_EBADREC;
-      n = add_key(out, n, cap, JOURNAL_IDX_SOURCE, (uint32_t)src.kind << 24 | (uint32_t)src.sub << 16 | src.index);
-      if (src.kind == JOURNAL_SRC_BRANCH || (src.kind == JOURNAL_SRC_TAP && src.index))
-        n = add_key(out, n, cap, JOURNAL_IDX_BRANCH, src.index);
-      continue;
-    }
-    if (k == 9) break;
-    if (journal__cr_skip(&r, 0)) return JOURNAL_EBADREC;
-  }
-  /* body */
-  if (journal__cr_next(&r, &t) || t.kind != CT_MAP) return n;
-  for (uint64_t i = 0; i < t.u; i++) {
-    struct ctok key, v;
-    if (journal__cr_next(&r, &key)) break;
-    size_t save = r.pos;
-    if (key.kind == CT_TEXT && ((key.len == 6 && !memcmp(key.ptr, "branch", 6)) ||
-                                (key.len == 6 && !memcmp(key.ptr, "target", 6)))) {
-      uint32_t b;
-      if (!journal__cr_next(&r, &v) && branch_key_value(&v, &b)) n = add_key(out, n, cap, JOURNAL_IDX_BRANCH, b);
-      r.pos = save;
-    } else if (key.kind == CT_TEXT && key.len == 8 && !memcmp(key.ptr, "branches", 8)) {
-      if (!journal__cr_next(&r, &v) && v.kind == CT_ARRAY) {
-        for (uint64_t e = 0; e < v.u && e < 256; e++) {
-          struct ctok x;
-          uint32_t b;
-          if (journal__cr_next(&r, &x)) break;
-          if (branch_key_value(&x, &b)) n = add_key(out, n, cap, JOURNAL_IDX_BRANCH, b);
-        }
-      }
-      r.pos = save;
-    }
-    if (journal__cr_skip(&r, 0)) break;
-  }
-  return n;
-}
-
-int journal_record_branches(const uint8_t *buf, size_t len, uint16_t *out, int cap)
-{
-  struct index_key ks[64];
-  int n = journal__record_index_keys(buf, len, ks, 64);
-  if (n < 0) return n;
-  int m = 0;
-  for (int i = 0; i < n && m < cap; i++)
-    if (ks[i].kind == JOURNAL_IDX_BRANCH) out[m++] = (uint16_t)ks[i].value;
-  return m;
-}
-
 /* ------------------------------------------------------------------ groups */
 
 static struct group *group_get(struct journal *j)
@@ -288,11 +203,11 @@ static int struct_index_keys(const struct journal_record *r, const uint8_t *rec,
   const struct jdesc *d = journal__body_desc(r->type);
   if (!d) return journal__record_index_keys(rec, len, out, cap);
   int n = 0;
-  n = add_key(out, n, cap, JOURNAL_IDX_TYPE, r->type);
+  n = journal__index_add_key(out, n, cap, JOURNAL_IDX_TYPE, r->type);
   const struct journal_source *src = &r->source;
-  n = add_key(out, n, cap, JOURNAL_IDX_SOURCE, (uint32_t)src->kind << 24 | (uint32_t)src->sub << 16 | src->index);
+  n = journal__index_add_key(out, n, cap, JOURNAL_IDX_SOURCE, journal_index_source_value(src));
   if (src->kind == JOURNAL_SRC_BRANCH || (src->kind == JOURNAL_SRC_TAP && src->index))
-    n = add_key(out, n, cap, JOURNAL_IDX_BRANCH, src->index);
+    n = journal__index_add_key(out, n, cap, JOURNAL_IDX_BRANCH, src->index);
   for (unsigned i = 0; i < d->n; i++) {
     const struct jfield *f = &d->fields[i];
     if (f->name[0] != 'b' && f->name[0] != 't') continue;
@@ -303,7 +218,7 @@ static int struct_index_keys(const struct journal_record *r, const uint8_t *rec,
       for (unsigned e = 0; e < cnt && e < f->max; e++) {
         uint16_t b16;
         memcpy(&b16, p + 2 * e, 2);
-        if (b16) n = add_key(out, n, cap, JOURNAL_IDX_BRANCH, b16);
+        if (b16) n = journal__index_add_key(out, n, cap, JOURNAL_IDX_BRANCH, b16);
       }
       continue;
     }
@@ -313,7 +228,7 @@ static int struct_index_keys(const struct journal_record *r, const uint8_t *rec,
     else if (f->kind == JF_U16 || f->kind == JF_TARGET) { uint16_t x; memcpy(&x, p, 2); v = x; }
     else if (f->kind == JF_U32) memcpy(&v, p, 4);
     else continue;
-    if (v && v <= 0xffff) n = add_key(out, n, cap, JOURNAL_IDX_BRANCH, v);
+    if (v && v <= 0xffff) n = journal__index_add_key(out, n, cap, JOURNAL_IDX_BRANCH, v);
   }
   return n;
 }

@@ -140,6 +140,8 @@ int journal__read_txn(MDB_env *env, MDB_txn **out);
 int journal__open_dbs(MDB_txn *txn, struct journal_dbs *db, bool create);
 /* Reads meta key into buf; returns its length or <0. */
 int journal__meta_get(MDB_txn *txn, const struct journal_dbs *db, const char *key, void *buf, size_t cap);
+/* Adds key (kind, value) to out[0..n) unless present (and room is left); returns the new n. */
+int journal__index_add_key(struct index_key *out, int n, int cap, uint8_t kind, uint32_t value);
 /* Index keys a record contributes (type, source, branches named in the body). */
 int journal__record_index_keys(const uint8_t *buf, size_t len, struct index_key *out, int cap);
 

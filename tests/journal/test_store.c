@@ -292,10 +292,23 @@ static void test_index_and_blobs(void **state)
   for (int i = 0; i < n; i++)
     if (journal_index_block_range(it, g[i], &gf, &gl) == 0 && gf <= fault7_seq && fault7_seq <= gl) found = true;
   assert_true(found);
+  /* the source index is read with the value it is written with (journal_index_source_value) */
   struct journal_source src = { .kind = JOURNAL_SRC_BRANCH, .index = 7 };
-  (void)src;
-  n = journal_index_blocks(it, JOURNAL_IDX_SOURCE, JOURNAL_SRC_OPERATOR << 16, 1, g, 64);
-  (void)n; /* source key encoding is private; type and branch are the contract */
+  n = journal_index_blocks(it, JOURNAL_IDX_SOURCE, journal_index_source_value(&src), 1, g, 64);
+  found = false;
+  for (int i = 0; i < n; i++)
+    if (journal_index_block_range(it, g[i], &gf, &gl) == 0 && gf <= fault7_seq && fault7_seq <= gl) found = true;
+  assert_true(found);
+  struct journal_source op = { .kind = JOURNAL_SRC_OPERATOR };
+  n = journal_index_blocks(it, JOURNAL_IDX_SOURCE, journal_index_source_value(&op), 1, g, 64);
+  assert_true(n >= 1);
+  assert_int_equal(journal_index_block_range(it, g[n - 1], &gf, &gl), 0);
+  assert_true(gf <= note_seq && note_seq <= gl);
+  struct journal_index_report rep;
+  assert_int_equal(journal_index_check(it, &rep), 0);
+  assert_int_equal(rep.missing + rep.wrong, 0);
+  char why[200];
+  assert_int_equal(journal_index_coverage(it, why, sizeof why), 0);
   n = journal_index_blocks(it, JOURNAL_IDX_BRANCH, 999, 1, g, 64);
   assert_int_equal(n, 0);
   uint64_t at;
