@@ -164,9 +164,14 @@ static int expected_entries(MDB_txn *txn, const struct journal_dbs *db, const st
   if (rc) return journal__lmdb_err(rc);
   struct entry *e = NULL;
   size_t n = 0, cap = 0, blk_start = 0, bi = 0;
+  /* the block's distinct keys: open addressing over entry index - blk_start + 1 */
+  uint32_t *set = calloc(GROUP_KEYSET, sizeof *set);
+  if (!set) { mdb_cursor_close(c); return -ENOMEM; }
   for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
     uint64_t seq = journal__rd64(k.mv_data);
-    while (bi < bs->n && seq > bs->last[bi]) { bi++; blk_start = n; }
+    bool moved = false;
+    while (bi < bs->n && seq > bs->last[bi]) { bi++; blk_start = n; moved = true; }
+    if (moved) memset(set, 0, GROUP_KEYSET * sizeof *set);
     if (bi == bs->n || seq < bs->first[bi]) continue; /* coverage already reported */
     struct index_key ks[64];
     int nk = journal__record_index_keys(v.mv_data, v.mv_size, ks, 64);
@@ -175,13 +180,15 @@ static int expected_entries(MDB_txn *txn, const struct journal_dbs *db, const st
       key_bytes(x.key, ks[i].kind, ks[i].value);
       x.block = bs->first[bi];
       x.seq = seq;
-      bool seen = false; /* keys per block are few (tens): a linear look is enough */
-      for (size_t j = blk_start; j < n && !seen; j++) seen = memcmp(e[j].key, x.key, 5) == 0;
-      if (seen) continue;
+      uint32_t h = ((ks[i].value * 2654435761u) ^ (uint32_t)ks[i].kind * 40503u) & (GROUP_KEYSET - 1);
+      while (set[h] && memcmp(e[blk_start + set[h] - 1].key, x.key, 5) != 0) h = (h + 1) & (GROUP_KEYSET - 1);
+      if (set[h]) continue; /* already expected for this block */
+      if (n - blk_start >= GROUP_KEYSET / 2) continue; /* more than the writer can index: its put fails */
+      set[h] = (uint32_t)(n - blk_start + 1);
       if (n == cap) {
         size_t nc = cap ? cap * 2 : 1024;
         struct entry *ne = realloc(e, nc * sizeof *ne);
-        if (!ne) { free(e); mdb_cursor_close(c); return -ENOMEM; }
+        if (!ne) { free(e); free(set); mdb_cursor_close(c); return -ENOMEM; }
         e = ne;
         cap = nc;
       }
@@ -189,6 +196,7 @@ static int expected_entries(MDB_txn *txn, const struct journal_dbs *db, const st
     }
   }
   mdb_cursor_close(c);
+  free(set);
   if (rc != MDB_NOTFOUND) { free(e); return journal__lmdb_err(rc); }
   qsort(e, n, sizeof *e, entry_cmp);
   *out = e;
