@@ -195,9 +195,9 @@ static void source_filter_uses_the_index(void **state)
 static void reindex_refused_while_daemon_runs(void **state)
 {
   (void)state;
-  assert_int_equal(sh("(%s run --dir %s --sim default --for 60s >/dev/null 2>&1 & echo $! > %s/pid)", bin, d, tmp), 0);
+  assert_int_equal(sh("(%s run --dir %s --sim default --for 300s >/dev/null 2>&1 & echo $! > %s/pid)", bin, d, tmp), 0);
   int rc = -1;
-  for (int i = 0; i < 100 && rc != 3; i++) {
+  for (int i = 0; i < 600 && rc != 3; i++) { /* up to 60 s: a sanitizer build starts slowly */
     usleep(100000);
     rc = sh("%s reindex --dir %s >/dev/null 2>&1", bin, d); /* 0 until the daemon holds the lock */
   }
