@@ -47,6 +47,10 @@ const char *cli_default_dir(void);
 /* Maps a journal error from opening DIR to the contract's message and exit code. */
 int cli_open_error(const char *dir, const char *counter, int rc, int pid);
 
+/* From here on, a SIGBUS/SIGSEGV inside the map of DIR/journal/data.mdb prints
+ * "hems: DIR/journal/data.mdb: damaged (…)" and exits 3 (cli/damage_guard.c). */
+void cli_damage_guard(const char *dir);
+
 /* Opens DIR read-only, mapping errors (prints them). */
 int cli_open_reader(const struct cli_common *c, struct journal_reader **out);
 /* Opens DIR for writing (prints errors). */

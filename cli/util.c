@@ -58,7 +58,8 @@ int cli_open_error(const char *dir, const char *counter, int rc, int pid)
     return CLI_FAIL;
   }
   case JOURNAL_EINUSE:
-    cli_err("%s: in use by pid %d", dir, pid);
+    if (pid > 0) cli_err("%s: in use by pid %d", dir, pid);
+    else cli_err("%s: data dir in use by another writer", dir);
     return CLI_ENV;
   case JOURNAL_ENOJOURNAL:
     cli_err("%s: no journal here (create one with 'hems init --dir %s')", dir, dir);
@@ -75,8 +76,18 @@ int cli_open_error(const char *dir, const char *counter, int rc, int pid)
   case JOURNAL_EVERSION:
     cli_err("%s/journal: unsupported format or schema version", dir);
     return CLI_ENV;
-  case JOURNAL_ECORRUPT:
-    cli_err("%s/journal: store is corrupt or not an LMDB environment", dir);
+  case JOURNAL_ECORRUPT: case JOURNAL_EMDBPAGE: case JOURNAL_EMDBMETA: case JOURNAL_EMDBSHORT:
+    cli_err("%s/journal/data.mdb: damaged (%s)", dir, journal_strerror(rc));
+    return CLI_ENV;
+  case JOURNAL_ECTRSIG: case JOURNAL_ECTRFORMAT:
+    if (counter) cli_err("%s: damaged (%s); --accept-rollback replaces it and journals the fact", counter, journal_strerror(rc));
+    else cli_err("%s/counter: damaged (%s); --accept-rollback replaces it and journals the fact", dir, journal_strerror(rc));
+    return CLI_FAIL;
+  case JOURNAL_ECTRKEY:
+    cli_err("%s/keys/signing.pub: missing; the counter's signatures cannot be checked", dir);
+    return CLI_ENV;
+  case JOURNAL_ELOCKFILE:
+    cli_err("%s/lock: %s; refusing to write through it", dir, journal_strerror(rc));
     return CLI_ENV;
   case JOURNAL_EFULL:
     cli_err("%s/journal: storage full", dir);
@@ -89,6 +100,7 @@ int cli_open_error(const char *dir, const char *counter, int rc, int pid)
 
 int cli_open_reader(const struct cli_common *c, struct journal_reader **out)
 {
+  cli_damage_guard(c->dir);
   int rc = journal_reader_open(out, c->dir, c->counter, c->accept_rollback);
   return rc ? cli_open_error(c->dir, c->counter, rc, 0) : 0;
 }
@@ -101,6 +113,7 @@ int cli_open_writer(const struct cli_common *c, struct journal **out, struct jou
   o.counter_path = c->counter;
   o.accept_rollback = c->accept_rollback;
   int pid = 0;
+  cli_damage_guard(c->dir);
   int rc = journal_open(out, &o, info, &pid);
   if (rc == 0 && info && info->rollback_accepted)
     fprintf(stderr, "hems: rollback accepted: journal continues at seq %llu (fault rollback_accepted journaled)\n",

@@ -56,7 +56,14 @@ extern "C" {
   X(EBADKEY, -30917, "malformed key file")                                                 \
   X(EBUNDLE, -30918, "malformed bundle")                                                   \
   X(EPROOF, -30919, "Merkle proof does not verify")                                        \
-  X(ENOTE, -30920, "malformed checkpoint or signed note")
+  X(ENOTE, -30920, "malformed checkpoint or signed note")                                  \
+  X(ECTRSIG, -30921, "no counter slot with a valid signature by the journal's key")        \
+  X(ECTRFORMAT, -30922, "unsigned counter file (format 1)")                                \
+  X(ECTRKEY, -30923, "no public key to check the counter's signatures")                    \
+  X(ELOCKFILE, -30924, "lock file is a link or not a plain file")                          \
+  X(EMDBSHORT, -30925, "file shorter than its LMDB meta pages say")                        \
+  X(EMDBMETA, -30926, "LMDB meta page invalid")                                            \
+  X(EMDBPAGE, -30927, "LMDB page or value damaged")
 
 enum {
 #define JOURNAL__ERR_ENUM(name, code, text) JOURNAL_##name = code,
@@ -678,6 +685,11 @@ void journal_reader_close(struct journal_reader *r);
 /* A reader over a writer's own environment (LMDB forbids opening one env twice in a process).
  * Valid until journal_close(j); close it with journal_reader_close first. */
 int journal_reader_attach(struct journal_reader **out, struct journal *j);
+/* liblmdb checks some of its own invariants with assertions that abort the process. The hook
+ * (process-wide; NULL restores the default) is called first, from the thread that found the
+ * inconsistency, with LMDB's message: a program may report the store as damaged and _exit.
+ * If it returns, liblmdb aborts. */
+void journal_set_lmdb_assert_hook(void (*hook)(const char *msg));
 /* Head and counter seq of a dir, for the rollback message (no checks). */
 int journal_rollback_info(const char *dir, const char *counter_path, uint64_t *head, uint64_t *counter_seq);
 

@@ -13,7 +13,14 @@
  *   first record ends it; journal_flush() ends it explicitly.
  * - Index entries are per group, not per record: one dup entry (key -> group first seq) per
  *   distinct key in the group, so indexing costs O(distinct keys), not O(records).
- * - One writer per data dir: flock(DIR/lock), released by the kernel when the process dies.
+ * - One writer per data dir: flock on DIR and on DIR/lock (lock.c), released by the kernel when
+ *   the process dies.
+ * - Nothing is mapped before envcheck.c has checked data.mdb against its meta pages; every
+ *   value length read from the store is bounded before it is used.
+ * - A counter store is never re-created from the journal: missing, damaged or unsigned, it is
+ *   refused unless accept_rollback, which journals fault{rollback_accepted}.
+ * - An unclean shutdown stays recorded (meta unclean_pending) until a boot record reporting it
+ *   commits, whatever other writers open and close the journal in between.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -50,7 +57,8 @@ int journal__lmdb_err(int rc)
   case 0: return 0;
   case MDB_MAP_FULL: return JOURNAL_EFULL;
   case MDB_NOTFOUND: return JOURNAL_ENOTFOUND;
-  case MDB_CORRUPTED: case MDB_PAGE_NOTFOUND: case MDB_INVALID: return JOURNAL_ECORRUPT;
+  case MDB_CORRUPTED: case MDB_PAGE_NOTFOUND: return JOURNAL_EMDBPAGE;
+  case MDB_INVALID: return JOURNAL_EMDBMETA;
   case MDB_VERSION_MISMATCH: return JOURNAL_EVERSION;
   default: return rc > 0 ? -rc : JOURNAL_ECORRUPT;
   }
@@ -166,6 +174,7 @@ static struct group *group_get(struct journal *j)
   g->blen = 0;
   g->clen = 0;
   g->critical = false;
+  g->boot_seen = false;
   g->mono_last = 0;
   g->next = NULL;
   g->first_seq = 0;
@@ -397,7 +406,17 @@ static int commit_batch_txn(struct journal *j, struct group *first, int count)
   if (rc) return journal__lmdb_err(rc);
   uint64_t bytes = 0;
   struct group *g = first;
-  for (int i = 0; i < count && !rc; i++, g = g->next) rc = put_group(j, txn, g, &bytes);
+  bool boot = false;
+  for (int i = 0; i < count && !rc; i++, g = g->next) {
+    rc = put_group(j, txn, g, &bytes);
+    boot |= g->boot_seen;
+  }
+  if (!rc && boot) {
+    /* a boot record reports the previous shutdown: the unclean state has been recorded */
+    uint8_t zero = 0;
+    MDB_val k = { 15, "unclean_pending" }, v = { 1, &zero };
+    rc = mdb_put(txn, j->db.meta, &k, &v, 0);
+  }
   if (!rc) {
     uint8_t base[40];
     journal__be64(base, j->base_seq);
@@ -620,6 +639,7 @@ int journal_append_stamped(struct journal *j, struct journal_record *r)
     return rc;
   }
   struct group *g = j->cur;
+  if (r->type == JOURNAL_T_BOOT) g->boot_seen = true;
   uint32_t max = j->opt.group_records_max ? j->opt.group_records_max : JOURNAL_GROUP_RECORDS_MAX;
   uint64_t span = j->opt.group_span_ns ? j->opt.group_span_ns : JOURNAL_GROUP_SPAN_NS;
   if (journal_type_is_critical(r->type) || g->n >= max || r->mono_ns - g->mono_first >= span)
@@ -700,29 +720,15 @@ int journal_checkpoint_put(struct journal *j, uint64_t seq, const uint8_t *data,
 
 /* ------------------------------------------------------------------ open / create / close */
 
-static int take_lock(const char *dir, int *out_fd, int *out_pid)
+static void (*volatile lmdb_assert_hook)(const char *msg);
+
+void journal_set_lmdb_assert_hook(void (*hook)(const char *msg)) { lmdb_assert_hook = hook; }
+
+static void on_lmdb_assert(MDB_env *env, const char *msg)
 {
-  char path[4200];
-  snprintf(path, sizeof path, "%s/lock", dir);
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return -errno;
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    int e = errno;
-    if (e == EWOULDBLOCK) {
-      char buf[32] = { 0 };
-      ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
-      if (out_pid) *out_pid = n > 0 ? atoi(buf) : 0;
-      close(fd);
-      return JOURNAL_EINUSE;
-    }
-    close(fd);
-    return -e;
-  }
-  char buf[32];
-  int n = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
-  if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n) { close(fd); return -EIO; }
-  *out_fd = fd;
-  return 0;
+  (void)env;
+  void (*hook)(const char *) = lmdb_assert_hook;
+  if (hook) hook(msg);
 }
 
 static int env_open(const char *dir, bool rdonly, uint64_t map_size, MDB_env **out, bool no_sync)
@@ -732,13 +738,15 @@ static int env_open(const char *dir, bool rdonly, uint64_t map_size, MDB_env **o
   struct stat st;
   char data[4300];
   snprintf(data, sizeof data, "%s/data.mdb", path);
+  int rc = journal__env_check(data);
+  if (rc) return rc;
   if (stat(data, &st) != 0) return errno == ENOENT ? JOURNAL_ENOJOURNAL : -errno;
-  if (st.st_size < 8192) return JOURNAL_ECORRUPT;
   MDB_env *env;
-  int rc = mdb_env_create(&env);
+  rc = mdb_env_create(&env);
   if (rc) return journal__lmdb_err(rc);
   mdb_env_set_maxdbs(env, 16);
   mdb_env_set_maxreaders(env, 126);
+  mdb_env_set_assert(env, on_lmdb_assert);
   uint64_t ms = map_size ? map_size : (64ull << 20);
   if ((uint64_t)st.st_size > ms) ms = (uint64_t)st.st_size;
   mdb_env_set_mapsize(env, ms);
@@ -765,7 +773,7 @@ static int read_head(MDB_txn *txn, const struct journal_dbs *db, uint64_t *seq, 
   if (rc) return journal__lmdb_err(rc);
   rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
   if (rc == 0) {
-    if (k.mv_size != 8) { mdb_cursor_close(c); return JOURNAL_ECORRUPT; }
+    if (k.mv_size != 8 || v.mv_size > JOURNAL_RECORD_MAX) { mdb_cursor_close(c); return JOURNAL_EMDBPAGE; }
     *seq = journal__rd64(k.mv_data);
     journal_record_hash(v.mv_data, v.mv_size, hash);
     rc = 0;
@@ -826,42 +834,48 @@ static int record_hash_at(MDB_txn *txn, const struct journal_dbs *db, uint64_t s
   MDB_val k = { 8, kb }, v;
   int rc = mdb_get(txn, db->records, &k, &v);
   if (rc) return journal__lmdb_err(rc);
+  if (v.mv_size > JOURNAL_RECORD_MAX) return JOURNAL_EMDBPAGE;
   journal_record_hash(v.mv_data, v.mv_size, hash);
   return 0;
 }
 
-enum counter_verdict { CV_OK, CV_REPAIR, CV_ROLLBACK, CV_MISSING };
+enum counter_verdict { CV_OK, CV_REPAIR, CV_ROLLBACK, CV_MISSING, CV_DAMAGED };
 
-/* The anti-rollback rule (DESIGN.md invariant 5). */
-static int counter_check(MDB_txn *txn, const struct journal_dbs *db, const struct journal_counter_ops *ctr,
-                         uint64_t head, const uint8_t head_hash[32], uint64_t *out_cseq, int *verdict)
+/* Does the journal hold (seq, hash)? seq 0 is the empty journal, whose head hash is zero. */
+static bool journal_holds(MDB_txn *txn, const struct journal_dbs *db, uint64_t seq, const uint8_t hash[32])
 {
-  uint64_t cseq;
-  uint8_t chash[32], h[32];
-  int rc = ctr->read(ctr->ctx, &cseq, chash);
-  *out_cseq = 0;
-  if (rc == -ENOENT) {
-    /* Never written: fine for an empty journal or one whose first commit is its only one
-     * (the crash window of the very first commit); otherwise the store is missing. */
-    uint8_t base[40];
-    if (head == 0 || (journal__meta_get(txn, db, "commit_base", base, sizeof base) == 40 && journal__rd64(base) == 0))
-      *verdict = head ? CV_REPAIR : CV_OK;
-    else
-      *verdict = CV_MISSING;
+  uint8_t h[32] = { 0 };
+  if (seq != 0 && record_hash_at(txn, db, seq, h) != 0) return false;
+  return memcmp(h, hash, 32) == 0;
+}
+
+/* The anti-rollback rule (DESIGN.md invariant 5), given what the counter store returned (crc,
+ * cseq, chash) and the head of a snapshot taken after reading it. A writer, which holds the
+ * lock, accepts a journal ahead of its counter only in the crash window of its last commit
+ * (counter = meta commit_base); a reader, whose snapshot may be any number of commits newer
+ * than the counter it read just before, accepts a head that continues the counter's. */
+static int counter_check(MDB_txn *txn, const struct journal_dbs *db, uint64_t head, const uint8_t head_hash[32],
+                         int crc, uint64_t cseq, const uint8_t chash[32], bool reader, int *verdict)
+{
+  if (crc == -ENOENT) {
+    /* Never re-created from the journal: journal_create writes seq 0 before the first commit. */
+    *verdict = head ? CV_MISSING : CV_OK;
     return 0;
   }
-  if (rc) return rc;
-  *out_cseq = cseq;
+  if (crc == JOURNAL_ECTRSIG || crc == JOURNAL_ECTRFORMAT) { *verdict = CV_DAMAGED; return 0; }
+  if (crc) return crc;
   if (cseq > head) { *verdict = CV_ROLLBACK; return 0; }
   if (cseq == head) {
     *verdict = memcmp(chash, head_hash, 32) == 0 ? CV_OK : CV_ROLLBACK;
     return 0;
   }
-  /* Journal ahead: the normal crash window only if the counter holds exactly the head that
-   * preceded the last commit (meta commit_base). */
+  if (reader) {
+    *verdict = journal_holds(txn, db, cseq, chash) ? CV_OK : CV_ROLLBACK;
+    return 0;
+  }
   uint8_t base[40];
   if (journal__meta_get(txn, db, "commit_base", base, sizeof base) == 40 && journal__rd64(base) == cseq &&
-      memcmp(base + 8, chash, 32) == 0 && record_hash_at(txn, db, cseq, h) == 0 && memcmp(h, chash, 32) == 0)
+      memcmp(base + 8, chash, 32) == 0 && journal_holds(txn, db, cseq, chash))
     *verdict = CV_REPAIR;
   else
     *verdict = CV_ROLLBACK;
@@ -884,18 +898,22 @@ static void journal_free(struct journal *j)
   if (j->env) mdb_env_close(j->env);
   journal__file_counter_deinit(&j->fcounter);
   journal_file_signer_wipe(&j->fsigner);
-  if (j->lock_fd >= 0) close(j->lock_fd); /* releases the flock */
+  journal__lock_release(&j->lock);
   pthread_mutex_destroy(&j->mu);
   pthread_cond_destroy(&j->cv);
   free(j);
 }
 
-static int set_clean(struct journal *j, uint8_t v)
+/* meta clean_shutdown = v; and when opening after an unclean shutdown, unclean_pending = 1,
+ * which only the commit of a boot record clears (commit_batch_txn). */
+static int set_clean(struct journal *j, uint8_t v, bool unclean_pending)
 {
   MDB_txn *txn;
   int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
   if (rc) return journal__lmdb_err(rc);
+  uint8_t one = 1;
   rc = meta_put(txn, &j->db, "clean_shutdown", &v, 1);
+  if (!rc && unclean_pending) rc = meta_put(txn, &j->db, "unclean_pending", &one, 1);
   if (rc) { mdb_txn_abort(txn); return rc; }
   return journal__lmdb_err(mdb_txn_commit(txn));
 }
@@ -911,14 +929,14 @@ static int do_open(struct journal **out, const struct journal_options *o, struct
   if (stat(o->dir, &st) != 0) return errno == ENOENT ? JOURNAL_ENOJOURNAL : -errno;
   struct journal *j = calloc(1, sizeof *j);
   if (!j) return -ENOMEM;
-  j->lock_fd = -1;
+  j->lock.dir_fd = j->lock.file_fd = -1;
   j->fcounter.fd = -1;
   pthread_mutex_init(&j->mu, NULL);
   pthread_cond_init(&j->cv, NULL);
   j->opt = *o;
   snprintf(j->dir, sizeof j->dir, "%s", o->dir);
   j->opt.dir = j->dir;
-  int rc = take_lock(j->dir, &j->lock_fd, out_pid);
+  int rc = journal__lock_take(j->dir, &j->lock, out_pid);
   if (rc) goto fail;
   bool zero_boot = true;
   for (int i = 0; i < JOURNAL_BOOTID_BYTES; i++) if (o->boot_id[i]) zero_boot = false;
@@ -936,7 +954,7 @@ static int do_open(struct journal **out, const struct journal_options *o, struct
     char cp[4200];
     if (o->counter_path) snprintf(cp, sizeof cp, "%s", o->counter_path);
     else snprintf(cp, sizeof cp, "%s/counter", j->dir);
-    journal__file_counter_init(&j->fcounter, cp);
+    journal__file_counter_init(&j->fcounter, cp, j->signer, NULL);
     j->counter = &j->fcounter.ops;
   }
 
@@ -951,33 +969,51 @@ static int do_open(struct journal **out, const struct journal_options *o, struct
   rc = journal__open_dbs(txn, &j->db, false);
   if (!rc) rc = check_format(txn, &j->db);
   if (!rc) rc = read_head(txn, &j->db, &j->head_seq, j->head_hash);
-  uint8_t clean = 0;
+  uint8_t clean = 0, pending = 0;
   int had_clean = rc ? -1 : journal__meta_get(txn, &j->db, "clean_shutdown", &clean, 1);
+  int had_pending = rc ? -1 : journal__meta_get(txn, &j->db, "unclean_pending", &pending, 1);
   uint64_t cseq = 0;
-  int verdict = CV_OK;
-  if (!rc && !creating) rc = counter_check(txn, &j->db, j->counter, j->head_seq, j->head_hash, &cseq, &verdict);
+  uint8_t chash[32];
+  int verdict = CV_OK, crc = 0;
+  if (!rc && !creating) {
+    crc = j->counter->read(j->counter->ctx, &cseq, chash);
+    if (crc) cseq = 0;
+    rc = counter_check(txn, &j->db, j->head_seq, j->head_hash, crc, cseq, chash, false, &verdict);
+  }
   mdb_txn_commit(txn);
   if (rc) goto fail;
   info->head_seq = j->head_seq;
   memcpy(info->head_hash, j->head_hash, 32);
   info->counter_seq = cseq;
-  info->last_shutdown_clean = had_clean == 1 && clean == 1;
+  bool unclean = !(had_clean == 1 && clean == 1) || (had_pending == 1 && pending == 1);
+  info->last_shutdown_clean = !unclean;
   j->durable_seq = j->head_seq;
   j->base_seq = j->head_seq;
   memcpy(j->base_hash, j->head_hash, JOURNAL_HASH_BYTES);
 
+  if (verdict == CV_DAMAGED && !o->accept_rollback) {
+    rc = crc;
+    goto fail;
+  }
   if ((verdict == CV_ROLLBACK || verdict == CV_MISSING) && !o->accept_rollback) {
     rc = JOURNAL_EROLLBACK;
     goto fail;
   }
-  if ((rc = set_clean(j, 0))) goto fail;
+  if ((rc = set_clean(j, 0, unclean))) goto fail;
+  if (creating) {
+    /* The counter exists from before the first commit (seq 0, the empty journal's zero hash),
+     * so a missing one is never the normal state; both slots, over any older file there. */
+    uint8_t zero[32] = { 0 };
+    if ((rc = j->counter->write(j->counter->ctx, 0, zero)) || (rc = j->counter->write(j->counter->ctx, 0, zero)))
+      goto fail;
+  }
   if (pthread_create(&j->thread, NULL, writer_main, j) != 0) { rc = -EAGAIN; goto fail; }
   j->thread_started = true;
 
   if (verdict == CV_REPAIR) {
     if ((rc = j->counter->write(j->counter->ctx, j->head_seq, j->head_hash))) goto fail;
     info->counter_repaired = true;
-  } else if (verdict == CV_ROLLBACK || verdict == CV_MISSING) {
+  } else if (verdict == CV_ROLLBACK || verdict == CV_MISSING || verdict == CV_DAMAGED) {
     /* Accepted: reset both counter slots to the journal's head, then journal the fact. */
     if ((rc = j->counter->write(j->counter->ctx, j->head_seq, j->head_hash)) ||
         (rc = j->counter->write(j->counter->ctx, j->head_seq, j->head_hash)))
@@ -990,12 +1026,15 @@ static int do_open(struct journal **out, const struct journal_options *o, struct
     int n = verdict == CV_MISSING
               ? snprintf(detail, sizeof detail, "counter store missing; journal head seq %llu accepted",
                          (unsigned long long)j->head_seq)
+            : verdict == CV_DAMAGED
+              ? snprintf(detail, sizeof detail, "counter store damaged (%s); journal head seq %llu accepted",
+                         journal_strerror(crc), (unsigned long long)j->head_seq)
               : snprintf(detail, sizeof detail, "journal head seq %llu behind counter seq %llu accepted",
                          (unsigned long long)j->head_seq, (unsigned long long)cseq);
     f.body.fault.code.ptr = (const uint8_t *)"rollback_accepted";
     f.body.fault.code.len = 17;
     f.body.fault.detail.ptr = (const uint8_t *)detail;
-    f.body.fault.detail.len = (uint32_t)n;
+    f.body.fault.detail.len = (uint32_t)(n < (int)sizeof detail ? n : (int)sizeof detail - 1);
     f.body.fault.value = (int64_t)cseq;
     if ((rc = journal_append(j, &f, NULL)) || (rc = journal_sync(j))) goto fail;
     info->rollback_accepted = true;
@@ -1021,7 +1060,7 @@ int journal_close(struct journal *j)
   if (!j) return 0;
   int rc = journal_sync(j);
   if (!rc && j->opt.unsafe_no_sync) rc = journal__lmdb_err(mdb_env_sync(j->env, 1));
-  if (!rc) rc = set_clean(j, 1);
+  if (!rc) rc = set_clean(j, 1, false);
   journal_free(j);
   return rc;
 }
@@ -1126,6 +1165,18 @@ int journal_create(const struct journal_options *o, const char *config_json, siz
 
 int journal_reader_open(struct journal_reader **out, const char *dir, const char *counter_path, bool allow_rollback)
 {
+  if (sodium_init() < 0) return -EIO;
+  /* The counter first, then the snapshot: the writer updates the counter only after a commit,
+   * so a snapshot taken afterwards is never behind what the counter said (a snapshot taken
+   * first could be, by every commit the writer made in between: a false rollback). */
+  struct journal_file_counter fc;
+  uint64_t cseq = 0;
+  uint8_t chash[32];
+  int crc = 0;
+  if (!allow_rollback) {
+    journal__file_counter_init_dir(&fc, dir, counter_path);
+    crc = fc.ops.read(fc.ops.ctx, &cseq, chash);
+  }
   struct journal_reader *r = calloc(1, sizeof *r);
   if (!r) return -ENOMEM;
   r->owns_env = true;
@@ -1136,17 +1187,13 @@ int journal_reader_open(struct journal_reader **out, const char *dir, const char
   rc = journal__open_dbs(txn, &r->db, false);
   if (!rc) rc = check_format(txn, &r->db);
   if (!rc && !allow_rollback) {
-    struct journal_file_counter fc;
-    char cp[4200];
-    if (counter_path) snprintf(cp, sizeof cp, "%s", counter_path);
-    else snprintf(cp, sizeof cp, "%s/counter", dir);
-    journal__file_counter_init(&fc, cp);
-    uint64_t head, cseq;
+    uint64_t head;
     uint8_t hh[32];
     int verdict;
     rc = read_head(txn, &r->db, &head, hh);
-    if (!rc) rc = counter_check(txn, &r->db, &fc.ops, head, hh, &cseq, &verdict);
+    if (!rc) rc = counter_check(txn, &r->db, head, hh, crc, cseq, chash, true, &verdict);
     if (!rc && verdict == CV_ROLLBACK) rc = JOURNAL_EROLLBACK;
+    if (!rc && verdict == CV_DAMAGED) rc = crc;
   }
   /* Commit, not abort: DBI handles opened in an aborted txn are closed with it. */
   mdb_txn_commit(txn);
@@ -1162,6 +1209,7 @@ fail:
 /* For the rollback message: head and counter seq without refusing. */
 int journal_rollback_info(const char *dir, const char *counter_path, uint64_t *head, uint64_t *cseq)
 {
+  if (sodium_init() < 0) return -EIO;
   MDB_env *env;
   int rc = env_open(dir, true, 0, &env, false);
   if (rc) return rc;
@@ -1176,10 +1224,7 @@ int journal_rollback_info(const char *dir, const char *counter_path, uint64_t *h
   mdb_env_close(env);
   if (rc) return rc;
   struct journal_file_counter fc;
-  char cp[4200];
-  if (counter_path) snprintf(cp, sizeof cp, "%s", counter_path);
-  else snprintf(cp, sizeof cp, "%s/counter", dir);
-  journal__file_counter_init(&fc, cp);
+  journal__file_counter_init_dir(&fc, dir, counter_path);
   *cseq = 0;
   rc = fc.ops.read(fc.ops.ctx, cseq, ch);
   return rc == -ENOENT ? 0 : rc;
@@ -1240,7 +1285,7 @@ int journal_iter_next(struct journal_iter *it, uint64_t *seq, const uint8_t **by
   }
   if (rc == MDB_NOTFOUND) return 0;
   if (rc) return journal__lmdb_err(rc);
-  if (k.mv_size != 8) return JOURNAL_ECORRUPT;
+  if (k.mv_size != 8 || v.mv_size > JOURNAL_RECORD_MAX) return JOURNAL_EMDBPAGE;
   *seq = journal__rd64(k.mv_data);
   *bytes = v.mv_data;
   *len = v.mv_size;
@@ -1254,6 +1299,7 @@ int journal_iter_get(struct journal_iter *it, uint64_t seq, const uint8_t **byte
   MDB_val k = { 8, kb }, v;
   int rc = mdb_get(it->txn, it->r->db.records, &k, &v);
   if (rc) return journal__lmdb_err(rc);
+  if (v.mv_size > JOURNAL_RECORD_MAX) return JOURNAL_EMDBPAGE;
   *bytes = v.mv_data;
   *len = v.mv_size;
   return 0;
@@ -1264,6 +1310,7 @@ int journal_iter_get_blob(struct journal_iter *it, const uint8_t hash[JOURNAL_HA
   MDB_val k = { 32, (void *)hash }, v;
   int rc = mdb_get(it->txn, it->r->db.blobs, &k, &v);
   if (rc) return journal__lmdb_err(rc);
+  if (v.mv_size > JOURNAL_VALUE_MAX) return JOURNAL_EMDBPAGE;
   unsigned long long raw = ZSTD_getFrameContentSize(v.mv_data, v.mv_size);
   if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN || raw > (1ull << 30)) return JOURNAL_ECORRUPT;
   uint8_t *out = malloc(raw ? raw : 1);
@@ -1289,6 +1336,7 @@ int journal_checkpoint_get(struct journal_iter *it, uint64_t at_most, uint64_t *
   rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
   if (rc == 0 && journal__rd64(k.mv_data) > at_most) rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
   else if (rc == MDB_NOTFOUND) rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+  if (rc == 0 && v.mv_size > JOURNAL_VALUE_MAX) rc = MDB_CORRUPTED;
   if (rc == 0 && k.mv_size == 8) {
     *out_seq = journal__rd64(k.mv_data);
     *data = malloc(v.mv_size ? v.mv_size : 1);

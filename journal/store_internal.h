@@ -15,9 +15,34 @@ struct journal_file_counter {
   int fd;
   int next_slot;
   bool no_sync;  /* benchmarks only (journal_options.unsafe_no_sync) */
+  const struct journal_signer *signer;     /* signs written slots; NULL for a reader */
+  uint8_t pubkey[JOURNAL_PUBKEY_BYTES];    /* checks read slots */
+  uint8_t key_id[JOURNAL_KEYID_BYTES];
+  bool have_pubkey;
 };
-void journal__file_counter_init(struct journal_file_counter *c, const char *path);
+/* A counter file at path, written (signed) with signer, or only read and checked with pubkey
+ * (the signer's own public key when signer is set; NULL: no key, a present counter reads as
+ * JOURNAL_ECTRKEY). The signer is borrowed for the counter's lifetime. */
+void journal__file_counter_init(struct journal_file_counter *c, const char *path, const struct journal_signer *signer,
+                                const uint8_t *pubkey);
+/* A reader's view: counter_path or DIR/counter, checked with DIR/keys/signing.pub. */
+void journal__file_counter_init_dir(struct journal_file_counter *c, const char *dir, const char *counter_path);
 void journal__file_counter_deinit(struct journal_file_counter *c);
+
+/* lock.c — the one-writer rule (docs/journal.md "Writer lock"). Takes flock on DIR itself and on
+ * DIR/lock (opened without following links, never truncated before both are held), then
+ * writes the pid into DIR/lock. JOURNAL_EINUSE with *out_pid (0 if unknown) when another
+ * process holds either; JOURNAL_ELOCKFILE when DIR/lock is a link or not a plain file. */
+struct journal_lock { int dir_fd, file_fd; };
+int journal__lock_take(const char *dir, struct journal_lock *out, int *out_pid);
+void journal__lock_release(struct journal_lock *l);
+
+/* envcheck.c — checks DIR/journal/data.mdb against its own LMDB meta pages before LMDB maps it
+ * (magic, version, page size, root pages within the last page and within the file, map size).
+ * 0, JOURNAL_ENOJOURNAL, or JOURNAL_EMDBSHORT / JOURNAL_EMDBMETA. */
+int journal__env_check(const char *data_path);
+/* Largest value a named database may hold (bounds every length read from the store). */
+#define JOURNAL_VALUE_MAX (64u << 20)
 
 /* Named databases of DIR/journal (docs/journal.md). */
 struct journal_dbs {
@@ -74,6 +99,7 @@ struct group {
   size_t clen, ccap;
   uint8_t last_hash[JOURNAL_HASH_BYTES];
   bool critical;       /* holds a critical record: committed without delay */
+  bool boot_seen;      /* holds a boot record: its commit clears meta unclean_pending */
   uint64_t mono_last;  /* record time of its last record */
   struct group *next;
 };
@@ -84,7 +110,7 @@ struct journal {
   char dir[4096];
   MDB_env *env;
   struct journal_dbs db;
-  int lock_fd;
+  struct journal_lock lock;
   struct journal_options opt;
   struct journal_file_counter fcounter;
   const struct journal_counter_ops *counter;

@@ -151,6 +151,19 @@ static inline int jt_hems(struct jt_out *o, ...)
   return jt_runv(argv, o);
 }
 
+/* A fresh scratch dir *base (caller removes and frees it) holding a data dir `data` made by
+ * `hems init` with extra arguments (e.g. "--counter", PATH); returns the data dir (free it). */
+static inline char *jt_init_dir(char **base, const char *arg1, const char *arg2)
+{
+  *base = jt_mkdtemp();
+  char *d = strdup(jt_path("%s/data", *base));
+  struct jt_out o;
+  jt_hems(&o, "init", "--dir", d, arg1, arg2, NULL);
+  if (o.status != 0) { fprintf(stderr, "hems init %s: exit %d: %s\n", d, o.status, o.err); abort(); }
+  jt_out_free(&o);
+  return d;
+}
+
 /* Number of lines in s. */
 static inline int jt_lines(const char *s)
 {
