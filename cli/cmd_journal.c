@@ -407,7 +407,7 @@ int cli_cmd_export(int argc, char **argv)
   journal_file_signer_wipe(&fs);
   journal_reader_close(r);
   if (rc == JOURNAL_ENOTFOUND) { cli_err("export: no records in that range"); return CLI_FAIL; }
-  if (rc == JOURNAL_ECORRUPT) { cli_err("%s/journal/data.mdb: damaged (%s; nothing exported)", c.dir, journal_strerror(rc)); return CLI_ENV; }
+  if (journal_is_store_damage(rc)) { cli_err("%s/journal/data.mdb: damaged (%s; nothing exported)", c.dir, journal_strerror(rc)); return CLI_ENV; }
   if (rc) { cli_err("export: %s: %s", out, journal_strerror(rc)); return CLI_ENV; }
   printf("exported seq %llu..%llu: %llu records, %llu frames, %llu bytes to %s\n", (unsigned long long)info.first_seq,
          (unsigned long long)info.last_seq, (unsigned long long)info.records, (unsigned long long)info.frames,

@@ -43,6 +43,10 @@ const char *cli_default_dir(void)
 
 int cli_open_error(const char *dir, const char *counter, int rc, int pid)
 {
+  if (journal_is_store_damage(rc)) {
+    cli_err("%s/journal/data.mdb: damaged (%s)", dir, journal_strerror(rc));
+    return CLI_ENV;
+  }
   switch (rc) {
   case JOURNAL_EROLLBACK: {
     uint64_t head = 0, cseq = 0;
@@ -75,9 +79,6 @@ int cli_open_error(const char *dir, const char *counter, int rc, int pid)
     return CLI_ENV;
   case JOURNAL_EVERSION:
     cli_err("%s/journal: unsupported format or schema version", dir);
-    return CLI_ENV;
-  case JOURNAL_ECORRUPT: case JOURNAL_EMDBPAGE: case JOURNAL_EMDBMETA: case JOURNAL_EMDBSHORT:
-    cli_err("%s/journal/data.mdb: damaged (%s)", dir, journal_strerror(rc));
     return CLI_ENV;
   case JOURNAL_ECTRSIG: case JOURNAL_ECTRFORMAT:
     if (counter) cli_err("%s: damaged (%s); --accept-rollback replaces it and journals the fact", counter, journal_strerror(rc));

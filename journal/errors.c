@@ -16,3 +16,8 @@ const char *journal_strerror(int err)
   if (err < 0 && err > -4096) return strerror(-err);
   return "unknown error";
 }
+
+bool journal_is_store_damage(int err)
+{
+  return err == JOURNAL_ECORRUPT || err == JOURNAL_EMDBSHORT || err == JOURNAL_EMDBMETA || err == JOURNAL_EMDBPAGE;
+}

@@ -73,6 +73,9 @@ enum {
 
 /* Returns a static string for a code from this header or a negated errno. */
 const char *journal_strerror(int err);
+/* True for the codes that mean DIR/journal/data.mdb itself is damaged (JOURNAL_ECORRUPT,
+ * JOURNAL_EMDBSHORT, JOURNAL_EMDBMETA, JOURNAL_EMDBPAGE): the message names that file. */
+bool journal_is_store_damage(int err);
 
 /* ---------------------------------------------------------------- constants */
 
