@@ -3,17 +3,20 @@
  *
  * LMDB trusts its file: a root page beyond the end of a truncated file, or beyond the meta's
  * last page, makes the first read of the map fault (SIGBUS/SIGSEGV inside liblmdb). So before
- * mdb_env_open this reads both meta pages with pread and checks each the way LMDB will use it. Layout (LMDB 0.9, 64-bit; liblmdb's mdb.c, struct MDB_meta):
+ * mdb_env_open this reads both meta pages with pread and checks each the way LMDB will use it.
+ * Layout (LMDB 0.9; liblmdb's mdb.c, struct MDB_page and struct MDB_meta):
  *
- *   page header (16): pgno u64 | pad u16 | flags u16 (P_META 0x08) | lower u16 | upper u16
- *   meta: magic u32 (0xBEEFC0DE) | version u32 (1) | address u64 | mapsize u64 |
- *         dbs[2] of (pad u32 — page size in dbs[0] | flags u16 | depth u16 | branch_pages u64 |
- *                    leaf_pages u64 | overflow_pages u64 | entries u64 | root u64) |
- *         last_pg u64 | txnid u64
+ *   page header: pgno (W) | pad u16 | flags u16 (P_META 0x08) | lower u16 | upper u16
+ *   meta: magic u32 (0xBEEFC0DE) | version u32 (1) | address (W) | mapsize (W) |
+ *         dbs[2] of (pad u32 — page size in dbs[0] | flags u16 | depth u16 | branch_pages (W) |
+ *                    leaf_pages (W) | overflow_pages (W) | entries (W) | root (W)) |
+ *         last_pg (W) | txnid (W)
  *
- * Host byte order (LMDB writes native integers). Meta 0 is page 0; meta 1 starts at meta 0's
- * page size. Damage deeper in the B-trees is not visible here: the store's readers bound every
- * value length, and the CLI catches a fault inside the map (cli/damage_guard.c).
+ * W is LMDB's word (pgno_t, size_t) of the machine that wrote the file: 8 on x86-64 and arm64,
+ * 4 on 32-bit ARM — this build's, since LMDB only opens files of its own word size. Host byte
+ * order (LMDB writes native integers). Meta 0 is page 0; meta 1 starts at meta 0's page size.
+ * Damage deeper in the B-trees is not visible here: the store's readers bound every value
+ * length, and the CLI catches a fault inside the map (cli/damage_guard.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,33 +26,41 @@
 #include <unistd.h>
 #include "store_internal.h"
 
-#define META_OFF 16
-#define META_BYTES (META_OFF + 136 + 16)
+#define W ((unsigned)sizeof(size_t))
+#define HDR (W + 8)                  /* page header */
+#define DBS (HDR + 8 + 2 * W)        /* mm_dbs[0] */
+#define DB_BYTES (8 + 5 * W)         /* one MDB_db */
+#define LAST_PG (DBS + 2 * DB_BYTES) /* mm_last_pg; mm_txnid follows */
+#define META_BYTES (LAST_PG + 2 * 8)
 #define P_META 0x08
 #define MDB_MAGIC_V 0xBEEFC0DEu
-#define P_INVALID UINT64_MAX
+#define P_INVALID ((uint64_t)SIZE_MAX)
 
 struct meta {
   uint32_t psize;
   uint64_t mapsize, last_pg, txnid, root[2];
 };
 
-static uint64_t ld64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static uint64_t ldw(const uint8_t *p)
+{
+  size_t v;
+  memcpy(&v, p, sizeof v);
+  return (uint64_t)v;
+}
 static uint32_t ld32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static uint16_t ld16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 
 static int parse_meta(const uint8_t b[META_BYTES], struct meta *m)
 {
-  if (!(ld16(b + 10) & P_META)) return JOURNAL_EMDBMETA;
-  const uint8_t *p = b + META_OFF;
-  if (ld32(p) != MDB_MAGIC_V) return JOURNAL_EMDBMETA;
-  if (ld32(p + 4) != 1) return JOURNAL_EMDBMETA;
-  m->mapsize = ld64(p + 16);
-  m->psize = ld32(p + 24);         /* dbs[0].md_pad */
-  m->root[0] = ld64(p + 24 + 40);  /* dbs[0].md_root */
-  m->root[1] = ld64(p + 72 + 40);  /* dbs[1].md_root */
-  m->last_pg = ld64(p + 120);
-  m->txnid = ld64(p + 128);
+  if (!(ld16(b + W + 2) & P_META)) return JOURNAL_EMDBMETA;
+  if (ld32(b + HDR) != MDB_MAGIC_V) return JOURNAL_EMDBMETA;
+  if (ld32(b + HDR + 4) != 1) return JOURNAL_EMDBMETA;
+  m->mapsize = ldw(b + HDR + 8 + W);
+  m->psize = ld32(b + DBS);                         /* dbs[0].md_pad */
+  m->root[0] = ldw(b + DBS + 8 + 4 * W);            /* dbs[0].md_root */
+  m->root[1] = ldw(b + DBS + DB_BYTES + 8 + 4 * W); /* dbs[1].md_root */
+  m->last_pg = ldw(b + LAST_PG);
+  m->txnid = ldw(b + LAST_PG + W);
   return 0;
 }
 
