@@ -295,6 +295,7 @@ static bool is_omitted(const struct jfield *f, const uint8_t *base)
   case JF_U8: case JF_U16: case JF_U32: case JF_U64: return get_unsigned(p, f->kind) == 0;
   case JF_I32: { int32_t v; memcpy(&v, p, 4); return v == 0; }
   case JF_I64: { int64_t v; memcpy(&v, p, 8); return v == 0; }
+  case JF_TEXT: { struct journal_slice v; memcpy(&v, p, sizeof v); return v.len == 0; }
   default: return false;
   }
 }
@@ -302,7 +303,7 @@ static bool is_omitted(const struct jfield *f, const uint8_t *base)
 int journal__encode_body(struct cw *w, const struct jdesc *d, const void *base)
 {
   const uint8_t *b = base;
-  /* Integer fields marked omit_zero are left out when 0: a deterministic function of the
+  /* Fields marked omit_zero are left out when 0 (text: empty): a deterministic function of the
    * value, so the encoding stays canonical. */
   unsigned present = 0;
   for (unsigned i = 0; i < d->n; i++) present += !is_omitted(&d->fields[i], b);

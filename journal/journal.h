@@ -176,8 +176,13 @@ struct journal_config {
 };
 
 struct journal_note {
-  struct journal_slice who;  /* text: user name or uid */
-  struct journal_slice text; /* text */
+  uint32_t gid, uid;                 /* the appender's gid/uid: SO_PEERCRED of the socket peer, or
+                                        the process that appended directly; absent in older notes */
+  struct journal_slice who;          /* text: the user name of uid (or "uid:N"); scenario notes:
+                                        the scenario's author */
+  struct journal_slice text;         /* text */
+  struct journal_slice claimed_who;  /* text: a name the client gave, kept apart and unchecked;
+                                        left out when empty */
 };
 
 struct journal_fault {
@@ -390,6 +395,7 @@ struct journal_request {
   uint8_t role;                   /* enum journal_role of the requester: "viewer" | "operator" | "admin" | "utility" */
   uint8_t origin;                 /* enum journal_origin: "operator" | "remote" | "demand_response" | "automation" */
   uint32_t uid;                   /* local requester's uid (SO_PEERCRED); 0 for remote */
+  uint32_t gid;                   /* local requester's gid (SO_PEERCRED); 0 for remote */
   struct journal_slice request_id;/* text, as given (<= 64 bytes to be decided) */
   struct journal_slice issuer;    /* text: remote issuer or DR event id; empty for local */
   struct journal_slice reason;    /* text: the requester's free-form reason */
@@ -420,8 +426,12 @@ struct journal_refusal {
   uint16_t target;
   uint8_t desired;
   uint8_t reason;                 /* enum journal_refusal_reason */
-  uint64_t cause_seq;             /* the refused request */
+  uint64_t cause_seq;             /* the refused request; 0 for requests refused at the socket
+                                     (never journaled one by one: rate limit) */
   struct journal_slice request_id;
+  uint32_t uid;                   /* socket refusals: the peer's uid; else 0 (left out) */
+  uint32_t count;                 /* socket refusals: how many requests this one record stands
+                                     for (coalesced); else 0 (left out) */
 };
 
 /* Other record types are added by the subsystems that produce them; until then their body is

@@ -177,8 +177,11 @@ static const struct jfield config_fields[] = {
 };
 
 static const struct jfield note_fields[] = {
+  FLD(struct journal_note, "gid", JF_U32, gid),
+  FLD(struct journal_note, "uid", JF_U32, uid),
   FLD(struct journal_note, "who", JF_TEXT, who),
   FLD(struct journal_note, "text", JF_TEXT, text),
+  FLDZ(struct journal_note, "claimed_who", JF_TEXT, claimed_who),
 };
 
 static const struct jfield fault_fields[] = {
@@ -382,6 +385,7 @@ static const char *const refusal_reason_names[] = { "backfeed", "breaker_open", 
 static const char *const request_kind_names[] = { "switch", "service", "dr_start", "dr_cancel", "dr_opt_out", NULL };
 static const char *const service_action_names[] = { "none", "disconnect", "reconnect", "confirm", "set_mode", NULL };
 static const struct jfield request_fields[] = {
+  FLD(struct journal_request, "gid", JF_U32, gid),
   FLD(struct journal_request, "uid", JF_U32, uid),
   ENUMF(struct journal_request, "kind", kind, request_kind_names),
   ENUMF(struct journal_request, "role", role, role_names),
@@ -414,6 +418,8 @@ static const struct jfield command_fields[] = {
 };
 
 static const struct jfield refusal_fields[] = {
+  FLDZ(struct journal_refusal, "uid", JF_U32, uid),
+  FLDZ(struct journal_refusal, "count", JF_U32, count),
   ENUMF(struct journal_refusal, "reason", reason, refusal_reason_names),
   FLD(struct journal_refusal, "target", JF_TARGET, target),
   ENUMF(struct journal_refusal, "desired", desired, desired_names),

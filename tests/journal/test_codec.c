@@ -102,8 +102,11 @@ static void make_record(unsigned type, uint64_t seq, struct journal_record *r, u
     b->config.json = S("{\"branches\":[{\"n\":1,\"name\":\"kitchen\"}]}");
     break;
   case JOURNAL_T_NOTE:
+    b->note.uid = 1000;
+    b->note.gid = 1000;
     b->note.who = S("alice");
     b->note.text = S("replaced CT on branch 7 — ünïcödé");
+    b->note.claimed_who = S("root");
     break;
   case JOURNAL_T_FAULT:
     b->fault.code = S("spi_crc");
@@ -186,8 +189,11 @@ static void assert_records_equal(const struct journal_record *a, const struct jo
     assert_slice_eq(x->config.json, y->config.json);
     break;
   case JOURNAL_T_NOTE:
+    assert_int_equal(x->note.uid, y->note.uid);
+    assert_int_equal(x->note.gid, y->note.gid);
     assert_slice_eq(x->note.who, y->note.who);
     assert_slice_eq(x->note.text, y->note.text);
+    assert_slice_eq(x->note.claimed_who, y->note.claimed_who);
     break;
   case JOURNAL_T_FAULT:
     assert_slice_eq(x->fault.code, y->fault.code);
@@ -324,7 +330,8 @@ static void h_bytes(struct hb *h, const uint8_t *p, size_t n) { h_head(h, 2, n, 
 
 enum variant {
   V_OK, V_SEQ_LONG, V_TYPE_LONG, V_VERSION2, V_ENV_UNSORTED, V_BODY_UNSORTED, V_BODY_DUP, V_TRAILING,
-  V_INDEF_MAP, V_INDEF_TEXT, V_TAG, V_FLOAT, V_LEN_LONG, V_EXTRA_ENV_KEY, V_SEQ_ZERO, V_MISSING_BODY
+  V_INDEF_MAP, V_INDEF_TEXT, V_TAG, V_FLOAT, V_LEN_LONG, V_EXTRA_ENV_KEY, V_SEQ_ZERO, V_MISSING_BODY,
+  V_IDS /* canonical, with the appender's gid/uid, as notes are written now */
 };
 
 /* A note record, hand-encoded, optionally non-canonical in one way. */
@@ -352,7 +359,8 @@ static void build_note(struct hb *h, enum variant v)
   else h_text(h, "operator");
   if (v != V_MISSING_BODY) {
     h_head(h, 0, 9, 0);
-    if (v == V_INDEF_MAP) h->b[h->n++] = 0xbf; else h_head(h, 5, v == V_BODY_DUP ? 3 : 2, 0);
+    if (v == V_INDEF_MAP) h->b[h->n++] = 0xbf; else h_head(h, 5, v == V_BODY_DUP ? 3 : v == V_IDS ? 4 : 2, 0);
+    if (v == V_IDS) { h_text(h, "gid"); h_head(h, 0, 100, 0); h_text(h, "uid"); h_head(h, 0, 1000, 0); }
     if (v == V_BODY_UNSORTED) { h_text(h, "text"); h_text(h, "hello"); h_text(h, "who"); h_text(h, "bob"); }
     else {
       h_text(h, "who"); h_text(h, "bob");
@@ -416,9 +424,12 @@ static void test_hand_encoding_matches(void **state)
 {
   (void)state;
   struct hb h;
-  build_note(&h, V_OK);
+  build_note(&h, V_IDS);
   struct journal_record r;
   assert_int_equal(journal_record_decode(h.b, h.n, &r), 0);
+  assert_int_equal(r.body.note.gid, 100);
+  assert_int_equal(r.body.note.uid, 1000);
+  assert_int_equal(r.body.note.claimed_who.len, 0); /* empty: left out */
   assert_int_equal(r.seq, 5);
   assert_int_equal(r.type, JOURNAL_T_NOTE);
   assert_int_equal(r.source.kind, JOURNAL_SRC_OPERATOR);
