@@ -21,16 +21,18 @@ int cli_daemon_request(const char *dir, json_t *req_owned, int timeout_ms, json_
   int rc = daemon_call(dir, NULL, line, &resp, timeout_ms);
   free(line);
   if (rc) {
-    if (rc == -ENOENT || rc == -ECONNREFUSED)
+    if (rc == -EPERM)
+      ; /* an impostor answers: daemon_call said so */
+    else if (rc == -ENOENT || rc == -ECONNREFUSED)
       cli_err("%s: no daemon answers on its control socket (start it with 'hems run --dir %s')", dir, dir);
     else if (rc == -EACCES)
-      cli_err("%s: control socket: permission denied (needs the socket's group)", dir);
+      cli_err("%s: control socket: permission denied (needs the group " DAEMON_OPERATORS_GROUP " or the daemon's)", dir);
     else
       cli_err("%s: control socket: %s", dir, strerror(-rc));
     return CLI_ENV;
   }
   json_error_t je;
-  *out = json_loads(resp, 0, &je);
+  *out = json_loads(resp, JSON_REJECT_DUPLICATES, &je);
   free(resp);
   if (!*out) { cli_err("%s: malformed answer from the daemon", dir); return CLI_ENV; }
   return 0;

@@ -183,31 +183,19 @@ int cli_cmd_note(int argc, char **argv)
   if (optind != argc - 1 || !argv[optind][0]) return cli_usage(cli_find("note"), false);
   const char *text = argv[optind];
   if (strlen(text) > 4096) { cli_err("note: text longer than 4096 bytes"); return CLI_USAGE; }
-  char whobuf[64];
-  if (!who) {
-    struct passwd *pw = getpwuid(getuid());
-    if (pw) snprintf(whobuf, sizeof whobuf, "%s", pw->pw_name);
-    else snprintf(whobuf, sizeof whobuf, "uid:%u", (unsigned)getuid());
-    who = whobuf;
-  }
-  /* A running daemon holds the writer lock: ask it over the control socket. */
-  struct journal_options probe;
-  memset(&probe, 0, sizeof probe);
-  probe.dir = c.dir;
-  probe.counter_path = c.counter;
-  probe.accept_rollback = c.accept_rollback;
-  struct journal *j;
-  struct journal_open_info info;
-  int pid = 0;
-  int rc = journal_open(&j, &probe, &info, &pid);
-  if (rc == JOURNAL_EINUSE) {
-    json_t *req = json_pack("{s:s, s:s, s:s}", "op", "note", "text", text, "who", who);
-    char *line = json_dumps(req, JSON_COMPACT), *resp = NULL;
-    json_decref(req);
-    int crc = daemon_call(c.dir, NULL, line, &resp, 10000);
-    free(line);
-    if (crc) { cli_err("%s: in use by pid %d and its control socket does not answer (%s)", c.dir, pid, strerror(-crc)); return CLI_ENV; }
-    json_t *o = json_loads(resp, 0, NULL);
+  /* A running daemon is the one writer: ask it first, over the control socket — before
+   * opening the journal, which only the daemon's user may (an operator in hems-operators can
+   * reach the socket, not the LMDB files). It records who we are from SO_PEERCRED; --who is
+   * passed along as a claim. */
+  json_t *req = json_pack("{s:s, s:s}", "op", "note", "text", text);
+  if (who) json_object_set_new(req, "who", json_string(who));
+  char *line = json_dumps(req, JSON_COMPACT), *resp = NULL;
+  json_decref(req);
+  int crc = line ? daemon_call(c.dir, NULL, line, &resp, 10000) : -ENOMEM;
+  free(line);
+  if (crc == -EPERM) return CLI_ENV; /* someone else answers on the socket (said on stderr) */
+  if (crc == 0) {
+    json_t *o = json_loads(resp, JSON_REJECT_DUPLICATES, NULL);
     free(resp);
     if (!o || !json_is_true(json_object_get(o, "ok"))) {
       const char *e = o ? json_string_value(json_object_get(o, "error")) : NULL;
@@ -220,6 +208,20 @@ int cli_cmd_note(int argc, char **argv)
     json_decref(o);
     return CLI_OK;
   }
+  /* No daemon answers: append directly under the writer lock. */
+  struct journal_options probe;
+  memset(&probe, 0, sizeof probe);
+  probe.dir = c.dir;
+  probe.counter_path = c.counter;
+  probe.accept_rollback = c.accept_rollback;
+  struct journal *j;
+  struct journal_open_info info;
+  int pid = 0;
+  int rc = journal_open(&j, &probe, &info, &pid);
+  if (rc == JOURNAL_EINUSE) {
+    cli_err("%s: in use by pid %d and its control socket does not answer (%s)", c.dir, pid, strerror(-crc));
+    return CLI_ENV;
+  }
   if (rc) return cli_open_error(c.dir, c.counter, rc, pid);
   if (info.rollback_accepted)
     fprintf(stderr, "hems: rollback accepted: journal continues at seq %llu (fault rollback_accepted journaled)\n",
@@ -228,13 +230,20 @@ int cli_cmd_note(int argc, char **argv)
   memset(&r, 0, sizeof r);
   r.type = JOURNAL_T_NOTE;
   r.source.kind = JOURNAL_SRC_OPERATOR;
-  r.body.note.who = (struct journal_slice){ (const uint8_t *)who, (uint32_t)strlen(who) };
+  char self[64];
+  struct passwd *pw = getpwuid(getuid());
+  if (pw) snprintf(self, sizeof self, "%s", pw->pw_name);
+  else snprintf(self, sizeof self, "uid:%u", (unsigned)getuid());
+  r.body.note.uid = (uint32_t)getuid();
+  r.body.note.gid = (uint32_t)getgid();
+  r.body.note.who = (struct journal_slice){ (const uint8_t *)self, (uint32_t)strlen(self) };
   r.body.note.text = (struct journal_slice){ (const uint8_t *)text, (uint32_t)strlen(text) };
+  if (who) r.body.note.claimed_who = (struct journal_slice){ (const uint8_t *)who, (uint32_t)strnlen(who, 63) };
   uint64_t seq;
   rc = journal_append(j, &r, &seq);
-  int crc = journal_close(j);
-  if (rc || crc) {
-    cli_err("note: not recorded: %s", journal_strerror(rc ? rc : crc));
+  int close_rc = journal_close(j);
+  if (rc || close_rc) {
+    cli_err("note: not recorded: %s", journal_strerror(rc ? rc : close_rc));
     return CLI_ENV;
   }
   printf("%llu\n", (unsigned long long)seq);

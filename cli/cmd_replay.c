@@ -744,7 +744,9 @@ int cli_cmd_status(int argc, char **argv)
    * journal (from the newest valid checkpoint). */
   if (!a.c.bundle) {
     char *resp = NULL;
-    if (daemon_call(a.c.dir, NULL, "{\"op\":\"status\"}", &resp, 5000) == 0) {
+    int drc = daemon_call(a.c.dir, NULL, "{\"op\":\"status\"}", &resp, 5000);
+    if (drc == -EPERM) return CLI_ENV; /* someone else answers on the socket (said on stderr) */
+    if (drc == 0) {
       json_t *o = json_loads(resp, 0, NULL);
       free(resp);
       if (o && json_is_true(json_object_get(o, "ok"))) {

@@ -13,24 +13,28 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
+#include <jansson.h>
 #include "journal.h"
 
 #define DAEMON_REQUEST_MAX 65536 /* bytes in one control-socket request line */
-#define DAEMON_CLIENTS_MAX 32
+#define DAEMON_CLIENTS_MAX 64    /* connections served at once; a newcomer closes the least
+                                    recently active one (so idle connections cannot lock others out) */
+#define DAEMON_OPERATORS_GROUP "hems-operators"
 
-enum daemon_role { ROLE_VIEWER = 0, ROLE_OPERATOR = 1, ROLE_ADMIN = 2 };
+/* Socket roles (CLI.md "Control socket roles"; the table in docs/cli.md). */
+enum daemon_role { ROLE_VIEWER = 0, ROLE_AUTOMATION, ROLE_UTILITY, ROLE_OPERATOR, ROLE_INSTALLER, ROLE_ADMIN };
 
 struct daemon;
 
 struct daemon_client {
-  uv_pipe_t pipe;
+  uv_pipe_t *pipe;     /* on the heap: freed in its close callback, after the slot moved on */
   struct daemon *d;
   char *buf;
   size_t len;
   uint32_t uid, gid;
   bool have_cred;
-  unsigned gen;   /* bumped per connection, so a late answer never reaches a newer client */
-  bool closing;
+  unsigned gen;        /* bumped per connection, so a late answer never reaches a newer client */
+  uint64_t active_ms;  /* loop time of the last byte read (or of the accept) */
   bool in_use;
 };
 
@@ -38,12 +42,39 @@ struct daemon_socket {
   uv_pipe_t server;
   bool open;
   char path[4200];
+  uint64_t evicted; /* connections closed for a newcomer */
   struct daemon_client clients[DAEMON_CLIENTS_MAX];
 };
 
-/* Socket path for a data dir (CLI.md): DIR/control.sock, or when that exceeds 107 bytes
- * $XDG_RUNTIME_DIR/hems-<16 hex of BLAKE2b(DIR)>.sock, else the same under /tmp. */
-void daemon_socket_path(const char *dir, const char *override, char out[4200]);
+/* ---- where the socket lives (daemon_path.c)
+ *
+ * Never in a directory another user can write: a squatter there could answer in the daemon's
+ * place. The daemon binds the first that applies: --socket PATH (its directory must be ours or
+ * root's and writable by nobody else); /run/hems/hems-<hex>.sock when /run/hems is a directory
+ * of ours that nobody else can write (the unit's RuntimeDirectory); DIR/control.sock when it
+ * fits in 107 bytes and DIR is ours and writable by nobody else; $XDG_RUNTIME_DIR/hems/
+ * hems-<hex>.sock (the directory created mode 0750 if missing, then checked); else no socket.
+ * <hex> is the first 16 hex digits of BLAKE2b-256 of the real path of DIR. */
+
+#define DAEMON_SOCKET_CANDIDATES 3
+
+/* The paths a client tries for dir, in order (the override alone when given). Returns the
+ * count. */
+int daemon_socket_candidates(const char *dir, const char *override, char out[DAEMON_SOCKET_CANDIDATES][4200]);
+
+/* The daemon's socket path for dir (rule above), creating $XDG_RUNTIME_DIR/hems when needed.
+ * 0, or <0 with a one-line reason in why. */
+int daemon_socket_choose(const char *dir, const char *override, char out[4200], char *why, size_t why_cap);
+
+/* A directory fit to hold the socket: a real directory (not a symlink), owned by our euid (or
+ * by root when root_ok), writable by nobody else. Creates it (mode 0750) when create and it is
+ * missing. 0, -ENOENT, -ENOTDIR, -EPERM (owner or mode); why says which. */
+int daemon_private_dir(const char *path, bool create, bool root_ok, char *why, size_t why_cap);
+
+/* Best effort: gives path the group hems-operators (when that group exists and we may). */
+void daemon_operators_group(const char *path);
+
+/* ---- the server (daemon_socket.c) */
 
 /* Binds path (mode 0660, a stale socket removed first — the caller holds the writer lock) and
  * listens on loop; loop->data must be the struct daemon. 0 or a libuv error. */
@@ -58,8 +89,60 @@ char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const cha
  * line_owned. Dropped if the client has gone. */
 void daemon_client_send(struct daemon_client *c, char *line_owned);
 
-/* Client side: sends one request line to the daemon of dir and reads one response line.
- * 0 and *out (malloc'd), -ENOENT/-ECONNREFUSED when no daemon answers, other <0 on errors. */
+/* ---- roles (daemon_roles.c) */
+
+/* SO_PEERCRED → role: root and the daemon's own uid are admin; then the roles section
+ * (json object {"admin": [...], "installer": [...], …}: uids, user names, "@group"; the highest
+ * matching role wins, in the order admin, installer, operator, utility, automation, viewer);
+ * then members of group hems-operators are operators; everyone else is a viewer. */
+int daemon_role_of(const json_t *roles, bool have_cred, uint32_t uid, uint32_t gid);
+const char *daemon_role_name(int role);
+/* The journal role a request of this socket role is recorded with (enum journal_role). */
+uint8_t daemon_role_journal(int role);
+
+/* ---- per-peer rate limit (daemon_limit.c)
+ *
+ * Per uid (a peer cannot escape it by opening connections or forking): a token bucket of
+ * DAEMON_PEER_BURST requests refilled at DAEMON_PEER_RATE_PER_S. A request over the limit is
+ * answered at once and not journaled; all of one peer's refused requests of one second become one
+ * `refusal` record (reason rate_limit, cause_seq 0, uid, count). So a peer adds at most
+ * BURST + RATE·t journaled requests (each with its decision) and one coalesced refusal per
+ * second. */
+#define DAEMON_PEER_RATE_PER_S 10
+#define DAEMON_PEER_BURST 20
+#define DAEMON_PEERS_MAX 64
+
+struct daemon_peer {
+  uint32_t uid;
+  bool used;
+  uint32_t tokens_milli;    /* tokens × 1000 */
+  uint64_t refill_ms;       /* when tokens were last refilled */
+  uint32_t dropped;         /* refused since dropped_since_ms, not yet journaled */
+  uint64_t dropped_since_ms;
+  uint16_t target;          /* the first refused request's target and desired */
+  uint8_t desired;
+  char request_id[65];
+};
+
+struct daemon_limit {
+  struct daemon_peer peer[DAEMON_PEERS_MAX];
+};
+
+/* Takes one token for uid at now_ms. true: go ahead; false: refused (counted for the next
+ * coalesced record, with target/desired/request_id of the first one refused). */
+bool daemon_limit_take(struct daemon_limit *l, uint32_t uid, uint64_t now_ms, uint16_t target, uint8_t desired,
+                       const char *request_id);
+
+/* The next coalesced refusal due at now_ms (a peer's drops at least 1 s old, or all of them when
+ * force): fills *out (request_id borrows from l) and clears that peer's count. false: none. */
+bool daemon_limit_due(struct daemon_limit *l, uint64_t now_ms, bool force, struct journal_refusal *out);
+
+/* ---- client side (daemon_client.c) */
+
+/* Sends one request line to the daemon of dir and reads one response line: 0 and *out
+ * (malloc'd); -ENOENT/-ECONNREFUSED when no daemon answers; -EPERM when the peer answering on
+ * the socket is neither root nor the owner of dir (an error line is printed: its answer is not
+ * trusted); other <0 on errors. */
 int daemon_call(const char *dir, const char *socket_override, const char *request, char **out,
                 int timeout_ms);
 

@@ -135,6 +135,7 @@ struct daemon {
   double t_start_real;
   int append_err;
   json_t *roles;
+  struct daemon_limit limit; /* per-peer rate limit of the control socket */
   double last_watchdog_s;
   uint8_t cfg_hash[32];
   uint32_t cfg_version;
@@ -814,7 +815,8 @@ static bool tap_signature(void *ctx, unsigned branch, uint64_t t_ns, int32_t *rm
 
 /* A switch request (socket or scenario) as a `request` record; the fold decides. */
 static int request_switch(struct daemon *d, uint16_t target, bool on, const char *request_id, const char *reason,
-                          uint8_t role, uint32_t uid, uint64_t *out_seq, struct replay_effects *fx, uint64_t fx_seqs[])
+                          uint8_t role, uint8_t origin, uint32_t uid, uint32_t gid, uint64_t *out_seq,
+                          struct replay_effects *fx, uint64_t fx_seqs[])
 {
   struct journal_record r;
   memset(&r, 0, sizeof r);
@@ -824,8 +826,9 @@ static int request_switch(struct daemon *d, uint16_t target, bool on, const char
   q->target = target;
   q->desired = on ? JOURNAL_DESIRED_ON : JOURNAL_DESIRED_OFF;
   q->role = role;
-  q->origin = JOURNAL_ORIGIN_OPERATOR;
+  q->origin = origin;
   q->uid = uid;
+  q->gid = gid;
   q->request_id = (struct journal_slice){ (const uint8_t *)request_id, (uint32_t)strlen(request_id) };
   if (reason) q->reason = (struct journal_slice){ (const uint8_t *)reason, (uint32_t)strlen(reason) };
   d->requests++;
@@ -886,16 +889,19 @@ static void do_stimuli(struct daemon *d)
         memset(&r, 0, sizeof r);
         r.type = JOURNAL_T_NOTE;
         r.source.kind = JOURNAL_SRC_OPERATOR;
-        const char *who = e->who[0] ? e->who : "scenario";
-        r.body.note.who = (struct journal_slice){ (const uint8_t *)who, (uint32_t)strlen(who) };
+        /* the daemon appends it: its own uid/gid; the scenario's name for the author is a claim */
+        r.body.note.uid = (uint32_t)getuid();
+        r.body.note.gid = (uint32_t)getgid();
+        r.body.note.who = (struct journal_slice){ (const uint8_t *)"scenario", 8 };
+        r.body.note.claimed_who = (struct journal_slice){ (const uint8_t *)e->who, (uint32_t)strlen(e->who) };
         r.body.note.text = (struct journal_slice){ (const uint8_t *)e->text, (uint32_t)strlen(e->text) };
         if (append(d, &r) == 0) d->notes++;
       } else if (e->kind == HW_EV_SWITCH) {
         char rid[72];
         if (e->id[0]) snprintf(rid, sizeof rid, "%s", e->id);
         else snprintf(rid, sizeof rid, "scenario-%llu", (unsigned long long)st[i].t_ns);
-        request_switch(d, (uint16_t)e->branch, e->on, rid, e->text[0] ? e->text : "scenario", JOURNAL_ROLE_OPERATOR, 0,
-                       NULL, NULL, NULL);
+        request_switch(d, (uint16_t)e->branch, e->on, rid, e->text[0] ? e->text : "scenario", JOURNAL_ROLE_OPERATOR,
+                       JOURNAL_ORIGIN_OPERATOR, 0, 0, NULL, NULL, NULL);
       } else if (e->kind == HW_EV_DR_START || e->kind == HW_EV_DR_CANCEL || e->kind == HW_EV_DR_OPT_OUT) {
         /* the utility's head-end (start, cancel) or the homeowner (opt-out) */
         struct journal_request q;
@@ -1106,49 +1112,6 @@ static void status_line(struct daemon *d)
 
 /* ------------------------------------------------------------------ requests on the socket */
 
-/* Is the peer (uid, gid, user name) a member of group name? */
-static bool in_group(const char *group, uint32_t uid, uint32_t gid, const char *user)
-{
-  struct group *g = getgrnam(group);
-  if (!g) return false;
-  if (g->gr_gid == gid) return true;
-  if (!user) return false;
-  for (char **m = g->gr_mem; *m; m++) if (!strcmp(*m, user)) return true;
-  struct passwd *pw = getpwuid(uid);
-  return pw && pw->pw_gid == g->gr_gid;
-}
-
-/* An entry of the roles section: a uid number, a user name, or "@group". */
-static bool role_entry_matches(json_t *e, uint32_t uid, uint32_t gid, const char *user)
-{
-  if (json_is_integer(e)) return json_integer_value(e) == (json_int_t)uid;
-  const char *s = json_string_value(e);
-  if (!s) return false;
-  if (s[0] == '@') return in_group(s + 1, uid, gid, user);
-  return user && !strcmp(s, user);
-}
-
-/* SO_PEERCRED → role (CLI.md): root and the daemon's own uid are admin; then the config's
- * "roles" section ({"admin": [...], "operator": [...], "viewer": [...]}, highest match wins);
- * then members of group "hems" are operators; everyone else is a viewer. */
-static int role_of(struct daemon *d, struct daemon_client *c)
-{
-  if (!c->have_cred) return ROLE_VIEWER;
-  if (c->uid == 0 || c->uid == (uint32_t)getuid()) return ROLE_ADMIN;
-  struct passwd *pw = getpwuid(c->uid);
-  const char *user = pw ? pw->pw_name : NULL;
-  static const char *const names[] = { "admin", "operator", "viewer" };
-  static const int roles[] = { ROLE_ADMIN, ROLE_OPERATOR, ROLE_VIEWER };
-  for (int i = 0; i < 3 && d->roles; i++) {
-    json_t *list = json_object_get(d->roles, names[i]);
-    size_t k;
-    json_t *e;
-    json_array_foreach(list, k, e) if (role_entry_matches(e, c->uid, c->gid, user)) return roles[i];
-  }
-  if (in_group("hems", c->uid, c->gid, user)) return ROLE_OPERATOR;
-  return ROLE_VIEWER;
-}
-
 /* The roles section: DIR/config.json's, else the panel config's. */
 static void load_roles(struct daemon *d)
 {
@@ -1171,6 +1134,13 @@ static void load_roles(struct daemon *d)
   }
   d->retention_keep_ns = kn;
   json_decref(root);
+}
+
+static bool branch_is_critical(struct daemon *d, unsigned number)
+{
+  for (unsigned b = 0; b < d->panel->num_branches; b++)
+    if (d->panel->branch[b].number == number) return d->panel->branch[b].critical;
+  return false;
 }
 
 static char *reply_error(const char *msg)
@@ -1208,17 +1178,86 @@ static char *policy_op(struct daemon *d, struct daemon_client *c, struct journal
   return NULL;
 }
 
+/* The per-peer rate limit (daemon.h): true when this request may be journaled. */
+static bool peer_may_append(struct daemon *d, struct daemon_client *c, uint16_t target, bool on, const char *rid)
+{
+  return daemon_limit_take(&d->limit, c->uid, uv_now(&d->loop), target, on ? JOURNAL_DESIRED_ON : JOURNAL_DESIRED_OFF, rid);
+}
+
+static char *reply_rate_limited(void)
+{
+  char msg[160];
+  snprintf(msg, sizeof msg, "refused: rate limit (%d requests per second per uid, bursts of %d; the excess is journaled "
+           "as one refusal with a count)", DAEMON_PEER_RATE_PER_S, DAEMON_PEER_BURST);
+  return reply_error(msg);
+}
+
+/* Journals the coalesced rate-limit refusals that are due (all of them when force). */
+static void flush_rate_limited(struct daemon *d, bool force)
+{
+  struct journal_record r;
+  memset(&r, 0, sizeof r);
+  r.type = JOURNAL_T_REFUSAL;
+  r.source.kind = JOURNAL_SRC_OPERATOR;
+  while (!d->append_err && daemon_limit_due(&d->limit, uv_now(&d->loop), force, &r.body.refusal)) {
+    d->refusals++;
+    append(d, &r);
+  }
+}
+
+/* A note over the socket: the author is the peer's uid/gid; a name the client gives is kept
+ * apart as claimed_who. */
+static char *note_op(struct daemon *d, struct daemon_client *c, int role, json_t *req)
+{
+  const char *text = json_string_value(json_object_get(req, "text"));
+  const char *claimed = json_string_value(json_object_get(req, "who"));
+  if (role < ROLE_OPERATOR) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "refused: role %s may not append notes", daemon_role_name(role));
+    return reply_error(msg);
+  }
+  if (!text || !*text || strlen(text) > 4096) return reply_error("malformed request: note needs \"text\" (1..4096 bytes)");
+  if (!peer_may_append(d, c, JOURNAL_TARGET_SERVICE, false, "")) return reply_rate_limited();
+  struct journal_record r;
+  memset(&r, 0, sizeof r);
+  r.type = JOURNAL_T_NOTE;
+  r.source.kind = JOURNAL_SRC_OPERATOR;
+  char who[64];
+  struct passwd *pw = getpwuid(c->uid);
+  if (pw) snprintf(who, sizeof who, "%s", pw->pw_name);
+  else snprintf(who, sizeof who, "uid:%u", (unsigned)c->uid);
+  r.body.note.uid = c->uid;
+  r.body.note.gid = c->gid;
+  r.body.note.who = (struct journal_slice){ (const uint8_t *)who, (uint32_t)strlen(who) };
+  r.body.note.text = (struct journal_slice){ (const uint8_t *)text, (uint32_t)strlen(text) };
+  if (claimed) r.body.note.claimed_who = (struct journal_slice){ (const uint8_t *)claimed, (uint32_t)strnlen(claimed, 63) };
+  uint64_t seq = 0;
+  int rc = append_fx(d, &r, &seq, NULL, NULL);
+  if (rc == 0) rc = journal_sync(d->j);
+  if (rc) return reply_error(journal_strerror(rc));
+  d->notes++;
+  json_t *o = json_pack("{s:b, s:I}", "ok", 1, "seq", (json_int_t)seq);
+  char *out = json_dumps(o, JSON_COMPACT);
+  json_decref(o);
+  return out;
+}
+
 char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const char *line, size_t len)
 {
   json_error_t je;
-  json_t *req = json_loadb(line, len, 0, &je);
+  /* each key once: two "target"s could be read differently by different parts of the code */
+  json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
   if (!req || !json_is_object(req)) {
+    char msg[300];
+    if (req) snprintf(msg, sizeof msg, "malformed request: expected one JSON object per line");
+    else snprintf(msg, sizeof msg, "malformed request: %s (one JSON object per line, each key once)", je.text);
     json_decref(req);
-    return reply_error("malformed request: expected one JSON object per line");
+    return reply_error(msg);
   }
+  flush_rate_limited(d, false);
   const char *op = json_string_value(json_object_get(req, "op"));
   char *out = NULL;
-  int role = role_of(d, c);
+  int role = daemon_role_of(d->roles, c->have_cred, c->uid, c->gid);
   if (!op) {
     out = reply_error("malformed request: missing \"op\"");
   } else if (!strcmp(op, "status")) {
@@ -1227,30 +1266,7 @@ char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const cha
     out = json_dumps(o, JSON_COMPACT);
     json_decref(o);
   } else if (!strcmp(op, "note")) {
-    const char *text = json_string_value(json_object_get(req, "text"));
-    const char *who = json_string_value(json_object_get(req, "who"));
-    if (role < ROLE_OPERATOR) out = reply_error("refused: role viewer may not append notes");
-    else if (!text || !*text || strlen(text) > 4096) out = reply_error("malformed request: note needs \"text\" (1..4096 bytes)");
-    else {
-      struct journal_record r;
-      memset(&r, 0, sizeof r);
-      r.type = JOURNAL_T_NOTE;
-      r.source.kind = JOURNAL_SRC_OPERATOR;
-      char whobuf[64];
-      if (!who) { snprintf(whobuf, sizeof whobuf, "uid:%u", c->uid); who = whobuf; }
-      r.body.note.who = (struct journal_slice){ (const uint8_t *)who, (uint32_t)strnlen(who, 63) };
-      r.body.note.text = (struct journal_slice){ (const uint8_t *)text, (uint32_t)strlen(text) };
-      uint64_t seq = 0;
-      int rc = append_fx(d, &r, &seq, NULL, NULL);
-      if (rc == 0) rc = journal_sync(d->j);
-      if (rc) out = reply_error(journal_strerror(rc));
-      else {
-        d->notes++;
-        json_t *o = json_pack("{s:b, s:I}", "ok", 1, "seq", (json_int_t)seq);
-        out = json_dumps(o, JSON_COMPACT);
-        json_decref(o);
-      }
-    }
+    out = note_op(d, c, role, req);
   } else if (!strcmp(op, "switch")) {
     json_t *jb = json_object_get(req, "branch");
     const char *desired = json_string_value(json_object_get(req, "desired"));
@@ -1267,9 +1283,14 @@ char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const cha
     if (!target) out = reply_error("malformed request: \"branch\" must be a branch number or a configured name");
     else if (!desired || (strcmp(desired, "on") && strcmp(desired, "off"))) out = reply_error("malformed request: \"desired\" must be \"on\" or \"off\"");
     else if (strlen(rid) > 64) out = reply_error("malformed request: request_id longer than 64 bytes");
+    else if (role == ROLE_UTILITY) out = reply_error("refused: role utility may not switch branches");
+    else if (role == ROLE_AUTOMATION && branch_is_critical(d, target))
+      out = reply_error("refused: role automation may not switch a critical branch");
+    else if (!peer_may_append(d, c, (uint16_t)target, !strcmp(desired, "on"), rid)) out = reply_rate_limited();
     else {
       /* The request is journaled whatever the role: the fold refuses a viewer (`role`). */
-      uint8_t jrole = role == ROLE_ADMIN ? JOURNAL_ROLE_ADMIN : role == ROLE_OPERATOR ? JOURNAL_ROLE_OPERATOR : JOURNAL_ROLE_VIEWER;
+      uint8_t jrole = daemon_role_journal(role);
+      uint8_t origin = role == ROLE_AUTOMATION ? JOURNAL_ORIGIN_AUTOMATION : JOURNAL_ORIGIN_OPERATOR;
       int wi = -1;
       for (int i = 0; i < WAITERS_MAX; i++) if (!d->waiters[i].used) { wi = i; break; }
       if (wi < 0) out = reply_error("busy: too many switch requests waiting");
@@ -1282,7 +1303,8 @@ char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const cha
         w->command_seq = 0;
         uint64_t seq = 0, fxs[REPLAY_EFFECTS_MAX] = { 0 };
         struct replay_effects fx;
-        int rc = request_switch(d, (uint16_t)target, !strcmp(desired, "on"), rid, reason, jrole, c->uid, &seq, &fx, fxs);
+        int rc = request_switch(d, (uint16_t)target, !strcmp(desired, "on"), rid, reason, jrole, origin, c->uid, c->gid,
+                                &seq, &fx, fxs);
         if (rc) { w->used = false; out = reply_error(journal_strerror(rc)); }
         else {
           for (uint32_t i = 0; i < fx.n; i++)
@@ -1306,9 +1328,10 @@ char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const cha
     struct journal_request q;
     memset(&q, 0, sizeof q);
     /* roles: admin acts as the utility head-end (remote); an operator presses confirm and opts out */
-    q.role = role == ROLE_ADMIN ? JOURNAL_ROLE_ADMIN : role == ROLE_OPERATOR ? JOURNAL_ROLE_OPERATOR : JOURNAL_ROLE_VIEWER;
+    q.role = daemon_role_journal(role);
     q.origin = JOURNAL_ORIGIN_OPERATOR;
     q.uid = c->uid;
+    q.gid = c->gid;
     q.request_id = (struct journal_slice){ (const uint8_t *)rid, (uint32_t)strlen(rid) };
     if (reason) q.reason = (struct journal_slice){ (const uint8_t *)reason, (uint32_t)strnlen(reason, 256) };
     const char *bad = NULL;
@@ -1354,7 +1377,12 @@ char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const cha
         q.branch_mask |= 1ull << (n - 1);
       }
     }
-    out = bad ? reply_error(bad) : policy_op(d, c, &q);
+    if (!bad && role == ROLE_AUTOMATION && q.kind != JOURNAL_REQ_DR_OPT_OUT)
+      bad = "refused: role automation may only opt out of demand response";
+    if (role == ROLE_AUTOMATION) q.origin = JOURNAL_ORIGIN_AUTOMATION;
+    if (bad) out = reply_error(bad);
+    else if (!peer_may_append(d, c, JOURNAL_TARGET_SERVICE, q.desired == JOURNAL_DESIRED_ON, rid)) out = reply_rate_limited();
+    else out = policy_op(d, c, &q);
   } else {
     out = reply_error("unknown op");
   }
@@ -1415,6 +1443,7 @@ static void on_tick_timer(uv_timer_t *t)
   struct daemon *d = t->data;
   /* Pace virtual time against the real clock: run the ticks that are due. */
   if (d->reload) reload_config(d);
+  flush_rate_limited(d, false);
   double now_real = real_s();
   double target_ns = (now_real - d->t_start_real) * d->o.speed * 1e9;
   int budget = 64;
@@ -1439,6 +1468,7 @@ static void on_idle(uv_idle_t *h)
 {
   struct daemon *d = h->data;
   if (d->reload) reload_config(d);
+  flush_rate_limited(d, false);
   for (int i = 0; i < 8 && !d->stopping; i++) tick(d);
   if (d->stopping) uv_stop(&d->loop);
 }
@@ -1839,10 +1869,13 @@ int cli_cmd_run(int argc, char **argv)
   /* loop */
   uv_loop_init(&d->loop);
   d->loop.data = d;
-  char spath[4200];
-  daemon_socket_path(d->o.c.dir, d->o.socket, spath);
-  int src = daemon_socket_listen(&d->loop, &d->sock, spath);
-  if (src) cli_err("run: control socket %s: %s (continuing without it)", spath, uv_strerror(src));
+  char spath[4200], why[600];
+  if (daemon_socket_choose(d->o.c.dir, d->o.socket, spath, why, sizeof why) != 0) {
+    cli_err("run: control socket: %s (continuing without it)", why);
+  } else {
+    int src = daemon_socket_listen(&d->loop, &d->sock, spath);
+    if (src) cli_err("run: control socket %s: %s (continuing without it)", spath, uv_strerror(src));
+  }
   uv_signal_init(&d->loop, &d->sig_int);
   uv_signal_init(&d->loop, &d->sig_term);
   uv_signal_init(&d->loop, &d->sig_hup);
@@ -1877,6 +1910,7 @@ int cli_cmd_run(int argc, char **argv)
   /* shutdown: stop accepting work, flush, seal, exit */
   flush_pending_taps(d, true);
   daemon_socket_stop(&d->sock);
+  flush_rate_limited(d, true);
   uv_walk(&d->loop, close_walk, NULL);
   uv_run(&d->loop, UV_RUN_DEFAULT);
   uv_loop_close(&d->loop);
