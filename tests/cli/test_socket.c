@@ -373,6 +373,59 @@ static void duplicate_keys_refused(void **state)
   assert_int_not_equal(sh("%s timeline --dir %s --type request --format jsonl | grep -q 'dup-1'", bin, d), 0);
 }
 
+struct asks { const char *sock; const char *req[4]; const char *want[4]; };
+
+static int ask_all(const void *arg)
+{
+  const struct asks *a = arg;
+  for (int i = 0; i < 4 && a->req[i]; i++) {
+    char *r = call(a->sock, a->req[i]);
+    bool ok = r && strstr(r, a->want[i]);
+    if (!ok) fprintf(stderr, "asked %s, answered %s\n", a->req[i], r ? r : "nothing");
+    free(r);
+    if (!ok) return 1 + i;
+  }
+  return 0;
+}
+
+/* The roles of docs/cli.md at the socket's door: a utility may not switch a branch or add a
+ * note; an automation may switch a branch that is not critical (journaled with origin
+ * automation) but not the critical fridge (branch 10 of the default panel), and may not start
+ * demand response. */
+static void roles_at_the_door(void **state)
+{
+  (void)state;
+  if (getuid() != 0) {
+    printf("# not root: the roles of a second uid (setuid %d) are left out\n", NOBODY);
+    return;
+  }
+  char d[300], sock[400];
+  init_dir(d, sizeof d, "roles");
+  snprintf(sock, sizeof sock, "%s/control.sock", d);
+  assert_int_equal(sh("echo '{\"roles\":{\"utility\":[%d]}}' > %s/config.json", NOBODY, d), 0);
+  pid_t pid = spawn_daemon(d);
+  wait_for_path(sock);
+  struct asks utility = { sock,
+    { "{\"op\":\"switch\",\"branch\":3,\"desired\":\"off\",\"request_id\":\"u-1\"}\n",
+      "{\"op\":\"note\",\"text\":\"from the head-end\"}\n", "{\"op\":\"status\"}\n" },
+    { "refused: role utility may not switch", "refused: role utility may not append notes", "\"ok\":true" } };
+  assert_int_equal(as_nobody(ask_all, &utility), 0);
+  stop_daemon(pid);
+  assert_int_equal(sh("echo '{\"roles\":{\"automation\":[%d]}}' > %s/config.json", NOBODY, d), 0);
+  pid = spawn_daemon(d);
+  wait_for_path(sock);
+  struct asks automation = { sock,
+    { "{\"op\":\"switch\",\"branch\":10,\"desired\":\"off\",\"request_id\":\"a-1\"}\n",
+      "{\"op\":\"dr\",\"action\":\"start\",\"event\":\"e1\",\"duration_ns\":60000000000,\"reduce_w\":1000}\n",
+      "{\"op\":\"switch\",\"branch\":3,\"desired\":\"off\",\"request_id\":\"a-2\"}\n" },
+    { "refused: role automation may not switch a critical branch", "refused: role automation may only opt out",
+      "\"ok\":true" } };
+  assert_int_equal(as_nobody(ask_all, &automation), 0);
+  stop_daemon(pid);
+  assert_int_not_equal(sh("%s timeline --dir %s --type request --format jsonl | grep -q '\"u-1\"\\|\"a-1\"\\|e1'", bin, d), 0);
+  expect_record(d, "request", "\"a-2\"", "\"origin\":\"automation\"");
+}
+
 /* ------------------------------------------------------------------ item 4 */
 
 struct impostor { const char *path; int ready_fd; };
@@ -553,6 +606,7 @@ int main(void)
     cmocka_unit_test_teardown(flood_is_rate_limited, reap_children),
     cmocka_unit_test_teardown(identity_from_the_kernel, reap_children),
     cmocka_unit_test_teardown(duplicate_keys_refused, reap_children),
+    cmocka_unit_test_teardown(roles_at_the_door, reap_children),
     cmocka_unit_test_teardown(impostor_not_trusted, reap_children),
     cmocka_unit_test_teardown(long_dir_never_in_tmp, reap_children),
     cmocka_unit_test_teardown(operator_note_through_daemon, reap_children),
