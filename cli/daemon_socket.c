@@ -177,9 +177,9 @@ int daemon_socket_listen(uv_loop_t *loop, struct daemon_socket *s, const char *p
   rc = uv_pipe_bind(&s->server, s->path);
   umask(old);
   if (rc) { uv_close((uv_handle_t *)&s->server, NULL); return rc; }
-  daemon_operators_group(s->path);
   rc = uv_listen((uv_stream_t *)&s->server, SOMAXCONN, on_connection);
   if (rc) { uv_close((uv_handle_t *)&s->server, NULL); unlink(s->path); return rc; }
+  daemon_operators_group(s->path);
   s->open = true;
   return 0;
 }

@@ -89,14 +89,17 @@ static pid_t spawn_daemon(const char *dir)
   return pid;
 }
 
+static int connect_path(const char *path);
+
+/* Waits until the daemon accepts on path (the file appears at bind, before listen). */
 static void wait_for_path(const char *path)
 {
-  struct stat st;
   for (int i = 0; i < 400; i++) {
-    if (stat(path, &st) == 0) return;
+    int fd = connect_path(path);
+    if (fd >= 0) { close(fd); return; }
     usleep(25000);
   }
-  fail_msg("socket %s never appeared", path);
+  fail_msg("socket %s never answered", path);
 }
 
 static void stop_daemon(pid_t pid)
@@ -190,6 +193,29 @@ static void init_dir(char *d, size_t cap, const char *name)
   assert_int_equal(sh("%s init --dir %s >/dev/null", bin, d), 0);
 }
 
+/* Can this run act as a second uid (setuid in a child)? Only as root; says so when not. */
+static bool second_uid(const char *what)
+{
+  if (getuid() == 0) return true;
+  printf("# not root: %s (setuid %d) is left out\n", what, NOBODY);
+  return false;
+}
+
+/* Makes uid nobody a `role` in DIR's config (the daemon reads it at start). */
+static void give_nobody(const char *d, const char *role)
+{
+  assert_int_equal(sh("echo '{\"roles\":{\"%s\":[%d]}}' > %s/config.json", role, NOBODY, d), 0);
+}
+
+/* Starts DIR's daemon and waits for DIR/control.sock, whose path goes to sock. */
+static pid_t start_daemon(const char *d, char sock[400])
+{
+  snprintf(sock, 400, "%s/control.sock", d);
+  pid_t pid = spawn_daemon(d);
+  wait_for_path(sock);
+  return pid;
+}
+
 /* Asserts that a record of type in DIR's timeline (jsonl) holding also (when given) holds the
  * fixed text; shows them if not. */
 static void expect_record(const char *d, const char *type, const char *also, const char *fixed)
@@ -218,15 +244,15 @@ static void thousand_connections(void **state)
   }
   char d[300], sock[400];
   init_dir(d, sizeof d, "conns");
-  snprintf(sock, sizeof sock, "%s/control.sock", d);
-  pid_t pid = spawn_daemon(d);
-  wait_for_path(sock);
+  pid_t pid = start_daemon(d, sock);
   static int fds[N];
-  int opened = 0;
+  int opened = 0, first_errno = 0;
   for (int i = 0; i < N; i++) {
     fds[i] = connect_path(sock);
     opened += fds[i] >= 0;
+    if (fds[i] < 0 && !first_errno) first_errno = errno;
   }
+  if (opened != N) fprintf(stderr, "connect: %s\n", strerror(first_errno));
   assert_int_equal(opened, N); /* connect completes once queued: the backlog held them */
   expect_answer(sock, "{\"op\":\"status\"}\n", "\"head_seq\"");
   assert_int_equal(waitpid(pid, NULL, WNOHANG), 0); /* still running */
@@ -248,9 +274,7 @@ static void flood_is_rate_limited(void **state)
   enum { N = 1000, BURST = 20, RATE = 10 };
   char d[300], sock[400];
   init_dir(d, sizeof d, "flood");
-  snprintf(sock, sizeof sock, "%s/control.sock", d);
-  pid_t pid = spawn_daemon(d);
-  wait_for_path(sock);
+  pid_t pid = start_daemon(d, sock);
   int fd = connect_path(sock);
   assert_true(fd >= 0);
   static char req[N * 96];
@@ -315,19 +339,15 @@ static void identity_from_the_kernel(void **state)
   (void)state;
   char d[300], sock[400];
   init_dir(d, sizeof d, "ident");
-  snprintf(sock, sizeof sock, "%s/control.sock", d);
-  if (getuid() == 0) assert_int_equal(sh("echo '{\"roles\":{\"operator\":[%d]}}' > %s/config.json", NOBODY, d), 0);
-  pid_t pid = spawn_daemon(d);
-  wait_for_path(sock);
+  bool other = second_uid("the note of a second uid");
+  if (other) give_nobody(d, "operator");
+  pid_t pid = start_daemon(d, sock);
   /* ours: who is our own name, whatever we claim */
   expect_answer(sock, "{\"op\":\"note\",\"text\":\"mine\",\"who\":\"root\"}\n", "\"ok\":true");
   expect_answer(sock, "{\"op\":\"switch\",\"branch\":3,\"desired\":\"off\",\"request_id\":\"mine-1\"}\n", "\"ok\":true");
-  bool other = getuid() == 0;
   if (other) {
     struct note_req n = { sock, "{\"op\":\"note\",\"text\":\"from nobody\",\"who\":\"root\"}\n" };
     assert_int_equal(as_nobody(send_expect_ok, &n), 0);
-  } else {
-    printf("# not root: the note of a second uid (setuid %d) is left out\n", NOBODY);
   }
   stop_daemon(pid);
   struct passwd *pw = getpwuid(getuid());
@@ -360,9 +380,7 @@ static void duplicate_keys_refused(void **state)
   (void)state;
   char d[300], sock[400];
   init_dir(d, sizeof d, "dupkeys");
-  snprintf(sock, sizeof sock, "%s/control.sock", d);
-  pid_t pid = spawn_daemon(d);
-  wait_for_path(sock);
+  pid_t pid = start_daemon(d, sock);
   expect_answer(sock, "{\"op\":\"note\",\"text\":\"first\",\"text\":\"second\"}\n",
                 "{\"ok\":false,\"error\":\"malformed request: duplicate");
   expect_answer(sock, "{\"op\":\"switch\",\"branch\":3,\"branch\":4,\"desired\":\"off\",\"request_id\":\"dup-1\"}\n",
@@ -395,25 +413,19 @@ static int ask_all(const void *arg)
 static void roles_at_the_door(void **state)
 {
   (void)state;
-  if (getuid() != 0) {
-    printf("# not root: the roles of a second uid (setuid %d) are left out\n", NOBODY);
-    return;
-  }
+  if (!second_uid("the roles of a second uid")) return;
   char d[300], sock[400];
   init_dir(d, sizeof d, "roles");
-  snprintf(sock, sizeof sock, "%s/control.sock", d);
-  assert_int_equal(sh("echo '{\"roles\":{\"utility\":[%d]}}' > %s/config.json", NOBODY, d), 0);
-  pid_t pid = spawn_daemon(d);
-  wait_for_path(sock);
+  give_nobody(d, "utility");
+  pid_t pid = start_daemon(d, sock);
   struct asks utility = { sock,
     { "{\"op\":\"switch\",\"branch\":3,\"desired\":\"off\",\"request_id\":\"u-1\"}\n",
       "{\"op\":\"note\",\"text\":\"from the head-end\"}\n", "{\"op\":\"status\"}\n" },
     { "refused: role utility may not switch", "refused: role utility may not append notes", "\"ok\":true" } };
   assert_int_equal(as_nobody(ask_all, &utility), 0);
   stop_daemon(pid);
-  assert_int_equal(sh("echo '{\"roles\":{\"automation\":[%d]}}' > %s/config.json", NOBODY, d), 0);
-  pid = spawn_daemon(d);
-  wait_for_path(sock);
+  give_nobody(d, "automation");
+  pid = start_daemon(d, sock);
   struct asks automation = { sock,
     { "{\"op\":\"switch\",\"branch\":10,\"desired\":\"off\",\"request_id\":\"a-1\"}\n",
       "{\"op\":\"dr\",\"action\":\"start\",\"event\":\"e1\",\"duration_ns\":60000000000,\"reduce_w\":1000}\n",
@@ -460,10 +472,7 @@ static int run_impostor(const void *arg)
 static void impostor_not_trusted(void **state)
 {
   (void)state;
-  if (getuid() != 0) {
-    printf("# not root: cannot serve a socket as another uid; the impostor test is left out\n");
-    return;
-  }
+  if (!second_uid("serving the socket path as another uid")) return;
   char d[300], sock[400];
   init_dir(d, sizeof d, "impostor");
   snprintf(sock, sizeof sock, "%s/control.sock", d);
@@ -582,16 +591,11 @@ static int note_via_cli(const void *arg)
 static void operator_note_through_daemon(void **state)
 {
   (void)state;
-  if (getuid() != 0) {
-    printf("# not root: the non-owner operator (setuid %d) is left out\n", NOBODY);
-    return;
-  }
+  if (!second_uid("the non-owner operator")) return;
   char d[300], sock[400];
   init_dir(d, sizeof d, "opnote");
-  snprintf(sock, sizeof sock, "%s/control.sock", d);
-  assert_int_equal(sh("echo '{\"roles\":{\"operator\":[%d]}}' > %s/config.json", NOBODY, d), 0);
-  pid_t pid = spawn_daemon(d);
-  wait_for_path(sock);
+  give_nobody(d, "operator");
+  pid_t pid = start_daemon(d, sock);
   assert_int_equal(as_nobody(note_via_cli, d), 0);
   stop_daemon(pid);
   char line[64];
