@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 
 static char tmp[256];    /* the scratch dir */
@@ -21,6 +22,24 @@ static int sh(const char *fmt, ...)
   vsnprintf(cmd, sizeof cmd, fmt, ap);
   va_end(ap);
   int st = system(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Branch N's FIELD ("commanded", "sensed", …) as `hems status --dir DIR --format json` gives
+ * it (from the daemon, or folded from the journal), into out (empty if absent); the pipeline's
+ * exit status. */
+static inline int status_branch(const char *dir, unsigned n, const char *field, char *out, size_t cap)
+{
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "%s status --dir %s --format json | /usr/bin/python3 -c \"import json,sys\n"
+           "s = json.load(sys.stdin)\n"
+           "print(*[b['%s'] for b in s.get('branches') or s['state']['branches'] if b['branch'] == %u])\"",
+           bin, dir, field, n);
+  out[0] = 0;
+  FILE *f = popen(cmd, "r");
+  if (!f) return -1;
+  if (fgets(out, (int)cap, f)) out[strcspn(out, "\n")] = 0;
+  int st = pclose(f);
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 

@@ -367,8 +367,14 @@ static void outputs_come_up_in_the_rebuilt_state(void **state)
   assert_int_equal(sscanf(out, "%u %lld", &n, &maxp), 2);
   assert_true(n >= 2);
   assert_true(maxp < 5000); /* < 5 W: the heater (1500 W) stays off */
-  /* and the fold agrees: branch 2 commanded off */
-  assert_int_equal(sh("%s status --dir %s --format json | grep -q '\"commanded\": \"off\"'", bin, d), 0);
+  /* and the fold agrees: branch 2 commanded and sensed off; branch 1, never switched, on */
+  char v[32];
+  assert_int_equal(status_branch(d, 2, "commanded", v, sizeof v), 0);
+  assert_string_equal(v, "off");
+  assert_int_equal(status_branch(d, 2, "sensed", v, sizeof v), 0);
+  assert_string_equal(v, "off");
+  assert_int_equal(status_branch(d, 1, "commanded", v, sizeof v), 0);
+  assert_string_equal(v, "on");
 }
 
 /* Roles on the socket: a viewer's switch is refused (and the refusal journaled); a uid the

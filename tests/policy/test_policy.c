@@ -593,7 +593,15 @@ static void control_socket_policy(void **st)
   assert_int_equal(sh("%s dr start --dir %s --event e1 --duration 2s --randomize 1s --branches 3 >/dev/null", bin, d), 0);
   assert_int_equal(sh("%s dr start --dir %s --event e2 --duration 60s --branches 4 --mandatory >/dev/null", bin, d), 0);
   assert_int_equal(sh("%s dr opt-out --dir %s --event e2 >/dev/null 2>&1", bin, d), 1);
-  sleep(4);
+  /* e1 ends at most 3 s after it was asked for: wait for its restore on the journal (commands
+   * are synced at once), with a deadline generous enough for a loaded machine */
+  int waited_ms = 0;
+  while (sh("%s timeline --dir %s --type command --format jsonl | grep -q '\"reason\":\"restore\",\"target\":3,'",
+            bin, d) != 0) {
+    if (waited_ms >= 60000) fail_msg("no restore of branch 3 within 60 s of a 2 s DR event");
+    usleep(100000);
+    waited_ms += 100;
+  }
   assert_int_equal(sh("%s dr start --dir %s --event e3 --duration 60s --start +30s --branches 3 >/dev/null", bin, d), 0);
   assert_int_equal(sh("%s dr opt-out --dir %s --event e3 >/dev/null", bin, d), 0);
   kill(pid, SIGTERM);
@@ -629,13 +637,14 @@ static void control_socket_policy(void **st)
   }
   assert_int_equal(starts, 3);
   assert_int_equal(optouts, 2);
-  /* the DR command on branch 3 came at or after the drawn start, the restore at its end */
+  /* the DR command on branch 3 came at or after the drawn start, and not long after it (the
+   * daemon's wall clock runs in real time here: 10 s of slack for a loaded machine) */
   for (unsigned i = 0; i < v->nreq; i++)
     if (v->req[i].kind == JOURNAL_REQ_DR_START && v->req[i].rnd)
       for (unsigned k = 0; k < v->ncmd; k++)
         if (v->cmd[k].target == 3 && v->cmd[k].reason == JOURNAL_CMD_DEMAND_RESPONSE) {
           assert_true(v->cmd[k].t >= v->req[i].start);
-          assert_true(v->cmd[k].t <= v->req[i].dtstart + (int64_t)v->req[i].rnd + S_NS);
+          assert_true(v->cmd[k].t <= v->req[i].dtstart + (int64_t)v->req[i].rnd + 10 * S_NS);
         }
   free(v);
 }
@@ -697,8 +706,12 @@ static void power_loss_mid_command(void **st)
   assert_int_equal(v->ncmd, 1); /* resolved, not re-decided */
   assert_int_equal(v->nboot, nboot); /* the restart knows every branch: no new fail-safe commands */
   assert_true(v->actuations > act_before);
-  /* the rebuilt state: branch 2 commanded and sensed off */
-  assert_int_equal(sh("%s status --dir %s --format json | grep -q .", bin, d), 0);
+  /* the rebuilt state: branch 2 commanded and sensed off, as status shows it and as the fold has it */
+  char sv[32];
+  assert_int_equal(status_branch(d, 2, "commanded", sv, sizeof sv), 0);
+  assert_string_equal(sv, "off");
+  assert_int_equal(status_branch(d, 2, "sensed", sv, sizeof sv), 0);
+  assert_string_equal(sv, "off");
   struct journal_reader *rd;
   assert_int_equal(journal_reader_open(&rd, d, NULL, false), 0);
   struct replay_state *s = malloc(sizeof *s);

@@ -1,7 +1,8 @@
 /*
  * test_scenarios.c — every shipped scenario through the whole system: `hems run --sim NAME
  * --for 5m --speed max` on a fresh data dir must yield every record kind its stimuli call for
- * (derived from the scenario's own timeline), verify with only the public key, and pass
+ * (derived from the scenario's own timeline), name the branch its faults were put on (a reversed
+ * CT, a welded relay asked off), verify with only the public key, and pass
  * `hems replay --check` (every seal's live state hash and every decision recomputed offline).
  */
 #include <stdarg.h>
@@ -57,17 +58,69 @@ static void expected_kinds(const struct hw_scenario *sc, bool want[JOURNAL_T__MA
   }
 }
 
-static void run_scenario(const char *name)
+/* What the scenario's own timeline makes certain for one branch: its CT was reversed (a
+ * load-only branch must get a suspected_ct_polarity fault naming it), its relay welded before an
+ * operator asked it off (that request's sense-back must say welded). */
+struct branch_expect { bool ct_reversed, welded, welded_then_off; };
+
+static void expected_branches(const struct hw_scenario *sc, struct branch_expect be[HW_MAX_BRANCHES + 1])
+{
+  memset(be, 0, sizeof *be * (HW_MAX_BRANCHES + 1));
+  for (unsigned i = 0; i < sc->num_events; i++) {
+    const struct hw_scenario_event *e = &sc->event[i];
+    if (e->t_ns > 300ull * 1000000000ull || e->branch > HW_MAX_BRANCHES) continue;
+    const struct hw_panel_branch *b = hw_panel_branch_by_number(&sc->panel, e->branch);
+    if (e->kind == HW_EV_FAULT && e->sub == HW_FAULT_REVERSED_CT && b && b->load_only) be[e->branch].ct_reversed = true;
+    if (e->kind == HW_EV_FAULT && e->sub == HW_FAULT_WELDED) be[e->branch].welded = true;
+    if (e->kind == HW_EV_SWITCH && !e->on && be[e->branch].welded) be[e->branch].welded_then_off = true;
+  }
+}
+
+#define VERDICTS (JOURNAL_VERDICT_CHATTER + 1)
+
+/* Per branch: suspected_ct_polarity faults, and sense-backs of an "off" command by verdict. */
+struct branch_seen { unsigned ct_polarity, off_verdict[VERDICTS]; };
+
+static void seen_branches(const char *dir, struct branch_seen bs[HW_MAX_BRANCHES + 1])
+{
+  memset(bs, 0, sizeof *bs * (HW_MAX_BRANCHES + 1));
+  struct journal_reader *r;
+  assert_int_equal(journal_reader_open(&r, dir, NULL, false), 0);
+  struct journal_iter *it;
+  assert_int_equal(journal_iter_begin(r, 1, &it), 0);
+  uint64_t seq;
+  const uint8_t *b;
+  size_t len;
+  static struct journal_record rec;
+  while (journal_iter_next(it, &seq, &b, &len) == 1) {
+    assert_int_equal(journal_record_decode(b, len, &rec), 0);
+    if (rec.type == JOURNAL_T_FAULT && rec.body.fault.branch <= HW_MAX_BRANCHES &&
+        rec.body.fault.code.len == 21 && !memcmp(rec.body.fault.code.ptr, "suspected_ct_polarity", 21))
+      bs[rec.body.fault.branch].ct_polarity++;
+    if (rec.type == JOURNAL_T_SENSE_BACK && rec.body.sense_back.target <= HW_MAX_BRANCHES &&
+        rec.body.sense_back.commanded == JOURNAL_DESIRED_OFF && rec.body.sense_back.verdict < VERDICTS)
+      bs[rec.body.sense_back.target].off_verdict[rec.body.sense_back.verdict]++;
+  }
+  journal_iter_end(it);
+  journal_reader_close(r);
+}
+
+static const struct branch_seen *seen(const char *dir);
+
+/* Runs the scenario for 5 simulated minutes in DIR (tmp/NAME); checks what every scenario must
+ * show, and per branch exactly what its timeline makes certain. */
+static void run_scenario_in(const char *name, char *dir, size_t cap)
 {
   struct hw_scenario *sc = calloc(1, sizeof *sc);
   char err[256];
   assert_int_equal(hw_scenario_load(sc, name, err, sizeof err), 0);
   bool want[JOURNAL_T__MAX];
   expected_kinds(sc, want);
+  static struct branch_expect be[HW_MAX_BRANCHES + 1];
+  expected_branches(sc, be);
   free(sc);
 
-  char dir[400];
-  snprintf(dir, sizeof dir, "%s/%s", tmp, name);
+  snprintf(dir, cap, "%s/%s", tmp, name);
   assert_int_equal(sh("%s init --dir %s >/dev/null", bin, dir), 0);
   assert_int_equal(sh("%s run --dir %s --sim %s --for 5m --speed max 2>/dev/null", bin, dir, name), 0);
 
@@ -105,13 +158,59 @@ static void run_scenario(const char *name)
   /* the data dir verifies with only its public key, and the offline fold agrees with the live one */
   assert_int_equal(sh("%s verify --dir %s --pubkey %s/keys/signing.pub >/dev/null", bin, dir, dir), 0);
   assert_int_equal(sh("%s replay --dir %s --check >/dev/null", bin, dir), 0);
+  /* per branch: a polarity fault exactly where a CT was reversed; a welded relay asked off is
+   * reported welded, and never confirmed off */
+  const struct branch_seen *bs = seen(dir);
+  for (unsigned n = 1; n <= HW_MAX_BRANCHES; n++) {
+    if (be[n].ct_reversed && !bs[n].ct_polarity) fail_msg("scenario %s: branch %u's CT is reversed but no suspected_ct_polarity names it", name, n);
+    if (!be[n].ct_reversed && bs[n].ct_polarity) fail_msg("scenario %s: suspected_ct_polarity for branch %u, whose CT is fine", name, n);
+    if (be[n].welded_then_off && !bs[n].off_verdict[JOURNAL_VERDICT_WELDED]) fail_msg("scenario %s: branch %u welded, asked off, but no sense-back says welded", name, n);
+    if (be[n].welded && bs[n].off_verdict[JOURNAL_VERDICT_CONFIRMED]) fail_msg("scenario %s: branch %u welded, yet an off was confirmed", name, n);
+  }
+}
+
+static void run_scenario(const char *name)
+{
+  char dir[400];
+  run_scenario_in(name, dir, sizeof dir);
+}
+
+/* Per branch counts in a finished scenario's data dir (valid until the next call). */
+static const struct branch_seen *seen(const char *dir)
+{
+  static struct branch_seen bs[HW_MAX_BRANCHES + 1];
+  seen_branches(dir, bs);
+  return bs;
 }
 
 static void scenario_default(void **s) { (void)s; run_scenario("default"); }
 static void scenario_sag_and_inrush(void **s) { (void)s; run_scenario("sag-and-inrush"); }
-static void scenario_welded_relay(void **s) { (void)s; run_scenario("welded-relay"); }
+/* welded-relay.json: branch 2 (water heater) welds at 30 s, is asked off at 60 s; branch 1
+ * (lights), healthy, is asked off at 120 s. */
+static void scenario_welded_relay(void **s)
+{
+  (void)s;
+  char dir[400];
+  run_scenario_in("welded-relay", dir, sizeof dir);
+  const struct branch_seen *b = seen(dir);
+  assert_true(b[2].off_verdict[JOURNAL_VERDICT_WELDED] >= 1);
+  assert_int_equal(b[2].off_verdict[JOURNAL_VERDICT_CONFIRMED], 0);
+  assert_int_equal(b[1].off_verdict[JOURNAL_VERDICT_CONFIRMED], 1);
+  assert_int_equal(b[1].off_verdict[JOURNAL_VERDICT_WELDED], 0);
+}
 static void scenario_grid_outage_transfer(void **s) { (void)s; run_scenario("grid-outage-transfer"); }
-static void scenario_reversed_ct(void **s) { (void)s; run_scenario("reversed-ct"); }
+/* reversed-ct.json: branch 4 (kettle circuit, load only) has its CT reversed from 0 s; the
+ * other five branches' CTs are mounted right. */
+static void scenario_reversed_ct(void **s)
+{
+  (void)s;
+  char dir[400];
+  run_scenario_in("reversed-ct", dir, sizeof dir);
+  const struct branch_seen *b = seen(dir);
+  assert_true(b[4].ct_polarity >= 1);
+  for (unsigned n = 1; n <= 6; n++)
+    if (n != 4) assert_int_equal(b[n].ct_polarity, 0);
+}
 static void scenario_service_overload(void **s) { (void)s; run_scenario("service-overload"); }
 static void scenario_full_panel(void **s) { (void)s; run_scenario("full-panel"); }
 
