@@ -81,36 +81,24 @@ static void expected_branches(const struct hw_scenario *sc, struct branch_expect
 /* Per branch: suspected_ct_polarity faults, and sense-backs of an "off" command by verdict. */
 struct branch_seen { unsigned ct_polarity, off_verdict[VERDICTS]; };
 
-static void seen_branches(const char *dir, struct branch_seen bs[HW_MAX_BRANCHES + 1])
+/* Counts one record into the per-branch tallies. */
+static void tally_branch(const struct journal_record *rec, struct branch_seen bs[HW_MAX_BRANCHES + 1])
 {
-  memset(bs, 0, sizeof *bs * (HW_MAX_BRANCHES + 1));
-  struct journal_reader *r;
-  assert_int_equal(journal_reader_open(&r, dir, NULL, false), 0);
-  struct journal_iter *it;
-  assert_int_equal(journal_iter_begin(r, 1, &it), 0);
-  uint64_t seq;
-  const uint8_t *b;
-  size_t len;
-  static struct journal_record rec;
-  while (journal_iter_next(it, &seq, &b, &len) == 1) {
-    assert_int_equal(journal_record_decode(b, len, &rec), 0);
-    if (rec.type == JOURNAL_T_FAULT && rec.body.fault.branch <= HW_MAX_BRANCHES &&
-        rec.body.fault.code.len == 21 && !memcmp(rec.body.fault.code.ptr, "suspected_ct_polarity", 21))
-      bs[rec.body.fault.branch].ct_polarity++;
-    if (rec.type == JOURNAL_T_SENSE_BACK && rec.body.sense_back.target <= HW_MAX_BRANCHES &&
-        rec.body.sense_back.commanded == JOURNAL_DESIRED_OFF && rec.body.sense_back.verdict < VERDICTS)
-      bs[rec.body.sense_back.target].off_verdict[rec.body.sense_back.verdict]++;
-  }
-  journal_iter_end(it);
-  journal_reader_close(r);
+  if (rec->type == JOURNAL_T_FAULT && rec->body.fault.branch <= HW_MAX_BRANCHES &&
+      rec->body.fault.code.len == 21 && !memcmp(rec->body.fault.code.ptr, "suspected_ct_polarity", 21))
+    bs[rec->body.fault.branch].ct_polarity++;
+  if (rec->type == JOURNAL_T_SENSE_BACK && rec->body.sense_back.target <= HW_MAX_BRANCHES &&
+      rec->body.sense_back.commanded == JOURNAL_DESIRED_OFF && rec->body.sense_back.verdict < VERDICTS)
+    bs[rec->body.sense_back.target].off_verdict[rec->body.sense_back.verdict]++;
 }
 
-static const struct branch_seen *seen(const char *dir);
-
-/* Runs the scenario for 5 simulated minutes in DIR (tmp/NAME); checks what every scenario must
- * show, and per branch exactly what its timeline makes certain. */
-static void run_scenario_in(const char *name, char *dir, size_t cap)
+/* Runs the scenario for 5 simulated minutes in tmp/NAME; checks what every scenario must show,
+ * and per branch exactly what its timeline makes certain. Returns the per-branch tallies (valid
+ * until the next run). */
+static const struct branch_seen *run_scenario_tally(const char *name)
 {
+  static struct branch_seen bs[HW_MAX_BRANCHES + 1];
+  memset(bs, 0, sizeof bs);
   struct hw_scenario *sc = calloc(1, sizeof *sc);
   char err[256];
   assert_int_equal(hw_scenario_load(sc, name, err, sizeof err), 0);
@@ -120,7 +108,8 @@ static void run_scenario_in(const char *name, char *dir, size_t cap)
   expected_branches(sc, be);
   free(sc);
 
-  snprintf(dir, cap, "%s/%s", tmp, name);
+  char dir[400];
+  snprintf(dir, sizeof dir, "%s/%s", tmp, name);
   assert_int_equal(sh("%s init --dir %s >/dev/null", bin, dir), 0);
   assert_int_equal(sh("%s run --dir %s --sim %s --for 5m --speed max 2>/dev/null", bin, dir, name), 0);
 
@@ -134,13 +123,12 @@ static void run_scenario_in(const char *name, char *dir, size_t cap)
   const uint8_t *b;
   size_t len;
   unsigned cmd_or_refusal = 0;
+  static struct journal_record rec;
   while (journal_iter_next(it, &seq, &b, &len) == 1) {
-    uint64_t s2;
-    unsigned type;
-    uint8_t prev[32];
-    assert_int_equal(journal_record_peek(b, len, &s2, &type, prev), 0);
-    count[type]++;
-    if (type == JOURNAL_T_COMMAND || type == JOURNAL_T_REFUSAL) cmd_or_refusal++;
+    assert_int_equal(journal_record_decode(b, len, &rec), 0);
+    count[rec.type]++;
+    if (rec.type == JOURNAL_T_COMMAND || rec.type == JOURNAL_T_REFUSAL) cmd_or_refusal++;
+    tally_branch(&rec, bs);
   }
   journal_iter_end(it);
   journal_reader_close(r);
@@ -160,28 +148,16 @@ static void run_scenario_in(const char *name, char *dir, size_t cap)
   assert_int_equal(sh("%s replay --dir %s --check >/dev/null", bin, dir), 0);
   /* per branch: a polarity fault exactly where a CT was reversed; a welded relay asked off is
    * reported welded, and never confirmed off */
-  const struct branch_seen *bs = seen(dir);
   for (unsigned n = 1; n <= HW_MAX_BRANCHES; n++) {
     if (be[n].ct_reversed && !bs[n].ct_polarity) fail_msg("scenario %s: branch %u's CT is reversed but no suspected_ct_polarity names it", name, n);
     if (!be[n].ct_reversed && bs[n].ct_polarity) fail_msg("scenario %s: suspected_ct_polarity for branch %u, whose CT is fine", name, n);
     if (be[n].welded_then_off && !bs[n].off_verdict[JOURNAL_VERDICT_WELDED]) fail_msg("scenario %s: branch %u welded, asked off, but no sense-back says welded", name, n);
     if (be[n].welded && bs[n].off_verdict[JOURNAL_VERDICT_CONFIRMED]) fail_msg("scenario %s: branch %u welded, yet an off was confirmed", name, n);
   }
-}
-
-static void run_scenario(const char *name)
-{
-  char dir[400];
-  run_scenario_in(name, dir, sizeof dir);
-}
-
-/* Per branch counts in a finished scenario's data dir (valid until the next call). */
-static const struct branch_seen *seen(const char *dir)
-{
-  static struct branch_seen bs[HW_MAX_BRANCHES + 1];
-  seen_branches(dir, bs);
   return bs;
 }
+
+static void run_scenario(const char *name) { run_scenario_tally(name); }
 
 static void scenario_default(void **s) { (void)s; run_scenario("default"); }
 static void scenario_sag_and_inrush(void **s) { (void)s; run_scenario("sag-and-inrush"); }
@@ -190,9 +166,7 @@ static void scenario_sag_and_inrush(void **s) { (void)s; run_scenario("sag-and-i
 static void scenario_welded_relay(void **s)
 {
   (void)s;
-  char dir[400];
-  run_scenario_in("welded-relay", dir, sizeof dir);
-  const struct branch_seen *b = seen(dir);
+  const struct branch_seen *b = run_scenario_tally("welded-relay");
   assert_true(b[2].off_verdict[JOURNAL_VERDICT_WELDED] >= 1);
   assert_int_equal(b[2].off_verdict[JOURNAL_VERDICT_CONFIRMED], 0);
   assert_int_equal(b[1].off_verdict[JOURNAL_VERDICT_CONFIRMED], 1);
@@ -204,9 +178,7 @@ static void scenario_grid_outage_transfer(void **s) { (void)s; run_scenario("gri
 static void scenario_reversed_ct(void **s)
 {
   (void)s;
-  char dir[400];
-  run_scenario_in("reversed-ct", dir, sizeof dir);
-  const struct branch_seen *b = seen(dir);
+  const struct branch_seen *b = run_scenario_tally("reversed-ct");
   assert_true(b[4].ct_polarity >= 1);
   for (unsigned n = 1; n <= 6; n++)
     if (n != 4) assert_int_equal(b[n].ct_polarity, 0);
