@@ -17,7 +17,8 @@
  *
  * Faults: crc_burst corrupts the CRC of the next N reads; burst_corrupt flips a data bit of the
  * next N buffer bursts; stuck_miso ORs bits into every MISO
- * byte; missing makes MISO read 0xFF and ignores writes; wrong_part changes PART_ID.
+ * byte; missing makes MISO read 0xFF and ignores writes; wrong_part (settable any time) makes
+ * PART_ID read as another part's.
  */
 #include "emul.h"
 
@@ -47,6 +48,8 @@
 #define A_SWELL_A 0x415
 #define A_PERIOD_A 0x418
 #define A_PART_ID 0x472
+#define PART_ID_ADE9000 0x00100000u /* bit 20 */
+#define PART_ID_OTHER 0x00040000u   /* an ADE73xx-like part: bit 20 clear */
 #define A_CONFIG1 0x481
 #define A_DIP_CYC 0x48B
 #define A_SWELL_CYC 0x48C
@@ -114,7 +117,6 @@ static bool writable(unsigned a)
 static void reset_regs(struct ade_emul *e)
 {
   memset(e->reg, 0, sizeof e->reg);
-  e->reg[A_PART_ID] = e->wrong_part ? 0x00040000u : 0x00100000u;
   e->reg[A_VERSION] = 0x0040;
   e->reg[A_STATUS1] = 1u << 16; /* RSTDONE */
   memset(e->wfb, 0, sizeof e->wfb);
@@ -196,6 +198,7 @@ static void do_write(struct ade_emul *e, unsigned a, uint32_t v)
 static uint32_t read_value(struct ade_emul *e, unsigned a)
 {
   if (a == A_CRC_SPI) burst_crc_resolve(e);
+  if (a == A_PART_ID) return e->wrong_part ? PART_ID_OTHER : PART_ID_ADE9000; /* read-only: the part itself */
   if (a < 0x500) return e->reg[a];
   return 0;
 }
