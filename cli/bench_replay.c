@@ -11,6 +11,8 @@
  *
  * records_per_s: replay_dir from seq 1 (LMDB scan + decode + fold), no checkpoints.
  * restart_s: open the reader, load and validate the newest checkpoint, fold the tail.
+ * The journal was just written, so the replay normally reads it from the page cache: the bench
+ * says so (journal size, the part resident per mincore(2) just before the replay, MemAvailable).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +21,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +31,37 @@
 #include "replay.h"
 
 
+
+int cli_journal_residency(const char *dir, struct cli_residency *out)
+{
+  memset(out, 0, sizeof *out);
+  char path[4400], line[128];
+  unsigned long long kb;
+  FILE *f = fopen("/proc/meminfo", "r");
+  if (f) {
+    while (fgets(line, sizeof line, f))
+      if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) out->mem_available_bytes = kb * 1024;
+    fclose(f);
+  }
+  snprintf(path, sizeof path, "%s/journal/data.mdb", dir);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  struct stat sb;
+  if (fstat(fd, &sb) != 0 || sb.st_size <= 0) { int e = errno; close(fd); return e ? -e : -EINVAL; }
+  size_t len = (size_t)sb.st_size, page = (size_t)sysconf(_SC_PAGESIZE), pages = (len + page - 1) / page;
+  out->journal_bytes = (uint64_t)len;
+  void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+  close(fd);
+  if (m == MAP_FAILED) return -errno;
+  unsigned char *vec = malloc(pages);
+  int rc = vec && mincore(m, len, vec) == 0 ? 0 : -ENOMEM;
+  for (size_t i = 0; !rc && i < pages; i++) if (vec[i] & 1) out->resident_bytes += page;
+  if (out->resident_bytes > out->journal_bytes) out->resident_bytes = out->journal_bytes;
+  out->resident = out->resident_bytes * 100 >= out->journal_bytes * 99;
+  free(vec);
+  munmap(m, len);
+  return rc;
+}
 
 struct vclock { uint64_t mono; int64_t wall; };
 static void vclock_now(void *ctx, uint64_t *mono, int64_t *wall, uint8_t *tq)
@@ -243,6 +277,8 @@ int cli_bench_replay(int argc, char **argv)
   struct journal_reader *rd;
   struct replay_options o;
   memset(&o, 0, sizeof o);
+  struct cli_residency res;
+  if (cli_journal_residency(dir, &res)) memset(&res, 0, sizeof res);
   if ((rc = journal_reader_open(&rd, dir, NULL, false))) { cli_err("bench: %s", journal_strerror(rc)); free(st); return CLI_ENV; }
   double t1 = cli_mono_s();
   rc = replay_dir(rd, &o, st, &full);
@@ -271,6 +307,10 @@ int cli_bench_replay(int argc, char **argv)
     json_object_set_new(out, "records", json_integer((json_int_t)full.records));
     json_object_set_new(out, "records_per_s", json_real(rps));
     json_object_set_new(out, "target_records_per_s", json_integer(2000000));
+    json_object_set_new(out, "journal_bytes", json_integer((json_int_t)res.journal_bytes));
+    json_object_set_new(out, "journal_resident_bytes", json_integer((json_int_t)res.resident_bytes));
+    json_object_set_new(out, "mem_available_bytes", json_integer((json_int_t)res.mem_available_bytes));
+    json_object_set_new(out, "cache_resident", json_boolean(res.resident));
     json_object_set_new(out, "restart_s", json_real(restart_s));
     json_object_set_new(out, "restart_from_seq", json_integer((json_int_t)restart.start_seq));
     json_object_set_new(out, "restart_tail_records", json_integer((json_int_t)restart.records));
@@ -289,6 +329,9 @@ int cli_bench_replay(int argc, char **argv)
     printf("replay bench: %.2f days of a 48-branch panel, %llu records (%llu checkpoints), reducer v%u\n", days,
            (unsigned long long)full.records, (unsigned long long)ckpts, REPLAY_REDUCER_VERSION);
     printf("  decode + fold from seq 1: %.0f records/s (target 2000000) in %.2f s, one core\n", rps, fold_s);
+    printf("  journal %.1f MB, %.1f %% of it in the page cache before the replay (MemAvailable %.1f GB): %s\n",
+           res.journal_bytes / 1e6, res.journal_bytes ? 100.0 * (double)res.resident_bytes / (double)res.journal_bytes : 0,
+           res.mem_available_bytes / 1e9, res.resident ? "a warm-cache figure" : "partly read from storage");
     printf("  restart from the newest checkpoint (seq %llu, %llu tail records): %.3f s (target 1 s); state hash %s\n",
            (unsigned long long)restart.start_seq, (unsigned long long)restart.records, restart_s, same ? "equal" : "DIFFERENT");
     printf("  state memory: %zu bytes (canonical serialisation now %zu bytes; checkpoint %zu bytes)\n",

@@ -124,6 +124,12 @@ int cli_cmd_replay(int argc, char **argv);
 int cli_cmd_status(int argc, char **argv);
 /* `hems bench replay` (cli/bench_replay.c); argv as given to `hems bench`. */
 int cli_bench_replay(int argc, char **argv);
+/* Whether a benchmark's journal was read from memory: the size of DIR/journal/data.mdb, how
+ * much of it is in the page cache now (mincore), and MemAvailable from /proc/meminfo (0 if
+ * unknown); resident: at least 99 % of it is cached (a few pages LMDB never touched may not
+ * be). Returns 0, or a negative errno. */
+struct cli_residency { uint64_t journal_bytes, resident_bytes, mem_available_bytes; bool resident; };
+int cli_journal_residency(const char *dir, struct cli_residency *out);
 int cli_cmd_retention(int argc, char **argv);
 int cli_cmd_run(int argc, char **argv);
 int cli_cmd_switch(int argc, char **argv);
