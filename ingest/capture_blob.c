@@ -108,7 +108,8 @@ int ingest_capture_encode(const struct ingest_capture_view *c, uint8_t *buf, siz
 
 int ingest_capture_peek(const uint8_t *blob, size_t len, unsigned *out_nch, uint32_t *out_nframes)
 {
-  if (len < HDR || memcmp(blob, "HCAP", 4) != 0 || blob[4] != 1) return INGEST_EBLOB;
+  /* flags must be 0: a decoder that ignored them would give two blobs (two content hashes) one capture */
+  if (len < HDR || memcmp(blob, "HCAP", 4) != 0 || blob[4] != 1 || blob[5] != 0) return INGEST_EBLOB;
   unsigned nch = get16(blob + 6);
   if (nch == 0 || nch > INGEST_CHANNELS_MAX) return INGEST_EBLOB;
   *out_nch = nch;
