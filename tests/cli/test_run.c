@@ -102,7 +102,7 @@ static void wait_for_socket(const char *dir)
   char path[512];
   snprintf(path, sizeof path, "%s/control.sock", dir);
   struct stat st;
-  for (int i = 0; i < 200; i++) {
+  for (int i = 0; i < 1200; i++) { /* 60 s: generous for a loaded machine */
     if (stat(path, &st) == 0) return;
     usleep(50000);
   }

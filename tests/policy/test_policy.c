@@ -570,7 +570,7 @@ static pid_t spawn(const char *dir, const char *sim)
   char path[512];
   snprintf(path, sizeof path, "%s/control.sock", dir);
   struct stat sb;
-  for (int i = 0; i < 200 && stat(path, &sb) != 0; i++) usleep(50000);
+  for (int i = 0; i < 1200 && stat(path, &sb) != 0; i++) usleep(50000); /* 60 s: generous for a loaded machine */
   return pid;
 }
 
