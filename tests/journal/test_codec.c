@@ -295,9 +295,10 @@ static void test_encode_rejects_bad_records(void **state)
     /* Hand-patch valid bytes into invalid ones of the same length: the decoder refuses. */
     r.body.note.text = (struct journal_slice){ (const uint8_t *)"zz", 2 };
     assert_int_equal(journal_record_encode(&r, buf, sizeof buf, &len), 0);
-    assert_memory_equal(buf + len - 2, "zz", 2);
-    buf[len - 2] = 0xff;
-    buf[len - 1] = 0xfe;
+    uint8_t *zz = memmem(buf, len, "\x62zz", 3); /* text(2) "zz": not necessarily the body's last field */
+    assert_non_null(zz);
+    zz[1] = 0xff;
+    zz[2] = 0xfe;
     struct journal_record d;
     assert_int_equal(journal_record_decode(buf, len, &d), JOURNAL_EBADREC);
   }
