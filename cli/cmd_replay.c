@@ -632,6 +632,10 @@ static int run_replay(struct args *a, const char *name)
   if (a->json) {
     json_t *out = json_object();
     json_object_set_new(out, "head_seq", json_integer((json_int_t)res.last_seq));
+    char devid[33] = "";
+    if (s.bundle) snprintf(devid, sizeof devid, "%s", journal_bundle_device_id(s.bundle));
+    else if (s.reader && journal_reader_device_id(s.reader, devid)) devid[0] = 0;
+    if (devid[0]) json_object_set_new(out, "device_id", json_string(devid));
     json_object_set_new(out, "head_hash", json_string(hh));
     /* read from committed LMDB transactions (or a bundle): every record read is durable */
     json_object_set_new(out, "durable_seq", json_integer((json_int_t)res.last_seq));

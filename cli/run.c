@@ -81,6 +81,7 @@ struct daemon {
   struct hw_gpiochip gpiochip;
   uint64_t hw_t0_boottime;
   const char *name;          /* scenario or panel name */
+  char device_id[33];        /* meta device_id (checkpoint origins, fleet topics); "" if unread */
 
   /* AFEs */
   struct hw_ade9000 afe[HW_MAX_AFES];
@@ -1028,6 +1029,7 @@ static json_t *status_json(struct daemon *d)
   json_object_set_new(o, "reducer_version", json_integer(st->reducer_version));
   json_object_set_new(o, "durable_seq", json_integer((json_int_t)journal_durable_seq(d->j)));
   json_object_set_new(o, "source", json_string("daemon"));
+  if (d->device_id[0]) json_object_set_new(o, "device_id", json_string(d->device_id));
   json_object_set_new(o, d->hw ? "panel" : "scenario", json_string(d->name));
   json_object_set_new(o, "uptime_s", json_real((double)now_ns(d) / 1e9));
   json_t *ph = json_object();
@@ -1696,6 +1698,13 @@ int cli_cmd_run(int argc, char **argv)
     hw_sim_destroy(d->sim);
     free(d->sc);
     return cli_open_error(d->o.c.dir, d->o.c.counter, rc, pid);
+  }
+  {
+    struct journal_reader *rd = NULL;
+    if (journal_reader_open(&rd, d->o.c.dir, d->o.c.counter, true) == 0) {
+      if (journal_reader_device_id(rd, d->device_id)) d->device_id[0] = 0;
+      journal_reader_close(rd);
+    }
   }
   if ((rc = replay_harness_attach(&d->h, d->j))) {
     if (rc == JOURNAL_EUNSEALED) cli_err("run: rebuilding state from the journal: %s", d->h.attach_why);

@@ -234,6 +234,8 @@ static void kill9_then_restart_is_unclean(void **state)
                       (unsigned long long)mid + 1), 0);
 }
 
+static int sh_line(char *buf, size_t cap, const char *fmt, ...);
+
 static void control_socket(void **state)
 {
   (void)state;
@@ -274,6 +276,15 @@ static void control_socket(void **state)
   assert_non_null(r);
   assert_non_null(strstr(r, "\"head_seq\""));
   assert_non_null(strstr(r, "\"state_hash\""));
+  {
+    char meta_dev[64], want[100];
+    assert_int_equal(sh_line(meta_dev, sizeof meta_dev,
+                             "mdb_dump -p -s meta %s/journal | /usr/bin/python3 -c \"import sys; l=[x.strip() for x in sys.stdin]; "
+                             "print(l[l.index('device_id')+1])\"", d), 0);
+    assert_int_equal(strlen(meta_dev), 32);
+    snprintf(want, sizeof want, "\"device_id\":\"%s\"", meta_dev);
+    assert_non_null(strstr(r, want));
+  }
   free(r);
   /* a viewer (uid nobody, allowed to connect through the socket's group) may not append */
   int cst;
@@ -335,6 +346,15 @@ static void end_to_end_agreement(void **state)
   assert_int_equal(sh_line(st_state, sizeof st_state, "%s status --dir %s --format json | %s", bin, d, cmd), 0);
   assert_int_equal(sh_line(tl_last, sizeof tl_last, "%s timeline --dir %s --format jsonl | tail -n 1 | /usr/bin/python3 -c \"import json,sys; print(json.loads(sys.stdin.read())['seq'])\"", bin, d), 0);
   assert_string_equal(st_seq, tl_last);
+  /* status carries the data dir's device id: the meta entry as lmdb-utils' mdb_dump reads it */
+  char st_dev[64], meta_dev[64];
+  snprintf(cmd, sizeof cmd, py, "['device_id']");
+  assert_int_equal(sh_line(st_dev, sizeof st_dev, "%s status --dir %s --format json | %s", bin, d, cmd), 0);
+  assert_int_equal(sh_line(meta_dev, sizeof meta_dev,
+                           "mdb_dump -p -s meta %s/journal | /usr/bin/python3 -c \"import sys; l=[x.strip() for x in sys.stdin]; "
+                           "print(l[l.index('device_id')+1])\"", d), 0);
+  assert_int_equal(strlen(meta_dev), 32);
+  assert_string_equal(st_dev, meta_dev);
   snprintf(cmd, sizeof cmd, py, "['state_hash']");
   assert_int_equal(sh_line(rp_state, sizeof rp_state, "%s replay --dir %s --format json | %s", bin, d, cmd), 0);
   snprintf(cmd, sizeof cmd, py, "['head_hash']");
