@@ -36,6 +36,7 @@
 #include <zstd.h>
 #include "codec_internal.h"
 #include "store_internal.h"
+#include "timequality_internal.h"
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -128,9 +129,7 @@ static void real_clock(void *ctx, uint64_t *mono, int64_t *wall, uint8_t *tq)
   static __thread uint64_t tq_checked_ns;
   static __thread uint8_t tq_cached = JOURNAL_TQ_UNSYNCED;
   if (tq_checked_ns == 0 || *mono - tq_checked_ns >= 1000000000ull) {
-    struct timex tx = { 0 };
-    int state = adjtimex(&tx);
-    tq_cached = (state == TIME_ERROR || (tx.status & STA_UNSYNC)) ? JOURNAL_TQ_UNSYNCED : JOURNAL_TQ_SYNCED;
+    tq_cached = journal__time_quality_now(); /* a failed query reads as unsynced (timequality.c) */
     tq_checked_ns = *mono;
   }
   *tq = tq_cached;

@@ -1,0 +1,23 @@
+/*
+ * timequality.c — is the system clock disciplined? The live clock (store.c) stamps every
+ * record with JOURNAL_TQ_SYNCED or JOURNAL_TQ_UNSYNCED from this. A failed query must never
+ * read as synced: under a syscall filter adjtimex() fails with EPERM and leaves the caller's
+ * zeroed struct timex as it was, and a zero status has STA_UNSYNC clear.
+ */
+#include <string.h>
+#include "journal.h"
+#include "timequality_internal.h"
+
+uint8_t journal__time_quality(int rc, const struct timex *tx)
+{
+  if (rc < 0 || rc == TIME_ERROR || !tx || (tx->status & STA_UNSYNC)) return JOURNAL_TQ_UNSYNCED;
+  return JOURNAL_TQ_SYNCED;
+}
+
+uint8_t journal__time_quality_now(void)
+{
+  struct timex tx;
+  memset(&tx, 0, sizeof tx); /* modes 0: read the state, change nothing */
+  int rc = adjtimex(&tx);
+  return journal__time_quality(rc, &tx);
+}
