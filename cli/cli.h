@@ -70,6 +70,9 @@ uint64_t cli_proc_write_bytes(void);
 double cli_mono_s(void);
 /* Removes a directory tree (benchmark scratch dirs). */
 void cli_rm_rf(const char *path);
+/* The length of the longest prefix of the UTF-8 text s of at most max bytes that ends between
+ * characters (a record's text must stay valid UTF-8 when cut). */
+size_t cli_utf8_prefix(const char *s, size_t max);
 /* Rename tmp over path durably (fsync tmp, rename, fsync dir); tmp is removed on failure.
  * Returns 0 or -errno. */
 int cli_replace_durably(const char *tmp, const char *path, const char *dir);

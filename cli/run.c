@@ -814,6 +814,10 @@ static bool tap_signature(void *ctx, unsigned branch, uint64_t t_ns, int32_t *rm
   return true;
 }
 
+/* A request's free-text reason is kept to its first REASON_MAX bytes (whole characters): a
+ * client's text must never make a record the journal refuses (the daemon stops on a failed append). */
+#define REASON_MAX 256
+
 /* A switch request (socket or scenario) as a `request` record; the fold decides. */
 static int request_switch(struct daemon *d, uint16_t target, bool on, const char *request_id, const char *reason,
                           uint8_t role, uint8_t origin, uint32_t uid, uint32_t gid, uint64_t *out_seq,
@@ -831,7 +835,7 @@ static int request_switch(struct daemon *d, uint16_t target, bool on, const char
   q->uid = uid;
   q->gid = gid;
   q->request_id = (struct journal_slice){ (const uint8_t *)request_id, (uint32_t)strlen(request_id) };
-  if (reason) q->reason = (struct journal_slice){ (const uint8_t *)reason, (uint32_t)strlen(reason) };
+  if (reason) q->reason = (struct journal_slice){ (const uint8_t *)reason, (uint32_t)cli_utf8_prefix(reason, REASON_MAX) };
   d->requests++;
   return append_fx(d, &r, out_seq, fx, fx_seqs);
 }
@@ -1130,7 +1134,8 @@ static void load_roles(struct daemon *d)
   int64_t kn = 0;
   if (keep && (cli_parse_duration_ns(keep, &kn) || kn <= 0)) {
     char detail[4400];
-    snprintf(detail, sizeof detail, "%.4000s: retention.keep \"%.64s\": not a duration (e.g. 30d); retention stays off", path, keep);
+    snprintf(detail, sizeof detail, "%.4000s: retention.keep \"%.*s\": not a duration (e.g. 30d); retention stays off", path,
+             (int)cli_utf8_prefix(keep, 64), keep);
     append_fault(d, "config_invalid", 0, 0, detail);
     kn = 0;
   }
@@ -1232,7 +1237,7 @@ static char *note_op(struct daemon *d, struct daemon_client *c, int role, json_t
   r.body.note.gid = c->gid;
   r.body.note.who = (struct journal_slice){ (const uint8_t *)who, (uint32_t)strlen(who) };
   r.body.note.text = (struct journal_slice){ (const uint8_t *)text, (uint32_t)strlen(text) };
-  if (claimed) r.body.note.claimed_who = (struct journal_slice){ (const uint8_t *)claimed, (uint32_t)strnlen(claimed, 63) };
+  if (claimed) r.body.note.claimed_who = (struct journal_slice){ (const uint8_t *)claimed, (uint32_t)cli_utf8_prefix(claimed, 63) };
   uint64_t seq = 0;
   int rc = append_fx(d, &r, &seq, NULL, NULL);
   if (rc == 0) rc = journal_sync(d->j);
@@ -1335,7 +1340,7 @@ char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const cha
     q.uid = c->uid;
     q.gid = c->gid;
     q.request_id = (struct journal_slice){ (const uint8_t *)rid, (uint32_t)strlen(rid) };
-    if (reason) q.reason = (struct journal_slice){ (const uint8_t *)reason, (uint32_t)strnlen(reason, 256) };
+    if (reason) q.reason = (struct journal_slice){ (const uint8_t *)reason, (uint32_t)cli_utf8_prefix(reason, REASON_MAX) };
     const char *bad = NULL;
     if (!action) bad = "malformed request: missing \"action\"";
     else if (strlen(rid) > 64) bad = "malformed request: request_id longer than 64 bytes";

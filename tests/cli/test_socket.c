@@ -603,6 +603,64 @@ static void operator_note_through_daemon(void **state)
   assert_int_equal(sh("%s timeline --dir %s --type note --format jsonl | grep 'operator note' | grep -qF '%s'", bin, d, line), 0);
 }
 
+/* ------------------------------------------------------------------ client text the record cannot hold */
+
+/* Sends req (one line) to path; asserts the answer holds neither "malformed record" nor "record
+ * too large" (the daemon stops on an append it cannot make) and holds needle. */
+static void expect_kept(const char *path, const char *req, const char *needle)
+{
+  char *r = call(path, req);
+  if (!r) fail_msg("no answer to a %zu-byte request", strlen(req));
+  if (strstr(r, "malformed record") || strstr(r, "too large") || !strstr(r, needle)) fail_msg("answer %.300s", r);
+  free(r);
+}
+
+/* Free text a client sends is bounded before it reaches a record, and cut only between UTF-8
+ * characters (RFC 3629: a record's text must be valid UTF-8): a switch reason filling the whole
+ * 64 KiB request line, a claimed "who" whose 63rd byte falls inside "é" (U+00E9 = C3 A9), a DR
+ * reason whose 256th byte does, a retention.keep in config.json whose 64th byte does. Before, each made the append fail and the daemon stop — any
+ * local user who can reach the socket may send a switch request. */
+static void client_text_is_bounded(void **state)
+{
+  (void)state;
+  char d[300], sock[400];
+  init_dir(d, sizeof d, "bounded");
+  /* a bad retention.keep is journaled as a fault naming it, cut to 64 bytes: here inside "é" */
+  char a63[64];
+  memset(a63, 'a', 63); a63[63] = 0;
+  assert_int_equal(sh("printf '{\"retention\":{\"keep\":\"%s\\303\\251\"}}' > %s/config.json", a63, d), 0);
+  pid_t pid = start_daemon(d, sock);
+  static char req[70000];
+  const char *pre = "{\"op\":\"switch\",\"branch\":3,\"desired\":\"off\",\"request_id\":\"long-1\",\"reason\":\"";
+  size_t n = strlen(pre), fill = 65535 - n - 2; /* the line without its newline: 65535 bytes, under the 65536 cap */
+  memcpy(req, pre, n);
+  memset(req + n, 'a', fill);
+  memcpy(req + n + fill, "\"}\n", 4);
+  assert_int_equal(strlen(req), 65536);
+  expect_kept(sock, req, "\"ok\":true");
+  char a62[63], a255[256];
+  memset(a62, 'a', 62); a62[62] = 0;
+  memset(a255, 'a', 255); a255[255] = 0;
+  snprintf(req, sizeof req, "{\"op\":\"note\",\"text\":\"cut who\",\"who\":\"%s\xc3\xa9\"}\n", a62);
+  expect_kept(sock, req, "\"ok\":true");
+  snprintf(req, sizeof req, "{\"op\":\"dr\",\"action\":\"opt-out\",\"event\":\"ev-1\",\"request_id\":\"dr-cut\",\"reason\":\"%s\xc3\xa9\"}\n", a255);
+  expect_kept(sock, req, "\"ok\":");
+  expect_answer(sock, "{\"op\":\"status\"}\n", "\"ok\":true");
+  stop_daemon(pid);
+  char want[400];
+  snprintf(want, sizeof want, "retention.keep \\\"%s\\\": not a duration", a63);
+  expect_record(d, "fault", "config_invalid", want);
+  snprintf(want, sizeof want, "\"claimed_who\":\"%s\"", a62);
+  expect_record(d, "note", "cut who", want);
+  static char a256[257];
+  memset(a256, 'a', 256);
+  snprintf(req, sizeof req, "\"reason\":\"%s\"", a256);
+  expect_record(d, "request", "\"long-1\"", req);
+  snprintf(req, sizeof req, "\"reason\":\"%s\"", a255);
+  expect_record(d, "request", "\"dr-cut\"", req);
+  assert_int_equal(sh("%s verify --dir %s >/dev/null", bin, d), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -614,6 +672,7 @@ int main(void)
     cmocka_unit_test_teardown(impostor_not_trusted, reap_children),
     cmocka_unit_test_teardown(long_dir_never_in_tmp, reap_children),
     cmocka_unit_test_teardown(operator_note_through_daemon, reap_children),
+    cmocka_unit_test_teardown(client_text_is_bounded, reap_children),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
