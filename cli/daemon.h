@@ -19,6 +19,8 @@
 #define DAEMON_REQUEST_MAX 65536 /* bytes in one control-socket request line */
 #define DAEMON_CLIENTS_MAX 64    /* connections served at once; a newcomer closes the least
                                     recently active one (so idle connections cannot lock others out) */
+#define DAEMON_REPLY_QUEUE_MAX (256u * 1024u) /* unsent answer bytes of one connection before it is
+                                                closed (a peer that does not read) */
 #define DAEMON_OPERATORS_GROUP "hems-operators"
 
 /* Socket roles (CLI.md "Control socket roles"; the table in docs/cli.md). */

@@ -12,6 +12,10 @@
  * handle lives on the heap: uv_close is asynchronous, so the handle is freed in its close
  * callback, while its slot is free at once for the next newcomer (a per-slot generation keeps
  * late answers from reaching the wrong peer).
+ *
+ * Answers a peer leaves unread queue in the daemon (a status answer is kilobytes for a 16-byte
+ * request): once more than DAEMON_REPLY_QUEUE_MAX bytes wait, the next answer closes the
+ * connection instead, so one connection holds at most that much.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -68,6 +72,13 @@ void daemon_client_send(struct daemon_client *c, char *line_owned)
 
 static void send_line(struct daemon_client *c, char *line_owned)
 {
+  if (!c->in_use) { free(line_owned); return; } /* closed meanwhile (e.g. while its request was handled) */
+  if (uv_stream_get_write_queue_size((uv_stream_t *)c->pipe) > DAEMON_REPLY_QUEUE_MAX) {
+    /* a peer that does not read its answers: drop it rather than queue without bound */
+    free(line_owned);
+    client_close(c);
+    return;
+  }
   size_t n = strlen(line_owned);
   char *data = realloc(line_owned, n + 2);
   if (!data) { free(line_owned); return; }

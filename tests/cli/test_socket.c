@@ -661,6 +661,49 @@ static void client_text_is_bounded(void **state)
   assert_int_equal(sh("%s verify --dir %s >/dev/null", bin, d), 0);
 }
 
+/* ------------------------------------------------------------------ a peer that never reads */
+
+/* A peer that sends requests and never reads the answers (each status answer is kilobytes, each
+ * request 16 bytes) must not make the daemon queue answers without bound: once a connection's
+ * unsent answers pass the cap (docs/cli.md, 256 KiB) it is closed, and the daemon answers others.
+ * Before, 50 000 status requests left ~100 MB queued in the daemon for one connection. */
+static void unread_answers_are_bounded(void **state)
+{
+  (void)state;
+  enum { N = 20000 };
+  char d[300], sock[400];
+  init_dir(d, sizeof d, "unread");
+  pid_t pid = start_daemon(d, sock);
+  int fd = connect_path(sock);
+  assert_true(fd >= 0);
+  int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  static char req[N * 16 + 1];
+  for (int i = 0; i < N; i++) memcpy(req + (size_t)i * 16, "{\"op\":\"status\"}\n", 16);
+  size_t off = 0, len = (size_t)N * 16;
+  while (off < len) { /* the daemon may close before it has read everything: stop writing then */
+    ssize_t w = send(fd, req + off, len - off, MSG_NOSIGNAL);
+    if (w <= 0) break;
+    off += (size_t)w;
+  }
+  /* now read: the answers that were sent, then the end of the connection (not a timeout) */
+  static char buf[1 << 16];
+  size_t lines = 0;
+  ssize_t r;
+  int err = 0;
+  for (;;) {
+    r = read(fd, buf, sizeof buf);
+    if (r <= 0) { err = r < 0 ? errno : 0; break; }
+    for (ssize_t i = 0; i < r; i++) lines += buf[i] == '\n';
+  }
+  close(fd);
+  printf("# %d status requests unread: %zu answers, then %s\n", N, lines, err ? strerror(err) : "end of connection");
+  assert_true(err != EAGAIN && err != EWOULDBLOCK); /* closed by the daemon, not a read timeout */
+  assert_true(lines < N);
+  expect_answer(sock, "{\"op\":\"status\"}\n", "\"ok\":true");
+  stop_daemon(pid);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -673,6 +716,7 @@ int main(void)
     cmocka_unit_test_teardown(long_dir_never_in_tmp, reap_children),
     cmocka_unit_test_teardown(operator_note_through_daemon, reap_children),
     cmocka_unit_test_teardown(client_text_is_bounded, reap_children),
+    cmocka_unit_test_teardown(unread_answers_are_bounded, reap_children),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
