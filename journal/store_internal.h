@@ -1,6 +1,6 @@
 /*
  * store_internal.h — private to journal/: the writer, reader and group structures shared by
- * store.c, verify.c, bundle.c and retention.c.
+ * store.c, store_writer.c, store_read.c, verify.c, bundle.c and retention.c.
  */
 #ifndef HEMS_JOURNAL_STORE_INTERNAL_H
 #define HEMS_JOURNAL_STORE_INTERNAL_H
@@ -166,6 +166,12 @@ int journal__read_txn(MDB_env *env, MDB_txn **out);
 int journal__open_dbs(MDB_txn *txn, struct journal_dbs *db, bool create);
 /* Reads meta key into buf; returns its length or <0. */
 int journal__meta_get(MDB_txn *txn, const struct journal_dbs *db, const char *key, void *buf, size_t cap);
+int journal__meta_put(MDB_txn *txn, const struct journal_dbs *db, const char *key, const void *val, size_t n);
+/* store_writer.c: the writer thread (started by store.c's open), freeing a group, the clock
+ * used when the options name none. */
+void *journal__writer_main(void *arg);
+void journal__group_free(struct group *g);
+void journal__real_clock(void *ctx, uint64_t *mono, int64_t *wall, uint8_t *tq);
 /* Adds key (kind, value) to out[0..n) unless present (and room is left); returns the new n. */
 int journal__index_add_key(struct index_key *out, int n, int cap, uint8_t kind, uint32_t value);
 /* Index keys a record contributes (type, source, branches named in the body). */

@@ -1,0 +1,254 @@
+/*
+ * store_read.c — reading a data dir: bounds, iterators, point reads, blobs, checkpoints and the
+ * index queries (index blocks, groups, time seek). Every length read from the store is bounded
+ * before it is used.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/timex.h>
+#include <time.h>
+#include <unistd.h>
+#include <sodium.h>
+#include <zstd.h>
+#include "codec_internal.h"
+#include "store_internal.h"
+#include "timequality_internal.h"
+
+/* Where does the group holding seq start? */
+static int group_start_of(MDB_txn *txn, const struct journal_dbs *db, uint64_t seq, uint64_t *first, uint64_t *last)
+{
+  MDB_cursor *c;
+  uint8_t kb[8];
+  journal__be64(kb, seq);
+  MDB_val k = { 8, kb }, v;
+  int rc = mdb_cursor_open(txn, db->groups, &c);
+  if (rc) return journal__lmdb_err(rc);
+  rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+  if (rc == 0 && journal__rd64(k.mv_data) == seq) {
+    /* exact */
+  } else {
+    rc = rc == 0 ? mdb_cursor_get(c, &k, &v, MDB_PREV) : mdb_cursor_get(c, &k, &v, MDB_LAST);
+  }
+  if (rc == 0 && v.mv_size == GROUP_ENTRY_BYTES) {
+    *first = journal__rd64(k.mv_data);
+    *last = journal__rd64(v.mv_data);
+    if (seq < *first || seq > *last) rc = MDB_NOTFOUND;
+  } else if (rc == 0) {
+    rc = MDB_CORRUPTED;
+  }
+  mdb_cursor_close(c);
+  return journal__lmdb_err(rc);
+}
+
+int journal_reader_bounds(struct journal_reader *r, uint64_t *first, uint64_t *last)
+{
+  MDB_txn *txn;
+  MDB_cursor *c;
+  MDB_val k, v;
+  *first = *last = 0;
+  int rc = journal__read_txn(r->env, &txn);
+  if (rc) return rc;
+  rc = mdb_cursor_open(txn, r->db.records, &c);
+  if (!rc) {
+    if (mdb_cursor_get(c, &k, &v, MDB_FIRST) == 0) *first = journal__rd64(k.mv_data);
+    if (mdb_cursor_get(c, &k, &v, MDB_LAST) == 0) *last = journal__rd64(k.mv_data);
+    mdb_cursor_close(c);
+  }
+  mdb_txn_abort(txn);
+  return journal__lmdb_err(rc);
+}
+
+int journal_iter_begin(struct journal_reader *r, uint64_t from_seq, struct journal_iter **out)
+{
+  struct journal_iter *it = calloc(1, sizeof *it);
+  if (!it) return -ENOMEM;
+  it->r = r;
+  it->from = from_seq;
+  int rc = journal__read_txn(r->env, &it->txn);
+  if (rc) { free(it); return rc; }
+  rc = mdb_cursor_open(it->txn, r->db.records, &it->cur);
+  if (rc) { mdb_txn_abort(it->txn); free(it); return journal__lmdb_err(rc); }
+  *out = it;
+  return 0;
+}
+
+int journal_iter_next(struct journal_iter *it, uint64_t *seq, const uint8_t **bytes, size_t *len)
+{
+  MDB_val k, v;
+  int rc;
+  if (!it->started) {
+    uint8_t kb[8];
+    journal__be64(kb, it->from);
+    k.mv_size = 8;
+    k.mv_data = kb;
+    rc = mdb_cursor_get(it->cur, &k, &v, MDB_SET_RANGE);
+    it->started = true;
+  } else {
+    rc = mdb_cursor_get(it->cur, &k, &v, MDB_NEXT);
+  }
+  if (rc == MDB_NOTFOUND) return 0;
+  if (rc) return journal__lmdb_err(rc);
+  if (k.mv_size != 8 || v.mv_size > JOURNAL_RECORD_MAX) return JOURNAL_EMDBPAGE;
+  *seq = journal__rd64(k.mv_data);
+  *bytes = v.mv_data;
+  *len = v.mv_size;
+  return 1;
+}
+
+int journal_iter_get(struct journal_iter *it, uint64_t seq, const uint8_t **bytes, size_t *len)
+{
+  uint8_t kb[8];
+  journal__be64(kb, seq);
+  MDB_val k = { 8, kb }, v;
+  int rc = mdb_get(it->txn, it->r->db.records, &k, &v);
+  if (rc) return journal__lmdb_err(rc);
+  if (v.mv_size > JOURNAL_RECORD_MAX) return JOURNAL_EMDBPAGE;
+  *bytes = v.mv_data;
+  *len = v.mv_size;
+  return 0;
+}
+
+int journal_iter_get_blob(struct journal_iter *it, const uint8_t hash[JOURNAL_HASH_BYTES], uint8_t **data, size_t *len)
+{
+  MDB_val k = { 32, (void *)hash }, v;
+  int rc = mdb_get(it->txn, it->r->db.blobs, &k, &v);
+  if (rc) return journal__lmdb_err(rc);
+  if (v.mv_size > JOURNAL_VALUE_MAX) return JOURNAL_EMDBPAGE;
+  unsigned long long raw = ZSTD_getFrameContentSize(v.mv_data, v.mv_size);
+  if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN || raw > (1ull << 30)) return JOURNAL_ECORRUPT;
+  uint8_t *out = malloc(raw ? raw : 1);
+  if (!out) return -ENOMEM;
+  size_t n = ZSTD_decompress(out, raw, v.mv_data, v.mv_size);
+  if (ZSTD_isError(n) || n != raw) { free(out); return JOURNAL_ECORRUPT; }
+  uint8_t h[32];
+  crypto_generichash(h, 32, out, n, NULL, 0);
+  if (memcmp(h, hash, 32) != 0) { free(out); return JOURNAL_ECORRUPT; }
+  *data = out;
+  *len = n;
+  return 0;
+}
+
+int journal_checkpoint_get(struct journal_iter *it, uint64_t at_most, uint64_t *out_seq, uint8_t **data, size_t *len)
+{
+  MDB_cursor *c;
+  uint8_t kb[8];
+  journal__be64(kb, at_most);
+  int rc = mdb_cursor_open(it->txn, it->r->db.checkpoints, &c);
+  if (rc) return journal__lmdb_err(rc);
+  MDB_val k = { 8, kb }, v;
+  rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+  if (rc == 0 && journal__rd64(k.mv_data) > at_most) rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
+  else if (rc == MDB_NOTFOUND) rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+  if (rc == 0 && v.mv_size > JOURNAL_VALUE_MAX) rc = MDB_CORRUPTED;
+  if (rc == 0 && k.mv_size == 8) {
+    *out_seq = journal__rd64(k.mv_data);
+    *data = malloc(v.mv_size ? v.mv_size : 1);
+    if (!*data) rc = ENOMEM;
+    else { memcpy(*data, v.mv_data, v.mv_size); *len = v.mv_size; }
+  }
+  mdb_cursor_close(c);
+  return journal__lmdb_err(rc);
+}
+
+void journal_iter_end(struct journal_iter *it)
+{
+  if (!it) return;
+  mdb_cursor_close(it->cur);
+  mdb_txn_abort(it->txn);
+  free(it);
+}
+
+/* The index block holding seq: [first, last]. */
+static int block_of(MDB_txn *txn, const struct journal_dbs *db, uint64_t seq, uint64_t *first, uint64_t *last)
+{
+  MDB_cursor *c;
+  uint8_t kb[8];
+  journal__be64(kb, seq);
+  MDB_val k = { 8, kb }, v;
+  int rc = mdb_cursor_open(txn, db->blocks, &c);
+  if (rc) return journal__lmdb_err(rc);
+  rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+  if (rc == 0 && journal__rd64(k.mv_data) != seq) rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
+  else if (rc == MDB_NOTFOUND) rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+  if (rc == 0 && v.mv_size == 8 && k.mv_size == 8) {
+    *first = journal__rd64(k.mv_data);
+    *last = journal__rd64(v.mv_data);
+    if (seq < *first || seq > *last) rc = MDB_NOTFOUND;
+  } else if (rc == 0) {
+    rc = MDB_CORRUPTED;
+  }
+  mdb_cursor_close(c);
+  return journal__lmdb_err(rc);
+}
+
+int journal_index_blocks(struct journal_iter *it, int kind, uint32_t value, uint64_t from_seq, uint64_t *out, int cap)
+{
+  uint8_t ik[5] = { (uint8_t)kind, (uint8_t)(value >> 24), (uint8_t)(value >> 16), (uint8_t)(value >> 8), (uint8_t)value };
+  uint64_t bf = 0, bl;
+  if (from_seq > 1 && block_of(it->txn, &it->r->db, from_seq, &bf, &bl) != 0) bf = from_seq;
+  uint8_t db8[8];
+  journal__be64(db8, bf);
+  MDB_cursor *c;
+  int rc = mdb_cursor_open(it->txn, it->r->db.index, &c);
+  if (rc) return journal__lmdb_err(rc);
+  MDB_val k = { 5, ik }, v = { 8, db8 };
+  rc = mdb_cursor_get(c, &k, &v, MDB_GET_BOTH_RANGE);
+  int n = 0;
+  while (rc == 0 && n < cap) {
+    out[n++] = journal__rd64(v.mv_data);
+    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP);
+  }
+  mdb_cursor_close(c);
+  if (rc && rc != MDB_NOTFOUND) return journal__lmdb_err(rc);
+  return n;
+}
+
+int journal_index_block_range(struct journal_iter *it, uint64_t block_first, uint64_t *first, uint64_t *last)
+{
+  return block_of(it->txn, &it->r->db, block_first, first, last);
+}
+
+int journal_group_of(struct journal_iter *it, uint64_t seq, uint64_t *first, uint64_t *last)
+{
+  return group_start_of(it->txn, &it->r->db, seq, first, last);
+}
+
+int journal_seek_time(struct journal_iter *it, int64_t wall_ns, uint64_t *out_seq)
+{
+  /* Groups are indexed by their earliest wall time; the group holding the first record at or
+   * after wall_ns starts at or before the first index entry >= wall_ns, so step back one. */
+  uint8_t tk[8];
+  journal__be64(tk, (uint64_t)wall_ns ^ (1ull << 63));
+  MDB_cursor *c;
+  int rc = mdb_cursor_open(it->txn, it->r->db.times, &c);
+  if (rc) return journal__lmdb_err(rc);
+  MDB_val k = { 8, tk }, v;
+  *out_seq = 0;
+  uint64_t next = 0; /* the first group indexed at or after wall_ns, if any */
+  rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+  if (rc == 0) { next = journal__rd64(v.mv_data); rc = mdb_cursor_get(c, &k, &v, MDB_PREV); }
+  else if (rc == MDB_NOTFOUND) rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+  if (rc == 0) {
+    /* The earlier group qualifies only if it reaches wall_ns (its wall max); otherwise the
+     * answer is the next group, or none (0) when wall_ns is after every record. */
+    uint64_t cand = journal__rd64(v.mv_data);
+    uint8_t gk[8];
+    journal__be64(gk, cand);
+    MDB_val g = { 8, gk }, gv;
+    *out_seq = cand;
+    if (mdb_get(it->txn, it->r->db.groups, &g, &gv) == 0 && gv.mv_size == GROUP_ENTRY_BYTES &&
+        (int64_t)journal__rd64((const uint8_t *)gv.mv_data + 16) < wall_ns)
+      *out_seq = next;
+  } else if (rc == MDB_NOTFOUND) {
+    *out_seq = next;
+    rc = 0;
+  }
+  mdb_cursor_close(c);
+  return journal__lmdb_err(rc);
+}
+

@@ -1,0 +1,614 @@
+/*
+ * store_writer.c — appending and committing: commit groups, seals, the writer thread.
+ *
+ * Invariants kept here:
+ * - seq is gapless from 1; records are only ever written with MDB_APPEND (never rewritten;
+ *   retention deletes whole prefixes in retention.c).
+ * - Every group ends with a seal in the same LMDB transaction; a group is reported durable
+ *   (on_durable, durable_seq) only after mdb_txn_commit returned 0, and the counter store is
+ *   written after that commit.
+ * - Group boundaries are a pure function of the record stream and the journal clock: a
+ *   critical record, JOURNAL_GROUP_RECORDS_MAX records, or a record >= span after the group's
+ *   first record ends it; journal_flush() ends it explicitly.
+ * - Index entries are per group, not per record: one dup entry (key -> group first seq) per
+ *   distinct key in the group, so indexing costs O(distinct keys), not O(records).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/timex.h>
+#include <time.h>
+#include <unistd.h>
+#include <sodium.h>
+#include <zstd.h>
+#include "codec_internal.h"
+#include "store_internal.h"
+#include "timequality_internal.h"
+
+void journal__real_clock(void *ctx, uint64_t *mono, int64_t *wall, uint8_t *tq)
+{
+  (void)ctx;
+  struct timespec m, w;
+  clock_gettime(CLOCK_BOOTTIME, &m);
+  clock_gettime(CLOCK_REALTIME, &w);
+  *mono = (uint64_t)m.tv_sec * 1000000000ull + (uint64_t)m.tv_nsec;
+  *wall = (int64_t)w.tv_sec * 1000000000ll + w.tv_nsec;
+  /* adjtimex() is a costly syscall (it stirs the kernel's entropy pool): ask at most once per
+   * second of monotonic time. The flag describes the clock's discipline, which changes slowly. */
+  static __thread uint64_t tq_checked_ns;
+  static __thread uint8_t tq_cached = JOURNAL_TQ_UNSYNCED;
+  if (tq_checked_ns == 0 || *mono - tq_checked_ns >= 1000000000ull) {
+    tq_cached = journal__time_quality_now(); /* a failed query reads as unsynced (timequality.c) */
+    tq_checked_ns = *mono;
+  }
+  *tq = tq_cached;
+}
+
+/* ------------------------------------------------------------------ groups */
+
+static struct group *group_get(struct journal *j)
+{
+  struct group *g;
+  pthread_mutex_lock(&j->mu);
+  g = j->free_list;
+  if (g) j->free_list = g->next;
+  pthread_mutex_unlock(&j->mu);
+  if (!g) {
+    g = calloc(1, sizeof *g);
+    if (!g) return NULL;
+  }
+  g->len = 0;
+  g->n = 0;
+  g->nkeys = 0;
+  memset(g->keyset, 0, sizeof g->keyset);
+  g->blen = 0;
+  g->clen = 0;
+  g->critical = false;
+  g->boot_seen = false;
+  g->mono_last = 0;
+  g->next = NULL;
+  g->first_seq = 0;
+  return g;
+}
+
+void journal__group_free(struct group *g)
+{
+  if (!g) return;
+  free(g->bytes);
+  free(g->offs);
+  free(g->keys);
+  free(g->blobs);
+  free(g->ckpts);
+  free(g);
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+  if (need <= *cap) return 0;
+  size_t nc = *cap ? *cap : 64;
+  while (nc < need) nc *= 2;
+  void *q = realloc(*p, nc * elem);
+  if (!q) return -ENOMEM;
+  *p = q;
+  *cap = nc;
+  return 0;
+}
+
+/* Index keys from the decoded struct (no re-parse): type, source, and for typed bodies the
+ * fields named "branch"/"target"; raw bodies fall back to scanning their CBOR. */
+static int struct_index_keys(const struct journal_record *r, const uint8_t *rec, size_t len,
+                             struct index_key *out, int cap)
+{
+  const struct jdesc *d = journal__body_desc(r->type);
+  if (!d) return journal__record_index_keys(rec, len, out, cap);
+  int n = 0;
+  n = journal__index_add_key(out, n, cap, JOURNAL_IDX_TYPE, r->type);
+  const struct journal_source *src = &r->source;
+  n = journal__index_add_key(out, n, cap, JOURNAL_IDX_SOURCE, journal_index_source_value(src));
+  if (src->kind == JOURNAL_SRC_BRANCH || (src->kind == JOURNAL_SRC_TAP && src->index))
+    n = journal__index_add_key(out, n, cap, JOURNAL_IDX_BRANCH, src->index);
+  for (unsigned i = 0; i < d->n; i++) {
+    const struct jfield *f = &d->fields[i];
+    if (f->name[0] != 'b' && f->name[0] != 't') continue;
+    const uint8_t *p = (const uint8_t *)&r->body + f->offset;
+    if (f->kind == JF_U16ARR && strcmp(f->name, "branches") == 0) {
+      uint16_t cnt;
+      memcpy(&cnt, (const uint8_t *)&r->body + f->count_offset, 2);
+      for (unsigned e = 0; e < cnt && e < f->max; e++) {
+        uint16_t b16;
+        memcpy(&b16, p + 2 * e, 2);
+        if (b16) n = journal__index_add_key(out, n, cap, JOURNAL_IDX_BRANCH, b16);
+      }
+      continue;
+    }
+    if (strcmp(f->name, "branch") != 0 && strcmp(f->name, "target") != 0) continue;
+    uint32_t v = 0;
+    if (f->kind == JF_U8) v = *p;
+    else if (f->kind == JF_U16 || f->kind == JF_TARGET) { uint16_t x; memcpy(&x, p, 2); v = x; }
+    else if (f->kind == JF_U32) memcpy(&v, p, 4);
+    else continue;
+    if (v && v <= 0xffff) n = journal__index_add_key(out, n, cap, JOURNAL_IDX_BRANCH, v);
+  }
+  return n;
+}
+
+static uint32_t key_hash(struct index_key k) { return (k.value * 2654435761u) ^ (uint32_t)k.kind * 40503u; }
+
+static int group_add(struct group *g, const struct journal_record *r, const uint8_t *rec, size_t len)
+{
+  uint64_t seq = r->seq, mono = r->mono_ns;
+  int64_t wall = r->wall_ns;
+  size_t ncap = g->ncap;
+  if (grow((void **)&g->bytes, &g->cap, g->len + len, 1) ||
+      grow((void **)&g->offs, &ncap, (size_t)g->n + 2, sizeof(uint32_t)))
+    return -ENOMEM;
+  g->ncap = (uint32_t)ncap;
+  if (g->n == 0) {
+    g->first_seq = seq;
+    g->wall_min = g->wall_max = wall;
+    g->mono_first = mono;
+    g->offs[0] = 0;
+  }
+  if (wall < g->wall_min) g->wall_min = wall;
+  if (wall > g->wall_max) g->wall_max = wall;
+  memcpy(g->bytes + g->len, rec, len);
+  g->len += len;
+  g->n++;
+  g->mono_last = mono;
+  if (journal_type_is_critical(r->type)) g->critical = true;
+  g->offs[g->n] = (uint32_t)g->len;
+  struct index_key ks[64];
+  int nk = struct_index_keys(r, rec, len, ks, 64);
+  for (int i = 0; i < nk; i++) {
+    /* Distinct keys of the group through a small open-addressing set of key indexes + 1. */
+    uint32_t h = key_hash(ks[i]) & (GROUP_KEYSET - 1);
+    for (;;) {
+      uint32_t slot = g->keyset[h];
+      if (slot == 0) break;
+      if (g->keys[slot - 1].kind == ks[i].kind && g->keys[slot - 1].value == ks[i].value) break;
+      h = (h + 1) & (GROUP_KEYSET - 1);
+    }
+    if (g->keyset[h]) continue;
+    if (g->nkeys >= GROUP_KEYSET / 2) return JOURNAL_ETOOBIG;
+    size_t kc = g->kcap;
+    if (grow((void **)&g->keys, &kc, (size_t)g->nkeys + 1, sizeof *g->keys)) return -ENOMEM;
+    g->kcap = (uint32_t)kc;
+    g->keys[g->nkeys++] = ks[i];
+    g->keyset[h] = g->nkeys;
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------ the writer thread */
+
+static int grow_map(struct journal *j)
+{
+  uint64_t max = j->opt.map_size_max ? j->opt.map_size_max : (1ull << 40);
+  if (j->map_size >= max) return JOURNAL_EFULL;
+  uint64_t ns = j->map_size * 2;
+  if (ns > max) ns = max;
+  int rc = mdb_env_set_mapsize(j->env, ns);
+  if (rc) return journal__lmdb_err(rc);
+  j->map_size = ns;
+  j->stats.map_grows++;
+  return 0;
+}
+
+static int put_group(struct journal *j, MDB_txn *txn, struct group *g, uint64_t *bytes_out)
+{
+  uint8_t kb[8], vb[GROUP_ENTRY_BYTES];
+  uint64_t bytes = 0;
+  int rc = 0;
+  for (uint32_t i = 0; i < g->n && !rc; i++) {
+    journal__be64(kb, g->first_seq + i);
+    MDB_val k = { 8, kb }, v = { g->offs[i + 1] - g->offs[i], g->bytes + g->offs[i] };
+    rc = mdb_put(txn, j->db.records, &k, &v, MDB_APPEND);
+    bytes += v.mv_size + 8;
+  }
+  uint64_t last = g->first_seq + g->n - 1;
+  uint8_t fs[8];
+  journal__be64(fs, g->first_seq);
+  if (!rc) {
+    journal__be64(vb, last);
+    journal__be64(vb + 8, (uint64_t)g->wall_min);
+    journal__be64(vb + 16, (uint64_t)g->wall_max);
+    journal__be64(vb + 24, g->mono_first);
+    MDB_val k = { 8, fs }, v = { sizeof vb, vb };
+    rc = mdb_put(txn, j->db.groups, &k, &v, MDB_APPEND);
+    bytes += 8 + sizeof vb;
+  }
+  /* Index entries: once per key per index block (see store_internal.h). */
+  struct index_block *bk = &j->blk;
+  if (!bk->first || bk->groups >= INDEX_BLOCK_GROUPS || bk->records >= INDEX_BLOCK_RECORDS) {
+    bk->first = g->first_seq;
+    bk->groups = bk->records = bk->nkeys = bk->committed = 0;
+    memset(bk->set, 0, sizeof bk->set);
+  }
+  uint8_t bf[8];
+  journal__be64(bf, bk->first);
+  for (uint32_t i = 0; i < g->nkeys && !rc; i++) {
+    struct index_key key = g->keys[i];
+    uint32_t h = key_hash(key) & (GROUP_KEYSET - 1);
+    while (bk->set[h] && !(bk->keys[bk->set[h] - 1].kind == key.kind && bk->keys[bk->set[h] - 1].value == key.value))
+      h = (h + 1) & (GROUP_KEYSET - 1);
+    if (bk->set[h]) continue; /* already indexed in this block */
+    if (bk->nkeys >= GROUP_KEYSET / 2) { rc = MDB_BAD_VALSIZE; break; }
+    bk->keys[bk->nkeys++] = key;
+    bk->set[h] = bk->nkeys;
+    uint8_t ik[5];
+    ik[0] = key.kind;
+    ik[1] = (uint8_t)(key.value >> 24); ik[2] = (uint8_t)(key.value >> 16);
+    ik[3] = (uint8_t)(key.value >> 8); ik[4] = (uint8_t)key.value;
+    MDB_val k = { 5, ik }, v = { 8, bf };
+    rc = mdb_put(txn, j->db.index, &k, &v, MDB_NODUPDATA);
+    if (rc == MDB_KEYEXIST) rc = 0;
+    bytes += 13;
+  }
+  if (!rc) {
+    bk->groups++;
+    bk->records += g->n;
+    uint8_t bl[8];
+    journal__be64(bl, last);
+    MDB_val k = { 8, bf }, v = { 8, bl };
+    rc = mdb_put(txn, j->db.blocks, &k, &v, 0);
+  }
+  if (!rc) {
+    uint8_t tk[8];
+    journal__be64(tk, (uint64_t)g->wall_min ^ (1ull << 63));
+    MDB_val k = { 8, tk }, v = { 8, fs };
+    rc = mdb_put(txn, j->db.times, &k, &v, MDB_NODUPDATA);
+    if (rc == MDB_KEYEXIST) rc = 0;
+    bytes += 16;
+  }
+  for (size_t off = 0; off < g->blen && !rc;) {
+    uint32_t bl;
+    memcpy(&bl, g->blobs + off + 32, 4);
+    MDB_val k = { 32, g->blobs + off }, v = { bl, g->blobs + off + 36 };
+    rc = mdb_put(txn, j->db.blobs, &k, &v, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST) rc = 0; /* content addressed: same hash, same content */
+    bytes += 32 + bl;
+    off += 36 + bl;
+  }
+  for (size_t off = 0; off < g->clen && !rc;) {
+    uint32_t cl;
+    memcpy(&cl, g->ckpts + off + 8, 4);
+    uint8_t kb8[8];
+    uint64_t cs;
+    memcpy(&cs, g->ckpts + off, 8);
+    journal__be64(kb8, cs);
+    MDB_val k = { 8, kb8 }, v = { cl, g->ckpts + off + 12 };
+    rc = mdb_put(txn, j->db.checkpoints, &k, &v, 0);
+    bytes += 8 + cl;
+    off += 12 + cl;
+  }
+  *bytes_out += bytes;
+  return rc;
+}
+
+/* Commits `count` sealed groups from `first` in one transaction (group commit under load: the
+ * groups stay separately sealed, they only share the fsync). The transaction also records the
+ * head that preceded it ("commit_base"), which is what the counter store holds if the process
+ * dies between this commit and the counter write — the crash window the next open repairs. */
+static int commit_batch_txn(struct journal *j, struct group *first, int count)
+{
+  MDB_txn *txn;
+  int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
+  if (rc) return journal__lmdb_err(rc);
+  uint64_t bytes = 0;
+  struct group *g = first;
+  bool boot = false;
+  for (int i = 0; i < count && !rc; i++, g = g->next) {
+    rc = put_group(j, txn, g, &bytes);
+    boot |= g->boot_seen;
+  }
+  if (!rc && boot) {
+    /* a boot record reports the previous shutdown: the unclean state has been recorded */
+    uint8_t zero = 0;
+    MDB_val k = { 15, "unclean_pending" }, v = { 1, &zero };
+    rc = mdb_put(txn, j->db.meta, &k, &v, 0);
+  }
+  if (!rc) {
+    uint8_t base[40];
+    journal__be64(base, j->base_seq);
+    memcpy(base + 8, j->base_hash, 32);
+    MDB_val k = { 11, "commit_base" }, v = { sizeof base, base };
+    rc = mdb_put(txn, j->db.meta, &k, &v, 0);
+  }
+  if (rc) {
+    mdb_txn_abort(txn);
+    return rc == MDB_MAP_FULL ? JOURNAL_EFULL : journal__lmdb_err(rc);
+  }
+  rc = mdb_txn_commit(txn);
+  if (rc) return rc == MDB_MAP_FULL ? JOURNAL_EFULL : journal__lmdb_err(rc);
+  j->stats.bytes_committed += bytes;
+  return 0;
+}
+
+/* The index block state changes inside a transaction; an aborted transaction must not leave it
+ * claiming entries that were never written. */
+static void blk_save(struct journal *j)
+{
+  j->blk_saved.first = j->blk.first;
+  j->blk_saved.groups = j->blk.groups;
+  j->blk_saved.records = j->blk.records;
+  j->blk_saved.nkeys = j->blk.nkeys;
+}
+
+static void blk_restore(struct journal *j)
+{
+  struct index_block *bk = &j->blk;
+  if (bk->first != j->blk_saved.first) {
+    /* a new block was opened inside the failed transaction: start it again next time */
+    bk->first = 0;
+    return;
+  }
+  bk->groups = j->blk_saved.groups;
+  bk->records = j->blk_saved.records;
+  bk->nkeys = j->blk_saved.nkeys;
+  memset(bk->set, 0, sizeof bk->set);
+  for (uint32_t i = 0; i < bk->nkeys; i++) {
+    uint32_t h = key_hash(bk->keys[i]) & (GROUP_KEYSET - 1);
+    while (bk->set[h]) h = (h + 1) & (GROUP_KEYSET - 1);
+    bk->set[h] = i + 1;
+  }
+}
+
+static int commit_batch(struct journal *j, struct group *first, int count)
+{
+  for (;;) {
+    blk_save(j);
+    int rc = commit_batch_txn(j, first, count);
+    if (rc) blk_restore(j);
+    if (rc != JOURNAL_EFULL) return rc;
+    if ((rc = grow_map(j))) return rc;
+  }
+}
+
+#define JOURNAL_BATCH_MAX 64
+
+void *journal__writer_main(void *arg)
+{
+  struct journal *j = arg;
+  pthread_mutex_lock(&j->mu);
+  for (;;) {
+    while (!j->q_head && !j->stop) pthread_cond_wait(&j->cv, &j->mu);
+    if (!j->q_head && j->stop) break;
+    /* Flash wear: non-critical groups may wait to share a commit (commit_hold_ns). */
+    uint64_t hold = j->opt.commit_hold_ns;
+    if (hold && !j->stop && !j->urgent && !j->failed && j->q_len < JOURNAL_QUEUE_MAX / 2) {
+      bool critical = false;
+      for (struct group *g = j->q_head; g; g = g->next) critical |= g->critical;
+      uint64_t span = j->q_tail->mono_last - j->q_head->mono_first;
+      if (!critical && span < hold) {
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        uint64_t left = hold - span;
+        dl.tv_sec += (time_t)(left / 1000000000ull);
+        dl.tv_nsec += (long)(left % 1000000000ull);
+        if (dl.tv_nsec >= 1000000000) { dl.tv_sec++; dl.tv_nsec -= 1000000000; }
+        struct group *tail = j->q_tail;
+        int w = 0;
+        while (!j->stop && !j->urgent && j->q_tail == tail && w == 0) w = pthread_cond_timedwait(&j->cv, &j->mu, &dl);
+        if (w == 0) continue; /* something changed: judge again */
+      }
+    }
+    struct group *first = j->q_head, *lastg = first;
+    int count = 1;
+    int batch_max = j->opt.commit_batch_max ? (int)j->opt.commit_batch_max : JOURNAL_BATCH_MAX;
+    while (lastg->next && count < batch_max) { lastg = lastg->next; count++; }
+    int failed = j->failed;
+    pthread_mutex_unlock(&j->mu);
+
+    int rc = failed ? failed : commit_batch(j, first, count);
+    uint64_t last = lastg->first_seq + lastg->n - 1;
+    if (rc == 0) {
+      j->base_seq = last;
+      memcpy(j->base_hash, lastg->last_hash, JOURNAL_HASH_BYTES);
+      if (j->opt.on_durable) j->opt.on_durable(j->opt.ctx, last);
+      /* After the commit: a crash between the two leaves the journal one commit ahead of its
+       * counter (the counter equals commit_base), which the next open repairs silently. */
+      int crc = j->counter->write(j->counter->ctx, last, lastg->last_hash);
+      if (crc) rc = crc;
+    }
+
+    pthread_mutex_lock(&j->mu);
+    uint64_t recs = 0;
+    for (int i = 0; i < count; i++) {
+      struct group *g = j->q_head;
+      recs += g->n;
+      j->q_head = g->next;
+      j->q_len--;
+      g->next = j->free_list;
+      j->free_list = g;
+    }
+    if (!j->q_head) { j->q_tail = NULL; j->urgent = false; }
+    if (rc == 0) {
+      j->durable_seq = last;
+      j->stats.groups_committed += (uint64_t)count;
+      j->stats.records_committed += recs;
+      j->stats.commits++;
+    } else if (!j->failed) {
+      j->failed = rc;
+    }
+    pthread_cond_broadcast(&j->cv);
+  }
+  pthread_mutex_unlock(&j->mu);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------ appending */
+
+static void stamp(struct journal *j, struct journal_record *r)
+{
+  if (j->opt.clock.now) j->opt.clock.now(j->opt.clock.ctx, &r->mono_ns, &r->wall_ns, &r->time_quality);
+  else journal__real_clock(NULL, &r->mono_ns, &r->wall_ns, &r->time_quality);
+  memcpy(r->boot_id, j->opt.boot_id, JOURNAL_BOOTID_BYTES);
+  r->version = JOURNAL_SCHEMA_VERSION;
+  r->seq = j->head_seq + 1;
+  memcpy(r->prev, j->head_hash, JOURNAL_HASH_BYTES);
+}
+
+/* Encodes, hashes and adds one stamped record to the current group. */
+static int add_record(struct journal *j, const struct journal_record *r)
+{
+  size_t len;
+  int rc = journal_record_encode(r, j->scratch, sizeof j->scratch, &len);
+  if (rc) return rc == -ENOSPC ? JOURNAL_ETOOBIG : rc;
+  if (!j->cur && !(j->cur = group_get(j))) return -ENOMEM;
+  if ((rc = group_add(j->cur, r, j->scratch, len))) return rc;
+  journal_record_hash(j->scratch, len, j->head_hash);
+  j->head_seq = r->seq;
+  memcpy(j->cur->last_hash, j->head_hash, JOURNAL_HASH_BYTES);
+  return 0;
+}
+
+static int wait_durable(struct journal *j, uint64_t seq)
+{
+  pthread_mutex_lock(&j->mu);
+  if (j->durable_seq < seq) { j->urgent = true; pthread_cond_broadcast(&j->cv); }
+  while (j->durable_seq < seq && !j->failed) pthread_cond_wait(&j->cv, &j->mu);
+  int rc = j->durable_seq >= seq ? 0 : j->failed;
+  pthread_mutex_unlock(&j->mu);
+  return rc;
+}
+
+/* Seals the current group and hands it to the writer thread. */
+static int seal_group(struct journal *j)
+{
+  struct group *g = j->cur;
+  if (!g || g->n == 0) return 0;
+  struct journal_record s;
+  memset(&s, 0, sizeof s);
+  s.type = JOURNAL_T_SEAL;
+  s.source.kind = JOURNAL_SRC_PANEL;
+  stamp(j, &s);
+  struct journal_seal *b = &s.body.seal;
+  b->sealed_seq = j->head_seq;
+  memcpy(b->head_hash, j->head_hash, JOURNAL_HASH_BYTES);
+  if (j->opt.state_hash) j->opt.state_hash(j->opt.ctx, b->state_hash);
+  memcpy(b->key_id, j->signer->key_id, JOURNAL_KEYID_BYTES);
+  b->group_records = g->n;
+  uint8_t msg[JOURNAL_SEAL_MESSAGE_BYTES];
+  int rc = journal_seal_message(&s, msg);
+  if (!rc) rc = j->signer->sign(j->signer->ctx, msg, sizeof msg, b->sig);
+  if (rc) return rc;
+  if ((rc = add_record(j, &s))) return rc;
+  bool crit = g->critical; /* g belongs to the writer thread once queued */
+
+  pthread_mutex_lock(&j->mu);
+  while (j->q_len >= JOURNAL_QUEUE_MAX && !j->failed) pthread_cond_wait(&j->cv, &j->mu);
+  if (j->failed) { rc = j->failed; pthread_mutex_unlock(&j->mu); return rc; }
+  if (j->q_tail) j->q_tail->next = g; else j->q_head = g;
+  j->q_tail = g;
+  j->q_len++;
+  pthread_cond_broadcast(&j->cv);
+  pthread_mutex_unlock(&j->mu);
+  j->cur = NULL;
+  /* Virtual clock: the appender waits for durability — for every group, or with a commit hold
+   * for critical ones only (what they start, an actuation, must not run ahead of durability). */
+  if (j->opt.virtual_clock && (!j->opt.commit_hold_ns || crit)) return wait_durable(j, j->head_seq);
+  return 0;
+}
+
+static int check_failed(struct journal *j)
+{
+  pthread_mutex_lock(&j->mu);
+  int rc = j->failed;
+  pthread_mutex_unlock(&j->mu);
+  return rc;
+}
+
+int journal_append_stamped(struct journal *j, struct journal_record *r)
+{
+  int rc = check_failed(j);
+  if (rc) return rc;
+  if (r->type == JOURNAL_T_SEAL || r->type == 0 || r->type >= JOURNAL_T__MAX) return JOURNAL_EBADREC;
+  stamp(j, r);
+  if ((rc = add_record(j, r))) {
+    /* Nothing was added (encode failed before the group changed). */
+    return rc;
+  }
+  struct group *g = j->cur;
+  if (r->type == JOURNAL_T_BOOT) g->boot_seen = true;
+  uint32_t max = j->opt.group_records_max ? j->opt.group_records_max : JOURNAL_GROUP_RECORDS_MAX;
+  uint64_t span = j->opt.group_span_ns ? j->opt.group_span_ns : JOURNAL_GROUP_SPAN_NS;
+  if (journal_type_is_critical(r->type) || g->n >= max || r->mono_ns - g->mono_first >= span)
+    return seal_group(j);
+  return 0;
+}
+
+int journal_append(struct journal *j, const struct journal_record *in, uint64_t *out_seq)
+{
+  struct journal_record r = *in;
+  uint64_t next = j->head_seq + 1;
+  int rc = journal_append_stamped(j, &r);
+  if (out_seq && j->head_seq >= next) *out_seq = next; /* added (even if sealing then failed) */
+  return rc;
+}
+
+int journal_flush(struct journal *j)
+{
+  int rc = check_failed(j);
+  return rc ? rc : seal_group(j);
+}
+
+int journal_sync(struct journal *j)
+{
+  int rc = journal_flush(j);
+  if (rc) return rc;
+  return wait_durable(j, j->head_seq);
+}
+
+uint64_t journal_head_seq(const struct journal *j) { return j->head_seq; }
+void journal_head_hash(const struct journal *j, uint8_t out[JOURNAL_HASH_BYTES]) { memcpy(out, j->head_hash, 32); }
+const uint8_t *journal_signer_pubkey(const struct journal *j) { return j->signer->pubkey; }
+
+uint64_t journal_durable_seq(struct journal *j)
+{
+  pthread_mutex_lock(&j->mu);
+  uint64_t s = j->durable_seq;
+  pthread_mutex_unlock(&j->mu);
+  return s;
+}
+
+void journal_get_stats(struct journal *j, struct journal_stats *out)
+{
+  pthread_mutex_lock(&j->mu);
+  *out = j->stats;
+  pthread_mutex_unlock(&j->mu);
+}
+
+int journal_put_blob(struct journal *j, const uint8_t *data, size_t len, uint8_t out_hash[JOURNAL_HASH_BYTES])
+{
+  crypto_generichash(out_hash, JOURNAL_HASH_BYTES, data, len, NULL, 0);
+  size_t bound = ZSTD_compressBound(len);
+  if (!j->cur && !(j->cur = group_get(j))) return -ENOMEM;
+  struct group *g = j->cur;
+  if (grow((void **)&g->blobs, &g->bcap, g->blen + 36 + bound, 1)) return -ENOMEM;
+  size_t c = ZSTD_compress(g->blobs + g->blen + 36, bound, data, len, 3);
+  if (ZSTD_isError(c)) return -EIO;
+  uint32_t cl = (uint32_t)c;
+  memcpy(g->blobs + g->blen, out_hash, 32);
+  memcpy(g->blobs + g->blen + 32, &cl, 4);
+  g->blen += 36 + c;
+  return 0;
+}
+
+int journal_checkpoint_put(struct journal *j, uint64_t seq, const uint8_t *data, size_t len)
+{
+  if (len > (64u << 20)) return JOURNAL_ETOOBIG;
+  if (!j->cur && !(j->cur = group_get(j))) return -ENOMEM;
+  struct group *g = j->cur;
+  if (grow((void **)&g->ckpts, &g->ccap, g->clen + 12 + len, 1)) return -ENOMEM;
+  uint32_t l32 = (uint32_t)len;
+  memcpy(g->ckpts + g->clen, &seq, 8);
+  memcpy(g->ckpts + g->clen + 8, &l32, 4);
+  memcpy(g->ckpts + g->clen + 12, data, len);
+  g->clen += 12 + len;
+  return 0;
+}
+
