@@ -7,7 +7,8 @@
  * created mode 0660: the umask is set before bind, because uv_pipe_chmod can only widen.
  *
  * Connections: at most DAEMON_CLIENTS_MAX are served; a newcomer beyond that closes the least
- * recently active one, so idle connections cannot lock the socket, and every connection is
+ * recently active one of the uid holding the most (its own, when it is that uid), so idle
+ * connections cannot lock the socket nor one user's connections push out another's; every one is
  * accepted (an unaccepted one stops libuv from reading the listening socket). Each connection's
  * handle lives on the heap: uv_close is asynchronous, so the handle is freed in its close
  * callback, while its slot is free at once for the next newcomer (a per-slot generation keeps
@@ -122,26 +123,48 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
   free(buf->base);
 }
 
+/* The connection a newcomer of uid closes when every slot is taken: the least recently active
+ * one of the uid holding the most connections, the newcomer counted with its uid. So a uid that
+ * opens connections in bulk closes its own, never those of other users (an operator waiting for
+ * a sense-back); among uids holding equally many, the quietest connection goes. */
+static struct daemon_client *victim(struct daemon_socket *s, uint32_t uid)
+{
+  int count[DAEMON_CLIENTS_MAX], most = 0;
+  for (int i = 0; i < DAEMON_CLIENTS_MAX; i++) {
+    count[i] = s->clients[i].uid == uid; /* the newcomer */
+    for (int k = 0; k < DAEMON_CLIENTS_MAX; k++) count[i] += s->clients[k].uid == s->clients[i].uid;
+    if (count[i] > most) most = count[i];
+  }
+  struct daemon_client *v = NULL;
+  for (int i = 0; i < DAEMON_CLIENTS_MAX; i++)
+    if (count[i] == most && (!v || s->clients[i].active_ms < v->active_ms)) v = &s->clients[i];
+  return v;
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
   struct daemon_socket *s = server->data;
   if (status < 0) return;
-  struct daemon_client *c = NULL, *oldest = NULL;
-  for (int i = 0; i < DAEMON_CLIENTS_MAX && !c; i++) {
-    struct daemon_client *x = &s->clients[i];
-    if (!x->in_use) c = x;
-    else if (!oldest || x->active_ms < oldest->active_ms) oldest = x;
-  }
-  if (!c) {
-    s->evicted++;
-    client_close(oldest);
-    c = oldest;
-  }
   uv_pipe_t *p = malloc(sizeof *p);
   if (!p || uv_pipe_init(server->loop, p, 0) != 0) {
     /* out of memory: libuv keeps the connection pending and offers it again later */
     free(p);
     return;
+  }
+  p->data = NULL;
+  if (uv_accept(server, (uv_stream_t *)p) != 0) { uv_close((uv_handle_t *)p, on_pipe_closed); return; }
+  uv_os_fd_t fd;
+  struct ucred cred;
+  socklen_t cl = sizeof cred;
+  bool have_cred = uv_fileno((uv_handle_t *)p, &fd) == 0 && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0;
+  uint32_t uid = have_cred ? cred.uid : UINT32_MAX, gid = have_cred ? cred.gid : UINT32_MAX;
+  struct daemon_client *c = NULL;
+  for (int i = 0; i < DAEMON_CLIENTS_MAX && !c; i++)
+    if (!s->clients[i].in_use) c = &s->clients[i];
+  if (!c) {
+    s->evicted++;
+    c = victim(s, uid);
+    client_close(c);
   }
   unsigned gen = c->gen + 1;
   memset(c, 0, sizeof *c);
@@ -151,17 +174,9 @@ static void on_connection(uv_stream_t *server, int status)
   c->active_ms = uv_now(server->loop);
   c->pipe = p;
   p->data = c;
-  if (uv_accept(server, (uv_stream_t *)p) != 0) { client_close(c); return; }
-  uv_os_fd_t fd;
-  struct ucred cred;
-  socklen_t cl = sizeof cred;
-  c->uid = UINT32_MAX;
-  c->gid = UINT32_MAX;
-  if (uv_fileno((uv_handle_t *)p, &fd) == 0 && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
-    c->uid = cred.uid;
-    c->gid = cred.gid;
-    c->have_cred = true;
-  }
+  c->uid = uid;
+  c->gid = gid;
+  c->have_cred = have_cred;
   uv_read_start((uv_stream_t *)p, on_alloc, on_read);
 }
 

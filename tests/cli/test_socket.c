@@ -704,6 +704,68 @@ static void unread_answers_are_bounded(void **state)
   stop_daemon(pid);
 }
 
+/* ------------------------------------------------------------------ one uid's connections */
+
+/* As uid nobody: opens n connections to path, asks status on each (so each is accepted and more
+ * recently active than any older one), says so on ready, holds them until go is closed. */
+static void hold_connections(const char *path, int n, int ready, int go)
+{
+  if (setgroups(0, NULL) != 0 || setgid(0) != 0 || setuid(NOBODY) != 0) _exit(100);
+  static int fds[256];
+  char buf[1 << 14];
+  for (int i = 0; i < n && i < 256; i++) {
+    fds[i] = connect_path(path);
+    if (fds[i] < 0 || write(fds[i], "{\"op\":\"status\"}\n", 16) != 16 || read_lines(fds[i], buf, sizeof buf, 1) != 1) _exit(1);
+  }
+  char b = 1;
+  if (write(ready, &b, 1) != 1) _exit(2);
+  (void)!read(go, &b, 1); /* returns at EOF: the parent closed go */
+  _exit(0);
+}
+
+/* One uid opening connections beyond the 64 served closes its own, not another user's: our
+ * idle connection, opened first, still answers after uid nobody opened and used 100. Before,
+ * the newcomer closed the least recently active connection whoever held it, so any local user
+ * could cut off an operator waiting for a sense-back. */
+static void one_uid_cannot_evict_others(void **state)
+{
+  (void)state;
+  if (!second_uid("connections of a second uid")) return;
+  char d[300], sock[400];
+  init_dir(d, sizeof d, "evict");
+  pid_t pid = start_daemon(d, sock);
+  int mine = connect_path(sock);
+  assert_true(mine >= 0);
+  expect_answer(sock, "{\"op\":\"status\"}\n", "\"ok\":true"); /* the daemon has accepted ours by now */
+  int ready[2], go[2];
+  assert_int_equal(pipe(ready), 0);
+  assert_int_equal(pipe(go), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    close(ready[0]);
+    close(go[1]);
+    hold_connections(sock, 100, ready[1], go[0]);
+  }
+  track(child);
+  close(ready[1]);
+  close(go[0]);
+  char b = 0;
+  assert_int_equal(read(ready[0], &b, 1), 1);
+  assert_int_equal(send(mine, "{\"op\":\"status\"}\n", 16, MSG_NOSIGNAL), 16); /* closed: EPIPE, not a signal */
+  char buf[1 << 14];
+  assert_int_equal(read_lines(mine, buf, sizeof buf, 1), 1);
+  assert_non_null(strstr(buf, "\"ok\":true"));
+  close(mine);
+  close(go[1]);
+  int st;
+  assert_int_equal(waitpid(child, &st, 0), child);
+  for (int i = 0; i < nchildren; i++) if (children[i] == child) children[i] = children[--nchildren];
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 0);
+  close(ready[0]);
+  stop_daemon(pid);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -717,6 +779,7 @@ int main(void)
     cmocka_unit_test_teardown(operator_note_through_daemon, reap_children),
     cmocka_unit_test_teardown(client_text_is_bounded, reap_children),
     cmocka_unit_test_teardown(unread_answers_are_bounded, reap_children),
+    cmocka_unit_test_teardown(one_uid_cannot_evict_others, reap_children),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
