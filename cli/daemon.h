@@ -79,7 +79,8 @@ void daemon_operators_group(const char *path);
 /* ---- the server (daemon_socket.c) */
 
 /* Binds path (mode 0660, a stale socket removed first — the caller holds the writer lock) and
- * listens on loop; loop->data must be the struct daemon. 0 or a libuv error. */
+ * listens on loop; loop->data must be the struct daemon. 0 or a libuv error: UV_EEXIST when
+ * path is there and not a socket, UV_EADDRINUSE when a process listens on it (neither removed). */
 int daemon_socket_listen(uv_loop_t *loop, struct daemon_socket *s, const char *path);
 void daemon_socket_stop(struct daemon_socket *s);
 

@@ -190,6 +190,21 @@ void daemon_socket_stop(struct daemon_socket *s)
   s->open = false;
 }
 
+/* Does a process listen on the Unix socket at path? */
+static bool socket_answers(const char *path)
+{
+  struct sockaddr_un sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof sa.sun_path) return false;
+  memcpy(sa.sun_path, path, strlen(path));
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  bool live = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+  close(fd);
+  return live;
+}
+
 int daemon_socket_listen(uv_loop_t *loop, struct daemon_socket *s, const char *path)
 {
   memset(s, 0, sizeof *s);
@@ -197,8 +212,15 @@ int daemon_socket_listen(uv_loop_t *loop, struct daemon_socket *s, const char *p
   int rc = uv_pipe_init(loop, &s->server, 0);
   if (rc) return rc;
   s->server.data = s;
-  /* A stale socket of a killed daemon: we hold the writer lock, so nobody else owns it. */
-  unlink(s->path);
+  /* A stale socket of a killed daemon is removed; anything else at the path is left alone: a file
+   * that is not a socket (a mistyped --socket must not delete it), or a socket some process still
+   * listens on (another daemon given the same --socket: our writer lock covers only our DIR). */
+  struct stat st;
+  if (lstat(s->path, &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) { uv_close((uv_handle_t *)&s->server, NULL); return UV_EEXIST; }
+    if (socket_answers(s->path)) { uv_close((uv_handle_t *)&s->server, NULL); return UV_EADDRINUSE; }
+    unlink(s->path);
+  }
   mode_t old = umask(0117); /* -> 0660 */
   rc = uv_pipe_bind(&s->server, s->path);
   umask(old);

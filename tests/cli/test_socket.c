@@ -766,6 +766,74 @@ static void one_uid_cannot_evict_others(void **state)
   stop_daemon(pid);
 }
 
+/* ------------------------------------------------------------------ what --socket finds there */
+
+/* `hems run --dir DIR --socket PATH` with stderr to DIR.err. */
+static pid_t spawn_daemon_at(const char *dir, const char *path)
+{
+  pid_t pid = fork();
+  if (pid == 0) {
+    char err[400];
+    snprintf(err, sizeof err, "%s.err", dir);
+    int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int devnull = open("/dev/null", O_WRONLY);
+    if (devnull >= 0) dup2(devnull, 1);
+    if (fd >= 0) dup2(fd, 2);
+    execl(bin, bin, "run", "--dir", dir, "--socket", path, (char *)NULL);
+    _exit(127);
+  }
+  track(pid);
+  return pid;
+}
+
+/* Waits (60 s deadline) until DIR.err holds text. */
+static void wait_for_err(const char *dir, const char *text)
+{
+  for (int i = 0; i < 2400; i++) {
+    if (sh("grep -qF '%s' %s.err", text, dir) == 0) return;
+    usleep(25000);
+  }
+  sh("cat %s.err >&2", dir);
+  fail_msg("%s.err never said %s", dir, text);
+}
+
+/* A stale socket at --socket PATH is replaced, nothing else is: a regular file there (a mistyped
+ * path) is left as it was, and so is the socket of another daemon given the same PATH, which
+ * keeps answering after the second has come and gone. Before, both were unlinked. */
+static void socket_path_not_clobbered(void **state)
+{
+  (void)state;
+  char d1[300], d2[300], sub[320], path[400];
+  init_dir(d1, sizeof d1, "clobber1");
+  init_dir(d2, sizeof d2, "clobber2");
+  snprintf(sub, sizeof sub, "%s/sockdir", tmp);
+  assert_int_equal(mkdir(sub, 0750), 0);
+  snprintf(path, sizeof path, "%s/file", sub);
+  assert_int_equal(sh("echo keep > %s", path), 0);
+  pid_t pid = spawn_daemon_at(d1, path);
+  wait_for_err(d1, "continuing without it");
+  stop_daemon(pid);
+  assert_int_equal(sh("grep -qx keep %s", path), 0);
+  snprintf(path, sizeof path, "%s/shared.sock", sub);
+  pid = spawn_daemon_at(d1, path);
+  wait_for_path(path);
+  pid_t second = spawn_daemon_at(d2, path);
+  wait_for_err(d2, "continuing without it");
+  stop_daemon(second);
+  expect_answer(path, "{\"op\":\"status\"}\n", "\"ok\":true");
+  stop_daemon(pid);
+  /* the socket a stopped daemon left behind is replaced */
+  int stale = socket(AF_UNIX, SOCK_STREAM, 0);
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  assert_int_equal(bind(stale, (struct sockaddr *)&sa, sizeof sa), 0);
+  close(stale); /* bound, never listened on: what a killed daemon leaves */
+  pid = spawn_daemon_at(d2, path);
+  wait_for_path(path);
+  expect_answer(path, "{\"op\":\"status\"}\n", "\"ok\":true");
+  stop_daemon(pid);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -780,6 +848,7 @@ int main(void)
     cmocka_unit_test_teardown(client_text_is_bounded, reap_children),
     cmocka_unit_test_teardown(unread_answers_are_bounded, reap_children),
     cmocka_unit_test_teardown(one_uid_cannot_evict_others, reap_children),
+    cmocka_unit_test_teardown(socket_path_not_clobbered, reap_children),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
