@@ -349,6 +349,7 @@ int journal_bundle_open(const char *path, struct journal_bundle **out, char *why
   b->src.get_blob = bundle_blob;
   b->src.ctx = b;
   b->src.signer_pk = b->pubkey;
+  b->src.device_id = b->device_id[0] ? b->device_id : NULL;
   *out = b;
   return 0;
 fail:

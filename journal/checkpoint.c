@@ -243,7 +243,15 @@ int journal_tlog_hems_format(const struct journal_tlog_hems *e, char *out, size_
   journal_hex(e->head_hash, JOURNAL_HASH_BYTES, head);
   if (format_time(e->time_ns, t, sizeof t) < 0) return JOURNAL_ENOTE;
   int n = snprintf(out, cap, "state %s\nhead %s\ntime %s\n", state, head, t);
-  return n < 0 || (size_t)n >= cap ? -ENOSPC : n;
+  if (n < 0 || (size_t)n >= cap) return -ENOSPC;
+  if (e->has_seal) {
+    char seal[65];
+    journal_hex(e->seal_hash, JOURNAL_HASH_BYTES, seal);
+    int m = snprintf(out + n, cap - (size_t)n, "seal %s\n", seal);
+    if (m < 0 || (size_t)m >= cap - (size_t)n) return -ENOSPC;
+    n += m;
+  }
+  return n;
 }
 
 int journal_tlog_hems_parse(const char *ext, struct journal_tlog_hems *out)
@@ -259,8 +267,14 @@ int journal_tlog_hems_parse(const char *ext, struct journal_tlog_hems *out)
       !hex_decode32(line + 5, out->head_hash))
     return JOURNAL_ENOTE;
   if (!next_line(ext, len, &off, &line, &llen) || llen < 5 || memcmp(line, "time ", 5) ||
-      !parse_time(line + 5, llen - 5, &out->time_ns) || off != len)
+      !parse_time(line + 5, llen - 5, &out->time_ns))
     return JOURNAL_ENOTE;
+  if (off != len) {
+    if (!next_line(ext, len, &off, &line, &llen) || llen != 5 + 64 || memcmp(line, "seal ", 5) ||
+        !hex_decode32(line + 5, out->seal_hash) || off != len)
+      return JOURNAL_ENOTE;
+    out->has_seal = true;
+  }
   char again[JOURNAL_TLOG_EXT_MAX + 1];
   if (!canonical(journal_tlog_hems_format(out, again, sizeof again), again, ext, len)) {
     memset(out, 0, sizeof *out);

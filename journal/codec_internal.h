@@ -39,7 +39,7 @@ struct jfield {
   uint16_t max;                  /* JF_ARRAY */
   uint16_t stride;               /* JF_ARRAY */
   uint8_t namelen;               /* strlen(name); 0 = not given (then computed) */
-  uint8_t omit_zero;             /* integer and text fields: left out of the encoding when 0 or empty (CDDL
+  uint8_t omit_zero;             /* integer, text and fixed fields: left out of the encoding when 0 or empty (CDDL
                                     `? name`); decoding a missing field gives 0 */
   char key[24];                  /* name again, NUL-padded to 24 bytes: the fast decoder compares
                                     a key with it 8 bytes at a time (names up to 23 bytes) */

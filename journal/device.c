@@ -6,19 +6,31 @@
 #include <string.h>
 #include "store_internal.h"
 
-int journal_reader_device_id(struct journal_reader *r, char out[33])
+static int device_id_in(MDB_txn *txn, const struct journal_dbs *db, char out[33])
 {
-  MDB_txn *txn;
   char id[40];
   memset(out, 0, 33);
-  int rc = journal__read_txn(r->env, &txn);
-  if (rc) return rc;
-  int n = journal__meta_get(txn, &r->db, "device_id", id, sizeof id);
-  mdb_txn_abort(txn);
+  int n = journal__meta_get(txn, db, "device_id", id, sizeof id);
   if (n < 0) return n; /* JOURNAL_ENOTFOUND when absent */
   if (n != 32) return JOURNAL_ECORRUPT;
   for (int i = 0; i < 32; i++)
     if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f'))) return JOURNAL_ECORRUPT;
   memcpy(out, id, 32);
   return 0;
+}
+
+int journal_reader_device_id(struct journal_reader *r, char out[33])
+{
+  MDB_txn *txn;
+  memset(out, 0, 33);
+  int rc = journal__read_txn(r->env, &txn);
+  if (rc) return rc;
+  rc = device_id_in(txn, &r->db, out);
+  mdb_txn_abort(txn);
+  return rc;
+}
+
+int journal_iter_device_id(struct journal_iter *it, char out[33])
+{
+  return device_id_in(it->txn, &it->r->db, out);
 }

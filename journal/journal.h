@@ -199,7 +199,11 @@ struct journal_seal {
   uint8_t state_hash[JOURNAL_HASH_BYTES];   /* live reducer state after folding 1..sealed_seq */
   uint8_t key_id[JOURNAL_KEYID_BYTES];
   uint32_t group_records;                   /* records in the group, this seal excluded */
-  uint8_t sig[JOURNAL_SIG_BYTES];           /* Ed25519 over journal_seal_message(): the whole seal */
+  uint8_t tree_root[JOURNAL_HASH_BYTES];    /* RFC 9162 root of records 1..sealed_seq (leaves
+                                               0..sealed_seq-1); all zero = none (left out of the
+                                               encoding: seals written before the tree) */
+  uint8_t sig[JOURNAL_SIG_BYTES];           /* Ed25519 (journal_seal_sign): v 1 over
+                                               journal_seal_message(), v 3 over the checkpoint */
 };
 
 struct journal_key {
@@ -505,6 +509,28 @@ void journal_record_hash(const uint8_t *buf, size_t len, uint8_t out[JOURNAL_HAS
 #define JOURNAL_SEAL_MESSAGE_BYTES 48
 int journal_seal_message(const struct journal_record *seal, uint8_t msg[JOURNAL_SEAL_MESSAGE_BYTES]);
 
+struct journal_signer;
+/* Seal signatures, both kinds, in one place (seal.c; docs/journal.md "Checkpoints"). A seal of
+ * schema v 1 signs journal_seal_message(). A seal of v 3 signs its checkpoint: sig is the C2SP
+ * signed-note Ed25519 signature, key name "hems/<device id>", over the body
+ * journal_seal_checkpoint() writes. device_id_hex is 32 lowercase hex (meta device_id or a
+ * bundle header; untrusted: a wrong one only makes v 3 seals fail to verify). */
+/* The C2SP tlog-checkpoint body of a seal: origin "hems/<device id>", size sealed_seq, base64
+ * tree_root, "state", "head", "time" (the seal's wall time) and "seal <hex>" (journal_record_hash
+ * of the seal encoded with sig = 64 zero bytes). Returns its length, JOURNAL_ENOTE (bad device
+ * id, size 0), -ENOSPC or the encoder's error. */
+int journal_seal_checkpoint(const struct journal_record *seal, const char *device_id_hex, char *out, size_t cap);
+/* Fills seal->body.seal.sig with s (by the seal's version). 0 or an error. */
+int journal_seal_sign(struct journal_record *seal, const char *device_id_hex, const struct journal_signer *s);
+/* 0 when seal's sig verifies with pk (by its version), JOURNAL_EBADSIG otherwise. */
+int journal_seal_verify(const struct journal_record *seal, const char *device_id_hex,
+                        const uint8_t pk[JOURNAL_PUBKEY_BYTES]);
+/* The signed note of a v 3 seal (its checkpoint body, a blank line, the signature line with
+ * pk's key hash and the seal's sig) — what `hems checkpoint` prints; not verified here. Returns
+ * the length; JOURNAL_EVERSION for a v 1 seal (its signature does not cover a checkpoint). */
+int journal_seal_note(const struct journal_record *seal, const char *device_id_hex,
+                      const uint8_t pk[JOURNAL_PUBKEY_BYTES], char *out, size_t cap);
+
 /* Renders a record (bytes as given) as a JSON object text {seq,type,time,source,body,…}.
  * Returns a malloc'd NUL-terminated string the caller frees, or NULL (bad record / OOM).
  * Byte strings render as lowercase hex; times as RFC 3339 with milliseconds. */
@@ -782,6 +808,10 @@ struct journal_record_source {
    * be the trusted key or one certified from it through `key` records, so framing re-signed
    * by another key is refused. NULL: the source has no signed framing (a data dir). */
   const uint8_t *signer_pk;
+  /* optional: the device id (32 lowercase hex) the source names — meta device_id of a data dir,
+   * the bundle header's — which v 3 seals' checkpoints are signed under. Untrusted: a wrong one
+   * only makes those seals fail. NULL: v 3 seals do not verify. */
+  const char *device_id;
 };
 
 struct journal_verify_result {
@@ -797,8 +827,9 @@ struct journal_verify_result {
 typedef void (*journal_progress_cb)(void *ctx, uint64_t seq);
 
 /* Checks order, gaps, the hash chain, every seal (Ed25519 with a trusted key, following key
- * rotation records certified by the previous key), blob hashes, and that no record is left
- * unsealed. trusted_pk: the auditor's public key. expect_prev: hash the first record's prev
+ * rotation records certified by the previous key; journal_seal_verify), blob hashes, that no
+ * record is left unsealed, and — when the source starts at seq 1 — every seal's tree_root
+ * against the Merkle tree recomputed from the records (JOURNAL_EPROOF). trusted_pk: the auditor's public key. expect_prev: hash the first record's prev
  * must equal (NULL: all zero when first is seq 1; otherwise taken from a retention cut or
  * the bundle). Returns 0 when intact; JOURNAL_EBADCHAIN etc. with res->bad_seq / reason. */
 int journal_verify(const struct journal_record_source *src,
@@ -826,6 +857,7 @@ struct journal_dir_source {
   struct journal_record_source src;
   struct journal_iter *it;
   uint64_t expect_seq;
+  char device_id[33];
 };
 int journal_dir_source_init(struct journal_dir_source *ds, struct journal_reader *r, uint64_t from_seq);
 void journal_dir_source_deinit(struct journal_dir_source *ds);
@@ -1062,9 +1094,13 @@ struct journal_tlog_hems {
   uint8_t head_hash[JOURNAL_HASH_BYTES];  /* the seal's head_hash (chain hash of the last leaf) */
   int64_t time_ns;                        /* the seal's wall time; "time" is UTC, RFC 3339, with
                                              a 9-digit fraction unless it is zero */
+  bool has_seal;                          /* a fourth line "seal <hex>" (v 3 seals' checkpoints) */
+  uint8_t seal_hash[JOURNAL_HASH_BYTES];  /* journal_record_hash of the seal record encoded with
+                                             its sig = 64 zero bytes: binds the seal's other fields */
 };
 int journal_tlog_hems_format(const struct journal_tlog_hems *e, char *out, size_t cap);
-/* ext must be exactly the three lines, in that order, canonical. 0 or JOURNAL_ENOTE. */
+/* ext must be exactly the three lines (or four, with "seal"), in that order, canonical. 0 or
+ * JOURNAL_ENOTE. */
 int journal_tlog_hems_parse(const char *ext, struct journal_tlog_hems *out);
 /* "hems/<device id>" for a 32-hex device id; JOURNAL_ENOTE if the id is not 32 lowercase hex. */
 int journal_tlog_origin(const char *device_id_hex, char *out, size_t cap);
@@ -1113,6 +1149,8 @@ int journal_tlog_open(const char *note, size_t len, const struct journal_tlog_ve
 /* The device id of a data dir (meta "device_id": 32 lowercase hex + NUL). JOURNAL_ENOTFOUND
  * when the journal has none; JOURNAL_ECORRUPT when it is not 32 lowercase hex. */
 int journal_reader_device_id(struct journal_reader *r, char out[33]);
+/* The same inside an iterator's snapshot. */
+int journal_iter_device_id(struct journal_iter *it, char out[33]);
 
 #ifdef __cplusplus
 }

@@ -195,6 +195,7 @@ static const struct jfield seal_fields[] = {
   FLD(struct journal_seal, "sig", JF_FIXED, sig),
   FLD(struct journal_seal, "key_id", JF_FIXED, key_id),
   FLD(struct journal_seal, "head_hash", JF_FIXED, head_hash),
+  FLDZ(struct journal_seal, "tree_root", JF_FIXED, tree_root),
   FLD(struct journal_seal, "sealed_seq", JF_U64, sealed_seq),
   FLD(struct journal_seal, "state_hash", JF_FIXED, state_hash),
   FLD(struct journal_seal, "group_records", JF_U32, group_records),

@@ -89,6 +89,10 @@ int journal__open_dbs(MDB_txn *txn, struct journal_dbs *db, bool create)
       (rc = mdb_dbi_open(txn, "checkpoints", c, &db->checkpoints)) ||
       (rc = mdb_dbi_open(txn, "blocks", c, &db->blocks)))
     return rc == MDB_NOTFOUND ? JOURNAL_ECORRUPT : journal__lmdb_err(rc);
+  /* the Merkle tiles: a writer creates them when missing (tree_store.c) */
+  rc = mdb_dbi_open(txn, "tiles", c, &db->tiles);
+  if (rc && rc != MDB_NOTFOUND) return journal__lmdb_err(rc);
+  db->tiles_ok = rc == 0;
   return 0;
 }
 
@@ -277,6 +281,7 @@ static void journal_free(struct journal *j)
   journal__group_free(j->cur);
   while (j->free_list) { struct group *g = j->free_list; j->free_list = g->next; journal__group_free(g); }
   while (j->q_head) { struct group *g = j->q_head; j->q_head = g->next; journal__group_free(g); }
+  journal__tree_close(j);
   if (j->env) mdb_env_close(j->env);
   journal__file_counter_deinit(&j->fcounter);
   journal_file_signer_wipe(&j->fsigner);
@@ -351,6 +356,10 @@ static int do_open(struct journal **out, const struct journal_options *o, struct
   rc = journal__open_dbs(txn, &j->db, false);
   if (!rc) rc = check_format(txn, &j->db);
   if (!rc) rc = read_head(txn, &j->db, &j->head_seq, j->head_hash);
+  if (!rc) {
+    int n = journal__meta_get(txn, &j->db, "device_id", j->device_id, 32);
+    j->device_id[n == 32 ? 32 : 0] = 0;
+  }
   uint8_t clean = 0, pending = 0;
   int had_clean = rc ? -1 : journal__meta_get(txn, &j->db, "clean_shutdown", &clean, 1);
   int had_pending = rc ? -1 : journal__meta_get(txn, &j->db, "unclean_pending", &pending, 1);
@@ -382,6 +391,7 @@ static int do_open(struct journal **out, const struct journal_options *o, struct
     goto fail;
   }
   if ((rc = set_clean(j, 0, unclean))) goto fail;
+  if ((rc = journal__tree_open(j))) goto fail;
   if (creating) {
     /* The counter exists from before the first commit (seq 0, the empty journal's zero hash),
      * so a missing one is never the normal state; both slots, over any older file there. */

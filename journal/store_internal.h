@@ -54,6 +54,8 @@ struct journal_dbs {
   MDB_dbi meta;     /* text key -> value */
   MDB_dbi checkpoints; /* u64 BE seq -> checkpoint bytes (replay) */
   MDB_dbi blocks;   /* u64 BE first seq of an index block -> u64 BE its last seq so far */
+  MDB_dbi tiles;    /* level(1) | tile index (u64 BE) -> 32 × width hashes (tree_store.c) */
+  bool tiles_ok;    /* `tiles` exists (journals written before the tree lack it until a writer opens) */
 };
 
 #define JOURNAL_FORMAT_VERSION 2u /* 2: index blocks (named db `blocks`) */
@@ -97,6 +99,8 @@ struct group {
   size_t blen, bcap;
   uint8_t *ckpts;      /* (u64 seq | u32 len | bytes)* */
   size_t clen, ccap;
+  uint8_t *tiles;      /* (level | u64 index | u16 width | hashes)*: Merkle tiles to store */
+  size_t tlen, tcap;
   uint8_t last_hash[JOURNAL_HASH_BYTES];
   bool critical;       /* holds a critical record: committed without delay */
   bool boot_seen;      /* holds a boot record: its commit clears meta unclean_pending */
@@ -116,6 +120,8 @@ struct journal {
   const struct journal_counter_ops *counter;
   struct journal_file_signer fsigner;
   const struct journal_signer *signer;
+  char device_id[33];  /* meta device_id ("" if none): the origin of v 3 seals' checkpoints */
+  struct journal_tree *tree; /* the Merkle tree (tree_store.c), appending thread */
 
   /* appending thread */
   uint64_t head_seq;
@@ -176,5 +182,16 @@ void journal__real_clock(void *ctx, uint64_t *mono, int64_t *wall, uint8_t *tq);
 int journal__index_add_key(struct index_key *out, int n, int cap, uint8_t kind, uint32_t value);
 /* Index keys a record contributes (type, source, branches named in the body). */
 int journal__record_index_keys(const uint8_t *buf, size_t len, struct index_key *out, int cap);
+
+/* tree_store.c — the Merkle tree the writer keeps. open: restore (or rebuild) after the head is
+ * read; leaf: each record as it joins the current group; seal: the root of `size` leaves (the
+ * group's records), partial tiles queued in the current group; put: the group's tiles, in the
+ * transaction that commits it (returns an LMDB code, adds to *bytes). */
+struct journal_tree;
+int journal__tree_open(struct journal *j);
+void journal__tree_close(struct journal *j);
+int journal__tree_leaf(struct journal *j, const uint8_t *rec, size_t len);
+int journal__tree_seal(struct journal *j, uint64_t size, uint8_t root[JOURNAL_HASH_BYTES]);
+int journal__tree_put(struct journal *j, MDB_txn *txn, const struct group *g, uint64_t *bytes);
 
 #endif

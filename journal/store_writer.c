@@ -67,6 +67,7 @@ static struct group *group_get(struct journal *j)
   memset(g->keyset, 0, sizeof g->keyset);
   g->blen = 0;
   g->clen = 0;
+  g->tlen = 0;
   g->critical = false;
   g->boot_seen = false;
   g->mono_last = 0;
@@ -83,6 +84,7 @@ void journal__group_free(struct group *g)
   free(g->keys);
   free(g->blobs);
   free(g->ckpts);
+  free(g->tiles);
   free(g);
 }
 
@@ -285,6 +287,7 @@ static int put_group(struct journal *j, MDB_txn *txn, struct group *g, uint64_t 
     bytes += 8 + cl;
     off += 12 + cl;
   }
+  if (!rc) rc = journal__tree_put(j, txn, g, &bytes);
   *bytes_out += bytes;
   return rc;
 }
@@ -460,6 +463,7 @@ static int add_record(struct journal *j, const struct journal_record *r)
   if (rc) return rc == -ENOSPC ? JOURNAL_ETOOBIG : rc;
   if (!j->cur && !(j->cur = group_get(j))) return -ENOMEM;
   if ((rc = group_add(j->cur, r, j->scratch, len))) return rc;
+  journal__tree_leaf(j, j->scratch, len);
   journal_record_hash(j->scratch, len, j->head_hash);
   j->head_seq = r->seq;
   memcpy(j->cur->last_hash, j->head_hash, JOURNAL_HASH_BYTES);
@@ -492,9 +496,8 @@ static int seal_group(struct journal *j)
   if (j->opt.state_hash) j->opt.state_hash(j->opt.ctx, b->state_hash);
   memcpy(b->key_id, j->signer->key_id, JOURNAL_KEYID_BYTES);
   b->group_records = g->n;
-  uint8_t msg[JOURNAL_SEAL_MESSAGE_BYTES];
-  int rc = journal_seal_message(&s, msg);
-  if (!rc) rc = j->signer->sign(j->signer->ctx, msg, sizeof msg, b->sig);
+  int rc = journal__tree_seal(j, b->sealed_seq, b->tree_root);
+  if (!rc) rc = journal_seal_sign(&s, j->device_id, j->signer);
   if (rc) return rc;
   if ((rc = add_record(j, &s))) return rc;
   bool crit = g->critical; /* g belongs to the writer thread once queued */

@@ -46,6 +46,9 @@ struct vstate {
   bool keep_bytes;         /* copy each group's bytes (the checked source) */
   uint8_t *arena;          /* the current group's record bytes when keep_bytes */
   size_t alen, acap;
+  /* the Merkle tree of the records, recomputed when the source starts at seq 1 */
+  struct journal_merkle_hasher mh;
+  struct journal_merkle_appender *tree;
 };
 
 static int fail(struct vstate *v, uint64_t seq, int code, const char *fmt, unsigned long long a)
@@ -117,6 +120,20 @@ static int check_group_links(struct vstate *v, const uint8_t head_hash[32])
   return 0;
 }
 
+/* The tree holds leaves 0 .. seq-2 (every record before the seal): its root must be the one the
+ * seal signed. A seal without a root (written before the tree) is not compared. */
+static int check_tree_root(struct vstate *v, const struct journal_record *r)
+{
+  static const uint8_t zero[32];
+  if (!v->tree || memcmp(r->body.seal.tree_root, zero, 32) == 0) return 0;
+  uint8_t root[32];
+  if (v->tree->size != r->body.seal.sealed_seq || journal_merkle_appender_root(v->tree, root) != 0)
+    return -EIO;
+  if (memcmp(root, r->body.seal.tree_root, 32) != 0)
+    return fail(v, r->seq, JOURNAL_EPROOF, "seal tree_root is not the Merkle root of the records before it%.0llu", 0);
+  return 0;
+}
+
 static int on_seal(struct vstate *v, const uint8_t *bytes, size_t len)
 {
   struct journal_record r;
@@ -128,12 +145,12 @@ static int on_seal(struct vstate *v, const uint8_t *bytes, size_t len)
   if (s->group_records != v->n - 1) return fail(v, r.seq, JOURNAL_EBADCHAIN, "seal covers %llu records but the group holds a different number", s->group_records);
   const uint8_t *pk = find_key(v, s->key_id);
   if (!pk) return fail(v, r.seq, JOURNAL_EBADSIG, "seal signed by an untrusted key%.0llu", 0);
-  uint8_t msg[JOURNAL_SEAL_MESSAGE_BYTES];
-  if (journal_seal_message(&r, msg) != 0 || crypto_sign_verify_detached(s->sig, msg, sizeof msg, pk) != 0)
+  if (journal_seal_verify(&r, v->src->device_id, pk) != 0)
     return fail(v, r.seq, JOURNAL_EBADSIG, "seal signature invalid%.0llu", 0);
   if (memcmp(r.prev, s->head_hash, 32) != 0)
     return fail(v, r.seq, JOURNAL_EBADCHAIN, "seal prev differs from its signed head hash%.0llu", 0);
   if ((rc = check_group_links(v, s->head_hash))) return rc;
+  if ((rc = check_tree_root(v, &r))) return rc;
   /* Group proven: everything up to this seal is intact. */
   v->res->seals++;
   v->res->last_sealed_seq = r.seq;
@@ -197,6 +214,25 @@ static int keep(struct vstate *v, struct link *l, const uint8_t *bytes, size_t l
   return 0;
 }
 
+static int tree_leaf(struct vstate *v, const uint8_t *bytes, size_t len)
+{
+  if (!v->tree) return 0;
+  uint8_t leaf[32];
+  journal_merkle_leaf_hash(&v->mh, bytes, len, leaf);
+  return journal_merkle_append(v->tree, leaf) ? -EIO : 0;
+}
+
+static void vcheck_free(struct vstate *v)
+{
+  free(v->grp);
+  free(v->arena);
+  if (v->tree) journal_merkle_hasher_deinit(&v->mh);
+  free(v->tree);
+  v->grp = NULL;
+  v->arena = NULL;
+  v->tree = NULL;
+}
+
 /* One record: 0 taken, 1 taken and it completed a proven group (v->grp[0..n) until the next
  * push), <0 bad (v->res filled). */
 static int vcheck_push(struct vstate *v, uint64_t seq, const uint8_t *bytes, size_t len)
@@ -211,6 +247,13 @@ static int vcheck_push(struct vstate *v, uint64_t seq, const uint8_t *bytes, siz
     v->first_seq = seq;
     res->first_seq = seq;
     if (v->anchor_from_record && seq == 1) v->anchor_from_record = false; /* all-zero anchor */
+    if (seq == 1) {
+      /* from the first record the tree can be recomputed (after a cut it cannot: the tree's
+       * left part is not in the source; the seals' roots are then covered by their signatures) */
+      v->tree = malloc(sizeof *v->tree);
+      if (!v->tree || journal_merkle_hasher_init(&v->mh) != 0) { free(v->tree); v->tree = NULL; return -ENOMEM; }
+      journal_merkle_appender_init(v->tree, &v->mh, NULL, NULL);
+    }
   }
   if (seq != v->expect_seq)
     return seq > v->expect_seq ? fail(v, v->expect_seq, JOURNAL_EGAP, "record missing (next present is seq %llu)", (unsigned long long)seq)
@@ -239,8 +282,10 @@ static int vcheck_push(struct vstate *v, uint64_t seq, const uint8_t *bytes, siz
     size_t n = v->n;
     if ((rc = on_seal(v, bytes, len))) return rc;
     v->n = n; /* on_seal emptied the group; the caller takes it, then vcheck_next_group resets */
+    if ((rc = tree_leaf(v, bytes, len))) return rc;
     return 1;
   }
+  if ((rc = tree_leaf(v, bytes, len))) return rc;
   if (type == JOURNAL_T_KEY || type == JOURNAL_T_RETENTION) {
     struct journal_record r;
     if (journal_record_decode(bytes, len, &r)) return fail(v, seq, JOURNAL_ECORRUPT, "record does not decode%.0llu", 0);
@@ -315,7 +360,7 @@ int journal_verify(const struct journal_record_source *src, const uint8_t truste
     if (rc == 1) { vcheck_next_group(&v); rc = 0; }
     if (progress && (res->records & 0xffff) == 0) progress(pctx, seq);
   }
-  free(v.grp);
+  vcheck_free(&v);
   return rc;
 }
 
@@ -386,6 +431,7 @@ int journal_checked_open(struct journal_checked **out, const struct journal_reco
   c->src.next = checked_next;
   c->src.get_blob = checked_blob;
   c->src.ctx = c;
+  c->src.device_id = inner->device_id;
   *out = c;
   return 0;
 }
@@ -396,8 +442,7 @@ const struct journal_verify_result *journal_checked_result(const struct journal_
 void journal_checked_close(struct journal_checked *c)
 {
   if (!c) return;
-  free(c->v.grp);
-  free(c->v.arena);
+  vcheck_free(&c->v);
   free(c);
 }
 
@@ -425,6 +470,7 @@ int journal_dir_source_init(struct journal_dir_source *ds, struct journal_reader
   ds->src.next = dir_next;
   ds->src.get_blob = dir_blob;
   ds->src.ctx = ds;
+  if (journal_reader_device_id(r, ds->device_id) == 0) ds->src.device_id = ds->device_id;
   return 0;
 }
 

@@ -73,7 +73,6 @@ int replay_checkpoint_authenticate(struct journal_iter *it, const uint8_t truste
     uint8_t zero[JOURNAL_HASH_BYTES] = { 0 };
     if (seal && memcmp(sl->state_hash, zero, sizeof zero) != 0) {
       /* the seal that vouches for the state after q - 1 */
-      uint8_t msg[JOURNAL_SEAL_MESSAGE_BYTES];
       if (sl->sealed_seq + 1 != q || !have_prev || memcmp(sl->head_hash, prev_hash, JOURNAL_HASH_BYTES) != 0) {
         rc = refuse(why, why_cap, JOURNAL_EBADCHAIN, "seal at seq %llu does not seal the records before it", q);
         goto out;
@@ -82,7 +81,9 @@ int replay_checkpoint_authenticate(struct journal_iter *it, const uint8_t truste
         rc = refuse(why, why_cap, JOURNAL_EBADSIG, "seal at seq %llu is not by the trusted key", q);
         goto out;
       }
-      if (journal_seal_message(rec, msg) != 0 || crypto_sign_verify_detached(sl->sig, msg, sizeof msg, trusted_pk) != 0) {
+      char device_id[33];
+      if (journal_iter_device_id(it, device_id) != 0) device_id[0] = 0; /* v 3 seals then fail */
+      if (journal_seal_verify(rec, device_id, trusted_pk) != 0) {
         rc = refuse(why, why_cap, JOURNAL_EBADSIG, "seal signature at seq %llu does not verify", q);
         goto out;
       }

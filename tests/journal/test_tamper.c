@@ -385,13 +385,13 @@ static void test_bundles(void **state)
 
   /* Every offset from the start of the last frame (it holds the last three records and
    * more) to the end, plus offsets in the header and earlier frames. */
-  size_t offs[4096];
+  size_t offs[8192];
   int no = 0;
-  for (size_t t = L.frame_off[L.nframes - 1]; t < n && no < 4000; t++) offs[no++] = t;
+  for (size_t t = L.frame_off[L.nframes - 1]; t < n && no < 8000; t++) offs[no++] = t;
   size_t extra[] = { 0, 7, 8, 15, 16, 17, L.hdr_end - 64, L.hdr_end - 1, L.hdr_end, L.hdr_end + 2,
                      L.frame_off[0] + 100, L.frame_off[1] - 1, L.frame_off[1], L.frame_off[1] + 3 };
   for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) offs[no++] = extra[i];
-  assert_true(n - L.frame_off[L.nframes - 1] < 4000);
+  assert_true(n - L.frame_off[L.nframes - 1] < 8000);
   int cli_checked = 0;
   for (int i = 0; i < no; i++) {
     size_t t = offs[i];

@@ -279,7 +279,7 @@ static void test_cosignature(void **state)
   strcpy(c.origin, "hems/00112233445566778899aabbccddeeff");
   c.size = 42;
   memcpy(c.root, root32, 32);
-  struct journal_tlog_hems e = { { 1 }, { 2 }, 1764869486000000000ll };
+  struct journal_tlog_hems e = { { 1 }, { 2 }, 1764869486000000000ll, false, { 0 } };
   assert_true(journal_tlog_hems_format(&e, c.ext, sizeof c.ext) > 0);
   char body[JOURNAL_TLOG_BODY_MAX + 1], note[JOURNAL_TLOG_NOTE_MAX], line[JOURNAL_TLOG_SIGLINE_MAX + 1];
   int blen = journal_tlog_checkpoint_format(&c, body, sizeof body);
