@@ -144,6 +144,7 @@ int cli_bench_decision(int argc, char **argv);
 int cli_cmd_analyze(int argc, char **argv);
 int cli_cmd_capture(int argc, char **argv);
 int cli_cmd_key(int argc, char **argv);           /* cli/cmd_key.c */
+int cli_cmd_checkpoint(int argc, char **argv);    /* cli/cmd_checkpoint.c */
 int cli_bench_merkle(int argc, char **argv);      /* cli/bench_merkle.c */
 
 #endif

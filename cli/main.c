@@ -29,6 +29,7 @@ static const char main_usage[] =
   "  replay     rebuild derived state offline; --check against the live run; --incident\n"
   "  bench      measure journal and verification performance\n"
   "  key        the journal's keys: verifier (the checkpoint verifier key)\n"
+  "  checkpoint the signed checkpoint (C2SP signed note) of the newest seal or of --at SEQ\n"
   "\n"
   "common options: --dir DIR (default $HEMS_DIR, else ./hems-data), --counter PATH,\n"
   "--accept-rollback, --help. Exit codes: 0 ok, 1 check failed or refused, 2 usage,\n"
@@ -185,6 +186,16 @@ static const struct cli_cmd cmds[] = {
     "  hems/<device id>+<8 hex key hash>+<base64(0x01 || Ed25519 public key)>. The name is the\n"
     "  checkpoint origin: 'hems/' and the data dir's device id. For a bundle the key is the bundle's\n"
     "  own: --fingerprint FP refuses (exit 1) unless it is the panel's; without it stderr says so.\n" },
+  { "checkpoint", cli_cmd_checkpoint,
+    "usage: hems checkpoint [--dir DIR | BUNDLE] [--at SEQ] [--pubkey FILE | --fingerprint FP]\n"
+    "\n"
+    "Prints the signed checkpoint of the newest seal, or of the seal at SEQ: exactly the C2SP\n"
+    "  signed-note text (tlog-checkpoint body: origin hems/<device id>, tree size, base64 root,\n"
+    "  then state, head, time and seal lines; a blank line; the signature line). The signature is\n"
+    "  the seal's own (seals of journal format 3 sign their checkpoint) and is checked with the\n"
+    "  journal's key before printing; 'hems key verifier' prints the key that checks it.\n"
+    "Exit 0 ok; 1 the seal does not verify, is a schema-1 seal (it signs no checkpoint) or the\n"
+    "  source is damaged; 2 usage, SEQ is not a seal, or no seal at all (tree size 0); 3 I/O.\n" },
   { "bench", cli_cmd_bench,
     "usage: hems bench journal|verify|sim|ingest|replay|merkle [--dir DIR] [--format text|json] [--records N]\n"
     "                  [--record-bytes N]\n"

@@ -18,5 +18,8 @@ for c in $cmds; do grep -qx "$c" <<<"$offered" || { echo "subcommand $c not offe
 # options of a subcommand come from its --help
 grep -qx -- "--since" <<<"$(complete_words hems timeline --s)" || { echo "--since not offered for timeline"; fail=1; }
 grep -qx "jsonl" <<<"$(complete_words hems timeline --format j)" || { echo "jsonl not offered after --format"; fail=1; }
+# checkpoint (the transparency-log checkpoint of a seal) and its --at
+grep -qx "checkpoint" <<<"$(complete_words hems che)" || { echo "checkpoint not offered for 'hems che'"; fail=1; }
+grep -qx -- "--at" <<<"$(complete_words hems checkpoint --a)" || { echo "--at not offered for checkpoint"; fail=1; }
 [ $fail = 0 ] && echo "completion: $(echo "$cmds" | wc -l) subcommands offered"
 exit $fail
