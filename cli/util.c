@@ -85,7 +85,7 @@ int cli_open_error(const char *dir, const char *counter, int rc, int pid)
     else cli_err("%s/counter: damaged (%s); --accept-rollback replaces it and journals the fact", dir, journal_strerror(rc));
     return CLI_FAIL;
   case JOURNAL_ECTRKEY:
-    cli_err("%s/keys/signing.pub: missing; the counter's signatures cannot be checked", dir);
+    cli_err("%s/keys/signing.pub: missing or not a public key file; the counter's signatures cannot be checked", dir);
     return CLI_ENV;
   case JOURNAL_ELOCKFILE:
     cli_err("%s/lock: %s; refusing to write through it", dir, journal_strerror(rc));

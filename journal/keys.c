@@ -110,12 +110,16 @@ static int read_small(int fd, char *buf, size_t cap)
   return 0;
 }
 
-/* Reads "<prefix> <base64>" from path into out[n]. */
+/* Reads "<prefix> <base64>" from path into out[n]. The open does not wait: a FIFO planted in
+ * place of the file (no writer) reads as empty and is refused instead of hanging the reader;
+ * a pipe that has its writer (--pubkey <(…)) is then read as usual, blocking. */
 static int read_b64_line(const char *path, const char *prefix, uint8_t *out, size_t n, int *out_errno_fd)
 {
   char buf[256];
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) { *out_errno_fd = errno; return -errno; }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) { close(fd); return -EIO; }
   int rc = read_small(fd, buf, sizeof buf);
   close(fd);
   if (!rc) rc = parse_b64_line(buf, prefix, out, n);

@@ -121,11 +121,35 @@ static void test_key_file_checks(void **state)
   free(d);
 }
 
+/* The public key file is read by every reader of the data dir (the counter's signatures are
+ * checked with it): a FIFO planted in its place is refused at once, not waited on for a writer
+ * that never comes (alarm: a hang fails the test instead of stalling it). */
+static void test_pubkey_file_checks(void **state)
+{
+  (void)state;
+  char *d = jt_mkdtemp();
+  assert_int_equal(journal_keys_create(d, seed), 0);
+  char pub[4200];
+  snprintf(pub, sizeof pub, "%s/keys/signing.pub", d);
+  uint8_t pk[JOURNAL_PUBKEY_BYTES], want[JOURNAL_PUBKEY_BYTES], sk[64];
+  crypto_sign_seed_keypair(want, sk, seed);
+  assert_int_equal(journal_pubkey_load(pub, pk), 0);
+  assert_memory_equal(pk, want, sizeof pk);
+  assert_int_equal(unlink(pub), 0);
+  assert_int_equal(mkfifo(pub, 0644), 0);
+  alarm(10);
+  assert_int_equal(journal_pubkey_load(pub, pk), JOURNAL_EBADKEY);
+  alarm(0);
+  jt_rm_rf(d);
+  free(d);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_key_in_locked_memory),
     cmocka_unit_test(test_key_file_checks),
+    cmocka_unit_test(test_pubkey_file_checks),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
