@@ -46,6 +46,34 @@ static int positional(struct cli_common *c, const char *arg)
 
 /* ------------------------------------------------------------------ show */
 
+/* Is p (a byte, or the lead byte of a two-byte UTF-8 sequence, n bytes left) a control: C0,
+ * DEL, or C1 (U+0080..U+009F)? */
+static bool is_control(const unsigned char *p, size_t n)
+{
+  return p[0] < 0x20 || p[0] == 0x7f || (p[0] == 0xc2 && n > 1 && p[1] >= 0x80 && p[1] <= 0x9f);
+}
+
+/* A text field (len bytes) for a terminal: as it is when it holds no control character (NUL
+ * included) and does not start with a quote; else quoted, with \" \\ \n and every control as
+ * \u00XX (RFC 8259 escapes), so record text cannot forge lines, move the cursor over earlier
+ * output, drive the terminal or hide what follows a NUL. */
+static void put_text(const char *s, size_t len)
+{
+  const unsigned char *p = (const unsigned char *)s;
+  bool plain = !len || p[0] != '"';
+  for (size_t i = 0; i < len && plain; i++) plain = !is_control(p + i, len - i);
+  if (plain) { fwrite(s, 1, len, stdout); return; }
+  putchar('"');
+  for (size_t i = 0; i < len; i++) {
+    if (p[i] == '"' || p[i] == '\\') printf("\\%c", p[i]);
+    else if (p[i] == '\n') fputs("\\n", stdout);
+    else if (p[i] == 0xc2 && is_control(p + i, len - i)) { printf("\\u%04x", p[i + 1]); i++; }
+    else if (is_control(p + i, len - i)) printf("\\u%04x", p[i]);
+    else putchar(p[i]);
+  }
+  putchar('"');
+}
+
 static void print_text(const char *json)
 {
   json_error_t je;
@@ -58,7 +86,12 @@ static void print_text(const char *json)
   json_t *v;
   json_object_foreach(json_object_get(o, "body"), k, v) {
     char *s = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    printf("  %s: %s\n", k, s ? s : json_string_value(v));
+    fputs("  ", stdout);
+    put_text(k, strlen(k));
+    fputs(": ", stdout);
+    if (s) fputs(s, stdout);
+    else put_text(json_string_value(v), json_string_length(v));
+    putchar('\n');
     free(s);
   }
   printf("  (mono_ns %lld, time quality %s, boot %s, hash %s)\n", (long long)json_integer_value(json_object_get(o, "mono_ns")),

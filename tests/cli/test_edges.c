@@ -128,6 +128,48 @@ static void test_write_bytes_own_only(void **state)
   assert_true(wb < 32ull << 20);
 }
 
+/* `show` prints a record's text fields for a terminal: a note (any operator's, or any record of a
+ * bundle someone else made) whose text holds a newline, ESC sequences or a C1 control must not
+ * forge lines that look like other records, move the cursor over earlier output or drive the
+ * terminal. Such a string is printed quoted with those characters escaped as in JSON (RFC 8259
+ * \n and \u00XX; DEL and C1 U+0080..U+009F too); plain text stays as it was. */
+static void test_show_text_escapes_controls(void **state)
+{
+  (void)state;
+  char out[400], buf[4096];
+  snprintf(out, sizeof out, "%s/show.txt", tmp);
+  assert_int_equal(sh("%s note --dir %s/d \"$(printf 'ok\\nseq 99  command  forged\\033[1A\\302\\233x\\177')\" > %s", bin, tmp, out), 0);
+  FILE *f = fopen(out, "r");
+  assert_non_null(f);
+  unsigned long long seq = 0;
+  assert_int_equal(fscanf(f, "%llu", &seq), 1);
+  fclose(f);
+  assert_int_equal(sh("%s note --dir %s/d 'plain text, \"quoted\" stays' > %s", bin, tmp, out), 0);
+  unsigned long long seq2 = 0;
+  f = fopen(out, "r");
+  assert_non_null(f);
+  assert_int_equal(fscanf(f, "%llu", &seq2), 1);
+  fclose(f);
+  assert_int_equal(sh("%s show --dir %s/d %llu > %s && %s show --dir %s/d %llu >> %s", bin, tmp, seq, out, bin, tmp, seq2, out), 0);
+  f = fopen(out, "rb");
+  assert_non_null(f);
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  size_t lines = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)buf[i];
+    lines += ch == '\n';
+    if ((ch < 0x20 && ch != '\n') || ch == 0x7f) fail_msg("control byte 0x%02x at %zu in:\n%s", ch, i, buf);
+    if (ch == 0xc2 && i + 1 < n && (unsigned char)buf[i + 1] >= 0x80 && (unsigned char)buf[i + 1] <= 0x9f)
+      fail_msg("C1 control at %zu in:\n%s", i, buf);
+  }
+  if (!strstr(buf, "\n  text: \"ok\\nseq 99  command  forged\\u001b[1A\\u009bx\\u007f\"\n")) fail_msg("escaped text not found in:\n%s", buf);
+  if (!strstr(buf, "\n  text: plain text, \"quoted\" stays\n")) fail_msg("plain text changed in:\n%s", buf);
+  assert_int_equal(lines, 12); /* two records: header, gid, uid, who, text, footer each */
+  assert_null(strstr(buf, "\nseq 99"));
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -135,6 +177,7 @@ int main(void)
     cmocka_unit_test(test_status_durable_offline),
     cmocka_unit_test(test_status_durable_daemon),
     cmocka_unit_test(test_write_bytes_own_only),
+    cmocka_unit_test(test_show_text_escapes_controls),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
