@@ -791,7 +791,9 @@ int journal_reindex(struct journal *j, struct journal_reindex_info *info);
 int journal_index_block_range(struct journal_iter *it, uint64_t block_first, uint64_t *first, uint64_t *last);
 /* Group containing seq: its first and last (seal) seq. */
 int journal_group_of(struct journal_iter *it, uint64_t seq, uint64_t *first, uint64_t *last);
-/* First seq of the first group whose records' wall time reaches >= wall_ns (0 if none). */
+/* First seq of the first group whose records' wall time reaches >= wall_ns (0 if none), from the
+ * times index, checked against the records: when the record before it is at or after wall_ns
+ * (a changed index), an earlier seq, possibly inside a group. */
 int journal_seek_time(struct journal_iter *it, int64_t wall_ns, uint64_t *out_seq);
 
 /* ---------------------------------------------------------------- verification */

@@ -218,6 +218,41 @@ int journal_group_of(struct journal_iter *it, uint64_t seq, uint64_t *first, uin
   return group_start_of(it->txn, &it->r->db, seq, first, last);
 }
 
+/* The times and groups tables are derived files: the seq they give for wall_ns is checked
+ * against the records, stepping back while the record before it is at or after wall_ns (one
+ * record read when they are right). So an entry changed to point later cannot make a listing
+ * start late (records hidden) nor `replay --until` take a checkpoint from after the time. An
+ * answer of 0 (after every record) is checked from the head. */
+static int seek_check(struct journal_iter *it, int64_t wall_ns, uint64_t *out_seq)
+{
+  uint64_t s = *out_seq;
+  if (s == 0) {
+    MDB_cursor *c;
+    MDB_val k, v;
+    int rc = mdb_cursor_open(it->txn, it->r->db.records, &c);
+    if (rc) return journal__lmdb_err(rc);
+    rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    mdb_cursor_close(c);
+    if (rc == MDB_NOTFOUND) return 0;
+    if (rc) return journal__lmdb_err(rc);
+    if (k.mv_size != 8) return JOURNAL_EMDBPAGE;
+    s = journal__rd64(k.mv_data) + 1;
+  }
+  uint64_t from = s;
+  while (s > 1) {
+    const uint8_t *b;
+    size_t len;
+    int rc = journal_iter_get(it, s - 1, &b, &len);
+    if (rc == JOURNAL_ENOTFOUND) break; /* before the journal's first record */
+    if (rc) return rc;
+    struct journal_record r;
+    if (journal_record_decode(b, len, &r) || r.wall_ns < wall_ns) break;
+    s--;
+  }
+  if (s != from) *out_seq = s;
+  return 0;
+}
+
 int journal_seek_time(struct journal_iter *it, int64_t wall_ns, uint64_t *out_seq)
 {
   /* Groups are indexed by their earliest wall time; the group holding the first record at or
@@ -249,6 +284,7 @@ int journal_seek_time(struct journal_iter *it, int64_t wall_ns, uint64_t *out_se
     rc = 0;
   }
   mdb_cursor_close(c);
-  return journal__lmdb_err(rc);
+  if (rc) return journal__lmdb_err(rc);
+  return seek_check(it, wall_ns, out_seq);
 }
 

@@ -208,6 +208,43 @@ static void reindex_refused_while_daemon_runs(void **state)
   assert_int_equal(sh("%s verify --dir %s >/dev/null 2>&1", bin, d), 0);
 }
 
+/* The times table made to lie: every entry replaced by one that files the last group under
+ * wall time 0. `timeline --since T` must still list every record from T on (before, the listing
+ * started at that last group: everything earlier was silently left out). */
+static void times_table_lies(void **state)
+{
+  (void)state;
+  char t[64] = "", cmd[100], path[400];
+  /* T: the time of a record in the middle of the simulated run */
+  snprintf(path, sizeof path, "%s/t.txt", tmp);
+  assert_int_equal(sh("%s show --dir %s --format json 300 | sed -n 's/.*\"time\": *\"\\([^\"]*\\)\".*/\\1/p' > %s", bin, d, path), 0);
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  assert_int_equal(fscanf(f, "%63s", t), 1);
+  fclose(f);
+  snprintf(cmd, sizeof cmd, "--since %s", t);
+  int before = listed(cmd);
+  assert_true(before > 10);
+  MDB_env *env;
+  MDB_txn *txn;
+  MDB_dbi dbi;
+  env_open(&env, &txn, &dbi, "times", IDX);
+  MDB_cursor *c;
+  MDB_val k, v;
+  assert_int_equal(mdb_cursor_open(txn, dbi, &c), 0);
+  assert_int_equal(mdb_cursor_get(c, &k, &v, MDB_LAST), 0);
+  uint8_t last_group[8], zero_key[8] = { 0x80, 0, 0, 0, 0, 0, 0, 0 }; /* wall 0, offset by 2^63 */
+  memcpy(last_group, v.mv_data, 8);
+  mdb_cursor_close(c);
+  assert_int_equal(mdb_drop(txn, dbi, 0), 0);
+  MDB_val nk = { 8, zero_key }, nv = { 8, last_group };
+  assert_int_equal(mdb_put(txn, dbi, &nk, &nv, 0), 0);
+  env_commit(env, txn);
+  assert_int_equal(listed(cmd), before);
+  assert_int_equal(sh("%s reindex --dir %s >/dev/null 2>&1", bin, d), 0);
+  assert_int_equal(listed(cmd), before);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -217,6 +254,7 @@ int main(void)
     cmocka_unit_test(wrong_entry_added),
     cmocka_unit_test(block_deleted),
     cmocka_unit_test(reindex_refused_while_daemon_runs),
+    cmocka_unit_test(times_table_lies),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
