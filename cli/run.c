@@ -1367,11 +1367,17 @@ char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const cha
       json_t *v;
       if ((v = json_object_get(req, "modification")) && json_is_integer(v) && json_integer_value(v) >= 0) q.modification = (uint32_t)json_integer_value(v);
       if ((v = json_object_get(req, "start_ns")) && json_is_integer(v)) q.dtstart_ns = (int64_t)json_integer_value(v);
-      if ((v = json_object_get(req, "start_in_ns")) && json_is_integer(v)) q.dtstart_ns = wall_now_ns(d) + (int64_t)json_integer_value(v);
+      if ((v = json_object_get(req, "start_in_ns")) && json_is_integer(v) &&
+          __builtin_add_overflow(wall_now_ns(d), (int64_t)json_integer_value(v), &q.dtstart_ns))
+        bad = bad ? bad : "malformed request: \"start_in_ns\" out of range";
       if ((v = json_object_get(req, "duration_ns")) && json_is_integer(v) && json_integer_value(v) > 0) q.duration_ns = (uint64_t)json_integer_value(v);
       if ((v = json_object_get(req, "randomize_ns")) && json_is_integer(v) && json_integer_value(v) > 0) q.randomize_ns = (uint64_t)json_integer_value(v);
       if ((v = json_object_get(req, "reduce_w")) && json_is_integer(v) && json_integer_value(v) > 0) q.reduce_w = (uint32_t)json_integer_value(v);
       q.mandatory = json_is_true(json_object_get(req, "mandatory"));
+      /* the event's latest end must be a time: no overflow in the start drawn or the end folded */
+      int64_t end = q.dtstart_ns ? q.dtstart_ns : wall_now_ns(d);
+      if (__builtin_add_overflow(end, (int64_t)q.randomize_ns, &end) || __builtin_add_overflow(end, (int64_t)q.duration_ns, &end))
+        bad = bad ? bad : "malformed request: start, randomize_ns and duration_ns end after the last representable time";
       json_t *br = json_object_get(req, "branches");
       for (size_t k = 0; json_is_array(br) && k < json_array_size(br); k++) {
         json_t *x = json_array_get(br, k);

@@ -834,6 +834,30 @@ static void socket_path_not_clobbered(void **state)
   stop_daemon(pid);
 }
 
+/* DR times a client sends are checked before they are added: a start_in_ns or a start_ns that
+ * runs past the last int64 nanosecond with the randomisation and duration is a malformed
+ * request, journaled as nothing. Before, the sums overflowed (undefined behaviour in C; in
+ * practice a start in 1677 journaled as if asked for). */
+static void dr_times_bounded(void **state)
+{
+  (void)state;
+  char d[300], sock[400];
+  init_dir(d, sizeof d, "drtimes");
+  pid_t pid = start_daemon(d, sock);
+  expect_answer(sock, "{\"op\":\"dr\",\"action\":\"start\",\"event\":\"far-1\",\"start_in_ns\":9223372036854775807,"
+                      "\"duration_ns\":1000000000,\"reduce_w\":100}\n", "malformed request: \\\"start_in_ns\\\" out of range");
+  expect_answer(sock, "{\"op\":\"dr\",\"action\":\"start\",\"event\":\"far-2\",\"start_ns\":9223372036854775000,"
+                      "\"duration_ns\":3600000000000,\"reduce_w\":100}\n", "malformed request: start, randomize_ns and duration_ns");
+  expect_answer(sock, "{\"op\":\"dr\",\"action\":\"start\",\"event\":\"far-3\",\"start_in_ns\":60000000000,"
+                      "\"randomize_ns\":9223372036854775807,\"duration_ns\":1000000000,\"reduce_w\":100}\n",
+                "malformed request: start, randomize_ns and duration_ns");
+  expect_answer(sock, "{\"op\":\"dr\",\"action\":\"start\",\"event\":\"near-1\",\"start_in_ns\":60000000000,"
+                      "\"duration_ns\":1000000000,\"reduce_w\":100}\n", "\"ok\":true");
+  stop_daemon(pid);
+  assert_int_not_equal(sh("%s timeline --dir %s --type request --format jsonl | grep -q 'far-'", bin, d), 0);
+  expect_record(d, "request", "near-1", "\"near-1\"");
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -849,6 +873,7 @@ int main(void)
     cmocka_unit_test_teardown(unread_answers_are_bounded, reap_children),
     cmocka_unit_test_teardown(one_uid_cannot_evict_others, reap_children),
     cmocka_unit_test_teardown(socket_path_not_clobbered, reap_children),
+    cmocka_unit_test_teardown(dr_times_bounded, reap_children),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
