@@ -1365,14 +1365,20 @@ char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const cha
       if (!event || !*event || strlen(event) > 64) bad = bad ? bad : "malformed request: \"event\" must be 1..64 bytes";
       else q.event = (struct journal_slice){ (const uint8_t *)event, (uint32_t)strlen(event) };
       json_t *v;
-      if ((v = json_object_get(req, "modification")) && json_is_integer(v) && json_integer_value(v) >= 0) q.modification = (uint32_t)json_integer_value(v);
+      if ((v = json_object_get(req, "modification")) && json_is_integer(v) && json_integer_value(v) >= 0) {
+        if (json_integer_value(v) > UINT32_MAX) bad = bad ? bad : "malformed request: \"modification\" must be 0..4294967295";
+        else q.modification = (uint32_t)json_integer_value(v);
+      }
       if ((v = json_object_get(req, "start_ns")) && json_is_integer(v)) q.dtstart_ns = (int64_t)json_integer_value(v);
       if ((v = json_object_get(req, "start_in_ns")) && json_is_integer(v) &&
           __builtin_add_overflow(wall_now_ns(d), (int64_t)json_integer_value(v), &q.dtstart_ns))
         bad = bad ? bad : "malformed request: \"start_in_ns\" out of range";
       if ((v = json_object_get(req, "duration_ns")) && json_is_integer(v) && json_integer_value(v) > 0) q.duration_ns = (uint64_t)json_integer_value(v);
       if ((v = json_object_get(req, "randomize_ns")) && json_is_integer(v) && json_integer_value(v) > 0) q.randomize_ns = (uint64_t)json_integer_value(v);
-      if ((v = json_object_get(req, "reduce_w")) && json_is_integer(v) && json_integer_value(v) > 0) q.reduce_w = (uint32_t)json_integer_value(v);
+      if ((v = json_object_get(req, "reduce_w")) && json_is_integer(v) && json_integer_value(v) > 0) {
+        if (json_integer_value(v) > UINT32_MAX) bad = bad ? bad : "malformed request: \"reduce_w\" must be 1..4294967295";
+        else q.reduce_w = (uint32_t)json_integer_value(v);
+      }
       q.mandatory = json_is_true(json_object_get(req, "mandatory"));
       /* the event's latest end must be a time: no overflow in the start drawn or the end folded */
       int64_t end = q.dtstart_ns ? q.dtstart_ns : wall_now_ns(d);

@@ -851,6 +851,11 @@ static void dr_times_bounded(void **state)
   expect_answer(sock, "{\"op\":\"dr\",\"action\":\"start\",\"event\":\"far-3\",\"start_in_ns\":60000000000,"
                       "\"randomize_ns\":9223372036854775807,\"duration_ns\":1000000000,\"reduce_w\":100}\n",
                 "malformed request: start, randomize_ns and duration_ns");
+  /* 32-bit fields: a value beyond them is refused, not cut (2^32 + 7 would be journaled as 7) */
+  expect_answer(sock, "{\"op\":\"dr\",\"action\":\"start\",\"event\":\"far-4\",\"modification\":4294967303,"
+                      "\"duration_ns\":1000000000,\"reduce_w\":100}\n", "malformed request: \\\"modification\\\" must be");
+  expect_answer(sock, "{\"op\":\"dr\",\"action\":\"start\",\"event\":\"far-5\",\"duration_ns\":1000000000,"
+                      "\"reduce_w\":4294967303}\n", "malformed request: \\\"reduce_w\\\" must be");
   expect_answer(sock, "{\"op\":\"dr\",\"action\":\"start\",\"event\":\"near-1\",\"start_in_ns\":60000000000,"
                       "\"duration_ns\":1000000000,\"reduce_w\":100}\n", "\"ok\":true");
   stop_daemon(pid);
