@@ -30,6 +30,7 @@
 #include <uv.h>
 #include "cli.h"
 #include "daemon.h"
+#include "daemon_notify.h"
 #include "actuators.h"
 #include "hw.h"
 #include "ingest.h"
@@ -144,6 +145,7 @@ struct daemon {
   bool reload;               /* SIGHUP seen; handled between ticks */
   int64_t retention_keep_ns; /* DIR/config.json "retention": {"keep": "30d"}; 0 = off */
   uint64_t next_retention_ns;
+  struct daemon_notify notify; /* systemd's notify socket (daemon_notify.c) */
 };
 
 static double real_s(void)
@@ -1457,6 +1459,15 @@ static void reload_config(struct daemon *d)
   }
 }
 
+/* A loop turn for systemd: the watchdog ping (while on cadence) and now and then a summary. */
+static void notify_turn(struct daemon *d, double lag_s)
+{
+  if (daemon_notify_turn(&d->notify, lag_s))
+    daemon_notify_status(&d->notify, "running: %s, head seq %llu, %llu windows, %llu commands, %llu faults", d->name,
+                         (unsigned long long)journal_head_seq(d->j), (unsigned long long)d->windows,
+                         (unsigned long long)d->commands, (unsigned long long)d->faults);
+}
+
 static void on_tick_timer(uv_timer_t *t)
 {
   struct daemon *d = t->data;
@@ -1468,6 +1479,7 @@ static void on_tick_timer(uv_timer_t *t)
   int budget = 64;
   if (d->hw) {
     tick(d); /* hardware: one pass per timer period; time passes by itself */
+    notify_turn(d, 0);
     if (d->stopping) uv_stop(&d->loop);
     return;
   }
@@ -1480,6 +1492,7 @@ static void on_tick_timer(uv_timer_t *t)
     append_fault(d, "late_window", (int64_t)lag_ms, 0, detail);
     d->last_watchdog_s = now_real;
   }
+  notify_turn(d, lag_ms / 1e3);
   if (d->stopping) uv_stop(&d->loop);
 }
 
@@ -1489,6 +1502,7 @@ static void on_idle(uv_idle_t *h)
   if (d->reload) reload_config(d);
   flush_rate_limited(d, false);
   for (int i = 0; i < 8 && !d->stopping; i++) tick(d);
+  notify_turn(d, 0);
   if (d->stopping) uv_stop(&d->loop);
 }
 
@@ -1620,6 +1634,7 @@ int cli_cmd_run(int argc, char **argv)
   int rc = parse_opts(argc, argv, &d->o);
   if (rc) return rc;
   if (sodium_init() < 0) return CLI_ENV;
+  daemon_notify_init(&d->notify);
   char err[512];
   if (d->o.hw) {
     /* Real hardware: the panel config names the spidev nodes and the gpiochip. */
@@ -1710,6 +1725,7 @@ int cli_cmd_run(int argc, char **argv)
   struct replay_harness_options ho = { 100000, 3600ll * 1000000000ll, false };
   replay_harness_init(&d->h, &ho, &jo);
   int pid = 0;
+  daemon_notify_status(&d->notify, "opening the journal in %s", d->o.c.dir);
   rc = journal_open(&d->j, &jo, &d->info, &pid);
   if (rc) {
     hw_sim_destroy(d->sim);
@@ -1926,11 +1942,15 @@ int cli_cmd_run(int argc, char **argv)
     d->tick_timer.data = d;
     uv_timer_start(&d->tick_timer, on_tick_timer, 0, d->hw ? 16 : 4);
   }
+  /* systemd hears READY=1 only now: the boot record durable, outputs requested, socket up */
+  if (!rc && (rc = journal_sync(d->j)) != 0) cli_err("run: journal sync: %s", journal_strerror(rc));
   if (!rc) {
+    daemon_notify_ready(&d->notify, "running: %s, head seq %llu", d->name, (unsigned long long)journal_head_seq(d->j));
     while (!d->stopping) uv_run(&d->loop, UV_RUN_DEFAULT);
   } else {
     d->exit_code = CLI_ENV;
   }
+  daemon_notify_stopping(&d->notify, "stopping: sealing the journal");
   if (d->tty) { status_line(d); fputc('\n', stderr); }
 
   /* shutdown: stop accepting work, flush, seal, exit */
