@@ -53,7 +53,7 @@ struct daemon_socket {
  * Never in a directory another user can write: a squatter there could answer in the daemon's
  * place. The daemon binds the first that applies: --socket PATH (its directory must be ours or
  * root's and writable by nobody else); /run/hems/hems-<hex>.sock when /run/hems is a directory
- * of ours that nobody else can write (the unit's RuntimeDirectory); DIR/control.sock when it
+ * of ours that nobody else can write (tmpfiles.d/hems.conf); DIR/control.sock when it
  * fits in 107 bytes and DIR is ours and writable by nobody else; $XDG_RUNTIME_DIR/hems/
  * hems-<hex>.sock (the directory created mode 0750 if missing, then checked); else no socket.
  * <hex> is the first 16 hex digits of BLAKE2b-256 of the real path of DIR. */

@@ -135,7 +135,7 @@ int daemon_socket_choose(const char *dir, const char *override, char out[4200], 
     return daemon_private_dir(parent, false, true, why, why_cap);
   }
   char sub[256];
-  /* the unit's RuntimeDirectory, when it is there and ours */
+  /* /run/hems (tmpfiles.d/hems.conf), when it is there and ours */
   if (in_run(dir, out) && daemon_private_dir(RUN_DIR, false, false, sub, sizeof sub) == 0) {
     daemon_operators_group(RUN_DIR);
     return 0;

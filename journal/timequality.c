@@ -1,5 +1,5 @@
 /*
- * timequality.c — is the system clock disciplined? The live clock (store.c) stamps every
+ * timequality.c — is the system clock disciplined? The live clock (store_writer.c) stamps every
  * record with JOURNAL_TQ_SYNCED or JOURNAL_TQ_UNSYNCED from this. A failed query must never
  * read as synced: under a syscall filter adjtimex() fails with EPERM and leaves the caller's
  * zeroed struct timex as it was, and a zero status has STA_UNSYNC clear.
