@@ -68,6 +68,9 @@ int cli_open_error(const char *dir, const char *counter, int rc, int pid)
   case JOURNAL_ENOJOURNAL:
     cli_err("%s: no journal here (create one with 'hems init --dir %s')", dir, dir);
     return CLI_ENV;
+  case JOURNAL_EFORMAT2:
+    cli_err("%s: journal format 2; run 'hems migrate --dir %s'", dir, dir);
+    return CLI_ENV;
   case JOURNAL_EKEYPERM:
     cli_err("%s/keys/signing.key: readable by group or others; refusing to use it (chmod 600)", dir);
     return CLI_ENV;

@@ -125,13 +125,9 @@ static int add_checkpoint(struct journal_reader *rd, struct journal_iter *it, co
 static int export_bounds(struct journal_reader *rd, struct journal_iter *it, const struct journal_export_options *o,
                          uint64_t *from, uint64_t *to)
 {
-  MDB_cursor *c;
-  MDB_val k, v;
-  int rc = mdb_cursor_open(it->txn, rd->db.records, &c);
-  if (rc) return journal__lmdb_err(rc);
-  uint64_t first = mdb_cursor_get(c, &k, &v, MDB_FIRST) == 0 && k.mv_size == 8 ? journal__rd64(k.mv_data) : 0;
-  uint64_t last = mdb_cursor_get(c, &k, &v, MDB_LAST) == 0 && k.mv_size == 8 ? journal__rd64(k.mv_data) : 0;
-  mdb_cursor_close(c);
+  uint64_t first, last;
+  int rc = journal__rec_bounds(it->txn, &rd->db, &first, &last);
+  if (rc) return rc;
   if (!first || !last) return JOURNAL_ENOTFOUND;
   uint64_t f = o->since_seq > first ? o->since_seq : first;
   uint64_t t = o->until_seq && o->until_seq < last ? o->until_seq : last;
@@ -263,8 +259,7 @@ int journal_export(struct journal_reader *rd, const struct journal_signer *signe
   uint8_t hdr_hash[32], last_hash[32] = { 0 };
   if (!rc) rc = write_header(&o, signer, device_id, from, first_prev, ckpt_seq, hdr_hash);
   info->checkpoint_seq = ckpt_seq;
-  it->from = from;
-  it->started = false;
+  if (!rc) rc = journal__iter_restart(it, from, PACK_CHECKED);
   if (!rc) rc = write_records(&o, it, opt, to, &content, &z, last_hash);
   if (!rc) rc = write_end(&o, signer, last_hash, hdr_hash);
   free(content.p);

@@ -19,5 +19,5 @@ const char *journal_strerror(int err)
 
 bool journal_is_store_damage(int err)
 {
-  return err == JOURNAL_ECORRUPT || err == JOURNAL_EMDBSHORT || err == JOURNAL_EMDBMETA || err == JOURNAL_EMDBPAGE;
+  return err == JOURNAL_ECORRUPT || err == JOURNAL_EMDBSHORT || err == JOURNAL_EMDBMETA || err == JOURNAL_EMDBPAGE || err == JOURNAL_EPACK;
 }

@@ -21,15 +21,7 @@ struct blockset { uint64_t *first, *last; size_t n, cap; };
 
 static int rec_bounds(MDB_txn *txn, const struct journal_dbs *db, uint64_t *first, uint64_t *last)
 {
-  MDB_cursor *c;
-  MDB_val k, v;
-  *first = *last = 0;
-  int rc = mdb_cursor_open(txn, db->records, &c);
-  if (rc) return journal__lmdb_err(rc);
-  if (mdb_cursor_get(c, &k, &v, MDB_FIRST) == 0 && k.mv_size == 8) *first = journal__rd64(k.mv_data);
-  if (mdb_cursor_get(c, &k, &v, MDB_LAST) == 0 && k.mv_size == 8) *last = journal__rd64(k.mv_data);
-  mdb_cursor_close(c);
-  return 0;
+  return journal__rec_bounds(txn, db, first, last);
 }
 
 static void say(char *why, size_t cap, const char *fmt, unsigned long long a, unsigned long long b)
@@ -158,23 +150,25 @@ static void key_name(const uint8_t k[5], char *buf, size_t cap)
 static int expected_entries(MDB_txn *txn, const struct journal_dbs *db, const struct blockset *bs,
                             struct entry **out, size_t *out_n)
 {
-  MDB_cursor *c;
-  MDB_val k, v;
-  int rc = mdb_cursor_open(txn, db->records, &c);
-  if (rc) return journal__lmdb_err(rc);
+  struct journal_rcur c;
+  struct pack_cache pc = { 0 };
+  int rc = journal__rcur_open(&c, txn, db, &pc, PACK_CHECKED, 0);
+  if (rc) return rc;
   struct entry *e = NULL;
   size_t n = 0, cap = 0, blk_start = 0, bi = 0;
   /* the block's distinct keys: open addressing over entry index - blk_start + 1 */
   uint32_t *set = calloc(GROUP_KEYSET, sizeof *set);
-  if (!set) { mdb_cursor_close(c); return -ENOMEM; }
-  for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-    uint64_t seq = journal__rd64(k.mv_data);
+  if (!set) { journal__rcur_close(&c); journal__pack_cache_free(&pc); return -ENOMEM; }
+  uint64_t seq;
+  const uint8_t *vb;
+  size_t vl;
+  while ((rc = journal__rcur_next(&c, &seq, &vb, &vl)) == 1) {
     bool moved = false;
     while (bi < bs->n && seq > bs->last[bi]) { bi++; blk_start = n; moved = true; }
     if (moved) memset(set, 0, GROUP_KEYSET * sizeof *set);
     if (bi == bs->n || seq < bs->first[bi]) continue; /* coverage already reported */
     struct index_key ks[64];
-    int nk = journal__record_index_keys(v.mv_data, v.mv_size, ks, 64);
+    int nk = journal__record_index_keys(vb, vl, ks, 64);
     for (int i = 0; i < nk; i++) {
       struct entry x;
       key_bytes(x.key, ks[i].kind, ks[i].value);
@@ -188,16 +182,17 @@ static int expected_entries(MDB_txn *txn, const struct journal_dbs *db, const st
       if (n == cap) {
         size_t nc = cap ? cap * 2 : 1024;
         struct entry *ne = realloc(e, nc * sizeof *ne);
-        if (!ne) { free(e); free(set); mdb_cursor_close(c); return -ENOMEM; }
+        if (!ne) { free(e); free(set); journal__rcur_close(&c); journal__pack_cache_free(&pc); return -ENOMEM; }
         e = ne;
         cap = nc;
       }
       e[n++] = x;
     }
   }
-  mdb_cursor_close(c);
+  journal__rcur_close(&c);
+  journal__pack_cache_free(&pc);
   free(set);
-  if (rc != MDB_NOTFOUND) { free(e); return journal__lmdb_err(rc); }
+  if (rc != 0) { free(e); return rc; }
   qsort(e, n, sizeof *e, entry_cmp);
   *out = e;
   *out_n = n;

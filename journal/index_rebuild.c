@@ -113,19 +113,23 @@ static int rebuild_txn(struct journal *j, struct rebuild *b, struct journal_reco
     mdb_txn_abort(b->txn);
     return journal__lmdb_err(rc);
   }
-  MDB_cursor *c;
-  MDB_val k, v;
-  if ((rc = mdb_cursor_open(b->txn, j->db.records, &c))) { mdb_txn_abort(b->txn); return journal__lmdb_err(rc); }
+  struct journal_rcur c;
+  struct pack_cache pc = { 0 };
+  if ((rc = journal__rcur_open(&c, b->txn, &j->db, &pc, PACK_CHECKED, 0))) { mdb_txn_abort(b->txn); return rc; }
   int err = 0;
-  for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && !err; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-    if (k.mv_size != 8 || journal_record_decode(v.mv_data, v.mv_size, r) || r->seq != journal__rd64(k.mv_data)) {
+  uint64_t seq;
+  const uint8_t *vb;
+  size_t vl;
+  while (!err && (rc = journal__rcur_next(&c, &seq, &vb, &vl)) == 1) {
+    if (journal_record_decode(vb, vl, r) || r->seq != seq) {
       err = JOURNAL_ECORRUPT; /* `hems verify` names it; an index is not rebuilt over it */
       break;
     }
-    err = add_record(b, r, v.mv_data, v.mv_size);
+    err = add_record(b, r, vb, vl);
   }
-  mdb_cursor_close(c);
-  if (!err && rc != MDB_NOTFOUND) err = journal__lmdb_err(rc);
+  journal__rcur_close(&c);
+  journal__pack_cache_free(&pc);
+  if (!err && rc < 0) err = rc;
   if (err) { mdb_txn_abort(b->txn); return err; }
   return journal__lmdb_err(mdb_txn_commit(b->txn));
 }

@@ -63,7 +63,9 @@ extern "C" {
   X(ELOCKFILE, -30924, "lock file is a link or not a plain file")                          \
   X(EMDBSHORT, -30925, "file shorter than its LMDB meta pages say")                        \
   X(EMDBMETA, -30926, "LMDB meta page invalid")                                            \
-  X(EMDBPAGE, -30927, "LMDB page or value damaged")
+  X(EMDBPAGE, -30927, "LMDB page or value damaged")                                       \
+  X(EPACK, -30940, "stored record does not match its hash check (pack damaged)")          \
+  X(EFORMAT2, -30941, "journal format 2; run 'hems migrate'")
 
 enum {
 #define JOURNAL__ERR_ENUM(name, code, text) JOURNAL_##name = code,
@@ -632,6 +634,7 @@ struct journal_options {
                                    to this long (record time, and as long in wall time) to share one
                                    commit; a critical group, journal_sync() or close commits at once.
                                    0 → commit every sealed group at once (the library default) */
+  int pack_level;               /* zstd level of the packs (format 3), 1..19; 0 → the default */
   struct journal_clock clock;   /* .now NULL → real clocks */
   uint8_t boot_id[JOURNAL_BOOTID_BYTES]; /* all zero → read /proc/sys/kernel/random/boot_id */
   journal_durable_cb on_durable;
@@ -741,6 +744,11 @@ struct journal_iter;
 int journal_iter_begin(struct journal_reader *r, uint64_t from_seq, struct journal_iter **out);
 /* 1 and the record, 0 at the end, <0 on error. */
 int journal_iter_next(struct journal_iter *it, uint64_t *seq, const uint8_t **bytes, size_t *len);
+/* Replay's fast path: the next record decoded into *out (slices borrowed as above), without
+ * hashing or checking it against the chain — for a journal already verified, or whose
+ * verification is not the caller's business. From the first call on, the iterator stays in
+ * this mode (journal_iter_next on it then serves records whose `prev` is zero). 1, 0, <0. */
+int journal_iter_next_record(struct journal_iter *it, uint64_t *seq, struct journal_record *out);
 /* Looks up one seq inside the iterator's snapshot (JOURNAL_ENOTFOUND). */
 int journal_iter_get(struct journal_iter *it, uint64_t seq, const uint8_t **bytes, size_t *len);
 /* Looks up a blob by hash; *data is malloc'd (caller frees). */

@@ -4,7 +4,8 @@
  * Order (each step durable before the next): 1. export the prefix as a bundle under
  * DIR/archive/ (fsync'd, renamed into place, and the directories holding its name fsync'd:
  * without that the name may not survive a power cut that the pruning transaction does); 2. append and seal a `retention` record naming
- * the cut (seq, hash) and the archive's hash; 3. delete the prefix's records, group, index and
+ * the cut (seq, hash) and the archive's hash; 3. delete the prefix's records (format 3: whole
+ * packs; the cut is moved back to a pack boundary first), group, index and
  * time entries in one LMDB transaction. A crash between 2 and 3 leaves the records in place
  * (still verifiable); the journal never loses a record that is not already in an archive, and
  * verification of the remaining journal starts from the cut the retention record attests.
@@ -137,16 +138,25 @@ int journal_retention_run(struct journal *j, int64_t keep_ns, journal_retention_
     }
     mdb_cursor_close(c);
   }
+  /* Format 3 deletes whole packs: a pack straddling the cut stays, and the cut moves back to
+   * the end of the pack before it (a pack ends at a group's seal, so that is still a group end). */
+  if (!rc && cut && j->db.format >= 3) {
+    uint64_t pf;
+    uint32_t pn;
+    rc = journal__pack_of(txn, &j->db, cut, &pf, &pn);
+    if (!rc && pf + pn - 1 != cut) cut = pf > first ? pf - 1 : 0;
+  }
   uint8_t cut_hash[32];
   if (!rc && cut) {
-    MDB_val rk, rv;
-    uint8_t kb[8];
-    journal__be64(kb, cut);
-    rk.mv_size = 8; rk.mv_data = kb;
-    rc = journal__lmdb_err(mdb_get(txn, j->db.records, &rk, &rv));
-    if (!rc) journal_record_hash(rv.mv_data, rv.mv_size, cut_hash);
+    struct pack_cache pc = { 0 };
+    const uint8_t *b;
+    size_t n;
+    rc = journal__rec_get(txn, &j->db, &pc, cut, &b, &n);
+    if (!rc) journal_record_hash(b, n, cut_hash);
+    journal__pack_cache_free(&pc);
   }
   mdb_txn_abort(txn);
+  if (rc < 0) return rc;
   if (rc || !cut) return journal__lmdb_err(rc);
 
   char adir[4200], name[96], path[4400];
@@ -185,7 +195,7 @@ int journal_retention_run(struct journal *j, int64_t keep_ns, journal_retention_
   /* The writer thread is idle after sync and this thread owns appends, so this write
    * transaction cannot interleave with a group commit. */
   if ((rc = journal__lmdb_err(mdb_txn_begin(j->env, NULL, 0, &txn)))) return rc;
-  int lr = prune_prefix(txn, j->db.records, cut);
+  int lr = prune_prefix(txn, j->db.format >= 3 ? j->db.packs : j->db.records, cut);
   if (!lr) lr = prune_prefix(txn, j->db.groups, cut);
   /* Index entries name blocks; a block that straddles the cut keeps its entries (its surviving
    * records are still found; the archived ones are simply gone). */

@@ -73,15 +73,18 @@ int journal__open_dbs(MDB_txn *txn, struct journal_dbs *db, bool create)
   int rc;
   /* meta first: a journal of another format version is named as such, not as corrupt */
   if ((rc = mdb_dbi_open(txn, "meta", c, &db->meta))) return rc == MDB_NOTFOUND ? JOURNAL_ECORRUPT : journal__lmdb_err(rc);
+  db->format = JOURNAL_FORMAT_VERSION;
   if (!create) {
     MDB_val k = { 6, "format" }, v;
     if (mdb_get(txn, db->meta, &k, &v) == 0 && v.mv_size == 4) {
       const uint8_t *f = v.mv_data;
       uint32_t ver = (uint32_t)f[0] << 24 | (uint32_t)f[1] << 16 | (uint32_t)f[2] << 8 | f[3];
-      if (ver != JOURNAL_FORMAT_VERSION) return JOURNAL_EVERSION;
+      if (ver < JOURNAL_FORMAT_MIN_READ || ver > JOURNAL_FORMAT_VERSION) return JOURNAL_EVERSION;
+      db->format = ver;
     }
   }
   if ((rc = mdb_dbi_open(txn, "records", c, &db->records)) ||
+      (db->format >= 3 && (rc = mdb_dbi_open(txn, "packs", c, &db->packs))) ||
       (rc = mdb_dbi_open(txn, "groups", c, &db->groups)) ||
       (rc = mdb_dbi_open(txn, "index", c | MDB_DUPSORT | MDB_DUPFIXED, &db->index)) ||
       (rc = mdb_dbi_open(txn, "times", c | MDB_DUPSORT | MDB_DUPFIXED, &db->times)) ||
@@ -177,34 +180,29 @@ static int env_open(const char *dir, bool rdonly, uint64_t map_size, MDB_env **o
 /* Head of the journal: last seq and its record hash (0 and zero hash when empty). */
 static int read_head(MDB_txn *txn, const struct journal_dbs *db, uint64_t *seq, uint8_t hash[32])
 {
-  MDB_cursor *c;
-  MDB_val k, v;
+  uint64_t first;
   *seq = 0;
   memset(hash, 0, 32);
-  int rc = mdb_cursor_open(txn, db->records, &c);
-  if (rc) return journal__lmdb_err(rc);
-  rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
-  if (rc == 0) {
-    if (k.mv_size != 8 || v.mv_size > JOURNAL_RECORD_MAX) { mdb_cursor_close(c); return JOURNAL_EMDBPAGE; }
-    *seq = journal__rd64(k.mv_data);
-    journal_record_hash(v.mv_data, v.mv_size, hash);
-    rc = 0;
-  } else if (rc == MDB_NOTFOUND) {
-    rc = 0;
-  } else {
-    rc = journal__lmdb_err(rc);
-  }
-  mdb_cursor_close(c);
+  int rc = journal__rec_bounds(txn, db, &first, seq);
+  if (rc || !*seq) return rc;
+  struct pack_cache pc = { 0 };
+  const uint8_t *b;
+  size_t n;
+  rc = journal__rec_get(txn, db, &pc, *seq, &b, &n);
+  if (!rc) journal_record_hash(b, n, hash);
+  journal__pack_cache_free(&pc);
   return rc;
 }
 
-static int check_format(MDB_txn *txn, const struct journal_dbs *db)
+/* writer: a writer only appends to the current format (a format-2 journal is migrated first) */
+static int check_format(MDB_txn *txn, const struct journal_dbs *db, bool writer)
 {
   uint8_t b[8];
   int n = journal__meta_get(txn, db, "format", b, sizeof b);
   if (n != 4) return JOURNAL_ECORRUPT;
   uint32_t v = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-  if (v != JOURNAL_FORMAT_VERSION) return JOURNAL_EVERSION;
+  if (v < JOURNAL_FORMAT_MIN_READ || v > JOURNAL_FORMAT_VERSION) return JOURNAL_EVERSION;
+  if (writer && v != JOURNAL_FORMAT_VERSION) return JOURNAL_EFORMAT2;
   n = journal__meta_get(txn, db, "features_incompat", b, sizeof b);
   if (n == 4) {
     uint32_t f = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
@@ -215,14 +213,13 @@ static int check_format(MDB_txn *txn, const struct journal_dbs *db)
 
 static int record_hash_at(MDB_txn *txn, const struct journal_dbs *db, uint64_t seq, uint8_t hash[32])
 {
-  uint8_t kb[8];
-  journal__be64(kb, seq);
-  MDB_val k = { 8, kb }, v;
-  int rc = mdb_get(txn, db->records, &k, &v);
-  if (rc) return journal__lmdb_err(rc);
-  if (v.mv_size > JOURNAL_RECORD_MAX) return JOURNAL_EMDBPAGE;
-  journal_record_hash(v.mv_data, v.mv_size, hash);
-  return 0;
+  struct pack_cache pc = { 0 };
+  const uint8_t *b;
+  size_t n;
+  int rc = journal__rec_get(txn, db, &pc, seq, &b, &n);
+  if (!rc) journal_record_hash(b, n, hash);
+  journal__pack_cache_free(&pc);
+  return rc;
 }
 
 enum counter_verdict { CV_OK, CV_REPAIR, CV_ROLLBACK, CV_MISSING, CV_DAMAGED };
@@ -283,6 +280,10 @@ static void journal_free(struct journal *j)
   while (j->q_head) { struct group *g = j->q_head; j->q_head = g->next; journal__group_free(g); }
   journal__tree_close(j);
   if (j->env) mdb_env_close(j->env);
+  ZSTD_freeCCtx(j->cctx);
+  free(j->pk_rec);
+  free(j->pk_len);
+  free(j->pk_chk);
   journal__file_counter_deinit(&j->fcounter);
   journal_file_signer_wipe(&j->fsigner);
   journal__lock_release(&j->lock);
@@ -354,7 +355,7 @@ static int do_open(struct journal **out, const struct journal_options *o, struct
   MDB_txn *txn;
   if ((rc = journal__lmdb_err(mdb_txn_begin(j->env, NULL, MDB_RDONLY, &txn)))) goto fail;
   rc = journal__open_dbs(txn, &j->db, false);
-  if (!rc) rc = check_format(txn, &j->db);
+  if (!rc) rc = check_format(txn, &j->db, true);
   if (!rc) rc = read_head(txn, &j->db, &j->head_seq, j->head_hash);
   if (!rc) {
     int n = journal__meta_get(txn, &j->db, "device_id", j->device_id, 32);
@@ -577,13 +578,16 @@ int journal_reader_open(struct journal_reader **out, const char *dir, const char
   MDB_txn *txn;
   if ((rc = journal__read_txn(r->env, &txn))) goto fail;
   rc = journal__open_dbs(txn, &r->db, false);
-  if (!rc) rc = check_format(txn, &r->db);
+  if (!rc) rc = check_format(txn, &r->db, false);
   if (!rc && !allow_rollback) {
     uint64_t head;
     uint8_t hh[32];
     int verdict;
     rc = read_head(txn, &r->db, &head, hh);
-    if (!rc) rc = counter_check(txn, &r->db, head, hh, crc, cseq, chash, true, &verdict);
+    /* A head that cannot be rebuilt (its pack damaged) has no hash to hold the counter against:
+     * the reader opens, and reading or verifying names the first damaged record. */
+    if (rc == JOURNAL_EPACK) { rc = 0; verdict = CV_OK; }
+    else if (!rc) rc = counter_check(txn, &r->db, head, hh, crc, cseq, chash, true, &verdict);
     if (!rc && verdict == CV_ROLLBACK) rc = JOURNAL_EROLLBACK;
     if (!rc && verdict == CV_DAMAGED) rc = crc;
   }

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <lmdb.h>
 #include "journal.h"
+#include "pack_internal.h"
 
 struct journal_file_counter {
   struct journal_counter_ops ops;
@@ -46,7 +47,9 @@ int journal__env_check(const char *data_path);
 
 /* Named databases of DIR/journal (docs/journal.md). */
 struct journal_dbs {
-  MDB_dbi records;  /* u64 BE seq -> record bytes */
+  MDB_dbi records;  /* format 2: u64 BE seq -> record bytes (empty in format 3) */
+  MDB_dbi packs;    /* format 3: u64 BE first seq -> pack (pack_internal.h) */
+  uint32_t format;  /* meta format: 2 or 3 */
   MDB_dbi groups;   /* u64 BE first seq -> struct group_entry (BE) */
   MDB_dbi index;    /* DUPSORT|DUPFIXED: kind(1)+value(u32 BE) -> u64 BE group first seq */
   MDB_dbi times;    /* DUPSORT|DUPFIXED: wall ns (u64 BE, offset by 2^63) -> u64 BE group first seq */
@@ -58,7 +61,8 @@ struct journal_dbs {
   bool tiles_ok;    /* `tiles` exists (journals written before the tree lack it until a writer opens) */
 };
 
-#define JOURNAL_FORMAT_VERSION 2u /* 2: index blocks (named db `blocks`) */
+#define JOURNAL_FORMAT_VERSION 3u /* 2: index blocks (named db `blocks`); 3: packs */
+#define JOURNAL_FORMAT_MIN_READ 2u /* readers still read format 2 (`records`); writers refuse it */
 /* Format feature flags (meta "features_compat" / "features_incompat", u32 BE). An opener
  * refuses a journal with an incompatible feature it does not know. */
 #define JOURNAL_FEATURES_INCOMPAT_KNOWN 0u
@@ -102,6 +106,8 @@ struct group {
   uint8_t *tiles;      /* (level | u64 index | u16 width | hashes)*: Merkle tiles to store */
   size_t tlen, tcap;
   uint8_t last_hash[JOURNAL_HASH_BYTES];
+  uint8_t *checks;     /* PACK_CHECK_BYTES per record: the first bytes of its hash */
+  size_t chcap;
   bool critical;       /* holds a critical record: committed without delay */
   bool boot_seen;      /* holds a boot record: its commit clears meta unclean_pending */
   uint64_t mono_last;  /* record time of its last record */
@@ -147,6 +153,12 @@ struct journal {
   /* writer thread only: the durable head before the next commit */
   uint64_t base_seq;
   uint8_t base_hash[JOURNAL_HASH_BYTES];
+  /* writer thread only: pack compression */
+  ZSTD_CCtx *cctx;
+  const uint8_t **pk_rec;
+  size_t *pk_len;
+  uint8_t *pk_chk;
+  size_t pk_cap, pk_chcap;
 };
 
 struct journal_reader {
@@ -155,12 +167,39 @@ struct journal_reader {
   bool owns_env;
 };
 
+/* A cursor over the records of a txn, either format: format 2 walks `records`, format 3 walks
+ * `packs` through a pack cache. next: 1 with a record, 0 at the end, <0 damage with *seq the
+ * first seq that cannot be served. */
+struct journal_rcur {
+  MDB_txn *txn;
+  const struct journal_dbs *db;
+  MDB_cursor *c;
+  struct pack_cache *pc;
+  int mode;
+  uint64_t from, next;
+  bool started, at_end;
+};
+int journal__rcur_open(struct journal_rcur *rc, MDB_txn *txn, const struct journal_dbs *db, struct pack_cache *pc,
+                       int mode, uint64_t from);
+int journal__rcur_next(struct journal_rcur *rc, uint64_t *seq, const uint8_t **bytes, size_t *len);
+void journal__rcur_close(struct journal_rcur *rc);
+/* One record by seq (format 3: decodes its pack into pc once). */
+int journal__rec_get(MDB_txn *txn, const struct journal_dbs *db, struct pack_cache *pc, uint64_t seq,
+                     const uint8_t **bytes, size_t *len);
+/* First and last seq held (0, 0 when empty), without decoding records. */
+int journal__rec_bounds(MDB_txn *txn, const struct journal_dbs *db, uint64_t *first, uint64_t *last);
+/* The pack holding seq: its first seq and record count (format 3). */
+int journal__pack_of(MDB_txn *txn, const struct journal_dbs *db, uint64_t seq, uint64_t *first, uint32_t *n);
+
+/* Starts the iterator again from from_seq (bundle export), PACK_CHECKED or PACK_FAST. */
+struct journal_iter;
+int journal__iter_restart(struct journal_iter *it, uint64_t from_seq, int mode);
+
 struct journal_iter {
   struct journal_reader *r;
   MDB_txn *txn;
-  MDB_cursor *cur;
-  bool started;
-  uint64_t from;
+  struct journal_rcur rc;
+  struct pack_cache pc;
   uint8_t *blob_scratch;
 };
 

@@ -48,19 +48,12 @@ static int group_start_of(MDB_txn *txn, const struct journal_dbs *db, uint64_t s
 int journal_reader_bounds(struct journal_reader *r, uint64_t *first, uint64_t *last)
 {
   MDB_txn *txn;
-  MDB_cursor *c;
-  MDB_val k, v;
   *first = *last = 0;
   int rc = journal__read_txn(r->env, &txn);
   if (rc) return rc;
-  rc = mdb_cursor_open(txn, r->db.records, &c);
-  if (!rc) {
-    if (mdb_cursor_get(c, &k, &v, MDB_FIRST) == 0) *first = journal__rd64(k.mv_data);
-    if (mdb_cursor_get(c, &k, &v, MDB_LAST) == 0) *last = journal__rd64(k.mv_data);
-    mdb_cursor_close(c);
-  }
+  rc = journal__rec_bounds(txn, &r->db, first, last);
   mdb_txn_abort(txn);
-  return journal__lmdb_err(rc);
+  return rc;
 }
 
 int journal_iter_begin(struct journal_reader *r, uint64_t from_seq, struct journal_iter **out)
@@ -68,49 +61,40 @@ int journal_iter_begin(struct journal_reader *r, uint64_t from_seq, struct journ
   struct journal_iter *it = calloc(1, sizeof *it);
   if (!it) return -ENOMEM;
   it->r = r;
-  it->from = from_seq;
   int rc = journal__read_txn(r->env, &it->txn);
   if (rc) { free(it); return rc; }
-  rc = mdb_cursor_open(it->txn, r->db.records, &it->cur);
-  if (rc) { mdb_txn_abort(it->txn); free(it); return journal__lmdb_err(rc); }
+  rc = journal__rcur_open(&it->rc, it->txn, &r->db, &it->pc, PACK_CHECKED, from_seq);
+  if (rc) { mdb_txn_abort(it->txn); free(it); return rc; }
   *out = it;
   return 0;
 }
 
+int journal__iter_restart(struct journal_iter *it, uint64_t from_seq, int mode)
+{
+  journal__rcur_close(&it->rc);
+  return journal__rcur_open(&it->rc, it->txn, &it->r->db, &it->pc, mode, from_seq);
+}
+
 int journal_iter_next(struct journal_iter *it, uint64_t *seq, const uint8_t **bytes, size_t *len)
 {
-  MDB_val k, v;
-  int rc;
-  if (!it->started) {
-    uint8_t kb[8];
-    journal__be64(kb, it->from);
-    k.mv_size = 8;
-    k.mv_data = kb;
-    rc = mdb_cursor_get(it->cur, &k, &v, MDB_SET_RANGE);
-    it->started = true;
-  } else {
-    rc = mdb_cursor_get(it->cur, &k, &v, MDB_NEXT);
-  }
-  if (rc == MDB_NOTFOUND) return 0;
-  if (rc) return journal__lmdb_err(rc);
-  if (k.mv_size != 8 || v.mv_size > JOURNAL_RECORD_MAX) return JOURNAL_EMDBPAGE;
-  *seq = journal__rd64(k.mv_data);
-  *bytes = v.mv_data;
-  *len = v.mv_size;
+  return journal__rcur_next(&it->rc, seq, bytes, len);
+}
+
+int journal_iter_next_record(struct journal_iter *it, uint64_t *seq, struct journal_record *out)
+{
+  if (it->rc.mode != PACK_FAST && !it->rc.started) it->rc.mode = PACK_FAST;
+  const uint8_t *b;
+  size_t n;
+  int rc = journal__rcur_next(&it->rc, seq, &b, &n);
+  if (rc <= 0) return rc;
+  if ((rc = journal_record_decode(b, n, out))) return rc;
+  if (out->seq != *seq) return JOURNAL_EGAP;
   return 1;
 }
 
 int journal_iter_get(struct journal_iter *it, uint64_t seq, const uint8_t **bytes, size_t *len)
 {
-  uint8_t kb[8];
-  journal__be64(kb, seq);
-  MDB_val k = { 8, kb }, v;
-  int rc = mdb_get(it->txn, it->r->db.records, &k, &v);
-  if (rc) return journal__lmdb_err(rc);
-  if (v.mv_size > JOURNAL_RECORD_MAX) return JOURNAL_EMDBPAGE;
-  *bytes = v.mv_data;
-  *len = v.mv_size;
-  return 0;
+  return journal__rec_get(it->txn, &it->r->db, &it->pc, seq, bytes, len);
 }
 
 int journal_iter_get_blob(struct journal_iter *it, const uint8_t hash[JOURNAL_HASH_BYTES], uint8_t **data, size_t *len)
@@ -158,7 +142,8 @@ int journal_checkpoint_get(struct journal_iter *it, uint64_t at_most, uint64_t *
 void journal_iter_end(struct journal_iter *it)
 {
   if (!it) return;
-  mdb_cursor_close(it->cur);
+  journal__rcur_close(&it->rc);
+  journal__pack_cache_free(&it->pc);
   mdb_txn_abort(it->txn);
   free(it);
 }

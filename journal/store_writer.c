@@ -85,6 +85,7 @@ void journal__group_free(struct group *g)
   free(g->blobs);
   free(g->ckpts);
   free(g->tiles);
+  free(g->checks);
   free(g);
 }
 
@@ -205,12 +206,8 @@ static int put_group(struct journal *j, MDB_txn *txn, struct group *g, uint64_t 
   uint8_t kb[8], vb[GROUP_ENTRY_BYTES];
   uint64_t bytes = 0;
   int rc = 0;
-  for (uint32_t i = 0; i < g->n && !rc; i++) {
-    journal__be64(kb, g->first_seq + i);
-    MDB_val k = { 8, kb }, v = { g->offs[i + 1] - g->offs[i], g->bytes + g->offs[i] };
-    rc = mdb_put(txn, j->db.records, &k, &v, MDB_APPEND);
-    bytes += v.mv_size + 8;
-  }
+  /* Format 3: the records went into the commit's pack (put_packs). */
+  (void)kb;
   uint64_t last = g->first_seq + g->n - 1;
   uint8_t fs[8];
   journal__be64(fs, g->first_seq);
@@ -292,6 +289,62 @@ static int put_group(struct journal *j, MDB_txn *txn, struct group *g, uint64_t 
   return rc;
 }
 
+/* The records of `count` groups from `first` as packs: one per commit, split at a group boundary
+ * only when a pack would pass PACK_RAW_MAX or PACK_RECORDS_MAX. */
+static int put_packs(struct journal *j, MDB_txn *txn, struct group *first, int count, uint64_t *bytes_out)
+{
+  size_t total = 0;
+  struct group *g = first;
+  for (int i = 0; i < count; i++, g = g->next) total += g->n;
+  if (total > j->pk_cap) {
+    const uint8_t **nr = realloc(j->pk_rec, total * sizeof *nr);
+    if (nr) j->pk_rec = nr;
+    size_t *nl = nr ? realloc(j->pk_len, total * sizeof *nl) : NULL;
+    if (!nl) return -ENOMEM;
+    j->pk_len = nl;
+    j->pk_cap = total;
+  }
+  if (grow((void **)&j->pk_chk, &j->pk_chcap, total * PACK_CHECK_BYTES, 1)) return -ENOMEM;
+  if (!j->cctx && !(j->cctx = ZSTD_createCCtx())) return -ENOMEM;
+  const uint8_t *prev = j->base_hash;
+  g = first;
+  int rc = 0;
+  for (int i = 0; i < count && !rc;) {
+    /* one pack: whole groups from g on */
+    uint32_t n = 0;
+    size_t raw = 0;
+    uint64_t pfirst = g->first_seq;
+    struct group *last = g;
+    while (i < count) {
+      size_t graw = g->len + (size_t)g->n * (4 + PACK_CHECK_BYTES);
+      if (n && (raw + graw > PACK_RAW_MAX || n + g->n > PACK_RECORDS_MAX)) break;
+      for (uint32_t r = 0; r < g->n; r++) {
+        j->pk_rec[n + r] = g->bytes + g->offs[r];
+        j->pk_len[n + r] = g->offs[r + 1] - g->offs[r];
+      }
+      memcpy(j->pk_chk + (size_t)n * PACK_CHECK_BYTES, g->checks, (size_t)g->n * PACK_CHECK_BYTES);
+      n += g->n;
+      raw += graw;
+      last = g;
+      g = g->next;
+      i++;
+    }
+    uint8_t *v;
+    size_t vl;
+    int level = j->opt.pack_level ? j->opt.pack_level : PACK_ZSTD_LEVEL;
+    rc = journal__pack_encode(j->cctx, level, j->pk_rec, j->pk_len, n, j->pk_chk, prev, &v, &vl);
+    if (rc) return rc;
+    uint8_t kb[8];
+    journal__be64(kb, pfirst);
+    MDB_val k = { 8, kb }, val = { vl, v };
+    rc = journal__lmdb_err(mdb_put(txn, j->db.packs, &k, &val, MDB_APPEND)); /* MDB_MAP_FULL: JOURNAL_EFULL */
+    free(v);
+    *bytes_out += 8 + vl;
+    prev = last->last_hash;
+  }
+  return rc;
+}
+
 /* Commits `count` sealed groups from `first` in one transaction (group commit under load: the
  * groups stay separately sealed, they only share the fsync). The transaction also records the
  * head that preceded it ("commit_base"), which is what the counter store holds if the process
@@ -304,6 +357,8 @@ static int commit_batch_txn(struct journal *j, struct group *first, int count)
   uint64_t bytes = 0;
   struct group *g = first;
   bool boot = false;
+  rc = put_packs(j, txn, first, count, &bytes);
+  if (rc) { mdb_txn_abort(txn); return rc; }
   for (int i = 0; i < count && !rc; i++, g = g->next) {
     rc = put_group(j, txn, g, &bytes);
     boot |= g->boot_seen;
@@ -462,9 +517,12 @@ static int add_record(struct journal *j, const struct journal_record *r)
   int rc = journal_record_encode(r, j->scratch, sizeof j->scratch, &len);
   if (rc) return rc == -ENOSPC ? JOURNAL_ETOOBIG : rc;
   if (!j->cur && !(j->cur = group_get(j))) return -ENOMEM;
-  if ((rc = group_add(j->cur, r, j->scratch, len))) return rc;
+  struct group *g = j->cur;
+  if (grow((void **)&g->checks, &g->chcap, ((size_t)g->n + 1) * PACK_CHECK_BYTES, 1)) return -ENOMEM;
+  if ((rc = group_add(g, r, j->scratch, len))) return rc;
   journal__tree_leaf(j, j->scratch, len);
   journal_record_hash(j->scratch, len, j->head_hash);
+  memcpy(g->checks + (size_t)(g->n - 1) * PACK_CHECK_BYTES, j->head_hash, PACK_CHECK_BYTES);
   j->head_seq = r->seq;
   memcpy(j->cur->last_hash, j->head_hash, JOURNAL_HASH_BYTES);
   return 0;

@@ -56,13 +56,13 @@ int main(int argc, char **argv)
   if (jt_lmdb_open(&l, d)) return 1;
   MDB_txn *t;
   mdb_txn_begin(l.env, NULL, MDB_RDONLY, &t);
-  MDB_cursor *c;
-  mdb_cursor_open(t, l.records, &c);
-  MDB_val k, v;
+  struct jt_recs rs;
+  if (jt_recs_load(t, l.records, &rs)) return 1;
   int n = 0;
   unsigned seen = 0;
-  for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-    const uint8_t *b = v.mv_data;
+  for (size_t ri = 0; ri < rs.n; ri++) {
+    const uint8_t *b = rs.r[ri].b;
+    MDB_val v = { rs.r[ri].n, rs.r[ri].b };
     struct journal_record rec;
     if (journal_record_decode(b, v.mv_size, &rec)) continue;
     if (seen & (1u << rec.type) && n % 3) { n++; continue; }
@@ -80,7 +80,7 @@ int main(int argc, char **argv)
     free(f);
     n++;
   }
-  mdb_cursor_close(c);
+  jt_recs_free(&rs);
   mdb_txn_abort(t);
   jt_lmdb_close(&l);
   /* records of types this journal does not hold: encode them directly */

@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <lmdb.h>
 #include "journal.h"
+#include "store_internal.h" /* packs and the record cursor, for tampering */
 
 /* ------------------------------------------------------------------ files */
 
@@ -239,6 +240,19 @@ static inline void jt_big_rec(struct journal_record *r, char *padbuf, uint64_t n
   r->body.fault.detail = (struct journal_slice){ (const uint8_t *)padbuf, (uint32_t)padlen };
 }
 
+/* As jt_big_rec, with letters from a xorshift stream: as incompressible as text gets, so the
+ * record's size on disk (format 3 compresses packs) stays near padlen. */
+static inline void jt_noise_rec(struct journal_record *r, char *padbuf, uint64_t n, size_t padlen)
+{
+  uint64_t x = n * 0x9E3779B97F4A7C15ull + 1;
+  for (size_t i = 0; i < padlen; i++) {
+    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+    padbuf[i] = (char)('a' + (x >> 33) % 26);
+  }
+  jt_fault_rec(r, "bulk", (int64_t)n);
+  r->body.fault.detail = (struct journal_slice){ (const uint8_t *)padbuf, (uint32_t)padlen };
+}
+
 /* Raw CBOR body {"i": n, "pad": bstr(padlen)} for a type without a table (window etc.). */
 static inline size_t jt_raw_body(uint8_t *buf, uint64_t n, size_t padlen)
 {
@@ -298,9 +312,15 @@ static inline int jt_verify_bundle(const char *path, const uint8_t pk[32], struc
 
 /* ------------------------------------------------------------------ raw LMDB */
 
+/* Direct access to the records of a journal, for tampering. Format 3 keeps records in packs
+ * (pack_internal.h); these helpers present them seq by seq: jt_get decodes the packs, and every
+ * edit rewrites them (keeping the original pack boundaries by position). Two edit models:
+ * jt_put is a forger's edit (the stored hash checks are recomputed from that record on, so the
+ * reader serves what was put and the verifier judges it), jt_damage is storage damage (the
+ * record's stored check stays, so the reader names the record). */
 struct jt_lmdb {
   MDB_env *env;
-  MDB_dbi records;
+  MDB_dbi records; /* `packs` (format 3) */
 };
 
 static inline int jt_lmdb_open(struct jt_lmdb *l, const char *dir)
@@ -314,68 +334,221 @@ static inline int jt_lmdb_open(struct jt_lmdb *l, const char *dir)
   if ((rc = mdb_env_open(l->env, p, MDB_NOTLS, 0600))) { mdb_env_close(l->env); return rc; }
   MDB_txn *t;
   if ((rc = mdb_txn_begin(l->env, NULL, 0, &t))) return rc;
-  if ((rc = mdb_dbi_open(t, "records", 0, &l->records))) { mdb_txn_abort(t); return rc; }
+  if ((rc = mdb_dbi_open(t, "packs", 0, &l->records))) { mdb_txn_abort(t); return rc; }
   return mdb_txn_commit(t);
 }
 
 static inline void jt_lmdb_close(struct jt_lmdb *l) { mdb_env_close(l->env); }
 
 static inline void jt_be64(uint8_t *p, uint64_t v) { for (int i = 7; i >= 0; i--) { p[i] = (uint8_t)v; v >>= 8; } }
+static inline uint64_t jt_rd64(const uint8_t *p) { uint64_t v = 0; for (int i = 0; i < 8; i++) v = v << 8 | p[i]; return v; }
+
+/* The journal as a list of records by position (position p is seq first + p). */
+struct jt_rec { uint8_t *b; size_t n; uint8_t check[PACK_CHECK_BYTES]; bool fresh; };
+struct jt_recs {
+  struct jt_rec *r;
+  size_t n, cap;
+  uint64_t first;           /* seq of position 0 */
+  uint8_t first_prev[32];   /* the first pack's prev */
+  uint32_t bound[4096];     /* records per original pack */
+  int npacks;
+};
+
+static inline void jt_recs_free(struct jt_recs *rs)
+{
+  for (size_t i = 0; i < rs->n; i++) free(rs->r[i].b);
+  free(rs->r);
+  memset(rs, 0, sizeof *rs);
+}
+
+static inline int jt_recs_load(MDB_txn *t, MDB_dbi db, struct jt_recs *rs)
+{
+  memset(rs, 0, sizeof *rs);
+  MDB_cursor *c;
+  MDB_val k, v;
+  if (mdb_cursor_open(t, db, &c)) return -EIO;
+  struct pack_cache pc;
+  memset(&pc, 0, sizeof pc);
+  int rc;
+  for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    uint64_t first = jt_rd64(k.mv_data);
+    uint8_t *raw;
+    size_t rl;
+    uint32_t n;
+    if (journal__pack_peek(v.mv_data, v.mv_size, &n, rs->npacks ? NULL : rs->first_prev) ||
+        journal__pack_raw(v.mv_data, v.mv_size, &raw, &rl) ||
+        journal__pack_load(&pc, first, v.mv_data, v.mv_size, PACK_CHECKED) || pc.good != n) { rc = -EIO; break; }
+    if (rs->npacks == 0) rs->first = first;
+    if (rs->npacks < 4096) rs->bound[rs->npacks++] = n;
+    for (uint32_t i = 0; i < n; i++) {
+      if (rs->n == rs->cap) { rs->cap = rs->cap ? rs->cap * 2 : 256; rs->r = realloc(rs->r, rs->cap * sizeof *rs->r); }
+      struct jt_rec *e = &rs->r[rs->n++];
+      e->n = pc.off[i + 1] - pc.off[i];
+      e->b = malloc(e->n);
+      memcpy(e->b, pc.canon + pc.off[i], e->n);
+      memcpy(e->check, raw + (size_t)n * 4 + (size_t)i * PACK_CHECK_BYTES, PACK_CHECK_BYTES);
+      e->fresh = false;
+    }
+    free(raw);
+  }
+  mdb_cursor_close(c);
+  journal__pack_cache_free(&pc);
+  return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Rewrites every pack from rs (boundaries by position; the last pack takes any extra). */
+static inline int jt_recs_store(MDB_txn *t, MDB_dbi db, struct jt_recs *rs)
+{
+  int rc = mdb_drop(t, db, 0);
+  if (rc) return rc;
+  uint8_t running[32];
+  memcpy(running, rs->first_prev, 32);
+  size_t p = 0;
+  for (int i = 0; i < rs->npacks && p < rs->n; i++) {
+    size_t cnt = i == rs->npacks - 1 ? rs->n - p : rs->bound[i];
+    if (cnt > rs->n - p) cnt = rs->n - p;
+    const uint8_t **rec = malloc(cnt * sizeof *rec);
+    size_t *len = malloc(cnt * sizeof *len);
+    uint8_t *chk = malloc(cnt * PACK_CHECK_BYTES), prev0[32];
+    memcpy(prev0, running, 32);
+    for (size_t q = 0; q < cnt; q++) {
+      struct jt_rec *e = &rs->r[p + q];
+      if (e->n >= 36 && memcmp(e->b, "\xaa\x00\x58\x20", 4) == 0) memcpy(e->b + 4, running, 32);
+      rec[q] = e->b;
+      len[q] = e->n;
+      journal_record_hash(e->b, e->n, running);
+      memcpy(chk + q * PACK_CHECK_BYTES, e->fresh ? running : e->check, PACK_CHECK_BYTES);
+    }
+    uint8_t *v;
+    size_t vl;
+    rc = journal__pack_encode(NULL, 3, rec, len, (uint32_t)cnt, chk, prev0, &v, &vl);
+    free(rec); free(len); free(chk);
+    if (rc) return rc;
+    uint8_t kb[8];
+    jt_be64(kb, rs->first + p);
+    MDB_val k = { 8, kb }, val = { vl, v };
+    rc = mdb_put(t, db, &k, &val, 0);
+    free(v);
+    if (rc) return rc;
+    p += cnt;
+  }
+  return 0;
+}
+
+/* Re-signs both counter slots at the journal's current head (what a forger holding the key, or
+ * a writer, would leave): format 3 rebuilds `prev`, so a rewritten record changes the head hash
+ * and the reader would refuse the journal as rolled back before verify could name the record. */
+static inline int jt_counter_to_head(const char *dir)
+{
+  struct journal_reader *r;
+  int rc = journal_reader_open(&r, dir, NULL, true);
+  if (rc) return rc;
+  struct journal_iter *it;
+  uint64_t seq = 0, s;
+  uint8_t head[32] = { 0 };
+  const uint8_t *b;
+  size_t n;
+  if ((rc = journal_iter_begin(r, 1, &it)) == 0) {
+    while ((rc = journal_iter_next(it, &s, &b, &n)) == 1) { seq = s; journal_record_hash(b, n, head); }
+    journal_iter_end(it);
+  }
+  journal_reader_close(r);
+  if (rc) return rc;
+  struct journal_file_signer fs;
+  if ((rc = journal_file_signer_load(&fs, dir))) return rc;
+  struct journal_file_counter c;
+  char path[4200];
+  snprintf(path, sizeof path, "%s/counter", dir);
+  journal__file_counter_init(&c, path, &fs.signer, NULL);
+  rc = c.ops.write(c.ops.ctx, seq, head);
+  if (!rc) rc = c.ops.write(c.ops.ctx, seq, head);
+  journal__file_counter_deinit(&c);
+  journal_file_signer_wipe(&fs);
+  return rc;
+}
 
 /* Copies record seq into *out (malloc'd). */
 static inline int jt_get(MDB_txn *t, MDB_dbi db, uint64_t seq, uint8_t **out, size_t *len)
 {
-  uint8_t kb[8];
+  struct jt_recs rs;
   *out = NULL;
   *len = 0;
-  jt_be64(kb, seq);
-  MDB_val k = { 8, kb }, v;
-  int rc = mdb_get(t, db, &k, &v);
+  int rc = jt_recs_load(t, db, &rs);
+  if (!rc && (seq < rs.first || seq - rs.first >= rs.n)) rc = MDB_NOTFOUND;
+  if (!rc) {
+    struct jt_rec *e = &rs.r[seq - rs.first];
+    *out = malloc(e->n);
+    memcpy(*out, e->b, e->n);
+    *len = e->n;
+  }
+  jt_recs_free(&rs);
+  return rc;
+}
+
+/* fresh: jt_put (a forger: checks recomputed from here on); else jt_damage. */
+static inline int jt_edit(MDB_txn *t, MDB_dbi db, uint64_t seq, const uint8_t *p, size_t len, bool fresh)
+{
+  struct jt_recs rs;
+  int rc = jt_recs_load(t, db, &rs);
   if (rc) return rc;
-  *out = malloc(v.mv_size);
-  memcpy(*out, v.mv_data, v.mv_size);
-  *len = v.mv_size;
-  return 0;
+  if (seq < rs.first || seq - rs.first > rs.n) { jt_recs_free(&rs); return MDB_NOTFOUND; }
+  size_t i = seq - rs.first;
+  if (i == rs.n) {
+    if (rs.n == rs.cap) { rs.cap = rs.cap ? rs.cap * 2 : 256; rs.r = realloc(rs.r, rs.cap * sizeof *rs.r); }
+    rs.r[rs.n++].b = NULL;
+  } else {
+    free(rs.r[i].b);
+  }
+  rs.r[i].b = malloc(len ? len : 1);
+  memcpy(rs.r[i].b, p, len);
+  rs.r[i].n = len;
+  if (fresh) for (size_t q = i; q < rs.n; q++) rs.r[q].fresh = true;
+  rc = jt_recs_store(t, db, &rs);
+  jt_recs_free(&rs);
+  return rc;
 }
 
 static inline int jt_put(MDB_txn *t, MDB_dbi db, uint64_t seq, const uint8_t *p, size_t len)
 {
-  uint8_t kb[8];
-  jt_be64(kb, seq);
-  MDB_val k = { 8, kb }, v = { len, (void *)p };
-  return mdb_put(t, db, &k, &v, 0);
+  return jt_edit(t, db, seq, p, len, true);
+}
+
+static inline int jt_damage(MDB_txn *t, MDB_dbi db, uint64_t seq, const uint8_t *p, size_t len)
+{
+  return jt_edit(t, db, seq, p, len, false);
 }
 
 static inline int jt_del(MDB_txn *t, MDB_dbi db, uint64_t seq)
 {
-  uint8_t kb[8];
-  jt_be64(kb, seq);
-  MDB_val k = { 8, kb };
-  return mdb_del(t, db, &k, NULL);
+  struct jt_recs rs;
+  int rc = jt_recs_load(t, db, &rs);
+  if (rc) return rc;
+  if (seq < rs.first || seq - rs.first >= rs.n) { jt_recs_free(&rs); return MDB_NOTFOUND; }
+  size_t i = seq - rs.first;
+  free(rs.r[i].b);
+  memmove(&rs.r[i], &rs.r[i + 1], (rs.n - i - 1) * sizeof *rs.r);
+  rs.n--;
+  for (size_t q = i; q < rs.n; q++) rs.r[q].fresh = true;
+  rc = jt_recs_store(t, db, &rs);
+  jt_recs_free(&rs);
+  return rc;
 }
 
 /* A journal_record_source over a raw txn (so edits inside an uncommitted txn can be verified
  * and then rolled back with mdb_txn_abort). */
 struct jt_txn_src {
   struct journal_record_source src;
-  MDB_cursor *c;
-  bool started;
+  struct journal_dbs db;
+  struct journal_rcur c;
+  struct pack_cache pc;
 };
 
 static inline int jt_txn_next(void *ctx, uint64_t *seq, const uint8_t **bytes, size_t *len, const char **why)
 {
   struct jt_txn_src *s = ctx;
-  MDB_val k, v;
-  int rc = mdb_cursor_get(s->c, &k, &v, s->started ? MDB_NEXT : MDB_FIRST);
-  s->started = true;
-  if (rc == MDB_NOTFOUND) return 0;
-  if (rc || k.mv_size != 8) { *why = "lmdb"; return JOURNAL_ECORRUPT; }
-  uint64_t q = 0;
-  for (int i = 0; i < 8; i++) q = q << 8 | ((const uint8_t *)k.mv_data)[i];
-  *seq = q;
-  *bytes = v.mv_data;
-  *len = v.mv_size;
-  return 1;
+  int rc = journal__rcur_next(&s->c, seq, bytes, len);
+  if (rc < 0) *why = journal_strerror(rc);
+  return rc;
 }
 
 static inline int jt_verify_txn(MDB_txn *t, MDB_dbi db, const uint8_t pk[32], struct journal_verify_result *res)
@@ -384,9 +557,12 @@ static inline int jt_verify_txn(MDB_txn *t, MDB_dbi db, const uint8_t pk[32], st
   memset(&s, 0, sizeof s);
   s.src.next = jt_txn_next;
   s.src.ctx = &s;
-  if (mdb_cursor_open(t, db, &s.c)) return -EIO;
+  s.db.packs = db;
+  s.db.format = 3;
+  if (journal__rcur_open(&s.c, t, &s.db, &s.pc, PACK_CHECKED, 1)) return -EIO;
   int rc = journal_verify(&s.src, pk, NULL, res, NULL, NULL);
-  mdb_cursor_close(s.c);
+  journal__rcur_close(&s.c);
+  journal__pack_cache_free(&s.pc);
   return rc;
 }
 

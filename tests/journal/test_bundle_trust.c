@@ -509,15 +509,24 @@ static void test_export_bounds(void **state)
   char *mdb = strdup(jt_path("%s/journal/data.mdb", d));
   uint8_t *b = jt_read_file(mdb, &n);
   assert_non_null(b);
-  /* Every copy of every note record's node (LMDB keeps older page copies in the file too):
-   * the record starts AA 00 58 20 (map of 10, key 0, 32-byte prev); before it its 8-byte key
-   * and the leaf node header u16 lo size, u16 hi size, u16 flags, u16 key size. */
+  /* Every copy of every pack's node (LMDB keeps older page copies in the file too): a leaf
+   * node header u16 lo size, u16 hi size, u16 flags, u16 key size 8, the 8-byte key (a seq,
+   * its high bytes zero), then the pack: version 1, flags 0, n (u32 BE, < 2^16 here). */
   int damaged = 0;
-  for (const uint8_t *p = b; (p = find(p, n - (size_t)(p - b), "shift change", 12)); p += 12) {
-    const uint8_t *start = p;
-    while (start > p - 400 && start > b + 16 && memcmp(start, "\xaa\x00\x58\x20", 4) != 0) start--;
-    uint8_t *node = (uint8_t *)start - 16;
-    if (memcmp(start, "\xaa\x00\x58\x20", 4) != 0 || (node[6] | node[7] << 8) != 8 || node[2] || node[3]) continue;
+  for (size_t off = 0; off + 16 + 8 < n; off++) {
+    uint8_t *node = b + off;
+    const uint8_t *key = node + 8, *val = node + 16;
+    if (node[6] != 8 || node[7] || node[2] || node[3] || node[4] > 1 || node[5]) continue;
+    if ((node[0] | node[1] << 8) < 58 || memcmp(key, "\0\0\0\0\0", 5) != 0) continue;
+    if (node[4] == 1) {
+      /* F_BIGDATA: the value is on overflow pages, val holds their page number (LE); the data
+       * starts after the 16-byte page header */
+      uint64_t pg = 0;
+      for (int i = 7; i >= 0; i--) pg = pg << 8 | val[i];
+      if (pg == 0 || pg > n / 4096 || pg * 4096 + 16 + 4 > n) continue;
+      val = b + pg * 4096 + 16;
+    }
+    if (memcmp(val, "\x01\x00\x00\x00", 4) != 0) continue;
     node[2] = 0xff;
     node[3] = 0x7f;
     damaged++;

@@ -32,7 +32,7 @@ static int setup(void **state)
   int rc = o.status;
   jt_out_free(&o);
   if (rc) return -1;
-  jt_hems(&o, "run", "--dir", src, "--sim", "default", "--for", "1m", "--speed", "max", NULL);
+  jt_hems(&o, "run", "--dir", src, "--sim", "default", "--for", "2m", "--speed", "max", NULL);
   rc = o.status;
   jt_out_free(&o);
   return rc ? -1 : 0;

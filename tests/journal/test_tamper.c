@@ -7,9 +7,12 @@
  * → truncated after the last whole frame's seal or damage, never success; flipped bytes in
  * header, frame and end frame → failure.
  *
- * Edits go straight into LMDB's `records` database (8-byte big-endian seq keys) of a copy of
- * the journal; the byte-flip matrix edits inside a write transaction that is verified and
- * then aborted, so each case starts from the same intact copy.
+ * Edits go into LMDB's `packs` database of a copy of the journal through jt_util.h's record
+ * view (jt_damage: storage damage, the stored hash check stays; jt_put/jt_del: a forger's
+ * rewrite, checks recomputed); the byte-flip matrix edits inside a write transaction that is
+ * verified and then aborted, so each case starts from the same intact copy. test_pack_damage
+ * flips bytes of the stored packs themselves (header, compressed frame) and expects the first
+ * record whose bytes zstd no longer reproduces — found with zstd directly — to be named.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -54,18 +57,16 @@ static int setup(void **state)
   if (jt_lmdb_open(&l, g_dir)) return -1;
   MDB_txn *t;
   mdb_txn_begin(l.env, NULL, MDB_RDONLY, &t);
-  MDB_cursor *c;
-  mdb_cursor_open(t, l.records, &c);
-  MDB_val k, v;
-  for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-    uint64_t seq = 0;
-    for (int i = 0; i < 8; i++) seq = seq << 8 | ((uint8_t *)k.mv_data)[i];
+  struct jt_recs rs;
+  if (jt_recs_load(t, l.records, &rs)) return -1;
+  for (size_t i = 0; i < rs.n; i++) {
+    uint64_t seq = rs.first + i;
     struct journal_record rec;
-    if (journal_record_decode(v.mv_data, v.mv_size, &rec)) return -1;
+    if (journal_record_decode(rs.r[i].b, rs.r[i].n, &rec)) return -1;
     if (rec.type == JOURNAL_T_SEAL && g_nseals < 64) g_seals[g_nseals++] = seq;
     g_head = seq;
   }
-  mdb_cursor_close(c);
+  jt_recs_free(&rs);
   mdb_txn_abort(t);
   jt_lmdb_close(&l);
   return g_nseals >= 8 ? 0 : -1;
@@ -88,6 +89,12 @@ static char *fresh_copy(const char *name)
   return p;
 }
 
+/* A record's `prev` (bytes 4..35) is not stored in format 3 (the reader rebuilds it from the
+ * previous record's hash), so no damage to stored bytes can change it: the byte matrix skips
+ * it, and damage to what is stored instead — the pack header's prev, the compressed frame —
+ * has its own cases (test_pack_damage). */
+#define PREV_OFF 4
+
 static void expect_bad(int rc, const struct journal_verify_result *res, uint64_t seq, const char *what)
 {
   if (rc == 0) fail_msg("%s: verify passed", what);
@@ -107,7 +114,7 @@ static int flip_and_verify(struct jt_lmdb *l, uint64_t seq, size_t off, uint8_t 
   int rc = 0;
   if (off < len) {
     b[off] ^= mask;
-    assert_int_equal(jt_put(t, l->records, seq, b, len), 0);
+    assert_int_equal(jt_damage(t, l->records, seq, b, len), 0);
     rc = jt_verify_txn(t, l->records, g_pk, res);
   }
   free(b);
@@ -145,6 +152,7 @@ static void test_flip_every_byte(void **state)
   for (int ti = 0; ti < 2; ti++) {
     size_t len = 1;
     for (size_t off = 0; off < len; off++) {
+      if (off >= PREV_OFF && off < PREV_OFF + 32) continue; /* not stored (see PREV_OFF) */
       static const uint8_t masks[] = { 0x01, 0x80, 0xff };
       for (size_t m = 0; m < sizeof masks; m++) {
         struct journal_verify_result res;
@@ -167,6 +175,8 @@ static void test_flip_every_byte(void **state)
       int rc = flip_and_verify(&l, seq, 0, 0, &res, &len); /* length probe: mask 0 = no edit */
       assert_int_equal(rc, 0);
       size_t off = (x >> 8) % len;
+      if (off >= PREV_OFF && off < PREV_OFF + 32) off += 32; /* not stored (see PREV_OFF) */
+      if (off >= len) off = 0;
       rc = flip_and_verify(&l, seq, off, mask, &res, NULL);
       /* Every byte counts, the head seal's too: a seal signs all of its own bytes. */
       char what[96];
@@ -178,6 +188,8 @@ static void test_flip_every_byte(void **state)
   jt_rm_rf(d);
   free(d);
 }
+
+static void ed_flip(MDB_txn *t, MDB_dbi db, uint64_t seq, uint64_t off);
 
 /* Applies an edit, commits it, and checks both verify and (optionally) the CLI. */
 typedef void (*edit_fn)(MDB_txn *t, MDB_dbi db, uint64_t a, uint64_t b);
@@ -192,6 +204,7 @@ static void do_edit(const char *name, edit_fn fn, uint64_t a, uint64_t b, uint64
   fn(t, l.records, a, b);
   assert_int_equal(mdb_txn_commit(t), 0);
   jt_lmdb_close(&l);
+  if (fn != ed_flip) assert_int_equal(jt_counter_to_head(d), 0); /* a forger's edit (jt_util.h) */
   struct journal_verify_result res;
   int rc = jt_verify_dir(d, &res);
   expect_bad(rc, &res, want_bad, name);
@@ -215,7 +228,7 @@ static void ed_flip(MDB_txn *t, MDB_dbi db, uint64_t seq, uint64_t off)
   uint8_t *p; size_t n;
   assert_int_equal(jt_get(t, db, seq, &p, &n), 0);
   p[off % n] ^= 0x20;
-  assert_int_equal(jt_put(t, db, seq, p, n), 0);
+  assert_int_equal(jt_damage(t, db, seq, p, n), 0);
   free(p);
 }
 static void ed_delete(MDB_txn *t, MDB_dbi db, uint64_t seq, uint64_t unused) { (void)unused; assert_int_equal(jt_del(t, db, seq), 0); }
@@ -301,6 +314,83 @@ static void test_structural_edits(void **state)
   do_edit("forge-seal-sig", ed_forge, s5, 0, s5, JOURNAL_EBADSIG, true);
   do_edit("forge-seal-key", ed_forge, s5, 1, s5, JOURNAL_EBADSIG, true);
   do_edit("forge-last-seal", ed_forge, g_seals[g_nseals - 1], 1, g_seals[g_nseals - 1], JOURNAL_EBADSIG, false);
+}
+
+/* ---- damage to a stored pack itself: its header and its compressed frame */
+
+static uint32_t be32at(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+
+/* The record a changed decompressed byte belongs to (original layout: n lengths, n checks,
+ * then the stored records). */
+static uint32_t record_of(const uint8_t *raw, uint32_t n, size_t d)
+{
+  if (d < (size_t)n * 4) return (uint32_t)(d / 4);
+  if (d < (size_t)n * 8) return (uint32_t)((d - (size_t)n * 4) / 4);
+  size_t pos = (size_t)n * 8;
+  for (uint32_t i = 0; i < n; i++) {
+    pos += be32at(raw + 4 * (size_t)i) & 0xffffff;
+    if (d < pos) return i;
+  }
+  return n - 1;
+}
+
+static void test_pack_damage(void **state)
+{
+  (void)state;
+  struct jt_lmdb l;
+  assert_int_equal(jt_lmdb_open(&l, g_dir), 0);
+  MDB_txn *t;
+  assert_int_equal(mdb_txn_begin(l.env, NULL, 0, &t), 0);
+  /* a pack in the middle: the one holding the middle seal */
+  MDB_cursor *c;
+  assert_int_equal(mdb_cursor_open(t, l.records, &c), 0);
+  uint8_t kb[8];
+  jt_be64(kb, g_seals[g_nseals / 2]);
+  MDB_val k = { 8, kb }, v;
+  int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+  if (rc == 0 && jt_rd64(k.mv_data) != g_seals[g_nseals / 2]) rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
+  else if (rc == MDB_NOTFOUND) rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+  assert_int_equal(rc, 0);
+  uint64_t first = jt_rd64(k.mv_data);
+  size_t vl = v.mv_size;
+  uint8_t *orig = malloc(vl), *b = malloc(vl);
+  memcpy(orig, v.mv_data, vl);
+  mdb_cursor_close(c);
+  mdb_txn_abort(t);
+  uint32_t n = be32at(orig + 2), rl = be32at(orig + 6);
+  uint8_t *raw = malloc(rl), *got = malloc(rl);
+  assert_int_equal(ZSTD_decompress(raw, rl, orig + 58, vl - 58), rl); /* zstd, not our reader */
+  int named_first = 0, named_later = 0, same = 0;
+  for (size_t off = 0; off < vl; off += off < 58 ? 1 : 3) {
+    memcpy(b, orig, vl);
+    b[off] ^= 0x10;
+    uint64_t want = first;
+    if (off >= 58) {
+      size_t z = ZSTD_decompress(got, rl, b + 58, vl - 58);
+      if (!ZSTD_isError(z) && z == rl) {
+        size_t d = 0;
+        while (d < rl && got[d] == raw[d]) d++;
+        if (d == rl) { same++; continue; } /* the frame still yields the same bytes */
+        want = first + record_of(raw, n, d);
+      }
+    }
+    assert_int_equal(mdb_txn_begin(l.env, NULL, 0, &t), 0);
+    MDB_val pk = { 8, kb }, pv = { vl, b };
+    jt_be64(kb, first);
+    assert_int_equal(mdb_put(t, l.records, &pk, &pv, 0), 0);
+    struct journal_verify_result res;
+    rc = jt_verify_txn(t, l.records, g_pk, &res);
+    mdb_txn_abort(t);
+    char what[96];
+    snprintf(what, sizeof what, "pack %llu byte %zu of %zu", (unsigned long long)first, off, vl);
+    expect_bad(rc, &res, want, what);
+    if (want == first) named_first++; else named_later++;
+  }
+  printf("pack of %u records, %zu bytes: %d damages named at its first record, %d later, %d harmless\n", n, vl,
+         named_first, named_later, same);
+  assert_true(named_later > 0);
+  free(orig); free(b); free(raw); free(got);
+  jt_lmdb_close(&l);
 }
 
 /* ---- bundles */
@@ -468,6 +558,7 @@ int main(void)
     cmocka_unit_test(test_intact),
     cmocka_unit_test(test_flip_every_byte),
     cmocka_unit_test(test_structural_edits),
+    cmocka_unit_test(test_pack_damage),
     cmocka_unit_test(test_bundles),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
