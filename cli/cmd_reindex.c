@@ -24,6 +24,10 @@ static int check_indexes(struct journal_reader *r, const char *what, const char 
              (unsigned long long)rep.blocks, (unsigned long long)rep.records);
     return CLI_OK;
   }
+  if (rc != JOURNAL_ECORRUPT && journal_is_store_damage(rc)) {
+    cli_err("%s/journal/data.mdb: damaged (%s)", dir, journal_strerror(rc));
+    return CLI_ENV;
+  }
   if (rc != JOURNAL_ECORRUPT) { cli_err("%s: index: %s", what, journal_strerror(rc)); return CLI_ENV; }
   printf("index damaged: %s\n", rep.reason);
   cli_err("%s: index damaged: %s (%llu entries missing, %llu wrong; 'hems reindex --dir %s' rebuilds it)", what,
