@@ -212,16 +212,11 @@ static int seek_check(struct journal_iter *it, int64_t wall_ns, uint64_t *out_se
 {
   uint64_t s = *out_seq;
   if (s == 0) {
-    MDB_cursor *c;
-    MDB_val k, v;
-    int rc = mdb_cursor_open(it->txn, it->r->db.records, &c);
-    if (rc) return journal__lmdb_err(rc);
-    rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
-    mdb_cursor_close(c);
-    if (rc == MDB_NOTFOUND) return 0;
-    if (rc) return journal__lmdb_err(rc);
-    if (k.mv_size != 8) return JOURNAL_EMDBPAGE;
-    s = journal__rd64(k.mv_data) + 1;
+    uint64_t first, last;
+    int rc = journal__rec_bounds(it->txn, &it->r->db, &first, &last);
+    if (rc) return rc;
+    if (last == 0) return 0;
+    s = last + 1;
   }
   uint64_t from = s;
   while (s > 1) {
