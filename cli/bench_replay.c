@@ -97,7 +97,7 @@ static void window(struct journal_record *r, unsigned afe, uint64_t *rng, int64_
   if (afe == 17) { /* mains: three voltages */
     for (int i = 0; i < 3; i++)
       w->ch[i] = (struct journal_window_channel){ (uint8_t)i, JOURNAL_CH_VOLTAGE, (uint8_t)i, 0,
-                                                  230000 + (int32_t)(xs(rng) % 2000), -325000, 325000, 2100 };
+                                                  230000 + (int32_t)(xs(rng) % 2000), -325000, 325000, 2100, 0, 0, false };
     return;
   }
   w->npow = 3;
@@ -108,7 +108,7 @@ static void window(struct journal_record *r, unsigned afe, uint64_t *rng, int64_
     int64_t p = (int64_t)ma * 230;
     w->branches[i] = b;
     w->ch[i] = (struct journal_window_channel){ (uint8_t)(i + 3), JOURNAL_CH_CURRENT, (uint8_t)i, b, ma, -ma * 14 / 10,
-                                                ma * 14 / 10, 3500 };
+                                                ma * 14 / 10, 3500, 0, 0, false };
     w->pow[i] = (struct journal_window_power){ (uint8_t)(i + 3), (uint8_t)i, (uint8_t)i, b, p, p / 8, p + p / 50, 992,
                                                p / 3600, 0 };
   }

@@ -46,7 +46,13 @@ struct jfield {
   uint8_t khead;                 /* the key's encoded head: 0x60 | namelen (text, namelen < 24) */
   uint64_t kmask[2];             /* which bytes of key[0..7] and key[8..15] are the name's, as
                                     words loaded with memcpy (JF_KMASK) */
+  uint8_t ikey;                  /* schema v 3: the field's integer map key (0..23, one byte) */
+  uint8_t v3flags;               /* JF3_* */
 };
+
+/* v3flags */
+#define JF3_ONLY 1    /* encoded in v 3 only (v 1 records never carry it; v 1 bytes stay as they were) */
+#define JF3_COLUMNS 2 /* JF_ARRAY: in v 3 a map of columns (sub-field key → RFC 8746 typed array) */
 
 /* The mask of the first n (0..8) bytes of a word loaded with memcpy: a constant expression. */
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -62,9 +68,18 @@ static inline size_t journal__fname_len(const struct jfield *f)
   return f->namelen ? f->namelen : __builtin_strlen(f->name);
 }
 
+/* Schema v 3 lookups of a table, filled once at load (codec_v3.c): the field index of each
+ * integer key, and the fields in ascending key order. */
+#define JF3_NKEYS 24
+struct jv3 {
+  uint8_t by_key[JF3_NKEYS]; /* field index + 1; 0 = no field has this key */
+  uint8_t order[JF3_NKEYS];  /* field indexes in ascending ikey order */
+};
+
 struct jdesc {
   const struct jfield *fields;
   unsigned n;
+  struct jv3 *v3;
 };
 
 /* The body table for a record type, or NULL when the type's body is kept raw. */
@@ -72,6 +87,12 @@ const struct jdesc *journal__body_desc(unsigned type);
 
 /* Every table (for the canonical-order test): returns the count, fills up to cap. */
 int journal__all_descs(const struct jdesc **out, const char **names, int cap);
+
+/* Every table, sub-tables (array elements) included: returns the count, fills up to cap. */
+int journal__all_descs_deep(const struct jdesc **out, int cap);
+
+/* The envelope's integer keys (docs/journal.md "Record envelope"). */
+enum { K_PREV = 0, K_SEQ, K_V, K_TYPE, K_MONO, K_WALL, K_TQ, K_BOOT, K_SOURCE, K_BODY, K__N };
 
 /* ---- CBOR writer (thin layer over libcbor's allocation-free encoders) */
 struct cw {
@@ -86,10 +107,12 @@ void journal__cw_array(struct cw *w, size_t n);
 void journal__cw_text(struct cw *w, const void *p, size_t n);
 void journal__cw_bytes(struct cw *w, const void *p, size_t n);
 void journal__cw_bool(struct cw *w, int v);
+void journal__cw_tag(struct cw *w, uint64_t tag);
 void journal__cw_raw(struct cw *w, const void *p, size_t n);
 
 /* ---- CBOR token reader (over libcbor's streaming decoder) */
-enum ct_kind { CT_UINT, CT_NEGINT, CT_BYTES, CT_TEXT, CT_ARRAY, CT_MAP, CT_BOOL, CT_NULL, CT_OTHER };
+enum ct_kind { CT_UINT, CT_NEGINT, CT_BYTES, CT_TEXT, CT_ARRAY, CT_MAP, CT_BOOL, CT_NULL, CT_OTHER,
+               CT_TAG /* only with CR_ALLOW_TAG: u is the tag number */ };
 struct ctok {
   uint8_t kind;
   uint64_t u;          /* value, or the count for arrays/maps; NEGINT: value is -1 - u */
@@ -100,24 +123,80 @@ struct ctok {
 struct cr {
   const uint8_t *buf;
   size_t len, pos;
-  bool raw_text;   /* decoder-internal: skip UTF-8 validation of the next text (map keys) */
+  uint8_t mode;    /* decoder-internal, CR_*: 0 normally */
 };
-/* Reads the next item head; rejects non-canonical heads, indefinite lengths, tags, floats.
+#define CR_RAW_TEXT 1  /* skip UTF-8 validation of the next text (map keys) */
+#define CR_ALLOW_TAG 2 /* a tag head is returned as CT_TAG (v 3 typed arrays) */
+/* Reads the next item head; rejects non-canonical heads, indefinite lengths, floats, and tags
+ * unless mode has CR_ALLOW_TAG.
  * 0 or JOURNAL_EBADREC / JOURNAL_ETRUNC. */
 int journal__cr_next(struct cr *r, struct ctok *t);
 /* The same through libcbor's streaming decoder: the reference the fast path is held to. */
 int journal__cr_next_libcbor(struct cr *r, struct ctok *t);
 /* Skips one complete item (with nested content), depth-limited. */
 int journal__cr_skip(struct cr *r, int depth);
+typedef int (*cr_next_fn)(struct cr *, struct ctok *);
+/* The same with a given tokenizer (the hot one, or libcbor's for the reference decode). */
+int journal__cr_skip_with(struct cr *r, int depth, cr_next_fn next);
+/* RFC 3629 UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
+int journal__utf8_valid(const uint8_t *p, size_t n);
+
+/* Stores a slice into a decoded record field member by member: the record was zeroed, so its
+ * padding stays zero and two decodes of the same bytes compare equal byte for byte (a local
+ * struct copied whole would carry indeterminate padding). */
+static inline void journal__put_slice(void *field, const uint8_t *ptr, uint32_t len)
+{
+  __builtin_memcpy((uint8_t *)field + offsetof(struct journal_slice, ptr), &ptr, sizeof ptr);
+  __builtin_memcpy((uint8_t *)field + offsetof(struct journal_slice, len), &len, sizeof len);
+}
+
+/* Short field names: an inline loop beats a memcmp call. */
+static inline bool journal__same_bytes(const char *a, const uint8_t *b, size_t n)
+{
+  for (size_t i = 0; i < n; i++) if ((uint8_t)a[i] != b[i]) return false;
+  return true;
+}
+
+/* Canonical key order: shorter first, then bytewise. */
+static inline int journal__key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+  if (an != bn) return an < bn ? -1 : 1;
+  for (size_t i = 0; i < an; i++)
+    if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+  return 0;
+}
+
+/* Field values in a body struct (codec_body.c): the unsigned value of a U8/U16/U32/U64/BOOL/ENUM
+ * field; whether an omit_zero field is left out; storing an unsigned (JOURNAL_EBADREC when it
+ * does not fit); a CBOR integer token as int64_t. */
+uint64_t journal__get_unsigned(const void *p, unsigned kind);
+bool journal__is_omitted(const struct jfield *f, const uint8_t *base);
+int journal__put_unsigned(void *p, unsigned kind, uint64_t v);
+int journal__tok_to_i64(const struct ctok *t, int64_t *out);
 
 /* The blob a record's body names (top-level "capture", 32 bytes, not all zero): 1 and
  * *out_hash (borrowing buf), or 0 when it names none. Only pq_event and trip_tap bodies have
  * a capture; callers skip other types by their envelope type. */
 int journal__record_capture(const uint8_t *buf, size_t len, const uint8_t **out_hash);
 
-/* Encodes/decodes a body by table. */
+/* The field kinds both schema versions encode alike (integers, bools, text, byte strings):
+ * 0, JOURNAL_EBADREC / -ENOSPC, or 1 for a kind the caller's version encodes itself. */
+int journal__encode_scalar(struct cw *w, const struct jfield *f, const uint8_t *p);
+int journal__decode_scalar(const struct jfield *f, uint8_t *p, const struct ctok *v);
+
+/* Encodes/decodes a schema v 1 body by table. */
 int journal__encode_body(struct cw *w, const struct jdesc *d, const void *base);
 int journal__decode_body(struct cr *r, const struct jdesc *d, void *base, int depth);
+int journal__decode_body_with(struct cr *r, const struct jdesc *d, void *base, int depth, cr_next_fn next);
+
+/* Schema v 3 bodies (codec_v3.c): integer keys, enums as uints, columns as RFC 8746 typed arrays.
+ * The decoder with journal__cr_next backs journal_record_decode, with journal__cr_next_libcbor
+ * the reference decode. */
+int journal__encode_body3(struct cw *w, const struct jdesc *d, const void *base);
+int journal__decode_body3_with(struct cr *r, const struct jdesc *d, void *base, int depth, cr_next_fn next);
+/* The RFC 8746 tag of the narrowest typed array that holds every value in [min, max] (64 u8 …
+ * 67 u64 when min >= 0, else 72 s8 … 75 s64), and its element width in bytes. */
+unsigned journal__typed_array_tag(int64_t min, int64_t max, unsigned *width);
 
 /* journal_record_decode through the table walk over libcbor's tokenizer (journal__cr_next_libcbor):
  * the reference the inline fast decoder behind journal_record_decode is held to (same return code;

@@ -38,6 +38,20 @@ int journal__record_index_keys(const uint8_t *buf, size_t len, struct index_key 
   unsigned type;
   uint8_t prev[32];
   if (journal_record_peek(buf, len, &seq, &type, prev)) return JOURNAL_EBADREC;
+  struct cr vr = { buf, len, 36, 0 }; /* after prev: key 1, seq, key 2, v */
+  struct ctok vt;
+  bool v3 = !journal__cr_next(&vr, &vt) && !journal__cr_next(&vr, &vt) && !journal__cr_next(&vr, &vt) &&
+            !journal__cr_next(&vr, &vt) && vt.kind == CT_UINT && vt.u == JOURNAL_SCHEMA_V3;
+  if (v3 && journal__body_desc(type)) {
+    /* A v 3 body (integer keys): the same record as v 1 names the same branches by name. */
+    static __thread struct journal_record rec;
+    static __thread uint8_t v1[JOURNAL_RECORD_MAX];
+    size_t v1len;
+    if (journal_record_decode(buf, len, &rec)) return JOURNAL_EBADREC;
+    rec.version = JOURNAL_SCHEMA_V1;
+    if (journal_record_encode(&rec, v1, sizeof v1, &v1len)) return JOURNAL_EBADREC;
+    return journal__record_index_keys(v1, v1len, out, cap);
+  }
   int n = 0;
   n = journal__index_add_key(out, n, cap, JOURNAL_IDX_TYPE, type);
   struct cr r = { buf, len, 0, false };

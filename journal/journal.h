@@ -81,7 +81,13 @@ bool journal_is_store_damage(int err);
 
 /* ---------------------------------------------------------------- constants */
 
+/* Record schema versions (envelope key 2 `v`): 1 has text-keyed bodies; 3 (journal format 3)
+ * has integer-keyed bodies with enums as uints and the window's columns as RFC 8746 typed
+ * arrays. There is no 2. The codec reads both and encodes by the record's `version`.
+ * JOURNAL_SCHEMA_VERSION is the one written by a format-2 journal. */
 #define JOURNAL_SCHEMA_VERSION 1u
+#define JOURNAL_SCHEMA_V1 1u
+#define JOURNAL_SCHEMA_V3 3u
 #define JOURNAL_HASH_BYTES 32
 #define JOURNAL_SIG_BYTES 64
 #define JOURNAL_PUBKEY_BYTES 32
@@ -317,6 +323,11 @@ struct journal_window_channel {
   int32_t rms_m;       /* mV or mA */
   int32_t min_m, max_m;/* instantaneous extremes, mV or mA */
   int32_t thd_mpct;    /* THD (harmonics 2..40), milli-percent */
+  /* Schema v 3 only (v 1 records leave them 0): the smallest and largest half-cycle RMS
+   * (IEC 61000-4-30 Urms(1/2)) of the window, mV or mA, 0 = not measured; and whether a PQ
+   * event (dip, swell, interruption, RVC) or a trip tap touched the channel in the window. */
+  int32_t hrms_min_m, hrms_max_m;
+  bool event;
 };
 struct journal_window_power {
   uint8_t ich, vch;    /* current and voltage channel */
@@ -488,8 +499,14 @@ int journal_record_encode(const struct journal_record *r, uint8_t *buf, size_t c
 
 /* Decodes one record; slices in *out borrow buf. Rejects anything that is not the canonical
  * encoding (non-shortest integers, unsorted or duplicate keys, trailing bytes, unknown required
- * fields, a version above JOURNAL_SCHEMA_VERSION → JOURNAL_EVERSION). */
+ * fields, a version other than 1 or 3 → JOURNAL_EVERSION). */
 int journal_record_decode(const uint8_t *buf, size_t len, struct journal_record *out);
+
+/* Whether v is a record schema version this codec reads (1 or 3). */
+static inline bool journal_schema_known(uint64_t v) { return v == JOURNAL_SCHEMA_V1 || v == JOURNAL_SCHEMA_V3; }
+
+/* The record schema a journal of the given on-disk format writes: 3 for format 3, else 1. */
+unsigned journal_record_schema_for_format(unsigned format);
 
 /* Branches a record concerns: its source (branch, or a tap's branch) and the body's top-level
  * "branch", "target" or "branches" fields. Returns the count (<= cap) or <0. */

@@ -4,7 +4,9 @@
  * The body is rendered generically from its CBOR, so types without a field table still
  * print: text keys as names, byte strings as lowercase hex, integers as integers.
  * Envelope fields: seq, type, time (RFC 3339, ms), source, body, plus mono_ns, time_quality,
- * boot_id and v.
+ * boot_id and v. A schema v 3 body (integer keys, enums as uints, typed-array columns) is
+ * rendered from the decoded record through its field table instead, with the same names and
+ * value forms as v 1 (enum names, "service" targets, one object per channel and power).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,10 +103,68 @@ static json_t *cbor_to_json(struct cr *r, int depth)
   }
 }
 
+static json_t *u64_json(uint64_t v)
+{
+  return v > (uint64_t)INT64_MAX ? json_real((double)v) : json_integer((json_int_t)v);
+}
+
+static json_t *hex_json(const uint8_t *p, size_t n)
+{
+  char *hex = malloc(n * 2 + 1);
+  if (!hex) return NULL;
+  journal_hex(p, n, hex);
+  json_t *s = json_string(hex);
+  free(hex);
+  return s;
+}
+
+/* A decoded body by its table, in table order (the v 1 key order): the fields a v 1 body of the
+ * same values would show, plus the v 3-only fields when not zero. */
+static json_t *struct_to_json(const struct jdesc *d, const uint8_t *b)
+{
+  json_t *o = json_object();
+  for (unsigned i = 0; i < d->n; i++) {
+    const struct jfield *f = &d->fields[i];
+    const uint8_t *p = b + f->offset;
+    if (journal__is_omitted(f, b)) continue;
+    json_t *v = NULL;
+    switch (f->kind) {
+    case JF_U8: case JF_U16: case JF_U32: case JF_U64: v = u64_json(journal__get_unsigned(p, f->kind)); break;
+    case JF_I32: { int32_t x; memcpy(&x, p, 4); v = json_integer(x); break; }
+    case JF_I64: { int64_t x; memcpy(&x, p, 8); v = json_integer((json_int_t)x); break; }
+    case JF_BOOL: v = json_boolean(*p); break;
+    case JF_ENUM: v = json_string(f->enum_names[*p]); break; /* the decoder checked the range */
+    case JF_TEXT: { struct journal_slice s; memcpy(&s, p, sizeof s); v = json_stringn_nocheck((const char *)s.ptr, s.len); break; }
+    case JF_BYTES: { struct journal_slice s; memcpy(&s, p, sizeof s); v = hex_json(s.ptr, s.len); break; }
+    case JF_FIXED: v = hex_json(p, f->size); break;
+    case JF_TARGET: { uint16_t t; memcpy(&t, p, 2); v = t == JOURNAL_TARGET_SERVICE ? json_string("service") : json_integer(t); break; }
+    case JF_CHARS: v = json_string((const char *)p); break;
+    case JF_U16ARR: case JF_ARRAY: {
+      uint16_t n;
+      memcpy(&n, b + f->count_offset, 2);
+      v = json_array();
+      for (unsigned k = 0; k < n && v; k++) {
+        json_t *e;
+        if (f->kind == JF_U16ARR) { uint16_t x; memcpy(&x, p + 2 * k, 2); e = json_integer(x); }
+        else e = struct_to_json(f->sub, p + (size_t)k * f->stride);
+        if (!e) { json_decref(v); v = NULL; break; }
+        json_array_append_new(v, e);
+      }
+      break;
+    }
+    default: break;
+    }
+    if (!v) { json_decref(o); return NULL; }
+    json_object_set_new(o, f->name, v);
+  }
+  return o;
+}
+
 char *journal_record_to_json(const uint8_t *buf, size_t len, int flags)
 {
   struct journal_record rec;
   if (journal_record_decode(buf, len, &rec)) return NULL;
+  const struct jdesc *d = journal__body_desc(rec.type);
   /* Find the body's bytes: skip the envelope up to key 9 and render it generically. */
   struct cr r = { buf, len, 0, false };
   struct ctok t;
@@ -113,7 +173,7 @@ char *journal_record_to_json(const uint8_t *buf, size_t len, int flags)
     if (journal__cr_next(&r, &t) || journal__cr_skip(&r, 0)) return NULL;
   }
   if (journal__cr_next(&r, &t)) return NULL; /* key 9 */
-  json_t *body = cbor_to_json(&r, 0);
+  json_t *body = rec.version == JOURNAL_SCHEMA_V3 && d ? struct_to_json(d, (const uint8_t *)&rec.body) : cbor_to_json(&r, 0);
   if (!body) return NULL;
 
   char src[64], tbuf[32], boot[33];

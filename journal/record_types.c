@@ -152,68 +152,71 @@ int journal_source_parse(const char *text, size_t len, struct journal_source *ou
 /* ------------------------------------------------------------------ body tables */
 
 /* namelen is the name's length (the decoder compares keys without strlen). */
-#define FLD(S, name, kind, member) { name, kind, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, 0, 0, 0, sizeof(name) - 1, 0, name, JF_KEYENC(sizeof(name) - 1) }
+#define FLD(S, name, kind, member, ik) { name, kind, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, 0, 0, 0, sizeof(name) - 1, 0, name, JF_KEYENC(sizeof(name) - 1), ik, 0 }
 /* An integer field left out of the encoding when 0 (flash wear: windows on the register path
  * carry no instantaneous extremes or THD). */
-#define FLDZ(S, name, kind, member) { name, kind, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, 0, 0, 0, sizeof(name) - 1, 1, name, JF_KEYENC(sizeof(name) - 1) }
-#define ENUMF(S, name, member, names) { name, JF_ENUM, offsetof(S, member), 1, names, NULL, 0, 0, 0, sizeof(name) - 1, 0, name, JF_KEYENC(sizeof(name) - 1) }
-#define DESC(arr) { arr, sizeof(arr) / sizeof(arr[0]) }
+#define FLDZ(S, name, kind, member, ik) { name, kind, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, 0, 0, 0, sizeof(name) - 1, 1, name, JF_KEYENC(sizeof(name) - 1), ik, 0 }
+/* The same for a field only schema v 3 encodes (v 1 bodies stay exactly as they were). */
+#define FLDZ3(S, name, kind, member, ik) { name, kind, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, 0, 0, 0, sizeof(name) - 1, 1, name, JF_KEYENC(sizeof(name) - 1), ik, JF3_ONLY }
+#define ENUMF(S, name, member, names, ik) { name, JF_ENUM, offsetof(S, member), 1, names, NULL, 0, 0, 0, sizeof(name) - 1, 0, name, JF_KEYENC(sizeof(name) - 1), ik, 0 }
+/* A table and its v 3 key lookups (filled at load by codec_v3.c). */
+#define DESC(arr) { arr, sizeof(arr) / sizeof(arr[0]), &(struct jv3){ { 0 }, { 0 } } }
 
 static const char *const shutdown_names[] = { "clean", "unclean", "first", NULL };
 
 static const struct jfield boot_fields[] = {
-  FLD(struct journal_boot, "boot_id", JF_FIXED, boot_id),
-  FLD(struct journal_boot, "rail_status", JF_TEXT, rail_status),
-  FLD(struct journal_boot, "reset_reason", JF_TEXT, reset_reason),
-  FLD(struct journal_boot, "config_version", JF_U32, config_version),
-  FLD(struct journal_boot, "firmware_version", JF_TEXT, firmware_version),
-  ENUMF(struct journal_boot, "previous_shutdown", previous_shutdown, shutdown_names),
+  FLD(struct journal_boot, "boot_id", JF_FIXED, boot_id, 0),
+  FLD(struct journal_boot, "rail_status", JF_TEXT, rail_status, 1),
+  FLD(struct journal_boot, "reset_reason", JF_TEXT, reset_reason, 2),
+  FLD(struct journal_boot, "config_version", JF_U32, config_version, 3),
+  FLD(struct journal_boot, "firmware_version", JF_TEXT, firmware_version, 4),
+  ENUMF(struct journal_boot, "previous_shutdown", previous_shutdown, shutdown_names, 5),
 };
 
 static const struct jfield config_fields[] = {
-  FLD(struct journal_config, "json", JF_TEXT, json),
-  FLD(struct journal_config, "config_hash", JF_FIXED, config_hash),
-  FLD(struct journal_config, "config_version", JF_U32, config_version),
+  FLD(struct journal_config, "json", JF_TEXT, json, 0),
+  FLD(struct journal_config, "config_hash", JF_FIXED, config_hash, 1),
+  FLD(struct journal_config, "config_version", JF_U32, config_version, 2),
 };
 
 static const struct jfield note_fields[] = {
-  FLD(struct journal_note, "gid", JF_U32, gid),
-  FLD(struct journal_note, "uid", JF_U32, uid),
-  FLD(struct journal_note, "who", JF_TEXT, who),
-  FLD(struct journal_note, "text", JF_TEXT, text),
-  FLDZ(struct journal_note, "claimed_who", JF_TEXT, claimed_who),
+  FLD(struct journal_note, "gid", JF_U32, gid, 0),
+  FLD(struct journal_note, "uid", JF_U32, uid, 1),
+  FLD(struct journal_note, "who", JF_TEXT, who, 2),
+  FLD(struct journal_note, "text", JF_TEXT, text, 3),
+  FLDZ(struct journal_note, "claimed_who", JF_TEXT, claimed_who, 4),
 };
 
 static const struct jfield fault_fields[] = {
-  FLD(struct journal_fault, "code", JF_TEXT, code),
-  FLD(struct journal_fault, "value", JF_I64, value),
-  FLD(struct journal_fault, "branch", JF_U16, branch),
-  FLD(struct journal_fault, "detail", JF_TEXT, detail),
+  FLD(struct journal_fault, "code", JF_TEXT, code, 0),
+  FLD(struct journal_fault, "value", JF_I64, value, 1),
+  FLD(struct journal_fault, "branch", JF_U16, branch, 2),
+  FLD(struct journal_fault, "detail", JF_TEXT, detail, 3),
 };
 
 static const struct jfield seal_fields[] = {
-  FLD(struct journal_seal, "sig", JF_FIXED, sig),
-  FLD(struct journal_seal, "key_id", JF_FIXED, key_id),
-  FLD(struct journal_seal, "head_hash", JF_FIXED, head_hash),
-  FLDZ(struct journal_seal, "tree_root", JF_FIXED, tree_root),
-  FLD(struct journal_seal, "sealed_seq", JF_U64, sealed_seq),
-  FLD(struct journal_seal, "state_hash", JF_FIXED, state_hash),
-  FLD(struct journal_seal, "group_records", JF_U32, group_records),
+  FLD(struct journal_seal, "sig", JF_FIXED, sig, 0),
+  FLD(struct journal_seal, "key_id", JF_FIXED, key_id, 1),
+  FLD(struct journal_seal, "head_hash", JF_FIXED, head_hash, 2),
+  FLDZ(struct journal_seal, "tree_root", JF_FIXED, tree_root, 6),
+  FLD(struct journal_seal, "sealed_seq", JF_U64, sealed_seq, 3),
+  FLD(struct journal_seal, "state_hash", JF_FIXED, state_hash, 4),
+  FLD(struct journal_seal, "group_records", JF_U32, group_records, 5),
 };
 
 static const struct jfield key_fields[] = {
-  FLD(struct journal_key, "cert", JF_FIXED, cert),
-  FLD(struct journal_key, "key_id", JF_FIXED, key_id),
-  FLD(struct journal_key, "pubkey", JF_FIXED, pubkey),
-  FLD(struct journal_key, "algorithm", JF_TEXT, algorithm),
-  FLD(struct journal_key, "prev_key_id", JF_FIXED, prev_key_id),
+  FLD(struct journal_key, "cert", JF_FIXED, cert, 0),
+  FLD(struct journal_key, "key_id", JF_FIXED, key_id, 1),
+  FLD(struct journal_key, "pubkey", JF_FIXED, pubkey, 2),
+  FLD(struct journal_key, "algorithm", JF_TEXT, algorithm, 3),
+  FLD(struct journal_key, "prev_key_id", JF_FIXED, prev_key_id, 4),
 };
 
 static const struct jfield retention_fields[] = {
-  FLD(struct journal_retention, "archive", JF_TEXT, archive),
-  FLD(struct journal_retention, "cut_seq", JF_U64, cut_seq),
-  FLD(struct journal_retention, "cut_hash", JF_FIXED, cut_hash),
-  FLD(struct journal_retention, "archive_hash", JF_FIXED, archive_hash),
+  FLD(struct journal_retention, "archive", JF_TEXT, archive, 0),
+  FLD(struct journal_retention, "cut_seq", JF_U64, cut_seq, 1),
+  FLD(struct journal_retention, "cut_hash", JF_FIXED, cut_hash, 2),
+  FLD(struct journal_retention, "archive_hash", JF_FIXED, archive_hash, 3),
 };
 
 /* actuation / sense_back / trip_tap / der (actuators issue; schemas/actuators.cddl). */
@@ -234,77 +237,78 @@ static const char *const der_reason_names[] = { "initial", "edge", "resync", "st
 static const char *const transfer_names[] = { "grid", "backup", "none", NULL };
 
 static const struct jfield actuation_fields[] = {
-  FLD(struct journal_actuation, "line", JF_U32, line),
-  FLD(struct journal_actuation, "t_ns", JF_U64, t_ns),
-  FLD(struct journal_actuation, "error", JF_I32, error),
-  ENUMF(struct journal_actuation, "action", action, act_action_names),
-  ENUMF(struct journal_actuation, "result", result, act_result_names),
-  FLD(struct journal_actuation, "target", JF_TARGET, target),
-  ENUMF(struct journal_actuation, "desired", desired, act_onoff_names),
-  ENUMF(struct journal_actuation, "actuator", actuator, actuator_names),
-  FLD(struct journal_actuation, "pulse_us", JF_U32, pulse_us),
-  FLD(struct journal_actuation, "request_id", JF_TEXT, request_id),
-  FLD(struct journal_actuation, "command_seq", JF_U64, command_seq),
+  FLD(struct journal_actuation, "line", JF_U32, line, 0),
+  FLD(struct journal_actuation, "t_ns", JF_U64, t_ns, 1),
+  FLD(struct journal_actuation, "error", JF_I32, error, 2),
+  ENUMF(struct journal_actuation, "action", action, act_action_names, 3),
+  ENUMF(struct journal_actuation, "result", result, act_result_names, 4),
+  FLD(struct journal_actuation, "target", JF_TARGET, target, 5),
+  ENUMF(struct journal_actuation, "desired", desired, act_onoff_names, 6),
+  ENUMF(struct journal_actuation, "actuator", actuator, actuator_names, 7),
+  FLD(struct journal_actuation, "pulse_us", JF_U32, pulse_us, 8),
+  FLD(struct journal_actuation, "request_id", JF_TEXT, request_id, 9),
+  FLD(struct journal_actuation, "command_seq", JF_U64, command_seq, 10),
 };
 
 static const struct jfield sense_back_fields[] = {
-  ENUMF(struct journal_sense_back, "aux", aux, aux_names),
-  FLD(struct journal_sense_back, "t_ns", JF_U64, t_ns),
-  FLD(struct journal_sense_back, "moved", JF_BOOL, moved),
-  ENUMF(struct journal_sense_back, "load_v", load_v, load_v_names),
-  ENUMF(struct journal_sense_back, "sensed", sensed, sensed_names),
-  FLD(struct journal_sense_back, "target", JF_TARGET, target),
-  FLD(struct journal_sense_back, "metered", JF_BOOL, metered),
-  ENUMF(struct journal_sense_back, "verdict", verdict, verdict_names),
-  ENUMF(struct journal_sense_back, "actuator", actuator, actuator_names),
-  FLD(struct journal_sense_back, "aux_edges", JF_U16, aux_edges),
-  ENUMF(struct journal_sense_back, "commanded", commanded, act_onoff_names),
-  FLD(struct journal_sense_back, "supply_mv", JF_I32, supply_mv),
-  FLD(struct journal_sense_back, "current_ma", JF_I32, current_ma),
-  FLD(struct journal_sense_back, "elapsed_us", JF_U32, elapsed_us),
-  FLD(struct journal_sense_back, "request_id", JF_TEXT, request_id),
-  FLD(struct journal_sense_back, "command_seq", JF_U64, command_seq),
-  FLD(struct journal_sense_back, "crest_milli", JF_U32, crest_milli),
-  FLD(struct journal_sense_back, "inrush_peak_ma", JF_I32, inrush_peak_ma),
+  ENUMF(struct journal_sense_back, "aux", aux, aux_names, 0),
+  FLD(struct journal_sense_back, "t_ns", JF_U64, t_ns, 1),
+  FLD(struct journal_sense_back, "moved", JF_BOOL, moved, 2),
+  ENUMF(struct journal_sense_back, "load_v", load_v, load_v_names, 3),
+  ENUMF(struct journal_sense_back, "sensed", sensed, sensed_names, 4),
+  FLD(struct journal_sense_back, "target", JF_TARGET, target, 5),
+  FLD(struct journal_sense_back, "metered", JF_BOOL, metered, 6),
+  ENUMF(struct journal_sense_back, "verdict", verdict, verdict_names, 7),
+  ENUMF(struct journal_sense_back, "actuator", actuator, actuator_names, 8),
+  FLD(struct journal_sense_back, "aux_edges", JF_U16, aux_edges, 9),
+  ENUMF(struct journal_sense_back, "commanded", commanded, act_onoff_names, 10),
+  FLD(struct journal_sense_back, "supply_mv", JF_I32, supply_mv, 11),
+  FLD(struct journal_sense_back, "current_ma", JF_I32, current_ma, 12),
+  FLD(struct journal_sense_back, "elapsed_us", JF_U32, elapsed_us, 13),
+  FLD(struct journal_sense_back, "request_id", JF_TEXT, request_id, 14),
+  FLD(struct journal_sense_back, "command_seq", JF_U64, command_seq, 15),
+  FLD(struct journal_sense_back, "crest_milli", JF_U32, crest_milli, 16),
+  FLD(struct journal_sense_back, "inrush_peak_ma", JF_I32, inrush_peak_ma, 17),
 };
 
 static const struct jfield trip_tap_fields[] = {
-  FLD(struct journal_trip_tap, "tap", JF_U16, tap),
-  ENUMF(struct journal_trip_tap, "edge", edge, edge_names),
-  ENUMF(struct journal_trip_tap, "kind", kind, tap_names),
-  FLD(struct journal_trip_tap, "line", JF_U32, line),
-  FLD(struct journal_trip_tap, "branch", JF_U16, branch),
-  FLD(struct journal_trip_tap, "rms_ma", JF_I32, rms_ma),
-  FLD(struct journal_trip_tap, "capture", JF_FIXED, capture),
-  FLD(struct journal_trip_tap, "dropped", JF_U32, dropped),
-  FLD(struct journal_trip_tap, "peak_ma", JF_I32, peak_ma),
-  FLD(struct journal_trip_tap, "kernel_ns", JF_U64, kernel_ns),
-  FLD(struct journal_trip_tap, "line_seqno", JF_U32, line_seqno),
-  FLD(struct journal_trip_tap, "crest_milli", JF_U32, crest_milli),
+  FLD(struct journal_trip_tap, "tap", JF_U16, tap, 0),
+  ENUMF(struct journal_trip_tap, "edge", edge, edge_names, 1),
+  ENUMF(struct journal_trip_tap, "kind", kind, tap_names, 2),
+  FLD(struct journal_trip_tap, "line", JF_U32, line, 3),
+  FLD(struct journal_trip_tap, "branch", JF_U16, branch, 4),
+  FLD(struct journal_trip_tap, "rms_ma", JF_I32, rms_ma, 5),
+  FLD(struct journal_trip_tap, "capture", JF_FIXED, capture, 6),
+  FLD(struct journal_trip_tap, "dropped", JF_U32, dropped, 7),
+  FLD(struct journal_trip_tap, "peak_ma", JF_I32, peak_ma, 8),
+  FLD(struct journal_trip_tap, "kernel_ns", JF_U64, kernel_ns, 9),
+  FLD(struct journal_trip_tap, "line_seqno", JF_U32, line_seqno, 10),
+  FLD(struct journal_trip_tap, "crest_milli", JF_U32, crest_milli, 11),
 };
 
 static const struct jfield der_fields[] = {
-  FLD(struct journal_der, "fresh", JF_BOOL, fresh),
-  ENUMF(struct journal_der, "state", state, der_state_names),
-  FLD(struct journal_der, "branch", JF_U16, branch),
-  ENUMF(struct journal_der, "reason", reason, der_reason_names),
-  ENUMF(struct journal_der, "source", source, der_names),
-  ENUMF(struct journal_der, "transfer", transfer, transfer_names),
-  FLD(struct journal_der, "kernel_ns", JF_U64, kernel_ns),
-  FLD(struct journal_der, "grid_present", JF_BOOL, grid_present),
-  FLD(struct journal_der, "interlock_ok", JF_BOOL, interlock_ok),
+  FLD(struct journal_der, "fresh", JF_BOOL, fresh, 0),
+  ENUMF(struct journal_der, "state", state, der_state_names, 1),
+  FLD(struct journal_der, "branch", JF_U16, branch, 2),
+  ENUMF(struct journal_der, "reason", reason, der_reason_names, 3),
+  ENUMF(struct journal_der, "source", source, der_names, 4),
+  ENUMF(struct journal_der, "transfer", transfer, transfer_names, 5),
+  FLD(struct journal_der, "kernel_ns", JF_U64, kernel_ns, 6),
+  FLD(struct journal_der, "grid_present", JF_BOOL, grid_present, 7),
+  FLD(struct journal_der, "interlock_ok", JF_BOOL, interlock_ok, 8),
 };
 static const struct jdesc actuation_desc = DESC(actuation_fields);
 static const struct jdesc sense_back_desc = DESC(sense_back_fields);
 static const struct jdesc trip_tap_desc = DESC(trip_tap_fields);
 static const struct jdesc der_desc = DESC(der_fields);
 
-#define ARRF(S, name, member, count, SUB, subdesc) \
+/* v3: 0, or JF3_COLUMNS for an array of sub-structs that v 3 encodes as typed-array columns. */
+#define ARRF(S, name, member, count, SUB, subdesc, ik, v3) \
   { name, JF_ARRAY, offsetof(S, member), sizeof(((S *)0)->member), NULL, &subdesc, offsetof(S, count), \
-    sizeof(((S *)0)->member) / sizeof(SUB), sizeof(SUB), sizeof(name) - 1, 0, name, JF_KEYENC(sizeof(name) - 1) }
-#define U16ARRF(S, name, member, count) \
+    sizeof(((S *)0)->member) / sizeof(SUB), sizeof(SUB), sizeof(name) - 1, 0, name, JF_KEYENC(sizeof(name) - 1), ik, v3 }
+#define U16ARRF(S, name, member, count, ik) \
   { name, JF_U16ARR, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, offsetof(S, count), \
-    sizeof(((S *)0)->member) / sizeof(uint16_t), 2, sizeof(name) - 1, 0, name, JF_KEYENC(sizeof(name) - 1) }
+    sizeof(((S *)0)->member) / sizeof(uint16_t), 2, sizeof(name) - 1, 0, name, JF_KEYENC(sizeof(name) - 1), ik, 0 }
 
 static const char *const chkind_names[] = { "voltage", "current", "neutral", NULL };
 static const char *const phase_names[] = { "A", "B", "C", "N", NULL };
@@ -312,64 +316,67 @@ static const char *const pqkind_names[] = { "dip", "swell", "interruption", "rvc
 static const char *const ieee1159_names[] = { "instantaneous", "momentary", "temporary", "sustained", NULL };
 
 static const struct jfield window_channel_fields[] = {
-  FLD(struct journal_window_channel, "ch", JF_U8, ch),
-  ENUMF(struct journal_window_channel, "kind", kind, chkind_names),
-  FLDZ(struct journal_window_channel, "max_m", JF_I32, max_m),
-  FLDZ(struct journal_window_channel, "min_m", JF_I32, min_m),
-  ENUMF(struct journal_window_channel, "phase", phase, phase_names),
-  FLD(struct journal_window_channel, "rms_m", JF_I32, rms_m),
-  FLDZ(struct journal_window_channel, "branch", JF_U16, branch),
-  FLDZ(struct journal_window_channel, "thd_mpct", JF_I32, thd_mpct),
+  FLD(struct journal_window_channel, "ch", JF_U8, ch, 0),
+  ENUMF(struct journal_window_channel, "kind", kind, chkind_names, 1),
+  FLDZ3(struct journal_window_channel, "event", JF_BOOL, event, 10),
+  FLDZ(struct journal_window_channel, "max_m", JF_I32, max_m, 2),
+  FLDZ(struct journal_window_channel, "min_m", JF_I32, min_m, 3),
+  ENUMF(struct journal_window_channel, "phase", phase, phase_names, 4),
+  FLD(struct journal_window_channel, "rms_m", JF_I32, rms_m, 5),
+  FLDZ(struct journal_window_channel, "branch", JF_U16, branch, 6),
+  FLDZ(struct journal_window_channel, "thd_mpct", JF_I32, thd_mpct, 7),
+  FLDZ3(struct journal_window_channel, "hrms_max_m", JF_I32, hrms_max_m, 9),
+  FLDZ3(struct journal_window_channel, "hrms_min_m", JF_I32, hrms_min_m, 8),
 };
 static const struct jdesc window_channel_desc = DESC(window_channel_fields);
 
 static const struct jfield window_power_fields[] = {
-  FLD(struct journal_window_power, "ich", JF_U8, ich),
-  FLD(struct journal_window_power, "vch", JF_U8, vch),
-  FLD(struct journal_window_power, "p_mw", JF_I64, p_mw),
-  ENUMF(struct journal_window_power, "phase", phase, phase_names),
-  FLD(struct journal_window_power, "s_mva", JF_I64, s_mva),
-  FLD(struct journal_window_power, "branch", JF_U16, branch),
-  FLDZ(struct journal_window_power, "q_mvar", JF_I64, q_mvar),
-  FLD(struct journal_window_power, "pf_mpct", JF_I32, pf_mpct),
-  FLDZ(struct journal_window_power, "export_uwh", JF_I64, export_uwh),
-  FLDZ(struct journal_window_power, "import_uwh", JF_I64, import_uwh),
+  FLD(struct journal_window_power, "ich", JF_U8, ich, 0),
+  FLD(struct journal_window_power, "vch", JF_U8, vch, 1),
+  FLD(struct journal_window_power, "p_mw", JF_I64, p_mw, 2),
+  ENUMF(struct journal_window_power, "phase", phase, phase_names, 3),
+  FLD(struct journal_window_power, "s_mva", JF_I64, s_mva, 4),
+  FLD(struct journal_window_power, "branch", JF_U16, branch, 5),
+  FLDZ(struct journal_window_power, "q_mvar", JF_I64, q_mvar, 6),
+  FLD(struct journal_window_power, "pf_mpct", JF_I32, pf_mpct, 7),
+  FLDZ(struct journal_window_power, "export_uwh", JF_I64, export_uwh, 8),
+  FLDZ(struct journal_window_power, "import_uwh", JF_I64, import_uwh, 9),
 };
 static const struct jdesc window_power_desc = DESC(window_power_fields);
 
 static const struct jfield window_fields[] = {
-  FLD(struct journal_window, "afe", JF_U16, afe),
-  FLD(struct journal_window, "flags", JF_U16, flags),
-  ARRF(struct journal_window, "powers", pow, npow, struct journal_window_power, window_power_desc),
-  U16ARRF(struct journal_window, "branches", branches, nbranches),
-  ARRF(struct journal_window, "channels", ch, nch, struct journal_window_channel, window_channel_desc),
-  FLD(struct journal_window, "freq_mhz", JF_U32, freq_mhz),
-  FLD(struct journal_window, "start_ns", JF_I64, start_ns),
-  FLD(struct journal_window, "duration_us", JF_U32, duration_us),
-  FLD(struct journal_window, "basic_windows", JF_U16, basic_windows),
+  FLD(struct journal_window, "afe", JF_U16, afe, 0),
+  FLD(struct journal_window, "flags", JF_U16, flags, 1),
+  ARRF(struct journal_window, "powers", pow, npow, struct journal_window_power, window_power_desc, 2, JF3_COLUMNS),
+  U16ARRF(struct journal_window, "branches", branches, nbranches, 3),
+  ARRF(struct journal_window, "channels", ch, nch, struct journal_window_channel, window_channel_desc, 4, JF3_COLUMNS),
+  FLD(struct journal_window, "freq_mhz", JF_U32, freq_mhz, 5),
+  FLD(struct journal_window, "start_ns", JF_I64, start_ns, 6),
+  FLD(struct journal_window, "duration_us", JF_U32, duration_us, 7),
+  FLD(struct journal_window, "basic_windows", JF_U16, basic_windows, 8),
 };
 
 static const struct jfield pq_phase_fields[] = {
-  FLD(struct journal_pq_phase, "ch", JF_U8, ch),
-  ENUMF(struct journal_pq_phase, "phase", phase, phase_names),
-  FLD(struct journal_pq_phase, "max_mv", JF_I32, max_mv),
-  FLD(struct journal_pq_phase, "min_mv", JF_I32, min_mv),
+  FLD(struct journal_pq_phase, "ch", JF_U8, ch, 0),
+  ENUMF(struct journal_pq_phase, "phase", phase, phase_names, 1),
+  FLD(struct journal_pq_phase, "max_mv", JF_I32, max_mv, 2),
+  FLD(struct journal_pq_phase, "min_mv", JF_I32, min_mv, 3),
 };
 static const struct jdesc pq_phase_desc = DESC(pq_phase_fields);
 
 static const struct jfield pq_event_fields[] = {
-  FLD(struct journal_pq_event, "afe", JF_U16, afe),
-  ENUMF(struct journal_pq_event, "kind", kind, pqkind_names),
-  FLD(struct journal_pq_event, "flags", JF_U8, flags),
-  FLD(struct journal_pq_event, "phases", JF_CHARS, phases),
-  FLD(struct journal_pq_event, "capture", JF_FIXED, capture),
-  ENUMF(struct journal_pq_event, "category", category, ieee1159_names),
-  FLD(struct journal_pq_event, "start_ns", JF_I64, start_ns),
-  FLD(struct journal_pq_event, "extreme_mv", JF_I32, extreme_mv),
-  FLD(struct journal_pq_event, "declared_mv", JF_I32, declared_mv),
-  FLD(struct journal_pq_event, "duration_us", JF_U64, duration_us),
-  FLD(struct journal_pq_event, "extreme_mpct", JF_I32, extreme_mpct),
-  ARRF(struct journal_pq_event, "phase_detail", ph, nph, struct journal_pq_phase, pq_phase_desc),
+  FLD(struct journal_pq_event, "afe", JF_U16, afe, 0),
+  ENUMF(struct journal_pq_event, "kind", kind, pqkind_names, 1),
+  FLD(struct journal_pq_event, "flags", JF_U8, flags, 2),
+  FLD(struct journal_pq_event, "phases", JF_CHARS, phases, 3),
+  FLD(struct journal_pq_event, "capture", JF_FIXED, capture, 4),
+  ENUMF(struct journal_pq_event, "category", category, ieee1159_names, 5),
+  FLD(struct journal_pq_event, "start_ns", JF_I64, start_ns, 6),
+  FLD(struct journal_pq_event, "extreme_mv", JF_I32, extreme_mv, 7),
+  FLD(struct journal_pq_event, "declared_mv", JF_I32, declared_mv, 8),
+  FLD(struct journal_pq_event, "duration_us", JF_U64, duration_us, 9),
+  FLD(struct journal_pq_event, "extreme_mpct", JF_I32, extreme_mpct, 10),
+  ARRF(struct journal_pq_event, "phase_detail", ph, nph, struct journal_pq_phase, pq_phase_desc, 11, 0),
 };
 
 /* request / command / refusal (replay issue; schemas/replay.cddl). */
@@ -386,46 +393,46 @@ static const char *const refusal_reason_names[] = { "backfeed", "breaker_open", 
 static const char *const request_kind_names[] = { "switch", "service", "dr_start", "dr_cancel", "dr_opt_out", NULL };
 static const char *const service_action_names[] = { "none", "disconnect", "reconnect", "confirm", "set_mode", NULL };
 static const struct jfield request_fields[] = {
-  FLD(struct journal_request, "gid", JF_U32, gid),
-  FLD(struct journal_request, "uid", JF_U32, uid),
-  ENUMF(struct journal_request, "kind", kind, request_kind_names),
-  ENUMF(struct journal_request, "role", role, role_names),
-  FLD(struct journal_request, "event", JF_TEXT, event),
-  ENUMF(struct journal_request, "action", action, service_action_names),
-  FLD(struct journal_request, "issuer", JF_TEXT, issuer),
-  ENUMF(struct journal_request, "origin", origin, origin_names),
-  FLD(struct journal_request, "reason", JF_TEXT, reason),
-  FLD(struct journal_request, "target", JF_TARGET, target),
-  ENUMF(struct journal_request, "desired", desired, desired_names),
-  FLD(struct journal_request, "reduce_w", JF_U32, reduce_w),
-  FLD(struct journal_request, "start_ns", JF_I64, start_ns),
-  FLD(struct journal_request, "expiry_ns", JF_I64, expiry_ns),
-  FLD(struct journal_request, "mandatory", JF_BOOL, mandatory),
-  FLD(struct journal_request, "dtstart_ns", JF_I64, dtstart_ns),
-  FLD(struct journal_request, "request_id", JF_TEXT, request_id),
-  FLD(struct journal_request, "branch_mask", JF_U64, branch_mask),
-  FLD(struct journal_request, "duration_ns", JF_U64, duration_ns),
-  FLD(struct journal_request, "control_mode", JF_U8, control_mode),
-  FLD(struct journal_request, "modification", JF_U32, modification),
-  FLD(struct journal_request, "randomize_ns", JF_U64, randomize_ns),
+  FLD(struct journal_request, "gid", JF_U32, gid, 0),
+  FLD(struct journal_request, "uid", JF_U32, uid, 1),
+  ENUMF(struct journal_request, "kind", kind, request_kind_names, 2),
+  ENUMF(struct journal_request, "role", role, role_names, 3),
+  FLD(struct journal_request, "event", JF_TEXT, event, 4),
+  ENUMF(struct journal_request, "action", action, service_action_names, 5),
+  FLD(struct journal_request, "issuer", JF_TEXT, issuer, 6),
+  ENUMF(struct journal_request, "origin", origin, origin_names, 7),
+  FLD(struct journal_request, "reason", JF_TEXT, reason, 8),
+  FLD(struct journal_request, "target", JF_TARGET, target, 9),
+  ENUMF(struct journal_request, "desired", desired, desired_names, 10),
+  FLD(struct journal_request, "reduce_w", JF_U32, reduce_w, 11),
+  FLD(struct journal_request, "start_ns", JF_I64, start_ns, 12),
+  FLD(struct journal_request, "expiry_ns", JF_I64, expiry_ns, 13),
+  FLD(struct journal_request, "mandatory", JF_BOOL, mandatory, 14),
+  FLD(struct journal_request, "dtstart_ns", JF_I64, dtstart_ns, 15),
+  FLD(struct journal_request, "request_id", JF_TEXT, request_id, 16),
+  FLD(struct journal_request, "branch_mask", JF_U64, branch_mask, 17),
+  FLD(struct journal_request, "duration_ns", JF_U64, duration_ns, 18),
+  FLD(struct journal_request, "control_mode", JF_U8, control_mode, 19),
+  FLD(struct journal_request, "modification", JF_U32, modification, 20),
+  FLD(struct journal_request, "randomize_ns", JF_U64, randomize_ns, 21),
 };
 
 static const struct jfield command_fields[] = {
-  ENUMF(struct journal_command, "reason", reason, command_reason_names),
-  FLD(struct journal_command, "target", JF_TARGET, target),
-  ENUMF(struct journal_command, "desired", desired, desired_names),
-  FLD(struct journal_command, "cause_seq", JF_U64, cause_seq),
-  FLD(struct journal_command, "request_id", JF_TEXT, request_id),
+  ENUMF(struct journal_command, "reason", reason, command_reason_names, 0),
+  FLD(struct journal_command, "target", JF_TARGET, target, 1),
+  ENUMF(struct journal_command, "desired", desired, desired_names, 2),
+  FLD(struct journal_command, "cause_seq", JF_U64, cause_seq, 3),
+  FLD(struct journal_command, "request_id", JF_TEXT, request_id, 4),
 };
 
 static const struct jfield refusal_fields[] = {
-  FLDZ(struct journal_refusal, "uid", JF_U32, uid),
-  FLDZ(struct journal_refusal, "count", JF_U32, count),
-  ENUMF(struct journal_refusal, "reason", reason, refusal_reason_names),
-  FLD(struct journal_refusal, "target", JF_TARGET, target),
-  ENUMF(struct journal_refusal, "desired", desired, desired_names),
-  FLD(struct journal_refusal, "cause_seq", JF_U64, cause_seq),
-  FLD(struct journal_refusal, "request_id", JF_TEXT, request_id),
+  FLDZ(struct journal_refusal, "uid", JF_U32, uid, 0),
+  FLDZ(struct journal_refusal, "count", JF_U32, count, 1),
+  ENUMF(struct journal_refusal, "reason", reason, refusal_reason_names, 2),
+  FLD(struct journal_refusal, "target", JF_TARGET, target, 3),
+  ENUMF(struct journal_refusal, "desired", desired, desired_names, 4),
+  FLD(struct journal_refusal, "cause_seq", JF_U64, cause_seq, 5),
+  FLD(struct journal_refusal, "request_id", JF_TEXT, request_id, 6),
 };
 
 static const struct jdesc request_desc = DESC(request_fields);
@@ -464,6 +471,23 @@ const struct jdesc *journal__body_desc(unsigned type)
   }
 }
 
+int journal__all_descs_deep(const struct jdesc **out, int cap)
+{
+  int n = 0;
+  for (unsigned t = 1; t < JOURNAL_T__MAX; t++) {
+    const struct jdesc *d = journal__body_desc(t);
+    if (!d) continue;
+    if (n < cap) out[n] = d;
+    n++;
+    for (unsigned i = 0; i < d->n; i++)
+      if (d->fields[i].kind == JF_ARRAY) {
+        if (n < cap) out[n] = d->fields[i].sub;
+        n++;
+      }
+  }
+  return n;
+}
+
 int journal__all_descs(const struct jdesc **out, const char **names, int cap)
 {
   int n = 0;
@@ -474,4 +498,25 @@ int journal__all_descs(const struct jdesc **out, const char **names, int cap)
     n++;
   }
   return n;
+}
+
+/* ------------------------------------------------------------------ v 3 key lookups */
+
+/* Fills every table's by_key and order once at load: ikeys are checked unique and < 24 by
+ * tests/journal/test_codec3.c; a table that breaks that here keeps the first field per key. */
+__attribute__((constructor)) static void v3_tables_init(void)
+{
+  const struct jdesc *all[64];
+  int n = journal__all_descs_deep(all, 64);
+  for (int i = 0; i < n && i < 64; i++) {
+    struct jv3 *v = all[i]->v3;
+    memset(v, 0, sizeof *v);
+    unsigned m = 0;
+    for (unsigned k = 0; k < JF3_NKEYS; k++)
+      for (unsigned f = 0; f < all[i]->n; f++)
+        if (all[i]->fields[f].ikey == k && !v->by_key[k]) {
+          v->by_key[k] = (uint8_t)(f + 1);
+          v->order[m++] = (uint8_t)f;
+        }
+  }
 }

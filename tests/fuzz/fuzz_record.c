@@ -4,11 +4,13 @@
  * branch extractor. Properties: no crash or sanitizer report; a record that decodes re-encodes
  * (within the size limit) and agrees with journal_record_peek on seq and type; and the hot-path
  * tokenizer (journal__cr_next) gives exactly the answers of the libcbor reference
- * (journal__cr_next_libcbor) — kind, value, string, length and error — item by item; and the
+ * (journal__cr_next_libcbor) — kind, value, string, length and error — item by item, with and
+ * without tags allowed (schema v 3 typed arrays); and the
  * fast record decoder (journal_record_decode: inline heads, keys matched against the tables)
  * gives exactly the answers of the reference decode (journal__record_decode_ref: the table walk
  * over the libcbor tokenizer) — the same return code and, on success, the same record byte for
- * byte (both start from a zeroed record, so padding compares too).
+ * byte (both start from a zeroed record, so padding compares too). Records of schema v 1 and
+ * v 3 (integer keys, typed-array columns; corpus files v3-*) alike.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -20,9 +22,9 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Walks the input as a flat sequence of items with both tokenizers; any disagreement aborts. */
-static void tokenizers_agree(const uint8_t *buf, size_t size)
+static void tokenizers_agree(const uint8_t *buf, size_t size, uint8_t mode)
 {
-  struct cr a = { buf, size, 0, false }, b = { buf, size, 0, false };
+  struct cr a = { buf, size, 0, mode }, b = { buf, size, 0, mode };
   for (int n = 0; n < 4096; n++) {
     struct ctok ta, tb;
     memset(&ta, 0, sizeof ta);
@@ -42,7 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   uint8_t *buf = malloc(size ? size : 1);
   if (!buf) return 0;
   if (size) memcpy(buf, data, size);
-  tokenizers_agree(buf, size);
+  tokenizers_agree(buf, size, 0);
+  tokenizers_agree(buf, size, CR_ALLOW_TAG); /* as where schema v 3 reads a typed array */
   static struct journal_record r, ref;
   int rc = journal_record_decode(buf, size, &r);
   int ref_rc = journal__record_decode_ref(buf, size, &ref);

@@ -10,6 +10,22 @@ static void put(const char *dir, const char *name, const uint8_t *b, size_t n)
   if (jt_write_file(jt_path("%s/%s", dir, name), b, n)) { perror(name); exit(1); }
 }
 
+/* A record in schema v 3: valid, truncated and with one bit flipped (v3-*). */
+static void put_v3(const char *dir, const struct journal_record *r, int n)
+{
+  uint8_t out[8192];
+  size_t len;
+  char name[64];
+  if (journal_record_encode(r, out, sizeof out, &len)) { fprintf(stderr, "v3 encode failed\n"); exit(1); }
+  snprintf(name, sizeof name, "v3-valid-%02d-%s", n, journal_type_name(r->type));
+  put(dir, name, out, len);
+  snprintf(name, sizeof name, "v3-trunc-%02d", n);
+  put(dir, name, out, len * 2 / 3);
+  out[((size_t)n * 29 + 50) % len] ^= 0x08;
+  snprintf(name, sizeof name, "v3-flip-%02d", n);
+  put(dir, name, out, len);
+}
+
 /* A stand-in start checkpoint: the bundle reader treats its bytes as opaque. */
 static int fake_checkpoint(void *ctx, struct journal_reader *r, uint64_t seq, uint8_t **data, size_t *len)
 {
@@ -78,6 +94,8 @@ int main(int argc, char **argv)
     snprintf(name, sizeof name, "flip-%02d", n);
     put(rdir, name, f, v.mv_size);
     free(f);
+    rec.version = JOURNAL_SCHEMA_V3; /* the same record in schema v 3 */
+    put_v3(rdir, &rec, n);
     n++;
   }
   jt_recs_free(&rs);
@@ -102,6 +120,29 @@ int main(int argc, char **argv)
       put(rdir, name, out, len);
     }
   }
+  /* a v 3 window: typed-array columns of every width and sign */
+  memset(&r, 0, sizeof r);
+  r.seq = 77;
+  r.version = JOURNAL_SCHEMA_V3;
+  r.type = JOURNAL_T_WINDOW;
+  r.source.kind = JOURNAL_SRC_AFE;
+  r.source.index = 2;
+  struct journal_window *w = &r.body.window;
+  w->afe = 2;
+  w->freq_mhz = 49990;
+  w->duration_us = 200000;
+  w->basic_windows = 10;
+  w->nbranches = 2;
+  w->branches[0] = 4;
+  w->branches[1] = 300;
+  w->nch = 3;
+  w->ch[0] = (struct journal_window_channel){ 0, JOURNAL_CH_VOLTAGE, JOURNAL_PHASE_B, 0, 230100, -325400, 325300, 1800, 229000, 231000, false };
+  w->ch[1] = (struct journal_window_channel){ 3, JOURNAL_CH_CURRENT, JOURNAL_PHASE_B, 4, 12, -20, 19, 0, 11, 13, true };
+  w->ch[2] = (struct journal_window_channel){ 4, JOURNAL_CH_NEUTRAL, JOURNAL_PHASE_N, 300, 40000, -60000, 60000, 90000, 39000, 41000, false };
+  w->npow = 2;
+  w->pow[0] = (struct journal_window_power){ 3, 0, JOURNAL_PHASE_B, 4, 2760, -5, 2761, 99960, 0, 153 };
+  w->pow[1] = (struct journal_window_power){ 4, 0, JOURNAL_PHASE_B, 300, -9200000000ll, 120, 9200000001ll, -99990, 0, 0 };
+  put_v3(rdir, &r, 99);
   /* bundles (format 2, named v2-*; the format-1 files of the corpus came from the format-1
    * writer and stay as they are) */
   struct journal_reader *rd;

@@ -73,7 +73,7 @@ static inline void rp_gen_next(struct rp_gen *g, struct journal_record *r)
       uint16_t b = (uint16_t)((w->afe - 1) * 3 + i + 1);
       w->branches[i] = b;
       w->ch[i] = (struct journal_window_channel){ (uint8_t)(i + 3), JOURNAL_CH_CURRENT, (uint8_t)i, b,
-                                                  (int32_t)rp_below(s, 20000), -30000, 30000, 1200 };
+                                                  (int32_t)rp_below(s, 20000), -30000, 30000, 1200, 0, 0, false };
       int64_t p = (int64_t)rp_below(s, 3000000) - 500000;
       uint8_t ph = (uint8_t)(rp_below(s, 50) == 0 ? (i + 1) % 3 : i);
       w->pow[i] = (struct journal_window_power){ (uint8_t)(i + 3), (uint8_t)i, ph, b, p, p / 10, p < 0 ? -p : p, 990,

@@ -284,7 +284,7 @@ static void test_breaker_and_alarms(void **st)
   ov.seq = 3;
   ov.wall_ns = t + 2;
   ov.body.window.nch = 1;
-  ov.body.window.ch[0] = (struct journal_window_channel){ 3, JOURNAL_CH_CURRENT, 0, 6, 25000, -36000, 36000, 0 };
+  ov.body.window.ch[0] = (struct journal_window_channel){ 3, JOURNAL_CH_CURRENT, 0, 6, 25000, -36000, 36000, 0, 0, 0, false };
   replay_apply(s, &ov, NULL);
   r.seq = 4;
   r.wall_ns = t + 3;

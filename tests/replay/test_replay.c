@@ -115,7 +115,7 @@ static uint64_t simulate(struct live *l, unsigned seconds, int perturb_at)
         int32_t ma = (int32_t)rp_below(&rng, 18000);
         int64_t p = (int64_t)ma * 230 * (b == 12 ? -1 : 1); /* branch 12 exports (PV) */
         w->branches[i] = b;
-        w->ch[i] = (struct journal_window_channel){ (uint8_t)(i + 3), JOURNAL_CH_CURRENT, (uint8_t)i, b, ma, -ma, ma, 0 };
+        w->ch[i] = (struct journal_window_channel){ (uint8_t)(i + 3), JOURNAL_CH_CURRENT, (uint8_t)i, b, ma, -ma, ma, 0, 0, 0, false };
         w->pow[i] = (struct journal_window_power){ (uint8_t)(i + 3), (uint8_t)i, (uint8_t)i, b, p, 0, p < 0 ? -p : p, 990,
                                                    p > 0 ? p / 3600 : 0, p < 0 ? -p / 3600 : 0 };
       }
