@@ -108,6 +108,7 @@ struct daemon {
   /* what the status shows (derived from the records this run made) */
   int64_t phase_p_mw[4];
   int64_t branch_p_mw[HW_MAX_BRANCHES + 1];
+  bool branch_tapped[HW_MAX_BRANCHES + 1]; /* a trip tap since the branch's last window (its `event`) */
   uint64_t windows, pq_events, notes, requests, faults, stimuli;
   uint64_t last_append_mono;
   uint64_t afe_crc_faults_seen[HW_MAX_AFES];
@@ -405,6 +406,7 @@ static void register_window(struct daemon *d, unsigned a)
     c->kind = JOURNAL_CH_VOLTAGE;
     c->phase = journal_phase_of(p->afe[a].v_phase[k]);
     c->rms_m = (int32_t)llround(m.ph[k].vrms_v * 1000.0);
+    c->event = m.ph[k].dip || m.ph[k].swell; /* the AFE's own dip/swell detector, latched */
   }
   for (unsigned b = 0; b < p->num_branches; b++) {
     const struct hw_panel_branch *br = &p->branch[b];
@@ -418,6 +420,8 @@ static void register_window(struct daemon *d, unsigned a)
     c->phase = journal_phase_of(br->phase);
     c->branch = (uint16_t)br->number;
     c->rms_m = (int32_t)llround(ph->irms_a * 1000.0);
+    c->event = d->branch_tapped[br->number];
+    d->branch_tapped[br->number] = false;
     struct journal_window_power *pw = &w->pow[w->npow++];
     pw->ich = (uint8_t)k;
     pw->vch = (uint8_t)(4 + k);
@@ -495,6 +499,13 @@ static void eng_window(void *ctx, const struct ingest_window *iw)
     c->min_m = rw.ch[i].min_m;
     c->max_m = rw.ch[i].max_m;
     c->thd_mpct = rw.ch[i].thd_mpct;
+    c->hrms_min_m = rw.ch[i].hrms_min_m;
+    c->hrms_max_m = rw.ch[i].hrms_max_m;
+    c->event = rw.ch[i].event;
+    if (cc->branch && cc->branch <= HW_MAX_BRANCHES && d->branch_tapped[cc->branch]) {
+      c->event = true;
+      d->branch_tapped[cc->branch] = false;
+    }
   }
   for (unsigned i = 0; i < rw.npow && w->npow < JOURNAL_WINDOW_CHANNELS; i++) {
     struct journal_window_power *pw = &w->pow[w->npow++];
@@ -773,6 +784,8 @@ static void poll_taps(struct daemon *d)
       r.source = tr[i].source;
       if (tr[i].type == JOURNAL_T_TRIP_TAP) {
         d->taps_seen++;
+        if (tr[i].body.trip_tap.branch && tr[i].body.trip_tap.branch <= HW_MAX_BRANCHES)
+          d->branch_tapped[tr[i].body.trip_tap.branch] = true;
         /* A waveform capture around the edge (the ingest hook): the record waits for it, at
          * most its post-trigger time, and then names the blob. */
         int64_t cid = d->eng_ok ? ingest_engine_trigger(&d->eng, 1u + tr[i].body.trip_tap.tap) : -1;

@@ -147,6 +147,10 @@ struct ingest_channel_metrics {
   float ih_group_rms[INGEST_HARMONICS_MAX + 1];
   float ih_subgroup_rms[INGEST_HARMONICS_MAX + 1];
   double h1_re, h1_im;         /* fundamental bin as an rms phasor (window start = phase 0) */
+  /* Smallest and largest half-cycle rms in the window: IEC 61000-4-30 Urms(1/2) (Irms(1/2) for
+   * currents), the rms over one cycle commencing at a zero crossing of the reference, refreshed
+   * every half cycle — the 2·cycles − 1 values whose cycle lies inside the window. */
+  double hrms_min, hrms_max;
 };
 
 /* Power of one current channel against its paired voltage over one basic window. */
@@ -406,6 +410,8 @@ struct ingest_rec_channel {
   int32_t rms_m;         /* rms, mV | mA */
   int32_t min_m, max_m;  /* instantaneous extremes, mV | mA */
   int32_t thd_mpct;      /* THD 2..40, milli-percent */
+  int32_t hrms_min_m, hrms_max_m; /* extremes of the half-cycle rms (Urms(1/2)), mV | mA */
+  bool event;            /* voltage channel of a window a dip/swell/interruption flagged */
 };
 struct ingest_rec_power {
   uint8_t ich, vch;
@@ -443,6 +449,7 @@ struct ingest_aggregator {
   unsigned nch, npow;
   double ch_sq[INGEST_CHANNELS_MAX], ch_min[INGEST_CHANNELS_MAX], ch_max[INGEST_CHANNELS_MAX];
   double ch_h1sq[INGEST_CHANNELS_MAX], ch_dsq[INGEST_CHANNELS_MAX];
+  double ch_hmin[INGEST_CHANNELS_MAX], ch_hmax[INGEST_CHANNELS_MAX];
   uint8_t ch_kind[INGEST_CHANNELS_MAX];
   double p_ws[INGEST_CHANNELS_MAX], q_ws[INGEST_CHANNELS_MAX], s_ws[INGEST_CHANNELS_MAX];
   int64_t imp_uwh[INGEST_CHANNELS_MAX], exp_uwh[INGEST_CHANNELS_MAX];

@@ -50,6 +50,8 @@ static void reset_sums(struct ingest_aggregator *a)
     a->ch_sq[c] = a->ch_h1sq[c] = a->ch_dsq[c] = 0.0;
     a->ch_min[c] = INFINITY;
     a->ch_max[c] = -INFINITY;
+    a->ch_hmin[c] = INFINITY;
+    a->ch_hmax[c] = 0.0;
     a->p_ws[c] = a->q_ws[c] = a->s_ws[c] = 0.0;
     a->imp_uwh[c] = a->exp_uwh[c] = 0;
   }
@@ -77,6 +79,9 @@ static void fill(struct ingest_aggregator *a, struct ingest_rec_window *out)
     rc->max_m = clamp32(a->ch_max[c] * 1000.0);
     double h1 = sqrt(a->ch_h1sq[c] / T), dd = sqrt(a->ch_dsq[c] / T);
     rc->thd_mpct = clamp32(h1 > 0 ? dd / h1 * 100000.0 : 0.0);
+    rc->hrms_min_m = a->ch_hmin[c] < INFINITY ? clamp32(a->ch_hmin[c] * 1000.0) : 0;
+    rc->hrms_max_m = clamp32(a->ch_hmax[c] * 1000.0);
+    rc->event = (a->flags & INGEST_RWF_EVENT) && a->ch_kind[c] == INGEST_KIND_VOLTAGE;
   }
   for (unsigned k = 0; k < a->npow; k++) {
     struct ingest_rec_power *rp = &out->pow[k];
@@ -132,6 +137,8 @@ int ingest_aggregator_add(struct ingest_aggregator *a, const struct ingest_confi
     a->ch_dsq[c] += dist * dist * d;
     if (m->min < a->ch_min[c]) a->ch_min[c] = m->min;
     if (m->max > a->ch_max[c]) a->ch_max[c] = m->max;
+    if (m->hrms_min < a->ch_hmin[c]) a->ch_hmin[c] = m->hrms_min;
+    if (m->hrms_max > a->ch_hmax[c]) a->ch_hmax[c] = m->hrms_max;
   }
   for (unsigned k = 0; k < a->npow && k < w->npow; k++) {
     const struct ingest_power_metrics *pm = &w->pow[k];

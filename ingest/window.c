@@ -9,12 +9,36 @@
  * min/max come from the raw samples. Per current channel paired with a voltage channel:
  * P = mean(v·i), S = Urms·Irms, PF = P/S (negative only when P < 0), and Q = the reactive
  * power of the fundamental, Im(V1·I1*) from the spectrum (positive when the current lags:
- * inductive). Frequency = cycles / window duration.
+ * inductive). Frequency = cycles / window duration. Half-cycle rms (Urms(1/2), IEC 61000-4-30
+ * §5.4.2): the window's resampled points split into 2·cycles half cycles from the reference's
+ * zero crossing; each pair of adjacent halves (one cycle) gives one value.
  */
 #include "internal.h"
 
 #include <math.h>
 #include <string.h>
+
+/* Min and max over the one-cycle rms values refreshed every half cycle: halves h of n points
+ * each (the last ones take the rounding), values over halves (h − 1, h) for h = 1 … nh − 1. */
+static void half_cycle_rms(const float *y, unsigned n, unsigned nh, double *out_min, double *out_max)
+{
+  double prev = 0.0, mn = INFINITY, mx = 0.0;
+  unsigned prevn = 0;
+  for (unsigned h = 0; h < nh; h++) {
+    unsigned k0 = (unsigned)((uint64_t)h * n / nh), k1 = (unsigned)((uint64_t)(h + 1) * n / nh);
+    double s = 0.0;
+    for (unsigned k = k0; k < k1; k++) s += (double)y[k] * y[k];
+    if (h) {
+      double r = sqrt((prev + s) / (prevn + k1 - k0));
+      if (r < mn) mn = r;
+      if (r > mx) mx = r;
+    }
+    prev = s;
+    prevn = k1 - k0;
+  }
+  *out_min = nh > 1 ? mn : 0.0;
+  *out_max = mx;
+}
 
 void ingest__window_compute(struct ingest__engine *E, double ta, double tb, uint32_t flags)
 {
@@ -63,6 +87,7 @@ void ingest__window_compute(struct ingest__engine *E, double ta, double tb, uint
       s2 += (double)y[k] * y[k];
     }
     struct ingest_channel_metrics *cm = &w->ch[c];
+    half_cycle_rms(y, N, 2 * E->cycles, &cm->hrms_min, &cm->hrms_max);
     cm->rms = sqrt(s2 / N);
     cm->dc = s1 / N;
     cm->min = mn;

@@ -60,11 +60,18 @@ static void on_capture(void *ctx, const struct ingest_capture_view *c)
   g->ncap++;
   assert_int_equal(c->nch, 3);
 }
+/* Window records (200 ms) built from the basic windows, for the half-cycle rms checks. */
+static struct ingest_aggregator rec_agg;
+static const struct ingest_config *rec_cfg;
+static struct ingest_rec_window recs[32];
+static unsigned nrecs;
+
 static void on_window(void *ctx, const struct ingest_window *w)
 {
   struct got *g = ctx;
   g->nwin++;
   if (w->flags & INGEST_WF_EVENT) g->nflagged++;
+  if (nrecs < 32 && ingest_aggregator_add(&rec_agg, rec_cfg, w, &recs[nrecs]) == 1) nrecs++;
 }
 
 static void run(const struct env *env, double seconds, struct got *got)
@@ -99,6 +106,9 @@ static void run(const struct env *env, double seconds, struct got *got)
   struct ingest_sink sink = {.ctx = got, .window = on_window, .pq_event = on_event,
                              .capture = on_capture};
   struct ingest_engine e;
+  nrecs = 0;
+  rec_cfg = &cfg;
+  assert_int_equal(ingest_aggregator_init(&rec_agg, 200), 0);
   assert_int_equal(ingest_engine_init(&e, &cfg, &sink), 0);
   sg_run(&g, &e, seconds);
   ingest_engine_finish(&e);
@@ -134,6 +144,45 @@ static void t_dip_one_phase(void **st)
   /* per-phase extremes: A dipped, B and C stayed near 100 % */
   assert_true(fabs(g.ev[0].vmin_v[0] / 230.0 - 0.85) < 0.01);
   assert_true(g.ev[0].vmin_v[1] / 230.0 > 0.99);
+}
+
+/* The window record's per-channel half-cycle rms extremes (Urms(1/2), one cycle refreshed
+ * every half cycle): a 5-cycle dip of phase A to 80 % of 230 V, starting and ending on A's zero
+ * crossings. The 200-ms windows here start at 0.02 s + k·0.2 s, so the dip (1.00–1.10 s) lies
+ * across two windows, each holding at least one whole cycle of it: both read a minimum of
+ * 184 V on A and a maximum of 230 V; B and C, and every other window, read 230 V for both; the
+ * voltage channels of the windows the dip touches carry `event`, the others not. */
+static void t_window_half_cycle_rms(void **st)
+{
+  (void)st;
+  struct env env = {1, {{0x1, 1.0, 1.0 + 5 * T, 0.80}}};
+  struct got g;
+  run(&env, 2.0, &g);
+  assert_int_equal(g.nev, 1);
+  assert_true(nrecs >= 8);
+  unsigned dipped = 0;
+  for (unsigned i = 0; i < nrecs; i++) {
+    const struct ingest_rec_window *r = &recs[i];
+    int64_t t0 = r->start_ns, t1 = r->start_ns + (int64_t)r->duration_us * 1000;
+    bool touches = t0 < 1100000000ll && t1 > 1000000000ll;
+    /* a whole cycle of the dip inside the window */
+    bool holds_cycle = (t1 < 1100000000ll ? t1 : 1100000000ll) - (t0 > 1000000000ll ? t0 : 1000000000ll) >= 19900000ll;
+    assert_int_equal(r->nch, 3);
+    for (unsigned c = 0; c < 3; c++) {
+      const struct ingest_rec_channel *ch = &r->ch[c];
+      print_message("  rec %u [%.3f, %.3f) ch %u hrms %d..%d mV event %d\n", i, t0 / 1e9, t1 / 1e9, c,
+                    ch->hrms_min_m, ch->hrms_max_m, ch->event);
+      assert_true(labs(ch->hrms_max_m - 230000) <= 690); /* 0.3 %: the noise */
+      if (c == 0 && holds_cycle) {
+        dipped++;
+        assert_true(labs(ch->hrms_min_m - 184000) <= 690);
+      } else if (!touches || c != 0) {
+        assert_true(labs(ch->hrms_min_m - 230000) <= 690);
+      }
+      assert_int_equal(ch->event, touches); /* voltage channels of the flagged window */
+    }
+  }
+  assert_int_equal(dipped, 2);
 }
 
 static void t_dip_unaligned(void **st)
@@ -286,6 +335,7 @@ int main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(t_dip_one_phase),          cmocka_unit_test(t_dip_unaligned),
+    cmocka_unit_test(t_window_half_cycle_rms),
     cmocka_unit_test(t_no_event_91_109),        cmocka_unit_test(t_swell_three_phase),
     cmocka_unit_test(t_interruption_three_phase), cmocka_unit_test(t_two_phases_zero_is_dip),
     cmocka_unit_test(t_hysteresis_no_chatter),  cmocka_unit_test(t_starts_inside_dip),
