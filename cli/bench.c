@@ -545,6 +545,7 @@ int cli_cmd_bench(int argc, char **argv)
     if (!strcmp(argv[i], "replay")) return cli_bench_replay(argc, argv);
     else if (!strcmp(argv[i], "decision")) return cli_bench_decision(argc, argv); /* cli/bench_decision.c */
     else if (!strcmp(argv[i], "merkle")) return cli_bench_merkle(argc, argv); /* cli/bench_merkle.c */
+    else if (!strcmp(argv[i], "codec")) return cli_bench_codec(argc, argv); /* cli/bench_codec.c */
   for (int i = 1; i < argc; i++) /* `bench query` and `bench daemon` too */
     if (!strcmp(argv[i], "query")) return cli_bench_query(argc, argv);
     else if (!strcmp(argv[i], "daemon")) return cli_bench_daemon(argc, argv);

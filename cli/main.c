@@ -197,7 +197,7 @@ static const struct cli_cmd cmds[] = {
     "Exit 0 ok; 1 the seal does not verify, is a schema-1 seal (it signs no checkpoint) or the\n"
     "  source is damaged; 2 usage, SEQ is not a seal, or no seal at all (tree size 0); 3 I/O.\n" },
   { "bench", cli_cmd_bench,
-    "usage: hems bench journal|verify|sim|ingest|replay|merkle [--dir DIR] [--format text|json] [--records N]\n"
+    "usage: hems bench journal|verify|sim|ingest|replay|merkle|codec [--dir DIR] [--format text|json] [--records N]\n"
     "                  [--record-bytes N]\n"
     "\n"
     "journal: durable signed appends/s of N records of --record-bytes (default 200) in groups of\n"
@@ -215,6 +215,8 @@ static const struct cli_cmd cmds[] = {
     "merkle [--records N] [--record-bytes N]: Merkle leaf hashes/s (SHA-256 of 0x00 || record) with\n"
     "  OpenSSL's libcrypto beside libsodium's crypto_hash_sha256 in the same run, and tree appends/s\n"
     "  (leaf hash + right edge + tiles) — one core.\n"
+    "codec --dir DIR: every record of DIR's journal re-encoded in record schema v 1 and v 3 (format\n"
+    "  3 bodies): mean bytes per record and per window record, and decode ns per window record.\n"
     "--dir says where to build the data (default: a temporary dir, removed afterwards).\n" },
 };
 
