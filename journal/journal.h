@@ -887,6 +887,9 @@ struct journal_dir_source {
   char device_id[33];
 };
 int journal_dir_source_init(struct journal_dir_source *ds, struct journal_reader *r, uint64_t from_seq);
+/* The same for replay's fast path (journal_iter_next_record's mode): records are served with
+ * `prev` zero and nothing is hashed or checked — a fold, not a verification. */
+int journal_dir_source_init_fast(struct journal_dir_source *ds, struct journal_reader *r, uint64_t from_seq);
 void journal_dir_source_deinit(struct journal_dir_source *ds);
 
 /* ---------------------------------------------------------------- bundles */

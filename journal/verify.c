@@ -474,6 +474,14 @@ int journal_dir_source_init(struct journal_dir_source *ds, struct journal_reader
   return 0;
 }
 
+int journal_dir_source_init_fast(struct journal_dir_source *ds, struct journal_reader *r, uint64_t from_seq)
+{
+  int rc = journal_dir_source_init(ds, r, from_seq);
+  if (!rc) rc = journal__iter_restart(ds->it, from_seq, PACK_FAST);
+  if (rc) journal_dir_source_deinit(ds);
+  return rc;
+}
+
 void journal_dir_source_deinit(struct journal_dir_source *ds)
 {
   journal_iter_end(ds->it);
