@@ -23,6 +23,7 @@ static const char main_usage[] =
   "  timeline   list records, filtered through indexes\n"
   "  retention  show or apply retention (archive, then cut)\n"
   "  reindex    rebuild the indexes from the records (never while a daemon runs)\n"
+  "  migrate    move a format-2 journal to format 3 in place (verified first)\n"
   "  analyze    run a COMTRADE file through the ingest pipeline\n"
   "  capture    export an event's waveform capture as COMTRADE\n"
   "  status     head, state hash, branch states, energy and alarms (folds the journal)\n"
@@ -93,6 +94,14 @@ static const struct cli_cmd cmds[] = {
     "Rebuild the derived tables (groups, times, index, index blocks) from the records alone, in\n"
     "one transaction under the writer lock: refused while a daemon runs (exit 3). Says first what\n"
     "was wrong with the old index; 'hems verify --dir DIR' checks it without changing anything.\n" },
+  { "migrate", cli_cmd_migrate,
+    "usage: hems migrate [--dir DIR] [--counter PATH]\n"
+    "\n"
+    "Move a format-2 journal (one LMDB value per record) to format 3 (packs) in place, under the\n"
+    "writer lock: the whole journal is verified first (chain, seals, keys, from DIR/keys/\n"
+    "signing.pub) and any damage refuses it with nothing changed ('first bad seq N', exit 1);\n"
+    "then every record moves with its exact bytes and seq in one transaction, and a writer open\n"
+    "builds the Merkle tiles. A format-3 journal is left as it is (exit 0).\n" },
   { "run", cli_cmd_run,
     "usage: hems run [--dir DIR] [--sim SCENARIO|PATH.json] [--hw PANEL.json] [--for DURATION]\n"
     "                [--speed X|max] [--seed N] [--window 200|1000|10000] [--socket PATH]\n"

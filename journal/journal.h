@@ -851,6 +851,22 @@ struct journal_verify_result {
   char reason[160];         /* why bad_seq is bad */
 };
 
+/* Moves a format-2 journal (one `records` value per record) to format 3 (packs) in place,
+ * under the writer lock (JOURNAL_EINUSE, info->pid): verifies it first from DIR/keys/signing.pub
+ * and refuses on any damage with nothing changed (the verify error; info->verify names the
+ * first bad seq); then moves every record into packs with its exact bytes and seq and sets
+ * meta format 3 in one LMDB transaction. A format-3 journal is left alone (migrated false).
+ * The Merkle tiles are built by the next writer open. */
+struct journal_migrate_info {
+  uint32_t from_format;
+  bool migrated;
+  uint64_t records, first_seq, last_seq, packs, pack_bytes;
+  struct journal_verify_result verify;
+  int pid;
+};
+int journal_migrate(const char *dir, struct journal_migrate_info *info);
+
+
 typedef void (*journal_progress_cb)(void *ctx, uint64_t seq);
 
 /* Checks order, gaps, the hash chain, every seal (Ed25519 with a trusted key, following key

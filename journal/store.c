@@ -146,7 +146,7 @@ static void on_lmdb_assert(MDB_env *env, const char *msg)
   if (hook) hook(msg);
 }
 
-static int env_open(const char *dir, bool rdonly, uint64_t map_size, MDB_env **out, bool no_sync)
+int journal__env_open(const char *dir, bool rdonly, uint64_t map_size, MDB_env **out, bool no_sync)
 {
   char path[4200];
   snprintf(path, sizeof path, "%s/journal", dir);
@@ -346,7 +346,7 @@ static int do_open(struct journal **out, const struct journal_options *o, struct
     j->counter = &j->fcounter.ops;
   }
 
-  if ((rc = env_open(j->dir, false, o->map_size, &j->env, o->unsafe_no_sync))) goto fail;
+  if ((rc = journal__env_open(j->dir, false, o->map_size, &j->env, o->unsafe_no_sync))) goto fail;
   j->fcounter.no_sync = o->unsafe_no_sync;
   MDB_envinfo ei;
   mdb_env_info(j->env, &ei);
@@ -573,7 +573,7 @@ int journal_reader_open(struct journal_reader **out, const char *dir, const char
   struct journal_reader *r = calloc(1, sizeof *r);
   if (!r) return -ENOMEM;
   r->owns_env = true;
-  int rc = env_open(dir, true, 0, &r->env, false);
+  int rc = journal__env_open(dir, true, 0, &r->env, false);
   if (rc) { free(r); return rc; }
   MDB_txn *txn;
   if ((rc = journal__read_txn(r->env, &txn))) goto fail;
@@ -607,7 +607,7 @@ int journal_rollback_info(const char *dir, const char *counter_path, uint64_t *h
 {
   if (sodium_init() < 0) return -EIO;
   MDB_env *env;
-  int rc = env_open(dir, true, 0, &env, false);
+  int rc = journal__env_open(dir, true, 0, &env, false);
   if (rc) return rc;
   MDB_txn *txn;
   struct journal_dbs db;

@@ -206,6 +206,8 @@ struct journal_iter {
 void journal__be64(uint8_t *p, uint64_t v);
 uint64_t journal__rd64(const uint8_t *p);
 int journal__lmdb_err(int rc);
+/* Opens DIR/journal after envcheck.c has checked data.mdb (store.c). */
+int journal__env_open(const char *dir, bool rdonly, uint64_t map_size, MDB_env **out, bool no_sync);
 /* Begins a read txn, handling MDB_MAP_RESIZED. */
 int journal__read_txn(MDB_env *env, MDB_txn **out);
 int journal__open_dbs(MDB_txn *txn, struct journal_dbs *db, bool create);
