@@ -118,6 +118,7 @@ int cli_verify_indexes(struct journal_reader *r, const char *dir);
 int cli_cmd_init(int argc, char **argv);
 int cli_cmd_reindex(int argc, char **argv);
 int cli_cmd_migrate(int argc, char **argv);
+int cli_cmd_stats(int argc, char **argv);
 int cli_cmd_note(int argc, char **argv);
 int cli_cmd_verify(int argc, char **argv);
 int cli_cmd_export(int argc, char **argv);

@@ -24,6 +24,7 @@ static const char main_usage[] =
   "  retention  show or apply retention (archive, then cut)\n"
   "  reindex    rebuild the indexes from the records (never while a daemon runs)\n"
   "  migrate    move a format-2 journal to format 3 in place (verified first)\n"
+  "  stats      what the journal costs: records, bytes on disk, per type, writes per day\n"
   "  analyze    run a COMTRADE file through the ingest pipeline\n"
   "  capture    export an event's waveform capture as COMTRADE\n"
   "  status     head, state hash, branch states, energy and alarms (folds the journal)\n"
@@ -103,6 +104,14 @@ static const struct cli_cmd cmds[] = {
     "signing.pub) and any damage refuses it with nothing changed ('first bad seq N', exit 1);\n"
     "then every record moves with its exact bytes and seq in one transaction, and a writer open\n"
     "builds the Merkle tiles. A format-3 journal is left as it is (exit 0).\n" },
+  { "stats", cli_cmd_stats,
+    "usage: hems stats [--dir DIR] [--format text|json]\n"
+    "\n"
+    "records, disk_bytes (the files of DIR/journal), bytes_per_record, by_type {type: {records,\n"
+    "bytes}} (bytes: canonical record bytes, as hashed, before compression), write_bytes_per_day\n"
+    "(the running daemon's own storage writes over its uptime; null when none answers) and\n"
+    "horizon_days (DIR/config.json retention.quota over the journal's bytes per day of records;\n"
+    "null without a quota).\n" },
   { "run", cli_cmd_run,
     "usage: hems run [--dir DIR] [--sim SCENARIO|PATH.json] [--hw PANEL.json] [--for DURATION]\n"
     "                [--speed X|max] [--seed N] [--window 200|1000|10000] [--socket PATH]\n"

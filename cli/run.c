@@ -1051,6 +1051,8 @@ static json_t *status_json(struct daemon *d)
   if (d->device_id[0]) json_object_set_new(o, "device_id", json_string(d->device_id));
   json_object_set_new(o, d->hw ? "panel" : "scenario", json_string(d->name));
   json_object_set_new(o, "uptime_s", json_real((double)now_ns(d) / 1e9));
+  uint64_t wnow = cli_proc_write_bytes(); /* the daemon's own storage writes so far (hems stats) */
+  json_object_set_new(o, "storage_write_bytes", json_integer((json_int_t)(wnow > d->io_write_bytes0 ? wnow - d->io_write_bytes0 : 0)));
   json_t *ph = json_object();
   static const char *const names[] = { "A", "B", "C" };
   for (int k = 0; k < 3; k++) json_object_set_new(ph, names[k], json_integer(d->phase_p_mw[k] / 1000));
