@@ -7,7 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 static char tmp[256];    /* the scratch dir */
 static const char *bin;  /* the hems binary */
@@ -41,6 +45,41 @@ static inline int status_branch(const char *dir, unsigned n, const char *field, 
   if (fgets(out, (int)cap, f)) out[strcspn(out, "\n")] = 0;
   int st = pclose(f);
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+#ifndef HEMS_TEST_TIMEOUT_SCALE
+#define HEMS_TEST_TIMEOUT_SCALE 1
+#endif
+
+/* How long a test waits for something that comes "soon" (a daemon's socket, a record): 60 s,
+ * generous for a loaded machine, times HEMS_TEST_TIMEOUT_SCALE (10 under an emulator), the
+ * same scale as the CTest time limits (tests/CMakeLists.txt hems_test_timeout). */
+static inline int hems_test_timeout(void)
+{
+  return 60 * HEMS_TEST_TIMEOUT_SCALE;
+}
+
+/* Waits until a connect to the unix socket at path succeeds: the daemon creates the file at
+ * bind() and listens only after, so the file alone does not mean a connect works (it is
+ * refused in between). 0 once connected, -1 after hems_test_timeout() seconds. */
+static inline int cli_wait_for_socket(const char *path)
+{
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  if (strlen(path) >= sizeof sa.sun_path) return -1;
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  struct timespec t0, now;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (;;) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+      int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+      close(fd);
+      if (rc == 0) return 0;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec - t0.tv_sec >= hems_test_timeout()) return -1;
+    usleep(25000);
+  }
 }
 
 /* Finds the binary and makes the scratch dir /tmp/hems-test-NAME-XXXXXX. */

@@ -101,12 +101,7 @@ static void wait_for_socket(const char *dir)
 {
   char path[512];
   snprintf(path, sizeof path, "%s/control.sock", dir);
-  struct stat st;
-  for (int i = 0; i < 1200; i++) { /* 60 s: generous for a loaded machine */
-    if (stat(path, &st) == 0) return;
-    usleep(50000);
-  }
-  fail_msg("daemon socket %s never appeared", path);
+  if (cli_wait_for_socket(path) != 0) fail_msg("daemon socket %s never accepted a connection", path);
 }
 
 /* One request line over the control socket; returns the response line (malloc'd) or NULL. */
@@ -466,6 +461,7 @@ static void viewer_refused_operator_allowed(void **state)
   waitpid(pid, NULL, 0);
   assert_int_equal(sh("%s timeline --dir %s --type command --format jsonl | grep -q '\"o-1\"'", bin, d), 0);
 }
+
 
 /* A journal of another format version (here the earlier format 1, without index blocks) is
  * refused as such — exit 3 naming the version problem — never taken for corrupt or rewritten. */

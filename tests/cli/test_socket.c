@@ -94,12 +94,7 @@ static int connect_path(const char *path);
 /* Waits until the daemon accepts on path (the file appears at bind, before listen). */
 static void wait_for_path(const char *path)
 {
-  for (int i = 0; i < 400; i++) {
-    int fd = connect_path(path);
-    if (fd >= 0) { close(fd); return; }
-    usleep(25000);
-  }
-  fail_msg("socket %s never answered", path);
+  if (cli_wait_for_socket(path) != 0) fail_msg("socket %s never answered", path);
 }
 
 static void stop_daemon(pid_t pid)

@@ -569,8 +569,7 @@ static pid_t spawn(const char *dir, const char *sim)
   }
   char path[512];
   snprintf(path, sizeof path, "%s/control.sock", dir);
-  struct stat sb;
-  for (int i = 0; i < 1200 && stat(path, &sb) != 0; i++) usleep(50000); /* 60 s: generous for a loaded machine */
+  if (cli_wait_for_socket(path) != 0) fail_msg("daemon socket %s never accepted a connection", path);
   return pid;
 }
 
