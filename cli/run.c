@@ -1558,6 +1558,11 @@ static int journal_tail_facts(struct daemon *d, uint64_t *head, int64_t *last_wa
    * rollback check follows. */
   int rc = journal_reader_open(&r, d->o.c.dir, d->o.c.counter, true);
   if (rc) return rc;
+  /* The device id too, here and not after the writer opened: a second LMDB env on the same
+   * journal in this process, closed while the writer's is open, drops the writer's lock on
+   * lock.mdb (POSIX record locks are per process), and every later reader then takes the lock
+   * region as its first user and resets it under the live writer. */
+  if (journal_reader_device_id(r, d->device_id)) d->device_id[0] = 0;
   struct journal_iter *it;
   if ((rc = journal_iter_begin(r, 1, &it))) { journal_reader_close(r); return rc; }
   uint64_t first, last;
@@ -1746,13 +1751,6 @@ int cli_cmd_run(int argc, char **argv)
     hw_sim_destroy(d->sim);
     free(d->sc);
     return cli_open_error(d->o.c.dir, d->o.c.counter, rc, pid);
-  }
-  {
-    struct journal_reader *rd = NULL;
-    if (journal_reader_open(&rd, d->o.c.dir, d->o.c.counter, true) == 0) {
-      if (journal_reader_device_id(rd, d->device_id)) d->device_id[0] = 0;
-      journal_reader_close(rd);
-    }
   }
   if ((rc = replay_harness_attach(&d->h, d->j))) {
     if (rc == JOURNAL_EUNSEALED) cli_err("run: rebuilding state from the journal: %s", d->h.attach_why);

@@ -462,6 +462,51 @@ static void viewer_refused_operator_allowed(void **state)
   assert_int_equal(sh("%s timeline --dir %s --type command --format jsonl | grep -q '\"o-1\"'", bin, d), 0);
 }
 
+/* The pid holding a lock on byte 0 of DIR/journal/lock.mdb that a write lock would conflict
+ * with (F_GETLK), or 0 when nobody holds one. */
+static pid_t lmdb_lock_holder(const char *dir, short *type)
+{
+  char path[512];
+  snprintf(path, sizeof path, "%s/journal/lock.mdb", dir);
+  int fd = open(path, O_RDWR | O_CLOEXEC);
+  assert_true(fd >= 0);
+  struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+  assert_int_equal(fcntl(fd, F_GETLK, &fl), 0);
+  close(fd);
+  *type = fl.l_type;
+  return fl.l_type == F_UNLCK ? 0 : fl.l_pid;
+}
+
+/* LMDB tells "first user of the lock region" from "joining a live one" by a POSIX record lock
+ * on lock.mdb, which every open env holds (shared) for as long as it is open; the first user
+ * re-initialises the region (reader table, the last committed txn id). POSIX record locks
+ * belong to the process, so a second env on the same journal opened and closed inside the
+ * daemon drops the writer's lock, and every reader started after that (hems show, timeline,
+ * verify, status) resets the region under the live writer: a reader can then take a snapshot
+ * older than the counter it read (a false "journal rollback: head seq N < counter seq M"), and
+ * the writer can begin a txn on an older meta page. So: while the daemon runs, and after
+ * readers came and went, it still holds its lock. */
+static void daemon_keeps_lmdb_lock(void **state)
+{
+  (void)state;
+  char d[300];
+  snprintf(d, sizeof d, "%s/lmdblock", tmp);
+  assert_int_equal(sh("%s init --dir %s >/dev/null", bin, d), 0);
+  const char *extra[] = { "--sim", "default", "--speed", "1", NULL };
+  pid_t pid = spawn_run(d, extra);
+  wait_for_socket(d);
+  short type;
+  assert_int_equal(lmdb_lock_holder(d, &type), pid);
+  assert_int_equal(type, F_RDLCK);
+  for (int i = 0; i < 3; i++) assert_int_equal(sh("%s show --dir %s 1 >/dev/null", bin, d), 0);
+  assert_int_equal(lmdb_lock_holder(d, &type), pid);
+  assert_int_equal(type, F_RDLCK);
+  assert_int_equal(kill(pid, SIGTERM), 0);
+  int st;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  assert_int_equal(lmdb_lock_holder(d, &type), 0);
+}
 
 /* A journal of another format version (here the earlier format 1, without index blocks) is
  * refused as such — exit 3 naming the version problem — never taken for corrupt or rewritten. */
@@ -551,6 +596,7 @@ int main(void)
     cmocka_unit_test(end_to_end_agreement),
     cmocka_unit_test(outputs_come_up_in_the_rebuilt_state),
     cmocka_unit_test(viewer_refused_operator_allowed),
+    cmocka_unit_test(daemon_keeps_lmdb_lock),
     cmocka_unit_test(other_format_version_refused),
     cmocka_unit_test(retention_keeps_replay_checkable),
     cmocka_unit_test(bad_arguments),
