@@ -4,6 +4,7 @@
 //
 //	tlogcheck DIR
 //	tlogcheck vkey KEY     note.NewVerifier(KEY); prints "<name> <8 hex key hash>"
+//	tlogcheck daemon DIR   a journal written by `hems run` (daemon.go)
 //
 // DIR (written by tests/journal/test_tlog_go.c) holds:
 //
@@ -196,8 +197,12 @@ func main() {
 		fmt.Printf("%s %08x\n", v.Name(), v.KeyHash())
 		return
 	}
+	if len(os.Args) == 3 && os.Args[1] == "daemon" {
+		daemonCheck(os.Args[2])
+		return
+	}
 	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: tlogcheck DIR | tlogcheck vkey KEY")
+		fmt.Fprintln(os.Stderr, "usage: tlogcheck DIR | tlogcheck vkey KEY | tlogcheck daemon DIR")
 		os.Exit(2)
 	}
 	dir := os.Args[1]
