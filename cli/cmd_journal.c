@@ -311,6 +311,20 @@ int cli_cmd_verify(int argc, char **argv)
     printf("ok: seq %llu..%llu intact: %llu records, %llu seals, key %s\n", (unsigned long long)res.first_seq,
            (unsigned long long)res.last_seq, (unsigned long long)res.records, (unsigned long long)res.seals, fp);
     if (s.reader && !from) exit_code = cli_verify_indexes(s.reader, c.dir);
+    if (s.reader && !from) {
+      /* the tiles the next writer open restores from (docs/journal.md "Writing and checking the tiles") */
+      uint64_t size;
+      int trc = journal_tiles_check(s.reader, &size);
+      if (trc == 0) printf("tiles: ok: the stored tiles give the newest seal's tree root (size %llu)\n", (unsigned long long)size);
+      else if (trc == JOURNAL_ECORRUPT) {
+        printf("tiles: damaged: the stored tiles do not give the newest seal's tree root\n");
+        cli_err("verify: %s: Merkle tiles damaged (the records are intact; the next writer open rebuilds the tiles)", c.dir);
+        exit_code = CLI_FAIL;
+      } else if (trc != JOURNAL_ENOTFOUND) {
+        cli_err("verify: %s: tiles: %s", c.dir, journal_strerror(trc));
+        exit_code = CLI_FAIL;
+      }
+    }
   } else if (rc == JOURNAL_ETRUNC || (s.bundle && res.bad_seq == 0)) {
     printf("truncated after seq %llu\n", (unsigned long long)res.last_sealed_seq);
     cli_err("bundle damaged after seq %llu: %s", (unsigned long long)res.last_sealed_seq, res.reason);

@@ -1192,6 +1192,13 @@ int journal_tlog_cosign(const char *body, size_t len, const char *name, const st
 int journal_tlog_open(const char *note, size_t len, const struct journal_tlog_verifier *v,
                       size_t *body_len, uint64_t *timestamp);
 
+/* Checks the stored Merkle tiles the writer restores from (the right edge of the newest seal's
+ * tree: ≤ 64 stored hashes and the last < 256 records): the root they give must equal that
+ * seal's tree_root (tree_store.c). 0 with *size = the tree size checked; JOURNAL_ECORRUPT when
+ * they disagree (the next writer open rebuilds the tiles from the records); JOURNAL_ENOTFOUND
+ * when there are no tiles or the newest seal carries no root. */
+int journal_tiles_check(struct journal_reader *r, uint64_t *size);
+
 /* The device id of a data dir (meta "device_id": 32 lowercase hex + NUL). JOURNAL_ENOTFOUND
  * when the journal has none; JOURNAL_ECORRUPT when it is not 32 lowercase hex. */
 int journal_reader_device_id(struct journal_reader *r, char out[33]);

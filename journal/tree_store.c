@@ -111,7 +111,7 @@ int journal__tree_seal(struct journal *j, uint64_t size, uint8_t root[JOURNAL_HA
 
 /* ------------------------------------------------------------------ restore and rebuild */
 
-struct tread { struct journal *j; struct journal_iter *it; };
+struct tread { const struct journal_dbs *db; struct journal_iter *it; };
 
 static int read_upper(void *ctx, unsigned level, uint64_t index, unsigned first, unsigned count, uint8_t *out)
 {
@@ -119,7 +119,7 @@ static int read_upper(void *ctx, unsigned level, uint64_t index, unsigned first,
   uint8_t kb[TILE_KEY_BYTES];
   tile_key(kb, level, index);
   MDB_val k = { sizeof kb, kb }, v;
-  int rc = mdb_get(r->it->txn, r->j->db.tiles, &k, &v);
+  int rc = mdb_get(r->it->txn, r->db->tiles, &k, &v);
   if (rc == MDB_NOTFOUND) return JOURNAL_ENOTFOUND;
   if (rc) return journal__lmdb_err(rc);
   if (v.mv_size % JOURNAL_HASH_BYTES || v.mv_size > JOURNAL_MERKLE_TILE_WIDTH * JOURNAL_HASH_BYTES) return JOURNAL_ECORRUPT;
@@ -136,9 +136,9 @@ static int read_record(void *ctx, uint64_t leaf_index, const uint8_t **bytes, si
 }
 
 /* The newest record is a seal: restore at its tree size and compare roots, then add its leaf. */
-static int restore(struct journal_tree *t, struct journal_iter *it, uint64_t head)
+static int restore(struct journal_tree *t, const struct journal_dbs *db, struct journal_iter *it, uint64_t head)
 {
-  struct tread tr = { t->j, it };
+  struct tread tr = { db, it };
   struct journal_merkle_records recs = { &t->h, read_record, &tr, { read_upper, &tr } };
   struct journal_merkle_tile_reader rd = journal_merkle_records_reader(&recs);
   const uint8_t *b;
@@ -152,6 +152,7 @@ static int restore(struct journal_tree *t, struct journal_iter *it, uint64_t hea
   if (memcmp(seal.body.seal.tree_root, zero, sizeof zero) == 0) return JOURNAL_ENOTFOUND; /* a seal before the tree */
   t->quiet = true;
   rc = journal_merkle_appender_restore(&t->a, &rd, head - 1);
+  if (rc == JOURNAL_ENOTFOUND) rc = JOURNAL_ECORRUPT; /* a tile (or a record) the tree needs is missing */
   uint8_t root[JOURNAL_HASH_BYTES];
   if (!rc) rc = journal_merkle_appender_root(&t->a, root);
   if (!rc && memcmp(root, seal.body.seal.tree_root, sizeof root) != 0) rc = JOURNAL_ECORRUPT;
@@ -217,7 +218,7 @@ int journal__tree_open(struct journal *j)
     struct journal_iter *it;
     if ((rc = journal_reader_attach(&r, j))) return rc;
     if ((rc = journal_iter_begin(r, head, &it))) { journal_reader_close(r); return rc; }
-    rc = restore(t, it, head);
+    rc = restore(t, &j->db, it, head);
     journal_iter_end(it);
     journal_reader_close(r);
     if (rc == 0) return 0;
@@ -241,4 +242,29 @@ void journal__tree_close(struct journal *j)
   journal_merkle_hasher_deinit(&j->tree->h);
   free(j->tree);
   j->tree = NULL;
+}
+
+/* ------------------------------------------------------------------ checking (readers) */
+
+int journal_tiles_check(struct journal_reader *r, uint64_t *out_size)
+{
+  *out_size = 0;
+  if (!r->db.tiles_ok) return JOURNAL_ENOTFOUND;
+  struct journal_iter *it;
+  uint64_t first, last;
+  int rc = journal_reader_bounds(r, &first, &last);
+  if (rc) return rc;
+  if (!last) return JOURNAL_ENOTFOUND;
+  if ((rc = journal_iter_begin(r, last, &it))) return rc;
+  struct journal_tree *t = calloc(1, sizeof *t);
+  if (!t) { journal_iter_end(it); return -ENOMEM; }
+  if ((rc = journal_merkle_hasher_init(&t->h)) == 0) {
+    journal_merkle_appender_init(&t->a, &t->h, NULL, NULL);
+    rc = restore(t, &r->db, it, last);
+    if (rc == 0) *out_size = last - 1;
+    journal_merkle_hasher_deinit(&t->h);
+  }
+  free(t);
+  journal_iter_end(it);
+  return rc;
 }

@@ -126,6 +126,18 @@ static void check_tile1(const char *dir)
   jt_lmdb_close(&l);
 }
 
+/* journal_tiles_check on DIR (what `hems verify` reports). */
+static int tiles_check(const char *dir)
+{
+  struct journal_reader *r;
+  assert_int_equal(journal_reader_open(&r, dir, NULL, true), 0);
+  uint64_t size;
+  int rc = journal_tiles_check(r, &size);
+  if (rc == 0) assert_int_equal(size, g_nleaf - 1);
+  journal_reader_close(r);
+  return rc;
+}
+
 static void test_store_tree(void **state)
 {
   (void)state;
@@ -140,6 +152,7 @@ static void test_store_tree(void **state)
   check_tile1(dir);
 
   /* reopened: the appender is restored from tiles and the last records */
+  assert_int_equal(tiles_check(dir), 0);
   append_faults(dir, &clk, 700, 53);
   assert_true(check_roots(dir) > s1);
   verify_ok(dir);
@@ -163,8 +176,10 @@ static void test_store_tree(void **state)
   assert_int_equal(mdb_txn_commit(t), 0);
   free(copy);
   jt_lmdb_close(&l);
+  assert_int_equal(tiles_check(dir), JOURNAL_ECORRUPT);
   append_faults(dir, &clk, 300, 41);
   check_roots(dir);
+  assert_int_equal(tiles_check(dir), 0);
   verify_ok(dir);
   check_tile1(dir);
 
@@ -175,6 +190,7 @@ static void test_store_tree(void **state)
   assert_int_equal(mdb_drop(t, tiles, 1), 0);
   assert_int_equal(mdb_txn_commit(t), 0);
   jt_lmdb_close(&l);
+  assert_int_equal(tiles_check(dir), JOURNAL_ENOTFOUND);
   append_faults(dir, &clk, 10, 41);
   check_roots(dir);
   verify_ok(dir);
