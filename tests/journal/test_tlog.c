@@ -356,6 +356,14 @@ static void test_docs_example(void **state)
   assert_int_equal(journal_tlog_checkpoint_parse(note, bl, &c), 0);
   assert_string_equal(c.origin, v.name);
   assert_int_equal(journal_tlog_hems_parse(c.ext, &e), 0);
+  /* the v 3 seal's checkpoint: in the docs too, signed by the same log key, four hems lines */
+  n = slurp("tests/fuzz/corpus/checkpoint/note-seal", note, sizeof note);
+  assert_non_null(strstr(doc, note));
+  assert_int_equal(journal_tlog_open(note, n, &v, &bl, NULL), 0);
+  assert_int_equal(journal_tlog_checkpoint_parse(note, bl, &c), 0);
+  assert_int_equal(journal_tlog_hems_parse(c.ext, &e), 0);
+  assert_true(e.has_seal);
+  assert_int_equal(c.size, 1432817);
 }
 
 int main(void)
