@@ -144,6 +144,22 @@ static void test_daemon_journal(void **state)
                       (unsigned long long)pick[1]), 0);
   assert_int_equal(sh("'%s' daemon %s 2>/dev/null", HEMS_TLOGCHECK, g), 1);
 
+  /* a bundle of the journal: the same answer for its newest seal (pinned to the panel's key) */
+  char fp[33];
+  uint8_t pk[32];
+  snprintf(path, sizeof path, "%s/keys/signing.pub", d);
+  assert_int_equal(journal_pubkey_load(path, pk), 0);
+  journal_fingerprint_hex(pk, fp);
+  assert_int_equal(sh("'%s' export --dir %s --out %s/b.hems >/dev/null 2>&1", bin, d, tmp), 0);
+  int st = sh("'%s' checkpoint %s/b.hems --fingerprint %s > %s/bnote 2> %s/err", bin, tmp, fp, tmp, tmp);
+  if (v3) {
+    assert_int_equal(st, 0);
+    assert_int_equal(sh("cmp -s %s/bnote %s/checkpoint-%08llu.txt", tmp, g, (unsigned long long)seals[nseals - 1]), 0);
+  } else {
+    assert_int_equal(st, 1);
+    assert_int_equal(sh("grep -q 'seal %llu is a schema-1 seal' %s/err", (unsigned long long)seals[nseals - 1], tmp), 0);
+  }
+
   /* exit codes: a seq that is no seal, --at 0, usage */
   assert_int_equal(sh("'%s' checkpoint --dir %s --at %llu >/dev/null 2>&1", bin, d, (unsigned long long)window), 2);
   assert_int_equal(sh("'%s' checkpoint --dir %s --at 0 >/dev/null 2>&1", bin, d), 2);
