@@ -147,6 +147,7 @@ int cli_cmd_analyze(int argc, char **argv);
 int cli_cmd_capture(int argc, char **argv);
 int cli_cmd_key(int argc, char **argv);           /* cli/cmd_key.c */
 int cli_cmd_checkpoint(int argc, char **argv);    /* cli/cmd_checkpoint.c */
+int cli_cmd_prove(int argc, char **argv);         /* cli/cmd_prove.c */
 int cli_bench_merkle(int argc, char **argv);      /* cli/bench_merkle.c */
 int cli_bench_codec(int argc, char **argv);       /* cli/bench_codec.c */
 

@@ -32,6 +32,7 @@ static const char main_usage[] =
   "  bench      measure journal and verification performance\n"
   "  key        the journal's keys: verifier (the checkpoint verifier key)\n"
   "  checkpoint the signed checkpoint (C2SP signed note) of the newest seal or of --at SEQ\n"
+  "  prove      RFC 9162 inclusion (--seq N [--size S]) or consistency (--from S1 --to S2) proof\n"
   "\n"
   "common options: --dir DIR (default $HEMS_DIR, else ./hems-data), --counter PATH,\n"
   "--accept-rollback, --help. Exit codes: 0 ok, 1 check failed or refused, 2 usage,\n"
@@ -215,6 +216,19 @@ static const struct cli_cmd cmds[] = {
     "  journal's key before printing; 'hems key verifier' prints the key that checks it.\n"
     "Exit 0 ok; 1 the seal does not verify, is a schema-1 seal (it signs no checkpoint) or the\n"
     "  source is damaged; 2 usage, SEQ is not a seal, or no seal at all (tree size 0); 3 I/O.\n" },
+  { "prove", cli_cmd_prove,
+    "usage: hems prove [--dir DIR | BUNDLE] --seq N [--size S] [--pubkey FILE | --fingerprint FP]\n"
+    "       hems prove [--dir DIR | BUNDLE] --from S1 --to S2 [--pubkey FILE | --fingerprint FP]\n"
+    "\n"
+    "Prints an RFC 9162 proof as one JSON line: with --seq, the inclusion of record N (leaf N-1) in\n"
+    "  the tree of size S (default: the newest checkpoint's), {\"leaf_index\", \"tree_size\", \"root\",\n"
+    "  \"proof\"}; with --from/--to, the consistency of the trees of sizes S1 <= S2, {\"old_size\",\n"
+    "  \"new_size\", \"old_root\", \"new_root\", \"proof\"}; hashes in base64. A data dir's proofs come\n"
+    "  from its stored tiles, a bundle's tree (from seq 1) is rebuilt; the newest seal is checked\n"
+    "  with the journal's key and every root and proof against its tree_root before printing.\n"
+    "Exit 0; 1 when it cannot be proven (leaves cut and no tile covers them, tiles damaged, the\n"
+    "  newest seal carries no root or does not verify); 2 usage or a size beyond the newest\n"
+    "  checkpoint's; 3 I/O.\n" },
   { "bench", cli_cmd_bench,
     "usage: hems bench journal|verify|sim|ingest|replay|merkle|codec [--dir DIR] [--format text|json] [--records N]\n"
     "                  [--record-bytes N]\n"

@@ -1198,6 +1198,11 @@ int journal_tlog_open(const char *note, size_t len, const struct journal_tlog_ve
  * they disagree (the next writer open rebuilds the tiles from the records); JOURNAL_ENOTFOUND
  * when there are no tiles or the newest seal carries no root. */
 int journal_tiles_check(struct journal_reader *r, uint64_t *size);
+/* A tile reader over a data dir inside an iterator's snapshot: levels ≥ 1 from the stored tiles,
+ * level 0 by hashing the records (journal_merkle_records_reader; rs is the caller's storage and
+ * must outlive the reader). For roots and proofs of any size up to the newest seal's. */
+struct journal_merkle_tile_reader journal_iter_tile_reader(struct journal_iter *it, struct journal_merkle_hasher *h,
+                                                           struct journal_merkle_records *rs);
 
 /* The device id of a data dir (meta "device_id": 32 lowercase hex + NUL). JOURNAL_ENOTFOUND
  * when the journal has none; JOURNAL_ECORRUPT when it is not 32 lowercase hex. */

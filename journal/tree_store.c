@@ -268,3 +268,30 @@ int journal_tiles_check(struct journal_reader *r, uint64_t *out_size)
   journal_iter_end(it);
   return rc;
 }
+
+/* ------------------------------------------------------------------ proofs from a snapshot */
+
+static int it_upper(void *ctx, unsigned level, uint64_t index, unsigned first, unsigned count, uint8_t *out)
+{
+  struct journal_iter *it = ctx;
+  struct tread tr = { &it->r->db, it };
+  if (!it->r->db.tiles_ok) return JOURNAL_ENOTFOUND;
+  return read_upper(&tr, level, index, first, count, out);
+}
+
+static int it_record(void *ctx, uint64_t leaf_index, const uint8_t **bytes, size_t *len)
+{
+  struct tread tr = { NULL, ctx };
+  return read_record(&tr, leaf_index, bytes, len);
+}
+
+struct journal_merkle_tile_reader journal_iter_tile_reader(struct journal_iter *it, struct journal_merkle_hasher *h,
+                                                           struct journal_merkle_records *rs)
+{
+  rs->h = h;
+  rs->get = it_record;
+  rs->ctx = it;
+  rs->upper.read = it_upper;
+  rs->upper.ctx = it;
+  return journal_merkle_records_reader(rs);
+}

@@ -136,14 +136,6 @@ static void test_daemon_journal(void **state)
   printf("test_tlog_daemon: %llu records, %d seals; checkpoints: %d from hems checkpoint (v 3), %d v 1 seals "
          "refused and re-signed as v 3\n", (unsigned long long)n, nseals, v3, v1);
 
-  /* Go: every tree root and every checkpoint */
-  assert_int_equal(sh("'%s' daemon %s", HEMS_TLOGCHECK, g), 0);
-  /* a checkpoint with its root changed (the case of every letter swapped) is refused by Go */
-  assert_int_equal(sh("sed -i '3y/ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz/"
-                      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ/' %s/checkpoint-%08llu.txt", g,
-                      (unsigned long long)pick[1]), 0);
-  assert_int_equal(sh("'%s' daemon %s 2>/dev/null", HEMS_TLOGCHECK, g), 1);
-
   /* a bundle of the journal: the same answer for its newest seal (pinned to the panel's key) */
   char fp[33];
   uint8_t pk[32];
@@ -159,6 +151,38 @@ static void test_daemon_journal(void **state)
     assert_int_equal(st, 1);
     assert_int_equal(sh("grep -q 'seal %llu is a schema-1 seal' %s/err", (unsigned long long)seals[nseals - 1], tmp), 0);
   }
+
+  /* hems prove: inclusion of records (first, a window, a seal, the last sealed) in trees of seal
+   * sizes and of the newest checkpoint, and consistency between seal sizes and odd sizes */
+  uint64_t newest = seals[nseals - 1] - 1;
+  struct { uint64_t seq, size; } inc[] = { { 1, 0 }, { window, seals[nseals - 2] - 1 }, { seals[nseals / 3], 0 },
+                                            { newest, newest }, { 300, 1000 } };
+  for (size_t i = 0; i < sizeof inc / sizeof inc[0]; i++) {
+    char sz[40] = "";
+    if (inc[i].size) snprintf(sz, sizeof sz, "--size %llu", (unsigned long long)inc[i].size);
+    int pst = sh("'%s' prove --dir %s --seq %llu %s >> %s/inclusion.jsonl", bin, d, (unsigned long long)inc[i].seq, sz, g);
+    if (pst) fail_msg("hems prove --seq %llu %s: exit %d", (unsigned long long)inc[i].seq, sz, pst);
+  }
+  struct { uint64_t from, to; } con[] = { { 1, newest }, { seals[0] - 1, seals[nseals / 2] - 1 }, { 257, 1000 }, { 999, 999 } };
+  for (size_t i = 0; i < sizeof con / sizeof con[0]; i++)
+    assert_int_equal(sh("'%s' prove --dir %s --from %llu --to %llu >> %s/consistency.jsonl", bin, d,
+                        (unsigned long long)con[i].from, (unsigned long long)con[i].to, g), 0);
+  /* the bundle's rebuilt tree gives the same answer */
+  assert_int_equal(sh("'%s' prove %s/b.hems --fingerprint %s --seq %llu > %s/bp 2>/dev/null && "
+                      "'%s' prove --dir %s --seq %llu | cmp -s - %s/bp", bin, tmp, fp, (unsigned long long)window, tmp,
+                      bin, d, (unsigned long long)window, tmp), 0);
+  /* sizes beyond the newest checkpoint: usage; no seq: usage */
+  assert_int_equal(sh("'%s' prove --dir %s --seq 5 --size %llu 2>/dev/null", bin, d, (unsigned long long)newest + 1), 2);
+  assert_int_equal(sh("'%s' prove --dir %s --from 5 --to 4 2>/dev/null", bin, d), 2);
+  assert_int_equal(sh("'%s' prove --dir %s 2>/dev/null", bin, d), 2);
+
+  /* Go: every tree root, every checkpoint, every proof */
+  assert_int_equal(sh("'%s' daemon %s", HEMS_TLOGCHECK, g), 0);
+  /* a checkpoint with its root changed (the case of every letter swapped) is refused by Go */
+  assert_int_equal(sh("sed -i '3y/ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz/"
+                      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ/' %s/checkpoint-%08llu.txt", g,
+                      (unsigned long long)pick[1]), 0);
+  assert_int_equal(sh("'%s' daemon %s 2>/dev/null", HEMS_TLOGCHECK, g), 1);
 
   /* exit codes: a seq that is no seal, --at 0, usage */
   assert_int_equal(sh("'%s' checkpoint --dir %s --at %llu >/dev/null 2>&1", bin, d, (unsigned long long)window), 2);

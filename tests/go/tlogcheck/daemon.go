@@ -9,12 +9,14 @@
 // over the record bytes must equal every seal's tree_root; every checkpoint must open with
 // note.Open under the verifier key, name that key's origin, carry Go's root for its size and
 // the hems lines state, head, time and seal; a checkpoint with any body byte changed must not
-// open. Exit 0 with a summary line, 1 on any failure.
+// open; inclusion.jsonl and consistency.jsonl (`hems prove` answers) must pass tlog.CheckRecord
+// and tlog.CheckTree against Go's roots. Exit 0 with a summary line, 1 on any failure.
 package main
 
 import (
 	"bufio"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -130,6 +132,65 @@ func daemonCheck(dir string) {
 			fail("%s: signature of %d bytes", file, len(raw))
 		}
 	}
-	fmt.Printf("tlogcheck: %d records, %d seal tree roots equal tlog.TreeHash, %d checkpoints open with note.Open, %d changed notes refused\n",
-		len(recs), seals, len(files), mutations)
+	// `hems prove` answers: each must pass tlog.CheckRecord / CheckTree with Go's roots, and a
+	// changed proof hash must not.
+	nincl, ncons := 0, 0
+	readLines(filepath.Join(dir, "inclusion.jsonl"), func(line []byte) {
+		var p inclusion
+		if err := json.Unmarshal(line, &p); err != nil {
+			fail("inclusion.jsonl: %v", err)
+		}
+		if p.LeafIndex < 0 || p.LeafIndex >= p.TreeSize || p.TreeSize > int64(len(recs)) {
+			fail("inclusion: bad index %d / size %d", p.LeafIndex, p.TreeSize)
+		}
+		th := treeHash(p.TreeSize)
+		if hash(p.Root) != th {
+			fail("inclusion: root of size %d differs from Go's", p.TreeSize)
+		}
+		proof := tlog.RecordProof(hashes(p.Proof))
+		leaf := tlog.RecordHash(recs[p.LeafIndex])
+		if err := tlog.CheckRecord(proof, p.TreeSize, th, p.LeafIndex, leaf); err != nil {
+			fail("inclusion %d in %d: CheckRecord: %v", p.LeafIndex, p.TreeSize, err)
+		}
+		for i := range proof {
+			bad := append(tlog.RecordProof(nil), proof...)
+			bad[i][i%32] ^= 0x01
+			if tlog.CheckRecord(bad, p.TreeSize, th, p.LeafIndex, leaf) == nil {
+				fail("inclusion %d in %d: hash %d changed, still verifies", p.LeafIndex, p.TreeSize, i)
+			}
+			mutations++
+		}
+		nincl++
+	})
+	readLines(filepath.Join(dir, "consistency.jsonl"), func(line []byte) {
+		var p consistency
+		if err := json.Unmarshal(line, &p); err != nil {
+			fail("consistency.jsonl: %v", err)
+		}
+		if p.OldSize < 1 || p.OldSize > p.NewSize || p.NewSize > int64(len(recs)) {
+			fail("consistency: bad sizes %d, %d", p.OldSize, p.NewSize)
+		}
+		oh, nh := treeHash(p.OldSize), treeHash(p.NewSize)
+		if hash(p.OldRoot) != oh || hash(p.NewRoot) != nh {
+			fail("consistency %d→%d: a root differs from Go's", p.OldSize, p.NewSize)
+		}
+		proof := tlog.TreeProof(hashes(p.Proof))
+		if err := tlog.CheckTree(proof, p.NewSize, nh, p.OldSize, oh); err != nil {
+			fail("consistency %d→%d: CheckTree: %v", p.OldSize, p.NewSize, err)
+		}
+		for i := range proof {
+			bad := append(tlog.TreeProof(nil), proof...)
+			bad[i][i%32] ^= 0x01
+			if tlog.CheckTree(bad, p.NewSize, nh, p.OldSize, oh) == nil {
+				fail("consistency %d→%d: hash %d changed, still verifies", p.OldSize, p.NewSize, i)
+			}
+			mutations++
+		}
+		ncons++
+	})
+	if nincl < 3 || ncons < 3 {
+		fail("only %d inclusion and %d consistency proofs", nincl, ncons)
+	}
+	fmt.Printf("tlogcheck: %d records, %d seal tree roots equal tlog.TreeHash, %d checkpoints open with note.Open, %d inclusion and %d consistency proofs (hems prove) pass CheckRecord/CheckTree, %d changes refused\n",
+		len(recs), seals, len(files), nincl, ncons, mutations)
 }
