@@ -16,7 +16,7 @@
 #include "replay.h"
 
 enum { O_DIR = 1000, O_COUNTER, O_ACCEPT, O_CONFIG, O_FORCE, O_PUBKEY, O_FP, O_FROM, O_OUT,
-       O_SINCE, O_UNTIL, O_WHO };
+       O_SINCE, O_UNTIL, O_WHO, O_ALL_SEALS };
 
 #define COMMON_OPTS \
   { "dir", required_argument, NULL, O_DIR }, \
@@ -256,10 +256,12 @@ int cli_cmd_verify(int argc, char **argv)
 {
   static const struct option lo[] = { COMMON_OPTS, { "pubkey", required_argument, NULL, O_PUBKEY },
                                       { "fingerprint", required_argument, NULL, O_FP },
-                                      { "from", required_argument, NULL, O_FROM }, { 0 } };
+                                      { "from", required_argument, NULL, O_FROM },
+                                      { "all-seals", no_argument, NULL, O_ALL_SEALS }, { 0 } };
   struct cli_common c = { cli_default_dir(), NULL, false, NULL };
   const char *pubkey = NULL, *fpr = NULL;
   uint64_t from = 0;
+  bool all_seals = false;
   int opt;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -267,6 +269,7 @@ int cli_cmd_verify(int argc, char **argv)
     if (opt == O_PUBKEY) pubkey = optarg;
     else if (opt == O_FP) fpr = optarg;
     else if (opt == O_FROM) { if (cli_parse_u64(optarg, &from) || from == 0) { cli_err("verify: --from takes a seq (1 or more)"); return CLI_USAGE; } }
+    else if (opt == O_ALL_SEALS) all_seals = true;
     else return cli_usage(cli_find("verify"), false);
   }
   if (pubkey && fpr) { cli_err("verify: give --pubkey or --fingerprint, not both"); return CLI_USAGE; }
@@ -302,7 +305,28 @@ int cli_cmd_verify(int argc, char **argv)
   uint64_t first = 0, last = 0;
   if (s.reader) journal_reader_bounds(s.reader, &first, &last);
   cli_progress_init(&prog, "verify", last);
-  rc = journal_verify(src, s.pubkey, expect_prev, &res, cli_progress_cb, &prog);
+  if (s.bundle) {
+    rc = journal_verify(src, s.pubkey, expect_prev, &res, cli_progress_cb, &prog);
+  } else {
+    /* a data dir: two threads (reading and hashing / checking and folding), every seal's
+     * state hash against the reducer's fold from seq 1, the newest seal's signature (every
+     * seal's with --all-seals) */
+    struct replay_state *st = malloc(sizeof *st);
+    if (!st) { cli_err("verify: out of memory"); cli_source_close(&s); return CLI_ENV; }
+    struct journal_verify_fold fold;
+    replay_verify_fold(&fold, st);
+    struct journal_verify_opts vo;
+    memset(&vo, 0, sizeof vo);
+    vo.threads = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 2 : 1;
+    vo.all_seals = all_seals;
+    vo.rewind = journal_dir_source_rewind;
+    vo.rewind_ctx = &s.dir_src;
+    vo.fold = &fold;
+    vo.progress = cli_progress_cb;
+    vo.pctx = &prog;
+    rc = journal_verify_opt(src, s.pubkey, expect_prev, &vo, &res);
+    free(st);
+  }
   cli_progress_done(&prog);
   char fp[33];
   journal_fingerprint_hex(s.pubkey, fp);

@@ -51,9 +51,13 @@ static const struct cli_cmd cmds[] = {
     "\n"
     "Append an operator note record (who, text). 'who' defaults to the login name.\n" },
   { "verify", cli_cmd_verify,
-    "usage: hems verify [--dir DIR | BUNDLE] [--pubkey FILE | --fingerprint FP] [--from SEQ]\n"
+    "usage: hems verify [--dir DIR | BUNDLE] [--pubkey FILE | --fingerprint FP] [--from SEQ] [--all-seals]\n"
     "\n"
-    "Check the hash chain, every seal's signature, gaps and order. With a data dir the key is\n"
+    "Check the hash chain, the seals' signatures, gaps and order. A data dir is read on two\n"
+    "threads; from seq 1 its Merkle tree and every seal's state hash (the reducers' fold) are\n"
+    "recomputed, and only the newest seal's signature is checked (the chain and the tree tie\n"
+    "every record to it) unless --all-seals; any failure is re-checked with every seal's\n"
+    "signature, so the first bad seq is the same either way. With a data dir the key is\n"
     "DIR/keys/signing.pub unless --pubkey; with a bundle, --pubkey or --fingerprint pins the key\n"
     "(otherwise the bundle's own key is used and said so); the header and end frame must be\n"
     "signed by the pinned key or one it certified. FP is the full 32 hex digits (anything else:\n"
@@ -68,10 +72,9 @@ static const struct cli_cmd cmds[] = {
     "that starts after seq 1 carries the replay checkpoint of the state before its first record.\n"
     "Times: RFC 3339, @UNIX or -15m/-2h/-7d.\n" },
   { "show", cli_cmd_show,
-    "usage: hems show [--dir DIR | BUNDLE] [--pubkey FILE | --fingerprint FP] [--format text|json|cbor] SEQ\n"
+    "usage: hems show [--dir DIR | BUNDLE] [--pubkey FILE | --fingerprint FP] [--format text|json] SEQ\n"
     "\n"
-    "Print one record, decoded; --format cbor writes its exact bytes (what the chain, the seals and\n"
-    "the Merkle tree hash) to a file or pipe, nothing else. Exit 1 if there is no such seq. A bundle is checked as it is read\n"
+    "Print one record, decoded. Exit 1 if there is no such seq. A bundle is checked as it is read\n"
     "(against the pinned key, else its own key and said so); on damage the record is printed only\n"
     "if a seal proved it, then 'bundle damaged after seq N: <why>', exit 1.\n" },
   { "timeline", cli_cmd_timeline,

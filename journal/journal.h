@@ -880,6 +880,40 @@ int journal_verify(const struct journal_record_source *src,
                    const uint8_t *expect_prev, struct journal_verify_result *res,
                    journal_progress_cb progress, void *pctx);
 
+/* The fold whose state hash seals carry (the replay reducer; the journal library does not know
+ * it): verify applies every record to it in seq order and, at each seal, compares the hash of
+ * the state before the seal with the seal's state_hash (an all-zero one is not compared).
+ * Only when the source starts at seq 1 (reset() gives the state before it). apply() returns 0,
+ * or <0 when the record does not decode (reported at its group's seal, after the chain checks:
+ * JOURNAL_ECORRUPT). A mismatch is JOURNAL_EBADCHAIN naming the seal. */
+struct journal_verify_fold {
+  void *ctx;
+  void (*reset)(void *ctx);
+  int (*apply)(void *ctx, const uint8_t *bytes, size_t len);
+  void (*state_hash)(void *ctx, uint8_t out[JOURNAL_HASH_BYTES]);
+};
+
+struct journal_verify_opts {
+  unsigned threads;      /* 2: the source is read and the records hashed (chain hash, Merkle
+                            leaf; with all_seals, seal signatures) on a second thread while this
+                            one checks and folds, through a bounded ring; else one thread */
+  bool all_seals;        /* check every seal's signature; else only the newest seal's (the chain
+                            and the recomputed tree tie every earlier record to it), which needs
+                            rewind: on any failure the source is read again with every seal
+                            checked, so the first bad seq and its reason are journal_verify's */
+  int (*rewind)(void *ctx); /* restart the source at its first record; NULL: all_seals is implied */
+  void *rewind_ctx;
+  const struct journal_verify_fold *fold; /* NULL: state hashes are not compared */
+  journal_progress_cb progress;
+  void *pctx;
+};
+
+/* journal_verify with options (NULL: as journal_verify). Same checks, same results, plus the
+ * fold's state hashes. */
+int journal_verify_opt(const struct journal_record_source *src,
+                       const uint8_t trusted_pk[JOURNAL_PUBKEY_BYTES], const uint8_t *expect_prev,
+                       const struct journal_verify_opts *o, struct journal_verify_result *res);
+
 /* Checking as reading: a record source over another (a bundle) that runs journal_verify's
  * checks as it goes and yields a record only once the seal ending its group has verified, so a
  * reader prints or folds nothing that is not proven. On damage next() returns <0 with why
@@ -901,12 +935,17 @@ struct journal_dir_source {
   struct journal_iter *it;
   uint64_t expect_seq;
   char device_id[33];
+  struct journal_reader *reader;
+  uint64_t from_seq;
 };
 int journal_dir_source_init(struct journal_dir_source *ds, struct journal_reader *r, uint64_t from_seq);
 /* The same for replay's fast path (journal_iter_next_record's mode): records are served with
  * `prev` zero and nothing is hashed or checked — a fold, not a verification. */
 int journal_dir_source_init_fast(struct journal_dir_source *ds, struct journal_reader *r, uint64_t from_seq);
 void journal_dir_source_deinit(struct journal_dir_source *ds);
+/* Starts the source again at its from_seq (journal_verify_opts.rewind; ctx is the struct
+ * journal_dir_source *). */
+int journal_dir_source_rewind(void *ds);
 
 /* ---------------------------------------------------------------- bundles */
 

@@ -21,35 +21,14 @@
 #include "codec_internal.h"
 #include "grow_internal.h"
 #include "store_internal.h"
+#include "verify_internal.h"
 
-struct link { uint64_t seq; uint8_t hash[32]; uint8_t prev[32]; size_t off, len; };
-
-#define MAX_KEYS 16
+#define MAX_KEYS JOURNAL__VERIFY_MAX_KEYS
 #define GROUP_RECORDS_MAX (1u << 20)
 #define GROUP_BYTES_MAX (64u << 20)
 
-struct vstate {
-  struct journal_verify_result *res;
-  uint8_t keys[MAX_KEYS][32];
-  uint8_t key_ids[MAX_KEYS][16];
-  int nkeys;
-  struct link *grp;
-  size_t n, cap;
-  uint8_t anchor[32];      /* what the group's first prev must equal */
-  uint64_t anchor_seq;     /* seq whose hash the anchor is (0 = before the first record) */
-  bool anchor_from_record; /* first prev was taken from the record itself (a cut, no proof yet) */
-  uint64_t first_seq;
-  uint8_t first_prev[32];
-  const struct journal_record_source *src;
-  uint64_t expect_seq;
-  bool signer_trusted;     /* the source's framing key is trusted (or it has none) */
-  bool keep_bytes;         /* copy each group's bytes (the checked source) */
-  uint8_t *arena;          /* the current group's record bytes when keep_bytes */
-  size_t alen, acap;
-  /* the Merkle tree of the records, recomputed when the source starts at seq 1 */
-  struct journal_merkle_hasher mh;
-  struct journal_merkle_appender *tree;
-};
+#define link journal__vlink
+#define vstate journal__vstate
 
 static int fail(struct vstate *v, uint64_t seq, int code, const char *fmt, unsigned long long a)
 {
@@ -134,7 +113,31 @@ static int check_tree_root(struct vstate *v, const struct journal_record *r)
   return 0;
 }
 
-static int on_seal(struct vstate *v, const uint8_t *bytes, size_t len)
+/* The fold holds the state after every record before the seal: its hash must be the one the
+ * seal carries (an all-zero state hash, a seal written without a fold, is not compared). */
+static int check_state_hash(struct vstate *v, const struct journal_record *r)
+{
+  static const uint8_t zero[32];
+  if (!v->fold_on) return 0;
+  if (v->fold_bad_seq) return fail(v, v->fold_bad_seq, JOURNAL_ECORRUPT, "record does not decode%.0llu", 0);
+  if (memcmp(r->body.seal.state_hash, zero, 32) == 0) return 0;
+  uint8_t h[32];
+  v->fold->state_hash(v->fold->ctx, h);
+  if (memcmp(h, r->body.seal.state_hash, 32) != 0)
+    return fail(v, r->seq, JOURNAL_EBADCHAIN, "seal state_hash is not the hash of the state folded from the records before it%.0llu", 0);
+  return 0;
+}
+
+static int fold_apply(struct vstate *v, uint64_t seq, const uint8_t *bytes, size_t len)
+{
+  /* a record the fold cannot take is reported at its group's seal, after the chain checks
+   * (which name a changed record as such) */
+  if (!v->fold_on || v->fold_bad_seq) return 0;
+  if (v->fold->apply(v->fold->ctx, bytes, len) != 0) v->fold_bad_seq = seq;
+  return 0;
+}
+
+static int on_seal(struct vstate *v, const uint8_t *bytes, size_t len, const struct journal__vpre *pre)
 {
   struct journal_record r;
   struct link *me = &v->grp[v->n - 1];
@@ -145,12 +148,23 @@ static int on_seal(struct vstate *v, const uint8_t *bytes, size_t len)
   if (s->group_records != v->n - 1) return fail(v, r.seq, JOURNAL_EBADCHAIN, "seal covers %llu records but the group holds a different number", s->group_records);
   const uint8_t *pk = find_key(v, s->key_id);
   if (!pk) return fail(v, r.seq, JOURNAL_EBADSIG, "seal signed by an untrusted key%.0llu", 0);
-  if (journal_seal_verify(&r, v->src->device_id, pk) != 0)
-    return fail(v, r.seq, JOURNAL_EBADSIG, "seal signature invalid%.0llu", 0);
+  if (v->newest_only) {
+    /* checked at the end if this stays the newest seal */
+    uint8_t *q = journal__grow(v->last_seal, &v->last_seal_cap, len, 1, 4096);
+    if (!q) return -ENOMEM;
+    v->last_seal = q;
+    memcpy(q, bytes, len);
+    v->last_seal_len = len;
+  } else {
+    bool ok = pre && pre->sig >= 0 && memcmp(pre->sig_pk, pk, 32) == 0 ? pre->sig == 1
+                                                                         : journal_seal_verify(&r, v->src->device_id, pk) == 0;
+    if (!ok) return fail(v, r.seq, JOURNAL_EBADSIG, "seal signature invalid%.0llu", 0);
+  }
   if (memcmp(r.prev, s->head_hash, 32) != 0)
     return fail(v, r.seq, JOURNAL_EBADCHAIN, "seal prev differs from its signed head hash%.0llu", 0);
   if ((rc = check_group_links(v, s->head_hash))) return rc;
   if ((rc = check_tree_root(v, &r))) return rc;
+  if ((rc = check_state_hash(v, &r))) return rc;
   /* Group proven: everything up to this seal is intact. */
   v->res->seals++;
   v->res->last_sealed_seq = r.seq;
@@ -160,19 +174,26 @@ static int on_seal(struct vstate *v, const uint8_t *bytes, size_t len)
   return 0;
 }
 
-static int check_blobs(struct vstate *v, const struct journal_record_source *src, uint64_t seq,
-                       const uint8_t *bytes, size_t len)
+int journal__vblob_status(const struct journal_record_source *src, const uint8_t *bytes, size_t len)
 {
   const uint8_t *hash;
   if (!src->get_blob || !journal__record_capture(bytes, len, &hash)) return 0;
   uint8_t *data = NULL;
   size_t dl = 0;
   int rc = src->get_blob(src->ctx, hash, &data, &dl);
-  if (rc) { free(data); return fail(v, seq, JOURNAL_ECORRUPT, "capture blob missing or damaged%.0llu", 0); }
+  if (rc) { free(data); return 1; }
   uint8_t h[32];
   crypto_generichash(h, 32, data, dl, NULL, 0);
   free(data);
-  if (memcmp(h, hash, 32) != 0) return fail(v, seq, JOURNAL_ECORRUPT, "capture blob hash mismatch%.0llu", 0);
+  return memcmp(h, hash, 32) != 0 ? 2 : 0;
+}
+
+static int check_blobs(struct vstate *v, const struct journal_record_source *src, uint64_t seq,
+                       const uint8_t *bytes, size_t len, const struct journal__vpre *pre)
+{
+  int st = pre && pre->blob >= 0 ? pre->blob : journal__vblob_status(src, bytes, len);
+  if (st == 1) return fail(v, seq, JOURNAL_ECORRUPT, "capture blob missing or damaged%.0llu", 0);
+  if (st == 2) return fail(v, seq, JOURNAL_ECORRUPT, "capture blob hash mismatch%.0llu", 0);
   return 0;
 }
 
@@ -184,7 +205,7 @@ static void check_signer(struct vstate *v)
   v->signer_trusted = find_key(v, id) != NULL;
 }
 
-static int vcheck_init(struct vstate *v, const struct journal_record_source *src, const uint8_t trusted_pk[32],
+int journal__vcheck_init(struct vstate *v, const struct journal_record_source *src, const uint8_t trusted_pk[32],
                        const uint8_t *expect_prev, struct journal_verify_result *res)
 {
   memset(v, 0, sizeof *v);
@@ -214,20 +235,23 @@ static int keep(struct vstate *v, struct link *l, const uint8_t *bytes, size_t l
   return 0;
 }
 
-static int tree_leaf(struct vstate *v, const uint8_t *bytes, size_t len)
+static int tree_leaf(struct vstate *v, const uint8_t *bytes, size_t len, const struct journal__vpre *pre)
 {
   if (!v->tree) return 0;
   uint8_t leaf[32];
-  journal_merkle_leaf_hash(&v->mh, bytes, len, leaf);
+  if (pre && pre->has_leaf) memcpy(leaf, pre->leaf, 32);
+  else journal_merkle_leaf_hash(&v->mh, bytes, len, leaf);
   return journal_merkle_append(v->tree, leaf) ? -EIO : 0;
 }
 
-static void vcheck_free(struct vstate *v)
+void journal__vcheck_free(struct vstate *v)
 {
   free(v->grp);
   free(v->arena);
   if (v->tree) journal_merkle_hasher_deinit(&v->mh);
   free(v->tree);
+  free(v->last_seal);
+  v->last_seal = NULL;
   v->grp = NULL;
   v->arena = NULL;
   v->tree = NULL;
@@ -235,7 +259,8 @@ static void vcheck_free(struct vstate *v)
 
 /* One record: 0 taken, 1 taken and it completed a proven group (v->grp[0..n) until the next
  * push), <0 bad (v->res filled). */
-static int vcheck_push(struct vstate *v, uint64_t seq, const uint8_t *bytes, size_t len)
+int journal__vcheck_push(struct vstate *v, uint64_t seq, const uint8_t *bytes, size_t len,
+                         const struct journal__vpre *pre)
 {
   struct journal_verify_result *res = v->res;
   uint64_t inner;
@@ -253,6 +278,7 @@ static int vcheck_push(struct vstate *v, uint64_t seq, const uint8_t *bytes, siz
       v->tree = malloc(sizeof *v->tree);
       if (!v->tree || journal_merkle_hasher_init(&v->mh) != 0) { free(v->tree); v->tree = NULL; return -ENOMEM; }
       journal_merkle_appender_init(v->tree, &v->mh, NULL, NULL);
+      if (v->fold) { v->fold->reset(v->fold->ctx); v->fold_on = true; }
     }
   }
   if (seq != v->expect_seq)
@@ -273,19 +299,21 @@ static int vcheck_push(struct vstate *v, uint64_t seq, const uint8_t *bytes, siz
   struct link *l = &v->grp[v->n++];
   l->seq = seq;
   memcpy(l->prev, prev, 32);
-  journal_record_hash(bytes, len, l->hash);
+  if (pre) memcpy(l->hash, pre->hash, 32);
+  else journal_record_hash(bytes, len, l->hash);
   if ((rc = keep(v, l, bytes, len))) return rc;
   res->records++;
   res->last_seq = seq;
   v->expect_seq = seq + 1;
   if (type == JOURNAL_T_SEAL) {
     size_t n = v->n;
-    if ((rc = on_seal(v, bytes, len))) return rc;
+    if ((rc = on_seal(v, bytes, len, pre))) return rc;
     v->n = n; /* on_seal emptied the group; the caller takes it, then vcheck_next_group resets */
-    if ((rc = tree_leaf(v, bytes, len))) return rc;
+    if ((rc = tree_leaf(v, bytes, len, pre))) return rc;
+    if ((rc = fold_apply(v, seq, bytes, len))) return rc;
     return 1;
   }
-  if ((rc = tree_leaf(v, bytes, len))) return rc;
+  if ((rc = tree_leaf(v, bytes, len, pre))) return rc;
   if (type == JOURNAL_T_KEY || type == JOURNAL_T_RETENTION) {
     struct journal_record r;
     if (journal_record_decode(bytes, len, &r)) return fail(v, seq, JOURNAL_ECORRUPT, "record does not decode%.0llu", 0);
@@ -300,19 +328,19 @@ static int vcheck_push(struct vstate *v, uint64_t seq, const uint8_t *bytes, siz
       v->anchor_from_record = false;
     }
   } else if (type == JOURNAL_T_PQ_EVENT || type == JOURNAL_T_TRIP_TAP) { /* the types that name blobs */
-    if ((rc = check_blobs(v, v->src, seq, bytes, len))) return rc;
+    if ((rc = check_blobs(v, v->src, seq, bytes, len, pre))) return rc;
   }
-  return 0;
+  return fold_apply(v, seq, bytes, len);
 }
 
-static void vcheck_next_group(struct vstate *v)
+void journal__vcheck_next_group(struct vstate *v)
 {
   v->n = 0;
   v->alen = 0;
 }
 
 /* The source's reason for stopping (<0) or its clean end (0). */
-static int vcheck_end(struct vstate *v, int got, const char *why)
+int journal__vcheck_end(struct vstate *v, int got, const char *why)
 {
   struct journal_verify_result *res = v->res;
   if (got < 0) {
@@ -324,6 +352,14 @@ static int vcheck_end(struct vstate *v, int got, const char *why)
       snprintf(res->reason, sizeof res->reason, "%s", why ? why : journal_strerror(got));
     }
     return got;
+  }
+  if (v->newest_only && v->last_seal_len) {
+    /* the newest seal's signature: with the chain and the tree it authenticates every record */
+    struct journal_record r;
+    if (journal_record_decode(v->last_seal, v->last_seal_len, &r)) return -EIO;
+    const uint8_t *pk = find_key(v, r.body.seal.key_id);
+    if (!pk || journal_seal_verify(&r, v->src->device_id, pk) != 0)
+      return fail(v, r.seq, JOURNAL_EBADSIG, "seal signature invalid%.0llu", 0);
   }
   if (v->n > 0)
     return fail(v, v->grp[0].seq, JOURNAL_EUNSEALED, "records from here on are not covered by a seal%.0llu", 0);
@@ -348,19 +384,19 @@ int journal_verify(const struct journal_record_source *src, const uint8_t truste
                    journal_progress_cb progress, void *pctx)
 {
   struct vstate v;
-  int rc = vcheck_init(&v, src, trusted_pk, expect_prev, res);
+  int rc = journal__vcheck_init(&v, src, trusted_pk, expect_prev, res);
   while (rc == 0) {
     uint64_t seq;
     const uint8_t *bytes;
     size_t len;
     const char *why = NULL;
     int got = src->next(src->ctx, &seq, &bytes, &len, &why);
-    if (got <= 0) { rc = vcheck_end(&v, got, why); break; }
-    rc = vcheck_push(&v, seq, bytes, len);
-    if (rc == 1) { vcheck_next_group(&v); rc = 0; }
+    if (got <= 0) { rc = journal__vcheck_end(&v, got, why); break; }
+    rc = journal__vcheck_push(&v, seq, bytes, len, NULL);
+    if (rc == 1) { journal__vcheck_next_group(&v); rc = 0; }
     if (progress && (res->records & 0xffff) == 0) progress(pctx, seq);
   }
-  vcheck_free(&v);
+  journal__vcheck_free(&v);
   return rc;
 }
 
@@ -399,14 +435,14 @@ static int checked_next(void *ctx, uint64_t *seq, const uint8_t **bytes, size_t 
       *len = l->len;
       return 1;
     }
-    if (c->ready) { vcheck_next_group(&c->v); c->ready = 0; c->next_out = 0; }
+    if (c->ready) { journal__vcheck_next_group(&c->v); c->ready = 0; c->next_out = 0; }
     const struct journal_record_source *in = c->v.src;
     uint64_t s;
     const uint8_t *b;
     size_t n;
     const char *w = NULL;
     int got = in->next(in->ctx, &s, &b, &n, &w);
-    int rc = got <= 0 ? vcheck_end(&c->v, got, w) : vcheck_push(&c->v, s, b, n);
+    int rc = got <= 0 ? journal__vcheck_end(&c->v, got, w) : journal__vcheck_push(&c->v, s, b, n, NULL);
     if (rc < 0) return checked_fail(c, rc, why);
     if (got == 0) return 0;
     if (rc == 1) c->ready = c->v.n;
@@ -425,7 +461,7 @@ int journal_checked_open(struct journal_checked **out, const struct journal_reco
 {
   struct journal_checked *c = calloc(1, sizeof *c);
   if (!c) return -ENOMEM;
-  int rc = vcheck_init(&c->v, inner, trusted_pk, expect_prev, &c->res);
+  int rc = journal__vcheck_init(&c->v, inner, trusted_pk, expect_prev, &c->res);
   if (rc) { free(c); return rc; }
   c->v.keep_bytes = true;
   c->src.next = checked_next;
@@ -442,7 +478,7 @@ const struct journal_verify_result *journal_checked_result(const struct journal_
 void journal_checked_close(struct journal_checked *c)
 {
   if (!c) return;
-  vcheck_free(&c->v);
+  journal__vcheck_free(&c->v);
   free(c);
 }
 
@@ -470,6 +506,8 @@ int journal_dir_source_init(struct journal_dir_source *ds, struct journal_reader
   ds->src.next = dir_next;
   ds->src.get_blob = dir_blob;
   ds->src.ctx = ds;
+  ds->reader = r;
+  ds->from_seq = from_seq;
   if (journal_reader_device_id(r, ds->device_id) == 0) ds->src.device_id = ds->device_id;
   return 0;
 }
@@ -480,6 +518,17 @@ int journal_dir_source_init_fast(struct journal_dir_source *ds, struct journal_r
   if (!rc) rc = journal__iter_restart(ds->it, from_seq, PACK_FAST);
   if (rc) journal_dir_source_deinit(ds);
   return rc;
+}
+
+int journal_dir_source_rewind(void *ctx)
+{
+  struct journal_dir_source *ds = ctx;
+  struct journal_iter *it;
+  int rc = journal_iter_begin(ds->reader, ds->from_seq, &it);
+  if (rc) return rc;
+  journal_iter_end(ds->it);
+  ds->it = it;
+  return 0;
 }
 
 void journal_dir_source_deinit(struct journal_dir_source *ds)

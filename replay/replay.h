@@ -137,6 +137,9 @@ int replay_fold(struct replay_state *s, const struct journal_record_source *src,
 int replay_dir(struct journal_reader *rd, const struct replay_options *o, struct replay_state *s,
                struct replay_result *res);
 
+/* The reducer as journal_verify_opt's fold over *s (caller-owned, kept while f is used). */
+void replay_verify_fold(struct journal_verify_fold *f, struct replay_state *s);
+
 /* ---------------------------------------------------------------- the live harness */
 
 struct replay_harness_options {

@@ -281,6 +281,36 @@ static inline int jt_pubkey(const char *dir, uint8_t pk[32])
 }
 
 /* Verifies DIR (reader opened allowing rollback: tampered copies may be behind the counter). */
+
+/* journal_verify's answer, checked against journal_verify_opt's on two threads (newest-seal mode,
+ * which reads the source again on a failure, and every seal checked): the same rc, first bad
+ * seq and reason, or the process aborts naming both. rewind restarts src at its first record. */
+static inline int jt_verify_checked(const struct journal_record_source *src, int (*rewind)(void *), void *rctx,
+                                    const uint8_t pk[32], const uint8_t *expect_prev, struct journal_verify_result *res)
+{
+  int rc = journal_verify(src, pk, expect_prev, res, NULL, NULL);
+  for (int all = 0; all < 2; all++) {
+    struct journal_verify_result r2;
+    struct journal_verify_opts o;
+    memset(&o, 0, sizeof o);
+    o.threads = 2;
+    o.all_seals = all;
+    o.rewind = rewind;
+    o.rewind_ctx = rctx;
+    if (rewind(rctx)) { fprintf(stderr, "jt_verify_checked: cannot rewind\n"); abort(); }
+    int rc2 = journal_verify_opt(src, pk, expect_prev, &o, &r2);
+    if (rc2 != rc || r2.bad_seq != res->bad_seq || strcmp(r2.reason, res->reason) != 0 || r2.records != res->records ||
+        r2.seals != res->seals || r2.last_sealed_seq != res->last_sealed_seq || r2.truncated != res->truncated) {
+      fprintf(stderr, "journal_verify_opt (two threads, %s) differs: rc %d bad seq %llu '%s' (%llu records); journal_verify: rc %d bad seq %llu '%s' (%llu records)\n",
+              all ? "every seal" : "newest seal", rc2, (unsigned long long)r2.bad_seq, r2.reason, (unsigned long long)r2.records, rc,
+              (unsigned long long)res->bad_seq, res->reason, (unsigned long long)res->records);
+      abort();
+    }
+  }
+  return rc;
+}
+
+
 static inline int jt_verify_dir(const char *dir, struct journal_verify_result *res)
 {
   uint8_t pk[32];
@@ -290,7 +320,7 @@ static inline int jt_verify_dir(const char *dir, struct journal_verify_result *r
   if ((rc = journal_reader_open(&r, dir, NULL, true))) return rc;
   struct journal_dir_source ds;
   if ((rc = journal_dir_source_init(&ds, r, 0)) == 0) {
-    rc = journal_verify(&ds.src, pk, NULL, res, NULL, NULL);
+    rc = jt_verify_checked(&ds.src, journal_dir_source_rewind, &ds, pk, NULL, res);
     journal_dir_source_deinit(&ds);
   }
   journal_reader_close(r);
@@ -541,6 +571,7 @@ struct jt_txn_src {
   struct journal_dbs db;
   struct journal_rcur c;
   struct pack_cache pc;
+  MDB_txn *t;
 };
 
 static inline int jt_txn_next(void *ctx, uint64_t *seq, const uint8_t **bytes, size_t *len, const char **why)
@@ -551,6 +582,13 @@ static inline int jt_txn_next(void *ctx, uint64_t *seq, const uint8_t **bytes, s
   return rc;
 }
 
+static inline int jt_txn_rewind(void *ctx)
+{
+  struct jt_txn_src *s = ctx;
+  journal__rcur_close(&s->c);
+  return journal__rcur_open(&s->c, s->t, &s->db, &s->pc, PACK_CHECKED, 1) ? -EIO : 0;
+}
+
 static inline int jt_verify_txn(MDB_txn *t, MDB_dbi db, const uint8_t pk[32], struct journal_verify_result *res)
 {
   struct jt_txn_src s;
@@ -559,8 +597,9 @@ static inline int jt_verify_txn(MDB_txn *t, MDB_dbi db, const uint8_t pk[32], st
   s.src.ctx = &s;
   s.db.packs = db;
   s.db.format = 3;
+  s.t = t;
   if (journal__rcur_open(&s.c, t, &s.db, &s.pc, PACK_CHECKED, 1)) return -EIO;
-  int rc = journal_verify(&s.src, pk, NULL, res, NULL, NULL);
+  int rc = jt_verify_checked(&s.src, jt_txn_rewind, &s, pk, NULL, res);
   journal__rcur_close(&s.c);
   journal__pack_cache_free(&s.pc);
   return rc;

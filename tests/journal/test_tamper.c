@@ -393,6 +393,110 @@ static void test_pack_damage(void **state)
   jt_lmdb_close(&l);
 }
 
+
+/* ---- state hashes: journal_verify_opt's fold. The writer's seals carry a constant state hash;
+ * a test fold that keeps it until it has taken record `turn` (then another value) must be named
+ * at the first seal after `turn`; a fold that refuses record `refuse` names that record. */
+struct tfold { uint64_t turn, refuse; bool turned; };
+static const uint8_t k_state[32] = { 0x5a, 0x17, 0x33 };
+static void sh_const(void *ctx, uint8_t out[32]) { (void)ctx; memcpy(out, k_state, 32); }
+static void tf_reset(void *ctx) { ((struct tfold *)ctx)->turned = false; }
+static int tf_apply(void *ctx, const uint8_t *b, size_t n)
+{
+  struct tfold *f = ctx;
+  uint64_t seq;
+  unsigned type;
+  uint8_t prev[32];
+  if (journal_record_peek(b, n, &seq, &type, prev)) return -1;
+  if (seq == f->refuse) return -1;
+  if (seq == f->turn) f->turned = true;
+  return 0;
+}
+static void tf_hash(void *ctx, uint8_t out[32])
+{
+  memcpy(out, k_state, 32);
+  if (((struct tfold *)ctx)->turned) out[31] ^= 1;
+}
+
+static int fold_verify(const char *dir, struct tfold *tf, unsigned threads, bool all, struct journal_verify_result *res)
+{
+  struct journal_verify_fold f = { tf, tf_reset, tf_apply, tf_hash };
+  struct journal_reader *r;
+  int rc = journal_reader_open(&r, dir, NULL, true);
+  if (rc) return rc;
+  struct journal_dir_source ds;
+  if ((rc = journal_dir_source_init(&ds, r, 0)) == 0) {
+    struct journal_verify_opts o;
+    memset(&o, 0, sizeof o);
+    o.threads = threads;
+    o.all_seals = all;
+    o.rewind = journal_dir_source_rewind;
+    o.rewind_ctx = &ds;
+    o.fold = &f;
+    rc = journal_verify_opt(&ds.src, g_pk, NULL, &o, res);
+    journal_dir_source_deinit(&ds);
+  }
+  journal_reader_close(r);
+  return rc;
+}
+
+static void test_state_hash(void **state)
+{
+  (void)state;
+  char *d = strdup(jt_path("%s/sdir", g_base));
+  struct jt_clock clk;
+  jt_clock_init(&clk, 1000);
+  struct journal_options o;
+  jt_opts(&o, d, &clk);
+  assert_int_equal(journal_create(&o, "{}", 2, "test"), 0);
+  o.group_records_max = 30;
+  o.state_hash = sh_const;
+  struct journal *j;
+  assert_int_equal(journal_open(&j, &o, NULL, NULL), 0);
+  struct journal_record r;
+  uint64_t s;
+  for (int i = 0; i < 200; i++) { jt_fault_rec(&r, "state", i); assert_int_equal(journal_append(j, &r, &s), 0); }
+  assert_int_equal(journal_close(j), 0);
+  uint8_t pk[32];
+  memcpy(pk, g_pk, 32);
+  assert_int_equal(jt_pubkey(d, g_pk), 0);
+  /* the seals, read independently of the verifier */
+  uint64_t seals[32];
+  int ns = 0;
+  struct jt_lmdb l;
+  assert_int_equal(jt_lmdb_open(&l, d), 0);
+  MDB_txn *t;
+  mdb_txn_begin(l.env, NULL, MDB_RDONLY, &t);
+  struct jt_recs rs;
+  assert_int_equal(jt_recs_load(t, l.records, &rs), 0);
+  for (size_t i = 0; i < rs.n; i++) {
+    struct journal_record rec;
+    assert_int_equal(journal_record_decode(rs.r[i].b, rs.r[i].n, &rec), 0);
+    if (rec.type == JOURNAL_T_SEAL && ns < 32) seals[ns++] = rs.first + i;
+  }
+  jt_recs_free(&rs);
+  mdb_txn_abort(t);
+  jt_lmdb_close(&l);
+  assert_true(ns >= 5);
+  uint64_t turn = seals[2] + 3, refuse = seals[3] + 2;
+  for (unsigned threads = 1; threads <= 2; threads++)
+    for (int all = 0; all < 2; all++) {
+      struct journal_verify_result res;
+      struct tfold tf = { 0, 0, false };
+      assert_int_equal(fold_verify(d, &tf, threads, all, &res), 0);
+      tf = (struct tfold){ turn, 0, false };
+      expect_bad(fold_verify(d, &tf, threads, all, &res), &res, seals[3], "state hash");
+      assert_non_null(strstr(res.reason, "state_hash"));
+      tf = (struct tfold){ 0, refuse, false };
+      int rc = fold_verify(d, &tf, threads, all, &res);
+      expect_bad(rc, &res, refuse, "fold refuses a record");
+      assert_int_equal(rc, JOURNAL_ECORRUPT);
+    }
+  memcpy(g_pk, pk, 32);
+  jt_rm_rf(d);
+  free(d);
+}
+
 /* ---- bundles */
 
 struct layout { size_t hdr_end; size_t frame_off[16]; uint64_t frame_last[16]; int nframes; size_t end_off, size; };
@@ -560,6 +664,7 @@ int main(void)
     cmocka_unit_test(test_structural_edits),
     cmocka_unit_test(test_pack_damage),
     cmocka_unit_test(test_bundles),
+    cmocka_unit_test(test_state_hash),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
