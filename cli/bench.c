@@ -1,5 +1,5 @@
 /*
- * bench.c — `hems bench journal|verify`: the DESIGN.md performance figures, each beside its
+ * bench.c — `hems bench journal|sim|ingest`: the DESIGN.md performance figures, each beside its
  * same-run baseline. Figures are measured here and now; nothing is assumed.
  *
  * journal: the production append path (encode, chain hash, per-group index entries, Ed25519
@@ -8,11 +8,7 @@
  *   Latency: critical records (1 in 10) at 1000 records/s offered, append → durable callback.
  *   Bytes written: /proc/self/io write_bytes over one production round (the kernel's count of
  *   bytes this process sent to storage), else data.mdb growth.
- * verify: chain + seals over a journal shaped like the daemon's: records stamped 1/24 s apart
- *   (the full panel's ~16 windows per second, its commands and faults, seals: 20–30 records per
- *   seal), sealed per 1 s of record time (the daemon's group span), of --record-bytes (default
- *   500: the full panel's windows are ~700 B, its seals ~300 B); 5 runs, the median reported
- *   beside the fastest and slowest, and how much of the journal was in the page cache.
+ * verify: cli/bench_verify.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -460,63 +456,6 @@ static int bench_journal(const struct bench_opts *o)
   return bench_finish(out, o, jdir, base, tmp);
 }
 
-/* verify: the daemon-shaped journal (header comment), verified 5 times; the median rate. */
-static int bench_verify(const struct bench_opts *o)
-{
-  enum { RUNS = 5, RECORDS_PER_S = 24 };
-  char tbuf[4200], jdir[4300], pkp[4400];
-  bool tmp;
-  const char *base;
-  static struct rec_gen g;
-  int crc = bench_prepare(o, "verify-bench", tbuf, jdir, &base, &tmp, &g);
-  if (crc) return crc;
-  g.step_ns = 1000000000ull / RECORDS_PER_S;
-  struct prod_result pr;
-  int rc = prod_round_sync(jdir, &g, o->records, true, 0, true, &pr);
-  struct journal_reader *r = NULL;
-  uint8_t pk[32];
-  snprintf(pkp, sizeof pkp, "%s/keys/signing.pub", jdir);
-  if (!rc) rc = journal_reader_open(&r, jdir, NULL, false);
-  if (!rc) rc = journal_pubkey_load(pkp, pk);
-  struct cli_residency cache;
-  if (rc || cli_journal_residency(jdir, &cache)) memset(&cache, 0, sizeof cache);
-  double rate[RUNS];
-  struct journal_verify_result res;
-  memset(&res, 0, sizeof res);
-  for (int run = 0; run < RUNS && !rc; run++) {
-    if (isatty(STDERR_FILENO)) fprintf(stderr, "\rbench verify: run %d/%d", run + 1, RUNS);
-    struct journal_dir_source ds;
-    if ((rc = journal_dir_source_init(&ds, r, 1))) break;
-    double t0 = cli_mono_s();
-    rc = journal_verify(&ds.src, pk, NULL, &res, NULL, NULL);
-    rate[run] = (double)res.records / (cli_mono_s() - t0);
-    journal_dir_source_deinit(&ds);
-  }
-  if (isatty(STDERR_FILENO)) fprintf(stderr, "\r\033[K");
-  if (r) journal_reader_close(r);
-  if (rc) {
-    cli_err("bench verify: %s (first bad seq %llu: %s)", journal_strerror(rc), (unsigned long long)res.bad_seq, res.reason);
-    if (tmp) cli_rm_rf(base);
-    return CLI_FAIL;
-  }
-  qsort(rate, RUNS, sizeof rate[0], cmp_double);
-  json_t *v = json_object();
-  json_object_set_new(v, "bench", json_string("verify"));
-  json_object_set_new(v, "records", json_integer((json_int_t)res.records));
-  json_object_set_new(v, "record_bytes", json_integer((json_int_t)o->record_bytes));
-  json_object_set_new(v, "seals", json_integer((json_int_t)res.seals));
-  json_object_set_new(v, "records_per_seal", json_real((double)res.records / (double)(res.seals ? res.seals : 1)));
-  json_object_set_new(v, "records_per_s", json_real(rate[RUNS / 2]));
-  json_object_set_new(v, "records_per_s_min", json_real(rate[0]));
-  json_object_set_new(v, "records_per_s_max", json_real(rate[RUNS - 1]));
-  json_object_set_new(v, "runs", json_integer(RUNS));
-  json_object_set_new(v, "journal_bytes", json_integer((json_int_t)cache.journal_bytes));
-  json_object_set_new(v, "journal_resident_bytes", json_integer((json_int_t)cache.resident_bytes));
-  json_object_set_new(v, "cache_resident", json_boolean(cache.resident));
-  json_object_set_new(v, "target_records_per_s", json_real(1e6));
-  return bench_finish(v, o, jdir, base, tmp);
-}
-
 /* sim: the simulated panel plus the emulated SPI path through the real ADE9000 driver,
  * full-panel (48 current + 3 voltage channels at 8 kSPS), one core; baseline = real time. */
 static int bench_sim(const struct bench_opts *o)
@@ -574,6 +513,7 @@ int cli_cmd_bench(int argc, char **argv)
 {
   for (int i = 1; i < argc; i++) /* `bench replay` has options of its own: cli/bench_replay.c */
     if (!strcmp(argv[i], "replay")) return cli_bench_replay(argc, argv);
+    else if (!strcmp(argv[i], "verify")) return cli_bench_verify(argc, argv); /* cli/bench_verify.c */
     else if (!strcmp(argv[i], "decision")) return cli_bench_decision(argc, argv); /* cli/bench_decision.c */
     else if (!strcmp(argv[i], "merkle")) return cli_bench_merkle(argc, argv); /* cli/bench_merkle.c */
     else if (!strcmp(argv[i], "codec")) return cli_bench_codec(argc, argv); /* cli/bench_codec.c */
@@ -586,7 +526,6 @@ int cli_cmd_bench(int argc, char **argv)
                                       { "record-bytes", required_argument, NULL, O_BYTES }, { 0 } };
   struct bench_opts o = { NULL, 200000, 200, false };
   int opt;
-  bool bytes_given = false;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
     uint64_t v;
@@ -604,7 +543,6 @@ int cli_cmd_bench(int argc, char **argv)
     case O_BYTES:
       if (cli_parse_u64(optarg, &v) || v < 120 || v > 60000) { cli_err("bench: --record-bytes takes 120..60000"); return CLI_USAGE; }
       o.record_bytes = (size_t)v;
-      bytes_given = true;
       break;
     default: return cli_usage(cli_find("bench"), false);
     }
@@ -613,11 +551,6 @@ int cli_cmd_bench(int argc, char **argv)
   const char *what = argv[optind];
   if (sodium_init() < 0) return CLI_ENV;
   if (!strcmp(what, "journal")) return bench_journal(&o);
-  if (!strcmp(what, "verify")) {
-    if (o.records == 200000) o.records = 1000000;
-    if (!bytes_given) o.record_bytes = 500;
-    return bench_verify(&o);
-  }
   if (!strcmp(what, "sim")) return bench_sim(&o);
   if (!strcmp(what, "ingest")) return bench_ingest(&o);
   cli_err("bench: %s: unknown benchmark (journal, verify, sim, ingest)", what);

@@ -129,6 +129,13 @@ int cli_cmd_replay(int argc, char **argv);
 int cli_cmd_status(int argc, char **argv);
 /* `hems bench replay` (cli/bench_replay.c); argv as given to `hems bench`. */
 int cli_bench_replay(int argc, char **argv);
+int cli_bench_verify(int argc, char **argv);
+/* Writes `days` (at most max_records, 0: no limit) of the 48-branch panel into dir through the
+ * replay harness (cli/bench_replay.c): live state hashes in every seal, hourly checkpoints;
+ * group_span_ns: the record time one commit group may span (1 s: the daemon's groups). */
+struct cli_synth_result { uint64_t appended, checkpoints; double gen_s; };
+int cli_bench_synth_journal(const char *dir, double days, uint64_t max_records, uint64_t group_span_ns,
+                            const char *what, struct cli_synth_result *out);
 /* Whether a benchmark's journal was read from memory: the size of DIR/journal/data.mdb, how
  * much of it is in the page cache now (mincore), and MemAvailable from /proc/meminfo (0 if
  * unknown); resident: at least 99 % of it is cached (a few pages LMDB never touched may not
