@@ -891,6 +891,9 @@ struct journal_verify_fold {
   void (*reset)(void *ctx);
   int (*apply)(void *ctx, const uint8_t *bytes, size_t len);
   void (*state_hash)(void *ctx, uint8_t out[JOURNAL_HASH_BYTES]);
+  /* optional: takes the record decoded (journal_record_decode; with two threads the reading
+   * thread decodes), instead of apply; 0 or <0 as apply */
+  int (*apply_record)(void *ctx, const struct journal_record *r);
 };
 
 struct journal_verify_opts {

@@ -128,12 +128,22 @@ static int check_state_hash(struct vstate *v, const struct journal_record *r)
   return 0;
 }
 
-static int fold_apply(struct vstate *v, uint64_t seq, const uint8_t *bytes, size_t len)
+static int fold_apply(struct vstate *v, uint64_t seq, const uint8_t *bytes, size_t len, const struct journal__vpre *pre)
 {
   /* a record the fold cannot take is reported at its group's seal, after the chain checks
    * (which name a changed record as such) */
   if (!v->fold_on || v->fold_bad_seq) return 0;
-  if (v->fold->apply(v->fold->ctx, bytes, len) != 0) v->fold_bad_seq = seq;
+  int rc;
+  if (v->fold->apply_record) {
+    struct journal_record tmp;
+    const struct journal_record *r = &tmp;
+    if (pre && pre->rec) { rc = pre->rec_rc; r = pre->rec; }
+    else rc = journal_record_decode(bytes, len, &tmp);
+    if (!rc) rc = v->fold->apply_record(v->fold->ctx, r);
+  } else {
+    rc = v->fold->apply(v->fold->ctx, bytes, len);
+  }
+  if (rc) v->fold_bad_seq = seq;
   return 0;
 }
 
@@ -310,7 +320,7 @@ int journal__vcheck_push(struct vstate *v, uint64_t seq, const uint8_t *bytes, s
     if ((rc = on_seal(v, bytes, len, pre))) return rc;
     v->n = n; /* on_seal emptied the group; the caller takes it, then vcheck_next_group resets */
     if ((rc = tree_leaf(v, bytes, len, pre))) return rc;
-    if ((rc = fold_apply(v, seq, bytes, len))) return rc;
+    if ((rc = fold_apply(v, seq, bytes, len, pre))) return rc;
     return 1;
   }
   if ((rc = tree_leaf(v, bytes, len, pre))) return rc;
@@ -330,7 +340,7 @@ int journal__vcheck_push(struct vstate *v, uint64_t seq, const uint8_t *bytes, s
   } else if (type == JOURNAL_T_PQ_EVENT || type == JOURNAL_T_TRIP_TAP) { /* the types that name blobs */
     if ((rc = check_blobs(v, v->src, seq, bytes, len, pre))) return rc;
   }
-  return fold_apply(v, seq, bytes, len);
+  return fold_apply(v, seq, bytes, len, pre);
 }
 
 void journal__vcheck_next_group(struct vstate *v)

@@ -18,6 +18,8 @@ struct journal__vpre {
   int8_t sig;         /* seals: 1 signature valid, 0 invalid, -1 not checked */
   uint8_t sig_pk[32]; /* the key it was checked with */
   int8_t blob;        /* records naming a capture blob: journal__vblob_status, or -1 not checked */
+  const struct journal_record *rec; /* decoded for the fold's apply_record (NULL: not decoded) */
+  int rec_rc;         /* journal_record_decode's answer for rec */
 };
 
 /* 0: no blob named or it is intact; 1: missing or unreadable; 2: its hash differs. */

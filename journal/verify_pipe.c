@@ -4,7 +4,8 @@
  *
  * Two threads: the reader takes records from the source, copies them into batches and works
  * out what needs no order — each record's chain hash (BLAKE2b) and Merkle leaf (SHA-256), the
- * capture blobs' hashes, and with all_seals each seal's signature (with the key its key id
+ * record decoded for the fold (apply_record), the capture blobs' hashes, and with all_seals
+ * each seal's signature (with the key its key id
  * names among the trusted key and the key records read so far; the checker uses the result
  * only when its own trusted key for that id is the same key). The checker takes the batches in
  * order through a bounded ring (PIPE_BATCHES) and runs every check and the fold exactly as one
@@ -32,6 +33,7 @@ struct pbatch {
   uint64_t seq[BATCH_RECORDS];
   size_t off[BATCH_RECORDS], len[BATCH_RECORDS];
   struct journal__vpre pre[BATCH_RECORDS];
+  struct journal_record *recs; /* BATCH_RECORDS, when the fold takes decoded records */
   uint8_t *arena;
   size_t alen, acap;
   bool end;       /* the source ended after these records: got (0 clean, <0 damage), why */
@@ -43,6 +45,7 @@ struct pbatch {
 struct pipe {
   const struct journal_record_source *src;
   bool all_seals;
+  bool decode;    /* decode every record for the fold (from seq 1) */
   pthread_mutex_t mu;
   pthread_cond_t cv;
   uint64_t produced, consumed; /* batches */
@@ -144,6 +147,11 @@ static void *reader(void *arg)
         if (mh.failed) pre->has_leaf = false; /* the checker hashes it itself */
       }
       ahead(p, bytes, len, pre);
+      pre->rec = NULL;
+      if (leaves && p->decode && (b->recs || (b->recs = malloc(BATCH_RECORDS * sizeof *b->recs)))) {
+        pre->rec_rc = journal_record_decode(b->arena + b->off[i], len, &b->recs[i]);
+        pre->rec = &b->recs[i];
+      }
     }
     pthread_mutex_lock(&p->mu);
     p->produced++;
@@ -182,6 +190,7 @@ static int run_two_threads(struct journal__vstate *v, const struct journal_verif
   if (!p) return run_one_thread(v, o);
   p->src = v->src;
   p->all_seals = all_seals;
+  p->decode = v->fold && v->fold->apply_record;
   memcpy(p->keys[0], v->keys[0], 32);
   memcpy(p->key_ids[0], v->key_ids[0], 16);
   p->nkeys = 1;
@@ -214,7 +223,7 @@ static int run_two_threads(struct journal__vstate *v, const struct journal_verif
     pthread_mutex_unlock(&p->mu);
   }
   pthread_join(t, NULL);
-  for (int i = 0; i < PIPE_BATCHES; i++) free(p->b[i].arena);
+  for (int i = 0; i < PIPE_BATCHES; i++) { free(p->b[i].arena); free(p->b[i].recs); }
   pthread_cond_destroy(&p->cv);
   pthread_mutex_destroy(&p->mu);
   free(p);

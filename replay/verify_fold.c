@@ -17,6 +17,13 @@ static int vf_apply(void *ctx, const uint8_t *bytes, size_t len)
   return 0;
 }
 
+static int vf_apply_record(void *ctx, const struct journal_record *r)
+{
+  struct replay_effects fx;
+  replay_apply(ctx, r, &fx);
+  return 0;
+}
+
 static void vf_hash(void *ctx, uint8_t out[JOURNAL_HASH_BYTES]) { replay_state_hash(ctx, out); }
 
 void replay_verify_fold(struct journal_verify_fold *f, struct replay_state *s)
@@ -26,4 +33,5 @@ void replay_verify_fold(struct journal_verify_fold *f, struct replay_state *s)
   f->reset = vf_reset;
   f->apply = vf_apply;
   f->state_hash = vf_hash;
+  f->apply_record = vf_apply_record;
 }
