@@ -176,6 +176,9 @@ int journal__pack_load(struct pack_cache *c, uint64_t first, const uint8_t *v, s
   if (grow(&c->raw, &c->rawcap, rl ? rl : 1, 1) || grow(&c->off, &c->ocap, (size_t)n + 1, sizeof *c->off)) return -ENOMEM;
   unsigned long long fcs = ZSTD_getFrameContentSize(v + PACK_HEADER_BYTES, vlen - PACK_HEADER_BYTES);
   if (fcs != rl) return 0;
+  /* A context reused across frames can decode a damaged frame differently from a fresh one
+   * (state of the previous frame): reset it, so damage reads the same as to any decoder. */
+  ZSTD_DCtx_reset(c->dctx, ZSTD_reset_session_and_parameters);
   size_t got = ZSTD_decompressDCtx(c->dctx, c->raw, rl, v + PACK_HEADER_BYTES, vlen - PACK_HEADER_BYTES);
   if (ZSTD_isError(got) || got != rl) return 0;
   /* Lengths first: the rebuilt records are at most 36 + 18 - 1 bytes longer each. */

@@ -505,7 +505,9 @@ static void stamp(struct journal *j, struct journal_record *r)
   if (j->opt.clock.now) j->opt.clock.now(j->opt.clock.ctx, &r->mono_ns, &r->wall_ns, &r->time_quality);
   else journal__real_clock(NULL, &r->mono_ns, &r->wall_ns, &r->time_quality);
   memcpy(r->boot_id, j->opt.boot_id, JOURNAL_BOOTID_BYTES);
-  r->version = JOURNAL_SCHEMA_VERSION;
+  /* Format 3 writes schema v 3 records (integer keys, typed arrays); the one place it is set.
+   * A writer only opens format-3 journals, so every new record is v 3. */
+  r->version = j->db.format >= 3 ? JOURNAL_SCHEMA_V3 : JOURNAL_SCHEMA_VERSION;
   r->seq = j->head_seq + 1;
   memcpy(r->prev, j->head_hash, JOURNAL_HASH_BYTES);
 }

@@ -568,6 +568,7 @@ static inline int jt_del(MDB_txn *t, MDB_dbi db, uint64_t seq)
  * and then rolled back with mdb_txn_abort). */
 struct jt_txn_src {
   struct journal_record_source src;
+  char device_id[33];
   struct journal_dbs db;
   struct journal_rcur c;
   struct pack_cache pc;
@@ -598,6 +599,13 @@ static inline int jt_verify_txn(MDB_txn *t, MDB_dbi db, const uint8_t pk[32], st
   s.db.packs = db;
   s.db.format = 3;
   s.t = t;
+  /* v 3 seals sign a checkpoint under the dir's device id (meta device_id) */
+  MDB_dbi meta;
+  MDB_val mk = { 9, (void *)"device_id" }, mv;
+  if (mdb_dbi_open(t, "meta", 0, &meta) == 0 && mdb_get(t, meta, &mk, &mv) == 0 && mv.mv_size == 32) {
+    memcpy(s.device_id, mv.mv_data, 32);
+    s.src.device_id = s.device_id;
+  }
   if (journal__rcur_open(&s.c, t, &s.db, &s.pc, PACK_CHECKED, 1)) return -EIO;
   int rc = jt_verify_checked(&s.src, jt_txn_rewind, &s, pk, NULL, res);
   journal__rcur_close(&s.c);

@@ -206,7 +206,10 @@ static void resigned_refused(const char *bundle, const char *pubfile, const char
   const char *files[] = { cut, dev };
   for (int i = 0; i < 2; i++) {
     jt_hems(&out, "verify", files[i], "--pubkey", pubfile, NULL);
-    expect(&out, 1, "which the trusted key does not certify");
+    /* a changed device id fails earlier when the seals are v 3: their checkpoints are signed
+     * under the device id (origin hems/<device id>) */
+    if (!(i == 1 && out.status == 1 && strstr(out.err, "seal signature invalid")))
+      expect(&out, 1, "which the trusted key does not certify");
     assert_null(strstr(out.out, "ok:"));
     jt_out_free(&out);
     jt_hems(&out, "verify", files[i], "--fingerprint", fp, NULL);

@@ -210,7 +210,13 @@ static void test_store_tree(void **state)
   rec.body.seal.tree_root[5] ^= 1;
   struct journal_file_signer fs;
   assert_int_equal(journal_file_signer_load(&fs, dir), 0);
-  assert_int_equal(journal_seal_sign(&rec, "00000000000000000000000000000000", &fs.signer), 0);
+  char dev[33] = { 0 }; /* a v 3 seal signs its checkpoint under the dir's device id */
+  MDB_dbi meta;
+  MDB_val mk = { 9, (void *)"device_id" }, mv;
+  assert_int_equal(mdb_dbi_open(t, "meta", 0, &meta), 0);
+  assert_int_equal(mdb_get(t, meta, &mk, &mv), 0);
+  memcpy(dev, mv.mv_data, mv.mv_size < 32 ? mv.mv_size : 32);
+  assert_int_equal(journal_seal_sign(&rec, dev, &fs.signer), 0);
   journal_file_signer_wipe(&fs);
   uint8_t out[1024];
   size_t ol;
