@@ -52,6 +52,10 @@ struct run_opts {
 
 struct capture_slot { uint64_t id; uint8_t hash[32]; };
 
+/* One AFE's one-cycle rms readings: this tick's (fresh) and the extremes of the n since its
+ * last window, V | A per channel A, B, C. */
+struct rms_one_track { bool fresh; unsigned n; double i[3], v[3], imin[3], imax[3], vmin[3], vmax[3]; };
+
 /* A trip tap waiting for its waveform capture (≤ the capture's post-trigger time). */
 struct pending_tap { bool used; uint64_t capture_id; uint64_t deadline_ns; struct actuator_tap_record rec; };
 #define PENDING_TAPS 8
@@ -112,6 +116,9 @@ struct daemon {
   uint64_t windows, pq_events, notes, requests, faults, stimuli;
   uint64_t last_append_mono;
   uint64_t afe_crc_faults_seen[HW_MAX_AFES];
+  /* register path: each branch AFE's one-cycle rms (xIRMSONE/xVRMSONE) read once per tick —
+   * the last reading (for sense-backs) and its min/max since the window started (hrms_*_m) */
+  struct rms_one_track rms1[HW_MAX_AFES];
 
   /* the fold and the proof loop */
   struct replay_harness h;
@@ -407,6 +414,10 @@ static void register_window(struct daemon *d, unsigned a)
     c->phase = journal_phase_of(p->afe[a].v_phase[k]);
     c->rms_m = (int32_t)llround(m.ph[k].vrms_v * 1000.0);
     c->event = m.ph[k].dip || m.ph[k].swell; /* the AFE's own dip/swell detector, latched */
+    if (d->rms1[a].n) {
+      c->hrms_min_m = (int32_t)llround(d->rms1[a].vmin[k] * 1000.0);
+      c->hrms_max_m = (int32_t)llround(d->rms1[a].vmax[k] * 1000.0);
+    }
   }
   for (unsigned b = 0; b < p->num_branches; b++) {
     const struct hw_panel_branch *br = &p->branch[b];
@@ -420,6 +431,10 @@ static void register_window(struct daemon *d, unsigned a)
     c->phase = journal_phase_of(br->phase);
     c->branch = (uint16_t)br->number;
     c->rms_m = (int32_t)llround(ph->irms_a * 1000.0);
+    if (d->rms1[a].n) {
+      c->hrms_min_m = (int32_t)llround(d->rms1[a].imin[k] * 1000.0);
+      c->hrms_max_m = (int32_t)llround(d->rms1[a].imax[k] * 1000.0);
+    }
     c->event = d->branch_tapped[br->number];
     d->branch_tapped[br->number] = false;
     struct journal_window_power *pw = &w->pow[w->npow++];
@@ -452,6 +467,7 @@ static void register_window(struct daemon *d, unsigned a)
     }
     d->phase_p_mw[pw->phase] += pw->p_mw;
   }
+  d->rms1[a].n = 0; /* the next window's half-cycle extremes start now */
   if (append(d, &r) == 0) d->windows++;
   if ((int)a == d->pq_afe) register_pq(d, &m, w->start_ns + (int64_t)w->duration_us * 1000);
   /* Installation faults after the window that completed their evidence. */
@@ -694,7 +710,33 @@ static void execute_pending(struct daemon *d)
   d->npending = keep;
 }
 
-/* Current evidence for open sense windows: read the AFEs of those branches now. */
+/* Register path, every tick: each branch AFE's one-cycle rms registers, read once (one SPI read
+ * per register per tick, shared with the sense-backs below). The chip refreshes them every half
+ * cycle (10 ms at 50 Hz, 8.3 ms at 60 Hz) but the tick is 16 ms, so the window's hrms_min_m /
+ * hrms_max_m are the extremes of one Urms(1/2) sample per tick, not of every half cycle: a
+ * sustained dip or swell (≥ one tick plus a cycle) shows, a single disturbed half cycle may not. */
+static void poll_rms_one(struct daemon *d)
+{
+  for (unsigned a = 0; a < d->panel->num_afes && a < HW_MAX_AFES; a++) {
+    d->rms1[a].fresh = false;
+    if (!d->afe_ok[a] || (int)a == d->mains) continue;
+    double i[3], v[3];
+    if (hw_ade9000_read_rms_one(&d->afe[a], i, v)) continue;
+    struct rms_one_track *q = &d->rms1[a];
+    q->fresh = true;
+    for (unsigned k = 0; k < 3; k++) {
+      q->i[k] = i[k];
+      q->v[k] = v[k];
+      if (!q->n || i[k] < q->imin[k]) q->imin[k] = i[k];
+      if (!q->n || i[k] > q->imax[k]) q->imax[k] = i[k];
+      if (!q->n || v[k] < q->vmin[k]) q->vmin[k] = v[k];
+      if (!q->n || v[k] > q->vmax[k]) q->vmax[k] = v[k];
+    }
+    q->n++;
+  }
+}
+
+/* Current evidence for open sense windows: this tick's one-cycle rms of those branches' AFEs. */
 static void feed_sense_currents(struct daemon *d)
 {
   if (!d->act_ok) return;
@@ -705,8 +747,8 @@ static void feed_sense_currents(struct daemon *d)
     if (actuator_status(&d->act, (uint16_t)br->number, &st) || !st.window_open) continue;
     if (br->afe >= HW_MAX_AFES || !d->afe_ok[br->afe] || (int)br->afe == d->mains || read[br->afe]) continue;
     read[br->afe] = true;
-    double irms[3], vrms[3];
-    if (hw_ade9000_read_rms_one(&d->afe[br->afe], irms, vrms)) continue;
+    if (!d->rms1[br->afe].fresh) continue;
+    const double *irms = d->rms1[br->afe].i, *vrms = d->rms1[br->afe].v;
     for (unsigned k = 0; k < d->panel->num_branches; k++) {
       const struct hw_panel_branch *o = &d->panel->branch[k];
       if (o->afe != br->afe || o->channel > 2) continue;
@@ -1014,6 +1056,7 @@ static void tick(struct daemon *d)
   flush_pending_taps(d, false);
   do_stimuli(d);
   execute_pending(d);
+  poll_rms_one(d);
   feed_sense_currents(d);
   poll_actuators(d);
   if (now >= d->next_window_ns) {

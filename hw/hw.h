@@ -317,8 +317,8 @@ int hw_ade9000_write_verify(struct hw_ade9000 *dev, uint16_t addr, uint32_t valu
  * energy, all scaled to primary units. Call once per window (>= every 1 s). */
 int hw_ade9000_read_metrics(struct hw_ade9000 *dev, struct hw_ade9000_metrics *out);
 
-/* Fast path: the one-cycle RMS registers (xIRMSONE 0x219, xVRMSONE 0x21A, refreshed every line
- * cycle), in primary units — what a sense-back needs within its deadline, where the 200 ms
+/* Fast path: the one-cycle RMS registers (xIRMSONE 0x219, xVRMSONE 0x21A: rms over one line
+ * cycle, refreshed every half cycle — Urms(1/2)), in primary units — what a sense-back needs within its deadline, where the 200 ms
  * block results of read_metrics would still show the current from before a switch moved. */
 int hw_ade9000_read_rms_one(struct hw_ade9000 *dev, double irms_a[3], double vrms_v[3]);
 

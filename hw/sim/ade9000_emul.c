@@ -128,6 +128,9 @@ static void reset_regs(struct ade_emul *e)
   memset(e->s_vv, 0, sizeof e->s_vv); memset(e->s_ii, 0, sizeof e->s_ii);
   memset(e->s_vi, 0, sizeof e->s_vi); memset(e->s_vqi, 0, sizeof e->s_vqi);
   memset(e->c_vv, 0, sizeof e->c_vv); memset(e->c_ii, 0, sizeof e->c_ii); memset(e->egy_acc, 0, sizeof e->egy_acc);
+  memset(e->h_vv, 0, sizeof e->h_vv); memset(e->h_ii, 0, sizeof e->h_ii);
+  e->h_n = 0;
+  e->half_odd = false;
   for (int p = 0; p < 3; p++) {
     e->zc_count[p] = 0; e->dip_run[p] = e->swell_run[p] = 0;
     e->dip_min[p] = INT64_MAX; e->swell_max[p] = INT64_MIN;
@@ -351,16 +354,28 @@ static void end_block(struct ade_emul *e)
   e->blk_n = 0;
 }
 
-static void end_cycle(struct ade_emul *e)
+/* End of a half line cycle: xVRMSONE/xIRMSONE = rms over the last full cycle (this half and
+ * the one before; IEC 61000-4-30 Urms(1/2)), refreshed every half cycle as on the chip. The
+ * dip/swell compare runs on every second refresh (one decision per cycle, DIP_CYC/SWELL_CYC in
+ * cycles), where the value covers exactly that cycle. */
+static void end_half(struct ade_emul *e)
 {
   unsigned dip_cyc = e->reg[A_DIP_CYC] ? e->reg[A_DIP_CYC] : 1;
   unsigned swell_cyc = e->reg[A_SWELL_CYC] ? e->reg[A_SWELL_CYC] : 1;
+  bool cycle_end = e->half_odd;
+  e->half_odd = !e->half_odd;
+  double n = (double)(e->cyc_n + e->h_n);
   for (int p = 0; p < 3; p++) {
-    double one = sqrt(e->c_vv[p] / e->cyc_n) / FS_PIN_RMS * FS_RMS;
+    double one = sqrt((e->c_vv[p] + e->h_vv[p]) / n) / FS_PIN_RMS * FS_RMS;
     int64_t code = (int64_t)lrint(one);
     e->reg[A_VRMSONE + (unsigned)p * A_RESULTS_PHASE_STEP] = (uint32_t)code;
     e->reg[A_IRMSONE + (unsigned)p * A_RESULTS_PHASE_STEP] =
-        (uint32_t)lrint(sqrt(e->c_ii[p] / e->cyc_n) / FS_PIN_RMS * FS_RMS);
+        (uint32_t)lrint(sqrt((e->c_ii[p] + e->h_ii[p]) / n) / FS_PIN_RMS * FS_RMS);
+    e->h_vv[p] = e->c_vv[p];
+    e->h_ii[p] = e->c_ii[p];
+    e->c_vv[p] = 0;
+    e->c_ii[p] = 0;
+    if (!cycle_end) continue;
     int64_t cmp = code >> 5;
     uint32_t dl = e->reg[A_DIP_LVL], sl = e->reg[A_SWELL_LVL];
     if (dl && cmp < dl) {
@@ -385,9 +400,8 @@ static void end_cycle(struct ade_emul *e)
       e->swell_run[p] = 0;
       e->swell_max[p] = INT64_MIN;
     }
-    e->c_vv[p] = 0;
-    e->c_ii[p] = 0;
   }
+  e->h_n = e->cyc_n;
   e->cyc_n = 0;
 }
 
@@ -472,6 +486,6 @@ void ade_emul_push(struct ade_emul *e, const double v[3], const double i[4])
   }
   if (++e->blk_n >= 1600) end_block(e);
   e->cyc_n++;
-  e->cyc_acc += hz60 ? 60 : 50;
-  if (e->cyc_acc >= 8000) { e->cyc_acc -= 8000; end_cycle(e); }
+  e->cyc_acc += hz60 ? 120 : 100; /* half cycles */
+  if (e->cyc_acc >= 8000) { e->cyc_acc -= 8000; end_half(e); }
 }

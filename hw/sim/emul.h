@@ -23,10 +23,13 @@ struct ade_emul {
   double prev_v[3], zc_first[3], zc_last[3];
   unsigned zc_count[3];
   uint64_t sample_no;
-  /* one-cycle rms for dip/swell */
+  /* one-cycle rms (xVRMSONE/xIRMSONE), refreshed every half cycle; dip/swell every cycle */
   unsigned cyc_n, cyc_acc;
   double c_vv[3];
-  double c_ii[3];   /* per-cycle sum of i^2 (IRMSONE) */
+  double c_ii[3];   /* this half cycle's sum of i^2 (IRMSONE) */
+  double h_vv[3], h_ii[3]; /* the previous half cycle's sums */
+  unsigned h_n;     /* its samples (0 before the first half cycle ended) */
+  bool half_odd;    /* the next half-cycle end completes a cycle (dip/swell compare) */
   unsigned dip_run[3], swell_run[3];
   int64_t dip_min[3], swell_max[3];
   /* energy */

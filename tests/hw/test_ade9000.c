@@ -304,6 +304,29 @@ static void rms_one_follows_within_a_cycle(void **st)
   free(e);
 }
 
+/* xVRMSONE is the rms over one line cycle refreshed every half cycle (IEC 61000-4-30 Urms(1/2)):
+ * after a steady 230 V, one half cycle at 50 % reads sqrt((230² + 115²) / 2) = 181.8 V (the last
+ * full cycle: one half at each level), a second one 115 V, then one half back at 230 V 181.8 V. */
+static void rms_one_refreshed_every_half_cycle(void **st)
+{
+  (void)st;
+  struct ade_emul *e = calloc(1, sizeof *e);
+  ade_emul_init(e);
+  struct hw_ade9000 dev;
+  struct hw_ade9000_config c = base_cfg(false);
+  assert_int_equal(hw_ade9000_init(&dev, &e->spi, &c), 0);
+  const double half = 0.01, mixed = sqrt((230.0 * 230.0 + 115.0 * 115.0) / 2);
+  const double seq_v[] = { 230, mixed, 115, mixed, 230 }, seq_f[] = { 1, 0.5, 0.5, 1, 1 };
+  double i[3], v[3];
+  push_load(e, 0.5, 230, 10, 0, 50, 1); /* 50 whole half cycles of 80 samples */
+  for (unsigned s = 0; s < 5; s++) {
+    if (s) push_load(e, half, 230, 10, 0, 50, seq_f[s]);
+    assert_int_equal(hw_ade9000_read_rms_one(&dev, i, v), 0);
+    for (int p = 0; p < 3; p++) assert_true(fabs(v[p] - seq_v[s]) / seq_v[s] < 0.002);
+  }
+  free(e);
+}
+
 static void dip_detected(void **st)
 {
   struct ade_emul *e = calloc(1, sizeof *e);
@@ -421,6 +444,7 @@ int main(void)
     cmocka_unit_test(init_and_identify),
     cmocka_unit_test(roundtrip_register_path),
     cmocka_unit_test(rms_one_follows_within_a_cycle),
+    cmocka_unit_test(rms_one_refreshed_every_half_cycle),
     cmocka_unit_test(dip_detected),
     cmocka_unit_test(datasheet_scaling),
     cmocka_unit_test(roundtrip_waveform_path),
