@@ -231,6 +231,7 @@ static void test_store_tree(void **state)
 
   jt_rm_rf(base);
   free(base);
+  free(dir);
   free(g_leaf);
   g_leaf = NULL;
 }
