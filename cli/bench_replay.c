@@ -226,54 +226,63 @@ int cli_bench_synth_journal(const char *dir, double days, uint64_t max_records, 
   return rc;
 }
 
-int cli_bench_replay(int argc, char **argv)
+int cli_bench_synth_args(int argc, char **argv, const char *name, struct cli_synth_args *a, char *base, size_t cap,
+                         char *dir, size_t dcap)
 {
   enum { O_DIR = 1000, O_FORMAT, O_DAYS, O_RECORDS, O_BYTES };
   static const struct option lo[] = { { "dir", required_argument, NULL, O_DIR }, { "format", required_argument, NULL, O_FORMAT },
                                       { "days", required_argument, NULL, O_DAYS }, { "records", required_argument, NULL, O_RECORDS },
                                       { "record-bytes", required_argument, NULL, O_BYTES }, { 0 } };
   const char *dir_opt = NULL;
-  bool json = false;
-  double days = 1;
-  uint64_t max_records = 0;
+  a->json = false;
+  a->days = 1;
+  a->max_records = 0;
   int opt;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
     uint64_t v;
+    char *e;
     switch (opt) {
     case O_DIR: dir_opt = optarg; break;
     case O_FORMAT:
-      if (!strcmp(optarg, "json")) json = true;
-      else if (!strcmp(optarg, "text")) json = false;
+      if (!strcmp(optarg, "json")) a->json = true;
+      else if (!strcmp(optarg, "text")) a->json = false;
       else { cli_err("bench: --format takes text or json"); return CLI_USAGE; }
       break;
-    case O_DAYS: {
-      char *e;
-      days = strtod(optarg, &e);
-      if (*e || days <= 0 || days > 366) { cli_err("bench: --days takes a number of days, 0 < D <= 366"); return CLI_USAGE; }
+    case O_DAYS:
+      a->days = strtod(optarg, &e);
+      if (*e || a->days <= 0 || a->days > 366) { cli_err("bench: --days takes a number of days, 0 < D <= 366"); return CLI_USAGE; }
       break;
-    }
     case O_RECORDS:
       if (cli_parse_u64(optarg, &v) || v < 1000) { cli_err("bench: --records takes >= 1000"); return CLI_USAGE; }
-      max_records = v;
+      a->max_records = v;
       break;
-    case O_BYTES: break; /* journal option; not used here */
+    case O_BYTES: break; /* the panel's records have their own sizes; accepted for old scripts */
     default: return cli_usage(cli_find("bench"), false);
     }
   }
   if (sodium_init() < 0) return CLI_ENV;
-  char tmpl[4200];
-  const char *base;
   if (dir_opt) {
     if (mkdir(dir_opt, 0750) != 0 && errno != EEXIST) { cli_err("bench: %s: %s", dir_opt, strerror(errno)); return CLI_ENV; }
-    snprintf(tmpl, sizeof tmpl, "%s/bench-replay-XXXXXX", dir_opt);
+    snprintf(base, cap, "%s/bench-%s-XXXXXX", dir_opt, name);
   } else {
     const char *t = getenv("TMPDIR");
-    snprintf(tmpl, sizeof tmpl, "%s/hems-bench-replay-XXXXXX", t && *t ? t : "/tmp");
+    snprintf(base, cap, "%s/hems-bench-%s-XXXXXX", t && *t ? t : "/tmp", name);
   }
-  if (!(base = mkdtemp(tmpl))) { cli_err("bench: %s: %s", tmpl, strerror(errno)); return CLI_ENV; }
-  char dir[4300];
-  snprintf(dir, sizeof dir, "%s/data", base);
+  if (!mkdtemp(base)) { cli_err("bench: %s: %s", base, strerror(errno)); return CLI_ENV; }
+  snprintf(dir, dcap, "%s/data", base);
+  return 0;
+}
+
+int cli_bench_replay(int argc, char **argv)
+{
+  struct cli_synth_args a;
+  char base[4200], dir[4300];
+  int arc = cli_bench_synth_args(argc, argv, "replay", &a, base, sizeof base, dir, sizeof dir);
+  if (arc) return arc;
+  bool json = a.json;
+  double days = a.days;
+  uint64_t max_records = a.max_records;
 
   /* ---- synthesise the journal, sealed per 1 s of record time as the daemon seals (synthesis
    * does not fsync per commit; the journal is synced before measuring) */

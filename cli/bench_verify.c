@@ -20,10 +20,8 @@
  * runs (mincore) is reported.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <jansson.h>
 #include <sodium.h>
@@ -74,53 +72,13 @@ static int run_mode(struct journal_reader *r, const uint8_t pk[32], enum vmode m
 
 int cli_bench_verify(int argc, char **argv)
 {
-  enum { O_DIR = 1000, O_FORMAT, O_DAYS, O_RECORDS, O_BYTES };
-  static const struct option lo[] = { { "dir", required_argument, NULL, O_DIR }, { "format", required_argument, NULL, O_FORMAT },
-                                      { "days", required_argument, NULL, O_DAYS }, { "records", required_argument, NULL, O_RECORDS },
-                                      { "record-bytes", required_argument, NULL, O_BYTES }, { 0 } };
-  const char *dir_opt = NULL;
-  bool json = false;
-  double days = 1;
-  uint64_t max_records = 0;
-  int opt;
-  optind = 1;
-  while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-    uint64_t v;
-    char *e;
-    switch (opt) {
-    case O_DIR: dir_opt = optarg; break;
-    case O_FORMAT:
-      if (!strcmp(optarg, "json")) json = true;
-      else if (!strcmp(optarg, "text")) json = false;
-      else { cli_err("bench: --format takes text or json"); return CLI_USAGE; }
-      break;
-    case O_DAYS:
-      days = strtod(optarg, &e);
-      if (*e || days <= 0 || days > 366) { cli_err("bench: --days takes a number of days, 0 < D <= 366"); return CLI_USAGE; }
-      break;
-    case O_RECORDS:
-      if (cli_parse_u64(optarg, &v) || v < 1000) { cli_err("bench: --records takes >= 1000"); return CLI_USAGE; }
-      max_records = v;
-      break;
-    case O_BYTES: break; /* the panel's records have their own sizes; accepted for old scripts */
-    default: return cli_usage(cli_find("bench"), false);
-    }
-  }
-  if (sodium_init() < 0) return CLI_ENV;
-  char tmpl[4200];
-  if (dir_opt) {
-    if (mkdir(dir_opt, 0750) != 0 && errno != EEXIST) { cli_err("bench: %s: %s", dir_opt, strerror(errno)); return CLI_ENV; }
-    snprintf(tmpl, sizeof tmpl, "%s/bench-verify-XXXXXX", dir_opt);
-  } else {
-    const char *t = getenv("TMPDIR");
-    snprintf(tmpl, sizeof tmpl, "%s/hems-bench-verify-XXXXXX", t && *t ? t : "/tmp");
-  }
-  const char *base = mkdtemp(tmpl);
-  if (!base) { cli_err("bench: %s: %s", tmpl, strerror(errno)); return CLI_ENV; }
-  char dir[4300], pkp[4400];
-  snprintf(dir, sizeof dir, "%s/data", base);
+  struct cli_synth_args a;
+  char base[4200], dir[4300], pkp[4400];
+  int arc = cli_bench_synth_args(argc, argv, "verify", &a, base, sizeof base, dir, sizeof dir);
+  if (arc) return arc;
+  bool json = a.json;
   struct cli_synth_result sr;
-  int rc = cli_bench_synth_journal(dir, days, max_records, 1000000000ull, "bench verify: writing", &sr);
+  int rc = cli_bench_synth_journal(dir, a.days, a.max_records, 1000000000ull, "bench verify: writing", &sr);
   if (rc) { cli_err("bench: writing the journal: %s", journal_strerror(rc)); cli_rm_rf(base); return CLI_ENV; }
   uint8_t pk[32];
   snprintf(pkp, sizeof pkp, "%s/keys/signing.pub", dir);
@@ -151,7 +109,7 @@ int cli_bench_verify(int argc, char **argv)
   if (getloadavg(loads, 3) < 1) loads[0] = -1;
   json_t *v = json_object();
   json_object_set_new(v, "bench", json_string("verify"));
-  json_object_set_new(v, "days", json_real(days));
+  json_object_set_new(v, "days", json_real(a.days));
   json_object_set_new(v, "branches", json_integer(48));
   json_object_set_new(v, "records", json_integer((json_int_t)res.records));
   json_object_set_new(v, "seals", json_integer((json_int_t)res.seals));
@@ -176,7 +134,7 @@ int cli_bench_verify(int argc, char **argv)
     puts(s);
     free(s);
   } else {
-    printf("verify bench: %.2f days of a 48-branch panel, %llu records, %llu seals (%.1f records per seal), %.1f MB\n", days,
+    printf("verify bench: %.2f days of a 48-branch panel, %llu records, %llu seals (%.1f records per seal), %.1f MB\n", a.days,
            (unsigned long long)res.records, (unsigned long long)res.seals,
            (double)res.records / (double)(res.seals ? res.seals : 1), cache.journal_bytes / 1e6);
     for (int m = 0; m < V_MODES; m++)

@@ -130,6 +130,13 @@ int cli_cmd_status(int argc, char **argv);
 /* `hems bench replay` (cli/bench_replay.c); argv as given to `hems bench`. */
 int cli_bench_replay(int argc, char **argv);
 int cli_bench_verify(int argc, char **argv);
+/* The options `bench replay` and `bench verify` share (--dir, --format, --days, --records,
+ * --record-bytes accepted and ignored), parsed from argv; then the scratch dir made under --dir
+ * (or $TMPDIR, else /tmp) as <name>-XXXXXX, its path in base (cap bytes) and the data dir
+ * base/data in dir. 0, or the exit code after one error line (CLI_USAGE, CLI_ENV). */
+struct cli_synth_args { bool json; double days; uint64_t max_records; };
+int cli_bench_synth_args(int argc, char **argv, const char *name, struct cli_synth_args *a, char *base, size_t cap,
+                         char *dir, size_t dcap);
 /* Writes `days` (at most max_records, 0: no limit) of the 48-branch panel into dir through the
  * replay harness (cli/bench_replay.c): live state hashes in every seal, hourly checkpoints;
  * group_span_ns: the record time one commit group may span (1 s: the daemon's groups). */
