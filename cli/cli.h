@@ -95,6 +95,9 @@ struct cli_source {
   bool pinned; /* the key came from the user or the dir, not only the bundle */
 };
 /* Opens whichever the arguments name (bundle path or dir). */
+/* A positional DIR-or-BUNDLE argument into c->dir or c->bundle: 0; else one error line
+ * ("[cmd: ]ARG: why") and CLI_ENV (cannot stat) or CLI_FAIL (neither). cmd may be NULL. */
+int cli_source_arg(const char *cmd, struct cli_common *c, const char *arg);
 int cli_source_open(const struct cli_common *c, const char *pubkey_file, const char *fingerprint,
                     struct cli_source *s);
 void cli_source_close(struct cli_source *s);

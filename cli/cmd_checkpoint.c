@@ -70,11 +70,8 @@ int cli_cmd_checkpoint(int argc, char **argv)
   }
   if (argc - optind > 1 || (dir_given && argc - optind == 1)) return cli_usage(cli_find("checkpoint"), false);
   if (argc - optind == 1) {
-    struct stat st;
-    if (stat(argv[optind], &st) != 0) { cli_err("checkpoint: %s: %s", argv[optind], strerror(errno)); return CLI_ENV; }
-    if (S_ISDIR(st.st_mode)) c.dir = argv[optind];
-    else if (journal_is_bundle(argv[optind])) c.bundle = argv[optind];
-    else { cli_err("checkpoint: %s: not a data dir or a hems bundle", argv[optind]); return CLI_FAIL; }
+    int prc = cli_source_arg("checkpoint", &c, argv[optind]);
+    if (prc) return prc;
   }
   const char *where = c.bundle ? c.bundle : c.dir;
   struct cli_source s;

@@ -33,17 +33,6 @@ static bool common_opt(struct cli_common *c, int opt)
   }
 }
 
-/* A positional DIR-or-BUNDLE argument. */
-static int positional_source(struct cli_common *c, const char *arg)
-{
-  struct stat st;
-  if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) { c->dir = arg; return 0; }
-  if (journal_is_bundle(arg)) { c->bundle = arg; return 0; }
-  if (stat(arg, &st) != 0) { cli_err("%s: %s", arg, strerror(errno)); return CLI_ENV; }
-  cli_err("%s: not a data dir or a hems bundle", arg);
-  return CLI_FAIL;
-}
-
 static int read_file(const char *path, char **out, size_t *len)
 {
   FILE *f = fopen(path, "rb");
@@ -275,7 +264,7 @@ int cli_cmd_verify(int argc, char **argv)
   if (pubkey && fpr) { cli_err("verify: give --pubkey or --fingerprint, not both"); return CLI_USAGE; }
   if (optind < argc - 1) return cli_usage(cli_find("verify"), false);
   if (optind == argc - 1) {
-    int rc = positional_source(&c, argv[optind]);
+    int rc = cli_source_arg(NULL, &c, argv[optind]);
     if (rc) return rc;
   }
   struct cli_source s;

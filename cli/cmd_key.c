@@ -32,11 +32,8 @@ static int key_verifier(int argc, char **argv)
   }
   if (argc - optind > 1 || (dir_given && argc - optind == 1)) return cli_usage(cli_find("key"), false);
   if (argc - optind == 1) {
-    struct stat st;
-    if (stat(argv[optind], &st) != 0) { cli_err("key verifier: %s: %s", argv[optind], strerror(errno)); return CLI_ENV; }
-    if (S_ISDIR(st.st_mode)) c.dir = argv[optind];
-    else if (journal_is_bundle(argv[optind])) c.bundle = argv[optind];
-    else { cli_err("key verifier: %s: not a data dir or a hems bundle", argv[optind]); return CLI_FAIL; }
+    int prc = cli_source_arg("key verifier", &c, argv[optind]);
+    if (prc) return prc;
   }
   struct cli_source s;
   int rc = cli_source_open(&c, NULL, fingerprint, &s); /* says so when a bundle's key is not pinned */

@@ -109,11 +109,8 @@ int cli_cmd_prove(int argc, char **argv)
       (!incl && size) || (!incl && from > to) || (incl && size && seq > size))
     return cli_usage(cli_find("prove"), false);
   if (argc - optind == 1) {
-    struct stat st;
-    if (stat(argv[optind], &st) != 0) { cli_err("prove: %s: %s", argv[optind], strerror(errno)); return CLI_ENV; }
-    if (S_ISDIR(st.st_mode)) c.dir = argv[optind];
-    else if (journal_is_bundle(argv[optind])) c.bundle = argv[optind];
-    else { cli_err("prove: %s: not a data dir or a hems bundle", argv[optind]); return CLI_FAIL; }
+    int prc = cli_source_arg("prove", &c, argv[optind]);
+    if (prc) return prc;
   }
   const char *where = c.bundle ? c.bundle : c.dir;
   struct cli_source s;

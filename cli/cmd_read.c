@@ -34,15 +34,6 @@ static int parse_fmt(const char *s, int *out, bool listing)
   return 0;
 }
 
-static int positional(struct cli_common *c, const char *arg)
-{
-  struct stat st;
-  if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) { c->dir = arg; return 0; }
-  if (journal_is_bundle(arg)) { c->bundle = arg; return 0; }
-  if (stat(arg, &st) != 0) { cli_err("%s: %s", arg, strerror(errno)); return CLI_ENV; }
-  cli_err("%s: not a data dir or a hems bundle", arg);
-  return CLI_FAIL;
-}
 
 /* ------------------------------------------------------------------ show */
 
@@ -120,7 +111,7 @@ int cli_cmd_show(int argc, char **argv)
   }
   int npos = argc - optind;
   if (npos < 1 || npos > 2) return cli_usage(cli_find("show"), false);
-  if (npos == 2) { int rc = positional(&c, argv[optind]); if (rc) return rc; optind++; }
+  if (npos == 2) { int rc = cli_source_arg(NULL, &c, argv[optind]); if (rc) return rc; optind++; }
   uint64_t want;
   if (cli_parse_u64(argv[optind], &want) || want == 0) { cli_err("show: SEQ must be a positive integer"); return CLI_USAGE; }
   if (pubkey && fpr) { cli_err("show: give --pubkey or --fingerprint, not both"); return CLI_USAGE; }
@@ -323,7 +314,7 @@ int cli_cmd_timeline(int argc, char **argv)
     }
   }
   if (argc - optind > 1) return cli_usage(cli_find("timeline"), false);
-  if (argc - optind == 1) { int rc = positional(&c, argv[optind]); if (rc) return rc; }
+  if (argc - optind == 1) { int rc = cli_source_arg(NULL, &c, argv[optind]); if (rc) return rc; }
   if (!have_limit) limit = fmt == F_TABLE ? 100 : 0;
   int64_t now = cli_now_ns();
   bool is_seq;

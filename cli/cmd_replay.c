@@ -351,15 +351,6 @@ struct args {
   const char *pubkey, *fingerprint; /* a bundle's key pin */
 };
 
-static int positional(struct cli_common *c, const char *arg)
-{
-  struct stat st;
-  if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) { c->dir = arg; return 0; }
-  if (journal_is_bundle(arg)) { c->bundle = arg; return 0; }
-  if (stat(arg, &st) != 0) { cli_err("%s: %s", arg, strerror(errno)); return CLI_ENV; }
-  cli_err("%s: not a data dir or a hems bundle", arg);
-  return CLI_FAIL;
-}
 
 static int parse(int argc, char **argv, struct args *a, const char *name)
 {
@@ -399,7 +390,7 @@ static int parse(int argc, char **argv, struct args *a, const char *name)
   }
   int npos = argc - optind;
   if (npos > 1 || (npos == 1 && a->status)) return cli_usage(cli_find(name), false);
-  if (npos == 1) return positional(&a->c, argv[optind]);
+  if (npos == 1) return cli_source_arg(NULL, &a->c, argv[optind]);
   return 0;
 }
 

@@ -287,6 +287,18 @@ static bool fingerprint_wellformed(const char *fp)
   return n == 32;
 }
 
+int cli_source_arg(const char *cmd, struct cli_common *c, const char *arg)
+{
+  struct stat st;
+  if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) { c->dir = arg; return 0; }
+  if (journal_is_bundle(arg)) { c->bundle = arg; return 0; }
+  const char *sep = cmd ? ": " : "";
+  if (!cmd) cmd = "";
+  if (stat(arg, &st) != 0) { cli_err("%s%s%s: %s", cmd, sep, arg, strerror(errno)); return CLI_ENV; }
+  cli_err("%s%s%s: not a data dir or a hems bundle", cmd, sep, arg);
+  return CLI_FAIL;
+}
+
 int cli_source_open(const struct cli_common *c, const char *pubkey_file, const char *fingerprint,
                     struct cli_source *s)
 {
