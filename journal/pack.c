@@ -181,11 +181,12 @@ int journal__pack_load(struct pack_cache *c, uint64_t first, const uint8_t *v, s
   ZSTD_DCtx_reset(c->dctx, ZSTD_reset_session_and_parameters);
   size_t got = ZSTD_decompressDCtx(c->dctx, c->raw, rl, v + PACK_HEADER_BYTES, vlen - PACK_HEADER_BYTES);
   if (ZSTD_isError(got) || got != rl) return 0;
-  /* Lengths first: the rebuilt records are at most 36 + 18 - 1 bytes longer each. */
+  /* The records served take at most data_len stored bytes in all (each one is checked to fit
+   * in what is left), and each is rebuilt at most 36 + 18 - 1 bytes longer. The length words
+   * themselves are outside bytes: summing them would let a pack ask for terabytes. */
   const uint8_t *lens = c->raw, *chk = c->raw + (size_t)n * 4, *d = chk + (size_t)n * PACK_CHECK_BYTES;
-  size_t data_len = rl - (size_t)n * (4 + PACK_CHECK_BYTES), sum = 0;
-  for (uint32_t i = 0; i < n; i++) sum += rd32(lens + 4 * (size_t)i) & 0xffffffu;
-  if (grow(&c->canon, &c->ccap, sum + (size_t)n * 53 + 1, 1)) return -ENOMEM;
+  size_t data_len = rl - (size_t)n * (4 + PACK_CHECK_BYTES);
+  if (grow(&c->canon, &c->ccap, data_len + (size_t)n * 53 + 1, 1)) return -ENOMEM;
   uint8_t prev[JOURNAL_HASH_BYTES], boot[JOURNAL_BOOTID_BYTES], h[JOURNAL_HASH_BYTES];
   if (mode == PACK_FAST) memset(prev, 0, sizeof prev);
   else memcpy(prev, v + 10, JOURNAL_HASH_BYTES);
