@@ -117,7 +117,20 @@ int cli_daemon_request(const char *dir, json_t *req, int timeout_ms, json_t **ou
  * 0, 1 (index damaged) or 3. */
 int cli_verify_indexes(struct journal_reader *r, const char *dir);
 
+/* `hems witness` (cmd_witness.c, witness_cosign.c, witness_add.c). A whole small file into buf
+ * (NUL-terminated): 0, -EFBIG when it has cap bytes or more, -errno. */
+int cli_witness_read_file(const char *path, char *buf, size_t cap, size_t *len);
+/* A verifier key given as text or as a file holding it (--verifier, --witness) of the given type
+ * (JOURNAL_TLOG_ED25519 or JOURNAL_TLOG_COSIG_V1); 0 or the exit code after one error line. */
+int cli_witness_vkey_arg(const char *what, const char *arg, uint8_t type, struct journal_tlog_verifier *v);
+/* A witness key file ("ed25519-seed …\nname NAME\n"): the signer and its cosignature verifier;
+ * 0 or the exit code after one error line (fs is wiped then). */
+int cli_witness_key_load(const char *path, struct journal_file_signer *fs, struct journal_tlog_verifier *v);
+int cli_witness_cosign(int argc, char **argv);
+int cli_witness_add(int argc, char **argv);
+
 /* Subcommands */
+int cli_cmd_witness(int argc, char **argv);
 int cli_cmd_init(int argc, char **argv);
 int cli_cmd_reindex(int argc, char **argv);
 int cli_cmd_migrate(int argc, char **argv);

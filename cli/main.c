@@ -33,6 +33,7 @@ static const char main_usage[] =
   "  key        the journal's keys: verifier (the checkpoint verifier key)\n"
   "  checkpoint the signed checkpoint (C2SP signed note) of the newest seal or of --at SEQ\n"
   "  prove      RFC 9162 inclusion (--seq N [--size S]) or consistency (--from S1 --to S2) proof\n"
+  "  witness    cosign checkpoints that extend the last one cosigned (C2SP tlog-cosignature)\n"
   "\n"
   "common options: --dir DIR (default $HEMS_DIR, else ./hems-data), --counter PATH,\n"
   "--accept-rollback, --help. Exit codes: 0 ok, 1 check failed or refused, 2 usage,\n"
@@ -232,6 +233,25 @@ static const struct cli_cmd cmds[] = {
     "Exit 0; 1 when it cannot be proven (leaves cut and no tile covers them, tiles damaged, the\n"
     "  newest seal carries no root or does not verify); 2 usage or a size beyond the newest\n"
     "  checkpoint's; 3 I/O.\n" },
+  { "witness", cli_cmd_witness,
+    "usage: hems witness --key FILE --state DIR --verifier VKEY CHECKPOINT [PROOF.json]\n"
+    "       hems witness keygen --name NAME --key FILE\n"
+    "       hems witness vkey --key FILE\n"
+    "\n"
+    "A witness (C2SP tlog-cosignature/v1, Ed25519) any third party can run. It checks CHECKPOINT\n"
+    "  (as 'hems checkpoint' prints it) with the log's note verifier key VKEY (as 'hems key\n"
+    "  verifier' prints it; the text or a file holding it; the origin must be its name), then\n"
+    "  against the last checkpoint it cosigned for that origin, kept in DIR: the same size and\n"
+    "  root, or a larger size with PROOF.json, the consistency proof from the kept size ('hems\n"
+    "  prove --from LAST --to NEW'). The first checkpoint of an origin is trusted on first use (said\n"
+    "  on stderr). It stores the new checkpoint (temp file, fsync, rename), then prints the\n"
+    "  cosignature line '\xe2\x80\x94 <witness name> <base64>' to append to the checkpoint's signatures.\n"
+    "keygen: a new witness key file FILE (0600; 'ed25519-seed <base64>' and 'name NAME' lines;\n"
+    "  never overwritten) and its verifier key on stdout; vkey: that verifier key again\n"
+    "  ('NAME+<8 hex>+<base64(0x04 || key)>').\n"
+    "Exit 0 cosigned; 1 refused: a rollback (smaller size), a fork (another root at the kept size,\n"
+    "  a proof from another root), a proof that does not verify, a bad checkpoint signature or\n"
+    "  origin; 2 usage (also: a larger size without PROOF.json); 3 I/O, a damaged or busy DIR.\n" },
   { "bench", cli_cmd_bench,
     "usage: hems bench journal|verify|sim|ingest|replay|merkle|codec [--dir DIR] [--format text|json] [--records N]\n"
     "                  [--record-bytes N]\n"

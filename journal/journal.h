@@ -593,6 +593,13 @@ int journal_keys_create(const char *dir, const uint8_t *seed);
  * the guarded allocation fails. Call journal_file_signer_wipe when done (also after a failed
  * load). */
 int journal_file_signer_load(struct journal_file_signer *fs, const char *dir);
+/* The same for a key file at path (e.g. a witness's key): the first line is the seed line as in
+ * signing.key, same checks; the lines after it (at most 255 bytes of file in all) are copied to
+ * rest (NUL-terminated; rest may be NULL). */
+int journal_file_signer_load_path(struct journal_file_signer *fs, const char *path, char *rest, size_t rest_cap);
+/* Creates a key file at path (0600, O_EXCL: -EEXIST if it exists): the seed line (seed NULL:
+ * random), then rest verbatim (may be NULL). -ENAMETOOLONG when the file would exceed 255 bytes. */
+int journal_key_file_create(const char *path, const uint8_t *seed, const char *rest);
 void journal_file_signer_wipe(struct journal_file_signer *fs);
 
 /* Reads a public key file ("ed25519 <base64>") into pk. */

@@ -144,7 +144,8 @@ static int file_sign(void *ctx, const uint8_t *msg, size_t len, uint8_t sig[JOUR
 /* Opens the key file without following a link and checks what was opened (no check/use race:
  * the mode and type are those of the descriptor that is then read). The base64 text is wiped
  * from the stack before returning. */
-static int read_seed(const char *path, uint8_t seed[32])
+/* The lines after the seed line go into rest (NUL-terminated; rest may be NULL). */
+static int read_seed_rest(const char *path, uint8_t seed[32], char *rest, size_t rest_cap)
 {
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) {
@@ -161,6 +162,10 @@ static int read_seed(const char *path, uint8_t seed[32])
   if (!rc) rc = read_small(fd, buf, sizeof buf);
   close(fd);
   if (!rc) rc = parse_b64_line(buf, "ed25519-seed", seed, 32);
+  if (!rc && rest && rest_cap) {
+    const char *nl = strchr(buf, '\n');
+    snprintf(rest, rest_cap, "%s", nl ? nl + 1 : "");
+  }
   sodium_memzero(buf, sizeof buf);
   return rc;
 }
@@ -168,11 +173,32 @@ static int read_seed(const char *path, uint8_t seed[32])
 int journal_file_signer_load(struct journal_file_signer *fs, const char *dir)
 {
   char path[4200];
+  snprintf(path, sizeof path, "%s/keys/signing.key", dir);
+  return journal_file_signer_load_path(fs, path, NULL, 0);
+}
+
+int journal_key_file_create(const char *path, const uint8_t *seed, const char *rest)
+{
+  uint8_t sd[32];
+  char b64[128], text[512];
+  if (sodium_init() < 0) return -EIO;
+  if (seed) memcpy(sd, seed, 32);
+  else randombytes_buf(sd, 32);
+  sodium_bin2base64(b64, sizeof b64, sd, 32, sodium_base64_VARIANT_ORIGINAL);
+  int n = snprintf(text, sizeof text, "ed25519-seed %s\n%s", b64, rest ? rest : "");
+  int rc = n < 0 || (size_t)n >= 256 ? -ENAMETOOLONG : write_file_excl(path, 0600, text);
+  sodium_memzero(b64, sizeof b64);
+  sodium_memzero(sd, sizeof sd);
+  sodium_memzero(text, sizeof text);
+  return rc;
+}
+
+int journal_file_signer_load_path(struct journal_file_signer *fs, const char *path, char *rest, size_t rest_cap)
+{
   uint8_t seed[32];
   memset(fs, 0, sizeof *fs);
   if (sodium_init() < 0) return -EIO;
-  snprintf(path, sizeof path, "%s/keys/signing.key", dir);
-  int rc = read_seed(path, seed);
+  int rc = read_seed_rest(path, seed, rest, rest_cap);
   if (rc) { sodium_memzero(seed, sizeof seed); return rc; }
   fs->sk = sodium_malloc(crypto_sign_SECRETKEYBYTES);
   if (!fs->sk) { sodium_memzero(seed, sizeof seed); return -ENOMEM; }

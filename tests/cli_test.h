@@ -29,6 +29,26 @@ static int sh(const char *fmt, ...)
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* The first line of a command's stdout (built like printf) into buf, without its newline; the
+ * command's exit status, or -1 if it printed nothing or did not exit. */
+static inline int sh_line(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static inline int sh_line(char *buf, size_t cap, const char *fmt, ...)
+{
+  char cmd[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof cmd, fmt, ap);
+  va_end(ap);
+  FILE *f = popen(cmd, "r");
+  if (!f) return -1;
+  buf[0] = 0;
+  char *ok = fgets(buf, (int)cap, f);
+  int st = pclose(f);
+  if (!ok) return -1;
+  buf[strcspn(buf, "\n")] = 0;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 /* Branch N's FIELD ("commanded", "sensed", …) as `hems status --dir DIR --format json` gives
  * it (from the daemon, or folded from the journal), into out (empty if absent); the pipeline's
  * exit status. */

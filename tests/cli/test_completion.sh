@@ -21,5 +21,8 @@ grep -qx "jsonl" <<<"$(complete_words hems timeline --format j)" || { echo "json
 # checkpoint (the transparency-log checkpoint of a seal) and its --at
 grep -qx "checkpoint" <<<"$(complete_words hems che)" || { echo "checkpoint not offered for 'hems che'"; fail=1; }
 grep -qx -- "--at" <<<"$(complete_words hems checkpoint --a)" || { echo "--at not offered for checkpoint"; fail=1; }
+# witness (the cosigner) and its --verifier, which takes a file
+grep -qx "witness" <<<"$(complete_words hems wi)" || { echo "witness not offered for 'hems wi'"; fail=1; }
+grep -qx -- "--verifier" <<<"$(complete_words hems witness --v)" || { echo "--verifier not offered for witness"; fail=1; }
 [ $fail = 0 ] && echo "completion: $(echo "$cmds" | wc -l) subcommands offered"
 exit $fail

@@ -229,8 +229,6 @@ static void kill9_then_restart_is_unclean(void **state)
                       (unsigned long long)mid + 1), 0);
 }
 
-static int sh_line(char *buf, size_t cap, const char *fmt, ...);
-
 static void control_socket(void **state)
 {
   (void)state;
@@ -300,24 +298,6 @@ static void control_socket(void **state)
   assert_int_equal(sh("%s timeline --dir %s --type note --format jsonl | grep -q 'through the daemon'", bin, d), 0);
   assert_int_not_equal(sh("%s timeline --dir %s --type note --format jsonl | grep -q 'from a viewer'", bin, d), 0);
   assert_int_equal(stat(path, &st), -1); /* socket removed on a clean stop */
-}
-
-/* Reads one line of a command's stdout into buf. */
-static int sh_line(char *buf, size_t cap, const char *fmt, ...)
-{
-  char cmd[4096];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  FILE *f = popen(cmd, "r");
-  if (!f) return -1;
-  buf[0] = 0;
-  char *ok = fgets(buf, (int)cap, f);
-  int st = pclose(f);
-  if (!ok) return -1;
-  buf[strcspn(buf, "\n")] = 0;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 /* init → run → status, timeline, verify, export, replay --check agree; the bundle verifies with

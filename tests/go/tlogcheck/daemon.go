@@ -97,14 +97,7 @@ func daemonCheck(dir string) {
 		fail("only %d checkpoints", len(files))
 	}
 	for _, file := range files {
-		msg, err := os.ReadFile(file)
-		if err != nil {
-			fail("%v", err)
-		}
-		n, err := note.Open(msg, known)
-		if err != nil {
-			fail("%s: note.Open: %v", file, err)
-		}
+		n, msg := openNote(file, known)
 		if len(n.Sigs) != 1 || len(n.UnverifiedSigs) != 0 {
 			fail("%s: %d signatures by the log, %d others", file, len(n.Sigs), len(n.UnverifiedSigs))
 		}
