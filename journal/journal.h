@@ -659,6 +659,15 @@ struct journal_options {
                                    commit; a critical group, journal_sync() or close commits at once.
                                    0 → commit every sealed group at once (the library default) */
   int pack_level;               /* zstd level of the packs (format 3), 1..19; 0 → the default */
+  unsigned format;              /* the on-disk format journal_create makes and a writer appends to:
+                                   0 or 3 → format 3 (packs, records of schema v 3); 2 → format 2,
+                                   the previous one (one `records` value per record, schema v 1;
+                                   docs/journal.md "Format 2"), for the benchmarks and tests that
+                                   compare with it — readers, verify and `hems migrate` take it as
+                                   any old journal. journal_open opens only a journal of the format
+                                   asked for: a format-2 journal without format 2 →
+                                   JOURNAL_EFORMAT2 (run `hems migrate`), format 2 of a format-3
+                                   journal → JOURNAL_EVERSION; any other value → -EINVAL. */
   struct journal_clock clock;   /* .now NULL → real clocks */
   uint8_t boot_id[JOURNAL_BOOTID_BYTES]; /* all zero → read /proc/sys/kernel/random/boot_id */
   journal_durable_cb on_durable;

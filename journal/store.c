@@ -74,14 +74,13 @@ int journal__open_dbs(MDB_txn *txn, struct journal_dbs *db, bool create)
   /* meta first: a journal of another format version is named as such, not as corrupt */
   if ((rc = mdb_dbi_open(txn, "meta", c, &db->meta))) return rc == MDB_NOTFOUND ? JOURNAL_ECORRUPT : journal__lmdb_err(rc);
   db->format = JOURNAL_FORMAT_VERSION;
-  if (!create) {
-    MDB_val k = { 6, "format" }, v;
-    if (mdb_get(txn, db->meta, &k, &v) == 0 && v.mv_size == 4) {
-      const uint8_t *f = v.mv_data;
-      uint32_t ver = (uint32_t)f[0] << 24 | (uint32_t)f[1] << 16 | (uint32_t)f[2] << 8 | f[3];
-      if (ver < JOURNAL_FORMAT_MIN_READ || ver > JOURNAL_FORMAT_VERSION) return JOURNAL_EVERSION;
-      db->format = ver;
-    }
+  /* journal_create puts meta format first, so a format-2 journal is made without `packs` */
+  MDB_val k = { 6, "format" }, v;
+  if (mdb_get(txn, db->meta, &k, &v) == 0 && v.mv_size == 4) {
+    const uint8_t *f = v.mv_data;
+    uint32_t ver = (uint32_t)f[0] << 24 | (uint32_t)f[1] << 16 | (uint32_t)f[2] << 8 | f[3];
+    if (ver < JOURNAL_FORMAT_MIN_READ || ver > JOURNAL_FORMAT_VERSION) return JOURNAL_EVERSION;
+    db->format = ver;
   }
   if ((rc = mdb_dbi_open(txn, "records", c, &db->records)) ||
       (db->format >= 3 && (rc = mdb_dbi_open(txn, "packs", c, &db->packs))) ||
@@ -194,15 +193,16 @@ static int read_head(MDB_txn *txn, const struct journal_dbs *db, uint64_t *seq, 
   return rc;
 }
 
-/* writer: a writer only appends to the current format (a format-2 journal is migrated first) */
-static int check_format(MDB_txn *txn, const struct journal_dbs *db, bool writer)
+/* writer: the format a writer appends to (0 for a reader). A writer appends to the current format
+ * (a format-2 journal is migrated first) unless it asked for format 2 (journal_options.format). */
+static int check_format(MDB_txn *txn, const struct journal_dbs *db, unsigned writer)
 {
   uint8_t b[8];
   int n = journal__meta_get(txn, db, "format", b, sizeof b);
   if (n != 4) return JOURNAL_ECORRUPT;
   uint32_t v = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
   if (v < JOURNAL_FORMAT_MIN_READ || v > JOURNAL_FORMAT_VERSION) return JOURNAL_EVERSION;
-  if (writer && v != JOURNAL_FORMAT_VERSION) return JOURNAL_EFORMAT2;
+  if (writer && v != writer) return v < JOURNAL_FORMAT_VERSION ? JOURNAL_EFORMAT2 : JOURNAL_EVERSION;
   n = journal__meta_get(txn, db, "features_incompat", b, sizeof b);
   if (n == 4) {
     uint32_t f = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
@@ -306,12 +306,21 @@ static int set_clean(struct journal *j, uint8_t v, bool unclean_pending)
   return journal__lmdb_err(mdb_txn_commit(txn));
 }
 
+/* The format a writer with these options makes and appends to; 0 for a value not defined. */
+static unsigned writer_format(const struct journal_options *o)
+{
+  return o->format == 0 || o->format == JOURNAL_FORMAT_VERSION ? JOURNAL_FORMAT_VERSION
+         : o->format == JOURNAL_FORMAT_MIN_READ                ? JOURNAL_FORMAT_MIN_READ
+                                                                : 0;
+}
+
 static int do_open(struct journal **out, const struct journal_options *o, struct journal_open_info *info,
                    int *out_pid, bool creating)
 {
   struct journal_open_info dummy;
   if (!info) info = &dummy;
   memset(info, 0, sizeof *info);
+  if (!writer_format(o)) return -EINVAL;
   if (sodium_init() < 0) return -EIO;
   struct stat st;
   if (stat(o->dir, &st) != 0) return errno == ENOENT ? JOURNAL_ENOJOURNAL : -errno;
@@ -355,7 +364,7 @@ static int do_open(struct journal **out, const struct journal_options *o, struct
   MDB_txn *txn;
   if ((rc = journal__lmdb_err(mdb_txn_begin(j->env, NULL, MDB_RDONLY, &txn)))) goto fail;
   rc = journal__open_dbs(txn, &j->db, false);
-  if (!rc) rc = check_format(txn, &j->db, true);
+  if (!rc) rc = check_format(txn, &j->db, writer_format(o));
   if (!rc) rc = read_head(txn, &j->db, &j->head_seq, j->head_hash);
   if (!rc) {
     int n = journal__meta_get(txn, &j->db, "device_id", j->device_id, 32);
@@ -468,6 +477,8 @@ int journal_create(const struct journal_options *o, const char *config_json, siz
 {
   char path[4200];
   struct stat st;
+  unsigned format = writer_format(o);
+  if (!format) return -EINVAL;
   if (sodium_init() < 0) return -EIO;
   if (mkdir(o->dir, 0750) != 0 && errno != EEXIST) return -errno;
   snprintf(path, sizeof path, "%s/journal/data.mdb", o->dir);
@@ -489,11 +500,13 @@ int journal_create(const struct journal_options *o, const char *config_json, siz
   struct journal_dbs db;
   rc = journal__lmdb_err(mdb_txn_begin(env, NULL, 0, &txn));
   if (!rc) {
-    rc = journal__open_dbs(txn, &db, true);
+    /* meta format first: journal__open_dbs makes the databases of that format */
     uint8_t b[4], id[16];
     char idhex[33];
-    put_be32(b, JOURNAL_FORMAT_VERSION);
+    put_be32(b, format);
+    rc = journal__lmdb_err(mdb_dbi_open(txn, "meta", MDB_CREATE, &db.meta));
     if (!rc) rc = journal__meta_put(txn, &db, "format", b, 4);
+    if (!rc) rc = journal__open_dbs(txn, &db, true);
     put_be32(b, 0);
     if (!rc) rc = journal__meta_put(txn, &db, "features_compat", b, 4);
     if (!rc) rc = journal__meta_put(txn, &db, "features_incompat", b, 4);
@@ -578,7 +591,7 @@ int journal_reader_open(struct journal_reader **out, const char *dir, const char
   MDB_txn *txn;
   if ((rc = journal__read_txn(r->env, &txn))) goto fail;
   rc = journal__open_dbs(txn, &r->db, false);
-  if (!rc) rc = check_format(txn, &r->db, false);
+  if (!rc) rc = check_format(txn, &r->db, 0);
   if (!rc && !allow_rollback) {
     uint64_t head;
     uint8_t hh[32];

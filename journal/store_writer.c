@@ -206,8 +206,14 @@ static int put_group(struct journal *j, MDB_txn *txn, struct group *g, uint64_t 
   uint8_t kb[8], vb[GROUP_ENTRY_BYTES];
   uint64_t bytes = 0;
   int rc = 0;
-  /* Format 3: the records went into the commit's pack (put_packs). */
-  (void)kb;
+  /* Format 3: the records went into the commit's pack (put_packs). Format 2 (asked for by
+   * journal_options.format): one `records` value per record, as it was. */
+  for (uint32_t i = 0; j->db.format < 3 && i < g->n && !rc; i++) {
+    journal__be64(kb, g->first_seq + i);
+    MDB_val k = { 8, kb }, v = { g->offs[i + 1] - g->offs[i], g->bytes + g->offs[i] };
+    rc = mdb_put(txn, j->db.records, &k, &v, MDB_APPEND);
+    bytes += v.mv_size + 8;
+  }
   uint64_t last = g->first_seq + g->n - 1;
   uint8_t fs[8];
   journal__be64(fs, g->first_seq);
@@ -357,7 +363,7 @@ static int commit_batch_txn(struct journal *j, struct group *first, int count)
   uint64_t bytes = 0;
   struct group *g = first;
   bool boot = false;
-  rc = put_packs(j, txn, first, count, &bytes);
+  rc = j->db.format >= 3 ? put_packs(j, txn, first, count, &bytes) : 0;
   if (rc) { mdb_txn_abort(txn); return rc; }
   for (int i = 0; i < count && !rc; i++, g = g->next) {
     rc = put_group(j, txn, g, &bytes);
@@ -506,7 +512,7 @@ static void stamp(struct journal *j, struct journal_record *r)
   else journal__real_clock(NULL, &r->mono_ns, &r->wall_ns, &r->time_quality);
   memcpy(r->boot_id, j->opt.boot_id, JOURNAL_BOOTID_BYTES);
   /* Format 3 writes schema v 3 records (integer keys, typed arrays); the one place it is set.
-   * A writer only opens format-3 journals, so every new record is v 3. */
+   * A writer opens only format-3 journals unless it asked for format 2, which writes v 1. */
   r->version = j->db.format >= 3 ? JOURNAL_SCHEMA_V3 : JOURNAL_SCHEMA_VERSION;
   r->seq = j->head_seq + 1;
   memcpy(r->prev, j->head_hash, JOURNAL_HASH_BYTES);

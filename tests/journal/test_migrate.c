@@ -13,46 +13,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 #include "jt_util.h"
-
-#define FIXTURE HEMS_SOURCE_DIR "/tests/data/journal-v2"
-
-static char *copy_fixture(const char *base, const char *name)
-{
-  char *d = strdup(jt_path("%s/%s", base, name));
-  assert_int_equal(jt_sh("cp -a '%s' '%s' && chmod 600 '%s/keys/signing.key'", FIXTURE, d, d), 0);
-  return d;
-}
-
-/* Every record of the format-2 `records` database, as LMDB holds it. */
-struct v2recs { uint8_t *b[1024]; size_t n[1024]; int count; };
-
-static void read_v2(const char *dir, struct v2recs *v)
-{
-  memset(v, 0, sizeof *v);
-  MDB_env *env;
-  assert_int_equal(mdb_env_create(&env), 0);
-  mdb_env_set_maxdbs(env, 16);
-  assert_int_equal(mdb_env_open(env, jt_path("%s/journal", dir), MDB_RDONLY, 0), 0);
-  MDB_txn *t;
-  MDB_dbi db;
-  assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &t), 0);
-  assert_int_equal(mdb_dbi_open(t, "records", 0, &db), 0);
-  MDB_cursor *c;
-  MDB_val k, val;
-  assert_int_equal(mdb_cursor_open(t, db, &c), 0);
-  uint64_t expect = 1;
-  for (int rc = mdb_cursor_get(c, &k, &val, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &val, MDB_NEXT)) {
-    assert_int_equal(jt_rd64(k.mv_data), expect++);
-    assert_true(v->count < 1024);
-    v->b[v->count] = malloc(val.mv_size);
-    memcpy(v->b[v->count], val.mv_data, val.mv_size);
-    v->n[v->count++] = val.mv_size;
-  }
-  mdb_cursor_close(c);
-  mdb_txn_abort(t);
-  mdb_env_close(env);
-  assert_true(v->count > 100);
-}
+#include "jt_v2.h"
 
 static void state_hash(const char *dir, char out[65])
 {
@@ -69,7 +30,7 @@ static void state_hash(const char *dir, char out[65])
 static void test_writer_refused(void **state)
 {
   (void)state;
-  char *base = jt_mkdtemp(), *d = copy_fixture(base, "w");
+  char *base = jt_mkdtemp(), *d = jt_v2_copy_fixture(base, "w");
   struct jt_out o;
   jt_hems(&o, "note", "--dir", d, "refused", NULL);
   assert_int_equal(o.status, 3);
@@ -89,37 +50,15 @@ static void test_writer_refused(void **state)
 static void test_migrate_intact(void **state)
 {
   (void)state;
-  char *base = jt_mkdtemp(), *d = copy_fixture(base, "m");
-  struct v2recs v;
-  read_v2(d, &v);
+  char *base = jt_mkdtemp(), *d = jt_v2_copy_fixture(base, "m");
+  struct jt_v2recs v;
+  jt_v2_read(d, &v, NULL);
   char before[65], after[65];
   state_hash(d, before);
-  struct jt_out o;
-  jt_hems(&o, "migrate", "--dir", d, NULL);
-  if (o.status != 0) fail_msg("migrate: exit %d: %s", o.status, o.err);
-  char line[128];
-  snprintf(line, sizeof line, "migrated %d records (seq 1..%d) from format 2", v.count, v.count);
-  if (!strstr(o.out, line)) fail_msg("migrate said: %s", o.out);
-  jt_out_free(&o);
+  jt_v2_migrate(d, v.count);
   /* the exact bytes, seq by seq */
-  struct journal_reader *r;
-  assert_int_equal(journal_reader_open(&r, d, NULL, false), 0);
-  struct journal_iter *it;
-  assert_int_equal(journal_iter_begin(r, 1, &it), 0);
-  uint64_t seq;
-  const uint8_t *b;
-  size_t n;
-  int i = 0;
-  while (journal_iter_next(it, &seq, &b, &n) == 1) {
-    assert_true(i < v.count);
-    assert_int_equal(seq, (uint64_t)i + 1);
-    assert_int_equal(n, v.n[i]);
-    assert_memory_equal(b, v.b[i], n);
-    i++;
-  }
-  assert_int_equal(i, v.count);
-  journal_iter_end(it);
-  journal_reader_close(r);
+  jt_v2_expect_records(d, &v, NULL);
+  struct jt_out o;
   jt_hems(&o, "verify", "--dir", d, NULL);
   if (o.status != 0) fail_msg("verify after migrate: %s%s", o.out, o.err);
   jt_out_free(&o);
@@ -136,7 +75,7 @@ static void test_migrate_intact(void **state)
   assert_int_equal(o.status, 0);
   assert_non_null(strstr(o.out, "already"));
   jt_out_free(&o);
-  for (int k = 0; k < v.count; k++) free(v.b[k]);
+  jt_v2_free(&v);
   jt_rm_rf(base);
   free(base);
   free(d);
@@ -145,7 +84,7 @@ static void test_migrate_intact(void **state)
 static void test_migrate_damaged(void **state)
 {
   (void)state;
-  char *base = jt_mkdtemp(), *d = copy_fixture(base, "dmg");
+  char *base = jt_mkdtemp(), *d = jt_v2_copy_fixture(base, "dmg");
   /* flip the last byte of record 100 (inside its body) in `records` */
   MDB_env *env;
   assert_int_equal(mdb_env_create(&env), 0);
