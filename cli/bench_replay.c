@@ -1,19 +1,19 @@
 /*
  * bench_replay.c — `hems bench replay`: decode + fold throughput on one core, restart time from
- * the newest checkpoint, and the state's memory, on a journal synthesised at record level.
- *
- * The journal is a 48-branch panel (16 branch AFEs with 3 current channels each, plus the mains
- * AFE): one window per AFE per second of virtual time, DER updates every 5 s, a request every
- * 10 min with its command and sense-back, an occasional fault. It is written through the
- * journal API by the replay harness (so every seal carries the live state hash and checkpoints
- * are written as in production: every 1 h of record time). `--days` sets its length (default 1;
- * the DESIGN figure is for 30).
+ * the newest checkpoint, and the state's memory, on a journal synthesised at record level
+ * (cli/bench_synth.c: a 48-branch panel written through the replay harness, so every seal
+ * carries the live state hash and checkpoints are written as in production, every 1 h of record
+ * time). `--days` sets its length (default 1; the DESIGN figure is for 30).
  *
  * records_per_s: replay_dir from seq 1 (LMDB scan + decode + fold; the store's fast path), no
- * checkpoints, warm page
- * cache (best of 3); cold_records_per_s: the first replay, after data.mdb was dropped from the
- * page cache (posix_fadvise DONTNEED; residency per mincore reported).
+ * checkpoints, warm page cache (best of 3); cold_records_per_s: the first replay, after data.mdb
+ * was dropped from the page cache (posix_fadvise DONTNEED; residency per mincore reported).
  * restart_s: open the reader, load and validate the newest checkpoint, fold the tail.
+ *
+ * The same run first writes the same panel as a format-2 journal (journal_options.format 2: one
+ * `records` value per record, schema v 1; as long as the format-3 one, at most 1 day) and
+ * measures it the same way: `format2` beside `format3` and their ratio, with the bytes per
+ * record on disk (data.mdb over records) of each. The top-level figures are format 3's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,247 +31,87 @@
 #include "cli.h"
 #include "replay.h"
 
+/* One format's figures: the journal synthesised, then replayed cold, warm (best of 3) and from
+ * its newest checkpoint. */
+struct rfig {
+  unsigned format;
+  double days, gen_s, cold_s, warm_s, restart_s;
+  uint64_t appended, ckpts;
+  struct replay_result full, restart;
+  struct cli_residency res, cold_res;
+  int drop;
+  size_t ser;
+  bool same;
+};
 
+static double rate(uint64_t n, double s) { return s > 0 ? (double)n / s : 0; }
+static double per_record(const struct rfig *f) { return f->full.records ? (double)f->res.journal_bytes / (double)f->full.records : 0; }
 
-int cli_journal_residency(const char *dir, struct cli_residency *out)
+/* Writes the journal of f->format into dir, measures it and removes it; 0 or a journal code
+ * (*what says which step failed). */
+static int measure(const char *dir, uint64_t max_records, struct replay_state *st, struct rfig *f, const char **what)
 {
-  memset(out, 0, sizeof *out);
-  char path[4400], line[128];
-  unsigned long long kb;
-  FILE *f = fopen("/proc/meminfo", "r");
-  if (f) {
-    while (fgets(line, sizeof line, f))
-      if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) out->mem_available_bytes = kb * 1024;
-    fclose(f);
+  char label[64];
+  snprintf(label, sizeof label, "bench replay: writing format %u", f->format == 2 ? 2 : 3);
+  /* sealed per 1 s of record time as the daemon seals (synthesis does not fsync per commit; the
+   * journal is synced before measuring) */
+  struct cli_synth_result sr;
+  *what = "writing the journal";
+  int rc = cli_bench_synth_journal(dir, f->format, f->days, max_records, 1000000000ull, label, &sr);
+  if (rc) return rc;
+  f->appended = sr.appended;
+  f->ckpts = sr.checkpoints;
+  f->gen_s = sr.gen_s;
+  *what = "replay";
+  struct journal_reader *rd;
+  struct replay_options o;
+  memset(&o, 0, sizeof o);
+  /* cold: data.mdb dropped from the page cache first; then warm: the same replay again */
+  f->drop = cli_journal_drop_cache(dir);
+  if (cli_journal_residency(dir, &f->cold_res)) memset(&f->cold_res, 0, sizeof f->cold_res);
+  if ((rc = journal_reader_open(&rd, dir, NULL, false))) return rc;
+  double t1 = cli_mono_s();
+  rc = replay_dir(rd, &o, st, &f->full);
+  f->cold_s = cli_mono_s() - t1;
+  journal_reader_close(rd);
+  if (cli_journal_residency(dir, &f->res)) memset(&f->res, 0, sizeof f->res);
+  for (int run = 0; run < 3 && !rc; run++) { /* warm: the best of 3 */
+    if ((rc = journal_reader_open(&rd, dir, NULL, false))) break;
+    t1 = cli_mono_s();
+    rc = replay_dir(rd, &o, st, &f->full);
+    double dt = cli_mono_s() - t1;
+    if (!f->warm_s || dt < f->warm_s) f->warm_s = dt;
+    journal_reader_close(rd);
   }
-  snprintf(path, sizeof path, "%s/journal/data.mdb", dir);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -errno;
-  struct stat sb;
-  if (fstat(fd, &sb) != 0 || sb.st_size <= 0) { int e = errno; close(fd); return e ? -e : -EINVAL; }
-  size_t len = (size_t)sb.st_size, page = (size_t)sysconf(_SC_PAGESIZE), pages = (len + page - 1) / page;
-  out->journal_bytes = (uint64_t)len;
-  void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
-  close(fd);
-  if (m == MAP_FAILED) return -errno;
-  unsigned char *vec = malloc(pages);
-  int rc = vec && mincore(m, len, vec) == 0 ? 0 : -ENOMEM;
-  for (size_t i = 0; !rc && i < pages; i++) if (vec[i] & 1) out->resident_bytes += page;
-  if (out->resident_bytes > out->journal_bytes) out->resident_bytes = out->journal_bytes;
-  out->resident = out->resident_bytes * 100 >= out->journal_bytes * 99;
-  free(vec);
-  munmap(m, len);
+  f->ser = replay_state_serialised_len(st);
+  double t2 = cli_mono_s();
+  o.use_checkpoints = true;
+  /* as `hems status` restarts: checkpoints authenticated by seals of the dir's key */
+  uint8_t pk[JOURNAL_PUBKEY_BYTES];
+  char pkpath[4400];
+  snprintf(pkpath, sizeof pkpath, "%s/keys/signing.pub", dir);
+  if (journal_pubkey_load(pkpath, pk) == 0) o.trusted_pk = pk;
+  if (!rc) rc = journal_reader_open(&rd, dir, NULL, false);
+  if (!rc) { rc = replay_dir(rd, &o, st, &f->restart); journal_reader_close(rd); }
+  f->restart_s = cli_mono_s() - t2;
+  f->same = memcmp(f->full.state_hash, f->restart.state_hash, 32) == 0;
+  cli_rm_rf(dir);
   return rc;
 }
 
-/* Drops DIR/journal/data.mdb from the page cache (written back first): the next read of it
- * comes from storage. 0 or -errno. */
-int cli_journal_drop_cache(const char *dir)
+static json_t *fig_json(const struct rfig *f)
 {
-  char path[4400];
-  snprintf(path, sizeof path, "%s/journal/data.mdb", dir);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -errno;
-  int rc = fdatasync(fd) == 0 ? posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) : errno;
-  close(fd);
-  return -rc;
-}
-
-struct vclock { uint64_t mono; int64_t wall; };
-static void vclock_now(void *ctx, uint64_t *mono, int64_t *wall, uint8_t *tq)
-{
-  struct vclock *c = ctx;
-  *mono = c->mono;
-  *wall = c->wall;
-  *tq = JOURNAL_TQ_SYNCED;
-}
-
-static uint64_t xs(uint64_t *s)
-{
-  *s ^= *s << 13;
-  *s ^= *s >> 7;
-  *s ^= *s << 17;
-  return *s;
-}
-
-static void window(struct journal_record *r, unsigned afe, uint64_t *rng, int64_t wall)
-{
-  memset(r, 0, sizeof *r);
-  r->type = JOURNAL_T_WINDOW;
-  r->source.kind = JOURNAL_SRC_AFE;
-  r->source.index = (uint16_t)afe;
-  struct journal_window *w = &r->body.window;
-  w->afe = (uint16_t)afe;
-  w->start_ns = wall;
-  w->duration_us = 1000000;
-  w->freq_mhz = 50000 + (uint32_t)(xs(rng) % 40) - 20;
-  w->basic_windows = 5;
-  w->flags = 4;
-  w->nch = 3;
-  if (afe == 17) { /* mains: three voltages */
-    for (int i = 0; i < 3; i++)
-      w->ch[i] = (struct journal_window_channel){ (uint8_t)i, JOURNAL_CH_VOLTAGE, (uint8_t)i, 0,
-                                                  230000 + (int32_t)(xs(rng) % 2000), -325000, 325000, 2100, 0, 0, false };
-    return;
-  }
-  w->npow = 3;
-  w->nbranches = 3;
-  for (int i = 0; i < 3; i++) {
-    uint16_t b = (uint16_t)((afe - 1) * 3 + i + 1);
-    int32_t ma = (int32_t)(xs(rng) % 12000);
-    int64_t p = (int64_t)ma * 230;
-    w->branches[i] = b;
-    w->ch[i] = (struct journal_window_channel){ (uint8_t)(i + 3), JOURNAL_CH_CURRENT, (uint8_t)i, b, ma, -ma * 14 / 10,
-                                                ma * 14 / 10, 3500, 0, 0, false };
-    w->pow[i] = (struct journal_window_power){ (uint8_t)(i + 3), (uint8_t)i, (uint8_t)i, b, p, p / 8, p + p / 50, 992,
-                                               p / 3600, 0 };
-  }
-}
-
-/* Writes `days` of a 48-branch panel into dir through the replay harness (records as described
- * at the top). group_span_ns: how much record time one commit group may span. */
-int cli_bench_synth_journal(const char *dir, double days, uint64_t max_records, uint64_t group_span_ns,
-                         const char *what, struct cli_synth_result *out)
-{
-  struct vclock vc = { 1000000000ull, 1763733720ll * 1000000000ll };
-  struct journal_options jo;
-  memset(&jo, 0, sizeof jo);
-  jo.dir = dir;
-  jo.clock.now = vclock_now;
-  jo.clock.ctx = &vc;
-  memset(jo.boot_id, 0x42, sizeof jo.boot_id);
-  jo.map_size = 256u << 20;
-  jo.group_span_ns = group_span_ns;
-  jo.unsafe_no_sync = true; /* synthesis only: the journal is synced at close, before measuring */
-  int rc = journal_create(&jo, "{\"branches\":48}", 15, HEMS_FIRMWARE_VERSION);
-  struct replay_harness *h = calloc(1, sizeof *h);
-  struct journal *j = NULL;
-  if (!h) return -ENOMEM;
-  if (!rc) {
-    replay_harness_init(h, NULL, &jo);
-    struct journal_open_info info;
-    int pid;
-    rc = journal_open(&j, &jo, &info, &pid);
-  }
-  if (!rc) rc = replay_harness_attach(h, j);
-  if (rc) { free(h); return rc; }
-  uint64_t seconds = (uint64_t)(days * 86400.0);
-  uint64_t rng = 0x9e3779b97f4a7c15ull, appended = 0;
-  struct journal_record r;
-  struct cli_progress prog;
-  cli_progress_init(&prog, what, seconds * 17);
-  double t0 = cli_mono_s();
-  char idbuf[32];
-  for (uint64_t s = 0; s < seconds && !rc; s++) {
-    for (unsigned afe = 1; afe <= 17 && !rc; afe++) {
-      vc.mono += 1000000000ull / 17;
-      vc.wall += 1000000000ll / 17;
-      window(&r, afe, &rng, vc.wall);
-      rc = replay_harness_append(h, &r, NULL, NULL, NULL);
-      appended++;
-    }
-    if (s % 5 == 0 && !rc) {
-      for (unsigned d = 0; d < 3 && !rc; d++) {
-        memset(&r, 0, sizeof r);
-        r.type = JOURNAL_T_DER;
-        r.source.kind = JOURNAL_SRC_DER;
-        r.source.sub = (uint8_t)d;
-        r.body.der.source = (uint8_t)d;
-        r.body.der.state = d == 2 ? JOURNAL_DERST_ON_GRID : JOURNAL_DERST_GRID_TIED;
-        r.body.der.reason = JOURNAL_DERR_RESYNC;
-        r.body.der.interlock_ok = 1;
-        r.body.der.grid_present = 1;
-        r.body.der.fresh = 1;
-        rc = replay_harness_append(h, &r, NULL, NULL, NULL);
-        appended++;
-      }
-    }
-    if (s % 600 == 300 && !rc) {
-      memset(&r, 0, sizeof r);
-      r.type = JOURNAL_T_REQUEST;
-      r.source.kind = JOURNAL_SRC_OPERATOR;
-      r.body.request.target = (uint16_t)(1 + xs(&rng) % 48);
-      r.body.request.desired = (uint8_t)(xs(&rng) & 1);
-      r.body.request.role = JOURNAL_ROLE_OPERATOR;
-      int idn = snprintf(idbuf, sizeof idbuf, "bench-%llu", (unsigned long long)s);
-      r.body.request.request_id = (struct journal_slice){ (const uint8_t *)idbuf, (uint32_t)idn };
-      struct replay_effects fx;
-      rc = replay_harness_append(h, &r, NULL, &fx, NULL);
-      appended += 1 + fx.n;
-      if (!rc && fx.n && fx.e[0].kind == REPLAY_EFFECT_COMMAND) {
-        memset(&r, 0, sizeof r);
-        r.type = JOURNAL_T_SENSE_BACK;
-        r.source.kind = JOURNAL_SRC_BRANCH;
-        r.source.index = fx.e[0].target;
-        r.body.sense_back.target = fx.e[0].target;
-        r.body.sense_back.commanded = fx.e[0].desired;
-        r.body.sense_back.sensed = fx.e[0].desired ? JOURNAL_SENSED_ON : JOURNAL_SENSED_OFF;
-        r.body.sense_back.verdict = JOURNAL_VERDICT_CONFIRMED;
-        r.body.sense_back.request_id = (struct journal_slice){ (const uint8_t *)idbuf, (uint32_t)idn };
-        rc = replay_harness_append(h, &r, NULL, NULL, NULL);
-        appended++;
-      }
-    }
-    if ((s & 1023) == 0) cli_progress_cb(&prog, appended);
-    if (max_records && appended >= max_records) break;
-  }
-  if (!rc) rc = journal_sync(j);
-  out->gen_s = cli_mono_s() - t0;
-  out->checkpoints = h->checkpoints_written;
-  out->appended = appended;
-  int crc = journal_close(j);
-  if (!rc) rc = crc;
-  cli_progress_done(&prog);
-  free(h);
-  return rc;
-}
-
-int cli_bench_synth_args(int argc, char **argv, const char *name, struct cli_synth_args *a, char *base, size_t cap,
-                         char *dir, size_t dcap)
-{
-  enum { O_DIR = 1000, O_FORMAT, O_DAYS, O_RECORDS, O_BYTES };
-  static const struct option lo[] = { { "dir", required_argument, NULL, O_DIR }, { "format", required_argument, NULL, O_FORMAT },
-                                      { "days", required_argument, NULL, O_DAYS }, { "records", required_argument, NULL, O_RECORDS },
-                                      { "record-bytes", required_argument, NULL, O_BYTES }, { 0 } };
-  const char *dir_opt = NULL;
-  a->json = false;
-  a->days = 1;
-  a->max_records = 0;
-  int opt;
-  optind = 1;
-  while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-    uint64_t v;
-    char *e;
-    switch (opt) {
-    case O_DIR: dir_opt = optarg; break;
-    case O_FORMAT:
-      if (!strcmp(optarg, "json")) a->json = true;
-      else if (!strcmp(optarg, "text")) a->json = false;
-      else { cli_err("bench: --format takes text or json"); return CLI_USAGE; }
-      break;
-    case O_DAYS:
-      a->days = strtod(optarg, &e);
-      if (*e || a->days <= 0 || a->days > 366) { cli_err("bench: --days takes a number of days, 0 < D <= 366"); return CLI_USAGE; }
-      break;
-    case O_RECORDS:
-      if (cli_parse_u64(optarg, &v) || v < 1000) { cli_err("bench: --records takes >= 1000"); return CLI_USAGE; }
-      a->max_records = v;
-      break;
-    case O_BYTES: break; /* the panel's records have their own sizes; accepted for old scripts */
-    default: return cli_usage(cli_find("bench"), false);
-    }
-  }
-  if (sodium_init() < 0) return CLI_ENV;
-  if (dir_opt) {
-    if (mkdir(dir_opt, 0750) != 0 && errno != EEXIST) { cli_err("bench: %s: %s", dir_opt, strerror(errno)); return CLI_ENV; }
-    snprintf(base, cap, "%s/bench-%s-XXXXXX", dir_opt, name);
-  } else {
-    const char *t = getenv("TMPDIR");
-    snprintf(base, cap, "%s/hems-bench-%s-XXXXXX", t && *t ? t : "/tmp", name);
-  }
-  if (!mkdtemp(base)) { cli_err("bench: %s: %s", base, strerror(errno)); return CLI_ENV; }
-  snprintf(dir, dcap, "%s/data", base);
-  return 0;
+  json_t *o = json_object();
+  json_object_set_new(o, "days", json_real(f->days));
+  json_object_set_new(o, "records", json_integer((json_int_t)f->full.records));
+  json_object_set_new(o, "records_per_s", json_real(rate(f->full.records, f->warm_s)));
+  json_object_set_new(o, "cold_records_per_s", json_real(rate(f->full.records, f->cold_s)));
+  json_object_set_new(o, "restart_s", json_real(f->restart_s));
+  json_object_set_new(o, "journal_bytes", json_integer((json_int_t)f->res.journal_bytes));
+  json_object_set_new(o, "bytes_per_record", json_real(per_record(f)));
+  json_object_set_new(o, "write_records_per_s", json_real(rate(f->appended, f->gen_s)));
+  json_object_set_new(o, "cache_resident", json_boolean(f->res.resident));
+  return o;
 }
 
 int cli_bench_replay(int argc, char **argv)
@@ -284,56 +124,22 @@ int cli_bench_replay(int argc, char **argv)
   double days = a.days;
   uint64_t max_records = a.max_records;
 
-  /* ---- synthesise the journal, sealed per 1 s of record time as the daemon seals (synthesis
-   * does not fsync per commit; the journal is synced before measuring) */
-  struct cli_synth_result sr;
-  int rc = cli_bench_synth_journal(dir, days, max_records, 1000000000ull, "bench replay: writing", &sr);
-  if (rc) { cli_err("bench: writing the journal: %s", journal_strerror(rc)); cli_rm_rf(base); return CLI_ENV; }
-  uint64_t appended = sr.appended, ckpts = sr.checkpoints;
-  double gen_s = sr.gen_s;
-
-  /* ---- full replay from seq 1 (decode + fold), then restart from the newest checkpoint */
+  /* format 2 first (removed before format 3 is written), then format 3: the same panel, the
+   * same measurements, one after the other in this run */
+  struct rfig f2 = { .format = 2, .days = days < CLI_BENCH_FORMAT2_DAYS_MAX ? days : CLI_BENCH_FORMAT2_DAYS_MAX };
+  struct rfig f3 = { .format = 0, .days = days };
   struct replay_state *st = malloc(sizeof *st);
-  struct replay_result full, restart;
-  struct journal_reader *rd;
-  struct replay_options o;
-  memset(&o, 0, sizeof o);
-  struct cli_residency res, cold_res;
-  /* cold: data.mdb dropped from the page cache first; then warm: the same replay again */
-  int drop = cli_journal_drop_cache(dir);
-  if (cli_journal_residency(dir, &cold_res)) memset(&cold_res, 0, sizeof cold_res);
-  if ((rc = journal_reader_open(&rd, dir, NULL, false))) { cli_err("bench: %s", journal_strerror(rc)); free(st); return CLI_ENV; }
-  double t1 = cli_mono_s();
-  rc = replay_dir(rd, &o, st, &full);
-  double cold_s = cli_mono_s() - t1;
-  journal_reader_close(rd);
-  if (cli_journal_residency(dir, &res)) memset(&res, 0, sizeof res);
-  double fold_s = 0;
-  for (int run = 0; run < 3 && !rc; run++) { /* warm: the best of 3 */
-    if ((rc = journal_reader_open(&rd, dir, NULL, false))) break;
-    t1 = cli_mono_s();
-    rc = replay_dir(rd, &o, st, &full);
-    double dt = cli_mono_s() - t1;
-    if (!fold_s || dt < fold_s) fold_s = dt;
-    journal_reader_close(rd);
-  }
-  size_t ser = replay_state_serialised_len(st);
-  double t2 = cli_mono_s();
-  o.use_checkpoints = true;
-  /* as `hems status` restarts: checkpoints authenticated by seals of the dir's key */
-  uint8_t pk[JOURNAL_PUBKEY_BYTES];
-  char pkpath[4400];
-  snprintf(pkpath, sizeof pkpath, "%s/keys/signing.pub", dir);
-  if (journal_pubkey_load(pkpath, pk) == 0) o.trusted_pk = pk;
-  if (!rc) rc = journal_reader_open(&rd, dir, NULL, false);
-  if (!rc) { rc = replay_dir(rd, &o, st, &restart); journal_reader_close(rd); }
-  double restart_s = cli_mono_s() - t2;
+  const char *what = "replay";
+  int rc = st ? measure(dir, max_records, st, &f2, &what) : -ENOMEM;
+  if (!rc) rc = measure(dir, max_records, st, &f3, &what);
   free(st);
   cli_rm_rf(base);
-  if (rc) { cli_err("bench: replay: %s", journal_strerror(rc)); return CLI_ENV; }
-  bool same = memcmp(full.state_hash, restart.state_hash, 32) == 0;
-  double rps = fold_s > 0 ? (double)full.records / fold_s : 0;
-  double cold_rps = cold_s > 0 ? (double)full.records / cold_s : 0;
+  if (rc) { cli_err("bench: %s: %s", what, journal_strerror(rc)); return CLI_ENV; }
+  const struct replay_result full = f3.full, restart = f3.restart;
+  const struct cli_residency res = f3.res, cold_res = f3.cold_res;
+  bool same = f3.same && f2.same;
+  double rps = rate(full.records, f3.warm_s), cold_rps = rate(full.records, f3.cold_s);
+  double rps2 = rate(f2.full.records, f2.warm_s), cold_rps2 = rate(f2.full.records, f2.cold_s);
   double loads[3] = { 0, 0, 0 };
   if (getloadavg(loads, 3) < 1) loads[0] = -1;
   if (json) {
@@ -344,43 +150,62 @@ int cli_bench_replay(int argc, char **argv)
     json_object_set_new(out, "records_per_s", json_real(rps));
     json_object_set_new(out, "target_records_per_s", json_integer(3000000));
     json_object_set_new(out, "cold_records_per_s", json_real(cold_rps));
-    json_object_set_new(out, "cold_dropped", json_boolean(drop == 0));
+    json_object_set_new(out, "cold_dropped", json_boolean(f3.drop == 0 && f2.drop == 0));
     json_object_set_new(out, "cold_journal_resident_bytes", json_integer((json_int_t)cold_res.resident_bytes));
     json_object_set_new(out, "loadavg_1m", json_real(loads[0]));
     json_object_set_new(out, "journal_bytes", json_integer((json_int_t)res.journal_bytes));
     json_object_set_new(out, "journal_resident_bytes", json_integer((json_int_t)res.resident_bytes));
     json_object_set_new(out, "mem_available_bytes", json_integer((json_int_t)res.mem_available_bytes));
     json_object_set_new(out, "cache_resident", json_boolean(res.resident));
-    json_object_set_new(out, "restart_s", json_real(restart_s));
+    json_object_set_new(out, "restart_s", json_real(f3.restart_s));
     json_object_set_new(out, "restart_from_seq", json_integer((json_int_t)restart.start_seq));
     json_object_set_new(out, "restart_tail_records", json_integer((json_int_t)restart.records));
     json_object_set_new(out, "restart_hash_equal", json_boolean(same));
     json_object_set_new(out, "state_bytes", json_integer((json_int_t)sizeof(struct replay_state)));
-    json_object_set_new(out, "state_serialised_bytes", json_integer((json_int_t)ser));
+    json_object_set_new(out, "state_serialised_bytes", json_integer((json_int_t)f3.ser));
     json_object_set_new(out, "checkpoint_bytes", json_integer((json_int_t)REPLAY_CHECKPOINT_BYTES));
-    json_object_set_new(out, "checkpoints", json_integer((json_int_t)ckpts));
-    json_object_set_new(out, "write_records_per_s", json_real(gen_s > 0 ? (double)appended / gen_s : 0));
+    json_object_set_new(out, "checkpoints", json_integer((json_int_t)f3.ckpts));
+    json_object_set_new(out, "write_records_per_s", json_real(rate(f3.appended, f3.gen_s)));
     json_object_set_new(out, "reducer_version", json_integer(REPLAY_REDUCER_VERSION));
+    json_object_set_new(out, "format3", fig_json(&f3));
+    json_object_set_new(out, "format2", fig_json(&f2));
+    json_t *q = json_object();
+    json_object_set_new(q, "records_per_s", json_real(rps2 > 0 ? rps / rps2 : 0));
+    json_object_set_new(q, "cold_records_per_s", json_real(cold_rps2 > 0 ? cold_rps / cold_rps2 : 0));
+    json_object_set_new(q, "bytes_per_record", json_real(per_record(&f2) > 0 ? per_record(&f3) / per_record(&f2) : 0));
+    json_object_set_new(out, "format3_over_format2", q);
+    json_object_set_new(out, "formats_state_hash_equal",
+                        json_boolean(f2.full.records == full.records && !memcmp(f2.full.state_hash, full.state_hash, 32)));
     char *s = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     puts(s);
     free(s);
     json_decref(out);
   } else {
     printf("replay bench: %.2f days of a 48-branch panel, %llu records (%llu checkpoints), reducer v%u\n", days,
-           (unsigned long long)full.records, (unsigned long long)ckpts, REPLAY_REDUCER_VERSION);
-    printf("  decode + fold from seq 1, warm cache: %.0f records/s (target 3000000) in %.2f s, one core (best of 3)\n", rps, fold_s);
+           (unsigned long long)full.records, (unsigned long long)f3.ckpts, REPLAY_REDUCER_VERSION);
+    printf("  decode + fold from seq 1, warm cache: %.0f records/s (target 3000000) in %.2f s, one core (best of 3)\n", rps, f3.warm_s);
     printf("  journal %.1f MB, %.1f %% of it in the page cache before the warm replays (MemAvailable %.1f GB): %s\n",
            res.journal_bytes / 1e6, res.journal_bytes ? 100.0 * (double)res.resident_bytes / (double)res.journal_bytes : 0,
            res.mem_available_bytes / 1e9, res.resident ? "a warm-cache figure" : "partly read from storage");
     printf("  cold cache (data.mdb dropped with POSIX_FADV_DONTNEED%s, %.1f %% resident before): %.0f records/s in %.2f s\n",
-           drop ? " FAILED" : "", cold_res.journal_bytes ? 100.0 * (double)cold_res.resident_bytes / (double)cold_res.journal_bytes : 0,
-           cold_rps, cold_s);
+           f3.drop ? " FAILED" : "", cold_res.journal_bytes ? 100.0 * (double)cold_res.resident_bytes / (double)cold_res.journal_bytes : 0,
+           cold_rps, f3.cold_s);
     printf("  load average %.2f\n", loads[0]);
     printf("  restart from the newest checkpoint (seq %llu, %llu tail records): %.3f s (target 0.1 s); state hash %s\n",
-           (unsigned long long)restart.start_seq, (unsigned long long)restart.records, restart_s, same ? "equal" : "DIFFERENT");
+           (unsigned long long)restart.start_seq, (unsigned long long)restart.records, f3.restart_s, same ? "equal" : "DIFFERENT");
     printf("  state memory: %zu bytes (canonical serialisation now %zu bytes; checkpoint %zu bytes)\n",
-           sizeof(struct replay_state), ser, (size_t)REPLAY_CHECKPOINT_BYTES);
-    printf("  writing the journal through the harness: %.0f records/s\n", gen_s > 0 ? (double)appended / gen_s : 0);
+           sizeof(struct replay_state), f3.ser, (size_t)REPLAY_CHECKPOINT_BYTES);
+    printf("  writing the journal through the harness: %.0f records/s\n", rate(f3.appended, f3.gen_s));
+    bool eq = f2.full.records == full.records && !memcmp(f2.full.state_hash, full.state_hash, 32);
+    printf("  the same run, format 3 beside format 2 (%.2f days, %llu records, measured the same way; state hash %s):\n",
+           f2.days, (unsigned long long)f2.full.records, eq ? "the same" : "different");
+    printf("    %-40s %12s %12s %8s\n", "", "format 3", "format 2", "3 / 2");
+    printf("    %-40s %12.0f %12.0f %8.2f\n", "decode + fold, warm cache, records/s", rps, rps2, rps2 > 0 ? rps / rps2 : 0);
+    printf("    %-40s %12.0f %12.0f %8.2f\n", "decode + fold, cold cache, records/s", cold_rps, cold_rps2,
+           cold_rps2 > 0 ? cold_rps / cold_rps2 : 0);
+    printf("    %-40s %12.3f %12.3f\n", "restart from the newest checkpoint, s", f3.restart_s, f2.restart_s);
+    printf("    %-40s %12.1f %12.1f %8.2f\n", "bytes per record on disk (data.mdb)", per_record(&f3), per_record(&f2),
+           per_record(&f2) > 0 ? per_record(&f3) / per_record(&f2) : 0);
   }
   return same ? CLI_OK : CLI_FAIL;
 }
@@ -447,7 +272,7 @@ int cli_bench_query(int argc, char **argv)
   char dir[4300];
   snprintf(dir, sizeof dir, "%s/data", base);
   struct cli_synth_result sr;
-  int rc = cli_bench_synth_journal(dir, days, 0, 1000000000ull, "bench query: writing", &sr);
+  int rc = cli_bench_synth_journal(dir, 0, days, 0, 1000000000ull, "bench query: writing", &sr);
   if (rc) { cli_err("bench: writing the journal: %s", journal_strerror(rc)); cli_rm_rf(base); return CLI_ENV; }
   struct stat sb;
   char data[4400];

@@ -18,6 +18,11 @@
  *                            every seal's signature, no fold).
  * The journal was just written, so it is normally in the page cache: the residency before the
  * runs (mincore) is reported.
+ *
+ * The same run first writes the same panel as a format-2 journal (journal_options.format 2: one
+ * `records` value per record, schema v 1; as long as the format-3 one, at most 1 day) and runs
+ * every mode on it the same way: `format2` beside `format3` (each with its bytes per record on
+ * disk, data.mdb over records) and their ratios. The top-level figures are format 3's.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -70,41 +75,110 @@ static int run_mode(struct journal_reader *r, const uint8_t pk[32], enum vmode m
   return rc;
 }
 
-int cli_bench_verify(int argc, char **argv)
+/* One format's journal: written into dir, every mode RUNS times (medians with min/max in
+ * rate[m] sorted), then removed. 0 or a journal code; res holds the last run's result. */
+struct vfig {
+  unsigned format;
+  double days;
+  double rate[V_MODES][RUNS];
+  struct journal_verify_result res;
+  struct cli_residency cache;
+};
+
+static int measure(const char *dir, uint64_t max_records, struct replay_state *st, struct vfig *f, bool *writing)
 {
-  struct cli_synth_args a;
-  char base[4200], dir[4300], pkp[4400];
-  int arc = cli_bench_synth_args(argc, argv, "verify", &a, base, sizeof base, dir, sizeof dir);
-  if (arc) return arc;
-  bool json = a.json;
+  char label[64], pkp[4400];
+  snprintf(label, sizeof label, "bench verify: writing format %u", f->format == 2 ? 2 : 3);
   struct cli_synth_result sr;
-  int rc = cli_bench_synth_journal(dir, a.days, a.max_records, 1000000000ull, "bench verify: writing", &sr);
-  if (rc) { cli_err("bench: writing the journal: %s", journal_strerror(rc)); cli_rm_rf(base); return CLI_ENV; }
+  *writing = true;
+  int rc = cli_bench_synth_journal(dir, f->format, f->days, max_records, 1000000000ull, label, &sr);
+  if (rc) return rc;
+  *writing = false;
   uint8_t pk[32];
   snprintf(pkp, sizeof pkp, "%s/keys/signing.pub", dir);
   struct journal_reader *r = NULL;
-  struct replay_state *st = malloc(sizeof *st);
-  if (!st) rc = -ENOMEM;
-  if (!rc) rc = journal_pubkey_load(pkp, pk);
+  rc = journal_pubkey_load(pkp, pk);
   if (!rc) rc = journal_reader_open(&r, dir, NULL, false);
-  struct cli_residency cache;
-  if (rc || cli_journal_residency(dir, &cache)) memset(&cache, 0, sizeof cache);
-  double rate[V_MODES][RUNS];
-  struct journal_verify_result res;
-  memset(&res, 0, sizeof res);
+  if (rc || cli_journal_residency(dir, &f->cache)) memset(&f->cache, 0, sizeof f->cache);
+  memset(&f->res, 0, sizeof f->res);
   for (int run = 0; run < RUNS && !rc; run++)
     for (int m = 0; m < V_MODES && !rc; m++) {
-      if (isatty(STDERR_FILENO)) fprintf(stderr, "\rbench verify: run %d/%d, %d/%d", run + 1, RUNS, m + 1, V_MODES);
-      rc = run_mode(r, pk, (enum vmode)m, st, &res, &rate[m][run]);
+      if (isatty(STDERR_FILENO))
+        fprintf(stderr, "\rbench verify: format %u, run %d/%d, %d/%d", f->format == 2 ? 2 : 3, run + 1, RUNS, m + 1, V_MODES);
+      rc = run_mode(r, pk, (enum vmode)m, st, &f->res, &f->rate[m][run]);
     }
   if (isatty(STDERR_FILENO)) fprintf(stderr, "\r\033[K");
   if (r) journal_reader_close(r);
+  for (int m = 0; m < V_MODES; m++) qsort(f->rate[m], RUNS, sizeof f->rate[m][0], cmp_dbl);
+  cli_rm_rf(dir);
+  return rc;
+}
+
+static double per_record(const struct vfig *f)
+{
+  return f->res.records ? (double)f->cache.journal_bytes / (double)f->res.records : 0;
+}
+
+/* Every mode's median with its min and max, into v. */
+static void put_modes(json_t *v, const struct vfig *f)
+{
+  for (int m = 0; m < V_MODES; m++) {
+    char k[80];
+    json_object_set_new(v, mode_key[m], json_real(f->rate[m][RUNS / 2]));
+    snprintf(k, sizeof k, "%s_min", mode_key[m]);
+    json_object_set_new(v, k, json_real(f->rate[m][0]));
+    snprintf(k, sizeof k, "%s_max", mode_key[m]);
+    json_object_set_new(v, k, json_real(f->rate[m][RUNS - 1]));
+  }
+}
+
+/* The figures of one format: every mode's median with its min and max, size, bytes per record. */
+static json_t *fig_json(const struct vfig *f)
+{
+  json_t *v = json_object();
+  json_object_set_new(v, "days", json_real(f->days));
+  json_object_set_new(v, "records", json_integer((json_int_t)f->res.records));
+  json_object_set_new(v, "seals", json_integer((json_int_t)f->res.seals));
+  put_modes(v, f);
+  json_object_set_new(v, "journal_bytes", json_integer((json_int_t)f->cache.journal_bytes));
+  json_object_set_new(v, "bytes_per_record", json_real(per_record(f)));
+  json_object_set_new(v, "cache_resident", json_boolean(f->cache.resident));
+  return v;
+}
+
+int cli_bench_verify(int argc, char **argv)
+{
+  struct cli_synth_args a;
+  char base[4200], dir[4300];
+  int arc = cli_bench_synth_args(argc, argv, "verify", &a, base, sizeof base, dir, sizeof dir);
+  if (arc) return arc;
+  bool json = a.json, writing = false;
+  /* format 2 first (removed before format 3 is written), then format 3, measured the same way */
+  struct vfig *f2 = calloc(1, sizeof *f2), *f3 = calloc(1, sizeof *f3);
+  struct replay_state *st = malloc(sizeof *st);
+  int rc = f2 && f3 && st ? 0 : -ENOMEM;
+  if (!rc) {
+    f2->format = 2;
+    f2->days = a.days < CLI_BENCH_FORMAT2_DAYS_MAX ? a.days : CLI_BENCH_FORMAT2_DAYS_MAX;
+    f3->days = a.days;
+    rc = measure(dir, a.max_records, st, f2, &writing);
+  }
+  struct vfig *bad = f2;
+  if (!rc) { bad = f3; rc = measure(dir, a.max_records, st, f3, &writing); }
   free(st);
   cli_rm_rf(base);
   if (rc) {
-    cli_err("bench verify: %s (first bad seq %llu: %s)", journal_strerror(rc), (unsigned long long)res.bad_seq, res.reason);
-    return CLI_FAIL;
+    if (writing) cli_err("bench: writing the journal: %s", journal_strerror(rc));
+    else if (bad)
+      cli_err("bench verify: format %u: %s (first bad seq %llu: %s)", bad->format == 2 ? 2 : 3, journal_strerror(rc),
+              (unsigned long long)bad->res.bad_seq, bad->res.reason);
+    else cli_err("bench verify: %s", journal_strerror(rc));
+    free(f2);
+    free(f3);
+    return writing || !bad ? CLI_ENV : CLI_FAIL;
   }
+  const struct journal_verify_result res = f3->res;
+  const struct cli_residency cache = f3->cache;
   double loads[3] = { 0, 0, 0 };
   if (getloadavg(loads, 3) < 1) loads[0] = -1;
   json_t *v = json_object();
@@ -114,21 +188,22 @@ int cli_bench_verify(int argc, char **argv)
   json_object_set_new(v, "records", json_integer((json_int_t)res.records));
   json_object_set_new(v, "seals", json_integer((json_int_t)res.seals));
   json_object_set_new(v, "records_per_seal", json_real((double)res.records / (double)(res.seals ? res.seals : 1)));
-  for (int m = 0; m < V_MODES; m++) {
-    qsort(rate[m], RUNS, sizeof rate[m][0], cmp_dbl);
-    char k[80];
-    json_object_set_new(v, mode_key[m], json_real(rate[m][RUNS / 2]));
-    snprintf(k, sizeof k, "%s_min", mode_key[m]);
-    json_object_set_new(v, k, json_real(rate[m][0]));
-    snprintf(k, sizeof k, "%s_max", mode_key[m]);
-    json_object_set_new(v, k, json_real(rate[m][RUNS - 1]));
-  }
+  put_modes(v, f3);
   json_object_set_new(v, "runs", json_integer(RUNS));
   json_object_set_new(v, "journal_bytes", json_integer((json_int_t)cache.journal_bytes));
   json_object_set_new(v, "journal_resident_bytes", json_integer((json_int_t)cache.resident_bytes));
   json_object_set_new(v, "cache_resident", json_boolean(cache.resident));
   json_object_set_new(v, "loadavg_1m", json_real(loads[0]));
   json_object_set_new(v, "target_records_per_s", json_real(1e6));
+  json_object_set_new(v, "format3", fig_json(f3));
+  json_object_set_new(v, "format2", fig_json(f2));
+  json_t *q = json_object();
+  for (int m = 0; m < V_MODES; m++) {
+    double r2 = f2->rate[m][RUNS / 2];
+    json_object_set_new(q, mode_key[m], json_real(r2 > 0 ? f3->rate[m][RUNS / 2] / r2 : 0));
+  }
+  json_object_set_new(q, "bytes_per_record", json_real(per_record(f2) > 0 ? per_record(f3) / per_record(f2) : 0));
+  json_object_set_new(v, "format3_over_format2", q);
   if (json) {
     char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     puts(s);
@@ -138,10 +213,22 @@ int cli_bench_verify(int argc, char **argv)
            (unsigned long long)res.records, (unsigned long long)res.seals,
            (double)res.records / (double)(res.seals ? res.seals : 1), cache.journal_bytes / 1e6);
     for (int m = 0; m < V_MODES; m++)
-      printf("  %-80s %9.0f records/s (min %.0f, max %.0f)\n", mode_text[m], rate[m][RUNS / 2], rate[m][0], rate[m][RUNS - 1]);
+      printf("  %-80s %9.0f records/s (min %.0f, max %.0f)\n", mode_text[m], f3->rate[m][RUNS / 2], f3->rate[m][0],
+             f3->rate[m][RUNS - 1]);
     printf("  target 1000000 records/s; %s; load average %.2f\n",
            cache.resident ? "warm page cache" : "journal partly read from storage", loads[0]);
+    printf("  the same run, format 3 beside format 2 (%.2f days, %llu records, %s; medians of %d):\n", f2->days,
+           (unsigned long long)f2->res.records, f2->cache.resident ? "warm page cache" : "partly read from storage", RUNS);
+    printf("    %-80s %10s %10s %6s\n", "records/s", "format 3", "format 2", "3 / 2");
+    for (int m = 0; m < V_MODES; m++) {
+      double r3 = f3->rate[m][RUNS / 2], r2 = f2->rate[m][RUNS / 2];
+      printf("    %-80s %10.0f %10.0f %6.2f\n", mode_text[m], r3, r2, r2 > 0 ? r3 / r2 : 0);
+    }
+    printf("    %-80s %10.1f %10.1f %6.2f\n", "bytes per record on disk (data.mdb)", per_record(f3), per_record(f2),
+           per_record(f2) > 0 ? per_record(f3) / per_record(f2) : 0);
   }
   json_decref(v);
+  free(f2);
+  free(f3);
   return CLI_OK;
 }

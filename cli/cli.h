@@ -154,17 +154,24 @@ struct cli_synth_args { bool json; double days; uint64_t max_records; };
 int cli_bench_synth_args(int argc, char **argv, const char *name, struct cli_synth_args *a, char *base, size_t cap,
                          char *dir, size_t dcap);
 /* Writes `days` (at most max_records, 0: no limit) of the 48-branch panel into dir through the
- * replay harness (cli/bench_replay.c): live state hashes in every seal, hourly checkpoints;
- * group_span_ns: the record time one commit group may span (1 s: the daemon's groups). */
+ * replay harness (cli/bench_synth.c): live state hashes in every seal, hourly checkpoints;
+ * format: journal_options.format (0: format 3; 2: the previous format, for the same-run
+ * comparison); group_span_ns: the record time one commit group may span (1 s: the daemon's). */
 struct cli_synth_result { uint64_t appended, checkpoints; double gen_s; };
-int cli_bench_synth_journal(const char *dir, double days, uint64_t max_records, uint64_t group_span_ns,
-                            const char *what, struct cli_synth_result *out);
+int cli_bench_synth_journal(const char *dir, unsigned format, double days, uint64_t max_records,
+                            uint64_t group_span_ns, const char *what, struct cli_synth_result *out);
+/* The format-2 journal the replay and verify benches measure beside format 3 in the same run:
+ * as long as the format-3 one, at most 1 day (a format-2 day of the panel is ~1.2 GB). */
+#define CLI_BENCH_FORMAT2_DAYS_MAX 1.0
 /* Whether a benchmark's journal was read from memory: the size of DIR/journal/data.mdb, how
  * much of it is in the page cache now (mincore), and MemAvailable from /proc/meminfo (0 if
  * unknown); resident: at least 99 % of it is cached (a few pages LMDB never touched may not
  * be). Returns 0, or a negative errno. */
 struct cli_residency { uint64_t journal_bytes, resident_bytes, mem_available_bytes; bool resident; };
 int cli_journal_residency(const char *dir, struct cli_residency *out);
+/* Drops DIR/journal/data.mdb from the page cache (written back first): the next read of it
+ * comes from storage. 0 or -errno. */
+int cli_journal_drop_cache(const char *dir);
 int cli_cmd_retention(int argc, char **argv);
 int cli_cmd_run(int argc, char **argv);
 int cli_cmd_switch(int argc, char **argv);
