@@ -53,6 +53,13 @@ void cli_damage_guard(const char *dir);
 
 /* Opens DIR read-only, mapping errors (prints them). */
 int cli_open_reader(const struct cli_common *c, struct journal_reader **out);
+/* Opens c->dir for one direct append (no daemon answered): 0; JOURNAL_EINUSE with *pid, for the
+ * caller to say who holds the writer lock; else the exit code after cli_open_error's line.
+ * A rollback accepted with --accept-rollback is said on stderr. */
+int cli_open_direct(const struct cli_common *c, struct journal **j, int *pid);
+/* Appends r, closes j and prints the record's seq: CLI_OK, or CLI_ENV after "<what>: not
+ * recorded: <why>". */
+int cli_append_close(struct journal *j, const struct journal_record *r, const char *what);
 /* Opens DIR for writing (prints errors). */
 int cli_open_writer(const struct cli_common *c, struct journal **out, struct journal_open_info *info);
 
@@ -128,6 +135,11 @@ int cli_witness_vkey_arg(const char *what, const char *arg, uint8_t type, struct
 int cli_witness_key_load(const char *path, struct journal_file_signer *fs, struct journal_tlog_verifier *v);
 int cli_witness_cosign(int argc, char **argv);
 int cli_witness_add(int argc, char **argv);
+/* `hems verify --dir DIR --witness WVKEY`, after the journal verified: every witness record of
+ * that key verifies over the journal's checkpoint at its size, and there is one; prints
+ * "witness: ok: …" or the first bad seq; CLI_OK, CLI_FAIL or CLI_ENV. */
+int cli_witness_verify_dir(struct journal_reader *r, const uint8_t pk[JOURNAL_PUBKEY_BYTES],
+                           const struct journal_tlog_verifier *wv);
 
 /* Subcommands */
 int cli_cmd_witness(int argc, char **argv);

@@ -16,7 +16,7 @@
 #include "replay.h"
 
 enum { O_DIR = 1000, O_COUNTER, O_ACCEPT, O_CONFIG, O_FORCE, O_PUBKEY, O_FP, O_FROM, O_OUT,
-       O_SINCE, O_UNTIL, O_WHO, O_ALL_SEALS };
+       O_SINCE, O_UNTIL, O_WHO, O_ALL_SEALS, O_WITNESS };
 
 #define COMMON_OPTS \
   { "dir", required_argument, NULL, O_DIR }, \
@@ -198,23 +198,14 @@ int cli_cmd_note(int argc, char **argv)
     return CLI_OK;
   }
   /* No daemon answers: append directly under the writer lock. */
-  struct journal_options probe;
-  memset(&probe, 0, sizeof probe);
-  probe.dir = c.dir;
-  probe.counter_path = c.counter;
-  probe.accept_rollback = c.accept_rollback;
   struct journal *j;
-  struct journal_open_info info;
   int pid = 0;
-  int rc = journal_open(&j, &probe, &info, &pid);
+  int rc = cli_open_direct(&c, &j, &pid);
   if (rc == JOURNAL_EINUSE) {
     cli_err("%s: in use by pid %d and its control socket does not answer (%s)", c.dir, pid, strerror(-crc));
     return CLI_ENV;
   }
-  if (rc) return cli_open_error(c.dir, c.counter, rc, pid);
-  if (info.rollback_accepted)
-    fprintf(stderr, "hems: rollback accepted: journal continues at seq %llu (fault rollback_accepted journaled)\n",
-            (unsigned long long)info.head_seq + 1);
+  if (rc) return rc;
   struct journal_record r;
   memset(&r, 0, sizeof r);
   r.type = JOURNAL_T_NOTE;
@@ -228,15 +219,7 @@ int cli_cmd_note(int argc, char **argv)
   r.body.note.who = (struct journal_slice){ (const uint8_t *)self, (uint32_t)strlen(self) };
   r.body.note.text = (struct journal_slice){ (const uint8_t *)text, (uint32_t)strlen(text) };
   if (who) r.body.note.claimed_who = (struct journal_slice){ (const uint8_t *)who, (uint32_t)strnlen(who, 63) };
-  uint64_t seq;
-  rc = journal_append(j, &r, &seq);
-  int close_rc = journal_close(j);
-  if (rc || close_rc) {
-    cli_err("note: not recorded: %s", journal_strerror(rc ? rc : close_rc));
-    return CLI_ENV;
-  }
-  printf("%llu\n", (unsigned long long)seq);
-  return CLI_OK;
+  return cli_append_close(j, &r, "note");
 }
 
 /* ------------------------------------------------------------------ verify */
@@ -246,9 +229,10 @@ int cli_cmd_verify(int argc, char **argv)
   static const struct option lo[] = { COMMON_OPTS, { "pubkey", required_argument, NULL, O_PUBKEY },
                                       { "fingerprint", required_argument, NULL, O_FP },
                                       { "from", required_argument, NULL, O_FROM },
-                                      { "all-seals", no_argument, NULL, O_ALL_SEALS }, { 0 } };
+                                      { "all-seals", no_argument, NULL, O_ALL_SEALS },
+                                      { "witness", required_argument, NULL, O_WITNESS }, { 0 } };
   struct cli_common c = { cli_default_dir(), NULL, false, NULL };
-  const char *pubkey = NULL, *fpr = NULL;
+  const char *pubkey = NULL, *fpr = NULL, *witness = NULL;
   uint64_t from = 0;
   bool all_seals = false;
   int opt;
@@ -259,6 +243,7 @@ int cli_cmd_verify(int argc, char **argv)
     else if (opt == O_FP) fpr = optarg;
     else if (opt == O_FROM) { if (cli_parse_u64(optarg, &from) || from == 0) { cli_err("verify: --from takes a seq (1 or more)"); return CLI_USAGE; } }
     else if (opt == O_ALL_SEALS) all_seals = true;
+    else if (opt == O_WITNESS) witness = optarg;
     else return cli_usage(cli_find("verify"), false);
   }
   if (pubkey && fpr) { cli_err("verify: give --pubkey or --fingerprint, not both"); return CLI_USAGE; }
@@ -266,6 +251,18 @@ int cli_cmd_verify(int argc, char **argv)
   if (optind == argc - 1) {
     int rc = cli_source_arg(NULL, &c, argv[optind]);
     if (rc) return rc;
+  }
+  struct journal_tlog_verifier wv;
+  if (witness) {
+    int wrc = cli_witness_vkey_arg("--witness", witness, JOURNAL_TLOG_COSIG_V1, &wv);
+    if (wrc) return wrc;
+    if (c.bundle || from) {
+      /* a witness record is journaled after the seal it cosigns, so no bundle holds one at or
+       * after its own last record (docs/cli.md "witness") */
+      cli_err("verify: --witness: %s", from ? "checks the whole data dir (no --from)" :
+              "a bundle carries no cosignature at or after its last record; verify the data dir with --witness");
+      return CLI_USAGE;
+    }
   }
   struct cli_source s;
   int rc = cli_source_open(&c, pubkey, fpr, &s);
@@ -337,6 +334,10 @@ int cli_cmd_verify(int argc, char **argv)
         cli_err("verify: %s: tiles: %s", c.dir, journal_strerror(trc));
         exit_code = CLI_FAIL;
       }
+    }
+    if (s.reader && witness) {
+      int wrc = cli_witness_verify_dir(s.reader, s.pubkey, &wv);
+      if (wrc > exit_code) exit_code = wrc;
     }
   } else if (rc == JOURNAL_ETRUNC || (s.bundle && res.bad_seq == 0)) {
     printf("truncated after seq %llu\n", (unsigned long long)res.last_sealed_seq);

@@ -5,7 +5,7 @@
  *   hems witness keygen --name NAME --key FILE   a witness key file; prints its verifier key
  *   hems witness vkey --key FILE                  prints the verifier key again
  *   hems witness --key FILE --state DIR --verifier VKEY CHECKPOINT [PROOF.json]
- *   hems witness add ...                          (cmd_witness_add.c)
+ *   hems witness add [--dir DIR] --witness WVKEY COSIGNED   (witness_journal.c)
  *
  * The witness keeps, per origin, the body of the last checkpoint it cosigned in
  * DIR/<hex SHA-256 of the origin>.cp: the origin is text an attacker chooses, so it never
@@ -183,5 +183,6 @@ int cli_cmd_witness(int argc, char **argv)
 {
   if (argc >= 2 && !strcmp(argv[1], "keygen")) return witness_keygen(argc - 1, argv + 1);
   if (argc >= 2 && !strcmp(argv[1], "vkey")) return witness_vkey(argc - 1, argv + 1);
+  if (argc >= 2 && !strcmp(argv[1], "add")) return cli_witness_add(argc - 1, argv + 1);
   return cli_witness_cosign(argc, argv);
 }

@@ -53,6 +53,7 @@ static const struct cli_cmd cmds[] = {
     "Append an operator note record (who, text). 'who' defaults to the login name.\n" },
   { "verify", cli_cmd_verify,
     "usage: hems verify [--dir DIR | BUNDLE] [--pubkey FILE | --fingerprint FP] [--from SEQ] [--all-seals]\n"
+    "                   [--witness WVKEY]\n"
     "\n"
     "Check the hash chain, the seals' signatures, gaps and order. A data dir is read on two\n"
     "threads; from seq 1 its Merkle tree and every seal's state hash (the reducers' fold) are\n"
@@ -64,7 +65,10 @@ static const struct cli_cmd cmds[] = {
     "signed by the pinned key or one it certified. FP is the full 32 hex digits (anything else:\n"
     "exit 2). Exit 0 intact; 1 prints\n"
     "'first bad seq N: <reason>' or 'truncated after seq N'. A data dir's indexes are checked\n"
-    "too (every record's keys present, every entry justified): 1 prints 'index damaged: <why>'.\n" },
+    "too (every record's keys present, every entry justified): 1 prints 'index damaged: <why>'.\n"
+    "--witness WVKEY (a data dir): every witness record of that witness ('hems witness add') must\n"
+    "verify over the journal's own checkpoint at its size, and there must be one: prints the\n"
+    "witnessed range, else exit 1. A bundle holds no cosignature at or after its end (exit 2).\n" },
   { "export", cli_cmd_export,
     "usage: hems export [--dir DIR] --out FILE [--since SEQ|T] [--until SEQ|T]\n"
     "\n"
@@ -235,6 +239,7 @@ static const struct cli_cmd cmds[] = {
     "  checkpoint's; 3 I/O.\n" },
   { "witness", cli_cmd_witness,
     "usage: hems witness --key FILE --state DIR --verifier VKEY CHECKPOINT [PROOF.json]\n"
+    "       hems witness add [--dir DIR] --witness WVKEY COSIGNED\n"
     "       hems witness keygen --name NAME --key FILE\n"
     "       hems witness vkey --key FILE\n"
     "\n"
@@ -246,6 +251,11 @@ static const struct cli_cmd cmds[] = {
     "  prove --from LAST --to NEW'). The first checkpoint of an origin is trusted on first use (said\n"
     "  on stderr). It stores the new checkpoint (temp file, fsync, rename), then prints the\n"
     "  cosignature line '\xe2\x80\x94 <witness name> <base64>' to append to the checkpoint's signatures.\n"
+    "add: journal a witness record for COSIGNED (a checkpoint with the witness's line appended),\n"
+    "  after checking that the line by WVKEY (as 'hems witness vkey' prints it) verifies and that\n"
+    "  the checkpoint is the one the journal's seal at that size signed (no daemon may run: it\n"
+    "  holds the writer lock, exit 3); prints its seq. 'hems verify --dir DIR --witness WVKEY'\n"
+    "  checks them.\n"
     "keygen: a new witness key file FILE (0600; 'ed25519-seed <base64>' and 'name NAME' lines;\n"
     "  never overwritten) and its verifier key on stdout; vkey: that verifier key again\n"
     "  ('NAME+<8 hex>+<base64(0x04 || key)>').\n"

@@ -442,3 +442,33 @@ size_t cli_utf8_prefix(const char *s, size_t max)
   while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) n--;
   return n;
 }
+
+int cli_open_direct(const struct cli_common *c, struct journal **j, int *pid)
+{
+  struct journal_options o;
+  memset(&o, 0, sizeof o);
+  o.dir = c->dir;
+  o.counter_path = c->counter;
+  o.accept_rollback = c->accept_rollback;
+  struct journal_open_info info;
+  int rc = journal_open(j, &o, &info, pid);
+  if (rc == JOURNAL_EINUSE) return rc;
+  if (rc) return cli_open_error(c->dir, c->counter, rc, *pid);
+  if (info.rollback_accepted)
+    fprintf(stderr, "hems: rollback accepted: journal continues at seq %llu (fault rollback_accepted journaled)\n",
+            (unsigned long long)info.head_seq + 1);
+  return 0;
+}
+
+int cli_append_close(struct journal *j, const struct journal_record *r, const char *what)
+{
+  uint64_t seq;
+  int rc = journal_append(j, r, &seq);
+  int close_rc = journal_close(j);
+  if (rc || close_rc) {
+    cli_err("%s: not recorded: %s", what, journal_strerror(rc ? rc : close_rc));
+    return CLI_ENV;
+  }
+  printf("%llu\n", (unsigned long long)seq);
+  return fflush(stdout) == 0 ? CLI_OK : CLI_ENV;
+}

@@ -115,7 +115,8 @@ enum journal_type {
   JOURNAL_T_SEAL = 14,
   JOURNAL_T_KEY = 15,
   JOURNAL_T_RETENTION = 16,
-  JOURNAL_T__MAX = 17
+  JOURNAL_T_WITNESS = 17, /* journals of format 3 (their seals sign the checkpoints it cosigns) */
+  JOURNAL_T__MAX = 18
 };
 
 /* "boot", "config", … ; NULL for an unknown number. */
@@ -228,6 +229,17 @@ struct journal_retention {
   uint8_t cut_hash[JOURNAL_HASH_BYTES];    /* hash of record cut_seq */
   struct journal_slice archive;            /* archive file name under DIR/archive/ */
   uint8_t archive_hash[JOURNAL_HASH_BYTES];/* BLAKE2b-256 of the archive file */
+};
+
+/* A witness's C2SP tlog-cosignature/v1 of the checkpoint of the seal at seq tree_size + 1
+ * (`hems witness add`): Ed25519 by pubkey over "cosignature/v1\ntime <timestamp>\n" || that
+ * checkpoint's body; the witness's key hash is SHA-256(name || '\n' || 0x04 || pubkey)[:4]. */
+struct journal_witness {
+  struct journal_slice name;          /* text: the witness's key name */
+  uint8_t pubkey[JOURNAL_PUBKEY_BYTES];
+  uint64_t timestamp;                 /* the cosignature's time, POSIX seconds */
+  uint64_t tree_size;                 /* the cosigned checkpoint's size */
+  uint8_t sig[JOURNAL_SIG_BYTES];
 };
 
 /* actuation / sense_back / trip_tap / der (actuators issue; schemas/actuators.cddl). Integer
@@ -465,6 +477,7 @@ union journal_body {
   struct journal_seal seal;
   struct journal_key key;
   struct journal_retention retention;
+  struct journal_witness witness;
   struct journal_actuation actuation;
   struct journal_sense_back sense_back;
   struct journal_trip_tap trip_tap;

@@ -14,7 +14,7 @@
 
 static const char *const type_names[JOURNAL_T__MAX] = {
   NULL, "boot", "config", "note", "window", "pq_event", "request", "command", "refusal",
-  "actuation", "sense_back", "trip_tap", "der", "fault", "seal", "key", "retention",
+  "actuation", "sense_back", "trip_tap", "der", "fault", "seal", "key", "retention", "witness",
 };
 
 const char *journal_type_name(unsigned type)
@@ -34,7 +34,7 @@ bool journal_type_is_critical(unsigned type)
   switch (type) {
   case JOURNAL_T_REQUEST: case JOURNAL_T_COMMAND: case JOURNAL_T_REFUSAL:
   case JOURNAL_T_SENSE_BACK: case JOURNAL_T_TRIP_TAP: case JOURNAL_T_BOOT:
-  case JOURNAL_T_CONFIG: case JOURNAL_T_KEY: case JOURNAL_T_NOTE:
+  case JOURNAL_T_CONFIG: case JOURNAL_T_KEY: case JOURNAL_T_NOTE: case JOURNAL_T_WITNESS:
     return true;
   default:
     return false;
@@ -217,6 +217,14 @@ static const struct jfield retention_fields[] = {
   FLD(struct journal_retention, "cut_seq", JF_U64, cut_seq, 1),
   FLD(struct journal_retention, "cut_hash", JF_FIXED, cut_hash, 2),
   FLD(struct journal_retention, "archive_hash", JF_FIXED, archive_hash, 3),
+};
+
+static const struct jfield witness_fields[] = {
+  FLD(struct journal_witness, "sig", JF_FIXED, sig, 0),
+  FLD(struct journal_witness, "name", JF_TEXT, name, 1),
+  FLD(struct journal_witness, "pubkey", JF_FIXED, pubkey, 2),
+  FLD(struct journal_witness, "timestamp", JF_U64, timestamp, 3),
+  FLD(struct journal_witness, "tree_size", JF_U64, tree_size, 4),
 };
 
 /* actuation / sense_back / trip_tap / der (actuators issue; schemas/actuators.cddl). */
@@ -447,6 +455,7 @@ static const struct jdesc fault_desc = DESC(fault_fields);
 static const struct jdesc seal_desc = DESC(seal_fields);
 static const struct jdesc key_desc = DESC(key_fields);
 static const struct jdesc retention_desc = DESC(retention_fields);
+static const struct jdesc witness_desc = DESC(witness_fields);
 
 const struct jdesc *journal__body_desc(unsigned type)
 {
@@ -458,6 +467,7 @@ const struct jdesc *journal__body_desc(unsigned type)
   case JOURNAL_T_SEAL: return &seal_desc;
   case JOURNAL_T_KEY: return &key_desc;
   case JOURNAL_T_RETENTION: return &retention_desc;
+  case JOURNAL_T_WITNESS: return &witness_desc;
   case JOURNAL_T_ACTUATION: return &actuation_desc;
   case JOURNAL_T_SENSE_BACK: return &sense_back_desc;
   case JOURNAL_T_TRIP_TAP: return &trip_tap_desc;

@@ -23,7 +23,7 @@ _hems()
     --format)
       COMPREPLY=($(compgen -W "table jsonl json csv text cbor" -- "$cur")); return ;;
     --type)
-      COMPREPLY=($(compgen -W "boot config note window pq_event request command refusal actuation sense_back trip_tap der fault seal key retention" -- "$cur")); return ;;
+      COMPREPLY=($(compgen -W "boot config note window pq_event request command refusal actuation sense_back trip_tap der fault seal key retention witness" -- "$cur")); return ;;
     --sim)
       COMPREPLY=($(compgen -f -- "$cur") $(compgen -W "default full-panel welded-relay reversed-ct sag-and-inrush service-overload grid-outage-transfer" -- "$cur")); return ;;
   esac

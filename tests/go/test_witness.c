@@ -9,6 +9,8 @@
  * refused. A temp file a crash left in the state dir is neither trusted nor in the way. Every
  * cosignature printed is appended to its checkpoint and opened by Go's note.Open with the log's
  * verifier and a cosignature verifier built from the C2SP text (tests/go/tlogcheck/witness.go).
+ * `hems witness add` journals only a cosignature of a checkpoint the journal signed, and
+ * `hems verify --witness` checks them and names the witnessed range.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -226,6 +228,33 @@ static void test_witness(void **state)
   state_body("st", got, sizeof got);
   assert_string_equal(got, want);
   assert_int_equal(sh("ls %s/st | grep -c tmp > /dev/null", tmp), 1); /* renamed over, none left */
+  /* journaled: only a cosignature of a checkpoint the journal itself signed at that size */
+  char wvf[512];
+  snprintf(wvf, sizeof wvf, "%s/w.vkey", tmp);
+  FILE *vf = fopen(wvf, "w");
+  fprintf(vf, "%s\n", wkey);
+  fclose(vf);
+  assert_int_equal(sh("%s verify --dir %s/a --witness %s > /dev/null 2> %s", bin, tmp, wvf, kpath), 1);
+  assert_true(contains(kpath, "no cosignature by this witness"));
+  assert_int_equal(sh("%s witness add --dir %s/a --witness %s %s/cp3.cosigned > /dev/null", bin, tmp, wvf, tmp), 0);
+  assert_int_equal(sh("%s witness add --dir %s/a --witness %s %s/cp1.cosigned > /dev/null", bin, tmp, wvf, tmp), 0);
+  assert_int_equal(sh("%s verify --dir %s/a --witness %s | grep -q 'witness: ok: 2 cosignatures by witness.example/w1; "
+                      "records 1..%llu witnessed'", bin, tmp, wvf, size_of("cp3")), 0);
+  assert_int_equal(sh("%s timeline --dir %s/a --type witness --format jsonl | grep -c '\"tree_size\":%llu' | grep -qx 1",
+                      bin, tmp, size_of("cp1")), 0);
+  /* b's checkpoint cosigned (by a fresh witness state) is not a's: refused, nothing journaled */
+  assert_int_equal(witness("st-b", "cpb3", NULL), 0);
+  assert_int_equal(sh("cat %s/cpb3 %s/cpb3.cosig > %s/cpb3.cosigned", tmp, tmp, tmp), 0);
+  assert_int_equal(sh("%s witness add --dir %s/a --witness %s %s/cpb3.cosigned > /dev/null 2> %s", bin, tmp, wvf, tmp,
+                      kpath), 1);
+  assert_true(contains(kpath, "is not the one the journal signed"));
+  /* a checkpoint without the witness's line, or under another witness key */
+  assert_int_equal(sh("%s witness add --dir %s/a --witness %s %s/cp3 > /dev/null 2> %s", bin, tmp, wvf, tmp, kpath), 1);
+  assert_true(contains(kpath, "no valid cosignature"));
+  assert_int_equal(sh("%s timeline --dir %s/a --type witness --format jsonl | wc -l | grep -qx 2", bin, tmp), 0);
+  /* a bundle holds no cosignature at or after its end */
+  assert_int_equal(sh("%s export --dir %s/a --out %s/a.hems > /dev/null 2>&1 && %s verify %s/a.hems --witness %s "
+                      "> /dev/null 2>&1", bin, tmp, tmp, bin, tmp, wvf), 2);
   /* a damaged state file refuses (exit 3), it is never taken as first use */
   assert_int_equal(sh("for c in %s/st/*.cp; do echo garbage > $c; done", tmp), 0);
   assert_int_equal(witness("st", "cp3", NULL), 3);
