@@ -197,6 +197,19 @@ int journal__decode_body3_with(struct cr *r, const struct jdesc *d, void *base, 
 /* The RFC 8746 tag of the narrowest typed array that holds every value in [min, max] (64 u8 …
  * 67 u64 when min >= 0, else 72 s8 … 75 s64), and its element width in bytes. */
 unsigned journal__typed_array_tag(int64_t min, int64_t max, unsigned *width);
+/* A typed array's element count when tag is one of those and len a whole number of at most max
+ * elements, else -1. */
+int journal__v3_ta_count(uint64_t tag, size_t len, unsigned max);
+/* Stores a typed array's n elements into sub-field sf of the structs arr[0..n) (stride bytes
+ * apart). JOURNAL_EBADREC unless every value fits the field, the tag is the narrowest for the
+ * values, and (omit_col) they are not all zero. */
+int journal__v3_put_column(const struct jfield *sf, uint8_t *arr, size_t stride, unsigned tag,
+                           const uint8_t *data, unsigned n, bool omit_col);
+extern const struct jfield journal__u16_element;
+/* journal_record_decode's v 3 body walk (codec_v3fast.c): inline heads from *pp (buf: the
+ * record, e: its end); true and *pp after the body, or false for JOURNAL_EBADREC. */
+bool journal__fast_body3(const uint8_t **pp, const uint8_t *buf, const uint8_t *e, const struct jdesc *d,
+                         uint8_t *b, int depth);
 
 /* journal_record_decode through the table walk over libcbor's tokenizer (journal__cr_next_libcbor):
  * the reference the inline fast decoder behind journal_record_decode is held to (same return code;

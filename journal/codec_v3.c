@@ -42,15 +42,6 @@ unsigned journal__typed_array_tag(int64_t min, int64_t max, unsigned *width)
   return (min >= 0 ? 64u : 72u) + lg;
 }
 
-/* An element of a typed array with the given tag at p. */
-static int64_t ta_get(const uint8_t *p, unsigned tag, unsigned width)
-{
-  uint64_t u = 0;
-  for (unsigned k = 0; k < width; k++) u = u << 8 | p[k];
-  if (tag >= 72 && width < 8 && (u >> (8 * width - 1))) u |= ~0ull << (8 * width); /* sign-extend */
-  return (int64_t)u;
-}
-
 static void ta_put(uint8_t *p, unsigned width, int64_t v)
 {
   uint64_t u = (uint64_t)v;
@@ -83,31 +74,6 @@ static bool col_get(const struct jfield *f, const uint8_t *p, int64_t *v)
   case JF_I32: { int32_t x; memcpy(&x, p, 4); *v = x; return true; }
   case JF_I64: memcpy(v, p, 8); return true;
   default: return false;
-  }
-}
-
-/* Stores a column value into a sub-field: JOURNAL_EBADREC when it does not fit the field. */
-static int col_put(const struct jfield *f, uint8_t *p, int64_t v)
-{
-  switch (f->kind) {
-  case JF_U8: case JF_U16: case JF_U32:
-    return v < 0 ? JOURNAL_EBADREC : journal__put_unsigned(p, f->kind, (uint64_t)v);
-  case JF_BOOL: if (v < 0 || v > 1) return JOURNAL_EBADREC; *p = (uint8_t)v; return 0;
-  case JF_ENUM: {
-    unsigned k = 0;
-    while (f->enum_names[k]) k++;
-    if (v < 0 || v >= (int64_t)k) return JOURNAL_EBADREC;
-    *p = (uint8_t)v;
-    return 0;
-  }
-  case JF_I32: {
-    if (v < INT32_MIN || v > INT32_MAX) return JOURNAL_EBADREC;
-    int32_t x = (int32_t)v;
-    memcpy(p, &x, 4);
-    return 0;
-  }
-  case JF_I64: memcpy(p, &v, 8); return 0;
-  default: return JOURNAL_EBADREC;
   }
 }
 
@@ -208,10 +174,79 @@ int journal__encode_body3(struct cw *w, const struct jdesc *d, const void *base)
 
 /* ------------------------------------------------------------------ decoder */
 
-/* Reads a typed array (tag then byte string) and checks the tag is one of RFC 8746's big-endian
- * integer arrays; *n: the element count (at most max). */
-static int read_typed_array(struct cr *r, cr_next_fn next, unsigned max, unsigned *tag, unsigned *width,
-                            const uint8_t **data, unsigned *n)
+/* A uint16 array's elements as a column of one U16 field at offset 0 (window "branches"). */
+const struct jfield journal__u16_element = { .name = "u16", .kind = JF_U16, .size = 2 };
+
+int journal__v3_ta_count(uint64_t tag, size_t len, unsigned max)
+{
+  if (!((tag >= 64 && tag <= 67) || (tag >= 72 && tag <= 75))) return -1;
+  unsigned width = 1u << ((tag - 64) & 3);
+  if (len % width || len / width > max) return -1;
+  return (int)(len / width);
+}
+
+/* The range of values a column's field holds. */
+static void field_range(const struct jfield *f, int64_t *lo, int64_t *hi)
+{
+  switch (f->kind) {
+  case JF_U8: *lo = 0; *hi = 0xff; return;
+  case JF_U16: *lo = 0; *hi = 0xffff; return;
+  case JF_U32: *lo = 0; *hi = 0xffffffffll; return;
+  case JF_BOOL: *lo = 0; *hi = 1; return;
+  case JF_ENUM: *lo = 0; *hi = (int64_t)enum_count(f) - 1; return;
+  case JF_I32: *lo = INT32_MIN; *hi = INT32_MAX; return;
+  default: *lo = INT64_MIN; *hi = INT64_MAX; return;
+  }
+}
+
+static inline uint32_t load_be32(const uint8_t *p) { uint32_t x; memcpy(&x, p, 4); return __builtin_bswap32(x); }
+static inline uint64_t load_be64(const uint8_t *p) { uint64_t x; memcpy(&x, p, 8); return __builtin_bswap64(x); }
+
+int journal__v3_put_column(const struct jfield *sf, uint8_t *arr, size_t stride, unsigned tag,
+                           const uint8_t *data, unsigned n, bool omit_col)
+{
+  int64_t v[JOURNAL_WINDOW_CHANNELS];
+  if (n > JOURNAL_WINDOW_CHANNELS) return JOURNAL_EBADREC;
+  if (n == 0) { /* no values: only the empty u8 array, and never for a column left out when zero */
+    if (tag != 64 || omit_col) return JOURNAL_EBADREC;
+    return 0;
+  }
+  int64_t mn = INT64_MAX, mx = INT64_MIN;
+#define TA_LOOP(expr) for (unsigned i = 0; i < n; i++) { int64_t x_ = (expr); v[i] = x_; mn = x_ < mn ? x_ : mn; mx = x_ > mx ? x_ : mx; }
+  switch (tag) {
+  case 64: TA_LOOP(data[i]) break;
+  case 72: TA_LOOP((int8_t)data[i]) break;
+  case 65: TA_LOOP((uint16_t)(data[2 * i] << 8 | data[2 * i + 1])) break;
+  case 73: TA_LOOP((int16_t)(uint16_t)(data[2 * i] << 8 | data[2 * i + 1])) break;
+  case 66: TA_LOOP((int64_t)load_be32(data + 4 * i)) break;
+  case 74: TA_LOOP((int32_t)load_be32(data + 4 * i)) break;
+  case 67:
+    for (unsigned i = 0; i < n; i++) if (data[8 * i] & 0x80) return JOURNAL_EBADREC; /* fits no field */
+    /* fall through */
+  default: TA_LOOP((int64_t)load_be64(data + 8 * i)) break;
+  }
+#undef TA_LOOP
+  unsigned w;
+  if (journal__typed_array_tag(mn, mx, &w) != tag) return JOURNAL_EBADREC; /* not the narrowest */
+  if (omit_col && mn == 0 && mx == 0) return JOURNAL_EBADREC; /* the encoder leaves it out */
+  int64_t lo, hi;
+  field_range(sf, &lo, &hi);
+  if (mn < lo || mx > hi) return JOURNAL_EBADREC;
+  uint8_t *p = arr + sf->offset;
+  switch (sf->kind) {
+  case JF_U8: case JF_BOOL: case JF_ENUM: for (unsigned i = 0; i < n; i++) p[i * stride] = (uint8_t)v[i]; break;
+  case JF_U16: for (unsigned i = 0; i < n; i++) { uint16_t x = (uint16_t)v[i]; memcpy(p + i * stride, &x, 2); } break;
+  case JF_U32: for (unsigned i = 0; i < n; i++) { uint32_t x = (uint32_t)v[i]; memcpy(p + i * stride, &x, 4); } break;
+  case JF_I32: for (unsigned i = 0; i < n; i++) { int32_t x = (int32_t)v[i]; memcpy(p + i * stride, &x, 4); } break;
+  case JF_I64: for (unsigned i = 0; i < n; i++) memcpy(p + i * stride, &v[i], 8); break;
+  default: return JOURNAL_EBADREC;
+  }
+  return 0;
+}
+
+/* Reads a typed array (tag then byte string): its tag, data and element count (at most max). */
+static int read_typed_array(struct cr *r, cr_next_fn next, unsigned max, unsigned *tag, const uint8_t **data,
+                            unsigned *n)
 {
   struct ctok t, s;
   int rc;
@@ -219,32 +254,14 @@ static int read_typed_array(struct cr *r, cr_next_fn next, unsigned max, unsigne
   rc = next(r, &t);
   r->mode &= (uint8_t)~CR_ALLOW_TAG;
   if (rc) return rc;
-  if (t.kind != CT_TAG || !((t.u >= 64 && t.u <= 67) || (t.u >= 72 && t.u <= 75))) return JOURNAL_EBADREC;
+  if (t.kind != CT_TAG) return JOURNAL_EBADREC;
   if ((rc = next(r, &s))) return rc;
-  if (s.kind != CT_BYTES) return JOURNAL_EBADREC;
+  int c = journal__v3_ta_count(t.u, s.len, max);
+  if (s.kind != CT_BYTES || c < 0) return JOURNAL_EBADREC;
   *tag = (unsigned)t.u;
-  *width = 1u << ((t.u - 64) & 3);
-  if (s.len % *width || s.len / *width > max) return JOURNAL_EBADREC;
   *data = s.ptr;
-  *n = (unsigned)(s.len / *width);
+  *n = (unsigned)c;
   return 0;
-}
-
-/* The tag must be the narrowest for the values it holds (the canonical rule). */
-static int check_narrowest(const uint8_t *data, unsigned tag, unsigned width, unsigned n)
-{
-  int64_t mn = 0, mx = 0;
-  if (tag == 67) {
-    /* u64 elements above INT64_MAX fit no field; below 2^32 the array is not the narrowest */
-    for (unsigned i = 0; i < n; i++) if (data[8 * i] & 0x80) return JOURNAL_EBADREC;
-  }
-  for (unsigned i = 0; i < n; i++) {
-    int64_t v = ta_get(data + (size_t)i * width, tag, width);
-    if (i == 0 || v < mn) mn = v;
-    if (i == 0 || v > mx) mx = v;
-  }
-  unsigned w2;
-  return journal__typed_array_tag(mn, mx, &w2) == tag ? 0 : JOURNAL_EBADREC;
 }
 
 /* Skips the value of a key the table does not know (tags allowed: a later column). */
@@ -286,18 +303,11 @@ static int decode_columns(struct cr *r, const struct jfield *f, uint8_t *b, int 
       if ((rc = skip_unknown(r, depth + 1, next))) return rc;
       continue;
     }
-    unsigned tag, width, n;
+    unsigned tag, n;
     const uint8_t *data;
-    if ((rc = read_typed_array(r, next, f->max, &tag, &width, &data, &n))) return rc;
+    if ((rc = read_typed_array(r, next, f->max, &tag, &data, &n))) return rc;
     if (have && n != count) return JOURNAL_EBADREC; /* every column has one value per element */
-    if ((rc = check_narrowest(data, tag, width, n))) return rc;
-    bool nz = false;
-    for (unsigned k = 0; k < n; k++) {
-      int64_t v = ta_get(data + (size_t)k * width, tag, width);
-      nz |= v != 0;
-      if ((rc = col_put(sf, arr + (size_t)k * f->stride + sf->offset, v))) return rc;
-    }
-    if (sf->omit_zero && !nz) return JOURNAL_EBADREC; /* the encoder leaves an all-zero column out */
+    if ((rc = journal__v3_put_column(sf, arr, f->stride, tag, data, n, sf->omit_zero))) return rc;
     count = n;
     have = true;
   }
@@ -324,15 +334,10 @@ int journal__decode_body3_with(struct cr *r, const struct jdesc *d, void *base, 
     }
     uint8_t *p = b + f->offset;
     if (f->kind == JF_U16ARR) {
-      unsigned tag, width, n;
+      unsigned tag, n;
       const uint8_t *data;
-      if ((rc = read_typed_array(r, next, f->max, &tag, &width, &data, &n))) return rc;
-      if (tag != 64 && tag != 65) return JOURNAL_EBADREC;
-      if ((rc = check_narrowest(data, tag, width, n))) return rc;
-      for (unsigned k = 0; k < n; k++) {
-        uint16_t x = (uint16_t)ta_get(data + (size_t)k * width, tag, width);
-        memcpy(p + 2 * k, &x, 2);
-      }
+      if ((rc = read_typed_array(r, next, f->max, &tag, &data, &n))) return rc;
+      if ((rc = journal__v3_put_column(&journal__u16_element, p, 2, tag, data, n, false))) return rc;
       uint16_t c16 = (uint16_t)n;
       memcpy(b + f->count_offset, &c16, 2);
       continue;
