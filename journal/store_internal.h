@@ -150,6 +150,8 @@ struct journal {
   struct journal_stats stats;
   /* writer thread only: the open index block */
   struct index_block blk, blk_saved;
+  /* writer thread only: data.mdb's size after the last commit (cache_trim, store_writer.c) */
+  uint64_t cached_end;
   /* writer thread only: the durable head before the next commit */
   uint64_t base_seq;
   uint8_t base_hash[JOURNAL_HASH_BYTES];

@@ -434,6 +434,26 @@ static int commit_batch(struct journal *j, struct group *first, int count)
 
 #define JOURNAL_BATCH_MAX 64
 
+/* Flash wear, as the kernel counts it. LMDB writes a run of contiguous new pages at the end of
+ * data.mdb with one writev; the page cache then holds them as one large folio (Linux 6.x ext4),
+ * and when LMDB later reuses one page of that run (a freed leaf or branch page), the whole folio
+ * is dirtied: write_bytes grows by the folio's size, not 4 KiB, and the run is written back as a
+ * unit. After a commit its pages are durable and clean, so the part of the file the commit
+ * appended is dropped from the cache here; a later read maps it back in 4 KiB pages and a later
+ * rewrite of a page dirties 4 KiB. Whole file on the first call (the cache a previous writer
+ * left). Purely advisory: nothing about what is on disk or durable changes, and a failure is
+ * ignored. */
+static void cache_trim(struct journal *j)
+{
+  int fd;
+  struct stat st;
+  if (mdb_env_get_fd(j->env, &fd) != 0 || fstat(fd, &st) != 0) return;
+  uint64_t end = (uint64_t)st.st_size;
+  uint64_t from = j->cached_end <= end ? j->cached_end & ~(uint64_t)4095 : 0;
+  if (end > from) posix_fadvise(fd, (off_t)from, (off_t)(end - from), POSIX_FADV_DONTNEED);
+  j->cached_end = end;
+}
+
 void *journal__writer_main(void *arg)
 {
   struct journal *j = arg;
@@ -470,6 +490,7 @@ void *journal__writer_main(void *arg)
     int rc = failed ? failed : commit_batch(j, first, count);
     uint64_t last = lastg->first_seq + lastg->n - 1;
     if (rc == 0) {
+      cache_trim(j);
       j->base_seq = last;
       memcpy(j->base_hash, lastg->last_hash, JOURNAL_HASH_BYTES);
       if (j->opt.on_durable) j->opt.on_durable(j->opt.ctx, last);
