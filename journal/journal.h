@@ -868,6 +868,11 @@ struct journal_record_source {
    * the bundle header's — which v 3 seals' checkpoints are signed under. Untrusted: a wrong one
    * only makes those seals fail. NULL: v 3 seals do not verify. */
   const char *device_id;
+  /* optional: the chain hash (journal_record_hash) of the bytes the last next() returned, when
+   * the source computed it while reading them (a data dir rebuilds each format-3 record's prev
+   * by hashing the record before it): 0 and out, nonzero when it has none (the caller hashes).
+   * The verifier then hashes each record once instead of twice. */
+  int (*last_hash)(void *ctx, uint8_t out[JOURNAL_HASH_BYTES]);
 };
 
 struct journal_verify_result {

@@ -187,6 +187,7 @@ int journal__pack_load(struct pack_cache *c, uint64_t first, const uint8_t *v, s
   const uint8_t *lens = c->raw, *chk = c->raw + (size_t)n * 4, *d = chk + (size_t)n * PACK_CHECK_BYTES;
   size_t data_len = rl - (size_t)n * (4 + PACK_CHECK_BYTES);
   if (grow(&c->canon, &c->ccap, data_len + (size_t)n * 53 + 1, 1)) return -ENOMEM;
+  if (mode != PACK_FAST && grow(&c->hashes, &c->hcap, (size_t)n * JOURNAL_HASH_BYTES, 1)) return -ENOMEM;
   uint8_t prev[JOURNAL_HASH_BYTES], boot[JOURNAL_BOOTID_BYTES], h[JOURNAL_HASH_BYTES];
   if (mode == PACK_FAST) memset(prev, 0, sizeof prev);
   else memcpy(prev, v + 10, JOURNAL_HASH_BYTES);
@@ -225,6 +226,7 @@ int journal__pack_load(struct pack_cache *c, uint64_t first, const uint8_t *v, s
       journal_record_hash(o, ol, h);
       if (memcmp(h, chk + (size_t)i * PACK_CHECK_BYTES, PACK_CHECK_BYTES) != 0) { stop_at(c, i, JOURNAL_EPACK); return 0; }
       memcpy(prev, h, JOURNAL_HASH_BYTES);
+      memcpy(c->hashes + (size_t)i * JOURNAL_HASH_BYTES, h, JOURNAL_HASH_BYTES);
     }
     dp += s;
     cp += ol;
@@ -241,6 +243,7 @@ void journal__pack_cache_free(struct pack_cache *c)
   free(c->raw);
   free(c->canon);
   free(c->off);
+  free(c->hashes);
   ZSTD_freeDCtx(c->dctx);
   memset(c, 0, sizeof *c);
 }

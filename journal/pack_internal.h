@@ -44,6 +44,8 @@ struct pack_cache {
   uint32_t *off;        /* record i spans canon[off[i]..off[i+1]) */
   size_t ocap;
   uint8_t last_hash[JOURNAL_HASH_BYTES]; /* hash of record n-1 (PACK_CHECKED, good == n) */
+  uint8_t *hashes;      /* PACK_CHECKED: record i's hash (journal_record_hash) at 32 * i, i < good */
+  size_t hcap;
   ZSTD_DCtx *dctx;
 };
 

@@ -185,6 +185,9 @@ int journal__rcur_open(struct journal_rcur *rc, MDB_txn *txn, const struct journ
                        int mode, uint64_t from);
 int journal__rcur_next(struct journal_rcur *rc, uint64_t *seq, const uint8_t **bytes, size_t *len);
 void journal__rcur_close(struct journal_rcur *rc);
+/* The chain hash of the record the last next() served, when its pack was decoded checked (every
+ * record hashed to rebuild the next one's prev): 0 and out, else -1 (the caller hashes). */
+int journal__rcur_last_hash(const struct journal_rcur *rc, uint8_t out[JOURNAL_HASH_BYTES]);
 /* One record by seq (format 3: decodes its pack into pc once). */
 int journal__rec_get(MDB_txn *txn, const struct journal_dbs *db, struct pack_cache *pc, uint64_t seq,
                      const uint8_t **bytes, size_t *len);
@@ -196,6 +199,8 @@ int journal__pack_of(MDB_txn *txn, const struct journal_dbs *db, uint64_t seq, u
 /* Starts the iterator again from from_seq (bundle export), PACK_CHECKED or PACK_FAST. */
 struct journal_iter;
 int journal__iter_restart(struct journal_iter *it, uint64_t from_seq, int mode);
+/* journal__rcur_last_hash of the iterator's cursor. */
+int journal__iter_last_hash(const struct journal_iter *it, uint8_t out[JOURNAL_HASH_BYTES]);
 
 struct journal_iter {
   struct journal_reader *r;

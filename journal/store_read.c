@@ -80,6 +80,11 @@ int journal_iter_next(struct journal_iter *it, uint64_t *seq, const uint8_t **by
   return journal__rcur_next(&it->rc, seq, bytes, len);
 }
 
+int journal__iter_last_hash(const struct journal_iter *it, uint8_t out[JOURNAL_HASH_BYTES])
+{
+  return journal__rcur_last_hash(&it->rc, out);
+}
+
 int journal_iter_next_record(struct journal_iter *it, uint64_t *seq, struct journal_record *out)
 {
   if (it->rc.mode != PACK_FAST && !it->rc.started) it->rc.mode = PACK_FAST;

@@ -193,6 +193,16 @@ static int locate(struct journal_rcur *rc, uint64_t target)
   return load(rc->pc, &k, &v, rc->mode) ?: 1;
 }
 
+int journal__rcur_last_hash(const struct journal_rcur *rc, uint8_t out[JOURNAL_HASH_BYTES])
+{
+  const struct pack_cache *pc = rc->pc;
+  if (rc->db->format < 3 || !rc->started || rc->next == 0 || pc->mode != PACK_CHECKED || !pc->hashes) return -1;
+  uint64_t seq = rc->next - 1;
+  if (!pc->first || seq < pc->first || seq - pc->first >= pc->good) return -1;
+  memcpy(out, pc->hashes + (size_t)(seq - pc->first) * JOURNAL_HASH_BYTES, JOURNAL_HASH_BYTES);
+  return 0;
+}
+
 int journal__rcur_next(struct journal_rcur *rc, uint64_t *seq, const uint8_t **bytes, size_t *len)
 {
   if (rc->db->format < 3) return next_v2(rc, seq, bytes, len);

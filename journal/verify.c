@@ -502,6 +502,12 @@ static int dir_next(void *ctx, uint64_t *seq, const uint8_t **bytes, size_t *len
   return rc;
 }
 
+static int dir_last_hash(void *ctx, uint8_t out[JOURNAL_HASH_BYTES])
+{
+  struct journal_dir_source *ds = ctx;
+  return journal__iter_last_hash(ds->it, out);
+}
+
 static int dir_blob(void *ctx, const uint8_t hash[32], uint8_t **data, size_t *len)
 {
   struct journal_dir_source *ds = ctx;
@@ -515,6 +521,7 @@ int journal_dir_source_init(struct journal_dir_source *ds, struct journal_reader
   if (rc) return rc;
   ds->src.next = dir_next;
   ds->src.get_blob = dir_blob;
+  ds->src.last_hash = dir_last_hash;
   ds->src.ctx = ds;
   ds->reader = r;
   ds->from_seq = from_seq;

@@ -140,7 +140,7 @@ static void *reader(void *arg)
       b->len[i] = len;
       b->alen += len;
       struct journal__vpre *pre = &b->pre[i];
-      journal_record_hash(bytes, len, pre->hash);
+      if (!p->src->last_hash || p->src->last_hash(p->src->ctx, pre->hash) != 0) journal_record_hash(bytes, len, pre->hash);
       pre->has_leaf = leaves;
       if (leaves) {
         journal_merkle_leaf_hash(&mh, bytes, len, pre->leaf);
