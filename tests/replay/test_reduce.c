@@ -124,6 +124,18 @@ static void test_checkpoint_rejects(void **st)
   assert_int_equal(replay_checkpoint_decode(buf, REPLAY_CHECKPOINT_BYTES, s->config_version + 1, out, &seq), JOURNAL_EVERSION);
   buf[REPLAY_CHECKPOINT_HEADER + 100] ^= 0x01; /* flipped byte in the state */
   assert_int_equal(replay_checkpoint_decode(buf, REPLAY_CHECKPOINT_BYTES, 0, out, &seq), JOURNAL_ECORRUPT);
+  /* hashes recomputed, as a forger can: fields the fold indexes or copies by must be in range
+   * (phases A, B, C, N; the 8-entry command ring; the 64-byte request id) */
+  for (int k = 0; k < 3; k++) {
+    struct replay_state *bad = poisoned(0);
+    memcpy(bad, s, sizeof *bad);
+    if (k == 0) bad->br[2].phase = REPLAY_PHASES + 1;
+    if (k == 1) bad->br[0].ops_head = REPLAY_OPS_RING;
+    if (k == 2) bad->br[47].want_id_len = REPLAY_REQUEST_ID_MAX + 1;
+    replay_checkpoint_encode(bad, bad->seq, buf);
+    assert_int_equal(replay_checkpoint_decode(buf, REPLAY_CHECKPOINT_BYTES, 0, out, &seq), JOURNAL_ECORRUPT);
+    free(bad);
+  }
   free(buf);
   free(s);
   free(out);
