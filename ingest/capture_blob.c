@@ -112,8 +112,12 @@ int ingest_capture_peek(const uint8_t *blob, size_t len, unsigned *out_nch, uint
   if (len < HDR || memcmp(blob, "HCAP", 4) != 0 || blob[4] != 1 || blob[5] != 0) return INGEST_EBLOB;
   unsigned nch = get16(blob + 6);
   if (nch == 0 || nch > INGEST_CHANNELS_MAX) return INGEST_EBLOB;
+  /* every sample is at least one varint byte after the header: a count the blob cannot hold is
+   * refused here, before a caller sizes its sample buffer from it */
+  uint32_t nf = get32(blob + 8);
+  if ((uint64_t)nch * nf > len - HDR) return INGEST_EBLOB;
   *out_nch = nch;
-  *out_nframes = get32(blob + 8);
+  *out_nframes = nf;
   return 0;
 }
 

@@ -517,7 +517,8 @@ struct ingest_capture {
   struct ingest_capture_view v;            /* v.ch = chan, v.codes = codes */
   struct ingest_channel_cfg chan[INGEST_CHANNELS_MAX];
 };
-/* Read only the header: number of channels and frames (to size the codes buffer). */
+/* Read only the header: number of channels and frames (to size the codes buffer). Counts the
+ * blob cannot hold (each sample takes at least one byte) are INGEST_EBLOB. */
 int ingest_capture_peek(const uint8_t *blob, size_t len, unsigned *out_nch,
                         uint32_t *out_nframes);
 /* Decode; codes_cap in int32 units must be ≥ nch·nframes. INGEST_EBLOB on any inconsistency. */
