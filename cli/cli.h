@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "journal.h"
+#include <jansson.h>
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_ENV = 3 };
 
@@ -73,6 +74,9 @@ int64_t cli_now_ns(void);
 /* The kernel's count of bytes this process caused to be sent to storage (/proc/self/io
  * write_bytes; includes reaped children's), 0 if unavailable. */
 uint64_t cli_proc_write_bytes(void);
+/* A JSON file of the data dir (config.json): NULL when absent, not a regular file (never
+ * blocks on a FIFO), over 16 MiB or not JSON. */
+json_t *cli_load_json_file(const char *path);
 /* CLOCK_MONOTONIC in seconds (benchmarks). */
 double cli_mono_s(void);
 /* Removes a directory tree (benchmark scratch dirs). */
@@ -117,7 +121,6 @@ int cli_source_damaged(const struct cli_source *s, const char *why);
 
 /* Sends one request (ownership of req taken) to the daemon of dir; prints the error line and
  * returns CLI_ENV when no daemon answers, else 0 with the answer object in *out. */
-#include <jansson.h>
 int cli_daemon_request(const char *dir, json_t *req, int timeout_ms, json_t **out);
 
 /* `hems verify --dir`: the full index check (cmd_reindex.c); prints the outcome and returns

@@ -33,33 +33,6 @@ static bool common_opt(struct cli_common *c, int opt)
   }
 }
 
-static int read_file(const char *path, char **out, size_t *len)
-{
-  FILE *f = fopen(path, "rb");
-  if (!f) return -errno;
-  size_t cap = 4096, n = 0;
-  char *b = malloc(cap + 1);
-  size_t r;
-  while (b && (r = fread(b + n, 1, cap - n, f)) > 0) {
-    n += r;
-    if (n == cap) {
-      if (cap >= (16u << 20)) { free(b); fclose(f); return -EFBIG; }
-      cap *= 2;
-      char *q = realloc(b, cap + 1);
-      if (!q) { free(b); b = NULL; break; }
-      b = q;
-    }
-  }
-  int err = ferror(f);
-  fclose(f);
-  if (!b) return -ENOMEM;
-  if (err) { free(b); return -EIO; }
-  b[n] = 0;
-  *out = b;
-  *len = n;
-  return 0;
-}
-
 /* ------------------------------------------------------------------ init */
 
 int cli_cmd_init(int argc, char **argv)
@@ -82,8 +55,8 @@ int cli_cmd_init(int argc, char **argv)
   char *json = NULL;
   size_t jlen = 0;
   if (config) {
-    int rc = read_file(config, &json, &jlen);
-    if (rc) { cli_err("%s: %s", config, strerror(-rc)); return CLI_ENV; }
+    int rc = hw_read_file(config, &json, &jlen);
+    if (rc) { cli_err("%s: %s", config, hw_strerror(rc)); return CLI_ENV; }
     json_error_t je;
     json_t *root = json_loadb(json, jlen, 0, &je);
     if (!root || !json_is_object(root)) {

@@ -55,8 +55,7 @@ static uint64_t config_quota(const char *dir)
 {
   char p[4200];
   snprintf(p, sizeof p, "%s/config.json", dir);
-  json_error_t je;
-  json_t *root = json_load_file(p, 0, &je);
+  json_t *root = cli_load_json_file(p);
   if (!root) return 0;
   uint64_t q = parse_size(json_string_value(json_object_get(json_object_get(root, "retention"), "quota")));
   json_decref(root);

@@ -1183,7 +1183,7 @@ static void load_roles(struct daemon *d)
 {
   char path[4200];
   snprintf(path, sizeof path, "%s/config.json", d->o.c.dir);
-  json_t *root = json_load_file(path, 0, NULL);
+  json_t *root = cli_load_json_file(path);
   json_t *r = root ? json_object_get(root, "roles") : NULL;
   json_decref(d->roles);
   d->roles = NULL;
@@ -1841,7 +1841,7 @@ int cli_cmd_run(int argc, char **argv)
     char path[4200], tmpp[4300];
     snprintf(path, sizeof path, "%s/config.json", d->o.c.dir);
     snprintf(tmpp, sizeof tmpp, "%s.tmp", path);
-    json_t *old = json_load_file(path, 0, NULL), *neu = json_loadb(cjson, clen, 0, NULL);
+    json_t *old = cli_load_json_file(path), *neu = json_loadb(cjson, clen, 0, NULL);
     if (neu) {
       static const char *const keep[] = { "roles", "retention" };
       for (int i = 0; i < 2; i++) {

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
+#include "hw.h"
 
 void cli_err(const char *fmt, ...)
 {
@@ -92,6 +93,10 @@ int cli_open_error(const char *dir, const char *counter, int rc, int pid)
     return CLI_ENV;
   case JOURNAL_ELOCKFILE:
     cli_err("%s/lock: %s; refusing to write through it", dir, journal_strerror(rc));
+    return CLI_ENV;
+  case JOURNAL_ECTRFILE:
+    if (counter) cli_err("%s: %s; refusing to write through it", counter, journal_strerror(rc));
+    else cli_err("%s/counter: %s; refusing to write through it", dir, journal_strerror(rc));
     return CLI_ENV;
   case JOURNAL_EFULL:
     cli_err("%s/journal: storage full", dir);
@@ -471,4 +476,14 @@ int cli_append_close(struct journal *j, const struct journal_record *r, const ch
   }
   printf("%llu\n", (unsigned long long)seq);
   return fflush(stdout) == 0 ? CLI_OK : CLI_ENV;
+}
+
+json_t *cli_load_json_file(const char *path)
+{
+  char *text;
+  size_t len;
+  if (hw_read_file(path, &text, &len) != 0) return NULL;
+  json_t *root = json_loadb(text, len, 0, NULL);
+  free(text);
+  return root;
 }

@@ -50,7 +50,8 @@ struct pollfd;
   X(HW_ETOOMANY,    -30011, "too many lines or attributes for one request")           \
   X(HW_ETRUNC,      -30012, "output buffer too small")                               \
   X(HW_EBUSY,       -30013, "a waveform capture is already armed (or the AFE streams)") \
-  X(HW_ENOTARMED,   -30014, "no waveform capture is armed")
+  X(HW_ENOTARMED,   -30014, "no waveform capture is armed")                       \
+  X(HW_ENOTREG,     -30015, "not a regular file (a FIFO, device or directory)")
 
 enum hw_error {
 #define HW__ENUM(n, v, m) n = v,
@@ -463,6 +464,10 @@ struct hw_panel {
 int hw_panel_parse(struct hw_panel *out, const char *text, size_t len, const char *what,
                    char *err, size_t err_len);
 int hw_panel_load_file(struct hw_panel *out, const char *path, char *err, size_t err_len);
+/* Reads a whole small file (a config, a scenario) into *out (malloc'd, NUL-terminated; *out_len
+ * excludes the NUL). Files in the data dir are untrusted: only a regular file is read (a FIFO
+ * or device is refused without blocking: HW_ENOTREG), at most 16 MiB (-EFBIG). 0 or <0. */
+int hw_read_file(const char *path, char **out, size_t *out_len);
 /* Canonical JSON (sorted keys, every field explicit, compact, no trailing newline) into buf;
  * *out_len = length without NUL. HW_ETRUNC if cap is too small (*out_len says how much). Equal
  * configs give equal bytes, so its hash identifies the config. */

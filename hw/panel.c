@@ -10,12 +10,16 @@
  */
 #include "hw.h"
 
+#include <fcntl.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "panel_internal.h"
 
@@ -549,27 +553,33 @@ int hw_panel_parse(struct hw_panel *out, const char *text, size_t len, const cha
   return r;
 }
 
-int hw__read_file(const char *path, char **out, size_t *out_len)
+int hw_read_file(const char *path, char **out, size_t *out_len)
 {
-  FILE *f = fopen(path, "rb");
-  if (!f) return -errno;
-  size_t cap = 4096, n = 0;
-  char *buf = malloc(cap);
-  if (!buf) { fclose(f); return -ENOMEM; }
-  for (;;) {
+  /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return -errno;
+  struct stat st;
+  if (fstat(fd, &st) != 0) { int e = -errno; close(fd); return e; }
+  if (!S_ISREG(st.st_mode)) { close(fd); return HW_ENOTREG; }
+  if (st.st_size > (off_t)(16u << 20)) { close(fd); return -EFBIG; }
+  size_t cap = (size_t)st.st_size + 1, n = 0;
+  char *buf = malloc(cap + 1);
+  if (!buf) { close(fd); return -ENOMEM; }
+  for (;;) { /* the file may grow while read: up to the cap, one byte past it tells */
+    ssize_t k = read(fd, buf + n, cap - n);
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0) { int e = -errno; free(buf); close(fd); return e; }
+    if (k == 0) break;
+    n += (size_t)k;
     if (n == cap) {
-      if (cap >= (16u << 20)) { free(buf); fclose(f); return -EFBIG; }
-      char *nb = realloc(buf, cap * 2);
-      if (!nb) { free(buf); fclose(f); return -ENOMEM; }
+      if (cap > (16u << 20)) { free(buf); close(fd); return -EFBIG; }
+      char *nb = realloc(buf, cap * 2 + 1);
+      if (!nb) { free(buf); close(fd); return -ENOMEM; }
       buf = nb, cap *= 2;
     }
-    size_t k = fread(buf + n, 1, cap - n, f);
-    n += k;
-    if (k == 0) break;
   }
-  int e = ferror(f) ? -EIO : 0;
-  fclose(f);
-  if (e) { free(buf); return e; }
+  close(fd);
+  buf[n] = 0;
   *out = buf;
   *out_len = n;
   return 0;
@@ -579,7 +589,7 @@ int hw_panel_load_file(struct hw_panel *out, const char *path, char *err, size_t
 {
   char *text;
   size_t len;
-  int r = hw__read_file(path, &text, &len);
+  int r = hw_read_file(path, &text, &len);
   if (r < 0) {
     if (err && err_len) snprintf(err, err_len, "%s: %s", path, hw_strerror(r));
     return r;

@@ -34,6 +34,5 @@ int hw__get_enum(struct hw__ctx *c, json_t *o, const char *path, const char *key
 int hw__parse_text(struct hw__ctx *c, const char *text, size_t len, json_t **out);
 int hw__panel_from_json(struct hw__ctx *c, struct hw_panel *p, json_t *root);
 json_t *hw__panel_to_json(const struct hw_panel *p);
-int hw__read_file(const char *path, char **out, size_t *out_len);
 
 #endif

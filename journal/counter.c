@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <sodium.h>
 #include "journal.h"
@@ -77,6 +78,12 @@ static int file_read(void *ctx, uint64_t *seq, uint8_t hash[32])
   uint8_t buf[2 * SLOT];
   int fd = open(c->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return -errno;
+  /* the writer reads the counter at open: refuse there what file_write would refuse */
+  struct stat st;
+  if (c->signer && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1)) {
+    close(fd);
+    return JOURNAL_ECTRFILE;
+  }
   ssize_t n = pread(fd, buf, sizeof buf, 0);
   close(fd);
   if (n < 0) return -EIO;
@@ -96,6 +103,14 @@ static int file_write(void *ctx, uint64_t seq, const uint8_t hash[32])
   if (c->fd < 0) {
     c->fd = open(c->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
     if (c->fd < 0) return -errno;
+    /* a second name (hard link) would let whoever placed it see, or have us overwrite, another
+     * file: the counter is ours alone, one plain file with one link */
+    struct stat st;
+    if (fstat(c->fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+      close(c->fd);
+      c->fd = -1;
+      return JOURNAL_ECTRFILE;
+    }
     uint8_t buf[2 * SLOT];
     uint64_t s;
     ssize_t n = pread(c->fd, buf, sizeof buf, 0);

@@ -65,7 +65,8 @@ extern "C" {
   X(EMDBMETA, -30926, "LMDB meta page invalid")                                            \
   X(EMDBPAGE, -30927, "LMDB page or value damaged")                                       \
   X(EPACK, -30940, "stored record does not match its hash check (pack damaged)")          \
-  X(EFORMAT2, -30941, "journal format 2; run 'hems migrate'")
+  X(EFORMAT2, -30941, "journal format 2; run 'hems migrate'")                              \
+  X(ECTRFILE, -30942, "counter file is a link, has other names or is not a plain file")
 
 enum {
 #define JOURNAL__ERR_ENUM(name, code, text) JOURNAL_##name = code,

@@ -380,7 +380,7 @@ int hw_scenario_load(struct hw_scenario *out, const char *name_or_path, char *er
                                hw__builtin_scenarios[i].len, name_or_path, err, err_len);
   char *text;
   size_t len;
-  int r = hw__read_file(name_or_path, &text, &len);
+  int r = hw_read_file(name_or_path, &text, &len);
   if (r < 0) {
     if (err && err_len) {
       if (r == -ENOENT) {

@@ -1,7 +1,9 @@
 /*
  * test_edges.c — small doors around the journal, through the real binary (HEMS_BIN):
  * time arguments that would overflow or read past the string are usage errors; status says
- * which head is durable; the daemon's storage-write figure counts its own I/O only.
+ * which head is durable; the daemon's storage-write figure counts its own I/O only; a
+ * config.json that is a FIFO blocks neither `stats` nor the daemon; a counter file with a second
+ * name (hard link) is refused, and the other name's bytes stay as they were.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -170,6 +172,44 @@ static void test_show_text_escapes_controls(void **state)
   assert_null(strstr(buf, "\nseq 99"));
 }
 
+/* DIR/config.json is a file of the data dir, so untrusted: a FIFO there (no writer ever comes)
+ * must not hang `hems stats` (which reads the retention quota) or the daemon (roles at start,
+ * rewrite for the panel in use). Both finish well inside the outer timeout, and the daemon
+ * writes its records as usual. */
+static void test_config_fifo(void **state)
+{
+  (void)state;
+  assert_int_equal(sh("%s init --dir %s/fifo >/dev/null 2>&1", bin, tmp), 0);
+  assert_int_equal(sh("rm -f %s/fifo/config.json && mkfifo %s/fifo/config.json", tmp, tmp), 0);
+  int rc = sh("timeout 60 %s stats --dir %s/fifo > %s/stats.txt 2>&1", bin, tmp, tmp);
+  if (rc == 124) fail_msg("hems stats blocked on a FIFO config.json");
+  assert_int_equal(rc, 0);
+  assert_int_equal(sh("grep -q '^records ' %s/stats.txt", tmp), 0);
+  rc = sh("timeout 60 %s run --dir %s/fifo --for 3s --speed max >/dev/null 2>%s/fifo.err", bin, tmp, tmp);
+  if (rc == 124) fail_msg("hems run blocked on a FIFO config.json");
+  assert_int_equal(rc, 0);
+  assert_int_equal(sh("%s timeline --dir %s/fifo --format jsonl --type window | grep -q window", bin, tmp), 0);
+}
+
+/* DIR/counter is rewritten on every commit. If it has a second name, whoever made the link
+ * could read our slots elsewhere or have us write over a file of their choosing: refused
+ * (exit 3, the file named), and the other name keeps its bytes. The link is made to a copy of a
+ * valid counter, so the refusal is about the link and not about the content. */
+static void test_counter_hard_link(void **state)
+{
+  (void)state;
+  assert_int_equal(sh("%s init --dir %s/ctr >/dev/null 2>&1", bin, tmp), 0);
+  assert_int_equal(sh("cp %s/ctr/counter %s/other && rm %s/ctr/counter && ln %s/other %s/ctr/counter", tmp, tmp, tmp, tmp, tmp), 0);
+  assert_int_equal(sh("cp %s/other %s/other.orig", tmp, tmp), 0);
+  int rc = sh("%s note --dir %s/ctr 'through a hard link' >/dev/null 2>%s/ctr.err", bin, tmp, tmp);
+  assert_int_equal(rc, 3);
+  if (sh("grep -q 'counter: counter file is a link, has other names or is not a plain file' %s/ctr.err", tmp) != 0) {
+    (void)sh("cat %s/ctr.err >&2", tmp);
+    fail_msg("no error line naming the counter file");
+  }
+  assert_int_equal(sh("cmp -s %s/other %s/other.orig", tmp, tmp), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -178,6 +218,8 @@ int main(void)
     cmocka_unit_test(test_status_durable_daemon),
     cmocka_unit_test(test_write_bytes_own_only),
     cmocka_unit_test(test_show_text_escapes_controls),
+    cmocka_unit_test(test_config_fifo),
+    cmocka_unit_test(test_counter_hard_link),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
