@@ -134,7 +134,8 @@ static json_t *struct_to_json(const struct jdesc *d, const uint8_t *b)
     case JF_I64: { int64_t x; memcpy(&x, p, 8); v = json_integer((json_int_t)x); break; }
     case JF_BOOL: v = json_boolean(*p); break;
     case JF_ENUM: v = json_string(f->enum_names[*p]); break; /* the decoder checked the range */
-    case JF_TEXT: { struct journal_slice s; memcpy(&s, p, sizeof s); v = json_stringn_nocheck((const char *)s.ptr, s.len); break; }
+    case JF_TEXT: { /* a text key a v 3 body left out decodes as an empty slice (ptr NULL) */
+      struct journal_slice s; memcpy(&s, p, sizeof s); v = json_stringn_nocheck(s.ptr ? (const char *)s.ptr : "", s.len); break; }
     case JF_BYTES: { struct journal_slice s; memcpy(&s, p, sizeof s); v = hex_json(s.ptr, s.len); break; }
     case JF_FIXED: v = hex_json(p, f->size); break;
     case JF_TARGET: { uint16_t t; memcpy(&t, p, 2); v = t == JOURNAL_TARGET_SERVICE ? json_string("service") : json_integer(t); break; }
