@@ -99,7 +99,7 @@ static void state_body(const char *state, char *out, size_t cap)
   while ((e = readdir(d))) {
     size_t l = strlen(e->d_name);
     if (l == 64 + 3 && !strcmp(e->d_name + 64, ".cp")) {
-      char p2[600];
+      char p2[sizeof path + 256 + 2];
       snprintf(p2, sizeof p2, "%s/%s", path, e->d_name);
       slurp(p2, out, cap);
       n++;
