@@ -17,7 +17,7 @@ enum { O_DIR = 1000, O_COUNTER, O_ACCEPT, O_FORMAT, O_LIMIT, O_BRANCH, O_TYPE, O
 /* A bundle's key pin (--pubkey FILE | --fingerprint FP), as `verify` takes it. */
 #define PIN_OPTS { "pubkey", required_argument, NULL, O_PUBKEY }, { "fingerprint", required_argument, NULL, O_FP }
 
-enum fmt { F_TABLE, F_JSONL, F_CSV, F_TEXT, F_JSON };
+enum fmt { F_TABLE, F_JSONL, F_CSV, F_TEXT, F_JSON, F_CBOR };
 
 static int parse_fmt(const char *s, int *out, bool listing)
 {
@@ -29,6 +29,7 @@ static int parse_fmt(const char *s, int *out, bool listing)
   } else {
     if (!strcmp(s, "text")) *out = F_TEXT;
     else if (!strcmp(s, "json")) *out = F_JSON;
+    else if (!strcmp(s, "cbor")) *out = F_CBOR;
     else return -EINVAL;
   }
   return 0;
@@ -91,6 +92,44 @@ static void print_text(const char *json)
   json_decref(o);
 }
 
+/* What show prints of one record: its JSON (text or json), or for cbor a copy of its exact
+ * bytes (what the chain, the seals and the Merkle tree hash), written out at the end. */
+struct shown {
+  char *json;
+  uint8_t *bytes;
+  size_t len;
+  bool have;
+};
+
+static int shown_take(struct shown *o, int fmt, const uint8_t *b, size_t len)
+{
+  o->have = true;
+  if (fmt == F_CBOR) {
+    o->bytes = malloc(len ? len : 1);
+    if (!o->bytes) return -ENOMEM;
+    memcpy(o->bytes, b, len);
+    o->len = len;
+    return 0;
+  }
+  o->json = journal_record_to_json(b, len, JOURNAL_JSON_WITH_HASH | (fmt == F_JSON ? 0 : JOURNAL_JSON_COMPACT));
+  return o->json ? 0 : JOURNAL_EBADREC;
+}
+
+static int shown_print(struct shown *o, int fmt)
+{
+  int rc = 0;
+  if (fmt == F_CBOR && o->bytes) {
+    if (fwrite(o->bytes, 1, o->len, stdout) != o->len || fflush(stdout) != 0) rc = -EIO;
+  } else if (o->json) {
+    if (fmt == F_JSON) puts(o->json);
+    else print_text(o->json);
+  }
+  free(o->json);
+  free(o->bytes);
+  memset(o, 0, sizeof *o);
+  return rc;
+}
+
 int cli_cmd_show(int argc, char **argv)
 {
   static const struct option lo[] = { { "dir", required_argument, NULL, O_DIR }, { "counter", required_argument, NULL, O_COUNTER },
@@ -104,10 +143,14 @@ int cli_cmd_show(int argc, char **argv)
     if (opt == O_DIR) c.dir = optarg;
     else if (opt == O_COUNTER) c.counter = optarg;
     else if (opt == O_ACCEPT) c.accept_rollback = true;
-    else if (opt == O_FORMAT) { if (parse_fmt(optarg, &fmt, false)) { cli_err("show: --format takes text or json"); return CLI_USAGE; } }
+    else if (opt == O_FORMAT) { if (parse_fmt(optarg, &fmt, false)) { cli_err("show: --format takes text, json or cbor"); return CLI_USAGE; } }
     else if (opt == O_PUBKEY) pubkey = optarg;
     else if (opt == O_FP) fpr = optarg;
     else return cli_usage(cli_find("show"), false);
+  }
+  if (fmt == F_CBOR && isatty(STDOUT_FILENO)) {
+    cli_err("show: --format cbor writes binary; redirect standard output to a file or a pipe");
+    return CLI_USAGE;
   }
   int npos = argc - optind;
   if (npos < 1 || npos > 2) return cli_usage(cli_find("show"), false);
@@ -118,7 +161,7 @@ int cli_cmd_show(int argc, char **argv)
   struct cli_source s;
   int rc = cli_source_open(&c, pubkey, fpr, &s);
   if (rc) return rc;
-  char *json = NULL;
+  struct shown out = { 0 };
   int exit_code = CLI_OK;
   if (s.reader) {
     struct journal_iter *it;
@@ -127,8 +170,9 @@ int cli_cmd_show(int argc, char **argv)
     size_t len;
     rc = journal_iter_get(it, want, &b, &len);
     if (rc == 0) {
-      json = journal_record_to_json(b, len, JOURNAL_JSON_WITH_HASH | (fmt == F_JSON ? 0 : JOURNAL_JSON_COMPACT));
-      if (!json) { cli_err("show: seq %llu: record does not decode", (unsigned long long)want); exit_code = CLI_FAIL; }
+      rc = shown_take(&out, fmt, b, len);
+      if (rc == -ENOMEM) { cli_err("show: out of memory"); exit_code = CLI_ENV; }
+      else if (rc) { cli_err("show: seq %llu: record does not decode", (unsigned long long)want); exit_code = CLI_FAIL; }
     } else {
       uint64_t first, last;
       journal_iter_end(it);
@@ -149,19 +193,23 @@ int cli_cmd_show(int argc, char **argv)
     const char *why = NULL;
     int got;
     while ((got = src->next(src->ctx, &seq, &b, &len, &why)) == 1)
-      if (seq == want && !json) json = journal_record_to_json(b, len, JOURNAL_JSON_WITH_HASH | (fmt == F_JSON ? 0 : JOURNAL_JSON_COMPACT));
+      if (seq == want && !out.have && shown_take(&out, fmt, b, len) == -ENOMEM) { got = -ENOMEM; why = "out of memory"; break; }
     if (got < 0) {
-      if (json) { if (fmt == F_JSON) puts(json); else print_text(json); free(json); json = NULL; }
+      /* what came before the damage was proven; the cbor bytes only when a seal proved them */
+      if (out.json || out.bytes) shown_print(&out, fmt);
       exit_code = cli_source_damaged(&s, why);
-    } else if (!json) {
+    } else if (!out.have) {
       cli_err("show: no record with seq %llu in the bundle", (unsigned long long)want);
       exit_code = CLI_FAIL;
     }
   }
-  if (json) {
-    if (fmt == F_JSON) puts(json);
-    else print_text(json);
-    free(json);
+  if (out.have && exit_code == CLI_OK && !out.json && !out.bytes) {
+    cli_err("show: seq %llu: record does not decode", (unsigned long long)want);
+    exit_code = CLI_FAIL;
+  }
+  if (shown_print(&out, fmt) != 0 && exit_code == CLI_OK) {
+    cli_err("show: writing standard output: %s", strerror(errno));
+    exit_code = CLI_ENV;
   }
   cli_source_close(&s);
   return exit_code;

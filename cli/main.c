@@ -77,9 +77,10 @@ static const struct cli_cmd cmds[] = {
     "that starts after seq 1 carries the replay checkpoint of the state before its first record.\n"
     "Times: RFC 3339, @UNIX or -15m/-2h/-7d.\n" },
   { "show", cli_cmd_show,
-    "usage: hems show [--dir DIR | BUNDLE] [--pubkey FILE | --fingerprint FP] [--format text|json] SEQ\n"
+    "usage: hems show [--dir DIR | BUNDLE] [--pubkey FILE | --fingerprint FP] [--format text|json|cbor] SEQ\n"
     "\n"
-    "Print one record, decoded. Exit 1 if there is no such seq. A bundle is checked as it is read\n"
+    "Print one record, decoded; --format cbor writes its exact bytes (what the chain, the seals and\n"
+    "the Merkle tree hash) to a file or pipe, nothing else. Exit 1 if there is no such seq. A bundle is checked as it is read\n"
     "(against the pinned key, else its own key and said so); on damage the record is printed only\n"
     "if a seal proved it, then 'bundle damaged after seq N: <why>', exit 1.\n" },
   { "timeline", cli_cmd_timeline,
