@@ -1,0 +1,268 @@
+/*
+ * run.h — private to cli/: the state of `hems run` and the entry points of its parts.
+ *
+ * The daemon is one libuv loop (run_loop.c) that only wires handles to the parts below; each
+ * part owns one concern and touches the state fields named in docs/architecture.md:
+ *
+ *   run.c              the command: options, start, loop, orderly stop, summary line
+ *   run_start.c        start-up: panel or simulation, journal and fold, boot/config records, AFEs
+ *   run_clock.c        panel time, record wall time, the simulated journal clock
+ *   run_records.c      the one door to the journal: append → fold → route the effects
+ *   run_meter.c        metering, register path: branch AFE windows, one-cycle rms
+ *   run_mains.c        metering, waveform path: the mains AFE's buffer → ingest → windows, captures
+ *   run_pq.c           power-quality events (both paths)
+ *   run_actuate.c      actuation: durable commands → drivers → sense windows → sense-backs
+ *   run_taps.c         trip taps and DER inputs (GPIO edges → records)
+ *   run_requests.c     requests into the journal and the clients waiting on their outcome
+ *   run_control.c      the control protocol: request line → role/limit checks → reply
+ *   run_status.c       status JSON, terminal status line, systemd STATUS=
+ *   run_config.c       roles and retention settings, SIGHUP reload, DIR/config.json rewrite
+ *   run_housekeeping.c idle flush, hourly retention
+ *   run_stimuli.c      the simulator's scripted stimuli
+ *   run_loop.c         libuv handles and the tick order
+ *
+ * The socket server, its client, roles, rate limit and systemd notify are daemon_*.c (daemon.h,
+ * daemon_notify.h).
+ */
+#ifndef HEMS_CLI_RUN_H
+#define HEMS_CLI_RUN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+#include <jansson.h>
+#include "cli.h"
+#include "daemon.h"
+#include "daemon_notify.h"
+#include "actuators.h"
+#include "hw.h"
+#include "ingest.h"
+#include "journal.h"
+#include "replay.h"
+
+#define TICK_NS (HW_SIM_WFB_HALF_NS)          /* 16 ms */
+#define FLUSH_IDLE_NS 1000000000ull           /* the flush timer: 1 s with no new record */
+
+#define FLUSH_IDLE_NS 1000000000ull           /* the flush timer: 1 s with no new record */
+
+struct run_opts {
+  struct cli_common c;
+  const char *sim;       /* scenario name or path */
+  const char *hw;        /* panel config for real hardware */
+  const char *socket;
+  int64_t for_ns;        /* 0 = until stopped */
+  double speed;          /* 0 = max */
+  uint64_t seed;
+  uint32_t window_ms;
+};
+
+struct capture_slot { uint64_t id; uint8_t hash[32]; };
+
+/* One AFE's one-cycle rms readings: this tick's (fresh) and the extremes of the n since its
+ * last window, V | A per channel A, B, C. */
+struct rms_one_track { bool fresh; unsigned n; double i[3], v[3], imin[3], imax[3], vmin[3], vmax[3]; };
+
+/* A trip tap waiting for its waveform capture (≤ the capture's post-trigger time). */
+struct pending_tap { bool used; uint64_t capture_id; uint64_t deadline_ns; struct actuator_tap_record rec; };
+#define PENDING_TAPS 8
+
+/* A decided command waiting for its record to be durable (write-ahead) and its actuator free. */
+struct pending_cmd { uint64_t seq; uint16_t target; bool on; char request_id[65]; };
+#define PENDING_MAX 128
+
+/* A socket client waiting for the outcome of its switch request. */
+struct waiter { struct daemon_client *c; unsigned gen; uint64_t request_seq, command_seq; bool used; };
+#define WAITERS_MAX 32
+
+struct daemon {
+  struct run_opts o;
+  uint64_t io_write_bytes0; /* the process's write_bytes at start: reaped children of whoever exec'd us are in it */
+  struct hw_scenario *sc;
+  struct hw_sim *sim;
+  const struct hw_panel *panel;
+  struct journal *j;
+  struct journal_open_info info;
+  uint8_t boot_id[16];
+  int64_t wall_base_ns;      /* wall time of virtual t = 0 */
+  uint64_t sim_wall0;        /* hw_sim_wall_ns at t = 0 (so injected clock steps show) */
+  /* real hardware (--hw): spidev per AFE, one gpiochip, real clocks */
+  bool hw;
+  struct hw_panel hwpanel;
+  struct hw_spidev spidev[HW_MAX_AFES];
+  struct hw_gpiochip gpiochip;
+  uint64_t hw_t0_boottime;
+  const char *name;          /* scenario or panel name */
+  char device_id[33];        /* meta device_id (checkpoint origins, fleet topics); "" if unread */
+
+  /* AFEs */
+  struct hw_ade9000 afe[HW_MAX_AFES];
+  bool afe_ok[HW_MAX_AFES];
+  int64_t energy_prev_nj[HW_MAX_AFES][3];
+  struct ingest_energy energy[HW_MAX_BRANCHES + 1];
+  struct ingest_polarity polarity[HW_MAX_BRANCHES + 1];
+  /* register-path power quality (panels without a streaming mains AFE): the reference AFE's
+   * latched dip/swell registers, window by window */
+  int pq_afe;
+  struct { bool active; int kind; unsigned phases; int64_t start_ns; double extreme_v; double min_v[3], max_v[3]; } rpq;
+  int mains;                 /* AFE index streaming the waveform path, or -1 */
+  struct ingest_config icfg;
+  struct ingest_engine eng;
+  bool eng_ok;
+  struct ingest_aggregator agg;
+  struct hw_ade9000_wfb_half half;
+  int32_t frames[HW_ADE9000_WFB_SETS_PER_HALF * 6];
+  struct capture_slot caps[8];
+  unsigned ncaps;
+  uint64_t next_window_ns;
+
+  /* what the status shows (derived from the records this run made) */
+  int64_t phase_p_mw[4];
+  int64_t branch_p_mw[HW_MAX_BRANCHES + 1];
+  bool branch_tapped[HW_MAX_BRANCHES + 1]; /* a trip tap since the branch's last window (its `event`) */
+  uint64_t windows, pq_events, notes, requests, faults, stimuli;
+  uint64_t last_append_mono;
+  uint64_t afe_crc_faults_seen[HW_MAX_AFES];
+  /* register path: each branch AFE's one-cycle rms (xIRMSONE/xVRMSONE) read once per tick —
+   * the last reading (for sense-backs) and its min/max since the window started (hrms_*_m) */
+  struct rms_one_track rms1[HW_MAX_AFES];
+
+  /* the fold and the proof loop */
+  struct replay_harness h;
+  struct actuator_set act;
+  bool act_ok;
+  struct actuator_taps taps;
+  bool taps_ok;
+  struct pending_tap ptaps[PENDING_TAPS];
+  struct pending_cmd pending[PENDING_MAX];
+  unsigned npending;
+  struct waiter waiters[WAITERS_MAX];
+  uint64_t gpio_overflow_seen;
+  uint64_t commands, refusals, sense_backs, taps_seen, der_seen, actuations;
+
+  /* loop */
+  uv_loop_t loop;
+  uv_signal_t sig_int, sig_term, sig_hup;
+  uv_timer_t tick_timer, status_timer;
+  uv_idle_t idle;
+  struct daemon_socket sock;
+  bool stopping;
+  int exit_code;
+  bool tty;
+  double t_start_real;
+  int append_err;
+  json_t *roles;
+  struct daemon_limit limit; /* per-peer rate limit of the control socket */
+  double last_watchdog_s;
+  uint8_t cfg_hash[32];
+  uint32_t cfg_version;
+  bool watchdog;             /* live only: off under --sim (DESIGN.md) */
+  bool reload;               /* SIGHUP seen; handled between ticks */
+  uint64_t supply_low_until; /* scenario: the actuator supply is low until then (run_stimuli.c) */
+  int64_t retention_keep_ns; /* DIR/config.json "retention": {"keep": "30d"}; 0 = off */
+  uint64_t next_retention_ns;
+  struct daemon_notify notify; /* systemd's notify socket (daemon_notify.c) */
+};
+
+/* The outputs' start: initial states from the rebuilt state, and the fail-safe commands of the
+ * branches the journal knows nothing of (run_actuate.c). */
+struct run_boot_outputs {
+  struct actuator_initial init;
+  struct pending_cmd cmd[HW_MAX_BRANCHES + 1];
+  unsigned n;
+};
+
+/* What the journal's tail says before the writer opens (run_start.c). */
+struct run_tail {
+  uint64_t head;
+  int64_t last_wall;
+  uint8_t cfg_hash[32];
+  uint32_t cfg_version;
+  bool have_cfg;
+};
+
+/* ---- run_start.c: each step says its own error */
+int run_start_panel(struct daemon *d);                        /* 0 or the exit code */
+int run_start_journal(struct daemon *d, struct run_tail *t);  /* 0 or the exit code */
+int run_start_boot(struct daemon *d, const struct run_tail *t); /* 0 or a journal error */
+int run_start_afes(struct daemon *d);                         /* 0 or the ingest error */
+int run_start_outputs(struct daemon *d);                      /* 0 or a journal error */
+
+/* ---- run_loop.c */
+void run_loop_open(struct daemon *d);
+void run_loop_run(struct daemon *d);
+void run_loop_close(struct daemon *d);
+
+/* ---- run_clock.c */
+double run_real_s(void);                         /* CLOCK_MONOTONIC, seconds */
+uint64_t run_boottime_ns(void);                  /* CLOCK_BOOTTIME */
+uint64_t run_now_ns(const struct daemon *d);     /* panel time since start */
+int64_t run_wall_ns(const struct daemon *d);     /* wall time of "now" on the records' clock */
+void run_sim_clock(void *ctx, uint64_t *mono, int64_t *wall, uint8_t *tq); /* journal clock under --sim */
+void run_sleep_ns(void *user, uint64_t ns);      /* the AFE driver's delay on hardware */
+
+/* ---- run_records.c */
+int run_append_fx(struct daemon *d, struct journal_record *r, uint64_t *out_seq, struct replay_effects *out_fx,
+                  uint64_t fx_seqs[REPLAY_EFFECTS_MAX]);
+int run_append(struct daemon *d, struct journal_record *r);
+void run_fault(struct daemon *d, const char *code, int64_t value, uint16_t branch, const char *detail);
+void run_source_for_target(struct journal_source *src, uint16_t target);
+
+/* ---- run_meter.c */
+void run_meter_poll_rms(struct daemon *d);
+void run_meter_tick(struct daemon *d, uint64_t now);
+
+/* ---- run_mains.c */
+int run_mains_init(struct daemon *d);
+void run_mains_drain(struct daemon *d);
+
+/* ---- run_pq.c */
+void run_pq_register(struct daemon *d, const struct hw_ade9000_metrics *m, int64_t window_end_ns);
+void run_pq_mains(void *ctx, const struct ingest_pq_event *e); /* the ingest engine's pq sink */
+
+/* ---- run_actuate.c */
+void run_actuate_pending(struct daemon *d);
+void run_actuate_feed_sense(struct daemon *d);
+void run_actuate_poll(struct daemon *d);
+int run_actuate_boot(struct daemon *d, struct run_boot_outputs *b);
+void run_actuate_open(struct daemon *d, struct hw_gpio_chip *chip, const struct run_boot_outputs *b);
+void run_actuate_queue_boot(struct daemon *d, const struct run_boot_outputs *b);
+
+/* ---- run_taps.c */
+void run_taps_poll(struct daemon *d);
+void run_taps_flush(struct daemon *d, bool all);
+void run_taps_capture_done(struct daemon *d, uint64_t id, const uint8_t hash[32]);
+void run_taps_open(struct daemon *d, struct hw_gpio_chip *chip);
+
+/* ---- run_requests.c */
+/* A request's free-text reason is kept to its first REASON_MAX bytes (whole characters): a
+ * client's text must never make a record the journal refuses (the daemon stops on a failed append). */
+#define REASON_MAX 256
+void run_waiters_wake(struct daemon *d, uint64_t request_seq, uint64_t command_seq, const char *json_line);
+void run_waiters_follow(struct daemon *d, uint64_t request_seq, uint64_t command_seq);
+int run_request_switch(struct daemon *d, uint16_t target, bool on, const char *request_id, const char *reason,
+                       uint8_t role, uint8_t origin, uint32_t uid, uint32_t gid, uint64_t *out_seq,
+                       struct replay_effects *fx, uint64_t fx_seqs[]);
+int run_request_policy(struct daemon *d, struct journal_request *q, uint64_t *out_seq, struct replay_effects *fx,
+                       uint64_t fx_seqs[]);
+
+/* ---- run_control.c (daemon_handle_request is declared in daemon.h) */
+void run_control_flush_limited(struct daemon *d, bool force);
+
+/* ---- run_status.c */
+json_t *run_status_json(struct daemon *d);
+void run_status_line(struct daemon *d);
+void run_status_notify(struct daemon *d, double lag_s);
+
+/* ---- run_config.c */
+void run_config_load_local(struct daemon *d);
+void run_config_reload(struct daemon *d);
+void run_config_follow_panel(struct daemon *d, const char *cjson, size_t clen);
+
+/* ---- run_housekeeping.c */
+void run_housekeeping_tick(struct daemon *d, uint64_t now);
+void run_housekeeping_late(struct daemon *d, double lag_ms, double now_real);
+
+/* ---- run_stimuli.c */
+void run_stimuli_tick(struct daemon *d);
+
+#endif

@@ -1,0 +1,89 @@
+/*
+ * run_config.c — the daemon's configuration after start: DIR/config.json's local settings
+ * (roles, retention keep), SIGHUP's reload (a `config` record, or a fault naming what is wrong),
+ * and DIR/config.json rewritten after the panel in use changed.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sodium.h>
+#include "run.h"
+
+/* The roles section: DIR/config.json's, else the panel config's. */
+void run_config_load_local(struct daemon *d)
+{
+  char path[4200];
+  snprintf(path, sizeof path, "%s/config.json", d->o.c.dir);
+  json_t *root = cli_load_json_file(path);
+  json_t *r = root ? json_object_get(root, "roles") : NULL;
+  json_decref(d->roles);
+  d->roles = NULL;
+  if (json_is_object(r)) d->roles = json_incref(r);
+  else if (d->panel->roles_json[0]) d->roles = json_loads(d->panel->roles_json, 0, NULL);
+  /* "retention": {"keep": "30d"} — the daemon archives and cuts hourly (docs/operations.md) */
+  const char *keep = json_string_value(json_object_get(json_object_get(root, "retention"), "keep"));
+  int64_t kn = 0;
+  if (keep && (cli_parse_duration_ns(keep, &kn) || kn <= 0)) {
+    char detail[4400];
+    snprintf(detail, sizeof detail, "%.4000s: retention.keep \"%.*s\": not a duration (e.g. 30d); retention stays off", path,
+             (int)cli_utf8_prefix(keep, 64), keep);
+    run_fault(d, "config_invalid", 0, 0, detail);
+    kn = 0;
+  }
+  d->retention_keep_ns = kn;
+  json_decref(root);
+}
+
+/* SIGHUP: re-read DIR/config.json. Valid and different → a `config` record (the simulated
+ * hardware keeps its wiring; the journal says what the operator configured). Invalid → keep
+ * the old one and journal a fault naming the file, field and why. */
+void run_config_reload(struct daemon *d)
+{
+  d->reload = false;
+  char path[4200], err[320];
+  snprintf(path, sizeof path, "%s/config.json", d->o.c.dir);
+  static struct hw_panel np;
+  if (hw_panel_load_file(&np, path, err, sizeof err)) {
+    run_fault(d, "config_invalid", 0, 0, err);
+    fprintf(stderr, "hems: run: SIGHUP: %s (keeping the current config)\n", err);
+    return;
+  }
+  static char cj[256 * 1024];
+  size_t cl;
+  if (hw_panel_canonical_json(&np, cj, sizeof cj, &cl)) return;
+  uint8_t h[32];
+  crypto_generichash(h, 32, (const uint8_t *)cj, cl, NULL, 0);
+  run_config_load_local(d);
+  if (!memcmp(h, d->cfg_hash, 32)) return;
+  struct journal_record r;
+  memset(&r, 0, sizeof r);
+  r.type = JOURNAL_T_CONFIG;
+  r.source.kind = JOURNAL_SRC_PANEL;
+  r.body.config.config_version = d->cfg_version + 1;
+  memcpy(r.body.config.config_hash, h, 32);
+  r.body.config.json = (struct journal_slice){ (const uint8_t *)cj, (uint32_t)cl };
+  if (run_append(d, &r) == 0) {
+    d->cfg_version++;
+    memcpy(d->cfg_hash, h, 32);
+  }
+}
+
+/* DIR/config.json follows the panel now in use (its canonical JSON, cjson); the dir's own local
+ * settings (roles, retention) are kept, and held nowhere else: written to a temporary file,
+ * synced, renamed. */
+void run_config_follow_panel(struct daemon *d, const char *cjson, size_t clen)
+{
+  char path[4200], tmpp[4300];
+  snprintf(path, sizeof path, "%s/config.json", d->o.c.dir);
+  snprintf(tmpp, sizeof tmpp, "%s.tmp", path);
+  json_t *old = cli_load_json_file(path), *neu = json_loadb(cjson, clen, 0, NULL);
+  if (neu) {
+    static const char *const keep[] = { "roles", "retention" };
+    for (int i = 0; i < 2; i++) {
+      json_t *v = old ? json_object_get(old, keep[i]) : NULL;
+      if (v) json_object_set(neu, keep[i], v);
+    }
+    if (json_dump_file(neu, tmpp, JSON_SORT_KEYS | JSON_INDENT(1)) == 0) cli_replace_durably(tmpp, path, d->o.c.dir);
+  }
+  json_decref(old);
+  json_decref(neu);
+}

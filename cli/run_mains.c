@@ -1,0 +1,134 @@
+/*
+ * run_mains.c — the waveform path of metering: the mains AFE's waveform buffer drained
+ * every tick into the ingest engine, whose aggregated windows become `window` records and whose
+ * captures become blobs (a trip tap waiting for one is run_taps.c's).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "run.h"
+
+static void eng_window(void *ctx, const struct ingest_window *iw)
+{
+  struct daemon *d = ctx;
+  struct ingest_rec_window rw;
+  if (ingest_aggregator_add(&d->agg, &d->icfg, iw, &rw) != 1) return;
+  struct journal_record r;
+  memset(&r, 0, sizeof r);
+  r.type = JOURNAL_T_WINDOW;
+  r.source.kind = JOURNAL_SRC_AFE;
+  r.source.index = (uint16_t)(d->mains + 1);
+  struct journal_window *w = &r.body.window;
+  w->afe = (uint16_t)(d->mains + 1);
+  w->start_ns = rw.start_ns;
+  w->duration_us = rw.duration_us;
+  w->freq_mhz = rw.freq_mhz;
+  w->basic_windows = rw.basic_windows;
+  w->flags = rw.flags & 3;
+  for (unsigned i = 0; i < rw.nch && w->nch < JOURNAL_WINDOW_CHANNELS; i++) {
+    struct journal_window_channel *c = &w->ch[w->nch++];
+    const struct ingest_channel_cfg *cc = &d->icfg.ch[rw.ch[i].ch];
+    c->ch = rw.ch[i].ch;
+    c->kind = rw.ch[i].kind == INGEST_KIND_VOLTAGE ? JOURNAL_CH_VOLTAGE : JOURNAL_CH_CURRENT;
+    c->phase = cc->phase[0] == 'B' ? JOURNAL_PHASE_B : cc->phase[0] == 'C' ? JOURNAL_PHASE_C : JOURNAL_PHASE_A;
+    c->rms_m = rw.ch[i].rms_m;
+    c->min_m = rw.ch[i].min_m;
+    c->max_m = rw.ch[i].max_m;
+    c->thd_mpct = rw.ch[i].thd_mpct;
+    c->hrms_min_m = rw.ch[i].hrms_min_m;
+    c->hrms_max_m = rw.ch[i].hrms_max_m;
+    c->event = rw.ch[i].event;
+    if (cc->branch && cc->branch <= HW_MAX_BRANCHES && d->branch_tapped[cc->branch]) {
+      c->event = true;
+      d->branch_tapped[cc->branch] = false;
+    }
+  }
+  for (unsigned i = 0; i < rw.npow && w->npow < JOURNAL_WINDOW_CHANNELS; i++) {
+    struct journal_window_power *pw = &w->pow[w->npow++];
+    pw->ich = rw.pow[i].ich;
+    pw->vch = rw.pow[i].vch;
+    const struct ingest_channel_cfg *cc = &d->icfg.ch[rw.pow[i].ich];
+    pw->phase = cc->phase[0] == 'B' ? JOURNAL_PHASE_B : cc->phase[0] == 'C' ? JOURNAL_PHASE_C : JOURNAL_PHASE_A;
+    pw->p_mw = rw.pow[i].p_mw;
+    pw->q_mvar = rw.pow[i].q_mvar;
+    pw->s_mva = rw.pow[i].s_mva;
+    pw->pf_mpct = rw.pow[i].pf_mpct;
+    pw->import_uwh = rw.pow[i].import_uwh;
+    pw->export_uwh = rw.pow[i].export_uwh;
+  }
+  if (run_append(d, &r) == 0) d->windows++;
+}
+
+static void eng_capture(void *ctx, const struct ingest_capture_view *c)
+{
+  struct daemon *d = ctx;
+  size_t cap = ingest_capture_blob_bound(c->nch, c->nframes);
+  uint8_t *buf = malloc(cap);
+  size_t len;
+  if (!buf) return;
+  if (ingest_capture_encode(c, buf, cap, &len) == 0) {
+    struct capture_slot *s = &d->caps[d->ncaps++ % 8];
+    s->id = c->id;
+    if (journal_put_blob(d->j, buf, len, s->hash)) memset(s->hash, 0, 32);
+    if (c->reason) run_taps_capture_done(d, c->id, s->hash);
+  }
+  free(buf);
+}
+
+int run_mains_init(struct daemon *d)
+{
+  const struct hw_panel *p = d->panel;
+  d->mains = -1;
+  for (unsigned a = 0; a < p->num_afes; a++)
+    if (p->afe[a].mains && d->afe_ok[a]) { d->mains = (int)a; break; }
+  if (d->mains < 0) return 0;
+  struct ingest_config *c = &d->icfg;
+  ingest_config_defaults(c);
+  c->sample_rate_hz = 8000;
+  c->nominal_hz = p->freq_hz;
+  c->pq.declared_v = p->nominal_v;
+  c->t0_ns = d->wall_base_ns;
+  c->nch = 6;
+  static const char *const ph[3] = { "A", "B", "C" };
+  for (unsigned k = 0; k < 3; k++) {
+    struct ingest_channel_cfg *v = &c->ch[k], *i = &c->ch[3 + k];
+    snprintf(v->name, sizeof v->name, "V%s", ph[k]);
+    snprintf(v->phase, sizeof v->phase, "%s", ph[k]);
+    v->kind = INGEST_KIND_VOLTAGE;
+    v->scale = hw_ade9000_wfb_volts_per_code(&d->afe[d->mains], k);
+    v->voltage_ch = -1;
+    snprintf(i->name, sizeof i->name, "I%s", ph[k]);
+    snprintf(i->phase, sizeof i->phase, "%s", ph[k]);
+    i->kind = INGEST_KIND_CURRENT;
+    i->scale = hw_ade9000_wfb_amps_per_code(&d->afe[d->mains], k);
+    i->voltage_ch = (int16_t)k;
+  }
+  c->ref_ch = 0;
+  struct ingest_sink sink = { d, eng_window, run_pq_mains, eng_capture };
+  int rc = ingest_engine_init(&d->eng, c, &sink);
+  if (rc) return rc;
+  d->eng_ok = true;
+  return ingest_aggregator_init(&d->agg, d->o.window_ms);
+}
+
+void run_mains_drain(struct daemon *d)
+{
+  if (d->mains < 0 || !d->eng_ok) return;
+  for (int guard = 0; guard < 4; guard++) {
+    int rc = hw_ade9000_wfb_poll(&d->afe[d->mains], &d->half);
+    if (rc) break;
+    if (d->half.overruns) {
+      char detail[96];
+      snprintf(detail, sizeof detail, "mains afe: %u waveform buffer halves lost", d->half.overruns);
+      run_fault(d, "late_window", d->half.overruns, 0, detail);
+    }
+    /* WFB order IA VA IB VB IC VC IN → engine order VA VB VC IA IB IC */
+    for (unsigned n = 0; n < HW_ADE9000_WFB_SETS_PER_HALF; n++) {
+      int32_t *f = &d->frames[n * 6];
+      const int32_t *c = d->half.code[n];
+      f[0] = c[1]; f[1] = c[3]; f[2] = c[5];
+      f[3] = c[0]; f[4] = c[2]; f[5] = c[4];
+    }
+    ingest_engine_push(&d->eng, d->frames, HW_ADE9000_WFB_SETS_PER_HALF);
+  }
+}

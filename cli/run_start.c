@@ -1,0 +1,273 @@
+/*
+ * run_start.c — start-up: the panel (hardware or simulation), the journal's tail facts
+ * (virtual epoch, boot id, last config), the journal and the fold, the boot and config records,
+ * the AFEs. Each step says its own error; the order of the records it makes is fixed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sodium.h>
+#include "run.h"
+
+static void seed_boot_id(struct daemon *d, uint64_t head)
+{
+  uint8_t in[16];
+  for (int i = 0; i < 8; i++) { in[i] = (uint8_t)(d->o.seed >> (8 * i)); in[8 + i] = (uint8_t)(head >> (8 * i)); }
+  crypto_generichash(d->boot_id, 16, in, sizeof in, (const uint8_t *)"hems.boot", 9);
+}
+
+/* Wall time and config of the journal's head region, for a deterministic virtual epoch and the
+ * "config differs" check. */
+static int journal_tail_facts(struct daemon *d, uint64_t *head, int64_t *last_wall, uint8_t cfg_hash[32],
+                              uint32_t *cfg_version, bool *have_cfg)
+{
+  struct journal_reader *r;
+  /* Read before the writer opens (LMDB: one env per process at a time); the writer's own
+   * rollback check follows. */
+  int rc = journal_reader_open(&r, d->o.c.dir, d->o.c.counter, true);
+  if (rc) return rc;
+  /* The device id too, here and not after the writer opened: a second LMDB env on the same
+   * journal in this process, closed while the writer's is open, drops the writer's lock on
+   * lock.mdb (POSIX record locks are per process), and every later reader then takes the lock
+   * region as its first user and resets it under the live writer. */
+  if (journal_reader_device_id(r, d->device_id)) d->device_id[0] = 0;
+  struct journal_iter *it;
+  if ((rc = journal_iter_begin(r, 1, &it))) { journal_reader_close(r); return rc; }
+  uint64_t first, last;
+  journal_reader_bounds(r, &first, &last);
+  *head = last;
+  const uint8_t *b;
+  size_t len;
+  struct journal_record rec;
+  *last_wall = 0;
+  if (last && journal_iter_get(it, last, &b, &len) == 0 && journal_record_decode(b, len, &rec) == 0) *last_wall = rec.wall_ns;
+  *have_cfg = false;
+  uint64_t groups[4096];
+  int n = journal_index_blocks(it, JOURNAL_IDX_TYPE, JOURNAL_T_CONFIG, 1, groups, 4096);
+  if (n > 0) {
+    uint64_t gf, gl;
+    if (journal_index_block_range(it, groups[n - 1], &gf, &gl) == 0) {
+      for (uint64_t s = gf; s <= gl; s++) {
+        if (journal_iter_get(it, s, &b, &len) || journal_record_decode(b, len, &rec)) continue;
+        if (rec.type != JOURNAL_T_CONFIG) continue;
+        memcpy(cfg_hash, rec.body.config.config_hash, 32);
+        *cfg_version = rec.body.config.config_version;
+        *have_cfg = true;
+      }
+    }
+  }
+  journal_iter_end(it);
+  journal_reader_close(r);
+  return 0;
+}
+
+/* The panel: real hardware (--hw: the panel config names the spidev nodes and the gpiochip) or
+ * the simulated one (--sim). 0, or the command's exit code (the error said). */
+int run_start_panel(struct daemon *d)
+{
+  char err[512];
+  int rc;
+  if (d->o.hw) {
+    /* Real hardware: the panel config names the spidev nodes and the gpiochip. */
+    if (hw_panel_load_file(&d->hwpanel, d->o.hw, err, sizeof err)) { cli_err("%s", err); return CLI_USAGE; }
+    if (d->o.speed != 1.0) { cli_err("run: --speed applies to simulation only; hardware runs in real time"); return CLI_USAGE; }
+    d->hw = true;
+    d->panel = &d->hwpanel;
+    d->name = d->hwpanel.name;
+    for (unsigned a = 0; a < d->panel->num_afes; a++) {
+      rc = hw_spidev_open(&d->spidev[a], d->panel->afe[a].spidev, NULL);
+      if (rc) {
+        cli_err("run: afe %u: %s: %s", a + 1, d->panel->afe[a].spidev, hw_strerror(rc));
+        for (unsigned k = 0; k < a; k++) hw_spidev_close(&d->spidev[k]);
+        return CLI_ENV;
+      }
+    }
+    if (d->panel->gpiochip[0] && (rc = hw_gpiochip_open(&d->gpiochip, d->panel->gpiochip, NULL))) {
+      cli_err("run: %s: %s", d->panel->gpiochip, hw_strerror(rc));
+      for (unsigned k = 0; k < d->panel->num_afes; k++) hw_spidev_close(&d->spidev[k]);
+      return CLI_ENV;
+    }
+    d->hw_t0_boottime = run_boottime_ns();
+  } else {
+    d->sc = calloc(1, sizeof *d->sc);
+    if (!d->sc) return CLI_ENV;
+    const char *scen = d->o.sim ? d->o.sim : "default";
+    if ((rc = hw_scenario_load(d->sc, scen, err, sizeof err))) {
+      if (rc == HW_ENOSCENARIO) {
+        char names[512] = "";
+        for (const char *const *n = hw_scenario_names(); *n; n++) { strcat(names, " "); strcat(names, *n); }
+        cli_err("run: --sim %s: no such shipped scenario or file (shipped:%s)", scen, names);
+      } else {
+        cli_err("%s", err);
+      }
+      free(d->sc);
+      return CLI_USAGE;
+    }
+    if ((rc = hw_sim_create(&d->sim, d->sc, d->o.seed, err, sizeof err))) {
+      cli_err("run: %s", err);
+      free(d->sc);
+      return CLI_USAGE;
+    }
+    d->panel = hw_sim_panel(d->sim);
+    d->name = d->sc->name;
+    d->sim_wall0 = hw_sim_wall_ns(d->sim);
+  }
+
+  return 0;
+}
+
+/* The journal and the fold: the tail's facts fix the virtual epoch and the boot id before
+ * anything is appended; then the writer opens and the state is rebuilt. 0, or the command's exit
+ * code (the error said). */
+int run_start_journal(struct daemon *d, struct run_tail *t)
+{
+  int rc;
+  /* Facts from the journal's tail fix the virtual epoch and the boot id before anything is
+   * appended (deterministic for a given dir, scenario and seed). */
+  if ((rc = journal_tail_facts(d, &t->head, &t->last_wall, t->cfg_hash, &t->cfg_version, &t->have_cfg))) {
+    hw_sim_destroy(d->sim);
+    free(d->sc);
+    return cli_open_error(d->o.c.dir, d->o.c.counter, rc, 0);
+  }
+  if (d->o.speed == 0) {
+    d->wall_base_ns = t->last_wall + 1000000000ll; /* one second after the newest record */
+  } else {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    d->wall_base_ns = (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+    if (d->wall_base_ns <= t->last_wall) d->wall_base_ns = t->last_wall + 1;
+  }
+  seed_boot_id(d, t->head);
+
+  struct journal_options jo;
+  memset(&jo, 0, sizeof jo);
+  jo.dir = d->o.c.dir;
+  jo.counter_path = d->o.c.counter;
+  jo.accept_rollback = d->o.c.accept_rollback;
+  if (!d->hw) {
+    /* Under simulation every envelope time and the boot id come from the virtual clock and
+     * the seed; on hardware the journal reads the real clocks and the kernel's boot id. */
+    jo.clock.now = run_sim_clock;
+    jo.clock.ctx = d;
+    jo.virtual_clock = d->o.speed == 0;
+    memcpy(jo.boot_id, d->boot_id, sizeof jo.boot_id);
+  }
+  /* The fold: every record is folded as it is appended and each seal carries its state hash;
+   * checkpoints every 100 000 records or hour of record time. */
+  /* Flash wear: metering groups share a commit every 15 s of panel time; a critical record
+   * (request, command, sense-back, trip tap, boot, config, note…) commits at once with them. */
+  jo.commit_hold_ns = 15000000000ull;
+  struct replay_harness_options ho = { 100000, 3600ll * 1000000000ll, false };
+  replay_harness_init(&d->h, &ho, &jo);
+  int pid = 0;
+  daemon_notify_status(&d->notify, "opening the journal in %s", d->o.c.dir);
+  rc = journal_open(&d->j, &jo, &d->info, &pid);
+  if (rc) {
+    hw_sim_destroy(d->sim);
+    free(d->sc);
+    return cli_open_error(d->o.c.dir, d->o.c.counter, rc, pid);
+  }
+  if ((rc = replay_harness_attach(&d->h, d->j))) {
+    if (rc == JOURNAL_EUNSEALED) cli_err("run: rebuilding state from the journal: %s", d->h.attach_why);
+    else cli_err("run: rebuilding state from the journal: %s", journal_strerror(rc));
+    journal_close(d->j);
+    hw_sim_destroy(d->sim);
+    free(d->sc);
+    return rc == JOURNAL_EUNSEALED ? CLI_FAIL : CLI_ENV;
+  }
+  return 0;
+}
+
+/* The boot record, then a config record when the panel in use differs from the journal's last
+ * (DIR/config.json then follows it), then a fault when a checkpoint was rejected. 0 or the first
+ * append error. */
+int run_start_boot(struct daemon *d, const struct run_tail *t)
+{
+  int rc;
+  struct journal_record r;
+  memset(&r, 0, sizeof r);
+  r.type = JOURNAL_T_BOOT;
+  r.source.kind = JOURNAL_SRC_PANEL;
+  memcpy(r.body.boot.boot_id, d->boot_id, 16);
+  const char *reason = d->hw ? "power_on" : "sim";
+  r.body.boot.reset_reason = (struct journal_slice){ (const uint8_t *)reason, (uint32_t)strlen(reason) };
+  r.body.boot.previous_shutdown = d->info.last_shutdown_clean ? JOURNAL_SHUTDOWN_CLEAN : JOURNAL_SHUTDOWN_UNCLEAN;
+  const char *fw = HEMS_FIRMWARE_VERSION;
+  r.body.boot.firmware_version = (struct journal_slice){ (const uint8_t *)fw, (uint32_t)strlen(fw) };
+  r.body.boot.rail_status = (struct journal_slice){ (const uint8_t *)"ok", 2 };
+  static char cjson[256 * 1024];
+  size_t clen = 0;
+  uint8_t new_hash[32];
+  bool cfg_differs = false;
+  if (hw_panel_canonical_json(d->panel, cjson, sizeof cjson, &clen) == 0) {
+    crypto_generichash(new_hash, 32, (const uint8_t *)cjson, clen, NULL, 0);
+    cfg_differs = !t->have_cfg || memcmp(new_hash, t->cfg_hash, 32) != 0;
+  }
+  r.body.boot.config_version = cfg_differs ? t->cfg_version + 1 : t->cfg_version;
+  d->cfg_version = r.body.boot.config_version;
+  memcpy(d->cfg_hash, cfg_differs ? new_hash : t->cfg_hash, 32);
+  rc = run_append(d, &r);
+  if (!rc && cfg_differs) {
+    memset(&r, 0, sizeof r);
+    r.type = JOURNAL_T_CONFIG;
+    r.source.kind = JOURNAL_SRC_PANEL;
+    r.body.config.config_version = t->cfg_version + 1;
+    memcpy(r.body.config.config_hash, new_hash, 32);
+    r.body.config.json = (struct journal_slice){ (const uint8_t *)cjson, (uint32_t)clen };
+    rc = run_append(d, &r);
+    run_config_follow_panel(d, cjson, clen);
+  }
+
+  if (!rc && d->h.attach_rejected) {
+    /* a checkpoint not proven by a signed seal was not used: say so in the journal */
+    char detail[200];
+    snprintf(detail, sizeof detail, "replay checkpoint at seq %llu rejected: %.150s", (unsigned long long)d->h.attach_rejected_seq,
+             d->h.attach_why);
+    run_fault(d, "checkpoint_rejected", (int64_t)d->h.attach_rejected_seq, 0, detail);
+  }
+  return rc;
+}
+
+/* The AFEs through the real driver over the (emulated) SPI transport; the mains AFE's ingest;
+ * the power-quality source of the register path. 0 or the ingest error (said). */
+int run_start_afes(struct daemon *d)
+{
+  for (unsigned a = 0; a < d->panel->num_afes; a++) {
+    struct hw_ade9000_config ac;
+    hw_panel_ade9000_config(d->panel, a, &ac);
+    if (d->hw) ac.delay_ns = run_sleep_ns;
+    int arc = hw_ade9000_init(&d->afe[a], d->hw ? &d->spidev[a].spi : hw_sim_afe_spi(d->sim, a), &ac);
+    d->afe_ok[a] = arc == 0;
+    if (arc) {
+      char detail[128];
+      snprintf(detail, sizeof detail, "afe %u: %s", a + 1, hw_strerror(arc));
+      run_fault(d, arc == HW_ECRC ? "spi_crc" : "afe_missing", arc, 0, detail);
+    }
+  }
+  int rc = run_mains_init(d);
+  if (rc) cli_err("run: mains ingest: %s", ingest_strerror(rc));
+
+  d->next_window_ns = (uint64_t)d->o.window_ms * 1000000ull;
+  /* Without a streaming mains AFE, power quality comes from the first working AFE's own
+   * dip/swell registers (register path). */
+  d->pq_afe = -1;
+  for (unsigned a = 0; d->mains < 0 && a < d->panel->num_afes; a++)
+    if (d->afe_ok[a]) { d->pq_afe = (int)a; break; }
+  return rc;
+}
+
+/* The actuator outputs and the tap/DER inputs, in this order: the outputs' initial states and
+ * the fail-safe commands journaled (durable), the outputs requested, the inputs requested, then
+ * the commands queued for execution. 0 or the journal's error. */
+int run_start_outputs(struct daemon *d)
+{
+  struct hw_gpio_chip *chip = d->hw ? (d->panel->gpiochip[0] ? &d->gpiochip.chip : NULL) : hw_sim_gpio_chip(d->sim);
+  if (!chip) return 0;
+  static struct run_boot_outputs b;
+  int rc = run_actuate_boot(d, &b);
+  run_actuate_open(d, chip, &b);
+  run_taps_open(d, chip);
+  run_actuate_queue_boot(d, &b);
+  return rc;
+}

@@ -1,0 +1,105 @@
+/*
+ * run_taps.c — trip taps and DER status inputs: their GPIO edges become `trip_tap` and
+ * `der` records; a trip tap waits (at most 2 s) for the waveform capture around its edge and names
+ * it; lost GPIO events become a `gpio_overflow` fault.
+ */
+#include <stdio.h>
+#include <string.h>
+#include "run.h"
+
+static void append_pending_tap(struct daemon *d, struct pending_tap *p, const uint8_t *hash)
+{
+  struct journal_record r;
+  memset(&r, 0, sizeof r);
+  r.type = JOURNAL_T_TRIP_TAP;
+  r.source = p->rec.source;
+  r.body.trip_tap = p->rec.body.trip_tap;
+  if (hash) memcpy(r.body.trip_tap.capture, hash, 32);
+  p->used = false;
+  run_append(d, &r);
+}
+
+void run_taps_capture_done(struct daemon *d, uint64_t id, const uint8_t hash[32])
+{
+  for (int k = 0; k < PENDING_TAPS; k++)
+    if (d->ptaps[k].used && d->ptaps[k].capture_id == id) append_pending_tap(d, &d->ptaps[k], hash);
+}
+
+/* Taps whose capture never came (engine stopped): journaled without one. */
+void run_taps_flush(struct daemon *d, bool all)
+{
+  for (int k = 0; k < PENDING_TAPS; k++)
+    if (d->ptaps[k].used && (all || run_now_ns(d) >= d->ptaps[k].deadline_ns)) append_pending_tap(d, &d->ptaps[k], NULL);
+}
+
+void run_taps_poll(struct daemon *d)
+{
+  if (!d->taps_ok) return;
+  struct actuator_tap_record tr[8];
+  unsigned n;
+  do {
+    n = 0;
+    if (actuator_taps_poll(&d->taps, run_now_ns(d), tr, 8, &n)) break;
+    for (unsigned i = 0; i < n; i++) {
+      struct journal_record r;
+      memset(&r, 0, sizeof r);
+      r.type = tr[i].type;
+      r.source = tr[i].source;
+      if (tr[i].type == JOURNAL_T_TRIP_TAP) {
+        d->taps_seen++;
+        if (tr[i].body.trip_tap.branch && tr[i].body.trip_tap.branch <= HW_MAX_BRANCHES)
+          d->branch_tapped[tr[i].body.trip_tap.branch] = true;
+        /* A waveform capture around the edge (the ingest hook): the record waits for it, at
+         * most its post-trigger time, and then names the blob. */
+        int64_t cid = d->eng_ok ? ingest_engine_trigger(&d->eng, 1u + tr[i].body.trip_tap.tap) : -1;
+        int slot = -1;
+        for (int k = 0; k < PENDING_TAPS && cid > 0; k++) if (!d->ptaps[k].used) { slot = k; break; }
+        if (slot >= 0) {
+          d->ptaps[slot].used = true;
+          d->ptaps[slot].capture_id = (uint64_t)cid;
+          d->ptaps[slot].deadline_ns = run_now_ns(d) + 2000000000ull;
+          d->ptaps[slot].rec = tr[i];
+          continue;
+        }
+        r.body.trip_tap = tr[i].body.trip_tap;
+      } else {
+        r.body.der = tr[i].body.der;
+        d->der_seen++;
+      }
+      run_append(d, &r);
+    }
+  } while (n == 8);
+  uint64_t ov = d->taps.gpio_overflow + (d->act_ok ? d->act.gpio_overflow : 0);
+  if (ov != d->gpio_overflow_seen) {
+    char detail[96];
+    snprintf(detail, sizeof detail, "%llu GPIO events lost (kernel buffer overflow); inputs resynced",
+             (unsigned long long)(ov - d->gpio_overflow_seen));
+    run_fault(d, "gpio_overflow", (int64_t)(ov - d->gpio_overflow_seen), 0, detail);
+    d->gpio_overflow_seen = ov;
+  }
+}
+
+/* Pre-trigger signature for a trip tap: the branch's last window current (register path). */
+static bool run_taps_signature(void *ctx, unsigned branch, uint64_t t_ns, int32_t *rms_ma, int32_t *peak_ma)
+{
+  struct daemon *d = ctx;
+  (void)t_ns;
+  if (branch == 0 || branch > REPLAY_BRANCHES_MAX) return false;
+  int32_t rms = d->h.state.br[branch - 1].irms_ma;
+  if (rms <= 0) return false;
+  *rms_ma = rms;
+  *peak_ma = (int32_t)((int64_t)rms * 1414 / 1000);
+  return true;
+}
+
+/* Requests every tap line and DER status line as inputs; a fault when refused. */
+void run_taps_open(struct daemon *d, struct hw_gpio_chip *chip)
+{
+  int arc = actuator_taps_init(&d->taps, chip, d->panel, run_taps_signature, d, run_now_ns(d));
+  d->taps_ok = arc == 0;
+  if (arc) {
+    char detail[128];
+    snprintf(detail, sizeof detail, "tap inputs: %s", actuator_strerror(arc));
+    run_fault(d, "gpio_request", arc, 0, detail);
+  }
+}
