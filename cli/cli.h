@@ -146,6 +146,27 @@ int cli_witness_verify_dir(struct journal_reader *r, const uint8_t pk[JOURNAL_PU
 
 /* Subcommands */
 int cli_cmd_witness(int argc, char **argv);
+
+/* `hems verify BUNDLE` for a format-3 bundle (bundle_check.c): begin() before the records are
+ * read (takes the tree entry, opens --checkpoint FILE with the pinned key, asks for the root at
+ * its size); end() after they verified: prints the range, the closing checkpoint and the head,
+ * checks the head's signature, the embedded consistency proof and the kept checkpoint. Both
+ * return CLI_OK or the exit code after one error line. */
+struct cli_bundle_check {
+  const struct journal_bundle_tree *t;  /* NULL: format 1 or 2 */
+  const char *where, *kept_path;
+  bool have_kept;
+  struct journal_tlog_checkpoint kept;
+  struct journal_tlog_verifier v;       /* the pinned key under "hems/<device id>" */
+};
+int cli_bundle_check_begin(struct cli_source *s, const char *where, const char *kept_path, struct cli_bundle_check *bc);
+int cli_bundle_check_end(struct cli_bundle_check *bc);
+/* `hems checkpoint BUNDLE` of a format-3 bundle, after its records were read: the head note
+ * (checked with the pinned key), or with proof the embedded consistency proof from the closing
+ * size to the head as `hems prove --from --to` prints it (checked first). */
+int cli_bundle_head_print(struct cli_bundle_check *bc, bool proof);
+/* `hems export --since-checkpoint FILE`: the size of a checkpoint the journal's key signed. */
+int cli_export_kept_size(struct journal_reader *r, const uint8_t pk[JOURNAL_PUBKEY_BYTES], const char *path, uint64_t *size);
 int cli_cmd_init(int argc, char **argv);
 int cli_cmd_reindex(int argc, char **argv);
 int cli_cmd_migrate(int argc, char **argv);

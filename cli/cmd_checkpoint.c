@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include "cli.h"
 
-enum { O_DIR = 1000, O_COUNTER, O_ACCEPT, O_FINGERPRINT, O_PUBKEY, O_AT };
+enum { O_DIR = 1000, O_COUNTER, O_ACCEPT, O_FINGERPRINT, O_PUBKEY, O_AT, O_CLOSING, O_PROOF };
 
 /* The newest seal with seq <= at (at == 0: the newest of all) of a bundle's proven records. */
 static int bundle_seal(struct cli_source *s, uint64_t at, uint8_t **out, size_t *out_len)
@@ -48,11 +48,13 @@ int cli_cmd_checkpoint(int argc, char **argv)
                                       { "accept-rollback", no_argument, NULL, O_ACCEPT },
                                       { "fingerprint", required_argument, NULL, O_FINGERPRINT },
                                       { "pubkey", required_argument, NULL, O_PUBKEY },
-                                      { "at", required_argument, NULL, O_AT }, { 0 } };
+                                      { "at", required_argument, NULL, O_AT },
+                                      { "closing", no_argument, NULL, O_CLOSING },
+                                      { "proof", no_argument, NULL, O_PROOF }, { 0 } };
   const char *fingerprint = NULL, *pubkey = NULL;
   struct cli_common c = { cli_default_dir(), NULL, false, NULL };
   uint64_t at = 0;
-  bool dir_given = false;
+  bool dir_given = false, closing = false, proof = false;
   int opt;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -66,8 +68,11 @@ int cli_cmd_checkpoint(int argc, char **argv)
         cli_err("checkpoint: --at %s: not a seq (1 or more)", optarg);
         return CLI_USAGE;
       }
-    } else return cli_usage(cli_find("checkpoint"), false);
+    } else if (opt == O_CLOSING) closing = true;
+    else if (opt == O_PROOF) proof = true;
+    else return cli_usage(cli_find("checkpoint"), false);
   }
+  if ((closing || proof) && (at || closing == proof)) return cli_usage(cli_find("checkpoint"), false);
   if (argc - optind > 1 || (dir_given && argc - optind == 1)) return cli_usage(cli_find("checkpoint"), false);
   if (argc - optind == 1) {
     int prc = cli_source_arg("checkpoint", &c, argv[optind]);
@@ -81,10 +86,25 @@ int cli_cmd_checkpoint(int argc, char **argv)
   uint8_t *bytes = NULL;
   size_t len = 0;
   int ret = CLI_FAIL;
+  if ((closing || proof) && !s.bundle) {
+    cli_err("checkpoint: --%s: reads a bundle (hems checkpoint BUNDLE --%s)", proof ? "proof" : "closing", proof ? "proof" : "closing");
+    ret = CLI_USAGE;
+    goto out;
+  }
   if (s.bundle) {
     const char *bid = journal_bundle_device_id(s.bundle);
     snprintf(id, sizeof id, "%s", strlen(bid) < sizeof id ? bid : "");
+    /* format 3: the head at export is the bundle's newest checkpoint (cli/bundle_check.c) */
+    struct cli_bundle_check bc = { 0 };
+    bool head = !at && !closing;
+    if (head && (rc = cli_bundle_check_begin(&s, where, NULL, &bc))) { ret = rc; goto out; }
+    if (proof && !bc.t) {
+      cli_err("checkpoint: %s: a bundle of format %u carries no consistency proof (export it again with this hems)", where,
+              journal_bundle_format(s.bundle));
+      goto out;
+    }
     if (bundle_seal(&s, at, &bytes, &len) != 0) goto out; /* the damage was reported */
+    if (head && bc.t) { ret = cli_bundle_head_print(&bc, proof); goto out; }
   } else {
     if (journal_reader_device_id(s.reader, id) != 0) id[0] = 0;
     uint64_t first, last;

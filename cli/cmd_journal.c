@@ -16,7 +16,7 @@
 #include "replay.h"
 
 enum { O_DIR = 1000, O_COUNTER, O_ACCEPT, O_CONFIG, O_FORCE, O_PUBKEY, O_FP, O_FROM, O_OUT,
-       O_SINCE, O_UNTIL, O_WHO, O_ALL_SEALS, O_WITNESS };
+       O_SINCE, O_UNTIL, O_WHO, O_ALL_SEALS, O_WITNESS, O_CHECKPOINT, O_SINCE_CP };
 
 #define COMMON_OPTS \
   { "dir", required_argument, NULL, O_DIR }, \
@@ -203,9 +203,10 @@ int cli_cmd_verify(int argc, char **argv)
                                       { "fingerprint", required_argument, NULL, O_FP },
                                       { "from", required_argument, NULL, O_FROM },
                                       { "all-seals", no_argument, NULL, O_ALL_SEALS },
-                                      { "witness", required_argument, NULL, O_WITNESS }, { 0 } };
+                                      { "witness", required_argument, NULL, O_WITNESS },
+                                      { "checkpoint", required_argument, NULL, O_CHECKPOINT }, { 0 } };
   struct cli_common c = { cli_default_dir(), NULL, false, NULL };
-  const char *pubkey = NULL, *fpr = NULL, *witness = NULL;
+  const char *pubkey = NULL, *fpr = NULL, *witness = NULL, *kept = NULL;
   uint64_t from = 0;
   bool all_seals = false;
   int opt;
@@ -217,6 +218,7 @@ int cli_cmd_verify(int argc, char **argv)
     else if (opt == O_FROM) { if (cli_parse_u64(optarg, &from) || from == 0) { cli_err("verify: --from takes a seq (1 or more)"); return CLI_USAGE; } }
     else if (opt == O_ALL_SEALS) all_seals = true;
     else if (opt == O_WITNESS) witness = optarg;
+    else if (opt == O_CHECKPOINT) kept = optarg;
     else return cli_usage(cli_find("verify"), false);
   }
   if (pubkey && fpr) { cli_err("verify: give --pubkey or --fingerprint, not both"); return CLI_USAGE; }
@@ -237,9 +239,12 @@ int cli_cmd_verify(int argc, char **argv)
       return CLI_USAGE;
     }
   }
+  if (kept && !c.bundle) { cli_err("verify: --checkpoint: checks a bundle (hems verify BUNDLE --checkpoint FILE)"); return CLI_USAGE; }
   struct cli_source s;
   int rc = cli_source_open(&c, pubkey, fpr, &s);
   if (rc) return rc;
+  struct cli_bundle_check bc = { 0 };
+  if (s.bundle && (rc = cli_bundle_check_begin(&s, c.bundle, kept, &bc))) { cli_source_close(&s); return rc; }
   /* verify runs the checks itself (journal_verify), over the bundle's raw records */
   struct journal_record_source *src = s.bundle ? journal_bundle_source(s.bundle) : cli_source_records(&s, from);
   if (!src) { cli_err("verify: cannot read the journal"); cli_source_close(&s); return CLI_ENV; }
@@ -312,6 +317,7 @@ int cli_cmd_verify(int argc, char **argv)
       int wrc = cli_witness_verify_dir(s.reader, s.pubkey, &wv);
       if (wrc > exit_code) exit_code = wrc;
     }
+    if (s.bundle) exit_code = cli_bundle_check_end(&bc);
   } else if (rc == JOURNAL_ETRUNC || (s.bundle && res.bad_seq == 0)) {
     printf("truncated after seq %llu\n", (unsigned long long)res.last_sealed_seq);
     cli_err("bundle damaged after seq %llu: %s", (unsigned long long)res.last_sealed_seq, res.reason);
@@ -379,9 +385,11 @@ int cli_cmd_export(int argc, char **argv)
 {
   static const struct option lo[] = { COMMON_OPTS, { "out", required_argument, NULL, O_OUT },
                                       { "since", required_argument, NULL, O_SINCE },
-                                      { "until", required_argument, NULL, O_UNTIL }, { 0 } };
+                                      { "until", required_argument, NULL, O_UNTIL },
+                                      { "since-checkpoint", required_argument, NULL, O_SINCE_CP }, { 0 } };
   struct cli_common c = { cli_default_dir(), NULL, false, NULL };
-  const char *out = NULL, *since = NULL, *until = NULL;
+  const char *out = NULL, *since = NULL, *until = NULL, *kept[JOURNAL_BUNDLE_PROOFS_MAX - 1];
+  unsigned nkept = 0;
   int opt;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -389,7 +397,10 @@ int cli_cmd_export(int argc, char **argv)
     if (opt == O_OUT) out = optarg;
     else if (opt == O_SINCE) since = optarg;
     else if (opt == O_UNTIL) until = optarg;
-    else return cli_usage(cli_find("export"), false);
+    else if (opt == O_SINCE_CP) {
+      if (nkept == JOURNAL_BUNDLE_PROOFS_MAX - 1) { cli_err("export: --since-checkpoint: at most %d", JOURNAL_BUNDLE_PROOFS_MAX - 1); return CLI_USAGE; }
+      kept[nkept++] = optarg;
+    } else return cli_usage(cli_find("export"), false);
   }
   if (!out || optind != argc) return cli_usage(cli_find("export"), false);
   struct journal_reader *r;
@@ -405,23 +416,39 @@ int cli_cmd_export(int argc, char **argv)
   if (until && u == 0) { cli_err("export: no records until %s", until); journal_reader_close(r); return CLI_FAIL; }
   struct journal_file_signer fs;
   if ((rc = journal_file_signer_load(&fs, c.dir))) { journal_reader_close(r); return cli_open_error(c.dir, c.counter, rc, 0); }
+  uint64_t sizes[JOURNAL_BUNDLE_PROOFS_MAX];
+  for (unsigned i = 0; i < nkept; i++) {
+    if ((rc = cli_export_kept_size(r, fs.signer.pubkey, kept[i], &sizes[i]))) {
+      journal_file_signer_wipe(&fs);
+      journal_reader_close(r);
+      return rc;
+    }
+  }
   struct journal_export_info info;
   struct cli_progress prog;
   uint64_t first, last;
   journal_reader_bounds(r, &first, &last);
   cli_progress_init(&prog, "export", last);
   struct journal_export_options eo = { .since_seq = s, .until_seq = u, .checkpoint = export_checkpoint,
-                                       .checkpoint_ctx = fs.signer.pubkey, .progress = cli_progress_cb, .pctx = &prog };
+                                       .checkpoint_ctx = fs.signer.pubkey, .progress = cli_progress_cb, .pctx = &prog,
+                                       .proof_sizes = sizes, .n_proof_sizes = nkept };
   rc = journal_export(r, &fs.signer, &eo, out, &info);
   cli_progress_done(&prog);
   journal_file_signer_wipe(&fs);
   journal_reader_close(r);
   if (rc == JOURNAL_ENOTFOUND) { cli_err("export: no records in that range"); return CLI_FAIL; }
+  if (rc == -ERANGE) { cli_err("export: --since-checkpoint: a checkpoint's size is beyond the journal's newest seal (rolled back, or another journal)"); return CLI_FAIL; }
+  if (rc == JOURNAL_EPROOF || rc == JOURNAL_EBADSIG) {
+    cli_err("%s/journal: cannot prove the bundle's range consistent with the newest seal (%s; nothing exported)", c.dir, journal_strerror(rc));
+    return CLI_FAIL;
+  }
   if (journal_is_store_damage(rc)) { cli_err("%s/journal/data.mdb: damaged (%s; nothing exported)", c.dir, journal_strerror(rc)); return CLI_ENV; }
   if (rc) { cli_err("export: %s: %s", out, journal_strerror(rc)); return CLI_ENV; }
   printf("exported seq %llu..%llu: %llu records, %llu frames, %llu bytes to %s\n", (unsigned long long)info.first_seq,
          (unsigned long long)info.last_seq, (unsigned long long)info.records, (unsigned long long)info.frames,
          (unsigned long long)info.bytes, out);
+  if (info.head_size) printf("with the signed head at export (tree size %llu) and %u consistency proof%s to it\n",
+                             (unsigned long long)info.head_size, 1 + nkept, nkept ? "s" : "");
   if (info.checkpoint_seq) printf("with the replay checkpoint of the state after seq %llu\n", (unsigned long long)info.checkpoint_seq);
   else if (info.first_seq > 1) fprintf(stderr, "hems: note: no replay checkpoint for seq %llu; 'replay --check' of this bundle cannot compare its seals\n", (unsigned long long)(info.first_seq - 1));
   return CLI_OK;

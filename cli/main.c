@@ -53,7 +53,7 @@ static const struct cli_cmd cmds[] = {
     "Append an operator note record (who, text). 'who' defaults to the login name.\n" },
   { "verify", cli_cmd_verify,
     "usage: hems verify [--dir DIR | BUNDLE] [--pubkey FILE | --fingerprint FP] [--from SEQ] [--all-seals]\n"
-    "                   [--witness WVKEY]\n"
+    "                   [--witness WVKEY] [--checkpoint FILE]\n"
     "\n"
     "Check the hash chain, the seals' signatures, gaps and order. A data dir is read on two\n"
     "threads; from seq 1 its Merkle tree and every seal's state hash (the reducers' fold) are\n"
@@ -68,13 +68,26 @@ static const struct cli_cmd cmds[] = {
     "too (every record's keys present, every entry justified): 1 prints 'index damaged: <why>'.\n"
     "--witness WVKEY (a data dir): every witness record of that witness ('hems witness add') must\n"
     "verify over the journal's own checkpoint at its size, and there must be one: prints the\n"
-    "witnessed range, else exit 1. A bundle holds no cosignature at or after its end (exit 2).\n" },
+    "witnessed range, else exit 1. A bundle holds no cosignature at or after its end (exit 2).\n"
+    "A bundle of format 3 also prints its seq and time range, its closing checkpoint and the\n"
+    "panel's head at export (size, root, time; the seqs after the range not in the bundle); the\n"
+    "head must be signed by the pinned key and the embedded consistency proof from the closing\n"
+    "checkpoint to it must verify, else exit 1 naming it.\n"
+    "--checkpoint FILE (a bundle): a checkpoint kept earlier, signed by the pinned key; proves the\n"
+    "head extends it (its size inside the range: root from the records; the head's size: same\n"
+    "root; else a proof carried by 'export --since-checkpoint FILE'). Exit 1 'first inconsistent\n"
+    "size K' on a fork, or naming what is missing when the bundle cannot prove it (K newer than\n"
+    "the head, or no proof from K).\n" },
   { "export", cli_cmd_export,
-    "usage: hems export [--dir DIR] --out FILE [--since SEQ|T] [--until SEQ|T]\n"
+    "usage: hems export [--dir DIR] --out FILE [--since SEQ|T] [--until SEQ|T] [--since-checkpoint FILE]...\n"
     "\n"
-    "Write a self-contained, verifiable bundle (format 2) of whole commit groups: signed header,\n"
+    "Write a self-contained, verifiable bundle (format 3) of whole commit groups: signed header,\n"
     "zstd frames of records and their blobs, an end frame signing a hash of every byte. A bundle\n"
     "that starts after seq 1 carries the replay checkpoint of the state before its first record.\n"
+    "It carries the journal's signed head (newest seal's checkpoint) and the consistency proof to\n"
+    "it from its last seal; --since-checkpoint FILE (a kept checkpoint, up to 7) adds the proof\n"
+    "from FILE's size, for 'verify BUNDLE --checkpoint FILE'. Exit 1 if FILE is not signed by the\n"
+    "journal's key or is beyond its newest seal. (Format 2 when the newest seal is schema 1.)\n"
     "Times: RFC 3339, @UNIX or -15m/-2h/-7d.\n" },
   { "show", cli_cmd_show,
     "usage: hems show [--dir DIR | BUNDLE] [--pubkey FILE | --fingerprint FP] [--format text|json|cbor] SEQ\n"
@@ -216,13 +229,16 @@ static const struct cli_cmd cmds[] = {
     "  checkpoint origin: 'hems/' and the data dir's device id. For a bundle the key is the bundle's\n"
     "  own: --fingerprint FP refuses (exit 1) unless it is the panel's; without it stderr says so.\n" },
   { "checkpoint", cli_cmd_checkpoint,
-    "usage: hems checkpoint [--dir DIR | BUNDLE] [--at SEQ] [--pubkey FILE | --fingerprint FP]\n"
+    "usage: hems checkpoint [--dir DIR | BUNDLE] [--at SEQ | --closing | --proof] [--pubkey FILE | --fingerprint FP]\n"
     "\n"
     "Prints the signed checkpoint of the newest seal, or of the seal at SEQ: exactly the C2SP\n"
     "  signed-note text (tlog-checkpoint body: origin hems/<device id>, tree size, base64 root,\n"
     "  then state, head, time and seal lines; a blank line; the signature line). The signature is\n"
     "  the seal's own (seals of journal format 3 sign their checkpoint) and is checked with the\n"
     "  journal's key before printing; 'hems key verifier' prints the key that checks it.\n"
+    "A format-3 bundle's newest checkpoint is the head it carries (the journal's newest at\n"
+    "  export); --closing prints its last seal's instead; --proof the embedded consistency proof\n"
+    "  from that one to the head, as 'hems prove --from --to' prints it (bundles only).\n"
     "Exit 0 ok; 1 the seal does not verify, is a schema-1 seal (it signs no checkpoint) or the\n"
     "  source is damaged; 2 usage, SEQ is not a seal, or no seal at all (tree size 0); 3 I/O.\n" },
   { "prove", cli_cmd_prove,

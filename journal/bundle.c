@@ -2,8 +2,8 @@
  * bundle.c — reading export bundles: one self-describing, verifiable file (written by
  * bundle_write.c).
  *
- * Layout, format 2 (all integers big-endian; docs/journal.md has the byte-level table):
- *   "HEMSBNDL" | u32 format (2) | u32 header_len | header (deterministic CBOR map) |
+ * Layout, format 3 and 2 (all integers big-endian; docs/journal.md has the byte-level table):
+ *   "HEMSBNDL" | u32 format (3 or 2) | u32 header_len | header (deterministic CBOR map) |
  *   signature (64, Ed25519 by header.keys[0] over "hems.bundle.v1\0" || header) |
  *   frame* | end frame
  *   frame     = u32 compressed_len | zstd frame; its content is entries:
@@ -11,10 +11,15 @@
  *               kind 1 record: u64 seq | record bytes      kind 2 blob: 32-byte hash | data
  *               kind 3 checkpoint: u64 seq | replay checkpoint bytes (only as the first entry
  *               of the first frame, seq = first_seq - 1, and only when the header names it)
+ *               kind 4 tree (format 3 only, exactly one, the first entry after the
+ *               checkpoint, before any record or blob): the signed head at export, the
+ *               frontier of the tree at first_seq - 1 and consistency proofs to the head
+ *               (bundle_tree.c)
  *   end frame = u32 0 | u64 last_seq | u64 records | 32-byte last record hash |
  *               32-byte content hash (BLAKE2b-256 of every byte from the magic through the
  *               end frame's u32 0) |
  *               signature (64) over "hems.bundle.end.v2\0" || those 80 bytes || header hash
+ * Format 2 (still read, and written when the newest seal is a v 1 seal): no tree entry.
  * Format 1 (still read): no checkpoint entries, no content hash (end frame of 48 bytes, domain
  * "hems.bundle.end.v1").
  * Each frame holds whole commit groups, so a bundle cut anywhere verifies up to the seal that
@@ -53,6 +58,7 @@ struct journal_bundle {
   uint8_t *ckpt;             /* its bytes once read */
   size_t ckpt_len;
   bool ckpt_taken;
+  struct bundle_tree_state *tree; /* format 3: the tree entry, once read */
   crypto_generichash_state content;
   struct journal_record_source src;
   uint8_t *frame;      /* decompressed content of the current frame */
@@ -150,6 +156,7 @@ static int end_frame(struct journal_bundle *b, const char **why)
   }
   uint8_t extra;
   if (fread(&extra, 1, 1, b->f) != 0) return set_why(b, why, JOURNAL_EBUNDLE, "bytes after the end frame");
+  if (b->tree) bundle_tree_end(b->tree);
   b->ended = true;
   return 0;
 }
@@ -236,6 +243,16 @@ static int keep_checkpoint(struct journal_bundle *b, const uint8_t *p, uint32_t 
   return 0;
 }
 
+/* The tree entry: in format 3 the first entry after the start checkpoint (if any). */
+static int keep_tree(struct journal_bundle *b, const uint8_t *p, uint32_t n, const char **why)
+{
+  if (b->format < 3 || b->tree || b->records || b->nblobs || b->frames != 1 || (b->checkpoint_seq && !b->ckpt_taken))
+    return set_why(b, why, JOURNAL_EBUNDLE, "tree entry out of place");
+  const char *w = NULL;
+  int rc = bundle_tree_parse(&b->tree, b->first_seq, p, n, &w);
+  return rc == -ENOMEM ? rc : rc ? set_why(b, why, rc, w) : 0;
+}
+
 static int bundle_next(void *ctx, uint64_t *seq, const uint8_t **bytes, size_t *len, const char **why)
 {
   struct journal_bundle *b = ctx;
@@ -254,12 +271,19 @@ static int bundle_next(void *ctx, uint64_t *seq, const uint8_t **bytes, size_t *
       if ((rc = keep_checkpoint(b, p, n, why))) return rc;
       continue;
     }
+    if (kind == BUNDLE_E_TREE) {
+      if ((rc = keep_tree(b, p, n, why))) return rc;
+      continue;
+    }
     if (kind != BUNDLE_E_RECORD || n < 8) return set_why(b, why, JOURNAL_EBUNDLE, "unknown entry kind");
     if (b->checkpoint_seq && !b->ckpt_taken) return set_why(b, why, JOURNAL_EBUNDLE, "the checkpoint the header names is missing");
+    if (b->format >= 3 && !b->tree) return set_why(b, why, JOURNAL_EBUNDLE, "the tree entry is missing");
     *seq = journal__rd64(p);
     if (b->records == 0 && *seq != b->first_seq) return set_why(b, why, JOURNAL_EBUNDLE, "first record is not the header's first_seq");
     *bytes = p + 8;
     *len = n - 8;
+    const char *tw;
+    if (b->tree && (rc = bundle_tree_record(b->tree, *seq, *bytes, *len, &tw))) return set_why(b, why, rc, tw);
     b->records++;
     b->last_seq = *seq;
     journal_record_hash(*bytes, *len, b->last_hash);
@@ -307,6 +331,42 @@ int journal_bundle_checkpoint(struct journal_bundle *b, uint64_t *seq, const uin
   return 0;
 }
 
+int journal_bundle_tree(struct journal_bundle *b, const struct journal_bundle_tree **out, char *why, size_t why_cap)
+{
+  if (b->format < 3) return JOURNAL_ENOTFOUND;
+  const char *w = NULL;
+  int rc = 0;
+  if (b->checkpoint_seq && !b->ckpt_taken && !b->failed) {
+    uint64_t cs;
+    const uint8_t *cd;
+    size_t cl;
+    rc = journal_bundle_checkpoint(b, &cs, &cd, &cl, why, why_cap);
+    if (rc) return rc;
+  }
+  if (!b->tree && !b->failed) {
+    uint8_t kind;
+    const uint8_t *p;
+    uint32_t n;
+    rc = next_entry(b, &kind, &p, &n, &w);
+    if (rc == 1 && kind == BUNDLE_E_TREE) rc = keep_tree(b, p, n, &w);
+    else if (rc >= 0) rc = set_why(b, &w, JOURNAL_EBUNDLE, "the tree entry is missing");
+  }
+  if (b->failed) {
+    snprintf(why, why_cap, "%s", b->why);
+    return b->failed;
+  }
+  if (rc) return rc;
+  *out = bundle_tree_info(b->tree);
+  return 0;
+}
+
+void journal_bundle_watch(struct journal_bundle *b, uint64_t size)
+{
+  if (b->tree) bundle_tree_watch(b->tree, size);
+}
+
+uint32_t journal_bundle_format(const struct journal_bundle *b) { return b->format; }
+
 int journal_bundle_open(const char *path, struct journal_bundle **out, char *why, size_t why_cap)
 {
   if (sodium_init() < 0) return -EIO;
@@ -322,9 +382,9 @@ int journal_bundle_open(const char *path, struct journal_bundle **out, char *why
     rc = JOURNAL_EBUNDLE; snprintf(why, why_cap, "not a hems bundle (bad magic)"); goto fail;
   }
   b->format = bundle_rd32(pre + 8);
-  if (b->format != 1 && b->format != BUNDLE_FORMAT) {
+  if (b->format < 1 || b->format > BUNDLE_FORMAT) {
     rc = JOURNAL_EVERSION;
-    snprintf(why, why_cap, "bundle format %u not supported (this hems reads formats 1 and %u)", b->format, BUNDLE_FORMAT);
+    snprintf(why, why_cap, "bundle format %u not supported (this hems reads formats 1 to %u)", b->format, BUNDLE_FORMAT);
     goto fail;
   }
   uint32_t hl = bundle_rd32(pre + 12);
@@ -368,6 +428,7 @@ void journal_bundle_close(struct journal_bundle *b)
   free(b->frame);
   free(b->z);
   free(b->ckpt);
+  bundle_tree_free(b->tree);
   free(b);
 }
 

@@ -1,5 +1,5 @@
 /*
- * bundle_write.c — writing export bundles (format 2; the layout is specified in bundle.c and
+ * bundle_write.c — writing export bundles (format 3, or 2 when the newest seal is a v 1 seal; the layout is specified in bundle.c and
  * docs/journal.md).
  *
  * Invariants: frames hold whole commit groups; a bundle that starts after seq 1 carries the
@@ -123,12 +123,13 @@ static int add_checkpoint(struct journal_reader *rd, struct journal_iter *it, co
 /* Whole groups covering [since, until]: *from is the first seq of the first group, *to the seal
  * of the last. */
 static int export_bounds(struct journal_reader *rd, struct journal_iter *it, const struct journal_export_options *o,
-                         uint64_t *from, uint64_t *to)
+                         uint64_t *from, uint64_t *to, uint64_t *newest)
 {
   uint64_t first, last;
   int rc = journal__rec_bounds(it->txn, &rd->db, &first, &last);
   if (rc) return rc;
   if (!first || !last) return JOURNAL_ENOTFOUND;
+  *newest = last;
   uint64_t f = o->since_seq > first ? o->since_seq : first;
   uint64_t t = o->until_seq && o->until_seq < last ? o->until_seq : last;
   if (f > t) return JOURNAL_ENOTFOUND;
@@ -140,14 +141,14 @@ static int export_bounds(struct journal_reader *rd, struct journal_iter *it, con
 }
 
 /* Header: deterministic CBOR map, keys in canonical order (shorter first, then bytewise). */
-static int write_header(struct out *o, const struct journal_signer *signer, const char *device_id, uint64_t from,
+static int write_header(struct out *o, uint32_t format, const struct journal_signer *signer, const char *device_id, uint64_t from,
                         const uint8_t first_prev[32], uint64_t checkpoint_seq, uint8_t hdr_hash[32])
 {
   uint8_t hdr[512];
   struct cw w = { hdr, sizeof hdr, 0, 0 };
   journal__cw_map(&w, checkpoint_seq ? 7 : 6);
   journal__cw_text(&w, "keys", 4); journal__cw_array(&w, 1); journal__cw_bytes(&w, signer->pubkey, 32);
-  journal__cw_text(&w, "format", 6); journal__cw_uint(&w, BUNDLE_FORMAT);
+  journal__cw_text(&w, "format", 6); journal__cw_uint(&w, format);
   journal__cw_text(&w, "schema", 6); journal__cw_uint(&w, JOURNAL_SCHEMA_VERSION);
   journal__cw_text(&w, "device_id", 9); journal__cw_text(&w, device_id, strlen(device_id));
   journal__cw_text(&w, "first_seq", 9); journal__cw_uint(&w, from);
@@ -160,7 +161,7 @@ static int write_header(struct out *o, const struct journal_signer *signer, cons
   int rc = signer->sign(signer->ctx, msg, sizeof BUNDLE_HEADER_DOMAIN + w.len, sig);
   crypto_generichash(hdr_hash, 32, hdr, w.len, NULL, 0);
   memcpy(pre, BUNDLE_MAGIC, 8);
-  bundle_be32(pre + 8, BUNDLE_FORMAT);
+  bundle_be32(pre + 8, format);
   bundle_be32(pre + 12, (uint32_t)w.len);
   if (!rc) rc = out_write(o, pre, 16);
   if (!rc) rc = out_write(o, hdr, w.len);
@@ -232,11 +233,11 @@ int journal_export(struct journal_reader *rd, const struct journal_signer *signe
   struct journal_iter *it;
   int rc = journal_iter_begin(rd, 1, &it);
   if (rc) return rc;
-  uint64_t from = 0, to = 0;
+  uint64_t from = 0, to = 0, newest = 0;
   const uint8_t *bytes;
   size_t len;
   uint8_t first_prev[32];
-  if ((rc = export_bounds(rd, it, opt, &from, &to)) || (rc = journal_iter_get(it, from, &bytes, &len))) {
+  if ((rc = export_bounds(rd, it, opt, &from, &to, &newest)) || (rc = journal_iter_get(it, from, &bytes, &len))) {
     journal_iter_end(it);
     return rc;
   }
@@ -249,6 +250,16 @@ int journal_export(struct journal_reader *rd, const struct journal_signer *signe
   struct buf content = { 0 }, z = { 0 };
   uint64_t ckpt_seq = 0;
   if (from > 1) rc = add_checkpoint(rd, it, opt, from - 1, &content, &ckpt_seq);
+  /* format 3: the tree entry (the signed head, the frontier, proofs to the head) */
+  uint8_t *tree = NULL;
+  size_t tree_len = 0;
+  if (!rc) rc = bundle_tree_build(it, signer->pubkey, device_id, from, to, newest, opt->proof_sizes, opt->n_proof_sizes,
+                                  &tree, &tree_len, &info->head_size);
+  if (!rc && tree) rc = put_entry_head(&content, BUNDLE_E_TREE, tree_len);
+  if (!rc && tree) rc = buf_put(&content, tree, tree_len);
+  uint32_t format = tree ? BUNDLE_FORMAT : BUNDLE_FORMAT_NOTREE;
+  info->format = format;
+  free(tree);
   char tmp[4200];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   struct out o;
@@ -257,7 +268,7 @@ int journal_export(struct journal_reader *rd, const struct journal_signer *signe
   crypto_generichash_init(&o.content, NULL, 0, 32);
   if (!rc && !(o.f = fopen(tmp, "wb"))) rc = -errno;
   uint8_t hdr_hash[32], last_hash[32] = { 0 };
-  if (!rc) rc = write_header(&o, signer, device_id, from, first_prev, ckpt_seq, hdr_hash);
+  if (!rc) rc = write_header(&o, format, signer, device_id, from, first_prev, ckpt_seq, hdr_hash);
   info->checkpoint_seq = ckpt_seq;
   if (!rc) rc = journal__iter_restart(it, from, PACK_CHECKED);
   if (!rc) rc = write_records(&o, it, opt, to, &content, &z, last_hash);

@@ -995,6 +995,11 @@ typedef int (*journal_export_checkpoint_cb)(void *ctx, struct journal_reader *r,
 
 struct journal_export_options {
   uint64_t since_seq, until_seq;           /* 0 = open end */
+  /* Tree sizes (an auditor's kept checkpoints) the bundle also carries a consistency proof
+   * from, to the head (format 3; at most JOURNAL_BUNDLE_PROOFS_MAX - 1; each 1 … the head's
+   * size, else -ERANGE). */
+  const uint64_t *proof_sizes;
+  unsigned n_proof_sizes;
   /* A bundle that starts after seq 1 carries the checkpoint of the state before its first
    * record, so a replay of it can start there; its readers accept it only once a signed seal
    * state_hash confirms it. NULL: the checkpoint stored at exactly first-1, if any. */
@@ -1008,7 +1013,11 @@ struct journal_export_options {
  * [since_seq, until_seq] to path: signed header, zstd frames of whole groups with their blobs
  * (and the start checkpoint), an end frame signing the count, the last hash and a hash of
  * every byte before it. Every length read from the store is bounded (JOURNAL_ECORRUPT). */
-struct journal_export_info { uint64_t first_seq, last_seq, records, frames, bytes, checkpoint_seq; };
+struct journal_export_info {
+  uint64_t first_seq, last_seq, records, frames, bytes, checkpoint_seq;
+  uint32_t format;          /* 3: with the tree entry (head_size > 0); 2: the newest seal is v 1 */
+  uint64_t head_size;       /* the signed head's tree size */
+};
 int journal_export(struct journal_reader *r, const struct journal_signer *signer,
                    const struct journal_export_options *o, const char *path,
                    struct journal_export_info *info);
@@ -1033,6 +1042,46 @@ const uint8_t *journal_bundle_first_prev(const struct journal_bundle *b);
  * source's first next(). The bytes are only as good as the seal that later confirms them. */
 int journal_bundle_checkpoint(struct journal_bundle *b, uint64_t *seq, const uint8_t **data, size_t *len,
                               char *why, size_t why_cap);
+/* The tree entry of a format-3 bundle (docs/journal.md "Bundles"): the panel's signed head at
+ * export (the newest seal's checkpoint note) and RFC 9162 consistency proofs to the head's size,
+ * the first from close_size (the bundle's last seal: its seq - 1), others from sizes named at
+ * export (hems export --since-checkpoint). While the records are read the tree of size
+ * start_size (its frontier, carried) is extended by every record: each v 3 seal's tree_root is
+ * checked against it (JOURNAL_EPROOF, a damaged bundle) and the roots at close_size and at the
+ * watched size are kept. Nothing here checks the head's signature or the proofs: the caller
+ * does, with the pinned key. */
+#define JOURNAL_BUNDLE_PROOFS_MAX 8
+struct journal_bundle_proof {
+  uint64_t old_size, new_size;
+  unsigned n;
+  uint8_t hashes[64][JOURNAL_HASH_BYTES]; /* JOURNAL_MERKLE_PROOF_MAX */
+};
+struct journal_bundle_tree {
+  uint64_t start_size, close_size;     /* first_seq - 1; the last seal's seq - 1 */
+  const char *head_note;               /* the signed note, head_note_len bytes (not NUL-ended) */
+  size_t head_note_len;
+  uint64_t head_size;                  /* parsed from the note (unverified) */
+  uint8_t head_root[JOURNAL_HASH_BYTES];
+  unsigned nproofs;
+  const struct journal_bundle_proof *proofs;
+  int64_t first_wall_ns, last_wall_ns; /* the first record's and the last seal's wall time */
+  uint64_t last_seq;                   /* the last record read so far */
+  bool close_known;                    /* set once the record at close_size + 1 was read; the
+                                          bundle is whole only if last_seq = close_size + 1 at
+                                          its end (the caller checks, after its trust checks) */
+  uint8_t close_root[JOURNAL_HASH_BYTES];
+  uint64_t watch_size;                 /* journal_bundle_watch; 0 none */
+  bool watch_known;
+  uint8_t watch_root[JOURNAL_HASH_BYTES];
+};
+/* 0 with *out (valid until journal_bundle_close; its roots fill in as records are read),
+ * JOURNAL_ENOTFOUND for a bundle of format 1 or 2, <0 on damage (why filled). Reads the first
+ * frame's leading entries; call it before the records are read. */
+int journal_bundle_tree(struct journal_bundle *b, const struct journal_bundle_tree **out, char *why, size_t why_cap);
+/* Keep the root of the tree of `size` leaves (start_size ≤ size ≤ close_size) while reading. */
+void journal_bundle_watch(struct journal_bundle *b, uint64_t size);
+/* The bundle's format (1, 2 or 3). */
+uint32_t journal_bundle_format(const struct journal_bundle *b);
 /* Does the path look like a bundle (magic)? */
 bool journal_is_bundle(const char *path);
 

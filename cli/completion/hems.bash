@@ -18,7 +18,7 @@ _hems()
     return
   fi
   case "$prev" in
-    --dir|--counter|--out|--pubkey|--hw|--config|--comtrade|--socket|--key|--state|--verifier|--witness)
+    --dir|--counter|--out|--pubkey|--hw|--config|--comtrade|--socket|--key|--state|--verifier|--witness|--checkpoint|--since-checkpoint)
       COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
     --format)
       COMPREPLY=($(compgen -W "table jsonl json csv text cbor" -- "$cur")); return ;;

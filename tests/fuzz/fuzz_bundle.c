@@ -1,7 +1,8 @@
 /*
  * fuzz_bundle.c — fuzz target for the bundle reader: the input is written to a temporary file,
  * opened with journal_bundle_open, and its record source drained through journal_verify with
- * the key the header lists; then opened again, its start checkpoint taken and its records
+ * the key the header lists; then opened again, its start checkpoint and (format 3) its tree
+ * entry taken, a root watched, and its records
  * drained through a checked source (what show/timeline/replay read). Property: no crash, no
  * sanitizer report, no unbounded allocation.
  */
@@ -38,6 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *cdata, *bytes;
     size_t clen, len;
     (void)journal_bundle_checkpoint(b, &cseq, &cdata, &clen, why, sizeof why);
+    const struct journal_bundle_tree *t;
+    if (journal_bundle_tree(b, &t, why, sizeof why) == 0) journal_bundle_watch(b, t->start_size + 1);
     struct journal_checked *c = NULL;
     if (journal_checked_open(&c, journal_bundle_source(b), journal_bundle_pubkey(b), journal_bundle_first_prev(b)) == 0) {
       struct journal_record_source *src = journal_checked_source(c);
