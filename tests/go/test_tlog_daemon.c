@@ -12,6 +12,12 @@
  * same seals as v 3 with the data dir's own key (journal_seal_sign / journal_seal_note), and
  * those notes, over the daemon's real trees, go to Go instead. A checkpoint with any body byte
  * changed must not open (Go), and `hems checkpoint` answers a seq that is no seal with exit 2.
+ * `hems prove` answers: a few chosen ones, 100 random inclusion proofs and consistency proofs
+ * between 10 random pairs of seals' checkpoints (seeded; HEMS_TLOG_SEED replays), each checked by
+ * Go's tlog.CheckRecord / CheckTree against Go's own roots and refused with any proof hash
+ * changed in one byte; the checkpoints' notes open with note.Open. A format-3 bundle of part of
+ * the journal: its head (`hems checkpoint BUNDLE`, the newest seal's checkpoint), its closing
+ * checkpoint (`--closing`) and its embedded consistency proof (`--proof`) go to Go the same way.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,11 +26,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 #include <jansson.h>
 #include <sodium.h>
 #include "journal.h"
 #include "cli_test.h"
+
+static uint64_t xorshift(uint64_t *x)
+{
+  *x ^= *x << 13;
+  *x ^= *x >> 7;
+  *x ^= *x << 17;
+  return *x;
+}
 
 static void test_daemon_journal(void **state)
 {
@@ -167,6 +182,47 @@ static void test_daemon_journal(void **state)
   for (size_t i = 0; i < sizeof con / sizeof con[0]; i++)
     assert_int_equal(sh("'%s' prove --dir %s --from %llu --to %llu >> %s/consistency.jsonl", bin, d,
                         (unsigned long long)con[i].from, (unsigned long long)con[i].to, g), 0);
+  /* 100 random inclusion proofs (a random record in a random larger tree) and consistency proofs
+   * between 10 random pairs of checkpoints (seals; each one's note goes to Go too), seeded */
+  uint64_t seed = getenv("HEMS_TLOG_SEED") ? strtoull(getenv("HEMS_TLOG_SEED"), NULL, 10) : (uint64_t)time(NULL);
+  printf("test_tlog_daemon: random proofs with seed %llu (HEMS_TLOG_SEED replays it)\n", (unsigned long long)seed);
+  uint64_t rs = seed * 2654435761u + 1;
+  for (int i = 0; i < 100; i++) {
+    uint64_t size = 1 + xorshift(&rs) % newest, leaf = 1 + xorshift(&rs) % size;
+    int pst = sh("'%s' prove --dir %s --seq %llu --size %llu >> %s/inclusion.jsonl", bin, d, (unsigned long long)leaf,
+                 (unsigned long long)size, g);
+    if (pst) fail_msg("hems prove --seq %llu --size %llu: exit %d", (unsigned long long)leaf, (unsigned long long)size, pst);
+  }
+  for (int i = 0; i < 10 && v1 == 0; i++) {
+    uint64_t a = seals[xorshift(&rs) % (uint64_t)nseals], z = seals[xorshift(&rs) % (uint64_t)nseals];
+    if (a > z) { uint64_t x = a; a = z; z = x; }
+    uint64_t pair[2] = { a, z };
+    for (int k = 0; k < 2; k++)
+      assert_int_equal(sh("'%s' checkpoint --dir %s --at %llu > %s/checkpoint-%08llu.txt", bin, d,
+                          (unsigned long long)pair[k], g, (unsigned long long)pair[k]), 0);
+    assert_int_equal(sh("'%s' prove --dir %s --from %llu --to %llu >> %s/consistency.jsonl", bin, d,
+                        (unsigned long long)a - 1, (unsigned long long)z - 1, g), 0);
+  }
+  /* a bundle of the second quarter (format 3): its head (the newest seal's checkpoint), its closing
+   * checkpoint and its embedded consistency proof between them go to Go the same way */
+  if (v1 == 0) {
+    uint64_t until = seals[nseals / 2];
+    assert_int_equal(sh("'%s' export --dir %s --since %llu --until %llu --out %s/half.hems > /dev/null", bin, d,
+                        (unsigned long long)seals[nseals / 4] + 1, (unsigned long long)until, tmp), 0);
+    assert_int_equal(sh("'%s' checkpoint %s/half.hems --fingerprint %s > %s/checkpoint-bundle-head.txt", bin, tmp, fp, g), 0);
+    assert_int_equal(sh("cmp -s %s/checkpoint-bundle-head.txt %s/checkpoint-%08llu.txt", g, g,
+                        (unsigned long long)seals[nseals - 1]), 0);
+    assert_int_equal(sh("'%s' checkpoint %s/half.hems --fingerprint %s --closing > %s/checkpoint-bundle-closing.txt", bin,
+                        tmp, fp, g), 0);
+    assert_int_equal(sh("'%s' checkpoint --dir %s --at %llu | cmp -s - %s/checkpoint-bundle-closing.txt", bin, d,
+                        (unsigned long long)until, g), 0);
+    assert_int_equal(sh("'%s' checkpoint %s/half.hems --fingerprint %s --proof > %s/bproof.json", bin, tmp, fp, tmp), 0);
+    char want[96];
+    snprintf(want, sizeof want, "{\"old_size\":%llu,\"new_size\":%llu,", (unsigned long long)until - 1,
+             (unsigned long long)newest);
+    assert_int_equal(sh("grep -q '^%s' %s/bproof.json && cat %s/bproof.json >> %s/consistency.jsonl", want, tmp, tmp, g), 0);
+    assert_int_equal(sh("'%s' verify %s/half.hems --fingerprint %s > /dev/null 2>&1", bin, tmp, fp), 0);
+  }
   /* the bundle's rebuilt tree gives the same answer */
   assert_int_equal(sh("'%s' prove %s/b.hems --fingerprint %s --seq %llu > %s/bp 2>/dev/null && "
                       "'%s' prove --dir %s --seq %llu | cmp -s - %s/bp", bin, tmp, fp, (unsigned long long)window, tmp,
