@@ -188,6 +188,46 @@ int cli_bundle_head_print(struct cli_bundle_check *bc, bool proof)
   return fflush(stdout) == 0 ? CLI_OK : CLI_ENV;
 }
 
+/* --witness WVKEY: a carried cosignature by that witness of a checkpoint the pinned key signed,
+ * at or after the closing size, whose proof to the head verifies. CLI_OK or CLI_FAIL. */
+static int check_witness(struct cli_bundle_check *bc, struct journal_merkle_hasher *h, const struct journal_bundle_tree *t)
+{
+  const struct journal_tlog_verifier *wv = bc->wv;
+  uint64_t best = 0, best_ts = 0;
+  for (unsigned i = 0; i < t->nwitnessed; i++) {
+    const struct journal_bundle_witnessed *e = &t->witnessed[i];
+    size_t blen = 0, blen2 = 0;
+    uint64_t ts = 0;
+    struct journal_tlog_checkpoint c;
+    if (journal_tlog_open(e->note, e->note_len, wv, &blen, &ts) != 0) continue; /* another witness's */
+    const char *why = NULL;
+    if (journal_tlog_open(e->note, e->note_len, &bc->v, &blen2, NULL) != 0 || journal_tlog_checkpoint_parse(e->note, blen2, &c) != 0 ||
+        strcmp(c.origin, bc->v.name) != 0)
+      why = "the cosigned checkpoint is not signed by the pinned key";
+    else if (c.size < t->close_size || c.size > t->head_size)
+      why = "the cosigned checkpoint's size is not between the bundle's last seal and its head";
+    else if (journal_merkle_verify_consistency(h, c.size, c.root, t->head_size, t->head_root, (cproof_t)e->proof, e->n) != 0)
+      why = "the proof from the cosigned checkpoint to the head does not verify";
+    if (why) {
+      printf("witness: %s: %s\n", wv->name, why);
+      cli_err("verify: %s: --witness %s: carried cosignature %u: %s", bc->where, wv->name, i + 1, why);
+      return CLI_FAIL;
+    }
+    if (c.size >= best) best = c.size, best_ts = ts;
+  }
+  if (!best) {
+    printf("witness: no cosignature by %s at or after the bundle's range\n", wv->name);
+    cli_err("verify: %s: --witness %s: the bundle carries no cosignature by this witness of a checkpoint at or after its "
+            "last seal (size %llu)", bc->where, wv->name, (unsigned long long)t->close_size);
+    return CLI_FAIL;
+  }
+  char tm[32];
+  journal_format_time(best_ts < INT64_MAX / 1000000000 ? (int64_t)best_ts * 1000000000 : INT64_MAX, tm);
+  printf("witness: ok: records 1..%llu witnessed by %s (cosigned %s), the bundle's range (seq %llu..%llu) among them\n",
+         (unsigned long long)best, wv->name, tm, (unsigned long long)t->start_size + 1, (unsigned long long)t->last_seq);
+  return CLI_OK;
+}
+
 int cli_bundle_check_end(struct cli_bundle_check *bc)
 {
   const struct journal_bundle_tree *t = bc->t;
@@ -229,6 +269,7 @@ int cli_bundle_check_end(struct cli_bundle_check *bc)
     printf("consistency: size %llu -> %llu: ok\n", (unsigned long long)t->close_size, (unsigned long long)t->head_size);
   }
   if (!ret && bc->have_kept) ret = check_kept(bc, &h, t);
+  if (!ret && bc->wv) ret = check_witness(bc, &h, t);
   journal_merkle_hasher_deinit(&h);
   return ret;
 }

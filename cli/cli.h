@@ -158,6 +158,7 @@ struct cli_bundle_check {
   bool have_kept;
   struct journal_tlog_checkpoint kept;
   struct journal_tlog_verifier v;       /* the pinned key under "hems/<device id>" */
+  const struct journal_tlog_verifier *wv; /* --witness WVKEY, or NULL */
 };
 int cli_bundle_check_begin(struct cli_source *s, const char *where, const char *kept_path, struct cli_bundle_check *bc);
 int cli_bundle_check_end(struct cli_bundle_check *bc);

@@ -231,11 +231,8 @@ int cli_cmd_verify(int argc, char **argv)
   if (witness) {
     int wrc = cli_witness_vkey_arg("--witness", witness, JOURNAL_TLOG_COSIG_V1, &wv);
     if (wrc) return wrc;
-    if (c.bundle || from) {
-      /* a witness record is journaled after the seal it cosigns, so no bundle holds one at or
-       * after its own last record (docs/cli.md "witness") */
-      cli_err("verify: --witness: %s", from ? "checks the whole data dir (no --from)" :
-              "a bundle carries no cosignature at or after its last record; verify the data dir with --witness");
+    if (from) {
+      cli_err("verify: --witness: checks the whole data dir (no --from)");
       return CLI_USAGE;
     }
   }
@@ -245,6 +242,15 @@ int cli_cmd_verify(int argc, char **argv)
   if (rc) return rc;
   struct cli_bundle_check bc = { 0 };
   if (s.bundle && (rc = cli_bundle_check_begin(&s, c.bundle, kept, &bc))) { cli_source_close(&s); return rc; }
+  if (s.bundle && witness) {
+    if (!bc.t) {
+      cli_err("verify: %s: --witness: a bundle of format %u carries no cosignatures (export it again with this hems)", c.bundle,
+              journal_bundle_format(s.bundle));
+      cli_source_close(&s);
+      return CLI_FAIL;
+    }
+    bc.wv = &wv;
+  }
   /* verify runs the checks itself (journal_verify), over the bundle's raw records */
   struct journal_record_source *src = s.bundle ? journal_bundle_source(s.bundle) : cli_source_records(&s, from);
   if (!src) { cli_err("verify: cannot read the journal"); cli_source_close(&s); return CLI_ENV; }

@@ -11,7 +11,10 @@
  *               kind 1 record: u64 seq | record bytes      kind 2 blob: 32-byte hash | data
  *               kind 3 checkpoint: u64 seq | replay checkpoint bytes (only as the first entry
  *               of the first frame, seq = first_seq - 1, and only when the header names it)
- *               kind 4 tree (format 3 only, exactly one, the first entry after the
+ *               kind 5 witnessed (format 3, 0 to 4, after the tree entry, before any record
+               or blob): a witness's cosignature of a checkpoint at or after the range's
+               end, with the proof to the head (bundle_witness.c)
+               kind 4 tree (format 3 only, exactly one, the first entry after the
  *               checkpoint, before any record or blob): the signed head at export, the
  *               frontier of the tree at first_seq - 1 and consistency proofs to the head
  *               (bundle_tree.c)
@@ -273,6 +276,13 @@ static int bundle_next(void *ctx, uint64_t *seq, const uint8_t **bytes, size_t *
     }
     if (kind == BUNDLE_E_TREE) {
       if ((rc = keep_tree(b, p, n, why))) return rc;
+      continue;
+    }
+    if (kind == BUNDLE_E_WITNESSED) {
+      const char *w = NULL;
+      if (!b->tree || b->records || b->nblobs) return set_why(b, why, JOURNAL_EBUNDLE, "witnessed entry out of place");
+      rc = bundle_tree_witnessed(b->tree, p, n, &w);
+      if (rc) return rc == -ENOMEM ? rc : set_why(b, why, rc, w);
       continue;
     }
     if (kind != BUNDLE_E_RECORD || n < 8) return set_why(b, why, JOURNAL_EBUNDLE, "unknown entry kind");

@@ -16,7 +16,7 @@
 #define BUNDLE_FRAME_MAX (64u << 20) /* compressed and decompressed bytes of one frame */
 #define BUNDLE_HEADER_MAX 65536u
 
-enum { BUNDLE_E_RECORD = 1, BUNDLE_E_BLOB = 2, BUNDLE_E_CHECKPOINT = 3, BUNDLE_E_TREE = 4 };
+enum { BUNDLE_E_RECORD = 1, BUNDLE_E_BLOB = 2, BUNDLE_E_CHECKPOINT = 3, BUNDLE_E_TREE = 4, BUNDLE_E_WITNESSED = 5 };
 
 #define BUNDLE_END_V1 48u  /* last_seq 8 | records 8 | last hash 32 */
 #define BUNDLE_END_V2 80u  /* ... | content hash 32 */
@@ -55,6 +55,14 @@ void bundle_tree_watch(struct bundle_tree_state *t, uint64_t size);
  * beyond the head; JOURNAL_EPROOF when the tiles cannot prove it. */
 int bundle_tree_build(struct journal_iter *it, const uint8_t pubkey[32], const char *device_id, uint64_t from, uint64_t to,
                       uint64_t last, const uint64_t *extra, unsigned nextra, uint8_t **out, size_t *out_len,
-                      uint64_t *head_size_out);
+                      uint64_t *head_size_out, uint8_t **wit, size_t *wit_len);
+/* bundle_witness.c: the witnessed entries (whole entries, headers included) for the export, or
+ * *out NULL when the journal holds no cosignature at or after close_size; the reader's parser
+ * (the note is malloc'd into w->note). */
+int bundle_witnessed_build(struct journal_iter *it, struct journal_merkle_hasher *h, const struct journal_merkle_tile_reader *rd,
+                           const uint8_t pubkey[32], const char *device_id, uint64_t to, uint64_t close_size,
+                           uint64_t head_size, const uint8_t head_root[32], uint8_t **out, size_t *out_len);
+int bundle_witnessed_parse(struct journal_bundle_witnessed *w, const uint8_t *p, uint32_t n, const char **why);
+int bundle_tree_witnessed(struct bundle_tree_state *t, const uint8_t *p, uint32_t n, const char **why);
 
 #endif

@@ -27,6 +27,7 @@ _Static_assert(JOURNAL_MERKLE_PROOF_MAX == 64, "journal_bundle_proof.hashes");
 struct bundle_tree_state {
   struct journal_bundle_tree info;
   struct journal_bundle_proof proofs[JOURNAL_BUNDLE_PROOFS_MAX];
+  struct journal_bundle_witnessed wit[JOURNAL_BUNDLE_WITNESSED_MAX];
   char note[JOURNAL_TLOG_NOTE_MAX];
   struct journal_merkle_hasher h;
   struct journal_merkle_appender a;
@@ -169,9 +170,20 @@ void bundle_tree_end(struct bundle_tree_state *t)
   keep_root(t);
 }
 
+int bundle_tree_witnessed(struct bundle_tree_state *t, const uint8_t *p, uint32_t n, const char **why)
+{
+  if (t->started || t->info.nwitnessed == JOURNAL_BUNDLE_WITNESSED_MAX) { *why = "witnessed entry out of place"; return JOURNAL_EBUNDLE; }
+  int rc = bundle_witnessed_parse(&t->wit[t->info.nwitnessed], p, n, why);
+  if (rc) return rc;
+  t->info.nwitnessed++;
+  t->info.witnessed = t->wit;
+  return 0;
+}
+
 void bundle_tree_free(struct bundle_tree_state *t)
 {
   if (!t) return;
+  for (unsigned i = 0; i < t->info.nwitnessed; i++) free((void *)t->wit[i].note);
   journal_merkle_hasher_deinit(&t->h);
   free(t);
 }

@@ -57,10 +57,12 @@ static int proof_to_head(struct journal_merkle_hasher *h, const struct journal_m
 
 int bundle_tree_build(struct journal_iter *it, const uint8_t pubkey[32], const char *device_id, uint64_t from, uint64_t to,
                       uint64_t last, const uint64_t *extra, unsigned nextra, uint8_t **out, size_t *out_len,
-                      uint64_t *head_size_out)
+                      uint64_t *head_size_out, uint8_t **wit, size_t *wit_len)
 {
   *out = NULL;
   *out_len = 0;
+  *wit = NULL;
+  *wit_len = 0;
   if (nextra > JOURNAL_BUNDLE_PROOFS_MAX - 1) return -ERANGE;
   uint64_t gfirst, head_seq;
   const uint8_t *b;
@@ -108,9 +110,11 @@ int bundle_tree_build(struct journal_iter *it, const uint8_t pubkey[32], const c
     rc = proof_to_head(&h, &rd, close_size, head_size, head.body.seal.tree_root, &w);
     for (unsigned i = 0; i < nextra && !rc; i++) rc = proof_to_head(&h, &rd, extra[i], head_size, head.body.seal.tree_root, &w);
   }
+  if (!rc) rc = bundle_witnessed_build(it, &h, &rd, pubkey, device_id, to, close_size, head_size, head.body.seal.tree_root,
+                                       wit, wit_len);
   journal_merkle_hasher_deinit(&h);
   if (!rc && w.len > w.cap) rc = -EOVERFLOW;
-  if (rc) { free(w.p); return rc; }
+  if (rc) { free(w.p); free(*wit); *wit = NULL; return rc; }
   *out = w.p;
   *out_len = w.len;
   *head_size_out = head_size;

@@ -251,12 +251,14 @@ int journal_export(struct journal_reader *rd, const struct journal_signer *signe
   uint64_t ckpt_seq = 0;
   if (from > 1) rc = add_checkpoint(rd, it, opt, from - 1, &content, &ckpt_seq);
   /* format 3: the tree entry (the signed head, the frontier, proofs to the head) */
-  uint8_t *tree = NULL;
-  size_t tree_len = 0;
+  uint8_t *tree = NULL, *wit = NULL;
+  size_t tree_len = 0, wit_len = 0;
   if (!rc) rc = bundle_tree_build(it, signer->pubkey, device_id, from, to, newest, opt->proof_sizes, opt->n_proof_sizes,
-                                  &tree, &tree_len, &info->head_size);
+                                  &tree, &tree_len, &info->head_size, &wit, &wit_len);
   if (!rc && tree) rc = put_entry_head(&content, BUNDLE_E_TREE, tree_len);
   if (!rc && tree) rc = buf_put(&content, tree, tree_len);
+  if (!rc && wit) rc = buf_put(&content, wit, wit_len); /* whole kind-5 entries */
+  free(wit);
   uint32_t format = tree ? BUNDLE_FORMAT : BUNDLE_FORMAT_NOTREE;
   info->format = format;
   free(tree);

@@ -1051,6 +1051,16 @@ int journal_bundle_checkpoint(struct journal_bundle *b, uint64_t *seq, const uin
  * watched size are kept. Nothing here checks the head's signature or the proofs: the caller
  * does, with the pinned key. */
 #define JOURNAL_BUNDLE_PROOFS_MAX 8
+#define JOURNAL_BUNDLE_WITNESSED_MAX 4
+/* A witness's cosignature carried by the bundle (kind 5): the note is the journal's checkpoint
+ * at some size T ≥ close_size with the witness's cosignature line appended (unverified), the
+ * proof from T to the head's size. */
+struct journal_bundle_witnessed {
+  const char *note;
+  size_t note_len;
+  unsigned n;
+  uint8_t proof[64][JOURNAL_HASH_BYTES];
+};
 struct journal_bundle_proof {
   uint64_t old_size, new_size;
   unsigned n;
@@ -1064,6 +1074,8 @@ struct journal_bundle_tree {
   uint8_t head_root[JOURNAL_HASH_BYTES];
   unsigned nproofs;
   const struct journal_bundle_proof *proofs;
+  unsigned nwitnessed;                 /* kind-5 entries, once read (they follow the tree entry) */
+  const struct journal_bundle_witnessed *witnessed;
   int64_t first_wall_ns, last_wall_ns; /* the first record's and the last seal's wall time */
   uint64_t last_seq;                   /* the last record read so far */
   bool close_known;                    /* set once the record at close_size + 1 was read; the

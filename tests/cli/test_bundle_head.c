@@ -17,6 +17,9 @@
  * of the head's signature changed (so the content hash and end signature hold) is exit 1 naming
  * the proof, the damaged tree, the head's signature; one byte changed without re-signing is
  * exit 1 as a damaged bundle.
+ * test_witnessed: a bundle ending at a checkpoint a witness cosigned (the witness record,
+ * journaled after it, is carried) verifies with --witness; under another witness's key, or for a
+ * bundle ending after the cosigned checkpoint, exit 1.
  * Expected values come from the journal itself (the seqs `hems note` prints, the sizes in
  * `hems checkpoint --dir`'s notes), never from the bundle under test.
  */
@@ -202,6 +205,44 @@ static void test_fork(void **state)
   teardown(NULL);
 }
 
+/* A witness cosigns a checkpoint; `witness add` journals it after the seal. A bundle that ends
+ * at or before that checkpoint carries the cosignature (the record itself lies after its range)
+ * and verifies with --witness; a bundle of the whole journal ends after it: exit 1. */
+static void test_witnessed(void **state)
+{
+  (void)state;
+  setup_journal();
+  char logkey[256], wkey[256], extra[600];
+  assert_int_equal(sh_line(logkey, sizeof logkey, "%s key verifier --dir %s/a", bin, tmp), 0);
+  assert_int_equal(sh_line(wkey, sizeof wkey, "%s witness keygen --name witness.example/w1 --key %s/w.key", bin, tmp), 0);
+  unsigned long long until = note("a", "witnessed") + 1;
+  checkpoint("a", "cp.txt");
+  assert_int_equal(size_of("cp.txt"), until - 1);
+  assert_int_equal(sh("%s witness --key %s/w.key --state %s/st --verifier '%s' %s/cp.txt > %s/cp.cosig 2>/dev/null", bin, tmp,
+                      tmp, logkey, tmp, tmp), 0);
+  assert_int_equal(sh("cat %s/cp.txt %s/cp.cosig > %s/cp.cosigned && %s witness add --dir %s/a --witness '%s' %s/cp.cosigned "
+                      "> /dev/null", tmp, tmp, tmp, bin, tmp, wkey, tmp), 0);
+  note("a", "after the cosignature");
+  assert_int_equal(sh("%s export --dir %s/a --since 5 --until %llu --out %s/w.hems > /dev/null", bin, tmp, until, tmp), 0);
+  snprintf(extra, sizeof extra, "--witness '%s'", wkey);
+  assert_int_equal(verify("w.hems", extra), 0);
+  char want[200];
+  snprintf(want, sizeof want, "witness: ok: records 1..%llu witnessed by witness.example/w1", until - 1);
+  assert_true(has("out.txt", want));
+  /* another witness's key: none carried */
+  char other[256];
+  assert_int_equal(sh_line(other, sizeof other, "%s witness keygen --name witness.example/w2 --key %s/w2.key", bin, tmp), 0);
+  snprintf(extra, sizeof extra, "--witness '%s'", other);
+  assert_int_equal(verify("w.hems", extra), 1);
+  assert_true(has("err.txt", "carries no cosignature by this witness"));
+  /* the whole journal: its last seal comes after the cosigned checkpoint */
+  assert_int_equal(sh("%s export --dir %s/a --out %s/all.hems > /dev/null", bin, tmp, tmp), 0);
+  snprintf(extra, sizeof extra, "--witness '%s'", wkey);
+  assert_int_equal(verify("all.hems", extra), 1);
+  assert_true(has("out.txt", "witness: no cosignature by witness.example/w1 at or after the bundle's range"));
+  teardown(NULL);
+}
+
 /* ---------------------------------------------------------------- re-signing a changed bundle */
 
 static uint8_t *file_read(const char *name, size_t *len)
@@ -314,6 +355,6 @@ int main(void)
 {
   if (sodium_init() < 0) return 1;
   const struct CMUnitTest tests[] = { cmocka_unit_test(test_ends_before_event), cmocka_unit_test(test_fork),
-                                      cmocka_unit_test(test_tampered) };
+                                      cmocka_unit_test(test_tampered), cmocka_unit_test(test_witnessed) };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
