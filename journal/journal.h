@@ -643,8 +643,9 @@ struct journal_clock {
   void *ctx;
 };
 
-/* Called on the writer thread after a group's transaction commits: records up to
- * durable_seq are durable. Must not call back into the journal. */
+/* Called on the writer thread after a group's transaction commits and the counter holds it:
+ * records up to durable_seq are durable, and journal_durable_seq() already returns at least
+ * durable_seq. Called without the journal's lock held; must not call back into the journal. */
 typedef void (*journal_durable_cb)(void *ctx, uint64_t durable_seq);
 
 /* Supplies the live reducer state hash after folding every record appended so far (called on

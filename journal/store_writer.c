@@ -5,8 +5,8 @@
  * - seq is gapless from 1; records are only ever written with MDB_APPEND (never rewritten;
  *   retention deletes whole prefixes in retention.c).
  * - Every group ends with a seal in the same LMDB transaction; a group is reported durable
- *   (on_durable, durable_seq) only after mdb_txn_commit returned 0, and the counter store is
- *   written after that commit.
+ *   (durable_seq, then on_durable) only after mdb_txn_commit returned 0 and the counter store
+ *   was written after that commit.
  * - Group boundaries are a pure function of the record stream and the journal clock: a
  *   critical record, JOURNAL_GROUP_RECORDS_MAX records, or a record >= span after the group's
  *   first record ends it; journal_flush() ends it explicitly.
@@ -493,7 +493,6 @@ void *journal__writer_main(void *arg)
       cache_trim(j);
       j->base_seq = last;
       memcpy(j->base_hash, lastg->last_hash, JOURNAL_HASH_BYTES);
-      if (j->opt.on_durable) j->opt.on_durable(j->opt.ctx, last);
       /* After the commit: a crash between the two leaves the journal one commit ahead of its
        * counter (the counter equals commit_base), which the next open repairs silently. */
       int crc = j->counter->write(j->counter->ctx, last, lastg->last_hash);
@@ -520,6 +519,14 @@ void *journal__writer_main(void *arg)
       j->failed = rc;
     }
     pthread_cond_broadcast(&j->cv);
+    if (rc == 0 && j->opt.on_durable) {
+      /* Only now, when journal_durable_seq() already says so (the counter written too): whoever
+       * the callback wakes reads the new durable seq, never the old one. Without the lock, so the
+       * callback cannot stall appenders. */
+      pthread_mutex_unlock(&j->mu);
+      j->opt.on_durable(j->opt.ctx, last);
+      pthread_mutex_lock(&j->mu);
+    }
   }
   pthread_mutex_unlock(&j->mu);
   return NULL;
