@@ -108,6 +108,7 @@ int cli_cmd_run(int argc, char **argv)
   if (d->act_ok) actuator_set_deinit(&d->act);
   uint64_t final_head = journal_head_seq(d->j);
   int crc = journal_close(d->j);
+  uv_mutex_destroy(&d->durable_mu);
   if (crc && !d->exit_code) { cli_err("run: closing the journal: %s", journal_strerror(crc)); d->exit_code = CLI_ENV; }
   for (unsigned a = 0; a < d->panel->num_afes; a++) if (d->afe_ok[a]) hw_ade9000_deinit(&d->afe[a]);
   /* Our own storage writes only: /proc/self/io also counts the I/O of children reaped by

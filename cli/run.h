@@ -42,8 +42,10 @@
 
 #define TICK_NS (HW_SIM_WFB_HALF_NS)          /* 16 ms */
 #define FLUSH_IDLE_NS 1000000000ull           /* the flush timer: 1 s with no new record */
+#define RUN_GPIO_POLL_MAX (ACTUATOR__MAX_REQ + 2) /* sense-input requests + tap/DER requests */
 
 #define FLUSH_IDLE_NS 1000000000ull           /* the flush timer: 1 s with no new record */
+#define RUN_GPIO_POLL_MAX (ACTUATOR__MAX_REQ + 2) /* sense-input requests + tap/DER requests */
 
 struct run_opts {
   struct cli_common c;
@@ -144,6 +146,14 @@ struct daemon {
   uv_signal_t sig_int, sig_term, sig_hup;
   uv_timer_t tick_timer, status_timer;
   uv_idle_t idle;
+  /* the journal's writer thread says "durable" through durable_async (run_loop.c): the loop then
+   * executes the commands it covers at once instead of at the next tick */
+  uv_async_t durable_async;
+  uv_mutex_t durable_mu;     /* guards durable_live against the handle's close */
+  bool durable_live;         /* durable_async is open and may be sent to */
+  /* GPIO input fds the loop watches (not at --speed max): tap/DER and actuator sense inputs */
+  uv_poll_t gpio_poll[RUN_GPIO_POLL_MAX];
+  unsigned ngpio_poll;
   struct daemon_socket sock;
   bool stopping;
   int exit_code;
@@ -191,6 +201,7 @@ int run_start_outputs(struct daemon *d);                      /* 0 or a journal 
 void run_loop_open(struct daemon *d);
 void run_loop_run(struct daemon *d);
 void run_loop_close(struct daemon *d);
+void run_loop_on_durable(void *ctx, uint64_t durable_seq); /* the journal's on_durable (writer thread) */
 
 /* ---- run_clock.c */
 double run_real_s(void);                         /* CLOCK_MONOTONIC, seconds */

@@ -1,6 +1,7 @@
 /*
- * run_loop.c — the loop: wires libuv handles (signals, the tick timer or idle handle,
- * the status timer) to the parts, and the tick, which calls them in their fixed order.
+ * run_loop.c — the loop: wires libuv handles (signals, the tick timer or idle handle, the
+ * status timer, the journal's durability, GPIO input fds) to the parts, and the tick, which
+ * calls them in their fixed order.
  */
 #include <signal.h>
 #include <unistd.h>
@@ -95,9 +96,74 @@ static void close_walk(uv_handle_t *h, void *arg)
   if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
+/* Writer thread: records up to durable_seq are durable (journal_durable_seq says so already).
+ * Wakes the loop; nothing else here runs off the loop's thread. */
+void run_loop_on_durable(void *ctx, uint64_t durable_seq)
+{
+  struct daemon *d = ctx;
+  (void)durable_seq;
+  uv_mutex_lock(&d->durable_mu);
+  if (d->durable_live) uv_async_send(&d->durable_async);
+  uv_mutex_unlock(&d->durable_mu);
+}
+
+/* Loop: a commit became durable — the commands it covers are executed now (write-ahead holds:
+ * run_actuate_pending reads the durable seq itself). A command whose actuator is busy waits for
+ * a later tick, as before. */
+static void on_durable_async(uv_async_t *h)
+{
+  struct daemon *d = h->data;
+  if (d->stopping) return;
+  run_actuate_pending(d);
+}
+
+/* An input fd is readable: its edges are read now, on their kernel timestamps (the tick reads
+ * them too, and whatever is left). */
+static void on_taps_readable(uv_poll_t *p, int status, int events)
+{
+  struct daemon *d = p->data;
+  (void)events;
+  if (status < 0) { uv_poll_stop(p); return; } /* the tick still reads the line */
+  if (!d->stopping) run_taps_poll(d);
+}
+
+static void on_sense_readable(uv_poll_t *p, int status, int events)
+{
+  struct daemon *d = p->data;
+  (void)events;
+  if (status < 0) { uv_poll_stop(p); return; }
+  if (!d->stopping) run_actuate_poll(d);
+}
+
+static void watch_fd(struct daemon *d, int fd, uv_poll_cb cb)
+{
+  if (fd < 0 || d->ngpio_poll >= RUN_GPIO_POLL_MAX) return;
+  uv_poll_t *p = &d->gpio_poll[d->ngpio_poll];
+  if (uv_poll_init(&d->loop, p, fd) != 0) return; /* not pollable: the tick reads it */
+  p->data = d;
+  uv_poll_start(p, UV_READABLE, cb);
+  d->ngpio_poll++;
+}
+
+/* Live runs only (hardware, or a simulation paced against the real clock): durability and GPIO
+ * edges wake the loop. At --speed max the ticks run back to back and each drains its own edges
+ * and executes what became durable in it, so the record stream stays a function of the seed. */
+static void watch_wakeups(struct daemon *d)
+{
+  if (!d->hw && d->o.speed == 0) return;
+  uv_async_init(&d->loop, &d->durable_async, on_durable_async);
+  d->durable_async.data = d;
+  uv_mutex_lock(&d->durable_mu);
+  d->durable_live = true;
+  uv_mutex_unlock(&d->durable_mu);
+  for (unsigned i = 0; d->taps_ok && i < d->taps.num_req; i++) watch_fd(d, d->taps.req[i].fd, on_taps_readable);
+  for (unsigned i = 0; d->act_ok && i < d->act.num_in_req; i++) watch_fd(d, d->act.in_req[i].fd, on_sense_readable);
+}
+
 /* The loop and its handles: the control socket (when a place fit for it is found), the signals,
- * the terminal's status line, and the tick — an idle handle at --speed max (ticks back to back),
- * else a timer (16 ms on hardware, 4 ms paced against the real clock under --sim). */
+ * the terminal's status line, the tick — an idle handle at --speed max (ticks back to back),
+ * else a timer (16 ms on hardware, 4 ms paced against the real clock under --sim) — and, on live
+ * runs, the durability async and the GPIO input polls. */
 void run_loop_open(struct daemon *d)
 {
   uv_loop_init(&d->loop);
@@ -133,6 +199,7 @@ void run_loop_open(struct daemon *d)
     d->tick_timer.data = d;
     uv_timer_start(&d->tick_timer, on_tick_timer, 0, d->hw ? 16 : 4);
   }
+  watch_wakeups(d);
 }
 
 /* Runs until a signal, --for or an error stops the daemon. */
@@ -144,6 +211,9 @@ void run_loop_run(struct daemon *d)
 /* Closes every handle (the socket already stopped) and the loop. */
 void run_loop_close(struct daemon *d)
 {
+  uv_mutex_lock(&d->durable_mu); /* the writer thread sends no more (journal_close commits last) */
+  d->durable_live = false;
+  uv_mutex_unlock(&d->durable_mu);
   uv_walk(&d->loop, close_walk, NULL);
   uv_run(&d->loop, UV_RUN_DEFAULT);
   uv_loop_close(&d->loop);

@@ -153,6 +153,11 @@ int run_start_journal(struct daemon *d, struct run_tail *t)
     jo.virtual_clock = d->o.speed == 0;
     memcpy(jo.boot_id, d->boot_id, sizeof jo.boot_id);
   }
+  /* Durability reaches the loop through an async handle (run_loop.c); until the loop opens it
+   * the callback does nothing. */
+  uv_mutex_init(&d->durable_mu);
+  jo.on_durable = run_loop_on_durable;
+  jo.ctx = d;
   /* The fold: every record is folded as it is appended and each seal carries its state hash;
    * checkpoints every 100 000 records or hour of record time. */
   /* Flash wear: metering groups share a commit every 15 s of panel time; a critical record
