@@ -216,6 +216,59 @@ int replay_checkpoint_at(struct journal *j, uint64_t cut_seq);
  * checkpoint holds the state at the cut. */
 int replay_checkpoint_fold(struct journal_reader *rd, uint64_t seq, const uint8_t *trusted_pk, uint8_t *buf);
 
+/* ---------------------------------------------------------------- statements (statement.c) */
+
+/* A statement (`hems statement`, docs/replay.md "Statements"): a month's per-branch energy as
+ * the difference of two states that seals signed. The file, byte by byte (integers
+ * little-endian):
+ *   magic "hems-statement 1\n" (17 bytes);
+ *   u16 year (1970..9999), u8 month (1..12), u8 0, u16 branch (0: all, else 1..48), u16 0;
+ *   32-byte Ed25519 public key that signed both checkpoints;
+ *   u32 length (1..JOURNAL_TLOG_NOTE_MAX) + the start checkpoint (C2SP signed note);
+ *   u32 length + the end checkpoint;
+ *   u8 n (0..JOURNAL_MERKLE_PROOF_MAX) + n·32 bytes: the RFC 9162 consistency proof;
+ *   u32 length + the start state's canonical serialisation (replay_state_serialise);
+ *   u32 length + the end state's;
+ *   32 bytes: BLAKE2b-256 of every byte before it (damage, not authenticity: the signatures,
+ *   the proof and the state hashes are what a verifier trusts);
+ *   nothing after. */
+#define REPLAY_STATEMENT_MAGIC "hems-statement 1\n"
+#define REPLAY_STATEMENT_MAGIC_LEN 17u
+#define REPLAY_STATEMENT_MAX                                                                                          \
+  (REPLAY_STATEMENT_MAGIC_LEN + 8u + 32u + 2u * (4u + JOURNAL_TLOG_NOTE_MAX) + 1u +                                   \
+   JOURNAL_MERKLE_PROOF_MAX * 32u + 2u * (4u + REPLAY_SER_MAX) + 32u)
+
+struct replay_statement {
+  uint16_t year;
+  uint8_t month;
+  uint16_t branch;
+  uint8_t pubkey[JOURNAL_PUBKEY_BYTES];
+  const char *note[2];              /* start, end (pointers into the decoded bytes) */
+  size_t note_len[2];
+  unsigned nproof;
+  const uint8_t *proof;             /* nproof × 32 bytes */
+  const uint8_t *state[2];          /* canonical serialisations */
+  size_t state_len[2];
+};
+
+/* What a verifier reads from a canonical serialisation (it hashes all of it). */
+struct replay_state_energy {
+  uint32_t reducer_version;
+  uint64_t seq;
+  int64_t wall_ns;
+  uint16_t nbranches;
+  int64_t import_uwh[REPLAY_BRANCHES_MAX], export_uwh[REPLAY_BRANCHES_MAX];
+};
+
+/* The statement's bytes into out: their length, or -ENOSPC (cap too small), -EINVAL (a field out
+ * of range). */
+long replay_statement_encode(const struct replay_statement *st, uint8_t *out, size_t cap);
+/* Bounded, strict: 0 with *out pointing into b, or JOURNAL_ECORRUPT with why naming the field
+ * and its offset (also for a digest that differs, trailing bytes, a state that does not parse). */
+int replay_statement_decode(const uint8_t *b, size_t len, struct replay_statement *out, char *why, size_t why_cap);
+/* 0 or JOURNAL_ECORRUPT: the tag, the length (FIXED + 4 + count·REQ_BYTES), nbranches ≤ 48. */
+int replay_state_energy_parse(const uint8_t *b, size_t len, struct replay_state_energy *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1076,11 +1076,16 @@ struct ser {
   size_t n;
   size_t total;
   int count_only;
+  uint8_t *out;   /* replay_state_serialise: the bytes go here (when they fit in cap) */
+  size_t cap;
 };
 
 static void ser_flush(struct ser *w)
 {
-  if (!w->count_only && w->n) crypto_generichash_update(&w->st, w->buf, w->n);
+  if (w->out) {
+    size_t at = w->total - w->n;
+    if (at + w->n <= w->cap) memcpy(w->out + at, w->buf, w->n);
+  } else if (!w->count_only && w->n) crypto_generichash_update(&w->st, w->buf, w->n);
   w->n = 0;
 }
 static void ser_u(struct ser *w, uint64_t v, int bytes)
@@ -1158,6 +1163,7 @@ void replay_state_hash(const struct replay_state *s, uint8_t out[32])
   w.n = 0;
   w.total = 0;
   w.count_only = 0;
+  w.out = NULL;
   crypto_generichash_init(&w.st, NULL, 0, 32);
   serialise(&w, s);
   ser_flush(&w);
@@ -1170,6 +1176,20 @@ size_t replay_state_serialised_len(const struct replay_state *s)
   w.n = 0;
   w.total = 0;
   w.count_only = 1;
+  w.out = NULL;
   serialise(&w, s);
+  return w.total;
+}
+
+size_t replay_state_serialise(const struct replay_state *s, uint8_t *out, size_t cap)
+{
+  struct ser w;
+  w.n = 0;
+  w.total = 0;
+  w.count_only = 1;
+  w.out = out;
+  w.cap = cap;
+  serialise(&w, s);
+  ser_flush(&w);
   return w.total;
 }

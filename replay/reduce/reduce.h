@@ -254,6 +254,28 @@ void replay_state_hash(const struct replay_state *s, uint8_t out[32]);
 /* Bytes of the canonical serialisation (for the state-memory report and tests). */
 size_t replay_state_serialised_len(const struct replay_state *s);
 
+/* The canonical serialisation itself (what replay_state_hash hashes) into out: returns its
+ * length; out holds it only when that is <= cap. A statement carries states this way
+ * (docs/replay.md "Canonical state"): portable, and its BLAKE2b-256 is the seal's state_hash. */
+size_t replay_state_serialise(const struct replay_state *s, uint8_t *out, size_t cap);
+/* Offsets into it (little-endian): the tag "hems.state.v3" (16 bytes, NUL padded), reducer
+ * version u32, seq u64, wall_ns i64, nbranches u16; branch n's (1-based) import_uwh and
+ * export_uwh (i64) at BRANCH_OFF + (n-1)·BRANCH_BYTES + IMPORT / + EXPORT; the request-window
+ * count u32 at FIXED, followed by that many entries of REQ_BYTES: the length is exactly
+ * FIXED + 4 + count·REQ_BYTES. tests/cli/test_statement.c checks these against the serialiser. */
+#define REPLAY_SER_TAG "hems.state.v3"
+#define REPLAY_SER_REDUCER_OFF 16
+#define REPLAY_SER_SEQ_OFF 24
+#define REPLAY_SER_WALL_OFF 32
+#define REPLAY_SER_NBRANCHES_OFF 112
+#define REPLAY_SER_BRANCH_OFF 194
+#define REPLAY_SER_BRANCH_BYTES 67
+#define REPLAY_SER_BRANCH_IMPORT 15
+#define REPLAY_SER_BRANCH_EXPORT 23
+#define REPLAY_SER_FIXED 11526u
+#define REPLAY_SER_REQ_BYTES 58u
+#define REPLAY_SER_MAX (REPLAY_SER_FIXED + 4u + REPLAY_REQ_WINDOW_IDS * REPLAY_SER_REQ_BYTES)
+
 /* Names for printing (static strings). */
 const char *replay_onoff_name(unsigned v);
 const char *replay_verdict_name(unsigned v);
