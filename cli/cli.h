@@ -109,6 +109,8 @@ struct cli_source {
 /* A positional DIR-or-BUNDLE argument into c->dir or c->bundle: 0; else one error line
  * ("[cmd: ]ARG: why") and CLI_ENV (cannot stat) or CLI_FAIL (neither). cmd may be NULL. */
 int cli_source_arg(const char *cmd, struct cli_common *c, const char *arg);
+/* A pin is the full fingerprint: 32 hex digits (either case). */
+bool cli_fingerprint_wellformed(const char *fp);
 int cli_source_open(const struct cli_common *c, const char *pubkey_file, const char *fingerprint,
                     struct cli_source *s);
 void cli_source_close(struct cli_source *s);
@@ -224,5 +226,19 @@ int cli_cmd_checkpoint(int argc, char **argv);    /* cli/cmd_checkpoint.c */
 int cli_cmd_prove(int argc, char **argv);         /* cli/cmd_prove.c */
 int cli_bench_merkle(int argc, char **argv);      /* cli/bench_merkle.c */
 int cli_bench_codec(int argc, char **argv);       /* cli/bench_codec.c */
+int cli_cmd_statement(int argc, char **argv);     /* cli/cmd_statement.c */
+
+/* Statements (cli/statement_verify.c). "YYYY-MM" (1970 or later): 0 or -EINVAL; its bounds in
+ * UTC: [first day 00:00, first day of the next month 00:00) as wall ns. */
+int cli_month_parse(const char *s, uint16_t *year, uint8_t *month);
+void cli_month_bounds(uint16_t year, uint8_t month, int64_t *start_ns, int64_t *end_ns);
+/* Whether path is a regular file that starts with the statement magic (`hems verify` routes it). */
+bool cli_statement_is(const char *path);
+/* `hems verify STATEMENT`: the pinned key from --pubkey FILE or --fingerprint FP (one is
+ * required); prints the check and the energies: CLI_OK, CLI_FAIL (one line naming what), 2, 3. */
+int cli_statement_verify(const char *path, const char *pubkey_file, const char *fingerprint);
+/* The checks of a statement's bytes against the key pinned (32 bytes), and the printout; where
+ * names it in errors. */
+int cli_statement_check(const uint8_t *b, size_t len, const char *where, const uint8_t *pinned);
 
 #endif

@@ -223,6 +223,10 @@ int cli_cmd_verify(int argc, char **argv)
   }
   if (pubkey && fpr) { cli_err("verify: give --pubkey or --fingerprint, not both"); return CLI_USAGE; }
   if (optind < argc - 1) return cli_usage(cli_find("verify"), false);
+  if (optind == argc - 1 && cli_statement_is(argv[optind])) { /* a statement: cli/statement_verify.c */
+    if (from || all_seals || witness || kept) { cli_err("verify: a statement takes only --fingerprint FP or --pubkey FILE"); return CLI_USAGE; }
+    return cli_statement_verify(argv[optind], pubkey, fpr);
+  }
   if (optind == argc - 1) {
     int rc = cli_source_arg(NULL, &c, argv[optind]);
     if (rc) return rc;

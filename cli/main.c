@@ -33,6 +33,7 @@ static const char main_usage[] =
   "  key        the journal's keys: verifier (the checkpoint verifier key)\n"
   "  checkpoint the signed checkpoint (C2SP signed note) of the newest seal or of --at SEQ\n"
   "  prove      RFC 9162 inclusion (--seq N [--size S]) or consistency (--from S1 --to S2) proof\n"
+  "  statement  a month's per-branch energy as the difference of two signed states (a file)\n"
   "  witness    cosign checkpoints that extend the last one cosigned (C2SP tlog-cosignature)\n"
   "\n"
   "common options: --dir DIR (default $HEMS_DIR, else ./hems-data), --counter PATH,\n"
@@ -79,7 +80,9 @@ static const struct cli_cmd cmds[] = {
     "head extends it (its size inside the range: root from the records; the head's size: same\n"
     "root; else a proof carried by 'export --since-checkpoint FILE'). Exit 1 'first inconsistent\n"
     "size K' on a fork, or naming what is missing when the bundle cannot prove it (K newer than\n"
-    "the head, or no proof from K).\n" },
+    "the head, or no proof from K).\n"
+    "hems verify STATEMENT (--fingerprint FP | --pubkey FILE): a file 'hems statement' wrote is\n"
+    "checked offline ('hems statement --help'); prints the period and each branch's energy.\n" },
   { "export", cli_cmd_export,
     "usage: hems export [--dir DIR] --out FILE [--since SEQ|T] [--until SEQ|T] [--since-checkpoint FILE]...\n"
     "\n"
@@ -256,6 +259,21 @@ static const struct cli_cmd cmds[] = {
     "Exit 0; 1 when it cannot be proven (leaves cut and no tile covers them, tiles damaged, the\n"
     "  newest seal carries no root or does not verify); 2 usage or a size beyond the newest\n"
     "  checkpoint's; 3 I/O.\n" },
+  { "statement", cli_cmd_statement,
+    "usage: hems statement [--dir DIR] --month YYYY-MM [--branch B] --out FILE\n"
+    "\n"
+    "Writes FILE: the month's per-branch import/export energy, proven. The month is a calendar month\n"
+    "  in UTC, from its first day 00:00Z to the next month's. The file holds the two reducer states\n"
+    "  seals signed (canonical serialisation; each hashes to its seal's state_hash): the last seal's\n"
+    "  at or before the month's start (or the first seal's when the journal starts inside the\n"
+    "  month: said in the output) and the last seal's at or before its end; those seals' signed\n"
+    "  checkpoints (C2SP notes) and the RFC 9162 consistency proof between them. Energy = end\n"
+    "  state - start state. --branch B: only branch B is printed (by number). The file is checked\n"
+    "  as 'hems verify FILE' does (with DIR's key) and that output printed. Check it elsewhere with\n"
+    "  'hems verify FILE --fingerprint FP' (or --pubkey FILE). Format: docs/replay.md 'Statements'.\n"
+    "Exit 0; 1 no data (a month before the journal; no seal inside the month), a seal that does\n"
+    "  not verify with the journal's current key, a state that differs from the signed one, no\n"
+    "  proof; 2 usage (a bad month, a branch the panel does not have); 3 I/O.\n" },
   { "witness", cli_cmd_witness,
     "usage: hems witness --key FILE --state DIR --verifier VKEY CHECKPOINT [PROOF.json]\n"
     "       hems witness add [--dir DIR] --witness WVKEY COSIGNED\n"

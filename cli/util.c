@@ -284,7 +284,7 @@ void cli_progress_done(struct cli_progress *p)
 /* ------------------------------------------------------------------ sources */
 
 /* A pin is the full fingerprint: 32 hex digits (a prefix would be a pin of fewer bits). */
-static bool fingerprint_wellformed(const char *fp)
+bool cli_fingerprint_wellformed(const char *fp)
 {
   size_t n = 0;
   for (; fp[n]; n++)
@@ -308,7 +308,7 @@ int cli_source_open(const struct cli_common *c, const char *pubkey_file, const c
                     struct cli_source *s)
 {
   memset(s, 0, sizeof *s);
-  if (fingerprint && !fingerprint_wellformed(fingerprint)) {
+  if (fingerprint && !cli_fingerprint_wellformed(fingerprint)) {
     cli_err("--fingerprint %s: not a key fingerprint (it is 32 hex digits, as 'hems init' prints)", fingerprint);
     return CLI_USAGE;
   }
