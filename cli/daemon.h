@@ -15,6 +15,7 @@
 #include <uv.h>
 #include <jansson.h>
 #include "journal.h"
+#include "control_req.h" /* enum daemon_role */
 
 #define DAEMON_REQUEST_MAX 65536 /* bytes in one control-socket request line */
 #define DAEMON_CLIENTS_MAX 64    /* connections served at once; a newcomer closes the least
@@ -23,8 +24,6 @@
                                                 closed (a peer that does not read) */
 #define DAEMON_OPERATORS_GROUP "hems-operators"
 
-/* Socket roles (CLI.md "Control socket roles"; the table in docs/cli.md). */
-enum daemon_role { ROLE_VIEWER = 0, ROLE_AUTOMATION, ROLE_UTILITY, ROLE_OPERATOR, ROLE_INSTALLER, ROLE_ADMIN };
 
 struct daemon;
 
@@ -99,7 +98,6 @@ void daemon_client_send(struct daemon_client *c, char *line_owned);
  * matching role wins, in the order admin, installer, operator, utility, automation, viewer);
  * then members of group hems-operators are operators; everyone else is a viewer. */
 int daemon_role_of(const json_t *roles, bool have_cred, uint32_t uid, uint32_t gid);
-const char *daemon_role_name(int role);
 /* The journal role a request of this socket role is recorded with (enum journal_role). */
 uint8_t daemon_role_journal(int role);
 

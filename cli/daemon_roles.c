@@ -34,13 +34,6 @@ static bool role_entry_matches(const json_t *e, uint32_t uid, uint32_t gid, cons
   return user && !strcmp(s, user);
 }
 
-static const char *const role_names[] = { "viewer", "automation", "utility", "operator", "installer", "admin" };
-
-const char *daemon_role_name(int role)
-{
-  return role >= ROLE_VIEWER && role <= ROLE_ADMIN ? role_names[role] : "viewer";
-}
-
 int daemon_role_of(const json_t *roles, bool have_cred, uint32_t uid, uint32_t gid)
 {
   if (!have_cred) return ROLE_VIEWER;
@@ -48,7 +41,7 @@ int daemon_role_of(const json_t *roles, bool have_cred, uint32_t uid, uint32_t g
   struct passwd *pw = getpwuid(uid);
   const char *user = pw ? pw->pw_name : NULL;
   for (int r = ROLE_ADMIN; r >= ROLE_VIEWER && roles; r--) {
-    const json_t *list = json_object_get(roles, role_names[r]);
+    const json_t *list = json_object_get(roles, daemon_role_name(r));
     for (size_t k = 0; json_is_array(list) && k < json_array_size(list); k++)
       if (role_entry_matches(json_array_get(list, k), uid, gid, user)) return r;
   }

@@ -247,7 +247,7 @@ void run_taps_open(struct daemon *d, struct hw_gpio_chip *chip);
 /* ---- run_requests.c */
 /* A request's free-text reason is kept to its first REASON_MAX bytes (whole characters): a
  * client's text must never make a record the journal refuses (the daemon stops on a failed append). */
-#define REASON_MAX 256
+#define REASON_MAX CONTROL_REASON_MAX
 void run_waiters_wake(struct daemon *d, uint64_t request_seq, uint64_t command_seq, const char *json_line);
 void run_waiters_follow(struct daemon *d, uint64_t request_seq, uint64_t command_seq);
 int run_request_switch(struct daemon *d, uint16_t target, bool on, const char *request_id, const char *reason,

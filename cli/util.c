@@ -438,16 +438,6 @@ int cli_replace_durably(const char *tmp, const char *path, const char *dir)
   return rc;
 }
 
-size_t cli_utf8_prefix(const char *s, size_t max)
-{
-  size_t n = strnlen(s, max + 1);
-  if (n <= max) return n;
-  n = max;
-  /* back over continuation bytes (10xxxxxx) to the lead byte of the character cut at max */
-  while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) n--;
-  return n;
-}
-
 int cli_open_direct(const struct cli_common *c, struct journal **j, int *pid)
 {
   struct journal_options o;

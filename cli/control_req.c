@@ -1,0 +1,196 @@
+/*
+ * control_req.c — a control-socket request line checked without the loop (control_req.h):
+ * JSON shape, field ranges, branch names, and the roles that may never make a request.
+ */
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+#include "control_req.h"
+
+int control_req_load(struct control_req *r, const char *line, size_t len, char *msg, size_t msg_len)
+{
+  memset(r, 0, sizeof *r);
+  json_error_t je;
+  /* each key once: two "target"s could be read differently by different parts of the code */
+  json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
+  if (!req || !json_is_object(req)) {
+    if (req) snprintf(msg, msg_len, "malformed request: expected one JSON object per line");
+    else snprintf(msg, msg_len, "malformed request: %s (one JSON object per line, each key once)", je.text);
+    json_decref(req);
+    return -1;
+  }
+  r->json = req;
+  return 0;
+}
+
+void control_req_free(struct control_req *r)
+{
+  json_decref(r->json);
+  r->json = NULL;
+}
+
+/* A branch given as its number (1..max) or its configured name; 0 when neither. */
+static unsigned branch_number(const struct hw_panel *p, const json_t *v, json_int_t max)
+{
+  if (json_is_integer(v)) {
+    json_int_t n = json_integer_value(v);
+    return n >= 1 && n <= max ? (unsigned)n : 0;
+  }
+  if (json_is_string(v))
+    for (unsigned b = 0; b < p->num_branches; b++)
+      if (!strcmp(p->branch[b].name, json_string_value(v))) return p->branch[b].number;
+  return 0;
+}
+
+static bool branch_is_critical(const struct hw_panel *p, unsigned number)
+{
+  for (unsigned b = 0; b < p->num_branches; b++)
+    if (p->branch[b].number == number) return p->branch[b].critical;
+  return false;
+}
+
+const char *daemon_role_name(int role)
+{
+  static const char *const names[] = { "viewer", "automation", "utility", "operator", "installer", "admin" };
+  return role >= ROLE_VIEWER && role <= ROLE_ADMIN ? names[role] : "viewer";
+}
+
+/* The request_id given, or sock-<the seq the request would get>. */
+static const char *request_id(struct control_req *r, const struct control_ctx *ctx)
+{
+  const char *rid = json_string_value(json_object_get(r->json, "request_id"));
+  if (rid) return rid;
+  snprintf(r->ridbuf, sizeof r->ridbuf, "sock-%llu", (unsigned long long)ctx->next_seq);
+  return r->ridbuf;
+}
+
+static const char *check_note(struct control_req *r, const struct control_ctx *ctx, char *msg, size_t msg_len)
+{
+  r->op = CONTROL_NOTE;
+  r->text = json_string_value(json_object_get(r->json, "text"));
+  r->claimed_who = json_string_value(json_object_get(r->json, "who"));
+  if (ctx->role < ROLE_OPERATOR) {
+    snprintf(msg, msg_len, "refused: role %s may not append notes", daemon_role_name(ctx->role));
+    return msg;
+  }
+  if (!r->text || !*r->text || strlen(r->text) > CONTROL_NOTE_MAX)
+    return "malformed request: note needs \"text\" (1..4096 bytes)";
+  if (r->claimed_who) r->claimed_who_len = cli_utf8_prefix(r->claimed_who, CONTROL_CLAIMED_WHO_MAX);
+  return NULL;
+}
+
+static const char *check_switch(struct control_req *r, const struct control_ctx *ctx)
+{
+  r->op = CONTROL_SWITCH;
+  const char *desired = json_string_value(json_object_get(r->json, "desired"));
+  r->reason = json_string_value(json_object_get(r->json, "reason")); /* cut by run_request_switch */
+  r->rid = request_id(r, ctx);
+  r->target = (uint16_t)branch_number(ctx->panel, json_object_get(r->json, "branch"), 65535);
+  if (!r->target) return "malformed request: \"branch\" must be a branch number or a configured name";
+  if (!desired || (strcmp(desired, "on") && strcmp(desired, "off")))
+    return "malformed request: \"desired\" must be \"on\" or \"off\"";
+  r->on = !strcmp(desired, "on");
+  if (strlen(r->rid) > CONTROL_RID_MAX) return "malformed request: request_id longer than 64 bytes";
+  if (ctx->role == ROLE_UTILITY) return "refused: role utility may not switch branches";
+  if (ctx->role == ROLE_AUTOMATION && branch_is_critical(ctx->panel, r->target))
+    return "refused: role automation may not switch a critical branch";
+  /* any other role's request is journaled: the fold refuses a viewer (`role`) */
+  r->origin = ctx->role == ROLE_AUTOMATION ? JOURNAL_ORIGIN_AUTOMATION : JOURNAL_ORIGIN_OPERATOR;
+  return NULL;
+}
+
+static const char *check_service(struct journal_request *q, const char *action, json_t *req)
+{
+  q->kind = JOURNAL_REQ_SERVICE;
+  if (!strcmp(action, "disconnect")) { q->action = JOURNAL_SVC_DISCONNECT; q->origin = JOURNAL_ORIGIN_REMOTE; }
+  else if (!strcmp(action, "reconnect")) { q->action = JOURNAL_SVC_RECONNECT; q->desired = JOURNAL_DESIRED_ON; q->origin = JOURNAL_ORIGIN_REMOTE; }
+  else if (!strcmp(action, "confirm")) { q->action = JOURNAL_SVC_CONFIRM; q->desired = JOURNAL_DESIRED_ON; }
+  else if (!strcmp(action, "set-mode")) {
+    json_t *m = json_object_get(req, "mode");
+    q->action = JOURNAL_SVC_SET_MODE;
+    q->origin = JOURNAL_ORIGIN_REMOTE;
+    if (!json_is_integer(m) || json_integer_value(m) < 0 || json_integer_value(m) > 6) return "malformed request: \"mode\" must be 0..6";
+    q->control_mode = (uint8_t)json_integer_value(m);
+  } else return "malformed request: service action must be disconnect, reconnect, confirm or set-mode";
+  return NULL;
+}
+
+/* A positive integer field, or 0 when absent or not positive. */
+static json_int_t positive(json_t *req, const char *key)
+{
+  json_t *v = json_object_get(req, key);
+  return json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : 0;
+}
+
+static const char *check_dr(struct journal_request *q, const char *action, json_t *req, const struct control_ctx *ctx)
+{
+  const char *bad = NULL;
+  if (!strcmp(action, "start")) q->kind = JOURNAL_REQ_DR_START;
+  else if (!strcmp(action, "cancel")) q->kind = JOURNAL_REQ_DR_CANCEL;
+  else if (!strcmp(action, "opt-out")) q->kind = JOURNAL_REQ_DR_OPT_OUT;
+  else bad = "malformed request: dr action must be start, cancel or opt-out";
+  if (q->kind != JOURNAL_REQ_DR_OPT_OUT) q->origin = JOURNAL_ORIGIN_DEMAND_RESPONSE;
+  const char *event = json_string_value(json_object_get(req, "event"));
+  if (!event || !*event || strlen(event) > 64) bad = bad ? bad : "malformed request: \"event\" must be 1..64 bytes";
+  else q->event = (struct journal_slice){ (const uint8_t *)event, (uint32_t)strlen(event) };
+  json_t *v = json_object_get(req, "modification");
+  if (json_is_integer(v) && json_integer_value(v) >= 0) {
+    if (json_integer_value(v) > UINT32_MAX) bad = bad ? bad : "malformed request: \"modification\" must be 0..4294967295";
+    else q->modification = (uint32_t)json_integer_value(v);
+  }
+  if ((v = json_object_get(req, "start_ns")) && json_is_integer(v)) q->dtstart_ns = (int64_t)json_integer_value(v);
+  if ((v = json_object_get(req, "start_in_ns")) && json_is_integer(v) &&
+      __builtin_add_overflow(ctx->wall_ns, (int64_t)json_integer_value(v), &q->dtstart_ns))
+    bad = bad ? bad : "malformed request: \"start_in_ns\" out of range";
+  q->duration_ns = (uint64_t)positive(req, "duration_ns");
+  q->randomize_ns = (uint64_t)positive(req, "randomize_ns");
+  json_int_t w = positive(req, "reduce_w");
+  if (w > UINT32_MAX) bad = bad ? bad : "malformed request: \"reduce_w\" must be 1..4294967295";
+  else q->reduce_w = (uint32_t)w;
+  q->mandatory = json_is_true(json_object_get(req, "mandatory"));
+  /* the event's latest end must be a time: no overflow in the start drawn or the end folded */
+  int64_t end = q->dtstart_ns ? q->dtstart_ns : ctx->wall_ns;
+  if (__builtin_add_overflow(end, (int64_t)q->randomize_ns, &end) || __builtin_add_overflow(end, (int64_t)q->duration_ns, &end))
+    bad = bad ? bad : "malformed request: start, randomize_ns and duration_ns end after the last representable time";
+  json_t *br = json_object_get(req, "branches");
+  for (size_t k = 0; json_is_array(br) && k < json_array_size(br); k++) {
+    unsigned n = branch_number(ctx->panel, json_array_get(br, k), 64);
+    if (n < 1 || n > 64) { bad = "malformed request: \"branches\" holds an unknown branch"; break; }
+    q->branch_mask |= 1ull << (n - 1);
+  }
+  return bad;
+}
+
+static const char *check_policy(struct control_req *r, const struct control_ctx *ctx, bool svc)
+{
+  r->op = CONTROL_POLICY;
+  struct journal_request *q = &r->q;
+  const char *action = json_string_value(json_object_get(r->json, "action"));
+  const char *reason = json_string_value(json_object_get(r->json, "reason"));
+  const char *rid = r->rid = request_id(r, ctx);
+  /* roles: admin acts as the utility head-end (remote); an operator presses confirm and opts out */
+  q->origin = JOURNAL_ORIGIN_OPERATOR;
+  q->request_id = (struct journal_slice){ (const uint8_t *)rid, (uint32_t)strlen(rid) };
+  if (reason) q->reason = (struct journal_slice){ (const uint8_t *)reason, (uint32_t)cli_utf8_prefix(reason, CONTROL_REASON_MAX) };
+  const char *bad = NULL;
+  if (!action) bad = "malformed request: missing \"action\"";
+  else if (strlen(rid) > CONTROL_RID_MAX) bad = "malformed request: request_id longer than 64 bytes";
+  else bad = svc ? check_service(q, action, r->json) : check_dr(q, action, r->json, ctx);
+  if (!bad && ctx->role == ROLE_AUTOMATION && q->kind != JOURNAL_REQ_DR_OPT_OUT)
+    bad = "refused: role automation may only opt out of demand response";
+  if (ctx->role == ROLE_AUTOMATION) q->origin = JOURNAL_ORIGIN_AUTOMATION;
+  return bad;
+}
+
+const char *control_req_check(struct control_req *r, const struct control_ctx *ctx, char *msg, size_t msg_len)
+{
+  r->op_name = json_string_value(json_object_get(r->json, "op"));
+  if (!r->op_name) return "malformed request: missing \"op\"";
+  if (!strcmp(r->op_name, "status")) { r->op = CONTROL_STATUS; return NULL; }
+  if (!strcmp(r->op_name, "note")) return check_note(r, ctx, msg, msg_len);
+  if (!strcmp(r->op_name, "switch")) return check_switch(r, ctx);
+  if (!strcmp(r->op_name, "service")) return check_policy(r, ctx, true);
+  if (!strcmp(r->op_name, "dr")) return check_policy(r, ctx, false);
+  r->op = CONTROL_OTHER;
+  return NULL;
+}

@@ -1,0 +1,68 @@
+/*
+ * control_req.h — private to cli/: one control-socket request line, checked without the loop.
+ *
+ * control_req_load() reads the line as one JSON object (each key once); control_req_check()
+ * turns it into what the daemon acts on — a status, a note, a switch or a policy (service / dr)
+ * request — or one error line: a malformed field, or a role that may never make it. Neither
+ * touches the journal, the clock or a socket: what they need of the daemon is in
+ * struct control_ctx, so tests and the fuzz target run them on any bytes. The daemon
+ * (run_control.c) adds what needs its state: the per-peer rate limit, the waiters and the
+ * journaling itself.
+ */
+#ifndef HEMS_CLI_CONTROL_REQ_H
+#define HEMS_CLI_CONTROL_REQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "journal.h"
+#include "hw.h"
+
+/* Socket roles (CLI.md "Control socket roles"; the table in docs/cli.md). */
+enum daemon_role { ROLE_VIEWER = 0, ROLE_AUTOMATION, ROLE_UTILITY, ROLE_OPERATOR, ROLE_INSTALLER, ROLE_ADMIN };
+const char *daemon_role_name(int role); /* "viewer" … "admin"; "viewer" for anything else */
+
+#define CONTROL_REASON_MAX 256     /* a request's free-text reason keeps its first bytes (whole characters) */
+#define CONTROL_NOTE_MAX 4096      /* bytes of a note's text */
+#define CONTROL_CLAIMED_WHO_MAX 63 /* bytes of the name a client claims for a note */
+#define CONTROL_RID_MAX 64         /* bytes of a request_id */
+
+enum control_op {
+  CONTROL_OTHER = 0, /* an op this file does not know: op_name says which (the daemon's read ops) */
+  CONTROL_STATUS,
+  CONTROL_NOTE,
+  CONTROL_SWITCH,
+  CONTROL_POLICY     /* service or dr: q is the request to journal */
+};
+
+struct control_ctx {
+  const struct hw_panel *panel; /* branch names, numbers and which are critical */
+  int role;                     /* enum daemon_role of the peer */
+  uint64_t next_seq;            /* the seq the request would get: names one sent without request_id */
+  int64_t wall_ns;              /* now: start_in_ns counts from it */
+};
+
+struct control_req {
+  json_t *json;             /* the object (owned); the strings below point into it */
+  enum control_op op;
+  const char *op_name;
+  const char *text, *claimed_who;   /* note (claimed_who may be NULL; cut to CONTROL_CLAIMED_WHO_MAX) */
+  size_t claimed_who_len;
+  uint16_t target;                  /* switch: the branch number */
+  bool on;                          /* switch: desired on */
+  uint8_t origin;                   /* switch: enum journal_origin */
+  const char *rid;                  /* switch, policy: request_id (given or sock-<next_seq>) */
+  const char *reason;               /* switch: reason or NULL (cut to CONTROL_REASON_MAX when journaled) */
+  struct journal_request q;         /* policy: all but q.role, uid and gid, which the daemon sets */
+  char ridbuf[48];
+};
+
+/* 0, or -1 with one line in msg ("malformed request: …"); r->json is set only on success. */
+int control_req_load(struct control_req *r, const char *line, size_t len, char *msg, size_t msg_len);
+/* NULL when the request is well formed and the role may make it; else the error line (a constant,
+ * or msg). */
+const char *control_req_check(struct control_req *r, const struct control_ctx *ctx, char *msg, size_t msg_len);
+void control_req_free(struct control_req *r);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * fuzz_control_req.c — fuzz target for the control socket's request lines (cli/control_req.c),
+ * checked as each of the six roles against a small panel (branches 1 "kitchen", 7 "fridge"
+ * critical, 64 "ev").
+ * Properties: no crash or sanitizer report; an accepted request holds only what the journal
+ * takes (a switch names a branch 1..65535, a note's text is 1..4096 bytes, a request_id at most
+ * 64 bytes, a reason at most 256 bytes ending between UTF-8 characters, an event 1..64 bytes,
+ * a DR event's end representable); refused roles never get through (utility switching, automation
+ * switching the critical branch or asking anything but a DR opt-out, notes below operator).
+ * The corpus (tests/fuzz/corpus/control_req/) holds one request line per file.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "control_req.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check(bool ok)
+{
+  if (!ok) abort();
+}
+
+static bool utf8_boundary(const uint8_t *p, uint32_t len)
+{
+  return len == 0 || (p[len] & 0xc0) != 0x80;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+  static struct hw_panel panel;
+  if (!panel.num_branches) {
+    panel.num_branches = 3;
+    panel.branch[0].number = 1; snprintf(panel.branch[0].name, sizeof panel.branch[0].name, "kitchen");
+    panel.branch[1].number = 7; snprintf(panel.branch[1].name, sizeof panel.branch[1].name, "fridge");
+    panel.branch[1].critical = true;
+    panel.branch[2].number = 64; snprintf(panel.branch[2].name, sizeof panel.branch[2].name, "ev");
+  }
+  for (int role = ROLE_VIEWER; role <= ROLE_ADMIN; role++) {
+    char msg[300];
+    struct control_req r;
+    if (control_req_load(&r, (const char *)data, size, msg, sizeof msg)) {
+      check(r.json == NULL && !strncmp(msg, "malformed request: ", 19));
+      return 0;
+    }
+    struct control_ctx ctx = { .panel = &panel, .role = role, .next_seq = 99, .wall_ns = 1700000000000000000LL };
+    const char *bad = control_req_check(&r, &ctx, msg, sizeof msg);
+    if (bad) {
+      check(!strncmp(bad, "malformed request: ", 19) || !strncmp(bad, "refused: ", 9));
+    } else if (r.op == CONTROL_NOTE) {
+      check(role >= ROLE_OPERATOR);
+      size_t n = strlen(r.text);
+      check(n >= 1 && n <= CONTROL_NOTE_MAX);
+      if (r.claimed_who) check(r.claimed_who_len <= CONTROL_CLAIMED_WHO_MAX);
+    } else if (r.op == CONTROL_SWITCH) {
+      check(r.target >= 1 && strlen(r.rid) <= CONTROL_RID_MAX);
+      check(role != ROLE_UTILITY);
+      check(!(role == ROLE_AUTOMATION && r.target == 7));
+    } else if (r.op == CONTROL_POLICY) {
+      const struct journal_request *q = &r.q;
+      check(q->request_id.len <= CONTROL_RID_MAX && q->reason.len <= CONTROL_REASON_MAX);
+      check(utf8_boundary(q->reason.ptr, q->reason.len));
+      check(role != ROLE_AUTOMATION || q->kind == JOURNAL_REQ_DR_OPT_OUT);
+      if (q->kind != JOURNAL_REQ_SERVICE) {
+        check(q->event.len >= 1 && q->event.len <= 64);
+        int64_t end;
+        int64_t start = q->dtstart_ns ? q->dtstart_ns : ctx.wall_ns;
+        check(!__builtin_add_overflow(start, (int64_t)q->randomize_ns, &end) &&
+              !__builtin_add_overflow(end, (int64_t)q->duration_ns, &end));
+      } else {
+        check(q->action >= JOURNAL_SVC_DISCONNECT && q->control_mode <= 6);
+      }
+    } else if (r.op == CONTROL_OTHER) {
+      check(r.op_name != NULL);
+    }
+    control_req_free(&r);
+  }
+  return 0;
+}
