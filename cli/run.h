@@ -42,10 +42,7 @@
 
 #define TICK_NS (HW_SIM_WFB_HALF_NS)          /* 16 ms */
 #define FLUSH_IDLE_NS 1000000000ull           /* the flush timer: 1 s with no new record */
-#define RUN_GPIO_POLL_MAX (ACTUATOR__MAX_REQ + 2) /* sense-input requests + tap/DER requests */
-
-#define FLUSH_IDLE_NS 1000000000ull           /* the flush timer: 1 s with no new record */
-#define RUN_GPIO_POLL_MAX (ACTUATOR__MAX_REQ + 2) /* sense-input requests + tap/DER requests */
+#define RUN_GPIO_POLL_MAX (ACTUATOR__MAX_REQ + 3) /* sense-input requests + tap/DER requests + the mains IRQ */
 
 struct run_opts {
   struct cli_common c;
@@ -113,6 +110,10 @@ struct daemon {
   struct ingest_aggregator agg;
   struct hw_ade9000_wfb_half half;
   int32_t frames[HW_ADE9000_WFB_SETS_PER_HALF * 6];
+  /* the mains AFE's IRQ0 (page full) on live runs: its assertions wake the loop to drain */
+  struct hw_gpio_lines irq;
+  bool irq_ok;
+  uint64_t irq_edges, irq_drains;
   struct capture_slot caps[8];
   unsigned ncaps;
   uint64_t next_window_ns;
@@ -225,6 +226,9 @@ void run_meter_tick(struct daemon *d, uint64_t now);
 /* ---- run_mains.c */
 int run_mains_init(struct daemon *d);
 void run_mains_drain(struct daemon *d);
+void run_mains_irq_open(struct daemon *d, struct hw_gpio_chip *chip); /* live runs only */
+void run_mains_irq(struct daemon *d);       /* the IRQ fd is readable: count its edges, drain */
+void run_mains_irq_close(struct daemon *d);
 
 /* ---- run_pq.c */
 void run_pq_register(struct daemon *d, const struct hw_ade9000_metrics *m, int64_t window_end_ns);

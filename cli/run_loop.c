@@ -135,6 +135,14 @@ static void on_sense_readable(uv_poll_t *p, int status, int events)
   if (!d->stopping) run_actuate_poll(d);
 }
 
+static void on_irq_readable(uv_poll_t *p, int status, int events)
+{
+  struct daemon *d = p->data;
+  (void)events;
+  if (status < 0) { uv_poll_stop(p); return; } /* the tick still drains */
+  if (!d->stopping) run_mains_irq(d);
+}
+
 static void watch_fd(struct daemon *d, int fd, uv_poll_cb cb)
 {
   if (fd < 0 || d->ngpio_poll >= RUN_GPIO_POLL_MAX) return;
@@ -158,6 +166,7 @@ static void watch_wakeups(struct daemon *d)
   uv_mutex_unlock(&d->durable_mu);
   for (unsigned i = 0; d->taps_ok && i < d->taps.num_req; i++) watch_fd(d, d->taps.req[i].fd, on_taps_readable);
   for (unsigned i = 0; d->act_ok && i < d->act.num_in_req; i++) watch_fd(d, d->act.in_req[i].fd, on_sense_readable);
+  if (d->irq_ok) watch_fd(d, d->irq.fd, on_irq_readable);
 }
 
 /* The loop and its handles: the control socket (when a place fit for it is found), the signals,

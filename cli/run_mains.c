@@ -132,3 +132,46 @@ void run_mains_drain(struct daemon *d)
     ingest_engine_push(&d->eng, d->frames, HW_ADE9000_WFB_SETS_PER_HALF);
   }
 }
+
+/* The mains AFE's IRQ0 (STATUS0.PAGE_FULL under MASK0, active low) requested as an input whose
+ * assertions wake the loop through uv_poll (run_loop.c), so a filled half is drained when it
+ * fills rather than at the next tick. Live runs only: at --speed max the ticks drain back to back
+ * and the record stream stays a function of the seed. The tick drains too, so a line that cannot
+ * be requested costs latency, not data: it is journaled as a gpio_request fault. */
+void run_mains_irq_open(struct daemon *d, struct hw_gpio_chip *chip)
+{
+  if (d->mains < 0 || !d->eng_ok || (!d->hw && d->o.speed == 0)) return;
+  struct hw_gpio_request_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.consumer = "hems-afe-irq";
+  cfg.num_lines = 1;
+  cfg.lines[0].offset = d->panel->afe[d->mains].line_irq;
+  cfg.lines[0].active_low = true;
+  cfg.lines[0].edges = HW_GPIO_EDGE_RISING; /* logical rising = the line pulled low = asserted */
+  int rc = hw_gpio_request(chip, &cfg, &d->irq);
+  d->irq_ok = rc == 0;
+  if (rc) {
+    char detail[128];
+    snprintf(detail, sizeof detail, "mains afe irq line %u: %s", (unsigned)cfg.lines[0].offset, hw_strerror(rc));
+    run_fault(d, "gpio_request", rc, 0, detail);
+  }
+}
+
+void run_mains_irq(struct daemon *d)
+{
+  if (!d->irq_ok) return;
+  struct hw_gpio_event ev[16];
+  unsigned n = 0;
+  do {
+    if (hw_gpio_read_events(&d->irq, ev, 16, &n) != 0) break;
+    for (unsigned i = 0; i < n; i++) d->irq_edges += ev[i].rising;
+  } while (n == 16);
+  d->irq_drains++;
+  run_mains_drain(d);
+}
+
+void run_mains_irq_close(struct daemon *d)
+{
+  if (d->irq_ok) hw_gpio_release(&d->irq);
+  d->irq_ok = false;
+}

@@ -262,7 +262,7 @@ int run_start_afes(struct daemon *d)
   return rc;
 }
 
-/* The actuator outputs and the tap/DER inputs, in this order: the outputs' initial states and
+/* The actuator outputs, the tap/DER inputs and the mains IRQ, in this order: the outputs' initial states and
  * the fail-safe commands journaled (durable), the outputs requested, the inputs requested, then
  * the commands queued for execution. 0 or the journal's error. */
 int run_start_outputs(struct daemon *d)
@@ -273,6 +273,7 @@ int run_start_outputs(struct daemon *d)
   int rc = run_actuate_boot(d, &b);
   run_actuate_open(d, chip, &b);
   run_taps_open(d, chip);
+  run_mains_irq_open(d, chip);
   run_actuate_queue_boot(d, &b);
   return rc;
 }

@@ -24,6 +24,8 @@ json_t *run_status_json(struct daemon *d)
   if (d->device_id[0]) json_object_set_new(o, "device_id", json_string(d->device_id));
   json_object_set_new(o, d->hw ? "panel" : "scenario", json_string(d->name));
   json_object_set_new(o, "uptime_s", json_real((double)run_now_ns(d) / 1e9));
+  if (d->irq_ok) /* live runs: the mains AFE's page-full interrupts seen, and the drains they woke */
+    json_object_set_new(o, "mains_irq", json_pack("{s:I, s:I}", "edges", (json_int_t)d->irq_edges, "drains", (json_int_t)d->irq_drains));
   uint64_t wnow = cli_proc_write_bytes(); /* the daemon's own storage writes so far (hems stats) */
   json_object_set_new(o, "storage_write_bytes", json_integer((json_int_t)(wnow > d->io_write_bytes0 ? wnow - d->io_write_bytes0 : 0)));
   json_t *ph = json_object();

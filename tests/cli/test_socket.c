@@ -3,7 +3,8 @@
  * real binary (HEMS_BIN): a thousand connections at once, a flood of refused requests (rate
  * limit, coalesced refusals, replay --check clean), identities from SO_PEERCRED rather than
  * from the client, duplicate JSON keys, an impostor serving the socket path, no socket under
- * /tmp, and `hems note` of a non-owner operator going through the daemon.
+ * /tmp, `hems note` of a non-owner operator going through the daemon, and the mains AFE's
+ * interrupt waking the loop.
  *
  * The parts that need a second uid (setuid in a forked child) run when the suite runs as root,
  * as CI does; otherwise they print why they are left out and the rest still runs.
@@ -858,6 +859,33 @@ static void dr_times_bounded(void **state)
   expect_record(d, "request", "near-1", "\"near-1\"");
 }
 
+/* A live run watches the mains AFE's IRQ0 (page full) with uv_poll: the status counts its
+ * assertions, one per half of the 2048-word waveform buffer, 128 sample sets at 8 kSPS, so
+ * 62.5 a second of panel time (ADE9000 data sheet, WFB; facts/). */
+static void mains_irq_wakes_the_loop(void **state)
+{
+  (void)state;
+  char d[300], sock[400];
+  init_dir(d, sizeof d, "irq");
+  pid_t pid = start_daemon(d, sock);
+  struct timespec ts = { 2, 0 };
+  nanosleep(&ts, NULL);
+  char *ans = call(sock, "{\"op\":\"status\"}\n");
+  assert_non_null(ans);
+  const char *m = strstr(ans, "\"mains_irq\":{\"edges\":"), *u = strstr(ans, "\"uptime_s\":");
+  if (!m || !u) fail_msg("status without mains_irq or uptime_s: %s", ans);
+  long long edges = 0, drains = 0;
+  double up = 0;
+  assert_int_equal(sscanf(m, "\"mains_irq\":{\"edges\":%lld,\"drains\":%lld", &edges, &drains), 2);
+  assert_int_equal(sscanf(u, "\"uptime_s\":%lf", &up), 1);
+  printf("# %.3f s of panel time: %lld IRQ assertions (expected %.1f), %lld drains woken\n", up, edges, up * 62.5, drains);
+  assert_true(up > 1.0);
+  assert_true(edges >= (long long)(up * 62.5) - 3 && edges <= (long long)(up * 62.5) + 3);
+  assert_true(drains >= 1 && drains <= edges);
+  free(ans);
+  stop_daemon(pid);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -874,6 +902,7 @@ int main(void)
     cmocka_unit_test_teardown(one_uid_cannot_evict_others, reap_children),
     cmocka_unit_test_teardown(socket_path_not_clobbered, reap_children),
     cmocka_unit_test_teardown(dr_times_bounded, reap_children),
+    cmocka_unit_test_teardown(mains_irq_wakes_the_loop, reap_children),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
