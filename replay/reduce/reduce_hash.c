@@ -1,0 +1,131 @@
+/*
+ * reduce_hash.c — the canonical serialisation of the derived state and its BLAKE2b state hash (reduce_internal.h says how the fold is split).
+ */
+#include "reduce_internal.h"
+
+/* ------------------------------------------------------------------ canonical hash */
+
+/* Serialiser: explicit little-endian, field by field, buffered into BLAKE2b (or counted). */
+struct ser {
+  crypto_generichash_state st;
+  uint8_t buf[512];
+  size_t n;
+  size_t total;
+  int count_only;
+  uint8_t *out;   /* replay_state_serialise: the bytes go here (when they fit in cap) */
+  size_t cap;
+};
+
+static void ser_flush(struct ser *w)
+{
+  if (w->out) {
+    size_t at = w->total - w->n;
+    if (at + w->n <= w->cap) memcpy(w->out + at, w->buf, w->n);
+  } else if (!w->count_only && w->n) crypto_generichash_update(&w->st, w->buf, w->n);
+  w->n = 0;
+}
+static void ser_u(struct ser *w, uint64_t v, int bytes)
+{
+  if (w->n + 8 > sizeof w->buf) ser_flush(w);
+  put_le(w->buf + w->n, v, bytes);
+  w->n += (size_t)bytes;
+  w->total += (size_t)bytes;
+}
+static void ser_b(struct ser *w, const uint8_t *p, size_t len)
+{
+  if (w->n + len > sizeof w->buf) ser_flush(w);
+  memcpy(w->buf + w->n, p, len);
+  w->n += len;
+  w->total += len;
+}
+#define U8(v) ser_u(w, (uint64_t)(v), 1)
+#define U16(v) ser_u(w, (uint64_t)(v), 2)
+#define U32(v) ser_u(w, (uint64_t)(v), 4)
+#define U64(v) ser_u(w, (uint64_t)(v), 8)
+
+static void serialise(struct ser *w, const struct replay_state *s)
+{
+  static const uint8_t tag[16] = "hems.state.v3";
+  ser_b(w, tag, sizeof tag);
+  U32(s->reducer_version); U32(s->config_version); U64(s->seq); U64(s->wall_ns);
+  U64(s->records); U64(s->windows); U64(s->requests); U64(s->commands); U64(s->refusals);
+  U64(s->faults); U64(s->sense_backs); U64(s->trip_taps); U64(s->der_updates);
+  U16(s->nbranches); U8(s->service_commanded); U8(s->grid_present); U8(s->transfer_state);
+  U8(s->backfeed_risk); U32(s->alarms); U64(s->service_pending_seq);
+  for (int i = 0; i < REPLAY_PHASES; i++) { U64(s->phase_import_uwh[i]); U64(s->phase_export_uwh[i]); }
+  for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) {
+    const struct replay_branch *b = &s->br[i];
+    U8(b->commanded); U8(b->sensed); U8(b->proven); U8(b->fault); U8(b->breaker_open);
+    U8(b->rcd_tripped); U8(b->phase); U32(b->alarms); U32(b->trips); U64(b->import_uwh);
+    U64(b->export_uwh); U64(b->p_mw); U32(b->irms_ma); U64(b->pending_seq); U64(b->last_command_seq);
+    U64(b->evidence_wall_ns);
+  }
+  for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) {
+    const struct replay_branch *b = &s->br[i];
+    U8(b->want); U8(b->layers); U8(b->priority); U8(b->critical); U8(b->fail_safe); U8(b->exports);
+    U8(b->deferred); U8(b->load_v); U8(b->restore_due); U16(b->breaker_a); U8(b->want_id_len); U8(b->ops_head);
+    U32(b->shed_ma); U64(b->want_seq);
+    ser_b(w, (const uint8_t *)b->want_id, REPLAY_REQUEST_ID_MAX);
+    for (int k = 0; k < REPLAY_OPS_RING; k++) U64(b->ops_ns[k]);
+  }
+  const struct replay_policy *p = &s->pol;
+  U8(p->svc_state); U8(p->svc_mode); U8(p->supply_low); U8(p->outage); U8(p->shedding); U8(p->ops_per_min);
+  U16(p->service_limit_a); U32(p->load_ma); U32(p->load_permille);
+  for (int k = 0; k < REPLAY_ALLOWANCE_LEVELS; k++) { U64(p->over_since_ns[k]); U32(p->level_permille[k]); U64(p->allowance_ns[k]); }
+  U64(p->under_since_ns); U64(p->last_close_ns); U64(p->stagger_ns); U64(p->min_under_ns);
+  U32(p->restore_permille); U64(p->sheds); U64(p->restores);
+  for (int k = 0; k < REPLAY_DR_EVENTS; k++) {
+    const struct replay_dr_event *ev = &p->dr[k];
+    ser_b(w, ev->id_hash, 16); U8(ev->status); U8(ev->mandatory); U32(ev->modification); U32(ev->reduce_w);
+    U64(ev->start_ns); U64(ev->end_ns); U64(ev->branch_mask); U64(ev->applied_mask); U64(ev->request_seq);
+  }
+  for (int i = 0; i < REPLAY_DER_SOURCES; i++) {
+    const struct replay_der *d = &s->der[i];
+    U8(d->seen); U8(d->interlock_ok); U8(d->fresh); U8(d->stale); U32(d->state_code);
+    U64(d->last_seq); U64(d->last_wall_ns); U64(d->max_age_ns);
+  }
+  /* The request window in age order (oldest first): only live entries are state. */
+  U32(s->req_count);
+  for (uint32_t i = 0; i < s->req_count && i < REPLAY_REQ_WINDOW_IDS; i++) {
+    const struct replay_req_entry *e = &s->req[(s->req_head + i) % REPLAY_REQ_WINDOW_IDS];
+    ser_b(w, e->id_hash, 16); ser_b(w, e->body_hash, 16);
+    U64(e->request_seq); U64(e->outcome_seq); U64(e->wall_ns); U8(e->outcome); U8(e->reason);
+  }
+}
+
+void replay_state_hash(const struct replay_state *s, uint8_t out[32])
+{
+  struct ser w;
+  w.n = 0;
+  w.total = 0;
+  w.count_only = 0;
+  w.out = NULL;
+  crypto_generichash_init(&w.st, NULL, 0, 32);
+  serialise(&w, s);
+  ser_flush(&w);
+  crypto_generichash_final(&w.st, out, 32);
+}
+
+size_t replay_state_serialised_len(const struct replay_state *s)
+{
+  struct ser w;
+  w.n = 0;
+  w.total = 0;
+  w.count_only = 1;
+  w.out = NULL;
+  serialise(&w, s);
+  return w.total;
+}
+
+size_t replay_state_serialise(const struct replay_state *s, uint8_t *out, size_t cap)
+{
+  struct ser w;
+  w.n = 0;
+  w.total = 0;
+  w.count_only = 1;
+  w.out = out;
+  w.cap = cap;
+  serialise(&w, s);
+  ser_flush(&w);
+  return w.total;
+}

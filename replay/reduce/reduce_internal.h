@@ -1,0 +1,64 @@
+/*
+ * reduce_internal.h — private to replay/reduce/: what the fold's files share. The fold is split
+ * by concern: reduce.c (records → derived state, the request window, apply), reduce_config.c
+ * (the policy half of `config` records), reduce_policy.c (arbitration, demand response, load
+ * control, the commands the fold issues, request decisions), reduce_hash.c (the canonical
+ * serialisation and state hash), reduce_names.c (enum names). Same rules in every file
+ * (reduce.c's header): no clock, I/O, allocation or floating point.
+ */
+#ifndef HEMS_REDUCE_INTERNAL_H
+#define HEMS_REDUCE_INTERNAL_H
+
+#include <string.h>
+#include <sodium/crypto_generichash.h>
+#include "reduce.h"
+
+static inline int64_t sat_add(int64_t a, int64_t b)
+{
+  if (b > 0 && a > INT64_MAX - b) return INT64_MAX;
+  return a + b;
+}
+
+static inline struct replay_branch *branch_of(struct replay_state *s, uint32_t b)
+{
+  if (b < 1 || b > REPLAY_BRANCHES_MAX) return NULL;
+  if (b > s->nbranches) s->nbranches = (uint16_t)b;
+  return &s->br[b - 1];
+}
+
+/* strlen without libc's string functions (the allowlist is memory functions only). */
+static inline size_t cstr_len(const char *p)
+{
+  size_t n = 0;
+  while (p[n]) n++;
+  return n;
+}
+
+static inline int slice_eq(struct journal_slice sl, const char *lit, size_t n)
+{
+  return sl.len == n && sl.ptr && memcmp(sl.ptr, lit, n) == 0;
+}
+
+static inline void hash128(const uint8_t *parts, size_t n, uint8_t out[16])
+{
+  crypto_generichash(out, 16, parts, n, NULL, 0);
+}
+
+static inline void put_le(uint8_t *p, uint64_t v, int n)
+{
+  for (int i = 0; i < n; i++) { p[i] = (uint8_t)v; v >>= 8; }
+}
+
+/* reduce_config.c: the branch and policy settings of a `config` record's JSON */
+void reduce__config_json(struct replay_state *s, struct journal_slice json);
+
+/* reduce_policy.c */
+/* After every input record: outage fail-safe, DR periods, the limiter, then the commands. */
+void reduce__reconcile(struct replay_state *s, const struct journal_record *r, struct replay_effects *out);
+void reduce__decide_switch(struct replay_state *s, const struct journal_record *r, struct replay_effect *e);
+void reduce__decide_service(struct replay_state *s, const struct journal_record *r, unsigned action,
+                            struct replay_effect *e);
+void reduce__decide_dr(struct replay_state *s, const struct journal_record *r, struct replay_effect *e);
+void reduce__emit(struct replay_effects *out, const struct replay_effect *e);
+
+#endif
