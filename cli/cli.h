@@ -113,6 +113,34 @@ int cli_source_arg(const char *cmd, struct cli_common *c, const char *arg);
 bool cli_fingerprint_wellformed(const char *fp);
 int cli_source_open(const struct cli_common *c, const char *pubkey_file, const char *fingerprint,
                     struct cli_source *s);
+
+/* The record filter of `hems timeline` and of the daemon's timeline op (cli/read_filter.c). */
+struct cli_filter {
+  bool types[JOURNAL_T__MAX];
+  bool any_type;
+  uint16_t branch;
+  bool have_source;
+  struct journal_source source;
+  bool have_since_t, have_until_t;
+  int64_t since_t, until_t;
+  uint64_t since_seq, until_seq;
+};
+bool cli_filter_matches(const struct cli_filter *f, const uint8_t *b, size_t len, uint64_t seq);
+/* Its JSON form on the control socket: {"types":[names],"branch":N,"source":"branch:7",
+ * "since_seq","until_seq","since_ns","until_ns"}, each key optional. from_json: NULL, or the
+ * error line ("malformed request: …"). */
+json_t *cli_filter_to_json(const struct cli_filter *f);
+const char *cli_filter_from_json(const json_t *o, struct cli_filter *f);
+
+/* Reading a data dir one does not own (cli/read_daemon.c): through the daemon's read API. */
+bool cli_read_through_daemon(const char *dir); /* not root and not the dir's owner */
+/* The record seq's exact bytes (malloc'd): CLI_OK, or the exit code after one error line
+ * (CLI_ENV when no daemon answers). */
+int cli_daemon_show(const char *dir, uint64_t seq, uint8_t **b, size_t *len);
+/* The records the filter passes, up to limit (0: all), each handed to emit (a nonzero return
+ * stops); CLI_OK or the exit code after one error line. */
+int cli_daemon_timeline(const char *dir, const struct cli_filter *f, uint64_t limit,
+                        int (*emit)(int fmt, const uint8_t *b, size_t len), int fmt);
 void cli_source_close(struct cli_source *s);
 /* The records: a dir's from from_seq, or a bundle's through a checked source (only records a
  * verified seal proves, against s->pubkey; damage ends it with <0 and why). NULL: no memory. */

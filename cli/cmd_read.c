@@ -130,6 +130,25 @@ static int shown_print(struct shown *o, int fmt)
   return rc;
 }
 
+/* shown_take, its failure said: the exit code. */
+static int shown_take_said(struct shown *o, int fmt, const uint8_t *b, size_t len, uint64_t seq)
+{
+  int rc = shown_take(o, fmt, b, len);
+  if (rc == -ENOMEM) { cli_err("show: out of memory"); return CLI_ENV; }
+  if (rc) { cli_err("show: seq %llu: record does not decode", (unsigned long long)seq); return CLI_FAIL; }
+  return CLI_OK;
+}
+
+/* shown_print, its failure said: the exit code (exit_code unless writing failed). */
+static int shown_print_said(struct shown *o, int fmt, int exit_code)
+{
+  if (shown_print(o, fmt) != 0 && exit_code == CLI_OK) {
+    cli_err("show: writing standard output: %s", strerror(errno));
+    return CLI_ENV;
+  }
+  return exit_code;
+}
+
 int cli_cmd_show(int argc, char **argv)
 {
   static const struct option lo[] = { { "dir", required_argument, NULL, O_DIR }, { "counter", required_argument, NULL, O_COUNTER },
@@ -158,10 +177,19 @@ int cli_cmd_show(int argc, char **argv)
   uint64_t want;
   if (cli_parse_u64(argv[optind], &want) || want == 0) { cli_err("show: SEQ must be a positive integer"); return CLI_USAGE; }
   if (pubkey && fpr) { cli_err("show: give --pubkey or --fingerprint, not both"); return CLI_USAGE; }
+  struct shown out = { 0 };
+  if (!c.bundle && cli_read_through_daemon(c.dir)) {
+    uint8_t *rb;
+    size_t rl;
+    int drc = cli_daemon_show(c.dir, want, &rb, &rl);
+    if (drc) return drc;
+    drc = shown_take_said(&out, fmt, rb, rl, want);
+    free(rb);
+    return shown_print_said(&out, fmt, drc);
+  }
   struct cli_source s;
   int rc = cli_source_open(&c, pubkey, fpr, &s);
   if (rc) return rc;
-  struct shown out = { 0 };
   int exit_code = CLI_OK;
   if (s.reader) {
     struct journal_iter *it;
@@ -170,9 +198,7 @@ int cli_cmd_show(int argc, char **argv)
     size_t len;
     rc = journal_iter_get(it, want, &b, &len);
     if (rc == 0) {
-      rc = shown_take(&out, fmt, b, len);
-      if (rc == -ENOMEM) { cli_err("show: out of memory"); exit_code = CLI_ENV; }
-      else if (rc) { cli_err("show: seq %llu: record does not decode", (unsigned long long)want); exit_code = CLI_FAIL; }
+      exit_code = shown_take_said(&out, fmt, b, len, want);
     } else {
       uint64_t first, last;
       journal_iter_end(it);
@@ -207,56 +233,12 @@ int cli_cmd_show(int argc, char **argv)
     cli_err("show: seq %llu: record does not decode", (unsigned long long)want);
     exit_code = CLI_FAIL;
   }
-  if (shown_print(&out, fmt) != 0 && exit_code == CLI_OK) {
-    cli_err("show: writing standard output: %s", strerror(errno));
-    exit_code = CLI_ENV;
-  }
+  exit_code = shown_print_said(&out, fmt, exit_code);
   cli_source_close(&s);
   return exit_code;
 }
 
 /* ------------------------------------------------------------------ timeline */
-
-struct filter {
-  bool types[JOURNAL_T__MAX];
-  bool any_type;
-  uint16_t branch;
-  bool have_source;
-  struct journal_source source;
-  bool have_since_t, have_until_t;
-  int64_t since_t, until_t;
-  uint64_t since_seq, until_seq;
-};
-
-/* Cheapest test first: seq, then the type from the envelope's fixed prefix, then the branches
- * the record names, and only for a time or source filter a full decode. (An undecodable record that
- * passes is skipped by emit().) */
-static bool matches(const struct filter *f, const uint8_t *b, size_t len, uint64_t seq)
-{
-  if (seq < f->since_seq || (f->until_seq && seq > f->until_seq)) return false;
-  uint64_t pseq;
-  unsigned type;
-  uint8_t prev[32];
-  if (journal_record_peek(b, len, &pseq, &type, prev)) return false;
-  if (f->any_type && !f->types[type]) return false;
-  if (f->have_since_t || f->have_until_t || f->have_source) {
-    static struct journal_record r;
-    if (journal_record_decode(b, len, &r)) return false;
-    if (f->have_since_t && r.wall_ns < f->since_t) return false;
-    if (f->have_until_t && r.wall_ns > f->until_t) return false;
-    if (f->have_source && (r.source.kind != f->source.kind || r.source.sub != f->source.sub ||
-                           r.source.index != f->source.index || strcmp(r.source.name, f->source.name) != 0))
-      return false;
-  }
-  if (f->branch) {
-    uint16_t br[64];
-    int n = journal_record_branches(b, len, br, 64);
-    bool hit = false;
-    for (int i = 0; i < n; i++) if (br[i] == f->branch) hit = true;
-    if (!hit) return false;
-  }
-  return true;
-}
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -313,7 +295,7 @@ int cli_cmd_timeline(int argc, char **argv)
   int fmt = isatty(STDOUT_FILENO) ? F_TABLE : F_JSONL, opt;
   uint64_t limit = 0;
   bool have_limit = false;
-  struct filter f;
+  struct cli_filter f;
   memset(&f, 0, sizeof f);
   const char *since = NULL, *until = NULL, *pubkey = NULL, *fpr = NULL;
   optind = 1;
@@ -374,11 +356,13 @@ int cli_cmd_timeline(int argc, char **argv)
   } else if (until) f.have_until_t = !is_seq;
 
   if (pubkey && fpr) { cli_err("timeline: give --pubkey or --fingerprint, not both"); return CLI_USAGE; }
+  bool via_daemon = !c.bundle && cli_read_through_daemon(c.dir);
   struct cli_source s;
-  int rc = cli_source_open(&c, pubkey, fpr, &s);
+  int rc = via_daemon ? 0 : cli_source_open(&c, pubkey, fpr, &s);
   if (rc) return rc;
   if (fmt == F_CSV) puts("seq,time,type,source,body");
   else if (fmt == F_TABLE) printf("%8s  %-24s  %-10s  %-14s  %s\n", "SEQ", "TIME", "TYPE", "SOURCE", "BODY");
+  if (via_daemon) return cli_daemon_timeline(c.dir, &f, limit, emit, fmt);
   uint64_t printed = 0;
   int exit_code = CLI_OK;
   const uint8_t *b;
@@ -393,7 +377,7 @@ int cli_cmd_timeline(int argc, char **argv)
     bool out_done = false;
     /* Read to the end even past --limit: the listing's exit status says the bundle is whole. */
     while ((got = src->next(src->ctx, &seq, &b, &len, &why)) == 1) {
-      if (out_done || (limit && printed >= limit) || !matches(&f, b, len, seq)) continue;
+      if (out_done || (limit && printed >= limit) || !cli_filter_matches(&f, b, len, seq)) continue;
       if (emit(fmt, b, len)) out_done = true;
       else printed++;
     }
@@ -422,7 +406,7 @@ int cli_cmd_timeline(int argc, char **argv)
     if ((rc = journal_iter_begin(s.reader, start, &it))) { cli_source_close(&s); return CLI_ENV; }
     while ((!limit || printed < limit) && journal_iter_next(it, &seq, &b, &len) == 1) {
       if (f.until_seq && seq > f.until_seq) break;
-      if (!matches(&f, b, len, seq)) continue;
+      if (!cli_filter_matches(&f, b, len, seq)) continue;
       if (emit(fmt, b, len)) break;
       printed++;
     }
@@ -457,7 +441,7 @@ int cli_cmd_timeline(int argc, char **argv)
         for (uint64_t q = gf > start ? gf : start; q <= gl; q++) {
           if (f.until_seq && q > f.until_seq) { done = true; break; }
           if (journal_iter_get(it, q, &b, &len)) continue;
-          if (!matches(&f, b, len, q)) continue;
+          if (!cli_filter_matches(&f, b, len, q)) continue;
           if (emit(fmt, b, len)) { done = true; break; }
           if (limit && ++printed >= limit) { done = true; break; }
         }

@@ -36,6 +36,8 @@ struct daemon_client {
   bool have_cred;
   unsigned gen;        /* bumped per connection, so a late answer never reaches a newer client */
   uint64_t active_ms;  /* loop time of the last byte read (or of the accept) */
+  uint64_t follow_next, follow_until; /* op follow (run_viewer.c): the next seq to send (0: not
+                                         following) and the last one (0: none) */
   bool in_use;
 };
 

@@ -15,6 +15,7 @@
  *   run_taps.c         trip taps and DER inputs (GPIO edges → records)
  *   run_requests.c     requests into the journal and the clients waiting on their outcome
  *   run_control.c      the control protocol: request line → role/limit checks → reply
+ *   run_viewer.c       the read ops of every role: show, follow (exact record bytes as they become durable)
  *   run_status.c       status JSON, terminal status line, systemd STATUS=
  *   run_config.c       roles and retention settings, SIGHUP reload, DIR/config.json rewrite
  *   run_housekeeping.c idle flush, hourly retention
@@ -262,6 +263,13 @@ int run_request_policy(struct daemon *d, struct journal_request *q, uint64_t *ou
 
 /* ---- run_control.c (daemon_handle_request is declared in daemon.h) */
 void run_control_flush_limited(struct daemon *d, bool force);
+
+/* ---- run_viewer.c: the read API (appends nothing) */
+/* An op control_req.c leaves to the daemon (CONTROL_OTHER): its reply line, or NULL when the
+ * answer went out already (follow). */
+char *run_viewer_op(struct daemon *d, struct daemon_client *c, const char *op, const json_t *req);
+/* Sends the followers what became durable, within each one's queue cap (run_loop.c calls it). */
+void run_viewer_pump(struct daemon *d);
 
 /* ---- run_status.c */
 json_t *run_status_json(struct daemon *d);

@@ -161,7 +161,7 @@ char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const cha
     if (!peer_may_append(d, c, JOURNAL_TARGET_SERVICE, q.q.desired == JOURNAL_DESIRED_ON, q.rid)) out = reply_rate_limited();
     else out = policy_op(d, c, &q.q);
   } else {
-    out = reply_error("unknown op");
+    out = run_viewer_op(d, c, q.op_name, q.json); /* the read ops; "unknown op" for the rest */
   }
   control_req_free(&q);
   return out;

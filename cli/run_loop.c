@@ -63,6 +63,7 @@ static void on_tick_timer(uv_timer_t *t)
   int budget = 64;
   if (d->hw) {
     tick(d); /* hardware: one pass per timer period; time passes by itself */
+    run_viewer_pump(d);
     run_status_notify(d, 0);
     if (d->stopping) uv_stop(&d->loop);
     return;
@@ -71,6 +72,7 @@ static void on_tick_timer(uv_timer_t *t)
   /* how far the loop is behind the panel's clock (the lateness fault and the systemd watchdog) */
   double lag_ms = (target_ns - (double)run_now_ns(d)) / 1e6 / d->o.speed;
   run_housekeeping_late(d, lag_ms, now_real);
+  run_viewer_pump(d);
   run_status_notify(d, lag_ms / 1e3);
   if (d->stopping) uv_stop(&d->loop);
 }
@@ -81,6 +83,7 @@ static void on_idle(uv_idle_t *h)
   if (d->reload) run_config_reload(d);
   run_control_flush_limited(d, false);
   for (int i = 0; i < 8 && !d->stopping; i++) tick(d);
+  run_viewer_pump(d);
   run_status_notify(d, 0);
   if (d->stopping) uv_stop(&d->loop);
 }
@@ -115,6 +118,7 @@ static void on_durable_async(uv_async_t *h)
   struct daemon *d = h->data;
   if (d->stopping) return;
   run_actuate_pending(d);
+  run_viewer_pump(d); /* followers get what just became durable */
 }
 
 /* An input fd is readable: its edges are read now, on their kernel timestamps (the tick reads

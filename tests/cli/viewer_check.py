@@ -1,0 +1,178 @@
+"""viewer_check.py — an independent client of the daemon's read API (docs/cli.md, "Reading
+through the daemon"), for tests/cli/test_viewer.c. Python's socket, json, base64, hashlib
+(BLAKE2b) and cbor2 check what the daemon streams against the record format and against `hems
+show` / `hems timeline` reading the journal directly.
+
+  viewer_check.py follow SOCK HEMS DIR   follow from seq 1 past the durable seq at the start
+  viewer_check.py show SOCK HEMS DIR     show over the socket == hems show (json and cbor)
+  viewer_check.py timeline SOCK HEMS DIR timeline pages over the socket == hems timeline
+  viewer_check.py slow SOCK PID          a follower that does not read stalls nothing
+  viewer_check.py bad SOCK               each malformed request: one error line
+Prints "ok ..." and exits 0, or fails with an assertion.
+"""
+import base64
+import hashlib
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import cbor2
+
+
+def connect(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(30)
+    s.connect(path)
+    return s, s.makefile("rb")
+
+
+def ask(path, req):
+    s, f = connect(path)
+    s.sendall(json.dumps(req).encode() + b"\n")
+    line = f.readline()
+    s.close()
+    return json.loads(line)
+
+
+def show_cbor(hems, d, seq):
+    return subprocess.run([hems, "show", "--dir", d, str(seq), "--format", "cbor"], check=True,
+                          capture_output=True).stdout
+
+
+def chain(records, prev):
+    """Each record's key 0 (prev) is BLAKE2b-256("hems.record.v1\\0" || the bytes before it) and
+    key 1 its seq; returns the hash of the last."""
+    for seq, b in records:
+        r = cbor2.loads(b)
+        assert r[1] == seq, (seq, r[1])
+        assert r[0] == prev, seq
+        prev = hashlib.blake2b(b"hems.record.v1\x00" + b, digest_size=32).digest()
+    return prev
+
+
+def follow(sock, hems, d):
+    s, f = connect(sock)
+    s.sendall(b'{"op":"follow","from":1}\n')
+    head = json.loads(f.readline())
+    assert head["ok"] is True and head["from"] == 1, head
+    start_durable = head["durable_seq"]
+    want = start_durable + 20  # records that become durable while we follow
+    recs = []
+    while len(recs) < want:
+        o = json.loads(f.readline())
+        assert set(o) == {"seq", "cbor"}, o
+        assert o["seq"] == len(recs) + 1, (o["seq"], len(recs))
+        recs.append((o["seq"], base64.b64decode(o["cbor"], validate=True)))
+    s.close()
+    chain(recs, bytes(32))
+    # the exact bytes `hems show --format cbor` writes: a sample across the journal and the live tail
+    sample = [1, 2] + list(range(100, len(recs), max(1, len(recs) // 25))) + list(range(len(recs) - 25, len(recs) + 1))
+    for seq in sorted(set(sample)):
+        assert recs[seq - 1][1] == show_cbor(hems, d, seq), seq
+    print(f"ok followed {len(recs)} records (durable at the start {start_durable}), {len(set(sample))} compared")
+
+
+def show(sock, hems, d):
+    for seq in (1, 2, 3, 50):
+        o = ask(sock, {"op": "show", "seq": seq})
+        assert o["ok"] is True and o["seq"] == seq, o
+        direct = json.loads(subprocess.run([hems, "show", "--dir", d, str(seq), "--format", "json"], check=True,
+                                           capture_output=True).stdout)
+        assert o["record"] == direct, (o["record"], direct)
+        assert base64.b64decode(o["cbor"]) == show_cbor(hems, d, seq), seq
+    o = ask(sock, {"op": "show", "seq": 10**12})
+    assert o["ok"] is False and o["error"].startswith("no record with seq 1000000000000 (the journal holds 1.."), o
+    print("ok show")
+
+
+def timeline(sock, hems, d):
+    until = ask(sock, {"op": "status"})["durable_seq"]
+    direct = subprocess.run([hems, "timeline", "--dir", d, "--type", "window,boot", "--until", str(until), "--format",
+                             "jsonl"], check=True, capture_output=True, text=True).stdout.splitlines()
+    want = [json.loads(x)["seq"] for x in direct]
+    got, frm, pages = [], 1, 0
+    while True:
+        o = ask(sock, {"op": "timeline", "types": ["window", "boot"], "until_seq": until, "from": frm, "limit": 100})
+        assert o["ok"] is True, o
+        assert len(o["records"]) <= 100
+        for r in o["records"]:
+            b = base64.b64decode(r["cbor"])
+            assert cbor2.loads(b)[1] == r["seq"]
+            got.append(r["seq"])
+        pages += 1
+        if o["next"] is None:
+            break
+        assert o["next"] > frm
+        frm = o["next"]
+    assert got == want, (len(got), len(want))
+    assert len(want) > 100 and pages > 1, (len(want), pages)
+    print(f"ok timeline {len(got)} records in {pages} replies")
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(x for x in f if x.startswith("VmRSS:")).split()[1])
+
+
+def slow(sock, pid):
+    s, f = connect(sock)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.sendall(b'{"op":"follow","from":1}\n')  # and read nothing for now
+    time.sleep(1)
+    rss0, d0 = rss_kb(pid), ask(sock, {"op": "status"})["durable_seq"]
+    worst, d1, t0 = 0.0, d0, time.monotonic()
+    while d1 <= d0 + 40 and time.monotonic() - t0 < 60:  # the daemon commits in groups: wait for some
+        time.sleep(0.25)
+        t = time.monotonic()
+        d1 = ask(sock, {"op": "status"})["durable_seq"]
+        worst = max(worst, time.monotonic() - t)
+    rss1 = rss_kb(pid)
+    assert d1 > d0 + 40, (d0, d1)  # records keep being appended and made durable
+    assert worst < 2.0, worst
+    assert rss1 - rss0 < 3 * 1024, (rss0, rss1)  # the daemon queues a bounded amount for us
+    # reading now: every record from 1 comes, in order, served from the journal
+    n = 0
+    while n < d1:
+        o = json.loads(f.readline())
+        if "ok" in o:
+            assert o["ok"] is True
+            continue
+        n += 1
+        assert o["seq"] == n, (o["seq"], n)
+    s.close()
+    print(f"ok slow follower: durable {d0}->{d1} while it did not read, rss +{rss1 - rss0} kB, "
+          f"status answered within {worst * 1000:.0f} ms")
+
+
+def bad(sock):
+    s, f = connect(sock)
+    reqs = [b'{"op":"follow"}', b'{"op":"follow","from":0}', b'{"op":"follow","from":"1"}',
+            b'{"op":"follow","from":-3}', b'{"op":"follow","from":5,"until":2}', b'{"op":"show"}',
+            b'{"op":"timeline","types":["nosuch"]}', b'{"op":"timeline","limit":100000}']
+    for r in reqs:
+        s.sendall(r + b"\n")
+        o = json.loads(f.readline())
+        assert o["ok"] is False and o["error"].startswith("malformed request"), (r, o)
+    s.sendall(b'{"op":"status"}\n')  # the next line is the status answer: one line per error
+    o = json.loads(f.readline())
+    assert o["ok"] is True and "head_seq" in o, o
+    s.close()
+    print(f"ok {len(reqs)} malformed requests, one error line each")
+
+
+if __name__ == "__main__":
+    op = sys.argv[1]
+    if op == "follow":
+        follow(*sys.argv[2:5])
+    elif op == "show":
+        show(*sys.argv[2:5])
+    elif op == "timeline":
+        timeline(*sys.argv[2:5])
+    elif op == "slow":
+        slow(sys.argv[2], int(sys.argv[3]))
+    elif op == "bad":
+        bad(sys.argv[2])
+    else:
+        sys.exit("unknown check " + op)
