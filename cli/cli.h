@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include "journal.h"
 #include <jansson.h>
+#include "read_filter.h"
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_ENV = 3 };
 
@@ -113,24 +114,6 @@ int cli_source_arg(const char *cmd, struct cli_common *c, const char *arg);
 bool cli_fingerprint_wellformed(const char *fp);
 int cli_source_open(const struct cli_common *c, const char *pubkey_file, const char *fingerprint,
                     struct cli_source *s);
-
-/* The record filter of `hems timeline` and of the daemon's timeline op (cli/read_filter.c). */
-struct cli_filter {
-  bool types[JOURNAL_T__MAX];
-  bool any_type;
-  uint16_t branch;
-  bool have_source;
-  struct journal_source source;
-  bool have_since_t, have_until_t;
-  int64_t since_t, until_t;
-  uint64_t since_seq, until_seq;
-};
-bool cli_filter_matches(const struct cli_filter *f, const uint8_t *b, size_t len, uint64_t seq);
-/* Its JSON form on the control socket: {"types":[names],"branch":N,"source":"branch:7",
- * "since_seq","until_seq","since_ns","until_ns"}, each key optional. from_json: NULL, or the
- * error line ("malformed request: …"). */
-json_t *cli_filter_to_json(const struct cli_filter *f);
-const char *cli_filter_from_json(const json_t *o, struct cli_filter *f);
 
 /* Reading a data dir one does not own (cli/read_daemon.c): through the daemon's read API. */
 bool cli_read_through_daemon(const char *dir); /* not root and not the dir's owner */

@@ -6,7 +6,7 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include "cli.h"
+#include "read_filter.h"
 
 /* Cheapest test first: seq, then the type from the envelope's fixed prefix, then the branches
  * the record names, and only for a time or source filter a full decode. (An undecodable record that

@@ -7,6 +7,9 @@
  * 64 bytes, a reason at most 256 bytes ending between UTF-8 characters, an event 1..64 bytes,
  * a DR event's end representable); refused roles never get through (utility switching, automation
  * switching the critical branch or asking anything but a DR opt-out, notes below operator).
+ * A read op's timeline filter (cli/read_filter.c) is taken as the daemon takes it: an error is
+ * one "malformed request" line; an accepted one has seqs that fit in a JSON integer and only
+ * known record types.
  * The corpus (tests/fuzz/corpus/control_req/) holds one request line per file.
  */
 #include <stdint.h>
@@ -14,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "control_req.h"
+#include "read_filter.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -73,6 +77,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       }
     } else if (r.op == CONTROL_OTHER) {
       check(r.op_name != NULL);
+      struct cli_filter f;
+      const char *fbad = cli_filter_from_json(r.json, &f);
+      if (fbad) {
+        check(!strncmp(fbad, "malformed request: ", 19));
+      } else {
+        check(f.since_seq <= INT64_MAX && f.until_seq <= INT64_MAX && !f.types[0]);
+        json_t *back = cli_filter_to_json(&f); /* the CLI's form of what was taken */
+        struct cli_filter g;
+        check(back && cli_filter_from_json(back, &g) == NULL && !memcmp(f.types, g.types, sizeof f.types) &&
+              f.branch == g.branch && f.since_seq == g.since_seq && f.until_seq == g.until_seq);
+        json_decref(back);
+      }
     }
     control_req_free(&r);
   }
