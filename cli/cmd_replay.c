@@ -179,7 +179,9 @@ static bool describe(const struct journal_record *r, const struct replay_effects
     snprintf(out, cap, "note: %s", txt);
     return true;
   case JOURNAL_T_BOOT:
-    snprintf(out, cap, "boot (config v%u)", r->body.boot.config_version);
+    if (r->body.boot.reducer_version)
+      snprintf(out, cap, "boot (config v%u, reducer v%u)", r->body.boot.config_version, r->body.boot.reducer_version);
+    else snprintf(out, cap, "boot (config v%u)", r->body.boot.config_version);
     return true;
   default:
     return false;
@@ -631,7 +633,7 @@ static int run_replay(struct args *a, const char *name)
     /* read from committed LMDB transactions (or a bundle): every record read is durable */
     json_object_set_new(out, "durable_seq", json_integer((json_int_t)res.last_seq));
     json_object_set_new(out, "state_hash", json_string(sh));
-    json_object_set_new(out, "reducer_version", json_integer(REPLAY_REDUCER_VERSION));
+    json_object_set_new(out, "reducer_version", json_integer(st->reducer_version));
     json_object_set_new(out, "config_version", json_integer(st->config_version));
     json_object_set_new(out, "state_seq", json_integer((json_int_t)st->seq));
     json_object_set_new(out, "from_checkpoint_seq", json_integer((json_int_t)res.start_seq));
@@ -680,12 +682,12 @@ static int run_replay(struct args *a, const char *name)
       printf("%s %s seq %-8llu %-10s %-12s %s\n", tb, inc.lines[i].seq == inc.seq ? ">>" : "  ",
              (unsigned long long)inc.lines[i].seq, inc.lines[i].type, inc.lines[i].src, inc.lines[i].text);
     }
-    printf("\nderived state right after seq %llu (reducer v%u):\n", (unsigned long long)inc.seq, REPLAY_REDUCER_VERSION);
+    printf("\nderived state right after seq %llu (reducer v%u):\n", (unsigned long long)inc.seq, inc.at->reducer_version);
     print_state_text(inc.at);
   } else {
     printf("head seq %llu (durable %llu)  head hash %s\n", (unsigned long long)res.last_seq,
            (unsigned long long)res.last_seq, hh);
-    printf("state hash %s  (reducer v%u, config v%u, %s)\n", sh, REPLAY_REDUCER_VERSION, st->config_version,
+    printf("state hash %s  (reducer v%u, config v%u, %s)\n", sh, st->reducer_version, st->config_version,
            res.start_seq ? "from a checkpoint" : "from seq 1");
     if (res.start_seq) printf("started at checkpoint seq %llu", (unsigned long long)res.start_seq);
     if (conf.ckpt_seq && conf.by_seal) printf(" (the bundle's, confirmed by the seal at seq %llu)", (unsigned long long)conf.by_seal);

@@ -210,6 +210,7 @@ int run_start_boot(struct daemon *d, const struct run_tail *t)
     cfg_differs = !t->have_cfg || memcmp(new_hash, t->cfg_hash, 32) != 0;
   }
   r.body.boot.config_version = cfg_differs ? t->cfg_version + 1 : t->cfg_version;
+  r.body.boot.reducer_version = REPLAY_REDUCER_VERSION; /* the fold's rules from this boot on */
   d->cfg_version = r.body.boot.config_version;
   memcpy(d->cfg_hash, cfg_differs ? new_hash : t->cfg_hash, 32);
   rc = run_append(d, &r);

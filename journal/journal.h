@@ -177,6 +177,8 @@ struct journal_boot {
   struct journal_slice firmware_version; /* text */
   struct journal_slice rail_status;      /* text, e.g. "ok" or "3v3_low" */
   uint32_t config_version;
+  uint32_t reducer_version;              /* the fold's rules from this boot on (replay.md "Reducer
+                                            versions"); 0 = not declared (left out, schema v 3 only) */
 };
 
 struct journal_config {

@@ -54,12 +54,13 @@ int replay_checkpoint_decode(const uint8_t *buf, size_t len, uint32_t expect_con
   uint8_t h[32];
   crypto_generichash(h, 32, buf, n, NULL, 0);
   if (sodium_memcmp(h, buf + n, 32) != 0) return JOURNAL_ECORRUPT;
-  if (rd32(buf + 12) != REPLAY_REDUCER_VERSION) return JOURNAL_EVERSION;
+  uint32_t rv = rd32(buf + 12);
+  if (rv < REPLAY_REDUCER_BASE || rv > REPLAY_REDUCER_VERSION) return JOURNAL_EVERSION;
   uint32_t cv = rd32(buf + 16);
   if (expect_config_version && cv != expect_config_version) return JOURNAL_EVERSION;
   memcpy(out, buf + REPLAY_CHECKPOINT_HEADER, sizeof *out);
   /* Never trust the payload's own fields blindly: ranges, versions, and the canonical hash. */
-  if (out->reducer_version != REPLAY_REDUCER_VERSION || out->config_version != cv) return JOURNAL_EVERSION;
+  if (out->reducer_version != rv || out->config_version != cv) return JOURNAL_EVERSION;
   if (out->req_head >= REPLAY_REQ_WINDOW_IDS || out->req_count > REPLAY_REQ_WINDOW_IDS ||
       out->nbranches > REPLAY_BRANCHES_MAX || out->seq > rd64(buf + 24))
     return JOURNAL_ECORRUPT;

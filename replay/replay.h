@@ -40,7 +40,7 @@ extern "C" {
 
 /* ---------------------------------------------------------------- checkpoints */
 
-#define REPLAY_CHECKPOINT_FORMAT 1u
+#define REPLAY_CHECKPOINT_FORMAT 2u /* 2: struct replay_state gained the reducer v 5 fields */
 #define REPLAY_CHECKPOINT_HEADER 72   /* magic 8, format 4, reducer 4, config 4, size 4, seq 8, hash 32, pad 8 */
 #define REPLAY_CHECKPOINT_BYTES (REPLAY_CHECKPOINT_HEADER + sizeof(struct replay_state) + 32)
 

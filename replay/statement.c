@@ -103,9 +103,12 @@ int replay_state_energy_parse(const uint8_t *b, size_t len, struct replay_state_
   static const uint8_t tag[16] = REPLAY_SER_TAG;
   if (len < REPLAY_SER_FIXED + 4 || len > REPLAY_SER_MAX || memcmp(b, tag, sizeof tag) != 0) return JOURNAL_ECORRUPT;
   uint64_t count = get_le(b + REPLAY_SER_FIXED, 4);
-  if (count > REPLAY_REQ_WINDOW_IDS || len != REPLAY_SER_FIXED + 4 + count * REPLAY_SER_REQ_BYTES) return JOURNAL_ECORRUPT;
+  uint32_t rv = (uint32_t)get_le(b + REPLAY_SER_REDUCER_OFF, 4);
+  if (rv < REPLAY_REDUCER_BASE || rv > REPLAY_REDUCER_VERSION) return JOURNAL_EVERSION;
+  if (count > REPLAY_REQ_WINDOW_IDS || len != REPLAY_SER_FIXED + 4 + count * REPLAY_SER_REQ_BYTES + replay_ser_tail(rv))
+    return JOURNAL_ECORRUPT;
   memset(out, 0, sizeof *out);
-  out->reducer_version = (uint32_t)get_le(b + REPLAY_SER_REDUCER_OFF, 4);
+  out->reducer_version = rv;
   out->seq = get_le(b + REPLAY_SER_SEQ_OFF, 8);
   out->wall_ns = (int64_t)get_le(b + REPLAY_SER_WALL_OFF, 8);
   out->nbranches = (uint16_t)get_le(b + REPLAY_SER_NBRANCHES_OFF, 2);

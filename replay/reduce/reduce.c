@@ -16,7 +16,7 @@
 void replay_state_init(struct replay_state *s)
 {
   memset(s, 0, sizeof *s);
-  s->reducer_version = REPLAY_REDUCER_VERSION;
+  s->reducer_version = REPLAY_REDUCER_BASE;
   for (int i = 0; i < REPLAY_DER_SOURCES; i++) s->der[i].max_age_ns = REPLAY_DER_MAX_AGE_NS;
   struct replay_policy *p = &s->pol;
   p->svc_state = REPLAY_SVC_CONNECTED;
@@ -31,6 +31,8 @@ void replay_state_init(struct replay_state *s)
   p->stagger_ns = REPLAY_DEFAULT_STAGGER_NS;
   p->min_under_ns = REPLAY_DEFAULT_MIN_UNDER_NS;
   p->restore_permille = REPLAY_DEFAULT_RESTORE_PERMILLE;
+  p->holdoff_ns = REPLAY_DEFAULT_RESTORE_HOLDOFF_NS;
+  p->der_holdoff_ns = REPLAY_DEFAULT_DER_HOLDOFF_NS;
   for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) s->br[i].fail_safe = 1; /* closed until a config says */
 }
 
@@ -363,7 +365,13 @@ void replay_apply(struct replay_state *s, const struct journal_record *r, struct
   s->wall_ns = r->wall_ns;
   s->records++;
   switch (r->type) {
-  case JOURNAL_T_BOOT: s->config_version = r->body.boot.config_version; break;
+  case JOURNAL_T_BOOT:
+    s->config_version = r->body.boot.config_version;
+    /* a newer version's rules from this boot on; never back; a version this code does not know
+     * is folded as its newest (the seals then tell: their state hashes differ) */
+    if (r->body.boot.reducer_version > s->reducer_version)
+      s->reducer_version = r->body.boot.reducer_version < REPLAY_REDUCER_VERSION ? r->body.boot.reducer_version : REPLAY_REDUCER_VERSION;
+    break;
   case JOURNAL_T_CONFIG:
     s->config_version = r->body.config.config_version;
     reduce__config_json(s, r->body.config.json);

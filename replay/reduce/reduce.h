@@ -13,8 +13,12 @@
  *   the state (never raw struct bytes); same records ⇒ same hash on any architecture.
  * - `seal` records are ignored entirely (the live daemon never folds its own seals), so a
  *   seal's state_hash equals replay_state_hash() after folding every record before it.
- * - A change that alters any state or hash for the same records bumps REPLAY_REDUCER_VERSION
- *   (and the golden hash in tests/replay/test_reduce.c with it).
+ * - Reducer versions: a journal folds under REPLAY_REDUCER_BASE until a `boot` record declares a
+ *   newer version (`reducer_version`), and under that one from then on (never back). Each
+ *   version's rules stay in the code, gated on s->reducer_version, so a journal sealed under an
+ *   older version still verifies: a change that alters any state or hash for the same records
+ *   adds a version, gates the change on it, and adds its golden hash in
+ *   tests/replay/test_reduce.c; the daemon declares REPLAY_REDUCER_VERSION in its boot records.
  *
  * Threads: none; a state is used by one thread at a time.
  */
@@ -29,7 +33,11 @@
 extern "C" {
 #endif
 
-#define REPLAY_REDUCER_VERSION 4u
+#define REPLAY_REDUCER_VERSION 5u /* the newest rules this code knows */
+#define REPLAY_REDUCER_BASE 4u    /* the rules of a journal whose boot records declare none */
+/* What each version added (replay.md "Reducer versions"):
+ *   5  closes after the grid returns wait for a hold-off (no relay chatter from a bouncing
+ *      power-fail input); the state serialisation gains REPLAY_SER_V5_TAIL bytes at its end */
 
 #define REPLAY_BRANCHES_MAX 48        /* the full-panel configuration */
 #define REPLAY_PHASES 4               /* A, B, C, N */
@@ -49,6 +57,11 @@ extern "C" {
 #define REPLAY_DEFAULT_STAGGER_NS (2ll * 1000000000ll)   /* between two closes of a rolling restore */
 #define REPLAY_DEFAULT_RESTORE_PERMILLE 900              /* restore only while load + branch <= 90 % */
 #define REPLAY_DEFAULT_MIN_UNDER_NS (10ll * 1000000000ll) /* … for this long (class 71 min_under) */
+/* v 5: closes after the grid returns wait until it has stayed present this long (a bouncing
+ * power-fail input must never chatter a relay): loads 10 s; a branch with DER behind it IEEE
+ * 1547-2018's reconnection delay, 300 s. Opens are never delayed. */
+#define REPLAY_DEFAULT_RESTORE_HOLDOFF_NS (10ll * 1000000000ll)
+#define REPLAY_DEFAULT_DER_HOLDOFF_NS (300ll * 1000000000ll)
 #define REPLAY_DEFAULT_SERVICE_MODE 1     /* COSEM class 70 control_mode */
 #define REPLAY_ALLOWANCE_LEVELS 4
 
@@ -160,6 +173,8 @@ struct replay_policy {
   int64_t under_since_ns; /* a shed branch fits back since (0: not) */
   int64_t last_close_ns;  /* the last policy close (stagger) */
   int64_t stagger_ns, min_under_ns;
+  int64_t grid_back_ns;   /* v 5: record time the grid last returned (0: not since start) */
+  int64_t holdoff_ns, der_holdoff_ns; /* v 5: closes wait this long after it (loads, DER branches) */
   uint32_t restore_permille;
   uint64_t sheds, restores;
   struct replay_dr_event dr[REPLAY_DR_EVENTS];
@@ -190,7 +205,7 @@ struct replay_req_entry {
 };
 
 struct replay_state {
-  uint32_t reducer_version;     /* REPLAY_REDUCER_VERSION at init */
+  uint32_t reducer_version;     /* REPLAY_REDUCER_BASE at init; raised by `boot` records */
   uint32_t config_version;      /* from the last boot/config record */
   uint64_t seq;                 /* last non-seal record folded */
   int64_t wall_ns;              /* its wall time */
@@ -261,8 +276,9 @@ size_t replay_state_serialise(const struct replay_state *s, uint8_t *out, size_t
 /* Offsets into it (little-endian): the tag "hems.state.v3" (16 bytes, NUL padded), reducer
  * version u32, seq u64, wall_ns i64, nbranches u16; branch n's (1-based) import_uwh and
  * export_uwh (i64) at BRANCH_OFF + (n-1)·BRANCH_BYTES + IMPORT / + EXPORT; the request-window
- * count u32 at FIXED, followed by that many entries of REQ_BYTES: the length is exactly
- * FIXED + 4 + count·REQ_BYTES. tests/cli/test_statement.c checks these against the serialiser. */
+ * count u32 at FIXED, followed by that many entries of REQ_BYTES, then (reducer v 5 and later)
+ * V5_TAIL bytes: the length is exactly FIXED + 4 + count·REQ_BYTES + replay_ser_tail(version).
+ * tests/cli/test_statement.c checks these against the serialiser. */
 #define REPLAY_SER_TAG "hems.state.v3"
 #define REPLAY_SER_REDUCER_OFF 16
 #define REPLAY_SER_SEQ_OFF 24
@@ -274,7 +290,9 @@ size_t replay_state_serialise(const struct replay_state *s, uint8_t *out, size_t
 #define REPLAY_SER_BRANCH_EXPORT 23
 #define REPLAY_SER_FIXED 11526u
 #define REPLAY_SER_REQ_BYTES 58u
-#define REPLAY_SER_MAX (REPLAY_SER_FIXED + 4u + REPLAY_REQ_WINDOW_IDS * REPLAY_SER_REQ_BYTES)
+#define REPLAY_SER_V5_TAIL 24u /* grid_back_ns, holdoff_ns, der_holdoff_ns */
+#define REPLAY_SER_MAX (REPLAY_SER_FIXED + 4u + REPLAY_REQ_WINDOW_IDS * REPLAY_SER_REQ_BYTES + REPLAY_SER_V5_TAIL)
+static inline size_t replay_ser_tail(uint32_t reducer_version) { return reducer_version >= 5 ? REPLAY_SER_V5_TAIL : 0; }
 
 /* Names for printing (static strings). */
 const char *replay_onoff_name(unsigned v);

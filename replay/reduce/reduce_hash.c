@@ -91,6 +91,9 @@ static void serialise(struct ser *w, const struct replay_state *s)
     ser_b(w, e->id_hash, 16); ser_b(w, e->body_hash, 16);
     U64(e->request_seq); U64(e->outcome_seq); U64(e->wall_ns); U8(e->outcome); U8(e->reason);
   }
+  if (s->reducer_version >= 5) { /* REPLAY_SER_V5_TAIL */
+    U64(s->pol.grid_back_ns); U64(s->pol.holdoff_ns); U64(s->pol.der_holdoff_ns);
+  }
 }
 
 void replay_state_hash(const struct replay_state *s, uint8_t out[32])

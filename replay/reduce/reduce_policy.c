@@ -222,6 +222,18 @@ static void limiter(struct replay_state *s, const struct journal_record *r)
 
 /* ------------------------------------------------------------------ policy: issue */
 
+/* v 5: may the policy close branch b now? Not during an outage, and not until the grid has
+ * stayed present for the branch's hold-off since it last returned (a DER branch: the
+ * reconnection delay). Record time that went backwards restarts the hold-off from the new time. */
+static int supply_stable_for(struct replay_policy *p, const struct replay_branch *b, int64_t now)
+{
+  if (p->outage) return 0;
+  if (!p->grid_back_ns) return 1;
+  if (now < p->grid_back_ns) p->grid_back_ns = now;
+  int64_t hold = b->exports ? p->der_holdoff_ns : p->holdoff_ns;
+  return now - p->grid_back_ns >= hold;
+}
+
 /* After every input record: outage fail-safe, DR periods, the limiter (windows), then one
  * command per branch whose effective demand differs from what it holds. Opens go at once;
  * closes pass the interlocks and run as a rolling sequence (one per stagger). Nothing is
@@ -236,6 +248,7 @@ void reduce__reconcile(struct replay_state *s, const struct journal_record *r, s
       if (s->br[i].fail_safe == 0 && held_of(&s->br[i]) == REPLAY_ON) layer_set(&s->br[i], REPLAY_LAYER_FAIL_SAFE);
   } else if (s->grid_present == 2 && p->outage) {
     p->outage = 0;
+    if (s->reducer_version >= 5) p->grid_back_ns = now ? now : 1;
     for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) layer_clear(&s->br[i], REPLAY_LAYER_FAIL_SAFE);
   }
   dr_update(s, now);
@@ -279,6 +292,7 @@ void reduce__reconcile(struct replay_state *s, const struct journal_record *r, s
                : (b->layers & REPLAY_LAYER_DR) ? JOURNAL_CMD_DEMAND_RESPONSE : JOURNAL_CMD_OPERATOR;
     } else {
       if (close_interlock(s, b) >= 0) continue;  /* stays pending until the interlock clears */
+      if (s->reducer_version >= 5 && !supply_stable_for(p, b, now)) continue; /* through the hold-off */
       if (closed || (p->last_close_ns && now - p->last_close_ns < p->stagger_ns)) continue;
       closed = 1;
       p->last_close_ns = now;

@@ -476,7 +476,8 @@ static void test_cli(void **st)
   assert_non_null(o);
   assert_string_equal(json_string_value(json_object_get(o, "state_hash")), want);
   assert_int_equal(json_integer_value(json_object_get(o, "head_seq")), (json_int_t)(seal_seq - 1));
-  assert_int_equal(json_integer_value(json_object_get(o, "reducer_version")), REPLAY_REDUCER_VERSION);
+  /* written without a daemon: no boot record declares a version, so the base rules */
+  assert_int_equal(json_integer_value(json_object_get(o, "reducer_version")), REPLAY_REDUCER_BASE);
   json_decref(o);
   free(out);
   assert_int_equal(rp_run(&out, "status --dir %s --format json", L.dir), 0);
