@@ -37,7 +37,8 @@ extern "C" {
 #define REPLAY_REDUCER_BASE 4u    /* the rules of a journal whose boot records declare none */
 /* What each version added (replay.md "Reducer versions"):
  *   5  closes after the grid returns wait for a hold-off (no relay chatter from a bouncing
- *      power-fail input); the state serialisation gains REPLAY_SER_V5_TAIL bytes at its end */
+ *      power-fail input), and a policy close waits while the branch is at its operations
+ *      limit; the state serialisation gains REPLAY_SER_V5_TAIL bytes at its end */
 
 #define REPLAY_BRANCHES_MAX 48        /* the full-panel configuration */
 #define REPLAY_PHASES 4               /* A, B, C, N */

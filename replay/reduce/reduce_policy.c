@@ -293,6 +293,9 @@ void reduce__reconcile(struct replay_state *s, const struct journal_record *r, s
     } else {
       if (close_interlock(s, b) >= 0) continue;  /* stays pending until the interlock clears */
       if (s->reducer_version >= 5 && !supply_stable_for(p, b, now)) continue; /* through the hold-off */
+      /* v 5: a policy close counts against the branch's operations limit like any command (the
+       * fail-safe open that preceded it included); over it, the close waits. Opens never do. */
+      if (s->reducer_version >= 5 && rate_limited(s, b, now)) continue;
       if (closed || (p->last_close_ns && now - p->last_close_ns < p->stagger_ns)) continue;
       closed = 1;
       p->last_close_ns = now;

@@ -466,6 +466,38 @@ static void outage_restore_holdoff(void **st)
   free(f);
 }
 
+/* v 5: a restore is a command like any other: the branch's operations limit (6 in any 60 s)
+ * holds it back, counting the fail-safe open, until the oldest operation is a minute old. */
+static void restore_waits_for_operations_limit(void **st)
+{
+  (void)st;
+  struct fold *f = fold_new();
+  declare_v5(f);
+  config(f, PANEL4);
+  f->t += 61 * S_NS;
+  int64_t t0 = f->t;
+  for (int i = 0; i < 5; i++) { /* on, off, on, off, on: five operations 2 s apart */
+    char id[8];
+    snprintf(id, sizeof id, "t%d", i);
+    struct replay_effect e = request(f, 0, 2, (uint8_t)!(i & 1), JOURNAL_ROLE_OPERATOR, id, NULL);
+    assert_int_equal(e.kind, REPLAY_EFFECT_COMMAND);
+    f->t += 2 * S_NS;
+  }
+  unsigned n = f->ncmd;
+  der(f, 0, 1); /* the sixth: the fail-safe open, never delayed */
+  assert_int_equal(f->ncmd, n + 1);
+  assert_int_equal(f->cmd[n].reason, JOURNAL_CMD_FAIL_SAFE);
+  f->t += 1000000;
+  der(f, 1, 0);
+  int32_t ma[4] = { 1000, 0, 1000, 0 };
+  for (int i = 0; i < 400; i++) { window(f, ma, 4); f->t += 200000000; }
+  assert_int_equal(f->ncmd, n + 2);
+  assert_int_equal(f->cmd[n + 1].reason, JOURNAL_CMD_RESTORE);
+  /* not at the 10 s hold-off (t0 + 20 s) but when the operation at t0 is 60 s old */
+  assert_true(f->cmd[n + 1].t >= t0 + 60 * S_NS && f->cmd[n + 1].t < t0 + 61 * S_NS);
+  free(f);
+}
+
 static void power_fail_tap(struct fold *f, uint8_t edge)
 {
   struct journal_record r;
@@ -846,6 +878,7 @@ int main(void)
     cmocka_unit_test(rate_limit_and_supply),
     cmocka_unit_test(outage_backfeed_restore),
     cmocka_unit_test(outage_restore_holdoff),
+    cmocka_unit_test(restore_waits_for_operations_limit),
     cmocka_unit_test(bouncing_power_fail_never_chatters),
     cmocka_unit_test(scenario_service_overload),
     cmocka_unit_test(scenario_grid_outage),
