@@ -45,7 +45,7 @@ static void der_freshness(struct replay_state *s)
   for (int i = 0; i < REPLAY_DER_SOURCES; i++) {
     struct replay_der *d = &s->der[i];
     if (!d->seen) continue;
-    int old = s->wall_ns - d->last_wall_ns > d->max_age_ns;
+    int old = elapsed(s->wall_ns, d->last_wall_ns) > d->max_age_ns;
     d->stale = (uint8_t)(old || !d->fresh);
     if (d->stale) stale_any = 1;
     if (!d->interlock_ok) s->backfeed_risk = 1;
@@ -119,7 +119,7 @@ static struct replay_req_entry *req_at(struct replay_state *s, uint32_t i)
  * an id that has left is unknown again. */
 static void req_prune(struct replay_state *s, int64_t now_ns)
 {
-  while (s->req_count && now_ns - req_at(s, 0)->wall_ns > REPLAY_REQ_WINDOW_NS) {
+  while (s->req_count && elapsed(now_ns, req_at(s, 0)->wall_ns) > REPLAY_REQ_WINDOW_NS) {
     memset(req_at(s, 0), 0, sizeof(struct replay_req_entry));
     s->req_head = (s->req_head + 1) % REPLAY_REQ_WINDOW_IDS;
     s->req_count--;
@@ -326,7 +326,7 @@ static void fold_trip_tap(struct replay_state *s, const struct journal_record *r
   b->proven = 0;
   /* The tap's own pre-trigger signature counts as evidence (overload or a fault current). */
   if (t->rms_ma > REPLAY_OVERLOAD_MA || t->peak_ma > 4 * REPLAY_OVERLOAD_MA) b->evidence_wall_ns = r->wall_ns;
-  int explained = b->evidence_wall_ns && r->wall_ns - b->evidence_wall_ns <= REPLAY_TRIP_EVIDENCE_NS;
+  int explained = b->evidence_wall_ns && elapsed(r->wall_ns, b->evidence_wall_ns) <= REPLAY_TRIP_EVIDENCE_NS;
   if (!explained) b->alarms |= REPLAY_ALARM_UNEXPLAINED_TRIP;
 }
 

@@ -44,6 +44,15 @@ static inline void hash128(const uint8_t *parts, size_t n, uint8_t out[16])
   crypto_generichash(out, 16, parts, n, NULL, 0);
 }
 
+/* now - since, saturated: record times come from outside (a checkpoint, a hostile or broken
+ * clock), and a wrapped difference would be undefined and could read as "long ago". */
+static inline int64_t elapsed(int64_t now, int64_t since)
+{
+  int64_t d;
+  if (__builtin_sub_overflow(now, since, &d)) return now > since ? INT64_MAX : INT64_MIN;
+  return d;
+}
+
 static inline void put_le(uint8_t *p, uint64_t v, int n)
 {
   for (int i = 0; i < n; i++) { p[i] = (uint8_t)v; v >>= 8; }

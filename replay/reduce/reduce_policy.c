@@ -51,7 +51,7 @@ static int rate_limited(const struct replay_state *s, const struct replay_branch
 {
   unsigned n = 0;
   for (int i = 0; i < REPLAY_OPS_RING; i++)
-    if (b->ops_ns[i] && now - b->ops_ns[i] < 60ll * 1000000000ll) n++;
+    if (b->ops_ns[i] && elapsed(now, b->ops_ns[i]) < 60ll * 1000000000ll) n++;
   return s->pol.ops_per_min && n >= s->pol.ops_per_min;
 }
 
@@ -167,9 +167,9 @@ static void limiter(struct replay_state *s, const struct journal_record *r)
   int trip = 0;
   for (int k = 0; k < REPLAY_ALLOWANCE_LEVELS; k++) {
     if (p->load_permille >= p->level_permille[k]) {
-      if (!p->over_since_ns[k]) p->over_since_ns[k] = now - dur; /* the window's start */
+      if (!p->over_since_ns[k]) p->over_since_ns[k] = elapsed(now, dur); /* the window's start */
       /* shed before the allowance runs out: the next window may come too late */
-      if (now + dur - p->over_since_ns[k] >= p->allowance_ns[k]) trip = 1;
+      if (elapsed(sat_add(now, dur), p->over_since_ns[k]) >= p->allowance_ns[k]) trip = 1;
     } else {
       p->over_since_ns[k] = 0;
     }
@@ -212,8 +212,8 @@ static void limiter(struct replay_state *s, const struct journal_record *r)
   int64_t after = (cand->phase ? ph[cand->phase - 1] : p->load_ma) + cand->shed_ma;
   if (after * 1000 > (int64_t)p->restore_permille * limit_ma) { p->under_since_ns = 0; return; }
   if (!p->under_since_ns) p->under_since_ns = now;
-  if (now - p->under_since_ns < p->min_under_ns) return;
-  if (p->last_close_ns && now - p->last_close_ns < p->stagger_ns) return;
+  if (elapsed(now, p->under_since_ns) < p->min_under_ns) return;
+  if (p->last_close_ns && elapsed(now, p->last_close_ns) < p->stagger_ns) return;
   layer_clear(cand, REPLAY_LAYER_SHED);
   cand->shed_ma = 0;
   p->under_since_ns = 0;
@@ -231,7 +231,7 @@ static int supply_stable_for(struct replay_policy *p, const struct replay_branch
   if (!p->grid_back_ns) return 1;
   if (now < p->grid_back_ns) p->grid_back_ns = now;
   int64_t hold = b->exports ? p->der_holdoff_ns : p->holdoff_ns;
-  return now - p->grid_back_ns >= hold;
+  return elapsed(now, p->grid_back_ns) >= hold;
 }
 
 /* After every input record: outage fail-safe, DR periods, the limiter (windows), then one
@@ -296,7 +296,7 @@ void reduce__reconcile(struct replay_state *s, const struct journal_record *r, s
       /* v 5: a policy close counts against the branch's operations limit like any command (the
        * fail-safe open that preceded it included); over it, the close waits. Opens never do. */
       if (s->reducer_version >= 5 && rate_limited(s, b, now)) continue;
-      if (closed || (p->last_close_ns && now - p->last_close_ns < p->stagger_ns)) continue;
+      if (closed || (p->last_close_ns && elapsed(now, p->last_close_ns) < p->stagger_ns)) continue;
       closed = 1;
       p->last_close_ns = now;
       e.desired = JOURNAL_DESIRED_ON;
@@ -453,7 +453,9 @@ void reduce__decide_dr(struct replay_state *s, const struct journal_record *r, s
     ev->reduce_w = q->reduce_w;
     ev->branch_mask = q->branch_mask;
     ev->start_ns = q->start_ns ? q->start_ns : q->dtstart_ns ? q->dtstart_ns : r->wall_ns;
-    ev->end_ns = ev->start_ns + (int64_t)q->duration_ns;
+    /* saturated: a duration past the last representable time ends there (no wrap) */
+    if (q->duration_ns > (uint64_t)INT64_MAX || __builtin_add_overflow(ev->start_ns, (int64_t)q->duration_ns, &ev->end_ns))
+      ev->end_ns = INT64_MAX;
     ev->request_seq = r->seq;
     dr_recompute(s);                                        /* a replaced active event lets go */
   } else {

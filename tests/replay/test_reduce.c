@@ -77,6 +77,43 @@ static void test_golden_hash(void **st)
   }
 }
 
+/* Record times from outside (a hostile checkpoint, a broken clock): the random stream folded
+ * with times at and around the int64 extremes and DR durations up to UINT64_MAX, under every
+ * version. The ASan+UBSan build aborts on any signed overflow; a DR event's end is saturated,
+ * never before its start. */
+static void test_hostile_times(void **st)
+{
+  (void)st;
+  static const int64_t t[] = { INT64_MIN, INT64_MIN + 1, -1, 0, 1, INT64_MAX - 1, INT64_MAX,
+                               1800000000000000000ll };
+  for (uint32_t v = REPLAY_REDUCER_BASE; v <= REPLAY_REDUCER_VERSION; v++) {
+    struct replay_state *s = poisoned(0);
+    if (v != REPLAY_REDUCER_BASE) declare(s, v);
+    struct rp_gen *g = malloc(sizeof *g);
+    rp_gen_init(g, 7);
+    struct journal_record r;
+    struct replay_effects fx;
+    for (unsigned i = 0; i < 20000; i++) {
+      rp_gen_next(g, &r);
+      r.wall_ns = t[(i * 7 + i / 13) % (sizeof t / sizeof t[0])];
+      if (r.type == JOURNAL_T_REQUEST && (i & 1)) {
+        r.body.request.duration_ns = UINT64_MAX - i;
+        r.body.request.start_ns = t[i % (sizeof t / sizeof t[0])];
+        r.body.request.expiry_ns = t[(i / 3) % (sizeof t / sizeof t[0])];
+      }
+      replay_apply(s, &r, &fx);
+      for (unsigned k = 0; k < REPLAY_DR_EVENTS; k++)
+        if (s->pol.dr[k].request_seq) assert_true(s->pol.dr[k].end_ns >= s->pol.dr[k].start_ns);
+    }
+    uint8_t h[32];
+    replay_state_hash(s, h);
+    assert_int_equal(s->reducer_version, v);
+    assert_true(s->records > 10000 && s->windows > 5000); /* the fold did real work */
+    free(g);
+    free(s);
+  }
+}
+
 /* A version is never lowered, and one this code does not know folds as its newest. */
 static void test_version_declared(void **st)
 {
@@ -384,6 +421,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_golden_hash),
     cmocka_unit_test(test_version_declared),
+    cmocka_unit_test(test_hostile_times),
     cmocka_unit_test(test_seals_ignored),
     cmocka_unit_test(test_split_fold_property),
     cmocka_unit_test(test_checkpoint_rejects),
