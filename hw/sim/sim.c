@@ -503,6 +503,16 @@ static void actuators_step(struct hw_sim *s, struct sim_branch *b, uint64_t now)
 }
 
 /* ---------------------------------------------------------------- DER lines */
+/* The panel's power-fail inputs (a supply monitor on the grid side) assert while the grid is
+ * down; the line's level follows active_low as for any tap. */
+static void power_fail_lines(struct hw_sim *s, uint64_t t)
+{
+  for (unsigned i = 0; i < s->sc.panel.num_taps; i++) {
+    const struct hw_panel_tap *tp = &s->sc.panel.tap[i];
+    if (tp->kind == HW_TAP_POWER_FAIL) sched_add(s, t, tp->line, (uint8_t)(!s->grid_up ^ tp->active_low));
+  }
+}
+
 static void der_lines(struct hw_sim *s, uint64_t t)
 {
   const struct hw_panel_der *d = &s->sc.panel.der;
@@ -555,11 +565,13 @@ static void apply_event(struct hw_sim *s, const struct hw_scenario_event *e)
       s->grid_up = false;
       s->ats_due_ns = s->sc.panel.der.ats ? t + 3000000000ull : 0;
       der_lines(s, t);
+      power_fail_lines(s, t);
       return;
     case HW_GRID_RESTORE:
       s->grid_up = true;
       s->ats_due_ns = s->on_backup ? t + 5000000000ull : 0;
       der_lines(s, t);
+      power_fail_lines(s, t);
       return;
     case HW_GRID_FREQ:
       s->freq_set = e->value;

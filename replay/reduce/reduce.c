@@ -304,18 +304,29 @@ static void fold_sense_back(struct replay_state *s, const struct journal_record 
     b->load_v = sb->load_v == JOURNAL_LOADV_PRESENT && verdict != REPLAY_V_WELDED;
 }
 
+/* A source reports the grid present or absent. v 5: absent while any source says so (a transfer
+ * switch that reports the grid back does not end an outage the power-fail input still sees);
+ * v 4: the last report wins. */
+static void grid_report(struct replay_state *s, uint8_t source, int present)
+{
+  if (s->reducer_version < 5) { s->grid_present = present ? 2 : 1; return; }
+  if (present) s->grid_absent &= (uint8_t)~source;
+  else s->grid_absent |= source;
+  s->grid_present = s->grid_absent ? 1 : 2;
+}
+
 static void fold_trip_tap(struct replay_state *s, const struct journal_record *r)
 {
   const struct journal_trip_tap *t = &r->body.trip_tap;
   s->trip_taps++;
   struct replay_branch *b = branch_of(s, t->branch);
   if (t->edge == JOURNAL_EDGE_FALLING) { /* the tap is no longer asserted: reset by hand */
-    if (t->kind == JOURNAL_TAP_POWER_FAIL) s->grid_present = 2;
+    if (t->kind == JOURNAL_TAP_POWER_FAIL) grid_report(s, REPLAY_GRID_BY_POWER_FAIL, 1);
     if (b && (t->kind == JOURNAL_TAP_MCB || t->kind == JOURNAL_TAP_AFCI)) b->breaker_open = 0;
     if (b && t->kind == JOURNAL_TAP_RCD) b->rcd_tripped = 0;
     return;
   }
-  if (t->kind == JOURNAL_TAP_POWER_FAIL) { s->grid_present = 1; return; }
+  if (t->kind == JOURNAL_TAP_POWER_FAIL) { grid_report(s, REPLAY_GRID_BY_POWER_FAIL, 0); return; }
   if (!b) return;
   if (t->kind == JOURNAL_TAP_LEAKAGE) { b->evidence_wall_ns = r->wall_ns; return; }
   if (t->kind != JOURNAL_TAP_RCD && t->kind != JOURNAL_TAP_MCB && t->kind != JOURNAL_TAP_AFCI) return;
@@ -348,7 +359,7 @@ static void fold_der(struct replay_state *s, const struct journal_record *r)
   }
   if (dr->source == JOURNAL_DER_ATS) {
     s->transfer_state = (uint8_t)(dr->transfer + 1);
-    s->grid_present = dr->grid_present ? 2 : 1;
+    grid_report(s, REPLAY_GRID_BY_ATS, dr->grid_present != 0);
   }
   der_freshness(s);
 }

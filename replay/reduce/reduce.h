@@ -38,7 +38,10 @@ extern "C" {
 /* What each version added (replay.md "Reducer versions"):
  *   5  closes after the grid returns wait for a hold-off (no relay chatter from a bouncing
  *      power-fail input), and a policy close waits while the branch is at its operations
- *      limit; the state serialisation gains REPLAY_SER_V5_TAIL bytes at its end */
+ *      limit; the grid is present only when no source (power-fail input, transfer switch)
+ *      says it is absent; the state serialisation gains REPLAY_SER_V5_TAIL bytes at its end */
+#define REPLAY_GRID_BY_POWER_FAIL 1u /* grid_absent bits */
+#define REPLAY_GRID_BY_ATS 2u
 
 #define REPLAY_BRANCHES_MAX 48        /* the full-panel configuration */
 #define REPLAY_PHASES 4               /* A, B, C, N */
@@ -213,7 +216,9 @@ struct replay_state {
   uint64_t records, windows, requests, commands, refusals, faults, sense_backs, trip_taps, der_updates;
   uint16_t nbranches;           /* highest branch number seen (<= REPLAY_BRANCHES_MAX) */
   uint8_t service_commanded;    /* enum replay_onoff of the service disconnect */
-  uint8_t grid_present;         /* 0 unknown, 1 absent, 2 present (ats der / pq interruption) */
+  uint8_t grid_present;         /* 0 unknown, 1 absent, 2 present (power-fail input, ats der) */
+  uint8_t grid_absent;          /* v 5: the sources saying the grid is absent (REPLAY_GRID_BY_*):
+                                   present only when none does; v 4: the last report wins */
   uint8_t transfer_state;       /* enum journal_transfer + 1 (0 unknown) */
   uint8_t backfeed_risk;        /* a DER is on without interlock_ok */
   uint8_t reserved[2];
@@ -291,7 +296,7 @@ size_t replay_state_serialise(const struct replay_state *s, uint8_t *out, size_t
 #define REPLAY_SER_BRANCH_EXPORT 23
 #define REPLAY_SER_FIXED 11526u
 #define REPLAY_SER_REQ_BYTES 58u
-#define REPLAY_SER_V5_TAIL 24u /* grid_back_ns, holdoff_ns, der_holdoff_ns */
+#define REPLAY_SER_V5_TAIL 25u /* grid_back_ns, holdoff_ns, der_holdoff_ns, grid_absent */
 #define REPLAY_SER_MAX (REPLAY_SER_FIXED + 4u + REPLAY_REQ_WINDOW_IDS * REPLAY_SER_REQ_BYTES + REPLAY_SER_V5_TAIL)
 static inline size_t replay_ser_tail(uint32_t reducer_version) { return reducer_version >= 5 ? REPLAY_SER_V5_TAIL : 0; }
 

@@ -564,6 +564,47 @@ static void bouncing_power_fail_never_chatters(void **st)
   free(f);
 }
 
+/* The transfer switch reports the grid back while the power-fail input still sees it absent:
+ * under v 5 the outage goes on (no restore while any source says absent) until both agree;
+ * under v 4 the last report won and the restore began at once. */
+static unsigned restores_after_ats_says_present(struct fold *f)
+{
+  config(f, PANEL4);
+  request(f, 0, 2, 1, JOURNAL_ROLE_OPERATOR, "on2", NULL);
+  f->t += 61 * S_NS;
+  power_fail_tap(f, JOURNAL_EDGE_RISING);
+  der(f, 0, 1);
+  f->t += 20 * S_NS;
+  unsigned n = f->ncmd;
+  der(f, 1, 0); /* the ATS says present; the power-fail input does not */
+  int32_t ma[4] = { 1000, 0, 1000, 0 };
+  for (int i = 0; i < 100; i++) { window(f, ma, 4); f->t += 200000000; }
+  return f->ncmd - n;
+}
+
+static void grid_absent_while_any_source_says_so(void **st)
+{
+  (void)st;
+  struct fold *old = fold_new();
+  assert_int_equal(restores_after_ats_says_present(old), 1); /* v 4: restored mid-outage */
+  free(old);
+  struct fold *f = fold_new();
+  declare_v5(f);
+  assert_int_equal(restores_after_ats_says_present(f), 0);
+  assert_int_equal(f->s.grid_present, 1);
+  assert_int_equal(f->s.grid_absent, REPLAY_GRID_BY_POWER_FAIL);
+  unsigned n = f->ncmd;
+  power_fail_tap(f, JOURNAL_EDGE_FALLING); /* now both say present */
+  int64_t back = f->t;
+  assert_int_equal(f->s.grid_present, 2);
+  int32_t ma[4] = { 1000, 0, 1000, 0 };
+  for (int i = 0; i < 100; i++) { window(f, ma, 4); f->t += 200000000; }
+  assert_int_equal(f->ncmd, n + 1);
+  assert_int_equal(f->cmd[n].reason, JOURNAL_CMD_RESTORE);
+  assert_true(f->cmd[n].t - back >= 10 * S_NS);
+  free(f);
+}
+
 /* ------------------------------------------------------------------ the daemon */
 
 #include "cli_test.h"
@@ -880,6 +921,7 @@ int main(void)
     cmocka_unit_test(outage_restore_holdoff),
     cmocka_unit_test(restore_waits_for_operations_limit),
     cmocka_unit_test(bouncing_power_fail_never_chatters),
+    cmocka_unit_test(grid_absent_while_any_source_says_so),
     cmocka_unit_test(scenario_service_overload),
     cmocka_unit_test(scenario_grid_outage),
     cmocka_unit_test(control_socket_policy),
