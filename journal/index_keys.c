@@ -29,6 +29,46 @@ static int branch_key_value(const struct ctok *v, uint32_t *out)
   return 1;
 }
 
+/* Index keys from the decoded struct (no re-parse): type, source, and for typed bodies the
+ * top-level fields named "branch"/"target" and the array "branches" — what the CBOR scan below
+ * finds in the record's v 1 form, where a zero (or "service") target is no branch. Raw bodies
+ * fall back to scanning their CBOR. */
+int journal__struct_index_keys(const struct journal_record *r, const uint8_t *rec, size_t len, struct index_key *out,
+                               int cap)
+{
+  const struct jdesc *d = journal__body_desc(r->type);
+  if (!d) return journal__record_index_keys(rec, len, out, cap);
+  int n = 0;
+  n = journal__index_add_key(out, n, cap, JOURNAL_IDX_TYPE, r->type);
+  const struct journal_source *src = &r->source;
+  n = journal__index_add_key(out, n, cap, JOURNAL_IDX_SOURCE, journal_index_source_value(src));
+  if (src->kind == JOURNAL_SRC_BRANCH || (src->kind == JOURNAL_SRC_TAP && src->index))
+    n = journal__index_add_key(out, n, cap, JOURNAL_IDX_BRANCH, src->index);
+  for (unsigned i = 0; i < d->n; i++) {
+    const struct jfield *f = &d->fields[i];
+    if (f->name[0] != 'b' && f->name[0] != 't') continue;
+    const uint8_t *p = (const uint8_t *)&r->body + f->offset;
+    if (f->kind == JF_U16ARR && strcmp(f->name, "branches") == 0) {
+      uint16_t cnt;
+      memcpy(&cnt, (const uint8_t *)&r->body + f->count_offset, 2);
+      for (unsigned e = 0; e < cnt && e < f->max; e++) {
+        uint16_t b16;
+        memcpy(&b16, p + 2 * e, 2);
+        if (b16) n = journal__index_add_key(out, n, cap, JOURNAL_IDX_BRANCH, b16);
+      }
+      continue;
+    }
+    if (strcmp(f->name, "branch") != 0 && strcmp(f->name, "target") != 0) continue;
+    uint32_t v = 0;
+    if (f->kind == JF_U8) v = *p;
+    else if (f->kind == JF_U16 || f->kind == JF_TARGET) { uint16_t x; memcpy(&x, p, 2); v = x; }
+    else if (f->kind == JF_U32) memcpy(&v, p, 4);
+    else continue;
+    if (v && v <= 0xffff) n = journal__index_add_key(out, n, cap, JOURNAL_IDX_BRANCH, v);
+  }
+  return n;
+}
+
 /* Index keys of a record: its type, its source, and the branches its body names through the
  * top-level keys "branch", "target" (a branch number) or "branches" (an array of them) —
  * a generic rule so every record type is indexed without per-type code. */
@@ -43,14 +83,11 @@ int journal__record_index_keys(const uint8_t *buf, size_t len, struct index_key 
   bool v3 = !journal__cr_next(&vr, &vt) && !journal__cr_next(&vr, &vt) && !journal__cr_next(&vr, &vt) &&
             !journal__cr_next(&vr, &vt) && vt.kind == CT_UINT && vt.u == JOURNAL_SCHEMA_V3;
   if (v3 && journal__body_desc(type)) {
-    /* A v 3 body (integer keys): the same record as v 1 names the same branches by name. */
+    /* A v 3 body (integer keys): decoded, its keys come from the struct — the same keys its
+     * v 1 form names (no re-encode to v 1 to scan that; tests/journal/test_index_keys.c). */
     static __thread struct journal_record rec;
-    static __thread uint8_t v1[JOURNAL_RECORD_MAX];
-    size_t v1len;
     if (journal_record_decode(buf, len, &rec)) return JOURNAL_EBADREC;
-    rec.version = JOURNAL_SCHEMA_V1;
-    if (journal_record_encode(&rec, v1, sizeof v1, &v1len)) return JOURNAL_EBADREC;
-    return journal__record_index_keys(v1, v1len, out, cap);
+    return journal__struct_index_keys(&rec, buf, len, out, cap);
   }
   int n = 0;
   n = journal__index_add_key(out, n, cap, JOURNAL_IDX_TYPE, type);

@@ -230,6 +230,10 @@ void journal__real_clock(void *ctx, uint64_t *mono, int64_t *wall, uint8_t *tq);
 int journal__index_add_key(struct index_key *out, int n, int cap, uint8_t kind, uint32_t value);
 /* Index keys a record contributes (type, source, branches named in the body). */
 int journal__record_index_keys(const uint8_t *buf, size_t len, struct index_key *out, int cap);
+/* The same keys from a decoded record r (rec, len: its bytes, scanned only for a raw body). */
+struct journal_record;
+int journal__struct_index_keys(const struct journal_record *r, const uint8_t *rec, size_t len, struct index_key *out,
+                               int cap);
 
 /* tree_store.c — the Merkle tree the writer keeps. open: restore (or rebuild) after the head is
  * read; leaf: each record as it joins the current group; seal: the root of `size` leaves (the

@@ -101,44 +101,6 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
   return 0;
 }
 
-/* Index keys from the decoded struct (no re-parse): type, source, and for typed bodies the
- * fields named "branch"/"target"; raw bodies fall back to scanning their CBOR. */
-static int struct_index_keys(const struct journal_record *r, const uint8_t *rec, size_t len,
-                             struct index_key *out, int cap)
-{
-  const struct jdesc *d = journal__body_desc(r->type);
-  if (!d) return journal__record_index_keys(rec, len, out, cap);
-  int n = 0;
-  n = journal__index_add_key(out, n, cap, JOURNAL_IDX_TYPE, r->type);
-  const struct journal_source *src = &r->source;
-  n = journal__index_add_key(out, n, cap, JOURNAL_IDX_SOURCE, journal_index_source_value(src));
-  if (src->kind == JOURNAL_SRC_BRANCH || (src->kind == JOURNAL_SRC_TAP && src->index))
-    n = journal__index_add_key(out, n, cap, JOURNAL_IDX_BRANCH, src->index);
-  for (unsigned i = 0; i < d->n; i++) {
-    const struct jfield *f = &d->fields[i];
-    if (f->name[0] != 'b' && f->name[0] != 't') continue;
-    const uint8_t *p = (const uint8_t *)&r->body + f->offset;
-    if (f->kind == JF_U16ARR && strcmp(f->name, "branches") == 0) {
-      uint16_t cnt;
-      memcpy(&cnt, (const uint8_t *)&r->body + f->count_offset, 2);
-      for (unsigned e = 0; e < cnt && e < f->max; e++) {
-        uint16_t b16;
-        memcpy(&b16, p + 2 * e, 2);
-        if (b16) n = journal__index_add_key(out, n, cap, JOURNAL_IDX_BRANCH, b16);
-      }
-      continue;
-    }
-    if (strcmp(f->name, "branch") != 0 && strcmp(f->name, "target") != 0) continue;
-    uint32_t v = 0;
-    if (f->kind == JF_U8) v = *p;
-    else if (f->kind == JF_U16 || f->kind == JF_TARGET) { uint16_t x; memcpy(&x, p, 2); v = x; }
-    else if (f->kind == JF_U32) memcpy(&v, p, 4);
-    else continue;
-    if (v && v <= 0xffff) n = journal__index_add_key(out, n, cap, JOURNAL_IDX_BRANCH, v);
-  }
-  return n;
-}
-
 static uint32_t key_hash(struct index_key k) { return (k.value * 2654435761u) ^ (uint32_t)k.kind * 40503u; }
 
 static int group_add(struct group *g, const struct journal_record *r, const uint8_t *rec, size_t len)
@@ -165,7 +127,7 @@ static int group_add(struct group *g, const struct journal_record *r, const uint
   if (journal_type_is_critical(r->type)) g->critical = true;
   g->offs[g->n] = (uint32_t)g->len;
   struct index_key ks[64];
-  int nk = struct_index_keys(r, rec, len, ks, 64);
+  int nk = journal__struct_index_keys(r, rec, len, ks, 64);
   for (int i = 0; i < nk; i++) {
     /* Distinct keys of the group through a small open-addressing set of key indexes + 1. */
     uint32_t h = key_hash(ks[i]) & (GROUP_KEYSET - 1);
