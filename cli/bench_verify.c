@@ -15,7 +15,13 @@
  *   all_seals_records_per_s  with every seal's signature (--all-seals), two threads, and
  *                            all_seals_single_core_records_per_s on one;
  *   chain_only_records_per_s   the same-run baseline: journal_verify as before (one thread,
- *                            every seal's signature, no fold).
+ *                            every seal's signature, no fold);
+ *   verify_dir_records_per_s the whole of `hems verify --dir` (cmd_journal.c): records_per_s's
+ *                            verify, then the full index check on the snapshot it read
+ *                            (journal_index_check_opt: records not hashed again) and the tiles
+ *                            check; verify_dir_recheck_records_per_s the same-run baseline with
+ *                            the index check on a snapshot of its own (journal_index_check:
+ *                            every record hashed against its pack's check again).
  * The journal was just written, so it is normally in the page cache: the residency before the
  * runs (mincore) is reported.
  *
@@ -35,21 +41,39 @@
 
 enum { RUNS = 3 };
 
-enum vmode { V_DEFAULT, V_ONE, V_ALL, V_ALL_ONE, V_CHAIN, V_MODES };
+enum vmode { V_DEFAULT, V_ONE, V_ALL, V_ALL_ONE, V_CHAIN, V_DIR, V_DIR_RECHECK, V_MODES };
 static const char *const mode_key[V_MODES] = { "records_per_s", "single_core_records_per_s", "all_seals_records_per_s",
-                                               "all_seals_single_core_records_per_s", "chain_only_records_per_s" };
+                                               "all_seals_single_core_records_per_s", "chain_only_records_per_s",
+                                               "verify_dir_records_per_s", "verify_dir_recheck_records_per_s" };
 static const char *const mode_text[V_MODES] = {
   "two threads, fold + tree + chain, newest seal's signature (hems verify)",
   "one thread, the same",
   "two threads, every seal's signature (--all-seals)",
   "one thread, every seal's signature",
   "baseline: journal_verify (one thread, chain + tree + every signature, no fold)",
+  "hems verify --dir: the first line's verify, then the index and tiles checks",
+  "baseline: the same, the index check hashing every record again",
 };
 
 static int cmp_dbl(const void *a, const void *b)
 {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
+}
+
+/* What `hems verify --dir` does after the records verified: the full index check (on verified_it,
+ * the iterator the verifier read, or on a snapshot of its own) and the tiles check. */
+static int dir_checks(struct journal_reader *r, struct journal_iter *verified_it, uint64_t verified_last)
+{
+  struct journal_iter *it = verified_it;
+  int rc = it ? 0 : journal_iter_begin(r, 1, &it);
+  if (rc) return rc;
+  struct journal_index_report rep;
+  rc = journal_index_check_opt(it, verified_it ? verified_last : 0, &rep);
+  if (!verified_it) journal_iter_end(it);
+  uint64_t size;
+  int trc = rc ? 0 : journal_tiles_check(r, &size);
+  return rc ? rc : trc == JOURNAL_ENOTFOUND ? 0 : trc;
 }
 
 static int run_mode(struct journal_reader *r, const uint8_t pk[32], enum vmode m, struct replay_state *st,
@@ -67,8 +91,10 @@ static int run_mode(struct journal_reader *r, const uint8_t pk[32], enum vmode m
   o.rewind = journal_dir_source_rewind;
   o.rewind_ctx = &ds;
   o.fold = &fold;
+  if (m == V_DIR || m == V_DIR_RECHECK) o.threads = 2;
   double t0 = cli_mono_s();
   rc = m == V_CHAIN ? journal_verify(&ds.src, pk, NULL, res, NULL, NULL) : journal_verify_opt(&ds.src, pk, NULL, &o, res);
+  if (!rc && (m == V_DIR || m == V_DIR_RECHECK)) rc = dir_checks(r, m == V_DIR ? ds.it : NULL, res->last_seq);
   double dt = cli_mono_s() - t0;
   *rate = dt > 0 ? (double)res->records / dt : 0;
   journal_dir_source_deinit(&ds);

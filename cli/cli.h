@@ -137,8 +137,9 @@ int cli_source_damaged(const struct cli_source *s, const char *why);
 int cli_daemon_request(const char *dir, json_t *req, int timeout_ms, json_t **out);
 
 /* `hems verify --dir`: the full index check (cmd_reindex.c); prints the outcome and returns
- * 0, 1 (index damaged) or 3. */
-int cli_verify_indexes(struct journal_reader *r, const char *dir);
+ * 0, 1 (index damaged) or 3. verified_it: the iterator journal_verify_opt has just read through
+ * verified_last (records not hashed again), or NULL (a snapshot of its own, checked). */
+int cli_verify_indexes(struct journal_reader *r, struct journal_iter *verified_it, uint64_t verified_last, const char *dir);
 
 /* `hems witness` (cmd_witness.c, witness_cosign.c, witness_add.c). A whole small file into buf
  * (NUL-terminated): 0, -EFBIG when it has cap bytes or more, -errno. */

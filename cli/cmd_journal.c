@@ -308,7 +308,7 @@ int cli_cmd_verify(int argc, char **argv)
   if (rc == 0) {
     printf("ok: seq %llu..%llu intact: %llu records, %llu seals, key %s\n", (unsigned long long)res.first_seq,
            (unsigned long long)res.last_seq, (unsigned long long)res.records, (unsigned long long)res.seals, fp);
-    if (s.reader && !from) exit_code = cli_verify_indexes(s.reader, c.dir);
+    if (s.reader && !from) exit_code = cli_verify_indexes(s.reader, s.dir_src.it, res.last_seq, c.dir);
     if (s.reader && !from) {
       /* the tiles the next writer open restores from (docs/journal.md "Writing and checking the tiles") */
       uint64_t size;

@@ -8,16 +8,18 @@
 #include <string.h>
 #include "cli.h"
 
-/* Full index check of the reader's snapshot; prints the problem. Returns 0, or 1 when the
- * index is damaged, 3 on I/O error. */
-static int check_indexes(struct journal_reader *r, const char *what, const char *dir, bool quiet_ok)
+/* Full index check of the reader's snapshot, or of verified_it's (the iterator journal_verify_opt
+ * has just read through seq verified_last: journal_index_check_opt); prints the problem.
+ * Returns 0, or 1 when the index is damaged, 3 on I/O error. */
+static int check_indexes(struct journal_reader *r, struct journal_iter *verified_it, uint64_t verified_last,
+                         const char *what, const char *dir, bool quiet_ok)
 {
-  struct journal_iter *it;
-  int rc = journal_iter_begin(r, 1, &it);
+  struct journal_iter *it = verified_it;
+  int rc = it ? 0 : journal_iter_begin(r, 1, &it);
   if (rc) { cli_err("%s: %s", what, journal_strerror(rc)); return CLI_ENV; }
   struct journal_index_report rep;
-  rc = journal_index_check(it, &rep);
-  journal_iter_end(it);
+  rc = journal_index_check_opt(it, verified_it ? verified_last : 0, &rep);
+  if (!verified_it) journal_iter_end(it);
   if (rc == 0) {
     if (!quiet_ok)
       printf("index: ok: %llu entries in %llu blocks cover %llu records\n", (unsigned long long)rep.entries,
@@ -35,9 +37,9 @@ static int check_indexes(struct journal_reader *r, const char *what, const char 
   return CLI_FAIL;
 }
 
-int cli_verify_indexes(struct journal_reader *r, const char *dir)
+int cli_verify_indexes(struct journal_reader *r, struct journal_iter *verified_it, uint64_t verified_last, const char *dir)
 {
-  return check_indexes(r, "verify", dir, false);
+  return check_indexes(r, verified_it, verified_last, "verify", dir, false);
 }
 
 int cli_cmd_reindex(int argc, char **argv)
@@ -62,7 +64,7 @@ int cli_cmd_reindex(int argc, char **argv)
   if (rc) return rc;
   struct journal_reader *r;
   if ((rc = journal_reader_attach(&r, j)) == 0) {
-    int before = check_indexes(r, "reindex", c.dir, true);
+    int before = check_indexes(r, NULL, 0, "reindex", c.dir, true);
     journal_reader_close(r);
     if (before == CLI_OK) printf("index was intact; rebuilding anyway\n");
   }
@@ -76,7 +78,7 @@ int cli_cmd_reindex(int argc, char **argv)
     printf("reindexed %llu records: %llu groups, %llu index entries in %llu blocks\n", (unsigned long long)info.records,
            (unsigned long long)info.groups, (unsigned long long)info.entries, (unsigned long long)info.blocks);
     if (journal_reader_attach(&r, j) == 0) {
-      exit_code = check_indexes(r, "reindex", c.dir, true);
+      exit_code = check_indexes(r, NULL, 0, "reindex", c.dir, true);
       journal_reader_close(r);
     }
   }

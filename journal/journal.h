@@ -840,6 +840,12 @@ struct journal_index_report {
   char reason[200];                  /* the first problem found, "" when none */
 };
 int journal_index_check(struct journal_iter *it, struct journal_index_report *rep);
+/* The same check, on the iterator a successful journal_verify_opt has just read through (the
+ * journal_dir_source's `it`, so the same read snapshot) with verified_last its result's last_seq:
+ * when that is the snapshot's head, the records are read without hashing each against its
+ * pack's check again (the verifier has hashed and chained them). verified_last 0 (or any other
+ * value) checks as journal_index_check does. A wrong index is found all the same. */
+int journal_index_check_opt(struct journal_iter *it, uint64_t verified_last, struct journal_index_report *rep);
 /* Rebuilds every derived table — `groups`, `times`, `index`, `blocks` — from the records, in one
  * transaction, on an open writer (the lock is held; appends must not run meanwhile). */
 struct journal_reindex_info { uint64_t records, groups, blocks, entries; };

@@ -79,7 +79,7 @@ static void test_verify(void **state)
   json_t *o = bench_json("verify");
   static const char *const keys[] = { "records_per_s", "single_core_records_per_s", "all_seals_records_per_s",
                                       "all_seals_single_core_records_per_s", "chain_only_records_per_s",
-                                      "bytes_per_record" };
+                                      "verify_dir_records_per_s", "verify_dir_recheck_records_per_s", "bytes_per_record" };
   both_formats(o, keys, sizeof keys / sizeof keys[0]);
   positive(o, "format2", "seals");
   positive(o, "format2", "records_per_s_min");

@@ -149,6 +149,62 @@ static void wrong_entry_added(void **state)
   verify_fails_then_reindex_repairs();
 }
 
+/* The first record naming branch n under the rule of docs/journal.md (its branch or tap source,
+ * the body's top-level "branch", "target", "branches"), from a full timeline scan read with
+ * python3's json module — not with the index code. */
+static int first_naming(int n)
+{
+  char cmd[1600];
+  snprintf(cmd, sizeof cmd,
+           "%s timeline --dir %s --format jsonl 2>/dev/null | /usr/bin/python3 -c \"import json,re,sys\n"
+           "n=%d\nfor l in sys.stdin:\n r=json.loads(l); b=r['body']; m=re.fullmatch(r'(branch|tap)(:[a-z_]+)?:(\\d+)', r['source'])\n"
+           " v=[b.get('branch'), b.get('target')] + (b.get('branches') or [])\n"
+           " if (m and int(m.group(3)) == n) or n in [x for x in v if type(x) is int]: print(r['seq']); break\n"
+           "else: print(0)\"",
+           bin, d, n);
+  return count_of(cmd);
+}
+
+/* Every `branch 13` entry deleted, then its first entry moved to a seq where no block starts:
+ * verify names the key, the block and the first record that names the branch (records of
+ * schema v 3: their keys come from the decoded record), and reindex repairs it. */
+static void branch_entry_deleted_or_moved(void **state)
+{
+  (void)state;
+  assert_int_equal(sh("%s reindex --dir %s >/dev/null", bin, d), 0);
+  int s = first_naming(13);
+  assert_true(s > 0);
+  uint8_t key[5] = { 'B', 0, 0, 0, 13 };
+  MDB_val k = { 5, key }, v;
+  MDB_env *env;
+  MDB_txn *txn;
+  MDB_dbi dbi;
+  env_open(&env, &txn, &dbi, "index", IDX);
+  assert_int_equal(mdb_get(txn, dbi, &k, &v), 0); /* the first dup: the lowest block naming 13 */
+  uint64_t blk = 0;
+  for (int i = 0; i < 8; i++) blk = blk << 8 | ((const uint8_t *)v.mv_data)[i];
+  assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
+  env_commit(env, txn);
+  assert_int_equal(sh("%s verify --dir %s 2>&1 | grep -q 'index entry branch 13 missing for the block at seq %llu (record seq %d has it)'",
+                      bin, d, (unsigned long long)blk, s), 0);
+  verify_fails_then_reindex_repairs();
+
+  env_open(&env, &txn, &dbi, "index", IDX);
+  uint8_t moved[8] = { 0 };
+  for (int i = 0; i < 8; i++) moved[i] = (uint8_t)((blk + 1) >> (56 - 8 * i));
+  MDB_val old = { 8, NULL }, nv = { 8, moved };
+  uint8_t oldb[8];
+  for (int i = 0; i < 8; i++) oldb[i] = (uint8_t)(blk >> (56 - 8 * i));
+  old.mv_data = oldb;
+  assert_int_equal(mdb_del(txn, dbi, &k, &old), 0);
+  assert_int_equal(mdb_put(txn, dbi, &k, &nv, MDB_NODUPDATA), 0);
+  env_commit(env, txn);
+  assert_int_equal(sh("%s verify --dir %s 2>&1 | grep -q 'index entry branch 13 missing for the block at seq %llu (record seq %d has it)'",
+                      bin, d, (unsigned long long)blk, s), 0);
+  assert_int_equal(sh("%s verify --dir %s 2>&1 | grep -q '1 entries missing, 1 wrong'", bin, d), 0);
+  verify_fails_then_reindex_repairs();
+}
+
 /* A block removed from `blocks`: the branch query does not skip its records. */
 static void block_deleted(void **state)
 {
@@ -252,6 +308,7 @@ int main(void)
     cmocka_unit_test(index_emptied),
     cmocka_unit_test(one_key_deleted),
     cmocka_unit_test(wrong_entry_added),
+    cmocka_unit_test(branch_entry_deleted_or_moved),
     cmocka_unit_test(block_deleted),
     cmocka_unit_test(reindex_refused_while_daemon_runs),
     cmocka_unit_test(times_table_lies),
