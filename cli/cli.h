@@ -124,6 +124,14 @@ int cli_daemon_show(const char *dir, uint64_t seq, uint8_t **b, size_t *len);
  * stops); CLI_OK or the exit code after one error line. */
 int cli_daemon_timeline(const char *dir, const struct cli_filter *f, uint64_t limit,
                         int (*emit)(int fmt, const uint8_t *b, size_t len), int fmt);
+/* `hems export` through the daemon (cli/read_daemon.c): the bundle of [since, until] (the
+ * command's own strings, NULL: open) written to out (O_EXCL, 0600); CLI_OK or the exit code
+ * after one error line. */
+int cli_daemon_export(const char *dir, const char *since, const char *until, const char *out);
+/* export's bounds and start checkpoint (cmd_journal.c), shared with the daemon's export op:
+ * SEQ|T into a seq bound (until: the last record at or before T); the folded checkpoint. */
+int cli_export_bound(struct journal_reader *r, const char *arg, bool until, uint64_t *out);
+int cli_export_checkpoint(void *ctx, struct journal_reader *r, uint64_t seq, uint8_t **data, size_t *len);
 void cli_source_close(struct cli_source *s);
 /* The records: a dir's from from_seq, or a bundle's through a checked source (only records a
  * verified seal proves, against s->pubkey; damage ends it with <0 and why). NULL: no memory. */
@@ -135,6 +143,8 @@ int cli_source_damaged(const struct cli_source *s, const char *why);
 /* Sends one request (ownership of req taken) to the daemon of dir; prints the error line and
  * returns CLI_ENV when no daemon answers, else 0 with the answer object in *out. */
 int cli_daemon_request(const char *dir, json_t *req, int timeout_ms, json_t **out);
+/* One error line for a daemon_call/daemon_stream error rc: CLI_ENV. */
+int cli_daemon_unreachable(const char *dir, int rc);
 
 /* `hems verify --dir`: the full index check (cmd_reindex.c); prints the outcome and returns
  * 0, 1 (index damaged) or 3. verified_it: the iterator journal_verify_opt has just read through

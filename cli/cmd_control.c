@@ -13,6 +13,19 @@
 #include "cli.h"
 #include "daemon.h"
 
+int cli_daemon_unreachable(const char *dir, int rc)
+{
+  if (rc == -EPERM)
+    ; /* an impostor answers: daemon_call said so */
+  else if (rc == -ENOENT || rc == -ECONNREFUSED)
+    cli_err("%s: no daemon answers on its control socket (start it with 'hems run --dir %s')", dir, dir);
+  else if (rc == -EACCES)
+    cli_err("%s: control socket: permission denied (needs the group " DAEMON_OPERATORS_GROUP " or the daemon's)", dir);
+  else
+    cli_err("%s: control socket: %s", dir, strerror(-rc));
+  return CLI_ENV;
+}
+
 int cli_daemon_request(const char *dir, json_t *req_owned, int timeout_ms, json_t **out)
 {
   char *line = json_dumps(req_owned, JSON_COMPACT), *resp = NULL;
@@ -20,17 +33,7 @@ int cli_daemon_request(const char *dir, json_t *req_owned, int timeout_ms, json_
   if (!line) return CLI_ENV;
   int rc = daemon_call(dir, NULL, line, &resp, timeout_ms);
   free(line);
-  if (rc) {
-    if (rc == -EPERM)
-      ; /* an impostor answers: daemon_call said so */
-    else if (rc == -ENOENT || rc == -ECONNREFUSED)
-      cli_err("%s: no daemon answers on its control socket (start it with 'hems run --dir %s')", dir, dir);
-    else if (rc == -EACCES)
-      cli_err("%s: control socket: permission denied (needs the group " DAEMON_OPERATORS_GROUP " or the daemon's)", dir);
-    else
-      cli_err("%s: control socket: %s", dir, strerror(-rc));
-    return CLI_ENV;
-  }
+  if (rc) return cli_daemon_unreachable(dir, rc);
   json_error_t je;
   *out = json_loads(resp, JSON_REJECT_DUPLICATES, &je);
   free(resp);

@@ -349,7 +349,7 @@ int cli_cmd_verify(int argc, char **argv)
 /* ------------------------------------------------------------------ export */
 
 /* Resolves SEQ|T into a seq bound. until: the last record at or before T. */
-static int resolve_bound(struct journal_reader *r, const char *arg, bool until, uint64_t *out)
+int cli_export_bound(struct journal_reader *r, const char *arg, bool until, uint64_t *out)
 {
   uint64_t seq;
   int64_t t;
@@ -380,7 +380,7 @@ static int resolve_bound(struct journal_reader *r, const char *arg, bool until, 
 
 /* The derived state after seq (the seal before the bundle's first record), folded from the
  * newest checkpoint at or before it: the bundle's start checkpoint. */
-static int export_checkpoint(void *ctx, struct journal_reader *r, uint64_t seq, uint8_t **data, size_t *len)
+int cli_export_checkpoint(void *ctx, struct journal_reader *r, uint64_t seq, uint8_t **data, size_t *len)
 {
   const uint8_t *pk = ctx; /* the signer's public key: its seals authenticate checkpoints */
   uint8_t *buf = malloc(REPLAY_CHECKPOINT_BYTES);
@@ -413,11 +413,15 @@ int cli_cmd_export(int argc, char **argv)
     } else return cli_usage(cli_find("export"), false);
   }
   if (!out || optind != argc) return cli_usage(cli_find("export"), false);
+  if (cli_read_through_daemon(c.dir)) { /* not the owner: the daemon builds the bundle */
+    if (nkept) { cli_err("export: --since-checkpoint needs the data dir's owner (the daemon's export takes a range only)"); return CLI_USAGE; }
+    return cli_daemon_export(c.dir, since, until, out);
+  }
   struct journal_reader *r;
   int rc = cli_open_reader(&c, &r);
   if (rc) return rc;
   uint64_t s = 0, u = 0;
-  if ((since && resolve_bound(r, since, false, &s)) || (until && resolve_bound(r, until, true, &u))) {
+  if ((since && cli_export_bound(r, since, false, &s)) || (until && cli_export_bound(r, until, true, &u))) {
     cli_err("export: --since/--until take a seq, an RFC 3339 time, @UNIX or -15m/-2h/-7d");
     journal_reader_close(r);
     return CLI_USAGE;
@@ -439,7 +443,7 @@ int cli_cmd_export(int argc, char **argv)
   uint64_t first, last;
   journal_reader_bounds(r, &first, &last);
   cli_progress_init(&prog, "export", last);
-  struct journal_export_options eo = { .since_seq = s, .until_seq = u, .checkpoint = export_checkpoint,
+  struct journal_export_options eo = { .since_seq = s, .until_seq = u, .checkpoint = cli_export_checkpoint,
                                        .checkpoint_ctx = fs.signer.pubkey, .progress = cli_progress_cb, .pctx = &prog,
                                        .proof_sizes = sizes, .n_proof_sizes = nkept };
   rc = journal_export(r, &fs.signer, &eo, out, &info);

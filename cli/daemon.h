@@ -38,6 +38,7 @@ struct daemon_client {
   uint64_t active_ms;  /* loop time of the last byte read (or of the accept) */
   uint64_t follow_next, follow_until; /* op follow (run_viewer.c): the next seq to send (0: not
                                          following) and the last one (0: none) */
+  struct viewer_export *export; /* op export (run_export.c): the bundle being streamed, or NULL */
   bool in_use;
 };
 
@@ -140,6 +141,10 @@ bool daemon_limit_take(struct daemon_limit *l, uint32_t uid, uint64_t now_ms, ui
  * force): fills *out (request_id borrows from l) and clears that peer's count. false: none. */
 bool daemon_limit_due(struct daemon_limit *l, uint64_t now_ms, bool force, struct journal_refusal *out);
 
+/* Frees an export stream (run_export.c; NULL: nothing): when its connection closes. */
+struct viewer_export;
+void daemon_export_free(struct viewer_export *x);
+
 /* ---- client side (daemon_client.c) */
 
 /* Sends one request line to the daemon of dir and reads one response line: 0 and *out
@@ -148,5 +153,10 @@ bool daemon_limit_due(struct daemon_limit *l, uint64_t now_ms, bool force, struc
  * trusted); other <0 on errors. */
 int daemon_call(const char *dir, const char *socket_override, const char *request, char **out,
                 int timeout_ms);
+/* The same, for an answer of many lines: each line (NUL-terminated, without its newline) goes
+ * to on_line until it returns nonzero (>0: done, 0 returned; <0: that error); timeout_ms bounds
+ * the wait for each line. */
+int daemon_stream(const char *dir, const char *request, int timeout_ms,
+                  int (*on_line)(void *ctx, const char *line), void *ctx);
 
 #endif

@@ -115,7 +115,8 @@ static int read_line(int fd, int timeout_ms, char **out)
   }
 }
 
-int daemon_call(const char *dir, const char *socket_override, const char *request, char **out, int timeout_ms)
+/* A trusted connection to the daemon of dir: the fd, or <0 (see daemon_call). */
+static int connect_trusted(const char *dir, const char *socket_override)
 {
   char paths[DAEMON_SOCKET_CANDIDATES][4200];
   int n = daemon_socket_candidates(dir, socket_override, paths);
@@ -128,9 +129,57 @@ int daemon_call(const char *dir, const char *socket_override, const char *reques
   }
   if (at < 0) return first_err ? first_err : -ENOENT;
   if (!peer_trusted(fd, dir, paths[at])) { close(fd); return -EPERM; }
+  return fd;
+}
+
+int daemon_call(const char *dir, const char *socket_override, const char *request, char **out, int timeout_ms)
+{
+  int fd = connect_trusted(dir, socket_override);
+  if (fd < 0) return fd;
   int rc = write_all(fd, request, strlen(request));
   if (rc == 0) rc = write_all(fd, "\n", 1);
   if (rc == 0) rc = read_line(fd, timeout_ms, out);
+  close(fd);
+  return rc;
+}
+
+int daemon_stream(const char *dir, const char *request, int timeout_ms, int (*on_line)(void *ctx, const char *line), void *ctx)
+{
+  int fd = connect_trusted(dir, NULL);
+  if (fd < 0) return fd;
+  int rc = write_all(fd, request, strlen(request));
+  if (rc == 0) rc = write_all(fd, "\n", 1);
+  size_t cap = 1u << 16, len = 0;
+  char *buf = rc ? NULL : malloc(cap);
+  if (!rc && !buf) rc = -ENOMEM;
+  while (!rc) {
+    char *nl = memchr(buf, '\n', len);
+    if (nl) {
+      *nl = 0;
+      int r = on_line(ctx, buf);
+      len -= (size_t)(nl + 1 - buf);
+      memmove(buf, nl + 1, len);
+      if (r) { rc = r < 0 ? r : 0; break; }
+      continue;
+    }
+    if (len + 1 >= cap) {
+      if (cap >= (16u << 20)) { rc = -EMSGSIZE; break; }
+      char *q = realloc(buf, cap * 2);
+      if (!q) { rc = -ENOMEM; break; }
+      buf = q;
+      cap *= 2;
+    }
+    struct pollfd pfd = { fd, POLLIN, 0 };
+    int pr = poll(&pfd, 1, timeout_ms);
+    if (pr < 0 && errno == EINTR) continue;
+    if (pr <= 0) { rc = -ETIMEDOUT; break; }
+    ssize_t r = read(fd, buf + len, cap - len - 1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) rc = -errno;
+    else if (r == 0) rc = -ECONNRESET;
+    else len += (size_t)r;
+  }
+  free(buf);
   close(fd);
   return rc;
 }

@@ -44,6 +44,8 @@ static void client_close(struct daemon_client *c)
   free(c->buf);
   c->buf = NULL;
   c->len = 0;
+  daemon_export_free(c->export);
+  c->export = NULL;
   c->in_use = false;
 }
 

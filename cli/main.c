@@ -93,7 +93,9 @@ static const struct cli_cmd cmds[] = {
     "it from its last seal; --since-checkpoint FILE (a kept checkpoint, up to 7) adds the proof\n"
     "from FILE's size, for 'verify BUNDLE --checkpoint FILE'. Exit 1 if FILE is not signed by the\n"
     "journal's key or is beyond its newest seal. (Format 2 when the newest seal is schema 1.)\n"
-    "Times: RFC 3339, @UNIX or -15m/-2h/-7d.\n" },
+    "Times: RFC 3339, @UNIX or -15m/-2h/-7d. A user other than DIR's owner exports through the\n"
+    "running daemon (at most 50000 records; no --since-checkpoint); FILE is then created 0600\n"
+    "and never overwritten.\n" },
   { "show", cli_cmd_show,
     "usage: hems show [--dir DIR | BUNDLE] [--pubkey FILE | --fingerprint FP] [--format text|json|cbor] SEQ\n"
     "\n"

@@ -16,6 +16,7 @@
  *   run_requests.c     requests into the journal and the clients waiting on their outcome
  *   run_control.c      the control protocol: request line → role/limit checks → reply
  *   run_viewer.c       the read ops of every role: show, follow (exact record bytes as they become durable)
+ *   run_export.c       the read op export: the bundle `hems export` writes, streamed in bounded chunks
  *   run_status.c       status JSON, terminal status line, systemd STATUS=
  *   run_config.c       roles and retention settings, SIGHUP reload, DIR/config.json rewrite
  *   run_housekeeping.c idle flush, hourly retention
@@ -270,6 +271,12 @@ void run_control_flush_limited(struct daemon *d, bool force);
 char *run_viewer_op(struct daemon *d, struct daemon_client *c, const char *op, const json_t *req);
 /* Sends the followers what became durable, within each one's queue cap (run_loop.c calls it). */
 void run_viewer_pump(struct daemon *d);
+/* an answer line (malloc'd, o consumed; NULL without memory) and {"ok":false,"error":msg} */
+char *run_reply_line(json_t *o);
+char *run_reply_error(const char *msg);
+/* ---- run_export.c: the read API's export op (a bundle streamed in chunks) and its pump */
+char *run_export_op(struct daemon *d, struct daemon_client *c, const json_t *req);
+void run_export_pump(struct daemon *d);
 
 /* ---- run_status.c */
 json_t *run_status_json(struct daemon *d);

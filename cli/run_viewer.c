@@ -30,16 +30,16 @@
 #define TIMELINE_LIMIT_MAX 256         /* records in one timeline reply */
 #define TIMELINE_SCAN_MAX 4096         /* records one timeline request reads */
 
-static char *line_of(json_t *o)
+char *run_reply_line(json_t *o)
 {
   char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
   json_decref(o);
   return s;
 }
 
-static char *fail(const char *msg)
+char *run_reply_error(const char *msg)
 {
-  return line_of(json_pack("{s:b, s:s}", "ok", 0, "error", msg));
+  return run_reply_line(json_pack("{s:b, s:s}", "ok", 0, "error", msg));
 }
 
 /* The record's exact bytes as standard base64 (malloc'd), or NULL. */
@@ -70,14 +70,14 @@ static bool following(const struct daemon_client *c)
 static char *show_op(struct daemon *d, const json_t *req)
 {
   uint64_t seq;
-  if (!seq_field(req, "seq", false, &seq)) return fail("malformed request: \"seq\" must be a positive integer");
+  if (!seq_field(req, "seq", false, &seq)) return run_reply_error("malformed request: \"seq\" must be a positive integer");
   uint64_t durable = journal_durable_seq(d->j);
   char msg[160];
   struct journal_reader *r;
   struct journal_iter *it;
-  if (journal_reader_attach(&r, d->j)) return fail("out of memory");
+  if (journal_reader_attach(&r, d->j)) return run_reply_error("out of memory");
   int rc = journal_iter_begin(r, seq, &it);
-  if (rc) { journal_reader_close(r); return fail(journal_strerror(rc)); }
+  if (rc) { journal_reader_close(r); return run_reply_error(journal_strerror(rc)); }
   const uint8_t *b;
   size_t len;
   char *out = NULL;
@@ -87,7 +87,7 @@ static char *show_op(struct daemon *d, const json_t *req)
     if (last > durable) last = durable;
     snprintf(msg, sizeof msg, "no record with seq %llu (the journal holds %llu..%llu)", (unsigned long long)seq,
              (unsigned long long)first, (unsigned long long)last);
-    out = fail(msg);
+    out = run_reply_error(msg);
   } else {
     char *js = journal_record_to_json(b, len, JOURNAL_JSON_WITH_HASH | JOURNAL_JSON_COMPACT);
     json_t *rec = js ? json_loads(js, 0, NULL) : NULL;
@@ -95,9 +95,9 @@ static char *show_op(struct daemon *d, const json_t *req)
     if (!rec || !cbor) {
       json_decref(rec);
       snprintf(msg, sizeof msg, "seq %llu: record does not decode", (unsigned long long)seq);
-      out = fail(msg);
+      out = run_reply_error(msg);
     } else {
-      out = line_of(json_pack("{s:b, s:I, s:o, s:s}", "ok", 1, "seq", (json_int_t)seq, "record", rec, "cbor", cbor));
+      out = run_reply_line(json_pack("{s:b, s:I, s:o, s:s}", "ok", 1, "seq", (json_int_t)seq, "record", rec, "cbor", cbor));
     }
     free(js);
     free(cbor);
@@ -124,11 +124,11 @@ static char *timeline_op(struct daemon *d, const json_t *req)
 {
   struct cli_filter f;
   const char *bad = cli_filter_from_json(req, &f);
-  if (bad) return fail(bad);
+  if (bad) return run_reply_error(bad);
   uint64_t from, limit;
-  if (!seq_field(req, "from", true, &from)) return fail("malformed request: \"from\" must be a positive integer");
+  if (!seq_field(req, "from", true, &from)) return run_reply_error("malformed request: \"from\" must be a positive integer");
   if (!seq_field(req, "limit", true, &limit) || limit > TIMELINE_LIMIT_MAX)
-    return fail("malformed request: \"limit\" must be 1..256");
+    return run_reply_error("malformed request: \"limit\" must be 1..256");
   if (!limit) limit = TIMELINE_LIMIT_MAX;
   if (from < f.since_seq) from = f.since_seq;
   if (!from) from = 1;
@@ -136,14 +136,14 @@ static char *timeline_op(struct daemon *d, const json_t *req)
   uint64_t last = f.until_seq && f.until_seq < durable ? f.until_seq : durable;
   struct journal_reader *r;
   struct journal_iter *it;
-  if (journal_reader_attach(&r, d->j)) return fail("out of memory");
+  if (journal_reader_attach(&r, d->j)) return run_reply_error("out of memory");
   int rc = journal_iter_begin(r, from, &it);
   uint64_t ts;
   if (rc == 0 && f.have_since_t && journal_seek_time(it, f.since_t, &ts) == 0 && ts > from) {
     journal_iter_end(it);
     rc = journal_iter_begin(r, from = ts, &it);
   }
-  if (rc) { journal_reader_close(r); return fail(journal_strerror(rc)); }
+  if (rc) { journal_reader_close(r); return run_reply_error(journal_strerror(rc)); }
   json_t *recs = json_array();
   uint64_t seq, next = 0, n = 0;
   const uint8_t *b;
@@ -159,23 +159,23 @@ static char *timeline_op(struct daemon *d, const json_t *req)
   }
   journal_iter_end(it);
   journal_reader_close(r);
-  if (rc) { json_decref(recs); return fail(journal_strerror(rc)); }
-  return line_of(json_pack("{s:b, s:o, s:o, s:I}", "ok", 1, "records", recs, "next", next ? json_integer((json_int_t)next) : json_null(),
+  if (rc) { json_decref(recs); return run_reply_error(journal_strerror(rc)); }
+  return run_reply_line(json_pack("{s:b, s:o, s:o, s:I}", "ok", 1, "records", recs, "next", next ? json_integer((json_int_t)next) : json_null(),
                            "durable_seq", (json_int_t)durable));
 }
 
 static char *follow_op(struct daemon *d, struct daemon_client *c, const json_t *req)
 {
   uint64_t from, until;
-  if (!seq_field(req, "from", false, &from)) return fail("malformed request: \"from\" must be a positive integer");
-  if (!seq_field(req, "until", true, &until)) return fail("malformed request: \"until\" must be a positive integer");
-  if (until && until < from) return fail("malformed request: \"until\" is before \"from\"");
-  if (following(c)) return fail("refused: this connection already follows");
+  if (!seq_field(req, "from", false, &from)) return run_reply_error("malformed request: \"from\" must be a positive integer");
+  if (!seq_field(req, "until", true, &until)) return run_reply_error("malformed request: \"until\" must be a positive integer");
+  if (until && until < from) return run_reply_error("malformed request: \"until\" is before \"from\"");
+  if (following(c) || c->export) return run_reply_error("refused: this connection already streams");
   c->follow_next = from;
   c->follow_until = until;
-  char *ok = line_of(json_pack("{s:b, s:I, s:I}", "ok", 1, "from", (json_int_t)from, "durable_seq",
+  char *ok = run_reply_line(json_pack("{s:b, s:I, s:I}", "ok", 1, "from", (json_int_t)from, "durable_seq",
                                (json_int_t)journal_durable_seq(d->j)));
-  if (!ok) { c->follow_next = 0; return fail("out of memory"); }
+  if (!ok) { c->follow_next = 0; return run_reply_error("out of memory"); }
   daemon_client_send(c, ok);
   run_viewer_pump(d);
   return NULL;
@@ -186,14 +186,15 @@ char *run_viewer_op(struct daemon *d, struct daemon_client *c, const char *op, c
   if (!strcmp(op, "show")) return show_op(d, req);
   if (!strcmp(op, "follow")) return follow_op(d, c, req);
   if (!strcmp(op, "timeline")) return timeline_op(d, req);
-  return fail("unknown op");
+  if (!strcmp(op, "export")) return run_export_op(d, c, req);
+  return run_reply_error("unknown op");
 }
 
 /* A follower's end: an error line (the journal could not be read), or the "end" line of a
  * follow with until. Either way the connection stops following. */
 static void follow_stop(struct daemon_client *c, const char *err)
 {
-  char *line = err ? fail(err) : line_of(json_pack("{s:b, s:I}", "ok", 1, "end", (json_int_t)c->follow_until));
+  char *line = err ? run_reply_error(err) : run_reply_line(json_pack("{s:b, s:I}", "ok", 1, "end", (json_int_t)c->follow_until));
   c->follow_next = 0;
   if (line) daemon_client_send(c, line);
 }
@@ -218,7 +219,7 @@ static void follow_one(struct journal_reader *r, struct daemon_client *c, uint64
     int got = journal_iter_next(it, &seq, &b, &len);
     if (got < 0) { follow_stop(c, journal_strerror(got)); break; }
     if (got == 0 || seq > last) break;
-    char *line = line_of(record_json(seq, b, len));
+    char *line = run_reply_line(record_json(seq, b, len));
     if (!line) break; /* out of memory: the cursor stays, the next pump retries */
     c->follow_next = seq + 1;
     daemon_client_send(c, line);
@@ -230,6 +231,7 @@ static void follow_one(struct journal_reader *r, struct daemon_client *c, uint64
 void run_viewer_pump(struct daemon *d)
 {
   if (!d->sock.open) return;
+  run_export_pump(d);
   uint64_t durable = journal_durable_seq(d->j);
   struct journal_reader *r = NULL;
   for (int i = 0; i < DAEMON_CLIENTS_MAX; i++) {

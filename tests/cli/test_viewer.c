@@ -6,9 +6,11 @@
  * equal to `hems show SEQ --format cbor`, continuing as new records become durable; that show and
  * timeline answer what `hems show` / `hems timeline` read directly; that a follower which does
  * not read stalls neither the appends nor the other clients nor grows the daemon; and that each
- * malformed request gets one error line. As root, a second uid (65534, role viewer) runs `hems
- * show` and `hems timeline`, which go through the daemon and print what the owner's direct
- * reads print; otherwise that part is skipped out loud.
+ * malformed request gets one error line; that an export through the socket streams the bytes
+ * `hems export` writes for the same range, which `hems verify --fingerprint` accepts. As root, a
+ * second uid (65534, role viewer) runs `hems show`, `hems timeline` and `hems export`, which go
+ * through the daemon and give what the owner's direct reads give; otherwise that part is
+ * skipped out loud.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +29,7 @@
 
 #define CHECK "/usr/bin/python3 " HEMS_SOURCE_DIR "/tests/cli/viewer_check.py"
 
-static char dir[300], sock[340];
+static char dir[300], sock[340], fp[80];
 static pid_t daemon_pid;
 
 /* One data dir for all tests: 1200 s of the default scenario at --speed max, then a daemon on
@@ -38,7 +40,7 @@ static int setup(void **state)
   if (cli_test_setup("viewer") || chmod(tmp, 0750) != 0) return -1;
   snprintf(dir, sizeof dir, "%s/d", tmp);
   snprintf(sock, sizeof sock, "%s/control.sock", dir);
-  if (sh("%s init --dir %s >/dev/null", bin, dir) != 0 || chmod(dir, 0750) != 0) return -1;
+  if (sh_line(fp, sizeof fp, "%s init --dir %s | sed -n 's/^fingerprint //p'", bin, dir) != 0 || chmod(dir, 0750) != 0) return -1;
   if (sh("%s run --dir %s --for 1200s --speed max 2>/dev/null", bin, dir) != 0) return -1;
   daemon_pid = fork();
   if (daemon_pid == 0) {
@@ -79,6 +81,12 @@ static void slow_follower_stalls_nothing(void **state)
 {
   (void)state;
   assert_int_equal(sh(CHECK " slow %s %d", sock, (int)daemon_pid), 0);
+}
+
+static void export_streams_the_bundle_hems_export_writes(void **state)
+{
+  (void)state;
+  assert_int_equal(sh(CHECK " export %s %s %s %s", sock, bin, dir, fp), 0);
 }
 
 static void malformed_requests_get_one_error_line(void **state)
@@ -137,6 +145,34 @@ static void non_owner_reads_through_the_daemon(void **state)
   snprintf(out, sizeof out, "%s/nobody.out", tmp);
   snprintf(cmd, sizeof cmd, "%s show 999999999 --dir %s", bin, dir);
   assert_int_equal(as_nobody(cmd, out), 1);
+  /* export: the file the non-owner writes (0600, its own) holds the owner's bundle of the range,
+   * taken between two owner exports that agree (the head the bundle carries moves) */
+  char nb[400], a[500], b[500];
+  snprintf(nb, sizeof nb, "%s/nb", tmp);
+  assert_int_equal(mkdir(nb, 0700), 0);
+  assert_int_equal(chown(nb, 65534, 0), 0);
+  bool same = false;
+  for (int attempt = 0; attempt < 20 && !same; attempt++) {
+    snprintf(a, sizeof a, "%s/a.hems", tmp);
+    snprintf(b, sizeof b, "%s/b.hems", tmp);
+    sh("rm -f %s %s %s/n.hems", a, b, nb);
+    assert_int_equal(sh("%s export --dir %s --since 3000 --until 6000 --out %s >/dev/null", bin, dir, a), 0);
+    snprintf(cmd, sizeof cmd, "%s export --dir %s --since 3000 --until 6000 --out %s/n.hems", bin, dir, nb);
+    assert_int_equal(as_nobody(cmd, out), 0);
+    assert_int_equal(sh("%s export --dir %s --since 3000 --until 6000 --out %s >/dev/null", bin, dir, b), 0);
+    same = sh("cmp -s %s %s", a, b) == 0;
+  }
+  assert_true(same);
+  if (sh("cmp -s %s %s/n.hems", a, nb) != 0) fail_msg("the export as uid 65534 holds other bytes than the owner's");
+  struct stat st;
+  snprintf(b, sizeof b, "%s/n.hems", nb);
+  assert_int_equal(stat(b, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0600);
+  assert_int_equal(st.st_uid, 65534);
+  assert_int_equal(sh("%s verify %s --fingerprint %s >/dev/null", bin, b, fp), 0);
+  /* the file is never overwritten: exit 3, one line */
+  assert_int_equal(as_nobody(cmd, out), 3);
+  printf("# export: the owner's bundle, 0600, verified\n");
   /* the viewer role may follow: the stream from 1, chained, as the owner gets it */
   snprintf(cmd, sizeof cmd, CHECK " follow %s %s %s", sock, bin, dir);
   assert_int_equal(as_nobody(cmd, out), 0);
@@ -148,6 +184,7 @@ int main(void)
     cmocka_unit_test(follow_streams_exact_bytes),
     cmocka_unit_test(show_and_timeline_match_direct_reads),
     cmocka_unit_test(slow_follower_stalls_nothing),
+    cmocka_unit_test(export_streams_the_bundle_hems_export_writes),
     cmocka_unit_test(malformed_requests_get_one_error_line),
     cmocka_unit_test(non_owner_reads_through_the_daemon),
   };

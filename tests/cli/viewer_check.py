@@ -7,6 +7,7 @@ show` / `hems timeline` reading the journal directly.
   viewer_check.py show SOCK HEMS DIR     show over the socket == hems show (json and cbor)
   viewer_check.py timeline SOCK HEMS DIR timeline pages over the socket == hems timeline
   viewer_check.py slow SOCK PID          a follower that does not read stalls nothing
+  viewer_check.py export SOCK HEMS DIR FP  export over the socket == hems export, verifies
   viewer_check.py bad SOCK               each malformed request: one error line
 Prints "ok ..." and exits 0, or fails with an assertion.
 """
@@ -146,15 +147,70 @@ def slow(sock, pid):
           f"status answered within {worst * 1000:.0f} ms")
 
 
+def export_sock(sock, req):
+    """The bundle the export op streams: its bytes, checked against the end line's length and
+    BLAKE2b-256 (hashlib), each chunk line bounded."""
+    s, f = connect(sock)
+    s.sendall(json.dumps(req).encode() + b"\n")
+    head = json.loads(f.readline())
+    assert head["ok"] is True, head
+    data = b""
+    while True:
+        line = f.readline()
+        assert len(line) <= 17 * 1024, len(line)  # 12 KiB chunks: 16 KiB of base64
+        o = json.loads(line)
+        if "chunk" not in o:
+            break
+        data += base64.b64decode(o["chunk"], validate=True)
+    s.close()
+    assert o == {"ok": True, "end": True, "bytes": len(data),
+                 "blake2b": hashlib.blake2b(data, digest_size=32).hexdigest()}, o
+    assert head["bytes"] == len(data), head
+    return data
+
+
+def export(sock, hems, d, fp):
+    """The same range through the socket and by `hems export` reading the journal: the same
+    bytes. The head the bundle carries (the newest seal) moves while the daemon runs, so the
+    socket's bundle is taken between two direct exports that agree."""
+    tmp = d + ".x.hems"
+    for since, until in (("2000", "5000"), ("1", None)):
+        req = {"op": "export", "since": int(since)}
+        args = [hems, "export", "--dir", d, "--out", tmp, "--since", since]
+        if until:
+            req["until"] = int(until)
+            args += ["--until", until]
+        for attempt in range(20):
+            subprocess.run(args, check=True, capture_output=True)
+            a = open(tmp, "rb").read()
+            got = export_sock(sock, req)
+            subprocess.run(args, check=True, capture_output=True)
+            b = open(tmp, "rb").read()
+            if a == b:
+                break
+        assert a == b, "the head kept moving"
+        assert got == a, (since, until, len(got), len(a))
+        open(tmp, "wb").write(got)
+        v = subprocess.run([hems, "verify", tmp, "--fingerprint", fp], capture_output=True, text=True)
+        assert v.returncode == 0 and v.stdout.startswith("ok: seq "), v.stdout + v.stderr
+        print(f"ok export since {since} until {until}: {len(got)} bytes == hems export, verified "
+              f"({attempt + 1} tries)")
+
+
 def bad(sock):
     s, f = connect(sock)
     reqs = [b'{"op":"follow"}', b'{"op":"follow","from":0}', b'{"op":"follow","from":"1"}',
             b'{"op":"follow","from":-3}', b'{"op":"follow","from":5,"until":2}', b'{"op":"show"}',
-            b'{"op":"timeline","types":["nosuch"]}', b'{"op":"timeline","limit":100000}']
+            b'{"op":"timeline","types":["nosuch"]}', b'{"op":"timeline","limit":100000}',
+            b'{"op":"export","since":0}', b'{"op":"export","until":[1]}', b'{"op":"export","since":""}',
+            b'{"op":"export","since":"yesterday"}']
     for r in reqs:
         s.sendall(r + b"\n")
         o = json.loads(f.readline())
         assert o["ok"] is False and o["error"].startswith("malformed request"), (r, o)
+    s.sendall(b'{"op":"export","since":999999999}\n')
+    o = json.loads(f.readline())
+    assert o == {"ok": False, "error": "no records in that range"}, o
     s.sendall(b'{"op":"status"}\n')  # the next line is the status answer: one line per error
     o = json.loads(f.readline())
     assert o["ok"] is True and "head_seq" in o, o
@@ -172,6 +228,8 @@ if __name__ == "__main__":
         timeline(*sys.argv[2:5])
     elif op == "slow":
         slow(sys.argv[2], int(sys.argv[3]))
+    elif op == "export":
+        export(*sys.argv[2:6])
     elif op == "bad":
         bad(sys.argv[2])
     else:
