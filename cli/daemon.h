@@ -23,15 +23,22 @@
 #define DAEMON_REPLY_QUEUE_MAX (256u * 1024u) /* unsent answer bytes of one connection before it is
                                                 closed (a peer that does not read) */
 #define DAEMON_OPERATORS_GROUP "hems-operators"
+#define DAEMON_REQUEST_NS_PER_TICK 2000000ull /* loop time spent answering request lines per
+                                      tick over all connections (round robin; at least one line
+                                      a tick): a peer that pipelines thousands of costly requests
+                                      delays its own answers, never the tick */
 
 
 struct daemon;
+struct daemon_socket;
 
 struct daemon_client {
   uv_pipe_t *pipe;     /* on the heap: freed in its close callback, after the slot moved on */
   struct daemon *d;
-  char *buf;
+  struct daemon_socket *sock;
+  char *buf;           /* bytes read and not yet answered (complete lines and a partial one) */
   size_t len;
+  bool paused;         /* reading stopped while more than DAEMON_REQUEST_MAX bytes wait */
   uint32_t uid, gid;
   bool have_cred;
   unsigned gen;        /* bumped per connection, so a late answer never reaches a newer client */
@@ -47,6 +54,9 @@ struct daemon_socket {
   bool open;
   char path[4200];
   uint64_t evicted; /* connections closed for a newcomer */
+  uint64_t spent_ns; /* loop time spent answering lines in this tick */
+  bool answered;    /* a line was answered in this tick */
+  unsigned next;    /* the connection the round robin asks first */
   struct daemon_client clients[DAEMON_CLIENTS_MAX];
 };
 
@@ -85,6 +95,8 @@ void daemon_operators_group(const char *path);
  * path is there and not a socket, UV_EADDRINUSE when a process listens on it (neither removed). */
 int daemon_socket_listen(uv_loop_t *loop, struct daemon_socket *s, const char *path);
 void daemon_socket_stop(struct daemon_socket *s);
+/* Once per loop tick: a fresh budget of DAEMON_REQUEST_NS_PER_TICK, spent on waiting lines. */
+void daemon_socket_tick(struct daemon_socket *s);
 
 /* Handles one request line from a client; writes one response line (JSON) into *out
  * (malloc'd). Implemented in run.c (it needs the daemon state). */

@@ -14,6 +14,13 @@
  * callback, while its slot is free at once for the next newcomer (a per-slot generation keeps
  * late answers from reaching the wrong peer).
  *
+ * Requests: bytes read are kept per connection and answered a line at a time, for at most
+ * DAEMON_REQUEST_NS_PER_TICK of loop time per tick (at least one line) over all connections,
+ * in round robin: a peer
+ * that pipelines a flood of costly requests (a read op scans up to thousands of records) waits
+ * for its own answers while the tick and the other peers go on. A connection stops being read
+ * while more than DAEMON_REQUEST_MAX bytes of it wait, so it holds at most twice that.
+ *
  * Answers a peer leaves unread queue in the daemon (a status answer is kilobytes for a 16-byte
  * request): once more than DAEMON_REPLY_QUEUE_MAX bytes wait, the next answer closes the
  * connection instead, so one connection holds at most that much.
@@ -58,6 +65,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 struct write_req { uv_write_t req; char *data; };
 static void send_line(struct daemon_client *c, char *line_owned);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 static void on_written(uv_write_t *req, int status)
 {
@@ -94,6 +102,66 @@ static void send_line(struct daemon_client *c, char *line_owned)
   if (uv_write(&w->req, (uv_stream_t *)c->pipe, &b, 1, on_written) != 0) { free(data); free(w); }
 }
 
+/* Answers c's first complete line, if it has one: true when it did (or closed c). */
+static bool answer_one(struct daemon_client *c)
+{
+  char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
+  if (!nl) {
+    if (c->len > DAEMON_REQUEST_MAX) {
+      char *e = strdup("{\"ok\":false,\"error\":\"request too large\"}");
+      if (e) send_line(c, e);
+      client_close(c);
+      return true;
+    }
+    return false;
+  }
+  size_t n = (size_t)(nl - c->buf);
+  if (n > DAEMON_REQUEST_MAX) {
+    char *e = strdup("{\"ok\":false,\"error\":\"request too large\"}");
+    if (e) send_line(c, e);
+    client_close(c);
+    return true;
+  }
+  char *resp = daemon_handle_request(c->d, c, c->buf, n);
+  if (!c->in_use) { free(resp); return true; }
+  memmove(c->buf, nl + 1, c->len - n - 1);
+  c->len -= n + 1;
+  if (resp) send_line(c, resp);
+  if (c->in_use && c->paused && c->len <= DAEMON_REQUEST_MAX) {
+    c->paused = false;
+    uv_read_start((uv_stream_t *)c->pipe, on_alloc, on_read);
+  }
+  return true;
+}
+
+/* Spends what is left of this tick's budget on waiting lines, one per connection in turn. */
+static void pump(struct daemon_socket *s)
+{
+  while (!s->answered || s->spent_ns < DAEMON_REQUEST_NS_PER_TICK) {
+    bool any = false;
+    for (unsigned k = 0; k < DAEMON_CLIENTS_MAX; k++) {
+      struct daemon_client *c = &s->clients[(s->next + k) % DAEMON_CLIENTS_MAX];
+      if (!c->in_use) continue;
+      uint64_t t0 = uv_hrtime();
+      if (!answer_one(c)) continue;
+      s->spent_ns += uv_hrtime() - t0;
+      s->answered = true;
+      any = true;
+      s->next = (unsigned)((s->next + k + 1) % DAEMON_CLIENTS_MAX);
+      break;
+    }
+    if (!any) return;
+  }
+}
+
+void daemon_socket_tick(struct daemon_socket *s)
+{
+  if (!s->open) return;
+  s->spent_ns = 0;
+  s->answered = false;
+  pump(s);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
   struct daemon_client *c = s->data;
@@ -104,25 +172,22 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     client_close(c);
     return;
   }
-  for (ssize_t i = 0; i < nread && c->in_use; i++) {
-    char ch = buf->base[i];
-    if (ch == '\n') {
-      char *resp = daemon_handle_request(c->d, c, c->buf ? c->buf : "", c->len);
-      c->len = 0;
-      if (resp) send_line(c, resp);
-      continue;
-    }
-    if (c->len >= DAEMON_REQUEST_MAX) {
-      char *e = strdup("{\"ok\":false,\"error\":\"request too large\"}");
-      if (e) send_line(c, e);
+  if (nread > 0) {
+    if (!c->buf) c->buf = malloc(2 * (size_t)DAEMON_REQUEST_MAX + 65536);
+    if (!c->buf || c->len + (size_t)nread > 2 * (size_t)DAEMON_REQUEST_MAX + 65536) {
+      free(buf->base);
       client_close(c);
-      break;
+      return;
     }
-    if (!c->buf) c->buf = malloc(DAEMON_REQUEST_MAX + 1);
-    if (!c->buf) { client_close(c); break; }
-    c->buf[c->len++] = ch;
+    memcpy(c->buf + c->len, buf->base, (size_t)nread);
+    c->len += (size_t)nread;
+    if (c->len > DAEMON_REQUEST_MAX && !c->paused) {
+      c->paused = true; /* until its lines are answered */
+      uv_read_stop(s);
+    }
   }
   free(buf->base);
+  pump(c->sock);
 }
 
 /* The connection a newcomer of uid closes when every slot is taken: the least recently active
@@ -173,6 +238,7 @@ static void on_connection(uv_stream_t *server, int status)
   c->gen = gen;
   c->in_use = true;
   c->d = server->loop->data; /* run.c sets loop->data to the daemon */
+  c->sock = s;
   c->active_ms = uv_now(server->loop);
   c->pipe = p;
   p->data = c;

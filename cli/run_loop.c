@@ -18,6 +18,7 @@
  * Every record goes through run_records.c (append → fold → effects). */
 static void tick(struct daemon *d)
 {
+  daemon_socket_tick(&d->sock);
   if (d->stopping) return;
   int rc = d->hw ? 0 : hw_sim_advance(d->sim, TICK_NS);
   if (rc) {
