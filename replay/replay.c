@@ -61,6 +61,18 @@ int replay_checkpoint_decode(const uint8_t *buf, size_t len, uint32_t expect_con
   memcpy(out, buf + REPLAY_CHECKPOINT_HEADER, sizeof *out);
   /* Never trust the payload's own fields blindly: ranges, versions, and the canonical hash. */
   if (out->reducer_version != rv || out->config_version != cv) return JOURNAL_EVERSION;
+  if (rv < 5) {
+    /* the v 5 fields are not in a v 4 state hash: a v 4 fold holds their defaults, so take
+     * them rather than whatever the payload says (they act once a v 5 boot is folded) */
+    out->pol.stable_last_ns = 0;
+    out->pol.stable_for_ns = 0;
+    out->pol.holding = 0;
+    out->pol.holdoff_ns = REPLAY_DEFAULT_RESTORE_HOLDOFF_NS;
+    out->pol.der_holdoff_ns = REPLAY_DEFAULT_DER_HOLDOFF_NS;
+    out->grid_absent = 0;
+  } else if (out->pol.holdoff_ns < 0 || out->pol.der_holdoff_ns < 0 || out->pol.stable_for_ns < 0 || out->pol.holding > 1) {
+    return JOURNAL_ECORRUPT;
+  }
   if (out->req_head >= REPLAY_REQ_WINDOW_IDS || out->req_count > REPLAY_REQ_WINDOW_IDS ||
       out->nbranches > REPLAY_BRANCHES_MAX || out->seq > rd64(buf + 24))
     return JOURNAL_ECORRUPT;
@@ -553,7 +565,8 @@ static int maybe_checkpoint(struct replay_harness *h)
   if (h->ckpt_err) { int rc = h->ckpt_err; h->ckpt_err = 0; return rc; }
   if (h->opt.no_checkpoints || h->ckpt_due) return 0;
   h->ckpt_due = h->state.seq - h->ckpt_last_seq >= h->opt.checkpoint_every_records ||
-                h->state.wall_ns - h->ckpt_last_wall_ns >= h->opt.checkpoint_every_ns;
+                (h->state.wall_ns >= h->ckpt_last_wall_ns &&
+                 (uint64_t)h->state.wall_ns - (uint64_t)h->ckpt_last_wall_ns >= (uint64_t)h->opt.checkpoint_every_ns);
   return 0;
 }
 

@@ -66,6 +66,7 @@ extern "C" {
  * 1547-2018's reconnection delay, 300 s. Opens are never delayed. */
 #define REPLAY_DEFAULT_RESTORE_HOLDOFF_NS (10ll * 1000000000ll)
 #define REPLAY_DEFAULT_DER_HOLDOFF_NS (300ll * 1000000000ll)
+#define REPLAY_HOLDOFF_STEP_MAX_NS (2ll * 1000000000ll) /* windows come every ≤ 1 s */
 #define REPLAY_DEFAULT_SERVICE_MODE 1     /* COSEM class 70 control_mode */
 #define REPLAY_ALLOWANCE_LEVELS 4
 
@@ -177,7 +178,11 @@ struct replay_policy {
   int64_t under_since_ns; /* a shed branch fits back since (0: not) */
   int64_t last_close_ns;  /* the last policy close (stagger) */
   int64_t stagger_ns, min_under_ns;
-  int64_t grid_back_ns;   /* v 5: record time the grid last returned (0: not since start) */
+  int64_t stable_last_ns; /* v 5: record time of the last record folded during a hold-off */
+  int64_t stable_for_ns;  /* v 5: how long the grid has stayed present since it returned, summed
+                             over record-time steps of at most REPLAY_HOLDOFF_STEP_MAX_NS (a
+                             clock that jumps forward, or back and forth, does not end it) */
+  uint8_t holding;        /* v 5: a hold-off runs (the grid returned; not yet past both) */
   int64_t holdoff_ns, der_holdoff_ns; /* v 5: closes wait this long after it (loads, DER branches) */
   uint32_t restore_permille;
   uint64_t sheds, restores;
@@ -296,7 +301,8 @@ size_t replay_state_serialise(const struct replay_state *s, uint8_t *out, size_t
 #define REPLAY_SER_BRANCH_EXPORT 23
 #define REPLAY_SER_FIXED 11526u
 #define REPLAY_SER_REQ_BYTES 58u
-#define REPLAY_SER_V5_TAIL 25u /* grid_back_ns, holdoff_ns, der_holdoff_ns, grid_absent */
+#define REPLAY_SER_V5_TAIL 34u /* stable_last_ns, stable_for_ns, holdoff_ns, der_holdoff_ns (i64),
+                                  grid_absent, holding (u8) */
 #define REPLAY_SER_MAX (REPLAY_SER_FIXED + 4u + REPLAY_REQ_WINDOW_IDS * REPLAY_SER_REQ_BYTES + REPLAY_SER_V5_TAIL)
 static inline size_t replay_ser_tail(uint32_t reducer_version) { return reducer_version >= 5 ? REPLAY_SER_V5_TAIL : 0; }
 

@@ -92,7 +92,8 @@ static void serialise(struct ser *w, const struct replay_state *s)
     U64(e->request_seq); U64(e->outcome_seq); U64(e->wall_ns); U8(e->outcome); U8(e->reason);
   }
   if (s->reducer_version >= 5) { /* REPLAY_SER_V5_TAIL */
-    U64(s->pol.grid_back_ns); U64(s->pol.holdoff_ns); U64(s->pol.der_holdoff_ns); U8(s->grid_absent);
+    U64(s->pol.stable_last_ns); U64(s->pol.stable_for_ns); U64(s->pol.holdoff_ns); U64(s->pol.der_holdoff_ns);
+    U8(s->grid_absent); U8(s->pol.holding);
   }
 }
 

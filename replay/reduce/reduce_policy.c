@@ -222,16 +222,27 @@ static void limiter(struct replay_state *s, const struct journal_record *r)
 
 /* ------------------------------------------------------------------ policy: issue */
 
+/* v 5: the hold-off's clock. Each record folded while the grid is back adds the record-time
+ * step since the previous one, at most REPLAY_HOLDOFF_STEP_MAX_NS and never negative: a clock
+ * that jumps forward (an NTP step as the network returns with the grid) or back and forth
+ * cannot end a hold-off early; a gap in the records only makes it longer. */
+static void holdoff_tick(struct replay_policy *p, int64_t now)
+{
+  if (!p->holding || p->outage) return;
+  int64_t d = elapsed(now, p->stable_last_ns);
+  if (d > 0) p->stable_for_ns = sat_add(p->stable_for_ns, d < REPLAY_HOLDOFF_STEP_MAX_NS ? d : REPLAY_HOLDOFF_STEP_MAX_NS);
+  p->stable_last_ns = now;
+  if (p->stable_for_ns >= p->holdoff_ns && p->stable_for_ns >= p->der_holdoff_ns) p->holding = 0;
+}
+
 /* v 5: may the policy close branch b now? Not during an outage, and not until the grid has
  * stayed present for the branch's hold-off since it last returned (a DER branch: the
- * reconnection delay). Record time that went backwards restarts the hold-off from the new time. */
-static int supply_stable_for(struct replay_policy *p, const struct replay_branch *b, int64_t now)
+ * reconnection delay). */
+static int supply_stable_for(const struct replay_policy *p, const struct replay_branch *b)
 {
   if (p->outage) return 0;
-  if (!p->grid_back_ns) return 1;
-  if (now < p->grid_back_ns) p->grid_back_ns = now;
-  int64_t hold = b->exports ? p->der_holdoff_ns : p->holdoff_ns;
-  return elapsed(now, p->grid_back_ns) >= hold;
+  if (!p->holding) return 1;
+  return p->stable_for_ns >= (b->exports ? p->der_holdoff_ns : p->holdoff_ns);
 }
 
 /* After every input record: outage fail-safe, DR periods, the limiter (windows), then one
@@ -242,15 +253,22 @@ void reduce__reconcile(struct replay_state *s, const struct journal_record *r, s
 {
   struct replay_policy *p = &s->pol;
   int64_t now = r->wall_ns;
+  if (s->reducer_version >= 5) {
+    /* v 5: a time in the future (a clock that stepped back since) restarts from now instead of
+     * blocking every policy close until the clock catches up */
+    if (p->last_close_ns > now) p->last_close_ns = now;
+    if (p->under_since_ns > now) p->under_since_ns = now;
+  }
   if (s->grid_present == 1 && !p->outage) {
     p->outage = 1;
     for (int i = 0; i < REPLAY_BRANCHES_MAX; i++)
       if (s->br[i].fail_safe == 0 && held_of(&s->br[i]) == REPLAY_ON) layer_set(&s->br[i], REPLAY_LAYER_FAIL_SAFE);
   } else if (s->grid_present == 2 && p->outage) {
     p->outage = 0;
-    if (s->reducer_version >= 5) p->grid_back_ns = now ? now : 1;
+    if (s->reducer_version >= 5) { p->holding = 1; p->stable_for_ns = 0; p->stable_last_ns = now; }
     for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) layer_clear(&s->br[i], REPLAY_LAYER_FAIL_SAFE);
   }
+  if (s->reducer_version >= 5) holdoff_tick(p, now);
   dr_update(s, now);
   if (r->type == JOURNAL_T_WINDOW) limiter(s, r);
   if (p->supply_low) return;
@@ -292,7 +310,7 @@ void reduce__reconcile(struct replay_state *s, const struct journal_record *r, s
                : (b->layers & REPLAY_LAYER_DR) ? JOURNAL_CMD_DEMAND_RESPONSE : JOURNAL_CMD_OPERATOR;
     } else {
       if (close_interlock(s, b) >= 0) continue;  /* stays pending until the interlock clears */
-      if (s->reducer_version >= 5 && !supply_stable_for(p, b, now)) continue; /* through the hold-off */
+      if (s->reducer_version >= 5 && !supply_stable_for(p, b)) continue; /* through the hold-off */
       /* v 5: a policy close counts against the branch's operations limit like any command (the
        * fail-safe open that preceded it included); over it, the close waits. Opens never do. */
       if (s->reducer_version >= 5 && rate_limited(s, b, now)) continue;

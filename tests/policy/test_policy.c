@@ -567,6 +567,38 @@ static void bouncing_power_fail_never_chatters(void **st)
 /* The transfer switch reports the grid back while the power-fail input still sees it absent:
  * under v 5 the outage goes on (no restore while any source says absent) until both agree;
  * under v 4 the last report won and the restore began at once. */
+/* v 5: a record dated 0 during the hold-off, then time as before: the hold-off counts record-time
+ * steps of at most REPLAY_HOLDOFF_STEP_MAX_NS, so the jump back and forth gains at most one such
+ * step (a review found the DER branch closed 200 ms after the grid returned). */
+static void record_time_zero_keeps_holdoff(void **st)
+{
+  (void)st;
+  struct fold *f = fold_new();
+  declare_v5(f);
+  config(f, PANEL4);
+  for (int b = 1; b <= 4; b++) { char id[8]; snprintf(id, sizeof id, "on%d", b); request(f, 0, (uint16_t)b, 1, JOURNAL_ROLE_OPERATOR, id, NULL); }
+  f->t += 61 * S_NS;
+  der(f, 0, 1);
+  f->t += 20 * S_NS;
+  unsigned n = f->ncmd;
+  der(f, 1, 0);
+  int64_t back = f->t;
+  int32_t ma[4] = { 1000, 0, 1000, 0 };
+  window(f, ma, 4);
+  f->t = 0;
+  window(f, ma, 4); /* the hostile or broken time */
+  assert_int_equal(f->ncmd, n);
+  f->t = back + 200000000;
+  for (int i = 0; i < 1600; i++) { window(f, ma, 4); f->t += 200000000; }
+  for (unsigned k = n; k < f->ncmd; k++)
+    if (f->cmd[k].target == 4) assert_true(f->cmd[k].t - back >= 300 * S_NS - REPLAY_HOLDOFF_STEP_MAX_NS);
+  /* and it did close, once the hold-off ran */
+  bool closed4 = false;
+  for (unsigned k = n; k < f->ncmd; k++) closed4 |= f->cmd[k].target == 4 && f->cmd[k].desired == JOURNAL_DESIRED_ON;
+  assert_true(closed4);
+  free(f);
+}
+
 static unsigned restores_after_ats_says_present(struct fold *f)
 {
   config(f, PANEL4);
@@ -922,6 +954,7 @@ int main(void)
     cmocka_unit_test(restore_waits_for_operations_limit),
     cmocka_unit_test(bouncing_power_fail_never_chatters),
     cmocka_unit_test(grid_absent_while_any_source_says_so),
+    cmocka_unit_test(record_time_zero_keeps_holdoff),
     cmocka_unit_test(scenario_service_overload),
     cmocka_unit_test(scenario_grid_outage),
     cmocka_unit_test(control_socket_policy),
