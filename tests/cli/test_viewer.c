@@ -80,7 +80,13 @@ static void show_and_timeline_match_direct_reads(void **state)
 static void slow_follower_stalls_nothing(void **state)
 {
   (void)state;
+#ifdef __SANITIZE_ADDRESS__
+  /* ASan's quarantine keeps freed blocks resident: the daemon's ordinary allocation churn over the
+   * test shows as several MB of RSS, so the bound is looser there (measured +8.8 MB) */
+  assert_int_equal(sh(CHECK " slow %s %d %d", sock, (int)daemon_pid, 32 * 1024), 0);
+#else
   assert_int_equal(sh(CHECK " slow %s %d", sock, (int)daemon_pid), 0);
+#endif
 }
 
 static void export_streams_the_bundle_hems_export_writes(void **state)
