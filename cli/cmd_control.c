@@ -41,19 +41,47 @@ int cli_daemon_request(const char *dir, json_t *req_owned, int timeout_ms, json_
   return 0;
 }
 
+/* T in the CLI's time grammar as a request field: +DURATION counts from now on the panel's
+ * clock (sent as rel, ns), anything else is RFC 3339, @UNIX or -DURATION read here (sent as abs,
+ * ns since the Unix epoch, positive). -1 when T is none of these. */
+static int put_time(json_t *req, const char *abs, const char *rel, const char *t)
+{
+  int64_t v;
+  if (t[0] == '+') {
+    if (cli_parse_duration_ns(t + 1, &v)) return -1;
+    json_object_set_new(req, rel, json_integer(v));
+    return 0;
+  }
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  if (cli_parse_time(t, (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec, &v) || v <= 0) return -1;
+  json_object_set_new(req, abs, json_integer(v));
+  return 0;
+}
+
+/* --expires T on req; a usage error line (what names the command) when T is not a time. */
+static int put_expiry(json_t *req, const char *what, const char *t)
+{
+  if (!t || put_time(req, "expires", "expires_in_ns", t) == 0) return 0;
+  cli_err("%s: --expires: '%s' is not a time (RFC 3339, @UNIX, +DURATION from now on the panel clock, or -DURATION)", what, t);
+  return -1;
+}
+
 int cli_cmd_switch(int argc, char **argv)
 {
-  enum { O_DIR = 1000, O_RID, O_REASON, O_COUNTER, O_ACCEPT };
+  enum { O_DIR = 1000, O_RID, O_REASON, O_EXPIRES, O_COUNTER, O_ACCEPT };
   static const struct option lo[] = { { "dir", required_argument, NULL, O_DIR }, { "request-id", required_argument, NULL, O_RID },
-                                      { "reason", required_argument, NULL, O_REASON }, { "counter", required_argument, NULL, O_COUNTER },
+                                      { "reason", required_argument, NULL, O_REASON }, { "expires", required_argument, NULL, O_EXPIRES },
+                                      { "counter", required_argument, NULL, O_COUNTER },
                                       { "accept-rollback", no_argument, NULL, O_ACCEPT }, { 0 } };
-  const char *dir = cli_default_dir(), *rid = NULL, *reason = NULL;
+  const char *dir = cli_default_dir(), *rid = NULL, *reason = NULL, *expires = NULL;
   int opt;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
     if (opt == O_DIR) dir = optarg;
     else if (opt == O_RID) rid = optarg;
     else if (opt == O_REASON) reason = optarg;
+    else if (opt == O_EXPIRES) expires = optarg;
     else if (opt == O_COUNTER || opt == O_ACCEPT) continue; /* the daemon owns the journal */
     else return cli_usage(cli_find("switch"), false);
   }
@@ -71,6 +99,7 @@ int cli_cmd_switch(int argc, char **argv)
   }
   if (rid) json_object_set_new(req, "request_id", json_string(rid));
   if (reason) json_object_set_new(req, "reason", json_string(reason));
+  if (put_expiry(req, "switch", expires)) { json_decref(req); return CLI_USAGE; }
   json_t *o;
   int rc = cli_daemon_request(dir, req, 30000, &o);
   if (rc) return rc;
@@ -131,12 +160,12 @@ static int policy_outcome(const char *what, json_t *o)
 
 int cli_cmd_service(int argc, char **argv)
 {
-  enum { O_DIR = 1000, O_RID, O_REASON, O_MODE, O_COUNTER, O_ACCEPT };
+  enum { O_DIR = 1000, O_RID, O_REASON, O_MODE, O_EXPIRES, O_COUNTER, O_ACCEPT };
   static const struct option lo[] = { { "dir", required_argument, NULL, O_DIR }, { "request-id", required_argument, NULL, O_RID },
                                       { "reason", required_argument, NULL, O_REASON }, { "mode", required_argument, NULL, O_MODE },
-                                      { "counter", required_argument, NULL, O_COUNTER },
+                                      { "expires", required_argument, NULL, O_EXPIRES }, { "counter", required_argument, NULL, O_COUNTER },
                                       { "accept-rollback", no_argument, NULL, O_ACCEPT }, { 0 } };
-  const char *dir = cli_default_dir(), *rid = NULL, *reason = NULL;
+  const char *dir = cli_default_dir(), *rid = NULL, *reason = NULL, *expires = NULL;
   uint64_t mode = 0;
   bool have_mode = false;
   int opt;
@@ -145,6 +174,7 @@ int cli_cmd_service(int argc, char **argv)
     if (opt == O_DIR) dir = optarg;
     else if (opt == O_RID) rid = optarg;
     else if (opt == O_REASON) reason = optarg;
+    else if (opt == O_EXPIRES) expires = optarg;
     else if (opt == O_MODE) {
       if (cli_parse_u64(optarg, &mode) || mode > 6) { cli_err("service: --mode must be 0..6"); return CLI_USAGE; }
       have_mode = true;
@@ -163,6 +193,7 @@ int cli_cmd_service(int argc, char **argv)
   if (rid) json_object_set_new(req, "request_id", json_string(rid));
   if (reason) json_object_set_new(req, "reason", json_string(reason));
   if (have_mode) json_object_set_new(req, "mode", json_integer((json_int_t)mode));
+  if (put_expiry(req, "service", expires)) { json_decref(req); return CLI_USAGE; }
   json_t *o;
   int rc = cli_daemon_request(dir, req, 30000, &o);
   if (rc) return rc;
@@ -175,15 +206,15 @@ int cli_cmd_service(int argc, char **argv)
 
 int cli_cmd_dr(int argc, char **argv)
 {
-  enum { O_DIR = 1000, O_RID, O_EVENT, O_MOD, O_START, O_DUR, O_RAND, O_KW, O_BRANCHES, O_MAND, O_COUNTER, O_ACCEPT };
+  enum { O_DIR = 1000, O_RID, O_EVENT, O_MOD, O_START, O_DUR, O_RAND, O_KW, O_BRANCHES, O_MAND, O_EXPIRES, O_COUNTER, O_ACCEPT };
   static const struct option lo[] = {
     { "dir", required_argument, NULL, O_DIR }, { "request-id", required_argument, NULL, O_RID },
     { "event", required_argument, NULL, O_EVENT }, { "modification", required_argument, NULL, O_MOD },
     { "start", required_argument, NULL, O_START }, { "duration", required_argument, NULL, O_DUR },
     { "randomize", required_argument, NULL, O_RAND }, { "reduce-kw", required_argument, NULL, O_KW },
     { "branches", required_argument, NULL, O_BRANCHES }, { "mandatory", no_argument, NULL, O_MAND },
-    { "counter", required_argument, NULL, O_COUNTER }, { "accept-rollback", no_argument, NULL, O_ACCEPT }, { 0 } };
-  const char *dir = cli_default_dir(), *rid = NULL, *event = NULL, *start = NULL, *branches = NULL;
+    { "expires", required_argument, NULL, O_EXPIRES }, { "counter", required_argument, NULL, O_COUNTER }, { "accept-rollback", no_argument, NULL, O_ACCEPT }, { 0 } };
+  const char *dir = cli_default_dir(), *rid = NULL, *event = NULL, *start = NULL, *branches = NULL, *expires = NULL;
   uint64_t mod = 0;
   int64_t dur = 0, rnd = 0;
   double kw = 0;
@@ -207,6 +238,7 @@ int cli_cmd_dr(int argc, char **argv)
     }
     case O_BRANCHES: branches = optarg; break;
     case O_MAND: mandatory = true; break;
+    case O_EXPIRES: expires = optarg; break;
     case O_COUNTER: case O_ACCEPT: break;
     default: return cli_usage(cli_find("dr"), false);
     }
@@ -230,21 +262,11 @@ int cli_cmd_dr(int argc, char **argv)
     if (rnd) json_object_set_new(req, "randomize_ns", json_integer(rnd));
     if (kw > 0) json_object_set_new(req, "reduce_w", json_integer((json_int_t)(kw * 1000.0 + 0.5)));
     if (mandatory) json_object_set_new(req, "mandatory", json_true());
-    if (start) {
-      /* relative times are relative to the panel's clock: passed as an offset */
-      int64_t off;
-      if (start[0] == '+' && cli_parse_duration_ns(start + 1, &off) == 0) json_object_set_new(req, "start_in_ns", json_integer(off));
-      else {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t t;
-        if (cli_parse_time(start, (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec, &t)) {
-          json_decref(req);
-          cli_err("dr: --start: '%s' is not a time (RFC 3339, @UNIX, or +DURATION from now on the panel clock)", start);
-          return CLI_USAGE;
-        }
-        json_object_set_new(req, "start_ns", json_integer(t));
-      }
+    /* relative times are relative to the panel's clock: passed as an offset */
+    if (start && put_time(req, "start_ns", "start_in_ns", start)) {
+      json_decref(req);
+      cli_err("dr: --start: '%s' is not a time (RFC 3339, @UNIX, or +DURATION from now on the panel clock)", start);
+      return CLI_USAGE;
     }
     if (branches) {
       json_t *arr = json_array();
@@ -258,6 +280,7 @@ int cli_cmd_dr(int argc, char **argv)
       json_object_set_new(req, "branches", arr);
     }
   }
+  if (put_expiry(req, "dr", expires)) { json_decref(req); return CLI_USAGE; }
   json_t *o;
   int rc = cli_daemon_request(dir, req, 30000, &o);
   if (rc) return rc;

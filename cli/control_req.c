@@ -79,6 +79,26 @@ static const char *check_note(struct control_req *r, const struct control_ctx *c
   return NULL;
 }
 
+/* A request's expiry as wall ns (0: none): "expires" (ns since the Unix epoch) or
+ * "expires_in_ns" (from now on the panel's clock). One already past is journaled all the same:
+ * the fold refuses it `expired` (docs/replay.md), so the record says what was asked and when. */
+static const char *expiry(json_t *req, const struct control_ctx *ctx, int64_t *out)
+{
+  json_t *at = json_object_get(req, "expires"), *in = json_object_get(req, "expires_in_ns");
+  *out = 0;
+  if (at && in) return "malformed request: give \"expires\" or \"expires_in_ns\", not both";
+  if (at) {
+    if (!json_is_integer(at) || json_integer_value(at) <= 0)
+      return "malformed request: \"expires\" must be a positive integer (ns since the Unix epoch)";
+    *out = (int64_t)json_integer_value(at);
+  } else if (in) {
+    if (!json_is_integer(in) || json_integer_value(in) < 0 ||
+        __builtin_add_overflow(ctx->wall_ns, (int64_t)json_integer_value(in), out) || *out <= 0)
+      return "malformed request: \"expires_in_ns\" must be a non-negative integer ending at a representable time";
+  }
+  return NULL;
+}
+
 static const char *check_switch(struct control_req *r, const struct control_ctx *ctx)
 {
   r->op = CONTROL_SWITCH;
@@ -91,6 +111,8 @@ static const char *check_switch(struct control_req *r, const struct control_ctx 
     return "malformed request: \"desired\" must be \"on\" or \"off\"";
   r->on = !strcmp(desired, "on");
   if (strlen(r->rid) > CONTROL_RID_MAX) return "malformed request: request_id longer than 64 bytes";
+  const char *bad = expiry(r->json, ctx, &r->expiry_ns);
+  if (bad) return bad;
   if (ctx->role == ROLE_UTILITY) return "refused: role utility may not switch branches";
   if (ctx->role == ROLE_AUTOMATION && branch_is_critical(ctx->panel, r->target))
     return "refused: role automation may not switch a critical branch";
@@ -176,6 +198,7 @@ static const char *check_policy(struct control_req *r, const struct control_ctx 
   if (!action) bad = "malformed request: missing \"action\"";
   else if (strlen(rid) > CONTROL_RID_MAX) bad = "malformed request: request_id longer than 64 bytes";
   else bad = svc ? check_service(q, action, r->json) : check_dr(q, action, r->json, ctx);
+  if (!bad) bad = expiry(r->json, ctx, &q->expiry_ns);
   if (!bad && ctx->role == ROLE_AUTOMATION && q->kind != JOURNAL_REQ_DR_OPT_OUT)
     bad = "refused: role automation may only opt out of demand response";
   if (ctx->role == ROLE_AUTOMATION) q->origin = JOURNAL_ORIGIN_AUTOMATION;

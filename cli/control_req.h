@@ -40,7 +40,7 @@ struct control_ctx {
   const struct hw_panel *panel; /* branch names, numbers and which are critical */
   int role;                     /* enum daemon_role of the peer */
   uint64_t next_seq;            /* the seq the request would get: names one sent without request_id */
-  int64_t wall_ns;              /* now: start_in_ns counts from it */
+  int64_t wall_ns;              /* now: start_in_ns and expires_in_ns count from it */
 };
 
 struct control_req {
@@ -54,6 +54,7 @@ struct control_req {
   uint8_t origin;                   /* switch: enum journal_origin */
   const char *rid;                  /* switch, policy: request_id (given or sock-<next_seq>) */
   const char *reason;               /* switch: reason or NULL (cut to CONTROL_REASON_MAX when journaled) */
+  int64_t expiry_ns;                /* switch: "expires" / "expires_in_ns" as wall ns; 0 none (policy: q.expiry_ns) */
   struct journal_request q;         /* policy: all but q.role, uid and gid, which the daemon sets */
   char ridbuf[48];
 };

@@ -154,17 +154,20 @@ static const struct cli_cmd cmds[] = {
     "--speed max runs as fast as possible and is deterministic for a given dir, scenario and seed\n"
     "(default seed 1). The control socket is DIR/control.sock (docs/cli.md).\n" },
   { "switch", cli_cmd_switch,
-    "usage: hems switch [--dir DIR] BRANCH on|off [--request-id ID] [--reason TEXT]\n"
+    "usage: hems switch [--dir DIR] BRANCH on|off [--request-id ID] [--reason TEXT] [--expires T]\n"
     "\n"
     "Ask the running daemon to switch a branch (number or configured name). The request is\n"
     "journaled; the fold decides: a command (then actuation and sense-back) or a refusal with its\n"
     "reason (role, breaker_open, rcd_tripped, backfeed, rate_limit, conflict, expired, ...).\n"
     "Prints the outcome. Exit 0 only when the sense-back is 'confirmed'; 1 on a refusal or any\n"
     "other verdict; 3 when no daemon answers. The same --request-id with the same body returns\n"
-    "the stored outcome without a second actuation; with another body it is refused (conflict).\n" },
+    "the stored outcome without a second actuation; with another body it is refused (conflict).\n"
+    "--expires T: refused 'expired' if the daemon journals the request after T (RFC 3339, @UNIX,\n"
+    "+DURATION from now on the panel clock, or -DURATION); service and dr take it too.\n" },
   { "service", cli_cmd_service,
     "usage: hems service disconnect|reconnect|confirm [--dir DIR] [--request-id ID] [--reason TEXT]\n"
-    "       hems service set-mode --mode N [--dir DIR] [--request-id ID]\n"
+    "                [--expires T]\n"
+    "       hems service set-mode --mode N [--dir DIR] [--request-id ID] [--expires T]\n"
     "\n"
     "The service disconnect, with DLMS/COSEM disconnect-control (class 70) semantics: states\n"
     "connected, disconnected, ready_for_reconnection; control_mode 0..6 (default 1). disconnect\n"
@@ -177,7 +180,7 @@ static const struct cli_cmd cmds[] = {
   { "dr", cli_cmd_dr,
     "usage: hems dr start|cancel|opt-out [--dir DIR] --event ID [--modification N] [--start T]\n"
     "          [--duration D] [--randomize D] [--reduce-kw X | --branches LIST] [--mandatory]\n"
-    "          [--request-id ID]\n"
+    "          [--request-id ID] [--expires T]\n"
     "\n"
     "Demand-response events (OpenADR 2.0b semantics). start (role admin: the utility) schedules\n"
     "event ID: active from --start (RFC 3339, @UNIX, or +DURATION from now; default now) plus a\n"

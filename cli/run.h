@@ -257,7 +257,7 @@ void run_taps_open(struct daemon *d, struct hw_gpio_chip *chip);
 void run_waiters_wake(struct daemon *d, uint64_t request_seq, uint64_t command_seq, const char *json_line);
 void run_waiters_follow(struct daemon *d, uint64_t request_seq, uint64_t command_seq);
 int run_request_switch(struct daemon *d, uint16_t target, bool on, const char *request_id, const char *reason,
-                       uint8_t role, uint8_t origin, uint32_t uid, uint32_t gid, uint64_t *out_seq,
+                       int64_t expiry_ns, uint8_t role, uint8_t origin, uint32_t uid, uint32_t gid, uint64_t *out_seq,
                        struct replay_effects *fx, uint64_t fx_seqs[]);
 int run_request_policy(struct daemon *d, struct journal_request *q, uint64_t *out_seq, struct replay_effects *fx,
                        uint64_t fx_seqs[]);

@@ -119,7 +119,7 @@ static char *switch_op(struct daemon *d, struct daemon_client *c, int role, cons
   if (!w) return reply_error("busy: too many switch requests waiting");
   uint64_t seq = 0, fxs[REPLAY_EFFECTS_MAX] = { 0 };
   struct replay_effects fx;
-  int rc = run_request_switch(d, q->target, q->on, q->rid, q->reason, daemon_role_journal(role), q->origin,
+  int rc = run_request_switch(d, q->target, q->on, q->rid, q->reason, q->expiry_ns, daemon_role_journal(role), q->origin,
                               c->uid, c->gid, &seq, &fx, fxs);
   if (rc) { w->used = false; return reply_error(journal_strerror(rc)); }
   for (uint32_t i = 0; i < fx.n; i++)

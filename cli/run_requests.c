@@ -31,7 +31,7 @@ void run_waiters_follow(struct daemon *d, uint64_t request_seq, uint64_t command
 
 /* A switch request (socket or scenario) as a `request` record; the fold decides. */
 int run_request_switch(struct daemon *d, uint16_t target, bool on, const char *request_id, const char *reason,
-                       uint8_t role, uint8_t origin, uint32_t uid, uint32_t gid, uint64_t *out_seq,
+                       int64_t expiry_ns, uint8_t role, uint8_t origin, uint32_t uid, uint32_t gid, uint64_t *out_seq,
                        struct replay_effects *fx, uint64_t fx_seqs[])
 {
   struct journal_record r;
@@ -45,6 +45,7 @@ int run_request_switch(struct daemon *d, uint16_t target, bool on, const char *r
   q->origin = origin;
   q->uid = uid;
   q->gid = gid;
+  q->expiry_ns = expiry_ns;
   q->request_id = (struct journal_slice){ (const uint8_t *)request_id, (uint32_t)strlen(request_id) };
   if (reason) q->reason = (struct journal_slice){ (const uint8_t *)reason, (uint32_t)cli_utf8_prefix(reason, REASON_MAX) };
   d->requests++;

@@ -39,7 +39,7 @@ void run_stimuli_tick(struct daemon *d)
         char rid[72];
         if (e->id[0]) snprintf(rid, sizeof rid, "%s", e->id);
         else snprintf(rid, sizeof rid, "scenario-%llu", (unsigned long long)st[i].t_ns);
-        run_request_switch(d, (uint16_t)e->branch, e->on, rid, e->text[0] ? e->text : "scenario", JOURNAL_ROLE_OPERATOR,
+        run_request_switch(d, (uint16_t)e->branch, e->on, rid, e->text[0] ? e->text : "scenario", 0, JOURNAL_ROLE_OPERATOR,
                        JOURNAL_ORIGIN_OPERATOR, 0, 0, NULL, NULL, NULL);
       } else if (e->kind == HW_EV_DR_START || e->kind == HW_EV_DR_CANCEL || e->kind == HW_EV_DR_OPT_OUT) {
         /* the utility's head-end (start, cancel) or the homeowner (opt-out) */

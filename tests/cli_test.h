@@ -3,6 +3,7 @@
 #ifndef HEMS_TESTS_CLI_TEST_H
 #define HEMS_TESTS_CLI_TEST_H
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +102,28 @@ static inline int cli_wait_for_socket(const char *path)
     usleep(25000);
   }
 }
+
+/* Starts `hems run --dir DIR` (the simulated panel, real time; `--socket PATH` when socket is
+ * not NULL) with stdout to /dev/null and stderr to DIR.err; its pid (the caller waits for its
+ * socket and stops it). */
+static inline pid_t cli_spawn_daemon_at(const char *dir, const char *socket)
+{
+  pid_t pid = fork();
+  if (pid == 0) {
+    char err[400];
+    snprintf(err, sizeof err, "%s.err", dir);
+    int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int devnull = open("/dev/null", O_WRONLY);
+    if (devnull >= 0) dup2(devnull, 1);
+    if (fd >= 0) dup2(fd, 2);
+    if (socket) execl(bin, bin, "run", "--dir", dir, "--socket", socket, (char *)NULL);
+    else execl(bin, bin, "run", "--dir", dir, (char *)NULL);
+    _exit(127);
+  }
+  return pid;
+}
+
+static inline pid_t cli_spawn_daemon(const char *dir) { return cli_spawn_daemon_at(dir, NULL); }
 
 /* Finds the binary and makes the scratch dir /tmp/hems-test-NAME-XXXXXX. */
 static int cli_test_setup(const char *name)

@@ -232,6 +232,52 @@ static void demand_response(void **state)
   expect_error(ROLE_AUTOMATION, "{\"op\":\"dr\",\"action\":\"start\",\"event\":\"e\"}", "refused: role automation may only opt out of demand response");
 }
 
+/* An expiry: "expires" (ns since the Unix epoch) or "expires_in_ns" (from the panel's clock,
+ * ctx.wall_ns = 1.7e18 here), on switch, service and dr alike; one already past is accepted
+ * (the fold refuses it `expired`, journaled); a bad type, a non-positive time, both keys or an
+ * end past 2^63 - 1 ns is malformed. */
+static void expiry(void **state)
+{
+  (void)state;
+  struct control_req r;
+  assert_null(run(&r, ROLE_OPERATOR, "{\"op\":\"switch\",\"branch\":1,\"desired\":\"off\"}"));
+  assert_int_equal(r.expiry_ns, 0); /* none */
+  control_req_free(&r);
+  assert_null(run(&r, ROLE_OPERATOR, "{\"op\":\"switch\",\"branch\":1,\"desired\":\"off\",\"expires\":1700000060000000000}"));
+  assert_int_equal(r.expiry_ns, 1700000060000000000LL);
+  control_req_free(&r);
+  assert_null(run(&r, ROLE_OPERATOR, "{\"op\":\"switch\",\"branch\":1,\"desired\":\"off\",\"expires\":1}"));
+  assert_int_equal(r.expiry_ns, 1); /* 1970: past, still journaled */
+  control_req_free(&r);
+  assert_null(run(&r, ROLE_OPERATOR, "{\"op\":\"switch\",\"branch\":1,\"desired\":\"off\",\"expires_in_ns\":30000000000}"));
+  assert_int_equal(r.expiry_ns, 1700000000000000000LL + 30000000000LL);
+  control_req_free(&r);
+  assert_null(run(&r, ROLE_ADMIN, "{\"op\":\"service\",\"action\":\"disconnect\",\"expires_in_ns\":0}"));
+  assert_int_equal(r.q.expiry_ns, 1700000000000000000LL);
+  control_req_free(&r);
+  assert_null(run(&r, ROLE_ADMIN, "{\"op\":\"dr\",\"action\":\"cancel\",\"event\":\"e1\",\"expires\":1700000000000000001}"));
+  assert_int_equal(r.q.expiry_ns, 1700000000000000001LL);
+  control_req_free(&r);
+  const char *bad[] = {
+    "\"expires\":0", "\"expires\":-5", "\"expires\":\"2026-12-05T00:00:00Z\"", "\"expires\":1.5e18",
+    "\"expires_in_ns\":-1", "\"expires_in_ns\":9223372036854775807", "\"expires_in_ns\":\"30s\"",
+    "\"expires\":1700000060000000000,\"expires_in_ns\":1",
+  };
+  const char *want[] = {
+    "malformed request: \"expires\" must be", "malformed request: \"expires\" must be", "malformed request: \"expires\" must be",
+    "malformed request: \"expires\" must be", "malformed request: \"expires_in_ns\" must be",
+    "malformed request: \"expires_in_ns\" must be", "malformed request: \"expires_in_ns\" must be",
+    "malformed request: give \"expires\" or \"expires_in_ns\", not both",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char line[300];
+    snprintf(line, sizeof line, "{\"op\":\"switch\",\"branch\":1,\"desired\":\"off\",%s}", bad[i]);
+    expect_error(ROLE_OPERATOR, line, want[i]);
+    snprintf(line, sizeof line, "{\"op\":\"dr\",\"action\":\"cancel\",\"event\":\"e1\",%s}", bad[i]);
+    expect_error(ROLE_ADMIN, line, want[i]);
+  }
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -240,6 +286,7 @@ int main(void)
     cmocka_unit_test_setup(switch_branch, setup),
     cmocka_unit_test_setup(service, setup),
     cmocka_unit_test_setup(demand_response, setup),
+    cmocka_unit_test_setup(expiry, setup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -75,17 +75,7 @@ static int reap_children(void **state)
 /* `hems run --dir DIR` (simulated panel, real time) with stderr to DIR.err. */
 static pid_t spawn_daemon(const char *dir)
 {
-  pid_t pid = fork();
-  if (pid == 0) {
-    char err[400];
-    snprintf(err, sizeof err, "%s.err", dir);
-    int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int devnull = open("/dev/null", O_WRONLY);
-    if (devnull >= 0) dup2(devnull, 1);
-    if (fd >= 0) dup2(fd, 2);
-    execl(bin, bin, "run", "--dir", dir, (char *)NULL);
-    _exit(127);
-  }
+  pid_t pid = cli_spawn_daemon(dir);
   track(pid);
   return pid;
 }
@@ -771,17 +761,7 @@ static void one_uid_cannot_evict_others(void **state)
 /* `hems run --dir DIR --socket PATH` with stderr to DIR.err. */
 static pid_t spawn_daemon_at(const char *dir, const char *path)
 {
-  pid_t pid = fork();
-  if (pid == 0) {
-    char err[400];
-    snprintf(err, sizeof err, "%s.err", dir);
-    int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int devnull = open("/dev/null", O_WRONLY);
-    if (devnull >= 0) dup2(devnull, 1);
-    if (fd >= 0) dup2(fd, 2);
-    execl(bin, bin, "run", "--dir", dir, "--socket", path, (char *)NULL);
-    _exit(127);
-  }
+  pid_t pid = cli_spawn_daemon_at(dir, path);
   track(pid);
   return pid;
 }
