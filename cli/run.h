@@ -75,6 +75,19 @@ struct pending_cmd { uint64_t seq; uint16_t target; bool on; char request_id[65]
 struct waiter { struct daemon_client *c; unsigned gen; uint64_t request_seq, command_seq; bool used; };
 #define WAITERS_MAX 32
 
+/* The records' clock watched for steps (run_clock.c): the wall clock's offset from the
+ * monotonic one at the last read, whether records are `stepped` (a step was seen and the clock
+ * has not said synced since), and the steps still to journal as `time_step` faults. */
+struct run_clockwatch {
+  bool have;                 /* offset_ns holds a reading */
+  bool stepped;
+  int64_t offset_ns;         /* wall - mono at the last read */
+  uint64_t step_mono_ns;     /* mono of the last step */
+  int64_t pending_ns[4];     /* steps seen, not yet journaled (signed: the wall clock's jump) */
+  unsigned npending;
+  uint64_t steps, dropped;   /* steps seen; those that found pending_ns full (counted in the next fault) */
+};
+
 struct daemon {
   struct run_opts o;
   uint64_t io_write_bytes0; /* the process's write_bytes at start: reaped children of whoever exec'd us are in it */
@@ -86,6 +99,7 @@ struct daemon {
   uint8_t boot_id[16];
   int64_t wall_base_ns;      /* wall time of virtual t = 0 */
   uint64_t sim_wall0;        /* hw_sim_wall_ns at t = 0 (so injected clock steps show) */
+  struct run_clockwatch clk; /* steps of the records' clock (run_clock.c) */
   /* real hardware (--hw): spidev per AFE, one gpiochip, real clocks */
   bool hw;
   struct hw_panel hwpanel;
@@ -211,7 +225,9 @@ double run_real_s(void);                         /* CLOCK_MONOTONIC, seconds */
 uint64_t run_boottime_ns(void);                  /* CLOCK_BOOTTIME */
 uint64_t run_now_ns(const struct daemon *d);     /* panel time since start */
 int64_t run_wall_ns(const struct daemon *d);     /* wall time of "now" on the records' clock */
-void run_sim_clock(void *ctx, uint64_t *mono, int64_t *wall, uint8_t *tq); /* journal clock under --sim */
+void run_record_clock(void *ctx, uint64_t *mono, int64_t *wall, uint8_t *tq); /* the journal's clock */
+void run_clock_watch(struct run_clockwatch *w, uint64_t mono, int64_t wall, uint8_t *tq);
+void run_clock_tick(struct daemon *d);           /* reads the clock; journals the steps seen */
 void run_sleep_ns(void *user, uint64_t ns);      /* the AFE driver's delay on hardware */
 
 /* ---- run_records.c */

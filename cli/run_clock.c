@@ -1,11 +1,25 @@
 /*
  * run_clock.c — the daemon's clocks: panel time (virtual under --sim, CLOCK_BOOTTIME on
  * hardware), the records' wall time, the real clock that paces the simulation, and the journal's
- * clock under simulation. Reads clocks only; appends nothing.
+ * clock, watched for steps: a jump of the wall clock against the monotonic one is journaled as a
+ * `time_step` fault and the records after it are `stepped` until the clock says it is
+ * synchronised again.
  */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include "run.h"
+
+/* A change of at least 1 s in (wall - monotonic) between two reads is a step: a disciplined
+ * clock slews at most 500 ppm (0.5 ms per second between reads), and reads are at most a tick
+ * apart while the loop runs. */
+#define CLOCK_STEP_NS 1000000000ll
+/* Synchronised again: a read at least 2 s of monotonic time after the last step that says
+ * synced (the live clock's adjtimex answer is cached for up to 1 s, so an answer from before the
+ * step cannot end it). */
+#define CLOCK_SETTLE_NS 2000000000ull
 
 double run_real_s(void)
 {
@@ -38,12 +52,65 @@ int64_t run_wall_ns(const struct daemon *d)
   return d->wall_base_ns + (int64_t)(hw_sim_wall_ns(d->sim) - d->sim_wall0);
 }
 
-void run_sim_clock(void *ctx, uint64_t *mono, int64_t *wall, uint8_t *tq)
+/* One read of the records' clock: a step is remembered (to journal) and marks what follows
+ * `stepped` until the clock says synced CLOCK_SETTLE_NS after the last step. */
+void run_clock_watch(struct run_clockwatch *w, uint64_t mono, int64_t wall, uint8_t *tq)
+{
+  int64_t off;
+  if (__builtin_sub_overflow(wall, (int64_t)mono, &off)) off = wall < 0 ? INT64_MIN : INT64_MAX;
+  int64_t step;
+  if (w->have && !__builtin_sub_overflow(off, w->offset_ns, &step) && (step >= CLOCK_STEP_NS || step <= -CLOCK_STEP_NS)) {
+    w->stepped = true;
+    w->step_mono_ns = mono;
+    w->steps++;
+    if (w->npending < sizeof w->pending_ns / sizeof w->pending_ns[0]) w->pending_ns[w->npending++] = step;
+    else w->dropped++;
+  }
+  w->have = true;
+  w->offset_ns = off;
+  if (w->stepped && *tq == JOURNAL_TQ_SYNCED && mono - w->step_mono_ns >= CLOCK_SETTLE_NS) w->stepped = false;
+  if (w->stepped) *tq = JOURNAL_TQ_STEPPED;
+}
+
+/* The journal's clock: the real clocks and adjtimex() on hardware, the virtual clock under
+ * simulation (synced unless a scenario's clock_step made it unsynced and no clock_sync came
+ * since), both watched for steps. Called on the loop's thread (every stamp is an append). */
+void run_record_clock(void *ctx, uint64_t *mono, int64_t *wall, uint8_t *tq)
 {
   struct daemon *d = ctx;
-  *mono = hw_sim_now_ns(d->sim);
-  *wall = run_wall_ns(d);
-  *tq = JOURNAL_TQ_SYNCED;
+  if (d->hw) {
+    journal_real_clock(NULL, mono, wall, tq);
+  } else {
+    *mono = hw_sim_now_ns(d->sim);
+    *wall = run_wall_ns(d);
+    *tq = hw_sim_clock_synced(d->sim) ? JOURNAL_TQ_SYNCED : JOURNAL_TQ_UNSYNCED;
+  }
+  run_clock_watch(&d->clk, *mono, *wall, tq);
+}
+
+/* Every tick: one read (so a step shows even while nothing is appended), then each step seen
+ * as a `time_step` fault, value the step in ms (negative: the wall clock went back). */
+void run_clock_tick(struct daemon *d)
+{
+  uint64_t mono;
+  int64_t wall;
+  uint8_t tq;
+  run_record_clock(d, &mono, &wall, &tq);
+  struct run_clockwatch *w = &d->clk;
+  int64_t steps[sizeof w->pending_ns / sizeof w->pending_ns[0]];
+  unsigned n = w->npending;
+  uint64_t dropped = w->dropped;
+  memcpy(steps, w->pending_ns, sizeof steps);
+  w->npending = 0; /* the faults' own stamps read the clock again */
+  w->dropped = 0;
+  for (unsigned i = 0; i < n; i++) {
+    char detail[200];
+    int len = snprintf(detail, sizeof detail, "wall clock stepped %+.3f s against the monotonic clock; records are stepped until it is synchronised again",
+                       (double)steps[i] / 1e9);
+    if (dropped && i + 1 == n && len > 0 && (size_t)len < sizeof detail)
+      snprintf(detail + len, sizeof detail - (size_t)len, " (%llu more steps in the same tick)", (unsigned long long)dropped);
+    run_fault(d, "time_step", steps[i] / 1000000, 0, detail);
+  }
 }
 
 void run_sleep_ns(void *user, uint64_t ns)

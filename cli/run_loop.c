@@ -28,6 +28,7 @@ static void tick(struct daemon *d)
     return;
   }
   uint64_t now = run_now_ns(d);
+  run_clock_tick(d);
   run_mains_drain(d);
   run_taps_poll(d);
   run_taps_flush(d, false);

@@ -145,11 +145,13 @@ int run_start_journal(struct daemon *d, struct run_tail *t)
   jo.dir = d->o.c.dir;
   jo.counter_path = d->o.c.counter;
   jo.accept_rollback = d->o.c.accept_rollback;
+  /* Every envelope time comes from the daemon's clock (run_clock.c: watched for steps): the
+   * virtual clock under simulation, the real clocks on hardware. */
+  jo.clock.now = run_record_clock;
+  jo.clock.ctx = d;
   if (!d->hw) {
-    /* Under simulation every envelope time and the boot id come from the virtual clock and
-     * the seed; on hardware the journal reads the real clocks and the kernel's boot id. */
-    jo.clock.now = run_sim_clock;
-    jo.clock.ctx = d;
+    /* Under simulation the boot id comes from the seed; on hardware the journal reads the
+     * kernel's. */
     jo.virtual_clock = d->o.speed == 0;
     memcpy(jo.boot_id, d->boot_id, sizeof jo.boot_id);
   }

@@ -26,6 +26,8 @@ json_t *run_status_json(struct daemon *d)
   json_object_set_new(o, "uptime_s", json_real((double)run_now_ns(d) / 1e9));
   if (d->irq_ok) /* live runs: the mains AFE's page-full interrupts seen, and the drains they woke */
     json_object_set_new(o, "mains_irq", json_pack("{s:I, s:I}", "edges", (json_int_t)d->irq_edges, "drains", (json_int_t)d->irq_drains));
+  /* the records' clock: stepped (records so marked) and the steps seen this run (run_clock.c) */
+  json_object_set_new(o, "clock", json_pack("{s:b, s:I}", "stepped", d->clk.stepped, "steps", (json_int_t)d->clk.steps));
   uint64_t wnow = cli_proc_write_bytes(); /* the daemon's own storage writes so far (hems stats) */
   json_object_set_new(o, "storage_write_bytes", json_integer((json_int_t)(wnow > d->io_write_bytes0 ? wnow - d->io_write_bytes0 : 0)));
   json_t *ph = json_object();

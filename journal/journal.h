@@ -644,6 +644,9 @@ struct journal_clock {
   void (*now)(void *ctx, uint64_t *mono_ns, int64_t *wall_ns, uint8_t *time_quality);
   void *ctx;
 };
+/* The live clock (what .now NULL uses): CLOCK_BOOTTIME, CLOCK_REALTIME, and synced or unsynced
+ * from adjtimex() asked at most once a second per thread (a failed call reads as unsynced). */
+void journal_real_clock(void *ctx, uint64_t *mono_ns, int64_t *wall_ns, uint8_t *time_quality);
 
 /* Called on the writer thread after a group's transaction commits and the counter holds it:
  * records up to durable_seq are durable, and journal_durable_seq() already returns at least

@@ -6,6 +6,7 @@
  */
 #include <string.h>
 #include "journal.h"
+#include "store_internal.h"
 #include "timequality_internal.h"
 
 uint8_t journal__time_quality(int rc, const struct timex *tx)
@@ -20,4 +21,9 @@ uint8_t journal__time_quality_now(void)
   memset(&tx, 0, sizeof tx); /* modes 0: read the state, change nothing */
   int rc = adjtimex(&tx);
   return journal__time_quality(rc, &tx);
+}
+
+void journal_real_clock(void *ctx, uint64_t *mono_ns, int64_t *wall_ns, uint8_t *time_quality)
+{
+  journal__real_clock(ctx, mono_ns, wall_ns, time_quality);
 }

@@ -93,6 +93,7 @@ struct hw_sim {
   uint64_t rng[4];
   uint64_t now_ns, carry_ns, sample_no;
   int64_t wall_offset_ns;
+  bool clock_unsynced;       /* a clock_step made the board's clock unsynchronised; clock_sync ends it */
   unsigned next_event;
   /* mains */
   double nominal_pk, freq_nom, freq_drift, freq_set;
@@ -622,7 +623,13 @@ static void apply_event(struct hw_sim *s, const struct hw_scenario_event *e)
     case HW_FAULT_PHASE_SWAP: if (b) { b->actual_phase = (enum hw_phase)(int)e->value; branch_coeffs(s, b); } return;
     case HW_FAULT_SPI_CRC_BURST: s->afe[e->afe].crc_burst += (unsigned)e->value; return;
     case HW_FAULT_MISSING_CHIP: s->afe[e->afe].missing = true; return;
-    case HW_FAULT_CLOCK_STEP: s->wall_offset_ns += (int64_t)llround(e->value * 1e9); return;
+    case HW_FAULT_CLOCK_STEP: s->wall_offset_ns += (int64_t)llround(e->value * 1e9); s->clock_unsynced = true; return;
+    /* time synchronisation regained: the clock is stepped back to true time (or by `seconds`
+     * when given) and says synced again, as an NTP client's step does */
+    case HW_FAULT_CLOCK_SYNC:
+      s->wall_offset_ns = isnan(e->value) ? 0 : s->wall_offset_ns + (int64_t)llround(e->value * 1e9);
+      s->clock_unsynced = false;
+      return;
     case HW_FAULT_GPIO_OVERFLOW: {
       uint32_t line = b && b->cfg->line_aux != HW_LINE_NONE ? b->cfg->line_aux : (b ? b->cfg->line_sense : HW_LINE_NONE);
       if (line == HW_LINE_NONE) return;
@@ -971,6 +978,7 @@ int hw_sim_advance(struct hw_sim *s, uint64_t ns)
 
 uint64_t hw_sim_now_ns(const struct hw_sim *s) { return s->now_ns; }
 uint64_t hw_sim_wall_ns(const struct hw_sim *s) { return (uint64_t)((int64_t)(SIM_EPOCH_NS + s->now_ns) + s->wall_offset_ns); }
+bool hw_sim_clock_synced(const struct hw_sim *s) { return !s->clock_unsynced; }
 const struct hw_panel *hw_sim_panel(const struct hw_sim *s) { return &s->sc.panel; }
 struct hw_spi *hw_sim_afe_spi(struct hw_sim *s, unsigned afe) { return afe < s->sc.panel.num_afes ? &s->afe[afe].spi : NULL; }
 struct hw_gpio_chip *hw_sim_gpio_chip(struct hw_sim *s) { return &s->chip; }
