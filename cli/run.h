@@ -88,6 +88,14 @@ struct run_clockwatch {
   uint64_t steps, dropped;   /* steps seen; those that found pending_ns full (counted in the next fault) */
 };
 
+/* A branch AFE's bus conditions (run_afe_health.c). */
+struct afe_health {
+  bool missing;              /* no chip answers: not read, probed every 5 s */
+  uint64_t since_ns, reported_ns, next_probe_ns, unanswered; /* panel times; probes unanswered since reported */
+  uint64_t crc_seen;         /* the driver's crc_faults already accounted */
+  uint64_t crc_pending, crc_reported_ns; /* CRC failures not yet journaled; when the last record was */
+};
+
 struct daemon {
   struct run_opts o;
   uint64_t io_write_bytes0; /* the process's write_bytes at start: reaped children of whoever exec'd us are in it */
@@ -140,7 +148,7 @@ struct daemon {
   bool branch_tapped[HW_MAX_BRANCHES + 1]; /* a trip tap since the branch's last window (its `event`) */
   uint64_t windows, pq_events, notes, requests, faults, stimuli;
   uint64_t last_append_mono;
-  uint64_t afe_crc_faults_seen[HW_MAX_AFES];
+  struct afe_health afe_health[HW_MAX_AFES]; /* run_afe_health.c */
   /* register path: each branch AFE's one-cycle rms (xIRMSONE/xVRMSONE) read once per tick —
    * the last reading (for sense-backs) and its min/max since the window started (hrms_*_m) */
   struct rms_one_track rms1[HW_MAX_AFES];
@@ -229,6 +237,11 @@ void run_record_clock(void *ctx, uint64_t *mono, int64_t *wall, uint8_t *tq); /*
 void run_clock_watch(struct run_clockwatch *w, uint64_t mono, int64_t wall, uint8_t *tq);
 void run_clock_tick(struct daemon *d);           /* reads the clock; journals the steps seen */
 void run_sleep_ns(void *user, uint64_t ns);      /* the AFE driver's delay on hardware */
+
+/* ---- run_afe_health.c */
+void run_afe_start_failed(struct daemon *d, unsigned a, int rc); /* hw_ade9000_init failed at start */
+void run_afe_after_read(struct daemon *d, unsigned a, int rc);   /* after a window's read of AFE a */
+void run_afe_probe(struct daemon *d, unsigned a);                /* each window period, AFEs not ok */
 
 /* ---- run_records.c */
 int run_append_fx(struct daemon *d, struct journal_record *r, uint64_t *out_seq, struct replay_effects *out_fx,

@@ -53,12 +53,7 @@ static void register_window(struct daemon *d, unsigned a)
   struct { uint16_t branch; int verdict; int64_t p_mw; double angle, pf; unsigned channel; } pending_pol[3];
   unsigned npol = 0;
   int rc = hw_ade9000_read_metrics(&d->afe[a], &m);
-  if (d->afe[a].count.crc_faults != d->afe_crc_faults_seen[a]) {
-    char detail[96];
-    snprintf(detail, sizeof detail, "afe %u: SPI CRC errors persisted after retries", a);
-    run_fault(d, "spi_crc", (int64_t)(d->afe[a].count.crc_faults - d->afe_crc_faults_seen[a]), 0, detail);
-    d->afe_crc_faults_seen[a] = d->afe[a].count.crc_faults;
-  }
+  run_afe_after_read(d, a, rc); /* CRC errors summed, a chip gone missing (run_afe_health.c) */
   if (rc) return;
   struct journal_record r;
   memset(&r, 0, sizeof r);
@@ -156,7 +151,10 @@ void run_meter_tick(struct daemon *d, uint64_t now)
 {
   if (now < d->next_window_ns) return;
   memset(d->phase_p_mw, 0, sizeof d->phase_p_mw);
-  for (unsigned a = 0; a < d->panel->num_afes; a++)
-    if (d->afe_ok[a] && (int)a != d->mains) register_window(d, a);
+  for (unsigned a = 0; a < d->panel->num_afes; a++) {
+    if ((int)a == d->mains) continue;
+    if (d->afe_ok[a]) register_window(d, a);
+    else run_afe_probe(d, a);
+  }
   d->next_window_ns += (uint64_t)d->o.window_ms * 1000000ull;
 }

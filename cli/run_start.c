@@ -247,11 +247,7 @@ int run_start_afes(struct daemon *d)
     if (d->hw) ac.delay_ns = run_sleep_ns;
     int arc = hw_ade9000_init(&d->afe[a], d->hw ? &d->spidev[a].spi : hw_sim_afe_spi(d->sim, a), &ac);
     d->afe_ok[a] = arc == 0;
-    if (arc) {
-      char detail[128];
-      snprintf(detail, sizeof detail, "afe %u: %s", a + 1, hw_strerror(arc));
-      run_fault(d, arc == HW_ECRC ? "spi_crc" : "afe_missing", arc, 0, detail);
-    }
+    if (arc) run_afe_start_failed(d, a, arc);
   }
   int rc = run_mains_init(d);
   if (rc) cli_err("run: mains ingest: %s", ingest_strerror(rc));

@@ -153,6 +153,14 @@ static double v_pin_nominal(const struct hw_ade9000 *dev)
   return (dev->cfg.nominal_v > 0 ? dev->cfg.nominal_v : 230) / ratio;
 }
 
+int hw_ade9000_probe(struct hw_ade9000 *dev)
+{
+  uint32_t part = 0;
+  int r = hw_ade9000_read(dev, R_PART_ID, &part);
+  if (r < 0) return r;
+  return part & PART_ID_ADE9000 ? 0 : HW_EWRONGCHIP;
+}
+
 int hw_ade9000_init(struct hw_ade9000 *dev, struct hw_spi *spi, const struct hw_ade9000_config *cfg)
 {
   memset(dev, 0, sizeof *dev);

@@ -305,6 +305,9 @@ struct hw_ade9000_metrics {
  * HW_ENOCHIP (MISO stuck), HW_EWRONGCHIP, HW_ECRC, HW_EVERIFY, or a transport error. */
 int hw_ade9000_init(struct hw_ade9000 *dev, struct hw_spi *spi, const struct hw_ade9000_config *cfg);
 void hw_ade9000_deinit(struct hw_ade9000 *dev);
+/* One PART_ID read: 0 when an ADE9000 answers, HW_ENOCHIP (MISO stuck), HW_EWRONGCHIP, HW_ECRC
+ * or a transport error. Changes nothing on the chip (a returned chip still needs init). */
+int hw_ade9000_probe(struct hw_ade9000 *dev);
 
 /* Raw register access. Reads verify CRC_SPI (clocked out after the data) with up to
  * cfg.crc_retries extra attempts; HW_ECRC after that (counted in count.crc_faults).
@@ -510,14 +513,15 @@ enum hw_grid_kind { HW_GRID_SAG = 0, HW_GRID_SWELL, HW_GRID_OUTAGE, HW_GRID_REST
 enum hw_fault_kind { HW_FAULT_WELDED = 0, HW_FAULT_STUCK_OPEN, HW_FAULT_CHATTER,
                      HW_FAULT_SSR_LEAKAGE, HW_FAULT_REVERSED_CT, HW_FAULT_PHASE_SWAP,
                      HW_FAULT_SPI_CRC_BURST, HW_FAULT_GPIO_OVERFLOW, HW_FAULT_CLOCK_STEP,
-                     HW_FAULT_MISSING_CHIP, HW_FAULT_CLEAR, HW_FAULT_CLOCK_SYNC };
+                     HW_FAULT_MISSING_CHIP, HW_FAULT_CLEAR, HW_FAULT_CLOCK_SYNC,
+                     HW_FAULT_CHIP_BACK };
 enum hw_service_action { HW_SERVICE_DISCONNECT = 0, HW_SERVICE_RECONNECT, HW_SERVICE_CONFIRM };
 
 struct hw_scenario_event {
   uint64_t t_ns;
   enum hw_event_kind kind;
   unsigned branch;                 /* LOAD, FAULT (branch faults), SWITCH */
-  unsigned afe;                    /* FAULT (spi_crc_burst, missing_chip) */
+  unsigned afe;                    /* FAULT (spi_crc_burst, missing_chip, chip_back) */
   unsigned tap;                    /* TAP: index into panel.tap */
   unsigned sub;                    /* GRID: hw_grid_kind; FAULT: hw_fault_kind;
                                       SERVICE: hw_service_action; DER: see docs */

@@ -315,6 +315,11 @@ void ade_emul_init(struct ade_emul *e)
   reset_regs(e);
 }
 
+void ade_emul_power_cycle(struct ade_emul *e)
+{
+  reset_regs(e);
+}
+
 bool ade_emul_irq0(const struct ade_emul *e)
 {
   return !e->missing && (e->reg[A_STATUS0] & e->reg[A_MASK0]) != 0;

@@ -52,6 +52,7 @@ struct ade_emul {
 };
 
 void ade_emul_init(struct ade_emul *e);
+void ade_emul_power_cycle(struct ade_emul *e); /* registers back to their reset values (the bus fields stay) */
 /* One 8 kSPS sample: pin voltages (V) of VA,VB,VC and IA,IB,IC,IN. */
 void ade_emul_push(struct ade_emul *e, const double v_pin[3], const double i_pin[4]);
 bool ade_emul_irq0(const struct ade_emul *e); /* true = asserted (pin driven low) */

@@ -623,6 +623,8 @@ static void apply_event(struct hw_sim *s, const struct hw_scenario_event *e)
     case HW_FAULT_PHASE_SWAP: if (b) { b->actual_phase = (enum hw_phase)(int)e->value; branch_coeffs(s, b); } return;
     case HW_FAULT_SPI_CRC_BURST: s->afe[e->afe].crc_burst += (unsigned)e->value; return;
     case HW_FAULT_MISSING_CHIP: s->afe[e->afe].missing = true; return;
+    /* the chip answers again, as after a power cycle of its board: registers at reset values */
+    case HW_FAULT_CHIP_BACK: s->afe[e->afe].missing = false; ade_emul_power_cycle(&s->afe[e->afe]); return;
     case HW_FAULT_CLOCK_STEP: s->wall_offset_ns += (int64_t)llround(e->value * 1e9); s->clock_unsynced = true; return;
     /* time synchronisation regained: the clock is stepped back to true time (or by `seconds`
      * when given) and says synced again, as an NTP client's step does */

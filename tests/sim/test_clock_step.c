@@ -28,17 +28,11 @@ static void step_and_sync(void **state)
 {
   (void)state;
   char d[300];
-  snprintf(d, sizeof d, "%s/j", tmp);
-  assert_int_equal(sh("/usr/bin/python3 -c \"import json\n"
-                      "s = json.load(open('%s/hw/sim/scenarios/default.json'))\n"
-                      "s['name'] = 'clock-step'\n"
-                      "s['timeline'] = [{'at': '10s', 'do': 'fault', 'kind': 'clock_step', 'seconds': -30},\n"
-                      "                 {'at': '40s', 'do': 'fault', 'kind': 'clock_sync'}]\n"
-                      "json.dump(s, open('%s/step.json', 'w'))\"",
-                      HEMS_SOURCE_DIR, tmp),
+  assert_int_equal(cli_run_default_with("clock-step",
+                                        "[{'at': '10s', 'do': 'fault', 'kind': 'clock_step', 'seconds': -30},"
+                                        " {'at': '40s', 'do': 'fault', 'kind': 'clock_sync'}]",
+                                        "60s", d, sizeof d),
                    0);
-  assert_int_equal(sh("%s init --dir %s >/dev/null", bin, d), 0);
-  assert_int_equal(sh("%s run --dir %s --sim %s/step.json --speed max --for 60s >/dev/null 2>%s/run.err", bin, d, tmp, tmp), 0);
   /* the checker prints OK or what differs; records of this run are those with boot_id of the
    * run's boot record (hems init's own records come before it) */
   int rc = sh("%s timeline --dir %s --format jsonl | /usr/bin/python3 -c \"\n"
