@@ -86,6 +86,9 @@ struct run_clockwatch {
   int64_t pending_ns[4];     /* steps seen, not yet journaled (signed: the wall clock's jump) */
   unsigned npending;
   uint64_t steps, dropped;   /* steps seen; those that found pending_ns full (counted in the next fault) */
+  int64_t max_offset_ns;     /* DIR/config.json "time": {"max_offset_ms": 500}: a larger sync offset is a fault */
+  bool offset_over;          /* the last check found the offset over the limit (journaled once) */
+  uint64_t next_offset_check_ns;
 };
 
 /* A branch AFE's bus conditions (run_afe_health.c). */
@@ -236,6 +239,7 @@ int64_t run_wall_ns(const struct daemon *d);     /* wall time of "now" on the re
 void run_record_clock(void *ctx, uint64_t *mono, int64_t *wall, uint8_t *tq); /* the journal's clock */
 void run_clock_watch(struct run_clockwatch *w, uint64_t mono, int64_t wall, uint8_t *tq);
 void run_clock_tick(struct daemon *d);           /* reads the clock; journals the steps seen */
+int64_t run_clock_sync_offset_ns(const struct daemon *d); /* from the time source; 0 unknown or unsynced */
 void run_sleep_ns(void *user, uint64_t ns);      /* the AFE driver's delay on hardware */
 
 /* ---- run_afe_health.c */

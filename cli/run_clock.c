@@ -20,6 +20,7 @@
  * synced (the live clock's adjtimex answer is cached for up to 1 s, so an answer from before the
  * step cannot end it). */
 #define CLOCK_SETTLE_NS 2000000000ull
+#define RUN_DEFAULT_MAX_OFFSET_NS 500000000ll /* 500 ms (Class A time-stamping wants ±20 ms: the offset is journaled for judging) */
 
 double run_real_s(void)
 {
@@ -88,6 +89,38 @@ void run_record_clock(void *ctx, uint64_t *mono, int64_t *wall, uint8_t *tq)
   run_clock_watch(&d->clk, *mono, *wall, tq);
 }
 
+/* The clock's offset from its time source: the kernel's NTP state on hardware, the scenario's
+ * clock_offset under simulation; 0 when not known or not synced. */
+int64_t run_clock_sync_offset_ns(const struct daemon *d)
+{
+  int64_t off = 0;
+  if (d->hw) journal_clock_sync(&off);
+  else off = hw_sim_clock_offset_ns(d->sim);
+  return off;
+}
+
+/* Every 10 s of panel time: an offset over the configured limit is a `time_offset` fault (value:
+ * the offset in ms), journaled when it goes over; back under the limit, the next time over is
+ * journaled again. */
+static void check_offset(struct daemon *d)
+{
+  struct run_clockwatch *w = &d->clk;
+  uint64_t now = run_now_ns(d);
+  if (now < w->next_offset_check_ns) return;
+  w->next_offset_check_ns = (now / 10000000000ull + 1) * 10000000000ull; /* on a 10 s grid */
+  int64_t off = run_clock_sync_offset_ns(d);
+  int64_t mag = off < 0 ? (off == INT64_MIN ? INT64_MAX : -off) : off;
+  int64_t limit = w->max_offset_ns > 0 ? w->max_offset_ns : RUN_DEFAULT_MAX_OFFSET_NS;
+  bool over = mag > limit;
+  if (over && !w->offset_over) {
+    char detail[200];
+    snprintf(detail, sizeof detail, "clock offset %+.3f s from its time source exceeds the limit of %.3f s (config time.max_offset_ms)",
+             (double)off / 1e9, (double)limit / 1e9);
+    run_fault(d, "time_offset", off / 1000000, 0, detail);
+  }
+  w->offset_over = over;
+}
+
 /* Every tick: one read (so a step shows even while nothing is appended), then each step seen
  * as a `time_step` fault, value the step in ms (negative: the wall clock went back). */
 void run_clock_tick(struct daemon *d)
@@ -111,6 +144,7 @@ void run_clock_tick(struct daemon *d)
       snprintf(detail + len, sizeof detail - (size_t)len, " (%llu more steps in the same tick)", (unsigned long long)dropped);
     run_fault(d, "time_step", steps[i] / 1000000, 0, detail);
   }
+  check_offset(d);
 }
 
 void run_sleep_ns(void *user, uint64_t ns)

@@ -1,6 +1,6 @@
 /*
  * run_config.c — the daemon's configuration after start: DIR/config.json's local settings
- * (roles, retention keep), SIGHUP's reload (a `config` record, or a fault naming what is wrong),
+ * (roles, retention keep, time.max_offset_ms), SIGHUP's reload (a `config` record, or a fault naming what is wrong),
  * and DIR/config.json rewritten after the panel in use changed.
  */
 #include <stdio.h>
@@ -8,7 +8,7 @@
 #include <sodium.h>
 #include "run.h"
 
-/* The roles section: DIR/config.json's, else the panel config's. */
+/* The local settings of DIR/config.json: roles (else the panel config's), retention, time. */
 void run_config_load_local(struct daemon *d)
 {
   char path[4200];
@@ -30,6 +30,16 @@ void run_config_load_local(struct daemon *d)
     kn = 0;
   }
   d->retention_keep_ns = kn;
+  /* "time": {"max_offset_ms": 500} — a sync offset above it is a time_offset fault (run_clock.c) */
+  json_t *mo = json_object_get(json_object_get(root, "time"), "max_offset_ms");
+  d->clk.max_offset_ns = 0;
+  if (mo && (!json_is_integer(mo) || json_integer_value(mo) < 1 || json_integer_value(mo) > 3600000)) {
+    char detail[4400];
+    snprintf(detail, sizeof detail, "%.4000s: time.max_offset_ms: not an integer 1..3600000; the default 500 applies", path);
+    run_fault(d, "config_invalid", 0, 0, detail);
+  } else if (mo) {
+    d->clk.max_offset_ns = (int64_t)json_integer_value(mo) * 1000000;
+  }
   json_decref(root);
 }
 
@@ -68,7 +78,7 @@ void run_config_reload(struct daemon *d)
 }
 
 /* DIR/config.json follows the panel now in use (its canonical JSON, cjson); the dir's own local
- * settings (roles, retention) are kept, and held nowhere else: written to a temporary file,
+ * settings (roles, retention, time) are kept, and held nowhere else: written to a temporary file,
  * synced, renamed. */
 void run_config_follow_panel(struct daemon *d, const char *cjson, size_t clen)
 {
@@ -77,8 +87,8 @@ void run_config_follow_panel(struct daemon *d, const char *cjson, size_t clen)
   snprintf(tmpp, sizeof tmpp, "%s.tmp", path);
   json_t *old = cli_load_json_file(path), *neu = json_loadb(cjson, clen, 0, NULL);
   if (neu) {
-    static const char *const keep[] = { "roles", "retention" };
-    for (int i = 0; i < 2; i++) {
+    static const char *const keep[] = { "roles", "retention", "time" };
+    for (int i = 0; i < 3; i++) {
       json_t *v = old ? json_object_get(old, keep[i]) : NULL;
       if (v) json_object_set(neu, keep[i], v);
     }

@@ -203,6 +203,7 @@ int run_start_boot(struct daemon *d, const struct run_tail *t)
   const char *fw = HEMS_FIRMWARE_VERSION;
   r.body.boot.firmware_version = (struct journal_slice){ (const uint8_t *)fw, (uint32_t)strlen(fw) };
   r.body.boot.rail_status = (struct journal_slice){ (const uint8_t *)"ok", 2 };
+  r.body.boot.sync_offset_ns = run_clock_sync_offset_ns(d); /* 0 (left out): not known or not synced */
   static char cjson[256 * 1024];
   size_t clen = 0;
   uint8_t new_hash[32];

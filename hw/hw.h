@@ -514,7 +514,7 @@ enum hw_fault_kind { HW_FAULT_WELDED = 0, HW_FAULT_STUCK_OPEN, HW_FAULT_CHATTER,
                      HW_FAULT_SSR_LEAKAGE, HW_FAULT_REVERSED_CT, HW_FAULT_PHASE_SWAP,
                      HW_FAULT_SPI_CRC_BURST, HW_FAULT_GPIO_OVERFLOW, HW_FAULT_CLOCK_STEP,
                      HW_FAULT_MISSING_CHIP, HW_FAULT_CLEAR, HW_FAULT_CLOCK_SYNC,
-                     HW_FAULT_CHIP_BACK };
+                     HW_FAULT_CHIP_BACK, HW_FAULT_CLOCK_OFFSET };
 enum hw_service_action { HW_SERVICE_DISCONNECT = 0, HW_SERVICE_RECONNECT, HW_SERVICE_CONFIRM };
 
 struct hw_scenario_event {
@@ -584,6 +584,7 @@ uint64_t hw_sim_now_ns(const struct hw_sim *sim);
 /* Wall clock of the simulated board: a fixed epoch + virtual time + injected clock steps. */
 uint64_t hw_sim_wall_ns(const struct hw_sim *sim);
 bool hw_sim_clock_synced(const struct hw_sim *sim); /* false after a clock_step until a clock_sync */
+int64_t hw_sim_clock_offset_ns(const struct hw_sim *sim); /* what the board's time source reports (clock_offset) */
 const struct hw_panel *hw_sim_panel(const struct hw_sim *sim);
 
 /* The emulated ADE9000 of AFE idx behind an SPI transport (valid until destroy). */

@@ -425,8 +425,10 @@ static int check_lines_unique(struct hw__ctx *c, const struct hw_panel *p)
 
 int hw__panel_from_json(struct hw__ctx *c, struct hw_panel *p, json_t *root)
 {
+  /* "retention" and "time" are DIR/config.json's local settings (cli/run_config.c), not the
+   * panel's: accepted here and left out of the canonical config */
   static const char *const keys[] = { "name", "mains", "service_limit_a", "gpiochip", "afes",
-                                      "branches", "taps", "der", "service", "roles", NULL };
+                                      "branches", "taps", "der", "service", "roles", "retention", "time", NULL };
   static const char *const MAINS[] = { "3ph-230-50", "split-120-240-60" };
   memset(p, 0, sizeof *p);
   int r;

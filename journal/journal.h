@@ -179,6 +179,9 @@ struct journal_boot {
   uint32_t config_version;
   uint32_t reducer_version;              /* the fold's rules from this boot on (replay.md "Reducer
                                             versions"); 0 = not declared (left out, schema v 3 only) */
+  int64_t sync_offset_ns;                /* the clock's offset from its time source as the kernel's
+                                            NTP state reports it (adjtimex), ns; 0 = not known or
+                                            not synced (left out, schema v 3 only) */
 };
 
 struct journal_config {
@@ -644,6 +647,10 @@ struct journal_clock {
   void (*now)(void *ctx, uint64_t *mono_ns, int64_t *wall_ns, uint8_t *time_quality);
   void *ctx;
 };
+/* The system clock's synchronisation, read without privilege (adjtimex, modes 0): the time
+ * quality (JOURNAL_TQ_SYNCED or _UNSYNCED) and, when synced, the offset from its time source the
+ * kernel's NTP state reports (ns; tx.offset in µs unless STA_NANO), else 0. */
+uint8_t journal_clock_sync(int64_t *offset_ns);
 /* The live clock (what .now NULL uses): CLOCK_BOOTTIME, CLOCK_REALTIME, and synced or unsynced
  * from adjtimex() asked at most once a second per thread (a failed call reads as unsynced). */
 void journal_real_clock(void *ctx, uint64_t *mono_ns, int64_t *wall_ns, uint8_t *time_quality);

@@ -15,6 +15,21 @@ uint8_t journal__time_quality(int rc, const struct timex *tx)
   return JOURNAL_TQ_SYNCED;
 }
 
+int64_t journal__sync_offset_ns(int rc, const struct timex *tx)
+{
+  if (journal__time_quality(rc, tx) != JOURNAL_TQ_SYNCED) return 0;
+  return (tx->status & STA_NANO) ? (int64_t)tx->offset : (int64_t)tx->offset * 1000;
+}
+
+uint8_t journal_clock_sync(int64_t *offset_ns)
+{
+  struct timex tx;
+  memset(&tx, 0, sizeof tx);
+  int rc = adjtimex(&tx);
+  *offset_ns = journal__sync_offset_ns(rc, &tx);
+  return journal__time_quality(rc, &tx);
+}
+
 uint8_t journal__time_quality_now(void)
 {
   struct timex tx;

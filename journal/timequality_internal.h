@@ -14,6 +14,10 @@
  * as synced — is JOURNAL_TQ_UNSYNCED. */
 uint8_t journal__time_quality(int rc, const struct timex *tx);
 
+/* The offset adjtimex reported (ns: tx.offset scaled by STA_NANO), or 0 when the call failed or
+ * the clock is not synced (journal__time_quality). */
+int64_t journal__sync_offset_ns(int rc, const struct timex *tx);
+
 /* Asks the kernel (adjtimex with modes 0: read only, no privilege needed) and judges. */
 uint8_t journal__time_quality_now(void);
 

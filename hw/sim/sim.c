@@ -94,6 +94,7 @@ struct hw_sim {
   uint64_t now_ns, carry_ns, sample_no;
   int64_t wall_offset_ns;
   bool clock_unsynced;       /* a clock_step made the board's clock unsynchronised; clock_sync ends it */
+  int64_t sync_offset_ns;    /* the offset the board's time source reports (clock_offset) */
   unsigned next_event;
   /* mains */
   double nominal_pk, freq_nom, freq_drift, freq_set;
@@ -624,6 +625,7 @@ static void apply_event(struct hw_sim *s, const struct hw_scenario_event *e)
     case HW_FAULT_SPI_CRC_BURST: s->afe[e->afe].crc_burst += (unsigned)e->value; return;
     case HW_FAULT_MISSING_CHIP: s->afe[e->afe].missing = true; return;
     /* the chip answers again, as after a power cycle of its board: registers at reset values */
+    case HW_FAULT_CLOCK_OFFSET: s->sync_offset_ns = (int64_t)llround(e->value * 1e9); return;
     case HW_FAULT_CHIP_BACK: s->afe[e->afe].missing = false; ade_emul_power_cycle(&s->afe[e->afe]); return;
     case HW_FAULT_CLOCK_STEP: s->wall_offset_ns += (int64_t)llround(e->value * 1e9); s->clock_unsynced = true; return;
     /* time synchronisation regained: the clock is stepped back to true time (or by `seconds`
@@ -981,6 +983,7 @@ int hw_sim_advance(struct hw_sim *s, uint64_t ns)
 uint64_t hw_sim_now_ns(const struct hw_sim *s) { return s->now_ns; }
 uint64_t hw_sim_wall_ns(const struct hw_sim *s) { return (uint64_t)((int64_t)(SIM_EPOCH_NS + s->now_ns) + s->wall_offset_ns); }
 bool hw_sim_clock_synced(const struct hw_sim *s) { return !s->clock_unsynced; }
+int64_t hw_sim_clock_offset_ns(const struct hw_sim *s) { return s->clock_unsynced ? 0 : s->sync_offset_ns; }
 const struct hw_panel *hw_sim_panel(const struct hw_sim *s) { return &s->sc.panel; }
 struct hw_spi *hw_sim_afe_spi(struct hw_sim *s, unsigned afe) { return afe < s->sc.panel.num_afes ? &s->afe[afe].spi : NULL; }
 struct hw_gpio_chip *hw_sim_gpio_chip(struct hw_sim *s) { return &s->chip; }

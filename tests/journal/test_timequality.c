@@ -108,6 +108,23 @@ static int child_under_filter(const char *dir)
   return rc;
 }
 
+/* The offset from the time source: adjtimex's tx.offset is in µs, or in ns with STA_NANO
+ * (0x2000, <sys/timex.h>); nothing is reported for an unsynced clock or a failed call. */
+static void sync_offset(void **state)
+{
+  (void)state;
+  assert_int_equal(STA_NANO, 0x2000);
+  struct timex us = tx_with(0x0001), ns = tx_with(0x0001 | 0x2000), unsync = tx_with(0x0040);
+  us.offset = -1234;                   /* µs */
+  ns.offset = 567890123;               /* ns */
+  unsync.offset = 999;
+  assert_int_equal(journal__sync_offset_ns(0, &us), -1234000);
+  assert_int_equal(journal__sync_offset_ns(0, &ns), 567890123);
+  assert_int_equal(journal__sync_offset_ns(0, &unsync), 0);
+  assert_int_equal(journal__sync_offset_ns(-1, &ns), 0);
+  assert_int_equal(journal__sync_offset_ns(5 /* TIME_ERROR */, &ns), 0);
+}
+
 static void refused_call_stamps_unsynced(void **state)
 {
   (void)state;
@@ -135,6 +152,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(failed_call_is_unsynced),
     cmocka_unit_test(kernel_answers),
+    cmocka_unit_test(sync_offset),
     cmocka_unit_test(refused_call_stamps_unsynced),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

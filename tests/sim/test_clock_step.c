@@ -64,10 +64,38 @@ static void step_and_sync(void **state)
   assert_int_equal(sh("%s replay --check --dir %s | grep -q ' 0 divergence'", bin, d), 0);
 }
 
+/* The sync offset the time source reports, checked every 10 s of panel time against
+ * time.max_offset_ms (default 500): +0.8 s from 5 s, +0.1 s from 25 s, -0.9 s from 45 s gives a
+ * `time_offset` fault at the checks at 10 s (800 ms) and 50 s (-900 ms) — once each time it goes
+ * over — and none with a limit of 1000 ms. */
+static void offset_over_limit(void **state)
+{
+  (void)state;
+  static const char *tl = "[{'at': '5s', 'do': 'fault', 'kind': 'clock_offset', 'seconds': 0.8},"
+                          " {'at': '25s', 'do': 'fault', 'kind': 'clock_offset', 'seconds': 0.1},"
+                          " {'at': '45s', 'do': 'fault', 'kind': 'clock_offset', 'seconds': -0.9}]";
+  char d[300], e[300];
+  assert_int_equal(cli_run_default_with("offset", tl, "60s", d, sizeof d), 0);
+  const char *check = "%s timeline --dir %s --type fault --format jsonl | /usr/bin/python3 -c \"\n"
+                      "import json, sys\n"
+                      "f = [json.loads(l) for l in sys.stdin]\n"
+                      "got = [(r['mono_ns'], r['body']['value']) for r in f if r['body']['code'] == 'time_offset']\n"
+                      "print(got)\n"
+                      "sys.exit(0 if got == %s else 1)\"";
+  assert_int_equal(sh(check, bin, d, "[(10000000000, 800), (50000000000, -900)]"), 0);
+  /* the same panel with the limit at 1000 ms: nothing over it */
+  snprintf(e, sizeof e, "%s/offset-1s", tmp);
+  assert_int_equal(sh("%s init --dir %s >/dev/null && echo '{\"time\": {\"max_offset_ms\": 1000}}' > %s/config.json", bin, e, e), 0);
+  assert_int_equal(sh("%s run --dir %s --sim %s.json --speed max --for 60s >/dev/null 2>&1", bin, e, d), 0);
+  assert_int_equal(sh(check, bin, e, "[]"), 0);
+  assert_int_equal(sh("%s timeline --dir %s --type fault --format jsonl | grep -c config_invalid | grep -qx 0", bin, e), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(step_and_sync),
+    cmocka_unit_test(offset_over_limit),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
