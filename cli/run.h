@@ -63,8 +63,8 @@ struct capture_slot { uint64_t id; uint8_t hash[32]; };
  * last window, V | A per channel A, B, C. */
 struct rms_one_track { bool fresh; unsigned n; double i[3], v[3], imin[3], imax[3], vmin[3], vmax[3]; };
 
-/* A trip tap waiting for its waveform capture (≤ the capture's post-trigger time). */
-struct pending_tap { bool used; uint64_t capture_id; uint64_t deadline_ns; struct actuator_tap_record rec; };
+/* A journaled trip tap whose waveform capture is not complete yet (≤ 2 s). */
+struct pending_tap { bool used; uint64_t capture_id, deadline_ns, tap_seq; struct actuator_tap_record rec; };
 #define PENDING_TAPS 8
 
 /* A decided command waiting for its record to be durable (write-ahead) and its actuator free. */

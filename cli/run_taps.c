@@ -1,35 +1,37 @@
 /*
- * run_taps.c — trip taps and DER status inputs: their GPIO edges become `trip_tap` and
- * `der` records; a trip tap waits (at most 2 s) for the waveform capture around its edge and names
- * it; lost GPIO events become a `gpio_overflow` fault.
+ * run_taps.c — trip taps and DER status inputs: their GPIO edges become `trip_tap` and `der`
+ * records, journaled at once and in the kernel's order (the fold acts on a tap — a power-fail
+ * input opens branches — so nothing waits); the waveform capture around a tap's edge follows, when
+ * complete (at most 2 s later), in a second `trip_tap` naming the first (`of_seq`: reducer v 6
+ * folds it as no edge). Lost GPIO events become a `gpio_overflow` fault.
  */
 #include <stdio.h>
 #include <string.h>
 #include "run.h"
 
-static void append_pending_tap(struct daemon *d, struct pending_tap *p, const uint8_t *hash)
-{
-  struct journal_record r;
-  memset(&r, 0, sizeof r);
-  r.type = JOURNAL_T_TRIP_TAP;
-  r.source = p->rec.source;
-  r.body.trip_tap = p->rec.body.trip_tap;
-  if (hash) memcpy(r.body.trip_tap.capture, hash, 32);
-  p->used = false;
-  run_append(d, &r);
-}
-
+/* A tap's capture is complete: the second record, naming the tap's (same fields, capture set). */
 void run_taps_capture_done(struct daemon *d, uint64_t id, const uint8_t hash[32])
 {
-  for (int k = 0; k < PENDING_TAPS; k++)
-    if (d->ptaps[k].used && d->ptaps[k].capture_id == id) append_pending_tap(d, &d->ptaps[k], hash);
+  for (int k = 0; k < PENDING_TAPS; k++) {
+    struct pending_tap *p = &d->ptaps[k];
+    if (!p->used || p->capture_id != id) continue;
+    p->used = false;
+    struct journal_record r;
+    memset(&r, 0, sizeof r);
+    r.type = JOURNAL_T_TRIP_TAP;
+    r.source = p->rec.source;
+    r.body.trip_tap = p->rec.body.trip_tap;
+    memcpy(r.body.trip_tap.capture, hash, 32);
+    r.body.trip_tap.of_seq = p->tap_seq;
+    run_append(d, &r);
+  }
 }
 
-/* Taps whose capture never came (engine stopped): journaled without one. */
+/* Captures that never came (the engine stopped, or past 2 s): forgotten; the tap is journaled. */
 void run_taps_flush(struct daemon *d, bool all)
 {
   for (int k = 0; k < PENDING_TAPS; k++)
-    if (d->ptaps[k].used && (all || run_now_ns(d) >= d->ptaps[k].deadline_ns)) append_pending_tap(d, &d->ptaps[k], NULL);
+    if (d->ptaps[k].used && (all || run_now_ns(d) >= d->ptaps[k].deadline_ns)) d->ptaps[k].used = false;
 }
 
 void run_taps_poll(struct daemon *d)
@@ -49,19 +51,22 @@ void run_taps_poll(struct daemon *d)
         d->taps_seen++;
         if (tr[i].body.trip_tap.branch && tr[i].body.trip_tap.branch <= HW_MAX_BRANCHES)
           d->branch_tapped[tr[i].body.trip_tap.branch] = true;
-        /* A waveform capture around the edge (the ingest hook): the record waits for it, at
-         * most its post-trigger time, and then names the blob. */
-        int64_t cid = d->eng_ok ? ingest_engine_trigger(&d->eng, 1u + tr[i].body.trip_tap.tap) : -1;
-        int slot = -1;
-        for (int k = 0; k < PENDING_TAPS && cid > 0; k++) if (!d->ptaps[k].used) { slot = k; break; }
-        if (slot >= 0) {
-          d->ptaps[slot].used = true;
-          d->ptaps[slot].capture_id = (uint64_t)cid;
-          d->ptaps[slot].deadline_ns = run_now_ns(d) + 2000000000ull;
-          d->ptaps[slot].rec = tr[i];
-          continue;
-        }
         r.body.trip_tap = tr[i].body.trip_tap;
+        uint64_t seq = 0;
+        if (run_append_fx(d, &r, &seq, NULL, NULL)) continue;
+        /* A waveform capture around the edge (the ingest hook): its record follows when the
+         * capture is complete (at most 2 s), naming this one. */
+        int64_t cid = d->eng_ok ? ingest_engine_trigger(&d->eng, 1u + tr[i].body.trip_tap.tap) : -1;
+        for (int k = 0; k < PENDING_TAPS && cid > 0; k++)
+          if (!d->ptaps[k].used) {
+            d->ptaps[k].used = true;
+            d->ptaps[k].capture_id = (uint64_t)cid;
+            d->ptaps[k].deadline_ns = run_now_ns(d) + 2000000000ull;
+            d->ptaps[k].tap_seq = seq;
+            d->ptaps[k].rec = tr[i];
+            break;
+          }
+        continue;
       } else {
         r.body.der = tr[i].body.der;
         d->der_seen++;

@@ -309,6 +309,10 @@ struct journal_trip_tap {
   uint32_t crest_milli;
   uint8_t capture[JOURNAL_HASH_BYTES]; /* blob hash of the waveform capture around the edge;
                                           all zero = none (no streaming AFE, or it was busy) */
+  uint64_t of_seq;                 /* 0: an edge. Else this record only adds the capture of the
+                                      edge journaled at of_seq (the same fields, capture set):
+                                      the edge is journaled at once, its capture when complete
+                                      (schema v 3 only; left out when 0) */
 };
 enum journal_der_state { JOURNAL_DERST_OFF = 0, JOURNAL_DERST_GRID_TIED, JOURNAL_DERST_FAULT,
                          JOURNAL_DERST_IDLE, JOURNAL_DERST_CHARGING, JOURNAL_DERST_DISCHARGING,

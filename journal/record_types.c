@@ -287,6 +287,7 @@ static const struct jfield trip_tap_fields[] = {
   ENUMF(struct journal_trip_tap, "kind", kind, tap_names, 2),
   FLD(struct journal_trip_tap, "line", JF_U32, line, 3),
   FLD(struct journal_trip_tap, "branch", JF_U16, branch, 4),
+  FLDZ3(struct journal_trip_tap, "of_seq", JF_U64, of_seq, 12),
   FLD(struct journal_trip_tap, "rms_ma", JF_I32, rms_ma, 5),
   FLD(struct journal_trip_tap, "capture", JF_FIXED, capture, 6),
   FLD(struct journal_trip_tap, "dropped", JF_U32, dropped, 7),

@@ -127,7 +127,7 @@ static inline pid_t cli_spawn_daemon(const char *dir) { return cli_spawn_daemon_
 
 #ifdef HEMS_SOURCE_DIR
 /* The shipped `default` scenario with its timeline replaced by timeline (a Python list literal
- * of stimuli), written to TMP/NAME.json, then `hems init` and `hems run --sim it --speed max
+ * of stimuli; "None" keeps the shipped one), written to TMP/NAME.json, then `hems init` and `hems run --sim it --speed max
  * --for FOR` into TMP/NAME (its path into dir); 0 when both exit 0 (the run's stderr goes to
  * TMP/NAME.err). */
 static inline int cli_run_default_with(const char *name, const char *timeline, const char *for_s, char *dir, size_t cap)
@@ -136,7 +136,7 @@ static inline int cli_run_default_with(const char *name, const char *timeline, c
   if (sh("/usr/bin/python3 -c \"import json\n"
          "s = json.load(open('%s/hw/sim/scenarios/default.json'))\n"
          "s['name'] = '%s'\n"
-         "s['timeline'] = %s\n"
+         "s['timeline'] = %s or s['timeline']\n"
          "json.dump(s, open('%s.json', 'w'))\"",
          HEMS_SOURCE_DIR, name, timeline, dir))
     return -1;

@@ -105,6 +105,10 @@ static void fold_fault(struct replay_state *s, const struct journal_record *r)
     struct replay_branch *b = branch_of(s, f->branch);
     if (b) b->alarms |= REPLAY_ALARM_CT_POLARITY;
     else s->alarms |= REPLAY_ALARM_CT_POLARITY;
+  } else if (s->reducer_version >= 6 && slice_eq(f->code, "phase_map_mismatch", 18)) {
+    /* v 6: the daemon's phase-map check (a branch's current against another phase's voltage) */
+    struct replay_branch *b = branch_of(s, f->branch);
+    if (b) b->alarms |= REPLAY_ALARM_PHASE_MAP;
   }
 }
 
@@ -318,6 +322,7 @@ static void grid_report(struct replay_state *s, uint8_t source, int present)
 static void fold_trip_tap(struct replay_state *s, const struct journal_record *r)
 {
   const struct journal_trip_tap *t = &r->body.trip_tap;
+  if (s->reducer_version >= 6 && t->of_seq) return; /* v 6: the capture of an edge folded before */
   s->trip_taps++;
   struct replay_branch *b = branch_of(s, t->branch);
   if (t->edge == JOURNAL_EDGE_FALLING) { /* the tap is no longer asserted: reset by hand */

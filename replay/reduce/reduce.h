@@ -33,13 +33,17 @@
 extern "C" {
 #endif
 
-#define REPLAY_REDUCER_VERSION 5u /* the newest rules this code knows */
+#define REPLAY_REDUCER_VERSION 6u /* the newest rules this code knows */
 #define REPLAY_REDUCER_BASE 4u    /* the rules of a journal whose boot records declare none */
 /* What each version added (replay.md "Reducer versions"):
  *   5  closes after the grid returns wait for a hold-off (no relay chatter from a bouncing
  *      power-fail input), and a policy close waits while the branch is at its operations
  *      limit; the grid is present only when no source (power-fail input, transfer switch)
- *      says it is absent; the state serialisation gains REPLAY_SER_V5_TAIL bytes at its end */
+ *      says it is absent; the state serialisation gains REPLAY_SER_V5_TAIL bytes at its end
+ *   6  a trip_tap with of_seq is the capture of an edge already folded (the daemon journals an
+ *      edge at once and its capture when complete): not an edge, ignored; a
+ *      fault{phase_map_mismatch} raises the branch's phase_map alarm as
+ *      fault{suspected_ct_polarity} raises ct_polarity */
 #define REPLAY_GRID_BY_POWER_FAIL 1u /* grid_absent bits */
 #define REPLAY_GRID_BY_ATS 2u
 

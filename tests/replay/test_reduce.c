@@ -17,6 +17,7 @@
 static const struct { uint32_t version; const char *hash; } golden[] = {
   { 4, "11fbce6fab4104b4383773af5ac333ab5d0b21eb792cd91055f462dc956b2ac2" },
   { 5, "ad96732d899400476741abe5ae5965c8a39958699304397f3358cfc3011215e3" },
+  { 6, "d51e2bf284d17ff5269da0cc492fa9b64466423fdfcb0552944bd4c7d8c0e390" },
 };
 
 static struct replay_state *poisoned(int byte)
@@ -416,6 +417,51 @@ static void test_breaker_and_alarms(void **st)
   free(s);
 }
 
+/* Reducer v 6 against v 5, record by record: a trip_tap naming an earlier one (of_seq: the
+ * capture of an edge already journaled) is no edge under v 6 — no trip counted, no breaker state
+ * touched — while v 5 (whose journals never hold one) takes every trip_tap as an edge; and a
+ * fault{phase_map_mismatch} raises the branch's phase_map alarm under v 6 only. */
+static void test_v6_rules(void **st)
+{
+  (void)st;
+  for (uint32_t v = 5; v <= 6; v++) {
+    struct replay_state *s = poisoned(0);
+    declare(s, v);
+    struct journal_record r;
+    memset(&r, 0, sizeof r);
+    r.seq = 10;
+    r.wall_ns = 9000000000000ll;
+    r.type = JOURNAL_T_TRIP_TAP;
+    r.source = (struct journal_source){ JOURNAL_SRC_TAP, JOURNAL_TAP_AFCI, 7, "" };
+    r.body.trip_tap.kind = JOURNAL_TAP_AFCI;
+    r.body.trip_tap.edge = JOURNAL_EDGE_FALLING; /* the edge: a reset breaker, nothing open */
+    r.body.trip_tap.branch = 7;
+    replay_apply(s, &r, NULL);
+    assert_int_equal(s->trip_taps, 1);
+    /* the capture record of that edge, journaled when the capture completed: a rising edge's
+     * fields would open the breaker if it were taken as an edge */
+    r.seq = 12;
+    r.body.trip_tap.edge = JOURNAL_EDGE_RISING;
+    r.body.trip_tap.of_seq = 10;
+    memset(r.body.trip_tap.capture, 0xC4, 32);
+    replay_apply(s, &r, NULL);
+    assert_int_equal(s->trip_taps, v >= 6 ? 1 : 2);
+    assert_int_equal(s->br[6].breaker_open, v >= 6 ? 0 : 1);
+    assert_int_equal(s->br[6].trips, v >= 6 ? 0 : 1);
+    /* the daemon's phase-map check */
+    memset(&r, 0, sizeof r);
+    r.seq = 13;
+    r.wall_ns = 9000000001000ll;
+    r.type = JOURNAL_T_FAULT;
+    r.body.fault.code = (struct journal_slice){ (const uint8_t *)"phase_map_mismatch", 18 };
+    r.body.fault.branch = 3;
+    replay_apply(s, &r, NULL);
+    assert_int_equal(!!(s->br[2].alarms & REPLAY_ALARM_PHASE_MAP), v >= 6);
+    assert_int_equal(s->br[3].alarms & REPLAY_ALARM_PHASE_MAP, 0);
+    free(s);
+  }
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -428,6 +474,7 @@ int main(void)
     cmocka_unit_test(test_requests),
     cmocka_unit_test(test_request_window_bounds),
     cmocka_unit_test(test_breaker_and_alarms),
+    cmocka_unit_test(test_v6_rules),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
