@@ -95,6 +95,7 @@ struct run_clockwatch {
 struct afe_health {
   bool missing;              /* no chip answers: not read, probed every 5 s */
   uint64_t since_ns, reported_ns, next_probe_ns, unanswered; /* panel times; probes unanswered since reported */
+  uint64_t flaps;            /* drop-outs within a minute of the last record, not yet journaled */
   uint64_t crc_seen;         /* the driver's crc_faults already accounted */
   uint64_t crc_pending, crc_reported_ns; /* CRC failures not yet journaled; when the last record was */
 };

@@ -23,10 +23,16 @@ static void missing_starts(struct daemon *d, unsigned a, uint64_t now, const cha
   struct afe_health *h = &d->afe_health[a];
   h->missing = true;
   h->since_ns = now;
-  h->reported_ns = now;
   h->unanswered = 0;
   h->next_probe_ns = now + AFE_PROBE_NS;
   d->afe_ok[a] = false;
+  if (h->reported_ns && now - h->reported_ns < AFE_SUMMARY_NS) {
+    /* gone again within a minute of the last record: a flapping chip is counted, and said in
+     * the next summary (missing or recovered), at most one a minute */
+    h->flaps++;
+    return;
+  }
+  h->reported_ns = now;
   char detail[200];
   snprintf(detail, sizeof detail, "afe %u: no chip answers on the SPI bus (MISO stuck)%s; its branches are not metered until it answers again",
            a + 1, when);
@@ -49,6 +55,15 @@ void run_afe_after_read(struct daemon *d, unsigned a, int rc)
 {
   struct afe_health *h = &d->afe_health[a];
   uint64_t now = run_now_ns(d);
+  if (h->flaps && rc != HW_ENOCHIP && now - h->reported_ns >= AFE_SUMMARY_NS) {
+    /* a flapping chip that answers now: the summary of its drop-outs since the last record */
+    char detail[200];
+    snprintf(detail, sizeof detail, "afe %u: answers; it dropped out %llu times in the last %.0f s (windows lost while it was missing)",
+             a + 1, (unsigned long long)h->flaps, (double)(now - h->reported_ns) / 1e9);
+    run_fault(d, "afe_recovered", (int64_t)h->flaps, 0, detail);
+    h->flaps = 0;
+    h->reported_ns = now;
+  }
   uint64_t faults = d->afe[a].count.crc_faults;
   uint64_t delta = faults - h->crc_seen;
   h->crc_seen = faults;
@@ -93,20 +108,23 @@ void run_afe_probe(struct daemon *d, unsigned a)
     memset(d->energy_prev_nj[a], 0, sizeof d->energy_prev_nj[a]);
     memset(&d->rms1[a], 0, sizeof d->rms1[a]);
     d->afe_ok[a] = true;
+    if (h->flaps) return; /* flapping: said in the next summary */
     char detail[200];
     snprintf(detail, sizeof detail, "afe %u: answers again after %.1f s; re-initialised (energy counted from zero: the gap is not metered)",
              a + 1, (double)(now - h->since_ns) / 1e9);
     run_fault(d, "afe_recovered", (int64_t)((now - h->since_ns) / 1000000), 0, detail);
+    h->reported_ns = now;
     return;
   }
   h->unanswered++;
   if (now - h->reported_ns >= AFE_SUMMARY_NS) {
     char detail[200];
-    snprintf(detail, sizeof detail, "afe %u: still missing after %.0f s (%llu probes unanswered in the last %.0f s: %s)", a + 1,
-             (double)(now - h->since_ns) / 1e9, (unsigned long long)h->unanswered, (double)(now - h->reported_ns) / 1e9,
-             hw_strerror(rc));
+    snprintf(detail, sizeof detail, "afe %u: still missing after %.0f s (%llu probes unanswered, %llu drop-outs in the last %.0f s: %s)",
+             a + 1, (double)(now - h->since_ns) / 1e9, (unsigned long long)h->unanswered, (unsigned long long)h->flaps,
+             (double)(now - h->reported_ns) / 1e9, hw_strerror(rc));
     run_fault(d, "afe_missing", (int64_t)h->unanswered, 0, detail);
     h->unanswered = 0;
+    h->flaps = 0;
     h->reported_ns = now;
   }
 }

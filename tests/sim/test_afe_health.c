@@ -72,10 +72,44 @@ static void missing_and_back(void **state)
   assert_int_equal(sh("%s replay --check --dir %s | grep -q ' 0 divergence'", bin, d), 0);
 }
 
+/* A flapping chip: AFE index 2 drops out and returns every 6 s (missing_chip at 10, 22, 34 …
+ * 178 s, chip_back 6 s after each) — 15 drop-outs. Without a limit that is two records per
+ * cycle; with it, after the first drop-out and return, its records are at least 60 s apart and
+ * the drop-outs in between are counted in them (14: all but the first, which is journaled). */
+static void flapping_chip(void **state)
+{
+  (void)state;
+  char d[300], tl[4096];
+  size_t n = (size_t)snprintf(tl, sizeof tl, "[");
+  for (int t = 10; t <= 178; t += 12)
+    n += (size_t)snprintf(tl + n, sizeof tl - n, "{'at': '%ds', 'do': 'fault', 'kind': 'missing_chip', 'afe': 2},"
+                          " {'at': '%ds', 'do': 'fault', 'kind': 'chip_back', 'afe': 2},", t, t + 6);
+  snprintf(tl + n - 1, sizeof tl - (n - 1), "]");
+  assert_int_equal(cli_run_default_with("afe-flap", tl, "240s", d, sizeof d), 0);
+  int rc = sh("%s timeline --dir %s --type fault --format jsonl | /usr/bin/python3 -c \"\n"
+              "import json, sys\n"
+              "f = [json.loads(l) for l in sys.stdin]\n"
+              "a = [(r['mono_ns'], r['body']['code'], r['body']['detail']) for r in f if r['body']['detail'].startswith('afe 3:')]\n"
+              "flaps = sum(r['body']['value'] for r in f if r['body']['detail'].startswith('afe 3: answers; it dropped out'))\n"
+              "S = 1000000000\n"
+              "bad = []\n"
+              "if len(a) < 3 or len(a) > 6: bad.append('%%d records' %% len(a))\n"
+              "gaps = [y[0] - x[0] for x, y in zip(a[1:], a[2:])]\n"
+              "if any(g < 60 * S for g in gaps): bad.append('records closer than 60 s: %%s' %% [g / S for g in gaps])\n"
+              "if flaps != 14: bad.append('drop-outs counted in summaries: %%d, want 14 (15 scheduled, the first journaled)' %% flaps)\n"
+              "if any(x[1] not in ('afe_missing', 'afe_recovered') for x in a): bad.append('other codes: %%s' %% a)\n"
+              "print('\\\\n'.join(bad + [str((x[0] / S, x[1], x[2][:90])) for x in a]))\n"
+              "sys.exit(1 if bad else 0)\"",
+              bin, d);
+  assert_int_equal(rc, 0);
+  assert_int_equal(sh("%s replay --check --dir %s | grep -q ' 0 divergence'", bin, d), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(missing_and_back),
+    cmocka_unit_test(flapping_chip),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
