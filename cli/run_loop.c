@@ -190,6 +190,10 @@ void run_loop_open(struct daemon *d)
     int src = daemon_socket_listen(&d->loop, &d->sock, spath);
     if (src) cli_err("run: control socket %s: %s (continuing without it)", spath, uv_strerror(src));
   }
+  /* A peer that closes its end while an answer or a stream is written makes write() fail with
+   * EPIPE, which closes that connection; the default SIGPIPE would end the daemon (seen: a
+   * follower hanging up mid-stream, test_viewer follow_across_a_retention_cut). */
+  signal(SIGPIPE, SIG_IGN);
   uv_signal_init(&d->loop, &d->sig_int);
   uv_signal_init(&d->loop, &d->sig_term);
   uv_signal_init(&d->loop, &d->sig_hup);

@@ -13,7 +13,9 @@
  *
  * Follow framing: the answer {"ok":true,"from":N,"durable_seq":D}, then one line per record
  * {"seq":S,"cbor":"<base64 of the record's exact bytes>"} in seq order, and with "until" a last
- * line {"ok":true,"end":U}. Backpressure: records are read from the journal in chunks of at most
+ * line {"ok":true,"end":U}. Seqs that retention removed (a cursor before the first kept record,
+ * at the request or after a cut while it follows) are named by one line {"gap":{"from":A,"to":B}}
+ * in their place, so a follower knows what it will never get. Backpressure: records are read from the journal in chunks of at most
  * FOLLOW_CHUNK, and only while the connection has fewer than FOLLOW_QUEUE_MAX unsent bytes; a
  * follower that does not read simply stays behind (its cursor is a seq, served from the journal
  * when it reads again), so it costs the daemon at most that queue and never blocks the loop.
@@ -199,6 +201,18 @@ static void follow_stop(struct daemon_client *c, const char *err)
   if (line) daemon_client_send(c, line);
 }
 
+/* Seqs from the cursor to `to` are not in the journal (retention removed them): the line
+ * {"gap":{"from":A,"to":B}} says so and the cursor moves past them. false: out of memory (the
+ * cursor stays, the next pump retries). */
+static bool follow_gap(struct daemon_client *c, uint64_t to)
+{
+  char *line = run_reply_line(json_pack("{s:{s:I, s:I}}", "gap", "from", (json_int_t)c->follow_next, "to", (json_int_t)to));
+  if (!line) return false;
+  c->follow_next = to + 1;
+  daemon_client_send(c, line);
+  return true;
+}
+
 static size_t unsent(const struct daemon_client *c)
 {
   return uv_stream_get_write_queue_size((const uv_stream_t *)c->pipe);
@@ -218,7 +232,9 @@ static void follow_one(struct journal_reader *r, struct daemon_client *c, uint64
   for (unsigned n = 0; c->in_use && n < FOLLOW_CHUNK && unsent(c) < FOLLOW_QUEUE_MAX; n++) {
     int got = journal_iter_next(it, &seq, &b, &len);
     if (got < 0) { follow_stop(c, journal_strerror(got)); break; }
-    if (got == 0 || seq > last) break;
+    if (got == 0) break;
+    if (seq > c->follow_next && !follow_gap(c, seq - 1 < last ? seq - 1 : last)) break;
+    if (seq > last) break;
     char *line = run_reply_line(record_json(seq, b, len));
     if (!line) break; /* out of memory: the cursor stays, the next pump retries */
     c->follow_next = seq + 1;

@@ -184,6 +184,29 @@ static void non_owner_reads_through_the_daemon(void **state)
   assert_int_equal(as_nobody(cmd, out), 0);
 }
 
+/* A follow from before the first record retention kept: one gap line naming the removed seqs,
+ * then the first kept record on; with until inside the cut, the gap and the end (before this,
+ * such a follow sent nothing and never ended). Its own data dir: 2 min simulated, cut at 30 s. */
+static void follow_across_a_retention_cut(void **state)
+{
+  (void)state;
+  char d[300], s[340];
+  snprintf(d, sizeof d, "%s/cut", tmp);
+  snprintf(s, sizeof s, "%s/control.sock", d);
+  assert_int_equal(sh("%s init --dir %s >/dev/null", bin, d), 0);
+  assert_int_equal(sh("%s run --dir %s --for 2m --speed max 2>/dev/null", bin, d), 0);
+  assert_int_equal(sh("%s retention --dir %s --keep 30s --run >/dev/null", bin, d), 0);
+  pid_t pid = cli_spawn_daemon(d);
+  assert_true(pid > 0);
+  int ok = cli_wait_for_socket(s) == 0 && sh(CHECK " cut %s %s %s", s, bin, d) == 0;
+  int st = -1;
+  kill(pid, SIGTERM);
+  waitpid(pid, &st, 0);
+  if (!ok || !WIFEXITED(st) || WEXITSTATUS(st) != 0) { printf("# daemon status 0x%x\n", st); sh("cat %s.err >&2", d); }
+  assert_true(ok);
+  assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -193,6 +216,7 @@ int main(void)
     cmocka_unit_test(export_streams_the_bundle_hems_export_writes),
     cmocka_unit_test(malformed_requests_get_one_error_line),
     cmocka_unit_test(non_owner_reads_through_the_daemon),
+    cmocka_unit_test(follow_across_a_retention_cut),
   };
   return cmocka_run_group_tests(tests, setup, stop);
 }

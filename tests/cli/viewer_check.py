@@ -9,6 +9,8 @@ show` / `hems timeline` reading the journal directly.
   viewer_check.py slow SOCK PID          a follower that does not read stalls nothing
   viewer_check.py export SOCK HEMS DIR FP  export over the socket == hems export, verifies
   viewer_check.py bad SOCK               each malformed request: one error line
+  viewer_check.py cut SOCK HEMS DIR      follow across a retention cut: one gap line, then the
+                                         first kept record on (with and without until)
 Prints "ok ..." and exits 0, or fails with an assertion.
 """
 import base64
@@ -218,6 +220,54 @@ def bad(sock):
     print(f"ok {len(reqs)} malformed requests, one error line each")
 
 
+def follow_lines(sock, req, n):
+    """The answer to a follow request and the next n stream lines (fewer if it ends)."""
+    s, f = connect(sock)
+    s.sendall(json.dumps(req).encode() + b"\n")
+    head = json.loads(f.readline())
+    assert head["ok"] is True and head["from"] == req["from"], head
+    lines = []
+    while len(lines) < n:
+        o = json.loads(f.readline())
+        lines.append(o)
+        if o.get("ok") is True and "end" in o:
+            break
+    s.close()
+    return lines
+
+
+def cut(sock, hems, d):
+    # the cut as `hems retention` journaled it, read directly: seqs 1..cut_seq are gone
+    out = subprocess.run([hems, "timeline", "--dir", d, "--type", "retention", "--format", "jsonl"],
+                         check=True, capture_output=True, text=True).stdout
+    cuts = [json.loads(l) for l in out.splitlines() if l.strip()]
+    assert len(cuts) == 1, out
+    first = cuts[0]["body"]["cut_seq"] + 1
+    assert first > 10, first
+    subprocess.run([hems, "show", "--dir", d, str(first)], check=True, capture_output=True)
+    assert subprocess.run([hems, "show", "--dir", d, str(first - 1)], capture_output=True).returncode != 0
+    mid = first // 2
+    for start in (1, mid, first - 1):
+        lines = follow_lines(sock, {"op": "follow", "from": start}, 21)
+        assert lines[0] == {"gap": {"from": start, "to": first - 1}}, (start, lines[0])
+        seqs = [o["seq"] for o in lines[1:]]
+        assert seqs == list(range(first, first + 20)), (start, seqs)
+        for o in lines[1:3]:
+            assert base64.b64decode(o["cbor"], validate=True) == show_cbor(hems, d, o["seq"]), o["seq"]
+    # from the first kept seq on: no gap line
+    lines = follow_lines(sock, {"op": "follow", "from": first}, 3)
+    assert [o["seq"] for o in lines] == [first, first + 1, first + 2], lines
+    # until inside the cut: the gap up to until, then the end (before, nothing came and no end)
+    lines = follow_lines(sock, {"op": "follow", "from": 1, "until": mid}, 5)
+    assert lines == [{"gap": {"from": 1, "to": mid}}, {"ok": True, "end": mid}], lines
+    # until past the cut: the gap, the kept records up to until, the end
+    lines = follow_lines(sock, {"op": "follow", "from": mid, "until": first + 4}, 10)
+    assert lines[0] == {"gap": {"from": mid, "to": first - 1}}, lines[0]
+    assert [o["seq"] for o in lines[1:-1]] == list(range(first, first + 5)), lines
+    assert lines[-1] == {"ok": True, "end": first + 4}, lines[-1]
+    print(f"ok follow across a cut at {first - 1}: from 1, {mid}, {first - 1}, {first}, with and without until")
+
+
 if __name__ == "__main__":
     op = sys.argv[1]
     if op == "follow":
@@ -230,6 +280,8 @@ if __name__ == "__main__":
         slow(sys.argv[2], int(sys.argv[3]), *(int(a) for a in sys.argv[4:5]))
     elif op == "export":
         export(*sys.argv[2:6])
+    elif op == "cut":
+        cut(*sys.argv[2:5])
     elif op == "bad":
         bad(sys.argv[2])
     else:
