@@ -1,6 +1,6 @@
 /*
  * store_internal.h — private to journal/: the writer, reader and group structures shared by
- * store.c, store_writer.c, store_read.c, verify.c, bundle.c and retention.c.
+ * store.c, store_writer.c, store_commit.c, store_read.c, verify.c, bundle.c and retention.c.
  */
 #ifndef HEMS_JOURNAL_STORE_INTERNAL_H
 #define HEMS_JOURNAL_STORE_INTERNAL_H
@@ -150,7 +150,7 @@ struct journal {
   struct journal_stats stats;
   /* writer thread only: the open index block */
   struct index_block blk, blk_saved;
-  /* writer thread only: data.mdb's size after the last commit (cache_trim, store_writer.c) */
+  /* writer thread only: data.mdb's size after the last commit (cache_trim, store_commit.c) */
   uint64_t cached_end;
   /* writer thread only: the durable head before the next commit */
   uint64_t base_seq;
@@ -221,11 +221,15 @@ int journal__open_dbs(MDB_txn *txn, struct journal_dbs *db, bool create);
 /* Reads meta key into buf; returns its length or <0. */
 int journal__meta_get(MDB_txn *txn, const struct journal_dbs *db, const char *key, void *buf, size_t cap);
 int journal__meta_put(MDB_txn *txn, const struct journal_dbs *db, const char *key, const void *val, size_t n);
-/* store_writer.c: the writer thread (started by store.c's open), freeing a group, the clock
- * used when the options name none. */
+/* store_commit.c: the writer thread (started by store.c's open). */
 void *journal__writer_main(void *arg);
+/* store_writer.c: freeing a group, the clock used when the options name none; for
+ * store_commit.c the growable-buffer step (-ENOMEM when out of memory, *p unchanged) and the
+ * index-key hash of the group and index-block key sets. */
 void journal__group_free(struct group *g);
 void journal__real_clock(void *ctx, uint64_t *mono, int64_t *wall, uint8_t *tq);
+int journal__store_grow(void **p, size_t *cap, size_t need, size_t elem);
+uint32_t journal__key_hash(struct index_key k);
 /* Adds key (kind, value) to out[0..n) unless present (and room is left); returns the new n. */
 int journal__index_add_key(struct index_key *out, int n, int cap, uint8_t kind, uint32_t value);
 /* Index keys a record contributes (type, source, branches named in the body). */
