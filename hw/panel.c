@@ -1,6 +1,6 @@
 /*
- * panel.c — the panel config: JSON → struct hw_panel with precise errors, and back to a
- * canonical JSON text (sorted keys, every field explicit) whose bytes identify the config.
+ * panel.c — the panel config: JSON → struct hw_panel with precise errors (the field helpers
+ * are in json_fields.c, the canonical JSON text back in panel_json.c), loading it from a file.
  *
  * Invariants after a successful parse: branch numbers are unique, 1..48, and sorted; every
  * (AFE, channel) pair is used once; a branch's phase equals the voltage its AFE channel is wired
@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,140 +22,15 @@
 
 #include "panel_internal.h"
 
-static const char *const PHASES[] = { "L1", "L2", "L3", "L12" };
-static const char *const ACTUATORS[] = { "monostable", "latching", "contactor", "ssr", "efuse" };
-static const char *const FAILSAFE[] = { "open", "closed", "last_proven" };
-static const char *const TAPS[] = { "rcd", "mcb", "afci", "leakage", "temperature", "tamper", "power_fail" };
+const char *const hw__phases[4] = { "L1", "L2", "L3", "L12" };
+const char *const hw__actuators[5] = { "monostable", "latching", "contactor", "ssr", "efuse" };
+const char *const hw__fail_safes[3] = { "open", "closed", "last_proven" };
+const char *const hw__tap_kinds[7] = { "rcd", "mcb", "afci", "leakage", "temperature", "tamper", "power_fail" };
 
-const char *hw_phase_name(enum hw_phase p) { return (unsigned)p < 4 ? PHASES[p] : "?"; }
-const char *hw_actuator_name(enum hw_actuator_type t) { return (unsigned)t < 5 ? ACTUATORS[t] : "?"; }
-const char *hw_fail_safe_name(enum hw_fail_safe f) { return (unsigned)f < 3 ? FAILSAFE[f] : "?"; }
-const char *hw_tap_kind_name(enum hw_tap_kind k) { return (unsigned)k < 7 ? TAPS[k] : "?"; }
-
-int hw__fail(struct hw__ctx *c, const char *field, const char *fmt, ...)
-{
-  if (c->err && c->err_len) {
-    int n = snprintf(c->err, c->err_len, "%s: %s: ", c->what, field);
-    if (n >= 0 && (size_t)n < c->err_len) {
-      va_list ap;
-      va_start(ap, fmt);
-      vsnprintf(c->err + n, c->err_len - (size_t)n, fmt, ap);
-      va_end(ap);
-    }
-  }
-  return c->code;
-}
-
-int hw__check_keys(struct hw__ctx *c, json_t *obj, const char *path, const char *const *allowed)
-{
-  if (!json_is_object(obj)) return hw__fail(c, path, "expected an object");
-  const char *k;
-  json_t *v;
-  json_object_foreach(obj, k, v) {
-    bool ok = false;
-    for (const char *const *a = allowed; *a; a++) if (!strcmp(*a, k)) { ok = true; break; }
-    if (!ok) {
-      char f[160];
-      snprintf(f, sizeof f, "%s%s%s", path, *path ? "." : "", k);
-      return hw__fail(c, f, "unknown field");
-    }
-  }
-  return 0;
-}
-
-static void fpath(char *buf, size_t n, const char *path, const char *key)
-{
-  snprintf(buf, n, "%s%s%s", path, *path ? "." : "", key);
-}
-
-int hw__get_num(struct hw__ctx *c, json_t *o, const char *path, const char *key, bool required,
-                double lo, double hi, double def, double *out)
-{
-  char f[160];
-  fpath(f, sizeof f, path, key);
-  json_t *v = json_object_get(o, key);
-  if (!v) {
-    if (required) return hw__fail(c, f, "missing");
-    *out = def;
-    return 0;
-  }
-  if (!json_is_number(v)) return hw__fail(c, f, "expected a number");
-  double d = json_number_value(v);
-  if (!isfinite(d) || d < lo || d > hi) return hw__fail(c, f, "%g is out of range [%g, %g]", d, lo, hi);
-  *out = d;
-  return 0;
-}
-
-int hw__get_uint(struct hw__ctx *c, json_t *o, const char *path, const char *key, bool required,
-                 unsigned lo, unsigned hi, unsigned def, unsigned *out)
-{
-  char f[160];
-  fpath(f, sizeof f, path, key);
-  json_t *v = json_object_get(o, key);
-  if (!v) {
-    if (required) return hw__fail(c, f, "missing");
-    *out = def;
-    return 0;
-  }
-  if (!json_is_integer(v)) return hw__fail(c, f, "expected an integer");
-  json_int_t i = json_integer_value(v);
-  if (i < (json_int_t)lo || i > (json_int_t)hi)
-    return hw__fail(c, f, "%lld is out of range [%u, %u]", (long long)i, lo, hi);
-  *out = (unsigned)i;
-  return 0;
-}
-
-int hw__get_bool(struct hw__ctx *c, json_t *o, const char *path, const char *key, bool def, bool *out)
-{
-  char f[160];
-  fpath(f, sizeof f, path, key);
-  json_t *v = json_object_get(o, key);
-  if (!v) { *out = def; return 0; }
-  if (!json_is_boolean(v)) return hw__fail(c, f, "expected true or false");
-  *out = json_is_true(v);
-  return 0;
-}
-
-int hw__get_str(struct hw__ctx *c, json_t *o, const char *path, const char *key, bool required,
-                const char *def, char *out, size_t cap)
-{
-  char f[160];
-  fpath(f, sizeof f, path, key);
-  json_t *v = json_object_get(o, key);
-  if (!v) {
-    if (required) return hw__fail(c, f, "missing");
-    snprintf(out, cap, "%s", def);
-    return 0;
-  }
-  if (!json_is_string(v)) return hw__fail(c, f, "expected a string");
-  const char *s = json_string_value(v);
-  if (strlen(s) >= cap) return hw__fail(c, f, "longer than %zu bytes", cap - 1);
-  if (strlen(s) != json_string_length(v)) return hw__fail(c, f, "contains a NUL byte");
-  memcpy(out, s, strlen(s) + 1);
-  return 0;
-}
-
-int hw__get_enum(struct hw__ctx *c, json_t *o, const char *path, const char *key, bool required,
-                 const char *const *names, unsigned n, unsigned def, unsigned *out)
-{
-  char f[160], s[32];
-  fpath(f, sizeof f, path, key);
-  json_t *v = json_object_get(o, key);
-  if (!v) {
-    if (required) return hw__fail(c, f, "missing");
-    *out = def;
-    return 0;
-  }
-  if (!json_is_string(v)) return hw__fail(c, f, "expected a string");
-  snprintf(s, sizeof s, "%s", json_string_value(v));
-  for (unsigned i = 0; i < n; i++) if (!strcmp(names[i], s)) { *out = i; return 0; }
-  char list[200] = "";
-  for (unsigned i = 0; i < n; i++) {
-    strncat(list, names[i], sizeof list - strlen(list) - 1);
-    if (i + 1 < n) strncat(list, ", ", sizeof list - strlen(list) - 1);
-  }
-  return hw__fail(c, f, "\"%s\" is not one of %s", s, list);
-}
+const char *hw_phase_name(enum hw_phase p) { return (unsigned)p < 4 ? hw__phases[p] : "?"; }
+const char *hw_actuator_name(enum hw_actuator_type t) { return (unsigned)t < 5 ? hw__actuators[t] : "?"; }
+const char *hw_fail_safe_name(enum hw_fail_safe f) { return (unsigned)f < 3 ? hw__fail_safes[f] : "?"; }
+const char *hw_tap_kind_name(enum hw_tap_kind k) { return (unsigned)k < 7 ? hw__tap_kinds[k] : "?"; }
 
 static int get_line(struct hw__ctx *c, json_t *o, const char *path, const char *key, uint32_t *out)
 {
@@ -227,10 +101,10 @@ static int parse_afe(struct hw__ctx *c, struct hw_panel *p, json_t *a, unsigned 
       json_t *e = json_array_get(vp, k);
       unsigned ph = 4;
       if (json_is_string(e))
-        for (unsigned q = 0; q < 4; q++) if (!strcmp(json_string_value(e), PHASES[q])) ph = q;
+        for (unsigned q = 0; q < 4; q++) if (!strcmp(json_string_value(e), hw__phases[q])) ph = q;
       if (ph == 4) return hw__fail(c, fp, "element %u is not one of L1, L2, L3, L12", k);
       if (split ? ph == HW_PHASE_L3 : ph == HW_PHASE_L12)
-        return hw__fail(c, fp, "%s does not exist on %s mains", PHASES[ph], split ? "split-phase" : "3-phase");
+        return hw__fail(c, fp, "%s does not exist on %s mains", hw__phases[ph], split ? "split-phase" : "3-phase");
       f->v_phase[k] = (enum hw_phase)ph;
     }
   }
@@ -253,13 +127,13 @@ static int parse_branch(struct hw__ctx *c, struct hw_panel *p, json_t *o, unsign
   char defname[HW_NAME_MAX];
   snprintf(defname, sizeof defname, "branch-%u", b->number);
   if ((r = hw__get_str(c, o, path, "name", false, defname, b->name, sizeof b->name)) < 0) return r;
-  if ((r = hw__get_enum(c, o, path, "phase", true, PHASES, 4, 0, &u)) < 0) return r;
+  if ((r = hw__get_enum(c, o, path, "phase", true, hw__phases, 4, 0, &u)) < 0) return r;
   b->phase = (enum hw_phase)u;
   bool split = p->mains == HW_MAINS_SPLIT_120_240_60;
   char f[80];
   snprintf(f, sizeof f, "%s.phase", path);
   if (split ? b->phase == HW_PHASE_L3 : b->phase == HW_PHASE_L12)
-    return hw__fail(c, f, "%s does not exist on %s mains", PHASES[b->phase], split ? "split-phase" : "3-phase");
+    return hw__fail(c, f, "%s does not exist on %s mains", hw__phases[b->phase], split ? "split-phase" : "3-phase");
   if ((r = hw__get_uint(c, o, path, "afe", true, 0, HW_MAX_AFES - 1, 0, &b->afe)) < 0) return r;
   snprintf(f, sizeof f, "%s.afe", path);
   if (b->afe >= p->num_afes) return hw__fail(c, f, "AFE %u is not defined in afes[]", b->afe);
@@ -273,8 +147,8 @@ static int parse_branch(struct hw__ctx *c, struct hw_panel *p, json_t *o, unsign
   else
     return hw__fail(c, f, "expected \"A\", \"B\" or \"C\"");
   if (p->afe[b->afe].v_phase[b->channel] != b->phase)
-    return hw__fail(c, f, "branch on %s but AFE %u channel %c voltage is wired to %s", PHASES[b->phase],
-                    b->afe, 'A' + b->channel, PHASES[p->afe[b->afe].v_phase[b->channel]]);
+    return hw__fail(c, f, "branch on %s but AFE %u channel %c voltage is wired to %s", hw__phases[b->phase],
+                    b->afe, 'A' + b->channel, hw__phases[p->afe[b->afe].v_phase[b->channel]]);
   if ((r = hw__get_num(c, o, path, "ct_ratio", false, 1, 1e5, 2000, &d)) < 0) return r;
   b->ct_ratio = d;
   json_t *pol = json_object_get(o, "polarity");
@@ -286,11 +160,11 @@ static int parse_branch(struct hw__ctx *c, struct hw_panel *p, json_t *o, unsign
     b->polarity = (int)json_integer_value(pol);
   }
   if ((r = hw__get_uint(c, o, path, "breaker_a", true, 1, 400, 0, &b->breaker_a)) < 0) return r;
-  if ((r = hw__get_enum(c, o, path, "actuator", true, ACTUATORS, 5, 0, &u)) < 0) return r;
+  if ((r = hw__get_enum(c, o, path, "actuator", true, hw__actuators, 5, 0, &u)) < 0) return r;
   b->actuator = (enum hw_actuator_type)u;
   if ((r = hw__get_uint(c, o, path, "priority", false, 0, 255, 5, &b->priority)) < 0) return r;
   if ((r = hw__get_bool(c, o, path, "critical", false, &b->critical)) < 0) return r;
-  if ((r = hw__get_enum(c, o, path, "fail_safe", false, FAILSAFE, 3, 0, &u)) < 0) return r;
+  if ((r = hw__get_enum(c, o, path, "fail_safe", false, hw__fail_safes, 3, 0, &u)) < 0) return r;
   b->fail_safe = (enum hw_fail_safe)u;
   if ((r = hw__get_bool(c, o, path, "load_only", true, &b->load_only)) < 0) return r;
   if ((r = hw__get_bool(c, o, path, "coil_active_low", false, &b->coil_active_low)) < 0) return r;
@@ -321,11 +195,11 @@ static int parse_tap(struct hw__ctx *c, struct hw_panel *p, json_t *o, unsigned 
   if ((r = hw__check_keys(c, o, path, keys)) < 0) return r;
   struct hw_panel_tap *t = &p->tap[i];
   unsigned u;
-  if ((r = hw__get_enum(c, o, path, "kind", true, TAPS, 7, 0, &u)) < 0) return r;
+  if ((r = hw__get_enum(c, o, path, "kind", true, hw__tap_kinds, 7, 0, &u)) < 0) return r;
   t->kind = (enum hw_tap_kind)u;
   char def[HW_NAME_MAX];
   if ((r = hw__get_uint(c, o, path, "branch", false, 0, HW_MAX_BRANCHES, 0, &t->branch)) < 0) return r;
-  snprintf(def, sizeof def, "%s-%u", TAPS[t->kind], t->branch);
+  snprintf(def, sizeof def, "%s-%u", hw__tap_kinds[t->kind], t->branch);
   if ((r = hw__get_str(c, o, path, "name", false, def, t->name, sizeof t->name)) < 0) return r;
   if (t->branch && !hw_panel_branch_by_number(p, t->branch)) {
     char f[80];
@@ -525,23 +399,6 @@ int hw__panel_from_json(struct hw__ctx *c, struct hw_panel *p, json_t *root)
   return check_lines_unique(c, p);
 }
 
-int hw__parse_text(struct hw__ctx *c, const char *text, size_t len, json_t **out)
-{
-  json_error_t je;
-  *out = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-  if (!*out) {
-    char f[64];
-    snprintf(f, sizeof f, "line %d column %d", je.line, je.column);
-    return hw__fail(c, f, "%s", je.text);
-  }
-  if (!json_is_object(*out)) {
-    json_decref(*out);
-    *out = NULL;
-    return hw__fail(c, "(top level)", "expected a JSON object");
-  }
-  return 0;
-}
-
 int hw_panel_parse(struct hw_panel *out, const char *text, size_t len, const char *what,
                    char *err, size_t err_len)
 {
@@ -599,111 +456,4 @@ int hw_panel_load_file(struct hw_panel *out, const char *path, char *err, size_t
   r = hw_panel_parse(out, text, len, path, err, err_len);
   free(text);
   return r;
-}
-
-static json_t *line_json(uint32_t l) { return l == HW_LINE_NONE ? json_null() : json_integer(l); }
-
-json_t *hw__panel_to_json(const struct hw_panel *p)
-{
-  json_t *o = json_object();
-  json_object_set_new(o, "name", json_string(p->name));
-  json_object_set_new(o, "mains", json_string(p->mains == HW_MAINS_3PH_230_50 ? "3ph-230-50" : "split-120-240-60"));
-  json_object_set_new(o, "service_limit_a", json_integer(p->service_limit_a));
-  json_object_set_new(o, "gpiochip", json_string(p->gpiochip));
-  json_t *afes = json_array();
-  for (unsigned i = 0; i < p->num_afes; i++) {
-    const struct hw_panel_afe *a = &p->afe[i];
-    json_t *j = json_object(), *vp = json_array();
-    for (int k = 0; k < 3; k++) json_array_append_new(vp, json_string(PHASES[a->v_phase[k]]));
-    json_object_set_new(j, "index", json_integer(i));
-    json_object_set_new(j, "spidev", json_string(a->spidev));
-    json_object_set_new(j, "spi_speed_hz", json_integer(a->spi_speed_hz));
-    json_object_set_new(j, "v_ratio", json_real(a->v_ratio));
-    json_object_set_new(j, "burden_ohm", json_real(a->burden_ohm));
-    json_object_set_new(j, "v_phases", vp);
-    json_object_set_new(j, "mains", json_boolean(a->mains));
-    json_object_set_new(j, "mains_ct_ratio", json_real(a->mains_ct_ratio));
-    json_object_set_new(j, "irq_line", line_json(a->line_irq));
-    json_array_append_new(afes, j);
-  }
-  json_object_set_new(o, "afes", afes);
-  json_t *br = json_array();
-  for (unsigned i = 0; i < p->num_branches; i++) {
-    const struct hw_panel_branch *b = &p->branch[i];
-    json_t *j = json_object(), *l = json_object();
-    char ch[2] = { (char)('A' + b->channel), 0 };
-    json_object_set_new(j, "number", json_integer(b->number));
-    json_object_set_new(j, "name", json_string(b->name));
-    json_object_set_new(j, "phase", json_string(PHASES[b->phase]));
-    json_object_set_new(j, "afe", json_integer(b->afe));
-    json_object_set_new(j, "channel", json_string(ch));
-    json_object_set_new(j, "ct_ratio", json_real(b->ct_ratio));
-    json_object_set_new(j, "polarity", json_integer(b->polarity));
-    json_object_set_new(j, "breaker_a", json_integer(b->breaker_a));
-    json_object_set_new(j, "actuator", json_string(ACTUATORS[b->actuator]));
-    json_object_set_new(j, "priority", json_integer(b->priority));
-    json_object_set_new(j, "critical", json_boolean(b->critical));
-    json_object_set_new(j, "fail_safe", json_string(FAILSAFE[b->fail_safe]));
-    json_object_set_new(j, "load_only", json_boolean(b->load_only));
-    json_object_set_new(j, "coil_active_low", json_boolean(b->coil_active_low));
-    json_object_set_new(l, "coil", line_json(b->line_coil));
-    json_object_set_new(l, "coil_reset", line_json(b->line_coil_reset));
-    json_object_set_new(l, "aux", line_json(b->line_aux));
-    json_object_set_new(l, "sense", line_json(b->line_sense));
-    json_object_set_new(j, "lines", l);
-    json_array_append_new(br, j);
-  }
-  json_object_set_new(o, "branches", br);
-  json_t *taps = json_array();
-  for (unsigned i = 0; i < p->num_taps; i++) {
-    const struct hw_panel_tap *t = &p->tap[i];
-    json_t *j = json_object();
-    json_object_set_new(j, "name", json_string(t->name));
-    json_object_set_new(j, "kind", json_string(TAPS[t->kind]));
-    json_object_set_new(j, "branch", json_integer(t->branch));
-    json_object_set_new(j, "line", line_json(t->line));
-    json_object_set_new(j, "active_low", json_boolean(t->active_low));
-    json_object_set_new(j, "debounce_us", json_integer(t->debounce_us));
-    json_array_append_new(taps, j);
-  }
-  json_object_set_new(o, "taps", taps);
-  const struct hw_panel_der *d = &p->der;
-  json_t *der = json_object(), *dl = json_object();
-  if (d->pv) json_object_set_new(der, "pv", json_pack("{s:i,s:f}", "branch", (int)d->pv_branch, "peak_w", d->pv_peak_w));
-  if (d->ess) json_object_set_new(der, "ess", json_pack("{s:i,s:f,s:f}", "branch", (int)d->ess_branch,
-                                  "capacity_wh", d->ess_capacity_wh, "max_w", d->ess_max_w));
-  json_object_set_new(der, "ats", json_boolean(d->ats));
-  json_object_set_new(dl, "pv_grid_tied", line_json(d->line_pv_grid_tied));
-  json_object_set_new(dl, "pv_fault", line_json(d->line_pv_fault));
-  json_object_set_new(dl, "ess_charging", line_json(d->line_ess_charging));
-  json_object_set_new(dl, "ess_discharging", line_json(d->line_ess_discharging));
-  json_object_set_new(dl, "ess_alarm", line_json(d->line_ess_alarm));
-  json_object_set_new(dl, "ess_permit", line_json(d->line_ess_permit));
-  json_object_set_new(dl, "ats_grid_present", line_json(d->line_ats_grid_present));
-  json_object_set_new(dl, "ats_on_backup", line_json(d->line_ats_on_backup));
-  json_object_set_new(dl, "ats_interlock_ok", line_json(d->line_ats_interlock_ok));
-  json_object_set_new(der, "lines", dl);
-  json_object_set_new(o, "der", der);
-  json_object_set_new(o, "service", json_pack("{s:{s:o,s:o}}", "lines", "coil", line_json(p->line_service_coil),
-                                              "aux", line_json(p->line_service_aux)));
-  if (p->roles_json[0]) {
-    json_t *r = json_loads(p->roles_json, 0, NULL);
-    if (r) json_object_set_new(o, "roles", r);
-  }
-  return o;
-}
-
-int hw_panel_canonical_json(const struct hw_panel *p, char *buf, size_t cap, size_t *out_len)
-{
-  json_t *o = hw__panel_to_json(p);
-  if (!o) return -ENOMEM;
-  char *s = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(17));
-  json_decref(o);
-  if (!s) return -ENOMEM;
-  size_t n = strlen(s);
-  *out_len = n;
-  if (n + 1 > cap) { free(s); return HW_ETRUNC; }
-  memcpy(buf, s, n + 1);
-  free(s);
-  return 0;
 }

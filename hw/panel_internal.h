@@ -1,7 +1,8 @@
 /*
- * panel_internal.h — private to hw/: JSON field helpers shared by the panel and scenario
- * loaders. Each helper names the failing field as "<what>: <path>.<key>: <why>" in the caller's
- * error buffer and returns the loader's error code (HW_ECONFIG or HW_ESCENARIO).
+ * panel_internal.h — private to hw/: JSON field helpers (json_fields.c) shared by the panel
+ * and scenario loaders, the panel's JSON both ways and its enum name tables. Each helper
+ * names the failing field as "<what>: <path>.<key>: <why>" in the caller's error buffer and
+ * returns the loader's error code (HW_ECONFIG or HW_ESCENARIO).
  */
 #ifndef HEMS_HW_PANEL_INTERNAL_H
 #define HEMS_HW_PANEL_INTERNAL_H
@@ -34,5 +35,11 @@ int hw__get_enum(struct hw__ctx *c, json_t *o, const char *path, const char *key
 int hw__parse_text(struct hw__ctx *c, const char *text, size_t len, json_t **out);
 int hw__panel_from_json(struct hw__ctx *c, struct hw_panel *p, json_t *root);
 json_t *hw__panel_to_json(const struct hw_panel *p);
+/* The names of enum hw_phase, hw_actuator_type, hw_fail_safe and hw_tap_kind, by value, as the
+ * config spells them (panel.c). */
+extern const char *const hw__phases[4];
+extern const char *const hw__actuators[5];
+extern const char *const hw__fail_safes[3];
+extern const char *const hw__tap_kinds[7];
 
 #endif

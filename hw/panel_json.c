@@ -1,0 +1,119 @@
+/*
+ * panel_json.c — a struct hw_panel back to JSON: the canonical text (sorted keys, every field
+ * explicit) whose bytes identify the config.
+ */
+#include "hw.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "panel_internal.h"
+
+static json_t *line_json(uint32_t l) { return l == HW_LINE_NONE ? json_null() : json_integer(l); }
+
+json_t *hw__panel_to_json(const struct hw_panel *p)
+{
+  json_t *o = json_object();
+  json_object_set_new(o, "name", json_string(p->name));
+  json_object_set_new(o, "mains", json_string(p->mains == HW_MAINS_3PH_230_50 ? "3ph-230-50" : "split-120-240-60"));
+  json_object_set_new(o, "service_limit_a", json_integer(p->service_limit_a));
+  json_object_set_new(o, "gpiochip", json_string(p->gpiochip));
+  json_t *afes = json_array();
+  for (unsigned i = 0; i < p->num_afes; i++) {
+    const struct hw_panel_afe *a = &p->afe[i];
+    json_t *j = json_object(), *vp = json_array();
+    for (int k = 0; k < 3; k++) json_array_append_new(vp, json_string(hw__phases[a->v_phase[k]]));
+    json_object_set_new(j, "index", json_integer(i));
+    json_object_set_new(j, "spidev", json_string(a->spidev));
+    json_object_set_new(j, "spi_speed_hz", json_integer(a->spi_speed_hz));
+    json_object_set_new(j, "v_ratio", json_real(a->v_ratio));
+    json_object_set_new(j, "burden_ohm", json_real(a->burden_ohm));
+    json_object_set_new(j, "v_phases", vp);
+    json_object_set_new(j, "mains", json_boolean(a->mains));
+    json_object_set_new(j, "mains_ct_ratio", json_real(a->mains_ct_ratio));
+    json_object_set_new(j, "irq_line", line_json(a->line_irq));
+    json_array_append_new(afes, j);
+  }
+  json_object_set_new(o, "afes", afes);
+  json_t *br = json_array();
+  for (unsigned i = 0; i < p->num_branches; i++) {
+    const struct hw_panel_branch *b = &p->branch[i];
+    json_t *j = json_object(), *l = json_object();
+    char ch[2] = { (char)('A' + b->channel), 0 };
+    json_object_set_new(j, "number", json_integer(b->number));
+    json_object_set_new(j, "name", json_string(b->name));
+    json_object_set_new(j, "phase", json_string(hw__phases[b->phase]));
+    json_object_set_new(j, "afe", json_integer(b->afe));
+    json_object_set_new(j, "channel", json_string(ch));
+    json_object_set_new(j, "ct_ratio", json_real(b->ct_ratio));
+    json_object_set_new(j, "polarity", json_integer(b->polarity));
+    json_object_set_new(j, "breaker_a", json_integer(b->breaker_a));
+    json_object_set_new(j, "actuator", json_string(hw__actuators[b->actuator]));
+    json_object_set_new(j, "priority", json_integer(b->priority));
+    json_object_set_new(j, "critical", json_boolean(b->critical));
+    json_object_set_new(j, "fail_safe", json_string(hw__fail_safes[b->fail_safe]));
+    json_object_set_new(j, "load_only", json_boolean(b->load_only));
+    json_object_set_new(j, "coil_active_low", json_boolean(b->coil_active_low));
+    json_object_set_new(l, "coil", line_json(b->line_coil));
+    json_object_set_new(l, "coil_reset", line_json(b->line_coil_reset));
+    json_object_set_new(l, "aux", line_json(b->line_aux));
+    json_object_set_new(l, "sense", line_json(b->line_sense));
+    json_object_set_new(j, "lines", l);
+    json_array_append_new(br, j);
+  }
+  json_object_set_new(o, "branches", br);
+  json_t *taps = json_array();
+  for (unsigned i = 0; i < p->num_taps; i++) {
+    const struct hw_panel_tap *t = &p->tap[i];
+    json_t *j = json_object();
+    json_object_set_new(j, "name", json_string(t->name));
+    json_object_set_new(j, "kind", json_string(hw__tap_kinds[t->kind]));
+    json_object_set_new(j, "branch", json_integer(t->branch));
+    json_object_set_new(j, "line", line_json(t->line));
+    json_object_set_new(j, "active_low", json_boolean(t->active_low));
+    json_object_set_new(j, "debounce_us", json_integer(t->debounce_us));
+    json_array_append_new(taps, j);
+  }
+  json_object_set_new(o, "taps", taps);
+  const struct hw_panel_der *d = &p->der;
+  json_t *der = json_object(), *dl = json_object();
+  if (d->pv) json_object_set_new(der, "pv", json_pack("{s:i,s:f}", "branch", (int)d->pv_branch, "peak_w", d->pv_peak_w));
+  if (d->ess) json_object_set_new(der, "ess", json_pack("{s:i,s:f,s:f}", "branch", (int)d->ess_branch,
+                                  "capacity_wh", d->ess_capacity_wh, "max_w", d->ess_max_w));
+  json_object_set_new(der, "ats", json_boolean(d->ats));
+  json_object_set_new(dl, "pv_grid_tied", line_json(d->line_pv_grid_tied));
+  json_object_set_new(dl, "pv_fault", line_json(d->line_pv_fault));
+  json_object_set_new(dl, "ess_charging", line_json(d->line_ess_charging));
+  json_object_set_new(dl, "ess_discharging", line_json(d->line_ess_discharging));
+  json_object_set_new(dl, "ess_alarm", line_json(d->line_ess_alarm));
+  json_object_set_new(dl, "ess_permit", line_json(d->line_ess_permit));
+  json_object_set_new(dl, "ats_grid_present", line_json(d->line_ats_grid_present));
+  json_object_set_new(dl, "ats_on_backup", line_json(d->line_ats_on_backup));
+  json_object_set_new(dl, "ats_interlock_ok", line_json(d->line_ats_interlock_ok));
+  json_object_set_new(der, "lines", dl);
+  json_object_set_new(o, "der", der);
+  json_object_set_new(o, "service", json_pack("{s:{s:o,s:o}}", "lines", "coil", line_json(p->line_service_coil),
+                                              "aux", line_json(p->line_service_aux)));
+  if (p->roles_json[0]) {
+    json_t *r = json_loads(p->roles_json, 0, NULL);
+    if (r) json_object_set_new(o, "roles", r);
+  }
+  return o;
+}
+
+int hw_panel_canonical_json(const struct hw_panel *p, char *buf, size_t cap, size_t *out_len)
+{
+  json_t *o = hw__panel_to_json(p);
+  if (!o) return -ENOMEM;
+  char *s = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(17));
+  json_decref(o);
+  if (!s) return -ENOMEM;
+  size_t n = strlen(s);
+  *out_len = n;
+  if (n + 1 > cap) { free(s); return HW_ETRUNC; }
+  memcpy(buf, s, n + 1);
+  free(s);
+  return 0;
+}
