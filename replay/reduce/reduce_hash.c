@@ -5,47 +5,70 @@
 
 /* ------------------------------------------------------------------ canonical hash */
 
-/* Serialiser: explicit little-endian, field by field, buffered into BLAKE2b (or counted). */
+/* Serialiser: explicit little-endian fixed-width stores into a large buffer, handed to BLAKE2b
+ * (or counted, or copied out) in big updates. Each section first makes room for its largest
+ * size (ROOM), so a field's store checks nothing; the bytes are the same as field by field. */
+#define SER_BUF 16384
 struct ser {
   crypto_generichash_state st;
-  uint8_t buf[512];
   size_t n;
-  size_t total;
+  size_t total;   /* bytes flushed before buf[0] */
   int count_only;
   uint8_t *out;   /* replay_state_serialise: the bytes go here (when they fit in cap) */
   size_t cap;
+  uint8_t buf[SER_BUF];
 };
 
 static void ser_flush(struct ser *w)
 {
   if (w->out) {
-    size_t at = w->total - w->n;
-    if (at + w->n <= w->cap) memcpy(w->out + at, w->buf, w->n);
+    if (w->total + w->n <= w->cap) memcpy(w->out + w->total, w->buf, w->n);
   } else if (!w->count_only && w->n) crypto_generichash_update(&w->st, w->buf, w->n);
+  w->total += w->n;
   w->n = 0;
 }
-static void ser_u(struct ser *w, uint64_t v, int bytes)
+static inline void ser_room(struct ser *w, size_t need)
 {
-  if (w->n + 8 > sizeof w->buf) ser_flush(w);
-  put_le(w->buf + w->n, v, bytes);
-  w->n += (size_t)bytes;
-  w->total += (size_t)bytes;
+  if (w->n + need > SER_BUF) ser_flush(w);
 }
-static void ser_b(struct ser *w, const uint8_t *p, size_t len)
+static inline void ser_1(struct ser *w, uint64_t v)
 {
-  if (w->n + len > sizeof w->buf) ser_flush(w);
+  w->buf[w->n++] = (uint8_t)v;
+}
+static inline void ser_2(struct ser *w, uint64_t v)
+{
+  uint8_t *p = w->buf + w->n;
+  p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8);
+  w->n += 2;
+}
+static inline void ser_4(struct ser *w, uint64_t v)
+{
+  uint8_t *p = w->buf + w->n;
+  p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+  w->n += 4;
+}
+static inline void ser_8(struct ser *w, uint64_t v)
+{
+  uint8_t *p = w->buf + w->n;
+  p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+  p[4] = (uint8_t)(v >> 32); p[5] = (uint8_t)(v >> 40); p[6] = (uint8_t)(v >> 48); p[7] = (uint8_t)(v >> 56);
+  w->n += 8;
+}
+static inline void ser_b(struct ser *w, const uint8_t *p, size_t len)
+{
   memcpy(w->buf + w->n, p, len);
   w->n += len;
-  w->total += len;
 }
-#define U8(v) ser_u(w, (uint64_t)(v), 1)
-#define U16(v) ser_u(w, (uint64_t)(v), 2)
-#define U32(v) ser_u(w, (uint64_t)(v), 4)
-#define U64(v) ser_u(w, (uint64_t)(v), 8)
+#define ROOM(b) ser_room(w, (b))
+#define U8(v) ser_1(w, (uint64_t)(v))
+#define U16(v) ser_2(w, (uint64_t)(v))
+#define U32(v) ser_4(w, (uint64_t)(v))
+#define U64(v) ser_8(w, (uint64_t)(v))
 
 static void serialise(struct ser *w, const struct replay_state *s)
 {
   static const uint8_t tag[16] = "hems.state.v3";
+  ROOM(256); /* 194 bytes */
   ser_b(w, tag, sizeof tag);
   U32(s->reducer_version); U32(s->config_version); U64(s->seq); U64(s->wall_ns);
   U64(s->records); U64(s->windows); U64(s->requests); U64(s->commands); U64(s->refusals);
@@ -55,6 +78,7 @@ static void serialise(struct ser *w, const struct replay_state *s)
   for (int i = 0; i < REPLAY_PHASES; i++) { U64(s->phase_import_uwh[i]); U64(s->phase_export_uwh[i]); }
   for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) {
     const struct replay_branch *b = &s->br[i];
+    ROOM(128); /* 67 */
     U8(b->commanded); U8(b->sensed); U8(b->proven); U8(b->fault); U8(b->breaker_open);
     U8(b->rcd_tripped); U8(b->phase); U32(b->alarms); U32(b->trips); U64(b->import_uwh);
     U64(b->export_uwh); U64(b->p_mw); U32(b->irms_ma); U64(b->pending_seq); U64(b->last_command_seq);
@@ -62,6 +86,8 @@ static void serialise(struct ser *w, const struct replay_state *s)
   }
   for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) {
     const struct replay_branch *b = &s->br[i];
+    ROOM(256); /* 89 + REPLAY_REQUEST_ID_MAX */
+    _Static_assert(REPLAY_REQUEST_ID_MAX + 8 * REPLAY_OPS_RING <= 160, "ROOM for a branch's policy part");
     U8(b->want); U8(b->layers); U8(b->priority); U8(b->critical); U8(b->fail_safe); U8(b->exports);
     U8(b->deferred); U8(b->load_v); U8(b->restore_due); U16(b->breaker_a); U8(b->want_id_len); U8(b->ops_head);
     U32(b->shed_ma); U64(b->want_seq);
@@ -69,6 +95,8 @@ static void serialise(struct ser *w, const struct replay_state *s)
     for (int k = 0; k < REPLAY_OPS_RING; k++) U64(b->ops_ns[k]);
   }
   const struct replay_policy *p = &s->pol;
+  _Static_assert(REPLAY_ALLOWANCE_LEVELS <= 8, "ROOM for the policy part");
+  ROOM(256); /* 68 + 20 per allowance level */
   U8(p->svc_state); U8(p->svc_mode); U8(p->supply_low); U8(p->outage); U8(p->shedding); U8(p->ops_per_min);
   U16(p->service_limit_a); U32(p->load_ma); U32(p->load_permille);
   for (int k = 0; k < REPLAY_ALLOWANCE_LEVELS; k++) { U64(p->over_since_ns[k]); U32(p->level_permille[k]); U64(p->allowance_ns[k]); }
@@ -76,22 +104,27 @@ static void serialise(struct ser *w, const struct replay_state *s)
   U32(p->restore_permille); U64(p->sheds); U64(p->restores);
   for (int k = 0; k < REPLAY_DR_EVENTS; k++) {
     const struct replay_dr_event *ev = &p->dr[k];
+    ROOM(128); /* 66 */
     ser_b(w, ev->id_hash, 16); U8(ev->status); U8(ev->mandatory); U32(ev->modification); U32(ev->reduce_w);
     U64(ev->start_ns); U64(ev->end_ns); U64(ev->branch_mask); U64(ev->applied_mask); U64(ev->request_seq);
   }
   for (int i = 0; i < REPLAY_DER_SOURCES; i++) {
     const struct replay_der *d = &s->der[i];
+    ROOM(64); /* 32 */
     U8(d->seen); U8(d->interlock_ok); U8(d->fresh); U8(d->stale); U32(d->state_code);
     U64(d->last_seq); U64(d->last_wall_ns); U64(d->max_age_ns);
   }
   /* The request window in age order (oldest first): only live entries are state. */
+  ROOM(8);
   U32(s->req_count);
   for (uint32_t i = 0; i < s->req_count && i < REPLAY_REQ_WINDOW_IDS; i++) {
     const struct replay_req_entry *e = &s->req[(s->req_head + i) % REPLAY_REQ_WINDOW_IDS];
+    ROOM(64); /* 58 */
     ser_b(w, e->id_hash, 16); ser_b(w, e->body_hash, 16);
     U64(e->request_seq); U64(e->outcome_seq); U64(e->wall_ns); U8(e->outcome); U8(e->reason);
   }
   if (s->reducer_version >= 5) { /* REPLAY_SER_V5_TAIL */
+    ROOM(64); /* 34 */
     U64(s->pol.stable_last_ns); U64(s->pol.stable_for_ns); U64(s->pol.holdoff_ns); U64(s->pol.der_holdoff_ns);
     U8(s->grid_absent); U8(s->pol.holding);
   }
@@ -118,7 +151,7 @@ size_t replay_state_serialised_len(const struct replay_state *s)
   w.count_only = 1;
   w.out = NULL;
   serialise(&w, s);
-  return w.total;
+  return w.total + w.n;
 }
 
 size_t replay_state_serialise(const struct replay_state *s, uint8_t *out, size_t cap)
