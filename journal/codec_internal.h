@@ -206,6 +206,24 @@ int journal__v3_ta_count(uint64_t tag, size_t len, unsigned max);
 int journal__v3_put_column(const struct jfield *sf, uint8_t *arr, size_t stride, unsigned tag,
                            const uint8_t *data, unsigned n, bool omit_col);
 extern const struct jfield journal__u16_element;
+/* The range of values a column's field holds (inline: on the decode path per column). */
+static inline void journal__v3_field_range(const struct jfield *f, int64_t *lo, int64_t *hi)
+{
+  unsigned k = 0;
+  switch (f->kind) {
+  case JF_U8: *lo = 0; *hi = 0xff; return;
+  case JF_U16: *lo = 0; *hi = 0xffff; return;
+  case JF_U32: *lo = 0; *hi = 0xffffffffll; return;
+  case JF_BOOL: *lo = 0; *hi = 1; return;
+  case JF_ENUM: while (f->enum_names[k]) k++; *lo = 0; *hi = (int64_t)k - 1; return;
+  case JF_I32: *lo = INT32_MIN; *hi = INT32_MAX; return;
+  default: *lo = INT64_MIN; *hi = INT64_MAX; return;
+  }
+}
+/* journal__v3_put_column in one pass per (field kind, tag), for journal_record_decode
+ * (codec_v3fast.c): the same return code, and on success the same stored values. */
+int journal__v3_put_column_fast(const struct jfield *sf, uint8_t *arr, size_t stride, unsigned tag,
+                                const uint8_t *data, unsigned n, bool omit_col);
 /* journal_record_decode's v 3 body walk (codec_v3fast.c): inline heads from *pp (buf: the
  * record, e: its end); true and *pp after the body, or false for JOURNAL_EBADREC. */
 bool journal__fast_body3(const uint8_t **pp, const uint8_t *buf, const uint8_t *e, const struct jdesc *d,

@@ -185,20 +185,6 @@ int journal__v3_ta_count(uint64_t tag, size_t len, unsigned max)
   return (int)(len / width);
 }
 
-/* The range of values a column's field holds. */
-static void field_range(const struct jfield *f, int64_t *lo, int64_t *hi)
-{
-  switch (f->kind) {
-  case JF_U8: *lo = 0; *hi = 0xff; return;
-  case JF_U16: *lo = 0; *hi = 0xffff; return;
-  case JF_U32: *lo = 0; *hi = 0xffffffffll; return;
-  case JF_BOOL: *lo = 0; *hi = 1; return;
-  case JF_ENUM: *lo = 0; *hi = (int64_t)enum_count(f) - 1; return;
-  case JF_I32: *lo = INT32_MIN; *hi = INT32_MAX; return;
-  default: *lo = INT64_MIN; *hi = INT64_MAX; return;
-  }
-}
-
 static inline uint32_t load_be32(const uint8_t *p) { uint32_t x; memcpy(&x, p, 4); return __builtin_bswap32(x); }
 static inline uint64_t load_be64(const uint8_t *p) { uint64_t x; memcpy(&x, p, 8); return __builtin_bswap64(x); }
 
@@ -230,7 +216,7 @@ int journal__v3_put_column(const struct jfield *sf, uint8_t *arr, size_t stride,
   if (journal__typed_array_tag(mn, mx, &w) != tag) return JOURNAL_EBADREC; /* not the narrowest */
   if (omit_col && mn == 0 && mx == 0) return JOURNAL_EBADREC; /* the encoder leaves it out */
   int64_t lo, hi;
-  field_range(sf, &lo, &hi);
+  journal__v3_field_range(sf, &lo, &hi);
   if (mn < lo || mx > hi) return JOURNAL_EBADREC;
   uint8_t *p = arr + sf->offset;
   switch (sf->kind) {

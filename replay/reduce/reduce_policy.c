@@ -272,15 +272,17 @@ void reduce__reconcile(struct replay_state *s, const struct journal_record *r, s
   dr_update(s, now);
   if (r->type == JOURNAL_T_WINDOW) limiter(s, r);
   if (p->supply_low) return;
-  int closed = 0, any = 0;
-  for (unsigned n = 0; n < REPLAY_BRANCHES_MAX && !any; n++)
-    any = s->br[n].layers || s->br[n].deferred || s->br[n].restore_due;
-  if (!any) return;
-  /* opens lowest priority first, closes highest priority first */
+  int closed = 0;
+  /* opens lowest priority first, closes highest priority first; only pending branches are
+   * visited (the loop below changes no other branch's layers/deferred/restore_due, so a stable
+   * sort of just those gives the order a stable sort of all 48 gives them) */
   uint8_t order[REPLAY_BRANCHES_MAX];
+  unsigned m = 0;
   for (unsigned i = 0; i < REPLAY_BRANCHES_MAX; i++) {
-    unsigned j = i;
-    uint8_t key = s->br[i].layers ? s->br[i].priority : (uint8_t)(255 - s->br[i].priority);
+    const struct replay_branch *b = &s->br[i];
+    if (!b->layers && !b->deferred && !b->restore_due) continue;
+    unsigned j = m++;
+    uint8_t key = b->layers ? b->priority : (uint8_t)(255 - b->priority);
     while (j > 0) {
       const struct replay_branch *o = &s->br[order[j - 1]];
       uint8_t ok = o->layers ? o->priority : (uint8_t)(255 - o->priority);
@@ -290,7 +292,7 @@ void reduce__reconcile(struct replay_state *s, const struct journal_record *r, s
     }
     order[j] = (uint8_t)i;
   }
-  for (unsigned k = 0; k < REPLAY_BRANCHES_MAX && out->n < REPLAY_EFFECTS_MAX; k++) {
+  for (unsigned k = 0; k < m && out->n < REPLAY_EFFECTS_MAX; k++) {
     unsigned n = order[k] + 1u;
     struct replay_branch *b = &s->br[n - 1];
     if (!b->layers && !b->deferred && !b->restore_due) continue; /* the operator's own commands are direct */

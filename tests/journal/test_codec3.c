@@ -365,6 +365,48 @@ static void test_v3_strict(void **state)
   assert_int_equal(decode_both(m.b, m.n, &d), JOURNAL_EBADREC);
 }
 
+/* Every typed array of the example (window branches, channel and power columns: u8, u16, u32,
+ * bool, enum, i32 and i64 fields) replaced by arrays of every tag with element bytes drawn from
+ * the edges (0, 1, 0x7f, 0x80, 0xff): the fast decoder's one-pass column store must accept and
+ * store exactly what the reference walk does (decode_both). */
+static void test_v3_columns_every_tag(void **state)
+{
+  (void)state;
+  struct journal_record d;
+  struct hb h;
+  doc_window_expected(&h);
+  static const uint8_t edge[] = { 0x00, 0x01, 0x7f, 0x80, 0xff };
+  static const unsigned tags[] = { 64, 65, 66, 67, 72, 73, 74, 75 };
+  unsigned arrays = 0, accepted = 0, rejected = 0;
+  uint32_t rng = 12345;
+  for (size_t at = 0; at + 3 <= h.n; at++) {
+    const uint8_t *q = h.b + at;
+    if (q[0] != 0xd8 || q[1] < 64 || q[1] > 75 || q[2] >> 5 != 2 || (q[2] & 31) >= 24) continue;
+    unsigned len = q[2] & 31, n = len >> ((q[1] - 64) & 3);
+    arrays++;
+    for (unsigned t = 0; t < sizeof tags / sizeof tags[0]; t++)
+      for (unsigned round = 0; round < 200; round++) {
+        unsigned w = 1u << ((tags[t] - 64) & 3);
+        uint8_t rep[3 + 8 * 8];
+        rep[0] = 0xd8;
+        rep[1] = (uint8_t)tags[t];
+        rep[2] = (uint8_t)(0x40 + n * w);
+        for (unsigned k = 0; k < n * w; k++) {
+          rng = rng * 1103515245u + 12345u;
+          /* mostly zero high bytes, so narrow values in wide arrays come up too */
+          rep[3 + k] = (rng >> 16) % 3 == 0 || k % w == w - 1 ? edge[(rng >> 20) % 5] : 0;
+        }
+        struct hb m = h;
+        hb_splice(&m, at, 3 + len, rep, 3 + n * w);
+        if (decode_both(m.b, m.n, &d) == 0) accepted++;
+        else rejected++;
+      }
+  }
+  assert_int_equal(arrays, 1 + 11 + 9); /* branches; the channel and power columns present */
+  assert_true(accepted > 100);
+  assert_true(rejected > 100);
+}
+
 static void test_v3_fast_matches_reference(void **state)
 {
   (void)state;
@@ -621,6 +663,7 @@ int main(void)
     cmocka_unit_test(test_v3_round_trip_every_type),
     cmocka_unit_test(test_doc_window_example),
     cmocka_unit_test(test_v3_strict),
+    cmocka_unit_test(test_v3_columns_every_tag),
     cmocka_unit_test(test_v3_fast_matches_reference),
     cmocka_unit_test(test_v3_json),
     cmocka_unit_test(test_v1_unchanged_by_v3_fields),
