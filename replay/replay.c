@@ -231,8 +231,10 @@ static bool all_zero(const uint8_t *p, size_t n)
   return acc == 0;
 }
 
-int replay_fold(struct replay_state *s, const struct journal_record_source *src,
-                const struct replay_options *o, struct replay_result *res)
+/* keep_last: copy each record so the last one's hash can be taken at the end (replay_dir
+ * reads and hashes the head itself, so it skips the per-record copy). */
+static int fold(struct replay_state *s, const struct journal_record_source *src, const struct replay_options *o,
+                struct replay_result *res, bool keep_last)
 {
   static const struct replay_options none;
   if (!o) o = &none;
@@ -240,8 +242,8 @@ int replay_fold(struct replay_state *s, const struct journal_record_source *src,
   memset(&c, 0, sizeof c);
   c.o = o;
   c.res = res;
-  uint8_t *last = malloc(JOURNAL_RECORD_MAX);
-  if (!last) return -ENOMEM;
+  uint8_t *last = keep_last ? malloc(JOURNAL_RECORD_MAX) : NULL;
+  if (keep_last && !last) return -ENOMEM;
   size_t last_len = 0;
   struct journal_record rec;
   struct replay_effects fx;
@@ -293,8 +295,10 @@ int replay_fold(struct replay_state *s, const struct journal_record_source *src,
         else if (c.nexpect < EXPECT_MAX) c.expect[c.nexpect++] = fx.e[i];
       }
     if (o->on_record) o->on_record(o->ctx, &rec, s, &fx);
-    memcpy(last, bytes, len);
-    last_len = len;
+    if (last) {
+      memcpy(last, bytes, len);
+      last_len = len;
+    }
     res->last_seq = seq;
     res->records++;
     if (o->progress && (res->records & 0xffff) == 0) o->progress(o->pctx, seq);
@@ -304,6 +308,12 @@ int replay_fold(struct replay_state *s, const struct journal_record_source *src,
   free(last);
   replay_state_hash(s, res->state_hash);
   return rc;
+}
+
+int replay_fold(struct replay_state *s, const struct journal_record_source *src,
+                const struct replay_options *o, struct replay_result *res)
+{
+  return fold(s, src, o, res, true);
 }
 
 /* The start of a fold over rd: the newest authenticated checkpoint at or before at_most that
@@ -363,7 +373,7 @@ int replay_dir(struct journal_reader *rd, const struct replay_options *o, struct
   struct journal_dir_source ds;
   rc = journal_dir_source_init_fast(&ds, rd, from);
   if (rc) return rc;
-  rc = replay_fold(s, &ds.src, o, res);
+  rc = fold(s, &ds.src, o, res, false);
   journal_dir_source_deinit(&ds);
   if (res->last_seq) {
     struct journal_iter *it;
