@@ -31,6 +31,7 @@
 #define FOLLOW_CHUNK 256               /* records read per follower per pump */
 #define TIMELINE_LIMIT_MAX 256         /* records in one timeline reply */
 #define TIMELINE_SCAN_MAX 1024         /* records one timeline request reads (~1.4 ms) */
+#define TIMELINE_BYTES_MAX (1024u * 1024u) /* base64 of one reply's records (at least one record) */
 
 char *run_reply_line(json_t *o)
 {
@@ -120,7 +121,8 @@ static json_t *record_json(uint64_t seq, const uint8_t *b, size_t len)
 
 /* The records from "from" on (default: the filter's since) that pass the filter: at most
  * "limit" (≤ TIMELINE_LIMIT_MAX) of them among at most TIMELINE_SCAN_MAX read, so no request
- * makes the daemon read or build without bound; "next" is the seq to ask from for more, null
+ * makes the daemon read or build without bound, and records of at most TIMELINE_BYTES_MAX of base64
+ * (always one, so the cursor advances); "next" is the seq to ask from for more, null
  * at the durable end (or until_seq). */
 static char *timeline_op(struct daemon *d, const json_t *req)
 {
@@ -149,14 +151,17 @@ static char *timeline_op(struct daemon *d, const json_t *req)
   json_t *recs = json_array();
   uint64_t seq, next = 0, n = 0;
   const uint8_t *b;
-  size_t len;
+  size_t len, bytes = 0;
   for (unsigned scanned = 0;; scanned++) {
     int got = journal_iter_next(it, &seq, &b, &len);
     if (got < 0) { rc = got; break; }
     if (got == 0 || seq > last) break;
     if (scanned == TIMELINE_SCAN_MAX || n == limit) { next = seq; break; }
     if (!cli_filter_matches(&f, b, len, seq)) continue;
+    size_t b64 = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+    if (n && bytes + b64 > TIMELINE_BYTES_MAX) { next = seq; break; }
     json_array_append_new(recs, record_json(seq, b, len));
+    bytes += b64;
     n++;
   }
   journal_iter_end(it);

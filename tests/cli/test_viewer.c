@@ -186,7 +186,9 @@ static void non_owner_reads_through_the_daemon(void **state)
 
 /* A follow from before the first record retention kept: one gap line naming the removed seqs,
  * then the first kept record on; with until inside the cut, the gap and the end (before this,
- * such a follow sent nothing and never ended). Its own data dir: 2 min simulated, cut at 30 s. */
+ * such a follow sent nothing and never ended). Its own data dir: 2 min simulated, cut at 30 s,
+ * then 220 maximal notes: timeline pages of them hold at most 1 MiB of base64 each, and every
+ * note once. */
 static void follow_across_a_retention_cut(void **state)
 {
   (void)state;
@@ -196,9 +198,12 @@ static void follow_across_a_retention_cut(void **state)
   assert_int_equal(sh("%s init --dir %s >/dev/null", bin, d), 0);
   assert_int_equal(sh("%s run --dir %s --for 2m --speed max 2>/dev/null", bin, d), 0);
   assert_int_equal(sh("%s retention --dir %s --keep 30s --run >/dev/null", bin, d), 0);
+  /* 220 notes of 4096 bytes (the most a note holds) for the timeline's byte cap */
+  assert_int_equal(sh("t=$(head -c 4096 /dev/zero | tr '\\0' n); for i in $(seq 220); do %s note --dir %s \"$t\" >/dev/null || exit 1; done",
+                      bin, d), 0);
   pid_t pid = cli_spawn_daemon(d);
   assert_true(pid > 0);
-  int ok = cli_wait_for_socket(s) == 0 && sh(CHECK " cut %s %s %s", s, bin, d) == 0;
+  int ok = cli_wait_for_socket(s) == 0 && sh(CHECK " cut %s %s %s", s, bin, d) == 0 && sh(CHECK " big %s %s %s", s, bin, d) == 0;
   int st = -1;
   kill(pid, SIGTERM);
   waitpid(pid, &st, 0);

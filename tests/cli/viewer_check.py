@@ -9,6 +9,8 @@ show` / `hems timeline` reading the journal directly.
   viewer_check.py slow SOCK PID          a follower that does not read stalls nothing
   viewer_check.py export SOCK HEMS DIR FP  export over the socket == hems export, verifies
   viewer_check.py bad SOCK               each malformed request: one error line
+  viewer_check.py big SOCK HEMS DIR      timeline pages of large records: at most 1 MiB of base64
+                                         each, every record exactly once
   viewer_check.py cut SOCK HEMS DIR      follow across a retention cut: one gap line, then the
                                          first kept record on (with and without until)
 Prints "ok ..." and exits 0, or fails with an assertion.
@@ -220,6 +222,32 @@ def bad(sock):
     print(f"ok {len(reqs)} malformed requests, one error line each")
 
 
+def big(sock, hems, d):
+    """Notes of 4096 bytes (the most a note holds) are ~5.6 KiB of base64 each: 256 of them, the
+    record limit of one reply, would be ~1.4 MiB. Paged with "next", each reply holds at most
+    1 MiB (2**20 bytes) of base64, and the pages hold every note `hems timeline` reads directly,
+    each once, in order."""
+    out = subprocess.run([hems, "timeline", "--dir", d, "--type", "note", "--format", "jsonl"],
+                         check=True, capture_output=True, text=True).stdout
+    want = [json.loads(l)["seq"] for l in out.splitlines() if l.strip()]
+    assert len(want) >= 200, len(want)
+    got, replies, capped, cursor = [], 0, 0, want[0]
+    while cursor is not None:
+        o = ask(sock, {"op": "timeline", "types": ["note"], "from": cursor})
+        assert o["ok"] is True, o
+        b64 = sum(len(r["cbor"]) for r in o["records"])
+        assert o["records"], o  # at least one record, so the cursor advances
+        assert b64 <= 2 ** 20 or len(o["records"]) == 1, (len(o["records"]), b64)
+        capped += o["next"] is not None and len(o["records"]) < 256 and b64 > 2 ** 20 - 6000
+        got += [r["seq"] for r in o["records"]]
+        for r in o["records"][:1]:
+            assert base64.b64decode(r["cbor"], validate=True) == show_cbor(hems, d, r["seq"]), r["seq"]
+        cursor, replies = o["next"], replies + 1
+    assert got == want, (len(got), len(want))
+    assert capped >= 1, "no reply reached the byte cap"
+    print(f"ok {len(got)} notes of 4096 bytes in {replies} timeline replies, {capped} capped at 1 MiB")
+
+
 def follow_lines(sock, req, n):
     """The answer to a follow request and the next n stream lines (fewer if it ends)."""
     s, f = connect(sock)
@@ -280,6 +308,8 @@ if __name__ == "__main__":
         slow(sys.argv[2], int(sys.argv[3]), *(int(a) for a in sys.argv[4:5]))
     elif op == "export":
         export(*sys.argv[2:6])
+    elif op == "big":
+        big(*sys.argv[2:5])
     elif op == "cut":
         cut(*sys.argv[2:5])
     elif op == "bad":
