@@ -1,8 +1,8 @@
 /*
  * store.c — opening, creating and closing the LMDB store: the shared LMDB helpers, the
  * format check, the head, the anti-rollback check (writer and reader), the writer lock.
- * The writer thread and commits are in store_writer.c, iterators and index queries in
- * store_read.c.
+ * Appending is in store_writer.c, the writer thread and its commits in store_commit.c,
+ * iterators and index queries in store_read.c.
  *
  * Invariants kept here:
  * - One writer per data dir: flock on DIR and on DIR/lock (lock.c), released by the kernel when
