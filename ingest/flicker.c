@@ -9,8 +9,10 @@
  *      D = floor(fs / 1000) samples and the rest of the chain runs at fs / D (≥ 1 kHz): the
  *      average's gain is within 0.3 % of 1 up to 35 Hz, and the carrier terms (2f and its
  *      harmonic products) it lets through lie above 35 Hz, where block 2 removes them;
- *   2. band-pass: first-order high-pass 0.05 Hz, sixth-order Butterworth low-pass 35 Hz (three
- *      biquads, pre-warped) — removes DC and the 2f carrier terms;
+ *   2. band-pass: first-order high-pass 0.05 Hz, sixth-order Butterworth low-pass (three
+ *      biquads, pre-warped) at 35 Hz on 50 Hz supplies and 42 Hz on 60 Hz supplies (IEC
+ *      61000-4-15 Ed. 2; with 35 Hz on 60 Hz the Table 1b/2b/5 points at 33⅓–40 Hz read 0.5–0.85
+ *      of their value) — removes DC and the 2f carrier terms;
  *   3. lamp–eye–brain weighting filter
  *        W(s) = k·ω1·s / (s² + 2λs + ω1²) · (1 + s/ω2) / ((1 + s/ω3)(1 + s/ω4))
  *      with the standard's coefficients for the 230 V / 50 Hz and the 120 V / 60 Hz lamp;
@@ -79,7 +81,8 @@ static double weight_gain(const struct lamp *l, double f)
   return g1 * g2;
 }
 
-/* |band-pass(j2πf)| of block 3's 0.05 Hz high-pass and 35 Hz sixth-order Butterworth */
+/* |band-pass(j2πf)| of block 3's 0.05 Hz high-pass and 35 Hz sixth-order Butterworth (at the
+ * reference 8.8 Hz the 42 Hz low-pass of 60 Hz supplies differs from it by 6·10⁻⁸) */
 static double band_gain(double f)
 {
   double hp = (f / 0.05) / sqrt(1 + (f / 0.05) * (f / 0.05));
@@ -110,7 +113,7 @@ int ingest_flicker_init(struct ingest_flicker *f, double fs, double nominal_hz, 
   f->ms_need = (unsigned)lround(fs / nominal_hz);
   f->ms_a = 1.0 / (60.0 * fr);
   bilinear1(f->q[0], c, 0.0, 1.0, 2 * M_PI * 0.05, 1.0);
-  const double wc = 2 * M_PI * 35.0, cw = wc / tan(wc / (2.0 * fr));
+  const double wc = 2 * M_PI * (nominal_hz >= 55.0 ? 42.0 : 35.0), cw = wc / tan(wc / (2.0 * fr));
   static const double qs[3] = {0.51763809, 0.70710678, 1.93185165};
   for (int k = 0; k < 3; k++) {
     const double b[3] = {wc * wc, 0, 0}, a[3] = {wc * wc, wc / qs[k], 1};
