@@ -4,7 +4,9 @@
  *  - unbalance: balanced → 0; one phase lost → u2 = u0 = 50 % exactly (symmetrical components
  *    by hand); magnitude and angle unbalance against the standard's line-to-line formula
  *    u2 = √((1 − √(3 − 6β)) / (1 + √(3 − 6β))), β = ΣU_ll⁴ / (ΣU_ll²)², within the Class A
- *    ±0.15 % (absolute);
+ *    ±0.15 % (absolute); phases built from known symmetrical components (U1, U2, U0 of set
+ *    magnitude and angle) at 59.7 Hz on a 60 Hz system, 8 kSPS, with 5th and 7th harmonics and
+ *    noise: u2, u0 per 12-cycle window, per 180-cycle block and per 10-minute interval;
  *  - rapid voltage change at the threshold's boundary (5.5 % is one RVC with ΔUss and ΔUmax
  *    of the step; 4.5 % is none), a dip is never an RVC, no RVC before a steady second;
  *  - aggregation: clock-aligned 10-minute intervals (partial at the start and end of a run,
@@ -27,6 +29,7 @@
 
 struct got {
   unsigned nwin, nev, next, nagg10, nc150, nc150_partial, nc150_bad;
+  double c150_u2_min, c150_u2_max, c150_u0_min, c150_u0_max;
   struct ingest_pq_event ev[16], ext[16];
   struct ingest_pq_aggregate agg10[8];
   double u2_min, u2_max, u0_min, u0_max;
@@ -61,6 +64,12 @@ static void on_agg(void *ctx, const struct ingest_pq_aggregate *a)
     g->nc150++;
     if (a->partial) g->nc150_partial++;
     else if (a->nwin != 15) g->nc150_bad++;
+    if (a->has_unbalance) {
+      g->c150_u2_min = fmin(g->c150_u2_min, a->u2_pct);
+      g->c150_u2_max = fmax(g->c150_u2_max, a->u2_pct);
+      g->c150_u0_min = fmin(g->c150_u0_min, a->u0_pct);
+      g->c150_u0_max = fmax(g->c150_u0_max, a->u0_pct);
+    }
   }
 }
 
@@ -97,6 +106,8 @@ static void run(struct sg *s, const struct ingest_config *cfg, double seconds, s
   memset(g, 0, sizeof *g);
   g->u2_min = g->u0_min = INFINITY;
   g->u2_max = g->u0_max = -INFINITY;
+  g->c150_u2_min = g->c150_u0_min = INFINITY;
+  g->c150_u2_max = g->c150_u0_max = -INFINITY;
   struct ingest_sink sink = {.ctx = g, .window = on_window, .pq_event = on_event};
   struct ingest_sink_class_a sa = {.pq_event_ext = on_ext, .aggregate = on_agg};
   struct ingest_engine e;
@@ -157,6 +168,55 @@ static void unbalance_cases(void **st)
     printf("case %d: u2 %.4f (formula %.4f) u0 %.4f (by hand %.4f)\n", k, g.u2_max, want, g.u0_max, want0);
     assert_true(fabs(g.u2_min - want) < 0.15 && fabs(g.u2_max - want) < 0.15);
     assert_true(fabs(g.u0_min - want0) < 0.15 && fabs(g.u0_max - want0) < 0.15);
+  }
+}
+
+/* phases from known symmetrical components: Ua = U1 + U2 + U0, Ub = a²U1 + aU2 + U0,
+ * Uc = aU1 + a²U2 + U0 (a = e^{j120°}, positive sequence A → B → C) */
+static void unbalance_sequences(void **st)
+{
+  (void)st;
+  static const double seq[][4] = { /* u2 %, angle of U2°, u0 %, angle of U0° */
+    {0.5, 30, 0.0, 0}, {2.0, 30, 1.0, -50}, {5.0, -100, 3.0, 170}};
+  for (size_t k = 0; k < sizeof seq / sizeof seq[0]; k++) {
+    const double U1 = 230, d2 = seq[k][0] / 100 * U1, d0 = seq[k][2] / 100 * U1;
+    const double th2 = seq[k][1] * M_PI / 180, th0 = seq[k][3] * M_PI / 180;
+    double mag[3], ang[3];
+    for (int p = 0; p < 3; p++) {
+      /* angles of a^p applied to U1 (−120°·p) and to U2 (+120°·p) */
+      double r = U1 * cos(-2 * M_PI / 3 * p) + d2 * cos(th2 + 2 * M_PI / 3 * p) + d0 * cos(th0);
+      double i = U1 * sin(-2 * M_PI / 3 * p) + d2 * sin(th2 + 2 * M_PI / 3 * p) + d0 * sin(th0);
+      mag[p] = hypot(r, i);
+      ang[p] = atan2(i, r) * 180 / M_PI;
+    }
+    struct sg s;
+    struct ingest_config cfg;
+    struct got g;
+    setup(&s, &cfg, 59.7, mag, ang);
+    s.fs = 8000;
+    cfg.sample_rate_hz = 8000;
+    cfg.nominal_hz = 60;
+    for (int c = 0; c < 3; c++) { /* 5th (negative sequence) 3 %, 7th (positive) 2 %, noise */
+      s.ch[c].order[1] = 5; s.ch[c].amp_rms[1] = 6.9; s.ch[c].phase_rad[1] = 5 * s.ch[c].phase_rad[0];
+      s.ch[c].order[2] = 7; s.ch[c].amp_rms[2] = 4.6; s.ch[c].phase_rad[2] = 7 * s.ch[c].phase_rad[0];
+      s.ch[c].noise_rms = 0.2;
+    }
+    cfg.t0_ns = T1200 + 9 * MIN_NS;
+    run(&s, &cfg, 20, &g);
+    assert_int_equal(g.nev + g.next, 0);
+    assert_int_equal(g.nagg10, 1);
+    const struct ingest_pq_aggregate *x = &g.agg10[0];
+    printf("sequences u2 %.1f %% u0 %.1f %%: window u2 %.4f..%.4f u0 %.4f..%.4f; 180-cycle u2 "
+           "%.4f..%.4f u0 %.4f..%.4f; 10 min u2 %.4f u0 %.4f\n", seq[k][0], seq[k][2], g.u2_min,
+           g.u2_max, g.u0_min, g.u0_max, g.c150_u2_min, g.c150_u2_max, g.c150_u0_min,
+           g.c150_u0_max, x->u2_pct, x->u0_pct);
+    assert_true(g.nwin > 90);
+    assert_true(fabs(g.u2_min - seq[k][0]) <= 0.15 && fabs(g.u2_max - seq[k][0]) <= 0.15);
+    assert_true(fabs(g.u0_min - seq[k][2]) <= 0.15 && fabs(g.u0_max - seq[k][2]) <= 0.15);
+    assert_true(fabs(g.c150_u2_min - seq[k][0]) <= 0.15 && fabs(g.c150_u2_max - seq[k][0]) <= 0.15);
+    assert_true(fabs(g.c150_u0_min - seq[k][2]) <= 0.15 && fabs(g.c150_u0_max - seq[k][2]) <= 0.15);
+    assert_true(x->has_unbalance);
+    assert_true(fabs(x->u2_pct - seq[k][0]) <= 0.15 && fabs(x->u0_pct - seq[k][2]) <= 0.15);
   }
 }
 
@@ -317,7 +377,8 @@ static void frequency_events(void **st)
 int main(void)
 {
   const struct CMUnitTest t[] = {
-    cmocka_unit_test(unbalance_cases), cmocka_unit_test(rvc_boundaries),
+    cmocka_unit_test(unbalance_cases), cmocka_unit_test(unbalance_sequences),
+    cmocka_unit_test(rvc_boundaries),
     cmocka_unit_test(aggregation_intervals), cmocka_unit_test(harmonic_groups),
     cmocka_unit_test(frequency_events),
   };
