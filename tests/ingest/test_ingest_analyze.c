@@ -8,7 +8,11 @@
  *    is divided by √3;
  *  - without a ratio, the median of the energised cycles (not of the outage) gives 230 V;
  *  - a 30 s file from 12:00:03 prints one clock-aligned `aggregate` (start 12:00:00, partial,
- *    no Pst) and a +6 % step prints one `rvc` pq_event with ΔUss ≈ 6 %.
+ *    no Pst) and a +6 % step prints one `rvc` pq_event with ΔUss ≈ 6 %;
+ *  - a 10 min 5 s file from 12:00:00 (4 kSPS) carrying the IEC 61000-4-15 Ed. 2 Table 5 point
+ *    39 changes/min, ΔV/V 0.894 % (230 V lamp, 50 Hz; see flicker_tables.h for the source) prints
+ *    a complete 10-minute `aggregate` with Pst 1.00 ± 5 % on A, B and C (the standard's
+ *    tolerance), then a partial one for the last 5 s, without Pst.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,6 +31,8 @@ static char dir[256];
 
 struct spec {
   double seconds, outage_s, step_t, step_level;
+  double fs;                         /* 0 → 8000 */
+  double flicker_cpm, flicker_dvv_pct; /* rectangular modulation of all phases, or 0 */
   char ps;
   double primary, secondary, range;  /* range: the channel's max code (0 → 32767) */
   const char *start;
@@ -34,7 +40,7 @@ struct spec {
 
 static void write_ct(const char *base, const struct spec *sp)
 {
-  const double fs = 8000, va = 0.02;
+  const double fs = sp->fs > 0 ? sp->fs : 8000, va = 0.02;
   uint64_t ns = (uint64_t)llround(sp->seconds * fs);
   char p[512];
   snprintf(p, sizeof p, "%s/%s.cfg", dir, base);
@@ -45,8 +51,8 @@ static void write_ct(const char *base, const struct spec *sp)
   for (int k = 0; k < 3; k++)
     fprintf(c, "%d,V%c,%c,,V,%g,0,0,%d,%d,%g,%g,%c\r\n", k + 1, 'A' + k, 'A' + k, va, -mx, mx, sp->primary,
             sp->secondary, sp->ps);
-  fprintf(c, "50\r\n1\r\n8000,%llu\r\n%s\r\n%s\r\nBINARY\r\n1\r\n0,0\r\n0,0\r\n", (unsigned long long)ns,
-          sp->start, sp->start);
+  fprintf(c, "50\r\n1\r\n%.0f,%llu\r\n%s\r\n%s\r\nBINARY\r\n1\r\n0,0\r\n0,0\r\n", fs,
+          (unsigned long long)ns, sp->start, sp->start);
   fclose(c);
   snprintf(p, sizeof p, "%s/%s.dat", dir, base);
   FILE *d = fopen(p, "wb");
@@ -58,6 +64,8 @@ static void write_ct(const char *base, const struct spec *sp)
     memcpy(r, &sn, 4);
     memcpy(r + 4, &ts, 4);
     double env = t < sp->outage_s ? 0.0 : (sp->step_t > 0 && t >= sp->step_t ? sp->step_level : 1.0);
+    if (sp->flicker_cpm > 0) /* two levels, 50 % duty: cpm changes a minute */
+      env *= fmod(t * sp->flicker_cpm / 120.0, 1.0) < 0.5 ? 1 + sp->flicker_dvv_pct / 200 : 1 - sp->flicker_dvv_pct / 200;
     for (int k = 0; k < 3; k++) {
       int16_t v = (int16_t)lrint(env * 230 * M_SQRT2 * sin(2 * M_PI * 50 * t - 2 * M_PI / 3 * k) / va);
       memcpy(r + 8 + 2 * k, &v, 2);
@@ -173,6 +181,54 @@ static void aggregate_and_rvc(void **st)
   result_free(&r);
 }
 
+static void aggregate_pst(void **st)
+{
+  (void)st;
+  struct spec sp = {.seconds = 605, .fs = 4000, .flicker_cpm = 39, .flicker_dvv_pct = 0.894,
+                    .ps = 'P', .primary = 1, .secondary = 1, .start = "04/12/2026,12:00:00.000000"};
+  write_ct("pst", &sp);
+  struct result r;
+  char p[512];
+  snprintf(p, sizeof p, "%s/pst.cfg", dir);
+  FILE *out = tmpfile();
+  assert_non_null(out);
+  assert_int_equal(ingest_analyze_file(p, 230, out, r.msg, sizeof r.msg), 0);
+  rewind(out);
+  char line[8192];
+  unsigned nagg = 0;
+  json_t *agg[2] = {NULL, NULL};
+  while (fgets(line, sizeof line, out)) {
+    json_t *o = json_loads(line, 0, NULL);
+    assert_non_null(o);
+    if (strcmp(json_string_value(json_object_get(o, "type")), "aggregate") == 0 && nagg < 2)
+      agg[nagg++] = json_incref(o);
+    json_decref(o);
+  }
+  fclose(out);
+  unlink(p);
+  snprintf(p, sizeof p, "%s/pst.dat", dir);
+  unlink(p);
+  assert_int_equal(nagg, 2);
+  char *txt = json_dumps(agg[0], JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+  printf("complete: %s\n", txt);
+  free(txt);
+  assert_string_equal(json_string_value(json_object_get(agg[0], "start")), "2026-12-04T12:00:00.000Z");
+  assert_true(json_is_false(json_object_get(agg[0], "partial")));
+  assert_true(json_is_false(json_object_get(agg[0], "flagged")));
+  json_t *pst = json_object_get(agg[0], "pst");
+  assert_non_null(pst);
+  for (const char *ph = "ABC"; *ph; ph++) {
+    char k[2] = {*ph, 0};
+    assert_true(fabs(num(pst, k) - 1.0) <= 0.05);
+  }
+  assert_true(num(agg[0], "u2_pct") < 0.05);
+  assert_string_equal(json_string_value(json_object_get(agg[1], "start")), "2026-12-04T12:10:00.000Z");
+  assert_true(json_is_true(json_object_get(agg[1], "partial")));
+  assert_null(json_object_get(agg[1], "pst"));
+  json_decref(agg[0]);
+  json_decref(agg[1]);
+}
+
 static int setup(void **st)
 {
   (void)st;
@@ -191,6 +247,7 @@ static int teardown(void **st)
 
 int main(void)
 {
-  const struct CMUnitTest t[] = { cmocka_unit_test(declared_from_cfg), cmocka_unit_test(aggregate_and_rvc) };
+  const struct CMUnitTest t[] = { cmocka_unit_test(declared_from_cfg), cmocka_unit_test(aggregate_and_rvc),
+                                  cmocka_unit_test(aggregate_pst) };
   return cmocka_run_group_tests(t, setup, teardown);
 }
