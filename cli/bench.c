@@ -497,9 +497,11 @@ static int bench_ingest(const struct bench_opts *o)
   json_object_set_new(out, "seconds_simulated", json_real(r.seconds_simulated));
   json_object_set_new(out, "cpu_s", json_real(r.cpu_s));
   json_object_set_new(out, "realtime_factor", json_real(r.realtime_factor));
+  json_object_set_new(out, "realtime_factor_class_a_off", json_real(r.realtime_factor_class_a_off));
   json_object_set_new(out, "target_realtime_factor", json_real(50));
   json_object_set_new(out, "capture_ring_bytes", json_integer((json_int_t)r.capture_ring_bytes));
   json_object_set_new(out, "engine_bytes", json_integer((json_int_t)r.engine_bytes));
+  json_object_set_new(out, "engine_bytes_class_a_off", json_integer((json_int_t)r.engine_bytes_class_a_off));
   json_object_set_new(out, "windows", json_integer((json_int_t)r.windows));
   json_object_set_new(out, "pq_events", json_integer((json_int_t)r.events));
   json_object_set_new(out, "captures", json_integer((json_int_t)r.captures));

@@ -11,7 +11,8 @@
  * repeats seamlessly), plus a second copy with a 100 ms dip to 70 % on phase A; every tenth
  * second is the dip copy, so captures run. The measured time is the calling thread's CPU time
  * (CLOCK_THREAD_CPUTIME_ID) spent in ingest_engine_push(); realtime factor = simulated seconds /
- * that time.
+ * that time. The same-run baseline is a second engine with the switchable Class A additions
+ * off, fed the same seconds in turn with the first (which goes first alternates).
  */
 #include "internal.h"
 
@@ -108,26 +109,54 @@ int ingest_bench(double seconds, struct ingest_bench_result *out)
       }
     }
   }
+  /* the same-run baseline: a second engine on the same signal with the Class A additions
+   * that have a switch off (flickermeters, unbalance, RVC, frequency events; the aggregation
+   * has none); the two are pushed second by second in turn, so machine load hits both alike */
+  struct ingest_config *base = malloc(sizeof *base);
+  struct ingest_bench_result base_r;
+  struct bench_ctx bb = {.r = &base_r};
+  memset(&base_r, 0, sizeof base_r);
+  if (!base) { free(cfg); free(sig); return -ENOMEM; }
+  *base = *cfg;
+  base->flicker = false;
+  base->unbalance = false;
+  base->rvc_pct = 0;
+  base->rvc_hysteresis_pct = 0;
+  base->freq_band_pct = 0;
   struct ingest_sink sink = {.ctx = &b, .window = b_window, .pq_event = b_event, .capture = b_capture};
-  struct ingest_engine e;
+  struct ingest_sink bsink = {.ctx = &bb, .window = b_window, .pq_event = b_event, .capture = b_capture};
+  struct ingest_engine e, be;
   int rc = ingest_engine_init(&e, cfg, &sink);
-  if (rc) { free(cfg); free(sig); return rc; }
-  b.blob_cap = ingest_capture_blob_bound(NCH, (uint32_t)(fs * 2));
-  b.blob = malloc(b.blob_cap);
-  if (!b.blob) { ingest_engine_deinit(&e); free(cfg); free(sig); return -ENOMEM; }
+  if (rc) { free(base); free(cfg); free(sig); return rc; }
+  rc = ingest_engine_init(&be, base, &bsink);
+  if (rc) { ingest_engine_deinit(&e); free(base); free(cfg); free(sig); return rc; }
+  b.blob_cap = bb.blob_cap = ingest_capture_blob_bound(NCH, (uint32_t)(fs * 2));
+  b.blob = bb.blob = malloc(b.blob_cap);
+  if (!b.blob) { ingest_engine_deinit(&e); ingest_engine_deinit(&be); free(base); free(cfg); free(sig); return -ENOMEM; }
   out->capture_ring_bytes = ingest_engine_capture_bytes(&e);
   out->engine_bytes = ingest_engine_memory_bytes(&e);
+  out->engine_bytes_class_a_off = ingest_engine_memory_bytes(&be);
   unsigned nsec = seconds < 1 ? 1 : (unsigned)ceil(seconds);
   const size_t chunk = 800;
-  double t0 = cpu_s();
-  for (unsigned s = 0; s < nsec; s++) {
+  double on_s = 0, off_s = 0;
+  for (unsigned s = 0; s <= nsec; s++) {
     const int32_t *src = sig + (s % 10 == 5 ? FR * NCH : 0);
-    for (size_t off = 0; off < FR; off += chunk) ingest_engine_push(&e, src + off * NCH, chunk);
+    for (int k = 0; k < 2; k++) {
+      struct ingest_engine *x = k == (int)(s & 1) ? &e : &be;
+      double t0 = cpu_s();
+      if (s < nsec)
+        for (size_t off = 0; off < FR; off += chunk) ingest_engine_push(x, src + off * NCH, chunk);
+      else
+        ingest_engine_finish(x);
+      double dt = cpu_s() - t0;
+      if (x == &e) on_s += dt; else off_s += dt;
+    }
   }
-  ingest_engine_finish(&e);
-  double t1 = cpu_s();
+  out->realtime_factor_class_a_off = off_s > 0 ? nsec / off_s : 0.0;
+  ingest_engine_deinit(&be);
+  free(base);
   out->seconds_simulated = nsec;
-  out->cpu_s = t1 - t0;
+  out->cpu_s = on_s;
   out->realtime_factor = out->cpu_s > 0 ? nsec / out->cpu_s : 0.0;
   out->channels = NCH;
   out->sample_rate_hz = fs;

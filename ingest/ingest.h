@@ -659,19 +659,24 @@ double ingest_nominal_voltage(double v);
 
 struct ingest_bench_result {
   double realtime_factor;   /* simulated seconds / thread CPU seconds */
+  double realtime_factor_class_a_off; /* same run, same signal: flicker, unbalance, RVC and
+                                         frequency events off (the aggregation stays) */
   double seconds_simulated;
   double cpu_s;
   unsigned channels;        /* 51 */
   double sample_rate_hz;
   size_t capture_ring_bytes;
   size_t engine_bytes;
+  size_t engine_bytes_class_a_off;
   uint64_t windows, events, captures;
   size_t blob_bytes_raw;    /* int32 codes of the captures */
   size_t blob_bytes;        /* encoded blobs (uncompressed) */
 };
 /* 48 current + 3 voltage channels at 8 kSPS, 60 Hz, through the whole engine (windows,
  * harmonics, Urms(1/2), PQ, capture rings, signature rings) for `seconds` of signal, one
- * core (the calling thread). A dip every 10 s exercises captures. Returns 0 or -ENOMEM. */
+ * core (the calling thread). A dip every 10 s exercises captures. A second engine with the
+ * switchable Class A additions off runs the same seconds in turn: its figure is the same-run
+ * baseline. Returns 0 or -ENOMEM. */
 int ingest_bench(double seconds, struct ingest_bench_result *out);
 
 #ifdef __cplusplus
