@@ -8,7 +8,9 @@
  *    magnitude and angle) at 59.7 Hz on a 60 Hz system, 8 kSPS, with 5th and 7th harmonics and
  *    noise: u2, u0 per 12-cycle window, per 180-cycle block and per 10-minute interval;
  *  - rapid voltage change at the threshold's boundary (5.5 % is one RVC with ΔUss and ΔUmax
- *    of the step; 4.5 % is none), a dip is never an RVC, no RVC before a steady second;
+ *    of the step; 4.5 % is none), a dip is never an RVC, no RVC before a steady second; an
+ *    overshoot gives ΔUmax of the overshoot and ΔUss of the step, a 6 % step down (above the
+ *    dip threshold) is an RVC, the threshold and hysteresis are the configured ones;
  *  - aggregation: clock-aligned 10-minute intervals (partial at the start and end of a run,
  *    complete with Pst when the run covers one), 150-cycle blocks of 15 windows restarted at
  *    the tick, flagging (a dip marks its interval, which is still delivered), harmonic and
@@ -274,6 +276,69 @@ static void rvc_boundaries(void **st)
   assert_int_equal(g.next, 0);
 }
 
+/* piecewise level of all phases: 1 before t0, `over` from t0 to t0 + over_s, then `level` */
+struct prof_env { double t0, over, over_s, level; };
+static double prof_fn(const void *ctx, unsigned ch, double t)
+{
+  const struct prof_env *e = ctx;
+  (void)ch;
+  return t < e->t0 ? 1.0 : t < e->t0 + e->over_s ? e->over : e->level;
+}
+
+static void run_prof(struct prof_env *env, double rvc_pct, double hyst_pct, struct got *g)
+{
+  struct sg s;
+  struct ingest_config cfg;
+  const double m[3] = {230, 230, 230}, a[3] = {0, -120, 120};
+  setup(&s, &cfg, 50, m, a);
+  cfg.rvc_pct = rvc_pct;
+  cfg.rvc_hysteresis_pct = hyst_pct;
+  for (int c = 0; c < 3; c++) { s.ch[c].env = prof_fn; s.ch[c].env_ctx = env; }
+  run(&s, &cfg, 6, g);
+}
+
+static void rvc_magnitudes(void **st)
+{
+  (void)st;
+  struct got g;
+  /* overshoot: 100 ms at +9 %, then steady at +5.5 %: ΔUmax is the overshoot (whole Urms(1/2)
+   * cycles inside it read exactly 1.09 × 230 V), ΔUss the step; the overshoot lies 3.5 % above
+   * the new level, outside the 2.5 % end band, so the steady second starts after it and the
+   * RVC lasts the 100 ms give or take a cycle (start: the cycle holding the step; end: the
+   * first cycle within the band, which may still hold the overshoot's last part) */
+  struct prof_env over = {3.0, 1.09, 0.1, 1.055};
+  run_prof(&over, 5, 2.5, &g);
+  assert_int_equal(g.nev, 0);
+  assert_int_equal(g.next, 1);
+  printf("rvc overshoot: dUmax %.3f %% dUss %.3f %% duration %.3f s\n", g.ext[0].delta_umax_pct,
+         g.ext[0].delta_uss_pct, g.ext[0].duration_s);
+  assert_true(fabs(g.ext[0].delta_umax_pct - 9.0) < 0.05);
+  assert_true(fabs(g.ext[0].delta_uss_pct - 5.5) < 0.05);
+  assert_true(g.ext[0].duration_s >= 0.08 && g.ext[0].duration_s <= 0.12);
+  /* an overshoot within the end band of the new level (+7 % over +5.5 %) belongs to the steady
+   * second: the RVC ends with the step (the standard's steady-state rule), ΔUmax still 7 % */
+  struct prof_env small = {3.0, 1.07, 0.1, 1.055};
+  run_prof(&small, 5, 2.5, &g);
+  assert_int_equal(g.next, 1);
+  assert_true(fabs(g.ext[0].delta_umax_pct - 7.0) < 0.05 && g.ext[0].duration_s < 0.05);
+  /* a step down of 6 % (to 94 %, above the 90 % dip threshold) is an RVC, magnitudes positive */
+  struct prof_env down = {3.0, 0.94, 0, 0.94};
+  run_prof(&down, 5, 2.5, &g);
+  assert_int_equal(g.nev, 0);
+  assert_int_equal(g.next, 1);
+  assert_true(fabs(g.ext[0].delta_uss_pct - 6.0) < 0.05 && fabs(g.ext[0].delta_umax_pct - 6.0) < 0.05);
+  /* configurable threshold: +4 % is none at 5 %, one RVC at 3 % (hysteresis 1.5 %) */
+  struct prof_env four = {3.0, 1.04, 0, 1.04};
+  run_prof(&four, 5, 2.5, &g);
+  assert_int_equal(g.next, 0);
+  run_prof(&four, 3, 1.5, &g);
+  assert_int_equal(g.next, 1);
+  assert_true(fabs(g.ext[0].delta_uss_pct - 4.0) < 0.05);
+  /* RVC off (threshold 0): nothing */
+  run_prof(&four, 0, 0, &g);
+  assert_int_equal(g.next, 0);
+}
+
 struct dip_env { double t0, t1; };
 static double dip_fn(const void *ctx, unsigned ch, double t)
 {
@@ -378,7 +443,7 @@ int main(void)
 {
   const struct CMUnitTest t[] = {
     cmocka_unit_test(unbalance_cases), cmocka_unit_test(unbalance_sequences),
-    cmocka_unit_test(rvc_boundaries),
+    cmocka_unit_test(rvc_boundaries), cmocka_unit_test(rvc_magnitudes),
     cmocka_unit_test(aggregation_intervals), cmocka_unit_test(harmonic_groups),
     cmocka_unit_test(frequency_events),
   };
