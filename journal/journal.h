@@ -64,6 +64,8 @@ extern "C" {
   X(EMDBSHORT, -30925, "file shorter than its LMDB meta pages say")                        \
   X(EMDBMETA, -30926, "LMDB meta page invalid")                                            \
   X(EMDBPAGE, -30927, "LMDB page or value damaged")                                       \
+  X(EURI, -30930, "malformed PKCS#11 URI")                                                 \
+  X(ESIGNER, -30931, "the signing token refused")                                          \
   X(EPACK, -30940, "stored record does not match its hash check (pack damaged)")          \
   X(EFORMAT2, -30941, "journal format 2; run 'hems migrate'")                              \
   X(ECTRFILE, -30942, "counter file is a link, has other names or is not a plain file")
@@ -631,6 +633,56 @@ int journal_pubkey_load(const char *path, uint8_t pk[JOURNAL_PUBKEY_BYTES]);
 void journal_key_id(const uint8_t pk[JOURNAL_PUBKEY_BYTES], uint8_t out[JOURNAL_KEYID_BYTES]);
 void journal_fingerprint_hex(const uint8_t pk[JOURNAL_PUBKEY_BYTES], char fp_hex[33]);
 
+/* ---------------------------------------------------------------- PKCS#11 signer */
+
+/* The key in a PKCS#11 token, named by an RFC 7512 URI (pkcs11_uri.c has the grammar hems
+ * accepts): `pkcs11:token=LABEL;object=LABEL[;id=…][;serial=…][;slot-id=N][;type=private]
+ * ?module-path=/ABS/module.so&pin-source=file:/ABS/PATH|credential:NAME`. */
+#define JOURNAL_PKCS11_URI_MAX 8192
+#define JOURNAL_PKCS11_PATH_MAX 4096
+struct journal_pkcs11_uri {
+  char token[33];                 /* CK_TOKEN_INFO label (≤ 32 bytes) */
+  char object[256];               /* the keys' CKA_LABEL */
+  char serial[17];                /* CK_TOKEN_INFO serialNumber, "" → any */
+  uint8_t id[128];                /* CKA_ID, when id_len > 0 */
+  size_t id_len;
+  unsigned long slot_id;
+  bool has_slot_id;
+  char module_path[JOURNAL_PKCS11_PATH_MAX];
+  char pin_file[JOURNAL_PKCS11_PATH_MAX];  /* pin-source=file:…, or "" */
+  char pin_credential[256];       /* pin-source=credential:NAME, or "" */
+};
+/* Parses uri strictly: 0, or JOURNAL_EURI with why (why_cap bytes, may be NULL) saying what is
+ * wrong in one line (the attribute, the offset of a bad character). Never reads a file. */
+int journal_pkcs11_uri_parse(const char *uri, struct journal_pkcs11_uri *out, char *why, size_t why_cap);
+
+/* A signer whose Ed25519 key stays in the token: the module is loaded with dlopen, the token
+ * found by label (and serial / slot id if given), a session opened and logged in with the PIN
+ * read from pin-source (a file with or without one trailing newline, at most 255 bytes, not
+ * readable by others; credential:NAME reads $CREDENTIALS_DIRECTORY/NAME), the private key found
+ * by label (and id), class CKO_PRIVATE_KEY, key type CKK_EC_EDWARDS; the public key from the
+ * CKO_PUBLIC_KEY of the same label (CKA_EC_POINT raw or DER-wrapped 04 20 …; CKA_EC_PARAMS the
+ * curve named "edwards25519" or OID 1.3.101.112). The PIN is wiped after login; the private key
+ * is never read (a token does not let it out). Open signs a fresh random message and checks it
+ * with the public key, so a token whose key pair does not match is refused at once.
+ * sign() runs CKM_EDDSA under a mutex (the journal signs seals on the appending thread and
+ * counter slots on its writer thread) and checks every signature with the public key before
+ * handing it out: a token that fails or answers wrong gives JOURNAL_ESIGNER, and why() says
+ * what it answered. */
+struct journal_pkcs11_signer;
+/* 0 with *out, or JOURNAL_ESIGNER (module, token, PIN, key, mechanism: why says which, one
+ * line), -ENOMEM. */
+int journal_pkcs11_signer_open(const struct journal_pkcs11_uri *u, struct journal_pkcs11_signer **out, char *why,
+                               size_t why_cap);
+/* The signer (valid until close). */
+const struct journal_signer *journal_pkcs11_signer_get(const struct journal_pkcs11_signer *p);
+/* The last failure of sign() in one line ("C_Sign: CKR_DEVICE_REMOVED"), "" if none. */
+const char *journal_pkcs11_signer_why(struct journal_pkcs11_signer *p);
+/* Logs out, closes the session, finalizes and unloads the module; NULL is a no-op. */
+void journal_pkcs11_signer_close(struct journal_pkcs11_signer *p);
+/* Writes DIR/keys/signing.pub (DIR/keys made 0700 if absent) for pk: 0, -EEXIST, -errno. */
+int journal_pubkey_create(const char *dir, const uint8_t pk[JOURNAL_PUBKEY_BYTES]);
+
 /* ---------------------------------------------------------------- counter store */
 
 /* Anti-rollback counter: highest committed seq and head hash, written after each commit.
@@ -735,7 +787,9 @@ int journal_open(struct journal **out, const struct journal_options *o,
  * *out_seq. Never waits on fsync (unless virtual_clock and the record ends a group); may wait
  * when more than a few sealed groups are still queued for the writer thread (bounded memory).
  * After a failure (storage full beyond map_size_max, I/O error) the writer is failed: every
- * later append returns the same error; what was durable stays durable. */
+ * later append returns the same error; what was durable stays durable. A signer that refuses to
+ * sign a seal (JOURNAL_ESIGNER: a token removed) fails appends the same way; groups sealed
+ * before it still commit (at the latest in journal_close, which then returns the error). */
 int journal_append(struct journal *j, const struct journal_record *r, uint64_t *out_seq);
 
 /* As journal_append, but stamps r in place (version, seq, prev, times, boot id), so the caller

@@ -6,7 +6,8 @@
  * may read it, opened O_NOFOLLOW and checked with fstat on the open descriptor. The secret key
  * in memory lives in sodium_malloc'ed, mlock'ed, read-only pages; text copies are wiped. DIR/keys/signing.pub: one line "ed25519 <base64 of the 32-byte public key>".
  * The fingerprint (key id) is the first 16 bytes of BLAKE2b-256(public key).
- * Signing goes through struct journal_signer so a token can hold a non-exportable key.
+ * Signing goes through struct journal_signer so a token can hold a non-exportable key
+ * (keys_pkcs11.c); a token's public key is written as signing.pub the same way.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -77,9 +78,18 @@ int journal_keys_create(const char *dir, const uint8_t *seed)
   if (rc) return rc;
 
   snprintf(path, sizeof path, "%s/signing.pub", kdir);
-  sodium_bin2base64(b64, sizeof b64, pk, 32, sodium_base64_VARIANT_ORIGINAL);
-  snprintf(line, sizeof line, "ed25519 %s\n", b64);
   unlink(path); /* a stale .pub without its key would be a lie */
+  return journal_pubkey_create(dir, pk);
+}
+
+int journal_pubkey_create(const char *dir, const uint8_t pk[JOURNAL_PUBKEY_BYTES])
+{
+  char path[4200], b64[128], line[256];
+  snprintf(path, sizeof path, "%s/keys", dir);
+  if (mkdir(path, 0700) != 0 && errno != EEXIST) return -errno;
+  snprintf(path, sizeof path, "%s/keys/signing.pub", dir);
+  sodium_bin2base64(b64, sizeof b64, pk, JOURNAL_PUBKEY_BYTES, sodium_base64_VARIANT_ORIGINAL);
+  snprintf(line, sizeof line, "ed25519 %s\n", b64);
   return write_file_excl(path, 0644, line);
 }
 

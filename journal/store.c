@@ -489,6 +489,14 @@ int journal_create(const struct journal_options *o, const char *config_json, siz
   if (!o->signer) {
     rc = journal_keys_create(o->dir, NULL);
     if (rc && rc != -EEXIST) return rc;
+  } else {
+    /* A token's key: its public half is signing.pub as usual (an older one must be the same) */
+    uint8_t had[JOURNAL_PUBKEY_BYTES];
+    char pub[4200];
+    snprintf(pub, sizeof pub, "%s/keys/signing.pub", o->dir);
+    rc = journal_pubkey_create(o->dir, o->signer->pubkey);
+    if (rc == -EEXIST && journal_pubkey_load(pub, had) == 0 && !memcmp(had, o->signer->pubkey, sizeof had)) rc = 0;
+    if (rc) return rc;
   }
   MDB_env *env;
   if ((rc = journal__lmdb_err(mdb_env_create(&env)))) return rc;

@@ -135,6 +135,7 @@ struct journal {
   struct group *cur;
   uint8_t scratch[JOURNAL_RECORD_MAX];
 
+  int sign_failed;     /* the signer refused a seal: appends fail; sealed groups still commit */
   /* shared with the writer thread, under mu */
   pthread_mutex_t mu;
   pthread_cond_t cv;

@@ -199,7 +199,12 @@ static int seal_group(struct journal *j)
   memcpy(b->key_id, j->signer->key_id, JOURNAL_KEYID_BYTES);
   b->group_records = g->n;
   int rc = journal__tree_seal(j, b->sealed_seq, b->tree_root);
-  if (!rc) rc = journal_seal_sign(&s, j->device_id, j->signer);
+  if (!rc && (rc = journal_seal_sign(&s, j->device_id, j->signer)) != 0) {
+    /* The signer refused (a token removed, a wrong answer): every later append fails with it;
+     * the open group is never sealed, the groups sealed before it still commit (their seals are
+     * good) — then the counter write, which signs too, may fail the writer thread as well. */
+    j->sign_failed = rc;
+  }
   if (rc) return rc;
   if ((rc = add_record(j, &s))) return rc;
   bool crit = g->critical; /* g belongs to the writer thread once queued */
@@ -224,7 +229,7 @@ static int check_failed(struct journal *j)
   pthread_mutex_lock(&j->mu);
   int rc = j->failed;
   pthread_mutex_unlock(&j->mu);
-  return rc;
+  return rc ? rc : j->sign_failed;
 }
 
 int journal_append_stamped(struct journal *j, struct journal_record *r)
