@@ -36,6 +36,25 @@ struct cli_common {
   const char *bundle; /* positional path when it is a bundle */
 };
 
+/* --signer URI, for the commands that sign (cli/signer.c): the option's entry, and where its
+ * value goes (one command per process, like the writer lock; NULL or "file": DIR/keys/). */
+#define CLI_SIGNER_OPTION(val) { "signer", required_argument, NULL, (val) }
+void cli_signer_option(const char *uri);
+/* The signer --signer names, for journal_options.signer: NULL for `file` (the journal loads
+ * DIR/keys/signing.key itself), else the token's, opened once per process and kept until
+ * cli_signer_release(); a token whose key is not DIR/keys/signing.pub is refused. 0, or the
+ * exit code after one error line (2 a malformed URI, 3 a module/token/PIN/key that cannot be
+ * used, 1 another key). */
+int cli_signer_get(const struct cli_common *c, const struct journal_signer **out);
+/* journal_strerror(rc), with what the token answered when rc is JOURNAL_ESIGNER (static). */
+const char *cli_signer_why(int rc);
+/* The signer of a bundle: s (cli_signer_get's token) or else DIR/keys/signing.key loaded into
+ * fs (journal_file_signer_wipe it after; fs is zeroed when s is used). 0 or the journal's error. */
+int cli_signer_or_file(const struct journal_signer *s, const char *dir, struct journal_file_signer *fs,
+                       const struct journal_signer **out);
+/* Closes the token (main(), after the command returned: its journal is closed). */
+void cli_signer_release(void);
+
 /* Prints "hems: <fmt>" and a newline to stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints usage text for a command to stdout (help) and returns 0, or a one-line pointer to

@@ -17,6 +17,7 @@
 
 enum { O_DIR = 1000, O_COUNTER, O_ACCEPT, O_CONFIG, O_FORCE, O_PUBKEY, O_FP, O_FROM, O_OUT,
        O_SINCE, O_UNTIL, O_WHO, O_ALL_SEALS, O_WITNESS, O_CHECKPOINT, O_SINCE_CP };
+enum { O_SIGNER = 1100 };
 
 #define COMMON_OPTS \
   { "dir", required_argument, NULL, O_DIR }, \
@@ -29,6 +30,7 @@ static bool common_opt(struct cli_common *c, int opt)
   case O_DIR: c->dir = optarg; return true;
   case O_COUNTER: c->counter = optarg; return true;
   case O_ACCEPT: c->accept_rollback = true; return true;
+  case O_SIGNER: cli_signer_option(optarg); return true;
   default: return false;
   }
 }
@@ -38,7 +40,7 @@ static bool common_opt(struct cli_common *c, int opt)
 int cli_cmd_init(int argc, char **argv)
 {
   static const struct option lo[] = { COMMON_OPTS, { "config", required_argument, NULL, O_CONFIG },
-                                      { "force", no_argument, NULL, O_FORCE }, { 0 } };
+                                      { "force", no_argument, NULL, O_FORCE }, CLI_SIGNER_OPTION(O_SIGNER), { 0 } };
   struct cli_common c = { cli_default_dir(), NULL, false, NULL };
   const char *config = NULL;
   bool force = false;
@@ -106,7 +108,9 @@ int cli_cmd_init(int argc, char **argv)
   memset(&o, 0, sizeof o);
   o.dir = c.dir;
   o.counter_path = c.counter;
-  int rc = journal_create(&o, json, jlen, HEMS_FIRMWARE_VERSION);
+  int rc = cli_signer_get(&c, &o.signer);
+  if (rc) { free(json); return rc; }
+  rc = journal_create(&o, json, jlen, HEMS_FIRMWARE_VERSION);
   if (rc) {
     free(json);
     if (rc == JOURNAL_EEXIST) { cli_err("%s: already holds a journal", c.dir); return CLI_FAIL; }
@@ -132,7 +136,8 @@ int cli_cmd_init(int argc, char **argv)
 
 int cli_cmd_note(int argc, char **argv)
 {
-  static const struct option lo[] = { COMMON_OPTS, { "who", required_argument, NULL, O_WHO }, { 0 } };
+  static const struct option lo[] = { COMMON_OPTS, { "who", required_argument, NULL, O_WHO },
+                                      CLI_SIGNER_OPTION(O_SIGNER), { 0 } };
   struct cli_common c = { cli_default_dir(), NULL, false, NULL };
   const char *who = NULL;
   int opt;
@@ -396,7 +401,8 @@ int cli_cmd_export(int argc, char **argv)
   static const struct option lo[] = { COMMON_OPTS, { "out", required_argument, NULL, O_OUT },
                                       { "since", required_argument, NULL, O_SINCE },
                                       { "until", required_argument, NULL, O_UNTIL },
-                                      { "since-checkpoint", required_argument, NULL, O_SINCE_CP }, { 0 } };
+                                      { "since-checkpoint", required_argument, NULL, O_SINCE_CP },
+                                      CLI_SIGNER_OPTION(O_SIGNER), { 0 } };
   struct cli_common c = { cli_default_dir(), NULL, false, NULL };
   const char *out = NULL, *since = NULL, *until = NULL, *kept[JOURNAL_BUNDLE_PROOFS_MAX - 1];
   unsigned nkept = 0;
@@ -429,10 +435,12 @@ int cli_cmd_export(int argc, char **argv)
   if (since && s == UINT64_MAX) { cli_err("export: no records since %s", since); journal_reader_close(r); return CLI_FAIL; }
   if (until && u == 0) { cli_err("export: no records until %s", until); journal_reader_close(r); return CLI_FAIL; }
   struct journal_file_signer fs;
-  if ((rc = journal_file_signer_load(&fs, c.dir))) { journal_reader_close(r); return cli_open_error(c.dir, c.counter, rc, 0); }
+  const struct journal_signer *sg;
+  if ((rc = cli_signer_get(&c, &sg))) { journal_reader_close(r); return rc; }
+  if ((rc = cli_signer_or_file(sg, c.dir, &fs, &sg))) { journal_reader_close(r); return cli_open_error(c.dir, c.counter, rc, 0); }
   uint64_t sizes[JOURNAL_BUNDLE_PROOFS_MAX];
   for (unsigned i = 0; i < nkept; i++) {
-    if ((rc = cli_export_kept_size(r, fs.signer.pubkey, kept[i], &sizes[i]))) {
+    if ((rc = cli_export_kept_size(r, sg->pubkey, kept[i], &sizes[i]))) {
       journal_file_signer_wipe(&fs);
       journal_reader_close(r);
       return rc;
@@ -444,9 +452,9 @@ int cli_cmd_export(int argc, char **argv)
   journal_reader_bounds(r, &first, &last);
   cli_progress_init(&prog, "export", last);
   struct journal_export_options eo = { .since_seq = s, .until_seq = u, .checkpoint = cli_export_checkpoint,
-                                       .checkpoint_ctx = fs.signer.pubkey, .progress = cli_progress_cb, .pctx = &prog,
+                                       .checkpoint_ctx = (void *)sg->pubkey, .progress = cli_progress_cb, .pctx = &prog,
                                        .proof_sizes = sizes, .n_proof_sizes = nkept };
-  rc = journal_export(r, &fs.signer, &eo, out, &info);
+  rc = journal_export(r, sg, &eo, out, &info);
   cli_progress_done(&prog);
   journal_file_signer_wipe(&fs);
   journal_reader_close(r);
@@ -457,7 +465,7 @@ int cli_cmd_export(int argc, char **argv)
     return CLI_FAIL;
   }
   if (journal_is_store_damage(rc)) { cli_err("%s/journal/data.mdb: damaged (%s; nothing exported)", c.dir, journal_strerror(rc)); return CLI_ENV; }
-  if (rc) { cli_err("export: %s: %s", out, journal_strerror(rc)); return CLI_ENV; }
+  if (rc) { cli_err("export: %s: %s", out, cli_signer_why(rc)); return CLI_ENV; }
   printf("exported seq %llu..%llu: %llu records, %llu frames, %llu bytes to %s\n", (unsigned long long)info.first_seq,
          (unsigned long long)info.last_seq, (unsigned long long)info.records, (unsigned long long)info.frames,
          (unsigned long long)info.bytes, out);
@@ -483,7 +491,7 @@ int cli_cmd_retention(int argc, char **argv)
 {
   enum { O_KEEP = 2000, O_RUN };
   static const struct option lo[] = { COMMON_OPTS, { "keep", required_argument, NULL, O_KEEP },
-                                      { "run", no_argument, NULL, O_RUN }, { 0 } };
+                                      { "run", no_argument, NULL, O_RUN }, CLI_SIGNER_OPTION(O_SIGNER), { 0 } };
   struct cli_common c = { cli_default_dir(), NULL, false, NULL };
   const char *keep = "30d";
   bool run = false;
@@ -526,7 +534,7 @@ int cli_cmd_retention(int argc, char **argv)
   uint64_t cut = 0;
   rc = journal_retention_run(j, keep_ns, append_retention, NULL, &cut);
   int crc = journal_close(j);
-  if (rc || crc) { cli_err("retention: %s", journal_strerror(rc ? rc : crc)); return CLI_ENV; }
+  if (rc || crc) { cli_err("retention: %s", cli_signer_why(rc ? rc : crc)); return CLI_ENV; }
   if (cut) printf("archived seq ..%llu to %s/archive/ and cut it from the journal\n", (unsigned long long)cut, c.dir);
   else printf("nothing older than %s to archive\n", keep);
   return CLI_OK;

@@ -11,14 +11,17 @@
 int cli_cmd_migrate(int argc, char **argv)
 {
   enum { O_DIR = 1000, O_COUNTER };
+  enum { O_SIGNER = 1100 };
   static const struct option lo[] = { { "dir", required_argument, NULL, O_DIR },
-                                      { "counter", required_argument, NULL, O_COUNTER }, { 0 } };
+                                      { "counter", required_argument, NULL, O_COUNTER },
+                                      CLI_SIGNER_OPTION(O_SIGNER), { 0 } };
   struct cli_common c = { cli_default_dir(), NULL, false, NULL };
   int opt;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
     if (opt == O_DIR) c.dir = optarg;
     else if (opt == O_COUNTER) c.counter = optarg;
+    else if (opt == O_SIGNER) cli_signer_option(optarg);
     else return cli_usage(cli_find("migrate"), false);
   }
   if (optind != argc) return cli_usage(cli_find("migrate"), false);

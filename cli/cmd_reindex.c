@@ -45,8 +45,10 @@ int cli_verify_indexes(struct journal_reader *r, struct journal_iter *verified_i
 int cli_cmd_reindex(int argc, char **argv)
 {
   enum { O_DIR = 1000, O_COUNTER, O_ACCEPT };
+  enum { O_SIGNER = 1100 };
   static const struct option lo[] = { { "dir", required_argument, NULL, O_DIR }, { "counter", required_argument, NULL, O_COUNTER },
-                                      { "accept-rollback", no_argument, NULL, O_ACCEPT }, { 0 } };
+                                      { "accept-rollback", no_argument, NULL, O_ACCEPT },
+                                      CLI_SIGNER_OPTION(O_SIGNER), { 0 } };
   struct cli_common c = { cli_default_dir(), NULL, false, NULL };
   int opt;
   optind = 1;
@@ -54,6 +56,7 @@ int cli_cmd_reindex(int argc, char **argv)
     if (opt == O_DIR) c.dir = optarg;
     else if (opt == O_COUNTER) c.counter = optarg;
     else if (opt == O_ACCEPT) c.accept_rollback = true;
+    else if (opt == O_SIGNER) cli_signer_option(optarg);
     else return cli_usage(cli_find("reindex"), false);
   }
   if (optind != argc) return cli_usage(cli_find("reindex"), false);

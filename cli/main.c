@@ -37,19 +37,25 @@ static const char main_usage[] =
   "  witness    cosign checkpoints that extend the last one cosigned (C2SP tlog-cosignature)\n"
   "\n"
   "common options: --dir DIR (default $HEMS_DIR, else ./hems-data), --counter PATH,\n"
-  "--accept-rollback, --help. Exit codes: 0 ok, 1 check failed or refused, 2 usage,\n"
+  "--accept-rollback, --help; the commands that sign take --signer file|pkcs11:URI (the key in a\n"
+  "PKCS#11 token). Exit codes: 0 ok, 1 check failed or refused, 2 usage,\n"
   "3 I/O or environment. 'hems <command> --help' for details.\n";
 
 static const struct cli_cmd cmds[] = {
   { "init", cli_cmd_init,
-    "usage: hems init [--dir DIR] [--config PANEL.json] [--counter PATH] [--force]\n"
+    "usage: hems init [--dir DIR] [--config PANEL.json] [--counter PATH] [--force] [--signer URI]\n"
     "\n"
     "Create the data dir: DIR/keys/signing.key (0600) and signing.pub, DIR/counter (or --counter),\n"
     "DIR/config.json and DIR/journal/ with boot, config and key records; prints the public key\n"
     "fingerprint. On a dir that already holds a journal it refuses (exit 1) unless --force, which\n"
-    "moves the old dir aside to DIR.bak-<time> (nothing is deleted).\n" },
+    "moves the old dir aside to DIR.bak-<time> (nothing is deleted).\n"
+    "--signer pkcs11:token=LABEL;object=LABEL?module-path=/ABS/module.so&pin-source=file:/ABS/PIN\n"
+    "(RFC 7512; pin-source=credential:NAME reads $CREDENTIALS_DIRECTORY/NAME) signs with the Ed25519\n"
+    "key already in the token (CKM_EDDSA) instead: no signing.key is made, signing.pub is the\n"
+    "token's public key. Every later command that signs (run, note, export, retention --run,\n"
+    "reindex, migrate, witness add) then takes the same --signer; 'file' (the default) is DIR/keys/.\n" },
   { "note", cli_cmd_note,
-    "usage: hems note [--dir DIR] [--counter PATH] [--accept-rollback] [--who NAME] TEXT\n"
+    "usage: hems note [--dir DIR] [--counter PATH] [--accept-rollback] [--signer URI] [--who NAME] TEXT\n"
     "\n"
     "Append an operator note record (who, text). 'who' defaults to the login name.\n" },
   { "verify", cli_cmd_verify,
@@ -85,6 +91,7 @@ static const struct cli_cmd cmds[] = {
     "checked offline ('hems statement --help'); prints the period and each branch's energy.\n" },
   { "export", cli_cmd_export,
     "usage: hems export [--dir DIR] --out FILE [--since SEQ|T] [--until SEQ|T] [--since-checkpoint FILE]...\n"
+    "                   [--signer URI]\n"
     "\n"
     "Write a self-contained, verifiable bundle (format 3) of whole commit groups: signed header,\n"
     "zstd frames of records and their blobs, an end frame signing a hash of every byte. A bundle\n"
@@ -115,19 +122,19 @@ static const struct cli_cmd cmds[] = {
     "are listed, then on damage 'bundle damaged after seq N: <why>', exit 1.\n"
     "--format defaults to table on a TTY (limit 100), jsonl otherwise (no limit).\n" },
   { "retention", cli_cmd_retention,
-    "usage: hems retention [--dir DIR] [--keep 30d] [--run]\n"
+    "usage: hems retention [--dir DIR] [--keep 30d] [--run] [--signer URI]\n"
     "\n"
     "Show the journal's extent and the retention policy; with --run, archive whole commit groups\n"
     "older than --keep (relative to the newest record) to DIR/archive/<first>-<cut>.hems (a\n"
     "verifiable bundle), append a sealed retention record attesting the cut, then remove them.\n" },
   { "reindex", cli_cmd_reindex,
-    "usage: hems reindex [--dir DIR] [--counter PATH] [--accept-rollback]\n"
+    "usage: hems reindex [--dir DIR] [--counter PATH] [--accept-rollback] [--signer URI]\n"
     "\n"
     "Rebuild the derived tables (groups, times, index, index blocks) from the records alone, in\n"
     "one transaction under the writer lock: refused while a daemon runs (exit 3). Says first what\n"
     "was wrong with the old index; 'hems verify --dir DIR' checks it without changing anything.\n" },
   { "migrate", cli_cmd_migrate,
-    "usage: hems migrate [--dir DIR] [--counter PATH]\n"
+    "usage: hems migrate [--dir DIR] [--counter PATH] [--signer URI]\n"
     "\n"
     "Move a format-2 journal (one LMDB value per record) to format 3 (packs) in place, under the\n"
     "writer lock: the whole journal is verified first (chain, seals, keys, from DIR/keys/\n"
@@ -145,7 +152,7 @@ static const struct cli_cmd cmds[] = {
   { "run", cli_cmd_run,
     "usage: hems run [--dir DIR] [--sim SCENARIO|PATH.json] [--hw PANEL.json] [--for DURATION]\n"
     "                [--speed X|max] [--seed N] [--window 200|1000|10000] [--socket PATH]\n"
-    "                [--counter PATH] [--accept-rollback]\n"
+    "                [--counter PATH] [--accept-rollback] [--signer URI]\n"
     "\n"
     "The panel controller. Without --sim or --hw: the simulated panel, 'default' scenario, real\n"
     "time, until stopped (Ctrl-C / SIGTERM: flush, seal, exit 0). Shipped scenarios: default,\n"
@@ -281,7 +288,7 @@ static const struct cli_cmd cmds[] = {
     "  proof; 2 usage (a bad month, a branch the panel does not have); 3 I/O.\n" },
   { "witness", cli_cmd_witness,
     "usage: hems witness --key FILE --state DIR --verifier VKEY CHECKPOINT [PROOF.json]\n"
-    "       hems witness add [--dir DIR] --witness WVKEY COSIGNED\n"
+    "       hems witness add [--dir DIR] [--signer URI] --witness WVKEY COSIGNED\n"
     "       hems witness keygen --name NAME --key FILE\n"
     "       hems witness vkey --key FILE\n"
     "\n"
@@ -361,5 +368,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[i], "--")) break;
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return cli_usage(c, true);
   }
-  return c->run(argc - 1, argv + 1);
+  int rc = c->run(argc - 1, argv + 1);
+  cli_signer_release();
+  return rc;
 }

@@ -17,12 +17,14 @@
 static int parse_opts(int argc, char **argv, struct run_opts *o)
 {
   enum { O_DIR = 1000, O_COUNTER, O_ACCEPT, O_SIM, O_HW, O_FOR, O_SPEED, O_SEED, O_SOCKET, O_WINDOW };
+  enum { O_SIGNER = 1100 };
   static const struct option lo[] = {
     { "dir", required_argument, NULL, O_DIR }, { "counter", required_argument, NULL, O_COUNTER },
     { "accept-rollback", no_argument, NULL, O_ACCEPT }, { "sim", required_argument, NULL, O_SIM },
     { "hw", required_argument, NULL, O_HW }, { "for", required_argument, NULL, O_FOR },
     { "speed", required_argument, NULL, O_SPEED }, { "seed", required_argument, NULL, O_SEED },
-    { "socket", required_argument, NULL, O_SOCKET }, { "window", required_argument, NULL, O_WINDOW }, { 0 } };
+    { "socket", required_argument, NULL, O_SOCKET }, { "window", required_argument, NULL, O_WINDOW },
+    CLI_SIGNER_OPTION(O_SIGNER), { 0 } };
   memset(o, 0, sizeof *o);
   o->c.dir = cli_default_dir();
   o->speed = 1.0;
@@ -34,6 +36,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
     switch (opt) {
     case O_DIR: o->c.dir = optarg; break;
     case O_COUNTER: o->c.counter = optarg; break;
+    case O_SIGNER: cli_signer_option(optarg); break;
     case O_ACCEPT: o->c.accept_rollback = true; break;
     case O_SIM: o->sim = optarg; break;
     case O_HW: o->hw = optarg; break;
@@ -88,7 +91,7 @@ int cli_cmd_run(int argc, char **argv)
   d->next_retention_ns = 60ull * 1000000000ull; /* first pass a minute after start */
   run_loop_open(d);
   /* systemd hears READY=1 only now: the boot record durable, outputs requested, socket up */
-  if (!rc && (rc = journal_sync(d->j)) != 0) cli_err("run: journal sync: %s", journal_strerror(rc));
+  if (!rc && (rc = journal_sync(d->j)) != 0) cli_err("run: journal sync: %s", cli_signer_why(rc));
   if (!rc) {
     daemon_notify_ready(&d->notify, "running: %s, head seq %llu", d->name, (unsigned long long)journal_head_seq(d->j));
     run_loop_run(d);
@@ -110,7 +113,7 @@ int cli_cmd_run(int argc, char **argv)
   uint64_t final_head = journal_head_seq(d->j);
   int crc = journal_close(d->j);
   uv_mutex_destroy(&d->durable_mu);
-  if (crc && !d->exit_code) { cli_err("run: closing the journal: %s", journal_strerror(crc)); d->exit_code = CLI_ENV; }
+  if (crc && !d->exit_code) { cli_err("run: closing the journal: %s", cli_signer_why(crc)); d->exit_code = CLI_ENV; }
   for (unsigned a = 0; a < d->panel->num_afes; a++) if (d->afe_ok[a]) hw_ade9000_deinit(&d->afe[a]);
   /* Our own storage writes only: /proc/self/io also counts the I/O of children reaped by
    * whoever exec'd this process (e.g. a build run by the shell that then exec'd hems). */

@@ -123,7 +123,7 @@ int run_actuate_boot(struct daemon *d, struct run_boot_outputs *b)
     cr.body.command.reason = JOURNAL_CMD_FAIL_SAFE;
     if ((rc = run_append_fx(d, &cr, &b->cmd[i].seq, NULL, NULL)) == 0) d->commands++;
   }
-  if (!rc && b->n && (rc = journal_sync(d->j)) != 0) cli_err("run: journal sync: %s", journal_strerror(rc));
+  if (!rc && b->n && (rc = journal_sync(d->j)) != 0) cli_err("run: journal sync: %s", cli_signer_why(rc));
   return rc;
 }
 

@@ -75,13 +75,14 @@ static int build(struct daemon *d, struct journal_reader *r, uint64_t s, uint64_
   if (!mkdtemp(tmpl)) return -errno;
   snprintf(path, sizeof path, "%s/bundle", tmpl);
   struct journal_file_signer fs;
-  int rc = journal_file_signer_load(&fs, d->o.c.dir);
+  const struct journal_signer *sg = NULL;
+  int rc = cli_signer_get(&d->o.c, &sg) ? JOURNAL_ESIGNER : cli_signer_or_file(sg, d->o.c.dir, &fs, &sg);
   if (!rc) {
     struct journal_export_options eo = { .since_seq = s, .until_seq = u, .checkpoint = cli_export_checkpoint,
-                                         .checkpoint_ctx = fs.signer.pubkey };
-    rc = journal_export(r, &fs.signer, &eo, path, info);
-    journal_file_signer_wipe(&fs);
+                                         .checkpoint_ctx = (void *)sg->pubkey };
+    rc = journal_export(r, sg, &eo, path, info);
   }
+  journal_file_signer_wipe(&fs);
   int fd = rc ? rc : open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0 && !rc) fd = -errno;
   unlink(path);

@@ -21,7 +21,7 @@ int run_append_fx(struct daemon *d, struct journal_record *r, uint64_t *out_seq,
   int rc = replay_harness_append(&d->h, r, &seq, &fx, seqs);
   if (rc) {
     d->append_err = rc;
-    cli_err("run: append failed: %s; stopping", journal_strerror(rc));
+    cli_err("run: append failed: %s; stopping", cli_signer_why(rc));
     d->stopping = true;
     d->exit_code = CLI_ENV;
     return rc;

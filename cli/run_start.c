@@ -145,6 +145,11 @@ int run_start_journal(struct daemon *d, struct run_tail *t)
   jo.dir = d->o.c.dir;
   jo.counter_path = d->o.c.counter;
   jo.accept_rollback = d->o.c.accept_rollback;
+  if ((rc = cli_signer_get(&d->o.c, &jo.signer))) {
+    hw_sim_destroy(d->sim);
+    free(d->sc);
+    return rc;
+  }
   /* Every envelope time comes from the daemon's clock (run_clock.c: watched for steps): the
    * virtual clock under simulation, the real clocks on hardware. */
   jo.clock.now = run_record_clock;

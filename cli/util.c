@@ -76,7 +76,7 @@ int cli_open_error(const char *dir, const char *counter, int rc, int pid)
     cli_err("%s/keys/signing.key: readable by group or others; refusing to use it (chmod 600)", dir);
     return CLI_ENV;
   case JOURNAL_ENOKEY:
-    cli_err("%s/keys/signing.key: missing; the journal cannot be sealed without it", dir);
+    cli_err("%s/keys/signing.key: missing; the journal cannot be sealed without it (a key in a token: --signer pkcs11:…)", dir);
     return CLI_ENV;
   case JOURNAL_EBADKEY:
     cli_err("%s/keys/signing.key: malformed", dir);
@@ -101,6 +101,9 @@ int cli_open_error(const char *dir, const char *counter, int rc, int pid)
   case JOURNAL_EFULL:
     cli_err("%s/journal: storage full", dir);
     return CLI_ENV;
+  case JOURNAL_ESIGNER:
+    cli_err("%s: %s", dir, cli_signer_why(rc));
+    return CLI_ENV;
   default:
     cli_err("%s: %s", dir, journal_strerror(rc));
     return CLI_ENV;
@@ -122,8 +125,10 @@ int cli_open_writer(const struct cli_common *c, struct journal **out, struct jou
   o.counter_path = c->counter;
   o.accept_rollback = c->accept_rollback;
   int pid = 0;
+  int rc = cli_signer_get(c, &o.signer);
+  if (rc) return rc;
   cli_damage_guard(c->dir);
-  int rc = journal_open(out, &o, info, &pid);
+  rc = journal_open(out, &o, info, &pid);
   if (rc == 0 && info && info->rollback_accepted)
     fprintf(stderr, "hems: rollback accepted: journal continues at seq %llu (fault rollback_accepted journaled)\n",
             (unsigned long long)info->head_seq + 1);
@@ -446,7 +451,9 @@ int cli_open_direct(const struct cli_common *c, struct journal **j, int *pid)
   o.counter_path = c->counter;
   o.accept_rollback = c->accept_rollback;
   struct journal_open_info info;
-  int rc = journal_open(j, &o, &info, pid);
+  int rc = cli_signer_get(c, &o.signer);
+  if (rc) return rc;
+  rc = journal_open(j, &o, &info, pid);
   if (rc == JOURNAL_EINUSE) return rc;
   if (rc) return cli_open_error(c->dir, c->counter, rc, *pid);
   if (info.rollback_accepted)
@@ -461,7 +468,7 @@ int cli_append_close(struct journal *j, const struct journal_record *r, const ch
   int rc = journal_append(j, r, &seq);
   int close_rc = journal_close(j);
   if (rc || close_rc) {
-    cli_err("%s: not recorded: %s", what, journal_strerror(rc ? rc : close_rc));
+    cli_err("%s: not recorded: %s", what, cli_signer_why(rc ? rc : close_rc));
     return CLI_ENV;
   }
   printf("%llu\n", (unsigned long long)seq);

@@ -22,6 +22,7 @@
 #include "cli.h"
 
 enum { O_DIR = 1000, O_COUNTER, O_ACCEPT, O_WITNESS };
+enum { O_SIGNER = 1100 };
 static const char em_dash_space[] = "\xe2\x80\x94 ";
 
 /* The body of the checkpoint the journal signed at tree size `size` (the seal at seq size + 1)
@@ -96,7 +97,8 @@ int cli_witness_add(int argc, char **argv)
   static const struct option lo[] = { { "dir", required_argument, NULL, O_DIR },
                                       { "counter", required_argument, NULL, O_COUNTER },
                                       { "accept-rollback", no_argument, NULL, O_ACCEPT },
-                                      { "witness", required_argument, NULL, O_WITNESS }, { 0 } };
+                                      { "witness", required_argument, NULL, O_WITNESS },
+                                      CLI_SIGNER_OPTION(O_SIGNER), { 0 } };
   struct cli_common c = { cli_default_dir(), NULL, false, NULL };
   const char *wkey = NULL;
   int opt;
@@ -106,6 +108,7 @@ int cli_witness_add(int argc, char **argv)
     else if (opt == O_COUNTER) c.counter = optarg;
     else if (opt == O_ACCEPT) c.accept_rollback = true;
     else if (opt == O_WITNESS) wkey = optarg;
+    else if (opt == O_SIGNER) cli_signer_option(optarg);
     else return cli_usage(cli_find("witness"), false);
   }
   if (!wkey || optind != argc - 1) {

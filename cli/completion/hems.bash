@@ -22,6 +22,8 @@ _hems()
       COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
     --format)
       COMPREPLY=($(compgen -W "table jsonl json csv text cbor" -- "$cur")); return ;;
+    --signer)
+      COMPREPLY=($(compgen -W "file pkcs11:" -- "$cur")); compopt -o nospace 2>/dev/null; return ;;
     --type)
       COMPREPLY=($(compgen -W "boot config note window pq_event request command refusal actuation sense_back trip_tap der fault seal key retention witness" -- "$cur")); return ;;
     --sim)

@@ -24,5 +24,8 @@ grep -qx -- "--at" <<<"$(complete_words hems checkpoint --a)" || { echo "--at no
 # witness (the cosigner) and its --verifier, which takes a file
 grep -qx "witness" <<<"$(complete_words hems wi)" || { echo "witness not offered for 'hems wi'"; fail=1; }
 grep -qx -- "--verifier" <<<"$(complete_words hems witness --v)" || { echo "--verifier not offered for witness"; fail=1; }
+# --signer (the key in a PKCS#11 token) on the commands that sign, and its two kinds
+grep -qx -- "--signer" <<<"$(complete_words hems run --si)" || { echo "--signer not offered for run"; fail=1; }
+grep -qx "pkcs11:" <<<"$(complete_words hems init --signer p)" || { echo "pkcs11: not offered after --signer"; fail=1; }
 [ $fail = 0 ] && echo "completion: $(echo "$cmds" | wc -l) subcommands offered"
 exit $fail
