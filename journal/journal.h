@@ -678,7 +678,8 @@ int journal_pkcs11_signer_open(const struct journal_pkcs11_uri *u, struct journa
 const struct journal_signer *journal_pkcs11_signer_get(const struct journal_pkcs11_signer *p);
 /* The last failure of sign() in one line ("C_Sign: CKR_DEVICE_REMOVED"), "" if none. */
 const char *journal_pkcs11_signer_why(struct journal_pkcs11_signer *p);
-/* Logs out, closes the session, finalizes and unloads the module; NULL is a no-op. */
+/* Logs out, closes the session and finalizes the module (it stays loaded: a module may leave
+ * threads or atexit handlers behind); NULL is a no-op. */
 void journal_pkcs11_signer_close(struct journal_pkcs11_signer *p);
 /* Writes DIR/keys/signing.pub (DIR/keys made 0700 if absent) for pk: 0, -EEXIST, -errno. */
 int journal_pubkey_create(const char *dir, const uint8_t pk[JOURNAL_PUBKEY_BYTES]);

@@ -381,7 +381,8 @@ void journal_pkcs11_signer_close(struct journal_pkcs11_signer *p)
     if (p->session_open) p->f->C_CloseSession(p->session);
     if (p->finalize) p->f->C_Finalize(NULL);
   }
-  if (p->module) dlclose(p->module);
+  /* The module stays mapped: a PKCS#11 module may leave threads or atexit handlers behind
+   * after C_Finalize (unloading it under them crashes), and one process opens one token. */
   pthread_mutex_destroy(&p->mu);
   sodium_memzero(p, sizeof *p);
   free(p);
