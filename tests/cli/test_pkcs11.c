@@ -170,6 +170,18 @@ static void test_refusing_token(void **state)
   assert_int_equal(sh("printf '123456\\n' > %s/pin && chmod 644 %s/pin && %s note --dir %s --signer %s x 2>/dev/null", tmp, tmp, bin, dir, uri), 3);
   assert_int_equal(sh("chmod 600 %s/pin", tmp), 0);
   assert_int_equal(verified_head(dir), head + 2);
+  /* the PIN as a systemd credential (LoadCredential=): $CREDENTIALS_DIRECTORY/NAME; without
+   * that variable (not started by such a unit) one line says so */
+  char cred[1024];
+  snprintf(cred, sizeof cred, "'pkcs11:token=hems;object=journal?module-path=" MODULE "&pin-source=credential:hems-token-pin'");
+  assert_int_equal(sh("mkdir -m 700 %s/creds && cp %s/pin %s/creds/hems-token-pin && CREDENTIALS_DIRECTORY=%s/creds "
+                      "%s note --dir %s --signer %s 'pin from a credential' >/dev/null", tmp, tmp, tmp, tmp, bin, dir, cred), 0);
+  snprintf(path, sizeof path, "%s/cred.err", tmp);
+  assert_int_equal(sh("env -u CREDENTIALS_DIRECTORY %s note --dir %s --signer %s x 2>%s", bin, dir, cred, path), 3);
+  last_line(path, err, sizeof err);
+  assert_string_equal(err, "hems: --signer: pin-source credential:hems-token-pin: $CREDENTIALS_DIRECTORY is not set "
+                           "(the unit's LoadCredential= sets it)");
+  assert_int_equal(verified_head(dir), head + 4);
 }
 
 /* The token taken away while the daemon runs: it stops with the token's answer, exit 3, and
