@@ -100,6 +100,21 @@ struct afe_health {
   uint64_t crc_pending, crc_reported_ns; /* CRC failures not yet journaled; when the last record was */
 };
 
+/* Energy totals as of a seal: the fold runs ahead of durability (a metering group commits up to
+ * 15 s after it was folded), so `status` reports per-branch energy from the newest seal that is
+ * durable — totals a kill -9 or power cut can never take back (run_energy.c). */
+#define RUN_ENERGY_RING 64 /* seals in flight before their commit (one per second, 15 s hold) */
+struct run_energy {
+  uint64_t seq; /* the last record folded into these totals */
+  int64_t import_uwh[REPLAY_BRANCHES_MAX], export_uwh[REPLAY_BRANCHES_MAX];
+};
+struct run_energy_log {
+  struct run_energy durable;                /* the newest at or before journal_durable_seq */
+  struct run_energy ring[RUN_ENERGY_RING];  /* taken at seals, not yet durable (oldest first) */
+  unsigned first, n;
+  void (*harness_state_hash)(void *ctx, uint8_t out[JOURNAL_HASH_BYTES]); /* wrapped (journal_options) */
+};
+
 struct daemon {
   struct run_opts o;
   uint64_t io_write_bytes0; /* the process's write_bytes at start: reaped children of whoever exec'd us are in it */
@@ -159,6 +174,7 @@ struct daemon {
 
   /* the fold and the proof loop */
   struct replay_harness h;
+  struct run_energy_log sealed; /* energy totals as of durable seals (run_energy.c) */
   struct actuator_set act;
   bool act_ok;
   struct actuator_taps taps;
@@ -314,6 +330,11 @@ void run_export_pump(struct daemon *d);
 
 /* ---- run_status.c */
 json_t *run_status_json(struct daemon *d);
+/* run_energy.c: hooks the seal boundary after replay_harness_init (jo->state_hash); takes the
+ * state after attach as durable; moves what became durable forward (the loop, on durability). */
+void run_energy_hook(struct daemon *d, struct journal_options *jo);
+void run_energy_attached(struct daemon *d);
+void run_energy_promote(struct daemon *d);
 void run_status_line(struct daemon *d);
 void run_status_notify(struct daemon *d, double lag_s);
 

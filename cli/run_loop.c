@@ -120,6 +120,7 @@ static void on_durable_async(uv_async_t *h)
   struct daemon *d = h->data;
   if (d->stopping) return;
   run_actuate_pending(d);
+  run_energy_promote(d);
   run_viewer_pump(d); /* followers get what just became durable */
 }
 

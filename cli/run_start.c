@@ -172,6 +172,7 @@ int run_start_journal(struct daemon *d, struct run_tail *t)
   jo.commit_hold_ns = 15000000000ull;
   struct replay_harness_options ho = { 100000, 3600ll * 1000000000ll, false };
   replay_harness_init(&d->h, &ho, &jo);
+  run_energy_hook(d, &jo);
   int pid = 0;
   daemon_notify_status(&d->notify, "opening the journal in %s", d->o.c.dir);
   rc = journal_open(&d->j, &jo, &d->info, &pid);
@@ -188,6 +189,7 @@ int run_start_journal(struct daemon *d, struct run_tail *t)
     free(d->sc);
     return rc == JOURNAL_EUNSEALED ? CLI_FAIL : CLI_ENV;
   }
+  run_energy_attached(d);
   return 0;
 }
 

@@ -60,6 +60,8 @@ json_t *run_status_json(struct daemon *d)
   }
   json_object_set_new(pj, "dr_events", dr);
   json_object_set_new(o, "policy", pj);
+  run_energy_promote(d);
+  json_object_set_new(o, "durable_energy_seq", json_integer((json_int_t)d->sealed.durable.seq));
   json_t *br = json_array();
   for (unsigned b = 0; b < d->panel->num_branches; b++) {
     const struct hw_panel_branch *pb = &d->panel->branch[b];
@@ -68,6 +70,7 @@ json_t *run_status_json(struct daemon *d)
     json_t *x = json_object();
     json_object_set_new(x, "branch", json_integer(pb->number));
     json_object_set_new(x, "name", json_string(pb->name));
+    json_object_set_new(x, "critical", json_boolean(pb->critical)); /* a bridge offers no switch for it */
     json_object_set_new(x, "commanded", json_string(replay_onoff_name(rb->commanded)));
     json_object_set_new(x, "sensed", json_string(replay_onoff_name(rb->sensed)));
     json_object_set_new(x, "proven", json_boolean(rb->proven));
@@ -75,6 +78,9 @@ json_t *run_status_json(struct daemon *d)
     json_object_set_new(x, "power_w", json_integer(rb->p_mw / 1000));
     json_object_set_new(x, "import_wh", json_real((double)rb->import_uwh / 1e6));
     json_object_set_new(x, "export_wh", json_real((double)rb->export_uwh / 1e6));
+    /* as of the newest durable seal (run_energy.c): what a crash cannot take back */
+    json_object_set_new(x, "durable_import_wh", json_real((double)d->sealed.durable.import_uwh[pb->number - 1] / 1e6));
+    json_object_set_new(x, "durable_export_wh", json_real((double)d->sealed.durable.export_uwh[pb->number - 1] / 1e6));
     json_object_set_new(x, "alarms", json_string(replay_alarm_names(rb->alarms, buf, sizeof buf)));
     json_t *layers = json_array();
     if (rb->layers & REPLAY_LAYER_FAIL_SAFE) json_array_append_new(layers, json_string("fail_safe"));
