@@ -268,6 +268,7 @@ int cli_cmd_prove(int argc, char **argv);         /* cli/cmd_prove.c */
 int cli_bench_merkle(int argc, char **argv);      /* cli/bench_merkle.c */
 int cli_bench_codec(int argc, char **argv);       /* cli/bench_codec.c */
 int cli_cmd_statement(int argc, char **argv);     /* cli/cmd_statement.c */
+int cli_cmd_bridge(int argc, char **argv);        /* cli/bridge_mqtt.c: hems bridge mqtt */
 
 /* Statements (cli/statement_verify.c). "YYYY-MM" (1970 or later): 0 or -EINVAL; its bounds in
  * UTC: [first day 00:00, first day of the next month 00:00) as wall ns. */

@@ -165,6 +165,9 @@ void daemon_export_free(struct viewer_export *x);
  * trusted); other <0 on errors. */
 int daemon_call(const char *dir, const char *socket_override, const char *request, char **out,
                 int timeout_ms);
+/* A connection to the daemon of dir (its socket found as daemon_call finds it) whose peer is
+ * root or dir's owner: the fd (blocking, close-on-exec), or the errors of daemon_call. */
+int daemon_connect(const char *dir, const char *socket_override);
 /* The same, for an answer of many lines: each line (NUL-terminated, without its newline) goes
  * to on_line until it returns nonzero (>0: done, 0 returned; <0: that error); timeout_ms bounds
  * the wait for each line. */

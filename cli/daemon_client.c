@@ -115,8 +115,7 @@ static int read_line(int fd, int timeout_ms, char **out)
   }
 }
 
-/* A trusted connection to the daemon of dir: the fd, or <0 (see daemon_call). */
-static int connect_trusted(const char *dir, const char *socket_override)
+int daemon_connect(const char *dir, const char *socket_override)
 {
   char paths[DAEMON_SOCKET_CANDIDATES][4200];
   int n = daemon_socket_candidates(dir, socket_override, paths);
@@ -134,7 +133,7 @@ static int connect_trusted(const char *dir, const char *socket_override)
 
 int daemon_call(const char *dir, const char *socket_override, const char *request, char **out, int timeout_ms)
 {
-  int fd = connect_trusted(dir, socket_override);
+  int fd = daemon_connect(dir, socket_override);
   if (fd < 0) return fd;
   int rc = write_all(fd, request, strlen(request));
   if (rc == 0) rc = write_all(fd, "\n", 1);
@@ -145,7 +144,7 @@ int daemon_call(const char *dir, const char *socket_override, const char *reques
 
 int daemon_stream(const char *dir, const char *request, int timeout_ms, int (*on_line)(void *ctx, const char *line), void *ctx)
 {
-  int fd = connect_trusted(dir, NULL);
+  int fd = daemon_connect(dir, NULL);
   if (fd < 0) return fd;
   int rc = write_all(fd, request, strlen(request));
   if (rc == 0) rc = write_all(fd, "\n", 1);

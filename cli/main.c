@@ -35,6 +35,7 @@ static const char main_usage[] =
   "  prove      RFC 9162 inclusion (--seq N [--size S]) or consistency (--from S1 --to S2) proof\n"
   "  statement  a month's per-branch energy as the difference of two signed states (a file)\n"
   "  witness    cosign checkpoints that extend the last one cosigned (C2SP tlog-cosignature)\n"
+  "  bridge     a separate process between the daemon's socket and a network: mqtt (Home Assistant)\n"
   "\n"
   "common options: --dir DIR (default $HEMS_DIR, else ./hems-data), --counter PATH,\n"
   "--accept-rollback, --help; the commands that sign take --signer file|pkcs11:URI (the key in a\n"
@@ -311,6 +312,25 @@ static const struct cli_cmd cmds[] = {
     "Exit 0 cosigned; 1 refused: a rollback (smaller size), a fork (another root at the kept size,\n"
     "  a proof from another root), a proof that does not verify, a bad checkpoint signature or\n"
     "  origin; 2 usage (also: a larger size without PROOF.json); 3 I/O, a damaged or busy DIR.\n" },
+  { "bridge", cli_cmd_bridge,
+    "usage: hems bridge mqtt [--dir DIR] [--socket PATH] --broker mqtt://HOST[:PORT]|mqtts://HOST[:PORT]\n"
+    "                        [--prefix homeassistant] [--node-id ID] [--username U --password-file F]\n"
+    "                        [--cafile F] [--cert F --key F] [--interval 10s]\n"
+    "\n"
+    "mqtt: Home Assistant MQTT discovery and state for the panel, as a process of its own that\n"
+    "  reads the daemon's control socket (status and follow; never the journal's files) and\n"
+    "  speaks MQTT. Retained discovery configs under PREFIX/<component>/ID/<object>/config, one\n"
+    "  device; per branch power, energy import/export (the journal's folded totals: they never\n"
+    "  dip), current, power factor, a switch (its state from the sense-back; critical branches\n"
+    "  get a binary sensor instead), alarms, trips as events; per phase voltage, frequency, the\n"
+    "  service disconnect, panel alarms, PQ events. States every --interval and at once for\n"
+    "  switches, alarms and events. A switch command (hems/ID/branch/N/switch/set, ON or OFF)\n"
+    "  becomes a switch request with request id mqtt-<uuid> under the bridge's role (give its\n"
+    "  user the role automation in DIR/config.json). ID defaults to hems_<device id>. Broker and\n"
+    "  daemon are reconnected with backoff (1 s to 60 s); hems/ID/availability is online only\n"
+    "  while both answer (offline is the last will). mqtts:// verifies the broker against\n"
+    "  --cafile (else the system's CAs). Runs until SIGTERM or SIGINT (exit 0); 2 usage, 3 a\n"
+    "  password file that is missing or readable by others. docs/home-assistant.md.\n" },
   { "bench", cli_cmd_bench,
     "usage: hems bench journal|verify|sim|ingest|replay|merkle|codec [--dir DIR] [--format text|json] [--records N]\n"
     "                  [--record-bytes N]\n"

@@ -17,8 +17,11 @@ _hems()
     COMPREPLY=($(compgen -W "$cmds --help --version" -- "$cur"))
     return
   fi
+  if [ "$cword" -eq 2 ] && [ "${words[1]}" = bridge ]; then
+    COMPREPLY=($(compgen -W "mqtt" -- "$cur")); return
+  fi
   case "$prev" in
-    --dir|--counter|--out|--pubkey|--hw|--config|--comtrade|--socket|--key|--state|--verifier|--witness|--checkpoint|--since-checkpoint)
+    --dir|--counter|--out|--pubkey|--hw|--config|--comtrade|--socket|--key|--state|--verifier|--witness|--checkpoint|--since-checkpoint|--cafile|--cert|--password-file)
       COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
     --format)
       COMPREPLY=($(compgen -W "table jsonl json csv text cbor" -- "$cur")); return ;;

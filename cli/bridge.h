@@ -1,0 +1,126 @@
+/*
+ * bridge.h — private to cli/: `hems bridge mqtt`, a separate process between the daemon's
+ * control socket and an MQTT broker (Home Assistant discovery). It never opens the journal's
+ * LMDB files: what it shows comes from the daemon's `status` (the folded state: energy totals,
+ * branch states, alarms, the service disconnect) and its `follow` stream (each durable record's
+ * exact bytes: windows for current, power factor, voltage and frequency; sense-backs for the
+ * switches; trip taps and PQ events for HA event entities). What it asks becomes a `switch`
+ * request under the bridge's own role (automation), request id mqtt-<uuid>.
+ *
+ *   bridge_link.c   the daemon side: status calls, the follow stream, pending switch requests
+ *   bridge_ha.c     the model (struct bridge_panel) and the discovery and state payloads
+ *   bridge_mqtt.c   the command: options, libmosquitto, the loop
+ *   bridge_cmd.c    the MQTT messages it takes (bridge_cmd.h; fuzzed)
+ */
+#ifndef HEMS_CLI_BRIDGE_H
+#define HEMS_CLI_BRIDGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "journal.h"
+#include "bridge_cmd.h"
+
+#define BRIDGE_BRANCHES_MAX 64
+#define BRIDGE_PENDING_MAX 8 /* switch requests awaiting the daemon's answer at once */
+
+/* Alarm names as `status` spells them (replay_alarm_names), one bit each here. */
+enum { BRIDGE_ALARMS = 6 };
+extern const char *const bridge_alarm_names[BRIDGE_ALARMS];
+
+struct bridge_branch {
+  uint16_t number;
+  char name[64];
+  bool critical;          /* the automation role may not switch it: no switch entity */
+  bool have_status;
+  int64_t power_w;
+  bool have_energy;       /* the daemon's status carries durable totals */
+  uint64_t import_wh, export_wh; /* folded totals as of a durable seal, whole Wh (floored) */
+  bool have_current, have_pf;
+  int32_t current_ma, pf_mpct;   /* the last window's */
+  int sensed;             /* switch state from the proven sense-back: -1 unknown, 0 off, 1 on */
+  uint32_t alarms;        /* bits of bridge_alarm_names */
+  bool switch_dirty, alarms_dirty; /* changed since published (report by exception) */
+};
+
+struct bridge_panel {
+  char device_id[65];     /* status device_id; "" until known */
+  char model[64];         /* the panel or scenario name */
+  unsigned n;
+  struct bridge_branch br[BRIDGE_BRANCHES_MAX];
+  bool layout_changed;    /* branch numbers, names or critical flags changed: discovery again */
+  bool have_v[3];
+  int32_t v_mv[3];        /* per phase A, B, C: the last window's voltage channel rms */
+  bool have_freq;
+  uint32_t freq_mhz;
+  char service[32];       /* policy.service: connected, disconnected, ready_for_reconnection */
+  uint32_t alarms;        /* panel alarms */
+  bool service_dirty, alarms_dirty;
+  uint64_t last_seq;      /* the last record seen on the follow stream */
+};
+
+/* ---- the model and the payloads (bridge_ha.c) */
+
+/* Folds a status answer into p (branch list, energy, power, switch states, alarms, service).
+ * 0, or -1 when it is not a status answer. */
+int bridge_panel_status(struct bridge_panel *p, const json_t *status);
+/* Folds one record (its exact bytes from follow). Sets *event to a JSON event payload to publish
+ * (owned by the caller) on the topic part in event_topic ("branch/7/trip", "panel/pq",
+ * "panel/trip"), else NULL. Returns true when the record may change alarms (the caller asks
+ * status soon). */
+bool bridge_panel_record(struct bridge_panel *p, const uint8_t *b, size_t len, json_t **event, char *event_topic,
+                         size_t cap);
+struct bridge_branch *bridge_panel_branch(struct bridge_panel *p, unsigned number);
+
+/* One message to publish: topic (under base or prefix), payload (malloc'd), retained, qos. */
+typedef void (*bridge_publish_fn)(void *ctx, const char *topic, char *payload_owned, bool retain, int qos);
+struct bridge_names {
+  const char *prefix; /* discovery prefix */
+  const char *node;   /* node id */
+  const char *base;   /* hems/<node id>: state, availability and command topics */
+};
+/* Every retained discovery config (sensors, switches, binary sensors, events; one device). */
+void bridge_ha_discovery(const struct bridge_panel *p, const struct bridge_names *nm, bridge_publish_fn pub, void *ctx);
+/* The periodic states: per branch power, energy, current, power factor; the panel's voltages,
+ * frequency, service; and with all, switches and alarms too (else only the dirty ones). */
+void bridge_ha_states(struct bridge_panel *p, const struct bridge_names *nm, bool all, bridge_publish_fn pub, void *ctx);
+/* Only what changed since published: switches, alarms, the service state. */
+void bridge_ha_exceptions(struct bridge_panel *p, const struct bridge_names *nm, bridge_publish_fn pub, void *ctx);
+
+/* ---- the daemon side (bridge_link.c) */
+
+struct bridge_pending {
+  int fd;                 /* -1: free */
+  char rid[48];           /* mqtt-<uuid> */
+  uint16_t branch;
+  bool on;
+  int64_t deadline_ms;
+  char buf[4096];
+  size_t len;
+};
+
+struct bridge_link {
+  const char *dir, *socket; /* --dir, --socket (NULL: the daemon's usual places) */
+  int follow_fd;            /* -1: not following */
+  char *buf;                /* follow bytes read, not yet split into lines */
+  size_t len, cap;
+  struct bridge_pending pend[BRIDGE_PENDING_MAX];
+};
+
+void bridge_link_init(struct bridge_link *l, const char *dir, const char *socket);
+void bridge_link_close(struct bridge_link *l);
+/* One status call (blocking, at most timeout_ms): 0 and *out, or <0 (no daemon, not trusted…). */
+int bridge_link_status(struct bridge_link *l, int timeout_ms, json_t **out);
+/* Starts following from seq from (non-blocking afterwards): 0 or <0. */
+int bridge_link_follow(struct bridge_link *l, uint64_t from);
+/* Reads what the follow connection has: every complete record line goes to on_record; a gap
+ * moves p->last_seq. 0, or <0 when the daemon went away (the caller reconnects). */
+int bridge_link_read(struct bridge_link *l, struct bridge_panel *p,
+                     void (*on_record)(void *ctx, const uint8_t *b, size_t len, uint64_t seq), void *ctx);
+/* Sends a switch request (role automation by the bridge's uid; request id mqtt-<uuid>): 0, or
+ * <0 with one line in msg. */
+int bridge_link_switch(struct bridge_link *l, uint16_t branch, bool on, int64_t now_ms, char *msg, size_t cap);
+/* Reads pending answers; each finished request (answer, error or timeout) logs one line. */
+void bridge_link_pending(struct bridge_link *l, int64_t now_ms);
+
+#endif

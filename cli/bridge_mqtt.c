@@ -1,0 +1,449 @@
+/*
+ * bridge_mqtt.c — `hems bridge mqtt`: Home Assistant MQTT discovery and state for the panel,
+ * switch commands from Home Assistant as requests to the daemon (bridge.h says what comes from
+ * where). One thread, one poll loop over the broker's socket (libmosquitto driven by
+ * mosquitto_loop with a zero timeout), the daemon's follow stream and the pending switch
+ * requests.
+ *
+ * Availability (hems/<node>/availability, retained) is "online" only while both the broker and
+ * the daemon answer; the broker publishes "offline" for us as our last will if we vanish. Both
+ * connections come back by themselves with exponential backoff (1 s doubling to 60 s); on each
+ * broker connect the bridge publishes every discovery config and state again (a restarted broker
+ * without persistence has lost the retained ones), and likewise when Home Assistant says
+ * "online" on <prefix>/status. A broker restart touches nothing in the journal: the bridge only
+ * reads, and asks only when a command arrives.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <mosquitto.h>
+#include "cli.h"
+#include "bridge.h"
+
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 60000
+#define STATUS_SOON_MS 300   /* a record that may change alarms: status again this soon */
+#define BACKLOG_MAX 100000   /* records behind the daemon's head the bridge reads after a gap */
+#define WARMUP_RECORDS 200   /* recent records read on start for current, PF, voltage (no events) */
+
+struct bridge {
+  struct mosquitto *m;
+  struct bridge_names nm;
+  char base[160], avail[200], node[80];
+  struct bridge_panel p;
+  struct bridge_link l;
+  const char *host;
+  int port, keepalive_s;
+  bool mqtt_up, daemon_up, need_full, online_sent;
+  int64_t interval_ms, next_state_ms, next_status_ms;
+  int64_t mqtt_retry_ms, mqtt_backoff_ms, daemon_retry_ms, daemon_backoff_ms;
+  uint64_t events_after;     /* records up to this seq were there before the bridge: no events */
+};
+
+static volatile sig_atomic_t stop_signal;
+static void on_signal(int sig) { stop_signal = sig; }
+
+static int64_t now_ms(void)
+{
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void backoff(int64_t *retry_ms, int64_t *backoff_ms)
+{
+  *retry_ms = now_ms() + *backoff_ms;
+  *backoff_ms = *backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : *backoff_ms * 2;
+}
+
+static void publish(void *ctx, const char *topic, char *payload, bool retain, int qos)
+{
+  struct bridge *b = ctx;
+  if (b->mqtt_up) mosquitto_publish(b->m, NULL, topic, (int)strlen(payload), payload, qos, retain);
+  free(payload);
+}
+
+/* "online" once both sides answer, "offline" as soon as one does not. */
+static void availability(struct bridge *b)
+{
+  bool online = b->mqtt_up && b->daemon_up;
+  if (!b->mqtt_up || online == b->online_sent) return;
+  mosquitto_publish(b->m, NULL, b->avail, online ? 6 : 7, online ? "online" : "offline", 1, true);
+  b->online_sent = online;
+}
+
+/* Everything again: discovery, every state, availability (broker connect, HA online, new layout). */
+static void publish_all(struct bridge *b)
+{
+  if (!b->mqtt_up || !b->daemon_up) return;
+  bridge_ha_discovery(&b->p, &b->nm, publish, b);
+  bridge_ha_states(&b->p, &b->nm, true, publish, b);
+  b->online_sent = false;
+  availability(b);
+  b->need_full = b->p.layout_changed = false;
+}
+
+/* ---- the broker */
+
+static void on_connect(struct mosquitto *m, void *ctx, int rc)
+{
+  struct bridge *b = ctx;
+  if (rc) {
+    cli_err("bridge mqtt: broker %s:%d refused the connection: %s", b->host, b->port, mosquitto_connack_string(rc));
+    return;
+  }
+  cli_err("bridge mqtt: connected to broker %s:%d", b->host, b->port);
+  char t[BRIDGE_TOPIC_MAX];
+  snprintf(t, sizeof t, "%s/branch/+/switch/set", b->base);
+  mosquitto_subscribe(m, NULL, t, 1);
+  snprintf(t, sizeof t, "%s/status", b->nm.prefix);
+  mosquitto_subscribe(m, NULL, t, 1);
+  b->mqtt_up = true;
+  b->mqtt_backoff_ms = BACKOFF_MIN_MS;
+  b->need_full = true;
+}
+
+static void on_disconnect(struct mosquitto *m, void *ctx, int rc)
+{
+  (void)m;
+  struct bridge *b = ctx;
+  if (b->mqtt_up) cli_err("bridge mqtt: lost broker %s:%d (%s); reconnecting", b->host, b->port, rc ? mosquitto_strerror(rc) : "closed");
+  b->mqtt_up = false;
+}
+
+/* A switch from Home Assistant: checked here against the panel, then asked of the daemon. */
+static void switch_command(struct bridge *b, const struct bridge_cmd *c)
+{
+  char msg[300];
+  struct bridge_branch *x = bridge_panel_branch(&b->p, c->branch);
+  if (!x) cli_err("bridge mqtt: switch branch %u: the panel has no such branch: ignored", c->branch);
+  else if (x->critical) cli_err("bridge mqtt: switch branch %u: critical, the automation role may not switch it: ignored", c->branch);
+  else if (!b->daemon_up) cli_err("bridge mqtt: switch branch %u %s: the daemon does not answer: dropped", c->branch, c->on ? "on" : "off");
+  else {
+    bridge_link_switch(&b->l, c->branch, c->on, now_ms(), msg, sizeof msg);
+    cli_err("bridge mqtt: %s", msg);
+  }
+}
+
+static void on_message(struct mosquitto *m, void *ctx, const struct mosquitto_message *msg)
+{
+  (void)m;
+  struct bridge *b = ctx;
+  struct bridge_cmd c;
+  char why[600];
+  if (bridge_cmd_parse(b->base, b->nm.prefix, msg->topic, strlen(msg->topic), msg->payload, msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0,
+                       &c, why, sizeof why)) {
+    cli_err("bridge mqtt: %s", why);
+    return;
+  }
+  if (c.kind == BRIDGE_CMD_SWITCH) switch_command(b, &c);
+  else if (c.kind == BRIDGE_CMD_HA_ONLINE) b->need_full = true;
+}
+
+static void mqtt_connect(struct bridge *b)
+{
+  int rc = mosquitto_connect(b->m, b->host, b->port, b->keepalive_s);
+  if (rc == MOSQ_ERR_SUCCESS) return; /* the CONNACK comes through the loop: on_connect */
+  cli_err("bridge mqtt: broker %s:%d: %s; retry in %lld s", b->host, b->port,
+          rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc), (long long)b->mqtt_backoff_ms / 1000);
+  backoff(&b->mqtt_retry_ms, &b->mqtt_backoff_ms);
+}
+
+/* ---- the daemon */
+
+static void on_record(void *ctx, const uint8_t *rec, size_t len, uint64_t seq)
+{
+  struct bridge *b = ctx;
+  json_t *ev = NULL;
+  char part[64], t[BRIDGE_TOPIC_MAX];
+  if (bridge_panel_record(&b->p, rec, len, &ev, part, sizeof part)) {
+    int64_t soon = now_ms() + STATUS_SOON_MS;
+    if (!b->next_status_ms || soon < b->next_status_ms) b->next_status_ms = soon;
+  }
+  if (ev && seq > b->events_after) {
+    char *s = json_dumps(ev, JSON_COMPACT | JSON_REAL_PRECISION(12));
+    snprintf(t, sizeof t, "%s/%s", b->base, part);
+    if (s) publish(b, t, s, false, 1);
+  }
+  json_decref(ev);
+}
+
+static void daemon_lost(struct bridge *b, int rc)
+{
+  if (b->daemon_up)
+    cli_err("bridge mqtt: lost the daemon of %s (%s); reconnecting", b->l.dir, strerror(rc < 0 ? -rc : rc));
+  b->daemon_up = false;
+  bridge_link_close(&b->l);
+  availability(b);
+  backoff(&b->daemon_retry_ms, &b->daemon_backoff_ms);
+}
+
+/* Status now: folds it; false when the daemon does not answer. */
+static bool status_now(struct bridge *b)
+{
+  json_t *st;
+  int rc = bridge_link_status(&b->l, 5000, &st);
+  if (rc) { daemon_lost(b, rc); return false; }
+  if (bridge_panel_status(&b->p, st)) cli_err("bridge mqtt: the daemon's status has no branches");
+  json_decref(st);
+  return true;
+}
+
+static void daemon_connect_now(struct bridge *b)
+{
+  json_t *st;
+  int rc = bridge_link_status(&b->l, 5000, &st);
+  if (rc) {
+    if (b->daemon_backoff_ms == BACKOFF_MIN_MS)
+      cli_err("bridge mqtt: no daemon answers for %s (%s); retrying", b->l.dir, strerror(rc < 0 ? -rc : rc));
+    backoff(&b->daemon_retry_ms, &b->daemon_backoff_ms);
+    return;
+  }
+  uint64_t durable = (uint64_t)json_integer_value(json_object_get(st, "durable_seq"));
+  bridge_panel_status(&b->p, st);
+  json_decref(st);
+  uint64_t from;
+  if (!b->p.last_seq) { /* first start: recent windows for the measurements, no old events */
+    from = durable > WARMUP_RECORDS ? durable - WARMUP_RECORDS : 1;
+    b->events_after = durable;
+  } else if (durable > b->p.last_seq + BACKLOG_MAX) {
+    cli_err("bridge mqtt: %llu records came while the bridge was away; going on from the newest (their events are in the journal)",
+            (unsigned long long)(durable - b->p.last_seq));
+    from = durable - WARMUP_RECORDS;
+    b->events_after = durable;
+  } else from = b->p.last_seq + 1;
+  rc = bridge_link_follow(&b->l, from);
+  if (rc) { daemon_lost(b, rc); return; }
+  if (!b->p.device_id[0]) cli_err("bridge mqtt: the daemon's status carries no device_id");
+  cli_err("bridge mqtt: following the daemon of %s from seq %llu (%u branches)", b->l.dir, (unsigned long long)from, b->p.n);
+  b->daemon_up = true;
+  b->daemon_backoff_ms = BACKOFF_MIN_MS;
+  b->need_full = true;
+}
+
+/* ---- the loop */
+
+static void loop_turn(struct bridge *b)
+{
+  int64_t now = now_ms();
+  if (!b->daemon_up && now >= b->daemon_retry_ms) daemon_connect_now(b);
+  if (!b->mqtt_up && now >= b->mqtt_retry_ms && mosquitto_socket(b->m) < 0) mqtt_connect(b);
+  if (b->need_full || (b->p.layout_changed && b->mqtt_up)) publish_all(b);
+  struct pollfd fds[2 + BRIDGE_PENDING_MAX];
+  int n = 0, msock = mosquitto_socket(b->m);
+  if (msock >= 0) fds[n++] = (struct pollfd){ msock, (short)(POLLIN | (mosquitto_want_write(b->m) ? POLLOUT : 0)), 0 };
+  int fi = b->l.follow_fd >= 0 ? n : -1;
+  if (fi >= 0) fds[n++] = (struct pollfd){ b->l.follow_fd, POLLIN, 0 };
+  for (int i = 0; i < BRIDGE_PENDING_MAX; i++)
+    if (b->l.pend[i].fd >= 0) fds[n++] = (struct pollfd){ b->l.pend[i].fd, POLLIN, 0 };
+  int64_t wait = 1000; /* libmosquitto's keepalive wants a call at least this often */
+  if (b->daemon_up && b->next_status_ms && b->next_status_ms - now < wait) wait = b->next_status_ms - now;
+  if (b->daemon_up && b->next_state_ms - now < wait) wait = b->next_state_ms - now;
+  if (poll(fds, (nfds_t)n, wait < 0 ? 0 : (int)wait) < 0 && errno != EINTR) return;
+  if (msock >= 0 || b->mqtt_up) {
+    int rc = mosquitto_loop(b->m, 0, 1);
+    if (rc != MOSQ_ERR_SUCCESS && b->mqtt_up) on_disconnect(b->m, b, rc);
+    if (rc != MOSQ_ERR_SUCCESS && b->mqtt_retry_ms < now_ms()) backoff(&b->mqtt_retry_ms, &b->mqtt_backoff_ms);
+  }
+  if (fi >= 0 && fds[fi].revents) {
+    int rc = bridge_link_read(&b->l, &b->p, on_record, b);
+    if (rc) daemon_lost(b, rc);
+  }
+  now = now_ms();
+  bridge_link_pending(&b->l, now);
+  if (b->daemon_up && b->next_status_ms && now >= b->next_status_ms) {
+    b->next_status_ms = 0;
+    status_now(b);
+  }
+  if (b->daemon_up && now >= b->next_state_ms) {
+    b->next_state_ms = now + b->interval_ms;
+    if (status_now(b)) bridge_ha_states(&b->p, &b->nm, false, publish, b);
+  } else if (b->daemon_up) {
+    bridge_ha_exceptions(&b->p, &b->nm, publish, b);
+  }
+  availability(b);
+}
+
+/* ---- options */
+
+/* mqtt://HOST[:PORT] or mqtts://HOST[:PORT] ([v6]:PORT too): 0, or -1. host points into buf. */
+static int broker_url(const char *url, char *buf, size_t cap, const char **host, int *port, bool *tls)
+{
+  const char *rest;
+  if (!strncmp(url, "mqtt://", 7)) { rest = url + 7; *tls = false; *port = 1883; }
+  else if (!strncmp(url, "mqtts://", 8)) { rest = url + 8; *tls = true; *port = 8883; }
+  else return -1;
+  if (snprintf(buf, cap, "%s", rest) >= (int)cap || !*buf) return -1;
+  char *h = buf, *colon;
+  if (*h == '[') {
+    char *end = strchr(h, ']');
+    if (!end) return -1;
+    *end = 0;
+    h++;
+    colon = end[1] == ':' ? end + 1 : NULL;
+    if (!colon && end[1]) return -1;
+  } else {
+    colon = strrchr(h, ':');
+    if (colon) *colon = 0;
+  }
+  if (colon) {
+    uint64_t v;
+    if (cli_parse_u64(colon + 1, &v) || v < 1 || v > 65535) return -1;
+    *port = (int)v;
+  }
+  if (!*h || strchr(h, '/')) return -1;
+  *host = h;
+  return 0;
+}
+
+/* The first line of a password file (not readable by others): 0, or the exit code after a line. */
+static int read_password(const char *path, char *out, size_t cap)
+{
+  FILE *f = fopen(path, "re");
+  struct stat st;
+  if (!f) { cli_err("bridge mqtt: --password-file %s: %s", path, strerror(errno)); return CLI_ENV; }
+  if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode) || (st.st_mode & S_IROTH)) {
+    fclose(f);
+    cli_err("bridge mqtt: --password-file %s: must be a regular file not readable by others (chmod o-r)", path);
+    return CLI_ENV;
+  }
+  if (!fgets(out, (int)cap, f)) out[0] = 0;
+  fclose(f);
+  out[strcspn(out, "\r\n")] = 0;
+  if (!out[0]) { cli_err("bridge mqtt: --password-file %s: empty", path); return CLI_ENV; }
+  return 0;
+}
+
+struct bridge_opts {
+  const char *dir, *socket, *broker, *prefix, *node, *user, *pwfile, *cafile, *cert, *key, *interval;
+};
+
+static int parse_opts(int argc, char **argv, struct bridge_opts *o)
+{
+  memset(o, 0, sizeof *o);
+  o->dir = cli_default_dir();
+  o->prefix = "homeassistant";
+  o->interval = "10s";
+  static const struct { const char *name; size_t off; } opt[] = {
+    { "--dir", offsetof(struct bridge_opts, dir) }, { "--socket", offsetof(struct bridge_opts, socket) },
+    { "--broker", offsetof(struct bridge_opts, broker) }, { "--prefix", offsetof(struct bridge_opts, prefix) },
+    { "--node-id", offsetof(struct bridge_opts, node) }, { "--username", offsetof(struct bridge_opts, user) },
+    { "--password-file", offsetof(struct bridge_opts, pwfile) }, { "--cafile", offsetof(struct bridge_opts, cafile) },
+    { "--cert", offsetof(struct bridge_opts, cert) }, { "--key", offsetof(struct bridge_opts, key) },
+    { "--interval", offsetof(struct bridge_opts, interval) },
+  };
+  for (int i = 1; i < argc; i++) {
+    size_t k = 0;
+    while (k < sizeof opt / sizeof opt[0] && strcmp(argv[i], opt[k].name)) k++;
+    if (k == sizeof opt / sizeof opt[0] || i + 1 >= argc) {
+      cli_err("bridge mqtt: %s: %s", argv[i], k == sizeof opt / sizeof opt[0] ? "unknown option" : "needs a value");
+      return CLI_USAGE;
+    }
+    *(const char **)((char *)o + opt[k].off) = argv[++i];
+  }
+  if (!o->broker) { cli_err("bridge mqtt: --broker mqtt://HOST:PORT is required"); return CLI_USAGE; }
+  if (!bridge_prefix_ok(o->prefix)) { cli_err("bridge mqtt: --prefix %s: not a topic prefix (printable, no + # or empty level)", o->prefix); return CLI_USAGE; }
+  if (o->node && !bridge_node_id_ok(o->node)) { cli_err("bridge mqtt: --node-id %s: 1..64 of A-Z a-z 0-9 _ -", o->node); return CLI_USAGE; }
+  if (!o->cert != !o->key) { cli_err("bridge mqtt: --cert and --key go together"); return CLI_USAGE; }
+  if (o->pwfile && !o->user) { cli_err("bridge mqtt: --password-file needs --username"); return CLI_USAGE; }
+  return 0;
+}
+
+static int setup_mqtt(struct bridge *b, const struct bridge_opts *o, bool tls)
+{
+  char client[128];
+  snprintf(client, sizeof client, "hems-bridge-%s", b->node);
+  b->m = mosquitto_new(client, true, b);
+  if (!b->m) { cli_err("bridge mqtt: mosquitto_new: %s", strerror(errno)); return CLI_ENV; }
+  mosquitto_int_option(b->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+  mosquitto_connect_callback_set(b->m, on_connect);
+  mosquitto_disconnect_callback_set(b->m, on_disconnect);
+  mosquitto_message_callback_set(b->m, on_message);
+  int rc = mosquitto_will_set(b->m, b->avail, 7, "offline", 1, true);
+  if (!rc && o->user) {
+    char pw[512] = "";
+    if (o->pwfile && (rc = read_password(o->pwfile, pw, sizeof pw))) return rc;
+    rc = mosquitto_username_pw_set(b->m, o->user, o->pwfile ? pw : NULL);
+    memset(pw, 0, sizeof pw);
+  }
+  if (!rc && (tls || o->cafile || o->cert)) {
+    rc = mosquitto_tls_set(b->m, o->cafile, o->cafile ? NULL : "/etc/ssl/certs", o->cert, o->key, NULL);
+    if (!rc) rc = mosquitto_tls_opts_set(b->m, 1, NULL, NULL); /* verify the broker's certificate */
+  }
+  if (rc) {
+    cli_err("bridge mqtt: broker settings: %s", rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+    return CLI_USAGE;
+  }
+  return 0;
+}
+
+static int cli_bridge_mqtt(int argc, char **argv)
+{
+  struct bridge_opts o;
+  int rc = parse_opts(argc, argv, &o);
+  if (rc) return rc;
+  static struct bridge b; /* ~20 KB of panel: not on the stack */
+  memset(&b, 0, sizeof b);
+  char hostbuf[256];
+  bool tls;
+  if (broker_url(o.broker, hostbuf, sizeof hostbuf, &b.host, &b.port, &tls)) {
+    cli_err("bridge mqtt: --broker %s: expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]", o.broker);
+    return CLI_USAGE;
+  }
+  int64_t iv;
+  if (cli_parse_duration_ns(o.interval, &iv) || iv < 1000000000LL || iv > 3600000000000LL) {
+    cli_err("bridge mqtt: --interval %s: a duration from 1s to 1h", o.interval);
+    return CLI_USAGE;
+  }
+  b.interval_ms = iv / 1000000;
+  b.keepalive_s = 30;
+  bridge_link_init(&b.l, o.dir, o.socket);
+  b.mqtt_backoff_ms = b.daemon_backoff_ms = BACKOFF_MIN_MS;
+  /* the node id defaults to the device's: wait for the daemon once to learn it */
+  while (!b.daemon_up && !stop_signal) {
+    daemon_connect_now(&b);
+    if (!b.daemon_up) {
+      struct timespec ts = { (time_t)(b.daemon_retry_ms - now_ms()) / 1000, 0 };
+      nanosleep(&ts, NULL);
+    }
+  }
+  if (o.node) snprintf(b.node, sizeof b.node, "%s", o.node);
+  else snprintf(b.node, sizeof b.node, "hems_%.16s", b.p.device_id[0] ? b.p.device_id : "panel");
+  snprintf(b.base, sizeof b.base, "hems/%s", b.node);
+  snprintf(b.avail, sizeof b.avail, "%s/availability", b.base);
+  b.nm = (struct bridge_names){ o.prefix, b.node, b.base };
+  mosquitto_lib_init();
+  if ((rc = setup_mqtt(&b, &o, tls))) { mosquitto_lib_cleanup(); bridge_link_close(&b.l); return rc; }
+  struct sigaction sa = { .sa_handler = on_signal };
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  cli_err("bridge mqtt: node %s, discovery prefix %s, state every %lld s, broker %s:%d%s", b.node, o.prefix,
+          (long long)b.interval_ms / 1000, b.host, b.port, tls ? " (TLS)" : "");
+  b.next_state_ms = now_ms() + 2000; /* the first full states once a few windows came in */
+  while (!stop_signal) loop_turn(&b);
+  if (b.mqtt_up) {
+    b.mqtt_up = false; /* a stop, not a loss: on_disconnect says nothing */
+    mosquitto_publish(b.m, NULL, b.avail, 7, "offline", 1, true);
+    for (int i = 0; i < 10 && mosquitto_want_write(b.m); i++) mosquitto_loop(b.m, 50, 1);
+    mosquitto_disconnect(b.m);
+  }
+  mosquitto_destroy(b.m);
+  mosquitto_lib_cleanup();
+  bridge_link_close(&b.l);
+  cli_err("bridge mqtt: stopped (%s)", stop_signal == SIGTERM ? "SIGTERM" : "SIGINT");
+  return CLI_OK;
+}
+
+int cli_cmd_bridge(int argc, char **argv)
+{
+  if (argc >= 2 && !strcmp(argv[1], "mqtt")) return cli_bridge_mqtt(argc - 1, argv + 1);
+  cli_err("bridge: %s: unknown bridge (hems bridge mqtt)", argc >= 2 ? argv[1] : "(none)");
+  return CLI_USAGE;
+}
