@@ -31,6 +31,7 @@
 #define STATUS_SOON_MS 300   /* a record that may change alarms: status again this soon */
 #define BACKLOG_MAX 100000   /* records behind the daemon's head the bridge reads after a gap */
 #define WARMUP_RECORDS 200   /* recent records read on start for current, PF, voltage (no events) */
+#define FULL_MIN_MS 5000     /* Home Assistant's "online" republishes at most this often */
 
 struct bridge {
   struct mosquitto *m;
@@ -44,6 +45,8 @@ struct bridge {
   int64_t interval_ms, next_state_ms, next_status_ms;
   int64_t mqtt_retry_ms, mqtt_backoff_ms, daemon_retry_ms, daemon_backoff_ms;
   uint64_t events_after;     /* records up to this seq were there before the bridge: no events */
+  int64_t last_full_ms, full_due_ms; /* Home Assistant's "online": everything again, at most every
+                                        FULL_MIN_MS (anyone who may publish could ask in a loop) */
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -87,6 +90,7 @@ static void publish_all(struct bridge *b)
   b->online_sent = false;
   availability(b);
   b->need_full = b->p.layout_changed = false;
+  b->last_full_ms = now_ms();
 }
 
 /* ---- the broker */
@@ -143,7 +147,10 @@ static void on_message(struct mosquitto *m, void *ctx, const struct mosquitto_me
     return;
   }
   if (c.kind == BRIDGE_CMD_SWITCH) switch_command(b, &c);
-  else if (c.kind == BRIDGE_CMD_HA_ONLINE) b->need_full = true;
+  else if (c.kind == BRIDGE_CMD_HA_ONLINE && !b->full_due_ms) {
+    int64_t at = b->last_full_ms + FULL_MIN_MS;
+    b->full_due_ms = at > now_ms() ? at : now_ms();
+  }
 }
 
 static void mqtt_connect(struct bridge *b)
@@ -234,6 +241,7 @@ static void loop_turn(struct bridge *b)
   int64_t now = now_ms();
   if (!b->daemon_up && now >= b->daemon_retry_ms) daemon_connect_now(b);
   if (!b->mqtt_up && now >= b->mqtt_retry_ms && mosquitto_socket(b->m) < 0) mqtt_connect(b);
+  if (b->full_due_ms && now >= b->full_due_ms) { b->full_due_ms = 0; b->need_full = true; }
   if (b->need_full || (b->p.layout_changed && b->mqtt_up)) publish_all(b);
   struct pollfd fds[2 + BRIDGE_PENDING_MAX];
   int n = 0, msock = mosquitto_socket(b->m);

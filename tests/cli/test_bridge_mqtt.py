@@ -20,6 +20,7 @@ Checked, each against what the peers say, not against the bridge's own output:
   - a switch command round-trips: a request mqtt-<uuid> from uid 65534 with origin automation,
     a command for it, a sense-back confirming it in the journal, and then the switch state on
     MQTT; bad payloads, a leading-zero branch and a critical branch append nothing;
+  - Home Assistant's "online" on <prefix>/status republishes every config, once per 5 s;
   - a broker restart appends no request, command or refusal, and the bridge republishes;
   - the bridge's last will marks it offline when it is killed;
   - TLS with a CA file, a client certificate and a username/password file (second broker).
@@ -308,6 +309,14 @@ def main():
         t_on = time.time()
         ha.publish("%s/branch/%d/switch/set" % (BASE, n), "ON")
         wait_for(lambda: "ON" in ha.since(t_on, "%s/branch/%d/switch" % (BASE, n)), "switch state ON on MQTT")
+        # Home Assistant's birth message: every config again (at most every 5 s), nothing journaled
+        t_ha = time.time()
+        cfg_topic = next(iter(cfgs))
+        ha.publish(PREFIX + "/status", "online")
+        ha.publish(PREFIX + "/status", "online")
+        wait_for(lambda: ha.since(t_ha, cfg_topic), "discovery again after homeassistant/status online", 15)
+        time.sleep(1)
+        ok(len(ha.since(t_ha, cfg_topic)) == 1, "two online messages within 5 s: one republish")
         # a broker restart changes nothing in the journal
         intent = len(records(d, "request,command,refusal"))
         ha.close()
