@@ -291,6 +291,8 @@ struct actuator_taps {
   bool der_dirty;
   uint8_t der_reason;
   uint64_t der_ns;
+  bool der_fresh[3];              /* the source's lines answered the last read */
+  uint64_t der_check_ns;          /* next read of every DER source's lines (the heartbeat) */
   uint32_t pending_dropped;
   unsigned num_req;
   struct hw_gpio_lines req[2];
@@ -308,9 +310,16 @@ int actuator_taps_init(struct actuator_taps *t, struct hw_gpio_chip *chip, const
                        actuator_signature_fn signature, void *signature_ctx, uint64_t now_ns);
 void actuator_taps_deinit(struct actuator_taps *t);
 
+/* Every ACTUATOR_DER_CHECK_NS each DER source's lines are read (GPIO get values): a der record
+ * per source says what they read (reason "resync", fresh) or that the read failed (reason
+ * "stale", fresh false, the last levels known). Freshness thus means "being read", not
+ * "changed" — half the reducers' 10 s freshness limit (docs/actuators.md). */
+#define ACTUATOR_DER_CHECK_NS 5000000000ull
+
 /* Reads pending events and returns records: the initial DER state on the first poll, a
  * trip_tap per debounced tap edge, a der record per source whose state changed (or resynced
- * after lost events). Up to max per call (*out_n); call again while it returns max. */
+ * after lost events), and every source's state at each DER check. Up to max per call
+ * (*out_n); call again while it returns max. */
 int actuator_taps_poll(struct actuator_taps *t, uint64_t now_ns, struct actuator_tap_record *out,
                        unsigned max, unsigned *out_n);
 

@@ -63,8 +63,8 @@ static void der_body(const struct actuator_taps *t, int src, struct journal_der 
     b->grid_present = 1; /* no ATS: nothing senses otherwise; the mains AFE reports outages */
     b->interlock_ok = 1;
   }
-  b->reason = t->der_reason;
-  b->fresh = 1;
+  b->fresh = t->der_fresh[src];
+  b->reason = b->fresh ? t->der_reason : JOURNAL_DERR_STALE;
   b->kernel_ns = t->der_ns;
 }
 
@@ -180,11 +180,41 @@ int actuator_taps_feed(struct actuator_taps *t, const struct hw_gpio_event *ev, 
 
 uint64_t actuator_taps_next_due_ns(const struct actuator_taps *t)
 {
-  uint64_t due = UINT64_MAX;
+  const struct hw_panel_der *d = &t->panel->der;
+  uint64_t due = d->pv || d->ess || d->ats ? t->der_check_ns : UINT64_MAX;
   for (unsigned i = 0; i < t->num_taps; i++)
     if (t->tap[i].pending && sat_add(t->tap[i].raw_since_ns, t->tap[i].debounce_ns) < due)
       due = sat_add(t->tap[i].raw_since_ns, t->tap[i].debounce_ns);
   return due;
+}
+
+/* The DER check: each present source's lines read on their own (a source whose lines do not
+ * answer is stale, the others stay fresh); every source is reported (reason resync). */
+static void der_check(struct actuator_taps *t, uint64_t now_ns)
+{
+  static const int first[3] = { DL_PV_GRID_TIED, DL_ESS_CHARGING, DL_ATS_GRID_PRESENT };
+  static const int count[3] = { 2, 3, 3 };
+  struct hw_gpio_lines *l = &t->req[0];
+  /* on a 5 s grid from the start (a late poll does not shift the ones after it) */
+  t->der_check_ns = sat_add(t->der_check_ns, ACTUATOR_DER_CHECK_NS);
+  if (t->der_check_ns <= now_ns) t->der_check_ns = sat_add(now_ns, ACTUATOR_DER_CHECK_NS);
+  if (!t->num_req) return;
+  for (int src = 0; src < 3; src++) {
+    if (!source_present(t, src)) continue;
+    uint64_t mask = 0;
+    for (int i = first[src]; i < first[src] + count[src]; i++)
+      for (unsigned k = 0; k < l->num_lines && k < 64; k++)
+        if (t->der_line[i] != HW_LINE_NONE && l->offsets[k] == t->der_line[i]) mask |= 1ull << k;
+    uint64_t bits = 0;
+    t->der_fresh[src] = mask == 0 || hw_gpio_get(l, mask, &bits) == 0;
+    if (!t->der_fresh[src] || !mask) continue;
+    for (int i = first[src]; i < first[src] + count[src]; i++)
+      for (unsigned k = 0; k < l->num_lines && k < 64; k++)
+        if ((mask >> k) & 1 && l->offsets[k] == t->der_line[i]) t->der_level[i] = (bits >> k) & 1;
+  }
+  t->der_ns = now_ns;
+  t->der_dirty = true;
+  t->der_reason = JOURNAL_DERR_RESYNC;
 }
 
 static int read_levels(struct actuator_taps *t, unsigned q, uint64_t now_ns, bool initial)
@@ -244,6 +274,8 @@ int actuator_taps_init(struct actuator_taps *t, struct hw_gpio_chip *chip, const
     lc->edges = HW_GPIO_EDGE_BOTH;
   }
   memset(t->der_last_state, 0xff, sizeof t->der_last_state);
+  for (int src = 0; src < 3; src++) t->der_fresh[src] = true;
+  t->der_check_ns = sat_add(now_ns, ACTUATOR_DER_CHECK_NS);
   t->der_dirty = d->pv || d->ess || d->ats;
   t->der_reason = JOURNAL_DERR_INITIAL;
   if (cfg.num_lines == 0) return 0;
@@ -291,6 +323,8 @@ int actuator_taps_poll(struct actuator_taps *t, uint64_t now_ns, struct actuator
   }
   /* settle debounced taps and flush DER state even when no event arrived (first poll, timers) */
   for (unsigned i = 0; i < t->num_taps; i++) tap_settle(t, i, now_ns, out, max, &n);
+  if ((t->panel->der.pv || t->panel->der.ess || t->panel->der.ats) && now_ns >= t->der_check_ns && max - n >= 3)
+    der_check(t, now_ns);
   der_flush(t, out, max, &n);
   *out_n = n;
   return 0;

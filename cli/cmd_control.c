@@ -67,24 +67,37 @@ static int put_expiry(json_t *req, const char *what, const char *t)
   return -1;
 }
 
-int cli_cmd_switch(int argc, char **argv)
+/* The options of a request command (switch, alarm): --dir, --request-id, --reason, --expires;
+ * --counter and --accept-rollback are taken and ignored (the daemon owns the journal). 0, or
+ * the usage exit code after printing the command's usage. */
+struct req_opts { const char *dir, *rid, *reason, *expires; };
+static int req_opts_parse(int argc, char **argv, const char *cmd, struct req_opts *o)
 {
   enum { O_DIR = 1000, O_RID, O_REASON, O_EXPIRES, O_COUNTER, O_ACCEPT };
   static const struct option lo[] = { { "dir", required_argument, NULL, O_DIR }, { "request-id", required_argument, NULL, O_RID },
                                       { "reason", required_argument, NULL, O_REASON }, { "expires", required_argument, NULL, O_EXPIRES },
                                       { "counter", required_argument, NULL, O_COUNTER },
                                       { "accept-rollback", no_argument, NULL, O_ACCEPT }, { 0 } };
-  const char *dir = cli_default_dir(), *rid = NULL, *reason = NULL, *expires = NULL;
+  *o = (struct req_opts){ cli_default_dir(), NULL, NULL, NULL };
   int opt;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-    if (opt == O_DIR) dir = optarg;
-    else if (opt == O_RID) rid = optarg;
-    else if (opt == O_REASON) reason = optarg;
-    else if (opt == O_EXPIRES) expires = optarg;
-    else if (opt == O_COUNTER || opt == O_ACCEPT) continue; /* the daemon owns the journal */
-    else return cli_usage(cli_find("switch"), false);
+    if (opt == O_DIR) o->dir = optarg;
+    else if (opt == O_RID) o->rid = optarg;
+    else if (opt == O_REASON) o->reason = optarg;
+    else if (opt == O_EXPIRES) o->expires = optarg;
+    else if (opt == O_COUNTER || opt == O_ACCEPT) continue;
+    else return cli_usage(cli_find(cmd), false);
   }
+  return 0;
+}
+
+int cli_cmd_switch(int argc, char **argv)
+{
+  struct req_opts ro;
+  int urc = req_opts_parse(argc, argv, "switch", &ro);
+  if (urc) return urc;
+  const char *dir = ro.dir, *rid = ro.rid, *reason = ro.reason, *expires = ro.expires;
   if (argc - optind != 2) return cli_usage(cli_find("switch"), false);
   const char *branch = argv[optind], *state = argv[optind + 1];
   if (strcmp(state, "on") && strcmp(state, "off")) { cli_err("switch: state must be on or off, not '%s'", state); return CLI_USAGE; }
@@ -146,7 +159,8 @@ static int policy_outcome(const char *what, json_t *o)
     cli_err("%s: refused: %s", what, why ? why : "?");
   } else if (outcome && !strcmp(outcome, "accepted")) {
     const char *held = json_string_value(json_object_get(o, "held"));
-    printf("accepted (%s) request seq %lld%s\n", held ? held : "?", rseq, repeat ? " (repeated: stored reply)" : "");
+    if (held && strcmp(held, "accepted")) printf("accepted (%s) request seq %lld%s\n", held, rseq, repeat ? " (repeated: stored reply)" : "");
+    else printf("accepted request seq %lld%s\n", rseq, repeat ? " (repeated: stored reply)" : "");
     code = CLI_OK;
   } else {
     const char *verdict = json_string_value(json_object_get(o, "verdict"));
@@ -286,6 +300,39 @@ int cli_cmd_dr(int argc, char **argv)
   if (rc) return rc;
   char what[48];
   snprintf(what, sizeof what, "dr %s", action);
+  int code = policy_outcome(what, o);
+  json_decref(o);
+  return code;
+}
+
+/* hems alarm ack BRANCH|panel ALARM: a journaled request; the fold clears the alarm only when
+ * its condition no longer holds (docs/policy.md "Alarms"), else refuses it naming why. */
+int cli_cmd_alarm(int argc, char **argv)
+{
+  struct req_opts ro;
+  int urc = req_opts_parse(argc, argv, "alarm", &ro);
+  if (urc) return urc;
+  const char *dir = ro.dir, *rid = ro.rid, *reason = ro.reason, *expires = ro.expires;
+  if (argc - optind != 3 || strcmp(argv[optind], "ack")) {
+    if (argc - optind >= 1 && strcmp(argv[optind], "ack")) cli_err("alarm: unknown action '%s' (the only one is ack)", argv[optind]);
+    return cli_usage(cli_find("alarm"), false);
+  }
+  const char *target = argv[optind + 1], *alarm = argv[optind + 2];
+  if (rid && (!*rid || strlen(rid) > 64)) { cli_err("alarm ack: --request-id must be 1..64 bytes"); return CLI_USAGE; }
+  uint64_t n;
+  json_t *req = json_pack("{s:s, s:s}", "op", "alarm_ack", "alarm", alarm);
+  if (!cli_parse_u64(target, &n)) {
+    if (n < 1 || n > 65535) { json_decref(req); cli_err("alarm ack: branch must be 1..65535 or a name, not '%s'", target); return CLI_USAGE; }
+    json_object_set_new(req, "target", json_integer((json_int_t)n));
+  } else json_object_set_new(req, "target", json_string(target)); /* "panel" or a branch name */
+  if (rid) json_object_set_new(req, "request_id", json_string(rid));
+  if (reason) json_object_set_new(req, "reason", json_string(reason));
+  if (put_expiry(req, "alarm ack", expires)) { json_decref(req); return CLI_USAGE; }
+  json_t *o;
+  int rc = cli_daemon_request(dir, req, 30000, &o);
+  if (rc) return rc;
+  char what[96];
+  snprintf(what, sizeof what, "alarm ack %s %s", target, alarm);
   int code = policy_outcome(what, o);
   json_decref(o);
   return code;

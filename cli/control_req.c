@@ -99,6 +99,8 @@ static const char *expiry(json_t *req, const struct control_ctx *ctx, int64_t *o
   return NULL;
 }
 
+enum { POLICY_SERVICE, POLICY_DR, POLICY_ALARM };
+
 static const char *check_switch(struct control_req *r, const struct control_ctx *ctx)
 {
   r->op = CONTROL_SWITCH;
@@ -183,11 +185,29 @@ static const char *check_dr(struct journal_request *q, const char *action, json_
   return bad;
 }
 
-static const char *check_policy(struct control_req *r, const struct control_ctx *ctx, bool svc)
+/* alarm_ack: "target" a branch (number or name) or "panel", "alarm" one of the alarm names. */
+static const char *check_alarm_ack(struct journal_request *q, json_t *req, const struct control_ctx *ctx)
+{
+  static const char *const names[] = { "welded", "ct_polarity", "phase_map", "unexplained_trip", "stale_der", "backfeed_risk",
+                                       "der_mismatch" };
+  q->kind = JOURNAL_REQ_ALARM_ACK;
+  json_t *t = json_object_get(req, "target");
+  if (json_is_string(t) && !strcmp(json_string_value(t), "panel")) q->target = 0;
+  else if (!(q->target = (uint16_t)branch_number(ctx->panel, t, 65535)))
+    return "malformed request: \"target\" must be a branch number, a configured name or \"panel\"";
+  const char *alarm = json_string_value(json_object_get(req, "alarm"));
+  for (unsigned k = 0; alarm && k < sizeof names / sizeof names[0]; k++)
+    if (!strcmp(alarm, names[k])) q->alarm = (uint8_t)(k + 1);
+  if (!q->alarm)
+    return "malformed request: \"alarm\" must be welded, ct_polarity, phase_map, unexplained_trip, stale_der, backfeed_risk or der_mismatch";
+  return NULL;
+}
+
+static const char *check_policy(struct control_req *r, const struct control_ctx *ctx, int which)
 {
   r->op = CONTROL_POLICY;
   struct journal_request *q = &r->q;
-  const char *action = json_string_value(json_object_get(r->json, "action"));
+  const char *action = which == POLICY_ALARM ? "ack" : json_string_value(json_object_get(r->json, "action"));
   const char *reason = json_string_value(json_object_get(r->json, "reason"));
   const char *rid = r->rid = request_id(r, ctx);
   /* roles: admin acts as the utility head-end (remote); an operator presses confirm and opts out */
@@ -197,9 +217,14 @@ static const char *check_policy(struct control_req *r, const struct control_ctx 
   const char *bad = NULL;
   if (!action) bad = "malformed request: missing \"action\"";
   else if (strlen(rid) > CONTROL_RID_MAX) bad = "malformed request: request_id longer than 64 bytes";
-  else bad = svc ? check_service(q, action, r->json) : check_dr(q, action, r->json, ctx);
+  else if (which == POLICY_SERVICE) bad = check_service(q, action, r->json);
+  else if (which == POLICY_DR) bad = check_dr(q, action, r->json, ctx);
+  else bad = check_alarm_ack(q, r->json, ctx);
   if (!bad) bad = expiry(r->json, ctx, &q->expiry_ns);
-  if (!bad && ctx->role == ROLE_AUTOMATION && q->kind != JOURNAL_REQ_DR_OPT_OUT)
+  if (!bad && (ctx->role == ROLE_AUTOMATION || ctx->role == ROLE_UTILITY) && which == POLICY_ALARM)
+    bad = ctx->role == ROLE_AUTOMATION ? "refused: role automation may not acknowledge alarms"
+                                       : "refused: role utility may not acknowledge alarms";
+  else if (!bad && ctx->role == ROLE_AUTOMATION && q->kind != JOURNAL_REQ_DR_OPT_OUT)
     bad = "refused: role automation may only opt out of demand response";
   if (ctx->role == ROLE_AUTOMATION) q->origin = JOURNAL_ORIGIN_AUTOMATION;
   return bad;
@@ -212,8 +237,9 @@ const char *control_req_check(struct control_req *r, const struct control_ctx *c
   if (!strcmp(r->op_name, "status")) { r->op = CONTROL_STATUS; return NULL; }
   if (!strcmp(r->op_name, "note")) return check_note(r, ctx, msg, msg_len);
   if (!strcmp(r->op_name, "switch")) return check_switch(r, ctx);
-  if (!strcmp(r->op_name, "service")) return check_policy(r, ctx, true);
-  if (!strcmp(r->op_name, "dr")) return check_policy(r, ctx, false);
+  if (!strcmp(r->op_name, "service")) return check_policy(r, ctx, POLICY_SERVICE);
+  if (!strcmp(r->op_name, "dr")) return check_policy(r, ctx, POLICY_DR);
+  if (!strcmp(r->op_name, "alarm_ack")) return check_policy(r, ctx, POLICY_ALARM);
   r->op = CONTROL_OTHER;
   return NULL;
 }

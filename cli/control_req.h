@@ -33,7 +33,7 @@ enum control_op {
   CONTROL_STATUS,
   CONTROL_NOTE,
   CONTROL_SWITCH,
-  CONTROL_POLICY     /* service or dr: q is the request to journal */
+  CONTROL_POLICY     /* service, dr or alarm_ack: q is the request to journal */
 };
 
 struct control_ctx {

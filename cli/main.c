@@ -16,6 +16,7 @@ static const char main_usage[] =
   "  note       append an operator note\n"
   "  switch     ask the daemon to switch a branch on or off\n"
   "  service    the service disconnect: disconnect, reconnect, confirm (COSEM class 70)\n"
+  "  alarm      acknowledge an alarm whose condition no longer holds\n"
   "  dr         demand-response events: start, cancel, opt-out\n"
   "  verify     check chain, seals, gaps and order of a data dir or bundle\n"
   "  export     write a self-contained verifiable bundle\n"
@@ -199,6 +200,17 @@ static const struct cli_cmd cmds[] = {
     "is refused (superseded). cancel (admin) ends it; opt-out (role operator) leaves a\n"
     "non-mandatory event (a mandatory one is refused: mandatory). Exit 0 accepted, 1 refused,\n"
     "2 usage, 3 when no daemon answers.\n" },
+  { "alarm", cli_cmd_alarm,
+    "usage: hems alarm ack [--dir DIR] BRANCH|panel ALARM [--request-id ID] [--reason TEXT]\n"
+    "                [--expires T]\n"
+    "\n"
+    "Acknowledge an alarm (welded, ct_polarity, phase_map, unexplained_trip on a branch, given by\n"
+    "number or configured name; stale_der, backfeed_risk on the panel). The request is journaled;\n"
+    "the fold clears the alarm only when its condition no longer holds -- a weld after a confirmed\n"
+    "open, a trip once the breaker is reset, CT polarity once the branch reads positive, a phase\n"
+    "map once it is measured on its first phase again -- else refuses it (alarm_active, or\n"
+    "alarm_not_raised). Prints the outcome. Exit 0 accepted, 1 refused, 2 usage, 3 when no daemon\n"
+    "answers.\n" },
   { "analyze", cli_cmd_analyze,
     "usage: hems analyze FILE.cfg|FILE.cff [--declared-voltage V] [--format jsonl]\n"
     "\n"

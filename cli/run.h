@@ -168,6 +168,7 @@ struct daemon {
   uint64_t windows, pq_events, notes, requests, faults, stimuli;
   uint64_t last_append_mono;
   struct afe_health afe_health[HW_MAX_AFES]; /* run_afe_health.c */
+  struct der_watch { uint64_t since_ns; bool raised; } der_watch[2]; /* run_der_check.c: pv, ess */
   /* register path: each branch AFE's one-cycle rms (xIRMSONE/xVRMSONE) read once per tick —
    * the last reading (for sense-backs) and its min/max since the window started (hrms_*_m) */
   struct rms_one_track rms1[HW_MAX_AFES];
@@ -269,6 +270,9 @@ int run_append_fx(struct daemon *d, struct journal_record *r, uint64_t *out_seq,
                   uint64_t fx_seqs[REPLAY_EFFECTS_MAX]);
 int run_append(struct daemon *d, struct journal_record *r);
 void run_fault(struct daemon *d, const char *code, int64_t value, uint16_t branch, const char *detail);
+/* run_der_check.c: after each window period, a DER source's reported state against its
+ * branch's metering (fault der_mismatch / der_consistent) */
+void run_der_check(struct daemon *d, uint64_t now);
 void run_source_for_target(struct journal_source *src, uint16_t target);
 
 /* ---- run_meter.c */

@@ -157,4 +157,5 @@ void run_meter_tick(struct daemon *d, uint64_t now)
     else run_afe_probe(d, a);
   }
   d->next_window_ns += (uint64_t)d->o.window_ms * 1000000ull;
+  run_der_check(d, now);
 }

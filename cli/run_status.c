@@ -75,6 +75,8 @@ json_t *run_status_json(struct daemon *d)
     json_object_set_new(x, "sensed", json_string(replay_onoff_name(rb->sensed)));
     json_object_set_new(x, "proven", json_boolean(rb->proven));
     json_object_set_new(x, "fault", json_string(replay_verdict_name(rb->fault)));
+    json_object_set_new(x, "breaker_open", json_boolean(rb->breaker_open));
+    json_object_set_new(x, "rcd_tripped", json_boolean(rb->rcd_tripped));
     json_object_set_new(x, "power_w", json_integer(rb->p_mw / 1000));
     json_object_set_new(x, "import_wh", json_real((double)rb->import_uwh / 1e6));
     json_object_set_new(x, "export_wh", json_real((double)rb->export_uwh / 1e6));

@@ -421,11 +421,20 @@ enum journal_refusal_reason {
   JOURNAL_REF_MODE,           /* the service disconnect's control_mode forbids the transition */
   JOURNAL_REF_MANDATORY,      /* opting out of a mandatory demand-response event */
   JOURNAL_REF_SUPERSEDED,     /* a DR event with a lower modification number than the stored one */
-  JOURNAL_REF_UNKNOWN_EVENT   /* cancel / opt-out of a DR event the panel does not hold */
+  JOURNAL_REF_UNKNOWN_EVENT,  /* cancel / opt-out of a DR event the panel does not hold */
+  /* field-truth issue (reducer v 7) */
+  JOURNAL_REF_ALARM_ACTIVE,   /* an acknowledgement of an alarm whose condition still holds */
+  JOURNAL_REF_ALARM_NOT_RAISED /* an acknowledgement of an alarm that is not raised */
 };
 /* What a request asks (policy issue). `switch` is the declarative "set target to desired". */
 enum journal_request_kind { JOURNAL_REQ_SWITCH = 0, JOURNAL_REQ_SERVICE, JOURNAL_REQ_DR_START,
-                            JOURNAL_REQ_DR_CANCEL, JOURNAL_REQ_DR_OPT_OUT };
+                            JOURNAL_REQ_DR_CANCEL, JOURNAL_REQ_DR_OPT_OUT, JOURNAL_REQ_ALARM_ACK };
+/* The alarm an alarm_ack names: value n is alarm bit 1 << (n - 1) of the reducers
+ * (replay/reduce/reduce.h enum replay_alarm); 0 none. */
+enum journal_alarm { JOURNAL_ALARM_NONE = 0, JOURNAL_ALARM_WELDED, JOURNAL_ALARM_CT_POLARITY,
+                     JOURNAL_ALARM_PHASE_MAP, JOURNAL_ALARM_UNEXPLAINED_TRIP, JOURNAL_ALARM_STALE_DER,
+                     JOURNAL_ALARM_BACKFEED_RISK, JOURNAL_ALARM_DER_MISMATCH };
+#define JOURNAL_ALARM_MAX JOURNAL_ALARM_DER_MISMATCH
 /* Service disconnect actions (COSEM class 70): remote/manual disconnect and reconnect, the local
  * confirmation of an armed reconnect, and writing control_mode. */
 enum journal_service_action { JOURNAL_SVC_NONE = 0, JOURNAL_SVC_DISCONNECT, JOURNAL_SVC_RECONNECT,
@@ -442,7 +451,7 @@ struct journal_request {
   struct journal_slice reason;    /* text: the requester's free-form reason */
   int64_t expiry_ns;              /* wall ns after which the request is refused `expired`; 0 none */
   /* policy issue: every field below is absent (zero) in older records, which are switches. */
-  uint8_t kind;                   /* enum journal_request_kind: "switch" | "service" | "dr_start" | "dr_cancel" | "dr_opt_out" */
+  uint8_t kind;                   /* enum journal_request_kind: "switch" | "service" | "dr_start" | "dr_cancel" | "dr_opt_out" | "alarm_ack" */
   uint8_t action;                 /* service: enum journal_service_action: "none" | "disconnect" | "reconnect" | "confirm" | "set_mode" */
   uint8_t control_mode;           /* service set_mode: COSEM class 70 control_mode 0..6 */
   uint8_t mandatory;              /* dr_start: bool */
@@ -455,6 +464,8 @@ struct journal_request {
   uint64_t duration_ns;           /* dr_start: active period */
   uint32_t reduce_w;              /* dr_start: target reduction in W (0: use branch_mask) */
   uint64_t branch_mask;           /* dr_start: bit n-1 = branch n to open */
+  uint8_t alarm;                  /* alarm_ack: enum journal_alarm (left out when 0); the target is
+                                     the branch, or 0 for a panel alarm */
 };
 struct journal_command {
   uint16_t target;

@@ -159,6 +159,8 @@ int journal_source_parse(const char *text, size_t len, struct journal_source *ou
 /* The same for a field only schema v 3 encodes (v 1 bodies stay exactly as they were). */
 #define FLDZ3(S, name, kind, member, ik) { name, kind, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, 0, 0, 0, sizeof(name) - 1, 1, name, JF_KEYENC(sizeof(name) - 1), ik, JF3_ONLY }
 #define ENUMF(S, name, member, names, ik) { name, JF_ENUM, offsetof(S, member), 1, names, NULL, 0, 0, 0, sizeof(name) - 1, 0, name, JF_KEYENC(sizeof(name) - 1), ik, 0 }
+/* An enum left out when 0 (a field added to a body whose older records never carry it). */
+#define ENUMZ(S, name, member, names, ik) { name, JF_ENUM, offsetof(S, member), 1, names, NULL, 0, 0, 0, sizeof(name) - 1, 1, name, JF_KEYENC(sizeof(name) - 1), ik, 0 }
 /* A table and its v 3 key lookups (filled at load by codec_v3.c). */
 #define DESC(arr) { arr, sizeof(arr) / sizeof(arr[0]), &(struct jv3){ { 0 }, { 0 } } }
 
@@ -399,15 +401,19 @@ static const char *const command_reason_names[] = { "operator", "load_shed", "re
 static const char *const refusal_reason_names[] = { "backfeed", "breaker_open", "rcd_tripped", "rate_limit", "role",
                                                     "conflict", "expired", "unknown_target", "invalid",
                                                     "interlock", "mode", "mandatory", "superseded",
-                                                    "unknown_event", NULL };
+                                                    "unknown_event", "alarm_active", "alarm_not_raised", NULL };
 
-static const char *const request_kind_names[] = { "switch", "service", "dr_start", "dr_cancel", "dr_opt_out", NULL };
+static const char *const request_kind_names[] = { "switch", "service", "dr_start", "dr_cancel", "dr_opt_out",
+                                                  "alarm_ack", NULL };
+static const char *const alarm_names[] = { "none", "welded", "ct_polarity", "phase_map", "unexplained_trip",
+                                           "stale_der", "backfeed_risk", "der_mismatch", NULL };
 static const char *const service_action_names[] = { "none", "disconnect", "reconnect", "confirm", "set_mode", NULL };
 static const struct jfield request_fields[] = {
   FLD(struct journal_request, "gid", JF_U32, gid, 0),
   FLD(struct journal_request, "uid", JF_U32, uid, 1),
   ENUMF(struct journal_request, "kind", kind, request_kind_names, 2),
   ENUMF(struct journal_request, "role", role, role_names, 3),
+  ENUMZ(struct journal_request, "alarm", alarm, alarm_names, 22),
   FLD(struct journal_request, "event", JF_TEXT, event, 4),
   ENUMF(struct journal_request, "action", action, service_action_names, 5),
   FLD(struct journal_request, "issuer", JF_TEXT, issuer, 6),

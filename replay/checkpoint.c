@@ -77,11 +77,17 @@ int replay_checkpoint_decode(const uint8_t *buf, size_t len, uint32_t expect_con
   if (out->req_head >= REPLAY_REQ_WINDOW_IDS || out->req_count > REPLAY_REQ_WINDOW_IDS ||
       out->nbranches > REPLAY_BRANCHES_MAX || out->seq > rd64(buf + 24))
     return JOURNAL_ECORRUPT;
+  if (rv < 7) /* the v 7 fields are not in an older state hash: an older fold holds their defaults */
+    for (unsigned i = 0; i < REPLAY_BRANCHES_MAX; i++) {
+      out->br[i].phase_now = 0;
+      out->br[i].open_wall_ns = 0;
+      out->br[i].der_mismatch = 0;
+    }
   /* the fold indexes and copies by these: a phase of A, B, C or N (0 unmeasured), the ring
    * head inside its ring, the deferred request id inside its buffer */
   for (unsigned i = 0; i < REPLAY_BRANCHES_MAX; i++) {
     const struct replay_branch *b = &out->br[i];
-    if (b->phase > REPLAY_PHASES || b->ops_head >= REPLAY_OPS_RING || b->want_id_len > REPLAY_REQUEST_ID_MAX)
+    if (b->phase > REPLAY_PHASES || b->phase_now > REPLAY_PHASES || b->der_mismatch > 1 || b->ops_head >= REPLAY_OPS_RING || b->want_id_len > REPLAY_REQUEST_ID_MAX)
       return JOURNAL_ECORRUPT;
   }
   replay_state_hash(out, h);

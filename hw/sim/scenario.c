@@ -182,11 +182,13 @@ static int parse_event(struct hw__ctx *c, struct hw_scenario *s, json_t *o, unsi
     static const char *const k[] = { "at", "do", "source", "state", "power_w", NULL };
     if ((r = hw__check_keys(c, o, path, k)) < 0) return r;
     if ((r = hw__get_enum(c, o, path, "source", true, DER_SRC, 3, 0, &e->sub)) < 0) return r;
-    static const char *const PV[] = { "producing", "off", "fault", "islanded", NULL };
-    static const char *const ESS[] = { "idle", "charging", "discharging", "alarm", NULL };
-    static const char *const ATS[] = { "grid", "backup", "interlock_fault", "interlock_ok", NULL };
+    /* no_comm (index 4 of each): the source stops answering until its next state; stuck (5):
+     * its status lines freeze at their levels until its next state */
+    static const char *const PV[] = { "producing", "off", "fault", "islanded", "no_comm", "stuck", NULL };
+    static const char *const ESS[] = { "idle", "charging", "discharging", "alarm", "no_comm", "stuck", NULL };
+    static const char *const ATS[] = { "grid", "backup", "interlock_fault", "interlock_ok", "no_comm", "stuck", NULL };
     const char *const *states = e->sub == 0 ? PV : e->sub == 1 ? ESS : ATS;
-    if ((r = hw__get_enum(c, o, path, "state", true, states, 4, 0, &u)) < 0) return r;
+    if ((r = hw__get_enum(c, o, path, "state", true, states, 6, 0, &u)) < 0) return r;
     snprintf(e->id, sizeof e->id, "%s", states[u]);
     e->modification = (int32_t)u;
     if ((r = hw__get_num(c, o, path, "power_w", false, 0, 1e6, NAN, &e->value)) < 0) return r;

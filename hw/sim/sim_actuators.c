@@ -66,6 +66,18 @@ static void contact_to(struct hw_sim *s, struct sim_branch *b, bool closed, uint
   if (b->contact == closed) return;
   b->contact = closed;
   hw__sim_aux_update(s, b, t, true);
+  if (s->sc.panel.der.pv && b->cfg->number == s->sc.panel.der.pv_branch) hw__sim_der_lines(s, t);
+}
+
+/* The PV inverter sees the grid only through its branch: an open contactor or breaker leaves
+ * it unsynchronised, so its grid_tied line is low (a real inverter's status contact). */
+static bool pv_sees_grid(const struct hw_sim *s)
+{
+  unsigned n = s->sc.panel.der.pv_branch;
+  if (!s->grid_up) return false;
+  for (unsigned k = 0; n && k < s->sc.panel.num_branches; k++)
+    if (s->br[k].cfg->number == n) return s->br[k].contact && !s->br[k].breaker_open;
+  return true; /* no branch of its own: on the bus */
 }
 
 void hw__sim_on_output(struct hw_sim *s, unsigned line, uint64_t t)
@@ -147,16 +159,16 @@ void hw__sim_power_fail_lines(struct hw_sim *s, uint64_t t)
 void hw__sim_der_lines(struct hw_sim *s, uint64_t t)
 {
   const struct hw_panel_der *d = &s->sc.panel.der;
-  if (d->pv) {
-    hw__sim_sched_add(s, t, d->line_pv_grid_tied, s->pv_state == 0 && s->grid_up);
+  if (d->pv && !s->der_stuck[0]) {
+    hw__sim_sched_add(s, t, d->line_pv_grid_tied, s->pv_state == 0 && pv_sees_grid(s));
     hw__sim_sched_add(s, t, d->line_pv_fault, s->pv_state == 2);
   }
-  if (d->ess) {
+  if (d->ess && !s->der_stuck[1]) {
     hw__sim_sched_add(s, t, d->line_ess_charging, s->ess_state == 1 && s->ess_permit);
     hw__sim_sched_add(s, t, d->line_ess_discharging, s->ess_state == 2 && s->ess_permit);
     hw__sim_sched_add(s, t, d->line_ess_alarm, s->ess_state == 3);
   }
-  if (d->ats) {
+  if (d->ats && !s->der_stuck[2]) {
     hw__sim_sched_add(s, t, d->line_ats_grid_present, s->grid_up);
     hw__sim_sched_add(s, t, d->line_ats_on_backup, s->on_backup);
     hw__sim_sched_add(s, t, d->line_ats_interlock_ok, s->interlock_ok);

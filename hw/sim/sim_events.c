@@ -76,9 +76,20 @@ void hw__sim_apply_event(struct hw_sim *s, const struct hw_scenario_event *e)
     if (tp->branch && (tp->kind == HW_TAP_RCD || tp->kind == HW_TAP_MCB || tp->kind == HW_TAP_AFCI))
       for (unsigned i = 0; i < s->sc.panel.num_branches; i++)
         if (s->sc.panel.branch[i].number == tp->branch) s->br[i].breaker_open = e->on;
+    if (s->sc.panel.der.pv && tp->branch == s->sc.panel.der.pv_branch) hw__sim_der_lines(s, t);
     return;
   }
-  case HW_EV_DER:
+  case HW_EV_DER: {
+    const struct hw_panel_der *d = &s->sc.panel.der;
+    const uint32_t pv[] = { d->line_pv_grid_tied, d->line_pv_fault, HW_LINE_NONE };
+    const uint32_t ess[] = { d->line_ess_charging, d->line_ess_discharging, d->line_ess_alarm };
+    const uint32_t ats[] = { d->line_ats_grid_present, d->line_ats_on_backup, d->line_ats_interlock_ok };
+    const uint32_t *lines = e->sub == 0 ? pv : e->sub == 1 ? ess : ats;
+    bool dead = e->modification == 4; /* no_comm: its lines stop answering; any other state revives them */
+    for (int i = 0; i < 3; i++)
+      if (lines[i] != HW_LINE_NONE && lines[i] < NLINES) s->line[lines[i]].dead = dead;
+    s->der_stuck[e->sub] = e->modification == 5; /* stuck: its lines keep their levels */
+    if (dead || s->der_stuck[e->sub]) return;
     if (e->sub == 0) {
       s->pv_state = e->modification;
       if (!isnan(e->value)) s->pv_w = e->value;
@@ -93,6 +104,7 @@ void hw__sim_apply_event(struct hw_sim *s, const struct hw_scenario_event *e)
     }
     hw__sim_der_lines(s, t);
     return;
+  }
   case HW_EV_FAULT:
     switch (e->sub) {
     case HW_FAULT_WELDED: if (b) b->welded = true; return;

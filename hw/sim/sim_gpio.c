@@ -114,6 +114,7 @@ static int lines_get(struct hw_gpio_lines *gl, uint64_t mask, uint64_t *out)
   for (unsigned i = 0; i < gl->num_lines; i++)
     if (mask & (1ull << i)) {
       const struct sim_line *l = &r->sim->line[gl->offsets[i]];
+      if (l->dead) return -EIO;
       if (l->phys ^ l->active_low) bits |= 1ull << i;
     }
   *out = bits;

@@ -35,6 +35,7 @@ struct sim_line {
   uint32_t line_seqno;
   uint8_t role;
   uint8_t role_idx;
+  bool dead;        /* its source stopped answering (`der` state no_comm): a read fails (EIO) */
 };
 
 struct sim_req {
@@ -100,6 +101,7 @@ struct hw_sim {
   int ess_state;                 /* 0 idle, 1 charging, 2 discharging, 3 alarm */
   double ess_w, ess_soc;
   bool ess_permit;
+  bool der_stuck[3];             /* pv, ess, ats: status lines frozen (`der` state stuck) */
   /* branches */
   struct sim_branch br[HW_MAX_BRANCHES];
   int br_at[HW_MAX_AFES][3];     /* branch index per AFE channel, -1 none */

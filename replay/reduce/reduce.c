@@ -56,6 +56,20 @@ static void der_freshness(struct replay_state *s)
   else s->alarms &= ~(uint32_t)REPLAY_ALARM_BACKFEED_RISK;
 }
 
+/* v 7: current flowed through the branch for the whole window (its smallest half-cycle RMS,
+ * IEC 61000-4-30 Urms(1/2) applied to current), and the window started after the trip that
+ * opened it, so it is on whatever the last sense-back said — a breaker or RCD reset by hand
+ * (its contact may never report the reset), or a relay that moved since. A window without
+ * half-cycle values (the register path, schema v 1) proves nothing. A commanded-on branch with
+ * no command pending and no fault is proven again: the metering confirms the commanded state. */
+static void metered_on(struct replay_branch *b)
+{
+  b->sensed = REPLAY_ON;
+  b->breaker_open = 0;
+  b->rcd_tripped = 0;
+  if (b->commanded == REPLAY_ON && !b->pending_seq && b->fault == REPLAY_V_NONE) b->proven = 1;
+}
+
 static void fold_window(struct replay_state *s, const struct journal_record *r)
 {
   const struct journal_window *w = &r->body.window;
@@ -79,6 +93,7 @@ static void fold_window(struct replay_state *s, const struct journal_record *r)
     b->p_mw = p->p_mw;
     if (sign_error) b->alarms |= REPLAY_ALARM_CT_POLARITY;
     if (p->phase < REPLAY_PHASES) {
+      if (s->reducer_version >= 7) b->phase_now = (uint8_t)(p->phase + 1);
       if (b->phase == 0) b->phase = (uint8_t)(p->phase + 1);
       else if (b->phase != p->phase + 1) b->alarms |= REPLAY_ALARM_PHASE_MAP;
     }
@@ -90,6 +105,8 @@ static void fold_window(struct replay_state *s, const struct journal_record *r)
     struct replay_branch *b = branch_of(s, c->branch);
     if (!b) continue;
     b->irms_ma = c->rms_m;
+    if (s->reducer_version >= 7 && c->hrms_min_m >= REPLAY_METERED_ON_MA && w->start_ns > b->open_wall_ns)
+      metered_on(b);
     if (c->rms_m > REPLAY_OVERLOAD_MA || c->max_m > 4 * REPLAY_OVERLOAD_MA) b->evidence_wall_ns = r->wall_ns;
   }
   der_freshness(s);
@@ -109,6 +126,13 @@ static void fold_fault(struct replay_state *s, const struct journal_record *r)
     /* v 6: the daemon's phase-map check (a branch's current against another phase's voltage) */
     struct replay_branch *b = branch_of(s, f->branch);
     if (b) b->alarms |= REPLAY_ALARM_PHASE_MAP;
+  } else if (s->reducer_version >= 7 && slice_eq(f->code, "der_mismatch", 12)) {
+    /* v 7: the daemon's check of a DER's state against its branch's metering */
+    struct replay_branch *b = branch_of(s, f->branch);
+    if (b) { b->alarms |= REPLAY_ALARM_DER_MISMATCH; b->der_mismatch = 1; }
+  } else if (s->reducer_version >= 7 && slice_eq(f->code, "der_consistent", 14)) {
+    struct replay_branch *b = branch_of(s, f->branch);
+    if (b) b->der_mismatch = 0;
   }
 }
 
@@ -178,7 +202,8 @@ static void fold_request(struct replay_state *s, const struct journal_record *r,
   }
   req_prune(s, r->wall_ns);
 
-  if (q->request_id.len > REPLAY_REQUEST_ID_MAX || q->desired > JOURNAL_DESIRED_ON || q->kind > JOURNAL_REQ_DR_OPT_OUT ||
+  unsigned kind_max = s->reducer_version >= 7 ? JOURNAL_REQ_ALARM_ACK : JOURNAL_REQ_DR_OPT_OUT;
+  if (q->request_id.len > REPLAY_REQUEST_ID_MAX || q->desired > JOURNAL_DESIRED_ON || q->kind > kind_max ||
       (q->kind == JOURNAL_REQ_SERVICE && (q->action == JOURNAL_SVC_NONE || q->action > JOURNAL_SVC_SET_MODE))) {
     e.kind = REPLAY_EFFECT_REFUSAL;
     e.reason = JOURNAL_REF_INVALID;
@@ -189,7 +214,7 @@ static void fold_request(struct replay_state *s, const struct journal_record *r,
   if (q->request_id.len) {
     hash128(q->request_id.ptr, q->request_id.len, id_hash);
     /* The decision-relevant body: a repeat must match all of it to get the stored outcome. */
-    uint8_t buf[2 + 1 + 1 + 1 + 8 + 4 + 32 + 4 + 8 * 6 + 4 + 4 + 32];
+    uint8_t buf[2 + 1 + 1 + 1 + 8 + 4 + 32 + 4 + 8 * 6 + 4 + 4 + 32 + 1];
     size_t il = q->issuer.len < 32 ? q->issuer.len : 32;
     size_t el = q->event.len < 32 ? q->event.len : 32;
     memset(buf, 0, sizeof buf);
@@ -211,7 +236,10 @@ static void fold_request(struct replay_state *s, const struct journal_record *r,
     put_le(x + 48, q->reduce_w, 4);
     put_le(x + 52, q->event.len, 4);
     if (el) memcpy(x + 56, q->event.ptr, el);
-    hash128(buf, sizeof buf, body_hash);
+    /* v 7: an alarm_ack's alarm is one more byte; without one the bytes are v 6's */
+    int with_alarm = s->reducer_version >= 7 && q->alarm;
+    buf[sizeof buf - 1] = with_alarm ? q->alarm : 0;
+    hash128(buf, sizeof buf - (with_alarm ? 0 : 1), body_hash);
     struct replay_req_entry *old = req_find(s, id_hash);
     if (old) {
       if (memcmp(old->body_hash, body_hash, 16) == 0) {
@@ -229,6 +257,7 @@ static void fold_request(struct replay_state *s, const struct journal_record *r,
   }
 
   if (q->kind == JOURNAL_REQ_SERVICE) reduce__decide_service(s, r, q->action, &e);
+  else if (q->kind == JOURNAL_REQ_ALARM_ACK) reduce__decide_alarm_ack(s, r, &e);
   else if (q->kind != JOURNAL_REQ_SWITCH) reduce__decide_dr(s, r, &e);
   else if (q->target == JOURNAL_TARGET_SERVICE)
     reduce__decide_service(s, r, q->desired == JOURNAL_DESIRED_ON ? JOURNAL_SVC_RECONNECT : JOURNAL_SVC_DISCONNECT, &e);
@@ -340,6 +369,7 @@ static void fold_trip_tap(struct replay_state *s, const struct journal_record *r
   else b->breaker_open = 1;
   b->sensed = REPLAY_OFF;
   b->proven = 0;
+  if (s->reducer_version >= 7) b->open_wall_ns = r->wall_ns;
   /* The tap's own pre-trigger signature counts as evidence (overload or a fault current). */
   if (t->rms_ma > REPLAY_OVERLOAD_MA || t->peak_ma > 4 * REPLAY_OVERLOAD_MA) b->evidence_wall_ns = r->wall_ns;
   int explained = b->evidence_wall_ns && elapsed(r->wall_ns, b->evidence_wall_ns) <= REPLAY_TRIP_EVIDENCE_NS;

@@ -33,7 +33,7 @@
 extern "C" {
 #endif
 
-#define REPLAY_REDUCER_VERSION 6u /* the newest rules this code knows */
+#define REPLAY_REDUCER_VERSION 7u /* the newest rules this code knows */
 #define REPLAY_REDUCER_BASE 4u    /* the rules of a journal whose boot records declare none */
 /* What each version added (replay.md "Reducer versions"):
  *   5  closes after the grid returns wait for a hold-off (no relay chatter from a bouncing
@@ -43,7 +43,13 @@ extern "C" {
  *   6  a trip_tap with of_seq is the capture of an edge already folded (the daemon journals an
  *      edge at once and its capture when complete): not an edge, ignored; a
  *      fault{phase_map_mismatch} raises the branch's phase_map alarm as
- *      fault{suspected_ct_polarity} raises ct_polarity */
+ *      fault{suspected_ct_polarity} raises ct_polarity
+ *   7  sensed state follows metering: a window that starts after the branch's last trip and
+ *      whose smallest half-cycle current is at or above REPLAY_METERED_ON_MA says it is on (a breaker reset by hand clears breaker_open and
+ *      rcd_tripped; a commanded-on branch whose sense-back was confirmed is proven again);
+ *      fault{der_mismatch} raises the branch's der_mismatch alarm (held until
+ *      fault{der_consistent}); alarm_ack requests clear an alarm whose condition no longer holds (reduce_alarm.c), else
+ *      refuse it alarm_active / alarm_not_raised; the serialisation gains REPLAY_SER_V7_TAIL */
 #define REPLAY_GRID_BY_POWER_FAIL 1u /* grid_absent bits */
 #define REPLAY_GRID_BY_ATS 2u
 
@@ -57,6 +63,9 @@ extern "C" {
 #define REPLAY_DER_MAX_AGE_NS (10ll * 1000000000ll)       /* default DER freshness limit */
 #define REPLAY_TRIP_EVIDENCE_NS (10ll * 1000000000ll)     /* evidence must precede a trip by ≤ this */
 #define REPLAY_OVERLOAD_MA 16000      /* rms above this in a window is overload evidence */
+#define REPLAY_METERED_ON_MA 250      /* v 7: rms at or above this in a window: the branch is on
+                                         (the sense-back's current_on default, actuators.h) */
+#define REPLAY_CT_NOISE_MW 5000       /* v 7: power below -5 W on a branch nothing feeds: CT polarity */
 
 /* Policy (docs/policy.md): defaults; the per-branch fields come from `config` records. */
 #define REPLAY_DR_EVENTS 8                /* DR events held at once */
@@ -109,7 +118,8 @@ enum replay_alarm {
   REPLAY_ALARM_PHASE_MAP = 1u << 2,     /* a branch measured on another phase than first seen */
   REPLAY_ALARM_UNEXPLAINED_TRIP = 1u << 3,
   REPLAY_ALARM_STALE_DER = 1u << 4,
-  REPLAY_ALARM_BACKFEED_RISK = 1u << 5
+  REPLAY_ALARM_BACKFEED_RISK = 1u << 5,
+  REPLAY_ALARM_DER_MISMATCH = 1u << 6   /* v 7: fault{der_mismatch}: a DER's state contradicts its branch's metering */
 };
 
 /* One branch: what was commanded, what was sensed, whether the last command is proven. */
@@ -121,7 +131,7 @@ struct replay_branch {
   uint8_t breaker_open;   /* an mcb/afci trip tap, cleared by a sense-back that reads on */
   uint8_t rcd_tripped;    /* an rcd/leakage trip tap, cleared likewise */
   uint8_t phase;          /* enum journal_phase + 1; 0 = not yet measured */
-  uint8_t reserved;
+  uint8_t phase_now;      /* v 7: the last window's phase + 1 (0 none): phase_map's condition */
   uint32_t alarms;        /* enum replay_alarm bits */
   uint32_t trips;
   int64_t import_uwh;     /* never decreases */
@@ -131,6 +141,9 @@ struct replay_branch {
   uint64_t pending_seq;   /* command seq still awaiting its sense-back; 0 none */
   uint64_t last_command_seq;
   int64_t evidence_wall_ns; /* last overload / inrush / leakage evidence; 0 none */
+  int64_t open_wall_ns;   /* v 7: record time of the trip tap that opened it: only a window that
+                             starts after it is metering of the branch since (one journaled after
+                             the tap may hold samples from before the trip) */
   /* policy */
   uint8_t want;           /* operator / automation layer: enum replay_onoff (UNKNOWN: none yet) */
   uint8_t layers;         /* enum replay_layer bits demanding OFF */
@@ -141,7 +154,7 @@ struct replay_branch {
   uint8_t deferred;       /* the operator's `want` waits (supply low): its command cites want_seq */
   uint8_t load_v;         /* last sense-back saw load-side voltage while the branch was open */
   uint8_t restore_due;    /* the last layer let go: revert to `want` (rolling restore) */
-  uint8_t reserved2;
+  uint8_t der_mismatch;   /* v 7: fault{der_mismatch} not yet followed by fault{der_consistent} */
   uint16_t breaker_a;     /* config */
   uint8_t want_id_len;
   uint8_t ops_head;       /* ring index of the oldest entry of ops_ns */
@@ -292,7 +305,7 @@ size_t replay_state_serialise(const struct replay_state *s, uint8_t *out, size_t
  * version u32, seq u64, wall_ns i64, nbranches u16; branch n's (1-based) import_uwh and
  * export_uwh (i64) at BRANCH_OFF + (n-1)·BRANCH_BYTES + IMPORT / + EXPORT; the request-window
  * count u32 at FIXED, followed by that many entries of REQ_BYTES, then (reducer v 5 and later)
- * V5_TAIL bytes: the length is exactly FIXED + 4 + count·REQ_BYTES + replay_ser_tail(version).
+ * V5_TAIL bytes and (v 7 and later) V7_TAIL bytes: the length is exactly FIXED + 4 + count·REQ_BYTES + replay_ser_tail(version).
  * tests/cli/test_statement.c checks these against the serialiser. */
 #define REPLAY_SER_TAG "hems.state.v3"
 #define REPLAY_SER_REDUCER_OFF 16
@@ -307,8 +320,13 @@ size_t replay_state_serialise(const struct replay_state *s, uint8_t *out, size_t
 #define REPLAY_SER_REQ_BYTES 58u
 #define REPLAY_SER_V5_TAIL 34u /* stable_last_ns, stable_for_ns, holdoff_ns, der_holdoff_ns (i64),
                                   grid_absent, holding (u8) */
-#define REPLAY_SER_MAX (REPLAY_SER_FIXED + 4u + REPLAY_REQ_WINDOW_IDS * REPLAY_SER_REQ_BYTES + REPLAY_SER_V5_TAIL)
-static inline size_t replay_ser_tail(uint32_t reducer_version) { return reducer_version >= 5 ? REPLAY_SER_V5_TAIL : 0; }
+#define REPLAY_SER_V7_TAIL (10u * REPLAY_BRANCHES_MAX) /* after the v 5 tail: each branch's phase_now
+                                                       (u8), open_wall_ns (i64), der_mismatch (u8) */
+#define REPLAY_SER_MAX (REPLAY_SER_FIXED + 4u + REPLAY_REQ_WINDOW_IDS * REPLAY_SER_REQ_BYTES + REPLAY_SER_V5_TAIL + REPLAY_SER_V7_TAIL)
+static inline size_t replay_ser_tail(uint32_t reducer_version)
+{
+  return (reducer_version >= 5 ? REPLAY_SER_V5_TAIL : 0) + (reducer_version >= 7 ? REPLAY_SER_V7_TAIL : 0);
+}
 
 /* Names for printing (static strings). */
 const char *replay_onoff_name(unsigned v);

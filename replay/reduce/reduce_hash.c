@@ -128,6 +128,12 @@ static void serialise(struct ser *w, const struct replay_state *s)
     U64(s->pol.stable_last_ns); U64(s->pol.stable_for_ns); U64(s->pol.holdoff_ns); U64(s->pol.der_holdoff_ns);
     U8(s->grid_absent); U8(s->pol.holding);
   }
+  if (s->reducer_version >= 7) { /* REPLAY_SER_V7_TAIL */
+    for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) {
+      ROOM(16); /* 10 */
+      U8(s->br[i].phase_now); U64(s->br[i].open_wall_ns); U8(s->br[i].der_mismatch);
+    }
+  }
 }
 
 void replay_state_hash(const struct replay_state *s, uint8_t out[32])

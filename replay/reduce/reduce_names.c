@@ -25,7 +25,7 @@ const char *replay_refusal_reason_name(unsigned v)
 {
   static const char *const n[] = { "backfeed", "breaker_open", "rcd_tripped", "rate_limit", "role", "conflict",
                                    "expired", "unknown_target", "invalid", "interlock", "mode", "mandatory",
-                                   "superseded", "unknown_event" };
+                                   "superseded", "unknown_event", "alarm_active", "alarm_not_raised" };
   return v < sizeof n / sizeof n[0] ? n[v] : "?";
 }
 const char *replay_defer_reason_name(unsigned v)
@@ -46,7 +46,8 @@ const char *replay_dr_status_name(unsigned v)
 
 const char *replay_alarm_names(uint32_t bits, char *buf, size_t cap)
 {
-  static const char *const n[] = { "welded", "ct_polarity", "phase_map", "unexplained_trip", "stale_der", "backfeed_risk" };
+  static const char *const n[] = { "welded", "ct_polarity", "phase_map", "unexplained_trip", "stale_der", "backfeed_risk",
+                                     "der_mismatch" };
   size_t len = 0;
   if (cap) buf[0] = 0;
   for (unsigned i = 0; i < sizeof n / sizeof n[0]; i++) {

@@ -150,6 +150,45 @@ static void test_der_ats_outage(void **state)
   free(sc);
 }
 
+/* Freshness means "being read": every 5 s each source's lines are read and reported (resync,
+ * fresh) even when nothing changed; a source whose lines stop answering (the simulator's `der`
+ * state no_comm: reads fail with EIO) is reported stale with its last known state, and fresh
+ * again once they answer. */
+static void test_der_heartbeat_and_no_comm(void **state)
+{
+  (void)state;
+  struct hw_scenario *sc = act_scenario(act_panel_json);
+  act_add_event(sc, 6000 * MS, HW_EV_DER, 2, 0);
+  sc->event[sc->num_events - 1].modification = 4; /* no_comm */
+  act_add_event(sc, 16000 * MS, HW_EV_DER, 2, 0); /* grid: answering again */
+  struct hw_sim *sim = make_sim(sc);
+  struct actuator_taps t;
+  assert_int_equal(actuator_taps_init(&t, hw_sim_gpio_chip(sim), hw_sim_panel(sim), NULL, NULL, 0), 0);
+  assert_int_equal(actuator_taps_next_due_ns(&t), ACTUATOR_DER_CHECK_NS);
+  struct collected *c = calloc(1, sizeof *c);
+  run(sim, &t, 22000 * MS, c);
+  unsigned n = 0;
+  static const struct { uint64_t at_ms; uint8_t reason; bool fresh; } want[] = {
+    { 1, JOURNAL_DERR_INITIAL, true }, { 5000, JOURNAL_DERR_RESYNC, true }, { 10000, JOURNAL_DERR_STALE, false },
+    { 15000, JOURNAL_DERR_STALE, false }, { 20000, JOURNAL_DERR_RESYNC, true } };
+  for (unsigned i = 0; i < c->n; i++) {
+    if (c->r[i].type != JOURNAL_T_DER) continue;
+    const struct journal_der *d = &c->r[i].body.der;
+    assert_true(n < sizeof want / sizeof want[0]);
+    assert_int_equal(d->reason, want[n].reason);
+    assert_int_equal(d->fresh, want[n].fresh);
+    assert_int_equal(d->state, JOURNAL_DERST_ON_GRID); /* the last known state, stale or not */
+    if (n) assert_int_equal(d->kernel_ns, want[n].at_ms * MS);
+    n++;
+  }
+  assert_int_equal(n, sizeof want / sizeof want[0]);
+  assert_int_equal(actuator_taps_next_due_ns(&t), 25000 * MS);
+  actuator_taps_deinit(&t);
+  hw_sim_destroy(sim);
+  free(c);
+  free(sc);
+}
+
 /* Lost events: the decoder counts them for a gpio_overflow fault and emits a resync der. */
 static void test_taps_overflow_counted_and_resynced(void **state)
 {
@@ -229,6 +268,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_tap_debounced_with_signature),
     cmocka_unit_test(test_der_ats_outage),
+    cmocka_unit_test(test_der_heartbeat_and_no_comm),
     cmocka_unit_test(test_taps_overflow_counted_and_resynced),
     cmocka_unit_test(test_set_aux_overflow),
   };

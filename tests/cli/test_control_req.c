@@ -236,6 +236,44 @@ static void demand_response(void **state)
  * ctx.wall_ns = 1.7e18 here), on switch, service and dr alike; one already past is accepted
  * (the fold refuses it `expired`, journaled); a bad type, a non-positive time, both keys or an
  * end past 2^63 - 1 ns is malformed. */
+static void alarm_ack(void **state)
+{
+  (void)state;
+  struct control_req r;
+  assert_null(run(&r, ROLE_OPERATOR, "{\"op\":\"alarm_ack\",\"target\":\"kitchen\",\"alarm\":\"welded\",\"request_id\":\"a-1\","
+                                     "\"reason\":\"checked\"}"));
+  assert_int_equal(r.op, CONTROL_POLICY);
+  assert_int_equal(r.q.kind, JOURNAL_REQ_ALARM_ACK);
+  assert_int_equal(r.q.target, 1);
+  assert_int_equal(r.q.alarm, JOURNAL_ALARM_WELDED);
+  assert_int_equal(r.q.origin, JOURNAL_ORIGIN_OPERATOR);
+  assert_memory_equal(r.q.request_id.ptr, "a-1", 3);
+  assert_memory_equal(r.q.reason.ptr, "checked", 7);
+  control_req_free(&r);
+  assert_null(run(&r, ROLE_ADMIN, "{\"op\":\"alarm_ack\",\"target\":\"panel\",\"alarm\":\"backfeed_risk\"}"));
+  assert_int_equal(r.q.target, 0);
+  assert_int_equal(r.q.alarm, JOURNAL_ALARM_BACKFEED_RISK);
+  control_req_free(&r);
+  assert_null(run(&r, ROLE_OPERATOR, "{\"op\":\"alarm_ack\",\"target\":7,\"alarm\":\"unexplained_trip\"}"));
+  assert_int_equal(r.q.target, 7);
+  assert_int_equal(r.q.alarm, JOURNAL_ALARM_UNEXPLAINED_TRIP);
+  control_req_free(&r);
+  const char *bad_alarm = "malformed request: \"alarm\" must be welded, ct_polarity";
+  expect_error(ROLE_OPERATOR, "{\"op\":\"alarm_ack\",\"target\":7,\"alarm\":\"Welded\"}", bad_alarm);
+  expect_error(ROLE_OPERATOR, "{\"op\":\"alarm_ack\",\"target\":7}", bad_alarm);
+  expect_error(ROLE_OPERATOR, "{\"op\":\"alarm_ack\",\"target\":7,\"alarm\":3}", bad_alarm);
+  const char *bad_target = "malformed request: \"target\" must be a branch number";
+  expect_error(ROLE_OPERATOR, "{\"op\":\"alarm_ack\",\"target\":0,\"alarm\":\"welded\"}", bad_target);
+  expect_error(ROLE_OPERATOR, "{\"op\":\"alarm_ack\",\"target\":\"Panel\",\"alarm\":\"welded\"}", bad_target);
+  expect_error(ROLE_OPERATOR, "{\"op\":\"alarm_ack\",\"alarm\":\"welded\"}", bad_target);
+  expect_error(ROLE_AUTOMATION, "{\"op\":\"alarm_ack\",\"target\":7,\"alarm\":\"welded\"}",
+               "refused: role automation may not acknowledge alarms");
+  expect_error(ROLE_UTILITY, "{\"op\":\"alarm_ack\",\"target\":\"panel\",\"alarm\":\"stale_der\"}",
+               "refused: role utility may not acknowledge alarms");
+  assert_null(run(&r, ROLE_VIEWER, "{\"op\":\"alarm_ack\",\"target\":7,\"alarm\":\"welded\"}")); /* the fold refuses it */
+  control_req_free(&r);
+}
+
 static void expiry(void **state)
 {
   (void)state;
@@ -286,6 +324,7 @@ int main(void)
     cmocka_unit_test_setup(switch_branch, setup),
     cmocka_unit_test_setup(service, setup),
     cmocka_unit_test_setup(demand_response, setup),
+    cmocka_unit_test_setup(alarm_ack, setup),
     cmocka_unit_test_setup(expiry, setup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -66,7 +66,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       check(q->request_id.len <= CONTROL_RID_MAX && q->reason.len <= CONTROL_REASON_MAX);
       check(utf8_boundary(q->reason.ptr, q->reason.len));
       check(role != ROLE_AUTOMATION || q->kind == JOURNAL_REQ_DR_OPT_OUT);
-      if (q->kind != JOURNAL_REQ_SERVICE) {
+      check(role != ROLE_AUTOMATION || q->kind != JOURNAL_REQ_ALARM_ACK);
+      if (q->kind == JOURNAL_REQ_ALARM_ACK) {
+        /* a viewer's is journaled (the fold refuses it); automation and utility are refused here */
+        check(role != ROLE_AUTOMATION && role != ROLE_UTILITY);
+        check(q->alarm >= 1 && q->alarm <= JOURNAL_ALARM_MAX);
+        check(q->target == 0 || q->target == 1 || q->target == 7 || q->target == 64 || json_is_integer(json_object_get(r.json, "target")));
+      } else if (q->kind != JOURNAL_REQ_SERVICE) {
         check(q->event.len >= 1 && q->event.len <= 64);
         int64_t end;
         int64_t start = q->dtstart_ns ? q->dtstart_ns : ctx.wall_ns;
