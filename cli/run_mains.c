@@ -87,6 +87,10 @@ int run_mains_init(struct daemon *d)
   c->sample_rate_hz = 8000;
   c->nominal_hz = p->freq_hz;
   c->pq.declared_v = p->nominal_v;
+  c->pq.dip_pct = p->pq.dip_pct; /* the panel config's "pq" (defaults: IEC 61000-4-30's 90/110/2/10) */
+  c->pq.swell_pct = p->pq.swell_pct;
+  c->pq.hysteresis_pct = p->pq.hysteresis_pct;
+  c->pq.interruption_pct = p->pq.interruption_pct;
   c->t0_ns = d->wall_base_ns;
   c->nch = 6;
   static const char *const ph[3] = { "A", "B", "C" };

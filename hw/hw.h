@@ -410,6 +410,7 @@ struct hw_panel_branch {
   bool critical;
   enum hw_fail_safe fail_safe;
   bool load_only;             /* cannot export (no DER behind it) */
+  bool sensitive;             /* opened by the protective action on a sustained over/under-voltage */
   bool coil_active_low;       /* NC relay: logical 1 still means "closed" */
   /* GPIO line offsets (HW_LINE_NONE if absent): coil/gate/enable output, reset coil (latching),
    * aux contact / power-good input, load-side voltage sense input. */
@@ -446,6 +447,21 @@ struct hw_panel_der {
            line_ats_on_backup, line_ats_interlock_ok;
 };
 
+/* Power-quality thresholds (percent of the nominal voltage; IEC 61000-4-30 defaults) and the
+ * protective action: a swell or under-voltage outside [dip_pct, swell_pct] on any phase for
+ * protect_after_s opens the branches marked sensitive (docs/policy.md "Protective action"). */
+#define HW_PQ_DEFAULT_DIP_PCT 90.0
+#define HW_PQ_DEFAULT_SWELL_PCT 110.0
+#define HW_PQ_DEFAULT_HYSTERESIS_PCT 2.0
+#define HW_PQ_DEFAULT_INTERRUPTION_PCT 10.0
+#define HW_PQ_DEFAULT_PROTECT_AFTER_S 60u
+#define HW_DEFAULT_HOLDOFF_S 10u       /* docs/policy.md "Fail-safe and restore" */
+#define HW_DEFAULT_DER_HOLDOFF_S 300u  /* IEEE 1547-2018's reconnection delay */
+struct hw_panel_pq {
+  double dip_pct, swell_pct, hysteresis_pct, interruption_pct;
+  unsigned protect_after_s;
+};
+
 struct hw_panel {
   char name[HW_NAME_MAX];
   enum hw_mains_kind mains;
@@ -459,6 +475,9 @@ struct hw_panel {
   char gpiochip[HW_PATH_MAX];                    /* --hw only */
   uint32_t line_service_coil, line_service_aux;  /* service disconnect contactor */
   char roles_json[512];       /* canonical JSON of the optional "roles" section, "" if none */
+  struct hw_panel_pq pq;      /* "pq": event thresholds and the protective action */
+  unsigned holdoff_s, der_holdoff_s; /* "restore": closes wait this long after the supply returns
+                                        (loads; branches with DER behind them) */
 };
 
 /* Parses a panel config (JSON text; not NUL-terminated necessarily). what names the source in

@@ -111,11 +111,35 @@ static int parse_afe(struct hw__ctx *c, struct hw_panel *p, json_t *a, unsigned 
   return get_line(c, a, path, "irq_line", &f->line_irq);
 }
 
+/* "pq": {"dip_pct", "swell_pct", "hysteresis_pct", "interruption_pct", "protect_after_s"} */
+static int parse_pq(struct hw__ctx *c, struct hw_panel *p, json_t *o)
+{
+  static const char *const keys[] = { "dip_pct", "swell_pct", "hysteresis_pct", "interruption_pct", "protect_after_s", NULL };
+  struct hw_panel_pq *q = &p->pq;
+  *q = (struct hw_panel_pq){ HW_PQ_DEFAULT_DIP_PCT, HW_PQ_DEFAULT_SWELL_PCT, HW_PQ_DEFAULT_HYSTERESIS_PCT,
+                             HW_PQ_DEFAULT_INTERRUPTION_PCT, HW_PQ_DEFAULT_PROTECT_AFTER_S };
+  if (!o) return 0;
+  if (!json_is_object(o)) return hw__fail(c, "pq", "expected an object");
+  int r;
+  if ((r = hw__check_keys(c, o, "pq", keys)) < 0) return r;
+  if ((r = hw__get_num(c, o, "pq", "dip_pct", false, 50, 99, HW_PQ_DEFAULT_DIP_PCT, &q->dip_pct)) < 0) return r;
+  if ((r = hw__get_num(c, o, "pq", "swell_pct", false, 101, 200, HW_PQ_DEFAULT_SWELL_PCT, &q->swell_pct)) < 0) return r;
+  if ((r = hw__get_num(c, o, "pq", "hysteresis_pct", false, 0, 10, HW_PQ_DEFAULT_HYSTERESIS_PCT, &q->hysteresis_pct)) < 0) return r;
+  if ((r = hw__get_num(c, o, "pq", "interruption_pct", false, 1, 49, HW_PQ_DEFAULT_INTERRUPTION_PCT, &q->interruption_pct)) < 0)
+    return r;
+  if ((r = hw__get_uint(c, o, "pq", "protect_after_s", false, 1, 3600, HW_PQ_DEFAULT_PROTECT_AFTER_S, &q->protect_after_s)) < 0)
+    return r;
+  if (q->interruption_pct >= q->dip_pct) return hw__fail(c, "pq.interruption_pct", "must be below dip_pct (%g)", q->dip_pct);
+  if (q->dip_pct + q->hysteresis_pct >= 100 || q->swell_pct - q->hysteresis_pct <= 100)
+    return hw__fail(c, "pq.hysteresis_pct", "leaves no band between the dip and swell thresholds");
+  return 0;
+}
+
 static int parse_branch(struct hw__ctx *c, struct hw_panel *p, json_t *o, unsigned i)
 {
   static const char *const keys[] = { "number", "name", "phase", "afe", "channel", "ct_ratio",
     "polarity", "breaker_a", "actuator", "priority", "critical", "fail_safe", "load_only",
-    "coil_active_low", "lines", NULL };
+    "sensitive", "coil_active_low", "lines", NULL };
   char path[64];
   snprintf(path, sizeof path, "branches[%u]", i);
   int r;
@@ -167,6 +191,7 @@ static int parse_branch(struct hw__ctx *c, struct hw_panel *p, json_t *o, unsign
   if ((r = hw__get_enum(c, o, path, "fail_safe", false, hw__fail_safes, 3, 0, &u)) < 0) return r;
   b->fail_safe = (enum hw_fail_safe)u;
   if ((r = hw__get_bool(c, o, path, "load_only", true, &b->load_only)) < 0) return r;
+  if ((r = hw__get_bool(c, o, path, "sensitive", false, &b->sensitive)) < 0) return r;
   if ((r = hw__get_bool(c, o, path, "coil_active_low", false, &b->coil_active_low)) < 0) return r;
   return 0;
 }
@@ -302,7 +327,8 @@ int hw__panel_from_json(struct hw__ctx *c, struct hw_panel *p, json_t *root)
   /* "retention" and "time" are DIR/config.json's local settings (cli/run_config.c), not the
    * panel's: accepted here and left out of the canonical config */
   static const char *const keys[] = { "name", "mains", "service_limit_a", "gpiochip", "afes",
-                                      "branches", "taps", "der", "service", "roles", "retention", "time", NULL };
+                                      "branches", "taps", "der", "service", "roles", "pq", "restore", "retention", "time",
+                                      NULL };
   static const char *const MAINS[] = { "3ph-230-50", "split-120-240-60" };
   memset(p, 0, sizeof *p);
   int r;
@@ -314,6 +340,18 @@ int hw__panel_from_json(struct hw__ctx *c, struct hw_panel *p, json_t *root)
   p->nominal_v = p->mains == HW_MAINS_3PH_230_50 ? 230 : 120;
   p->freq_hz = p->mains == HW_MAINS_3PH_230_50 ? 50 : 60;
   if ((r = hw__get_uint(c, root, "", "service_limit_a", true, 1, 1000, 0, &p->service_limit_a)) < 0) return r;
+  if ((r = parse_pq(c, p, json_object_get(root, "pq"))) < 0) return r;
+  p->holdoff_s = HW_DEFAULT_HOLDOFF_S;
+  p->der_holdoff_s = HW_DEFAULT_DER_HOLDOFF_S;
+  json_t *rs = json_object_get(root, "restore");
+  if (rs) {
+    static const char *const k[] = { "holdoff_s", "der_holdoff_s", NULL };
+    if (!json_is_object(rs)) return hw__fail(c, "restore", "expected an object");
+    if ((r = hw__check_keys(c, rs, "restore", k)) < 0) return r;
+    if ((r = hw__get_uint(c, rs, "restore", "holdoff_s", false, 0, 3600, HW_DEFAULT_HOLDOFF_S, &p->holdoff_s)) < 0) return r;
+    if ((r = hw__get_uint(c, rs, "restore", "der_holdoff_s", false, 0, 3600, HW_DEFAULT_DER_HOLDOFF_S, &p->der_holdoff_s)) < 0)
+      return r;
+  }
   if ((r = hw__get_str(c, root, "", "gpiochip", false, "", p->gpiochip, sizeof p->gpiochip)) < 0) return r;
   json_t *afes = json_object_get(root, "afes"), *br = json_object_get(root, "branches");
   if (!afes) return hw__fail(c, "afes", "missing");

@@ -20,6 +20,18 @@ json_t *hw__panel_to_json(const struct hw_panel *p)
   json_object_set_new(o, "mains", json_string(p->mains == HW_MAINS_3PH_230_50 ? "3ph-230-50" : "split-120-240-60"));
   json_object_set_new(o, "service_limit_a", json_integer(p->service_limit_a));
   json_object_set_new(o, "gpiochip", json_string(p->gpiochip));
+  if (p->holdoff_s != HW_DEFAULT_HOLDOFF_S || p->der_holdoff_s != HW_DEFAULT_DER_HOLDOFF_S)
+    json_object_set_new(o, "restore", json_pack("{s:i, s:i}", "holdoff_s", (int)p->holdoff_s, "der_holdoff_s",
+                                                (int)p->der_holdoff_s));
+  /* "restore" and "pq" only when they differ from the defaults, so a config that never named them
+   * keeps its bytes */
+  const struct hw_panel_pq *q = &p->pq;
+  if (q->dip_pct != HW_PQ_DEFAULT_DIP_PCT || q->swell_pct != HW_PQ_DEFAULT_SWELL_PCT ||
+      q->hysteresis_pct != HW_PQ_DEFAULT_HYSTERESIS_PCT || q->interruption_pct != HW_PQ_DEFAULT_INTERRUPTION_PCT ||
+      q->protect_after_s != HW_PQ_DEFAULT_PROTECT_AFTER_S)
+    json_object_set_new(o, "pq", json_pack("{s:f, s:f, s:f, s:f, s:i}", "dip_pct", q->dip_pct, "swell_pct", q->swell_pct,
+                                           "hysteresis_pct", q->hysteresis_pct, "interruption_pct", q->interruption_pct,
+                                           "protect_after_s", (int)q->protect_after_s));
   json_t *afes = json_array();
   for (unsigned i = 0; i < p->num_afes; i++) {
     const struct hw_panel_afe *a = &p->afe[i];
@@ -55,6 +67,7 @@ json_t *hw__panel_to_json(const struct hw_panel *p)
     json_object_set_new(j, "critical", json_boolean(b->critical));
     json_object_set_new(j, "fail_safe", json_string(hw__fail_safes[b->fail_safe]));
     json_object_set_new(j, "load_only", json_boolean(b->load_only));
+    if (b->sensitive) json_object_set_new(j, "sensitive", json_true()); /* left out when false: older configs stay byte-equal */
     json_object_set_new(j, "coil_active_low", json_boolean(b->coil_active_low));
     json_object_set_new(l, "coil", line_json(b->line_coil));
     json_object_set_new(l, "coil_reset", line_json(b->line_coil_reset));

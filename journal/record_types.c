@@ -397,7 +397,7 @@ static const char *const desired_names[] = { "off", "on", NULL };
 static const char *const role_names[] = { "viewer", "operator", "admin", "utility", NULL };
 static const char *const origin_names[] = { "operator", "remote", "demand_response", "automation", NULL };
 static const char *const command_reason_names[] = { "operator", "load_shed", "restore", "demand_response",
-                                                    "interlock", "fail_safe", "remote", NULL };
+                                                    "interlock", "fail_safe", "remote", "protect", NULL };
 static const char *const refusal_reason_names[] = { "backfeed", "breaker_open", "rcd_tripped", "rate_limit", "role",
                                                     "conflict", "expired", "unknown_target", "invalid",
                                                     "interlock", "mode", "mandatory", "superseded",

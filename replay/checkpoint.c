@@ -83,11 +83,25 @@ int replay_checkpoint_decode(const uint8_t *buf, size_t len, uint32_t expect_con
       out->br[i].open_wall_ns = 0;
       out->br[i].der_mismatch = 0;
     }
+  if (rv < 8) { /* likewise the v 8 fields */
+    struct replay_policy *p = &out->pol;
+    p->nominal_mv = 0;
+    p->pq_low_permille = REPLAY_DEFAULT_PQ_LOW_PERMILLE;
+    p->pq_high_permille = REPLAY_DEFAULT_PQ_HIGH_PERMILLE;
+    p->pq_hyst_permille = REPLAY_DEFAULT_PQ_HYST_PERMILLE;
+    p->protecting = 0;
+    p->protect_ns = REPLAY_DEFAULT_PROTECT_NS;
+    memset(p->pq_out_since_ns, 0, sizeof p->pq_out_since_ns);
+    p->pq_ok_since_ns = 0;
+    for (unsigned i = 0; i < REPLAY_BRANCHES_MAX; i++) out->br[i].sensitive = 0;
+  } else if (out->pol.protecting > 1 || out->pol.protect_ns < 0) {
+    return JOURNAL_ECORRUPT;
+  }
   /* the fold indexes and copies by these: a phase of A, B, C or N (0 unmeasured), the ring
    * head inside its ring, the deferred request id inside its buffer */
   for (unsigned i = 0; i < REPLAY_BRANCHES_MAX; i++) {
     const struct replay_branch *b = &out->br[i];
-    if (b->phase > REPLAY_PHASES || b->phase_now > REPLAY_PHASES || b->der_mismatch > 1 || b->ops_head >= REPLAY_OPS_RING || b->want_id_len > REPLAY_REQUEST_ID_MAX)
+    if (b->phase > REPLAY_PHASES || b->phase_now > REPLAY_PHASES || b->der_mismatch > 1 || b->sensitive > 1 || b->ops_head >= REPLAY_OPS_RING || b->want_id_len > REPLAY_REQUEST_ID_MAX)
       return JOURNAL_ECORRUPT;
   }
   replay_state_hash(out, h);

@@ -282,6 +282,8 @@ void hw_panel_ade9000_config(const struct hw_panel *p, unsigned afe, struct hw_a
   out->mains_60hz = p->mains == HW_MAINS_SPLIT_120_240_60;
   out->waveform = a->mains;
   out->nominal_v = a->v_phase[0] == HW_PHASE_L12 ? 2 * p->nominal_v : p->nominal_v;
+  out->dip_pct = p->pq.dip_pct;     /* the chip's own DIP_LVL / SWELL_LVL: the panel's thresholds */
+  out->swell_pct = p->pq.swell_pct;
   for (int k = 0; k < 3; k++) {
     out->v_ratio[k] = a->v_ratio;
     double ct = a->mains ? a->mains_ct_ratio : 2000;

@@ -33,6 +33,10 @@ void replay_state_init(struct replay_state *s)
   p->restore_permille = REPLAY_DEFAULT_RESTORE_PERMILLE;
   p->holdoff_ns = REPLAY_DEFAULT_RESTORE_HOLDOFF_NS;
   p->der_holdoff_ns = REPLAY_DEFAULT_DER_HOLDOFF_NS;
+  p->pq_low_permille = REPLAY_DEFAULT_PQ_LOW_PERMILLE;
+  p->pq_high_permille = REPLAY_DEFAULT_PQ_HIGH_PERMILLE;
+  p->pq_hyst_permille = REPLAY_DEFAULT_PQ_HYST_PERMILLE;
+  p->protect_ns = REPLAY_DEFAULT_PROTECT_NS;
   for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) s->br[i].fail_safe = 1; /* closed until a config says */
 }
 
@@ -70,6 +74,22 @@ static void metered_on(struct replay_branch *b)
   if (b->commanded == REPLAY_ON && !b->pending_seq && b->fault == REPLAY_V_NONE) b->proven = 1;
 }
 
+/* v 8: a phase voltage against the configured band (the protective action's input): out below
+ * the dip or above the swell threshold, back inside only within the band narrowed by the
+ * hysteresis on both sides. Any window of any AFE measuring the phase counts. */
+static void pq_band(struct replay_state *s, const struct journal_window_channel *c, int64_t start_ns)
+{
+  struct replay_policy *p = &s->pol;
+  if (!p->nominal_mv || c->phase > JOURNAL_PHASE_C || c->rms_m <= 0) return;
+  int64_t v = (int64_t)c->rms_m * 1000, nom = p->nominal_mv; /* v / nom in permille: v·1000 vs permille·nom */
+  int out = v < (int64_t)p->pq_low_permille * nom || v > (int64_t)p->pq_high_permille * nom;
+  int back = v >= (int64_t)(p->pq_low_permille + p->pq_hyst_permille) * nom &&
+             v <= (int64_t)(p->pq_high_permille - p->pq_hyst_permille) * nom;
+  int64_t *since = &p->pq_out_since_ns[c->phase];
+  if (out && !*since) *since = start_ns ? start_ns : 1;
+  else if (back) *since = 0;
+}
+
 static void fold_window(struct replay_state *s, const struct journal_record *r)
 {
   const struct journal_window *w = &r->body.window;
@@ -101,6 +121,7 @@ static void fold_window(struct replay_state *s, const struct journal_record *r)
   unsigned nch = w->nch < JOURNAL_WINDOW_CHANNELS ? w->nch : JOURNAL_WINDOW_CHANNELS;
   for (unsigned i = 0; i < nch; i++) {
     const struct journal_window_channel *c = &w->ch[i];
+    if (s->reducer_version >= 8 && c->kind == JOURNAL_CH_VOLTAGE) pq_band(s, c, w->start_ns);
     if (c->kind != JOURNAL_CH_CURRENT) continue;
     struct replay_branch *b = branch_of(s, c->branch);
     if (!b) continue;

@@ -33,7 +33,7 @@
 extern "C" {
 #endif
 
-#define REPLAY_REDUCER_VERSION 7u /* the newest rules this code knows */
+#define REPLAY_REDUCER_VERSION 8u /* the newest rules this code knows */
 #define REPLAY_REDUCER_BASE 4u    /* the rules of a journal whose boot records declare none */
 /* What each version added (replay.md "Reducer versions"):
  *   5  closes after the grid returns wait for a hold-off (no relay chatter from a bouncing
@@ -49,7 +49,12 @@ extern "C" {
  *      rcd_tripped; a commanded-on branch whose sense-back was confirmed is proven again);
  *      fault{der_mismatch} raises the branch's der_mismatch alarm (held until
  *      fault{der_consistent}); alarm_ack requests clear an alarm whose condition no longer holds (reduce_alarm.c), else
- *      refuse it alarm_active / alarm_not_raised; the serialisation gains REPLAY_SER_V7_TAIL */
+ *      refuse it alarm_active / alarm_not_raised; the serialisation gains REPLAY_SER_V7_TAIL
+ *   8  the protective action: a phase voltage outside the panel config's "pq" band (dip_pct,
+ *      swell_pct of the nominal, from "mains") for protect_after_s opens the branches marked
+ *      sensitive (layer PROTECT, command reason protect); they close once every phase has been
+ *      back inside the band, narrowed by hysteresis_pct, for the restore hold-off; the
+ *      serialisation gains REPLAY_SER_V8_TAIL */
 #define REPLAY_GRID_BY_POWER_FAIL 1u /* grid_absent bits */
 #define REPLAY_GRID_BY_ATS 2u
 
@@ -80,6 +85,10 @@ extern "C" {
 #define REPLAY_DEFAULT_RESTORE_HOLDOFF_NS (10ll * 1000000000ll)
 #define REPLAY_DEFAULT_DER_HOLDOFF_NS (300ll * 1000000000ll)
 #define REPLAY_HOLDOFF_STEP_MAX_NS (2ll * 1000000000ll) /* windows come every ≤ 1 s */
+#define REPLAY_DEFAULT_PQ_LOW_PERMILLE 900   /* v 8: IEC 61000-4-30's dip threshold, 90 % */
+#define REPLAY_DEFAULT_PQ_HIGH_PERMILLE 1100 /* … and swell threshold, 110 % */
+#define REPLAY_DEFAULT_PQ_HYST_PERMILLE 20   /* … and hysteresis, 2 % */
+#define REPLAY_DEFAULT_PROTECT_NS (60ll * 1000000000ll) /* IEEE 1159: sustained after 1 min */
 #define REPLAY_DEFAULT_SERVICE_MODE 1     /* COSEM class 70 control_mode */
 #define REPLAY_ALLOWANCE_LEVELS 4
 
@@ -88,7 +97,8 @@ extern "C" {
 enum replay_layer {
   REPLAY_LAYER_FAIL_SAFE = 1u << 0,  /* safety: grid lost, fail-open branch held open until restore */
   REPLAY_LAYER_DR = 1u << 1,         /* demand response (time-bounded, auto-revert) */
-  REPLAY_LAYER_SHED = 1u << 2        /* service-limit load shedding (auto-revert with hysteresis) */
+  REPLAY_LAYER_SHED = 1u << 2,       /* service-limit load shedding (auto-revert with hysteresis) */
+  REPLAY_LAYER_PROTECT = 1u << 3     /* v 8: a sustained over/under-voltage holds sensitive branches open */
 };
 
 /* COSEM class 70 control_state. */
@@ -155,6 +165,7 @@ struct replay_branch {
   uint8_t load_v;         /* last sense-back saw load-side voltage while the branch was open */
   uint8_t restore_due;    /* the last layer let go: revert to `want` (rolling restore) */
   uint8_t der_mismatch;   /* v 7: fault{der_mismatch} not yet followed by fault{der_consistent} */
+  uint8_t sensitive;      /* v 8, config: opened by the protective action */
   uint16_t breaker_a;     /* config */
   uint8_t want_id_len;
   uint8_t ops_head;       /* ring index of the oldest entry of ops_ns */
@@ -203,6 +214,13 @@ struct replay_policy {
   int64_t holdoff_ns, der_holdoff_ns; /* v 5: closes wait this long after it (loads, DER branches) */
   uint32_t restore_permille;
   uint64_t sheds, restores;
+  /* v 8: the protective action (config "pq" and "mains"; docs/policy.md "Protective action") */
+  int32_t nominal_mv;     /* 0: no config yet, no protection */
+  uint16_t pq_low_permille, pq_high_permille, pq_hyst_permille;
+  uint8_t protecting;     /* sensitive branches are held open */
+  int64_t protect_ns;     /* how long a phase stays out of the band before they open */
+  int64_t pq_out_since_ns[3]; /* per phase A..C: out of the band since (window start; 0 inside) */
+  int64_t pq_ok_since_ns; /* protecting: every phase back inside since (0 not) */
   struct replay_dr_event dr[REPLAY_DR_EVENTS];
 };
 
@@ -322,10 +340,14 @@ size_t replay_state_serialise(const struct replay_state *s, uint8_t *out, size_t
                                   grid_absent, holding (u8) */
 #define REPLAY_SER_V7_TAIL (10u * REPLAY_BRANCHES_MAX) /* after the v 5 tail: each branch's phase_now
                                                        (u8), open_wall_ns (i64), der_mismatch (u8) */
-#define REPLAY_SER_MAX (REPLAY_SER_FIXED + 4u + REPLAY_REQ_WINDOW_IDS * REPLAY_SER_REQ_BYTES + REPLAY_SER_V5_TAIL + REPLAY_SER_V7_TAIL)
+#define REPLAY_SER_V8_TAIL (4u + 3 * 2u + 1u + 8u + 3 * 8u + 8u + REPLAY_BRANCHES_MAX) /* nominal_mv, the three
+  permilles, protecting, protect_ns, pq_out_since_ns[3], pq_ok_since_ns, each branch's sensitive */
+#define REPLAY_SER_MAX (REPLAY_SER_FIXED + 4u + REPLAY_REQ_WINDOW_IDS * REPLAY_SER_REQ_BYTES + REPLAY_SER_V5_TAIL + \
+                        REPLAY_SER_V7_TAIL + REPLAY_SER_V8_TAIL)
 static inline size_t replay_ser_tail(uint32_t reducer_version)
 {
-  return (reducer_version >= 5 ? REPLAY_SER_V5_TAIL : 0) + (reducer_version >= 7 ? REPLAY_SER_V7_TAIL : 0);
+  return (reducer_version >= 5 ? REPLAY_SER_V5_TAIL : 0) + (reducer_version >= 7 ? REPLAY_SER_V7_TAIL : 0) +
+         (reducer_version >= 8 ? REPLAY_SER_V8_TAIL : 0);
 }
 
 /* Names for printing (static strings). */

@@ -65,6 +65,27 @@ static int j_uint(struct jcur *c, uint32_t *out)
   return j_skip(c) < 0 ? -1 : 0; /* the rest of the number */
 }
 
+/* A non-negative decimal as tenths (90.5 → 905; further digits cut), saturating at 65535. */
+static int j_tenths(struct jcur *c, uint32_t *out)
+{
+  j_ws(c);
+  uint32_t v = 0;
+  int digits = 0, frac = -1;
+  while (c->p < c->e && ((*c->p >= '0' && *c->p <= '9') || (*c->p == '.' && frac < 0))) {
+    if (*c->p == '.') frac = 0;
+    else if (frac < 1) {
+      if (v < 65535) v = v * 10 + (uint32_t)(*c->p - '0');
+      if (frac == 0) frac = 1;
+      digits++;
+    }
+    c->p++;
+  }
+  if (!digits) return j_skip(c) ? -1 : 1;
+  if (frac < 1) v = v < 6554 ? v * 10 : 65535; /* no tenths digit given */
+  *out = v > 65535 ? 65535 : v;
+  return j_skip(c) < 0 ? -1 : 0;
+}
+
 static int j_key(struct jcur *c, const uint8_t **k, uint32_t *kn)
 {
   if (j_string(c, k, kn)) return -1;
@@ -84,7 +105,7 @@ static void config_branch(struct replay_state *s, struct jcur *c)
   if (!j_peek(c, '{')) { j_skip(c); return; }
   c->p++;
   uint32_t number = 0, priority = 0, breaker = 0;
-  int critical = 0, load_only = 1, fail_safe = 1;
+  int critical = 0, load_only = 1, fail_safe = 1, sensitive = 0;
   const uint8_t *k;
   uint32_t kn;
   while (!j_peek(c, '}')) {
@@ -92,10 +113,12 @@ static void config_branch(struct replay_state *s, struct jcur *c)
     if (key_is(k, kn, "number")) { if (j_uint(c, &number) < 0) return; }
     else if (key_is(k, kn, "priority")) { if (j_uint(c, &priority) < 0) return; }
     else if (key_is(k, kn, "breaker_a")) { if (j_uint(c, &breaker) < 0) return; }
-    else if (key_is(k, kn, "critical") || key_is(k, kn, "load_only")) {
+    else if (key_is(k, kn, "critical") || key_is(k, kn, "load_only") || key_is(k, kn, "sensitive")) {
       j_ws(c);
       int v = c->p < c->e && *c->p == 't';
-      if (key_is(k, kn, "critical")) critical = v; else load_only = v;
+      if (key_is(k, kn, "critical")) critical = v;
+      else if (key_is(k, kn, "sensitive")) sensitive = v;
+      else load_only = v;
       if (j_skip(c)) return;
     } else if (key_is(k, kn, "fail_safe")) {
       const uint8_t *v;
@@ -113,11 +136,68 @@ static void config_branch(struct replay_state *s, struct jcur *c)
   b->fail_safe = (uint8_t)fail_safe;
   b->breaker_a = (uint16_t)breaker;
   if (!load_only) b->exports = 1;
+  if (s->reducer_version >= 8) b->sensitive = (uint8_t)sensitive;
+}
+
+/* v 8: "restore": {"holdoff_s", "der_holdoff_s"} (0..3600 s: the hold-offs of reducer v 5) */
+static void config_restore(struct replay_state *s, struct jcur *c)
+{
+  if (!j_peek(c, '{')) { j_skip(c); return; }
+  c->p++;
+  const uint8_t *k;
+  uint32_t kn, v;
+  while (!j_peek(c, '}')) {
+    if (j_key(c, &k, &kn)) return;
+    if (key_is(k, kn, "holdoff_s") || key_is(k, kn, "der_holdoff_s")) {
+      if (j_uint(c, &v) < 0) return;
+      int64_t ns = (int64_t)(v > 3600 ? 3600 : v) * 1000000000ll;
+      if (key_is(k, kn, "holdoff_s")) s->pol.holdoff_ns = ns;
+      else s->pol.der_holdoff_ns = ns;
+    } else if (j_skip(c)) return;
+    if (j_peek(c, ',')) c->p++;
+    if (c->p >= c->e) return;
+  }
+  c->p++;
+}
+
+/* v 8: "pq": {"dip_pct", "swell_pct", "hysteresis_pct", "protect_after_s"} (the panel parser
+ * has range-checked them; a hostile record is clamped here so the band stays a band). */
+static void config_pq(struct replay_state *s, struct jcur *c)
+{
+  if (!j_peek(c, '{')) { j_skip(c); return; }
+  c->p++;
+  struct replay_policy *p = &s->pol;
+  const uint8_t *k;
+  uint32_t kn, v;
+  while (!j_peek(c, '}')) {
+    if (j_key(c, &k, &kn)) return;
+    if (key_is(k, kn, "dip_pct")) { if (j_tenths(c, &v) < 0) return; p->pq_low_permille = (uint16_t)(v < 500 ? 500 : v > 990 ? 990 : v); }
+    else if (key_is(k, kn, "swell_pct")) { if (j_tenths(c, &v) < 0) return; p->pq_high_permille = (uint16_t)(v < 1010 ? 1010 : v > 2000 ? 2000 : v); }
+    else if (key_is(k, kn, "hysteresis_pct")) { if (j_tenths(c, &v) < 0) return; p->pq_hyst_permille = (uint16_t)(v > 100 ? 100 : v); }
+    else if (key_is(k, kn, "protect_after_s")) {
+      if (j_uint(c, &v) < 0) return;
+      p->protect_ns = (int64_t)(v < 1 ? 1 : v > 3600 ? 3600 : v) * 1000000000ll;
+    } else if (j_skip(c)) return;
+    if (j_peek(c, ',')) c->p++;
+    if (c->p >= c->e) break;
+  }
+  if (c->p < c->e) c->p++;
+  if (p->pq_low_permille + p->pq_hyst_permille >= 1000 || p->pq_high_permille - p->pq_hyst_permille <= 1000)
+    p->pq_hyst_permille = 0; /* a hysteresis that leaves no band: none */
 }
 
 void reduce__config_json(struct replay_state *s, struct journal_slice json)
 {
   if (!json.ptr || !json.len) return;
+  if (s->reducer_version >= 8) { /* a config that leaves "pq" out means the defaults */
+    struct replay_policy *p = &s->pol;
+    p->pq_low_permille = REPLAY_DEFAULT_PQ_LOW_PERMILLE;
+    p->pq_high_permille = REPLAY_DEFAULT_PQ_HIGH_PERMILLE;
+    p->pq_hyst_permille = REPLAY_DEFAULT_PQ_HYST_PERMILLE;
+    p->protect_ns = REPLAY_DEFAULT_PROTECT_NS;
+    p->holdoff_ns = REPLAY_DEFAULT_RESTORE_HOLDOFF_NS; /* likewise "restore" */
+    p->der_holdoff_ns = REPLAY_DEFAULT_DER_HOLDOFF_NS;
+  }
   struct jcur c = { json.ptr, json.ptr + json.len };
   if (!j_peek(&c, '{')) return;
   c.p++;
@@ -125,7 +205,16 @@ void reduce__config_json(struct replay_state *s, struct journal_slice json)
   uint32_t kn;
   while (!j_peek(&c, '}')) {
     if (j_key(&c, &k, &kn)) return;
-    if (key_is(k, kn, "service_limit_a")) {
+    if (s->reducer_version >= 8 && key_is(k, kn, "mains")) {
+      const uint8_t *v;
+      uint32_t vn;
+      if (j_string(&c, &v, &vn)) return;
+      s->pol.nominal_mv = key_is(v, vn, "3ph-230-50") ? 230000 : key_is(v, vn, "split-120-240-60") ? 120000 : 0;
+    } else if (s->reducer_version >= 8 && key_is(k, kn, "pq")) {
+      config_pq(s, &c);
+    } else if (s->reducer_version >= 8 && key_is(k, kn, "restore")) {
+      config_restore(s, &c);
+    } else if (key_is(k, kn, "service_limit_a")) {
       uint32_t v = 0;
       if (j_uint(&c, &v) < 0) return;
       s->pol.service_limit_a = (uint16_t)v;

@@ -134,6 +134,16 @@ static void serialise(struct ser *w, const struct replay_state *s)
       U8(s->br[i].phase_now); U64(s->br[i].open_wall_ns); U8(s->br[i].der_mismatch);
     }
   }
+  if (s->reducer_version >= 8) { /* REPLAY_SER_V8_TAIL */
+    const struct replay_policy *q = &s->pol;
+    ROOM(128); /* 51 */
+    U32(q->nominal_mv); U16(q->pq_low_permille); U16(q->pq_high_permille); U16(q->pq_hyst_permille);
+    U8(q->protecting); U64(q->protect_ns);
+    for (int k = 0; k < 3; k++) U64(q->pq_out_since_ns[k]);
+    U64(q->pq_ok_since_ns);
+    ROOM(REPLAY_BRANCHES_MAX);
+    for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) U8(s->br[i].sensitive);
+  }
 }
 
 void replay_state_hash(const struct replay_state *s, uint8_t out[32])

@@ -18,7 +18,8 @@ const char *replay_verdict_name(unsigned v)
 }
 const char *replay_command_reason_name(unsigned v)
 {
-  static const char *const n[] = { "operator", "load_shed", "restore", "demand_response", "interlock", "fail_safe", "remote" };
+  static const char *const n[] = { "operator", "load_shed", "restore", "demand_response", "interlock", "fail_safe", "remote",
+                                   "protect" };
   return v < sizeof n / sizeof n[0] ? n[v] : "?";
 }
 const char *replay_refusal_reason_name(unsigned v)

@@ -245,6 +245,33 @@ static int supply_stable_for(const struct replay_policy *p, const struct replay_
   return p->stable_for_ns >= (b->exports ? p->der_holdoff_ns : p->holdoff_ns);
 }
 
+/* v 8: the protective action. A phase out of the band for protect_ns holds every sensitive
+ * branch open (layer PROTECT); once every phase has been back inside the band for the restore
+ * hold-off the layer lets go and they close as a rolling restore (interlocks, stagger and the
+ * operations limit as for any policy close). */
+static void pq_protect(struct replay_state *s, int64_t now)
+{
+  struct replay_policy *p = &s->pol;
+  int out = 0, long_out = 0;
+  for (int k = 0; k < 3; k++) {
+    if (!p->pq_out_since_ns[k]) continue;
+    out = 1;
+    if (elapsed(now, p->pq_out_since_ns[k]) >= p->protect_ns) long_out = 1;
+  }
+  if (long_out && !p->protecting) {
+    p->protecting = 1;
+    for (int i = 0; i < REPLAY_BRANCHES_MAX; i++)
+      if (s->br[i].sensitive) layer_set(&s->br[i], REPLAY_LAYER_PROTECT);
+  }
+  if (!p->protecting) return;
+  if (out) { p->pq_ok_since_ns = 0; return; }
+  if (!p->pq_ok_since_ns || p->pq_ok_since_ns > now) p->pq_ok_since_ns = now;
+  if (elapsed(now, p->pq_ok_since_ns) < p->holdoff_ns) return;
+  p->protecting = 0;
+  p->pq_ok_since_ns = 0;
+  for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) layer_clear(&s->br[i], REPLAY_LAYER_PROTECT);
+}
+
 /* After every input record: outage fail-safe, DR periods, the limiter (windows), then one
  * command per branch whose effective demand differs from what it holds. Opens go at once;
  * closes pass the interlocks and run as a rolling sequence (one per stagger). Nothing is
@@ -269,6 +296,7 @@ void reduce__reconcile(struct replay_state *s, const struct journal_record *r, s
     for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) layer_clear(&s->br[i], REPLAY_LAYER_FAIL_SAFE);
   }
   if (s->reducer_version >= 5) holdoff_tick(p, now);
+  if (s->reducer_version >= 8) pq_protect(s, now);
   dr_update(s, now);
   if (r->type == JOURNAL_T_WINDOW) limiter(s, r);
   if (p->supply_low) return;
@@ -309,7 +337,8 @@ void reduce__reconcile(struct replay_state *s, const struct journal_record *r, s
       e.desired = JOURNAL_DESIRED_OFF;
       e.reason = (b->layers & REPLAY_LAYER_FAIL_SAFE) ? JOURNAL_CMD_FAIL_SAFE
                : (b->layers & REPLAY_LAYER_SHED) ? JOURNAL_CMD_LOAD_SHED
-               : (b->layers & REPLAY_LAYER_DR) ? JOURNAL_CMD_DEMAND_RESPONSE : JOURNAL_CMD_OPERATOR;
+               : (b->layers & REPLAY_LAYER_DR) ? JOURNAL_CMD_DEMAND_RESPONSE
+               : (b->layers & REPLAY_LAYER_PROTECT) ? JOURNAL_CMD_PROTECT : JOURNAL_CMD_OPERATOR;
     } else {
       if (close_interlock(s, b) >= 0) continue;  /* stays pending until the interlock clears */
       if (s->reducer_version >= 5 && !supply_stable_for(p, b)) continue; /* through the hold-off */

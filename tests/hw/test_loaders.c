@@ -48,6 +48,14 @@ static void panel_errors(void **st)
     { PANEL_HEAD "\"branches\":[" BR1 "],\"der\":{\"pv\":{\"branch\":1,\"peak_w\":3000}}}",
       HW_ECONFIG, "p.json: der.pv.branch: branch 1 is load_only" },
     { PANEL_HEAD "\"branches\":[" BR1 "],\"roles\":[]}", HW_ECONFIG, "p.json: roles: expected an object" },
+    { PANEL_HEAD "\"branches\":[" BR1 "],\"pq\":{\"dip_pct\":40}}", HW_ECONFIG, "p.json: pq.dip_pct: 40 is out of range [50, 99]" },
+    { PANEL_HEAD "\"branches\":[" BR1 "],\"pq\":{\"swell_pct\":100}}", HW_ECONFIG, "p.json: pq.swell_pct: 100 is out of range [101, 200]" },
+    { PANEL_HEAD "\"branches\":[" BR1 "],\"pq\":{\"dip_pct\":95,\"interruption_pct\":1,\"hysteresis_pct\":6}}", HW_ECONFIG,
+      "p.json: pq.hysteresis_pct: leaves no band between the dip and swell thresholds" },
+    { PANEL_HEAD "\"branches\":[" BR1 "],\"pq\":{\"protect_s\":5}}", HW_ECONFIG, "p.json: pq.protect_s: unknown field" },
+    { PANEL_HEAD "\"branches\":[" BR1 "],\"pq\":{\"protect_after_s\":0}}", HW_ECONFIG, "p.json: pq.protect_after_s: 0 is out of range [1, 3600]" },
+    { PANEL_HEAD "\"branches\":[" BR1 "],\"restore\":{\"holdoff_s\":3601}}", HW_ECONFIG, "p.json: restore.holdoff_s: 3601 is out of range [0, 3600]" },
+    { PANEL_HEAD "\"branches\":[" BR1 "],\"restore\":5}", HW_ECONFIG, "p.json: restore: expected an object" },
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     struct hw_panel p;
@@ -81,6 +89,21 @@ static void canonical_json(void **st)
   q.branch[0].breaker_a = 20;
   assert_int_equal(hw_panel_canonical_json(&q, cb, sizeof cb, &nb), 0);
   assert_true(na != nb || memcmp(ca, cb, na));
+  /* "pq", "restore" and "sensitive" appear only when they are not the defaults */
+  assert_null(strstr(ca, "\"pq\""));
+  assert_null(strstr(ca, "\"restore\""));
+  assert_null(strstr(ca, "\"sensitive\""));
+  const char *c = PANEL_HEAD "\"branches\":[{\"number\":1,\"phase\":\"L1\",\"afe\":0,\"channel\":\"A\",\"breaker_a\":16,"
+                  "\"actuator\":\"monostable\",\"sensitive\":true}],\"pq\":{\"swell_pct\":112.5},\"restore\":{\"holdoff_s\":30}}";
+  assert_int_equal(hw_panel_parse(&q, c, strlen(c), "c", err, sizeof err), 0);
+  assert_true(q.branch[0].sensitive && q.pq.swell_pct == 112.5 && q.pq.dip_pct == 90 && q.holdoff_s == 30 && q.der_holdoff_s == 300);
+  assert_int_equal(hw_panel_canonical_json(&q, cb, sizeof cb, &nb), 0);
+  cb[nb] = 0;
+  assert_non_null(strstr(cb, "\"sensitive\":true"));
+  assert_non_null(strstr(cb, "\"swell_pct\":112.5"));
+  assert_non_null(strstr(cb, "\"restore\":{\"der_holdoff_s\":300,\"holdoff_s\":30}"));
+  assert_int_equal(hw_panel_parse(&p, cb, nb, "canon", err, sizeof err), 0); /* a fixed point */
+  assert_true(p.pq.swell_pct == 112.5 && p.holdoff_s == 30 && p.branch[0].sensitive);
   /* every shipped panel round-trips through its canonical form */
   for (const char *const *n = hw_scenario_names(); *n; n++) {
     struct hw_scenario *sc = malloc(sizeof *sc);

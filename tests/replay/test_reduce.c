@@ -19,6 +19,7 @@ static const struct { uint32_t version; const char *hash; } golden[] = {
   { 5, "ad96732d899400476741abe5ae5965c8a39958699304397f3358cfc3011215e3" },
   { 6, "d51e2bf284d17ff5269da0cc492fa9b64466423fdfcb0552944bd4c7d8c0e390" },
   { 7, "94c3e6af8465622aad9e152c0c1be8b9abe8567afc861843e8a1ee24c2df89f9" },
+  { 8, "75cd6c5c503f1bc6c93cbc69ded8f6968fd1b0e7291776395688167b5da67d63" },
 };
 
 static struct replay_state *poisoned(int byte)
