@@ -68,7 +68,11 @@ extern "C" {
   X(ESIGNER, -30931, "the signing token refused")                                          \
   X(EPACK, -30940, "stored record does not match its hash check (pack damaged)")          \
   X(EFORMAT2, -30941, "journal format 2; run 'hems migrate'")                              \
-  X(ECTRFILE, -30942, "counter file is a link, has other names or is not a plain file")
+  X(ECTRFILE, -30942, "counter file is a link, has other names or is not a plain file")    \
+  X(ECTRKIND, -30950, "journal initialised with another kind of counter")                  \
+  X(EHWBEHIND, -30951, "counter's hardware count behind the hardware counter (rollback)")   \
+  X(EHWAHEAD, -30952, "counter's hardware count ahead of the hardware counter")            \
+  X(EHWCOUNT, -30953, "hardware counter unavailable")
 
 enum {
 #define JOURNAL__ERR_ENUM(name, code, text) JOURNAL_##name = code,
@@ -221,6 +225,9 @@ struct journal_seal {
                                                encoding: seals written before the tree) */
   uint8_t sig[JOURNAL_SIG_BYTES];           /* Ed25519 (journal_seal_sign): v 1 over
                                                journal_seal_message(), v 3 over the checkpoint */
+  uint64_t hw_count;                        /* the hardware counter's count after an increment
+                                               since the previous seal (v 3 only); 0 = none
+                                               (left out of the encoding) */
 };
 
 struct journal_key {
@@ -708,6 +715,35 @@ struct journal_counter_ops {
   void *ctx;
 };
 
+/* A hardware monotonic count (a TPM 2.0 NV counter, hw/linux/tpm_counter.c) that the counter
+ * file is bound to: it only counts, holds no hash and wears out, so it is incremented at a
+ * bounded rate (journal_counter_bump) and each count is written into the signed counter file
+ * (format 3 slots) and into the next seal (hw_count). An older copy of the data dir and the
+ * counter file then carries a count behind the hardware's (JOURNAL_EHWBEHIND). */
+struct journal_hwcount {
+  /* 0 and the current count; an error (JOURNAL_EHWCOUNT) when the hardware does not answer. */
+  int (*read)(void *ctx, uint64_t *count);
+  /* Adds one: 0 and the count after. */
+  int (*increment)(void *ctx, uint64_t *count);
+  void (*close)(void *ctx); /* NULL: nothing to release */
+  void *ctx;
+  char kind[64];            /* what the journal records, e.g. "tpm:0x01500000" */
+};
+/* Opens the hardware count a --counter value names (a value "SCHEME:…" whose scheme is not a
+ * path, e.g. "tpm:0x01500000"); define: create it when absent (journal_create). 0 and *out,
+ * or an error. */
+typedef int (*journal_hwcount_open_fn)(const char *spec, bool define, struct journal_hwcount *out);
+/* Process-wide (like journal_set_lmdb_assert_hook): how counter_path values naming hardware are
+ * opened. NULL (the default): such a value is refused with JOURNAL_EHWCOUNT. */
+void journal_set_hwcount_opener(journal_hwcount_open_fn fn);
+/* True when a counter_path value names a hardware counter ("tpm:…") rather than a file. */
+bool journal_counter_is_hw(const char *counter_path);
+/* The counter kind DIR's journal was made with (meta counter_kind, e.g. "tpm:0x01500000"); ""
+ * for a file counter. */
+int journal_counter_kind(const char *dir, char *out, size_t cap);
+/* For the rollback message: the count DIR/counter holds and the hardware's (no checks). */
+int journal_counter_hw_info(const char *dir, const char *counter_path, uint64_t *file_count, uint64_t *hw_count);
+
 /* ---------------------------------------------------------------- the writer */
 
 /* Clock interface: the journal stamps every record (and every seal) from it. Live: the real
@@ -737,7 +773,10 @@ typedef void (*journal_state_hash_cb)(void *ctx, uint8_t out[JOURNAL_HASH_BYTES]
 
 struct journal_options {
   const char *dir;              /* data dir (required) */
-  const char *counter_path;     /* NULL → DIR/counter */
+  const char *counter_path;     /* NULL → DIR/counter; "tpm:NVINDEX" → DIR/counter bound to that
+                                   hardware counter (journal_set_hwcount_opener). A journal made
+                                   with a hardware counter opens only with the same one, and one
+                                   made without only without (JOURNAL_ECTRKIND). */
   const struct journal_counter_ops *counter; /* overrides counter_path when set */
   bool accept_rollback;         /* proceed behind the counter; appends fault{rollback_accepted} */
   bool virtual_clock;           /* append of a group-ending record waits until durable */
@@ -782,6 +821,7 @@ struct journal_open_info {
   bool rollback_accepted;   /* fault{rollback_accepted} was appended */
   bool last_shutdown_clean; /* the previous writer closed cleanly */
   bool created;             /* journal_create made it just now */
+  uint64_t hw_count;        /* the hardware counter's count after open (0: none) */
 };
 
 /* Creates DIR/journal (LMDB), keys and counter and appends boot, key, config — the first group.
@@ -842,6 +882,13 @@ struct journal_stats {
   uint64_t map_grows;
 };
 void journal_get_stats(struct journal *j, struct journal_stats *out);
+
+/* Increments the hardware counter the journal was opened with and binds the new count into
+ * the counter file (before the increment, so a crash in between leaves the file one ahead,
+ * which the next writer's open completes) and into the next seal's hw_count. Call on the
+ * appending thread, at a bounded rate (the daemon: at boot, at each retention cut, at most once
+ * an hour). 0 and *out_count (NULL allowed); 0 and 0 without a hardware counter. */
+int journal_counter_bump(struct journal *j, uint64_t *out_count);
 
 /* Seals, commits, stops the writer thread, records a clean shutdown, releases the lock. */
 int journal_close(struct journal *j);

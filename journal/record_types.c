@@ -201,6 +201,7 @@ static const struct jfield fault_fields[] = {
 static const struct jfield seal_fields[] = {
   FLD(struct journal_seal, "sig", JF_FIXED, sig, 0),
   FLD(struct journal_seal, "key_id", JF_FIXED, key_id, 1),
+  FLDZ3(struct journal_seal, "hw_count", JF_U64, hw_count, 7),
   FLD(struct journal_seal, "head_hash", JF_FIXED, head_hash, 2),
   FLDZ(struct journal_seal, "tree_root", JF_FIXED, tree_root, 6),
   FLD(struct journal_seal, "sealed_seq", JF_U64, sealed_seq, 3),

@@ -245,7 +245,10 @@ static int counter_check(MDB_txn *txn, const struct journal_dbs *db, uint64_t he
     *verdict = head ? CV_MISSING : CV_OK;
     return 0;
   }
-  if (crc == JOURNAL_ECTRSIG || crc == JOURNAL_ECTRFORMAT) { *verdict = CV_DAMAGED; return 0; }
+  if (crc == JOURNAL_ECTRSIG || crc == JOURNAL_ECTRFORMAT || crc == JOURNAL_EHWBEHIND || crc == JOURNAL_EHWAHEAD) {
+    *verdict = CV_DAMAGED;
+    return 0;
+  }
   if (crc) return crc;
   if (cseq > head) { *verdict = CV_ROLLBACK; return 0; }
   if (cseq == head) {
@@ -314,6 +317,32 @@ static unsigned writer_format(const struct journal_options *o)
                                                                 : 0;
 }
 
+/* The hardware counter at open: on create its first increment and meta counter_kind; a file
+ * one ahead (a bump cut in the middle) completed; an accepted rollback takes the hardware's
+ * count. The count goes into the first seal. */
+static int counter_hw_open(struct journal *j, bool creating, int verdict)
+{
+  struct journal_file_counter *c = &j->fcounter;
+  if (!c->have_hw || j->counter != &c->ops) return 0;
+  int rc = 0;
+  if (creating) {
+    MDB_txn *txn;
+    if ((rc = journal__counter_hw_start(c))) return rc;
+    if ((rc = journal__lmdb_err(mdb_txn_begin(j->env, NULL, 0, &txn)))) return rc;
+    rc = journal__meta_put(txn, &j->db, "counter_kind", c->hw.kind, strlen(c->hw.kind));
+    if (rc) mdb_txn_abort(txn);
+    else if ((rc = journal__lmdb_err(mdb_txn_commit(txn)))) return rc;
+  } else if (verdict != CV_OK && verdict != CV_REPAIR) {
+    /* accepted: the reset slots carry the hardware's count */
+    if ((rc = c->hw.read(c->hw.ctx, &c->hw_seen))) return rc;
+    c->hw_file = c->hw_seen;
+  } else if (c->hw_file == c->hw_seen + 1) {
+    rc = journal__counter_hw_complete(c);
+  }
+  j->seal_hw_count = c->hw_file;
+  return rc;
+}
+
 static int do_open(struct journal **out, const struct journal_options *o, struct journal_open_info *info,
                    int *out_pid, bool creating)
 {
@@ -349,10 +378,10 @@ static int do_open(struct journal **out, const struct journal_options *o, struct
     j->counter = o->counter;
   } else {
     char cp[4200];
-    if (o->counter_path) snprintf(cp, sizeof cp, "%s", o->counter_path);
-    else snprintf(cp, sizeof cp, "%s/counter", j->dir);
+    journal__counter_file_path(cp, sizeof cp, j->dir, o->counter_path);
     journal__file_counter_init(&j->fcounter, cp, j->signer, NULL);
     j->counter = &j->fcounter.ops;
+    if ((rc = journal__counter_hw_attach(&j->fcounter, o->counter_path, creating))) goto fail;
   }
 
   if ((rc = journal__env_open(j->dir, false, o->map_size, &j->env, o->unsafe_no_sync))) goto fail;
@@ -376,6 +405,7 @@ static int do_open(struct journal **out, const struct journal_options *o, struct
   uint64_t cseq = 0;
   uint8_t chash[32];
   int verdict = CV_OK, crc = 0;
+  if (!rc && !creating) rc = journal__counter_kind_check(txn, &j->db, &j->fcounter);
   if (!rc && !creating) {
     crc = j->counter->read(j->counter->ctx, &cseq, chash);
     if (crc) cseq = 0;
@@ -386,6 +416,7 @@ static int do_open(struct journal **out, const struct journal_options *o, struct
   info->head_seq = j->head_seq;
   memcpy(info->head_hash, j->head_hash, 32);
   info->counter_seq = cseq;
+  info->hw_count = j->fcounter.have_hw ? j->fcounter.hw_file : 0;
   bool unclean = !(had_clean == 1 && clean == 1) || (had_pending == 1 && pending == 1);
   info->last_shutdown_clean = !unclean;
   j->durable_seq = j->head_seq;
@@ -402,6 +433,7 @@ static int do_open(struct journal **out, const struct journal_options *o, struct
   }
   if ((rc = set_clean(j, 0, unclean))) goto fail;
   if ((rc = journal__tree_open(j))) goto fail;
+  if ((rc = counter_hw_open(j, creating, verdict))) goto fail;
   if (creating) {
     /* The counter exists from before the first commit (seq 0, the empty journal's zero hash),
      * so a missing one is never the normal state; both slots, over any older file there. */
@@ -587,19 +619,21 @@ int journal_reader_open(struct journal_reader **out, const char *dir, const char
   uint64_t cseq = 0;
   uint8_t chash[32];
   int crc = 0;
+  journal__file_counter_init_dir(&fc, dir, counter_path);
   if (!allow_rollback) {
-    journal__file_counter_init_dir(&fc, dir, counter_path);
+    if ((crc = journal__counter_hw_attach(&fc, counter_path, false))) return crc;
     crc = fc.ops.read(fc.ops.ctx, &cseq, chash);
   }
   struct journal_reader *r = calloc(1, sizeof *r);
   if (!r) return -ENOMEM;
   r->owns_env = true;
   int rc = journal__env_open(dir, true, 0, &r->env, false);
-  if (rc) { free(r); return rc; }
+  if (rc) { free(r); journal__file_counter_deinit(&fc); return rc; }
   MDB_txn *txn;
-  if ((rc = journal__read_txn(r->env, &txn))) goto fail;
+  if ((rc = journal__read_txn(r->env, &txn))) { journal__file_counter_deinit(&fc); goto fail; }
   rc = journal__open_dbs(txn, &r->db, false);
   if (!rc) rc = check_format(txn, &r->db, 0);
+  if (!rc && !allow_rollback) rc = journal__counter_kind_check(txn, &r->db, &fc);
   if (!rc && !allow_rollback) {
     uint64_t head;
     uint8_t hh[32];
@@ -614,6 +648,7 @@ int journal_reader_open(struct journal_reader **out, const char *dir, const char
   }
   /* Commit, not abort: DBI handles opened in an aborted txn are closed with it. */
   mdb_txn_commit(txn);
+  journal__file_counter_deinit(&fc);
   if (rc) goto fail;
   *out = r;
   return 0;
@@ -643,7 +678,9 @@ int journal_rollback_info(const char *dir, const char *counter_path, uint64_t *h
   struct journal_file_counter fc;
   journal__file_counter_init_dir(&fc, dir, counter_path);
   *cseq = 0;
-  rc = fc.ops.read(fc.ops.ctx, cseq, ch);
+  rc = journal__counter_hw_attach(&fc, counter_path, false);
+  if (!rc) rc = fc.ops.read(fc.ops.ctx, cseq, ch);
+  journal__file_counter_deinit(&fc);
   return rc == -ENOENT ? 0 : rc;
 }
 

@@ -10,6 +10,8 @@
 #include "journal.h"
 #include "pack_internal.h"
 
+struct journal_dbs;
+
 struct journal_file_counter {
   struct journal_counter_ops ops;
   char path[4200];
@@ -20,6 +22,14 @@ struct journal_file_counter {
   uint8_t pubkey[JOURNAL_PUBKEY_BYTES];    /* checks read slots */
   uint8_t key_id[JOURNAL_KEYID_BYTES];
   bool have_pubkey;
+  /* bound to a hardware counter (counter_hw.c): format 3 slots carry its count */
+  bool have_hw;
+  struct journal_hwcount hw;
+  uint64_t hw_file;        /* the count the file holds (read) or the writer writes next */
+  uint64_t hw_seen;        /* the hardware's count at the last read */
+  uint64_t last_seq;       /* the newest (seq, hash) read or written: what a bump rewrites */
+  uint8_t last_hash[JOURNAL_HASH_BYTES];
+  pthread_mutex_t mu;      /* the writer thread's writes vs the appending thread's bumps */
 };
 /* A counter file at path, written (signed) with signer, or only read and checked with pubkey
  * (the signer's own public key when signer is set; NULL: no key, a present counter reads as
@@ -29,6 +39,19 @@ void journal__file_counter_init(struct journal_file_counter *c, const char *path
 /* A reader's view: counter_path or DIR/counter, checked with DIR/keys/signing.pub. */
 void journal__file_counter_init_dir(struct journal_file_counter *c, const char *dir, const char *counter_path);
 void journal__file_counter_deinit(struct journal_file_counter *c);
+/* counter_hw.c: binds c to the hardware counter counter_path names (journal_counter_is_hw) —
+ * opened through the registered opener, define on create — and checks meta counter_kind
+ * (txn may be NULL: not checked). 0 when counter_path names no hardware. */
+int journal__counter_hw_attach(struct journal_file_counter *c, const char *counter_path, bool define);
+/* JOURNAL_ECTRKIND unless meta counter_kind matches c (absent = a file counter). */
+int journal__counter_kind_check(MDB_txn *txn, const struct journal_dbs *db, const struct journal_file_counter *c);
+/* The counter file's path for counter_path (a file, or DIR/counter for a hardware counter). */
+void journal__counter_file_path(char *out, size_t cap, const char *dir, const char *counter_path);
+/* On create: the first increment (a new NV counter reads only after one), then the count. */
+int journal__counter_hw_start(struct journal_file_counter *c);
+/* The writer's open found the file one ahead (a bump cut between its two steps): increment. */
+int journal__counter_hw_complete(struct journal_file_counter *c);
+int journal__counter_write_locked(struct journal_file_counter *c, uint64_t seq, const uint8_t hash[JOURNAL_HASH_BYTES]);
 
 /* lock.c — the one-writer rule (docs/journal.md "Writer lock"). Takes flock on DIR itself and on
  * DIR/lock (opened without following links, never truncated before both are held), then
@@ -134,6 +157,7 @@ struct journal {
   uint8_t head_hash[JOURNAL_HASH_BYTES];
   struct group *cur;
   uint8_t scratch[JOURNAL_RECORD_MAX];
+  uint64_t seal_hw_count; /* the next seal's hw_count (journal_counter_bump), then 0 */
 
   int sign_failed;     /* the signer refused a seal: appends fail; sealed groups still commit */
   /* shared with the writer thread, under mu */

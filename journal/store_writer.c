@@ -198,6 +198,8 @@ static int seal_group(struct journal *j)
   if (j->opt.state_hash) j->opt.state_hash(j->opt.ctx, b->state_hash);
   memcpy(b->key_id, j->signer->key_id, JOURNAL_KEYID_BYTES);
   b->group_records = g->n;
+  /* a hardware counter bumped since the last seal: its count is signed here (format 3 only) */
+  if (j->db.format >= 3) b->hw_count = j->seal_hw_count;
   int rc = journal__tree_seal(j, b->sealed_seq, b->tree_root);
   if (!rc && (rc = journal_seal_sign(&s, j->device_id, j->signer)) != 0) {
     /* The signer refused (a token removed, a wrong answer): every later append fails with it;
@@ -207,6 +209,7 @@ static int seal_group(struct journal *j)
   }
   if (rc) return rc;
   if ((rc = add_record(j, &s))) return rc;
+  j->seal_hw_count = 0;
   bool crit = g->critical; /* g belongs to the writer thread once queued */
 
   pthread_mutex_lock(&j->mu);
