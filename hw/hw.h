@@ -663,4 +663,24 @@ struct hw_bench_result {
  * AFE streaming its waveform buffer through the emulated SPI and the real driver. */
 int hw_bench_sim(double virtual_s, uint64_t seed, struct hw_bench_result *out);
 
+/* ------------------------------------------------------------------------------------------ */
+/* TPM 2.0 NV counter (hw/linux/tpm_counter.c, libtss2-esys)                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/* An 8-byte TPM2_NT_COUNTER NV index: the hardware half of the journal's anti-rollback counter.
+ * Opaque (the TSS contexts it holds are allocated by libtss2). */
+struct hw_tpm_counter;
+/* Connects through the TCTI loader configuration tcti_conf (NULL: the loader's default, e.g.
+ * $TPM2TOOLS_TCTI is not read here) and opens nv_index; define: create it under the owner
+ * hierarchy (empty owner password) when absent. 0; -ENOENT (absent, not defining), -EINVAL
+ * (not an 8-byte counter with its own auth), -EIO (the TPM or TCTI refused), -ENOMEM. */
+int hw_tpm_counter_open(struct hw_tpm_counter **out, const char *tcti_conf, uint32_t nv_index, bool define);
+/* The count (0 for a counter never incremented). */
+int hw_tpm_counter_read(struct hw_tpm_counter *t, uint64_t *count);
+/* TPM2_NV_Increment, then the count after it. */
+int hw_tpm_counter_increment(struct hw_tpm_counter *t, uint64_t *count);
+void hw_tpm_counter_close(struct hw_tpm_counter *t); /* accepts NULL */
+/* The calling thread's text for the last failure of the functions above ("" when none). */
+const char *hw_tpm_counter_error(void);
+
 #endif
