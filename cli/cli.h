@@ -67,6 +67,11 @@ const char *cli_default_dir(void);
 
 /* Maps a journal error from opening DIR to the contract's message and exit code. */
 int cli_open_error(const char *dir, const char *counter, int rc, int pid);
+/* cli/counter_tpm.c: `--counter tpm:NVINDEX` (registered by main) and `--tcti CONF`. */
+void cli_counter_register(void);
+void cli_counter_set_tcti(const char *conf);
+/* The error line of a counter-kind or hardware-counter code and the exit code; -1 for others. */
+int cli_counter_error(const char *dir, const char *counter, int rc);
 
 /* From here on, a SIGBUS/SIGSEGV inside the map of DIR/journal/data.mdb prints
  * "hems: DIR/journal/data.mdb: damaged (…)" and exits 3 (cli/damage_guard.c). */

@@ -38,19 +38,22 @@ static const char main_usage[] =
   "  witness    cosign checkpoints that extend the last one cosigned (C2SP tlog-cosignature)\n"
   "  bridge     a separate process between the daemon's socket and a network: mqtt (Home Assistant)\n"
   "\n"
-  "common options: --dir DIR (default $HEMS_DIR, else ./hems-data), --counter PATH,\n"
-  "--accept-rollback, --help; the commands that sign take --signer file|pkcs11:URI (the key in a\n"
-  "PKCS#11 token). Exit codes: 0 ok, 1 check failed or refused, 2 usage,\n"
-  "3 I/O or environment. 'hems <command> --help' for details.\n";
+  "common options: --dir DIR (default $HEMS_DIR, else ./hems-data), --counter PATH|tpm:NVINDEX,\n"
+  "--tcti CONF (the TPM of tpm:…; else $TPM2TOOLS_TCTI), --accept-rollback, --help; the commands\n"
+  "that sign take --signer file|pkcs11:URI (the key in a PKCS#11 token). Exit codes: 0 ok,\n"
+  "1 check failed or refused, 2 usage, 3 I/O or environment. 'hems <command> --help' for details.\n";
 
 static const struct cli_cmd cmds[] = {
   { "init", cli_cmd_init,
-    "usage: hems init [--dir DIR] [--config PANEL.json] [--counter PATH] [--force] [--signer URI]\n"
+    "usage: hems init [--dir DIR] [--config PANEL.json] [--counter PATH|tpm:NVINDEX] [--tcti CONF]\n"
+    "                 [--force] [--signer URI]\n"
     "\n"
     "Create the data dir: DIR/keys/signing.key (0600) and signing.pub, DIR/counter (or --counter),\n"
     "DIR/config.json and DIR/journal/ with boot, config and key records; prints the public key\n"
     "fingerprint. On a dir that already holds a journal it refuses (exit 1) unless --force, which\n"
-    "moves the old dir aside to DIR.bak-<time> (nothing is deleted).\n"
+    "moves the old dir aside to DIR.bak-<time> (nothing is deleted). --counter tpm:0x01500000\n"
+    "binds the counter to a TPM 2.0 NV counter (defined if absent; TCTI from --tcti CONF or\n"
+    "$TPM2TOOLS_TCTI); the journal then opens only with that --counter.\n"
     "--signer pkcs11:token=LABEL;object=LABEL?module-path=/ABS/module.so&pin-source=file:/ABS/PIN\n"
     "(RFC 7512; pin-source=credential:NAME reads $CREDENTIALS_DIRECTORY/NAME) signs with the Ed25519\n"
     "key already in the token (CKM_EDDSA) instead: no signing.key is made, signing.pub is the\n"
@@ -154,14 +157,16 @@ static const struct cli_cmd cmds[] = {
   { "run", cli_cmd_run,
     "usage: hems run [--dir DIR] [--sim SCENARIO|PATH.json] [--hw PANEL.json] [--for DURATION]\n"
     "                [--speed X|max] [--seed N] [--window 200|1000|10000] [--socket PATH]\n"
-    "                [--counter PATH] [--accept-rollback] [--signer URI]\n"
+    "                [--counter PATH|tpm:NVINDEX] [--tcti CONF] [--accept-rollback] [--signer URI]\n"
     "\n"
     "The panel controller. Without --sim or --hw: the simulated panel, 'default' scenario, real\n"
     "time, until stopped (Ctrl-C / SIGTERM: flush, seal, exit 0). Shipped scenarios: default,\n"
     "sag-and-inrush, welded-relay, grid-outage-transfer, reversed-ct, service-overload,\n"
     "full-panel; a path loads a scenario file (docs/scenarios.md). --for is panel (virtual) time;\n"
     "--speed max runs as fast as possible and is deterministic for a given dir, scenario and seed\n"
-    "(default seed 1). The control socket is DIR/control.sock (docs/cli.md).\n" },
+    "(default seed 1). The control socket is DIR/control.sock (docs/cli.md). With --counter\n"
+    "tpm:NVINDEX the TPM counter is incremented at start, after each retention cut and at most\n"
+    "once an hour of panel time, each count signed in the next seal.\n" },
   { "switch", cli_cmd_switch,
     "usage: hems switch [--dir DIR] BRANCH on|off [--request-id ID] [--reason TEXT] [--expires T]\n"
     "\n"
@@ -391,6 +396,17 @@ int main(int argc, char **argv)
     puts(HEMS_FIRMWARE_VERSION);
     return CLI_OK;
   }
+  /* --tcti CONF (the TPM of --counter tpm:…) is taken by every command: out of argv here */
+  int n = 2;
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "--")) { while (i < argc) argv[n++] = argv[i++]; break; }
+    if (!strcmp(argv[i], "--tcti") && i + 1 < argc) { cli_counter_set_tcti(argv[++i]); continue; }
+    if (!strncmp(argv[i], "--tcti=", 7)) { cli_counter_set_tcti(argv[i] + 7); continue; }
+    argv[n++] = argv[i];
+  }
+  argc = n;
+  argv[argc] = NULL;
+  cli_counter_register();
   const struct cli_cmd *c = cli_find(argv[1]);
   if (!c) {
     cli_err("%s: unknown command (see 'hems --help')", argv[1]);

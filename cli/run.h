@@ -216,6 +216,8 @@ struct daemon {
   uint64_t supply_low_until; /* scenario: the actuator supply is low until then (run_stimuli.c) */
   int64_t retention_keep_ns; /* DIR/config.json "retention": {"keep": "30d"}; 0 = off */
   uint64_t next_retention_ns;
+  uint64_t next_counter_bump_ns; /* --counter tpm:…: the next hourly bump (panel time) */
+  uint64_t counter_bumps;        /* bumps done since start (run_counter_bump) */
   struct daemon_notify notify; /* systemd's notify socket (daemon_notify.c) */
 };
 
@@ -253,6 +255,10 @@ void run_loop_on_durable(void *ctx, uint64_t durable_seq); /* the journal's on_d
 double run_real_s(void);                         /* CLOCK_MONOTONIC, seconds */
 uint64_t run_boottime_ns(void);                  /* CLOCK_BOOTTIME */
 uint64_t run_now_ns(const struct daemon *d);     /* panel time since start */
+/* --counter tpm:…: increments the TPM counter (journal_counter_bump; at boot, at each retention
+ * cut, and hourly from run_housekeeping_tick) and restarts the hour; a failure is a fault
+ * record (counter_bump_failed). Nothing without a hardware counter. */
+void run_counter_bump(struct daemon *d);
 int64_t run_wall_ns(const struct daemon *d);     /* wall time of "now" on the records' clock */
 void run_record_clock(void *ctx, uint64_t *mono, int64_t *wall, uint8_t *tq); /* the journal's clock */
 void run_clock_watch(struct run_clockwatch *w, uint64_t mono, int64_t wall, uint8_t *tq);

@@ -1,10 +1,29 @@
 /*
  * run_housekeeping.c — housekeeping between the panel's work: the idle flush (metering
  * groups committed after 1 s without a record), hourly retention (archive and cut what is older
- * than the configured keep, with a checkpoint at the cut) and the live loop's lateness fault.
+ * than the configured keep, with a checkpoint at the cut), the TPM counter's bumps (at boot, at
+ * each retention cut, at most once an hour of panel time: an NV counter wears out after some
+ * 10^5..10^6 increments, so a bump per commit would not do) and the live loop's lateness fault.
  */
 #include <stdio.h>
 #include "run.h"
+
+#define COUNTER_BUMP_NS (3600ull * 1000000000ull)
+
+void run_counter_bump(struct daemon *d)
+{
+  if (!journal_counter_is_hw(d->o.c.counter)) return;
+  d->next_counter_bump_ns = run_now_ns(d) + COUNTER_BUMP_NS;
+  uint64_t count = 0;
+  int rc = journal_counter_bump(d->j, &count);
+  if (rc) {
+    char detail[160];
+    snprintf(detail, sizeof detail, "%s: %s (bound at the next bump)", d->o.c.counter, journal_strerror(rc));
+    run_fault(d, "counter_bump_failed", rc, 0, detail);
+    return;
+  }
+  d->counter_bumps++;
+}
 
 /* The retention record (with a checkpoint of the state at the cut) goes through the fold like
  * every other record. */
@@ -27,6 +46,8 @@ static void run_retention(struct daemon *d)
     char detail[160];
     snprintf(detail, sizeof detail, "retention: %s (records kept)", journal_strerror(rc));
     run_fault(d, "retention_failed", rc, 0, detail);
+  } else if (cut) {
+    run_counter_bump(d); /* what was cut cannot come back with an older copy past this count */
   }
 }
 
@@ -39,6 +60,7 @@ void run_housekeeping_tick(struct daemon *d, uint64_t now)
     d->last_append_mono = now;
   }
   if (d->retention_keep_ns && now >= d->next_retention_ns) run_retention(d);
+  if (now >= d->next_counter_bump_ns && journal_counter_is_hw(d->o.c.counter)) run_counter_bump(d);
 }
 
 /* Watchdog (live only): the loop fell behind the panel's clock by more than half a second

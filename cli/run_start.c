@@ -223,6 +223,7 @@ int run_start_boot(struct daemon *d, const struct run_tail *t)
   r.body.boot.reducer_version = REPLAY_REDUCER_VERSION; /* the fold's rules from this boot on */
   d->cfg_version = r.body.boot.config_version;
   memcpy(d->cfg_hash, cfg_differs ? new_hash : t->cfg_hash, 32);
+  run_counter_bump(d); /* the boot's TPM count: signed in the seal of the boot record's group */
   rc = run_append(d, &r);
   if (!rc && cfg_differs) {
     memset(&r, 0, sizeof r);

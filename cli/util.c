@@ -48,6 +48,9 @@ int cli_open_error(const char *dir, const char *counter, int rc, int pid)
     cli_err("%s/journal/data.mdb: damaged (%s)", dir, journal_strerror(rc));
     return CLI_ENV;
   }
+  int hrc = cli_counter_error(dir, counter, rc);
+  if (hrc >= 0) return hrc;
+  if (journal_counter_is_hw(counter)) counter = NULL; /* its file is DIR/counter */
   switch (rc) {
   case JOURNAL_EROLLBACK: {
     uint64_t head = 0, cseq = 0;

@@ -21,7 +21,11 @@ _hems()
     COMPREPLY=($(compgen -W "mqtt" -- "$cur")); return
   fi
   case "$prev" in
-    --dir|--counter|--out|--pubkey|--hw|--config|--comtrade|--socket|--key|--state|--verifier|--witness|--checkpoint|--since-checkpoint|--cafile|--cert|--password-file)
+    --counter)
+      COMPREPLY=($(compgen -f -- "$cur") $(compgen -W "tpm:0x01500000" -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
+    --tcti)
+      COMPREPLY=($(compgen -W "device:/dev/tpmrm0 swtpm:host=127.0.0.1,port=2321" -- "$cur")); return ;;
+    --dir|--out|--pubkey|--hw|--config|--comtrade|--socket|--key|--state|--verifier|--witness|--checkpoint|--since-checkpoint|--cafile|--cert|--password-file)
       COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
     --format)
       COMPREPLY=($(compgen -W "table jsonl json csv text cbor" -- "$cur")); return ;;

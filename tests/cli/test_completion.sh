@@ -27,5 +27,9 @@ grep -qx -- "--verifier" <<<"$(complete_words hems witness --v)" || { echo "--ve
 # --signer (the key in a PKCS#11 token) on the commands that sign, and its two kinds
 grep -qx -- "--signer" <<<"$(complete_words hems run --si)" || { echo "--signer not offered for run"; fail=1; }
 grep -qx "pkcs11:" <<<"$(complete_words hems init --signer p)" || { echo "pkcs11: not offered after --signer"; fail=1; }
+# the TPM counter: --tcti on init and run, its values, and tpm: after --counter
+for c in init run; do grep -qx -- "--tcti" <<<"$(complete_words hems $c --t)" || { echo "--tcti not offered for $c"; fail=1; }; done
+grep -qx "device:/dev/tpmrm0" <<<"$(complete_words hems run --tcti d)" || { echo "device:/dev/tpmrm0 not offered after --tcti"; fail=1; }
+grep -qx "tpm:0x01500000" <<<"$(complete_words hems init --counter tp)" || { echo "tpm:0x01500000 not offered after --counter"; fail=1; }
 [ $fail = 0 ] && echo "completion: $(echo "$cmds" | wc -l) subcommands offered"
 exit $fail
