@@ -154,5 +154,24 @@ if [ ! -f "$D$bunit" ]; then bad "$bunit not installed"; else
   fi
 fi
 
+# The TPM counter's drop-in: installed as an example only (the unit itself allows no TPM node);
+# enabled under /etc it verifies, allows /dev/tpmrm0 and runs the daemon with --counter tpm:….
+grep -q '^DeviceAllow=.*tpm' "$D$unit" && bad "the unit allows a TPM node without the TPM counter configured"
+dropin=/usr/share/doc/hems/hems.service.d/tpm.conf
+if [ -f "$D$dropin" ]; then
+  if grep -n '@[A-Z_]*@' "$D$dropin"; then bad "unreplaced @VAR@ in the installed drop-in"; fi
+  grep -qx 'DeviceAllow=/dev/tpmrm0 rw' "$D$dropin" || bad "the TPM drop-in does not allow /dev/tpmrm0"
+  grep -q '^ExecStart=/usr/bin/hems run .*--counter tpm:0x' "$D$dropin" || bad "the TPM drop-in's ExecStart has no --counter tpm:"
+  mkdir -p "$D/etc/systemd/system/hems.service.d"
+  cp "$D$dropin" "$D/etc/systemd/system/hems.service.d/tpm.conf"
+  if ! out=$(MANPATH="$D/usr/share/man" systemd-analyze verify --root="$D" "$unit" 2>&1) || [ -n "$out" ]; then
+    bad "systemd-analyze verify with the TPM drop-in:"
+    echo "$out"
+  fi
+  rm -r "$D/etc/systemd/system/hems.service.d"
+else
+  bad "$dropin not installed"
+fi
+
 [ "$fail" = 0 ] && echo "test_unit: ok"
 exit "$fail"
