@@ -64,7 +64,8 @@ int journal__counter_kind_check(MDB_txn *txn, const struct journal_dbs *db, cons
   return strcmp(kind, want) == 0 ? 0 : JOURNAL_ECTRKIND;
 }
 
-int journal__counter_hw_start(struct journal_file_counter *c)
+/* On create: the first increment (a new NV counter reads only after one), then the count. */
+static int counter_hw_start(struct journal_file_counter *c)
 {
   uint64_t got = 0;
   int rc = c->hw.increment(c->hw.ctx, &got);
@@ -73,7 +74,8 @@ int journal__counter_hw_start(struct journal_file_counter *c)
   return 0;
 }
 
-int journal__counter_hw_complete(struct journal_file_counter *c)
+/* The writer's open found the file one ahead (a bump cut between its two steps): increment. */
+static int counter_hw_complete(struct journal_file_counter *c)
 {
   uint64_t got = 0;
   pthread_mutex_lock(&c->mu);
@@ -85,6 +87,32 @@ int journal__counter_hw_complete(struct journal_file_counter *c)
     rc = journal__counter_write_locked(c, c->last_seq, c->last_hash);
   }
   pthread_mutex_unlock(&c->mu);
+  return rc;
+}
+
+/* The hardware counter at open: on create its first increment and meta counter_kind; a file
+ * one ahead (a bump cut in the middle) completed; an accepted rollback takes the hardware's
+ * count. The count goes into the first seal. Called by do_open (store.c) after the counter check. */
+int journal__counter_hw_open(struct journal *j, bool creating, bool accepted)
+{
+  struct journal_file_counter *c = &j->fcounter;
+  if (!c->have_hw || j->counter != &c->ops) return 0;
+  int rc = 0;
+  if (creating) {
+    MDB_txn *txn;
+    if ((rc = counter_hw_start(c))) return rc;
+    if ((rc = journal__lmdb_err(mdb_txn_begin(j->env, NULL, 0, &txn)))) return rc;
+    rc = journal__meta_put(txn, &j->db, "counter_kind", c->hw.kind, strlen(c->hw.kind));
+    if (rc) mdb_txn_abort(txn);
+    else if ((rc = journal__lmdb_err(mdb_txn_commit(txn)))) return rc;
+  } else if (accepted) {
+    /* accepted: the reset slots carry the hardware's count */
+    if ((rc = c->hw.read(c->hw.ctx, &c->hw_seen))) return rc;
+    c->hw_file = c->hw_seen;
+  } else if (c->hw_file == c->hw_seen + 1) {
+    rc = counter_hw_complete(c);
+  }
+  j->seal_hw_count = c->hw_file;
   return rc;
 }
 

@@ -317,32 +317,6 @@ static unsigned writer_format(const struct journal_options *o)
                                                                 : 0;
 }
 
-/* The hardware counter at open: on create its first increment and meta counter_kind; a file
- * one ahead (a bump cut in the middle) completed; an accepted rollback takes the hardware's
- * count. The count goes into the first seal. */
-static int counter_hw_open(struct journal *j, bool creating, int verdict)
-{
-  struct journal_file_counter *c = &j->fcounter;
-  if (!c->have_hw || j->counter != &c->ops) return 0;
-  int rc = 0;
-  if (creating) {
-    MDB_txn *txn;
-    if ((rc = journal__counter_hw_start(c))) return rc;
-    if ((rc = journal__lmdb_err(mdb_txn_begin(j->env, NULL, 0, &txn)))) return rc;
-    rc = journal__meta_put(txn, &j->db, "counter_kind", c->hw.kind, strlen(c->hw.kind));
-    if (rc) mdb_txn_abort(txn);
-    else if ((rc = journal__lmdb_err(mdb_txn_commit(txn)))) return rc;
-  } else if (verdict != CV_OK && verdict != CV_REPAIR) {
-    /* accepted: the reset slots carry the hardware's count */
-    if ((rc = c->hw.read(c->hw.ctx, &c->hw_seen))) return rc;
-    c->hw_file = c->hw_seen;
-  } else if (c->hw_file == c->hw_seen + 1) {
-    rc = journal__counter_hw_complete(c);
-  }
-  j->seal_hw_count = c->hw_file;
-  return rc;
-}
-
 static int do_open(struct journal **out, const struct journal_options *o, struct journal_open_info *info,
                    int *out_pid, bool creating)
 {
@@ -433,7 +407,7 @@ static int do_open(struct journal **out, const struct journal_options *o, struct
   }
   if ((rc = set_clean(j, 0, unclean))) goto fail;
   if ((rc = journal__tree_open(j))) goto fail;
-  if ((rc = counter_hw_open(j, creating, verdict))) goto fail;
+  if ((rc = journal__counter_hw_open(j, creating, verdict != CV_OK && verdict != CV_REPAIR))) goto fail;
   if (creating) {
     /* The counter exists from before the first commit (seq 0, the empty journal's zero hash),
      * so a missing one is never the normal state; both slots, over any older file there. */

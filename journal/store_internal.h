@@ -47,10 +47,11 @@ int journal__counter_hw_attach(struct journal_file_counter *c, const char *count
 int journal__counter_kind_check(MDB_txn *txn, const struct journal_dbs *db, const struct journal_file_counter *c);
 /* The counter file's path for counter_path (a file, or DIR/counter for a hardware counter). */
 void journal__counter_file_path(char *out, size_t cap, const char *dir, const char *counter_path);
-/* On create: the first increment (a new NV counter reads only after one), then the count. */
-int journal__counter_hw_start(struct journal_file_counter *c);
-/* The writer's open found the file one ahead (a bump cut between its two steps): increment. */
-int journal__counter_hw_complete(struct journal_file_counter *c);
+/* The hardware counter when a writer opens (counter_hw.c): on create the first increment and
+ * meta counter_kind; a cut bump completed; accepted (--accept-rollback): the hardware's count.
+ * 0 without a hardware counter. */
+struct journal;
+int journal__counter_hw_open(struct journal *j, bool creating, bool accepted);
 int journal__counter_write_locked(struct journal_file_counter *c, uint64_t seq, const uint8_t hash[JOURNAL_HASH_BYTES]);
 
 /* lock.c — the one-writer rule (docs/journal.md "Writer lock"). Takes flock on DIR itself and on
