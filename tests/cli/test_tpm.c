@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <errno.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <arpa/inet.h>
 #include <cmocka.h>
@@ -67,6 +68,7 @@ static int swtpm_start(void)
   swtpm_pid = fork();
   if (swtpm_pid < 0) return -1;
   if (swtpm_pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM); /* the TPM goes with the test, whatever ends it */
     execlp("swtpm", "swtpm", "socket", "--tpm2", "--tpmstate", tpmstate, "--server", server, "--ctrl", ctrl,
            "--flags", "not-need-init,startup-clear", "--log", log, (char *)NULL);
     _exit(127);
@@ -97,7 +99,11 @@ static int setup(void **state)
     int p = 20000 + 2 * (rand() % 15000);
     if (ports_free(p)) tpm_port = p;
   }
-  if (!tpm_port || swtpm_start()) return -1;
+  if (!tpm_port) return -1;
+  if (swtpm_start()) {
+    swtpm_stop();
+    return -1;
+  }
   char tcti[96];
   snprintf(tcti, sizeof tcti, "swtpm:host=127.0.0.1,port=%d", tpm_port);
   setenv("TPM2TOOLS_TCTI", tcti, 1);
