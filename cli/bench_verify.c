@@ -10,7 +10,10 @@
  * fastest and slowest run:
  *   records_per_s            what `hems verify --dir` does: two threads, chain, Merkle tree
  *                            recomputed, every seal's state hash against the fold, the newest
- *                            seal's signature;
+ *                            seal's signature; the reading thread decodes records for the
+ *                            fold only while the checking thread is behind (verify_pipe.c);
+ *   reader_decodes_records_per_s  the same-run baseline: the same with every record decoded
+ *                            on the reading thread (the split before);
  *   single_core_records_per_s  the same on one thread;
  *   all_seals_records_per_s  with every seal's signature (--all-seals), two threads, and
  *                            all_seals_single_core_records_per_s on one;
@@ -23,7 +26,9 @@
  *                            the index check on a snapshot of its own (journal_index_check:
  *                            every record hashed against its pack's check again).
  * The journal was just written, so it is normally in the page cache: the residency before the
- * runs (mincore) is reported.
+ * runs (mincore) is reported. Beside each rate of journal_verify_opt, per_busiest_thread_cpu_s:
+ * records over the CPU time of the busier of its threads (journal_verify_result.thread_cpu_s),
+ * the rate the work allows on idle cores, which a machine loaded by other work does not hide.
  *
  * The same run first writes the same panel as a format-2 journal (journal_options.format 2: one
  * `records` value per record, schema v 1; as long as the format-3 one, at most 1 day) and runs
@@ -41,12 +46,13 @@
 
 enum { RUNS = 3 };
 
-enum vmode { V_DEFAULT, V_ONE, V_ALL, V_ALL_ONE, V_CHAIN, V_DIR, V_DIR_RECHECK, V_MODES };
-static const char *const mode_key[V_MODES] = { "records_per_s", "single_core_records_per_s", "all_seals_records_per_s",
+enum vmode { V_DEFAULT, V_READER_DECODES, V_ONE, V_ALL, V_ALL_ONE, V_CHAIN, V_DIR, V_DIR_RECHECK, V_MODES };
+static const char *const mode_key[V_MODES] = { "records_per_s", "reader_decodes_records_per_s", "single_core_records_per_s", "all_seals_records_per_s",
                                                "all_seals_single_core_records_per_s", "chain_only_records_per_s",
                                                "verify_dir_records_per_s", "verify_dir_recheck_records_per_s" };
 static const char *const mode_text[V_MODES] = {
   "two threads, fold + tree + chain, newest seal's signature (hems verify)",
+  "baseline: the same, the reading thread decoding every record",
   "one thread, the same",
   "two threads, every seal's signature (--all-seals)",
   "one thread, every seal's signature",
@@ -77,7 +83,7 @@ static int dir_checks(struct journal_reader *r, struct journal_iter *verified_it
 }
 
 static int run_mode(struct journal_reader *r, const uint8_t pk[32], enum vmode m, struct replay_state *st,
-                    struct journal_verify_result *res, double *rate)
+                    struct journal_verify_result *res, double *rate, double *cpu_rate)
 {
   struct journal_dir_source ds;
   int rc = journal_dir_source_init(&ds, r, 1);
@@ -86,7 +92,8 @@ static int run_mode(struct journal_reader *r, const uint8_t pk[32], enum vmode m
   replay_verify_fold(&fold, st);
   struct journal_verify_opts o;
   memset(&o, 0, sizeof o);
-  o.threads = m == V_DEFAULT || m == V_ALL ? 2 : 1;
+  o.threads = m == V_DEFAULT || m == V_READER_DECODES || m == V_ALL ? 2 : 1;
+  o.reader_decodes_all = m == V_READER_DECODES;
   o.all_seals = m == V_ALL || m == V_ALL_ONE;
   o.rewind = journal_dir_source_rewind;
   o.rewind_ctx = &ds;
@@ -97,6 +104,10 @@ static int run_mode(struct journal_reader *r, const uint8_t pk[32], enum vmode m
   if (!rc && (m == V_DIR || m == V_DIR_RECHECK)) rc = dir_checks(r, m == V_DIR ? ds.it : NULL, res->last_seq);
   double dt = cli_mono_s() - t0;
   *rate = dt > 0 ? (double)res->records / dt : 0;
+  /* the rate the busiest thread's CPU time allows: what two idle cores would give, whatever
+   * else the machine runs (journal_verify_opt only) */
+  double busy = res->thread_cpu_s[0] > res->thread_cpu_s[1] ? res->thread_cpu_s[0] : res->thread_cpu_s[1];
+  *cpu_rate = m != V_CHAIN && m != V_DIR && m != V_DIR_RECHECK && busy > 0 ? (double)res->records / busy : 0;
   journal_dir_source_deinit(&ds);
   return rc;
 }
@@ -107,6 +118,7 @@ struct vfig {
   unsigned format;
   double days;
   double rate[V_MODES][RUNS];
+  double cpu_rate[V_MODES][RUNS]; /* records per CPU second of the busiest thread */
   struct journal_verify_result res;
   struct cli_residency cache;
 };
@@ -131,11 +143,14 @@ static int measure(const char *dir, uint64_t max_records, struct replay_state *s
     for (int m = 0; m < V_MODES && !rc; m++) {
       if (isatty(STDERR_FILENO))
         fprintf(stderr, "\rbench verify: format %u, run %d/%d, %d/%d", f->format == 2 ? 2 : 3, run + 1, RUNS, m + 1, V_MODES);
-      rc = run_mode(r, pk, (enum vmode)m, st, &f->res, &f->rate[m][run]);
+      rc = run_mode(r, pk, (enum vmode)m, st, &f->res, &f->rate[m][run], &f->cpu_rate[m][run]);
     }
   if (isatty(STDERR_FILENO)) fprintf(stderr, "\r\033[K");
   if (r) journal_reader_close(r);
-  for (int m = 0; m < V_MODES; m++) qsort(f->rate[m], RUNS, sizeof f->rate[m][0], cmp_dbl);
+  for (int m = 0; m < V_MODES; m++) {
+    qsort(f->rate[m], RUNS, sizeof f->rate[m][0], cmp_dbl);
+    qsort(f->cpu_rate[m], RUNS, sizeof f->cpu_rate[m][0], cmp_dbl);
+  }
   cli_rm_rf(dir);
   return rc;
 }
@@ -145,9 +160,14 @@ static double per_record(const struct vfig *f)
   return f->res.records ? (double)f->cache.journal_bytes / (double)f->res.records : 0;
 }
 
-/* Every mode's median with its min and max, into v. */
+/* Every mode's median with its min and max, into v; per_busiest_thread_cpu_s: the medians of
+ * records per CPU second of the busiest thread (journal_verify_opt's modes). */
 static void put_modes(json_t *v, const struct vfig *f)
 {
+  json_t *cpu = json_object();
+  for (int m = 0; m < V_MODES; m++)
+    if (f->cpu_rate[m][RUNS / 2] > 0) json_object_set_new(cpu, mode_key[m], json_real(f->cpu_rate[m][RUNS / 2]));
+  json_object_set_new(v, "per_busiest_thread_cpu_s", cpu);
   for (int m = 0; m < V_MODES; m++) {
     char k[80];
     json_object_set_new(v, mode_key[m], json_real(f->rate[m][RUNS / 2]));
@@ -238,9 +258,12 @@ int cli_bench_verify(int argc, char **argv)
     printf("verify bench: %.2f days of a 48-branch panel, %llu records, %llu seals (%.1f records per seal), %.1f MB\n", a.days,
            (unsigned long long)res.records, (unsigned long long)res.seals,
            (double)res.records / (double)(res.seals ? res.seals : 1), cache.journal_bytes / 1e6);
-    for (int m = 0; m < V_MODES; m++)
-      printf("  %-80s %9.0f records/s (min %.0f, max %.0f)\n", mode_text[m], f3->rate[m][RUNS / 2], f3->rate[m][0],
+    for (int m = 0; m < V_MODES; m++) {
+      printf("  %-80s %9.0f records/s (min %.0f, max %.0f)", mode_text[m], f3->rate[m][RUNS / 2], f3->rate[m][0],
              f3->rate[m][RUNS - 1]);
+      if (f3->cpu_rate[m][RUNS / 2] > 0) printf("; %.0f per CPU s of the busiest thread", f3->cpu_rate[m][RUNS / 2]);
+      printf("\n");
+    }
     printf("  target 1000000 records/s; %s; load average %.2f\n",
            cache.resident ? "warm page cache" : "journal partly read from storage", loads[0]);
     printf("  the same run, format 3 beside format 2 (%.2f days, %llu records, %s; medians of %d):\n", f2->days,

@@ -1021,6 +1021,8 @@ struct journal_verify_result {
   uint64_t bad_seq;         /* first bad seq (0 if none) */
   bool truncated;           /* the source ended early: "truncated after seq last_sealed_seq" */
   char reason[160];         /* why bad_seq is bad */
+  double thread_cpu_s[2];   /* journal_verify_opt: CPU time of the checking thread and (threads
+                               2) of the reading thread, the last pass (for hems bench verify) */
 };
 
 /* Moves a format-2 journal (one `records` value per record) to format 3 (packs) in place,
@@ -1081,6 +1083,9 @@ struct journal_verify_opts {
   const struct journal_verify_fold *fold; /* NULL: state hashes are not compared */
   journal_progress_cb progress;
   void *pctx;
+  bool reader_decodes_all; /* threads 2: the reading thread decodes every record for the fold
+                              (the split before, kept as hems bench verify's baseline); else it
+                              decodes only while the checking thread is behind */
 };
 
 /* journal_verify with options (NULL: as journal_verify). Same checks, same results, plus the

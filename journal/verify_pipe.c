@@ -4,12 +4,20 @@
  *
  * Two threads: the reader takes records from the source, copies them into batches and works
  * out what needs no order — each record's chain hash (BLAKE2b) and Merkle leaf (SHA-256), the
- * record decoded for the fold (apply_record), the capture blobs' hashes, and with all_seals
- * each seal's signature (with the key its key id
+ * capture blobs' hashes, the record decoded for the fold (apply_record) when the checker is the
+ * slower side (below), and with all_seals each seal's signature (with the key its key id
  * names among the trusted key and the key records read so far; the checker uses the result
  * only when its own trusted key for that id is the same key). The checker takes the batches in
  * order through a bounded ring (PIPE_BATCHES) and runs every check and the fold exactly as one
  * thread does, so the first bad seq and its reason do not depend on the threads.
+ *
+ * Who decodes for the fold: decoding is the one large piece of work either side can do (it is
+ * pure: the record decoded on either thread is the same). The reader decodes a batch when at
+ * least half the ring is waiting for the checker (the checker is behind: the reader has time to
+ * spare); otherwise it leaves the batch's records undecoded and the checker decodes them as it
+ * folds (verify.c fold_apply). So the work moves to whichever thread is idle, and the split
+ * does not change any result. reader_decodes_all (the bench's baseline) decodes every batch
+ * on the reader, as before the split.
  *
  * Newest-seal mode checks the signature of the newest seal only. When anything fails, the
  * source is rewound and read again with every seal's signature checked, and that result is the
@@ -19,6 +27,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sodium.h>
 #include "codec_internal.h"
 #include "grow_internal.h"
@@ -45,7 +54,8 @@ struct pbatch {
 struct pipe {
   const struct journal_record_source *src;
   bool all_seals;
-  bool decode;    /* decode every record for the fold (from seq 1) */
+  bool decode;    /* decode records for the fold (from seq 1) */
+  bool decode_all; /* on the reader whatever the ring holds (the bench's baseline) */
   pthread_mutex_t mu;
   pthread_cond_t cv;
   uint64_t produced, consumed; /* batches */
@@ -55,7 +65,14 @@ struct pipe {
   uint8_t keys[JOURNAL__VERIFY_MAX_KEYS][32];
   uint8_t key_ids[JOURNAL__VERIFY_MAX_KEYS][16];
   int nkeys;
+  double reader_cpu_s; /* the reader's CPU time, when it ends */
 };
+
+static double thread_cpu_s(void)
+{
+  struct timespec ts;
+  return clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0 ? (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 : 0;
+}
 
 static void reader_key(struct pipe *p, const uint8_t pk[32])
 {
@@ -108,6 +125,8 @@ static void *reader(void *arg)
     pthread_mutex_lock(&p->mu);
     while (p->produced - p->consumed == PIPE_BATCHES && !p->stop) pthread_cond_wait(&p->cv, &p->mu);
     bool stop = p->stop;
+    /* the checker is behind: this batch is decoded here (see the header) */
+    bool decode = p->decode && (p->decode_all || p->produced - p->consumed >= PIPE_BATCHES / 2);
     pthread_mutex_unlock(&p->mu);
     if (stop) break;
     struct pbatch *b = &p->b[p->produced % PIPE_BATCHES];
@@ -148,7 +167,7 @@ static void *reader(void *arg)
       }
       ahead(p, bytes, len, pre);
       pre->rec = NULL;
-      if (leaves && p->decode && (b->recs || (b->recs = malloc(BATCH_RECORDS * sizeof *b->recs)))) {
+      if (leaves && decode && (b->recs || (b->recs = malloc(BATCH_RECORDS * sizeof *b->recs)))) {
         pre->rec_rc = journal_record_decode(b->arena + b->off[i], len, &b->recs[i]);
         pre->rec = &b->recs[i];
       }
@@ -159,6 +178,7 @@ static void *reader(void *arg)
     pthread_mutex_unlock(&p->mu);
   }
   if (have_mh) journal_merkle_hasher_deinit(&mh);
+  p->reader_cpu_s = thread_cpu_s(); /* read by the checker after pthread_join */
   return NULL;
 }
 
@@ -191,6 +211,7 @@ static int run_two_threads(struct journal__vstate *v, const struct journal_verif
   p->src = v->src;
   p->all_seals = all_seals;
   p->decode = v->fold && v->fold->apply_record;
+  p->decode_all = o->reader_decodes_all;
   memcpy(p->keys[0], v->keys[0], 32);
   memcpy(p->key_ids[0], v->key_ids[0], 16);
   p->nkeys = 1;
@@ -223,6 +244,7 @@ static int run_two_threads(struct journal__vstate *v, const struct journal_verif
     pthread_mutex_unlock(&p->mu);
   }
   pthread_join(t, NULL);
+  v->res->thread_cpu_s[1] = p->reader_cpu_s;
   for (int i = 0; i < PIPE_BATCHES; i++) { free(p->b[i].arena); free(p->b[i].recs); }
   pthread_cond_destroy(&p->cv);
   pthread_mutex_destroy(&p->mu);
@@ -239,7 +261,9 @@ static int run_pass(const struct journal_record_source *src, const uint8_t trust
   if (rc) return rc;
   v.newest_only = !all_seals;
   v.fold = o->fold;
+  double cpu0 = thread_cpu_s();
   rc = o->threads >= 2 ? run_two_threads(&v, o, all_seals) : run_one_thread(&v, o);
+  res->thread_cpu_s[0] = thread_cpu_s() - cpu0;
   journal__vcheck_free(&v);
   return rc;
 }
