@@ -195,11 +195,29 @@ int journal__decode_body_with(struct cr *r, const struct jdesc *d, void *base, i
 int journal__encode_body3(struct cw *w, const struct jdesc *d, const void *base);
 int journal__decode_body3_with(struct cr *r, const struct jdesc *d, void *base, int depth, cr_next_fn next);
 /* The RFC 8746 tag of the narrowest typed array that holds every value in [min, max] (64 u8 …
- * 67 u64 when min >= 0, else 72 s8 … 75 s64), and its element width in bytes. */
-unsigned journal__typed_array_tag(int64_t min, int64_t max, unsigned *width);
+ * 67 u64 when min >= 0, else 72 s8 … 75 s64), and its element width in bytes. Inline: the
+ * decoder's column store calls it (and journal__v3_ta_count) once per column. */
+static inline unsigned journal__typed_array_tag(int64_t min, int64_t max, unsigned *width)
+{
+  if (min >= 0) {
+    uint64_t m = (uint64_t)max;
+    *width = m <= 0xff ? 1 : m <= 0xffff ? 2 : m <= 0xffffffffu ? 4 : 8;
+  } else {
+    int64_t a = -1 - min > max ? -1 - min : max; /* the larger magnitude, as a non-negative bound */
+    *width = a <= 0x7f ? 1 : a <= 0x7fff ? 2 : a <= 0x7fffffff ? 4 : 8;
+  }
+  unsigned lg = *width == 1 ? 0 : *width == 2 ? 1 : *width == 4 ? 2 : 3;
+  return (min >= 0 ? 64u : 72u) + lg;
+}
 /* A typed array's element count when tag is one of those and len a whole number of at most max
  * elements, else -1. */
-int journal__v3_ta_count(uint64_t tag, size_t len, unsigned max);
+static inline int journal__v3_ta_count(uint64_t tag, size_t len, unsigned max)
+{
+  if (!((tag >= 64 && tag <= 67) || (tag >= 72 && tag <= 75))) return -1;
+  unsigned width = 1u << ((tag - 64) & 3);
+  if (len % width || len / width > max) return -1;
+  return (int)(len / width);
+}
 /* Stores a typed array's n elements into sub-field sf of the structs arr[0..n) (stride bytes
  * apart). JOURNAL_EBADREC unless every value fits the field, the tag is the narrowest for the
  * values, and (omit_col) they are not all zero. */

@@ -29,19 +29,6 @@ unsigned journal_record_schema_for_format(unsigned format)
 
 /* ------------------------------------------------------------------ typed arrays */
 
-unsigned journal__typed_array_tag(int64_t min, int64_t max, unsigned *width)
-{
-  if (min >= 0) {
-    uint64_t m = (uint64_t)max;
-    *width = m <= 0xff ? 1 : m <= 0xffff ? 2 : m <= 0xffffffffu ? 4 : 8;
-  } else {
-    int64_t a = -1 - min > max ? -1 - min : max; /* the larger magnitude, as a non-negative bound */
-    *width = a <= 0x7f ? 1 : a <= 0x7fff ? 2 : a <= 0x7fffffff ? 4 : 8;
-  }
-  unsigned lg = *width == 1 ? 0 : *width == 2 ? 1 : *width == 4 ? 2 : 3;
-  return (min >= 0 ? 64u : 72u) + lg;
-}
-
 static void ta_put(uint8_t *p, unsigned width, int64_t v)
 {
   uint64_t u = (uint64_t)v;
@@ -176,14 +163,6 @@ int journal__encode_body3(struct cw *w, const struct jdesc *d, const void *base)
 
 /* A uint16 array's elements as a column of one U16 field at offset 0 (window "branches"). */
 const struct jfield journal__u16_element = { .name = "u16", .kind = JF_U16, .size = 2 };
-
-int journal__v3_ta_count(uint64_t tag, size_t len, unsigned max)
-{
-  if (!((tag >= 64 && tag <= 67) || (tag >= 72 && tag <= 75))) return -1;
-  unsigned width = 1u << ((tag - 64) & 3);
-  if (len % width || len / width > max) return -1;
-  return (int)(len / width);
-}
 
 static inline uint32_t load_be32(const uint8_t *p) { uint32_t x; memcpy(&x, p, 4); return __builtin_bswap32(x); }
 static inline uint64_t load_be64(const uint8_t *p) { uint64_t x; memcpy(&x, p, 8); return __builtin_bswap64(x); }
