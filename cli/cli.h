@@ -104,6 +104,7 @@ uint64_t cli_proc_write_bytes(void);
 json_t *cli_load_json_file(const char *path);
 /* CLOCK_MONOTONIC in seconds (benchmarks). */
 double cli_mono_s(void);
+double cli_thread_cpu_s(void); /* CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID) */
 /* Removes a directory tree (benchmark scratch dirs). */
 void cli_rm_rf(const char *path);
 /* The length of the longest prefix of the UTF-8 text s of at most max bytes that ends between

@@ -407,6 +407,13 @@ double cli_mono_s(void)
   return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+double cli_thread_cpu_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
   (void)sb; (void)flag; (void)ftw;
