@@ -150,19 +150,25 @@ static int prepass(struct ingest_ct_file *f, struct plan *P, bool want_hist, cha
   if (cyc < 1) cyc = 1;
   double acc[INGEST_CHANNELS_MAX] = {0};
   uint64_t inc = 0;
+  /* integer files need no largest magnitude: then only the voltage channels are summed */
+  unsigned use[INGEST_CHANNELS_MAX], nuse = 0;
+  for (unsigned c = 0; c < nch; c++)
+    if (!P->use_raw || P->cfg.ch[c].kind == INGEST_KIND_VOLTAGE) use[nuse++] = c;
   struct ingest_ct_block b;
   int rc;
   ingest_ct_reader_rewind(f->rd);
   while ((rc = ingest_ct_reader_next(f->rd, &b, msg, cap)) > 0) {
     for (size_t s = 0; s < b.n; s++) {
       const double *v = b.value + s * na;
-      for (unsigned c = 0; c < nch; c++) {
+      for (unsigned j = 0; j < nuse; j++) {
+        const unsigned c = use[j];
         double x = fabs(v[P->src[c]]);
         if (x > P->maxabs[c]) P->maxabs[c] = x;
         acc[c] += x * x;
       }
       if (++inc == cyc) {
-        for (unsigned c = 0; c < nch; c++) {
+        for (unsigned j = 0; j < nuse; j++) {
+          const unsigned c = use[j];
           if (want_hist && P->cfg.ch[c].kind == INGEST_KIND_VOLTAGE)
             hist_add(P, sqrt(acc[c] / (double)cyc) * P->mult[c]);
           acc[c] = 0;

@@ -39,6 +39,7 @@ struct ingest_ct_reader {
   uint8_t *missing;
   int64_t *t_us;
   uint16_t *digital;
+  double ga[INGEST_CT_ANALOG_MAX], gb[INGEST_CT_ANALOG_MAX]; /* each channel's a and b */
 };
 
 static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
@@ -83,6 +84,10 @@ int ingest_ct_reader_open(const struct ingest_ct_cfg *cfg, const uint8_t *dat, s
     r->map_base = (const uint8_t *)((uintptr_t)dat & ~(uintptr_t)(pg - 1));
   }
   r->nw = (cfg->nd + 15) / 16;
+  for (unsigned a = 0; a < cfg->na; a++) {
+    r->ga[a] = cfg->an[a].a;
+    r->gb[a] = cfg->an[a].b;
+  }
   r->ints = true;
   size_t nv = (size_t)INGEST_CT_BLOCK * (cfg->na ? cfg->na : 1);
   r->raw = malloc(sizeof(int32_t) * nv);
@@ -153,22 +158,57 @@ static void rate_times(struct ingest_ct_reader *r, uint64_t k0, size_t n)
 {
   const struct ingest_ct_cfg *cfg = r->cfg;
   unsigned q = 0;
-  for (size_t f = 0; f < n; f++) {
+  while (q + 1 < cfg->nrates && k0 >= cfg->endsamp[q]) q++;
+  for (size_t f = 0; f < n;) {
     uint64_t k = k0 + f;
     while (q + 1 < cfg->nrates && k >= cfg->endsamp[q]) q++;
     uint64_t first = q ? cfg->endsamp[q - 1] : 0;
-    r->t_us[f] = (int64_t)floor(r->t_first[q] + (double)(k - first) * 1e6 / cfg->samp[q] + 0.5);
+    size_t run = n - f;
+    if (q + 1 < cfg->nrates && cfg->endsamp[q] - k < run) run = (size_t)(cfg->endsamp[q] - k);
+    const double samp = cfg->samp[q], t0 = r->t_first[q];
+    for (size_t i = 0; i < run; i++) /* times are ≥ 0: truncation is floor */
+      r->t_us[f + i] = (int64_t)(t0 + (double)(k - first + i) * 1e6 / samp + 0.5);
+    f += run;
   }
 }
+
+/* A block's analog values in one binary format: the format is fixed for the file, so each
+ * block runs one of these loops, with no per-sample format test or call, the channels'
+ * a and b from the reader's own arrays. */
+#define DECODE_ANALOG(KIND, WIDTH, MISSING_TEST, RAW_OF)                                       \
+  static void decode_##KIND(const struct ingest_ct_reader *r, const uint8_t *p, size_t n,      \
+                            unsigned na)                                                       \
+  {                                                                                            \
+    int32_t *raw = r->raw;                                                                     \
+    double *val = r->value;                                                                    \
+    uint8_t *mis = r->missing;                                                                 \
+    for (size_t f = 0; f < n; f++, p += r->rec, raw += na, val += na, mis += na) {             \
+      const uint8_t *v = p + 8;                                                                \
+      for (unsigned a = 0; a < na; a++, v += WIDTH) {                                          \
+        MISSING_TEST;                                                                          \
+        mis[a] = m;                                                                            \
+        raw[a] = m ? 0 : RAW_OF;                                                               \
+        val[a] = m ? 0.0 : r->ga[a] * (double)x + r->gb[a];                                    \
+      }                                                                                        \
+    }                                                                                          \
+  }
+DECODE_ANALOG(int16, 2, int16_t x = (int16_t)rd16(v); bool m = x == INT16_MIN, x)
+DECODE_ANALOG(int32, 4, int32_t x = (int32_t)rd32(v); bool m = x == INT32_MIN, x)
+DECODE_ANALOG(float32, 4, uint32_t u = rd32(v); float x; memcpy(&x, &u, sizeof x); bool m = !isfinite(x), 0)
 
 static int next_binary(struct ingest_ct_reader *r, size_t n, char *msg, size_t cap)
 {
   const struct ingest_ct_cfg *cfg = r->cfg;
   const unsigned na = cfg->na;
+  const size_t rec = r->rec, nw = r->nw;
   const uint8_t *p = r->p + r->pos;
-  const size_t rec = r->rec;
-  for (size_t f = 0; f < n; f++, p += rec) {
-    if (cfg->nrates == 0) {
+  const size_t width = cfg->ft == INGEST_CT_BINARY ? 2 : 4;
+  if (cfg->ft == INGEST_CT_BINARY) decode_int16(r, p, n, na);
+  else if (cfg->ft == INGEST_CT_BINARY32) decode_int32(r, p, n, na);
+  else decode_float32(r, p, n, na);
+  if (cfg->nrates == 0) {
+    p = r->p + r->pos;
+    for (size_t f = 0; f < n; f++, p += rec) {
       uint32_t ts = rd32(p + 4);
       if (ts == 0xFFFFFFFFu) {
         ingest__msg(msg, cap, "%s: sample %llu: missing timestamp (nrates is 0)", r->name,
@@ -177,35 +217,11 @@ static int next_binary(struct ingest_ct_reader *r, size_t n, char *msg, size_t c
       }
       r->t_us[f] = (int64_t)llround(ts_to_us(cfg, (double)ts));
     }
-    int32_t *raw = r->raw + f * na;
-    double *val = r->value + f * na;
-    uint8_t *mis = r->missing + f * na;
-    const uint8_t *v = p + 8;
-    if (cfg->ft == INGEST_CT_BINARY) {
-      for (unsigned a = 0; a < na; a++, v += 2) {
-        int16_t x = (int16_t)rd16(v);
-        mis[a] = x == INT16_MIN;
-        raw[a] = mis[a] ? 0 : x;
-        val[a] = mis[a] ? 0.0 : cfg->an[a].a * x + cfg->an[a].b;
-      }
-    } else if (cfg->ft == INGEST_CT_BINARY32) {
-      for (unsigned a = 0; a < na; a++, v += 4) {
-        int32_t x = (int32_t)rd32(v);
-        mis[a] = x == INT32_MIN;
-        raw[a] = mis[a] ? 0 : x;
-        val[a] = mis[a] ? 0.0 : cfg->an[a].a * x + cfg->an[a].b;
-      }
-    } else {
-      for (unsigned a = 0; a < na; a++, v += 4) {
-        uint32_t u = rd32(v);
-        float x;
-        memcpy(&x, &u, sizeof x);
-        mis[a] = !isfinite(x);
-        raw[a] = 0;
-        val[a] = mis[a] ? 0.0 : cfg->an[a].a * (double)x + cfg->an[a].b;
-      }
-    }
-    for (size_t w = 0; w < r->nw; w++) r->digital[f * r->nw + w] = rd16(v + 2 * w);
+  }
+  if (nw) {
+    p = r->p + r->pos + 8 + width * na;
+    for (size_t f = 0; f < n; f++, p += rec)
+      for (size_t w = 0; w < nw; w++) r->digital[f * nw + w] = rd16(p + 2 * w);
   }
   r->pos += n * rec;
   if (cfg->ft == INGEST_CT_FLOAT32) r->ints = false;
