@@ -1,5 +1,5 @@
 /*
- * bench.c — `hems bench journal|sim|ingest`: the DESIGN.md performance figures, each beside its
+ * bench.c — `hems bench journal|sim|ingest` (analyze: bench_analyze.c): the DESIGN.md performance figures, each beside its
  * same-run baseline. Figures are measured here and now; nothing is assumed.
  *
  * journal: the production append path (encode, chain hash, per-group index entries, Ed25519
@@ -312,7 +312,7 @@ static const char *base_dir(const struct bench_opts *o, char *buf, size_t cap, b
   return mkdtemp(buf);
 }
 
-static void emit(json_t *o, bool as_json)
+void cli_bench_emit(json_t *o, bool as_json)
 {
   if (as_json) {
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
@@ -333,7 +333,7 @@ static void emit(json_t *o, bool as_json)
 /* Prints the figures and removes the bench's files. */
 static int bench_finish(json_t *out, const struct bench_opts *o, const char *jdir, const char *base, bool tmp)
 {
-  emit(out, o->json);
+  cli_bench_emit(out, o->json);
   json_decref(out);
   cli_rm_rf(jdir);
   if (tmp) cli_rm_rf(base);
@@ -478,7 +478,7 @@ static int bench_sim(const struct bench_opts *o)
   json_object_set_new(out, "wall_realtime_factor", json_real(r.realtime_factor));
   json_object_set_new(out, "target_realtime_factor", json_real(50));
   json_object_set_new(out, "channel_samples", json_integer((json_int_t)r.samples));
-  emit(out, o->json);
+  cli_bench_emit(out, o->json);
   json_decref(out);
   return CLI_OK;
 }
@@ -506,7 +506,7 @@ static int bench_ingest(const struct bench_opts *o)
   json_object_set_new(out, "pq_events", json_integer((json_int_t)r.events));
   json_object_set_new(out, "captures", json_integer((json_int_t)r.captures));
   if (r.blob_bytes) json_object_set_new(out, "capture_delta_coding_ratio", json_real((double)r.blob_bytes_raw / (double)r.blob_bytes));
-  emit(out, o->json);
+  cli_bench_emit(out, o->json);
   json_decref(out);
   return CLI_OK;
 }
@@ -519,6 +519,7 @@ int cli_cmd_bench(int argc, char **argv)
     else if (!strcmp(argv[i], "decision")) return cli_bench_decision(argc, argv); /* cli/bench_decision.c */
     else if (!strcmp(argv[i], "merkle")) return cli_bench_merkle(argc, argv); /* cli/bench_merkle.c */
     else if (!strcmp(argv[i], "codec")) return cli_bench_codec(argc, argv); /* cli/bench_codec.c */
+    else if (!strcmp(argv[i], "analyze")) return cli_bench_analyze(argc, argv); /* cli/bench_analyze.c */
   for (int i = 1; i < argc; i++) /* `bench query` and `bench daemon` too */
     if (!strcmp(argv[i], "query")) return cli_bench_query(argc, argv);
     else if (!strcmp(argv[i], "daemon")) return cli_bench_daemon(argc, argv);

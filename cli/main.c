@@ -349,7 +349,7 @@ static const struct cli_cmd cmds[] = {
     "  --cafile (else the system's CAs). Runs until SIGTERM or SIGINT (exit 0); 2 usage, 3 a\n"
     "  password file that is missing or readable by others. docs/home-assistant.md.\n" },
   { "bench", cli_cmd_bench,
-    "usage: hems bench journal|verify|sim|ingest|replay|merkle|codec [--dir DIR] [--format text|json] [--records N]\n"
+    "usage: hems bench journal|verify|sim|ingest|analyze|replay|merkle|codec [--dir DIR] [--format text|json] [--records N]\n"
     "                  [--record-bytes N]\n"
     "\n"
     "journal: durable signed appends/s of N records of --record-bytes (default 200) in groups of\n"
@@ -367,6 +367,11 @@ static const struct cli_cmd cmds[] = {
     "  SPI and the real ADE9000 driver, as a multiple of real time on one core (target 50).\n"
     "ingest: the same channels through the waveform pipeline (windows, harmonics, Urms(1/2), PQ\n"
     "  events, capture rings), multiple of real time on one core (target 50), ring memory.\n"
+    "analyze [--seconds S] [--runs N] [--reference DIR]: the whole `hems analyze` process on a\n"
+    "  generated S-second (default 30) 6-channel 8 kSPS BINARY COMTRADE file beside pqopen-lib's\n"
+    "  processing time alone on the same file, runs alternating, medians of N (default 3); DIR\n"
+    "  (or HEMS_PQOPEN_PATH) holds the pqopen and daqopen packages, run with /usr/bin/python3\n"
+    "  (or HEMS_PYTHON); without one the reference side is skipped and says why (target 20x).\n"
     "merkle [--records N] [--record-bytes N]: Merkle leaf hashes/s (SHA-256 of 0x00 || record) with\n"
     "  OpenSSL's libcrypto beside libsodium's crypto_hash_sha256 in the same run, and tree appends/s\n"
     "  (leaf hash + right edge + tiles) — one core.\n"

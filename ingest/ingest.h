@@ -642,6 +642,20 @@ int ingest_ct_read(const char *path, struct ingest_ct_cfg *cfg, struct ingest_ct
 int ingest_ct_write(const char *base, const struct ingest_capture_view *c, int ft,
                     const char *station, const char *device, char *msg, size_t msg_cap);
 
+/* A synthetic recording for measuring `hems analyze` (ingest/comtrade_synth.c): BASE.cfg +
+ * BASE.dat, VA VB VC 230 V rms (0.5 % 5th harmonic), IA IB IC 10 A rms at PF 0.9, 2013,
+ * BINARY or BINARY32. Zero fields take the defaults (8 kSPS, 50 Hz, start 04/12/2026
+ * 12:00:00, PS 'P', ratings 1:1, no outage). Returns 0 or negative errno with msg set. */
+struct ingest_ct_synth_spec {
+  double seconds, fs, lf;
+  bool binary32;
+  const char *start;           /* dd/mm/yyyy,hh:mm:ss.ssssss */
+  char ps;                     /* 'P' or 'S' on the voltage lines */
+  double primary, secondary;   /* VT rating written on the voltage lines */
+  double outage_s;             /* zero voltage for the first outage_s seconds */
+};
+int ingest_ct_synth(const char *base, const struct ingest_ct_synth_spec *s, char *msg, size_t msg_cap);
+
 /* ------------------------------------------------------------------------------------------ */
 /* `hems analyze` and `hems bench ingest`                                                      */
 

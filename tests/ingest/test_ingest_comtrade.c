@@ -6,7 +6,8 @@
  *    two sampling rates; .cff with ASCII and binary DAT) parse to the same values;
  *  - malformed files (wrong counts, bad dates, truncated .dat, missing fractional seconds,
  *    non-numeric fields) give an error naming the file, line and field;
- *  - the stored files under tests/data/comtrade/ parse (good) or fail as their name says.
+ *  - the stored files under tests/data/comtrade/ parse (good) or fail as their name says;
+ *  - the synthetic recording of ingest_ct_synth reads back as its analytic waveform.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -463,6 +464,47 @@ static void t_stored_files(void **st)
   }
 }
 
+/* ingest_ct_synth (the file `hems bench analyze` measures on, whose reference run must read
+ * 230 V): read back through the reader, in BINARY and BINARY32, every phase holds
+ * 230·√(1 + 0.005²) V rms and 10 A rms over whole cycles, the active power per phase is
+ * 230 · 10 · 0.9 W (the 5th harmonic has no current partner), and phase B lags A by 120°. */
+static void t_synth_physics(void **st)
+{
+  (void)st;
+  for (int b32 = 0; b32 < 2; b32++) {
+    char base[300], cfgp[320];
+    snprintf(base, sizeof base, "%s/synth%d", tmpdir, b32);
+    snprintf(cfgp, sizeof cfgp, "%s.cfg", base);
+    struct ingest_ct_synth_spec sp = {.seconds = 1, .binary32 = b32};
+    char msg[512];
+    assert_int_equal(ingest_ct_synth(base, &sp, msg, sizeof msg), 0);
+    struct ingest_ct_cfg ct;
+    struct ingest_ct_data d;
+    assert_int_equal(ingest_ct_read(cfgp, &ct, &d, msg, sizeof msg), 0);
+    assert_int_equal(ct.na, 6);
+    assert_int_equal(d.nsamples, 8000);
+    assert_int_equal(ct.ft, b32 ? INGEST_CT_BINARY32 : INGEST_CT_BINARY);
+    const size_t n = 8000; /* 50 whole cycles */
+    const double v_want = 230 * sqrt(1 + 0.005 * 0.005), tol_v = b32 ? 1e-4 : 2e-3;
+    for (int ph = 0; ph < 3; ph++) {
+      const double *v = d.value + (size_t)ph * n, *i = d.value + (size_t)(ph + 3) * n;
+      double sv = 0, si = 0, p = 0;
+      for (size_t k = 0; k < n; k++) {
+        sv += v[k] * v[k];
+        si += i[k] * i[k];
+        p += v[k] * i[k];
+      }
+      assert_true(fabs(sqrt(sv / n) - v_want) < tol_v);
+      assert_true(fabs(sqrt(si / n) - 10.0) < 1e-4);
+      assert_true(fabs(p / n - 230 * 10 * 0.9) < 0.05);
+    }
+    /* B at t = 1/150 s (a third of a cycle) equals A at 0 */
+    assert_true(fabs(d.value[n + 53] - d.value[0 + 0]) < 230 * M_SQRT2 * 0.05);
+    ingest_ct_cfg_free(&ct);
+    ingest_ct_data_free(&d);
+  }
+}
+
 static int setup(void **st)
 {
   (void)st;
@@ -484,6 +526,7 @@ int main(void)
     cmocka_unit_test(t_every_ft),
     cmocka_unit_test(t_malformed),
     cmocka_unit_test(t_stored_files),
+    cmocka_unit_test(t_synth_physics),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
