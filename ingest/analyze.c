@@ -15,7 +15,9 @@
  *   1. the .cfg: the voltage channels' transformer rating — `primary` when the values are
  *      primary (PS = P), `secondary` when secondary — if a ratio is stated (both > 0, not 1:1);
  *      a rating above the channel's range (a·max + b as a peak, over √2) is a line-to-line
- *      rating of a phase channel and is divided by √3; then the nearest standard nominal;
+ *      rating of a phase channel and is divided by √3; then the nearest standard nominal when
+ *      one is within 1 % (IEC 60038 rounds: 400/√3 → 230), else that value as it is (11 kV
+ *      line-to-line → 6350.85 V, not the nearest low-voltage nominal 690 V);
  *   2. else the standard nominal nearest the median one-cycle RMS of the voltage channels,
  *      counting only cycles above 10 % of the largest (an outage in the recording does not
  *      drag the median down to a transformer secondary's value). The median comes from a
@@ -101,11 +103,17 @@ static double declared_from_cfg(const struct ingest_ct_file *f, const struct pla
     double rating = (an->ps == 'S' || an->ps == 's' ? an->secondary : an->primary) * P->mult[c];
     double range = fmax(fabs(an->a * an->max + an->b), fabs(an->a * an->min + an->b)) * P->mult[c];
     bool ll = range > 0 && rating > range / M_SQRT2 * 1.001;
-    double v = ingest_nominal_voltage(ll ? rating / sqrt(3.0) : rating);
-    snprintf(how, cap, "from the .cfg: channel %s transformer %g:%g, %s values%s", an->id,
+    const double phase = ll ? rating / sqrt(3.0) : rating;
+    /* IEC 60038's nominals are rounded quotients (230/400, 63.5 = 110/√3): within 1 % the
+     * standard value; else (medium voltage: 11 kV/√3 is not in the low-voltage list) the
+     * ratio arithmetic itself */
+    const double std = ingest_nominal_voltage(phase);
+    const bool snap = fabs(std - phase) <= 0.01 * phase;
+    snprintf(how, cap, "from the .cfg: channel %s transformer %g:%g, %s values%s%s", an->id,
              an->primary, an->secondary, an->ps == 'S' || an->ps == 's' ? "secondary" : "primary",
-             ll ? ", line-to-line rating above the channel range (÷√3)" : "");
-    return v;
+             ll ? ", line-to-line rating above the channel range (÷√3)" : "",
+             snap ? "" : ", no standard nominal within 1 %");
+    return snap ? std : phase;
   }
   return 0.0;
 }

@@ -5,7 +5,8 @@
  *    recording that starts with 20 s of grid outage (primary values, VT 230:57.7) is judged
  *    against 230 V — no phantom swell when the supply returns, the outage reported as an
  *    interruption in progress at the start; a line-to-line rating above the channel's range
- *    is divided by √3;
+ *    is divided by √3; an 11 kV VT gives 11000/√3 by the ratio arithmetic (no low-voltage
+ *    nominal), its secondary 110/√3 the standard 63.5 V;
  *  - without a ratio, the median of the energised cycles (not of the outage) gives 230 V;
  *  - a 30 s file from 12:00:03 prints one clock-aligned `aggregate` (start 12:00:00, partial,
  *    no Pst) and a +6 % step prints one `rvc` pq_event with ΔUss ≈ 6 %;
@@ -35,12 +36,14 @@ struct spec {
   double flicker_cpm, flicker_dvv_pct; /* rectangular modulation of all phases, or 0 */
   char ps;
   double primary, secondary, range;  /* range: the channel's max code (0 → 32767) */
+  double vrms, va;                   /* phase voltage (0 → 230 V) and volts per code (0 → 0.02) */
   const char *start;
 };
 
 static void write_ct(const char *base, const struct spec *sp)
 {
-  const double fs = sp->fs > 0 ? sp->fs : 8000, va = 0.02;
+  const double fs = sp->fs > 0 ? sp->fs : 8000, va = sp->va > 0 ? sp->va : 0.02;
+  const double vrms = sp->vrms > 0 ? sp->vrms : 230;
   uint64_t ns = (uint64_t)llround(sp->seconds * fs);
   char p[512];
   snprintf(p, sizeof p, "%s/%s.cfg", dir, base);
@@ -67,7 +70,7 @@ static void write_ct(const char *base, const struct spec *sp)
     if (sp->flicker_cpm > 0) /* two levels, 50 % duty: cpm changes a minute */
       env *= fmod(t * sp->flicker_cpm / 120.0, 1.0) < 0.5 ? 1 + sp->flicker_dvv_pct / 200 : 1 - sp->flicker_dvv_pct / 200;
     for (int k = 0; k < 3; k++) {
-      int16_t v = (int16_t)lrint(env * 230 * M_SQRT2 * sin(2 * M_PI * 50 * t - 2 * M_PI / 3 * k) / va);
+      int16_t v = (int16_t)lrint(env * vrms * M_SQRT2 * sin(2 * M_PI * 50 * t - 2 * M_PI / 3 * k) / va);
       memcpy(r + 8 + 2 * k, &v, 2);
     }
     assert_int_equal(fwrite(r, 1, sizeof r, d), sizeof r);
@@ -75,7 +78,7 @@ static void write_ct(const char *base, const struct spec *sp)
   fclose(d);
 }
 
-struct result { char msg[512]; unsigned nwin, nagg, nrvc, nswell, nintr; json_t *agg, *rvc, *intr; };
+struct result { char msg[512]; unsigned nwin, nagg, nrvc, nswell, nintr, ndip; json_t *agg, *rvc, *intr; };
 
 static void analyze(const char *base, double declared_v, struct result *res)
 {
@@ -98,6 +101,7 @@ static void analyze(const char *base, double declared_v, struct result *res)
     else if (strcmp(type, "aggregate") == 0) { res->nagg++; json_decref(res->agg); res->agg = json_incref(o); }
     else if (kind && strcmp(kind, "rvc") == 0) { res->nrvc++; json_decref(res->rvc); res->rvc = json_incref(o); }
     else if (kind && strcmp(kind, "swell") == 0) res->nswell++;
+    else if (kind && strcmp(kind, "dip") == 0) res->ndip++;
     else if (kind && strcmp(kind, "interruption") == 0) { res->nintr++; json_decref(res->intr); res->intr = json_incref(o); }
     json_decref(o);
   }
@@ -149,6 +153,51 @@ static void declared_from_cfg(void **st)
   printf("%s\n", r.msg);
   assert_non_null(strstr(r.msg, "using 230 V"));
   assert_non_null(strstr(r.msg, "line-to-line"));
+  result_free(&r);
+}
+
+/* The declared voltage by the ratio arithmetic of the .cfg (IEEE C37.111 primary, secondary,
+ * PS), not the nearest low-voltage nominal:
+ *  - an 11 kV system recorded in primary values on phase channels with a VT 11000:110 and a
+ *    range (±32767 × 0.3 V = 9830 V peak, 6951 V rms) that cannot hold 11 kV: a line-to-line
+ *    rating, 11000/√3 = 6350.85 V, which no IEC 60038 nominal is within 1 % of — declared as
+ *    it is (before: snapped to 690 V, a 920 % swell for the whole file);
+ *  - the same VT in secondary values (PS = S, ±32767 × 0.003 V): 110/√3 = 63.51 V, within
+ *    1 % of the standard 63.5 V, which is used.
+ * Neither file, a steady supply at exactly that voltage, may report a dip or swell. */
+static double using_v(const char *msg)
+{
+  const char *p = strstr(msg, "using ");
+  assert_non_null(p);
+  return atof(p + 6);
+}
+
+static void declared_from_ratio(void **st)
+{
+  (void)st;
+  struct spec sp = {.seconds = 5, .ps = 'P', .primary = 11000, .secondary = 110, .vrms = 11000 / sqrt(3.0),
+                    .va = 0.3, .start = "04/12/2026,12:00:03.000000"};
+  write_ct("mv_primary", &sp);
+  struct result r;
+  analyze("mv_primary", 0, &r);
+  printf("%s\n", r.msg);
+  assert_non_null(strstr(r.msg, "from the .cfg"));
+  assert_non_null(strstr(r.msg, "line-to-line"));
+  double v = using_v(r.msg);
+  if (fabs(v / (11000 / sqrt(3.0)) - 1) > 1e-5) fail_msg("declared %g V, want 11000/√3", v);
+  assert_int_equal(r.nswell + r.ndip + r.nintr, 0);
+  assert_true(r.nwin > 0);
+  result_free(&r);
+  sp.ps = 'S';
+  sp.vrms = 110 / sqrt(3.0);
+  sp.va = 0.003;
+  write_ct("mv_secondary", &sp);
+  analyze("mv_secondary", 0, &r);
+  printf("%s\n", r.msg);
+  assert_non_null(strstr(r.msg, "secondary values"));
+  assert_true(fabs(110 / sqrt(3.0) / 63.5 - 1) <= 0.01);
+  assert_true(using_v(r.msg) == 63.5);
+  assert_int_equal(r.nswell + r.ndip + r.nintr, 0);
   result_free(&r);
 }
 
@@ -247,7 +296,8 @@ static int teardown(void **st)
 
 int main(void)
 {
-  const struct CMUnitTest t[] = { cmocka_unit_test(declared_from_cfg), cmocka_unit_test(aggregate_and_rvc),
+  const struct CMUnitTest t[] = { cmocka_unit_test(declared_from_cfg), cmocka_unit_test(declared_from_ratio),
+                                  cmocka_unit_test(aggregate_and_rvc),
                                   cmocka_unit_test(aggregate_pst) };
   return cmocka_run_group_tests(t, setup, teardown);
 }
