@@ -108,6 +108,14 @@ static void analyze(const char *base, double declared_v, struct result *res)
   fclose(out);
 }
 
+/* Write the file of sp, analyze it without --declared-voltage and show how it was declared. */
+static void analyze_auto(const char *base, const struct spec *sp, struct result *r)
+{
+  write_ct(base, sp);
+  analyze(base, 0, r);
+  printf("%s\n", r->msg);
+}
+
 static void result_free(struct result *r)
 {
   json_decref(r->agg);
@@ -122,10 +130,8 @@ static void declared_from_cfg(void **st)
   (void)st;
   struct spec sp = {.seconds = 30, .outage_s = 20, .ps = 'P', .primary = 230, .secondary = 57.7,
                     .start = "04/12/2026,12:00:03.000000"};
-  write_ct("outage_vt", &sp);
   struct result r;
-  analyze("outage_vt", 0, &r);
-  printf("%s\n", r.msg);
+  analyze_auto("outage_vt", &sp, &r);
   assert_non_null(strstr(r.msg, "using 230 V"));
   assert_non_null(strstr(r.msg, "from the .cfg"));
   assert_int_equal(r.nswell, 0);
@@ -134,9 +140,7 @@ static void declared_from_cfg(void **st)
   result_free(&r);
   /* no ratio stated: the median of the energised cycles, not of the outage */
   sp.primary = sp.secondary = 1;
-  write_ct("outage", &sp);
-  analyze("outage", 0, &r);
-  printf("%s\n", r.msg);
+  analyze_auto("outage", &sp, &r);
   assert_non_null(strstr(r.msg, "using 230 V"));
   assert_non_null(strstr(r.msg, "median RMS"));
   assert_int_equal(r.nswell, 0);
@@ -148,9 +152,7 @@ static void declared_from_cfg(void **st)
   sp.secondary = 100;
   sp.range = 17000;
   sp.seconds = 5;
-  write_ct("ll", &sp);
-  analyze("ll", 0, &r);
-  printf("%s\n", r.msg);
+  analyze_auto("ll", &sp, &r);
   assert_non_null(strstr(r.msg, "using 230 V"));
   assert_non_null(strstr(r.msg, "line-to-line"));
   result_free(&r);
@@ -177,10 +179,8 @@ static void declared_from_ratio(void **st)
   (void)st;
   struct spec sp = {.seconds = 5, .ps = 'P', .primary = 11000, .secondary = 110, .vrms = 11000 / sqrt(3.0),
                     .va = 0.3, .start = "04/12/2026,12:00:03.000000"};
-  write_ct("mv_primary", &sp);
   struct result r;
-  analyze("mv_primary", 0, &r);
-  printf("%s\n", r.msg);
+  analyze_auto("mv_primary", &sp, &r);
   assert_non_null(strstr(r.msg, "from the .cfg"));
   assert_non_null(strstr(r.msg, "line-to-line"));
   double v = using_v(r.msg);
@@ -191,9 +191,7 @@ static void declared_from_ratio(void **st)
   sp.ps = 'S';
   sp.vrms = 110 / sqrt(3.0);
   sp.va = 0.003;
-  write_ct("mv_secondary", &sp);
-  analyze("mv_secondary", 0, &r);
-  printf("%s\n", r.msg);
+  analyze_auto("mv_secondary", &sp, &r);
   assert_non_null(strstr(r.msg, "secondary values"));
   assert_true(fabs(110 / sqrt(3.0) / 63.5 - 1) <= 0.01);
   assert_true(using_v(r.msg) == 63.5);
