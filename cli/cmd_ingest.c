@@ -12,10 +12,11 @@
 
 int cli_cmd_analyze(int argc, char **argv)
 {
-  enum { O_DECL = 1000, O_FORMAT };
+  enum { O_DECL = 1000, O_FORMAT, O_FBAND };
   static const struct option lo[] = { { "declared-voltage", required_argument, NULL, O_DECL },
-                                      { "format", required_argument, NULL, O_FORMAT }, { 0 } };
-  double declared = 0;
+                                      { "format", required_argument, NULL, O_FORMAT },
+                                      { "freq-band", required_argument, NULL, O_FBAND }, { 0 } };
+  double declared = 0, band = -1;
   int opt;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -23,6 +24,10 @@ int cli_cmd_analyze(int argc, char **argv)
       char *e;
       declared = strtod(optarg, &e);
       if (*e || !(declared > 0) || declared > 1e6) { cli_err("analyze: --declared-voltage %s: volts > 0", optarg); return CLI_USAGE; }
+    } else if (opt == O_FBAND) {
+      char *e;
+      band = strtod(optarg, &e);
+      if (*e || !(band >= 0) || band > 50) { cli_err("analyze: --freq-band %s: percent of nominal, 0..50 (0 = off)", optarg); return CLI_USAGE; }
     } else if (opt == O_FORMAT) {
       if (strcmp(optarg, "jsonl") != 0) { cli_err("analyze: --format takes jsonl"); return CLI_USAGE; }
     } else {
@@ -31,7 +36,8 @@ int cli_cmd_analyze(int argc, char **argv)
   }
   if (optind != argc - 1) return cli_usage(cli_find("analyze"), false);
   char msg[512] = "";
-  int rc = ingest_analyze_file(argv[optind], declared, stdout, msg, sizeof msg);
+  const struct ingest_analyze_opts ao = {.declared_v = declared, .freq_band_pct = band};
+  int rc = ingest_analyze_file_opts(argv[optind], &ao, stdout, msg, sizeof msg);
   fflush(stdout);
   if (rc == 0) {
     if (msg[0]) fprintf(stderr, "hems: analyze: %s\n", msg);

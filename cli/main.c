@@ -217,12 +217,14 @@ static const struct cli_cmd cmds[] = {
     "alarm_not_raised). Prints the outcome. Exit 0 accepted, 1 refused, 2 usage, 3 when no daemon\n"
     "answers.\n" },
   { "analyze", cli_cmd_analyze,
-    "usage: hems analyze FILE.cfg|FILE.cff [--declared-voltage V] [--format jsonl]\n"
+    "usage: hems analyze FILE.cfg|FILE.cff [--declared-voltage V] [--freq-band PCT] [--format jsonl]\n"
     "\n"
     "Run a COMTRADE waveform (IEEE C37.111 1999/2013; ASCII, BINARY, BINARY32, FLOAT32) through\n"
     "the ingest pipeline; print one JSON object per basic window and per pq_event. Events are\n"
-    "judged against the declared voltage (default: the standard nominal voltage nearest the\n"
-    "median RMS, said on stderr). Malformed files: one error naming file, line and field, exit 1.\n" },
+    "judged against the declared voltage (default: from the .cfg's transformer ratio, else the\n"
+    "standard nominal voltage nearest the median RMS, said on stderr). A frequency event starts\n"
+    "when a 10-s frequency leaves nominal +/- PCT % (default 1; 0 = off). Malformed files: one\n"
+    "error naming file, line and field, exit 1.\n" },
   { "capture", cli_cmd_capture,
     "usage: hems capture [--dir DIR | BUNDLE] SEQ --comtrade OUT [--binary32]\n"
     "\n"

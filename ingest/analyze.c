@@ -335,6 +335,14 @@ static int run_segments(struct ingest_ct_file *f, struct plan *P, struct ingest_
 int ingest_analyze_file(const char *cfg_path, double declared_v, FILE *out, char *msg,
                         size_t msg_cap)
 {
+  const struct ingest_analyze_opts o = {.declared_v = declared_v, .freq_band_pct = -1};
+  return ingest_analyze_file_opts(cfg_path, &o, out, msg, msg_cap);
+}
+
+int ingest_analyze_file_opts(const char *cfg_path, const struct ingest_analyze_opts *o, FILE *out,
+                             char *msg, size_t msg_cap)
+{
+  double declared_v = o->declared_v;
   if (msg && msg_cap) msg[0] = 0;
   struct ingest_ct_file f;
   int rc = ingest_ct_file_open(cfg_path, &f, msg, msg_cap);
@@ -342,6 +350,7 @@ int ingest_analyze_file(const char *cfg_path, double declared_v, FILE *out, char
   struct plan *P = calloc(1, sizeof *P);
   if (!P) { ingest_ct_file_close(&f); return -ENOMEM; }
   rc = plan_channels(&f, P, cfg_path, msg, msg_cap);
+  if (o->freq_band_pct >= 0) P->cfg.freq_band_pct = o->freq_band_pct;
   char how[256] = "";
   if (!rc && declared_v <= 0.0 && P->nv) declared_v = declared_from_cfg(&f, P, how, sizeof how);
   bool want_hist = declared_v <= 0.0 && P->nv;

@@ -668,6 +668,15 @@ int ingest_ct_synth(const char *base, const struct ingest_ct_synth_spec *s, char
 int ingest_analyze_file(const char *cfg_path, double declared_v, FILE *out, char *msg,
                         size_t msg_cap);
 
+/* As ingest_analyze_file, with the analysis options `hems analyze` exposes. */
+struct ingest_analyze_opts {
+  double declared_v;           /* 0 = auto, as above */
+  double freq_band_pct;        /* frequency deviation events outside nominal ± this % of the
+                                  10-s frequency; 0 = off, < 0 = the default (1 %) */
+};
+int ingest_analyze_file_opts(const char *cfg_path, const struct ingest_analyze_opts *o, FILE *out,
+                             char *msg, size_t msg_cap);
+
 /* The standard nominal voltage (V rms) nearest v. */
 double ingest_nominal_voltage(double v);
 

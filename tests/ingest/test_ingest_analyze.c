@@ -8,6 +8,8 @@
  *    is divided by √3; an 11 kV VT gives 11000/√3 by the ratio arithmetic (no low-voltage
  *    nominal), its secondary 110/√3 the standard 63.5 V;
  *  - without a ratio, the median of the energised cycles (not of the outage) gives 230 V;
+ *  - frequency deviation events with the band as given (--freq-band): 50.6 Hz is one with
+ *    the default 1 %, none with 2 % or off; 50.4 Hz none with 1 %, one with 0.5 %;
  *  - a 30 s file from 12:00:03 prints one clock-aligned `aggregate` (start 12:00:00, partial,
  *    no Pst) and a +6 % step prints one `rvc` pq_event with ΔUss ≈ 6 %;
  *  - a 10 min 5 s file from 12:00:00 (4 kSPS) carrying the IEC 61000-4-15 Ed. 2 Table 5 point
@@ -37,13 +39,14 @@ struct spec {
   char ps;
   double primary, secondary, range;  /* range: the channel's max code (0 → 32767) */
   double vrms, va;                   /* phase voltage (0 → 230 V) and volts per code (0 → 0.02) */
+  double freq_hz;                    /* supply frequency (0 → 50; the .cfg's lf stays 50) */
   const char *start;
 };
 
 static void write_ct(const char *base, const struct spec *sp)
 {
   const double fs = sp->fs > 0 ? sp->fs : 8000, va = sp->va > 0 ? sp->va : 0.02;
-  const double vrms = sp->vrms > 0 ? sp->vrms : 230;
+  const double vrms = sp->vrms > 0 ? sp->vrms : 230, hz = sp->freq_hz > 0 ? sp->freq_hz : 50;
   uint64_t ns = (uint64_t)llround(sp->seconds * fs);
   char p[512];
   snprintf(p, sizeof p, "%s/%s.cfg", dir, base);
@@ -70,7 +73,7 @@ static void write_ct(const char *base, const struct spec *sp)
     if (sp->flicker_cpm > 0) /* two levels, 50 % duty: cpm changes a minute */
       env *= fmod(t * sp->flicker_cpm / 120.0, 1.0) < 0.5 ? 1 + sp->flicker_dvv_pct / 200 : 1 - sp->flicker_dvv_pct / 200;
     for (int k = 0; k < 3; k++) {
-      int16_t v = (int16_t)lrint(env * vrms * M_SQRT2 * sin(2 * M_PI * 50 * t - 2 * M_PI / 3 * k) / va);
+      int16_t v = (int16_t)lrint(env * vrms * M_SQRT2 * sin(2 * M_PI * hz * t - 2 * M_PI / 3 * k) / va);
       memcpy(r + 8 + 2 * k, &v, 2);
     }
     assert_int_equal(fwrite(r, 1, sizeof r, d), sizeof r);
@@ -78,16 +81,19 @@ static void write_ct(const char *base, const struct spec *sp)
   fclose(d);
 }
 
-struct result { char msg[512]; unsigned nwin, nagg, nrvc, nswell, nintr, ndip; json_t *agg, *rvc, *intr; };
+struct result { char msg[512]; unsigned nwin, nagg, nrvc, nswell, nintr, ndip, nfreq; json_t *agg, *rvc, *intr, *freq; };
 
-static void analyze(const char *base, double declared_v, struct result *res)
+/* band_pct < 0: through ingest_analyze_file (the defaults) */
+static void analyze_band(const char *base, double declared_v, double band_pct, struct result *res)
 {
   memset(res, 0, sizeof *res);
   char p[512];
   snprintf(p, sizeof p, "%s/%s.cfg", dir, base);
   FILE *out = tmpfile();
   assert_non_null(out);
-  int rc = ingest_analyze_file(p, declared_v, out, res->msg, sizeof res->msg);
+  const struct ingest_analyze_opts opts = {.declared_v = declared_v, .freq_band_pct = band_pct};
+  int rc = band_pct < 0 ? ingest_analyze_file(p, declared_v, out, res->msg, sizeof res->msg)
+                        : ingest_analyze_file_opts(p, &opts, out, res->msg, sizeof res->msg);
   if (rc) fprintf(stderr, "%s\n", res->msg);
   assert_int_equal(rc, 0);
   rewind(out);
@@ -102,11 +108,14 @@ static void analyze(const char *base, double declared_v, struct result *res)
     else if (kind && strcmp(kind, "rvc") == 0) { res->nrvc++; json_decref(res->rvc); res->rvc = json_incref(o); }
     else if (kind && strcmp(kind, "swell") == 0) res->nswell++;
     else if (kind && strcmp(kind, "dip") == 0) res->ndip++;
+    else if (kind && strcmp(kind, "frequency") == 0) { res->nfreq++; json_decref(res->freq); res->freq = json_incref(o); }
     else if (kind && strcmp(kind, "interruption") == 0) { res->nintr++; json_decref(res->intr); res->intr = json_incref(o); }
     json_decref(o);
   }
   fclose(out);
 }
+
+static void analyze(const char *base, double declared_v, struct result *res) { analyze_band(base, declared_v, -1, res); }
 
 /* Write the file of sp, analyze it without --declared-voltage and show how it was declared. */
 static void analyze_auto(const char *base, const struct spec *sp, struct result *r)
@@ -118,6 +127,7 @@ static void analyze_auto(const char *base, const struct spec *sp, struct result 
 
 static void result_free(struct result *r)
 {
+  json_decref(r->freq);
   json_decref(r->agg);
   json_decref(r->rvc);
   json_decref(r->intr);
@@ -196,6 +206,42 @@ static void declared_from_ratio(void **st)
   assert_true(fabs(110 / sqrt(3.0) / 63.5 - 1) <= 0.01);
   assert_true(using_v(r.msg) == 63.5);
   assert_int_equal(r.nswell + r.ndip + r.nintr, 0);
+  result_free(&r);
+}
+
+/* Frequency deviation events in `hems analyze` from analytic three-phase supplies off 50 Hz,
+ * 30 s from 12:00:00 (three clock-aligned 10-s frequencies, all equal to the supply's):
+ * 50.6 Hz is 1.2 % off — one event with the default 1 % band (EN 50160's), extreme 50.6 Hz,
+ * from 12:00:00, still in progress at the end; none with a 2 % band or with the band off (0);
+ * 50.4 Hz (0.8 % off) — none with the default band, one with a 0.5 % band. */
+static void frequency_band(void **st)
+{
+  (void)st;
+  struct spec sp = {.seconds = 30, .freq_hz = 50.6, .ps = 'P', .primary = 1, .secondary = 1,
+                    .start = "04/12/2026,12:00:00.000000"};
+  write_ct("f506", &sp);
+  struct result r;
+  analyze_band("f506", 230, -1, &r);
+  assert_int_equal(r.nfreq, 1);
+  assert_true(fabs(num(r.freq, "freq_extreme_hz") - 50.6) < 0.001);
+  assert_string_equal(json_string_value(json_object_get(r.freq, "start")), "2026-12-04T12:00:00.000Z");
+  assert_true(json_is_true(json_object_get(r.freq, "in_progress_at_end")));
+  assert_int_equal(r.nswell + r.ndip + r.nintr, 0);
+  result_free(&r);
+  analyze_band("f506", 230, 2.0, &r);
+  assert_int_equal(r.nfreq, 0);
+  result_free(&r);
+  analyze_band("f506", 230, 0.0, &r);
+  assert_int_equal(r.nfreq, 0);
+  result_free(&r);
+  sp.freq_hz = 50.4;
+  write_ct("f504", &sp);
+  analyze_band("f504", 230, -1, &r);
+  assert_int_equal(r.nfreq, 0);
+  result_free(&r);
+  analyze_band("f504", 230, 0.5, &r);
+  assert_int_equal(r.nfreq, 1);
+  assert_true(fabs(num(r.freq, "freq_extreme_hz") - 50.4) < 0.001);
   result_free(&r);
 }
 
@@ -295,6 +341,7 @@ static int teardown(void **st)
 int main(void)
 {
   const struct CMUnitTest t[] = { cmocka_unit_test(declared_from_cfg), cmocka_unit_test(declared_from_ratio),
+                                  cmocka_unit_test(frequency_band),
                                   cmocka_unit_test(aggregate_and_rvc),
                                   cmocka_unit_test(aggregate_pst) };
   return cmocka_run_group_tests(t, setup, teardown);
