@@ -25,12 +25,16 @@ void run_der_check(struct daemon *d, uint64_t now)
     unsigned branch = k == 0 ? (cfg->pv ? cfg->pv_branch : 0) : (cfg->ess ? cfg->ess_branch : 0);
     struct der_watch *w = &d->der_watch[k];
     if (!branch || branch > REPLAY_BRANCHES_MAX || !st->der[src].seen) continue;
-    /* a stale source's state is not current: no contradiction is established on it */
     const struct replay_der *der = &st->der[src];
     const struct replay_branch *b = &st->br[branch - 1];
+    /* the fold's latch is the truth (it survives a restart; the daemon's memory does not) */
+    w->raised = b->der_mismatch != 0;
+    /* a stale source's state is not current: neither a contradiction nor an agreement is
+     * established on it — wait for fresh evidence */
+    if (der->stale) continue;
     int64_t p = b->p_mw < 0 ? -b->p_mw : b->p_mw;
     bool open = b->sensed == REPLAY_OFF || b->breaker_open || b->rcd_tripped;
-    bool bad = !der->stale && (k == 0 ? der->state_code == JOURNAL_DERST_GRID_TIED && open && p < RUN_DER_NO_POWER_MW
+    bool bad = (k == 0 ? der->state_code == JOURNAL_DERST_GRID_TIED && open && p < RUN_DER_NO_POWER_MW
                       : der->state_code == JOURNAL_DERST_DISCHARGING && b->irms_ma < RUN_DER_NO_CURRENT_MA);
     if (!bad) {
       w->since_ns = 0;

@@ -127,8 +127,15 @@ static int parse_pq(struct hw__ctx *c, struct hw_panel *p, json_t *o)
   if ((r = hw__get_num(c, o, "pq", "hysteresis_pct", false, 0, 10, HW_PQ_DEFAULT_HYSTERESIS_PCT, &q->hysteresis_pct)) < 0) return r;
   if ((r = hw__get_num(c, o, "pq", "interruption_pct", false, 1, 49, HW_PQ_DEFAULT_INTERRUPTION_PCT, &q->interruption_pct)) < 0)
     return r;
-  if ((r = hw__get_uint(c, o, "pq", "protect_after_s", false, 1, 3600, HW_PQ_DEFAULT_PROTECT_AFTER_S, &q->protect_after_s)) < 0)
+  /* at least 10 s (IEEE 1159's "temporary" band starts at 3 s): a config cannot make the
+   * protective action chatter a relay */
+  if ((r = hw__get_uint(c, o, "pq", "protect_after_s", false, 10, 3600, HW_PQ_DEFAULT_PROTECT_AFTER_S, &q->protect_after_s)) < 0)
     return r;
+  /* tenths of a percent, as the fold reads them (reduce_config.c), so both use the same band */
+  q->dip_pct = round(q->dip_pct * 10) / 10;
+  q->swell_pct = round(q->swell_pct * 10) / 10;
+  q->hysteresis_pct = round(q->hysteresis_pct * 10) / 10;
+  q->interruption_pct = round(q->interruption_pct * 10) / 10;
   if (q->interruption_pct >= q->dip_pct) return hw__fail(c, "pq.interruption_pct", "must be below dip_pct (%g)", q->dip_pct);
   if (q->dip_pct + q->hysteresis_pct >= 100 || q->swell_pct - q->hysteresis_pct <= 100)
     return hw__fail(c, "pq.hysteresis_pct", "leaves no band between the dip and swell thresholds");
@@ -348,8 +355,8 @@ int hw__panel_from_json(struct hw__ctx *c, struct hw_panel *p, json_t *root)
     static const char *const k[] = { "holdoff_s", "der_holdoff_s", NULL };
     if (!json_is_object(rs)) return hw__fail(c, "restore", "expected an object");
     if ((r = hw__check_keys(c, rs, "restore", k)) < 0) return r;
-    if ((r = hw__get_uint(c, rs, "restore", "holdoff_s", false, 0, 3600, HW_DEFAULT_HOLDOFF_S, &p->holdoff_s)) < 0) return r;
-    if ((r = hw__get_uint(c, rs, "restore", "der_holdoff_s", false, 0, 3600, HW_DEFAULT_DER_HOLDOFF_S, &p->der_holdoff_s)) < 0)
+    if ((r = hw__get_uint(c, rs, "restore", "holdoff_s", false, 5, 3600, HW_DEFAULT_HOLDOFF_S, &p->holdoff_s)) < 0) return r;
+    if ((r = hw__get_uint(c, rs, "restore", "der_holdoff_s", false, 5, 3600, HW_DEFAULT_DER_HOLDOFF_S, &p->der_holdoff_s)) < 0)
       return r;
   }
   if ((r = hw__get_str(c, root, "", "gpiochip", false, "", p->gpiochip, sizeof p->gpiochip)) < 0) return r;

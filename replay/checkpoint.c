@@ -82,6 +82,7 @@ int replay_checkpoint_decode(const uint8_t *buf, size_t len, uint32_t expect_con
       out->br[i].phase_now = 0;
       out->br[i].open_wall_ns = 0;
       out->br[i].der_mismatch = 0;
+      out->br[i].suspect = 0;
     }
   if (rv < 8) { /* likewise the v 8 fields */
     struct replay_policy *p = &out->pol;
@@ -91,17 +92,21 @@ int replay_checkpoint_decode(const uint8_t *buf, size_t len, uint32_t expect_con
     p->pq_hyst_permille = REPLAY_DEFAULT_PQ_HYST_PERMILLE;
     p->protecting = 0;
     p->protect_ns = REPLAY_DEFAULT_PROTECT_NS;
-    memset(p->pq_out_since_ns, 0, sizeof p->pq_out_since_ns);
-    p->pq_ok_since_ns = 0;
+    p->mains_afe = 0;
+    memset(p->pq_out, 0, sizeof p->pq_out);
+    p->protect_trips = 0;
+    memset(p->pq_out_for_ns, 0, sizeof p->pq_out_for_ns);
+    p->pq_ok_for_ns = p->pq_last_ns = p->protect_trip_ns = 0;
     for (unsigned i = 0; i < REPLAY_BRANCHES_MAX; i++) out->br[i].sensitive = 0;
-  } else if (out->pol.protecting > 1 || out->pol.protect_ns < 0) {
+  } else if (out->pol.protecting > 1 || out->pol.protect_ns < 0 || out->pol.pq_out[0] > 1 || out->pol.pq_out[1] > 1 ||
+             out->pol.pq_out[2] > 1 || out->pol.protect_trips > REPLAY_PROTECT_BACKOFF_MAX + 1) {
     return JOURNAL_ECORRUPT;
   }
   /* the fold indexes and copies by these: a phase of A, B, C or N (0 unmeasured), the ring
    * head inside its ring, the deferred request id inside its buffer */
   for (unsigned i = 0; i < REPLAY_BRANCHES_MAX; i++) {
     const struct replay_branch *b = &out->br[i];
-    if (b->phase > REPLAY_PHASES || b->phase_now > REPLAY_PHASES || b->der_mismatch > 1 || b->sensitive > 1 || b->ops_head >= REPLAY_OPS_RING || b->want_id_len > REPLAY_REQUEST_ID_MAX)
+    if (b->phase > REPLAY_PHASES || b->phase_now > REPLAY_PHASES || b->der_mismatch > 1 || b->sensitive > 1 || (b->suspect & ~(REPLAY_ALARM_CT_POLARITY | REPLAY_ALARM_PHASE_MAP)) || b->ops_head >= REPLAY_OPS_RING || b->want_id_len > REPLAY_REQUEST_ID_MAX)
       return JOURNAL_ECORRUPT;
   }
   replay_state_hash(out, h);

@@ -72,12 +72,15 @@ static void metered_on(struct replay_branch *b)
   b->breaker_open = 0;
   b->rcd_tripped = 0;
   if (b->commanded == REPLAY_ON && !b->pending_seq && b->fault == REPLAY_V_NONE) b->proven = 1;
+  else if (b->commanded == REPLAY_OFF) b->proven = 0; /* current through a branch proven open: no longer proven */
 }
 
 /* v 8: a phase voltage against the configured band (the protective action's input): out below
  * the dip or above the swell threshold, back inside only within the band narrowed by the
- * hysteresis on both sides. Any window of any AFE measuring the phase counts. */
-static void pq_band(struct replay_state *s, const struct journal_window_channel *c, int64_t start_ns)
+ * hysteresis on both sides. Only the voltage source's windows count (the config's mains AFE,
+ * else AFE 1): one measurement per phase, so two AFEs reading either side of a threshold cannot
+ * restart it window by window. How long a phase is out is summed in pq_protect. */
+static void pq_band(struct replay_state *s, const struct journal_window_channel *c)
 {
   struct replay_policy *p = &s->pol;
   if (!p->nominal_mv || c->phase > JOURNAL_PHASE_C || c->rms_m <= 0) return;
@@ -85,9 +88,8 @@ static void pq_band(struct replay_state *s, const struct journal_window_channel 
   int out = v < (int64_t)p->pq_low_permille * nom || v > (int64_t)p->pq_high_permille * nom;
   int back = v >= (int64_t)(p->pq_low_permille + p->pq_hyst_permille) * nom &&
              v <= (int64_t)(p->pq_high_permille - p->pq_hyst_permille) * nom;
-  int64_t *since = &p->pq_out_since_ns[c->phase];
-  if (out && !*since) *since = start_ns ? start_ns : 1;
-  else if (back) *since = 0;
+  if (out && !p->pq_out[c->phase]) { p->pq_out[c->phase] = 1; p->pq_out_for_ns[c->phase] = 0; }
+  else if (back) { p->pq_out[c->phase] = 0; p->pq_out_for_ns[c->phase] = 0; }
 }
 
 static void fold_window(struct replay_state *s, const struct journal_record *r)
@@ -111,17 +113,24 @@ static void fold_window(struct replay_state *s, const struct journal_record *r)
     b->import_uwh = sat_add(b->import_uwh, imp);
     b->export_uwh = sat_add(b->export_uwh, exp);
     b->p_mw = p->p_mw;
-    if (sign_error) b->alarms |= REPLAY_ALARM_CT_POLARITY;
+    if (sign_error) {
+      b->alarms |= REPLAY_ALARM_CT_POLARITY;
+      if (s->reducer_version >= 7) b->suspect |= REPLAY_ALARM_CT_POLARITY;
+    }
     if (p->phase < REPLAY_PHASES) {
       if (s->reducer_version >= 7) b->phase_now = (uint8_t)(p->phase + 1);
       if (b->phase == 0) b->phase = (uint8_t)(p->phase + 1);
-      else if (b->phase != p->phase + 1) b->alarms |= REPLAY_ALARM_PHASE_MAP;
+      else if (b->phase != p->phase + 1) {
+        b->alarms |= REPLAY_ALARM_PHASE_MAP;
+        if (s->reducer_version >= 7) b->suspect |= REPLAY_ALARM_PHASE_MAP;
+      }
     }
   }
   unsigned nch = w->nch < JOURNAL_WINDOW_CHANNELS ? w->nch : JOURNAL_WINDOW_CHANNELS;
   for (unsigned i = 0; i < nch; i++) {
     const struct journal_window_channel *c = &w->ch[i];
-    if (s->reducer_version >= 8 && c->kind == JOURNAL_CH_VOLTAGE) pq_band(s, c, w->start_ns);
+    if (s->reducer_version >= 8 && c->kind == JOURNAL_CH_VOLTAGE && w->afe == (s->pol.mains_afe ? s->pol.mains_afe : 1))
+      pq_band(s, c);
     if (c->kind != JOURNAL_CH_CURRENT) continue;
     struct replay_branch *b = branch_of(s, c->branch);
     if (!b) continue;
@@ -141,12 +150,17 @@ static void fold_fault(struct replay_state *s, const struct journal_record *r)
   else if (slice_eq(f->code, "supply_restored", 15)) s->pol.supply_low = 0;
   if (slice_eq(f->code, "suspected_ct_polarity", 21)) {
     struct replay_branch *b = branch_of(s, f->branch);
-    if (b) b->alarms |= REPLAY_ALARM_CT_POLARITY;
-    else s->alarms |= REPLAY_ALARM_CT_POLARITY;
+    if (b) {
+      b->alarms |= REPLAY_ALARM_CT_POLARITY;
+      if (s->reducer_version >= 7) b->suspect |= REPLAY_ALARM_CT_POLARITY;
+    } else s->alarms |= REPLAY_ALARM_CT_POLARITY;
   } else if (s->reducer_version >= 6 && slice_eq(f->code, "phase_map_mismatch", 18)) {
     /* v 6: the daemon's phase-map check (a branch's current against another phase's voltage) */
     struct replay_branch *b = branch_of(s, f->branch);
-    if (b) b->alarms |= REPLAY_ALARM_PHASE_MAP;
+    if (b) {
+      b->alarms |= REPLAY_ALARM_PHASE_MAP;
+      if (s->reducer_version >= 7) b->suspect |= REPLAY_ALARM_PHASE_MAP;
+    }
   } else if (s->reducer_version >= 7 && slice_eq(f->code, "der_mismatch", 12)) {
     /* v 7: the daemon's check of a DER's state against its branch's metering */
     struct replay_branch *b = branch_of(s, f->branch);
@@ -353,6 +367,8 @@ static void fold_sense_back(struct replay_state *s, const struct journal_record 
   if (verdict == REPLAY_V_WELDED) b->alarms |= REPLAY_ALARM_WELDED;
   if (verdict == REPLAY_V_LEAKAGE || sb->inrush_peak_ma > 0) b->evidence_wall_ns = r->wall_ns;
   if (b->sensed == REPLAY_ON) { b->breaker_open = 0; b->rcd_tripped = 0; }
+  /* v 7: a confirmed open, like a trip: only windows that start after it are metering since */
+  if (s->reducer_version >= 7 && verdict == REPLAY_V_CONFIRMED && sensed == REPLAY_OFF) b->open_wall_ns = r->wall_ns;
   /* closing into a live load side would backfeed (it clears when an open reads it absent) */
   if (sb->commanded == JOURNAL_DESIRED_OFF && sb->load_v != JOURNAL_LOADV_NOT_WIRED)
     b->load_v = sb->load_v == JOURNAL_LOADV_PRESENT && verdict != REPLAY_V_WELDED;
@@ -434,6 +450,8 @@ void replay_apply(struct replay_state *s, const struct journal_record *r, struct
   switch (r->type) {
   case JOURNAL_T_BOOT:
     s->config_version = r->body.boot.config_version;
+    /* v 7: the daemon restarted: its detectors run afresh and raise what still holds */
+    if (s->reducer_version >= 7) for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) s->br[i].suspect = 0;
     /* a newer version's rules from this boot on; never back; a version this code does not know
      * is folded as its newest (the seals then tell: their state hashes differ) */
     if (r->body.boot.reducer_version > s->reducer_version)
@@ -441,6 +459,7 @@ void replay_apply(struct replay_state *s, const struct journal_record *r, struct
     break;
   case JOURNAL_T_CONFIG:
     s->config_version = r->body.config.config_version;
+    if (s->reducer_version >= 7) for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) s->br[i].suspect = 0; /* re-commissioned */
     reduce__config_json(s, r->body.config.json);
     break;
   case JOURNAL_T_WINDOW: fold_window(s, r); break;

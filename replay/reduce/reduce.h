@@ -89,6 +89,9 @@ extern "C" {
 #define REPLAY_DEFAULT_PQ_HIGH_PERMILLE 1100 /* … and swell threshold, 110 % */
 #define REPLAY_DEFAULT_PQ_HYST_PERMILLE 20   /* … and hysteresis, 2 % */
 #define REPLAY_DEFAULT_PROTECT_NS (60ll * 1000000000ll) /* IEEE 1159: sustained after 1 min */
+#define REPLAY_MIN_PROTECT_NS (10ll * 1000000000ll)     /* floors a config cannot go below: no relay */
+#define REPLAY_MIN_HOLDOFF_NS (5ll * 1000000000ll)      /* … chatters on a hostile or careless one */
+#define REPLAY_PROTECT_BACKOFF_MAX 6  /* the restore wait doubles per trip within an hour, up to 64x */
 #define REPLAY_DEFAULT_SERVICE_MODE 1     /* COSEM class 70 control_mode */
 #define REPLAY_ALLOWANCE_LEVELS 4
 
@@ -166,6 +169,9 @@ struct replay_branch {
   uint8_t restore_due;    /* the last layer let go: revert to `want` (rolling restore) */
   uint8_t der_mismatch;   /* v 7: fault{der_mismatch} not yet followed by fault{der_consistent} */
   uint8_t sensitive;      /* v 8, config: opened by the protective action */
+  uint8_t suspect;        /* v 7: REPLAY_ALARM_CT_POLARITY / PHASE_MAP raised by the daemon's detector
+                             or a window; held until a boot or config record (the detector then
+                             runs afresh): their acknowledgement's condition */
   uint16_t breaker_a;     /* config */
   uint8_t want_id_len;
   uint8_t ops_head;       /* ring index of the oldest entry of ops_ns */
@@ -218,9 +224,16 @@ struct replay_policy {
   int32_t nominal_mv;     /* 0: no config yet, no protection */
   uint16_t pq_low_permille, pq_high_permille, pq_hyst_permille;
   uint8_t protecting;     /* sensitive branches are held open */
+  uint8_t mains_afe;      /* the AFE (journal number) whose windows are the voltage source: the
+                             config's mains AFE, else 1 (one source per phase: no alternation) */
+  uint8_t pq_out[3];      /* per phase A..C: out of the band (set out, cleared back inside) */
+  uint8_t protect_trips;  /* protective trips within an hour of the one before */
   int64_t protect_ns;     /* how long a phase stays out of the band before they open */
-  int64_t pq_out_since_ns[3]; /* per phase A..C: out of the band since (window start; 0 inside) */
-  int64_t pq_ok_since_ns; /* protecting: every phase back inside since (0 not) */
+  int64_t pq_out_for_ns[3]; /* per phase: how long out, summed over record-time steps of at most
+                               REPLAY_HOLDOFF_STEP_MAX_NS (a clock step neither fires nor delays it) */
+  int64_t pq_ok_for_ns;   /* protecting: how long every phase has been back, likewise summed */
+  int64_t pq_last_ns;     /* the record time pq_protect last saw */
+  int64_t protect_trip_ns;/* record time of the last protective trip */
   struct replay_dr_event dr[REPLAY_DR_EVENTS];
 };
 
@@ -338,10 +351,11 @@ size_t replay_state_serialise(const struct replay_state *s, uint8_t *out, size_t
 #define REPLAY_SER_REQ_BYTES 58u
 #define REPLAY_SER_V5_TAIL 34u /* stable_last_ns, stable_for_ns, holdoff_ns, der_holdoff_ns (i64),
                                   grid_absent, holding (u8) */
-#define REPLAY_SER_V7_TAIL (10u * REPLAY_BRANCHES_MAX) /* after the v 5 tail: each branch's phase_now
-                                                       (u8), open_wall_ns (i64), der_mismatch (u8) */
-#define REPLAY_SER_V8_TAIL (4u + 3 * 2u + 1u + 8u + 3 * 8u + 8u + REPLAY_BRANCHES_MAX) /* nominal_mv, the three
-  permilles, protecting, protect_ns, pq_out_since_ns[3], pq_ok_since_ns, each branch's sensitive */
+#define REPLAY_SER_V7_TAIL (11u * REPLAY_BRANCHES_MAX) /* after the v 5 tail: each branch's phase_now
+                                                       (u8), open_wall_ns (i64), der_mismatch, suspect (u8) */
+#define REPLAY_SER_V8_TAIL (4u + 3 * 2u + 1u + 1u + 3u + 1u + 8u + 3 * 8u + 8u + 8u + 8u + REPLAY_BRANCHES_MAX) /* nominal_mv,
+  the three permilles, protecting, mains_afe, pq_out[3], protect_trips, protect_ns, pq_out_for_ns[3],
+  pq_ok_for_ns, pq_last_ns, protect_trip_ns, each branch's sensitive */
 #define REPLAY_SER_MAX (REPLAY_SER_FIXED + 4u + REPLAY_REQ_WINDOW_IDS * REPLAY_SER_REQ_BYTES + REPLAY_SER_V5_TAIL + \
                         REPLAY_SER_V7_TAIL + REPLAY_SER_V8_TAIL)
 static inline size_t replay_ser_tail(uint32_t reducer_version)

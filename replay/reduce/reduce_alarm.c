@@ -6,9 +6,12 @@
  * The condition of each alarm, judged on the state alone (docs/policy.md "Alarms"):
  *   welded            the branch is not proven open now: a weld is disproven only by a confirmed
  *                     open (commanded off, sensed off, the last sense-back confirmed it)
- *   ct_polarity       the branch's last window shows power flowing out of a branch nothing feeds
- *                     (below -REPLAY_CT_NOISE_MW)
- *   phase_map         the branch's last window was measured on another phase than first seen
+ *   ct_polarity       the daemon's detector (fault suspected_ct_polarity) or a negative energy
+ *                     delta raised it since the last boot or config record (the detector then
+ *                     runs afresh), or the last window shows power flowing out of a branch
+ *                     nothing feeds (below -REPLAY_CT_NOISE_MW)
+ *   phase_map         likewise from fault phase_map_mismatch or a window on another phase than
+ *                     first seen, or the last window was measured on another phase
  *   unexplained_trip  its breaker or RCD is still open
  *   der_mismatch      the daemon has not journaled fault{der_consistent} since its der_mismatch
  *   stale_der         a DER source is stale (the fold also clears it by itself once all are fresh)
@@ -22,8 +25,8 @@ static int branch_condition(const struct replay_branch *b, uint32_t bit)
   switch (bit) {
   case REPLAY_ALARM_WELDED:
     return !(b->commanded == REPLAY_OFF && b->sensed == REPLAY_OFF && b->proven && b->fault == REPLAY_V_NONE);
-  case REPLAY_ALARM_CT_POLARITY: return !b->exports && b->p_mw < -REPLAY_CT_NOISE_MW;
-  case REPLAY_ALARM_PHASE_MAP: return b->phase_now && b->phase && b->phase_now != b->phase;
+  case REPLAY_ALARM_CT_POLARITY: return (b->suspect & REPLAY_ALARM_CT_POLARITY) || (!b->exports && b->p_mw < -REPLAY_CT_NOISE_MW);
+  case REPLAY_ALARM_PHASE_MAP: return (b->suspect & REPLAY_ALARM_PHASE_MAP) || (b->phase_now && b->phase && b->phase_now != b->phase);
   case REPLAY_ALARM_UNEXPLAINED_TRIP: return b->breaker_open || b->rcd_tripped;
   case REPLAY_ALARM_DER_MISMATCH: return b->der_mismatch;
   default: return 1; /* a panel-only alarm has no branch condition: never cleared on a branch */
@@ -47,7 +50,11 @@ void reduce__decide_alarm_ack(struct replay_state *s, const struct journal_recor
 {
   const struct journal_request *q = &r->body.request;
   e->kind = REPLAY_EFFECT_REFUSAL;
-  if (q->role == JOURNAL_ROLE_VIEWER) { e->reason = JOURNAL_REF_ROLE; return; }
+  /* the socket refuses these too; the fold makes it a property of the records */
+  if (q->role == JOURNAL_ROLE_VIEWER || q->role == JOURNAL_ROLE_UTILITY || q->origin == JOURNAL_ORIGIN_AUTOMATION) {
+    e->reason = JOURNAL_REF_ROLE;
+    return;
+  }
   if (q->expiry_ns && r->wall_ns > q->expiry_ns) { e->reason = JOURNAL_REF_EXPIRED; return; }
   if (q->alarm == JOURNAL_ALARM_NONE || q->alarm > JOURNAL_ALARM_MAX) { e->reason = JOURNAL_REF_INVALID; return; }
   uint32_t bit = 1u << (q->alarm - 1);

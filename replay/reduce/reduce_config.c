@@ -65,24 +65,45 @@ static int j_uint(struct jcur *c, uint32_t *out)
   return j_skip(c) < 0 ? -1 : 0; /* the rest of the number */
 }
 
-/* A non-negative decimal as tenths (90.5 → 905; further digits cut), saturating at 65535. */
+/* A non-negative decimal as tenths, rounded to the nearest (90.099999999999994 → 901, as the
+ * canonical config's %.17g reals come out; 5e-05 → 0), saturating at 65535; an exponent is
+ * honoured. Integer arithmetic on the digits only (no floating point in the fold). */
 static int j_tenths(struct jcur *c, uint32_t *out)
 {
   j_ws(c);
-  uint32_t v = 0;
-  int digits = 0, frac = -1;
-  while (c->p < c->e && ((*c->p >= '0' && *c->p <= '9') || (*c->p == '.' && frac < 0))) {
-    if (*c->p == '.') frac = 0;
-    else if (frac < 1) {
-      if (v < 65535) v = v * 10 + (uint32_t)(*c->p - '0');
-      if (frac == 0) frac = 1;
+  uint64_t m = 0; /* the digits read, at most 18 of them significant */
+  int digits = 0, frac = 0, in_frac = 0, sig = 0;
+  while (c->p < c->e && ((*c->p >= '0' && *c->p <= '9') || (*c->p == '.' && !in_frac))) {
+    if (*c->p == '.') in_frac = 1;
+    else {
       digits++;
+      if (sig < 18) { m = m * 10 + (uint64_t)(*c->p - '0'); if (m) sig++; if (in_frac) frac++; }
+      else if (!in_frac) frac--; /* an integer digit past the precision: scale up */
     }
     c->p++;
   }
   if (!digits) return j_skip(c) ? -1 : 1;
-  if (frac < 1) v = v < 6554 ? v * 10 : 65535; /* no tenths digit given */
-  *out = v > 65535 ? 65535 : v;
+  int exp = 0;
+  if (c->p < c->e && (*c->p == 'e' || *c->p == 'E')) {
+    c->p++;
+    int neg = c->p < c->e && *c->p == '-';
+    if (c->p < c->e && (*c->p == '-' || *c->p == '+')) c->p++;
+    while (c->p < c->e && *c->p >= '0' && *c->p <= '9') { if (exp < 1000) exp = exp * 10 + (*c->p - '0'); c->p++; }
+    if (neg) exp = -exp;
+  }
+  /* value = m · 10^(exp − frac); tenths = value · 10, rounded */
+  int shift = exp - frac + 1;
+  uint64_t t;
+  if (shift >= 0) {
+    t = m;
+    for (int i = 0; i < shift && t <= 65535; i++) t *= 10;
+  } else {
+    uint64_t div = 1;
+    int i = 0;
+    for (; i < -shift && div <= m; i++) div *= 10;
+    t = i < -shift ? 0 : (m + div / 2) / div; /* stopped early: m / 10^-shift < 0.1 */
+  }
+  *out = t > 65535 ? 65535 : (uint32_t)t;
   return j_skip(c) < 0 ? -1 : 0;
 }
 
@@ -139,6 +160,33 @@ static void config_branch(struct replay_state *s, struct jcur *c)
   if (s->reducer_version >= 8) b->sensitive = (uint8_t)sensitive;
 }
 
+/* v 8: "afes": the one marked "mains": true is the protective action's voltage source */
+static void config_afes(struct replay_state *s, struct jcur *c)
+{
+  c->p++;
+  while (!j_peek(c, ']')) {
+    if (!j_peek(c, '{')) return;
+    c->p++;
+    uint32_t index = 0;
+    int mains = 0;
+    const uint8_t *k;
+    uint32_t kn;
+    while (!j_peek(c, '}')) {
+      if (j_key(c, &k, &kn)) return;
+      if (key_is(k, kn, "index")) { if (j_uint(c, &index) < 0) return; }
+      else if (key_is(k, kn, "mains")) { j_ws(c); mains = c->p < c->e && *c->p == 't'; if (j_skip(c)) return; }
+      else if (j_skip(c)) return;
+      if (j_peek(c, ',')) c->p++;
+      if (c->p >= c->e) return;
+    }
+    c->p++;
+    if (mains && index < 255) s->pol.mains_afe = (uint8_t)(index + 1);
+    if (j_peek(c, ',')) c->p++;
+    if (c->p >= c->e) return;
+  }
+  c->p++;
+}
+
 /* v 8: "restore": {"holdoff_s", "der_holdoff_s"} (0..3600 s: the hold-offs of reducer v 5) */
 static void config_restore(struct replay_state *s, struct jcur *c)
 {
@@ -149,10 +197,15 @@ static void config_restore(struct replay_state *s, struct jcur *c)
   while (!j_peek(c, '}')) {
     if (j_key(c, &k, &kn)) return;
     if (key_is(k, kn, "holdoff_s") || key_is(k, kn, "der_holdoff_s")) {
-      if (j_uint(c, &v) < 0) return;
-      int64_t ns = (int64_t)(v > 3600 ? 3600 : v) * 1000000000ll;
-      if (key_is(k, kn, "holdoff_s")) s->pol.holdoff_ns = ns;
-      else s->pol.der_holdoff_ns = ns;
+      v = 0;
+      int r = j_uint(c, &v);
+      if (r < 0) return;
+      if (r == 0) { /* a non-number leaves the default */
+        int64_t ns = (int64_t)(v > 3600 ? 3600 : v) * 1000000000ll;
+        if (ns < REPLAY_MIN_HOLDOFF_NS) ns = REPLAY_MIN_HOLDOFF_NS;
+        if (key_is(k, kn, "holdoff_s")) s->pol.holdoff_ns = ns;
+        else s->pol.der_holdoff_ns = ns;
+      }
     } else if (j_skip(c)) return;
     if (j_peek(c, ',')) c->p++;
     if (c->p >= c->e) return;
@@ -171,13 +224,20 @@ static void config_pq(struct replay_state *s, struct jcur *c)
   uint32_t kn, v;
   while (!j_peek(c, '}')) {
     if (j_key(c, &k, &kn)) return;
-    if (key_is(k, kn, "dip_pct")) { if (j_tenths(c, &v) < 0) return; p->pq_low_permille = (uint16_t)(v < 500 ? 500 : v > 990 ? 990 : v); }
-    else if (key_is(k, kn, "swell_pct")) { if (j_tenths(c, &v) < 0) return; p->pq_high_permille = (uint16_t)(v < 1010 ? 1010 : v > 2000 ? 2000 : v); }
-    else if (key_is(k, kn, "hysteresis_pct")) { if (j_tenths(c, &v) < 0) return; p->pq_hyst_permille = (uint16_t)(v > 100 ? 100 : v); }
-    else if (key_is(k, kn, "protect_after_s")) {
-      if (j_uint(c, &v) < 0) return;
-      p->protect_ns = (int64_t)(v < 1 ? 1 : v > 3600 ? 3600 : v) * 1000000000ll;
-    } else if (j_skip(c)) return;
+    int r = 1;
+    v = 0;
+    /* each only when a number was read (r == 0): a non-number leaves the default */
+    if (key_is(k, kn, "dip_pct")) {
+      if ((r = j_tenths(c, &v)) == 0) p->pq_low_permille = (uint16_t)(v < 500 ? 500 : v > 990 ? 990 : v);
+    } else if (key_is(k, kn, "swell_pct")) {
+      if ((r = j_tenths(c, &v)) == 0) p->pq_high_permille = (uint16_t)(v < 1010 ? 1010 : v > 2000 ? 2000 : v);
+    } else if (key_is(k, kn, "hysteresis_pct")) {
+      if ((r = j_tenths(c, &v)) == 0) p->pq_hyst_permille = (uint16_t)(v > 100 ? 100 : v);
+    } else if (key_is(k, kn, "protect_after_s")) {
+      if ((r = j_uint(c, &v)) == 0) p->protect_ns = (int64_t)(v > 3600 ? 3600 : v) * 1000000000ll;
+      if (p->protect_ns < REPLAY_MIN_PROTECT_NS) p->protect_ns = REPLAY_MIN_PROTECT_NS;
+    } else r = j_skip(c);
+    if (r < 0) return;
     if (j_peek(c, ',')) c->p++;
     if (c->p >= c->e) break;
   }
@@ -197,6 +257,8 @@ void reduce__config_json(struct replay_state *s, struct journal_slice json)
     p->protect_ns = REPLAY_DEFAULT_PROTECT_NS;
     p->holdoff_ns = REPLAY_DEFAULT_RESTORE_HOLDOFF_NS; /* likewise "restore" */
     p->der_holdoff_ns = REPLAY_DEFAULT_DER_HOLDOFF_NS;
+    p->mains_afe = 0; /* and "afes" */
+    p->nominal_mv = 0;
   }
   struct jcur c = { json.ptr, json.ptr + json.len };
   if (!j_peek(&c, '{')) return;
@@ -209,7 +271,11 @@ void reduce__config_json(struct replay_state *s, struct journal_slice json)
       const uint8_t *v;
       uint32_t vn;
       if (j_string(&c, &v, &vn)) return;
-      s->pol.nominal_mv = key_is(v, vn, "3ph-230-50") ? 230000 : key_is(v, vn, "split-120-240-60") ? 120000 : 0;
+      /* split-phase: not yet — its windows label the L1–L2 (240 V) channel as a phase, so no
+       * nominal and no protective action (docs/policy.md "Protective action") */
+      s->pol.nominal_mv = key_is(v, vn, "3ph-230-50") ? 230000 : 0;
+    } else if (s->reducer_version >= 8 && key_is(k, kn, "afes") && j_peek(&c, '[')) {
+      config_afes(s, &c);
     } else if (s->reducer_version >= 8 && key_is(k, kn, "pq")) {
       config_pq(s, &c);
     } else if (s->reducer_version >= 8 && key_is(k, kn, "restore")) {

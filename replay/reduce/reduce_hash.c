@@ -130,17 +130,18 @@ static void serialise(struct ser *w, const struct replay_state *s)
   }
   if (s->reducer_version >= 7) { /* REPLAY_SER_V7_TAIL */
     for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) {
-      ROOM(16); /* 10 */
-      U8(s->br[i].phase_now); U64(s->br[i].open_wall_ns); U8(s->br[i].der_mismatch);
+      ROOM(16); /* 11 */
+      U8(s->br[i].phase_now); U64(s->br[i].open_wall_ns); U8(s->br[i].der_mismatch); U8(s->br[i].suspect);
     }
   }
   if (s->reducer_version >= 8) { /* REPLAY_SER_V8_TAIL */
     const struct replay_policy *q = &s->pol;
-    ROOM(128); /* 51 */
+    ROOM(128); /* 72 */
     U32(q->nominal_mv); U16(q->pq_low_permille); U16(q->pq_high_permille); U16(q->pq_hyst_permille);
-    U8(q->protecting); U64(q->protect_ns);
-    for (int k = 0; k < 3; k++) U64(q->pq_out_since_ns[k]);
-    U64(q->pq_ok_since_ns);
+    U8(q->protecting); U8(q->mains_afe); U8(q->pq_out[0]); U8(q->pq_out[1]); U8(q->pq_out[2]); U8(q->protect_trips);
+    U64(q->protect_ns);
+    for (int k = 0; k < 3; k++) U64(q->pq_out_for_ns[k]);
+    U64(q->pq_ok_for_ns); U64(q->pq_last_ns); U64(q->protect_trip_ns);
     ROOM(REPLAY_BRANCHES_MAX);
     for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) U8(s->br[i].sensitive);
   }

@@ -245,31 +245,51 @@ static int supply_stable_for(const struct replay_policy *p, const struct replay_
   return p->stable_for_ns >= (b->exports ? p->der_holdoff_ns : p->holdoff_ns);
 }
 
-/* v 8: the protective action. A phase out of the band for protect_ns holds every sensitive
- * branch open (layer PROTECT); once every phase has been back inside the band for the restore
- * hold-off the layer lets go and they close as a rolling restore (interlocks, stagger and the
- * operations limit as for any policy close). */
+/* v 8: the protective action. Each record adds the record-time step since the last (at most
+ * REPLAY_HOLDOFF_STEP_MAX_NS, never negative: a clock step neither fires nor delays it) to how
+ * long each out-of-band phase has been out. One out for protect_ns holds every sensitive
+ * branch open (layer PROTECT). Once every phase has been back for the restore wait the layer
+ * lets go — per branch: the hold-off, a branch with DER behind it the DER hold-off — and they
+ * close as a rolling restore (interlocks, stagger, operations limit). The wait is at least
+ * protect_ns and doubles with each trip within an hour of the one before (up to 2^6): a
+ * disturbance that comes and goes cannot make a relay chatter. */
 static void pq_protect(struct replay_state *s, int64_t now)
 {
   struct replay_policy *p = &s->pol;
+  int64_t d = elapsed(now, p->pq_last_ns);
+  int64_t step = !p->pq_last_ns || d <= 0 ? 0 : d < REPLAY_HOLDOFF_STEP_MAX_NS ? d : REPLAY_HOLDOFF_STEP_MAX_NS;
+  p->pq_last_ns = now;
   int out = 0, long_out = 0;
   for (int k = 0; k < 3; k++) {
-    if (!p->pq_out_since_ns[k]) continue;
+    if (!p->pq_out[k]) continue;
     out = 1;
-    if (elapsed(now, p->pq_out_since_ns[k]) >= p->protect_ns) long_out = 1;
+    p->pq_out_for_ns[k] = sat_add(p->pq_out_for_ns[k], step);
+    if (p->pq_out_for_ns[k] >= p->protect_ns) long_out = 1;
   }
   if (long_out && !p->protecting) {
     p->protecting = 1;
+    p->pq_ok_for_ns = 0;
+    int recent = p->protect_trip_ns && elapsed(now, p->protect_trip_ns) < 3600ll * 1000000000ll;
+    p->protect_trips = (uint8_t)(recent ? (p->protect_trips < REPLAY_PROTECT_BACKOFF_MAX + 1 ? p->protect_trips + 1 : p->protect_trips) : 1);
+    p->protect_trip_ns = now;
     for (int i = 0; i < REPLAY_BRANCHES_MAX; i++)
       if (s->br[i].sensitive) layer_set(&s->br[i], REPLAY_LAYER_PROTECT);
   }
   if (!p->protecting) return;
-  if (out) { p->pq_ok_since_ns = 0; return; }
-  if (!p->pq_ok_since_ns || p->pq_ok_since_ns > now) p->pq_ok_since_ns = now;
-  if (elapsed(now, p->pq_ok_since_ns) < p->holdoff_ns) return;
-  p->protecting = 0;
-  p->pq_ok_since_ns = 0;
-  for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) layer_clear(&s->br[i], REPLAY_LAYER_PROTECT);
+  if (out) { p->pq_ok_for_ns = 0; return; }
+  p->pq_ok_for_ns = sat_add(p->pq_ok_for_ns, step);
+  int shift = p->protect_trips > 1 ? p->protect_trips - 1 : 0;
+  int held = 0;
+  for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) {
+    struct replay_branch *b = &s->br[i];
+    if (!(b->layers & REPLAY_LAYER_PROTECT)) continue;
+    int64_t wait = b->exports ? p->der_holdoff_ns : p->holdoff_ns;
+    if (wait < p->protect_ns) wait = p->protect_ns;
+    for (int k = 0; k < shift && wait < 3600ll * 1000000000ll; k++) wait *= 2;
+    if (p->pq_ok_for_ns >= wait) layer_clear(b, REPLAY_LAYER_PROTECT);
+    else held = 1;
+  }
+  if (!held) { p->protecting = 0; p->pq_ok_for_ns = 0; }
 }
 
 /* After every input record: outage fail-safe, DR periods, the limiter (windows), then one

@@ -53,8 +53,9 @@ static void panel_errors(void **st)
     { PANEL_HEAD "\"branches\":[" BR1 "],\"pq\":{\"dip_pct\":95,\"interruption_pct\":1,\"hysteresis_pct\":6}}", HW_ECONFIG,
       "p.json: pq.hysteresis_pct: leaves no band between the dip and swell thresholds" },
     { PANEL_HEAD "\"branches\":[" BR1 "],\"pq\":{\"protect_s\":5}}", HW_ECONFIG, "p.json: pq.protect_s: unknown field" },
-    { PANEL_HEAD "\"branches\":[" BR1 "],\"pq\":{\"protect_after_s\":0}}", HW_ECONFIG, "p.json: pq.protect_after_s: 0 is out of range [1, 3600]" },
-    { PANEL_HEAD "\"branches\":[" BR1 "],\"restore\":{\"holdoff_s\":3601}}", HW_ECONFIG, "p.json: restore.holdoff_s: 3601 is out of range [0, 3600]" },
+    { PANEL_HEAD "\"branches\":[" BR1 "],\"pq\":{\"protect_after_s\":0}}", HW_ECONFIG, "p.json: pq.protect_after_s: 0 is out of range [10, 3600]" },
+    { PANEL_HEAD "\"branches\":[" BR1 "],\"restore\":{\"holdoff_s\":0}}", HW_ECONFIG, "p.json: restore.holdoff_s: 0 is out of range [5, 3600]" },
+    { PANEL_HEAD "\"branches\":[" BR1 "],\"restore\":{\"holdoff_s\":3601}}", HW_ECONFIG, "p.json: restore.holdoff_s: 3601 is out of range [5, 3600]" },
     { PANEL_HEAD "\"branches\":[" BR1 "],\"restore\":5}", HW_ECONFIG, "p.json: restore: expected an object" },
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

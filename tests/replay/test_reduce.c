@@ -18,8 +18,8 @@ static const struct { uint32_t version; const char *hash; } golden[] = {
   { 4, "11fbce6fab4104b4383773af5ac333ab5d0b21eb792cd91055f462dc956b2ac2" },
   { 5, "ad96732d899400476741abe5ae5965c8a39958699304397f3358cfc3011215e3" },
   { 6, "d51e2bf284d17ff5269da0cc492fa9b64466423fdfcb0552944bd4c7d8c0e390" },
-  { 7, "94c3e6af8465622aad9e152c0c1be8b9abe8567afc861843e8a1ee24c2df89f9" },
-  { 8, "75cd6c5c503f1bc6c93cbc69ded8f6968fd1b0e7291776395688167b5da67d63" },
+  { 7, "a47445605180f491e7977ff7f24f972aaa7bb0786fee8e18699f5fafe313fcc6" },
+  { 8, "00f3208caeaa4d5f9aa5e544fb6d69eebd3b3798f7281ad14352cac4c8ce8242" },
 };
 
 static struct replay_state *poisoned(int byte)

@@ -389,8 +389,9 @@ static void test_canonical_offsets(void **st)
   s->reducer_version = v;
   size_t n = replay_state_serialised_len(s);
   assert_int_equal(n, REPLAY_SER_FIXED + 4 + 3 * REPLAY_SER_REQ_BYTES + (v >= 5 ? 4 * 8 + 2 : 0) /* v 5: four i64, two u8 */
-                       + (v >= 7 ? 48 * (1 + 8 + 1) : 0)  /* v 7: per branch a u8, an i64, a u8 */
-                       + (v >= 8 ? 4 + 3 * 2 + 1 + 8 + 3 * 8 + 8 + 48 : 0)); /* v 8: the band, the action, per branch a u8 */
+                       + (v >= 7 ? 48 * (1 + 8 + 1 + 1) : 0)  /* v 7: per branch a u8, an i64, two u8 */
+                       + (v >= 8 ? 4 + 3 * 2 + 1 + 1 + 3 + 1 + 8 + 3 * 8 + 8 + 8 + 8 + 48 : 0)); /* v 8: the band, the
+                                                                 source, the action, per branch a u8 */
   uint8_t *b = malloc(n);
   assert_int_equal(replay_state_serialise(s, b, n), n);
   uint8_t h1[32], h2[32];

@@ -225,7 +225,9 @@ static void test_ack_trip_polarity_phase(void **st)
   assert_int_equal(ack(s, 5, 9, JOURNAL_ALARM_UNEXPLAINED_TRIP, JOURNAL_ROLE_ADMIN, "t2").kind, REPLAY_EFFECT_DEFERRED);
   assert_int_equal(s->br[8].alarms, 0);
 
-  /* a load branch measuring -300 W: reversed CT; acknowledged once it reads positive */
+  /* a load branch measuring -300 W: reversed CT (the daemon's detector says so). Reading
+   * positive is not enough — the load may just be off, or the sign flipped twice — the
+   * detector's word holds until it runs afresh (a boot record: the daemon restarted) */
   window(s, 6, 11, 1300, -300000, JOURNAL_PHASE_B);
   struct journal_record f;
   memset(&f, 0, sizeof f);
@@ -238,22 +240,45 @@ static void test_ack_trip_polarity_phase(void **st)
   assert_true(s->br[10].alarms & REPLAY_ALARM_CT_POLARITY);
   expect_refused(ack(s, 8, 11, JOURNAL_ALARM_CT_POLARITY, JOURNAL_ROLE_OPERATOR, "c1"), JOURNAL_REF_ALARM_ACTIVE);
   window(s, 9, 11, 1300, 300000, JOURNAL_PHASE_B);
-  assert_int_equal(ack(s, 10, 11, JOURNAL_ALARM_CT_POLARITY, JOURNAL_ROLE_OPERATOR, "c2").kind, REPLAY_EFFECT_DEFERRED);
+  expect_refused(ack(s, 10, 11, JOURNAL_ALARM_CT_POLARITY, JOURNAL_ROLE_OPERATOR, "c2"), JOURNAL_REF_ALARM_ACTIVE);
+  struct journal_record boot;
+  memset(&boot, 0, sizeof boot);
+  boot.type = JOURNAL_T_BOOT;
+  boot.seq = 11;
+  boot.wall_ns = T0 + 11000000000ll;
+  boot.body.boot.reducer_version = 7;
+  replay_apply(s, &boot, NULL);
+  assert_int_equal(ack(s, 12, 11, JOURNAL_ALARM_CT_POLARITY, JOURNAL_ROLE_OPERATOR, "c3").kind, REPLAY_EFFECT_DEFERRED);
   assert_int_equal(s->br[10].alarms & REPLAY_ALARM_CT_POLARITY, 0);
 
-  /* first seen on B, then measured on C: phase_map; acknowledged once back on B */
-  window(s, 11, 11, 1300, 300000, JOURNAL_PHASE_C);
+  /* first seen on B, then measured on C: phase_map; held likewise until a config record (the
+   * panel re-commissioned) */
+  window(s, 13, 11, 1300, 300000, JOURNAL_PHASE_C);
   assert_true(s->br[10].alarms & REPLAY_ALARM_PHASE_MAP);
-  expect_refused(ack(s, 12, 11, JOURNAL_ALARM_PHASE_MAP, JOURNAL_ROLE_OPERATOR, "p1"), JOURNAL_REF_ALARM_ACTIVE);
-  window(s, 13, 11, 1300, 300000, JOURNAL_PHASE_B);
-  assert_int_equal(ack(s, 14, 11, JOURNAL_ALARM_PHASE_MAP, JOURNAL_ROLE_OPERATOR, "p2").kind, REPLAY_EFFECT_DEFERRED);
+  expect_refused(ack(s, 14, 11, JOURNAL_ALARM_PHASE_MAP, JOURNAL_ROLE_OPERATOR, "p1"), JOURNAL_REF_ALARM_ACTIVE);
+  window(s, 15, 11, 1300, 300000, JOURNAL_PHASE_B);
+  expect_refused(ack(s, 16, 11, JOURNAL_ALARM_PHASE_MAP, JOURNAL_ROLE_OPERATOR, "p2"), JOURNAL_REF_ALARM_ACTIVE);
+  struct journal_record cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.type = JOURNAL_T_CONFIG;
+  cfg.seq = 17;
+  cfg.wall_ns = T0 + 17000000000ll;
+  cfg.body.config.json = rp_lit("{}");
+  replay_apply(s, &cfg, NULL);
+  assert_int_equal(ack(s, 18, 11, JOURNAL_ALARM_PHASE_MAP, JOURNAL_ROLE_OPERATOR, "p3").kind, REPLAY_EFFECT_DEFERRED);
   assert_int_equal(s->br[10].alarms, 0);
+  /* roles the socket refuses are refused by the fold too */
+  command(s, 19, 4, JOURNAL_DESIRED_OFF);
+  sense(s, 20, 4, JOURNAL_DESIRED_OFF, JOURNAL_SENSED_ON, JOURNAL_VERDICT_WELDED);
+  command(s, 21, 4, JOURNAL_DESIRED_OFF);
+  sense(s, 22, 4, JOURNAL_DESIRED_OFF, JOURNAL_SENSED_OFF, JOURNAL_VERDICT_CONFIRMED);
+  expect_refused(ack(s, 23, 4, JOURNAL_ALARM_WELDED, JOURNAL_ROLE_UTILITY, "r1"), JOURNAL_REF_ROLE);
 
   /* targets and values the fold cannot act on */
-  expect_refused(ack(s, 15, 40, JOURNAL_ALARM_WELDED, JOURNAL_ROLE_OPERATOR, "x1"), JOURNAL_REF_UNKNOWN_TARGET);
-  expect_refused(ack(s, 16, 11, JOURNAL_ALARM_NONE, JOURNAL_ROLE_OPERATOR, "x2"), JOURNAL_REF_INVALID);
-  expect_refused(ack(s, 17, 11, JOURNAL_ALARM_MAX + 1, JOURNAL_ROLE_OPERATOR, "x3"), JOURNAL_REF_INVALID);
-  expect_refused(ack(s, 18, 0, JOURNAL_ALARM_STALE_DER, JOURNAL_ROLE_OPERATOR, "x4"), JOURNAL_REF_ALARM_NOT_RAISED);
+  expect_refused(ack(s, 25, 40, JOURNAL_ALARM_WELDED, JOURNAL_ROLE_OPERATOR, "x1"), JOURNAL_REF_UNKNOWN_TARGET);
+  expect_refused(ack(s, 26, 11, JOURNAL_ALARM_NONE, JOURNAL_ROLE_OPERATOR, "x2"), JOURNAL_REF_INVALID);
+  expect_refused(ack(s, 27, 11, JOURNAL_ALARM_MAX + 1, JOURNAL_ROLE_OPERATOR, "x3"), JOURNAL_REF_INVALID);
+  expect_refused(ack(s, 28, 0, JOURNAL_ALARM_STALE_DER, JOURNAL_ROLE_OPERATOR, "x4"), JOURNAL_REF_ALARM_NOT_RAISED);
   free(s);
 }
 
