@@ -169,6 +169,12 @@ struct daemon {
   uint64_t last_append_mono;
   struct afe_health afe_health[HW_MAX_AFES]; /* run_afe_health.c */
   struct der_watch { uint64_t since_ns; bool raised; } der_watch[2]; /* run_der_check.c: pv, ess */
+  /* run_rails.c: the supply rails' power-good inputs */
+  struct hw_gpio_lines rails_req;
+  bool rails_ok;
+  int rails_err;                 /* the request's error (journaled after the boot record) */
+  uint8_t rails_low;             /* bit i: rails[i] low now (on trip_tap, sense_back, der, fault) */
+  uint64_t rails_low_since_ns[HW_MAX_RAILS];
   /* register path: each branch AFE's one-cycle rms (xIRMSONE/xVRMSONE) read once per tick —
    * the last reading (for sense-backs) and its min/max since the window started (hrms_*_m) */
   struct rms_one_track rms1[HW_MAX_AFES];
@@ -279,6 +285,16 @@ void run_fault(struct daemon *d, const char *code, int64_t value, uint16_t branc
 /* run_der_check.c: after each window period, a DER source's reported state against its
  * branch's metering (fault der_mismatch / der_consistent) */
 void run_der_check(struct daemon *d, uint64_t now);
+/* run_rails.c: requests the rails' power-good lines and reads them (before the boot record, so
+ * it can carry them); after it, the faults of what was found; each tick the edges. */
+void run_rails_open(struct daemon *d);
+void run_rails_after_boot(struct daemon *d);
+void run_rails_tick(struct daemon *d);
+/* "ok", "none" (no rails configured), "unknown" (not readable) or "5v:low,3v3:low". */
+const char *run_rails_status(const struct daemon *d, char *buf, size_t cap);
+/* run_start.c: why the board last reset — the watchdog's bootstatus flags when the panel names
+ * the file (on --hw by default), else the previous shutdown: power_on, restart, unclean. */
+const char *run_reset_reason(const struct daemon *d, char *buf, size_t cap);
 void run_source_for_target(struct journal_source *src, uint16_t target);
 
 /* ---- run_meter.c */

@@ -16,6 +16,11 @@ int run_append_fx(struct daemon *d, struct journal_record *r, uint64_t *out_seq,
                   uint64_t fx_seqs[REPLAY_EFFECTS_MAX])
 {
   if (d->append_err) return d->append_err;
+  /* the rails low now, on the records the field playbook reads them beside (run_rails.c) */
+  if (r->type == JOURNAL_T_TRIP_TAP) r->body.trip_tap.rails_low = d->rails_low;
+  else if (r->type == JOURNAL_T_SENSE_BACK) r->body.sense_back.rails_low = d->rails_low;
+  else if (r->type == JOURNAL_T_DER) r->body.der.rails_low = d->rails_low;
+  else if (r->type == JOURNAL_T_FAULT) r->body.fault.rails_low = d->rails_low;
   struct replay_effects fx;
   uint64_t seqs[REPLAY_EFFECTS_MAX] = { 0 }, seq = 0;
   int rc = replay_harness_append(&d->h, r, &seq, &fx, seqs);

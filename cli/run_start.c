@@ -193,6 +193,32 @@ int run_start_journal(struct daemon *d, struct run_tail *t)
   return 0;
 }
 
+/* Why the board last reset (run.h). The watchdog's bootstatus holds the WDIOF_* flags of
+ * <linux/watchdog.h>: the first set one names the cause; none set is an ordinary power-on. A file
+ * that is named but unreadable is "unknown"; with none named (the simulator, or no watchdog)
+ * the previous shutdown tells a restart from an unclean stop (a crash, kill -9 or power loss). */
+const char *run_reset_reason(const struct daemon *d, char *buf, size_t cap)
+{
+  const char *path = d->panel->watchdog_bootstatus[0] ? d->panel->watchdog_bootstatus
+                   : d->hw ? "/sys/class/watchdog/watchdog0/bootstatus" : NULL;
+  if (!path) return d->info.last_shutdown_clean ? "restart" : "unclean_shutdown";
+  char *text = NULL;
+  size_t len = 0;
+  unsigned long flags;
+  char *end;
+  if (hw_read_file(path, &text, &len) < 0 || len > 32) { free(text); return d->panel->watchdog_bootstatus[0] ? "unknown" : "power_on"; }
+  flags = strtoul(text, &end, 0);
+  bool ok = end != text && (*end == 0 || *end == '\n');
+  free(text);
+  if (!ok) return "unknown";
+  static const struct { unsigned long bit; const char *name; } causes[] = {
+    { 0x0020, "watchdog" }, { 0x0010, "brownout" }, { 0x0200, "overvoltage" }, { 0x0001, "overheat" },
+    { 0x0002, "fan_fault" }, { 0x0004, "external" }, { 0x0008, "external" } };
+  for (size_t i = 0; i < sizeof causes / sizeof causes[0]; i++)
+    if (flags & causes[i].bit) { snprintf(buf, cap, "%s", causes[i].name); return buf; }
+  return "power_on";
+}
+
 /* The boot record, then a config record when the panel in use differs from the journal's last
  * (DIR/config.json then follows it), then a fault when a checkpoint was rejected. 0 or the first
  * append error. */
@@ -204,12 +230,15 @@ int run_start_boot(struct daemon *d, const struct run_tail *t)
   r.type = JOURNAL_T_BOOT;
   r.source.kind = JOURNAL_SRC_PANEL;
   memcpy(r.body.boot.boot_id, d->boot_id, 16);
-  const char *reason = d->hw ? "power_on" : "sim";
+  char why[32], rails[96];
+  run_rails_open(d); /* before the boot record: it carries what they read */
+  const char *reason = run_reset_reason(d, why, sizeof why);
   r.body.boot.reset_reason = (struct journal_slice){ (const uint8_t *)reason, (uint32_t)strlen(reason) };
   r.body.boot.previous_shutdown = d->info.last_shutdown_clean ? JOURNAL_SHUTDOWN_CLEAN : JOURNAL_SHUTDOWN_UNCLEAN;
   const char *fw = HEMS_FIRMWARE_VERSION;
   r.body.boot.firmware_version = (struct journal_slice){ (const uint8_t *)fw, (uint32_t)strlen(fw) };
-  r.body.boot.rail_status = (struct journal_slice){ (const uint8_t *)"ok", 2 };
+  const char *rs = run_rails_status(d, rails, sizeof rails);
+  r.body.boot.rail_status = (struct journal_slice){ (const uint8_t *)rs, (uint32_t)strlen(rs) };
   r.body.boot.sync_offset_ns = run_clock_sync_offset_ns(d); /* 0 (left out): not known or not synced */
   static char cjson[256 * 1024];
   size_t clen = 0;
@@ -236,6 +265,7 @@ int run_start_boot(struct daemon *d, const struct run_tail *t)
     run_config_follow_panel(d, cjson, clen);
   }
 
+  if (!rc) run_rails_after_boot(d);
   if (!rc && d->h.attach_rejected) {
     /* a checkpoint not proven by a signed seal was not used: say so in the journal */
     char detail[200];

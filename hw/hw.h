@@ -462,6 +462,17 @@ struct hw_panel_pq {
   unsigned protect_after_s;
 };
 
+/* Supply rails watched through power-good inputs (issue 17 item 4): a rail is low while its
+ * line reads not-good. nominal_mv and min_pct say what the power-good threshold means (the
+ * simulator's `rail` stimulus drops the line when its level is below min_pct). */
+#define HW_MAX_RAILS 4
+struct hw_panel_rail {
+  char name[16];
+  uint32_t line;              /* default 251 + index */
+  bool active_low;
+  unsigned nominal_mv, min_pct;
+};
+
 struct hw_panel {
   char name[HW_NAME_MAX];
   enum hw_mains_kind mains;
@@ -478,6 +489,10 @@ struct hw_panel {
   struct hw_panel_pq pq;      /* "pq": event thresholds and the protective action */
   unsigned holdoff_s, der_holdoff_s; /* "restore": closes wait this long after the supply returns
                                         (loads; branches with DER behind them) */
+  unsigned num_rails;
+  struct hw_panel_rail rail[HW_MAX_RAILS]; /* "rails" */
+  char watchdog_bootstatus[HW_PATH_MAX];   /* the watchdog's bootstatus file ("" none; --hw default
+                                              /sys/class/watchdog/watchdog0/bootstatus) */
 };
 
 /* Parses a panel config (JSON text; not NUL-terminated necessarily). what names the source in
@@ -525,7 +540,7 @@ struct hw_scenario_load {
 enum hw_event_kind {
   HW_EV_LOAD = 0, HW_EV_GRID, HW_EV_TAP, HW_EV_DER, HW_EV_FAULT,
   HW_EV_SWITCH, HW_EV_NOTE, HW_EV_DR_START, HW_EV_DR_CANCEL, HW_EV_DR_OPT_OUT,
-  HW_EV_SERVICE, HW_EV_SUPPLY_LOW
+  HW_EV_SERVICE, HW_EV_SUPPLY_LOW, HW_EV_RAIL
 };
 enum hw_grid_kind { HW_GRID_SAG = 0, HW_GRID_SWELL, HW_GRID_OUTAGE, HW_GRID_RESTORE,
                     HW_GRID_FREQ };
@@ -541,14 +556,14 @@ struct hw_scenario_event {
   enum hw_event_kind kind;
   unsigned branch;                 /* LOAD, FAULT (branch faults), SWITCH */
   unsigned afe;                    /* FAULT (spi_crc_burst, missing_chip, chip_back) */
-  unsigned tap;                    /* TAP: index into panel.tap */
+  unsigned tap;                    /* TAP: index into panel.tap; RAIL: index into panel.rail */
   unsigned sub;                    /* GRID: hw_grid_kind; FAULT: hw_fault_kind;
                                       SERVICE: hw_service_action; DER: see docs */
   bool on;                         /* LOAD on/off, SWITCH desired, TAP active, DER flag */
   double value;                    /* LOAD power_w; GRID depth/level %, or Hz; DER value;
                                       FAULT count (crc burst reads, overflow edges) or step s */
   uint8_t phases;                  /* GRID: bit0 L1, bit1 L2, bit2 L3 (0 = all) */
-  uint64_t duration_ns;            /* GRID sag/swell, SUPPLY_LOW, DR_START */
+  uint64_t duration_ns;            /* GRID sag/swell, SUPPLY_LOW, DR_START, RAIL (0: until the next) */
   char id[64];                     /* SWITCH request_id, DR event id */
   char text[HW_TEXT_MAX];          /* NOTE text, SWITCH reason */
   char who[HW_NAME_MAX];           /* NOTE author */

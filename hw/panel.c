@@ -301,7 +301,7 @@ const struct hw_panel_branch *hw_panel_branch_by_number(const struct hw_panel *p
 
 static int check_lines_unique(struct hw__ctx *c, const struct hw_panel *p)
 {
-  struct { uint32_t line; char who[48]; } used[HW_MAX_BRANCHES * 4 + HW_MAX_AFES + HW_MAX_TAPS + 11];
+  struct { uint32_t line; char who[48]; } used[HW_MAX_BRANCHES * 4 + HW_MAX_AFES + HW_MAX_TAPS + 11 + HW_MAX_RAILS];
   unsigned n = 0;
 #define USE(l, ...) do { if ((l) != HW_LINE_NONE) { \
     snprintf(used[n].who, sizeof used[n].who, __VA_ARGS__); used[n++].line = (l); } } while (0)
@@ -321,6 +321,7 @@ static int check_lines_unique(struct hw__ctx *c, const struct hw_panel *p)
   USE(d->line_ats_grid_present, "der.lines.ats_grid_present"); USE(d->line_ats_on_backup, "der.lines.ats_on_backup");
   USE(d->line_ats_interlock_ok, "der.lines.ats_interlock_ok");
   USE(p->line_service_coil, "service.lines.coil"); USE(p->line_service_aux, "service.lines.aux");
+  for (unsigned i = 0; i < p->num_rails; i++) USE(p->rail[i].line, "rails[%u].line", i);
 #undef USE
   for (unsigned i = 0; i < n; i++)
     for (unsigned j = 0; j < i; j++)
@@ -334,8 +335,8 @@ int hw__panel_from_json(struct hw__ctx *c, struct hw_panel *p, json_t *root)
   /* "retention" and "time" are DIR/config.json's local settings (cli/run_config.c), not the
    * panel's: accepted here and left out of the canonical config */
   static const char *const keys[] = { "name", "mains", "service_limit_a", "gpiochip", "afes",
-                                      "branches", "taps", "der", "service", "roles", "pq", "restore", "retention", "time",
-                                      NULL };
+                                      "branches", "taps", "der", "service", "roles", "pq", "restore", "rails",
+                                      "watchdog_bootstatus", "retention", "time", NULL };
   static const char *const MAINS[] = { "3ph-230-50", "split-120-240-60" };
   memset(p, 0, sizeof *p);
   int r;
@@ -441,6 +442,7 @@ int hw__panel_from_json(struct hw__ctx *c, struct hw_panel *p, json_t *root)
     memcpy(p->roles_json, s, strlen(s) + 1);
     free(s);
   }
+  if ((r = hw__parse_rails(c, p, root)) < 0) return r;
   return check_lines_unique(c, p);
 }
 

@@ -35,6 +35,9 @@ int hw__get_enum(struct hw__ctx *c, json_t *o, const char *path, const char *key
 int hw__parse_text(struct hw__ctx *c, const char *text, size_t len, json_t **out);
 int hw__panel_from_json(struct hw__ctx *c, struct hw_panel *p, json_t *root);
 json_t *hw__panel_to_json(const struct hw_panel *p);
+/* panel_rails.c: "rails" and "watchdog_bootstatus" (after the default line layout) */
+int hw__parse_rails(struct hw__ctx *c, struct hw_panel *p, json_t *root);
+void hw__rails_to_json(const struct hw_panel *p, json_t *o);
 /* The names of enum hw_phase, hw_actuator_type, hw_fail_safe and hw_tap_kind, by value, as the
  * config spells them (panel.c). */
 extern const char *const hw__phases[4];

@@ -20,6 +20,7 @@ json_t *hw__panel_to_json(const struct hw_panel *p)
   json_object_set_new(o, "mains", json_string(p->mains == HW_MAINS_3PH_230_50 ? "3ph-230-50" : "split-120-240-60"));
   json_object_set_new(o, "service_limit_a", json_integer(p->service_limit_a));
   json_object_set_new(o, "gpiochip", json_string(p->gpiochip));
+  hw__rails_to_json(p, o);
   if (p->holdoff_s != HW_DEFAULT_HOLDOFF_S || p->der_holdoff_s != HW_DEFAULT_DER_HOLDOFF_S)
     json_object_set_new(o, "restore", json_pack("{s:i, s:i}", "holdoff_s", (int)p->holdoff_s, "der_holdoff_s",
                                                 (int)p->der_holdoff_s));

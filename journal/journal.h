@@ -212,6 +212,7 @@ struct journal_fault {
   struct journal_slice detail; /* text, human readable */
   int64_t value;               /* code-specific number (lag in ms, count, seq, …) */
   uint16_t branch;             /* 0 = not branch specific */
+  uint8_t rails_low;           /* as trip_tap's */
 };
 
 struct journal_seal {
@@ -303,6 +304,7 @@ struct journal_sense_back {
   uint64_t t_ns;                   /* monotonic time of the verdict */
   uint64_t command_seq;
   struct journal_slice request_id;
+  uint8_t rails_low;               /* as trip_tap's */
 };
 enum journal_edge { JOURNAL_EDGE_RISING = 0, JOURNAL_EDGE_FALLING = 1 };
 struct journal_trip_tap {
@@ -322,6 +324,8 @@ struct journal_trip_tap {
                                       edge journaled at of_seq (the same fields, capture set):
                                       the edge is journaled at once, its capture when complete
                                       (schema v 3 only; left out when 0) */
+  uint8_t rails_low;               /* bit i: the panel config's rails[i] was low when it was
+                                      journaled (schema v 3 only; left out when 0) */
 };
 enum journal_der_state { JOURNAL_DERST_OFF = 0, JOURNAL_DERST_GRID_TIED, JOURNAL_DERST_FAULT,
                          JOURNAL_DERST_IDLE, JOURNAL_DERST_CHARGING, JOURNAL_DERST_DISCHARGING,
@@ -339,6 +343,7 @@ struct journal_der {
   uint8_t fresh;                   /* bool: levels read from live lines, none lost */
   uint16_t branch;                 /* branch the source feeds; 0 none */
   uint64_t kernel_ns;
+  uint8_t rails_low;               /* as trip_tap's */
 };
 
 /* window: one per AFE per aggregation period (ingest). Integer fixed point throughout so the

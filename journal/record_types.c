@@ -196,6 +196,7 @@ static const struct jfield fault_fields[] = {
   FLD(struct journal_fault, "value", JF_I64, value, 1),
   FLD(struct journal_fault, "branch", JF_U16, branch, 2),
   FLD(struct journal_fault, "detail", JF_TEXT, detail, 3),
+  FLDZ3(struct journal_fault, "rails_low", JF_U8, rails_low, 4),
 };
 
 static const struct jfield seal_fields[] = {
@@ -275,6 +276,7 @@ static const struct jfield sense_back_fields[] = {
   ENUMF(struct journal_sense_back, "actuator", actuator, actuator_names, 8),
   FLD(struct journal_sense_back, "aux_edges", JF_U16, aux_edges, 9),
   ENUMF(struct journal_sense_back, "commanded", commanded, act_onoff_names, 10),
+  FLDZ3(struct journal_sense_back, "rails_low", JF_U8, rails_low, 18),
   FLD(struct journal_sense_back, "supply_mv", JF_I32, supply_mv, 11),
   FLD(struct journal_sense_back, "current_ma", JF_I32, current_ma, 12),
   FLD(struct journal_sense_back, "elapsed_us", JF_U32, elapsed_us, 13),
@@ -296,6 +298,7 @@ static const struct jfield trip_tap_fields[] = {
   FLD(struct journal_trip_tap, "dropped", JF_U32, dropped, 7),
   FLD(struct journal_trip_tap, "peak_ma", JF_I32, peak_ma, 8),
   FLD(struct journal_trip_tap, "kernel_ns", JF_U64, kernel_ns, 9),
+  FLDZ3(struct journal_trip_tap, "rails_low", JF_U8, rails_low, 13),
   FLD(struct journal_trip_tap, "line_seqno", JF_U32, line_seqno, 10),
   FLD(struct journal_trip_tap, "crest_milli", JF_U32, crest_milli, 11),
 };
@@ -308,6 +311,7 @@ static const struct jfield der_fields[] = {
   ENUMF(struct journal_der, "source", source, der_names, 4),
   ENUMF(struct journal_der, "transfer", transfer, transfer_names, 5),
   FLD(struct journal_der, "kernel_ns", JF_U64, kernel_ns, 6),
+  FLDZ3(struct journal_der, "rails_low", JF_U8, rails_low, 9),
   FLD(struct journal_der, "grid_present", JF_BOOL, grid_present, 7),
   FLD(struct journal_der, "interlock_ok", JF_BOOL, interlock_ok, 8),
 };

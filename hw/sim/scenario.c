@@ -42,7 +42,7 @@ const char *hw_scenario_builtin_text(const char *name)
 static const char *const LOADS[] = { "none", "resistive", "motor", "smps", "ev", "heatpump",
                                      "phantom", "pv", "ess" };
 static const char *const KINDS[] = { "load", "grid", "tap", "der", "fault", "switch", "note",
-                                     "dr_start", "dr_cancel", "dr_opt_out", "service", "supply_low" };
+                                     "dr_start", "dr_cancel", "dr_opt_out", "service", "supply_low", "rail" };
 static const char *const GRID[] = { "sag", "swell", "outage", "restore", "freq" };
 static const char *const FAULTS[] = { "welded", "stuck_open", "chatter", "ssr_leakage", "reversed_ct",
   "phase_swap", "spi_crc_burst", "gpio_overflow", "clock_step", "missing_chip", "clear", "clock_sync", "chip_back", "clock_offset" };
@@ -125,7 +125,7 @@ static int parse_event(struct hw__ctx *c, struct hw_scenario *s, json_t *o, unsi
     return hw__fail(c, f, "%g s is after the %g s scripted window", t, SCRIPT_WINDOW_S);
   }
   e->t_ns = (uint64_t)llround(t * 1e9);
-  if ((r = hw__get_enum(c, o, path, "do", true, KINDS, 12, 0, &u)) < 0) return r;
+  if ((r = hw__get_enum(c, o, path, "do", true, KINDS, 13, 0, &u)) < 0) return r;
   e->kind = (enum hw_event_kind)u;
   switch (e->kind) {
   case HW_EV_LOAD: {
@@ -277,6 +277,23 @@ static int parse_event(struct hw__ctx *c, struct hw_scenario *s, json_t *o, unsi
     if ((r = hw__check_keys(c, o, path, k)) < 0) return r;
     if ((r = get_time(c, o, path, "duration", true, &d)) < 0) return r;
     e->duration_ns = (uint64_t)llround(d * 1e9);
+    break;
+  }
+  case HW_EV_RAIL: { /* a supply rail at level % of its nominal, for duration (then back to 100 %) */
+    static const char *const k[] = { "at", "do", "name", "level", "duration", NULL };
+    if ((r = hw__check_keys(c, o, path, k)) < 0) return r;
+    char name[16], f[96];
+    if ((r = hw__get_str(c, o, path, "name", true, "", name, sizeof name)) < 0) return r;
+    snprintf(f, sizeof f, "%.80s.name", path);
+    e->tap = s->panel.num_rails;
+    for (unsigned ri = 0; ri < s->panel.num_rails; ri++)
+      if (!strcmp(s->panel.rail[ri].name, name)) e->tap = ri;
+    if (e->tap == s->panel.num_rails) return hw__fail(c, f, "no rail \"%s\" in the panel's rails", name);
+    if ((r = hw__get_num(c, o, path, "level", true, 0, 150, 0, &e->value)) < 0) return r;
+    if (json_object_get(o, "duration")) {
+      if ((r = get_time(c, o, path, "duration", true, &d)) < 0) return r;
+      e->duration_ns = (uint64_t)llround(d * 1e9);
+    }
     break;
   }
   }

@@ -196,6 +196,8 @@ int hw_sim_create(struct hw_sim **out, const struct hw_scenario *sc, uint64_t se
   s->chip.ops = &hw__sim_chip_ops;
   s->chip.ctx = s;
   hw__sim_der_lines(s, 0);
+  for (unsigned i = 0; i < p->num_rails; i++) /* every rail good at power-up */
+    if (p->rail[i].line < NLINES) hw__sim_sched_add(s, 0, p->rail[i].line, (uint8_t)(1 ^ p->rail[i].active_low));
   hw__sim_run_sched(s, 0);
   *out = s;
   return 0;

@@ -148,6 +148,14 @@ void hw__sim_apply_event(struct hw_sim *s, const struct hw_scenario_event *e)
   case HW_EV_SUPPLY_LOW:
     s->supply_low_until = t + e->duration_ns;
     break;
+  case HW_EV_RAIL: { /* the rail's power-good line follows its level against min_pct */
+    const struct hw_panel_rail *rl = &s->sc.panel.rail[e->tap];
+    bool good = e->value >= rl->min_pct;
+    if (rl->line >= NLINES) return;
+    hw__sim_sched_add(s, t, rl->line, (uint8_t)(good ^ rl->active_low));
+    if (e->duration_ns) hw__sim_sched_add(s, t + e->duration_ns, rl->line, (uint8_t)(1 ^ rl->active_low));
+    return;
+  }
   default:
     break;
   }

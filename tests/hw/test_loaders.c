@@ -57,6 +57,13 @@ static void panel_errors(void **st)
     { PANEL_HEAD "\"branches\":[" BR1 "],\"restore\":{\"holdoff_s\":0}}", HW_ECONFIG, "p.json: restore.holdoff_s: 0 is out of range [5, 3600]" },
     { PANEL_HEAD "\"branches\":[" BR1 "],\"restore\":{\"holdoff_s\":3601}}", HW_ECONFIG, "p.json: restore.holdoff_s: 3601 is out of range [5, 3600]" },
     { PANEL_HEAD "\"branches\":[" BR1 "],\"restore\":5}", HW_ECONFIG, "p.json: restore: expected an object" },
+    { PANEL_HEAD "\"branches\":[" BR1 "],\"rails\":[{\"name\":\"5v\",\"nominal_mv\":5000},{\"name\":\"5v\",\"nominal_mv\":5000}]}",
+      HW_ECONFIG, "p.json: rails[1].name: \"5v\" is defined twice" },
+    { PANEL_HEAD "\"branches\":[" BR1 "],\"rails\":[{\"name\":\"5 v\",\"nominal_mv\":5000}]}", HW_ECONFIG,
+      "p.json: rails[0].name: a name of 1..15 characters" },
+    { PANEL_HEAD "\"branches\":[" BR1 "],\"rails\":[{\"name\":\"5v\"}]}", HW_ECONFIG, "p.json: rails[0].nominal_mv: missing" },
+    { PANEL_HEAD "\"branches\":[" BR1 "],\"rails\":[{\"name\":\"5v\",\"nominal_mv\":5000,\"line\":0}]}", HW_ECONFIG,
+      "p.json: rails[0].line: line 0 is already used by branches[0].lines.coil" },
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     struct hw_panel p;

@@ -435,7 +435,10 @@ static void test_v3_json(void **state)
         r.body.window.ch[k].hrms_min_m = r.body.window.ch[k].hrms_max_m = 0;
         r.body.window.ch[k].event = false;
       }
-    if (t == JOURNAL_T_TRIP_TAP) r.body.trip_tap.of_seq = 0; /* v 3 only */
+    if (t == JOURNAL_T_TRIP_TAP) r.body.trip_tap.of_seq = r.body.trip_tap.rails_low = 0; /* v 3 only */
+    if (t == JOURNAL_T_SENSE_BACK) r.body.sense_back.rails_low = 0;
+    if (t == JOURNAL_T_DER) r.body.der.rails_low = 0;
+    if (t == JOURNAL_T_FAULT) r.body.fault.rails_low = 0;
     assert_int_equal(journal_record_encode(&r, b1, sizeof b1, &n1), 0);
     r.version = JOURNAL_SCHEMA_V3;
     assert_int_equal(journal_record_encode(&r, b3, sizeof b3, &n3), 0);

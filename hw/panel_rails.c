@@ -1,0 +1,56 @@
+/*
+ * panel_rails.c — the panel config's supply rails and watchdog: "rails": [{"name", "line",
+ * "active_low", "nominal_mv", "min_pct"}] (power-good inputs; docs/hardware.md) and
+ * "watchdog_bootstatus" (the file whose flags say why the board last reset). Both are left out
+ * of the canonical config when absent, so older configs keep their bytes.
+ */
+#include <stdio.h>
+#include <string.h>
+#include "panel_internal.h"
+
+int hw__parse_rails(struct hw__ctx *c, struct hw_panel *p, json_t *root)
+{
+  static const char *const keys[] = { "name", "line", "active_low", "nominal_mv", "min_pct", NULL };
+  int r;
+  if ((r = hw__get_str(c, root, "", "watchdog_bootstatus", false, "", p->watchdog_bootstatus,
+                       sizeof p->watchdog_bootstatus)) < 0)
+    return r;
+  json_t *rails = json_object_get(root, "rails");
+  if (!rails) return 0;
+  if (!json_is_array(rails) || json_array_size(rails) > HW_MAX_RAILS)
+    return hw__fail(c, "rails", "expected an array of at most %d rails", HW_MAX_RAILS);
+  p->num_rails = (unsigned)json_array_size(rails);
+  for (unsigned i = 0; i < p->num_rails; i++) {
+    json_t *o = json_array_get(rails, i);
+    struct hw_panel_rail *rl = &p->rail[i];
+    char path[32], f[48];
+    snprintf(path, sizeof path, "rails[%u]", i);
+    if (!json_is_object(o)) return hw__fail(c, path, "expected an object");
+    if ((r = hw__check_keys(c, o, path, keys)) < 0) return r;
+    if ((r = hw__get_str(c, o, path, "name", true, "", rl->name, sizeof rl->name)) < 0) return r;
+    snprintf(f, sizeof f, "%s.name", path);
+    if (!rl->name[0] || strpbrk(rl->name, ",: ")) return hw__fail(c, f, "a name of 1..15 characters without ',', ':' or spaces");
+    for (unsigned j = 0; j < i; j++)
+      if (!strcmp(p->rail[j].name, rl->name)) return hw__fail(c, f, "\"%s\" is defined twice", rl->name);
+    unsigned line;
+    if ((r = hw__get_uint(c, o, path, "line", false, 0, 1023, 251 + i, &line)) < 0) return r;
+    rl->line = line;
+    if ((r = hw__get_bool(c, o, path, "active_low", false, &rl->active_low)) < 0) return r;
+    if ((r = hw__get_uint(c, o, path, "nominal_mv", true, 500, 60000, 0, &rl->nominal_mv)) < 0) return r;
+    if ((r = hw__get_uint(c, o, path, "min_pct", false, 50, 99, 90, &rl->min_pct)) < 0) return r;
+  }
+  return 0;
+}
+
+void hw__rails_to_json(const struct hw_panel *p, json_t *o)
+{
+  if (p->watchdog_bootstatus[0]) json_object_set_new(o, "watchdog_bootstatus", json_string(p->watchdog_bootstatus));
+  if (!p->num_rails) return;
+  json_t *a = json_array();
+  for (unsigned i = 0; i < p->num_rails; i++) {
+    const struct hw_panel_rail *rl = &p->rail[i];
+    json_array_append_new(a, json_pack("{s:s, s:i, s:b, s:i, s:i}", "name", rl->name, "line", (int)rl->line, "active_low",
+                                       rl->active_low, "nominal_mv", (int)rl->nominal_mv, "min_pct", (int)rl->min_pct));
+  }
+  json_object_set_new(o, "rails", a);
+}
