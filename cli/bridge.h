@@ -11,6 +11,8 @@
  *   bridge_ha.c     the model (struct bridge_panel) and the discovery and state payloads
  *   bridge_mqtt.c   the command: options, libmosquitto, the loop
  *   bridge_cmd.c    the MQTT messages it takes (bridge_cmd.h; fuzzed)
+ *   bridge_modbus.c `hems bridge modbus`: a Modbus TCP server over the same link and model
+ *                   (its register map: modbus_map.c, fuzzed); and the `hems bridge` dispatch
  */
 #ifndef HEMS_CLI_BRIDGE_H
 #define HEMS_CLI_BRIDGE_H
@@ -57,6 +59,7 @@ struct bridge_panel {
   uint32_t alarms;        /* panel alarms */
   bool service_dirty, alarms_dirty;
   uint64_t last_seq;      /* the last record seen on the follow stream */
+  uint64_t checkpoint_size; /* the newest followed seal's sealed_seq: its checkpoint's tree size */
 };
 
 /* ---- the model and the payloads (bridge_ha.c) */
@@ -91,7 +94,7 @@ void bridge_ha_exceptions(struct bridge_panel *p, const struct bridge_names *nm,
 
 struct bridge_pending {
   int fd;                 /* -1: free */
-  char rid[48];           /* mqtt-<uuid> */
+  char rid[48];           /* mqtt-<uuid>, modbus-<n> */
   uint16_t branch;
   bool on;
   int64_t deadline_ms;
@@ -99,14 +102,22 @@ struct bridge_pending {
   size_t len;
 };
 
+enum bridge_outcome { BRIDGE_CONFIRMED, BRIDGE_NOT_CONFIRMED, BRIDGE_REFUSED, BRIDGE_FAILED };
+
 struct bridge_link {
   const char *dir, *socket; /* --dir, --socket (NULL: the daemon's usual places) */
+  const char *who;          /* log lines start with it: "bridge mqtt" (set after init to change) */
+  const char *reason;       /* a switch request's reason */
+  void (*done)(void *ctx, const struct bridge_pending *q, enum bridge_outcome out); /* or NULL */
+  void *done_ctx;
   int follow_fd;            /* -1: not following */
   char *buf;                /* follow bytes read, not yet split into lines */
   size_t len, cap;
   struct bridge_pending pend[BRIDGE_PENDING_MAX];
 };
 
+/* CLOCK_MONOTONIC in ms: the bridges' timers. */
+int64_t bridge_now_ms(void);
 void bridge_link_init(struct bridge_link *l, const char *dir, const char *socket);
 void bridge_link_close(struct bridge_link *l);
 /* One status call (blocking, at most timeout_ms): 0 and *out, or <0 (no daemon, not trusted…). */
@@ -117,10 +128,14 @@ int bridge_link_follow(struct bridge_link *l, uint64_t from);
  * moves p->last_seq. 0, or <0 when the daemon went away (the caller reconnects). */
 int bridge_link_read(struct bridge_link *l, struct bridge_panel *p,
                      void (*on_record)(void *ctx, const uint8_t *b, size_t len, uint64_t seq), void *ctx);
-/* Sends a switch request (role automation by the bridge's uid; request id mqtt-<uuid>): 0, or
- * <0 with one line in msg. */
-int bridge_link_switch(struct bridge_link *l, uint16_t branch, bool on, int64_t now_ms, char *msg, size_t cap);
+/* Sends a switch request (the role is the bridge uid's; request id rid, or mqtt-<uuid> when NULL):
+ * 0, or <0 with one line in msg. */
+int bridge_link_switch(struct bridge_link *l, uint16_t branch, bool on, const char *rid, int64_t now_ms, char *msg,
+                       size_t cap);
 /* Reads pending answers; each finished request (answer, error or timeout) logs one line. */
 void bridge_link_pending(struct bridge_link *l, int64_t now_ms);
+
+/* hems bridge mqtt (bridge_mqtt.c); `hems bridge` dispatches from bridge_modbus.c. */
+int cli_bridge_mqtt(int argc, char **argv);
 
 #endif

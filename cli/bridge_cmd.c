@@ -93,3 +93,34 @@ bool bridge_prefix_ok(const char *s)
     if (s[i] < 0x21 || s[i] > 0x7e || s[i] == '+' || s[i] == '#') return false;
   return true;
 }
+
+int bridge_host_port(char *buf, const char **host, int *port)
+{
+  char *h = buf, *colon;
+  if (*h == '[') {
+    char *end = strchr(h, ']');
+    if (!end) return -1;
+    *end = 0;
+    h++;
+    colon = end[1] == ':' ? end + 1 : NULL;
+    if (!colon && end[1]) return -1;
+  } else {
+    colon = strrchr(h, ':');
+    if (colon && strchr(h, ':') != colon) return -1; /* a bare v6 address wants brackets */
+    if (colon) *colon = 0;
+  }
+  if (colon) {
+    const char *d = colon + 1;
+    uint32_t v = 0;
+    size_t n = strlen(d);
+    if (n < 1 || n > 5) return -1;
+    for (size_t i = 0; i < n; i++) {
+      if (d[i] < '0' || d[i] > '9') return -1;
+      v = v * 10 + (uint32_t)(d[i] - '0');
+    }
+    if (v < 1 || v > 65535) return -1;
+    *port = (int)v;
+  }
+  *host = h;
+  return 0;
+}

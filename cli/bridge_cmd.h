@@ -41,5 +41,9 @@ bool bridge_node_id_ok(const char *s);
 /* A discovery prefix or topic part the bridge will publish under: 1..128 bytes, printable ASCII,
  * no wildcard (+ #), no empty level, no leading or trailing '/'. */
 bool bridge_prefix_ok(const char *s);
+/* Splits buf, "HOST[:PORT]" or "[V6][:PORT]", in place: *host points into buf (maybe empty),
+ * *port keeps its default without ":PORT". 0, or -1 (a bare v6 address, a bad bracket, a port
+ * not 1..65535). */
+int bridge_host_port(char *buf, const char **host, int *port);
 
 #endif

@@ -147,7 +147,7 @@ bool bridge_panel_record(struct bridge_panel *p, const uint8_t *b, size_t len, j
   struct journal_record r;
   *event = NULL;
   if (journal_record_decode(b, len, &r)) {
-    cli_err("bridge mqtt: follow: a record the bridge cannot decode (a newer schema?): ignored");
+    cli_err("bridge: follow: a record the bridge cannot decode (a newer schema?): ignored");
     return false;
   }
   switch (r.type) {
@@ -158,6 +158,7 @@ bool bridge_panel_record(struct bridge_panel *p, const uint8_t *b, size_t len, j
     if (x && x->sensed != s) { x->sensed = s; x->switch_dirty = true; }
     return true;
   }
+  case JOURNAL_T_SEAL: p->checkpoint_size = r.body.seal.sealed_seq; return false;
   case JOURNAL_T_TRIP_TAP: *event = trip_event(&r, topic, cap); return true;
   case JOURNAL_T_PQ_EVENT: *event = pq_event(&r, topic, cap); return false;
   case JOURNAL_T_FAULT: case JOURNAL_T_COMMAND: case JOURNAL_T_REFUSAL: case JOURNAL_T_REQUEST: case JOURNAL_T_DER:

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sodium.h>
 #include "cli.h"
@@ -21,12 +22,21 @@
 
 #define FOLLOW_LINE_MAX (1u << 20) /* a stream line: a record of at most 64 KiB as base64, and room */
 
+int64_t bridge_now_ms(void)
+{
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 void bridge_link_init(struct bridge_link *l, const char *dir, const char *socket)
 {
   memset(l, 0, sizeof *l);
   l->dir = dir;
   l->socket = socket;
   l->follow_fd = -1;
+  l->who = "bridge mqtt";
+  l->reason = "home assistant (hems bridge mqtt)";
   for (int i = 0; i < BRIDGE_PENDING_MAX; i++) l->pend[i].fd = -1;
 }
 
@@ -93,7 +103,7 @@ static int follow_line(struct bridge_link *l, struct bridge_panel *p, const char
                        void (*on_record)(void *, const uint8_t *, size_t, uint64_t), void *ctx)
 {
   json_t *o = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
-  if (!o) { cli_err("bridge mqtt: follow: a line from the daemon is not JSON"); return -EPROTO; }
+  if (!o) { cli_err("%s: follow: a line from the daemon is not JSON", l->who); return -EPROTO; }
   int rc = 0;
   json_t *seq = json_object_get(o, "seq"), *gap = json_object_get(o, "gap"), *ok = json_object_get(o, "ok");
   const char *b64 = json_string_value(json_object_get(o, "cbor"));
@@ -102,7 +112,7 @@ static int follow_line(struct bridge_link *l, struct bridge_panel *p, const char
     uint8_t *b = malloc(n / 4 * 3 + 3);
     if (!b) rc = -ENOMEM;
     else if (sodium_base642bin(b, n / 4 * 3 + 3, b64, n, NULL, &len, NULL, sodium_base64_VARIANT_ORIGINAL)) {
-      cli_err("bridge mqtt: follow: seq %lld: bad base64", (long long)json_integer_value(seq));
+      cli_err("%s: follow: seq %lld: bad base64", l->who, (long long)json_integer_value(seq));
       rc = -EPROTO;
     } else {
       p->last_seq = (uint64_t)json_integer_value(seq);
@@ -112,10 +122,10 @@ static int follow_line(struct bridge_link *l, struct bridge_panel *p, const char
   } else if (gap) {
     json_t *to = json_object_get(gap, "to");
     if (json_is_integer(to)) p->last_seq = (uint64_t)json_integer_value(to);
-    cli_err("bridge mqtt: follow: seqs up to %llu were removed by retention before the bridge read them",
+    cli_err("%s: follow: seqs up to %llu were removed by retention before the bridge read them", l->who,
             (unsigned long long)p->last_seq);
   } else if (json_is_false(ok)) {
-    cli_err("bridge mqtt: follow: the daemon says: %s", json_string_value(json_object_get(o, "error")));
+    cli_err("%s: follow: the daemon says: %s", l->who, json_string_value(json_object_get(o, "error")));
     rc = -EPROTO;
   }
   json_decref(o);
@@ -150,7 +160,7 @@ int bridge_link_read(struct bridge_link *l, struct bridge_panel *p,
     if (rc) { follow_close(l); return rc; }
     l->len -= (size_t)(start - l->buf);
     memmove(l->buf, start, l->len);
-    if (l->len > FOLLOW_LINE_MAX) { cli_err("bridge mqtt: follow: a line over 1 MiB"); follow_close(l); return -EMSGSIZE; }
+    if (l->len > FOLLOW_LINE_MAX) { cli_err("%s: follow: a line over 1 MiB", l->who); follow_close(l); return -EMSGSIZE; }
   }
 }
 
@@ -165,7 +175,7 @@ static void uuid4(char out[37])
            u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
 }
 
-int bridge_link_switch(struct bridge_link *l, uint16_t branch, bool on, int64_t now_ms, char *msg, size_t cap)
+int bridge_link_switch(struct bridge_link *l, uint16_t branch, bool on, const char *rid, int64_t now_ms, char *msg, size_t cap)
 {
   struct bridge_pending *q = NULL;
   for (int i = 0; i < BRIDGE_PENDING_MAX && !q; i++)
@@ -177,9 +187,10 @@ int bridge_link_switch(struct bridge_link *l, uint16_t branch, bool on, int64_t 
   }
   char uuid[37];
   uuid4(uuid);
-  snprintf(q->rid, sizeof q->rid, "mqtt-%s", uuid);
+  if (rid) snprintf(q->rid, sizeof q->rid, "%s", rid);
+  else snprintf(q->rid, sizeof q->rid, "mqtt-%s", uuid);
   json_t *req = json_pack("{s:s, s:i, s:s, s:s, s:s}", "op", "switch", "branch", (int)branch, "desired", on ? "on" : "off",
-                          "request_id", q->rid, "reason", "home assistant (hems bridge mqtt)");
+                          "request_id", q->rid, "reason", l->reason);
   char *line = req ? json_dumps(req, JSON_COMPACT) : NULL;
   json_decref(req);
   char *nl = line ? malloc(strlen(line) + 2) : NULL;
@@ -201,23 +212,32 @@ int bridge_link_switch(struct bridge_link *l, uint16_t branch, bool on, int64_t 
   return 0;
 }
 
-/* One line for a switch request's end: the daemon's answer, or why there is none. */
-static void pending_done(struct bridge_pending *q, const char *answer, const char *why)
+/* One line for a switch request's end: the daemon's answer, or why there is none; then the
+ * link's done callback, if any, with its outcome. */
+static void pending_done(struct bridge_link *l, struct bridge_pending *q, const char *answer, const char *why)
 {
   json_t *o = answer ? json_loads(answer, 0, NULL) : NULL;
-  const char *what = q->on ? "on" : "off";
-  if (!o) cli_err("bridge mqtt: switch branch %u %s (%s): %s", q->branch, what, q->rid, why ? why : "bad answer");
-  else if (!json_is_true(json_object_get(o, "ok")))
-    cli_err("bridge mqtt: switch branch %u %s (%s): %s", q->branch, what, q->rid, json_string_value(json_object_get(o, "error")));
-  else if (json_object_get(o, "verdict"))
-    cli_err("bridge mqtt: switch branch %u %s (%s): command seq %lld, sense-back %s", q->branch, what, q->rid,
-            (long long)json_integer_value(json_object_get(o, "command_seq")), json_string_value(json_object_get(o, "verdict")));
-  else
-    cli_err("bridge mqtt: switch branch %u %s (%s): refused: %s", q->branch, what, q->rid,
+  const char *what = q->on ? "on" : "off", *verdict = json_string_value(json_object_get(o, "verdict"));
+  enum bridge_outcome out;
+  if (!o) {
+    cli_err("%s: switch branch %u %s (%s): %s", l->who, q->branch, what, q->rid, why ? why : "bad answer");
+    out = BRIDGE_FAILED;
+  } else if (!json_is_true(json_object_get(o, "ok"))) {
+    cli_err("%s: switch branch %u %s (%s): %s", l->who, q->branch, what, q->rid, json_string_value(json_object_get(o, "error")));
+    out = BRIDGE_FAILED;
+  } else if (json_object_get(o, "verdict")) {
+    cli_err("%s: switch branch %u %s (%s): command seq %lld, sense-back %s", l->who, q->branch, what, q->rid,
+            (long long)json_integer_value(json_object_get(o, "command_seq")), verdict);
+    out = verdict && !strcmp(verdict, "confirmed") ? BRIDGE_CONFIRMED : BRIDGE_NOT_CONFIRMED;
+  } else {
+    cli_err("%s: switch branch %u %s (%s): refused: %s", l->who, q->branch, what, q->rid,
             json_string_value(json_object_get(o, "reason")));
+    out = BRIDGE_REFUSED;
+  }
   json_decref(o);
   close(q->fd);
   q->fd = -1;
+  if (l->done) l->done(l->done_ctx, q, out);
 }
 
 void bridge_link_pending(struct bridge_link *l, int64_t now_ms)
@@ -229,10 +249,10 @@ void bridge_link_pending(struct bridge_link *l, int64_t now_ms)
     while ((r = read(q->fd, q->buf + q->len, sizeof q->buf - 1 - q->len)) > 0) q->len += (size_t)r;
     q->buf[q->len] = 0;
     char *nl = memchr(q->buf, '\n', q->len);
-    if (nl) { *nl = 0; pending_done(q, q->buf, NULL); }
-    else if (r == 0) pending_done(q, NULL, "the daemon closed the connection before answering");
-    else if (q->len == sizeof q->buf - 1) pending_done(q, NULL, "answer too long");
-    else if (r < 0 && errno != EAGAIN && errno != EINTR) pending_done(q, NULL, strerror(errno));
-    else if (now_ms > q->deadline_ms) pending_done(q, NULL, "no answer within 60 s");
+    if (nl) { *nl = 0; pending_done(l, q, q->buf, NULL); }
+    else if (r == 0) pending_done(l, q, NULL, "the daemon closed the connection before answering");
+    else if (q->len == sizeof q->buf - 1) pending_done(l, q, NULL, "answer too long");
+    else if (r < 0 && errno != EAGAIN && errno != EINTR) pending_done(l, q, NULL, strerror(errno));
+    else if (now_ms > q->deadline_ms) pending_done(l, q, NULL, "no answer within 60 s");
   }
 }

@@ -52,16 +52,9 @@ struct bridge {
 static volatile sig_atomic_t stop_signal;
 static void on_signal(int sig) { stop_signal = sig; }
 
-static int64_t now_ms(void)
-{
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 static void backoff(int64_t *retry_ms, int64_t *backoff_ms)
 {
-  *retry_ms = now_ms() + *backoff_ms;
+  *retry_ms = bridge_now_ms() + *backoff_ms;
   *backoff_ms = *backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : *backoff_ms * 2;
 }
 
@@ -90,7 +83,7 @@ static void publish_all(struct bridge *b)
   b->online_sent = false;
   availability(b);
   b->need_full = b->p.layout_changed = false;
-  b->last_full_ms = now_ms();
+  b->last_full_ms = bridge_now_ms();
 }
 
 /* ---- the broker */
@@ -130,7 +123,7 @@ static void switch_command(struct bridge *b, const struct bridge_cmd *c)
   else if (x->critical) cli_err("bridge mqtt: switch branch %u: critical, the automation role may not switch it: ignored", c->branch);
   else if (!b->daemon_up) cli_err("bridge mqtt: switch branch %u %s: the daemon does not answer: dropped", c->branch, c->on ? "on" : "off");
   else {
-    bridge_link_switch(&b->l, c->branch, c->on, now_ms(), msg, sizeof msg);
+    bridge_link_switch(&b->l, c->branch, c->on, NULL, bridge_now_ms(), msg, sizeof msg);
     cli_err("bridge mqtt: %s", msg);
   }
 }
@@ -149,7 +142,7 @@ static void on_message(struct mosquitto *m, void *ctx, const struct mosquitto_me
   if (c.kind == BRIDGE_CMD_SWITCH) switch_command(b, &c);
   else if (c.kind == BRIDGE_CMD_HA_ONLINE && !b->full_due_ms) {
     int64_t at = b->last_full_ms + FULL_MIN_MS;
-    b->full_due_ms = at > now_ms() ? at : now_ms();
+    b->full_due_ms = at > bridge_now_ms() ? at : bridge_now_ms();
   }
 }
 
@@ -170,7 +163,7 @@ static void on_record(void *ctx, const uint8_t *rec, size_t len, uint64_t seq)
   json_t *ev = NULL;
   char part[64], t[BRIDGE_TOPIC_MAX];
   if (bridge_panel_record(&b->p, rec, len, &ev, part, sizeof part)) {
-    int64_t soon = now_ms() + STATUS_SOON_MS;
+    int64_t soon = bridge_now_ms() + STATUS_SOON_MS;
     if (!b->next_status_ms || soon < b->next_status_ms) b->next_status_ms = soon;
   }
   if (ev && seq > b->events_after) {
@@ -238,7 +231,7 @@ static void daemon_connect_now(struct bridge *b)
 
 static void loop_turn(struct bridge *b)
 {
-  int64_t now = now_ms();
+  int64_t now = bridge_now_ms();
   if (!b->daemon_up && now >= b->daemon_retry_ms) daemon_connect_now(b);
   if (!b->mqtt_up && now >= b->mqtt_retry_ms && mosquitto_socket(b->m) < 0) mqtt_connect(b);
   if (b->full_due_ms && now >= b->full_due_ms) { b->full_due_ms = 0; b->need_full = true; }
@@ -257,13 +250,13 @@ static void loop_turn(struct bridge *b)
   if (msock >= 0 || b->mqtt_up) {
     int rc = mosquitto_loop(b->m, 0, 1);
     if (rc != MOSQ_ERR_SUCCESS && b->mqtt_up) on_disconnect(b->m, b, rc);
-    if (rc != MOSQ_ERR_SUCCESS && b->mqtt_retry_ms < now_ms()) backoff(&b->mqtt_retry_ms, &b->mqtt_backoff_ms);
+    if (rc != MOSQ_ERR_SUCCESS && b->mqtt_retry_ms < bridge_now_ms()) backoff(&b->mqtt_retry_ms, &b->mqtt_backoff_ms);
   }
   if (fi >= 0 && fds[fi].revents) {
     int rc = bridge_link_read(&b->l, &b->p, on_record, b);
     if (rc) daemon_lost(b, rc);
   }
-  now = now_ms();
+  now = bridge_now_ms();
   bridge_link_pending(&b->l, now);
   if (b->daemon_up && b->next_status_ms && now >= b->next_status_ms) {
     b->next_status_ms = 0;
@@ -288,26 +281,8 @@ static int broker_url(const char *url, char *buf, size_t cap, const char **host,
   else if (!strncmp(url, "mqtts://", 8)) { rest = url + 8; *tls = true; *port = 8883; }
   else return -1;
   if (snprintf(buf, cap, "%s", rest) >= (int)cap || !*buf) return -1;
-  char *h = buf, *colon;
-  if (*h == '[') {
-    char *end = strchr(h, ']');
-    if (!end) return -1;
-    *end = 0;
-    h++;
-    colon = end[1] == ':' ? end + 1 : NULL;
-    if (!colon && end[1]) return -1;
-  } else {
-    colon = strrchr(h, ':');
-    if (colon) *colon = 0;
-  }
-  if (colon) {
-    uint64_t v;
-    if (cli_parse_u64(colon + 1, &v) || v < 1 || v > 65535) return -1;
-    *port = (int)v;
-  }
-  if (!*h || strchr(h, '/')) return -1;
-  *host = h;
-  return 0;
+  if (bridge_host_port(buf, host, port)) return -1;
+  return !**host || strchr(*host, '/') ? -1 : 0;
 }
 
 /* The first line of a password file (not readable by others): 0, or the exit code after a line. */
@@ -391,7 +366,7 @@ static int setup_mqtt(struct bridge *b, const struct bridge_opts *o, bool tls)
   return 0;
 }
 
-static int cli_bridge_mqtt(int argc, char **argv)
+int cli_bridge_mqtt(int argc, char **argv)
 {
   struct bridge_opts o;
   int rc = parse_opts(argc, argv, &o);
@@ -417,7 +392,7 @@ static int cli_bridge_mqtt(int argc, char **argv)
   while (!b.daemon_up && !stop_signal) {
     daemon_connect_now(&b);
     if (!b.daemon_up) {
-      struct timespec ts = { (time_t)(b.daemon_retry_ms - now_ms()) / 1000, 0 };
+      struct timespec ts = { (time_t)(b.daemon_retry_ms - bridge_now_ms()) / 1000, 0 };
       nanosleep(&ts, NULL);
     }
   }
@@ -434,7 +409,7 @@ static int cli_bridge_mqtt(int argc, char **argv)
   signal(SIGPIPE, SIG_IGN);
   cli_err("bridge mqtt: node %s, discovery prefix %s, state every %lld s, broker %s:%d%s", b.node, o.prefix,
           (long long)b.interval_ms / 1000, b.host, b.port, tls ? " (TLS)" : "");
-  b.next_state_ms = now_ms() + 2000; /* the first full states once a few windows came in */
+  b.next_state_ms = bridge_now_ms() + 2000; /* the first full states once a few windows came in */
   while (!stop_signal) loop_turn(&b);
   if (b.mqtt_up) {
     b.mqtt_up = false; /* a stop, not a loss: on_disconnect says nothing */
@@ -447,11 +422,4 @@ static int cli_bridge_mqtt(int argc, char **argv)
   bridge_link_close(&b.l);
   cli_err("bridge mqtt: stopped (%s)", stop_signal == SIGTERM ? "SIGTERM" : "SIGINT");
   return CLI_OK;
-}
-
-int cli_cmd_bridge(int argc, char **argv)
-{
-  if (argc >= 2 && !strcmp(argv[1], "mqtt")) return cli_bridge_mqtt(argc - 1, argv + 1);
-  cli_err("bridge: %s: unknown bridge (hems bridge mqtt)", argc >= 2 ? argv[1] : "(none)");
-  return CLI_USAGE;
 }

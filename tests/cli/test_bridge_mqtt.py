@@ -26,10 +26,12 @@ Checked, each against what the peers say, not against the bridge's own output:
   - TLS with a CA file, a client certificate and a username/password file (second broker).
 Prints "N passed, 0 failed" at the end; exits 1 on the first failure.
 """
-import json, os, shutil, signal, socket, subprocess, sys, tempfile, threading, time
+import json, os, signal, socket, subprocess, sys, threading, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bridge_testlib as lib
+from bridge_testlib import HEMS, ok, free_port, wait_for, start, stop, hems, status, records
 import paho.mqtt.client as mqtt
 
-HEMS = os.environ.get("HEMS_BIN") or sys.exit("HEMS_BIN not set")
 MOSQUITTO = "/usr/sbin/mosquitto"
 NODE = "testpanel"
 BASE = "hems/" + NODE
@@ -37,54 +39,6 @@ PREFIX = "homeassistant"
 ENERGY_UNITS = {"Wh", "kWh"}
 UNITS = {"power": {"W"}, "current": {"A"}, "voltage": {"V"}, "frequency": {"Hz"}, "power_factor": {"%", None},
          "energy": ENERGY_UNITS}
-passed = 0
-procs = []
-
-
-def ok(cond, what):
-    global passed
-    if not cond:
-        print("FAIL:", what, flush=True)
-        raise SystemExit(1)
-    passed += 1
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_for(pred, what, timeout=60.0):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    ok(False, "timed out waiting for " + what)
-
-
-def start(args, log, **kw):
-    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(log, "ab"), **kw)
-    procs.append(p)
-    return p
-
-
-def stop(p, sig=signal.SIGTERM):
-    if p.poll() is None:
-        p.send_signal(sig)
-        try:
-            p.wait(30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
-def hems(*args):
-    return subprocess.run([HEMS, *args], capture_output=True, text=True, timeout=120)
 
 
 class Broker:
@@ -147,18 +101,6 @@ class HA:
     def close(self):
         self.c.loop_stop()
         self.c.disconnect()
-
-
-def status(d):
-    r = hems("status", "--dir", d, "--format", "json")
-    ok(r.returncode == 0, "hems status: " + r.stderr)
-    return json.loads(r.stdout)
-
-
-def records(d, types):
-    r = hems("timeline", "--dir", d, "--type", types, "--format", "jsonl")
-    ok(r.returncode == 0, "hems timeline: " + r.stderr)
-    return [json.loads(x) for x in r.stdout.splitlines() if x.strip()]
 
 
 def check_discovery(ha, st, port):
@@ -243,20 +185,11 @@ def energy_series(ha, t0):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="hems-test-bridge-mqtt-")
-    os.chmod(tmp, 0o755)
-    d = os.path.join(tmp, "d")
+    tmp = None
     try:
-        ok(hems("init", "--dir", d).returncode == 0, "hems init")
-        cfg = json.load(open(os.path.join(d, "config.json")))
-        cfg["roles"] = {"automation": [65534]}
-        json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
-        os.chmod(d, 0o750)
+        tmp, d, daemon = lib.panel_with_daemon("bridge-mqtt", {"automation": [65534]})
         broker = Broker(tmp, "broker")
         broker.start()
-        daemon = start([HEMS, "run", "--dir", d], d + ".err")
-        wait_for(lambda: '"source":"daemon"' in hems("status", "--dir", d, "--format", "json").stdout.replace(" ", ""),
-                 "the daemon's socket")
         ha = HA(broker.port)
         blog = os.path.join(tmp, "bridge.log")
         as_nobody = dict(user=65534, group=0, extra_groups=[])
@@ -358,15 +291,8 @@ def main():
         stop(daemon)
         ok(hems("verify", "--dir", d).returncode == 0, "the journal verifies")
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        if os.environ.get("HEMS_KEEP_TMP"):
-            print("kept", tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    print("%d passed, 0 failed" % passed)
+        lib.cleanup(tmp)
+    print("%d passed, 0 failed" % lib.passed)
 
 
 def openssl(*args, cwd):

@@ -1,0 +1,95 @@
+"""bridge_testlib — what the bridge tests (test_bridge_mqtt.py, test_bridge_modbus.py) share:
+checks that stop at the first failure and count the passed ones, free loopback ports, waiting,
+processes started by the test (and killed at its end), and the hems CLI (status, timeline)."""
+import json, os, shutil, signal, socket, subprocess, sys, tempfile, time
+
+HEMS = os.environ.get("HEMS_BIN") or sys.exit("HEMS_BIN not set")
+passed = 0
+procs = []
+
+
+def ok(cond, what):
+    global passed
+    if not cond:
+        print("FAIL:", what, flush=True)
+        raise SystemExit(1)
+    passed += 1
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_for(pred, what, timeout=60.0):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    ok(False, "timed out waiting for " + what)
+
+
+def start(args, log, **kw):
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(log, "ab"), **kw)
+    procs.append(p)
+    return p
+
+
+def stop(p, sig=signal.SIGTERM):
+    if p.poll() is None:
+        p.send_signal(sig)
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def cleanup(tmp):
+    """Kills what the test started and removes tmp (kept with HEMS_KEEP_TMP set)."""
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    if tmp and os.environ.get("HEMS_KEEP_TMP"):
+        print("kept", tmp)
+    elif tmp:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def hems(*args):
+    return subprocess.run([HEMS, *args], capture_output=True, text=True, timeout=120)
+
+
+def status(d):
+    r = hems("status", "--dir", d, "--format", "json")
+    ok(r.returncode == 0, "hems status: " + r.stderr)
+    return json.loads(r.stdout)
+
+
+def records(d, types):
+    r = hems("timeline", "--dir", d, "--type", types, "--format", "jsonl")
+    ok(r.returncode == 0, "hems timeline: " + r.stderr)
+    return [json.loads(x) for x in r.stdout.splitlines() if x.strip()]
+
+
+def panel_with_daemon(name, roles):
+    """A scratch dir, a journal with DIR/config.json "roles" set, its daemon started and
+    answering: (tmp, d, daemon). The dir 0750 root:root, so bridges run as gid 0."""
+    tmp = tempfile.mkdtemp(prefix="hems-test-%s-" % name)
+    os.chmod(tmp, 0o755)
+    d = os.path.join(tmp, "d")
+    ok(hems("init", "--dir", d).returncode == 0, "hems init")
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    cfg["roles"] = roles
+    json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
+    os.chmod(d, 0o750)
+    daemon = start([HEMS, "run", "--dir", d], d + ".err")
+    wait_for(lambda: '"source":"daemon"' in hems("status", "--dir", d, "--format", "json").stdout.replace(" ", ""),
+             "the daemon's socket")
+    return tmp, d, daemon
