@@ -128,31 +128,32 @@ outside=$(comm -23 "$T/used" "$T/allowed")
 [ -z "$outside" ] || bad "the daemon calls what the unit's SystemCallFilter= refuses: $outside"
 echo "syscalls: the daemon made $(wc -l <"$T/used") distinct calls, all in the unit's filter ($(wc -l <"$T/allowed") allowed)"
 
-# The MQTT bridge's unit: installed beside the daemon's, verified, its own user (created by
-# sysusers.d, in no group there: hems-operators comes as a supplementary group of the unit only),
-# an exposure score of its own (it has the network the daemon has not).
-bunit=/usr/lib/systemd/system/hems-bridge-mqtt.service
+# The bridges' units (MQTT, Modbus TCP): installed beside the daemon's, verified, each its own
+# user (created by sysusers.d, in no group there: hems-operators comes as a supplementary group
+# of the unit only), an exposure score of its own (they have the network the daemon has not).
 BRIDGE_MAX_EXPOSURE=2.5
-if [ ! -f "$D$bunit" ]; then bad "$bunit not installed"; else
-  [ "$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$D$bunit")" = /usr/bin/hems ] || bad "the bridge's ExecStart is not /usr/bin/hems"
-  if grep -n '@[A-Z_]*@' "$D$bunit"; then bad "unreplaced @VAR@ in the bridge's unit"; fi
+for bridge in mqtt modbus; do
+  bunit=/usr/lib/systemd/system/hems-bridge-$bridge.service
+  if [ ! -f "$D$bunit" ]; then bad "$bunit not installed"; continue; fi
+  [ "$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$D$bunit")" = /usr/bin/hems ] || bad "the $bridge bridge's ExecStart is not /usr/bin/hems"
+  if grep -n '@[A-Z_]*@' "$D$bunit"; then bad "unreplaced @VAR@ in the $bridge bridge's unit"; fi
   if ! out=$(MANPATH="$D/usr/share/man" systemd-analyze verify --root="$D" "$bunit" 2>&1) || [ -n "$out" ]; then
-    bad "systemd-analyze verify (bridge):"
+    bad "systemd-analyze verify ($bridge bridge):"
     echo "$out"
   fi
   for n in $(sed -n 's/^\(User\|Group\|SupplementaryGroups\)=//p' "$D$bunit"); do
-    grep -qx "$n" <<<"$created" || bad "the bridge's unit names '$n', which sysusers.d/hems.conf does not create"
+    grep -qx "$n" <<<"$created" || bad "the $bridge bridge's unit names '$n', which sysusers.d/hems.conf does not create"
   done
-  [ "$(grp hems-mqtt 4)" = "" ] || bad "group hems-mqtt has members"
-  grep -q 'PrivateNetwork=yes' "$D$bunit" && bad "the bridge needs the network"
-  grep -q '^ReadWritePaths=' "$D$bunit" && bad "the bridge writes nowhere"
-  bsec=$(systemd-analyze security --offline=true --root="$D" --no-pager hems-bridge-mqtt.service 2>&1) || true
-  bscore=$(sed -n 's/.*Overall exposure level for hems-bridge-mqtt.service: \([0-9.]*\).*/\1/p' <<<"$bsec")
-  if [ -z "$bscore" ]; then bad "no exposure score for the bridge:"; echo "$bsec"; else
-    echo "systemd-analyze security (bridge): exposure $bscore (at most $BRIDGE_MAX_EXPOSURE)"
-    awk -v s="$bscore" -v m="$BRIDGE_MAX_EXPOSURE" 'BEGIN { exit !(s <= m) }' || bad "bridge exposure $bscore > $BRIDGE_MAX_EXPOSURE"
+  [ "$(grp hems-$bridge 4)" = "" ] || bad "group hems-$bridge has members"
+  grep -q 'PrivateNetwork=yes' "$D$bunit" && bad "the $bridge bridge needs the network"
+  grep -q '^ReadWritePaths=' "$D$bunit" && bad "the $bridge bridge writes nowhere"
+  bsec=$(systemd-analyze security --offline=true --root="$D" --no-pager hems-bridge-$bridge.service 2>&1) || true
+  bscore=$(sed -n "s/.*Overall exposure level for hems-bridge-$bridge.service: \([0-9.]*\).*/\1/p" <<<"$bsec")
+  if [ -z "$bscore" ]; then bad "no exposure score for the $bridge bridge:"; echo "$bsec"; else
+    echo "systemd-analyze security ($bridge bridge): exposure $bscore (at most $BRIDGE_MAX_EXPOSURE)"
+    awk -v s="$bscore" -v m="$BRIDGE_MAX_EXPOSURE" 'BEGIN { exit !(s <= m) }' || bad "$bridge bridge exposure $bscore > $BRIDGE_MAX_EXPOSURE"
   fi
-fi
+done
 
 # The TPM counter's drop-in: installed as an example only (the unit itself allows no TPM node);
 # enabled under /etc it verifies, allows /dev/tpmrm0 and runs the daemon with --counter tpm:….
