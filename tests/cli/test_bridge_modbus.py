@@ -188,6 +188,8 @@ def main():
         res = wait_for(lambda: (lambda x: x if x[7] == 2 else None)(read(c, cmd + 2, 8)), "result register confirmed")
         rid = "modbus-%d" % u64(res[2:6])
         ok(res[6] == n and u64(res[2:6]) > st["head_seq"], "request number above the head, and the branch, in the command block")
+        head = status(d)["head_seq"]  # the records of the answer, served once durable
+        wait_for(lambda: status(d)["durable_seq"] >= head, "seq %d durable" % head, 30)
         reqs = [q for q in records(d, "request") if q["body"].get("request_id") == rid]
         ok(len(reqs) == 1 and reqs[0]["body"]["uid"] == 65534 and reqs[0]["body"]["origin"] == "automation"
            and reqs[0]["body"]["target"] == n and reqs[0]["body"]["desired"] == "off", "request %s from uid 65534, automation" % rid)
@@ -244,7 +246,8 @@ def main():
         res = wait_for(lambda: (lambda x: x if x[7] in (2, 3, 4, 5) else None)(read(c3, cmd + 2, 8)), "a result")
         ok(res[7] == 4, "refusal register for uid 65533's switch: %s" % res)
         rid2 = "modbus-%d" % u64(res[2:6])
-        ref = [x for x in records(d, "refusal") if x["body"].get("request_id") == rid2]
+        # the daemon answers once it decided; the refusal record is served once durable
+        ref = wait_for(lambda: [x for x in records(d, "refusal") if x["body"].get("request_id") == rid2], "the refusal record", 30)
         ok(rid2 != rid and len(ref) == 1 and ref[0]["body"]["reason"] == "role", "a refusal (role) for %s in the journal" % rid2)
         ok(branches_of(read_map(c)[0])[n]["flags"] & 6 == 2, "branch %d still off after the refusal" % n)
         c3.close()
