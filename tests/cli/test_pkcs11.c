@@ -114,7 +114,7 @@ static void test_init_run_verify(void **state)
   unsigned long head = verified_head(dir);
   assert_true(head > 100);
   assert_int_equal(sh_line(line, sizeof line, "%s verify --dir %s", bin, dir), 0);
-  char key[64];
+  char key[sizeof fp + 8];
   snprintf(key, sizeof key, "key %s", fp);
   assert_non_null(strstr(line, key));
   /* a bundle signed by the token, checked against the pinned fingerprint alone */
