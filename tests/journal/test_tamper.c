@@ -320,18 +320,26 @@ static void test_structural_edits(void **state)
 
 static uint32_t be32at(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
 
-/* The record a changed decompressed byte belongs to (original layout: n lengths, n checks,
- * then the stored records). */
-static uint32_t record_of(const uint8_t *raw, uint32_t n, size_t d)
+/* The first record a damaged frame's output no longer rebuilds (original layout: n lengths, n
+ * checks, then the stored records): the lowest record any changed byte belongs to — record i
+ * needs its own length word, its own check and its own stored bytes (and the records before it)
+ * unchanged. Not simply the first changed byte's record: the tables come before the data, so a
+ * change to a late record's length word can come with a change to an early record's check or
+ * bytes further on in the output, and that early record is the first bad one. */
+static uint32_t first_changed_record(const uint8_t *raw, const uint8_t *got, uint32_t n, size_t rl)
 {
-  if (d < (size_t)n * 4) return (uint32_t)(d / 4);
-  if (d < (size_t)n * 8) return (uint32_t)((d - (size_t)n * 4) / 4);
-  size_t pos = (size_t)n * 8;
-  for (uint32_t i = 0; i < n; i++) {
+  uint32_t first = n;
+  for (uint32_t i = 0; i < n && first == n; i++)
+    if (memcmp(raw + 4 * (size_t)i, got + 4 * (size_t)i, 4) != 0 ||
+        memcmp(raw + (size_t)n * 4 + 4 * (size_t)i, got + (size_t)n * 4 + 4 * (size_t)i, 4) != 0)
+      first = i;
+  size_t d = (size_t)n * 8, pos = d;
+  while (d < rl && got[d] == raw[d]) d++;
+  for (uint32_t i = 0; i < first && d < rl; i++) {
     pos += be32at(raw + 4 * (size_t)i) & 0xffffff;
-    if (d < pos) return i;
+    if (d < pos) first = i;
   }
-  return n - 1;
+  return first < n ? first : n - 1;
 }
 
 static void test_pack_damage(void **state)
@@ -368,10 +376,8 @@ static void test_pack_damage(void **state)
     if (off >= 58) {
       size_t z = ZSTD_decompress(got, rl, b + 58, vl - 58);
       if (!ZSTD_isError(z) && z == rl) {
-        size_t d = 0;
-        while (d < rl && got[d] == raw[d]) d++;
-        if (d == rl) { same++; continue; } /* the frame still yields the same bytes */
-        want = first + record_of(raw, n, d);
+        if (memcmp(got, raw, rl) == 0) { same++; continue; } /* the frame still yields the same bytes */
+        want = first + first_changed_record(raw, got, n, rl);
       }
     }
     assert_int_equal(mdb_txn_begin(l.env, NULL, 0, &t), 0);
@@ -389,6 +395,26 @@ static void test_pack_damage(void **state)
   printf("pack of %u records, %zu bytes: %d damages named at its first record, %d later, %d harmless\n", n, vl,
          named_first, named_later, same);
   assert_true(named_later > 0);
+  /* Made on purpose: the output's first change is the last record's length word, a later one
+   * the first record's check — the first record is the first bad one (frame made by zstd). */
+  memcpy(got, raw, rl);
+  got[(size_t)(n - 1) * 4 + 3] ^= 0x01;
+  got[(size_t)n * 4] ^= 0x01;
+  assert_int_equal(first_changed_record(raw, got, n, rl), 0);
+  size_t cb = ZSTD_compressBound(rl);
+  uint8_t *re = malloc(58 + cb);
+  memcpy(re, orig, 58);
+  size_t cl = ZSTD_compress(re + 58, cb, got, rl, 3);
+  assert_false(ZSTD_isError(cl));
+  assert_int_equal(mdb_txn_begin(l.env, NULL, 0, &t), 0);
+  jt_be64(kb, first);
+  MDB_val rk = { 8, kb }, rv = { 58 + cl, re };
+  assert_int_equal(mdb_put(t, l.records, &rk, &rv, 0), 0);
+  struct journal_verify_result res;
+  rc = jt_verify_txn(t, l.records, g_pk, &res);
+  mdb_txn_abort(t);
+  expect_bad(rc, &res, first, "pack: last length word and first check changed");
+  free(re);
   free(orig); free(b); free(raw); free(got);
   jt_lmdb_close(&l);
 }
