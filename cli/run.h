@@ -250,6 +250,8 @@ int run_start_journal(struct daemon *d, struct run_tail *t);  /* 0 or the exit c
 int run_start_boot(struct daemon *d, const struct run_tail *t); /* 0 or a journal error */
 int run_start_afes(struct daemon *d);                         /* 0 or the ingest error */
 int run_start_outputs(struct daemon *d);                      /* 0 or a journal error */
+/* The GPIO chip of the panel: the simulator's, the configured gpiochip on --hw, or NULL. */
+struct hw_gpio_chip *run_gpio_chip(struct daemon *d);
 
 /* ---- run_loop.c */
 void run_loop_open(struct daemon *d);

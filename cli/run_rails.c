@@ -11,15 +11,10 @@
 #include <string.h>
 #include "run.h"
 
-static struct hw_gpio_chip *rails_chip(struct daemon *d)
-{
-  return d->hw ? (d->panel->gpiochip[0] ? &d->gpiochip.chip : NULL) : hw_sim_gpio_chip(d->sim);
-}
-
 void run_rails_open(struct daemon *d)
 {
   const struct hw_panel *p = d->panel;
-  struct hw_gpio_chip *chip = rails_chip(d);
+  struct hw_gpio_chip *chip = run_gpio_chip(d);
   if (!p->num_rails || !chip) return;
   struct hw_gpio_request_config cfg;
   memset(&cfg, 0, sizeof cfg);

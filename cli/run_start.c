@@ -300,12 +300,17 @@ int run_start_afes(struct daemon *d)
   return rc;
 }
 
+struct hw_gpio_chip *run_gpio_chip(struct daemon *d)
+{
+  return d->hw ? (d->panel->gpiochip[0] ? &d->gpiochip.chip : NULL) : hw_sim_gpio_chip(d->sim);
+}
+
 /* The actuator outputs, the tap/DER inputs and the mains IRQ, in this order: the outputs' initial states and
  * the fail-safe commands journaled (durable), the outputs requested, the inputs requested, then
  * the commands queued for execution. 0 or the journal's error. */
 int run_start_outputs(struct daemon *d)
 {
-  struct hw_gpio_chip *chip = d->hw ? (d->panel->gpiochip[0] ? &d->gpiochip.chip : NULL) : hw_sim_gpio_chip(d->sim);
+  struct hw_gpio_chip *chip = run_gpio_chip(d);
   if (!chip) return 0;
   static struct run_boot_outputs b;
   int rc = run_actuate_boot(d, &b);
