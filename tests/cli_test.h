@@ -104,9 +104,9 @@ static inline int cli_wait_for_socket(const char *path)
 }
 
 /* Starts `hems run --dir DIR` (the simulated panel, real time; `--socket PATH` when socket is
- * not NULL) with stdout to /dev/null and stderr to DIR.err; its pid (the caller waits for its
- * socket and stops it). */
-static inline pid_t cli_spawn_daemon_at(const char *dir, const char *socket)
+ * not NULL; `--sim SCENARIO` when scenario is not NULL, else the default scenario) with stdout
+ * to /dev/null and stderr to DIR.err; its pid (the caller waits for its socket and stops it). */
+static inline pid_t cli_spawn_daemon_with(const char *dir, const char *socket, const char *scenario)
 {
   pid_t pid = fork();
   if (pid == 0) {
@@ -116,13 +116,17 @@ static inline pid_t cli_spawn_daemon_at(const char *dir, const char *socket)
     int devnull = open("/dev/null", O_WRONLY);
     if (devnull >= 0) dup2(devnull, 1);
     if (fd >= 0) dup2(fd, 2);
-    if (socket) execl(bin, bin, "run", "--dir", dir, "--socket", socket, (char *)NULL);
-    else execl(bin, bin, "run", "--dir", dir, (char *)NULL);
+    const char *argv[9] = { bin, "run", "--dir", dir };
+    int n = 4;
+    if (socket) { argv[n++] = "--socket"; argv[n++] = socket; }
+    if (scenario) { argv[n++] = "--sim"; argv[n++] = scenario; }
+    execv(bin, (char *const *)argv);
     _exit(127);
   }
   return pid;
 }
 
+static inline pid_t cli_spawn_daemon_at(const char *dir, const char *socket) { return cli_spawn_daemon_with(dir, socket, NULL); }
 static inline pid_t cli_spawn_daemon(const char *dir) { return cli_spawn_daemon_at(dir, NULL); }
 
 #ifdef HEMS_SOURCE_DIR

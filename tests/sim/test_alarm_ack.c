@@ -113,18 +113,9 @@ static void ack_live(void **state)
                       HEMS_SOURCE_DIR, d),
                    0);
   assert_int_equal(sh("%s init --dir %s >/dev/null", bin, d), 0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    char err[400], scen[400];
-    snprintf(err, sizeof err, "%s.err", d);
-    snprintf(scen, sizeof scen, "%s.json", d);
-    int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) dup2(fd, 2);
-    int devnull = open("/dev/null", O_WRONLY);
-    if (devnull >= 0) dup2(devnull, 1);
-    execl(bin, bin, "run", "--dir", d, "--sim", scen, (char *)NULL);
-    _exit(127);
-  }
+  char scen[400];
+  snprintf(scen, sizeof scen, "%s.json", d);
+  pid_t pid = cli_spawn_daemon_with(d, NULL, scen);
   assert_true(pid > 0);
   daemon_pid = pid;
   char sock[400];

@@ -101,15 +101,10 @@ static void reset(void **state)
   reset_reason(d, why, sizeof why);
   assert_string_equal(why, "restart");
   /* a daemon killed: the next boot says so */
-  pid_t pid = fork();
-  if (pid == 0) {
-    char scen[400];
-    snprintf(scen, sizeof scen, "%s.json", d);
-    int devnull = open("/dev/null", O_WRONLY);
-    if (devnull >= 0) { dup2(devnull, 1); dup2(devnull, 2); }
-    execl(bin, bin, "run", "--dir", d, "--sim", scen, (char *)NULL);
-    _exit(127);
-  }
+  char scen[400];
+  snprintf(scen, sizeof scen, "%s.json", d);
+  pid_t pid = cli_spawn_daemon_with(d, NULL, scen);
+  assert_true(pid > 0);
   char sock[400];
   snprintf(sock, sizeof sock, "%s/control.sock", d);
   if (cli_wait_for_socket(sock) != 0) { kill(pid, SIGKILL); fail_msg("the daemon never answered"); }
