@@ -6,6 +6,7 @@
 #include <string.h>
 #include "cli.h"
 #include "control_req.h"
+#include "reduce.h"
 
 int control_req_load(struct control_req *r, const char *line, size_t len, char *msg, size_t msg_len)
 {
@@ -188,16 +189,15 @@ static const char *check_dr(struct journal_request *q, const char *action, json_
 /* alarm_ack: "target" a branch (number or name) or "panel", "alarm" one of the alarm names. */
 static const char *check_alarm_ack(struct journal_request *q, json_t *req, const struct control_ctx *ctx)
 {
-  static const char *const names[] = { "welded", "ct_polarity", "phase_map", "unexplained_trip", "stale_der", "backfeed_risk",
-                                       "der_mismatch" };
   q->kind = JOURNAL_REQ_ALARM_ACK;
   json_t *t = json_object_get(req, "target");
   if (json_is_string(t) && !strcmp(json_string_value(t), "panel")) q->target = 0;
   else if (!(q->target = (uint16_t)branch_number(ctx->panel, t, 65535)))
     return "malformed request: \"target\" must be a branch number, a configured name or \"panel\"";
   const char *alarm = json_string_value(json_object_get(req, "alarm"));
-  for (unsigned k = 0; alarm && k < sizeof names / sizeof names[0]; k++)
-    if (!strcmp(alarm, names[k])) q->alarm = (uint8_t)(k + 1);
+  char name[32];
+  for (unsigned k = 0; alarm && k < JOURNAL_ALARM_MAX; k++) /* the reducers' names: value k + 1 is bit 1 << k */
+    if (!strcmp(alarm, replay_alarm_names(1u << k, name, sizeof name))) q->alarm = (uint8_t)(k + 1);
   if (!q->alarm)
     return "malformed request: \"alarm\" must be welded, ct_polarity, phase_map, unexplained_trip, stale_der, backfeed_risk or der_mismatch";
   return NULL;
