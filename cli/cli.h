@@ -89,11 +89,12 @@ int cli_append_close(struct journal *j, const struct journal_record *r, const ch
 /* Opens DIR for writing (prints errors). */
 int cli_open_writer(const struct cli_common *c, struct journal **out, struct journal_open_info *info);
 
-/* Parses RFC 3339, @UNIX or relative (-15m, -2h, -7d) into wall ns. 0 or -EINVAL. */
+/* Parses RFC 3339 (the offset optional: UTC), "2026-12-04 15:15:24", a date (its midnight UTC),
+ * @UNIX or relative (-15m, -1h30m, -7d) into wall ns. 0 or -EINVAL. */
 int cli_parse_time(const char *s, int64_t now_ns, int64_t *out_ns);
 /* "SEQ|T": a bare integer is a seq (is_seq=1), otherwise a time. */
 int cli_parse_seq_or_time(const char *s, int64_t now_ns, uint64_t *seq, int64_t *t, bool *is_seq);
-/* Durations: "5m", "30s", "24h", "7d", "250ms". */
+/* Durations: "5m", "30s", "24h", "7d", "3y" (365 d), "250ms", and sums "1h30m", "2d12h". */
 int cli_parse_duration_ns(const char *s, int64_t *out_ns);
 int64_t cli_now_ns(void);
 /* The kernel's count of bytes this process caused to be sent to storage (/proc/self/io
@@ -145,10 +146,21 @@ bool cli_read_through_daemon(const char *dir); /* not root and not the dir's own
 /* The record seq's exact bytes (malloc'd): CLI_OK, or the exit code after one error line
  * (CLI_ENV when no daemon answers). */
 int cli_daemon_show(const char *dir, uint64_t seq, uint8_t **b, size_t *len);
+/* One record handed to a reader's callback: 0 goes on, nonzero stops (standard output closed). */
+typedef int (*cli_walk_fn)(void *ctx, const uint8_t *b, size_t len);
 /* The records the filter passes, up to limit (0: all), each handed to emit (a nonzero return
  * stops); CLI_OK or the exit code after one error line. */
-int cli_daemon_timeline(const char *dir, const struct cli_filter *f, uint64_t limit,
-                        int (*emit)(int fmt, const uint8_t *b, size_t len), int fmt);
+int cli_daemon_timeline(const char *dir, const struct cli_filter *f, uint64_t limit, cli_walk_fn emit, void *ctx);
+/* The records of an opened source (cli/read_walk.c) the filter passes, in seq order, up to
+ * limit (0: all), through the dir's indexes when the filter allows and they are complete (a
+ * warning line naming dir when not), a bundle read to its end (its exit status says it is
+ * whole); CLI_OK or the exit code after one error line. dir: for messages. */
+int cli_walk_source(struct cli_source *s, const char *dir, const struct cli_filter *f, uint64_t limit,
+                    cli_walk_fn emit, void *ctx);
+/* cli_walk_source, or the daemon's timeline op when c names a dir this user reads through the
+ * daemon: opens and closes the source itself (pin: --pubkey FILE / --fingerprint FP or NULL). */
+int cli_walk(const struct cli_common *c, const char *pubkey, const char *fpr, const struct cli_filter *f,
+             uint64_t limit, cli_walk_fn emit, void *ctx);
 /* `hems export` through the daemon (cli/read_daemon.c): the bundle of [since, until] (the
  * command's own strings, NULL: open) written to out (O_EXCL, 0600); CLI_OK or the exit code
  * after one error line. */
@@ -164,6 +176,43 @@ struct journal_record_source *cli_source_records(struct cli_source *s, uint64_t 
 /* After a bundle's records ended with <0: "hems: bundle damaged after seq N: why" (N: the last
  * proven seq, everything up to it was handed out). Returns CLI_FAIL. */
 int cli_source_damaged(const struct cli_source *s, const char *why);
+
+/* Branch names (cli/names.c) from the newest `config` record holding the panel's "branches". */
+struct cli_names {
+  unsigned count; /* branch[0..count) */
+  char **branch;  /* by branch number; NULL: unnamed */
+};
+/* Loads them from whichever c names (no config: none, still 0); 0 or the exit code after one
+ * error line. */
+int cli_names_load(const struct cli_common *c, const char *pubkey, const char *fpr, struct cli_names *out);
+int cli_names_from_config(const char *json, size_t len, struct cli_names *out); /* 0, -ENOENT, -ENOMEM */
+void cli_names_free(struct cli_names *n);
+const char *cli_branch_name(const struct cli_names *n, unsigned branch); /* NULL: unnamed */
+/* A --branch argument, a number (1..65535) or a configured name: 0, -ERANGE or -ENOENT; and
+ * the error line for those, listing the panel's names. */
+int cli_branch_arg(const struct cli_names *n, const char *arg, uint16_t *out);
+void cli_branch_arg_error(const char *cmd, const struct cli_names *n, const char *arg, int rc);
+
+/* A record (its JSON object, as journal_record_to_json gives it) for a person (cli/render.c):
+ * `hems show`'s text; a table line's body (fields that matter first, units, names, defaults
+ * hidden); the source with the branch's name. */
+void cli_render_show(const json_t *rec, const struct cli_names *n);
+void cli_render_summary(const json_t *rec, const struct cli_names *n, char *buf, size_t cap);
+void cli_render_source(const json_t *rec, const struct cli_names *n, char *buf, size_t cap);
+/* `timeline --format csv` (cli/render_csv.c): begin prints the header for the filter's types. */
+struct cli_csv;
+struct cli_csv *cli_csv_begin(const struct cli_filter *f, const struct cli_names *n);
+void cli_csv_row(struct cli_csv *c, const json_t *rec);
+void cli_csv_end(struct cli_csv *c);
+
+/* Human units (cli/units.c) for a body field whose name carries its unit (`supply_mv`,
+ * `duration_us`, `import_uwh`, `start_ns`…): text ("230.04 V", "256.7 ms", an RFC 3339 time
+ * for an instant), CSV (exact, in the base unit of the header), the CSV header ("supply [V]").
+ * false: the name carries no unit. */
+bool cli_unit_text(const char *key, int64_t v, char *buf, size_t n);
+bool cli_unit_csv(const char *key, int64_t v, char *buf, size_t n);
+void cli_unit_header(const char *key, char *buf, size_t n);
+size_t cli_unit_stem(const char *key); /* length of the name without its unit suffix; 0: none */
 
 /* Sends one request (ownership of req taken) to the daemon of dir; prints the error line and
  * returns CLI_ENV when no daemon answers, else 0 with the answer object in *out. */

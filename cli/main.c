@@ -117,7 +117,7 @@ static const struct cli_cmd cmds[] = {
     "(against the pinned key, else its own key and said so); on damage the record is printed only\n"
     "if a seal proved it, then 'bundle damaged after seq N: <why>', exit 1.\n" },
   { "timeline", cli_cmd_timeline,
-    "usage: hems timeline [--dir DIR | BUNDLE] [--branch N] [--type T[,T...]] [--source SRC]\n"
+    "usage: hems timeline [--dir DIR | BUNDLE] [--branch N|NAME] [--type T[,T...]] [--source SRC]\n"
     "                     [--since SEQ|T] [--until SEQ|T] [--format table|jsonl|csv] [--limit N]\n"
     "                     [--pubkey FILE | --fingerprint FP]\n"
     "\n"
@@ -126,7 +126,10 @@ static const struct cli_cmd cmds[] = {
     "blocks do not cover the journal is not trusted: a warning, then a full scan. A bundle is\n"
     "checked as it is read (pin its key with --pubkey/--fingerprint): only records a seal proved\n"
     "are listed, then on damage 'bundle damaged after seq N: <why>', exit 1.\n"
-    "--format defaults to table on a TTY (limit 100), jsonl otherwise (no limit).\n" },
+    "--format defaults to table on a TTY (limit 100), jsonl otherwise (no limit). table and\n"
+    "show's text are for people (units, branch names, the fields that matter first); jsonl keeps\n"
+    "the raw integers; csv flattens bodies into columns with units in the header (--type window:\n"
+    "one row per branch). --branch takes a number or the configured name.\n" },
   { "retention", cli_cmd_retention,
     "usage: hems retention [--dir DIR] [--keep 30d] [--run] [--signer URI]\n"
     "\n"

@@ -56,8 +56,7 @@ int cli_daemon_show(const char *dir, uint64_t seq, uint8_t **b, size_t *len)
   return CLI_OK;
 }
 
-int cli_daemon_timeline(const char *dir, const struct cli_filter *f, uint64_t limit,
-                        int (*emit)(int fmt, const uint8_t *b, size_t len), int fmt)
+int cli_daemon_timeline(const char *dir, const struct cli_filter *f, uint64_t limit, cli_walk_fn emit, void *ctx)
 {
   uint64_t from = f->since_seq ? f->since_seq : 1, printed = 0;
   for (;;) {
@@ -74,7 +73,7 @@ int cli_daemon_timeline(const char *dir, const struct cli_filter *f, uint64_t li
       uint8_t *b;
       size_t len;
       if (bytes_of(json_array_get(recs, i), &b, &len)) { json_decref(o); cli_err("timeline: malformed answer from the daemon"); return CLI_ENV; }
-      int stop = emit(fmt, b, len);
+      int stop = emit(ctx, b, len);
       free(b);
       if (stop) { json_decref(o); return CLI_OK; } /* standard output closed */
       printed++;

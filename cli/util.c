@@ -156,24 +156,45 @@ int cli_parse_u64(const char *s, uint64_t *out)
   return 0;
 }
 
+/* One "<number><unit>" term of a duration (units ms, s, m, h, d, y = 365 d; none: s) from *s,
+ * advancing *s; 0 or -EINVAL. */
+static int duration_term(const char **s, double *ns)
+{
+  char *e;
+  errno = 0;
+  if (!isdigit((unsigned char)**s) && **s != '.') return -EINVAL; /* no sign, inf, nan */
+  double v = strtod(*s, &e);
+  if (errno || e == *s || !isfinite(v) || v < 0) return -EINVAL;
+  double mul;
+  size_t ul = 1;
+  if (!strncmp(e, "ms", 2)) { mul = 1e6; ul = 2; }
+  else if (*e == 's') mul = 1e9;
+  else if (*e == 'm') mul = 60e9;
+  else if (*e == 'h') mul = 3600e9;
+  else if (*e == 'd') mul = 86400e9;
+  else if (*e == 'y') mul = 365 * 86400e9;
+  else if (!*e) { mul = 1e9; ul = 0; }
+  else return -EINVAL;
+  *ns = v * mul;
+  *s = e + ul;
+  return 0;
+}
+
 int cli_parse_duration_ns(const char *s, int64_t *out_ns)
 {
   if (!s || !*s) return -EINVAL;
-  char *e;
-  errno = 0;
-  if (!isdigit((unsigned char)s[0]) && s[0] != '.') return -EINVAL; /* no sign, inf, nan */
-  double v = strtod(s, &e);
-  if (errno || e == s || !isfinite(v) || v < 0) return -EINVAL;
-  double mul;
-  if (!strcmp(e, "ms")) mul = 1e6;
-  else if (!strcmp(e, "s") || !*e) mul = 1e9;
-  else if (!strcmp(e, "m")) mul = 60e9;
-  else if (!strcmp(e, "h")) mul = 3600e9;
-  else if (!strcmp(e, "d")) mul = 86400e9;
-  else return -EINVAL;
-  double ns = v * mul;
-  if (ns > 9.2e18) return -EINVAL;
-  *out_ns = (int64_t)ns;
+  double total = 0, ns;
+  int terms = 0;
+  /* "90s", "1h30m", "2d12h": terms add up; a bare number (seconds) only alone */
+  while (*s) {
+    const char *start = s;
+    if (duration_term(&s, &ns)) return -EINVAL;
+    if (s == start + strlen(start) && terms && !isalpha((unsigned char)s[-1])) return -EINVAL;
+    total += ns;
+    if (total > 9.2e18) return -EINVAL;
+    terms++;
+  }
+  *out_ns = (int64_t)total;
   return 0;
 }
 
@@ -217,7 +238,12 @@ int cli_parse_time(const char *s, int64_t now_ns, int64_t *out_ns)
   memset(&tm, 0, sizeof tm);
   const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
   if (!p) p = strptime(s, "%Y-%m-%d %H:%M:%S", &tm);
-  if (!p) return -EINVAL;
+  if (!p) {
+    /* a date alone: its midnight, UTC */
+    memset(&tm, 0, sizeof tm);
+    p = strptime(s, "%Y-%m-%d", &tm);
+    if (!p || *p) return -EINVAL;
+  }
   int64_t frac = 0;
   if (*p == '.') {
     p++;
@@ -242,9 +268,7 @@ int cli_parse_time(const char *s, int64_t now_ns, int64_t *out_ns)
     if (hh > 23 || mm > 59) return -EINVAL;
     off = sign * (int64_t)(hh * 3600 + mm * 60);
     p = q + 5;
-  } else {
-    return -EINVAL;
-  }
+  } /* no offset: UTC, as every time hems prints */
   if (*p) return -EINVAL;
   time_t t = timegm(&tm);
   if (t == (time_t)-1 && tm.tm_year != 69) return -EINVAL;

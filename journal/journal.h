@@ -132,6 +132,10 @@ const char *journal_type_name(unsigned type);
 unsigned journal_type_from_name(const char *name);
 /* Critical records end a commit group (DESIGN.md invariant 3). */
 bool journal_type_is_critical(unsigned type);
+/* The i-th field name of a type's body (the JSON names of `hems timeline`, in canonical key
+ * order), NULL past the last (or for a type whose body is kept raw); *is_list (may be NULL):
+ * the field is an array. */
+const char *journal_body_field(unsigned type, unsigned i, bool *is_list);
 
 enum journal_time_quality { JOURNAL_TQ_SYNCED = 0, JOURNAL_TQ_UNSYNCED = 1, JOURNAL_TQ_STEPPED = 2 };
 

@@ -544,3 +544,11 @@ __attribute__((constructor)) static void v3_tables_init(void)
         }
   }
 }
+
+const char *journal_body_field(unsigned type, unsigned i, bool *is_list)
+{
+  const struct jdesc *d = type < JOURNAL_T__MAX ? journal__body_desc(type) : NULL;
+  if (!d || i >= d->n) return NULL;
+  if (is_list) *is_list = d->fields[i].kind == JF_ARRAY || d->fields[i].kind == JF_U16ARR;
+  return d->fields[i].name;
+}

@@ -49,7 +49,7 @@ static void test_time_arguments(void **state)
     /* offsets must be ±HH:MM: these read past the string or mean nothing */
     "2026-11-21T14:02:00+5:30", "2026-11-21T14:02:00+05", "2026-11-21T14:02:00+05:3",
     "2026-11-21T14:02:00+24:00", "2026-11-21T14:02:00+05:60", "2026-11-21T14:02:00+",
-    "2026-11-21T14:02:00", "99999999-01-01T00:00:00Z",
+    "99999999-01-01T00:00:00Z", "2026-11-21T", "2026-11-21x", "2026-11-21 14", "-1h30", "-1hm", "-1h-30m",
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     int rc = since(bad[i], err, sizeof err);
@@ -61,6 +61,8 @@ static void test_time_arguments(void **state)
     "@1763733720", "@1763733720.5", "@0", "-15m", "-2h", "-7d", "-1.5h",
     "2026-11-21T14:02:00Z", "2026-11-21T14:02:00.123Z", "2026-11-21T14:02:00+05:30",
     "2026-11-21T14:02:00-08:00", "2026-11-21 14:02:00Z",
+    /* a time without offset is UTC (as hems prints every time); a date is its midnight */
+    "2026-11-21T14:02:00", "2026-11-21 14:02:00", "2026-11-21", "-1h30m", "-2d12h", "-1m30s", "-1y",
   };
   for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
     int rc = since(good[i], err, sizeof err);
@@ -71,6 +73,16 @@ static void test_time_arguments(void **state)
   assert_int_equal(sh("test \"$(%s timeline --dir %s/d --format jsonl --since 2026-11-21T14:02:00+05:30 | wc -l)\" = "
                       "\"$(%s timeline --dir %s/d --format jsonl --since 2026-11-21T08:32:00Z | wc -l)\"",
                       bin, tmp, bin, tmp), 0);
+  /* the spellings of one instant select the same records as its RFC 3339 form: the time of a
+   * record in the middle of the journal, so the selection is neither everything nor nothing */
+  assert_int_equal(sh("cd %s && %s init --dir t >/dev/null && %s run --dir t --for 20s --speed max >/dev/null 2>&1", tmp, bin, bin), 0);
+  assert_int_equal(sh("cd %s && %s timeline --dir t --format jsonl > all.jsonl && n=$(wc -l < all.jsonl) && "
+                      "t=$(sed -n \"$((n / 2))p\" all.jsonl | sed 's/.*\"time\":\"\\([^\"]*\\)Z\".*/\\1/') && "
+                      "a=$(%s timeline --dir t --format jsonl --since \"${t}Z\" | wc -l) && "
+                      "b=$(%s timeline --dir t --format jsonl --since \"$(echo $t | tr T ' ')\" | wc -l) && "
+                      "c=$(%s timeline --dir t --format jsonl --since \"$t\" | wc -l) && "
+                      "test $a -gt 0 && test $a -lt $n && test $a = $b && test $a = $c",
+                      tmp, bin, bin, bin, bin), 0);
 }
 
 /* Offline status (no daemon): everything read comes from committed transactions, so the
