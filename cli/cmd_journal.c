@@ -313,6 +313,10 @@ int cli_cmd_verify(int argc, char **argv)
   if (rc == 0) {
     printf("ok: seq %llu..%llu intact: %llu records, %llu seals, key %s\n", (unsigned long long)res.first_seq,
            (unsigned long long)res.last_seq, (unsigned long long)res.records, (unsigned long long)res.seals, fp);
+    /* the verdict's own output says what it rests on: a bundle's own key proves only that the
+     * bundle is consistent with itself (the note on stderr says it too) */
+    if (s.bundle && !s.pinned)
+      printf("warning: key not pinned: checked against the bundle's own key %s; pin it with --pubkey or --fingerprint\n", fp);
     if (s.reader && !from) exit_code = cli_verify_indexes(s.reader, s.dir_src.it, res.last_seq, c.dir);
     if (s.reader && !from) {
       /* the tiles the next writer open restores from (docs/journal.md "Writing and checking the tiles") */

@@ -18,18 +18,22 @@ enum { O_DIR = 1000, O_COUNTER, O_ACCEPT, O_FORMAT, O_LIMIT, O_BRANCH, O_TYPE, O
 /* A bundle's key pin (--pubkey FILE | --fingerprint FP), as `verify` takes it. */
 #define PIN_OPTS { "pubkey", required_argument, NULL, O_PUBKEY }, { "fingerprint", required_argument, NULL, O_FP }
 
-enum fmt { F_TABLE, F_JSONL, F_CSV, F_TEXT, F_JSON, F_CBOR };
+enum fmt { F_TABLE, F_JSONL, F_CSV, F_TEXT, F_JSON, F_CBOR, F_JSON_ARRAY };
 
+/* The words every object-printing command takes (table and text are one; jsonl one compact
+ * line per object), with what fits each: timeline's json is one array, show's cbor the bytes. */
 static int parse_fmt(const char *s, int *out, bool listing)
 {
   if (listing) {
-    if (!strcmp(s, "table")) *out = F_TABLE;
+    if (!strcmp(s, "table") || !strcmp(s, "text")) *out = F_TABLE;
     else if (!strcmp(s, "jsonl")) *out = F_JSONL;
+    else if (!strcmp(s, "json")) *out = F_JSON_ARRAY;
     else if (!strcmp(s, "csv")) *out = F_CSV;
     else return -EINVAL;
   } else {
-    if (!strcmp(s, "text")) *out = F_TEXT;
+    if (!strcmp(s, "text") || !strcmp(s, "table")) *out = F_TEXT;
     else if (!strcmp(s, "json")) *out = F_JSON;
+    else if (!strcmp(s, "jsonl")) *out = F_JSONL;
     else if (!strcmp(s, "cbor")) *out = F_CBOR;
     else return -EINVAL;
   }
@@ -59,6 +63,11 @@ static int shown_take(struct shown *o, int fmt, const uint8_t *b, size_t len)
     return 0;
   }
   o->json = journal_record_to_json(b, len, JOURNAL_JSON_WITH_HASH | (fmt == F_JSON ? 0 : JOURNAL_JSON_COMPACT));
+  if (fmt == F_JSONL && o->json) {
+    /* one line: the compact form */
+    free(o->json);
+    o->json = journal_record_to_json(b, len, JOURNAL_JSON_WITH_HASH | JOURNAL_JSON_COMPACT);
+  }
   return o->json ? 0 : JOURNAL_EBADREC;
 }
 
@@ -71,7 +80,7 @@ static int shown_print(struct shown *o, int fmt)
   if (fmt == F_CBOR && o->bytes) {
     if (fwrite(o->bytes, 1, o->len, stdout) != o->len || fflush(stdout) != 0) rc = -EIO;
   } else if (o->json) {
-    json_t *rec = fmt == F_JSON ? NULL : json_loads(o->json, 0, NULL);
+    json_t *rec = fmt == F_JSON || fmt == F_JSONL ? NULL : json_loads(o->json, 0, NULL);
     if (rec) cli_render_show(rec, &show_names);
     else puts(o->json);
     json_decref(rec);
@@ -114,7 +123,7 @@ int cli_cmd_show(int argc, char **argv)
     if (opt == O_DIR) c.dir = optarg;
     else if (opt == O_COUNTER) c.counter = optarg;
     else if (opt == O_ACCEPT) c.accept_rollback = true;
-    else if (opt == O_FORMAT) { if (parse_fmt(optarg, &fmt, false)) { cli_err("show: --format takes text, json or cbor"); return CLI_USAGE; } }
+    else if (opt == O_FORMAT) { if (parse_fmt(optarg, &fmt, false)) { cli_err("show: --format %s: takes text, table, json, jsonl or cbor", optarg); return CLI_USAGE; } }
     else if (opt == O_PUBKEY) pubkey = optarg;
     else if (opt == O_FP) fpr = optarg;
     else return cli_usage(cli_find("show"), false);
@@ -206,6 +215,7 @@ struct tl {
   struct cli_names names;
   struct cli_csv *csv;
   size_t width; /* of a terminal; 0: lines are not cut */
+  uint64_t printed;
 };
 
 static size_t terminal_width(void)
@@ -223,6 +233,9 @@ static int emit(void *ctx, const uint8_t *b, size_t len)
   if (!json) return 0;
   if (t->fmt == F_JSONL) {
     puts(json);
+  } else if (t->fmt == F_JSON_ARRAY) {
+    printf("%s\n  %s", t->printed ? "," : "[", json);
+    t->printed++;
   } else {
     json_t *o = json_loads(json, 0, NULL);
     if (t->fmt == F_CSV) {
@@ -274,7 +287,7 @@ int cli_cmd_timeline(int argc, char **argv)
     case O_COUNTER: c.counter = optarg; break;
     case O_ACCEPT: c.accept_rollback = true; break;
     case O_FORMAT:
-      if (parse_fmt(optarg, &t.fmt, true)) { cli_err("timeline: --format %s: takes table, jsonl or csv", optarg); return CLI_USAGE; }
+      if (parse_fmt(optarg, &t.fmt, true)) { cli_err("timeline: --format %s: takes table, text, jsonl, json or csv", optarg); return CLI_USAGE; }
       break;
     case O_LIMIT:
       if (cli_parse_u64(optarg, &limit)) { cli_err("timeline: --limit %s: takes a number", optarg); return CLI_USAGE; }
@@ -334,7 +347,7 @@ int cli_cmd_timeline(int argc, char **argv)
 
   /* Names: for the text a person reads, and for --branch NAME. */
   int rc;
-  if (t.fmt != F_JSONL || branch) {
+  if ((t.fmt != F_JSONL && t.fmt != F_JSON_ARRAY) || branch) {
     if ((rc = cli_names_load(&c, pubkey, fpr, &t.names))) return rc;
   }
   if (branch) {
@@ -348,6 +361,7 @@ int cli_cmd_timeline(int argc, char **argv)
     printf("%8s  %-24s  %-10s  %-20s  %s\n", "SEQ", "TIME", "TYPE", "SOURCE", "BODY");
   }
   rc = cli_walk(&c, pubkey, fpr, &f, limit, emit, &t);
+  if (t.fmt == F_JSON_ARRAY) puts(t.printed ? "\n]" : "[]");
   cli_csv_end(t.csv);
   cli_names_free(&t.names);
   return rc;

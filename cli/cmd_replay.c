@@ -42,7 +42,7 @@ static void on_divergence(void *ctx, const struct replay_divergence *d)
 
 struct args {
   struct cli_common c;
-  bool json, check, no_ckpt, status;
+  bool json, jsonl, check, no_ckpt, status;
   const char *until, *incident;
   const char *pubkey, *fingerprint; /* a bundle's key pin */
 };
@@ -64,12 +64,14 @@ static int parse(int argc, char **argv, struct args *a, const char *name)
     case O_COUNTER: a->c.counter = optarg; break;
     case O_ACCEPT: a->c.accept_rollback = true; break;
     case O_FORMAT:
-      if (!strcmp(optarg, "json")) a->json = true;
-      else if (!strcmp(optarg, "text")) a->json = false;
-      else { cli_err("%s: --format takes text or json", name); return CLI_USAGE; }
+      /* the words every object-printing command takes: table is text, jsonl one compact line */
+      a->jsonl = !strcmp(optarg, "jsonl");
+      if (!strcmp(optarg, "json") || a->jsonl) a->json = true;
+      else if (!strcmp(optarg, "text") || !strcmp(optarg, "table")) a->json = false;
+      else { cli_err("%s: --format %s: takes text, table, json or jsonl", name, optarg); return CLI_USAGE; }
       break;
     case O_UNTIL: case O_CHECK: case O_INCIDENT: case O_NO_CKPT: case O_PUBKEY: case O_FP:
-      if (a->status) return cli_usage(cli_find(name), false);
+      if (a->status && opt != O_PUBKEY && opt != O_FP) return cli_usage(cli_find(name), false);
       if (opt == O_PUBKEY || opt == O_FP) {
         if (opt == O_PUBKEY) a->pubkey = optarg;
         else a->fingerprint = optarg;
@@ -85,7 +87,7 @@ static int parse(int argc, char **argv, struct args *a, const char *name)
     }
   }
   int npos = argc - optind;
-  if (npos > 1 || (npos == 1 && a->status)) return cli_usage(cli_find(name), false);
+  if (npos > 1) return cli_usage(cli_find(name), false);
   if (npos == 1) return cli_source_arg(NULL, &a->c, argv[optind]);
   return 0;
 }
@@ -204,9 +206,11 @@ static int run_replay(struct args *a, const char *name)
       json_decref(rn.divs);
       return CLI_FAIL;
     }
-    if (s.bundle) {
+    if (s.bundle) cli_source_close(&s);
+    cli_names_load(&a->c, a->pubkey, a->fingerprint, &inc.names); /* a help: without them, numbers */
+    if (s.bundle || !s.reader) {
       cli_source_close(&s);
-      if ((rc = cli_source_open(&a->c, a->pubkey, a->fingerprint, &s))) { json_decref(rn.divs); return rc; }
+      if ((rc = cli_source_open(&a->c, a->pubkey, a->fingerprint, &s))) { cli_names_free(&inc.names); json_decref(rn.divs); return rc; }
     }
     inc.lines = calloc(INCIDENT_LINES_MAX, sizeof *inc.lines);
     inc.at = malloc(sizeof *inc.at);
@@ -323,7 +327,7 @@ static int run_replay(struct args *a, const char *name)
       json_object_set_new(x, "state_at_incident", cli_replay_state_json(inc.at));
       json_object_set_new(out, "incident", x);
     }
-    char *txt = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    char *txt = json_dumps(out, (a->jsonl ? JSON_COMPACT : JSON_INDENT(2)) | JSON_PRESERVE_ORDER);
     puts(txt);
     free(txt);
     json_decref(out);
@@ -337,7 +341,7 @@ static int run_replay(struct args *a, const char *name)
              (unsigned long long)inc.lines[i].seq, inc.lines[i].type, inc.lines[i].src, inc.lines[i].text);
     }
     printf("\nderived state right after seq %llu (reducer v%u):\n", (unsigned long long)inc.seq, inc.at->reducer_version);
-    cli_replay_state_print(inc.at);
+    cli_replay_state_print(inc.at, &inc.names);
   } else {
     printf("head seq %llu (durable %llu)  head hash %s\n", (unsigned long long)res.last_seq,
            (unsigned long long)res.last_seq, hh);
@@ -348,7 +352,10 @@ static int run_replay(struct args *a, const char *name)
     else if (conf.ckpt_seq) printf(" (the bundle's, confirmed by no seal: none after it carries a state hash)");
     if (res.checkpoints_skipped) printf("%s%u invalid checkpoint(s) skipped", res.start_seq ? "; " : "", res.checkpoints_skipped);
     if (res.start_seq || res.checkpoints_skipped) printf("\n");
-    cli_replay_state_print(st);
+    struct cli_names names = { 0 };
+    cli_names_load(&a->c, a->pubkey, a->fingerprint, &names); /* a help: without them, '-' */
+    cli_replay_state_print(st, &names);
+    cli_names_free(&names);
     if (a->check)
       printf("check: %llu seals compared (%llu carry no state hash), %llu decisions compared, %llu divergence(s)\n",
              (unsigned long long)res.seals_checked, (unsigned long long)res.seals_unhashed,
@@ -368,6 +375,7 @@ out:
   free(st);
   free(inc.lines);
   free(inc.at);
+  cli_names_free(&inc.names);
   json_decref(rn.divs);
   cli_source_close(&s);
   return exit_code;
@@ -403,7 +411,7 @@ int cli_cmd_status(int argc, char **argv)
       if (o && json_is_true(json_object_get(o, "ok"))) {
         json_object_del(o, "ok");
         if (a.json) {
-          char *txt = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+          char *txt = json_dumps(o, (a.jsonl ? JSON_COMPACT : JSON_INDENT(2)) | JSON_PRESERVE_ORDER);
           puts(txt);
           free(txt);
         } else {

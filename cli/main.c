@@ -235,7 +235,8 @@ static const struct cli_cmd cmds[] = {
     "Write the waveform capture of event SEQ as COMTRADE 2013 (OUT.cfg + OUT.dat, BINARY int16;\n"
     "--binary32 for lossless int32).\n" },
   { "status", cli_cmd_status,
-    "usage: hems status [--dir DIR] [--counter PATH] [--accept-rollback] [--format text|json]\n"
+    "usage: hems status [--dir DIR | BUNDLE] [--counter PATH] [--accept-rollback]\n"
+    "                   [--format text|table|json|jsonl] [--pubkey FILE | --fingerprint FP]\n"
     "\n"
     "Head seq and hash, the reducer state hash, per-branch commanded/sensed/proven state, fault,\n"
     "power, energy (import/export), DER freshness, interlock status and alarms. With no daemon\n"
@@ -243,7 +244,7 @@ static const struct cli_cmd cmds[] = {
     "state_hash, head_hash (lowercase hex), head_seq, reducer_version and state.\n" },
   { "replay", cli_cmd_replay,
     "usage: hems replay [--dir DIR | BUNDLE] [--until SEQ|T] [--check] [--incident SEQ]\n"
-    "                   [--no-checkpoints] [--format text|json] [--pubkey FILE | --fingerprint FP]\n"
+    "                   [--no-checkpoints] [--format text|table|json|jsonl] [--pubkey FILE | --fingerprint FP]\n"
     "\n"
     "Rebuild the derived state offline with the reducers and print it with its state hash.\n"
     "--until SEQ folds records 1..SEQ inclusive (seals are not folded), so a seal at seq N carries\n"
@@ -406,6 +407,43 @@ const struct cli_cmd *cli_find(const char *name)
   return NULL;
 }
 
+/* Edit distance (insertions, deletions, substitutions, adjacent swaps) of two short words,
+ * capped: names past 31 bytes are not compared. */
+static unsigned edit_distance(const char *a, const char *b)
+{
+  size_t n = strlen(a), m = strlen(b);
+  if (n > 31 || m > 31) return 99;
+  unsigned d[32][32];
+  for (size_t i = 0; i <= n; i++) d[i][0] = (unsigned)i;
+  for (size_t j = 0; j <= m; j++) d[0][j] = (unsigned)j;
+  for (size_t i = 1; i <= n; i++)
+    for (size_t j = 1; j <= m; j++) {
+      unsigned v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+      if (d[i - 1][j] + 1 < v) v = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v) v = d[i - 2][j - 2] + 1;
+      d[i][j] = v;
+    }
+  return d[n][m];
+}
+
+/* The command a mistyped name most likely meant: within 2 edits (1 for names of 4 bytes or
+ * less), or the only one it is a prefix of; NULL when none or ambiguous. */
+static const char *nearest_command(const char *name)
+{
+  const char *best = NULL, *prefixed = NULL;
+  unsigned bd = 99;
+  int nprefix = 0;
+  size_t nl = strlen(name);
+  for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+    unsigned dd = edit_distance(name, cmds[i].name);
+    if (dd < bd) { bd = dd; best = cmds[i].name; }
+    if (nl >= 2 && !strncmp(cmds[i].name, name, nl)) { prefixed = cmds[i].name; nprefix++; }
+  }
+  if (bd <= (nl <= 4 ? 1u : 2u)) return best;
+  return nprefix == 1 ? prefixed : NULL;
+}
+
 int main(int argc, char **argv)
 {
   if (argc < 2) {
@@ -433,7 +471,9 @@ int main(int argc, char **argv)
   cli_counter_register();
   const struct cli_cmd *c = cli_find(argv[1]);
   if (!c) {
-    cli_err("%s: unknown command (see 'hems --help')", argv[1]);
+    const char *near = nearest_command(argv[1]);
+    if (near) cli_err("%s: unknown command; did you mean '%s'? (see 'hems --help')", argv[1], near);
+    else cli_err("%s: unknown command (see 'hems --help')", argv[1]);
     return CLI_USAGE;
   }
   for (int i = 2; i < argc; i++) {

@@ -21,10 +21,11 @@ static bool inc_has(const struct incident *inc, unsigned b)
 
 static const char *desired_name(unsigned d) { return d ? "on" : "off"; }
 
-static void fmt_target(uint16_t t, char *b, size_t n)
+static void fmt_target(const struct incident *inc, uint16_t t, char *b, size_t n)
 {
+  const char *name = t == JOURNAL_TARGET_SERVICE ? NULL : cli_branch_name(&inc->names, t);
   if (t == JOURNAL_TARGET_SERVICE) snprintf(b, n, "service");
-  else snprintf(b, n, "%u", t);
+  else snprintf(b, n, "%u%s%s", t, name ? " " : "", name ? name : "");
 }
 
 static void fmt_slice(struct journal_slice s, char *b, size_t n)
@@ -38,26 +39,43 @@ static void fmt_slice(struct journal_slice s, char *b, size_t n)
 static bool describe(const struct journal_record *r, const struct replay_effects *fx, const struct incident *inc,
                      char *out, size_t cap)
 {
-  char t[16], id[80], txt[100];
+  char t[80], id[80], txt[100];
   switch (r->type) {
   case JOURNAL_T_WINDOW: {
+    /* each power by its own channels: a branch by number and name, the mains AFE's by phase;
+     * the half-cycle minimum when it shows what the window's RMS hides (below 90 %) */
     const struct journal_window *w = &r->body.window;
+    static const char *const phases = "ABCN";
     int k = 0;
     out[0] = 0;
     for (unsigned i = 0; i < w->npow && i < JOURNAL_WINDOW_CHANNELS; i++) {
-      if (!inc_has(inc, w->pow[i].branch)) continue;
-      int32_t irms = 0;
-      for (unsigned c = 0; c < w->nch && c < JOURNAL_WINDOW_CHANNELS; c++)
-        if (w->ch[c].branch == w->pow[i].branch && w->ch[c].kind == JOURNAL_CH_CURRENT) irms = w->ch[c].rms_m;
-      k += snprintf(out + k, cap > (size_t)k ? cap - (size_t)k : 0, "%sbranch %u: %.1f W, %.2f A", k ? "; " : "",
-                    w->pow[i].branch, (double)w->pow[i].p_mw / 1000.0, (double)irms / 1000.0);
+      const struct journal_window_power *p = &w->pow[i];
+      if (p->branch ? !inc_has(inc, p->branch) : !inc->all) continue;
+      const struct journal_window_channel *ic = NULL, *vc = NULL;
+      for (unsigned c = 0; c < w->nch && c < JOURNAL_WINDOW_CHANNELS; c++) {
+        if (w->ch[c].ch == p->ich && w->ch[c].kind == JOURNAL_CH_CURRENT) ic = &w->ch[c];
+        if (w->ch[c].ch == p->vch && w->ch[c].kind == JOURNAL_CH_VOLTAGE) vc = &w->ch[c];
+      }
+      char who[64], pw[32], ia[32], vmin[48] = "";
+      const char *name = p->branch ? cli_branch_name(&inc->names, p->branch) : NULL;
+      if (p->branch) snprintf(who, sizeof who, "%u%s%s", p->branch, name ? " " : "", name ? name : "");
+      else snprintf(who, sizeof who, "mains %c", p->phase < 4 ? phases[p->phase] : '?');
+      cli_unit_text("p_mw", p->p_mw, pw, sizeof pw);
+      if (ic) cli_unit_text("rms_ma", ic->rms_m, ia, sizeof ia);
+      if (vc && vc->hrms_min_m && (int64_t)vc->hrms_min_m * 10 < (int64_t)vc->rms_m * 9) {
+        char v[24];
+        cli_unit_text("v_mv", vc->hrms_min_m, v, sizeof v);
+        snprintf(vmin, sizeof vmin, ", V min half-cycle %s", v);
+      }
+      k += snprintf(out + k, cap > (size_t)k ? cap - (size_t)k : 0, "%s%s: %s%s%s%s", k ? "; " : "", who, pw,
+                    ic ? ", " : "", ic ? ia : "", vmin);
     }
     return k > 0;
   }
   case JOURNAL_T_REQUEST: {
     const struct journal_request *q = &r->body.request;
     if (q->target != JOURNAL_TARGET_SERVICE && !inc_has(inc, q->target)) return false;
-    fmt_target(q->target, t, sizeof t);
+    fmt_target(inc, q->target, t, sizeof t);
     fmt_slice(q->request_id, id, sizeof id);
     fmt_slice(q->reason, txt, sizeof txt);
     static const char *const roles[] = { "viewer", "operator", "admin", "utility" };
@@ -74,7 +92,7 @@ static bool describe(const struct journal_record *r, const struct replay_effects
   case JOURNAL_T_COMMAND: {
     const struct journal_command *c = &r->body.command;
     if (c->target != JOURNAL_TARGET_SERVICE && !inc_has(inc, c->target)) return false;
-    fmt_target(c->target, t, sizeof t);
+    fmt_target(inc, c->target, t, sizeof t);
     snprintf(out, cap, "command %s %s, reason %s (cause seq %llu)", t, desired_name(c->desired),
              replay_command_reason_name(c->reason), (unsigned long long)c->cause_seq);
     return true;
@@ -82,7 +100,7 @@ static bool describe(const struct journal_record *r, const struct replay_effects
   case JOURNAL_T_REFUSAL: {
     const struct journal_refusal *c = &r->body.refusal;
     if (c->target != JOURNAL_TARGET_SERVICE && !inc_has(inc, c->target)) return false;
-    fmt_target(c->target, t, sizeof t);
+    fmt_target(inc, c->target, t, sizeof t);
     snprintf(out, cap, "refusal %s %s, reason %s (cause seq %llu)", t, desired_name(c->desired),
              replay_refusal_reason_name(c->reason), (unsigned long long)c->cause_seq);
     return true;
@@ -98,9 +116,9 @@ static bool describe(const struct journal_record *r, const struct replay_effects
     if (!mine) return false;
     char *js = journal_record_encode(r, buf, sizeof buf, &len) == 0 ? journal_record_to_json(buf, len, JOURNAL_JSON_COMPACT) : NULL;
     json_t *o = js ? json_loads(js, 0, NULL) : NULL;
-    char *body = o ? json_dumps(json_object_get(o, "body"), JSON_COMPACT) : NULL;
-    snprintf(out, cap, "%s %s", journal_type_name(r->type), body ? body : "");
-    free(body);
+    char body[360];
+    cli_render_summary(o, &inc->names, body, sizeof body);
+    snprintf(out, cap, "%s %s", journal_type_name(r->type), body);
     json_decref(o);
     free(js);
     return true;
@@ -113,9 +131,11 @@ static bool describe(const struct journal_record *r, const struct replay_effects
     return true;
   case JOURNAL_T_PQ_EVENT: {
     static const char *const k[] = { "dip", "swell", "interruption", "rvc" };
-    snprintf(out, cap, "pq_event %s on %s, %.1f%% for %llu ms", r->body.pq_event.kind < 4 ? k[r->body.pq_event.kind] : "?",
-             r->body.pq_event.phases, r->body.pq_event.extreme_mpct / 1000.0,
-             (unsigned long long)(r->body.pq_event.duration_us / 1000));
+    char ext[32], dur[32];
+    cli_unit_text("extreme_mv", r->body.pq_event.extreme_mv, ext, sizeof ext);
+    cli_unit_text("duration_us", r->body.pq_event.duration_us, dur, sizeof dur);
+    snprintf(out, cap, "pq_event %s on %s, %.1f %% (%s) for %s", r->body.pq_event.kind < 4 ? k[r->body.pq_event.kind] : "?",
+             r->body.pq_event.phases, r->body.pq_event.extreme_mpct / 1000.0, ext, dur);
     return true;
   }
   case JOURNAL_T_NOTE:
@@ -153,13 +173,13 @@ void cli_replay_incident_record(void *ctx, const struct journal_record *r, const
     memcpy(inc->at, s, sizeof *s);
     for (int i = 0; i < inc->nwin && inc->nlines < INCIDENT_LINES_MAX; i++) inc->lines[inc->nlines++] = inc->win_ring[i];
     inc->nwin = 0;
-    char text[200];
+    char text[400];
     if (!describe(r, fx, inc, text, sizeof text)) snprintf(text, sizeof text, "%s", journal_type_name(r->type));
     add_line(inc, r, text);
     return;
   }
   if (r->wall_ns < inc->wall_ns - INCIDENT_BEFORE_NS || r->wall_ns > inc->wall_ns + INCIDENT_AFTER_NS) return;
-  char text[200];
+  char text[400];
   if (!describe(r, fx, inc, text, sizeof text)) return;
   if (r->type == JOURNAL_T_WINDOW) {
     if (r->seq < inc->seq) {

@@ -25,12 +25,13 @@ struct incident {
   int nbranches;
   bool all;
   /* collected lines */
-  struct line { uint64_t seq; int64_t wall_ns; char type[16]; char src[48]; char text[200]; } *lines;
+  struct line { uint64_t seq; int64_t wall_ns; char type[16]; char src[48]; char text[400]; } *lines;
   int nlines;
   struct line win_ring[INCIDENT_WINDOWS_BEFORE];
   int nwin;
   int win_after;
   struct replay_state *at; /* state right after the incident record */
+  struct cli_names names;  /* branch names for the lines */
 };
 
 struct run {
@@ -51,6 +52,6 @@ int cli_replay_incident_find(struct cli_source *s, struct incident *inc);
 
 /* replay_state.c: the derived state as a JSON object, and as text on stdout. */
 json_t *cli_replay_state_json(const struct replay_state *s);
-void cli_replay_state_print(const struct replay_state *s);
+void cli_replay_state_print(const struct replay_state *s, const struct cli_names *names);
 
 #endif

@@ -79,16 +79,17 @@ json_t *cli_replay_state_json(const struct replay_state *s)
   return o;
 }
 
-void cli_replay_state_print(const struct replay_state *s)
+void cli_replay_state_print(const struct replay_state *s, const struct cli_names *names)
 {
   char ab[128];
   printf("service %s; interlock: grid %s, backfeed risk %s\n", replay_onoff_name(s->service_commanded),
          s->grid_present == 2 ? "present" : s->grid_present == 1 ? "absent" : "unknown", s->backfeed_risk ? "yes" : "no");
-  if (s->nbranches) printf("%-6s %-9s %-7s %-6s %-11s %12s %12s %10s  %s\n", "branch", "commanded", "sensed", "proven",
-                           "fault", "import_wh", "export_wh", "p_w", "alarms");
+  if (s->nbranches) printf("%-6s %-16s %-9s %-7s %-6s %-11s %12s %12s %10s  %s\n", "branch", "name", "commanded", "sensed", "proven",
+                           "fault", "import Wh", "export Wh", "P W", "alarms");
   for (unsigned i = 0; i < s->nbranches && i < REPLAY_BRANCHES_MAX; i++) {
     const struct replay_branch *b = &s->br[i];
-    printf("%-6u %-9s %-7s %-6s %-11s %12.3f %12.3f %10.1f  %s%s%s\n", i + 1, replay_onoff_name(b->commanded),
+    const char *name = cli_branch_name(names, i + 1);
+    printf("%-6u %-16.16s %-9s %-7s %-6s %-11s %12.3f %12.3f %10.1f  %s%s%s\n", i + 1, name ? name : "-", replay_onoff_name(b->commanded),
            replay_onoff_name(b->sensed), b->proven ? "yes" : "no", b->fault ? replay_verdict_name(b->fault) : "none",
            (double)b->import_uwh / 1e6, (double)b->export_uwh / 1e6, (double)b->p_mw / 1e3,
            replay_alarm_names(b->alarms, ab, sizeof ab), b->breaker_open ? " breaker_open" : "", b->rcd_tripped ? " rcd_tripped" : "");

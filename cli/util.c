@@ -107,9 +107,16 @@ int cli_open_error(const char *dir, const char *counter, int rc, int pid)
   case JOURNAL_ESIGNER:
     cli_err("%s: %s", dir, cli_signer_why(rc));
     return CLI_ENV;
-  default:
+  default: {
+    struct stat st;
+    if (rc == -ENOTDIR && stat(dir, &st) == 0 && S_ISREG(st.st_mode)) {
+      /* a file given as --dir: most likely a bundle, which the readers take in place of it */
+      cli_err("%s: a file, not a data dir; a bundle is passed without --dir (hems verify|show|timeline|replay|status FILE)", dir);
+      return CLI_USAGE;
+    }
     cli_err("%s: %s", dir, journal_strerror(rc));
     return CLI_ENV;
+  }
   }
 }
 

@@ -17,7 +17,14 @@ computed here, never from the text being checked:
   - `timeline --format csv` of other types: columns are the union of the types' fields, units in
     the header, a text cell that a spreadsheet would take for a formula is defused;
   - `--branch NAME` lists exactly what `--branch N` lists; an unknown name or number is exit 2
-    listing the panel's names; an inverted range is exit 2; an unknown --type lists the types.
+    listing the panel's names; an inverted range is exit 2; an unknown --type lists the types;
+  - `replay --incident` of the sag labels the mains AFE's powers by phase with each its own
+    current (the record's channel of that power), the branches by number and name, and shows
+    the half-cycle minimum of the sag;
+  - the --format words: timeline json is one array equal to the jsonl lines, show jsonl one
+    line, status and replay take table and jsonl; status takes a bundle in place of --dir;
+  - a mistyped command suggests the nearest; a bundle given as --dir says to pass it without;
+    verify of a bundle without a pinned key says so on stdout too.
 Prints "N passed, 0 failed" at the end; exits 1 on the first failure.
 """
 import csv, io, json, os, subprocess, sys, tempfile
@@ -75,7 +82,7 @@ def main():
         ok(out.stdout.splitlines()[0].endswith("branch:%d %s" % (tgt, names[tgt])), "source named: " + lines[0])
 
         win = jsonl(d, "--type", "window")
-        w = next(x for x in win if any("branch" in p for p in x["body"]["powers"]))
+        w = next(x for x in win if any(p.get("branch") for p in x["body"]["powers"]))
         out = hems("show", "--dir", d, str(w["seq"])).stdout
         for c in w["body"]["channels"]:
             unit, exp, dp = ("V", 3, 2) if c["kind"] == "voltage" else ("A", 3, 3 if c["rms_m"] < 1000 else 2)
@@ -157,6 +164,52 @@ def main():
         ok(e.returncode == 2 and "empty" in e.stderr, "inverted range: %r" % e.stderr)
         e = hems("timeline", "--dir", d, "--type", "windw")
         ok(e.returncode == 2 and "sense_back" in e.stderr, "unknown type lists types: %r" % e.stderr)
+        # ---- replay --incident of the sag
+        pq = jsonl(d, "--type", "pq_event")
+        ok(pq and pq[0]["body"]["kind"] == "dip", "the sag recorded")
+        r = hems("replay", "--dir", d, "--incident", str(pq[0]["seq"]))
+        ok(r.returncode == 0, "replay --incident: " + r.stderr)
+        mains = [x for x in win if not any(p.get("branch") for p in x["body"]["powers"])]
+        seen = 0
+        for x in mains:
+            line = next((l for l in r.stdout.splitlines() if " seq %-8d " % x["seq"] in l), None)
+            if line is None:
+                continue
+            seen += 1
+            ch = {c.get("ch", 0): c for c in x["body"]["channels"]}
+            for p in x["body"]["powers"]:
+                amps = scaled(ch[p.get("ich", 0)]["rms_m"], 3, 2)
+                ok("mains %s: %s W, %s A" % (p["phase"], scaled(p["p_mw"], 3, 1), amps) in line,
+                   "mains %s with its own current %s A in %r" % (p["phase"], amps, line))
+        ok(seen >= 2, "mains windows in the incident timeline: %d" % seen)
+        ok("V min half-cycle 11" in r.stdout, "the sag's half-cycle minimum in the incident timeline")
+        ok("1 lights: " in r.stdout, "branches by number and name in the incident timeline")
+
+        # ---- --format words, status of a bundle
+        arr = hems("timeline", "--dir", d, "--format", "json")
+        ok(arr.returncode == 0 and json.loads(arr.stdout) == jsonl(d), "timeline json = jsonl lines")
+        one = hems("show", "--dir", d, "3", "--format", "jsonl")
+        ok(one.returncode == 0 and one.stdout.count("\n") == 1 and json.loads(one.stdout)["seq"] == 3, "show jsonl")
+        for fmt in ("table", "jsonl"):
+            ok(hems("status", "--dir", d, "--format", fmt).returncode == 0, "status --format " + fmt)
+            ok(hems("replay", "--dir", d, "--format", fmt).returncode == 0, "replay --format " + fmt)
+        bundle = os.path.join(tmp, "b.hems")
+        ok(hems("export", "--dir", d, "--out", bundle).returncode == 0, "export")
+        st = hems("status", bundle, "--format", "jsonl")
+        ok(st.returncode == 0 and st.stdout.count("\n") == 1, "status of a bundle, one line: " + st.stderr)
+        sd = json.loads(hems("status", "--dir", d, "--format", "json").stdout)
+        sb_ = json.loads(st.stdout)
+        # nothing was appended since the export: the bundle's head and state are the journal's
+        ok((sb_["head_seq"], sb_["head_hash"], sb_["state_hash"]) == (sd["head_seq"], sd["head_hash"], sd["state_hash"]),
+           "the bundle's status is the journal's at export: %s vs %s" % (sb_["head_seq"], sd["head_seq"]))
+        v = hems("verify", bundle)
+        ok(v.returncode == 0 and "warning: key not pinned" in v.stdout, "unpinned verify says so on stdout: %r" % v.stdout)
+
+        # ---- errors that help
+        e = hems("timelin", "--dir", d)
+        ok(e.returncode == 2 and "did you mean 'timeline'" in e.stderr, "nearest command: %r" % e.stderr)
+        e = hems("timeline", "--dir", bundle)
+        ok(e.returncode == 2 and "without --dir" in e.stderr and e.stderr.count(bundle) == 1, "bundle as --dir: %r" % e.stderr)
     finally:
         lib.cleanup(tmp)
     print("%d passed, 0 failed" % lib.passed)
