@@ -56,8 +56,9 @@ static void put_safe(struct sbuf *s, const char *t, size_t n)
   put(s, "\"", 1);
 }
 
-/* Numbers whose 0 means something: indexes of channels, lines, AFEs; uid/gid 0 is root. */
-static const char *const zero_means[] = { "ch", "ich", "vch", "line", "afe", "index", "uid", "gid", NULL };
+/* Numbers whose 0 means something: indexes of channels, lines, AFEs; uid/gid 0 is root;
+ * priority 0 is shed first. */
+static const char *const zero_means[] = { "ch", "ich", "vch", "line", "afe", "index", "uid", "gid", "priority", NULL };
 
 /* A zero-valued default: 0, false, "", [], null (what the codec leaves out or zero-fills). */
 static bool is_default_of(const char *k, const json_t *v)

@@ -21,6 +21,7 @@ struct unit {
 
 /* Longest suffixes first (`_mvar` before `_mv`... `_ns` before `_s`). */
 static const struct unit units[] = {
+  { "_permille", "%", 1, 1, "%", 1 },
   { "_mvar", "var", 3, 1, "var", 3 },
   { "_mpct", "%", 3, 1, "%", 3 },
   { "_milli", "", 3, 2, "", 3 },

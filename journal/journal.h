@@ -490,6 +490,13 @@ struct journal_command {
   uint8_t reason;                 /* enum journal_command_reason */
   uint64_t cause_seq;             /* the request (or other record) that caused it; 0 none */
   struct journal_slice request_id;/* text; empty when not caused by a request */
+  /* Why, as the reducer measured it (each left out when 0). load_shed: the phase current of the
+   * window that decided it and the limit, the allowance level that ran out (permille of the
+   * limit) and its allowance, the branch's priority and its rank in the shed order (1 = first).
+   * restore: the hold-off it waited through and the stagger between closes. */
+  int64_t phase_ma, limit_ma;
+  uint32_t level_permille, allowance_ms, holdoff_ms, stagger_ms;
+  uint8_t priority, rank;
 };
 struct journal_refusal {
   uint16_t target;
@@ -501,6 +508,8 @@ struct journal_refusal {
   uint32_t uid;                   /* socket refusals: the peer's uid; else 0 (left out) */
   uint32_t count;                 /* socket refusals: how many requests this one record stands
                                      for (coalesced); else 0 (left out) */
+  uint32_t ops, ops_limit;        /* rate_limit: the branch's operations in the last minute and
+                                     the limit it reached; else 0 (left out) */
 };
 
 /* Other record types are added by the subsystems that produce them; until then their body is

@@ -440,20 +440,30 @@ static const struct jfield request_fields[] = {
 };
 
 static const struct jfield command_fields[] = {
+  FLDZ(struct journal_command, "rank", JF_U8, rank, 5),
   ENUMF(struct journal_command, "reason", reason, command_reason_names, 0),
   FLD(struct journal_command, "target", JF_TARGET, target, 1),
   ENUMF(struct journal_command, "desired", desired, desired_names, 2),
+  FLDZ(struct journal_command, "limit_ma", JF_I64, limit_ma, 6),
+  FLDZ(struct journal_command, "phase_ma", JF_I64, phase_ma, 7),
+  FLDZ(struct journal_command, "priority", JF_U8, priority, 8),
   FLD(struct journal_command, "cause_seq", JF_U64, cause_seq, 3),
+  FLDZ(struct journal_command, "holdoff_ms", JF_U32, holdoff_ms, 9),
   FLD(struct journal_command, "request_id", JF_TEXT, request_id, 4),
+  FLDZ(struct journal_command, "stagger_ms", JF_U32, stagger_ms, 10),
+  FLDZ(struct journal_command, "allowance_ms", JF_U32, allowance_ms, 11),
+  FLDZ(struct journal_command, "level_permille", JF_U32, level_permille, 12),
 };
 
 static const struct jfield refusal_fields[] = {
+  FLDZ(struct journal_refusal, "ops", JF_U32, ops, 7),
   FLDZ(struct journal_refusal, "uid", JF_U32, uid, 0),
   FLDZ(struct journal_refusal, "count", JF_U32, count, 1),
   ENUMF(struct journal_refusal, "reason", reason, refusal_reason_names, 2),
   FLD(struct journal_refusal, "target", JF_TARGET, target, 3),
   ENUMF(struct journal_refusal, "desired", desired, desired_names, 4),
   FLD(struct journal_refusal, "cause_seq", JF_U64, cause_seq, 5),
+  FLDZ(struct journal_refusal, "ops_limit", JF_U32, ops_limit, 8),
   FLD(struct journal_refusal, "request_id", JF_TEXT, request_id, 6),
 };
 

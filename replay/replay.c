@@ -56,6 +56,25 @@ static void describe_effect(const struct replay_effect *e, char *buf, size_t cap
     snprintf(buf, cap, "reply with the stored outcome of seq %llu", (unsigned long long)e->stored_seq);
 }
 
+/* Whether a command/refusal record carries the measurements behind it (records written before
+ * they were added carry none, and are compared without them). */
+static bool why_recorded(const struct journal_record *r)
+{
+  if (r->type == JOURNAL_T_REFUSAL) return r->body.refusal.ops || r->body.refusal.ops_limit;
+  const struct journal_command *c = &r->body.command;
+  return c->phase_ma || c->limit_ma || c->level_permille || c->allowance_ms || c->holdoff_ms || c->stagger_ms ||
+         c->priority || c->rank;
+}
+
+static bool why_equal(const struct replay_effect *e, const struct journal_record *r)
+{
+  if (r->type == JOURNAL_T_REFUSAL) return e->ops == r->body.refusal.ops && e->ops_limit == r->body.refusal.ops_limit;
+  const struct journal_command *c = &r->body.command;
+  return e->phase_ma == c->phase_ma && e->limit_ma == c->limit_ma && e->level_permille == c->level_permille &&
+         e->allowance_ms == c->allowance_ms && e->holdoff_ms == c->holdoff_ms && e->stagger_ms == c->stagger_ms &&
+         e->priority == c->priority && e->rank == c->rank;
+}
+
 /* A recorded command/refusal against what the fold decided for its request. */
 static void check_outcome(struct fold_ctx *c, const struct journal_record *r)
 {
@@ -82,6 +101,7 @@ static void check_outcome(struct fold_ctx *c, const struct journal_record *r)
     bool same = (e->kind == REPLAY_EFFECT_COMMAND) == is_cmd && e->target == target && e->desired == desired &&
                 e->reason == reason && e->request_id_len == id.len &&
                 (id.len == 0 || memcmp(e->request_id, id.ptr, id.len) == 0);
+    if (same && why_recorded(r)) same = why_equal(e, r);
     if (!same) {
       describe_effect(e, want, sizeof want);
       diverge(c, r->seq, "recorded %s %s %s (%s) for request seq %llu, the reducer decides %s",
@@ -437,6 +457,14 @@ int replay_harness_append_effect(struct replay_harness *h, const struct replay_e
     r.body.command.reason = e->reason;
     r.body.command.cause_seq = e->cause_seq;
     r.body.command.request_id = id;
+    r.body.command.phase_ma = e->phase_ma;
+    r.body.command.limit_ma = e->limit_ma;
+    r.body.command.level_permille = e->level_permille;
+    r.body.command.allowance_ms = e->allowance_ms;
+    r.body.command.holdoff_ms = e->holdoff_ms;
+    r.body.command.stagger_ms = e->stagger_ms;
+    r.body.command.priority = e->priority;
+    r.body.command.rank = e->rank;
   } else {
     r.type = JOURNAL_T_REFUSAL;
     r.body.refusal.target = e->target;
@@ -444,6 +472,8 @@ int replay_harness_append_effect(struct replay_harness *h, const struct replay_e
     r.body.refusal.reason = e->reason;
     r.body.refusal.cause_seq = e->cause_seq;
     r.body.refusal.request_id = id;
+    r.body.refusal.ops = e->ops;
+    r.body.refusal.ops_limit = e->ops_limit;
   }
   struct replay_effects fx;
   return append_one(h, &r, out_seq, &fx);

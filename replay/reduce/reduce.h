@@ -307,6 +307,11 @@ struct replay_effect {
   uint64_t stored_outcome_seq;
   uint8_t request_id_len;
   char request_id[REPLAY_REQUEST_ID_MAX];
+  /* The measurements behind the decision (journal_command's and journal_refusal's "why"
+   * fields, 0: none): the command record carries them, replay --check compares them. */
+  int64_t phase_ma, limit_ma;
+  uint32_t level_permille, allowance_ms, holdoff_ms, stagger_ms, ops, ops_limit;
+  uint8_t priority, rank;
 };
 struct replay_effects {
   uint32_t n;

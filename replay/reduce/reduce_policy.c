@@ -47,12 +47,42 @@ static int close_interlock(const struct replay_state *s, const struct replay_bra
   return -1;
 }
 
-static int rate_limited(const struct replay_state *s, const struct replay_branch *b, int64_t now)
+static unsigned ops_last_minute(const struct replay_branch *b, int64_t now)
 {
   unsigned n = 0;
   for (int i = 0; i < REPLAY_OPS_RING; i++)
     if (b->ops_ns[i] && elapsed(now, b->ops_ns[i]) < 60ll * 1000000000ll) n++;
-  return s->pol.ops_per_min && n >= s->pol.ops_per_min;
+  return n;
+}
+
+static int rate_limited(const struct replay_state *s, const struct replay_branch *b, int64_t now)
+{
+  return s->pol.ops_per_min && ops_last_minute(b, now) >= s->pol.ops_per_min;
+}
+
+/* A load-shed command's why: the measured current of the branch's phase (the latest window of
+ * each of its branches, the ones being shed included), the limit, the highest allowance level the load is over and its allowance, the
+ * branch's priority and its place in this decision's shed order. */
+static void explain_shed(const struct replay_state *s, const struct replay_branch *b, const struct replay_effects *out,
+                         struct replay_effect *e)
+{
+  const struct replay_policy *p = &s->pol;
+  /* the phase as measured: the branches this decision sheds are still closed */
+  for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) {
+    const struct replay_branch *o = &s->br[i];
+    if (o->phase == b->phase && o->irms_ma > 0 && held_of(o) != REPLAY_OFF) e->phase_ma += o->irms_ma;
+  }
+  e->limit_ma = (int64_t)p->service_limit_a * 1000;
+  for (int k = 0; k < REPLAY_ALLOWANCE_LEVELS; k++)
+    if (p->level_permille[k] && p->load_permille >= p->level_permille[k] && p->level_permille[k] >= e->level_permille) {
+      e->level_permille = p->level_permille[k];
+      e->allowance_ms = (uint32_t)(p->allowance_ns[k] / 1000000);
+    }
+  e->priority = b->priority;
+  uint8_t rank = 1;
+  for (uint32_t i = 0; i < out->n; i++)
+    if (out->e[i].kind == REPLAY_EFFECT_COMMAND && out->e[i].reason == JOURNAL_CMD_LOAD_SHED) rank++;
+  e->rank = rank;
 }
 
 void reduce__emit(struct replay_effects *out, const struct replay_effect *e)
@@ -359,6 +389,7 @@ void reduce__reconcile(struct replay_state *s, const struct journal_record *r, s
                : (b->layers & REPLAY_LAYER_SHED) ? JOURNAL_CMD_LOAD_SHED
                : (b->layers & REPLAY_LAYER_DR) ? JOURNAL_CMD_DEMAND_RESPONSE
                : (b->layers & REPLAY_LAYER_PROTECT) ? JOURNAL_CMD_PROTECT : JOURNAL_CMD_OPERATOR;
+      if (e.reason == JOURNAL_CMD_LOAD_SHED) explain_shed(s, b, out, &e);
     } else {
       if (close_interlock(s, b) >= 0) continue;  /* stays pending until the interlock clears */
       if (s->reducer_version >= 5 && !supply_stable_for(p, b)) continue; /* through the hold-off */
@@ -370,6 +401,11 @@ void reduce__reconcile(struct replay_state *s, const struct journal_record *r, s
       p->last_close_ns = now;
       e.desired = JOURNAL_DESIRED_ON;
       e.reason = JOURNAL_CMD_RESTORE;
+      /* its why: the stagger between closes, and after an outage the hold-off the supply had to
+       * hold (the DER hold-off for a branch with DER behind it) */
+      int64_t hold = p->holding ? (b->exports ? p->der_holdoff_ns : p->holdoff_ns) : 0;
+      e.holdoff_ms = hold > 0 ? (uint32_t)(hold / 1000000) : 0;
+      e.stagger_ms = p->stagger_ns > 0 ? (uint32_t)(p->stagger_ns / 1000000) : 0;
     }
     if (b->deferred && b->want_seq) {
       /* the operator's request that waited (supply too low) runs now, under its own id */
@@ -396,7 +432,12 @@ void reduce__decide_switch(struct replay_state *s, const struct journal_record *
   if (q->expiry_ns && r->wall_ns > q->expiry_ns) { e->reason = JOURNAL_REF_EXPIRED; return; }
   if (!b) { e->reason = JOURNAL_REF_UNKNOWN_TARGET; return; }
   if (q->desired == JOURNAL_DESIRED_ON && (il = close_interlock(s, b)) >= 0) { e->reason = (uint8_t)il; return; }
-  if (rate_limited(s, b, r->wall_ns)) { e->reason = JOURNAL_REF_RATE_LIMIT; return; }
+  if (rate_limited(s, b, r->wall_ns)) {
+    e->reason = JOURNAL_REF_RATE_LIMIT;
+    e->ops = ops_last_minute(b, r->wall_ns);
+    e->ops_limit = s->pol.ops_per_min;
+    return;
+  }
   branch_of(s, q->target);
   b->want = q->desired == JOURNAL_DESIRED_ON ? REPLAY_ON : REPLAY_OFF;
   b->want_seq = r->seq;

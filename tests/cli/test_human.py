@@ -23,6 +23,12 @@ computed here, never from the text being checked:
     the half-cycle minimum of the sag;
   - the --format words: timeline json is one array equal to the jsonl lines, show jsonl one
     line, status and replay take table and jsonl; status takes a bundle in place of --dir;
+  - records explain themselves: on `service-overload` (oven, EV charger and sauna on L1 under
+    a 40 A service) each load-shed command carries the measured L1 current — the sum, computed
+    here, of the latest window current of every L1 branch at its cause — the scenario's limit,
+    the allowance level that load is over (110/125/150/200 %, docs/policy.md) and its allowance,
+    the branch's priority from the scenario and its rank in the order (lowest priority first);
+    `replay --check` compares them with what the reducers decide;
   - a mistyped command suggests the nearest; a bundle given as --dir says to pass it without;
     verify of a bundle without a pinned key says so on stdout too.
 Prints "N passed, 0 failed" at the end; exits 1 on the first failure.
@@ -204,6 +210,43 @@ def main():
            "the bundle's status is the journal's at export: %s vs %s" % (sb_["head_seq"], sd["head_seq"]))
         v = hems("verify", bundle)
         ok(v.returncode == 0 and "warning: key not pinned" in v.stdout, "unpinned verify says so on stdout: %r" % v.stdout)
+
+        # ---- records that explain themselves
+        so = os.path.join(tmp, "so")
+        ok(hems("init", "--dir", so).returncode == 0, "init so")
+        r = subprocess.run([HEMS, "run", "--dir", so, "--sim", "service-overload", "--for", "150s", "--speed", "max"],
+                           capture_output=True, text=True, timeout=300)
+        ok(r.returncode == 0, "run service-overload: " + r.stderr)
+        scen = json.load(open(SCEN.replace("sag-and-inrush", "service-overload")))
+        limit_a = scen["panel"]["service_limit_a"]
+        br = {b["number"]: b for b in scen["panel"]["branches"]}
+        recs = jsonl(so)
+        sheds = [x for x in recs if x["type"] == "command" and x["body"]["reason"] == "load_shed"]
+        ok(len(sheds) >= 1, "load shed on service-overload")
+        levels = [(1100, 300000), (1250, 60000), (1500, 10000), (2000, 2000)]
+        for i, c in enumerate(sheds):
+            b = c["body"]
+            cause = b["cause_seq"]
+            phase = br[b["target"]]["phase"]
+            latest = {}
+            for x in recs:
+                if x["seq"] > cause or x["type"] != "window":
+                    continue
+                for ch in x["body"]["channels"]:
+                    if ch["kind"] == "current" and ch.get("branch"):
+                        latest[ch["branch"]] = ch["rms_m"]
+            want = sum(ma for n, ma in latest.items() if br[n]["phase"] == phase and ma > 0)
+            ok(b.get("phase_ma") == want, "shed %d: phase current %s mA, the windows say %d" % (c["seq"], b.get("phase_ma"), want))
+            ok(b.get("limit_ma") == limit_a * 1000, "shed limit")
+            over = [lv for lv in levels if want * 1000 >= lv[0] * limit_a * 1000]
+            ok(over and (b.get("level_permille"), b.get("allowance_ms")) == over[-1], "shed level %s vs %s" % (b.get("level_permille"), over))
+            ok(b.get("priority", 0) == br[b["target"]]["priority"], "shed priority")
+            same = [y for y in sheds if y["body"]["cause_seq"] == cause]
+            ok(b.get("rank") == same.index(c) + 1, "shed rank")
+            ok([br[y["body"]["target"]]["priority"] for y in same] == sorted(br[y["body"]["target"]]["priority"] for y in same),
+               "lowest priority first")
+        chk = hems("replay", "--dir", so, "--check")
+        ok(chk.returncode == 0 and " 0 divergence(s)" in chk.stdout, "replay --check compares the why: " + chk.stdout[-200:])
 
         # ---- errors that help
         e = hems("timelin", "--dir", d)

@@ -34,7 +34,7 @@ struct fold {
   int64_t t;
   /* every command decided so far */
   unsigned ncmd;
-  struct { uint16_t target; uint8_t desired, reason; int64_t t; uint64_t cause; } cmd[256];
+  struct { uint16_t target; uint8_t desired, reason; int64_t t; uint64_t cause; struct replay_effect e; } cmd[256];
 };
 
 static struct fold *fold_new(void)
@@ -71,6 +71,7 @@ static struct replay_effects apply(struct fold *f, struct journal_record *r)
         f->cmd[f->ncmd].reason = e->reason;
         f->cmd[f->ncmd].t = f->t;
         f->cmd[f->ncmd].cause = e->cause_seq;
+        f->cmd[f->ncmd].e = *e;
         f->ncmd++;
       }
     } else {
@@ -255,6 +256,18 @@ static void shed_order_restore_stagger(void **st)
   assert_int_equal(f->cmd[0].target, 2); /* lowest priority first */
   assert_int_equal(f->cmd[1].target, 4);
   assert_int_equal(f->cmd[0].reason, JOURNAL_CMD_LOAD_SHED);
+  /* each shed says why: phase A measured 8 + 12 + 30 + 10 = 60 A against the 40 A limit, which
+   * is the 150 % level (10 s allowance); the branch's priority and its place in the order */
+  for (int k = 0; k < 2; k++) {
+    const struct replay_effect *e = &f->cmd[k].e;
+    assert_int_equal(e->phase_ma, 60000);
+    assert_int_equal(e->limit_ma, 40000);
+    assert_int_equal(e->level_permille, 1500);
+    assert_int_equal(e->allowance_ms, 10000);
+    assert_int_equal(e->priority, k == 0 ? 0 : 1);
+    assert_int_equal(e->rank, k + 1);
+    assert_int_equal(e->holdoff_ms, 0);
+  }
   /* held at 95 % by the critical branch: nothing restores (hysteresis), nothing else is shed */
   ma[1] = 0; ma[3] = 0;
   for (int i = 0; i < 300; i++) { window(f, ma, 4); f->t += 200000000; }
@@ -272,6 +285,13 @@ static void shed_order_restore_stagger(void **st)
   assert_int_equal(f->cmd[2].reason, JOURNAL_CMD_RESTORE);
   assert_int_equal(f->cmd[3].target, 2);
   assert_true(f->cmd[3].t - f->cmd[2].t >= f->s.pol.stagger_ns);
+  /* a restore says the stagger it keeps; no outage, so no supply hold-off; no shed's why */
+  for (int k = 2; k < 4; k++) {
+    assert_int_equal(f->cmd[k].e.stagger_ms, f->s.pol.stagger_ns / 1000000);
+    assert_int_equal(f->cmd[k].e.holdoff_ms, 0);
+    assert_int_equal(f->cmd[k].e.phase_ma, 0);
+    assert_int_equal(f->cmd[k].e.rank, 0);
+  }
   free(f);
 }
 
@@ -361,6 +381,9 @@ static void rate_limit_and_supply(void **st)
   }
   e = request(f, JOURNAL_REQ_SWITCH, 1, 0, JOURNAL_ROLE_OPERATOR, "r6", NULL);
   assert_int_equal(e.reason, JOURNAL_REF_RATE_LIMIT);
+  /* the refusal says why: six operations within the last minute (2 s apart), the default limit */
+  assert_int_equal(e.ops, 6);
+  assert_int_equal(e.ops_limit, REPLAY_DEFAULT_OPS_PER_MIN);
   f->t += 61 * S_NS;
   /* supply too low: the request waits, and runs on restore under its own id */
   struct journal_record r;
