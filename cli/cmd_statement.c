@@ -134,8 +134,8 @@ int cli_cmd_statement(int argc, char **argv)
                                       { "month", required_argument, NULL, O_MONTH }, { "branch", required_argument, NULL, O_BRANCH },
                                       { "out", required_argument, NULL, O_OUT }, { 0 } };
   struct cli_common c = { cli_default_dir(), NULL, false, NULL };
-  const char *month = NULL, *outp = NULL;
-  uint64_t branch = 0;
+  const char *month = NULL, *outp = NULL, *branch_arg = NULL;
+  uint16_t branch = 0;
   int opt;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -144,21 +144,33 @@ int cli_cmd_statement(int argc, char **argv)
     else if (opt == O_ACCEPT) c.accept_rollback = true;
     else if (opt == O_MONTH) month = optarg;
     else if (opt == O_OUT) outp = optarg;
-    else if (opt == O_BRANCH) {
-      if (cli_parse_u64(optarg, &branch) || branch < 1 || branch > REPLAY_BRANCHES_MAX) {
-        cli_err("statement: --branch %s: not a branch number (1..%d)", optarg, REPLAY_BRANCHES_MAX);
-        return CLI_USAGE;
-      }
-    } else return cli_usage(cli_find("statement"), false);
+    else if (opt == O_BRANCH) branch_arg = optarg;
+    else return cli_usage(cli_find("statement"), false);
   }
-  if (optind != argc || !month || !outp) return cli_usage(cli_find("statement"), false);
+  if (optind != argc) return cli_usage(cli_find("statement"), false);
+  if (!month || !outp) {
+    cli_err("statement: %s missing (see 'hems statement --help')", !month && !outp ? "--month YYYY-MM and --out FILE"
+                                                                    : !month ? "--month YYYY-MM" : "--out FILE");
+    return CLI_USAGE;
+  }
+  if (branch_arg) {
+    /* a number or the configured name */
+    struct cli_names names;
+    int nrc = cli_names_load(&c, NULL, NULL, &names);
+    if (nrc) return nrc;
+    int brc = cli_branch_arg(&names, branch_arg, &branch);
+    if (brc == 0 && (branch > REPLAY_BRANCHES_MAX || (names.count && !cli_branch_name(&names, branch)))) brc = -ENOENT;
+    if (brc) cli_branch_arg_error("statement", &names, branch_arg, brc);
+    cli_names_free(&names);
+    if (brc) return CLI_USAGE;
+  }
   struct replay_statement st;
   memset(&st, 0, sizeof st);
   if (cli_month_parse(month, &st.year, &st.month) != 0) {
     cli_err("statement: --month %s: not a month (YYYY-MM, 1970 or later)", month);
     return CLI_USAGE;
   }
-  st.branch = (uint16_t)branch;
+  st.branch = branch;
   int64_t ms, me;
   cli_month_bounds(st.year, st.month, &ms, &me);
   struct cli_source s;

@@ -297,7 +297,7 @@ static const struct cli_cmd cmds[] = {
     "  newest seal carries no root or does not verify); 2 usage or a size beyond the newest\n"
     "  checkpoint's; 3 I/O.\n" },
   { "statement", cli_cmd_statement,
-    "usage: hems statement [--dir DIR] --month YYYY-MM [--branch B] --out FILE\n"
+    "usage: hems statement [--dir DIR] --month YYYY-MM [--branch N|NAME] --out FILE\n"
     "\n"
     "Writes FILE: the month's per-branch import/export energy, proven. The month is a calendar month\n"
     "  in UTC, from its first day 00:00Z to the next month's. The file holds the two reducer states\n"

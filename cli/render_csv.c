@@ -52,7 +52,7 @@ struct cli_csv *cli_csv_begin(const struct cli_filter *f, const struct cli_names
   c->windows = ntypes == 1 && f->types[JOURNAL_T_WINDOW];
   if (c->windows) {
     puts("seq,time,afe,branch,name,phase,V [V],V min half-cycle [V],V max half-cycle [V],I [A],I min half-cycle [A],"
-         "I max half-cycle [A],P [W],Q [var],S [VA],PF,energy in [Wh],energy out [Wh],frequency [Hz],flags");
+         "I max half-cycle [A],P [W],Q [var],S [VA],PF,energy in [Wh],energy out [Wh],frequency [Hz],event,flags");
     return c;
   }
   for (unsigned t = 1; t < JOURNAL_T__MAX; t++) {
@@ -134,6 +134,10 @@ static void window_rows(struct cli_csv *c, const json_t *rec)
     sep();
     json_t *fq = json_object_get(body, "freq_mhz");
     if (json_integer_value(fq)) num_cell("freq_mhz", json_integer_value(fq));
+    /* a PQ event or a trip tap touched this power's voltage or current in the window */
+    const json_t *vc = channel(body, json_object_get(p, "vch")), *ic = channel(body, json_object_get(p, "ich"));
+    sep();
+    if (json_is_true(json_object_get(vc, "event")) || json_is_true(json_object_get(ic, "event"))) cell("true", false);
     printf(",%lld\n", (long long)json_integer_value(json_object_get(body, "flags")));
   }
 }

@@ -141,6 +141,8 @@ def main():
         for r_ in full:
             ok(float(r_["V [V]"]) > 0.85 * 230, "the 1 s RMS %s V stays high: only the half-cycle minimum shows it" % r_["V [V]"])
         ok(any(r_["name"] != "mains" for r_ in full), "a branch row shows the sag")
+        for r_ in sag_rows:
+            ok(r_["event"] == "true", "a row the sag touched is flagged: %s %s" % (r_["seq"], r_["name"]))
 
         # ---- CSV of other types: union of fields, units, formula defused
         ok(hems("note", "--dir", d, "=HYPERLINK(\"http://x\")").returncode == 0, "note")
@@ -166,6 +168,13 @@ def main():
         for bad in ("no-such-branch", "99"):
             e = hems("timeline", "--dir", d, "--branch", bad)
             ok(e.returncode == 2 and "well-pump" in e.stderr and e.stderr.count("\n") == 1, "unknown branch %s: %r" % (bad, e.stderr))
+        month = jsonl(d)[-1]["time"][:7]
+        st1 = hems("statement", "--dir", d, "--month", month, "--branch", "2", "--out", os.path.join(tmp, "s1"))
+        st2 = hems("statement", "--dir", d, "--month", month, "--branch", names[2], "--out", os.path.join(tmp, "s2"))
+        ok(st1.returncode == 0 and st2.returncode == 0, "statement --branch: " + st1.stderr + st2.stderr)
+        ok(open(os.path.join(tmp, "s1"), "rb").read() == open(os.path.join(tmp, "s2"), "rb").read(), "statement --branch NAME = N")
+        e = hems("statement", "--dir", d, "--branch", names[2])
+        ok(e.returncode == 2 and "--month" in e.stderr and "--out" in e.stderr, "statement names what is missing: %r" % e.stderr)
         e = hems("timeline", "--dir", d, "--since", "50", "--until", "40")
         ok(e.returncode == 2 and "empty" in e.stderr, "inverted range: %r" % e.stderr)
         e = hems("timeline", "--dir", d, "--type", "windw")
