@@ -186,6 +186,9 @@ struct cli_names {
  * error line. */
 int cli_names_load(const struct cli_common *c, const char *pubkey, const char *fpr, struct cli_names *out);
 int cli_names_from_config(const char *json, size_t len, struct cli_names *out); /* 0, -ENOENT, -ENOMEM */
+/* The panel config the journal holds (its newest `config` record with "branches"): *out, or
+ * NULL when there is none; 0 or the exit code after one error line. */
+int cli_config_load(const struct cli_common *c, const char *pubkey, const char *fpr, json_t **out);
 void cli_names_free(struct cli_names *n);
 const char *cli_branch_name(const struct cli_names *n, unsigned branch); /* NULL: unnamed */
 /* A --branch argument, a number (1..65535) or a configured name: 0, -ERANGE or -ENOENT; and
@@ -327,6 +330,7 @@ int cli_bench_analyze(int argc, char **argv);     /* cli/bench_analyze.c */
 /* A bench's figures: one JSON line, or `name value` lines (cli/bench.c). */
 void cli_bench_emit(json_t *o, bool as_json);
 int cli_cmd_statement(int argc, char **argv);     /* cli/cmd_statement.c */
+int cli_cmd_commission(int argc, char **argv);    /* cli/cmd_commission.c */
 int cli_cmd_bridge(int argc, char **argv);        /* cli/bridge_mqtt.c: hems bridge mqtt */
 
 /* Statements (cli/statement_verify.c). "YYYY-MM" (1970 or later): 0 or -EINVAL; its bounds in

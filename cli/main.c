@@ -296,6 +296,19 @@ static const struct cli_cmd cmds[] = {
     "Exit 0; 1 when it cannot be proven (leaves cut and no tile covers them, tiles damaged, the\n"
     "  newest seal carries no root or does not verify); 2 usage or a size beyond the newest\n"
     "  checkpoint's; 3 I/O.\n" },
+  { "commission", cli_cmd_commission,
+    "usage: hems commission [--dir DIR] [--branch N|NAME]... [--settle WINDOWS] [--include-critical]\n"
+    "                       [--format text|json]\n"
+    "\n"
+    "The active commissioning check of CT polarity and phase mapping. Put a known resistive load\n"
+    "(heater, kettle, lamp) on each branch; the running daemon switches each branch on and off\n"
+    "through journaled requests (interlocks, the operations limit and sense-backs apply), and the\n"
+    "journal's windows after each sense-back (the --settle'th, default 3) give the load's own\n"
+    "change. Its angle says what the current follows: ok, ct_reversed, phase_map (naming the phase),\n"
+    "no_load or inconclusive (not resistive). Critical branches only with --include-critical; DER\n"
+    "branches are skipped. Each branch is left as found; the findings are journaled as a note.\n"
+    "Exit 0 when every checked branch is ok, 1 when one is not (or a switch was refused), 3 when no\n"
+    "daemon answers.\n" },
   { "statement", cli_cmd_statement,
     "usage: hems statement [--dir DIR] --month YYYY-MM [--branch N|NAME] --out FILE\n"
     "\n"

@@ -48,27 +48,45 @@ int cli_names_from_config(const char *json, size_t len, struct cli_names *out)
   return 0;
 }
 
+/* The newest config record's panel JSON (one with "branches"). */
 static int take_config(void *ctx, const uint8_t *b, size_t len)
 {
+  json_t **out = ctx;
   char *j = journal_record_to_json(b, len, JOURNAL_JSON_COMPACT);
   json_t *o = j ? json_loads(j, 0, NULL) : NULL;
   const char *type = json_string_value(json_object_get(o, "type"));
   json_t *text = json_object_get(json_object_get(o, "body"), "json");
-  if (!type || strcmp(type, "config")) text = NULL;
-  if (json_is_string(text)) cli_names_from_config(json_string_value(text), json_string_length(text), ctx);
+  json_t *cfg = type && !strcmp(type, "config") && json_is_string(text) ? json_loadb(json_string_value(text), json_string_length(text), 0, NULL) : NULL;
+  if (json_is_array(json_object_get(cfg, "branches"))) { json_decref(*out); *out = cfg; }
+  else json_decref(cfg);
   json_decref(o);
   free(j);
   return 0;
 }
 
-int cli_names_load(const struct cli_common *c, const char *pubkey, const char *fpr, struct cli_names *out)
+int cli_config_load(const struct cli_common *c, const char *pubkey, const char *fpr, json_t **out)
 {
   struct cli_filter f;
   memset(&f, 0, sizeof f);
   f.types[JOURNAL_T_CONFIG] = true;
   f.any_type = true;
+  *out = NULL;
+  int rc = cli_walk(c, pubkey, fpr, &f, 0, take_config, out);
+  if (rc) { json_decref(*out); *out = NULL; }
+  return rc;
+}
+
+int cli_names_load(const struct cli_common *c, const char *pubkey, const char *fpr, struct cli_names *out)
+{
+  json_t *cfg;
   memset(out, 0, sizeof *out);
-  return cli_walk(c, pubkey, fpr, &f, 0, take_config, out);
+  int rc = cli_config_load(c, pubkey, fpr, &cfg);
+  if (rc || !cfg) return rc;
+  char *txt = json_dumps(cfg, JSON_COMPACT);
+  if (txt) cli_names_from_config(txt, strlen(txt), out);
+  free(txt);
+  json_decref(cfg);
+  return 0;
 }
 
 const char *cli_branch_name(const struct cli_names *n, unsigned branch)
