@@ -26,9 +26,8 @@
 #define BRIDGE_BRANCHES_MAX 64
 #define BRIDGE_PENDING_MAX 8 /* switch requests awaiting the daemon's answer at once */
 
-/* Alarm names as `status` spells them (replay_alarm_names), one bit each here. */
-enum { BRIDGE_ALARMS = 6 };
-extern const char *const bridge_alarm_names[BRIDGE_ALARMS];
+/* Alarms: the reducers' bits and names (replay_alarm_name, REPLAY_ALARMS; the bits a branch
+ * carries: REPLAY_ALARMS_BRANCH), as `status` spells them. */
 
 struct bridge_branch {
   uint16_t number;
@@ -41,7 +40,7 @@ struct bridge_branch {
   bool have_current, have_pf;
   int32_t current_ma, pf_mpct;   /* the last window's */
   int sensed;             /* switch state from the proven sense-back: -1 unknown, 0 off, 1 on */
-  uint32_t alarms;        /* bits of bridge_alarm_names */
+  uint32_t alarms;        /* REPLAY_ALARM_* bits */
   bool switch_dirty, alarms_dirty; /* changed since published (report by exception) */
 };
 

@@ -16,9 +16,10 @@
 #include "cli.h"
 #include "bridge.h"
 
-const char *const bridge_alarm_names[BRIDGE_ALARMS] = { "welded", "ct_polarity", "phase_map", "unexplained_trip",
-                                                        "stale_der", "backfeed_risk" };
-#define BRANCH_ALARMS 4 /* the first four are a branch's; the panel shows all six */
+#include "reduce.h"
+
+/* every alarm for the panel; a branch's own for a branch */
+#define PANEL_ALARMS ((1u << REPLAY_ALARMS) - 1)
 
 static const char *const tap_kinds[] = { "rcd", "mcb", "afci", "leakage", "temperature", "tamper", "power_fail" };
 static const char *const pq_kinds[] = { "dip", "swell", "interruption", "rvc" };
@@ -36,9 +37,10 @@ struct bridge_branch *bridge_panel_branch(struct bridge_panel *p, unsigned numbe
 static uint32_t alarm_bits(const char *names)
 {
   uint32_t bits = 0;
-  for (int k = 0; names && k < BRIDGE_ALARMS; k++) {
-    size_t n = strlen(bridge_alarm_names[k]);
-    for (const char *s = names; (s = strstr(s, bridge_alarm_names[k])); s += n)
+  for (unsigned k = 0; names && k < REPLAY_ALARMS; k++) {
+    const char *an = replay_alarm_name(k);
+    size_t n = strlen(an);
+    for (const char *s = names; (s = strstr(s, an)); s += n)
       if ((s == names || s[-1] == ',') && (s[n] == 0 || s[n] == ',')) { bits |= 1u << k; break; }
   }
   return bits;
@@ -222,7 +224,7 @@ static void alarm_sensor(const struct bridge_panel *p, const struct bridge_names
 {
   char st[BRIDGE_TOPIC_MAX], tpl[96];
   snprintf(st, sizeof st, "%s/%s", nm->base, state);
-  snprintf(tpl, sizeof tpl, "{{ value_json.%s }}", bridge_alarm_names[k]);
+  snprintf(tpl, sizeof tpl, "{{ value_json.%s }}", replay_alarm_name((unsigned)k));
   config(p, nm, pub, ctx, "binary_sensor", object_id,
          json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "name", name, "state_topic", st, "value_template", tpl, "device_class",
                    "problem", "payload_on", "ON", "payload_off", "OFF"));
@@ -268,9 +270,10 @@ static void branch_discovery(const struct bridge_panel *p, const struct bridge_b
     config(p, nm, pub, ctx, "binary_sensor", id, json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", name, "state_topic", sw,
                                                            "device_class", "power", "payload_on", "ON", "payload_off", "OFF"));
   snprintf(st, sizeof st, "branch/%u/alarms", n);
-  for (int k = 0; k < BRANCH_ALARMS; k++) {
-    snprintf(id, sizeof id, "branch%u_alarm_%s", n, bridge_alarm_names[k]);
-    snprintf(name, sizeof name, "%u %s alarm %s", n, bn, bridge_alarm_names[k]);
+  for (int k = 0; k < REPLAY_ALARMS; k++) {
+    if (!(REPLAY_ALARMS_BRANCH & (1u << k))) continue;
+    snprintf(id, sizeof id, "branch%u_alarm_%s", n, replay_alarm_name((unsigned)k));
+    snprintf(name, sizeof name, "%u %s alarm %s", n, bn, replay_alarm_name((unsigned)k));
     alarm_sensor(p, nm, pub, ctx, id, name, st, k);
   }
   snprintf(id, sizeof id, "branch%u_trip", n);
@@ -298,19 +301,20 @@ void bridge_ha_discovery(const struct bridge_panel *p, const struct bridge_names
     json_array_append_new(opts, json_string(service_states[i]));
   config(p, nm, pub, ctx, "sensor", "service_disconnect",
          json_pack("{s:s, s:s, s:s, s:o}", "name", "service disconnect", "state_topic", st, "device_class", "enum", "options", opts));
-  for (int k = 0; k < BRIDGE_ALARMS; k++) {
-    snprintf(id, sizeof id, "panel_alarm_%s", bridge_alarm_names[k]);
-    snprintf(name, sizeof name, "panel alarm %s", bridge_alarm_names[k]);
+  for (int k = 0; k < REPLAY_ALARMS; k++) {
+    snprintf(id, sizeof id, "panel_alarm_%s", replay_alarm_name((unsigned)k));
+    snprintf(name, sizeof name, "panel alarm %s", replay_alarm_name((unsigned)k));
     alarm_sensor(p, nm, pub, ctx, id, name, "panel/alarms", k);
   }
   event_entity(p, nm, pub, ctx, "pq_event", "power quality event", "panel/pq", pq_kinds, 4);
   event_entity(p, nm, pub, ctx, "panel_trip", "panel trip", "panel/trip", tap_kinds, sizeof tap_kinds / sizeof tap_kinds[0]);
 }
 
-static json_t *alarms_json(uint32_t bits, int n)
+static json_t *alarms_json(uint32_t bits, uint32_t which)
 {
   json_t *o = json_object();
-  for (int k = 0; k < n; k++) json_object_set_new(o, bridge_alarm_names[k], json_string(bits & (1u << k) ? "ON" : "OFF"));
+  for (unsigned k = 0; k < REPLAY_ALARMS; k++)
+    if (which & (1u << k)) json_object_set_new(o, replay_alarm_name(k), json_string(bits & (1u << k) ? "ON" : "OFF"));
   return o;
 }
 
@@ -334,7 +338,7 @@ void bridge_ha_exceptions(struct bridge_panel *p, const struct bridge_names *nm,
     }
     if (x->alarms_dirty) {
       snprintf(t, sizeof t, "%s/branch/%u/alarms", nm->base, x->number);
-      pub_json(pub, ctx, t, alarms_json(x->alarms, BRANCH_ALARMS), true, 1);
+      pub_json(pub, ctx, t, alarms_json(x->alarms, REPLAY_ALARMS_BRANCH), true, 1);
       x->alarms_dirty = false;
     }
   }
@@ -345,7 +349,7 @@ void bridge_ha_exceptions(struct bridge_panel *p, const struct bridge_names *nm,
   }
   if (p->alarms_dirty) {
     snprintf(t, sizeof t, "%s/panel/alarms", nm->base);
-    pub_json(pub, ctx, t, alarms_json(p->alarms, BRIDGE_ALARMS), true, 1);
+    pub_json(pub, ctx, t, alarms_json(p->alarms, PANEL_ALARMS), true, 1);
     p->alarms_dirty = false;
   }
 }

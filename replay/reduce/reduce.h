@@ -132,7 +132,11 @@ enum replay_alarm {
   REPLAY_ALARM_UNEXPLAINED_TRIP = 1u << 3,
   REPLAY_ALARM_STALE_DER = 1u << 4,
   REPLAY_ALARM_BACKFEED_RISK = 1u << 5,
-  REPLAY_ALARM_DER_MISMATCH = 1u << 6   /* v 7: fault{der_mismatch}: a DER's state contradicts its branch's metering */
+  REPLAY_ALARM_DER_MISMATCH = 1u << 6,  /* v 7: fault{der_mismatch}: a DER's state contradicts its branch's metering */
+  REPLAY_ALARMS = 7,                    /* how many (bits 0 .. REPLAY_ALARMS-1) */
+  /* the ones a branch carries (the others are the panel's) */
+  REPLAY_ALARMS_BRANCH = REPLAY_ALARM_WELDED | REPLAY_ALARM_CT_POLARITY | REPLAY_ALARM_PHASE_MAP |
+                         REPLAY_ALARM_UNEXPLAINED_TRIP | REPLAY_ALARM_DER_MISMATCH
 };
 
 /* One branch: what was commanded, what was sensed, whether the last command is proven. */
@@ -379,6 +383,8 @@ const char *replay_service_state_name(unsigned v);
 const char *replay_dr_status_name(unsigned v);
 /* Writes alarm names ("welded,ct_polarity") into buf; returns buf. */
 const char *replay_alarm_names(uint32_t bits, char *buf, size_t cap);
+/* The name of alarm bit `bit` (REPLAY_ALARM_* = 1 << bit), NULL past the last. */
+const char *replay_alarm_name(unsigned bit);
 
 #ifdef __cplusplus
 }

@@ -45,13 +45,20 @@ const char *replay_dr_status_name(unsigned v)
   return v < sizeof n / sizeof n[0] ? n[v] : "?";
 }
 
+static const char *const alarm_names[REPLAY_ALARMS] = { "welded", "ct_polarity", "phase_map", "unexplained_trip",
+                                                         "stale_der", "backfeed_risk", "der_mismatch" };
+
+const char *replay_alarm_name(unsigned bit)
+{
+  return bit < REPLAY_ALARMS ? alarm_names[bit] : NULL;
+}
+
 const char *replay_alarm_names(uint32_t bits, char *buf, size_t cap)
 {
-  static const char *const n[] = { "welded", "ct_polarity", "phase_map", "unexplained_trip", "stale_der", "backfeed_risk",
-                                     "der_mismatch" };
+  const char *const *n = alarm_names;
   size_t len = 0;
   if (cap) buf[0] = 0;
-  for (unsigned i = 0; i < sizeof n / sizeof n[0]; i++) {
+  for (unsigned i = 0; i < REPLAY_ALARMS; i++) {
     if (!(bits & (1u << i))) continue;
     size_t w = cstr_len(n[i]) + (len ? 1 : 0);
     if (len + w + 1 > cap) break;

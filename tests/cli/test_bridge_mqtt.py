@@ -146,11 +146,15 @@ def check_discovery(ha, st, port):
     for b in st["branches"]:
         have = per_branch.get(b["branch"], set())
         want = {("sensor", "power"), ("sensor", "energy_import"), ("sensor", "energy_export"), ("sensor", "current"),
-                ("sensor", "power_factor"), ("event", "trip"), ("binary_sensor", "alarm_welded")}
+                ("sensor", "power_factor"), ("event", "trip"), ("binary_sensor", "alarm_welded"),
+                ("binary_sensor", "alarm_der_mismatch")}
         want.add(("binary_sensor" if b["critical"] else "switch", "switch"))
         ok(want <= have, "branch %d entities %s" % (b["branch"], sorted(want - have)))
         if b["critical"]:
             ok(("switch", "switch") not in have, "no switch for critical branch %d" % b["branch"])
+    # every alarm the reducers name (the status text lists them) has its panel entity
+    for alarm in ("welded", "ct_polarity", "phase_map", "unexplained_trip", "stale_der", "backfeed_risk", "der_mismatch"):
+        ok(any(t.split("/")[3] == "panel_alarm_" + alarm for t in cfgs), "panel alarm entity " + alarm)
     for obj in ("voltage_a", "voltage_b", "voltage_c", "frequency", "service_disconnect", "pq_event"):
         ok(any(t.split("/")[3] == obj for t in cfgs), "panel entity " + obj)
     # every template key is in the state on its topic
