@@ -11,8 +11,12 @@
  * (3); a token holding another key fails the check (1).
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "cli.h"
 
 static struct {
@@ -37,6 +41,50 @@ static int check_dir_key(const char *dir, const struct journal_signer *s)
   return CLI_FAIL;
 }
 
+/* A URI without module-path= takes the module from DIR/config.json "signer": {"pkcs11_module":
+ * "/ABS/PATH.so"}. Loading a module runs its code in this process, so both must be beyond the
+ * reach of anyone but root and the data dir's owner: config.json a regular file of this user
+ * or root, writable by no one else; the module a regular file owned by root, writable by no
+ * one else. Writes the completed URI to buf; 0, or the exit code after one error line. */
+static int module_from_config(const char *dir, const char *uri, char *buf, size_t cap)
+{
+  const char *q = strchr(uri, '?');
+  if ((q && strstr(q, "module-path=")) || !dir) { snprintf(buf, cap, "%s", uri); return 0; }
+  char path[4200];
+  snprintf(path, sizeof path, "%s/config.json", dir);
+  struct stat st;
+  if (lstat(path, &st) != 0) { snprintf(buf, cap, "%s", uri); return 0; } /* the parser names what is missing */
+  if (!S_ISREG(st.st_mode) || (st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 022)) {
+    cli_err("--signer: %s: not trusted for the PKCS#11 module (a regular file of root or uid %u, writable by no one else)",
+            path, (unsigned)geteuid());
+    return CLI_ENV;
+  }
+  json_t *cfg = cli_load_json_file(path);
+  const char *mod = json_string_value(json_object_get(json_object_get(cfg, "signer"), "pkcs11_module"));
+  if (!mod) { json_decref(cfg); snprintf(buf, cap, "%s", uri); return 0; }
+  int rc = 0;
+  /* the module itself (symlinks resolved) and the directory it is in */
+  char real[4096], parent[4096];
+  struct stat dst;
+  bool ok = mod[0] == '/' && !strpbrk(mod, "&?;#%") && realpath(mod, real) && !strpbrk(real, "&?;#%") && stat(real, &st) == 0 &&
+            S_ISREG(st.st_mode) && st.st_uid == 0 && !(st.st_mode & 022);
+  if (ok) {
+    snprintf(parent, sizeof parent, "%s", real);
+    *strrchr(parent, '/') = 0;
+    ok = stat(parent[0] ? parent : "/", &dst) == 0 && dst.st_uid == 0 && !(dst.st_mode & 022);
+  }
+  if (!ok) {
+    cli_err("--signer: %s: signer.pkcs11_module '%s': not an absolute path to a regular file that root owns and no one "
+            "else can write (nor its directory)", path, mod);
+    rc = CLI_ENV;
+  } else if ((size_t)snprintf(buf, cap, "%s%smodule-path=%s", uri, q ? "&" : "?", real) >= cap) {
+    cli_err("--signer: the URI with the module path is too long");
+    rc = CLI_USAGE;
+  }
+  json_decref(cfg);
+  return rc;
+}
+
 int cli_signer_get(const struct cli_common *c, const struct journal_signer **out)
 {
   *out = NULL;
@@ -46,6 +94,10 @@ int cli_signer_get(const struct cli_common *c, const struct journal_signer **out
     cli_err("--signer: expected 'file' or a pkcs11: URI (RFC 7512)");
     return CLI_USAGE;
   }
+  static char full[JOURNAL_PKCS11_URI_MAX + 1];
+  int mrc = module_from_config(c->dir, uri, full, sizeof full);
+  if (mrc) return mrc;
+  uri = full;
   if (g_signer.p11 && !strcmp(g_signer.uri, uri)) {
     *out = journal_pkcs11_signer_get(g_signer.p11);
     return check_dir_key(c->dir, *out);

@@ -224,10 +224,55 @@ static void test_token_removed_mid_run(void **state)
   assert_int_equal(verified_head(dir), after + 2);
 }
 
+/* Sets DIR/config.json's signer.pkcs11_module (the rest of the file kept), mode 0600. */
+static int set_module(const char *module)
+{
+  char py[600];
+  snprintf(py, sizeof py, "%s/setmod.py", tmp);
+  FILE *f = fopen(py, "w");
+  if (!f) return -1;
+  fprintf(f, "import json, sys\nc = json.load(open(sys.argv[1]))\nc['signer'] = {'pkcs11_module': sys.argv[2]}\n"
+             "json.dump(c, open(sys.argv[1], 'w'))\n");
+  fclose(f);
+  return sh("/usr/bin/python3 %s %s/config.json '%s' && chmod 600 %s/config.json", py, dir, module, dir);
+}
+
+/* The module from DIR/config.json when the URI names none; only from a config.json and a
+ * module nobody else can write (loading a module runs its code). */
+static void test_module_from_config(void **state)
+{
+  (void)state;
+  char nomod[700], line[512], copy[600];
+  snprintf(nomod, sizeof nomod, "'pkcs11:token=hems;object=journal?pin-source=file:%s/pin'", tmp);
+  unsigned long head = verified_head(dir);
+  /* none configured: the parser names what is missing, nothing is appended */
+  assert_int_equal(sh("%s note --dir %s --signer %s x 2>%s/nomod.err", bin, dir, nomod, tmp), 2);
+  assert_int_equal(sh("grep -q 'module-path' %s/nomod.err", tmp), 0);
+  assert_int_equal(sh("cp %s/config.json %s/config.saved", dir, tmp), 0);
+  assert_int_equal(set_module(MODULE), 0);
+  assert_int_equal(sh("%s note --dir %s --signer %s 'module from config.json' >/dev/null", bin, dir, nomod), 0);
+  assert_int_equal(verified_head(dir), head + 2);
+  /* a config.json others may write is not trusted for it */
+  assert_int_equal(sh("chmod 666 %s/config.json && %s note --dir %s --signer %s x 2>%s/mod.err", dir, bin, dir, nomod, tmp), 3);
+  assert_int_equal(sh_line(line, sizeof line, "cat %s/mod.err", tmp), 0);
+  assert_non_null(strstr(line, "not trusted for the PKCS#11 module"));
+  /* nor a module a user could have written (a copy in the scratch dir, 0666) */
+  snprintf(copy, sizeof copy, "%s/mod.so", tmp);
+  assert_int_equal(sh("cp " MODULE " %s && chmod 666 %s", copy, copy), 0);
+  assert_int_equal(set_module(copy), 0);
+  assert_int_equal(sh("%s note --dir %s --signer %s x 2>%s/mod2.err", bin, dir, nomod, tmp), 3);
+  assert_int_equal(sh("grep -q 'no one else can write' %s/mod2.err", tmp), 0);
+  /* a module-path in the URI wins over the config */
+  assert_int_equal(sh("%s note --dir %s --signer %s 'the URI module' >/dev/null", bin, dir, uri), 0);
+  assert_int_equal(verified_head(dir), head + 4);
+  assert_int_equal(sh("cp %s/config.saved %s/config.json", tmp, dir), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_init_run_verify),
+    cmocka_unit_test(test_module_from_config),
     cmocka_unit_test(test_refusing_token),
     cmocka_unit_test(test_token_removed_mid_run),
   };
