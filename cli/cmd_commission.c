@@ -204,20 +204,30 @@ static json_t *result_json(const struct branch_result *r)
   return o;
 }
 
-/* Switches one branch on then off (windows after each), back to how it was; fills r. */
+/* Switches one branch on then off (windows after each), back to how it was; fills r. A step
+ * that fails still tries to leave the branch as it was found. */
 static int check_branch(const struct cli_common *c, const char *run_id, unsigned afe, bool was_on, unsigned settle,
                         struct branch_result *r)
 {
   uint64_t seq;
   int rc;
-  if ((rc = switch_branch(c->dir, r->number, true, run_id, "on", &seq)) || (rc = wait_windows(c, afe, r->number, seq, settle, &r->on)))
-    return rc;
-  if ((rc = switch_branch(c->dir, r->number, false, run_id, "off", &seq)) || (rc = wait_windows(c, afe, r->number, seq, settle, &r->off)))
-    return rc;
-  if (was_on && (rc = switch_branch(c->dir, r->number, true, run_id, "restore", &seq))) {
-    cli_err("commission: branch %u was on and could not be switched back on: switch it by hand", r->number);
-    return rc;
+  bool now_on = was_on, unsure = false; /* what the branch is now, as far as the sense-backs said */
+  if (!(rc = switch_branch(c->dir, r->number, true, run_id, "on", &seq))) {
+    now_on = true;
+    rc = wait_windows(c, afe, r->number, seq, settle, &r->on);
+  } else unsure = true;
+  if (!rc) {
+    if (!(rc = switch_branch(c->dir, r->number, false, run_id, "off", &seq))) {
+      now_on = false;
+      rc = wait_windows(c, afe, r->number, seq, settle, &r->off);
+    } else unsure = true;
   }
+  /* back as found (no relay operation when it already is) */
+  uint64_t ignored;
+  int back = now_on == was_on && !unsure ? 0 : switch_branch(c->dir, r->number, was_on, run_id, "restore", &ignored);
+  if (back) cli_err("commission: branch %u could not be switched back %s: switch it by hand", r->number, was_on ? "on" : "off");
+  if (rc) return rc;
+  if (back) return back;
   decide(r);
   return 0;
 }
