@@ -331,6 +331,7 @@ int cli_bench_analyze(int argc, char **argv);     /* cli/bench_analyze.c */
 void cli_bench_emit(json_t *o, bool as_json);
 int cli_cmd_statement(int argc, char **argv);     /* cli/cmd_statement.c */
 int cli_cmd_commission(int argc, char **argv);    /* cli/cmd_commission.c */
+int cli_cmd_diagnose(int argc, char **argv);      /* cli/cmd_diagnose.c */
 int cli_cmd_bridge(int argc, char **argv);        /* cli/bridge_mqtt.c: hems bridge mqtt */
 
 /* Statements (cli/statement_verify.c). "YYYY-MM" (1970 or later): 0 or -EINVAL; its bounds in

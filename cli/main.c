@@ -296,6 +296,16 @@ static const struct cli_cmd cmds[] = {
     "Exit 0; 1 when it cannot be proven (leaves cut and no tile covers them, tiles damaged, the\n"
     "  newest seal carries no root or does not verify); 2 usage or a size beyond the newest\n"
     "  checkpoint's; 3 I/O.\n" },
+  { "diagnose", cli_cmd_diagnose,
+    "usage: hems diagnose [--dir DIR | BUNDLE] [--since T] [--branch N|NAME] [--format text|json]\n"
+    "                     [--pubkey FILE | --fingerprint FP]\n"
+    "\n"
+    "The field playbook over the journal: one finding per problem with the records it rests on\n"
+    "(evidence seqs), the measurements that decided it and the first fix: ct_polarity, phase_map,\n"
+    "welded, stuck_open, chatter, leakage, no_feedback, inrush_trip, overcurrent_trip,\n"
+    "leakage_trip, unexplained_trip, log_gap, comms_on_switching, transfer_chatter, stale_der,\n"
+    "der_mismatch, pq_load_drop, load_shed. 'no findings' on a healthy panel. json: one object a\n"
+    "line. A bundle is checked as it is read. Exit 0 (findings or none), 1 a damaged bundle.\n" },
   { "commission", cli_cmd_commission,
     "usage: hems commission [--dir DIR] [--branch N|NAME]... [--settle WINDOWS] [--include-critical]\n"
     "                       [--format text|json]\n"
