@@ -202,6 +202,36 @@ void cli_branch_arg_error(const char *cmd, const struct cli_names *n, const char
 void cli_render_show(const json_t *rec, const struct cli_names *n);
 void cli_render_summary(const json_t *rec, const struct cli_names *n, char *buf, size_t cap);
 void cli_render_source(const json_t *rec, const struct cli_names *n, char *buf, size_t cap);
+/* The waveform capture record SEQ names (a pq_event or trip_tap; cli/cmd_ingest.c): the blob's
+ * bytes (malloc'd), read through the dir's index or a bundle checked to its end. 0; <0 an I/O
+ * error; else the exit code after one error line ("capture: …"). */
+int cli_capture_fetch(struct cli_source *s, uint64_t want, uint8_t **blob, size_t *blen);
+/* The capture record SEQ names, decoded: *codes malloc'd (channel-major, cap->v points into
+ * it). 0, or the exit code after one error line ("cmd: …"). */
+struct ingest_capture;
+int cli_capture_load(const struct cli_common *c, const char *pubkey, const char *fpr, const char *cmd, uint64_t seq,
+                     struct ingest_capture *cap, int32_t **codes);
+
+/* SVG (cli/svg.c): a document with its style sheet; text escaped. */
+void cli_svg_escape(FILE *f, const char *s);
+void cli_svg_begin(FILE *f, double w, double h, const char *title, bool standalone);
+void cli_svg_end(FILE *f);
+void cli_svg_text(FILE *f, double x, double y, const char *anchor, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void cli_svg_line(FILE *f, double x1, double y1, double x2, double y2, const char *cls);
+void cli_svg_rect(FILE *f, double x, double y, double w, double h, const char *cls);
+void cli_svg_polyline(FILE *f, const char *cls, const double *x, const double *y, size_t n);
+/* The pictures (cli/plot_capture.c, cli/plot_energy.c), into f: the capture of record seq with
+ * its half-cycle RMS, thresholds and the branch timeline; per-branch energy of [since, until]
+ * (0: open). 0 or the exit code after one error line. */
+int cli_plot_capture(const struct cli_common *c, const char *pubkey, const char *fpr, uint64_t seq, FILE *f, bool standalone);
+int cli_plot_energy(const struct cli_common *c, const char *pubkey, const char *fpr, int64_t since_ns, int64_t until_ns,
+                    FILE *f, bool standalone, json_t **totals);
+
+/* `hems diagnose`'s findings (cli/cmd_diagnose.c) as a JSON array (*findings, owned by the
+ * caller), records from since_ns on, one branch or all (0); the exit code of reading them. */
+int cli_diagnose_run(const struct cli_common *c, const char *pubkey, const char *fpr, int64_t since_ns, uint16_t only_branch,
+                     const struct cli_names *names, json_t **findings);
+
 /* `timeline --format csv` (cli/render_csv.c): begin prints the header for the filter's types. */
 struct cli_csv;
 struct cli_csv *cli_csv_begin(const struct cli_filter *f, const struct cli_names *n);
@@ -332,6 +362,8 @@ void cli_bench_emit(json_t *o, bool as_json);
 int cli_cmd_statement(int argc, char **argv);     /* cli/cmd_statement.c */
 int cli_cmd_commission(int argc, char **argv);    /* cli/cmd_commission.c */
 int cli_cmd_diagnose(int argc, char **argv);      /* cli/cmd_diagnose.c */
+int cli_cmd_plot(int argc, char **argv);          /* cli/cmd_plot.c */
+int cli_cmd_report(int argc, char **argv);        /* cli/cmd_report.c */
 int cli_cmd_bridge(int argc, char **argv);        /* cli/bridge_mqtt.c: hems bridge mqtt */
 
 /* Statements (cli/statement_verify.c). "YYYY-MM" (1970 or later): 0 or -EINVAL; its bounds in

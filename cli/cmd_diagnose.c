@@ -215,6 +215,45 @@ static int take(void *ctx, const uint8_t *bytes, size_t len)
   return 0;
 }
 
+int cli_diagnose_run(const struct cli_common *c, const char *pubkey, const char *fpr, int64_t since_ns, uint16_t only_branch,
+                     const struct cli_names *names, json_t **findings)
+{
+  struct dg *g = calloc(1, sizeof *g);
+  if (!g) { cli_err("diagnose: out of memory"); return CLI_ENV; }
+  g->names = names;
+  g->only_branch = only_branch;
+  g->records = json_array();
+  g->findings = json_array();
+  struct pass p = { .g = g, .since_ns = since_ns, .pending = json_array() };
+  struct cli_filter f;
+  memset(&f, 0, sizeof f);
+  int rc = cli_walk(c, pubkey, fpr, &f, 0, take, &p);
+  g->pq_windows = json_object();
+  size_t i;
+  json_t *pe;
+  json_array_foreach(p.pending, i, pe) {
+    char key[24];
+    snprintf(key, sizeof key, "%zu", i);
+    json_object_set(g->pq_windows, key, pe);
+  }
+  /* the rules run on what was read even when a bundle broke off: what came before was proven */
+  dg_rule_polarity(g);
+  dg_rule_sense_backs(g);
+  dg_rule_trips(g);
+  dg_rule_power_events(g);
+  dg_rule_comms(g);
+  dg_rule_transfer(g);
+  dg_rule_der(g);
+  dg_rule_pq_load(g);
+  dg_rule_load_shed(g);
+  *findings = g->findings;
+  json_decref(p.pending);
+  json_decref(g->pq_windows);
+  json_decref(g->records);
+  free(g);
+  return rc;
+}
+
 /* ------------------------------------------------------------------ output */
 
 static void print_text(const json_t *f)
@@ -278,30 +317,10 @@ int cli_cmd_diagnose(int argc, char **argv)
     if (brc == 0 && (g->only_branch >= DG_BRANCHES || (names.count && !cli_branch_name(&names, g->only_branch)))) brc = -ENOENT;
     if (brc) { cli_branch_arg_error("diagnose", &names, branch, brc); cli_names_free(&names); free(g); return CLI_USAGE; }
   }
-  g->records = json_array();
-  g->findings = json_array();
-  struct pass p = { .g = g, .since_ns = since_ns, .pending = json_array() };
-  struct cli_filter f;
-  memset(&f, 0, sizeof f);
-  rc = cli_walk(&c, pubkey, fpr, &f, 0, take, &p);
-  g->pq_windows = json_object();
+  json_t *found = NULL;
+  rc = cli_diagnose_run(&c, pubkey, fpr, since_ns, g->only_branch, &names, &found);
+  g->findings = found;
   size_t i;
-  json_t *pe;
-  json_array_foreach(p.pending, i, pe) {
-    char key[24];
-    snprintf(key, sizeof key, "%zu", i);
-    json_object_set(g->pq_windows, key, pe);
-  }
-  /* the rules run on what was read even when a bundle broke off: what came before was proven */
-  dg_rule_polarity(g);
-  dg_rule_sense_backs(g);
-  dg_rule_trips(g);
-  dg_rule_power_events(g);
-  dg_rule_comms(g);
-  dg_rule_transfer(g);
-  dg_rule_der(g);
-  dg_rule_pq_load(g);
-  dg_rule_load_shed(g);
   json_t *x;
   json_array_foreach(g->findings, i, x) {
     if (json) {
@@ -314,9 +333,6 @@ int cli_cmd_diagnose(int argc, char **argv)
     }
   }
   if (!json && !json_array_size(g->findings) && rc == CLI_OK) printf("no findings%s\n", since ? " since then" : "");
-  json_decref(p.pending);
-  json_decref(g->pq_windows);
-  json_decref(g->records);
   json_decref(g->findings);
   cli_names_free(&names);
   free(g);

@@ -52,7 +52,7 @@ int cli_cmd_analyze(int argc, char **argv)
 }
 
 /* Finds record SEQ and the blob its body names ("capture"). */
-static int fetch_capture(struct cli_source *s, uint64_t want, uint8_t **blob, size_t *blen)
+int cli_capture_fetch(struct cli_source *s, uint64_t want, uint8_t **blob, size_t *blen)
 {
   const uint8_t *b = NULL;
   size_t len = 0;
@@ -104,6 +104,34 @@ static int fetch_capture(struct cli_source *s, uint64_t want, uint8_t **blob, si
   return 0;
 }
 
+int cli_capture_load(const struct cli_common *c, const char *pubkey, const char *fpr, const char *cmd, uint64_t seq,
+                     struct ingest_capture *cap, int32_t **codes)
+{
+  struct cli_source s;
+  int rc = cli_source_open(c, pubkey, fpr, &s);
+  if (rc) return rc;
+  uint8_t *blob = NULL;
+  size_t blen = 0;
+  rc = cli_capture_fetch(&s, seq, &blob, &blen);
+  cli_source_close(&s);
+  if (rc) return rc < 0 ? CLI_ENV : rc;
+  unsigned nch;
+  uint32_t nf;
+  *codes = NULL;
+  if ((rc = ingest_capture_peek(blob, blen, &nch, &nf)) == 0) {
+    if (!(*codes = malloc(sizeof **codes * (size_t)nch * nf + 1))) { free(blob); cli_err("%s: out of memory", cmd); return CLI_ENV; }
+    rc = ingest_capture_decode(blob, blen, cap, *codes, (size_t)nch * nf);
+  }
+  free(blob);
+  if (rc) {
+    cli_err("%s: seq %llu: %s", cmd, (unsigned long long)seq, ingest_strerror(rc));
+    free(*codes);
+    *codes = NULL;
+    return CLI_FAIL;
+  }
+  return 0;
+}
+
 int cli_cmd_capture(int argc, char **argv)
 {
   enum { O_DIR = 1000, O_COUNTER, O_ACCEPT, O_COMTRADE, O_BIN32 };
@@ -135,35 +163,20 @@ int cli_cmd_capture(int argc, char **argv)
   }
   uint64_t seq;
   if (cli_parse_u64(argv[optind], &seq) || seq == 0) { cli_err("capture: SEQ must be a positive integer"); return CLI_USAGE; }
-  struct cli_source s;
-  int rc = cli_source_open(&c, NULL, NULL, &s);
-  if (rc) return rc;
-  uint8_t *blob = NULL;
-  size_t blen = 0;
-  rc = fetch_capture(&s, seq, &blob, &blen);
-  cli_source_close(&s);
-  if (rc) return rc < 0 ? CLI_ENV : rc;
-  unsigned nch;
-  uint32_t nframes;
   char msg[256] = "";
   int exit_code = CLI_OK;
   static struct ingest_capture cap;
-  if ((rc = ingest_capture_peek(blob, blen, &nch, &nframes))) {
-    cli_err("capture: seq %llu: %s", (unsigned long long)seq, ingest_strerror(rc));
-    free(blob);
-    return CLI_FAIL;
-  }
-  int32_t *codes = malloc((size_t)nch * nframes * sizeof *codes + 1);
-  if (!codes) { free(blob); return CLI_ENV; }
-  rc = ingest_capture_decode(blob, blen, &cap, codes, (size_t)nch * nframes);
-  if (rc) { cli_err("capture: seq %llu: %s", (unsigned long long)seq, ingest_strerror(rc)); exit_code = CLI_FAIL; }
-  else if ((rc = ingest_ct_write(out, &cap.v, ft, "hems", "panel", msg, sizeof msg))) {
+  int32_t *codes = NULL;
+  int rc = cli_capture_load(&c, NULL, NULL, "capture", seq, &cap, &codes);
+  if (rc) return rc;
+  unsigned nch = cap.v.nch;
+  uint32_t nframes = cap.v.nframes;
+  if ((rc = ingest_ct_write(out, &cap.v, ft, "hems", "panel", msg, sizeof msg))) {
     cli_err("capture: %s: %s", out, msg[0] ? msg : ingest_strerror(rc));
     exit_code = CLI_ENV;
   } else {
     printf("wrote %s.cfg and %s.dat: %u channels, %u samples at %.0f Hz\n", out, out, nch, nframes, cap.v.sample_rate_hz);
   }
   free(codes);
-  free(blob);
   return exit_code;
 }

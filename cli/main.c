@@ -306,6 +306,23 @@ static const struct cli_cmd cmds[] = {
     "leakage_trip, unexplained_trip, log_gap, comms_on_switching, transfer_chatter, stale_der,\n"
     "der_mismatch, pq_load_drop, load_shed. 'no findings' on a healthy panel. json: one object a\n"
     "line. A bundle is checked as it is read. Exit 0 (findings or none), 1 a damaged bundle.\n" },
+  { "plot", cli_cmd_plot,
+    "usage: hems plot [--dir DIR | BUNDLE] SEQ --out FILE.svg\n"
+    "       hems plot [--dir DIR | BUNDLE] --energy [--since T] [--until T] --out FILE.svg\n"
+    "\n"
+    "An SVG picture: the waveform capture of event SEQ (a pq_event or trip_tap) with each voltage's\n"
+    "half-cycle RMS, the dip/swell thresholds and hysteresis band, the trigger and the branch\n"
+    "timeline (commands, sense-backs, taps) on one time axis; or per-branch energy bars for a\n"
+    "period (the windows' import and export). A bundle is checked as it is read.\n" },
+  { "report", cli_cmd_report,
+    "usage: hems report [--dir DIR | BUNDLE] [--since T] [--until T] --out FILE.html|FILE.txt\n"
+    "                   [--pubkey FILE | --fingerprint FP]\n"
+    "\n"
+    "One self-contained file for someone who has never seen a record: the verification result\n"
+    "(key fingerprint, covered range, head), per-branch energy, commands with their sense-backs,\n"
+    "refusals, faults, PQ events with their pictures, alarms and diagnose's findings. HTML with\n"
+    "inline SVG and no external resources, or plain text. Exit 1 when the journal does not verify\n"
+    "(the report says so at its top).\n" },
   { "commission", cli_cmd_commission,
     "usage: hems commission [--dir DIR] [--branch N|NAME]... [--settle WINDOWS] [--include-critical]\n"
     "                       [--format text|json]\n"
