@@ -195,7 +195,7 @@ static int expected_entries(MDB_txn *txn, const struct journal_dbs *db, const st
   journal__pack_cache_free(&pc);
   free(set);
   if (rc != 0) { free(e); return rc; }
-  qsort(e, n, sizeof *e, entry_cmp);
+  if (n) qsort(e, n, sizeof *e, entry_cmp); /* e is NULL when nothing was expected */
   *out = e;
   *out_n = n;
   return 0;
