@@ -60,8 +60,24 @@ static void fold_window(struct pass *p, const json_t *rec)
   uint64_t seq = (uint64_t)json_integer_value(json_object_get(rec, "seq"));
   int64_t start = json_integer_value(json_object_get(b, "start_ns"));
   int64_t end = start + json_integer_value(json_object_get(b, "duration_us")) * 1000;
+  unsigned afe = (unsigned)json_integer_value(json_object_get(b, "afe"));
   size_t i;
   json_t *pw;
+  /* the phase voltages: the mains AFE's are the reference; the others' relative deviation */
+  json_array_foreach(json_object_get(b, "channels"), i, pw) {
+    const char *kind = json_string_value(json_object_get(pw, "kind")), *ph = json_string_value(json_object_get(pw, "phase"));
+    if (!kind || strcmp(kind, "voltage") || !ph || ph[0] < 'A' || ph[0] > 'C' || ph[1]) continue;
+    int k = ph[0] - 'A';
+    double mv = (double)json_integer_value(json_object_get(pw, "rms_m"));
+    if (g->mains_afe && afe == g->mains_afe) { g->ref_mv[k] = mv; g->ref_ns[k] = end; continue; }
+    if (afe >= 64 || g->ref_mv[k] < 1000 || mv <= 0 || end - g->ref_ns[k] > 1500000000LL || g->ref_ns[k] - end > 1500000000LL) continue;
+    double d = (mv - g->ref_mv[k]) / g->ref_mv[k];
+    if (d > 0.2 || d < -0.2) continue; /* a dip seen a window apart, not a drift */
+    if (!g->afe_dev[afe][k].dev && !(g->afe_dev[afe][k].dev = malloc(sizeof(float) * DG_DEV_MAX))) continue;
+    g->afe_dev[afe][k].dev[g->afe_dev[afe][k].n % DG_DEV_MAX] = (float)d;
+    if (g->afe_dev[afe][k].n < 3) g->afe_dev[afe][k].seqs[g->afe_dev[afe][k].n] = seq;
+    g->afe_dev[afe][k].n++;
+  }
   json_array_foreach(json_object_get(b, "powers"), i, pw) {
     json_int_t n = json_integer_value(json_object_get(pw, "branch"));
     if (n <= 0 || n >= DG_BRANCHES) continue;
@@ -154,12 +170,15 @@ static int take(void *ctx, const uint8_t *bytes, size_t len)
     json_t *cfg = json_loads(json_string_value(json_object_get(json_object_get(rec, "body"), "json")) ?: "", 0, NULL);
     size_t i;
     json_t *b;
+    json_array_foreach(json_object_get(cfg, "afes"), i, b)
+      if (json_is_true(json_object_get(b, "mains"))) g->mains_afe = (unsigned)json_integer_value(json_object_get(b, "index")) + 1;
     json_array_foreach(json_object_get(cfg, "branches"), i, b) {
       json_int_t n = json_integer_value(json_object_get(b, "number"));
       if (n <= 0 || n >= DG_BRANCHES) continue;
       g->br[n].known = true;
       g->br[n].load_only = !json_is_false(json_object_get(b, "load_only"));
       g->br[n].breaker_a = json_number_value(json_object_get(b, "breaker_a"));
+      g->br[n].afe = (int)json_integer_value(json_object_get(b, "afe"));
       snprintf(g->br[n].phase, sizeof g->br[n].phase, "%s", json_string_value(json_object_get(b, "phase")) ?: "");
     }
     json_decref(cfg);
@@ -246,7 +265,10 @@ int cli_diagnose_run(const struct cli_common *c, const char *pubkey, const char 
   dg_rule_der(g);
   dg_rule_pq_load(g);
   dg_rule_load_shed(g);
+  dg_rule_afe_drift(g);
   *findings = g->findings;
+  for (unsigned a = 0; a < 64; a++)
+    for (int k = 0; k < 3; k++) free(g->afe_dev[a][k].dev);
   json_decref(p.pending);
   json_decref(g->pq_windows);
   json_decref(g->records);

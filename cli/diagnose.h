@@ -13,11 +13,13 @@
 
 #define DG_BRANCHES 256    /* branch numbers 1..255 are followed */
 #define DG_EVIDENCE 8      /* seqs kept per finding */
+#define DG_DEV_MAX 4096    /* voltage deviations kept per AFE and phase */
 
 /* Per branch, from the windows: how often a load-only branch read negative power, and the
  * latest window of it (for the trip rules). */
 struct dg_branch {
   bool known, load_only;
+  int afe;               /* config index of the AFE that meters it */
   double breaker_a;
   char phase[8];
   /* negative power on a load-only branch (P < −50 W) */
@@ -44,6 +46,11 @@ struct dg {
   struct dg_branch br[DG_BRANCHES];
   const struct cli_names *names;
   uint16_t only_branch; /* --branch: 0 all */
+  /* each AFE's phase voltages against the mains AFE's of the same second (the drift rule) */
+  unsigned mains_afe;   /* as records number it (config index + 1); 0: none */
+  double ref_mv[3];
+  int64_t ref_ns[3];
+  struct { float *dev; unsigned n; uint64_t seqs[3]; } afe_dev[64][3]; /* dev: the last DG_DEV_MAX */
   /* windows: the ones just before and after a PQ event, per AFE (for the load-drop rule) */
   json_t *pq_windows; /* object: "seq of the event" -> array of windows */
 };
@@ -63,5 +70,6 @@ void dg_rule_transfer(struct dg *g);
 void dg_rule_der(struct dg *g);
 void dg_rule_pq_load(struct dg *g);
 void dg_rule_load_shed(struct dg *g);
+void dg_rule_afe_drift(struct dg *g);
 
 #endif

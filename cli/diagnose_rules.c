@@ -429,3 +429,41 @@ void dg_rule_load_shed(struct dg *g)
                  (unsigned long long)num(b, "cause_seq"));
   }
 }
+
+/* ------------------------------------------------------------------ drift by AFE */
+
+static int cmp_float(const void *a, const void *b)
+{
+  float x = *(const float *)a, y = *(const float *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* An AFE whose phase voltages read consistently off the mains AFE's (the same grid, the same
+ * second): the error is the AFE's front end or reference — its isolation group —, so every
+ * branch it meters carries it. The median deviation (events and switching transients do not
+ * move it) beyond 0.5 % over ≥ 20 windows. */
+void dg_rule_afe_drift(struct dg *g)
+{
+  for (unsigned a = 1; a < 64; a++) {
+    double worst = 0;
+    unsigned n = 0;
+    int wk = -1;
+    for (int k = 0; k < 3; k++) {
+      unsigned m = g->afe_dev[a][k].n < DG_DEV_MAX ? g->afe_dev[a][k].n : DG_DEV_MAX;
+      if (m < 20) continue;
+      qsort(g->afe_dev[a][k].dev, m, sizeof(float), cmp_float);
+      double med = g->afe_dev[a][k].dev[m / 2];
+      if (wk < 0 || (med < 0 ? -med : med) > (worst < 0 ? -worst : worst)) { worst = med; wk = k; n = g->afe_dev[a][k].n; }
+    }
+    if (wk < 0 || (worst < 0 ? -worst : worst) <= 0.005) continue;
+    char branches[256] = "";
+    size_t used = 0;
+    for (unsigned b = 1; b < DG_BRANCHES && used + 8 < sizeof branches; b++)
+      if (g->br[b].known && g->br[b].afe == (int)a - 1) used += (size_t)snprintf(branches + used, sizeof branches - used, "%s%u", used ? ", " : "", b);
+    dg_finding(g, "afe_drift", 0, g->afe_dev[a][wk].seqs, g->afe_dev[a][wk].n < 3 ? g->afe_dev[a][wk].n : 3,
+               json_pack("{s:I, s:f, s:I}", "afe", (json_int_t)a, "median_deviation_pct", worst * 100.0, "windows", (json_int_t)n),
+               "check the AFE's voltage reference and its divider/protection parts, then re-run a known-load check",
+               "AFE %u reads phase %c %+.2f %% off the mains AFE (median of %u windows): the error clusters on this AFE's front "
+               "end, not on single branches — its branches (%s) carry it", a, 'A' + wk, worst * 100.0, n, branches[0] ? branches : "none");
+  }
+}

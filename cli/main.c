@@ -304,8 +304,8 @@ static const struct cli_cmd cmds[] = {
     "(evidence seqs), the measurements that decided it and the first fix: ct_polarity, phase_map,\n"
     "welded, stuck_open, chatter, leakage, no_feedback, inrush_trip, overcurrent_trip,\n"
     "leakage_trip, unexplained_trip, log_gap, comms_on_switching, transfer_chatter, stale_der,\n"
-    "der_mismatch, pq_load_drop, load_shed. 'no findings' on a healthy panel. json: one object a\n"
-    "line. A bundle is checked as it is read. Exit 0 (findings or none), 1 a damaged bundle.\n" },
+    "der_mismatch, pq_load_drop, load_shed, afe_drift. 'no findings' on a healthy panel. json: one\n"
+    "object a line. A bundle is checked as it is read. Exit 0 (findings or none), 1 a damaged bundle.\n" },
   { "plot", cli_cmd_plot,
     "usage: hems plot [--dir DIR | BUNDLE] SEQ --out FILE.svg\n"
     "       hems plot [--dir DIR | BUNDLE] --energy [--since T] [--until T] --out FILE.svg\n"

@@ -45,7 +45,7 @@ static const char *const KINDS[] = { "load", "grid", "tap", "der", "fault", "swi
                                      "dr_start", "dr_cancel", "dr_opt_out", "service", "supply_low", "rail" };
 static const char *const GRID[] = { "sag", "swell", "outage", "restore", "freq" };
 static const char *const FAULTS[] = { "welded", "stuck_open", "chatter", "ssr_leakage", "reversed_ct",
-  "phase_swap", "spi_crc_burst", "gpio_overflow", "clock_step", "missing_chip", "clear", "clock_sync", "chip_back", "clock_offset" };
+  "phase_swap", "spi_crc_burst", "gpio_overflow", "clock_step", "missing_chip", "clear", "clock_sync", "chip_back", "clock_offset", "afe_drift" };
 static const char *const SERVICE[] = { "disconnect", "reconnect", "confirm" };
 static const char *const DER_SRC[] = { "pv", "ess", "ats" };
 
@@ -195,12 +195,12 @@ static int parse_event(struct hw__ctx *c, struct hw_scenario *s, json_t *o, unsi
     break;
   }
   case HW_EV_FAULT: {
-    static const char *const k[] = { "at", "do", "kind", "branch", "afe", "count", "seconds", "to_phase", NULL };
+    static const char *const k[] = { "at", "do", "kind", "branch", "afe", "count", "seconds", "to_phase", "pct", NULL };
     if ((r = hw__check_keys(c, o, path, k)) < 0) return r;
-    if ((r = hw__get_enum(c, o, path, "kind", true, FAULTS, 14, 0, &e->sub)) < 0) return r;
+    if ((r = hw__get_enum(c, o, path, "kind", true, FAULTS, 15, 0, &e->sub)) < 0) return r;
     bool needs_branch = e->sub <= HW_FAULT_PHASE_SWAP || e->sub == HW_FAULT_CLEAR || e->sub == HW_FAULT_GPIO_OVERFLOW;
     if ((r = get_branch(c, s, o, path, needs_branch && e->sub != HW_FAULT_CLEAR, &e->branch)) < 0) return r;
-    if (e->sub == HW_FAULT_SPI_CRC_BURST || e->sub == HW_FAULT_MISSING_CHIP || e->sub == HW_FAULT_CHIP_BACK) {
+    if (e->sub == HW_FAULT_SPI_CRC_BURST || e->sub == HW_FAULT_MISSING_CHIP || e->sub == HW_FAULT_CHIP_BACK || e->sub == HW_FAULT_AFE_DRIFT) {
       if ((r = hw__get_uint(c, o, path, "afe", true, 0, HW_MAX_AFES - 1, 0, &e->afe)) < 0) return r;
       if (e->afe >= s->panel.num_afes) {
         char f[96];
@@ -212,6 +212,8 @@ static int parse_event(struct hw__ctx *c, struct hw_scenario *s, json_t *o, unsi
       if ((r = hw__get_num(c, o, path, "count", true, 1, 1000, 0, &e->value)) < 0) return r;
     if (e->sub == HW_FAULT_CLOCK_STEP || e->sub == HW_FAULT_CLOCK_SYNC || e->sub == HW_FAULT_CLOCK_OFFSET)
       if ((r = hw__get_num(c, o, path, "seconds", e->sub != HW_FAULT_CLOCK_SYNC, -1e6, 1e6, NAN, &e->value)) < 0) return r;
+    if (e->sub == HW_FAULT_AFE_DRIFT) /* the AFE's voltage front end reads pct off (a shifted reference or divider) */
+      if ((r = hw__get_num(c, o, path, "pct", true, -50, 50, 0, &e->value)) < 0) return r;
     if (e->sub == HW_FAULT_PHASE_SWAP) {
       static const char *const PH[] = { "L1", "L2", "L3" };
       if ((r = hw__get_enum(c, o, path, "to_phase", true, PH, 3, 0, &u)) < 0) return r;

@@ -101,7 +101,7 @@ static void sample(struct hw_sim *s)
       }
       s->v_in[a][k] = v;
       s->i_in[a][k] = i;
-      vp[k] = v * s->v_scale[a] + nz * (double)((int16_t)(r >> (16 * k)));
+      vp[k] = v * s->v_scale[a] * (1.0 + s->v_drift[a]) + nz * (double)((int16_t)(r >> (16 * k)));
       ip[k] = i * s->i_scale[a][k] + nz * (double)((int16_t)(r2 >> (16 * k)));
     }
     s->i_in[a][3] = af->mains ? line_i[0] + line_i[1] + line_i[2] : 0;

@@ -118,6 +118,7 @@ void hw__sim_apply_event(struct hw_sim *s, const struct hw_scenario_event *e)
     /* the chip answers again, as after a power cycle of its board: registers at reset values */
     case HW_FAULT_CLOCK_OFFSET: s->sync_offset_ns = (int64_t)llround(e->value * 1e9); return;
     case HW_FAULT_CHIP_BACK: s->afe[e->afe].missing = false; ade_emul_power_cycle(&s->afe[e->afe]); return;
+    case HW_FAULT_AFE_DRIFT: s->v_drift[e->afe] = e->value / 100.0; return;
     case HW_FAULT_CLOCK_STEP: s->wall_offset_ns += (int64_t)llround(e->value * 1e9); s->clock_unsynced = true; return;
     /* time synchronisation regained: the clock is stepped back to true time (or by `seconds`
      * when given) and says synced again, as an NTP client's step does */

@@ -112,6 +112,7 @@ struct hw_sim {
   double v_in[HW_MAX_AFES][3], i_in[HW_MAX_AFES][4];
   double i_scale[HW_MAX_AFES][4];
   double v_scale[HW_MAX_AFES];
+  double v_drift[HW_MAX_AFES];  /* fault afe_drift: the voltage front end's gain error, relative */
   /* gpio */
   struct hw_gpio_chip chip;
   struct sim_line line[NLINES];

@@ -18,7 +18,9 @@ tests/data/scenarios/diagnose-faults.json (the default panel with faults): phase
 onto a motor with its AFCI tap 150 ms later → inrush_trip; PV no_comm → stale_der; PV stuck
 and its branch opened → der_mismatch; four transfers in 15 s → transfer_chatter; a 50 % sag
 with the oven switching off in it → pq_load_drop on 7; SPI CRC bursts right after switching
-→ comms_on_switching; and nothing on the branches left alone. A daemon killed with -9 and
+→ comms_on_switching; AFE 4's voltage front end reading 1.5 % high (`afe_drift`) → afe_drift
+on that AFE, its median deviation from the mains AFE the injected 1.5 %; and nothing on the
+branches left alone. A daemon killed with -9 and
 started again → log_gap naming the boot. Every evidence seq is a record of the kind the
 finding rests on; --branch, --since, a bundle in place of the dir, text output.
 Prints "N passed, 0 failed" at the end; exits 1 on the first failure.
@@ -37,6 +39,7 @@ RESTS_ON = {
     "inrush_trip": {"trip_tap"}, "overcurrent_trip": {"trip_tap"}, "unexplained_trip": {"trip_tap"},
     "leakage_trip": {"trip_tap"}, "load_shed": {"command"}, "transfer_chatter": {"der"}, "stale_der": {"der"},
     "der_mismatch": {"fault"}, "pq_load_drop": {"pq_event"}, "comms_on_switching": {"fault"}, "log_gap": {"boot"},
+    "afe_drift": {"window"},
 }
 
 
@@ -94,7 +97,7 @@ def main():
         fs = findings("--dir", d)
         got = {(f["finding"], f["branch"]) for f in fs}
         expect = {("phase_map", 16), ("overcurrent_trip", 13), ("inrush_trip", 15), ("stale_der", 8), ("der_mismatch", 8),
-                  ("transfer_chatter", 0), ("pq_load_drop", 7), ("comms_on_switching", 0)}
+                  ("transfer_chatter", 0), ("pq_load_drop", 7), ("comms_on_switching", 0), ("afe_drift", 0)}
         ok(got == expect, "faults: findings %s, want %s (extra %s, missing %s)" % (sorted(got), sorted(expect),
                                                                                    sorted(got - expect), sorted(expect - got)))
         check_evidence(d, fs)
@@ -105,6 +108,10 @@ def main():
            "overcurrent: above the breaker: %s" % oc["measured"])
         ir = next(f for f in fs if f["finding"] == "inrush_trip")
         ok(ir["measured"]["close_inrush_ma"] > br[15]["breaker_a"] * 1000, "inrush above the breaker: %s" % ir["measured"])
+        dr = next(f for f in fs if f["finding"] == "afe_drift")
+        inj = next(e for e in scen["timeline"] if e.get("kind") == "afe_drift")
+        ok(dr["measured"]["afe"] == inj["afe"] + 1 and abs(dr["measured"]["median_deviation_pct"] - inj["pct"]) < 0.25,
+           "the drift injected on AFE %d (%.1f %%): %s" % (inj["afe"], inj["pct"], dr["measured"]))
         drop = next(f for f in fs if f["finding"] == "pq_load_drop")
         ok(drop["measured"]["p_before_mw"] > 2500000 and drop["measured"]["p_after_mw"] < 100000, "the oven's 3 kW fell: %s" % drop)
 
