@@ -159,6 +159,20 @@ static int close_proof_check(const struct journal_bundle_tree *t)
   return rc;
 }
 
+int cli_bundle_head_note(struct cli_bundle_check *bc, const char **note, size_t *len)
+{
+  struct journal_tlog_hems he;
+  if (!bc->t) return CLI_FAIL;
+  if (head_open(bc, &he)) return CLI_FAIL;
+  if (close_proof_check(bc->t)) {
+    cli_err("%s: the head checkpoint is not proven consistent with the bundle's records", bc->where);
+    return CLI_FAIL;
+  }
+  *note = (const char *)bc->t->head_note;
+  *len = bc->t->head_note_len;
+  return 0;
+}
+
 int cli_bundle_head_print(struct cli_bundle_check *bc, bool proof)
 {
   const struct journal_bundle_tree *t = bc->t;

@@ -297,6 +297,9 @@ int cli_bundle_check_end(struct cli_bundle_check *bc);
  * (checked with the pinned key), or with proof the embedded consistency proof from the closing
  * size to the head as `hems prove --from --to` prints it (checked first). */
 int cli_bundle_head_print(struct cli_bundle_check *bc, bool proof);
+/* The head note of a format-3 bundle after its records were read, signed by the pinned key and
+ * proven consistent with the closing checkpoint: 0, or CLI_FAIL after one error line. */
+int cli_bundle_head_note(struct cli_bundle_check *bc, const char **note, size_t *len);
 /* `hems export --since-checkpoint FILE`: the size of a checkpoint the journal's key signed. */
 int cli_export_kept_size(struct journal_reader *r, const uint8_t pk[JOURNAL_PUBKEY_BYTES], const char *path, uint64_t *size);
 int cli_cmd_init(int argc, char **argv);

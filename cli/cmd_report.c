@@ -19,6 +19,10 @@
 
 struct model {
   bool html;
+  char first_time[40], last_time[40];
+  uint64_t first_seq, last_seq;
+  uint8_t *seal;  /* the newest seal's bytes */
+  size_t seal_len;
   FILE *f;
   json_t *commands, *verdicts, *refusals, *faults, *pq, *acks;
   int64_t since, until;
@@ -31,6 +35,14 @@ static int take(void *ctx, const uint8_t *b, size_t len)
   json_t *o = j ? json_loads(j, 0, NULL) : NULL;
   free(j);
   const char *type = json_string_value(json_object_get(o, "type"));
+  uint64_t seq = (uint64_t)json_integer_value(json_object_get(o, "seq"));
+  if (!m->first_seq) { m->first_seq = seq; snprintf(m->first_time, sizeof m->first_time, "%s", json_string_value(json_object_get(o, "time")) ?: ""); }
+  m->last_seq = seq;
+  snprintf(m->last_time, sizeof m->last_time, "%s", json_string_value(json_object_get(o, "time")) ?: "");
+  if (type && !strcmp(type, "seal")) {
+    uint8_t *c = realloc(m->seal, len);
+    if (c) { memcpy(c, b, len); m->seal = c; m->seal_len = len; }
+  }
   int64_t t = 0;
   cli_parse_time(json_string_value(json_object_get(o, "time")) ?: "", 0, &t);
   if (!type || (m->since && t < m->since) || (m->until && t > m->until)) { json_decref(o); return 0; }
@@ -125,15 +137,28 @@ int cli_cmd_report(int argc, char **argv)
   if (rc) return rc;
   struct journal_record_source *src = s.bundle ? journal_bundle_source(s.bundle) : cli_source_records(&s, 0);
   if (!src) { cli_source_close(&s); cli_err("report: cannot read the journal"); return CLI_ENV; }
+  struct cli_bundle_check bc = { 0 };
+  if (s.bundle && (rc = cli_bundle_check_begin(&s, c.bundle, NULL, &bc))) { cli_source_close(&s); return rc; }
   struct journal_verify_result vr;
   int vrc = journal_verify(src, s.pubkey, s.bundle ? journal_bundle_first_prev(s.bundle) : NULL, &vr, NULL, NULL);
+  char *head_note = NULL; /* a bundle's head at export, signed and proven consistent */
+  if (vrc == 0 && s.bundle && bc.t) {
+    const char *hn;
+    size_t hl;
+    if (cli_bundle_head_note(&bc, &hn, &hl)) vrc = JOURNAL_EPROOF;
+    else if ((head_note = malloc(hl + 1))) { memcpy(head_note, hn, hl); head_note[hl] = 0; }
+  }
   char fp[33], devid[33] = "";
   journal_fingerprint_hex(s.pubkey, fp);
   if (s.bundle) snprintf(devid, sizeof devid, "%s", journal_bundle_device_id(s.bundle));
   else if (s.reader && journal_reader_device_id(s.reader, devid)) devid[0] = 0;
   bool pinned = s.pinned;
+  uint8_t spk[JOURNAL_PUBKEY_BYTES];
+  memcpy(spk, s.pubkey, sizeof spk);
   cli_source_close(&s);
 
+  /* every later read checks against the key the verification used (said once, not per read) */
+  if (!pubkey && !fpr) fpr = fp;
   char tmp[4200];
   snprintf(tmp, sizeof tmp, "%s.tmp", out);
   unlink(tmp);
@@ -169,6 +194,31 @@ int cli_cmd_report(int argc, char **argv)
   raw(&m, "</div>\n", "\n");
   put(&m, "Panel (device id) %s; key fingerprint %s.", devid[0] ? devid : "unknown", fp);
   raw(&m, "<br>\n", "\n");
+  if (vrc == 0 && m.first_seq) {
+    put(&m, "Covered: seq %llu..%llu, %s to %s (UTC).", (unsigned long long)m.first_seq, (unsigned long long)m.last_seq, m.first_time, m.last_time);
+    raw(&m, "<br>\n", "\n");
+  }
+  /* the checkpoints: the newest seal's (its signed tree head), and a bundle's head at export */
+  struct journal_record sr;
+  char note[JOURNAL_TLOG_NOTE_MAX];
+  int nl = -1;
+  if (vrc == 0 && m.seal && journal_record_decode(m.seal, m.seal_len, &sr) == 0 && sr.version >= 3 && devid[0] &&
+      journal_seal_verify(&sr, devid, spk) == 0)
+    nl = journal_seal_note(&sr, devid, spk, note, sizeof note);
+  if (nl > 0) {
+    put(&m, "Checkpoint of the newest seal (seq %llu, tree size %llu; C2SP signed note, verifiable with `hems key verifier`):",
+        (unsigned long long)sr.seq, (unsigned long long)sr.body.seal.sealed_seq);
+    raw(&m, "<pre class=\"checkpoint\">", "\n");
+    put(&m, "%.*s", nl, note);
+    raw(&m, "</pre>\n", "\n");
+  }
+  if (head_note) {
+    put(&m, "Head at export (the panel's newest checkpoint when the bundle was written, signed by the key and proven to extend the "
+            "records above):");
+    raw(&m, "<pre class=\"checkpoint\">", "\n");
+    put(&m, "%s", head_note);
+    raw(&m, "</pre>\n", "\n");
+  }
   if (since || until) { put(&m, "Period: %s to %s (UTC).", since ? since : "the start", until ? until : "the end"); raw(&m, "\n", "\n"); }
 
   if (vrc == 0 && !rc) {
@@ -266,6 +316,8 @@ int cli_cmd_report(int argc, char **argv)
   json_decref(m.commands); json_decref(m.verdicts); json_decref(m.refusals); json_decref(m.faults);
   json_decref(m.pq); json_decref(m.acks); json_decref(totals); json_decref(findings);
   cli_names_free(&names);
+  free(m.seal);
+  free(head_note);
   if (bad || rc) { unlink(tmp); if (!rc) { cli_err("report: %s: write failed", out); rc = CLI_ENV; } return rc; }
   if (rename(tmp, out) != 0) { cli_err("report: %s: %s", out, strerror(errno)); unlink(tmp); return CLI_ENV; }
   if (vrc) {

@@ -138,6 +138,13 @@ def main():
         fp = re.search(r"key ([0-9a-f]{32})", v).group(1)
         rdom = chromium(["--dump-dom", "file://" + html]).stdout
         ok("VERIFIED: records 1.." in rdom and fp in rdom, "verified, with the fingerprint")
+        # the covered range and the newest seal's checkpoint: the same note `hems checkpoint` prints
+        recs = lib.records(d, "boot,seal,window,note,command")
+        allr = [json.loads(l) for l in hems("timeline", "--dir", d, "--format", "jsonl").stdout.splitlines()]
+        ok("Covered: seq 1..%d, %s to %s (UTC)." % (allr[-1]["seq"], allr[0]["time"], allr[-1]["time"]) in rdom, "covered range")
+        cp = hems("checkpoint", "--dir", d).stdout
+        ok(cp and cp.splitlines()[0] in rdom and cp.splitlines()[2] in rdom and cp.splitlines()[-1].split()[-1] in rdom,
+           "the newest checkpoint, as hems checkpoint prints it")
         sums = {}
         for w in lib.records(d, "window"):
             for p in w["body"]["powers"]:
@@ -162,9 +169,16 @@ def main():
                     "Alarms and acknowledgements"):
             ok(sec in t, "text report section " + sec)
 
-        # ---- a changed byte: NOT VERIFIED, exit 1
+        # ---- a bundle: its head at export, as `hems checkpoint BUNDLE` prints it
         b = os.path.join(tmp, "b.hems")
         ok(hems("export", "--dir", d, "--out", b).returncode == 0, "export")
+        bh = os.path.join(tmp, "b.txt")
+        r = hems("report", b, "--fingerprint", fp, "--out", bh)
+        ok(r.returncode == 0, "report of the bundle: " + r.stderr)
+        head = hems("checkpoint", b, "--fingerprint", fp).stdout
+        bt = open(bh).read()
+        ok("Head at export" in bt and head.strip().splitlines()[-1] in bt, "the bundle's head at export in the report")
+        # ---- a changed byte: NOT VERIFIED, exit 1
         raw = bytearray(open(b, "rb").read())
         raw[len(raw) // 2] ^= 0x40
         open(b, "wb").write(raw)
