@@ -22,8 +22,8 @@
 #define PANEL_ALARMS ((1u << REPLAY_ALARMS) - 1)
 
 static const char *const tap_kinds[] = { "rcd", "mcb", "afci", "leakage", "temperature", "tamper", "power_fail" };
-static const char *const pq_kinds[] = { "dip", "swell", "interruption", "rvc" };
-static const char *const pq_categories[] = { "instantaneous", "momentary", "temporary", "sustained" };
+static const char *const pq_kinds[] = { "dip", "swell", "interruption", "rvc", "freq" };
+static const char *const pq_categories[] = { "instantaneous", "momentary", "temporary", "sustained", "none" };
 static const char *const service_states[] = { "disconnected", "connected", "ready_for_reconnection" };
 
 struct bridge_branch *bridge_panel_branch(struct bridge_panel *p, unsigned number)
@@ -135,13 +135,21 @@ static json_t *trip_event(const struct journal_record *r, char *topic, size_t ca
 static json_t *pq_event(const struct journal_record *r, char *topic, size_t cap)
 {
   const struct journal_pq_event *e = &r->body.pq_event;
-  if (e->kind >= 4) return NULL;
+  if (e->kind >= sizeof pq_kinds / sizeof pq_kinds[0] || e->category >= sizeof pq_categories / sizeof pq_categories[0])
+    return NULL;
   snprintf(topic, cap, "panel/pq");
   char when[40];
   journal_format_time(e->start_ns, when);
-  return json_pack("{s:s, s:I, s:s, s:s, s:s, s:f, s:f, s:f}", "event_type", pq_kinds[e->kind], "seq", (json_int_t)r->seq,
-                   "start", when, "phases", e->phases, "category", pq_categories[e->category & 3], "duration_ms",
-                   e->duration_us / 1000.0, "extreme_v", e->extreme_mv / 1000.0, "extreme_pct", e->extreme_mpct / 1000.0);
+  json_t *o = json_pack("{s:s, s:I, s:s, s:s, s:s, s:f, s:f, s:f}", "event_type", pq_kinds[e->kind], "seq", (json_int_t)r->seq,
+                        "start", when, "phases", e->phases, "category", pq_categories[e->category], "duration_ms",
+                        e->duration_us / 1000.0, "extreme_v", e->extreme_mv / 1000.0, "extreme_pct", e->extreme_mpct / 1000.0);
+  if (o && e->kind == JOURNAL_PQ_RVC) {
+    json_object_set_new(o, "delta_umax_pct", json_real(e->delta_umax_mpct / 1000.0));
+    json_object_set_new(o, "delta_uss_pct", json_real(e->delta_uss_mpct / 1000.0));
+  } else if (o && e->kind == JOURNAL_PQ_FREQ) {
+    json_object_set_new(o, "freq_hz", json_real(e->freq_mhz / 1000.0));
+  }
+  return o;
 }
 
 bool bridge_panel_record(struct bridge_panel *p, const uint8_t *b, size_t len, json_t **event, char *topic, size_t cap)
@@ -306,7 +314,7 @@ void bridge_ha_discovery(const struct bridge_panel *p, const struct bridge_names
     snprintf(name, sizeof name, "panel alarm %s", replay_alarm_name((unsigned)k));
     alarm_sensor(p, nm, pub, ctx, id, name, "panel/alarms", k);
   }
-  event_entity(p, nm, pub, ctx, "pq_event", "power quality event", "panel/pq", pq_kinds, 4);
+  event_entity(p, nm, pub, ctx, "pq_event", "power quality event", "panel/pq", pq_kinds, sizeof pq_kinds / sizeof pq_kinds[0]);
   event_entity(p, nm, pub, ctx, "panel_trip", "panel trip", "panel/trip", tap_kinds, sizeof tap_kinds / sizeof tap_kinds[0]);
 }
 

@@ -93,6 +93,7 @@ static const char *channel_key(const char *k, const json_t *obj)
   const char *kind = json_string_value(json_object_get(obj, "kind"));
   bool v = kind && !strcmp(kind, "voltage");
   if (!strcmp(k, "rms_m")) return v ? "rms_mv" : "rms_ma";
+  if (!strcmp(k, "h1_m")) return v ? "h1_mv" : "h1_ma";
   if (!strcmp(k, "hrms_min_m")) return v ? "hrms_min_mv" : "hrms_min_ma";
   if (!strcmp(k, "hrms_max_m")) return v ? "hrms_max_mv" : "hrms_max_ma";
   if (!strcmp(k, "min_m")) return v ? "min_mv" : "min_ma";

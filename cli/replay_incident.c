@@ -131,11 +131,21 @@ static bool describe(const struct journal_record *r, const struct replay_effects
     return true;
   case JOURNAL_T_PQ_EVENT: {
     static const char *const k[] = { "dip", "swell", "interruption", "rvc" };
+    const struct journal_pq_event *e = &r->body.pq_event;
     char ext[32], dur[32];
-    cli_unit_text("extreme_mv", r->body.pq_event.extreme_mv, ext, sizeof ext);
-    cli_unit_text("duration_us", r->body.pq_event.duration_us, dur, sizeof dur);
-    snprintf(out, cap, "pq_event %s on %s, %.1f %% (%s) for %s", r->body.pq_event.kind < 4 ? k[r->body.pq_event.kind] : "?",
-             r->body.pq_event.phases, r->body.pq_event.extreme_mpct / 1000.0, ext, dur);
+    cli_unit_text("extreme_mv", e->extreme_mv, ext, sizeof ext);
+    cli_unit_text("duration_us", e->duration_us, dur, sizeof dur);
+    if (e->kind == JOURNAL_PQ_FREQ) {
+      snprintf(out, cap, "pq_event freq, %.3f Hz for %s", e->freq_mhz / 1000.0, dur);
+      return true;
+    }
+    if (e->kind == JOURNAL_PQ_RVC) {
+      snprintf(out, cap, "pq_event rvc on %s, ΔUss %.2f %%, ΔUmax %.2f %%", e->phases, e->delta_uss_mpct / 1000.0,
+               e->delta_umax_mpct / 1000.0);
+      return true;
+    }
+    snprintf(out, cap, "pq_event %s on %s, %.1f %% (%s) for %s", e->kind < 4 ? k[e->kind] : "?",
+             e->phases, e->extreme_mpct / 1000.0, ext, dur);
     return true;
   }
   case JOURNAL_T_NOTE:

@@ -165,7 +165,7 @@ struct daemon {
   int64_t phase_p_mw[4];
   int64_t branch_p_mw[HW_MAX_BRANCHES + 1];
   bool branch_tapped[HW_MAX_BRANCHES + 1]; /* a trip tap since the branch's last window (its `event`) */
-  uint64_t windows, pq_events, notes, requests, faults, stimuli;
+  uint64_t windows, pq_events, pq_aggregates, notes, requests, faults, stimuli;
   uint64_t last_append_mono;
   struct afe_health afe_health[HW_MAX_AFES]; /* run_afe_health.c */
   struct der_watch { uint64_t since_ns; bool raised; } der_watch[2]; /* run_der_check.c: pv, ess */
@@ -312,7 +312,9 @@ void run_mains_irq_close(struct daemon *d);
 
 /* ---- run_pq.c */
 void run_pq_register(struct daemon *d, const struct hw_ade9000_metrics *m, int64_t window_end_ns);
-void run_pq_mains(void *ctx, const struct ingest_pq_event *e); /* the ingest engine's pq sink */
+void run_pq_mains(void *ctx, const struct ingest_pq_event *e); /* the ingest engine's pq sink (also rvc, freq) */
+/* run_pq_agg.c: the engine's Class A aggregate sink (10-minute and 2-hour `pq_aggregate` records) */
+void run_pq_aggregate(void *ctx, const struct ingest_pq_aggregate *a);
 
 /* ---- run_actuate.c */
 void run_actuate_pending(struct daemon *d);

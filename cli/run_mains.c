@@ -1,7 +1,8 @@
 /*
  * run_mains.c — the waveform path of metering: the mains AFE's waveform buffer drained
- * every tick into the ingest engine, whose aggregated windows become `window` records and whose
- * captures become blobs (a trip tap waiting for one is run_taps.c's).
+ * every tick into the ingest engine, whose aggregated windows become `window` records, whose
+ * events and Class A intervals become `pq_event` and `pq_aggregate` records (run_pq.c,
+ * run_pq_agg.c) and whose captures become blobs (a trip tap waiting for one is run_taps.c's).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,9 +109,14 @@ int run_mains_init(struct daemon *d)
     i->voltage_ch = (int16_t)k;
   }
   c->ref_ch = 0;
+  c->rvc_pct = p->pq.rvc_pct; /* Class A: flicker and unbalance on (the defaults) */
+  c->rvc_hysteresis_pct = p->pq.rvc_hysteresis_pct;
+  c->freq_band_pct = p->pq.freq_band_pct;
   struct ingest_sink sink = { d, eng_window, run_pq_mains, eng_capture };
   int rc = ingest_engine_init(&d->eng, c, &sink);
   if (rc) return rc;
+  struct ingest_sink_class_a sa = { run_pq_mains, run_pq_aggregate };
+  ingest_engine_set_class_a(&d->eng, &sa);
   d->eng_ok = true;
   return ingest_aggregator_init(&d->agg, d->o.window_ms);
 }

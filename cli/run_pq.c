@@ -1,6 +1,7 @@
 /*
  * run_pq.c — power-quality events as `pq_event` records: from the waveform engine of
- * the mains AFE (IEC 61000-4-30 events with their capture blob) and, on panels without one, from
+ * the mains AFE (IEC 61000-4-30 events with their capture blob, rapid voltage changes and
+ * frequency deviations) and, on panels without one, from
  * the reference AFE's latched dip/swell registers, window by window (register path).
  */
 #include <math.h>
@@ -93,7 +94,8 @@ void run_pq_mains(void *ctx, const struct ingest_pq_event *e)
   r.source.index = (uint16_t)(d->mains + 1);
   struct journal_pq_event *pq = &r.body.pq_event;
   pq->afe = (uint16_t)(d->mains + 1);
-  pq->kind = e->kind == INGEST_PQ_SWELL ? JOURNAL_PQ_SWELL : e->kind == INGEST_PQ_INTERRUPTION ? JOURNAL_PQ_INTERRUPTION : JOURNAL_PQ_DIP;
+  pq->kind = e->kind == INGEST_PQ_SWELL ? JOURNAL_PQ_SWELL : e->kind == INGEST_PQ_INTERRUPTION ? JOURNAL_PQ_INTERRUPTION
+           : e->kind == INGEST_PQ_RVC ? JOURNAL_PQ_RVC : e->kind == INGEST_PQ_FREQ ? JOURNAL_PQ_FREQ : JOURNAL_PQ_DIP;
   const char *cls = ingest_ieee1159_class(e->category);
   pq->category = !strcmp(cls, "momentary") ? JOURNAL_IEEE1159_MOMENTARY : !strcmp(cls, "temporary") ? JOURNAL_IEEE1159_TEMPORARY
                : !strcmp(cls, "sustained") ? JOURNAL_IEEE1159_SUSTAINED : JOURNAL_IEEE1159_INSTANTANEOUS;
@@ -106,6 +108,14 @@ void run_pq_mains(void *ctx, const struct ingest_pq_event *e)
   pq->extreme_mv = (int32_t)llround(e->extreme_v * 1000.0);
   pq->extreme_mpct = (int32_t)llround(e->extreme_pct * 1000.0);
   pq->declared_mv = (int32_t)llround(e->declared_v * 1000.0);
+  if (e->kind == INGEST_PQ_RVC) {
+    pq->delta_umax_mpct = (int32_t)llround(e->delta_umax_pct * 1000.0);
+    pq->delta_uss_mpct = (int32_t)llround(e->delta_uss_pct * 1000.0);
+  } else if (e->kind == INGEST_PQ_FREQ) {
+    pq->freq_mhz = (uint32_t)llround(e->freq_extreme_hz * 1000.0);
+    pq->extreme_mv = pq->extreme_mpct = 0; /* a frequency event has no voltage extreme */
+  }
+  if (e->kind == INGEST_PQ_RVC || e->kind == INGEST_PQ_FREQ) pq->category = JOURNAL_IEEE1159_NONE;
   for (unsigned i = 0; i < e->nv && pq->nph < 4; i++) {
     struct journal_pq_phase *ph = &pq->ph[pq->nph++];
     ph->ch = (uint8_t)e->vch[i];

@@ -455,11 +455,15 @@ struct hw_panel_der {
 #define HW_PQ_DEFAULT_HYSTERESIS_PCT 2.0
 #define HW_PQ_DEFAULT_INTERRUPTION_PCT 10.0
 #define HW_PQ_DEFAULT_PROTECT_AFTER_S 60u
+#define HW_PQ_DEFAULT_RVC_PCT 5.0       /* rapid voltage change threshold, % of declared (0 = off) */
+#define HW_PQ_DEFAULT_FREQ_BAND_PCT 1.0 /* frequency deviation events outside nominal ± this (0 = off) */
 #define HW_DEFAULT_HOLDOFF_S 10u       /* docs/policy.md "Fail-safe and restore" */
 #define HW_DEFAULT_DER_HOLDOFF_S 300u  /* IEEE 1547-2018's reconnection delay */
 struct hw_panel_pq {
   double dip_pct, swell_pct, hysteresis_pct, interruption_pct;
   unsigned protect_after_s;
+  double rvc_pct, rvc_hysteresis_pct; /* IEC 61000-4-30 §5.11 (hysteresis default: half the threshold) */
+  double freq_band_pct;
 };
 
 /* Supply rails watched through power-good inputs (issue 17 item 4): a rail is low while its
@@ -543,7 +547,7 @@ enum hw_event_kind {
   HW_EV_SERVICE, HW_EV_SUPPLY_LOW, HW_EV_RAIL
 };
 enum hw_grid_kind { HW_GRID_SAG = 0, HW_GRID_SWELL, HW_GRID_OUTAGE, HW_GRID_RESTORE,
-                    HW_GRID_FREQ };
+                    HW_GRID_FREQ, HW_GRID_FLICKER };
 enum hw_fault_kind { HW_FAULT_WELDED = 0, HW_FAULT_STUCK_OPEN, HW_FAULT_CHATTER,
                      HW_FAULT_SSR_LEAKAGE, HW_FAULT_REVERSED_CT, HW_FAULT_PHASE_SWAP,
                      HW_FAULT_SPI_CRC_BURST, HW_FAULT_GPIO_OVERFLOW, HW_FAULT_CLOCK_STEP,
@@ -571,6 +575,8 @@ struct hw_scenario_event {
   uint64_t branches_mask;          /* DR_START: bit (n-1) for branch n */
   bool mandatory;                  /* DR_START */
   int32_t modification;            /* DR_START */
+  double mod_hz;                   /* GRID flicker: modulation frequency (value: ΔV/V, % peak to peak) */
+  bool sine;                       /* GRID flicker: sinusoidal modulation (else rectangular) */
 };
 
 struct hw_scenario {

@@ -114,10 +114,12 @@ static int parse_afe(struct hw__ctx *c, struct hw_panel *p, json_t *a, unsigned 
 /* "pq": {"dip_pct", "swell_pct", "hysteresis_pct", "interruption_pct", "protect_after_s"} */
 static int parse_pq(struct hw__ctx *c, struct hw_panel *p, json_t *o)
 {
-  static const char *const keys[] = { "dip_pct", "swell_pct", "hysteresis_pct", "interruption_pct", "protect_after_s", NULL };
+  static const char *const keys[] = { "dip_pct", "swell_pct", "hysteresis_pct", "interruption_pct", "protect_after_s",
+                                      "rvc_pct", "rvc_hysteresis_pct", "freq_band_pct", NULL };
   struct hw_panel_pq *q = &p->pq;
   *q = (struct hw_panel_pq){ HW_PQ_DEFAULT_DIP_PCT, HW_PQ_DEFAULT_SWELL_PCT, HW_PQ_DEFAULT_HYSTERESIS_PCT,
-                             HW_PQ_DEFAULT_INTERRUPTION_PCT, HW_PQ_DEFAULT_PROTECT_AFTER_S };
+                             HW_PQ_DEFAULT_INTERRUPTION_PCT, HW_PQ_DEFAULT_PROTECT_AFTER_S,
+                             HW_PQ_DEFAULT_RVC_PCT, HW_PQ_DEFAULT_RVC_PCT / 2, HW_PQ_DEFAULT_FREQ_BAND_PCT };
   if (!o) return 0;
   if (!json_is_object(o)) return hw__fail(c, "pq", "expected an object");
   int r;
@@ -136,6 +138,15 @@ static int parse_pq(struct hw__ctx *c, struct hw_panel *p, json_t *o)
   q->swell_pct = round(q->swell_pct * 10) / 10;
   q->hysteresis_pct = round(q->hysteresis_pct * 10) / 10;
   q->interruption_pct = round(q->interruption_pct * 10) / 10;
+  /* Class A additions: rapid voltage changes (0 = off) and frequency deviation events (0 = off) */
+  if ((r = hw__get_num(c, o, "pq", "rvc_pct", false, 0, 20, HW_PQ_DEFAULT_RVC_PCT, &q->rvc_pct)) < 0) return r;
+  if ((r = hw__get_num(c, o, "pq", "rvc_hysteresis_pct", false, 0.1, 10, q->rvc_pct / 2, &q->rvc_hysteresis_pct)) < 0)
+    return r;
+  if (!json_object_get(o, "rvc_hysteresis_pct")) q->rvc_hysteresis_pct = q->rvc_pct / 2;
+  if ((r = hw__get_num(c, o, "pq", "freq_band_pct", false, 0, 10, HW_PQ_DEFAULT_FREQ_BAND_PCT, &q->freq_band_pct)) < 0)
+    return r;
+  if (q->rvc_pct > 0 && q->rvc_hysteresis_pct >= q->rvc_pct)
+    return hw__fail(c, "pq.rvc_hysteresis_pct", "must be below rvc_pct (%g)", q->rvc_pct);
   if (q->interruption_pct >= q->dip_pct) return hw__fail(c, "pq.interruption_pct", "must be below dip_pct (%g)", q->dip_pct);
   if (q->dip_pct + q->hysteresis_pct >= 100 || q->swell_pct - q->hysteresis_pct <= 100)
     return hw__fail(c, "pq.hysteresis_pct", "leaves no band between the dip and swell thresholds");

@@ -27,12 +27,22 @@ json_t *hw__panel_to_json(const struct hw_panel *p)
   /* "restore" and "pq" only when they differ from the defaults, so a config that never named them
    * keeps its bytes */
   const struct hw_panel_pq *q = &p->pq;
+  bool class_a = q->rvc_pct != HW_PQ_DEFAULT_RVC_PCT || q->rvc_hysteresis_pct != q->rvc_pct / 2 ||
+                 q->freq_band_pct != HW_PQ_DEFAULT_FREQ_BAND_PCT;
   if (q->dip_pct != HW_PQ_DEFAULT_DIP_PCT || q->swell_pct != HW_PQ_DEFAULT_SWELL_PCT ||
       q->hysteresis_pct != HW_PQ_DEFAULT_HYSTERESIS_PCT || q->interruption_pct != HW_PQ_DEFAULT_INTERRUPTION_PCT ||
-      q->protect_after_s != HW_PQ_DEFAULT_PROTECT_AFTER_S)
-    json_object_set_new(o, "pq", json_pack("{s:f, s:f, s:f, s:f, s:i}", "dip_pct", q->dip_pct, "swell_pct", q->swell_pct,
-                                           "hysteresis_pct", q->hysteresis_pct, "interruption_pct", q->interruption_pct,
-                                           "protect_after_s", (int)q->protect_after_s));
+      q->protect_after_s != HW_PQ_DEFAULT_PROTECT_AFTER_S || class_a) {
+    json_t *pq = json_pack("{s:f, s:f, s:f, s:f, s:i}", "dip_pct", q->dip_pct, "swell_pct", q->swell_pct,
+                           "hysteresis_pct", q->hysteresis_pct, "interruption_pct", q->interruption_pct,
+                           "protect_after_s", (int)q->protect_after_s);
+    /* the Class A keys only when set, so a config from before them keeps its bytes */
+    if (class_a) {
+      json_object_set_new(pq, "rvc_pct", json_real(q->rvc_pct));
+      json_object_set_new(pq, "rvc_hysteresis_pct", json_real(q->rvc_hysteresis_pct));
+      json_object_set_new(pq, "freq_band_pct", json_real(q->freq_band_pct));
+    }
+    json_object_set_new(o, "pq", pq);
+  }
   json_t *afes = json_array();
   for (unsigned i = 0; i < p->num_afes; i++) {
     const struct hw_panel_afe *a = &p->afe[i];

@@ -50,6 +50,10 @@ struct jfield {
   uint8_t v3flags;               /* JF3_* */
 };
 
+/* The most values one v 3 typed array holds (a window's columns; a pq_aggregate's 51-value
+ * harmonic spectra). Callers also bound a count by the field's own max. */
+#define JOURNAL__TA_MAX 64
+
 /* v3flags */
 #define JF3_ONLY 1    /* encoded in v 3 only (v 1 records never carry it; v 1 bytes stay as they were) */
 #define JF3_COLUMNS 2 /* JF_ARRAY: in v 3 a map of columns (sub-field key → RFC 8746 typed array) */

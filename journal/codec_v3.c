@@ -44,8 +44,8 @@ static void put_typed_array(struct cw *w, const int64_t *vals, unsigned n)
     if (i == 0 || vals[i] > mx) mx = vals[i];
   }
   unsigned width, tag = journal__typed_array_tag(mn, mx, &width);
-  uint8_t tmp[8 * JOURNAL_WINDOW_CHANNELS];
-  if (n > JOURNAL_WINDOW_CHANNELS) { w->err = JOURNAL_EBADREC; return; }
+  uint8_t tmp[8 * JOURNAL__TA_MAX];
+  if (n > JOURNAL__TA_MAX) { w->err = JOURNAL_EBADREC; return; }
   for (unsigned i = 0; i < n; i++) ta_put(tmp + (size_t)i * width, width, vals[i]);
   journal__cw_tag(w, tag);
   journal__cw_bytes(w, tmp, (size_t)n * width);
@@ -128,8 +128,8 @@ int journal__encode_body3(struct cw *w, const struct jdesc *d, const void *base)
     case JF_U16ARR: {
       uint16_t n;
       memcpy(&n, b + f->count_offset, 2);
-      if (n > f->max || n > JOURNAL_WINDOW_CHANNELS) return JOURNAL_EBADREC;
-      int64_t vals[JOURNAL_WINDOW_CHANNELS];
+      if (n > f->max || n > JOURNAL__TA_MAX) return JOURNAL_EBADREC;
+      int64_t vals[JOURNAL__TA_MAX];
       for (unsigned k = 0; k < n; k++) { uint16_t x; memcpy(&x, p + 2 * k, 2); vals[k] = x; }
       put_typed_array(w, vals, n);
       break;
@@ -170,8 +170,8 @@ static inline uint64_t load_be64(const uint8_t *p) { uint64_t x; memcpy(&x, p, 8
 int journal__v3_put_column(const struct jfield *sf, uint8_t *arr, size_t stride, unsigned tag,
                            const uint8_t *data, unsigned n, bool omit_col)
 {
-  int64_t v[JOURNAL_WINDOW_CHANNELS];
-  if (n > JOURNAL_WINDOW_CHANNELS) return JOURNAL_EBADREC;
+  int64_t v[JOURNAL__TA_MAX];
+  if (n > JOURNAL__TA_MAX) return JOURNAL_EBADREC;
   if (n == 0) { /* no values: only the empty u8 array, and never for a column left out when zero */
     if (tag != 64 || omit_col) return JOURNAL_EBADREC;
     return 0;

@@ -89,7 +89,7 @@ FR_INLINE uint64_t be64(const uint8_t *p)
 FR_INLINE int put_column(const struct jfield *sf, uint8_t *arr, size_t stride, unsigned tag, const uint8_t *data,
                          unsigned n, bool omit_col)
 {
-  if (n > JOURNAL_WINDOW_CHANNELS) return JOURNAL_EBADREC;
+  if (n > JOURNAL__TA_MAX) return JOURNAL_EBADREC;
   if (n == 0) return tag != 64 || omit_col ? JOURNAL_EBADREC : 0; /* only the empty u8 array */
   int64_t mn = INT64_MAX, mx = INT64_MIN;
   uint8_t *p = arr + sf->offset;

@@ -123,7 +123,8 @@ enum journal_type {
   JOURNAL_T_KEY = 15,
   JOURNAL_T_RETENTION = 16,
   JOURNAL_T_WITNESS = 17, /* journals of format 3 (their seals sign the checkpoints it cosigns) */
-  JOURNAL_T__MAX = 18
+  JOURNAL_T_PQ_AGGREGATE = 18, /* IEC 61000-4-30 10-minute and 2-hour aggregates */
+  JOURNAL_T__MAX = 19
 };
 
 /* "boot", "config", … ; NULL for an unknown number. */
@@ -394,16 +395,18 @@ struct journal_window {
 };
 
 /* pq_event: one per polyphase disturbance (IEC 61000-4-30). */
-enum journal_pq_kind { JOURNAL_PQ_DIP = 0, JOURNAL_PQ_SWELL, JOURNAL_PQ_INTERRUPTION, JOURNAL_PQ_RVC };
+enum journal_pq_kind { JOURNAL_PQ_DIP = 0, JOURNAL_PQ_SWELL, JOURNAL_PQ_INTERRUPTION, JOURNAL_PQ_RVC,
+                       JOURNAL_PQ_FREQ };
 enum journal_ieee1159 { JOURNAL_IEEE1159_INSTANTANEOUS = 0, JOURNAL_IEEE1159_MOMENTARY,
-                        JOURNAL_IEEE1159_TEMPORARY, JOURNAL_IEEE1159_SUSTAINED };
+                        JOURNAL_IEEE1159_TEMPORARY, JOURNAL_IEEE1159_SUSTAINED,
+                        JOURNAL_IEEE1159_NONE /* rvc and freq: IEEE 1159 has no category for them */ };
 struct journal_pq_phase {
   uint8_t ch, phase;
   int32_t min_mv, max_mv; /* extremes of Urms(1/2) on this phase during the event */
 };
 struct journal_pq_event {
   uint16_t afe;
-  uint8_t kind;        /* "dip" | "swell" | "interruption" | "rvc" */
+  uint8_t kind;        /* "dip" | "swell" | "interruption" | "rvc" | "freq" */
   uint8_t category;    /* IEEE 1159: "instantaneous" | "momentary" | "temporary" | "sustained" */
   uint8_t flags;       /* 1 in progress at start of record/run */
   char phases[8];      /* e.g. "A", "ABC" */
@@ -415,6 +418,44 @@ struct journal_pq_event {
   uint16_t nph;
   struct journal_pq_phase ph[4];
   uint8_t capture[JOURNAL_HASH_BYTES]; /* blob hash of the waveform capture; all zero = none */
+  int32_t delta_umax_mpct; /* rvc: largest |Urms(1/2) − mean before| (IEC 61000-4-30 §5.11), of declared */
+  int32_t delta_uss_mpct;  /* rvc: |mean after − mean before|, of declared */
+  uint32_t freq_mhz;       /* freq: the 10-s frequency furthest from nominal */
+};
+
+/* pq_aggregate: an IEC 61000-4-30 §4.5 aggregation interval of the mains AFE — 10 minutes
+ * (clock aligned) or 2 hours. Values are sqrt(mean of squares) of the basic (10/12-cycle)
+ * windows' values (2 h: of the 10-minute values). Harmonic spectra are IEC 61000-4-7 groups and
+ * subgroups 0..50 in hundredths of a percent of the channel's group 1 (h1_m; 0 when h1_m is 0),
+ * saturating at 65535. */
+#define JOURNAL_AGG_CHANNELS 8
+#define JOURNAL_AGG_HARMONICS 51
+#define JOURNAL_AGGF_FLAGGED 1u   /* a dip, swell or interruption touched the interval (marked, not dropped) */
+#define JOURNAL_AGGF_PARTIAL 2u   /* the run did not cover the whole interval */
+#define JOURNAL_AGGF_UNBALANCE 4u /* u0/u2 were measured (three voltage phases) */
+struct journal_agg_channel {
+  uint8_t ch, kind, phase; /* engine channel; enum journal_channel_kind; enum journal_phase */
+  int32_t rms_m;           /* mV or mA */
+  int32_t h1_m;            /* group 1 (fundamental) rms, mV or mA */
+  int32_t thd_mpct;        /* IEC 61000-4-7 group THD 2..40, milli-percent */
+  uint32_t pst_milli, plt_milli;   /* voltage channels: short/long-term flicker severity × 1000 (0 = absent) */
+  uint16_t nh, nhs, nih, nihs;
+  uint16_t h_cpct[JOURNAL_AGG_HARMONICS];    /* harmonic groups, index = order (0 = DC) */
+  uint16_t hs_cpct[JOURNAL_AGG_HARMONICS];   /* harmonic subgroups */
+  uint16_t ih_cpct[JOURNAL_AGG_HARMONICS];   /* interharmonic groups, index n = between n and n+1 */
+  uint16_t ihs_cpct[JOURNAL_AGG_HARMONICS];  /* interharmonic centred subgroups */
+};
+struct journal_pq_aggregate {
+  uint16_t afe;
+  uint32_t interval_s;     /* 600 or 7200 */
+  int64_t start_ns;        /* the tick that opens the interval */
+  uint32_t covered_ms;     /* time of the basic windows inside */
+  uint16_t nwin;           /* basic windows (2 h: 10-minute intervals) */
+  uint8_t flags;           /* JOURNAL_AGGF_* */
+  uint32_t freq_mhz;       /* cycles / their duration over the interval */
+  uint32_t u2_mpct, u0_mpct; /* negative- and zero-sequence unbalance, milli-percent of positive */
+  uint16_t nch;
+  struct journal_agg_channel ch[JOURNAL_AGG_CHANNELS];
 };
 
 /* request / command / refusal (replay issue): intent and the reducer's decision on it.
@@ -533,6 +574,7 @@ union journal_body {
   struct journal_der der;
   struct journal_window window;
   struct journal_pq_event pq_event;
+  struct journal_pq_aggregate pq_aggregate;
   struct journal_request request;
   struct journal_command command;
   struct journal_refusal refusal;

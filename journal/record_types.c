@@ -11,10 +11,12 @@
 #include <stddef.h>
 #include <string.h>
 #include "codec_internal.h"
+#include "record_fields.h"
 
 static const char *const type_names[JOURNAL_T__MAX] = {
   NULL, "boot", "config", "note", "window", "pq_event", "request", "command", "refusal",
   "actuation", "sense_back", "trip_tap", "der", "fault", "seal", "key", "retention", "witness",
+  "pq_aggregate",
 };
 
 const char *journal_type_name(unsigned type)
@@ -151,18 +153,7 @@ int journal_source_parse(const char *text, size_t len, struct journal_source *ou
 
 /* ------------------------------------------------------------------ body tables */
 
-/* namelen is the name's length (the decoder compares keys without strlen). */
-#define FLD(S, name, kind, member, ik) { name, kind, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, 0, 0, 0, sizeof(name) - 1, 0, name, JF_KEYENC(sizeof(name) - 1), ik, 0 }
-/* An integer field left out of the encoding when 0 (flash wear: windows on the register path
- * carry no instantaneous extremes or THD). */
-#define FLDZ(S, name, kind, member, ik) { name, kind, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, 0, 0, 0, sizeof(name) - 1, 1, name, JF_KEYENC(sizeof(name) - 1), ik, 0 }
-/* The same for a field only schema v 3 encodes (v 1 bodies stay exactly as they were). */
-#define FLDZ3(S, name, kind, member, ik) { name, kind, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, 0, 0, 0, sizeof(name) - 1, 1, name, JF_KEYENC(sizeof(name) - 1), ik, JF3_ONLY }
-#define ENUMF(S, name, member, names, ik) { name, JF_ENUM, offsetof(S, member), 1, names, NULL, 0, 0, 0, sizeof(name) - 1, 0, name, JF_KEYENC(sizeof(name) - 1), ik, 0 }
-/* An enum left out when 0 (a field added to a body whose older records never carry it). */
-#define ENUMZ(S, name, member, names, ik) { name, JF_ENUM, offsetof(S, member), 1, names, NULL, 0, 0, 0, sizeof(name) - 1, 1, name, JF_KEYENC(sizeof(name) - 1), ik, 0 }
-/* A table and its v 3 key lookups (filled at load by codec_v3.c). */
-#define DESC(arr) { arr, sizeof(arr) / sizeof(arr[0]), &(struct jv3){ { 0 }, { 0 } } }
+/* The FLD… macros are in record_fields.h. */
 
 static const char *const shutdown_names[] = { "clean", "unclean", "first", NULL };
 
@@ -320,26 +311,17 @@ static const struct jdesc sense_back_desc = DESC(sense_back_fields);
 static const struct jdesc trip_tap_desc = DESC(trip_tap_fields);
 static const struct jdesc der_desc = DESC(der_fields);
 
-/* v3: 0, or JF3_COLUMNS for an array of sub-structs that v 3 encodes as typed-array columns. */
-#define ARRF(S, name, member, count, SUB, subdesc, ik, v3) \
-  { name, JF_ARRAY, offsetof(S, member), sizeof(((S *)0)->member), NULL, &subdesc, offsetof(S, count), \
-    sizeof(((S *)0)->member) / sizeof(SUB), sizeof(SUB), sizeof(name) - 1, 0, name, JF_KEYENC(sizeof(name) - 1), ik, v3 }
-#define U16ARRF(S, name, member, count, ik) \
-  { name, JF_U16ARR, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, offsetof(S, count), \
-    sizeof(((S *)0)->member) / sizeof(uint16_t), 2, sizeof(name) - 1, 0, name, JF_KEYENC(sizeof(name) - 1), ik, 0 }
 
-static const char *const chkind_names[] = { "voltage", "current", "neutral", NULL };
-static const char *const phase_names[] = { "A", "B", "C", "N", NULL };
-static const char *const pqkind_names[] = { "dip", "swell", "interruption", "rvc", NULL };
-static const char *const ieee1159_names[] = { "instantaneous", "momentary", "temporary", "sustained", NULL };
+const char *const journal__chkind_names[] = { "voltage", "current", "neutral", NULL };
+const char *const journal__phase_names[] = { "A", "B", "C", "N", NULL };
 
 static const struct jfield window_channel_fields[] = {
   FLD(struct journal_window_channel, "ch", JF_U8, ch, 0),
-  ENUMF(struct journal_window_channel, "kind", kind, chkind_names, 1),
+  ENUMF(struct journal_window_channel, "kind", kind, journal__chkind_names, 1),
   FLDZ3(struct journal_window_channel, "event", JF_BOOL, event, 10),
   FLDZ(struct journal_window_channel, "max_m", JF_I32, max_m, 2),
   FLDZ(struct journal_window_channel, "min_m", JF_I32, min_m, 3),
-  ENUMF(struct journal_window_channel, "phase", phase, phase_names, 4),
+  ENUMF(struct journal_window_channel, "phase", phase, journal__phase_names, 4),
   FLD(struct journal_window_channel, "rms_m", JF_I32, rms_m, 5),
   FLDZ(struct journal_window_channel, "branch", JF_U16, branch, 6),
   FLDZ(struct journal_window_channel, "thd_mpct", JF_I32, thd_mpct, 7),
@@ -352,7 +334,7 @@ static const struct jfield window_power_fields[] = {
   FLD(struct journal_window_power, "ich", JF_U8, ich, 0),
   FLD(struct journal_window_power, "vch", JF_U8, vch, 1),
   FLD(struct journal_window_power, "p_mw", JF_I64, p_mw, 2),
-  ENUMF(struct journal_window_power, "phase", phase, phase_names, 3),
+  ENUMF(struct journal_window_power, "phase", phase, journal__phase_names, 3),
   FLD(struct journal_window_power, "s_mva", JF_I64, s_mva, 4),
   FLD(struct journal_window_power, "branch", JF_U16, branch, 5),
   FLDZ(struct journal_window_power, "q_mvar", JF_I64, q_mvar, 6),
@@ -374,28 +356,6 @@ static const struct jfield window_fields[] = {
   FLD(struct journal_window, "basic_windows", JF_U16, basic_windows, 8),
 };
 
-static const struct jfield pq_phase_fields[] = {
-  FLD(struct journal_pq_phase, "ch", JF_U8, ch, 0),
-  ENUMF(struct journal_pq_phase, "phase", phase, phase_names, 1),
-  FLD(struct journal_pq_phase, "max_mv", JF_I32, max_mv, 2),
-  FLD(struct journal_pq_phase, "min_mv", JF_I32, min_mv, 3),
-};
-static const struct jdesc pq_phase_desc = DESC(pq_phase_fields);
-
-static const struct jfield pq_event_fields[] = {
-  FLD(struct journal_pq_event, "afe", JF_U16, afe, 0),
-  ENUMF(struct journal_pq_event, "kind", kind, pqkind_names, 1),
-  FLD(struct journal_pq_event, "flags", JF_U8, flags, 2),
-  FLD(struct journal_pq_event, "phases", JF_CHARS, phases, 3),
-  FLD(struct journal_pq_event, "capture", JF_FIXED, capture, 4),
-  ENUMF(struct journal_pq_event, "category", category, ieee1159_names, 5),
-  FLD(struct journal_pq_event, "start_ns", JF_I64, start_ns, 6),
-  FLD(struct journal_pq_event, "extreme_mv", JF_I32, extreme_mv, 7),
-  FLD(struct journal_pq_event, "declared_mv", JF_I32, declared_mv, 8),
-  FLD(struct journal_pq_event, "duration_us", JF_U64, duration_us, 9),
-  FLD(struct journal_pq_event, "extreme_mpct", JF_I32, extreme_mpct, 10),
-  ARRF(struct journal_pq_event, "phase_detail", ph, nph, struct journal_pq_phase, pq_phase_desc, 11, 0),
-};
 
 /* request / command / refusal (replay issue; schemas/replay.cddl). */
 static const char *const desired_names[] = { "off", "on", NULL };
@@ -471,7 +431,6 @@ static const struct jdesc request_desc = DESC(request_fields);
 static const struct jdesc command_desc = DESC(command_fields);
 static const struct jdesc refusal_desc = DESC(refusal_fields);
 static const struct jdesc window_desc = DESC(window_fields);
-static const struct jdesc pq_event_desc = DESC(pq_event_fields);
 static const struct jdesc boot_desc = DESC(boot_fields);
 static const struct jdesc config_desc = DESC(config_fields);
 static const struct jdesc note_desc = DESC(note_fields);
@@ -497,7 +456,8 @@ const struct jdesc *journal__body_desc(unsigned type)
   case JOURNAL_T_TRIP_TAP: return &trip_tap_desc;
   case JOURNAL_T_DER: return &der_desc;
   case JOURNAL_T_WINDOW: return &window_desc;
-  case JOURNAL_T_PQ_EVENT: return &pq_event_desc;
+  case JOURNAL_T_PQ_EVENT: return &journal__pq_event_desc;
+  case JOURNAL_T_PQ_AGGREGATE: return &journal__pq_aggregate_desc;
   case JOURNAL_T_REQUEST: return &request_desc;
   case JOURNAL_T_COMMAND: return &command_desc;
   case JOURNAL_T_REFUSAL: return &refusal_desc;

@@ -58,6 +58,14 @@ void hw__sim_apply_event(struct hw_sim *s, const struct hw_scenario_event *e)
       s->freq_set = e->value;
       hw__sim_freq_steps(s);
       return;
+    case HW_GRID_FLICKER:
+      s->flk_half = e->value / 200.0; /* ΔV/V peak to peak, % → half, per unit */
+      s->flk_hz = e->mod_hz;
+      s->flk_sine = e->sine;
+      s->flk_phases = ph;
+      s->flk_start_ns = t;
+      s->flk_end_ns = t + e->duration_ns;
+      return;
     }
     return;
   }

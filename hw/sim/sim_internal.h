@@ -88,6 +88,11 @@ struct hw_sim {
   double ph_c[CONDUCTORS], ph_s[CONDUCTORS]; /* fixed phase offsets */
   double grid_factor[3];
   uint64_t sag_end_ns[3];
+  /* a flicker stimulus: amplitude × (1 + flk_half·m(t)), m a ±1 square or a sine at flk_hz */
+  double flk_half, flk_hz;
+  bool flk_sine;
+  uint8_t flk_phases;
+  uint64_t flk_start_ns, flk_end_ns;
   bool grid_up, on_backup, interlock_ok, service_closed;
   uint64_t ats_due_ns;
   int hmax;

@@ -1,6 +1,6 @@
 /*
  * sim_loads.c — the signals: mains phases as unit rotors (one complex multiply per sample,
- * odd harmonics as its powers), each branch's current from its load model (resistive, motor
+ * odd harmonics as its powers, a flicker stimulus's modulation), each branch's current from its load model (resistive, motor
  * and heat pump inrush, switch-mode harmonics, EV ramp, PV/ESS injection, SSR leakage, an
  * islanding PV) and the per-cycle rms and sense lines.
  */
@@ -26,6 +26,12 @@ void hw__sim_mains_step(struct hw_sim *s)
     s->rot_c *= m, s->rot_s *= m;
   }
   bool live = (s->grid_up || s->on_backup) && s->service_closed;
+  double flk = 1;
+  if (s->flk_end_ns && s->now_ns < s->flk_end_ns && s->grid_up) {
+    double ph = fmod((double)(s->now_ns - s->flk_start_ns) * 1e-9 * s->flk_hz, 1.0);
+    double m = s->flk_sine ? sin(2 * M_PI * ph) : ph < 0.5 ? 1.0 : -1.0;
+    flk = 1 + s->flk_half * m;
+  }
   bool split = s->sc.panel.mains == HW_MAINS_SPLIT_120_240_60;
   unsigned nph = split ? 2 : 3;
   for (unsigned p = 0; p < nph; p++) {
@@ -40,6 +46,7 @@ void hw__sim_mains_step(struct hw_sim *s)
       s->s[p][h] = ps;
     }
     double f = s->grid_up ? s->grid_factor[p] : 1.0; /* backup inverter: clean nominal */
+    if (s->flk_phases & (1u << p)) f *= flk;
     double a = live ? s->nominal_pk * f : 0;
     double v = ws;
     for (int h = 3, k = 0; h <= 17 && h <= s->hmax; h += 2, k++)

@@ -131,8 +131,8 @@ static void scenario_errors(void **st)
 {
   static const struct bad cases[] = {
     { "{\"name\":\"s\"}", HW_ESCENARIO, "s.json: panel: missing" },
-    { SC_HEAD "\"timeline\":[{\"at\":\"5m\",\"do\":\"note\",\"text\":\"x\"}]}", HW_ESCENARIO,
-      "s.json: timeline[0].at: 300 s is after the 240 s scripted window" },
+    { SC_HEAD "\"timeline\":[{\"at\":\"25h\",\"do\":\"note\",\"text\":\"x\"}]}", HW_ESCENARIO,
+      "s.json: timeline[0].at: 90000 s is after the 86400 s scripted window" },
     { SC_HEAD "\"timeline\":[{\"at\":\"1q\",\"do\":\"note\",\"text\":\"x\"}]}", HW_ESCENARIO,
       "s.json: timeline[0].at: \"1q\" has an unknown unit" },
     { SC_HEAD "\"timeline\":[{\"at\":1,\"do\":\"explode\"}]}", HW_ESCENARIO,

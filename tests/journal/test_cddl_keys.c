@@ -32,7 +32,7 @@ static void parse(const char *file)
     char path[96];
     unsigned key;
     int pos = 0;
-    if (sscanf(line, "v3.%95[a-z_.] = %u%n", path, &key, &pos) == 2) {
+    if (sscanf(line, "v3.%95[a-z0-9_.] = %u%n", path, &key, &pos) == 2) {
       if (nas == 512) fail_msg("too many assignments");
       for (int i = 0; i < nas; i++)
         if (!strcmp(as[i].path, path)) fail_msg("%s:%d: %s assigned twice", file, lineno, path);
@@ -44,7 +44,7 @@ static void parse(const char *file)
     while (*p == ' ') p++;
     int optional = 0;
     if (p[0] == '?' && p[1] == ' ') { optional = 1; p += 2; }
-    if (sscanf(p, "v3.%95[a-z_.] =>%n", path, &pos) == 1 && pos) {
+    if (sscanf(p, "v3.%95[a-z0-9_.] =>%n", path, &pos) == 1 && pos) {
       struct member *m = &ms[nms++];
       snprintf(m->path, sizeof m->path, "%s", path);
       m->optional = optional;
