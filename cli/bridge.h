@@ -13,6 +13,8 @@
  *   bridge_cmd.c    the MQTT messages it takes (bridge_cmd.h; fuzzed)
  *   bridge_modbus.c `hems bridge modbus`: a Modbus TCP server over the same link and model
  *                   (its register map: modbus_map.c, fuzzed); and the `hems bridge` dispatch
+ *   bridge_sunspec.c `hems bridge sunspec`: a SunSpec client of the panel's DER sources whose
+ *                   polls become der_observe requests (its decoder: sunspec_decode.c, fuzzed)
  */
 #ifndef HEMS_CLI_BRIDGE_H
 #define HEMS_CLI_BRIDGE_H
@@ -134,7 +136,9 @@ int bridge_link_switch(struct bridge_link *l, uint16_t branch, bool on, const ch
 /* Reads pending answers; each finished request (answer, error or timeout) logs one line. */
 void bridge_link_pending(struct bridge_link *l, int64_t now_ms);
 
-/* hems bridge mqtt (bridge_mqtt.c); `hems bridge` dispatches from bridge_modbus.c. */
+/* hems bridge mqtt (bridge_mqtt.c), hems bridge sunspec (bridge_sunspec.c); `hems bridge`
+ * dispatches from bridge_modbus.c. */
 int cli_bridge_mqtt(int argc, char **argv);
+int cli_bridge_sunspec(int argc, char **argv);
 
 #endif

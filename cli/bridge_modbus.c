@@ -316,6 +316,7 @@ int cli_cmd_bridge(int argc, char **argv)
 {
   if (argc >= 2 && !strcmp(argv[1], "mqtt")) return cli_bridge_mqtt(argc - 1, argv + 1);
   if (argc >= 2 && !strcmp(argv[1], "modbus")) return cli_bridge_modbus(argc - 1, argv + 1);
-  cli_err("bridge: %s: unknown bridge (hems bridge mqtt, hems bridge modbus)", argc >= 2 ? argv[1] : "(none)");
+  if (argc >= 2 && !strcmp(argv[1], "sunspec")) return cli_bridge_sunspec(argc - 1, argv + 1);
+  cli_err("bridge: %s: unknown bridge (hems bridge mqtt, hems bridge modbus, hems bridge sunspec)", argc >= 2 ? argv[1] : "(none)");
   return CLI_USAGE;
 }

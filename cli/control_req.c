@@ -230,6 +230,54 @@ static const char *check_policy(struct control_req *r, const struct control_ctx 
   return bad;
 }
 
+/* An integer field in [lo, hi]: 1 and *out, 0 when absent, -1 when malformed. */
+static int int_in(json_t *req, const char *key, json_int_t lo, json_int_t hi, json_int_t *out)
+{
+  json_t *v = json_object_get(req, key);
+  if (!v) return 0;
+  if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) return -1;
+  *out = json_integer_value(v);
+  return 1;
+}
+
+/* der_observe: {"source":"pv"|"ess", "state":NAME, "w":W?, "soc_mpct":N?, "age_ms":N} or
+ * {"source":…, "stale":true}. Only a bridge (automation), an installer or an admin reports. */
+static const char *check_der_observe(struct control_req *r, const struct control_ctx *ctx, char *msg, size_t msg_len)
+{
+  r->op = CONTROL_DER_OBSERVE;
+  struct control_der_obs *o = &r->obs;
+  const char *src = json_string_value(json_object_get(r->json, "source"));
+  if (!src || (strcmp(src, "pv") && strcmp(src, "ess"))) return "malformed request: \"source\" must be \"pv\" or \"ess\"";
+  o->source = !strcmp(src, "pv") ? JOURNAL_DER_PV : JOURNAL_DER_ESS;
+  if (!(o->source == JOURNAL_DER_PV ? ctx->panel->der.pv : ctx->panel->der.ess)) {
+    snprintf(msg, msg_len, "refused: the panel config has no der.%s", src);
+    return msg;
+  }
+  json_t *stale = json_object_get(r->json, "stale");
+  if (stale && !json_is_boolean(stale)) return "malformed request: \"stale\" must be true or false";
+  o->stale = json_is_true(stale);
+  json_int_t v = 0;
+  if (!o->stale) {
+    int st = journal_der_state_from_name(json_string_value(json_object_get(r->json, "state")));
+    if (st < 0) return "malformed request: \"state\" must be a der state (docs/bridges.md)";
+    o->state = (uint8_t)st;
+    int k = int_in(r->json, "w", INT32_MIN + 1, INT32_MAX, &v);
+    if (k < 0) return "malformed request: \"w\" must be an integer (W)";
+    o->have_w = k > 0;
+    o->w = (int32_t)v;
+    if ((k = int_in(r->json, "soc_mpct", 0, 1000000, &v)) < 0) return "malformed request: \"soc_mpct\" must be 0..1000000";
+    o->have_soc = k > 0;
+    o->soc_mpct = (int32_t)v;
+    if (int_in(r->json, "age_ms", 0, 3600000, &v) < 0) return "malformed request: \"age_ms\" must be 0..3600000";
+    o->age_ms = (uint32_t)v;
+  }
+  if (ctx->role != ROLE_AUTOMATION && ctx->role != ROLE_INSTALLER && ctx->role != ROLE_ADMIN) {
+    snprintf(msg, msg_len, "refused: role %s may not report DER observations", daemon_role_name(ctx->role));
+    return msg;
+  }
+  return NULL;
+}
+
 const char *control_req_check(struct control_req *r, const struct control_ctx *ctx, char *msg, size_t msg_len)
 {
   r->op_name = json_string_value(json_object_get(r->json, "op"));
@@ -240,6 +288,7 @@ const char *control_req_check(struct control_req *r, const struct control_ctx *c
   if (!strcmp(r->op_name, "service")) return check_policy(r, ctx, POLICY_SERVICE);
   if (!strcmp(r->op_name, "dr")) return check_policy(r, ctx, POLICY_DR);
   if (!strcmp(r->op_name, "alarm_ack")) return check_policy(r, ctx, POLICY_ALARM);
+  if (!strcmp(r->op_name, "der_observe")) return check_der_observe(r, ctx, msg, msg_len);
   r->op = CONTROL_OTHER;
   return NULL;
 }

@@ -2,8 +2,8 @@
  * control_req.h — private to cli/: one control-socket request line, checked without the loop.
  *
  * control_req_load() reads the line as one JSON object (each key once); control_req_check()
- * turns it into what the daemon acts on — a status, a note, a switch or a policy (service / dr)
- * request — or one error line: a malformed field, or a role that may never make it. Neither
+ * turns it into what the daemon acts on — a status, a note, a switch, a policy (service / dr)
+ * request or a DER observation — or one error line: a malformed field, or a role that may never make it. Neither
  * touches the journal, the clock or a socket: what they need of the daemon is in
  * struct control_ctx, so tests and the fuzz target run them on any bytes. The daemon
  * (run_control.c) adds what needs its state: the per-peer rate limit, the waiters and the
@@ -33,7 +33,18 @@ enum control_op {
   CONTROL_STATUS,
   CONTROL_NOTE,
   CONTROL_SWITCH,
-  CONTROL_POLICY     /* service, dr or alarm_ack: q is the request to journal */
+  CONTROL_POLICY,    /* service, dr or alarm_ack: q is the request to journal */
+  CONTROL_DER_OBSERVE /* der_observe: a bridge's poll of a DER (obs) */
+};
+
+/* der_observe (`hems bridge sunspec`): one poll of a configured DER source. */
+struct control_der_obs {
+  uint8_t source;           /* JOURNAL_DER_PV or JOURNAL_DER_ESS, configured in the panel's der */
+  bool stale;               /* the device stopped answering: state and values are not given */
+  uint8_t state;            /* enum journal_der_state */
+  bool have_w, have_soc;    /* "w", "soc_mpct" given (absent: the device does not implement it) */
+  int32_t w, soc_mpct;
+  uint32_t age_ms;          /* the poll's age when sent */
 };
 
 struct control_ctx {
@@ -56,6 +67,7 @@ struct control_req {
   const char *reason;               /* switch: reason or NULL (cut to CONTROL_REASON_MAX when journaled) */
   int64_t expiry_ns;                /* switch: "expires" / "expires_in_ns" as wall ns; 0 none (policy: q.expiry_ns) */
   struct journal_request q;         /* policy: all but q.role, uid and gid, which the daemon sets */
+  struct control_der_obs obs;       /* der_observe */
   char ridbuf[48];
 };
 

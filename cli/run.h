@@ -169,6 +169,7 @@ struct daemon {
   uint64_t last_append_mono;
   struct afe_health afe_health[HW_MAX_AFES]; /* run_afe_health.c */
   struct der_watch { uint64_t since_ns; bool raised; } der_watch[2]; /* run_der_check.c: pv, ess */
+  struct der_obs_last { bool seen; struct journal_der b; uint64_t at_ns; } der_obs[2]; /* run_der_obs.c: pv, ess */
   /* run_rails.c: the supply rails' power-good inputs */
   struct hw_gpio_lines rails_req;
   bool rails_ok;
@@ -287,6 +288,12 @@ void run_fault(struct daemon *d, const char *code, int64_t value, uint16_t branc
 /* run_der_check.c: after each window period, a DER source's reported state against its
  * branch's metering (fault der_mismatch / der_consistent) */
 void run_der_check(struct daemon *d, uint64_t now);
+/* run_der_obs.c: a bridge's DER poll (der_observe). The `der` record it would journal into *r,
+ * and true when it is due (a change, or the heartbeat that keeps the fold's freshness); then
+ * run_der_obs_append journals it. */
+struct control_der_obs;
+bool run_der_obs_due(struct daemon *d, const struct control_der_obs *o, struct journal_record *r);
+int run_der_obs_append(struct daemon *d, struct journal_record *r, uint64_t *seq);
 /* run_rails.c: requests the rails' power-good lines and reads them (before the boot record, so
  * it can carry them); after it, the faults of what was found; each tick the edges. */
 void run_rails_open(struct daemon *d);

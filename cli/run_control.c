@@ -132,6 +132,22 @@ static char *switch_op(struct daemon *d, struct daemon_client *c, int role, cons
   return NULL;
 }
 
+/* A bridge's DER poll: journaled as a `der` record when due (run_der_obs.c), under the rate limit. */
+static char *der_observe_op(struct daemon *d, struct daemon_client *c, const struct control_der_obs *o)
+{
+  struct journal_record r;
+  uint64_t seq = 0;
+  if (run_der_obs_due(d, o, &r)) {
+    if (!peer_may_append(d, c, JOURNAL_TARGET_SERVICE, false, "")) return reply_rate_limited();
+    int rc = run_der_obs_append(d, &r, &seq);
+    if (rc) return reply_error(journal_strerror(rc));
+  }
+  json_t *o2 = json_pack("{s:b, s:I}", "ok", 1, "seq", (json_int_t)seq);
+  char *out = json_dumps(o2, JSON_COMPACT);
+  json_decref(o2);
+  return out;
+}
+
 char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const char *line, size_t len)
 {
   struct control_req q;
@@ -154,6 +170,8 @@ char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const cha
     out = note_op(d, c, &q);
   } else if (q.op == CONTROL_SWITCH) {
     out = switch_op(d, c, role, &q);
+  } else if (q.op == CONTROL_DER_OBSERVE) {
+    out = der_observe_op(d, c, &q.obs);
   } else if (q.op == CONTROL_POLICY) {
     q.q.role = daemon_role_journal(role);
     q.q.uid = c->uid;

@@ -1,6 +1,7 @@
 /*
  * run_der_check.c — a DER source's reported state checked against its branch's metering
- * (issue 17 item 6): a PV inverter that reports `grid_tied` while its branch is open and reads
+ * (issue 17 item 6): a PV inverter that reports `grid_tied` (over SunSpec: `producing` or
+ * `throttled`) while its branch is open and reads
  * no power, or a battery that reports `discharging` while its branch carries no current, is a
  * contradiction the reference's playbook wants flagged ("stale or contradicting DER"). When one
  * has held for RUN_DER_MISMATCH_NS of panel time the daemon journals `fault{der_mismatch}` with
@@ -34,7 +35,10 @@ void run_der_check(struct daemon *d, uint64_t now)
     if (der->stale) continue;
     int64_t p = b->p_mw < 0 ? -b->p_mw : b->p_mw;
     bool open = b->sensed == REPLAY_OFF || b->breaker_open || b->rcd_tripped;
-    bool bad = (k == 0 ? der->state_code == JOURNAL_DERST_GRID_TIED && open && p < RUN_DER_NO_POWER_MW
+    /* exporting: the status line's grid_tied, or a SunSpec inverter's MPPT (producing) / throttled */
+    bool exporting = der->state_code == JOURNAL_DERST_GRID_TIED || der->state_code == JOURNAL_DERST_PRODUCING ||
+                     der->state_code == JOURNAL_DERST_THROTTLED;
+    bool bad = (k == 0 ? exporting && open && p < RUN_DER_NO_POWER_MW
                       : der->state_code == JOURNAL_DERST_DISCHARGING && b->irms_ma < RUN_DER_NO_CURRENT_MA);
     if (!bad) {
       w->since_ns = 0;
@@ -52,8 +56,8 @@ void run_der_check(struct daemon *d, uint64_t now)
     if (w->raised || now - w->since_ns < RUN_DER_MISMATCH_NS) continue;
     char detail[200];
     if (k == 0)
-      snprintf(detail, sizeof detail, "pv reports grid_tied (der seq %llu) while branch %u is %s%s at %.1f W, %d mA",
-               (unsigned long long)der->last_seq, branch, b->breaker_open ? "tripped " : "",
+      snprintf(detail, sizeof detail, "pv reports %s (der seq %llu) while branch %u is %s%s at %.1f W, %d mA",
+               journal_der_state_name(der->state_code), (unsigned long long)der->last_seq, branch, b->breaker_open ? "tripped " : "",
                replay_onoff_name(b->sensed), b->p_mw / 1000.0, b->irms_ma);
     else
       snprintf(detail, sizeof detail, "ess reports discharging (der seq %llu) while branch %u carries %d mA (%.1f W)",

@@ -442,6 +442,10 @@ struct hw_panel_der {
   bool pv, ess, ats;
   unsigned pv_branch, ess_branch; /* 0 = none */
   double pv_peak_w, ess_capacity_wh, ess_max_w;
+  /* "sunspec": "tcp://HOST:PORT" and "unit" (1..247, default 1): `hems bridge sunspec` polls the
+   * source there ("" none; the daemon itself opens no network socket) */
+  char pv_sunspec[128], ess_sunspec[128];
+  unsigned pv_unit, ess_unit;
   uint32_t line_pv_grid_tied, line_pv_fault, line_ess_charging, line_ess_discharging,
            line_ess_alarm, line_ess_permit /* output */, line_ats_grid_present,
            line_ats_on_backup, line_ats_interlock_ok;

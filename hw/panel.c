@@ -261,6 +261,20 @@ static int parse_tap(struct hw__ctx *c, struct hw_panel *p, json_t *o, unsigned 
   return get_line(c, o, path, "line", &t->line);
 }
 
+/* A DER source's SunSpec device: "sunspec" ("tcp://HOST:PORT", optional) and "unit" (1..247). */
+static int get_sunspec(struct hw__ctx *c, json_t *o, const char *path, char *url, size_t cap, unsigned *unit)
+{
+  int r;
+  if ((r = hw__get_str(c, o, path, "sunspec", false, "", url, cap)) < 0) return r;
+  if ((r = hw__get_uint(c, o, path, "unit", false, 1, 247, 1, unit)) < 0) return r;
+  if (url[0] && (strncmp(url, "tcp://", 6) || !url[6] || !strrchr(url + 6, ':'))) {
+    char f[40];
+    snprintf(f, sizeof f, "%s.sunspec", path);
+    return hw__fail(c, f, "\"%s\": expected tcp://HOST:PORT", url);
+  }
+  return 0;
+}
+
 static int parse_der(struct hw__ctx *c, struct hw_panel *p, json_t *o)
 {
   static const char *const keys[] = { "pv", "ess", "ats", "lines", NULL };
@@ -269,9 +283,10 @@ static int parse_der(struct hw__ctx *c, struct hw_panel *p, json_t *o)
   struct hw_panel_der *d = &p->der;
   json_t *pv = json_object_get(o, "pv"), *ess = json_object_get(o, "ess");
   if (pv) {
-    static const char *const k[] = { "branch", "peak_w", NULL };
+    static const char *const k[] = { "branch", "peak_w", "sunspec", "unit", NULL };
     if ((r = hw__check_keys(c, pv, "der.pv", k)) < 0) return r;
     d->pv = true;
+    if ((r = get_sunspec(c, pv, "der.pv", d->pv_sunspec, sizeof d->pv_sunspec, &d->pv_unit)) < 0) return r;
     if ((r = hw__get_uint(c, pv, "der.pv", "branch", true, 1, HW_MAX_BRANCHES, 0, &d->pv_branch)) < 0) return r;
     if ((r = hw__get_num(c, pv, "der.pv", "peak_w", true, 1, 1e6, 0, &d->pv_peak_w)) < 0) return r;
     const struct hw_panel_branch *b = hw_panel_branch_by_number(p, d->pv_branch);
@@ -279,9 +294,10 @@ static int parse_der(struct hw__ctx *c, struct hw_panel *p, json_t *o)
     if (b->load_only) return hw__fail(c, "der.pv.branch", "branch %u is load_only", d->pv_branch);
   }
   if (ess) {
-    static const char *const k[] = { "branch", "capacity_wh", "max_w", NULL };
+    static const char *const k[] = { "branch", "capacity_wh", "max_w", "sunspec", "unit", NULL };
     if ((r = hw__check_keys(c, ess, "der.ess", k)) < 0) return r;
     d->ess = true;
+    if ((r = get_sunspec(c, ess, "der.ess", d->ess_sunspec, sizeof d->ess_sunspec, &d->ess_unit)) < 0) return r;
     if ((r = hw__get_uint(c, ess, "der.ess", "branch", true, 1, HW_MAX_BRANCHES, 0, &d->ess_branch)) < 0) return r;
     if ((r = hw__get_num(c, ess, "der.ess", "capacity_wh", true, 1, 1e7, 0, &d->ess_capacity_wh)) < 0) return r;
     if ((r = hw__get_num(c, ess, "der.ess", "max_w", true, 1, 1e6, 0, &d->ess_max_w)) < 0) return r;

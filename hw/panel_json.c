@@ -106,6 +106,16 @@ json_t *hw__panel_to_json(const struct hw_panel *p)
   if (d->pv) json_object_set_new(der, "pv", json_pack("{s:i,s:f}", "branch", (int)d->pv_branch, "peak_w", d->pv_peak_w));
   if (d->ess) json_object_set_new(der, "ess", json_pack("{s:i,s:f,s:f}", "branch", (int)d->ess_branch,
                                   "capacity_wh", d->ess_capacity_wh, "max_w", d->ess_max_w));
+  /* left out when not configured: older configs stay byte-equal */
+  json_t *pvj = json_object_get(der, "pv"), *essj = json_object_get(der, "ess");
+  if (pvj && d->pv_sunspec[0]) {
+    json_object_set_new(pvj, "sunspec", json_string(d->pv_sunspec));
+    json_object_set_new(pvj, "unit", json_integer(d->pv_unit));
+  }
+  if (essj && d->ess_sunspec[0]) {
+    json_object_set_new(essj, "sunspec", json_string(d->ess_sunspec));
+    json_object_set_new(essj, "unit", json_integer(d->ess_unit));
+  }
   json_object_set_new(der, "ats", json_boolean(d->ats));
   json_object_set_new(dl, "pv_grid_tied", line_json(d->line_pv_grid_tied));
   json_object_set_new(dl, "pv_fault", line_json(d->line_pv_fault));

@@ -24,6 +24,7 @@ uint64_t journal__get_unsigned(const void *p, unsigned kind)
 bool journal__is_omitted(const struct jfield *f, const uint8_t *base)
 {
   if (!f->omit_zero) return false;
+  if (f->omit_zero == JF_OMIT_ABSENT) return base[f->count_offset] == 0;
   const uint8_t *p = base + f->offset;
   switch (f->kind) {
   case JF_U8: case JF_U16: case JF_U32: case JF_U64: return journal__get_unsigned(p, f->kind) == 0;
@@ -284,6 +285,7 @@ int journal__decode_body_with(struct cr *r, const struct jdesc *d, void *base, i
     }
     default:
       if ((rc = journal__decode_scalar(f, p, &v))) return rc == 1 ? JOURNAL_EBADREC : rc;
+      journal__mark_present(f, b);
     }
   }
   return 0;

@@ -176,6 +176,7 @@ static bool fast_body(struct fr *r, const struct jdesc *d, uint8_t *b, int depth
       if (!rd_int(&p, e, &x) || x < INT32_MIN || x > INT32_MAX) return false;
       int32_t y = (int32_t)x;
       memcpy(o, &y, 4);
+      journal__mark_present(f, b);
       break;
     }
     case JF_I64: {

@@ -40,7 +40,8 @@ struct jfield {
   uint16_t stride;               /* JF_ARRAY */
   uint8_t namelen;               /* strlen(name); 0 = not given (then computed) */
   uint8_t omit_zero;             /* integer, text and fixed fields: left out of the encoding when 0 or empty (CDDL
-                                    `? name`); decoding a missing field gives 0 */
+                                    `? name`); decoding a missing field gives 0. JF_OMIT_ABSENT: left out
+                                    unless the presence byte at count_offset is set; decoding sets it */
   char key[24];                  /* name again, NUL-padded to 24 bytes: the fast decoder compares
                                     a key with it 8 bytes at a time (names up to 23 bytes) */
   uint8_t khead;                 /* the key's encoded head: 0x60 | namelen (text, namelen < 24) */
@@ -53,6 +54,13 @@ struct jfield {
 /* The most values one v 3 typed array holds (a window's columns; a pq_aggregate's 51-value
  * harmonic spectra). Callers also bound a count by the field's own max. */
 #define JOURNAL__TA_MAX 64
+
+#define JF_OMIT_ABSENT 2 /* omit_zero: an optional scalar with a presence byte (see above) */
+/* A decoded scalar field: its presence byte set (JF_OMIT_ABSENT). */
+static inline void journal__mark_present(const struct jfield *f, uint8_t *base)
+{
+  if (f->omit_zero == JF_OMIT_ABSENT) base[f->count_offset] = 1;
+}
 
 /* v3flags */
 #define JF3_ONLY 1    /* encoded in v 3 only (v 1 records never carry it; v 1 bytes stay as they were) */

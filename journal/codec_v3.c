@@ -335,6 +335,7 @@ int journal__decode_body3_with(struct cr *r, const struct jdesc *d, void *base, 
     }
     default:
       if ((rc = journal__decode_scalar(f, p, &v))) return rc == 1 ? JOURNAL_EBADREC : rc;
+      journal__mark_present(f, b);
     }
   }
   return 0;

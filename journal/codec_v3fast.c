@@ -182,6 +182,7 @@ bool journal__fast_body3(const uint8_t **pp, const uint8_t *buf, const uint8_t *
       if (x < INT32_MIN || x > INT32_MAX) return false;
       int32_t y = (int32_t)x;
       memcpy(o, &y, 4);
+      journal__mark_present(f, b);
       break;
     }
     case JF_BOOL:

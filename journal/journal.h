@@ -335,7 +335,12 @@ struct journal_trip_tap {
 enum journal_der_state { JOURNAL_DERST_OFF = 0, JOURNAL_DERST_GRID_TIED, JOURNAL_DERST_FAULT,
                          JOURNAL_DERST_IDLE, JOURNAL_DERST_CHARGING, JOURNAL_DERST_DISCHARGING,
                          JOURNAL_DERST_ALARM, JOURNAL_DERST_ON_GRID, JOURNAL_DERST_ON_BACKUP,
-                         JOURNAL_DERST_NO_SUPPLY };
+                         JOURNAL_DERST_NO_SUPPLY,
+                         /* a SunSpec inverter's St (models 101-103, 701 InvSt): OFF is off, FAULT fault,
+                          * MPPT producing */
+                         JOURNAL_DERST_SLEEPING, JOURNAL_DERST_STARTING, JOURNAL_DERST_PRODUCING,
+                         JOURNAL_DERST_THROTTLED, JOURNAL_DERST_SHUTTING_DOWN, JOURNAL_DERST_STANDBY };
+enum journal_der_via { JOURNAL_DERVIA_LINES = 0, JOURNAL_DERVIA_SUNSPEC = 1 };
 enum journal_der_reason { JOURNAL_DERR_INITIAL = 0, JOURNAL_DERR_EDGE, JOURNAL_DERR_RESYNC, JOURNAL_DERR_STALE };
 enum journal_transfer { JOURNAL_XFER_GRID = 0, JOURNAL_XFER_BACKUP, JOURNAL_XFER_NONE };
 struct journal_der {
@@ -349,7 +354,17 @@ struct journal_der {
   uint16_t branch;                 /* branch the source feeds; 0 none */
   uint64_t kernel_ns;
   uint8_t rails_low;               /* as trip_tap's */
+  /* A SunSpec poll's (via sunspec): kernel_ns is the poll's time; w and soc_mpct are encoded
+   * only when the device implements them (have_w, have_soc: a 0 W reading is "w": 0, a value
+   * the device does not implement no key at all) */
+  uint8_t via;                     /* enum journal_der_via */
+  uint8_t have_w, have_soc;
+  int32_t w;                       /* AC power, W (SunSpec W scaled by W_SF, rounded) */
+  int32_t soc_mpct;                /* state of charge, milli-percent (ChaState / SoC with its SF) */
 };
+/* A der state's name ("producing"), or NULL; and back: the enum value, or -1. */
+const char *journal_der_state_name(unsigned state);
+int journal_der_state_from_name(const char *name);
 
 /* window: one per AFE per aggregation period (ingest). Integer fixed point throughout so the
  * reducers stay integer-only: mV, mA, mW, mvar, mVA, milli-percent, mHz, µWh. */

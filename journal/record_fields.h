@@ -16,6 +16,9 @@
 /* The same for a field only schema v 3 encodes (v 1 bodies stay exactly as they were). */
 #define FLDZ3(S, name, kind, member, ik) { name, kind, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, 0, 0, 0, sizeof(name) - 1, 1, name, JF_KEYENC(sizeof(name) - 1), ik, JF3_ONLY }
 #define ENUMF(S, name, member, names, ik) { name, JF_ENUM, offsetof(S, member), 1, names, NULL, 0, 0, 0, sizeof(name) - 1, 0, name, JF_KEYENC(sizeof(name) - 1), ik, 0 }
+/* A JF_I32 encoded only when the presence byte have (a member of S) is set; decoding it sets
+ * have (a reading of 0 is not the same as no reading). */
+#define FLDP(S, name, kind, member, have, ik) { name, kind, offsetof(S, member), sizeof(((S *)0)->member), NULL, NULL, offsetof(S, have), 0, 0, sizeof(name) - 1, JF_OMIT_ABSENT, name, JF_KEYENC(sizeof(name) - 1), ik, 0 }
 /* An enum left out when 0 (a field added to a body whose older records never carry it). */
 #define ENUMZ(S, name, member, names, ik) { name, JF_ENUM, offsetof(S, member), 1, names, NULL, 0, 0, 0, sizeof(name) - 1, 1, name, JF_KEYENC(sizeof(name) - 1), ik, 0 }
 /* A table and its v 3 key lookups (filled at load by codec_v3.c). */

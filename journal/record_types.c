@@ -237,7 +237,22 @@ static const char *const aux_names[] = { "open", "closed", "not_wired", NULL };
 static const char *const load_v_names[] = { "absent", "present", "not_wired", NULL };
 static const char *const edge_names[] = { "rising", "falling", NULL };
 static const char *const der_state_names[] = { "off", "grid_tied", "fault", "idle", "charging", "discharging",
-                                               "alarm", "on_grid", "on_backup", "no_supply", NULL };
+                                               "alarm", "on_grid", "on_backup", "no_supply", "sleeping",
+                                               "starting", "producing", "throttled", "shutting_down", "standby",
+                                               NULL };
+static const char *const der_via_names[] = { "lines", "sunspec", NULL };
+
+const char *journal_der_state_name(unsigned state)
+{
+  return state < sizeof der_state_names / sizeof der_state_names[0] - 1 ? der_state_names[state] : NULL;
+}
+
+int journal_der_state_from_name(const char *name)
+{
+  for (int i = 0; name && der_state_names[i]; i++)
+    if (!strcmp(der_state_names[i], name)) return i;
+  return -1;
+}
 static const char *const der_reason_names[] = { "initial", "edge", "resync", "stale", NULL };
 static const char *const transfer_names[] = { "grid", "backup", "none", NULL };
 
@@ -295,11 +310,14 @@ static const struct jfield trip_tap_fields[] = {
 };
 
 static const struct jfield der_fields[] = {
+  FLDP(struct journal_der, "w", JF_I32, w, have_w, 10),
+  ENUMZ(struct journal_der, "via", via, der_via_names, 11),
   FLD(struct journal_der, "fresh", JF_BOOL, fresh, 0),
   ENUMF(struct journal_der, "state", state, der_state_names, 1),
   FLD(struct journal_der, "branch", JF_U16, branch, 2),
   ENUMF(struct journal_der, "reason", reason, der_reason_names, 3),
   ENUMF(struct journal_der, "source", source, der_names, 4),
+  FLDP(struct journal_der, "soc_mpct", JF_I32, soc_mpct, have_soc, 12),
   ENUMF(struct journal_der, "transfer", transfer, transfer_names, 5),
   FLD(struct journal_der, "kernel_ns", JF_U64, kernel_ns, 6),
   FLDZ3(struct journal_der, "rails_low", JF_U8, rails_low, 9),

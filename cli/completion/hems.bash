@@ -18,7 +18,7 @@ _hems()
     return
   fi
   if [ "$cword" -eq 2 ] && [ "${words[1]}" = bridge ]; then
-    COMPREPLY=($(compgen -W "mqtt" -- "$cur")); return
+    COMPREPLY=($(compgen -W "mqtt modbus sunspec" -- "$cur")); return
   fi
   case "$prev" in
     --counter)

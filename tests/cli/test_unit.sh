@@ -128,11 +128,11 @@ outside=$(comm -23 "$T/used" "$T/allowed")
 [ -z "$outside" ] || bad "the daemon calls what the unit's SystemCallFilter= refuses: $outside"
 echo "syscalls: the daemon made $(wc -l <"$T/used") distinct calls, all in the unit's filter ($(wc -l <"$T/allowed") allowed)"
 
-# The bridges' units (MQTT, Modbus TCP): installed beside the daemon's, verified, each its own
+# The bridges' units (MQTT, Modbus TCP, SunSpec): installed beside the daemon's, verified, each its own
 # user (created by sysusers.d, in no group there: hems-operators comes as a supplementary group
 # of the unit only), an exposure score of its own (they have the network the daemon has not).
 BRIDGE_MAX_EXPOSURE=2.5
-for bridge in mqtt modbus; do
+for bridge in mqtt modbus sunspec; do
   bunit=/usr/lib/systemd/system/hems-bridge-$bridge.service
   if [ ! -f "$D$bunit" ]; then bad "$bunit not installed"; continue; fi
   [ "$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$D$bunit")" = /usr/bin/hems ] || bad "the $bridge bridge's ExecStart is not /usr/bin/hems"

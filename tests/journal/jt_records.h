@@ -58,6 +58,7 @@ static void fill_generic(const struct jdesc *d, uint8_t *base, uint64_t seed, in
     }
     default: fail_msg("field %s: unknown kind %u (extend fill_generic)", f->name, f->kind);
     }
+    if (f->omit_zero == JF_OMIT_ABSENT) base[f->count_offset] = 1; /* present: its key is encoded */
   }
 }
 

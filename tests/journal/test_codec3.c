@@ -4,7 +4,8 @@
  * hand encoder builds from the spec (integer keys, typed-array columns, the narrowest-width
  * rule) and what the codec writes; the strict decoder rejects every other width, tag, order or
  * column shape; the fast decoder answers as the reference decode on thousands of corruptions;
- * JSON shows the v 1 names and values; v 1 bytes do not change with the v 3-only fields; and
+ * JSON shows the v 1 names and values; v 1 bytes do not change with the v 3-only fields; a der
+ * record's optional readings (w, soc_mpct) keep 0 apart from absent; and
  * Debian's python3-cbor2, an independent decoder, reads back the values the test put in.
  */
 #include <setjmp.h>
@@ -466,6 +467,54 @@ static void test_v3_json(void **state)
   free(j);
 }
 
+/* A der record's w and soc_mpct (a SunSpec poll): a reading of 0 is encoded and decodes as
+ * present, a value not given has no key and decodes as absent; in v 1 and v 3, through the
+ * reference and the fast decoder, and in the JSON. */
+static void test_der_optional_values(void **state)
+{
+  (void)state;
+  const unsigned versions[2] = { JOURNAL_SCHEMA_V1, JOURNAL_SCHEMA_V3 };
+  for (int k = 0; k < 2; k++)
+    for (int have = 0; have < 2; have++) {
+      struct journal_record r, out;
+      uint8_t b[1024];
+      size_t n;
+      memset(&r, 0, sizeof r);
+      r.seq = 9;
+      r.version = versions[k];
+      r.type = JOURNAL_T_DER;
+      r.source.kind = JOURNAL_SRC_DER;
+      r.body.der.via = JOURNAL_DERVIA_SUNSPEC;
+      r.body.der.state = JOURNAL_DERST_PRODUCING;
+      r.body.der.fresh = 1;
+      r.body.der.have_w = r.body.der.have_soc = (uint8_t)have;
+      r.body.der.w = 0;                       /* night: 0 W is a reading */
+      r.body.der.soc_mpct = have ? 52300 : 0;
+      assert_int_equal(journal_record_encode(&r, b, sizeof b, &n), 0);
+      struct journal_record ref;
+      assert_int_equal(journal__record_decode_ref(b, n, &ref), 0);
+      assert_int_equal(ref.body.der.have_w, have);
+      assert_int_equal(ref.body.der.have_soc, have);
+      assert_int_equal(journal_record_decode(b, n, &out), 0);
+      assert_int_equal(out.body.der.have_w, have);
+      assert_int_equal(out.body.der.have_soc, have);
+      assert_int_equal(out.body.der.w, 0);
+      assert_int_equal(out.body.der.soc_mpct, have ? 52300 : 0);
+      assert_int_equal(out.body.der.state, JOURNAL_DERST_PRODUCING);
+      char *j = journal_record_to_json(b, n, JOURNAL_JSON_COMPACT);
+      assert_non_null(j);
+      if (have) {
+        assert_non_null(strstr(j, "{\"w\":0,\"via\":\"sunspec\","));
+        assert_non_null(strstr(j, "\"soc_mpct\":52300"));
+      } else {
+        assert_null(strstr(j, "\"w\":"));
+        assert_null(strstr(j, "soc_mpct"));
+      }
+      assert_non_null(strstr(j, "\"state\":\"producing\""));
+      free(j);
+    }
+}
+
 /* v 1 bytes do not depend on the v 3-only fields. */
 static void test_v1_unchanged_by_v3_fields(void **state)
 {
@@ -670,6 +719,7 @@ int main(void)
     cmocka_unit_test(test_v3_fast_matches_reference),
     cmocka_unit_test(test_v3_json),
     cmocka_unit_test(test_v1_unchanged_by_v3_fields),
+    cmocka_unit_test(test_der_optional_values),
     cmocka_unit_test(test_v3_python_cbor2),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
