@@ -33,8 +33,11 @@ DECLARED = 230.0
 HPCT = {3: 1.5, 5: 1.0, 7: 0.5}
 RMS_BC = DECLARED * math.sqrt(1 + sum((p / 100) ** 2 for p in HPCT.values()))
 U2 = 0.01 / 0.99 * 100
-FLICKER_END_S = 4 * 3600 + 5 * 60
-RVC_AT_S = 4 * 3600 + 8 * 60
+# The sanitizer build (about 12x slower) runs a bounded version: the same stimuli over 28.5 min
+# (no complete 2-hour interval; the normal build's run covers it), said as a HEMS-SKIP line.
+BOUNDED = os.environ.get("HEMS_SANITIZE") == "1"
+FLICKER_END_S = 25 * 60 if BOUNDED else 4 * 3600 + 5 * 60
+RVC_AT_S = 26 * 60 if BOUNDED else 4 * 3600 + 8 * 60
 
 
 def run(d, scenario, for_s):
@@ -48,7 +51,20 @@ def main():
     tmp = tempfile.mkdtemp(prefix="hems-pq-")
     try:
         d = os.path.join(tmp, "pq")
-        r = run(d, SCENARIO, "4h12m")
+        scenario = SCENARIO
+        if BOUNDED:
+            with open(SCENARIO) as f:
+                sc = json.load(f)
+            sc["timeline"] = [
+                {"at": "0s", "do": "grid", "kind": "flicker", "level_pct": 0.407, "hz": 13.5, "duration": "25m"},
+                {"at": "0s", "do": "grid", "kind": "sag", "level_pct": 97, "duration": "25m", "phases": "A"},
+                {"at": "26m", "do": "grid", "kind": "sag", "level_pct": 93, "duration": "20s"},
+                {"at": "27m", "do": "grid", "kind": "freq", "hz": 50.7},
+                {"at": "27m40s", "do": "grid", "kind": "freq", "hz": 50.0}]
+            scenario = os.path.join(tmp, "bounded.json")
+            with open(scenario, "w") as f:
+                json.dump(sc, f)
+        r = run(d, scenario, "28m30s" if BOUNDED else "4h12m")
         ok(r.returncode == 0, "run: " + r.stderr[-300:])
         boot = records(d, "boot")  # init's and the run's
         ok(len(boot) == 2, "one run (%d boots)" % len(boot))
@@ -65,7 +81,7 @@ def main():
         two = [a for a in aggs if a["body"]["interval_s"] == 7200]
         ok(all(a["source"] == "afe:1" for a in aggs), "aggregates come from the mains AFE")
         ok(ten and all(a["body"]["start_ns"] % (600 * 10**9) == 0 for a in ten), "10-minute intervals start on the clock's 10 minutes")
-        ok(two and all(a["body"]["start_ns"] % (7200 * 10**9) == 0 for a in two), "2-hour intervals start on the clock's 2 hours")
+        ok(all(a["body"]["start_ns"] % (7200 * 10**9) == 0 for a in two), "2-hour intervals start on the clock's 2 hours")
         starts = [a["body"]["start_ns"] for a in ten]
         ok(all(b - a == 600 * 10**9 for a, b in zip(starts, starts[1:])), "10-minute intervals follow each other")
         ok(ten[0]["body"]["flags"] & 2 and ten[0]["body"]["start_ns"] < w0, "the first interval is partial (the run began inside it)")
@@ -73,7 +89,7 @@ def main():
         # complete 10-minute intervals wholly inside the flicker (and the phase-A sag)
         inside = [a for a in ten if not a["body"]["flags"] & 2
                   and a["body"]["start_ns"] + 600 * 10**9 <= w0 + FLICKER_END_S * 10**9]
-        ok(len(inside) >= 23, "at least 23 complete 10-minute intervals under the stimulus (%d)" % len(inside))
+        ok(len(inside) >= (1 if BOUNDED else 23), "complete 10-minute intervals under the stimulus (%d)" % len(inside))
         for a in inside:
             b = a["body"]
             ok(b["nwin"] == 3000, "3000 basic windows of 10 cycles in 10 minutes at 50 Hz (%d)" % b["nwin"])
@@ -110,70 +126,82 @@ def main():
             ok(all("pst_milli" not in c for c in b["channels"] if c["kind"] == "current"), "no Pst on currents")
 
         full2 = [a for a in two if not a["body"]["flags"] & 2]
-        ok(len(full2) == 1, "one complete 2-hour interval (%d)" % len(full2))
-        b = full2[0]["body"]
-        ok(b["nwin"] == 12, "twelve 10-minute intervals in it (%d)" % b["nwin"])
-        ok(b["start_ns"] + 7200 * 10**9 <= w0 + FLICKER_END_S * 10**9, "inside the stimulus")
-        for c in b["channels"]:
-            if c["kind"] == "voltage":
-                ok(abs(c["plt_milli"] - 1000) <= 50, "Plt %s %.3f within 1.00 ± 5 %%" % (c["phase"], c["plt_milli"] / 1000))
-        # Plt from the journaled Pst (the standard's cube mean) agrees with the journaled Plt
-        for ph in "ABC":
-            psts = [next(c["pst_milli"] for c in a["body"]["channels"] if c["kind"] == "voltage" and c["phase"] == ph) / 1000
-                    for a in ten if b["start_ns"] <= a["body"]["start_ns"] < b["start_ns"] + 7200 * 10**9]
-            ok(len(psts) == 12, "twelve Pst in the 2 hours")
-            plt = (sum(p ** 3 for p in psts) / 12) ** (1 / 3)
-            got = next(c["plt_milli"] for c in b["channels"] if c["kind"] == "voltage" and c["phase"] == ph) / 1000
-            ok(abs(plt - got) <= 0.0015, "Plt %s %.4f = cube mean of its Pst %.4f" % (ph, got, plt))
-
-        rvc = [e for e in evs if e["body"]["kind"] == "rvc"]
-        freq = [e for e in evs if e["body"]["kind"] == "freq"]
-        ok(len(evs) == len(rvc) + len(freq), "no dip, swell or interruption: %s" % [e["body"]["kind"] for e in evs])
-        ok(len(rvc) == 2, "two rapid voltage changes, down and back (%d)" % len(rvc))
-        for e, at in zip(rvc, (RVC_AT_S, RVC_AT_S + 20)):
-            b = e["body"]
-            ok(b["phases"] == "ABC" and b["category"] == "none", "rvc on ABC, no IEEE 1159 category")
-            ok(abs(b["start_ns"] - (w0 + at * 10**9)) <= 10**9, "rvc starts at the step (%.3f s off)" % ((b["start_ns"] - w0) / 1e9 - at))
-            ok(abs(b["delta_uss_mpct"] / 1000 - 7.0) <= 0.2, "ΔUss %.3f %% vs 7 %%" % (b["delta_uss_mpct"] / 1000))
-            ok(abs(b["delta_umax_mpct"] / 1000 - 7.0) <= 0.2, "ΔUmax %.3f %% vs 7 %%" % (b["delta_umax_mpct"] / 1000))
-            ok(b["delta_umax_mpct"] >= b["delta_uss_mpct"] - 5, "ΔUmax ≥ ΔUss")
-        ok(len(freq) == 1, "one frequency deviation (%d)" % len(freq))
-        b = freq[0]["body"]
-        ok(abs(b["freq_mhz"] - 50700) <= 10, "its extreme 50.700 Hz ± 10 mHz (%d)" % b["freq_mhz"])
-        ok(abs(b["duration_us"] / 1e6 - 40) <= 10, "lasting 40 s ± one 10-s interval (%.1f s)" % (b["duration_us"] / 1e6))
-        ok(b["category"] == "none" and b["phases"] == "" and b["extreme_mv"] == 0, "no voltage fields on a freq event")
-
-        r = hems("replay", "--dir", d, "--check")
-        ok(r.returncode == 0, "replay --check over the new records: " + r.stderr[-300:])
-        r = hems("verify", "--dir", d)
-        ok(r.returncode == 0, "verify: " + r.stderr[-300:])
-        r = hems("show", "--dir", d, str(full2[0]["seq"]))
-        ok(r.returncode == 0 and re.search(r"plt (1\.0|0\.9)\d", r.stdout), "show prints Plt as a number: " + r.stdout[:300])
-
-        # the config's pq keys
-        with open(SCENARIO) as f:
-            sc = json.load(f)
-        sc["panel"]["pq"] = {"rvc_pct": 8}
-        sc["timeline"] = [{"at": "30s", "do": "grid", "kind": "sag", "level_pct": 93, "duration": "20s"}]
-        p8 = os.path.join(tmp, "rvc8.json")
-        with open(p8, "w") as f:
-            json.dump(sc, f)
-        d8 = os.path.join(tmp, "rvc8")
-        r = run(d8, p8, "2m")
-        ok(r.returncode == 0, "run with rvc_pct 8: " + r.stderr[-300:])
-        ok(records(d8, "pq_event") == [], "a 7 % step is no rvc under an 8 % threshold")
-        cfg = json.loads(records(d8, "config")[-1]["body"]["json"])
-        ok(cfg["pq"]["rvc_pct"] == 8 and cfg["pq"]["rvc_hysteresis_pct"] == 4, "the journaled config carries the threshold and its half as hysteresis")
-        sc["panel"]["pq"] = {"rvc_pct": 4, "rvc_hysteresis_pct": 4}
-        with open(p8, "w") as f:
-            json.dump(sc, f)
-        r = run(os.path.join(tmp, "bad"), p8, "1m")
-        lines = [l for l in r.stderr.splitlines() if l.strip()]
-        ok(r.returncode == 2 and len(lines) == 1 and "pq.rvc_hysteresis_pct" in lines[0],
-           "a hysteresis not below the threshold: exit 2, one line naming it (%d: %s)" % (r.returncode, r.stderr))
+        if BOUNDED:
+            print("HEMS-SKIP test_pq_classa/two-hour-asan: the sanitizer build runs 28.5 min of panel time, "
+                  "not 4 h; the normal build checks the 2-hour record and Plt")
+            ok(full2 == [], "no complete 2-hour interval in 28.5 min")
+        else:
+            two_hour_checks(d, full2, ten, w0)
+        rvc_freq_config_checks(tmp, d, evs, w0)
         print("%d passed, 0 failed" % lib.passed)
     finally:
         lib.cleanup(tmp)
+
+
+def two_hour_checks(d, full2, ten, w0):
+    ok(len(full2) == 1, "one complete 2-hour interval (%d)" % len(full2))
+    b = full2[0]["body"]
+    ok(b["nwin"] == 12, "twelve 10-minute intervals in it (%d)" % b["nwin"])
+    ok(b["start_ns"] + 7200 * 10**9 <= w0 + FLICKER_END_S * 10**9, "inside the stimulus")
+    for c in b["channels"]:
+        if c["kind"] == "voltage":
+            ok(abs(c["plt_milli"] - 1000) <= 50, "Plt %s %.3f within 1.00 ± 5 %%" % (c["phase"], c["plt_milli"] / 1000))
+    # Plt from the journaled Pst (the standard's cube mean) agrees with the journaled Plt
+    for ph in "ABC":
+        psts = [next(c["pst_milli"] for c in a["body"]["channels"] if c["kind"] == "voltage" and c["phase"] == ph) / 1000
+                for a in ten if b["start_ns"] <= a["body"]["start_ns"] < b["start_ns"] + 7200 * 10**9]
+        ok(len(psts) == 12, "twelve Pst in the 2 hours")
+        plt = (sum(p ** 3 for p in psts) / 12) ** (1 / 3)
+        got = next(c["plt_milli"] for c in b["channels"] if c["kind"] == "voltage" and c["phase"] == ph) / 1000
+        ok(abs(plt - got) <= 0.0015, "Plt %s %.4f = cube mean of its Pst %.4f" % (ph, got, plt))
+    r = hems("show", "--dir", d, str(full2[0]["seq"]))
+    ok(r.returncode == 0 and re.search(r"plt (1\.0|0\.9)\d", r.stdout), "show prints Plt as a number: " + r.stdout[:300])
+
+
+def rvc_freq_config_checks(tmp, d, evs, w0):
+    rvc = [e for e in evs if e["body"]["kind"] == "rvc"]
+    freq = [e for e in evs if e["body"]["kind"] == "freq"]
+    ok(len(evs) == len(rvc) + len(freq), "no dip, swell or interruption: %s" % [e["body"]["kind"] for e in evs])
+    ok(len(rvc) == 2, "two rapid voltage changes, down and back (%d)" % len(rvc))
+    for e, at in zip(rvc, (RVC_AT_S, RVC_AT_S + 20)):
+        b = e["body"]
+        ok(b["phases"] == "ABC" and b["category"] == "none", "rvc on ABC, no IEEE 1159 category")
+        ok(abs(b["start_ns"] - (w0 + at * 10**9)) <= 10**9, "rvc starts at the step (%.3f s off)" % ((b["start_ns"] - w0) / 1e9 - at))
+        ok(abs(b["delta_uss_mpct"] / 1000 - 7.0) <= 0.2, "ΔUss %.3f %% vs 7 %%" % (b["delta_uss_mpct"] / 1000))
+        ok(abs(b["delta_umax_mpct"] / 1000 - 7.0) <= 0.2, "ΔUmax %.3f %% vs 7 %%" % (b["delta_umax_mpct"] / 1000))
+        ok(b["delta_umax_mpct"] >= b["delta_uss_mpct"] - 5, "ΔUmax ≥ ΔUss")
+    ok(len(freq) == 1, "one frequency deviation (%d)" % len(freq))
+    b = freq[0]["body"]
+    ok(abs(b["freq_mhz"] - 50700) <= 10, "its extreme 50.700 Hz ± 10 mHz (%d)" % b["freq_mhz"])
+    ok(abs(b["duration_us"] / 1e6 - 40) <= 10, "lasting 40 s ± one 10-s interval (%.1f s)" % (b["duration_us"] / 1e6))
+    ok(b["category"] == "none" and b["phases"] == "" and b["extreme_mv"] == 0, "no voltage fields on a freq event")
+
+    r = hems("replay", "--dir", d, "--check")
+    ok(r.returncode == 0, "replay --check over the new records: " + r.stderr[-300:])
+    r = hems("verify", "--dir", d)
+    ok(r.returncode == 0, "verify: " + r.stderr[-300:])
+
+    # the config's pq keys
+    with open(SCENARIO) as f:
+        sc = json.load(f)
+    sc["panel"]["pq"] = {"rvc_pct": 8}
+    sc["timeline"] = [{"at": "30s", "do": "grid", "kind": "sag", "level_pct": 93, "duration": "20s"}]
+    p8 = os.path.join(tmp, "rvc8.json")
+    with open(p8, "w") as f:
+        json.dump(sc, f)
+    d8 = os.path.join(tmp, "rvc8")
+    r = run(d8, p8, "2m")
+    ok(r.returncode == 0, "run with rvc_pct 8: " + r.stderr[-300:])
+    ok(records(d8, "pq_event") == [], "a 7 % step is no rvc under an 8 % threshold")
+    cfg = json.loads(records(d8, "config")[-1]["body"]["json"])
+    ok(cfg["pq"]["rvc_pct"] == 8 and cfg["pq"]["rvc_hysteresis_pct"] == 4, "the journaled config carries the threshold and its half as hysteresis")
+    sc["panel"]["pq"] = {"rvc_pct": 4, "rvc_hysteresis_pct": 4}
+    with open(p8, "w") as f:
+        json.dump(sc, f)
+    r = run(os.path.join(tmp, "bad"), p8, "1m")
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    ok(r.returncode == 2 and len(lines) == 1 and "pq.rvc_hysteresis_pct" in lines[0],
+       "a hysteresis not below the threshold: exit 2, one line naming it (%d: %s)" % (r.returncode, r.stderr))
 
 
 if __name__ == "__main__":
