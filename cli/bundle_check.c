@@ -68,6 +68,8 @@ int cli_bundle_check_begin(struct cli_source *s, const char *where, const char *
     return CLI_FAIL;
   }
   if (rc) { bc->t = NULL; return 0; } /* damage: journal_verify reports it, with what came before */
+  memcpy(bc->pinned_pk, s->pubkey, 32);
+  memcpy(bc->bundle_pk, journal_bundle_pubkey(s->bundle), 32);
   char origin[JOURNAL_TLOG_NAME_MAX + 1];
   if (journal_tlog_origin(journal_bundle_device_id(s->bundle), origin, sizeof origin) < 0 ||
       journal_tlog_verifier_init(&bc->v, origin, JOURNAL_TLOG_ED25519, s->pubkey) != 0) {
@@ -136,7 +138,15 @@ static int head_open(struct cli_bundle_check *bc, struct journal_tlog_hems *he)
   const struct journal_bundle_tree *t = bc->t;
   size_t blen = 0;
   struct journal_tlog_checkpoint hc;
-  if (journal_tlog_open(t->head_note, t->head_note_len, &bc->v, &blen, NULL) != 0 ||
+  int orc = journal_tlog_open(t->head_note, t->head_note_len, &bc->v, &blen, NULL);
+  if (orc != 0 && memcmp(bc->pinned_pk, bc->bundle_pk, 32) != 0 &&
+      cli_bundle_key_certified(bc->where, bc->pinned_pk, bc->bundle_pk)) {
+    /* exported after a key rotation: the head is the key in force's, certified from the pin */
+    struct journal_tlog_verifier v2;
+    if (journal_tlog_verifier_init(&v2, bc->v.name, JOURNAL_TLOG_ED25519, bc->bundle_pk) == 0)
+      orc = journal_tlog_open(t->head_note, t->head_note_len, &v2, &blen, NULL);
+  }
+  if (orc != 0 ||
       journal_tlog_checkpoint_parse(t->head_note, blen, &hc) != 0 || strcmp(hc.origin, bc->v.name) != 0 ||
       journal_tlog_hems_parse(hc.ext, he) != 0) {
     cli_err("%s: head checkpoint (size %llu): no valid signature by the pinned key", bc->where,

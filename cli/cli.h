@@ -60,6 +60,26 @@ void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints usage text for a command to stdout (help) and returns 0, or a one-line pointer to
  * --help on stderr and returns CLI_USAGE. */
 int cli_usage(const struct cli_cmd *cmd, bool help);
+/* cmd_key_rotate.c: `hems key rotate` and `hems key revoke` (argv[0] is the subcommand). */
+int cli_cmd_key_rotate(int argc, char **argv);
+int cli_cmd_key_revoke(int argc, char **argv);
+/* A second token signer (key rotate --to): opened as --signer is, without the dir-key check;
+ * the caller closes *p. CLI_OK, or the exit code after one error line. */
+struct journal_pkcs11_signer;
+int cli_signer_open_other(const struct cli_common *c, const char *uri, struct journal_pkcs11_signer **p,
+                          const struct journal_signer **out);
+struct cli_source;
+/* The public key of want_id if the journal's key records certify it from root (a rotation's
+ * chain; revocations aside): CLI_OK, CLI_FAIL when not, or the exit code after one error line. */
+/* After a writer opened: CLI_OK when its signer is the journal's key in force (the newest key
+ * record that is not a revocation), else CLI_FAIL after one line (the caller closes j unused). */
+int cli_key_in_force_check(struct journal *j, const char *dir);
+/* Whether the bundle at path certifies want from root through its key records (a later key's
+ * signatures on a bundle exported after a rotation). */
+bool cli_bundle_key_certified(const char *path, const uint8_t root[JOURNAL_PUBKEY_BYTES],
+                              const uint8_t want[JOURNAL_PUBKEY_BYTES]);
+int cli_key_chain_find(struct cli_source *s, const char *dir, const uint8_t root[JOURNAL_PUBKEY_BYTES],
+                       const uint8_t want_id[JOURNAL_KEYID_BYTES], uint8_t out_pk[JOURNAL_PUBKEY_BYTES]);
 const struct cli_cmd *cli_find(const char *name);
 
 /* $HEMS_DIR, else ./hems-data */
@@ -290,6 +310,7 @@ struct cli_bundle_check {
   struct journal_tlog_checkpoint kept;
   struct journal_tlog_verifier v;       /* the pinned key under "hems/<device id>" */
   const struct journal_tlog_verifier *wv; /* --witness WVKEY, or NULL */
+  uint8_t pinned_pk[JOURNAL_PUBKEY_BYTES], bundle_pk[JOURNAL_PUBKEY_BYTES]; /* after a rotation they differ */
 };
 int cli_bundle_check_begin(struct cli_source *s, const char *where, const char *kept_path, struct cli_bundle_check *bc);
 int cli_bundle_check_end(struct cli_bundle_check *bc);

@@ -145,6 +145,10 @@ int cli_cmd_checkpoint(int argc, char **argv)
   }
   uint8_t kid[JOURNAL_KEYID_BYTES];
   journal_key_id(s.pubkey, kid);
+  /* after a rotation the seal is a later key's: certified from the pinned one (dirs) */
+  if (memcmp(kid, r.body.seal.key_id, sizeof kid) != 0 && s.reader &&
+      cli_key_chain_find(&s, where, s.pubkey, r.body.seal.key_id, s.pubkey) == CLI_OK)
+    journal_key_id(s.pubkey, kid);
   if (memcmp(kid, r.body.seal.key_id, sizeof kid) != 0) {
     char h[33];
     journal_hex(r.body.seal.key_id, sizeof kid, h);

@@ -48,6 +48,16 @@ static int key_verifier(int argc, char **argv)
     cli_source_close(&s);
     return CLI_FAIL;
   }
+  if (!s.bundle) {
+    /* a dir's checkpoints are signed by the key in force: keys/signing.pub */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/keys/signing.pub", c.dir);
+    if ((rc = journal_pubkey_load(path, s.pubkey))) {
+      cli_err("key verifier: %s: %s", path, rc == -ENOENT ? "missing" : "malformed");
+      cli_source_close(&s);
+      return CLI_ENV;
+    }
+  }
   struct journal_tlog_verifier v;
   char text[JOURNAL_TLOG_VKEY_MAX + 1];
   if (journal_tlog_origin(id, origin, sizeof origin) < 0 ||
@@ -66,6 +76,8 @@ int cli_cmd_key(int argc, char **argv)
 {
   if (argc < 2 || argv[1][0] == '-') return cli_usage(cli_find("key"), false);
   if (!strcmp(argv[1], "verifier")) return key_verifier(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "rotate")) return cli_cmd_key_rotate(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "revoke")) return cli_cmd_key_revoke(argc - 1, argv + 1);
   cli_err("key: %s: unknown subcommand (see 'hems key --help')", argv[1]);
   return CLI_USAGE;
 }

@@ -264,7 +264,17 @@ static const struct cli_cmd cmds[] = {
     "2 usage, 3 I/O.\n" },
   { "key", cli_cmd_key,
     "usage: hems key verifier [--dir DIR | BUNDLE] [--fingerprint FP]\n"
+    "       hems key rotate [--dir DIR] [--signer file|pkcs11:URI] [--to pkcs11:URI]\n"
+    "       hems key revoke [--dir DIR] [--signer file|pkcs11:URI] KEYID --reason TEXT\n"
     "\n"
+    "rotate: make a new signing key (DIR/keys/signing.key afterwards) and journal it, certified by\n"
+    "  the key in force (--signer, or DIR/keys/signing.key), which seals that record; every later\n"
+    "  seal is the new key's, and verify refuses the old key's. --to: the new key is that token's\n"
+    "  (a key file moves into a token). The daemon must be stopped. The key\n"
+    "  an auditor pins stays the first key: verify follows the certified chain from it.\n"
+    "revoke: journal that key KEYID (its 32-hex fingerprint; not the key in force) is revoked:\n"
+    "  no seal or bundle signed by it is accepted after this record. Exit 0 ok, 1 no such key or\n"
+    "  the key in force, 2 usage, 3 I/O or a held lock.\n"
     "verifier: print the note verifier key of the journal's signing key, the line that checks its\n"
     "  checkpoints (C2SP signed notes; Go's golang.org/x/mod/sumdb/note reads it):\n"
     "  hems/<device id>+<8 hex key hash>+<base64(0x01 || Ed25519 public key)>. The name is the\n"

@@ -181,6 +181,12 @@ int run_start_journal(struct daemon *d, struct run_tail *t)
     free(d->sc);
     return cli_open_error(d->o.c.dir, d->o.c.counter, rc, pid);
   }
+  if ((rc = cli_key_in_force_check(d->j, d->o.c.dir))) {
+    journal_close(d->j);
+    hw_sim_destroy(d->sim);
+    free(d->sc);
+    return rc;
+  }
   if ((rc = replay_harness_attach(&d->h, d->j))) {
     if (rc == JOURNAL_EUNSEALED) cli_err("run: rebuilding state from the journal: %s", d->h.attach_why);
     else cli_err("run: rebuilding state from the journal: %s", journal_strerror(rc));

@@ -117,6 +117,29 @@ int cli_signer_get(const struct cli_common *c, const struct journal_signer **out
   return check_dir_key(c->dir, *out);
 }
 
+int cli_signer_open_other(const struct cli_common *c, const char *uri, struct journal_pkcs11_signer **p,
+                          const struct journal_signer **out)
+{
+  *p = NULL;
+  *out = NULL;
+  if (strncasecmp(uri, "pkcs11:", 7) != 0) {
+    cli_err("--to: expected a pkcs11: URI (RFC 7512)");
+    return CLI_USAGE;
+  }
+  static char full[JOURNAL_PKCS11_URI_MAX + 1];
+  int rc = module_from_config(c->dir, uri, full, sizeof full);
+  if (rc) return rc;
+  static struct journal_pkcs11_uri u;
+  char why[512];
+  if ((rc = journal_pkcs11_uri_parse(full, &u, why, sizeof why))) { cli_err("--to: %s", why); return CLI_USAGE; }
+  if ((rc = journal_pkcs11_signer_open(&u, p, why, sizeof why))) {
+    cli_err("--to: %s", rc == JOURNAL_ESIGNER ? why : journal_strerror(rc));
+    return CLI_ENV;
+  }
+  *out = journal_pkcs11_signer_get(*p);
+  return 0;
+}
+
 const char *cli_signer_why(int rc)
 {
   static char line[320];

@@ -243,7 +243,13 @@ struct journal_key {
   uint8_t cert[JOURNAL_SIG_BYTES];          /* by the previous key (or itself, first key) over
                                                "hems-key-v1" || pubkey || key_id || prev_key_id */
   struct journal_slice algorithm;           /* "ed25519" */
+  /* A revocation (hems key revoke): key_id/pubkey name the revoked key, prev_key_id the key in
+   * force that revokes it, cert is that key's signature over "hems-key-revoke-v1" || pubkey ||
+   * key_id || prev_key_id || reason. Seals by the revoked key after this record are refused. */
+  bool revoked;
+  struct journal_slice reason;
 };
+
 
 struct journal_retention {
   uint64_t cut_seq;                        /* records 1..cut_seq were archived and removed */
@@ -964,6 +970,17 @@ void journal_get_stats(struct journal *j, struct journal_stats *out);
  * appending thread, at a bounded rate (the daemon: at boot, at each retention cut, at most once
  * an hour). 0 and *out_count (NULL allowed); 0 and 0 without a hardware counter. */
 int journal_counter_bump(struct journal *j, uint64_t *out_count);
+
+/* Key rotation and revocation (key_rotate.c) on an open writer. Rotation: appends a `key`
+ * record for next's key certified by the key in force, makes it durable (sealed by the old
+ * key), then seals with next from the following group on and re-signs the counter file with it
+ * (a hardware counter is bumped). next is borrowed until journal_close. Revocation: appends a
+ * revocation of pubkey (not the key in force: -EINVAL) with reason (1..200 bytes of text) and
+ * makes it durable. Both return 0 or the append/sync/signer error. */
+int journal_key_rotate(struct journal *j, const struct journal_signer *next);
+int journal_key_revoke(struct journal *j, const uint8_t pubkey[JOURNAL_PUBKEY_BYTES], const char *reason);
+/* The messages the certificates sign (cap ≥ 11 + 32 + 16 + 16 + 18 + 200): returns its length. */
+size_t journal_key_cert_msg(const struct journal_key *k, uint8_t *msg, size_t cap);
 
 /* Seals, commits, stops the writer thread, records a clean shutdown, releases the lock. */
 int journal_close(struct journal *j);

@@ -205,6 +205,8 @@ static const struct jfield key_fields[] = {
   FLD(struct journal_key, "cert", JF_FIXED, cert, 0),
   FLD(struct journal_key, "key_id", JF_FIXED, key_id, 1),
   FLD(struct journal_key, "pubkey", JF_FIXED, pubkey, 2),
+  FLDZ(struct journal_key, "reason", JF_TEXT, reason, 5),
+  FLDZ(struct journal_key, "revoked", JF_BOOL, revoked, 6),
   FLD(struct journal_key, "algorithm", JF_TEXT, algorithm, 3),
   FLD(struct journal_key, "prev_key_id", JF_FIXED, prev_key_id, 4),
 };

@@ -57,15 +57,36 @@ static const uint8_t *find_key(struct vstate *v, const uint8_t id[16])
   return NULL;
 }
 
+static int key_index(struct vstate *v, const uint8_t id[16])
+{
+  for (int i = 0; i < v->nkeys; i++)
+    if (memcmp(v->key_ids[i], id, 16) == 0) return i;
+  return -1;
+}
+
+/* A revocation: certified by the key in force (prev_key_id), it ends key_id's acceptance. */
+static int on_revoke(struct vstate *v, uint64_t seq, const struct journal_key *k)
+{
+  uint8_t msg[11 + 32 + 16 + 16 + 18 + 256];
+  const uint8_t *pk = find_key(v, k->prev_key_id);
+  if (!pk) return fail(v, seq, JOURNAL_EBADSIG, "key revocation by an untrusted key%.0llu", 0);
+  if (v->have_in_force && memcmp(k->prev_key_id, v->in_force, 16) != 0)
+    return fail(v, seq, JOURNAL_EBADSIG, "key revocation signed by a key that is not the key in force%.0llu", 0);
+  size_t n = journal_key_cert_msg(k, msg, sizeof msg);
+  if (!n || crypto_sign_verify_detached(k->cert, msg, n, pk) != 0)
+    return fail(v, seq, JOURNAL_EBADSIG, "key revocation certificate invalid%.0llu", 0);
+  int i = key_index(v, k->key_id);
+  if (i >= 0 && !v->key_revoked[i]) v->key_revoked[i] = seq;
+  return 0;
+}
+
 static int on_key(struct vstate *v, uint64_t seq, const struct journal_key *k)
 {
   uint8_t id[16], msg[11 + 32 + 16 + 16];
   journal_key_id(k->pubkey, id);
   if (memcmp(id, k->key_id, 16) != 0) return fail(v, seq, JOURNAL_EBADSIG, "key record: key_id does not match pubkey%.0llu", 0);
-  memcpy(msg, "hems-key-v1", 11);
-  memcpy(msg + 11, k->pubkey, 32);
-  memcpy(msg + 43, k->key_id, 16);
-  memcpy(msg + 59, k->prev_key_id, 16);
+  if (k->revoked) return on_revoke(v, seq, k);
+  journal_key_cert_msg(k, msg, sizeof msg);
   static const uint8_t zero[16];
   const uint8_t *signer_pk;
   if (memcmp(k->prev_key_id, zero, 16) == 0) {
@@ -75,10 +96,44 @@ static int on_key(struct vstate *v, uint64_t seq, const struct journal_key *k)
   } else {
     signer_pk = find_key(v, k->prev_key_id);
     if (!signer_pk) return fail(v, seq, JOURNAL_EBADSIG, "key record certified by an untrusted key%.0llu", 0);
+    if (v->have_in_force && memcmp(k->prev_key_id, v->in_force, 16) != 0)
+      return fail(v, seq, JOURNAL_EBADSIG, "key record certified by a key that is not the key in force%.0llu", 0);
+    int pi = key_index(v, k->prev_key_id);
+    if (pi >= 0 && v->key_revoked[pi]) return fail(v, seq, JOURNAL_EBADSIG, "key record certified by a revoked key%.0llu", 0);
   }
   if (crypto_sign_verify_detached(k->cert, msg, sizeof msg, signer_pk) != 0)
     return fail(v, seq, JOURNAL_EBADSIG, "key record certificate invalid%.0llu", 0);
-  return trust_key(v, k->pubkey) == 0 ? 0 : fail(v, seq, JOURNAL_EBADSIG, "too many keys%.0llu", 0);
+  if (trust_key(v, k->pubkey) != 0) return fail(v, seq, JOURNAL_EBADSIG, "too many keys%.0llu", 0);
+  if (memcmp(k->prev_key_id, zero, 16) == 0) {
+    if (!v->have_in_force) { memcpy(v->in_force, k->key_id, 16); v->have_in_force = true; }
+  } else {
+    memcpy(v->pending, k->key_id, 16); /* in force once this group's seal (by the old key) verifies */
+    v->have_pending = true;
+  }
+  return 0;
+}
+
+/* A seal's key must be the key in force (once the source has shown which that is). */
+static int check_in_force(struct vstate *v, uint64_t seq, const uint8_t key_id[16])
+{
+  int i = key_index(v, key_id);
+  if (i >= 0 && v->key_revoked[i])
+    return fail(v, seq, JOURNAL_EBADSIG, "seal signed by a key revoked at seq %llu", (unsigned long long)v->key_revoked[i]);
+  if (!v->have_in_force || memcmp(key_id, v->in_force, 16) == 0) return 0;
+  if (i >= 0 && v->key_ended[i])
+    return fail(v, seq, JOURNAL_EBADSIG, "seal signed by a key retired at seq %llu (rotated)", (unsigned long long)v->key_ended[i]);
+  return fail(v, seq, JOURNAL_EBADSIG, "seal not signed by the key in force%.0llu", 0);
+}
+
+/* After a seal proved its group: a rotation in it takes effect. */
+static void rotate_in_force(struct vstate *v, uint64_t seal_seq)
+{
+  if (!v->have_pending) return;
+  int i = v->have_in_force ? key_index(v, v->in_force) : -1;
+  if (i >= 0 && !v->key_ended[i]) v->key_ended[i] = seal_seq;
+  memcpy(v->in_force, v->pending, 16);
+  v->have_in_force = true;
+  v->have_pending = false;
 }
 
 /* The group in v->grp ends with a seal at v->grp[n-1] that has verified; find the first
@@ -158,6 +213,7 @@ static int on_seal(struct vstate *v, const uint8_t *bytes, size_t len, const str
   if (s->group_records != v->n - 1) return fail(v, r.seq, JOURNAL_EBADCHAIN, "seal covers %llu records but the group holds a different number", s->group_records);
   const uint8_t *pk = find_key(v, s->key_id);
   if (!pk) return fail(v, r.seq, JOURNAL_EBADSIG, "seal signed by an untrusted key%.0llu", 0);
+  if ((rc = check_in_force(v, r.seq, s->key_id))) return rc;
   if (v->newest_only) {
     /* checked at the end if this stays the newest seal */
     uint8_t *q = journal__grow(v->last_seal, &v->last_seal_cap, len, 1, 4096);
@@ -176,6 +232,7 @@ static int on_seal(struct vstate *v, const uint8_t *bytes, size_t len, const str
   if ((rc = check_tree_root(v, &r))) return rc;
   if ((rc = check_state_hash(v, &r))) return rc;
   /* Group proven: everything up to this seal is intact. */
+  rotate_in_force(v, r.seq);
   v->res->seals++;
   v->res->last_sealed_seq = r.seq;
   memcpy(v->anchor, me->hash, 32);
@@ -378,6 +435,19 @@ int journal__vcheck_end(struct vstate *v, int got, const char *why)
   if (v->anchor_from_record && v->first_seq > 1)
     return fail(v, 1, JOURNAL_EGAP, "records 1..%llu missing (no retention record attests a cut)",
                 (unsigned long long)(v->first_seq - 1));
+  if (v->src->signer_pk) {
+    uint8_t sid[16];
+    journal_key_id(v->src->signer_pk, sid);
+    int si = key_index(v, sid);
+    if (si >= 0 && v->key_revoked[si]) {
+      char fp[33];
+      journal_fingerprint_hex(v->src->signer_pk, fp);
+      res->bad_seq = 0;
+      snprintf(res->reason, sizeof res->reason, "bundle header and end frame are signed by key %s, revoked at seq %llu", fp,
+               (unsigned long long)v->key_revoked[si]);
+      return JOURNAL_EBADSIG;
+    }
+  }
   if (!v->signer_trusted) {
     char fp[33];
     journal_fingerprint_hex(v->src->signer_pk, fp);

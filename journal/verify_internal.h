@@ -30,6 +30,13 @@ struct journal__vstate {
   uint8_t keys[JOURNAL__VERIFY_MAX_KEYS][32];
   uint8_t key_ids[JOURNAL__VERIFY_MAX_KEYS][16];
   int nkeys;
+  /* the key in force (the pinned first key, then each rotation's key from the group after its
+   * record): every seal must be signed by it; have_in_force false (a source without the first
+   * key record) accepts a seal by any trusted key */
+  bool have_in_force, have_pending;
+  uint8_t in_force[16], pending[16];
+  uint64_t key_ended[JOURNAL__VERIFY_MAX_KEYS];  /* seq of the seal that retired key i, or 0 */
+  uint64_t key_revoked[JOURNAL__VERIFY_MAX_KEYS]; /* seq of key i's revocation, or 0 */
   struct journal__vlink *grp;
   size_t n, cap;
   uint8_t anchor[32];      /* what the group's first prev must equal */

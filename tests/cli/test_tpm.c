@@ -333,6 +333,25 @@ static void test_cut_bump(void **state)
                       (unsigned long long)n0 + 1, tmp), 0);
 }
 
+/* A key rotation bumps the TPM counter once (issue 16: at boot, at each cut, at each rotation,
+ * hourly); the count is in the counter file, now signed by the new key, and the journal still
+ * verifies from the first key with the TPM. */
+static void test_rotation_bump(void **state)
+{
+  (void)state;
+  char dir[300];
+  snprintf(dir, sizeof dir, "%s/k", tmp);
+  assert_int_equal(sh("%s init --dir %s --counter " NV " >/dev/null", bin, dir), 0);
+  uint64_t n0 = tpm_count();
+  assert_int_equal(sh("%s key rotate --dir %s --counter " NV " >/dev/null 2>%s/rot.err || { cat %s/rot.err >&2; exit 1; }",
+                      bin, dir, tmp, tmp), 0);
+  uint64_t n1 = tpm_count();
+  assert_int_equal(n1, n0 + 1);
+  assert_int_equal(file_count(dir), n1);
+  assert_int_equal(sh("%s note --dir %s --counter " NV " after >/dev/null", bin, dir), 0);
+  assert_int_equal(sh("%s verify --dir %s --counter " NV " >/dev/null", bin, dir), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -342,6 +361,7 @@ int main(void)
     cmocka_unit_test(test_hourly_bound),
     cmocka_unit_test(test_rollback_attack),
     cmocka_unit_test(test_cut_bump),
+    cmocka_unit_test(test_rotation_bump),
   };
   return cmocka_run_group_tests(tests, setup, stop);
 }

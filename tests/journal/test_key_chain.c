@@ -1,0 +1,244 @@
+/*
+ * test_key_chain.c — key rotation and revocation through the library (journal_key_rotate,
+ * journal_key_revoke) and what verify makes of them, in each of its modes (jt_verify_checked:
+ * one thread, two threads with every seal, two threads with the newest seal only):
+ *   - a rotation: seals before it by the first key, after it by the next; verifies from the
+ *     first key; the counter file is signed by the next key afterwards;
+ *   - a writer reopened with the retired key (the library does not stop it; the CLI does): the
+ *     first seal it makes is named, "retired at seq N";
+ *   - a key record certified by a trusted key that is not the key in force: refused at it;
+ *   - a revocation: accepted when the key in force signs it; a seal by the revoked key after
+ *     it is named "revoked at seq N"; a revocation whose certificate is not the in-force key's,
+ *     or whose reason was changed after signing, is refused at the record;
+ *   - journal_key_revoke refuses the key in force and an empty reason (-EINVAL).
+ * Expected seqs follow from the appends (one record + its seal per synced append).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <sodium.h>
+#include "jt_util.h"
+
+static const uint8_t seed2[32] = { 2 }, seed3[32] = { 3 };
+
+static char *new_dir(void)
+{
+  char *base = jt_mkdtemp();
+  char *d = malloc(4200);
+  snprintf(d, 4200, "%s/data", base);
+  free(base);
+  struct journal_options o;
+  jt_opts(&o, d, NULL);
+  assert_int_equal(journal_create(&o, "{}", 2, "test"), 0);
+  return d;
+}
+
+static void drop_dir(char *d)
+{
+  *strrchr(d, '/') = 0;
+  jt_rm_rf(d);
+  free(d);
+}
+
+static struct journal *open_with(const char *d, const struct journal_signer *s, bool accept)
+{
+  struct journal_options o;
+  jt_opts(&o, d, NULL);
+  o.signer = s;
+  o.accept_rollback = accept;
+  struct journal *j;
+  int rc = journal_open(&j, &o, NULL, NULL);
+  if (rc) fail_msg("journal_open: %s", journal_strerror(rc));
+  return j;
+}
+
+static uint64_t note(struct journal *j, const char *text)
+{
+  struct journal_record r;
+  jt_note_rec(&r, text);
+  uint64_t seq;
+  assert_int_equal(journal_append(j, &r, &seq), 0);
+  assert_int_equal(journal_sync(j), 0);
+  return seq;
+}
+
+static uint64_t journal_head_seq_of_dir(const char *d)
+{
+  struct journal_reader *r;
+  assert_int_equal(journal_reader_open(&r, d, NULL, true), 0);
+  uint64_t first, last;
+  assert_int_equal(journal_reader_bounds(r, &first, &last), 0);
+  journal_reader_close(r);
+  return last;
+}
+
+static void key_signer(struct journal_file_signer *fs, const char *dir, const char *name, const uint8_t seed[32])
+{
+  char *p = jt_path("%s/%s", dir, name);
+  unlink(p);
+  assert_int_equal(journal_key_file_create(p, seed, NULL), 0);
+  assert_int_equal(journal_file_signer_load_path(fs, p, NULL, 0), 0);
+}
+
+/* A key record for pk's key naming prev as its certifier (the caller signs it). */
+static void key_rec(struct journal_record *r, const struct journal_signer *k, const struct journal_signer *prev)
+{
+  memset(r, 0, sizeof *r);
+  r->type = JOURNAL_T_KEY;
+  r->source.kind = JOURNAL_SRC_OPERATOR;
+  memcpy(r->body.key.pubkey, k->pubkey, 32);
+  memcpy(r->body.key.key_id, k->key_id, 16);
+  memcpy(r->body.key.prev_key_id, prev->key_id, 16);
+  r->body.key.algorithm = (struct journal_slice){ (const uint8_t *)"ed25519", 7 };
+}
+
+static void expect_bad(const char *d, uint64_t seq, const char *why)
+{
+  struct journal_verify_result res;
+  int rc = jt_verify_dir(d, &res);
+  if (rc == 0 || res.bad_seq != seq || !strstr(res.reason, why))
+    fail_msg("verify: rc %d, first bad seq %llu '%s'; want seq %llu '%s'", rc, (unsigned long long)res.bad_seq, res.reason,
+             (unsigned long long)seq, why);
+}
+
+static void expect_ok(const char *d)
+{
+  struct journal_verify_result res;
+  int rc = jt_verify_dir(d, &res);
+  if (rc) fail_msg("verify: rc %d, first bad seq %llu: %s", rc, (unsigned long long)res.bad_seq, res.reason);
+}
+
+static void test_rotate_then_retired_key(void **st)
+{
+  (void)st;
+  char *d = new_dir();
+  struct journal_file_signer k1, k2;
+  assert_int_equal(journal_file_signer_load(&k1, d), 0);
+  key_signer(&k2, d, "k2.key", seed2);
+  struct journal *j = open_with(d, &k1.signer, false);
+  note(j, "before");
+  assert_int_equal(journal_key_rotate(j, &k2.signer), 0);
+  uint64_t rot_seal = journal_head_seq(j);
+  uint64_t after = note(j, "after");
+  assert_int_equal(after, rot_seal + 1);
+  assert_int_equal(journal_close(j), 0);
+  expect_ok(d); /* trusts keys/signing.pub: the first key */
+
+  /* the counter is the next key's now: a writer with the first key is refused at the counter */
+  struct journal_options o;
+  jt_opts(&o, d, NULL);
+  o.signer = &k1.signer;
+  int orc = journal_open(&j, &o, NULL, NULL);
+  if (orc == 0) fail_msg("a writer with the retired key opened over the next key's counter");
+  /* ...and with the rollback accepted, what it seals is refused by verify */
+  j = open_with(d, &k1.signer, true);
+  uint64_t head = journal_head_seq(j); /* the open journaled the accepted rollback: its seal */
+  assert_int_equal(head, after + 3);   /* after's seal, the fault, the fault's seal */
+  note(j, "forged with the retired key");
+  assert_int_equal(journal_close(j), 0);
+  /* the fault's seal is the first seal by the old key */
+  char why[64];
+  snprintf(why, sizeof why, "retired at seq %llu", (unsigned long long)rot_seal);
+  expect_bad(d, head, why);
+  journal_file_signer_wipe(&k1);
+  journal_file_signer_wipe(&k2);
+  drop_dir(d);
+}
+
+static void test_certified_by_a_key_not_in_force(void **st)
+{
+  (void)st;
+  char *d = new_dir();
+  struct journal_file_signer k1, k2, k3;
+  assert_int_equal(journal_file_signer_load(&k1, d), 0);
+  key_signer(&k2, d, "k2.key", seed2);
+  key_signer(&k3, d, "k3.key", seed3);
+  struct journal *j = open_with(d, &k1.signer, false);
+  assert_int_equal(journal_key_rotate(j, &k2.signer), 0);
+  /* a key record for k3 certified by k1 (trusted, but retired) in a group sealed by k2 */
+  struct journal_record r;
+  key_rec(&r, &k3.signer, &k1.signer);
+  uint8_t msg[128];
+  size_t n = journal_key_cert_msg(&r.body.key, msg, sizeof msg);
+  assert_true(n > 0);
+  assert_int_equal(k1.signer.sign(k1.signer.ctx, msg, n, r.body.key.cert), 0);
+  uint64_t seq;
+  assert_int_equal(journal_append(j, &r, &seq), 0);
+  assert_int_equal(journal_sync(j), 0);
+  assert_int_equal(journal_close(j), 0);
+  expect_bad(d, seq, "not the key in force");
+  journal_file_signer_wipe(&k1);
+  journal_file_signer_wipe(&k2);
+  journal_file_signer_wipe(&k3);
+  drop_dir(d);
+}
+
+static void test_revocation(void **st)
+{
+  (void)st;
+  char *d = new_dir();
+  struct journal_file_signer k1, k2;
+  assert_int_equal(journal_file_signer_load(&k1, d), 0);
+  key_signer(&k2, d, "k2.key", seed2);
+  struct journal *j = open_with(d, &k1.signer, false);
+  assert_int_equal(journal_key_revoke(j, k1.signer.pubkey, "lost"), -EINVAL); /* the key in force */
+  assert_int_equal(journal_key_rotate(j, &k2.signer), 0);
+  assert_int_equal(journal_key_revoke(j, k1.signer.pubkey, ""), -EINVAL);
+  assert_int_equal(journal_key_revoke(j, k1.signer.pubkey, "backup card lost"), 0);
+  uint64_t rev = journal_head_seq(j) - 1;
+  note(j, "after the revocation");
+  assert_int_equal(journal_close(j), 0);
+  expect_ok(d);
+  /* the revoked key, used anyway */
+  char *copy = strdup(jt_path("%s-copy", d));
+  assert_int_equal(jt_sh("cp -a '%s' '%s'", d, copy), 0);
+  uint64_t before = journal_head_seq_of_dir(copy);
+  j = open_with(copy, &k1.signer, true);
+  uint64_t head = journal_head_seq(j); /* the accepted rollback's fault and seal */
+  assert_int_equal(head, before + 2);
+  note(j, "forged with the revoked key");
+  assert_int_equal(journal_close(j), 0);
+  char why[64];
+  snprintf(why, sizeof why, "revoked at seq %llu", (unsigned long long)rev);
+  expect_bad(copy, head, why);
+  jt_rm_rf(copy);
+  free(copy);
+
+  /* a revocation signed by a key not in force (k1, retired), and one whose reason was changed */
+  for (int kind = 0; kind < 2; kind++) {
+    char *c2 = strdup(jt_path("%s-c%d", d, kind));
+    assert_int_equal(jt_sh("cp -a '%s' '%s'", d, c2), 0);
+    j = open_with(c2, &k2.signer, false);
+    struct journal_record r;
+    key_rec(&r, &k1.signer, kind == 0 ? &k1.signer : &k2.signer);
+    r.body.key.revoked = true;
+    r.body.key.reason = (struct journal_slice){ (const uint8_t *)"signed", 6 };
+    uint8_t msg[256];
+    size_t n = journal_key_cert_msg(&r.body.key, msg, sizeof msg);
+    const struct journal_signer *s = kind == 0 ? &k1.signer : &k2.signer;
+    assert_int_equal(s->sign(s->ctx, msg, n, r.body.key.cert), 0);
+    if (kind == 1) r.body.key.reason = (struct journal_slice){ (const uint8_t *)"edited", 6 };
+    uint64_t seq;
+    assert_int_equal(journal_append(j, &r, &seq), 0);
+    assert_int_equal(journal_sync(j), 0);
+    assert_int_equal(journal_close(j), 0);
+    expect_bad(c2, seq, kind == 0 ? "not the key in force" : "certificate invalid");
+    jt_rm_rf(c2);
+    free(c2);
+  }
+  journal_file_signer_wipe(&k1);
+  journal_file_signer_wipe(&k2);
+  drop_dir(d);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_rotate_then_retired_key),
+    cmocka_unit_test(test_certified_by_a_key_not_in_force),
+    cmocka_unit_test(test_revocation),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
