@@ -259,6 +259,22 @@ struct chain {
   int n;
 };
 
+static void chain_begin(struct chain *ch, const uint8_t root[32])
+{
+  memset(ch, 0, sizeof *ch);
+  journal_key_id(root, ch->ids[0]);
+  memcpy(ch->pks[0], root, 32);
+  ch->n = 1;
+}
+
+/* The index of the key id in the chain, or -1. */
+static int chain_find(const struct chain *ch, const uint8_t id[16])
+{
+  for (int i = 0; i < ch->n; i++)
+    if (!memcmp(ch->ids[i], id, 16)) return i;
+  return -1;
+}
+
 static int chain_key(void *ctx, const uint8_t *b, size_t len)
 {
   struct chain *ch = ctx;
@@ -268,14 +284,11 @@ static int chain_key(void *ctx, const uint8_t *b, size_t len)
   uint8_t id[16], msg[11 + 32 + 16 + 16];
   journal_key_id(k->pubkey, id);
   if (memcmp(id, k->key_id, 16) != 0) return 0;
-  for (int i = 0; i < ch->n; i++) {
-    if (memcmp(ch->ids[i], k->prev_key_id, 16) != 0) continue;
-    size_t n = journal_key_cert_msg(k, msg, sizeof msg);
-    if (n && crypto_sign_verify_detached(k->cert, msg, n, ch->pks[i]) == 0) {
-      memcpy(ch->ids[ch->n], id, 16);
-      memcpy(ch->pks[ch->n++], k->pubkey, 32);
-    }
-    return 0;
+  int i = chain_find(ch, k->prev_key_id);
+  size_t n = i >= 0 ? journal_key_cert_msg(k, msg, sizeof msg) : 0;
+  if (n && crypto_sign_verify_detached(k->cert, msg, n, ch->pks[i]) == 0) {
+    memcpy(ch->ids[ch->n], id, 16);
+    memcpy(ch->pks[ch->n++], k->pubkey, 32);
   }
   return 0;
 }
@@ -284,19 +297,17 @@ int cli_key_chain_find(struct cli_source *s, const char *dir, const uint8_t root
                        const uint8_t want_id[JOURNAL_KEYID_BYTES], uint8_t out_pk[JOURNAL_PUBKEY_BYTES])
 {
   static struct chain ch;
-  memset(&ch, 0, sizeof ch);
-  journal_key_id(root, ch.ids[0]);
-  memcpy(ch.pks[0], root, 32);
-  ch.n = 1;
+  chain_begin(&ch, root);
   struct cli_filter f;
   memset(&f, 0, sizeof f);
   f.types[JOURNAL_T_KEY] = true;
   f.any_type = true;
   int rc = cli_walk_source(s, dir, &f, 0, chain_key, &ch);
   if (rc) return rc;
-  for (int i = 0; i < ch.n; i++)
-    if (!memcmp(ch.ids[i], want_id, 16)) { memcpy(out_pk, ch.pks[i], 32); return CLI_OK; }
-  return CLI_FAIL;
+  int i = chain_find(&ch, want_id);
+  if (i < 0) return CLI_FAIL;
+  memcpy(out_pk, ch.pks[i], 32);
+  return CLI_OK;
 }
 
 bool cli_bundle_key_certified(const char *path, const uint8_t root[JOURNAL_PUBKEY_BYTES],
@@ -307,10 +318,7 @@ bool cli_bundle_key_certified(const char *path, const uint8_t root[JOURNAL_PUBKE
   char why[160];
   if (journal_bundle_open(path, &b, why, sizeof why) != 0) return false;
   static struct chain ch;
-  memset(&ch, 0, sizeof ch);
-  journal_key_id(root, ch.ids[0]);
-  memcpy(ch.pks[0], root, 32);
-  ch.n = 1;
+  chain_begin(&ch, root);
   struct journal_record_source *src = journal_bundle_source(b);
   uint64_t seq;
   const uint8_t *bytes;
@@ -320,9 +328,7 @@ bool cli_bundle_key_certified(const char *path, const uint8_t root[JOURNAL_PUBKE
   journal_bundle_close(b);
   uint8_t id[16];
   journal_key_id(want, id);
-  for (int i = 1; i < ch.n; i++)
-    if (!memcmp(ch.ids[i], id, 16)) return true;
-  return false;
+  return chain_find(&ch, id) > 0; /* root itself was answered above */
 }
 
 int cli_key_in_force_check(struct journal *j, const char *dir)

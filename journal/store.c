@@ -445,11 +445,8 @@ int journal_create(const struct journal_options *o, const char *config_json, siz
     memcpy(k->key_id, j->signer->key_id, 16);
     k->algorithm = (struct journal_slice){ (const uint8_t *)"ed25519", 7 };
     uint8_t msg[11 + 32 + 16 + 16];
-    memcpy(msg, "hems-key-v1", 11);
-    memcpy(msg + 11, k->pubkey, 32);
-    memcpy(msg + 43, k->key_id, 16);
-    memcpy(msg + 59, k->prev_key_id, 16);
-    rc = j->signer->sign(j->signer->ctx, msg, sizeof msg, k->cert);
+    size_t n = journal_key_cert_msg(k, msg, sizeof msg); /* self-certified: prev_key_id all zero */
+    rc = n ? j->signer->sign(j->signer->ctx, msg, n, k->cert) : -EINVAL;
     if (!rc) rc = journal_append(j, &r, NULL);
   }
   int crc = journal_close(j);

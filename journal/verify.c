@@ -27,113 +27,15 @@
 #define GROUP_RECORDS_MAX (1u << 20)
 #define GROUP_BYTES_MAX (64u << 20)
 
+#define fail journal__vfail
 #define link journal__vlink
 #define vstate journal__vstate
 
-static int fail(struct vstate *v, uint64_t seq, int code, const char *fmt, unsigned long long a)
+int journal__vfail(struct vstate *v, uint64_t seq, int code, const char *fmt, unsigned long long a)
 {
   v->res->bad_seq = seq;
   snprintf(v->res->reason, sizeof v->res->reason, fmt, a);
   return code;
-}
-
-static int trust_key(struct vstate *v, const uint8_t pk[32])
-{
-  uint8_t id[16];
-  journal_key_id(pk, id);
-  for (int i = 0; i < v->nkeys; i++)
-    if (memcmp(v->key_ids[i], id, 16) == 0) return 0;
-  if (v->nkeys >= MAX_KEYS) return -ENOSPC;
-  memcpy(v->keys[v->nkeys], pk, 32);
-  memcpy(v->key_ids[v->nkeys], id, 16);
-  v->nkeys++;
-  return 0;
-}
-
-static const uint8_t *find_key(struct vstate *v, const uint8_t id[16])
-{
-  for (int i = 0; i < v->nkeys; i++)
-    if (memcmp(v->key_ids[i], id, 16) == 0) return v->keys[i];
-  return NULL;
-}
-
-static int key_index(struct vstate *v, const uint8_t id[16])
-{
-  for (int i = 0; i < v->nkeys; i++)
-    if (memcmp(v->key_ids[i], id, 16) == 0) return i;
-  return -1;
-}
-
-/* A revocation: certified by the key in force (prev_key_id), it ends key_id's acceptance. */
-static int on_revoke(struct vstate *v, uint64_t seq, const struct journal_key *k)
-{
-  uint8_t msg[11 + 32 + 16 + 16 + 18 + 256];
-  const uint8_t *pk = find_key(v, k->prev_key_id);
-  if (!pk) return fail(v, seq, JOURNAL_EBADSIG, "key revocation by an untrusted key%.0llu", 0);
-  if (v->have_in_force && memcmp(k->prev_key_id, v->in_force, 16) != 0)
-    return fail(v, seq, JOURNAL_EBADSIG, "key revocation signed by a key that is not the key in force%.0llu", 0);
-  size_t n = journal_key_cert_msg(k, msg, sizeof msg);
-  if (!n || crypto_sign_verify_detached(k->cert, msg, n, pk) != 0)
-    return fail(v, seq, JOURNAL_EBADSIG, "key revocation certificate invalid%.0llu", 0);
-  int i = key_index(v, k->key_id);
-  if (i >= 0 && !v->key_revoked[i]) v->key_revoked[i] = seq;
-  return 0;
-}
-
-static int on_key(struct vstate *v, uint64_t seq, const struct journal_key *k)
-{
-  uint8_t id[16], msg[11 + 32 + 16 + 16];
-  journal_key_id(k->pubkey, id);
-  if (memcmp(id, k->key_id, 16) != 0) return fail(v, seq, JOURNAL_EBADSIG, "key record: key_id does not match pubkey%.0llu", 0);
-  if (k->revoked) return on_revoke(v, seq, k);
-  journal_key_cert_msg(k, msg, sizeof msg);
-  static const uint8_t zero[16];
-  const uint8_t *signer_pk;
-  if (memcmp(k->prev_key_id, zero, 16) == 0) {
-    /* Self-certified first key: acceptable only if it is already trusted. */
-    if (!find_key(v, k->key_id)) return 0; /* not ours to trust; seals will tell */
-    signer_pk = k->pubkey;
-  } else {
-    signer_pk = find_key(v, k->prev_key_id);
-    if (!signer_pk) return fail(v, seq, JOURNAL_EBADSIG, "key record certified by an untrusted key%.0llu", 0);
-    if (v->have_in_force && memcmp(k->prev_key_id, v->in_force, 16) != 0)
-      return fail(v, seq, JOURNAL_EBADSIG, "key record certified by a key that is not the key in force%.0llu", 0);
-    int pi = key_index(v, k->prev_key_id);
-    if (pi >= 0 && v->key_revoked[pi]) return fail(v, seq, JOURNAL_EBADSIG, "key record certified by a revoked key%.0llu", 0);
-  }
-  if (crypto_sign_verify_detached(k->cert, msg, sizeof msg, signer_pk) != 0)
-    return fail(v, seq, JOURNAL_EBADSIG, "key record certificate invalid%.0llu", 0);
-  if (trust_key(v, k->pubkey) != 0) return fail(v, seq, JOURNAL_EBADSIG, "too many keys%.0llu", 0);
-  if (memcmp(k->prev_key_id, zero, 16) == 0) {
-    if (!v->have_in_force) { memcpy(v->in_force, k->key_id, 16); v->have_in_force = true; }
-  } else {
-    memcpy(v->pending, k->key_id, 16); /* in force once this group's seal (by the old key) verifies */
-    v->have_pending = true;
-  }
-  return 0;
-}
-
-/* A seal's key must be the key in force (once the source has shown which that is). */
-static int check_in_force(struct vstate *v, uint64_t seq, const uint8_t key_id[16])
-{
-  int i = key_index(v, key_id);
-  if (i >= 0 && v->key_revoked[i])
-    return fail(v, seq, JOURNAL_EBADSIG, "seal signed by a key revoked at seq %llu", (unsigned long long)v->key_revoked[i]);
-  if (!v->have_in_force || memcmp(key_id, v->in_force, 16) == 0) return 0;
-  if (i >= 0 && v->key_ended[i])
-    return fail(v, seq, JOURNAL_EBADSIG, "seal signed by a key retired at seq %llu (rotated)", (unsigned long long)v->key_ended[i]);
-  return fail(v, seq, JOURNAL_EBADSIG, "seal not signed by the key in force%.0llu", 0);
-}
-
-/* After a seal proved its group: a rotation in it takes effect. */
-static void rotate_in_force(struct vstate *v, uint64_t seal_seq)
-{
-  if (!v->have_pending) return;
-  int i = v->have_in_force ? key_index(v, v->in_force) : -1;
-  if (i >= 0 && !v->key_ended[i]) v->key_ended[i] = seal_seq;
-  memcpy(v->in_force, v->pending, 16);
-  v->have_in_force = true;
-  v->have_pending = false;
 }
 
 /* The group in v->grp ends with a seal at v->grp[n-1] that has verified; find the first
@@ -211,9 +113,9 @@ static int on_seal(struct vstate *v, const uint8_t *bytes, size_t len, const str
   const struct journal_seal *s = &r.body.seal;
   if (s->sealed_seq + 1 != r.seq) return fail(v, r.seq, JOURNAL_EBADCHAIN, "seal names sealed_seq %llu", (unsigned long long)s->sealed_seq);
   if (s->group_records != v->n - 1) return fail(v, r.seq, JOURNAL_EBADCHAIN, "seal covers %llu records but the group holds a different number", s->group_records);
-  const uint8_t *pk = find_key(v, s->key_id);
+  const uint8_t *pk = journal__vkey_find(v, s->key_id);
   if (!pk) return fail(v, r.seq, JOURNAL_EBADSIG, "seal signed by an untrusted key%.0llu", 0);
-  if ((rc = check_in_force(v, r.seq, s->key_id))) return rc;
+  if ((rc = journal__vkey_check_seal(v, r.seq, s->key_id))) return rc;
   if (v->newest_only) {
     /* checked at the end if this stays the newest seal */
     uint8_t *q = journal__grow(v->last_seal, &v->last_seal_cap, len, 1, 4096);
@@ -232,7 +134,7 @@ static int on_seal(struct vstate *v, const uint8_t *bytes, size_t len, const str
   if ((rc = check_tree_root(v, &r))) return rc;
   if ((rc = check_state_hash(v, &r))) return rc;
   /* Group proven: everything up to this seal is intact. */
-  rotate_in_force(v, r.seq);
+  journal__vkey_group_proven(v, r.seq);
   v->res->seals++;
   v->res->last_sealed_seq = r.seq;
   memcpy(v->anchor, me->hash, 32);
@@ -269,7 +171,7 @@ static void check_signer(struct vstate *v)
   if (v->signer_trusted) return;
   uint8_t id[16];
   journal_key_id(v->src->signer_pk, id);
-  v->signer_trusted = find_key(v, id) != NULL;
+  v->signer_trusted = journal__vkey_find(v, id) != NULL;
 }
 
 int journal__vcheck_init(struct vstate *v, const struct journal_record_source *src, const uint8_t trusted_pk[32],
@@ -280,7 +182,7 @@ int journal__vcheck_init(struct vstate *v, const struct journal_record_source *s
   v->res = res;
   v->src = src;
   if (sodium_init() < 0) return -EIO;
-  trust_key(v, trusted_pk);
+  journal__vkey_trust(v, trusted_pk);
   if (expect_prev) memcpy(v->anchor, expect_prev, 32);
   v->anchor_from_record = !expect_prev; /* decided at the first record */
   v->signer_trusted = !src->signer_pk;
@@ -385,7 +287,7 @@ int journal__vcheck_push(struct vstate *v, uint64_t seq, const uint8_t *bytes, s
     struct journal_record r;
     if (journal_record_decode(bytes, len, &r)) return fail(v, seq, JOURNAL_ECORRUPT, "record does not decode%.0llu", 0);
     if (type == JOURNAL_T_KEY) {
-      if ((rc = on_key(v, seq, &r.body.key))) return rc;
+      if ((rc = journal__vkey_record(v, seq, &r.body.key))) return rc;
       check_signer(v);
     }
     if (type == JOURNAL_T_RETENTION && v->anchor_from_record && r.body.retention.cut_seq + 1 == v->first_seq) {
@@ -424,7 +326,7 @@ int journal__vcheck_end(struct vstate *v, int got, const char *why)
     /* the newest seal's signature: with the chain and the tree it authenticates every record */
     struct journal_record r;
     if (journal_record_decode(v->last_seal, v->last_seal_len, &r)) return -EIO;
-    const uint8_t *pk = find_key(v, r.body.seal.key_id);
+    const uint8_t *pk = journal__vkey_find(v, r.body.seal.key_id);
     if (!pk || journal_seal_verify(&r, v->src->device_id, pk) != 0)
       return fail(v, r.seq, JOURNAL_EBADSIG, "seal signature invalid%.0llu", 0);
   }
@@ -438,7 +340,7 @@ int journal__vcheck_end(struct vstate *v, int got, const char *why)
   if (v->src->signer_pk) {
     uint8_t sid[16];
     journal_key_id(v->src->signer_pk, sid);
-    int si = key_index(v, sid);
+    int si = journal__vkey_index(v, sid);
     if (si >= 0 && v->key_revoked[si]) {
       char fp[33];
       journal_fingerprint_hex(v->src->signer_pk, fp);

@@ -65,6 +65,19 @@ struct journal__vstate {
   uint64_t fold_bad_seq;    /* first record the fold could not take (reported at its seal) */
 };
 
+/* One line into res (reason, bad seq) and code back (verify.c). */
+int journal__vfail(struct journal__vstate *v, uint64_t seq, int code, const char *fmt, unsigned long long a);
+/* The key chain (verify_keys.c): trust a key (0, -ENOSPC), find a trusted key by id (its
+ * public key or NULL) or its index (-1), take a `key` record (a rotation or a revocation; 0 or
+ * <0 after fail), check a seal's key against the key in force, and let a rotation take effect
+ * once its group's seal verified. */
+int journal__vkey_trust(struct journal__vstate *v, const uint8_t pk[32]);
+const uint8_t *journal__vkey_find(struct journal__vstate *v, const uint8_t id[16]);
+int journal__vkey_index(struct journal__vstate *v, const uint8_t id[16]);
+int journal__vkey_record(struct journal__vstate *v, uint64_t seq, const struct journal_key *k);
+int journal__vkey_check_seal(struct journal__vstate *v, uint64_t seq, const uint8_t key_id[16]);
+void journal__vkey_group_proven(struct journal__vstate *v, uint64_t seal_seq);
+
 int journal__vcheck_init(struct journal__vstate *v, const struct journal_record_source *src,
                          const uint8_t trusted_pk[32], const uint8_t *expect_prev,
                          struct journal_verify_result *res);

@@ -273,6 +273,17 @@ static inline size_t jt_raw_body(uint8_t *buf, uint64_t n, size_t padlen)
 
 /* ------------------------------------------------------------------ keys, verification */
 
+/* The head seq of DIR (a reader allowing rollback: copies may be behind their counter). */
+static inline uint64_t jt_head_seq(const char *dir)
+{
+  struct journal_reader *r;
+  if (journal_reader_open(&r, dir, NULL, true) != 0) abort();
+  uint64_t first, last;
+  if (journal_reader_bounds(r, &first, &last) != 0) abort();
+  journal_reader_close(r);
+  return last;
+}
+
 static inline int jt_pubkey(const char *dir, uint8_t pk[32])
 {
   char p[4200];

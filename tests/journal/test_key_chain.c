@@ -64,16 +64,6 @@ static uint64_t note(struct journal *j, const char *text)
   return seq;
 }
 
-static uint64_t journal_head_seq_of_dir(const char *d)
-{
-  struct journal_reader *r;
-  assert_int_equal(journal_reader_open(&r, d, NULL, true), 0);
-  uint64_t first, last;
-  assert_int_equal(journal_reader_bounds(r, &first, &last), 0);
-  journal_reader_close(r);
-  return last;
-}
-
 static void key_signer(struct journal_file_signer *fs, const char *dir, const char *name, const uint8_t seed[32])
 {
   char *p = jt_path("%s/%s", dir, name);
@@ -194,7 +184,7 @@ static void test_revocation(void **st)
   /* the revoked key, used anyway */
   char *copy = strdup(jt_path("%s-copy", d));
   assert_int_equal(jt_sh("cp -a '%s' '%s'", d, copy), 0);
-  uint64_t before = journal_head_seq_of_dir(copy);
+  uint64_t before = jt_head_seq(copy);
   j = open_with(copy, &k1.signer, true);
   uint64_t head = journal_head_seq(j); /* the accepted rollback's fault and seal */
   assert_int_equal(head, before + 2);

@@ -18,16 +18,6 @@
 #include <sodium.h>
 #include "jt_util.h"
 
-static uint64_t head_of(const char *dir)
-{
-  struct journal_reader *r;
-  assert_int_equal(journal_reader_open(&r, dir, NULL, true), 0);
-  uint64_t first, last;
-  assert_int_equal(journal_reader_bounds(r, &first, &last), 0);
-  journal_reader_close(r);
-  return last;
-}
-
 static void run_ok(const char *what, const char *d, const char *text)
 {
   struct jt_out o;
@@ -42,11 +32,11 @@ static void test_swap_old_journal(void **state)
   char *base, *d = jt_init_dir(&base, NULL, NULL);
   struct jt_out o;
   for (int i = 0; i < 3; i++) run_ok("note", d, "before the copy");
-  uint64_t n = head_of(d);
+  uint64_t n = jt_head_seq(d);
   assert_int_equal(jt_sh("cp -a '%s/journal' '%s/journal-old'", d, base), 0);
   run_ok("note", d, "after the copy 1");
   run_ok("note", d, "after the copy 2");
-  uint64_t m = head_of(d);
+  uint64_t m = jt_head_seq(d);
   assert_int_equal(m, n + 4); /* two notes, each note + seal */
   assert_int_equal(jt_sh("rm -rf '%s/journal' && cp -a '%s/journal-old' '%s/journal'", d, base, d), 0);
   char want[96];
@@ -66,7 +56,7 @@ static void test_swap_old_journal(void **state)
     if (strncmp(o.err, want, strlen(want)) != 0) fail_msg("hems %s: stderr '%s', want first line '%s'", a[0], o.err, want);
     jt_out_free(&o);
   }
-  assert_int_equal(head_of(d), n); /* nothing was appended by the refused note */
+  assert_int_equal(jt_head_seq(d), n); /* nothing was appended by the refused note */
   jt_hems(&o, "note", "--dir", d, "--accept-rollback", "accepted", NULL);
   if (o.status != 0) fail_msg("note --accept-rollback: exit %d: %s", o.status, o.err);
   jt_out_free(&o);
@@ -96,7 +86,7 @@ static void test_crash_window_and_two_behind(void **state)
   run_ok("note", d, "one");
   /* Counter one commit behind: the journal committed, the process died before the counter. */
   assert_int_equal(jt_sh("cp -p '%s/counter' '%s/counter-1'", d, base), 0);
-  uint64_t before = head_of(d);
+  uint64_t before = jt_head_seq(d);
   run_ok("note", d, "two");
   assert_int_equal(jt_sh("cp -p '%s/counter-1' '%s/counter'", base, d), 0);
   uint64_t head, cseq;
