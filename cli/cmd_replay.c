@@ -305,6 +305,7 @@ static int run_replay(struct args *a, const char *name)
       json_object_set_new(c, "seals_checked", json_integer((json_int_t)res.seals_checked));
       json_object_set_new(c, "seals_without_state_hash", json_integer((json_int_t)res.seals_unhashed));
       json_object_set_new(c, "decisions_checked", json_integer((json_int_t)res.effects_checked));
+      json_object_set_new(c, "rollups_checked", json_integer((json_int_t)res.rollups_checked));
       json_object_set_new(c, "divergences", json_incref(rn.divs));
       json_object_set_new(out, "check", c);
     }
@@ -357,9 +358,11 @@ static int run_replay(struct args *a, const char *name)
     cli_replay_state_print(st, &names);
     cli_names_free(&names);
     if (a->check)
-      printf("check: %llu seals compared (%llu carry no state hash), %llu decisions compared, %llu divergence(s)\n",
+      printf("check: %llu seals compared (%llu carry no state hash), %llu decisions compared, %llu rollups compared, "
+             "%llu divergence(s)\n",
              (unsigned long long)res.seals_checked, (unsigned long long)res.seals_unhashed,
-             (unsigned long long)res.effects_checked, (unsigned long long)res.divergences);
+             (unsigned long long)res.effects_checked, (unsigned long long)res.rollups_checked,
+             (unsigned long long)res.divergences);
   }
   if (rc < 0 && res.bad_seq) {
     if (s.bundle) cli_source_damaged(&s, res.why);

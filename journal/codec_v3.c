@@ -80,8 +80,8 @@ static int encode_columns(struct cw *w, const struct jfield *f, const uint8_t *b
   memcpy(&n, b + f->count_offset, 2);
   if (n > f->max) return JOURNAL_EBADREC;
   const uint8_t *arr = b + f->offset;
-  int64_t vals[JOURNAL_WINDOW_CHANNELS];
-  if (n > JOURNAL_WINDOW_CHANNELS) return JOURNAL_EBADREC;
+  int64_t vals[JOURNAL__TA_MAX];
+  if (n > JOURNAL__TA_MAX) return JOURNAL_EBADREC;
   unsigned present = 0;
   bool keep[JF3_NKEYS] = { false };
   for (unsigned j = 0; j < sd->n; j++) {

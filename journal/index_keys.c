@@ -30,7 +30,8 @@ static int branch_key_value(const struct ctok *v, uint32_t *out)
 }
 
 /* Index keys from the decoded struct (no re-parse): type, source, and for typed bodies the
- * top-level fields named "branch"/"target" and the array "branches" — what the CBOR scan below
+ * top-level fields named "branch"/"target" and the array "branches" (of numbers, or of maps with a
+ * "branch": a rollup's) — what the CBOR scan below
  * finds in the record's v 1 form, where a zero (or "service") target is no branch. Raw bodies
  * fall back to scanning their CBOR. */
 int journal__struct_index_keys(const struct journal_record *r, const uint8_t *rec, size_t len, struct index_key *out,
@@ -54,6 +55,20 @@ int journal__struct_index_keys(const struct journal_record *r, const uint8_t *re
       for (unsigned e = 0; e < cnt && e < f->max; e++) {
         uint16_t b16;
         memcpy(&b16, p + 2 * e, 2);
+        if (b16) n = journal__index_add_key(out, n, cap, JOURNAL_IDX_BRANCH, b16);
+      }
+      continue;
+    }
+    if (f->kind == JF_ARRAY && strcmp(f->name, "branches") == 0) { /* an array of maps (rollup): their "branch" */
+      const struct jfield *bf = NULL;
+      for (unsigned k = 0; k < f->sub->n; k++)
+        if (f->sub->fields[k].kind == JF_U16 && strcmp(f->sub->fields[k].name, "branch") == 0) bf = &f->sub->fields[k];
+      if (!bf) continue;
+      uint16_t cnt;
+      memcpy(&cnt, (const uint8_t *)&r->body + f->count_offset, 2);
+      for (unsigned e = 0; e < cnt && e < f->max; e++) {
+        uint16_t b16;
+        memcpy(&b16, p + (size_t)e * f->stride + bf->offset, 2);
         if (b16) n = journal__index_add_key(out, n, cap, JOURNAL_IDX_BRANCH, b16);
       }
       continue;
@@ -127,6 +142,19 @@ int journal__record_index_keys(const uint8_t *buf, size_t len, struct index_key 
           struct ctok x;
           uint32_t b;
           if (journal__cr_next(&r, &x)) break;
+          if (x.kind == CT_MAP) { /* an array of maps (rollup): each one's "branch" */
+            for (uint64_t k = 0; k < x.u; k++) {
+              struct ctok mk, mv;
+              if (journal__cr_next(&r, &mk)) break;
+              size_t at = r.pos;
+              if (mk.kind == CT_TEXT && mk.len == 6 && !memcmp(mk.ptr, "branch", 6) && !journal__cr_next(&r, &mv) &&
+                  branch_key_value(&mv, &b))
+                n = journal__index_add_key(out, n, cap, JOURNAL_IDX_BRANCH, b);
+              r.pos = at;
+              if (journal__cr_skip(&r, 0)) break;
+            }
+            continue;
+          }
           if (branch_key_value(&x, &b)) n = journal__index_add_key(out, n, cap, JOURNAL_IDX_BRANCH, b);
         }
       }

@@ -124,7 +124,8 @@ enum journal_type {
   JOURNAL_T_RETENTION = 16,
   JOURNAL_T_WITNESS = 17, /* journals of format 3 (their seals sign the checkpoints it cosigns) */
   JOURNAL_T_PQ_AGGREGATE = 18, /* IEC 61000-4-30 10-minute and 2-hour aggregates */
-  JOURNAL_T__MAX = 19
+  JOURNAL_T_ROLLUP = 19,       /* 15 minutes per branch and phase, made by the reducers (reducer v 9) */
+  JOURNAL_T__MAX = 20
 };
 
 /* "boot", "config", … ; NULL for an unknown number. */
@@ -479,6 +480,43 @@ struct journal_pq_aggregate {
   struct journal_agg_channel ch[JOURNAL_AGG_CHANNELS];
 };
 
+/* rollup: one clock-aligned 15-minute interval, summarised by the reducers from the records
+ * (replay/reduce/reduce_rollup.c; docs/replay.md "Rollups"). Windows count in the interval their
+ * start_ns falls in; import/export are the sums of their per-branch deltas (negative deltas count
+ * 0, as in the totals); means are sums over windows divided by the window count, truncated toward
+ * zero. first_seq is the first record counted, last_seq the record before the one that closed the
+ * interval and last_hash that record's hash (the closing record's prev): every record counted is
+ * in first_seq..last_seq. */
+#define JOURNAL_ROLLUP_BRANCHES 48
+#define JOURNAL_ROLLUP_PHASES 4
+#define JOURNAL_ROLLUP_SECONDS 900
+struct journal_rollup_branch {
+  uint16_t branch;
+  uint32_t windows;              /* windows that metered it */
+  int64_t import_uwh, export_uwh;
+  int64_t p_min_mw, p_mean_mw, p_max_mw;
+  uint32_t events;               /* windows whose channel of the branch an event touched */
+  uint32_t trips;                /* rcd/mcb/afci trip taps (rising edges) */
+  uint32_t commands;             /* command records that target it */
+};
+struct journal_rollup_phase {
+  uint8_t phase;                 /* enum journal_phase */
+  uint32_t windows;              /* windows of the voltage source (the config's mains AFE, else 1) */
+  int32_t v_min_mv, v_mean_mv, v_max_mv; /* min/max: the half-cycle extremes when measured, else rms */
+};
+struct journal_rollup {
+  int64_t start;                 /* ns since the Unix epoch, a multiple of duration_s */
+  uint32_t duration_s;           /* JOURNAL_ROLLUP_SECONDS */
+  uint64_t first_seq, last_seq;
+  uint8_t last_hash[JOURNAL_HASH_BYTES];
+  uint32_t late_windows;         /* windows that started before the interval, counted in it
+                                    because theirs was already closed (0: left out) */
+  uint16_t nbr;
+  struct journal_rollup_branch br[JOURNAL_ROLLUP_BRANCHES];
+  uint16_t nph;
+  struct journal_rollup_phase ph[JOURNAL_ROLLUP_PHASES];
+};
+
 /* request / command / refusal (replay issue): intent and the reducer's decision on it.
  * `target` is a branch number (1..65535) or 0 for the service disconnect; it encodes as a uint
  * or as the text "service". Times are wall ns of the record clock. */
@@ -596,6 +634,7 @@ union journal_body {
   struct journal_window window;
   struct journal_pq_event pq_event;
   struct journal_pq_aggregate pq_aggregate;
+  struct journal_rollup rollup;
   struct journal_request request;
   struct journal_command command;
   struct journal_refusal refusal;

@@ -39,5 +39,7 @@ extern const char *const journal__phase_names[];
 /* The power-quality tables (record_types_pq.c). */
 extern const struct jdesc journal__pq_event_desc;
 extern const struct jdesc journal__pq_aggregate_desc;
+/* The rollup table (record_types_rollup.c). */
+extern const struct jdesc journal__rollup_desc;
 
 #endif

@@ -16,7 +16,7 @@
 static const char *const type_names[JOURNAL_T__MAX] = {
   NULL, "boot", "config", "note", "window", "pq_event", "request", "command", "refusal",
   "actuation", "sense_back", "trip_tap", "der", "fault", "seal", "key", "retention", "witness",
-  "pq_aggregate",
+  "pq_aggregate", "rollup",
 };
 
 const char *journal_type_name(unsigned type)
@@ -478,6 +478,7 @@ const struct jdesc *journal__body_desc(unsigned type)
   case JOURNAL_T_WINDOW: return &window_desc;
   case JOURNAL_T_PQ_EVENT: return &journal__pq_event_desc;
   case JOURNAL_T_PQ_AGGREGATE: return &journal__pq_aggregate_desc;
+  case JOURNAL_T_ROLLUP: return &journal__rollup_desc;
   case JOURNAL_T_REQUEST: return &request_desc;
   case JOURNAL_T_COMMAND: return &command_desc;
   case JOURNAL_T_REFUSAL: return &refusal_desc;

@@ -102,6 +102,11 @@ int replay_checkpoint_decode(const uint8_t *buf, size_t len, uint32_t expect_con
              out->pol.pq_out[2] > 1 || out->pol.protect_trips > REPLAY_PROTECT_BACKOFF_MAX + 1) {
     return JOURNAL_ECORRUPT;
   }
+  /* v 9: a closed rollup slot is not in the state hash: the fold holds it zeroed */
+  for (unsigned k = 0; k < 2; k++) {
+    if (out->roll[k].open > 1) return JOURNAL_ECORRUPT;
+    if (rv < 9 || !out->roll[k].open) memset(&out->roll[k], 0, sizeof out->roll[k]);
+  }
   /* the fold indexes and copies by these: a phase of A, B, C or N (0 unmeasured), the ring
    * head inside its ring, the deferred request id inside its buffer */
   for (unsigned i = 0; i < REPLAY_BRANCHES_MAX; i++) {

@@ -20,6 +20,9 @@ struct fold_ctx {
   unsigned nexpect;
   uint64_t reply_seqs[EXPECT_MAX]; /* requests answered by REPLY: no record may follow */
   unsigned nreply;
+  struct journal_rollup roll[REPLAY_ROLLUPS_MAX * 2]; /* closed by the fold, not yet recorded */
+  unsigned nroll;
+  uint64_t roll_closed_by[REPLAY_ROLLUPS_MAX * 2];
 };
 
 static void diverge(struct fold_ctx *c, uint64_t seq, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -36,6 +39,43 @@ static void diverge(struct fold_ctx *c, uint64_t seq, const char *fmt, ...)
   c->res->divergences++;
   if (!c->res->first_divergence_seq) c->res->first_divergence_seq = seq;
   if (c->o->on_divergence) c->o->on_divergence(c->o->ctx, &d);
+}
+
+/* A recorded rollup against the oldest one the fold closed and nothing has recorded yet. */
+static void check_rollup(struct fold_ctx *c, const struct journal_record *r)
+{
+  char what[160];
+  if (!c->nroll) {
+    diverge(c, r->seq, "rollup record for %lld..+%us that the reducer did not close", (long long)r->body.rollup.start,
+            r->body.rollup.duration_s);
+    return;
+  }
+  c->res->rollups_checked++;
+  if (replay_rollup_differs(&c->roll[0], &r->body.rollup, what, sizeof what)) diverge(c, r->seq, "rollup %s", what);
+  c->nroll--;
+  memmove(c->roll, c->roll + 1, c->nroll * sizeof c->roll[0]);
+  memmove(c->roll_closed_by, c->roll_closed_by + 1, c->nroll * sizeof c->roll_closed_by[0]);
+}
+
+/* Rollups the fold closed at seq: the live harness journals them right after that record's
+ * command/refusal records, so any other record before them means one is missing — except a boot
+ * (the daemon stopped in between: like a request left unanswered). */
+static void expect_rollups(struct fold_ctx *c, const struct replay_effects *fx, uint64_t seq)
+{
+  for (uint32_t i = 0; i < fx->nrollup && c->nroll < REPLAY_ROLLUPS_MAX * 2; i++) {
+    c->roll[c->nroll] = fx->rollup[i];
+    c->roll_closed_by[c->nroll++] = seq;
+  }
+}
+
+static void rollups_missing(struct fold_ctx *c, const struct journal_record *r)
+{
+  if (r->type == JOURNAL_T_BOOT) c->res->effects_unanswered += c->nroll;
+  else
+    for (unsigned i = 0; i < c->nroll; i++)
+      diverge(c, c->roll_closed_by[i], "the reducer closes the rollup of %lld here, but seq %llu (%s) comes before any rollup record",
+              (long long)c->roll[i].start, (unsigned long long)r->seq, journal_type_name(r->type));
+  c->nroll = 0;
 }
 
 static void fmt_target(uint16_t t, char buf[16])
@@ -187,7 +227,12 @@ static int fold(struct replay_state *s, const struct journal_record_source *src,
     }
     if (o->check && rec.type == JOURNAL_T_REQUEST) { flush_unanswered(&c); c.nreply = 0; }
     if (o->check && (rec.type == JOURNAL_T_COMMAND || rec.type == JOURNAL_T_REFUSAL)) check_outcome(&c, &rec);
+    if (o->check && rec.type == JOURNAL_T_ROLLUP) check_rollup(&c, &rec);
+    else if (o->check && c.nroll && rec.type != JOURNAL_T_COMMAND && rec.type != JOURNAL_T_REFUSAL &&
+             rec.type != JOURNAL_T_SEAL)
+      rollups_missing(&c, &rec);
     replay_apply(s, &rec, &fx);
+    if (o->check && fx.nrollup) expect_rollups(&c, &fx, seq);
     if (o->check)
       for (uint32_t i = 0; i < fx.n; i++) {
         if (fx.e[i].kind == REPLAY_EFFECT_REPLY) { if (c.nreply < EXPECT_MAX) c.reply_seqs[c.nreply++] = fx.e[i].cause_seq; }
@@ -203,7 +248,8 @@ static int fold(struct replay_state *s, const struct journal_record_source *src,
     res->records++;
     if (o->progress && (res->records & 0xffff) == 0) o->progress(o->pctx, seq);
   }
-  res->effects_unanswered = c.nexpect; /* the journal ends between a request and its answer */
+  res->effects_unanswered += c.nexpect + c.nroll; /* the journal ends between a request (or a closed
+                                                    rollup) and its record */
   if (last_len) journal_record_hash(last, last_len, res->head_hash);
   free(last);
   replay_state_hash(s, res->state_hash);
@@ -269,9 +315,11 @@ int replay_dir(struct journal_reader *rd, const struct replay_options *o, struct
   if (rc) return rc;
   res->start_unproven = first > 1 && !res->start_seq;
   /* The fast path: no record is hashed on the way (a fold is not a verification); the head
-   * hash is then read once, rebuilt and checked, from the last record folded. */
+   * hash is then read once, rebuilt and checked, from the last record folded. A check reads
+   * every record whole, prev included: a rollup names the hash of the last record it covers
+   * (the closing record's prev), which the check compares. */
   struct journal_dir_source ds;
-  rc = journal_dir_source_init_fast(&ds, rd, from);
+  rc = o->check ? journal_dir_source_init(&ds, rd, from) : journal_dir_source_init_fast(&ds, rd, from);
   if (rc) return rc;
   rc = fold(s, &ds.src, o, res, false);
   journal_dir_source_deinit(&ds);
@@ -316,6 +364,8 @@ static void h_clock(void *ctx, uint64_t *mono, int64_t *wall, uint8_t *tq)
     h->pending.mono_ns = *mono;
     h->pending.wall_ns = *wall;
     h->pending.time_quality = *tq;
+    /* the journal stamps prev with its head right after this: the fold reads it (v 9 rollups) */
+    if (h->j) journal_head_hash(h->j, h->pending.prev);
     h->pending_stamped = true;
   }
 }
@@ -418,6 +468,15 @@ int replay_harness_checkpoint(struct replay_harness *h)
   return rc;
 }
 
+/* The used part only (the rollups are kilobytes, and rare). */
+static void fx_copy(struct replay_effects *d, const struct replay_effects *s)
+{
+  d->n = s->n;
+  memcpy(d->e, s->e, s->n * sizeof s->e[0]);
+  d->nrollup = s->nrollup;
+  if (s->nrollup) memcpy(d->rollup, s->rollup, s->nrollup * sizeof s->rollup[0]);
+}
+
 static int append_one(struct replay_harness *h, const struct journal_record *r, uint64_t *out_seq,
                       struct replay_effects *fx)
 {
@@ -426,6 +485,7 @@ static int append_one(struct replay_harness *h, const struct journal_record *r, 
   h->pending_stamped = false;
   h->pending_folded = false;
   h->pending_fx.n = 0;
+  h->pending_fx.nrollup = 0;
   h->in_append = true;
   uint64_t seq = 0;
   int rc = journal_append(h->j, r, &seq);
@@ -433,11 +493,11 @@ static int append_one(struct replay_harness *h, const struct journal_record *r, 
   if (rc) {
     /* A record the journal refused was never stamped, or — when the seal after it failed — is
      * stamped but may not be durable; the writer is failed then and every later append fails. */
-    if (h->pending_folded) *fx = h->pending_fx;
+    if (h->pending_folded) fx_copy(fx, &h->pending_fx);
     return rc;
   }
   if (!h->pending_folded) fold_pending(h, seq);
-  *fx = h->pending_fx;
+  fx_copy(fx, &h->pending_fx);
   if (out_seq) *out_seq = seq;
   return 0;
 }
@@ -501,6 +561,16 @@ int replay_harness_append(struct replay_harness *h, const struct journal_record 
     if ((rc = replay_harness_append_effect(h, &fx.e[i], &s))) return rc;
     if (out_fx_seqs) out_fx_seqs[i] = s;
   }
-  if (out_fx) *out_fx = fx;
+  /* v 9: the intervals r closed, after its decisions (a rollup record decides nothing) */
+  for (uint32_t i = 0; i < fx.nrollup; i++) {
+    struct journal_record rr;
+    memset(&rr, 0, sizeof rr);
+    rr.type = JOURNAL_T_ROLLUP;
+    rr.source.kind = JOURNAL_SRC_PANEL;
+    rr.body.rollup = fx.rollup[i];
+    struct replay_effects rfx;
+    if ((rc = append_one(h, &rr, NULL, &rfx))) return rc;
+  }
+  if (out_fx) fx_copy(out_fx, &fx);
   return maybe_checkpoint(h);
 }

@@ -40,7 +40,7 @@ extern "C" {
 
 /* ---------------------------------------------------------------- checkpoints */
 
-#define REPLAY_CHECKPOINT_FORMAT 2u /* 2: struct replay_state gained the reducer v 5 fields */
+#define REPLAY_CHECKPOINT_FORMAT 3u /* 2: struct replay_state gained the reducer v 5 fields; 3: v 9 rollup slots */
 #define REPLAY_CHECKPOINT_HEADER 72   /* magic 8, format 4, reducer 4, config 4, size 4, seq 8, hash 32, pad 8 */
 #define REPLAY_CHECKPOINT_BYTES (REPLAY_CHECKPOINT_HEADER + sizeof(struct replay_state) + 32)
 
@@ -115,6 +115,7 @@ struct replay_result {
   uint64_t first_seq, last_seq;/* records read from the source (last_seq: last folded, seals included) */
   uint64_t records;            /* records read and folded (seals included) */
   uint64_t seals_checked, seals_unhashed, effects_checked, effects_unanswered;
+  uint64_t rollups_checked;    /* check: rollup records compared with the fold's (reducer v 9) */
   uint64_t divergences;
   uint64_t first_divergence_seq;
   uint8_t head_hash[JOURNAL_HASH_BYTES]; /* hash of record last_seq */
@@ -136,6 +137,10 @@ int replay_fold(struct replay_state *s, const struct journal_record_source *src,
  * (res->start_unproven). */
 int replay_dir(struct journal_reader *rd, const struct replay_options *o, struct replay_state *s,
                struct replay_result *res);
+
+/* Whether a recorded rollup (got) differs from the one the fold closed (want); what names the
+ * first difference. */
+bool replay_rollup_differs(const struct journal_rollup *want, const struct journal_rollup *got, char *what, size_t cap);
 
 /* The reducer as journal_verify_opt's fold over *s (caller-owned, kept while f is used). */
 void replay_verify_fold(struct journal_verify_fold *f, struct replay_state *s);

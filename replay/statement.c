@@ -105,8 +105,14 @@ int replay_state_energy_parse(const uint8_t *b, size_t len, struct replay_state_
   uint64_t count = get_le(b + REPLAY_SER_FIXED, 4);
   uint32_t rv = (uint32_t)get_le(b + REPLAY_SER_REDUCER_OFF, 4);
   if (rv < REPLAY_REDUCER_BASE || rv > REPLAY_REDUCER_VERSION) return JOURNAL_EVERSION;
-  if (count > REPLAY_REQ_WINDOW_IDS || len != REPLAY_SER_FIXED + 4 + count * REPLAY_SER_REQ_BYTES + replay_ser_tail(rv))
-    return JOURNAL_ECORRUPT;
+  if (count > REPLAY_REQ_WINDOW_IDS) return JOURNAL_ECORRUPT;
+  /* v 9's tail holds the rollup slots: an open byte each, then the slot when it is open */
+  size_t at = REPLAY_SER_FIXED + 4 + count * REPLAY_SER_REQ_BYTES + replay_ser_tail_of(rv, 0) - (rv >= 9 ? 2 : 0);
+  for (int k = 0; rv >= 9 && k < 2; k++) {
+    if (at >= len || b[at] > 1) return JOURNAL_ECORRUPT;
+    at += 1 + (b[at] ? REPLAY_SER_V9_SLOT : 0);
+  }
+  if (len != at) return JOURNAL_ECORRUPT;
   memset(out, 0, sizeof *out);
   out->reducer_version = rv;
   out->seq = get_le(b + REPLAY_SER_SEQ_OFF, 8);

@@ -328,6 +328,7 @@ static void fold_command(struct replay_state *s, const struct journal_record *r)
       if (v == REPLAY_ON) b->evidence_wall_ns = r->wall_ns; /* switching on: inrush */
       b->ops_ns[b->ops_head] = r->wall_ns;
       b->ops_head = (uint8_t)((b->ops_head + 1) % REPLAY_OPS_RING);
+      if (s->reducer_version >= 9) reduce__rollup_count(s, r, c->target, REDUCE_ROLLUP_COMMAND);
     }
   }
   if (c->cause_seq) {
@@ -402,6 +403,7 @@ static void fold_trip_tap(struct replay_state *s, const struct journal_record *r
   if (t->kind == JOURNAL_TAP_LEAKAGE) { b->evidence_wall_ns = r->wall_ns; return; }
   if (t->kind != JOURNAL_TAP_RCD && t->kind != JOURNAL_TAP_MCB && t->kind != JOURNAL_TAP_AFCI) return;
   b->trips++;
+  if (s->reducer_version >= 9) reduce__rollup_count(s, r, t->branch, REDUCE_ROLLUP_TRIP);
   if (t->kind == JOURNAL_TAP_RCD) b->rcd_tripped = 1;
   else b->breaker_open = 1;
   b->sensed = REPLAY_OFF;
@@ -443,6 +445,7 @@ void replay_apply(struct replay_state *s, const struct journal_record *r, struct
   struct replay_effects local; /* decisions update state: they are made whether or not asked for */
   if (!out) out = &local;
   out->n = 0;
+  out->nrollup = 0;
   if (r->type == JOURNAL_T_SEAL) return; /* the live fold never sees its own seals */
   s->seq = r->seq;
   s->wall_ns = r->wall_ns;
@@ -462,7 +465,10 @@ void replay_apply(struct replay_state *s, const struct journal_record *r, struct
     if (s->reducer_version >= 7) for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) s->br[i].suspect = 0; /* re-commissioned */
     reduce__config_json(s, r->body.config.json);
     break;
-  case JOURNAL_T_WINDOW: fold_window(s, r); break;
+  case JOURNAL_T_WINDOW:
+    fold_window(s, r);
+    if (s->reducer_version >= 9) reduce__rollup_window(s, r, out);
+    break;
   case JOURNAL_T_FAULT: fold_fault(s, r); break;
   case JOURNAL_T_REQUEST: fold_request(s, r, out); break;
   case JOURNAL_T_COMMAND: fold_command(s, r); break;
@@ -473,6 +479,8 @@ void replay_apply(struct replay_state *s, const struct journal_record *r, struct
   default: break; /* note, pq_event, key, retention, actuation: no derived state yet */
   }
   /* Policy decisions follow every input record; command/refusal records are the decisions
-   * themselves (their folding must not decide again, or live and offline would differ). */
-  if (r->type != JOURNAL_T_COMMAND && r->type != JOURNAL_T_REFUSAL) reduce__reconcile(s, r, out);
+   * themselves (their folding must not decide again, or live and offline would differ), and
+   * rollup records (v 9) the fold's summaries (type 19 was never written before v 9). */
+  if (r->type != JOURNAL_T_COMMAND && r->type != JOURNAL_T_REFUSAL && r->type != JOURNAL_T_ROLLUP)
+    reduce__reconcile(s, r, out);
 }

@@ -33,7 +33,7 @@
 extern "C" {
 #endif
 
-#define REPLAY_REDUCER_VERSION 8u /* the newest rules this code knows */
+#define REPLAY_REDUCER_VERSION 9u /* the newest rules this code knows */
 #define REPLAY_REDUCER_BASE 4u    /* the rules of a journal whose boot records declare none */
 /* What each version added (replay.md "Reducer versions"):
  *   5  closes after the grid returns wait for a hold-off (no relay chatter from a bouncing
@@ -54,7 +54,11 @@ extern "C" {
  *      swell_pct of the nominal, from "mains") for protect_after_s opens the branches marked
  *      sensitive (layer PROTECT, command reason protect); they close once every phase has been
  *      back inside the band, narrowed by hysteresis_pct, for the restore hold-off; the
- *      serialisation gains REPLAY_SER_V8_TAIL */
+ *      serialisation gains REPLAY_SER_V8_TAIL
+ *   9  rollups: every clock-aligned 15 minutes per branch and phase (reduce_rollup.c), closed
+ *      into a REPLAY_EFFECT rollup the harness journals as a `rollup` record (replay --check
+ *      compares them); rollup records are outputs of the fold, like commands (no policy pass
+ *      after them); the serialisation gains the rollup accumulators (replay_ser_tail) */
 #define REPLAY_GRID_BY_POWER_FAIL 1u /* grid_absent bits */
 #define REPLAY_GRID_BY_ATS 2u
 
@@ -185,6 +189,34 @@ struct replay_branch {
   int64_t ops_ns[REPLAY_OPS_RING]; /* wall times of its last commands (rate limit) */
 };
 
+/* v 9: a 15-minute interval being summarised (reduce_rollup.c). Windows count in the interval
+ * their start_ns falls in; two intervals are open at once so a window of one AFE may still
+ * arrive after another AFE's first window of the next interval; the older one closes when a window
+ * starts REPLAY_ROLLUP_GRACE_NS past its end (or two intervals past it). */
+#define REPLAY_ROLLUP_NS (900ll * 1000000000ll)
+#define REPLAY_ROLLUP_GRACE_NS (10ll * 1000000000ll)
+#define REPLAY_ROLLUP_PHASES 3 /* A, B, C */
+struct replay_rollup_branch {
+  int64_t import_uwh, export_uwh;
+  int64_t p_min_mw, p_max_mw, p_sum_mw;
+  uint32_t windows, events, trips, commands;
+};
+struct replay_rollup_phase {
+  int32_t v_min_mv, v_max_mv;
+  int64_t v_sum_mv;
+  uint32_t windows;
+  uint32_t reserved;
+};
+struct replay_rollup_slot {
+  uint8_t open;
+  uint8_t reserved[3];
+  uint32_t late_windows;
+  int64_t start_ns;
+  uint64_t first_seq;
+  struct replay_rollup_branch br[REPLAY_BRANCHES_MAX];
+  struct replay_rollup_phase ph[REPLAY_ROLLUP_PHASES];
+};
+
 /* One demand-response event (OpenADR event id + modification number). */
 struct replay_dr_event {
   uint8_t id_hash[16];
@@ -289,6 +321,7 @@ struct replay_state {
   uint32_t req_head;            /* ring index of the oldest entry */
   uint32_t req_count;
   struct replay_req_entry req[REPLAY_REQ_WINDOW_IDS];
+  struct replay_rollup_slot roll[2]; /* v 9: roll[0] the older open interval, roll[1] the next */
 };
 
 /* Effects: what the fold asks the I/O shell to do (live) or what replay compares (offline). */
@@ -317,9 +350,14 @@ struct replay_effect {
   uint32_t level_permille, allowance_ms, holdoff_ms, stagger_ms, ops, ops_limit;
   uint8_t priority, rank;
 };
+/* v 9: the rollups a record closed (at most the two open intervals), journaled after its
+ * command/refusal records as `rollup` records. */
+#define REPLAY_ROLLUPS_MAX 2
 struct replay_effects {
   uint32_t n;
   struct replay_effect e[REPLAY_EFFECTS_MAX];
+  uint32_t nrollup;
+  struct journal_rollup rollup[REPLAY_ROLLUPS_MAX];
 };
 
 /* Fills *s with the initial state (every byte defined, padding included, so two states that
@@ -345,7 +383,7 @@ size_t replay_state_serialise(const struct replay_state *s, uint8_t *out, size_t
  * version u32, seq u64, wall_ns i64, nbranches u16; branch n's (1-based) import_uwh and
  * export_uwh (i64) at BRANCH_OFF + (n-1)·BRANCH_BYTES + IMPORT / + EXPORT; the request-window
  * count u32 at FIXED, followed by that many entries of REQ_BYTES, then (reducer v 5 and later)
- * V5_TAIL bytes and (v 7 and later) V7_TAIL bytes: the length is exactly FIXED + 4 + count·REQ_BYTES + replay_ser_tail(version).
+ * V5_TAIL bytes and (v 7 and later) V7_TAIL bytes: the length is exactly FIXED + 4 + count·REQ_BYTES + replay_ser_tail(s).
  * tests/cli/test_statement.c checks these against the serialiser. */
 #define REPLAY_SER_TAG "hems.state.v3"
 #define REPLAY_SER_REDUCER_OFF 16
@@ -365,12 +403,22 @@ size_t replay_state_serialise(const struct replay_state *s, uint8_t *out, size_t
 #define REPLAY_SER_V8_TAIL (4u + 3 * 2u + 1u + 1u + 3u + 1u + 8u + 3 * 8u + 8u + 8u + 8u + REPLAY_BRANCHES_MAX) /* nominal_mv,
   the three permilles, protecting, mains_afe, pq_out[3], protect_trips, protect_ns, pq_out_for_ns[3],
   pq_ok_for_ns, pq_last_ns, protect_trip_ns, each branch's sensitive */
+/* v 9: after the v 8 tail, each of the two rollup slots: open (u8), and when open start_ns (i64),
+ * first_seq (u64), late_windows (u32), each branch's import, export, p_min, p_max, p_sum (i64) and
+ * windows, events, trips, commands (u32), each phase's v_min, v_max (i32), v_sum (i64), windows
+ * (u32). A closed slot is one byte, so the tail's length depends on the state. */
+#define REPLAY_SER_V9_SLOT (8u + 8u + 4u + 56u * REPLAY_BRANCHES_MAX + 20u * REPLAY_ROLLUP_PHASES)
 #define REPLAY_SER_MAX (REPLAY_SER_FIXED + 4u + REPLAY_REQ_WINDOW_IDS * REPLAY_SER_REQ_BYTES + REPLAY_SER_V5_TAIL + \
-                        REPLAY_SER_V7_TAIL + REPLAY_SER_V8_TAIL)
-static inline size_t replay_ser_tail(uint32_t reducer_version)
+                        REPLAY_SER_V7_TAIL + REPLAY_SER_V8_TAIL + 2u * (1u + REPLAY_SER_V9_SLOT))
+static inline size_t replay_ser_tail_of(uint32_t reducer_version, unsigned open_slots)
 {
   return (reducer_version >= 5 ? REPLAY_SER_V5_TAIL : 0) + (reducer_version >= 7 ? REPLAY_SER_V7_TAIL : 0) +
-         (reducer_version >= 8 ? REPLAY_SER_V8_TAIL : 0);
+         (reducer_version >= 8 ? REPLAY_SER_V8_TAIL : 0) +
+         (reducer_version >= 9 ? 2u + open_slots * REPLAY_SER_V9_SLOT : 0);
+}
+static inline size_t replay_ser_tail(const struct replay_state *s)
+{
+  return replay_ser_tail_of(s->reducer_version, (unsigned)s->roll[0].open + s->roll[1].open);
 }
 
 /* Names for printing (static strings). */

@@ -145,6 +145,25 @@ static void serialise(struct ser *w, const struct replay_state *s)
     ROOM(REPLAY_BRANCHES_MAX);
     for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) U8(s->br[i].sensitive);
   }
+  if (s->reducer_version >= 9) /* the rollup slots (reduce.h REPLAY_SER_V9_SLOT) */
+    for (int k = 0; k < 2; k++) {
+      const struct replay_rollup_slot *r = &s->roll[k];
+      ROOM(32);
+      U8(r->open);
+      if (!r->open) continue;
+      U64(r->start_ns); U64(r->first_seq); U32(r->late_windows);
+      for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) {
+        const struct replay_rollup_branch *b = &r->br[i];
+        ROOM(64); /* 56 */
+        U64(b->import_uwh); U64(b->export_uwh); U64(b->p_min_mw); U64(b->p_max_mw); U64(b->p_sum_mw);
+        U32(b->windows); U32(b->events); U32(b->trips); U32(b->commands);
+      }
+      for (int i = 0; i < REPLAY_ROLLUP_PHASES; i++) {
+        const struct replay_rollup_phase *ph = &r->ph[i];
+        ROOM(32); /* 20 */
+        U32(ph->v_min_mv); U32(ph->v_max_mv); U64(ph->v_sum_mv); U32(ph->windows);
+      }
+    }
 }
 
 void replay_state_hash(const struct replay_state *s, uint8_t out[32])

@@ -3,7 +3,7 @@
  * by concern: reduce.c (records → derived state, the request window, apply), reduce_config.c
  * (the policy half of `config` records), reduce_policy.c (arbitration, demand response, load
  * control, the commands the fold issues, request decisions), reduce_hash.c (the canonical
- * serialisation and state hash), reduce_names.c (enum names), reduce_alarm.c (alarm acknowledgement). Same rules in every file
+ * serialisation and state hash), reduce_names.c (enum names), reduce_alarm.c (alarm acknowledgement), reduce_rollup.c (v 9 rollups). Same rules in every file
  * (reduce.c's header): no clock, I/O, allocation or floating point.
  */
 #ifndef HEMS_REDUCE_INTERNAL_H
@@ -72,5 +72,10 @@ void reduce__emit(struct replay_effects *out, const struct replay_effect *e);
 
 /* reduce_alarm.c (v 7): an alarm_ack request */
 void reduce__decide_alarm_ack(struct replay_state *s, const struct journal_record *r, struct replay_effect *e);
+
+/* reduce_rollup.c (v 9): the 15-minute rollups */
+void reduce__rollup_window(struct replay_state *s, const struct journal_record *r, struct replay_effects *out);
+enum { REDUCE_ROLLUP_TRIP = 1, REDUCE_ROLLUP_COMMAND = 2 };
+void reduce__rollup_count(struct replay_state *s, const struct journal_record *r, uint32_t branch, unsigned what);
 
 #endif

@@ -384,14 +384,18 @@ static void test_canonical_offsets(void **st)
     s->br[i].p_mw = -1;
   }
   s->req_count = 3;
+  s->roll[0].open = 1; /* v 9: an open rollup slot is serialised whole, a closed one is one byte */
   /* every reducer version this code folds under: v 5 and v 7 add tails after the request window */
   for (uint32_t v = REPLAY_REDUCER_BASE; v <= REPLAY_REDUCER_VERSION; v++) {
   s->reducer_version = v;
   size_t n = replay_state_serialised_len(s);
   assert_int_equal(n, REPLAY_SER_FIXED + 4 + 3 * REPLAY_SER_REQ_BYTES + (v >= 5 ? 4 * 8 + 2 : 0) /* v 5: four i64, two u8 */
                        + (v >= 7 ? 48 * (1 + 8 + 1 + 1) : 0)  /* v 7: per branch a u8, an i64, two u8 */
-                       + (v >= 8 ? 4 + 3 * 2 + 1 + 1 + 3 + 1 + 8 + 3 * 8 + 8 + 8 + 8 + 48 : 0)); /* v 8: the band, the
+                       + (v >= 8 ? 4 + 3 * 2 + 1 + 1 + 3 + 1 + 8 + 3 * 8 + 8 + 8 + 8 + 48 : 0) /* v 8: the band, the
                                                                  source, the action, per branch a u8 */
+                       + (v >= 9 ? 1 + (8 + 8 + 4 + 48 * (5 * 8 + 4 * 4) + 3 * (4 + 4 + 8 + 4)) + 1 : 0)); /* v 9: two
+                                                  slots' open bytes, the open one's start, first seq, late count,
+                                                  per branch five i64 and four u32, per phase two i32, an i64, a u32 */
   uint8_t *b = malloc(n);
   assert_int_equal(replay_state_serialise(s, b, n), n);
   uint8_t h1[32], h2[32];
