@@ -111,8 +111,8 @@ static void window(struct journal_record *r, unsigned afe, uint64_t *rng, int64_
   }
 }
 
-/* Writes `days` of a 48-branch panel into dir through the replay harness: one window per AFE per
- * second of virtual time, DER updates every 5 s, a request every 10 min with its command and
+/* Writes `days` of a 48-branch panel into dir through the replay harness: a boot record declaring
+ * the reducer version the daemon runs, then one window per AFE per second of virtual time, DER updates every 5 s, a request every 10 min with its command and
  * sense-back. group_span_ns: how much record time one commit group may span. */
 int cli_bench_synth_journal(const char *dir, unsigned format, double days, uint64_t max_records,
                             uint64_t group_span_ns, const char *what, struct cli_synth_result *out)
@@ -143,6 +143,22 @@ int cli_bench_synth_journal(const char *dir, unsigned format, double days, uint6
   uint64_t seconds = (uint64_t)(days * 86400.0);
   uint64_t rng = 0x9e3779b97f4a7c15ull, appended = 0;
   struct journal_record r;
+  /* the daemon's boot record: it declares the reducer version, so the journal folds under the
+   * rules the daemon runs (rollups included), not the base version's (in both formats: schema
+   * v 1 carries the optional field too) */
+  memset(&r, 0, sizeof r);
+  r.type = JOURNAL_T_BOOT;
+  r.source.kind = JOURNAL_SRC_PANEL;
+  memcpy(r.body.boot.boot_id, jo.boot_id, sizeof r.body.boot.boot_id);
+  r.body.boot.config_version = 15;
+  r.body.boot.reducer_version = REPLAY_REDUCER_VERSION;
+  r.body.boot.previous_shutdown = JOURNAL_SHUTDOWN_FIRST;
+  static const char fw[] = HEMS_FIRMWARE_VERSION;
+  r.body.boot.firmware_version = (struct journal_slice){ (const uint8_t *)fw, sizeof fw - 1 };
+  r.body.boot.rail_status = (struct journal_slice){ (const uint8_t *)"ok", 2 };
+  r.body.boot.reset_reason = (struct journal_slice){ (const uint8_t *)"bench", 5 };
+  rc = replay_harness_append(h, &r, NULL, NULL, NULL);
+  appended++;
   struct cli_progress prog;
   cli_progress_init(&prog, what, seconds * 17);
   double t0 = cli_mono_s();

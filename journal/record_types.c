@@ -163,7 +163,7 @@ static const struct jfield boot_fields[] = {
   FLD(struct journal_boot, "reset_reason", JF_TEXT, reset_reason, 2),
   FLD(struct journal_boot, "config_version", JF_U32, config_version, 3),
   FLDZ3(struct journal_boot, "sync_offset_ns", JF_I64, sync_offset_ns, 7),
-  FLDZ3(struct journal_boot, "reducer_version", JF_U32, reducer_version, 6),
+  FLDZ(struct journal_boot, "reducer_version", JF_U32, reducer_version, 6),
   FLD(struct journal_boot, "firmware_version", JF_TEXT, firmware_version, 4),
   ENUMF(struct journal_boot, "previous_shutdown", previous_shutdown, shutdown_names, 5),
 };
