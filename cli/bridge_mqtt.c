@@ -7,7 +7,8 @@
  *
  * Availability (hems/<node>/availability, retained) is "online" only while both the broker and
  * the daemon answer; the broker publishes "offline" for us as our last will if we vanish. Both
- * connections come back by themselves with exponential backoff (1 s doubling to 60 s); on each
+ * connections come back by themselves with exponential backoff (1 s doubling to 60 s; a broker
+ * that takes the connection but sends no CONNACK within CONNACK_MS is dropped and tried again); on each
  * broker connect the bridge publishes every discovery config and state again (a restarted broker
  * without persistence has lost the retained ones), and likewise when Home Assistant says
  * "online" on <prefix>/status. A broker restart touches nothing in the journal: the bridge only
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <mosquitto.h>
@@ -32,6 +34,7 @@
 #define BACKLOG_MAX 100000   /* records behind the daemon's head the bridge reads after a gap */
 #define WARMUP_RECORDS 200   /* recent records read on start for current, PF, voltage (no events) */
 #define FULL_MIN_MS 5000     /* Home Assistant's "online" republishes at most this often */
+#define CONNACK_MS 10000     /* a broker that takes the connection but never acknowledges it */
 
 struct bridge {
   struct mosquitto *m;
@@ -44,6 +47,7 @@ struct bridge {
   bool mqtt_up, daemon_up, need_full, online_sent;
   int64_t interval_ms, next_state_ms, next_status_ms;
   int64_t mqtt_retry_ms, mqtt_backoff_ms, daemon_retry_ms, daemon_backoff_ms;
+  int64_t connack_due_ms;    /* a CONNECT is out: no CONNACK by then, the connection is dropped */
   uint64_t events_after;     /* records up to this seq were there before the bridge: no events */
   int64_t last_full_ms, full_due_ms; /* Home Assistant's "online": everything again, at most every
                                         FULL_MIN_MS (anyone who may publish could ask in a loop) */
@@ -102,6 +106,7 @@ static void on_connect(struct mosquitto *m, void *ctx, int rc)
   snprintf(t, sizeof t, "%s/status", b->nm.prefix);
   mosquitto_subscribe(m, NULL, t, 1);
   b->mqtt_up = true;
+  b->connack_due_ms = 0;
   b->mqtt_backoff_ms = BACKOFF_MIN_MS;
   b->need_full = true;
 }
@@ -149,7 +154,10 @@ static void on_message(struct mosquitto *m, void *ctx, const struct mosquitto_me
 static void mqtt_connect(struct bridge *b)
 {
   int rc = mosquitto_connect(b->m, b->host, b->port, b->keepalive_s);
-  if (rc == MOSQ_ERR_SUCCESS) return; /* the CONNACK comes through the loop: on_connect */
+  if (rc == MOSQ_ERR_SUCCESS) { /* the CONNACK comes through the loop: on_connect */
+    b->connack_due_ms = bridge_now_ms() + CONNACK_MS;
+    return;
+  }
   cli_err("bridge mqtt: broker %s:%d: %s; retry in %lld s", b->host, b->port,
           rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc), (long long)b->mqtt_backoff_ms / 1000);
   backoff(&b->mqtt_retry_ms, &b->mqtt_backoff_ms);
@@ -234,6 +242,15 @@ static void loop_turn(struct bridge *b)
   int64_t now = bridge_now_ms();
   if (!b->daemon_up && now >= b->daemon_retry_ms) daemon_connect_now(b);
   if (!b->mqtt_up && now >= b->mqtt_retry_ms && mosquitto_socket(b->m) < 0) mqtt_connect(b);
+  if (!b->mqtt_up && b->connack_due_ms && now >= b->connack_due_ms && mosquitto_socket(b->m) >= 0) {
+    /* the broker took the connection and never acknowledged it (an overloaded or wedged broker,
+     * a middlebox): drop it — shut down under libmosquitto, whose next read then fails and closes
+     * the socket — and try again after the backoff */
+    cli_err("bridge mqtt: broker %s:%d: no CONNACK within %d s; retry in %lld s", b->host, b->port, CONNACK_MS / 1000,
+            (long long)b->mqtt_backoff_ms / 1000);
+    shutdown(mosquitto_socket(b->m), SHUT_RDWR);
+    b->connack_due_ms = 0;
+  }
   if (b->full_due_ms && now >= b->full_due_ms) { b->full_due_ms = 0; b->need_full = true; }
   if (b->need_full || (b->p.layout_changed && b->mqtt_up)) publish_all(b);
   struct pollfd fds[2 + BRIDGE_PENDING_MAX];

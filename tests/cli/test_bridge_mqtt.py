@@ -193,13 +193,22 @@ def main():
     try:
         tmp, d, daemon = lib.panel_with_daemon("bridge-mqtt", {"automation": [65534]})
         broker = Broker(tmp, "broker")
-        broker.start()
-        ha = HA(broker.port)
+        # first a peer that takes the TCP connection and never answers the CONNECT (a wedged
+        # broker): the bridge drops it after 10 s and tries again, then finds the real broker
+        silent = socket.socket()
+        silent.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        silent.bind(("127.0.0.1", broker.port))
+        silent.listen(8)
         blog = os.path.join(tmp, "bridge.log")
         as_nobody = dict(user=65534, group=0, extra_groups=[])
         bridge = start([HEMS, "bridge", "mqtt", "--dir", d, "--broker", "mqtt://127.0.0.1:%d" % broker.port,
                         "--node-id", NODE, "--interval", "1s"], blog, **as_nobody)
-        wait_for(lambda: ha.get(BASE + "/availability") == "online", "availability online")
+        wait_for(lambda: "no CONNACK within 10 s" in open(blog).read(), "the unanswered connection dropped", 40)
+        ok(bridge.poll() is None, "the bridge runs on after a broker that never acknowledged")
+        silent.close()
+        broker.start()
+        ha = HA(broker.port)
+        wait_for(lambda: ha.get(BASE + "/availability") == "online", "availability online", 60)
         t_start = time.time()
         st0 = status(d)
         time.sleep(2.5)
