@@ -91,6 +91,19 @@ void bridge_ha_states(struct bridge_panel *p, const struct bridge_names *nm, boo
 /* Only what changed since published: switches, alarms, the service state. */
 void bridge_ha_exceptions(struct bridge_panel *p, const struct bridge_names *nm, bridge_publish_fn pub, void *ctx);
 
+/* ---- the discovery configs the bridge owns (bridge_owned.c) */
+
+struct bridge_topics { char **t; size_t n, cap; bool oom; };
+void bridge_topics_free(struct bridge_topics *s);
+int bridge_topics_add(struct bridge_topics *s, const char *topic);
+/* The config topics bridge_ha_discovery publishes, sorted (for bridge_topics_has); -1 when memory
+ * ran out (the set is then incomplete: nothing may be deleted by it). */
+int bridge_topics_of_discovery(const struct bridge_panel *p, const struct bridge_names *nm, struct bridge_topics *out);
+bool bridge_topics_has(const struct bridge_topics *s, const char *topic);
+/* Whether topic is a discovery config under this bridge's node id:
+ * <prefix>/<component>/<node id>/<object id>/config. */
+bool bridge_is_own_config(const struct bridge_names *nm, const char *topic);
+
 /* ---- the daemon side (bridge_link.c) */
 
 struct bridge_pending {

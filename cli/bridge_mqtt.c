@@ -48,6 +48,9 @@ struct bridge {
   int64_t interval_ms, next_state_ms, next_status_ms;
   int64_t mqtt_retry_ms, mqtt_backoff_ms, daemon_retry_ms, daemon_backoff_ms;
   int64_t connack_due_ms;    /* a CONNECT is out: no CONNACK by then, the connection is dropped */
+  struct bridge_topics owned; /* the config topics discovery publishes now (owned_known) */
+  struct bridge_topics early; /* retained configs of this node seen before owned was known */
+  bool owned_known;
   uint64_t events_after;     /* records up to this seq were there before the bridge: no events */
   int64_t last_full_ms, full_due_ms; /* Home Assistant's "online": everything again, at most every
                                         FULL_MIN_MS (anyone who may publish could ask in a loop) */
@@ -78,10 +81,39 @@ static void availability(struct bridge *b)
   b->online_sent = online;
 }
 
+/* A retained config under this node id that discovery no longer publishes: deleted (an empty
+ * retained payload), or Home Assistant keeps the entity. */
+static void drop_stale(struct bridge *b, const char *topic)
+{
+  if (bridge_topics_has(&b->owned, topic)) return;
+  cli_err("bridge mqtt: %s: no such entity any more: its retained config removed", topic);
+  mosquitto_publish(b->m, NULL, topic, 0, NULL, 1, true);
+}
+
+/* The configs discovery publishes now; what it published before and no longer does goes (a
+ * branch removed while the bridge runs), and so do the stale ones seen before this was known. */
+static void owned_update(struct bridge *b)
+{
+  struct bridge_topics now;
+  if (bridge_topics_of_discovery(&b->p, &b->nm, &now)) { /* incomplete: it must not delete anything */
+    bridge_topics_free(&now);
+    return;
+  }
+  struct bridge_topics before = b->owned;
+  b->owned = now;
+  if (b->owned_known)
+    for (size_t i = 0; i < before.n; i++) drop_stale(b, before.t[i]);
+  bridge_topics_free(&before);
+  b->owned_known = true;
+  for (size_t i = 0; i < b->early.n; i++) drop_stale(b, b->early.t[i]);
+  bridge_topics_free(&b->early);
+}
+
 /* Everything again: discovery, every state, availability (broker connect, HA online, new layout). */
 static void publish_all(struct bridge *b)
 {
   if (!b->mqtt_up || !b->daemon_up) return;
+  owned_update(b);
   bridge_ha_discovery(&b->p, &b->nm, publish, b);
   bridge_ha_states(&b->p, &b->nm, true, publish, b);
   b->online_sent = false;
@@ -104,6 +136,9 @@ static void on_connect(struct mosquitto *m, void *ctx, int rc)
   snprintf(t, sizeof t, "%s/branch/+/switch/set", b->base);
   mosquitto_subscribe(m, NULL, t, 1);
   snprintf(t, sizeof t, "%s/status", b->nm.prefix);
+  mosquitto_subscribe(m, NULL, t, 1);
+  /* the broker's retained configs under this node id: the stale ones are removed (drop_stale) */
+  snprintf(t, sizeof t, "%s/+/%s/+/config", b->nm.prefix, b->node);
   mosquitto_subscribe(m, NULL, t, 1);
   b->mqtt_up = true;
   b->connack_due_ms = 0;
@@ -139,6 +174,12 @@ static void on_message(struct mosquitto *m, void *ctx, const struct mosquitto_me
   struct bridge *b = ctx;
   struct bridge_cmd c;
   char why[600];
+  if (bridge_is_own_config(&b->nm, msg->topic)) { /* ours, echoed, or left from before */
+    if (msg->payloadlen <= 0) return;            /* a deletion */
+    if (b->owned_known) drop_stale(b, msg->topic);
+    else if (b->early.n < 4096) bridge_topics_add(&b->early, msg->topic);
+    return;
+  }
   if (bridge_cmd_parse(b->base, b->nm.prefix, msg->topic, strlen(msg->topic), msg->payload, msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0,
                        &c, why, sizeof why)) {
     cli_err("bridge mqtt: %s", why);
@@ -437,6 +478,8 @@ int cli_bridge_mqtt(int argc, char **argv)
   mosquitto_destroy(b.m);
   mosquitto_lib_cleanup();
   bridge_link_close(&b.l);
+  bridge_topics_free(&b.owned);
+  bridge_topics_free(&b.early);
   cli_err("bridge mqtt: stopped (%s)", stop_signal == SIGTERM ? "SIGTERM" : "SIGINT");
   return CLI_OK;
 }

@@ -93,7 +93,8 @@ class HA:
 
     def configs(self):
         with self.lock:
-            return {t: (json.loads(p), r) for t, (p, r) in self.last.items() if t.startswith(PREFIX + "/") and t.endswith("/config")}
+            return {t: (json.loads(p), r) for t, (p, r) in self.last.items()
+                    if t.startswith(PREFIX + "/") and t.endswith("/config") and "/%s/" % NODE in t and p}
 
     def publish(self, topic, payload):
         self.c.publish(topic, payload, qos=1).wait_for_publish()
@@ -207,8 +208,23 @@ def main():
         ok(bridge.poll() is None, "the bridge runs on after a broker that never acknowledged")
         silent.close()
         broker.start()
+        # retained configs left from before: one of this node's for a branch the panel no longer
+        # has (removed while the bridge was away), and another node's
+        ghost = "%s/sensor/%s/branch_99_power/config" % (PREFIX, NODE)
+        other = "%s/sensor/other_node/branch_1_power/config" % PREFIX
+        old = HA(broker.port)
+        old.c.publish(ghost, '{"name": "gone"}', qos=1, retain=True).wait_for_publish()
+        old.c.publish(other, '{"name": "theirs"}', qos=1, retain=True).wait_for_publish()
         ha = HA(broker.port)
         wait_for(lambda: ha.get(BASE + "/availability") == "online", "availability online", 60)
+        wait_for(lambda: old.get(ghost) == "", "the stale config removed (an empty retained payload)")
+        old.close()
+        late = HA(broker.port)  # a fresh subscriber: what the broker still retains
+        time.sleep(1.5)
+        ok(late.get(ghost) is None and late.get(other) == '{"name": "theirs"}',
+           "the broker retains no config for branch 99, and still another node's")
+        ok("branch_99_power/config: no such entity any more" in open(blog).read(), "the removal is logged")
+        late.close()
         t_start = time.time()
         st0 = status(d)
         time.sleep(2.5)
