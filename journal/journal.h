@@ -929,6 +929,13 @@ struct journal_options {
   journal_state_hash_cb state_hash;
   void *ctx;                    /* passed to on_durable and state_hash */
   const struct journal_signer *signer; /* NULL → the file signer of DIR */
+  /* A commit that failed for lack of room on the filesystem (ENOSPC, EDQUOT; EIO with under
+   * 1 MiB free: LMDB's word for a write the full filesystem cut short) is not given up:
+   * the writer thread calls on_nospace (when set; ctx as above) — which may free room, e.g. a
+   * reserve file, and returns non-zero if it did — and tries the same commit again, at once
+   * if room was freed, else every 100 ms until it succeeds or the journal is closed (then the
+   * commit fails as before). The groups wait in order; nothing is reported durable meanwhile. */
+  int (*on_nospace)(void *ctx);
 };
 
 struct journal; /* opaque: owns the LMDB env, the lock, the writer thread */
@@ -1000,6 +1007,7 @@ struct journal_stats {
   uint64_t records_committed;
   uint64_t bytes_committed;      /* record + index + blob value bytes put */
   uint64_t map_grows;
+  uint64_t nospace_retries;      /* commits tried again after ENOSPC/EDQUOT (on_nospace) */
 };
 void journal_get_stats(struct journal *j, struct journal_stats *out);
 
@@ -1383,6 +1391,25 @@ bool journal_is_bundle(const char *path);
 typedef int (*journal_retention_cb)(void *ctx, struct journal *j, const struct journal_record *retention);
 int journal_retention_run(struct journal *j, int64_t keep_ns, journal_retention_cb appender, void *ctx,
                           uint64_t *out_cut_seq);
+/* The same cut, by age (keep_ns > 0) and besides by position: every group that starts at or
+ * before min_seq goes too (a quota's or disk pressure's cut; 0: by age only). The newest group
+ * always stays, and format 3 still cuts whole packs only. */
+int journal_retention_cut(struct journal *j, int64_t keep_ns, uint64_t min_seq, journal_retention_cb appender, void *ctx,
+                          uint64_t *out_cut_seq);
+
+/* What the journal's LMDB file holds: its size, and the bytes of the pages in use (the file
+ * minus its free pages — LMDB reuses freed pages and never shrinks the file, so after a cut
+ * the file keeps its size while used_bytes falls). first/last: the seqs held (0,0 empty). */
+struct journal_space {
+  uint64_t file_bytes, used_bytes, page_bytes;
+  uint64_t first_seq, last_seq;
+};
+int journal_space_get(struct journal *j, struct journal_space *out);
+/* Allocates `bytes` of blocks past the end of the LMDB file without changing its size: the
+ * journal's next pages land on blocks that are already its own, so they are written even when
+ * something else has filled the filesystem. Idempotent; 0 or -errno (ENOSPC: no room now). */
+int journal_preallocate(struct journal *j, uint64_t bytes);
+int journal_reader_space(struct journal_reader *r, struct journal_space *out);
 
 /* ================================================================ transparency log
  * The RFC 9162 Merkle tree over the records, its C2SP tlog-tiles and the C2SP signed-note

@@ -198,6 +198,12 @@ static int records_read(void *ctx, unsigned level, uint64_t index, unsigned firs
     const uint8_t *b;
     size_t len;
     int rc = s->get(s->ctx, index * JOURNAL_MERKLE_TILE_WIDTH + first + i, &b, &len);
+    /* a record cut by retention: its leaf hash from the partial level-0 tile the cut kept
+     * beside the upper tiles, if any (retention.c: the next archive's frontier needs it) */
+    if (rc == JOURNAL_ENOTFOUND && s->upper.read) {
+      if ((rc = s->upper.read(s->upper.ctx, 0, index, first + i, 1, out + (size_t)i * HB))) return rc;
+      continue;
+    }
     if (rc) return rc;
     journal_merkle_leaf_hash(s->h, b, len, out + (size_t)i * HB);
   }

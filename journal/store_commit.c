@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -257,12 +258,40 @@ static void blk_restore(struct journal *j)
   }
 }
 
+/* A commit that found the filesystem full: on_nospace may free room (the daemon's reserve
+ * file); otherwise wait 100 ms. False once the journal is closing and nothing more could be
+ * freed: the commit then fails. */
+static bool nospace_wait(struct journal *j)
+{
+  pthread_mutex_lock(&j->mu);
+  bool stop = j->stop;
+  j->stats.nospace_retries++;
+  pthread_mutex_unlock(&j->mu);
+  if (!j->opt.on_nospace) return false;
+  if (j->opt.on_nospace(j->opt.ctx)) return true;
+  if (stop) return false;
+  struct timespec ts = { 0, 100000000 };
+  nanosleep(&ts, NULL);
+  return true;
+}
+
+/* No room on the filesystem: ENOSPC or EDQUOT — or EIO when the filesystem has (almost) no room
+ * left: LMDB reports a short write (the filesystem filled up in the middle of its writev) as EIO. */
+static bool no_room(const struct journal *j, int rc)
+{
+  if (rc == -ENOSPC || rc == -EDQUOT) return true;
+  struct statvfs sv;
+  return rc == -EIO && statvfs(j->dir, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < (1u << 20);
+}
+
 static int commit_batch(struct journal *j, struct group *first, int count)
 {
   for (;;) {
     blk_save(j);
     int rc = commit_batch_txn(j, first, count);
     if (rc) blk_restore(j);
+    /* no room on the filesystem: the same groups again once there is (journal.h on_nospace) */
+    if (no_room(j, rc) && nospace_wait(j)) continue;
     if (rc != JOURNAL_EFULL) return rc;
     if ((rc = grow_map(j))) return rc;
   }

@@ -211,6 +211,8 @@ int journal__rcur_open(struct journal_rcur *rc, MDB_txn *txn, const struct journ
                        int mode, uint64_t from);
 int journal__rcur_next(struct journal_rcur *rc, uint64_t *seq, const uint8_t **bytes, size_t *len);
 void journal__rcur_close(struct journal_rcur *rc);
+/* retention_blobs.c: deletes (in txn) the blobs that only records first..cut name. */
+int journal__prune_blobs(MDB_txn *txn, const struct journal_dbs *db, uint64_t first, uint64_t cut);
 /* The chain hash of the record the last next() served, when its pack was decoded checked (every
  * record hashed to rebuild the next one's prev): 0 and out, else -1 (the caller hashes). */
 int journal__rcur_last_hash(const struct journal_rcur *rc, uint8_t out[JOURNAL_HASH_BYTES]);
