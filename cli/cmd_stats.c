@@ -5,7 +5,10 @@
  * disk_bytes is the size of the files of DIR/journal; write_bytes_per_day is the running
  * daemon's own storage writes over its uptime, when one answers on the control socket;
  * horizon_days is how long DIR/config.json's retention quota holds at the journal's rate
- * (disk bytes over the wall-time span of its records).
+ * (disk bytes over the wall-time span of its records; after a cut the file keeps its size, so
+ * the rate reads high until the journal has filled the freed pages). The bytes of each log: the main log's pages in
+ * use (journal_bytes), its files (disk_bytes), the archive bundles (archive_bytes) and the
+ * long-horizon log (null: there is none yet).
  */
 #include <dirent.h>
 #include <getopt.h>
@@ -16,6 +19,7 @@
 #include <jansson.h>
 #include "cli.h"
 #include "daemon.h"
+#include "retention.h"
 
 static uint64_t journal_disk_bytes(const char *dir)
 {
@@ -34,32 +38,6 @@ static uint64_t journal_disk_bytes(const char *dir)
   }
   closedir(d);
   return sum;
-}
-
-/* "8GB", "500MB", "1TB", "1024" (bytes); 0 when absent or not a size. */
-static uint64_t parse_size(const char *s)
-{
-  if (!s) return 0;
-  char *e;
-  double v = strtod(s, &e);
-  if (e == s || v <= 0) return 0;
-  static const struct { const char *u; double m; } units[] = { { "", 1 }, { "B", 1 }, { "KB", 1e3 }, { "MB", 1e6 },
-                                                               { "GB", 1e9 }, { "TB", 1e12 }, { "KiB", 1024.0 },
-                                                               { "MiB", 1048576.0 }, { "GiB", 1073741824.0 } };
-  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-    if (strcmp(e, units[i].u) == 0) return (uint64_t)(v * units[i].m);
-  return 0;
-}
-
-static uint64_t config_quota(const char *dir)
-{
-  char p[4200];
-  snprintf(p, sizeof p, "%s/config.json", dir);
-  json_t *root = cli_load_json_file(p);
-  if (!root) return 0;
-  uint64_t q = parse_size(json_string_value(json_object_get(json_object_get(root, "retention"), "quota")));
-  json_decref(root);
-  return q;
 }
 
 /* The daemon's storage writes per day, when one answers (quietly absent otherwise). */
@@ -97,9 +75,14 @@ int cli_cmd_stats(int argc, char **argv)
   }
   if (optind != argc) return cli_usage(cli_find("stats"), false);
   if (strcmp(format, "text") && strcmp(format, "json")) { cli_err("stats: --format must be text or json, not '%s'", format); return CLI_USAGE; }
+  struct retention_policy pol;
+  char err[4400];
+  if (retention_policy_load(c.dir, &pol, err, sizeof err)) { cli_err("stats: %s", err); return CLI_USAGE; }
   struct journal_reader *r;
   int rc = cli_open_reader(&c, &r);
   if (rc) return rc;
+  struct journal_space sp;
+  if (journal_reader_space(r, &sp)) memset(&sp, 0, sizeof sp);
   struct journal_iter *it;
   if ((rc = journal_iter_begin(r, 1, &it))) { journal_reader_close(r); return cli_open_error(c.dir, c.counter, rc, 0); }
   uint64_t n = 0, by_n[JOURNAL_T__MAX] = { 0 }, by_b[JOURNAL_T__MAX] = { 0 }, seq;
@@ -123,7 +106,9 @@ int cli_cmd_stats(int argc, char **argv)
     else cli_err("stats: %s: %s", c.dir, journal_strerror(rc));
     return CLI_ENV;
   }
-  uint64_t disk = journal_disk_bytes(c.dir), quota = config_quota(c.dir);
+  uint64_t disk = journal_disk_bytes(c.dir), quota = pol.quota, used = sp.used_bytes ? sp.used_bytes : disk;
+  unsigned narch = 0;
+  uint64_t arch = retention_archive_bytes(c.dir, &narch);
   double wpd = 0, span_days = (double)(wmax - wmin) / 86400e9;
   bool have_w = daemon_write_rate(c.dir, &wpd);
   bool have_h = quota && span_days > 0 && disk > 0;
@@ -138,6 +123,11 @@ int cli_cmd_stats(int argc, char **argv)
   json_object_set_new(o, "by_type", bt);
   json_object_set_new(o, "write_bytes_per_day", have_w ? json_real(wpd) : json_null());
   json_object_set_new(o, "horizon_days", have_h ? json_real(horizon) : json_null());
+  json_object_set_new(o, "journal_bytes", json_integer((json_int_t)used));
+  json_object_set_new(o, "archive_bytes", json_integer((json_int_t)arch));
+  json_object_set_new(o, "archives", json_integer((json_int_t)narch));
+  json_object_set_new(o, "long_horizon_bytes", json_null());
+  json_object_set_new(o, "quota", quota ? json_integer((json_int_t)quota) : json_null());
   if (!strcmp(format, "json")) {
     char *s = json_dumps(o, JSON_COMPACT);
     printf("%s\n", s);
@@ -149,6 +139,11 @@ int cli_cmd_stats(int argc, char **argv)
     printf("by_type           (records, canonical bytes)\n");
     for (unsigned t = 1; t < JOURNAL_T__MAX; t++)
       if (by_n[t]) printf("  %-14s %10llu %14llu\n", journal_type_name(t), (unsigned long long)by_n[t], (unsigned long long)by_b[t]);
+    printf("journal_bytes     %llu (LMDB pages in use; the file keeps its size after a cut)\n", (unsigned long long)used);
+    printf("archive_bytes     %llu (%u bundles in %s/archive)\n", (unsigned long long)arch, narch, c.dir);
+    printf("long_horizon_bytes - (no long-horizon log yet)\n");
+    if (quota) printf("quota             %llu (journal + archives %.1f %% of it)\n", (unsigned long long)quota, 100.0 * (double)(used + arch) / (double)quota);
+    else printf("quota             - (none configured)\n");
     if (have_w) printf("write_bytes_per_day %.0f (the running daemon's)\n", wpd);
     else printf("write_bytes_per_day - (no daemon answers)\n");
     if (have_h) printf("horizon_days      %.1f (retention quota %llu bytes)\n", horizon, (unsigned long long)quota);

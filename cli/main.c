@@ -131,11 +131,15 @@ static const struct cli_cmd cmds[] = {
     "the raw integers; csv flattens bodies into columns with units in the header (--type window:\n"
     "one row per branch). --branch takes a number or the configured name.\n" },
   { "retention", cli_cmd_retention,
-    "usage: hems retention [--dir DIR] [--keep 30d] [--run] [--signer URI]\n"
+    "usage: hems retention [--dir DIR] [--keep 30d] [--quota SIZE] [--run] [--signer URI]\n"
     "\n"
-    "Show the journal's extent and the retention policy; with --run, archive whole commit groups\n"
-    "older than --keep (relative to the newest record) to DIR/archive/<first>-<cut>.hems (a\n"
-    "verifiable bundle), append a sealed retention record attesting the cut, then remove them.\n" },
+    "Show the journal's extent, its bytes, the archives and the retention policy (DIR/config.json\n"
+    "\"retention\": windows, history, quota, high_water, reserve); with --run, archive whole commit\n"
+    "groups older than --keep (default: the configured windows, else 30d; relative to the newest\n"
+    "record) and, when the journal alone exceeds the quota, the oldest beyond it to\n"
+    "DIR/archive/<first>-<cut>.hems (a verifiable bundle), append a sealed retention record\n"
+    "attesting the cut, remove them, then delete the oldest archives while journal + archives\n"
+    "exceed the quota (--quota overrides the config's).\n" },
   { "reindex", cli_cmd_reindex,
     "usage: hems reindex [--dir DIR] [--counter PATH] [--accept-rollback] [--signer URI]\n"
     "\n"
@@ -157,7 +161,8 @@ static const struct cli_cmd cmds[] = {
     "bytes}} (bytes: canonical record bytes, as hashed, before compression), write_bytes_per_day\n"
     "(the running daemon's own storage writes over its uptime; null when none answers) and\n"
     "horizon_days (DIR/config.json retention.quota over the journal's bytes per day of records;\n"
-    "null without a quota).\n" },
+    "null without a quota); the bytes of each log: journal_bytes (LMDB pages in use), archive_bytes\n"
+    "and archives (DIR/archive), long_horizon_bytes (null: none yet), quota.\n" },
   { "run", cli_cmd_run,
     "usage: hems run [--dir DIR] [--sim SCENARIO|PATH.json] [--hw PANEL.json] [--for DURATION]\n"
     "                [--speed X|max] [--seed N] [--window 200|1000|10000] [--socket PATH]\n"

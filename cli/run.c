@@ -80,9 +80,15 @@ int cli_cmd_run(int argc, char **argv)
   if (sodium_init() < 0) return CLI_ENV;
   daemon_notify_init(&d->notify);
   if ((rc = run_start_panel(d))) return rc;
+  /* DIR/config.json "retention" (the reserve is made before the loop runs); a bad one leaves the
+   * defaults — no cut — and is journaled as a config_invalid fault (run_config.c): a typo in the
+   * retention policy never keeps the panel from running */
+  char rerr[4400];
+  if (retention_policy_load(d->o.c.dir, &d->ret, rerr, sizeof rerr)) retention_policy_from_json(NULL, "", &d->ret, rerr, sizeof rerr);
   struct run_tail tail;
   memset(&tail, 0, sizeof tail);
   if ((rc = run_start_journal(d, &tail))) return rc;
+  run_disk_open(d);
   /* from here on rc is a journal error: the daemon then stops before its loop runs */
   rc = run_start_boot(d, &tail);
   if (!rc) rc = run_start_afes(d);

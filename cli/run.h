@@ -20,6 +20,7 @@
  *   run_status.c       status JSON, terminal status line, systemd STATUS=
  *   run_config.c       roles and retention settings, SIGHUP reload, DIR/config.json rewrite
  *   run_housekeeping.c idle flush, hourly retention
+ *   run_disk.c         disk pressure: free space, the reserve file, shedding metering windows
  *   run_stimuli.c      the simulator's scripted stimuli
  *   run_loop.c         libuv handles and the tick order
  *
@@ -39,6 +40,7 @@
 #include "actuators.h"
 #include "hw.h"
 #include "ingest.h"
+#include "retention.h"
 #include "journal.h"
 #include "replay.h"
 
@@ -113,6 +115,21 @@ struct run_energy_log {
   struct run_energy ring[RUN_ENERGY_RING];  /* taken at seals, not yet durable (oldest first) */
   unsigned first, n;
   void (*harness_state_hash)(void *ctx, uint8_t out[JOURNAL_HASH_BYTES]); /* wrapped (journal_options) */
+};
+
+/* Disk pressure (run_disk.c). reserve_held and nospace are shared with the journal's writer
+ * thread (its on_nospace hook): atomics. */
+struct run_disk {
+  char reserve_path[4200];
+  uint64_t reserve_bytes;   /* the reserve file's size (the policy's, at most 1/8 of the fs) */
+  int reserve_held;         /* atomic: DIR/reserve is allocated */
+  int nospace;              /* atomic: a commit met a full filesystem since the last check */
+  bool pressure;            /* in a high-water episode (one disk_pressure fault each) */
+  bool shedding;            /* the reserve is in use: metering windows are dropped */
+  uint64_t dropped, dropped_total; /* windows dropped: this shedding episode, since start */
+  uint64_t episodes, next_check_ns;
+  uint64_t fs_bytes, avail_bytes;
+  double used_frac;
 };
 
 struct daemon {
@@ -221,7 +238,8 @@ struct daemon {
   bool watchdog;             /* live only: off under --sim (DESIGN.md) */
   bool reload;               /* SIGHUP seen; handled between ticks */
   uint64_t supply_low_until; /* scenario: the actuator supply is low until then (run_stimuli.c) */
-  int64_t retention_keep_ns; /* DIR/config.json "retention": {"keep": "30d"}; 0 = off */
+  struct retention_policy ret; /* DIR/config.json "retention" (retention.h); windows_ns 0 = no age cut */
+  struct run_disk disk;
   uint64_t next_retention_ns;
   uint64_t next_counter_bump_ns; /* --counter tpm:…: the next hourly bump (panel time) */
   uint64_t counter_bumps;        /* bumps done since start (run_counter_bump) */
@@ -380,7 +398,14 @@ void run_config_load_local(struct daemon *d);
 void run_config_reload(struct daemon *d);
 void run_config_follow_panel(struct daemon *d, const char *cjson, size_t clen);
 
+/* ---- run_disk.c */
+void run_disk_open(struct daemon *d);               /* the reserve file */
+void run_disk_hook(struct daemon *d, struct journal_options *jo); /* jo->on_nospace (ctx: the harness) */
+void run_disk_tick(struct daemon *d, uint64_t now);  /* free space, pressure, shedding */
+bool run_disk_drop(struct daemon *d);               /* a metering window to drop (counted)? */
+
 /* ---- run_housekeeping.c */
+int run_retention_append(void *ctx, struct journal *j, const struct journal_record *rec);
 void run_housekeeping_tick(struct daemon *d, uint64_t now);
 void run_housekeeping_late(struct daemon *d, double lag_ms, double now_real);
 

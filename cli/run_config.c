@@ -1,6 +1,6 @@
 /*
  * run_config.c — the daemon's configuration after start: DIR/config.json's local settings
- * (roles, retention keep, time.max_offset_ms), SIGHUP's reload (a `config` record, or a fault naming what is wrong),
+ * (roles, retention policy, time.max_offset_ms), SIGHUP's reload (a `config` record, or a fault naming what is wrong),
  * and DIR/config.json rewritten after the panel in use changed.
  */
 #include <stdio.h>
@@ -19,17 +19,17 @@ void run_config_load_local(struct daemon *d)
   d->roles = NULL;
   if (json_is_object(r)) d->roles = json_incref(r);
   else if (d->panel->roles_json[0]) d->roles = json_loads(d->panel->roles_json, 0, NULL);
-  /* "retention": {"keep": "30d"} — the daemon archives and cuts hourly (docs/operations.md) */
-  const char *keep = json_string_value(json_object_get(json_object_get(root, "retention"), "keep"));
-  int64_t kn = 0;
-  if (keep && (cli_parse_duration_ns(keep, &kn) || kn <= 0)) {
-    char detail[4400];
-    snprintf(detail, sizeof detail, "%.4000s: retention.keep \"%.*s\": not a duration (e.g. 30d); retention stays off", path,
-             (int)cli_utf8_prefix(keep, 64), keep);
+  /* "retention": {"windows": "30d", "quota": "8GB", …} (retention_policy.c, docs/operations.md);
+   * a bad one keeps the policy in force (the start refused it before the journal opened) */
+  struct retention_policy rp;
+  char err[4400];
+  if (retention_policy_from_json(root ? json_object_get(root, "retention") : NULL, path, &rp, err, sizeof err)) {
+    char detail[4500];
+    snprintf(detail, sizeof detail, "%s; the retention policy in force stays", err);
     run_fault(d, "config_invalid", 0, 0, detail);
-    kn = 0;
+  } else {
+    d->ret = rp;
   }
-  d->retention_keep_ns = kn;
   /* "time": {"max_offset_ms": 500} — a sync offset above it is a time_offset fault (run_clock.c) */
   json_t *mo = json_object_get(json_object_get(root, "time"), "max_offset_ms");
   d->clk.max_offset_ns = 0;

@@ -1,7 +1,8 @@
 /*
  * run_housekeeping.c — housekeeping between the panel's work: the idle flush (metering
  * groups committed after 1 s without a record), hourly retention (archive and cut what is older
- * than the configured keep, with a checkpoint at the cut), the TPM counter's bumps (at boot, at
+ * than the configured windows or beyond the quota, with a checkpoint at the cut; disk pressure
+ * in run_disk.c), the TPM counter's bumps (at boot, at
  * each retention cut, at most once an hour of panel time: an NV counter wears out after some
  * 10^5..10^6 increments, so a bump per commit would not do) and the live loop's lateness fault.
  */
@@ -27,7 +28,7 @@ void run_counter_bump(struct daemon *d)
 
 /* The retention record (with a checkpoint of the state at the cut) goes through the fold like
  * every other record. */
-static int retention_append(void *ctx, struct journal *j, const struct journal_record *rec)
+int run_retention_append(void *ctx, struct journal *j, const struct journal_record *rec)
 {
   struct daemon *d = ctx;
   int rc = replay_checkpoint_at(j, rec->body.retention.cut_seq);
@@ -36,17 +37,18 @@ static int retention_append(void *ctx, struct journal *j, const struct journal_r
   return run_append(d, &r);
 }
 
-/* Hourly: archive and cut what is older than the configured keep, so each pass is small. */
+/* Hourly: archive and cut what is older than the configured windows or beyond the quota, so
+ * each pass is small; then the oldest archives beyond the quota go (retention_policy.c). */
 static void run_retention(struct daemon *d)
 {
   d->next_retention_ns = run_now_ns(d) + 3600ull * 1000000000ull;
-  uint64_t cut = 0;
-  int rc = journal_retention_run(d->j, d->retention_keep_ns, retention_append, d, &cut);
+  struct retention_result res;
+  int rc = retention_pass(d->j, d->o.c.dir, &d->ret, false, run_retention_append, d, &res);
   if (rc) {
     char detail[160];
     snprintf(detail, sizeof detail, "retention: %s (records kept)", journal_strerror(rc));
     run_fault(d, "retention_failed", rc, 0, detail);
-  } else if (cut) {
+  } else if (res.cut_seq) {
     run_counter_bump(d); /* what was cut cannot come back with an older copy past this count */
   }
 }
@@ -59,7 +61,8 @@ void run_housekeeping_tick(struct daemon *d, uint64_t now)
     journal_flush(d->j);
     d->last_append_mono = now;
   }
-  if (d->retention_keep_ns && now >= d->next_retention_ns) run_retention(d);
+  if ((d->ret.windows_ns || d->ret.quota) && now >= d->next_retention_ns) run_retention(d);
+  run_disk_tick(d, now);
   if (now >= d->next_counter_bump_ns && journal_counter_is_hw(d->o.c.counter)) run_counter_bump(d);
 }
 

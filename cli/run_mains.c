@@ -57,7 +57,8 @@ static void eng_window(void *ctx, const struct ingest_window *iw)
     pw->import_uwh = rw.pow[i].import_uwh;
     pw->export_uwh = rw.pow[i].export_uwh;
   }
-  if (run_append(d, &r) == 0) d->windows++;
+  /* a full disk: metering gives way (run_disk.c) */
+  if (!run_disk_drop(d) && run_append(d, &r) == 0) d->windows++;
 }
 
 static void eng_capture(void *ctx, const struct ingest_capture_view *c)

@@ -128,7 +128,8 @@ static void register_window(struct daemon *d, unsigned a)
     d->phase_p_mw[pw->phase] += pw->p_mw;
   }
   d->rms1[a].n = 0; /* the next window's half-cycle extremes start now */
-  if (run_append(d, &r) == 0) d->windows++;
+  /* a full disk: metering gives way (run_disk.c) */
+  if (!run_disk_drop(d) && run_append(d, &r) == 0) d->windows++;
   if ((int)a == d->pq_afe) run_pq_register(d, &m, w->start_ns + (int64_t)w->duration_us * 1000);
   /* Installation faults after the window that completed their evidence. */
   for (unsigned i = 0; i < npol; i++) {

@@ -80,5 +80,6 @@ void run_pq_aggregate(void *ctx, const struct ingest_pq_aggregate *a)
     g->u0_mpct = umilli(a->u0_pct);
   }
   for (unsigned c = 0; c < a->nch && g->nch < JOURNAL_AGG_CHANNELS; c++) fill_channel(d, a, c, &g->ch[g->nch++]);
-  if (run_append(d, &r) == 0) d->pq_aggregates++;
+  /* a full disk: metering gives way (run_disk.c) */
+  if (!run_disk_drop(d) && run_append(d, &r) == 0) d->pq_aggregates++;
 }

@@ -173,6 +173,7 @@ int run_start_journal(struct daemon *d, struct run_tail *t)
   struct replay_harness_options ho = { 100000, 3600ll * 1000000000ll, false };
   replay_harness_init(&d->h, &ho, &jo);
   run_energy_hook(d, &jo);
+  run_disk_hook(d, &jo);
   int pid = 0;
   daemon_notify_status(&d->notify, "opening the journal in %s", d->o.c.dir);
   rc = journal_open(&d->j, &jo, &d->info, &pid);

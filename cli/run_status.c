@@ -30,6 +30,13 @@ json_t *run_status_json(struct daemon *d)
   json_object_set_new(o, "clock", json_pack("{s:b, s:I}", "stepped", d->clk.stepped, "steps", (json_int_t)d->clk.steps));
   uint64_t wnow = cli_proc_write_bytes(); /* the daemon's own storage writes so far (hems stats) */
   json_object_set_new(o, "storage_write_bytes", json_integer((json_int_t)(wnow > d->io_write_bytes0 ? wnow - d->io_write_bytes0 : 0)));
+  /* disk pressure (run_disk.c): as of the last check, one per second of panel time */
+  json_object_set_new(o, "disk", json_pack("{s:I, s:I, s:b, s:b, s:b, s:I, s:I}", "fs_bytes", (json_int_t)d->disk.fs_bytes,
+                                           "free_bytes", (json_int_t)d->disk.avail_bytes, "pressure", d->disk.pressure,
+                                           "shedding", d->disk.shedding, "reserve_held",
+                                           __atomic_load_n(&d->disk.reserve_held, __ATOMIC_SEQ_CST) != 0,
+                                           "windows_dropped", (json_int_t)d->disk.dropped_total, "pressure_episodes",
+                                           (json_int_t)d->disk.episodes));
   json_t *ph = json_object();
   static const char *const names[] = { "A", "B", "C" };
   for (int k = 0; k < 3; k++) json_object_set_new(ph, names[k], json_integer(d->phase_p_mw[k] / 1000));
