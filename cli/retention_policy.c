@@ -45,7 +45,7 @@ static struct bundle *list_archives(const char *dir, size_t *n)
   while ((e = readdir(d))) {
     size_t l = strlen(e->d_name);
     if (l < 6 || l >= sizeof v->name || strcmp(e->d_name + l - 5, ".hems")) continue;
-    char f[4400];
+    char f[4500];
     struct stat st;
     snprintf(f, sizeof f, "%s/%s", p, e->d_name);
     if (stat(f, &st) != 0 || !S_ISREG(st.st_mode)) continue;
