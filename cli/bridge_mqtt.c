@@ -72,10 +72,11 @@ static void publish(void *ctx, const char *topic, char *payload, bool retain, in
   free(payload);
 }
 
-/* "online" once both sides answer, "offline" as soon as one does not. */
+/* "online" once both sides answer and everything was published since (Home Assistant has every
+ * config before it sees the entities available), "offline" as soon as one does not answer. */
 static void availability(struct bridge *b)
 {
-  bool online = b->mqtt_up && b->daemon_up;
+  bool online = b->mqtt_up && b->daemon_up && !b->need_full;
   if (!b->mqtt_up || online == b->online_sent) return;
   mosquitto_publish(b->m, NULL, b->avail, online ? 6 : 7, online ? "online" : "offline", 1, true);
   b->online_sent = online;
@@ -116,9 +117,9 @@ static void publish_all(struct bridge *b)
   owned_update(b);
   bridge_ha_discovery(&b->p, &b->nm, publish, b);
   bridge_ha_states(&b->p, &b->nm, true, publish, b);
+  b->need_full = b->p.layout_changed = false;
   b->online_sent = false;
   availability(b);
-  b->need_full = b->p.layout_changed = false;
   b->last_full_ms = bridge_now_ms();
 }
 
