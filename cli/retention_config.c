@@ -39,11 +39,14 @@ static int bad(char *err, size_t cap, const char *path, const char *field, json_
   if (json_is_string(v)) {
     const char *t = json_string_value(v);
     snprintf(err, cap, "%s: retention.%s \"%.*s\": %s", path, field, (int)cli_utf8_prefix(t, 64), t, why);
-    return -EINVAL;
+  } else {
+    char *txt = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    snprintf(err, cap, "%s: retention.%s %.64s: %s", path, field, txt ? txt : "", why);
+    free(txt);
   }
-  char *txt = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-  snprintf(err, cap, "%s: retention.%s %.64s: %s", path, field, txt ? txt : "", why);
-  free(txt);
+  /* one line: a key or value from the file may hold control characters (a newline) */
+  for (char *c = err; *c; c++)
+    if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
   return -EINVAL;
 }
 
