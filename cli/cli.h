@@ -385,6 +385,7 @@ int cli_bench_analyze(int argc, char **argv);     /* cli/bench_analyze.c */
 void cli_bench_emit(json_t *o, bool as_json);
 int cli_cmd_statement(int argc, char **argv);     /* cli/cmd_statement.c */
 int cli_cmd_commission(int argc, char **argv);    /* cli/cmd_commission.c */
+int cli_cmd_calibrate(int argc, char **argv);     /* cli/cmd_calibrate.c */
 int cli_cmd_diagnose(int argc, char **argv);      /* cli/cmd_diagnose.c */
 int cli_cmd_plot(int argc, char **argv);          /* cli/cmd_plot.c */
 int cli_cmd_report(int argc, char **argv);        /* cli/cmd_report.c */

@@ -278,6 +278,40 @@ static const char *check_der_observe(struct control_req *r, const struct control
   return NULL;
 }
 
+/* calibrate: {"branch", "factor", "reference_w", "measured_w", "windows"}; installer or admin. */
+static const char *check_calibrate(struct control_req *r, const struct control_ctx *ctx, char *msg, size_t msg_len)
+{
+  r->op = CONTROL_CALIBRATE;
+  struct control_calib *k = &r->cal;
+  k->branch = (uint16_t)branch_number(ctx->panel, json_object_get(r->json, "branch"), HW_MAX_BRANCHES);
+  const struct hw_panel_branch *b = k->branch ? hw_panel_branch_by_number(ctx->panel, k->branch) : NULL;
+  if (!b) return "malformed request: \"branch\" must be a branch number or a configured name";
+  json_t *f = json_object_get(r->json, "factor"), *rw = json_object_get(r->json, "reference_w"),
+         *mw = json_object_get(r->json, "measured_w");
+  json_int_t n = 0;
+  if (!json_is_number(f) || !(json_number_value(f) > 0) || !(json_number_value(f) < 100))
+    return "malformed request: \"factor\" must be a number in (0, 100)";
+  if (!json_is_number(rw) || !(json_number_value(rw) > 0) || !json_is_number(mw) || !(json_number_value(mw) > 0))
+    return "malformed request: \"reference_w\" and \"measured_w\" must be numbers > 0";
+  if (int_in(r->json, "windows", 1, 100000, &n) <= 0) return "malformed request: \"windows\" must be 1..100000";
+  if (ctx->role < ROLE_INSTALLER) {
+    snprintf(msg, msg_len, "refused: role %s may not calibrate (installer or admin)", daemon_role_name(ctx->role));
+    return msg;
+  }
+  k->factor = json_number_value(f);
+  k->reference_w = json_number_value(rw);
+  k->measured_w = json_number_value(mw);
+  k->windows = (uint32_t)n;
+  k->gain_old = b->gain > 0 ? b->gain : 1.0;
+  k->gain = k->gain_old * k->factor;
+  if (!(k->gain >= HW_CAL_GAIN_MIN && k->gain <= HW_CAL_GAIN_MAX)) {
+    snprintf(msg, msg_len, "refused: branch %u: the derived gain %.6f is outside [%g, %g]: check the CT, its ratio and the reference",
+             k->branch, k->gain, HW_CAL_GAIN_MIN, HW_CAL_GAIN_MAX);
+    return msg;
+  }
+  return NULL;
+}
+
 const char *control_req_check(struct control_req *r, const struct control_ctx *ctx, char *msg, size_t msg_len)
 {
   r->op_name = json_string_value(json_object_get(r->json, "op"));
@@ -289,6 +323,7 @@ const char *control_req_check(struct control_req *r, const struct control_ctx *c
   if (!strcmp(r->op_name, "dr")) return check_policy(r, ctx, POLICY_DR);
   if (!strcmp(r->op_name, "alarm_ack")) return check_policy(r, ctx, POLICY_ALARM);
   if (!strcmp(r->op_name, "der_observe")) return check_der_observe(r, ctx, msg, msg_len);
+  if (!strcmp(r->op_name, "calibrate")) return check_calibrate(r, ctx, msg, msg_len);
   r->op = CONTROL_OTHER;
   return NULL;
 }

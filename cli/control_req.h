@@ -34,7 +34,17 @@ enum control_op {
   CONTROL_NOTE,
   CONTROL_SWITCH,
   CONTROL_POLICY,    /* service, dr or alarm_ack: q is the request to journal */
-  CONTROL_DER_OBSERVE /* der_observe: a bridge's poll of a DER (obs) */
+  CONTROL_DER_OBSERVE, /* der_observe: a bridge's poll of a DER (obs) */
+  CONTROL_CALIBRATE  /* calibrate: a branch CT's new gain (cal), installer or admin */
+};
+
+/* calibrate (`hems calibrate`): the gain of branch's CT channel scaled by factor, derived by the
+ * client from measured_w against a known load's reference_w over `windows` windows. */
+struct control_calib {
+  uint16_t branch;
+  double factor, gain_old, gain; /* gain = gain_old · factor, within [HW_CAL_GAIN_MIN, HW_CAL_GAIN_MAX] */
+  double reference_w, measured_w;
+  uint32_t windows;
 };
 
 /* der_observe (`hems bridge sunspec`): one poll of a configured DER source. */
@@ -68,6 +78,7 @@ struct control_req {
   int64_t expiry_ns;                /* switch: "expires" / "expires_in_ns" as wall ns; 0 none (policy: q.expiry_ns) */
   struct journal_request q;         /* policy: all but q.role, uid and gid, which the daemon sets */
   struct control_der_obs obs;       /* der_observe */
+  struct control_calib cal;         /* calibrate */
   char ridbuf[48];
 };
 

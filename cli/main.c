@@ -35,6 +35,8 @@ static const char main_usage[] =
   "  checkpoint the signed checkpoint (C2SP signed note) of the newest seal or of --at SEQ\n"
   "  prove      RFC 9162 inclusion (--seq N [--size S]) or consistency (--from S1 --to S2) proof\n"
   "  statement  a month's per-branch energy as the difference of two signed states (a file)\n"
+  "  commission switch each branch with a known load: CT polarity and phase mapping\n"
+  "  calibrate  a branch CT's gain from a known load, journaled as a config change\n"
   "  witness    cosign checkpoints that extend the last one cosigned (C2SP tlog-cosignature)\n"
   "  bridge     a separate process between the daemon's socket and a network: mqtt (Home Assistant),\n"
   "             modbus (a Modbus TCP server), sunspec (a SunSpec client of the PV inverter and battery)\n"
@@ -351,6 +353,18 @@ static const struct cli_cmd cmds[] = {
     "branches are skipped. Each branch is left as found; the findings are journaled as a note.\n"
     "Exit 0 when every checked branch is ok, 1 when one is not (or a switch was refused), 3 when no\n"
     "daemon answers.\n" },
+  { "calibrate", cli_cmd_calibrate,
+    "usage: hems calibrate [--dir DIR] --branch N|NAME --reference-w W [--windows N]\n"
+    "\n"
+    "A branch CT's gain from a known load. Put a load of known real power W on the branch (a\n"
+    "resistive heater read with a reference meter) and switch it on; the mean active power of the\n"
+    "next N window records of the branch's AFE (default 10) is compared with W, and the running\n"
+    "daemon sets the branch's gain to gain x W/measured: written to the AFE's xIGAIN (read back),\n"
+    "journaled as a note naming who and from what and a config record, and kept in DIR/config.json.\n"
+    "Prints what it measured, derived and changed. Needs the installer or admin role.\n"
+    "Exit 0 changed; 1 refused (role, a gain outside [0.5, 2], a branch reading under 1 % of W, an\n"
+    "AFE that does not take it, windows that do not come); 2 usage (an unknown branch, W not > 0,\n"
+    "N not 1..1000); 3 no daemon answers.\n" },
   { "statement", cli_cmd_statement,
     "usage: hems statement [--dir DIR] --month YYYY-MM [--branch N|NAME] --out FILE\n"
     "\n"

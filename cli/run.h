@@ -19,6 +19,7 @@
  *   run_export.c       the read op export: the bundle `hems export` writes, streamed in bounded chunks
  *   run_status.c       status JSON, terminal status line, systemd STATUS=
  *   run_config.c       roles and retention settings, SIGHUP reload, DIR/config.json rewrite
+ *   run_calib.c        calibrate requests: AFE gain registers, note + config record
  *   run_housekeeping.c idle flush, hourly retention
  *   run_disk.c         disk pressure: free space, the reserve file, shedding metering windows
  *   run_stimuli.c      the simulator's scripted stimuli
@@ -397,6 +398,9 @@ void run_status_notify(struct daemon *d, double lag_s);
 void run_config_load_local(struct daemon *d);
 void run_config_reload(struct daemon *d);
 void run_config_follow_panel(struct daemon *d, const char *cjson, size_t clen);
+/* run_calib.c: a checked calibrate request → registers, note + config record, panel in use; the reply line */
+char *run_calib_op(struct daemon *d, struct daemon_client *c, const struct control_calib *k);
+void run_calib_reload(struct daemon *d, const struct hw_panel *np); /* SIGHUP: a calibration-only change applied live */
 
 /* ---- run_disk.c */
 void run_disk_open(struct daemon *d);               /* the reserve file */

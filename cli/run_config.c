@@ -60,6 +60,7 @@ void run_config_reload(struct daemon *d)
   static char cj[256 * 1024];
   size_t cl;
   if (hw_panel_canonical_json(&np, cj, sizeof cj, &cl)) return;
+  run_calib_reload(d, &np); /* a calibration-only change takes effect now (run_calib.c) */
   uint8_t h[32];
   crypto_generichash(h, 32, (const uint8_t *)cj, cl, NULL, 0);
   run_config_load_local(d);

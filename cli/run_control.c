@@ -170,6 +170,8 @@ char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const cha
     out = note_op(d, c, &q);
   } else if (q.op == CONTROL_SWITCH) {
     out = switch_op(d, c, role, &q);
+  } else if (q.op == CONTROL_CALIBRATE) {
+    out = peer_may_append(d, c, q.cal.branch, true, "") ? run_calib_op(d, c, &q.cal) : reply_rate_limited();
   } else if (q.op == CONTROL_DER_OBSERVE) {
     out = der_observe_op(d, c, &q.obs);
   } else if (q.op == CONTROL_POLICY) {

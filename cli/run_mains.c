@@ -4,6 +4,7 @@
  * events and Class A intervals become `pq_event` and `pq_aggregate` records (run_pq.c,
  * run_pq_agg.c) and whose captures become blobs (a trip tap waiting for one is run_taps.c's).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,12 +102,17 @@ int run_mains_init(struct daemon *d)
     snprintf(v->name, sizeof v->name, "V%s", ph[k]);
     snprintf(v->phase, sizeof v->phase, "%s", ph[k]);
     v->kind = INGEST_KIND_VOLTAGE;
-    v->scale = hw_ade9000_wfb_volts_per_code(&d->afe[d->mains], k);
+    /* calibration (docs/operations.md): the fixed-rate samples are taken before the chip's
+     * gain and phase registers, so this path applies the panel's own */
+    const struct hw_panel_afe *ma = &p->afe[d->mains];
+    v->scale = hw_ade9000_wfb_volts_per_code(&d->afe[d->mains], k) * (ma->v_gain[k] > 0 ? ma->v_gain[k] : 1.0);
+    v->offset = -ma->v_offset_v[k];
     v->voltage_ch = -1;
     snprintf(i->name, sizeof i->name, "I%s", ph[k]);
     snprintf(i->phase, sizeof i->phase, "%s", ph[k]);
     i->kind = INGEST_KIND_CURRENT;
-    i->scale = hw_ade9000_wfb_amps_per_code(&d->afe[d->mains], k);
+    i->scale = hw_ade9000_wfb_amps_per_code(&d->afe[d->mains], k) * (ma->i_gain[k] > 0 ? ma->i_gain[k] : 1.0);
+    i->phase_rad = ma->i_phase_deg[k] * M_PI / 180.0;
     i->voltage_ch = (int16_t)k;
   }
   c->ref_ch = 0;

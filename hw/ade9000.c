@@ -21,6 +21,7 @@
 
 /* Registers (phase B/C results at +0x20/+0x40; energy registers at +0x3C/+0x78). */
 enum {
+  R_AIGAIN = 0x000, R_APHCAL0 = 0x006, R_AVGAIN = 0x00B, /* signed, 2^27 = 1 */
   R_AIRMS = 0x20C, R_AVRMS = 0x20D, R_AWATT = 0x210, R_AVAR = 0x211, R_AVA = 0x212,
   R_APF = 0x216, R_AIRMSONE = 0x219, R_AVRMSONE = 0x21A, R_NIRMS = 0x266, R_AWATTHR_HI = 0x2E7,
   R_STATUS0 = 0x402, R_STATUS1 = 0x403, R_MASK0 = 0x405, R_MASK1 = 0x406, R_EVENT_MASK = 0x407,
@@ -204,9 +205,40 @@ int hw_ade9000_init(struct hw_ade9000 *dev, struct hw_spi *spi, const struct hw_
   };
   for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++)
     if ((r = hw_ade9000_write_verify(dev, seq[i].a, seq[i].v)) < 0) return r;
+  for (unsigned ph = 0; ph < 3; ph++)
+    if ((r = hw_ade9000_set_calibration(dev, ph, cfg->igain[ph], cfg->phcal[ph], cfg->vgain[ph])) < 0) return r;
   if ((r = hw_ade9000_write(dev, R_STATUS0, 0xFFFFFFFF)) < 0) return r;
   if ((r = hw_ade9000_write(dev, R_STATUS1, 0xFFFFFFFF)) < 0) return r;
   return hw_ade9000_write_verify(dev, R_RUN, 1);
+}
+
+int hw_ade9000_set_calibration(struct hw_ade9000 *dev, unsigned ph, int32_t igain, int32_t phcal, int32_t vgain)
+{
+  if (ph > 2) return -EINVAL;
+  uint16_t o = (uint16_t)(ph * PHASE_STRIDE);
+  int r;
+  if ((r = hw_ade9000_write_verify(dev, (uint16_t)(R_AIGAIN + o), (uint32_t)igain)) < 0 ||
+      (r = hw_ade9000_write_verify(dev, (uint16_t)(R_APHCAL0 + o), (uint32_t)phcal)) < 0 ||
+      (r = hw_ade9000_write_verify(dev, (uint16_t)(R_AVGAIN + o), (uint32_t)vgain)) < 0)
+    return r;
+  dev->cfg.igain[ph] = igain;
+  dev->cfg.phcal[ph] = phcal;
+  dev->cfg.vgain[ph] = vgain;
+  return 0;
+}
+
+int hw_ade9000_get_calibration(struct hw_ade9000 *dev, unsigned ph, int32_t out[3])
+{
+  if (ph > 2) return -EINVAL;
+  uint16_t o = (uint16_t)(ph * PHASE_STRIDE);
+  static const uint16_t regs[3] = { R_AIGAIN, R_APHCAL0, R_AVGAIN };
+  for (int k = 0; k < 3; k++) {
+    uint32_t v = 0;
+    int r = hw_ade9000_read(dev, (uint16_t)(regs[k] + o), &v);
+    if (r < 0) return r;
+    out[k] = (int32_t)v;
+  }
+  return 0;
 }
 
 void hw_ade9000_deinit(struct hw_ade9000 *dev)

@@ -240,6 +240,11 @@ struct hw_ade9000_config {
   double swell_pct;         /* swell threshold, % of nominal (0 = 110) */
   double nominal_v;         /* primary nominal (230/120) */
   unsigned crc_retries;     /* extra attempts on CRC mismatch (0 = 2) */
+  /* Calibration registers written at init (0 = none: gain 1, no phase correction): xIGAIN,
+   * xPHCAL0 and xVGAIN of phases A..C (hw_ade9000_gain_reg, hw_ade9000_phcal_reg). They act on
+   * the chip's results (register path), not on the fixed-rate waveform samples (WF_SRC 2), which
+   * the waveform path corrects itself. */
+  int32_t igain[3], phcal[3], vgain[3];
   /* Sleeps during reset (>= 50 ms after SWRST). NULL = no wait (emulator). */
   void (*delay_ns)(void *user, uint64_t ns);
   void *delay_user;
@@ -371,6 +376,16 @@ int hw_ade9000_capture_read(struct hw_ade9000 *dev, struct hw_ade9000_capture *o
 /* Stops filling and forgets the capture (also after errors). Idle is not an error. */
 int hw_ade9000_capture_disarm(struct hw_ade9000 *dev);
 
+/* Calibration (docs/operations.md "Calibration"). Writes and reads back xIGAIN, xPHCAL0 and
+ * xVGAIN of phase ph (0..2) and keeps them in dev->cfg (a re-init writes them again). */
+int hw_ade9000_set_calibration(struct hw_ade9000 *dev, unsigned ph, int32_t igain, int32_t phcal, int32_t vgain);
+/* The registers as the chip holds them (out: igain, phcal, vgain). */
+int hw_ade9000_get_calibration(struct hw_ade9000 *dev, unsigned ph, int32_t out[3]);
+/* Pure conversions: xIGAIN / xVGAIN = (gain − 1)·2^27 rounded (signed, saturating); xPHCAL0 =
+ * (sin(φ − ω) + sin ω) / sin(2ω − φ)·2^27, φ = phase_deg in radians, ω = 2π·f_line/8000. */
+int32_t hw_ade9000_gain_reg(double gain);
+int32_t hw_ade9000_phcal_reg(double phase_deg, bool hz60);
+
 /* Golden-vector helpers (pure, exposed for tests and ingest). */
 uint16_t hw_ade9000_crc16(const uint8_t *data, size_t len);   /* CRC-16/CCITT-FALSE */
 uint16_t hw_ade9000_cmd_header(uint16_t addr, bool read);
@@ -397,6 +412,12 @@ enum hw_tap_kind { HW_TAP_RCD = 0, HW_TAP_MCB, HW_TAP_AFCI, HW_TAP_LEAKAGE, HW_T
 
 #define HW_LINE_NONE UINT32_MAX
 
+/* Calibration ranges (panel config): a CT or divider further off than this is a wiring fault */
+#define HW_CAL_GAIN_MIN 0.5
+#define HW_CAL_GAIN_MAX 2.0
+#define HW_CAL_PHASE_MAX_DEG 10.0
+#define HW_CAL_V_OFFSET_MAX 50.0
+
 struct hw_panel_branch {
   unsigned number;            /* 1-based, unique */
   char name[HW_NAME_MAX];
@@ -415,6 +436,9 @@ struct hw_panel_branch {
   /* GPIO line offsets (HW_LINE_NONE if absent): coil/gate/enable output, reset coil (latching),
    * aux contact / power-good input, load-side voltage sense input. */
   uint32_t line_coil, line_coil_reset, line_aux, line_sense;
+  /* "calibration" (panel_calib.c): the CT channel's gain (1 = none; 0 is read as 1) and phase
+   * correction in degrees (the current is delayed by it) */
+  double gain, phase_deg;
 };
 
 struct hw_panel_afe {
@@ -427,6 +451,9 @@ struct hw_panel_afe {
   bool mains;                 /* streams the waveform path */
   double mains_ct_ratio;      /* CT ratio of the mains AFE current inputs */
   uint32_t line_irq;          /* IRQ0 (data ready / page full) input */
+  /* "calibration" (panel_calib.c): voltage inputs A..C (gain, and a DC offset in primary volts
+   * removed on the waveform path); the mains CTs' gain and phase (mains AFE only) */
+  double v_gain[3], v_offset_v[3], i_gain[3], i_phase_deg[3];
 };
 
 struct hw_panel_tap {
@@ -541,6 +568,8 @@ struct hw_scenario_load {
   double ramp_s;       /* EV ramp time */
   bool on;             /* appliance demand at t = 0 */
   bool closed;         /* initial contact position (latching relays; others follow coils) */
+  double ct_error_pct; /* the branch CT reads this much high (+) or low (-): a gain error for
+                          calibration to find (docs/scenarios.md) */
 };
 
 /* What a timeline entry does. The first group is hardware (applied inside the simulator);

@@ -67,7 +67,7 @@ static void default_lines(struct hw_panel *p)
 static int parse_afe(struct hw__ctx *c, struct hw_panel *p, json_t *a, unsigned i)
 {
   static const char *const keys[] = { "index", "spidev", "spi_speed_hz", "v_ratio", "burden_ohm",
-                                      "v_phases", "mains", "mains_ct_ratio", "irq_line", NULL };
+                                      "v_phases", "mains", "mains_ct_ratio", "irq_line", "calibration", NULL };
   char path[64];
   snprintf(path, sizeof path, "afes[%u]", i);
   int r;
@@ -89,6 +89,7 @@ static int parse_afe(struct hw__ctx *c, struct hw_panel *p, json_t *a, unsigned 
   if ((r = hw__get_bool(c, a, path, "mains", false, &f->mains)) < 0) return r;
   if ((r = hw__get_num(c, a, path, "mains_ct_ratio", false, 1, 1e6, 4000, &d)) < 0) return r;
   f->mains_ct_ratio = d;
+  if ((r = hw__parse_afe_calib(c, f, a, path)) < 0) return r;
   bool split = p->mains == HW_MAINS_SPLIT_120_240_60;
   for (int k = 0; k < 3; k++)
     f->v_phase[k] = split ? (k == 0 ? HW_PHASE_L1 : k == 1 ? HW_PHASE_L2 : HW_PHASE_L12) : (enum hw_phase)k;
@@ -157,7 +158,7 @@ static int parse_branch(struct hw__ctx *c, struct hw_panel *p, json_t *o, unsign
 {
   static const char *const keys[] = { "number", "name", "phase", "afe", "channel", "ct_ratio",
     "polarity", "breaker_a", "actuator", "priority", "critical", "fail_safe", "load_only",
-    "sensitive", "coil_active_low", "lines", NULL };
+    "sensitive", "coil_active_low", "lines", "calibration", NULL };
   char path[64];
   snprintf(path, sizeof path, "branches[%u]", i);
   int r;
@@ -211,7 +212,7 @@ static int parse_branch(struct hw__ctx *c, struct hw_panel *p, json_t *o, unsign
   if ((r = hw__get_bool(c, o, path, "load_only", true, &b->load_only)) < 0) return r;
   if ((r = hw__get_bool(c, o, path, "sensitive", false, &b->sensitive)) < 0) return r;
   if ((r = hw__get_bool(c, o, path, "coil_active_low", false, &b->coil_active_low)) < 0) return r;
-  return 0;
+  return hw__parse_branch_calib(c, b, o, path);
 }
 
 static int parse_branch_lines(struct hw__ctx *c, struct hw_panel_branch *b, json_t *o, unsigned i)

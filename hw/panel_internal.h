@@ -38,6 +38,11 @@ json_t *hw__panel_to_json(const struct hw_panel *p);
 /* panel_rails.c: "rails" and "watchdog_bootstatus" (after the default line layout) */
 int hw__parse_rails(struct hw__ctx *c, struct hw_panel *p, json_t *root);
 void hw__rails_to_json(const struct hw_panel *p, json_t *o);
+/* panel_calib.c: "calibration" of a branch and of an AFE (defaults when absent) */
+int hw__parse_branch_calib(struct hw__ctx *c, struct hw_panel_branch *b, json_t *o, const char *path);
+int hw__parse_afe_calib(struct hw__ctx *c, struct hw_panel_afe *a, json_t *o, const char *path);
+void hw__branch_calib_to_json(const struct hw_panel_branch *b, json_t *j);
+void hw__afe_calib_to_json(const struct hw_panel_afe *a, json_t *j);
 /* The names of enum hw_phase, hw_actuator_type, hw_fail_safe and hw_tap_kind, by value, as the
  * config spells them (panel.c). */
 extern const char *const hw__phases[4];

@@ -57,6 +57,7 @@ json_t *hw__panel_to_json(const struct hw_panel *p)
     json_object_set_new(j, "mains", json_boolean(a->mains));
     json_object_set_new(j, "mains_ct_ratio", json_real(a->mains_ct_ratio));
     json_object_set_new(j, "irq_line", line_json(a->line_irq));
+    hw__afe_calib_to_json(a, j);
     json_array_append_new(afes, j);
   }
   json_object_set_new(o, "afes", afes);
@@ -85,6 +86,7 @@ json_t *hw__panel_to_json(const struct hw_panel *p)
     json_object_set_new(l, "aux", line_json(b->line_aux));
     json_object_set_new(l, "sense", line_json(b->line_sense));
     json_object_set_new(j, "lines", l);
+    hw__branch_calib_to_json(b, j);
     json_array_append_new(br, j);
   }
   json_object_set_new(o, "branches", br);

@@ -89,6 +89,9 @@ struct ingest_channel_cfg {
   int16_t voltage_ch;           /* current channels: index of the voltage channel it is paired
                                    with for P/Q/S, or -1 (ingest_config_pair_by_phase fills it) */
   uint16_t branch;              /* branch number (1-based) for records, 0 = none */
+  double phase_rad;             /* current channels: phase calibration, the current is taken as
+                                   delayed by this angle at the fundamental (P and Q are rotated
+                                   by it); 0 = none */
 };
 
 struct ingest_pq_cfg {

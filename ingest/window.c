@@ -126,6 +126,11 @@ void ingest__window_compute(struct ingest__engine *E, double ta, double tb, uint
     const kiss_fft_cpx *Xi = d->spec + (size_t)c * (N / 2 + 1) + E->cycles;
     const kiss_fft_cpx *Xv = d->spec + (size_t)v * (N / 2 + 1) + E->cycles;
     double q = ((double)Xv->i * Xi->r - (double)Xv->r * Xi->i) * 2.0 / ((double)N * N);
+    if (cc->phase_rad != 0.0) { /* the current delayed by φ: P + jQ turns by +φ */
+      double cs = cos(cc->phase_rad), sn = sin(cc->phase_rad), p0 = p;
+      p = p0 * cs - q * sn;
+      q = q * cs + p0 * sn;
+    }
     struct ingest_power_metrics *pm = &w->pow[np++];
     pm->ich = (int)c;
     pm->vch = (int)v;

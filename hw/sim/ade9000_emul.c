@@ -15,6 +15,14 @@
  * triggers are DIP/SWELL (WFB_TRG_CFG bits 0/1, at the cycle the event is declared) and
  * TRIG_FORCE (bit 10). CRC_SPI after a burst covers the burst's MISO data.
  *
+ * Calibration: xIGAIN (0x000) and xVGAIN (0x00B) scale the current and voltage by 1 + REG/2^27
+ * and xPHCAL0 (0x006) delays the current by φ, decoded from ADI's formula REG/2^27 =
+ * (sin(φ − ω) + sin ω) / sin(2ω − φ), ω = 2π·f/8000, solved here in closed form (the driver
+ * computes the forward direction). They act on every result register (rms, one-cycle rms and the
+ * dip/swell compare, powers, PF, energy); the fixed-rate waveform samples are taken before them
+ * (WF_SRC 2), so the waveform buffer stays raw. The delay is a quarter-cycle mix of the current
+ * (exact at the fundamental, approximate for harmonics).
+ *
  * Faults: crc_burst corrupts the CRC of the next N reads; burst_corrupt flips a data bit of the
  * next N buffer bursts; stuck_miso ORs bits into every MISO
  * byte; missing makes MISO read 0xFF and ignores writes; wrong_part (settable any time) makes
@@ -65,6 +73,10 @@
 #define A_RUN 0x480
 #define A_VERSION 0x4FE
 #define A_WFB_FIRST 0x800
+#define A_IGAIN 0x000
+#define A_PHCAL0 0x006
+#define A_VGAIN 0x00B
+#define CAL_ONE 134217728.0 /* 2^27 */
 
 /* WFB_CFG fields, WFB_TRG_CFG events, STATUS0 bits (facts/ade9000.md; written separately) */
 #define WFCFG_CAP_EN 0x0010u
@@ -410,10 +422,34 @@ static void end_half(struct ade_emul *e)
   e->cyc_n = 0;
 }
 
-void ade_emul_push(struct ade_emul *e, const double v[3], const double i[4])
+/* The calibration registers as factors (see the top of this file). */
+static void cal_update(struct ade_emul *e, bool hz60)
+{
+  for (int p = 0; p < 3; p++) {
+    unsigned o = (unsigned)p * A_RESULTS_PHASE_STEP;
+    uint32_t ig = e->reg[A_IGAIN + o], pc = e->reg[A_PHCAL0 + o], vg = e->reg[A_VGAIN + o];
+    if (e->cal_valid && e->cal_hz60 == hz60 && e->cal_reg[p][0] == ig && e->cal_reg[p][1] == pc && e->cal_reg[p][2] == vg)
+      continue;
+    e->cal_reg[p][0] = ig, e->cal_reg[p][1] = pc, e->cal_reg[p][2] = vg;
+    e->cal_gi[p] = 1.0 + (double)(int32_t)ig / CAL_ONE;
+    e->cal_gv[p] = 1.0 + (double)(int32_t)vg / CAL_ONE;
+    /* x·sin(2ω − φ) = sin(φ − ω) + sin ω  ⇔  A·cos φ − B·sin φ = sin ω, A = x·sin 2ω + sin ω,
+     * B = x·cos 2ω + cos ω: φ = acos(sin ω / |(A, B)|) − atan2(B, A) (the root through 0) */
+    double x = (double)(int32_t)pc / CAL_ONE, w = 2.0 * M_PI * (hz60 ? 60.0 : 50.0) / 8000.0;
+    double a = x * sin(2 * w) + sin(w), b = x * cos(2 * w) + cos(w), c = sin(w) / sqrt(a * a + b * b);
+    double phi = pc ? acos(c > 1 ? 1 : c < -1 ? -1 : c) - atan2(b, a) : 0.0; /* 0 exactly: an uncalibrated chip's results keep their bits */
+    e->cal_cos[p] = cos(phi);
+    e->cal_sin[p] = sin(phi);
+  }
+  e->cal_hz60 = hz60;
+  e->cal_valid = true;
+}
+
+void ade_emul_push(struct ade_emul *e, const double v_raw[3], const double i_raw[4])
 {
   if (e->missing || !(e->reg[A_RUN] & 1)) return;
   bool hz60 = (e->reg[A_ACCMODE] >> 8) & 1;
+  const double *v = v_raw, *i = i_raw;
   e->sample_no++;
   /* waveform buffer: fixed-rate sets IA VA IB VB IC VC IN spare; 4 LSBs of each code dropped */
   uint32_t wcfg = e->reg[A_WFB_CFG];
@@ -450,6 +486,18 @@ void ade_emul_push(struct ade_emul *e, const double v[3], const double i[4])
   double dq = hz60 ? 8000.0 / 240.0 : 8000.0 / 200.0;
   unsigned d0 = (unsigned)dq;
   double fr = dq - d0;
+  /* the metering datapath after the waveform buffer: calibrated signals */
+  cal_update(e, hz60);
+  double vc[3], ic[4];
+  for (int p = 0; p < 3; p++) {
+    double iq = e->idelay[p][(e->vd_pos - d0) & 63] * (1 - fr) + e->idelay[p][(e->vd_pos - d0 - 1) & 63] * fr;
+    e->idelay[p][e->vd_pos & 63] = i_raw[p];
+    vc[p] = v_raw[p] * e->cal_gv[p];
+    ic[p] = e->cal_gi[p] * (i_raw[p] * e->cal_cos[p] + iq * e->cal_sin[p]); /* i(t − φ/ω) */
+  }
+  ic[3] = i_raw[3];
+  v = vc;
+  i = ic;
   for (int p = 0; p < 3; p++) {
     double vq = e->vdelay[p][(e->vd_pos - d0) & 63] * (1 - fr) +
                 e->vdelay[p][(e->vd_pos - d0 - 1) & 63] * fr;

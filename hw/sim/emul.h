@@ -17,7 +17,11 @@ struct ade_emul {
   /* block (10/12 cycles) accumulators */
   unsigned blk_n, blk_len;
   double s_vv[3], s_ii[4], s_vi[3], s_vqi[3];
-  double vdelay[3][64];
+  double vdelay[3][64], idelay[3][64]; /* quarter-cycle delay lines (reactive power, phase calibration) */
+  /* calibration as decoded from xIGAIN, xVGAIN, xPHCAL0 (re-decoded when a register changes) */
+  uint32_t cal_reg[3][3];
+  bool cal_hz60, cal_valid;
+  double cal_gi[3], cal_gv[3], cal_cos[3], cal_sin[3];
   unsigned vd_pos, vd_len;
   /* zero crossings per phase within the block */
   double prev_v[3], zc_first[3], zc_last[3];

@@ -325,7 +325,7 @@ static int parse_loads(struct hw__ctx *c, struct hw_scenario *s, json_t *arr)
     json_t *o = json_array_get(arr, i);
     char path[64];
     snprintf(path, sizeof path, "loads[%zu]", i);
-    static const char *const k[] = { "branch", "kind", "power_w", "pf", "ramp_s", "on", "closed", NULL };
+    static const char *const k[] = { "branch", "kind", "power_w", "pf", "ramp_s", "on", "closed", "ct_error_pct", NULL };
     int r;
     if ((r = hw__check_keys(c, o, path, k)) < 0) return r;
     unsigned b, u;
@@ -340,6 +340,7 @@ static int parse_loads(struct hw__ctx *c, struct hw_scenario *s, json_t *arr)
     if ((r = hw__get_num(c, o, path, "ramp_s", false, 0, 3600, l->kind == HW_LOAD_EV ? 20 : 0, &l->ramp_s)) < 0) return r;
     if ((r = hw__get_bool(c, o, path, "on", true, &l->on)) < 0) return r;
     if ((r = hw__get_bool(c, o, path, "closed", true, &l->closed)) < 0) return r;
+    if ((r = hw__get_num(c, o, path, "ct_error_pct", false, -30, 30, 0, &l->ct_error_pct)) < 0) return r;
     const struct hw_panel_branch *br = hw_panel_branch_by_number(&s->panel, b);
     if ((l->kind == HW_LOAD_PV || l->kind == HW_LOAD_ESS) && br->load_only)
       return hw__fail(c, path, "a %s load needs a branch that is not load_only", LOADS[l->kind]);

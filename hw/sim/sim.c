@@ -190,6 +190,7 @@ int hw_sim_create(struct hw_sim **out, const struct hw_scenario *sc, uint64_t se
       int bi = s->br_at[a][k];
       double ct = af->mains ? af->mains_ct_ratio : bi >= 0 ? p->branch[bi].ct_ratio : 2000;
       s->i_scale[a][k] = af->burden_ohm / ct; /* A primary → V at the pin */
+      if (!af->mains && bi >= 0) s->i_scale[a][k] *= 1.0 + s->sc.load[bi].ct_error_pct / 100.0; /* a CT's gain error */
     }
     s->i_scale[a][3] = af->burden_ohm / af->mains_ct_ratio;
   }
@@ -292,6 +293,16 @@ void hw_panel_ade9000_config(const struct hw_panel *p, unsigned afe, struct hw_a
     for (unsigned i = 0; i < p->num_branches; i++)
       if (p->branch[i].afe == afe && p->branch[i].channel == (unsigned)k) ct = p->branch[i].ct_ratio;
     out->i_a_per_v[k] = ct / a->burden_ohm;
+    /* calibration registers: the branch CT's on its channel (a mains AFE: its own CTs') */
+    double ig = a->i_gain[k], ph = a->i_phase_deg[k];
+    if (!a->mains) {
+      ig = 1.0, ph = 0.0;
+      for (unsigned i = 0; i < p->num_branches; i++)
+        if (p->branch[i].afe == afe && p->branch[i].channel == (unsigned)k) ig = p->branch[i].gain, ph = p->branch[i].phase_deg;
+    }
+    out->igain[k] = hw_ade9000_gain_reg(ig > 0 ? ig : 1.0);
+    out->phcal[k] = hw_ade9000_phcal_reg(ph, out->mains_60hz);
+    out->vgain[k] = hw_ade9000_gain_reg(a->v_gain[k] > 0 ? a->v_gain[k] : 1.0);
   }
   out->i_a_per_v[3] = a->mains_ct_ratio / a->burden_ohm;
 }

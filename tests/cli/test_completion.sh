@@ -31,5 +31,8 @@ grep -qx "pkcs11:" <<<"$(complete_words hems init --signer p)" || { echo "pkcs11
 for c in init run; do grep -qx -- "--tcti" <<<"$(complete_words hems $c --t)" || { echo "--tcti not offered for $c"; fail=1; }; done
 grep -qx "device:/dev/tpmrm0" <<<"$(complete_words hems run --tcti d)" || { echo "device:/dev/tpmrm0 not offered after --tcti"; fail=1; }
 grep -qx "tpm:0x01500000" <<<"$(complete_words hems init --counter tp)" || { echo "tpm:0x01500000 not offered after --counter"; fail=1; }
+# calibrate (a branch CT's gain from a known load) and its --reference-w
+grep -qx "calibrate" <<<"$(complete_words hems cal)" || { echo "calibrate not offered for 'hems cal'"; fail=1; }
+grep -qx -- "--reference-w" <<<"$(complete_words hems calibrate --r)" || { echo "--reference-w not offered for calibrate"; fail=1; }
 [ $fail = 0 ] && echo "completion: $(echo "$cmds" | wc -l) subcommands offered"
 exit $fail

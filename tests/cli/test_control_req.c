@@ -316,6 +316,32 @@ static void expiry(void **state)
   }
 }
 
+/* calibrate: installer or admin; the gain in force times the factor, within [0.5, 2]. */
+static void calibrate(void **state)
+{
+  (void)state;
+  struct control_req r;
+  const char *ok = "{\"op\":\"calibrate\",\"branch\":\"kitchen\",\"factor\":1.05,\"reference_w\":2000,\"measured_w\":1904.8,\"windows\":10}";
+  assert_null(run(&r, ROLE_INSTALLER, ok));
+  assert_int_equal(r.op, CONTROL_CALIBRATE);
+  assert_int_equal(r.cal.branch, 1);
+  assert_true(r.cal.gain_old == 1.0 && r.cal.gain == 1.05 && r.cal.windows == 10);
+  control_req_free(&r);
+  panel.branch[0].gain = 1.95; /* the gain in force is what the factor scales */
+  expect_error(ROLE_ADMIN, ok, "refused: branch 1: the derived gain 2.047500 is outside [0.5, 2]");
+  panel.branch[0].gain = 0;
+  expect_error(ROLE_OPERATOR, ok, "refused: role operator may not calibrate (installer or admin)");
+  expect_error(ROLE_AUTOMATION, ok, "refused: role automation may not calibrate");
+  expect_error(ROLE_ADMIN, "{\"op\":\"calibrate\",\"branch\":64,\"factor\":1,\"reference_w\":1,\"measured_w\":1,\"windows\":1}",
+               "malformed request: \"branch\" must be a branch number or a configured name");
+  expect_error(ROLE_ADMIN, "{\"op\":\"calibrate\",\"branch\":1,\"factor\":0,\"reference_w\":1,\"measured_w\":1,\"windows\":1}",
+               "malformed request: \"factor\" must be a number in (0, 100)");
+  expect_error(ROLE_ADMIN, "{\"op\":\"calibrate\",\"branch\":1,\"factor\":1,\"reference_w\":-1,\"measured_w\":1,\"windows\":1}",
+               "malformed request: \"reference_w\" and \"measured_w\" must be numbers > 0");
+  expect_error(ROLE_ADMIN, "{\"op\":\"calibrate\",\"branch\":1,\"factor\":1,\"reference_w\":1,\"measured_w\":1,\"windows\":0}",
+               "malformed request: \"windows\" must be 1..100000");
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -326,6 +352,7 @@ int main(void)
     cmocka_unit_test_setup(demand_response, setup),
     cmocka_unit_test_setup(alarm_ack, setup),
     cmocka_unit_test_setup(expiry, setup),
+    cmocka_unit_test_setup(calibrate, setup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
