@@ -106,6 +106,9 @@ int cli_open_direct(const struct cli_common *c, struct journal **j, int *pid);
 /* Appends r, closes j and prints the record's seq: CLI_OK, or CLI_ENV after "<what>: not
  * recorded: <why>". */
 int cli_append_close(struct journal *j, const struct journal_record *r, const char *what);
+/* A note record by this process: its uid, gid and user name (or "uid:N", written to self),
+ * and text; r points into self and text. */
+void cli_note_self(struct journal_record *r, char self[64], const char *text);
 /* Opens DIR for writing (prints errors). */
 int cli_open_writer(const struct cli_common *c, struct journal **out, struct journal_open_info *info);
 

@@ -134,6 +134,20 @@ int cli_cmd_init(int argc, char **argv)
 
 /* ------------------------------------------------------------------ note */
 
+void cli_note_self(struct journal_record *r, char self[64], const char *text)
+{
+  memset(r, 0, sizeof *r);
+  r->type = JOURNAL_T_NOTE;
+  r->source.kind = JOURNAL_SRC_OPERATOR;
+  struct passwd *pw = getpwuid(getuid());
+  if (pw) snprintf(self, 64, "%s", pw->pw_name);
+  else snprintf(self, 64, "uid:%u", (unsigned)getuid());
+  r->body.note.uid = (uint32_t)getuid();
+  r->body.note.gid = (uint32_t)getgid();
+  r->body.note.who = (struct journal_slice){ (const uint8_t *)self, (uint32_t)strlen(self) };
+  r->body.note.text = (struct journal_slice){ (const uint8_t *)text, (uint32_t)strlen(text) };
+}
+
 int cli_cmd_note(int argc, char **argv)
 {
   static const struct option lo[] = { COMMON_OPTS, { "who", required_argument, NULL, O_WHO },
@@ -185,17 +199,8 @@ int cli_cmd_note(int argc, char **argv)
   }
   if (rc) return rc;
   struct journal_record r;
-  memset(&r, 0, sizeof r);
-  r.type = JOURNAL_T_NOTE;
-  r.source.kind = JOURNAL_SRC_OPERATOR;
   char self[64];
-  struct passwd *pw = getpwuid(getuid());
-  if (pw) snprintf(self, sizeof self, "%s", pw->pw_name);
-  else snprintf(self, sizeof self, "uid:%u", (unsigned)getuid());
-  r.body.note.uid = (uint32_t)getuid();
-  r.body.note.gid = (uint32_t)getgid();
-  r.body.note.who = (struct journal_slice){ (const uint8_t *)self, (uint32_t)strlen(self) };
-  r.body.note.text = (struct journal_slice){ (const uint8_t *)text, (uint32_t)strlen(text) };
+  cli_note_self(&r, self, text);
   if (who) r.body.note.claimed_who = (struct journal_slice){ (const uint8_t *)who, (uint32_t)strnlen(who, 63) };
   return cli_append_close(j, &r, "note");
 }

@@ -9,7 +9,11 @@
  * The first rotation keeps the first key as DIR/keys/root.pub: the key `hems verify --dir`
  * trusts by default and follows through the certified chain (the one an auditor pins).
  * The daemon must be stopped (the writer lock says so). An existing next.key is an interrupted
- * rotation: refused with what to do.
+ * rotation: refused with what to do. Before the writer closes, the new key seals at once: a
+ * note naming both keys, folded by a replay harness attached with the old key trusted (the
+ * state a daemon had), sealed by the new key with its state hash, with the checkpoint that seal
+ * signs. A daemon trusts only its own key's seals for a checkpoint (replay/checkpoint_auth.c):
+ * on a journal cut by retention it would otherwise find none it can use and not start.
  *
  * revoke: appends a revocation of a key of the journal's chain (by fingerprint) that is not the
  * key in force, signed by the key in force: no seal or bundle by it is accepted afterwards.
@@ -18,12 +22,14 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <sodium.h>
 #include "cli.h"
 #include "read_filter.h"
+#include "replay.h"
 
 enum { O_DIR = 1000, O_COUNTER, O_REASON, O_TO, O_SIGNER };
 
@@ -74,6 +80,24 @@ static int sync_dir(const char *d)
   return rc;
 }
 
+/* The new key's first seal (see the top): 0, or an error with its reason in why. */
+static int rotation_checkpoint(struct replay_harness *h, struct journal *j, const uint8_t old_pk[32], const char *fo,
+                               const char *fn, char *why, size_t cap)
+{
+  int rc = replay_harness_attach_trusting(h, j, old_pk);
+  if (rc) {
+    snprintf(why, cap, "%s", rc == JOURNAL_EUNSEALED ? h->attach_why : journal_strerror(rc));
+    return rc;
+  }
+  char text[128], self[64];
+  snprintf(text, sizeof text, "key rotated: %s certified by %s", fn, fo);
+  struct journal_record r;
+  cli_note_self(&r, self, text);
+  if (!(rc = replay_harness_append(h, &r, NULL, NULL, NULL)) && !(rc = replay_harness_checkpoint(h))) rc = journal_sync(j);
+  if (rc) snprintf(why, cap, "%s", journal_strerror(rc));
+  return rc;
+}
+
 static int key_rotate(int argc, char **argv)
 {
   struct cli_common c = { cli_default_dir(), NULL, false, NULL };
@@ -120,6 +144,11 @@ static int key_rotate(int argc, char **argv)
   o.dir = c.dir;
   o.counter_path = c.counter;
   o.signer = old;
+  struct replay_harness *h = calloc(1, sizeof *h); /* about 300 KB */
+  const struct replay_harness_options ho = { UINT64_MAX, INT64_MAX, false }; /* only the one asked for */
+  if (h) replay_harness_init(h, &ho, &o);
+  char hwhy[200] = "out of memory";
+  int hrc = h ? 0 : -ENOMEM;
   struct journal *j = NULL;
   struct journal_open_info info;
   int pid = 0;
@@ -142,6 +171,7 @@ static int key_rotate(int argc, char **argv)
   ret = CLI_ENV;
   rc = journal_key_rotate(j, nsig);
   uint64_t at = journal_head_seq(j);
+  if (!rc && !hrc) hrc = rotation_checkpoint(h, j, old->pubkey, fo, fn, hwhy, sizeof hwhy);
   int crc = journal_close(j);
   if (rc || crc) {
     /* Not durable: the record did not commit and the old key stays; durable with a failed
@@ -164,7 +194,13 @@ static int key_rotate(int argc, char **argv)
   printf("rotated: key %s in force from the seal after seq %llu; key %s retired%s\n", fn, (unsigned long long)at, fo,
          given ? " (it stays in its token: delete it there)" : " (its secret removed from keys/)");
   ret = CLI_OK;
+  if (hrc) {
+    cli_err("key rotate: %s: the new key sealed no checkpoint: %s (a daemon on a journal cut by retention will not "
+            "start; docs/operations.md \"Keys\")", c.dir, hwhy);
+    ret = CLI_ENV;
+  }
 out:
+  free(h);
   journal_pkcs11_signer_close(np11);
   journal_file_signer_wipe(&oldfs);
   journal_file_signer_wipe(&nextfs);

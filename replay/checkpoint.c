@@ -127,7 +127,7 @@ int replay_checkpoint_load(struct journal_iter *it, uint64_t at_most, uint32_t e
   struct replay_checkpoint_report local;
   if (!rep) rep = &local;
   memset(rep, 0, sizeof *rep);
-  uint64_t bound = at_most;
+  uint64_t bound = at_most, barren = 0;
   int rc = JOURNAL_ENOTFOUND;
   while (bound > 0) {
     uint64_t seq;
@@ -141,7 +141,7 @@ int replay_checkpoint_load(struct journal_iter *it, uint64_t at_most, uint32_t e
     free(data);
     if (rc == 0 && inner != seq) rc = JOURNAL_ECORRUPT;
     if (rc == JOURNAL_ECORRUPT) snprintf(why, sizeof why, "damaged (size, checksum, fields or state hash)");
-    if (rc == 0) rc = replay_checkpoint_authenticate(it, trusted_pk, seq, out, why, sizeof why);
+    if (rc == 0) rc = replay_checkpoint_authenticate(it, trusted_pk, seq, out, &barren, why, sizeof why);
     if (rc == 0) {
       *out_seq = seq;
       return 0;

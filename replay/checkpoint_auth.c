@@ -3,7 +3,7 @@
  * signed seal vouches for it.
  *
  * A checkpoint at seq C (state folded through C) is authenticated by the first seal M > C that
- * carries a state hash (a seal at M signs the state after M − 1):
+ * carries a state hash and is by the trusted key (a seal at M signs the state after M − 1):
  *   1. every record C+1..M is chained: each record's prev is the hash of the one before it
  *      (record C's own hash is checked too when retention has not removed it);
  *   2. the seal names sealed_seq = M − 1 and head_hash = hash(record M − 1), carries the trusted
@@ -15,8 +15,14 @@
  * 1–3 the records folded to get there are the signed ones. The harness takes its checkpoints
  * while a seal is being built (C = M − 1), so 4 is one hash compare; retention's checkpoint at a
  * cut folds the first kept group once. What is not checked here: records after M + 1 (they are
- * folded as they are, as a fold from seq 1 would; `hems verify` proves them) and key rotation (a
- * seal by a key other than the trusted one does not authenticate; the fold falls back).
+ * folded as they are, as a fold from seq 1 would; `hems verify` proves them).
+ * Key rotation: a seal by another key (the key in force before a rotation, whose seals follow a
+ * checkpoint taken before it) is chained like any record and folded past, not trusted: its
+ * state hash was computed by whoever wrote it, and a writer seals over whatever sits at the
+ * head, so neither a key record certifying the trusted key nor a later seal by it makes that
+ * hash one the trusted key computed. The fold goes on to the trusted key's first seal with a
+ * state hash (within AUTH_FOLD_MAX records), which signs the state it folded itself; `hems key
+ * rotate` makes one right after the rotation (cli/cmd_key_rotate.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -35,7 +41,8 @@ static int refuse(char *why, size_t cap, int rc, const char *fmt, unsigned long 
 }
 
 int replay_checkpoint_authenticate(struct journal_iter *it, const uint8_t trusted_pk[JOURNAL_PUBKEY_BYTES],
-                                   uint64_t cseq, const struct replay_state *s, char *why, size_t why_cap)
+                                   uint64_t cseq, const struct replay_state *s, uint64_t *barren, char *why,
+                                   size_t why_cap)
 {
   if (!trusted_pk) return refuse(why, why_cap, JOURNAL_EBADSIG, "no trusted public key to check its seal%.0llu", 0);
   uint8_t key_id[JOURNAL_KEYID_BYTES];
@@ -53,12 +60,17 @@ int replay_checkpoint_authenticate(struct journal_iter *it, const uint8_t truste
   if (have_prev) journal_record_hash(b, len, prev_hash);
   for (uint64_t q = cseq + 1;; q++) {
     if (q - cseq > AUTH_FOLD_MAX) {
-      rc = refuse(why, why_cap, JOURNAL_ENOTFOUND, "no seal with a state hash within %llu records after it", AUTH_FOLD_MAX);
-      goto out;
+      rc = refuse(why, why_cap, JOURNAL_ENOTFOUND, "no seal by the trusted key with a state hash within %llu records after it", AUTH_FOLD_MAX);
+      break;
     }
     if (journal_iter_get(it, q, &b, &len) != 0) {
-      rc = refuse(why, why_cap, JOURNAL_ENOTFOUND, "no seal with a state hash follows it (journal ends at seq %llu)", q - 1);
-      goto out;
+      rc = refuse(why, why_cap, JOURNAL_ENOTFOUND, "no seal by the trusted key with a state hash follows it (journal ends at seq %llu)", q - 1);
+      break;
+    }
+    if (barren && *barren && q > *barren) {
+      /* a walk from a newer checkpoint found none past here, and went at least as far */
+      rc = refuse(why, why_cap, JOURNAL_ENOTFOUND, "no seal by the trusted key with a state hash follows it (none after seq %llu)", *barren);
+      break;
     }
     if (journal_record_decode(b, len, rec) != 0 || rec->seq != q) {
       rc = refuse(why, why_cap, JOURNAL_ECORRUPT, "record %llu after it does not decode", q);
@@ -71,14 +83,10 @@ int replay_checkpoint_authenticate(struct journal_iter *it, const uint8_t truste
     bool seal = rec->type == JOURNAL_T_SEAL;
     const struct journal_seal *sl = &rec->body.seal;
     uint8_t zero[JOURNAL_HASH_BYTES] = { 0 };
-    if (seal && memcmp(sl->state_hash, zero, sizeof zero) != 0) {
+    if (seal && memcmp(sl->state_hash, zero, sizeof zero) != 0 && memcmp(sl->key_id, key_id, sizeof key_id) == 0) {
       /* the seal that vouches for the state after q - 1 */
       if (sl->sealed_seq + 1 != q || !have_prev || memcmp(sl->head_hash, prev_hash, JOURNAL_HASH_BYTES) != 0) {
         rc = refuse(why, why_cap, JOURNAL_EBADCHAIN, "seal at seq %llu does not seal the records before it", q);
-        goto out;
-      }
-      if (memcmp(sl->key_id, key_id, sizeof key_id) != 0) {
-        rc = refuse(why, why_cap, JOURNAL_EBADSIG, "seal at seq %llu is not by the trusted key", q);
         goto out;
       }
       char device_id[33];
@@ -108,6 +116,7 @@ int replay_checkpoint_authenticate(struct journal_iter *it, const uint8_t truste
     journal_record_hash(b, len, prev_hash);
     have_prev = true;
   }
+  if (barren) *barren = cseq;
 out:
   free(st);
   free(rec);

@@ -431,13 +431,18 @@ void replay_harness_init(struct replay_harness *h, const struct replay_harness_o
 
 int replay_harness_attach(struct replay_harness *h, struct journal *j)
 {
+  return replay_harness_attach_trusting(h, j, journal_signer_pubkey(j));
+}
+
+int replay_harness_attach_trusting(struct replay_harness *h, struct journal *j, const uint8_t trusted_pk[JOURNAL_PUBKEY_BYTES])
+{
   struct journal_reader *rd;
   int rc = journal_reader_attach(&rd, j);
   if (rc) return rc;
   struct replay_options o;
   memset(&o, 0, sizeof o);
   o.use_checkpoints = true;
-  o.trusted_pk = journal_signer_pubkey(j);
+  o.trusted_pk = trusted_pk;
   struct replay_result res;
   rc = replay_dir(rd, &o, &h->state, &res);
   journal_reader_close(rd);

@@ -54,13 +54,17 @@ int replay_checkpoint_decode(const uint8_t *buf, size_t len, uint32_t expect_con
                              struct replay_state *out, uint64_t *out_seq);
 
 /* Authenticates the state s of a checkpoint at cseq against the journal in it's snapshot: the
- * first seal after cseq with a state hash must be chained to the records around it, be signed by
- * trusted_pk (its Ed25519 signature is verified), and sign the state s folds to just before it
- * (checkpoint_auth.c says exactly what is checked). Returns 0, or JOURNAL_EBADSIG,
- * JOURNAL_EBADCHAIN, JOURNAL_ECORRUPT (state differs), JOURNAL_ENOTFOUND (no such seal) with a
- * reason in why. trusted_pk NULL: nothing authenticates. */
+ * first seal after cseq with a state hash by trusted_pk (seals by other keys are folded past)
+ * must be chained to the records around it, be signed by trusted_pk (its Ed25519 signature is
+ * verified), and sign the state s folds to just before it (checkpoint_auth.c says exactly what
+ * is checked). Returns 0, or JOURNAL_EBADSIG, JOURNAL_EBADCHAIN, JOURNAL_ECORRUPT (state
+ * differs), JOURNAL_ENOTFOUND (no such seal) with a reason in why. trusted_pk NULL: nothing
+ * authenticates. barren (NULL: unused; 0 at first): across calls for older and older
+ * checkpoints, a walk stops at *barren, past which a newer one found no such seal; set to cseq
+ * when none is found. */
 int replay_checkpoint_authenticate(struct journal_iter *it, const uint8_t trusted_pk[JOURNAL_PUBKEY_BYTES],
-                                   uint64_t cseq, const struct replay_state *s, char *why, size_t why_cap);
+                                   uint64_t cseq, const struct replay_state *s, uint64_t *barren, char *why,
+                                   size_t why_cap);
 
 /* What loading skipped: checkpoints of another reducer/config version are skipped quietly;
  * damaged or unauthenticated ones are `rejected` (a fault: someone or something wrote them). */
@@ -190,6 +194,9 @@ void replay_harness_init(struct replay_harness *h, const struct replay_harness_o
  * journal was cut and no authenticated checkpoint holds the state at the cut (a daemon never
  * starts from a state nothing signed; h->attach_why says why). */
 int replay_harness_attach(struct replay_harness *h, struct journal *j);
+/* The same, with checkpoints authenticated by seals of trusted_pk instead of the journal's own
+ * key: `hems key rotate`, right after the rotation, trusts the key that was in force. */
+int replay_harness_attach_trusting(struct replay_harness *h, struct journal *j, const uint8_t trusted_pk[JOURNAL_PUBKEY_BYTES]);
 
 /* Appends r (type, source and body as for journal_append), folds it and, for every command or
  * refusal decision, appends that record too (write-ahead: the caller actuates only after the
