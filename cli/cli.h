@@ -180,6 +180,11 @@ int cli_daemon_timeline(const char *dir, const struct cli_filter *f, uint64_t li
  * whole); CLI_OK or the exit code after one error line. dir: for messages. */
 int cli_walk_source(struct cli_source *s, const char *dir, const struct cli_filter *f, uint64_t limit,
                     cli_walk_fn emit, void *ctx);
+/* The long-horizon log's copies of main-log records before main_first (read_history.c), as
+ * cli_walk_source hands them; *passed counts them. 1 when emit stopped the listing, else 0 (a
+ * history that cannot be read is a warning line: the main log is listed alone). */
+int cli_walk_history(const char *dir, uint64_t main_first, const struct cli_filter *f, uint64_t limit, cli_walk_fn emit,
+                     void *ctx, uint64_t *passed);
 /* cli_walk_source, or the daemon's timeline op when c names a dir this user reads through the
  * daemon: opens and closes the source itself (pin: --pubkey FILE / --fingerprint FP or NULL). */
 int cli_walk(const struct cli_common *c, const char *pubkey, const char *fpr, const struct cli_filter *f,
@@ -280,6 +285,12 @@ int cli_daemon_unreachable(const char *dir, int rc);
  * 0, 1 (index damaged) or 3. verified_it: the iterator journal_verify_opt has just read through
  * verified_last (records not hashed again), or NULL (a snapshot of its own, checked). */
 int cli_verify_indexes(struct journal_reader *r, struct journal_iter *verified_it, uint64_t verified_last, const char *dir);
+/* verify --dir: the long-horizon log against the same key and the main log (verify_history.c) */
+int cli_verify_history(struct journal_reader *main, const char *dir, const uint8_t pubkey[JOURNAL_PUBKEY_BYTES]);
+/* The same check, quiet: the verdict in line (and the cross-reference's in line2, "" when not
+ * reached); CLI_OK (also without a history), CLI_FAIL or CLI_ENV. */
+int cli_history_check(struct journal_reader *main, const char *dir, const uint8_t pubkey[JOURNAL_PUBKEY_BYTES], char *line,
+                      size_t cap, char *line2, size_t cap2);
 
 /* `hems witness` (cmd_witness.c, witness_cosign.c, witness_add.c). A whole small file into buf
  * (NUL-terminated): 0, -EFBIG when it has cap bytes or more, -errno. */

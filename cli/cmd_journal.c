@@ -337,6 +337,10 @@ int cli_cmd_verify(int argc, char **argv)
         exit_code = CLI_FAIL;
       }
     }
+    if (s.reader && !from) {
+      int hrc = cli_verify_history(s.reader, c.dir, s.pubkey);
+      if (hrc > exit_code) exit_code = hrc;
+    }
     if (s.reader && witness) {
       int wrc = cli_witness_verify_dir(s.reader, s.pubkey, &wv);
       if (wrc > exit_code) exit_code = wrc;

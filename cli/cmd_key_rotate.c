@@ -8,6 +8,7 @@
  * key and next.key becomes signing.key (each by rename): the old secret is gone from the dir.
  * The first rotation keeps the first key as DIR/keys/root.pub: the key `hems verify --dir`
  * trusts by default and follows through the certified chain (the one an auditor pins).
+ * The long-horizon log (DIR/history) is rotated the same way, by the same old key.
  * The daemon must be stopped (the writer lock says so). An existing next.key is an interrupted
  * rotation: refused with what to do. Before the writer closes, the new key seals at once: a
  * note naming both keys, folded by a replay harness attached with the old key trusted (the
@@ -179,6 +180,24 @@ static int key_rotate(int argc, char **argv)
     cli_err("key rotate: %s: %s", c.dir, cli_signer_why(rc ? rc : crc));
     if (rc && at == info.head_seq && !to) unlink(next);
     goto out;
+  }
+  /* The long-horizon log follows the main log's key: the same certified rotation there. */
+  if (journal_history_exists(c.dir)) {
+    struct journal_options ho;
+    memset(&ho, 0, sizeof ho);
+    ho.dir = c.dir;
+    ho.signer = old;
+    struct journal_history *h = NULL;
+    int hpid = 0, hrc = journal_history_open(&h, &ho, &hpid);
+    if (!hrc) hrc = journal_key_rotate(journal_history_journal(h), nsig);
+    int hcrc = h ? journal_history_close(h) : 0;
+    if (!hrc) hrc = hcrc;
+    char hk[4300];
+    snprintf(hk, sizeof hk, "%s/" JOURNAL_HISTORY_DIR "/keys", c.dir);
+    if (!hrc && !(hrc = replace_pub(hk, "signing.pub", nsig->pubkey))) hrc = sync_dir(hk);
+    if (hrc)
+      cli_err("key rotate: warning: %s/" JOURNAL_HISTORY_DIR ": %s: the long-horizon log keeps the old key, and the daemon "
+              "will not write it (docs/operations.md \"Keys\")", c.dir, cli_signer_why(hrc));
   }
   /* The journal has the new key in force: the dir's files follow. */
   char root[4300];

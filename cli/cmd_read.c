@@ -100,6 +100,20 @@ static int shown_take_said(struct shown *o, int fmt, const uint8_t *b, size_t le
   return CLI_OK;
 }
 
+/* show of a seq retention cut: the copy the long-horizon log hands over */
+struct history_pick { struct shown *out; int fmt, rc; };
+static int pick_copy(void *ctx, const uint8_t *b, size_t len)
+{
+  struct history_pick *p = ctx;
+  uint64_t seq;
+  unsigned type;
+  uint8_t prev[JOURNAL_HASH_BYTES];
+  if (journal_record_peek(b, len, &seq, &type, prev) != 0) return 1;
+  p->rc = shown_take_said(p->out, p->fmt, b, len, seq);
+  return 0; /* the limit (1) ends the walk */
+}
+
+
 /* shown_print, its failure said: the exit code (exit_code unless writing failed). */
 static int shown_print_said(struct shown *o, int fmt, int exit_code)
 {
@@ -164,13 +178,24 @@ int cli_cmd_show(int argc, char **argv)
     if (rc == 0) {
       exit_code = shown_take_said(&out, fmt, b, len, want);
     } else {
-      uint64_t first, last;
+      uint64_t first, last, found = 0;
       journal_iter_end(it);
       it = NULL;
       journal_reader_bounds(s.reader, &first, &last);
-      cli_err("show: no record with seq %llu (the journal holds %llu..%llu)", (unsigned long long)want,
-              (unsigned long long)first, (unsigned long long)last);
-      exit_code = CLI_FAIL;
+      /* cut by retention: the long-horizon log's copy, when it keeps one (read_history.c) */
+      struct history_pick hp = { &out, fmt, CLI_OK };
+      struct cli_filter hf;
+      memset(&hf, 0, sizeof hf);
+      hf.since_seq = hf.until_seq = want;
+      if (want < first) cli_walk_history(c.dir, first, &hf, 1, pick_copy, &hp, &found);
+      if (found) {
+        exit_code = hp.rc;
+      } else {
+        cli_err("show: no record with seq %llu (the journal holds %llu..%llu%s)", (unsigned long long)want,
+                (unsigned long long)first, (unsigned long long)last,
+                want < first && journal_history_exists(c.dir) ? "; the long-horizon log keeps no copy of it" : "");
+        exit_code = CLI_FAIL;
+      }
     }
     if (it) journal_iter_end(it);
   } else {

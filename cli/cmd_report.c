@@ -148,6 +148,14 @@ int cli_cmd_report(int argc, char **argv)
     if (cli_bundle_head_note(&bc, &hn, &hl)) vrc = JOURNAL_EPROOF;
     else if ((head_note = malloc(hl + 1))) { memcpy(head_note, hn, hl); head_note[hl] = 0; }
   }
+  /* a data dir's long-horizon log answers for what the main log no longer holds: it is
+   * checked the same way, with the same key (verify_history.c) */
+  char hist1[400] = "", hist2[400] = "";
+  bool hist_bad = false;
+  if (vrc == 0 && s.reader && c.dir && journal_history_exists(c.dir)) {
+    int hrc = cli_history_check(s.reader, c.dir, s.pubkey, hist1, sizeof hist1, hist2, sizeof hist2);
+    if (hrc) { hist_bad = true; vrc = JOURNAL_ECORRUPT; }
+  }
   char fp[33], devid[33] = "";
   journal_fingerprint_hex(s.pubkey, fp);
   if (s.bundle) snprintf(devid, sizeof devid, "%s", journal_bundle_device_id(s.bundle));
@@ -188,9 +196,16 @@ int cli_cmd_report(int argc, char **argv)
     put(&m, "VERIFIED: records %llu..%llu intact (%llu records, %llu seals), signed by key %s%s.", (unsigned long long)vr.first_seq,
         (unsigned long long)vr.last_seq, (unsigned long long)vr.records, (unsigned long long)vr.seals, fp,
         pinned ? " (the pinned key)" : " (NOT pinned: checked against the journal's own key; pin it with --fingerprint)");
+  else if (hist_bad)
+    put(&m, "NOT VERIFIED: the long-horizon log is damaged or altered: %s. Nothing below is shown: the records cannot be "
+        "trusted.", hist2[0] ? hist2 : hist1);
   else
     put(&m, "NOT VERIFIED: the journal is damaged or altered at seq %llu: %s. Nothing below is shown: the records cannot be "
         "trusted.", (unsigned long long)vr.bad_seq, vr.reason);
+  if (vrc == 0 && hist1[0]) {
+    raw(&m, "<br>\n", "\n");
+    put(&m, "Long-horizon log: %s%s%s.", hist1, hist2[0] ? "; " : "", hist2);
+  }
   raw(&m, "</div>\n", "\n");
   put(&m, "Panel (device id) %s; key fingerprint %s.", devid[0] ? devid : "unknown", fp);
   raw(&m, "<br>\n", "\n");

@@ -94,14 +94,33 @@ int cli_cmd_retention(int argc, char **argv)
   struct journal_open_info info;
   int rc = cli_open_writer(&c, &j, &info);
   if (rc) return rc;
+  /* the long-horizon log first gets what the cut will take */
+  struct journal_history *h = NULL;
+  uint64_t copied = 0, hcut = 0;
+  if ((rc = retention_history_open(&c, &h))) { journal_close(j); return rc; }
+  if ((rc = retention_history_catch_up(h, j, &copied))) {
+    cli_err("retention: %s/" JOURNAL_HISTORY_DIR ": copying: %s (nothing cut)", c.dir, journal_strerror(rc));
+    journal_history_close(h);
+    journal_close(j);
+    return CLI_ENV;
+  }
   struct retention_result res;
   rc = retention_pass(j, c.dir, &p, false, append_retention, NULL, &res);
+  int hrc = retention_history_cut(h, &p, &hcut);
+  int hcrc = journal_history_close(h);
+  if (!hrc) hrc = hcrc;
   int crc = journal_close(j);
+  if (copied) printf("copied %llu records to the long-horizon log %s/" JOURNAL_HISTORY_DIR "\n", (unsigned long long)copied, c.dir);
+  if (hcut) printf("archived the long-horizon log's seq ..%llu to %s/" JOURNAL_HISTORY_DIR "/archive/ (older than its horizon)\n",
+                   (unsigned long long)hcut, c.dir);
+  if (hrc) cli_err("retention: %s/" JOURNAL_HISTORY_DIR ": %s", c.dir, journal_strerror(hrc));
   if (res.cut_seq) printf("archived seq ..%llu to %s/archive/ and cut it from the journal\n", (unsigned long long)res.cut_seq, c.dir);
   else if (!rc) printf("nothing older than %s%s to archive\n", keep, p.quota ? " or beyond the quota" : "");
   if (res.pruned) printf("removed the %u oldest archive bundles (%llu bytes) to keep within the quota\n", res.pruned, (unsigned long long)res.pruned_bytes);
-  if (p.quota) printf("journal %llu bytes in use + archives %llu bytes; quota %llu bytes\n", (unsigned long long)res.journal_used,
-                      (unsigned long long)res.archive_bytes, (unsigned long long)p.quota);
+  if (p.quota) printf("journal %llu bytes in use + archives %llu bytes + long-horizon log %llu bytes; quota %llu bytes\n",
+                      (unsigned long long)res.journal_used, (unsigned long long)res.archive_bytes,
+                      (unsigned long long)res.history_bytes, (unsigned long long)p.quota);
+  if (hrc && !rc && !crc) return CLI_ENV;
   if (rc || crc) { cli_err("retention: %s", cli_signer_why(rc ? rc : crc)); return CLI_ENV; }
   return CLI_OK;
 }

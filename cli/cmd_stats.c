@@ -8,7 +8,8 @@
  * (disk bytes over the wall-time span of its records; after a cut the file keeps its size, so
  * the rate reads high until the journal has filled the freed pages). The bytes of each log: the main log's pages in
  * use (journal_bytes), its files (disk_bytes), the archive bundles (archive_bytes) and the
- * long-horizon log (null: there is none yet).
+ * long-horizon log DIR/history (long_horizon: its records, pages in use, files and archives,
+ * the days its records span and its bytes per day at that rate; null without one).
  */
 #include <dirent.h>
 #include <getopt.h>
@@ -25,19 +26,7 @@ static uint64_t journal_disk_bytes(const char *dir)
 {
   char p[4200];
   snprintf(p, sizeof p, "%s/journal", dir);
-  DIR *d = opendir(p);
-  if (!d) return 0;
-  uint64_t sum = 0;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    if (e->d_name[0] == '.') continue;
-    char f[4500];
-    struct stat st;
-    snprintf(f, sizeof f, "%s/%s", p, e->d_name);
-    if (stat(f, &st) == 0 && S_ISREG(st.st_mode)) sum += (uint64_t)st.st_size;
-  }
-  closedir(d);
-  return sum;
+  return retention_dir_bytes(p);
 }
 
 /* The daemon's storage writes per day, when one answers (quietly absent otherwise). */
@@ -54,6 +43,37 @@ static bool daemon_write_rate(const char *dir, double *per_day)
   if (ok) *per_day = (double)json_integer_value(w) / json_number_value(u) * 86400.0;
   json_decref(o);
   return ok;
+}
+
+/* DIR/history: {records, used_bytes, disk_bytes (files + archives), span_days}, or NULL. */
+static json_t *long_horizon(const struct cli_common *c)
+{
+  char hdir[4200];
+  if (journal_history_path(c->dir, hdir, sizeof hdir) || !journal_history_exists(c->dir)) return NULL;
+  struct journal_reader *r;
+  if (journal_reader_open(&r, hdir, NULL, false) != 0) return NULL;
+  struct journal_space sp;
+  if (journal_reader_space(r, &sp)) memset(&sp, 0, sizeof sp);
+  uint64_t n = 0;
+  int64_t w0 = 0, w1 = 0;
+  struct journal_iter *it;
+  if (journal_iter_begin(r, 1, &it) == 0) {
+    uint64_t seq;
+    struct journal_record *rec = malloc(sizeof *rec);
+    const uint8_t *b;
+    size_t len;
+    while (rec && journal_iter_next(it, &seq, &b, &len) == 1) {
+      n++;
+      if (journal_record_decode(b, len, rec) != 0) continue;
+      if (!w0 || rec->wall_ns < w0) w0 = rec->wall_ns;
+      if (rec->wall_ns > w1) w1 = rec->wall_ns;
+    }
+    free(rec);
+    journal_iter_end(it);
+  }
+  journal_reader_close(r);
+  return json_pack("{s:I, s:I, s:I, s:f}", "records", (json_int_t)n, "used_bytes", (json_int_t)sp.used_bytes, "disk_bytes",
+                   (json_int_t)retention_history_bytes(c->dir), "span_days", w1 > w0 ? (double)(w1 - w0) / 86400e9 : 0.0);
 }
 
 int cli_cmd_stats(int argc, char **argv)
@@ -106,6 +126,7 @@ int cli_cmd_stats(int argc, char **argv)
     else cli_err("stats: %s: %s", c.dir, journal_strerror(rc));
     return CLI_ENV;
   }
+  json_t *lh = long_horizon(&c);
   uint64_t disk = journal_disk_bytes(c.dir), quota = pol.quota, used = sp.used_bytes ? sp.used_bytes : disk;
   unsigned narch = 0;
   uint64_t arch = retention_archive_bytes(c.dir, &narch);
@@ -126,7 +147,9 @@ int cli_cmd_stats(int argc, char **argv)
   json_object_set_new(o, "journal_bytes", json_integer((json_int_t)used));
   json_object_set_new(o, "archive_bytes", json_integer((json_int_t)arch));
   json_object_set_new(o, "archives", json_integer((json_int_t)narch));
-  json_object_set_new(o, "long_horizon_bytes", json_null());
+  uint64_t hbytes = lh ? (uint64_t)json_integer_value(json_object_get(lh, "disk_bytes")) : 0;
+  json_object_set_new(o, "long_horizon_bytes", lh ? json_integer((json_int_t)hbytes) : json_null());
+  json_object_set_new(o, "long_horizon", lh ? lh : json_null());
   json_object_set_new(o, "quota", quota ? json_integer((json_int_t)quota) : json_null());
   if (!strcmp(format, "json")) {
     char *s = json_dumps(o, JSON_COMPACT);
@@ -141,8 +164,18 @@ int cli_cmd_stats(int argc, char **argv)
       if (by_n[t]) printf("  %-14s %10llu %14llu\n", journal_type_name(t), (unsigned long long)by_n[t], (unsigned long long)by_b[t]);
     printf("journal_bytes     %llu (LMDB pages in use; the file keeps its size after a cut)\n", (unsigned long long)used);
     printf("archive_bytes     %llu (%u bundles in %s/archive)\n", (unsigned long long)arch, narch, c.dir);
-    printf("long_horizon_bytes - (no long-horizon log yet)\n");
-    if (quota) printf("quota             %llu (journal + archives %.1f %% of it)\n", (unsigned long long)quota, 100.0 * (double)(used + arch) / (double)quota);
+    if (lh) {
+      double days = json_real_value(json_object_get(lh, "span_days"));
+      printf("long_horizon_bytes %llu (%s/" JOURNAL_HISTORY_DIR ": %lld records, %lld bytes in use, %.2f days", (unsigned long long)hbytes,
+             c.dir, (long long)json_integer_value(json_object_get(lh, "records")),
+             (long long)json_integer_value(json_object_get(lh, "used_bytes")), days);
+      if (days > 0) printf(", %.0f bytes per day", (double)hbytes / days);
+      printf(")\n");
+    } else {
+      printf("long_horizon_bytes - (no long-horizon log: the daemon makes %s/" JOURNAL_HISTORY_DIR ")\n", c.dir);
+    }
+    if (quota) printf("quota             %llu (journal + archives + long-horizon log %.1f %% of it)\n", (unsigned long long)quota,
+                      100.0 * (double)(used + arch + hbytes) / (double)quota);
     else printf("quota             - (none configured)\n");
     if (have_w) printf("write_bytes_per_day %.0f (the running daemon's)\n", wpd);
     else printf("write_bytes_per_day - (no daemon answers)\n");

@@ -90,6 +90,10 @@ static const struct cli_cmd cmds[] = {
     "panel's head at export (size, root, time; the seqs after the range not in the bundle); the\n"
     "head must be signed by the pinned key and the embedded consistency proof from the closing\n"
     "checkpoint to it must verify, else exit 1 naming it.\n"
+    "A data dir's long-horizon log (DIR/history) is checked too, with the same key: its chain and\n"
+    "seals, then every copy against the bytes and hash it names and, while the main log still\n"
+    "holds the record, against it; a kept main-log record up to the newest copy without one is\n"
+    "exit 1 ('history: copy at seq N (main seq M): <reason>').\n"
     "--checkpoint FILE (a bundle): a checkpoint kept earlier, signed by the pinned key; proves the\n"
     "head extends it (its size inside the range: root from the records; the head's size: same\n"
     "root; else a proof carried by 'export --since-checkpoint FILE'). Exit 1 'first inconsistent\n"
@@ -325,12 +329,14 @@ static const struct cli_cmd cmds[] = {
     "object a line. A bundle is checked as it is read. Exit 0 (findings or none), 1 a damaged bundle.\n" },
   { "plot", cli_cmd_plot,
     "usage: hems plot [--dir DIR | BUNDLE] SEQ --out FILE.svg\n"
-    "       hems plot [--dir DIR | BUNDLE] --energy [--since T] [--until T] --out FILE.svg\n"
+    "       hems plot [--dir DIR | BUNDLE] --energy [--since T] [--until T] --out FILE.svg | --format json\n"
     "\n"
     "An SVG picture: the waveform capture of event SEQ (a pq_event or trip_tap) with each voltage's\n"
     "half-cycle RMS, the dip/swell thresholds and hysteresis band, the trigger and the branch\n"
     "timeline (commands, sense-backs, taps) on one time axis; or per-branch energy bars for a\n"
-    "period (the windows' import and export). A bundle is checked as it is read.\n" },
+    "period (the windows' import and export; for intervals retention cut from the main log, their\n"
+    "15-minute rollups, from the long-horizon log when need be). --format json prints the energy\n"
+    "totals instead ([{branch, name, import_uwh, export_uwh}]). A bundle is checked as it is read.\n" },
   { "report", cli_cmd_report,
     "usage: hems report [--dir DIR | BUNDLE] [--since T] [--until T] --out FILE.html|FILE.txt\n"
     "                   [--pubkey FILE | --fingerprint FP]\n"

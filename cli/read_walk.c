@@ -2,7 +2,8 @@
  * read_walk.c — the records a filter passes, in seq order, from whichever source the command
  * was given: a data dir (through its indexes when the filter names a branch, a source or types
  * and the indexes are complete; else a scan), a bundle (checked as it is read: only records a
- * seal proves), or the daemon's timeline op for a dir this user reads through the daemon.
+ * seal proves), or the daemon's timeline op for a dir this user reads through the daemon. Of a
+ * data dir, what the main log no longer holds comes first from its long-horizon log.
  * `hems timeline` prints them; other readers (branch names from the config, …) fold them.
  */
 #include <stdlib.h>
@@ -57,10 +58,17 @@ static int candidate_groups(struct journal_iter *it, const struct cli_filter *f,
 
 static int walk_dir(struct cli_source *s, const char *dir, const struct cli_filter *f, uint64_t limit, cli_walk_fn emit, void *ctx)
 {
+  /* what the main log no longer holds, from the long-horizon log (read_history.c) first */
+  uint64_t mfirst = 0, mlast = 0, passed = 0;
+  journal_reader_bounds(s->reader, &mfirst, &mlast);
+  if (dir && cli_walk_history(dir, mfirst, f, limit, emit, ctx, &passed) != 0) return CLI_OK;
+  if (limit && passed >= limit) return CLI_OK;
+  if (limit) limit -= passed;
+  passed = 0;
   struct journal_iter *it;
   int rc = journal_iter_begin(s->reader, 1, &it);
   if (rc) return cli_open_error(dir, NULL, rc, 0);
-  uint64_t start = f->since_seq ? f->since_seq : 1, passed = 0, seq;
+  uint64_t start = f->since_seq ? f->since_seq : 1, seq;
   const uint8_t *b;
   size_t len;
   if (f->have_since_t) {

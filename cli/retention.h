@@ -17,7 +17,7 @@
 
 struct retention_policy {
   int64_t windows_ns; /* "windows" (alias "keep"): the main log is cut by age; 0 = no age cut */
-  int64_t history_ns; /* "history": the long-horizon log's horizon (validated; no such log yet) */
+  int64_t history_ns; /* "history": the long-horizon log's horizon (DIR/history); 0 = no cut */
   uint64_t quota;     /* "quota": journal (pages in use) + archives ≤ quota; 0 = none */
   double high_water;  /* "high_water": disk pressure above this share of the fs or the quota */
   uint64_t reserve;   /* "reserve": bytes of DIR/reserve, released for critical records */
@@ -39,14 +39,29 @@ struct retention_result {
   unsigned pruned;                     /* archive bundles removed (oldest first) */
   uint64_t pruned_bytes;
   uint64_t journal_used, archive_bytes; /* after the pass */
+  uint64_t history_bytes;              /* the long-horizon log's files, counted first */
 };
 
-/* One pass: cut by age (windows) and, when journal + archives exceed the quota, the oldest whole
+/* One pass: cut by age (windows) and, when journal + archives (+ the long-horizon log, which
+ * the quota holds first) exceed the quota, the oldest whole
  * groups so the journal's pages in use fall to 3/4 of the quota; early (disk pressure): the
  * oldest half of the records held besides. Then the oldest archives are removed while journal +
  * archives exceed the quota. Cuts archive first (a record never leaves the journal unless it is
  * in an archive); a failed cut is returned after the pruning. */
 int retention_pass(struct journal *j, const char *dir, const struct retention_policy *p, bool early,
                    journal_retention_cb appender, void *ctx, struct retention_result *res);
+
+/* The bytes of the regular files directly in a directory (0: none, or no such directory). */
+uint64_t retention_dir_bytes(const char *path);
+/* The long-horizon log's files (DIR/history: journal and archives), in bytes; 0 without one. */
+uint64_t retention_history_bytes(const char *dir);
+/* Opens (creating) DIR/history for writing with the command's signer: 0, or the exit code
+ * (the error said). */
+struct cli_common;
+int retention_history_open(const struct cli_common *c, struct journal_history **out);
+/* Copies into h every durable record of j it lacks (journal_history_sync): 0 or the error. */
+int retention_history_catch_up(struct journal_history *h, struct journal *j, uint64_t *copied);
+/* The long-horizon log's own cut by p->history_ns (archive first, as the main log's). */
+int retention_history_cut(struct journal_history *h, const struct retention_policy *p, uint64_t *cut);
 
 #endif

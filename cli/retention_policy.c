@@ -103,10 +103,15 @@ static void prune_archives(const char *dir, uint64_t quota, uint64_t journal_use
 
 /* ------------------------------------------------------------------ the pass */
 
-int retention_pass(struct journal *j, const char *dir, const struct retention_policy *p, bool early,
+int retention_pass(struct journal *j, const char *dir, const struct retention_policy *pol, bool early,
                    journal_retention_cb appender, void *ctx, struct retention_result *res)
 {
   memset(res, 0, sizeof *res);
+  /* the long-horizon log is what outlives the rest: the quota holds it first (but the main log
+   * keeps at least a quarter of the quota) */
+  struct retention_policy q = *pol, *p = &q;
+  res->history_bytes = retention_history_bytes(dir);
+  if (q.quota) q.quota = res->history_bytes < q.quota / 4 * 3 ? q.quota - res->history_bytes : q.quota / 4;
   struct journal_space sp;
   int rc = journal_space_get(j, &sp);
   if (rc) return rc;

@@ -117,6 +117,9 @@ int cli_cmd_run(int argc, char **argv)
   if (d->rails_ok) hw_gpio_release(&d->rails_req);
   run_mains_irq_close(d);
   if (d->act_ok) actuator_set_deinit(&d->act);
+  /* the long-horizon log gets the last copies before the main log closes */
+  if (d->hist && journal_sync(d->j) == 0) run_history_sync(d, 0);
+  run_history_close(d);
   uint64_t final_head = journal_head_seq(d->j);
   int crc = journal_close(d->j);
   uv_mutex_destroy(&d->durable_mu);

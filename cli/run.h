@@ -245,6 +245,11 @@ struct daemon {
   uint64_t next_counter_bump_ns; /* --counter tpm:…: the next hourly bump (panel time) */
   uint64_t counter_bumps;        /* bumps done since start (run_counter_bump) */
   struct daemon_notify notify; /* systemd's notify socket (daemon_notify.c) */
+  struct journal_history *hist;      /* DIR/history (run_history.c); NULL: none or failed */
+  struct journal_reader *hist_main;  /* the main log, read for the copies */
+  int hist_rc;                       /* why it did not open (a fault once the loop runs) */
+  bool hist_reported;
+  uint64_t next_history_ns, hist_copies;
 };
 
 /* The outputs' start: initial states from the rebuilt state, and the fail-safe commands of the
@@ -411,6 +416,12 @@ bool run_disk_drop(struct daemon *d);               /* a metering window to drop
 /* ---- run_housekeeping.c */
 int run_retention_append(void *ctx, struct journal *j, const struct journal_record *rec);
 void run_housekeeping_tick(struct daemon *d, uint64_t now);
+
+/* run_history.c: the long-horizon log beside the main journal. */
+void run_history_open(struct daemon *d, const struct journal_options *jo);
+void run_history_tick(struct daemon *d, uint64_t now);
+int run_history_sync(struct daemon *d, uint64_t max); /* copies what is durable (max 0: all) */
+void run_history_close(struct daemon *d);
 void run_housekeeping_late(struct daemon *d, double lag_ms, double now_real);
 
 /* ---- run_stimuli.c */

@@ -122,6 +122,9 @@ static void pressure_begin(struct daemon *d, double quota_frac)
     run_fault(d, "retention_failed", -ENOSPC, 0, "early cut under disk pressure: less than 1 MiB free for its archive (records kept; metering windows are shed while the disk is full)");
     return;
   }
+  /* what the cut takes is copied to the long-horizon log first, when it can be (the history
+   * waits while the disk is full, run_history.c: then the archive alone holds it) */
+  if (d->hist && !k->shedding) run_history_sync(d, 0);
   struct retention_result res;
   int rc = retention_pass(d->j, d->o.c.dir, &d->ret, true, run_retention_append, d, &res);
   if (rc) {

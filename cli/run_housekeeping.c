@@ -42,6 +42,8 @@ int run_retention_append(void *ctx, struct journal *j, const struct journal_reco
 static void run_retention(struct daemon *d)
 {
   d->next_retention_ns = run_now_ns(d) + 3600ull * 1000000000ull;
+  /* the long-horizon log first holds everything the cut may take (a failure is its own fault) */
+  if (d->hist && journal_sync(d->j) == 0) run_history_sync(d, 0);
   struct retention_result res;
   int rc = retention_pass(d->j, d->o.c.dir, &d->ret, false, run_retention_append, d, &res);
   if (rc) {
@@ -50,6 +52,12 @@ static void run_retention(struct daemon *d)
     run_fault(d, "retention_failed", rc, 0, detail);
   } else if (res.cut_seq) {
     run_counter_bump(d); /* what was cut cannot come back with an older copy past this count */
+  }
+  uint64_t hcut = 0;
+  if (d->hist && (rc = retention_history_cut(d->hist, &d->ret, &hcut)) != 0) {
+    char detail[200];
+    snprintf(detail, sizeof detail, "retention of the long-horizon log: %s (records kept)", journal_strerror(rc));
+    run_fault(d, "retention_failed", rc, 0, detail);
   }
 }
 
@@ -61,8 +69,9 @@ void run_housekeeping_tick(struct daemon *d, uint64_t now)
     journal_flush(d->j);
     d->last_append_mono = now;
   }
-  if ((d->ret.windows_ns || d->ret.quota) && now >= d->next_retention_ns) run_retention(d);
+  if ((d->ret.windows_ns || d->ret.quota || (d->hist && d->ret.history_ns)) && now >= d->next_retention_ns) run_retention(d);
   run_disk_tick(d, now);
+  run_history_tick(d, now);
   if (now >= d->next_counter_bump_ns && journal_counter_is_hw(d->o.c.counter)) run_counter_bump(d);
 }
 

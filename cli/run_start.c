@@ -197,6 +197,7 @@ int run_start_journal(struct daemon *d, struct run_tail *t)
     return rc == JOURNAL_EUNSEALED ? CLI_FAIL : CLI_ENV;
   }
   run_energy_attached(d);
+  run_history_open(d, &jo);
   return 0;
 }
 

@@ -31,7 +31,7 @@ bool journal__is_omitted(const struct jfield *f, const uint8_t *base)
   case JF_I32: { int32_t v; memcpy(&v, p, 4); return v == 0; }
   case JF_I64: { int64_t v; memcpy(&v, p, 8); return v == 0; }
   case JF_BOOL: case JF_ENUM: return *p == 0;
-  case JF_TEXT: { struct journal_slice v; memcpy(&v, p, sizeof v); return v.len == 0; }
+  case JF_TEXT: case JF_BYTES: { struct journal_slice v; memcpy(&v, p, sizeof v); return v.len == 0; }
   case JF_FIXED: { uint8_t acc = 0; for (size_t k = 0; k < f->size; k++) acc |= p[k]; return acc == 0; }
   default: return false;
   }

@@ -125,7 +125,8 @@ enum journal_type {
   JOURNAL_T_WITNESS = 17, /* journals of format 3 (their seals sign the checkpoints it cosigns) */
   JOURNAL_T_PQ_AGGREGATE = 18, /* IEC 61000-4-30 10-minute and 2-hour aggregates */
   JOURNAL_T_ROLLUP = 19,       /* 15 minutes per branch and phase, made by the reducers (reducer v 9) */
-  JOURNAL_T__MAX = 20
+  JOURNAL_T_COPY = 20,         /* the long-horizon log's copy of a main-log record (journal_history) */
+  JOURNAL_T__MAX = 21
 };
 
 /* "boot", "config", … ; NULL for an unknown number. */
@@ -517,6 +518,16 @@ struct journal_rollup {
   struct journal_rollup_phase ph[JOURNAL_ROLLUP_PHASES];
 };
 
+/* copy: an entry of the long-horizon log (DIR/history, journal_history below) — a main-log
+ * record that outlives the raw windows, by its seq and hash, with its exact bytes. `record` is
+ * left out (length 0) only when the copy would not fit JOURNAL_RECORD_MAX (a config near the
+ * limit): the copy then names the record without holding it. */
+struct journal_copy {
+  uint64_t main_seq;
+  uint8_t main_hash[JOURNAL_HASH_BYTES]; /* journal_record_hash of the main-log record */
+  struct journal_slice record;           /* its bytes, exactly as the main log holds them */
+};
+
 /* request / command / refusal (replay issue): intent and the reducer's decision on it.
  * `target` is a branch number (1..65535) or 0 for the service disconnect; it encodes as a uint
  * or as the text "service". Times are wall ns of the record clock. */
@@ -635,6 +646,7 @@ union journal_body {
   struct journal_pq_event pq_event;
   struct journal_pq_aggregate pq_aggregate;
   struct journal_rollup rollup;
+  struct journal_copy copy;
   struct journal_request request;
   struct journal_command command;
   struct journal_refusal refusal;
@@ -1396,6 +1408,52 @@ int journal_retention_run(struct journal *j, int64_t keep_ns, journal_retention_
  * always stays, and format 3 still cuts whole packs only. */
 int journal_retention_cut(struct journal *j, int64_t keep_ns, uint64_t min_seq, journal_retention_cb appender, void *ctx,
                           uint64_t *out_cut_seq);
+
+/* ---------------------------------------------------------------- long-horizon log */
+
+/* DIR/history is a journal of its own — its own chain, Merkle tree, seals and counter, its own
+ * device id (so its checkpoints have their own origin), signed by the main log's key in force —
+ * holding a `copy` (journal_copy) of every main-log record of a kept type, in main seq order,
+ * made from the main log's durable records (docs/journal.md "The long-horizon log"). Retention
+ * cuts the main log by age and quota and the history by its own horizon. */
+#define JOURNAL_HISTORY_DIR "history"
+/* Every type but window, seal (each log seals itself) and copy. */
+bool journal_type_is_kept(unsigned type);
+int journal_history_path(const char *main_dir, char *out, size_t cap);
+bool journal_history_exists(const char *main_dir);
+struct journal_history;
+/* Opens the history of main_o->dir for writing, creating it on first use. It takes main_o's
+ * signer (NULL: the main dir's file signer), clock and boot id; its counter is
+ * DIR/history/counter; nothing waits on its durability. JOURNAL_EINUSE (*out_pid) as
+ * journal_open. */
+int journal_history_open(struct journal_history **out, const struct journal_options *main_o, int *out_pid);
+struct journal *journal_history_journal(struct journal_history *h);
+/* Main seqs up to this one are copied (or of a type not kept). */
+uint64_t journal_history_copied(const struct journal_history *h);
+/* Copies the kept records of main (a reader of the main log) after journal_history_copied, up
+ * to and including upto (a durable main seq), looking at no more than max records (0: no
+ * limit), then seals them. A record the main log no longer holds is skipped (its archive has
+ * it). 0 and *n_copied, or the first error (the copies made so far stay). */
+int journal_history_sync(struct journal_history *h, struct journal_reader *main, uint64_t upto, uint64_t max,
+                         uint64_t *n_copied);
+int journal_history_close(struct journal_history *h);
+
+/* The cross-reference of a history (hist) with its main log (main); both as they are now. */
+struct journal_history_report {
+  uint64_t copies;          /* copy records in the history */
+  uint64_t cross_checked;   /* of them, compared with the record the main log still holds */
+  uint64_t history_only;    /* of them, of records the main log no longer holds */
+  uint64_t named_only;      /* of them, naming a record too large to hold */
+  uint64_t pending;         /* kept main-log records after the newest copy (not copied yet) */
+  uint64_t last_copied;     /* main seq of the newest copy (0: none) */
+  uint64_t main_first;
+  uint64_t bad_history_seq, bad_main_seq; /* the first failure */
+  char reason[160];
+};
+/* 0, JOURNAL_ECORRUPT with bad_*_seq and reason (a copy whose bytes are not what it names,
+ * out of order, differing from the main log's record, or a kept main-log record up to the
+ * newest copy without one), or a read error. */
+int journal_history_check(struct journal_reader *hist, struct journal_reader *main, struct journal_history_report *rep);
 
 /* What the journal's LMDB file holds: its size, and the bytes of the pages in use (the file
  * minus its free pages — LMDB reuses freed pages and never shrinks the file, so after a cut

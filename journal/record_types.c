@@ -16,7 +16,7 @@
 static const char *const type_names[JOURNAL_T__MAX] = {
   NULL, "boot", "config", "note", "window", "pq_event", "request", "command", "refusal",
   "actuation", "sense_back", "trip_tap", "der", "fault", "seal", "key", "retention", "witness",
-  "pq_aggregate", "rollup",
+  "pq_aggregate", "rollup", "copy",
 };
 
 const char *journal_type_name(unsigned type)
@@ -460,6 +460,13 @@ static const struct jdesc key_desc = DESC(key_fields);
 static const struct jdesc retention_desc = DESC(retention_fields);
 static const struct jdesc witness_desc = DESC(witness_fields);
 
+static const struct jfield copy_fields[] = {
+  FLDZ(struct journal_copy, "record", JF_BYTES, record, 0),
+  FLD(struct journal_copy, "main_seq", JF_U64, main_seq, 1),
+  FLD(struct journal_copy, "main_hash", JF_FIXED, main_hash, 2),
+};
+static const struct jdesc copy_desc = DESC(copy_fields);
+
 const struct jdesc *journal__body_desc(unsigned type)
 {
   switch (type) {
@@ -479,6 +486,7 @@ const struct jdesc *journal__body_desc(unsigned type)
   case JOURNAL_T_PQ_EVENT: return &journal__pq_event_desc;
   case JOURNAL_T_PQ_AGGREGATE: return &journal__pq_aggregate_desc;
   case JOURNAL_T_ROLLUP: return &journal__rollup_desc;
+  case JOURNAL_T_COPY: return &copy_desc;
   case JOURNAL_T_REQUEST: return &request_desc;
   case JOURNAL_T_COMMAND: return &command_desc;
   case JOURNAL_T_REFUSAL: return &refusal_desc;

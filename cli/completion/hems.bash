@@ -32,7 +32,7 @@ _hems()
     --signer)
       COMPREPLY=($(compgen -W "file pkcs11:" -- "$cur")); compopt -o nospace 2>/dev/null; return ;;
     --type)
-      COMPREPLY=($(compgen -W "boot config note window pq_event request command refusal actuation sense_back trip_tap der fault seal key retention witness pq_aggregate rollup" -- "$cur")); return ;;
+      COMPREPLY=($(compgen -W "boot config note window pq_event request command refusal actuation sense_back trip_tap der fault seal key retention witness pq_aggregate rollup copy" -- "$cur")); return ;;
     --sim)
       COMPREPLY=($(compgen -f -- "$cur") $(compgen -W "default full-panel welded-relay reversed-ct sag-and-inrush service-overload grid-outage-transfer" -- "$cur")); return ;;
   esac

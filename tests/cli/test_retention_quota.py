@@ -47,6 +47,12 @@ def verify_all(d, what):
         ok(r.returncode == 0, "%s: archive %s verifies: %s %s" % (what, n, r.stdout, r.stderr))
 
 
+def history_bytes(d):
+    """The long-horizon log's files (DIR/history: journal and archives)."""
+    return sum(os.stat(os.path.join(r, f)).st_size for sub in ("journal", "archive")
+               for r, _, fs in os.walk(os.path.join(d, "history", sub)) for f in fs)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="hems-test-quota-")
     try:
@@ -97,25 +103,30 @@ def main():
         ok(st["journal_bytes"] == mdb_used(d), "stats journal_bytes %s = mdb_stat's pages in use %d" % (st["journal_bytes"], mdb_used(d)))
         files = sum(os.stat(os.path.join(d, "journal", f)).st_size for f in os.listdir(os.path.join(d, "journal")))
         ok(st["disk_bytes"] == files, "stats disk_bytes = the journal's files (%d)" % files)
-        ok(st["long_horizon_bytes"] is None and st["quota"] == 10**9, "no long-horizon log yet; quota 1GB = 10^9 bytes")
+        hist = history_bytes(d)
+        ok(hist > 0 and st["long_horizon_bytes"] == hist, "stats long_horizon_bytes %s = the long-horizon log's files %d"
+           % (st["long_horizon_bytes"], hist))
+        ok(st["quota"] == 10**9, "quota 1GB = 10^9 bytes")
         ok(st["horizon_days"] is not None and st["horizon_days"] > 0, "a horizon at the current rate")
 
-        # quota above the journal: only the oldest archives go, until journal + archives fit
+        # quota above the journal: only the oldest archives go, until the long-horizon log (counted
+        # first) + journal + archives fit
         j = mdb_used(d)
         sizes = [s for _, s in arch]
-        quota = j + sum(sizes[1:]) + sizes[0] // 2   # everything but half of the oldest bundle
+        quota = history_bytes(d) + j + sum(sizes[1:]) + sizes[0] // 2   # everything but half of the oldest bundle
         set_retention(d, {"quota": str(quota)})
         r = hems("retention", "--dir", d, "--run")
         ok(r.returncode == 0, "hems retention --run (quota %d): %s %s" % (quota, r.stdout, r.stderr))
         after = archives(d)
         ok([n for n, _ in after] == [n for n, _ in arch[1:]], "the oldest bundle alone removed: %s -> %s" % ([n for n, _ in arch], [n for n, _ in after]))
-        ok(mdb_used(d) + sum(s for _, s in after) <= quota, "journal + archives <= quota (%d + %d <= %d)" % (mdb_used(d), sum(s for _, s in after), quota))
+        ok(history_bytes(d) + mdb_used(d) + sum(s for _, s in after) <= quota, "history + journal + archives <= quota (%d + %d + %d <= %d)"
+           % (history_bytes(d), mdb_used(d), sum(s for _, s in after), quota))
         verify_all(d, "after pruning archives")
 
         # quota below the journal: the journal is cut (archived first), then archives pruned oldest first
         j = mdb_used(d)
         first_before = int(re.search(r"seq (\d+)\.\.", hems("verify", "--dir", d).stdout).group(1))
-        quota = int(j * 0.85)
+        quota = history_bytes(d) + int(j * 0.85)   # the long-horizon log is counted first
         set_retention(d, {"quota": str(quota)})
         before = archives(d)
         r = hems("retention", "--dir", d, "--run")
@@ -124,7 +135,8 @@ def main():
         ok(first_after > first_before, "the journal now starts later (%d > %d)" % (first_after, first_before))
         after = archives(d)
         used = mdb_used(d)
-        ok(used + sum(s for _, s in after) <= quota, "journal + archives <= quota (%d + %d <= %d)" % (used, sum(s for _, s in after), quota))
+        ok(history_bytes(d) + used + sum(s for _, s in after) <= quota, "history + journal + archives <= quota (%d + %d + %d <= %d)"
+           % (history_bytes(d), used, sum(s for _, s in after), quota))
         # what is left is the newest: every remaining bundle is newer than every removed one
         gone = [n for n, _ in before if n not in [m for m, _ in after]]
         ok(not gone or not after or max(gone) < min(n for n, _ in after), "oldest pruned first: gone %s, left %s" % (gone, [n for n, _ in after]))
