@@ -279,6 +279,7 @@ static int key_revoke(int argc, char **argv)
   memset(&f, 0, sizeof f);
   f.types[JOURNAL_T_KEY] = true;
   f.any_type = true;
+  f.main_only = true;
   if ((rc = cli_walk(&c, NULL, NULL, &f, 0, scan_key, &ks))) return rc;
   if (!ks.found) {
     cli_err("key revoke: %s: no key with fingerprint %s in the journal", c.dir, fp);
@@ -357,6 +358,7 @@ int cli_key_chain_find(struct cli_source *s, const char *dir, const uint8_t root
   memset(&f, 0, sizeof f);
   f.types[JOURNAL_T_KEY] = true;
   f.any_type = true;
+  f.main_only = true;
   int rc = cli_walk_source(s, dir, &f, 0, chain_key, &ch);
   if (rc) return rc;
   int i = chain_find(&ch, want_id);
@@ -397,6 +399,7 @@ int cli_key_in_force_check(struct journal *j, const char *dir)
   memset(&f, 0, sizeof f);
   f.types[JOURNAL_T_KEY] = true;
   f.any_type = true;
+  f.main_only = true; /* an unverified history must not decide the key in force */
   int rc = cli_walk_source(&s, dir, &f, 0, scan_key, &ks);
   cli_source_close(&s);
   if (rc) return rc;

@@ -15,9 +15,11 @@
  * retention record. */
 static int append_retention(void *ctx, struct journal *j, const struct journal_record *rec)
 {
-  (void)ctx;
   int rc = replay_checkpoint_at(j, rec->body.retention.cut_seq);
-  return rc ? rc : journal_append(j, rec, NULL);
+  if (rc) return rc;
+  struct journal_record r = *rec;
+  if (ctx) journal_history_anchor(ctx, &r); /* the long-horizon log's head: copies made durable first */
+  return journal_append(j, &r, NULL);
 }
 
 static void show(const struct cli_common *c, const struct retention_policy *p, const char *keep)
@@ -105,7 +107,7 @@ int cli_cmd_retention(int argc, char **argv)
     return CLI_ENV;
   }
   struct retention_result res;
-  rc = retention_pass(j, c.dir, &p, false, append_retention, NULL, &res);
+  rc = retention_pass(j, h, c.dir, &p, false, append_retention, h, &res);
   int hrc = retention_history_cut(h, &p, &hcut);
   int hcrc = journal_history_close(h);
   if (!hrc) hrc = hcrc;

@@ -45,7 +45,8 @@ static bool daemon_write_rate(const char *dir, double *per_day)
   return ok;
 }
 
-/* DIR/history: {records, used_bytes, disk_bytes (files + archives), span_days}, or NULL. */
+/* DIR/history: {records, used_bytes, disk_bytes (pages in use + archives: what the quota
+ * counts), span_days}, or NULL. */
 static json_t *long_horizon(const struct cli_common *c)
 {
   char hdir[4200];
@@ -73,7 +74,7 @@ static json_t *long_horizon(const struct cli_common *c)
   }
   journal_reader_close(r);
   return json_pack("{s:I, s:I, s:I, s:f}", "records", (json_int_t)n, "used_bytes", (json_int_t)sp.used_bytes, "disk_bytes",
-                   (json_int_t)retention_history_bytes(c->dir), "span_days", w1 > w0 ? (double)(w1 - w0) / 86400e9 : 0.0);
+                   (json_int_t)retention_history_bytes(NULL, c->dir), "span_days", w1 > w0 ? (double)(w1 - w0) / 86400e9 : 0.0);
 }
 
 int cli_cmd_stats(int argc, char **argv)

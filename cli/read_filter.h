@@ -20,6 +20,7 @@ struct cli_filter {
   bool have_since_t, have_until_t;
   int64_t since_t, until_t;
   uint64_t since_seq, until_seq;
+  bool main_only; /* a data dir's main log alone (trust decisions never read the long-horizon log) */
 };
 bool cli_filter_matches(const struct cli_filter *f, const uint8_t *b, size_t len, uint64_t seq);
 /* Its JSON form on the control socket: {"types":[names],"branch":N,"source":"branch:7",

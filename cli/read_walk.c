@@ -61,7 +61,7 @@ static int walk_dir(struct cli_source *s, const char *dir, const struct cli_filt
   /* what the main log no longer holds, from the long-horizon log (read_history.c) first */
   uint64_t mfirst = 0, mlast = 0, passed = 0;
   journal_reader_bounds(s->reader, &mfirst, &mlast);
-  if (dir && cli_walk_history(dir, mfirst, f, limit, emit, ctx, &passed) != 0) return CLI_OK;
+  if (dir && !f->main_only && cli_walk_history(dir, mfirst, f, limit, emit, ctx, &passed) != 0) return CLI_OK;
   if (limit && passed >= limit) return CLI_OK;
   if (limit) limit -= passed;
   passed = 0;

@@ -48,18 +48,20 @@ struct retention_result {
  * oldest half of the records held besides. Then the oldest archives are removed while journal +
  * archives exceed the quota. Cuts archive first (a record never leaves the journal unless it is
  * in an archive); a failed cut is returned after the pruning. */
-int retention_pass(struct journal *j, const char *dir, const struct retention_policy *p, bool early,
-                   journal_retention_cb appender, void *ctx, struct retention_result *res);
+int retention_pass(struct journal *j, struct journal_history *hist, const char *dir, const struct retention_policy *p,
+                   bool early, journal_retention_cb appender, void *ctx, struct retention_result *res);
 
 /* The bytes of the regular files directly in a directory (0: none, or no such directory). */
 uint64_t retention_dir_bytes(const char *path);
-/* The long-horizon log's files (DIR/history: journal and archives), in bytes; 0 without one. */
-uint64_t retention_history_bytes(const char *dir);
+/* The long-horizon log's bytes: its LMDB pages in use (h, when open for writing here; else a
+ * reader of DIR/history) and its archive bundles; 0 without one. */
+uint64_t retention_history_bytes(struct journal_history *h, const char *dir);
 /* Opens (creating) DIR/history for writing with the command's signer: 0, or the exit code
  * (the error said). */
 struct cli_common;
 int retention_history_open(const struct cli_common *c, struct journal_history **out);
-/* Copies into h every durable record of j it lacks (journal_history_sync): 0 or the error. */
+/* Copies into h every durable record of j it lacks (journal_history_sync) and waits until the
+ * copies are durable (a cut may take their originals next): 0 or the error. */
 int retention_history_catch_up(struct journal_history *h, struct journal *j, uint64_t *copied);
 /* The long-horizon log's own cut by p->history_ns (archive first, as the main log's). */
 int retention_history_cut(struct journal_history *h, const struct retention_policy *p, uint64_t *cut);

@@ -28,15 +28,24 @@ uint64_t retention_dir_bytes(const char *path)
   return sum;
 }
 
-uint64_t retention_history_bytes(const char *dir)
+uint64_t retention_history_bytes(struct journal_history *h, const char *dir)
 {
   char p[4200];
-  if (journal_history_path(dir, p, sizeof p - 16)) return 0;
-  size_t n = strlen(p);
-  strcpy(p + n, "/journal");
-  uint64_t sum = retention_dir_bytes(p);
-  strcpy(p + n, "/archive");
-  return sum + retention_dir_bytes(p);
+  if (journal_history_path(dir, p, sizeof p) || !journal_history_exists(dir)) return 0;
+  /* the pages in use (the history's own count, not the size of whatever files lie there) and
+   * its archive bundles */
+  struct journal_space sp;
+  memset(&sp, 0, sizeof sp);
+  if (h) {
+    journal_space_get(journal_history_journal(h), &sp);
+  } else {
+    struct journal_reader *r;
+    if (journal_reader_open(&r, p, NULL, true) == 0) {
+      journal_reader_space(r, &sp);
+      journal_reader_close(r);
+    }
+  }
+  return sp.used_bytes + retention_archive_bytes(p, NULL);
 }
 
 int retention_history_cut(struct journal_history *h, const struct retention_policy *p, uint64_t *cut)
@@ -71,5 +80,6 @@ int retention_history_catch_up(struct journal_history *h, struct journal *j, uin
   rc = journal_sync(j);
   if (!rc) rc = journal_history_sync(h, r, journal_durable_seq(j), 0, copied);
   journal_reader_close(r);
+  if (!rc) rc = journal_sync(journal_history_journal(h)); /* durable before the cut takes the originals */
   return rc;
 }

@@ -103,14 +103,14 @@ static void prune_archives(const char *dir, uint64_t quota, uint64_t journal_use
 
 /* ------------------------------------------------------------------ the pass */
 
-int retention_pass(struct journal *j, const char *dir, const struct retention_policy *pol, bool early,
-                   journal_retention_cb appender, void *ctx, struct retention_result *res)
+int retention_pass(struct journal *j, struct journal_history *hist, const char *dir, const struct retention_policy *pol,
+                   bool early, journal_retention_cb appender, void *ctx, struct retention_result *res)
 {
   memset(res, 0, sizeof *res);
   /* the long-horizon log is what outlives the rest: the quota holds it first (but the main log
    * keeps at least a quarter of the quota) */
   struct retention_policy q = *pol, *p = &q;
-  res->history_bytes = retention_history_bytes(dir);
+  res->history_bytes = retention_history_bytes(hist, dir);
   if (q.quota) q.quota = res->history_bytes < q.quota / 4 * 3 ? q.quota - res->history_bytes : q.quota / 4;
   struct journal_space sp;
   int rc = journal_space_get(j, &sp);

@@ -249,6 +249,7 @@ struct daemon {
   struct journal_reader *hist_main;  /* the main log, read for the copies */
   int hist_rc;                       /* why it did not open (a fault once the loop runs) */
   bool hist_reported;
+  bool hist_synced;                  /* copies durable up to the head: a retention record may anchor it */
   uint64_t next_history_ns, hist_copies;
 };
 
@@ -420,8 +421,12 @@ void run_housekeeping_tick(struct daemon *d, uint64_t now);
 /* run_history.c: the long-horizon log beside the main journal. */
 void run_history_open(struct daemon *d, const struct journal_options *jo);
 void run_history_tick(struct daemon *d, uint64_t now);
-int run_history_sync(struct daemon *d, uint64_t max); /* copies what is durable (max 0: all) */
+int run_history_sync(struct daemon *d, uint64_t max); /* copies what is durable (max 0: all, and waits
+                                                          until the copies are durable) */
 void run_history_close(struct daemon *d);
+bool run_history_behind(struct daemon *d);        /* a first catch-up is still far behind */
+void run_history_before_cut(struct daemon *d);    /* copies made durable: the cut may name the head */
+void run_history_after_cut(struct daemon *d, uint64_t cut_seq); /* history_gap fault when it could not */
 void run_housekeeping_late(struct daemon *d, double lag_ms, double now_real);
 
 /* ---- run_stimuli.c */

@@ -124,9 +124,10 @@ static void pressure_begin(struct daemon *d, double quota_frac)
   }
   /* what the cut takes is copied to the long-horizon log first, when it can be (the history
    * waits while the disk is full, run_history.c: then the archive alone holds it) */
-  if (d->hist && !k->shedding) run_history_sync(d, 0);
+  run_history_before_cut(d);
   struct retention_result res;
-  int rc = retention_pass(d->j, d->o.c.dir, &d->ret, true, run_retention_append, d, &res);
+  int rc = retention_pass(d->j, d->hist, d->o.c.dir, &d->ret, true, run_retention_append, d, &res);
+  run_history_after_cut(d, res.cut_seq);
   if (rc) {
     snprintf(detail, sizeof detail, "early cut under disk pressure: %s (records kept; metering windows are shed while the disk is full)",
              journal_strerror(rc));

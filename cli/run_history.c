@@ -46,6 +46,8 @@ int run_history_sync(struct daemon *d, uint64_t max)
   uint64_t n = 0;
   int rc = journal_history_sync(d->hist, d->hist_main, journal_durable_seq(d->j), max, &n);
   d->hist_copies += n;
+  /* before a cut (max 0) the copies must be durable: the cut may take their originals */
+  if (!rc && !max) rc = journal_sync(journal_history_journal(d->hist));
   if (rc) {
     /* a failed history writer stays failed: say so once, and go on without it */
     history_failed(d, "copying", rc);
@@ -64,6 +66,29 @@ void run_history_tick(struct daemon *d, uint64_t now)
   if (!d->hist || now < d->next_history_ns || d->disk.shedding) return;
   d->next_history_ns = now + HISTORY_PERIOD_NS;
   run_history_sync(d, HISTORY_BATCH);
+}
+
+bool run_history_behind(struct daemon *d)
+{
+  return d->hist && journal_durable_seq(d->j) > journal_history_copied(d->hist) + 5 * HISTORY_BATCH;
+}
+
+void run_history_before_cut(struct daemon *d)
+{
+  d->hist_synced = false;
+  if (!d->hist || d->disk.shedding || journal_sync(d->j) != 0) return;
+  if (run_history_sync(d, 0) == 0 && d->hist) d->hist_synced = true;
+}
+
+void run_history_after_cut(struct daemon *d, uint64_t cut_seq)
+{
+  if (cut_seq && !d->hist_synced) {
+    char detail[200];
+    snprintf(detail, sizeof detail, "the cut of seq ..%llu was made without the long-horizon log: what it took is in the "
+             "archive only", (unsigned long long)cut_seq);
+    run_fault(d, "history_gap", (int64_t)cut_seq, 0, detail);
+  }
+  d->hist_synced = false;
 }
 
 void run_history_close(struct daemon *d)

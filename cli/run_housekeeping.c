@@ -34,6 +34,7 @@ int run_retention_append(void *ctx, struct journal *j, const struct journal_reco
   int rc = replay_checkpoint_at(j, rec->body.retention.cut_seq);
   if (rc) return rc;
   struct journal_record r = *rec;
+  if (d->hist && d->hist_synced) journal_history_anchor(d->hist, &r); /* its copies are durable */
   return run_append(d, &r);
 }
 
@@ -42,10 +43,18 @@ int run_retention_append(void *ctx, struct journal *j, const struct journal_reco
 static void run_retention(struct daemon *d)
 {
   d->next_retention_ns = run_now_ns(d) + 3600ull * 1000000000ull;
-  /* the long-horizon log first holds everything the cut may take (a failure is its own fault) */
-  if (d->hist && journal_sync(d->j) == 0) run_history_sync(d, 0);
+  /* a first catch-up of the long-horizon log over a long main log goes on in its 1 s turns
+   * (run_history.c); the pass waits for it, a minute at a time */
+  if (run_history_behind(d)) {
+    d->next_retention_ns = run_now_ns(d) + 60ull * 1000000000ull;
+    return;
+  }
+  /* the long-horizon log first holds durable copies of everything the cut may take, and the
+   * retention record names its head (the anchor); not while the disk is full (the commits would
+   * wait on the room the panel needs) */
+  run_history_before_cut(d);
   struct retention_result res;
-  int rc = retention_pass(d->j, d->o.c.dir, &d->ret, false, run_retention_append, d, &res);
+  int rc = retention_pass(d->j, d->hist, d->o.c.dir, &d->ret, false, run_retention_append, d, &res);
   if (rc) {
     char detail[160];
     snprintf(detail, sizeof detail, "retention: %s (records kept)", journal_strerror(rc));
@@ -53,6 +62,7 @@ static void run_retention(struct daemon *d)
   } else if (res.cut_seq) {
     run_counter_bump(d); /* what was cut cannot come back with an older copy past this count */
   }
+  run_history_after_cut(d, res.cut_seq);
   uint64_t hcut = 0;
   if (d->hist && (rc = retention_history_cut(d->hist, &d->ret, &hcut)) != 0) {
     char detail[200];

@@ -163,6 +163,12 @@ int journal_history_sync(struct journal_history *h, struct journal_reader *main,
   return rc;
 }
 
+void journal_history_anchor(struct journal_history *h, struct journal_record *retention)
+{
+  retention->body.retention.history_seq = journal_head_seq(h->j);
+  journal_head_hash(h->j, retention->body.retention.history_hash);
+}
+
 int journal_history_close(struct journal_history *h)
 {
   if (!h) return 0;

@@ -258,6 +258,10 @@ struct journal_retention {
   uint8_t cut_hash[JOURNAL_HASH_BYTES];    /* hash of record cut_seq */
   struct journal_slice archive;            /* archive file name under DIR/archive/ */
   uint8_t archive_hash[JOURNAL_HASH_BYTES];/* BLAKE2b-256 of the archive file */
+  uint64_t history_seq;                    /* the long-horizon log's head when the cut was made, */
+  uint8_t history_hash[JOURNAL_HASH_BYTES];/* holding a durable copy of every kept record cut, and
+                                              that head's hash: the main log's signed anchor of
+                                              the history (0 / zero: made without one) */
 };
 
 /* A witness's C2SP tlog-cosignature/v1 of the checkpoint of the seal at seq tree_size + 1
@@ -1437,6 +1441,9 @@ uint64_t journal_history_copied(const struct journal_history *h);
 int journal_history_sync(struct journal_history *h, struct journal_reader *main, uint64_t upto, uint64_t max,
                          uint64_t *n_copied);
 int journal_history_close(struct journal_history *h);
+/* Names the history's head in a `retention` record about to be appended (retention appender):
+ * the cut's anchor. The history must hold durable copies of everything the cut takes. */
+void journal_history_anchor(struct journal_history *h, struct journal_record *retention);
 
 /* The cross-reference of a history (hist) with its main log (main); both as they are now. */
 struct journal_history_report {
@@ -1447,13 +1454,23 @@ struct journal_history_report {
   uint64_t pending;         /* kept main-log records after the newest copy (not copied yet) */
   uint64_t last_copied;     /* main seq of the newest copy (0: none) */
   uint64_t main_first;
+  uint64_t unanchored;       /* of history_only, copies after the newest anchor (history_gap) */
+  uint64_t anchor_main_seq;  /* the newest retention record naming the history's head (0: none) */
+  uint64_t anchor_history_seq;
+  uint8_t anchor_hash[JOURNAL_HASH_BYTES];
   uint64_t bad_history_seq, bad_main_seq; /* the first failure */
   char reason[160];
 };
 /* 0, JOURNAL_ECORRUPT with bad_*_seq and reason (a copy whose bytes are not what it names,
- * out of order, differing from the main log's record, or a kept main-log record up to the
- * newest copy without one), or a read error. */
+ * out of order, differing from the main log's record, a kept main-log record up to the newest
+ * copy without one, or a history that does not hold — with the same hash — the head the main
+ * log's newest anchoring retention record names: rolled back or replaced), or a read error.
+ * The history is read first: with writers running, copies made after it are pending. */
 int journal_history_check(struct journal_reader *hist, struct journal_reader *main, struct journal_history_report *rep);
+/* The newest retention record of the main log that names a history head (the anchor): its seq
+ * and the history seq it names (0, 0: none) — a data dir whose history is missing must not have
+ * one. 0 or a read error. */
+int journal_history_anchor_find(struct journal_reader *main, uint64_t *main_seq, uint64_t *history_seq);
 
 /* What the journal's LMDB file holds: its size, and the bytes of the pages in use (the file
  * minus its free pages — LMDB reuses freed pages and never shrinks the file, so after a cut

@@ -215,7 +215,9 @@ static const struct jfield retention_fields[] = {
   FLD(struct journal_retention, "archive", JF_TEXT, archive, 0),
   FLD(struct journal_retention, "cut_seq", JF_U64, cut_seq, 1),
   FLD(struct journal_retention, "cut_hash", JF_FIXED, cut_hash, 2),
+  FLDZ(struct journal_retention, "history_seq", JF_U64, history_seq, 4),
   FLD(struct journal_retention, "archive_hash", JF_FIXED, archive_hash, 3),
+  FLDZ(struct journal_retention, "history_hash", JF_FIXED, history_hash, 5),
 };
 
 static const struct jfield witness_fields[] = {

@@ -10,7 +10,8 @@ DIR/config.json gets "retention": {"windows": W} and the daemon runs again: its 
 cuts the windows of P (an archive, a retention record). After the cut:
   - P's energy per branch is still answered (from the rollups, at least one of them for an
     interval the main log no longer holds) and equals the sums computed before the cut;
-  - `hems verify --dir` passes for both logs, with copies of records the main log no longer holds;
+  - `hems verify --dir` passes for both logs, with copies of records the main log no longer holds,
+    the history anchored by the cut's retention record;
   - `hems replay --check` is clean;
   - copies still backed by the main log hold the main log's exact bytes (`hems show --format
     cbor`) and name their BLAKE2b-256 record hash (computed here);
@@ -112,6 +113,8 @@ def main():
         v = hems("verify", "--dir", d)
         ok(v.returncode == 0, "verify --dir: " + v.stderr)
         ok("history: ok" in v.stdout, "verify checks the long-horizon log")
+        ok("anchored by the retention record" in v.stdout and "warning" not in v.stdout,
+           "the daemon's cut names the history's head (the anchor): " + v.stdout[-400:])
         hl = [l for l in v.stdout.splitlines() if l.startswith("history: ") and "copies" in l]
         ok(hl and int(hl[0].split(", ")[1].split()[0]) > 0, "copies of records the main log no longer holds: " + str(hl))
         rp = hems("replay", "--dir", d, "--check")

@@ -6,7 +6,9 @@
  * journal_history_check finds a copy that differs from the main log's record even when the copy
  * is self-consistent (a forger holding the key), and a kept record without its copy; after a
  * retention cut of the main log `hems verify --dir` checks both logs and `hems timeline` lists
- * the cut records from the history, under their main seqs.
+ * the cut records from the history, under their main seqs; a cut's retention record anchors the
+ * history (its head then), so a history rolled back or deleted fails verify; a history made after
+ * a key rotation verifies through the main log's certified chain, one of another key does not.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -254,12 +256,117 @@ static void test_after_cut(void **state)
   free(f.base);
 }
 
+/* The retention appender of a writer with a long-horizon log: the cut names the history's head. */
+static int anchor_append(void *ctx, struct journal *j, const struct journal_record *rec)
+{
+  struct journal_record *r = malloc(sizeof *r);
+  *r = *rec;
+  journal_history_anchor(ctx, r);
+  int rc = journal_append(j, r, NULL);
+  free(r);
+  return rc;
+}
+
+/* A cut anchors the history in the main log: the history rolled back to a copy from before the
+ * cut (an attacker's, or an old backup's), or deleted, no longer verifies; the anchored one does. */
+static void test_anchor_rollback_delete(void **state)
+{
+  (void)state;
+  struct fx f;
+  fx_open(&f);
+  append_mix(f.j, 60, 0);
+  struct journal_history *h;
+  assert_int_equal(journal_history_open(&h, &f.o, NULL), 0);
+  uint64_t copied, cut = 0;
+  sync_all(h, f.j, &copied);
+  assert_int_equal(journal_history_close(h), 0);
+  assert_int_equal(jt_sh("cp -a '%s' '%s.old'", f.h, f.h), 0); /* the history as it was */
+  append_mix(f.j, 240, 60);
+  assert_int_equal(journal_history_open(&h, &f.o, NULL), 0);
+  sync_all(h, f.j, &copied);
+  uint64_t head = journal_head_seq(journal_history_journal(h));
+  assert_int_equal(journal_retention_cut(f.j, 0, journal_head_seq(f.j) / 2, anchor_append, h, &cut), 0);
+  assert_true(cut > 100);
+  assert_int_equal(journal_sync(f.j), 0);
+  sync_all(h, f.j, &copied); /* the retention record's copy */
+  assert_int_equal(journal_history_close(h), 0);
+  struct journal_history_report rep;
+  assert_int_equal(check(&f, &rep), 0);
+  assert_int_equal(rep.anchor_history_seq, head);
+  assert_true(rep.anchor_main_seq > cut);
+  assert_int_equal(rep.unanchored, 0);
+  assert_int_equal(journal_close(f.j), 0);
+  struct jt_out o;
+  jt_hems(&o, "verify", "--dir", f.d, NULL);
+  assert_int_equal(o.status, 0);
+  assert_non_null(strstr(o.out, "anchored by the retention record"));
+  jt_out_free(&o);
+
+  /* rolled back: the old history (it verifies by itself, with the same key) */
+  assert_int_equal(jt_sh("mv '%s' '%s.new' && mv '%s.old' '%s'", f.h, f.h, f.h, f.h), 0);
+  jt_hems(&o, "verify", "--dir", f.d, NULL);
+  assert_int_equal(o.status, 1);
+  assert_non_null(strstr(o.out, "history: ok: seq 1.."));
+  assert_non_null(strstr(o.out, "lacks the head the main log's retention record names"));
+  jt_out_free(&o);
+  /* deleted */
+  assert_int_equal(jt_sh("rm -rf '%s'", f.h), 0);
+  jt_hems(&o, "verify", "--dir", f.d, NULL);
+  assert_int_equal(o.status, 1);
+  assert_non_null(strstr(o.out, "history: missing: the main log's retention record at seq"));
+  jt_out_free(&o);
+  /* a timeline of the cut part says nothing forged: without the history it lists the main log */
+  assert_int_equal(jt_sh("mv '%s.new' '%s'", f.h, f.h), 0);
+  jt_hems(&o, "verify", "--dir", f.d, NULL);
+  assert_int_equal(o.status, 0);
+  jt_out_free(&o);
+  jt_rm_rf(f.base);
+  free(f.base);
+}
+
+/* A history made after a key rotation begins with the rotated key: verify trusts it because the
+ * main log's certified chain names it, not because the history's own keys/ says so. */
+static void test_history_after_rotation(void **state)
+{
+  (void)state;
+  char *base;
+  char *d = jt_init_dir(&base, NULL, NULL);
+  struct jt_out o;
+  jt_hems(&o, "note", "--dir", d, "before the rotation", NULL);
+  assert_int_equal(o.status, 0);
+  jt_out_free(&o);
+  jt_hems(&o, "key", "rotate", "--dir", d, NULL);
+  assert_int_equal(o.status, 0);
+  jt_out_free(&o);
+  jt_hems(&o, "retention", "--dir", d, "--keep", "1h", "--run", NULL);
+  assert_int_equal(o.status, 0);
+  assert_non_null(strstr(o.out, "copied"));
+  jt_out_free(&o);
+  jt_hems(&o, "verify", "--dir", d, NULL);
+  assert_int_equal(o.status, 0);
+  assert_non_null(strstr(o.out, "history: ok"));
+  jt_out_free(&o);
+  /* a history signed by a key the main log never certified is refused */
+  assert_int_equal(jt_sh("rm -rf '%s/history' && mkdir -p '%s.other' && '%s' init --dir '%s.other/d' >/dev/null && "
+                         "'%s' retention --dir '%s.other/d' --keep 1h --run >/dev/null && cp -a '%s.other/d/history' '%s/history'",
+                         d, base, jt_hems_bin(), base, jt_hems_bin(), base, base, d), 0);
+  jt_hems(&o, "verify", "--dir", d, NULL);
+  assert_int_equal(o.status, 1);
+  assert_non_null(strstr(o.out, "history: its first key is not one the main log certifies"));
+  jt_out_free(&o);
+  free(d);
+  jt_rm_rf(base);
+  free(base);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_copies_resume_pending),
     cmocka_unit_test(test_forged_and_missing_copy),
     cmocka_unit_test(test_after_cut),
+    cmocka_unit_test(test_anchor_rollback_delete),
+    cmocka_unit_test(test_history_after_rotation),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
