@@ -26,6 +26,11 @@ bool journal_type_is_kept(unsigned type)
          type != JOURNAL_T_COPY;
 }
 
+bool journal_record_is_kept(const struct journal_record *r)
+{
+  return journal_type_is_kept(r->type) && !(r->type == JOURNAL_T_DER && r->body.der.reason == JOURNAL_DERR_RESYNC);
+}
+
 int journal_history_path(const char *main_dir, char *out, size_t cap)
 {
   int n = snprintf(out, cap, "%s/" JOURNAL_HISTORY_DIR, main_dir);
@@ -114,12 +119,14 @@ int journal_history_open(struct journal_history **out, const struct journal_opti
 struct journal *journal_history_journal(struct journal_history *h) { return h->j; }
 uint64_t journal_history_copied(const struct journal_history *h) { return h->copied; }
 
-/* The copy of one main-log record (seq, bytes) into the history. */
+/* The copy of one main-log record (seq, bytes) into the history: 0, 1 when it is not kept (a DER
+ * resync), or the error. */
 static int copy_one(struct journal_history *h, uint64_t seq, const uint8_t *b, size_t len)
 {
   struct journal_record *src = &h->rec;
   int rc = journal_record_decode(b, len, src);
   if (rc) return rc;
+  if (!journal_record_is_kept(src)) return 1;
   struct journal_record r;
   memset(&r, 0, sizeof r);
   r.type = JOURNAL_T_COPY;
@@ -151,8 +158,9 @@ int journal_history_sync(struct journal_history *h, struct journal_reader *main,
     uint8_t prev[JOURNAL_HASH_BYTES];
     if ((rc = journal_record_peek(b, len, &pseq, &type, prev))) break;
     if (journal_type_is_kept(type)) {
-      if ((rc = copy_one(h, seq, b, len))) break;
-      n++;
+      if ((rc = copy_one(h, seq, b, len)) < 0) break;
+      n += rc == 0;
+      rc = 0;
     }
     h->copied = seq;
   }

@@ -19,6 +19,15 @@ static int fail(struct journal_history_report *rep, uint64_t hseq, uint64_t mseq
   return JOURNAL_ECORRUPT;
 }
 
+/* Whether a main-log record of a kept type is kept (a DER resync is not): 1, 0, or <0. */
+static int kept(struct journal_record *scratch, const uint8_t *b, size_t len, unsigned type)
+{
+  if (!journal_type_is_kept(type)) return 0;
+  if (type != JOURNAL_T_DER) return 1;
+  if (journal_record_decode(b, len, scratch) != 0) return JOURNAL_ECORRUPT;
+  return journal_record_is_kept(scratch);
+}
+
 /* A main-log record seen on the walk: the newest retention record naming a history head is the
  * anchor (journal_retention.history_seq/hash). */
 static int note_main(struct journal_history_report *rep, struct journal_record *scratch, uint64_t mseq, const uint8_t *b,
@@ -45,7 +54,9 @@ static int main_upto(struct journal_iter *mit, uint64_t until, uint64_t *mseq, c
     uint8_t prev[JOURNAL_HASH_BYTES];
     if (journal_record_peek(*mb, *ml, &s, &type, prev) != 0 || note_main(rep, scratch, *mseq, *mb, *ml, type) != 0)
       return fail(rep, hseq, *mseq, "%s", "main-log record does not decode");
-    if (journal_type_is_kept(type)) {
+    int k = kept(scratch, *mb, *ml, type);
+    if (k < 0) return fail(rep, hseq, *mseq, "%s", "main-log record does not decode");
+    if (k) {
       char what[96];
       snprintf(what, sizeof what, "main-log record %llu (%s) has no copy", (unsigned long long)*mseq, journal_type_name(type));
       return fail(rep, hseq, *mseq, "%s", what);
@@ -96,7 +107,8 @@ int journal_history_check(struct journal_reader *hist, struct journal_reader *ma
       if (memcmp(h, cp->main_hash, sizeof h)) { rc = fail(rep, hseq, cp->main_seq, "%s", "the copied bytes do not have the hash it names"); goto out; }
       if (journal_record_peek(cp->record.ptr, cp->record.len, &es, &et, prev) != 0 || es != cp->main_seq)
         { rc = fail(rep, hseq, cp->main_seq, "%s", "the copied record is not the seq it names"); goto out; }
-      if (!journal_type_is_kept(et)) { rc = fail(rep, hseq, cp->main_seq, "the copied record is a %s (not kept)", journal_type_name(et)); goto out; }
+      if (kept(scratch, cp->record.ptr, cp->record.len, et) != 1)
+        { rc = fail(rep, hseq, cp->main_seq, "the copied record is a %s the history does not keep", journal_type_name(et)); goto out; }
     } else {
       rep->named_only++;
     }
@@ -126,7 +138,7 @@ int journal_history_check(struct journal_reader *hist, struct journal_reader *ma
     uint8_t prev[JOURNAL_HASH_BYTES];
     if (journal_record_peek(mb, ml, &s, &type, prev) != 0 || note_main(rep, scratch, mseq, mb, ml, type) != 0)
       { rc = fail(rep, 0, mseq, "%s", "main-log record does not decode"); goto out; }
-    if (mseq > last_main && journal_type_is_kept(type)) rep->pending++;
+    if (mseq > last_main && kept(scratch, mb, ml, type) == 1) rep->pending++;
     got = journal_iter_next(mit, &mseq, &mb, &ml);
     if (got < 0) { rc = got; goto out; }
     if (got == 0) mseq = 0;

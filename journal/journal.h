@@ -1421,8 +1421,11 @@ int journal_retention_cut(struct journal *j, int64_t keep_ns, uint64_t min_seq, 
  * made from the main log's durable records (docs/journal.md "The long-horizon log"). Retention
  * cuts the main log by age and quota and the history by its own horizon. */
 #define JOURNAL_HISTORY_DIR "history"
-/* Every type but window, seal (each log seals itself) and copy. */
+/* Every type but window, seal (each log seals itself) and copy... */
 bool journal_type_is_kept(unsigned type);
+/* ...and of der records the transitions only: a resync (the periodic proof a steady source is
+ * still read) is not kept. r: the record decoded. */
+bool journal_record_is_kept(const struct journal_record *r);
 int journal_history_path(const char *main_dir, char *out, size_t cap);
 bool journal_history_exists(const char *main_dir);
 struct journal_history;
