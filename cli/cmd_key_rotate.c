@@ -81,6 +81,29 @@ static int sync_dir(const char *d)
   return rc;
 }
 
+/* The long-horizon log (DIR/history) rotates with the main log, by the same old key; a failure
+ * is said (the daemon then journals history_failed instead of writing it). */
+static void rotate_history(const char *dir, const struct journal_signer *old, const struct journal_signer *nsig)
+{
+  if (!journal_history_exists(dir)) return;
+  struct journal_options o;
+  memset(&o, 0, sizeof o);
+  o.dir = dir;
+  o.signer = old;
+  struct journal_history *hist = NULL;
+  int pid = 0, rc = journal_history_open(&hist, &o, &pid);
+  if (!rc) rc = journal_key_rotate(journal_history_journal(hist), nsig);
+  int crc = hist ? journal_history_close(hist) : 0;
+  if (!rc) rc = crc;
+  char hk[4300];
+  snprintf(hk, sizeof hk, "%s/" JOURNAL_HISTORY_DIR "/keys", dir);
+  if (!rc && !(rc = replace_pub(hk, "signing.pub", nsig->pubkey))) rc = sync_dir(hk);
+  if (rc)
+    cli_err("key rotate: warning: %s/" JOURNAL_HISTORY_DIR ": %s: the long-horizon log keeps the old key, and the daemon "
+            "will not write it (docs/operations.md \"Keys\")", dir, cli_signer_why(rc));
+}
+
+
 /* The new key's first seal (see the top): 0, or an error with its reason in why. */
 static int rotation_checkpoint(struct replay_harness *h, struct journal *j, const uint8_t old_pk[32], const char *fo,
                                const char *fn, char *why, size_t cap)
@@ -182,23 +205,7 @@ static int key_rotate(int argc, char **argv)
     goto out;
   }
   /* The long-horizon log follows the main log's key: the same certified rotation there. */
-  if (journal_history_exists(c.dir)) {
-    struct journal_options ho;
-    memset(&ho, 0, sizeof ho);
-    ho.dir = c.dir;
-    ho.signer = old;
-    struct journal_history *h = NULL;
-    int hpid = 0, hrc = journal_history_open(&h, &ho, &hpid);
-    if (!hrc) hrc = journal_key_rotate(journal_history_journal(h), nsig);
-    int hcrc = h ? journal_history_close(h) : 0;
-    if (!hrc) hrc = hcrc;
-    char hk[4300];
-    snprintf(hk, sizeof hk, "%s/" JOURNAL_HISTORY_DIR "/keys", c.dir);
-    if (!hrc && !(hrc = replace_pub(hk, "signing.pub", nsig->pubkey))) hrc = sync_dir(hk);
-    if (hrc)
-      cli_err("key rotate: warning: %s/" JOURNAL_HISTORY_DIR ": %s: the long-horizon log keeps the old key, and the daemon "
-              "will not write it (docs/operations.md \"Keys\")", c.dir, cli_signer_why(hrc));
-  }
+  rotate_history(c.dir, old, nsig);
   /* The journal has the new key in force: the dir's files follow. */
   char root[4300];
   snprintf(root, sizeof root, "%s/root.pub", kdir);
