@@ -33,10 +33,11 @@ TOL = 0.005  # measured power vs the physical reference after calibration
 
 
 def mean_power(d, branch, after_seq, n):
-    """Mean p of the first n windows holding branch after after_seq (waits for them)."""
+    """Mean p of the first n windows holding branch after after_seq (waits for them), the first
+    one left out: it may have been metering when the change took effect (it straddles it)."""
     def got():
         ws = [w for w in lib.records(d, "window") if w["seq"] > after_seq]
-        ps = [p["p_mw"] / 1000 for w in ws for p in w["body"]["powers"] if p.get("branch") == branch]
+        ps = [p["p_mw"] / 1000 for w in ws for p in w["body"]["powers"] if p.get("branch") == branch][1:]
         return ps[:n] if len(ps) >= n else None
     ps = wait_for(got, "%d windows of branch %d after seq %d" % (n, branch, after_seq), timeout=120)
     return sum(ps) / len(ps)
