@@ -11,7 +11,6 @@
  * long-horizon log DIR/history (long_horizon: its records, pages in use, files and archives,
  * the days its records span and its bytes per day at that rate; null without one).
  */
-#include <dirent.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -404,6 +404,9 @@ void run_status_notify(struct daemon *d, double lag_s);
 void run_config_load_local(struct daemon *d);
 void run_config_reload(struct daemon *d);
 void run_config_follow_panel(struct daemon *d, const char *cjson, size_t clen);
+/* A `config` record of canonical JSON cj (hash h), version + 1; the daemon's version and hash
+ * follow it. 0 or the append error (seq: may be NULL). */
+int run_config_append(struct daemon *d, const char *cj, size_t cl, const uint8_t h[32], uint64_t *seq);
 /* run_calib.c: a checked calibrate request → registers, note + config record, panel in use; the reply line */
 char *run_calib_op(struct daemon *d, struct daemon_client *c, const struct control_calib *k);
 void run_calib_reload(struct daemon *d, const struct hw_panel *np); /* SIGHUP: a calibration-only change applied live */

@@ -49,23 +49,6 @@ static int journal_note(struct daemon *d, const struct daemon_client *c, const s
   return run_append_fx(d, &r, seq, NULL, NULL);
 }
 
-/* The `config` record of panel np (its canonical JSON in cj), version + 1. */
-static int journal_config(struct daemon *d, const char *cj, size_t cl, const uint8_t h[32], uint64_t *seq)
-{
-  struct journal_record r;
-  memset(&r, 0, sizeof r);
-  r.type = JOURNAL_T_CONFIG;
-  r.source.kind = JOURNAL_SRC_PANEL;
-  r.body.config.config_version = d->cfg_version + 1;
-  memcpy(r.body.config.config_hash, h, 32);
-  r.body.config.json = (struct journal_slice){ (const uint8_t *)cj, (uint32_t)cl };
-  int rc = run_append_fx(d, &r, seq, NULL, NULL);
-  if (rc) return rc;
-  d->cfg_version++;
-  memcpy(d->cfg_hash, h, 32);
-  return 0;
-}
-
 char *run_calib_op(struct daemon *d, struct daemon_client *c, const struct control_calib *k)
 {
   static struct hw_panel np;
@@ -103,7 +86,7 @@ char *run_calib_op(struct daemon *d, struct daemon_client *c, const struct contr
   }
   crypto_generichash(h, 32, (const uint8_t *)cj, cl, NULL, 0);
   rc = journal_note(d, c, k, b, &note_seq);
-  if (!rc) rc = journal_config(d, cj, cl, h, &cfg_seq);
+  if (!rc) rc = run_config_append(d, cj, cl, h, &cfg_seq);
   if (!rc) rc = journal_sync(d->j);
   if (rc) {
     (void)hw_ade9000_set_calibration(&d->afe[a], ch, old[0], old[1], old[2]);

@@ -65,6 +65,11 @@ void run_config_reload(struct daemon *d)
   crypto_generichash(h, 32, (const uint8_t *)cj, cl, NULL, 0);
   run_config_load_local(d);
   if (!memcmp(h, d->cfg_hash, 32)) return;
+  run_config_append(d, cj, cl, h, NULL);
+}
+
+int run_config_append(struct daemon *d, const char *cj, size_t cl, const uint8_t h[32], uint64_t *seq)
+{
   struct journal_record r;
   memset(&r, 0, sizeof r);
   r.type = JOURNAL_T_CONFIG;
@@ -72,10 +77,11 @@ void run_config_reload(struct daemon *d)
   r.body.config.config_version = d->cfg_version + 1;
   memcpy(r.body.config.config_hash, h, 32);
   r.body.config.json = (struct journal_slice){ (const uint8_t *)cj, (uint32_t)cl };
-  if (run_append(d, &r) == 0) {
-    d->cfg_version++;
-    memcpy(d->cfg_hash, h, 32);
-  }
+  int rc = run_append_fx(d, &r, seq, NULL, NULL);
+  if (rc) return rc;
+  d->cfg_version++;
+  memcpy(d->cfg_hash, h, 32);
+  return 0;
 }
 
 /* DIR/config.json follows the panel now in use (its canonical JSON, cjson); the dir's own local
