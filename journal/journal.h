@@ -279,7 +279,8 @@ struct journal_witness {
  * units: mA, mV, ns, µs, milli-units. `target` is a branch number or 0 = the service
  * disconnect (encoded "service"). */
 enum journal_actuator { JOURNAL_ACTR_MONOSTABLE = 0, JOURNAL_ACTR_LATCHING, JOURNAL_ACTR_CONTACTOR,
-                        JOURNAL_ACTR_SSR, JOURNAL_ACTR_EFUSE, JOURNAL_ACTR_SERVICE };
+                        JOURNAL_ACTR_SSR, JOURNAL_ACTR_EFUSE, JOURNAL_ACTR_SERVICE,
+                        JOURNAL_ACTR_SUNSPEC /* a DER command written to a SunSpec device by `hems bridge sunspec` */ };
 enum journal_act_action { JOURNAL_ACTION_NONE = 0, JOURNAL_ACTION_COIL_ON, JOURNAL_ACTION_COIL_OFF,
                           JOURNAL_ACTION_PULSE_SET, JOURNAL_ACTION_PULSE_RESET, JOURNAL_ACTION_GATE_ON,
                           JOURNAL_ACTION_GATE_OFF, JOURNAL_ACTION_ENABLE_ON, JOURNAL_ACTION_ENABLE_OFF };
@@ -560,7 +561,18 @@ enum journal_refusal_reason {
 };
 /* What a request asks (policy issue). `switch` is the declarative "set target to desired". */
 enum journal_request_kind { JOURNAL_REQ_SWITCH = 0, JOURNAL_REQ_SERVICE, JOURNAL_REQ_DR_START,
-                            JOURNAL_REQ_DR_CANCEL, JOURNAL_REQ_DR_OPT_OUT, JOURNAL_REQ_ALARM_ACK };
+                            JOURNAL_REQ_DR_CANCEL, JOURNAL_REQ_DR_OPT_OUT, JOURNAL_REQ_ALARM_ACK,
+                            JOURNAL_REQ_DER /* reducer v 10: a command to a DER source (der, der_action, der_permille) */ };
+/* A DER command (reducer v 10; docs/policy.md "DER commands"): which source (`der`: the source
+ * + 1, so 0 is none and the key is left out), what (`der_action`) and, for the limits, how much
+ * (`der_permille` of the device's rating: SunSpec WMaxLimPct, InWRte, OutWRte). */
+enum journal_der_target { JOURNAL_DERT_NONE = 0, JOURNAL_DERT_PV, JOURNAL_DERT_ESS };
+enum journal_der_action { JOURNAL_DERA_NONE = 0, JOURNAL_DERA_CONNECT, JOURNAL_DERA_DISCONNECT, JOURNAL_DERA_LIMIT,
+                          JOURNAL_DERA_CHARGE_LIMIT, JOURNAL_DERA_DISCHARGE_LIMIT };
+#define JOURNAL_DERA_MAX JOURNAL_DERA_DISCHARGE_LIMIT
+/* "connect" … "discharge_limit", or NULL; and back: the enum value, or -1. */
+const char *journal_der_action_name(unsigned action);
+int journal_der_action_from_name(const char *name);
 /* The alarm an alarm_ack names: value n is alarm bit 1 << (n - 1) of the reducers
  * (replay/reduce/reduce.h enum replay_alarm); 0 none. */
 enum journal_alarm { JOURNAL_ALARM_NONE = 0, JOURNAL_ALARM_WELDED, JOURNAL_ALARM_CT_POLARITY,
@@ -598,7 +610,21 @@ struct journal_request {
   uint64_t branch_mask;           /* dr_start: bit n-1 = branch n to open */
   uint8_t alarm;                  /* alarm_ack: enum journal_alarm (left out when 0); the target is
                                      the branch, or 0 for a panel alarm */
+  uint32_t der;                   /* der: the command packed in one key (single-byte keys run out):
+                                     journal_der_pack(source, action, permille); left out when 0 */
 };
+/* A der request's `der`: target (1 pv, 2 ess) + 4 × action + 64 × permille. Unpack gives each
+ * part as encoded (the fold checks the ranges). */
+static inline uint32_t journal_der_pack(unsigned target, unsigned action, unsigned permille)
+{
+  return (uint32_t)(target & 3u) + 4u * (action & 15u) + 64u * permille;
+}
+static inline void journal_der_unpack(uint32_t der, unsigned *target, unsigned *action, uint32_t *permille)
+{
+  *target = der & 3u;
+  *action = (der >> 2) & 15u;
+  *permille = der >> 6;
+}
 struct journal_command {
   uint16_t target;
   uint8_t desired;
@@ -612,6 +638,11 @@ struct journal_command {
   int64_t phase_ma, limit_ma;
   uint32_t level_permille, allowance_ms, holdoff_ms, stagger_ms;
   uint8_t priority, rank;
+  /* reducer v 10: a DER command (as the request's; each left out when 0). `target` is then the
+   * branch the source feeds, and nothing at the panel is actuated: the SunSpec bridge executes
+   * it and its `actuation` and `sense_back` (actuator sunspec) name the command's seq. */
+  uint8_t der, der_action;
+  uint16_t der_permille;
 };
 struct journal_refusal {
   uint16_t target;

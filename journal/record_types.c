@@ -230,7 +230,7 @@ static const struct jfield witness_fields[] = {
 
 /* actuation / sense_back / trip_tap / der (actuators issue; schemas/actuators.cddl). */
 static const char *const act_onoff_names[] = { "off", "on", NULL };
-static const char *const actuator_names[] = { "monostable", "latching", "contactor", "ssr", "efuse", "service", NULL };
+static const char *const actuator_names[] = { "monostable", "latching", "contactor", "ssr", "efuse", "service", "sunspec", NULL };
 static const char *const act_action_names[] = { "none", "coil_on", "coil_off", "pulse_set", "pulse_reset",
                                                 "gate_on", "gate_off", "enable_on", "enable_off", NULL };
 static const char *const act_result_names[] = { "ok", "no_op", "failed", NULL };
@@ -391,11 +391,24 @@ static const char *const refusal_reason_names[] = { "backfeed", "breaker_open", 
                                                     "unknown_event", "alarm_active", "alarm_not_raised", NULL };
 
 static const char *const request_kind_names[] = { "switch", "service", "dr_start", "dr_cancel", "dr_opt_out",
-                                                  "alarm_ack", NULL };
+                                                  "alarm_ack", "der", NULL };
 static const char *const alarm_names[] = { "none", "welded", "ct_polarity", "phase_map", "unexplained_trip",
                                            "stale_der", "backfeed_risk", "der_mismatch", NULL };
+static const char *const der_target_names[] = { "none", "pv", "ess", NULL };
+static const char *const der_action_names[] = { "none", "connect", "disconnect", "limit", "charge_limit", "discharge_limit", NULL };
+const char *journal_der_action_name(unsigned action)
+{
+  return action && action <= JOURNAL_DERA_MAX ? der_action_names[action] : NULL;
+}
+int journal_der_action_from_name(const char *name)
+{
+  for (int i = 1; name && der_action_names[i]; i++)
+    if (!strcmp(name, der_action_names[i])) return i;
+  return -1;
+}
 static const char *const service_action_names[] = { "none", "disconnect", "reconnect", "confirm", "set_mode", NULL };
 static const struct jfield request_fields[] = {
+  FLDZ(struct journal_request, "der", JF_U32, der, 23),
   FLD(struct journal_request, "gid", JF_U32, gid, 0),
   FLD(struct journal_request, "uid", JF_U32, uid, 1),
   ENUMF(struct journal_request, "kind", kind, request_kind_names, 2),
@@ -422,6 +435,7 @@ static const struct jfield request_fields[] = {
 };
 
 static const struct jfield command_fields[] = {
+  ENUMZ(struct journal_command, "der", der, der_target_names, 13),
   FLDZ(struct journal_command, "rank", JF_U8, rank, 5),
   ENUMF(struct journal_command, "reason", reason, command_reason_names, 0),
   FLD(struct journal_command, "target", JF_TARGET, target, 1),
@@ -430,10 +444,12 @@ static const struct jfield command_fields[] = {
   FLDZ(struct journal_command, "phase_ma", JF_I64, phase_ma, 7),
   FLDZ(struct journal_command, "priority", JF_U8, priority, 8),
   FLD(struct journal_command, "cause_seq", JF_U64, cause_seq, 3),
+  ENUMZ(struct journal_command, "der_action", der_action, der_action_names, 14),
   FLDZ(struct journal_command, "holdoff_ms", JF_U32, holdoff_ms, 9),
   FLD(struct journal_command, "request_id", JF_TEXT, request_id, 4),
   FLDZ(struct journal_command, "stagger_ms", JF_U32, stagger_ms, 10),
   FLDZ(struct journal_command, "allowance_ms", JF_U32, allowance_ms, 11),
+  FLDZ(struct journal_command, "der_permille", JF_U16, der_permille, 15),
   FLDZ(struct journal_command, "level_permille", JF_U32, level_permille, 12),
 };
 
