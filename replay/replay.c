@@ -103,7 +103,7 @@ static bool why_recorded(const struct journal_record *r)
   if (r->type == JOURNAL_T_REFUSAL) return r->body.refusal.ops || r->body.refusal.ops_limit;
   const struct journal_command *c = &r->body.command;
   return c->phase_ma || c->limit_ma || c->level_permille || c->allowance_ms || c->holdoff_ms || c->stagger_ms ||
-         c->priority || c->rank;
+         c->priority || c->rank || c->der || c->der_action || c->der_permille;
 }
 
 static bool why_equal(const struct replay_effect *e, const struct journal_record *r)
@@ -112,7 +112,8 @@ static bool why_equal(const struct replay_effect *e, const struct journal_record
   const struct journal_command *c = &r->body.command;
   return e->phase_ma == c->phase_ma && e->limit_ma == c->limit_ma && e->level_permille == c->level_permille &&
          e->allowance_ms == c->allowance_ms && e->holdoff_ms == c->holdoff_ms && e->stagger_ms == c->stagger_ms &&
-         e->priority == c->priority && e->rank == c->rank;
+         e->priority == c->priority && e->rank == c->rank && e->der == c->der && e->der_action == c->der_action &&
+         e->der_permille == c->der_permille;
 }
 
 /* A recorded command/refusal against what the fold decided for its request. */
@@ -141,7 +142,7 @@ static void check_outcome(struct fold_ctx *c, const struct journal_record *r)
     bool same = (e->kind == REPLAY_EFFECT_COMMAND) == is_cmd && e->target == target && e->desired == desired &&
                 e->reason == reason && e->request_id_len == id.len &&
                 (id.len == 0 || memcmp(e->request_id, id.ptr, id.len) == 0);
-    if (same && why_recorded(r)) same = why_equal(e, r);
+    if (same && (why_recorded(r) || e->der)) same = why_equal(e, r); /* a DER command always carries its fields */
     if (!same) {
       describe_effect(e, want, sizeof want);
       diverge(c, r->seq, "recorded %s %s %s (%s) for request seq %llu, the reducer decides %s",
@@ -530,6 +531,9 @@ int replay_harness_append_effect(struct replay_harness *h, const struct replay_e
     r.body.command.stagger_ms = e->stagger_ms;
     r.body.command.priority = e->priority;
     r.body.command.rank = e->rank;
+    r.body.command.der = e->der;
+    r.body.command.der_action = e->der_action;
+    r.body.command.der_permille = e->der_permille;
   } else {
     r.type = JOURNAL_T_REFUSAL;
     r.body.refusal.target = e->target;

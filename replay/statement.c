@@ -107,12 +107,13 @@ int replay_state_energy_parse(const uint8_t *b, size_t len, struct replay_state_
   if (rv < REPLAY_REDUCER_BASE || rv > REPLAY_REDUCER_VERSION) return JOURNAL_EVERSION;
   if (count > REPLAY_REQ_WINDOW_IDS) return JOURNAL_ECORRUPT;
   /* v 9's tail holds the rollup slots: an open byte each, then the slot when it is open */
-  size_t at = REPLAY_SER_FIXED + 4 + count * REPLAY_SER_REQ_BYTES + replay_ser_tail_of(rv, 0) - (rv >= 9 ? 2 : 0);
+  size_t v10 = rv >= 10 ? REPLAY_SER_V10_TAIL : 0; /* after the slots (fixed length) */
+  size_t at = REPLAY_SER_FIXED + 4 + count * REPLAY_SER_REQ_BYTES + replay_ser_tail_of(rv, 0) - (rv >= 9 ? 2 : 0) - v10;
   for (int k = 0; rv >= 9 && k < 2; k++) {
     if (at >= len || b[at] > 1) return JOURNAL_ECORRUPT;
     at += 1 + (b[at] ? REPLAY_SER_V9_SLOT : 0);
   }
-  if (len != at) return JOURNAL_ECORRUPT;
+  if (len != at + v10) return JOURNAL_ECORRUPT;
   memset(out, 0, sizeof *out);
   out->reducer_version = rv;
   out->seq = get_le(b + REPLAY_SER_SEQ_OFF, 8);

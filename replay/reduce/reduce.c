@@ -237,9 +237,11 @@ static void fold_request(struct replay_state *s, const struct journal_record *r,
   }
   req_prune(s, r->wall_ns);
 
-  unsigned kind_max = s->reducer_version >= 7 ? JOURNAL_REQ_ALARM_ACK : JOURNAL_REQ_DR_OPT_OUT;
+  unsigned kind_max = s->reducer_version >= 10 ? JOURNAL_REQ_DER
+                    : s->reducer_version >= 7 ? JOURNAL_REQ_ALARM_ACK : JOURNAL_REQ_DR_OPT_OUT;
   if (q->request_id.len > REPLAY_REQUEST_ID_MAX || q->desired > JOURNAL_DESIRED_ON || q->kind > kind_max ||
-      (q->kind == JOURNAL_REQ_SERVICE && (q->action == JOURNAL_SVC_NONE || q->action > JOURNAL_SVC_SET_MODE))) {
+      (q->kind == JOURNAL_REQ_SERVICE && (q->action == JOURNAL_SVC_NONE || q->action > JOURNAL_SVC_SET_MODE)) ||
+      (q->kind == JOURNAL_REQ_DER && !reduce__der_request_parse(q, &(struct reduce_der_req){ 0 }))) {
     e.kind = REPLAY_EFFECT_REFUSAL;
     e.reason = JOURNAL_REF_INVALID;
     goto emit;
@@ -274,7 +276,12 @@ static void fold_request(struct replay_state *s, const struct journal_record *r,
     /* v 7: an alarm_ack's alarm is one more byte; without one the bytes are v 6's */
     int with_alarm = s->reducer_version >= 7 && q->alarm;
     buf[sizeof buf - 1] = with_alarm ? q->alarm : 0;
-    hash128(buf, sizeof buf - (with_alarm ? 0 : 1), body_hash);
+    if (q->kind == JOURNAL_REQ_DER) { /* v 10: a der request's source, action and permille follow */
+      uint8_t dbuf[sizeof buf + 4];
+      memcpy(dbuf, buf, sizeof buf);
+      put_le(dbuf + sizeof buf, q->der, 4);
+      hash128(dbuf, sizeof dbuf, body_hash);
+    } else hash128(buf, sizeof buf - (with_alarm ? 0 : 1), body_hash);
     struct replay_req_entry *old = req_find(s, id_hash);
     if (old) {
       if (memcmp(old->body_hash, body_hash, 16) == 0) {
@@ -293,6 +300,7 @@ static void fold_request(struct replay_state *s, const struct journal_record *r,
 
   if (q->kind == JOURNAL_REQ_SERVICE) reduce__decide_service(s, r, q->action, &e);
   else if (q->kind == JOURNAL_REQ_ALARM_ACK) reduce__decide_alarm_ack(s, r, &e);
+  else if (q->kind == JOURNAL_REQ_DER) reduce__decide_der(s, r, &e);
   else if (q->kind != JOURNAL_REQ_SWITCH) reduce__decide_dr(s, r, &e);
   else if (q->target == JOURNAL_TARGET_SERVICE)
     reduce__decide_service(s, r, q->desired == JOURNAL_DESIRED_ON ? JOURNAL_SVC_RECONNECT : JOURNAL_SVC_DISCONNECT, &e);
@@ -315,7 +323,9 @@ static void fold_command(struct replay_state *s, const struct journal_record *r)
   const struct journal_command *c = &r->body.command;
   s->commands++;
   uint8_t v = c->desired == JOURNAL_DESIRED_ON ? REPLAY_ON : REPLAY_OFF;
-  if (c->target == JOURNAL_TARGET_SERVICE) {
+  if (s->reducer_version >= 10 && c->der) {
+    reduce__fold_der_command(s, r); /* no branch moves: the SunSpec bridge executes it */
+  } else if (c->target == JOURNAL_TARGET_SERVICE) {
     s->service_commanded = v;
     s->service_pending_seq = r->seq;
   } else {
@@ -354,6 +364,10 @@ static void fold_sense_back(struct replay_state *s, const struct journal_record 
   s->sense_backs++;
   uint8_t verdict = sb->verdict <= JOURNAL_VERDICT_CHATTER ? (uint8_t)(sb->verdict + 1) : REPLAY_V_NONE;
   uint8_t sensed = sb->sensed == JOURNAL_SENSED_ON ? REPLAY_ON : sb->sensed == JOURNAL_SENSED_OFF ? REPLAY_OFF : REPLAY_UNKNOWN;
+  if (s->reducer_version >= 10 && sb->actuator == JOURNAL_ACTR_SUNSPEC) { /* a DER command's proof */
+    reduce__fold_der_sense(s, r);
+    return;
+  }
   if (sb->target == JOURNAL_TARGET_SERVICE) {
     s->service_pending_seq = 0;
     return;
@@ -427,6 +441,10 @@ static void fold_der(struct replay_state *s, const struct journal_record *r)
   d->interlock_ok = dr->interlock_ok != 0;
   d->fresh = dr->fresh != 0;
   d->state_code = dr->state;
+  if (s->reducer_version >= 10 && dr->via == JOURNAL_DERVIA_SUNSPEC && dr->source != JOURNAL_DER_ATS) {
+    d->sunspec = 1; /* a bridge reads it, so a bridge can write it */
+    d->branch = dr->branch;
+  }
   if (dr->source != JOURNAL_DER_ATS && dr->branch) {
     struct replay_branch *b = branch_of(s, dr->branch);
     if (b) b->exports = 1; /* a DER feeds it */

@@ -33,7 +33,7 @@
 extern "C" {
 #endif
 
-#define REPLAY_REDUCER_VERSION 9u /* the newest rules this code knows */
+#define REPLAY_REDUCER_VERSION 10u /* the newest rules this code knows */
 #define REPLAY_REDUCER_BASE 4u    /* the rules of a journal whose boot records declare none */
 /* What each version added (replay.md "Reducer versions"):
  *   5  closes after the grid returns wait for a hold-off (no relay chatter from a bouncing
@@ -58,7 +58,13 @@ extern "C" {
  *   9  rollups: every clock-aligned 15 minutes per branch and phase (reduce_rollup.c), closed
  *      into a REPLAY_EFFECT rollup the harness journals as a `rollup` record (replay --check
  *      compares them); rollup records are outputs of the fold, like commands (no policy pass
- *      after them); the serialisation gains the rollup accumulators (replay_ser_tail) */
+ *      after them); the serialisation gains the rollup accumulators (replay_ser_tail)
+ *  10  DER commands (reduce_der.c): a `der` request (source, connect / disconnect / limit /
+ *      charge_limit / discharge_limit, permille) becomes a command whose target is the source's
+ *      branch, or a refusal (role, expired, unknown_target: no der record via SunSpec from the
+ *      source yet, backfeed / interlock: connect with the grid absent or the interlock open);
+ *      the command changes no branch; a sense_back with actuator sunspec naming it proves it or
+ *      not; the serialisation gains each source's command state (REPLAY_SER_V10_TAIL) */
 #define REPLAY_GRID_BY_POWER_FAIL 1u /* grid_absent bits */
 #define REPLAY_GRID_BY_ATS 2u
 
@@ -283,7 +289,18 @@ struct replay_der {
   uint64_t last_seq;
   int64_t last_wall_ns;
   int64_t max_age_ns;
+  /* v 10: DER commands (reduce_der.c). A source is commandable once a `der` record via SunSpec
+   * came from it (a bridge reads it, so a bridge can write it); its last command and whether a
+   * sense_back (actuator sunspec) proved it. */
+  uint8_t sunspec;        /* a der record via sunspec was folded */
+  uint8_t cmd_state;      /* enum replay_der_cmd_state */
+  uint8_t cmd_action;     /* enum journal_der_action of the last command */
+  uint8_t reserved;
+  uint16_t branch;        /* the branch its der records name (the command's target) */
+  uint16_t cmd_permille;
+  uint64_t cmd_seq;       /* the last DER command's seq; 0 none */
 };
+enum replay_der_cmd_state { REPLAY_DERCMD_NONE = 0, REPLAY_DERCMD_PENDING, REPLAY_DERCMD_CONFIRMED, REPLAY_DERCMD_FAILED };
 
 /* One request id in the bounded window: the outcome a repeat gets. */
 struct replay_req_entry {
@@ -349,6 +366,8 @@ struct replay_effect {
   int64_t phase_ma, limit_ma;
   uint32_t level_permille, allowance_ms, holdoff_ms, stagger_ms, ops, ops_limit;
   uint8_t priority, rank;
+  uint8_t der, der_action;   /* v 10: a DER command's (journal_command's der fields) */
+  uint16_t der_permille;
 };
 /* v 9: the rollups a record closed (at most the two open intervals), journaled after its
  * command/refusal records as `rollup` records. */
@@ -408,13 +427,16 @@ size_t replay_state_serialise(const struct replay_state *s, uint8_t *out, size_t
  * windows, events, trips, commands (u32), each phase's v_min, v_max (i32), v_sum (i64), windows
  * (u32). A closed slot is one byte, so the tail's length depends on the state. */
 #define REPLAY_SER_V9_SLOT (8u + 8u + 4u + 56u * REPLAY_BRANCHES_MAX + 20u * REPLAY_ROLLUP_PHASES)
+/* v 10: after the v 9 tail, each DER source's (pv, ess, ats) sunspec, cmd_state, cmd_action (u8),
+ * branch, cmd_permille (u16), cmd_seq (u64). */
+#define REPLAY_SER_V10_TAIL (15u * REPLAY_DER_SOURCES)
 #define REPLAY_SER_MAX (REPLAY_SER_FIXED + 4u + REPLAY_REQ_WINDOW_IDS * REPLAY_SER_REQ_BYTES + REPLAY_SER_V5_TAIL + \
-                        REPLAY_SER_V7_TAIL + REPLAY_SER_V8_TAIL + 2u * (1u + REPLAY_SER_V9_SLOT))
+                        REPLAY_SER_V7_TAIL + REPLAY_SER_V8_TAIL + 2u * (1u + REPLAY_SER_V9_SLOT) + REPLAY_SER_V10_TAIL)
 static inline size_t replay_ser_tail_of(uint32_t reducer_version, unsigned open_slots)
 {
   return (reducer_version >= 5 ? REPLAY_SER_V5_TAIL : 0) + (reducer_version >= 7 ? REPLAY_SER_V7_TAIL : 0) +
          (reducer_version >= 8 ? REPLAY_SER_V8_TAIL : 0) +
-         (reducer_version >= 9 ? 2u + open_slots * REPLAY_SER_V9_SLOT : 0);
+         (reducer_version >= 9 ? 2u + open_slots * REPLAY_SER_V9_SLOT : 0) + (reducer_version >= 10 ? REPLAY_SER_V10_TAIL : 0);
 }
 static inline size_t replay_ser_tail(const struct replay_state *s)
 {

@@ -164,6 +164,13 @@ static void serialise(struct ser *w, const struct replay_state *s)
         U32(ph->v_min_mv); U32(ph->v_max_mv); U64(ph->v_sum_mv); U32(ph->windows);
       }
     }
+  if (s->reducer_version >= 10) { /* REPLAY_SER_V10_TAIL */
+    ROOM(64); /* 45 */
+    for (int i = 0; i < REPLAY_DER_SOURCES; i++) {
+      const struct replay_der *d = &s->der[i];
+      U8(d->sunspec); U8(d->cmd_state); U8(d->cmd_action); U16(d->branch); U16(d->cmd_permille); U64(d->cmd_seq);
+    }
+  }
 }
 
 void replay_state_hash(const struct replay_state *s, uint8_t out[32])

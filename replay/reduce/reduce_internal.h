@@ -3,7 +3,7 @@
  * by concern: reduce.c (records → derived state, the request window, apply), reduce_config.c
  * (the policy half of `config` records), reduce_policy.c (arbitration, demand response, load
  * control, the commands the fold issues, request decisions), reduce_hash.c (the canonical
- * serialisation and state hash), reduce_names.c (enum names), reduce_alarm.c (alarm acknowledgement), reduce_rollup.c (v 9 rollups). Same rules in every file
+ * serialisation and state hash), reduce_names.c (enum names), reduce_alarm.c (alarm acknowledgement), reduce_rollup.c (v 9 rollups), reduce_der.c (v 10 DER commands). Same rules in every file
  * (reduce.c's header): no clock, I/O, allocation or floating point.
  */
 #ifndef HEMS_REDUCE_INTERNAL_H
@@ -71,6 +71,12 @@ void reduce__decide_dr(struct replay_state *s, const struct journal_record *r, s
 void reduce__emit(struct replay_effects *out, const struct replay_effect *e);
 
 /* reduce_alarm.c (v 7): an alarm_ack request */
+/* reduce_der.c (v 10) */
+struct reduce_der_req { uint8_t target, action; uint16_t permille; };
+bool reduce__der_request_parse(const struct journal_request *q, struct reduce_der_req *out);
+void reduce__decide_der(struct replay_state *s, const struct journal_record *r, struct replay_effect *e);
+void reduce__fold_der_command(struct replay_state *s, const struct journal_record *r);
+void reduce__fold_der_sense(struct replay_state *s, const struct journal_record *r);
 void reduce__decide_alarm_ack(struct replay_state *s, const struct journal_record *r, struct replay_effect *e);
 
 /* reduce_rollup.c (v 9): the 15-minute rollups */

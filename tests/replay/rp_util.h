@@ -42,6 +42,23 @@ static inline void rp_gen_init(struct rp_gen *g, uint64_t seed)
   for (int i = 0; i < 32; i++) snprintf(g->ids[i], sizeof g->ids[i], "req-%d", i);
 }
 
+/* A fresh state (malloc'd) whose seq-1 boot at record time t0 declared reducer version v (NULL
+ * when memory ran out). */
+static inline struct replay_state *rp_state_at(uint32_t v, int64_t t0)
+{
+  struct replay_state *s = malloc(sizeof *s);
+  if (!s) return NULL;
+  replay_state_init(s);
+  struct journal_record r;
+  memset(&r, 0, sizeof r);
+  r.seq = 1;
+  r.wall_ns = t0;
+  r.type = JOURNAL_T_BOOT;
+  r.body.boot.reducer_version = v;
+  replay_apply(s, &r, NULL);
+  return s;
+}
+
 static inline struct journal_slice rp_lit(const char *s) { return (struct journal_slice){ (const uint8_t *)s, (uint32_t)strlen(s) }; }
 
 /* Fills *r with the next random valid record (no seq/prev: the caller or the journal sets them;

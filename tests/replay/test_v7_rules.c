@@ -26,15 +26,8 @@ static const int64_t T0 = 9000000000000ll;
 
 static struct replay_state *at_version(uint32_t v)
 {
-  struct replay_state *s = malloc(sizeof *s);
-  replay_state_init(s);
-  struct journal_record r;
-  memset(&r, 0, sizeof r);
-  r.seq = 1;
-  r.wall_ns = T0;
-  r.type = JOURNAL_T_BOOT;
-  r.body.boot.reducer_version = v;
-  replay_apply(s, &r, NULL);
+  struct replay_state *s = rp_state_at(v, T0);
+  assert_non_null(s);
   assert_int_equal(s->reducer_version, v);
   return s;
 }
