@@ -10,6 +10,9 @@
  * 0, then 50000 and walk the model chain to the end model (once per connection: a device that
  * restarts may lay out its models anew); read the models the decoder knows (sunspec_decode.c)
  * in reads of at most 125 registers; report state, W and SOC where the device implements them.
+ * Then DER commands (der_commands): the one written last checked against the poll (shown), and
+ * a durable one not yet written asked of the daemon and written (sunspec_control.c plans the
+ * registers); each step reported to the daemon, which journals the actuation and sense_back.
  * A device without a successful poll for --stale-after is reported stale, once, until it answers
  * again. One thread; polls and daemon calls block for at most --timeout each.
  */
@@ -44,6 +47,14 @@ struct dev {
   int64_t last_ok_ms;
   char last_err[160];    /* said once until it changes */
   int no_state_said;
+  struct {                 /* the DER command written, until a poll shows it (der_commands) */
+    bool active;
+    uint64_t seq;
+    unsigned action;
+    struct sunspec_write w[SUNSPEC_WRITES_MAX];
+    int n;
+    int64_t since_ms;
+  } cmd;
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -197,6 +208,81 @@ static void observe(struct bridge_link *l, struct dev *v, const struct sunspec_o
   free(line);
 }
 
+/* One call to the daemon: its answer when "ok" is true, else NULL (one line said, as report). */
+static json_t *call(struct bridge_link *l, const char *req, const char *who)
+{
+  char *answer = NULL;
+  int rc = daemon_call(l->dir, l->socket, req, &answer, 5000);
+  json_t *o = answer ? json_loads(answer, 0, NULL) : NULL;
+  free(answer);
+  if (!rc && json_is_true(json_object_get(o, "ok"))) return o;
+  cli_err("bridge sunspec: %s: %s%s", who, rc ? "the daemon's socket: " : "the daemon says: ",
+          rc ? strerror(-rc) : o ? json_string_value(json_object_get(o, "error")) ?: "?" : "(not JSON)");
+  json_decref(o);
+  return NULL;
+}
+
+static void der_report(struct bridge_link *l, struct dev *v, uint64_t seq, const char *stage, int err)
+{
+  char req[200];
+  snprintf(req, sizeof req, "{\"op\":\"der_report\",\"source\":\"%s\",\"command_seq\":%llu,\"stage\":\"%s\",\"error\":%d}",
+           v->name, (unsigned long long)seq, stage, err);
+  json_decref(call(l, req, v->name));
+}
+
+/* DER commands (docs/policy.md "DER commands"): the written one checked against this poll, then
+ * the daemon asked for a durable one not yet written, which is written now. */
+static void der_commands(struct bridge_link *l, struct dev *v, const struct sunspec_obs *o)
+{
+  if (v->cmd.active) {
+    if (sunspec_shows(o, v->ess, v->cmd.action, v->cmd.w, v->cmd.n)) {
+      cli_err("bridge sunspec: %s: command seq %llu shown by the device", v->name, (unsigned long long)v->cmd.seq);
+      der_report(l, v, v->cmd.seq, "shown", 0);
+      v->cmd.active = false;
+    } else if (bridge_now_ms() - v->cmd.since_ms > 120000) {
+      v->cmd.active = false; /* long past the daemon's own timeout: it has journaled no_feedback */
+    }
+  }
+  char req[96];
+  snprintf(req, sizeof req, "{\"op\":\"der_command\",\"source\":\"%s\"}", v->name);
+  json_t *a = call(l, req, v->name), *c = json_object_get(a, "command");
+  if (!json_is_object(c)) { json_decref(a); return; }
+  uint64_t seq = (uint64_t)json_integer_value(json_object_get(c, "seq"));
+  int action = journal_der_action_from_name(json_string_value(json_object_get(c, "action")));
+  json_int_t permille = json_integer_value(json_object_get(c, "permille"));
+  json_decref(a);
+  if (!seq || action < 0 || permille < 0 || permille > 1000) return;
+  struct sunspec_write w[SUNSPEC_WRITES_MAX];
+  const char *why = NULL;
+  int n = sunspec_plan(o, (unsigned)action, (unsigned)permille, w, &why);
+  if (n < 0) {
+    cli_err("bridge sunspec: %s: command seq %llu (%s): %s", v->name, (unsigned long long)seq, journal_der_action_name((unsigned)action), why);
+    der_report(l, v, seq, "write_failed", EOPNOTSUPP);
+    return;
+  }
+  for (int i = 0; i < n; i++) {
+    uint16_t base = 0;
+    for (unsigned k = 0; k < v->chain.n; k++)
+      if (v->chain.m[k].id == w[i].model) { base = v->chain.m[k].addr; break; }
+    if (!base || modbus_write_register(v->ctx, base + w[i].offset, w[i].value) != 1) {
+      int e = base ? errno : ENOENT;
+      cli_err("bridge sunspec: %s: command seq %llu: writing model %u offset %u: %s", v->name, (unsigned long long)seq,
+              w[i].model, w[i].offset, base ? modbus_strerror(e) : "the model is gone");
+      der_report(l, v, seq, "write_failed", e > 0 && e < 4096 ? e : EIO);
+      return;
+    }
+  }
+  cli_err("bridge sunspec: %s: command seq %llu (%s %lld permille) written", v->name, (unsigned long long)seq,
+          journal_der_action_name((unsigned)action), (long long)permille);
+  der_report(l, v, seq, "written", 0);
+  v->cmd.active = true;
+  v->cmd.seq = seq;
+  v->cmd.action = (unsigned)action;
+  v->cmd.n = n;
+  memcpy(v->cmd.w, w, sizeof w);
+  v->cmd.since_ms = bridge_now_ms();
+}
+
 static void stale(struct bridge_link *l, struct dev *v)
 {
   char req[96];
@@ -300,6 +386,7 @@ int cli_bridge_sunspec(int argc, char **argv)
       if (poll_dev(v, timeout_ms, &o) == 0) {
         v->last_ok_ms = bridge_now_ms();
         observe(&l, v, &o, t0);
+        der_commands(&l, v, &o);
       } else if (v->ever && !v->stale_sent && bridge_now_ms() - v->last_ok_ms >= stale_ms) {
         stale(&l, v);
       }

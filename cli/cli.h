@@ -385,6 +385,7 @@ int cli_bench_query(int argc, char **argv);
 int cli_bench_daemon(int argc, char **argv);
 int cli_cmd_service(int argc, char **argv);
 int cli_cmd_alarm(int argc, char **argv);
+int cli_cmd_der(int argc, char **argv);
 int cli_cmd_dr(int argc, char **argv);
 int cli_bench_decision(int argc, char **argv);
 int cli_cmd_analyze(int argc, char **argv);

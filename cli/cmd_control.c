@@ -337,3 +337,53 @@ int cli_cmd_alarm(int argc, char **argv)
   json_decref(o);
   return code;
 }
+
+/* hems der pv|ess ACTION [PERCENT]: a journaled request; the fold decides it, the SunSpec bridge
+ * executes the command and the daemon answers at its sense-back (docs/policy.md "DER commands"). */
+int cli_cmd_der(int argc, char **argv)
+{
+  struct req_opts ro;
+  int urc = req_opts_parse(argc, argv, "der", &ro);
+  if (urc) return urc;
+  int n = argc - optind;
+  if (n < 2 || n > 3) return cli_usage(cli_find("der"), false);
+  const char *source = argv[optind], *action = argv[optind + 1], *pct = n == 3 ? argv[optind + 2] : NULL;
+  if (strcmp(source, "pv") && strcmp(source, "ess")) { cli_err("der: source must be pv or ess, not '%s'", source); return CLI_USAGE; }
+  int a = journal_der_action_from_name(action);
+  if (a < 0) {
+    cli_err("der: action must be connect, disconnect, limit, charge_limit or discharge_limit, not '%s'", action);
+    return CLI_USAGE;
+  }
+  bool limit = a >= JOURNAL_DERA_LIMIT;
+  if (limit != (pct != NULL)) {
+    cli_err(limit ? "der %s: give the limit in percent of the device's rating (0..100, one decimal)"
+                  : "der %s: takes no value", action);
+    return CLI_USAGE;
+  }
+  json_t *req = json_pack("{s:s, s:s, s:s}", "op", "der", "source", source, "action", action);
+  if (pct) {
+    char *end = NULL;
+    double v = strtod(pct, &end);
+    if (end && *end == '%') end++;
+    if (end == pct || !end || *end || !(v >= 0 && v <= 100)) {
+      json_decref(req);
+      cli_err("der %s: '%s' is not a percentage 0..100", action, pct);
+      return CLI_USAGE;
+    }
+    json_object_set_new(req, "permille", json_integer((json_int_t)(v * 10 + 0.5)));
+  }
+  if (ro.rid && (!*ro.rid || strlen(ro.rid) > 64)) { json_decref(req); cli_err("der: --request-id must be 1..64 bytes"); return CLI_USAGE; }
+  if (ro.rid) json_object_set_new(req, "request_id", json_string(ro.rid));
+  if (ro.reason) json_object_set_new(req, "reason", json_string(ro.reason));
+  if (put_expiry(req, "der", ro.expires)) { json_decref(req); return CLI_USAGE; }
+  json_t *o;
+  /* the answer comes at the sense-back: the bridge's write and the poll that shows it, or the
+   * daemon's timeouts (30 s unwritten, 60 s unshown, panel time) */
+  int rc = cli_daemon_request(ro.dir, req, 120000, &o);
+  if (rc) return rc;
+  char what[96];
+  snprintf(what, sizeof what, "der %s %s", source, action);
+  int code = policy_outcome(what, o);
+  json_decref(o);
+  return code;
+}

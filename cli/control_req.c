@@ -100,7 +100,7 @@ static const char *expiry(json_t *req, const struct control_ctx *ctx, int64_t *o
   return NULL;
 }
 
-enum { POLICY_SERVICE, POLICY_DR, POLICY_ALARM };
+enum { POLICY_SERVICE, POLICY_DR, POLICY_ALARM, POLICY_DER };
 
 static const char *check_switch(struct control_req *r, const struct control_ctx *ctx)
 {
@@ -203,6 +203,31 @@ static const char *check_alarm_ack(struct journal_request *q, json_t *req, const
   return NULL;
 }
 
+/* der: "source" pv or ess (configured in the panel's der), "action" connect, disconnect, limit,
+ * charge_limit or discharge_limit, and for the limits "permille" 0..1000 of the rating. The
+ * fold decides the rest (docs/policy.md "DER commands"). */
+static const char *check_der(struct journal_request *q, const char *action, json_t *req, const struct control_ctx *ctx)
+{
+  q->kind = JOURNAL_REQ_DER;
+  const char *src = json_string_value(json_object_get(req, "source"));
+  if (!src || (strcmp(src, "pv") && strcmp(src, "ess"))) return "malformed request: \"source\" must be \"pv\" or \"ess\"";
+  unsigned t = !strcmp(src, "pv") ? JOURNAL_DERT_PV : JOURNAL_DERT_ESS;
+  if (!(t == JOURNAL_DERT_PV ? ctx->panel->der.pv : ctx->panel->der.ess))
+    return t == JOURNAL_DERT_PV ? "refused: the panel config has no der.pv" : "refused: the panel config has no der.ess";
+  int a = journal_der_action_from_name(action);
+  if (a < 0) return "malformed request: der action must be connect, disconnect, limit, charge_limit or discharge_limit";
+  q->desired = a == JOURNAL_DERA_DISCONNECT ? JOURNAL_DESIRED_OFF : JOURNAL_DESIRED_ON;
+  json_t *pm = json_object_get(req, "permille");
+  if (a >= JOURNAL_DERA_LIMIT) {
+    if (!json_is_integer(pm) || json_integer_value(pm) < 0 || json_integer_value(pm) > 1000)
+      return "malformed request: \"permille\" must be 0..1000 (of the device's rating) for a limit";
+  } else if (pm) return "malformed request: \"permille\" is only for limit, charge_limit and discharge_limit";
+  if ((a == JOURNAL_DERA_CHARGE_LIMIT || a == JOURNAL_DERA_DISCHARGE_LIMIT) && t != JOURNAL_DERT_ESS)
+    return "malformed request: charge_limit and discharge_limit are for the ess source";
+  q->der = journal_der_pack(t, (unsigned)a, a >= JOURNAL_DERA_LIMIT ? (unsigned)json_integer_value(pm) : 0);
+  return NULL;
+}
+
 static const char *check_policy(struct control_req *r, const struct control_ctx *ctx, int which)
 {
   r->op = CONTROL_POLICY;
@@ -219,14 +244,16 @@ static const char *check_policy(struct control_req *r, const struct control_ctx 
   else if (strlen(rid) > CONTROL_RID_MAX) bad = "malformed request: request_id longer than 64 bytes";
   else if (which == POLICY_SERVICE) bad = check_service(q, action, r->json);
   else if (which == POLICY_DR) bad = check_dr(q, action, r->json, ctx);
+  else if (which == POLICY_DER) bad = check_der(q, action, r->json, ctx);
   else bad = check_alarm_ack(q, r->json, ctx);
   if (!bad) bad = expiry(r->json, ctx, &q->expiry_ns);
   if (!bad && (ctx->role == ROLE_AUTOMATION || ctx->role == ROLE_UTILITY) && which == POLICY_ALARM)
     bad = ctx->role == ROLE_AUTOMATION ? "refused: role automation may not acknowledge alarms"
                                        : "refused: role utility may not acknowledge alarms";
-  else if (!bad && ctx->role == ROLE_AUTOMATION && q->kind != JOURNAL_REQ_DR_OPT_OUT)
-    bad = "refused: role automation may only opt out of demand response";
+  else if (!bad && ctx->role == ROLE_AUTOMATION && q->kind != JOURNAL_REQ_DR_OPT_OUT && q->kind != JOURNAL_REQ_DER)
+    bad = "refused: role automation may only opt out of demand response and command DER";
   if (ctx->role == ROLE_AUTOMATION) q->origin = JOURNAL_ORIGIN_AUTOMATION;
+  else if (which == POLICY_DER && ctx->role == ROLE_UTILITY) q->origin = JOURNAL_ORIGIN_REMOTE; /* a utility's curtailment */
   return bad;
 }
 
@@ -278,6 +305,34 @@ static const char *check_der_observe(struct control_req *r, const struct control
   return NULL;
 }
 
+/* der_command {"source"} and der_report {"source", "command_seq", "stage": "written" |
+ * "write_failed" | "shown", "error"?}: the bridge (automation), an installer or an admin. */
+static const char *check_der_bridge(struct control_req *r, const struct control_ctx *ctx, bool report, char *msg, size_t msg_len)
+{
+  r->op = CONTROL_DER_BRIDGE;
+  struct control_der_bridge *b = &r->derb;
+  const char *src = json_string_value(json_object_get(r->json, "source"));
+  if (!src || (strcmp(src, "pv") && strcmp(src, "ess"))) return "malformed request: \"source\" must be \"pv\" or \"ess\"";
+  b->source = !strcmp(src, "pv") ? JOURNAL_DER_PV : JOURNAL_DER_ESS;
+  if (report) {
+    json_int_t v = 0;
+    if (int_in(r->json, "command_seq", 1, INT64_MAX, &v) <= 0) return "malformed request: \"command_seq\" must be a seq";
+    b->command_seq = (uint64_t)v;
+    const char *st = json_string_value(json_object_get(r->json, "stage"));
+    if (st && !strcmp(st, "written")) b->stage = CONTROL_DER_WRITTEN;
+    else if (st && !strcmp(st, "write_failed")) b->stage = CONTROL_DER_WRITE_FAILED;
+    else if (st && !strcmp(st, "shown")) b->stage = CONTROL_DER_SHOWN;
+    else return "malformed request: \"stage\" must be written, write_failed or shown";
+    if (int_in(r->json, "error", 0, INT32_MAX, &v) < 0) return "malformed request: \"error\" must be an errno (0..)";
+    b->error = (int32_t)v;
+  }
+  if (ctx->role != ROLE_AUTOMATION && ctx->role != ROLE_INSTALLER && ctx->role != ROLE_ADMIN) {
+    snprintf(msg, msg_len, "refused: role %s may not execute DER commands", daemon_role_name(ctx->role));
+    return msg;
+  }
+  return NULL;
+}
+
 /* calibrate: {"branch", "factor", "reference_w", "measured_w", "windows"}; installer or admin. */
 static const char *check_calibrate(struct control_req *r, const struct control_ctx *ctx, char *msg, size_t msg_len)
 {
@@ -322,8 +377,11 @@ const char *control_req_check(struct control_req *r, const struct control_ctx *c
   if (!strcmp(r->op_name, "service")) return check_policy(r, ctx, POLICY_SERVICE);
   if (!strcmp(r->op_name, "dr")) return check_policy(r, ctx, POLICY_DR);
   if (!strcmp(r->op_name, "alarm_ack")) return check_policy(r, ctx, POLICY_ALARM);
+  if (!strcmp(r->op_name, "der")) return check_policy(r, ctx, POLICY_DER);
   if (!strcmp(r->op_name, "der_observe")) return check_der_observe(r, ctx, msg, msg_len);
   if (!strcmp(r->op_name, "calibrate")) return check_calibrate(r, ctx, msg, msg_len);
+  if (!strcmp(r->op_name, "der_command")) return check_der_bridge(r, ctx, false, msg, msg_len);
+  if (!strcmp(r->op_name, "der_report")) return check_der_bridge(r, ctx, true, msg, msg_len);
   r->op = CONTROL_OTHER;
   return NULL;
 }

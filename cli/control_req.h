@@ -35,7 +35,18 @@ enum control_op {
   CONTROL_SWITCH,
   CONTROL_POLICY,    /* service, dr or alarm_ack: q is the request to journal */
   CONTROL_DER_OBSERVE, /* der_observe: a bridge's poll of a DER (obs) */
-  CONTROL_CALIBRATE  /* calibrate: a branch CT's new gain (cal), installer or admin */
+  CONTROL_CALIBRATE, /* calibrate: a branch CT's new gain (cal), installer or admin */
+  CONTROL_DER_BRIDGE /* der_command / der_report: the SunSpec bridge's side of a DER command (derb) */
+};
+
+/* der_command (`hems bridge sunspec` asks for the durable DER command it is to execute) and
+ * der_report (what became of it: written to the device, the write failed, or a poll shows it). */
+enum control_der_stage { CONTROL_DER_FETCH = 0, CONTROL_DER_WRITTEN, CONTROL_DER_WRITE_FAILED, CONTROL_DER_SHOWN };
+struct control_der_bridge {
+  uint8_t source;           /* JOURNAL_DER_PV or JOURNAL_DER_ESS */
+  uint8_t stage;            /* enum control_der_stage */
+  uint64_t command_seq;     /* der_report: the command's seq */
+  int32_t error;            /* write_failed: the errno libmodbus gave (0 unknown) */
 };
 
 /* calibrate (`hems calibrate`): the gain of branch's CT channel scaled by factor, derived by the
@@ -79,6 +90,7 @@ struct control_req {
   struct journal_request q;         /* policy: all but q.role, uid and gid, which the daemon sets */
   struct control_der_obs obs;       /* der_observe */
   struct control_calib cal;         /* calibrate */
+  struct control_der_bridge derb;   /* der_command, der_report */
   char ridbuf[48];
 };
 

@@ -18,6 +18,7 @@ static const char main_usage[] =
   "  service    the service disconnect: disconnect, reconnect, confirm (COSEM class 70)\n"
   "  alarm      acknowledge an alarm whose condition no longer holds\n"
   "  dr         demand-response events: start, cancel, opt-out\n"
+  "  der        command a SunSpec DER: connect, disconnect, limit, charge_limit, discharge_limit\n"
   "  verify     check chain, seals, gaps and order of a data dir or bundle\n"
   "  export     write a self-contained verifiable bundle\n"
   "  show       print one record\n"
@@ -231,6 +232,19 @@ static const struct cli_cmd cmds[] = {
     "map once it is measured on its first phase again -- else refuses it (alarm_active, or\n"
     "alarm_not_raised). Prints the outcome. Exit 0 accepted, 1 refused, 2 usage, 3 when no daemon\n"
     "answers.\n" },
+  { "der", cli_cmd_der,
+    "usage: hems der [--dir DIR] pv|ess ACTION [PERCENT] [--request-id ID] [--reason TEXT]\n"
+    "                [--expires T]\n"
+    "\n"
+    "Command a DER source the SunSpec bridge reads (panel config der.pv / der.ess with \"sunspec\").\n"
+    "ACTION: connect, disconnect (SunSpec model 123 Conn); limit PERCENT (model 123 WMaxLimPct, the\n"
+    "output limit in percent of the rating); charge_limit / discharge_limit PERCENT (ess: model 124\n"
+    "InWRte / OutWRte). The request is journaled and decided like any other (refused: role,\n"
+    "expired, unknown_target before the bridge has reported the source, backfeed when connecting\n"
+    "with the grid absent, interlock); the command is executed by `hems bridge sunspec`, and the\n"
+    "answer comes at its sense-back: confirmed when a poll shows the change, no_feedback when the\n"
+    "write failed or nothing showed it in time. Exit 0 confirmed, 1 refused or not confirmed,\n"
+    "2 usage, 3 when no daemon answers.\n" },
   { "analyze", cli_cmd_analyze,
     "usage: hems analyze FILE.cfg|FILE.cff [--declared-voltage V] [--freq-band PCT] [--format jsonl]\n"
     "\n"

@@ -60,6 +60,15 @@ json_t *cli_replay_state_json(const struct replay_state *s)
     json_object_set_new(x, "fresh", json_boolean(!s->der[i].stale));
     json_object_set_new(x, "interlock_ok", json_boolean(s->der[i].interlock_ok));
     json_object_set_new(x, "last_seq", json_integer((json_int_t)s->der[i].last_seq));
+    if (s->der[i].cmd_seq) { /* v 10: the last DER command and its proof */
+      static const char *const cs[] = { "none", "pending", "confirmed", "not_confirmed" };
+      json_t *k = json_object();
+      json_object_set_new(k, "seq", json_integer((json_int_t)s->der[i].cmd_seq));
+      json_object_set_new(k, "action", json_string(journal_der_action_name(s->der[i].cmd_action) ?: "?"));
+      if (s->der[i].cmd_action >= JOURNAL_DERA_LIMIT) json_object_set_new(k, "permille", json_integer(s->der[i].cmd_permille));
+      json_object_set_new(k, "state", json_string(s->der[i].cmd_state < 4 ? cs[s->der[i].cmd_state] : "?"));
+      json_object_set_new(x, "command", k);
+    }
     json_array_append_new(der, x);
   }
   json_object_set_new(o, "der", der);

@@ -188,6 +188,16 @@ struct daemon {
   struct afe_health afe_health[HW_MAX_AFES]; /* run_afe_health.c */
   struct der_watch { uint64_t since_ns; bool raised; } der_watch[2]; /* run_der_check.c: pv, ess */
   struct der_obs_last { bool seen; struct journal_der b; uint64_t at_ns; } der_obs[2]; /* run_der_obs.c: pv, ess */
+  /* run_der_cmd.c: each source's DER command awaiting the SunSpec bridge (pv, ess) */
+  struct der_cmd {
+    bool live, written, on, fetched;
+    uint8_t source, action;
+    uint32_t fetched_uid;        /* the peer that took it (der_command): the only one that may report */
+    uint16_t permille, branch;
+    uint64_t seq, at_ns, written_ns;
+    char request_id[65];
+  } der_cmd[2];
+  bool der_cmd_resumed;
   /* run_rails.c: the supply rails' power-good inputs */
   struct hw_gpio_lines rails_req;
   bool rails_ok;
@@ -317,6 +327,12 @@ void run_der_check(struct daemon *d, uint64_t now);
  * and true when it is due (a change, or the heartbeat that keeps the fold's freshness); then
  * run_der_obs_append journals it. */
 struct control_der_obs;
+/* run_der_cmd.c: a DER command the fold decided (queued for the bridge), the bridge's ops on it
+ * (der_command, der_report) and the timeouts that end one nobody executes. */
+struct control_der_bridge;
+void run_der_cmd_queue(struct daemon *d, const struct replay_effect *e, uint64_t seq);
+char *run_der_cmd_op(struct daemon *d, uint32_t uid, const struct control_der_bridge *b);
+void run_der_cmd_tick(struct daemon *d);
 bool run_der_obs_due(struct daemon *d, const struct control_der_obs *o, struct journal_record *r);
 int run_der_obs_append(struct daemon *d, struct journal_record *r, uint64_t *seq);
 /* run_rails.c: requests the rails' power-good lines and reads them (before the boot record, so

@@ -45,7 +45,8 @@ static char *policy_op(struct daemon *d, struct daemon_client *c, struct journal
   int rc = run_request_policy(d, q, &seq, &fx, fxs);
   if (rc) { w->used = false; return reply_error(journal_strerror(rc)); }
   for (uint32_t i = 0; i < fx.n; i++)
-    if (fx.e[i].kind == REPLAY_EFFECT_COMMAND && fx.e[i].target == JOURNAL_TARGET_SERVICE && fx.e[i].cause_seq == seq)
+    if (fx.e[i].kind == REPLAY_EFFECT_COMMAND && (fx.e[i].target == JOURNAL_TARGET_SERVICE || fx.e[i].der) &&
+        fx.e[i].cause_seq == seq)
       run_waiters_follow(d, seq, fxs[i]);
   if (w->used && w->request_seq == seq && w->command_seq == 0) {
     w->used = false;
@@ -172,6 +173,9 @@ char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const cha
     out = switch_op(d, c, role, &q);
   } else if (q.op == CONTROL_CALIBRATE) {
     out = peer_may_append(d, c, q.cal.branch, true, "") ? run_calib_op(d, c, &q.cal) : reply_rate_limited();
+  } else if (q.op == CONTROL_DER_BRIDGE) {
+    out = q.derb.stage == CONTROL_DER_FETCH || peer_may_append(d, c, JOURNAL_TARGET_SERVICE, false, "")
+              ? run_der_cmd_op(d, c->uid, &q.derb) : reply_rate_limited();
   } else if (q.op == CONTROL_DER_OBSERVE) {
     out = der_observe_op(d, c, &q.obs);
   } else if (q.op == CONTROL_POLICY) {

@@ -3,8 +3,11 @@
  *
  *   sunspec_decode.c  pure: the "SunS" marker, the walk of the model chain, and the models this
  *                     bridge reads decoded from their registers (fuzzed: tests/fuzz/fuzz_sunspec.c)
+ *   sunspec_control.c pure: DER commands as register writes (models 123, 124) and the check
+ *                     that a poll shows one carried out (fuzzed with the decoder)
  *   bridge_sunspec.c  the command: the panel config's der section, libmodbus polls, and each
- *                     poll reported to the daemon's control socket as a `der_observe` request
+ *                     poll reported to the daemon's control socket as a `der_observe` request;
+ *                     DER commands fetched from the daemon, written, and reported
  *
  * Registers are as the device sends them (host-order uint16 after the wire's big-endian).
  * Points follow the SunSpec model definitions (sunspec/models, json/model_<id>.json): offsets
@@ -46,7 +49,7 @@ enum sunspec_step { SUNSPEC_NEXT = 0, SUNSPEC_DONE = 1, SUNSPEC_BAD = -1 };
  * 16-bit address space or holds more than SUNSPEC_MODELS_MAX models (a loop or garbage). */
 enum sunspec_step sunspec_walk(struct sunspec_chain *c, uint16_t addr, uint16_t id, uint16_t len, uint16_t *next);
 
-/* Is this a model the bridge decodes (1, 101-103, 124, 701, 802)? */
+/* Is this a model the bridge decodes (1, 101-103, 123, 124, 701, 802)? */
 bool sunspec_model_wanted(uint16_t id);
 
 /* Register counts a model must have for the points read (shorter: the model is ignored). */
@@ -55,6 +58,7 @@ bool sunspec_model_wanted(uint16_t id);
 #define SUNSPEC_LEN_STORAGE 24
 #define SUNSPEC_LEN_DER_AC 121
 #define SUNSPEC_LEN_BATTERY 62
+#define SUNSPEC_LEN_CONTROLS 24
 
 /* One poll's values, folded from the models the device has (each absent unless read). */
 struct sunspec_obs {
@@ -71,11 +75,15 @@ struct sunspec_obs {
   bool have_soc;
   int64_t soc_mpct;     /* 124 ChaState or 802 SoC, milli-percent */
   uint32_t models;      /* SUNSPEC_HAVE_* */
+  /* the controls as the device reads them back (raw registers from offset 0): 123 immediate
+   * controls, 124 storage (sunspec_control.c writes and checks them) */
+  uint16_t m123[SUNSPEC_LEN_CONTROLS], m124[SUNSPEC_LEN_STORAGE];
 };
 #define SUNSPEC_HAVE_INVERTER 1u
 #define SUNSPEC_HAVE_DER_AC 2u
 #define SUNSPEC_HAVE_STORAGE 4u
 #define SUNSPEC_HAVE_BATTERY 8u
+#define SUNSPEC_HAVE_CONTROLS 16u
 
 /* Folds model id's n registers (from offset 0) into o. 0, or -1 when the model is not one this
  * decodes or is too short for it (o unchanged). */
@@ -88,5 +96,20 @@ bool sunspec_scale_milli(int64_t raw, int sf, int64_t *out);
 /* The der state (enum journal_der_state) a poll shows for a pv (inverter) or ess source, or -1
  * when the device says nothing that maps to one. */
 int sunspec_der_state(const struct sunspec_obs *o, bool ess);
+
+/* ---- DER commands (sunspec_control.c; pure) */
+
+/* One register write: model (123 or 124), offset from the model's offset 0, value. */
+struct sunspec_write { uint16_t model, offset, value; };
+#define SUNSPEC_WRITES_MAX 2
+/* The writes that carry out a DER command (enum journal_der_action, permille of the rating) on
+ * a device as last polled (o: its models, scale factors and StorCtl_Mod): their count (1..2), or
+ * -1 with *why when the device cannot take it (no model 123 / 124, a scale factor not
+ * implemented, a value that does not fit the register). */
+int sunspec_plan(const struct sunspec_obs *o, unsigned action, unsigned permille, struct sunspec_write *w, const char **why);
+/* Whether a poll shows a command carried out: every register written reads back its value, and
+ * for connect / disconnect the device's state (sunspec_der_state) says connected / disconnected
+ * (not off or fault / off, sleeping or standby). */
+bool sunspec_shows(const struct sunspec_obs *o, bool ess, unsigned action, const struct sunspec_write *w, int n);
 
 #endif

@@ -1,12 +1,13 @@
 /*
  * sunspec_decode.c — SunSpec registers to values (sunspec.h): the marker, the model chain, and
- * models 1, 101-103, 124, 701 and 802. Pure: no I/O, no allocation, any registers.
+ * models 1, 101-103, 123, 124, 701 and 802. Pure: no I/O, no allocation, any registers.
  *
  * Offsets are those of the SunSpec model definitions (json/model_<id>.json), counted from the
  * register after ID and L:
  *   1        Mn 0-15, Md 16-31, Vr 40-47, SN 48-63 (strings, two characters a register)
  *   101-103  W 12 (int16), W_SF 13, Hz 14 (uint16), Hz_SF 15, St 36 (enum16)
- *   124      ChaState 6 (uint16), ChaSt 9 (enum16), ChaState_SF 20
+ *   123      kept raw (the controls' readback: sunspec_control.c)
+ *   124      ChaState 6 (uint16), ChaSt 9 (enum16), ChaState_SF 20; kept raw too
  *   701      St 1, InvSt 2, ConnSt 3 (enum16), W 8 (int16), Hz 15-16 (uint32), Hz_SF 113, W_SF 114
  *   802      SoC 9 (uint16), ChaSt 14, State 20 (enum16), W 45 (int16), SoC_SF 54, W_SF 61
  */
@@ -34,7 +35,7 @@ enum sunspec_step sunspec_walk(struct sunspec_chain *c, uint16_t addr, uint16_t 
 
 bool sunspec_model_wanted(uint16_t id)
 {
-  return id == 1 || (id >= 101 && id <= 103) || id == 124 || id == 701 || id == 802;
+  return id == 1 || (id >= 101 && id <= 103) || id == 123 || id == 124 || id == 701 || id == 802;
 }
 
 bool sunspec_scale_milli(int64_t raw, int sf, int64_t *out)
@@ -130,8 +131,14 @@ int sunspec_decode_model(struct sunspec_obs *o, uint16_t id, const uint16_t *r, 
     o->models |= SUNSPEC_HAVE_DER_AC;
     return 0;
   }
+  case 123:
+    if (n < SUNSPEC_LEN_CONTROLS) return -1;
+    for (unsigned i = 0; i < SUNSPEC_LEN_CONTROLS; i++) o->m123[i] = r[i];
+    o->models |= SUNSPEC_HAVE_CONTROLS;
+    return 0;
   case 124:
     if (n < SUNSPEC_LEN_STORAGE) return -1;
+    for (unsigned i = 0; i < SUNSPEC_LEN_STORAGE; i++) o->m124[i] = r[i];
     uint16_scaled(r, 6, 20, &o->have_soc, &o->soc_mpct);
     o->cha_st = enum16(r[9]);
     o->models |= SUNSPEC_HAVE_STORAGE;

@@ -176,7 +176,7 @@ static void service(void **state)
   expect_error(ROLE_ADMIN, "{\"op\":\"service\",\"action\":\"set-mode\"}", "malformed request: \"mode\" must be 0..6");
   expect_error(ROLE_ADMIN, "{\"op\":\"service\",\"action\":\"explode\"}", "malformed request: service action must be");
   expect_error(ROLE_ADMIN, "{\"op\":\"service\"}", "malformed request: missing \"action\"");
-  expect_error(ROLE_AUTOMATION, "{\"op\":\"service\",\"action\":\"disconnect\"}", "refused: role automation may only opt out of demand response");
+  expect_error(ROLE_AUTOMATION, "{\"op\":\"service\",\"action\":\"disconnect\"}", "refused: role automation may only opt out of demand response and command DER");
   /* a reason is cut to 256 bytes, never inside a character: 255 × 'a' then "é" keeps 255 */
   char line[400], reason[300];
   memset(reason, 'a', 255);
@@ -229,7 +229,7 @@ static void demand_response(void **state)
                "malformed request: start, randomize_ns and duration_ns end after the last representable time");
   expect_error(ROLE_ADMIN, "{\"op\":\"dr\",\"action\":\"start\",\"event\":\"e\",\"randomize_ns\":9223372036854775807}",
                "malformed request: start, randomize_ns and duration_ns end after the last representable time");
-  expect_error(ROLE_AUTOMATION, "{\"op\":\"dr\",\"action\":\"start\",\"event\":\"e\"}", "refused: role automation may only opt out of demand response");
+  expect_error(ROLE_AUTOMATION, "{\"op\":\"dr\",\"action\":\"start\",\"event\":\"e\"}", "refused: role automation may only opt out of demand response and command DER");
 }
 
 /* An expiry: "expires" (ns since the Unix epoch) or "expires_in_ns" (from the panel's clock,

@@ -157,6 +157,66 @@ static void test_der_ac_and_common(void **state)
   assert_int_equal(sunspec_decode_model(&o, 64200, c, 66), -1);
 }
 
+/* DER commands as register writes (sunspec_control.c): percent of the rating = raw × 10^SF
+ * (SunSpec), so permille p is raw p × 10^(-1 - SF), rounded half up; and the readback check. */
+static void test_control_plan(void **st)
+{
+  (void)st;
+  struct sunspec_obs o;
+  struct sunspec_write w[SUNSPEC_WRITES_MAX];
+  const char *why = NULL;
+  uint16_t m[24];
+  memset(&o, 0, sizeof o);
+  assert_int_equal(sunspec_plan(&o, JOURNAL_DERA_CONNECT, 0, w, &why), -1); /* no model 123 */
+  assert_non_null(why);
+  fill(m, 24, 0xFFFF);
+  m[2] = 1; m[3] = 100; m[7] = 0; m[21] = 0;                 /* Conn 1, WMaxLimPct 100 %, SF 0 */
+  assert_int_equal(sunspec_decode_model(&o, 123, m, 24), 0);
+  assert_int_equal(sunspec_plan(&o, JOURNAL_DERA_DISCONNECT, 0, w, &why), 1);
+  assert_true(w[0].model == 123 && w[0].offset == 2 && w[0].value == 0);
+  assert_int_equal(sunspec_plan(&o, JOURNAL_DERA_LIMIT, 400, w, &why), 2);
+  assert_true(w[0].offset == 3 && w[0].value == 40 && w[1].offset == 7 && w[1].value == 1); /* 40 % */
+  assert_int_equal(sunspec_plan(&o, JOURNAL_DERA_LIMIT, 255, w, &why), 2);
+  assert_int_equal(w[0].value, 26);                                                        /* 25.5 % → 26 */
+  o.m123[21] = (uint16_t)-2;
+  assert_int_equal(sunspec_plan(&o, JOURNAL_DERA_LIMIT, 255, w, &why), 2);
+  assert_int_equal(w[0].value, 2550);                                                      /* 25.50 % */
+  o.m123[21] = 1;
+  assert_int_equal(sunspec_plan(&o, JOURNAL_DERA_LIMIT, 400, w, &why), 2);
+  assert_int_equal(w[0].value, 4);                                                         /* 4 × 10 % */
+  o.m123[21] = 0x8000;
+  assert_int_equal(sunspec_plan(&o, JOURNAL_DERA_LIMIT, 400, w, &why), -1);                 /* SF not implemented */
+  o.m123[21] = (uint16_t)-4;
+  assert_int_equal(sunspec_plan(&o, JOURNAL_DERA_LIMIT, 1000, w, &why), -1);                /* 1 000 000 > uint16 */
+  assert_int_equal(sunspec_plan(&o, JOURNAL_DERA_CHARGE_LIMIT, 100, w, &why), -1);          /* no model 124 */
+  /* the readback: the limit shows once both registers read back */
+  o.m123[21] = 0;
+  assert_int_equal(sunspec_plan(&o, JOURNAL_DERA_LIMIT, 400, w, &why), 2);
+  assert_false(sunspec_shows(&o, false, JOURNAL_DERA_LIMIT, w, 2));
+  o.m123[3] = 40;
+  assert_false(sunspec_shows(&o, false, JOURNAL_DERA_LIMIT, w, 2));
+  o.m123[7] = 1;
+  assert_true(sunspec_shows(&o, false, JOURNAL_DERA_LIMIT, w, 2));
+  /* disconnect shows when Conn reads 0 and the inverter says off, sleeping or standby */
+  assert_int_equal(sunspec_plan(&o, JOURNAL_DERA_DISCONNECT, 0, w, &why), 1);
+  o.m123[2] = 0;
+  o.inv_st = 4; /* MPPT */
+  assert_false(sunspec_shows(&o, false, JOURNAL_DERA_DISCONNECT, w, 1));
+  o.inv_st = 8; /* STANDBY */
+  assert_true(sunspec_shows(&o, false, JOURNAL_DERA_DISCONNECT, w, 1));
+  /* storage: InWRte / OutWRte at InOutWRte_SF, StorCtl_Mod keeps the other bit */
+  fill(m, 24, 0xFFFF);
+  m[3] = 2; m[23] = (uint16_t)-1; m[9] = 4;
+  assert_int_equal(sunspec_decode_model(&o, 124, m, 24), 0);
+  assert_int_equal(sunspec_plan(&o, JOURNAL_DERA_CHARGE_LIMIT, 255, w, &why), 2);
+  assert_true(w[0].model == 124 && w[0].offset == 11 && w[0].value == 255 && w[1].offset == 3 && w[1].value == 3);
+  assert_int_equal(sunspec_plan(&o, JOURNAL_DERA_DISCHARGE_LIMIT, 1000, w, &why), 2);
+  assert_true(w[0].offset == 10 && w[0].value == 1000 && w[1].value == 2);
+  o.m124[3] = 0xFFFF; /* StorCtl_Mod not implemented: only the bit asked */
+  assert_int_equal(sunspec_plan(&o, JOURNAL_DERA_CHARGE_LIMIT, 10, w, &why), 2);
+  assert_int_equal(w[1].value, 1);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -166,6 +226,7 @@ int main(void)
     cmocka_unit_test(test_inverter),
     cmocka_unit_test(test_storage_battery),
     cmocka_unit_test(test_der_ac_and_common),
+    cmocka_unit_test(test_control_plan),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,7 +6,9 @@
  * takes (a switch names a branch 1..65535, a note's text is 1..4096 bytes, a request_id at most
  * 64 bytes, a reason at most 256 bytes ending between UTF-8 characters, an event 1..64 bytes,
  * a DR event's end representable); refused roles never get through (utility switching, automation
- * switching the critical branch or asking anything but a DR opt-out, notes below operator).
+ * switching the critical branch or asking anything but a DR opt-out or a DER command, notes below
+ * operator); a DER command is packed exactly as the fold takes it; the bridge's DER ops only for
+ * automation, installer and admin.
  * A read op's timeline filter (cli/read_filter.c) is taken as the daemon takes it: an error is
  * one "malformed request" line; an accepted one has seqs that fit in a JSON integer and only
  * known record types.
@@ -40,6 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     panel.branch[1].number = 7; snprintf(panel.branch[1].name, sizeof panel.branch[1].name, "fridge");
     panel.branch[1].critical = true;
     panel.branch[2].number = 64; snprintf(panel.branch[2].name, sizeof panel.branch[2].name, "ev");
+    panel.der.pv = panel.der.ess = true;
   }
   for (int role = ROLE_VIEWER; role <= ROLE_ADMIN; role++) {
     char msg[300];
@@ -65,9 +68,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       const struct journal_request *q = &r.q;
       check(q->request_id.len <= CONTROL_RID_MAX && q->reason.len <= CONTROL_REASON_MAX);
       check(utf8_boundary(q->reason.ptr, q->reason.len));
-      check(role != ROLE_AUTOMATION || q->kind == JOURNAL_REQ_DR_OPT_OUT);
+      check(role != ROLE_AUTOMATION || q->kind == JOURNAL_REQ_DR_OPT_OUT || q->kind == JOURNAL_REQ_DER);
       check(role != ROLE_AUTOMATION || q->kind != JOURNAL_REQ_ALARM_ACK);
-      if (q->kind == JOURNAL_REQ_ALARM_ACK) {
+      if (q->kind == JOURNAL_REQ_DER) {
+        /* exactly what the fold takes as well formed (reduce_der.c) */
+        unsigned t, a;
+        uint32_t pm;
+        journal_der_unpack(q->der, &t, &a, &pm);
+        check((t == JOURNAL_DERT_PV || t == JOURNAL_DERT_ESS) && a >= JOURNAL_DERA_CONNECT && a <= JOURNAL_DERA_MAX);
+        check(a >= JOURNAL_DERA_LIMIT ? pm <= 1000 : pm == 0);
+        check(t == JOURNAL_DERT_ESS || a < JOURNAL_DERA_CHARGE_LIMIT);
+        check(journal_der_pack(t, a, pm) == q->der);
+        check(q->target == JOURNAL_TARGET_SERVICE && q->desired == (a == JOURNAL_DERA_DISCONNECT ? 0 : 1));
+      } else if (q->kind == JOURNAL_REQ_ALARM_ACK) {
         /* a viewer's is journaled (the fold refuses it); automation and utility are refused here */
         check(role != ROLE_AUTOMATION && role != ROLE_UTILITY);
         check(q->alarm >= 1 && q->alarm <= JOURNAL_ALARM_MAX);
@@ -81,6 +94,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       } else {
         check(q->action >= JOURNAL_SVC_DISCONNECT && q->control_mode <= 6);
       }
+    } else if (r.op == CONTROL_DER_BRIDGE) {
+      check(role == ROLE_AUTOMATION || role == ROLE_INSTALLER || role == ROLE_ADMIN);
+      check(r.derb.source == JOURNAL_DER_PV || r.derb.source == JOURNAL_DER_ESS);
+      check(r.derb.stage == CONTROL_DER_FETCH || (r.derb.command_seq >= 1 && r.derb.error >= 0));
     } else if (r.op == CONTROL_OTHER) {
       check(r.op_name != NULL);
       struct cli_filter f;

@@ -7,7 +7,9 @@
  * SUNSPEC_MODELS_MAX models, each model's address is its header's plus 2 and the next header
  * follows its length; a decoded value is present only when its register and its scale factor
  * are implemented (W 0x8000, SoC 0xFFFF and an SF of 0x8000 leave it absent); strings are
- * printable ASCII; a der state is -1 or a journal_der_state. The corpus
+ * printable ASCII; a der state is -1 or a journal_der_state; a DER command's plan (each action,
+ * a permille from the first register) writes only points of models 123 / 124, and a limit shows
+ * once its writes read back (cli/sunspec_control.c). The corpus
  * (tests/fuzz/corpus/sunspec/) holds one input per file.
  */
 #include <stdint.h>
@@ -79,6 +81,22 @@ static void model(const uint8_t *d, size_t n)
   for (int ess = 0; ess < 2; ess++) {
     int st = sunspec_der_state(&o, ess);
     check(st == -1 || (st >= 0 && journal_der_state_name((unsigned)st)));
+  }
+  /* DER commands on what was decoded: a plan writes only models 123 / 124 at their points, and
+   * once every register written reads back its value, a limit shows */
+  unsigned permille = nr ? r[0] % 1001u : 0;
+  for (unsigned a = JOURNAL_DERA_CONNECT; a <= JOURNAL_DERA_MAX; a++) {
+    struct sunspec_write w[SUNSPEC_WRITES_MAX];
+    const char *why = NULL;
+    int k = sunspec_plan(&o, a, a >= JOURNAL_DERA_LIMIT ? permille : 0, w, &why);
+    check(k == -1 ? why != NULL : k >= 1 && k <= SUNSPEC_WRITES_MAX);
+    if (k < 0) continue;
+    struct sunspec_obs after = o;
+    for (int i = 0; i < k; i++) {
+      check(w[i].model == 123 ? w[i].offset < SUNSPEC_LEN_CONTROLS : w[i].model == 124 && w[i].offset < SUNSPEC_LEN_STORAGE);
+      (w[i].model == 123 ? after.m123 : after.m124)[w[i].offset] = w[i].value;
+    }
+    if (a >= JOURNAL_DERA_LIMIT) check(sunspec_shows(&after, a != JOURNAL_DERA_LIMIT, a, w, k));
   }
   free(r);
 }
