@@ -308,7 +308,13 @@ int journal_record_decode(const uint8_t *buf, size_t len, struct journal_record 
 #undef KEY
   const struct jdesc *d = journal__body_desc(out->type);
   if (d && out->version == JOURNAL_SCHEMA_V3) {
-    if (!journal__fast_body3(&r.p, buf, r.e, d, (uint8_t *)&out->body, 0)) return JOURNAL_EBADREC;
+    const uint8_t *q = r.p;
+    if (out->type == JOURNAL_T_WINDOW && journal__fast_window3(&q, r.e, d, &out->body.window)) {
+      r.p = q;
+    } else {
+      if (out->type == JOURNAL_T_WINDOW) memset(&out->body.window, 0, sizeof out->body.window); /* not decided there */
+      if (!journal__fast_body3(&r.p, buf, r.e, d, (uint8_t *)&out->body, 0)) return JOURNAL_EBADREC;
+    }
   } else if (d) {
     if (!fast_body(&r, d, (uint8_t *)&out->body, 0)) return JOURNAL_EBADREC;
   } else {

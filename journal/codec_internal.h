@@ -259,6 +259,12 @@ int journal__v3_put_column_fast(const struct jfield *sf, uint8_t *arr, size_t st
 bool journal__fast_body3(const uint8_t **pp, const uint8_t *buf, const uint8_t *e, const struct jdesc *d,
                          uint8_t *b, int depth);
 
+/* The window body (schema v 3) with its layout known at compile time (codec_v3window.c): true,
+ * *w filled and *pp after the body, only when journal__fast_body3 would accept it with the same
+ * result; false means "not decided here" (*w may be partly written: the caller clears it and
+ * runs journal__fast_body3). */
+bool journal__fast_window3(const uint8_t **pp, const uint8_t *e, const struct jdesc *d, struct journal_window *w);
+
 /* journal_record_decode through the table walk over libcbor's tokenizer (journal__cr_next_libcbor):
  * the reference the inline fast decoder behind journal_record_decode is held to (same return code;
  * on success the same record, byte for byte) by tests/fuzz/fuzz_record.c and tests/journal. */
