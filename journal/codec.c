@@ -18,6 +18,7 @@
 #include <cbor.h>
 #include <sodium.h>
 #include "codec_internal.h"
+#include "blake2b_internal.h"
 
 /* ------------------------------------------------------------------ envelope */
 
@@ -165,11 +166,11 @@ static const uint8_t record_domain[] = "hems.record.v1"; /* hashed with its NUL 
 
 void journal_record_hash(const uint8_t *buf, size_t len, uint8_t out[JOURNAL_HASH_BYTES])
 {
-  crypto_generichash_state st;
-  crypto_generichash_init(&st, NULL, 0, JOURNAL_HASH_BYTES);
-  crypto_generichash_update(&st, record_domain, sizeof record_domain);
-  crypto_generichash_update(&st, buf, len);
-  crypto_generichash_final(&st, out, JOURNAL_HASH_BYTES);
+  struct journal__b2b st; /* BLAKE2b-256, as crypto_generichash (blake2b.c says why not it) */
+  journal__b2b_init(&st, JOURNAL_HASH_BYTES);
+  journal__b2b_update(&st, record_domain, sizeof record_domain);
+  journal__b2b_update(&st, buf, len);
+  journal__b2b_final(&st, out);
 }
 
 int journal_seal_message(const struct journal_record *seal, uint8_t msg[JOURNAL_SEAL_MESSAGE_BYTES])
