@@ -263,12 +263,15 @@ static bool fast_body(struct fr *r, const struct jdesc *d, uint8_t *b, int depth
 }
 
 /* The envelope for the fast decoder: the same checks as record_decode_with, in the same order
- * (so the same one of JOURNAL_EBADREC / JOURNAL_EVERSION / JOURNAL_ETOOBIG comes out). */
-int journal_record_decode(const uint8_t *buf, size_t len, struct journal_record *out)
+ * (so the same one of JOURNAL_EBADREC / JOURNAL_EVERSION / JOURNAL_ETOOBIG comes out). reuse:
+ * the body is cleared once the type is known, a window's only as far as the window goes. */
+static inline __attribute__((always_inline)) int decode(const uint8_t *buf, size_t len, struct journal_record *out,
+                                                        bool reuse)
 {
   struct fr r = { buf, buf + len, buf };
   uint64_t v;
-  memset(out, 0, sizeof *out);
+  if (reuse) memset(out, 0, offsetof(struct journal_record, body));
+  else memset(out, 0, sizeof *out);
   if (len > JOURNAL_RECORD_MAX) return JOURNAL_ETOOBIG;
   if (!fr_head(&r, 5, &v) || v != K__N) return JOURNAL_EBADREC;
   /* keys 0..8 are one byte each (0x00..0x08) */
@@ -306,6 +309,10 @@ int journal_record_decode(const uint8_t *buf, size_t len, struct journal_record 
   r.p += v;
   KEY(K_BODY);
 #undef KEY
+  if (reuse) {
+    if (out->type == JOURNAL_T_WINDOW) memset(&out->body.window, 0, sizeof out->body.window);
+    else memset(&out->body, 0, sizeof out->body);
+  }
   const struct jdesc *d = journal__body_desc(out->type);
   if (d && out->version == JOURNAL_SCHEMA_V3) {
     const uint8_t *q = r.p;
@@ -325,4 +332,14 @@ int journal_record_decode(const uint8_t *buf, size_t len, struct journal_record 
   }
   if (r.p != r.e) return JOURNAL_EBADREC;
   return 0;
+}
+
+int journal_record_decode(const uint8_t *buf, size_t len, struct journal_record *out)
+{
+  return decode(buf, len, out, false);
+}
+
+int journal_record_decode_reuse(const uint8_t *buf, size_t len, struct journal_record *out)
+{
+  return decode(buf, len, out, true);
 }

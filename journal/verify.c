@@ -95,7 +95,7 @@ static int fold_apply(struct vstate *v, uint64_t seq, const uint8_t *bytes, size
     struct journal_record tmp;
     const struct journal_record *r = &tmp;
     if (pre && pre->rec) { rc = pre->rec_rc; r = pre->rec; }
-    else rc = journal_record_decode(bytes, len, &tmp);
+    else rc = journal_record_decode_reuse(bytes, len, &tmp); /* read by its type */
     if (!rc) rc = v->fold->apply_record(v->fold->ctx, r);
   } else {
     rc = v->fold->apply(v->fold->ctx, bytes, len);

@@ -168,7 +168,7 @@ static void *reader(void *arg)
       ahead(p, bytes, len, pre);
       pre->rec = NULL;
       if (leaves && decode && (b->recs || (b->recs = malloc(BATCH_RECORDS * sizeof *b->recs)))) {
-        pre->rec_rc = journal_record_decode(b->arena + b->off[i], len, &b->recs[i]);
+        pre->rec_rc = journal_record_decode_reuse(b->arena + b->off[i], len, &b->recs[i]); /* read by its type */
         pre->rec = &b->recs[i];
       }
     }

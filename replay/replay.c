@@ -203,7 +203,7 @@ static int fold(struct replay_state *s, const struct journal_record_source *src,
       break;
     }
     if (o->until_seq && seq > o->until_seq) break;
-    if ((rc = journal_record_decode(bytes, len, &rec))) {
+    if ((rc = journal_record_decode_reuse(bytes, len, &rec))) {
       res->bad_seq = seq;
       snprintf(res->why, sizeof res->why, "record does not decode: %s", journal_strerror(rc));
       break;

@@ -20,7 +20,7 @@ static int vf_apply(void *ctx, const uint8_t *bytes, size_t len)
 {
   struct journal_record r;
   struct replay_effects fx;
-  int rc = journal_record_decode(bytes, len, &r);
+  int rc = journal_record_decode_reuse(bytes, len, &r);
   if (rc) return rc;
   replay_apply(ctx, &r, &fx);
   return 0;

@@ -4,8 +4,10 @@
  * every record decodes through journal_record_decode exactly as through the reference decoder
  * (libcbor's tokenizer under the table walk: the same return code, the same struct byte for
  * byte); the compiled-layout path itself accepts every window the daemon wrote (so the layout
- * check passed and the path is the one taken); and copies of the windows with bytes changed
- * (fixed seed) decode the same both ways, whichever of the two paths ends up deciding.
+ * check passed and the path is the one taken); journal_record_decode_reuse, decoding every record
+ * into one struct, gives the same envelope and the same body member of the record's type; and
+ * copies of the windows with bytes changed (fixed seed) decode the same both ways, whichever of
+ * the two paths ends up deciding.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -84,7 +86,7 @@ static void test_daemon_journal_both_ways(void **state)
   assert_int_equal(journal_iter_begin(rd, 1, &it), 0);
   const struct jdesc *wd = journal__body_desc(JOURNAL_T_WINDOW);
   assert_non_null(wd);
-  static struct journal_record r;
+  static struct journal_record r, reused;
   static uint8_t copy[JOURNAL_RECORD_MAX];
   uint64_t seq;
   const uint8_t *b;
@@ -94,7 +96,13 @@ static void test_daemon_journal_both_ways(void **state)
     records++;
     assert_int_equal(agree(b, n), 0);
     assert_int_equal(journal_record_decode(b, n, &r), 0);
-    if (r.type != JOURNAL_T_WINDOW) continue;
+    assert_int_equal(journal_record_decode_reuse(b, n, &reused), 0);
+    assert_memory_equal(&reused, &r, offsetof(struct journal_record, body));
+    if (r.type != JOURNAL_T_WINDOW) {
+      assert_memory_equal(&reused, &r, sizeof r); /* other types clear the whole body */
+      continue;
+    }
+    assert_memory_equal(&reused.body.window, &r.body.window, sizeof r.body.window);
     assert_int_equal(r.version, JOURNAL_SCHEMA_V3);
     windows++;
     /* the compiled-layout path alone accepts it, ending where the record ends, with the body
