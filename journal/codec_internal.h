@@ -226,9 +226,9 @@ static inline unsigned journal__typed_array_tag(int64_t min, int64_t max, unsign
 static inline int journal__v3_ta_count(uint64_t tag, size_t len, unsigned max)
 {
   if (!((tag >= 64 && tag <= 67) || (tag >= 72 && tag <= 75))) return -1;
-  unsigned width = 1u << ((tag - 64) & 3);
-  if (len % width || len / width > max) return -1;
-  return (int)(len / width);
+  unsigned lg = (unsigned)(tag - 64) & 3; /* elements of 1 << lg bytes */
+  if ((len & ((1u << lg) - 1)) || (len >> lg) > max) return -1;
+  return (int)(len >> lg);
 }
 /* Stores a typed array's n elements into sub-field sf of the structs arr[0..n) (stride bytes
  * apart). JOURNAL_EBADREC unless every value fits the field, the tag is the narrowest for the

@@ -19,7 +19,19 @@ FR_INLINE bool typed_array(const uint8_t **pp, const uint8_t *e, unsigned max, u
                                const uint8_t **data, unsigned *n)
 {
   uint64_t t, len;
-  if (*pp >= e || **pp >> 5 != 6 || !rd_arg(pp, e, &t) || !rd_head(pp, e, 2, &len)) return false;
+  const uint8_t *p = *pp;
+  /* Every typed array a column holds: a one-byte tag (0xd8, 64..75) and a byte string of under
+   * 256 bytes (0x40 | len, or 0x58 len). Read here with the general readers' rules (the shortest
+   * forms only, the length within the record); anything else goes the general way. */
+  if (e - p >= 4 && p[0] == 0xd8 && (p[2] == 0x58 || (p[2] >> 5 == 2 && (p[2] & 31) < 24))) {
+    t = p[1];
+    size_t hl = p[2] == 0x58 ? 4 : 3;
+    len = p[2] == 0x58 ? p[3] : (uint64_t)(p[2] & 31);
+    if (t < 24 || (hl == 4 && len < 24) || len > (uint64_t)(e - p - (ptrdiff_t)hl)) return false;
+    *pp = p + hl;
+  } else if (*pp >= e || **pp >> 5 != 6 || !rd_arg(pp, e, &t) || !rd_head(pp, e, 2, &len)) {
+    return false;
+  }
   int c = journal__v3_ta_count(t, (size_t)len, max);
   if (c < 0) return false;
   *tag = (unsigned)t;
