@@ -201,9 +201,14 @@ struct daemon {
   /* run_rails.c: the supply rails' power-good inputs */
   struct hw_gpio_lines rails_req;
   bool rails_ok;
+  bool rails_lines;              /* rails_req holds the power-good lines (some rail has one) */
   int rails_err;                 /* the request's error (journaled after the boot record) */
   uint8_t rails_low;             /* bit i: rails[i] low now (on trip_tap, sense_back, der, fault) */
   uint64_t rails_low_since_ns[HW_MAX_RAILS];
+  uint8_t rails_req_rail[HW_MAX_RAILS]; /* the request's line k watches rails[rails_req_rail[k]] */
+  uint8_t rails_unread;          /* bit i: a measured rails[i] whose file does not read (said once) */
+  int32_t rails_mv[HW_MAX_RAILS];/* a measured rail's last reading */
+  uint64_t rails_next_read_ns;   /* measured rails are read every RUN_RAILS_READ_NS */
   /* register path: each branch AFE's one-cycle rms (xIRMSONE/xVRMSONE) read once per tick —
    * the last reading (for sense-backs) and its min/max since the window started (hrms_*_m) */
   struct rms_one_track rms1[HW_MAX_AFES];

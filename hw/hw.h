@@ -497,16 +497,36 @@ struct hw_panel_pq {
   double freq_band_pct;
 };
 
-/* Supply rails watched through power-good inputs (issue 17 item 4): a rail is low while its
- * line reads not-good. nominal_mv and min_pct say what the power-good threshold means (the
- * simulator's `rail` stimulus drops the line when its level is below min_pct). */
+/* Supply rails (issue 17 item 4): watched through a power-good input (a rail is low while its
+ * line reads not-good; nominal_mv and min_pct say what the threshold means, and the simulator's
+ * `rail` stimulus drops the line when its level is below min_pct) or measured through a voltage
+ * file (hwmon inN_input in mV, or an IIO channel: (in_voltageN_raw + _offset) × _scale mV),
+ * times `divider` (the resistor divider in front of the ADC): low below min_pct of nominal_mv,
+ * good again at min_pct + hysteresis_pct (rail_volt.c; the simulator writes the file). */
 #define HW_MAX_RAILS 4
+enum hw_rail_volt { HW_RAIL_VOLT_NONE = 0, HW_RAIL_VOLT_HWMON, HW_RAIL_VOLT_IIO };
 struct hw_panel_rail {
   char name[16];
-  uint32_t line;              /* default 251 + index */
+  uint32_t line;              /* default 251 + index; HW_LINE_NONE for a measured rail */
   bool active_low;
   unsigned nominal_mv, min_pct;
+  uint8_t volt;               /* enum hw_rail_volt */
+  char volt_path[128];        /* hwmon: the inN_input file; iio: the channel prefix (…/in_voltageN) */
+  double divider;             /* >= 1 (1 when absent) */
+  unsigned hysteresis_pct;    /* default 2 */
 };
+
+/* rail_volt.c: one sysfs attribute's text as a number (optional sign, digits with at most one
+ * '.', optional trailing whitespace; nothing else; at most 2^53 - 1 as digits and 22 decimals):
+ * 0 and the correctly rounded value, or HW_ERANGE. Fuzzed (tests/fuzz/fuzz_sysfs_num.c). */
+int hw_sysfs_parse_num(const char *text, size_t len, double *out);
+/* A measured rail's voltage at the rail (the file's value × divider), mV rounded: 0, a negative
+ * errno (the file cannot be read) or HW_ERANGE (its text is not a number, or the value is not
+ * finite or beyond ±1000 V). */
+int hw_rail_read_mv(const struct hw_panel_rail *rl, int32_t *mv);
+/* The simulator's side: writes what the ADC would read for mv at the rail (hwmon: mV / divider;
+ * iio: _raw from the channel's _scale and _offset, a _scale of 1 written when it has none). */
+int hw_rail_write_mv(const struct hw_panel_rail *rl, int32_t mv);
 
 struct hw_panel {
   char name[HW_NAME_MAX];

@@ -349,7 +349,8 @@ static int check_lines_unique(struct hw__ctx *c, const struct hw_panel *p)
   USE(d->line_ats_grid_present, "der.lines.ats_grid_present"); USE(d->line_ats_on_backup, "der.lines.ats_on_backup");
   USE(d->line_ats_interlock_ok, "der.lines.ats_interlock_ok");
   USE(p->line_service_coil, "service.lines.coil"); USE(p->line_service_aux, "service.lines.aux");
-  for (unsigned i = 0; i < p->num_rails; i++) USE(p->rail[i].line, "rails[%u].line", i);
+  for (unsigned i = 0; i < p->num_rails; i++)
+    USE(p->rail[i].line, "rails[%u].line", i);
 #undef USE
   for (unsigned i = 0; i < n; i++)
     for (unsigned j = 0; j < i; j++)

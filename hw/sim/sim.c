@@ -197,8 +197,17 @@ int hw_sim_create(struct hw_sim **out, const struct hw_scenario *sc, uint64_t se
   s->chip.ops = &hw__sim_chip_ops;
   s->chip.ctx = s;
   hw__sim_der_lines(s, 0);
-  for (unsigned i = 0; i < p->num_rails; i++) /* every rail good at power-up */
-    if (p->rail[i].line < NLINES) hw__sim_sched_add(s, 0, p->rail[i].line, (uint8_t)(1 ^ p->rail[i].active_low));
+  for (unsigned i = 0; i < p->num_rails; i++) { /* every rail good at power-up */
+    if (p->rail[i].volt) {
+      int wr = hw_rail_write_mv(&p->rail[i], (int32_t)p->rail[i].nominal_mv);
+      if (wr) {
+        if (err && err_len) snprintf(err, err_len, "%s: rails[%u] (%s): cannot write %s: %s", sc->name, i, p->rail[i].name,
+                                     p->rail[i].volt_path, hw_strerror(wr));
+        free(s);
+        return HW_ESCENARIO;
+      }
+    } else if (p->rail[i].line < NLINES) hw__sim_sched_add(s, 0, p->rail[i].line, (uint8_t)(1 ^ p->rail[i].active_low));
+  }
   hw__sim_run_sched(s, 0);
   *out = s;
   return 0;
@@ -224,6 +233,11 @@ int hw_sim_advance(struct hw_sim *s, uint64_t ns)
   /* entries scheduled exactly at the new "now" are due now, so the caller sees them */
   while (s->next_event < s->sc.num_events && s->sc.event[s->next_event].t_ns <= s->now_ns)
     hw__sim_apply_event(s, &s->sc.event[s->next_event++]);
+  for (unsigned i = 0; i < s->sc.panel.num_rails; i++) /* a measured rail's dip ends */
+    if (s->rail_back_ns[i] && s->now_ns >= s->rail_back_ns[i]) {
+      s->rail_back_ns[i] = 0;
+      hw_rail_write_mv(&s->sc.panel.rail[i], (int32_t)s->sc.panel.rail[i].nominal_mv);
+    }
   return 0;
 }
 

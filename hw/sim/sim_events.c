@@ -159,6 +159,11 @@ void hw__sim_apply_event(struct hw_sim *s, const struct hw_scenario_event *e)
     break;
   case HW_EV_RAIL: { /* the rail's power-good line follows its level against min_pct */
     const struct hw_panel_rail *rl = &s->sc.panel.rail[e->tap];
+    if (rl->volt) { /* measured: its voltage file says the level (what the ADC reads) */
+      hw_rail_write_mv(rl, (int32_t)llround(rl->nominal_mv * e->value / 100.0));
+      s->rail_back_ns[e->tap] = e->duration_ns ? t + e->duration_ns : 0;
+      return;
+    }
     bool good = e->value >= rl->min_pct;
     if (rl->line >= NLINES) return;
     hw__sim_sched_add(s, t, rl->line, (uint8_t)(good ^ rl->active_low));

@@ -74,6 +74,7 @@ struct sim_branch {
 
 struct hw_sim {
   struct hw_scenario sc;
+  uint64_t rail_back_ns[HW_MAX_RAILS]; /* a measured rail's dip ends (its file back to nominal); 0 none */
   uint64_t seed;
   uint64_t rng[4];
   uint64_t now_ns, carry_ns, sample_no;

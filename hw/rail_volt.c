@@ -1,0 +1,123 @@
+/*
+ * rail_volt.c — supply rails measured through a voltage file (hw.h "Supply rails"): the Linux
+ * hwmon sysfs ABI (inN_input: millivolts, an integer) and the IIO ABI (in_voltageN_raw,
+ * in_voltageN_scale: millivolts per count, in_voltageN_offset: counts; voltage = (raw +
+ * offset) × scale), each read as one short text attribute. The simulator writes the same files.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "hw.h"
+
+int hw_sysfs_parse_num(const char *t, size_t len, double *out)
+{
+  /* digits into an exact integer mantissa (< 2^53) and a power of ten (<= 22, exact): their
+   * quotient is then the correctly rounded value of the text, as strtod's */
+  size_t i = 0;
+  bool neg = false, digits = false;
+  uint64_t mant = 0;
+  unsigned frac = 0;
+  if (i < len && (t[i] == '-' || t[i] == '+')) neg = t[i++] == '-';
+  for (bool dot = false; i < len; i++) {
+    if (t[i] == '.' && !dot) { dot = true; continue; }
+    if (t[i] < '0' || t[i] > '9') break;
+    mant = mant * 10 + (uint64_t)(t[i] - '0');
+    digits = true;
+    if (dot) frac++;
+    if (mant >= (1ull << 53) || frac > 22) return HW_ERANGE;
+  }
+  for (; i < len && (t[i] == '\n' || t[i] == ' ' || t[i] == '\t'); i++) {}
+  if (!digits || i != len) return HW_ERANGE;
+  double p10 = 1;
+  for (unsigned k = 0; k < frac; k++) p10 *= 10;
+  double v = (double)mant / p10;
+  *out = neg ? -v : v;
+  return 0;
+}
+
+/* One attribute: 0 and *v, -ENOENT when absent (and optional), or an error. */
+static int read_attr(const char *path, double *v)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return -errno;
+  char buf[64];
+  ssize_t n = read(fd, buf, sizeof buf);
+  int e = errno;
+  close(fd);
+  if (n < 0) return -e;
+  if ((size_t)n == sizeof buf) return HW_ERANGE; /* no attribute of a number is this long */
+  return hw_sysfs_parse_num(buf, (size_t)n, v);
+}
+
+static int iio_path(const struct hw_panel_rail *rl, const char *suffix, char *out, size_t cap)
+{
+  int w = snprintf(out, cap, "%s_%s", rl->volt_path, suffix);
+  return w < 0 || (size_t)w >= cap ? -ENAMETOOLONG : 0;
+}
+
+int hw_rail_read_mv(const struct hw_panel_rail *rl, int32_t *mv)
+{
+  double v;
+  int r;
+  if (rl->volt == HW_RAIL_VOLT_HWMON) {
+    if ((r = read_attr(rl->volt_path, &v))) return r;
+  } else if (rl->volt == HW_RAIL_VOLT_IIO) {
+    char p[200];
+    double raw, scale, offset = 0;
+    if ((r = iio_path(rl, "raw", p, sizeof p)) || (r = read_attr(p, &raw))) return r;
+    if ((r = iio_path(rl, "scale", p, sizeof p)) || (r = read_attr(p, &scale))) return r;
+    if ((r = iio_path(rl, "offset", p, sizeof p))) return r;
+    if ((r = read_attr(p, &offset)) && r != -ENOENT) return r;
+    v = (raw + offset) * scale;
+  } else {
+    return -EINVAL;
+  }
+  v *= rl->divider > 0 ? rl->divider : 1;
+  if (!isfinite(v) || fabs(v) > 1e6) return HW_ERANGE;
+  *mv = (int32_t)lround(v);
+  return 0;
+}
+
+static int write_attr(const char *path, const char *text)
+{
+  /* a new file renamed over the old: a reader sees the old value or the new, never half */
+  char tmp[220];
+  int w = snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  if (w < 0 || (size_t)w >= sizeof tmp) return -ENAMETOOLONG;
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) return -errno;
+  size_t n = strlen(text);
+  ssize_t k = write(fd, text, n);
+  int e = errno;
+  close(fd);
+  if (k != (ssize_t)n) { unlink(tmp); return k < 0 ? -e : -EIO; }
+  if (rename(tmp, path)) { e = errno; unlink(tmp); return -e; }
+  return 0;
+}
+
+int hw_rail_write_mv(const struct hw_panel_rail *rl, int32_t mv)
+{
+  double at_adc = mv / (rl->divider > 0 ? rl->divider : 1);
+  char text[48];
+  if (rl->volt == HW_RAIL_VOLT_HWMON) {
+    snprintf(text, sizeof text, "%ld\n", lround(at_adc));
+    return write_attr(rl->volt_path, text);
+  }
+  if (rl->volt != HW_RAIL_VOLT_IIO) return -EINVAL;
+  char p[200];
+  double scale = 1, offset = 0;
+  int r;
+  if ((r = iio_path(rl, "scale", p, sizeof p))) return r;
+  if ((r = read_attr(p, &scale)) == -ENOENT) { if ((r = write_attr(p, "1\n"))) return r; scale = 1; }
+  else if (r) return r;
+  if (!(scale > 0)) return HW_ERANGE;
+  if ((r = iio_path(rl, "offset", p, sizeof p))) return r;
+  if ((r = read_attr(p, &offset)) && r != -ENOENT) return r;
+  snprintf(text, sizeof text, "%ld\n", lround(at_adc / scale - offset));
+  if ((r = iio_path(rl, "raw", p, sizeof p))) return r;
+  return write_attr(p, text);
+}
