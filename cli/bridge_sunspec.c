@@ -222,12 +222,31 @@ static json_t *call(struct bridge_link *l, const char *req, const char *who)
   return NULL;
 }
 
+/* A write happened (or failed): the daemon must hear it, so a socket that fails is tried again
+ * (three times, 200 ms apart); a refusal is said once and not retried. */
 static void der_report(struct bridge_link *l, struct dev *v, uint64_t seq, const char *stage, int err)
 {
   char req[200];
   snprintf(req, sizeof req, "{\"op\":\"der_report\",\"source\":\"%s\",\"command_seq\":%llu,\"stage\":\"%s\",\"error\":%d}",
            v->name, (unsigned long long)seq, stage, err);
-  json_decref(call(l, req, v->name));
+  for (int attempt = 0; attempt < 3; attempt++) {
+    char *answer = NULL;
+    int rc = daemon_call(l->dir, l->socket, req, &answer, 5000);
+    json_t *o = answer ? json_loads(answer, 0, NULL) : NULL;
+    free(answer);
+    if (!rc) {
+      if (!json_is_true(json_object_get(o, "ok")))
+        cli_err("bridge sunspec: %s: command seq %llu %s: the daemon says: %s", v->name, (unsigned long long)seq, stage,
+                o ? json_string_value(json_object_get(o, "error")) ?: "?" : "(not JSON)");
+      json_decref(o);
+      return;
+    }
+    json_decref(o);
+    cli_err("bridge sunspec: %s: command seq %llu %s: the daemon's socket: %s%s", v->name, (unsigned long long)seq, stage,
+            strerror(-rc), attempt < 2 ? " (trying again)" : "");
+    struct timespec t = { 0, 200000000 };
+    nanosleep(&t, NULL);
+  }
 }
 
 /* DER commands (docs/policy.md "DER commands"): the written one checked against this poll, then

@@ -191,7 +191,7 @@ static int take(void *ctx, const uint8_t *bytes, size_t len)
   const json_t *body = json_object_get(rec, "body");
   if (!strcmp(type, "window")) {
     fold_window(p, rec);
-  } else if (!strcmp(type, "command")) {
+  } else if (!strcmp(type, "command") && !json_object_get(body, "der")) { /* a DER command moves no relay */
     json_t *tg = json_object_get(body, "target");
     const char *d = json_string_value(json_object_get(body, "desired"));
     if (json_is_integer(tg) && json_integer_value(tg) > 0 && json_integer_value(tg) < DG_BRANCHES && d && !strcmp(d, "on")) {

@@ -224,6 +224,8 @@ static const char *check_der(struct journal_request *q, const char *action, json
   } else if (pm) return "malformed request: \"permille\" is only for limit, charge_limit and discharge_limit";
   if ((a == JOURNAL_DERA_CHARGE_LIMIT || a == JOURNAL_DERA_DISCHARGE_LIMIT) && t != JOURNAL_DERT_ESS)
     return "malformed request: charge_limit and discharge_limit are for the ess source";
+  if (ctx->role == ROLE_AUTOMATION && t == JOURNAL_DERT_ESS && (a == JOURNAL_DERA_DISCONNECT || a == JOURNAL_DERA_DISCHARGE_LIMIT))
+    return "refused: role automation may not disconnect the battery or limit its discharge (on backup it may be what keeps the critical branches on)";
   q->der = journal_der_pack(t, (unsigned)a, a >= JOURNAL_DERA_LIMIT ? (unsigned)json_integer_value(pm) : 0);
   return NULL;
 }
@@ -268,7 +270,7 @@ static int int_in(json_t *req, const char *key, json_int_t lo, json_int_t hi, js
 }
 
 /* der_observe: {"source":"pv"|"ess", "state":NAME, "w":W?, "soc_mpct":N?, "age_ms":N} or
- * {"source":…, "stale":true}. Only a bridge (automation), an installer or an admin reports. */
+ * {"source":…, "stale":true}. Only a uid of roles.der_bridge (ctx->der_bridge) reports. */
 static const char *check_der_observe(struct control_req *r, const struct control_ctx *ctx, char *msg, size_t msg_len)
 {
   r->op = CONTROL_DER_OBSERVE;
@@ -298,15 +300,16 @@ static const char *check_der_observe(struct control_req *r, const struct control
     if (int_in(r->json, "age_ms", 0, 3600000, &v) < 0) return "malformed request: \"age_ms\" must be 0..3600000";
     o->age_ms = (uint32_t)v;
   }
-  if (ctx->role != ROLE_AUTOMATION && ctx->role != ROLE_INSTALLER && ctx->role != ROLE_ADMIN) {
-    snprintf(msg, msg_len, "refused: role %s may not report DER observations", daemon_role_name(ctx->role));
+  if (!ctx->der_bridge) {
+    snprintf(msg, msg_len, "refused: role %s may not report DER observations (the uid is not in roles.der_bridge)",
+             daemon_role_name(ctx->role));
     return msg;
   }
   return NULL;
 }
 
 /* der_command {"source"} and der_report {"source", "command_seq", "stage": "written" |
- * "write_failed" | "shown", "error"?}: the bridge (automation), an installer or an admin. */
+ * "write_failed" | "shown", "error"?}: only a uid of roles.der_bridge (ctx->der_bridge). */
 static const char *check_der_bridge(struct control_req *r, const struct control_ctx *ctx, bool report, char *msg, size_t msg_len)
 {
   r->op = CONTROL_DER_BRIDGE;
@@ -326,8 +329,9 @@ static const char *check_der_bridge(struct control_req *r, const struct control_
     if (int_in(r->json, "error", 0, INT32_MAX, &v) < 0) return "malformed request: \"error\" must be an errno (0..)";
     b->error = (int32_t)v;
   }
-  if (ctx->role != ROLE_AUTOMATION && ctx->role != ROLE_INSTALLER && ctx->role != ROLE_ADMIN) {
-    snprintf(msg, msg_len, "refused: role %s may not execute DER commands", daemon_role_name(ctx->role));
+  if (!ctx->der_bridge) {
+    snprintf(msg, msg_len, "refused: role %s may not execute DER commands (the uid is not in roles.der_bridge)",
+             daemon_role_name(ctx->role));
     return msg;
   }
   return NULL;

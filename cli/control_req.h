@@ -73,6 +73,7 @@ struct control_ctx {
   int role;                     /* enum daemon_role of the peer */
   uint64_t next_seq;            /* the seq the request would get: names one sent without request_id */
   int64_t wall_ns;              /* now: start_in_ns and expires_in_ns count from it */
+  bool der_bridge;              /* the peer is in roles.der_bridge (or root / the daemon's uid) */
 };
 
 struct control_req {

@@ -113,6 +113,11 @@ void daemon_client_send(struct daemon_client *c, char *line_owned);
  * matching role wins, in the order admin, installer, operator, utility, automation, viewer);
  * then members of group hems-operators are operators; everyone else is a viewer. */
 int daemon_role_of(const json_t *roles, bool have_cred, uint32_t uid, uint32_t gid);
+/* Whether the peer is in the roles section's "der_bridge" list (uids, user names, "@group"):
+ * the SunSpec bridge's uids, the only ones whose DER observations and DER command reports the
+ * daemon takes (with root and the daemon's own uid). A capability, not a role: the peer's role
+ * is still daemon_role_of's. */
+bool daemon_is_der_bridge(const json_t *roles, bool have_cred, uint32_t uid, uint32_t gid);
 /* The journal role a request of this socket role is recorded with (enum journal_role). */
 uint8_t daemon_role_journal(int role);
 

@@ -49,6 +49,19 @@ int daemon_role_of(const json_t *roles, bool have_cred, uint32_t uid, uint32_t g
   return ROLE_VIEWER;
 }
 
+bool daemon_is_der_bridge(const json_t *roles, bool have_cred, uint32_t uid, uint32_t gid)
+{
+  if (!have_cred) return false;
+  if (uid == 0 || uid == (uint32_t)getuid()) return true;
+  const json_t *list = roles ? json_object_get(roles, "der_bridge") : NULL;
+  if (!json_is_array(list)) return false;
+  struct passwd *pw = getpwuid(uid);
+  const char *user = pw ? pw->pw_name : NULL;
+  for (size_t k = 0; k < json_array_size(list); k++)
+    if (role_entry_matches(json_array_get(list, k), uid, gid, user)) return true;
+  return false;
+}
+
 uint8_t daemon_role_journal(int role)
 {
   switch (role) {

@@ -267,7 +267,10 @@ void dg_rule_comms(struct dg *g)
   size_t i;
   json_t *r;
   json_array_foreach(g->records, i, r) {
-    if (is(r, "command")) { last_cmd = t_of(r); last_cmd_seq = seq_of(r); continue; }
+    if (is(r, "command")) {
+      if (!json_object_get(body(r), "der")) { last_cmd = t_of(r); last_cmd_seq = seq_of(r); } /* a DER command switches nothing here */
+      continue;
+    }
     if (!is(r, "fault")) continue;
     const char *code = str(body(r), "code");
     if (!strcmp(code, "rail_low")) { last_rail = t_of(r); continue; }

@@ -190,13 +190,13 @@ struct daemon {
   struct der_obs_last { bool seen; struct journal_der b; uint64_t at_ns; } der_obs[2]; /* run_der_obs.c: pv, ess */
   /* run_der_cmd.c: each source's DER command awaiting the SunSpec bridge (pv, ess) */
   struct der_cmd {
-    bool live, written, on, fetched;
+    bool live, written, on, fetched, superseded;
     uint8_t source, action;
     uint32_t fetched_uid;        /* the peer that took it (der_command): the only one that may report */
     uint16_t permille, branch;
     uint64_t seq, at_ns, written_ns;
     char request_id[65];
-  } der_cmd[2];
+  } der_cmd[2], der_cmd_old[2]; /* der_cmd_old: superseded, taken, not reported written */
   bool der_cmd_resumed;
   /* run_rails.c: the supply rails' power-good inputs */
   struct hw_gpio_lines rails_req;

@@ -157,7 +157,8 @@ char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const cha
   run_control_flush_limited(d, false);
   int role = daemon_role_of(d->roles, c->have_cred, c->uid, c->gid);
   struct control_ctx ctx = { .panel = d->panel, .role = role, .next_seq = journal_head_seq(d->j) + 1,
-                             .wall_ns = run_wall_ns(d) };
+                             .wall_ns = run_wall_ns(d),
+                             .der_bridge = daemon_is_der_bridge(d->roles, c->have_cred, c->uid, c->gid) };
   const char *bad = control_req_check(&q, &ctx, msg, sizeof msg);
   char *out = NULL;
   if (bad) {

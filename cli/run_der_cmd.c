@@ -12,9 +12,14 @@
  *     fault{der_command_unexecuted};
  *   - a command written but not shown within RUN_DER_CMD_SHOW_NS: no_feedback;
  *   - a newer command for the same source supersedes one not yet proven: no_feedback for it.
- * A command pending in the folded state when the daemon starts is offered again (the writes are
- * settings, so writing one twice leaves the device as once). Only the peer (uid) that took a
- * command may report on it: another automation client cannot prove what it did not write.
+ *   - a connect the panel's view now forbids when the bridge asks for it (the grid absent, a
+ *     backfeed risk, the transfer switch's interlock open): no_feedback and a
+ *     fault{der_command_withheld}.
+ * A command pending in the folded state when the daemon starts is ended (no_feedback, fault
+ * der_command_unexecuted): it was decided for a moment that has passed. A command is handed to
+ * one peer (uid) only, and only that peer may report on it; the ops are for the uids of the
+ * roles section's "der_bridge" list (and admin), not for every automation client. A superseded
+ * command's late write report from its peer still becomes its actuation.
  */
 #include <stdio.h>
 #include <string.h>
@@ -65,7 +70,14 @@ void run_der_cmd_queue(struct daemon *d, const struct replay_effect *e, uint64_t
 {
   uint8_t source = e->der == JOURNAL_DERT_PV ? JOURNAL_DER_PV : JOURNAL_DER_ESS;
   struct der_cmd *k = slot(d, source);
-  if (k->live) finish(d, k, false); /* superseded before it was proven */
+  if (k->live) {
+    /* superseded before it was proven: ended now; if a bridge took it and has not said whether
+     * it wrote it, its late report still becomes the actuation it was */
+    struct der_cmd *old = &d->der_cmd_old[source == JOURNAL_DER_PV ? 0 : 1];
+    *old = *k;
+    old->live = k->fetched && !k->written;
+    finish(d, k, false);
+  }
   memset(k, 0, sizeof *k);
   k->live = true;
   k->source = source;
@@ -79,24 +91,40 @@ void run_der_cmd_queue(struct daemon *d, const struct replay_effect *e, uint64_t
   memcpy(k->request_id, e->request_id, n);
 }
 
-/* At start: a command the folded state holds unproven is offered again. */
+/* At start: a command the folded state holds unproven was decided for a moment that has passed
+ * (the grid, the interlocks, the request's expiry may all have changed): it is ended, not
+ * offered again, with a fault saying so; whoever asked asks again. */
 static void resume(struct daemon *d)
 {
   d->der_cmd_resumed = true;
   for (uint8_t i = 0; i < 2; i++) {
     const struct replay_der *s = &d->h.state.der[i];
     if (d->h.state.reducer_version < 10 || s->cmd_state != REPLAY_DERCMD_PENDING || !s->cmd_seq) continue;
-    struct der_cmd *k = slot(d, i);
-    memset(k, 0, sizeof *k);
-    k->live = true;
-    k->source = i;
-    k->seq = s->cmd_seq;
-    k->action = s->cmd_action;
-    k->permille = s->cmd_permille;
-    k->branch = s->branch;
-    k->on = s->cmd_action != JOURNAL_DERA_DISCONNECT;
-    k->at_ns = run_now_ns(d);
+    struct der_cmd k;
+    memset(&k, 0, sizeof k);
+    k.source = i;
+    k.seq = s->cmd_seq;
+    k.action = s->cmd_action;
+    k.branch = s->branch;
+    k.on = s->cmd_action != JOURNAL_DERA_DISCONNECT;
+    k.at_ns = run_now_ns(d);
+    char detail[160];
+    snprintf(detail, sizeof detail, "DER command seq %llu to %s was not proven before the daemon stopped: ended, not re-sent",
+             (unsigned long long)k.seq, source_names[i]);
+    run_fault(d, "der_command_unexecuted", (int64_t)k.seq, k.branch, detail);
+    finish(d, &k, false);
   }
+}
+
+/* The panel's view now forbids what a connect would do (decided earlier, not yet written): the
+ * reason, or NULL. */
+static const char *connect_withheld(const struct daemon *d)
+{
+  const struct replay_state *s = &d->h.state;
+  if (s->grid_present == 1) return "the grid is absent now";
+  if (s->backfeed_risk) return "a backfeed risk now";
+  if (s->der[JOURNAL_DER_ATS].seen && !s->der[JOURNAL_DER_ATS].interlock_ok) return "the transfer switch's interlock is open now";
+  return NULL;
 }
 
 void run_der_cmd_tick(struct daemon *d)
@@ -131,15 +159,33 @@ char *run_der_cmd_op(struct daemon *d, uint32_t uid, const struct control_der_br
 {
   struct der_cmd *k = slot(d, b->source);
   if (b->stage == CONTROL_DER_FETCH) {
-    /* write-ahead: only a durable command is handed out */
-    if (!k->live || k->written || k->seq > journal_durable_seq(d->j)) return reply(json_pack("{s:b, s:n}", "ok", 1, "command"));
+    /* write-ahead: only a durable command is handed out; once taken, only to the same peer
+     * again (a bridge that restarted), never to another */
+    if (!k->live || k->written || k->seq > journal_durable_seq(d->j) || (k->fetched && k->fetched_uid != uid))
+      return reply(json_pack("{s:b, s:n}", "ok", 1, "command"));
+    const char *why = k->action == JOURNAL_DERA_CONNECT ? connect_withheld(d) : NULL;
+    if (why) {
+      char detail[200];
+      snprintf(detail, sizeof detail, "DER command seq %llu (connect %s) withheld: %s", (unsigned long long)k->seq,
+               source_names[k->source], why);
+      run_fault(d, "der_command_withheld", (int64_t)k->seq, k->branch, detail);
+      finish(d, k, false);
+      return reply(json_pack("{s:b, s:n}", "ok", 1, "command"));
+    }
     k->fetched = true; /* only the peer that took it reports on it */
     k->fetched_uid = uid;
     json_t *c = json_pack("{s:I, s:s, s:i, s:i, s:s}", "seq", (json_int_t)k->seq, "action", journal_der_action_name(k->action),
                           "permille", (int)k->permille, "target", (int)k->branch, "request_id", k->request_id);
     return reply(json_pack("{s:b, s:o}", "ok", 1, "command", c));
   }
-  if (!k->live || k->seq != b->command_seq) return error("refused: no such DER command awaiting the bridge for this source");
+  struct der_cmd *old = &d->der_cmd_old[b->source == JOURNAL_DER_PV ? 0 : 1];
+  if ((!k->live || k->seq != b->command_seq) && old->live && old->seq == b->command_seq && old->fetched_uid == uid &&
+      b->stage != CONTROL_DER_SHOWN) {
+    k = old; /* a superseded command's late write report: its actuation (its sense_back is journaled) */
+    old->live = false;
+    old->superseded = true;
+  } else if (!k->live || k->seq != b->command_seq)
+    return error("refused: no such DER command awaiting the bridge for this source");
   if (!k->fetched || k->fetched_uid != uid) return error("refused: the command was handed to another peer (uid), or to none");
   if (b->stage == CONTROL_DER_SHOWN && !k->written) return error("refused: the command was not reported written");
   if (b->stage != CONTROL_DER_SHOWN && k->written) return error("refused: the command was already reported written");
@@ -167,7 +213,7 @@ char *run_der_cmd_op(struct daemon *d, uint32_t uid, const struct control_der_br
     d->actuations++;
     k->written = true;
     k->written_ns = run_now_ns(d);
-    if (b->stage == CONTROL_DER_WRITE_FAILED) finish(d, k, false);
+    if (b->stage == CONTROL_DER_WRITE_FAILED && !k->superseded) finish(d, k, false);
   }
   return reply(json_pack("{s:b}", "ok", 1));
 }

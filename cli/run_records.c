@@ -77,11 +77,16 @@ int run_append_fx(struct daemon *d, struct journal_record *r, uint64_t *out_seq,
       if (e->stored_kind == REPLAY_EFFECT_REFUSAL)
         snprintf(line, sizeof line, "{\"ok\":true,\"outcome\":\"refusal\",\"reason\":\"%s\",\"repeat\":true,\"request_seq\":%llu,\"original_request_seq\":%llu}",
                  replay_refusal_reason_name(e->reason), (unsigned long long)seq, (unsigned long long)e->stored_seq);
-      else
+      else {
+        const char *verdict = e->target && e->target <= REPLAY_BRANCHES_MAX && d->h.state.br[e->target - 1].proven ? "confirmed"
+                   : replay_verdict_name(e->target && e->target <= REPLAY_BRANCHES_MAX ? d->h.state.br[e->target - 1].fault : 0);
+        for (int k = 0; k < 2; k++) /* a DER command: its own proof, not the branch's relay */
+          if (e->stored_outcome_seq && d->h.state.der[k].cmd_seq == e->stored_outcome_seq)
+            verdict = d->h.state.der[k].cmd_state == REPLAY_DERCMD_CONFIRMED ? "confirmed"
+                    : d->h.state.der[k].cmd_state == REPLAY_DERCMD_FAILED ? "no_feedback" : "pending";
         snprintf(line, sizeof line, "{\"ok\":true,\"outcome\":\"command\",\"repeat\":true,\"verdict\":\"%s\",\"request_seq\":%llu,\"original_request_seq\":%llu,\"command_seq\":%llu}",
-                 e->target && e->target <= REPLAY_BRANCHES_MAX && d->h.state.br[e->target - 1].proven ? "confirmed"
-                   : replay_verdict_name(e->target && e->target <= REPLAY_BRANCHES_MAX ? d->h.state.br[e->target - 1].fault : 0),
-                 (unsigned long long)seq, (unsigned long long)e->stored_seq, (unsigned long long)e->stored_outcome_seq);
+                 verdict, (unsigned long long)seq, (unsigned long long)e->stored_seq, (unsigned long long)e->stored_outcome_seq);
+      }
       run_waiters_wake(d, seq, 0, line);
     }
   }

@@ -76,7 +76,8 @@ struct sunspec_obs {
   int64_t soc_mpct;     /* 124 ChaState or 802 SoC, milli-percent */
   uint32_t models;      /* SUNSPEC_HAVE_* */
   /* the controls as the device reads them back (raw registers from offset 0): 123 immediate
-   * controls, 124 storage (sunspec_control.c writes and checks them) */
+   * controls, 124 storage (sunspec_control.c writes and checks them); the first instance of
+   * each, the one the bridge writes */
   uint16_t m123[SUNSPEC_LEN_CONTROLS], m124[SUNSPEC_LEN_STORAGE];
 };
 #define SUNSPEC_HAVE_INVERTER 1u
@@ -101,9 +102,10 @@ int sunspec_der_state(const struct sunspec_obs *o, bool ess);
 
 /* One register write: model (123 or 124), offset from the model's offset 0, value. */
 struct sunspec_write { uint16_t model, offset, value; };
-#define SUNSPEC_WRITES_MAX 2
+#define SUNSPEC_WRITES_MAX 3
 /* The writes that carry out a DER command (enum journal_der_action, permille of the rating) on
- * a device as last polled (o: its models, scale factors and StorCtl_Mod): their count (1..2), or
+ * a device as last polled (o: its models, scale factors, StorCtl_Mod, revert timers): their count
+ * (1..SUNSPEC_WRITES_MAX; a limit rounded down to what the register holds), or
  * -1 with *why when the device cannot take it (no model 123 / 124, a scale factor not
  * implemented, a value that does not fit the register). */
 int sunspec_plan(const struct sunspec_obs *o, unsigned action, unsigned permille, struct sunspec_write *w, const char **why);

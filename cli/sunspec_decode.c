@@ -133,12 +133,14 @@ int sunspec_decode_model(struct sunspec_obs *o, uint16_t id, const uint16_t *r, 
   }
   case 123:
     if (n < SUNSPEC_LEN_CONTROLS) return -1;
-    for (unsigned i = 0; i < SUNSPEC_LEN_CONTROLS; i++) o->m123[i] = r[i];
+    if (!(o->models & SUNSPEC_HAVE_CONTROLS)) /* the first instance: the one the bridge writes */
+      for (unsigned i = 0; i < SUNSPEC_LEN_CONTROLS; i++) o->m123[i] = r[i];
     o->models |= SUNSPEC_HAVE_CONTROLS;
     return 0;
   case 124:
     if (n < SUNSPEC_LEN_STORAGE) return -1;
-    for (unsigned i = 0; i < SUNSPEC_LEN_STORAGE; i++) o->m124[i] = r[i];
+    if (!(o->models & SUNSPEC_HAVE_STORAGE))
+      for (unsigned i = 0; i < SUNSPEC_LEN_STORAGE; i++) o->m124[i] = r[i];
     uint16_scaled(r, 6, 20, &o->have_soc, &o->soc_mpct);
     o->cha_st = enum16(r[9]);
     o->models |= SUNSPEC_HAVE_STORAGE;

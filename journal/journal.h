@@ -557,7 +557,8 @@ enum journal_refusal_reason {
   JOURNAL_REF_UNKNOWN_EVENT,  /* cancel / opt-out of a DR event the panel does not hold */
   /* field-truth issue (reducer v 7) */
   JOURNAL_REF_ALARM_ACTIVE,   /* an acknowledgement of an alarm whose condition still holds */
-  JOURNAL_REF_ALARM_NOT_RAISED /* an acknowledgement of an alarm that is not raised */
+  JOURNAL_REF_ALARM_NOT_RAISED, /* an acknowledgement of an alarm that is not raised */
+  JOURNAL_REF_STALE            /* reducer v 10: a DER command to a source not being read (stale) */
 };
 /* What a request asks (policy issue). `switch` is the declarative "set target to desired". */
 enum journal_request_kind { JOURNAL_REQ_SWITCH = 0, JOURNAL_REQ_SERVICE, JOURNAL_REQ_DR_START,

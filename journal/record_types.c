@@ -388,7 +388,7 @@ static const char *const command_reason_names[] = { "operator", "load_shed", "re
 static const char *const refusal_reason_names[] = { "backfeed", "breaker_open", "rcd_tripped", "rate_limit", "role",
                                                     "conflict", "expired", "unknown_target", "invalid",
                                                     "interlock", "mode", "mandatory", "superseded",
-                                                    "unknown_event", "alarm_active", "alarm_not_raised", NULL };
+                                                    "unknown_event", "alarm_active", "alarm_not_raised", "stale", NULL };
 
 static const char *const request_kind_names[] = { "switch", "service", "dr_start", "dr_cancel", "dr_opt_out",
                                                   "alarm_ack", "der", NULL };

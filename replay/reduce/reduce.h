@@ -62,7 +62,9 @@ extern "C" {
  *  10  DER commands (reduce_der.c): a `der` request (source, connect / disconnect / limit /
  *      charge_limit / discharge_limit, permille) becomes a command whose target is the source's
  *      branch, or a refusal (role, expired, unknown_target: no der record via SunSpec from the
- *      source yet, backfeed / interlock: connect with the grid absent or the interlock open);
+ *      source yet, stale: not being read, rate_limit: within 10 s of the source's last command,
+ *      backfeed / interlock: connect with the grid absent, a backfeed risk, the source's or the
+ *      transfer switch's interlock open);
  *      the command changes no branch; a sense_back with actuator sunspec naming it proves it or
  *      not; the serialisation gains each source's command state (REPLAY_SER_V10_TAIL) */
 #define REPLAY_GRID_BY_POWER_FAIL 1u /* grid_absent bits */
@@ -299,7 +301,9 @@ struct replay_der {
   uint16_t branch;        /* the branch its der records name (the command's target) */
   uint16_t cmd_permille;
   uint64_t cmd_seq;       /* the last DER command's seq; 0 none */
+  int64_t cmd_wall_ns;    /* its record time: the next waits REPLAY_DER_CMD_MIN_NS */
 };
+#define REPLAY_DER_CMD_MIN_NS (10ll * 1000000000ll) /* v 10: DER commands to one source at most one per 10 s */
 enum replay_der_cmd_state { REPLAY_DERCMD_NONE = 0, REPLAY_DERCMD_PENDING, REPLAY_DERCMD_CONFIRMED, REPLAY_DERCMD_FAILED };
 
 /* One request id in the bounded window: the outcome a repeat gets. */
@@ -428,8 +432,8 @@ size_t replay_state_serialise(const struct replay_state *s, uint8_t *out, size_t
  * (u32). A closed slot is one byte, so the tail's length depends on the state. */
 #define REPLAY_SER_V9_SLOT (8u + 8u + 4u + 56u * REPLAY_BRANCHES_MAX + 20u * REPLAY_ROLLUP_PHASES)
 /* v 10: after the v 9 tail, each DER source's (pv, ess, ats) sunspec, cmd_state, cmd_action (u8),
- * branch, cmd_permille (u16), cmd_seq (u64). */
-#define REPLAY_SER_V10_TAIL (15u * REPLAY_DER_SOURCES)
+ * branch, cmd_permille (u16), cmd_seq (u64), cmd_wall_ns (i64). */
+#define REPLAY_SER_V10_TAIL (23u * REPLAY_DER_SOURCES)
 #define REPLAY_SER_MAX (REPLAY_SER_FIXED + 4u + REPLAY_REQ_WINDOW_IDS * REPLAY_SER_REQ_BYTES + REPLAY_SER_V5_TAIL + \
                         REPLAY_SER_V7_TAIL + REPLAY_SER_V8_TAIL + 2u * (1u + REPLAY_SER_V9_SLOT) + REPLAY_SER_V10_TAIL)
 static inline size_t replay_ser_tail_of(uint32_t reducer_version, unsigned open_slots)

@@ -4,9 +4,11 @@
  * A `der` request names a source (pv, ess), an action and, for the limits, a permille of the
  * device's rating. The fold decides it like a switch: a viewer is refused `role`, a request past
  * its expiry `expired`; a source that no `der` record via SunSpec has come from yet is
- * `unknown_target` (nothing could write to it: the SunSpec bridge executes DER commands); a
- * connect while the grid is absent would energise a dead service: `backfeed`, and while the
- * source's interlock is open: `interlock`. Otherwise a command whose target is the branch the
+ * `unknown_target` (nothing could write to it: the SunSpec bridge executes DER commands); one
+ * that is stale `stale` (nothing could prove it); a command within REPLAY_DER_CMD_MIN_NS of the
+ * source's last `rate_limit`; a connect while the grid is absent or the fold sees a backfeed
+ * risk would energise a dead service: `backfeed`, and while the source's or the transfer
+ * switch's interlock is open: `interlock`. Otherwise a command whose target is the branch the
  * source feeds. Folding the command changes no branch (the panel's relays do not move): it
  * makes the command the source's pending one; the sense_back that names it (actuator sunspec,
  * journaled by the daemon from the bridge's report) proves it or not.
@@ -42,9 +44,20 @@ void reduce__decide_der(struct replay_state *s, const struct journal_record *r, 
   if (q->role == JOURNAL_ROLE_VIEWER) { e->reason = JOURNAL_REF_ROLE; return; }
   if (q->expiry_ns && r->wall_ns > q->expiry_ns) { e->reason = JOURNAL_REF_EXPIRED; return; }
   if (!d->sunspec || !d->branch) { e->reason = JOURNAL_REF_UNKNOWN_TARGET; return; }
+  /* judged at the request's time (the fold marks staleness on windows and der records only) */
+  if (d->stale || !d->fresh || elapsed(r->wall_ns, d->last_wall_ns) > d->max_age_ns) {
+    e->reason = JOURNAL_REF_STALE; /* nothing could prove it */
+    return;
+  }
+  if (d->cmd_seq && elapsed(r->wall_ns, d->cmd_wall_ns) < REPLAY_DER_CMD_MIN_NS) {
+    e->reason = JOURNAL_REF_RATE_LIMIT; /* no toggling a device faster than its proof loop */
+    return;
+  }
   if (x.action == JOURNAL_DERA_CONNECT) {
-    if (s->grid_present == 1) { e->reason = JOURNAL_REF_BACKFEED; return; }
-    if (!d->interlock_ok) { e->reason = JOURNAL_REF_INTERLOCK; return; }
+    /* a SunSpec source says nothing of an interlock: the panel's own view decides */
+    const struct replay_der *ats = &s->der[JOURNAL_DER_ATS];
+    if (s->grid_present == 1 || s->backfeed_risk) { e->reason = JOURNAL_REF_BACKFEED; return; }
+    if (!d->interlock_ok || (ats->seen && !ats->interlock_ok)) { e->reason = JOURNAL_REF_INTERLOCK; return; }
   }
   e->kind = REPLAY_EFFECT_COMMAND;
   e->reason = q->origin == JOURNAL_ORIGIN_REMOTE ? JOURNAL_CMD_REMOTE
@@ -63,6 +76,7 @@ void reduce__fold_der_command(struct replay_state *s, const struct journal_recor
   d->cmd_action = c->der_action;
   d->cmd_permille = c->der_permille;
   d->cmd_state = REPLAY_DERCMD_PENDING;
+  d->cmd_wall_ns = r->wall_ns;
 }
 
 void reduce__fold_der_sense(struct replay_state *s, const struct journal_record *r)

@@ -165,10 +165,11 @@ static void serialise(struct ser *w, const struct replay_state *s)
       }
     }
   if (s->reducer_version >= 10) { /* REPLAY_SER_V10_TAIL */
-    ROOM(64); /* 45 */
+    ROOM(80); /* 69 */
     for (int i = 0; i < REPLAY_DER_SOURCES; i++) {
       const struct replay_der *d = &s->der[i];
       U8(d->sunspec); U8(d->cmd_state); U8(d->cmd_action); U16(d->branch); U16(d->cmd_permille); U64(d->cmd_seq);
+      U64(d->cmd_wall_ns);
     }
   }
 }

@@ -26,7 +26,7 @@ const char *replay_refusal_reason_name(unsigned v)
 {
   static const char *const n[] = { "backfeed", "breaker_open", "rcd_tripped", "rate_limit", "role", "conflict",
                                    "expired", "unknown_target", "invalid", "interlock", "mode", "mandatory",
-                                   "superseded", "unknown_event", "alarm_active", "alarm_not_raised" };
+                                   "superseded", "unknown_event", "alarm_active", "alarm_not_raised", "stale" };
   return v < sizeof n / sizeof n[0] ? n[v] : "?";
 }
 const char *replay_defer_reason_name(unsigned v)

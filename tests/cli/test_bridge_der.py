@@ -6,7 +6,8 @@ that shows it → the daemon's sense_back.
 Peers: the `hems run` daemon on the simulated default panel (der.pv on branch 8, der.ess on
 branch 9), two pymodbus Modbus TCP servers holding register images built from the SunSpec model
 definitions (test_bridge_sunspec.py's MODELS, plus model 123 immediate controls here), the bridge
-as uid 65534 (automation), and the CLI as root (admin) and as uid 65533 (viewer).
+as uid 65534 (automation, in roles.der_bridge), and the CLI as root (admin) and as uid 65533
+(viewer).
   pv:  models 1, 103 (W, St), 123 (Conn 1, WMaxLimPct 100 with WMaxLimPct_SF 0, WMaxLim_Ena 0).
        Its simulator acts as an inverter on Conn: 0 → St OFF and W 0; 1 → St MPPT again.
   ess: models 1, 124 (ChaSt, StorCtl_Mod 0, InWRte / OutWRte with InOutWRte_SF -1), 802; no
@@ -23,11 +24,13 @@ SunSpec scaling (percent = raw × 10^SF), never against the bridge's output:
   - `hems der ess charge_limit 25.5`: InWRte reads 255 (25.5 % at SF -1), StorCtl_Mod bit 0 set;
   - `hems der ess connect`: the device has no model 123: actuation failed, sense_back
     no_feedback, exit 1;
+  - a second pv command within 10 s of the last: rate_limit;
   - a viewer's command is refused role; a malformed one (charge_limit on pv) exits 2 and
     journals nothing;
   - with no bridge running, a command ends after 30 s in no_feedback and a
-    fault{der_command_unexecuted}; meanwhile another automation peer (uid 65532) that did not
-    take it is refused when it reports it written;
+    fault{der_command_unexecuted}; meanwhile an automation peer outside roles.der_bridge (uid
+    65532) can neither take nor report it, a der_bridge peer (65531) that did not take it cannot
+    report it, and once 65531 takes it the bridge's uid is not handed it;
   - no relay of the DER branches moved for any of them (their actuations are the 5 sunspec ones), and
     `hems replay --check` is clean afterwards.
 Prints "N passed, 0 failed" at the end; exits 1 on the first failure.
@@ -102,9 +105,20 @@ def read_reg(dev, addr):
     return int(out.stdout.split()[-1])
 
 
-def der_cmd(*args, user=None):
+LAST = {}
+
+
+def der_cmd(*args, user=None, pace=True):
+    """hems der …; paced: a source's commands at least 10.5 s apart (the fold refuses one within
+    10 s of the last, rate_limit)."""
+    src = args[2] if len(args) > 2 else None
+    if pace and src in LAST:
+        time.sleep(max(0.0, 10.5 - (time.time() - LAST[src])))
     kw = {"user": user} if user is not None else {}
-    return subprocess.run([HEMS, "der", *args], capture_output=True, text=True, timeout=150, **kw)
+    r = subprocess.run([HEMS, "der", *args], capture_output=True, text=True, timeout=150, **kw)
+    if "command seq" in r.stdout:
+        LAST[src] = time.time()
+    return r
 
 
 def packed(target, action, permille=0):
@@ -165,7 +179,8 @@ def check_chain(d, req_body, cmd_fields, verdict, result):
 def main():
     tmp = None
     try:
-        tmp, d, daemon = lib.panel_with_daemon("bridge-der", {"automation": [65534, 65532], "viewer": [65533]})
+        tmp, d, daemon = lib.panel_with_daemon("bridge-der", {"automation": [65534, 65532, 65531], "viewer": [65533],
+                                                               "der_bridge": [65534, 65531]})
         script = os.path.join(tmp, "sim.py")
         open(script, "w").write(SIM)
         common = lambda md: {"Mn": "hems-test", "Md": md, "Vr": "1.0", "SN": "SIM-" + md, "DA": 1}
@@ -216,7 +231,11 @@ def main():
         offs = [x for x in ss.ders(d, "pv") if c["seq"] < x["seq"] < sb["seq"] and x["body"]["state"] == "off"]
         ok(offs, "a der record with state off between the command and its sense_back")
         r = der_cmd("--dir", d, "pv", "connect")
+        t_connect = time.time()
         ok(r.returncode == 0 and "sense-back confirmed" in r.stdout, "pv connect: confirmed: %s %s" % (r.stdout, r.stderr))
+        # within 10 s of that command: rate_limit (no toggling faster than the proof loop)
+        r = der_cmd("--dir", d, "pv", "disconnect", pace=False)
+        ok(r.returncode == 1 and "refused: rate_limit" in r.stdout, "pv disconnect right after: rate_limit: %s %s" % (r.stdout, r.stderr))
         ok(read_reg(pv, conn) == 1 and read_reg(pv, st) == 4, "the device reads Conn 1 and St MPPT")
 
         # storage: 25.5 % at InOutWRte_SF -1 is the raw 255; StorCtl_Mod bit 0 enables it
@@ -239,18 +258,31 @@ def main():
         ok(r.returncode == 2 and len(records(d, "request")) == n_req, "charge_limit on pv: usage, nothing journaled: %s" % r.stderr)
         r = der_cmd("--dir", d, "pv", "limit", "101")
         ok(r.returncode == 2, "limit 101 %%: usage: %s" % r.stderr)
-        r = der_cmd("--dir", d, "pv", "connect", user=65533)
+        r = der_cmd("--dir", d, "pv", "connect", user=65533, pace=False)
         ok(r.returncode == 1 and "refused: role" in r.stdout, "a viewer is refused role: %s %s" % (r.stdout, r.stderr))
 
         # no bridge: the command is durable, unexecuted, and ends in no_feedback after 30 s
         stop(bridge)
+        time.sleep(max(0.0, 10.5 - (time.time() - t_connect)))  # past the rate limit
+        # pv reported fresh once more (by a der_bridge uid), so the fold takes the command
+        a = sock_line(d, 65531, {"op": "der_observe", "source": "pv", "state": "producing", "w": 3450, "age_ms": 0})
+        ok(a.get("ok") is True, "der_observe from uid 65531 (der_bridge): %s" % a)
         t0 = time.time()
         pend = subprocess.Popen([HEMS, "der", "--dir", d, "pv", "limit", "50"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         c = wait_for(lambda: ([x for x in records(d, "command") if x["body"].get("der_permille") == 500] or [None])[-1],
                      "the limit 50 command journaled")
-        # another automation peer that did not take the command cannot prove it
-        spoof = sock_line(d, 65532, {"op": "der_report", "source": "pv", "command_seq": c["seq"], "stage": "written"})
-        ok(spoof.get("ok") is False and "another peer" in spoof.get("error", ""), "a report from a peer that did not take it: %s" % spoof)
+        # an automation peer outside der_bridge can neither take nor report it; a der_bridge peer
+        # that did not take it cannot report it
+        for op in ({"op": "der_command", "source": "pv"},
+                   {"op": "der_report", "source": "pv", "command_seq": c["seq"], "stage": "written"}):
+            a = sock_line(d, 65532, op)
+            ok(a.get("ok") is False and "not in roles.der_bridge" in a.get("error", ""), "uid 65532 (automation) refused: %s" % a)
+        a = sock_line(d, 65531, {"op": "der_report", "source": "pv", "command_seq": c["seq"], "stage": "written"})
+        ok(a.get("ok") is False and "another peer" in a.get("error", ""), "a der_bridge peer that did not take it: %s" % a)
+        a = sock_line(d, 65531, {"op": "der_command", "source": "pv"})
+        ok(a.get("ok") is True and a["command"]["seq"] == c["seq"], "uid 65531 (der_bridge) takes it: %s" % a)
+        a = sock_line(d, 65534, {"op": "der_command", "source": "pv"})
+        ok(a.get("ok") is True and a["command"] is None, "once taken, not handed to another peer: %s" % a)
         out, err = pend.communicate(timeout=150)
         ok(pend.returncode == 1 and "no_feedback" in out and time.time() - t0 >= 29, "no bridge: no_feedback after 30 s: %s %s" % (out, err))
         f = wait_for(lambda: [x for x in records(d, "fault") if x["body"]["code"] == "der_command_unexecuted"],

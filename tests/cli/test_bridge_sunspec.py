@@ -5,7 +5,8 @@ Peers: the `hems run` daemon on the simulated default panel (der.pv on branch 8,
 branch 9), two pymodbus (Debian python3-pymodbus) Modbus TCP servers on free loopback ports, each
 holding a register image this test builds from the SunSpec model definitions (sunspec/models
 json/model_<id>.json: point offsets, types, not-implemented values), and the bridge as uid 65534,
-gid 0, which DIR/config.json makes `automation`.
+gid 0, which DIR/config.json makes `automation` and lists in `der_bridge` (the uids whose DER
+observations the daemon takes).
   pv:  "SunS" at 40000; model 1 (common, 66), model 103 (three-phase inverter, 50): W, W_SF,
        Hz, Hz_SF, St; everything else not implemented.
   ess: "SunS" at 0 (nothing at 40000: the bridge must fall back); model 1, model 124 (storage,
@@ -23,7 +24,7 @@ register and its scale factor), never against the bridge's own output:
   - a value change in a simulator (W and SoC) becomes a record with the new scaled values;
   - a simulator stopped becomes exactly one stale record (fresh false, reason stale) for its
     source, not one per poll; the other source goes on fresh; restarted, it is fresh again;
-  - the daemon refuses a der_observe from a role that may not report (uid 65533, viewer).
+  - the daemon refuses a der_observe from a uid not in der_bridge (uid 65533, viewer).
 Prints "N passed, 0 failed" at the end; exits 1 on the first failure.
 """
 import json, os, signal, subprocess, sys, time
@@ -177,7 +178,7 @@ def last_der(d, source, pred, what, timeout=30):
 def main():
     tmp = None
     try:
-        tmp, d, daemon = lib.panel_with_daemon("bridge-sunspec", {"automation": [65534]})
+        tmp, d, daemon = lib.panel_with_daemon("bridge-sunspec", {"automation": [65534], "der_bridge": [65534]})
         script = os.path.join(tmp, "sim.py")
         open(script, "w").write(SIM)
         common = lambda md: {"Mn": "hems-test", "Md": md, "Vr": "1.0", "SN": "SIM-" + md, "DA": 1}

@@ -158,7 +158,9 @@ static void test_der_ac_and_common(void **state)
 }
 
 /* DER commands as register writes (sunspec_control.c): percent of the rating = raw × 10^SF
- * (SunSpec), so permille p is raw p × 10^(-1 - SF), rounded half up; and the readback check. */
+ * (SunSpec), so permille p is raw p × 10^(-1 - SF), rounded down (a limit is never written above
+ * what was commanded); revert timers the device has set are written 0 first; and the readback
+ * check. */
 static void test_control_plan(void **st)
 {
   (void)st;
@@ -177,7 +179,11 @@ static void test_control_plan(void **st)
   assert_int_equal(sunspec_plan(&o, JOURNAL_DERA_LIMIT, 400, w, &why), 2);
   assert_true(w[0].offset == 3 && w[0].value == 40 && w[1].offset == 7 && w[1].value == 1); /* 40 % */
   assert_int_equal(sunspec_plan(&o, JOURNAL_DERA_LIMIT, 255, w, &why), 2);
-  assert_int_equal(w[0].value, 26);                                                        /* 25.5 % → 26 */
+  assert_int_equal(w[0].value, 25);                                                        /* 25.5 % → 25: never above */
+  o.m123[5] = 60; /* WMaxLimPct_RvrtTms set: written 0 first, so the device does not revert the limit */
+  assert_int_equal(sunspec_plan(&o, JOURNAL_DERA_LIMIT, 400, w, &why), 3);
+  assert_true(w[0].offset == 5 && w[0].value == 0 && w[1].offset == 3 && w[1].value == 40 && w[2].offset == 7);
+  o.m123[5] = 0xFFFF;
   o.m123[21] = (uint16_t)-2;
   assert_int_equal(sunspec_plan(&o, JOURNAL_DERA_LIMIT, 255, w, &why), 2);
   assert_int_equal(w[0].value, 2550);                                                      /* 25.50 % */

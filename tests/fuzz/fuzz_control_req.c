@@ -7,8 +7,9 @@
  * 64 bytes, a reason at most 256 bytes ending between UTF-8 characters, an event 1..64 bytes,
  * a DR event's end representable); refused roles never get through (utility switching, automation
  * switching the critical branch or asking anything but a DR opt-out or a DER command, notes below
- * operator); a DER command is packed exactly as the fold takes it; the bridge's DER ops only for
- * automation, installer and admin.
+ * operator; automation never disconnects the battery or limits its discharge); a DER command is
+ * packed exactly as the fold takes it; DER observations and the bridge's DER ops only for a peer
+ * in roles.der_bridge (here: automation when the input's length is odd).
  * A read op's timeline filter (cli/read_filter.c) is taken as the daemon takes it: an error is
  * one "malformed request" line; an accepted one has seqs that fit in a JSON integer and only
  * known record types.
@@ -51,7 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       check(r.json == NULL && !strncmp(msg, "malformed request: ", 19));
       return 0;
     }
-    struct control_ctx ctx = { .panel = &panel, .role = role, .next_seq = 99, .wall_ns = 1700000000000000000LL };
+    struct control_ctx ctx = { .panel = &panel, .role = role, .next_seq = 99, .wall_ns = 1700000000000000000LL,
+                               .der_bridge = role == ROLE_AUTOMATION && (size & 1) };
     const char *bad = control_req_check(&r, &ctx, msg, sizeof msg);
     if (bad) {
       check(!strncmp(bad, "malformed request: ", 19) || !strncmp(bad, "refused: ", 9));
@@ -80,6 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(t == JOURNAL_DERT_ESS || a < JOURNAL_DERA_CHARGE_LIMIT);
         check(journal_der_pack(t, a, pm) == q->der);
         check(q->target == JOURNAL_TARGET_SERVICE && q->desired == (a == JOURNAL_DERA_DISCONNECT ? 0 : 1));
+        check(role != ROLE_AUTOMATION || t != JOURNAL_DERT_ESS || (a != JOURNAL_DERA_DISCONNECT && a != JOURNAL_DERA_DISCHARGE_LIMIT));
       } else if (q->kind == JOURNAL_REQ_ALARM_ACK) {
         /* a viewer's is journaled (the fold refuses it); automation and utility are refused here */
         check(role != ROLE_AUTOMATION && role != ROLE_UTILITY);
@@ -94,10 +97,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       } else {
         check(q->action >= JOURNAL_SVC_DISCONNECT && q->control_mode <= 6);
       }
-    } else if (r.op == CONTROL_DER_BRIDGE) {
-      check(role == ROLE_AUTOMATION || role == ROLE_INSTALLER || role == ROLE_ADMIN);
-      check(r.derb.source == JOURNAL_DER_PV || r.derb.source == JOURNAL_DER_ESS);
-      check(r.derb.stage == CONTROL_DER_FETCH || (r.derb.command_seq >= 1 && r.derb.error >= 0));
+    } else if (r.op == CONTROL_DER_BRIDGE || r.op == CONTROL_DER_OBSERVE) {
+      check(ctx.der_bridge); /* only the uids of roles.der_bridge */
+      if (r.op == CONTROL_DER_BRIDGE) {
+        check(r.derb.source == JOURNAL_DER_PV || r.derb.source == JOURNAL_DER_ESS);
+        check(r.derb.stage == CONTROL_DER_FETCH || (r.derb.command_seq >= 1 && r.derb.error >= 0));
+      }
     } else if (r.op == CONTROL_OTHER) {
       check(r.op_name != NULL);
       struct cli_filter f;

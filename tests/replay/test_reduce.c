@@ -21,7 +21,7 @@ static const struct { uint32_t version; const char *hash; } golden[] = {
   { 7, "a47445605180f491e7977ff7f24f972aaa7bb0786fee8e18699f5fafe313fcc6" },
   { 8, "00f3208caeaa4d5f9aa5e544fb6d69eebd3b3798f7281ad14352cac4c8ce8242" },
   { 9, "bb2aa261abcc8ba6fff0c764d209f39fb1d82ebf719991d119da64ce84149a9b" },
-  { 10, "ec8fa2a3193e9106ca8947ddb0585ec97be2071b43bd2da4d73a1cce43113f41" },
+  { 10, "0a9b29f5ed7e51dce0ee2ea0db3e4a61b1749cb848e2fa72bfe9a0961d1a9834" },
 };
 
 static struct replay_state *poisoned(int byte)

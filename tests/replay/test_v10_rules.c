@@ -5,7 +5,9 @@
  *   status lines does not make it commandable;
  * - a viewer: role; past its expiry: expired; malformed packings (charge_limit on pv, a permille
  *   on connect, over 1000, an unknown action): invalid; under v 9 any der request: invalid;
- * - connect with the grid absent (power-fail tap): backfeed; with the interlock open: interlock;
+ * - connect with the grid absent (power-fail tap): backfeed; with the source's or the transfer
+ *   switch's interlock open: interlock; a source not reported for over 10 s: stale; a command
+ *   within 10 s of the source's last: rate_limit;
  * - a command: target the source's branch, the der fields as asked, reason by origin (remote for
  *   a remote origin); folding it moves no branch; the sense_back (actuator sunspec) naming it
  *   proves it (confirmed) or not (no_feedback); one naming another seq changes nothing;
@@ -37,7 +39,7 @@ static void der(struct replay_state *s, uint64_t seq, uint8_t source, uint8_t vi
   memset(&r, 0, sizeof r);
   r.type = JOURNAL_T_DER;
   r.seq = seq;
-  r.wall_ns = T0 + (int64_t)seq * 1000000;
+  r.wall_ns = T0 + (int64_t)seq * 1000000000ll;
   r.body.der.source = source;
   r.body.der.state = JOURNAL_DERST_PRODUCING;
   r.body.der.via = via;
@@ -56,7 +58,7 @@ static struct replay_effect ask(struct replay_state *s, uint64_t seq, uint32_t p
   memset(&r, 0, sizeof r);
   r.type = JOURNAL_T_REQUEST;
   r.seq = seq;
-  r.wall_ns = T0 + (int64_t)seq * 1000000;
+  r.wall_ns = T0 + (int64_t)seq * 1000000000ll;
   r.body.request.kind = JOURNAL_REQ_DER;
   r.body.request.der = packed;
   r.body.request.role = role;
@@ -81,7 +83,7 @@ static void fold_command(struct replay_state *s, uint64_t seq, const struct repl
   memset(&r, 0, sizeof r);
   r.type = JOURNAL_T_COMMAND;
   r.seq = seq;
-  r.wall_ns = T0 + (int64_t)seq * 1000000;
+  r.wall_ns = T0 + (int64_t)seq * 1000000000ll;
   r.body.command.target = e->target;
   r.body.command.desired = e->desired;
   r.body.command.reason = e->reason;
@@ -98,7 +100,7 @@ static void sunspec_sense(struct replay_state *s, uint64_t seq, uint16_t target,
   memset(&r, 0, sizeof r);
   r.type = JOURNAL_T_SENSE_BACK;
   r.seq = seq;
-  r.wall_ns = T0 + (int64_t)seq * 1000000;
+  r.wall_ns = T0 + (int64_t)seq * 1000000000ll;
   r.body.sense_back.target = target;
   r.body.sense_back.actuator = JOURNAL_ACTR_SUNSPEC;
   r.body.sense_back.commanded = JOURNAL_DESIRED_OFF;
@@ -124,6 +126,8 @@ static void test_decisions(void **st)
                                   1 + 4 * 4 + 64 * 10 /* charge_limit on pv */, 1 + 4 * 5 };
   for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++)
     refused(ask(s, 8 + i, bad[i], JOURNAL_ROLE_OPERATOR, JOURNAL_ORIGIN_OPERATOR, 0, ""), JOURNAL_REF_INVALID);
+  refused(ask(s, 17, pv_limit_40, JOURNAL_ROLE_OPERATOR, JOURNAL_ORIGIN_OPERATOR, 0, ""), JOURNAL_REF_STALE); /* 12 s since */
+  der(s, 19, JOURNAL_DER_PV, JOURNAL_DERVIA_SUNSPEC, 8, 1);
   struct replay_effect e = ask(s, 20, pv_limit_40, JOURNAL_ROLE_UTILITY, JOURNAL_ORIGIN_REMOTE, 0, "cur-1");
   assert_int_equal(e.kind, REPLAY_EFFECT_COMMAND);
   assert_int_equal(e.reason, JOURNAL_CMD_REMOTE);
@@ -156,14 +160,15 @@ static void test_connect_interlocks(void **st)
   struct replay_state *s = at_version(10);
   uint32_t ess_connect = journal_der_pack(JOURNAL_DERT_ESS, JOURNAL_DERA_CONNECT, 0);
   der(s, 2, JOURNAL_DER_ESS, JOURNAL_DERVIA_SUNSPEC, 9, 0);
-  refused(ask(s, 3, ess_connect, JOURNAL_ROLE_ADMIN, JOURNAL_ORIGIN_OPERATOR, 0, ""), JOURNAL_REF_INTERLOCK);
+  assert_int_equal(s->backfeed_risk, 1); /* a source on without its interlock */
+  refused(ask(s, 3, ess_connect, JOURNAL_ROLE_ADMIN, JOURNAL_ORIGIN_OPERATOR, 0, ""), JOURNAL_REF_BACKFEED);
   der(s, 4, JOURNAL_DER_ESS, JOURNAL_DERVIA_SUNSPEC, 9, 1);
   /* the grid absent: a power-fail tap */
   struct journal_record r;
   memset(&r, 0, sizeof r);
   r.type = JOURNAL_T_TRIP_TAP;
   r.seq = 5;
-  r.wall_ns = T0 + 5000000;
+  r.wall_ns = T0 + 5000000000ll;
   r.body.trip_tap.kind = JOURNAL_TAP_POWER_FAIL;
   r.body.trip_tap.edge = JOURNAL_EDGE_RISING;
   replay_apply(s, &r, NULL);
@@ -178,9 +183,20 @@ static void test_connect_interlocks(void **st)
   sunspec_sense(s, 9, 9, 8, JOURNAL_VERDICT_NO_FEEDBACK);
   assert_int_equal(s->der[JOURNAL_DER_ESS].cmd_state, REPLAY_DERCMD_FAILED);
   r.seq = 10;
+  r.wall_ns = T0 + 10000000000ll;
   r.body.trip_tap.edge = JOURNAL_EDGE_FALLING; /* the grid back */
   replay_apply(s, &r, NULL);
-  assert_int_equal(ask(s, 11, ess_connect, JOURNAL_ROLE_ADMIN, JOURNAL_ORIGIN_OPERATOR, 0, "").kind, REPLAY_EFFECT_COMMAND);
+  /* within 10 s of the last command to the source: rate_limit */
+  refused(ask(s, 11, ess_connect, JOURNAL_ROLE_ADMIN, JOURNAL_ORIGIN_OPERATOR, 0, ""), JOURNAL_REF_RATE_LIMIT);
+  /* 15 s on, the source not reported for 11 s: stale */
+  refused(ask(s, 15, ess_connect, JOURNAL_ROLE_ADMIN, JOURNAL_ORIGIN_OPERATOR, 0, ""), JOURNAL_REF_STALE);
+  der(s, 16, JOURNAL_DER_ESS, JOURNAL_DERVIA_SUNSPEC, 9, 1);
+  /* the transfer switch's interlock open: no connect, whatever the SunSpec source says */
+  der(s, 17, JOURNAL_DER_ATS, JOURNAL_DERVIA_LINES, 0, 0);
+  refused(ask(s, 18, ess_connect, JOURNAL_ROLE_ADMIN, JOURNAL_ORIGIN_OPERATOR, 0, ""),
+          s->backfeed_risk ? JOURNAL_REF_BACKFEED : JOURNAL_REF_INTERLOCK); /* either way: not connected */
+  der(s, 19, JOURNAL_DER_ATS, JOURNAL_DERVIA_LINES, 0, 1);
+  assert_int_equal(ask(s, 20, ess_connect, JOURNAL_ROLE_ADMIN, JOURNAL_ORIGIN_OPERATOR, 0, "").kind, REPLAY_EFFECT_COMMAND);
   free(s);
 }
 
