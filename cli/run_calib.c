@@ -19,15 +19,6 @@
 #include <sodium.h>
 #include "run.h"
 
-static char *reply(json_t *o)
-{
-  char *s = json_dumps(o, JSON_COMPACT);
-  json_decref(o);
-  return s;
-}
-
-static char *fail(const char *msg) { return reply(json_pack("{s:b, s:s}", "ok", 0, "error", msg)); }
-
 /* The note that says who recalibrated and from what (the config record itself names nobody). */
 static int journal_note(struct daemon *d, const struct daemon_client *c, const struct control_calib *k,
                         const struct hw_panel_branch *b, uint64_t *seq)
@@ -56,12 +47,12 @@ char *run_calib_op(struct daemon *d, struct daemon_client *c, const struct contr
   struct hw_panel_branch *b = NULL;
   for (unsigned i = 0; i < np.num_branches; i++)
     if (np.branch[i].number == k->branch) b = &np.branch[i];
-  if (!b) return fail("no such branch");
+  if (!b) return run_reply_error("no such branch");
   unsigned a = b->afe, ch = b->channel;
   if (a >= HW_MAX_AFES || !d->afe_ok[a]) {
     char msg[96];
     snprintf(msg, sizeof msg, "AFE %u of branch %u is not answering: nothing changed", a, k->branch);
-    return fail(msg);
+    return run_reply_error(msg);
   }
   b->gain = k->gain;
   bool hz60 = np.mains == HW_MAINS_SPLIT_120_240_60;
@@ -74,7 +65,7 @@ char *run_calib_op(struct daemon *d, struct daemon_client *c, const struct contr
     (void)hw_ade9000_set_calibration(&d->afe[a], ch, old[0], old[1], old[2]); /* as it was, if the chip takes that */
     char msg[160];
     snprintf(msg, sizeof msg, "AFE %u channel %c did not take the calibration (%s): nothing journaled", a, 'A' + ch, hw_strerror(rc));
-    return fail(msg);
+    return run_reply_error(msg);
   }
   static char cj[256 * 1024];
   size_t cl;
@@ -82,7 +73,7 @@ char *run_calib_op(struct daemon *d, struct daemon_client *c, const struct contr
   uint64_t note_seq = 0, cfg_seq = 0;
   if (hw_panel_canonical_json(&np, cj, sizeof cj, &cl)) {
     (void)hw_ade9000_set_calibration(&d->afe[a], ch, old[0], old[1], old[2]);
-    return fail("the panel config does not fit a config record: nothing journaled");
+    return run_reply_error("the panel config does not fit a config record: nothing journaled");
   }
   crypto_generichash(h, 32, (const uint8_t *)cj, cl, NULL, 0);
   rc = journal_note(d, c, k, b, &note_seq);
@@ -90,7 +81,7 @@ char *run_calib_op(struct daemon *d, struct daemon_client *c, const struct contr
   if (!rc) rc = journal_sync(d->j);
   if (rc) {
     (void)hw_ade9000_set_calibration(&d->afe[a], ch, old[0], old[1], old[2]);
-    return fail(journal_strerror(rc));
+    return run_reply_error(journal_strerror(rc));
   }
   /* the fold clears the installation detectors' suspicions (ct_polarity, phase_map) at every
    * config record: the daemon's detectors start afresh, so a condition that still holds is
@@ -104,7 +95,7 @@ char *run_calib_op(struct daemon *d, struct daemon_client *c, const struct contr
   json_t *regs = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "igain", (int)held[0], "phcal", (int)held[1], "vgain", (int)held[2],
                            "igain_addr", (int)(0x000 + 0x20 * ch), "phcal_addr", (int)(0x006 + 0x20 * ch), "vgain_addr",
                            (int)(0x00B + 0x20 * ch));
-  return reply(json_pack("{s:b, s:i, s:s, s:i, s:s, s:f, s:f, s:f, s:o, s:I, s:I, s:i}", "ok", 1, "branch", (int)k->branch, "name",
+  return run_reply_line(json_pack("{s:b, s:i, s:s, s:i, s:s, s:f, s:f, s:f, s:o, s:I, s:I, s:i}", "ok", 1, "branch", (int)k->branch, "name",
                          b->name, "afe", (int)a, "channel", chn, "gain_old", k->gain_old, "gain", b->gain, "phase_deg", b->phase_deg,
                          "registers", regs, "note_seq", (json_int_t)note_seq, "config_seq", (json_int_t)cfg_seq, "config_version",
                          (int)d->cfg_version));

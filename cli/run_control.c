@@ -9,13 +9,6 @@
 #include <pwd.h>
 #include "run.h"
 
-static char *reply_error(const char *msg)
-{
-  json_t *o = json_pack("{s:b, s:s}", "ok", 0, "error", msg);
-  char *s = json_dumps(o, JSON_COMPACT);
-  json_decref(o);
-  return s;
-}
 
 /* A free waiter for client c on the request about to be journaled (its own seq is the next one,
  * answered by the fold), or NULL when all are taken. */
@@ -39,18 +32,18 @@ static struct waiter *waiter_take(struct daemon *d, struct daemon_client *c)
 static char *policy_op(struct daemon *d, struct daemon_client *c, struct journal_request *q)
 {
   struct waiter *w = waiter_take(d, c);
-  if (!w) return reply_error("busy: too many requests waiting");
+  if (!w) return run_reply_error("busy: too many requests waiting");
   uint64_t seq = 0, fxs[REPLAY_EFFECTS_MAX] = { 0 };
   struct replay_effects fx;
   int rc = run_request_policy(d, q, &seq, &fx, fxs);
-  if (rc) { w->used = false; return reply_error(journal_strerror(rc)); }
+  if (rc) { w->used = false; return run_reply_error(journal_strerror(rc)); }
   for (uint32_t i = 0; i < fx.n; i++)
     if (fx.e[i].kind == REPLAY_EFFECT_COMMAND && (fx.e[i].target == JOURNAL_TARGET_SERVICE || fx.e[i].der) &&
         fx.e[i].cause_seq == seq)
       run_waiters_follow(d, seq, fxs[i]);
   if (w->used && w->request_seq == seq && w->command_seq == 0) {
     w->used = false;
-    return reply_error("no decision for this request");
+    return run_reply_error("no decision for this request");
   }
   return NULL;
 }
@@ -66,7 +59,7 @@ static char *reply_rate_limited(void)
   char msg[160];
   snprintf(msg, sizeof msg, "refused: rate limit (%d requests per second per uid, bursts of %d; the excess is journaled "
            "as one refusal with a count)", DAEMON_PEER_RATE_PER_S, DAEMON_PEER_BURST);
-  return reply_error(msg);
+  return run_reply_error(msg);
 }
 
 /* Journals the coalesced rate-limit refusals that are due (all of them when force). */
@@ -103,7 +96,7 @@ static char *note_op(struct daemon *d, struct daemon_client *c, const struct con
   uint64_t seq = 0;
   int rc = run_append_fx(d, &r, &seq, NULL, NULL);
   if (rc == 0) rc = journal_sync(d->j);
-  if (rc) return reply_error(journal_strerror(rc));
+  if (rc) return run_reply_error(journal_strerror(rc));
   d->notes++;
   json_t *o = json_pack("{s:b, s:I}", "ok", 1, "seq", (json_int_t)seq);
   char *out = json_dumps(o, JSON_COMPACT);
@@ -117,18 +110,18 @@ static char *switch_op(struct daemon *d, struct daemon_client *c, int role, cons
 {
   if (!peer_may_append(d, c, q->target, q->on, q->rid)) return reply_rate_limited();
   struct waiter *w = waiter_take(d, c);
-  if (!w) return reply_error("busy: too many switch requests waiting");
+  if (!w) return run_reply_error("busy: too many switch requests waiting");
   uint64_t seq = 0, fxs[REPLAY_EFFECTS_MAX] = { 0 };
   struct replay_effects fx;
   int rc = run_request_switch(d, q->target, q->on, q->rid, q->reason, q->expiry_ns, daemon_role_journal(role), q->origin,
                               c->uid, c->gid, &seq, &fx, fxs);
-  if (rc) { w->used = false; return reply_error(journal_strerror(rc)); }
+  if (rc) { w->used = false; return run_reply_error(journal_strerror(rc)); }
   for (uint32_t i = 0; i < fx.n; i++)
     if (fx.e[i].kind == REPLAY_EFFECT_COMMAND) run_waiters_follow(d, seq, fxs[i]);
   /* refusal / reply already answered through wake_waiters; a command answers at its sense-back */
   if (w->used && w->request_seq == seq && w->command_seq == 0) {
     w->used = false;
-    return reply_error("no decision for this request");
+    return run_reply_error("no decision for this request");
   }
   return NULL;
 }
@@ -141,7 +134,7 @@ static char *der_observe_op(struct daemon *d, struct daemon_client *c, const str
   if (run_der_obs_due(d, o, &r)) {
     if (!peer_may_append(d, c, JOURNAL_TARGET_SERVICE, false, "")) return reply_rate_limited();
     int rc = run_der_obs_append(d, &r, &seq);
-    if (rc) return reply_error(journal_strerror(rc));
+    if (rc) return run_reply_error(journal_strerror(rc));
   }
   json_t *o2 = json_pack("{s:b, s:I}", "ok", 1, "seq", (json_int_t)seq);
   char *out = json_dumps(o2, JSON_COMPACT);
@@ -153,7 +146,7 @@ char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const cha
 {
   struct control_req q;
   char msg[300];
-  if (control_req_load(&q, line, len, msg, sizeof msg)) return reply_error(msg);
+  if (control_req_load(&q, line, len, msg, sizeof msg)) return run_reply_error(msg);
   run_control_flush_limited(d, false);
   int role = daemon_role_of(d->roles, c->have_cred, c->uid, c->gid);
   struct control_ctx ctx = { .panel = d->panel, .role = role, .next_seq = journal_head_seq(d->j) + 1,
@@ -162,7 +155,7 @@ char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const cha
   const char *bad = control_req_check(&q, &ctx, msg, sizeof msg);
   char *out = NULL;
   if (bad) {
-    out = reply_error(bad);
+    out = run_reply_error(bad);
   } else if (q.op == CONTROL_STATUS) {
     json_t *o = run_status_json(d);
     json_object_set_new(o, "ok", json_true());

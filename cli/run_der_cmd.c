@@ -146,15 +146,6 @@ void run_der_cmd_tick(struct daemon *d)
   }
 }
 
-static char *reply(json_t *o)
-{
-  char *s = json_dumps(o, JSON_COMPACT);
-  json_decref(o);
-  return s;
-}
-
-static char *error(const char *msg) { return reply(json_pack("{s:b, s:s}", "ok", 0, "error", msg)); }
-
 char *run_der_cmd_op(struct daemon *d, uint32_t uid, const struct control_der_bridge *b)
 {
   struct der_cmd *k = slot(d, b->source);
@@ -162,7 +153,7 @@ char *run_der_cmd_op(struct daemon *d, uint32_t uid, const struct control_der_br
     /* write-ahead: only a durable command is handed out; once taken, only to the same peer
      * again (a bridge that restarted), never to another */
     if (!k->live || k->written || k->seq > journal_durable_seq(d->j) || (k->fetched && k->fetched_uid != uid))
-      return reply(json_pack("{s:b, s:n}", "ok", 1, "command"));
+      return run_reply_line(json_pack("{s:b, s:n}", "ok", 1, "command"));
     const char *why = k->action == JOURNAL_DERA_CONNECT ? connect_withheld(d) : NULL;
     if (why) {
       char detail[200];
@@ -170,13 +161,13 @@ char *run_der_cmd_op(struct daemon *d, uint32_t uid, const struct control_der_br
                source_names[k->source], why);
       run_fault(d, "der_command_withheld", (int64_t)k->seq, k->branch, detail);
       finish(d, k, false);
-      return reply(json_pack("{s:b, s:n}", "ok", 1, "command"));
+      return run_reply_line(json_pack("{s:b, s:n}", "ok", 1, "command"));
     }
     k->fetched = true; /* only the peer that took it reports on it */
     k->fetched_uid = uid;
     json_t *c = json_pack("{s:I, s:s, s:i, s:i, s:s}", "seq", (json_int_t)k->seq, "action", journal_der_action_name(k->action),
                           "permille", (int)k->permille, "target", (int)k->branch, "request_id", k->request_id);
-    return reply(json_pack("{s:b, s:o}", "ok", 1, "command", c));
+    return run_reply_line(json_pack("{s:b, s:o}", "ok", 1, "command", c));
   }
   struct der_cmd *old = &d->der_cmd_old[b->source == JOURNAL_DER_PV ? 0 : 1];
   if ((!k->live || k->seq != b->command_seq) && old->live && old->seq == b->command_seq && old->fetched_uid == uid &&
@@ -185,10 +176,10 @@ char *run_der_cmd_op(struct daemon *d, uint32_t uid, const struct control_der_br
     old->live = false;
     old->superseded = true;
   } else if (!k->live || k->seq != b->command_seq)
-    return error("refused: no such DER command awaiting the bridge for this source");
-  if (!k->fetched || k->fetched_uid != uid) return error("refused: the command was handed to another peer (uid), or to none");
-  if (b->stage == CONTROL_DER_SHOWN && !k->written) return error("refused: the command was not reported written");
-  if (b->stage != CONTROL_DER_SHOWN && k->written) return error("refused: the command was already reported written");
+    return run_reply_error("refused: no such DER command awaiting the bridge for this source");
+  if (!k->fetched || k->fetched_uid != uid) return run_reply_error("refused: the command was handed to another peer (uid), or to none");
+  if (b->stage == CONTROL_DER_SHOWN && !k->written) return run_reply_error("refused: the command was not reported written");
+  if (b->stage != CONTROL_DER_SHOWN && k->written) return run_reply_error("refused: the command was already reported written");
   if (b->stage == CONTROL_DER_SHOWN) {
     finish(d, k, true);
   } else {
@@ -209,11 +200,11 @@ char *run_der_cmd_op(struct daemon *d, uint32_t uid, const struct control_der_br
     a->command_seq = k->seq;
     a->request_id = (struct journal_slice){ (const uint8_t *)k->request_id, (uint32_t)strlen(k->request_id) };
     int rc = run_append(d, &r);
-    if (rc) return error(journal_strerror(rc));
+    if (rc) return run_reply_error(journal_strerror(rc));
     d->actuations++;
     k->written = true;
     k->written_ns = run_now_ns(d);
     if (b->stage == CONTROL_DER_WRITE_FAILED && !k->superseded) finish(d, k, false);
   }
-  return reply(json_pack("{s:b}", "ok", 1));
+  return run_reply_line(json_pack("{s:b}", "ok", 1));
 }

@@ -194,15 +194,7 @@ def main():
         pv.p = start(["/usr/bin/python3", script, str(pv.port), pv.path, str(conn), str(st), str(w)], pv.log)
         wait_for(lambda: ss.port_open(pv.port), "pv simulator", 30)
         ess.start(script)
-        cfgp = os.path.join(d, "config.json")
-        cfg = json.load(open(cfgp))
-        cfg["der"]["pv"].update({"sunspec": "tcp://127.0.0.1:%d" % pv.port, "unit": 1})
-        cfg["der"]["ess"].update({"sunspec": "tcp://127.0.0.1:%d" % ess.port, "unit": 1})
-        json.dump(cfg, open(cfgp, "w"))
-        os.chmod(cfgp, 0o640)
-        n_cfg = len(records(d, "config"))
-        daemon.send_signal(signal.SIGHUP)
-        wait_for(lambda: len(records(d, "config")) > n_cfg, "a config record after SIGHUP")
+        ss.name_devices(d, daemon, pv, ess)
 
         # before any der record via SunSpec: nothing could execute it
         r = der_cmd("--dir", d, "pv", "disconnect")

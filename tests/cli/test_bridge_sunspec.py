@@ -164,6 +164,22 @@ def port_open(port):
         s.close()
 
 
+def name_devices(d, daemon, pv, ess):
+    """DIR/config.json's der.pv and der.ess name the two devices (unit 1); SIGHUP makes the
+    daemon journal it: the config, once its config record is there."""
+    cfgp = os.path.join(d, "config.json")
+    cfg = json.load(open(cfgp))
+    ok("pv" in cfg["der"] and "ess" in cfg["der"], "the default panel has der.pv and der.ess")
+    cfg["der"]["pv"].update({"sunspec": "tcp://127.0.0.1:%d" % pv.port, "unit": 1})
+    cfg["der"]["ess"].update({"sunspec": "tcp://127.0.0.1:%d" % ess.port, "unit": 1})
+    json.dump(cfg, open(cfgp, "w"))
+    os.chmod(cfgp, 0o640)
+    configs = len(records(d, "config"))
+    daemon.send_signal(signal.SIGHUP)
+    wait_for(lambda: len(records(d, "config")) > configs, "a config record after SIGHUP")
+    return cfg
+
+
 def ders(d, source):
     return [r for r in records(d, "der") if r["source"] == "der:" + source and r["body"].get("via") == "sunspec"]
 
@@ -187,17 +203,7 @@ def main():
                                      (802, {"SoC": 523, "SoC_SF": -1, "W_SF": 0, "State": 3})])
         pv.start(script)
         ess.start(script)
-        # the panel config names the devices; SIGHUP makes the daemon journal it
-        cfgp = os.path.join(d, "config.json")
-        cfg = json.load(open(cfgp))
-        ok("pv" in cfg["der"] and "ess" in cfg["der"], "the default panel has der.pv and der.ess")
-        cfg["der"]["pv"].update({"sunspec": "tcp://127.0.0.1:%d" % pv.port, "unit": 1})
-        cfg["der"]["ess"].update({"sunspec": "tcp://127.0.0.1:%d" % ess.port, "unit": 1})
-        json.dump(cfg, open(cfgp, "w"))
-        os.chmod(cfgp, 0o640)
-        configs = len(records(d, "config"))
-        daemon.send_signal(signal.SIGHUP)
-        wait_for(lambda: len(records(d, "config")) > configs, "a config record after SIGHUP")
+        cfg = name_devices(d, daemon, pv, ess)
         last_cfg = json.loads(records(d, "config")[-1]["body"]["json"])
         ok(last_cfg["der"]["pv"]["sunspec"] == "tcp://127.0.0.1:%d" % pv.port and last_cfg["der"]["ess"]["unit"] == 1,
            "the journaled config carries der.pv.sunspec and der.ess.unit")

@@ -42,6 +42,15 @@ static inline void rp_gen_init(struct rp_gen *g, uint64_t seed)
   for (int i = 0; i < 32; i++) snprintf(g->ids[i], sizeof g->ids[i], "req-%d", i);
 }
 
+/* r cleared to a record of type at seq, record time t0 + seq seconds (the rule tests' clock). */
+static inline void rp_rec_at(struct journal_record *r, unsigned type, uint64_t seq, int64_t t0)
+{
+  memset(r, 0, sizeof *r);
+  r->type = (uint16_t)type;
+  r->seq = seq;
+  r->wall_ns = t0 + (int64_t)seq * 1000000000ll;
+}
+
 /* A fresh state (malloc'd) whose seq-1 boot at record time t0 declared reducer version v (NULL
  * when memory ran out). */
 static inline struct replay_state *rp_state_at(uint32_t v, int64_t t0)

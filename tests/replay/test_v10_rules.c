@@ -36,10 +36,7 @@ static struct replay_state *at_version(uint32_t v)
 static void der(struct replay_state *s, uint64_t seq, uint8_t source, uint8_t via, uint16_t branch, uint8_t interlock_ok)
 {
   struct journal_record r;
-  memset(&r, 0, sizeof r);
-  r.type = JOURNAL_T_DER;
-  r.seq = seq;
-  r.wall_ns = T0 + (int64_t)seq * 1000000000ll;
+  rp_rec_at(&r, JOURNAL_T_DER, seq, T0);
   r.body.der.source = source;
   r.body.der.state = JOURNAL_DERST_PRODUCING;
   r.body.der.via = via;
@@ -55,10 +52,7 @@ static struct replay_effect ask(struct replay_state *s, uint64_t seq, uint32_t p
                                 int64_t expiry_ns, const char *id)
 {
   struct journal_record r;
-  memset(&r, 0, sizeof r);
-  r.type = JOURNAL_T_REQUEST;
-  r.seq = seq;
-  r.wall_ns = T0 + (int64_t)seq * 1000000000ll;
+  rp_rec_at(&r, JOURNAL_T_REQUEST, seq, T0);
   r.body.request.kind = JOURNAL_REQ_DER;
   r.body.request.der = packed;
   r.body.request.role = role;
@@ -80,10 +74,7 @@ static void refused(struct replay_effect e, unsigned reason)
 static void fold_command(struct replay_state *s, uint64_t seq, const struct replay_effect *e)
 {
   struct journal_record r;
-  memset(&r, 0, sizeof r);
-  r.type = JOURNAL_T_COMMAND;
-  r.seq = seq;
-  r.wall_ns = T0 + (int64_t)seq * 1000000000ll;
+  rp_rec_at(&r, JOURNAL_T_COMMAND, seq, T0);
   r.body.command.target = e->target;
   r.body.command.desired = e->desired;
   r.body.command.reason = e->reason;
@@ -97,10 +88,7 @@ static void fold_command(struct replay_state *s, uint64_t seq, const struct repl
 static void sunspec_sense(struct replay_state *s, uint64_t seq, uint16_t target, uint64_t command_seq, uint8_t verdict)
 {
   struct journal_record r;
-  memset(&r, 0, sizeof r);
-  r.type = JOURNAL_T_SENSE_BACK;
-  r.seq = seq;
-  r.wall_ns = T0 + (int64_t)seq * 1000000000ll;
+  rp_rec_at(&r, JOURNAL_T_SENSE_BACK, seq, T0);
   r.body.sense_back.target = target;
   r.body.sense_back.actuator = JOURNAL_ACTR_SUNSPEC;
   r.body.sense_back.commanded = JOURNAL_DESIRED_OFF;

@@ -38,10 +38,7 @@ static void window_at(struct replay_state *s, uint64_t seq, int64_t start_ns, ui
                       int32_t hmin_ma, int64_t p_mw, uint8_t phase)
 {
   struct journal_record r;
-  memset(&r, 0, sizeof r);
-  r.type = JOURNAL_T_WINDOW;
-  r.seq = seq;
-  r.wall_ns = T0 + (int64_t)seq * 1000000000ll;
+  rp_rec_at(&r, JOURNAL_T_WINDOW, seq, T0);
   r.body.window.start_ns = start_ns;
   r.body.window.nch = 1;
   r.body.window.ch[0] = (struct journal_window_channel){ .ch = 6, .kind = JOURNAL_CH_CURRENT, .phase = phase, .branch = branch,
@@ -65,10 +62,7 @@ static void window(struct replay_state *s, uint64_t seq, uint16_t branch, int32_
 static void tap(struct replay_state *s, uint64_t seq, uint16_t branch, uint8_t kind, uint8_t edge)
 {
   struct journal_record r;
-  memset(&r, 0, sizeof r);
-  r.type = JOURNAL_T_TRIP_TAP;
-  r.seq = seq;
-  r.wall_ns = T0 + (int64_t)seq * 1000000000ll;
+  rp_rec_at(&r, JOURNAL_T_TRIP_TAP, seq, T0);
   r.source = (struct journal_source){ JOURNAL_SRC_TAP, kind, branch, "" };
   r.body.trip_tap.kind = kind;
   r.body.trip_tap.edge = edge;
@@ -79,10 +73,7 @@ static void tap(struct replay_state *s, uint64_t seq, uint16_t branch, uint8_t k
 static void command(struct replay_state *s, uint64_t seq, uint16_t branch, uint8_t desired)
 {
   struct journal_record r;
-  memset(&r, 0, sizeof r);
-  r.type = JOURNAL_T_COMMAND;
-  r.seq = seq;
-  r.wall_ns = T0 + (int64_t)seq * 1000000000ll;
+  rp_rec_at(&r, JOURNAL_T_COMMAND, seq, T0);
   r.body.command.target = branch;
   r.body.command.desired = desired;
   replay_apply(s, &r, NULL);
@@ -91,10 +82,7 @@ static void command(struct replay_state *s, uint64_t seq, uint16_t branch, uint8
 static void sense(struct replay_state *s, uint64_t seq, uint16_t branch, uint8_t commanded, uint8_t sensed, uint8_t verdict)
 {
   struct journal_record r;
-  memset(&r, 0, sizeof r);
-  r.type = JOURNAL_T_SENSE_BACK;
-  r.seq = seq;
-  r.wall_ns = T0 + (int64_t)seq * 1000000000ll;
+  rp_rec_at(&r, JOURNAL_T_SENSE_BACK, seq, T0);
   r.body.sense_back.target = branch;
   r.body.sense_back.commanded = commanded;
   r.body.sense_back.sensed = sensed;
@@ -109,10 +97,7 @@ static struct replay_effect ack(struct replay_state *s, uint64_t seq, uint16_t t
                                 const char *id)
 {
   struct journal_record r;
-  memset(&r, 0, sizeof r);
-  r.type = JOURNAL_T_REQUEST;
-  r.seq = seq;
-  r.wall_ns = T0 + (int64_t)seq * 1000000000ll;
+  rp_rec_at(&r, JOURNAL_T_REQUEST, seq, T0);
   r.source.kind = JOURNAL_SRC_OPERATOR;
   r.body.request.kind = JOURNAL_REQ_ALARM_ACK;
   r.body.request.target = target;
