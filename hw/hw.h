@@ -525,7 +525,9 @@ int hw_sysfs_parse_num(const char *text, size_t len, double *out);
  * finite or beyond ±1000 V). */
 int hw_rail_read_mv(const struct hw_panel_rail *rl, int32_t *mv);
 /* The simulator's side: writes what the ADC would read for mv at the rail (hwmon: mV / divider;
- * iio: _raw from the channel's _scale and _offset, a _scale of 1 written when it has none). */
+ * iio: _raw from the channel's _scale and _offset, a _scale of 1 written when it has none), by
+ * a new file renamed over the old — never over a file whose content is not a number
+ * (HW_ENOTREG). */
 int hw_rail_write_mv(const struct hw_panel_rail *rl, int32_t mv);
 
 struct hw_panel {

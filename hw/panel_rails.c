@@ -9,6 +9,20 @@
 #include <string.h>
 #include "panel_internal.h"
 
+/* The file name the kernel's ABI gives a voltage: hwmon inN_input, an IIO channel in_voltageN.
+ * Only such a name is read (and, by the simulator, written): a config cannot point either at
+ * an arbitrary file. */
+static bool sysfs_name(const char *path, bool hwmon)
+{
+  const char *b = strrchr(path, '/') + 1, *prefix = hwmon ? "in" : "in_voltage";
+  size_t n = strlen(prefix);
+  if (strncmp(b, prefix, n)) return false;
+  b += n;
+  if (*b < '0' || *b > '9') return false;
+  while (*b >= '0' && *b <= '9') b++;
+  return hwmon ? !strcmp(b, "_input") : *b == 0;
+}
+
 int hw__parse_rails(struct hw__ctx *c, struct hw_panel *p, json_t *root)
 {
   static const char *const keys[] = { "name", "line", "active_low", "nominal_mv", "min_pct", "hwmon", "iio", "divider",
@@ -43,7 +57,8 @@ int hw__parse_rails(struct hw__ctx *c, struct hw_panel *p, json_t *root)
       if (json_object_get(o, "line") || json_object_get(o, "active_low"))
         return hw__fail(c, f, "a measured rail has no power-good line (leave out line and active_low)");
       if ((r = hw__get_str(c, o, path, hwmon ? "hwmon" : "iio", true, "", rl->volt_path, sizeof rl->volt_path)) < 0) return r;
-      if (rl->volt_path[0] != '/') return hw__fail(c, f, "an absolute path (%s)", hwmon ? "…/hwmonN/inM_input" : "…/iio:deviceN/in_voltageM");
+      if (rl->volt_path[0] != '/' || !sysfs_name(rl->volt_path, hwmon))
+        return hw__fail(c, f, "an absolute path ending in %s", hwmon ? "inN_input (…/hwmonM/inN_input)" : "in_voltageN (…/iio:deviceM/in_voltageN)");
       rl->volt = hwmon ? HW_RAIL_VOLT_HWMON : HW_RAIL_VOLT_IIO;
       rl->line = HW_LINE_NONE;
       if ((r = hw__get_num(c, o, path, "divider", false, 1, 1000, 1, &rl->divider)) < 0) return r;

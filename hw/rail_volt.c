@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "hw.h"
 
 int hw_sysfs_parse_num(const char *t, size_t len, double *out)
@@ -42,8 +43,12 @@ int hw_sysfs_parse_num(const char *t, size_t len, double *out)
 /* One attribute: 0 and *v, -ENOENT when absent (and optional), or an error. */
 static int read_attr(const char *path, double *v)
 {
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  /* non-blocking, and only a regular file (as sysfs attributes are): a FIFO or a device the
+   * config points at must not stall the daemon's loop */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) return -errno;
+  struct stat st;
+  if (fstat(fd, &st) || !S_ISREG(st.st_mode)) { close(fd); return HW_ENOTREG; }
   char buf[64];
   ssize_t n = read(fd, buf, sizeof buf);
   int e = errno;
@@ -84,6 +89,11 @@ int hw_rail_read_mv(const struct hw_panel_rail *rl, int32_t *mv)
 
 static int write_attr(const char *path, const char *text)
 {
+  /* the simulator writes where the panel config says: never over a file that is not already a
+   * number (the config's path names are checked too: panel_rails.c) */
+  double v;
+  int r = read_attr(path, &v);
+  if (r && r != -ENOENT) return r == HW_ERANGE ? HW_ENOTREG : r;
   /* a new file renamed over the old: a reader sees the old value or the new, never half */
   char tmp[220];
   int w = snprintf(tmp, sizeof tmp, "%s.tmp", path);
