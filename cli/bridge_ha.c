@@ -163,8 +163,9 @@ bool bridge_panel_record(struct bridge_panel *p, const uint8_t *b, size_t len, j
   switch (r.type) {
   case JOURNAL_T_WINDOW: fold_window(p, &r.body.window); return false;
   case JOURNAL_T_SENSE_BACK: {
-    /* a DER command's proof (actuator sunspec) says nothing of the branch's switch */
-    struct bridge_branch *x = r.body.sense_back.target && r.body.sense_back.actuator != JOURNAL_ACTR_SUNSPEC
+    /* a DER command's proof (actuator sunspec, permit) says nothing of the branch's switch */
+    struct bridge_branch *x = r.body.sense_back.target && r.body.sense_back.actuator != JOURNAL_ACTR_SUNSPEC &&
+                                r.body.sense_back.actuator != JOURNAL_ACTR_PERMIT
                                 ? bridge_panel_branch(p, r.body.sense_back.target) : NULL;
     int s = r.body.sense_back.sensed == JOURNAL_SENSED_ON ? 1 : r.body.sense_back.sensed == JOURNAL_SENSED_OFF ? 0 : -1;
     if (x && x->sensed != s) { x->sensed = s; x->switch_dirty = true; }

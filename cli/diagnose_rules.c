@@ -126,7 +126,8 @@ void dg_rule_sense_backs(struct dg *g)
     json_t *r;
     json_array_foreach(g->records, i, r) {
       if (!is(r, "sense_back") || strcmp(str(body(r), "verdict"), v[k].verdict)) continue;
-      if (!strcmp(str(body(r), "actuator"), "sunspec")) continue; /* a DER command's proof, not the branch's relay */
+      if (!strcmp(str(body(r), "actuator"), "sunspec") || !strcmp(str(body(r), "actuator"), "permit"))
+        continue; /* a DER command's proof, not the branch's relay */
       unsigned n = target_of(body(r));
       if (!n) continue;
       count[n]++;

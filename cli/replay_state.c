@@ -69,6 +69,8 @@ json_t *cli_replay_state_json(const struct replay_state *s)
       json_object_set_new(k, "state", json_string(s->der[i].cmd_state < 4 ? cs[s->der[i].cmd_state] : "?"));
       json_object_set_new(x, "command", k);
     }
+    if (i == JOURNAL_DER_ESS && s->pol.ess_permit_line) /* v 11: the permit the fold last decided */
+      json_object_set_new(x, "permit", json_string(replay_onoff_name(s->pol.permit)));
     json_array_append_new(der, x);
   }
   json_object_set_new(o, "der", der);

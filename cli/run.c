@@ -115,6 +115,7 @@ int cli_cmd_run(int argc, char **argv)
   if (d->eng_ok) ingest_engine_deinit(&d->eng);
   if (d->taps_ok) actuator_taps_deinit(&d->taps);
   if (d->rails_lines) hw_gpio_release(&d->rails_req);
+  run_permit_close(d);
   run_mains_irq_close(d);
   if (d->act_ok) actuator_set_deinit(&d->act);
   /* the long-horizon log gets the last copies before the main log closes */

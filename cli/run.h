@@ -198,6 +198,14 @@ struct daemon {
     char request_id[65];
   } der_cmd[2], der_cmd_old[2]; /* der_cmd_old: superseded, taken, not reported written */
   bool der_cmd_resumed;
+  /* run_permit.c: the battery's permit-to-run line and the command on it (reducer v 11) */
+  struct hw_gpio_lines permit_req;
+  bool permit_lines;             /* permit_req holds the line */
+  struct permit_cmd {
+    bool live, driven, on;
+    uint16_t branch;
+    uint64_t seq, at_ns, driven_ns;
+  } permit;
   /* run_rails.c: the supply rails' power-good inputs */
   struct hw_gpio_lines rails_req;
   bool rails_ok;
@@ -338,6 +346,14 @@ struct control_der_bridge;
 void run_der_cmd_queue(struct daemon *d, const struct replay_effect *e, uint64_t seq);
 char *run_der_cmd_op(struct daemon *d, uint32_t uid, const struct control_der_bridge *b);
 void run_der_cmd_tick(struct daemon *d);
+/* run_permit.c: the battery's permit line — opened at start at the folded level, a permit
+ * command executed once durable and proven from the battery's state (reducer v 11) */
+void run_permit_open(struct daemon *d);
+bool run_permit_owns(const struct daemon *d, uint64_t command_seq);
+bool run_permit_is_cmd(const struct replay_effect *e);
+void run_permit_close(struct daemon *d);
+void run_permit_queue(struct daemon *d, const struct replay_effect *e, uint64_t seq);
+void run_permit_tick(struct daemon *d);
 bool run_der_obs_due(struct daemon *d, const struct control_der_obs *o, struct journal_record *r);
 int run_der_obs_append(struct daemon *d, struct journal_record *r, uint64_t *seq);
 /* run_rails.c: requests the rails' power-good lines and reads them (before the boot record, so
@@ -376,6 +392,9 @@ void run_actuate_poll(struct daemon *d);
 int run_actuate_boot(struct daemon *d, struct run_boot_outputs *b);
 void run_actuate_open(struct daemon *d, struct hw_gpio_chip *chip, const struct run_boot_outputs *b);
 void run_actuate_queue_boot(struct daemon *d, const struct run_boot_outputs *b);
+/* The command record at seq, decoded (its request id copied): 0, or -1 when there is none. */
+struct run_command_rec { uint16_t target; bool on; uint8_t reason, der; char request_id[65]; };
+int run_read_command(struct daemon *d, uint64_t seq, struct run_command_rec *out);
 
 /* ---- run_taps.c */
 void run_taps_poll(struct daemon *d);

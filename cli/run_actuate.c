@@ -146,25 +146,39 @@ void run_actuate_queue_boot(struct daemon *d, const struct run_boot_outputs *b)
   /* A command journaled but not proven before the last stop is re-driven now (it is durable). */
   for (unsigned n = 1; d->act_ok && n <= REPLAY_BRANCHES_MAX; n++) {
     uint64_t cs = d->h.state.br[n - 1].pending_seq;
-    if (!cs || d->npending >= PENDING_MAX) continue;
-    struct journal_reader *rd;
-    struct journal_iter *it;
-    if (journal_reader_attach(&rd, d->j)) continue;
-    if (journal_iter_begin(rd, cs, &it) == 0) {
-      const uint8_t *rec;
-      size_t len;
-      struct journal_record cr;
-      if (journal_iter_get(it, cs, &rec, &len) == 0 && journal_record_decode(rec, len, &cr) == 0 && cr.type == JOURNAL_T_COMMAND) {
-        struct pending_cmd *p = &d->pending[d->npending++];
-        p->seq = cs;
-        p->target = cr.body.command.target;
-        p->on = cr.body.command.desired == JOURNAL_DESIRED_ON;
-        size_t rl = cr.body.command.request_id.len < 64 ? cr.body.command.request_id.len : 64;
-        memcpy(p->request_id, cr.body.command.request_id.ptr, rl);
-        p->request_id[rl] = 0;
-      }
-      journal_iter_end(it);
-    }
-    journal_reader_close(rd);
+    struct run_command_rec c;
+    if (!cs || d->npending >= PENDING_MAX || run_read_command(d, cs, &c)) continue;
+    struct pending_cmd *p = &d->pending[d->npending++];
+    p->seq = cs;
+    p->target = c.target;
+    p->on = c.on;
+    memcpy(p->request_id, c.request_id, sizeof p->request_id);
   }
+}
+
+int run_read_command(struct daemon *d, uint64_t seq, struct run_command_rec *out)
+{
+  struct journal_reader *rd;
+  struct journal_iter *it;
+  int rc = -1;
+  memset(out, 0, sizeof *out);
+  if (journal_reader_attach(&rd, d->j)) return -1;
+  if (journal_iter_begin(rd, seq, &it) == 0) {
+    const uint8_t *rec;
+    size_t len;
+    struct journal_record cr;
+    if (journal_iter_get(it, seq, &rec, &len) == 0 && journal_record_decode(rec, len, &cr) == 0 && cr.type == JOURNAL_T_COMMAND) {
+      out->target = cr.body.command.target;
+      out->on = cr.body.command.desired == JOURNAL_DESIRED_ON;
+      out->reason = cr.body.command.reason;
+      out->der = cr.body.command.der;
+      size_t rl = cr.body.command.request_id.len < 64 ? cr.body.command.request_id.len : 64;
+      memcpy(out->request_id, cr.body.command.request_id.ptr, rl);
+      out->request_id[rl] = 0;
+      rc = 0;
+    }
+    journal_iter_end(it);
+  }
+  journal_reader_close(rd);
+  return rc;
 }

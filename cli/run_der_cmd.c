@@ -100,6 +100,7 @@ static void resume(struct daemon *d)
   for (uint8_t i = 0; i < 2; i++) {
     const struct replay_der *s = &d->h.state.der[i];
     if (d->h.state.reducer_version < 10 || s->cmd_state != REPLAY_DERCMD_PENDING || !s->cmd_seq) continue;
+    if (run_permit_owns(d, s->cmd_seq)) continue; /* the battery's permit: proven afresh (run_permit.c) */
     struct der_cmd k;
     memset(&k, 0, sizeof k);
     k.source = i;

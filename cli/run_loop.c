@@ -39,6 +39,7 @@ static void tick(struct daemon *d)
   run_actuate_feed_sense(d);
   run_actuate_poll(d);
   run_der_cmd_tick(d);
+  run_permit_tick(d);
   run_meter_tick(d, now);
   run_housekeeping_tick(d, now);
   if (d->o.for_ns && now >= (uint64_t)d->o.for_ns) d->stopping = true;

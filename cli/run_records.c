@@ -36,7 +36,9 @@ int run_append_fx(struct daemon *d, struct journal_record *r, uint64_t *out_seq,
     const struct replay_effect *e = &fx.e[i];
     if (e->kind == REPLAY_EFFECT_COMMAND) {
       d->commands++;
-      if (e->der) {
+      if (run_permit_is_cmd(e)) {
+        run_permit_queue(d, e, seqs[i]); /* the fold's battery permit: its line (run_permit.c) */
+      } else if (e->der) {
         run_der_cmd_queue(d, e, seqs[i]); /* the SunSpec bridge executes it (run_der_cmd.c) */
       } else if (d->npending < PENDING_MAX) {
         struct pending_cmd *p = &d->pending[d->npending++];

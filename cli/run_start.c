@@ -325,6 +325,7 @@ int run_start_outputs(struct daemon *d)
   run_actuate_open(d, chip, &b);
   run_taps_open(d, chip);
   run_mains_irq_open(d, chip);
+  run_permit_open(d);
   run_actuate_queue_boot(d, &b);
   return rc;
 }

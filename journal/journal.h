@@ -280,7 +280,8 @@ struct journal_witness {
  * disconnect (encoded "service"). */
 enum journal_actuator { JOURNAL_ACTR_MONOSTABLE = 0, JOURNAL_ACTR_LATCHING, JOURNAL_ACTR_CONTACTOR,
                         JOURNAL_ACTR_SSR, JOURNAL_ACTR_EFUSE, JOURNAL_ACTR_SERVICE,
-                        JOURNAL_ACTR_SUNSPEC /* a DER command written to a SunSpec device by `hems bridge sunspec` */ };
+                        JOURNAL_ACTR_SUNSPEC, /* a DER command written to a SunSpec device by `hems bridge sunspec` */
+                        JOURNAL_ACTR_PERMIT   /* reducer v 11: the battery's permit-to-run line */ };
 enum journal_act_action { JOURNAL_ACTION_NONE = 0, JOURNAL_ACTION_COIL_ON, JOURNAL_ACTION_COIL_OFF,
                           JOURNAL_ACTION_PULSE_SET, JOURNAL_ACTION_PULSE_RESET, JOURNAL_ACTION_GATE_ON,
                           JOURNAL_ACTION_GATE_OFF, JOURNAL_ACTION_ENABLE_ON, JOURNAL_ACTION_ENABLE_OFF };
@@ -544,7 +545,8 @@ enum journal_origin { JOURNAL_ORIGIN_OPERATOR = 0, JOURNAL_ORIGIN_REMOTE, JOURNA
 enum journal_command_reason {
   JOURNAL_CMD_OPERATOR = 0, JOURNAL_CMD_LOAD_SHED, JOURNAL_CMD_RESTORE, JOURNAL_CMD_DEMAND_RESPONSE,
   JOURNAL_CMD_INTERLOCK, JOURNAL_CMD_FAIL_SAFE, JOURNAL_CMD_REMOTE,
-  JOURNAL_CMD_PROTECT          /* reducer v 8: a sustained over/under-voltage opens a sensitive branch */
+  JOURNAL_CMD_PROTECT,         /* reducer v 8: a sustained over/under-voltage opens a sensitive branch */
+  JOURNAL_CMD_BACKUP           /* reducer v 11: on backup power: the battery's permit to run, a shed to its rating */
 };
 enum journal_refusal_reason {
   JOURNAL_REF_BACKFEED = 0, JOURNAL_REF_BREAKER_OPEN, JOURNAL_REF_RCD_TRIPPED, JOURNAL_REF_RATE_LIMIT,
@@ -558,7 +560,8 @@ enum journal_refusal_reason {
   /* field-truth issue (reducer v 7) */
   JOURNAL_REF_ALARM_ACTIVE,   /* an acknowledgement of an alarm whose condition still holds */
   JOURNAL_REF_ALARM_NOT_RAISED, /* an acknowledgement of an alarm that is not raised */
-  JOURNAL_REF_STALE            /* reducer v 10: a DER command to a source not being read (stale) */
+  JOURNAL_REF_STALE,           /* reducer v 10: a DER command to a source not being read (stale) */
+  JOURNAL_REF_DEFERRED         /* reducer v 11: a policy close waits at the branch's operations limit */
 };
 /* What a request asks (policy issue). `switch` is the declarative "set target to desired". */
 enum journal_request_kind { JOURNAL_REQ_SWITCH = 0, JOURNAL_REQ_SERVICE, JOURNAL_REQ_DR_START,

@@ -230,7 +230,7 @@ static const struct jfield witness_fields[] = {
 
 /* actuation / sense_back / trip_tap / der (actuators issue; schemas/actuators.cddl). */
 static const char *const act_onoff_names[] = { "off", "on", NULL };
-static const char *const actuator_names[] = { "monostable", "latching", "contactor", "ssr", "efuse", "service", "sunspec", NULL };
+static const char *const actuator_names[] = { "monostable", "latching", "contactor", "ssr", "efuse", "service", "sunspec", "permit", NULL };
 static const char *const act_action_names[] = { "none", "coil_on", "coil_off", "pulse_set", "pulse_reset",
                                                 "gate_on", "gate_off", "enable_on", "enable_off", NULL };
 static const char *const act_result_names[] = { "ok", "no_op", "failed", NULL };
@@ -384,11 +384,11 @@ static const char *const desired_names[] = { "off", "on", NULL };
 static const char *const role_names[] = { "viewer", "operator", "admin", "utility", NULL };
 static const char *const origin_names[] = { "operator", "remote", "demand_response", "automation", NULL };
 static const char *const command_reason_names[] = { "operator", "load_shed", "restore", "demand_response",
-                                                    "interlock", "fail_safe", "remote", "protect", NULL };
+                                                    "interlock", "fail_safe", "remote", "protect", "backup", NULL };
 static const char *const refusal_reason_names[] = { "backfeed", "breaker_open", "rcd_tripped", "rate_limit", "role",
                                                     "conflict", "expired", "unknown_target", "invalid",
                                                     "interlock", "mode", "mandatory", "superseded",
-                                                    "unknown_event", "alarm_active", "alarm_not_raised", "stale", NULL };
+                                                    "unknown_event", "alarm_active", "alarm_not_raised", "stale", "deferred", NULL };
 
 static const char *const request_kind_names[] = { "switch", "service", "dr_start", "dr_cancel", "dr_opt_out",
                                                   "alarm_ack", "der", NULL };

@@ -508,42 +508,49 @@ static int append_one(struct replay_harness *h, const struct journal_record *r, 
   return 0;
 }
 
+void replay_effect_record(const struct replay_effect *e, struct journal_record *r)
+{
+  memset(r, 0, sizeof *r);
+  r->source.kind = JOURNAL_SRC_PANEL;
+  struct journal_slice id = { (const uint8_t *)e->request_id, e->request_id_len };
+  if (e->kind == REPLAY_EFFECT_COMMAND) {
+    struct journal_command *c = &r->body.command;
+    r->type = JOURNAL_T_COMMAND;
+    c->target = e->target;
+    c->desired = e->desired;
+    c->reason = e->reason;
+    c->cause_seq = e->cause_seq;
+    c->request_id = id;
+    c->phase_ma = e->phase_ma;
+    c->limit_ma = e->limit_ma;
+    c->level_permille = e->level_permille;
+    c->allowance_ms = e->allowance_ms;
+    c->holdoff_ms = e->holdoff_ms;
+    c->stagger_ms = e->stagger_ms;
+    c->priority = e->priority;
+    c->rank = e->rank;
+    c->der = e->der;
+    c->der_action = e->der_action;
+    c->der_permille = e->der_permille;
+  } else {
+    struct journal_refusal *f = &r->body.refusal;
+    r->type = JOURNAL_T_REFUSAL;
+    f->target = e->target;
+    f->desired = e->desired;
+    f->reason = e->reason;
+    f->cause_seq = e->cause_seq;
+    f->request_id = id;
+    f->ops = e->ops;
+    f->ops_limit = e->ops_limit;
+  }
+}
+
 int replay_harness_append_effect(struct replay_harness *h, const struct replay_effect *e, uint64_t *out_seq)
 {
   if (out_seq) *out_seq = 0;
   if (e->kind != REPLAY_EFFECT_COMMAND && e->kind != REPLAY_EFFECT_REFUSAL) return 0;
   struct journal_record r;
-  memset(&r, 0, sizeof r);
-  r.source.kind = JOURNAL_SRC_PANEL;
-  struct journal_slice id = { (const uint8_t *)e->request_id, e->request_id_len };
-  if (e->kind == REPLAY_EFFECT_COMMAND) {
-    r.type = JOURNAL_T_COMMAND;
-    r.body.command.target = e->target;
-    r.body.command.desired = e->desired;
-    r.body.command.reason = e->reason;
-    r.body.command.cause_seq = e->cause_seq;
-    r.body.command.request_id = id;
-    r.body.command.phase_ma = e->phase_ma;
-    r.body.command.limit_ma = e->limit_ma;
-    r.body.command.level_permille = e->level_permille;
-    r.body.command.allowance_ms = e->allowance_ms;
-    r.body.command.holdoff_ms = e->holdoff_ms;
-    r.body.command.stagger_ms = e->stagger_ms;
-    r.body.command.priority = e->priority;
-    r.body.command.rank = e->rank;
-    r.body.command.der = e->der;
-    r.body.command.der_action = e->der_action;
-    r.body.command.der_permille = e->der_permille;
-  } else {
-    r.type = JOURNAL_T_REFUSAL;
-    r.body.refusal.target = e->target;
-    r.body.refusal.desired = e->desired;
-    r.body.refusal.reason = e->reason;
-    r.body.refusal.cause_seq = e->cause_seq;
-    r.body.refusal.request_id = id;
-    r.body.refusal.ops = e->ops;
-    r.body.refusal.ops_limit = e->ops_limit;
-  }
+  replay_effect_record(e, &r);
   struct replay_effects fx;
   return append_one(h, &r, out_seq, &fx);
 }

@@ -208,6 +208,9 @@ int replay_harness_append(struct replay_harness *h, const struct journal_record 
 
 /* Appends the command/refusal record for one effect (COMMAND/REFUSAL; REPLY appends nothing). */
 int replay_harness_append_effect(struct replay_harness *h, const struct replay_effect *e, uint64_t *out_seq);
+/* The command or refusal record (type and body; no seq, time or prev) that journals decision e,
+ * a COMMAND or REFUSAL effect; its request_id points into e. */
+void replay_effect_record(const struct replay_effect *e, struct journal_record *r);
 
 /* Writes a checkpoint of the current state now: ends the current group with a seal (which then
  * signs exactly that state) and stores the checkpoint with it. */

@@ -78,8 +78,8 @@ static void sample(struct hw_sim *s)
     if (b->actual_phase == HW_PHASE_L12) { line_i[0] += i; line_i[1] -= i; }
     else line_i[b->actual_phase] += i;
   }
-  if (pn->der.ess && s->ess_state && s->ess_permit) {
-    double dir = s->ess_state == 1 ? 1 : s->ess_state == 2 ? -1 : 0;
+  if (pn->der.ess && s->ess_permit && (s->ess_state || hw__sim_ess_on_backup(s))) {
+    double dir = hw__sim_ess_on_backup(s) || s->ess_state == 2 ? -1 : s->ess_state == 1 ? 1 : 0;
     s->ess_soc += dir * s->ess_w * 125e-6 / 3600.0 / pn->der.ess_capacity_wh * 100.0;
     if (s->ess_soc < 0) s->ess_soc = 0;
     if (s->ess_soc > 100) s->ess_soc = 100;
@@ -288,7 +288,7 @@ void hw_sim_der_status(const struct hw_sim *s, struct hw_sim_der_status *o)
   o->pv_fault = s->pv_state == 2;
   o->ess_permit = s->ess_permit;
   o->pv_w = o->pv_grid_tied ? s->pv_w : 0;
-  o->ess_w = !s->ess_permit ? 0 : s->ess_state == 1 ? s->ess_w : s->ess_state == 2 ? -s->ess_w : 0;
+  o->ess_w = !s->ess_permit ? 0 : hw__sim_ess_on_backup(s) || s->ess_state == 2 ? -s->ess_w : s->ess_state == 1 ? s->ess_w : 0;
   o->ess_soc_pct = s->ess_soc;
 }
 

@@ -106,6 +106,7 @@ void hw__sim_on_output(struct hw_sim *s, unsigned line, uint64_t t)
   }
   case R_ESS_PERMIT:
     s->ess_permit = phys;
+    hw__sim_der_lines(s, t); /* the battery starts or stops: its state lines say so */
     return;
   case R_SERVICE_COIL:
     /* energise to disconnect, so a controller that is not running leaves the panel fed */
@@ -164,8 +165,9 @@ void hw__sim_der_lines(struct hw_sim *s, uint64_t t)
     hw__sim_sched_add(s, t, d->line_pv_fault, s->pv_state == 2);
   }
   if (d->ess && !s->der_stuck[1]) {
-    hw__sim_sched_add(s, t, d->line_ess_charging, s->ess_state == 1 && s->ess_permit);
-    hw__sim_sched_add(s, t, d->line_ess_discharging, s->ess_state == 2 && s->ess_permit);
+    bool backup = hw__sim_ess_on_backup(s);
+    hw__sim_sched_add(s, t, d->line_ess_charging, s->ess_state == 1 && s->ess_permit && !backup);
+    hw__sim_sched_add(s, t, d->line_ess_discharging, (s->ess_state == 2 && s->ess_permit) || backup);
     hw__sim_sched_add(s, t, d->line_ess_alarm, s->ess_state == 3);
   }
   if (d->ats && !s->der_stuck[2]) {

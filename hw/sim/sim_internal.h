@@ -158,6 +158,12 @@ void hw__sim_actuators_step(struct hw_sim *s, struct sim_branch *b, uint64_t now
 void hw__sim_aux_update(struct hw_sim *s, struct sim_branch *b, uint64_t t, bool bounce);
 void hw__sim_power_fail_lines(struct hw_sim *s, uint64_t t);
 void hw__sim_der_lines(struct hw_sim *s, uint64_t t);
+/* The battery carries the house by itself: on backup, the grid down, permitted to run, not in
+ * alarm (a scripted state 3) and not empty. */
+static inline bool hw__sim_ess_on_backup(const struct hw_sim *s)
+{
+  return s->sc.panel.der.ess && s->on_backup && !s->grid_up && s->ess_permit && s->ess_state != 3 && s->ess_soc > 0;
+}
 
 /* sim_events.c: the scenario's timeline */
 void hw__sim_freq_steps(struct hw_sim *s);

@@ -115,7 +115,7 @@ double hw__sim_branch_current(struct hw_sim *s, struct sim_branch *b, double *ou
       break;
     case HW_LOAD_ESS: {
       double w = s->ess_permit ? s->ess_w : 0;
-      if (s->ess_state == 2 || (s->on_backup && !s->grid_up)) i = -M_SQRT2 * w / vn * s->s[p][1];
+      if (s->ess_state == 2 || hw__sim_ess_on_backup(s)) i = -M_SQRT2 * w / vn * s->s[p][1];
       else if (s->ess_state == 1) i = M_SQRT2 * w / vn * s->s[p][1];
       break;
     }

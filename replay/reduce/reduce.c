@@ -324,7 +324,7 @@ static void fold_command(struct replay_state *s, const struct journal_record *r)
   s->commands++;
   uint8_t v = c->desired == JOURNAL_DESIRED_ON ? REPLAY_ON : REPLAY_OFF;
   if (s->reducer_version >= 10 && c->der) {
-    reduce__fold_der_command(s, r); /* no branch moves: the SunSpec bridge executes it */
+    reduce__fold_der_command(s, r); /* no branch moves: the SunSpec bridge or the permit line executes it */
   } else if (c->target == JOURNAL_TARGET_SERVICE) {
     s->service_commanded = v;
     s->service_pending_seq = r->seq;
@@ -364,7 +364,8 @@ static void fold_sense_back(struct replay_state *s, const struct journal_record 
   s->sense_backs++;
   uint8_t verdict = sb->verdict <= JOURNAL_VERDICT_CHATTER ? (uint8_t)(sb->verdict + 1) : REPLAY_V_NONE;
   uint8_t sensed = sb->sensed == JOURNAL_SENSED_ON ? REPLAY_ON : sb->sensed == JOURNAL_SENSED_OFF ? REPLAY_OFF : REPLAY_UNKNOWN;
-  if (s->reducer_version >= 10 && sb->actuator == JOURNAL_ACTR_SUNSPEC) { /* a DER command's proof */
+  if ((s->reducer_version >= 10 && sb->actuator == JOURNAL_ACTR_SUNSPEC) ||
+      (s->reducer_version >= 11 && sb->actuator == JOURNAL_ACTR_PERMIT)) { /* a DER command's proof */
     reduce__fold_der_sense(s, r);
     return;
   }

@@ -33,7 +33,7 @@
 extern "C" {
 #endif
 
-#define REPLAY_REDUCER_VERSION 10u /* the newest rules this code knows */
+#define REPLAY_REDUCER_VERSION 11u /* the newest rules this code knows */
 #define REPLAY_REDUCER_BASE 4u    /* the rules of a journal whose boot records declare none */
 /* What each version added (replay.md "Reducer versions"):
  *   5  closes after the grid returns wait for a hold-off (no relay chatter from a bouncing
@@ -66,7 +66,16 @@ extern "C" {
  *      backfeed / interlock: connect with the grid absent, a backfeed risk, the source's or the
  *      transfer switch's interlock open);
  *      the command changes no branch; a sense_back with actuator sunspec naming it proves it or
- *      not; the serialisation gains each source's command state (REPLAY_SER_V10_TAIL) */
+ *      not; the serialisation gains each source's command state (REPLAY_SER_V10_TAIL)
+ *  11  a policy close that waits at the branch's operations limit is journaled once per wait as a
+ *      refusal with reason deferred (cause_seq: the record it waited at; ops, ops_limit); the
+ *      battery (reduce_ess.c): with an ESS and its permit line in the config, the fold drives the
+ *      permit to run as a DER command (der ess, connect / disconnect, reason backup / interlock):
+ *      on when the transfer switch isolates the house on backup and the battery reports no alarm,
+ *      off (emergency disconnect) on a battery alarm or an outage nothing isolates, on again
+ *      after the DER hold-off once the grid is back; on backup the loads are shed (layer BACKUP,
+ *      reason backup) lowest priority first to the battery's rated power (der.ess.max_w); the
+ *      serialisation gains REPLAY_SER_V11_TAIL */
 #define REPLAY_GRID_BY_POWER_FAIL 1u /* grid_absent bits */
 #define REPLAY_GRID_BY_ATS 2u
 
@@ -113,7 +122,8 @@ enum replay_layer {
   REPLAY_LAYER_FAIL_SAFE = 1u << 0,  /* safety: grid lost, fail-open branch held open until restore */
   REPLAY_LAYER_DR = 1u << 1,         /* demand response (time-bounded, auto-revert) */
   REPLAY_LAYER_SHED = 1u << 2,       /* service-limit load shedding (auto-revert with hysteresis) */
-  REPLAY_LAYER_PROTECT = 1u << 3     /* v 8: a sustained over/under-voltage holds sensitive branches open */
+  REPLAY_LAYER_PROTECT = 1u << 3,    /* v 8: a sustained over/under-voltage holds sensitive branches open */
+  REPLAY_LAYER_BACKUP = 1u << 4      /* v 11: on backup, shed to the battery's rated power */
 };
 
 /* COSEM class 70 control_state. */
@@ -188,6 +198,7 @@ struct replay_branch {
   uint8_t suspect;        /* v 7: REPLAY_ALARM_CT_POLARITY / PHASE_MAP raised by the daemon's detector
                              or a window; held until a boot or config record (the detector then
                              runs afresh): their acknowledgement's condition */
+  uint8_t defer_noted;    /* v 11: this wait at the operations limit is journaled (refusal deferred) */
   uint16_t breaker_a;     /* config */
   uint8_t want_id_len;
   uint8_t ops_head;       /* ring index of the oldest entry of ops_ns */
@@ -278,6 +289,14 @@ struct replay_policy {
   int64_t pq_ok_for_ns;   /* protecting: how long every phase has been back, likewise summed */
   int64_t pq_last_ns;     /* the record time pq_protect last saw */
   int64_t protect_trip_ns;/* record time of the last protective trip */
+  /* v 11: the battery (reduce_ess.c; config "der": "ess" and "lines"."ess_permit") */
+  uint8_t ess_permit_line; /* the config names an ESS with a permit-to-run line */
+  uint8_t permit;          /* enum replay_onoff: the permit the fold last commanded */
+  uint16_t ess_branch;     /* the battery's branch (config der.ess.branch; 0 none) */
+  uint32_t ess_max_w;      /* its rated power (config der.ess.max_w) */
+  uint8_t permit_ops_head; /* ring index of the oldest entry of permit_ops_ns */
+  int64_t permit_ops_ns[REPLAY_OPS_RING]; /* record times of the last permit commands: an on waits
+                                             at ops_per_min in 60 s, as a branch's close does */
   struct replay_dr_event dr[REPLAY_DR_EVENTS];
 };
 
@@ -434,13 +453,18 @@ size_t replay_state_serialise(const struct replay_state *s, uint8_t *out, size_t
 /* v 10: after the v 9 tail, each DER source's (pv, ess, ats) sunspec, cmd_state, cmd_action (u8),
  * branch, cmd_permille (u16), cmd_seq (u64), cmd_wall_ns (i64). */
 #define REPLAY_SER_V10_TAIL (23u * REPLAY_DER_SOURCES)
+/* v 11: after the v 10 tail, each branch's defer_noted (u8), then ess_permit_line, permit (u8),
+ * ess_branch (u16), ess_max_w (u32), permit_ops_head (u8), permit_ops_ns (8 × i64). */
+#define REPLAY_SER_V11_TAIL (REPLAY_BRANCHES_MAX + 9u + 8u * REPLAY_OPS_RING)
 #define REPLAY_SER_MAX (REPLAY_SER_FIXED + 4u + REPLAY_REQ_WINDOW_IDS * REPLAY_SER_REQ_BYTES + REPLAY_SER_V5_TAIL + \
-                        REPLAY_SER_V7_TAIL + REPLAY_SER_V8_TAIL + 2u * (1u + REPLAY_SER_V9_SLOT) + REPLAY_SER_V10_TAIL)
+                        REPLAY_SER_V7_TAIL + REPLAY_SER_V8_TAIL + 2u * (1u + REPLAY_SER_V9_SLOT) + REPLAY_SER_V10_TAIL + \
+                        REPLAY_SER_V11_TAIL)
 static inline size_t replay_ser_tail_of(uint32_t reducer_version, unsigned open_slots)
 {
   return (reducer_version >= 5 ? REPLAY_SER_V5_TAIL : 0) + (reducer_version >= 7 ? REPLAY_SER_V7_TAIL : 0) +
          (reducer_version >= 8 ? REPLAY_SER_V8_TAIL : 0) +
-         (reducer_version >= 9 ? 2u + open_slots * REPLAY_SER_V9_SLOT : 0) + (reducer_version >= 10 ? REPLAY_SER_V10_TAIL : 0);
+         (reducer_version >= 9 ? 2u + open_slots * REPLAY_SER_V9_SLOT : 0) + (reducer_version >= 10 ? REPLAY_SER_V10_TAIL : 0) +
+         (reducer_version >= 11 ? REPLAY_SER_V11_TAIL : 0);
 }
 static inline size_t replay_ser_tail(const struct replay_state *s)
 {

@@ -246,6 +246,46 @@ static void config_pq(struct replay_state *s, struct jcur *c)
     p->pq_hyst_permille = 0; /* a hysteresis that leaves no band: none */
 }
 
+/* v 11: "der": {"ess": {"branch", "max_w"}, "lines": {"ess_permit": N or null}} — the battery
+ * whose permit to run the fold drives (reduce_ess.c) */
+static void config_der(struct replay_state *s, struct jcur *c)
+{
+  if (!j_peek(c, '{')) { j_skip(c); return; }
+  c->p++;
+  struct replay_policy *p = &s->pol;
+  const uint8_t *k;
+  uint32_t kn, v;
+  while (!j_peek(c, '}')) {
+    if (j_key(c, &k, &kn)) return;
+    int r = 0;
+    if ((key_is(k, kn, "ess") || key_is(k, kn, "lines")) && j_peek(c, '{')) {
+      int ess = key_is(k, kn, "ess");
+      c->p++;
+      while (!j_peek(c, '}')) {
+        const uint8_t *k2;
+        uint32_t kn2;
+        if (j_key(c, &k2, &kn2)) return;
+        v = 0;
+        if (ess && key_is(k2, kn2, "branch")) {
+          if ((r = j_uint(c, &v)) == 0) p->ess_branch = (uint16_t)(v <= REPLAY_BRANCHES_MAX ? v : 0);
+        } else if (ess && key_is(k2, kn2, "max_w")) {
+          if ((r = j_uint(c, &v)) == 0) p->ess_max_w = v; /* whole watts, up to 65535 */
+        } else if (!ess && key_is(k2, kn2, "ess_permit")) {
+          if ((r = j_uint(c, &v)) == 0) p->ess_permit_line = 1; /* null: none */
+          else if (r > 0) r = 0;
+        } else r = j_skip(c);
+        if (r < 0) return;
+        if (j_peek(c, ',')) c->p++;
+        if (c->p >= c->e) return;
+      }
+      c->p++;
+    } else if (j_skip(c)) return;
+    if (j_peek(c, ',')) c->p++;
+    if (c->p >= c->e) return;
+  }
+  c->p++;
+}
+
 void reduce__config_json(struct replay_state *s, struct journal_slice json)
 {
   if (!json.ptr || !json.len) return;
@@ -259,6 +299,11 @@ void reduce__config_json(struct replay_state *s, struct journal_slice json)
     p->der_holdoff_ns = REPLAY_DEFAULT_DER_HOLDOFF_NS;
     p->mains_afe = 0; /* and "afes" */
     p->nominal_mv = 0;
+  }
+  if (s->reducer_version >= 11) { /* and "der" (what the fold last commanded stays) */
+    s->pol.ess_permit_line = 0;
+    s->pol.ess_branch = 0;
+    s->pol.ess_max_w = 0;
   }
   struct jcur c = { json.ptr, json.ptr + json.len };
   if (!j_peek(&c, '{')) return;
@@ -280,6 +325,8 @@ void reduce__config_json(struct replay_state *s, struct journal_slice json)
       config_pq(s, &c);
     } else if (s->reducer_version >= 8 && key_is(k, kn, "restore")) {
       config_restore(s, &c);
+    } else if (s->reducer_version >= 11 && key_is(k, kn, "der")) {
+      config_der(s, &c);
     } else if (key_is(k, kn, "service_limit_a")) {
       uint32_t v = 0;
       if (j_uint(&c, &v) < 0) return;

@@ -172,6 +172,13 @@ static void serialise(struct ser *w, const struct replay_state *s)
       U64(d->cmd_wall_ns);
     }
   }
+  if (s->reducer_version >= 11) { /* REPLAY_SER_V11_TAIL */
+    ROOM(REPLAY_BRANCHES_MAX + 16 + 8 * REPLAY_OPS_RING); /* 121 */
+    for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) U8(s->br[i].defer_noted);
+    U8(s->pol.ess_permit_line); U8(s->pol.permit); U16(s->pol.ess_branch); U32(s->pol.ess_max_w);
+    U8(s->pol.permit_ops_head);
+    for (int i = 0; i < REPLAY_OPS_RING; i++) U64(s->pol.permit_ops_ns[i]);
+  }
 }
 
 void replay_state_hash(const struct replay_state *s, uint8_t out[32])

@@ -3,7 +3,7 @@
  * by concern: reduce.c (records → derived state, the request window, apply), reduce_config.c
  * (the policy half of `config` records), reduce_policy.c (arbitration, demand response, load
  * control, the commands the fold issues, request decisions), reduce_hash.c (the canonical
- * serialisation and state hash), reduce_names.c (enum names), reduce_alarm.c (alarm acknowledgement), reduce_rollup.c (v 9 rollups), reduce_der.c (v 10 DER commands). Same rules in every file
+ * serialisation and state hash), reduce_names.c (enum names), reduce_alarm.c (alarm acknowledgement), reduce_rollup.c (v 9 rollups), reduce_der.c (v 10 DER commands), reduce_ess.c (v 11 the battery on backup). Same rules in every file
  * (reduce.c's header): no clock, I/O, allocation or floating point.
  */
 #ifndef HEMS_REDUCE_INTERNAL_H
@@ -58,6 +58,39 @@ static inline void put_le(uint8_t *p, uint64_t v, int n)
   for (int i = 0; i < n; i++) { p[i] = (uint8_t)v; v >>= 8; }
 }
 
+/* What a branch holds: the last command, else what was sensed. */
+static inline uint8_t held_of(const struct replay_branch *b) { return b->commanded ? b->commanded : b->sensed; }
+
+/* A time-bounded or safety layer takes the branch: remember what to revert to. */
+static inline void layer_set(struct replay_branch *b, uint8_t bit)
+{
+  if (!b->layers && b->want == REPLAY_UNKNOWN) b->want = held_of(b) == REPLAY_OFF ? REPLAY_OFF : REPLAY_ON;
+  b->layers |= bit;
+}
+
+static inline void layer_clear(struct replay_branch *b, uint8_t bits)
+{
+  if ((b->layers & bits) && !(b->layers & (uint8_t)~bits)) b->restore_due = 1;
+  b->layers &= (uint8_t)~bits;
+}
+
+/* The transfer switch isolates the house on backup (its interlock made). */
+static inline int ats_isolating(const struct replay_state *s)
+{
+  const struct replay_der *a = &s->der[JOURNAL_DER_ATS];
+  return a->seen && a->interlock_ok && s->transfer_state == JOURNAL_XFER_BACKUP + 1;
+}
+
+/* v 5: may the policy close what waits this hold-off class (der: a branch with DER behind it)
+ * now? Not during an outage, and not until the grid has stayed present for the hold-off since
+ * it last returned. */
+static inline int supply_stable(const struct replay_policy *p, int der)
+{
+  if (p->outage) return 0;
+  if (!p->holding) return 1;
+  return p->stable_for_ns >= (der ? p->der_holdoff_ns : p->holdoff_ns);
+}
+
 /* reduce_config.c: the branch and policy settings of a `config` record's JSON */
 void reduce__config_json(struct replay_state *s, struct journal_slice json);
 
@@ -77,6 +110,8 @@ bool reduce__der_request_parse(const struct journal_request *q, struct reduce_de
 void reduce__decide_der(struct replay_state *s, const struct journal_record *r, struct replay_effect *e);
 void reduce__fold_der_command(struct replay_state *s, const struct journal_record *r);
 void reduce__fold_der_sense(struct replay_state *s, const struct journal_record *r);
+/* reduce_ess.c (v 11): the battery's permit to run and the shed to its rating on backup */
+void reduce__ess(struct replay_state *s, const struct journal_record *r, struct replay_effects *out);
 void reduce__decide_alarm_ack(struct replay_state *s, const struct journal_record *r, struct replay_effect *e);
 
 /* reduce_rollup.c (v 9): the 15-minute rollups */

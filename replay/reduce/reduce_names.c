@@ -19,14 +19,14 @@ const char *replay_verdict_name(unsigned v)
 const char *replay_command_reason_name(unsigned v)
 {
   static const char *const n[] = { "operator", "load_shed", "restore", "demand_response", "interlock", "fail_safe", "remote",
-                                   "protect" };
+                                   "protect", "backup" };
   return v < sizeof n / sizeof n[0] ? n[v] : "?";
 }
 const char *replay_refusal_reason_name(unsigned v)
 {
   static const char *const n[] = { "backfeed", "breaker_open", "rcd_tripped", "rate_limit", "role", "conflict",
                                    "expired", "unknown_target", "invalid", "interlock", "mode", "mandatory",
-                                   "superseded", "unknown_event", "alarm_active", "alarm_not_raised", "stale" };
+                                   "superseded", "unknown_event", "alarm_active", "alarm_not_raised", "stale", "deferred" };
   return v < sizeof n / sizeof n[0] ? n[v] : "?";
 }
 const char *replay_defer_reason_name(unsigned v)

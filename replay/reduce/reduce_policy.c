@@ -5,29 +5,8 @@
 
 /* ------------------------------------------------------------------ policy: arbitration */
 
-static uint8_t held_of(const struct replay_branch *b) { return b->commanded ? b->commanded : b->sensed; }
-
 /* Effective demand: OFF if any layer demands it, else the operator's `want` (UNKNOWN: leave). */
 static uint8_t desired_of(const struct replay_branch *b) { return b->layers ? REPLAY_OFF : b->want; }
-
-/* A time-bounded or safety layer takes the branch: remember what to revert to. */
-static void layer_set(struct replay_branch *b, uint8_t bit)
-{
-  if (!b->layers && b->want == REPLAY_UNKNOWN) b->want = held_of(b) == REPLAY_OFF ? REPLAY_OFF : REPLAY_ON;
-  b->layers |= bit;
-}
-
-static void layer_clear(struct replay_branch *b, uint8_t bits)
-{
-  if ((b->layers & bits) && !(b->layers & (uint8_t)~bits)) b->restore_due = 1;
-  b->layers &= (uint8_t)~bits;
-}
-
-static int ats_isolating(const struct replay_state *s)
-{
-  const struct replay_der *a = &s->der[JOURNAL_DER_ATS];
-  return a->seen && a->interlock_ok && s->transfer_state == JOURNAL_XFER_BACKUP + 1;
-}
 
 /* Would closing branch b backfeed? The grid is absent and the branch exports (a DER behind it:
  * anti-islanding) or no transfer switch isolates the house; or its load side is live while it
@@ -265,16 +244,6 @@ static void holdoff_tick(struct replay_policy *p, int64_t now)
   if (p->stable_for_ns >= p->holdoff_ns && p->stable_for_ns >= p->der_holdoff_ns) p->holding = 0;
 }
 
-/* v 5: may the policy close branch b now? Not during an outage, and not until the grid has
- * stayed present for the branch's hold-off since it last returned (a DER branch: the
- * reconnection delay). */
-static int supply_stable_for(const struct replay_policy *p, const struct replay_branch *b)
-{
-  if (p->outage) return 0;
-  if (!p->holding) return 1;
-  return p->stable_for_ns >= (b->exports ? p->der_holdoff_ns : p->holdoff_ns);
-}
-
 /* v 8: the protective action. Each record adds the record-time step since the last (at most
  * REPLAY_HOLDOFF_STEP_MAX_NS, never negative: a clock step neither fires nor delays it) to how
  * long each out-of-band phase has been out. One out for protect_ns holds every sensitive
@@ -350,6 +319,7 @@ void reduce__reconcile(struct replay_state *s, const struct journal_record *r, s
   dr_update(s, now);
   if (r->type == JOURNAL_T_WINDOW) limiter(s, r);
   if (p->supply_low) return;
+  if (s->reducer_version >= 11) reduce__ess(s, r, out); /* the battery's permit, the backup shed */
   int closed = 0;
   /* opens lowest priority first, closes highest priority first; only pending branches are
    * visited (the loop below changes no other branch's layers/deferred/restore_due, so a stable
@@ -376,7 +346,7 @@ void reduce__reconcile(struct replay_state *s, const struct journal_record *r, s
     if (!b->layers && !b->deferred && !b->restore_due) continue; /* the operator's own commands are direct */
     uint8_t d = desired_of(b);
     if (d == REPLAY_UNKNOWN) { b->restore_due = 0; continue; }
-    if (d == held_of(b)) { b->deferred = 0; b->restore_due = 0; continue; }
+    if (d == held_of(b)) { b->deferred = 0; b->restore_due = 0; b->defer_noted = 0; continue; }
     if (targeted(out, (uint16_t)n)) continue;
     struct replay_effect e;
     memset(&e, 0, sizeof e);
@@ -386,16 +356,33 @@ void reduce__reconcile(struct replay_state *s, const struct journal_record *r, s
     if (d == REPLAY_OFF) {
       e.desired = JOURNAL_DESIRED_OFF;
       e.reason = (b->layers & REPLAY_LAYER_FAIL_SAFE) ? JOURNAL_CMD_FAIL_SAFE
+               : (b->layers & REPLAY_LAYER_BACKUP) ? JOURNAL_CMD_BACKUP
                : (b->layers & REPLAY_LAYER_SHED) ? JOURNAL_CMD_LOAD_SHED
                : (b->layers & REPLAY_LAYER_DR) ? JOURNAL_CMD_DEMAND_RESPONSE
                : (b->layers & REPLAY_LAYER_PROTECT) ? JOURNAL_CMD_PROTECT : JOURNAL_CMD_OPERATOR;
       if (e.reason == JOURNAL_CMD_LOAD_SHED) explain_shed(s, b, out, &e);
     } else {
       if (close_interlock(s, b) >= 0) continue;  /* stays pending until the interlock clears */
-      if (s->reducer_version >= 5 && !supply_stable_for(p, b)) continue; /* through the hold-off */
+      if (s->reducer_version >= 5 && !supply_stable(p, b->exports)) continue; /* through the hold-off */
       /* v 5: a policy close counts against the branch's operations limit like any command (the
        * fail-safe open that preceded it included); over it, the close waits. Opens never do. */
-      if (s->reducer_version >= 5 && rate_limited(s, b, now)) continue;
+      if (s->reducer_version >= 5 && rate_limited(s, b, now)) {
+        /* v 11: the wait is journaled, once: a refusal `deferred` citing the record it began at */
+        if (s->reducer_version >= 11 && !b->defer_noted) {
+          struct replay_effect f;
+          memset(&f, 0, sizeof f);
+          f.kind = REPLAY_EFFECT_REFUSAL;
+          f.reason = JOURNAL_REF_DEFERRED;
+          f.target = (uint16_t)n;
+          f.desired = JOURNAL_DESIRED_ON;
+          f.cause_seq = r->seq;
+          f.ops = ops_last_minute(b, now);
+          f.ops_limit = p->ops_per_min;
+          reduce__emit(out, &f);
+          b->defer_noted = 1;
+        }
+        continue;
+      }
       if (closed || (p->last_close_ns && elapsed(now, p->last_close_ns) < p->stagger_ns)) continue;
       closed = 1;
       p->last_close_ns = now;
@@ -416,6 +403,7 @@ void reduce__reconcile(struct replay_state *s, const struct journal_record *r, s
       b->deferred = 0;
     }
     b->restore_due = 0;
+    b->defer_noted = 0;
     reduce__emit(out, &e);
   }
 }
