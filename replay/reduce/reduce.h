@@ -33,7 +33,7 @@
 extern "C" {
 #endif
 
-#define REPLAY_REDUCER_VERSION 10u /* the newest rules this code knows */
+#define REPLAY_REDUCER_VERSION 11u /* the newest rules this code knows */
 #define REPLAY_REDUCER_BASE 4u    /* the rules of a journal whose boot records declare none */
 /* What each version added (replay.md "Reducer versions"):
  *   5  closes after the grid returns wait for a hold-off (no relay chatter from a bouncing
@@ -66,7 +66,14 @@ extern "C" {
  *      backfeed / interlock: connect with the grid absent, a backfeed risk, the source's or the
  *      transfer switch's interlock open);
  *      the command changes no branch; a sense_back with actuator sunspec naming it proves it or
- *      not; the serialisation gains each source's command state (REPLAY_SER_V10_TAIL) */
+ *      not; the serialisation gains each source's command state (REPLAY_SER_V10_TAIL)
+ *  11  measured leakage and temperature (reduce_analog.c): fault{leakage_high},
+ *      fault{over_temperature} and fault{temperature_rise} (a tap's analog source past its
+ *      threshold or rise rate) raise the tap's branch's alarm of that name (the panel's for a
+ *      panel-wide tap), held until fault{leakage_ok} / {temperature_ok} / {temperature_rise_ok}
+ *      (alarm_ack's condition); leakage_high on a branch is leakage evidence for a trip;
+ *      alarm_ack may name the three (an older version refuses them invalid); the serialisation
+ *      gains the held conditions (REPLAY_SER_V11_ANALOG) */
 #define REPLAY_GRID_BY_POWER_FAIL 1u /* grid_absent bits */
 #define REPLAY_GRID_BY_ATS 2u
 
@@ -145,10 +152,15 @@ enum replay_alarm {
   REPLAY_ALARM_STALE_DER = 1u << 4,
   REPLAY_ALARM_BACKFEED_RISK = 1u << 5,
   REPLAY_ALARM_DER_MISMATCH = 1u << 6,  /* v 7: fault{der_mismatch}: a DER's state contradicts its branch's metering */
-  REPLAY_ALARMS = 7,                    /* how many (bits 0 .. REPLAY_ALARMS-1) */
-  /* the ones a branch carries (the others are the panel's) */
+  REPLAY_ALARM_LEAKAGE_HIGH = 1u << 7,  /* v 11: fault{leakage_high}: a leakage tap's measured current */
+  REPLAY_ALARM_OVER_TEMPERATURE = 1u << 8, /* v 11: fault{over_temperature}: a temperature tap's value */
+  REPLAY_ALARM_TEMPERATURE_RISE = 1u << 9, /* v 11: fault{temperature_rise}: its rise over a minute */
+  REPLAY_ALARMS = 10,                   /* how many (bits 0 .. REPLAY_ALARMS-1) */
+  /* the ones a branch carries (the others are the panel's; the analog ones are either: a tap
+   * names a branch or none) */
   REPLAY_ALARMS_BRANCH = REPLAY_ALARM_WELDED | REPLAY_ALARM_CT_POLARITY | REPLAY_ALARM_PHASE_MAP |
-                         REPLAY_ALARM_UNEXPLAINED_TRIP | REPLAY_ALARM_DER_MISMATCH
+                         REPLAY_ALARM_UNEXPLAINED_TRIP | REPLAY_ALARM_DER_MISMATCH | REPLAY_ALARM_LEAKAGE_HIGH |
+                         REPLAY_ALARM_OVER_TEMPERATURE | REPLAY_ALARM_TEMPERATURE_RISE
 };
 
 /* One branch: what was commanded, what was sensed, whether the last command is proven. */
@@ -185,6 +197,8 @@ struct replay_branch {
   uint8_t restore_due;    /* the last layer let go: revert to `want` (rolling restore) */
   uint8_t der_mismatch;   /* v 7: fault{der_mismatch} not yet followed by fault{der_consistent} */
   uint8_t sensitive;      /* v 8, config: opened by the protective action */
+  uint8_t analog_held;    /* v 11: bit 0 leakage_high, 1 over_temperature, 2 temperature_rise: the
+                             daemon's fault not yet ended (reduce_analog.c) */
   uint8_t suspect;        /* v 7: REPLAY_ALARM_CT_POLARITY / PHASE_MAP raised by the daemon's detector
                              or a window; held until a boot or config record (the detector then
                              runs afresh): their acknowledgement's condition */
@@ -331,7 +345,8 @@ struct replay_state {
                                    present only when none does; v 4: the last report wins */
   uint8_t transfer_state;       /* enum journal_transfer + 1 (0 unknown) */
   uint8_t backfeed_risk;        /* a DER is on without interlock_ok */
-  uint8_t reserved[2];
+  uint8_t analog_held;          /* v 11: as replay_branch's, for panel-wide taps */
+  uint8_t reserved[1];
   uint32_t alarms;              /* panel alarms (enum replay_alarm) */
   uint64_t service_pending_seq;
   int64_t phase_import_uwh[REPLAY_PHASES];
@@ -434,13 +449,17 @@ size_t replay_state_serialise(const struct replay_state *s, uint8_t *out, size_t
 /* v 10: after the v 9 tail, each DER source's (pv, ess, ats) sunspec, cmd_state, cmd_action (u8),
  * branch, cmd_permille (u16), cmd_seq (u64), cmd_wall_ns (i64). */
 #define REPLAY_SER_V10_TAIL (23u * REPLAY_DER_SOURCES)
+#define REPLAY_SER_V11_ANALOG (1u + REPLAY_BRANCHES_MAX) /* after the v 10 tail: the panel's analog_held,
+                                                            then each branch's (u8) */
 #define REPLAY_SER_MAX (REPLAY_SER_FIXED + 4u + REPLAY_REQ_WINDOW_IDS * REPLAY_SER_REQ_BYTES + REPLAY_SER_V5_TAIL + \
-                        REPLAY_SER_V7_TAIL + REPLAY_SER_V8_TAIL + 2u * (1u + REPLAY_SER_V9_SLOT) + REPLAY_SER_V10_TAIL)
+                        REPLAY_SER_V7_TAIL + REPLAY_SER_V8_TAIL + 2u * (1u + REPLAY_SER_V9_SLOT) + REPLAY_SER_V10_TAIL + \
+                        REPLAY_SER_V11_ANALOG)
 static inline size_t replay_ser_tail_of(uint32_t reducer_version, unsigned open_slots)
 {
   return (reducer_version >= 5 ? REPLAY_SER_V5_TAIL : 0) + (reducer_version >= 7 ? REPLAY_SER_V7_TAIL : 0) +
          (reducer_version >= 8 ? REPLAY_SER_V8_TAIL : 0) +
-         (reducer_version >= 9 ? 2u + open_slots * REPLAY_SER_V9_SLOT : 0) + (reducer_version >= 10 ? REPLAY_SER_V10_TAIL : 0);
+         (reducer_version >= 9 ? 2u + open_slots * REPLAY_SER_V9_SLOT : 0) + (reducer_version >= 10 ? REPLAY_SER_V10_TAIL : 0) +
+         (reducer_version >= 11 ? REPLAY_SER_V11_ANALOG : 0);
 }
 static inline size_t replay_ser_tail(const struct replay_state *s)
 {

@@ -172,6 +172,11 @@ static void serialise(struct ser *w, const struct replay_state *s)
       U64(d->cmd_wall_ns);
     }
   }
+  if (s->reducer_version >= 11) { /* REPLAY_SER_V11_ANALOG (reduce_analog.c) */
+    ROOM(REPLAY_SER_V11_ANALOG);
+    U8(s->analog_held);
+    for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) U8(s->br[i].analog_held);
+  }
 }
 
 void replay_state_hash(const struct replay_state *s, uint8_t out[32])
