@@ -10,7 +10,11 @@
  * fault{temperature_rise_ok} below rise − hysteresis. A file that does not read is one
  * fault{tap_read_failed} until it reads again; the tap keeps its state, and its rise history
  * starts afresh. Each tap edge (run_taps.c) carries the value read at that moment
- * (run_analog_value). The fold raises the alarms (replay/reduce/reduce_analog.c, v 11).
+ * (run_analog_value). The fold raises the alarms (replay/reduce/reduce_analog.c, v 11), one per
+ * alarm and branch (the panel's for branch 0): so an ending fault is journaled only when no
+ * other tap of the same kind on the same branch is still past its threshold, and a tap starts
+ * (first reading after a start) in the state the fold holds — a condition journaled before a
+ * restart is ended by the first reading below the threshold, never left held for good.
  */
 #include <stdio.h>
 #include <string.h>
@@ -18,7 +22,33 @@
 
 #define RUN_ANALOG_READ_NS 1000000000ull
 
-enum { AN_HIGH = 1, AN_RISE = 2, AN_UNREAD = 4 };
+enum { AN_HIGH = 1, AN_RISE = 2, AN_UNREAD = 4, AN_SEEDED = 8 };
+
+/* The fold's held bit for tap t's state bit (AN_HIGH or AN_RISE). */
+static uint8_t held_bit(const struct hw_panel_tap *t, uint8_t an)
+{
+  if (an == AN_RISE) return REPLAY_HELD_TEMPERATURE_RISE;
+  return t->kind == HW_TAP_LEAKAGE ? REPLAY_HELD_LEAKAGE : REPLAY_HELD_OVER_TEMPERATURE;
+}
+
+static bool fold_holds(const struct daemon *d, const struct hw_panel_tap *t, uint8_t an)
+{
+  const struct replay_state *s = &d->h.state;
+  if (s->reducer_version < 11 || t->branch > REPLAY_BRANCHES_MAX) return false;
+  uint8_t held = t->branch ? s->br[t->branch - 1].analog_held : s->analog_held;
+  return (held & held_bit(t, an)) != 0;
+}
+
+/* Another analog tap of t's kind on t's branch still has state bit an (its condition holds). */
+static bool others_hold(const struct daemon *d, unsigned i, uint8_t an)
+{
+  const struct hw_panel *p = d->panel;
+  for (unsigned j = 0; j < p->num_taps; j++)
+    if (j != i && p->tap[j].analog && p->tap[j].kind == p->tap[i].kind && p->tap[j].branch == p->tap[i].branch &&
+        (d->analog[j].state & an))
+      return true;
+  return false;
+}
 
 static double unit(int32_t milli) { return milli / 1000.0; }
 static const char *unit_name(const struct hw_panel_tap *t) { return t->kind == HW_TAP_LEAKAGE ? "mA" : "°C"; }
@@ -80,16 +110,31 @@ static void read_tap(struct daemon *d, unsigned i)
     return;
   }
   a->state &= (uint8_t)~AN_UNREAD;
+  if (!(a->state & AN_SEEDED)) { /* the conditions the fold holds from before a restart */
+    a->state |= AN_SEEDED;
+    if (fold_holds(d, t, AN_HIGH)) a->state |= AN_HIGH;
+    if (fold_holds(d, t, AN_RISE)) a->state |= AN_RISE;
+  }
   a->milli = v;
   a->have = true;
   bool high = a->state & AN_HIGH;
   if (!high && v >= t->alarm_milli) { a->state |= AN_HIGH; high_fault(d, t, true, v); }
-  else if (high && v < t->alarm_milli - t->hysteresis_milli) { a->state &= (uint8_t)~AN_HIGH; high_fault(d, t, false, v); }
+  else if (high && v < t->alarm_milli - t->hysteresis_milli) {
+    a->state &= (uint8_t)~AN_HIGH;
+    if (!others_hold(d, i, AN_HIGH)) high_fault(d, t, false, v);
+  }
   int32_t rise;
-  if (!t->rise_milli_per_min || !rise_of(d, i, v, &rise)) return;
   bool rising = a->state & AN_RISE;
+  if (!t->rise_milli_per_min || !rise_of(d, i, v, &rise)) {
+    /* no rise alarm on this tap, or no minute of readings yet: a held rise ends only with one */
+    if (rising && !t->rise_milli_per_min) { a->state &= (uint8_t)~AN_RISE; if (!others_hold(d, i, AN_RISE)) rise_fault(d, t, false, 0); }
+    return;
+  }
   if (!rising && rise >= t->rise_milli_per_min) { a->state |= AN_RISE; rise_fault(d, t, true, rise); }
-  else if (rising && rise < t->rise_milli_per_min - t->hysteresis_milli) { a->state &= (uint8_t)~AN_RISE; rise_fault(d, t, false, rise); }
+  else if (rising && rise < t->rise_milli_per_min - t->hysteresis_milli) {
+    a->state &= (uint8_t)~AN_RISE;
+    if (!others_hold(d, i, AN_RISE)) rise_fault(d, t, false, rise);
+  }
 }
 
 void run_analog_tick(struct daemon *d)

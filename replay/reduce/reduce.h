@@ -163,6 +163,11 @@ enum replay_alarm {
                          REPLAY_ALARM_OVER_TEMPERATURE | REPLAY_ALARM_TEMPERATURE_RISE
 };
 
+/* v 11: analog_held bits (a branch's and the panel's): the fault that raised the alarm has not
+ * been ended by its `…_ok` fault. */
+enum replay_held { REPLAY_HELD_LEAKAGE = 1u << 0, REPLAY_HELD_OVER_TEMPERATURE = 1u << 1,
+                   REPLAY_HELD_TEMPERATURE_RISE = 1u << 2 };
+
 /* One branch: what was commanded, what was sensed, whether the last command is proven. */
 struct replay_branch {
   uint8_t commanded;      /* enum replay_onoff */
@@ -197,8 +202,8 @@ struct replay_branch {
   uint8_t restore_due;    /* the last layer let go: revert to `want` (rolling restore) */
   uint8_t der_mismatch;   /* v 7: fault{der_mismatch} not yet followed by fault{der_consistent} */
   uint8_t sensitive;      /* v 8, config: opened by the protective action */
-  uint8_t analog_held;    /* v 11: bit 0 leakage_high, 1 over_temperature, 2 temperature_rise: the
-                             daemon's fault not yet ended (reduce_analog.c) */
+  uint8_t analog_held;    /* v 11: REPLAY_HELD_* bits: the daemon's fault not yet ended
+                             (reduce_analog.c) */
   uint8_t suspect;        /* v 7: REPLAY_ALARM_CT_POLARITY / PHASE_MAP raised by the daemon's detector
                              or a window; held until a boot or config record (the detector then
                              runs afresh): their acknowledgement's condition */

@@ -21,10 +21,11 @@ static const struct analog_code codes[] = {
   { "temperature_rise_ok", 19, REPLAY_ALARM_TEMPERATURE_RISE, 0 },
 };
 
-/* The alarm's bit in analog_held (bit 0 leakage, 1 temperature, 2 rise). */
+/* The alarm's bit in analog_held. */
 static uint8_t held_bit(uint32_t alarm)
 {
-  return alarm == REPLAY_ALARM_LEAKAGE_HIGH ? 1u : alarm == REPLAY_ALARM_OVER_TEMPERATURE ? 2u : 4u;
+  return alarm == REPLAY_ALARM_LEAKAGE_HIGH ? REPLAY_HELD_LEAKAGE
+       : alarm == REPLAY_ALARM_OVER_TEMPERATURE ? REPLAY_HELD_OVER_TEMPERATURE : REPLAY_HELD_TEMPERATURE_RISE;
 }
 
 void reduce__fold_analog_fault(struct replay_state *s, const struct journal_record *r)

@@ -24,6 +24,10 @@
  * No other fault; replay --check clean; the fold's alarms: branch 3 leakage_high, the panel
  * over_temperature and temperature_rise (held until acknowledged: tests/replay/test_v11_analog.c).
  * unreadable: the hwmon file removed under a running daemon is one tap_read_failed fault.
+ * restart: a run that ends with leakage_high held (12 mA from 30 s, stopped at 35 s), then a
+ *   second run on the same journal whose sensor reads 0 mA: its first reading (within 1.1 s of
+ *   the second boot) ends the held condition with leakage_ok, value 0 — the alarm can be
+ *   acknowledged — and nothing else; replay --check clean.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -122,11 +126,34 @@ static void unreadable(void **state)
   assert_int_equal(rc, 0);
 }
 
+static void restart(void **state)
+{
+  (void)state;
+  char d[300];
+  prepare("restart", "[{'at': '30s', 'do': 'leakage', 'tap': 'leak-1', 'ma': 12}]", d, sizeof d);
+  assert_int_equal(sh("%s run --dir %s --sim %s.json --speed max --for 35s >/dev/null 2>%s.err", bin, d, d, d), 0);
+  assert_int_equal(sh("%s run --dir %s --sim %s.json --speed max --for 5s >/dev/null 2>>%s.err", bin, d, d, d), 0);
+  int rc = sh("%s timeline --dir %s --format jsonl | /usr/bin/python3 -c \"\n"
+              "import json, sys\n"
+              "recs = [json.loads(l) for l in sys.stdin]\n"
+              "boots = [r['seq'] for r in recs if r['type'] == 'boot']\n"
+              "assert len(boots) >= 2, boots  # init's, then each run's\n"
+              "f = [r for r in recs if r['type'] == 'fault' and r['body']['code'] in ('leakage_high', 'leakage_ok')]\n"
+              "assert [(r['body']['code'], r['body']['value'], r['seq'] > boots[-1]) for r in f] == [('leakage_high', 12000, False), ('leakage_ok', 0, True)], f\n"
+              "boot2 = [r for r in recs if r['seq'] == boots[-1]][0]\n"
+              "assert 0 <= f[1]['mono_ns'] - boot2['mono_ns'] < 1.1e9, (f[1], boot2)\n"
+              "print('OK')\"",
+              bin, d);
+  assert_int_equal(rc, 0);
+  assert_int_equal(sh("%s replay --check --dir %s | grep -q ' 0 divergence'", bin, d), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(thresholds),
     cmocka_unit_test(unreadable),
+    cmocka_unit_test(restart),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
