@@ -199,7 +199,7 @@ static const char *check_alarm_ack(struct journal_request *q, json_t *req, const
   for (unsigned k = 0; alarm && k < JOURNAL_ALARM_MAX; k++) /* the reducers' names: value k + 1 is bit 1 << k */
     if (!strcmp(alarm, replay_alarm_names(1u << k, name, sizeof name))) q->alarm = (uint8_t)(k + 1);
   if (!q->alarm)
-    return "malformed request: \"alarm\" must be welded, ct_polarity, phase_map, unexplained_trip, stale_der, backfeed_risk or der_mismatch";
+    return "malformed request: \"alarm\" must be welded, ct_polarity, phase_map, unexplained_trip, stale_der, backfeed_risk, der_mismatch, leakage_high, over_temperature or temperature_rise";
   return NULL;
 }
 

@@ -225,11 +225,13 @@ static const struct cli_cmd cmds[] = {
     "usage: hems alarm ack [--dir DIR] BRANCH|panel ALARM [--request-id ID] [--reason TEXT]\n"
     "                [--expires T]\n"
     "\n"
-    "Acknowledge an alarm (welded, ct_polarity, phase_map, unexplained_trip on a branch, given by\n"
-    "number or configured name; stale_der, backfeed_risk on the panel). The request is journaled;\n"
-    "the fold clears the alarm only when its condition no longer holds -- a weld after a confirmed\n"
-    "open, a trip once the breaker is reset, CT polarity once the branch reads positive, a phase\n"
-    "map once it is measured on its first phase again -- else refuses it (alarm_active, or\n"
+    "Acknowledge an alarm (welded, ct_polarity, phase_map, unexplained_trip, der_mismatch on a\n"
+    "branch, given by number or configured name; stale_der, backfeed_risk on the panel;\n"
+    "leakage_high, over_temperature, temperature_rise on the tap's branch or the panel). The request\n"
+    "is journaled; the fold clears the alarm only when its condition no longer holds -- a weld after\n"
+    "a confirmed open, a trip once the breaker is reset, CT polarity once the branch reads positive,\n"
+    "a phase map once it is measured on its first phase again, a measured leakage or temperature\n"
+    "once it is back below its threshold minus the hysteresis -- else refuses it (alarm_active, or\n"
     "alarm_not_raised). Prints the outcome. Exit 0 accepted, 1 refused, 2 usage, 3 when no daemon\n"
     "answers.\n" },
   { "der", cli_cmd_der,

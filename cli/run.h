@@ -69,6 +69,7 @@ struct rms_one_track { bool fresh; unsigned n; double i[3], v[3], imin[3], imax[
 /* A journaled trip tap whose waveform capture is not complete yet (≤ 2 s). */
 struct pending_tap { bool used; uint64_t capture_id, deadline_ns, tap_seq; struct actuator_tap_record rec; };
 #define PENDING_TAPS 8
+#define RUN_ANALOG_HIST 61 /* one-second readings: a minute's rise is the newest minus the oldest */
 
 /* A decided command waiting for its record to be durable (write-ahead) and its actuator free. */
 struct pending_cmd { uint64_t seq; uint16_t target; bool on; char request_id[65]; };
@@ -206,6 +207,15 @@ struct daemon {
     uint16_t branch;
     uint64_t seq, at_ns, driven_ns;
   } permit;
+  /* run_analog.c: taps with an analog source (leakage, temperature) */
+  struct run_analog {
+    uint8_t state;               /* AN_HIGH, AN_RISE (a fault journaled, not yet ended), AN_UNREAD */
+    bool have;
+    uint8_t hist_n, hist_at;     /* the last RUN_ANALOG_HIST one-second readings (rise rate) */
+    int32_t milli;               /* the last reading (µA, m°C) */
+    int32_t hist[RUN_ANALOG_HIST];
+  } analog[HW_MAX_TAPS];
+  uint64_t analog_next_read_ns;
   /* run_rails.c: the supply rails' power-good inputs */
   struct hw_gpio_lines rails_req;
   bool rails_ok;
@@ -359,6 +369,10 @@ int run_der_obs_append(struct daemon *d, struct journal_record *r, uint64_t *seq
 /* run_rails.c: requests the rails' power-good lines and reads them (before the boot record, so
  * it can carry them); after it, the faults of what was found; each tick the edges. */
 void run_rails_open(struct daemon *d);
+/* run_analog.c: reads the analog taps (once a second) and journals their threshold faults;
+ * run_analog_value reads one now (false: not analog, or not readable) for its edge's record. */
+void run_analog_tick(struct daemon *d);
+bool run_analog_value(struct daemon *d, unsigned tap, int32_t *milli);
 void run_rails_after_boot(struct daemon *d);
 void run_rails_tick(struct daemon *d);
 /* "ok", "none" (no rails configured), "unknown" (not readable) or "5v:low,3v3:low". */

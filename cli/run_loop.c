@@ -32,6 +32,7 @@ static void tick(struct daemon *d)
   run_mains_drain(d);
   run_taps_poll(d);
   run_rails_tick(d);
+  run_analog_tick(d);
   run_taps_flush(d, false);
   run_stimuli_tick(d);
   run_actuate_pending(d);

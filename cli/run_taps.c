@@ -52,6 +52,12 @@ void run_taps_poll(struct daemon *d)
         if (tr[i].body.trip_tap.branch && tr[i].body.trip_tap.branch <= HW_MAX_BRANCHES)
           d->branch_tapped[tr[i].body.trip_tap.branch] = true;
         r.body.trip_tap = tr[i].body.trip_tap;
+        /* a leakage or temperature tap with an analog source: its value at the edge */
+        int32_t milli;
+        if (run_analog_value(d, tr[i].body.trip_tap.tap, &milli)) {
+          r.body.trip_tap.value_milli = tr[i].body.trip_tap.value_milli = milli;
+          r.body.trip_tap.have_value = tr[i].body.trip_tap.have_value = 1;
+        }
         uint64_t seq = 0;
         if (run_append_fx(d, &r, &seq, NULL, NULL)) continue;
         /* A waveform capture around the edge (the ingest hook): its record follows when the

@@ -456,6 +456,10 @@ struct hw_panel_afe {
   double v_gain[3], v_offset_v[3], i_gain[3], i_phase_deg[3];
 };
 
+/* The kernel ABI an analog channel is read through (rail_volt.c): a hwmon attribute holding the
+ * value, or an IIO channel prefix ((…_raw + …_offset) × …_scale). */
+enum hw_analog_abi { HW_ANALOG_NONE = 0, HW_ANALOG_HWMON, HW_ANALOG_IIO };
+
 struct hw_panel_tap {
   char name[HW_NAME_MAX];
   enum hw_tap_kind kind;
@@ -463,6 +467,15 @@ struct hw_panel_tap {
   uint32_t line;
   bool active_low;
   uint32_t debounce_us;
+  /* "analog" (panel_taps.c; leakage and temperature taps only): the tap's value measured
+   * through hwmon (currN_input mA, tempN_input m°C) or IIO (in_currentN mA, in_tempN m°C);
+   * thresholds in thousandths of the tap's unit (µA, m°C). alarm_milli: the value at or above
+   * which fault{leakage_high} / fault{over_temperature} is journaled, ended below alarm_milli -
+   * hysteresis_milli; rise_milli_per_min (temperature only, 0 = off): a rise over the last
+   * minute at or above it is fault{temperature_rise}, ended below it - hysteresis_milli. */
+  uint8_t analog;             /* enum hw_analog_abi (HW_ANALOG_NONE: a binary tap) */
+  char analog_path[128];
+  int32_t alarm_milli, hysteresis_milli, rise_milli_per_min;
 };
 
 struct hw_panel_der {
@@ -504,7 +517,7 @@ struct hw_panel_pq {
  * times `divider` (the resistor divider in front of the ADC): low below min_pct of nominal_mv,
  * good again at min_pct + hysteresis_pct (rail_volt.c; the simulator writes the file). */
 #define HW_MAX_RAILS 4
-enum hw_rail_volt { HW_RAIL_VOLT_NONE = 0, HW_RAIL_VOLT_HWMON, HW_RAIL_VOLT_IIO };
+enum hw_rail_volt { HW_RAIL_VOLT_NONE = HW_ANALOG_NONE, HW_RAIL_VOLT_HWMON = HW_ANALOG_HWMON, HW_RAIL_VOLT_IIO = HW_ANALOG_IIO };
 struct hw_panel_rail {
   char name[16];
   uint32_t line;              /* default 251 + index; HW_LINE_NONE for a measured rail */
@@ -529,6 +542,18 @@ int hw_rail_read_mv(const struct hw_panel_rail *rl, int32_t *mv);
  * a new file renamed over the old — never over a file whose content is not a number
  * (HW_ENOTREG). */
 int hw_rail_write_mv(const struct hw_panel_rail *rl, int32_t mv);
+/* An analog channel's value in its ABI's unit (hwmon: the attribute's number; IIO: (path_raw +
+ * path_offset) × path_scale, an absent _offset 0): 0, a negative errno or HW_ERANGE (not a
+ * number, or not finite). Only regular files are read, without blocking. */
+int hw_analog_read(unsigned abi, const char *path, double *out);
+/* The simulator's side: writes v (hwmon: rounded to an integer, as the ABI's attributes are;
+ * IIO: _raw from _scale and _offset, a _scale of 1 written when it has none), as
+ * hw_rail_write_mv does. */
+int hw_analog_write(unsigned abi, const char *path, double v);
+/* An analog tap's value in thousandths of its unit (leakage µA, temperature m°C), rounded: 0,
+ * a negative errno, or HW_ERANGE (beyond ±10^9). */
+int hw_tap_read_milli(const struct hw_panel_tap *t, int32_t *milli);
+int hw_tap_write_milli(const struct hw_panel_tap *t, int32_t milli);
 
 struct hw_panel {
   char name[HW_NAME_MAX];
@@ -599,7 +624,7 @@ struct hw_scenario_load {
 enum hw_event_kind {
   HW_EV_LOAD = 0, HW_EV_GRID, HW_EV_TAP, HW_EV_DER, HW_EV_FAULT,
   HW_EV_SWITCH, HW_EV_NOTE, HW_EV_DR_START, HW_EV_DR_CANCEL, HW_EV_DR_OPT_OUT,
-  HW_EV_SERVICE, HW_EV_SUPPLY_LOW, HW_EV_RAIL
+  HW_EV_SERVICE, HW_EV_SUPPLY_LOW, HW_EV_RAIL, HW_EV_LEAKAGE, HW_EV_TEMPERATURE
 };
 enum hw_grid_kind { HW_GRID_SAG = 0, HW_GRID_SWELL, HW_GRID_OUTAGE, HW_GRID_RESTORE,
                     HW_GRID_FREQ, HW_GRID_FLICKER };
@@ -615,14 +640,17 @@ struct hw_scenario_event {
   enum hw_event_kind kind;
   unsigned branch;                 /* LOAD, FAULT (branch faults), SWITCH */
   unsigned afe;                    /* FAULT (spi_crc_burst, missing_chip, chip_back) */
-  unsigned tap;                    /* TAP: index into panel.tap; RAIL: index into panel.rail */
+  unsigned tap;                    /* TAP, LEAKAGE, TEMPERATURE: index into panel.tap; RAIL: index
+                                      into panel.rail */
   unsigned sub;                    /* GRID: hw_grid_kind; FAULT: hw_fault_kind;
                                       SERVICE: hw_service_action; DER: see docs */
   bool on;                         /* LOAD on/off, SWITCH desired, TAP active, DER flag */
-  double value;                    /* LOAD power_w; GRID depth/level %, or Hz; DER value;
+  double value;                    /* LOAD power_w; GRID depth/level %, or Hz; DER value; LEAKAGE mA;
+                                      TEMPERATURE °C;
                                       FAULT count (crc burst reads, overflow edges) or step s */
   uint8_t phases;                  /* GRID: bit0 L1, bit1 L2, bit2 L3 (0 = all) */
-  uint64_t duration_ns;            /* GRID sag/swell, SUPPLY_LOW, DR_START, RAIL (0: until the next) */
+  uint64_t duration_ns;            /* GRID sag/swell, SUPPLY_LOW, DR_START, RAIL (0: until the next);
+                                      LEAKAGE, TEMPERATURE: the ramp to value (0: a step) */
   char id[64];                     /* SWITCH request_id, DR event id */
   char text[HW_TEXT_MAX];          /* NOTE text, SWITCH reason */
   char who[HW_NAME_MAX];           /* NOTE author */

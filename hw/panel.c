@@ -232,7 +232,7 @@ static int parse_branch_lines(struct hw__ctx *c, struct hw_panel_branch *b, json
 
 static int parse_tap(struct hw__ctx *c, struct hw_panel *p, json_t *o, unsigned i)
 {
-  static const char *const keys[] = { "name", "kind", "branch", "line", "active_low", "debounce_us", NULL };
+  static const char *const keys[] = { "name", "kind", "branch", "line", "active_low", "debounce_us", "analog", NULL };
   char path[64];
   snprintf(path, sizeof path, "taps[%u]", i);
   int r;
@@ -259,6 +259,7 @@ static int parse_tap(struct hw__ctx *c, struct hw_panel *p, json_t *o, unsigned 
       snprintf(f, sizeof f, "%s.name", path);
       return hw__fail(c, f, "\"%s\" is used twice", t->name);
     }
+  if ((r = hw__parse_tap_analog(c, t, o, path)) < 0) return r;
   return get_line(c, o, path, "line", &t->line);
 }
 

@@ -38,6 +38,12 @@ json_t *hw__panel_to_json(const struct hw_panel *p);
 /* panel_rails.c: "rails" and "watchdog_bootstatus" (after the default line layout) */
 int hw__parse_rails(struct hw__ctx *c, struct hw_panel *p, json_t *root);
 void hw__rails_to_json(const struct hw_panel *p, json_t *o);
+/* True when path's last component is the kernel ABI's name for a channel of quantity: hwmon
+ * <quantity>N_input ("in", "temp", "curr"), IIO in_<quantity>N ("voltage", "temp", "current"). */
+bool hw__sysfs_name(const char *path, bool hwmon, const char *quantity);
+/* panel_taps.c: a leakage or temperature tap's "analog" source and thresholds */
+int hw__parse_tap_analog(struct hw__ctx *c, struct hw_panel_tap *t, json_t *o, const char *path);
+void hw__tap_analog_to_json(const struct hw_panel_tap *t, json_t *j);
 /* panel_calib.c: "calibration" of a branch and of an AFE (defaults when absent) */
 int hw__parse_branch_calib(struct hw__ctx *c, struct hw_panel_branch *b, json_t *o, const char *path);
 int hw__parse_afe_calib(struct hw__ctx *c, struct hw_panel_afe *a, json_t *o, const char *path);

@@ -100,6 +100,7 @@ json_t *hw__panel_to_json(const struct hw_panel *p)
     json_object_set_new(j, "line", line_json(t->line));
     json_object_set_new(j, "active_low", json_boolean(t->active_low));
     json_object_set_new(j, "debounce_us", json_integer(t->debounce_us));
+    hw__tap_analog_to_json(t, j);
     json_array_append_new(taps, j);
   }
   json_object_set_new(o, "taps", taps);

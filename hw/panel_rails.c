@@ -9,14 +9,20 @@
 #include <string.h>
 #include "panel_internal.h"
 
-/* The file name the kernel's ABI gives a voltage: hwmon inN_input, an IIO channel in_voltageN.
- * Only such a name is read (and, by the simulator, written): a config cannot point either at
- * an arbitrary file. */
-static bool sysfs_name(const char *path, bool hwmon)
+/* The file name the kernel's ABI gives a channel of a quantity: hwmon <hwmon>N_input (in, temp,
+ * curr), an IIO channel in_<iio>N (voltage, temp, current). Only such a name is read (and, by the
+ * simulator, written): a config cannot point either at an arbitrary file. */
+bool hw__sysfs_name(const char *path, bool hwmon, const char *quantity)
 {
-  const char *b = strrchr(path, '/') + 1, *prefix = hwmon ? "in" : "in_voltage";
-  size_t n = strlen(prefix);
-  if (strncmp(b, prefix, n)) return false;
+  const char *b = strrchr(path, '/');
+  if (!b) return false;
+  b++;
+  if (!hwmon) {
+    if (strncmp(b, "in_", 3)) return false;
+    b += 3;
+  }
+  size_t n = strlen(quantity);
+  if (strncmp(b, quantity, n)) return false;
   b += n;
   if (*b < '0' || *b > '9') return false;
   while (*b >= '0' && *b <= '9') b++;
@@ -57,7 +63,7 @@ int hw__parse_rails(struct hw__ctx *c, struct hw_panel *p, json_t *root)
       if (json_object_get(o, "line") || json_object_get(o, "active_low"))
         return hw__fail(c, f, "a measured rail has no power-good line (leave out line and active_low)");
       if ((r = hw__get_str(c, o, path, hwmon ? "hwmon" : "iio", true, "", rl->volt_path, sizeof rl->volt_path)) < 0) return r;
-      if (rl->volt_path[0] != '/' || !sysfs_name(rl->volt_path, hwmon))
+      if (rl->volt_path[0] != '/' || !hw__sysfs_name(rl->volt_path, hwmon, hwmon ? "in" : "voltage"))
         return hw__fail(c, f, "an absolute path ending in %s", hwmon ? "inN_input (…/hwmonM/inN_input)" : "in_voltageN (…/iio:deviceM/in_voltageN)");
       rl->volt = hwmon ? HW_RAIL_VOLT_HWMON : HW_RAIL_VOLT_IIO;
       rl->line = HW_LINE_NONE;

@@ -1,8 +1,10 @@
 /*
- * rail_volt.c — supply rails measured through a voltage file (hw.h "Supply rails"): the Linux
- * hwmon sysfs ABI (inN_input: millivolts, an integer) and the IIO ABI (in_voltageN_raw,
- * in_voltageN_scale: millivolts per count, in_voltageN_offset: counts; voltage = (raw +
- * offset) × scale), each read as one short text attribute. The simulator writes the same files.
+ * rail_volt.c — analog channels read through the kernel's sysfs files (hw.h "Analog channels"):
+ * the Linux hwmon sysfs ABI (one attribute holding the value in the ABI's unit: inN_input mV,
+ * tempN_input m°C, currN_input mA) and the IIO ABI (a channel prefix: _raw, _scale per count,
+ * _offset in counts; value = (raw + offset) × scale in the ABI's unit: in_voltageN mV, in_tempN
+ * m°C, in_currentN mA), each read as one short text attribute. Supply rails (measured in mV) and
+ * analog taps (leakage mA, temperature °C) read through it; the simulator writes the same files.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -58,32 +60,53 @@ static int read_attr(const char *path, double *v)
   return hw_sysfs_parse_num(buf, (size_t)n, v);
 }
 
-static int iio_path(const struct hw_panel_rail *rl, const char *suffix, char *out, size_t cap)
+static int iio_path(const char *prefix, const char *suffix, char *out, size_t cap)
 {
-  int w = snprintf(out, cap, "%s_%s", rl->volt_path, suffix);
+  int w = snprintf(out, cap, "%s_%s", prefix, suffix);
   return w < 0 || (size_t)w >= cap ? -ENAMETOOLONG : 0;
 }
 
-int hw_rail_read_mv(const struct hw_panel_rail *rl, int32_t *mv)
+int hw_analog_read(unsigned abi, const char *path, double *out)
 {
   double v;
   int r;
-  if (rl->volt == HW_RAIL_VOLT_HWMON) {
-    if ((r = read_attr(rl->volt_path, &v))) return r;
-  } else if (rl->volt == HW_RAIL_VOLT_IIO) {
+  if (abi == HW_ANALOG_HWMON) {
+    if ((r = read_attr(path, &v))) return r;
+  } else if (abi == HW_ANALOG_IIO) {
     char p[200];
     double raw, scale, offset = 0;
-    if ((r = iio_path(rl, "raw", p, sizeof p)) || (r = read_attr(p, &raw))) return r;
-    if ((r = iio_path(rl, "scale", p, sizeof p)) || (r = read_attr(p, &scale))) return r;
-    if ((r = iio_path(rl, "offset", p, sizeof p))) return r;
+    if ((r = iio_path(path, "raw", p, sizeof p)) || (r = read_attr(p, &raw))) return r;
+    if ((r = iio_path(path, "scale", p, sizeof p)) || (r = read_attr(p, &scale))) return r;
+    if ((r = iio_path(path, "offset", p, sizeof p))) return r;
     if ((r = read_attr(p, &offset)) && r != -ENOENT) return r;
     v = (raw + offset) * scale;
   } else {
     return -EINVAL;
   }
+  if (!isfinite(v)) return HW_ERANGE;
+  *out = v;
+  return 0;
+}
+
+int hw_rail_read_mv(const struct hw_panel_rail *rl, int32_t *mv)
+{
+  double v;
+  int r = hw_analog_read(rl->volt, rl->volt_path, &v);
+  if (r) return r;
   v *= rl->divider > 0 ? rl->divider : 1;
-  if (!isfinite(v) || fabs(v) > 1e6) return HW_ERANGE;
+  if (fabs(v) > 1e6) return HW_ERANGE;
   *mv = (int32_t)lround(v);
+  return 0;
+}
+
+int hw_tap_read_milli(const struct hw_panel_tap *t, int32_t *milli)
+{
+  double v;
+  int r = hw_analog_read(t->analog, t->analog_path, &v);
+  if (r) return r;
+  if (t->kind == HW_TAP_LEAKAGE) v *= 1000; /* mA → µA; a temperature is m°C already */
+  if (fabs(v) > 1e9) return HW_ERANGE;
+  *milli = (int32_t)lround(v);
   return 0;
 }
 
@@ -109,25 +132,34 @@ static int write_attr(const char *path, const char *text)
   return 0;
 }
 
-int hw_rail_write_mv(const struct hw_panel_rail *rl, int32_t mv)
+int hw_analog_write(unsigned abi, const char *path, double v)
 {
-  double at_adc = mv / (rl->divider > 0 ? rl->divider : 1);
   char text[48];
-  if (rl->volt == HW_RAIL_VOLT_HWMON) {
-    snprintf(text, sizeof text, "%ld\n", lround(at_adc));
-    return write_attr(rl->volt_path, text);
+  if (abi == HW_ANALOG_HWMON) {
+    snprintf(text, sizeof text, "%ld\n", lround(v));
+    return write_attr(path, text);
   }
-  if (rl->volt != HW_RAIL_VOLT_IIO) return -EINVAL;
+  if (abi != HW_ANALOG_IIO) return -EINVAL;
   char p[200];
   double scale = 1, offset = 0;
   int r;
-  if ((r = iio_path(rl, "scale", p, sizeof p))) return r;
+  if ((r = iio_path(path, "scale", p, sizeof p))) return r;
   if ((r = read_attr(p, &scale)) == -ENOENT) { if ((r = write_attr(p, "1\n"))) return r; scale = 1; }
   else if (r) return r;
   if (!(scale > 0)) return HW_ERANGE;
-  if ((r = iio_path(rl, "offset", p, sizeof p))) return r;
+  if ((r = iio_path(path, "offset", p, sizeof p))) return r;
   if ((r = read_attr(p, &offset)) && r != -ENOENT) return r;
-  snprintf(text, sizeof text, "%ld\n", lround(at_adc / scale - offset));
-  if ((r = iio_path(rl, "raw", p, sizeof p))) return r;
+  snprintf(text, sizeof text, "%ld\n", lround(v / scale - offset));
+  if ((r = iio_path(path, "raw", p, sizeof p))) return r;
   return write_attr(p, text);
+}
+
+int hw_rail_write_mv(const struct hw_panel_rail *rl, int32_t mv)
+{
+  return hw_analog_write(rl->volt, rl->volt_path, mv / (rl->divider > 0 ? rl->divider : 1));
+}
+
+int hw_tap_write_milli(const struct hw_panel_tap *t, int32_t milli)
+{
+  return hw_analog_write(t->analog, t->analog_path, t->kind == HW_TAP_LEAKAGE ? milli / 1000.0 : (double)milli);
 }

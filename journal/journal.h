@@ -345,6 +345,10 @@ struct journal_trip_tap {
                                       (schema v 3 only; left out when 0) */
   uint8_t rails_low;               /* bit i: the panel config's rails[i] was low when it was
                                       journaled (schema v 3 only; left out when 0) */
+  int32_t value_milli;             /* a tap with an analog source (leakage, temperature): its
+                                      value read at the edge, in thousandths of its unit (µA,
+                                      m°C); present only when have_value */
+  uint8_t have_value;
 };
 enum journal_der_state { JOURNAL_DERST_OFF = 0, JOURNAL_DERST_GRID_TIED, JOURNAL_DERST_FAULT,
                          JOURNAL_DERST_IDLE, JOURNAL_DERST_CHARGING, JOURNAL_DERST_DISCHARGING,
@@ -581,8 +585,10 @@ int journal_der_action_from_name(const char *name);
  * (replay/reduce/reduce.h enum replay_alarm); 0 none. */
 enum journal_alarm { JOURNAL_ALARM_NONE = 0, JOURNAL_ALARM_WELDED, JOURNAL_ALARM_CT_POLARITY,
                      JOURNAL_ALARM_PHASE_MAP, JOURNAL_ALARM_UNEXPLAINED_TRIP, JOURNAL_ALARM_STALE_DER,
-                     JOURNAL_ALARM_BACKFEED_RISK, JOURNAL_ALARM_DER_MISMATCH };
-#define JOURNAL_ALARM_MAX JOURNAL_ALARM_DER_MISMATCH
+                     JOURNAL_ALARM_BACKFEED_RISK, JOURNAL_ALARM_DER_MISMATCH,
+                     /* reducer v 11 (an older one refuses them invalid) */
+                     JOURNAL_ALARM_LEAKAGE_HIGH, JOURNAL_ALARM_OVER_TEMPERATURE, JOURNAL_ALARM_TEMPERATURE_RISE };
+#define JOURNAL_ALARM_MAX JOURNAL_ALARM_TEMPERATURE_RISE
 /* Service disconnect actions (COSEM class 70): remote/manual disconnect and reconnect, the local
  * confirmation of an armed reconnect, and writing control_mode. */
 enum journal_service_action { JOURNAL_SVC_NONE = 0, JOURNAL_SVC_DISCONNECT, JOURNAL_SVC_RECONNECT,

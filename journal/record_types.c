@@ -311,6 +311,7 @@ static const struct jfield trip_tap_fields[] = {
   FLDZ3(struct journal_trip_tap, "rails_low", JF_U8, rails_low, 13),
   FLD(struct journal_trip_tap, "line_seqno", JF_U32, line_seqno, 10),
   FLD(struct journal_trip_tap, "crest_milli", JF_U32, crest_milli, 11),
+  FLDP(struct journal_trip_tap, "value_milli", JF_I32, value_milli, have_value, 14),
 };
 
 static const struct jfield der_fields[] = {
@@ -393,7 +394,8 @@ static const char *const refusal_reason_names[] = { "backfeed", "breaker_open", 
 static const char *const request_kind_names[] = { "switch", "service", "dr_start", "dr_cancel", "dr_opt_out",
                                                   "alarm_ack", "der", NULL };
 static const char *const alarm_names[] = { "none", "welded", "ct_polarity", "phase_map", "unexplained_trip",
-                                           "stale_der", "backfeed_risk", "der_mismatch", NULL };
+                                           "stale_der", "backfeed_risk", "der_mismatch", "leakage_high",
+                                           "over_temperature", "temperature_rise", NULL };
 static const char *const der_target_names[] = { "none", "pv", "ess", NULL };
 static const char *const der_action_names[] = { "none", "connect", "disconnect", "limit", "charge_limit", "discharge_limit", NULL };
 const char *journal_der_action_name(unsigned action)

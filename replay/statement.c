@@ -108,7 +108,7 @@ int replay_state_energy_parse(const uint8_t *b, size_t len, struct replay_state_
   if (count > REPLAY_REQ_WINDOW_IDS) return JOURNAL_ECORRUPT;
   /* v 9's tail holds the rollup slots: an open byte each, then the slot when it is open */
   /* after the slots (fixed length) */
-  size_t v10 = (rv >= 10 ? REPLAY_SER_V10_TAIL : 0) + (rv >= 11 ? REPLAY_SER_V11_TAIL : 0);
+  size_t v10 = (rv >= 10 ? REPLAY_SER_V10_TAIL : 0) + (rv >= 11 ? REPLAY_SER_V11_TAIL + REPLAY_SER_V11_ANALOG : 0);
   size_t at = REPLAY_SER_FIXED + 4 + count * REPLAY_SER_REQ_BYTES + replay_ser_tail_of(rv, 0) - (rv >= 9 ? 2 : 0) - v10;
   for (int k = 0; rv >= 9 && k < 2; k++) {
     if (at >= len || b[at] > 1) return JOURNAL_ECORRUPT;

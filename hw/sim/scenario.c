@@ -42,7 +42,8 @@ const char *hw_scenario_builtin_text(const char *name)
 static const char *const LOADS[] = { "none", "resistive", "motor", "smps", "ev", "heatpump",
                                      "phantom", "pv", "ess" };
 static const char *const KINDS[] = { "load", "grid", "tap", "der", "fault", "switch", "note",
-                                     "dr_start", "dr_cancel", "dr_opt_out", "service", "supply_low", "rail" };
+                                     "dr_start", "dr_cancel", "dr_opt_out", "service", "supply_low", "rail",
+                                     "leakage", "temperature" };
 static const char *const GRID[] = { "sag", "swell", "outage", "restore", "freq", "flicker" };
 static const char *const FAULTS[] = { "welded", "stuck_open", "chatter", "ssr_leakage", "reversed_ct",
   "phase_swap", "spi_crc_burst", "gpio_overflow", "clock_step", "missing_chip", "clear", "clock_sync", "chip_back", "clock_offset", "afe_drift" };
@@ -125,7 +126,7 @@ static int parse_event(struct hw__ctx *c, struct hw_scenario *s, json_t *o, unsi
     return hw__fail(c, f, "%g s is after the %g s scripted window", t, SCRIPT_WINDOW_S);
   }
   e->t_ns = (uint64_t)llround(t * 1e9);
-  if ((r = hw__get_enum(c, o, path, "do", true, KINDS, 13, 0, &u)) < 0) return r;
+  if ((r = hw__get_enum(c, o, path, "do", true, KINDS, 15, 0, &u)) < 0) return r;
   e->kind = (enum hw_event_kind)u;
   switch (e->kind) {
   case HW_EV_LOAD: {
@@ -310,6 +311,28 @@ static int parse_event(struct hw__ctx *c, struct hw_scenario *s, json_t *o, unsi
     if ((r = hw__get_num(c, o, path, "level", true, 0, 150, 0, &e->value)) < 0) return r;
     if (json_object_get(o, "duration")) {
       if ((r = get_time(c, o, path, "duration", true, &d)) < 0) return r;
+      e->duration_ns = (uint64_t)llround(d * 1e9);
+    }
+    break;
+  }
+  case HW_EV_LEAKAGE: case HW_EV_TEMPERATURE: { /* an analog tap's value, stepped or ramped */
+    bool leak = e->kind == HW_EV_LEAKAGE;
+    static const char *const kl[] = { "at", "do", "tap", "ma", "ramp", NULL }, *const kt[] = { "at", "do", "tap", "c", "ramp", NULL };
+    if ((r = hw__check_keys(c, o, path, leak ? kl : kt)) < 0) return r;
+    char name[HW_NAME_MAX], f[96];
+    if ((r = hw__get_str(c, o, path, "tap", true, "", name, sizeof name)) < 0) return r;
+    snprintf(f, sizeof f, "%.80s.tap", path);
+    e->tap = UINT32_MAX;
+    for (unsigned j = 0; j < s->panel.num_taps; j++) if (!strcmp(s->panel.tap[j].name, name)) e->tap = j;
+    if (e->tap == UINT32_MAX) return hw__fail(c, f, "no tap named \"%s\" in the panel", name);
+    const struct hw_panel_tap *tp = &s->panel.tap[e->tap];
+    if (!tp->analog || tp->kind != (leak ? HW_TAP_LEAKAGE : HW_TAP_TEMPERATURE))
+      return hw__fail(c, f, "\"%s\" is not a %s tap with an analog source", name, leak ? "leakage" : "temperature");
+    if (leak) r = hw__get_num(c, o, path, "ma", true, 0, 1000, 0, &e->value);
+    else r = hw__get_num(c, o, path, "c", true, -40, 250, 0, &e->value);
+    if (r < 0) return r;
+    if (json_object_get(o, "ramp")) {
+      if ((r = get_time(c, o, path, "ramp", true, &d)) < 0) return r;
       e->duration_ns = (uint64_t)llround(d * 1e9);
     }
     break;

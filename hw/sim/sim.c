@@ -208,6 +208,10 @@ int hw_sim_create(struct hw_sim **out, const struct hw_scenario *sc, uint64_t se
       }
     } else if (p->rail[i].line < NLINES) hw__sim_sched_add(s, 0, p->rail[i].line, (uint8_t)(1 ^ p->rail[i].active_low));
   }
+  if (hw__sim_analog_init(s, err, err_len)) {
+    free(s);
+    return HW_ESCENARIO;
+  }
   hw__sim_run_sched(s, 0);
   *out = s;
   return 0;
@@ -238,6 +242,7 @@ int hw_sim_advance(struct hw_sim *s, uint64_t ns)
       s->rail_back_ns[i] = 0;
       hw_rail_write_mv(&s->sc.panel.rail[i], (int32_t)s->sc.panel.rail[i].nominal_mv);
     }
+  hw__sim_analog_advance(s);
   return 0;
 }
 

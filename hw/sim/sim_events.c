@@ -170,6 +170,9 @@ void hw__sim_apply_event(struct hw_sim *s, const struct hw_scenario_event *e)
     if (e->duration_ns) hw__sim_sched_add(s, t + e->duration_ns, rl->line, (uint8_t)(1 ^ rl->active_low));
     return;
   }
+  case HW_EV_LEAKAGE: case HW_EV_TEMPERATURE: /* an analog tap's file */
+    hw__sim_analog_event(s, e);
+    return;
   default:
     break;
   }

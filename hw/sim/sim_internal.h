@@ -72,8 +72,17 @@ struct sim_branch {
   double k_res, ipk, inv_vn_pk, pf, sphi_over_pf, vn_pk;
 };
 
+/* An analog tap's simulated value (thousandths of its unit): a ramp from `from` at t0 to `to` at
+ * t1 (sim_analog.c). */
+struct sim_analog {
+  int32_t from, to;
+  uint64_t t0_ns, t1_ns, written_ns;
+  bool ramping;
+};
+
 struct hw_sim {
   struct hw_scenario sc;
+  struct sim_analog analog[HW_MAX_TAPS];
   uint64_t rail_back_ns[HW_MAX_RAILS]; /* a measured rail's dip ends (its file back to nominal); 0 none */
   uint64_t seed;
   uint64_t rng[4];
@@ -168,6 +177,11 @@ static inline bool hw__sim_ess_on_backup(const struct hw_sim *s)
 /* sim_events.c: the scenario's timeline */
 void hw__sim_freq_steps(struct hw_sim *s);
 void hw__sim_apply_event(struct hw_sim *s, const struct hw_scenario_event *e);
+/* sim_analog.c: analog taps' files at power-up (HW_ESCENARIO and err when one cannot be
+ * written), a leakage / temperature stimulus, and their ramps as time advances */
+int hw__sim_analog_init(struct hw_sim *s, char *err, size_t err_len);
+void hw__sim_analog_event(struct hw_sim *s, const struct hw_scenario_event *e);
+void hw__sim_analog_advance(struct hw_sim *s);
 
 /* sim_loads.c: mains and branch currents, one sample; the end of a mains cycle */
 void hw__sim_mains_step(struct hw_sim *s);

@@ -168,6 +168,8 @@ static void fold_fault(struct replay_state *s, const struct journal_record *r)
   } else if (s->reducer_version >= 7 && slice_eq(f->code, "der_consistent", 14)) {
     struct replay_branch *b = branch_of(s, f->branch);
     if (b) b->der_mismatch = 0;
+  } else if (s->reducer_version >= 11) {
+    reduce__fold_analog_fault(s, r);
   }
 }
 

@@ -75,7 +75,14 @@ extern "C" {
  *      off (emergency disconnect) on a battery alarm or an outage nothing isolates, on again
  *      after the DER hold-off once the grid is back; on backup the loads are shed (layer BACKUP,
  *      reason backup) lowest priority first to the battery's rated power (der.ess.max_w); the
- *      serialisation gains REPLAY_SER_V11_TAIL */
+ *      serialisation gains REPLAY_SER_V11_TAIL;
+ *      and measured leakage and temperature (reduce_analog.c): fault{leakage_high},
+ *      fault{over_temperature} and fault{temperature_rise} (a tap's analog source past its
+ *      threshold or rise rate) raise the tap's branch's alarm of that name (the panel's for a
+ *      panel-wide tap), held until fault{leakage_ok} / {temperature_ok} / {temperature_rise_ok}
+ *      (alarm_ack's condition); leakage_high on a branch is leakage evidence for a trip;
+ *      alarm_ack may name the three (an older version refuses them invalid); the serialisation
+ *      gains the held conditions (REPLAY_SER_V11_ANALOG) */
 #define REPLAY_GRID_BY_POWER_FAIL 1u /* grid_absent bits */
 #define REPLAY_GRID_BY_ATS 2u
 
@@ -155,11 +162,21 @@ enum replay_alarm {
   REPLAY_ALARM_STALE_DER = 1u << 4,
   REPLAY_ALARM_BACKFEED_RISK = 1u << 5,
   REPLAY_ALARM_DER_MISMATCH = 1u << 6,  /* v 7: fault{der_mismatch}: a DER's state contradicts its branch's metering */
-  REPLAY_ALARMS = 7,                    /* how many (bits 0 .. REPLAY_ALARMS-1) */
-  /* the ones a branch carries (the others are the panel's) */
+  REPLAY_ALARM_LEAKAGE_HIGH = 1u << 7,  /* v 11: fault{leakage_high}: a leakage tap's measured current */
+  REPLAY_ALARM_OVER_TEMPERATURE = 1u << 8, /* v 11: fault{over_temperature}: a temperature tap's value */
+  REPLAY_ALARM_TEMPERATURE_RISE = 1u << 9, /* v 11: fault{temperature_rise}: its rise over a minute */
+  REPLAY_ALARMS = 10,                   /* how many (bits 0 .. REPLAY_ALARMS-1) */
+  /* the ones a branch carries (the others are the panel's; the analog ones are either: a tap
+   * names a branch or none) */
   REPLAY_ALARMS_BRANCH = REPLAY_ALARM_WELDED | REPLAY_ALARM_CT_POLARITY | REPLAY_ALARM_PHASE_MAP |
-                         REPLAY_ALARM_UNEXPLAINED_TRIP | REPLAY_ALARM_DER_MISMATCH
+                         REPLAY_ALARM_UNEXPLAINED_TRIP | REPLAY_ALARM_DER_MISMATCH | REPLAY_ALARM_LEAKAGE_HIGH |
+                         REPLAY_ALARM_OVER_TEMPERATURE | REPLAY_ALARM_TEMPERATURE_RISE
 };
+
+/* v 11: analog_held bits (a branch's and the panel's): the fault that raised the alarm has not
+ * been ended by its `…_ok` fault. */
+enum replay_held { REPLAY_HELD_LEAKAGE = 1u << 0, REPLAY_HELD_OVER_TEMPERATURE = 1u << 1,
+                   REPLAY_HELD_TEMPERATURE_RISE = 1u << 2 };
 
 /* One branch: what was commanded, what was sensed, whether the last command is proven. */
 struct replay_branch {
@@ -195,6 +212,8 @@ struct replay_branch {
   uint8_t restore_due;    /* the last layer let go: revert to `want` (rolling restore) */
   uint8_t der_mismatch;   /* v 7: fault{der_mismatch} not yet followed by fault{der_consistent} */
   uint8_t sensitive;      /* v 8, config: opened by the protective action */
+  uint8_t analog_held;    /* v 11: REPLAY_HELD_* bits: the daemon's fault not yet ended
+                             (reduce_analog.c) */
   uint8_t suspect;        /* v 7: REPLAY_ALARM_CT_POLARITY / PHASE_MAP raised by the daemon's detector
                              or a window; held until a boot or config record (the detector then
                              runs afresh): their acknowledgement's condition */
@@ -350,7 +369,8 @@ struct replay_state {
                                    present only when none does; v 4: the last report wins */
   uint8_t transfer_state;       /* enum journal_transfer + 1 (0 unknown) */
   uint8_t backfeed_risk;        /* a DER is on without interlock_ok */
-  uint8_t reserved[2];
+  uint8_t analog_held;          /* v 11: as replay_branch's, for panel-wide taps */
+  uint8_t reserved[1];
   uint32_t alarms;              /* panel alarms (enum replay_alarm) */
   uint64_t service_pending_seq;
   int64_t phase_import_uwh[REPLAY_PHASES];
@@ -454,17 +474,19 @@ size_t replay_state_serialise(const struct replay_state *s, uint8_t *out, size_t
  * branch, cmd_permille (u16), cmd_seq (u64), cmd_wall_ns (i64). */
 #define REPLAY_SER_V10_TAIL (23u * REPLAY_DER_SOURCES)
 /* v 11: after the v 10 tail, each branch's defer_noted (u8), then ess_permit_line, permit (u8),
- * ess_branch (u16), ess_max_w (u32), permit_ops_head (u8), permit_ops_ns (8 × i64). */
+ * ess_branch (u16), ess_max_w (u32), permit_ops_head (u8), permit_ops_ns (8 × i64); then
+ * REPLAY_SER_V11_ANALOG: the panel's analog_held, then each branch's (u8). */
 #define REPLAY_SER_V11_TAIL (REPLAY_BRANCHES_MAX + 9u + 8u * REPLAY_OPS_RING)
+#define REPLAY_SER_V11_ANALOG (1u + REPLAY_BRANCHES_MAX)
 #define REPLAY_SER_MAX (REPLAY_SER_FIXED + 4u + REPLAY_REQ_WINDOW_IDS * REPLAY_SER_REQ_BYTES + REPLAY_SER_V5_TAIL + \
                         REPLAY_SER_V7_TAIL + REPLAY_SER_V8_TAIL + 2u * (1u + REPLAY_SER_V9_SLOT) + REPLAY_SER_V10_TAIL + \
-                        REPLAY_SER_V11_TAIL)
+                        REPLAY_SER_V11_TAIL + REPLAY_SER_V11_ANALOG)
 static inline size_t replay_ser_tail_of(uint32_t reducer_version, unsigned open_slots)
 {
   return (reducer_version >= 5 ? REPLAY_SER_V5_TAIL : 0) + (reducer_version >= 7 ? REPLAY_SER_V7_TAIL : 0) +
          (reducer_version >= 8 ? REPLAY_SER_V8_TAIL : 0) +
          (reducer_version >= 9 ? 2u + open_slots * REPLAY_SER_V9_SLOT : 0) + (reducer_version >= 10 ? REPLAY_SER_V10_TAIL : 0) +
-         (reducer_version >= 11 ? REPLAY_SER_V11_TAIL : 0);
+         (reducer_version >= 11 ? REPLAY_SER_V11_TAIL + REPLAY_SER_V11_ANALOG : 0);
 }
 static inline size_t replay_ser_tail(const struct replay_state *s)
 {

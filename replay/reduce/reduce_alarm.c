@@ -16,11 +16,15 @@
  *   der_mismatch      the daemon has not journaled fault{der_consistent} since its der_mismatch
  *   stale_der         a DER source is stale (the fold also clears it by itself once all are fresh)
  *   backfeed_risk     a DER source reports its interlock not made (likewise)
+ *   leakage_high, over_temperature, temperature_rise (v 11, on a branch or the panel)
+ *                     the daemon has not journaled the fault that ends it (leakage_ok,
+ *                     temperature_ok, temperature_rise_ok: the value back below the threshold
+ *                     minus the tap's hysteresis; reduce_analog.c)
  * An alarm that returns is raised again by the record that shows it.
  */
 #include "reduce_internal.h"
 
-static int branch_condition(const struct replay_branch *b, uint32_t bit)
+static int branch_condition(const struct replay_state *s, const struct replay_branch *b, uint32_t bit)
 {
   switch (bit) {
   case REPLAY_ALARM_WELDED:
@@ -29,6 +33,8 @@ static int branch_condition(const struct replay_branch *b, uint32_t bit)
   case REPLAY_ALARM_PHASE_MAP: return (b->suspect & REPLAY_ALARM_PHASE_MAP) || (b->phase_now && b->phase && b->phase_now != b->phase);
   case REPLAY_ALARM_UNEXPLAINED_TRIP: return b->breaker_open || b->rcd_tripped;
   case REPLAY_ALARM_DER_MISMATCH: return b->der_mismatch;
+  case REPLAY_ALARM_LEAKAGE_HIGH: case REPLAY_ALARM_OVER_TEMPERATURE: case REPLAY_ALARM_TEMPERATURE_RISE:
+    return reduce__analog_condition(s, (uint16_t)(b - s->br + 1), bit);
   default: return 1; /* a panel-only alarm has no branch condition: never cleared on a branch */
   }
 }
@@ -42,6 +48,8 @@ static int panel_condition(const struct replay_state *s, uint32_t bit)
     return 0;
   case REPLAY_ALARM_BACKFEED_RISK: return s->backfeed_risk != 0;
   case REPLAY_ALARM_CT_POLARITY: return 0; /* raised panel-wide by a fault naming no branch */
+  case REPLAY_ALARM_LEAKAGE_HIGH: case REPLAY_ALARM_OVER_TEMPERATURE: case REPLAY_ALARM_TEMPERATURE_RISE:
+    return reduce__analog_condition(s, 0, bit);
   default: return 1;
   }
 }
@@ -57,6 +65,7 @@ void reduce__decide_alarm_ack(struct replay_state *s, const struct journal_recor
   }
   if (q->expiry_ns && r->wall_ns > q->expiry_ns) { e->reason = JOURNAL_REF_EXPIRED; return; }
   if (q->alarm == JOURNAL_ALARM_NONE || q->alarm > JOURNAL_ALARM_MAX) { e->reason = JOURNAL_REF_INVALID; return; }
+  if (s->reducer_version < 11 && q->alarm > JOURNAL_ALARM_DER_MISMATCH) { e->reason = JOURNAL_REF_INVALID; return; }
   uint32_t bit = 1u << (q->alarm - 1);
   uint32_t *alarms;
   int holds;
@@ -67,7 +76,7 @@ void reduce__decide_alarm_ack(struct replay_state *s, const struct journal_recor
     if (q->target > REPLAY_BRANCHES_MAX || q->target > s->nbranches) { e->reason = JOURNAL_REF_UNKNOWN_TARGET; return; }
     struct replay_branch *b = &s->br[q->target - 1];
     alarms = &b->alarms;
-    holds = branch_condition(b, bit);
+    holds = branch_condition(s, b, bit);
   }
   if (!(*alarms & bit)) { e->reason = JOURNAL_REF_ALARM_NOT_RAISED; return; }
   if (holds) { e->reason = JOURNAL_REF_ALARM_ACTIVE; return; }

@@ -178,6 +178,9 @@ static void serialise(struct ser *w, const struct replay_state *s)
     U8(s->pol.ess_permit_line); U8(s->pol.permit); U16(s->pol.ess_branch); U32(s->pol.ess_max_w);
     U8(s->pol.permit_ops_head);
     for (int i = 0; i < REPLAY_OPS_RING; i++) U64(s->pol.permit_ops_ns[i]);
+    ROOM(REPLAY_SER_V11_ANALOG); /* REPLAY_SER_V11_ANALOG (reduce_analog.c) */
+    U8(s->analog_held);
+    for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) U8(s->br[i].analog_held);
   }
 }
 

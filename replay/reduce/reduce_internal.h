@@ -3,7 +3,7 @@
  * by concern: reduce.c (records → derived state, the request window, apply), reduce_config.c
  * (the policy half of `config` records), reduce_policy.c (arbitration, demand response, load
  * control, the commands the fold issues, request decisions), reduce_hash.c (the canonical
- * serialisation and state hash), reduce_names.c (enum names), reduce_alarm.c (alarm acknowledgement), reduce_rollup.c (v 9 rollups), reduce_der.c (v 10 DER commands), reduce_ess.c (v 11 the battery on backup). Same rules in every file
+ * serialisation and state hash), reduce_names.c (enum names), reduce_alarm.c (alarm acknowledgement), reduce_rollup.c (v 9 rollups), reduce_der.c (v 10 DER commands), reduce_ess.c (v 11 the battery on backup), reduce_analog.c (v 11 leakage and temperature alarms). Same rules in every file
  * (reduce.c's header): no clock, I/O, allocation or floating point.
  */
 #ifndef HEMS_REDUCE_INTERNAL_H
@@ -113,6 +113,11 @@ void reduce__fold_der_sense(struct replay_state *s, const struct journal_record 
 /* reduce_ess.c (v 11): the battery's permit to run and the shed to its rating on backup */
 void reduce__ess(struct replay_state *s, const struct journal_record *r, struct replay_effects *out);
 void reduce__decide_alarm_ack(struct replay_state *s, const struct journal_record *r, struct replay_effect *e);
+/* reduce_analog.c (v 11): a fault a tap's analog source raised or ended; whether the condition
+ * of an analog alarm (REPLAY_ALARM_LEAKAGE_HIGH, _OVER_TEMPERATURE, _TEMPERATURE_RISE) still
+ * holds on branch (1..REPLAY_BRANCHES_MAX) or the panel (0) */
+void reduce__fold_analog_fault(struct replay_state *s, const struct journal_record *r);
+int reduce__analog_condition(const struct replay_state *s, uint16_t branch, uint32_t alarm);
 
 /* reduce_rollup.c (v 9): the 15-minute rollups */
 void reduce__rollup_window(struct replay_state *s, const struct journal_record *r, struct replay_effects *out);

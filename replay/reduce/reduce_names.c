@@ -46,7 +46,8 @@ const char *replay_dr_status_name(unsigned v)
 }
 
 static const char *const alarm_names[REPLAY_ALARMS] = { "welded", "ct_polarity", "phase_map", "unexplained_trip",
-                                                         "stale_der", "backfeed_risk", "der_mismatch" };
+                                                         "stale_der", "backfeed_risk", "der_mismatch", "leakage_high",
+                                                         "over_temperature", "temperature_rise" };
 
 const char *replay_alarm_name(unsigned bit)
 {

@@ -7,6 +7,13 @@
  * directory and a FIFO are errors, never a number (and a FIFO does not block); the simulator's
  * writes read back and never replace a file that is not a number; a config names only the
  * ABI's file names.
+ *
+ * Analog taps (issue 17 item 8b) through the same readers, values in thousandths of the tap's
+ * unit: hwmon curr1_input "27" is 27 mA = 27000 µA; IIO in_current0 raw 1234 × scale 0.025
+ * mA is 30.85 mA = 30850 µA; hwmon temp1_input "45500" is 45.5 °C = 45500 m°C; IIO in_temp0
+ * (raw 1520 + offset -400) × scale 62.5 m°C is 70000 m°C. Written back: 12 mA on in_current0
+ * (scale 0.025) is raw 480. A tap's config names only its quantity's files (a leakage tap no
+ * temp file), only leakage and temperature taps have one, each with its own unit's keys.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -45,6 +52,17 @@ static void put(const char *name, const char *text)
   FILE *f = fopen(p, "w");
   assert_non_null(f);
   fputs(text, f);
+  fclose(f);
+}
+
+/* dir/name's first line into got. */
+static void get(const char *name, char *got, int cap)
+{
+  char p[160];
+  snprintf(p, sizeof p, "%s/%s", dir, name);
+  FILE *f = fopen(p, "r");
+  assert_non_null(f);
+  assert_non_null(fgets(got, cap, f));
   fclose(f);
 }
 
@@ -126,12 +144,8 @@ static void no_clobber(void **st)
   snprintf(rl.volt_path, sizeof rl.volt_path, "%s/in4_input", dir);
   put("in4_input", "root:x:0:0:root:/root:/bin/bash\n");
   assert_int_equal(hw_rail_write_mv(&rl, 5000), HW_ENOTREG);
-  char p[160], got[64] = "";
-  snprintf(p, sizeof p, "%s/in4_input", dir);
-  FILE *f = fopen(p, "r");
-  assert_non_null(f);
-  assert_non_null(fgets(got, sizeof got, f));
-  fclose(f);
+  char got[64] = "";
+  get("in4_input", got, sizeof got);
   assert_string_equal(got, "root:x:0:0:root:/root:/bin/bash\n");
   static const struct { const char *key, *path; bool ok; } cases[] = {
     { "hwmon", "/sys/class/hwmon/hwmon2/in1_input", true }, { "iio", "/sys/bus/iio/devices/iio:device0/in_voltage3", true },
@@ -178,9 +192,95 @@ static void write_back(void **st)
   assert_int_equal(mv, 11990);
 }
 
+/* A tap of kind read through abi at dir/name (files written first: NULL-terminated name, text
+ * pairs) reads expect_milli. */
+static void tap_reads(struct hw_panel_tap *t, enum hw_tap_kind kind, enum hw_analog_abi abi, const char *name,
+                      const char *const *files, int32_t expect_milli)
+{
+  int32_t m = 0;
+  memset(t, 0, sizeof *t);
+  t->kind = kind;
+  t->analog = (uint8_t)abi;
+  snprintf(t->analog_path, sizeof t->analog_path, "%s/%s", dir, name);
+  for (; files[0]; files += 2) put(files[0], files[1]);
+  assert_int_equal(hw_tap_read_milli(t, &m), 0);
+  assert_int_equal(m, expect_milli);
+}
+
+static void tap_files(void **st)
+{
+  (void)st;
+  struct hw_panel_tap t;
+  int32_t m = 0;
+  tap_reads(&t, HW_TAP_LEAKAGE, HW_ANALOG_HWMON, "curr1_input", (const char *const[]){ "curr1_input", "27\n", NULL }, 27000);
+  tap_reads(&t, HW_TAP_LEAKAGE, HW_ANALOG_IIO, "in_current0",
+            (const char *const[]){ "in_current0_raw", "1234\n", "in_current0_scale", "0.025\n", NULL }, 30850);
+  assert_int_equal(hw_tap_write_milli(&t, 12000), 0);
+  char got[32] = "";
+  get("in_current0_raw", got, sizeof got);
+  assert_string_equal(got, "480\n");
+  assert_int_equal(hw_tap_read_milli(&t, &m), 0);
+  assert_int_equal(m, 12000);
+  tap_reads(&t, HW_TAP_TEMPERATURE, HW_ANALOG_HWMON, "temp1_input", (const char *const[]){ "temp1_input", "45500\n", NULL }, 45500);
+  tap_reads(&t, HW_TAP_TEMPERATURE, HW_ANALOG_IIO, "in_temp0",
+            (const char *const[]){ "in_temp0_raw", "1520\n", "in_temp0_offset", "-400\n", "in_temp0_scale", "62.5\n", NULL },
+            70000);
+  put("in_temp0_raw", "hot\n");
+  assert_int_equal(hw_tap_read_milli(&t, &m), HW_ERANGE);
+}
+
+/* A tap's "analog" in a whole panel (the fuzz corpus's), and its canonical form. */
+static void tap_config(void **st)
+{
+  (void)st;
+  static const struct { const char *kind, *analog; bool ok; } cases[] = {
+    { "leakage", "{\"hwmon\": \"/sys/class/hwmon/hwmon1/curr1_input\", \"alarm_ma\": 10}", true },
+    { "leakage", "{\"iio\": \"/sys/bus/iio/devices/iio:device0/in_current2\", \"alarm_ma\": 30, \"hysteresis_ma\": 5}", true },
+    { "temperature", "{\"hwmon\": \"/sys/class/hwmon/hwmon1/temp2_input\", \"alarm_c\": 60, \"rise_c_per_min\": 5}", true },
+    { "temperature", "{\"iio\": \"/sys/bus/iio/devices/iio:device0/in_temp0\", \"alarm_c\": 60}", true },
+    { "leakage", "{\"hwmon\": \"/sys/class/hwmon/hwmon1/temp2_input\", \"alarm_ma\": 10}", false },
+    { "temperature", "{\"iio\": \"/sys/bus/iio/devices/iio:device0/in_current2\", \"alarm_c\": 60}", false },
+    { "leakage", "{\"hwmon\": \"/sys/class/hwmon/hwmon1/curr1_input\", \"alarm_c\": 10}", false },
+    { "leakage", "{\"hwmon\": \"/sys/class/hwmon/hwmon1/curr1_input\", \"alarm_ma\": 10, \"hysteresis_ma\": 10}", false },
+    { "temperature", "{\"hwmon\": \"/sys/class/hwmon/hwmon1/temp2_input\", \"alarm_c\": 60, \"rise_c_per_min\": 2}", false },
+    { "temperature", "{\"hwmon\": \"/etc/passwd\", \"alarm_c\": 60}", false },
+    { "leakage", "{\"hwmon\": \"/sys/class/hwmon/hwmon1/curr1_input\", \"iio\": \"/x/in_current1\", \"alarm_ma\": 10}", false },
+    { "rcd", "{\"hwmon\": \"/sys/class/hwmon/hwmon1/curr1_input\", \"alarm_ma\": 10}", false },
+  };
+  json_t *base = json_load_file(HEMS_SOURCE_DIR "/tests/fuzz/corpus/hw_panel/rails-measured.json", 0, NULL);
+  assert_non_null(base);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    static struct hw_panel pn, again;
+    char err[300];
+    json_t *a = json_loads(cases[i].analog, 0, NULL);
+    assert_non_null(a);
+    json_object_set_new(base, "taps", json_pack("[{s:s, s:s, s:o}]", "name", "t", "kind", cases[i].kind, "analog", a));
+    char *cfg = json_dumps(base, 0);
+    assert_non_null(cfg);
+    int r = hw_panel_parse(&pn, cfg, strlen(cfg), "t", err, sizeof err);
+    free(cfg);
+    if (!cases[i].ok) { assert_int_equal(r, HW_ECONFIG); assert_non_null(strstr(err, "taps[0].analog")); continue; }
+    assert_int_equal(r, 0);
+    assert_int_not_equal(pn.tap[0].analog, HW_ANALOG_NONE);
+    static char canon[65536], canon2[65536];
+    size_t n, n2;
+    assert_int_equal(hw_panel_canonical_json(&pn, canon, sizeof canon, &n), 0);
+    assert_non_null(strstr(canon, "\"analog\":{"));
+    assert_int_equal(hw_panel_parse(&again, canon, n, "c", err, sizeof err), 0);
+    assert_int_equal(hw_panel_canonical_json(&again, canon2, sizeof canon2, &n2), 0);
+    assert_int_equal(n, n2);
+    assert_memory_equal(canon, canon2, n);
+    if (i == 0) { assert_int_equal(pn.tap[0].alarm_milli, 10000); assert_int_equal(pn.tap[0].hysteresis_milli, 1000); }
+    if (i == 2) { assert_int_equal(pn.tap[0].rise_milli_per_min, 5000); assert_int_equal(pn.tap[0].hysteresis_milli, 2000); }
+  }
+  json_decref(base);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test(tap_files),
+    cmocka_unit_test(tap_config),
     cmocka_unit_test(parse),
     cmocka_unit_test(read_files),
     cmocka_unit_test(write_back),

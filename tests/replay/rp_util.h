@@ -70,6 +70,22 @@ static inline struct replay_state *rp_state_at(uint32_t v, int64_t t0)
 
 static inline struct journal_slice rp_lit(const char *s) { return (struct journal_slice){ (const uint8_t *)s, (uint32_t)strlen(s) }; }
 
+/* Folds an operator's alarm_ack request (seq, record time t0 + seq s) for alarm on target
+ * (a branch, 0 the panel) under role into s; *fx gets its effects. */
+static inline void rp_alarm_ack(struct replay_state *s, uint64_t seq, int64_t t0, uint16_t target, uint8_t alarm, uint8_t role,
+                                const char *id, struct replay_effects *fx)
+{
+  struct journal_record r;
+  rp_rec_at(&r, JOURNAL_T_REQUEST, seq, t0);
+  r.source.kind = JOURNAL_SRC_OPERATOR;
+  r.body.request.kind = JOURNAL_REQ_ALARM_ACK;
+  r.body.request.target = target;
+  r.body.request.alarm = alarm;
+  r.body.request.role = role;
+  r.body.request.request_id = rp_lit(id);
+  replay_apply(s, &r, fx);
+}
+
 /* Fills *r with the next random valid record (no seq/prev: the caller or the journal sets them;
  * r->seq is set to the generator's count for pure-reducer tests). */
 static inline void rp_gen_next(struct rp_gen *g, struct journal_record *r)

@@ -397,8 +397,9 @@ static void test_canonical_offsets(void **st)
                                                   slots' open bytes, the open one's start, first seq, late count,
                                                   per branch five i64 and four u32, per phase two i32, an i64, a u32 */
                        + (v >= 10 ? 3 * (1 + 1 + 1 + 2 + 2 + 8 + 8) : 0) /* v 10: per DER source three u8, two u16, two 64-bit */
-                       + (v >= 11 ? 48 + 1 + 1 + 2 + 4 + 1 + 8 * 8 : 0)); /* v 11: per branch a u8; two u8, a u16,
+                       + (v >= 11 ? 48 + 1 + 1 + 2 + 4 + 1 + 8 * 8 : 0) /* v 11: per branch a u8; two u8, a u16,
                                                   a u32, a u8 and eight i64 of the battery's permit */
+                       + (v >= 11 ? 1 + 48 : 0)); /* v 11: the panel's held analog conditions (u8), then each branch's */
   uint8_t *b = malloc(n);
   assert_int_equal(replay_state_serialise(s, b, n), n);
   uint8_t h1[32], h2[32];

@@ -96,16 +96,8 @@ static void sense(struct replay_state *s, uint64_t seq, uint16_t branch, uint8_t
 static struct replay_effect ack(struct replay_state *s, uint64_t seq, uint16_t target, uint8_t alarm, uint8_t role,
                                 const char *id)
 {
-  struct journal_record r;
-  rp_rec_at(&r, JOURNAL_T_REQUEST, seq, T0);
-  r.source.kind = JOURNAL_SRC_OPERATOR;
-  r.body.request.kind = JOURNAL_REQ_ALARM_ACK;
-  r.body.request.target = target;
-  r.body.request.alarm = alarm;
-  r.body.request.role = role;
-  r.body.request.request_id = rp_lit(id);
   struct replay_effects fx;
-  replay_apply(s, &r, &fx);
+  rp_alarm_ack(s, seq, T0, target, alarm, role, id, &fx);
   assert_int_equal(fx.n, 1);
   return fx.e[0];
 }
