@@ -1,6 +1,7 @@
-"""bridge_testlib — what the bridge tests (test_bridge_mqtt.py, test_bridge_modbus.py) share:
-checks that stop at the first failure and count the passed ones, free loopback ports, waiting,
-processes started by the test (and killed at its end), and the hems CLI (status, timeline)."""
+"""bridge_testlib — what the bridge tests (test_bridge_mqtt.py, test_bridge_modbus.py, test_ship.py)
+share: checks that stop at the first failure and count the passed ones, free loopback ports,
+waiting, processes started by the test (and killed at its end), a mosquitto broker, and the hems
+CLI (status, timeline)."""
 import json, os, shutil, signal, socket, subprocess, sys, tempfile, time
 
 HEMS = os.environ.get("HEMS_BIN") or sys.exit("HEMS_BIN not set")
@@ -48,6 +49,41 @@ def stop(p, sig=signal.SIGTERM):
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+
+
+class Broker:
+    """A Debian mosquitto on a free loopback port, its conf (and, with persist, its database) in
+    tmp: never a system service. extra: more conf lines (anonymous clients are allowed unless
+    they name a password_file)."""
+    def __init__(self, tmp, name, extra="", persist=False):
+        self.port = free_port()
+        self.conf = os.path.join(tmp, name + ".conf")
+        self.log = os.path.join(tmp, name + ".log")
+        with open(self.conf, "w") as f:
+            f.write("listener %d 127.0.0.1\n" % self.port)
+            if persist:  # mosquitto started as root drops to its own user: it writes its db in tmp
+                os.chmod(tmp, 0o777)
+                f.write("persistence true\npersistence_location %s/\nmax_queued_messages 100000\n" % tmp)
+            else:
+                f.write("persistence false\n")
+            f.write(extra)
+            if "password_file" not in extra:
+                f.write("allow_anonymous true\n")
+        self.p = None
+
+    def start(self):
+        self.p = start(["/usr/sbin/mosquitto", "-c", self.conf], self.log)
+
+        def up():
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return True
+            except OSError:
+                return False
+        wait_for(up, "mosquitto on port %d" % self.port)
+
+    def stop(self):
+        stop(self.p)
 
 
 def cleanup(tmp):

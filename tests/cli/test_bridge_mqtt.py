@@ -29,41 +29,15 @@ Prints "N passed, 0 failed" at the end; exits 1 on the first failure.
 import json, os, signal, socket, subprocess, sys, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bridge_testlib as lib
-from bridge_testlib import HEMS, ok, free_port, wait_for, start, stop, hems, status, records
+from bridge_testlib import HEMS, Broker, ok, free_port, wait_for, start, stop, hems, status, records
 import paho.mqtt.client as mqtt
 
-MOSQUITTO = "/usr/sbin/mosquitto"
 NODE = "testpanel"
 BASE = "hems/" + NODE
 PREFIX = "homeassistant"
 ENERGY_UNITS = {"Wh", "kWh"}
 UNITS = {"power": {"W"}, "current": {"A"}, "voltage": {"V"}, "frequency": {"Hz"}, "power_factor": {"%", None},
          "energy": ENERGY_UNITS}
-
-
-class Broker:
-    def __init__(self, tmp, name, extra=""):
-        self.port = free_port()
-        self.conf = os.path.join(tmp, name + ".conf")
-        self.log = os.path.join(tmp, name + ".log")
-        with open(self.conf, "w") as f:
-            f.write("listener %d 127.0.0.1\npersistence false\n%s" % (self.port, extra))
-            if "password_file" not in extra:
-                f.write("allow_anonymous true\n")
-        self.p = None
-
-    def start(self):
-        self.p = start([MOSQUITTO, "-c", self.conf], self.log)
-        def up():
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return True
-            except OSError:
-                return False
-        wait_for(up, "mosquitto on port %d" % self.port)
-
-    def stop(self):
-        stop(self.p)
 
 
 class HA:
