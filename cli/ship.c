@@ -270,6 +270,8 @@ static int client_new(struct ship *s);
 static void broker_lost(struct ship *s, int rc)
 {
   if (s->up) cli_err("ship: lost broker %s:%d (%s); reconnecting", s->k.host, s->k.port, rc ? mosquitto_strerror(rc) : "closed");
+  else cli_err("ship: broker %s:%d: the connection failed (%s); retry in %lld s", s->k.host, s->k.port,
+               rc ? mosquitto_strerror(rc) : "closed", (long long)s->k.backoff_ms / 1000);
   s->up = false;
   s->n_infl = s->n_bf = 0;
   s->handed = s->cursor;

@@ -79,6 +79,12 @@ void ship_backfill_request(struct ship *s, const void *payload, size_t len)
 {
   char why[300];
   struct ship_req q;
+  json_t *st;
+  if (!s->bf_on && s->daemon_up && bridge_link_status(&s->bf, 5000, &st) == 0) { /* the head now, not as of the cursor */
+    uint64_t durable = (uint64_t)json_integer_value(json_object_get(st, "durable_seq"));
+    if (durable > s->head) s->head = durable;
+    json_decref(st);
+  }
   if (ship_req_parse(payload, len, s->head, &q, why, sizeof why)) {
     cli_err("ship: %s", why);
     ship_reply(s, json_pack("{s:b, s:s}", "ok", 0, "error", why));

@@ -86,6 +86,30 @@ class Broker:
         stop(self.p)
 
 
+def openssl(*args, cwd):
+    r = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True)
+    ok(r.returncode == 0, "openssl %s: %s" % (args[0], r.stderr))
+
+
+def tls_certs(tmp):
+    """tmp/tls with a test CA (ca.pem, ca.key), a server certificate for localhost and 127.0.0.1
+    (server.pem, server.key) and a client certificate (client.pem, client.key): the dir."""
+    t = os.path.join(tmp, "tls")
+    os.makedirs(t)
+    os.chmod(t, 0o755)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=hems test ca", cwd=t)
+    for name, cn in (("server", "localhost"), ("client", "bridge")):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + cn, cwd=t)
+        with open(os.path.join(t, name + ".ext"), "w") as f:
+            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n" if name == "server" else "basicConstraints=CA:FALSE\n")
+        openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+                name + ".pem", "-days", "2", "-extfile", name + ".ext", cwd=t)
+    # mosquitto started as root drops to its own user: it must read its key
+    os.chmod(os.path.join(t, "server.key"), 0o644)
+    return t
+
+
 def cleanup(tmp):
     """Kills what the test started and removes tmp (kept with HEMS_KEEP_TMP set)."""
     for p in procs:

@@ -28,6 +28,8 @@ Checked:
     to, beyond the head, too many records, a float, an extra key) each get {"ok": false, "error"}
     on the reply topic, and no backfill batch, and ship's cursor goes on;
   - a backfill over a retention cut: the removed seqs named in the reply, the kept ones sent;
+  - TLS: a broker that requires a client certificate refuses ship without one (nothing
+    shipped), and takes its batches with --cafile and --cert/--key;
   - the bytes per record on the wire in the state file and ship's exit line.
 Prints "N passed, 0 failed" at the end; exits 1 on the first failure.
 """
@@ -260,12 +262,45 @@ def main():
         got = [cbor2.loads(r)[1] for x in he.backfills()[n_bf:] for r in x["recs"]]
         ok(got == list(range(cut + 1, cut + 6)), "the kept part of the range is sent: %s" % got)
         stop(ship)
-        stop(daemon)
         he.close()
         broker.stop()
+        tls_phase(tmp, d, dev, cut)
+        stop(daemon)
     finally:
         lib.cleanup(tmp)
     print("%d passed, 0 failed" % lib.passed)
+
+
+def tls_phase(tmp, d, dev, cut):
+    """A TLS broker that wants a client certificate: ship connects with mqtts://, --cafile and
+    --cert/--key, and a head-end over TLS gets its batches."""
+    t = lib.tls_certs(tmp)
+    extra = "cafile %s/ca.pem\ncertfile %s/server.pem\nkeyfile %s/server.key\nrequire_certificate true\n" % (t, t, t)
+    broker = Broker(tmp, "tls-broker", extra)
+    broker.start()
+    got = []
+    c = mqtt.Client(client_id="headend-tls")
+    c.tls_set(ca_certs=t + "/ca.pem", certfile=t + "/client.pem", keyfile=t + "/client.key")
+    c.on_message = lambda cl, u, m: got.append(decode(m.payload))
+    c.on_connect = lambda cl, u, f, rc: cl.subscribe("hems/%s/records" % dev, qos=1)
+    c.connect("localhost", broker.port, 30)
+    c.loop_start()
+    state = os.path.join(tmp, "ship-tls.state")
+    log = os.path.join(tmp, "ship-tls.log")
+    base = [HEMS, "ship", "--dir", d, "--broker", "mqtts://localhost:%d" % broker.port, "--state", state, "--cafile", t + "/ca.pem"]
+    ship = start(base, log)  # no client certificate: the broker refuses it, ship retries
+    wait_for(lambda: "broker localhost:%d: " % broker.port in open(log).read(), "a refused TLS connection")
+    stop(ship)
+    ok(cursor(state) == 0 and not got, "nothing shipped without a client certificate")
+    ship = start(base + ["--cert", t + "/client.pem", "--key", t + "/client.key"], log)
+    wait_for(lambda: got and cursor(state) >= got[0]["count"], "a batch over TLS with a client certificate, acknowledged")
+    ok(got[0]["first"] == cut + 1 and got[0]["dev"] == bytes.fromhex(dev),
+       "over TLS from the first seq retention kept (%d) of this device: %d" % (cut + 1, got[0]["first"]))
+    stop(ship)
+    ok(ship.returncode == 0, "ship over TLS stops on SIGTERM with exit 0")
+    c.loop_stop()
+    c.disconnect()
+    broker.stop()
 
 
 if __name__ == "__main__":
