@@ -178,8 +178,7 @@ static void on_publish(struct mosquitto *m, void *ctx, int mid)
 static void on_live(void *ctx, const uint8_t *rec, size_t len, uint64_t seq)
 {
   struct ship *s = ctx;
-  struct journal_record r;
-  bool seal = journal_record_decode(rec, len, &r) == 0 && r.type == JOURNAL_T_SEAL;
+  bool seal = ship_is_seal(rec, len);
   if (seq > s->head) s->head = seq;
   if (s->refollow) return;
   if (s->cur.count && seq != s->cur.first_seq + s->cur.count && ship_publish(s, &s->cur, SHIP_LIVE)) {

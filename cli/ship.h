@@ -43,6 +43,8 @@ void ship_batch_deinit(struct ship_batch *b);
 void ship_batch_reset(struct ship_batch *b);
 /* Appends one record (seq must follow the last one, any seq for an empty batch): 0 or -ENOMEM. */
 int ship_batch_add(struct ship_batch *b, const uint8_t *rec, size_t len, uint64_t seq, bool is_seal);
+/* Whether rec (a record's bytes) is a seal, from its envelope alone (journal_record_peek). */
+bool ship_is_seal(const uint8_t *rec, size_t len);
 /* Whether the batch should close now it ends at a seal (SHIP_BATCH_RECORDS or SHIP_BATCH_BYTES). */
 bool ship_batch_full(const struct ship_batch *b);
 /* The envelope of b (malloc'd, *out_len bytes): 0, -ENOMEM, or -EIO (zstd failed). */

@@ -46,8 +46,7 @@ static void on_bf(void *ctx, const uint8_t *rec, size_t len, uint64_t seq)
     return;
   }
   if (seq > s->bf_next) bf_gap(s, s->bf_next, seq - 1);
-  struct journal_record r;
-  bool seal = journal_record_decode(rec, len, &r) == 0 && r.type == JOURNAL_T_SEAL;
+  bool seal = ship_is_seal(rec, len);
   if (ship_batch_add(&s->bfb, rec, len, seq, seal)) { cli_err("ship: out of memory"); ship_stop = SIGTERM; return; }
   s->bf_records++;
   s->bf_next = seq + 1;

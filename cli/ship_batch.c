@@ -10,6 +10,7 @@
 #include <string.h>
 #include <cbor.h>
 #include <zstd.h>
+#include "journal.h"
 #include "ship.h"
 
 void ship_batch_init(struct ship_batch *b) { memset(b, 0, sizeof *b); }
@@ -52,6 +53,14 @@ int ship_batch_add(struct ship_batch *b, const uint8_t *rec, size_t len, uint64_
   b->count++;
   b->ends_at_seal = is_seal;
   return 0;
+}
+
+bool ship_is_seal(const uint8_t *rec, size_t len)
+{
+  uint64_t seq;
+  unsigned type;
+  uint8_t prev[JOURNAL_HASH_BYTES];
+  return journal_record_peek(rec, len, &seq, &type, prev) == 0 && type == JOURNAL_T_SEAL;
 }
 
 bool ship_batch_full(const struct ship_batch *b)

@@ -45,11 +45,11 @@ SEAL = 14
 
 
 class HeadEnd:
-    """The collector's side: every batch decoded, every reply, the topics' last payloads."""
+    """The collector's side: every batch decoded, every backfill reply."""
     def __init__(self, port, dev):
         self.dev = dev
         self.lock = threading.Lock()
-        self.batches, self.replies, self.ckpt = [], [], None
+        self.batches, self.replies = [], []
         self.c = mqtt.Client(client_id="headend-%d" % os.getpid(), clean_session=False)
         self.c.on_message = self.on_message
         self.c.on_connect = lambda c, u, f, rc: c.subscribe("hems/%s/#" % dev, qos=1)
@@ -64,8 +64,6 @@ class HeadEnd:
                 self.batches.append(decode(m.payload))
             elif m.topic == base + "backfill/reply":
                 self.replies.append(json.loads(m.payload))
-            elif m.topic == base + "checkpoint":
-                self.ckpt = m.payload.decode()
 
     def live(self):
         with self.lock:
