@@ -136,8 +136,8 @@ void bridge_link_init(struct bridge_link *l, const char *dir, const char *socket
 void bridge_link_close(struct bridge_link *l);
 /* One status call (blocking, at most timeout_ms): 0 and *out, or <0 (no daemon, not trusted…). */
 int bridge_link_status(struct bridge_link *l, int timeout_ms, json_t **out);
-/* Starts following from seq from (non-blocking afterwards): 0 or <0. */
-int bridge_link_follow(struct bridge_link *l, uint64_t from);
+/* Starts following from seq from, up to seq until (0: on and on; non-blocking afterwards): 0 or <0. */
+int bridge_link_follow(struct bridge_link *l, uint64_t from, uint64_t until);
 /* Reads what the follow connection has: every complete record line goes to on_record; a gap
  * moves p->last_seq. 0, or <0 when the daemon went away (the caller reconnects). */
 int bridge_link_read(struct bridge_link *l, struct bridge_panel *p,
@@ -148,6 +148,40 @@ int bridge_link_switch(struct bridge_link *l, uint16_t branch, bool on, const ch
                        size_t cap);
 /* Reads pending answers; each finished request (answer, error or timeout) logs one line. */
 void bridge_link_pending(struct bridge_link *l, int64_t now_ms);
+
+/* ---- the broker (bridge_broker.c): what `hems bridge mqtt` and `hems ship` share */
+
+#define BRIDGE_BACKOFF_MIN_MS 1000
+#define BRIDGE_BACKOFF_MAX_MS 60000
+#define BRIDGE_CONNACK_MS 10000 /* a broker that takes the connection but never acknowledges it */
+
+struct mosquitto;
+struct bridge_auth { const char *user, *pwfile, *cafile, *cert, *key; }; /* options, each NULL if not given */
+struct bridge_broker {
+  struct mosquitto *m;      /* the caller's client */
+  const char *who;          /* log lines start with it */
+  const char *host;
+  int port, keepalive_s;
+  int64_t retry_ms, backoff_ms; /* the next connect attempt; the wait after a failed one */
+  int64_t connack_due_ms;   /* a CONNECT is out: no CONNACK by then, the connection is dropped */
+};
+
+/* Moves *retry_ms by *backoff_ms from now and doubles *backoff_ms up to BRIDGE_BACKOFF_MAX_MS. */
+void bridge_backoff(int64_t *retry_ms, int64_t *backoff_ms);
+/* mqtt://HOST[:PORT] or mqtts://HOST[:PORT] ([v6]:PORT too): 0, or -1. host points into buf. */
+int bridge_broker_url(const char *url, char *buf, size_t cap, const char **host, int *port, bool *tls);
+/* Username and password file (its first line; refused when readable by others), and TLS (for
+ * mqtts:// or any of cafile/cert; the broker's certificate verified against cafile, else the
+ * system's CAs). 0, or the exit code after one line. */
+int bridge_broker_auth(struct mosquitto *m, const char *who, const struct bridge_auth *a, bool tls);
+/* A connect now (the CONNACK comes through mosquitto_loop); on failure one line and a backoff. */
+void bridge_broker_connect(struct bridge_broker *k);
+/* While not up: connects when the backoff has passed; drops a connection with no CONNACK
+ * within BRIDGE_CONNACK_MS. */
+void bridge_broker_turn(struct bridge_broker *k, bool up, int64_t now);
+/* The CONNACK (the connect callback's rc): one line, connected or refused and why; when
+ * connected, the backoff starts over. Returns whether connected. */
+bool bridge_broker_connected(struct bridge_broker *k, int rc);
 
 /* hems bridge mqtt (bridge_mqtt.c), hems bridge sunspec (bridge_sunspec.c); `hems bridge`
  * dispatches from bridge_modbus.c. */

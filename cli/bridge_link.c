@@ -87,11 +87,14 @@ static int send_request(struct bridge_link *l, const char *req)
   return fd;
 }
 
-int bridge_link_follow(struct bridge_link *l, uint64_t from)
+int bridge_link_follow(struct bridge_link *l, uint64_t from, uint64_t until)
 {
   follow_close(l);
-  char req[96];
-  snprintf(req, sizeof req, "{\"op\":\"follow\",\"from\":%llu}\n", (unsigned long long)from);
+  char req[128];
+  if (until)
+    snprintf(req, sizeof req, "{\"op\":\"follow\",\"from\":%llu,\"until\":%llu}\n", (unsigned long long)from,
+             (unsigned long long)until);
+  else snprintf(req, sizeof req, "{\"op\":\"follow\",\"from\":%llu}\n", (unsigned long long)from);
   int fd = send_request(l, req);
   if (fd < 0) return fd;
   l->follow_fd = fd;

@@ -108,7 +108,7 @@ static void daemon_connect_now(struct mb *b)
   int rc = status_now(b, &durable);
   if (!rc) {
     uint64_t from = b->p.last_seq ? b->p.last_seq + 1 : durable > WARMUP_RECORDS ? durable - WARMUP_RECORDS : 1;
-    rc = bridge_link_follow(&b->l, from);
+    rc = bridge_link_follow(&b->l, from, 0);
     if (!rc) {
       cli_err("bridge modbus: following the daemon of %s from seq %llu (%u branches)", b->l.dir, (unsigned long long)from, b->p.n);
       b->daemon_up = true;

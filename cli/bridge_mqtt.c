@@ -21,20 +21,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <mosquitto.h>
 #include "cli.h"
 #include "bridge.h"
 
-#define BACKOFF_MIN_MS 1000
-#define BACKOFF_MAX_MS 60000
 #define STATUS_SOON_MS 300   /* a record that may change alarms: status again this soon */
 #define BACKLOG_MAX 100000   /* records behind the daemon's head the bridge reads after a gap */
 #define WARMUP_RECORDS 200   /* recent records read on start for current, PF, voltage (no events) */
 #define FULL_MIN_MS 5000     /* Home Assistant's "online" republishes at most this often */
-#define CONNACK_MS 10000     /* a broker that takes the connection but never acknowledges it */
 
 struct bridge {
   struct mosquitto *m;
@@ -42,12 +37,10 @@ struct bridge {
   char base[160], avail[200], node[80];
   struct bridge_panel p;
   struct bridge_link l;
-  const char *host;
-  int port, keepalive_s;
+  struct bridge_broker k;     /* k.m: the client */
   bool mqtt_up, daemon_up, need_full, online_sent;
   int64_t interval_ms, next_state_ms, next_status_ms;
-  int64_t mqtt_retry_ms, mqtt_backoff_ms, daemon_retry_ms, daemon_backoff_ms;
-  int64_t connack_due_ms;    /* a CONNECT is out: no CONNACK by then, the connection is dropped */
+  int64_t daemon_retry_ms, daemon_backoff_ms;
   struct bridge_topics owned; /* the config topics discovery publishes now (owned_known) */
   struct bridge_topics early; /* retained configs of this node seen before owned was known */
   bool owned_known;
@@ -59,16 +52,10 @@ struct bridge {
 static volatile sig_atomic_t stop_signal;
 static void on_signal(int sig) { stop_signal = sig; }
 
-static void backoff(int64_t *retry_ms, int64_t *backoff_ms)
-{
-  *retry_ms = bridge_now_ms() + *backoff_ms;
-  *backoff_ms = *backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : *backoff_ms * 2;
-}
-
 static void publish(void *ctx, const char *topic, char *payload, bool retain, int qos)
 {
   struct bridge *b = ctx;
-  if (b->mqtt_up) mosquitto_publish(b->m, NULL, topic, (int)strlen(payload), payload, qos, retain);
+  if (b->mqtt_up) mosquitto_publish(b->k.m, NULL, topic, (int)strlen(payload), payload, qos, retain);
   free(payload);
 }
 
@@ -78,7 +65,7 @@ static void availability(struct bridge *b)
 {
   bool online = b->mqtt_up && b->daemon_up && !b->need_full;
   if (!b->mqtt_up || online == b->online_sent) return;
-  mosquitto_publish(b->m, NULL, b->avail, online ? 6 : 7, online ? "online" : "offline", 1, true);
+  mosquitto_publish(b->k.m, NULL, b->avail, online ? 6 : 7, online ? "online" : "offline", 1, true);
   b->online_sent = online;
 }
 
@@ -88,7 +75,7 @@ static void drop_stale(struct bridge *b, const char *topic)
 {
   if (bridge_topics_has(&b->owned, topic)) return;
   cli_err("bridge mqtt: %s: no such entity any more: its retained config removed", topic);
-  mosquitto_publish(b->m, NULL, topic, 0, NULL, 1, true);
+  mosquitto_publish(b->k.m, NULL, topic, 0, NULL, 1, true);
 }
 
 /* The configs discovery publishes now; what it published before and no longer does goes (a
@@ -128,11 +115,7 @@ static void publish_all(struct bridge *b)
 static void on_connect(struct mosquitto *m, void *ctx, int rc)
 {
   struct bridge *b = ctx;
-  if (rc) {
-    cli_err("bridge mqtt: broker %s:%d refused the connection: %s", b->host, b->port, mosquitto_connack_string(rc));
-    return;
-  }
-  cli_err("bridge mqtt: connected to broker %s:%d", b->host, b->port);
+  if (!bridge_broker_connected(&b->k, rc)) return;
   char t[BRIDGE_TOPIC_MAX];
   snprintf(t, sizeof t, "%s/branch/+/switch/set", b->base);
   mosquitto_subscribe(m, NULL, t, 1);
@@ -142,8 +125,6 @@ static void on_connect(struct mosquitto *m, void *ctx, int rc)
   snprintf(t, sizeof t, "%s/+/%s/+/config", b->nm.prefix, b->node);
   mosquitto_subscribe(m, NULL, t, 1);
   b->mqtt_up = true;
-  b->connack_due_ms = 0;
-  b->mqtt_backoff_ms = BACKOFF_MIN_MS;
   b->need_full = true;
 }
 
@@ -151,7 +132,7 @@ static void on_disconnect(struct mosquitto *m, void *ctx, int rc)
 {
   (void)m;
   struct bridge *b = ctx;
-  if (b->mqtt_up) cli_err("bridge mqtt: lost broker %s:%d (%s); reconnecting", b->host, b->port, rc ? mosquitto_strerror(rc) : "closed");
+  if (b->mqtt_up) cli_err("bridge mqtt: lost broker %s:%d (%s); reconnecting", b->k.host, b->k.port, rc ? mosquitto_strerror(rc) : "closed");
   b->mqtt_up = false;
 }
 
@@ -193,18 +174,6 @@ static void on_message(struct mosquitto *m, void *ctx, const struct mosquitto_me
   }
 }
 
-static void mqtt_connect(struct bridge *b)
-{
-  int rc = mosquitto_connect(b->m, b->host, b->port, b->keepalive_s);
-  if (rc == MOSQ_ERR_SUCCESS) { /* the CONNACK comes through the loop: on_connect */
-    b->connack_due_ms = bridge_now_ms() + CONNACK_MS;
-    return;
-  }
-  cli_err("bridge mqtt: broker %s:%d: %s; retry in %lld s", b->host, b->port,
-          rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc), (long long)b->mqtt_backoff_ms / 1000);
-  backoff(&b->mqtt_retry_ms, &b->mqtt_backoff_ms);
-}
-
 /* ---- the daemon */
 
 static void on_record(void *ctx, const uint8_t *rec, size_t len, uint64_t seq)
@@ -231,7 +200,7 @@ static void daemon_lost(struct bridge *b, int rc)
   b->daemon_up = false;
   bridge_link_close(&b->l);
   availability(b);
-  backoff(&b->daemon_retry_ms, &b->daemon_backoff_ms);
+  bridge_backoff(&b->daemon_retry_ms, &b->daemon_backoff_ms);
 }
 
 /* Status now: folds it; false when the daemon does not answer. */
@@ -250,9 +219,9 @@ static void daemon_connect_now(struct bridge *b)
   json_t *st;
   int rc = bridge_link_status(&b->l, 5000, &st);
   if (rc) {
-    if (b->daemon_backoff_ms == BACKOFF_MIN_MS)
+    if (b->daemon_backoff_ms == BRIDGE_BACKOFF_MIN_MS)
       cli_err("bridge mqtt: no daemon answers for %s (%s); retrying", b->l.dir, strerror(rc < 0 ? -rc : rc));
-    backoff(&b->daemon_retry_ms, &b->daemon_backoff_ms);
+    bridge_backoff(&b->daemon_retry_ms, &b->daemon_backoff_ms);
     return;
   }
   uint64_t durable = (uint64_t)json_integer_value(json_object_get(st, "durable_seq"));
@@ -268,12 +237,12 @@ static void daemon_connect_now(struct bridge *b)
     from = durable - WARMUP_RECORDS;
     b->events_after = durable;
   } else from = b->p.last_seq + 1;
-  rc = bridge_link_follow(&b->l, from);
+  rc = bridge_link_follow(&b->l, from, 0);
   if (rc) { daemon_lost(b, rc); return; }
   if (!b->p.device_id[0]) cli_err("bridge mqtt: the daemon's status carries no device_id");
   cli_err("bridge mqtt: following the daemon of %s from seq %llu (%u branches)", b->l.dir, (unsigned long long)from, b->p.n);
   b->daemon_up = true;
-  b->daemon_backoff_ms = BACKOFF_MIN_MS;
+  b->daemon_backoff_ms = BRIDGE_BACKOFF_MIN_MS;
   b->need_full = true;
 }
 
@@ -283,21 +252,12 @@ static void loop_turn(struct bridge *b)
 {
   int64_t now = bridge_now_ms();
   if (!b->daemon_up && now >= b->daemon_retry_ms) daemon_connect_now(b);
-  if (!b->mqtt_up && now >= b->mqtt_retry_ms && mosquitto_socket(b->m) < 0) mqtt_connect(b);
-  if (!b->mqtt_up && b->connack_due_ms && now >= b->connack_due_ms && mosquitto_socket(b->m) >= 0) {
-    /* the broker took the connection and never acknowledged it (an overloaded or wedged broker,
-     * a middlebox): drop it — shut down under libmosquitto, whose next read then fails and closes
-     * the socket — and try again after the backoff */
-    cli_err("bridge mqtt: broker %s:%d: no CONNACK within %d s; retry in %lld s", b->host, b->port, CONNACK_MS / 1000,
-            (long long)b->mqtt_backoff_ms / 1000);
-    shutdown(mosquitto_socket(b->m), SHUT_RDWR);
-    b->connack_due_ms = 0;
-  }
+  bridge_broker_turn(&b->k, b->mqtt_up, now);
   if (b->full_due_ms && now >= b->full_due_ms) { b->full_due_ms = 0; b->need_full = true; }
   if (b->need_full || (b->p.layout_changed && b->mqtt_up)) publish_all(b);
   struct pollfd fds[2 + BRIDGE_PENDING_MAX];
-  int n = 0, msock = mosquitto_socket(b->m);
-  if (msock >= 0) fds[n++] = (struct pollfd){ msock, (short)(POLLIN | (mosquitto_want_write(b->m) ? POLLOUT : 0)), 0 };
+  int n = 0, msock = mosquitto_socket(b->k.m);
+  if (msock >= 0) fds[n++] = (struct pollfd){ msock, (short)(POLLIN | (mosquitto_want_write(b->k.m) ? POLLOUT : 0)), 0 };
   int fi = b->l.follow_fd >= 0 ? n : -1;
   if (fi >= 0) fds[n++] = (struct pollfd){ b->l.follow_fd, POLLIN, 0 };
   for (int i = 0; i < BRIDGE_PENDING_MAX; i++)
@@ -307,9 +267,9 @@ static void loop_turn(struct bridge *b)
   if (b->daemon_up && b->next_state_ms - now < wait) wait = b->next_state_ms - now;
   if (poll(fds, (nfds_t)n, wait < 0 ? 0 : (int)wait) < 0 && errno != EINTR) return;
   if (msock >= 0 || b->mqtt_up) {
-    int rc = mosquitto_loop(b->m, 0, 1);
-    if (rc != MOSQ_ERR_SUCCESS && b->mqtt_up) on_disconnect(b->m, b, rc);
-    if (rc != MOSQ_ERR_SUCCESS && b->mqtt_retry_ms < bridge_now_ms()) backoff(&b->mqtt_retry_ms, &b->mqtt_backoff_ms);
+    int rc = mosquitto_loop(b->k.m, 0, 1);
+    if (rc != MOSQ_ERR_SUCCESS && b->mqtt_up) on_disconnect(b->k.m, b, rc);
+    if (rc != MOSQ_ERR_SUCCESS && b->k.retry_ms < bridge_now_ms()) bridge_backoff(&b->k.retry_ms, &b->k.backoff_ms);
   }
   if (fi >= 0 && fds[fi].revents) {
     int rc = bridge_link_read(&b->l, &b->p, on_record, b);
@@ -331,36 +291,6 @@ static void loop_turn(struct bridge *b)
 }
 
 /* ---- options */
-
-/* mqtt://HOST[:PORT] or mqtts://HOST[:PORT] ([v6]:PORT too): 0, or -1. host points into buf. */
-static int broker_url(const char *url, char *buf, size_t cap, const char **host, int *port, bool *tls)
-{
-  const char *rest;
-  if (!strncmp(url, "mqtt://", 7)) { rest = url + 7; *tls = false; *port = 1883; }
-  else if (!strncmp(url, "mqtts://", 8)) { rest = url + 8; *tls = true; *port = 8883; }
-  else return -1;
-  if (snprintf(buf, cap, "%s", rest) >= (int)cap || !*buf) return -1;
-  if (bridge_host_port(buf, host, port)) return -1;
-  return !**host || strchr(*host, '/') ? -1 : 0;
-}
-
-/* The first line of a password file (not readable by others): 0, or the exit code after a line. */
-static int read_password(const char *path, char *out, size_t cap)
-{
-  FILE *f = fopen(path, "re");
-  struct stat st;
-  if (!f) { cli_err("bridge mqtt: --password-file %s: %s", path, strerror(errno)); return CLI_ENV; }
-  if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode) || (st.st_mode & S_IROTH)) {
-    fclose(f);
-    cli_err("bridge mqtt: --password-file %s: must be a regular file not readable by others (chmod o-r)", path);
-    return CLI_ENV;
-  }
-  if (!fgets(out, (int)cap, f)) out[0] = 0;
-  fclose(f);
-  out[strcspn(out, "\r\n")] = 0;
-  if (!out[0]) { cli_err("bridge mqtt: --password-file %s: empty", path); return CLI_ENV; }
-  return 0;
-}
 
 struct bridge_opts {
   const char *dir, *socket, *broker, *prefix, *node, *user, *pwfile, *cafile, *cert, *key, *interval;
@@ -401,28 +331,19 @@ static int setup_mqtt(struct bridge *b, const struct bridge_opts *o, bool tls)
 {
   char client[128];
   snprintf(client, sizeof client, "hems-bridge-%s", b->node);
-  b->m = mosquitto_new(client, true, b);
-  if (!b->m) { cli_err("bridge mqtt: mosquitto_new: %s", strerror(errno)); return CLI_ENV; }
-  mosquitto_int_option(b->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-  mosquitto_connect_callback_set(b->m, on_connect);
-  mosquitto_disconnect_callback_set(b->m, on_disconnect);
-  mosquitto_message_callback_set(b->m, on_message);
-  int rc = mosquitto_will_set(b->m, b->avail, 7, "offline", 1, true);
-  if (!rc && o->user) {
-    char pw[512] = "";
-    if (o->pwfile && (rc = read_password(o->pwfile, pw, sizeof pw))) return rc;
-    rc = mosquitto_username_pw_set(b->m, o->user, o->pwfile ? pw : NULL);
-    memset(pw, 0, sizeof pw);
-  }
-  if (!rc && (tls || o->cafile || o->cert)) {
-    rc = mosquitto_tls_set(b->m, o->cafile, o->cafile ? NULL : "/etc/ssl/certs", o->cert, o->key, NULL);
-    if (!rc) rc = mosquitto_tls_opts_set(b->m, 1, NULL, NULL); /* verify the broker's certificate */
-  }
+  b->k.m = mosquitto_new(client, true, b);
+  if (!b->k.m) { cli_err("bridge mqtt: mosquitto_new: %s", strerror(errno)); return CLI_ENV; }
+  mosquitto_int_option(b->k.m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+  mosquitto_connect_callback_set(b->k.m, on_connect);
+  mosquitto_disconnect_callback_set(b->k.m, on_disconnect);
+  mosquitto_message_callback_set(b->k.m, on_message);
+  int rc = mosquitto_will_set(b->k.m, b->avail, 7, "offline", 1, true);
   if (rc) {
-    cli_err("bridge mqtt: broker settings: %s", rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+    cli_err("bridge mqtt: broker settings: %s", mosquitto_strerror(rc));
     return CLI_USAGE;
   }
-  return 0;
+  struct bridge_auth a = { o->user, o->pwfile, o->cafile, o->cert, o->key };
+  return bridge_broker_auth(b->k.m, "bridge mqtt", &a, tls);
 }
 
 int cli_bridge_mqtt(int argc, char **argv)
@@ -434,7 +355,7 @@ int cli_bridge_mqtt(int argc, char **argv)
   memset(&b, 0, sizeof b);
   char hostbuf[256];
   bool tls;
-  if (broker_url(o.broker, hostbuf, sizeof hostbuf, &b.host, &b.port, &tls)) {
+  if (bridge_broker_url(o.broker, hostbuf, sizeof hostbuf, &b.k.host, &b.k.port, &tls)) {
     cli_err("bridge mqtt: --broker %s: expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]", o.broker);
     return CLI_USAGE;
   }
@@ -444,9 +365,10 @@ int cli_bridge_mqtt(int argc, char **argv)
     return CLI_USAGE;
   }
   b.interval_ms = iv / 1000000;
-  b.keepalive_s = 30;
+  b.k.keepalive_s = 30;
+  b.k.who = "bridge mqtt";
   bridge_link_init(&b.l, o.dir, o.socket);
-  b.mqtt_backoff_ms = b.daemon_backoff_ms = BACKOFF_MIN_MS;
+  b.k.backoff_ms = b.daemon_backoff_ms = BRIDGE_BACKOFF_MIN_MS;
   /* the node id defaults to the device's: wait for the daemon once to learn it */
   while (!b.daemon_up && !stop_signal) {
     daemon_connect_now(&b);
@@ -467,16 +389,16 @@ int cli_bridge_mqtt(int argc, char **argv)
   sigaction(SIGINT, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
   cli_err("bridge mqtt: node %s, discovery prefix %s, state every %lld s, broker %s:%d%s", b.node, o.prefix,
-          (long long)b.interval_ms / 1000, b.host, b.port, tls ? " (TLS)" : "");
+          (long long)b.interval_ms / 1000, b.k.host, b.k.port, tls ? " (TLS)" : "");
   b.next_state_ms = bridge_now_ms() + 2000; /* the first full states once a few windows came in */
   while (!stop_signal) loop_turn(&b);
   if (b.mqtt_up) {
     b.mqtt_up = false; /* a stop, not a loss: on_disconnect says nothing */
-    mosquitto_publish(b.m, NULL, b.avail, 7, "offline", 1, true);
-    for (int i = 0; i < 10 && mosquitto_want_write(b.m); i++) mosquitto_loop(b.m, 50, 1);
-    mosquitto_disconnect(b.m);
+    mosquitto_publish(b.k.m, NULL, b.avail, 7, "offline", 1, true);
+    for (int i = 0; i < 10 && mosquitto_want_write(b.k.m); i++) mosquitto_loop(b.k.m, 50, 1);
+    mosquitto_disconnect(b.k.m);
   }
-  mosquitto_destroy(b.m);
+  mosquitto_destroy(b.k.m);
   mosquitto_lib_cleanup();
   bridge_link_close(&b.l);
   bridge_topics_free(&b.owned);

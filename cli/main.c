@@ -3,6 +3,7 @@
  */
 #include <string.h>
 #include "cli.h"
+#include "ship.h"
 
 static const char main_usage[] =
   "usage: hems <command> [options]\n"
@@ -41,6 +42,7 @@ static const char main_usage[] =
   "  witness    cosign checkpoints that extend the last one cosigned (C2SP tlog-cosignature)\n"
   "  bridge     a separate process between the daemon's socket and a network: mqtt (Home Assistant),\n"
   "             modbus (a Modbus TCP server), sunspec (a SunSpec client of the PV inverter and battery)\n"
+  "  ship       ship the journal's records to a fleet head-end over MQTT (batches, checkpoints, backfill)\n"
   "\n"
   "common options: --dir DIR (default $HEMS_DIR, else ./hems-data), --counter PATH|tpm:NVINDEX,\n"
   "--tcti CONF (the TPM of tpm:…; else $TPM2TOOLS_TCTI), --accept-rollback, --help; the commands\n"
@@ -471,6 +473,29 @@ static const struct cli_cmd cmds[] = {
     "  bridge's role (automation); the daemon journals `der` records (via sunspec) on a change and\n"
     "  every 5 s. A device with no answer for --stale-after is reported stale once. Runs until\n"
     "  SIGTERM or SIGINT (exit 0); 2 usage or a config without a SunSpec source.\n" },
+  { "ship", cli_cmd_ship,
+    "usage: hems ship [--dir DIR] [--socket PATH] --broker mqtt://HOST[:PORT]|mqtts://HOST[:PORT]\n"
+    "                 [--device-id ID] [--cafile F] [--cert F --key F] [--username U --password-file F]\n"
+    "                 [--state FILE]\n"
+    "\n"
+    "Ships the journal to a fleet head-end: a process of its own that reads the daemon's follow\n"
+    "stream (never the journal's files) and publishes, with QoS 1, batches of the records' exact\n"
+    "bytes on hems/ID/records — a deterministic CBOR envelope {0: 1, 1: device id, 2: first seq,\n"
+    "3: count, 4: 0 live | 1 backfill, 5: zstd frame of the records as CBOR byte strings}; a batch\n"
+    "ends right after a seal, so a seal group is never split — and each batch's newest checkpoint\n"
+    "(the C2SP signed note hems checkpoint prints) on hems/ID/checkpoint, retained. ID is the\n"
+    "device id of status (lowercase hex) unless --device-id. The cursor (the last seq of the newest\n"
+    "batch the broker acknowledged) is kept in --state FILE (default DIR/ship.state, written\n"
+    "atomically); a restart or a broker reconnect goes on right after it: nothing is skipped, and a\n"
+    "batch not yet acknowledged may arrive twice (the head-end dedupes by device and seq). At most\n"
+    "16 batches wait for an acknowledgement; beyond that, and while the broker is away, the journal\n"
+    "is the buffer. A backfill request {\"from\": A, \"to\": B} on hems/ID/backfill (1 <= A <= B <=\n"
+    "the durable head, at most 100000 records) is answered with batches of exactly A..B marked\n"
+    "backfill, then a JSON reply on hems/ID/backfill/reply (ok, records, batches; seqs removed by\n"
+    "retention under \"removed\"); a malformed request gets {\"ok\": false, \"error\": …} there.\n"
+    "Bytes per record on the wire: a line every 100 batches and at exit, and in the state file.\n"
+    "Runs until SIGTERM or SIGINT (exit 0); 2 usage; 3 a state file of another device or\n"
+    "unreadable, a password file readable by others. docs/fleet.md.\n" },
   { "bench", cli_cmd_bench,
     "usage: hems bench journal|verify|sim|ingest|analyze|replay|merkle|codec [--dir DIR] [--format text|json] [--records N]\n"
     "                  [--record-bytes N]\n"

@@ -1,6 +1,7 @@
-"""bridge_testlib — what the bridge tests (test_bridge_mqtt.py, test_bridge_modbus.py) share:
-checks that stop at the first failure and count the passed ones, free loopback ports, waiting,
-processes started by the test (and killed at its end), and the hems CLI (status, timeline)."""
+"""bridge_testlib — what the bridge tests (test_bridge_mqtt.py, test_bridge_modbus.py, test_ship.py)
+share: checks that stop at the first failure and count the passed ones, free loopback ports,
+waiting, processes started by the test (and killed at its end), a mosquitto broker, and the hems
+CLI (status, timeline)."""
 import json, os, shutil, signal, socket, subprocess, sys, tempfile, time
 
 HEMS = os.environ.get("HEMS_BIN") or sys.exit("HEMS_BIN not set")
@@ -48,6 +49,65 @@ def stop(p, sig=signal.SIGTERM):
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+
+
+class Broker:
+    """A Debian mosquitto on a free loopback port, its conf (and, with persist, its database) in
+    tmp: never a system service. extra: more conf lines (anonymous clients are allowed unless
+    they name a password_file)."""
+    def __init__(self, tmp, name, extra="", persist=False):
+        self.port = free_port()
+        self.conf = os.path.join(tmp, name + ".conf")
+        self.log = os.path.join(tmp, name + ".log")
+        with open(self.conf, "w") as f:
+            f.write("listener %d 127.0.0.1\n" % self.port)
+            if persist:  # mosquitto started as root drops to its own user: it writes its db in tmp
+                os.chmod(tmp, 0o777)
+                f.write("persistence true\npersistence_location %s/\nmax_queued_messages 100000\n" % tmp)
+            else:
+                f.write("persistence false\n")
+            f.write(extra)
+            if "password_file" not in extra:
+                f.write("allow_anonymous true\n")
+        self.p = None
+
+    def start(self):
+        self.p = start(["/usr/sbin/mosquitto", "-c", self.conf], self.log)
+
+        def up():
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return True
+            except OSError:
+                return False
+        wait_for(up, "mosquitto on port %d" % self.port)
+
+    def stop(self):
+        stop(self.p)
+
+
+def openssl(*args, cwd):
+    r = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True)
+    ok(r.returncode == 0, "openssl %s: %s" % (args[0], r.stderr))
+
+
+def tls_certs(tmp):
+    """tmp/tls with a test CA (ca.pem, ca.key), a server certificate for localhost and 127.0.0.1
+    (server.pem, server.key) and a client certificate (client.pem, client.key): the dir."""
+    t = os.path.join(tmp, "tls")
+    os.makedirs(t)
+    os.chmod(t, 0o755)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=hems test ca", cwd=t)
+    for name, cn in (("server", "localhost"), ("client", "bridge")):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + cn, cwd=t)
+        with open(os.path.join(t, name + ".ext"), "w") as f:
+            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n" if name == "server" else "basicConstraints=CA:FALSE\n")
+        openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+                name + ".pem", "-days", "2", "-extfile", name + ".ext", cwd=t)
+    # mosquitto started as root drops to its own user: it must read its key
+    os.chmod(os.path.join(t, "server.key"), 0o644)
+    return t
 
 
 def cleanup(tmp):

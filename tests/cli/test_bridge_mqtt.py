@@ -29,41 +29,15 @@ Prints "N passed, 0 failed" at the end; exits 1 on the first failure.
 import json, os, signal, socket, subprocess, sys, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bridge_testlib as lib
-from bridge_testlib import HEMS, ok, free_port, wait_for, start, stop, hems, status, records
+from bridge_testlib import HEMS, Broker, ok, free_port, wait_for, start, stop, hems, status, records
 import paho.mqtt.client as mqtt
 
-MOSQUITTO = "/usr/sbin/mosquitto"
 NODE = "testpanel"
 BASE = "hems/" + NODE
 PREFIX = "homeassistant"
 ENERGY_UNITS = {"Wh", "kWh"}
 UNITS = {"power": {"W"}, "current": {"A"}, "voltage": {"V"}, "frequency": {"Hz"}, "power_factor": {"%", None},
          "energy": ENERGY_UNITS}
-
-
-class Broker:
-    def __init__(self, tmp, name, extra=""):
-        self.port = free_port()
-        self.conf = os.path.join(tmp, name + ".conf")
-        self.log = os.path.join(tmp, name + ".log")
-        with open(self.conf, "w") as f:
-            f.write("listener %d 127.0.0.1\npersistence false\n%s" % (self.port, extra))
-            if "password_file" not in extra:
-                f.write("allow_anonymous true\n")
-        self.p = None
-
-    def start(self):
-        self.p = start([MOSQUITTO, "-c", self.conf], self.log)
-        def up():
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return True
-            except OSError:
-                return False
-        wait_for(up, "mosquitto on port %d" % self.port)
-
-    def stop(self):
-        stop(self.p)
 
 
 class HA:
@@ -324,25 +298,10 @@ def main():
     print("%d passed, 0 failed" % lib.passed)
 
 
-def openssl(*args, cwd):
-    r = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True)
-    ok(r.returncode == 0, "openssl %s: %s" % (args[0], r.stderr))
-
-
 def tls_phase(tmp, d):
     """A TLS broker that wants a client certificate and a password: the bridge connects with
     --cafile, --cert/--key and --username/--password-file and publishes its discovery."""
-    t = os.path.join(tmp, "tls")
-    os.makedirs(t)
-    os.chmod(t, 0o755)
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-            "-subj", "/CN=hems test ca", cwd=t)
-    for name, cn in (("server", "localhost"), ("client", "bridge")):
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + cn, cwd=t)
-        with open(os.path.join(t, name + ".ext"), "w") as f:
-            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n" if name == "server" else "basicConstraints=CA:FALSE\n")
-        openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
-                name + ".pem", "-days", "2", "-extfile", name + ".ext", cwd=t)
+    t = lib.tls_certs(tmp)
     pw = os.path.join(t, "passwd")
     open(pw, "w").close()
     r = subprocess.run(["/usr/bin/mosquitto_passwd", "-b", pw, "bridge", "s3cret"], capture_output=True, text=True)
@@ -354,9 +313,7 @@ def tls_phase(tmp, d):
     os.chmod(pwfile, 0o604)
     for f in ("client.key", "client.pem", "ca.pem"):
         os.chown(os.path.join(t, f), 65534, 0)
-    # mosquitto started as root drops to its own user: it must read its key and password file
-    os.chmod(os.path.join(t, "server.key"), 0o644)
-    os.chmod(pw, 0o644)
+    os.chmod(pw, 0o644)  # mosquitto started as root drops to its own user: it must read it
     extra = ("cafile %s/ca.pem\ncertfile %s/server.pem\nkeyfile %s/server.key\nrequire_certificate true\n"
              "password_file %s\nallow_anonymous false\n" % (t, t, t, pw))
     broker = Broker(tmp, "tls-broker", extra)

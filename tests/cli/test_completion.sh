@@ -34,5 +34,8 @@ grep -qx "tpm:0x01500000" <<<"$(complete_words hems init --counter tp)" || { ech
 # calibrate (a branch CT's gain from a known load) and its --reference-w
 grep -qx "calibrate" <<<"$(complete_words hems cal)" || { echo "calibrate not offered for 'hems cal'"; fail=1; }
 grep -qx -- "--reference-w" <<<"$(complete_words hems calibrate --r)" || { echo "--reference-w not offered for calibrate"; fail=1; }
+grep -qx "ship" <<<"$(complete_words hems sh)" || { echo "ship not offered for 'hems sh'"; fail=1; }
+grep -qx -- "--broker" <<<"$(complete_words hems ship --b)" || { echo "--broker not offered for ship"; fail=1; }
+grep -qx -- "--state" <<<"$(complete_words hems ship --st)" || { echo "--state not offered for ship"; fail=1; }
 [ $fail = 0 ] && echo "completion: $(echo "$cmds" | wc -l) subcommands offered"
 exit $fail

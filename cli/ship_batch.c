@@ -1,0 +1,99 @@
+/*
+ * ship_batch.c — a batch of records as `hems ship` publishes it, and its envelope (the layout
+ * is in ship.h and docs/fleet.md). The records are kept as the CBOR sequence that gets
+ * compressed, so the envelope is one zstd call and a few CBOR heads: libcbor writes every head
+ * in its shortest form and the keys go out in ascending order, so the envelope is deterministic
+ * CBOR (RFC 8949 §4.2.1) and the same batch always has the same bytes.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cbor.h>
+#include <zstd.h>
+#include "journal.h"
+#include "ship.h"
+
+void ship_batch_init(struct ship_batch *b) { memset(b, 0, sizeof *b); }
+
+void ship_batch_deinit(struct ship_batch *b)
+{
+  free(b->raw);
+  memset(b, 0, sizeof *b);
+}
+
+void ship_batch_reset(struct ship_batch *b)
+{
+  b->len = b->rec_bytes = 0;
+  b->first_seq = b->count = 0;
+  b->ends_at_seal = false;
+}
+
+static int grow(uint8_t **p, size_t *cap, size_t need)
+{
+  if (need <= *cap) return 0;
+  size_t c = *cap ? *cap : 65536;
+  while (c < need) c *= 2;
+  uint8_t *q = realloc(*p, c);
+  if (!q) return -ENOMEM;
+  *p = q;
+  *cap = c;
+  return 0;
+}
+
+int ship_batch_add(struct ship_batch *b, const uint8_t *rec, size_t len, uint64_t seq, bool is_seal)
+{
+  if (grow(&b->raw, &b->cap, b->len + 9 + len)) return -ENOMEM;
+  if (!b->count) b->first_seq = seq;
+  b->len += cbor_encode_bytestring_start(len, b->raw + b->len, 9);
+  b->last_off = b->len;
+  b->last_len = len;
+  memcpy(b->raw + b->len, rec, len);
+  b->len += len;
+  b->rec_bytes += len;
+  b->count++;
+  b->ends_at_seal = is_seal;
+  return 0;
+}
+
+bool ship_is_seal(const uint8_t *rec, size_t len)
+{
+  uint64_t seq;
+  unsigned type;
+  uint8_t prev[JOURNAL_HASH_BYTES];
+  return journal_record_peek(rec, len, &seq, &type, prev) == 0 && type == JOURNAL_T_SEAL;
+}
+
+bool ship_batch_full(const struct ship_batch *b)
+{
+  return b->count >= SHIP_BATCH_RECORDS || b->rec_bytes >= SHIP_BATCH_BYTES;
+}
+
+int ship_batch_envelope(const struct ship_batch *b, const uint8_t device[SHIP_DEVICE_BYTES], enum ship_kind kind,
+                        uint8_t **out, size_t *out_len)
+{
+  size_t bound = ZSTD_compressBound(b->len), cap = 64 + SHIP_DEVICE_BYTES + bound, n = 0;
+  uint8_t *e = malloc(cap);
+  if (!e) return -ENOMEM;
+  n += cbor_encode_map_start(6, e + n, cap - n);
+  n += cbor_encode_uint(0, e + n, cap - n);
+  n += cbor_encode_uint(SHIP_ENVELOPE_VERSION, e + n, cap - n);
+  n += cbor_encode_uint(1, e + n, cap - n);
+  n += cbor_encode_bytestring_start(SHIP_DEVICE_BYTES, e + n, cap - n);
+  memcpy(e + n, device, SHIP_DEVICE_BYTES);
+  n += SHIP_DEVICE_BYTES;
+  n += cbor_encode_uint(2, e + n, cap - n);
+  n += cbor_encode_uint(b->first_seq, e + n, cap - n);
+  n += cbor_encode_uint(3, e + n, cap - n);
+  n += cbor_encode_uint(b->count, e + n, cap - n);
+  n += cbor_encode_uint(4, e + n, cap - n);
+  n += cbor_encode_uint((uint64_t)kind, e + n, cap - n);
+  n += cbor_encode_uint(5, e + n, cap - n);
+  size_t z = ZSTD_compress(e + n + 9, bound, b->raw, b->len, SHIP_ZSTD_LEVEL);
+  if (ZSTD_isError(z)) { free(e); return -EIO; }
+  /* the frame was written after room for the longest head; its real head goes before it */
+  size_t h = cbor_encode_bytestring_start(z, e + n, 9);
+  memmove(e + n + h, e + n + 9, z);
+  *out = e;
+  *out_len = n + h + z;
+  return 0;
+}
