@@ -111,8 +111,9 @@ static void test_names_and_tail(void **st)
   assert_int_equal(1u << (JOURNAL_ALARM_OVER_TEMPERATURE - 1), REPLAY_ALARM_OVER_TEMPERATURE);
   assert_int_equal(1u << (JOURNAL_ALARM_TEMPERATURE_RISE - 1), REPLAY_ALARM_TEMPERATURE_RISE);
   struct replay_state *a = at_version(10), *b = at_version(11);
-  /* v 11 adds the panel's and 48 branches' held conditions, one byte each */
-  assert_int_equal(replay_state_serialised_len(b) - replay_state_serialised_len(a), 1 + REPLAY_BRANCHES_MAX);
+  /* v 11 adds the battery's permit tail (REPLAY_SER_V11_TAIL), then the panel's and 48 branches'
+   * held conditions, one byte each */
+  assert_int_equal(replay_state_serialised_len(b) - replay_state_serialised_len(a), REPLAY_SER_V11_TAIL + 1 + REPLAY_BRANCHES_MAX);
   uint8_t h1[32], h2[32];
   replay_state_hash(b, h1);
   fault(b, 2, "over_temperature", 0, 60050);
