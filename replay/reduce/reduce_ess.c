@@ -108,8 +108,6 @@ static void backup_shed(struct replay_state *s)
 void reduce__ess(struct replay_state *s, const struct journal_record *r, struct replay_effects *out)
 {
   struct replay_policy *p = &s->pol;
-  if (s->grid_present == 2)
-    for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) layer_clear(&s->br[i], REPLAY_LAYER_BACKUP);
   if (!p->ess_permit_line || !p->ess_branch) return;
   permit_command(s, r, out);
   if (r->type == JOURNAL_T_WINDOW && p->ess_max_w && p->permit == REPLAY_ON && s->grid_present == 1 && ats_isolating(s))

@@ -312,7 +312,9 @@ void reduce__reconcile(struct replay_state *s, const struct journal_record *r, s
   } else if (s->grid_present == 2 && p->outage) {
     p->outage = 0;
     if (s->reducer_version >= 5) { p->holding = 1; p->stable_for_ns = 0; p->stable_last_ns = now; }
-    for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) layer_clear(&s->br[i], REPLAY_LAYER_FAIL_SAFE);
+    /* the fail-safe and (v 11) the backup shed let go together; a backup layer exists only
+     * during an outage (reduce_ess.c), so the release belongs to its end, not to every record */
+    for (int i = 0; i < REPLAY_BRANCHES_MAX; i++) layer_clear(&s->br[i], REPLAY_LAYER_FAIL_SAFE | REPLAY_LAYER_BACKUP);
   }
   if (s->reducer_version >= 5) holdoff_tick(p, now);
   if (s->reducer_version >= 8) pq_protect(s, now);
