@@ -80,7 +80,11 @@ bool cli_bundle_key_certified(const char *path, const uint8_t root[JOURNAL_PUBKE
                               const uint8_t want[JOURNAL_PUBKEY_BYTES]);
 int cli_key_chain_find(struct cli_source *s, const char *dir, const uint8_t root[JOURNAL_PUBKEY_BYTES],
                        const uint8_t want_id[JOURNAL_KEYID_BYTES], uint8_t out_pk[JOURNAL_PUBKEY_BYTES]);
+/* commands.c: the command table, the overview (hems --help), a command by name, and the one
+ * a mistyped name most likely meant (NULL when none or ambiguous). */
+extern const char cli_main_usage[];
 const struct cli_cmd *cli_find(const char *name);
+const char *cli_nearest_command(const char *name);
 
 /* $HEMS_DIR, else ./hems-data */
 const char *cli_default_dir(void);
