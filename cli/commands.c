@@ -22,7 +22,7 @@ const char cli_main_usage[] =
   "  dr         demand-response events: start, cancel, opt-out\n"
   "  der        command a SunSpec DER: connect, disconnect, limit, charge_limit, discharge_limit\n"
   "  verify     check chain, seals, gaps and order of a data dir or bundle\n"
-  "  export     write a self-contained verifiable bundle\n"
+  "  export     write a self-contained verifiable bundle\n"  "  decrypt    a bundle sealed to a recipient key (export --encrypt-to) back to the bundle\n"
   "  show       print one record\n"
   "  timeline   list records, filtered through indexes\n"
   "  retention  show or apply retention (archive, then cut)\n"
@@ -107,7 +107,7 @@ static const struct cli_cmd cmds[] = {
     "checked offline ('hems statement --help'); prints the period and each branch's energy.\n" },
   { "export", cli_cmd_export,
     "usage: hems export [--dir DIR] --out FILE [--since SEQ|T] [--until SEQ|T] [--since-checkpoint FILE]...\n"
-    "                   [--signer URI]\n"
+    "                   [--encrypt-to PUBKEY] [--signer URI]\n"
     "\n"
     "Write a self-contained, verifiable bundle (format 3) of whole commit groups: signed header,\n"
     "zstd frames of records and their blobs, an end frame signing a hash of every byte. A bundle\n"
@@ -118,7 +118,21 @@ static const struct cli_cmd cmds[] = {
     "journal's key or is beyond its newest seal. (Format 2 when the newest seal is schema 1.)\n"
     "Times: RFC 3339, @UNIX or -15m/-2h/-7d. A user other than DIR's owner exports through the\n"
     "running daemon (at most 50000 records; no --since-checkpoint); FILE is then created 0600\n"
-    "and never overwritten.\n" },
+    "and never overwritten.\n"
+    "--encrypt-to PUBKEY (a file made by 'hems key recipient', or x25519:BASE64) seals FILE to that\n"
+    "recipient (libsodium sealed box of a stream key, XChaCha20-Poly1305 chunks; docs/journal.md\n"
+    "\"Sealed bundles\"): unreadable without the recipient's secret key; 'hems decrypt' gives back\n"
+    "the bundle, which verifies as any bundle does. The plain bundle is only ever in an unnamed\n"
+    "temporary file. (Not through the daemon: the data dir's owner only.)\n" },
+  { "decrypt", cli_cmd_decrypt,
+    "usage: hems decrypt --key FILE SEALED --out BUNDLE\n"
+    "\n"
+    "Decrypt a sealed bundle (export --encrypt-to) with the recipient's secret key (FILE, from 'hems\n"
+    "key recipient') into BUNDLE, then check it with 'hems verify BUNDLE'. BUNDLE appears only once\n"
+    "every chunk has authenticated through the final one (it is written as BUNDLE.tmp and renamed;\n"
+    "an existing BUNDLE.tmp is refused); a file sealed to another key, altered, reordered or cut\n"
+    "short is refused naming the byte offset, and nothing is written. Exit 0 ok, 1 not for this\n"
+    "key or damaged, 2 usage, 3 I/O.\n" },
   { "show", cli_cmd_show,
     "usage: hems show [--dir DIR | BUNDLE] [--pubkey FILE | --fingerprint FP] [--format text|json|cbor] SEQ\n"
     "\n"
@@ -296,6 +310,7 @@ static const struct cli_cmd cmds[] = {
     "usage: hems key verifier [--dir DIR | BUNDLE] [--fingerprint FP]\n"
     "       hems key rotate [--dir DIR] [--signer file|pkcs11:URI] [--to pkcs11:URI]\n"
     "       hems key revoke [--dir DIR] [--signer file|pkcs11:URI] KEYID --reason TEXT\n"
+    "       hems key recipient --out FILE\n"
     "\n"
     "rotate: make a new signing key (DIR/keys/signing.key afterwards) and journal it, certified by\n"
     "  the key in force (--signer, or DIR/keys/signing.key), which seals that record; every later\n"
@@ -305,6 +320,10 @@ static const struct cli_cmd cmds[] = {
     "revoke: journal that key KEYID (its 32-hex fingerprint; not the key in force) is revoked:\n"
     "  no seal or bundle signed by it is accepted after this record. Exit 0 ok, 1 no such key or\n"
     "  the key in force, 2 usage, 3 I/O or a held lock.\n"
+    "recipient: make an X25519 key pair for reading sealed bundles (export --encrypt-to): FILE holds\n"
+    "  the secret key (mode 0600, 'x25519-secret BASE64'), FILE.pub the public one ('x25519 BASE64')\n"
+    "  to give to whoever exports. Neither file is ever overwritten. It is not a journal key: it\n"
+    "  signs nothing and proves nothing; the journal key's signatures inside a bundle do.\n"
     "verifier: print the note verifier key of the journal's signing key, the line that checks its\n"
     "  checkpoints (C2SP signed notes; Go's golang.org/x/mod/sumdb/note reads it):\n"
     "  hems/<device id>+<8 hex key hash>+<base64(0x01 || Ed25519 public key)>. The name is the\n"
