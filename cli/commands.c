@@ -496,7 +496,7 @@ static const struct cli_cmd cmds[] = {
   { "ship", cli_cmd_ship,
     "usage: hems ship [--dir DIR] [--socket PATH] --broker mqtt://HOST[:PORT]|mqtts://HOST[:PORT]\n"
     "                 [--device-id ID] [--cafile F] [--cert F --key F] [--username U --password-file F]\n"
-    "                 [--state FILE]\n"
+    "                 [--state FILE] [--withhold TYPE[,TYPE…]]\n"
     "\n"
     "Ships the journal to a fleet head-end: a process of its own that reads the daemon's follow\n"
     "stream (never the journal's files) and publishes, with QoS 1, batches of the records' exact\n"
@@ -513,6 +513,11 @@ static const struct cli_cmd cmds[] = {
     "the durable head, at most 100000 records) is answered with batches of exactly A..B marked\n"
     "backfill, then a JSON reply on hems/ID/backfill/reply (ok, records, batches; seqs removed by\n"
     "retention under \"removed\"); a malformed request gets {\"ok\": false, \"error\": …} there.\n"
+    "--withhold TYPES (the owner's privacy policy, e.g. window: rollups, events and commands\n"
+    "leave, no 1 s windows) sends each record of those types as its RFC 9162 leaf hash only, an\n"
+    "array [h'32 bytes'] in its place, in an envelope of version 2: the head-end still checks every\n"
+    "batch against the signed checkpoints, and learns of a withheld record only its seq. Seal, key,\n"
+    "boot, config and retention records are always shipped.\n"
     "Bytes per record on the wire: a line every 100 batches and at exit, and in the state file.\n"
     "Runs until SIGTERM or SIGINT (exit 0); 2 usage; 3 a state file of another device or\n"
     "unreadable, a password file readable by others. docs/fleet.md.\n" },

@@ -344,7 +344,7 @@ static const char *parent_dir(const char *path, char *out, size_t cap)
   return out;
 }
 
-enum { O_DIR = 1000, O_SOCKET, O_BROKER, O_DEVICE, O_CAFILE, O_CERT, O_KEY, O_USER, O_PWFILE, O_STATE };
+enum { O_DIR = 1000, O_SOCKET, O_BROKER, O_DEVICE, O_CAFILE, O_CERT, O_KEY, O_USER, O_PWFILE, O_STATE, O_WITHHOLD };
 
 int cli_cmd_ship(int argc, char **argv)
 {
@@ -353,12 +353,13 @@ int cli_cmd_ship(int argc, char **argv)
     { "broker", required_argument, NULL, O_BROKER }, { "device-id", required_argument, NULL, O_DEVICE },
     { "cafile", required_argument, NULL, O_CAFILE }, { "cert", required_argument, NULL, O_CERT },
     { "key", required_argument, NULL, O_KEY }, { "username", required_argument, NULL, O_USER },
-    { "password-file", required_argument, NULL, O_PWFILE }, { "state", required_argument, NULL, O_STATE }, { 0 }
+    { "password-file", required_argument, NULL, O_PWFILE }, { "state", required_argument, NULL, O_STATE },
+    { "withhold", required_argument, NULL, O_WITHHOLD }, { 0 }
   };
   static struct ship s; /* two follow links and two panels: not on the stack */
   static struct bridge_panel lp, bp;
   memset(&s, 0, sizeof s);
-  const char *dir = cli_default_dir(), *sock = NULL, *broker = NULL, *device = NULL, *state = NULL;
+  const char *dir = cli_default_dir(), *sock = NULL, *broker = NULL, *device = NULL, *state = NULL, *withhold = NULL;
   int opt;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -373,6 +374,7 @@ int cli_cmd_ship(int argc, char **argv)
     case O_USER: s.auth.user = optarg; break;
     case O_PWFILE: s.auth.pwfile = optarg; break;
     case O_STATE: state = optarg; break;
+    case O_WITHHOLD: withhold = optarg; break;
     default: return cli_usage(cli_find("ship"), false);
     }
   }
@@ -385,6 +387,9 @@ int cli_cmd_ship(int argc, char **argv)
   if (device && !bridge_node_id_ok(device)) { cli_err("ship: --device-id %s: 1..64 of A-Z a-z 0-9 _ -", device); return CLI_USAGE; }
   if (!s.auth.cert != !s.auth.key) { cli_err("ship: --cert and --key go together"); return CLI_USAGE; }
   if (s.auth.pwfile && !s.auth.user) { cli_err("ship: --password-file needs --username"); return CLI_USAGE; }
+  uint64_t wmask = 0;
+  char why[160];
+  if (withhold && ship_withhold_parse(withhold, &wmask, why, sizeof why)) { cli_err("ship: --withhold %s", why); return CLI_USAGE; }
   if (!state) snprintf(statebuf, sizeof statebuf, "%s/ship.state", dir), state = statebuf;
   s.state_path = state;
   parent_dir(state, s.state_dir, sizeof s.state_dir);
@@ -401,6 +406,7 @@ int cli_cmd_ship(int argc, char **argv)
   s.live.who = s.bf.who = "ship";
   ship_batch_init(&s.cur);
   ship_batch_init(&s.bfb);
+  s.cur.withhold = s.bfb.withhold = wmask; /* live and backfill alike */
   struct sigaction sa = { .sa_handler = on_signal };
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
