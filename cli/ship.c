@@ -344,7 +344,7 @@ static const char *parent_dir(const char *path, char *out, size_t cap)
   return out;
 }
 
-enum { O_DIR = 1000, O_SOCKET, O_BROKER, O_DEVICE, O_CAFILE, O_CERT, O_KEY, O_USER, O_PWFILE, O_STATE, O_WITHHOLD };
+enum { O_DIR = 1000, O_SOCKET, O_BROKER, O_DEVICE, O_CAFILE, O_CERT, O_KEY, O_USER, O_PWFILE, O_STATE, O_WITHHOLD, O_PUBKEY };
 
 int cli_cmd_ship(int argc, char **argv)
 {
@@ -354,12 +354,12 @@ int cli_cmd_ship(int argc, char **argv)
     { "cafile", required_argument, NULL, O_CAFILE }, { "cert", required_argument, NULL, O_CERT },
     { "key", required_argument, NULL, O_KEY }, { "username", required_argument, NULL, O_USER },
     { "password-file", required_argument, NULL, O_PWFILE }, { "state", required_argument, NULL, O_STATE },
-    { "withhold", required_argument, NULL, O_WITHHOLD }, { 0 }
+    { "withhold", required_argument, NULL, O_WITHHOLD }, { "pubkey", required_argument, NULL, O_PUBKEY }, { 0 }
   };
   static struct ship s; /* two follow links and two panels: not on the stack */
   static struct bridge_panel lp, bp;
   memset(&s, 0, sizeof s);
-  const char *dir = cli_default_dir(), *sock = NULL, *broker = NULL, *device = NULL, *state = NULL, *withhold = NULL;
+  const char *dir = cli_default_dir(), *sock = NULL, *broker = NULL, *device = NULL, *state = NULL, *withhold = NULL, *pubkey = NULL;
   int opt;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -375,6 +375,7 @@ int cli_cmd_ship(int argc, char **argv)
     case O_PWFILE: s.auth.pwfile = optarg; break;
     case O_STATE: state = optarg; break;
     case O_WITHHOLD: withhold = optarg; break;
+    case O_PUBKEY: pubkey = optarg; break;
     default: return cli_usage(cli_find("ship"), false);
     }
   }
@@ -394,7 +395,8 @@ int cli_cmd_ship(int argc, char **argv)
   s.state_path = state;
   parent_dir(state, s.state_dir, sizeof s.state_dir);
   s.dir = dir;
-  snprintf(s.pk_path, sizeof s.pk_path, "%s/keys/signing.pub", dir);
+  if (pubkey) snprintf(s.pk_path, sizeof s.pk_path, "%s", pubkey);
+  else snprintf(s.pk_path, sizeof s.pk_path, "%s/keys/signing.pub", dir);
   if (journal_pubkey_load(s.pk_path, s.pk) != 0) { cli_err("ship: %s: not a public key file", s.pk_path); return CLI_ENV; }
   s.k.who = "ship";
   s.k.keepalive_s = 30;

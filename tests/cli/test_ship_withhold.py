@@ -18,7 +18,8 @@ Checked:
     against the journal's public key file (key hash = SHA-256(name || "\\n" || 0x01 || key)[:4]);
     a withheld hash altered by one bit makes that root differ (the check can fail);
   - a backfill of 1..N withholds the same records;
-  - the refusals: --withhold seal / key / boot / config / retention and an unknown type, exit 2.
+  - the refusals: --withhold seal / key / boot / config / retention and an unknown type, exit 2;
+    --pubkey of a missing file, exit 3 (ship runs here with --pubkey, as the installed unit does).
 Prints "N passed, 0 failed" at the end; exits 1 on the first failure.
 """
 import base64, hashlib, io, json, os, signal, subprocess, sys, threading
@@ -133,7 +134,13 @@ def main():
                "--withhold %r refused with one line: %s" % (t, r.stderr))
         he = HeadEnd(broker.port, dev)
         state, slog = os.path.join(tmp, "ship.state"), os.path.join(tmp, "ship.log")
-        ship = start([HEMS, "ship", "--dir", d, "--broker", url, "--state", state, "--withhold", "window"], slog)
+        # the public key as the installed unit gives it (a copy outside the data dir)
+        pub = os.path.join(tmp, "journal.pub")
+        with open(os.path.join(d, "keys", "signing.pub")) as f, open(pub, "w") as g:
+            g.write(f.read())
+        r = hems("ship", "--dir", d, "--broker", url, "--pubkey", os.path.join(tmp, "none.pub"))
+        ok(r.returncode == 3 and "none.pub" in r.stderr, "--pubkey of a missing file: exit 3 naming it: " + r.stderr)
+        ship = start([HEMS, "ship", "--dir", d, "--broker", url, "--state", state, "--withhold", "window", "--pubkey", pub], slog)
         wait_for(lambda: cursor(state) >= 150, "ship's cursor past 150", 90)
         wait_for(lambda: "taking backfill requests" in open(slog).read(), "ship takes backfill requests")
         upto = cursor(state)
