@@ -496,7 +496,7 @@ static const struct cli_cmd cmds[] = {
   { "ship", cli_cmd_ship,
     "usage: hems ship [--dir DIR] [--socket PATH] --broker mqtt://HOST[:PORT]|mqtts://HOST[:PORT]\n"
     "                 [--device-id ID] [--cafile F] [--cert F --key F] [--username U --password-file F]\n"
-    "                 [--state FILE] [--withhold TYPE[,TYPE…]] [--pubkey FILE]\n"
+    "                 [--state FILE] [--withhold TYPE[,TYPE…]] [--pubkey FILE] [--encrypt-to PUBKEY]\n"
     "\n"
     "Ships the journal to a fleet head-end: a process of its own that reads the daemon's follow\n"
     "stream (never the journal's files) and publishes, with QoS 1, batches of the records' exact\n"
@@ -522,6 +522,9 @@ static const struct cli_cmd cmds[] = {
     "array [h'32 bytes'] in its place, in an envelope of version 2: the head-end still checks every\n"
     "batch against the signed checkpoints, and learns of a withheld record only its seq. Seal, key,\n"
     "boot, config and retention records are always shipped.\n"
+    "--encrypt-to PUBKEY (as export's: a 'hems key recipient' public key file or x25519:BASE64)\n"
+    "seals each batch's zstd frame to the head-end's key (a libsodium sealed box at key 5, the key\n"
+    "id at key 6): the broker sees the device, seqs and sizes, not the records.\n"
     "Bytes per record on the wire: a line every 100 batches and at exit, and in the state file.\n"
     "Runs until SIGTERM or SIGINT (exit 0); 2 usage; 3 a state file of another device or\n"
     "unreadable, a password file readable by others. docs/fleet.md.\n" },
