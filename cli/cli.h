@@ -67,7 +67,7 @@ int cli_cmd_key_rotate(int argc, char **argv);
  * for the plain bundle (NULL: said), and that file sealed into out (exit code; says what). */
 int cli_cmd_key_recipient(int argc, char **argv);
 int cli_cmd_decrypt(int argc, char **argv);
-int cli_seal_pubkey(const char *arg, uint8_t pk[32]);
+int cli_seal_pubkey(const char *what, const char *arg, uint8_t pk[32]);
 FILE *cli_seal_begin(const char *out);
 int cli_seal_finish(FILE *plain, const char *out, const uint8_t pk[32]); /* silent on success */
 bool cli_file_is_sealed(const char *path);

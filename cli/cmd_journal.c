@@ -436,7 +436,7 @@ int cli_cmd_export(int argc, char **argv)
   if (!out || optind != argc) return cli_usage(cli_find("export"), false);
   uint8_t rpk[32];
   int rc;
-  if (encrypt_to && (rc = cli_seal_pubkey(encrypt_to, rpk))) return rc;
+  if (encrypt_to && (rc = cli_seal_pubkey("export: --encrypt-to", encrypt_to, rpk))) return rc;
   if (cli_read_through_daemon(c.dir)) { /* not the owner: the daemon builds the bundle */
     if (nkept) { cli_err("export: --since-checkpoint needs the data dir's owner (the daemon's export takes a range only)"); return CLI_USAGE; }
     if (encrypt_to) { cli_err("export: --encrypt-to needs the data dir's owner (the daemon's export writes a plain bundle)"); return CLI_USAGE; }

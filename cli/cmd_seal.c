@@ -60,9 +60,9 @@ static int read_key(const char *what, const char *arg, const char *prefix, uint8
   return CLI_OK;
 }
 
-int cli_seal_pubkey(const char *arg, uint8_t pk[32])
+int cli_seal_pubkey(const char *what, const char *arg, uint8_t pk[32])
 {
-  return read_key("export: --encrypt-to", arg, PUB_PREFIX, pk);
+  return read_key(what, arg, PUB_PREFIX, pk);
 }
 
 /* An unnamed file for the plain bundle: never visible under a name, gone with the process. */

@@ -17,6 +17,9 @@
  * array [leaf hash] (bstr 32: its RFC 9162 leaf hash) in its place, and the envelope's version
  * is 2: the head-end still recomputes the tree and checks it against the signed checkpoints,
  * but learns of a withheld record only that it exists at that seq.
+ * With --encrypt-to PUBKEY, key 5 holds a libsodium sealed box (X25519) of the zstd frame and key
+ * 6 the recipient key id (8 bytes: SHA-256 of the key, as sealed bundles): the broker and anyone
+ * on the way see the device, the seqs and the sizes, not the records.
  */
 #ifndef HEMS_CLI_SHIP_H
 #define HEMS_CLI_SHIP_H
@@ -45,6 +48,7 @@ struct ship_batch {
   uint64_t withhold;     /* record types (bit 1 << type) sent as their leaf hash only */
   uint64_t withheld;     /* how many of this batch's records were */
   struct journal_merkle_hasher *hasher; /* for the leaf hashes (made on first use) */
+  const uint8_t *seal_to;  /* 32-byte X25519 public key: the frame is sealed to it (NULL: not) */
 };
 
 void ship_batch_init(struct ship_batch *b);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cbor.h>
+#include <sodium.h>
 #include <zstd.h>
 #include "journal.h"
 #include "ship.h"
@@ -123,13 +124,36 @@ bool ship_batch_full(const struct ship_batch *b)
   return b->count >= SHIP_BATCH_RECORDS || b->rec_bytes >= SHIP_BATCH_BYTES;
 }
 
+/* Key 5 a sealed box of the zstd frame of b, key 6 the recipient's key id, after the n bytes
+ * of e (which has room for them). The new length, or 0 when zstd fails. */
+static size_t sealed_tail(const struct ship_batch *b, uint8_t *e, size_t n, size_t cap)
+{
+  size_t bound = ZSTD_compressBound(b->len);
+  uint8_t *z = malloc(bound);
+  if (!z) return 0;
+  size_t zl = ZSTD_compress(z, bound, b->raw, b->len, SHIP_ZSTD_LEVEL);
+  if (ZSTD_isError(zl)) { free(z); return 0; }
+  n += cbor_encode_uint(5, e + n, cap - n);
+  n += cbor_encode_bytestring_start(zl + crypto_box_SEALBYTES, e + n, cap - n);
+  int rc = crypto_box_seal(e + n, z, zl, b->seal_to);
+  sodium_memzero(z, bound);
+  free(z);
+  if (rc) return 0;
+  n += zl + crypto_box_SEALBYTES;
+  n += cbor_encode_uint(6, e + n, cap - n);
+  n += cbor_encode_bytestring_start(JOURNAL_SEAL_KEYID_BYTES, e + n, cap - n);
+  journal_seal_keyid(b->seal_to, e + n);
+  return n + JOURNAL_SEAL_KEYID_BYTES;
+}
+
 int ship_batch_envelope(const struct ship_batch *b, const uint8_t device[SHIP_DEVICE_BYTES], enum ship_kind kind,
                         uint8_t **out, size_t *out_len)
 {
-  size_t bound = ZSTD_compressBound(b->len), cap = 64 + SHIP_DEVICE_BYTES + bound, n = 0;
+  size_t bound = ZSTD_compressBound(b->len), n = 0;
+  size_t cap = 64 + SHIP_DEVICE_BYTES + bound + (b->seal_to ? crypto_box_SEALBYTES + 16 : 0);
   uint8_t *e = malloc(cap);
   if (!e) return -ENOMEM;
-  n += cbor_encode_map_start(6, e + n, cap - n);
+  n += cbor_encode_map_start(b->seal_to ? 7 : 6, e + n, cap - n);
   n += cbor_encode_uint(0, e + n, cap - n);
   n += cbor_encode_uint(b->withheld ? SHIP_ENVELOPE_WITHHELD : SHIP_ENVELOPE_VERSION, e + n, cap - n);
   n += cbor_encode_uint(1, e + n, cap - n);
@@ -142,6 +166,12 @@ int ship_batch_envelope(const struct ship_batch *b, const uint8_t device[SHIP_DE
   n += cbor_encode_uint(b->count, e + n, cap - n);
   n += cbor_encode_uint(4, e + n, cap - n);
   n += cbor_encode_uint((uint64_t)kind, e + n, cap - n);
+  if (b->seal_to) {
+    if (!(n = sealed_tail(b, e, n, cap))) { free(e); return -EIO; }
+    *out = e;
+    *out_len = n;
+    return 0;
+  }
   n += cbor_encode_uint(5, e + n, cap - n);
   size_t z = ZSTD_compress(e + n + 9, bound, b->raw, b->len, SHIP_ZSTD_LEVEL);
   if (ZSTD_isError(z)) { free(e); return -EIO; }

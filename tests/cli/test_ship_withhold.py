@@ -18,7 +18,11 @@ Checked:
     against the journal's public key file (key hash = SHA-256(name || "\\n" || 0x01 || key)[:4]);
     a withheld hash altered by one bit makes that root differ (the check can fail);
   - a backfill of 1..N withholds the same records;
-  - the refusals: --withhold seal / key / boot / config / retention and an unknown type, exit 2.
+  - the refusals: --withhold seal / key / boot / config / retention and an unknown type, exit 2;
+    --pubkey of a missing file, exit 3 (ship runs here with --pubkey, as the installed unit does);
+  - --encrypt-to: every envelope has key 6 = the recipient key id and key 5 a sealed box that
+    PyNaCl's SealedBox opens with the head-end's secret key, holding exactly the items the plain
+    run shipped; a secret key file given as --encrypt-to is refused.
 Prints "N passed, 0 failed" at the end; exits 1 on the first failure.
 """
 import base64, hashlib, io, json, os, signal, subprocess, sys, threading
@@ -29,14 +33,25 @@ import cbor2
 import paho.mqtt.client as mqtt
 import zstandard
 from nacl.signing import VerifyKey
+from nacl.public import PrivateKey, SealedBox
 
 WINDOW, SEAL = 4, 14
 
 
-def decode(payload):
+SEALED_TO = {}  # device topic id -> the PyNaCl PrivateKey its batches are sealed to
+
+
+def decode(payload, sk=None):
     e = cbor2.loads(payload)
-    ok(sorted(e) == [0, 1, 2, 3, 4, 5] and e[0] in (1, 2), "envelope keys 0..5, version 1 or 2")
-    raw = zstandard.ZstdDecompressor().decompress(e[5])
+    if sk is None:
+        ok(sorted(e) == [0, 1, 2, 3, 4, 5] and e[0] in (1, 2), "envelope keys 0..5, version 1 or 2")
+        frame = e[5]
+    else:
+        ok(sorted(e) == [0, 1, 2, 3, 4, 5, 6] and e[0] in (1, 2), "sealed envelope keys 0..6")
+        ok(e[6] == hashlib.sha256(bytes(sk.public_key)).digest()[:8], "key 6 is the recipient key id")
+        ok(b"\x28\xb5\x2f\xfd" not in e[5][:64], "no zstd frame in the clear")
+        frame = SealedBox(sk).decrypt(e[5])  # raises if it does not open
+    raw = zstandard.ZstdDecompressor().decompress(frame)
     f, items = io.BytesIO(raw), []
     while f.tell() < len(raw):
         items.append(cbor2.load(f))
@@ -53,8 +68,8 @@ def decode(payload):
 
 
 class HeadEnd:
-    def __init__(self, port, dev):
-        self.dev, self.lock = dev, threading.Lock()
+    def __init__(self, port, dev, sk=None):
+        self.dev, self.sk, self.lock = dev, sk, threading.Lock()
         self.batches, self.replies, self.ckpt = [], [], None
         self.c = mqtt.Client(client_id="withhold-%d" % os.getpid())
         self.c.on_message = self.on_message
@@ -66,7 +81,7 @@ class HeadEnd:
         base = "hems/%s/" % self.dev
         with self.lock:
             if m.topic == base + "records":
-                self.batches.append(decode(m.payload))
+                self.batches.append(decode(m.payload, self.sk))
             elif m.topic == base + "checkpoint":
                 self.ckpt = m.payload.decode()
             elif m.topic == base + "backfill/reply":
@@ -133,7 +148,13 @@ def main():
                "--withhold %r refused with one line: %s" % (t, r.stderr))
         he = HeadEnd(broker.port, dev)
         state, slog = os.path.join(tmp, "ship.state"), os.path.join(tmp, "ship.log")
-        ship = start([HEMS, "ship", "--dir", d, "--broker", url, "--state", state, "--withhold", "window"], slog)
+        # the public key as the installed unit gives it (a copy outside the data dir)
+        pub = os.path.join(tmp, "journal.pub")
+        with open(os.path.join(d, "keys", "signing.pub")) as f, open(pub, "w") as g:
+            g.write(f.read())
+        r = hems("ship", "--dir", d, "--broker", url, "--pubkey", os.path.join(tmp, "none.pub"))
+        ok(r.returncode == 3 and "none.pub" in r.stderr, "--pubkey of a missing file: exit 3 naming it: " + r.stderr)
+        ship = start([HEMS, "ship", "--dir", d, "--broker", url, "--state", state, "--withhold", "window", "--pubkey", pub], slog)
         wait_for(lambda: cursor(state) >= 150, "ship's cursor past 150", 90)
         wait_for(lambda: "taking backfill requests" in open(slog).read(), "ship takes backfill requests")
         upto = cursor(state)
@@ -186,8 +207,31 @@ def main():
         bad = list(leaves)
         bad[wi] = bytes([bad[wi][0] ^ 1]) + bad[wi][1:]
         ok(mth(bad) != root, "one withheld hash altered: the root differs")
-        he.c.loop_stop()
-        he.c.disconnect()
+
+        # the same policy, the batches sealed to the head-end's key: PyNaCl opens them, and they
+        # hold exactly what the plain run shipped
+        rk = os.path.join(tmp, "headend.key")
+        ok(hems("key", "recipient", "--out", rk).returncode == 0, "hems key recipient")
+        with open(rk) as f:
+            sk = PrivateKey(base64.b64decode(f.read().split()[1]))
+        r = hems("ship", "--dir", d, "--broker", url, "--encrypt-to", rk)
+        ok(r.returncode == 1 and "not an X25519 public key file" in r.stderr, "--encrypt-to a secret key file: " + r.stderr)
+        he2 = HeadEnd(broker.port, "sealed", sk)
+        st2 = os.path.join(tmp, "ship2.state")
+        ship = start([HEMS, "ship", "--dir", d, "--broker", url, "--state", st2, "--device-id", "sealed",
+                      "--withhold", "window", "--encrypt-to", rk + ".pub"], os.path.join(tmp, "ship2.log"))
+        wait_for(lambda: cursor(st2) >= upto, "the sealed ship's cursor past %d" % upto, 90)
+        stop(ship)
+        with he2.lock:
+            sealed = list(he2.batches)
+        got = {}
+        for b in sealed:
+            for i, it in enumerate(b["items"]):
+                got.setdefault(b["first"] + i, it)
+        ok(all(got.get(s) == byseq[s] for s in range(1, upto + 1)), "the sealed batches hold what the plain ones did, 1..%d" % upto)
+        for h in (he, he2):
+            h.c.loop_stop()
+            h.c.disconnect()
         broker.stop()
         stop(daemon)
     finally:
