@@ -347,6 +347,7 @@ int cli_cmd_migrate(int argc, char **argv);
 int cli_cmd_stats(int argc, char **argv);
 int cli_cmd_note(int argc, char **argv);
 int cli_cmd_verify(int argc, char **argv);
+int collect_verify_db(int argc, char **argv); /* hems verify --db (collect_audit.c) */
 int cli_cmd_export(int argc, char **argv);
 int cli_cmd_show(int argc, char **argv);
 int cli_cmd_timeline(int argc, char **argv);
