@@ -481,7 +481,7 @@ static const struct cli_cmd cmds[] = {
   { "ship", cli_cmd_ship,
     "usage: hems ship [--dir DIR] [--socket PATH] --broker mqtt://HOST[:PORT]|mqtts://HOST[:PORT]\n"
     "                 [--device-id ID] [--cafile F] [--cert F --key F] [--username U --password-file F]\n"
-    "                 [--state FILE]\n"
+    "                 [--state FILE] [--witness WVKEY]\n"
     "\n"
     "Ships the journal to a fleet head-end: a process of its own that reads the daemon's follow\n"
     "stream (never the journal's files) and publishes, with QoS 1, batches of the records' exact\n"
@@ -499,6 +499,10 @@ static const struct cli_cmd cmds[] = {
     "backfill, then a JSON reply on hems/ID/backfill/reply (ok, records, batches; seqs removed by\n"
     "retention under \"removed\"); a malformed request gets {\"ok\": false, \"error\": …} there.\n"
     "Bytes per record on the wire: a line every 100 batches and at exit, and in the state file.\n"
+    "--witness WVKEY (the head-end's verifier key, hems witness vkey): the cosignatures on\n"
+    "hems/ID/cosigned are journaled through the daemon (witness records, role operator), each only\n"
+    "if it verifies over the checkpoint the journal signed at its size; at most one every 5 minutes\n"
+    "(the witness record is shipped and cosigned in turn).\n"
     "Runs until SIGTERM or SIGINT (exit 0); 2 usage; 3 a state file of another device or\n"
     "unreadable, a password file readable by others. docs/fleet.md.\n" },
   { "collect", cli_cmd_collect,

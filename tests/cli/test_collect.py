@@ -27,6 +27,8 @@ Checked:
     tlog-cosignature with python3-cryptography's Ed25519 (key hash, timestamp, signature over
     "cosignature/v1\ntime T\n" || the checkpoint body) against the verifier key `hems witness
     keygen` printed;
+  - `hems ship --witness WVKEY`: the cosignatures journaled by the panel's daemon (witness
+    records), and `hems verify --dir --witness WVKEY` passes on them;
   - a panel that rolls back to an older copy of its journal and rewrites history after a cosigned
     checkpoint: caught as a fork, quarantined with the verified (cosigned) and the received
     checkpoints as evidence, the stored records unchanged;
@@ -203,7 +205,8 @@ def main():
         wait_for(lambda: all("subscribed" in open(l).read() for l in clog), "both collectors subscribed")
 
         def ship(p):
-            return start([HEMS, "ship", "--dir", p["d"], "--broker", burl, "--state", p["state"]], p["log"])
+            extra = ["--witness", wvkey] if p is A else []
+            return start([HEMS, "ship", "--dir", p["d"], "--broker", burl, "--state", p["state"]] + extra, p["log"])
         A["ship"], B["ship"] = ship(A), ship(B)
 
         def head(p):
@@ -315,6 +318,12 @@ def main():
             pub = watch.cosigned[A["dev"]]
         ok(pg.q("SELECT count(*) FROM checkpoints WHERE device_id = '%s' AND cosigned = $q$%s$q$" % (A["dev"], pub)) == "1",
            "the published cosignature is a stored one")
+        # panel a's ship (--witness) handed the cosignatures to its daemon, which journaled them
+        ok("cosignature of size" in open(A["log"]).read() and "journaled at seq" in open(A["log"]).read(),
+           "panel a's ship journaled the head-end's cosignatures")
+        ok("not journaled" not in open(A["log"]).read(), "no cosignature refused by panel a's daemon")
+        r = hems("verify", "--dir", A["d"], "--witness", wvkey)
+        ok(r.returncode == 0 and "witness" in (r.stdout + r.stderr), "hems verify --witness on panel a: %s %s" % (r.stdout, r.stderr))
 
         # a panel rolls back and rewrites history after a cosigned checkpoint: a fork
         stop(B["daemon"])
