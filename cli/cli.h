@@ -405,6 +405,7 @@ int cli_cmd_checkpoint(int argc, char **argv);    /* cli/cmd_checkpoint.c */
 int cli_cmd_prove(int argc, char **argv);         /* cli/cmd_prove.c */
 int cli_bench_merkle(int argc, char **argv);      /* cli/bench_merkle.c */
 int cli_bench_codec(int argc, char **argv);       /* cli/bench_codec.c */
+int cli_bench_fleet(int argc, char **argv);       /* cli/bench_fleet.c */
 int cli_bench_analyze(int argc, char **argv);     /* cli/bench_analyze.c */
 /* A bench's figures: one JSON line, or `name value` lines (cli/bench.c). */
 void cli_bench_emit(json_t *o, bool as_json);

@@ -67,6 +67,11 @@ int collect_db_bytea(PGresult *r, int row, int col, uint8_t *out, size_t n);
 int collect_register(const char *url, const char *id, const char *pubkey_path, const char *fpr);
 
 /* ---- collect_batch.c */
+/* Rows for COPY … FROM STDIN (text format): device, seq, type, wall time, bytes (\\x hex). */
+struct collect_copy { char *p; size_t n, cap; };
+int collect_copy_line(struct collect_copy *g, const char *id, const struct journal_record *r, const uint8_t *b, size_t len);
+/* COPY of g's rows into table (records, or a table like it): 0 or -1 after a line. */
+int collect_copy_in(PGconn *db, const char *table, const struct collect_copy *g);
 enum collect_outcome collect_batch(PGconn *db, const struct collect_witness *w, const char *topic_dev,
                                    const uint8_t *payload, size_t len, struct collect_result *res);
 /* A checkpoint note from hems/ID/checkpoint, against the verified ones: a fork quarantines. */

@@ -141,9 +141,7 @@ static int compare(PGconn *db, const struct collect_dev *d, const struct collect
   return 0;
 }
 
-struct growbuf { char *p; size_t n, cap; };
-
-static int put(struct growbuf *g, const char *s, size_t n)
+static int put(struct collect_copy *g, const char *s, size_t n)
 {
   if (g->n + n + 1 > g->cap) {
     size_t c = g->cap ? g->cap * 2 : 1 << 16;
@@ -159,8 +157,7 @@ static int put(struct growbuf *g, const char *s, size_t n)
   return 0;
 }
 
-/* One COPY text line: device, seq, type, wall time, bytes (\\x hex). */
-static int copy_line(struct growbuf *g, const char *id, const struct journal_record *r, const uint8_t *b, size_t len)
+int collect_copy_line(struct collect_copy *g, const char *id, const struct journal_record *r, const uint8_t *b, size_t len)
 {
   char head[160];
   int n;
@@ -185,9 +182,11 @@ static int copy_line(struct growbuf *g, const char *id, const struct journal_rec
   return rc;
 }
 
-static int copy_in(PGconn *db, const struct growbuf *g)
+int collect_copy_in(PGconn *db, const char *table, const struct collect_copy *g)
 {
-  PGresult *r = PQexec(db, "COPY records (device_id, seq, type, wall_time, bytes) FROM STDIN");
+  char sql[128];
+  snprintf(sql, sizeof sql, "COPY %s (device_id, seq, type, wall_time, bytes) FROM STDIN", table);
+  PGresult *r = PQexec(db, sql);
   if (collect_db_ok(r, "copy")) return -1;
   PQclear(r);
   if (PQputCopyData(db, g->p, (int)g->n) != 1 || PQputCopyEnd(db, NULL) != 1) {
@@ -240,7 +239,7 @@ static enum collect_outcome take(PGconn *db, const struct collect_witness *w, st
   struct journal_merkle_hasher h = { 0 };
   struct journal_merkle_appender *a = malloc(sizeof *a);
   struct journal_record *r = malloc(sizeof *r);
-  struct growbuf g = { 0 };
+  struct collect_copy g = { 0 };
   char note[JOURNAL_TLOG_NOTE_MAX + 1], body[JOURNAL_TLOG_BODY_MAX + 1];
   enum collect_outcome o = COLLECT_DB_ERROR;
   if (!a || !r || journal_merkle_hasher_init(&h)) goto out;
@@ -279,9 +278,9 @@ static enum collect_outcome take(PGconn *db, const struct collect_witness *w, st
     if (r->type == JOURNAL_T_KEY && !r->body.key.revoked) memcpy(d->key, r->body.key.pubkey, sizeof d->key);
     uint8_t leaf[JOURNAL_HASH_BYTES];
     journal_merkle_leaf_hash(&h, b, bl, leaf);
-    if (journal_merkle_append(a, leaf) || copy_line(&g, d->id, r, b, bl)) goto out;
+    if (journal_merkle_append(a, leaf) || collect_copy_line(&g, d->id, r, b, bl)) goto out;
   }
-  if (copy_in(db, &g)) goto out;
+  if (collect_copy_in(db, "records", &g)) goto out;
   /* the newest checkpoint, cosigned */
   if (seals && w->on) {
     int bl = journal_seal_checkpoint(r, d->id, body, sizeof body); /* r: the last record, a seal */

@@ -363,6 +363,18 @@ def main():
         for c in coll:
             stop(c)
             ok(c.returncode == 0, "a collector stops on SIGTERM with exit 0")
+        # hems bench fleet against the same peers
+        n = int(os.environ.get("HEMS_BENCH_FLEET_RECORDS", "3000"))
+        r = subprocess.run([HEMS, "bench", "fleet", "--db", db, "--broker", burl, "--records", str(n), "--format", "json",
+                            "--dir", tmp], capture_output=True, text=True, timeout=900)
+        ok(r.returncode == 0, "hems bench fleet: %s" % r.stderr[-800:])
+        bench = json.loads(r.stdout)
+        print("bench fleet:", r.stdout.strip(), flush=True)
+        ok(bench["records"] > 0.9 * n and bench["batches"] >= 1, "bench fleet shipped about %d records" % n)
+        ok(all(bench[k] > 0 for k in ("e2e_records_per_s", "collect_records_per_s", "copy_records_per_s", "collect_vs_copy")),
+           "bench fleet: rates and the ratio")
+        ok(20 < bench["wire_bytes_per_record"] < bench["raw_bytes_per_record"], "bench fleet: batches are compressed")
+        ok(pg.q("SELECT count(*) FROM devices") == "3", "bench fleet removed its device")
         redelivered = 0
         for l in clog:
             last = [x for x in open(l).read().splitlines() if "collect: stopped:" in x][-1]
