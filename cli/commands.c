@@ -529,7 +529,7 @@ static const struct cli_cmd cmds[] = {
     "on hems/ID/cosigned. --client-id (default hems-collect-NAME-HOSTNAME) names its persistent\n"
     "session. Runs until SIGTERM or SIGINT (exit 0); 2 usage; 3 database or key file. docs/fleet.md.\n" },
   { "bench", cli_cmd_bench,
-    "usage: hems bench journal|verify|sim|ingest|analyze|replay|merkle|codec [--dir DIR] [--format text|json] [--records N]\n"
+    "usage: hems bench journal|verify|sim|ingest|analyze|replay|merkle|codec|fleet [--dir DIR] [--format text|json] [--records N]\n"
     "                  [--record-bytes N]\n"
     "\n"
     "journal: durable signed appends/s of N records of --record-bytes (default 200) in groups of\n"
@@ -557,6 +557,12 @@ static const struct cli_cmd cmds[] = {
     "  (leaf hash + right edge + tiles) — one core.\n"
     "codec --dir DIR: every record of DIR's journal re-encoded in record schema v 1 and v 3 (format\n"
     "  3 bodies): mean bytes per record and per window record, and decode ns per window record.\n"
+    "fleet --db postgresql://… --broker mqtt://HOST[:PORT] [--records N]: against a PostgreSQL and a\n"
+    "  broker that run (it starts neither; tests/cli/test_collect.py runs it against its own): N\n"
+    "  records (default 20000) of the 48-branch panel cut into ship's batches; records/s end to end\n"
+    "  (published with QoS 1, a `hems collect` child stores them), the collector's verify+insert\n"
+    "  records/s in process against a plain COPY of the same rows (collect_vs_copy: the ratio), and\n"
+    "  bytes per record on the wire and raw. Its device is registered and removed again.\n"
     "--dir says where to build the data (default: a temporary dir, removed afterwards).\n" },
 };
 
