@@ -244,6 +244,8 @@ static enum collect_outcome take(PGconn *db, const struct collect_witness *w, st
   enum collect_outcome o = COLLECT_DB_ERROR;
   if (!a || !r || journal_merkle_hasher_init(&h)) goto out;
   journal_merkle_appender_init(a, &h, NULL, NULL);
+  /* the checkpoints of the seals before a bad tree root are not kept either */
+  if (collect_db_exec(db, "SAVEPOINT checks", "savepoint")) goto out;
   a->size = d->head;
   memcpy(a->edge, d->edge, sizeof d->edge);
   int seals = 0;
@@ -263,8 +265,9 @@ static enum collect_outcome take(PGconn *db, const struct collect_witness *w, st
         journal_record_hash(b, bl, hr);
         snprintf(why, sizeof why, "seal %" PRIu64 ": its tree root is not the root of records 1..%" PRIu64, r->seq,
                  r->body.seal.sealed_seq);
-        o = collect_db_quarantine(db, d->id, why, r->seq, NULL, hr, b, bl, NULL) ? end(db, false, COLLECT_DB_ERROR)
-                                                                                 : end(db, true, COLLECT_QUARANTINED);
+        o = collect_db_exec(db, "ROLLBACK TO SAVEPOINT checks", "rollback") ||
+                    collect_db_quarantine(db, d->id, why, r->seq, NULL, hr, b, bl, NULL)
+                ? end(db, false, COLLECT_DB_ERROR) : end(db, true, COLLECT_QUARANTINED);
         goto out;
       }
       int n = journal_seal_note(r, d->id, d->key, note, sizeof note);

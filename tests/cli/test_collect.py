@@ -39,7 +39,7 @@ Prints "N passed, 0 failed" at the end; exits 1 on the first failure.
 import base64, hashlib, io, json, os, pwd, shutil, signal, subprocess, sys, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bridge_testlib as lib
-from bridge_testlib import HEMS, Broker, ok, wait_for, start, stop, hems, status, free_port
+from bridge_testlib import HEMS, Broker, ok, wait_for, start, stop, hems, status, show, cursor, free_port
 import cbor2
 import paho.mqtt.client as mqtt
 import zstandard
@@ -126,18 +126,6 @@ def pack(e, recs):
     e[5] = zstandard.ZstdCompressor(level=6, write_content_size=True).compress(raw)
     return cbor2.dumps(e, canonical=True)
 
-
-def show(d, seq):
-    r = subprocess.run([HEMS, "show", "--dir", d, "--format", "cbor", str(seq)], capture_output=True, timeout=60)
-    ok(r.returncode == 0, "hems show %d" % seq)
-    return r.stdout
-
-
-def cursor(state):
-    try:
-        return json.load(open(state))["cursor"]
-    except (OSError, ValueError):
-        return 0
 
 
 def check_cosig(note, vkey):
