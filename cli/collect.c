@@ -221,6 +221,8 @@ static void connect_v5(struct collector *c)
 {
   mosquitto_property *p = NULL;
   mosquitto_property_add_int32(&p, MQTT_PROP_SESSION_EXPIRY_INTERVAL, SESSION_EXPIRY_S);
+  /* the broker sends nothing larger than an envelope may be (and the topic, properties) */
+  mosquitto_property_add_int32(&p, MQTT_PROP_MAXIMUM_PACKET_SIZE, COLLECT_ENVELOPE_MAX + 4096);
   int rc = mosquitto_connect_bind_v5(c->k.m, c->k.host, c->k.port, c->k.keepalive_s, NULL, p);
   mosquitto_property_free_all(&p);
   if (rc == MOSQ_ERR_SUCCESS) { c->k.connack_due_ms = bridge_now_ms() + BRIDGE_CONNACK_MS; return; }
@@ -254,7 +256,7 @@ static int run(struct collector *c, const char *client_id)
       cli_err("collect: broker %s:%d lost (%s)", c->k.host, c->k.port, mosquitto_strerror(rc));
     }
     if (rc != MOSQ_ERR_SUCCESS && mosquitto_socket(c->k.m) >= 0) mosquitto_disconnect(c->k.m);
-    if (rc != MOSQ_ERR_SUCCESS && now >= c->k.retry_ms) bridge_backoff(&c->k.retry_ms, &c->k.backoff_ms);
+    if (mosquitto_socket(c->k.m) < 0) usleep(100000); /* no socket: mosquitto_loop returns at once */
     if (now - last_retry >= 500 && c->n_held) { retry_held(c); last_retry = now; }
     if (PQstatus(c->db) != CONNECTION_OK) {
       cli_err("collect: database connection lost; reconnecting");

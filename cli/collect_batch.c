@@ -249,7 +249,7 @@ static enum collect_outcome take(PGconn *db, const struct collect_witness *w, st
   a->size = d->head;
   memcpy(a->edge, d->edge, sizeof d->edge);
   int seals = 0;
-  uint64_t last_seal_size = 0;
+  uint64_t last_seal_size = 0, last_note_at = 0;
   uint8_t last_root[JOURNAL_HASH_BYTES];
   for (uint64_t i = start; i < e->count; i++) {
     const uint8_t *b = e->raw + e->off[i];
@@ -274,6 +274,7 @@ static enum collect_outcome take(PGconn *db, const struct collect_witness *w, st
       if (n > 0) {
         if (checkpoint_row(db, d->id, r->body.seal.sealed_seq, r->body.seal.tree_root, note, NULL)) goto out;
         last_seal_size = r->body.seal.sealed_seq;
+        last_note_at = i;
         memcpy(last_root, r->body.seal.tree_root, sizeof last_root);
         seals++;
       }
@@ -285,8 +286,8 @@ static enum collect_outcome take(PGconn *db, const struct collect_witness *w, st
   }
   if (collect_copy_in(db, "records", &g)) goto out;
   /* the newest checkpoint, cosigned */
-  if (seals && w->on) {
-    int bl = journal_seal_checkpoint(r, d->id, body, sizeof body); /* r: the last record, a seal */
+  if (seals && w->on && last_note_at == e->count - 1) { /* r: the last record, that seal */
+    int bl = journal_seal_checkpoint(r, d->id, body, sizeof body);
     char line[JOURNAL_TLOG_SIGLINE_MAX + 2];
     int ll = bl > 0 ? journal_tlog_cosign(body, (size_t)bl, w->v.name, &w->fs.signer, (uint64_t)time(NULL), line,
                                           sizeof line) : -1;
