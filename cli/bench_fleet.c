@@ -242,7 +242,7 @@ int cli_bench_fleet(int argc, char **argv)
       collect_copy_line(&g, id, &r, ce.raw + ce.off[k], ce.len[k]);
     }
     double c0 = now_s();
-    int bad = q(db, "BEGIN") || collect_copy_in(db, "bench_copy", &g) || q(db, "COMMIT");
+    int bad = q(db, "BEGIN") || collect_copy_in(db, "bench_copy (device_id, seq, type, wall_time, bytes)", &g) || q(db, "COMMIT");
     tc += now_s() - c0;
     free(g.p);
     collect_envelope_free(&ce);

@@ -5,6 +5,7 @@
  *                      subscriptions), the loop, held batches and backfill requests
  *   collect_envelope.c the batch envelope, decoded as untrusted input (collect_envelope.h; fuzzed)
  *   collect_batch.c    one batch: per-device lock, dedupe, chain/seal/tree checks, insert, cosign
+ *   collect_events.c   the decoded copy of non-window records (table events)
  *   collect_db.c       libpq: connect, migrations (schemas/fleet/), device state, quarantine
  *   collect_audit.c    `hems verify --db URL --device ID`
  */
@@ -69,9 +70,14 @@ int collect_register(const char *url, const char *id, const char *pubkey_path, c
 /* ---- collect_batch.c */
 /* Rows for COPY … FROM STDIN (text format): device, seq, type, wall time, bytes (\\x hex). */
 struct collect_copy { char *p; size_t n, cap; };
+int collect_copy_put(struct collect_copy *g, const char *s, size_t n);
+/* The first four columns and their tabs: device, seq, type, wall time (or \N). */
+int collect_copy_head(struct collect_copy *g, const char *id, const struct journal_record *r);
 int collect_copy_line(struct collect_copy *g, const char *id, const struct journal_record *r, const uint8_t *b, size_t len);
-/* COPY of g's rows into table (records, or a table like it): 0 or -1 after a line. */
-int collect_copy_in(PGconn *db, const char *table, const struct collect_copy *g);
+/* COPY of g's rows into "table (columns)": 0 or -1 after a line. */
+int collect_copy_in(PGconn *db, const char *table_columns, const struct collect_copy *g);
+/* collect_events.c: r's decoded row for events (nothing for a window): 0 or -1. */
+int collect_event_line(struct collect_copy *g, const char *id, const struct journal_record *r, const uint8_t *b, size_t len);
 enum collect_outcome collect_batch(PGconn *db, const struct collect_witness *w, const char *topic_dev,
                                    const uint8_t *payload, size_t len, struct collect_result *res);
 /* A checkpoint note from hems/ID/checkpoint, against the verified ones: a fork quarantines. */

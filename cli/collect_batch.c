@@ -11,7 +11,7 @@
  *     and every seal's tree root must be the root of the RFC 9162 tree the collector extends
  *     from its stored right edge; anything else: quarantine with the offending record, nothing
  *     inserted;
- *   - then COPY into records, every seal's checkpoint into checkpoints, and the newest one
+ *   - then COPY into records (and the decoded non-window records into events), every seal's checkpoint into checkpoints, and the newest one
  *     cosigned (C2SP tlog-cosignature) when the collector has a witness key. The tree extends the
  *     one the last cosignature covered leaf by leaf, so the new checkpoint is consistent with it
  *     by construction.
@@ -141,7 +141,7 @@ static int compare(PGconn *db, const struct collect_dev *d, const struct collect
   return 0;
 }
 
-static int put(struct collect_copy *g, const char *s, size_t n)
+int collect_copy_put(struct collect_copy *g, const char *s, size_t n)
 {
   if (g->n + n + 1 > g->cap) {
     size_t c = g->cap ? g->cap * 2 : 1 << 16;
@@ -157,7 +157,7 @@ static int put(struct collect_copy *g, const char *s, size_t n)
   return 0;
 }
 
-int collect_copy_line(struct collect_copy *g, const char *id, const struct journal_record *r, const uint8_t *b, size_t len)
+int collect_copy_head(struct collect_copy *g, const char *id, const struct journal_record *r)
 {
   char head[160];
   int n;
@@ -167,17 +167,22 @@ int collect_copy_line(struct collect_copy *g, const char *id, const struct journ
     if (us < 0) { us += 1000000; t--; }
     struct tm tm;
     gmtime_r(&t, &tm);
-    n = snprintf(head, sizeof head, "%s\t%" PRIu64 "\t%u\t%04d-%02d-%02d %02d:%02d:%02d.%06ld+00\t\\\\x", id, r->seq,
+    n = snprintf(head, sizeof head, "%s\t%" PRIu64 "\t%u\t%04d-%02d-%02d %02d:%02d:%02d.%06ld+00\t", id, r->seq,
                  (unsigned)r->type, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us);
   } else {
-    n = snprintf(head, sizeof head, "%s\t%" PRIu64 "\t%u\t\\N\t\\\\x", id, r->seq, (unsigned)r->type);
+    n = snprintf(head, sizeof head, "%s\t%" PRIu64 "\t%u\t\\N\t", id, r->seq, (unsigned)r->type);
   }
-  if (put(g, head, (size_t)n)) return -1;
+  return collect_copy_put(g, head, (size_t)n);
+}
+
+int collect_copy_line(struct collect_copy *g, const char *id, const struct journal_record *r, const uint8_t *b, size_t len)
+{
+  if (collect_copy_head(g, id, r) || collect_copy_put(g, "\\\\x", 3)) return -1;
   char *hex = malloc(2 * len + 2);
   if (!hex) return -1;
   journal_hex(b, len, hex);
   hex[2 * len] = '\n';
-  int rc = put(g, hex, 2 * len + 1);
+  int rc = collect_copy_put(g, hex, 2 * len + 1);
   free(hex);
   return rc;
 }
@@ -185,7 +190,7 @@ int collect_copy_line(struct collect_copy *g, const char *id, const struct journ
 int collect_copy_in(PGconn *db, const char *table, const struct collect_copy *g)
 {
   char sql[128];
-  snprintf(sql, sizeof sql, "COPY %s (device_id, seq, type, wall_time, bytes) FROM STDIN", table);
+  snprintf(sql, sizeof sql, "COPY %s FROM STDIN", table);
   PGresult *r = PQexec(db, sql);
   if (collect_db_ok(r, "copy")) return -1;
   PQclear(r);
@@ -239,7 +244,7 @@ static enum collect_outcome take(PGconn *db, const struct collect_witness *w, st
   struct journal_merkle_hasher h = { 0 };
   struct journal_merkle_appender *a = malloc(sizeof *a);
   struct journal_record *r = malloc(sizeof *r);
-  struct collect_copy g = { 0 };
+  struct collect_copy g = { 0 }, ev = { 0 };
   char note[JOURNAL_TLOG_NOTE_MAX + 1], body[JOURNAL_TLOG_BODY_MAX + 1];
   enum collect_outcome o = COLLECT_DB_ERROR;
   if (!a || !r || journal_merkle_hasher_init(&h)) goto out;
@@ -282,9 +287,13 @@ static enum collect_outcome take(PGconn *db, const struct collect_witness *w, st
     if (r->type == JOURNAL_T_KEY && !r->body.key.revoked) memcpy(d->key, r->body.key.pubkey, sizeof d->key);
     uint8_t leaf[JOURNAL_HASH_BYTES];
     journal_merkle_leaf_hash(&h, b, bl, leaf);
-    if (journal_merkle_append(a, leaf) || collect_copy_line(&g, d->id, r, b, bl)) goto out;
+    if (journal_merkle_append(a, leaf) || collect_copy_line(&g, d->id, r, b, bl) ||
+        collect_event_line(&ev, d->id, r, b, bl))
+      goto out;
   }
-  if (collect_copy_in(db, "records", &g)) goto out;
+  if (collect_copy_in(db, "records (device_id, seq, type, wall_time, bytes)", &g) ||
+      (ev.n && collect_copy_in(db, "events (device_id, seq, type, wall_time, body)", &ev)))
+    goto out;
   /* the newest checkpoint, cosigned */
   if (seals && w->on && last_note_at == e->count - 1) { /* r: the last record, that seal */
     int bl = journal_seal_checkpoint(r, d->id, body, sizeof body);
@@ -322,6 +331,7 @@ out:
     res->cosigned = NULL;
   }
   free(g.p);
+  free(ev.p);
   free(r);
   free(a);
   journal_merkle_hasher_deinit(&h);

@@ -32,6 +32,8 @@ Checked:
   - a panel that rolls back to an older copy of its journal and rewrites history after a cosigned
     checkpoint: caught as a fork, quarantined with the verified (cosigned) and the received
     checkpoints as evidence, the stored records unchanged;
+  - the decoded events table holds every non-window record, and a seal's decoded body names the
+    seq before it (event_log view);
   - `hems verify --db` passes on both panels' stored records and fails (exit 1, naming the seq)
     after one stored byte is changed.
 Prints "N passed, 0 failed" at the end; exits 1 on the first failure.
@@ -174,7 +176,10 @@ def main():
         for p in panels.values():
             r = hems("collect", "--db", db, "--register", p["dev"], "--pubkey", p["pub"])
             ok(r.returncode == 0 and "registered" in r.stdout, "register %s: %s" % (p["dev"], r.stderr))
-        ok(pg.q("SELECT count(*) FROM schema_version") == "1", "one schema migration recorded")
+        migrations = sorted(f for f in os.listdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "schemas", "fleet"))
+                            if f.endswith(".sql"))
+        ok(pg.q("SELECT string_agg(name, ',' ORDER BY version) FROM schema_version") == ",".join(migrations),
+           "each migration of schemas/fleet recorded once, in order")
         r = hems("collect", "--db", db, "--register", A["dev"], "--pubkey", A["pub"])
         ok(r.returncode == 0, "registering again with the same key is fine")
         r = hems("collect", "--db", db, "--register", A["dev"], "--pubkey", B["pub"])
@@ -291,6 +296,14 @@ def main():
                 ok(got == show(p["d"], s), "seq %d stored as hems show prints it" % s)
             r = hems("verify", "--db", db, "--device", p["dev"])
             ok(r.returncode == 0 and r.stdout.startswith("ok:"), "hems verify --db: %s %s" % (r.stdout, r.stderr))
+            # the decoded events: every record but the windows, a seal's body names the seq before it
+            n_ev, n_nonwin = pg.q("SELECT (SELECT count(*) FROM events WHERE device_id = '%s'), (SELECT count(*) FROM records "
+                                  "WHERE device_id = '%s' AND type <> 4)" % (p["dev"], p["dev"])).split("|")
+            ok(int(n_ev) == int(n_nonwin) > 0, "events hold every non-window record (%s)" % n_ev)
+            seal = pg.q("SELECT seq, body ->> 'sealed_seq' FROM event_log WHERE device_id = '%s' AND type = 'seal' "
+                        "ORDER BY seq DESC LIMIT 1" % p["dev"]).split("|")
+            ok(int(seal[1]) == int(seal[0]) - 1 and cbor2.loads(show(p["d"], int(seal[0])))[3] == SEAL,
+               "event_log: seal %s seals %s" % tuple(seal))
         ok(pg.q("SELECT count(*) FROM quarantine") == "1", "only the tampered device quarantined")
 
         # cosignatures: stored and published, under the witness's key name
