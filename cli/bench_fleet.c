@@ -207,7 +207,7 @@ int cli_bench_fleet(int argc, char **argv)
   json_t *out = NULL;
   uint8_t pk[JOURNAL_PUBKEY_BYTES];
   if (journal_pubkey_load(pub, pk) != 0) { cli_err("bench fleet: %s: not a public key", pub); rc = CLI_ENV; goto done; }
-  if ((rc = collect_db_connect(db_url, &db)) || (rc = collect_db_migrate(db))) goto done;
+  if ((rc = collect_db_connect("bench fleet", db_url, &db)) || (rc = collect_db_migrate(db))) goto done;
   rc = CLI_ENV;
   const char *pv[2] = { id, (const char *)pk };
   int pl[2] = { 0, JOURNAL_PUBKEY_BYTES }, pf[2] = { 0, 1 };

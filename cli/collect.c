@@ -333,7 +333,7 @@ int cli_cmd_collect(int argc, char **argv)
     if ((rc = cli_witness_key_load(wkey, &c.w.fs, &c.w.v))) return rc;
     c.w.on = true;
   }
-  if ((rc = collect_db_connect(db, &c.db)) || (rc = collect_db_migrate(c.db))) goto out;
+  if ((rc = collect_db_connect("collect", db, &c.db)) || (rc = collect_db_migrate(c.db))) goto out;
   c.k.who = "collect";
   c.k.keepalive_s = 30;
   c.k.backoff_ms = BRIDGE_BACKOFF_MIN_MS;

@@ -52,7 +52,7 @@ struct collect_result {
 
 /* ---- collect_db.c */
 #define COLLECT_LOCK_MIGRATE 0x68656d73636f6c6cll /* "hemscoll": the migration lock */
-int collect_db_connect(const char *url, PGconn **out);       /* CLI_OK or CLI_ENV after a line */
+int collect_db_connect(const char *who, const char *url, PGconn **out); /* CLI_OK, CLI_USAGE or CLI_ENV after a line */
 int collect_db_migrate(PGconn *db);                           /* CLI_OK or CLI_ENV after a line */
 /* PGRES_COMMAND_OK / TUPLES_OK or one line naming what: 0 or -1. Clears r on failure. */
 int collect_db_ok(PGresult *r, const char *what);

@@ -64,7 +64,7 @@ int collect_verify_db(int argc, char **argv)
     return CLI_USAGE;
   }
   PGconn *db;
-  int rc = collect_db_connect(url, &db);
+  int rc = collect_db_connect("verify", url, &db);
   if (rc) return rc;
   struct collect_dev d;
   if (collect_db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ", "begin")) { PQfinish(db); return CLI_ENV; }

@@ -18,16 +18,16 @@ struct collect_migration { const char *name; const char *sql; };
 extern const struct collect_migration collect_migrations[];
 extern const unsigned collect_migration_count;
 
-int collect_db_connect(const char *url, PGconn **out)
+int collect_db_connect(const char *who, const char *url, PGconn **out)
 {
   if (strncmp(url, "postgresql://", 13) && strncmp(url, "postgres://", 11)) {
-    cli_err("collect: --db %s: expected postgresql://…", url);
+    cli_err("%s: --db %s: expected postgresql://…", who, url);
     return CLI_USAGE;
   }
   PGconn *db = PQconnectdb(url);
   if (PQstatus(db) != CONNECTION_OK) {
     const char *m = PQerrorMessage(db);
-    cli_err("collect: --db: %.*s", (int)strcspn(m, "\n"), m);
+    cli_err("%s: --db: %.*s", who, (int)strcspn(m, "\n"), m);
     PQfinish(db);
     return CLI_ENV;
   }
@@ -199,7 +199,7 @@ int collect_register(const char *url, const char *id, const char *pubkey_path, c
     if (strcasecmp(fp, fpr)) { cli_err("collect: --pubkey %s has fingerprint %s, not %s", pubkey_path, fp, fpr); return CLI_FAIL; }
   }
   PGconn *db;
-  if ((rc = collect_db_connect(url, &db))) return rc;
+  if ((rc = collect_db_connect("collect", url, &db))) return rc;
   if ((rc = collect_db_migrate(db))) { PQfinish(db); return rc; }
   const char *pv[2] = { id, (const char *)pk };
   int pl[2] = { 0, JOURNAL_PUBKEY_BYTES }, pf[2] = { 0, 1 };
