@@ -1,7 +1,7 @@
 /*
  * collect_events.c — the decoded copy of every stored record that is not a window (table events,
  * schemas/fleet/002_events.sql): the record as JSON (journal_record_to_json with hash and
- * prev) as a COPY text row. Windows, nine in ten records, are left out: decoding them all would
+ * prev) as a COPY text row. Windows, most records (about eight in ten), are left out: decoding them all would
  * triple the store and slow the collector down.
  */
 #include <stdlib.h>

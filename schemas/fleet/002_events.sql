@@ -1,7 +1,7 @@
 -- hems collect: decoded records for analysts (docs/fleet.md "PostgreSQL schema"). Every stored
 -- record that is not a 1 s window is also kept decoded, as JSON (journal_record_to_json)
 -- (with "hash" and "prev"), written by the collector in the transaction that stores the record;
--- windows (the bulk: ~9 of every 10 records) stay in `records` only, as exact bytes.
+-- windows (the bulk: about 8 of every 10 records) stay in `records` only, as exact bytes.
 
 CREATE TABLE record_types (type smallint PRIMARY KEY, name text NOT NULL UNIQUE);
 INSERT INTO record_types (type, name) VALUES
