@@ -520,6 +520,7 @@ int cli_cmd_bench(int argc, char **argv)
     else if (!strcmp(argv[i], "merkle")) return cli_bench_merkle(argc, argv); /* cli/bench_merkle.c */
     else if (!strcmp(argv[i], "codec")) return cli_bench_codec(argc, argv); /* cli/bench_codec.c */
     else if (!strcmp(argv[i], "analyze")) return cli_bench_analyze(argc, argv); /* cli/bench_analyze.c */
+    else if (!strcmp(argv[i], "fleet")) return cli_bench_fleet(argc, argv); /* cli/bench_fleet.c */
   for (int i = 1; i < argc; i++) /* `bench query` and `bench daemon` too */
     if (!strcmp(argv[i], "query")) return cli_bench_query(argc, argv);
     else if (!strcmp(argv[i], "daemon")) return cli_bench_daemon(argc, argv);

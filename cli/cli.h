@@ -317,6 +317,11 @@ int cli_witness_vkey_arg(const char *what, const char *arg, uint8_t type, struct
 int cli_witness_key_load(const char *path, struct journal_file_signer *fs, struct journal_tlog_verifier *v);
 int cli_witness_cosign(int argc, char **argv);
 int cli_witness_add(int argc, char **argv);
+/* A cosigned checkpoint (note, len bytes) by the witness wv, checked against the checkpoint the
+ * journal rd (key pk) signed at its size, as the witness record to append (r's name points into
+ * wv): 0, or CLI_FAIL with *why (witness add; the daemon's "witness" op, run_witness.c). */
+int cli_witness_record(struct journal_reader *rd, const uint8_t pk[JOURNAL_PUBKEY_BYTES], const char *note, size_t len,
+                       const struct journal_tlog_verifier *wv, struct journal_record *r, const char **why);
 /* `hems verify --dir DIR --witness WVKEY`, after the journal verified: every witness record of
  * that key verifies over the journal's checkpoint at its size, and there is one; prints
  * "witness: ok: …" or the first bad seq; CLI_OK, CLI_FAIL or CLI_ENV. */
@@ -357,6 +362,7 @@ int cli_cmd_migrate(int argc, char **argv);
 int cli_cmd_stats(int argc, char **argv);
 int cli_cmd_note(int argc, char **argv);
 int cli_cmd_verify(int argc, char **argv);
+int collect_verify_db(int argc, char **argv); /* hems verify --db (collect_audit.c) */
 int cli_cmd_export(int argc, char **argv);
 int cli_cmd_show(int argc, char **argv);
 int cli_cmd_timeline(int argc, char **argv);
@@ -409,6 +415,7 @@ int cli_cmd_checkpoint(int argc, char **argv);    /* cli/cmd_checkpoint.c */
 int cli_cmd_prove(int argc, char **argv);         /* cli/cmd_prove.c */
 int cli_bench_merkle(int argc, char **argv);      /* cli/bench_merkle.c */
 int cli_bench_codec(int argc, char **argv);       /* cli/bench_codec.c */
+int cli_bench_fleet(int argc, char **argv);       /* cli/bench_fleet.c */
 int cli_bench_analyze(int argc, char **argv);     /* cli/bench_analyze.c */
 /* A bench's figures: one JSON line, or `name value` lines (cli/bench.c). */
 void cli_bench_emit(json_t *o, bool as_json);

@@ -209,6 +209,8 @@ int cli_cmd_note(int argc, char **argv)
 
 int cli_cmd_verify(int argc, char **argv)
 {
+  for (int i = 1; i < argc; i++) /* the head-end's store (collect_audit.c) */
+    if (!strcmp(argv[i], "--db") || !strncmp(argv[i], "--db=", 5)) return collect_verify_db(argc, argv);
   static const struct option lo[] = { COMMON_OPTS, { "pubkey", required_argument, NULL, O_PUBKEY },
                                       { "fingerprint", required_argument, NULL, O_FP },
                                       { "from", required_argument, NULL, O_FROM },

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "cli.h"
 #include "ship.h"
+int cli_cmd_collect(int argc, char **argv); /* collect.c */
 
 const char cli_main_usage[] =
   "usage: hems <command> [options]\n"
@@ -73,6 +74,7 @@ static const struct cli_cmd cmds[] = {
   { "verify", cli_cmd_verify,
     "usage: hems verify [--dir DIR | BUNDLE] [--pubkey FILE | --fingerprint FP] [--from SEQ] [--all-seals]\n"
     "                   [--witness WVKEY] [--checkpoint FILE]\n"
+    "       hems verify --db postgresql://… --device ID\n"
     "\n"
     "Check the hash chain, the seals' signatures, gaps and order. A data dir is read on two\n"
     "threads; from seq 1 its Merkle tree and every seal's state hash (the reducers' fold) are\n"
@@ -104,7 +106,9 @@ static const struct cli_cmd cmds[] = {
     "size K' on a fork, or naming what is missing when the bundle cannot prove it (K newer than\n"
     "the head, or no proof from K).\n"
     "hems verify STATEMENT (--fingerprint FP | --pubkey FILE): a file 'hems statement' wrote is\n"
-    "checked offline ('hems statement --help'); prints the period and each branch's energy.\n" },
+    "checked offline ('hems statement --help'); prints the period and each branch's energy.\n"
+    "hems verify --db URL --device ID: a device's records as 'hems collect' stored them, from seq 1,\n"
+    "with the registered key (chain, seals, tree roots), and the stored head: 'ok: …' or exit 1.\n" },
   { "export", cli_cmd_export,
     "usage: hems export [--dir DIR] --out FILE [--since SEQ|T] [--until SEQ|T] [--since-checkpoint FILE]...\n"
     "                   [--encrypt-to PUBKEY] [--signer URI]\n"
@@ -497,6 +501,7 @@ static const struct cli_cmd cmds[] = {
     "usage: hems ship [--dir DIR] [--socket PATH] --broker mqtt://HOST[:PORT]|mqtts://HOST[:PORT]\n"
     "                 [--device-id ID] [--cafile F] [--cert F --key F] [--username U --password-file F]\n"
     "                 [--state FILE] [--withhold TYPE[,TYPE…]] [--pubkey FILE] [--encrypt-to PUBKEY]\n"
+    "                 [--witness WVKEY]\n"
     "\n"
     "Ships the journal to a fleet head-end: a process of its own that reads the daemon's follow\n"
     "stream (never the journal's files) and publishes, with QoS 1, batches of the records' exact\n"
@@ -526,10 +531,37 @@ static const struct cli_cmd cmds[] = {
     "seals each batch's zstd frame to the head-end's key (a libsodium sealed box at key 5, the key\n"
     "id at key 6): the broker sees the device, seqs and sizes, not the records.\n"
     "Bytes per record on the wire: a line every 100 batches and at exit, and in the state file.\n"
+    "--witness WVKEY (the head-end's verifier key, hems witness vkey): the cosignatures on\n"
+    "hems/ID/cosigned are journaled through the daemon (witness records, role operator), each only\n"
+    "if it verifies over the checkpoint the journal signed at its size; at most one every 5 minutes\n"
+    "(the witness record is shipped and cosigned in turn).\n"
     "Runs until SIGTERM or SIGINT (exit 0); 2 usage; 3 a state file of another device or\n"
     "unreadable, a password file readable by others. docs/fleet.md.\n" },
+  { "collect", cli_cmd_collect,
+    "usage: hems collect --db postgresql://… --register DEVICE_ID --pubkey FILE [--fingerprint FP]\n"
+    "       hems collect --broker mqtt://HOST[:PORT]|mqtts://HOST[:PORT] --db postgresql://… [--group NAME]\n"
+    "                    [--client-id ID] [--witness-key FILE] [--cafile F] [--cert F --key F]\n"
+    "                    [--username U --password-file F]\n"
+    "\n"
+    "The fleet head-end. Applies the schema (schemas/fleet/, once, under an advisory lock) at start.\n"
+    "--register pins a device's public key (DIR/keys/signing.pub of the panel; --fingerprint, the 32\n"
+    "hex digits, is checked against it); a device registered already with another key is refused\n"
+    "(exit 1). Running, it subscribes with MQTT 5 shared subscriptions ($share/NAME/hems/+/records\n"
+    "and …/checkpoint, NAME default hems), so the collectors of a group split the load, and takes each\n"
+    "device's batches in seq order under a PostgreSQL advisory lock per device: records it holds\n"
+    "must be byte for byte the same (a redelivery changes nothing); new ones must chain from the\n"
+    "stored head, every seal must verify with the key in force and carry the root of the tree\n"
+    "kept from the stored right edge; then they are copied into records (device_id, seq, exact\n"
+    "bytes), every seal's checkpoint into checkpoints. Anything else quarantines the device with the\n"
+    "evidence (table quarantine) and inserts nothing; a quarantined device's batches are dropped. A\n"
+    "batch ahead of the head is held 3 s, then a backfill of the gap is asked for on\n"
+    "hems/ID/backfill. A checkpoint on hems/ID/checkpoint of a size it verified must be that one\n"
+    "(else a fork: quarantine). With --witness-key FILE (made by 'hems witness keygen') the newest\n"
+    "checkpoint of each batch is cosigned (C2SP tlog-cosignature), stored, and published retained\n"
+    "on hems/ID/cosigned. --client-id (default hems-collect-NAME-HOSTNAME) names its persistent\n"
+    "session. Runs until SIGTERM or SIGINT (exit 0); 2 usage; 3 database or key file. docs/fleet.md.\n" },
   { "bench", cli_cmd_bench,
-    "usage: hems bench journal|verify|sim|ingest|analyze|replay|merkle|codec [--dir DIR] [--format text|json] [--records N]\n"
+    "usage: hems bench journal|verify|sim|ingest|analyze|replay|merkle|codec|fleet [--dir DIR] [--format text|json] [--records N]\n"
     "                  [--record-bytes N]\n"
     "\n"
     "journal: durable signed appends/s of N records of --record-bytes (default 200) in groups of\n"
@@ -557,6 +589,12 @@ static const struct cli_cmd cmds[] = {
     "  (leaf hash + right edge + tiles) — one core.\n"
     "codec --dir DIR: every record of DIR's journal re-encoded in record schema v 1 and v 3 (format\n"
     "  3 bodies): mean bytes per record and per window record, and decode ns per window record.\n"
+    "fleet --db postgresql://… --broker mqtt://HOST[:PORT] [--records N]: against a PostgreSQL and a\n"
+    "  broker that run (it starts neither; tests/cli/test_collect.py runs it against its own): N\n"
+    "  records (default 20000) of the 48-branch panel cut into ship's batches; records/s end to end\n"
+    "  (published with QoS 1, a `hems collect` child stores them), the collector's verify+insert\n"
+    "  records/s in process against a plain COPY of the same rows (collect_vs_copy: the ratio), and\n"
+    "  bytes per record on the wire and raw. Its device is registered and removed again.\n"
     "--dir says where to build the data (default: a temporary dir, removed afterwards).\n" },
 };
 

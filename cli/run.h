@@ -440,6 +440,8 @@ void run_viewer_pump(struct daemon *d);
 /* an answer line (malloc'd, o consumed; NULL without memory) and {"ok":false,"error":msg} */
 char *run_reply_line(json_t *o);
 char *run_reply_error(const char *msg);
+/* {"op": "witness", …}: a cosignature of the journal's own checkpoint, journaled (run_witness.c). */
+char *run_witness_op(struct daemon *d, int role, const json_t *req);
 /* ---- run_export.c: the read API's export op (a bundle streamed in chunks) and its pump */
 char *run_export_op(struct daemon *d, struct daemon_client *c, const json_t *req);
 void run_export_pump(struct daemon *d);

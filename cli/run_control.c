@@ -178,6 +178,8 @@ char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const cha
     q.q.gid = c->gid;
     if (!peer_may_append(d, c, JOURNAL_TARGET_SERVICE, q.q.desired == JOURNAL_DESIRED_ON, q.rid)) out = reply_rate_limited();
     else out = policy_op(d, c, &q.q);
+  } else if (!strcmp(q.op_name, "witness")) { /* a head-end's cosignature (run_witness.c) */
+    out = peer_may_append(d, c, JOURNAL_TARGET_SERVICE, false, "") ? run_witness_op(d, role, q.json) : reply_rate_limited();
   } else {
     out = run_viewer_op(d, c, q.op_name, q.json); /* the read ops; "unknown op" for the rest */
   }

@@ -240,6 +240,7 @@ static void on_message(struct mosquitto *m, void *ctx, const struct mosquitto_me
 {
   (void)m;
   struct ship *s = ctx;
+  if (ship_cosigned_message(s, msg)) return;
   if (!strcmp(msg->topic, s->t_bf)) ship_backfill_request(s, msg->payload, msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0);
 }
 
@@ -250,6 +251,7 @@ static void on_connect(struct mosquitto *m, void *ctx, int rc)
   struct ship *s = ctx;
   if (!bridge_broker_connected(&s->k, rc)) return;
   mosquitto_subscribe(m, NULL, s->t_bf, 1);
+  ship_cosigned_subscribe(s);
   s->up = true;
   s->handed = s->cursor;
   if (s->daemon_up) daemon_connect(s); /* follow again after the cursor */
@@ -257,8 +259,9 @@ static void on_connect(struct mosquitto *m, void *ctx, int rc)
 
 static void on_subscribe(struct mosquitto *m, void *ctx, int mid, int n, const int *granted)
 {
-  (void)m; (void)mid;
+  (void)m;
   struct ship *s = ctx;
+  if (ship_cosigned_suback(mid)) return;
   if (n == 1 && granted[0] <= 2) cli_err("ship: taking backfill requests on %s", s->t_bf);
   else cli_err("ship: the broker refused the subscription to %s: no backfill requests", s->t_bf);
 }
@@ -345,7 +348,8 @@ static const char *parent_dir(const char *path, char *out, size_t cap)
   return out;
 }
 
-enum { O_DIR = 1000, O_SOCKET, O_BROKER, O_DEVICE, O_CAFILE, O_CERT, O_KEY, O_USER, O_PWFILE, O_STATE, O_WITHHOLD, O_PUBKEY, O_ENCRYPT };
+enum { O_DIR = 1000, O_SOCKET, O_BROKER, O_DEVICE, O_CAFILE, O_CERT, O_KEY, O_USER, O_PWFILE, O_STATE, O_WITHHOLD, O_PUBKEY, O_ENCRYPT,
+       O_WITNESS };
 
 int cli_cmd_ship(int argc, char **argv)
 {
@@ -356,7 +360,7 @@ int cli_cmd_ship(int argc, char **argv)
     { "key", required_argument, NULL, O_KEY }, { "username", required_argument, NULL, O_USER },
     { "password-file", required_argument, NULL, O_PWFILE }, { "state", required_argument, NULL, O_STATE },
     { "withhold", required_argument, NULL, O_WITHHOLD }, { "pubkey", required_argument, NULL, O_PUBKEY },
-    { "encrypt-to", required_argument, NULL, O_ENCRYPT }, { 0 }
+    { "encrypt-to", required_argument, NULL, O_ENCRYPT }, { "witness", required_argument, NULL, O_WITNESS }, { 0 }
   };
   static struct ship s; /* two follow links and two panels: not on the stack */
   static struct bridge_panel lp, bp;
@@ -379,6 +383,7 @@ int cli_cmd_ship(int argc, char **argv)
     case O_WITHHOLD: withhold = optarg; break;
     case O_PUBKEY: pubkey = optarg; break;
     case O_ENCRYPT: encrypt_to = optarg; break;
+    case O_WITNESS: if (ship_cosigned_option(optarg)) return CLI_USAGE; break;
     default: return cli_usage(cli_find("ship"), false);
     }
   }

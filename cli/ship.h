@@ -133,4 +133,13 @@ void ship_backfill_read(struct ship *s);
 /* Once the range is read and its last batch handed over: the reply (call every loop turn). */
 void ship_backfill_finish(struct ship *s);
 
+/* --witness WVKEY: the head-end's cosignatures journaled through the daemon (ship_cosigned.c).
+ * option: 0 or CLI_USAGE after a line; subscribe on every connect; suback/message return whether
+ * the SUBACK / message was theirs. */
+int ship_cosigned_option(const char *vkey);
+void ship_cosigned_subscribe(struct ship *s);
+bool ship_cosigned_suback(int mid);
+struct mosquitto_message;
+bool ship_cosigned_message(struct ship *s, const struct mosquitto_message *msg);
+
 #endif

@@ -92,6 +92,46 @@ static int find_cosig(const char *note, size_t len, size_t blen, const struct jo
   return -1;
 }
 
+int cli_witness_record(struct journal_reader *rd, const uint8_t pk[JOURNAL_PUBKEY_BYTES], const char *note, size_t len,
+                       const struct journal_tlog_verifier *wv, struct journal_record *r, const char **why)
+{
+  uint64_t ts = 0;
+  uint8_t sig[JOURNAL_SIG_BYTES];
+  struct journal_tlog_checkpoint cp;
+  size_t blen;
+  int rc = journal_tlog_open(note, len, wv, &blen, &ts);
+  if (rc == 0 && journal_tlog_checkpoint_parse(note, blen, &cp) != 0) rc = JOURNAL_ENOTE;
+  if (rc == 0 && find_cosig(note, len, blen, wv, &ts, sig) != 0) rc = JOURNAL_ENOTE;
+  if (rc) {
+    *why = rc == JOURNAL_EBADSIG ? "no valid cosignature by the --witness key"
+                                 : "not a cosigned checkpoint (the checkpoint with the witness's line appended)";
+    return CLI_FAIL;
+  }
+  static char body[JOURNAL_TLOG_BODY_MAX + 1], whybuf[200];
+  size_t sblen = 0;
+  const char *w2 = NULL;
+  if (seal_body(rd, pk, cp.size, body, sizeof body, &sblen, &w2)) {
+    snprintf(whybuf, sizeof whybuf, "size %llu: %s; not journaled", (unsigned long long)cp.size, w2);
+    *why = whybuf;
+    return CLI_FAIL;
+  }
+  if (sblen != blen || memcmp(body, note, blen) != 0) {
+    snprintf(whybuf, sizeof whybuf, "the cosigned checkpoint of size %llu is not the one the journal signed at that size; "
+             "not journaled", (unsigned long long)cp.size);
+    *why = whybuf;
+    return CLI_FAIL;
+  }
+  memset(r, 0, sizeof *r);
+  r->type = JOURNAL_T_WITNESS;
+  r->source.kind = JOURNAL_SRC_OPERATOR;
+  r->body.witness.name = (struct journal_slice){ (const uint8_t *)wv->name, (uint32_t)strlen(wv->name) };
+  memcpy(r->body.witness.pubkey, wv->pubkey, JOURNAL_PUBKEY_BYTES);
+  r->body.witness.timestamp = ts;
+  r->body.witness.tree_size = cp.size;
+  memcpy(r->body.witness.sig, sig, JOURNAL_SIG_BYTES);
+  return 0;
+}
+
 int cli_witness_add(int argc, char **argv)
 {
   static const struct option lo[] = { { "dir", required_argument, NULL, O_DIR },
@@ -120,38 +160,20 @@ int cli_witness_add(int argc, char **argv)
   int rc = cli_witness_vkey_arg("--witness", wkey, JOURNAL_TLOG_COSIG_V1, &wv);
   if (rc) return rc;
   char note[JOURNAL_TLOG_NOTE_MAX + 1];
-  size_t len, blen;
+  size_t len;
   if ((rc = cli_witness_read_file(path, note, sizeof note, &len))) {
     cli_err("witness add: %s: %s", path, rc == -EFBIG ? "larger than a signed note may be" : strerror(-rc));
     return rc == -EFBIG ? CLI_FAIL : CLI_ENV;
   }
-  uint64_t ts = 0;
-  uint8_t sig[JOURNAL_SIG_BYTES];
-  struct journal_tlog_checkpoint cp;
-  rc = journal_tlog_open(note, len, &wv, &blen, &ts);
-  if (rc == 0 && journal_tlog_checkpoint_parse(note, blen, &cp) != 0) rc = JOURNAL_ENOTE;
-  if (rc == 0 && find_cosig(note, len, blen, &wv, &ts, sig) != 0) rc = JOURNAL_ENOTE;
-  if (rc) {
-    cli_err("witness add: %s: %s", path, rc == JOURNAL_EBADSIG ? "no valid cosignature by the --witness key" :
-                                           "not a cosigned checkpoint (the checkpoint with the witness's line appended)");
-    return CLI_FAIL;
-  }
-
-  /* the checkpoint the journal signed at that size */
+  /* against the checkpoint the journal signed at that size */
   struct cli_source s;
   if ((rc = cli_source_open(&c, NULL, NULL, &s))) return rc;
-  char body[JOURNAL_TLOG_BODY_MAX + 1];
-  size_t sblen = 0;
+  struct journal_record r;
   const char *why = NULL;
-  rc = seal_body(s.reader, s.pubkey, cp.size, body, sizeof body, &sblen, &why);
+  rc = cli_witness_record(s.reader, s.pubkey, note, len, &wv, &r, &why);
   cli_source_close(&s);
   if (rc) {
-    cli_err("witness add: %s: size %llu: %s; not journaled", path, (unsigned long long)cp.size, why);
-    return CLI_FAIL;
-  }
-  if (sblen != blen || memcmp(body, note, blen) != 0) {
-    cli_err("witness add: %s: the cosigned checkpoint of size %llu is not the one the journal signed at that size; "
-            "not journaled", path, (unsigned long long)cp.size);
+    cli_err("witness add: %s: %s", path, why);
     return CLI_FAIL;
   }
 
@@ -164,15 +186,6 @@ int cli_witness_add(int argc, char **argv)
     return CLI_ENV;
   }
   if (rc) return rc;
-  struct journal_record r;
-  memset(&r, 0, sizeof r);
-  r.type = JOURNAL_T_WITNESS;
-  r.source.kind = JOURNAL_SRC_OPERATOR;
-  r.body.witness.name = (struct journal_slice){ (const uint8_t *)wv.name, (uint32_t)strlen(wv.name) };
-  memcpy(r.body.witness.pubkey, wv.pubkey, JOURNAL_PUBKEY_BYTES);
-  r.body.witness.timestamp = ts;
-  r.body.witness.tree_size = cp.size;
-  memcpy(r.body.witness.sig, sig, JOURNAL_SIG_BYTES);
   return cli_append_close(j, &r, "witness add");
 }
 

@@ -153,3 +153,18 @@ def panel_with_daemon(name, roles):
     wait_for(lambda: '"source":"daemon"' in hems("status", "--dir", d, "--format", "json").stdout.replace(" ", ""),
              "the daemon's socket")
     return tmp, d, daemon
+
+
+def show(d, seq):
+    """hems show SEQ --format cbor: the record's exact bytes."""
+    r = subprocess.run([HEMS, "show", "--dir", d, "--format", "cbor", str(seq)], capture_output=True, timeout=60)
+    ok(r.returncode == 0, "hems show %d" % seq)
+    return r.stdout
+
+
+def cursor(state):
+    """hems ship's cursor in its state file (0 before there is one)."""
+    try:
+        return json.load(open(state))["cursor"]
+    except (OSError, ValueError):
+        return 0

@@ -36,7 +36,7 @@ Prints "N passed, 0 failed" at the end; exits 1 on the first failure.
 import hashlib, io, json, os, signal, subprocess, sys, threading
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bridge_testlib as lib
-from bridge_testlib import HEMS, Broker, ok, wait_for, start, stop, hems, status
+from bridge_testlib import HEMS, Broker, ok, wait_for, start, stop, hems, status, show, cursor
 import cbor2
 import paho.mqtt.client as mqtt
 import zstandard
@@ -99,18 +99,6 @@ def decode(payload):
 def rec_hash(b):
     return hashlib.blake2b(b"hems.record.v1\0" + b, digest_size=32).digest()
 
-
-def show(d, seq):
-    r = subprocess.run([HEMS, "show", "--dir", d, "--format", "cbor", str(seq)], capture_output=True, timeout=60)
-    ok(r.returncode == 0, "hems show %d" % seq)
-    return r.stdout
-
-
-def cursor(state):
-    try:
-        return json.load(open(state))["cursor"]
-    except (OSError, ValueError):
-        return 0
 
 
 def log_count(path, text):

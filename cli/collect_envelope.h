@@ -1,0 +1,33 @@
+/*
+ * collect_envelope.h — the batch envelope `hems ship` publishes (ship.h, docs/fleet.md "Batch
+ * envelope") as the head-end reads it: outside input, decoded with every size bounded before
+ * anything is allocated or decompressed (fuzz target tests/fuzz/fuzz_collect_envelope.c).
+ */
+#ifndef HEMS_CLI_COLLECT_ENVELOPE_H
+#define HEMS_CLI_COLLECT_ENVELOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define COLLECT_ENVELOPE_MAX (8u << 20)   /* a message larger than this is refused unread */
+#define COLLECT_RAW_MAX (64u << 20)       /* decompressed records at most (a seal group's bound) */
+#define COLLECT_RECORDS_MAX (1u << 20)    /* records in one batch at most */
+#define COLLECT_RECORD_MAX (16u << 20)    /* one record's bytes at most */
+
+struct collect_envelope {
+  uint8_t device[16];
+  uint64_t first, count;
+  unsigned kind;       /* 0 live, 1 backfill */
+  uint8_t *raw;        /* the decompressed CBOR sequence (malloc'd, owned) */
+  size_t raw_len;
+  size_t *off, *len;   /* record i is raw[off[i] .. off[i] + len[i]) (malloc'd, count each) */
+};
+
+/* Decodes and checks an envelope: exactly the map {0: 1, 1: bstr(16), 2: first ≥ 1, 3: 1 ≤ count
+ * ≤ COLLECT_RECORDS_MAX, 4: 0|1, 5: bstr} in canonical form with nothing after it, a single zstd
+ * frame that states its content size (≤ COLLECT_RAW_MAX) and decompresses to exactly that, and a
+ * CBOR sequence of exactly count definite byte strings. 0, or -1 with why (static text). */
+int collect_envelope_decode(const uint8_t *buf, size_t len, struct collect_envelope *out, const char **why);
+void collect_envelope_free(struct collect_envelope *e);
+
+#endif
