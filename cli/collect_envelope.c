@@ -52,7 +52,10 @@ int collect_envelope_decode(const uint8_t *b, size_t len, struct collect_envelop
   *why = "too large";
   if (len > COLLECT_ENVELOPE_MAX) return -1;
   *why = "not a map of 6 entries";
-  if (head(b, len, &p, &major, &v) || major != 5 || v != 6) return -1;
+  if (head(b, len, &p, &major, &v) || major != 5 || v != 6) {
+    if (major == 5 && v == 7) *why = "sealed to a recipient key (ship --encrypt-to): this collector does not open sealed batches";
+    return -1;
+  }
   *why = "keys not 0..5 in order with unsigned values (1: 16 bytes, 5: bytes)";
   for (k = 0; k < 6; k++) {
     uint64_t key;
@@ -70,7 +73,10 @@ int collect_envelope_decode(const uint8_t *b, size_t len, struct collect_envelop
       continue;
     }
     if (uint_at(b, len, &p, &v)) return -1;
-    if (k == 0 && v != 1) { *why = "envelope version not 1"; return -1; }
+    if (k == 0 && v != 1) {
+      *why = v == 2 ? "envelope version 2 (ship --withhold): this collector does not take withheld records" : "envelope version not 1";
+      return -1;
+    }
     if (k == 2) out->first = v;
     if (k == 3) out->count = v;
     if (k == 4) out->kind = (unsigned)(v > 1 ? 2 : v);
