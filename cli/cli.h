@@ -315,6 +315,10 @@ int cli_witness_verify_dir(struct journal_reader *r, const uint8_t pk[JOURNAL_PU
 
 /* Subcommands */
 int cli_cmd_witness(int argc, char **argv);
+int cli_cmd_remote(int argc, char **argv);
+/* A policy request's answer from the daemon (refusal / accepted / command + sense-back) printed
+ * for `what`: the exit code (cmd_control.c). */
+int cli_policy_outcome(const char *what, json_t *o);
 
 /* `hems verify BUNDLE` for a format-3 bundle (bundle_check.c): begin() before the records are
  * read (takes the tree entry, opens --checkpoint FILE with the pinned key, asks for the root at

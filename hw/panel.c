@@ -365,7 +365,7 @@ int hw__panel_from_json(struct hw__ctx *c, struct hw_panel *p, json_t *root)
   /* "retention" and "time" are DIR/config.json's local settings (cli/run_config.c), not the
    * panel's: accepted here and left out of the canonical config */
   static const char *const keys[] = { "name", "mains", "service_limit_a", "gpiochip", "afes",
-                                      "branches", "taps", "der", "service", "roles", "pq", "restore", "rails",
+                                      "branches", "taps", "der", "service", "roles", "remote", "pq", "restore", "rails",
                                       "watchdog_bootstatus", "retention", "time", NULL };
   static const char *const MAINS[] = { "3ph-230-50", "split-120-240-60" };
   memset(p, 0, sizeof *p);
@@ -470,6 +470,15 @@ int hw__panel_from_json(struct hw__ctx *c, struct hw_panel *p, json_t *root)
     if (!s) return hw__fail(c, "roles", "cannot be serialised");
     if (strlen(s) >= sizeof p->roles_json) { free(s); return hw__fail(c, "roles", "longer than %zu bytes", sizeof p->roles_json - 1); }
     memcpy(p->roles_json, s, strlen(s) + 1);
+    free(s);
+  }
+  json_t *remote = json_object_get(root, "remote");
+  if (remote) {
+    if (!json_is_object(remote)) return hw__fail(c, "remote", "expected an object");
+    char *s = json_dumps(remote, JSON_SORT_KEYS | JSON_COMPACT);
+    if (!s) return hw__fail(c, "remote", "cannot be serialised");
+    if (strlen(s) >= sizeof p->remote_json) { free(s); return hw__fail(c, "remote", "longer than %zu bytes", sizeof p->remote_json - 1); }
+    memcpy(p->remote_json, s, strlen(s) + 1);
     free(s);
   }
   if ((r = hw__parse_rails(c, p, root)) < 0) return r;
