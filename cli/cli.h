@@ -305,6 +305,9 @@ int cli_witness_vkey_arg(const char *what, const char *arg, uint8_t type, struct
 /* A witness key file ("ed25519-seed …\nname NAME\n"): the signer and its cosignature verifier;
  * 0 or the exit code after one error line (fs is wiped then). */
 int cli_witness_key_load(const char *path, struct journal_file_signer *fs, struct journal_tlog_verifier *v);
+/* A subcommand whose only argument is --key FILE (witness vkey, remote keygen|pubkey): 0 and
+ * *key, or the usage exit code (cmd_witness.c). */
+int cli_key_only_args(int argc, char **argv, const char *cmd, const char **key);
 int cli_witness_cosign(int argc, char **argv);
 int cli_witness_add(int argc, char **argv);
 /* `hems verify --dir DIR --witness WVKEY`, after the journal verified: every witness record of

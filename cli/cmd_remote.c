@@ -42,15 +42,9 @@ static void print_pubkey(const uint8_t pk[JOURNAL_PUBKEY_BYTES])
 
 static int keyfile_cmd(int argc, char **argv, bool create)
 {
-  static const struct option lo[] = { { "key", required_argument, NULL, O_KEY }, { 0 } };
-  const char *key = NULL;
-  int opt;
-  optind = 1;
-  while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-    if (opt == O_KEY) key = optarg;
-    else return cli_usage(cli_find("remote"), false);
-  }
-  if (!key || optind != argc) return cli_usage(cli_find("remote"), false);
+  const char *key;
+  int urc = cli_key_only_args(argc, argv, "remote", &key);
+  if (urc) return urc;
   if (create) {
     int rc = journal_key_file_create(key, NULL, NULL);
     if (rc) {
