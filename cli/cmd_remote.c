@@ -95,9 +95,9 @@ static int sign_cmd(int argc, char **argv)
   memset(&c, 0, sizeof c);
   json_error_t je;
   json_t *rj = json_loads(request, JSON_REJECT_DUPLICATES, &je);
-  bool is_obj = json_is_object(rj);
+  bool parsed = rj != NULL, is_obj = json_is_object(rj);
   json_decref(rj);
-  if (!is_obj) { cli_err("remote sign: --request: not one JSON object (%s)", rj ? "another JSON value" : je.text); return CLI_USAGE; }
+  if (!is_obj) { cli_err("remote sign: --request: not one JSON object (%s)", parsed ? "another JSON value" : je.text); return CLI_USAGE; }
   if (strlen(request) > REMOTE_REQ_MAX) { cli_err("remote sign: --request: longer than %d bytes", REMOTE_REQ_MAX); return CLI_USAGE; }
   if (strlen(aud) > REMOTE_TEXT_MAX || (iss && (strlen(iss) > REMOTE_TEXT_MAX || !*iss))) {
     cli_err("remote sign: --aud and --iss must be 1..%d bytes", REMOTE_TEXT_MAX);

@@ -107,11 +107,18 @@ def head(d):
     return status(d)["head_seq"]
 
 
+def settled(d, seq0, types="request,refusal,command,sense_back"):
+    """The records after seq0 once everything appended so far is durable (timeline reads those)."""
+    h = head(d)
+    wait_for(lambda: status(d)["durable_seq"] >= h, "durable through %d" % h)
+    return after(d, seq0, types)
+
+
 def refused(tmp, d, b, name, reason, issuer):
     h0 = head(d)
     r = apply(tmp, d, b, name)
     ok(r.returncode == 1 and "refused: %s" % reason in r.stdout, "%s: exit 1, refused %s: %s %s" % (name, reason, r.stdout, r.stderr))
-    recs = after(d, h0, "request,refusal")
+    recs = settled(d, h0, "request,refusal")
     ok(not [x for x in recs if x["type"] == "request"], "%s: no request journaled" % name)
     mine = [x for x in recs if x["type"] == "refusal" and x["source"] == "remote:" + issuer]
     ok(len(mine) == 1 and mine[0]["body"]["reason"] == reason and mine[0]["body"]["cause_seq"] == 0,
@@ -143,6 +150,15 @@ def main():
         daemon = start_daemon(d)
         dev = status(d)["device_id"]
         ok(len(dev) == 32, "device id")
+        # usage and I/O errors: one line, the documented exit codes
+        for args, what in ((["--seq", "0", "--request", "{}"], "seq 0"), (["--seq", "1", "--request", "[1]"], "a request not an object"),
+                           (["--seq", "1", "--request", "{}", "--ttl", "2d"], "a ttl over a day")):
+            r = hems("remote", "sign", "--key", ua["path"], "--aud", dev, *args)
+            ok(r.returncode == 2 and r.stderr.count("\n") == 1 and not r.stdout, "remote sign, %s: exit 2, one line: %s" % (what, r.stderr))
+        r = hems("remote", "apply", "--dir", d, os.path.join(tmp, "missing.cose"))
+        ok(r.returncode == 3 and "missing.cose" in r.stderr, "remote apply of a missing file: exit 3: %s" % r.stderr)
+        r = hems("remote", "sign", "--key", os.path.join(tmp, "nokey"), "--aud", dev, "--seq", "1", "--request", "{}")
+        ok(r.returncode == 3 and "nokey" in r.stderr, "remote sign with a missing key file: exit 3: %s" % r.stderr)
 
         # a DR event from a utility issuer: checked independently, executed, proven
         dr = {"op": "dr", "action": "start", "event": "remote-e1", "branches": [3], "duration_ns": 600 * 10**9}
@@ -151,7 +167,7 @@ def main():
         h0 = head(d)
         r = apply(tmp, d, b1, "dr1")
         ok(r.returncode == 0 and "accepted" in r.stdout, "DR start accepted: %s %s" % (r.stdout, r.stderr))
-        reqs = [x for x in after(d, h0, "request") if x["source"] == "remote:utility-a"]
+        reqs = [x for x in settled(d, h0, "request") if x["source"] == "remote:utility-a"]
         ok(len(reqs) == 1, "one request of source remote:utility-a")
         q = reqs[0]
         ok(q["body"]["kind"] == "dr_start" and q["body"]["remote_seq"] == 1 and q["body"]["cti"] == c1[7].hex() and
@@ -169,7 +185,7 @@ def main():
         h0 = head(d)
         r = apply(tmp, d, python_cose(ua, dev, 2, {"op": "dr", "action": "cancel", "event": "remote-e1"}), "py")
         ok(r.returncode == 0, "a COSE_Sign1 made by cbor2 + PyNaCl is accepted: %s %s" % (r.stdout, r.stderr))
-        ok([x for x in after(d, h0, "request") if x["body"].get("remote_seq") == 2], "its request journaled with seq 2")
+        ok([x for x in settled(d, h0, "request") if x["body"].get("remote_seq") == 2], "its request journaled with seq 2")
 
         # refusals, each journaled with its reason
         forged = bytearray(sign(tmp, ua, dev, 3, dr))
@@ -193,7 +209,7 @@ def main():
         h0 = head(d)
         r = apply(tmp, d, sign(tmp, ub, dev, 1, sd), "disconnect-2")
         ok(r.returncode == 0 and "confirmed" in r.stdout, "two signatures: the disconnect executed: %s %s" % (r.stdout, r.stderr))
-        recs = after(d, h0)
+        recs = settled(d, h0)
         q = [x for x in recs if x["type"] == "request" and x["source"] == "remote:utility-b"]
         ok(len(q) == 1 and q[0]["body"]["kind"] == "service" and q[0]["body"]["action"] == "disconnect" and
            q[0]["body"]["origin"] == "remote" and "utility-a" in q[0]["body"]["reason"],
@@ -208,7 +224,7 @@ def main():
         for i in range(40):
             apply(tmp, d, b"\xd2garbage%d" % i, "flood")
             time.sleep(0.12)  # under the control socket's per-peer rate
-        fl = [x for x in after(d, h0, "refusal") if x["body"]["reason"] == "malformed"]
+        fl = [x for x in settled(d, h0, "refusal") if x["body"]["reason"] == "malformed"]
         ok(0 < len(fl) < 40, "of 40 malformed messages %d refusals journaled" % len(fl))
         ok(any(x["body"].get("count", 0) > 1 for x in fl) or len(fl) <= 20, "the ones left out are counted")
 
