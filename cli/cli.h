@@ -62,6 +62,16 @@ void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage(const struct cli_cmd *cmd, bool help);
 /* cmd_key_rotate.c: `hems key rotate` and `hems key revoke` (argv[0] is the subcommand). */
 int cli_cmd_key_rotate(int argc, char **argv);
+/* cmd_seal.c: `hems key recipient`, `hems decrypt`, and export --encrypt-to: the recipient's
+ * public key (a file or x25519:BASE64; says why not, returns the exit code), an unnamed file
+ * for the plain bundle (NULL: said), and that file sealed into out (exit code; says what). */
+int cli_cmd_key_recipient(int argc, char **argv);
+int cli_cmd_decrypt(int argc, char **argv);
+int cli_seal_pubkey(const char *what, const char *arg, uint8_t pk[32]);
+FILE *cli_seal_begin(const char *out);
+int cli_seal_finish(FILE *plain, const char *out, const uint8_t pk[32]); /* silent on success */
+bool cli_file_is_sealed(const char *path);
+void cli_seal_said(const char *out, const uint8_t pk[32]);
 int cli_cmd_key_revoke(int argc, char **argv);
 /* A second token signer (key rotate --to): opened as --signer is, without the dir-key check;
  * the caller closes *p. CLI_OK, or the exit code after one error line. */

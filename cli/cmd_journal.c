@@ -16,7 +16,7 @@
 #include "replay.h"
 
 enum { O_DIR = 1000, O_COUNTER, O_ACCEPT, O_CONFIG, O_FORCE, O_PUBKEY, O_FP, O_FROM, O_OUT,
-       O_SINCE, O_UNTIL, O_WHO, O_ALL_SEALS, O_WITNESS, O_CHECKPOINT, O_SINCE_CP };
+       O_SINCE, O_UNTIL, O_WHO, O_ALL_SEALS, O_WITNESS, O_CHECKPOINT, O_SINCE_CP, O_ENCRYPT };
 enum { O_SIGNER = 1100 };
 
 #define COMMON_OPTS \
@@ -415,9 +415,10 @@ int cli_cmd_export(int argc, char **argv)
                                       { "since", required_argument, NULL, O_SINCE },
                                       { "until", required_argument, NULL, O_UNTIL },
                                       { "since-checkpoint", required_argument, NULL, O_SINCE_CP },
+                                      { "encrypt-to", required_argument, NULL, O_ENCRYPT },
                                       CLI_SIGNER_OPTION(O_SIGNER), { 0 } };
   struct cli_common c = { cli_default_dir(), NULL, false, NULL };
-  const char *out = NULL, *since = NULL, *until = NULL, *kept[JOURNAL_BUNDLE_PROOFS_MAX - 1];
+  const char *out = NULL, *since = NULL, *until = NULL, *encrypt_to = NULL, *kept[JOURNAL_BUNDLE_PROOFS_MAX - 1];
   unsigned nkept = 0;
   int opt;
   optind = 1;
@@ -429,16 +430,20 @@ int cli_cmd_export(int argc, char **argv)
     else if (opt == O_SINCE_CP) {
       if (nkept == JOURNAL_BUNDLE_PROOFS_MAX - 1) { cli_err("export: --since-checkpoint: at most %d", JOURNAL_BUNDLE_PROOFS_MAX - 1); return CLI_USAGE; }
       kept[nkept++] = optarg;
-    } else return cli_usage(cli_find("export"), false);
+    } else if (opt == O_ENCRYPT) encrypt_to = optarg;
+    else return cli_usage(cli_find("export"), false);
   }
   if (!out || optind != argc) return cli_usage(cli_find("export"), false);
+  uint8_t rpk[32];
+  int rc;
+  if (encrypt_to && (rc = cli_seal_pubkey("export: --encrypt-to", encrypt_to, rpk))) return rc;
   if (cli_read_through_daemon(c.dir)) { /* not the owner: the daemon builds the bundle */
     if (nkept) { cli_err("export: --since-checkpoint needs the data dir's owner (the daemon's export takes a range only)"); return CLI_USAGE; }
+    if (encrypt_to) { cli_err("export: --encrypt-to needs the data dir's owner (the daemon's export writes a plain bundle)"); return CLI_USAGE; }
     return cli_daemon_export(c.dir, since, until, out);
   }
   struct journal_reader *r;
-  int rc = cli_open_reader(&c, &r);
-  if (rc) return rc;
+  if ((rc = cli_open_reader(&c, &r))) return rc;
   uint64_t s = 0, u = 0;
   if ((since && cli_export_bound(r, since, false, &s)) || (until && cli_export_bound(r, until, true, &u))) {
     cli_err("export: --since/--until take a seq, an RFC 3339 time, @UNIX or -15m/-2h/-7d");
@@ -467,10 +472,18 @@ int cli_cmd_export(int argc, char **argv)
   struct journal_export_options eo = { .since_seq = s, .until_seq = u, .checkpoint = cli_export_checkpoint,
                                        .checkpoint_ctx = (void *)sg->pubkey, .progress = cli_progress_cb, .pctx = &prog,
                                        .proof_sizes = sizes, .n_proof_sizes = nkept };
-  rc = journal_export(r, sg, &eo, out, &info);
+  FILE *plain = NULL;
+  if (encrypt_to && !(eo.stream = plain = cli_seal_begin(out))) rc = CLI_ENV;
+  else rc = journal_export(r, sg, &eo, out, &info);
   cli_progress_done(&prog);
   journal_file_signer_wipe(&fs);
   journal_reader_close(r);
+  if (rc == CLI_ENV) return rc; /* no temporary file: said */
+  if (plain) {
+    int src = rc ? CLI_OK : cli_seal_finish(plain, out, rpk); /* the plain bundle is sealed into FILE */
+    fclose(plain);
+    if (src) return src;
+  }
   if (rc == JOURNAL_ENOTFOUND) { cli_err("export: no records in that range"); return CLI_FAIL; }
   if (rc == -ERANGE) { cli_err("export: --since-checkpoint: a checkpoint's size is beyond the journal's newest seal (rolled back, or another journal)"); return CLI_FAIL; }
   if (rc == JOURNAL_EPROOF || rc == JOURNAL_EBADSIG) {
@@ -486,5 +499,6 @@ int cli_cmd_export(int argc, char **argv)
                              (unsigned long long)info.head_size, 1 + nkept, nkept ? "s" : "");
   if (info.checkpoint_seq) printf("with the replay checkpoint of the state after seq %llu\n", (unsigned long long)info.checkpoint_seq);
   else if (info.first_seq > 1) fprintf(stderr, "hems: note: no replay checkpoint for seq %llu; 'replay --check' of this bundle cannot compare its seals\n", (unsigned long long)(info.first_seq - 1));
+  if (plain) cli_seal_said(out, rpk);
   return CLI_OK;
 }

@@ -78,6 +78,7 @@ int cli_cmd_key(int argc, char **argv)
   if (!strcmp(argv[1], "verifier")) return key_verifier(argc - 1, argv + 1);
   if (!strcmp(argv[1], "rotate")) return cli_cmd_key_rotate(argc - 1, argv + 1);
   if (!strcmp(argv[1], "revoke")) return cli_cmd_key_revoke(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "recipient")) return cli_cmd_key_recipient(argc - 1, argv + 1);
   cli_err("key: %s: unknown subcommand (see 'hems key --help')", argv[1]);
   return CLI_USAGE;
 }

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <jansson.h>
+#include <sodium.h>
 #include <mosquitto.h>
 #include <sodium.h>
 #include "cli.h"
@@ -347,7 +348,7 @@ static const char *parent_dir(const char *path, char *out, size_t cap)
   return out;
 }
 
-enum { O_DIR = 1000, O_SOCKET, O_BROKER, O_DEVICE, O_CAFILE, O_CERT, O_KEY, O_USER, O_PWFILE, O_STATE };
+enum { O_DIR = 1000, O_SOCKET, O_BROKER, O_DEVICE, O_CAFILE, O_CERT, O_KEY, O_USER, O_PWFILE, O_STATE, O_WITHHOLD, O_PUBKEY, O_ENCRYPT };
 
 int cli_cmd_ship(int argc, char **argv)
 {
@@ -356,12 +357,14 @@ int cli_cmd_ship(int argc, char **argv)
     { "broker", required_argument, NULL, O_BROKER }, { "device-id", required_argument, NULL, O_DEVICE },
     { "cafile", required_argument, NULL, O_CAFILE }, { "cert", required_argument, NULL, O_CERT },
     { "key", required_argument, NULL, O_KEY }, { "username", required_argument, NULL, O_USER },
-    { "password-file", required_argument, NULL, O_PWFILE }, { "state", required_argument, NULL, O_STATE }, { 0 }
+    { "password-file", required_argument, NULL, O_PWFILE }, { "state", required_argument, NULL, O_STATE },
+    { "withhold", required_argument, NULL, O_WITHHOLD }, { "pubkey", required_argument, NULL, O_PUBKEY },
+    { "encrypt-to", required_argument, NULL, O_ENCRYPT }, { 0 }
   };
   static struct ship s; /* two follow links and two panels: not on the stack */
   static struct bridge_panel lp, bp;
   memset(&s, 0, sizeof s);
-  const char *dir = cli_default_dir(), *sock = NULL, *broker = NULL, *device = NULL, *state = NULL;
+  const char *dir = cli_default_dir(), *sock = NULL, *broker = NULL, *device = NULL, *state = NULL, *withhold = NULL, *pubkey = NULL, *encrypt_to = NULL;
   int opt;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -376,6 +379,9 @@ int cli_cmd_ship(int argc, char **argv)
     case O_USER: s.auth.user = optarg; break;
     case O_PWFILE: s.auth.pwfile = optarg; break;
     case O_STATE: state = optarg; break;
+    case O_WITHHOLD: withhold = optarg; break;
+    case O_PUBKEY: pubkey = optarg; break;
+    case O_ENCRYPT: encrypt_to = optarg; break;
     default: return cli_usage(cli_find("ship"), false);
     }
   }
@@ -388,11 +394,19 @@ int cli_cmd_ship(int argc, char **argv)
   if (device && !bridge_node_id_ok(device)) { cli_err("ship: --device-id %s: 1..64 of A-Z a-z 0-9 _ -", device); return CLI_USAGE; }
   if (!s.auth.cert != !s.auth.key) { cli_err("ship: --cert and --key go together"); return CLI_USAGE; }
   if (s.auth.pwfile && !s.auth.user) { cli_err("ship: --password-file needs --username"); return CLI_USAGE; }
+  uint64_t wmask = 0;
+  char why[160];
+  if (withhold && ship_withhold_parse(withhold, &wmask, why, sizeof why)) { cli_err("ship: --withhold %s", why); return CLI_USAGE; }
+  static uint8_t seal_pk[32];
+  int krc;
+  if (encrypt_to && (krc = cli_seal_pubkey("ship: --encrypt-to", encrypt_to, seal_pk))) return krc;
+  if (encrypt_to && sodium_init() < 0) { cli_err("ship: libsodium did not initialise"); return CLI_ENV; }
   if (!state) snprintf(statebuf, sizeof statebuf, "%s/ship.state", dir), state = statebuf;
   s.state_path = state;
   parent_dir(state, s.state_dir, sizeof s.state_dir);
   s.dir = dir;
-  snprintf(s.pk_path, sizeof s.pk_path, "%s/keys/signing.pub", dir);
+  if (pubkey) snprintf(s.pk_path, sizeof s.pk_path, "%s", pubkey);
+  else snprintf(s.pk_path, sizeof s.pk_path, "%s/keys/signing.pub", dir);
   if (journal_pubkey_load(s.pk_path, s.pk) != 0) { cli_err("ship: %s: not a public key file", s.pk_path); return CLI_ENV; }
   s.k.who = "ship";
   s.k.keepalive_s = 30;
@@ -404,6 +418,8 @@ int cli_cmd_ship(int argc, char **argv)
   s.live.who = s.bf.who = "ship";
   ship_batch_init(&s.cur);
   ship_batch_init(&s.bfb);
+  s.cur.withhold = s.bfb.withhold = wmask; /* live and backfill alike */
+  if (encrypt_to) s.cur.seal_to = s.bfb.seal_to = seal_pk;
   struct sigaction sa = { .sa_handler = on_signal };
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);

@@ -13,6 +13,13 @@
  *   2: first seq                      3: count (records)
  *   4: 0 live, 1 backfill             5: zstd frame of the records: a CBOR sequence (RFC 8742)
  *                                        of `count` byte strings, each one record's exact bytes
+ * With --withhold TYPES (the owner's privacy policy), a record of those types goes out as an
+ * array [leaf hash] (bstr 32: its RFC 9162 leaf hash) in its place, and the envelope's version
+ * is 2: the head-end still recomputes the tree and checks it against the signed checkpoints,
+ * but learns of a withheld record only that it exists at that seq.
+ * With --encrypt-to PUBKEY, key 5 holds a libsodium sealed box (X25519) of the zstd frame and key
+ * 6 the recipient key id (8 bytes: SHA-256 of the key, as sealed bundles): the broker and anyone
+ * on the way see the device, the seqs and the sizes, not the records.
  */
 #ifndef HEMS_CLI_SHIP_H
 #define HEMS_CLI_SHIP_H
@@ -20,8 +27,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "journal.h"
 
 #define SHIP_ENVELOPE_VERSION 1
+#define SHIP_ENVELOPE_WITHHELD 2 /* a batch with withheld records */
 #define SHIP_DEVICE_BYTES 16
 #define SHIP_BATCH_RECORDS 512        /* a batch closes at the first seal after this many records… */
 #define SHIP_BATCH_BYTES (128u << 10) /* …or this many record bytes (or when the stream is idle) */
@@ -36,12 +45,21 @@ struct ship_batch {
   uint64_t first_seq, count;
   bool ends_at_seal;     /* the last record is a seal */
   size_t last_off, last_len; /* the last record's bytes within raw */
+  uint64_t withhold;     /* record types (bit 1 << type) sent as their leaf hash only */
+  uint64_t withheld;     /* how many of this batch's records were */
+  struct journal_merkle_hasher *hasher; /* for the leaf hashes (made on first use) */
+  const uint8_t *seal_to;  /* 32-byte X25519 public key: the frame is sealed to it (NULL: not) */
 };
 
 void ship_batch_init(struct ship_batch *b);
 void ship_batch_deinit(struct ship_batch *b);
 void ship_batch_reset(struct ship_batch *b);
-/* Appends one record (seq must follow the last one, any seq for an empty batch): 0 or -ENOMEM. */
+/* TYPES, a comma-separated list of record type names, into a mask for ship_batch.withhold:
+ * 0, or -EINVAL with why (an unknown name, or a type the head-end cannot verify without:
+ * seal, key, boot, config, retention). */
+int ship_withhold_parse(const char *types, uint64_t *mask, char *why, size_t why_cap);
+/* Appends one record (seq must follow the last one, any seq for an empty batch), or its leaf
+ * hash if its type is withheld: 0, -ENOMEM or -EIO (the hash failed). */
 int ship_batch_add(struct ship_batch *b, const uint8_t *rec, size_t len, uint64_t seq, bool is_seal);
 /* Whether rec (a record's bytes) is a seal, from its envelope alone (journal_record_peek). */
 bool ship_is_seal(const uint8_t *rec, size_t len);

@@ -302,6 +302,10 @@ int cli_source_arg(const char *cmd, struct cli_common *c, const char *arg)
   const char *sep = cmd ? ": " : "";
   if (!cmd) cmd = "";
   if (stat(arg, &st) != 0) { cli_err("%s%s%s: %s", cmd, sep, arg, strerror(errno)); return CLI_ENV; }
+  if (cli_file_is_sealed(arg)) {
+    cli_err("%s%s%s: a sealed bundle (export --encrypt-to): decrypt it first with 'hems decrypt --key FILE %s --out BUNDLE'", cmd, sep, arg, arg);
+    return CLI_FAIL;
+  }
   cli_err("%s%s%s: not a data dir or a hems bundle", cmd, sep, arg);
   return CLI_FAIL;
 }

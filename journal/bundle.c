@@ -388,7 +388,11 @@ int journal_bundle_open(const char *path, struct journal_bundle **out, char *why
   b->f = fopen(path, "rb");
   if (!b->f) { rc = -errno; snprintf(why, why_cap, "%s", strerror(errno)); goto fail; }
   uint8_t pre[16];
-  if (read_hashed(b, pre, 16) != 16 || memcmp(pre, BUNDLE_MAGIC, 8) != 0) {
+  size_t got = read_hashed(b, pre, 16);
+  if (journal_is_sealed(pre, got)) {
+    rc = JOURNAL_EBUNDLE; snprintf(why, why_cap, "sealed to a recipient key (export --encrypt-to): decrypt it first with 'hems decrypt --key FILE'"); goto fail;
+  }
+  if (got != 16 || memcmp(pre, BUNDLE_MAGIC, 8) != 0) {
     rc = JOURNAL_EBUNDLE; snprintf(why, why_cap, "not a hems bundle (bad magic)"); goto fail;
   }
   b->format = bundle_rd32(pre + 8);

@@ -268,7 +268,7 @@ int journal_export(struct journal_reader *rd, const struct journal_signer *signe
   memset(&o, 0, sizeof o);
   o.info = info;
   crypto_generichash_init(&o.content, NULL, 0, 32);
-  if (!rc && !(o.f = fopen(tmp, "wb"))) rc = -errno;
+  if (!rc && !(o.f = opt->stream ? opt->stream : fopen(tmp, "wb"))) rc = -errno;
   uint8_t hdr_hash[32], last_hash[32] = { 0 };
   if (!rc) rc = write_header(&o, format, signer, device_id, from, first_prev, ckpt_seq, hdr_hash);
   info->checkpoint_seq = ckpt_seq;
@@ -279,6 +279,7 @@ int journal_export(struct journal_reader *rd, const struct journal_signer *signe
   free(z.p);
   journal_iter_end(it);
   if (!o.f) return rc;
+  if (opt->stream) return rc ? rc : fflush(o.f) != 0 ? -EIO : 0;
   if (fflush(o.f) != 0 || fsync(fileno(o.f)) != 0) rc = rc ? rc : -EIO;
   fclose(o.f);
   if (!rc && rename(tmp, path) != 0) rc = -errno;

@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -1366,6 +1367,10 @@ struct journal_export_options {
   void *checkpoint_ctx;
   journal_progress_cb progress;
   void *pctx;
+  /* Non-NULL: the bundle is written to this stream (flushed, not closed; path is then only
+   * the name errors use) instead of to path through path.tmp and a rename — for a caller that
+   * transforms the bytes before they reach a file (export --encrypt-to). */
+  FILE *stream;
 };
 
 /* Writes a self-contained bundle (format 2, docs/journal.md) of whole commit groups covering
@@ -1380,6 +1385,21 @@ struct journal_export_info {
 int journal_export(struct journal_reader *r, const struct journal_signer *signer,
                    const struct journal_export_options *o, const char *path,
                    struct journal_export_info *info);
+
+/* A bundle sealed to a recipient's X25519 key (bundle_seal.c; docs/journal.md "Sealed
+ * bundles"): a sealed box of a fresh stream key, then crypto_secretstream chunks of the bundle.
+ * journal_seal_stream copies in to out sealed (JOURNAL_EBADSIG: pk is not a usable key);
+ * journal_unseal_stream writes what it decrypts to out as it goes — the caller keeps out from
+ * use until it returns 0 (JOURNAL_EBADSIG: not for this key, or a chunk does not authenticate;
+ * JOURNAL_ETRUNC: cut short; JOURNAL_EBUNDLE: malformed; JOURNAL_EVERSION; -errno), with why
+ * naming the byte offset. journal_is_sealed: the first bytes of a file are a sealed bundle's. */
+#define JOURNAL_SEAL_KEY_BYTES 32
+#define JOURNAL_SEAL_KEYID_BYTES 8
+int journal_seal_stream(FILE *in, FILE *out, const uint8_t pk[JOURNAL_SEAL_KEY_BYTES]);
+int journal_unseal_stream(FILE *in, FILE *out, const uint8_t pk[JOURNAL_SEAL_KEY_BYTES],
+                          const uint8_t sk[JOURNAL_SEAL_KEY_BYTES], char *why, size_t why_cap);
+bool journal_is_sealed(const uint8_t *head, size_t len);
+void journal_seal_keyid(const uint8_t pk[JOURNAL_SEAL_KEY_BYTES], uint8_t id[JOURNAL_SEAL_KEYID_BYTES]);
 
 /* Reading a bundle (format 1 or 2): the header's signature is checked on open with the key it
  * lists first, the end frame with the same key; whether that key is trusted is the verifier's

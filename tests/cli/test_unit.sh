@@ -132,8 +132,11 @@ echo "syscalls: the daemon made $(wc -l <"$T/used") distinct calls, all in the u
 # user (created by sysusers.d, in no group there: hems-operators comes as a supplementary group
 # of the unit only), an exposure score of its own (they have the network the daemon has not).
 BRIDGE_MAX_EXPOSURE=2.5
-for bridge in mqtt modbus sunspec; do
+# hems ship is a bridge too (hems-ship.service, user hems-ship); its one writable place is its
+# own StateDirectory= (the cursor), never the data dir.
+for bridge in mqtt modbus sunspec ship; do
   bunit=/usr/lib/systemd/system/hems-bridge-$bridge.service
+  [ $bridge = ship ] && bunit=/usr/lib/systemd/system/hems-ship.service
   if [ ! -f "$D$bunit" ]; then bad "$bunit not installed"; continue; fi
   [ "$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$D$bunit")" = /usr/bin/hems ] || bad "the $bridge bridge's ExecStart is not /usr/bin/hems"
   if grep -n '@[A-Z_]*@' "$D$bunit"; then bad "unreplaced @VAR@ in the $bridge bridge's unit"; fi
@@ -145,10 +148,16 @@ for bridge in mqtt modbus sunspec; do
     grep -qx "$n" <<<"$created" || bad "the $bridge bridge's unit names '$n', which sysusers.d/hems.conf does not create"
   done
   [ "$(grp hems-$bridge 4)" = "" ] || bad "group hems-$bridge has members"
+  if [ $bridge = ship ]; then
+    grep -qx 'StateDirectory=hems-ship' "$D$bunit" || bad "the ship unit keeps its cursor nowhere of its own"
+    grep -q -- '--state /var/lib/hems-ship/' "$D$bunit" || bad "the ship unit's --state is not in its StateDirectory"
+    grep -q -- '--pubkey /etc/hems/' "$D$bunit" || bad "the ship unit reads the public key from the data dir it cannot open"
+  fi
   grep -q 'PrivateNetwork=yes' "$D$bunit" && bad "the $bridge bridge needs the network"
   grep -q '^ReadWritePaths=' "$D$bunit" && bad "the $bridge bridge writes nowhere"
-  bsec=$(systemd-analyze security --offline=true --root="$D" --no-pager hems-bridge-$bridge.service 2>&1) || true
-  bscore=$(sed -n "s/.*Overall exposure level for hems-bridge-$bridge.service: \([0-9.]*\).*/\1/p" <<<"$bsec")
+  bname=$(basename "$bunit")
+  bsec=$(systemd-analyze security --offline=true --root="$D" --no-pager "$bname" 2>&1) || true
+  bscore=$(sed -n "s/.*Overall exposure level for $bname: \([0-9.]*\).*/\1/p" <<<"$bsec")
   if [ -z "$bscore" ]; then bad "no exposure score for the $bridge bridge:"; echo "$bsec"; else
     echo "systemd-analyze security ($bridge bridge): exposure $bscore (at most $BRIDGE_MAX_EXPOSURE)"
     awk -v s="$bscore" -v m="$BRIDGE_MAX_EXPOSURE" 'BEGIN { exit !(s <= m) }' || bad "$bridge bridge exposure $bscore > $BRIDGE_MAX_EXPOSURE"
