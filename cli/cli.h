@@ -95,6 +95,9 @@ int cli_key_chain_find(struct cli_source *s, const char *dir, const uint8_t root
 extern const char cli_main_usage[];
 const struct cli_cmd *cli_find(const char *name);
 const char *cli_nearest_command(const char *name);
+/* commands_net.c: the network commands' part of the table. */
+extern const struct cli_cmd cli_net_cmds[];
+extern const size_t cli_net_ncmds;
 
 /* $HEMS_DIR, else ./hems-data */
 const char *cli_default_dir(void);
@@ -315,6 +318,9 @@ int cli_witness_vkey_arg(const char *what, const char *arg, uint8_t type, struct
 /* A witness key file ("ed25519-seed …\nname NAME\n"): the signer and its cosignature verifier;
  * 0 or the exit code after one error line (fs is wiped then). */
 int cli_witness_key_load(const char *path, struct journal_file_signer *fs, struct journal_tlog_verifier *v);
+/* A subcommand whose only argument is --key FILE (witness vkey, remote keygen|pubkey): 0 and
+ * *key, or the usage exit code (cmd_witness.c). */
+int cli_key_only_args(int argc, char **argv, const char *cmd, const char **key);
 int cli_witness_cosign(int argc, char **argv);
 int cli_witness_add(int argc, char **argv);
 /* A cosigned checkpoint (note, len bytes) by the witness wv, checked against the checkpoint the
@@ -330,6 +336,10 @@ int cli_witness_verify_dir(struct journal_reader *r, const uint8_t pk[JOURNAL_PU
 
 /* Subcommands */
 int cli_cmd_witness(int argc, char **argv);
+int cli_cmd_remote(int argc, char **argv);
+/* A policy request's answer from the daemon (refusal / accepted / command + sense-back) printed
+ * for `what`: the exit code (cmd_control.c). */
+int cli_policy_outcome(const char *what, json_t *o);
 
 /* `hems verify BUNDLE` for a format-3 bundle (bundle_check.c): begin() before the records are
  * read (takes the tree entry, opens --checkpoint FILE with the pinned key, asks for the root at

@@ -142,7 +142,7 @@ int cli_cmd_switch(int argc, char **argv)
 }
 
 /* Prints a policy outcome (refusal / accepted / command + sense-back); returns the exit code. */
-static int policy_outcome(const char *what, json_t *o)
+int cli_policy_outcome(const char *what, json_t *o)
 {
   int code = CLI_FAIL;
   if (!json_is_true(json_object_get(o, "ok"))) {
@@ -213,7 +213,7 @@ int cli_cmd_service(int argc, char **argv)
   if (rc) return rc;
   char what[48];
   snprintf(what, sizeof what, "service %s", action);
-  int code = policy_outcome(what, o);
+  int code = cli_policy_outcome(what, o);
   json_decref(o);
   return code;
 }
@@ -300,7 +300,7 @@ int cli_cmd_dr(int argc, char **argv)
   if (rc) return rc;
   char what[48];
   snprintf(what, sizeof what, "dr %s", action);
-  int code = policy_outcome(what, o);
+  int code = cli_policy_outcome(what, o);
   json_decref(o);
   return code;
 }
@@ -333,7 +333,7 @@ int cli_cmd_alarm(int argc, char **argv)
   if (rc) return rc;
   char what[96];
   snprintf(what, sizeof what, "alarm ack %s %s", target, alarm);
-  int code = policy_outcome(what, o);
+  int code = cli_policy_outcome(what, o);
   json_decref(o);
   return code;
 }
@@ -383,7 +383,7 @@ int cli_cmd_der(int argc, char **argv)
   if (rc) return rc;
   char what[96];
   snprintf(what, sizeof what, "der %s %s", source, action);
-  int code = policy_outcome(what, o);
+  int code = cli_policy_outcome(what, o);
   json_decref(o);
   return code;
 }

@@ -160,17 +160,25 @@ static int witness_keygen(int argc, char **argv)
   return print_vkey(&v);
 }
 
-static int witness_vkey(int argc, char **argv)
+/* A subcommand whose only argument is --key FILE: 0 and *key, or the usage exit code. */
+int cli_key_only_args(int argc, char **argv, const char *cmd, const char **key)
 {
   static const struct option lo[] = { { "key", required_argument, NULL, O_KEY }, { 0 } };
-  const char *key = NULL;
   int opt;
+  *key = NULL;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-    if (opt == O_KEY) key = optarg;
-    else return cli_usage(cli_find("witness"), false);
+    if (opt == O_KEY) *key = optarg;
+    else return cli_usage(cli_find(cmd), false);
   }
-  if (!key || optind != argc) return cli_usage(cli_find("witness"), false);
+  return !*key || optind != argc ? cli_usage(cli_find(cmd), false) : 0;
+}
+
+static int witness_vkey(int argc, char **argv)
+{
+  const char *key;
+  int urc = cli_key_only_args(argc, argv, "witness", &key);
+  if (urc) return urc;
   struct journal_file_signer fs;
   struct journal_tlog_verifier v;
   int rc = cli_witness_key_load(key, &fs, &v);

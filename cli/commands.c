@@ -1,11 +1,11 @@
 /*
  * commands.c — the `hems` command table: each command's name, entry point and --help text
  * (CLI.md), the overview, and the lookup of a command by its name or its nearest misspelling.
+ * The commands that talk to a network (witness, bridge, ship, collect, remote) are in
+ * commands_net.c.
  */
 #include <string.h>
 #include "cli.h"
-#include "ship.h"
-int cli_cmd_collect(int argc, char **argv); /* collect.c */
 
 const char cli_main_usage[] =
   "usage: hems <command> [options]\n"
@@ -45,6 +45,7 @@ const char cli_main_usage[] =
   "  bridge     a separate process between the daemon's socket and a network: mqtt (Home Assistant),\n"
   "             modbus (a Modbus TCP server), sunspec (a SunSpec client of the PV inverter and battery)\n"
   "  ship       ship the journal's records to a fleet head-end over MQTT (batches, checkpoints, backfill)\n"
+  "  remote     signed remote commands (COSE_Sign1, Ed25519): sign one, apply one to the daemon\n"
   "\n"
   "common options: --dir DIR (default $HEMS_DIR, else ./hems-data), --counter PATH|tpm:NVINDEX,\n"
   "--tcti CONF (the TPM of tpm:…; else $TPM2TOOLS_TCTI), --accept-rollback, --help; the commands\n"
@@ -428,138 +429,6 @@ static const struct cli_cmd cmds[] = {
     "Exit 0; 1 no data (a month before the journal; no seal inside the month), a seal that does\n"
     "  not verify with the journal's current key, a state that differs from the signed one, no\n"
     "  proof; 2 usage (a bad month, a branch the panel does not have); 3 I/O.\n" },
-  { "witness", cli_cmd_witness,
-    "usage: hems witness --key FILE --state DIR --verifier VKEY CHECKPOINT [PROOF.json]\n"
-    "       hems witness add [--dir DIR] [--signer URI] --witness WVKEY COSIGNED\n"
-    "       hems witness keygen --name NAME --key FILE\n"
-    "       hems witness vkey --key FILE\n"
-    "\n"
-    "A witness (C2SP tlog-cosignature/v1, Ed25519) any third party can run. It checks CHECKPOINT\n"
-    "  (as 'hems checkpoint' prints it) with the log's note verifier key VKEY (as 'hems key\n"
-    "  verifier' prints it; the text or a file holding it; the origin must be its name), then\n"
-    "  against the last checkpoint it cosigned for that origin, kept in DIR: the same size and\n"
-    "  root, or a larger size with PROOF.json, the consistency proof from the kept size ('hems\n"
-    "  prove --from LAST --to NEW'). The first checkpoint of an origin is trusted on first use (said\n"
-    "  on stderr). It stores the new checkpoint (temp file, fsync, rename), then prints the\n"
-    "  cosignature line '\xe2\x80\x94 <witness name> <base64>' to append to the checkpoint's signatures.\n"
-    "add: journal a witness record for COSIGNED (a checkpoint with the witness's line appended),\n"
-    "  after checking that the line by WVKEY (as 'hems witness vkey' prints it) verifies and that\n"
-    "  the checkpoint is the one the journal's seal at that size signed (no daemon may run: it\n"
-    "  holds the writer lock, exit 3); prints its seq. 'hems verify --dir DIR --witness WVKEY'\n"
-    "  checks them.\n"
-    "keygen: a new witness key file FILE (0600; 'ed25519-seed <base64>' and 'name NAME' lines;\n"
-    "  never overwritten) and its verifier key on stdout; vkey: that verifier key again\n"
-    "  ('NAME+<8 hex>+<base64(0x04 || key)>').\n"
-    "Exit 0 cosigned; 1 refused: a rollback (smaller size), a fork (another root at the kept size,\n"
-    "  a proof from another root), a proof that does not verify, a bad checkpoint signature or\n"
-    "  origin; 2 usage (also: a larger size without PROOF.json); 3 I/O, a damaged or busy DIR.\n" },
-  { "bridge", cli_cmd_bridge,
-    "usage: hems bridge mqtt [--dir DIR] [--socket PATH] --broker mqtt://HOST[:PORT]|mqtts://HOST[:PORT]\n"
-    "                        [--prefix homeassistant] [--node-id ID] [--username U --password-file F]\n"
-    "                        [--cafile F] [--cert F --key F] [--interval 10s]\n"
-    "\n"
-    "mqtt: Home Assistant MQTT discovery and state for the panel, as a process of its own that\n"
-    "  reads the daemon's control socket (status and follow; never the journal's files) and\n"
-    "  speaks MQTT. Retained discovery configs under PREFIX/<component>/ID/<object>/config, one\n"
-    "  device; per branch power, energy import/export (the journal's folded totals: they never\n"
-    "  dip), current, power factor, a switch (its state from the sense-back; critical branches\n"
-    "  get a binary sensor instead), alarms, trips as events; per phase voltage, frequency, the\n"
-    "  service disconnect, panel alarms, PQ events. States every --interval and at once for\n"
-    "  switches, alarms and events. A switch command (hems/ID/branch/N/switch/set, ON or OFF)\n"
-    "  becomes a switch request with request id mqtt-<uuid> under the bridge's role (give its\n"
-    "  user the role automation in DIR/config.json). ID defaults to hems_<device id>. Broker and\n"
-    "  daemon are reconnected with backoff (1 s to 60 s); hems/ID/availability is online only\n"
-    "  while both answer (offline is the last will). mqtts:// verifies the broker against\n"
-    "  --cafile (else the system's CAs). Runs until SIGTERM or SIGINT (exit 0); 2 usage, 3 a\n"
-    "  password file that is missing or readable by others. docs/home-assistant.md.\n"
-    "\n"
-    "usage: hems bridge modbus [--dir DIR] [--socket PATH] [--listen HOST:PORT] [--interval 1s]\n"
-    "\n"
-    "modbus: a Modbus TCP server (default 0.0.0.0:502) with a SunSpec-style register map from\n"
-    "  40000 (docs/modbus.md): \"SunS\", the common block, per phase voltage and frequency, per\n"
-    "  branch power, energy import/export (the daemon's durable folded totals, 32-bit, whole Wh:\n"
-    "  they never dip), switch state and alarms, head and durable seq, the newest checkpoint's\n"
-    "  size, an end block. Read with function 3, at most 125 registers (else exception 3);\n"
-    "  addresses outside the map exception 2. Writing the command block (function 16: branch,\n"
-    "  desired 0/1) sends a switch request modbus-<n> under the bridge's role; a critical branch\n"
-    "  gets exception 4, the outcome (confirmed, refused…) shows in the block's result register.\n"
-    "  Status every --interval; the daemon is reconnected with backoff. Runs until SIGTERM or\n"
-    "  SIGINT (exit 0); 2 usage; 3 when it cannot listen.\n"
-    "\n"
-    "usage: hems bridge sunspec [--dir DIR] [--socket PATH] [--config FILE] [--interval 1s] [--timeout 1s]\n"
-    "                           [--stale-after 5s]\n"
-    "\n"
-    "sunspec: polls the SunSpec devices the panel config (--config FILE, else DIR/config.json)\n"
-    "  names (der.pv / der.ess: \"sunspec\": \"tcp://HOST:PORT\", \"unit\": N) over Modbus TCP:\n"
-    "  the \"SunS\" marker at 40000, else 0, else 50000, the model chain to its end; models 1, 101-103, 701 (inverter: St, W, Hz), 124\n"
-    "  and 802 (storage: ChaSt, SoC, State, W), scale factors applied, values the device does not\n"
-    "  implement left out. Each poll goes to the daemon as a der_observe request under the\n"
-    "  bridge's role (automation); the daemon journals `der` records (via sunspec) on a change and\n"
-    "  every 5 s. A device with no answer for --stale-after is reported stale once. Runs until\n"
-    "  SIGTERM or SIGINT (exit 0); 2 usage or a config without a SunSpec source.\n" },
-  { "ship", cli_cmd_ship,
-    "usage: hems ship [--dir DIR] [--socket PATH] --broker mqtt://HOST[:PORT]|mqtts://HOST[:PORT]\n"
-    "                 [--device-id ID] [--cafile F] [--cert F --key F] [--username U --password-file F]\n"
-    "                 [--state FILE] [--withhold TYPE[,TYPE…]] [--pubkey FILE] [--encrypt-to PUBKEY]\n"
-    "                 [--witness WVKEY]\n"
-    "\n"
-    "Ships the journal to a fleet head-end: a process of its own that reads the daemon's follow\n"
-    "stream (never the journal's files) and publishes, with QoS 1, batches of the records' exact\n"
-    "bytes on hems/ID/records — a deterministic CBOR envelope {0: 1, 1: device id, 2: first seq,\n"
-    "3: count, 4: 0 live | 1 backfill, 5: zstd frame of the records as CBOR byte strings}; a batch\n"
-    "ends right after a seal, so a seal group is never split — and each batch's newest checkpoint\n"
-    "(the C2SP signed note hems checkpoint prints) on hems/ID/checkpoint, retained. ID is the\n"
-    "device id of status (lowercase hex) unless --device-id. The cursor (the last seq of the newest\n"
-    "batch the broker acknowledged) is kept in --state FILE (default DIR/ship.state, written\n"
-    "atomically); a restart or a broker reconnect goes on right after it: nothing is skipped, and a\n"
-    "batch not yet acknowledged may arrive twice (the head-end dedupes by device and seq). At most\n"
-    "16 batches wait for an acknowledgement; beyond that, and while the broker is away, the journal\n"
-    "is the buffer. A backfill request {\"from\": A, \"to\": B} on hems/ID/backfill (1 <= A <= B <=\n"
-    "the durable head, at most 100000 records) is answered with batches of exactly A..B marked\n"
-    "backfill, then a JSON reply on hems/ID/backfill/reply (ok, records, batches; seqs removed by\n"
-    "retention under \"removed\"); a malformed request gets {\"ok\": false, \"error\": …} there.\n"
-    "--pubkey FILE: the journal's public key (default DIR/keys/signing.pub; the installed unit runs\n"
-    "as its own user, which cannot read DIR, and uses /etc/hems/journal.pub), read again when a seal\n"
-    "does not verify with it (a key rotated): the checkpoints are built with it, and a seal that\n"
-    "does not verify is not published as a checkpoint (its records are).\n"
-    "--withhold TYPES (the owner's privacy policy, e.g. window: rollups, events and commands\n"
-    "leave, no 1 s windows) sends each record of those types as its RFC 9162 leaf hash only, an\n"
-    "array [h'32 bytes'] in its place, in an envelope of version 2: the head-end still checks every\n"
-    "batch against the signed checkpoints, and learns of a withheld record only its seq. Seal, key,\n"
-    "boot, config and retention records are always shipped.\n"
-    "--encrypt-to PUBKEY (as export's: a 'hems key recipient' public key file or x25519:BASE64)\n"
-    "seals each batch's zstd frame to the head-end's key (a libsodium sealed box at key 5, the key\n"
-    "id at key 6): the broker sees the device, seqs and sizes, not the records.\n"
-    "Bytes per record on the wire: a line every 100 batches and at exit, and in the state file.\n"
-    "--witness WVKEY (the head-end's verifier key, hems witness vkey): the cosignatures on\n"
-    "hems/ID/cosigned are journaled through the daemon (witness records, role operator), each only\n"
-    "if it verifies over the checkpoint the journal signed at its size; at most one every 5 minutes\n"
-    "(the witness record is shipped and cosigned in turn).\n"
-    "Runs until SIGTERM or SIGINT (exit 0); 2 usage; 3 a state file of another device or\n"
-    "unreadable, a password file readable by others. docs/fleet.md.\n" },
-  { "collect", cli_cmd_collect,
-    "usage: hems collect --db postgresql://… --register DEVICE_ID --pubkey FILE [--fingerprint FP]\n"
-    "       hems collect --broker mqtt://HOST[:PORT]|mqtts://HOST[:PORT] --db postgresql://… [--group NAME]\n"
-    "                    [--client-id ID] [--witness-key FILE] [--cafile F] [--cert F --key F]\n"
-    "                    [--username U --password-file F]\n"
-    "\n"
-    "The fleet head-end. Applies the schema (schemas/fleet/, once, under an advisory lock) at start.\n"
-    "--register pins a device's public key (DIR/keys/signing.pub of the panel; --fingerprint, the 32\n"
-    "hex digits, is checked against it); a device registered already with another key is refused\n"
-    "(exit 1). Running, it subscribes with MQTT 5 shared subscriptions ($share/NAME/hems/+/records\n"
-    "and …/checkpoint, NAME default hems), so the collectors of a group split the load, and takes each\n"
-    "device's batches in seq order under a PostgreSQL advisory lock per device: records it holds\n"
-    "must be byte for byte the same (a redelivery changes nothing); new ones must chain from the\n"
-    "stored head, every seal must verify with the key in force and carry the root of the tree\n"
-    "kept from the stored right edge; then they are copied into records (device_id, seq, exact\n"
-    "bytes), every seal's checkpoint into checkpoints. Anything else quarantines the device with the\n"
-    "evidence (table quarantine) and inserts nothing; a quarantined device's batches are dropped. A\n"
-    "batch ahead of the head is held 3 s, then a backfill of the gap is asked for on\n"
-    "hems/ID/backfill. A checkpoint on hems/ID/checkpoint of a size it verified must be that one\n"
-    "(else a fork: quarantine). With --witness-key FILE (made by 'hems witness keygen') the newest\n"
-    "checkpoint of each batch is cosigned (C2SP tlog-cosignature), stored, and published retained\n"
-    "on hems/ID/cosigned. --client-id (default hems-collect-NAME-HOSTNAME) names its persistent\n"
-    "session. Runs until SIGTERM or SIGINT (exit 0); 2 usage; 3 database or key file. docs/fleet.md.\n" },
   { "bench", cli_cmd_bench,
     "usage: hems bench journal|verify|sim|ingest|analyze|replay|merkle|codec|fleet [--dir DIR] [--format text|json] [--records N]\n"
     "                  [--record-bytes N]\n"
@@ -598,10 +467,18 @@ static const struct cli_cmd cmds[] = {
     "--dir says where to build the data (default: a temporary dir, removed afterwards).\n" },
 };
 
+/* Command i of both tables (this file's, then commands_net.c's), NULL past the last. */
+static const struct cli_cmd *cmd_at(size_t i)
+{
+  size_t n = sizeof cmds / sizeof cmds[0];
+  if (i < n) return &cmds[i];
+  return i - n < cli_net_ncmds ? &cli_net_cmds[i - n] : NULL;
+}
+
 const struct cli_cmd *cli_find(const char *name)
 {
-  for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-    if (strcmp(cmds[i].name, name) == 0) return &cmds[i];
+  for (size_t i = 0; cmd_at(i); i++)
+    if (strcmp(cmd_at(i)->name, name) == 0) return cmd_at(i);
   return NULL;
 }
 
@@ -633,10 +510,11 @@ const char *cli_nearest_command(const char *name)
   unsigned bd = 99;
   int nprefix = 0;
   size_t nl = strlen(name);
-  for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
-    unsigned dd = edit_distance(name, cmds[i].name);
-    if (dd < bd) { bd = dd; best = cmds[i].name; }
-    if (nl >= 2 && !strncmp(cmds[i].name, name, nl)) { prefixed = cmds[i].name; nprefix++; }
+  for (size_t i = 0; cmd_at(i); i++) {
+    const char *cn = cmd_at(i)->name;
+    unsigned dd = edit_distance(name, cn);
+    if (dd < bd) { bd = dd; best = cn; }
+    if (nl >= 2 && !strncmp(cn, name, nl)) { prefixed = cn; nprefix++; }
   }
   if (bd <= (nl <= 4 ? 1u : 2u)) return best;
   return nprefix == 1 ? prefixed : NULL;

@@ -386,6 +386,14 @@ const char *control_req_check(struct control_req *r, const struct control_ctx *c
   if (!strcmp(r->op_name, "calibrate")) return check_calibrate(r, ctx, msg, msg_len);
   if (!strcmp(r->op_name, "der_command")) return check_der_bridge(r, ctx, false, msg, msg_len);
   if (!strcmp(r->op_name, "der_report")) return check_der_bridge(r, ctx, true, msg, msg_len);
+  if (!strcmp(r->op_name, "remote")) {
+    /* any peer may hand over a signed command: the daemon checks its signature (remote_accept.c) */
+    r->op = CONTROL_REMOTE;
+    r->cose = json_string_value(json_object_get(r->json, "cose"));
+    if (!r->cose || !*r->cose || strlen(r->cose) > 4 * ((8192 + 2) / 3))
+      return "malformed request: remote needs \"cose\": a COSE_Sign1 of at most 8192 bytes in base64";
+    return NULL;
+  }
   r->op = CONTROL_OTHER;
   return NULL;
 }

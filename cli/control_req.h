@@ -36,7 +36,8 @@ enum control_op {
   CONTROL_POLICY,    /* service, dr or alarm_ack: q is the request to journal */
   CONTROL_DER_OBSERVE, /* der_observe: a bridge's poll of a DER (obs) */
   CONTROL_CALIBRATE, /* calibrate: a branch CT's new gain (cal), installer or admin */
-  CONTROL_DER_BRIDGE /* der_command / der_report: the SunSpec bridge's side of a DER command (derb) */
+  CONTROL_DER_BRIDGE, /* der_command / der_report: the SunSpec bridge's side of a DER command (derb) */
+  CONTROL_REMOTE     /* remote: a signed remote command, "cose" its COSE_Sign1 in base64 (cose) */
 };
 
 /* der_command (`hems bridge sunspec` asks for the durable DER command it is to execute) and
@@ -92,6 +93,7 @@ struct control_req {
   struct control_der_obs obs;       /* der_observe */
   struct control_calib cal;         /* calibrate */
   struct control_der_bridge derb;   /* der_command, der_report */
+  const char *cose;                 /* remote: base64, at most REMOTE_MSG_MAX bytes once decoded */
   char ridbuf[48];
 };
 

@@ -139,6 +139,7 @@ int cli_cmd_run(int argc, char **argv)
   for (unsigned a = 0; d->hw && a < d->panel->num_afes; a++) hw_spidev_close(&d->spidev[a]);
   if (d->hw && d->panel->gpiochip[0]) hw_gpiochip_close(&d->gpiochip);
   json_decref(d->roles);
+  run_remote_free(d);
   free(d->sc);
   return d->exit_code;
 }

@@ -265,6 +265,7 @@ struct daemon {
   double t_start_real;
   int append_err;
   json_t *roles;
+  struct remote_state *remote; /* signed remote commands' issuers and sequence (remote_accept.c) */
   struct daemon_limit limit; /* per-peer rate limit of the control socket */
   double last_watchdog_s;
   uint8_t cfg_hash[32];
@@ -442,6 +443,17 @@ char *run_reply_line(json_t *o);
 char *run_reply_error(const char *msg);
 /* {"op": "witness", …}: a cosignature of the journal's own checkpoint, journaled (run_witness.c). */
 char *run_witness_op(struct daemon *d, int role, const json_t *req);
+/* A policy request journaled with a waiter on it (run_control.c): NULL when the fold's answer
+ * or the command's sense-back will reply, else the reply line. */
+char *run_control_policy_op(struct daemon *d, struct daemon_client *c, struct journal_request *q);
+/* A signed remote command, base64 of its COSE_Sign1 (remote_accept.c, docs/fleet.md): the reply
+ * line, or NULL when the fold's answer will reply. */
+char *run_remote_op(struct daemon *d, struct daemon_client *c, const char *cose_b64);
+/* The remote section in force (DIR/config.json's, else the panel config's; JSON text, "" none):
+ * parsed, the state made at the first call (the issuers' seqs recovered from the journal); a bad
+ * section is a config_invalid fault and the one in force stays. */
+void run_remote_configure(struct daemon *d, const char *remote_json);
+void run_remote_free(struct daemon *d);
 /* ---- run_export.c: the read API's export op (a bundle streamed in chunks) and its pump */
 char *run_export_op(struct daemon *d, struct daemon_client *c, const json_t *req);
 void run_export_pump(struct daemon *d);

@@ -4,11 +4,12 @@
  * and DIR/config.json rewritten after the panel in use changed.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
 #include "run.h"
 
-/* The local settings of DIR/config.json: roles (else the panel config's), retention, time. */
+/* The local settings of DIR/config.json: roles and remote (else the panel config's), retention, time. */
 void run_config_load_local(struct daemon *d)
 {
   char path[4200];
@@ -40,6 +41,11 @@ void run_config_load_local(struct daemon *d)
   } else if (mo) {
     d->clk.max_offset_ns = (int64_t)json_integer_value(mo) * 1000000;
   }
+  /* "remote": the signed remote commands' issuers (remote_config.c), else the panel config's */
+  json_t *rm = root ? json_object_get(root, "remote") : NULL;
+  char *rs = rm ? json_dumps(rm, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+  run_remote_configure(d, rs ? rs : d->panel->remote_json);
+  free(rs);
   json_decref(root);
 }
 
@@ -94,8 +100,8 @@ void run_config_follow_panel(struct daemon *d, const char *cjson, size_t clen)
   snprintf(tmpp, sizeof tmpp, "%s.tmp", path);
   json_t *old = cli_load_json_file(path), *neu = json_loadb(cjson, clen, 0, NULL);
   if (neu) {
-    static const char *const keep[] = { "roles", "retention", "time" };
-    for (int i = 0; i < 3; i++) {
+    static const char *const keep[] = { "roles", "retention", "time", "remote" };
+    for (int i = 0; i < 4; i++) {
       json_t *v = old ? json_object_get(old, keep[i]) : NULL;
       if (v) json_object_set(neu, keep[i], v);
     }

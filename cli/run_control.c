@@ -29,7 +29,7 @@ static struct waiter *waiter_take(struct daemon *d, struct daemon_client *c)
 
 /* service / dr ops: journal the request with a waiter on it; the fold's answer (refusal,
  * accepted, reply) wakes it at once, a service command at its sense-back. */
-static char *policy_op(struct daemon *d, struct daemon_client *c, struct journal_request *q)
+char *run_control_policy_op(struct daemon *d, struct daemon_client *c, struct journal_request *q)
 {
   struct waiter *w = waiter_take(d, c);
   if (!w) return run_reply_error("busy: too many requests waiting");
@@ -170,6 +170,9 @@ char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const cha
   } else if (q.op == CONTROL_DER_BRIDGE) {
     out = q.derb.stage == CONTROL_DER_FETCH || peer_may_append(d, c, JOURNAL_TARGET_SERVICE, false, "")
               ? run_der_cmd_op(d, c->uid, &q.derb) : reply_rate_limited();
+  } else if (q.op == CONTROL_REMOTE) {
+    /* a signed remote command: its signature is its authority, whoever hands it over (remote_accept.c) */
+    out = peer_may_append(d, c, JOURNAL_TARGET_SERVICE, false, "") ? run_remote_op(d, c, q.cose) : reply_rate_limited();
   } else if (q.op == CONTROL_DER_OBSERVE) {
     out = der_observe_op(d, c, &q.obs);
   } else if (q.op == CONTROL_POLICY) {
@@ -177,7 +180,7 @@ char *daemon_handle_request(struct daemon *d, struct daemon_client *c, const cha
     q.q.uid = c->uid;
     q.q.gid = c->gid;
     if (!peer_may_append(d, c, JOURNAL_TARGET_SERVICE, q.q.desired == JOURNAL_DESIRED_ON, q.rid)) out = reply_rate_limited();
-    else out = policy_op(d, c, &q.q);
+    else out = run_control_policy_op(d, c, &q.q);
   } else if (!strcmp(q.op_name, "witness")) { /* a head-end's cosignature (run_witness.c) */
     out = peer_may_append(d, c, JOURNAL_TARGET_SERVICE, false, "") ? run_witness_op(d, role, q.json) : reply_rate_limited();
   } else {

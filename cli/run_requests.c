@@ -62,6 +62,10 @@ int run_request_policy(struct daemon *d, struct journal_request *q, uint64_t *ou
   memset(&r, 0, sizeof r);
   r.type = JOURNAL_T_REQUEST;
   r.source.kind = JOURNAL_SRC_OPERATOR;
+  if (q->remote_seq && q->issuer.len && q->issuer.len < sizeof r.source.name) { /* a signed remote command (remote_accept.c) */
+    r.source.kind = JOURNAL_SRC_REMOTE;
+    memcpy(r.source.name, q->issuer.ptr, q->issuer.len);
+  }
   if (q->kind == JOURNAL_REQ_DR_START) {
     if (!q->dtstart_ns) q->dtstart_ns = run_wall_ns(d);
     uint64_t draw = 0;

@@ -241,6 +241,7 @@ static void on_message(struct mosquitto *m, void *ctx, const struct mosquitto_me
   (void)m;
   struct ship *s = ctx;
   if (ship_cosigned_message(s, msg)) return;
+  if (ship_commands_message(s, msg)) return;
   if (!strcmp(msg->topic, s->t_bf)) ship_backfill_request(s, msg->payload, msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0);
 }
 
@@ -252,6 +253,7 @@ static void on_connect(struct mosquitto *m, void *ctx, int rc)
   if (!bridge_broker_connected(&s->k, rc)) return;
   mosquitto_subscribe(m, NULL, s->t_bf, 1);
   ship_cosigned_subscribe(s);
+  ship_commands_subscribe(s, m);
   s->up = true;
   s->handed = s->cursor;
   if (s->daemon_up) daemon_connect(s); /* follow again after the cursor */
@@ -262,6 +264,7 @@ static void on_subscribe(struct mosquitto *m, void *ctx, int mid, int n, const i
   (void)m;
   struct ship *s = ctx;
   if (ship_cosigned_suback(mid)) return;
+  if (ship_commands_subscribed(s, mid, n, granted)) return;
   if (n == 1 && granted[0] <= 2) cli_err("ship: taking backfill requests on %s", s->t_bf);
   else cli_err("ship: the broker refused the subscription to %s: no backfill requests", s->t_bf);
 }
@@ -441,6 +444,7 @@ int cli_cmd_ship(int argc, char **argv)
   snprintf(s.t_ckpt, sizeof s.t_ckpt, "hems/%s/checkpoint", topic_id);
   snprintf(s.t_bf, sizeof s.t_bf, "hems/%s/backfill", topic_id);
   snprintf(s.t_reply, sizeof s.t_reply, "hems/%s/backfill/reply", topic_id);
+  ship_commands_topic(&s, topic_id);
   snprintf(s.client_id, sizeof s.client_id, "hems-ship-%.32s", s.dev_hex);
   mosquitto_lib_init();
   if ((rc = client_new(&s))) goto out_mosq;

@@ -114,6 +114,8 @@ struct ship {
   bool bf_refollow;             /* records were dropped unsent: follow again from bf_next */
   int bf_mid[SHIP_INFLIGHT];    /* backfill batches not yet acknowledged */
   unsigned n_bf;
+  char t_cmd[BRIDGE_TOPIC_MAX]; /* hems/<id>/commands: signed remote commands (ship_commands.c) */
+  int cmd_mid;                  /* its subscription's message id */
   /* totals, live batches acknowledged */
   uint64_t st_records, st_batches, st_wire, st_raw;
 };
@@ -132,6 +134,14 @@ void ship_backfill_request(struct ship *s, const void *payload, size_t len);
 void ship_backfill_read(struct ship *s);
 /* Once the range is read and its last batch handed over: the reply (call every loop turn). */
 void ship_backfill_finish(struct ship *s);
+/* Signed remote commands (ship_commands.c): the topic, its subscription (and the broker's
+ * answer to it: true when mid was it), and a message on it handed to the daemon (true when the
+ * message was on that topic). */
+struct mosquitto_message;
+void ship_commands_topic(struct ship *s, const char *topic_id);
+void ship_commands_subscribe(struct ship *s, struct mosquitto *m);
+bool ship_commands_subscribed(struct ship *s, int mid, int n, const int *granted);
+bool ship_commands_message(struct ship *s, const struct mosquitto_message *msg);
 
 /* --witness WVKEY: the head-end's cosignatures journaled through the daemon (ship_cosigned.c).
  * option: 0 or CLI_USAGE after a line; subscribe on every connect; suback/message return whether

@@ -360,12 +360,27 @@ static int check_lines_unique(struct hw__ctx *c, const struct hw_panel *p)
   return 0;
 }
 
+/* An optional object section kept as its canonical JSON text in buf ("" when absent). */
+static int raw_object(struct hw__ctx *c, json_t *root, const char *key, char *buf, size_t cap)
+{
+  json_t *o = json_object_get(root, key);
+  buf[0] = 0;
+  if (!o) return 0;
+  if (!json_is_object(o)) return hw__fail(c, key, "expected an object");
+  char *s = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
+  if (!s) return hw__fail(c, key, "cannot be serialised");
+  if (strlen(s) >= cap) { free(s); return hw__fail(c, key, "longer than %zu bytes", cap - 1); }
+  memcpy(buf, s, strlen(s) + 1);
+  free(s);
+  return 0;
+}
+
 int hw__panel_from_json(struct hw__ctx *c, struct hw_panel *p, json_t *root)
 {
   /* "retention" and "time" are DIR/config.json's local settings (cli/run_config.c), not the
    * panel's: accepted here and left out of the canonical config */
   static const char *const keys[] = { "name", "mains", "service_limit_a", "gpiochip", "afes",
-                                      "branches", "taps", "der", "service", "roles", "pq", "restore", "rails",
+                                      "branches", "taps", "der", "service", "roles", "remote", "pq", "restore", "rails",
                                       "watchdog_bootstatus", "retention", "time", NULL };
   static const char *const MAINS[] = { "3ph-230-50", "split-120-240-60" };
   memset(p, 0, sizeof *p);
@@ -463,15 +478,9 @@ int hw__panel_from_json(struct hw__ctx *c, struct hw_panel *p, json_t *root)
       if ((r = get_line(c, l, "service.lines", "aux", &p->line_service_aux)) < 0) return r;
     }
   }
-  json_t *roles = json_object_get(root, "roles");
-  if (roles) {
-    if (!json_is_object(roles)) return hw__fail(c, "roles", "expected an object");
-    char *s = json_dumps(roles, JSON_SORT_KEYS | JSON_COMPACT);
-    if (!s) return hw__fail(c, "roles", "cannot be serialised");
-    if (strlen(s) >= sizeof p->roles_json) { free(s); return hw__fail(c, "roles", "longer than %zu bytes", sizeof p->roles_json - 1); }
-    memcpy(p->roles_json, s, strlen(s) + 1);
-    free(s);
-  }
+  /* kept as canonical JSON, checked by their users (cli/daemon_roles.c, cli/remote_config.c) */
+  if ((r = raw_object(c, root, "roles", p->roles_json, sizeof p->roles_json)) < 0) return r;
+  if ((r = raw_object(c, root, "remote", p->remote_json, sizeof p->remote_json)) < 0) return r;
   if ((r = hw__parse_rails(c, p, root)) < 0) return r;
   return check_lines_unique(c, p);
 }

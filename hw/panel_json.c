@@ -137,6 +137,10 @@ json_t *hw__panel_to_json(const struct hw_panel *p)
     json_t *r = json_loads(p->roles_json, 0, NULL);
     if (r) json_object_set_new(o, "roles", r);
   }
+  if (p->remote_json[0]) {
+    json_t *r = json_loads(p->remote_json, 0, NULL);
+    if (r) json_object_set_new(o, "remote", r);
+  }
   return o;
 }
 

@@ -47,7 +47,7 @@ struct jfield {
   uint8_t khead;                 /* the key's encoded head: 0x60 | namelen (text, namelen < 24) */
   uint64_t kmask[2];             /* which bytes of key[0..7] and key[8..15] are the name's, as
                                     words loaded with memcpy (JF_KMASK) */
-  uint8_t ikey;                  /* schema v 3: the field's integer map key (0..23, one byte) */
+  uint8_t ikey;                  /* schema v 3: the field's integer map key (0..31; one byte below 24) */
   uint8_t v3flags;               /* JF3_* */
 };
 
@@ -82,7 +82,7 @@ static inline size_t journal__fname_len(const struct jfield *f)
 
 /* Schema v 3 lookups of a table, filled once at load (codec_v3.c): the field index of each
  * integer key, and the fields in ascending key order. */
-#define JF3_NKEYS 24
+#define JF3_NKEYS 32 /* keys 0..23 take one byte; 24..31 (fields added later) two */
 struct jv3 {
   uint8_t by_key[JF3_NKEYS]; /* field index + 1; 0 = no field has this key */
   uint8_t order[JF3_NKEYS];  /* field indexes in ascending ikey order */

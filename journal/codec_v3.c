@@ -3,7 +3,7 @@
  *
  * The same field tables as v 1 (record_types.c), encoded compactly and still as deterministic
  * CBOR (RFC 8949 §4.2) that any decoder reads:
- *   - a body is a map with unsigned integer keys (each field's ikey, 0..23: one byte), in
+ *   - a body is a map with unsigned integer keys (each field's ikey, 0..31: one byte below 24), in
  *     ascending order; omit_zero fields are left out when zero, as in v 1;
  *   - an enum is its uint value (the names are the CDDL's; JSON prints the names);
  *   - a target is a uint, 0 meaning the service disconnect ("service" in v 1);

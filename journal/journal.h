@@ -566,7 +566,17 @@ enum journal_refusal_reason {
   JOURNAL_REF_ALARM_ACTIVE,   /* an acknowledgement of an alarm whose condition still holds */
   JOURNAL_REF_ALARM_NOT_RAISED, /* an acknowledgement of an alarm that is not raised */
   JOURNAL_REF_STALE,           /* reducer v 10: a DER command to a source not being read (stale) */
-  JOURNAL_REF_DEFERRED         /* reducer v 11: a policy close waits at the branch's operations limit */
+  JOURNAL_REF_DEFERRED,        /* reducer v 11: a policy close waits at the branch's operations limit */
+  /* signed remote commands (docs/fleet.md "Remote commands"): refused by the daemon before any
+   * request is journaled, so cause_seq is 0 and the source is remote:<issuer> (or "remote:?") */
+  JOURNAL_REF_SIGNATURE,       /* the COSE_Sign1 signature does not verify under the issuer's key */
+  JOURNAL_REF_AUDIENCE,        /* aud is not this panel's device id */
+  JOURNAL_REF_REPLAYED,        /* cti already accepted within its validity */
+  JOURNAL_REF_SEQUENCE,        /* the issuer's seq is not above the last one accepted */
+  JOURNAL_REF_UNKNOWN_ISSUER,  /* kid names no issuer of the panel config's remote section */
+  JOURNAL_REF_AWAITING_SECOND, /* two-person rule: the first signature, held for a second issuer's */
+  JOURNAL_REF_NOT_YET_VALID,   /* iat later than now (beyond the skew allowed) */
+  JOURNAL_REF_MALFORMED        /* the bytes are not a COSE_Sign1 with the claims hems requires */
 };
 /* What a request asks (policy issue). `switch` is the declarative "set target to desired". */
 enum journal_request_kind { JOURNAL_REQ_SWITCH = 0, JOURNAL_REQ_SERVICE, JOURNAL_REQ_DR_START,
@@ -623,6 +633,10 @@ struct journal_request {
                                      the branch, or 0 for a panel alarm */
   uint32_t der;                   /* der: the command packed in one key (single-byte keys run out):
                                      journal_der_pack(source, action, permille); left out when 0 */
+  /* a signed remote command (docs/fleet.md): the issuer's seq and the CWT id (cti); left out
+   * when 0 / empty */
+  uint64_t remote_seq;
+  struct journal_slice cti;
 };
 /* A der request's `der`: target (1 pv, 2 ess) + 4 × action + 64 × permille. Unpack gives each
  * part as encoded (the fold checks the ranges). */
@@ -667,6 +681,8 @@ struct journal_refusal {
                                      for (coalesced); else 0 (left out) */
   uint32_t ops, ops_limit;        /* rate_limit: the branch's operations in the last minute and
                                      the limit it reached; else 0 (left out) */
+  uint64_t remote_seq;            /* a refused signed remote command: the issuer's seq and the CWT */
+  struct journal_slice cti;       /*   id (cti), when the message got that far; else left out */
 };
 
 /* Other record types are added by the subsystems that produce them; until then their body is

@@ -389,7 +389,9 @@ static const char *const command_reason_names[] = { "operator", "load_shed", "re
 static const char *const refusal_reason_names[] = { "backfeed", "breaker_open", "rcd_tripped", "rate_limit", "role",
                                                     "conflict", "expired", "unknown_target", "invalid",
                                                     "interlock", "mode", "mandatory", "superseded",
-                                                    "unknown_event", "alarm_active", "alarm_not_raised", "stale", "deferred", NULL };
+                                                    "unknown_event", "alarm_active", "alarm_not_raised", "stale", "deferred",
+                                                    "signature", "audience", "replayed", "sequence", "unknown_issuer",
+                                                    "awaiting_second", "not_yet_valid", "malformed", NULL };
 
 static const char *const request_kind_names[] = { "switch", "service", "dr_start", "dr_cancel", "dr_opt_out",
                                                   "alarm_ack", "der", NULL };
@@ -410,6 +412,7 @@ int journal_der_action_from_name(const char *name)
 }
 static const char *const service_action_names[] = { "none", "disconnect", "reconnect", "confirm", "set_mode", NULL };
 static const struct jfield request_fields[] = {
+  FLDZ(struct journal_request, "cti", JF_BYTES, cti, 25),
   FLDZ(struct journal_request, "der", JF_U32, der, 23),
   FLD(struct journal_request, "gid", JF_U32, gid, 0),
   FLD(struct journal_request, "uid", JF_U32, uid, 1),
@@ -428,6 +431,7 @@ static const struct jfield request_fields[] = {
   FLD(struct journal_request, "expiry_ns", JF_I64, expiry_ns, 13),
   FLD(struct journal_request, "mandatory", JF_BOOL, mandatory, 14),
   FLD(struct journal_request, "dtstart_ns", JF_I64, dtstart_ns, 15),
+  FLDZ(struct journal_request, "remote_seq", JF_U64, remote_seq, 24),
   FLD(struct journal_request, "request_id", JF_TEXT, request_id, 16),
   FLD(struct journal_request, "branch_mask", JF_U64, branch_mask, 17),
   FLD(struct journal_request, "duration_ns", JF_U64, duration_ns, 18),
@@ -456,6 +460,7 @@ static const struct jfield command_fields[] = {
 };
 
 static const struct jfield refusal_fields[] = {
+  FLDZ(struct journal_refusal, "cti", JF_BYTES, cti, 10),
   FLDZ(struct journal_refusal, "ops", JF_U32, ops, 7),
   FLDZ(struct journal_refusal, "uid", JF_U32, uid, 0),
   FLDZ(struct journal_refusal, "count", JF_U32, count, 1),
@@ -464,6 +469,7 @@ static const struct jfield refusal_fields[] = {
   ENUMF(struct journal_refusal, "desired", desired, desired_names, 4),
   FLD(struct journal_refusal, "cause_seq", JF_U64, cause_seq, 5),
   FLDZ(struct journal_refusal, "ops_limit", JF_U32, ops_limit, 8),
+  FLDZ(struct journal_refusal, "remote_seq", JF_U64, remote_seq, 9),
   FLD(struct journal_refusal, "request_id", JF_TEXT, request_id, 6),
 };
 

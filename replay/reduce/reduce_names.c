@@ -26,7 +26,9 @@ const char *replay_refusal_reason_name(unsigned v)
 {
   static const char *const n[] = { "backfeed", "breaker_open", "rcd_tripped", "rate_limit", "role", "conflict",
                                    "expired", "unknown_target", "invalid", "interlock", "mode", "mandatory",
-                                   "superseded", "unknown_event", "alarm_active", "alarm_not_raised", "stale", "deferred" };
+                                   "superseded", "unknown_event", "alarm_active", "alarm_not_raised", "stale", "deferred",
+                                   "signature", "audience", "replayed", "sequence", "unknown_issuer",
+                                   "awaiting_second", "not_yet_valid", "malformed" };
   return v < sizeof n / sizeof n[0] ? n[v] : "?";
 }
 const char *replay_defer_reason_name(unsigned v)

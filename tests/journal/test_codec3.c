@@ -548,7 +548,7 @@ static const char py3_script[] =
   "    if isinstance(o, bytes): return 'h' + o.hex()\n"
   "    if isinstance(o, list): return '[' + ','.join(dump(x) for x in o) + ']'\n"
   "    if isinstance(o, dict):\n"
-  "        assert all(isinstance(k, int) and 0 <= k < 24 for k in o), 'keys'\n"
+  "        assert all(isinstance(k, int) and 0 <= k < 32 for k in o), 'keys'\n"
   "        return '{' + ','.join('%d:%s' % (k, dump(o[k])) for k in sorted(o)) + '}'\n"
   "    if isinstance(o, cbor2.CBORTag) and o.tag in (64, 65, 66, 67, 72, 73, 74, 75):\n"
   "        w = 1 << ((o.tag - 64) & 3)\n"
@@ -607,7 +607,7 @@ static void expect_body(struct sb *b, const struct jdesc *d, const uint8_t *base
 {
   sb_put(b, "{");
   int first = 1;
-  for (unsigned key = 0; key < 24; key++)
+  for (unsigned key = 0; key < JF3_NKEYS; key++)
     for (unsigned i = 0; i < d->n; i++) {
       const struct jfield *f = &d->fields[i];
       const uint8_t *p = base + f->offset;
@@ -633,7 +633,7 @@ static void expect_body(struct sb *b, const struct jdesc *d, const uint8_t *base
         if (f->v3flags & JF3_COLUMNS) {
           sb_put(b, "{");
           int cf = 1;
-          for (unsigned ck = 0; ck < 24; ck++)
+          for (unsigned ck = 0; ck < JF3_NKEYS; ck++)
             for (unsigned g = 0; g < f->sub->n; g++) {
               const struct jfield *sf = &f->sub->fields[g];
               if (sf->ikey != ck) continue;

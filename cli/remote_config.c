@@ -1,0 +1,168 @@
+/*
+ * remote_config.c — the panel config's "remote" section (docs/fleet.md "Remote commands") and
+ * the per-issuer seq recovered from the journal:
+ *   "remote": {"issuers": [{"name": "utility-a", "pubkey": BASE64 or HEX, "role": "utility"}, …],
+ *              "two_person": {"service_disconnect": true, "window_s": 600}}
+ * The section is part of the panel config, so a change is journaled as a `config` record.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include "remote_state.h"
+#include "run.h"
+
+static bool name_ok(const char *s)
+{
+  size_t n = strlen(s);
+  if (n < 1 || n > 31 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9'))) return false;
+  if (!strncmp(s, "kid-", 4)) return false; /* reserved: an unknown issuer's key id */
+  for (size_t i = 0; i < n; i++)
+    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '.' || s[i] == '-'))
+      return false;
+  return true;
+}
+
+static int pubkey(const char *s, uint8_t pk[32])
+{
+  size_t n = 0;
+  if (strlen(s) == 64 && !sodium_hex2bin(pk, 32, s, 64, NULL, &n, NULL) && n == 32) return 0;
+  if (!sodium_base642bin(pk, 32, s, strlen(s), NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL) && n == 32) return 0;
+  return -1;
+}
+
+#define BAD(...) do { snprintf(err, err_cap, "remote: " __VA_ARGS__); return -1; } while (0)
+
+static int parse_issuer(struct remote_state *st, json_t *e, size_t k, char *err, size_t err_cap)
+{
+  const char *key;
+  json_t *v;
+  json_object_foreach(e, key, v)
+    if (strcmp(key, "name") && strcmp(key, "pubkey") && strcmp(key, "role")) BAD("issuers[%zu]: unknown key \"%s\"", k, key);
+  const char *name = json_string_value(json_object_get(e, "name")), *pk = json_string_value(json_object_get(e, "pubkey")),
+             *role = json_string_value(json_object_get(e, "role"));
+  struct remote_issuer *is = &st->iss[st->n];
+  memset(is, 0, sizeof *is);
+  if (!name || !name_ok(name)) BAD("issuers[%zu].name: 1..31 of a-z 0-9 _ . - (not starting kid-)", k);
+  if (!pk || pubkey(pk, is->pk)) BAD("issuers[%zu].pubkey: an Ed25519 public key in base64 or hex", k);
+  if (!role || (strcmp(role, "utility") && strcmp(role, "installer"))) BAD("issuers[%zu].role: \"utility\" or \"installer\"", k);
+  snprintf(is->name, sizeof is->name, "%s", name);
+  is->role = !strcmp(role, "utility") ? ROLE_UTILITY : ROLE_INSTALLER;
+  journal_key_id(is->pk, is->kid);
+  for (unsigned i = 0; i < st->n; i++)
+    if (!strcmp(st->iss[i].name, name) || !memcmp(st->iss[i].kid, is->kid, REMOTE_KID_BYTES))
+      BAD("issuers[%zu]: the name or key of issuers[%u] again", k, i);
+  st->n++;
+  return 0;
+}
+
+int remote_config_parse(struct remote_state *st, const char *json, char *err, size_t err_cap)
+{
+  struct remote_state old = *st;
+  st->n = 0;
+  st->two_person_disconnect = false;
+  st->window_s = 600;
+  st->pending.used = false;
+  if (!json || !*json) return 0;
+  json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, NULL);
+  int rc = -1;
+  const char *key;
+  json_t *v;
+  if (!json_is_object(root)) { snprintf(err, err_cap, "remote: expected an object"); goto out; }
+  json_object_foreach(root, key, v)
+    if (strcmp(key, "issuers") && strcmp(key, "two_person")) { snprintf(err, err_cap, "remote: unknown key \"%s\"", key); goto out; }
+  json_t *list = json_object_get(root, "issuers");
+  if (list && (!json_is_array(list) || json_array_size(list) > REMOTE_ISSUERS_MAX)) {
+    snprintf(err, err_cap, "remote: issuers: an array of at most %d", REMOTE_ISSUERS_MAX);
+    goto out;
+  }
+  for (size_t k = 0; list && k < json_array_size(list); k++) {
+    json_t *e = json_array_get(list, k);
+    if (!json_is_object(e)) { snprintf(err, err_cap, "remote: issuers[%zu]: expected an object", k); goto out; }
+    if (parse_issuer(st, e, k, err, err_cap)) goto out;
+  }
+  json_t *tp = json_object_get(root, "two_person");
+  if (tp) {
+    json_t *sd = json_object_get(tp, "service_disconnect"), *w = json_object_get(tp, "window_s");
+    if (!json_is_object(tp) || json_object_size(tp) != (size_t)(!!sd + !!w) || (sd && !json_is_boolean(sd)) ||
+        (w && (!json_is_integer(w) || json_integer_value(w) < 10 || json_integer_value(w) > 86400))) {
+      snprintf(err, err_cap, "remote: two_person: {\"service_disconnect\": bool, \"window_s\": 10..86400}");
+      goto out;
+    }
+    st->two_person_disconnect = json_is_true(sd);
+    if (w) st->window_s = (int64_t)json_integer_value(w);
+  }
+  rc = 0;
+out:
+  json_decref(root);
+  if (rc) { *st = old; return rc; }
+  for (unsigned i = 0; i < st->n; i++) /* the seqs already accepted stay the issuers' */
+    for (unsigned j = 0; j < old.n; j++)
+      if (!strcmp(st->iss[i].name, old.iss[j].name)) st->iss[i].last_seq = old.iss[j].last_seq;
+  return 0;
+}
+
+int remote_issuer_by_kid(const struct remote_state *st, const uint8_t kid[REMOTE_KID_BYTES])
+{
+  for (unsigned i = 0; i < st->n; i++)
+    if (sodium_memcmp(st->iss[i].kid, kid, REMOTE_KID_BYTES) == 0) return (int)i;
+  return -1;
+}
+
+/* Each issuer's last seq from the journal: the requests of source remote:<name> and the
+ * disconnects held for a second signature (refusals awaiting_second), through the source index. */
+static void recover_seqs(struct daemon *d, struct remote_state *st)
+{
+  struct journal_reader *r;
+  struct journal_iter *it;
+  if (journal_reader_attach(&r, d->j)) return;
+  if (journal_iter_begin(r, 1, &it)) { journal_reader_close(r); return; }
+  struct journal_source src = { .kind = JOURNAL_SRC_REMOTE };
+  uint32_t val = journal_index_source_value(&src);
+  uint64_t from = 1, blocks[256];
+  for (;;) {
+    int n = journal_index_blocks(it, JOURNAL_IDX_SOURCE, val, from, blocks, 256);
+    if (n <= 0) break;
+    uint64_t gf = 0, gl = 0;
+    for (int b = 0; b < n; b++) {
+      if (journal_index_block_range(it, blocks[b], &gf, &gl)) continue;
+      for (uint64_t s = gf; s <= gl; s++) {
+        const uint8_t *bytes;
+        size_t len;
+        struct journal_record rec;
+        if (journal_iter_get(it, s, &bytes, &len) || journal_record_decode(bytes, len, &rec)) continue;
+        if (rec.source.kind != JOURNAL_SRC_REMOTE) continue;
+        uint64_t seq = rec.type == JOURNAL_T_REQUEST ? rec.body.request.remote_seq
+                       : rec.type == JOURNAL_T_REFUSAL && rec.body.refusal.reason == JOURNAL_REF_AWAITING_SECOND
+                           ? rec.body.refusal.remote_seq : 0;
+        for (unsigned i = 0; seq && i < st->n; i++)
+          if (!strcmp(st->iss[i].name, rec.source.name) && st->iss[i].last_seq < seq) st->iss[i].last_seq = seq;
+      }
+    }
+    if (n < 256 || gl < from) break;
+    from = gl + 1;
+  }
+  journal_iter_end(it);
+  journal_reader_close(r);
+}
+
+void run_remote_configure(struct daemon *d, const char *remote_json)
+{
+  bool first = !d->remote;
+  if (first && !(d->remote = calloc(1, sizeof *d->remote))) return;
+  char err[300];
+  if (remote_config_parse(d->remote, remote_json, err, sizeof err)) run_fault(d, "config_invalid", 0, 0, err);
+  if (first) recover_seqs(d, d->remote);
+}
+
+struct remote_state *run_remote_state(struct daemon *d)
+{
+  if (!d->remote) run_remote_configure(d, d->panel->remote_json);
+  return d->remote;
+}
+
+void run_remote_free(struct daemon *d)
+{
+  free(d->remote);
+  d->remote = NULL;
+}
