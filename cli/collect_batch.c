@@ -275,7 +275,9 @@ static enum collect_outcome take(PGconn *db, const struct collect_witness *w, st
                 ? end(db, false, COLLECT_DB_ERROR) : end(db, true, COLLECT_QUARANTINED);
         goto out;
       }
-      int n = journal_seal_note(r, d->id, d->key, note, sizeof note);
+      /* a seal without a tree root (written before the tree) commits to no tree: nothing to
+       * store as a checkpoint, nothing to cosign */
+      int n = memcmp(r->body.seal.tree_root, zero, sizeof zero) ? journal_seal_note(r, d->id, d->key, note, sizeof note) : -1;
       if (n > 0) {
         if (checkpoint_row(db, d->id, r->body.seal.sealed_seq, r->body.seal.tree_root, note, NULL)) goto out;
         last_seal_size = r->body.seal.sealed_seq;

@@ -68,10 +68,15 @@ static char *reply_refused(struct daemon *d, struct remote_bucket *b, bool alway
 
 /* The roles' requests (docs/fleet.md): utility — demand response, the service disconnect
  * (disconnect, reconnect, set-mode; confirm is the local button's), DER curtailment; installer
- * — alarm acknowledgements and DER commands. */
-static bool role_permits(int role, const char *op, const char *action)
+ * — alarm acknowledgements and DER commands. Neither may disconnect the battery or limit its
+ * discharge from afar: on backup it may be what keeps the critical branches on (docs/policy.md
+ * "The battery on backup"); that is a decision for someone at the panel. */
+static bool role_permits(int role, const char *op, const char *action, const char *source)
 {
   if (!op) return false;
+  if (!strcmp(op, "der") && source && !strcmp(source, "ess") && action &&
+      (!strcmp(action, "disconnect") || !strcmp(action, "discharge_limit")))
+    return false;
   if (role == ROLE_UTILITY)
     return !strcmp(op, "dr") || !strcmp(op, "der") ||
            (!strcmp(op, "service") && action && strcmp(action, "confirm"));
@@ -79,11 +84,12 @@ static bool role_permits(int role, const char *op, const char *action)
   return false;
 }
 
-static bool cti_seen(const struct remote_state *st, const struct remote_msg *m, int64_t now_s)
+/* A cti is the issuer's own: another issuer using it first does not spend it. */
+static bool cti_seen(const struct remote_state *st, unsigned issuer, const struct remote_msg *m, int64_t now_s)
 {
   for (unsigned i = 0; i < REMOTE_CTIS; i++) {
     const struct remote_cti *k = &st->ctis[i];
-    if (k->len == m->c.cti_len && k->until_s >= now_s && !memcmp(k->cti, m->c.cti, k->len)) return true;
+    if (k->issuer == issuer && k->len == m->c.cti_len && k->until_s >= now_s && !memcmp(k->cti, m->c.cti, k->len)) return true;
   }
   return false;
 }
@@ -96,6 +102,7 @@ static void consume(struct remote_state *st, struct remote_issuer *is, const str
   struct remote_cti *k = &st->ctis[st->cti_next++ % REMOTE_CTIS];
   memcpy(k->cti, m->c.cti, m->c.cti_len);
   k->len = (uint8_t)m->c.cti_len;
+  k->issuer = (unsigned)(is - st->iss);
   k->until_s = m->c.exp + SKEW_S;
 }
 
@@ -106,7 +113,8 @@ static const char *check_request(struct daemon *d, const struct remote_issuer *i
   *reason = JOURNAL_REF_MALFORMED;
   if (control_req_load(q, m->c.req, m->c.req_len, msg, msg_len)) return msg;
   const char *op = json_string_value(json_object_get(q->json, "op"));
-  if (!role_permits(is->role, op, json_string_value(json_object_get(q->json, "action")))) {
+  if (!role_permits(is->role, op, json_string_value(json_object_get(q->json, "action")),
+                    json_string_value(json_object_get(q->json, "source")))) {
     *reason = JOURNAL_REF_ROLE;
     snprintf(msg, msg_len, "role %s may not ask %s remotely", daemon_role_name(is->role), op ? op : "(no op)");
     return msg;
@@ -125,7 +133,7 @@ static bool second_signature(struct remote_state *st, unsigned issuer, int64_t n
                              unsigned *first_issuer)
 {
   struct remote_pending *p = &st->pending;
-  if (p->used && p->issuer != issuer && now_s - p->at_s <= st->window_s && now_s >= p->at_s) {
+  if (p->used && p->issuer != issuer && now_s - p->at_s <= st->window_s && now_s >= p->at_s && now_s <= p->exp_s) {
     *first_seq = p->record_seq;
     *first_issuer = p->issuer;
     p->used = false;
@@ -170,7 +178,7 @@ static char *accept_request(struct daemon *d, struct daemon_client *c, struct re
       if (!d->append_err) {
         consume(st, is, m);
         seq = journal_head_seq(d->j);
-        st->pending = (struct remote_pending){ true, ii, seq, now_s };
+        st->pending = (struct remote_pending){ true, ii, seq, now_s, m->c.exp + SKEW_S };
       }
       control_req_free(&q);
       return out;
@@ -223,7 +231,9 @@ char *run_remote_op(struct daemon *d, struct daemon_client *c, const char *cose_
     return reply_refused(d, b, false, is->name, JOURNAL_REF_AUDIENCE, &m, "aud is not this panel's device id");
   if (m.c.iat > now_s + SKEW_S) return reply_refused(d, b, false, is->name, JOURNAL_REF_NOT_YET_VALID, &m, "iat is in the future");
   if (now_s > m.c.exp + SKEW_S) return reply_refused(d, b, false, is->name, JOURNAL_REF_EXPIRED, &m, "exp has passed");
-  if (cti_seen(st, &m, now_s)) return reply_refused(d, b, false, is->name, JOURNAL_REF_REPLAYED, &m, "cti already accepted");
+  if (cti_seen(st, (unsigned)(is - st->iss), &m, now_s)) return reply_refused(d, b, false, is->name, JOURNAL_REF_REPLAYED, &m, "cti already accepted");
+  if (st->seqs_unknown)
+    return reply_refused(d, b, false, is->name, JOURNAL_REF_SEQUENCE, &m, "the issuers' last seqs could not be read from the journal");
   if (m.c.seq <= is->last_seq) {
     snprintf(why, sizeof why, "seq %llu is not above %llu, the last accepted from %s", (unsigned long long)m.c.seq,
              (unsigned long long)is->last_seq, is->name);

@@ -111,26 +111,30 @@ int remote_issuer_by_kid(const struct remote_state *st, const uint8_t kid[REMOTE
 
 /* Each issuer's last seq from the journal: the requests of source remote:<name> and the
  * disconnects held for a second signature (refusals awaiting_second), through the source index. */
-static void recover_seqs(struct daemon *d, struct remote_state *st)
+static int recover_seqs(struct daemon *d, struct remote_state *st)
 {
   struct journal_reader *r;
   struct journal_iter *it;
-  if (journal_reader_attach(&r, d->j)) return;
-  if (journal_iter_begin(r, 1, &it)) { journal_reader_close(r); return; }
+  int rc = 0;
+  if (journal_reader_attach(&r, d->j)) return -1;
+  if (journal_iter_begin(r, 1, &it)) { journal_reader_close(r); return -1; }
   struct journal_source src = { .kind = JOURNAL_SRC_REMOTE };
   uint32_t val = journal_index_source_value(&src);
   uint64_t from = 1, blocks[256];
   for (;;) {
     int n = journal_index_blocks(it, JOURNAL_IDX_SOURCE, val, from, blocks, 256);
+    if (n < 0) rc = -1;
     if (n <= 0) break;
     uint64_t gf = 0, gl = 0;
     for (int b = 0; b < n; b++) {
-      if (journal_index_block_range(it, blocks[b], &gf, &gl)) continue;
+      if (journal_index_block_range(it, blocks[b], &gf, &gl)) { rc = -1; continue; }
       for (uint64_t s = gf; s <= gl; s++) {
         const uint8_t *bytes;
         size_t len;
         struct journal_record rec;
-        if (journal_iter_get(it, s, &bytes, &len) || journal_record_decode(bytes, len, &rec)) continue;
+        int g = journal_iter_get(it, s, &bytes, &len);
+        if (g == JOURNAL_ENOTFOUND) continue; /* cut by retention: its seq is older than what is kept */
+        if (g || journal_record_decode(bytes, len, &rec)) { rc = -1; continue; }
         if (rec.source.kind != JOURNAL_SRC_REMOTE) continue;
         uint64_t seq = rec.type == JOURNAL_T_REQUEST ? rec.body.request.remote_seq
                        : rec.type == JOURNAL_T_REFUSAL && rec.body.refusal.reason == JOURNAL_REF_AWAITING_SECOND
@@ -144,15 +148,22 @@ static void recover_seqs(struct daemon *d, struct remote_state *st)
   }
   journal_iter_end(it);
   journal_reader_close(r);
+  return rc;
 }
 
+/* After every configuration, not only the first: an issuer added (or added back) by a reload
+ * starts from the last seq the journal holds of its name, never from 0, so a message of its that
+ * was accepted before cannot be again. Recovery that fails refuses every remote command until a
+ * configuration recovers (remote_accept.c). */
 void run_remote_configure(struct daemon *d, const char *remote_json)
 {
   bool first = !d->remote;
   if (first && !(d->remote = calloc(1, sizeof *d->remote))) return;
   char err[300];
   if (remote_config_parse(d->remote, remote_json, err, sizeof err)) run_fault(d, "config_invalid", 0, 0, err);
-  if (first) recover_seqs(d, d->remote);
+  d->remote->seqs_unknown = recover_seqs(d, d->remote) != 0;
+  if (d->remote->seqs_unknown)
+    run_fault(d, "config_invalid", 0, 0, "remote: the issuers' last seqs could not be read from the journal: remote commands are refused");
 }
 
 struct remote_state *run_remote_state(struct daemon *d)

@@ -21,8 +21,10 @@ struct remote_issuer {
   int role;                  /* ROLE_UTILITY or ROLE_INSTALLER */
   uint64_t last_seq;
 };
-struct remote_cti { uint8_t cti[REMOTE_CTI_MAX]; uint8_t len; int64_t until_s; };
-struct remote_pending { bool used; unsigned issuer; uint64_t record_seq; int64_t at_s; };
+struct remote_cti { uint8_t cti[REMOTE_CTI_MAX]; uint8_t len; unsigned issuer; int64_t until_s; }; /* per issuer */
+/* the held first signature of a two-person disconnect: good until the window ends or its own
+ * exp (+ skew) passes, whichever is first */
+struct remote_pending { bool used; unsigned issuer; uint64_t record_seq; int64_t at_s, exp_s; };
 struct remote_bucket { double tokens; uint64_t last_ms; uint32_t suppressed; };
 
 struct remote_state {
@@ -33,6 +35,7 @@ struct remote_state {
   struct remote_cti ctis[REMOTE_CTIS];
   unsigned cti_next;
   struct remote_pending pending;
+  bool seqs_unknown;       /* the issuers' last seqs could not be recovered: refuse everything */
   struct remote_bucket unauth_bucket, signed_bucket;
 };
 

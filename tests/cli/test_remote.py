@@ -21,6 +21,7 @@ Checked, each outcome from the journal (`hems timeline --format jsonl`):
     service stays connected; the same issuer again does not complete it; a second issuer's
     disconnect within the window is executed (command service off, sense-back confirmed, the
     service disconnected), its request naming the first signature;
+  - the battery's disconnect and discharge limit, asked by a utility or an installer: role;
   - unauthenticated refusals are rate limited: of 40 more malformed messages at most the burst
     is journaled, one record counting the ones left out;
   - after a restart, a lower seq is still refused `sequence` (the last seq recovered from the
@@ -199,6 +200,11 @@ def main():
         ok(rr["body"]["cti"] == c1[7].hex() and rr["body"]["remote_seq"] == 1, "the replay's refusal names its cti and seq")
         refused(tmp, d, sign(tmp, ua, dev, 1, dr), "lower-seq", "sequence", "utility-a")
         refused(tmp, d, sign(tmp, inst, dev, 1, dr), "installer-dr", "role", "installer-1")
+        # the battery is never disconnected (nor its discharge limited) from afar, by any role
+        for key, who in ((ua, "utility-a"), (inst, "installer-1")):
+            for act in ({"action": "disconnect"}, {"action": "discharge_limit", "permille": 0}):
+                refused(tmp, d, sign(tmp, key, dev, 3, dict({"op": "der", "source": "ess"}, **act)),
+                        "%s-ess-%s" % (who, act["action"]), "role", who)
 
         # two-person rule for the service disconnect
         sd = {"op": "service", "action": "disconnect"}
