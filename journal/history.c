@@ -5,11 +5,14 @@
  * so a crash between the two loses nothing: the next sync starts after the newest copy.
  */
 #include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "journal.h"
+#include "store_internal.h"
 
 struct journal_history {
   struct journal *j;
@@ -78,6 +81,39 @@ static int newest_copy(struct journal *j, uint64_t *out)
   return rc;
 }
 
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+  (void)st;
+  (void)ftw;
+  return (flag == FTW_DP ? rmdir(path) : unlink(path)) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+/* A tree that holds no history (what an interrupted creation left), removed: 0 or -errno. */
+static int remove_tree(const char *path)
+{
+  struct stat st;
+  if (lstat(path, &st) != 0) return errno == ENOENT ? 0 : -errno;
+  return nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -errno;
+}
+
+/* The history is made whole in DIR/history.new and renamed to DIR/history only then, with DIR
+ * synced: a power cut during its creation leaves no half-made history for verify and the next
+ * open to trip on — only a history.new, removed by the next creation (as is a history dir
+ * without its data.mdb). */
+static int create_history(const struct journal_options *o, const char *main_dir)
+{
+  char tmp[4300];
+  snprintf(tmp, sizeof tmp, "%s.new", o->dir);
+  int rc = remove_tree(tmp);
+  if (!rc) rc = remove_tree(o->dir); /* journal_history_exists said: no data.mdb in it */
+  struct journal_options to = *o;
+  to.dir = tmp;
+  if (!rc) rc = journal_create(&to, NULL, 0, "");
+  if (!rc && rename(tmp, o->dir) != 0) rc = -errno;
+  if (!rc) rc = journal__sync_dir(main_dir);
+  return rc;
+}
+
 int journal_history_open(struct journal_history **out, const struct journal_options *main_o, int *out_pid)
 {
   *out = NULL;
@@ -101,10 +137,7 @@ int journal_history_open(struct journal_history **out, const struct journal_opti
       o.signer = &h->fs.signer;
     }
   }
-  if (!rc && !journal_history_exists(main_o->dir)) {
-    rc = journal_create(&o, NULL, 0, "");
-    if (rc == JOURNAL_EEXIST) rc = 0;
-  }
+  if (!rc && !journal_history_exists(main_o->dir)) rc = create_history(&o, main_o->dir);
   struct journal_open_info info;
   if (!rc) rc = journal_open(&h->j, &o, &info, out_pid);
   if (!rc) rc = newest_copy(h->j, &h->copied);

@@ -33,7 +33,7 @@ int journal_reader_attach(struct journal_reader **out, struct journal *j)
 }
 
 /* A new or renamed name is durable only once its directory is synced. */
-static int sync_dir(const char *path)
+int journal__sync_dir(const char *path)
 {
   int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return -errno;
@@ -240,7 +240,7 @@ int journal_retention_cut(struct journal *j, int64_t keep_ns, uint64_t min_seq, 
   snprintf(adir, sizeof adir, "%s/archive", j->dir);
   if (mkdir(adir, 0750) != 0) {
     if (errno != EEXIST) { rc = -errno; free(leaves); return rc; }
-  } else if ((rc = sync_dir(j->dir))) {
+  } else if ((rc = journal__sync_dir(j->dir))) {
     free(leaves);
     return rc;
   }
@@ -253,7 +253,7 @@ int journal_retention_cut(struct journal *j, int64_t keep_ns, uint64_t min_seq, 
   struct journal_export_options eo = { .since_seq = first, .until_seq = cut };
   rc = journal_export(r, j->signer, &eo, path, NULL);
   journal_reader_close(r);
-  if (rc || (rc = sync_dir(adir))) { free(leaves); return rc; }
+  if (rc || (rc = journal__sync_dir(adir))) { free(leaves); return rc; }
   uint8_t ah[32];
   if ((rc = hash_file(path, ah))) { free(leaves); return rc; }
 

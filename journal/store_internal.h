@@ -39,6 +39,8 @@ void journal__file_counter_init(struct journal_file_counter *c, const char *path
 /* A reader's view: counter_path or DIR/counter, checked with DIR/keys/signing.pub. */
 void journal__file_counter_init_dir(struct journal_file_counter *c, const char *dir, const char *counter_path);
 void journal__file_counter_deinit(struct journal_file_counter *c);
+/* fsync of a directory: a new or renamed name in it is durable only after it (retention.c). */
+int journal__sync_dir(const char *path);
 /* counter_hw.c: binds c to the hardware counter counter_path names (journal_counter_is_hw) —
  * opened through the registered opener, define on create — and checks meta counter_kind
  * (txn may be NULL: not checked). 0 when counter_path names no hardware. */

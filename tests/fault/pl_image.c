@@ -203,6 +203,20 @@ static void ns_apply(struct names *ns, const struct pl_rec *r)
     uint64_t ino = o->ino;
     ns_del(ns, rec_path(r));
     ns_set(ns, (const char *)rec_data(r), dir, ino);
+    if (dir) { /* a directory renamed: every name under it moves with it */
+      size_t ol = strlen(rec_path(r));
+      for (size_t i = 0; i < ns->n; i++) {
+        char *p = ns->v[i].path;
+        if (strncmp(p, rec_path(r), ol) != 0 || p[ol] != '/') continue;
+        size_t nl = strlen((const char *)rec_data(r)), rl = strlen(p + ol);
+        char *q = malloc(nl + rl + 1);
+        if (!q) abort();
+        memcpy(q, rec_data(r), nl);
+        memcpy(q + nl, p + ol, rl + 1);
+        free(p);
+        ns->v[i].path = q;
+      }
+    }
     break;
   }
   default: break;

@@ -20,7 +20,7 @@
  *    unsynced until its fsync like anything else;
  *  - UNSUP: a shared writable mmap of a tracked file (MDB_WRITEMAP) would bypass the log; the
  *    shim logs it and powerloss refuses the log.
- * Not tracked: DIR/lock and journal/lock.mdb, and the same of history/ (lock state, rebuilt on open; lock.mdb is a shared
+ * Not tracked: DIR/lock and journal/lock.mdb, and the same of history/ and history.new/ (lock state, rebuilt on open; lock.mdb is a shared
  * mmap). Each record is appended under one process-wide mutex held across the real call, so the
  * order of records is the order in which the operations took effect; records from several
  * processes interleave by O_APPEND. dup/dup2 of a tracked fd is not followed (nothing under test
@@ -136,7 +136,8 @@ static const char *under_root(const char *abs)
 static int excluded(const char *rel)
 {
   return !strcmp(rel, "lock") || !strcmp(rel, "journal/lock.mdb") || !strcmp(rel, "history/lock") ||
-         !strcmp(rel, "history/journal/lock.mdb");
+         !strcmp(rel, "history/journal/lock.mdb") || !strcmp(rel, "history.new/lock") ||
+         !strcmp(rel, "history.new/journal/lock.mdb");
 }
 
 /* Canonical absolute form of a path that may not exist yet: realpath of its directory + name. */

@@ -29,6 +29,11 @@
  *       - `hems show` of the head and `hems timeline` work; every 10th cut `hems run` continues
  *         on the image and `hems verify` passes again.
  * Exit 0 when every cut passes; 1 otherwise (the failing images are kept with --keep-failures).
+ *
+ * A failing run keeps its work dir (log and data). `--replay DIR` draws the same cuts (same
+ * --cuts and --seed) from DIR's log instead of running the workloads again, so the images are
+ * exactly that run's; `--only-cut N` checks only cut N (the others are still built, in order, so
+ * the random choices that shape cut N are the same).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -268,11 +273,13 @@ int main(int argc, char **argv)
 {
   unsigned cuts = 150;
   uint64_t seed = 1;
-  const char *keep_dir = NULL;
+  const char *keep_dir = NULL, *replay = NULL;
+  long only_cut = -1;
   static const struct option opts[] = { { "cuts", required_argument, NULL, 'c' }, { "seed", required_argument, NULL, 's' },
                                         { "keep-failures", required_argument, NULL, 'k' }, { "hems", required_argument, NULL, 'H' },
                                         { "shim", required_argument, NULL, 'S' }, { "verbose", no_argument, NULL, 'v' },
-                                        { "quick", no_argument, NULL, 'q' }, { 0 } };
+                                        { "quick", no_argument, NULL, 'q' }, { "replay", required_argument, NULL, 'R' },
+                                        { "only-cut", required_argument, NULL, 'O' }, { 0 } };
   for (int c; (c = getopt_long(argc, argv, "v", opts, NULL)) != -1;) {
     if (c == 'c') cuts = (unsigned)strtoul(optarg, NULL, 10);
     else if (c == 's') seed = strtoull(optarg, NULL, 10);
@@ -281,7 +288,13 @@ int main(int argc, char **argv)
     else if (c == 'S') pl_set_shim(optarg);
     else if (c == 'v') g_verbose = 1;
     else if (c == 'q') g_quick = 1;
-    else { fprintf(stderr, "usage: powerloss [--cuts N] [--seed S] [--keep-failures DIR] [--hems PATH] [--shim PATH] [--quick] [-v]\n"); return 2; }
+    else if (c == 'R') replay = optarg;
+    else if (c == 'O') only_cut = strtol(optarg, NULL, 10);
+    else {
+      fprintf(stderr, "usage: powerloss [--cuts N] [--seed S] [--keep-failures DIR] [--hems PATH] [--shim PATH] [--quick] [-v]\n"
+                      "                 [--replay DIR [--only-cut N]]\n");
+      return 2;
+    }
   }
   if (cuts == 0) { fprintf(stderr, "powerloss: --cuts must be > 0\n"); return 2; }
   signal(SIGPIPE, SIG_IGN);
@@ -290,21 +303,26 @@ int main(int argc, char **argv)
 
   const char *tmp = getenv("TMPDIR");
   char base[4096];
-  snprintf(base, sizeof base, "%s/hems-powerloss-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-  if (!mkdtemp(base)) { perror("powerloss: mkdtemp"); return 3; }
+  if (replay) snprintf(base, sizeof base, "%s", replay);
+  else snprintf(base, sizeof base, "%s/hems-powerloss-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  if (!replay && !mkdtemp(base)) { perror("powerloss: mkdtemp"); return 3; }
   char data[4200], logp[4200], img[4200];
   snprintf(data, sizeof data, "%s/data", base);
   snprintf(logp, sizeof logp, "%s/log", base);
   snprintf(img, sizeof img, "%s/img", base);
-  const char *init[] = { pl_hems(), "init", "--dir", data, NULL };
-  char out[256];
-  if (pl_run(init, false, out, sizeof out, NULL, 0, 60) != 0 || !realpath(data, g_data)) { fprintf(stderr, "powerloss: hems init failed\n"); return 3; }
-  pl_set_log(logp, g_data);
-  g_log = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (g_log < 0 || nftw(g_data, init_one, 16, FTW_PHYS) != 0) { fprintf(stderr, "powerloss: cannot log the initial dir\n"); return 3; }
-  ack_head();
-  workloads();
-  close(g_log);
+  if (replay) {
+    if (!realpath(data, g_data)) { fprintf(stderr, "powerloss: --replay %s: no data dir in it\n", replay); return 3; }
+  } else {
+    const char *init[] = { pl_hems(), "init", "--dir", data, NULL };
+    char out[256];
+    if (pl_run(init, false, out, sizeof out, NULL, 0, 60) != 0 || !realpath(data, g_data)) { fprintf(stderr, "powerloss: hems init failed\n"); return 3; }
+    pl_set_log(logp, g_data);
+    g_log = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (g_log < 0 || nftw(g_data, init_one, 16, FTW_PHYS) != 0) { fprintf(stderr, "powerloss: cannot log the initial dir\n"); return 3; }
+    ack_head();
+    workloads();
+    close(g_log);
+  }
   struct timespec tw;
   clock_gettime(CLOCK_MONOTONIC, &tw);
 
@@ -342,6 +360,7 @@ int main(int argc, char **argv)
     uint64_t cut_rng = rng;
     if (pl_model_materialise(m, img, pol, &rng, &pending)) { fprintf(stderr, "powerloss: cannot write the image\n"); return 3; }
     t.pending += pending;
+    if (only_cut >= 0 && (long)i != only_cut) continue; /* built only for the random choices */
     enum outcome o = check_cut(img, acked, i % 10 == 9, why, sizeof why, &t);
     t.n[o]++;
     t.by_w[mark]++;
@@ -373,7 +392,7 @@ int main(int argc, char **argv)
   pl_model_free(m);
   free(log);
   free(at);
-  if (!failed) pl_rm_rf(base);
+  if (!failed && !replay) pl_rm_rf(base);
   else printf("powerloss: %u of %u cuts failed; work dir kept: %s\n", failed, cuts, base);
   return failed ? 1 : 0;
 }
