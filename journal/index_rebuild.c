@@ -57,13 +57,7 @@ static int end_group(struct rebuild *b, uint64_t last)
   journal__be64(vb + 24, b->mono_first);
   MDB_val k = { 8, fs }, v = { sizeof vb, vb };
   int rc = mdb_put(b->txn, b->db->groups, &k, &v, MDB_APPEND);
-  if (!rc) {
-    uint8_t tk[8];
-    journal__be64(tk, (uint64_t)b->wall_min ^ (1ull << 63));
-    MDB_val tkv = { 8, tk }, tv = { 8, fs };
-    rc = mdb_put(b->txn, b->db->times, &tkv, &tv, MDB_NODUPDATA);
-    if (rc == MDB_KEYEXIST) rc = 0;
-  }
+  if (!rc) rc = journal__times_put(b->txn, b->db->times, b->gfirst, b->wall_max);
   if (rc) return journal__lmdb_err(rc);
   if (!b->bfirst || b->bgroups >= INDEX_BLOCK_GROUPS || b->brecords >= INDEX_BLOCK_RECORDS) {
     b->bfirst = b->gfirst;

@@ -23,6 +23,32 @@
 #include "codec_internal.h"
 #include "store_internal.h"
 
+/* The times table: one entry per group, keyed by the highest wall time of any record up to the
+ * group's end (the last key's, or the group's own wall max when that is higher), its value the
+ * group's first seq. The keys so rise with seq even where the clock stepped back (an RTC ahead
+ * at boot, then NTP; a simulated run at --speed max, then a real-time one), and the first key at
+ * or after T names the group holding the first record at or after T (journal_seek_time). Keyed
+ * by each group's own earliest time, a group written after a step back sorted before T while
+ * earlier records were at or after T, and a listing from T started at it: records hidden. */
+int journal__times_put(MDB_txn *txn, MDB_dbi times, uint64_t first_seq, int64_t wall_max)
+{
+  uint64_t hi = (uint64_t)wall_max ^ (1ull << 63);
+  MDB_cursor *c;
+  int rc = mdb_cursor_open(txn, times, &c);
+  if (rc) return rc;
+  MDB_val k, v;
+  rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+  mdb_cursor_close(c);
+  if (rc == 0 && k.mv_size == 8 && journal__rd64(k.mv_data) > hi) hi = journal__rd64(k.mv_data);
+  else if (rc && rc != MDB_NOTFOUND) return rc;
+  uint8_t tk[8], fs[8];
+  journal__be64(tk, hi);
+  journal__be64(fs, first_seq);
+  MDB_val nk = { 8, tk }, nv = { 8, fs };
+  rc = mdb_put(txn, times, &nk, &nv, MDB_NODUPDATA);
+  return rc == MDB_KEYEXIST ? 0 : rc;
+}
+
 /* ------------------------------------------------------------------ the writer thread */
 
 static int grow_map(struct journal *j)
@@ -99,11 +125,7 @@ static int put_group(struct journal *j, MDB_txn *txn, struct group *g, uint64_t 
     rc = mdb_put(txn, j->db.blocks, &k, &v, 0);
   }
   if (!rc) {
-    uint8_t tk[8];
-    journal__be64(tk, (uint64_t)g->wall_min ^ (1ull << 63));
-    MDB_val k = { 8, tk }, v = { 8, fs };
-    rc = mdb_put(txn, j->db.times, &k, &v, MDB_NODUPDATA);
-    if (rc == MDB_KEYEXIST) rc = 0;
+    rc = journal__times_put(txn, j->db.times, g->first_seq, g->wall_max);
     bytes += 16;
   }
   for (size_t off = 0; off < g->blen && !rc;) {

@@ -241,6 +241,8 @@ struct journal_iter {
 };
 
 void journal__be64(uint8_t *p, uint64_t v);
+/* Files group first_seq..(its seal) in the times table (store_commit.c); an LMDB code. */
+int journal__times_put(MDB_txn *txn, MDB_dbi times, uint64_t first_seq, int64_t wall_max);
 uint64_t journal__rd64(const uint8_t *p);
 int journal__lmdb_err(int rc);
 /* Opens DIR/journal after envcheck.c has checked data.mdb (store.c). */

@@ -240,8 +240,10 @@ static int seek_check(struct journal_iter *it, int64_t wall_ns, uint64_t *out_se
 
 int journal_seek_time(struct journal_iter *it, int64_t wall_ns, uint64_t *out_seq)
 {
-  /* Groups are indexed by their earliest wall time; the group holding the first record at or
-   * after wall_ns starts at or before the first index entry >= wall_ns, so step back one. */
+  /* The times table's keys are the highest wall time up to each group's end (store_commit.c
+   * journal__times_put): the first key at or after wall_ns names the group holding the first
+   * record at or after it, whichever way the clock went before. A table written before (keyed
+   * by each group's earliest time) gives a group at most one later, and seek_check steps back. */
   uint8_t tk[8];
   journal__be64(tk, (uint64_t)wall_ns ^ (1ull << 63));
   MDB_cursor *c;
@@ -249,27 +251,10 @@ int journal_seek_time(struct journal_iter *it, int64_t wall_ns, uint64_t *out_se
   if (rc) return journal__lmdb_err(rc);
   MDB_val k = { 8, tk }, v;
   *out_seq = 0;
-  uint64_t next = 0; /* the first group indexed at or after wall_ns, if any */
   rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-  if (rc == 0) { next = journal__rd64(v.mv_data); rc = mdb_cursor_get(c, &k, &v, MDB_PREV); }
-  else if (rc == MDB_NOTFOUND) rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
-  if (rc == 0) {
-    /* The earlier group qualifies only if it reaches wall_ns (its wall max); otherwise the
-     * answer is the next group, or none (0) when wall_ns is after every record. */
-    uint64_t cand = journal__rd64(v.mv_data);
-    uint8_t gk[8];
-    journal__be64(gk, cand);
-    MDB_val g = { 8, gk }, gv;
-    *out_seq = cand;
-    if (mdb_get(it->txn, it->r->db.groups, &g, &gv) == 0 && gv.mv_size == GROUP_ENTRY_BYTES &&
-        (int64_t)journal__rd64((const uint8_t *)gv.mv_data + 16) < wall_ns)
-      *out_seq = next;
-  } else if (rc == MDB_NOTFOUND) {
-    *out_seq = next;
-    rc = 0;
-  }
+  if (rc == 0 && v.mv_size == 8) *out_seq = journal__rd64(v.mv_data);
   mdb_cursor_close(c);
-  if (rc) return journal__lmdb_err(rc);
+  if (rc && rc != MDB_NOTFOUND) return journal__lmdb_err(rc);
   return seek_check(it, wall_ns, out_seq);
 }
 

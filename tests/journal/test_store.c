@@ -2,8 +2,8 @@
  * test_store.c — the LMDB store and writer: reopen continues at the next seq, seqs are
  * gapless, group boundaries (critical record, 1000 records, 1 s of record time, flush), every
  * group ends with a matching seal, on_durable is increasing, virtual-clock mode, one writer per
- * dir (EINUSE with the pid), readers beside a writer, index queries, blobs, map growth, disk
- * full, retention.
+ * dir (EINUSE with the pid), readers beside a writer, index queries, blobs, time seeks across a
+ * clock step back, map growth, disk full, retention.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -336,6 +336,78 @@ static void test_index_and_blobs(void **state)
   cleanup(d);
 }
 
+
+/* The first seq of the journal at d whose record's wall time is at or after t, read from the
+ * records themselves (0: none). */
+static uint64_t first_at_or_after(const char *d, int64_t t)
+{
+  struct journal_reader *rd;
+  assert_int_equal(journal_reader_open(&rd, d, NULL, false), 0);
+  struct journal_iter *it;
+  assert_int_equal(journal_iter_begin(rd, 1, &it), 0);
+  uint64_t found = 0;
+  const uint8_t *b;
+  size_t len;
+  for (uint64_t s = 1; !found && journal_iter_get(it, s, &b, &len) == 0; s++) {
+    struct journal_record r;
+    assert_int_equal(journal_record_decode(b, len, &r), 0);
+    if (r.wall_ns >= t) found = s;
+  }
+  journal_iter_end(it);
+  journal_reader_close(rd);
+  return found;
+}
+
+/* journal_seek_time's answer for t in the journal at d, and the group of the first record at or
+ * after t: the answer is at or before that record and inside its group. */
+static void seek_finds_first(const char *d, int64_t t)
+{
+  uint64_t want = first_at_or_after(d, t);
+  assert_true(want > 0);
+  struct journal_reader *rd;
+  assert_int_equal(journal_reader_open(&rd, d, NULL, false), 0);
+  struct journal_iter *it;
+  assert_int_equal(journal_iter_begin(rd, 1, &it), 0);
+  uint64_t at = 0, gf, gl;
+  assert_int_equal(journal_seek_time(it, t, &at), 0);
+  assert_int_equal(journal_group_of(it, want, &gf, &gl), 0);
+  assert_true(at >= gf && at <= want);
+  journal_iter_end(it);
+  journal_reader_close(rd);
+}
+
+/* The clock stepped back (an RTC ahead at boot, then NTP; a run at --speed max, then a real-time
+ * one): records written after the step carry times earlier than records before it. A time T
+ * inside the earlier run still finds its first record there, not in the later run's group that
+ * spans T — nor after the times table is rebuilt from the records. */
+static void test_seek_time_after_clock_step_back(void **state)
+{
+  (void)state;
+  struct jt_clock clk;
+  jt_clock_init(&clk, 1000000ull); /* 1 ms per stamp */
+  char *d = new_journal(&clk);
+  struct journal_options o;
+  jt_opts(&o, d, &clk);
+  struct journal *j;
+  assert_int_equal(journal_open(&j, &o, NULL, NULL), 0);
+  struct journal_record r;
+  uint64_t s;
+  int64_t w0 = clk.wall;
+  for (int i = 0; i < 2500; i++) { jt_note_rec(&r, "before the step"); assert_int_equal(journal_append(j, &r, &s), 0); }
+  clk.wall = w0 + 1000000000ll; /* back to 1 s after the start */
+  for (int i = 0; i < 1500; i++) { jt_note_rec(&r, "after the step"); assert_int_equal(journal_append(j, &r, &s), 0); }
+  assert_int_equal(journal_close(j), 0);
+  int64_t t = w0 + 1500000000ll;
+  assert_true(first_at_or_after(d, t) < 2500); /* T is inside the first run */
+  seek_finds_first(d, t);
+  seek_finds_first(d, w0 + 2200000000ll);
+  assert_int_equal(journal_open(&j, &o, NULL, NULL), 0);
+  struct journal_reindex_info info;
+  assert_int_equal(journal_reindex(j, &info), 0);
+  assert_int_equal(journal_close(j), 0);
+  seek_finds_first(d, t);
+  cleanup(d);
+}
 static void test_map_growth(void **state)
 {
   (void)state;
@@ -480,6 +552,7 @@ int main(void)
     cmocka_unit_test(test_virtual_clock),
     cmocka_unit_test(test_second_writer_and_readers),
     cmocka_unit_test(test_index_and_blobs),
+    cmocka_unit_test(test_seek_time_after_clock_step_back),
     cmocka_unit_test(test_map_growth),
     cmocka_unit_test(test_disk_full),
     cmocka_unit_test(test_retention),
