@@ -2,7 +2,7 @@
 share: checks that stop at the first failure and count the passed ones, free loopback ports,
 waiting, processes started by the test (and killed at its end), a mosquitto broker, and the hems
 CLI (status, timeline)."""
-import json, os, shutil, signal, socket, subprocess, sys, tempfile, time
+import json, os, random, shutil, signal, socket, subprocess, sys, tempfile, time
 
 HEMS = os.environ.get("HEMS_BIN") or sys.exit("HEMS_BIN not set")
 passed = 0
@@ -18,11 +18,25 @@ def ok(cond, what):
 
 
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    """A loopback port free now, below the kernel's ephemeral range: a port bind(0) gave is one
+    any outgoing connection (a client of another test, run alongside) may take before the peer
+    started on it binds it; below the range only another listener can."""
+    try:
+        low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    rng = random.Random()
+    for _ in range(200):
+        p = rng.randrange(10000, max(low, 10001))
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", p))
+            return p
+        except OSError:
+            pass
+        finally:
+            s.close()
+    ok(False, "no free loopback port in 10000..%d" % (low - 1))
 
 
 def wait_for(pred, what, timeout=60.0):
