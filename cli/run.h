@@ -470,6 +470,9 @@ void run_status_notify(struct daemon *d, double lag_s);
 
 /* ---- run_config.c */
 void run_config_load_local(struct daemon *d);
+/* DIR/config.json's "remote" section into the panel config in use (a copy in d->hwpanel), so
+ * the boot's config record journals the issuers trusted with signed commands. */
+void run_config_local_remote(struct daemon *d);
 void run_config_reload(struct daemon *d);
 void run_config_follow_panel(struct daemon *d, const char *cjson, size_t clen);
 /* A `config` record of canonical JSON cj (hash h), version + 1; the daemon's version and hash

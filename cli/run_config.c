@@ -49,6 +49,26 @@ void run_config_load_local(struct daemon *d)
   json_decref(root);
 }
 
+void run_config_local_remote(struct daemon *d)
+{
+  char path[4200];
+  snprintf(path, sizeof path, "%s/config.json", d->o.c.dir);
+  json_t *root = cli_load_json_file(path);
+  json_t *rm = root ? json_object_get(root, "remote") : NULL;
+  char *rs = json_is_object(rm) ? json_dumps(rm, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+  if (rs && strlen(rs) < sizeof d->hwpanel.remote_json) {
+    if (d->panel != &d->hwpanel) {
+      d->hwpanel = *d->panel; /* the simulator's physics keeps its own (as run_calib.c) */
+      d->panel = &d->hwpanel;
+    }
+    memcpy(d->hwpanel.remote_json, rs, strlen(rs) + 1);
+  } else if (rs) {
+    cli_err("run: %s: \"remote\" longer than %zu bytes: not in the journaled panel config", path, sizeof d->hwpanel.remote_json - 1);
+  }
+  free(rs);
+  json_decref(root);
+}
+
 /* SIGHUP: re-read DIR/config.json. Valid and different → a `config` record (the simulated
  * hardware keeps its wiring; the journal says what the operator configured). Invalid → keep
  * the old one and journal a fault naming the file, field and why. */

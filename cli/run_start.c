@@ -113,7 +113,10 @@ int run_start_panel(struct daemon *d)
     d->name = d->sc->name;
     d->sim_wall0 = hw_sim_wall_ns(d->sim);
   }
-
+  /* the issuers trusted with signed remote commands are a local setting of DIR/config.json: in
+   * the panel config the boot journals (its config record), so the journal says which keys were
+   * trusted from when (a change takes a new config record, at start or on SIGHUP) */
+  run_config_local_remote(d);
   return 0;
 }
 

@@ -151,6 +151,11 @@ def main():
         daemon = start_daemon(d)
         dev = status(d)["device_id"]
         ok(len(dev) == 32, "device id")
+        cfgs = lib.records(d, "config")
+        rj = json.loads(cfgs[-1]["body"]["json"]).get("remote") if cfgs else None
+        ok(rj and sorted(i["pubkey"] for i in rj["issuers"]) == sorted([ua["b64"], ub["pk"].hex(), inst["b64"]])
+           and rj["two_person"]["service_disconnect"] is True,
+           "the boot's config record journals the trusted issuers' keys and the two-person rule: %s" % rj)
         # usage and I/O errors: one line, the documented exit codes
         for args, what in ((["--seq", "0", "--request", "{}"], "seq 0"), (["--seq", "1", "--request", "[1]"], "a request not an object"),
                            (["--seq", "1", "--request", "{}", "--ttl", "2d"], "a ttl over a day")):
