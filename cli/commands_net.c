@@ -142,7 +142,8 @@ const struct cli_cmd cli_net_cmds[] = {
     "stored as seq and leaf hash with no bytes. --recipient-key FILE (made by 'hems key recipient\n"
     "--out FILE') opens batches sealed to it (ship --encrypt-to); a sealed batch without it or\n"
     "sealed to another key is dropped with one line, nothing stored. --client-id (default hems-collect-NAME-HOSTNAME) names its persistent\n"
-    "session. Runs until SIGTERM or SIGINT (exit 0); 2 usage; 3 database or key file. docs/fleet.md.\n" },
+    "session. Runs until SIGTERM or SIGINT (exit 0); 1 a --recipient-key that is not an X25519 secret\n"
+    "key file; 2 usage; 3 database or key file unreadable. docs/fleet.md.\n" },
   { "remote", cli_cmd_remote,
     "usage: hems remote sign --key FILE --aud DEVICE_ID --seq N --request JSON [--iss NAME]\n"
     "                        [--ttl 300s] [--iat UNIX_S] [--cti HEX] > CMD.cose\n"
