@@ -230,8 +230,6 @@ void journal__vcheck_free(struct vstate *v)
   v->tree = NULL;
 }
 
-/* One record: 0 taken, 1 taken and it completed a proven group (v->grp[0..n) until the next
- * push), <0 bad (v->res filled). */
 /* The first record at seq, then every record: in order (0) or the gap (<0). */
 static int start_and_order(struct vstate *v, uint64_t seq)
 {
@@ -272,8 +270,8 @@ static struct link *group_add(struct vstate *v, uint64_t seq, int *rc)
   if (!g) { *rc = -ENOMEM; return NULL; }
   v->grp = g;
   struct link *l = &v->grp[v->n++];
-  memset(l, 0, sizeof *l);
   l->seq = seq;
+  l->withheld = false;
   return l;
 }
 
@@ -294,6 +292,8 @@ int journal__vcheck_withheld(struct vstate *v, uint64_t seq, const uint8_t leaf[
   return journal_merkle_append(v->tree, leaf) ? -EIO : 0;
 }
 
+/* One record: 0 taken, 1 taken and it completed a proven group (v->grp[0..n) until the next
+ * push), <0 bad (v->res filled). */
 int journal__vcheck_push(struct vstate *v, uint64_t seq, const uint8_t *bytes, size_t len,
                          const struct journal__vpre *pre)
 {

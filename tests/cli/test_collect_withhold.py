@@ -73,12 +73,12 @@ def main():
     try:
         tmp = tempfile.mkdtemp(prefix="hems-test-collect-withhold-")
         os.chmod(tmp, 0o755)
-        pg = Postgres(tmp)
-        pg.start()
-        db = pg.url
         broker = Broker(tmp, "broker", persist=True)
         broker.start()
         burl = "mqtt://127.0.0.1:%d" % broker.port
+        pg = Postgres(tmp)
+        pg.start()
+        db = pg.url
         for name in ("cw-a", "cw-c"):
             t, d, daemon = lib.panel_with_daemon(name, {})
             panels.append({"tmp": t, "d": d, "dev": status(d)["device_id"], "pub": os.path.join(d, "keys", "signing.pub")})

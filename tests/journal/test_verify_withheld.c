@@ -198,6 +198,18 @@ static void test_changed_neighbour(void **state)
   free(s);
 }
 
+/* The tree of records 1..upto into a (leaf 3 with one bit changed when damaged). */
+static void tree_before(struct journal_merkle_appender *a, struct journal_merkle_hasher *h, uint64_t upto, bool damaged)
+{
+  journal_merkle_appender_init(a, h, NULL, NULL);
+  for (uint64_t i = 0; i < upto; i++) {
+    uint8_t l[32];
+    leaf_of(g_rec[i], g_len[i], l);
+    if (damaged && i == 2) l[0] ^= 1;
+    assert_int_equal(journal_merkle_append(a, l), 0);
+  }
+}
+
 static void test_tree_needed(void **state)
 {
   (void)state;
@@ -216,12 +228,7 @@ static void test_tree_needed(void **state)
   struct journal_merkle_hasher h;
   assert_int_equal(journal_merkle_hasher_init(&h), 0);
   struct journal_merkle_appender *a = malloc(sizeof *a);
-  journal_merkle_appender_init(a, &h, NULL, NULL);
-  for (uint64_t i = 0; i < from; i++) {
-    uint8_t l[32];
-    leaf_of(g_rec[i], g_len[i], l);
-    assert_int_equal(journal_merkle_append(a, l), 0);
-  }
+  tree_before(a, &h, from, false);
   int rc = run(s, a, &res);
   if (rc) fail_msg("tree_from: %s at %llu: %s", journal_strerror(rc), (unsigned long long)res.bad_seq, res.reason);
   /* a tree of another size is not taken: refused as without one */
@@ -232,12 +239,7 @@ static void test_tree_needed(void **state)
   /* the full source from there with the right tree, one leaf of it wrong: a seal's root differs */
   struct src full = { 0 };
   full.from = from;
-  journal_merkle_appender_init(a, &h, NULL, NULL);
-  for (uint64_t i = 0; i < from; i++) {
-    leaf_of(g_rec[i], g_len[i], l);
-    if (i == 2) l[0] ^= 1;
-    assert_int_equal(journal_merkle_append(a, l), 0);
-  }
+  tree_before(a, &h, from, true);
   assert_int_equal(run(&full, a, &res), JOURNAL_EPROOF);
   free(a);
   journal_merkle_hasher_deinit(&h);
