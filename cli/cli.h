@@ -68,6 +68,7 @@ int cli_cmd_key_rotate(int argc, char **argv);
 int cli_cmd_key_recipient(int argc, char **argv);
 int cli_cmd_decrypt(int argc, char **argv);
 int cli_seal_pubkey(const char *what, const char *arg, uint8_t pk[32]);
+int cli_seal_secret(const char *what, const char *arg, uint8_t sk[32]); /* a secret key file (hems key recipient --out) */
 FILE *cli_seal_begin(const char *out);
 int cli_seal_finish(FILE *plain, const char *out, const uint8_t pk[32]); /* silent on success */
 bool cli_file_is_sealed(const char *path);

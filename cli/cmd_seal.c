@@ -65,6 +65,11 @@ int cli_seal_pubkey(const char *what, const char *arg, uint8_t pk[32])
   return read_key(what, arg, PUB_PREFIX, pk);
 }
 
+int cli_seal_secret(const char *what, const char *arg, uint8_t sk[32])
+{
+  return read_key(what, arg, SEC_PREFIX, sk);
+}
+
 /* An unnamed file for the plain bundle: never visible under a name, gone with the process. */
 static FILE *unnamed_file(const char *out)
 {

@@ -2,7 +2,8 @@
  * collect.c — `hems collect`: the fleet head-end (collect.h; docs/fleet.md "The collector").
  *
  *   hems collect --db URL --register ID --pubkey FILE [--fingerprint FP]
- *   hems collect --broker URL --db URL [--group NAME] [--client-id ID] [--witness-key FILE] …
+ *   hems collect --broker URL --db URL [--group NAME] [--client-id ID] [--witness-key FILE]
+ *                [--recipient-key FILE] …
  *
  * One thread: libmosquitto (MQTT 5, a persistent session) subscribed to
  * $share/GROUP/hems/+/records and $share/GROUP/hems/+/checkpoint, so the collectors of one group
@@ -15,6 +16,7 @@
  * hems/ID/cosigned after their transaction committed.
  */
 #include <getopt.h>
+#include <sodium.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -272,7 +274,7 @@ static int run(struct collector *c, const char *client_id)
   return CLI_OK;
 }
 
-enum { O_BROKER = 1000, O_DB, O_GROUP, O_CLIENT, O_WKEY, O_REGISTER, O_PUBKEY, O_FP, O_CAFILE, O_CERT, O_KEY, O_USER, O_PWFILE };
+enum { O_BROKER = 1000, O_DB, O_GROUP, O_CLIENT, O_WKEY, O_REGISTER, O_PUBKEY, O_FP, O_CAFILE, O_CERT, O_KEY, O_USER, O_PWFILE, O_RCPT };
 
 int cli_cmd_collect(int argc, char **argv)
 {
@@ -283,11 +285,11 @@ int cli_cmd_collect(int argc, char **argv)
     { "pubkey", required_argument, NULL, O_PUBKEY }, { "fingerprint", required_argument, NULL, O_FP },
     { "cafile", required_argument, NULL, O_CAFILE }, { "cert", required_argument, NULL, O_CERT },
     { "key", required_argument, NULL, O_KEY }, { "username", required_argument, NULL, O_USER },
-    { "password-file", required_argument, NULL, O_PWFILE }, { 0 }
+    { "password-file", required_argument, NULL, O_PWFILE }, { "recipient-key", required_argument, NULL, O_RCPT }, { 0 }
   };
   static struct collector c;
   memset(&c, 0, sizeof c);
-  const char *broker = NULL, *db = NULL, *client = NULL, *wkey = NULL, *reg = NULL, *pub = NULL, *fp = NULL;
+  const char *broker = NULL, *db = NULL, *client = NULL, *wkey = NULL, *reg = NULL, *pub = NULL, *fp = NULL, *rcpt = NULL;
   c.group = "hems";
   int opt;
   optind = 1;
@@ -306,12 +308,13 @@ int cli_cmd_collect(int argc, char **argv)
     case O_KEY: c.auth.key = optarg; break;
     case O_USER: c.auth.user = optarg; break;
     case O_PWFILE: c.auth.pwfile = optarg; break;
+    case O_RCPT: rcpt = optarg; break;
     default: return cli_usage(cli_find("collect"), false);
     }
   }
   if (optind != argc || !db) return cli_usage(cli_find("collect"), false);
   if (reg) {
-    if (broker || (!pub && !fp)) return cli_usage(cli_find("collect"), false);
+    if (broker || rcpt || (!pub && !fp)) return cli_usage(cli_find("collect"), false);
     return collect_register(db, reg, pub, fp);
   }
   if (!broker || pub || fp) return cli_usage(cli_find("collect"), false);
@@ -333,6 +336,11 @@ int cli_cmd_collect(int argc, char **argv)
     if ((rc = cli_witness_key_load(wkey, &c.w.fs, &c.w.v))) return rc;
     c.w.on = true;
   }
+  if (rcpt) {
+    if ((rc = cli_seal_secret("collect: --recipient-key", rcpt, c.w.rcpt_sk))) goto out;
+    crypto_scalarmult_base(c.w.rcpt_pk, c.w.rcpt_sk);
+    c.w.recipient = true;
+  }
   if ((rc = collect_db_connect("collect", db, &c.db)) || (rc = collect_db_migrate(c.db))) goto out;
   c.k.who = "collect";
   c.k.keepalive_s = 30;
@@ -346,5 +354,6 @@ out:
   for (unsigned i = 0; i < c.n_held; i++) free(c.held[i].p);
   if (c.db) PQfinish(c.db);
   if (c.w.on) journal_file_signer_wipe(&c.w.fs);
+  sodium_memzero(c.w.rcpt_sk, sizeof c.w.rcpt_sk);
   return rc;
 }

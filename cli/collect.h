@@ -42,6 +42,9 @@ struct collect_witness {
   bool on;
   struct journal_file_signer fs;
   struct journal_tlog_verifier v;
+  /* --recipient-key: the X25519 key pair sealed batches (ship --encrypt-to) are opened with */
+  bool recipient;
+  uint8_t rcpt_pk[32], rcpt_sk[32];
 };
 
 struct collect_result {

@@ -4,7 +4,8 @@
  * memory at a time) and put through journal_verify (the same checks as a data dir or a bundle:
  * chain, every seal's signature with the registered key and the key records certified from it,
  * and, from seq 1, every seal's tree root), then the device's stored head (seq and hash) must be
- * the last record's.
+ * the last record's. A withheld row (ship --withhold: a leaf hash, no bytes) goes in as such:
+ * its leaf in the tree, the chain links that need its bytes not checked.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -39,10 +40,16 @@ static int db_next(void *ctx, uint64_t *seq, const uint8_t **bytes, size_t *len,
   const uint8_t *b = (const uint8_t *)PQgetvalue(r, 0, 0);
   for (int i = 0; i < 8; i++) v = v << 8 | b[i];
   *seq = v;
+  s->row = r;
+  if (PQgetisnull(r, 0, 1)) { /* withheld: its leaf hash only (journal_record_source) */
+    *bytes = (const uint8_t *)PQgetvalue(r, 0, 2);
+    *len = (size_t)PQgetlength(r, 0, 2);
+    memset(s->last_hash, 0, sizeof s->last_hash);
+    return 2;
+  }
   *bytes = (const uint8_t *)PQgetvalue(r, 0, 1);
   *len = (size_t)PQgetlength(r, 0, 1);
   journal_record_hash(*bytes, *len, s->last_hash);
-  s->row = r;
   return 1;
 }
 
@@ -75,7 +82,7 @@ int collect_verify_db(int argc, char **argv)
     return f == 0 ? CLI_FAIL : CLI_ENV;
   }
   const char *pv[1] = { dev };
-  if (!PQsendQueryParams(db, "SELECT seq, bytes FROM records WHERE device_id = $1 ORDER BY seq", 1, NULL, pv, NULL, NULL, 1) ||
+  if (!PQsendQueryParams(db, "SELECT seq, bytes, leaf FROM records WHERE device_id = $1 ORDER BY seq", 1, NULL, pv, NULL, NULL, 1) ||
       !PQsetSingleRowMode(db)) {
     cli_err("verify: database: %s", PQerrorMessage(db));
     PQfinish(db);

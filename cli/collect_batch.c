@@ -39,6 +39,7 @@ static int src_next(void *ctx, uint64_t *seq, const uint8_t **bytes, size_t *len
   *bytes = s->e->raw + s->e->off[s->i];
   *len = s->e->len[s->i];
   *seq = s->e->first + s->i;
+  if (s->e->held[s->i]) { s->i++; return 2; } /* its leaf hash only (journal_record_source) */
   uint64_t rseq;
   unsigned type;
   uint8_t prev[JOURNAL_HASH_BYTES];
@@ -89,12 +90,25 @@ static const char *batch_note(const struct collect_envelope *e, const struct col
   struct journal_record r;
   note[0] = 0;
   for (uint64_t i = e->count; i-- > 0;)
-    if (journal_record_decode(e->raw + e->off[i], e->len[i], &r) == 0 && r.type == JOURNAL_T_SEAL) {
+    if (!e->held[i] && journal_record_decode(e->raw + e->off[i], e->len[i], &r) == 0 && r.type == JOURNAL_T_SEAL) {
       int n = journal_seal_note(&r, d->id, d->key, note, sizeof note);
       if (n < 0) note[0] = 0;
       break;
     }
   return note;
+}
+
+/* A stored row (bytes, or the leaf hash when withheld) and a received element (the same) are
+ * the same record: equal bytes, equal leaves, or the full side's leaf hash is the other's leaf. */
+static bool same_record(struct journal_merkle_hasher *h, const uint8_t *st, size_t sl, bool st_held,
+                        const uint8_t *rv, size_t rl, bool rv_held)
+{
+  if (st_held == rv_held) return sl == rl && !memcmp(st, rv, rl);
+  uint8_t leaf[JOURNAL_HASH_BYTES];
+  const uint8_t *full = st_held ? rv : st, *held = st_held ? st : rv;
+  size_t fl = st_held ? rl : sl, hl = st_held ? sl : rl;
+  journal_merkle_leaf_hash(h, full, fl, leaf);
+  return !h->failed && hl == sizeof leaf && !memcmp(leaf, held, sizeof leaf);
 }
 
 /* Records first..upto, held already, against the batch: 0 equal, 1 fork (quarantined), -1 db. */
@@ -104,7 +118,7 @@ static int compare(PGconn *db, const struct collect_dev *d, const struct collect
   snprintf(a, sizeof a, "%" PRIu64, e->first);
   snprintf(b, sizeof b, "%" PRIu64, upto);
   const char *pv[3] = { d->id, a, b };
-  PGresult *r = PQexecParams(db, "SELECT seq, bytes FROM records WHERE device_id = $1 AND seq BETWEEN $2 AND $3 "
+  PGresult *r = PQexecParams(db, "SELECT seq, bytes, leaf FROM records WHERE device_id = $1 AND seq BETWEEN $2 AND $3 "
                                  "ORDER BY seq", 3, NULL, pv, NULL, NULL, 1);
   if (collect_db_ok(r, "records")) return -1;
   int rows = PQntuples(r);
@@ -114,17 +128,24 @@ static int compare(PGconn *db, const struct collect_dev *d, const struct collect
     PQclear(r);
     return -1;
   }
+  struct journal_merkle_hasher h = { 0 };
+  if (journal_merkle_hasher_init(&h)) { PQclear(r); return -1; }
   for (int i = 0; i < rows; i++) {
-    const uint8_t *st = (const uint8_t *)PQgetvalue(r, i, 1);
-    size_t sl = (size_t)PQgetlength(r, i, 1);
+    bool st_held = PQgetisnull(r, i, 1);
+    const uint8_t *st = (const uint8_t *)PQgetvalue(r, i, st_held ? 2 : 1);
+    size_t sl = (size_t)PQgetlength(r, i, st_held ? 2 : 1);
     const uint8_t *rv = e->raw + e->off[i];
     size_t rl = e->len[i];
-    if (sl == rl && !memcmp(st, rv, rl)) continue;
+    if (same_record(&h, st, sl, st_held, rv, rl, e->held[i])) continue;
     uint64_t seq = e->first + (uint64_t)i;
     uint8_t hs[JOURNAL_HASH_BYTES], hr[JOURNAL_HASH_BYTES];
-    journal_record_hash(st, sl, hs);
-    journal_record_hash(rv, rl, hr);
+    /* a withheld side has no chain hash: its leaf hash stands in the evidence */
+    if (st_held && sl == sizeof hs) memcpy(hs, st, sizeof hs);
+    else journal_record_hash(st, sl, hs);
+    if (e->held[i]) memcpy(hr, rv, sizeof hr);
+    else journal_record_hash(rv, rl, hr);
     PQclear(r);
+    journal_merkle_hasher_deinit(&h);
     char *cos = cosigned_covering(db, d->id, seq);
     const char *got = batch_note(e, d);
     size_t el = (cos ? strlen(cos) : 0) + strlen(got) + 64;
@@ -138,6 +159,7 @@ static int compare(PGconn *db, const struct collect_dev *d, const struct collect
     return rc ? -1 : 1;
   }
   PQclear(r);
+  journal_merkle_hasher_deinit(&h);
   return 0;
 }
 
@@ -220,12 +242,36 @@ static int checkpoint_row(PGconn *db, const char *id, uint64_t size, const uint8
   return 0;
 }
 
+/* A withheld record's row for COPY records (device_id, seq, leaf). */
+static int withheld_line(struct collect_copy *g, const char *id, uint64_t seq, const uint8_t leaf[JOURNAL_HASH_BYTES])
+{
+  char line[40 + 24 + 2 * JOURNAL_HASH_BYTES + 8];
+  int n = snprintf(line, sizeof line, "%s\t%" PRIu64 "\t\\\\x", id, seq);
+  journal_hex(leaf, JOURNAL_HASH_BYTES, line + n);
+  n += 2 * JOURNAL_HASH_BYTES;
+  line[n++] = '\n';
+  return collect_copy_put(g, line, (size_t)n);
+}
+
 /* The new records e[start..): verified, then inserted. */
 static enum collect_outcome take(PGconn *db, const struct collect_witness *w, struct collect_dev *d,
                                  const struct collect_envelope *e, uint64_t start, struct collect_result *res)
 {
+  struct journal_merkle_hasher h = { 0 };
+  struct journal_merkle_appender *a = malloc(sizeof *a);
+  struct journal_record *r = malloc(sizeof *r);
+  struct collect_copy g = { 0 }, ev = { 0 }, wh = { 0 };
+  char note[JOURNAL_TLOG_NOTE_MAX + 1], body[JOURNAL_TLOG_BODY_MAX + 1];
+  enum collect_outcome o = COLLECT_DB_ERROR;
+  if (!a || !r || journal_merkle_hasher_init(&h)) goto out;
+  journal_merkle_appender_init(a, &h, NULL, NULL);
+  a->size = d->head;
+  memcpy(a->edge, d->edge, sizeof d->edge);
+
+  /* the tree before the batch goes with it: withheld records are checked against the seals'
+   * tree roots, which the verifier recomputes from the stored right edge */
   struct batch_src s = { e, start, e->count };
-  struct journal_record_source rs = { .next = src_next, .ctx = &s, .device_id = d->id };
+  struct journal_record_source rs = { .next = src_next, .ctx = &s, .device_id = d->id, .tree_from = a };
   struct journal_verify_result vr;
   int rc = journal_verify(&rs, d->key, d->head ? d->head_hash : NULL, &vr, NULL, NULL);
   char why[256];
@@ -234,31 +280,27 @@ static enum collect_outcome take(PGconn *db, const struct collect_witness *w, st
     const uint8_t *b = e->raw + e->off[bad - e->first];
     size_t bl = e->len[bad - e->first];
     uint8_t hr[JOURNAL_HASH_BYTES];
-    journal_record_hash(b, bl, hr);
+    if (e->held[bad - e->first]) memcpy(hr, b, sizeof hr); /* withheld: its leaf hash is all there is */
+    else journal_record_hash(b, bl, hr);
     snprintf(why, sizeof why, "batch %" PRIu64 "+%" PRIu64 " does not verify: %s", e->first, e->count,
              vr.reason[0] ? vr.reason : journal_strerror(rc));
-    return collect_db_quarantine(db, d->id, why, bad, d->head ? d->head_hash : NULL, hr, b, bl, NULL)
-               ? end(db, false, COLLECT_DB_ERROR) : end(db, true, COLLECT_QUARANTINED);
+    o = collect_db_quarantine(db, d->id, why, bad, d->head ? d->head_hash : NULL, hr, b, bl, NULL)
+            ? end(db, false, COLLECT_DB_ERROR) : end(db, true, COLLECT_QUARANTINED);
+    goto out;
   }
 
-  struct journal_merkle_hasher h = { 0 };
-  struct journal_merkle_appender *a = malloc(sizeof *a);
-  struct journal_record *r = malloc(sizeof *r);
-  struct collect_copy g = { 0 }, ev = { 0 };
-  char note[JOURNAL_TLOG_NOTE_MAX + 1], body[JOURNAL_TLOG_BODY_MAX + 1];
-  enum collect_outcome o = COLLECT_DB_ERROR;
-  if (!a || !r || journal_merkle_hasher_init(&h)) goto out;
-  journal_merkle_appender_init(a, &h, NULL, NULL);
   /* the checkpoints of the seals before a bad tree root are not kept either */
   if (collect_db_exec(db, "SAVEPOINT checks", "savepoint")) goto out;
-  a->size = d->head;
-  memcpy(a->edge, d->edge, sizeof d->edge);
   int seals = 0;
   uint64_t last_seal_size = 0, last_note_at = 0;
   uint8_t last_root[JOURNAL_HASH_BYTES];
   for (uint64_t i = start; i < e->count; i++) {
     const uint8_t *b = e->raw + e->off[i];
     size_t bl = e->len[i];
+    if (e->held[i]) { /* its leaf hash only: stored as that, with its seq */
+      if (journal_merkle_append(a, b) || withheld_line(&wh, d->id, e->first + i, b)) goto out;
+      continue;
+    }
     if (journal_record_decode(b, bl, r) != 0) goto out; /* verified: cannot happen */
     if (r->type == JOURNAL_T_SEAL) {
       static const uint8_t zero[JOURNAL_HASH_BYTES];
@@ -293,7 +335,8 @@ static enum collect_outcome take(PGconn *db, const struct collect_witness *w, st
         collect_event_line(&ev, d->id, r, b, bl))
       goto out;
   }
-  if (collect_copy_in(db, "records (device_id, seq, type, wall_time, bytes)", &g) ||
+  if ((g.n && collect_copy_in(db, "records (device_id, seq, type, wall_time, bytes)", &g)) ||
+      (wh.n && collect_copy_in(db, "records (device_id, seq, leaf)", &wh)) ||
       (ev.n && collect_copy_in(db, "events (device_id, seq, type, wall_time, body)", &ev)))
     goto out;
   /* the newest checkpoint, cosigned */
@@ -334,6 +377,7 @@ out:
   }
   free(g.p);
   free(ev.p);
+  free(wh.p);
   free(r);
   free(a);
   journal_merkle_hasher_deinit(&h);
@@ -386,7 +430,13 @@ enum collect_outcome collect_batch(PGconn *db, const struct collect_witness *w, 
   char id[33];
   journal_hex(e.device, sizeof e.device, id);
   enum collect_outcome o;
-  if (strcmp(id, topic_dev)) {
+  if (e.sealed && (!w->recipient || collect_envelope_open(&e, w->rcpt_pk, w->rcpt_sk, &why))) {
+    char kid[2 * COLLECT_BOX_KEYID_BYTES + 1];
+    journal_hex(e.key_id, sizeof e.key_id, kid);
+    cli_err("collect: hems/%s/records: a batch sealed to recipient key %s: %s: dropped", topic_dev, kid,
+            w->recipient ? why : "no --recipient-key to open it");
+    o = COLLECT_DROPPED;
+  } else if (strcmp(id, topic_dev)) {
     cli_err("collect: hems/%s/records: a batch of device %s: dropped", topic_dev, id);
     o = COLLECT_DROPPED;
   } else {

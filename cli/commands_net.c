@@ -120,7 +120,7 @@ const struct cli_cmd cli_net_cmds[] = {
     "usage: hems collect --db postgresql://… --register DEVICE_ID --pubkey FILE [--fingerprint FP]\n"
     "       hems collect --broker mqtt://HOST[:PORT]|mqtts://HOST[:PORT] --db postgresql://… [--group NAME]\n"
     "                    [--client-id ID] [--witness-key FILE] [--cafile F] [--cert F --key F]\n"
-    "                    [--username U --password-file F]\n"
+    "                    [--username U --password-file F] [--recipient-key FILE]\n"
     "\n"
     "The fleet head-end. Applies the schema (schemas/fleet/, once, under an advisory lock) at start.\n"
     "--register pins a device's public key (DIR/keys/signing.pub of the panel; --fingerprint, the 32\n"
@@ -137,8 +137,13 @@ const struct cli_cmd cli_net_cmds[] = {
     "hems/ID/backfill. A checkpoint on hems/ID/checkpoint of a size it verified must be that one\n"
     "(else a fork: quarantine). With --witness-key FILE (made by 'hems witness keygen') the newest\n"
     "checkpoint of each batch is cosigned (C2SP tlog-cosignature), stored, and published retained\n"
-    "on hems/ID/cosigned. --client-id (default hems-collect-NAME-HOSTNAME) names its persistent\n"
-    "session. Runs until SIGTERM or SIGINT (exit 0); 2 usage; 3 database or key file. docs/fleet.md.\n" },
+    "on hems/ID/cosigned. A batch with withheld records (ship --withhold: envelope version 2) is\n"
+    "verified the same way, each withheld record by its leaf hash in the tree the seals sign, and\n"
+    "stored as seq and leaf hash with no bytes. --recipient-key FILE (made by 'hems key recipient\n"
+    "--out FILE') opens batches sealed to it (ship --encrypt-to); a sealed batch without it or\n"
+    "sealed to another key is dropped with one line, nothing stored. --client-id (default hems-collect-NAME-HOSTNAME) names its persistent\n"
+    "session. Runs until SIGTERM or SIGINT (exit 0); 1 a --recipient-key that is not an X25519 secret\n"
+    "key file; 2 usage; 3 database or key file unreadable. docs/fleet.md.\n" },
   { "remote", cli_cmd_remote,
     "usage: hems remote sign --key FILE --aud DEVICE_ID --seq N --request JSON [--iss NAME]\n"
     "                        [--ttl 300s] [--iat UNIX_S] [--cti HEX] > CMD.cose\n"

@@ -1209,7 +1209,13 @@ int journal_seek_time(struct journal_iter *it, int64_t wall_ns, uint64_t *out_se
 /* ---------------------------------------------------------------- verification */
 
 /* A source of records in seq order (a data dir or a bundle). next() returns 1 with a record,
- * 0 at a clean end, or <0 on damage (with *why set). */
+ * 0 at a clean end, or <0 on damage (with *why set). journal_verify (one thread) also takes 2:
+ * a withheld record (`hems ship --withhold`), of which only its RFC 9162 leaf hash is known,
+ * in *bytes (*len JOURNAL_HASH_BYTES). It is put into the tree as that leaf; the chain links
+ * that need its bytes are not checked (the seal's signed tree root covers it and its
+ * neighbours instead), so it is refused (JOURNAL_EPROOF) where the tree is not recomputed (a
+ * source after seq 1 without tree_from), in a group whose seal carries no tree root, by the
+ * checked source and by journal_verify_opt; the fold's state hashes are not compared after it. */
 struct journal_record_source {
   int (*next)(void *ctx, uint64_t *seq, const uint8_t **bytes, size_t *len, const char **why);
   /* optional: fetch a blob (verification checks content hashes). */
@@ -1229,6 +1235,10 @@ struct journal_record_source {
    * by hashing the record before it): 0 and out, nonzero when it has none (the caller hashes).
    * The verifier then hashes each record once instead of twice. */
   int (*last_hash)(void *ctx, uint8_t out[JOURNAL_HASH_BYTES]);
+  /* optional: the tree of the records before the source's first (its size and right edge;
+   * size = first seq - 1), so every seal's tree root is checked from a later start too, as
+   * from seq 1. NULL, or another size: recomputed from seq 1 only. */
+  const struct journal_merkle_appender *tree_from;
 };
 
 struct journal_verify_result {

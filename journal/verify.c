@@ -42,14 +42,15 @@ int journal__vfail(struct vstate *v, uint64_t seq, int code, const char *fmt, un
  * record of the group whose bytes are not what was sealed. */
 static int check_group_links(struct vstate *v, const uint8_t head_hash[32])
 {
-  const uint8_t *expect = head_hash;
+  const uint8_t *expect = head_hash; /* NULL: after a withheld record, not known */
   for (size_t i = v->n - 1; i-- > 0;) {
-    if (memcmp(v->grp[i].hash, expect, 32) != 0)
+    if (v->grp[i].withheld) { expect = NULL; continue; }
+    if (expect && memcmp(v->grp[i].hash, expect, 32) != 0)
       return fail(v, v->grp[i].seq, JOURNAL_EBADCHAIN, "record hash does not match the sealed chain%.0llu", 0);
     expect = v->grp[i].prev;
   }
   if (v->n == 1) expect = v->grp[0].prev;
-  if (memcmp(expect, v->anchor, 32) != 0) {
+  if (expect && memcmp(expect, v->anchor, 32) != 0) {
     if (v->anchor_seq) return fail(v, v->anchor_seq, JOURNAL_EBADCHAIN, "record hash does not match its successor's prev%.0llu", 0);
     return fail(v, v->grp[0].seq, JOURNAL_EBADCHAIN, "prev hash does not match the expected start of the chain%.0llu", 0);
   }
@@ -61,6 +62,8 @@ static int check_group_links(struct vstate *v, const uint8_t head_hash[32])
 static int check_tree_root(struct vstate *v, const struct journal_record *r)
 {
   static const uint8_t zero[32];
+  if (v->group_withheld && (!v->tree || memcmp(r->body.seal.tree_root, zero, 32) == 0))
+    return fail(v, r->seq, JOURNAL_EPROOF, "seal without a tree root over a withheld record%.0llu", 0);
   if (!v->tree || memcmp(r->body.seal.tree_root, zero, 32) == 0) return 0;
   uint8_t root[32];
   if (v->tree->size != r->body.seal.sealed_seq || journal_merkle_appender_root(v->tree, root) != 0)
@@ -140,6 +143,7 @@ static int on_seal(struct vstate *v, const uint8_t *bytes, size_t len, const str
   memcpy(v->anchor, me->hash, 32);
   v->anchor_seq = r.seq;
   v->n = 0;
+  v->group_withheld = false;
   return 0;
 }
 
@@ -226,6 +230,68 @@ void journal__vcheck_free(struct vstate *v)
   v->tree = NULL;
 }
 
+/* The first record at seq, then every record: in order (0) or the gap (<0). */
+static int start_and_order(struct vstate *v, uint64_t seq)
+{
+  if (v->expect_seq == 0) {
+    v->expect_seq = seq;
+    v->first_seq = seq;
+    v->res->first_seq = seq;
+    if (v->anchor_from_record && seq == 1) v->anchor_from_record = false; /* all-zero anchor */
+    const struct journal_merkle_appender *from = v->src->tree_from;
+    if (seq == 1 || (from && from->size == seq - 1)) {
+      /* from the first record the tree can be recomputed (after a cut it cannot unless the
+       * source gives the tree before it: the tree's left part is not in the source; the seals'
+       * roots are then covered by their signatures) */
+      v->tree = malloc(sizeof *v->tree);
+      if (!v->tree || journal_merkle_hasher_init(&v->mh) != 0) { free(v->tree); v->tree = NULL; return -ENOMEM; }
+      journal_merkle_appender_init(v->tree, &v->mh, NULL, NULL);
+      if (seq > 1) {
+        v->tree->size = from->size;
+        memcpy(v->tree->edge, from->edge, sizeof v->tree->edge);
+      }
+      if (v->fold && seq == 1) { v->fold->reset(v->fold->ctx); v->fold_on = true; }
+    }
+  }
+  if (seq != v->expect_seq)
+    return seq > v->expect_seq ? fail(v, v->expect_seq, JOURNAL_EGAP, "record missing (next present is seq %llu)", (unsigned long long)seq)
+                               : fail(v, seq, JOURNAL_EGAP, "out of order after seq %llu", (unsigned long long)(v->expect_seq - 1));
+  return 0;
+}
+
+/* One more link in the current group (NULL: -ENOMEM or the group is too large, v->res filled). */
+static struct link *group_add(struct vstate *v, uint64_t seq, int *rc)
+{
+  if (v->n >= GROUP_RECORDS_MAX) {
+    *rc = fail(v, seq, JOURNAL_ECORRUPT, "group too large (no seal within %llu records)", GROUP_RECORDS_MAX);
+    return NULL;
+  }
+  struct link *g = journal__grow(v->grp, &v->cap, v->n + 1, sizeof *g, 1024);
+  if (!g) { *rc = -ENOMEM; return NULL; }
+  v->grp = g;
+  struct link *l = &v->grp[v->n++];
+  l->seq = seq;
+  l->withheld = false;
+  return l;
+}
+
+int journal__vcheck_withheld(struct vstate *v, uint64_t seq, const uint8_t leaf[32])
+{
+  int rc = start_and_order(v, seq);
+  if (rc) return rc;
+  if (!v->tree || v->keep_bytes || (seq == v->first_seq && v->anchor_from_record))
+    return fail(v, seq, JOURNAL_EPROOF, "withheld record (its leaf hash only) where no recomputed tree covers it%.0llu", 0);
+  struct link *l = group_add(v, seq, &rc);
+  if (!l) return rc;
+  l->withheld = true;
+  v->group_withheld = true;
+  v->fold_on = false; /* the state after it cannot be folded */
+  v->res->records++;
+  v->res->last_seq = seq;
+  v->expect_seq = seq + 1;
+  return journal_merkle_append(v->tree, leaf) ? -EIO : 0;
+}
+
 /* One record: 0 taken, 1 taken and it completed a proven group (v->grp[0..n) until the next
  * push), <0 bad (v->res filled). */
 int journal__vcheck_push(struct vstate *v, uint64_t seq, const uint8_t *bytes, size_t len,
@@ -235,24 +301,8 @@ int journal__vcheck_push(struct vstate *v, uint64_t seq, const uint8_t *bytes, s
   uint64_t inner;
   unsigned type;
   uint8_t prev[32];
-  int rc;
-  if (v->expect_seq == 0) {
-    v->expect_seq = seq;
-    v->first_seq = seq;
-    res->first_seq = seq;
-    if (v->anchor_from_record && seq == 1) v->anchor_from_record = false; /* all-zero anchor */
-    if (seq == 1) {
-      /* from the first record the tree can be recomputed (after a cut it cannot: the tree's
-       * left part is not in the source; the seals' roots are then covered by their signatures) */
-      v->tree = malloc(sizeof *v->tree);
-      if (!v->tree || journal_merkle_hasher_init(&v->mh) != 0) { free(v->tree); v->tree = NULL; return -ENOMEM; }
-      journal_merkle_appender_init(v->tree, &v->mh, NULL, NULL);
-      if (v->fold) { v->fold->reset(v->fold->ctx); v->fold_on = true; }
-    }
-  }
-  if (seq != v->expect_seq)
-    return seq > v->expect_seq ? fail(v, v->expect_seq, JOURNAL_EGAP, "record missing (next present is seq %llu)", (unsigned long long)seq)
-                               : fail(v, seq, JOURNAL_EGAP, "out of order after seq %llu", (unsigned long long)(v->expect_seq - 1));
+  int rc = start_and_order(v, seq);
+  if (rc) return rc;
   int prc = journal_record_peek(bytes, len, &inner, &type, prev);
   if (prc) return fail(v, seq, prc == JOURNAL_EVERSION ? JOURNAL_EVERSION : JOURNAL_ECORRUPT,
                        prc == JOURNAL_EVERSION ? "unsupported schema version%.0llu" : "record does not decode%.0llu", 0);
@@ -261,12 +311,8 @@ int journal__vcheck_push(struct vstate *v, uint64_t seq, const uint8_t *bytes, s
     memcpy(v->first_prev, prev, 32);
     if (v->anchor_from_record) memcpy(v->anchor, prev, 32);
   }
-  if (v->n >= GROUP_RECORDS_MAX) return fail(v, seq, JOURNAL_ECORRUPT, "group too large (no seal within %llu records)", GROUP_RECORDS_MAX);
-  struct link *g = journal__grow(v->grp, &v->cap, v->n + 1, sizeof *g, 1024);
-  if (!g) return -ENOMEM;
-  v->grp = g;
-  struct link *l = &v->grp[v->n++];
-  l->seq = seq;
+  struct link *l = group_add(v, seq, &rc);
+  if (!l) return rc;
   memcpy(l->prev, prev, 32);
   if (pre) memcpy(l->hash, pre->hash, 32);
   else journal_record_hash(bytes, len, l->hash);
@@ -374,7 +420,8 @@ int journal_verify(const struct journal_record_source *src, const uint8_t truste
     const char *why = NULL;
     int got = src->next(src->ctx, &seq, &bytes, &len, &why);
     if (got <= 0) { rc = journal__vcheck_end(&v, got, why); break; }
-    rc = journal__vcheck_push(&v, seq, bytes, len, NULL);
+    if (got == 2 && len != JOURNAL_HASH_BYTES) { rc = journal__vcheck_end(&v, JOURNAL_ECORRUPT, "a withheld record's leaf hash is not 32 bytes"); break; }
+    rc = got == 2 ? journal__vcheck_withheld(&v, seq, bytes) : journal__vcheck_push(&v, seq, bytes, len, NULL);
     if (rc == 1) { journal__vcheck_next_group(&v); rc = 0; }
     if (progress && (res->records & 0xffff) == 0) progress(pctx, seq);
   }
@@ -424,6 +471,7 @@ static int checked_next(void *ctx, uint64_t *seq, const uint8_t **bytes, size_t 
     size_t n;
     const char *w = NULL;
     int got = in->next(in->ctx, &s, &b, &n, &w);
+    if (got == 2) { got = JOURNAL_EPROOF; w = "a withheld record (its leaf hash only): nothing to hand on"; }
     int rc = got <= 0 ? journal__vcheck_end(&c->v, got, w) : journal__vcheck_push(&c->v, s, b, n, NULL);
     if (rc < 0) return checked_fail(c, rc, why);
     if (got == 0) return 0;

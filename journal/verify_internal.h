@@ -6,7 +6,8 @@
 #define HEMS_VERIFY_INTERNAL_H
 #include "journal.h"
 
-struct journal__vlink { uint64_t seq; uint8_t hash[32]; uint8_t prev[32]; size_t off, len; };
+/* withheld: only the record's leaf hash is known (hash and prev are not) */
+struct journal__vlink { uint64_t seq; uint8_t hash[32]; uint8_t prev[32]; size_t off, len; bool withheld; };
 
 #define JOURNAL__VERIFY_MAX_KEYS 16
 
@@ -63,6 +64,7 @@ struct journal__vstate {
   const struct journal_verify_fold *fold;
   bool fold_on;
   uint64_t fold_bad_seq;    /* first record the fold could not take (reported at its seal) */
+  bool group_withheld;      /* the current group holds a withheld record */
 };
 
 /* One line into res (reason, bad seq) and code back (verify.c). */
@@ -85,6 +87,8 @@ int journal__vcheck_init(struct journal__vstate *v, const struct journal_record_
  * bad (v->res filled). */
 int journal__vcheck_push(struct journal__vstate *v, uint64_t seq, const uint8_t *bytes, size_t len,
                          const struct journal__vpre *pre);
+/* A withheld record (journal_record_source, next() returning 2): its leaf only. 0 or <0. */
+int journal__vcheck_withheld(struct journal__vstate *v, uint64_t seq, const uint8_t leaf[32]);
 void journal__vcheck_next_group(struct journal__vstate *v);
 int journal__vcheck_end(struct journal__vstate *v, int got, const char *why);
 void journal__vcheck_free(struct journal__vstate *v);

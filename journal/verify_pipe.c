@@ -34,6 +34,7 @@
 #include "verify_internal.h"
 
 #define PIPE_BATCHES 8
+#define WITHHELD_REFUSED "a withheld record (its leaf hash only): journal_verify takes it, not journal_verify_opt"
 #define BATCH_RECORDS 512
 #define BATCH_BYTES (1u << 20)
 
@@ -139,6 +140,7 @@ static void *reader(void *arg)
       size_t len;
       const char *why = NULL;
       int got = p->src->next(p->src->ctx, &seq, &bytes, &len, &why);
+      if (got == 2) { got = JOURNAL_EPROOF; why = WITHHELD_REFUSED; }
       if (got > 0) {
         uint8_t *q = journal__grow(b->arena, &b->acap, b->alen + len, 1, BATCH_BYTES + 65536);
         if (!q) { got = -ENOMEM; why = NULL; }
@@ -196,6 +198,7 @@ static int run_one_thread(struct journal__vstate *v, const struct journal_verify
     size_t len;
     const char *why = NULL;
     int got = v->src->next(v->src->ctx, &seq, &bytes, &len, &why);
+    if (got == 2) { got = JOURNAL_EPROOF; why = WITHHELD_REFUSED; }
     if (got <= 0) return journal__vcheck_end(v, got, why);
     rc = journal__vcheck_push(v, seq, bytes, len, NULL);
     if (rc == 1) { journal__vcheck_next_group(v); rc = 0; }

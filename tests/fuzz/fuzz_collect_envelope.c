@@ -2,14 +2,19 @@
  * fuzz_collect_envelope.c — fuzz target for the batch envelope as `hems collect` decodes it from
  * the broker (cli/collect_envelope.c), the input being the whole message payload.
  * Properties: no crash or sanitizer report, nothing allocated beyond the limits; an accepted
- * envelope has version 1, first ≥ 1, 1 ≤ count ≤ COLLECT_RECORDS_MAX, kind 0 or 1, and its
+ * envelope has version 1 or 2, first ≥ 1, 1 ≤ count ≤ COLLECT_RECORDS_MAX, kind 0 or 1, and its
  * records tile the decompressed bytes exactly (each behind its own CBOR byte-string head, in
- * order, non-empty, the last one ending at the end); a refused one names why.
+ * order, non-empty, the last one ending at the end; a withheld one, version 2 only, exactly 32
+ * bytes); a refused one names why. A sealed envelope is opened with the fixed recipient key
+ * pair below (crypto_box_seed_keypair of 32 bytes 0x11; the corpus's sealed payloads are sealed
+ * to it) and must then hold the same properties.
  * The corpus (tests/fuzz/corpus/collect_envelope/) holds one payload per file.
  */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
 #include "collect_envelope.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -28,10 +33,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
   }
   check(e.first >= 1 && e.count >= 1 && e.count <= COLLECT_RECORDS_MAX && e.kind <= 1);
+  check(e.version == 1 || e.version == 2);
+  if (e.sealed) {
+    static uint8_t pk[32], sk[32];
+    static bool keyed;
+    if (!keyed) {
+      uint8_t seed[32];
+      memset(seed, 0x11, sizeof seed);
+      check(sodium_init() >= 0 && crypto_box_seed_keypair(pk, sk, seed) == 0);
+      keyed = true;
+    }
+    check(e.box != NULL && e.raw == NULL && e.box_len >= crypto_box_SEALBYTES);
+    if (collect_envelope_open(&e, pk, sk, &why) != 0) {
+      check(why != NULL && e.raw == NULL && e.sealed);
+      collect_envelope_free(&e);
+      return 0;
+    }
+    check(!e.sealed);
+  }
   check(e.raw_len <= COLLECT_RAW_MAX);
   size_t at = 0;
   for (uint64_t i = 0; i < e.count; i++) {
     check(e.off[i] > at && e.len[i] > 0 && e.off[i] + e.len[i] <= e.raw_len);
+    check(!e.held[i] || (e.version == 2 && e.len[i] == 32));
     at = e.off[i] + e.len[i];
   }
   check(at == e.raw_len);
