@@ -316,7 +316,7 @@ int cli_cmd_collect(int argc, char **argv)
   }
   if (optind != argc || !db) return cli_usage(cli_find("collect"), false);
   if (reg) {
-    if (broker || (!pub && !fp)) return cli_usage(cli_find("collect"), false);
+    if (broker || decode_windows || (!pub && !fp)) return cli_usage(cli_find("collect"), false);
     return collect_register(db, reg, pub, fp);
   }
   if (!broker || pub || fp) return cli_usage(cli_find("collect"), false);

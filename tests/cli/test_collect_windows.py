@@ -17,7 +17,8 @@ columns, a missing optional column all zeros), not from hems' own decoder. Check
   - branch_energy_hourly equals the sums computed here from the decoded records (windows, import,
     export, mean power per device, branch and UTC hour);
   - a collector without --decode-windows stores the records after it but no window_powers rows;
-  - deleting a record deletes its rows (ON DELETE CASCADE).
+  - deleting a record deletes its rows (ON DELETE CASCADE);
+  - --decode-windows with --register: exit 2.
 Prints "N passed, 0 failed" at the end; exits 1 on the first failure.
 """
 import collections, os, shutil, subprocess, sys, tempfile
@@ -87,7 +88,10 @@ def main():
         db, burl = pg.url, "mqtt://127.0.0.1:%d" % broker.port
         panel_tmp, d, _daemon = lib.panel_with_daemon("collect-windows", {})
         dev = status(d)["device_id"]
-        r = hems("collect", "--db", db, "--register", dev, "--pubkey", os.path.join(d, "keys", "signing.pub"))
+        pub = os.path.join(d, "keys", "signing.pub")
+        r = hems("collect", "--db", db, "--register", dev, "--pubkey", pub, "--decode-windows")
+        ok(r.returncode == 2, "--decode-windows with --register is a usage error")
+        r = hems("collect", "--db", db, "--register", dev, "--pubkey", pub)
         ok(r.returncode == 0, "register: " + r.stderr)
         clog = os.path.join(tmp, "collect.log")
         cargs = [HEMS, "collect", "--broker", burl, "--db", db, "--group", "w", "--client-id", "w1"]
