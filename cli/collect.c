@@ -3,7 +3,7 @@
  *
  *   hems collect --db URL --register ID --pubkey FILE [--fingerprint FP]
  *   hems collect --broker URL --db URL [--group NAME] [--client-id ID] [--witness-key FILE]
- *                [--recipient-key FILE] …
+ *                [--recipient-key FILE] [--decode-windows] …
  *
  * One thread: libmosquitto (MQTT 5, a persistent session) subscribed to
  * $share/GROUP/hems/+/records and $share/GROUP/hems/+/checkpoint, so the collectors of one group
@@ -274,7 +274,8 @@ static int run(struct collector *c, const char *client_id)
   return CLI_OK;
 }
 
-enum { O_BROKER = 1000, O_DB, O_GROUP, O_CLIENT, O_WKEY, O_REGISTER, O_PUBKEY, O_FP, O_CAFILE, O_CERT, O_KEY, O_USER, O_PWFILE, O_RCPT };
+enum { O_BROKER = 1000, O_DB, O_GROUP, O_CLIENT, O_WKEY, O_REGISTER, O_PUBKEY, O_FP, O_CAFILE, O_CERT, O_KEY, O_USER, O_PWFILE, O_RCPT,
+       O_DECODE_WINDOWS };
 
 int cli_cmd_collect(int argc, char **argv)
 {
@@ -285,12 +286,14 @@ int cli_cmd_collect(int argc, char **argv)
     { "pubkey", required_argument, NULL, O_PUBKEY }, { "fingerprint", required_argument, NULL, O_FP },
     { "cafile", required_argument, NULL, O_CAFILE }, { "cert", required_argument, NULL, O_CERT },
     { "key", required_argument, NULL, O_KEY }, { "username", required_argument, NULL, O_USER },
-    { "password-file", required_argument, NULL, O_PWFILE }, { "recipient-key", required_argument, NULL, O_RCPT }, { 0 }
+    { "password-file", required_argument, NULL, O_PWFILE }, { "recipient-key", required_argument, NULL, O_RCPT },
+    { "decode-windows", no_argument, NULL, O_DECODE_WINDOWS }, { 0 }
   };
   static struct collector c;
   memset(&c, 0, sizeof c);
   const char *broker = NULL, *db = NULL, *client = NULL, *wkey = NULL, *reg = NULL, *pub = NULL, *fp = NULL, *rcpt = NULL;
   c.group = "hems";
+  bool decode_windows = false;
   int opt;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -309,15 +312,17 @@ int cli_cmd_collect(int argc, char **argv)
     case O_USER: c.auth.user = optarg; break;
     case O_PWFILE: c.auth.pwfile = optarg; break;
     case O_RCPT: rcpt = optarg; break;
+    case O_DECODE_WINDOWS: decode_windows = true; break;
     default: return cli_usage(cli_find("collect"), false);
     }
   }
   if (optind != argc || !db) return cli_usage(cli_find("collect"), false);
   if (reg) {
-    if (broker || rcpt || (!pub && !fp)) return cli_usage(cli_find("collect"), false);
+    if (broker || rcpt || decode_windows || (!pub && !fp)) return cli_usage(cli_find("collect"), false);
     return collect_register(db, reg, pub, fp);
   }
   if (!broker || pub || fp) return cli_usage(cli_find("collect"), false);
+  collect_windows_decode(decode_windows);
   if (!bridge_node_id_ok(c.group)) { cli_err("collect: --group %s: 1..64 of A-Z a-z 0-9 _ -", c.group); return CLI_USAGE; }
   char hostbuf[256], idbuf[128], host[64] = "host";
   if (bridge_broker_url(broker, hostbuf, sizeof hostbuf, &c.k.host, &c.k.port, &c.tls)) {

@@ -6,6 +6,7 @@
  *   collect_envelope.c the batch envelope, decoded as untrusted input (collect_envelope.h; fuzzed)
  *   collect_batch.c    one batch: per-device lock, dedupe, chain/seal/tree checks, insert, cosign
  *   collect_events.c   the decoded copy of non-window records (table events)
+ *   collect_windows.c  --decode-windows: the windows' power entries, decoded (table window_powers)
  *   collect_db.c       libpq: connect, migrations (schemas/fleet/), device state, quarantine
  *   collect_audit.c    `hems verify --db URL --device ID`
  */
@@ -81,6 +82,11 @@ int collect_copy_line(struct collect_copy *g, const char *id, const struct journ
 int collect_copy_in(PGconn *db, const char *table_columns, const struct collect_copy *g);
 /* collect_events.c: r's decoded row for events (nothing for a window): 0 or -1. */
 int collect_event_line(struct collect_copy *g, const char *id, const struct journal_record *r, const uint8_t *b, size_t len);
+/* collect_windows.c: with collect_windows_decode(true) (--decode-windows), a window's rows for
+ * collect_windows_table, one per power entry (nothing for other records, or when off): 0 or -1. */
+extern const char collect_windows_table[];
+void collect_windows_decode(bool on);
+int collect_window_lines(struct collect_copy *g, const char *id, const struct journal_record *r);
 enum collect_outcome collect_batch(PGconn *db, const struct collect_witness *w, const char *topic_dev,
                                    const uint8_t *payload, size_t len, struct collect_result *res);
 /* A checkpoint note from hems/ID/checkpoint, against the verified ones: a fork quarantines. */

@@ -211,7 +211,7 @@ int collect_copy_line(struct collect_copy *g, const char *id, const struct journ
 
 int collect_copy_in(PGconn *db, const char *table, const struct collect_copy *g)
 {
-  char sql[128];
+  char sql[256];
   snprintf(sql, sizeof sql, "COPY %s FROM STDIN", table);
   PGresult *r = PQexec(db, sql);
   if (collect_db_ok(r, "copy")) return -1;
@@ -260,7 +260,7 @@ static enum collect_outcome take(PGconn *db, const struct collect_witness *w, st
   struct journal_merkle_hasher h = { 0 };
   struct journal_merkle_appender *a = malloc(sizeof *a);
   struct journal_record *r = malloc(sizeof *r);
-  struct collect_copy g = { 0 }, ev = { 0 }, wh = { 0 };
+  struct collect_copy g = { 0 }, ev = { 0 }, wh = { 0 }, wp = { 0 };
   char note[JOURNAL_TLOG_NOTE_MAX + 1], body[JOURNAL_TLOG_BODY_MAX + 1];
   enum collect_outcome o = COLLECT_DB_ERROR;
   if (!a || !r || journal_merkle_hasher_init(&h)) goto out;
@@ -332,12 +332,13 @@ static enum collect_outcome take(PGconn *db, const struct collect_witness *w, st
     uint8_t leaf[JOURNAL_HASH_BYTES];
     journal_merkle_leaf_hash(&h, b, bl, leaf);
     if (journal_merkle_append(a, leaf) || collect_copy_line(&g, d->id, r, b, bl) ||
-        collect_event_line(&ev, d->id, r, b, bl))
+        collect_event_line(&ev, d->id, r, b, bl) || collect_window_lines(&wp, d->id, r))
       goto out;
   }
   if ((g.n && collect_copy_in(db, "records (device_id, seq, type, wall_time, bytes)", &g)) ||
       (wh.n && collect_copy_in(db, "records (device_id, seq, leaf)", &wh)) ||
-      (ev.n && collect_copy_in(db, "events (device_id, seq, type, wall_time, body)", &ev)))
+      (ev.n && collect_copy_in(db, "events (device_id, seq, type, wall_time, body)", &ev)) ||
+      (wp.n && collect_copy_in(db, collect_windows_table, &wp)))
     goto out;
   /* the newest checkpoint, cosigned */
   if (seals && w->on && last_note_at == e->count - 1) { /* r: the last record, that seal */
@@ -378,6 +379,7 @@ out:
   free(g.p);
   free(ev.p);
   free(wh.p);
+  free(wp.p);
   free(r);
   free(a);
   journal_merkle_hasher_deinit(&h);

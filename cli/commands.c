@@ -462,7 +462,9 @@ static const struct cli_cmd cmds[] = {
     "  broker that run (it starts neither; tests/cli/test_collect.py runs it against its own): N\n"
     "  records (default 20000) of the 48-branch panel cut into ship's batches; records/s end to end\n"
     "  (published with QoS 1, a `hems collect` child stores them), the collector's verify+insert\n"
-    "  records/s in process against a plain COPY of the same rows (collect_vs_copy: the ratio), and\n"
+    "  records/s in process, by default and with --decode-windows\n"
+    "  (collect_decode_windows_records_per_s), against a plain COPY of the same rows\n"
+    "  (collect_vs_copy: the ratio, default), and\n"
     "  bytes per record on the wire and raw. Its device is registered and removed again.\n"
     "--dir says where to build the data (default: a temporary dir, removed afterwards).\n" },
 };
