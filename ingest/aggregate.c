@@ -195,13 +195,17 @@ static void acc_emit(struct ingest__engine *E, struct ingest__acc *c, int kind, 
   }
 }
 
-/* The 10 minutes in m10 are over: close the 2 h before them if they open a new one. */
+/* The 10 minutes in m10 are over: close the 2 h before them if they open a new one (the 2 h
+ * whose last 10 minutes went missing), and the 2 h they end (IEC 61000-4-30: its value is there
+ * at the end of its interval, not when the next 10 minutes close). */
 static void emit_10min(struct ingest__engine *E)
 {
   struct ingest__agg *a = &E->agg;
   int64_t s = floor_div(a->m10.start_ns, NS_2H) * NS_2H;
   if (a->h2.open && a->h2.start_ns != s) acc_emit(E, &a->h2, INGEST_AGG_2H, true);
+  int64_t m10_end = a->m10.end_ns;
   acc_emit(E, &a->m10, INGEST_AGG_10MIN, true);
+  if (a->h2.open && m10_end == a->h2.end_ns) acc_emit(E, &a->h2, INGEST_AGG_2H, true);
 }
 
 static void freq_event(struct ingest__engine *E, double f, int64_t s, int64_t e, bool flush)
