@@ -42,6 +42,11 @@ def exception_of(r):
     return getattr(r, "exception_code", None) if r.isError() else None
 
 
+def blocks_head(c):
+    """The panel block's head seq registers (the daemon's head as the bridge last polled it)."""
+    return read(c, 40070 + 2 + 10, 4)
+
+
 def read_map(c):
     """The whole map, read in chunks of at most 125 registers, walked as SunSpec: {id: (addr, regs)}."""
     head = read(c, BASE, 4)
@@ -155,6 +160,7 @@ def main():
         tmp, d, daemon = lib.panel_with_daemon("bridge-modbus", {"automation": [65534]})
         port = free_port()
         blog = os.path.join(tmp, "bridge.log")
+        st0_head = status(d)["head_seq"]  # before the bridge: every head it sees is at least this
         bridge = start([HEMS, "bridge", "modbus", "--dir", d, "--listen", "127.0.0.1:%d" % port, "--interval", "500ms"], blog,
                        user=65534, group=0, extra_groups=[])
         c = ModbusTcpClient("127.0.0.1", port=port, timeout=5)
@@ -183,11 +189,16 @@ def main():
         ok(exception_of(c.write_registers(cmd + 2, [999, 0], slave=1)) == 3, "exception 3 for a branch the panel lacks")
         ok(exception_of(c.write_registers(cmd + 2, [n, 7], slave=1)) == 3, "exception 3 for desired 7")
         ok(exception_of(c.write_registers(BASE + 10, [n, 0], slave=1)) == 2, "exception 2 for a write outside the command block")
+        # the request number is above the daemon's head as the bridge last polled it (its map's
+        # head seq, read just before the write; the bridge may poll again before it, never back)
+        seen_head = u64(blocks_head(c))
         r = c.write_registers(cmd + 2, [n, 0], slave=1)
         ok(not r.isError(), "switch write accepted: %s" % r)
         res = wait_for(lambda: (lambda x: x if x[7] == 2 else None)(read(c, cmd + 2, 8)), "result register confirmed")
         rid = "modbus-%d" % u64(res[2:6])
-        ok(res[6] == n and u64(res[2:6]) > st["head_seq"], "request number above the head, and the branch, in the command block")
+        ok(res[6] == n and u64(res[2:6]) > seen_head >= st0_head,
+           "request number %d above the head the bridge saw (%d), and the branch, in the command block" % (u64(res[2:6]), seen_head))
+        ok(len([q for q in records(d, "request") if q["body"].get("request_id") == rid]) == 1, "request id %s new to the journal" % rid)
         head = status(d)["head_seq"]  # the records of the answer, served once durable
         wait_for(lambda: status(d)["durable_seq"] >= head, "seq %d durable" % head, 30)
         reqs = [q for q in records(d, "request") if q["body"].get("request_id") == rid]
