@@ -30,7 +30,7 @@ def fp(path):
 
 def run(d, secs):
     return subprocess.run([HEMS, "run", "--dir", d, "--sim", "default", "--for", secs, "--speed", "max"],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=540)  # under CTest's 600
 
 
 # the sanitizer build (about 12x slower) runs 25 panel-minutes and keeps 10 (the same cut)
