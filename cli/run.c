@@ -79,12 +79,14 @@ int cli_cmd_run(int argc, char **argv)
   if (rc) return rc;
   if (sodium_init() < 0) return CLI_ENV;
   daemon_notify_init(&d->notify);
+  run_config_read_local(d);
   if ((rc = run_start_panel(d))) return rc;
   /* DIR/config.json "retention" (the reserve is made before the loop runs); a bad one leaves the
    * defaults — no cut — and is journaled as a config_invalid fault (run_config.c): a typo in the
    * retention policy never keeps the panel from running */
   char rerr[4400];
-  if (retention_policy_load(d->o.c.dir, &d->ret, rerr, sizeof rerr)) retention_policy_from_json(NULL, "", &d->ret, rerr, sizeof rerr);
+  if (retention_policy_from_json(json_object_get(d->local, "retention"), "config.json", &d->ret, rerr, sizeof rerr))
+    retention_policy_from_json(NULL, "", &d->ret, rerr, sizeof rerr);
   struct run_tail tail;
   memset(&tail, 0, sizeof tail);
   if ((rc = run_start_journal(d, &tail))) return rc;
@@ -93,7 +95,7 @@ int cli_cmd_run(int argc, char **argv)
   rc = run_start_boot(d, &tail);
   if (!rc) rc = run_start_afes(d);
   if (!rc) rc = run_start_outputs(d);
-  run_config_load_local(d);
+  run_config_load_local(d, d->panel->remote_json);
   d->next_retention_ns = 60ull * 1000000000ull; /* first pass a minute after start */
   run_loop_open(d);
   /* systemd hears READY=1 only now: the boot record durable, outputs requested, socket up */
@@ -139,6 +141,7 @@ int cli_cmd_run(int argc, char **argv)
   for (unsigned a = 0; d->hw && a < d->panel->num_afes; a++) hw_spidev_close(&d->spidev[a]);
   if (d->hw && d->panel->gpiochip[0]) hw_gpiochip_close(&d->gpiochip);
   json_decref(d->roles);
+  json_decref(d->local);
   run_remote_free(d);
   free(d->sc);
   return d->exit_code;

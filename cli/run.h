@@ -265,6 +265,7 @@ struct daemon {
   double t_start_real;
   int append_err;
   json_t *roles;
+  json_t *local; /* DIR/config.json as read at start or at the last SIGHUP (NULL: none, or not JSON) */
   struct remote_state *remote; /* signed remote commands' issuers and sequence (remote_accept.c) */
   struct daemon_limit limit; /* per-peer rate limit of the control socket */
   double last_watchdog_s;
@@ -469,9 +470,15 @@ void run_status_line(struct daemon *d);
 void run_status_notify(struct daemon *d, double lag_s);
 
 /* ---- run_config.c */
-void run_config_load_local(struct daemon *d);
-/* DIR/config.json's "remote" section into the panel config in use (a copy in d->hwpanel), so
- * the boot's config record journals the issuers trusted with signed commands. */
+/* DIR/config.json read once into d->local: at start everything local comes from this one read
+ * (the remote section journaled is the one enforced); SIGHUP reads it again, once. */
+void run_config_read_local(struct daemon *d);
+/* The local settings of d->local (roles, retention, time) and the issuers of remote_json — the
+ * "remote" of the panel config journaled last, so the journal says which keys are trusted. */
+void run_config_load_local(struct daemon *d, const char *remote_json);
+/* d->local's "remote" section into the panel config in use (a copy in d->hwpanel), so the boot's
+ * config record journals the issuers trusted with signed commands; one that is not a valid
+ * object trusts none (an error line says why). */
 void run_config_local_remote(struct daemon *d);
 void run_config_reload(struct daemon *d);
 void run_config_follow_panel(struct daemon *d, const char *cjson, size_t clen);

@@ -9,13 +9,27 @@
 #include <sodium.h>
 #include "run.h"
 
-/* The local settings of DIR/config.json: roles and remote (else the panel config's), retention, time. */
-void run_config_load_local(struct daemon *d)
+static void local_path(const struct daemon *d, char *path, size_t cap)
+{
+  snprintf(path, cap, "%s/config.json", d->o.c.dir);
+}
+
+void run_config_read_local(struct daemon *d)
 {
   char path[4200];
-  snprintf(path, sizeof path, "%s/config.json", d->o.c.dir);
-  json_t *root = cli_load_json_file(path);
-  json_t *r = root ? json_object_get(root, "roles") : NULL;
+  local_path(d, path, sizeof path);
+  json_decref(d->local);
+  d->local = cli_load_json_file(path);
+}
+
+/* The local settings of d->local: roles (else the panel config's), retention, time; the remote
+ * issuers of remote_json. */
+void run_config_load_local(struct daemon *d, const char *remote_json)
+{
+  char path[4200];
+  local_path(d, path, sizeof path);
+  json_t *root = d->local;
+  json_t *r = json_object_get(root, "roles");
   json_decref(d->roles);
   d->roles = NULL;
   if (json_is_object(r)) d->roles = json_incref(r);
@@ -24,7 +38,7 @@ void run_config_load_local(struct daemon *d)
    * a bad one keeps the policy in force (the start refused it before the journal opened) */
   struct retention_policy rp;
   char err[4400];
-  if (retention_policy_from_json(root ? json_object_get(root, "retention") : NULL, path, &rp, err, sizeof err)) {
+  if (retention_policy_from_json(json_object_get(root, "retention"), path, &rp, err, sizeof err)) {
     char detail[4500];
     snprintf(detail, sizeof detail, "%s; the retention policy in force stays", err);
     run_fault(d, "config_invalid", 0, 0, detail);
@@ -41,32 +55,30 @@ void run_config_load_local(struct daemon *d)
   } else if (mo) {
     d->clk.max_offset_ns = (int64_t)json_integer_value(mo) * 1000000;
   }
-  /* "remote": the signed remote commands' issuers (remote_config.c), else the panel config's */
-  json_t *rm = root ? json_object_get(root, "remote") : NULL;
-  char *rs = rm ? json_dumps(rm, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
-  run_remote_configure(d, rs ? rs : d->panel->remote_json);
-  free(rs);
-  json_decref(root);
+  /* the signed remote commands' issuers (remote_config.c): the ones the config record says */
+  run_remote_configure(d, remote_json);
 }
 
 void run_config_local_remote(struct daemon *d)
 {
   char path[4200];
-  snprintf(path, sizeof path, "%s/config.json", d->o.c.dir);
-  json_t *root = cli_load_json_file(path);
-  json_t *rm = root ? json_object_get(root, "remote") : NULL;
+  local_path(d, path, sizeof path);
+  json_t *rm = json_object_get(d->local, "remote");
+  if (!rm) return; /* the panel config's own, if any */
   char *rs = json_is_object(rm) ? json_dumps(rm, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+  if (d->panel != &d->hwpanel) {
+    d->hwpanel = *d->panel; /* the simulator's physics keeps its own (as run_calib.c) */
+    d->panel = &d->hwpanel;
+  }
   if (rs && strlen(rs) < sizeof d->hwpanel.remote_json) {
-    if (d->panel != &d->hwpanel) {
-      d->hwpanel = *d->panel; /* the simulator's physics keeps its own (as run_calib.c) */
-      d->panel = &d->hwpanel;
-    }
     memcpy(d->hwpanel.remote_json, rs, strlen(rs) + 1);
-  } else if (rs) {
-    cli_err("run: %s: \"remote\" longer than %zu bytes: not in the journaled panel config", path, sizeof d->hwpanel.remote_json - 1);
+  } else {
+    /* fail closed: what cannot be journaled whole is not trusted either */
+    d->hwpanel.remote_json[0] = 0;
+    if (rs) cli_err("run: %s: \"remote\" longer than %zu bytes: no issuer is trusted", path, sizeof d->hwpanel.remote_json - 1);
+    else cli_err("run: %s: \"remote\": expected an object: no issuer is trusted", path);
   }
   free(rs);
-  json_decref(root);
 }
 
 /* SIGHUP: re-read DIR/config.json. Valid and different → a `config` record (the simulated
@@ -76,20 +88,29 @@ void run_config_reload(struct daemon *d)
 {
   d->reload = false;
   char path[4200], err[320];
-  snprintf(path, sizeof path, "%s/config.json", d->o.c.dir);
+  local_path(d, path, sizeof path);
   static struct hw_panel np;
-  if (hw_panel_load_file(&np, path, err, sizeof err)) {
+  /* read once: the panel journaled and the local settings applied are the same bytes */
+  char *text = NULL;
+  size_t len = 0;
+  int r = hw_read_file(path, &text, &len);
+  if (r < 0) snprintf(err, sizeof err, "%.200s: %s", path, hw_strerror(r));
+  if (r < 0 || hw_panel_parse(&np, text, len, path, err, sizeof err)) {
+    free(text);
     run_fault(d, "config_invalid", 0, 0, err);
     fprintf(stderr, "hems: run: SIGHUP: %s (keeping the current config)\n", err);
     return;
   }
+  json_decref(d->local);
+  d->local = json_loadb(text, len, 0, NULL);
+  free(text);
   static char cj[256 * 1024];
   size_t cl;
   if (hw_panel_canonical_json(&np, cj, sizeof cj, &cl)) return;
   run_calib_reload(d, &np); /* a calibration-only change takes effect now (run_calib.c) */
   uint8_t h[32];
   crypto_generichash(h, 32, (const uint8_t *)cj, cl, NULL, 0);
-  run_config_load_local(d);
+  run_config_load_local(d, np.remote_json);
   if (!memcmp(h, d->cfg_hash, 32)) return;
   run_config_append(d, cj, cl, h, NULL);
 }

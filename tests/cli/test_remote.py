@@ -26,6 +26,9 @@ Checked, each outcome from the journal (`hems timeline --format jsonl`):
     is journaled, one record counting the ones left out;
   - after a restart, a lower seq is still refused `sequence` (the last seq recovered from the
     journal);
+  - SIGHUP with an issuer removed from DIR/config.json: the config record lists the others and
+    the removed one is refused unknown_issuer; with the "remote" section removed, the config
+    record has none and every issuer is refused;
   - over MQTT: a DR cancel published on hems/<id>/commands is journaled as a request of source
     remote:utility-a (ship forwards it), ship logging the daemon's answer.
 Prints "N passed, 0 failed" at the end; exits 1 on the first failure.
@@ -266,6 +269,24 @@ def main():
         cl.disconnect()
         stop(ship)
         broker.stop()
+
+        # SIGHUP: the issuers trusted are those the new config record journals — one left out is
+        # refused, and with no "remote" section at all none is trusted (not the ones of the start)
+        def reload(edit):
+            path = os.path.join(d, "config.json")
+            cfg = json.load(open(path))
+            edit(cfg)
+            json.dump(cfg, open(path, "w"))
+            n0 = len(lib.records(d, "config"))
+            daemon.send_signal(signal.SIGHUP)
+            c = wait_for(lambda: lib.records(d, "config")[n0:], "a config record after SIGHUP")
+            return json.loads(c[-1]["body"]["json"]).get("remote")
+        rj = reload(lambda c: c["remote"].update(issuers=[i for i in c["remote"]["issuers"] if i["name"] != "utility-a"]))
+        ok(rj and sorted(i["name"] for i in rj["issuers"]) == ["installer-1", "utility-b"], "the reload journals the issuers left: %s" % rj)
+        refused(tmp, d, sign(tmp, ua, dev, 7, dr), "ua-removed", "unknown_issuer", "kid-" + ua["kid"][:12].hex())
+        ok(reload(lambda c: c.pop("remote")) is None, "the reload journals no remote section")
+        refused(tmp, d, sign(tmp, ub, dev, 2, {"op": "dr", "action": "cancel", "event": "remote-e1"}), "none-trusted",
+                "unknown_issuer", "kid-" + ub["kid"][:12].hex())
         stop(daemon)
         r = hems("verify", "--dir", d)
         ok(r.returncode == 0, "hems verify: %s %s" % (r.stdout, r.stderr))
