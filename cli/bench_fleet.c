@@ -163,8 +163,7 @@ out:
 /* The envelopes through collect_batch() in this process, the device's head 0 before: seconds, or < 0. */
 static double collect_alone(PGconn *db, const char *id, const struct env *e, size_t n, uint64_t records, bool windows)
 {
-  struct collect_witness w = { 0 };
-  collect_windows_decode(windows);
+  struct collect_witness w = { .decode_windows = windows };
   double t0 = now_s(), t = -1;
   size_t i;
   for (i = 0; i < n; i++) {
@@ -173,7 +172,6 @@ static double collect_alone(PGconn *db, const char *id, const struct env *e, siz
     free(res.cosigned);
   }
   if (i == n) t = now_s() - t0;
-  collect_windows_decode(false);
   if (t >= 0 && head_of(db, id) != records) { cli_err("bench fleet: the stored head is not %llu", (unsigned long long)records); t = -1; }
   return t;
 }

@@ -322,7 +322,7 @@ int cli_cmd_collect(int argc, char **argv)
     return collect_register(db, reg, pub, fp);
   }
   if (!broker || pub || fp) return cli_usage(cli_find("collect"), false);
-  collect_windows_decode(decode_windows);
+  c.w.decode_windows = decode_windows;
   if (!bridge_node_id_ok(c.group)) { cli_err("collect: --group %s: 1..64 of A-Z a-z 0-9 _ -", c.group); return CLI_USAGE; }
   char hostbuf[256], idbuf[128], host[64] = "host";
   if (bridge_broker_url(broker, hostbuf, sizeof hostbuf, &c.k.host, &c.k.port, &c.tls)) {

@@ -46,6 +46,8 @@ struct collect_witness {
   /* --recipient-key: the X25519 key pair sealed batches (ship --encrypt-to) are opened with */
   bool recipient;
   uint8_t rcpt_pk[32], rcpt_sk[32];
+  /* --decode-windows: window records' power entries into window_powers (collect_windows.c) */
+  bool decode_windows;
 };
 
 struct collect_result {
@@ -82,10 +84,9 @@ int collect_copy_line(struct collect_copy *g, const char *id, const struct journ
 int collect_copy_in(PGconn *db, const char *table_columns, const struct collect_copy *g);
 /* collect_events.c: r's decoded row for events (nothing for a window): 0 or -1. */
 int collect_event_line(struct collect_copy *g, const char *id, const struct journal_record *r, const uint8_t *b, size_t len);
-/* collect_windows.c: with collect_windows_decode(true) (--decode-windows), a window's rows for
- * collect_windows_table, one per power entry (nothing for other records, or when off): 0 or -1. */
+/* collect_windows.c: a window's rows for collect_windows_table, one per power entry (nothing for
+ * other records): 0 or -1. The batch asks for them with --decode-windows (w->decode_windows). */
 extern const char collect_windows_table[];
-void collect_windows_decode(bool on);
 int collect_window_lines(struct collect_copy *g, const char *id, const struct journal_record *r);
 enum collect_outcome collect_batch(PGconn *db, const struct collect_witness *w, const char *topic_dev,
                                    const uint8_t *payload, size_t len, struct collect_result *res);

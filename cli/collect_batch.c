@@ -332,7 +332,7 @@ static enum collect_outcome take(PGconn *db, const struct collect_witness *w, st
     uint8_t leaf[JOURNAL_HASH_BYTES];
     journal_merkle_leaf_hash(&h, b, bl, leaf);
     if (journal_merkle_append(a, leaf) || collect_copy_line(&g, d->id, r, b, bl) ||
-        collect_event_line(&ev, d->id, r, b, bl) || collect_window_lines(&wp, d->id, r))
+        collect_event_line(&ev, d->id, r, b, bl) || (w->decode_windows && collect_window_lines(&wp, d->id, r)))
       goto out;
   }
   if ((g.n && collect_copy_in(db, "records (device_id, seq, type, wall_time, bytes)", &g)) ||

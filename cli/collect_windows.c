@@ -9,16 +9,12 @@
 #include <stdio.h>
 #include "collect.h"
 
-static bool decode_windows;
-
 const char collect_windows_table[] = "window_powers (device_id, seq, idx, afe, start_ns, duration_us, branch, phase, p_mw, "
                                      "q_mvar, s_mva, pf_mpct, import_uwh, export_uwh)";
 
-void collect_windows_decode(bool on) { decode_windows = on; }
-
 int collect_window_lines(struct collect_copy *g, const char *id, const struct journal_record *r)
 {
-  if (!decode_windows || r->type != JOURNAL_T_WINDOW) return 0;
+  if (r->type != JOURNAL_T_WINDOW) return 0;
   static const char phases[] = "ABCN";
   const struct journal_window *w = &r->body.window;
   for (unsigned i = 0; i < w->npow && i < JOURNAL_WINDOW_CHANNELS; i++) {
