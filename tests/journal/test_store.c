@@ -33,6 +33,17 @@ static char *new_journal(struct jt_clock *clk)
   return d;
 }
 
+/* A fresh journal (new_journal) on a clock of step ns per stamp, opened for writing with o. */
+static struct journal *open_new(struct jt_clock *clk, uint64_t step, char **d, struct journal_options *o)
+{
+  jt_clock_init(clk, step);
+  *d = new_journal(clk);
+  jt_opts(o, *d, clk);
+  struct journal *j;
+  assert_int_equal(journal_open(&j, o, NULL, NULL), 0);
+  return j;
+}
+
 static void cleanup(char *d)
 {
   char *slash = strrchr(d, '/');
@@ -251,12 +262,9 @@ static void test_index_and_blobs(void **state)
 {
   (void)state;
   struct jt_clock clk;
-  jt_clock_init(&clk, 100000000ull); /* 0.1 s per stamp */
-  char *d = new_journal(&clk);
   struct journal_options o;
-  jt_opts(&o, d, &clk);
-  struct journal *j;
-  assert_int_equal(journal_open(&j, &o, NULL, NULL), 0);
+  char *d;
+  struct journal *j = open_new(&clk, 100000000ull, &d, &o); /* 0.1 s per stamp */
   struct journal_record r;
   uint64_t s, fault7_seq = 0, note_seq = 0;
   int64_t wall_at_note = 0;
@@ -384,12 +392,9 @@ static void test_seek_time_after_clock_step_back(void **state)
 {
   (void)state;
   struct jt_clock clk;
-  jt_clock_init(&clk, 1000000ull); /* 1 ms per stamp */
-  char *d = new_journal(&clk);
   struct journal_options o;
-  jt_opts(&o, d, &clk);
-  struct journal *j;
-  assert_int_equal(journal_open(&j, &o, NULL, NULL), 0);
+  char *d;
+  struct journal *j = open_new(&clk, 1000000ull, &d, &o); /* 1 ms per stamp */
   struct journal_record r;
   uint64_t s;
   int64_t w0 = clk.wall;
@@ -497,12 +502,9 @@ static void test_retention(void **state)
 {
   (void)state;
   struct jt_clock clk;
-  jt_clock_init(&clk, 1000000000ull); /* 1 s per stamp */
-  char *d = new_journal(&clk);
   struct journal_options o;
-  jt_opts(&o, d, &clk);
-  struct journal *j;
-  assert_int_equal(journal_open(&j, &o, NULL, NULL), 0);
+  char *d;
+  struct journal *j = open_new(&clk, 1000000000ull, &d, &o); /* 1 s per stamp */
   struct journal_record r;
   uint64_t s;
   for (int i = 0; i < 60; i++) {
