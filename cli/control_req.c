@@ -224,8 +224,9 @@ static const char *check_der(struct journal_request *q, const char *action, json
   } else if (pm) return "malformed request: \"permille\" is only for limit, charge_limit and discharge_limit";
   if ((a == JOURNAL_DERA_CHARGE_LIMIT || a == JOURNAL_DERA_DISCHARGE_LIMIT) && t != JOURNAL_DERT_ESS)
     return "malformed request: charge_limit and discharge_limit are for the ess source";
-  if (ctx->role == ROLE_AUTOMATION && t == JOURNAL_DERT_ESS && (a == JOURNAL_DERA_DISCONNECT || a == JOURNAL_DERA_DISCHARGE_LIMIT))
-    return "refused: role automation may not disconnect the battery or limit its discharge (on backup it may be what keeps the critical branches on)";
+  if (ctx->role == ROLE_AUTOMATION && t == JOURNAL_DERT_ESS &&
+      (a == JOURNAL_DERA_DISCONNECT || a == JOURNAL_DERA_DISCHARGE_LIMIT || a == JOURNAL_DERA_LIMIT))
+    return "refused: role automation may not disconnect the battery or limit its discharge or output (on backup it may be what keeps the critical branches on)";
   q->der = journal_der_pack(t, (unsigned)a, a >= JOURNAL_DERA_LIMIT ? (unsigned)json_integer_value(pm) : 0);
   return NULL;
 }

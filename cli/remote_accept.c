@@ -15,7 +15,7 @@
 #include "remote_state.h"
 #include "run.h"
 
-#define SKEW_S 60                  /* iat and exp are judged with this much clock skew allowed */
+#define SKEW_S REMOTE_SKEW_S
 #define REFUSAL_BURST 20           /* refusals journaled per bucket before the rate applies */
 #define REFUSAL_EVERY_MS 6000      /* then one per 6 s per bucket; the rest counted in the next */
 
@@ -69,13 +69,14 @@ static char *reply_refused(struct daemon *d, struct remote_bucket *b, bool alway
 /* The roles' requests (docs/fleet.md): utility — demand response, the service disconnect
  * (disconnect, reconnect, set-mode; confirm is the local button's), DER curtailment; installer
  * — alarm acknowledgements and DER commands. Neither may disconnect the battery or limit its
- * discharge from afar: on backup it may be what keeps the critical branches on (docs/policy.md
- * "The battery on backup"); that is a decision for someone at the panel. */
+ * discharge (nor its output: `limit` caps what its inverter delivers) from afar: on backup it
+ * may be what keeps the critical branches on (docs/policy.md "The battery on backup"); that is
+ * a decision for someone at the panel. */
 static bool role_permits(int role, const char *op, const char *action, const char *source)
 {
   if (!op) return false;
   if (!strcmp(op, "der") && source && !strcmp(source, "ess") && action &&
-      (!strcmp(action, "disconnect") || !strcmp(action, "discharge_limit")))
+      (!strcmp(action, "disconnect") || !strcmp(action, "discharge_limit") || !strcmp(action, "limit")))
     return false;
   if (role == ROLE_UTILITY)
     return !strcmp(op, "dr") || !strcmp(op, "der") ||
@@ -84,12 +85,16 @@ static bool role_permits(int role, const char *op, const char *action, const cha
   return false;
 }
 
-/* A cti is the issuer's own: another issuer using it first does not spend it. */
-static bool cti_seen(const struct remote_state *st, unsigned issuer, const struct remote_msg *m, int64_t now_s)
+/* A cti is the issuer's own: another issuer using it first does not spend it (one read back from
+ * the journal, any issuer's: a renamed issuer's message cannot come again under the new name). */
+static bool cti_seen(const struct remote_state *st, const uint8_t kid[REMOTE_KID_BYTES], const struct remote_msg *m,
+                     int64_t now_s)
 {
   for (unsigned i = 0; i < REMOTE_CTIS; i++) {
     const struct remote_cti *k = &st->ctis[i];
-    if (k->issuer == issuer && k->len == m->c.cti_len && k->until_s >= now_s && !memcmp(k->cti, m->c.cti, k->len)) return true;
+    if ((k->any || !memcmp(k->kid, kid, REMOTE_KID_BYTES)) && k->len == m->c.cti_len && k->until_s >= now_s &&
+        !memcmp(k->cti, m->c.cti, k->len))
+      return true;
   }
   return false;
 }
@@ -102,7 +107,8 @@ static void consume(struct remote_state *st, struct remote_issuer *is, const str
   struct remote_cti *k = &st->ctis[st->cti_next++ % REMOTE_CTIS];
   memcpy(k->cti, m->c.cti, m->c.cti_len);
   k->len = (uint8_t)m->c.cti_len;
-  k->issuer = (unsigned)(is - st->iss);
+  k->any = false;
+  memcpy(k->kid, is->kid, REMOTE_KID_BYTES);
   k->until_s = m->c.exp + SKEW_S;
 }
 
@@ -117,6 +123,16 @@ static const char *check_request(struct daemon *d, const struct remote_issuer *i
                     json_string_value(json_object_get(q->json, "source")))) {
     *reason = JOURNAL_REF_ROLE;
     snprintf(msg, msg_len, "role %s may not ask %s remotely", daemon_role_name(is->role), op ? op : "(no op)");
+    return msg;
+  }
+  /* mode 0 (always connected) closes a disconnected service at once: from afar that is the
+   * armed reconnect's local confirmation skipped (and one key undoing a two-person disconnect) */
+  const char *action = json_string_value(json_object_get(q->json, "action"));
+  json_t *mode = json_object_get(q->json, "mode");
+  if (!strcmp(op, "service") && action && !strcmp(action, "set-mode") && json_is_integer(mode) && json_integer_value(mode) == 0 &&
+      d->h.state.pol.svc_state != REPLAY_SVC_CONNECTED) {
+    *reason = JOURNAL_REF_ROLE;
+    snprintf(msg, msg_len, "set-mode 0 would reconnect the service without the panel's button: reconnect remotely, then confirm at the panel");
     return msg;
   }
   struct control_ctx ctx = { .panel = d->panel, .role = is->role, .next_seq = journal_head_seq(d->j) + 1,
@@ -136,8 +152,7 @@ static bool second_signature(struct remote_state *st, unsigned issuer, int64_t n
   if (p->used && p->issuer != issuer && now_s - p->at_s <= st->window_s && now_s >= p->at_s && now_s <= p->exp_s) {
     *first_seq = p->record_seq;
     *first_issuer = p->issuer;
-    p->used = false;
-    return true;
+    return true; /* held until the second's request is journaled (accept_request) */
   }
   return false;
 }
@@ -189,7 +204,10 @@ static char *accept_request(struct daemon *d, struct daemon_client *c, struct re
   }
   uint64_t next = journal_head_seq(d->j) + 1;
   char *out = run_control_policy_op(d, c, r);
-  if (journal_head_seq(d->j) >= next) consume(st, is, m); /* journaled: the seq is the issuer's last */
+  if (journal_head_seq(d->j) >= next) { /* journaled: the seq is the issuer's last */
+    consume(st, is, m);
+    if (disconnect && st->two_person_disconnect) st->pending.used = false; /* the first signature spent */
+  }
   control_req_free(&q);
   return out;
 }
@@ -231,9 +249,12 @@ char *run_remote_op(struct daemon *d, struct daemon_client *c, const char *cose_
     return reply_refused(d, b, false, is->name, JOURNAL_REF_AUDIENCE, &m, "aud is not this panel's device id");
   if (m.c.iat > now_s + SKEW_S) return reply_refused(d, b, false, is->name, JOURNAL_REF_NOT_YET_VALID, &m, "iat is in the future");
   if (now_s > m.c.exp + SKEW_S) return reply_refused(d, b, false, is->name, JOURNAL_REF_EXPIRED, &m, "exp has passed");
-  if (cti_seen(st, (unsigned)(is - st->iss), &m, now_s)) return reply_refused(d, b, false, is->name, JOURNAL_REF_REPLAYED, &m, "cti already accepted");
+  if (cti_seen(st, is->kid, &m, now_s)) return reply_refused(d, b, false, is->name, JOURNAL_REF_REPLAYED, &m, "cti already accepted");
   if (st->seqs_unknown)
     return reply_refused(d, b, false, is->name, JOURNAL_REF_SEQUENCE, &m, "the issuers' last seqs could not be read from the journal");
+  if (st->floor_s && m.c.iat < st->floor_s + SKEW_S)
+    return reply_refused(d, b, false, is->name, JOURNAL_REF_SEQUENCE, &m,
+                         "iat is before the oldest record the journal keeps: whether it was accepted cannot be checked");
   if (m.c.seq <= is->last_seq) {
     snprintf(why, sizeof why, "seq %llu is not above %llu, the last accepted from %s", (unsigned long long)m.c.seq,
              (unsigned long long)is->last_seq, is->name);

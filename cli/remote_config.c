@@ -102,6 +102,15 @@ out:
   return 0;
 }
 
+int remote_config_check(const char *json, char *err, size_t err_cap)
+{
+  struct remote_state *st = calloc(1, sizeof *st);
+  if (!st) { snprintf(err, err_cap, "remote: out of memory"); return -1; }
+  int rc = remote_config_parse(st, json, err, err_cap);
+  free(st);
+  return rc;
+}
+
 int remote_issuer_by_kid(const struct remote_state *st, const uint8_t kid[REMOTE_KID_BYTES])
 {
   for (unsigned i = 0; i < st->n; i++)
@@ -109,15 +118,54 @@ int remote_issuer_by_kid(const struct remote_state *st, const uint8_t kid[REMOTE
   return -1;
 }
 
+/* A cti read back from the journal: any issuer's (the record names the issuer, not its key),
+ * until the latest its message can still be valid (accepted at wall_s: iat at most skew after,
+ * exp at most a day after iat). Once, whatever the number of recoveries. */
+static void recovered_cti(struct remote_state *st, const struct journal_slice *cti, int64_t wall_s, int64_t now_s)
+{
+  int64_t until = wall_s + REMOTE_MAX_TTL_S + 2 * REMOTE_SKEW_S;
+  if (!cti->len || cti->len > REMOTE_CTI_MAX || until < now_s) return;
+  for (unsigned i = 0; i < REMOTE_CTIS; i++)
+    if (st->ctis[i].len == cti->len && !memcmp(st->ctis[i].cti, cti->ptr, cti->len)) {
+      st->ctis[i].any = true;
+      if (st->ctis[i].until_s < until) st->ctis[i].until_s = until;
+      return;
+    }
+  struct remote_cti *k = &st->ctis[st->cti_next++ % REMOTE_CTIS];
+  memset(k, 0, sizeof *k);
+  memcpy(k->cti, cti->ptr, cti->len);
+  k->len = (uint8_t)cti->len;
+  k->any = true;
+  k->until_s = until;
+}
+
+/* Retention cut records: the wall time of the oldest one kept (floor_s), else 0. */
+static int recover_floor(struct journal_reader *r, struct journal_iter *it, struct remote_state *st)
+{
+  uint64_t first = 0, last = 0;
+  st->floor_s = 0;
+  if (journal_reader_bounds(r, &first, &last)) return -1;
+  if (first <= 1) return 0;
+  const uint8_t *bytes;
+  size_t len;
+  struct journal_record rec;
+  if (journal_iter_get(it, first, &bytes, &len) || journal_record_decode(bytes, len, &rec)) return -1;
+  st->floor_s = rec.wall_ns / 1000000000ll;
+  return 0;
+}
+
 /* Each issuer's last seq from the journal: the requests of source remote:<name> and the
- * disconnects held for a second signature (refusals awaiting_second), through the source index. */
+ * disconnects held for a second signature (refusals awaiting_second), through the source index;
+ * their ctis still within a message's validity; and the floor retention left (recover_floor). */
 static int recover_seqs(struct daemon *d, struct remote_state *st)
 {
   struct journal_reader *r;
   struct journal_iter *it;
   int rc = 0;
+  int64_t now_s = run_wall_ns(d) / 1000000000ll;
   if (journal_reader_attach(&r, d->j)) return -1;
   if (journal_iter_begin(r, 1, &it)) { journal_reader_close(r); return -1; }
+  if (recover_floor(r, it, st)) rc = -1;
   struct journal_source src = { .kind = JOURNAL_SRC_REMOTE };
   uint32_t val = journal_index_source_value(&src);
   uint64_t from = 1, blocks[256];
@@ -136,9 +184,10 @@ static int recover_seqs(struct daemon *d, struct remote_state *st)
         if (g == JOURNAL_ENOTFOUND) continue; /* cut by retention: its seq is older than what is kept */
         if (g || journal_record_decode(bytes, len, &rec)) { rc = -1; continue; }
         if (rec.source.kind != JOURNAL_SRC_REMOTE) continue;
-        uint64_t seq = rec.type == JOURNAL_T_REQUEST ? rec.body.request.remote_seq
-                       : rec.type == JOURNAL_T_REFUSAL && rec.body.refusal.reason == JOURNAL_REF_AWAITING_SECOND
-                           ? rec.body.refusal.remote_seq : 0;
+        bool req = rec.type == JOURNAL_T_REQUEST,
+             held = rec.type == JOURNAL_T_REFUSAL && rec.body.refusal.reason == JOURNAL_REF_AWAITING_SECOND;
+        uint64_t seq = req ? rec.body.request.remote_seq : held ? rec.body.refusal.remote_seq : 0;
+        if (seq) recovered_cti(st, req ? &rec.body.request.cti : &rec.body.refusal.cti, rec.wall_ns / 1000000000ll, now_s);
         for (unsigned i = 0; seq && i < st->n; i++)
           if (!strcmp(st->iss[i].name, rec.source.name) && st->iss[i].last_seq < seq) st->iss[i].last_seq = seq;
       }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
+#include "remote_state.h"
 #include "run.h"
 
 static void local_path(const struct daemon *d, char *path, size_t cap)
@@ -95,7 +96,9 @@ void run_config_reload(struct daemon *d)
   size_t len = 0;
   int r = hw_read_file(path, &text, &len);
   if (r < 0) snprintf(err, sizeof err, "%.200s: %s", path, hw_strerror(r));
-  if (r < 0 || hw_panel_parse(&np, text, len, path, err, sizeof err)) {
+  /* a remote section the issuers' parse refuses fails the whole reload: journaled, it would say
+   * keys are trusted (or revoked) that are not */
+  if (r < 0 || hw_panel_parse(&np, text, len, path, err, sizeof err) || remote_config_check(np.remote_json, err, sizeof err)) {
     free(text);
     run_fault(d, "config_invalid", 0, 0, err);
     fprintf(stderr, "hems: run: SIGHUP: %s (keeping the current config)\n", err);

@@ -568,7 +568,7 @@ struct hw_panel {
   char gpiochip[HW_PATH_MAX];                    /* --hw only */
   uint32_t line_service_coil, line_service_aux;  /* service disconnect contactor */
   char roles_json[512];       /* canonical JSON of the optional "roles" section, "" if none */
-  char remote_json[4096];     /* canonical JSON of the optional "remote" section (signed remote
+  char remote_json[8192];     /* canonical JSON of the optional "remote" section (signed remote
                                  commands' issuers, cli/remote_config.c checks it), "" if none */
   struct hw_panel_pq pq;      /* "pq": event thresholds and the protective action */
   unsigned holdoff_s, der_holdoff_s; /* "restore": closes wait this long after the supply returns

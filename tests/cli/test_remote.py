@@ -26,9 +26,15 @@ Checked, each outcome from the journal (`hems timeline --format jsonl`):
     is journaled, one record counting the ones left out;
   - after a restart, a lower seq is still refused `sequence` (the last seq recovered from the
     journal);
-  - SIGHUP with an issuer removed from DIR/config.json: the config record lists the others and
-    the removed one is refused unknown_issuer; with the "remote" section removed, the config
-    record has none and every issuer is refused;
+  - a battery output limit (ess limit) asked remotely: role; a set-mode 0 while the service is
+    disconnected: role, the service stays disconnected;
+  - SIGHUP with a remote section the issuers' parse refuses: a config_invalid fault, no config
+    record, the issuers in force still accepted; with an issuer removed from DIR/config.json: the
+    config record lists the others and the removed one is refused unknown_issuer; with the
+    "remote" section removed, the config record has none and every issuer is refused;
+  - a renamed issuer after a restart: its message accepted under the old name is refused
+    replayed (the cti read back from the journal); after a retention cut of that record, refused
+    sequence (issued before the oldest record kept);
   - over MQTT: a DR cancel published on hems/<id>/commands is journaled as a request of source
     remote:utility-a (ship forwards it), ship logging the daemon's answer.
 Prints "N passed, 0 failed" at the end; exits 1 on the first failure.
@@ -212,7 +218,7 @@ def main():
         refused(tmp, d, sign(tmp, inst, dev, 1, dr), "installer-dr", "role", "installer-1")
         # the battery is never disconnected (nor its discharge limited) from afar, by any role
         for key, who in ((ua, "utility-a"), (inst, "installer-1")):
-            for act in ({"action": "disconnect"}, {"action": "discharge_limit", "permille": 0}):
+            for act in ({"action": "disconnect"}, {"action": "discharge_limit", "permille": 0}, {"action": "limit", "permille": 0}):
                 refused(tmp, d, sign(tmp, key, dev, 3, dict({"op": "der", "source": "ess"}, **act)),
                         "%s-ess-%s" % (who, act["action"]), "role", who)
 
@@ -223,7 +229,8 @@ def main():
         ok(status(d)["policy"]["service"] == "connected", "one signature: the service stays connected")
         refused(tmp, d, sign(tmp, ua, dev, 5, sd), "disconnect-1-again", "awaiting_second", "utility-a")
         h0 = head(d)
-        r = apply(tmp, d, sign(tmp, ub, dev, 1, sd), "disconnect-2")
+        b_second = sign(tmp, ub, dev, 1, sd, "--ttl", "1h")
+        r = apply(tmp, d, b_second, "disconnect-2")
         ok(r.returncode == 0 and "confirmed" in r.stdout, "two signatures: the disconnect executed: %s %s" % (r.stdout, r.stderr))
         recs = settled(d, h0)
         q = [x for x in recs if x["type"] == "request" and x["source"] == "remote:utility-b"]
@@ -234,6 +241,9 @@ def main():
         ok(len(cmd) == 1 and cmd[0]["body"]["target"] == "service" and cmd[0]["body"]["desired"] == "off", "service off command")
         ok(status(d)["policy"]["service"] != "connected", "the service disconnected")
         ok(first["body"]["remote_seq"] == 4, "the first signature's refusal carries its seq")
+        # set-mode 0 (always connected) would close the disconnected service without the button
+        refused(tmp, d, sign(tmp, ua, dev, 6, {"op": "service", "action": "set-mode", "mode": 0}), "set-mode-0", "role", "utility-a")
+        ok(status(d)["policy"]["service"] != "connected", "a remote set-mode 0 leaves the service disconnected")
 
         # unauthenticated refusals: at most the burst journaled, the rest counted
         h0 = head(d)
@@ -271,19 +281,53 @@ def main():
         broker.stop()
 
         # SIGHUP: the issuers trusted are those the new config record journals — one left out is
-        # refused, and with no "remote" section at all none is trusted (not the ones of the start)
-        def reload(edit):
-            path = os.path.join(d, "config.json")
+        # refused, and with no "remote" section at all none is trusted (not the ones of the start);
+        # a section the issuers' parse refuses fails the whole reload (no config record)
+        path = os.path.join(d, "config.json")
+
+        def edit(f):
             cfg = json.load(open(path))
-            edit(cfg)
+            f(cfg)
             json.dump(cfg, open(path, "w"))
+
+        def reload(f):
+            edit(f)
             n0 = len(lib.records(d, "config"))
             daemon.send_signal(signal.SIGHUP)
             c = wait_for(lambda: lib.records(d, "config")[n0:], "a config record after SIGHUP")
             return json.loads(c[-1]["body"]["json"]).get("remote")
-        rj = reload(lambda c: c["remote"].update(issuers=[i for i in c["remote"]["issuers"] if i["name"] != "utility-a"]))
+
+        def drop_ua(c):
+            c["remote"]["issuers"] = [i for i in c["remote"]["issuers"] if i["name"] != "utility-a"]
+        n0, f0 = len(lib.records(d, "config")), len(lib.records(d, "fault"))
+        edit(lambda c: (drop_ua(c), c["remote"]["two_person"].update(window_s=5)))
+        daemon.send_signal(signal.SIGHUP)
+        bad = wait_for(lambda: [x for x in lib.records(d, "fault")[f0:] if "two_person" in json.dumps(x["body"])], "the config_invalid fault")
+        ok(bad[0]["body"]["code"] == "config_invalid", "a bad remote section on SIGHUP: a config_invalid fault: %s" % bad[0]["body"])
+        ok(len(lib.records(d, "config")) == n0, "and no config record: the issuers in force stay the journaled ones")
+        h0 = head(d)
+        r = apply(tmp, d, sign(tmp, ua, dev, 7, {"op": "dr", "action": "cancel", "event": "remote-e1"}), "ua-still")
+        ok(r.returncode == 0 and [x for x in settled(d, h0, "request") if x["source"] == "remote:utility-a"],
+           "utility-a, still in force, is accepted: %s %s" % (r.stdout, r.stderr))
+        rj = reload(lambda c: (drop_ua(c), c["remote"]["two_person"].update(window_s=600)))
         ok(rj and sorted(i["name"] for i in rj["issuers"]) == ["installer-1", "utility-b"], "the reload journals the issuers left: %s" % rj)
-        refused(tmp, d, sign(tmp, ua, dev, 7, dr), "ua-removed", "unknown_issuer", "kid-" + ua["kid"][:12].hex())
+        refused(tmp, d, sign(tmp, ua, dev, 8, dr), "ua-removed", "unknown_issuer", "kid-" + ua["kid"][:12].hex())
+
+        # a renamed issuer (same key), after a restart: its message accepted under the old name is
+        # refused by its cti read back from the journal (its seq starts afresh with the name)
+        stop(daemon)
+        edit(lambda c: [i.update(name="utility-bee") for i in c["remote"]["issuers"] if i["name"] == "utility-b"])
+        daemon = start_daemon(d)
+        refused(tmp, d, b_second, "renamed-replay", "replayed", "utility-bee")
+
+        # retention cut the records that said so: a message issued before the oldest record kept
+        # cannot be checked, and is refused
+        stop(daemon)
+        r = hems("retention", "--dir", d, "--keep", "1s", "--run")
+        ok(r.returncode == 0, "hems retention --keep 1s --run: %s %s" % (r.stdout, r.stderr))
+        daemon = start_daemon(d)
+        rr = refused(tmp, d, b_second, "cut-replay", "sequence", "utility-bee")
+
         ok(reload(lambda c: c.pop("remote")) is None, "the reload journals no remote section")
         refused(tmp, d, sign(tmp, ub, dev, 2, {"op": "dr", "action": "cancel", "event": "remote-e1"}), "none-trusted",
                 "unknown_issuer", "kid-" + ub["kid"][:12].hex())
