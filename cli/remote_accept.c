@@ -176,10 +176,18 @@ static char *accept_request(struct daemon *d, struct daemon_client *c, struct re
   r->issuer = (struct journal_slice){ (const uint8_t *)is->name, (uint32_t)strlen(is->name) };
   r->remote_seq = m->c.seq;
   r->cti = (struct journal_slice){ m->c.cti, (uint32_t)m->c.cti_len };
-  if (!json_object_get(q.json, "request_id")) { /* not sock-<seq>: the issuer's own sequence names it */
-    snprintf(rid, sizeof rid, "remote-%s-%llu", is->name, (unsigned long long)m->c.seq);
-    r->request_id = (struct journal_slice){ (const uint8_t *)rid, (uint32_t)strlen(rid) };
+  /* in the issuer's own namespace: remote-<issuer>-<the id given>, else -<seq> (not sock-<seq>),
+   * so no issuer can take an id another principal's request will use (refused conflict) */
+  const char *given = json_string_value(json_object_get(q.json, "request_id"));
+  int rl = given ? snprintf(rid, sizeof rid, "remote-%s-%s", is->name, given)
+                 : snprintf(rid, sizeof rid, "remote-%s-%llu", is->name, (unsigned long long)m->c.seq);
+  if (rl < 0 || (size_t)rl >= sizeof rid) {
+    char *out = reply_refused(d, &st->signed_bucket, false, is->name, JOURNAL_REF_MALFORMED, m,
+                              "request_id: with its prefix remote-<issuer>- longer than 64 bytes");
+    control_req_free(&q);
+    return out;
   }
+  r->request_id = (struct journal_slice){ (const uint8_t *)rid, (uint32_t)strlen(rid) };
   int64_t exp_ns = m->c.exp * 1000000000ll; /* the request lapses with the signature's validity */
   if (!r->expiry_ns || r->expiry_ns > exp_ns) r->expiry_ns = exp_ns;
   bool disconnect = r->kind == JOURNAL_REQ_SERVICE && r->action == JOURNAL_SVC_DISCONNECT;

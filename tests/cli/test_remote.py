@@ -13,6 +13,7 @@ Checked, each outcome from the journal (`hems timeline --format jsonl`):
   - a DR start signed by a utility issuer: a request of source remote:utility-a with its seq,
     cti and issuer, the fold's demand_response command opening the branch, its sense_back
     confirmed; `hems verify` passes at the end;
+  - a request_id given is journaled as remote-<issuer>-<id> (the issuer's own namespace);
   - refused and journaled with the reason: a forged signature (signature), an unregistered key
     (unknown_issuer), bytes that are no COSE_Sign1 (malformed), another device's aud (audience),
     an expired one (expired), the same bytes again (replayed), a lower seq with a new cti
@@ -200,9 +201,12 @@ def main():
 
         # a command signed by Python alone is accepted
         h0 = head(d)
-        r = apply(tmp, d, python_cose(ua, dev, 2, {"op": "dr", "action": "cancel", "event": "remote-e1"}), "py")
+        r = apply(tmp, d, python_cose(ua, dev, 2, {"op": "dr", "action": "cancel", "event": "remote-e1", "request_id": "sock-99999"}), "py")
         ok(r.returncode == 0, "a COSE_Sign1 made by cbor2 + PyNaCl is accepted: %s %s" % (r.stdout, r.stderr))
-        ok([x for x in settled(d, h0, "request") if x["body"].get("remote_seq") == 2], "its request journaled with seq 2")
+        q2 = [x for x in settled(d, h0, "request") if x["body"].get("remote_seq") == 2]
+        ok(q2, "its request journaled with seq 2")
+        ok(q2[0]["body"]["request_id"] == "remote-utility-a-sock-99999",
+           "the id it gives is in the issuer's namespace (a socket peer's sock-N stays free): %s" % q2[0]["body"]["request_id"])
 
         # refusals, each journaled with its reason
         forged = bytearray(sign(tmp, ua, dev, 3, dr))
