@@ -166,7 +166,7 @@ static char *accept_request(struct daemon *d, struct daemon_client *c, struct re
   uint8_t reason;
   const char *bad = check_request(d, is, m, &q, &reason, msg, sizeof msg);
   if (bad) {
-    char *out = reply_refused(d, &st->signed_bucket, false, is->name, reason, m, bad);
+    char *out = reply_refused(d, &is->bucket, false, is->name, reason, m, bad);
     control_req_free(&q);
     return out;
   }
@@ -182,7 +182,7 @@ static char *accept_request(struct daemon *d, struct daemon_client *c, struct re
   int rl = given ? snprintf(rid, sizeof rid, "remote-%s-%s", is->name, given)
                  : snprintf(rid, sizeof rid, "remote-%s-%llu", is->name, (unsigned long long)m->c.seq);
   if (rl < 0 || (size_t)rl >= sizeof rid) {
-    char *out = reply_refused(d, &st->signed_bucket, false, is->name, JOURNAL_REF_MALFORMED, m,
+    char *out = reply_refused(d, &is->bucket, false, is->name, JOURNAL_REF_MALFORMED, m,
                               "request_id: with its prefix remote-<issuer>- longer than 64 bytes");
     control_req_free(&q);
     return out;
@@ -196,7 +196,7 @@ static char *accept_request(struct daemon *d, struct daemon_client *c, struct re
     unsigned first = 0;
     if (!second_signature(st, ii, now_s, &first_seq, &first)) {
       uint64_t seq = 0;
-      char *out = reply_refused(d, &st->signed_bucket, true, is->name, JOURNAL_REF_AWAITING_SECOND, m,
+      char *out = reply_refused(d, &is->bucket, true, is->name, JOURNAL_REF_AWAITING_SECOND, m,
                                 "a service disconnect needs a second issuer's signature within the window");
       if (!d->append_err) {
         consume(st, is, m);
@@ -252,7 +252,7 @@ char *run_remote_op(struct daemon *d, struct daemon_client *c, const char *cose_
     return reply_refused(d, &st->unauth_bucket, false, is->name, JOURNAL_REF_SIGNATURE, &m, "the signature does not verify");
   /* authenticated from here on; a captured message can still be replayed by anyone: limited too */
   int64_t now_s = run_wall_ns(d) / 1000000000ll;
-  struct remote_bucket *b = &st->signed_bucket;
+  struct remote_bucket *b = &is->bucket;
   if (!d->device_id[0] || strcmp(m.c.aud, d->device_id))
     return reply_refused(d, b, false, is->name, JOURNAL_REF_AUDIENCE, &m, "aud is not this panel's device id");
   if (m.c.iat > now_s + SKEW_S) return reply_refused(d, b, false, is->name, JOURNAL_REF_NOT_YET_VALID, &m, "iat is in the future");

@@ -16,11 +16,15 @@
 #define REMOTE_CTIS 256
 #define REMOTE_SKEW_S 60 /* iat and exp are judged with this much clock skew allowed */
 
+struct remote_bucket { double tokens; uint64_t last_ms; uint32_t suppressed; };
+
 struct remote_issuer {
   char name[32];             /* [a-z0-9][a-z0-9_.-]{0,30}: the journal's source remote:<name> */
   uint8_t pk[32], kid[REMOTE_KID_BYTES];
   int role;                  /* ROLE_UTILITY or ROLE_INSTALLER */
   uint64_t last_seq;
+  struct remote_bucket bucket; /* its authenticated refusals' rate limit: a replay flood of one
+                                  issuer's messages mutes no other's */
 };
 /* A cti accepted: the issuer's own (by kid: a reload may reorder or rename the issuers), or, read
  * back from the journal (whose records name the issuer, not its key), any issuer's (any). */
@@ -28,7 +32,6 @@ struct remote_cti { uint8_t cti[REMOTE_CTI_MAX]; uint8_t len; bool any; uint8_t 
 /* the held first signature of a two-person disconnect: good until the window ends or its own
  * exp (+ skew) passes, whichever is first */
 struct remote_pending { bool used; unsigned issuer; uint64_t record_seq; int64_t at_s, exp_s; };
-struct remote_bucket { double tokens; uint64_t last_ms; uint32_t suppressed; };
 
 struct remote_state {
   struct remote_issuer iss[REMOTE_ISSUERS_MAX];
@@ -41,7 +44,7 @@ struct remote_state {
   bool seqs_unknown;       /* the issuers' last seqs could not be recovered: refuse everything */
   int64_t floor_s;         /* retention cut records: the wall time (s) of the oldest one kept; a
                               message issued before it may have been accepted in what was cut */
-  struct remote_bucket unauth_bucket, signed_bucket;
+  struct remote_bucket unauth_bucket;
 };
 
 /* Parses a "remote" section (JSON text; "" = none): 0, or -1 with one line in err. Keeps

@@ -24,7 +24,8 @@ Checked, each outcome from the journal (`hems timeline --format jsonl`):
     service disconnected), its request naming the first signature;
   - the battery's disconnect and discharge limit, asked by a utility or an installer: role;
   - unauthenticated refusals are rate limited: of 40 more malformed messages at most the burst
-    is journaled, one record counting the ones left out;
+    is journaled, one record counting the ones left out; authenticated ones per issuer: after 25
+    replays of utility-a's message, utility-b's refusal is still journaled;
   - after a restart, a lower seq is still refused `sequence` (the last seq recovered from the
     journal);
   - a battery output limit (ess limit) asked remotely: role; a set-mode 0 while the service is
@@ -257,6 +258,15 @@ def main():
         fl = [x for x in settled(d, h0, "refusal") if x["body"]["reason"] == "malformed"]
         ok(0 < len(fl) < 40, "of 40 malformed messages %d refusals journaled" % len(fl))
         ok(any(x["body"].get("count", 0) > 1 for x in fl) or len(fl) <= 20, "the ones left out are counted")
+        # authenticated refusals: a bucket per issuer — a replay flood of utility-a's message
+        # leaves utility-b's refusals journaled one by one
+        h0 = head(d)
+        for i in range(25):
+            apply(tmp, d, b1, "replay-flood")
+            time.sleep(0.12)
+        fa = [x for x in settled(d, h0, "refusal") if x["source"] == "remote:utility-a"]
+        ok(0 < len(fa) <= 21, "of 25 replays of utility-a's message %d refusals journaled" % len(fa))
+        refused(tmp, d, sign(tmp, ub, "0" * 32, 2, dr), "ub-after-flood", "audience", "utility-b")
 
         # restart: the last seq per issuer comes back from the journal
         stop(daemon)
