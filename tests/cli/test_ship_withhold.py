@@ -185,6 +185,11 @@ def main():
                     byseq[s] = it
                 else:
                     ok(it == byseq[s], "the backfill of seq %d is what the live batch held" % s)
+            if kind == 0:  # ship went on past upto until it stopped: what arrived without a gap
+                arrived = upto
+                while arrived + 1 in got:
+                    arrived += 1
+                    byseq[arrived] = got[arrived]
         nwin = sum(1 for s in range(1, upto + 1) if isinstance(byseq[s], list))
         ok(nwin > 0 and nwin < upto, "windows withheld (%d of %d records), the rest shipped" % (nwin, upto))
         for s in range(2, upto + 1):
@@ -200,7 +205,8 @@ def main():
         ok(alg == "ed25519", "the journal's public key file")
         ok(note is not None, "a retained checkpoint arrived")
         size, root = open_note(note, "hems/" + dev, base64.b64decode(b64))
-        ok(1 <= size <= upto, "the checkpoint's size %d within what arrived (%d)" % (size, upto))
+        # its records arrived before it (one connection, in order), the ones after upto included
+        ok(1 <= size <= arrived, "the checkpoint's size %d within what arrived (%d)" % (size, arrived))
         leaves = [leaf(byseq[s]) if isinstance(byseq[s], bytes) else byseq[s][0] for s in range(1, size + 1)]
         ok(mth(leaves) == root, "the Merkle root over shipped records and withheld hashes is the signed root")
         wi = next(i for i in range(size) if isinstance(byseq[i + 1], list))
