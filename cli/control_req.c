@@ -203,6 +203,12 @@ static const char *check_alarm_ack(struct journal_request *q, json_t *req, const
   return NULL;
 }
 
+bool control_der_battery_guarded(unsigned der_target, int action)
+{
+  return der_target == JOURNAL_DERT_ESS &&
+         (action == JOURNAL_DERA_DISCONNECT || action == JOURNAL_DERA_DISCHARGE_LIMIT || action == JOURNAL_DERA_LIMIT);
+}
+
 /* der: "source" pv or ess (configured in the panel's der), "action" connect, disconnect, limit,
  * charge_limit or discharge_limit, and for the limits "permille" 0..1000 of the rating. The
  * fold decides the rest (docs/policy.md "DER commands"). */
@@ -224,8 +230,7 @@ static const char *check_der(struct journal_request *q, const char *action, json
   } else if (pm) return "malformed request: \"permille\" is only for limit, charge_limit and discharge_limit";
   if ((a == JOURNAL_DERA_CHARGE_LIMIT || a == JOURNAL_DERA_DISCHARGE_LIMIT) && t != JOURNAL_DERT_ESS)
     return "malformed request: charge_limit and discharge_limit are for the ess source";
-  if (ctx->role == ROLE_AUTOMATION && t == JOURNAL_DERT_ESS &&
-      (a == JOURNAL_DERA_DISCONNECT || a == JOURNAL_DERA_DISCHARGE_LIMIT || a == JOURNAL_DERA_LIMIT))
+  if (ctx->role == ROLE_AUTOMATION && control_der_battery_guarded(t, a))
     return "refused: role automation may not disconnect the battery or limit its discharge or output (on backup it may be what keeps the critical branches on)";
   q->der = journal_der_pack(t, (unsigned)a, a >= JOURNAL_DERA_LIMIT ? (unsigned)json_integer_value(pm) : 0);
   return NULL;

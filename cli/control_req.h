@@ -97,6 +97,10 @@ struct control_req {
   char ridbuf[48];
 };
 
+/* The DER actions kept for someone at the panel: the battery's (ess) disconnect and the limits
+ * of its discharge and output (on backup it may be what keeps the critical branches on; docs/
+ * policy.md "The battery on backup"). Refused for role automation and for remote commands. */
+bool control_der_battery_guarded(unsigned der_target, int action);
 /* 0, or -1 with one line in msg ("malformed request: …"); r->json is set only on success. */
 int control_req_load(struct control_req *r, const char *line, size_t len, char *msg, size_t msg_len);
 /* NULL when the request is well formed and the role may make it; else the error line (a constant,

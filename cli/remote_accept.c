@@ -68,15 +68,13 @@ static char *reply_refused(struct daemon *d, struct remote_bucket *b, bool alway
 
 /* The roles' requests (docs/fleet.md): utility — demand response, the service disconnect
  * (disconnect, reconnect, set-mode; confirm is the local button's), DER curtailment; installer
- * — alarm acknowledgements and DER commands. Neither may disconnect the battery or limit its
- * discharge (nor its output: `limit` caps what its inverter delivers) from afar: on backup it
- * may be what keeps the critical branches on (docs/policy.md "The battery on backup"); that is
- * a decision for someone at the panel. */
+ * — alarm acknowledgements and DER commands. Neither may ask what is kept for someone at the
+ * panel (control_der_battery_guarded: the battery's disconnect and its limits). */
 static bool role_permits(int role, const char *op, const char *action, const char *source)
 {
   if (!op) return false;
   if (!strcmp(op, "der") && source && !strcmp(source, "ess") && action &&
-      (!strcmp(action, "disconnect") || !strcmp(action, "discharge_limit") || !strcmp(action, "limit")))
+      control_der_battery_guarded(JOURNAL_DERT_ESS, journal_der_action_from_name(action)))
     return false;
   if (role == ROLE_UTILITY)
     return !strcmp(op, "dr") || !strcmp(op, "der") ||

@@ -340,7 +340,7 @@ def main():
         r = hems("retention", "--dir", d, "--keep", "1s", "--run")
         ok(r.returncode == 0, "hems retention --keep 1s --run: %s %s" % (r.stdout, r.stderr))
         daemon = start_daemon(d)
-        rr = refused(tmp, d, b_second, "cut-replay", "sequence", "utility-bee")
+        refused(tmp, d, b_second, "cut-replay", "sequence", "utility-bee")
 
         ok(reload(lambda c: c.pop("remote")) is None, "the reload journals no remote section")
         refused(tmp, d, sign(tmp, ub, dev, 2, {"op": "dr", "action": "cancel", "event": "remote-e1"}), "none-trusted",
