@@ -49,6 +49,17 @@ def wait_for(pred, what, timeout=60.0):
     ok(False, "timed out waiting for " + what)
 
 
+def settled_value(fn, quiet=3.0):
+    """fn() once it stopped changing: the same value twice, quiet seconds apart."""
+    v = fn()
+    while True:
+        time.sleep(quiet)
+        w = fn()
+        if w == v:
+            return v
+        v = w
+
+
 def start(args, log, **kw):
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(log, "ab"), **kw)
     procs.append(p)

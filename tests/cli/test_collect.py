@@ -222,12 +222,7 @@ def main():
         # what ship published before it stopped is still on its way: the batches the broker
         # acknowledged (ship's cursor) are stored, and then nothing more for 3 s
         wait_for(lambda: head(B) >= cursor(B["state"]), "panel b stored up to ship's cursor", 90)
-        hb = head(B)
-        while True:
-            time.sleep(3)
-            if head(B) == hb:
-                break
-            hb = head(B)
+        hb = lib.settled_value(lambda: head(B))
         wait_for(lambda: status(B["d"])["durable_seq"] >= hb + 60, "60 records journaled while panel b is offline", 90)
         ok(head(B) == hb, "nothing of panel b arrives while it is offline")
         B["ship"] = ship(B)

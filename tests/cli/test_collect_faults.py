@@ -183,12 +183,7 @@ def main():
         stop(daemon)
         ok(daemon.returncode == 0, "the daemon stopped")
         before = status(d)["durable_seq"]
-        offline_head = head()  # what was on its way when the uplink went: stored, then nothing for 3 s
-        while True:
-            time.sleep(3)
-            if head() == offline_head:
-                break
-            offline_head = head()
+        offline_head = lib.settled_value(head)  # what was on its way when the uplink went: stored, then nothing for 3 s
         r = subprocess.run([HEMS, "run", "--dir", d, "--sim", "default", "--for", OFFLINE, "--speed", "max"],
                            capture_output=True, text=True, timeout=1800)
         ok(r.returncode == 0, "an offline %s of scenario time: %s" % (OFFLINE, r.stderr[-300:]))
