@@ -10,9 +10,11 @@
  * split the devices' messages; each message is handled to the end (one PostgreSQL transaction
  * under the device's advisory lock, collect_batch.c) inside the message callback. A batch that
  * starts after the device's stored head (another collector still holds the batch before it, or
- * it was lost) is held and tried again for HOLD_MS; then a backfill of the gap is asked for on
- * hems/ID/backfill and the batch dropped (the backfill brings it again). A batch the database
- * failed on is held and tried again the same way. Cosignatures go out retained on
+ * it was lost) is held, on its envelope's map alone, and tried again for HOLD_MS (at most
+ * HELD_PER_DEV of one device); then a backfill of the gap is asked for on hems/ID/backfill —
+ * whole only when the batch's last seal verifies with the device's key, else at most
+ * BACKFILL_UNPROVEN records — and the batch dropped (the backfill brings it again). A batch the
+ * database failed on is held and tried again the same way. Cosignatures go out retained on
  * hems/ID/cosigned after their transaction committed.
  */
 #include <getopt.h>
@@ -34,8 +36,11 @@
 
 #define HOLD_MS 3000        /* a batch ahead of the head waits this long for the one before it */
 #define HELD_MAX 256        /* batches held at most (the oldest goes first) */
+#define HELD_PER_DEV 16     /* of them one device's at most (its own oldest goes first) */
+#define HELD_BYTES_MAX (64u << 20) /* and their bytes at most */
 #define BACKFILL_EVERY_MS 5000 /* at most one backfill request per device in this time */
 #define BACKFILL_MAX 100000 /* records a request may ask for (docs/fleet.md "Backfill") */
+#define BACKFILL_UNPROVEN 2000 /* … on the word of a batch whose last seal does not verify */
 #define SESSION_EXPIRY_S 3600
 
 struct held {
@@ -57,6 +62,8 @@ struct collector {
   const char *group;
   struct held held[HELD_MAX];
   unsigned n_held;
+  size_t held_bytes;
+  uint64_t dropped_held;
   struct asked asked[64];
   uint64_t batches, records, dups, quarantined;
   int64_t t0;
@@ -81,12 +88,32 @@ static int topic_parse(const char *t, char dev[33])
   return -1;
 }
 
+static void held_drop(struct collector *c, unsigned i)
+{
+  c->held_bytes -= c->held[i].n;
+  free(c->held[i].p);
+  memmove(c->held + i, c->held + i + 1, (c->n_held - i - 1) * sizeof c->held[0]);
+  c->n_held--;
+}
+
+/* Put aside: one device's batches cannot push out another's (its own oldest goes first), and
+ * what is held is bounded in count and bytes. */
 static void hold(struct collector *c, const char *dev, bool checkpoint, const uint8_t *p, size_t n, int64_t since)
 {
-  if (c->n_held == HELD_MAX) {
-    free(c->held[0].p);
-    memmove(c->held, c->held + 1, (HELD_MAX - 1) * sizeof c->held[0]);
-    c->n_held--;
+  for (;;) {
+    unsigned mine = 0, oldest = c->n_held;
+    for (unsigned i = 0; i < c->n_held; i++)
+      if (!strcmp(c->held[i].dev, dev) && mine++ == 0) oldest = i;
+    bool full = c->n_held == HELD_MAX || c->held_bytes + n > HELD_BYTES_MAX;
+    if (mine < HELD_PER_DEV && !full) break;
+    if (mine && (mine >= HELD_PER_DEV || full)) {
+      if (c->dropped_held++ % 100 == 0)
+        cli_err("collect: device %s: %u messages held, %zu bytes in all: its oldest dropped (%" PRIu64 " so far)", dev, mine,
+                c->held_bytes, c->dropped_held);
+      held_drop(c, oldest);
+    } else {
+      held_drop(c, 0); /* full of others' batches: the oldest of all goes */
+    }
   }
   struct held *h = &c->held[c->n_held];
   if (!(h->p = malloc(n ? n : 1))) return;
@@ -96,6 +123,7 @@ static void hold(struct collector *c, const char *dev, bool checkpoint, const ui
   h->since = since;
   snprintf(h->dev, sizeof h->dev, "%s", dev);
   c->n_held++;
+  c->held_bytes += n;
 }
 
 static void ask_backfill(struct collector *c, const char *dev, uint64_t from, uint64_t to)
@@ -117,7 +145,6 @@ static void ask_backfill(struct collector *c, const char *dev, uint64_t from, ui
   cli_err("collect: device %s: records %" PRIu64 "..%" PRIu64 " missing: backfill asked for", dev, from, to);
 }
 
-static void batch_last(const uint8_t *p, size_t n, uint64_t *last);
 
 /* One message: true when it is done with (taken, dropped or quarantined), false to hold it. */
 static bool handle(struct collector *c, const char *dev, bool checkpoint, const uint8_t *p, size_t n, int64_t since)
@@ -148,8 +175,15 @@ static bool handle(struct collector *c, const char *dev, bool checkpoint, const 
   }
   if (o == COLLECT_QUARANTINED) c->quarantined++;
   if (o == COLLECT_AHEAD && bridge_now_ms() - since >= HOLD_MS) {
-    uint64_t last = 0;
-    batch_last(p, n, &last);
+    /* the gap asked for is the batch's claim: taken whole only when its last seal is signed */
+    uint64_t first = 0, last = 0;
+    int proven = collect_batch_proves_ahead(&c->w, dev, r.key, p, n, &first, &last);
+    if (proven < 0) return true; /* it does not decode: the message is dropped (said when it was due) */
+    if (!proven && last > r.head + BACKFILL_UNPROVEN) {
+      cli_err("collect: device %s: batch %" PRIu64 "..%" PRIu64 " ahead of head %" PRIu64 " does not end at a seal its key "
+              "signs: a backfill of at most %d records", dev, first, last, r.head, BACKFILL_UNPROVEN);
+      last = r.head + BACKFILL_UNPROVEN;
+    }
     ask_backfill(c, dev, r.head + 1, last);
     return true;
   }
@@ -160,23 +194,13 @@ static bool handle(struct collector *c, const char *dev, bool checkpoint, const 
   return o != COLLECT_AHEAD && o != COLLECT_DB_ERROR;
 }
 
-static void batch_last(const uint8_t *p, size_t n, uint64_t *last)
-{
-  struct collect_envelope e;
-  const char *why;
-  if (collect_envelope_decode(p, n, &e, &why) == 0) {
-    *last = e.first + e.count - 1;
-    collect_envelope_free(&e);
-  }
-}
-
 static void retry_held(struct collector *c)
 {
   unsigned keep = 0;
   unsigned n = c->n_held;
   for (unsigned i = 0; i < n; i++) {
     struct held h = c->held[i];
-    if (handle(c, h.dev, h.checkpoint, h.p, h.n, h.since)) free(h.p);
+    if (handle(c, h.dev, h.checkpoint, h.p, h.n, h.since)) { free(h.p); c->held_bytes -= h.n; }
     else c->held[keep++] = h;
   }
   c->n_held = keep;

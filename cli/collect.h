@@ -54,6 +54,7 @@ struct collect_result {
   uint64_t head;          /* the device's head after (or before, when ahead) */
   uint64_t inserted;      /* records inserted */
   char *cosigned;         /* malloc'd cosigned note to publish on hems/ID/cosigned, or NULL */
+  uint8_t key[JOURNAL_PUBKEY_BYTES]; /* the device's key in force before the batch */
 };
 
 /* ---- collect_db.c */
@@ -90,6 +91,11 @@ extern const char collect_windows_table[];
 int collect_window_lines(struct collect_copy *g, const char *id, const struct journal_record *r);
 enum collect_outcome collect_batch(PGconn *db, const struct collect_witness *w, const char *topic_dev,
                                    const uint8_t *payload, size_t len, struct collect_result *res);
+/* Before a backfill is asked for on an ahead batch's word: 1 its last record is a seal at its
+ * last seq that verifies with key (the gap is the device's own claim), 0 it is not, -1 it does
+ * not decode. The one time an ahead batch is decompressed. */
+int collect_batch_proves_ahead(const struct collect_witness *w, const char *id, const uint8_t key[JOURNAL_PUBKEY_BYTES],
+                               const uint8_t *payload, size_t len, uint64_t *first, uint64_t *last);
 /* A checkpoint note from hems/ID/checkpoint, against the verified ones: a fork quarantines. */
 enum collect_outcome collect_checkpoint(PGconn *db, const char *topic_dev, const uint8_t *note, size_t len);
 

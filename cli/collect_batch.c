@@ -5,7 +5,8 @@
  *   - records the store holds already must be byte for byte the stored ones (a redelivered batch
  *     changes nothing); another record at a stored seq is a fork: quarantine;
  *   - a batch that starts after head + 1 is not taken (the caller holds it, then asks for a
- *     backfill);
+ *     backfill), decided on the envelope's map: its records are decompressed (or opened) only
+ *     when it is due;
  *   - the new records must chain from the stored head, every seal must verify with the key in
  *     force (journal_verify: key rotation records followed, v 3 checkpoints under the device id),
  *     and every seal's tree root must be the root of the RFC 9162 tree the collector extends
@@ -16,7 +17,8 @@
  *     one the last cosignature covered leaf by leaf, so the new checkpoint is consistent with it
  *     by construction.
  * A checkpoint note from hems/ID/checkpoint is held against the verified checkpoint of its size:
- * a signed checkpoint the verified log does not have at that size is a fork.
+ * a signed checkpoint the verified log does not have at that size (another root, or another
+ * body line) is a fork.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -111,7 +113,9 @@ static bool same_record(struct journal_merkle_hasher *h, const uint8_t *st, size
   return !h->failed && hl == sizeof leaf && !memcmp(leaf, held, sizeof leaf);
 }
 
-/* Records first..upto, held already, against the batch: 0 equal, 1 fork (quarantined), -1 db. */
+/* Records first..upto, held already, against the batch: 0 equal, 1 fork (quarantined), -1 db.
+ * Rows the head-end's retention deleted (docs/fleet.md "Retention") are not there to compare:
+ * only the rows present are, and the head's tree edge, not the rows, carries the tree on. */
 static int compare(PGconn *db, const struct collect_dev *d, const struct collect_envelope *e, uint64_t upto)
 {
   char a[24], b[24];
@@ -122,27 +126,30 @@ static int compare(PGconn *db, const struct collect_dev *d, const struct collect
                                  "ORDER BY seq", 3, NULL, pv, NULL, NULL, 1);
   if (collect_db_ok(r, "records")) return -1;
   int rows = PQntuples(r);
-  if ((uint64_t)rows != upto - e->first + 1) {
-    cli_err("collect: device %s: %d stored records in %s..%s, not %" PRIu64 " (the store was changed?)", d->id, rows, a, b,
-            upto - e->first + 1);
-    PQclear(r);
-    return -1;
-  }
   struct journal_merkle_hasher h = { 0 };
   if (journal_merkle_hasher_init(&h)) { PQclear(r); return -1; }
   for (int i = 0; i < rows; i++) {
+    const uint8_t *sp = (const uint8_t *)PQgetvalue(r, i, 0);
+    uint64_t seq = 0;
+    for (int k = 0; k < 8 && PQgetlength(r, i, 0) == 8; k++) seq = seq << 8 | sp[k];
+    if (seq < e->first || seq > upto) {
+      cli_err("collect: device %s: a stored row outside %s..%s (the store was changed?)", d->id, a, b);
+      PQclear(r);
+      journal_merkle_hasher_deinit(&h);
+      return -1;
+    }
+    uint64_t at = seq - e->first;
     bool st_held = PQgetisnull(r, i, 1);
     const uint8_t *st = (const uint8_t *)PQgetvalue(r, i, st_held ? 2 : 1);
     size_t sl = (size_t)PQgetlength(r, i, st_held ? 2 : 1);
-    const uint8_t *rv = e->raw + e->off[i];
-    size_t rl = e->len[i];
-    if (same_record(&h, st, sl, st_held, rv, rl, e->held[i])) continue;
-    uint64_t seq = e->first + (uint64_t)i;
+    const uint8_t *rv = e->raw + e->off[at];
+    size_t rl = e->len[at];
+    if (same_record(&h, st, sl, st_held, rv, rl, e->held[at])) continue;
     uint8_t hs[JOURNAL_HASH_BYTES], hr[JOURNAL_HASH_BYTES];
     /* a withheld side has no chain hash: its leaf hash stands in the evidence */
     if (st_held && sl == sizeof hs) memcpy(hs, st, sizeof hs);
     else journal_record_hash(st, sl, hs);
-    if (e->held[i]) memcpy(hr, rv, sizeof hr);
+    if (e->held[at]) memcpy(hr, rv, sizeof hr);
     else journal_record_hash(rv, rl, hr);
     PQclear(r);
     journal_merkle_hasher_deinit(&h);
@@ -242,6 +249,30 @@ static int checkpoint_row(PGconn *db, const char *id, uint64_t size, const uint8
   return 0;
 }
 
+/* The keys a batch's seals may be signed with: the one in force before it, then each rotation's
+ * (journal_verify checked the certificates and which key each seal had to be signed by); a
+ * seal's checkpoint note names the key that signed it, found by the seal's key id. */
+struct batch_keys { unsigned n; uint8_t pk[8][JOURNAL_PUBKEY_BYTES], id[8][16]; };
+
+static void keys_add(struct batch_keys *k, const uint8_t pk[JOURNAL_PUBKEY_BYTES])
+{
+  if (k->n == 8) { /* the oldest goes: verify's limit on keys is far above a batch's rotations */
+    memmove(k->pk, k->pk + 1, 7 * sizeof k->pk[0]);
+    memmove(k->id, k->id + 1, 7 * sizeof k->id[0]);
+    k->n--;
+  }
+  memcpy(k->pk[k->n], pk, JOURNAL_PUBKEY_BYTES);
+  journal_key_id(pk, k->id[k->n]);
+  k->n++;
+}
+
+static const uint8_t *keys_signer(const struct batch_keys *k, const uint8_t id[16])
+{
+  for (unsigned i = 0; i < k->n; i++)
+    if (!memcmp(k->id[i], id, 16)) return k->pk[i];
+  return NULL;
+}
+
 /* A withheld record's row for COPY records (device_id, seq, leaf). */
 static int withheld_line(struct collect_copy *g, const char *id, uint64_t seq, const uint8_t leaf[JOURNAL_HASH_BYTES])
 {
@@ -263,6 +294,8 @@ static enum collect_outcome take(PGconn *db, const struct collect_witness *w, st
   struct collect_copy g = { 0 }, ev = { 0 }, wh = { 0 }, wp = { 0 };
   char note[JOURNAL_TLOG_NOTE_MAX + 1], body[JOURNAL_TLOG_BODY_MAX + 1];
   enum collect_outcome o = COLLECT_DB_ERROR;
+  struct batch_keys keys = { 0 };
+  keys_add(&keys, d->key);
   if (!a || !r || journal_merkle_hasher_init(&h)) goto out;
   journal_merkle_appender_init(a, &h, NULL, NULL);
   a->size = d->head;
@@ -319,7 +352,8 @@ static enum collect_outcome take(PGconn *db, const struct collect_witness *w, st
       }
       /* a seal without a tree root (written before the tree) commits to no tree: nothing to
        * store as a checkpoint, nothing to cosign */
-      int n = memcmp(r->body.seal.tree_root, zero, sizeof zero) ? journal_seal_note(r, d->id, d->key, note, sizeof note) : -1;
+      const uint8_t *signer = keys_signer(&keys, r->body.seal.key_id);
+      int n = signer && memcmp(r->body.seal.tree_root, zero, sizeof zero) ? journal_seal_note(r, d->id, signer, note, sizeof note) : -1;
       if (n > 0) {
         if (checkpoint_row(db, d->id, r->body.seal.sealed_seq, r->body.seal.tree_root, note, NULL)) goto out;
         last_seal_size = r->body.seal.sealed_seq;
@@ -328,7 +362,7 @@ static enum collect_outcome take(PGconn *db, const struct collect_witness *w, st
         seals++;
       }
     }
-    if (r->type == JOURNAL_T_KEY && !r->body.key.revoked) memcpy(d->key, r->body.key.pubkey, sizeof d->key);
+    if (r->type == JOURNAL_T_KEY && !r->body.key.revoked) keys_add(&keys, r->body.key.pubkey);
     uint8_t leaf[JOURNAL_HASH_BYTES];
     journal_merkle_leaf_hash(&h, b, bl, leaf);
     if (journal_merkle_append(a, leaf) || collect_copy_line(&g, d->id, r, b, bl) ||
@@ -364,6 +398,7 @@ static enum collect_outcome take(PGconn *db, const struct collect_witness *w, st
   journal_record_hash(e->raw + e->off[e->count - 1], e->len[e->count - 1], d->head_hash);
   d->head = a->size;
   memcpy(d->edge, a->edge, sizeof d->edge);
+  if (vr.key_rotated) memcpy(d->key, vr.key_in_force, sizeof d->key); /* as verify followed it: in force from the seal after its record */
   if (collect_db_save(db, d)) goto out;
   o = end(db, true, COLLECT_STORED);
   if (o == COLLECT_STORED) {
@@ -386,7 +421,25 @@ out:
   return o;
 }
 
-static enum collect_outcome batch(PGconn *db, const struct collect_witness *w, const struct collect_envelope *e,
+/* The batch's records, decoded only now that the device is known and the batch is due: a batch
+ * ahead of the head is put aside on its envelope's head alone (nothing decompressed or opened). */
+static int batch_records(const struct collect_witness *w, struct collect_envelope *e, const char *id)
+{
+  const char *why;
+  if (e->sealed) {
+    if (w->recipient && !collect_envelope_open(e, w->rcpt_pk, w->rcpt_sk, &why)) return 0;
+    char kid[2 * COLLECT_BOX_KEYID_BYTES + 1];
+    journal_hex(e->key_id, sizeof e->key_id, kid);
+    cli_err("collect: hems/%s/records: a batch sealed to recipient key %s: %s: dropped", id, kid,
+            w->recipient ? why : "no --recipient-key to open it");
+    return -1;
+  }
+  if (!collect_envelope_decode_records(e, &why)) return 0;
+  cli_err("collect: hems/%s/records: a malformed batch (%s): dropped", id, why);
+  return -1;
+}
+
+static enum collect_outcome batch(PGconn *db, const struct collect_witness *w, struct collect_envelope *e,
                                   const char *id, struct collect_result *res)
 {
   struct collect_dev d;
@@ -398,14 +451,16 @@ static enum collect_outcome batch(PGconn *db, const struct collect_witness *w, c
     return end(db, false, COLLECT_DROPPED);
   }
   res->head = d.head;
+  memcpy(res->key, d.key, sizeof res->key);
   if (d.quarantined) return end(db, false, COLLECT_DROPPED);
+  if (e->first > d.head + 1) return end(db, false, COLLECT_AHEAD);
+  if (batch_records(w, e, id)) return end(db, false, COLLECT_DROPPED);
   uint64_t last = e->first + e->count - 1;
   if (e->first <= d.head) {
     int c = compare(db, &d, e, last < d.head ? last : d.head);
     if (c) return c < 0 ? end(db, false, COLLECT_DB_ERROR) : end(db, true, COLLECT_QUARANTINED);
     if (last <= d.head) return end(db, true, COLLECT_STORED); /* a copy of stored records */
   }
-  if (e->first > d.head + 1) return end(db, false, COLLECT_AHEAD);
   uint64_t seq;
   unsigned type;
   uint8_t prev[JOURNAL_HASH_BYTES];
@@ -425,20 +480,14 @@ enum collect_outcome collect_batch(PGconn *db, const struct collect_witness *w, 
   struct collect_envelope e;
   const char *why;
   memset(res, 0, sizeof *res);
-  if (collect_envelope_decode(payload, len, &e, &why)) {
+  if (collect_envelope_decode_head(payload, len, &e, &why)) {
     cli_err("collect: hems/%s/records: a malformed batch (%s): dropped", topic_dev, why);
     return COLLECT_DROPPED;
   }
   char id[33];
   journal_hex(e.device, sizeof e.device, id);
   enum collect_outcome o;
-  if (e.sealed && (!w->recipient || collect_envelope_open(&e, w->rcpt_pk, w->rcpt_sk, &why))) {
-    char kid[2 * COLLECT_BOX_KEYID_BYTES + 1];
-    journal_hex(e.key_id, sizeof e.key_id, kid);
-    cli_err("collect: hems/%s/records: a batch sealed to recipient key %s: %s: dropped", topic_dev, kid,
-            w->recipient ? why : "no --recipient-key to open it");
-    o = COLLECT_DROPPED;
-  } else if (strcmp(id, topic_dev)) {
+  if (strcmp(id, topic_dev)) {
     cli_err("collect: hems/%s/records: a batch of device %s: dropped", topic_dev, id);
     o = COLLECT_DROPPED;
   } else {
@@ -446,6 +495,27 @@ enum collect_outcome collect_batch(PGconn *db, const struct collect_witness *w, 
   }
   collect_envelope_free(&e);
   return o;
+}
+
+/* An ahead batch's claim, checked once before a backfill is asked for on its word: its last
+ * record is a seal at its last seq whose signature verifies with the device's key. 1 proven,
+ * 0 not (unsigned, or signed by a key rotated since), -1 not a batch that decodes. */
+int collect_batch_proves_ahead(const struct collect_witness *w, const char *id, const uint8_t key[JOURNAL_PUBKEY_BYTES],
+                               const uint8_t *payload, size_t len, uint64_t *first, uint64_t *last)
+{
+  struct collect_envelope e;
+  const char *why;
+  if (collect_envelope_decode_head(payload, len, &e, &why)) return -1;
+  *first = e.first;
+  *last = e.first + e.count - 1;
+  int rc = -1;
+  if (!batch_records(w, &e, id)) {
+    struct journal_record r;
+    rc = journal_record_decode(e.raw + e.off[e.count - 1], e.len[e.count - 1], &r) == 0 && !e.held[e.count - 1] &&
+         r.type == JOURNAL_T_SEAL && r.seq == *last && journal_seal_verify(&r, id, key) == 0;
+  }
+  collect_envelope_free(&e);
+  return rc;
 }
 
 enum collect_outcome collect_checkpoint(PGconn *db, const char *id, const uint8_t *note, size_t len)
@@ -473,11 +543,14 @@ enum collect_outcome collect_checkpoint(PGconn *db, const char *id, const uint8_
   char s[24];
   snprintf(s, sizeof s, "%" PRIu64, cp.size);
   const char *pv[2] = { id, s };
-  PGresult *r = PQexecParams(db, "SELECT root, coalesce(cosigned, note) FROM checkpoints WHERE device_id = $1 AND size = $2",
+  PGresult *r = PQexecParams(db, "SELECT root, coalesce(cosigned, note), note FROM checkpoints WHERE device_id = $1 AND size = $2",
                              2, NULL, pv, NULL, NULL, 0);
   if (collect_db_ok(r, "checkpoints")) return end(db, false, COLLECT_DB_ERROR);
   uint8_t root[JOURNAL_HASH_BYTES];
-  bool same = PQntuples(r) == 1 && !collect_db_bytea(r, 0, 0, root, sizeof root) && !memcmp(root, cp.root, sizeof root);
+  /* the same checkpoint: the same root, and the same body line by line (the state hash, head
+   * hash and time lines too: two signed bodies at one size are two statements) */
+  bool same = PQntuples(r) == 1 && !collect_db_bytea(r, 0, 0, root, sizeof root) && !memcmp(root, cp.root, sizeof root) &&
+              (size_t)PQgetlength(r, 0, 2) > blen && !memcmp(PQgetvalue(r, 0, 2), note, blen) && PQgetvalue(r, 0, 2)[blen] == '\n';
   char *have = PQntuples(r) == 1 ? strdup(PQgetvalue(r, 0, 1)) : cosigned_covering(db, id, cp.size);
   PQclear(r);
   if (same) { free(have); return end(db, true, COLLECT_STORED); }

@@ -91,7 +91,7 @@ static int records(struct collect_envelope *out, const uint8_t *frame, size_t fr
   return 0;
 }
 
-int collect_envelope_decode(const uint8_t *b, size_t len, struct collect_envelope *out, const char **why)
+int collect_envelope_decode_head(const uint8_t *b, size_t len, struct collect_envelope *out, const char **why)
 {
   memset(out, 0, sizeof *out);
   size_t p = 0;
@@ -132,15 +132,31 @@ int collect_envelope_decode(const uint8_t *b, size_t len, struct collect_envelop
   if (out->first < 1 || out->first > (UINT64_C(1) << 62)) { *why = "first seq out of range"; return -1; }
   if (out->count < 1 || out->count > COLLECT_RECORDS_MAX) { *why = "count out of range"; return -1; }
   if (out->kind > 1) { *why = "kind neither 0 (live) nor 1 (backfill)"; return -1; }
-  if (out->sealed) {
-    out->box_len = frame_len;
-    if (frame_len < crypto_box_SEALBYTES) { *why = "sealed: the box is shorter than its overhead"; return -1; }
-    *why = NULL;
-    return 0;
-  }
-  out->box = NULL;
-  if (records(out, b + len - frame_len, frame_len, why)) { collect_envelope_free(out); return -1; }
+  out->box_len = frame_len;
+  if (out->sealed && frame_len < crypto_box_SEALBYTES) { *why = "sealed: the box is shorter than its overhead"; return -1; }
   *why = NULL;
+  return 0;
+}
+
+int collect_envelope_decode_records(struct collect_envelope *e, const char **why)
+{
+  if (e->sealed || !e->box || e->raw) { *why = e->sealed ? "sealed: not opened" : "records decoded already"; return -1; }
+  if (records(e, e->box, e->box_len, why)) {
+    free(e->raw); free(e->off); free(e->len); free(e->held);
+    e->raw = NULL; e->off = e->len = NULL; e->held = NULL;
+    e->raw_len = 0;
+    return -1;
+  }
+  e->box = NULL;
+  e->box_len = 0;
+  *why = NULL;
+  return 0;
+}
+
+int collect_envelope_decode(const uint8_t *b, size_t len, struct collect_envelope *out, const char **why)
+{
+  if (collect_envelope_decode_head(b, len, out, why)) return -1;
+  if (!out->sealed && collect_envelope_decode_records(out, why)) { collect_envelope_free(out); return -1; }
   return 0;
 }
 
@@ -156,17 +172,16 @@ int collect_envelope_open(struct collect_envelope *e, const uint8_t pk[COLLECT_B
   if (!frame) { *why = "out of memory"; return -1; }
   int rc = -1;
   if (crypto_box_seal_open(frame, e->box, e->box_len, pk, sk) != 0) *why = "sealed: the box does not open with the recipient key";
-  else rc = records(e, frame, fl, why);
+  else {
+    const uint8_t *box = e->box;
+    size_t box_len = e->box_len;
+    e->sealed = false;
+    e->box = frame;
+    e->box_len = fl;
+    rc = collect_envelope_decode_records(e, why);
+    if (rc) { e->sealed = true; e->box = box; e->box_len = box_len; }
+  }
   sodium_memzero(frame, fl);
   free(frame);
-  if (rc) {
-    free(e->raw); free(e->off); free(e->len); free(e->held);
-    e->raw = NULL; e->off = e->len = NULL; e->held = NULL;
-    e->raw_len = 0;
-    return -1;
-  }
-  e->sealed = false;
-  e->box = NULL;
-  *why = NULL;
-  return 0;
+  return rc;
 }

@@ -23,7 +23,7 @@ struct collect_envelope {
   uint8_t device[16];
   uint64_t first, count;
   unsigned kind;       /* 0 live, 1 backfill */
-  /* sealed (ship --encrypt-to): box points into the decoded buffer until collect_envelope_open */
+  /* key 5's bytes in the decoded buffer (the zstd frame, or sealed: the box) until the records are decoded */
   bool sealed;
   const uint8_t *box;
   size_t box_len;
@@ -43,6 +43,12 @@ struct collect_envelope {
  * then only the head is decoded (sealed true, box into buf): collect_envelope_open does the
  * rest. 0, or -1 with why (static text). */
 int collect_envelope_decode(const uint8_t *buf, size_t len, struct collect_envelope *out, const char **why);
+/* collect_envelope_decode in two steps, so that a batch can be put aside on its head alone
+ * (nothing decompressed or opened): the map only (box, box_len: the frame, or the sealed box,
+ * in buf), then the frame of an unsealed envelope (a sealed one: collect_envelope_open). 0, or
+ * -1 with why; after a failed _records, collect_envelope_free still goes. */
+int collect_envelope_decode_head(const uint8_t *buf, size_t len, struct collect_envelope *out, const char **why);
+int collect_envelope_decode_records(struct collect_envelope *e, const char **why);
 /* A sealed envelope opened with the recipient's key pair (key id checked first) and its frame
  * decoded as above: 0, or -1 with why (e->sealed stays true: nothing decoded). */
 int collect_envelope_open(struct collect_envelope *e, const uint8_t pk[COLLECT_BOX_KEY_BYTES],

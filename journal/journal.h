@@ -1249,6 +1249,10 @@ struct journal_verify_result {
   uint64_t bad_seq;         /* first bad seq (0 if none) */
   bool truncated;           /* the source ended early: "truncated after seq last_sealed_seq" */
   char reason[160];         /* why bad_seq is bad */
+  /* after an intact source that rotated its key: the key in force at its end (a rotation takes
+   * effect with the seal after its key record), for a caller that goes on from there */
+  bool key_rotated;
+  uint8_t key_in_force[JOURNAL_PUBKEY_BYTES];
   double thread_cpu_s[2];   /* journal_verify_opt: CPU time of the checking thread and (threads
                                2) of the reading thread, the last pass (for hems bench verify) */
 };

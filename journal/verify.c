@@ -404,6 +404,11 @@ int journal__vcheck_end(struct vstate *v, int got, const char *why)
     return JOURNAL_EBADSIG;
   }
   if (res->records == 0) snprintf(res->reason, sizeof res->reason, "no records");
+  const uint8_t *in_force = v->have_in_force ? journal__vkey_find(v, v->in_force) : NULL;
+  if (in_force && memcmp(in_force, v->keys[0], 32)) { /* keys[0]: the trusted key the source started with */
+    res->key_rotated = true;
+    memcpy(res->key_in_force, in_force, 32);
+  }
   return 0;
 }
 

@@ -88,11 +88,23 @@ class Postgres:
         return r.stdout.strip()
 
 
+def teardown(pg, *dirs):
+    """The end of a collector test, also on failure: every process started stopped, the cluster
+    stopped, the scratch dirs removed (kept with HEMS_KEEP_TMP)."""
+    lib.cleanup(None)
+    if pg:
+        pg.stop()
+    if not os.environ.get("HEMS_KEEP_TMP"):
+        for t in dirs:
+            if t:
+                shutil.rmtree(t, ignore_errors=True)
+
+
 class Watch:
-    """Every message on hems/#: batches and cosignatures by device."""
+    """Every message on hems/#: batches, cosignatures and backfill requests by device."""
     def __init__(self, port):
         self.lock = threading.Lock()
-        self.batches, self.cosigned = {}, {}
+        self.batches, self.cosigned, self.backfill = {}, {}, {}
         self.c = mqtt.Client(client_id="watch-%d" % os.getpid(), protocol=mqtt.MQTTv311)
         self.c.on_message = self.on_message
         self.c.on_connect = lambda c, u, f, rc: c.subscribe("hems/#", qos=1)
@@ -107,6 +119,11 @@ class Watch:
                 self.batches.setdefault(parts[1], []).append(bytes(m.payload))
             elif parts[-1] == "cosigned" and m.payload:
                 self.cosigned[parts[1]] = m.payload.decode()
+            elif parts[-1] == "backfill":
+                self.backfill.setdefault(parts[1], []).append(json.loads(m.payload))
+
+    def publish(self, topic, payload):
+        self.c.publish(topic, payload, qos=1).wait_for_publish()
 
     def close(self):
         self.c.loop_stop()
@@ -387,15 +404,7 @@ def main():
         watch.close()
         print("%d passed, 0 failed" % lib.passed)
     finally:
-        for p in (locals().get("panels") or {}).values():
-            lib.cleanup(None)
-        lib.cleanup(None)
-        if pg:
-            pg.stop()
-        if tmp and not os.environ.get("HEMS_KEEP_TMP"):
-            for p in (locals().get("panels") or {}).values():
-                shutil.rmtree(p["tmp"], ignore_errors=True)
-            shutil.rmtree(tmp, ignore_errors=True)
+        teardown(pg, tmp, *[p["tmp"] for p in (locals().get("panels") or {}).values()])
 
 
 if __name__ == "__main__":

@@ -26,11 +26,11 @@ The sanitizer build (HEMS_SANITIZE=1) runs 10 minutes of scenario time, not an h
 so in a HEMS-SKIP line; the normal build runs the hour.
 Prints "N passed, 0 failed" at the end; exits 1 on the first failure.
 """
-import json, os, shutil, signal, socket, subprocess, sys, threading, time
+import json, os, signal, socket, subprocess, sys, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bridge_testlib as lib
 from bridge_testlib import HEMS, Broker, ok, wait_for, start, stop, hems, status, show, free_port
-from test_collect import Postgres
+from test_collect import Postgres, teardown
 
 BOUNDED = os.environ.get("HEMS_SANITIZE") == "1"
 OFFLINE = "10m" if BOUNDED else "1h"
@@ -218,14 +218,7 @@ def main():
     finally:
         if uplink:
             uplink.close()
-        lib.cleanup(None)
-        if pg:
-            pg.stop()
-        if tmp and not os.environ.get("HEMS_KEEP_TMP"):
-            shutil.rmtree(tmp, ignore_errors=True)
-            if locals().get("ptmp"):
-                shutil.rmtree(locals()["ptmp"], ignore_errors=True)
-
+        teardown(pg, tmp, locals().get("ptmp"))
 
 if __name__ == "__main__":
     main()

@@ -21,11 +21,11 @@ columns, a missing optional column all zeros), not from hems' own decoder. Check
   - --decode-windows with --register: exit 2.
 Prints "N passed, 0 failed" at the end; exits 1 on the first failure.
 """
-import collections, os, shutil, subprocess, sys, tempfile
+import collections, os, sys, tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bridge_testlib as lib
 from bridge_testlib import HEMS, Broker, ok, wait_for, start, stop, hems, status, show
-from test_collect import Postgres
+from test_collect import Postgres, teardown
 import cbor2
 
 WINDOW = 4
@@ -190,14 +190,7 @@ def main():
            "deleting the records deletes their window_powers rows")
         print("%d passed, 0 failed" % lib.passed)
     finally:
-        lib.cleanup(None)
-        if pg:
-            pg.stop()
-        if not os.environ.get("HEMS_KEEP_TMP"):
-            for t in (tmp, panel_tmp):
-                if t:
-                    shutil.rmtree(t, ignore_errors=True)
-
+        teardown(pg, tmp, panel_tmp)
 
 if __name__ == "__main__":
     main()

@@ -29,11 +29,11 @@ Checked:
     rows unchanged.
 Prints "N passed, 0 failed" at the end; exits 1 on the first failure.
 """
-import base64, hashlib, io, os, shutil, signal, sys, tempfile, time
+import base64, hashlib, io, os, sys, tempfile, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bridge_testlib as lib
 from bridge_testlib import HEMS, Broker, ok, wait_for, start, stop, hems, status, show, cursor
-from test_collect import Postgres, Watch
+from test_collect import Postgres, Watch, teardown
 import cbor2
 import zstandard
 from nacl.public import PrivateKey, SealedBox
@@ -201,14 +201,7 @@ def main():
         watch.close()
         print("%d passed, 0 failed" % lib.passed)
     finally:
-        lib.cleanup(None)
-        if pg:
-            pg.stop()
-        if tmp and not os.environ.get("HEMS_KEEP_TMP"):
-            for p in panels:
-                shutil.rmtree(p["tmp"], ignore_errors=True)
-            shutil.rmtree(tmp, ignore_errors=True)
-
+        teardown(pg, tmp, *[p["tmp"] for p in panels])
 
 if __name__ == "__main__":
     main()

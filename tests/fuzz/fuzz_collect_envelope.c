@@ -7,7 +7,8 @@
  * order, non-empty, the last one ending at the end; a withheld one, version 2 only, exactly 32
  * bytes); a refused one names why. A sealed envelope is opened with the fixed recipient key
  * pair below (crypto_box_seed_keypair of 32 bytes 0x11; the corpus's sealed payloads are sealed
- * to it) and must then hold the same properties.
+ * to it) and must then hold the same properties. An accepted envelope decodes the same in the
+ * collector's two steps (collect_envelope_decode_head, then _records).
  * The corpus (tests/fuzz/corpus/collect_envelope/) holds one payload per file.
  */
 #include <stdbool.h>
@@ -59,6 +60,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     at = e.off[i] + e.len[i];
   }
   check(at == e.raw_len);
+  /* the collector's two steps (the map, then the frame once the batch is due) decode the same */
+  struct collect_envelope h;
+  const char *hwhy = NULL;
+  check(collect_envelope_decode_head(data, size, &h, &hwhy) == 0 && h.first == e.first && h.count == e.count &&
+        h.raw == NULL && h.box != NULL);
+  if (!h.sealed) {
+    check(collect_envelope_decode_records(&h, &hwhy) == 0 && h.raw_len == e.raw_len &&
+          memcmp(h.raw, e.raw, e.raw_len) == 0 && memcmp(h.off, e.off, e.count * sizeof *e.off) == 0);
+    check(collect_envelope_decode_records(&h, &hwhy) != 0 && hwhy != NULL); /* not twice */
+  } else {
+    check(collect_envelope_decode_records(&h, &hwhy) != 0 && hwhy != NULL); /* sealed: opened first */
+  }
+  collect_envelope_free(&h);
   collect_envelope_free(&e);
   return 0;
 }
