@@ -85,16 +85,47 @@ static char *cosigned_covering(PGconn *db, const char *id, uint64_t seq)
   return out;
 }
 
-/* The newest seal's signed note in e (the batch's own checkpoint), or "" (static buffer). */
+/* The keys a batch's seals may be signed with: the one in force before it, then each rotation's
+ * (journal_verify checked the certificates and which key each seal had to be signed by); a
+ * seal's checkpoint note names the key that signed it, found by the seal's key id. */
+struct batch_keys { unsigned n; uint8_t pk[8][JOURNAL_PUBKEY_BYTES], id[8][16]; };
+
+static void keys_add(struct batch_keys *k, const uint8_t pk[JOURNAL_PUBKEY_BYTES])
+{
+  if (k->n == 8) { /* the oldest goes: verify's limit on keys is far above a batch's rotations */
+    memmove(k->pk, k->pk + 1, 7 * sizeof k->pk[0]);
+    memmove(k->id, k->id + 1, 7 * sizeof k->id[0]);
+    k->n--;
+  }
+  memcpy(k->pk[k->n], pk, JOURNAL_PUBKEY_BYTES);
+  journal_key_id(pk, k->id[k->n]);
+  k->n++;
+}
+
+static const uint8_t *keys_signer(const struct batch_keys *k, const uint8_t id[16])
+{
+  for (unsigned i = 0; i < k->n; i++)
+    if (!memcmp(k->id[i], id, 16)) return k->pk[i];
+  return NULL;
+}
+
+/* The newest seal's signed note in e (the batch's own checkpoint, under the key its key id
+ * names: the device's, or one a key record in e names), or "" (static buffer). */
 static const char *batch_note(const struct collect_envelope *e, const struct collect_dev *d)
 {
   static char note[JOURNAL_TLOG_NOTE_MAX + 1];
   struct journal_record r;
+  struct batch_keys keys = { 0 };
+  keys_add(&keys, d->key);
   note[0] = 0;
+  for (uint64_t i = 0; i < e->count; i++)
+    if (!e->held[i] && journal_record_decode(e->raw + e->off[i], e->len[i], &r) == 0 && r.type == JOURNAL_T_KEY &&
+        !r.body.key.revoked)
+      keys_add(&keys, r.body.key.pubkey);
   for (uint64_t i = e->count; i-- > 0;)
     if (!e->held[i] && journal_record_decode(e->raw + e->off[i], e->len[i], &r) == 0 && r.type == JOURNAL_T_SEAL) {
-      int n = journal_seal_note(&r, d->id, d->key, note, sizeof note);
-      if (n < 0) note[0] = 0;
+      const uint8_t *pk = keys_signer(&keys, r.body.seal.key_id);
+      if (!pk || journal_seal_note(&r, d->id, pk, note, sizeof note) < 0) note[0] = 0;
       break;
     }
   return note;
@@ -247,30 +278,6 @@ static int checkpoint_row(PGconn *db, const char *id, uint64_t size, const uint8
   if (collect_db_ok(r, "checkpoints")) return -1;
   PQclear(r);
   return 0;
-}
-
-/* The keys a batch's seals may be signed with: the one in force before it, then each rotation's
- * (journal_verify checked the certificates and which key each seal had to be signed by); a
- * seal's checkpoint note names the key that signed it, found by the seal's key id. */
-struct batch_keys { unsigned n; uint8_t pk[8][JOURNAL_PUBKEY_BYTES], id[8][16]; };
-
-static void keys_add(struct batch_keys *k, const uint8_t pk[JOURNAL_PUBKEY_BYTES])
-{
-  if (k->n == 8) { /* the oldest goes: verify's limit on keys is far above a batch's rotations */
-    memmove(k->pk, k->pk + 1, 7 * sizeof k->pk[0]);
-    memmove(k->id, k->id + 1, 7 * sizeof k->id[0]);
-    k->n--;
-  }
-  memcpy(k->pk[k->n], pk, JOURNAL_PUBKEY_BYTES);
-  journal_key_id(pk, k->id[k->n]);
-  k->n++;
-}
-
-static const uint8_t *keys_signer(const struct batch_keys *k, const uint8_t id[16])
-{
-  for (unsigned i = 0; i < k->n; i++)
-    if (!memcmp(k->id[i], id, 16)) return k->pk[i];
-  return NULL;
 }
 
 /* A withheld record's row for COPY records (device_id, seq, leaf). */
