@@ -96,24 +96,40 @@ static void held_drop(struct collector *c, unsigned i)
   c->n_held--;
 }
 
-/* Put aside: one device's batches cannot push out another's (its own oldest goes first), and
- * what is held is bounded in count and bytes. */
+static bool handle(struct collector *c, const char *dev, bool checkpoint, const uint8_t *p, size_t n, int64_t since);
+
+/* Put aside. Bounded in count and bytes, and no one device can stall another: a device at
+ * HELD_PER_DEV replaces its own oldest message, and the new one keeps the older time (its gap is
+ * as old as that); when the queue is full, the device holding the most gives up its oldest,
+ * which is handled at once as if its time were up (an ahead batch: its backfill asked for now,
+ * not lost). */
 static void hold(struct collector *c, const char *dev, bool checkpoint, const uint8_t *p, size_t n, int64_t since)
 {
   for (;;) {
-    unsigned mine = 0, oldest = c->n_held;
+    unsigned mine = 0, oldest_mine = 0, most = 0, oldest_most = 0;
     for (unsigned i = 0; i < c->n_held; i++)
-      if (!strcmp(c->held[i].dev, dev) && mine++ == 0) oldest = i;
+      if (!strcmp(c->held[i].dev, dev) && mine++ == 0) oldest_mine = i;
     bool full = c->n_held == HELD_MAX || c->held_bytes + n > HELD_BYTES_MAX;
     if (mine < HELD_PER_DEV && !full) break;
-    if (mine && (mine >= HELD_PER_DEV || full)) {
-      if (c->dropped_held++ % 100 == 0)
-        cli_err("collect: device %s: %u messages held, %zu bytes in all: its oldest dropped (%" PRIu64 " so far)", dev, mine,
-                c->held_bytes, c->dropped_held);
-      held_drop(c, oldest);
-    } else {
-      held_drop(c, 0); /* full of others' batches: the oldest of all goes */
+    for (unsigned i = 0; full && i < c->n_held; i++) { /* the device holding the most, at its oldest */
+      unsigned k = 0, first = i;
+      for (unsigned j = 0; j < c->n_held; j++)
+        if (!strcmp(c->held[j].dev, c->held[i].dev) && k++ == 0) first = j;
+      if (first == i && k > most) { most = k; oldest_most = i; }
     }
+    unsigned v = mine >= HELD_PER_DEV || (full && mine == most) ? oldest_mine : oldest_most;
+    if (c->dropped_held++ % 100 == 0)
+      cli_err("collect: device %s: %u messages held, %zu bytes in all: its oldest put out (%" PRIu64 " so far)", c->held[v].dev,
+              v == oldest_mine ? mine : most, c->held_bytes, c->dropped_held);
+    struct held h = c->held[v];
+    c->held[v].p = NULL; /* h owns it now */
+    held_drop(c, v);
+    if (!strcmp(h.dev, dev)) {
+      if (h.since < since) since = h.since;
+    } else {
+      handle(c, h.dev, h.checkpoint, h.p, h.n, bridge_now_ms() - 10 * HOLD_MS - 1); /* due now */
+    }
+    free(h.p);
   }
   struct held *h = &c->held[c->n_held];
   if (!(h->p = malloc(n ? n : 1))) return;

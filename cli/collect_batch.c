@@ -92,14 +92,22 @@ struct batch_keys { unsigned n; uint8_t pk[8][JOURNAL_PUBKEY_BYTES], id[8][16]; 
 
 static void keys_add(struct batch_keys *k, const uint8_t pk[JOURNAL_PUBKEY_BYTES])
 {
-  if (k->n == 8) { /* the oldest goes: verify's limit on keys is far above a batch's rotations */
-    memmove(k->pk, k->pk + 1, 7 * sizeof k->pk[0]);
-    memmove(k->id, k->id + 1, 7 * sizeof k->id[0]);
+  if (k->n == 8) { /* the oldest rotation goes, never the key in force before the batch */
+    memmove(k->pk + 1, k->pk + 2, 6 * sizeof k->pk[0]);
+    memmove(k->id + 1, k->id + 2, 6 * sizeof k->id[0]);
     k->n--;
   }
   memcpy(k->pk[k->n], pk, JOURNAL_PUBKEY_BYTES);
   journal_key_id(pk, k->id[k->n]);
   k->n++;
+}
+
+/* A rotation's key record (certified by the key before it): a first key's self-certified
+ * record (prev_key_id zero) hands nothing over. */
+static bool rotation(const struct journal_record *r)
+{
+  static const uint8_t zero[16];
+  return r->type == JOURNAL_T_KEY && !r->body.key.revoked && memcmp(r->body.key.prev_key_id, zero, sizeof zero);
 }
 
 static const uint8_t *keys_signer(const struct batch_keys *k, const uint8_t id[16])
@@ -119,8 +127,7 @@ static const char *batch_note(const struct collect_envelope *e, const struct col
   keys_add(&keys, d->key);
   note[0] = 0;
   for (uint64_t i = 0; i < e->count; i++)
-    if (!e->held[i] && journal_record_decode(e->raw + e->off[i], e->len[i], &r) == 0 && r.type == JOURNAL_T_KEY &&
-        !r.body.key.revoked)
+    if (!e->held[i] && journal_record_decode(e->raw + e->off[i], e->len[i], &r) == 0 && rotation(&r))
       keys_add(&keys, r.body.key.pubkey);
   for (uint64_t i = e->count; i-- > 0;)
     if (!e->held[i] && journal_record_decode(e->raw + e->off[i], e->len[i], &r) == 0 && r.type == JOURNAL_T_SEAL) {
@@ -311,7 +318,8 @@ static enum collect_outcome take(PGconn *db, const struct collect_witness *w, st
   /* the tree before the batch goes with it: withheld records are checked against the seals'
    * tree roots, which the verifier recomputes from the stored right edge */
   struct batch_src s = { e, start, e->count };
-  struct journal_record_source rs = { .next = src_next, .ctx = &s, .device_id = d->id, .tree_from = a };
+  struct journal_record_source rs = { .next = src_next, .ctx = &s, .device_id = d->id, .tree_from = a,
+                                      .trusted_in_force = true };
   struct journal_verify_result vr;
   int rc = journal_verify(&rs, d->key, d->head ? d->head_hash : NULL, &vr, NULL, NULL);
   char why[256];
@@ -369,7 +377,7 @@ static enum collect_outcome take(PGconn *db, const struct collect_witness *w, st
         seals++;
       }
     }
-    if (r->type == JOURNAL_T_KEY && !r->body.key.revoked) keys_add(&keys, r->body.key.pubkey);
+    if (rotation(r)) keys_add(&keys, r->body.key.pubkey);
     uint8_t leaf[JOURNAL_HASH_BYTES];
     journal_merkle_leaf_hash(&h, b, bl, leaf);
     if (journal_merkle_append(a, leaf) || collect_copy_line(&g, d->id, r, b, bl) ||

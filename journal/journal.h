@@ -1239,6 +1239,11 @@ struct journal_record_source {
    * size = first seq - 1), so every seal's tree root is checked from a later start too, as
    * from seq 1. NULL, or another size: recomputed from seq 1 only. */
   const struct journal_merkle_appender *tree_from;
+  /* the trusted key is the key in force at the source's first record (a source that continues
+   * a log verified up to it, as a head-end's batch does): every seal must be signed by it until
+   * a rotation's group seal, by it too, hands over. false: any trusted key may sign until a key
+   * record shows which is in force (a source without the first key record). */
+  bool trusted_in_force;
 };
 
 struct journal_verify_result {

@@ -187,6 +187,10 @@ int journal__vcheck_init(struct vstate *v, const struct journal_record_source *s
   v->src = src;
   if (sodium_init() < 0) return -EIO;
   journal__vkey_trust(v, trusted_pk);
+  if (src->trusted_in_force) {
+    memcpy(v->in_force, v->key_ids[0], sizeof v->in_force);
+    v->have_in_force = true;
+  }
   if (expect_prev) memcpy(v->anchor, expect_prev, 32);
   v->anchor_from_record = !expect_prev; /* decided at the first record */
   v->signer_trusted = !src->signer_pk;

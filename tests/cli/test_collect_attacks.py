@@ -23,12 +23,14 @@ Checked:
     notes as evidence (the unchanged note first: no quarantine).
 Prints "N passed, 0 failed" at the end; exits 1 on the first failure.
 """
-import base64, hashlib, os, sys, time
+import base64, hashlib, json, os, signal, sys, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bridge_testlib as lib
-from bridge_testlib import HEMS, Broker, ok, wait_for, start, stop, hems, status
+from bridge_testlib import HEMS, Broker, ok, wait_for, start, stop, hems, status, show
+import cbor2
+import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from test_collect import Postgres, Watch, unpack, pack, teardown
+from test_collect import Postgres, Watch, SEAL, unpack, pack, teardown
 
 
 def pubkey(path):
@@ -149,6 +151,61 @@ def main():
         h = status(d)["durable_seq"] + 20
         wait_for(lambda: head() >= h, "the device's own batches still stored (up to %d)" % h, 90)
         ok(quarantined() == "0", "no quarantine for batches no one signed ahead of the head")
+
+        # ---- the held queue full of other devices' unproven batches: the device's own gap still
+        # gets its backfill. 16 registered decoys publish 16 ahead batches each, again and again
+        # (256 messages: the queue's size); meanwhile the panel's ship loses records (its cursor
+        # moved past a seal, as test_collect does), so its batches are ahead too
+        decoys = []
+        for i in range(16):
+            did = os.urandom(16).hex()
+            kf = os.path.join(tmp, "decoy%d.pub" % i)
+            open(kf, "w").write("ed25519 %s\n" % base64.b64encode(os.urandom(32)).decode())
+            r = hems("collect", "--db", pg.url, "--register", did, "--pubkey", kf)
+            ok(r.returncode == 0, "decoy %d registered: %s" % (i, r.stderr))
+            decoys.append(did)
+        flooding, flood_err = [True], []
+        fc = mqtt.Client(client_id="decoys-%d" % os.getpid(), protocol=mqtt.MQTTv311)  # publishes only
+        fc.connect("127.0.0.1", broker.port, 30)
+        fc.loop_start()
+
+        def flood():
+            k = 0
+            try:
+                while flooding[0]:
+                    did = decoys[k % 16]
+                    m = fc.publish("hems/%s/records" % did, pack({0: 1, 1: bytes.fromhex(did), 2: 1000 + k, 3: 1, 4: 0, 5: b""},
+                                                                [b"\x03" * 40]), qos=1)
+                    k += 1
+                    if k % 16 == 0:
+                        m.wait_for_publish(10)
+                        time.sleep(0.05)
+            except Exception as e:
+                flood_err.append(repr(e))
+        flooder = threading.Thread(target=flood, daemon=True)
+        flooder.start()
+        wait_for(lambda: open(clog).read().count("messages held") >= 2, "the queue full of decoys' batches", 60)
+        stop(ship, signal.SIGKILL)
+        st = json.load(open(os.path.join(tmp, "ship.state")))
+        lost_from = st["cursor"] + 1
+        wait_for(lambda: status(d)["durable_seq"] >= lost_from + 80, "80 more records on the panel", 90)
+        seals = [x for x in range(lost_from + 40, lost_from + 80) if cbor2.loads(show(d, x))[3] == SEAL]
+        ok(seals, "a seal between %d and %d" % (lost_from + 40, lost_from + 80))
+        st["cursor"] = seals[0]
+        json.dump(st, open(os.path.join(tmp, "ship.state"), "w"))
+        before = open(clog).read().count("device %s: records" % dev)
+        ship = start([HEMS, "ship", "--dir", d, "--broker", burl, "--state", os.path.join(tmp, "ship.state")],
+                     os.path.join(tmp, "ship.log"))
+        wait_for(lambda: open(clog).read().count("device %s: records" % dev) > before,
+                 "the panel's backfill asked for beside a full queue of decoys", 60)
+        h = status(d)["durable_seq"]
+        wait_for(lambda: head() >= h, "the panel's lost records %d..%d filled by backfill (up to %d)" % (lost_from, seals[0], h), 90)
+        flooding[0] = False
+        flooder.join()
+        fc.loop_stop()
+        fc.disconnect()
+        ok(not flood_err, "the decoys' messages all published: %s" % flood_err)
+        ok(quarantined() == "0", "no quarantine for the panel")
 
         # ---- a checkpoint with the stored one's size and root but another signed body
         size = int(pg.q("SELECT max(size) FROM checkpoints WHERE device_id = '%s'" % dev))
