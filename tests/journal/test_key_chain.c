@@ -10,7 +10,10 @@
  *   - a revocation: accepted when the key in force signs it; a seal by the revoked key after
  *     it is named "revoked at seq N"; a revocation whose certificate is not the in-force key's,
  *     or whose reason was changed after signing, is refused at the record;
- *   - journal_key_revoke refuses the key in force and an empty reason (-EINVAL).
+ *   - journal_key_revoke refuses the key in force and an empty reason (-EINVAL);
+ *   - a rotation group sealed by the new key (records written one by one): refused from seq 1,
+ *     and from the group on with the trusted key declared in force; a regular rotation from the
+ *     group on reports the new key in force (journal_verify_result.key_in_force).
  * Expected seqs follow from the appends (one record + its seal per synced append).
  */
 #include <setjmp.h>
@@ -22,6 +25,8 @@
 #include "jt_util.h"
 
 static const uint8_t seed2[32] = { 2 }, seed3[32] = { 3 };
+#define MEM_DEVICE "0123456789abcdef0123456789abcdef"
+
 
 static char *new_dir(void)
 {
@@ -165,6 +170,123 @@ static void test_certified_by_a_key_not_in_force(void **st)
   drop_dir(d);
 }
 
+/* ---- a log written record by record (not by the writer, which seals a key record at once) */
+struct mem_log {
+  uint8_t buf[8][1024];
+  size_t len[8];
+  unsigned n, at, from; /* records 1..n; the source reads from record from */
+};
+
+/* r as the next record: its seq, chain and envelope fields (before a seal is signed). */
+static void mem_next_fields(const struct mem_log *m, struct journal_record *r)
+{
+  r->seq = m->n + 1;
+  r->version = JOURNAL_SCHEMA_VERSION;
+  r->source.kind = JOURNAL_SRC_PANEL;
+  r->wall_ns = 1700000000000000000 + (int64_t)r->seq;
+  if (m->n) journal_record_hash(m->buf[m->n - 1], m->len[m->n - 1], r->prev);
+}
+
+static void mem_put(struct mem_log *m, struct journal_record *r)
+{
+  mem_next_fields(m, r);
+  assert_int_equal(journal_record_encode(r, m->buf[m->n], sizeof m->buf[0], &m->len[m->n]), 0);
+  m->n++;
+}
+
+static void mem_key(struct mem_log *m, const struct journal_signer *k, const struct journal_signer *prev)
+{
+  struct journal_record r;
+  key_rec(&r, k, prev ? prev : k);
+  if (!prev) memset(r.body.key.prev_key_id, 0, 16); /* the first key: self-certified */
+  uint8_t msg[128];
+  size_t n = journal_key_cert_msg(&r.body.key, msg, sizeof msg);
+  assert_true(n > 0);
+  const struct journal_signer *c = prev ? prev : k;
+  assert_int_equal(c->sign(c->ctx, msg, n, r.body.key.cert), 0);
+  mem_put(m, &r);
+}
+
+static void mem_seal(struct mem_log *m, const struct journal_signer *k, uint32_t group)
+{
+  struct journal_record r;
+  memset(&r, 0, sizeof r);
+  r.type = JOURNAL_T_SEAL;
+  r.body.seal.sealed_seq = m->n;
+  r.body.seal.group_records = group;
+  journal_record_hash(m->buf[m->n - 1], m->len[m->n - 1], r.body.seal.head_hash);
+  memcpy(r.body.seal.key_id, k->key_id, 16);
+  mem_next_fields(m, &r);
+  assert_int_equal(journal_seal_sign(&r, MEM_DEVICE, k), 0);
+  mem_put(m, &r);
+}
+
+static int mem_next(void *ctx, uint64_t *seq, const uint8_t **bytes, size_t *len, const char **why)
+{
+  (void)why;
+  struct mem_log *m = ctx;
+  if (m->at >= m->n) return 0;
+  *seq = m->at + 1;
+  *bytes = m->buf[m->at];
+  *len = m->len[m->at];
+  m->at++;
+  return 1;
+}
+
+static int mem_verify(struct mem_log *m, unsigned from, const uint8_t pk[32], bool in_force, struct journal_verify_result *res)
+{
+  m->at = from - 1;
+  struct journal_record_source src = { .next = mem_next, .ctx = m, .device_id = MEM_DEVICE, .trusted_in_force = in_force };
+  uint8_t prev[32];
+  if (from > 1) journal_record_hash(m->buf[from - 2], m->len[from - 2], prev);
+  return journal_verify(&src, pk, from > 1 ? prev : NULL, res, NULL, NULL);
+}
+
+/* A rotation whose group is sealed by the new key (the writer never does this; a device holding
+ * its key can): refused from seq 1 (the first key record puts k1 in force); from the rotation
+ * group on, as a head-end verifies a batch, no key record says which key is in force — refused
+ * only with the trusted key declared in force (journal_record_source.trusted_in_force). */
+static void test_rotation_sealed_by_the_new_key(void **st)
+{
+  (void)st;
+  struct journal_file_signer k1, k2;
+  char *base = jt_mkdtemp();
+  key_signer(&k1, base, "k1.key", seed3);
+  key_signer(&k2, base, "k2.key", seed2);
+  static struct mem_log m;
+  memset(&m, 0, sizeof m);
+  mem_key(&m, &k1.signer, NULL);         /* 1 */
+  mem_seal(&m, &k1.signer, 1);           /* 2 */
+  mem_key(&m, &k2.signer, &k1.signer);   /* 3: k2 certified by k1 */
+  mem_seal(&m, &k2.signer, 1);           /* 4: by k2, before it is in force */
+  struct journal_verify_result res;
+  int rc = mem_verify(&m, 1, k1.signer.pubkey, false, &res);
+  if (rc == 0 || res.bad_seq != 4 || !strstr(res.reason, "not signed by the key in force"))
+    fail_msg("from seq 1: rc %d, seq %llu '%s'", rc, (unsigned long long)res.bad_seq, res.reason);
+  assert_int_equal(mem_verify(&m, 3, k1.signer.pubkey, false, &res), 0); /* a source without the first key record */
+  rc = mem_verify(&m, 3, k1.signer.pubkey, true, &res);
+  if (rc == 0 || res.bad_seq != 4 || !strstr(res.reason, "not signed by the key in force"))
+    fail_msg("from seq 3, k1 in force: rc %d, seq %llu '%s'", rc, (unsigned long long)res.bad_seq, res.reason);
+  /* the regular handover: the rotation group sealed by k1, then k2 in force (and reported) */
+  memset(&m, 0, sizeof m);
+  mem_key(&m, &k1.signer, NULL);
+  mem_seal(&m, &k1.signer, 1);
+  mem_key(&m, &k2.signer, &k1.signer);
+  mem_seal(&m, &k1.signer, 1);
+  struct journal_record note_r; /* 5: a record after the handover, sealed by k2 */
+  jt_note_rec(&note_r, "after");
+  mem_put(&m, &note_r);
+  mem_seal(&m, &k2.signer, 1);
+  assert_int_equal(mem_verify(&m, 3, k1.signer.pubkey, true, &res), 0);
+  assert_true(res.key_rotated);
+  assert_memory_equal(res.key_in_force, k2.signer.pubkey, 32);
+  assert_int_equal(mem_verify(&m, 1, k1.signer.pubkey, false, &res), 0);
+  journal_file_signer_wipe(&k1);
+  journal_file_signer_wipe(&k2);
+  jt_rm_rf(base);
+  free(base);
+}
+
 static void test_revocation(void **st)
 {
   (void)st;
@@ -229,6 +351,7 @@ int main(void)
     cmocka_unit_test(test_rotate_then_retired_key),
     cmocka_unit_test(test_certified_by_a_key_not_in_force),
     cmocka_unit_test(test_revocation),
+    cmocka_unit_test(test_rotation_sealed_by_the_new_key),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
