@@ -138,19 +138,26 @@ int collect_envelope_decode_head(const uint8_t *b, size_t len, struct collect_en
   return 0;
 }
 
-int collect_envelope_decode_records(struct collect_envelope *e, const char **why)
+/* The frame's records into e, then e holds no box: 0; or -1 with why, e's records freed. */
+static int frame_records(struct collect_envelope *e, const uint8_t *frame, size_t frame_len, const char **why)
 {
-  if (e->sealed || !e->box || e->raw) { *why = e->sealed ? "sealed: not opened" : "records decoded already"; return -1; }
-  if (records(e, e->box, e->box_len, why)) {
+  if (records(e, frame, frame_len, why)) {
     free(e->raw); free(e->off); free(e->len); free(e->held);
     e->raw = NULL; e->off = e->len = NULL; e->held = NULL;
     e->raw_len = 0;
     return -1;
   }
+  e->sealed = false;
   e->box = NULL;
   e->box_len = 0;
   *why = NULL;
   return 0;
+}
+
+int collect_envelope_decode_records(struct collect_envelope *e, const char **why)
+{
+  if (e->sealed || !e->box || e->raw) { *why = e->sealed ? "sealed: not opened" : "records decoded already"; return -1; }
+  return frame_records(e, e->box, e->box_len, why);
 }
 
 int collect_envelope_decode(const uint8_t *b, size_t len, struct collect_envelope *out, const char **why)
@@ -172,15 +179,7 @@ int collect_envelope_open(struct collect_envelope *e, const uint8_t pk[COLLECT_B
   if (!frame) { *why = "out of memory"; return -1; }
   int rc = -1;
   if (crypto_box_seal_open(frame, e->box, e->box_len, pk, sk) != 0) *why = "sealed: the box does not open with the recipient key";
-  else {
-    const uint8_t *box = e->box;
-    size_t box_len = e->box_len;
-    e->sealed = false;
-    e->box = frame;
-    e->box_len = fl;
-    rc = collect_envelope_decode_records(e, why);
-    if (rc) { e->sealed = true; e->box = box; e->box_len = box_len; }
-  }
+  else rc = frame_records(e, frame, fl, why);
   sodium_memzero(frame, fl);
   free(frame);
   return rc;
