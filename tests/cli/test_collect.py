@@ -100,6 +100,23 @@ def teardown(pg, *dirs):
                 shutil.rmtree(t, ignore_errors=True)
 
 
+def peers(name, persist=True):
+    """A collector test's peers, started: a scratch dir (readable by nobody, the cluster's user),
+    a PostgreSQL cluster and a mosquitto broker in it. What was started is stopped again, and
+    the dir removed, when one of them fails to start. (tmp, pg, broker)."""
+    tmp = __import__("tempfile").mkdtemp(prefix="hems-test-%s-" % name)
+    os.chmod(tmp, 0o755)
+    pg = Postgres(tmp)
+    try:
+        pg.start()
+        broker = Broker(tmp, "broker", persist=persist)
+        broker.start()
+    except BaseException:
+        teardown(pg, tmp)
+        raise
+    return tmp, pg, broker
+
+
 class Watch:
     """Every message on hems/#: batches, cosignatures and backfill requests by device."""
     def __init__(self, port):
@@ -171,13 +188,8 @@ def check_cosig(note, vkey):
 def main():
     tmp = pg = None
     try:
-        tmp = __import__("tempfile").mkdtemp(prefix="hems-test-collect-")
-        os.chmod(tmp, 0o755)
-        pg = Postgres(tmp)
-        pg.start()
+        tmp, pg, broker = peers("collect")
         db = pg.url
-        broker = Broker(tmp, "broker", persist=True)
-        broker.start()
         burl = "mqtt://127.0.0.1:%d" % broker.port
         panels = {}
         for name in ("a", "b", "c"):

@@ -26,11 +26,11 @@ Prints "N passed, 0 failed" at the end; exits 1 on the first failure.
 import base64, hashlib, json, os, signal, sys, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bridge_testlib as lib
-from bridge_testlib import HEMS, Broker, ok, wait_for, start, stop, hems, status, show
+from bridge_testlib import HEMS, ok, wait_for, start, stop, hems, status, show
 import cbor2
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from test_collect import Postgres, Watch, SEAL, unpack, pack, teardown
+from test_collect import peers, Watch, SEAL, unpack, pack, teardown
 
 
 def pubkey(path):
@@ -63,12 +63,7 @@ def note_signer(note, keys):
 def main():
     tmp = pg = watch = None
     try:
-        tmp = __import__("tempfile").mkdtemp(prefix="hems-test-collect-attacks-")
-        os.chmod(tmp, 0o755)
-        pg = Postgres(tmp)
-        pg.start()
-        broker = Broker(tmp, "broker", persist=True)
-        broker.start()
+        tmp, pg, broker = peers("collect-attacks")
         burl = "mqtt://127.0.0.1:%d" % broker.port
         ptmp, d, daemon = lib.panel_with_daemon("collect-attacks", {})
         dev = status(d)["device_id"]

@@ -29,8 +29,8 @@ Prints "N passed, 0 failed" at the end; exits 1 on the first failure.
 import json, os, signal, socket, subprocess, sys, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bridge_testlib as lib
-from bridge_testlib import HEMS, Broker, ok, wait_for, start, stop, hems, status, show, free_port
-from test_collect import Postgres, teardown
+from bridge_testlib import HEMS, ok, wait_for, start, stop, hems, status, show, free_port
+from test_collect import peers, teardown
 
 BOUNDED = os.environ.get("HEMS_SANITIZE") == "1"
 OFFLINE = "10m" if BOUNDED else "1h"
@@ -119,12 +119,7 @@ def epoch(t):
 def main():
     tmp = pg = uplink = None
     try:
-        tmp = __import__("tempfile").mkdtemp(prefix="hems-test-collect-faults-")
-        os.chmod(tmp, 0o755)
-        pg = Postgres(tmp)
-        pg.start()
-        broker = Broker(tmp, "broker", persist=True)
-        broker.start()
+        tmp, pg, broker = peers("collect-faults")
         uplink = Uplink(broker.port)
         ptmp, d, daemon = lib.panel_with_daemon("collect-faults", {})
         dev = status(d)["device_id"]

@@ -21,11 +21,11 @@ columns, a missing optional column all zeros), not from hems' own decoder. Check
   - --decode-windows with --register: exit 2.
 Prints "N passed, 0 failed" at the end; exits 1 on the first failure.
 """
-import collections, os, sys, tempfile
+import collections, os, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bridge_testlib as lib
-from bridge_testlib import HEMS, Broker, ok, wait_for, start, stop, hems, status, show
-from test_collect import Postgres, teardown
+from bridge_testlib import HEMS, ok, wait_for, start, stop, hems, status, show
+from test_collect import peers, teardown
 import cbor2
 
 WINDOW = 4
@@ -80,11 +80,7 @@ def main():
     tmp = pg = None
     panel_tmp = None
     try:
-        tmp = tempfile.mkdtemp(prefix="hems-test-collect-windows-")
-        os.chmod(tmp, 0o755)
-        pg, broker = Postgres(tmp), Broker(tmp, "broker")
-        pg.start()
-        broker.start()
+        tmp, pg, broker = peers("collect-windows", persist=False)
         db, burl = pg.url, "mqtt://127.0.0.1:%d" % broker.port
         panel_tmp, d, _daemon = lib.panel_with_daemon("collect-windows", {})
         dev = status(d)["device_id"]

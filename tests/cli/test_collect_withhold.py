@@ -29,11 +29,11 @@ Checked:
     rows unchanged.
 Prints "N passed, 0 failed" at the end; exits 1 on the first failure.
 """
-import base64, hashlib, io, os, sys, tempfile, time
+import base64, hashlib, io, os, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bridge_testlib as lib
-from bridge_testlib import HEMS, Broker, ok, wait_for, start, stop, hems, status, show, cursor
-from test_collect import Postgres, Watch, teardown
+from bridge_testlib import HEMS, ok, wait_for, start, stop, hems, status, show, cursor
+from test_collect import peers, Watch, teardown
 import cbor2
 import zstandard
 from nacl.public import PrivateKey, SealedBox
@@ -71,13 +71,8 @@ def main():
     tmp = pg = None
     panels = []
     try:
-        tmp = tempfile.mkdtemp(prefix="hems-test-collect-withhold-")
-        os.chmod(tmp, 0o755)
-        broker = Broker(tmp, "broker", persist=True)
-        broker.start()
+        tmp, pg, broker = peers("collect-withhold")
         burl = "mqtt://127.0.0.1:%d" % broker.port
-        pg = Postgres(tmp)
-        pg.start()
         db = pg.url
         for name in ("cw-a", "cw-c"):
             t, d, daemon = lib.panel_with_daemon(name, {})
